@@ -1,0 +1,187 @@
+//! Blocks: a header that commits to an ordered list of attestations.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attestation::{AttestationId, Envelope};
+use crate::codec::{self, DecodeError};
+use crate::hash::{self, Digest, Domain};
+use crate::limits;
+use crate::merkle;
+
+/// The hash of a block header.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlockHash(pub Digest);
+
+impl fmt::Debug for BlockHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlockHash({})", self.0)
+    }
+}
+
+impl fmt::Display for BlockHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A block header. Field order is the encoding order; changing it is a
+/// format change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// Format version of the header, currently 1.
+    pub version: u16,
+    pub chain_id: Digest,
+    /// Height 1 is the first block; its parent is the chain id.
+    pub height: u64,
+    /// The consensus view in which the block was proposed.
+    pub view: u64,
+    pub parent: BlockHash,
+    /// Merkle root over the attestation ids, in block order.
+    pub root: Digest,
+    pub count: u32,
+    /// Proposer's clock, unix milliseconds. Informational: not a consensus rule.
+    pub timestamp_ms: u64,
+    /// Index of the proposer in the validator set.
+    pub proposer: u16,
+}
+
+pub const HEADER_VERSION: u16 = 1;
+
+impl Header {
+    pub fn hash(&self) -> BlockHash {
+        BlockHash(hash::hash(Domain::Header, &codec::to_bytes(self)))
+    }
+
+    /// The parent hash a first block must carry: the chain id itself.
+    pub fn genesis_parent(chain_id: &Digest) -> BlockHash {
+        BlockHash(*chain_id)
+    }
+}
+
+/// A block: header plus the attestations it commits to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    pub header: Header,
+    pub attestations: Vec<Envelope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("block header version {0} is not supported")]
+    Version(u16),
+    #[error("block is for chain {got}, this chain is {expected}")]
+    ChainId { expected: Digest, got: Digest },
+    #[error("block has {0} attestations, more than the limit")]
+    TooMany(usize),
+    #[error("header count {header} does not match the {actual} attestations")]
+    Count { header: u32, actual: usize },
+    #[error("header Merkle root {header} does not match the attestations' root {actual}")]
+    Root { header: Digest, actual: Digest },
+    #[error("attestation {0} appears twice in the block")]
+    Duplicate(AttestationId),
+    #[error("block at height {height} has parent {got}, expected {expected}")]
+    Parent { height: u64, expected: BlockHash, got: BlockHash },
+    #[error("block height {got} does not follow {expected}")]
+    Height { expected: u64, got: u64 },
+}
+
+impl Block {
+    /// Builds a block over `attestations`, computing count and root.
+    pub fn new(
+        chain_id: Digest,
+        height: u64,
+        view: u64,
+        parent: BlockHash,
+        timestamp_ms: u64,
+        proposer: u16,
+        attestations: Vec<Envelope>,
+    ) -> Block {
+        let ids: Vec<AttestationId> = attestations.iter().map(Envelope::id).collect();
+        let count = u32::try_from(attestations.len()).unwrap_or(u32::MAX);
+        Block {
+            header: Header {
+                version: HEADER_VERSION,
+                chain_id,
+                height,
+                view,
+                parent,
+                root: merkle::root(&ids),
+                count,
+                timestamp_ms,
+                proposer,
+            },
+            attestations,
+        }
+    }
+
+    pub fn hash(&self) -> BlockHash {
+        self.header.hash()
+    }
+
+    pub fn ids(&self) -> Vec<AttestationId> {
+        self.attestations.iter().map(Envelope::id).collect()
+    }
+
+    /// Checks that the body matches the header (version, chain, count, root,
+    /// no duplicate ids). Returns the ids so callers need not hash again.
+    pub fn check_body(&self, chain_id: &Digest) -> Result<Vec<AttestationId>, BlockError> {
+        if self.header.version != HEADER_VERSION {
+            return Err(BlockError::Version(self.header.version));
+        }
+        if self.header.chain_id != *chain_id {
+            return Err(BlockError::ChainId { expected: *chain_id, got: self.header.chain_id });
+        }
+        if self.attestations.len() > limits::BLOCK_ATTESTATIONS_MAX {
+            return Err(BlockError::TooMany(self.attestations.len()));
+        }
+        if usize::try_from(self.header.count).ok() != Some(self.attestations.len()) {
+            return Err(BlockError::Count { header: self.header.count, actual: self.attestations.len() });
+        }
+        let ids = self.ids();
+        let mut seen = std::collections::BTreeSet::new();
+        for id in &ids {
+            if !seen.insert(*id) {
+                return Err(BlockError::Duplicate(*id));
+            }
+        }
+        let actual = merkle::root(&ids);
+        if actual != self.header.root {
+            return Err(BlockError::Root { header: self.header.root, actual });
+        }
+        Ok(ids)
+    }
+
+    /// Checks that this block directly extends `parent` (or the chain start).
+    pub fn check_link(&self, parent: Option<&Header>) -> Result<(), BlockError> {
+        let (expected_height, expected_parent) = match parent {
+            Some(p) => (p.height + 1, p.hash()),
+            None => (1, Header::genesis_parent(&self.header.chain_id)),
+        };
+        if self.header.height != expected_height {
+            return Err(BlockError::Height { expected: expected_height, got: self.header.height });
+        }
+        if self.header.parent != expected_parent {
+            return Err(BlockError::Parent {
+                height: self.header.height,
+                expected: expected_parent,
+                got: self.header.parent,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::to_bytes(self)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Block, DecodeError> {
+        codec::from_bytes("block", bytes, limits::BLOCK_BYTES_MAX)
+    }
+}

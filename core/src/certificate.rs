@@ -1,0 +1,148 @@
+//! Finalization certificates: q = n - f distinct validator signatures over a
+//! `finalize(view, block)` vote.
+
+use serde::{Deserialize, Serialize};
+
+use crate::block::BlockHash;
+use crate::crypto::{BatchVerifier, Signature};
+use crate::hash::Digest;
+use crate::validators::ValidatorSet;
+use crate::vote::{self, VoteKind};
+
+/// One validator's signature inside a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signed {
+    pub signer: u16,
+    pub signature: Signature,
+}
+
+/// Proof that a quorum finalized `block` in `view`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    pub epoch: u64,
+    pub view: u64,
+    pub block: BlockHash,
+    /// Sorted by signer index, strictly increasing (so signers are distinct).
+    pub signatures: Vec<Signed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    #[error("certificate is for block {got}, expected {expected}")]
+    Block { expected: BlockHash, got: BlockHash },
+    #[error("certificate is for view {got}, the header says view {expected}")]
+    View { expected: u64, got: u64 },
+    #[error("certificate has {got} signatures, a quorum is {quorum} of {n}")]
+    Quorum { got: usize, quorum: usize, n: usize },
+    #[error("certificate signers must be strictly increasing; signer {0} repeats or is out of order")]
+    Order(u16),
+    #[error("signer {0} is not a validator of this chain")]
+    UnknownSigner(u16),
+    #[error("signature of validator {0} does not verify")]
+    BadSignature(u16),
+}
+
+impl Certificate {
+    /// The bytes every signer signed.
+    pub fn signing_bytes(chain_id: &Digest, epoch: u64, view: u64, block: &BlockHash) -> Vec<u8> {
+        vote::signing_bytes(chain_id, VoteKind::Finalize, epoch, view, &block.0)
+    }
+
+    /// Verifies structure and every signature (batched, ZIP-215).
+    pub fn verify(&self, set: &ValidatorSet, view: u64, block: &BlockHash) -> Result<(), CertificateError> {
+        if self.block != *block {
+            return Err(CertificateError::Block { expected: *block, got: self.block });
+        }
+        if self.view != view {
+            return Err(CertificateError::View { expected: view, got: self.view });
+        }
+        let quorum = set.quorum();
+        if self.signatures.len() < quorum {
+            return Err(CertificateError::Quorum { got: self.signatures.len(), quorum, n: set.len() });
+        }
+        let mut previous: Option<u16> = None;
+        for s in &self.signatures {
+            if previous.is_some_and(|p| s.signer <= p) {
+                return Err(CertificateError::Order(s.signer));
+            }
+            previous = Some(s.signer);
+            if set.key(s.signer).is_none() {
+                return Err(CertificateError::UnknownSigner(s.signer));
+            }
+        }
+        let msg = Self::signing_bytes(&set.chain_id, self.epoch, self.view, &self.block);
+        let mut batch = BatchVerifier::with_capacity(self.signatures.len());
+        for s in &self.signatures {
+            if let Some(key) = set.key(s.signer) {
+                batch.push(*key, &msg, s.signature);
+            }
+        }
+        for (s, verdict) in self.signatures.iter().zip(batch.verify()) {
+            if verdict.is_err() {
+                return Err(CertificateError::BadSignature(s.signer));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SigningKey;
+
+    fn setup(n: usize) -> (ValidatorSet, Vec<SigningKey>) {
+        let keys: Vec<_> = (0..n).map(|i| SigningKey::from_seed(&[i as u8 + 1; 32])).collect();
+        let set = ValidatorSet::new(Digest([7; 32]), keys.iter().map(SigningKey::public_key).collect());
+        (set, keys)
+    }
+
+    fn certify(set: &ValidatorSet, keys: &[SigningKey], signers: &[u16], block: BlockHash) -> Certificate {
+        let msg = Certificate::signing_bytes(&set.chain_id, 0, 3, &block);
+        Certificate {
+            epoch: 0,
+            view: 3,
+            block,
+            signatures: signers
+                .iter()
+                .map(|&i| Signed { signer: i, signature: keys[usize::from(i)].sign(&msg) })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn quorum_of_distinct_signers_verifies() {
+        let (set, keys) = setup(5);
+        let block = BlockHash(Digest([4; 32]));
+        assert_eq!(certify(&set, &keys, &[0, 1, 2, 4], block).verify(&set, 3, &block), Ok(()));
+        // n = 5 needs 4, not 3.
+        assert_eq!(
+            certify(&set, &keys, &[0, 1, 2], block).verify(&set, 3, &block),
+            Err(CertificateError::Quorum { got: 3, quorum: 4, n: 5 })
+        );
+    }
+
+    #[test]
+    fn repeated_signer_does_not_count_twice() {
+        let (set, keys) = setup(4);
+        let block = BlockHash(Digest([4; 32]));
+        let cert = certify(&set, &keys, &[0, 1, 1], block);
+        assert_eq!(cert.verify(&set, 3, &block), Err(CertificateError::Order(1)));
+    }
+
+    #[test]
+    fn wrong_block_view_or_signature_fails() {
+        let (set, keys) = setup(4);
+        let block = BlockHash(Digest([4; 32]));
+        let cert = certify(&set, &keys, &[0, 1, 3], block);
+        assert!(cert.verify(&set, 4, &block).is_err());
+        assert!(cert.verify(&set, 3, &BlockHash(Digest([5; 32]))).is_err());
+        let mut bad = cert.clone();
+        bad.signatures[2].signature.0[0] ^= 1;
+        assert_eq!(bad.verify(&set, 3, &block), Err(CertificateError::BadSignature(3)));
+        let mut unknown = cert;
+        unknown.signatures[2].signer = 9;
+        assert_eq!(unknown.verify(&set, 3, &block), Err(CertificateError::UnknownSigner(9)));
+    }
+}

@@ -1,0 +1,36 @@
+//! Every size limit on untrusted input, in one place, with the relations
+//! between them checked at compile time.
+
+/// Largest JSON statement (the DSSE payload) a member may sign.
+pub const STATEMENT_BYTES_MAX: usize = 48 * 1024;
+/// Largest encoded attestation envelope (JSON form, base64 inflates by 4/3).
+pub const ATTESTATION_BYTES_MAX: usize = 72 * 1024;
+/// Signatures per envelope. Lotline requires exactly one member signature.
+pub const ENVELOPE_SIGNATURES_MAX: usize = 1;
+/// Attestations in one block.
+pub const BLOCK_ATTESTATIONS_MAX: usize = 4096;
+/// Largest encoded block (postcard).
+pub const BLOCK_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Largest encoded receipt (postcard or JSON).
+pub const RECEIPT_BYTES_MAX: usize = 256 * 1024;
+/// Largest Merkle proof (siblings). 2^32 leaves never fit a block.
+pub const MERKLE_PROOF_HASHES_MAX: usize = 32;
+/// Validators in a consortium.
+pub const VALIDATORS_MAX: usize = 64;
+/// Items in one batch submit.
+pub const BATCH_ITEMS_MAX: usize = 1000;
+/// Largest HTTP request body (a full batch of maximal attestations would be
+/// larger; a batch is bounded by this, not by items x max size).
+pub const HTTP_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Identifiers an event may reference (EPCs, classes, parents, children).
+pub const EVENT_IDENTIFIERS_MAX: usize = 10_000;
+/// Length of any single identifier or vocabulary string.
+pub const IDENTIFIER_BYTES_MAX: usize = 512;
+
+const _: () = assert!(STATEMENT_BYTES_MAX * 4 / 3 + 1024 <= ATTESTATION_BYTES_MAX);
+/// The block producer also cuts by bytes; a block must fit many maximal items.
+const _: () = assert!(ATTESTATION_BYTES_MAX * 256 <= BLOCK_BYTES_MAX);
+const _: () = assert!(BLOCK_ATTESTATIONS_MAX < (1 << MERKLE_PROOF_HASHES_MAX));
+const _: () = assert!(ATTESTATION_BYTES_MAX + 64 * 1024 <= RECEIPT_BYTES_MAX);
+const _: () = assert!(ATTESTATION_BYTES_MAX <= HTTP_BODY_BYTES_MAX);
+const _: () = assert!(ENVELOPE_SIGNATURES_MAX == 1);

@@ -1,0 +1,113 @@
+//! Receipts: everything needed to prove, offline, that an attestation is
+//! committed on a chain, given only that chain's validator set.
+//!
+//! ```text
+//! Receipt v1 = attestation (DSSE envelope)
+//!            + leaf index and Merkle path to the header's root
+//!            + block header
+//!            + finalization certificate over the header's hash
+//! ```
+//! The byte form is postcard of [`Receipt`]; the JSON form is serde JSON of the
+//! same type (hex digests and keys, base64 DSSE fields). Both are versioned by
+//! the `version` field and covered by golden tests.
+
+use serde::{Deserialize, Serialize};
+
+use crate::attestation::{AttestationId, Envelope, EnvelopeError};
+use crate::block::{BlockHash, Header};
+use crate::certificate::{Certificate, CertificateError};
+use crate::codec::{self, DecodeError};
+use crate::crypto::PublicKey;
+use crate::hash::Digest;
+use crate::limits;
+use crate::merkle;
+use crate::validators::ValidatorSet;
+
+pub const RECEIPT_VERSION: u16 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Receipt {
+    pub version: u16,
+    pub attestation: Envelope,
+    pub leaf_index: u32,
+    pub proof: Vec<Digest>,
+    pub header: Header,
+    pub certificate: Certificate,
+}
+
+/// What a verified receipt establishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedReceipt {
+    pub id: AttestationId,
+    pub signer: PublicKey,
+    pub height: u64,
+    pub block: BlockHash,
+    /// Indexes of the validators whose signatures certify the block.
+    pub certified_by: Vec<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("receipt version {0} is not supported (this verifier knows version {RECEIPT_VERSION})")]
+    Version(u16),
+    #[error("receipt is for chain {got}, the genesis is chain {expected}")]
+    ChainId { expected: Digest, got: Digest },
+    #[error("the attestation is not valid: {0}")]
+    Attestation(#[from] EnvelopeError),
+    #[error("the Merkle path does not lead from attestation {id} (leaf {index} of {count}) to the header root")]
+    Inclusion { id: AttestationId, index: u32, count: u32 },
+    #[error("the finalization certificate is not valid: {0}")]
+    Certificate(#[from] CertificateError),
+}
+
+impl Receipt {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::to_bytes(self)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Receipt, DecodeError> {
+        codec::from_bytes("receipt", bytes, limits::RECEIPT_BYTES_MAX)
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Receipt, DecodeError> {
+        codec::from_json("receipt", bytes, limits::RECEIPT_BYTES_MAX)
+    }
+}
+
+/// Verifies a receipt against a validator set, with no other state.
+///
+/// Checks, in order: version; chain id; the attestation's DSSE signature
+/// (ZIP-215); the Merkle path from the attestation id to the header root;
+/// the certificate's quorum of distinct validator signatures over the header
+/// hash. Whether the signer is a member of the consortium is a genesis
+/// question, answered by `lotline_genesis::Genesis::verify_receipt`.
+pub fn verify_receipt(receipt: &Receipt, set: &ValidatorSet) -> Result<VerifiedReceipt, ReceiptError> {
+    if receipt.version != RECEIPT_VERSION {
+        return Err(ReceiptError::Version(receipt.version));
+    }
+    if receipt.header.chain_id != set.chain_id {
+        return Err(ReceiptError::ChainId { expected: set.chain_id, got: receipt.header.chain_id });
+    }
+    let signer = receipt.attestation.verify()?;
+    let id = receipt.attestation.id();
+    let (index, count) = (receipt.leaf_index, receipt.header.count);
+    let included = match (usize::try_from(index), usize::try_from(count)) {
+        (Ok(i), Ok(n)) => merkle::verify_proof(&receipt.header.root, &id, i, n, &receipt.proof),
+        _ => false,
+    };
+    if !included {
+        return Err(ReceiptError::Inclusion { id, index, count });
+    }
+    let block = receipt.header.hash();
+    receipt.certificate.verify(set, receipt.header.view, &block)?;
+    Ok(VerifiedReceipt {
+        id,
+        signer,
+        height: receipt.header.height,
+        block,
+        certified_by: receipt.certificate.signatures.iter().map(|s| s.signer).collect(),
+    })
+}
