@@ -7,6 +7,7 @@
 //! definition of every rule.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
 pub mod attestation;
 pub mod block;
 pub mod certificate;

@@ -1,0 +1,150 @@
+//! The JSON shapes of the node's HTTP API, shared by the node (which serves
+//! them) and the SDK (which reads them): one definition, no drift.
+//!
+//! Errors are RFC 9457 `application/problem+json` documents ([`Problem`]) whose
+//! `type` is a stable URI under [`PROBLEM_BASE`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::attestation::{AttestationId, Envelope};
+use crate::block::{BlockHash, Header};
+use crate::certificate::Certificate;
+use crate::hash::Digest;
+use crate::receipt::Receipt;
+
+/// Every problem `type` is this base followed by a stable slug.
+pub const PROBLEM_BASE: &str = "https://lotline.dev/problems/";
+
+/// An RFC 9457 problem document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Field-level problems, when the request had several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<FieldProblem>,
+}
+
+impl Problem {
+    /// The slug of the `type` URI (`duplicate`, `bad-signature`, ...).
+    pub fn slug(&self) -> &str {
+        self.kind.strip_prefix(PROBLEM_BASE).unwrap_or(&self.kind)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub reason: String,
+}
+
+/// How long a submit waits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wait {
+    /// Return once admitted to the mempool (202).
+    #[default]
+    Accepted,
+    /// Return once the block holding it is durable, with its receipt (200).
+    Committed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Committed,
+    Rejected,
+}
+
+/// Answer to a submit (one attestation, or one item of a batch).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmitResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<AttestationId>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
+    /// Why an item of a batch was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+/// Answer to a batch submit: one result per item, in request order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchResult {
+    pub accepted: usize,
+    pub rejected: usize,
+    pub results: Vec<SubmitResult>,
+}
+
+/// `GET /v1/attestations/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttestationView {
+    pub id: AttestationId,
+    pub status: Status,
+    pub org: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    pub attestation: Envelope,
+    /// The signed statement, decoded from the payload for convenience.
+    pub statement: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
+}
+
+/// `GET /v1/blocks/{height}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlockView {
+    pub hash: BlockHash,
+    pub header: Header,
+    pub certificate: Certificate,
+    pub attestations: Vec<AttestationId>,
+}
+
+/// `GET /v1/head`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub chain_id: Digest,
+    pub chain_name: String,
+    pub height: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<BlockHash>,
+    pub attestations: u64,
+}
+
+/// One line of a listing by identifier or org.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttestationSummary {
+    pub id: AttestationId,
+    pub height: u64,
+    pub org: String,
+    pub event_type: String,
+    pub event_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biz_step: Option<String>,
+}
+
+/// A page of a listing; pass `next` back as `after` for the next page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The canonical form of the identifier (or the org id) listed.
+    pub key: String,
+    pub items: Vec<AttestationSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `GET /health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub height: u64,
+    pub mempool: usize,
+}
