@@ -124,6 +124,8 @@ pub struct Head {
 pub struct AttestationSummary {
     pub id: AttestationId,
     pub height: u64,
+    /// Position in the block.
+    pub index: u32,
     pub org: String,
     pub event_type: String,
     pub event_time: String,

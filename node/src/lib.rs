@@ -1,1 +1,28 @@
-//! placeholder
+//! The Lotline node: admits signed quality attestations, orders them into
+//! blocks, makes them durable, indexes them, and serves them over HTTP.
+//!
+//! Layout (one folder or file per concern):
+//! - [`admission`]: what may enter (decode, signature, membership, policy, event validity);
+//! - [`mempool`]: admitted attestations waiting for a block;
+//! - [`consensus`]: the sans-IO engine and the actor that carries out its outputs;
+//! - [`store`]: block log (system of record), vote journal, sled records and indexes;
+//! - [`api`]: the axum routes;
+//! - [`node`]: the wiring; [`config`]: the operator's TOML; [`cli`]: the `lotline` binary.
+//!
+//! Not here: types and rules shared with the SDK (in `lotline-core`), the
+//! consortium definition (in `lotline-genesis`).
+
+pub mod admission;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod consensus;
+pub mod demo;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod state;
+pub mod store;
+
+pub use config::NodeConfig;
+pub use node::Node;

@@ -1,0 +1,175 @@
+//! Admission: what may enter the mempool.
+//!
+//! In order, cheapest first: decode with size limits; envelope shape (payload
+//! type, one signature, key id); statement (version, no unknown fields, chain
+//! id, nonce); the key belongs to a member org and that org is the one the
+//! statement names; the org's role may emit this event; the event is valid.
+//! Only then the signature is verified (ZIP-215), once per attestation: for a
+//! batch, in one batch verification. Duplicates are refused at insertion.
+//!
+//! Problems that do not depend on each other are all reported together (R7):
+//! a caller fixing one should not discover the next only on the next try.
+
+use std::sync::Arc;
+
+use lotline_core::attestation::{AttestationId, Envelope, EnvelopeError};
+use lotline_core::codec::DecodeError;
+use lotline_core::crypto::{BatchVerifier, PublicKey};
+use lotline_core::epcis::EventProblem;
+use lotline_core::hash::Digest;
+use lotline_core::statement::{STATEMENT_VERSION, Statement};
+use lotline_genesis::{Genesis, PolicyError};
+
+use crate::mempool::Admitted;
+use crate::store::index::AttestationMeta;
+
+/// Longest accepted nonce.
+pub const NONCE_CHARS_MAX: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("the attestation is not a valid DSSE envelope: {0}")]
+    Decode(DecodeError),
+    #[error("{0}")]
+    Envelope(EnvelopeError),
+    #[error("the payload is not a valid Lotline statement: {0}")]
+    Statement(DecodeError),
+    #[error("statement version {0} is not supported (this node accepts {STATEMENT_VERSION})")]
+    Version(u16),
+    #[error("statement is for chain {got}, this node serves chain {expected}")]
+    WrongChain { expected: Digest, got: Digest },
+    #[error("nonce must be 1 to {NONCE_CHARS_MAX} characters, got {0}")]
+    Nonce(usize),
+    #[error("key {0} is not a client key of any member organisation")]
+    UnknownKey(PublicKey),
+    #[error("statement names key {statement} but the envelope is signed by {signer}")]
+    KeyMismatch { statement: PublicKey, signer: PublicKey },
+    #[error("key {key} belongs to org {owner:?}, but the statement claims org {claimed:?}")]
+    WrongOrg { key: PublicKey, owner: String, claimed: String },
+    #[error("{0}")]
+    Policy(PolicyError),
+    #[error("the event is not valid ({} problem(s))", .0.len())]
+    InvalidEvent(Vec<EventProblem>),
+    #[error("the signature does not verify under key {0}")]
+    BadSignature(PublicKey),
+    #[error("attestation {0} was already submitted")]
+    Duplicate(AttestationId),
+    #[error("the node is overloaded: {0}")]
+    Overloaded(String),
+}
+
+/// All problems of one attestation, most decisive first.
+pub type Rejection = Vec<AdmissionError>;
+
+/// Checks attestations against one genesis.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    genesis: Arc<Genesis>,
+}
+
+/// Passed every check except the signature.
+#[derive(Debug)]
+struct Prechecked {
+    envelope: Envelope,
+    signer: PublicKey,
+    meta: AttestationMeta,
+}
+
+impl Admission {
+    pub fn new(genesis: Arc<Genesis>) -> Admission {
+        Admission { genesis }
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// Admits one envelope given as JSON bytes.
+    pub fn admit_json(&self, body: &[u8]) -> Result<Admitted, Rejection> {
+        let envelope = Envelope::from_json(body).map_err(|e| vec![AdmissionError::Decode(e)])?;
+        self.admit(envelope)
+    }
+
+    /// Admits one decoded envelope.
+    pub fn admit(&self, envelope: Envelope) -> Result<Admitted, Rejection> {
+        let checked = self.precheck(envelope)?;
+        let signature = checked.envelope.signatures[0].sig;
+        checked
+            .signer
+            .verify(&checked.envelope.pae(), &signature)
+            .map_err(|_| vec![AdmissionError::BadSignature(checked.signer)])?;
+        Ok(finish(checked))
+    }
+
+    /// Admits a batch: each item on its own, signatures in one batch check
+    /// (same ZIP-215 verdicts as single verification).
+    pub fn admit_batch(&self, envelopes: Vec<Envelope>) -> Vec<Result<Admitted, Rejection>> {
+        let prechecked: Vec<Result<Prechecked, Rejection>> = envelopes.into_iter().map(|e| self.precheck(e)).collect();
+        let paes: Vec<Option<Vec<u8>>> =
+            prechecked.iter().map(|c| c.as_ref().ok().map(|c| c.envelope.pae())).collect();
+        let mut batch = BatchVerifier::with_capacity(paes.len());
+        for (checked, pae) in prechecked.iter().zip(&paes) {
+            if let (Ok(checked), Some(pae)) = (checked, pae) {
+                batch.push(checked.signer, pae, checked.envelope.signatures[0].sig);
+            }
+        }
+        let mut verdicts = batch.verify().into_iter();
+        prechecked
+            .into_iter()
+            .map(|checked| {
+                let checked = checked?;
+                match verdicts.next() {
+                    Some(Ok(())) => Ok(finish(checked)),
+                    _ => Err(vec![AdmissionError::BadSignature(checked.signer)]),
+                }
+            })
+            .collect()
+    }
+
+    fn precheck(&self, envelope: Envelope) -> Result<Prechecked, Rejection> {
+        let signer = envelope.check_shape().map_err(|e| vec![AdmissionError::Envelope(e)])?;
+        let statement =
+            Statement::from_payload(&envelope.payload).map_err(|e| vec![AdmissionError::Statement(e)])?;
+        let mut problems = Vec::new();
+        if statement.version != STATEMENT_VERSION {
+            problems.push(AdmissionError::Version(statement.version));
+        }
+        let chain_id = self.genesis.chain_id();
+        if statement.chain_id != chain_id {
+            problems.push(AdmissionError::WrongChain { expected: chain_id, got: statement.chain_id });
+        }
+        if statement.nonce.is_empty() || statement.nonce.chars().count() > NONCE_CHARS_MAX {
+            problems.push(AdmissionError::Nonce(statement.nonce.chars().count()));
+        }
+        if statement.key != signer {
+            problems.push(AdmissionError::KeyMismatch { statement: statement.key, signer });
+        }
+        match self.genesis.key_owner(&signer) {
+            None => problems.push(AdmissionError::UnknownKey(signer)),
+            Some(owner) if owner.id != statement.org => problems.push(AdmissionError::WrongOrg {
+                key: signer,
+                owner: owner.id.clone(),
+                claimed: statement.org.clone(),
+            }),
+            Some(owner) => {
+                if let Err(e) = self.genesis.check_write(owner, &statement.event) {
+                    problems.push(AdmissionError::Policy(e));
+                }
+            }
+        }
+        let event_problems = statement.event.validate();
+        if !event_problems.is_empty() {
+            problems.push(AdmissionError::InvalidEvent(event_problems));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let meta = AttestationMeta::of(&statement);
+        Ok(Prechecked { envelope, signer, meta })
+    }
+}
+
+fn finish(checked: Prechecked) -> Admitted {
+    let size = checked.envelope.payload.len() + 200;
+    Admitted { id: checked.envelope.id(), envelope: checked.envelope, meta: checked.meta, size }
+}

@@ -1,0 +1,87 @@
+//! The HTTP API (axum): `/v1/...` JSON, `/health`, `/metrics`,
+//! `/openapi.json`. JSON shapes are `lotline_core::api`; errors are
+//! `application/problem+json` ([`problem`]).
+
+mod problem;
+mod read;
+mod submit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use lotline_genesis::Genesis;
+
+pub use problem::{ApiError, classify};
+
+use crate::admission::Admission;
+use crate::state::Shared;
+use crate::store::StoreReader;
+
+/// Everything a handler needs.
+#[derive(Debug)]
+pub struct ApiContext {
+    pub shared: Arc<Shared>,
+    pub reader: StoreReader,
+    pub admission: Admission,
+    pub genesis: Arc<Genesis>,
+    pub genesis_toml: String,
+}
+
+/// Longest a request may take, waiting included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn router(ctx: Arc<ApiContext>) -> Router {
+    Router::new()
+        .route("/v1/attestations", post(submit::submit))
+        .route("/v1/attestations/batch", post(submit::submit_batch))
+        .route("/v1/attestations/{id}", get(read::attestation))
+        .route("/v1/attestations/{id}/receipt", get(read::receipt))
+        .route("/v1/blocks/{height}", get(read::block))
+        .route("/v1/head", get(read::head))
+        .route("/v1/identifiers/{identifier}/attestations", get(read::by_identifier))
+        .route("/v1/orgs/{org}/attestations", get(read::by_org))
+        .route("/v1/genesis", get(read::genesis))
+        .route("/health", get(read::health))
+        .route("/metrics", get(read::metrics))
+        .route("/openapi.json", get(read::openapi))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not accept that method")
+        })
+        .layer(DefaultBodyLimit::max(lotline_core::limits::HTTP_BODY_BYTES_MAX))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .with_state(ctx)
+}
+
+/// The routes the OpenAPI document must describe (checked by a test).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/attestations"),
+    ("post", "/v1/attestations/batch"),
+    ("get", "/v1/attestations/{id}"),
+    ("get", "/v1/attestations/{id}/receipt"),
+    ("get", "/v1/blocks/{height}"),
+    ("get", "/v1/head"),
+    ("get", "/v1/identifiers/{identifier}/attestations"),
+    ("get", "/v1/orgs/{org}/attestations"),
+    ("get", "/v1/genesis"),
+    ("get", "/health"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn openapi_document_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::read::OPENAPI).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        for (method, path) in super::ROUTES {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
+        }
+        assert_eq!(doc["paths"].as_object().unwrap().len(), super::ROUTES.iter().map(|r| r.1).collect::<std::collections::BTreeSet<_>>().len());
+    }
+}

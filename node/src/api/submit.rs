@@ -1,0 +1,194 @@
+//! `POST /v1/attestations` and `POST /v1/attestations/batch`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lotline_core::api::{BatchResult, Status, SubmitResult, Wait};
+use lotline_core::attestation::{AttestationId, Envelope};
+use lotline_core::limits;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use super::{ApiContext, ApiError};
+use crate::admission::{AdmissionError, Rejection};
+use crate::mempool::{Admitted, MempoolError};
+use crate::state::CommitNotice;
+
+/// Default and largest wait for `wait=committed`.
+const WAIT_DEFAULT_MS: u64 = 10_000;
+const WAIT_MAX_MS: u64 = 50_000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubmitParams {
+    #[serde(default)]
+    wait: Wait,
+    timeout_ms: Option<u64>,
+}
+
+impl SubmitParams {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(WAIT_DEFAULT_MS).min(WAIT_MAX_MS))
+    }
+}
+
+pub async fn submit(
+    State(ctx): State<Arc<ApiContext>>,
+    query: Result<Query<SubmitParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = query?;
+    let body = body?;
+    let admitted = ctx.admission.admit_json(&body).map_err(|r| reject(&ctx, &r))?;
+    let id = admitted.id;
+    let waiter = (params.wait == Wait::Committed).then(|| ctx.shared.wait_for(id));
+    if let Err(rejection) = enqueue(&ctx, admitted) {
+        ctx.shared.forget(&id);
+        return Err(reject(&ctx, &rejection));
+    }
+    let Some(waiter) = waiter else {
+        return Ok((StatusCode::ACCEPTED, Json(pending(id))).into_response());
+    };
+    match tokio::time::timeout(params.timeout(), waiter).await {
+        Ok(Ok(notice)) => Ok((StatusCode::OK, Json(committed(id, notice))).into_response()),
+        Ok(Err(_)) => Err(stopped(&ctx)),
+        Err(_) => {
+            ctx.shared.forget(&id);
+            Ok((StatusCode::ACCEPTED, Json(pending(id))).into_response())
+        }
+    }
+}
+
+pub async fn submit_batch(
+    State(ctx): State<Arc<ApiContext>>,
+    query: Result<Query<SubmitParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<BatchResult>, ApiError> {
+    let Query(params) = query?;
+    let body = body?;
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed", format!("a batch is a JSON array of DSSE envelopes: {e}")))?;
+    if items.len() > limits::BATCH_ITEMS_MAX {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-items",
+            "Batch too large",
+            format!("a batch holds at most {} attestations, got {}", limits::BATCH_ITEMS_MAX, items.len()),
+        ));
+    }
+    // Decode each item on its own so one bad item rejects only itself.
+    let mut results: Vec<Option<SubmitResult>> = vec![None; items.len()];
+    let mut decoded = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match serde_json::from_value::<Envelope>(item) {
+            Ok(envelope) => decoded.push((i, envelope)),
+            Err(e) => {
+                let error = AdmissionError::Decode(lotline_core::codec::DecodeError::Malformed {
+                    what: "attestation",
+                    reason: e.to_string(),
+                });
+                results[i] = Some(rejected(&ctx, &[error]));
+            }
+        }
+    }
+    let (positions, envelopes): (Vec<usize>, Vec<Envelope>) = decoded.into_iter().unzip();
+    let verdicts = ctx.admission.admit_batch(envelopes);
+    let mut waiting: Vec<(usize, AttestationId, oneshot::Receiver<CommitNotice>)> = Vec::new();
+    for (i, verdict) in positions.into_iter().zip(verdicts) {
+        let admitted = match verdict {
+            Ok(admitted) => admitted,
+            Err(rejection) => {
+                results[i] = Some(rejected(&ctx, &rejection));
+                continue;
+            }
+        };
+        let id = admitted.id;
+        let waiter = (params.wait == Wait::Committed).then(|| ctx.shared.wait_for(id));
+        match enqueue(&ctx, admitted) {
+            Ok(()) => {
+                results[i] = Some(pending(id));
+                if let Some(rx) = waiter {
+                    waiting.push((i, id, rx));
+                }
+            }
+            Err(rejection) => {
+                ctx.shared.forget(&id);
+                results[i] = Some(rejected(&ctx, &rejection));
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + params.timeout();
+    for (i, id, rx) in waiting {
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(notice)) => results[i] = Some(committed(id, notice)),
+            Ok(Err(_)) => return Err(stopped(&ctx)),
+            Err(_) => ctx.shared.forget(&id),
+        }
+    }
+    let results: Vec<SubmitResult> = results.into_iter().flatten().collect();
+    let rejected_count = results.iter().filter(|r| r.status == Status::Rejected).count();
+    Ok(Json(BatchResult { accepted: results.len() - rejected_count, rejected: rejected_count, results }))
+}
+
+/// Puts an admitted attestation in the mempool unless it is already known
+/// (pending, in flight, or committed).
+fn enqueue(ctx: &ApiContext, admitted: Admitted) -> Result<(), Rejection> {
+    let id = admitted.id;
+    {
+        // Holding the pool lock while asking the store closes the window in
+        // which an id leaves the pool: the actor applies to the store first.
+        let mut pool = ctx.shared.pool();
+        if pool.knows(&id) || ctx.reader.contains(&id).unwrap_or(false) {
+            return Err(vec![AdmissionError::Duplicate(id)]);
+        }
+        if ctx.shared.shutting_down() {
+            return Err(vec![AdmissionError::Overloaded("the node is shutting down".into())]);
+        }
+        pool.insert(admitted).map_err(|e| match e {
+            MempoolError::Duplicate(id) => vec![AdmissionError::Duplicate(id)],
+            full @ MempoolError::Full { .. } => vec![AdmissionError::Overloaded(full.to_string())],
+        })?;
+    }
+    ctx.shared.notify_pool();
+    ctx.shared.metrics.admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn reject(ctx: &ApiContext, rejection: &[AdmissionError]) -> ApiError {
+    ctx.shared.metrics.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ApiError::from_rejection(rejection)
+}
+
+fn rejected(ctx: &ApiContext, rejection: &[AdmissionError]) -> SubmitResult {
+    let problem = reject(ctx, rejection).to_problem();
+    let id = match rejection.first() {
+        Some(AdmissionError::Duplicate(id)) => Some(*id),
+        _ => None,
+    };
+    SubmitResult { id, status: Status::Rejected, height: None, receipt: None, problem: Some(problem) }
+}
+
+fn pending(id: AttestationId) -> SubmitResult {
+    SubmitResult { id: Some(id), status: Status::Pending, height: None, receipt: None, problem: None }
+}
+
+fn committed(id: AttestationId, notice: CommitNotice) -> SubmitResult {
+    SubmitResult {
+        id: Some(id),
+        status: Status::Committed,
+        height: Some(notice.height),
+        receipt: Some(notice.receipt),
+        problem: None,
+    }
+}
+
+fn stopped(ctx: &ApiContext) -> ApiError {
+    let reason = ctx.shared.failure().unwrap_or_else(|| "the node is shutting down".into());
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", "Node stopped", reason)
+}

@@ -1,0 +1,228 @@
+//! `lotline-bench`: throughput of one node on this machine, as ratios of the
+//! machine's own limits measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p lotline-node --bin lotline-bench -- [--seconds 10] [--clients 64]
+//! ```
+//! 1. Ed25519 (ZIP-215) verifications/s on all cores, single and batched: the
+//!    floor cost of admitting an attestation.
+//! 2. A real node (block log + fdatasync, sled, axum) in this process, fed
+//!    by HTTP clients in this process with pre-signed attestations:
+//!    committed attestations/s with `wait=committed`, single and batch
+//!    submits, and commit latency percentiles.
+//! 3. `verify_receipt` per second on one core.
+//!
+//! Clients share the two cores with the node, so the figures are a lower
+//! bound of what a node does when clients are other machines.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use lotline_core::api::{Status, Wait};
+use lotline_core::crypto::{BatchVerifier, SigningKey};
+use lotline_core::{Envelope, Receipt};
+use lotline_genesis::Genesis;
+use lotline_node::{Node, NodeConfig};
+use lotline_sdk::{AttestationBuilder, Client, Signer};
+
+struct Args {
+    seconds: u64,
+    clients: usize,
+}
+
+fn args() -> Args {
+    let mut out = Args { seconds: 10, clients: 64 };
+    let argv: Vec<String> = std::env::args().collect();
+    for pair in argv.windows(2) {
+        match pair[0].as_str() {
+            "--seconds" => out.seconds = pair[1].parse().unwrap_or(out.seconds),
+            "--clients" => out.clients = pair[1].parse().unwrap_or(out.clients),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn main() -> Result<()> {
+    let args = args();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("# lotline-bench ({cores} cores, {} s per phase)\n", args.seconds);
+
+    let single = verify_rate(cores, Duration::from_secs(3), false);
+    let batched = verify_rate(cores, Duration::from_secs(3), true);
+    println!("Ed25519 ZIP-215 verify, all cores: single {single:.0}/s, batch(64) {batched:.0}/s\n");
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let NodeFigures { single_rate, single_lat, batch_rate, batch_lat, receipt, validators } =
+        rt.block_on(node_phases(&args))?;
+    let verify = receipt_verify_rate(&receipt, &validators, Duration::from_secs(3))?;
+
+    println!("| measure | value | ratio to the machine's bound |");
+    println!("|---|---|---|");
+    println!("| Ed25519 verify, single, {cores} cores | {single:.0}/s | 1.00 (the bound) |");
+    println!("| Ed25519 verify, batch of 64, {cores} cores | {batched:.0}/s | {:.2} |", batched / single);
+    println!(
+        "| committed att/s, single submits, {} clients, wait=committed | {single_rate:.0}/s | {:.2} |",
+        args.clients,
+        single_rate / single
+    );
+    println!("| commit latency (single), p50 / p99 | {:.1} ms / {:.1} ms | |", single_lat.0, single_lat.1);
+    println!(
+        "| committed att/s, batch submits (100/batch), wait=committed | {batch_rate:.0}/s | {:.2} |",
+        batch_rate / single
+    );
+    println!("| batch round trip, p50 / p99 | {:.1} ms / {:.1} ms | |", batch_lat.0, batch_lat.1);
+    println!("| verify_receipt, 1 core | {verify:.0}/s | {:.2} of 1-core verify |", verify / (single / cores as f64));
+    Ok(())
+}
+
+/// ZIP-215 verifications per second on `threads` threads.
+fn verify_rate(threads: usize, duration: Duration, batch: bool) -> f64 {
+    let total = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let total = total.clone();
+            std::thread::spawn(move || {
+                let keys: Vec<SigningKey> = (0..64u8).map(|i| SigningKey::from_seed(&[i ^ t as u8; 32])).collect();
+                let msgs: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 600]).collect();
+                let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+                let start = Instant::now();
+                let mut n = 0u64;
+                while start.elapsed() < duration {
+                    if batch {
+                        let mut b = BatchVerifier::with_capacity(64);
+                        for ((k, m), s) in keys.iter().zip(&msgs).zip(&sigs) {
+                            b.push(k.public_key(), m, *s);
+                        }
+                        assert!(b.verify().iter().all(Result::is_ok));
+                        n += 64;
+                    } else {
+                        let i = (n % 64) as usize;
+                        assert!(keys[i].public_key().verify(&msgs[i], &sigs[i]).is_ok());
+                        n += 1;
+                    }
+                }
+                total.fetch_add(n, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    total.load(Ordering::Relaxed) as f64 / duration.as_secs_f64()
+}
+
+type Latency = (f64, f64);
+
+struct NodeFigures {
+    single_rate: f64,
+    single_lat: Latency,
+    batch_rate: f64,
+    batch_lat: Latency,
+    receipt: Receipt,
+    validators: lotline_core::ValidatorSet,
+}
+
+async fn node_phases(args: &Args) -> Result<NodeFigures> {
+    let dir = std::env::temp_dir().join(format!("lotline-bench-{}", std::process::id()));
+    let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
+    let layout = lotline_node::demo::create_consortium(&dir, "bench", &orgs, &["manufacturer".into()], 0)?;
+    let mut config = NodeConfig::load(&layout.node_configs[0])?;
+    config.listen = ([127, 0, 0, 1], 0).into();
+    let genesis = Genesis::load(&layout.genesis_path)?;
+    let signer = Signer::from_key_file("supplier", &layout.client_keys["supplier"])?;
+    let node = Node::start(&config).await?;
+    let url = node.url();
+
+    // Enough pre-signed attestations for both phases at up to 20k/s.
+    let needed = (args.seconds as usize * 20_000).clamp(20_000, 400_000);
+    println!("pre-signing {needed} attestations ...");
+    let envelopes = Arc::new(presign(&genesis, &signer, needed)?);
+    let next = Arc::new(AtomicU64::new(0));
+
+    let (single_rate, single_lat) = drive(&url, args, envelopes.clone(), next.clone(), 1).await?;
+    println!("single submits: {single_rate:.0} committed/s");
+    let (batch_rate, batch_lat) = drive(&url, args, envelopes.clone(), next.clone(), 100).await?;
+    println!("batch submits:  {batch_rate:.0} committed/s\n");
+
+    let client = Client::new(&url)?;
+    let receipt = client.receipt(&envelopes[0].id()).await.context("receipt of the first attestation")?;
+    node.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(NodeFigures { single_rate, single_lat, batch_rate, batch_lat, receipt, validators: genesis.validator_set() })
+}
+
+fn presign(genesis: &Genesis, signer: &Signer, n: usize) -> Result<Vec<Envelope>> {
+    let template = lotline_sim::workload::SupplyChainWorkload::generate(7, lotline_sim::workload::Scale::demo())
+        .into_iter()
+        .find(|w| w.org == "supplier" && w.event.biz_step.as_deref() == Some("commissioning"))
+        .context("the workload has a supplier commissioning event")?;
+    (0..n)
+        .map(|i| {
+            AttestationBuilder::new(genesis.chain_id(), signer)
+                .event(template.event.clone())
+                .nonce(format!("bench-{i}"))
+                .build()
+                .map_err(Into::into)
+        })
+        .collect()
+}
+
+/// Runs `args.clients` clients for `args.seconds`, each submitting `per`
+/// attestations per request with wait=committed.
+async fn drive(url: &str, args: &Args, envelopes: Arc<Vec<Envelope>>, next: Arc<AtomicU64>, per: usize) -> Result<(f64, Latency)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let clients = if per == 1 { args.clients } else { (args.clients / 8).max(2) };
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, envelopes, next, stop, committed) =
+            (Client::new(url)?, envelopes.clone(), next.clone(), stop.clone(), committed.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let start = next.fetch_add(per as u64, Ordering::Relaxed) as usize;
+                if start + per > envelopes.len() {
+                    break;
+                }
+                let t = Instant::now();
+                let ok = if per == 1 {
+                    matches!(client.submit(&envelopes[start], Wait::Committed).await, Ok(r) if r.status == Status::Committed)
+                        .then_some(1)
+                        .unwrap_or(0)
+                } else {
+                    match client.submit_batch(&envelopes[start..start + per], Wait::Committed).await {
+                        Ok(r) => r.results.iter().filter(|x| x.status == Status::Committed).count(),
+                        Err(_) => 0,
+                    }
+                };
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                committed.fetch_add(ok as u64, Ordering::Relaxed);
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    Ok((committed.load(Ordering::Relaxed) as f64 / elapsed, (pct(0.5), pct(0.99))))
+}
+
+fn receipt_verify_rate(receipt: &Receipt, validators: &lotline_core::ValidatorSet, duration: Duration) -> Result<f64> {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < duration {
+        lotline_core::verify_receipt(std::hint::black_box(receipt), validators).context("receipt verifies")?;
+        n += 1;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}

@@ -1,0 +1,265 @@
+//! The `lotline` command line: genesis, node, attest, verify, keygen, demo.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use lotline_core::api::Wait;
+use lotline_core::receipt::Receipt;
+use lotline_genesis::Genesis;
+
+use crate::config::NodeConfig;
+use crate::node::Node;
+
+#[derive(Debug, Parser)]
+#[command(name = "lotline", version, about = "Lotline: a permissioned ledger for manufacturing quality traceability")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or inspect a consortium genesis.
+    Genesis {
+        #[command(subcommand)]
+        command: GenesisCommand,
+    },
+    /// Run a node from a config file.
+    Node {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Sign a JSON EPCIS event as an org and submit it.
+    Attest {
+        /// Node API URL, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        genesis: PathBuf,
+        #[arg(long)]
+        org: String,
+        /// The org's client key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// A file holding one EPCIS 2.0 event (JSON).
+        #[arg(long)]
+        event: PathBuf,
+        /// Wait until committed and write the receipt here.
+        #[arg(long)]
+        receipt_out: Option<PathBuf>,
+    },
+    /// Verify receipt files (JSON or postcard) offline against a genesis.
+    /// Exit code 0 if all verify, 1 if any does not.
+    Verify {
+        #[arg(long)]
+        genesis: PathBuf,
+        #[arg(required = true)]
+        receipts: Vec<PathBuf>,
+    },
+    /// Write a new Ed25519 signing key file (mode 0600).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run a local consortium with demo data on embedded defaults.
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum GenesisCommand {
+    /// Create a consortium folder: genesis.toml, keys per org, a node config
+    /// per validator.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "lotline-consortium")]
+        chain_name: String,
+        /// Orgs as id:role[:name], comma separated.
+        #[arg(long, default_value = crate::demo::DEMO_ORGS)]
+        orgs: String,
+        /// Which orgs run validators (comma separated); default: the first.
+        #[arg(long)]
+        validators: Option<String>,
+        /// First API port; validator i listens on port + i.
+        #[arg(long, default_value_t = 8080)]
+        api_port: u16,
+    },
+    /// Print a genesis file's chain id after validating it.
+    Id {
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Verify { genesis, receipts } => return verify(&genesis, &receipts),
+        Command::Keygen { out } => keygen(&out),
+        Command::Genesis { command } => genesis_command(command),
+        Command::Node { config } => runtime().and_then(|rt| rt.block_on(run_node(&config))),
+        Command::Attest { url, genesis, org, key, event, receipt_out } => {
+            runtime().and_then(|rt| rt.block_on(attest(&url, &genesis, &org, &key, &event, receipt_out.as_deref())))
+        }
+        Command::Demo(args) => runtime().and_then(|rt| rt.block_on(crate::demo::run(args))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOTLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// Runs a node until SIGINT or SIGTERM, then shuts down cleanly.
+async fn run_node(config: &Path) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let node = Node::start(&config).await?;
+    println!("lotline node serving {} (chain {})", node.url(), node.genesis.chain_id());
+    wait_for_signal(&node).await;
+    let failure = node.shared.failure();
+    node.shutdown().await;
+    if let Some(reason) = failure {
+        bail!("node stopped: {reason}");
+    }
+    Ok(())
+}
+
+/// Waits for SIGINT/SIGTERM or for the node to stop by itself.
+pub async fn wait_for_signal(node: &Node) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let stopped = async {
+        while !node.shared.shutting_down() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {
+            tracing::info!("SIGTERM: shutting down")
+        }
+        _ = stopped => {}
+    }
+}
+
+fn keygen(out: &Path) -> Result<()> {
+    let key = lotline_core::SigningKey::generate();
+    lotline_genesis::keys::write_signing_key(out, &key)?;
+    println!("{}", key.public_key());
+    Ok(())
+}
+
+fn genesis_command(command: GenesisCommand) -> Result<()> {
+    match command {
+        GenesisCommand::Id { genesis } => {
+            let genesis = Genesis::load(&genesis)?;
+            println!("{}", genesis.chain_id());
+            Ok(())
+        }
+        GenesisCommand::Init { dir, chain_name, orgs, validators, api_port } => {
+            let specs = crate::demo::parse_orgs(&orgs)?;
+            let validators: Vec<String> = match validators {
+                Some(list) => list.split(',').map(|s| s.trim().to_owned()).collect(),
+                None => specs.first().map(|s| vec![s.id.clone()]).unwrap_or_default(),
+            };
+            let layout = crate::demo::create_consortium(&dir, &chain_name, &specs, &validators, api_port)?;
+            println!("consortium {} (chain id {})", layout.genesis_path.display(), layout.chain_id);
+            for config in &layout.node_configs {
+                println!("  lotline node --config {}", config.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn attest(url: &str, genesis: &Path, org: &str, key: &Path, event: &Path, receipt_out: Option<&Path>) -> Result<()> {
+    let genesis = Genesis::load(genesis)?;
+    let signer = lotline_sdk::Signer::from_key_file(org, key)?;
+    let event_json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(event).with_context(|| format!("reading {}", event.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", event.display()))?;
+    let envelope = lotline_sdk::AttestationBuilder::new(genesis.chain_id(), &signer).event_json(event_json)?.build()?;
+    let client = lotline_sdk::Client::new(url)?;
+    let wait = if receipt_out.is_some() { Wait::Committed } else { Wait::Accepted };
+    let result = client.submit(&envelope, wait).await?;
+    println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+        "id": result.id, "status": result.status, "height": result.height,
+    }))?);
+    if let (Some(path), Some(receipt)) = (receipt_out, &result.receipt) {
+        let verified = genesis.verify_receipt(receipt)?;
+        std::fs::write(path, serde_json::to_vec_pretty(receipt)?).with_context(|| format!("writing {}", path.display()))?;
+        println!("receipt for height {} written to {} (verified offline)", verified.height, path.display());
+    }
+    Ok(())
+}
+
+/// `lotline verify`: exit 0 if every receipt verifies, 1 if any does not,
+/// 2 if the genesis or a file can not be read.
+fn verify(genesis: &Path, receipts: &[PathBuf]) -> ExitCode {
+    let genesis = match Genesis::load(genesis) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: genesis {}: {e}", genesis.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut all_ok = true;
+    for path in receipts {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        match decode_receipt(&bytes).and_then(|r| genesis.verify_receipt(&r).map_err(|e| e.to_string())) {
+            Ok(v) => println!(
+                "OK   {}: attestation {} committed at height {} in block {}, certified by validator(s) {:?}",
+                path.display(),
+                v.id,
+                v.height,
+                v.block,
+                v.certified_by
+            ),
+            Err(reason) => {
+                all_ok = false;
+                println!("FAIL {}: {reason}", path.display());
+            }
+        }
+    }
+    if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// A receipt file is JSON (starts with `{`) or postcard. JSON must be in the
+/// form Lotline writes it (compact or pretty, optional final newline): JSON
+/// has many spellings of one value (hex case, escapes, spacing), and a
+/// verifier that accepted them all could not say "these bytes are what the
+/// node served". Postcard has one encoding per value by construction.
+fn decode_receipt(bytes: &[u8]) -> Result<Receipt, String> {
+    if bytes.first() != Some(&b'{') {
+        return Receipt::from_bytes(bytes).map_err(|e| e.to_string());
+    }
+    let receipt = Receipt::from_json(bytes).map_err(|e| e.to_string())?;
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let compact = serde_json::to_vec(&receipt).map_err(|e| e.to_string())?;
+    let pretty = serde_json::to_vec_pretty(&receipt).map_err(|e| e.to_string())?;
+    if body != compact.as_slice() && body != pretty.as_slice() {
+        return Err("the receipt JSON is not in the form Lotline writes (was it edited?)".into());
+    }
+    Ok(receipt)
+}

@@ -1,0 +1,144 @@
+//! The operator's node configuration (TOML), validated into [`NodeConfig`]
+//! with one error per broken constraint naming the field.
+//!
+//! ```toml
+//! data_dir = "data/manufacturer"        # block log, vote journal, sled index
+//! genesis = "consortium/genesis.toml"
+//! node_key = "consortium/keys/manufacturer/node.key"
+//! [api]
+//! listen = "127.0.0.1:8080"
+//! [mempool]                             # optional
+//! attestations_max = 200000
+//! bytes_max = 268435456
+//! ```
+//! Relative paths are relative to the config file's directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: PathBuf,
+    genesis: PathBuf,
+    node_key: PathBuf,
+    api: RawApi,
+    #[serde(default)]
+    mempool: RawMempool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMempool {
+    attestations_max: Option<usize>,
+    bytes_max: Option<usize>,
+}
+
+/// A validated node configuration.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub genesis: PathBuf,
+    pub node_key: PathBuf,
+    pub listen: SocketAddr,
+    pub mempool_attestations_max: usize,
+    pub mempool_bytes_max: usize,
+}
+
+pub const MEMPOOL_ATTESTATIONS_DEFAULT: usize = 200_000;
+pub const MEMPOOL_BYTES_DEFAULT: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("api.listen: {value:?} is not a socket address like 127.0.0.1:8080")]
+    Listen { value: String },
+    #[error("{field}: {path} does not exist")]
+    Missing { field: &'static str, path: PathBuf },
+    #[error("{field} must be greater than zero")]
+    Zero { field: &'static str },
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        NodeConfig::parse(&text, base).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_owned(), message },
+            other => other,
+        })
+    }
+
+    /// Parses and validates; relative paths resolve against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<NodeConfig, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::new(), message: e.to_string() })?;
+        let listen = raw.api.listen.parse().map_err(|_| ConfigError::Listen { value: raw.api.listen.clone() })?;
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let config = NodeConfig {
+            data_dir: resolve(raw.data_dir),
+            genesis: resolve(raw.genesis),
+            node_key: resolve(raw.node_key),
+            listen,
+            mempool_attestations_max: raw.mempool.attestations_max.unwrap_or(MEMPOOL_ATTESTATIONS_DEFAULT),
+            mempool_bytes_max: raw.mempool.bytes_max.unwrap_or(MEMPOOL_BYTES_DEFAULT),
+        };
+        for (field, path) in [("genesis", &config.genesis), ("node_key", &config.node_key)] {
+            if !path.exists() {
+                return Err(ConfigError::Missing { field, path: path.clone() });
+            }
+        }
+        if config.mempool_attestations_max == 0 {
+            return Err(ConfigError::Zero { field: "mempool.attestations_max" });
+        }
+        if config.mempool_bytes_max == 0 {
+            return Err(ConfigError::Zero { field: "mempool.bytes_max" });
+        }
+        Ok(config)
+    }
+
+    /// The TOML text of a config (used by `genesis init` and the demo).
+    pub fn render(data_dir: &Path, genesis: &Path, node_key: &Path, listen: SocketAddr) -> String {
+        format!(
+            "# Lotline node configuration\ndata_dir = {:?}\ngenesis = {:?}\nnode_key = {:?}\n\n[api]\nlisten = \"{listen}\"\n",
+            data_dir.display().to_string(),
+            genesis.display().to_string(),
+            node_key.display().to_string(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("g.toml"), "").unwrap();
+        std::fs::write(dir.path().join("k"), "").unwrap();
+        let ok = "data_dir = \"d\"\ngenesis = \"g.toml\"\nnode_key = \"k\"\n[api]\nlisten = \"127.0.0.1:1\"\n";
+        let config = NodeConfig::parse(ok, dir.path()).unwrap();
+        assert_eq!(config.data_dir, dir.path().join("d"));
+        let bad_listen = ok.replace("127.0.0.1:1", "localhost");
+        assert!(matches!(NodeConfig::parse(&bad_listen, dir.path()), Err(ConfigError::Listen { .. })));
+        let missing = ok.replace("g.toml", "nope.toml");
+        assert!(matches!(NodeConfig::parse(&missing, dir.path()), Err(ConfigError::Missing { field: "genesis", .. })));
+        let unknown = format!("{ok}colour = 1\n");
+        let err = NodeConfig::parse(&unknown, dir.path()).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        let zero = format!("{ok}[mempool]\nattestations_max = 0\n");
+        assert!(matches!(NodeConfig::parse(&zero, dir.path()), Err(ConfigError::Zero { .. })));
+    }
+}

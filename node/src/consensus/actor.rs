@@ -1,0 +1,141 @@
+//! The consensus actor: the one place where the engine's outputs become disk
+//! writes and client notifications. Runs on its own OS thread because every
+//! step ends in an fdatasync.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lotline_core::attestation::AttestationId;
+use lotline_core::limits;
+
+use super::solo::SoloEngine;
+use super::{Input, Output};
+use crate::mempool::Admitted;
+use crate::state::{CommitNotice, HeadView, Shared};
+use crate::store::index::{AttestationMeta, BlockMeta};
+use crate::store::vote_journal::VoteJournal;
+use crate::store::{BlockRecord, Store, receipt_from};
+
+/// When to cut a block.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockPolicy {
+    pub attestations_max: usize,
+    pub interval: Duration,
+}
+
+#[derive(Debug)]
+pub struct Actor {
+    pub engine: SoloEngine,
+    pub journal: VoteJournal,
+    pub store: Store,
+    pub shared: Arc<Shared>,
+    pub policy: BlockPolicy,
+}
+
+impl Actor {
+    /// Runs until shutdown; on a storage failure it stops the node.
+    pub fn run(mut self) {
+        while let Some(items) = self.next_batch() {
+            if let Err(reason) = self.step(items) {
+                tracing::error!(%reason, "storage failed; stopping the node");
+                self.shared.fail(reason);
+                return;
+            }
+        }
+        tracing::info!(height = self.store.height(), "consensus actor stopped");
+    }
+
+    /// Waits for attestations, then up to `interval` for a full block.
+    fn next_batch(&self) -> Option<Vec<Admitted>> {
+        let mut pool = self.shared.pool();
+        while pool.is_empty() {
+            if self.shared.shutting_down() {
+                return None;
+            }
+            pool = self.shared.wait_pool(pool, Duration::from_millis(200));
+        }
+        let deadline = Instant::now() + self.policy.interval;
+        while pool.len() < self.policy.attestations_max && !self.shared.shutting_down() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            pool = self.shared.wait_pool(pool, deadline - now);
+        }
+        Some(pool.take(self.policy.attestations_max, limits::BLOCK_BYTES_MAX / 2))
+    }
+
+    fn step(&mut self, items: Vec<Admitted>) -> Result<(), String> {
+        let ids: Vec<AttestationId> = items.iter().map(|a| a.id).collect();
+        let (envelopes, metas): (Vec<_>, Vec<AttestationMeta>) = items.into_iter().map(|a| (a.envelope, a.meta)).unzip();
+        let outputs = self.engine.handle(Input::Propose { attestations: envelopes, now_ms: now_ms() });
+        let mut journaled = false;
+        for output in outputs {
+            match output {
+                Output::Journal(vote) => {
+                    self.journal.append(&vote).map_err(|e| e.to_string())?;
+                    journaled = true;
+                }
+                Output::Commit { block, certificate } => {
+                    if journaled {
+                        self.journal.sync().map_err(|e| e.to_string())?;
+                        journaled = false;
+                    }
+                    let record = BlockRecord { block, certificate };
+                    let started = Instant::now();
+                    if let Err(e) = self.store.commit(&record, &metas) {
+                        self.engine.rollback_to(self.store.head());
+                        self.shared.pool().complete(ids.iter().copied());
+                        return Err(e.to_string());
+                    }
+                    self.shared.metrics.observe_commit(started.elapsed(), record.block.attestations.len());
+                    self.after_commit(record, &ids);
+                }
+                // A single validator neither sends nor sets timers.
+                Output::Broadcast(_) | Output::SetTimer { .. } => {}
+            }
+        }
+        if journaled {
+            self.journal.sync().map_err(|e| e.to_string())?;
+        }
+        self.shared.pool().complete(ids);
+        Ok(())
+    }
+
+    /// Publishes the new head and answers clients waiting for these ids.
+    fn after_commit(&self, record: BlockRecord, ids: &[AttestationId]) {
+        let header = &record.block.header;
+        let mut head = self.shared.head();
+        head = HeadView {
+            height: header.height,
+            hash: Some(header.hash()),
+            attestations: head.attestations + u64::from(header.count),
+        };
+        self.shared.set_head(head);
+        let waiting = self.shared.take_waiters(ids);
+        if waiting.is_empty() {
+            return;
+        }
+        let reader = self.store.reader();
+        let tree = reader.tree(header.height, ids);
+        let meta = BlockMeta { header: header.clone(), certificate: record.certificate, ids: ids.to_vec() };
+        let mut attestations = record.block.attestations;
+        for (index, senders) in waiting {
+            let envelope = std::mem::replace(&mut attestations[index], empty_envelope());
+            let Some(receipt) = receipt_from(&tree, envelope, u32::try_from(index).unwrap_or(u32::MAX), &meta) else {
+                continue;
+            };
+            for tx in senders {
+                let _ = tx.send(CommitNotice { height: header.height, receipt: receipt.clone() });
+            }
+        }
+    }
+}
+
+fn empty_envelope() -> lotline_core::Envelope {
+    lotline_core::Envelope { payload_type: String::new(), payload: Vec::new(), signatures: Vec::new() }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}

@@ -1,0 +1,286 @@
+//! Storage: the block log is the system of record; sled holds attestation
+//! records and indexes derived from it.
+//!
+//! Write path, per finalized block: append block + certificate to the block
+//! log and fdatasync, then apply one atomic sled batch (records, indexes and
+//! the applied height). Nobody is told a block is committed before both.
+//! sled's own flush is not an fsync, so after a crash sled may be behind the
+//! log: [`Store::open`] re-applies what is missing (the batch is idempotent).
+//! If sled does not open at all, it is moved aside and rebuilt from the log.
+
+mod block_log;
+pub mod vote_journal;
+pub mod index;
+pub mod record_file;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use lotline_core::api::{AttestationSummary, Listing};
+use lotline_core::attestation::AttestationId;
+use lotline_core::merkle::BlockTree;
+use lotline_core::receipt::{RECEIPT_VERSION, Receipt};
+use lotline_core::ValidatorSet;
+
+pub use block_log::{BlockLog, BlockLogError, BlockRecord};
+use index::{AttestationMeta, BlockMeta, StoredAttestation};
+pub use record_file::{OpenReport, RecordFile, RecordFileError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Log(#[from] BlockLogError),
+    #[error("sled at {path}: {source}")]
+    Sled { path: PathBuf, source: sled::Error },
+    #[error("sled record {what} does not decode: {source}")]
+    Decode { what: &'static str, source: lotline_core::codec::DecodeError },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// What opening the store found and did; logged at startup.
+#[derive(Debug, Default, Clone)]
+pub struct StoreOpenReport {
+    pub height: u64,
+    pub log_truncated_bytes: u64,
+    pub reapplied_blocks: u64,
+    pub sled_rebuilt: bool,
+}
+
+/// The write side: owned by the one task that commits blocks.
+#[derive(Debug)]
+pub struct Store {
+    log: BlockLog,
+    reader: StoreReader,
+    set: ValidatorSet,
+}
+
+/// The read side: cheap to clone, safe to use from any task.
+#[derive(Clone, Debug)]
+pub struct StoreReader {
+    db: sled::Tree,
+    trees: Arc<Mutex<VecDeque<(u64, Arc<BlockTree>)>>>,
+}
+
+const TREE_CACHE: usize = 16;
+
+impl Store {
+    /// Opens the block log (verifying the chain) and brings sled up to it.
+    pub fn open(dir: &Path, set: ValidatorSet) -> Result<(Store, StoreOpenReport), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
+        let sled_path = dir.join("index.sled");
+        let mut report = StoreOpenReport::default();
+        let db = match open_sled(&sled_path) {
+            Ok(db) => db,
+            Err(error) => {
+                tracing::warn!(%error, "sled index does not open; moving it aside and rebuilding from the block log");
+                let aside = dir.join(format!("index.sled.damaged-{}", std::process::id()));
+                std::fs::rename(&sled_path, &aside)
+                    .map_err(|source| StoreError::Io { path: sled_path.clone(), source })?;
+                report.sled_rebuilt = true;
+                open_sled(&sled_path).map_err(|source| StoreError::Sled { path: sled_path.clone(), source })?
+            }
+        };
+        let tree = db.open_tree("lotline").map_err(|source| StoreError::Sled { path: sled_path.clone(), source })?;
+        let reader = StoreReader { db: tree, trees: Arc::new(Mutex::new(VecDeque::new())) };
+        let applied = reader.applied_height()?;
+        let mut pending_apply: Result<(), StoreError> = Ok(());
+        let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), &set, |record| {
+            if pending_apply.is_ok() && record.block.header.height > applied {
+                let metas: Vec<AttestationMeta> =
+                    record.block.attestations.iter().map(AttestationMeta::of_committed).collect();
+                pending_apply = reader.apply(record, &metas);
+                report.reapplied_blocks += 1;
+            }
+        })?;
+        pending_apply?;
+        report.log_truncated_bytes = log_report.truncated_bytes;
+        report.height = log.height();
+        if applied > log.height() {
+            // sled saw blocks the log lost: impossible unless the log was
+            // replaced. Rebuild the index so it never serves unlogged data.
+            tracing::warn!(applied, log = log.height(), "sled is ahead of the block log; rebuilding");
+            reader.db.clear().map_err(|source| StoreError::Sled { path: sled_path.clone(), source })?;
+            report.sled_rebuilt = true;
+            for height in 1..=log.height() {
+                if let Some(record) = log.read(height)? {
+                    let metas: Vec<AttestationMeta> =
+                        record.block.attestations.iter().map(AttestationMeta::of_committed).collect();
+                    reader.apply(&record, &metas)?;
+                }
+            }
+        }
+        reader.db.flush().map_err(|source| StoreError::Sled { path: sled_path, source })?;
+        Ok((Store { log, reader, set }, report))
+    }
+
+    pub fn reader(&self) -> StoreReader {
+        self.reader.clone()
+    }
+
+    pub fn height(&self) -> u64 {
+        self.log.height()
+    }
+
+    pub fn head(&self) -> Option<&lotline_core::Header> {
+        self.log.head()
+    }
+
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.set
+    }
+
+    /// Commits a finalized block: check, log + fdatasync, then sled.
+    /// `metas` are the admitted attestations' metadata in block order.
+    pub fn commit(&mut self, record: &BlockRecord, metas: &[AttestationMeta]) -> Result<(), StoreError> {
+        self.log.check(&self.set, record)?;
+        self.log.append_durable(record)?;
+        self.reader.apply(record, metas)
+    }
+
+    /// Reads a committed block back from the log.
+    pub fn read_block(&self, height: u64) -> Result<Option<BlockRecord>, StoreError> {
+        Ok(self.log.read(height)?)
+    }
+}
+
+fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
+    sled::Config::new().path(path).cache_capacity(256 * 1024 * 1024).open()
+}
+
+impl StoreReader {
+    fn sled_err(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled { path: PathBuf::from("index.sled"), source }
+    }
+
+    /// Writes one block's records and indexes in one atomic batch.
+    fn apply(&self, record: &BlockRecord, metas: &[AttestationMeta]) -> Result<(), StoreError> {
+        let header = &record.block.header;
+        let height = header.height;
+        let mut batch = sled::Batch::default();
+        let mut ids = Vec::with_capacity(record.block.attestations.len());
+        for (i, (envelope, meta)) in record.block.attestations.iter().zip(metas).enumerate() {
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            let id = envelope.id();
+            ids.push(id);
+            for identifier in &meta.identifiers {
+                batch.insert(index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index), &id.0.0[..]);
+            }
+            batch.insert(index::listing_key(index::PREFIX_ORG, &meta.org, height, index), &id.0.0[..]);
+            let stored = StoredAttestation { height, index, meta: meta.clone(), envelope: envelope.clone() };
+            batch.insert(&index::attestation_key(&id)[..], index::encode(&stored));
+        }
+        let meta = BlockMeta { header: header.clone(), certificate: record.certificate.clone(), ids };
+        batch.insert(&index::block_key(height)[..], index::encode(&meta));
+        batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
+        self.db.apply_batch(batch).map_err(|e| self.sled_err(e))
+    }
+
+    pub fn applied_height(&self) -> Result<u64, StoreError> {
+        let value = self.db.get(index::KEY_APPLIED).map_err(|e| self.sled_err(e))?;
+        Ok(value.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(u64::from_be_bytes).unwrap_or(0))
+    }
+
+    pub fn contains(&self, id: &AttestationId) -> Result<bool, StoreError> {
+        self.db.contains_key(index::attestation_key(id)).map_err(|e| self.sled_err(e))
+    }
+
+    pub fn attestation(&self, id: &AttestationId) -> Result<Option<StoredAttestation>, StoreError> {
+        let Some(bytes) = self.db.get(index::attestation_key(id)).map_err(|e| self.sled_err(e))? else {
+            return Ok(None);
+        };
+        index::decode("attestation", &bytes).map(Some).map_err(|source| StoreError::Decode { what: "attestation", source })
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<BlockMeta>, StoreError> {
+        let Some(bytes) = self.db.get(index::block_key(height)).map_err(|e| self.sled_err(e))? else {
+            return Ok(None);
+        };
+        index::decode("block", &bytes).map(Some).map_err(|source| StoreError::Decode { what: "block", source })
+    }
+
+    /// Builds the receipt of a committed attestation.
+    pub fn receipt(&self, id: &AttestationId) -> Result<Option<Receipt>, StoreError> {
+        let Some(stored) = self.attestation(id)? else { return Ok(None) };
+        let Some(block) = self.block(stored.height)? else { return Ok(None) };
+        let tree = self.tree(stored.height, &block.ids);
+        Ok(receipt_from(&tree, stored.envelope, stored.index, &block))
+    }
+
+    /// The Merkle tree of a block, from a small cache (receipts of one block
+    /// are often asked for together).
+    pub fn tree(&self, height: u64, ids: &[AttestationId]) -> Arc<BlockTree> {
+        let mut cache = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, tree)) = cache.iter().find(|(h, _)| *h == height) {
+            return tree.clone();
+        }
+        let tree = Arc::new(BlockTree::new(ids));
+        if cache.len() >= TREE_CACHE {
+            cache.pop_front();
+        }
+        cache.push_back((height, tree.clone()));
+        tree
+    }
+
+    /// Lists attestations under an identifier (or org) in chain order.
+    pub fn list(&self, prefix: u8, name: &str, after: Option<(u64, u32)>, limit: usize) -> Result<Listing, StoreError> {
+        let start = match after {
+            Some((height, index)) => {
+                let mut key = index::listing_key(prefix, name, height, index);
+                key.push(0); // strictly after
+                key
+            }
+            None => index::listing_prefix(prefix, name),
+        };
+        let full_prefix = index::listing_prefix(prefix, name);
+        let mut items = Vec::new();
+        let mut next = None;
+        for entry in self.db.range(start..) {
+            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
+            if !key.starts_with(&full_prefix) {
+                break;
+            }
+            if items.len() == limit {
+                // There is more: the cursor is the last item returned.
+                next = items.last().map(|s: &AttestationSummary| format!("{}.{}", s.height, s.index));
+                break;
+            }
+            let Some(id) = index::id_from_value(&value) else { continue };
+            if let Some(stored) = self.attestation(&id)? {
+                items.push(summary(id, &stored));
+            }
+        }
+        Ok(Listing { key: name.to_owned(), items, next })
+    }
+}
+
+fn summary(id: AttestationId, stored: &StoredAttestation) -> AttestationSummary {
+    AttestationSummary {
+        id,
+        height: stored.height,
+        index: stored.index,
+        org: stored.meta.org.clone(),
+        event_type: stored.meta.event_type.clone(),
+        event_time: stored.meta.event_time.clone(),
+        biz_step: stored.meta.biz_step.clone(),
+    }
+}
+
+/// A receipt from a block's tree; `None` if the index is out of range.
+pub fn receipt_from(
+    tree: &BlockTree,
+    envelope: lotline_core::Envelope,
+    index: u32,
+    block: &BlockMeta,
+) -> Option<Receipt> {
+    let proof = tree.proof(usize::try_from(index).ok()?)?;
+    Some(Receipt {
+        version: RECEIPT_VERSION,
+        attestation: envelope,
+        leaf_index: index,
+        proof,
+        header: block.header.clone(),
+        certificate: block.certificate.clone(),
+    })
+}

@@ -1,0 +1,103 @@
+//! A real single-validator consortium for end-to-end tests: genesis and keys
+//! in a temporary folder, a node on a loopback port, real sled, real HTTP.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use lotline_core::Envelope;
+use lotline_core::epcis::Event;
+use lotline_genesis::Genesis;
+use lotline_node::{Node, NodeConfig};
+use lotline_sdk::{AttestationBuilder, Client, Signer};
+
+pub struct Consortium {
+    pub dir: tempfile::TempDir,
+    pub genesis: Genesis,
+    pub genesis_path: PathBuf,
+    pub config: NodeConfig,
+    pub signers: BTreeMap<String, Signer>,
+    pub keys: BTreeMap<String, lotline_core::SigningKey>,
+}
+
+impl Consortium {
+    /// Four orgs (supplier, manufacturer, distributor, regulator); the
+    /// manufacturer runs the validator.
+    pub fn new() -> Consortium {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
+        let layout = lotline_node::demo::create_consortium(dir.path(), "test", &orgs, &["manufacturer".into()], 0)
+            .expect("consortium");
+        let mut config = NodeConfig::load(&layout.node_configs[0]).expect("node config");
+        config.listen = ([127, 0, 0, 1], 0).into();
+        let genesis = Genesis::load(&layout.genesis_path).expect("genesis");
+        let signers = layout
+            .client_keys
+            .iter()
+            .map(|(org, path)| (org.clone(), Signer::from_key_file(org.clone(), path).expect("key")))
+            .collect();
+        let keys = layout
+            .client_keys
+            .iter()
+            .map(|(org, path)| (org.clone(), lotline_genesis::keys::read_signing_key(path).expect("key")))
+            .collect();
+        Consortium { dir, genesis, genesis_path: layout.genesis_path, config, signers, keys }
+    }
+
+    pub async fn start(&self) -> Node {
+        Node::start(&self.config).await.expect("node starts")
+    }
+
+    pub fn signer(&self, org: &str) -> &Signer {
+        &self.signers[org]
+    }
+
+    /// Signs `event` as `org`.
+    pub fn attest(&self, org: &str, event: Event) -> Envelope {
+        AttestationBuilder::new(self.genesis.chain_id(), self.signer(org)).event(event).build().expect("valid event")
+    }
+}
+
+pub fn client(node: &Node) -> Client {
+    Client::new(&node.url()).expect("client")
+}
+
+/// A statement for `org` (signed by `org`'s key unless changed).
+pub fn statement(consortium: &Consortium, org: &str, event: Event) -> lotline_core::Statement {
+    lotline_core::Statement {
+        version: 1,
+        chain_id: consortium.genesis.chain_id(),
+        org: org.to_owned(),
+        key: consortium.keys[org].public_key(),
+        issued_at_ms: 1_772_438_400_000,
+        nonce: "00112233445566778899aabbccddeeff".into(),
+        event,
+    }
+}
+
+/// The GS1 example GTIN with a valid check digit.
+pub const GTIN: &str = "09506000134352";
+
+/// A supplier's commissioning of lot `lot` with an inspection that passed.
+pub fn commissioning(lot: &str) -> Event {
+    serde_json::from_value(serde_json::json!({
+        "type": "ObjectEvent",
+        "eventTime": "2026-03-02T08:00:00.000Z",
+        "eventTimeZoneOffset": "+08:00",
+        "action": "ADD",
+        "bizStep": "commissioning",
+        "disposition": "active",
+        "quantityList": [{"epcClass": format!("https://id.gs1.org/01/{GTIN}/10/{lot}"), "quantity": 500.0, "uom": "KGM"}],
+        "readPoint": {"id": "https://id.gs1.org/414/9506000134352"},
+        "lotline:quality": {
+            "kind": "inspection", "result": "pass", "method": "GB/T 1040 tensile test",
+            "measurements": [{"name": "tensile strength", "value": 42.5, "uom": "MPA", "specMin": 40.0, "specMax": 50.0}]
+        }
+    }))
+    .expect("event")
+}
+
+/// The canonical Digital Link of lot `lot`.
+pub fn lot_uri(lot: &str) -> String {
+    format!("https://id.gs1.org/01/{GTIN}/10/{lot}")
+}
