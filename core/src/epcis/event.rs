@@ -75,7 +75,7 @@ pub struct Location {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BizTransaction {
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
@@ -83,6 +83,7 @@ pub struct BizTransaction {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Source {
     #[serde(rename = "type")]
     pub kind: String,
@@ -90,6 +91,7 @@ pub struct Source {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Destination {
     #[serde(rename = "type")]
     pub kind: String,
@@ -97,6 +99,7 @@ pub struct Destination {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PersistentDisposition {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub set: Vec<String>,

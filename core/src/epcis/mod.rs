@@ -7,6 +7,7 @@
 //! are kept verbatim. Any other unknown key is a validation error, never
 //! silently dropped.
 
+pub mod cbv;
 mod event;
 mod quality;
 mod validate;
