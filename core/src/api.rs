@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attestation::{AttestationId, Envelope};
 use crate::block::{BlockHash, Header};
-use crate::certificate::Certificate;
+use crate::certificate::Finality;
 use crate::hash::Digest;
 use crate::receipt::Receipt;
 
@@ -103,7 +103,7 @@ pub struct AttestationView {
 pub struct BlockView {
     pub hash: BlockHash,
     pub header: Header,
-    pub certificate: Certificate,
+    pub finality: Finality,
     pub attestations: Vec<AttestationId>,
 }
 

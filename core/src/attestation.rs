@@ -134,6 +134,7 @@ impl Envelope {
         let [signature] = self.signatures.as_slice() else {
             return Err(EnvelopeError::SignatureCount(self.signatures.len()));
         };
+        // from_hex accepts lowercase only, so a key has one keyid spelling.
         PublicKey::from_hex(&signature.keyid).map_err(|_| EnvelopeError::KeyId(signature.keyid.clone()))
     }
 

@@ -146,3 +146,50 @@ mod tests {
         assert_eq!(unknown.verify(&set, 3, &block), Err(CertificateError::UnknownSigner(9)));
     }
 }
+
+/// Why a block is final: a finalization certificate for the block itself
+/// (`descendants` empty) or for a descendant, with the headers that link the
+/// block to it. In Simplex a block notarized in view v whose own finalize
+/// quorum never forms (some validators nullified v) is finalized by the
+/// finalization of a later block that extends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finality {
+    pub certificate: Certificate,
+    /// Headers from the block's child up to the certified block, in height order.
+    pub descendants: Vec<crate::block::Header>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FinalityError {
+    #[error("descendant {index} does not extend the header before it")]
+    Link { index: usize },
+    #[error("more than {max} descendant headers", max = crate::limits::FINALITY_DESCENDANTS_MAX)]
+    TooLong,
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+}
+
+impl Finality {
+    /// A certificate for the block itself.
+    pub fn direct(certificate: Certificate) -> Finality {
+        Finality { certificate, descendants: Vec::new() }
+    }
+
+    /// Checks that `header` is final under `set`: the descendant headers link
+    /// up from it, and the certificate certifies the last of them (or it).
+    pub fn verify(&self, set: &ValidatorSet, header: &crate::block::Header) -> Result<(), FinalityError> {
+        if self.descendants.len() > crate::limits::FINALITY_DESCENDANTS_MAX {
+            return Err(FinalityError::TooLong);
+        }
+        let mut tip = header;
+        for (index, next) in self.descendants.iter().enumerate() {
+            if next.parent != tip.hash() || next.height != tip.height + 1 || next.chain_id != tip.chain_id {
+                return Err(FinalityError::Link { index });
+            }
+            tip = next;
+        }
+        self.certificate.verify(set, tip.view, &tip.hash())?;
+        Ok(())
+    }
+}

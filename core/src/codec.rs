@@ -23,8 +23,13 @@ pub fn to_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     }
 }
 
-/// Decodes a postcard value of at most `max` bytes, rejecting trailing bytes.
-pub fn from_bytes<'a, T: serde::Deserialize<'a>>(
+/// Decodes a postcard value of at most `max` bytes, rejecting trailing bytes
+/// and non-canonical encodings.
+///
+/// postcard's varints may be written overlong (`0x80 0x00` for 0). Accepting
+/// them would give one receipt, block or vote many byte forms, so the value
+/// is re-encoded and must reproduce the input exactly: one value, one encoding.
+pub fn from_bytes<'a, T: serde::Deserialize<'a> + serde::Serialize>(
     what: &'static str,
     bytes: &'a [u8],
     max: usize,
@@ -36,6 +41,9 @@ pub fn from_bytes<'a, T: serde::Deserialize<'a>>(
         .map_err(|e| DecodeError::Malformed { what, reason: e.to_string() })?;
     if !rest.is_empty() {
         return Err(DecodeError::Trailing { what, trailing: rest.len() });
+    }
+    if to_bytes(&value) != bytes {
+        return Err(DecodeError::Malformed { what, reason: "non-canonical encoding".into() });
     }
     Ok(value)
 }
@@ -112,6 +120,18 @@ pub mod base64_bytes {
     }
 }
 
+/// Decodes lowercase hex into `out`. Only lowercase is accepted: one value
+/// has one text form, so an edited receipt can not verify as the original.
+pub fn decode_lower_hex(s: &str, out: &mut [u8]) -> Result<(), &'static str> {
+    if s.len() != 2 * out.len() {
+        return Err("wrong number of hex digits");
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err("hex must be lowercase 0-9a-f");
+    }
+    hex::decode_to_slice(s, out).map_err(|_| "expected hex digits")
+}
+
 /// Fixed-size byte arrays: hex in human-readable formats, a fixed tuple of
 /// `N` bytes (no length prefix) in postcard.
 pub mod fixed {
@@ -143,7 +163,7 @@ pub mod fixed {
                     return Err(E::custom(format!("expected {} hex digits, got {}", 2 * N, v.len())));
                 }
                 let mut out = [0u8; N];
-                hex::decode_to_slice(v, &mut out).map_err(|_| E::custom("expected hex digits"))?;
+                super::decode_lower_hex(v, &mut out).map_err(E::custom)?;
                 Ok(out)
             }
         }

@@ -39,7 +39,7 @@ pub enum SignatureError {
 pub enum KeyParseError {
     #[error("a key is {expected} hex digits, got {got} characters")]
     Length { expected: usize, got: usize },
-    #[error("a key must be hex")]
+    #[error("a key must be lowercase hex")]
     NotHex,
 }
 
@@ -54,7 +54,7 @@ impl PublicKey {
         if s.len() != 64 {
             return Err(KeyParseError::Length { expected: 64, got: s.len() });
         }
-        hex::decode_to_slice(s, &mut out).map_err(|_| KeyParseError::NotHex)?;
+        crate::codec::decode_lower_hex(s, &mut out).map_err(|_| KeyParseError::NotHex)?;
         Ok(PublicKey(out))
     }
 
@@ -62,7 +62,9 @@ impl PublicKey {
     /// has small order. Such keys are refused in genesis.
     pub fn is_weak(&self) -> bool {
         match ed25519_dalek::VerifyingKey::from_bytes(&self.0) {
-            Ok(key) => key.is_weak() || key.to_bytes() != self.0,
+            // `to_bytes` returns the input bytes, so canonicity is checked by
+            // re-compressing the decoded point.
+            Ok(key) => key.is_weak() || key.to_edwards().compress().to_bytes() != self.0,
             Err(_) => true,
         }
     }

@@ -30,7 +30,7 @@ impl Digest {
             return Err(DigestParseError::Length(s.len()));
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| DigestParseError::NotHex)?;
+        crate::codec::decode_lower_hex(s, &mut out).map_err(|_| DigestParseError::NotHex)?;
         Ok(Digest(out))
     }
 }
@@ -39,7 +39,7 @@ impl Digest {
 pub enum DigestParseError {
     #[error("a digest is 64 hex digits, got {0} characters")]
     Length(usize),
-    #[error("a digest must be lowercase or uppercase hex")]
+    #[error("a digest must be lowercase hex")]
     NotHex,
 }
 
@@ -163,5 +163,5 @@ mod tests {
             GOLDEN_EMPTY_ATTESTATION_HASH
         );
     }
-    const GOLDEN_EMPTY_ATTESTATION_HASH: &str = "GOLDEN";
+    const GOLDEN_EMPTY_ATTESTATION_HASH: &str = "fedcea000f4d3b90032920bed8df47f99d7d20ff7aae0e88e78b89d43d764502";
 }

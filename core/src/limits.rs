@@ -15,6 +15,8 @@ pub const BLOCK_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const RECEIPT_BYTES_MAX: usize = 256 * 1024;
 /// Largest Merkle proof (siblings). 2^32 leaves never fit a block.
 pub const MERKLE_PROOF_HASHES_MAX: usize = 32;
+/// Headers linking a block to the descendant whose certificate finalizes it.
+pub const FINALITY_DESCENDANTS_MAX: usize = 256;
 /// Validators in a consortium.
 pub const VALIDATORS_MAX: usize = 64;
 /// Items in one batch submit.

@@ -73,9 +73,25 @@ pub fn root(ids: &[AttestationId]) -> Digest {
     BlockTree::new(ids).root()
 }
 
-/// Checks that `id` is leaf `index` of `count` leaves under `root`.
+/// The number of sibling hashes a proof of leaf `index` of `count` has: one
+/// per level, except where the node is the odd last one and is promoted.
+pub fn proof_len(index: usize, count: usize) -> usize {
+    let (mut i, mut n, mut len) = (index, count, 0);
+    while n > 1 {
+        if !(i == n - 1 && n % 2 == 1) {
+            len += 1;
+        }
+        i /= 2;
+        n = n.div_ceil(2);
+    }
+    len
+}
+
+/// Checks that `id` is leaf `index` of `count` leaves under `root`. The
+/// proof must have exactly the siblings the tree shape calls for: rs_merkle
+/// ignores surplus hashes, and a receipt must have one valid form only.
 pub fn verify_proof(root: &Digest, id: &AttestationId, index: usize, count: usize, proof: &[Digest]) -> bool {
-    if index >= count || proof.len() > crate::limits::MERKLE_PROOF_HASHES_MAX {
+    if index >= count || proof.len() > crate::limits::MERKLE_PROOF_HASHES_MAX || proof.len() != proof_len(index, count) {
         return false;
     }
     let hashes: Vec<[u8; 32]> = proof.iter().map(|d| d.0).collect();
@@ -122,7 +138,11 @@ mod tests {
             let tree = BlockTree::new(&ids);
             let i = pick % n;
             let proof = tree.proof(i).unwrap();
+            prop_assert_eq!(proof.len(), proof_len(i, n));
             prop_assert!(verify_proof(&tree.root(), &ids[i], i, n, &proof));
+            let mut longer = proof.clone();
+            longer.push(Digest::ZERO);
+            prop_assert!(!verify_proof(&tree.root(), &ids[i], i, n, &longer));
             if n > 1 {
                 let j = (i + 1) % n;
                 prop_assert!(!verify_proof(&tree.root(), &ids[i], j, n, &proof));

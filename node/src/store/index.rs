@@ -13,7 +13,7 @@
 
 use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::Header;
-use lotline_core::certificate::Certificate;
+use lotline_core::certificate::Finality;
 use lotline_core::codec::{self, DecodeError};
 use lotline_core::hash::Digest;
 use lotline_core::statement::Statement;
@@ -75,12 +75,12 @@ pub struct StoredAttestation {
     pub envelope: Envelope,
 }
 
-/// A block's header, certificate and ids, enough for receipts and block views
+/// A block's header, finality and ids, enough for receipts and block views
 /// without reading the block log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockMeta {
     pub header: Header,
-    pub certificate: Certificate,
+    pub finality: Finality,
     pub ids: Vec<AttestationId>,
 }
 
@@ -130,7 +130,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     codec::to_bytes(value)
 }
 
-pub fn decode<'a, T: Deserialize<'a>>(what: &'static str, bytes: &'a [u8]) -> Result<T, DecodeError> {
+pub fn decode<'a, T: Deserialize<'a> + Serialize>(what: &'static str, bytes: &'a [u8]) -> Result<T, DecodeError> {
     codec::from_bytes(what, bytes, usize::MAX)
 }
 
