@@ -355,6 +355,7 @@ fn receipt(chain: &Chain, envelope: &Envelope, signers: &[u16]) -> Receipt {
         leaf_index: 1,
         proof,
         header: block.header.clone(),
+        descendants: Vec::new(),
         certificate: Certificate {
             epoch: 0,
             view: 2,

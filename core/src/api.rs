@@ -109,6 +109,7 @@ pub struct BlockView {
 
 /// `GET /v1/head`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Head {
     pub chain_id: Digest,
     pub chain_name: String,

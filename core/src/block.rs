@@ -30,7 +30,7 @@ impl fmt::Display for BlockHash {
 /// A block header. Field order is the encoding order; changing it is a
 /// format change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Header {
     /// Format version of the header, currently 1.
     pub version: u16,

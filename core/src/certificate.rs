@@ -18,7 +18,7 @@ pub struct Signed {
 
 /// Proof that a quorum finalized `block` in `view`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Certificate {
     pub epoch: u64,
     pub view: u64,
@@ -57,7 +57,8 @@ impl Certificate {
         if self.view != view {
             return Err(CertificateError::View { expected: view, got: self.view });
         }
-        let quorum = set.quorum();
+        // An empty set certifies nothing (its "quorum" would be 0).
+        let quorum = set.quorum().max(1);
         if self.signatures.len() < quorum {
             return Err(CertificateError::Quorum { got: self.signatures.len(), quorum, n: set.len() });
         }
@@ -153,7 +154,7 @@ mod tests {
 /// quorum never forms (some validators nullified v) is finalized by the
 /// finalization of a later block that extends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Finality {
     pub certificate: Certificate,
     /// Headers from the block's child up to the certified block, in height order.

@@ -5,7 +5,9 @@
 //! Receipt v1 = attestation (DSSE envelope)
 //!            + leaf index and Merkle path to the header's root
 //!            + block header
-//!            + finalization certificate over the header's hash
+//!            + descendant headers, when the block is final through a later
+//!              block's certificate (empty when certified directly)
+//!            + finalization certificate over the last header's hash
 //! ```
 //! The byte form is postcard of [`Receipt`]; the JSON form is serde JSON of the
 //! same type (hex digests and keys, base64 DSSE fields). Both are versioned by
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attestation::{AttestationId, Envelope, EnvelopeError};
 use crate::block::{BlockHash, Header};
-use crate::certificate::{Certificate, CertificateError};
+use crate::certificate::{Certificate, Finality, FinalityError};
 use crate::codec::{self, DecodeError};
 use crate::crypto::PublicKey;
 use crate::hash::Digest;
@@ -33,6 +35,8 @@ pub struct Receipt {
     pub leaf_index: u32,
     pub proof: Vec<Digest>,
     pub header: Header,
+    /// Headers from the block's child up to the certified block.
+    pub descendants: Vec<Header>,
     pub certificate: Certificate,
 }
 
@@ -59,8 +63,8 @@ pub enum ReceiptError {
     Attestation(#[from] EnvelopeError),
     #[error("the Merkle path does not lead from attestation {id} (leaf {index} of {count}) to the header root")]
     Inclusion { id: AttestationId, index: u32, count: u32 },
-    #[error("the finalization certificate is not valid: {0}")]
-    Certificate(#[from] CertificateError),
+    #[error("the block is not proven final: {0}")]
+    Finality(#[from] FinalityError),
 }
 
 impl Receipt {
@@ -81,8 +85,8 @@ impl Receipt {
 ///
 /// Checks, in order: version; chain id; the attestation's DSSE signature
 /// (ZIP-215); the Merkle path from the attestation id to the header root;
-/// the certificate's quorum of distinct validator signatures over the header
-/// hash. Whether the signer is a member of the consortium is a genesis
+/// the descendant headers' links; the certificate's quorum of distinct
+/// validator signatures over the last header's hash. Whether the signer is a member of the consortium is a genesis
 /// question, answered by `lotline_genesis::Genesis::verify_receipt`.
 pub fn verify_receipt(receipt: &Receipt, set: &ValidatorSet) -> Result<VerifiedReceipt, ReceiptError> {
     if receipt.version != RECEIPT_VERSION {
@@ -102,7 +106,8 @@ pub fn verify_receipt(receipt: &Receipt, set: &ValidatorSet) -> Result<VerifiedR
         return Err(ReceiptError::Inclusion { id, index, count });
     }
     let block = receipt.header.hash();
-    receipt.certificate.verify(set, receipt.header.view, &block)?;
+    let finality = Finality { certificate: receipt.certificate.clone(), descendants: receipt.descendants.clone() };
+    finality.verify(set, &receipt.header)?;
     Ok(VerifiedReceipt {
         id,
         signer,

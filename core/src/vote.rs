@@ -26,6 +26,7 @@ pub enum VoteKind {
 
 /// A vote as signed: who, what kind, which view, which block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Vote {
     pub kind: VoteKind,
     pub epoch: u64,

@@ -76,7 +76,7 @@ pub fn create_consortium(
     api_port: u16,
 ) -> Result<ConsortiumLayout> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let out = { let _ = validators; lotline_genesis::init::init_consortium(dir, chain_name, orgs, None)? };
+    let out = lotline_genesis::init::init_consortium_with_validators(dir, chain_name, orgs, validators, None)?;
     let mut node_configs = Vec::new();
     for (i, validator) in out.genesis.validators().iter().enumerate() {
         let Some(keys) = out.keys.iter().find(|k| k.org == validator.org) else { continue };

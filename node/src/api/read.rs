@@ -105,7 +105,7 @@ pub async fn block(
     let meta = ctx.reader.block(height).map_err(ApiError::internal)?.ok_or_else(|| {
         ApiError::not_found(format!("no block at height {height} (head is {})", ctx.shared.head().height))
     })?;
-    Ok(Json(BlockView { hash: meta.header.hash(), header: meta.header, certificate: meta.certificate, attestations: meta.ids }))
+    Ok(Json(BlockView { hash: meta.header.hash(), header: meta.header, finality: meta.finality, attestations: meta.ids }))
 }
 
 pub async fn head(State(ctx): State<Arc<ApiContext>>) -> Json<Head> {

@@ -76,12 +76,12 @@ impl Actor {
                     self.journal.append(&vote).map_err(|e| e.to_string())?;
                     journaled = true;
                 }
-                Output::Commit { block, certificate } => {
+                Output::Commit { block, finality } => {
                     if journaled {
                         self.journal.sync().map_err(|e| e.to_string())?;
                         journaled = false;
                     }
-                    let record = BlockRecord { block, certificate };
+                    let record = BlockRecord { block, finality };
                     let started = Instant::now();
                     if let Err(e) = self.store.commit(&record, &metas) {
                         self.engine.rollback_to(self.store.head());
@@ -118,7 +118,7 @@ impl Actor {
         }
         let reader = self.store.reader();
         let tree = reader.tree(header.height, ids);
-        let meta = BlockMeta { header: header.clone(), certificate: record.certificate, ids: ids.to_vec() };
+        let meta = BlockMeta { header: header.clone(), finality: record.finality, ids: ids.to_vec() };
         let mut attestations = record.block.attestations;
         for (index, senders) in waiting {
             let envelope = std::mem::replace(&mut attestations[index], empty_envelope());

@@ -7,7 +7,7 @@
 //! blocks for one view even if it crashed between signing and committing.
 
 use lotline_core::block::{Block, BlockHash, Header};
-use lotline_core::certificate::{Certificate, Signed};
+use lotline_core::certificate::{Certificate, Finality, Signed};
 use lotline_core::crypto::SigningKey;
 use lotline_core::hash::Digest;
 use lotline_core::vote::{Vote, VoteKind};
@@ -62,7 +62,7 @@ impl SoloEngine {
                 self.view += 1;
                 self.height += 1;
                 self.parent = hash;
-                vec![Output::Journal(notarize), Output::Journal(finalize), Output::Commit { block, certificate }]
+                vec![Output::Journal(notarize), Output::Journal(finalize), Output::Commit { block, finality: Finality::direct(certificate) }]
             }
             // A single validator has no peers and no view timers.
             Input::Message { .. } | Input::Timer { .. } | Input::Verified { .. } => Vec::new(),
@@ -101,10 +101,10 @@ mod tests {
         let outputs = propose(&mut engine, 3);
         assert!(matches!(outputs.as_slice(), [Output::Journal(n), Output::Journal(f), Output::Commit { .. }]
             if n.kind == VoteKind::Notarize && f.kind == VoteKind::Finalize));
-        let Output::Commit { block, certificate } = &outputs[2] else { unreachable!() };
+        let Output::Commit { block, finality } = &outputs[2] else { unreachable!() };
         block.check_body(&set.chain_id).unwrap();
         block.check_link(None).unwrap();
-        certificate.verify(&set, block.header.view, &block.hash()).unwrap();
+        finality.verify(&set, &block.header).unwrap();
         let second = propose(&mut engine, 1);
         let Output::Commit { block: next, .. } = &second[2] else { unreachable!() };
         next.check_link(Some(&block.header)).unwrap();

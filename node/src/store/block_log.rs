@@ -1,15 +1,15 @@
 //! The block log: the system of record. One record per finalized block:
-//! `postcard(BlockRecord { block, certificate })` in a [`RecordFile`].
+//! `postcard(BlockRecord { block, finality })` in a [`RecordFile`].
 //!
 //! On open every block is checked: it decodes, its body matches its header,
-//! it links to its parent, and its certificate verifies against the validator
-//! set. A block is appended and fdatasync'ed before anything else (sled,
+//! it links to its parent, and its finality (a certificate for it or for a
+//! descendant, with the linking headers) verifies against the validator set. A block is appended and fdatasync'ed before anything else (sled,
 //! clients) learns that it is committed.
 
 use std::path::Path;
 
 use lotline_core::block::{Block, BlockError, Header};
-use lotline_core::certificate::{Certificate, CertificateError};
+use lotline_core::certificate::{Finality, FinalityError};
 use lotline_core::codec::{self, DecodeError};
 use lotline_core::{ValidatorSet, limits};
 use serde::{Deserialize, Serialize};
@@ -20,11 +20,11 @@ const MAGIC: &[u8; 8] = b"LLBLKLOG";
 const VERSION: u32 = 1;
 const RECORD_MAX: usize = limits::BLOCK_BYTES_MAX + 64 * 1024;
 
-/// A finalized block and the certificate that finalized it.
+/// A finalized block and why it is final.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRecord {
     pub block: Block,
-    pub certificate: Certificate,
+    pub finality: Finality,
 }
 
 impl BlockRecord {
@@ -45,8 +45,8 @@ pub enum BlockLogError {
     Decode { index: usize, source: DecodeError },
     #[error("block log height {height} is invalid: {source}")]
     Block { height: u64, source: BlockError },
-    #[error("block log height {height} has an invalid certificate: {source}")]
-    Certificate { height: u64, source: CertificateError },
+    #[error("block log height {height} is not proven final: {source}")]
+    Finality { height: u64, source: FinalityError },
 }
 
 /// The block log with an in-memory height -> offset index.
@@ -83,9 +83,9 @@ impl BlockLog {
         record.block.check_body(&set.chain_id).map_err(|source| BlockLogError::Block { height, source })?;
         record.block.check_link(self.head.as_ref()).map_err(|source| BlockLogError::Block { height, source })?;
         record
-            .certificate
-            .verify(set, record.block.header.view, &record.block.hash())
-            .map_err(|source| BlockLogError::Certificate { height, source })?;
+            .finality
+            .verify(set, &record.block.header)
+            .map_err(|source| BlockLogError::Finality { height, source })?;
         Ok(())
     }
 

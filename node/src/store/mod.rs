@@ -171,7 +171,7 @@ impl StoreReader {
             let stored = StoredAttestation { height, index, meta: meta.clone(), envelope: envelope.clone() };
             batch.insert(&index::attestation_key(&id)[..], index::encode(&stored));
         }
-        let meta = BlockMeta { header: header.clone(), certificate: record.certificate.clone(), ids };
+        let meta = BlockMeta { header: header.clone(), finality: record.finality.clone(), ids };
         batch.insert(&index::block_key(height)[..], index::encode(&meta));
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         self.db.apply_batch(batch).map_err(|e| self.sled_err(e))
@@ -281,6 +281,7 @@ pub fn receipt_from(
         leaf_index: index,
         proof,
         header: block.header.clone(),
-        certificate: block.certificate.clone(),
+        descendants: block.finality.descendants.clone(),
+        certificate: block.finality.certificate.clone(),
     })
 }

@@ -1,0 +1,288 @@
+//! `lotline genesis init`: a new consortium directory with fresh keys.
+//!
+//! ```text
+//! <dir>/genesis.toml
+//! <dir>/keys/<org>/client.key   the org's attestation signing key (0600)
+//! <dir>/keys/<org>/node.key     the org's validator key (0600)
+//! ```
+//! Every org gets one client key and one validator. The genesis is validated
+//! before anything is written, keys are written before `genesis.toml`, and
+//! nothing existing is overwritten.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use lotline_core::SigningKey;
+
+use crate::keys::{self, KeyFileError};
+use crate::model::{ConsensusParams, Genesis, Org, ReadPolicy, Role, Validator};
+use crate::policy::default_policy;
+use crate::validate::GenesisError;
+
+/// One org to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgSpec {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// Where one org's keys were written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgKeyPaths {
+    pub org: String,
+    pub client_key: PathBuf,
+    pub node_key: PathBuf,
+}
+
+/// What [`init_consortium`] created.
+#[derive(Clone, Debug)]
+pub struct InitOutput {
+    pub genesis_path: PathBuf,
+    /// In the order of the `orgs` argument (= validator order).
+    pub keys: Vec<OrgKeyPaths>,
+    pub genesis: Genesis,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{} already holds a genesis.toml; refusing to create another consortium there", path.display())]
+    AlreadyInitialized { path: PathBuf },
+    #[error("validator org {org:?} is not one of the consortium's orgs")]
+    UnknownValidator { org: String },
+    #[error("p2p port {base} + {count} validators does not fit in a port number")]
+    PortOverflow { base: u16, count: usize },
+    #[error("the consortium would not be a valid genesis: {0}")]
+    Genesis(#[from] GenesisError),
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The genesis file name inside a consortium directory.
+pub const GENESIS_FILE: &str = "genesis.toml";
+
+/// Creates a consortium in `dir`: one client key and one validator node key
+/// per org, and a `genesis.toml` with [`ConsensusParams::default`], the
+/// [`default_policy`] and full read access for regulators and auditors.
+/// With `p2p_base_port`, validator `i` listens on
+/// `/ip4/127.0.0.1/tcp/<base + i>` (a loopback demo layout).
+pub fn init_consortium(
+    dir: &Path,
+    chain_name: &str,
+    orgs: &[OrgSpec],
+    p2p_base_port: Option<u16>,
+) -> Result<InitOutput, InitError> {
+    let all: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
+    init_consortium_with_validators(dir, chain_name, orgs, &all, p2p_base_port)
+}
+
+/// Like [`init_consortium`], but only the orgs named in `validator_orgs` run
+/// validators (in the order of `orgs`). Every org still gets a node key, so
+/// it can join the validator set in a later genesis.
+pub fn init_consortium_with_validators(
+    dir: &Path,
+    chain_name: &str,
+    orgs: &[OrgSpec],
+    validator_orgs: &[String],
+    p2p_base_port: Option<u16>,
+) -> Result<InitOutput, InitError> {
+    let genesis_path = dir.join(GENESIS_FILE);
+    if genesis_path.exists() {
+        return Err(InitError::AlreadyInitialized {
+            path: dir.to_path_buf(),
+        });
+    }
+    if let Some(unknown) = validator_orgs
+        .iter()
+        .find(|v| !orgs.iter().any(|o| &o.id == *v))
+    {
+        return Err(InitError::UnknownValidator {
+            org: unknown.clone(),
+        });
+    }
+
+    let mut keys = Vec::with_capacity(orgs.len());
+    let mut members = Vec::with_capacity(orgs.len());
+    let mut validators = Vec::with_capacity(orgs.len());
+    for spec in orgs {
+        let (client, node) = (SigningKey::generate(), SigningKey::generate());
+        let is_validator = validator_orgs.contains(&spec.id);
+        let i = validators.len();
+        let p2p = match p2p_base_port.filter(|_| is_validator) {
+            None => None,
+            Some(base) => {
+                let port = u16::try_from(i)
+                    .ok()
+                    .and_then(|i| base.checked_add(i))
+                    .ok_or(InitError::PortOverflow {
+                        base,
+                        count: orgs.len(),
+                    })?;
+                Some(format!("/ip4/127.0.0.1/tcp/{port}"))
+            }
+        };
+        members.push(Org {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            role: spec.role,
+            client_keys: vec![client.public_key()],
+        });
+        if is_validator {
+            validators.push(Validator {
+                org: spec.id.clone(),
+                node_key: node.public_key(),
+                p2p,
+            });
+        }
+        keys.push((spec.id.clone(), client, node));
+    }
+    // Validate before writing anything (org ids become directory names).
+    let genesis = Genesis::from_parts(
+        chain_name.to_owned(),
+        ConsensusParams::default(),
+        members,
+        validators,
+        default_policy(),
+        ReadPolicy {
+            full_read_roles: vec![Role::Regulator, Role::Auditor],
+        },
+    )?;
+
+    let mut paths = Vec::with_capacity(keys.len());
+    for (org, client, node) in &keys {
+        let org_dir = dir.join("keys").join(org);
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&org_dir)
+            .map_err(|source| InitError::Io {
+                path: org_dir.clone(),
+                source,
+            })?;
+        let client_key = org_dir.join("client.key");
+        let node_key = org_dir.join("node.key");
+        keys::write_signing_key(&client_key, client)?;
+        keys::write_signing_key(&node_key, node)?;
+        paths.push(OrgKeyPaths {
+            org: org.clone(),
+            client_key,
+            node_key,
+        });
+    }
+
+    let text = format!(
+        "# Lotline consortium {:?}: chain id {}\n\
+         # Generated by `lotline genesis init`. Every value here is part of the\n\
+         # chain id except validators' p2p addresses; editing one makes a new chain.\n\n{}",
+        genesis.chain_name(),
+        genesis.chain_id(),
+        genesis.to_toml()
+    );
+    let io = |source| InitError::Io {
+        path: genesis_path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&genesis_path)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+
+    Ok(InitOutput {
+        genesis_path,
+        keys: paths,
+        genesis,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs() -> Vec<OrgSpec> {
+        [
+            ("acme-supplier", "Acme Raw Materials", Role::Supplier),
+            ("bolt-works", "Bolt Works", Role::Manufacturer),
+            ("swift-dist", "Swift Distribution", Role::Distributor),
+            ("food-agency", "Food Safety Agency", Role::Regulator),
+        ]
+        .into_iter()
+        .map(|(id, name, role)| OrgSpec {
+            id: id.into(),
+            name: name.into(),
+            role,
+        })
+        .collect()
+    }
+
+    #[test]
+    fn creates_a_consortium_that_loads_and_whose_keys_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("demo");
+        let out = init_consortium(&root, "lotline-demo", &specs(), Some(7101)).unwrap();
+        let loaded = Genesis::load(&out.genesis_path).unwrap();
+        assert_eq!(loaded, out.genesis);
+        assert_eq!(loaded.chain_id(), out.genesis.chain_id());
+        assert_eq!(loaded.validators().len(), 4);
+        assert_eq!(
+            loaded.validators()[3].p2p.as_deref(),
+            Some("/ip4/127.0.0.1/tcp/7104")
+        );
+        assert_eq!(loaded.policy(), default_policy().as_slice());
+        assert!(loaded.read_policy().reads_everything(Role::Regulator));
+        for (i, paths) in out.keys.iter().enumerate() {
+            let client = keys::read_signing_key(&paths.client_key).unwrap();
+            let node = keys::read_signing_key(&paths.node_key).unwrap();
+            assert_eq!(
+                loaded
+                    .key_owner(&client.public_key())
+                    .map(|o| o.id.as_str()),
+                Some(paths.org.as_str())
+            );
+            assert_eq!(loaded.validators()[i].node_key, node.public_key());
+            assert_eq!(
+                loaded.validator_set().index_of(&node.public_key()),
+                u16::try_from(i).ok()
+            );
+        }
+        // The header comment names the chain id.
+        let text = fs::read_to_string(&out.genesis_path).unwrap();
+        assert!(text.contains(&loaded.chain_id().to_hex()));
+    }
+
+    #[test]
+    fn refuses_an_initialised_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        init_consortium(dir.path(), "one", &specs(), None).unwrap();
+        assert!(matches!(
+            init_consortium(dir.path(), "two", &specs(), None),
+            Err(InitError::AlreadyInitialized { .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_orgs_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut specs = specs();
+        specs[1].id = "../escape".into();
+        assert!(matches!(
+            init_consortium(dir.path(), "demo", &specs, None),
+            Err(InitError::Genesis(GenesisError::OrgIdCharset { .. }))
+        ));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(matches!(
+            init_consortium(dir.path(), "demo", &self::specs(), Some(u16::MAX - 1)),
+            Err(InitError::PortOverflow { .. })
+        ));
+    }
+}
