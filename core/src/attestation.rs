@@ -81,7 +81,10 @@ pub enum EnvelopeError {
     #[error("keyid {0:?} is not the hex of an Ed25519 public key")]
     KeyId(String),
     #[error("signature by {keyid} does not verify: {source}")]
-    Signature { keyid: String, source: SignatureError },
+    Signature {
+        keyid: String,
+        source: SignatureError,
+    },
 }
 
 impl Envelope {
@@ -91,7 +94,10 @@ impl Envelope {
         Envelope {
             payload_type: PAYLOAD_TYPE.to_owned(),
             payload,
-            signatures: vec![EnvelopeSignature { keyid: key.public_key().to_hex(), sig }],
+            signatures: vec![EnvelopeSignature {
+                keyid: key.public_key().to_hex(),
+                sig,
+            }],
         }
     }
 
@@ -135,7 +141,8 @@ impl Envelope {
             return Err(EnvelopeError::SignatureCount(self.signatures.len()));
         };
         // from_hex accepts lowercase only, so a key has one keyid spelling.
-        PublicKey::from_hex(&signature.keyid).map_err(|_| EnvelopeError::KeyId(signature.keyid.clone()))
+        PublicKey::from_hex(&signature.keyid)
+            .map_err(|_| EnvelopeError::KeyId(signature.keyid.clone()))
     }
 
     /// The single signature (after [`Envelope::check_shape`] succeeded).
@@ -147,10 +154,11 @@ impl Envelope {
     pub fn verify(&self) -> Result<PublicKey, EnvelopeError> {
         let key = self.check_shape()?;
         let signature = &self.signatures[0];
-        key.verify(&self.pae(), &signature.sig).map_err(|source| EnvelopeError::Signature {
-            keyid: signature.keyid.clone(),
-            source,
-        })?;
+        key.verify(&self.pae(), &signature.sig)
+            .map_err(|source| EnvelopeError::Signature {
+                keyid: signature.keyid.clone(),
+                source,
+            })?;
         Ok(key)
     }
 
@@ -214,7 +222,10 @@ mod tests {
     use super::*;
 
     fn envelope() -> Envelope {
-        Envelope::sign(br#"{"hello":"lot"}"#.to_vec(), &SigningKey::from_seed(&[9; 32]))
+        Envelope::sign(
+            br#"{"hello":"lot"}"#.to_vec(),
+            &SigningKey::from_seed(&[9; 32]),
+        )
     }
 
     #[test]
@@ -255,11 +266,15 @@ mod tests {
         assert_eq!(env.check_shape(), Err(EnvelopeError::SignatureCount(2)));
         let mut env = envelope();
         env.payload_type = "text/plain".into();
-        assert!(matches!(env.check_shape(), Err(EnvelopeError::PayloadType(_))));
+        assert!(matches!(
+            env.check_shape(),
+            Err(EnvelopeError::PayloadType(_))
+        ));
         let mut env = envelope();
         env.signatures[0].keyid = "nope".into();
         assert!(matches!(env.check_shape(), Err(EnvelopeError::KeyId(_))));
-        let err = Envelope::from_json(br#"{"payloadType":"x","payload":"","signatures":[],"extra":1}"#);
+        let err =
+            Envelope::from_json(br#"{"payloadType":"x","payload":"","signatures":[],"extra":1}"#);
         assert!(matches!(err, Err(DecodeError::Malformed { .. })));
     }
 }

@@ -87,7 +87,11 @@ pub enum BlockError {
     #[error("attestation {0} appears twice in the block")]
     Duplicate(AttestationId),
     #[error("block at height {height} has parent {got}, expected {expected}")]
-    Parent { height: u64, expected: BlockHash, got: BlockHash },
+    Parent {
+        height: u64,
+        expected: BlockHash,
+        got: BlockHash,
+    },
     #[error("block height {got} does not follow {expected}")]
     Height { expected: u64, got: u64 },
 }
@@ -136,13 +140,19 @@ impl Block {
             return Err(BlockError::Version(self.header.version));
         }
         if self.header.chain_id != *chain_id {
-            return Err(BlockError::ChainId { expected: *chain_id, got: self.header.chain_id });
+            return Err(BlockError::ChainId {
+                expected: *chain_id,
+                got: self.header.chain_id,
+            });
         }
         if self.attestations.len() > limits::BLOCK_ATTESTATIONS_MAX {
             return Err(BlockError::TooMany(self.attestations.len()));
         }
         if usize::try_from(self.header.count).ok() != Some(self.attestations.len()) {
-            return Err(BlockError::Count { header: self.header.count, actual: self.attestations.len() });
+            return Err(BlockError::Count {
+                header: self.header.count,
+                actual: self.attestations.len(),
+            });
         }
         let ids = self.ids();
         let mut seen = std::collections::BTreeSet::new();
@@ -153,7 +163,10 @@ impl Block {
         }
         let actual = merkle::root(&ids);
         if actual != self.header.root {
-            return Err(BlockError::Root { header: self.header.root, actual });
+            return Err(BlockError::Root {
+                header: self.header.root,
+                actual,
+            });
         }
         Ok(ids)
     }
@@ -165,7 +178,10 @@ impl Block {
             None => (1, Header::genesis_parent(&self.header.chain_id)),
         };
         if self.header.height != expected_height {
-            return Err(BlockError::Height { expected: expected_height, got: self.header.height });
+            return Err(BlockError::Height {
+                expected: expected_height,
+                got: self.header.height,
+            });
         }
         if self.header.parent != expected_parent {
             return Err(BlockError::Parent {

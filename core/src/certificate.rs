@@ -35,7 +35,9 @@ pub enum CertificateError {
     View { expected: u64, got: u64 },
     #[error("certificate has {got} signatures, a quorum is {quorum} of {n}")]
     Quorum { got: usize, quorum: usize, n: usize },
-    #[error("certificate signers must be strictly increasing; signer {0} repeats or is out of order")]
+    #[error(
+        "certificate signers must be strictly increasing; signer {0} repeats or is out of order"
+    )]
     Order(u16),
     #[error("signer {0} is not a validator of this chain")]
     UnknownSigner(u16),
@@ -50,17 +52,32 @@ impl Certificate {
     }
 
     /// Verifies structure and every signature (batched, ZIP-215).
-    pub fn verify(&self, set: &ValidatorSet, view: u64, block: &BlockHash) -> Result<(), CertificateError> {
+    pub fn verify(
+        &self,
+        set: &ValidatorSet,
+        view: u64,
+        block: &BlockHash,
+    ) -> Result<(), CertificateError> {
         if self.block != *block {
-            return Err(CertificateError::Block { expected: *block, got: self.block });
+            return Err(CertificateError::Block {
+                expected: *block,
+                got: self.block,
+            });
         }
         if self.view != view {
-            return Err(CertificateError::View { expected: view, got: self.view });
+            return Err(CertificateError::View {
+                expected: view,
+                got: self.view,
+            });
         }
         // An empty set certifies nothing (its "quorum" would be 0).
         let quorum = set.quorum().max(1);
         if self.signatures.len() < quorum {
-            return Err(CertificateError::Quorum { got: self.signatures.len(), quorum, n: set.len() });
+            return Err(CertificateError::Quorum {
+                got: self.signatures.len(),
+                quorum,
+                n: set.len(),
+            });
         }
         let mut previous: Option<u16> = None;
         for s in &self.signatures {
@@ -94,12 +111,22 @@ mod tests {
     use crate::crypto::SigningKey;
 
     fn setup(n: usize) -> (ValidatorSet, Vec<SigningKey>) {
-        let keys: Vec<_> = (0..n).map(|i| SigningKey::from_seed(&[i as u8 + 1; 32])).collect();
-        let set = ValidatorSet::new(Digest([7; 32]), keys.iter().map(SigningKey::public_key).collect());
+        let keys: Vec<_> = (0..n)
+            .map(|i| SigningKey::from_seed(&[i as u8 + 1; 32]))
+            .collect();
+        let set = ValidatorSet::new(
+            Digest([7; 32]),
+            keys.iter().map(SigningKey::public_key).collect(),
+        );
         (set, keys)
     }
 
-    fn certify(set: &ValidatorSet, keys: &[SigningKey], signers: &[u16], block: BlockHash) -> Certificate {
+    fn certify(
+        set: &ValidatorSet,
+        keys: &[SigningKey],
+        signers: &[u16],
+        block: BlockHash,
+    ) -> Certificate {
         let msg = Certificate::signing_bytes(&set.chain_id, 0, 3, &block);
         Certificate {
             epoch: 0,
@@ -107,7 +134,10 @@ mod tests {
             block,
             signatures: signers
                 .iter()
-                .map(|&i| Signed { signer: i, signature: keys[usize::from(i)].sign(&msg) })
+                .map(|&i| Signed {
+                    signer: i,
+                    signature: keys[usize::from(i)].sign(&msg),
+                })
                 .collect(),
         }
     }
@@ -116,11 +146,18 @@ mod tests {
     fn quorum_of_distinct_signers_verifies() {
         let (set, keys) = setup(5);
         let block = BlockHash(Digest([4; 32]));
-        assert_eq!(certify(&set, &keys, &[0, 1, 2, 4], block).verify(&set, 3, &block), Ok(()));
+        assert_eq!(
+            certify(&set, &keys, &[0, 1, 2, 4], block).verify(&set, 3, &block),
+            Ok(())
+        );
         // n = 5 needs 4, not 3.
         assert_eq!(
             certify(&set, &keys, &[0, 1, 2], block).verify(&set, 3, &block),
-            Err(CertificateError::Quorum { got: 3, quorum: 4, n: 5 })
+            Err(CertificateError::Quorum {
+                got: 3,
+                quorum: 4,
+                n: 5
+            })
         );
     }
 
@@ -129,7 +166,10 @@ mod tests {
         let (set, keys) = setup(4);
         let block = BlockHash(Digest([4; 32]));
         let cert = certify(&set, &keys, &[0, 1, 1], block);
-        assert_eq!(cert.verify(&set, 3, &block), Err(CertificateError::Order(1)));
+        assert_eq!(
+            cert.verify(&set, 3, &block),
+            Err(CertificateError::Order(1))
+        );
     }
 
     #[test]
@@ -141,10 +181,16 @@ mod tests {
         assert!(cert.verify(&set, 3, &BlockHash(Digest([5; 32]))).is_err());
         let mut bad = cert.clone();
         bad.signatures[2].signature.0[0] ^= 1;
-        assert_eq!(bad.verify(&set, 3, &block), Err(CertificateError::BadSignature(3)));
+        assert_eq!(
+            bad.verify(&set, 3, &block),
+            Err(CertificateError::BadSignature(3))
+        );
         let mut unknown = cert;
         unknown.signatures[2].signer = 9;
-        assert_eq!(unknown.verify(&set, 3, &block), Err(CertificateError::UnknownSigner(9)));
+        assert_eq!(
+            unknown.verify(&set, 3, &block),
+            Err(CertificateError::UnknownSigner(9))
+        );
     }
 }
 
@@ -174,18 +220,28 @@ pub enum FinalityError {
 impl Finality {
     /// A certificate for the block itself.
     pub fn direct(certificate: Certificate) -> Finality {
-        Finality { certificate, descendants: Vec::new() }
+        Finality {
+            certificate,
+            descendants: Vec::new(),
+        }
     }
 
     /// Checks that `header` is final under `set`: the descendant headers link
     /// up from it, and the certificate certifies the last of them (or it).
-    pub fn verify(&self, set: &ValidatorSet, header: &crate::block::Header) -> Result<(), FinalityError> {
+    pub fn verify(
+        &self,
+        set: &ValidatorSet,
+        header: &crate::block::Header,
+    ) -> Result<(), FinalityError> {
         if self.descendants.len() > crate::limits::FINALITY_DESCENDANTS_MAX {
             return Err(FinalityError::TooLong);
         }
         let mut tip = header;
         for (index, next) in self.descendants.iter().enumerate() {
-            if next.parent != tip.hash() || next.height != tip.height + 1 || next.chain_id != tip.chain_id {
+            if next.parent != tip.hash()
+                || next.height != tip.height + 1
+                || next.chain_id != tip.chain_id
+            {
                 return Err(FinalityError::Link { index });
             }
             tip = next;

@@ -6,7 +6,11 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("{what} is {len} bytes, more than the limit of {max}")]
-    TooLarge { what: &'static str, len: usize, max: usize },
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("{what} has {0} trailing bytes after its encoding", .trailing)]
     Trailing { what: &'static str, trailing: usize },
     #[error("{what} is not a valid encoding: {reason}")]
@@ -35,15 +39,27 @@ pub fn from_bytes<'a, T: serde::Deserialize<'a> + serde::Serialize>(
     max: usize,
 ) -> Result<T, DecodeError> {
     if bytes.len() > max {
-        return Err(DecodeError::TooLarge { what, len: bytes.len(), max });
+        return Err(DecodeError::TooLarge {
+            what,
+            len: bytes.len(),
+            max,
+        });
     }
-    let (value, rest) = postcard::take_from_bytes(bytes)
-        .map_err(|e| DecodeError::Malformed { what, reason: e.to_string() })?;
+    let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| DecodeError::Malformed {
+        what,
+        reason: e.to_string(),
+    })?;
     if !rest.is_empty() {
-        return Err(DecodeError::Trailing { what, trailing: rest.len() });
+        return Err(DecodeError::Trailing {
+            what,
+            trailing: rest.len(),
+        });
     }
     if to_bytes(&value) != bytes {
-        return Err(DecodeError::Malformed { what, reason: "non-canonical encoding".into() });
+        return Err(DecodeError::Malformed {
+            what,
+            reason: "non-canonical encoding".into(),
+        });
     }
     Ok(value)
 }
@@ -55,9 +71,16 @@ pub fn from_json<'a, T: serde::Deserialize<'a>>(
     max: usize,
 ) -> Result<T, DecodeError> {
     if bytes.len() > max {
-        return Err(DecodeError::TooLarge { what, len: bytes.len(), max });
+        return Err(DecodeError::TooLarge {
+            what,
+            len: bytes.len(),
+            max,
+        });
     }
-    serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed { what, reason: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 /// Serde for byte vectors: base64 (standard, padded) in human-readable formats,
@@ -78,7 +101,9 @@ pub mod base64_bytes {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         if d.is_human_readable() {
             let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-            STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
+            STANDARD
+                .decode(s.as_bytes())
+                .map_err(serde::de::Error::custom)
         } else {
             let bytes = <serde_bytes_owned::ByteBuf>::deserialize(d)?;
             Ok(bytes.0)
@@ -126,7 +151,10 @@ pub fn decode_lower_hex(s: &str, out: &mut [u8]) -> Result<(), &'static str> {
     if s.len() != 2 * out.len() {
         return Err("wrong number of hex digits");
     }
-    if !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err("hex must be lowercase 0-9a-f");
     }
     hex::decode_to_slice(s, out).map_err(|_| "expected hex digits")
@@ -140,7 +168,10 @@ pub mod fixed {
     use serde::{Deserializer, Serializer};
     use std::fmt;
 
-    pub fn serialize<const N: usize, S: Serializer>(bytes: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<const N: usize, S: Serializer>(
+        bytes: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             return s.serialize_str(&hex::encode(bytes));
         }
@@ -151,7 +182,9 @@ pub mod fixed {
         t.end()
     }
 
-    pub fn deserialize<'de, const N: usize, D: Deserializer<'de>>(d: D) -> Result<[u8; N], D::Error> {
+    pub fn deserialize<'de, const N: usize, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
         struct HexV<const N: usize>;
         impl<'de, const N: usize> Visitor<'de> for HexV<N> {
             type Value = [u8; N];
@@ -160,7 +193,11 @@ pub mod fixed {
             }
             fn visit_str<E: Error>(self, v: &str) -> Result<[u8; N], E> {
                 if v.len() != 2 * N {
-                    return Err(E::custom(format!("expected {} hex digits, got {}", 2 * N, v.len())));
+                    return Err(E::custom(format!(
+                        "expected {} hex digits, got {}",
+                        2 * N,
+                        v.len()
+                    )));
                 }
                 let mut out = [0u8; N];
                 super::decode_lower_hex(v, &mut out).map_err(E::custom)?;
@@ -176,7 +213,9 @@ pub mod fixed {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
                 let mut out = [0u8; N];
                 for (i, slot) in out.iter_mut().enumerate() {
-                    *slot = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(i, &self))?;
+                    *slot = seq
+                        .next_element()?
+                        .ok_or_else(|| A::Error::invalid_length(i, &self))?;
                 }
                 Ok(out)
             }

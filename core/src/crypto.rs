@@ -52,7 +52,10 @@ impl PublicKey {
     pub fn from_hex(s: &str) -> Result<Self, KeyParseError> {
         let mut out = [0u8; 32];
         if s.len() != 64 {
-            return Err(KeyParseError::Length { expected: 64, got: s.len() });
+            return Err(KeyParseError::Length {
+                expected: 64,
+                got: s.len(),
+            });
         }
         crate::codec::decode_lower_hex(s, &mut out).map_err(|_| KeyParseError::NotHex)?;
         Ok(PublicKey(out))
@@ -161,7 +164,9 @@ impl<'a> BatchVerifier<'a> {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        BatchVerifier { items: Vec::with_capacity(n) }
+        BatchVerifier {
+            items: Vec::with_capacity(n),
+        }
     }
 
     pub fn push(&mut self, key: PublicKey, msg: &'a [u8], sig: Signature) {
@@ -189,7 +194,10 @@ impl<'a> BatchVerifier<'a> {
         if batch.verify(rand_core::OsRng).is_ok() {
             return vec![Ok(()); self.items.len()];
         }
-        self.items.iter().map(|(key, msg, sig)| key.verify(msg, sig)).collect()
+        self.items
+            .iter()
+            .map(|(key, msg, sig)| key.verify(msg, sig))
+            .collect()
     }
 }
 
@@ -201,7 +209,10 @@ mod tests {
     fn sign_then_verify() {
         let key = SigningKey::from_seed(&[7; 32]);
         let sig = key.sign(b"lot 42 passed inspection");
-        assert_eq!(key.public_key().verify(b"lot 42 passed inspection", &sig), Ok(()));
+        assert_eq!(
+            key.public_key().verify(b"lot 42 passed inspection", &sig),
+            Ok(())
+        );
         assert_eq!(
             key.public_key().verify(b"lot 42 failed inspection", &sig),
             Err(SignatureError::Invalid)
@@ -234,6 +245,9 @@ mod tests {
         let sig = SigningKey::from_seed(&[1; 32]).sign(b"m");
         let bytes = crate::codec::to_bytes(&sig);
         assert_eq!(bytes.len(), 64);
-        assert_eq!(crate::codec::from_bytes::<Signature>("sig", &bytes, 64).unwrap(), sig);
+        assert_eq!(
+            crate::codec::from_bytes::<Signature>("sig", &bytes, 64).unwrap(),
+            sig
+        );
     }
 }

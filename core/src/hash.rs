@@ -134,7 +134,10 @@ mod tests {
         let data = b"same bytes";
         let mut seen = std::collections::BTreeSet::new();
         for d in Domain::ALL {
-            assert!(seen.insert(hash(d, data)), "{d:?} collides with another domain");
+            assert!(
+                seen.insert(hash(d, data)),
+                "{d:?} collides with another domain"
+            );
         }
     }
 
@@ -151,7 +154,10 @@ mod tests {
         let d = hash(Domain::Header, b"x");
         assert_eq!(Digest::from_hex(&d.to_hex()), Ok(d));
         assert_eq!(Digest::from_hex("ab"), Err(DigestParseError::Length(2)));
-        assert_eq!(Digest::from_hex(&"zz".repeat(32)), Err(DigestParseError::NotHex));
+        assert_eq!(
+            Digest::from_hex(&"zz".repeat(32)),
+            Err(DigestParseError::NotHex)
+        );
     }
 
     /// Golden value: changing a domain string or the key derivation is a
@@ -163,5 +169,6 @@ mod tests {
             GOLDEN_EMPTY_ATTESTATION_HASH
         );
     }
-    const GOLDEN_EMPTY_ATTESTATION_HASH: &str = "fedcea000f4d3b90032920bed8df47f99d7d20ff7aae0e88e78b89d43d764502";
+    const GOLDEN_EMPTY_ATTESTATION_HASH: &str =
+        "fedcea000f4d3b90032920bed8df47f99d7d20ff7aae0e88e78b89d43d764502";
 }

@@ -52,7 +52,10 @@ impl std::fmt::Debug for BlockTree {
 impl BlockTree {
     pub fn new(ids: &[AttestationId]) -> BlockTree {
         let leaves: Vec<[u8; 32]> = ids.iter().map(leaf_hash).collect();
-        BlockTree { tree: MerkleTree::from_leaves(&leaves), len: ids.len() }
+        BlockTree {
+            tree: MerkleTree::from_leaves(&leaves),
+            len: ids.len(),
+        }
     }
 
     pub fn root(&self) -> Digest {
@@ -64,7 +67,15 @@ impl BlockTree {
         if index >= self.len {
             return None;
         }
-        Some(self.tree.proof(&[index]).proof_hashes().iter().copied().map(Digest).collect())
+        Some(
+            self.tree
+                .proof(&[index])
+                .proof_hashes()
+                .iter()
+                .copied()
+                .map(Digest)
+                .collect(),
+        )
     }
 }
 
@@ -90,8 +101,17 @@ pub fn proof_len(index: usize, count: usize) -> usize {
 /// Checks that `id` is leaf `index` of `count` leaves under `root`. The
 /// proof must have exactly the siblings the tree shape calls for: rs_merkle
 /// ignores surplus hashes, and a receipt must have one valid form only.
-pub fn verify_proof(root: &Digest, id: &AttestationId, index: usize, count: usize, proof: &[Digest]) -> bool {
-    if index >= count || proof.len() > crate::limits::MERKLE_PROOF_HASHES_MAX || proof.len() != proof_len(index, count) {
+pub fn verify_proof(
+    root: &Digest,
+    id: &AttestationId,
+    index: usize,
+    count: usize,
+    proof: &[Digest],
+) -> bool {
+    if index >= count
+        || proof.len() > crate::limits::MERKLE_PROOF_HASHES_MAX
+        || proof.len() != proof_len(index, count)
+    {
         return false;
     }
     let hashes: Vec<[u8; 32]> = proof.iter().map(|d| d.0).collect();
@@ -104,7 +124,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn ids(n: usize) -> Vec<AttestationId> {
-        (0..n).map(|i| AttestationId(hash::hash(Domain::Attestation, &i.to_le_bytes()))).collect()
+        (0..n)
+            .map(|i| AttestationId(hash::hash(Domain::Attestation, &i.to_le_bytes())))
+            .collect()
     }
 
     #[test]

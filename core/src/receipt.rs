@@ -61,8 +61,14 @@ pub enum ReceiptError {
     ChainId { expected: Digest, got: Digest },
     #[error("the attestation is not valid: {0}")]
     Attestation(#[from] EnvelopeError),
-    #[error("the Merkle path does not lead from attestation {id} (leaf {index} of {count}) to the header root")]
-    Inclusion { id: AttestationId, index: u32, count: u32 },
+    #[error(
+        "the Merkle path does not lead from attestation {id} (leaf {index} of {count}) to the header root"
+    )]
+    Inclusion {
+        id: AttestationId,
+        index: u32,
+        count: u32,
+    },
     #[error("the block is not proven final: {0}")]
     Finality(#[from] FinalityError),
 }
@@ -88,12 +94,18 @@ impl Receipt {
 /// the descendant headers' links; the certificate's quorum of distinct
 /// validator signatures over the last header's hash. Whether the signer is a member of the consortium is a genesis
 /// question, answered by `lotline_genesis::Genesis::verify_receipt`.
-pub fn verify_receipt(receipt: &Receipt, set: &ValidatorSet) -> Result<VerifiedReceipt, ReceiptError> {
+pub fn verify_receipt(
+    receipt: &Receipt,
+    set: &ValidatorSet,
+) -> Result<VerifiedReceipt, ReceiptError> {
     if receipt.version != RECEIPT_VERSION {
         return Err(ReceiptError::Version(receipt.version));
     }
     if receipt.header.chain_id != set.chain_id {
-        return Err(ReceiptError::ChainId { expected: set.chain_id, got: receipt.header.chain_id });
+        return Err(ReceiptError::ChainId {
+            expected: set.chain_id,
+            got: receipt.header.chain_id,
+        });
     }
     let signer = receipt.attestation.verify()?;
     let id = receipt.attestation.id();
@@ -106,13 +118,21 @@ pub fn verify_receipt(receipt: &Receipt, set: &ValidatorSet) -> Result<VerifiedR
         return Err(ReceiptError::Inclusion { id, index, count });
     }
     let block = receipt.header.hash();
-    let finality = Finality { certificate: receipt.certificate.clone(), descendants: receipt.descendants.clone() };
+    let finality = Finality {
+        certificate: receipt.certificate.clone(),
+        descendants: receipt.descendants.clone(),
+    };
     finality.verify(set, &receipt.header)?;
     Ok(VerifiedReceipt {
         id,
         signer,
         height: receipt.header.height,
         block,
-        certified_by: receipt.certificate.signatures.iter().map(|s| s.signer).collect(),
+        certified_by: receipt
+            .certificate
+            .signatures
+            .iter()
+            .map(|s| s.signer)
+            .collect(),
     })
 }

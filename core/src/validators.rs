@@ -15,7 +15,10 @@ pub struct ValidatorSet {
 
 impl ValidatorSet {
     pub fn new(chain_id: Digest, validators: Vec<PublicKey>) -> ValidatorSet {
-        ValidatorSet { chain_id, validators }
+        ValidatorSet {
+            chain_id,
+            validators,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -42,7 +45,10 @@ impl ValidatorSet {
     }
 
     pub fn index_of(&self, key: &PublicKey) -> Option<u16> {
-        self.validators.iter().position(|k| k == key).and_then(|i| u16::try_from(i).ok())
+        self.validators
+            .iter()
+            .position(|k| k == key)
+            .and_then(|i| u16::try_from(i).ok())
     }
 }
 
@@ -52,7 +58,15 @@ mod tests {
 
     #[test]
     fn quorum_is_n_minus_f() {
-        let expect = [(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 1, 3), (5, 1, 4), (6, 1, 5), (7, 2, 5)];
+        let expect = [
+            (1, 0, 1),
+            (2, 0, 2),
+            (3, 0, 3),
+            (4, 1, 3),
+            (5, 1, 4),
+            (6, 1, 5),
+            (7, 2, 5),
+        ];
         for (n, f, q) in expect {
             let set = ValidatorSet::new(Digest::ZERO, vec![PublicKey([0; 32]); n]);
             assert_eq!((set.max_faulty(), set.quorum()), (f, q), "n = {n}");

@@ -38,7 +38,13 @@ pub struct Vote {
 }
 
 /// The bytes a validator signs for a vote.
-pub fn signing_bytes(chain_id: &Digest, kind: VoteKind, epoch: u64, view: u64, block: &Digest) -> Vec<u8> {
+pub fn signing_bytes(
+    chain_id: &Digest,
+    kind: VoteKind,
+    epoch: u64,
+    view: u64,
+    block: &Digest,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(VOTE_NAMESPACE.len() + 32 + 8 + 1 + 8 + 32);
     out.extend_from_slice(VOTE_NAMESPACE);
     out.extend_from_slice(chain_id.as_bytes());
@@ -58,9 +64,20 @@ impl Vote {
         view: u64,
         block: Digest,
     ) -> Vote {
-        let block = if kind == VoteKind::Nullify { Digest::ZERO } else { block };
+        let block = if kind == VoteKind::Nullify {
+            Digest::ZERO
+        } else {
+            block
+        };
         let signature = key.sign(&signing_bytes(chain_id, kind, 0, view, &block));
-        Vote { kind, epoch: 0, view, block, signer, signature }
+        Vote {
+            kind,
+            epoch: 0,
+            view,
+            block,
+            signer,
+            signature,
+        }
     }
 
     pub fn signing_bytes(&self, chain_id: &Digest) -> Vec<u8> {
@@ -95,7 +112,14 @@ mod tests {
     #[test]
     fn nullify_signs_no_block() {
         let key = SigningKey::from_seed(&[3; 32]);
-        let vote = Vote::sign(&key, 0, &Digest::ZERO, VoteKind::Nullify, 1, Digest([5; 32]));
+        let vote = Vote::sign(
+            &key,
+            0,
+            &Digest::ZERO,
+            VoteKind::Nullify,
+            1,
+            Digest([5; 32]),
+        );
         assert_eq!(vote.block, Digest::ZERO);
     }
 }

@@ -43,9 +43,16 @@ pub enum AdmissionError {
     #[error("key {0} is not a client key of any member organisation")]
     UnknownKey(PublicKey),
     #[error("statement names key {statement} but the envelope is signed by {signer}")]
-    KeyMismatch { statement: PublicKey, signer: PublicKey },
+    KeyMismatch {
+        statement: PublicKey,
+        signer: PublicKey,
+    },
     #[error("key {key} belongs to org {owner:?}, but the statement claims org {claimed:?}")]
-    WrongOrg { key: PublicKey, owner: String, claimed: String },
+    WrongOrg {
+        key: PublicKey,
+        owner: String,
+        claimed: String,
+    },
     #[error("{0}")]
     Policy(PolicyError),
     #[error("the event is not valid ({} problem(s))", .0.len())]
@@ -104,9 +111,12 @@ impl Admission {
     /// Admits a batch: each item on its own, signatures in one batch check
     /// (same ZIP-215 verdicts as single verification).
     pub fn admit_batch(&self, envelopes: Vec<Envelope>) -> Vec<Result<Admitted, Rejection>> {
-        let prechecked: Vec<Result<Prechecked, Rejection>> = envelopes.into_iter().map(|e| self.precheck(e)).collect();
-        let paes: Vec<Option<Vec<u8>>> =
-            prechecked.iter().map(|c| c.as_ref().ok().map(|c| c.envelope.pae())).collect();
+        let prechecked: Vec<Result<Prechecked, Rejection>> =
+            envelopes.into_iter().map(|e| self.precheck(e)).collect();
+        let paes: Vec<Option<Vec<u8>>> = prechecked
+            .iter()
+            .map(|c| c.as_ref().ok().map(|c| c.envelope.pae()))
+            .collect();
         let mut batch = BatchVerifier::with_capacity(paes.len());
         for (checked, pae) in prechecked.iter().zip(&paes) {
             if let (Ok(checked), Some(pae)) = (checked, pae) {
@@ -127,22 +137,30 @@ impl Admission {
     }
 
     fn precheck(&self, envelope: Envelope) -> Result<Prechecked, Rejection> {
-        let signer = envelope.check_shape().map_err(|e| vec![AdmissionError::Envelope(e)])?;
-        let statement =
-            Statement::from_payload(&envelope.payload).map_err(|e| vec![AdmissionError::Statement(e)])?;
+        let signer = envelope
+            .check_shape()
+            .map_err(|e| vec![AdmissionError::Envelope(e)])?;
+        let statement = Statement::from_payload(&envelope.payload)
+            .map_err(|e| vec![AdmissionError::Statement(e)])?;
         let mut problems = Vec::new();
         if statement.version != STATEMENT_VERSION {
             problems.push(AdmissionError::Version(statement.version));
         }
         let chain_id = self.genesis.chain_id();
         if statement.chain_id != chain_id {
-            problems.push(AdmissionError::WrongChain { expected: chain_id, got: statement.chain_id });
+            problems.push(AdmissionError::WrongChain {
+                expected: chain_id,
+                got: statement.chain_id,
+            });
         }
         if statement.nonce.is_empty() || statement.nonce.chars().count() > NONCE_CHARS_MAX {
             problems.push(AdmissionError::Nonce(statement.nonce.chars().count()));
         }
         if statement.key != signer {
-            problems.push(AdmissionError::KeyMismatch { statement: statement.key, signer });
+            problems.push(AdmissionError::KeyMismatch {
+                statement: statement.key,
+                signer,
+            });
         }
         match self.genesis.key_owner(&signer) {
             None => problems.push(AdmissionError::UnknownKey(signer)),
@@ -165,11 +183,20 @@ impl Admission {
             return Err(problems);
         }
         let meta = AttestationMeta::of(&statement);
-        Ok(Prechecked { envelope, signer, meta })
+        Ok(Prechecked {
+            envelope,
+            signer,
+            meta,
+        })
     }
 }
 
 fn finish(checked: Prechecked) -> Admitted {
     let size = checked.envelope.payload.len() + 200;
-    Admitted { id: checked.envelope.id(), envelope: checked.envelope, meta: checked.meta, size }
+    Admitted {
+        id: checked.envelope.id(),
+        envelope: checked.envelope,
+        meta: checked.meta,
+        size,
+    }
 }

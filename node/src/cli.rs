@@ -13,7 +13,11 @@ use crate::config::NodeConfig;
 use crate::node::Node;
 
 #[derive(Debug, Parser)]
-#[command(name = "lotline", version, about = "Lotline: a permissioned ledger for manufacturing quality traceability")]
+#[command(
+    name = "lotline",
+    version,
+    about = "Lotline: a permissioned ledger for manufacturing quality traceability"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,9 +105,23 @@ pub fn main() -> ExitCode {
         Command::Keygen { out } => keygen(&out),
         Command::Genesis { command } => genesis_command(command),
         Command::Node { config } => runtime().and_then(|rt| rt.block_on(run_node(&config))),
-        Command::Attest { url, genesis, org, key, event, receipt_out } => {
-            runtime().and_then(|rt| rt.block_on(attest(&url, &genesis, &org, &key, &event, receipt_out.as_deref())))
-        }
+        Command::Attest {
+            url,
+            genesis,
+            org,
+            key,
+            event,
+            receipt_out,
+        } => runtime().and_then(|rt| {
+            rt.block_on(attest(
+                &url,
+                &genesis,
+                &org,
+                &key,
+                &event,
+                receipt_out.as_deref(),
+            ))
+        }),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(crate::demo::run(args))),
     };
     match result {
@@ -118,18 +136,28 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOTLINE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Runs a node until SIGINT or SIGTERM, then shuts down cleanly.
 async fn run_node(config: &Path) -> Result<()> {
     let config = NodeConfig::load(config)?;
     let node = Node::start(&config).await?;
-    println!("lotline node serving {} (chain {})", node.url(), node.genesis.chain_id());
+    println!(
+        "lotline node serving {} (chain {})",
+        node.url(),
+        node.genesis.chain_id()
+    );
     wait_for_signal(&node).await;
     let failure = node.shared.failure();
     node.shutdown().await;
@@ -170,14 +198,28 @@ fn genesis_command(command: GenesisCommand) -> Result<()> {
             println!("{}", genesis.chain_id());
             Ok(())
         }
-        GenesisCommand::Init { dir, chain_name, orgs, validators, api_port } => {
+        GenesisCommand::Init {
+            dir,
+            chain_name,
+            orgs,
+            validators,
+            api_port,
+        } => {
             let specs = crate::demo::parse_orgs(&orgs)?;
             let validators: Vec<String> = match validators {
                 Some(list) => list.split(',').map(|s| s.trim().to_owned()).collect(),
-                None => specs.first().map(|s| vec![s.id.clone()]).unwrap_or_default(),
+                None => specs
+                    .first()
+                    .map(|s| vec![s.id.clone()])
+                    .unwrap_or_default(),
             };
-            let layout = crate::demo::create_consortium(&dir, &chain_name, &specs, &validators, api_port)?;
-            println!("consortium {} (chain id {})", layout.genesis_path.display(), layout.chain_id);
+            let layout =
+                crate::demo::create_consortium(&dir, &chain_name, &specs, &validators, api_port)?;
+            println!(
+                "consortium {} (chain id {})",
+                layout.genesis_path.display(),
+                layout.chain_id
+            );
             for config in &layout.node_configs {
                 println!("  lotline node --config {}", config.display());
             }
@@ -186,24 +228,45 @@ fn genesis_command(command: GenesisCommand) -> Result<()> {
     }
 }
 
-async fn attest(url: &str, genesis: &Path, org: &str, key: &Path, event: &Path, receipt_out: Option<&Path>) -> Result<()> {
+async fn attest(
+    url: &str,
+    genesis: &Path,
+    org: &str,
+    key: &Path,
+    event: &Path,
+    receipt_out: Option<&Path>,
+) -> Result<()> {
     let genesis = Genesis::load(genesis)?;
     let signer = lotline_sdk::Signer::from_key_file(org, key)?;
     let event_json: serde_json::Value = serde_json::from_slice(
         &std::fs::read(event).with_context(|| format!("reading {}", event.display()))?,
     )
     .with_context(|| format!("{} is not JSON", event.display()))?;
-    let envelope = lotline_sdk::AttestationBuilder::new(genesis.chain_id(), &signer).event_json(event_json)?.build()?;
+    let envelope = lotline_sdk::AttestationBuilder::new(genesis.chain_id(), &signer)
+        .event_json(event_json)?
+        .build()?;
     let client = lotline_sdk::Client::new(url)?;
-    let wait = if receipt_out.is_some() { Wait::Committed } else { Wait::Accepted };
+    let wait = if receipt_out.is_some() {
+        Wait::Committed
+    } else {
+        Wait::Accepted
+    };
     let result = client.submit(&envelope, wait).await?;
-    println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-        "id": result.id, "status": result.status, "height": result.height,
-    }))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "id": result.id, "status": result.status, "height": result.height,
+        }))?
+    );
     if let (Some(path), Some(receipt)) = (receipt_out, &result.receipt) {
         let verified = genesis.verify_receipt(receipt)?;
-        std::fs::write(path, serde_json::to_vec_pretty(receipt)?).with_context(|| format!("writing {}", path.display()))?;
-        println!("receipt for height {} written to {} (verified offline)", verified.height, path.display());
+        std::fs::write(path, serde_json::to_vec_pretty(receipt)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "receipt for height {} written to {} (verified offline)",
+            verified.height,
+            path.display()
+        );
     }
     Ok(())
 }
@@ -227,7 +290,9 @@ fn verify(genesis: &Path, receipts: &[PathBuf]) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        match decode_receipt(&bytes).and_then(|r| genesis.verify_receipt(&r).map_err(|e| e.to_string())) {
+        match decode_receipt(&bytes)
+            .and_then(|r| genesis.verify_receipt(&r).map_err(|e| e.to_string()))
+        {
             Ok(v) => println!(
                 "OK   {}: attestation {} committed at height {} in block {}, certified by validator(s) {:?}",
                 path.display(),
@@ -242,7 +307,11 @@ fn verify(genesis: &Path, receipts: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// A receipt file is JSON (starts with `{`) or postcard. JSON must be in the

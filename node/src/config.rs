@@ -59,7 +59,10 @@ pub const MEMPOOL_BYTES_DEFAULT: usize = 256 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("api.listen: {value:?} is not a socket address like 127.0.0.1:8080")]
@@ -72,38 +75,58 @@ pub enum ConfigError {
 
 impl NodeConfig {
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         NodeConfig::parse(&text, base).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_owned(), message },
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
             other => other,
         })
     }
 
     /// Parses and validates; relative paths resolve against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<NodeConfig, ConfigError> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::new(), message: e.to_string() })?;
-        let listen = raw.api.listen.parse().map_err(|_| ConfigError::Listen { value: raw.api.listen.clone() })?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        let listen = raw.api.listen.parse().map_err(|_| ConfigError::Listen {
+            value: raw.api.listen.clone(),
+        })?;
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let config = NodeConfig {
             data_dir: resolve(raw.data_dir),
             genesis: resolve(raw.genesis),
             node_key: resolve(raw.node_key),
             listen,
-            mempool_attestations_max: raw.mempool.attestations_max.unwrap_or(MEMPOOL_ATTESTATIONS_DEFAULT),
+            mempool_attestations_max: raw
+                .mempool
+                .attestations_max
+                .unwrap_or(MEMPOOL_ATTESTATIONS_DEFAULT),
             mempool_bytes_max: raw.mempool.bytes_max.unwrap_or(MEMPOOL_BYTES_DEFAULT),
         };
         for (field, path) in [("genesis", &config.genesis), ("node_key", &config.node_key)] {
             if !path.exists() {
-                return Err(ConfigError::Missing { field, path: path.clone() });
+                return Err(ConfigError::Missing {
+                    field,
+                    path: path.clone(),
+                });
             }
         }
         if config.mempool_attestations_max == 0 {
-            return Err(ConfigError::Zero { field: "mempool.attestations_max" });
+            return Err(ConfigError::Zero {
+                field: "mempool.attestations_max",
+            });
         }
         if config.mempool_bytes_max == 0 {
-            return Err(ConfigError::Zero { field: "mempool.bytes_max" });
+            return Err(ConfigError::Zero {
+                field: "mempool.bytes_max",
+            });
         }
         Ok(config)
     }
@@ -132,13 +155,27 @@ mod tests {
         let config = NodeConfig::parse(ok, dir.path()).unwrap();
         assert_eq!(config.data_dir, dir.path().join("d"));
         let bad_listen = ok.replace("127.0.0.1:1", "localhost");
-        assert!(matches!(NodeConfig::parse(&bad_listen, dir.path()), Err(ConfigError::Listen { .. })));
+        assert!(matches!(
+            NodeConfig::parse(&bad_listen, dir.path()),
+            Err(ConfigError::Listen { .. })
+        ));
         let missing = ok.replace("g.toml", "nope.toml");
-        assert!(matches!(NodeConfig::parse(&missing, dir.path()), Err(ConfigError::Missing { field: "genesis", .. })));
+        assert!(matches!(
+            NodeConfig::parse(&missing, dir.path()),
+            Err(ConfigError::Missing {
+                field: "genesis",
+                ..
+            })
+        ));
         let unknown = format!("{ok}colour = 1\n");
-        let err = NodeConfig::parse(&unknown, dir.path()).unwrap_err().to_string();
+        let err = NodeConfig::parse(&unknown, dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("colour"), "{err}");
         let zero = format!("{ok}[mempool]\nattestations_max = 0\n");
-        assert!(matches!(NodeConfig::parse(&zero, dir.path()), Err(ConfigError::Zero { .. })));
+        assert!(matches!(
+            NodeConfig::parse(&zero, dir.path()),
+            Err(ConfigError::Zero { .. })
+        ));
     }
 }

@@ -60,7 +60,10 @@ pub fn parse_orgs(list: &str) -> Result<Vec<OrgSpec>> {
                 .with_context(|| format!("org {item:?} has no role (expected id:role[:name])"))?
                 .parse()
                 .map_err(|e| anyhow::anyhow!("org {item:?}: {e}"))?;
-            let name = parts.next().map(str::to_owned).unwrap_or_else(|| id.clone());
+            let name = parts
+                .next()
+                .map(str::to_owned)
+                .unwrap_or_else(|| id.clone());
             Ok(OrgSpec { id, name, role })
         })
         .collect()
@@ -76,11 +79,17 @@ pub fn create_consortium(
     api_port: u16,
 ) -> Result<ConsortiumLayout> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let out = lotline_genesis::init::init_consortium_with_validators(dir, chain_name, orgs, validators, None)?;
+    let out = lotline_genesis::init::init_consortium_with_validators(
+        dir, chain_name, orgs, validators, None,
+    )?;
     let mut node_configs = Vec::new();
     for (i, validator) in out.genesis.validators().iter().enumerate() {
-        let Some(keys) = out.keys.iter().find(|k| k.org == validator.org) else { continue };
-        let port = api_port.checked_add(u16::try_from(i)?).context("API port out of range")?;
+        let Some(keys) = out.keys.iter().find(|k| k.org == validator.org) else {
+            continue;
+        };
+        let port = api_port
+            .checked_add(u16::try_from(i)?)
+            .context("API port out of range")?;
         let listen: SocketAddr = ([127, 0, 0, 1], port).into();
         let nodes = dir.join("nodes");
         std::fs::create_dir_all(&nodes)?;
@@ -99,7 +108,11 @@ pub fn create_consortium(
         genesis_path: out.genesis_path.clone(),
         chain_id: out.genesis.chain_id(),
         node_configs,
-        client_keys: out.keys.iter().map(|k| (k.org.clone(), k.client_key.clone())).collect(),
+        client_keys: out
+            .keys
+            .iter()
+            .map(|k| (k.org.clone(), k.client_key.clone()))
+            .collect(),
     })
 }
 
@@ -107,31 +120,65 @@ pub fn create_consortium(
 fn existing_layout(dir: &Path) -> Result<ConsortiumLayout> {
     let genesis_path = dir.join(lotline_genesis::init::GENESIS_FILE);
     let genesis = Genesis::load(&genesis_path)?;
-    let node_configs = genesis.validators().iter().map(|v| dir.join("nodes").join(format!("{}.toml", v.org))).collect();
-    let client_keys =
-        genesis.orgs().iter().map(|o| (o.id.clone(), dir.join("keys").join(&o.id).join("client.key"))).collect();
-    Ok(ConsortiumLayout { genesis_path, chain_id: genesis.chain_id(), node_configs, client_keys })
+    let node_configs = genesis
+        .validators()
+        .iter()
+        .map(|v| dir.join("nodes").join(format!("{}.toml", v.org)))
+        .collect();
+    let client_keys = genesis
+        .orgs()
+        .iter()
+        .map(|o| {
+            (
+                o.id.clone(),
+                dir.join("keys").join(&o.id).join("client.key"),
+            )
+        })
+        .collect();
+    Ok(ConsortiumLayout {
+        genesis_path,
+        chain_id: genesis.chain_id(),
+        node_configs,
+        client_keys,
+    })
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
     let fresh = !args.dir.join(lotline_genesis::init::GENESIS_FILE).exists();
     let layout = if fresh {
         let orgs = parse_orgs(DEMO_ORGS)?;
-        create_consortium(&args.dir, "lotline-demo", &orgs, &["manufacturer".to_owned()], args.port)?
+        create_consortium(
+            &args.dir,
+            "lotline-demo",
+            &orgs,
+            &["manufacturer".to_owned()],
+            args.port,
+        )?
     } else {
         existing_layout(&args.dir)?
     };
-    let Some(config_path) = layout.node_configs.first() else { bail!("the demo genesis has no validator") };
+    let Some(config_path) = layout.node_configs.first() else {
+        bail!("the demo genesis has no validator")
+    };
     let mut config = NodeConfig::load(config_path)?;
     config.listen = ([127, 0, 0, 1], args.port).into();
-    let node = Node::start(&config).await.with_context(|| format!("starting the demo node on port {} (is it in use? try --port)", args.port))?;
+    let node = Node::start(&config).await.with_context(|| {
+        format!(
+            "starting the demo node on port {} (is it in use? try --port)",
+            args.port
+        )
+    })?;
     let url = node.url();
 
     let genesis = Genesis::load(&layout.genesis_path)?;
     if node.shared.head().height == 0 {
         load_story(&url, &genesis, &layout, args.seed).await?;
     } else {
-        println!("reusing {} at height {}", args.dir.display(), node.shared.head().height);
+        println!(
+            "reusing {} at height {}",
+            args.dir.display(),
+            node.shared.head().height
+        );
     }
     let receipt_path = save_example_receipt(&url, &args.dir).await?;
     print_summary(&node, &args.dir, &layout, receipt_path.as_deref());
@@ -145,17 +192,31 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
 /// Signs every event of the generated story with its org's key and submits
 /// them in batches, waiting for commitment.
-async fn load_story(url: &str, genesis: &Genesis, layout: &ConsortiumLayout, seed: u64) -> Result<()> {
+async fn load_story(
+    url: &str,
+    genesis: &Genesis,
+    layout: &ConsortiumLayout,
+    seed: u64,
+) -> Result<()> {
     let items = SupplyChainWorkload::generate_for(seed, Scale::demo(), &Roles::demo());
     let client = lotline_sdk::Client::new(url)?;
     let mut signers = BTreeMap::new();
     for (org, path) in &layout.client_keys {
-        signers.insert(org.clone(), lotline_sdk::Signer::from_key_file(org.clone(), path)?);
+        signers.insert(
+            org.clone(),
+            lotline_sdk::Signer::from_key_file(org.clone(), path)?,
+        );
     }
     let mut envelopes = Vec::with_capacity(items.len());
     for item in &items {
-        let signer = signers.get(&item.org).with_context(|| format!("no key for org {}", item.org))?;
-        envelopes.push(lotline_sdk::AttestationBuilder::new(genesis.chain_id(), signer).event(item.event.clone()).build()?);
+        let signer = signers
+            .get(&item.org)
+            .with_context(|| format!("no key for org {}", item.org))?;
+        envelopes.push(
+            lotline_sdk::AttestationBuilder::new(genesis.chain_id(), signer)
+                .event(item.event.clone())
+                .build()?,
+        );
     }
     let mut committed = 0;
     for chunk in envelopes.chunks(100) {
@@ -163,7 +224,11 @@ async fn load_story(url: &str, genesis: &Genesis, layout: &ConsortiumLayout, see
         for (i, r) in result.results.iter().enumerate() {
             match (&r.status, &r.problem) {
                 (Status::Committed, _) => committed += 1,
-                (_, Some(problem)) => bail!("demo event {i} was rejected: {} ({})", problem.title, problem.detail),
+                (_, Some(problem)) => bail!(
+                    "demo event {i} was rejected: {} ({})",
+                    problem.title,
+                    problem.detail
+                ),
                 (status, None) => bail!("demo event {i} is {status:?} after waiting"),
             }
         }
@@ -174,8 +239,12 @@ async fn load_story(url: &str, genesis: &Genesis, layout: &ConsortiumLayout, see
 
 async fn save_example_receipt(url: &str, dir: &Path) -> Result<Option<PathBuf>> {
     let client = lotline_sdk::Client::new(url)?;
-    let Ok(block) = client.block(1).await else { return Ok(None) };
-    let Some(id) = block.attestations.first() else { return Ok(None) };
+    let Ok(block) = client.block(1).await else {
+        return Ok(None);
+    };
+    let Some(id) = block.attestations.first() else {
+        return Ok(None);
+    };
     let receipt = client.receipt(id).await?;
     let path = dir.join("example-receipt.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&receipt)?)?;
@@ -185,16 +254,26 @@ async fn save_example_receipt(url: &str, dir: &Path) -> Result<Option<PathBuf>> 
 fn print_summary(node: &Node, dir: &Path, layout: &ConsortiumLayout, receipt: Option<&Path>) {
     let url = node.url();
     let head = node.shared.head();
-    println!("\nLotline demo consortium \"lotline-demo\" (chain {})", layout.chain_id);
+    println!(
+        "\nLotline demo consortium \"lotline-demo\" (chain {})",
+        layout.chain_id
+    );
     println!("  folder:      {}", dir.display());
     println!("  validator:   manufacturer  API {url}");
-    println!("  head:        height {}, {} attestations", head.height, head.attestations);
+    println!(
+        "  head:        height {}, {} attestations",
+        head.height, head.attestations
+    );
     println!("\nTry:");
     println!("  curl {url}/v1/head");
     println!("  curl {url}/v1/blocks/1");
     println!("  curl {url}/v1/orgs/supplier/attestations");
     println!("  curl {url}/openapi.json");
     if let Some(receipt) = receipt {
-        println!("  lotline verify --genesis {} {}", layout.genesis_path.display(), receipt.display());
+        println!(
+            "  lotline verify --genesis {} {}",
+            layout.genesis_path.display(),
+            receipt.display()
+        );
     }
 }

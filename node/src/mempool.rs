@@ -40,7 +40,10 @@ pub struct Mempool {
 
 impl Mempool {
     pub fn new(items_max: usize, bytes_max: usize) -> Mempool {
-        assert!(items_max > 0 && bytes_max > 0, "mempool limits must be positive");
+        assert!(
+            items_max > 0 && bytes_max > 0,
+            "mempool limits must be positive"
+        );
         Mempool {
             queue: VecDeque::new(),
             pending: HashMap::new(),
@@ -56,7 +59,10 @@ impl Mempool {
             return Err(MempoolError::Duplicate(item.id));
         }
         if self.queue.len() >= self.items_max || self.bytes + item.size > self.bytes_max {
-            return Err(MempoolError::Full { items: self.queue.len(), bytes: self.bytes });
+            return Err(MempoolError::Full {
+                items: self.queue.len(),
+                bytes: self.bytes,
+            });
         }
         self.bytes += item.size;
         self.pending.insert(item.id, item.envelope.clone());
@@ -82,7 +88,9 @@ impl Mempool {
             if out.len() == items_max || (!out.is_empty() && bytes + front.size > bytes_max) {
                 break;
             }
-            let Some(item) = self.queue.pop_front() else { break };
+            let Some(item) = self.queue.pop_front() else {
+                break;
+            };
             bytes += item.size;
             self.bytes -= item.size;
             self.pending.remove(&item.id);
@@ -133,11 +141,17 @@ mod tests {
     fn duplicates_are_refused_until_complete() {
         let mut pool = Mempool::new(10, 10_000);
         pool.insert(item(1)).unwrap();
-        assert!(matches!(pool.insert(item(1)), Err(MempoolError::Duplicate(_))));
+        assert!(matches!(
+            pool.insert(item(1)),
+            Err(MempoolError::Duplicate(_))
+        ));
         let taken = pool.take(10, 10_000);
         assert_eq!(taken.len(), 1);
         // In flight: still a duplicate.
-        assert!(matches!(pool.insert(item(1)), Err(MempoolError::Duplicate(_))));
+        assert!(matches!(
+            pool.insert(item(1)),
+            Err(MempoolError::Duplicate(_))
+        ));
         pool.complete(taken.iter().map(|a| a.id));
         assert!(!pool.knows(&item(1).id));
     }
@@ -147,7 +161,10 @@ mod tests {
         let mut pool = Mempool::new(2, 10_000);
         pool.insert(item(1)).unwrap();
         pool.insert(item(2)).unwrap();
-        assert!(matches!(pool.insert(item(3)), Err(MempoolError::Full { .. })));
+        assert!(matches!(
+            pool.insert(item(3)),
+            Err(MempoolError::Full { .. })
+        ));
         assert_eq!(pool.take(10, 150).len(), 1, "byte limit cuts the block");
         assert_eq!(pool.take(10, 150).len(), 1);
         assert!(pool.is_empty());

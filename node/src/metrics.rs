@@ -18,18 +18,38 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe_commit(&self, took: Duration, attestations: usize) {
         self.blocks.fetch_add(1, Relaxed);
-        self.committed_attestations.fetch_add(attestations as u64, Relaxed);
-        self.commit_micros_sum.fetch_add(took.as_micros() as u64, Relaxed);
+        self.committed_attestations
+            .fetch_add(attestations as u64, Relaxed);
+        self.commit_micros_sum
+            .fetch_add(took.as_micros() as u64, Relaxed);
     }
 
     pub fn render(&self, height: u64, mempool: usize) -> String {
         let mut out = String::new();
         let mut gauge = |name: &str, help: &str, kind: &str, value: f64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
-        gauge("lotline_store_height", "Height of the last committed block.", "gauge", height as f64);
-        gauge("lotline_mempool_attestations", "Attestations waiting for a block.", "gauge", mempool as f64);
-        gauge("lotline_consensus_blocks_total", "Blocks committed by this process.", "counter", self.blocks.load(Relaxed) as f64);
+        gauge(
+            "lotline_store_height",
+            "Height of the last committed block.",
+            "gauge",
+            height as f64,
+        );
+        gauge(
+            "lotline_mempool_attestations",
+            "Attestations waiting for a block.",
+            "gauge",
+            mempool as f64,
+        );
+        gauge(
+            "lotline_consensus_blocks_total",
+            "Blocks committed by this process.",
+            "counter",
+            self.blocks.load(Relaxed) as f64,
+        );
         gauge(
             "lotline_store_committed_attestations_total",
             "Attestations committed by this process.",
@@ -42,9 +62,24 @@ impl Metrics {
             "counter",
             self.commit_micros_sum.load(Relaxed) as f64 / 1e6,
         );
-        gauge("lotline_admission_admitted_total", "Attestations admitted to the mempool.", "counter", self.admitted.load(Relaxed) as f64);
-        gauge("lotline_admission_rejected_total", "Attestations rejected at admission.", "counter", self.rejected.load(Relaxed) as f64);
-        gauge("lotline_api_requests_total", "HTTP requests served.", "counter", self.http_requests.load(Relaxed) as f64);
+        gauge(
+            "lotline_admission_admitted_total",
+            "Attestations admitted to the mempool.",
+            "counter",
+            self.admitted.load(Relaxed) as f64,
+        );
+        gauge(
+            "lotline_admission_rejected_total",
+            "Attestations rejected at admission.",
+            "counter",
+            self.rejected.load(Relaxed) as f64,
+        );
+        gauge(
+            "lotline_api_requests_total",
+            "HTTP requests served.",
+            "counter",
+            self.http_requests.load(Relaxed) as f64,
+        );
         out
     }
 }

@@ -40,7 +40,10 @@ pub enum StartError {
     #[error("vote journal: {0}")]
     Journal(#[from] crate::store::vote_journal::VoteJournalError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start the consensus thread: {0}")]
     Thread(std::io::Error),
 }
@@ -60,12 +63,21 @@ pub struct Node {
 impl Node {
     /// Starts a node from a validated config. Must run inside a tokio runtime.
     pub async fn start(config: &NodeConfig) -> Result<Node, StartError> {
-        let genesis_toml = std::fs::read_to_string(&config.genesis)
-            .map_err(|e| StartError::Genesis { path: config.genesis.display().to_string(), message: e.to_string() })?;
-        let genesis = Genesis::from_toml(&genesis_toml)
-            .map_err(|e| StartError::Genesis { path: config.genesis.display().to_string(), message: e.to_string() })?;
-        let key = lotline_genesis::keys::read_signing_key(&config.node_key)
-            .map_err(|e| StartError::NodeKey { path: config.node_key.display().to_string(), message: e.to_string() })?;
+        let genesis_toml =
+            std::fs::read_to_string(&config.genesis).map_err(|e| StartError::Genesis {
+                path: config.genesis.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let genesis = Genesis::from_toml(&genesis_toml).map_err(|e| StartError::Genesis {
+            path: config.genesis.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let key = lotline_genesis::keys::read_signing_key(&config.node_key).map_err(|e| {
+            StartError::NodeKey {
+                path: config.node_key.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
         let set = genesis.validator_set();
         if set.len() != 1 {
             return Err(StartError::MultiValidator(set.len()));
@@ -83,7 +95,8 @@ impl Node {
             tokio::task::spawn_blocking(move || Store::open(&data_dir, chain_set))
                 .await
                 .map_err(|e| StartError::Thread(std::io::Error::other(e)))??;
-        let (journal, votes, journal_report) = VoteJournal::open(&config.data_dir.join("votes.journal"))?;
+        let (journal, votes, journal_report) =
+            VoteJournal::open(&config.data_dir.join("votes.journal"))?;
         tracing::info!(
             height = open_report.height,
             truncated_log_bytes = open_report.log_truncated_bytes,
@@ -99,18 +112,39 @@ impl Node {
             hash: store.head().map(|h| h.hash()),
             attestations: count_attestations(&reader, store.height()),
         };
-        let shared = Shared::new(Mempool::new(config.mempool_attestations_max, config.mempool_bytes_max), head);
+        let shared = Shared::new(
+            Mempool::new(config.mempool_attestations_max, config.mempool_bytes_max),
+            head,
+        );
         let params = genesis.consensus();
         let policy = BlockPolicy {
-            attestations_max: (params.block_max_attestations as usize).clamp(1, lotline_core::limits::BLOCK_ATTESTATIONS_MAX),
+            attestations_max: (params.block_max_attestations as usize)
+                .clamp(1, lotline_core::limits::BLOCK_ATTESTATIONS_MAX),
             interval: Duration::from_millis(params.block_interval_ms),
         };
-        let actor = Actor { engine, journal, store, shared: shared.clone(), policy };
-        let actor = std::thread::Builder::new().name("consensus".into()).spawn(move || actor.run()).map_err(StartError::Thread)?;
+        let actor = Actor {
+            engine,
+            journal,
+            store,
+            shared: shared.clone(),
+            policy,
+        };
+        let actor = std::thread::Builder::new()
+            .name("consensus".into())
+            .spawn(move || actor.run())
+            .map_err(StartError::Thread)?;
 
         let listener =
-            TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
-        let api_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let api_addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
         let ctx = Arc::new(ApiContext {
             shared: shared.clone(),
             reader,
@@ -164,5 +198,8 @@ impl Node {
 
 fn count_attestations(reader: &crate::store::StoreReader, height: u64) -> u64 {
     // Sum of block counts; cheap (one small record per block) and only at start.
-    (1..=height).filter_map(|h| reader.block(h).ok().flatten()).map(|b| u64::from(b.header.count)).sum()
+    (1..=height)
+        .filter_map(|h| reader.block(h).ok().flatten())
+        .map(|b| u64::from(b.header.count))
+        .sum()
 }

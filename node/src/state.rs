@@ -97,12 +97,18 @@ impl Shared {
         }
     }
 
-    pub fn take_waiters(&self, ids: &[AttestationId]) -> Vec<(usize, Vec<oneshot::Sender<CommitNotice>>)> {
+    pub fn take_waiters(
+        &self,
+        ids: &[AttestationId],
+    ) -> Vec<(usize, Vec<oneshot::Sender<CommitNotice>>)> {
         let mut waiters = lock(&self.waiters);
         if waiters.is_empty() {
             return Vec::new();
         }
-        ids.iter().enumerate().filter_map(|(i, id)| waiters.remove(id).map(|w| (i, w))).collect()
+        ids.iter()
+            .enumerate()
+            .filter_map(|(i, id)| waiters.remove(id).map(|w| (i, w)))
+            .collect()
     }
 
     pub fn head(&self) -> HeadView {

@@ -14,20 +14,30 @@ fn verify(genesis: &std::path::Path, receipt: &std::path::Path) -> (i32, String)
         .arg(receipt)
         .output()
         .expect("run lotline verify");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_receipt_verifies_and_any_edit_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
-    let layout = lotline_node::demo::create_consortium(dir.path(), "verify", &orgs, &["manufacturer".into()], 0)
-        .expect("consortium");
+    let layout = lotline_node::demo::create_consortium(
+        dir.path(),
+        "verify",
+        &orgs,
+        &["manufacturer".into()],
+        0,
+    )
+    .expect("consortium");
     let mut config = NodeConfig::load(&layout.node_configs[0]).expect("config");
     config.listen = ([127, 0, 0, 1], 0).into();
     let node = Node::start(&config).await.expect("node");
     let genesis = Genesis::load(&layout.genesis_path).expect("genesis");
-    let signer = lotline_sdk::Signer::from_key_file("supplier", &layout.client_keys["supplier"]).expect("key");
+    let signer = lotline_sdk::Signer::from_key_file("supplier", &layout.client_keys["supplier"])
+        .expect("key");
     let event = serde_json::json!({
         "type": "ObjectEvent", "eventTime": "2026-03-02T08:00:00Z", "eventTimeZoneOffset": "+08:00",
         "action": "ADD", "bizStep": "commissioning",
@@ -39,15 +49,22 @@ async fn http_receipt_verifies_and_any_edit_fails() {
         .build()
         .expect("envelope");
     let client = lotline_sdk::Client::new(&node.url()).expect("client");
-    client.submit(&envelope, Wait::Committed).await.expect("submit");
+    client
+        .submit(&envelope, Wait::Committed)
+        .await
+        .expect("submit");
 
     // The JSON form, exactly as served.
-    let json = reqwest::get(format!("{}/v1/attestations/{}/receipt", node.url(), envelope.id()))
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("body");
+    let json = reqwest::get(format!(
+        "{}/v1/attestations/{}/receipt",
+        node.url(),
+        envelope.id()
+    ))
+    .await
+    .expect("get")
+    .bytes()
+    .await
+    .expect("body");
     let path = dir.path().join("receipt.json");
     std::fs::write(&path, &json).expect("write");
     let (code, stdout) = verify(&layout.genesis_path, &path);
@@ -70,17 +87,25 @@ async fn http_receipt_verifies_and_any_edit_fails() {
         };
         std::fs::write(&path, &edited).expect("write");
         let (code, stdout) = verify(&layout.genesis_path, &path);
-        assert_eq!(code, 1, "edit at byte {i} ({:?}) still verifies: {stdout}", json[i] as char);
+        assert_eq!(
+            code, 1,
+            "edit at byte {i} ({:?}) still verifies: {stdout}",
+            json[i] as char
+        );
     }
     assert!(positions.len() > 400);
 
     // The postcard form too.
-    let bytes = reqwest::get(format!("{}/v1/attestations/{}/receipt?format=postcard", node.url(), envelope.id()))
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("body");
+    let bytes = reqwest::get(format!(
+        "{}/v1/attestations/{}/receipt?format=postcard",
+        node.url(),
+        envelope.id()
+    ))
+    .await
+    .expect("get")
+    .bytes()
+    .await
+    .expect("body");
     let bin = dir.path().join("receipt.bin");
     std::fs::write(&bin, &bytes).expect("write");
     assert_eq!(verify(&layout.genesis_path, &bin).0, 0);

@@ -18,7 +18,11 @@ use lotline_genesis::Genesis;
 use lotline_sdk::{AttestationBuilder, Client, Signer};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn spawn_node(config: &std::path::Path) -> Child {
@@ -59,17 +63,31 @@ fn event(lot: &str) -> lotline_core::epcis::Event {
 async fn every_acknowledged_attestation_survives_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
-    let layout = lotline_node::demo::create_consortium(dir.path(), "crash", &orgs, &["manufacturer".into()], free_port())
-        .expect("consortium");
+    let layout = lotline_node::demo::create_consortium(
+        dir.path(),
+        "crash",
+        &orgs,
+        &["manufacturer".into()],
+        free_port(),
+    )
+    .expect("consortium");
     let genesis = Genesis::load(&layout.genesis_path).expect("genesis");
-    let signer = Arc::new(Signer::from_key_file("supplier", &layout.client_keys["supplier"]).expect("key"));
+    let signer =
+        Arc::new(Signer::from_key_file("supplier", &layout.client_keys["supplier"]).expect("key"));
     let config = layout.node_configs[0].clone();
     let url = {
         let text = std::fs::read_to_string(&config).expect("config");
-        let listen = text.lines().find_map(|l| l.strip_prefix("listen = ")).expect("listen").trim_matches('"').to_owned();
+        let listen = text
+            .lines()
+            .find_map(|l| l.strip_prefix("listen = "))
+            .expect("listen")
+            .trim_matches('"')
+            .to_owned();
         format!("http://{listen}")
     };
-    let client = Client::new(&url).expect("client").with_timeout(Duration::from_secs(5));
+    let client = Client::new(&url)
+        .expect("client")
+        .with_timeout(Duration::from_secs(5));
     let acknowledged: Arc<Mutex<BTreeSet<AttestationId>>> = Arc::default();
 
     for round in 0..2 {
@@ -77,7 +95,12 @@ async fn every_acknowledged_attestation_survives_sigkill() {
         wait_healthy(&client).await;
         let mut writers = Vec::new();
         for writer in 0..8 {
-            let (client, signer, acked, chain) = (client.clone(), signer.clone(), acknowledged.clone(), genesis.chain_id());
+            let (client, signer, acked, chain) = (
+                client.clone(),
+                signer.clone(),
+                acknowledged.clone(),
+                genesis.chain_id(),
+            );
             writers.push(tokio::spawn(async move {
                 for i in 0.. {
                     let envelope = AttestationBuilder::new(chain, &signer)
@@ -97,7 +120,9 @@ async fn every_acknowledged_attestation_survives_sigkill() {
         // Let load build up, then kill without warning.
         let start_acks = acknowledged.lock().expect("lock").len();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while acknowledged.lock().expect("lock").len() < start_acks + 300 && Instant::now() < deadline {
+        while acknowledged.lock().expect("lock").len() < start_acks + 300
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         child.kill().expect("SIGKILL");
@@ -105,21 +130,36 @@ async fn every_acknowledged_attestation_survives_sigkill() {
         for w in writers {
             let _ = w.await;
         }
-        assert!(acknowledged.lock().expect("lock").len() >= start_acks + 300, "round {round}: load did not build up");
+        assert!(
+            acknowledged.lock().expect("lock").len() >= start_acks + 300,
+            "round {round}: load did not build up"
+        );
     }
 
     let mut child = spawn_node(&config);
     wait_healthy(&client).await;
     let acked = acknowledged.lock().expect("lock").clone();
     for id in &acked {
-        let receipt = client.receipt(id).await.unwrap_or_else(|e| panic!("acknowledged {id} lost after SIGKILL: {e}"));
+        let receipt = client
+            .receipt(id)
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged {id} lost after SIGKILL: {e}"));
         genesis.verify_receipt(&receipt).expect("receipt verifies");
     }
     // The chain still accepts writes after two crashes.
-    let after = AttestationBuilder::new(genesis.chain_id(), &signer).event(event("AFTER")).build().expect("envelope");
-    let result = client.submit(&after, Wait::Committed).await.expect("submit after recovery");
+    let after = AttestationBuilder::new(genesis.chain_id(), &signer)
+        .event(event("AFTER"))
+        .build()
+        .expect("envelope");
+    let result = client
+        .submit(&after, Wait::Committed)
+        .await
+        .expect("submit after recovery");
     assert_eq!(result.status, Status::Committed);
     child.kill().expect("kill");
     child.wait().expect("reap");
-    eprintln!("{} acknowledged attestations all present after 2 SIGKILLs", acked.len());
+    eprintln!(
+        "{} acknowledged attestations all present after 2 SIGKILLs",
+        acked.len()
+    );
 }

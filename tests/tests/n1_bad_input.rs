@@ -37,17 +37,25 @@ async fn every_bad_submission_is_refused_with_its_reason_and_nothing_changes() {
     let node = c.start().await;
     let sdk = client(&node);
     let first = c.attest("supplier", commissioning("LOT-OK"));
-    let committed = sdk.submit(&first, Wait::Committed).await.expect("first submit");
+    let committed = sdk
+        .submit(&first, Wait::Committed)
+        .await
+        .expect("first submit");
     let head_before = sdk.head().await.expect("head");
 
     let supplier_key = &c.keys["supplier"];
-    let sign = |statement: &lotline_core::Statement, key: &SigningKey| Envelope::sign(statement.to_payload(), key);
+    let sign = |statement: &lotline_core::Statement, key: &SigningKey| {
+        Envelope::sign(statement.to_payload(), key)
+    };
 
     // Unknown field inside the signed statement.
     let mut with_unknown: serde_json::Value =
         serde_json::to_value(statement(&c, "supplier", commissioning("LOT-U"))).expect("json");
     with_unknown["colour"] = "blue".into();
-    let unknown_field = Envelope::sign(serde_json::to_vec(&with_unknown).expect("json"), supplier_key);
+    let unknown_field = Envelope::sign(
+        serde_json::to_vec(&with_unknown).expect("json"),
+        supplier_key,
+    );
 
     let mut wrong_chain = statement(&c, "supplier", commissioning("LOT-W"));
     wrong_chain.chain_id = lotline_core::Digest([7; 32]);
@@ -61,26 +69,97 @@ async fn every_bad_submission_is_refused_with_its_reason_and_nothing_changes() {
     other_org.key = supplier_key.public_key();
 
     let mut bad_gtin = serde_json::to_value(commissioning("LOT-G")).expect("json");
-    bad_gtin["quantityList"][0]["epcClass"] = "https://id.gs1.org/01/09506000134353/10/LOT-G".into();
+    bad_gtin["quantityList"][0]["epcClass"] =
+        "https://id.gs1.org/01/09506000134353/10/LOT-G".into();
     let bad_gtin_event = serde_json::from_value(bad_gtin).expect("event");
 
     let mut bad_signature = c.attest("supplier", commissioning("LOT-SIG"));
     bad_signature.signatures[0].sig.0[10] ^= 0x01;
 
     let cases = vec![
-        Case { name: "malformed JSON", path: "/v1/attestations", content_type: "application/json", body: b"{\"payloadType\": ".to_vec(), status: 400, slug: "malformed" },
-        Case { name: "not an envelope", path: "/v1/attestations", content_type: "application/json", body: b"[1,2,3]".to_vec(), status: 400, slug: "malformed" },
-        Case { name: "oversized body", path: "/v1/attestations", content_type: "application/json", body: vec![b' '; 9 * 1024 * 1024], status: 413, slug: "too-large" },
-        json_case("unknown field in the signed statement", &unknown_field, 422, "malformed-statement"),
-        json_case("wrong chain id", &sign(&wrong_chain, supplier_key), 422, "wrong-chain"),
-        json_case("unknown key", &sign(&by_stranger, &stranger), 403, "unknown-key"),
-        json_case("key of another org", &sign(&other_org, supplier_key), 403, "wrong-org"),
-        json_case("role not allowed to emit the event", &c.attest("regulator", commissioning("LOT-P")), 403, "policy-denied"),
+        Case {
+            name: "malformed JSON",
+            path: "/v1/attestations",
+            content_type: "application/json",
+            body: b"{\"payloadType\": ".to_vec(),
+            status: 400,
+            slug: "malformed",
+        },
+        Case {
+            name: "not an envelope",
+            path: "/v1/attestations",
+            content_type: "application/json",
+            body: b"[1,2,3]".to_vec(),
+            status: 400,
+            slug: "malformed",
+        },
+        Case {
+            name: "oversized body",
+            path: "/v1/attestations",
+            content_type: "application/json",
+            body: vec![b' '; 9 * 1024 * 1024],
+            status: 413,
+            slug: "too-large",
+        },
+        json_case(
+            "unknown field in the signed statement",
+            &unknown_field,
+            422,
+            "malformed-statement",
+        ),
+        json_case(
+            "wrong chain id",
+            &sign(&wrong_chain, supplier_key),
+            422,
+            "wrong-chain",
+        ),
+        json_case(
+            "unknown key",
+            &sign(&by_stranger, &stranger),
+            403,
+            "unknown-key",
+        ),
+        json_case(
+            "key of another org",
+            &sign(&other_org, supplier_key),
+            403,
+            "wrong-org",
+        ),
+        json_case(
+            "role not allowed to emit the event",
+            &c.attest("regulator", commissioning("LOT-P")),
+            403,
+            "policy-denied",
+        ),
         json_case("replayed id", &first, 409, "duplicate"),
-        json_case("invalid GTIN check digit", &sign(&statement(&c, "supplier", bad_gtin_event), supplier_key), 422, "invalid-event"),
-        json_case("signature does not verify", &bad_signature, 422, "bad-signature"),
-        Case { name: "batch that is not an array", path: "/v1/attestations/batch", content_type: "application/json", body: b"{}".to_vec(), status: 400, slug: "malformed" },
-        Case { name: "unknown query parameter", path: "/v1/attestations?wiat=committed", content_type: "application/json", body: serde_json::to_vec(&first).expect("json"), status: 400, slug: "bad-query" },
+        json_case(
+            "invalid GTIN check digit",
+            &sign(&statement(&c, "supplier", bad_gtin_event), supplier_key),
+            422,
+            "invalid-event",
+        ),
+        json_case(
+            "signature does not verify",
+            &bad_signature,
+            422,
+            "bad-signature",
+        ),
+        Case {
+            name: "batch that is not an array",
+            path: "/v1/attestations/batch",
+            content_type: "application/json",
+            body: b"{}".to_vec(),
+            status: 400,
+            slug: "malformed",
+        },
+        Case {
+            name: "unknown query parameter",
+            path: "/v1/attestations?wiat=committed",
+            content_type: "application/json",
+            body: serde_json::to_vec(&first).expect("json"),
+            status: 400,
+            slug: "bad-query",
+        },
     ];
 
     let http = reqwest::Client::new();
@@ -93,15 +172,28 @@ async fn every_bad_submission_is_refused_with_its_reason_and_nothing_changes() {
             .await
             .expect("request");
         let status = response.status().as_u16();
-        let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
-        let problem: Problem = response.json().await.unwrap_or_else(|e| panic!("{}: problem body: {e}", case.name));
-        assert_eq!((status, problem.slug()), (case.status, case.slug), "{}: {problem:?}", case.name);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let problem: Problem = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{}: problem body: {e}", case.name));
+        assert_eq!(
+            (status, problem.slug()),
+            (case.status, case.slug),
+            "{}: {problem:?}",
+            case.name
+        );
         assert_eq!(content_type, "application/problem+json", "{}", case.name);
         assert_eq!(problem.status, case.status, "{}", case.name);
         assert!(!problem.detail.is_empty(), "{}", case.name);
         if case.slug == "invalid-event" {
             assert!(
-                problem.problems.iter().any(|p| p.field.contains("quantityList[0]") && p.reason.contains("check digit")),
+                problem.problems.iter().any(
+                    |p| p.field.contains("quantityList[0]") && p.reason.contains("check digit")
+                ),
                 "the field and the reason are named: {problem:?}"
             );
         }
@@ -110,7 +202,10 @@ async fn every_bad_submission_is_refused_with_its_reason_and_nothing_changes() {
     // Nothing already stored is affected.
     let head_after = sdk.head().await.expect("head");
     assert_eq!(head_after, head_before);
-    assert_eq!(sdk.receipt(&first.id()).await.expect("receipt"), committed.receipt.expect("receipt"));
+    assert_eq!(
+        sdk.receipt(&first.id()).await.expect("receipt"),
+        committed.receipt.expect("receipt")
+    );
     node.shutdown().await;
 }
 
@@ -122,10 +217,17 @@ async fn independent_problems_are_all_reported() {
     let node = c.start().await;
     let mut event = serde_json::to_value(commissioning("LOT-M")).expect("json");
     event["quantityList"][0]["quantity"] = (-5.0).into();
-    let mut s = statement(&c, "regulator", serde_json::from_value(event).expect("event"));
+    let mut s = statement(
+        &c,
+        "regulator",
+        serde_json::from_value(event).expect("event"),
+    );
     s.chain_id = lotline_core::Digest([1; 32]);
     let envelope = Envelope::sign(s.to_payload(), &c.keys["regulator"]);
-    let error = client(&node).submit(&envelope, Wait::Accepted).await.expect_err("rejected");
+    let error = client(&node)
+        .submit(&envelope, Wait::Accepted)
+        .await
+        .expect_err("rejected");
     let problem = error.problem().expect("problem");
     let fields: Vec<&str> = problem.problems.iter().map(|p| p.field.as_str()).collect();
     assert!(fields.contains(&"wrong-chain"), "{fields:?}");
@@ -143,25 +245,56 @@ async fn reads_and_routes_answer_with_problems() {
     let http = reqwest::Client::new();
     let cases = [
         ("GET", "/v1/attestations/xyz", 400, "bad-id"),
-        ("GET", &format!("/v1/attestations/{}", "ab".repeat(32)), 404, "not-found"),
-        ("GET", &format!("/v1/attestations/{}/receipt", "ab".repeat(32)), 404, "not-found"),
+        (
+            "GET",
+            &format!("/v1/attestations/{}", "ab".repeat(32)),
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            &format!("/v1/attestations/{}/receipt", "ab".repeat(32)),
+            404,
+            "not-found",
+        ),
         ("GET", "/v1/blocks/notanumber", 400, "bad-path"),
         ("GET", "/v1/blocks/99", 404, "not-found"),
-        ("GET", "/v1/identifiers/not%20an%20identifier/attestations", 400, "invalid-identifier"),
+        (
+            "GET",
+            "/v1/identifiers/not%20an%20identifier/attestations",
+            400,
+            "invalid-identifier",
+        ),
         ("GET", "/v1/orgs/nobody/attestations", 404, "not-found"),
-        ("GET", "/v1/orgs/supplier/attestations?limit=0", 400, "bad-query"),
-        ("GET", "/v1/orgs/supplier/attestations?after=zzz", 400, "bad-query"),
+        (
+            "GET",
+            "/v1/orgs/supplier/attestations?limit=0",
+            400,
+            "bad-query",
+        ),
+        (
+            "GET",
+            "/v1/orgs/supplier/attestations?after=zzz",
+            400,
+            "bad-query",
+        ),
         ("GET", "/v1/nothing-here", 404, "not-found"),
         ("DELETE", "/v1/head", 405, "method-not-allowed"),
     ];
     for (method, path, status, slug) in cases {
         let response = http
-            .request(method.parse().expect("method"), format!("{}{path}", node.url()))
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", node.url()),
+            )
             .send()
             .await
             .expect("request");
         let got = response.status().as_u16();
-        let problem: Problem = response.json().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let problem: Problem = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         assert_eq!((got, problem.slug()), (status, slug), "{method} {path}");
     }
     node.shutdown().await;

@@ -38,7 +38,10 @@ impl EventType {
 impl std::str::FromStr for EventType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown event type {s:?}"))
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown event type {s:?}"))
     }
 }
 
@@ -114,7 +117,11 @@ pub struct ErrorDeclaration {
     pub declaration_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, rename = "correctiveEventIDs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "correctiveEventIDs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub corrective_event_ids: Vec<String>,
     #[serde(flatten)]
     pub extensions: BTreeMap<String, Value>,
@@ -185,15 +192,27 @@ pub struct Event {
     pub child_epcs: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub child_quantity_list: Vec<QuantityElement>,
-    #[serde(default, rename = "inputEPCList", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "inputEPCList",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub input_epc_list: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_quantity_list: Vec<QuantityElement>,
-    #[serde(default, rename = "outputEPCList", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "outputEPCList",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub output_epc_list: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output_quantity_list: Vec<QuantityElement>,
-    #[serde(default, rename = "transformationID", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "transformationID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub transformation_id: Option<String>,
 
     // why
@@ -225,7 +244,11 @@ pub struct Event {
     pub ilmd: Option<BTreeMap<String, Value>>,
 
     /// Lotline's namespaced quality extension.
-    #[serde(default, rename = "lotline:quality", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "lotline:quality",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub quality: Option<QualityFact>,
 
     /// Every other key. Only namespaced user extensions (`prefix:name`) pass

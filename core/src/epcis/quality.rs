@@ -105,7 +105,8 @@ pub struct Measurement {
 impl Measurement {
     /// True when the value lies within the given limits (inclusive).
     pub fn within_spec(&self) -> bool {
-        self.spec_min.is_none_or(|min| self.value >= min) && self.spec_max.is_none_or(|max| self.value <= max)
+        self.spec_min.is_none_or(|min| self.value >= min)
+            && self.spec_max.is_none_or(|max| self.value <= max)
     }
 }
 

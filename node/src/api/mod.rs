@@ -42,7 +42,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/attestations/{id}/receipt", get(read::receipt))
         .route("/v1/blocks/{height}", get(read::block))
         .route("/v1/head", get(read::head))
-        .route("/v1/identifiers/{identifier}/attestations", get(read::by_identifier))
+        .route(
+            "/v1/identifiers/{identifier}/attestations",
+            get(read::by_identifier),
+        )
         .route("/v1/orgs/{org}/attestations", get(read::by_org))
         .route("/v1/genesis", get(read::genesis))
         .route("/health", get(read::health))
@@ -50,10 +53,20 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/openapi.json", get(read::openapi))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not accept that method")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not accept that method",
+            )
         })
-        .layer(DefaultBodyLimit::max(lotline_core::limits::HTTP_BODY_BYTES_MAX))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(DefaultBodyLimit::max(
+            lotline_core::limits::HTTP_BODY_BYTES_MAX,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(ctx)
 }
 
@@ -80,8 +93,18 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(super::read::OPENAPI).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         for (method, path) in super::ROUTES {
-            assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is not documented"
+            );
         }
-        assert_eq!(doc["paths"].as_object().unwrap().len(), super::ROUTES.iter().map(|r| r.1).collect::<std::collections::BTreeSet<_>>().len());
+        assert_eq!(
+            doc["paths"].as_object().unwrap().len(),
+            super::ROUTES
+                .iter()
+                .map(|r| r.1)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
     }
 }

@@ -18,8 +18,19 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError { status, slug, title, detail: detail.into(), problems: Vec::new() }
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            problems: Vec::new(),
+        }
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
@@ -32,7 +43,12 @@ impl ApiError {
 
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(%detail, "internal error serving a request");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the node failed to serve this request; see its log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the node failed to serve this request; see its log",
+        )
     }
 
     pub fn to_problem(&self) -> Problem {
@@ -55,14 +71,30 @@ impl ApiError {
         let mut problems = Vec::new();
         for error in rejection {
             match error {
-                AdmissionError::InvalidEvent(event_problems) => problems.extend(event_problems.iter().map(|p| {
-                    FieldProblem { field: format!("event.{}", p.field), reason: p.reason.clone() }
-                })),
-                other => problems.push(FieldProblem { field: classify(other).1.to_owned(), reason: other.to_string() }),
+                AdmissionError::InvalidEvent(event_problems) => {
+                    problems.extend(event_problems.iter().map(|p| FieldProblem {
+                        field: format!("event.{}", p.field),
+                        reason: p.reason.clone(),
+                    }))
+                }
+                other => problems.push(FieldProblem {
+                    field: classify(other).1.to_owned(),
+                    reason: other.to_string(),
+                }),
             }
         }
-        let detail = rejection.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        ApiError { status, slug, title, detail, problems }
+        let detail = rejection
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError {
+            status,
+            slug,
+            title,
+            detail,
+            problems,
+        }
     }
 }
 
@@ -70,37 +102,95 @@ impl ApiError {
 pub fn classify(error: &AdmissionError) -> (StatusCode, &'static str, &'static str) {
     use lotline_core::attestation::EnvelopeError as E;
     match error {
-        AdmissionError::Decode(lotline_core::codec::DecodeError::TooLarge { .. }) => {
-            (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Attestation too large")
-        }
-        AdmissionError::Decode(_) => (StatusCode::BAD_REQUEST, "malformed", "Malformed attestation"),
-        AdmissionError::Envelope(E::PayloadType(_)) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "unsupported-payload-type", "Unsupported payload type")
-        }
-        AdmissionError::Envelope(E::PayloadTooLarge { .. }) => {
-            (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Attestation too large")
-        }
-        AdmissionError::Envelope(E::SignatureCount(_)) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "signature-count", "Exactly one signature required")
-        }
-        AdmissionError::Envelope(E::KeyId(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "malformed-keyid", "Malformed key id"),
-        AdmissionError::Envelope(E::Signature { .. }) | AdmissionError::BadSignature(_) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "bad-signature", "Signature does not verify")
-        }
-        AdmissionError::Envelope(E::Decode(_)) => (StatusCode::BAD_REQUEST, "malformed", "Malformed attestation"),
-        AdmissionError::Statement(_) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, "malformed-statement", "Malformed statement")
-        }
-        AdmissionError::Version(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported-version", "Unsupported statement version"),
-        AdmissionError::WrongChain { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "wrong-chain", "Wrong chain"),
+        AdmissionError::Decode(lotline_core::codec::DecodeError::TooLarge { .. }) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Attestation too large",
+        ),
+        AdmissionError::Decode(_) => (
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "Malformed attestation",
+        ),
+        AdmissionError::Envelope(E::PayloadType(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported-payload-type",
+            "Unsupported payload type",
+        ),
+        AdmissionError::Envelope(E::PayloadTooLarge { .. }) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Attestation too large",
+        ),
+        AdmissionError::Envelope(E::SignatureCount(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "signature-count",
+            "Exactly one signature required",
+        ),
+        AdmissionError::Envelope(E::KeyId(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "malformed-keyid",
+            "Malformed key id",
+        ),
+        AdmissionError::Envelope(E::Signature { .. }) | AdmissionError::BadSignature(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad-signature",
+            "Signature does not verify",
+        ),
+        AdmissionError::Envelope(E::Decode(_)) => (
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "Malformed attestation",
+        ),
+        AdmissionError::Statement(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "malformed-statement",
+            "Malformed statement",
+        ),
+        AdmissionError::Version(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported-version",
+            "Unsupported statement version",
+        ),
+        AdmissionError::WrongChain { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong-chain",
+            "Wrong chain",
+        ),
         AdmissionError::Nonce(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad-nonce", "Bad nonce"),
-        AdmissionError::UnknownKey(_) => (StatusCode::FORBIDDEN, "unknown-key", "Unknown signing key"),
-        AdmissionError::KeyMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "key-mismatch", "Statement key is not the signer"),
-        AdmissionError::WrongOrg { .. } => (StatusCode::FORBIDDEN, "wrong-org", "Key belongs to another organisation"),
-        AdmissionError::Policy(_) => (StatusCode::FORBIDDEN, "policy-denied", "Role may not emit this event"),
-        AdmissionError::InvalidEvent(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-event", "Invalid EPCIS event"),
-        AdmissionError::Duplicate(_) => (StatusCode::CONFLICT, "duplicate", "Attestation already submitted"),
-        AdmissionError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Node overloaded"),
+        AdmissionError::UnknownKey(_) => {
+            (StatusCode::FORBIDDEN, "unknown-key", "Unknown signing key")
+        }
+        AdmissionError::KeyMismatch { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key-mismatch",
+            "Statement key is not the signer",
+        ),
+        AdmissionError::WrongOrg { .. } => (
+            StatusCode::FORBIDDEN,
+            "wrong-org",
+            "Key belongs to another organisation",
+        ),
+        AdmissionError::Policy(_) => (
+            StatusCode::FORBIDDEN,
+            "policy-denied",
+            "Role may not emit this event",
+        ),
+        AdmissionError::InvalidEvent(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-event",
+            "Invalid EPCIS event",
+        ),
+        AdmissionError::Duplicate(_) => (
+            StatusCode::CONFLICT,
+            "duplicate",
+            "Attestation already submitted",
+        ),
+        AdmissionError::Overloaded(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Node overloaded",
+        ),
     }
 }
 
@@ -109,11 +199,14 @@ impl IntoResponse for ApiError {
         let status = self.status;
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -126,7 +219,10 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",
                 "Request body too large",
-                format!("the body exceeds the limit of {} bytes", lotline_core::limits::HTTP_BODY_BYTES_MAX),
+                format!(
+                    "the body exceeds the limit of {} bytes",
+                    lotline_core::limits::HTTP_BODY_BYTES_MAX
+                ),
             )
         } else {
             ApiError::bad_request("malformed", r.body_text())

@@ -24,7 +24,9 @@ const PAGE_DEFAULT: usize = 100;
 const PAGE_MAX: usize = 1000;
 
 fn parse_id(raw: &str) -> Result<AttestationId, ApiError> {
-    raw.parse().map_err(|e| ApiError::bad_request("bad-id", format!("an attestation id is 64 hex digits: {e}")))
+    raw.parse().map_err(|e| {
+        ApiError::bad_request("bad-id", format!("an attestation id is 64 hex digits: {e}"))
+    })
 }
 
 pub async fn attestation(
@@ -90,10 +92,18 @@ pub async fn receipt(
         .ok_or_else(|| ApiError::not_found(format!("no committed attestation {id}")))?;
     match params.format.as_deref() {
         None | Some("json") => Ok(Json(receipt).into_response()),
-        Some("postcard") => {
-            Ok(([(header::CONTENT_TYPE, "application/vnd.lotline.receipt.v1+postcard")], receipt.to_bytes()).into_response())
-        }
-        Some(other) => Err(ApiError::bad_request("bad-query", format!("format must be json or postcard, got {other:?}"))),
+        Some("postcard") => Ok((
+            [(
+                header::CONTENT_TYPE,
+                "application/vnd.lotline.receipt.v1+postcard",
+            )],
+            receipt.to_bytes(),
+        )
+            .into_response()),
+        Some(other) => Err(ApiError::bad_request(
+            "bad-query",
+            format!("format must be json or postcard, got {other:?}"),
+        )),
     }
 }
 
@@ -102,10 +112,22 @@ pub async fn block(
     path: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<BlockView>, ApiError> {
     let Path(height) = path?;
-    let meta = ctx.reader.block(height).map_err(ApiError::internal)?.ok_or_else(|| {
-        ApiError::not_found(format!("no block at height {height} (head is {})", ctx.shared.head().height))
-    })?;
-    Ok(Json(BlockView { hash: meta.header.hash(), header: meta.header, finality: meta.finality, attestations: meta.ids }))
+    let meta = ctx
+        .reader
+        .block(height)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no block at height {height} (head is {})",
+                ctx.shared.head().height
+            ))
+        })?;
+    Ok(Json(BlockView {
+        hash: meta.header.hash(),
+        header: meta.header,
+        finality: meta.finality,
+        attestations: meta.ids,
+    }))
 }
 
 pub async fn head(State(ctx): State<Arc<ApiContext>>) -> Json<Head> {
@@ -130,7 +152,10 @@ impl PageParams {
     fn parse(&self) -> Result<(usize, Option<(u64, u32)>), ApiError> {
         let limit = self.limit.unwrap_or(PAGE_DEFAULT);
         if limit == 0 || limit > PAGE_MAX {
-            return Err(ApiError::bad_request("bad-query", format!("limit must be 1 to {PAGE_MAX}, got {limit}")));
+            return Err(ApiError::bad_request(
+                "bad-query",
+                format!("limit must be 1 to {PAGE_MAX}, got {limit}"),
+            ));
         }
         let after = match &self.after {
             None => None,
@@ -138,7 +163,12 @@ impl PageParams {
                 let parsed = cursor
                     .split_once('.')
                     .and_then(|(h, i)| Some((h.parse().ok()?, i.parse().ok()?)))
-                    .ok_or_else(|| ApiError::bad_request("bad-query", format!("after must be a cursor from `next`, got {cursor:?}")))?;
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "bad-query",
+                            format!("after must be a cursor from `next`, got {cursor:?}"),
+                        )
+                    })?;
                 Some(parsed)
             }
         };
@@ -153,10 +183,22 @@ pub async fn by_identifier(
 ) -> Result<Json<Listing>, ApiError> {
     let Path(raw) = path?;
     let Query(page) = query?;
-    let identifier = Identifier::parse(&raw)
-        .map_err(|e| ApiError::bad_request("invalid-identifier", format!("{raw:?} is not a usable identifier: {e}")))?;
+    let identifier = Identifier::parse(&raw).map_err(|e| {
+        ApiError::bad_request(
+            "invalid-identifier",
+            format!("{raw:?} is not a usable identifier: {e}"),
+        )
+    })?;
     let (limit, after) = page.parse()?;
-    let listing = ctx.reader.list(index::PREFIX_IDENTIFIER, &identifier.canonical(), after, limit).map_err(ApiError::internal)?;
+    let listing = ctx
+        .reader
+        .list(
+            index::PREFIX_IDENTIFIER,
+            &identifier.canonical(),
+            after,
+            limit,
+        )
+        .map_err(ApiError::internal)?;
     Ok(Json(listing))
 }
 
@@ -168,28 +210,49 @@ pub async fn by_org(
     let Path(org) = path?;
     let Query(page) = query?;
     if ctx.genesis.org(&org).is_none() {
-        return Err(ApiError::not_found(format!("no organisation {org:?} in this consortium")));
+        return Err(ApiError::not_found(format!(
+            "no organisation {org:?} in this consortium"
+        )));
     }
     let (limit, after) = page.parse()?;
-    Ok(Json(ctx.reader.list(index::PREFIX_ORG, &org, after, limit).map_err(ApiError::internal)?))
+    Ok(Json(
+        ctx.reader
+            .list(index::PREFIX_ORG, &org, after, limit)
+            .map_err(ApiError::internal)?,
+    ))
 }
 
 pub async fn genesis(State(ctx): State<Arc<ApiContext>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/toml")], ctx.genesis_toml.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/toml")],
+        ctx.genesis_toml.clone(),
+    )
+        .into_response()
 }
 
 pub async fn health(State(ctx): State<Arc<ApiContext>>) -> Response {
     let health = Health {
-        status: if ctx.shared.failure().is_some() { "failed".into() } else { "ok".into() },
+        status: if ctx.shared.failure().is_some() {
+            "failed".into()
+        } else {
+            "ok".into()
+        },
         height: ctx.shared.head().height,
         mempool: ctx.shared.pool().len(),
     };
-    let status = if ctx.shared.failure().is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let status = if ctx.shared.failure().is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (status, Json(health)).into_response()
 }
 
 pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
-    let body = ctx.shared.metrics.render(ctx.shared.head().height, ctx.shared.pool().len());
+    let body = ctx
+        .shared
+        .metrics
+        .render(ctx.shared.head().height, ctx.shared.pool().len());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -45,7 +45,10 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let Query(params) = query?;
     let body = body?;
-    let admitted = ctx.admission.admit_json(&body).map_err(|r| reject(&ctx, &r))?;
+    let admitted = ctx
+        .admission
+        .admit_json(&body)
+        .map_err(|r| reject(&ctx, &r))?;
     let id = admitted.id;
     let waiter = (params.wait == Wait::Committed).then(|| ctx.shared.wait_for(id));
     if let Err(rejection) = enqueue(&ctx, admitted) {
@@ -72,14 +75,22 @@ pub async fn submit_batch(
 ) -> Result<Json<BatchResult>, ApiError> {
     let Query(params) = query?;
     let body = body?;
-    let items: Vec<serde_json::Value> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("malformed", format!("a batch is a JSON array of DSSE envelopes: {e}")))?;
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "malformed",
+            format!("a batch is a JSON array of DSSE envelopes: {e}"),
+        )
+    })?;
     if items.len() > limits::BATCH_ITEMS_MAX {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too-many-items",
             "Batch too large",
-            format!("a batch holds at most {} attestations, got {}", limits::BATCH_ITEMS_MAX, items.len()),
+            format!(
+                "a batch holds at most {} attestations, got {}",
+                limits::BATCH_ITEMS_MAX,
+                items.len()
+            ),
         ));
     }
     // Decode each item on its own so one bad item rejects only itself.
@@ -132,8 +143,15 @@ pub async fn submit_batch(
         }
     }
     let results: Vec<SubmitResult> = results.into_iter().flatten().collect();
-    let rejected_count = results.iter().filter(|r| r.status == Status::Rejected).count();
-    Ok(Json(BatchResult { accepted: results.len() - rejected_count, rejected: rejected_count, results }))
+    let rejected_count = results
+        .iter()
+        .filter(|r| r.status == Status::Rejected)
+        .count();
+    Ok(Json(BatchResult {
+        accepted: results.len() - rejected_count,
+        rejected: rejected_count,
+        results,
+    }))
 }
 
 /// Puts an admitted attestation in the mempool unless it is already known
@@ -148,7 +166,9 @@ fn enqueue(ctx: &ApiContext, admitted: Admitted) -> Result<(), Rejection> {
             return Err(vec![AdmissionError::Duplicate(id)]);
         }
         if ctx.shared.shutting_down() {
-            return Err(vec![AdmissionError::Overloaded("the node is shutting down".into())]);
+            return Err(vec![AdmissionError::Overloaded(
+                "the node is shutting down".into(),
+            )]);
         }
         pool.insert(admitted).map_err(|e| match e {
             MempoolError::Duplicate(id) => vec![AdmissionError::Duplicate(id)],
@@ -156,12 +176,18 @@ fn enqueue(ctx: &ApiContext, admitted: Admitted) -> Result<(), Rejection> {
         })?;
     }
     ctx.shared.notify_pool();
-    ctx.shared.metrics.admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.shared
+        .metrics
+        .admitted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
 fn reject(ctx: &ApiContext, rejection: &[AdmissionError]) -> ApiError {
-    ctx.shared.metrics.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.shared
+        .metrics
+        .rejected
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ApiError::from_rejection(rejection)
 }
 
@@ -171,11 +197,23 @@ fn rejected(ctx: &ApiContext, rejection: &[AdmissionError]) -> SubmitResult {
         Some(AdmissionError::Duplicate(id)) => Some(*id),
         _ => None,
     };
-    SubmitResult { id, status: Status::Rejected, height: None, receipt: None, problem: Some(problem) }
+    SubmitResult {
+        id,
+        status: Status::Rejected,
+        height: None,
+        receipt: None,
+        problem: Some(problem),
+    }
 }
 
 fn pending(id: AttestationId) -> SubmitResult {
-    SubmitResult { id: Some(id), status: Status::Pending, height: None, receipt: None, problem: None }
+    SubmitResult {
+        id: Some(id),
+        status: Status::Pending,
+        height: None,
+        receipt: None,
+        problem: None,
+    }
 }
 
 fn committed(id: AttestationId, notice: CommitNotice) -> SubmitResult {
@@ -189,6 +227,14 @@ fn committed(id: AttestationId, notice: CommitNotice) -> SubmitResult {
 }
 
 fn stopped(ctx: &ApiContext) -> ApiError {
-    let reason = ctx.shared.failure().unwrap_or_else(|| "the node is shutting down".into());
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", "Node stopped", reason)
+    let reason = ctx
+        .shared
+        .failure()
+        .unwrap_or_else(|| "the node is shutting down".into());
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stopped",
+        "Node stopped",
+        reason,
+    )
 }

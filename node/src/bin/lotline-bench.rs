@@ -33,7 +33,10 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut out = Args { seconds: 10, clients: 64 };
+    let mut out = Args {
+        seconds: 10,
+        clients: 64,
+    };
     let argv: Vec<String> = std::env::args().collect();
     for pair in argv.windows(2) {
         match pair[0].as_str() {
@@ -47,34 +50,59 @@ fn args() -> Args {
 
 fn main() -> Result<()> {
     let args = args();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("# lotline-bench ({cores} cores, {} s per phase)\n", args.seconds);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "# lotline-bench ({cores} cores, {} s per phase)\n",
+        args.seconds
+    );
 
     let single = verify_rate(cores, Duration::from_secs(3), false);
     let batched = verify_rate(cores, Duration::from_secs(3), true);
     println!("Ed25519 ZIP-215 verify, all cores: single {single:.0}/s, batch(64) {batched:.0}/s\n");
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let NodeFigures { single_rate, single_lat, batch_rate, batch_lat, receipt, validators } =
-        rt.block_on(node_phases(&args))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let NodeFigures {
+        single_rate,
+        single_lat,
+        batch_rate,
+        batch_lat,
+        receipt,
+        validators,
+    } = rt.block_on(node_phases(&args))?;
     let verify = receipt_verify_rate(&receipt, &validators, Duration::from_secs(3))?;
 
     println!("| measure | value | ratio to the machine's bound |");
     println!("|---|---|---|");
     println!("| Ed25519 verify, single, {cores} cores | {single:.0}/s | 1.00 (the bound) |");
-    println!("| Ed25519 verify, batch of 64, {cores} cores | {batched:.0}/s | {:.2} |", batched / single);
+    println!(
+        "| Ed25519 verify, batch of 64, {cores} cores | {batched:.0}/s | {:.2} |",
+        batched / single
+    );
     println!(
         "| committed att/s, single submits, {} clients, wait=committed | {single_rate:.0}/s | {:.2} |",
         args.clients,
         single_rate / single
     );
-    println!("| commit latency (single), p50 / p99 | {:.1} ms / {:.1} ms | |", single_lat.0, single_lat.1);
+    println!(
+        "| commit latency (single), p50 / p99 | {:.1} ms / {:.1} ms | |",
+        single_lat.0, single_lat.1
+    );
     println!(
         "| committed att/s, batch submits (100/batch), wait=committed | {batch_rate:.0}/s | {:.2} |",
         batch_rate / single
     );
-    println!("| batch round trip, p50 / p99 | {:.1} ms / {:.1} ms | |", batch_lat.0, batch_lat.1);
-    println!("| verify_receipt, 1 core | {verify:.0}/s | {:.2} of 1-core verify |", verify / (single / cores as f64));
+    println!(
+        "| batch round trip, p50 / p99 | {:.1} ms / {:.1} ms | |",
+        batch_lat.0, batch_lat.1
+    );
+    println!(
+        "| verify_receipt, 1 core | {verify:.0}/s | {:.2} of 1-core verify |",
+        verify / (single / cores as f64)
+    );
     Ok(())
 }
 
@@ -85,7 +113,9 @@ fn verify_rate(threads: usize, duration: Duration, batch: bool) -> f64 {
         .map(|t| {
             let total = total.clone();
             std::thread::spawn(move || {
-                let keys: Vec<SigningKey> = (0..64u8).map(|i| SigningKey::from_seed(&[i ^ t as u8; 32])).collect();
+                let keys: Vec<SigningKey> = (0..64u8)
+                    .map(|i| SigningKey::from_seed(&[i ^ t as u8; 32]))
+                    .collect();
                 let msgs: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 600]).collect();
                 let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
                 let start = Instant::now();
@@ -128,7 +158,8 @@ struct NodeFigures {
 async fn node_phases(args: &Args) -> Result<NodeFigures> {
     let dir = std::env::temp_dir().join(format!("lotline-bench-{}", std::process::id()));
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
-    let layout = lotline_node::demo::create_consortium(&dir, "bench", &orgs, &["manufacturer".into()], 0)?;
+    let layout =
+        lotline_node::demo::create_consortium(&dir, "bench", &orgs, &["manufacturer".into()], 0)?;
     let mut config = NodeConfig::load(&layout.node_configs[0])?;
     config.listen = ([127, 0, 0, 1], 0).into();
     let genesis = Genesis::load(&layout.genesis_path)?;
@@ -148,17 +179,30 @@ async fn node_phases(args: &Args) -> Result<NodeFigures> {
     println!("batch submits:  {batch_rate:.0} committed/s\n");
 
     let client = Client::new(&url)?;
-    let receipt = client.receipt(&envelopes[0].id()).await.context("receipt of the first attestation")?;
+    let receipt = client
+        .receipt(&envelopes[0].id())
+        .await
+        .context("receipt of the first attestation")?;
     node.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(NodeFigures { single_rate, single_lat, batch_rate, batch_lat, receipt, validators: genesis.validator_set() })
+    Ok(NodeFigures {
+        single_rate,
+        single_lat,
+        batch_rate,
+        batch_lat,
+        receipt,
+        validators: genesis.validator_set(),
+    })
 }
 
 fn presign(genesis: &Genesis, signer: &Signer, n: usize) -> Result<Vec<Envelope>> {
-    let template = lotline_sim::workload::SupplyChainWorkload::generate(7, lotline_sim::workload::Scale::demo())
-        .into_iter()
-        .find(|w| w.org == "supplier" && w.event.biz_step.as_deref() == Some("commissioning"))
-        .context("the workload has a supplier commissioning event")?;
+    let template = lotline_sim::workload::SupplyChainWorkload::generate(
+        7,
+        lotline_sim::workload::Scale::demo(),
+    )
+    .into_iter()
+    .find(|w| w.org == "supplier" && w.event.biz_step.as_deref() == Some("commissioning"))
+    .context("the workload has a supplier commissioning event")?;
     (0..n)
         .map(|i| {
             AttestationBuilder::new(genesis.chain_id(), signer)
@@ -172,14 +216,29 @@ fn presign(genesis: &Genesis, signer: &Signer, n: usize) -> Result<Vec<Envelope>
 
 /// Runs `args.clients` clients for `args.seconds`, each submitting `per`
 /// attestations per request with wait=committed.
-async fn drive(url: &str, args: &Args, envelopes: Arc<Vec<Envelope>>, next: Arc<AtomicU64>, per: usize) -> Result<(f64, Latency)> {
+async fn drive(
+    url: &str,
+    args: &Args,
+    envelopes: Arc<Vec<Envelope>>,
+    next: Arc<AtomicU64>,
+    per: usize,
+) -> Result<(f64, Latency)> {
     let stop = Arc::new(AtomicBool::new(false));
     let committed = Arc::new(AtomicU64::new(0));
-    let clients = if per == 1 { args.clients } else { (args.clients / 8).max(2) };
+    let clients = if per == 1 {
+        args.clients
+    } else {
+        (args.clients / 8).max(2)
+    };
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (client, envelopes, next, stop, committed) =
-            (Client::new(url)?, envelopes.clone(), next.clone(), stop.clone(), committed.clone());
+        let (client, envelopes, next, stop, committed) = (
+            Client::new(url)?,
+            envelopes.clone(),
+            next.clone(),
+            stop.clone(),
+            committed.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
@@ -213,15 +272,28 @@ async fn drive(url: &str, args: &Args, envelopes: Arc<Vec<Envelope>>, next: Arc<
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0.0);
-    Ok((committed.load(Ordering::Relaxed) as f64 / elapsed, (pct(0.5), pct(0.99))))
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok((
+        committed.load(Ordering::Relaxed) as f64 / elapsed,
+        (pct(0.5), pct(0.99)),
+    ))
 }
 
-fn receipt_verify_rate(receipt: &Receipt, validators: &lotline_core::ValidatorSet, duration: Duration) -> Result<f64> {
+fn receipt_verify_rate(
+    receipt: &Receipt,
+    validators: &lotline_core::ValidatorSet,
+    duration: Duration,
+) -> Result<f64> {
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < duration {
-        lotline_core::verify_receipt(std::hint::black_box(receipt), validators).context("receipt verifies")?;
+        lotline_core::verify_receipt(std::hint::black_box(receipt), validators)
+            .context("receipt verifies")?;
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())

@@ -67,8 +67,12 @@ impl Actor {
 
     fn step(&mut self, items: Vec<Admitted>) -> Result<(), String> {
         let ids: Vec<AttestationId> = items.iter().map(|a| a.id).collect();
-        let (envelopes, metas): (Vec<_>, Vec<AttestationMeta>) = items.into_iter().map(|a| (a.envelope, a.meta)).unzip();
-        let outputs = self.engine.handle(Input::Propose { attestations: envelopes, now_ms: now_ms() });
+        let (envelopes, metas): (Vec<_>, Vec<AttestationMeta>) =
+            items.into_iter().map(|a| (a.envelope, a.meta)).unzip();
+        let outputs = self.engine.handle(Input::Propose {
+            attestations: envelopes,
+            now_ms: now_ms(),
+        });
         let mut journaled = false;
         for output in outputs {
             match output {
@@ -88,7 +92,9 @@ impl Actor {
                         self.shared.pool().complete(ids.iter().copied());
                         return Err(e.to_string());
                     }
-                    self.shared.metrics.observe_commit(started.elapsed(), record.block.attestations.len());
+                    self.shared
+                        .metrics
+                        .observe_commit(started.elapsed(), record.block.attestations.len());
                     self.after_commit(record, &ids);
                 }
                 // A single validator neither sends nor sets timers.
@@ -118,24 +124,43 @@ impl Actor {
         }
         let reader = self.store.reader();
         let tree = reader.tree(header.height, ids);
-        let meta = BlockMeta { header: header.clone(), finality: record.finality, ids: ids.to_vec() };
+        let meta = BlockMeta {
+            header: header.clone(),
+            finality: record.finality,
+            ids: ids.to_vec(),
+        };
         let mut attestations = record.block.attestations;
         for (index, senders) in waiting {
             let envelope = std::mem::replace(&mut attestations[index], empty_envelope());
-            let Some(receipt) = receipt_from(&tree, envelope, u32::try_from(index).unwrap_or(u32::MAX), &meta) else {
+            let Some(receipt) = receipt_from(
+                &tree,
+                envelope,
+                u32::try_from(index).unwrap_or(u32::MAX),
+                &meta,
+            ) else {
                 continue;
             };
             for tx in senders {
-                let _ = tx.send(CommitNotice { height: header.height, receipt: receipt.clone() });
+                let _ = tx.send(CommitNotice {
+                    height: header.height,
+                    receipt: receipt.clone(),
+                });
             }
         }
     }
 }
 
 fn empty_envelope() -> lotline_core::Envelope {
-    lotline_core::Envelope { payload_type: String::new(), payload: Vec::new(), signatures: Vec::new() }
+    lotline_core::Envelope {
+        payload_type: String::new(),
+        payload: Vec::new(),
+        signatures: Vec::new(),
+    }
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -26,7 +26,12 @@ pub struct SoloEngine {
 
 impl SoloEngine {
     /// Restores from the committed head and every vote in the journal.
-    pub fn new(chain_id: Digest, key: SigningKey, head: Option<&Header>, journal: &[Vote]) -> SoloEngine {
+    pub fn new(
+        chain_id: Digest,
+        key: SigningKey,
+        head: Option<&Header>,
+        journal: &[Vote],
+    ) -> SoloEngine {
         let last_logged = head.map(|h| h.view).unwrap_or(0);
         let last_voted = journal.iter().map(|v| v.view).max().unwrap_or(0);
         SoloEngine {
@@ -34,7 +39,9 @@ impl SoloEngine {
             key,
             view: last_logged.max(last_voted) + 1,
             height: head.map(|h| h.height).unwrap_or(0),
-            parent: head.map(Header::hash).unwrap_or_else(|| Header::genesis_parent(&chain_id)),
+            parent: head
+                .map(Header::hash)
+                .unwrap_or_else(|| Header::genesis_parent(&chain_id)),
         }
     }
 
@@ -44,25 +51,60 @@ impl SoloEngine {
 
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         match input {
-            Input::Propose { attestations, now_ms } => {
+            Input::Propose {
+                attestations,
+                now_ms,
+            } => {
                 if attestations.is_empty() {
                     return Vec::new();
                 }
                 let view = self.view;
-                let block = Block::new(self.chain_id, self.height + 1, view, self.parent, now_ms, 0, attestations);
+                let block = Block::new(
+                    self.chain_id,
+                    self.height + 1,
+                    view,
+                    self.parent,
+                    now_ms,
+                    0,
+                    attestations,
+                );
                 let hash = block.hash();
-                let notarize = Vote::sign(&self.key, 0, &self.chain_id, VoteKind::Notarize, view, hash.0);
-                let finalize = Vote::sign(&self.key, 0, &self.chain_id, VoteKind::Finalize, view, hash.0);
+                let notarize = Vote::sign(
+                    &self.key,
+                    0,
+                    &self.chain_id,
+                    VoteKind::Notarize,
+                    view,
+                    hash.0,
+                );
+                let finalize = Vote::sign(
+                    &self.key,
+                    0,
+                    &self.chain_id,
+                    VoteKind::Finalize,
+                    view,
+                    hash.0,
+                );
                 let certificate = Certificate {
                     epoch: finalize.epoch,
                     view,
                     block: hash,
-                    signatures: vec![Signed { signer: 0, signature: finalize.signature }],
+                    signatures: vec![Signed {
+                        signer: 0,
+                        signature: finalize.signature,
+                    }],
                 };
                 self.view += 1;
                 self.height += 1;
                 self.parent = hash;
-                vec![Output::Journal(notarize), Output::Journal(finalize), Output::Commit { block, finality: Finality::direct(certificate) }]
+                vec![
+                    Output::Journal(notarize),
+                    Output::Journal(finalize),
+                    Output::Commit {
+                        block,
+                        finality: Finality::direct(certificate),
+                    },
+                ]
             }
             // A single validator has no peers and no view timers.
             Input::Message { .. } | Input::Timer { .. } | Input::Verified { .. } => Vec::new(),
@@ -74,7 +116,9 @@ impl SoloEngine {
     /// we signed is never reused.
     pub fn rollback_to(&mut self, head: Option<&Header>) {
         self.height = head.map(|h| h.height).unwrap_or(0);
-        self.parent = head.map(Header::hash).unwrap_or_else(|| Header::genesis_parent(&self.chain_id));
+        self.parent = head
+            .map(Header::hash)
+            .unwrap_or_else(|| Header::genesis_parent(&self.chain_id));
     }
 }
 
@@ -91,22 +135,33 @@ mod tests {
     }
 
     fn propose(engine: &mut SoloEngine, n: u8) -> Vec<Output> {
-        let attestations = (0..n).map(|i| Envelope::sign(vec![i], &SigningKey::from_seed(&[i; 32]))).collect();
-        engine.handle(Input::Propose { attestations, now_ms: 1000 })
+        let attestations = (0..n)
+            .map(|i| Envelope::sign(vec![i], &SigningKey::from_seed(&[i; 32])))
+            .collect();
+        engine.handle(Input::Propose {
+            attestations,
+            now_ms: 1000,
+        })
     }
 
     #[test]
     fn a_proposal_journals_both_votes_then_commits_a_valid_chain() {
         let (mut engine, set) = engine(&[], None);
         let outputs = propose(&mut engine, 3);
-        assert!(matches!(outputs.as_slice(), [Output::Journal(n), Output::Journal(f), Output::Commit { .. }]
-            if n.kind == VoteKind::Notarize && f.kind == VoteKind::Finalize));
-        let Output::Commit { block, finality } = &outputs[2] else { unreachable!() };
+        assert!(
+            matches!(outputs.as_slice(), [Output::Journal(n), Output::Journal(f), Output::Commit { .. }]
+            if n.kind == VoteKind::Notarize && f.kind == VoteKind::Finalize)
+        );
+        let Output::Commit { block, finality } = &outputs[2] else {
+            unreachable!()
+        };
         block.check_body(&set.chain_id).unwrap();
         block.check_link(None).unwrap();
         finality.verify(&set, &block.header).unwrap();
         let second = propose(&mut engine, 1);
-        let Output::Commit { block: next, .. } = &second[2] else { unreachable!() };
+        let Output::Commit { block: next, .. } = &second[2] else {
+            unreachable!()
+        };
         next.check_link(Some(&block.header)).unwrap();
     }
 
@@ -121,7 +176,9 @@ mod tests {
     fn restart_never_reuses_a_journaled_view() {
         let (mut engine, _) = engine(&[], None);
         let outputs = propose(&mut engine, 1);
-        let Output::Journal(vote) = outputs[1] else { unreachable!() };
+        let Output::Journal(vote) = outputs[1] else {
+            unreachable!()
+        };
         // Crash after journaling, before the commit reached the log.
         let (restarted, _) = self::engine(&[vote], None);
         assert!(restarted.view() > vote.view);

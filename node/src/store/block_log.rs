@@ -14,7 +14,7 @@ use lotline_core::codec::{self, DecodeError};
 use lotline_core::{ValidatorSet, limits};
 use serde::{Deserialize, Serialize};
 
-use super::record_file::{OpenReport, RecordFile, RecordFileError};
+use super::record_file::{OpenReport, Opened, RecordFile, RecordFileError};
 
 const MAGIC: &[u8; 8] = b"LLBLKLOG";
 const VERSION: u32 = 1;
@@ -65,10 +65,20 @@ impl BlockLog {
         set: &ValidatorSet,
         mut each: impl FnMut(&BlockRecord),
     ) -> Result<(BlockLog, OpenReport), BlockLogError> {
-        let (file, records, report) = RecordFile::open(path, MAGIC, VERSION, RECORD_MAX)?;
-        let mut log = BlockLog { file, offsets: Vec::with_capacity(records.len()), head: None };
-        for (index, (offset, body)) in records.into_iter().enumerate() {
-            let record = BlockRecord::from_bytes(&body).map_err(|source| BlockLogError::Decode { index, source })?;
+        let Opened {
+            file,
+            records,
+            report,
+        } = RecordFile::open(path, MAGIC, VERSION, RECORD_MAX)?;
+        let mut log = BlockLog {
+            file,
+            offsets: Vec::with_capacity(records.len()),
+            head: None,
+        };
+        for (index, record) in records.into_iter().enumerate() {
+            let (offset, body) = (record.offset, record.body);
+            let record = BlockRecord::from_bytes(&body)
+                .map_err(|source| BlockLogError::Decode { index, source })?;
             log.check(set, &record)?;
             each(&record);
             log.offsets.push(offset);
@@ -80,8 +90,14 @@ impl BlockLog {
     /// Checks that `record` may be the next block of this log.
     pub fn check(&self, set: &ValidatorSet, record: &BlockRecord) -> Result<(), BlockLogError> {
         let height = record.block.header.height;
-        record.block.check_body(&set.chain_id).map_err(|source| BlockLogError::Block { height, source })?;
-        record.block.check_link(self.head.as_ref()).map_err(|source| BlockLogError::Block { height, source })?;
+        record
+            .block
+            .check_body(&set.chain_id)
+            .map_err(|source| BlockLogError::Block { height, source })?;
+        record
+            .block
+            .check_link(self.head.as_ref())
+            .map_err(|source| BlockLogError::Block { height, source })?;
         record
             .finality
             .verify(set, &record.block.header)
@@ -108,11 +124,16 @@ impl BlockLog {
 
     /// Reads the block at `height` (1-based) back from disk.
     pub fn read(&self, height: u64) -> Result<Option<BlockRecord>, BlockLogError> {
-        let Some(offset) = height.checked_sub(1).and_then(|i| self.offsets.get(usize::try_from(i).ok()?)) else {
+        let Some(offset) = height
+            .checked_sub(1)
+            .and_then(|i| self.offsets.get(usize::try_from(i).ok()?))
+        else {
             return Ok(None);
         };
         let body = self.file.read_at(*offset)?;
         let index = usize::try_from(height).unwrap_or(usize::MAX);
-        BlockRecord::from_bytes(&body).map(Some).map_err(|source| BlockLogError::Decode { index, source })
+        BlockRecord::from_bytes(&body)
+            .map(Some)
+            .map_err(|source| BlockLogError::Decode { index, source })
     }
 }

@@ -130,7 +130,10 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     codec::to_bytes(value)
 }
 
-pub fn decode<'a, T: Deserialize<'a> + Serialize>(what: &'static str, bytes: &'a [u8]) -> Result<T, DecodeError> {
+pub fn decode<'a, T: Deserialize<'a> + Serialize>(
+    what: &'static str,
+    bytes: &'a [u8],
+) -> Result<T, DecodeError> {
     codec::from_bytes(what, bytes, usize::MAX)
 }
 

@@ -9,23 +9,23 @@
 //! If sled does not open at all, it is moved aside and rebuilt from the log.
 
 mod block_log;
-pub mod vote_journal;
 pub mod index;
 pub mod record_file;
+pub mod vote_journal;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use lotline_core::ValidatorSet;
 use lotline_core::api::{AttestationSummary, Listing};
 use lotline_core::attestation::AttestationId;
 use lotline_core::merkle::BlockTree;
 use lotline_core::receipt::{RECEIPT_VERSION, Receipt};
-use lotline_core::ValidatorSet;
 
 pub use block_log::{BlockLog, BlockLogError, BlockRecord};
 use index::{AttestationMeta, BlockMeta, StoredAttestation};
-pub use record_file::{OpenReport, RecordFile, RecordFileError};
+pub use record_file::{OpenReport, Opened, Record, RecordFile, RecordFileError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,9 +34,15 @@ pub enum StoreError {
     #[error("sled at {path}: {source}")]
     Sled { path: PathBuf, source: sled::Error },
     #[error("sled record {what} does not decode: {source}")]
-    Decode { what: &'static str, source: lotline_core::codec::DecodeError },
+    Decode {
+        what: &'static str,
+        source: lotline_core::codec::DecodeError,
+    },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// What opening the store found and did; logged at startup.
@@ -60,15 +66,21 @@ pub struct Store {
 #[derive(Clone, Debug)]
 pub struct StoreReader {
     db: sled::Tree,
-    trees: Arc<Mutex<VecDeque<(u64, Arc<BlockTree>)>>>,
+    trees: TreeCache,
 }
 
 const TREE_CACHE: usize = 16;
 
+/// Recently built block trees, by height.
+type TreeCache = Arc<Mutex<VecDeque<(u64, Arc<BlockTree>)>>>;
+
 impl Store {
     /// Opens the block log (verifying the chain) and brings sled up to it.
     pub fn open(dir: &Path, set: ValidatorSet) -> Result<(Store, StoreOpenReport), StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
         let sled_path = dir.join("index.sled");
         let mut report = StoreOpenReport::default();
         let db = match open_sled(&sled_path) {
@@ -76,20 +88,35 @@ impl Store {
             Err(error) => {
                 tracing::warn!(%error, "sled index does not open; moving it aside and rebuilding from the block log");
                 let aside = dir.join(format!("index.sled.damaged-{}", std::process::id()));
-                std::fs::rename(&sled_path, &aside)
-                    .map_err(|source| StoreError::Io { path: sled_path.clone(), source })?;
+                std::fs::rename(&sled_path, &aside).map_err(|source| StoreError::Io {
+                    path: sled_path.clone(),
+                    source,
+                })?;
                 report.sled_rebuilt = true;
-                open_sled(&sled_path).map_err(|source| StoreError::Sled { path: sled_path.clone(), source })?
+                open_sled(&sled_path).map_err(|source| StoreError::Sled {
+                    path: sled_path.clone(),
+                    source,
+                })?
             }
         };
-        let tree = db.open_tree("lotline").map_err(|source| StoreError::Sled { path: sled_path.clone(), source })?;
-        let reader = StoreReader { db: tree, trees: Arc::new(Mutex::new(VecDeque::new())) };
+        let tree = db.open_tree("lotline").map_err(|source| StoreError::Sled {
+            path: sled_path.clone(),
+            source,
+        })?;
+        let reader = StoreReader {
+            db: tree,
+            trees: Arc::new(Mutex::new(VecDeque::new())),
+        };
         let applied = reader.applied_height()?;
         let mut pending_apply: Result<(), StoreError> = Ok(());
         let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), &set, |record| {
             if pending_apply.is_ok() && record.block.header.height > applied {
-                let metas: Vec<AttestationMeta> =
-                    record.block.attestations.iter().map(AttestationMeta::of_committed).collect();
+                let metas: Vec<AttestationMeta> = record
+                    .block
+                    .attestations
+                    .iter()
+                    .map(AttestationMeta::of_committed)
+                    .collect();
                 pending_apply = reader.apply(record, &metas);
                 report.reapplied_blocks += 1;
             }
@@ -100,18 +127,32 @@ impl Store {
         if applied > log.height() {
             // sled saw blocks the log lost: impossible unless the log was
             // replaced. Rebuild the index so it never serves unlogged data.
-            tracing::warn!(applied, log = log.height(), "sled is ahead of the block log; rebuilding");
-            reader.db.clear().map_err(|source| StoreError::Sled { path: sled_path.clone(), source })?;
+            tracing::warn!(
+                applied,
+                log = log.height(),
+                "sled is ahead of the block log; rebuilding"
+            );
+            reader.db.clear().map_err(|source| StoreError::Sled {
+                path: sled_path.clone(),
+                source,
+            })?;
             report.sled_rebuilt = true;
             for height in 1..=log.height() {
                 if let Some(record) = log.read(height)? {
-                    let metas: Vec<AttestationMeta> =
-                        record.block.attestations.iter().map(AttestationMeta::of_committed).collect();
+                    let metas: Vec<AttestationMeta> = record
+                        .block
+                        .attestations
+                        .iter()
+                        .map(AttestationMeta::of_committed)
+                        .collect();
                     reader.apply(&record, &metas)?;
                 }
             }
         }
-        reader.db.flush().map_err(|source| StoreError::Sled { path: sled_path, source })?;
+        reader.db.flush().map_err(|source| StoreError::Sled {
+            path: sled_path,
+            source,
+        })?;
         Ok((Store { log, reader, set }, report))
     }
 
@@ -133,7 +174,11 @@ impl Store {
 
     /// Commits a finalized block: check, log + fdatasync, then sled.
     /// `metas` are the admitted attestations' metadata in block order.
-    pub fn commit(&mut self, record: &BlockRecord, metas: &[AttestationMeta]) -> Result<(), StoreError> {
+    pub fn commit(
+        &mut self,
+        record: &BlockRecord,
+        metas: &[AttestationMeta],
+    ) -> Result<(), StoreError> {
         self.log.check(&self.set, record)?;
         self.log.append_durable(record)?;
         self.reader.apply(record, metas)
@@ -146,12 +191,18 @@ impl Store {
 }
 
 fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
-    sled::Config::new().path(path).cache_capacity(256 * 1024 * 1024).open()
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(256 * 1024 * 1024)
+        .open()
 }
 
 impl StoreReader {
     fn sled_err(&self, source: sled::Error) -> StoreError {
-        StoreError::Sled { path: PathBuf::from("index.sled"), source }
+        StoreError::Sled {
+            path: PathBuf::from("index.sled"),
+            source,
+        }
     }
 
     /// Writes one block's records and indexes in one atomic batch.
@@ -165,45 +216,90 @@ impl StoreReader {
             let id = envelope.id();
             ids.push(id);
             for identifier in &meta.identifiers {
-                batch.insert(index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index), &id.0.0[..]);
+                batch.insert(
+                    index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index),
+                    &id.0.0[..],
+                );
             }
-            batch.insert(index::listing_key(index::PREFIX_ORG, &meta.org, height, index), &id.0.0[..]);
-            let stored = StoredAttestation { height, index, meta: meta.clone(), envelope: envelope.clone() };
+            batch.insert(
+                index::listing_key(index::PREFIX_ORG, &meta.org, height, index),
+                &id.0.0[..],
+            );
+            let stored = StoredAttestation {
+                height,
+                index,
+                meta: meta.clone(),
+                envelope: envelope.clone(),
+            };
             batch.insert(&index::attestation_key(&id)[..], index::encode(&stored));
         }
-        let meta = BlockMeta { header: header.clone(), finality: record.finality.clone(), ids };
+        let meta = BlockMeta {
+            header: header.clone(),
+            finality: record.finality.clone(),
+            ids,
+        };
         batch.insert(&index::block_key(height)[..], index::encode(&meta));
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         self.db.apply_batch(batch).map_err(|e| self.sled_err(e))
     }
 
     pub fn applied_height(&self) -> Result<u64, StoreError> {
-        let value = self.db.get(index::KEY_APPLIED).map_err(|e| self.sled_err(e))?;
-        Ok(value.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(u64::from_be_bytes).unwrap_or(0))
+        let value = self
+            .db
+            .get(index::KEY_APPLIED)
+            .map_err(|e| self.sled_err(e))?;
+        Ok(value
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
     }
 
     pub fn contains(&self, id: &AttestationId) -> Result<bool, StoreError> {
-        self.db.contains_key(index::attestation_key(id)).map_err(|e| self.sled_err(e))
+        self.db
+            .contains_key(index::attestation_key(id))
+            .map_err(|e| self.sled_err(e))
     }
 
     pub fn attestation(&self, id: &AttestationId) -> Result<Option<StoredAttestation>, StoreError> {
-        let Some(bytes) = self.db.get(index::attestation_key(id)).map_err(|e| self.sled_err(e))? else {
+        let Some(bytes) = self
+            .db
+            .get(index::attestation_key(id))
+            .map_err(|e| self.sled_err(e))?
+        else {
             return Ok(None);
         };
-        index::decode("attestation", &bytes).map(Some).map_err(|source| StoreError::Decode { what: "attestation", source })
+        index::decode("attestation", &bytes)
+            .map(Some)
+            .map_err(|source| StoreError::Decode {
+                what: "attestation",
+                source,
+            })
     }
 
     pub fn block(&self, height: u64) -> Result<Option<BlockMeta>, StoreError> {
-        let Some(bytes) = self.db.get(index::block_key(height)).map_err(|e| self.sled_err(e))? else {
+        let Some(bytes) = self
+            .db
+            .get(index::block_key(height))
+            .map_err(|e| self.sled_err(e))?
+        else {
             return Ok(None);
         };
-        index::decode("block", &bytes).map(Some).map_err(|source| StoreError::Decode { what: "block", source })
+        index::decode("block", &bytes)
+            .map(Some)
+            .map_err(|source| StoreError::Decode {
+                what: "block",
+                source,
+            })
     }
 
     /// Builds the receipt of a committed attestation.
     pub fn receipt(&self, id: &AttestationId) -> Result<Option<Receipt>, StoreError> {
-        let Some(stored) = self.attestation(id)? else { return Ok(None) };
-        let Some(block) = self.block(stored.height)? else { return Ok(None) };
+        let Some(stored) = self.attestation(id)? else {
+            return Ok(None);
+        };
+        let Some(block) = self.block(stored.height)? else {
+            return Ok(None);
+        };
         let tree = self.tree(stored.height, &block.ids);
         Ok(receipt_from(&tree, stored.envelope, stored.index, &block))
     }
@@ -224,7 +320,13 @@ impl StoreReader {
     }
 
     /// Lists attestations under an identifier (or org) in chain order.
-    pub fn list(&self, prefix: u8, name: &str, after: Option<(u64, u32)>, limit: usize) -> Result<Listing, StoreError> {
+    pub fn list(
+        &self,
+        prefix: u8,
+        name: &str,
+        after: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Listing, StoreError> {
         let start = match after {
             Some((height, index)) => {
                 let mut key = index::listing_key(prefix, name, height, index);
@@ -243,15 +345,23 @@ impl StoreReader {
             }
             if items.len() == limit {
                 // There is more: the cursor is the last item returned.
-                next = items.last().map(|s: &AttestationSummary| format!("{}.{}", s.height, s.index));
+                next = items
+                    .last()
+                    .map(|s: &AttestationSummary| format!("{}.{}", s.height, s.index));
                 break;
             }
-            let Some(id) = index::id_from_value(&value) else { continue };
+            let Some(id) = index::id_from_value(&value) else {
+                continue;
+            };
             if let Some(stored) = self.attestation(&id)? {
                 items.push(summary(id, &stored));
             }
         }
-        Ok(Listing { key: name.to_owned(), items, next })
+        Ok(Listing {
+            key: name.to_owned(),
+            items,
+            next,
+        })
     }
 }
 

@@ -24,13 +24,54 @@ pub enum RecordFileError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: not a {expected} file (bad magic)")]
-    Magic { path: PathBuf, expected: &'static str },
+    Magic {
+        path: PathBuf,
+        expected: &'static str,
+    },
     #[error("{path}: format version {found} is not supported (expected {expected})")]
-    Version { path: PathBuf, found: u32, expected: u32 },
-    #[error("{path}: record at offset {offset} is damaged ({reason}) and {following} bytes follow it; refusing to open")]
-    Corrupt { path: PathBuf, offset: u64, reason: &'static str, following: u64 },
+    Version {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error(
+        "{path}: record at offset {offset} is damaged ({reason}) and {following} bytes follow it; refusing to open"
+    )]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: &'static str,
+        following: u64,
+    },
     #[error("{path}: record of {len} bytes is larger than the limit {max}")]
-    TooLarge { path: PathBuf, len: usize, max: usize },
+    TooLarge {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
+}
+
+/// One intact record: where it starts and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: u64,
+    pub body: Vec<u8>,
+}
+
+/// A freshly opened file with every intact record, in order.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: RecordFile,
+    pub records: Vec<Record>,
+    pub report: OpenReport,
+}
+
+/// Damage that is not at the tail.
+#[derive(Debug)]
+struct Damage {
+    offset: u64,
+    reason: &'static str,
+    following: u64,
 }
 
 /// What opening found.
@@ -56,9 +97,18 @@ impl RecordFile {
         magic: &'static [u8; 8],
         version: u32,
         record_max: usize,
-    ) -> Result<(RecordFile, Vec<(u64, Vec<u8>)>, OpenReport), RecordFileError> {
-        let io_err = |source| RecordFileError::Io { path: path.to_owned(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err)?;
+    ) -> Result<Opened, RecordFileError> {
+        let io_err = |source| RecordFileError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io_err)?;
         let file_len = file.metadata().map_err(io_err)?.len();
         let mut report = OpenReport::default();
         if file_len < HEADER_LEN {
@@ -71,36 +121,69 @@ impl RecordFile {
             file.sync_all().map_err(io_err)?;
             sync_parent_dir(path).map_err(io_err)?;
             report.truncated_bytes = file_len;
-            let rf = RecordFile { file, path: path.to_owned(), len: HEADER_LEN, record_max };
-            return Ok((rf, Vec::new(), report));
+            let file = RecordFile {
+                file,
+                path: path.to_owned(),
+                len: HEADER_LEN,
+                record_max,
+            };
+            return Ok(Opened {
+                file,
+                records: Vec::new(),
+                report,
+            });
         }
         let mut bytes = Vec::with_capacity(usize::try_from(file_len).unwrap_or(0));
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         file.read_to_end(&mut bytes).map_err(io_err)?;
         if &bytes[..8] != magic {
-            return Err(RecordFileError::Magic { path: path.to_owned(), expected: magic_name(magic) });
+            return Err(RecordFileError::Magic {
+                path: path.to_owned(),
+                expected: magic_name(magic),
+            });
         }
         let found = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
         if found != version {
-            return Err(RecordFileError::Version { path: path.to_owned(), found, expected: version });
+            return Err(RecordFileError::Version {
+                path: path.to_owned(),
+                found,
+                expected: version,
+            });
         }
-        let (records, good_len) = scan(&bytes, record_max).map_err(|(offset, reason, following)| {
-            RecordFileError::Corrupt { path: path.to_owned(), offset, reason, following }
-        })?;
+        let (records, good_len) =
+            scan(&bytes, record_max).map_err(|damage| RecordFileError::Corrupt {
+                path: path.to_owned(),
+                offset: damage.offset,
+                reason: damage.reason,
+                following: damage.following,
+            })?;
         if good_len < file_len {
             report.truncated_bytes = file_len - good_len;
             file.set_len(good_len).map_err(io_err)?;
             file.sync_all().map_err(io_err)?;
         }
         file.seek(SeekFrom::Start(good_len)).map_err(io_err)?;
-        let rf = RecordFile { file, path: path.to_owned(), len: good_len, record_max };
-        Ok((rf, records, report))
+        let file = RecordFile {
+            file,
+            path: path.to_owned(),
+            len: good_len,
+            record_max,
+        };
+        Ok(Opened {
+            file,
+            records,
+            report,
+        })
     }
 
     /// Appends one record; returns its offset. Not durable until [`sync`](Self::sync).
     pub fn append(&mut self, body: &[u8]) -> Result<u64, RecordFileError> {
         if body.len() > self.record_max {
-            return Err(RecordFileError::TooLarge { path: self.path.clone(), len: body.len(), max: self.record_max });
+            return Err(RecordFileError::TooLarge {
+                path: self.path.clone(),
+                len: body.len(),
+                max: self.record_max,
+            });
         }
         let offset = self.len;
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
@@ -108,29 +191,48 @@ impl RecordFile {
         buf.extend_from_slice(&len.to_be_bytes());
         buf.extend_from_slice(&crc32fast::hash(body).to_be_bytes());
         buf.extend_from_slice(body);
-        self.file.write_all(&buf).map_err(|source| RecordFileError::Io { path: self.path.clone(), source })?;
+        self.file
+            .write_all(&buf)
+            .map_err(|source| RecordFileError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         self.len += buf.len() as u64;
         Ok(offset)
     }
 
     /// fdatasync: every appended record is durable when this returns.
     pub fn sync(&mut self) -> Result<(), RecordFileError> {
-        self.file.sync_data().map_err(|source| RecordFileError::Io { path: self.path.clone(), source })
+        self.file.sync_data().map_err(|source| RecordFileError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Reads the record body at `offset` (as returned by `append`/`open`).
     pub fn read_at(&self, offset: u64) -> Result<Vec<u8>, RecordFileError> {
         use std::os::unix::fs::FileExt;
-        let io_err = |source| RecordFileError::Io { path: self.path.clone(), source };
+        let io_err = |source| RecordFileError::Io {
+            path: self.path.clone(),
+            source,
+        };
         let mut prefix = [0u8; RECORD_PREFIX_LEN as usize];
-        self.file.read_exact_at(&mut prefix, offset).map_err(io_err)?;
+        self.file
+            .read_exact_at(&mut prefix, offset)
+            .map_err(io_err)?;
         let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
         let crc = u32::from_be_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
         if len > self.record_max {
-            return Err(RecordFileError::TooLarge { path: self.path.clone(), len, max: self.record_max });
+            return Err(RecordFileError::TooLarge {
+                path: self.path.clone(),
+                len,
+                max: self.record_max,
+            });
         }
         let mut body = vec![0u8; len];
-        self.file.read_exact_at(&mut body, offset + RECORD_PREFIX_LEN).map_err(io_err)?;
+        self.file
+            .read_exact_at(&mut body, offset + RECORD_PREFIX_LEN)
+            .map_err(io_err)?;
         if crc32fast::hash(&body) != crc {
             return Err(RecordFileError::Corrupt {
                 path: self.path.clone(),
@@ -158,7 +260,7 @@ impl RecordFile {
 /// Scans records after the header. Returns the intact records and the length
 /// of the intact prefix, or (offset, reason, bytes following) for damage that
 /// is not at the tail.
-fn scan(bytes: &[u8], record_max: usize) -> Result<(Vec<(u64, Vec<u8>)>, u64), (u64, &'static str, u64)> {
+fn scan(bytes: &[u8], record_max: usize) -> Result<(Vec<Record>, u64), Damage> {
     let mut records = Vec::new();
     let mut pos = HEADER_LEN as usize;
     let total = bytes.len();
@@ -167,15 +269,25 @@ fn scan(bytes: &[u8], record_max: usize) -> Result<(Vec<(u64, Vec<u8>)>, u64), (
         if remaining < RECORD_PREFIX_LEN as usize {
             break; // torn prefix at the tail
         }
-        let len = u32::from_be_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]) as usize;
-        let crc = u32::from_be_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]);
+        let len = u32::from_be_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
+            as usize;
+        let crc = u32::from_be_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]);
         let body_start = pos + RECORD_PREFIX_LEN as usize;
         if len > record_max {
             // A garbage length: damage unless it is the last thing in the file.
             if is_tail(bytes, body_start) {
                 break;
             }
-            return Err((pos as u64, "length beyond the record limit", (total - pos) as u64));
+            return Err(Damage {
+                offset: pos as u64,
+                reason: "length beyond the record limit",
+                following: (total - pos) as u64,
+            });
         }
         let body_end = body_start + len;
         if body_end > total {
@@ -186,9 +298,16 @@ fn scan(bytes: &[u8], record_max: usize) -> Result<(Vec<(u64, Vec<u8>)>, u64), (
             if body_end == total {
                 break; // the last record was torn
             }
-            return Err((pos as u64, "checksum mismatch", (total - body_end) as u64));
+            return Err(Damage {
+                offset: pos as u64,
+                reason: "checksum mismatch",
+                following: (total - body_end) as u64,
+            });
         }
-        records.push((pos as u64, body.to_vec()));
+        records.push(Record {
+            offset: pos as u64,
+            body: body.to_vec(),
+        });
         pos = body_end;
     }
     Ok((records, pos as u64))
@@ -196,7 +315,9 @@ fn scan(bytes: &[u8], record_max: usize) -> Result<(Vec<(u64, Vec<u8>)>, u64), (
 
 /// True if everything from `from` on is zero bytes (a preallocated or torn tail).
 fn is_tail(bytes: &[u8], from: usize) -> bool {
-    bytes.get(from..).is_none_or(|rest| rest.iter().all(|b| *b == 0))
+    bytes
+        .get(from..)
+        .is_none_or(|rest| rest.iter().all(|b| *b == 0))
 }
 
 fn magic_name(magic: &[u8; 8]) -> &'static str {
@@ -221,7 +342,7 @@ mod tests {
 
     const MAGIC: &[u8; 8] = b"LLTESTRF";
 
-    fn open(path: &Path) -> Result<(RecordFile, Vec<(u64, Vec<u8>)>, OpenReport), RecordFileError> {
+    fn open(path: &Path) -> Result<Opened, RecordFileError> {
         RecordFile::open(path, MAGIC, 1, 1024)
     }
 
@@ -229,25 +350,39 @@ mod tests {
     fn empty_then_one_then_many_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let (mut f, records, _) = open(&path).unwrap();
+        let Opened {
+            file: mut f,
+            records,
+            ..
+        } = open(&path).unwrap();
         assert!(records.is_empty() && f.is_empty());
         f.append(b"one").unwrap();
         f.sync().unwrap();
         drop(f);
-        let (mut f, records, report) = open(&path).unwrap();
-        assert_eq!(records.iter().map(|r| r.1.clone()).collect::<Vec<_>>(), vec![b"one".to_vec()]);
+        let Opened {
+            file: mut f,
+            records,
+            report,
+        } = open(&path).unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.body.clone()).collect::<Vec<_>>(),
+            vec![b"one".to_vec()]
+        );
         assert_eq!(report.truncated_bytes, 0);
         let offset = f.append(&[7u8; 1024]).unwrap();
         f.sync().unwrap();
         assert_eq!(f.read_at(offset).unwrap(), vec![7u8; 1024]);
-        assert!(matches!(f.append(&[0u8; 1025]), Err(RecordFileError::TooLarge { .. })));
+        assert!(matches!(
+            f.append(&[0u8; 1025]),
+            Err(RecordFileError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn torn_tail_is_truncated_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let (mut f, _, _) = open(&path).unwrap();
+        let Opened { file: mut f, .. } = open(&path).unwrap();
         f.append(b"first").unwrap();
         f.append(b"second").unwrap();
         f.sync().unwrap();
@@ -258,7 +393,11 @@ mod tests {
             let bytes = std::fs::read(&path).unwrap();
             let file = OpenOptions::new().write(true).open(&path).unwrap();
             file.set_len(cut).unwrap();
-            let (f, records, report) = open(&path).unwrap();
+            let Opened {
+                file: f,
+                records,
+                report,
+            } = open(&path).unwrap();
             assert_eq!(records.len(), 1, "cut at {cut}");
             assert_eq!(report.truncated_bytes, cut - f.len());
             drop(f);
@@ -270,7 +409,7 @@ mod tests {
     fn damage_in_the_middle_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let (mut f, _, _) = open(&path).unwrap();
+        let Opened { file: mut f, .. } = open(&path).unwrap();
         let first = f.append(b"first").unwrap();
         f.append(b"second").unwrap();
         f.sync().unwrap();
@@ -286,7 +425,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         drop(open(&path).unwrap());
-        assert!(matches!(RecordFile::open(&path, b"LLOTHER!", 1, 10), Err(RecordFileError::Magic { .. })));
-        assert!(matches!(RecordFile::open(&path, MAGIC, 2, 10), Err(RecordFileError::Version { .. })));
+        assert!(matches!(
+            RecordFile::open(&path, b"LLOTHER!", 1, 10),
+            Err(RecordFileError::Magic { .. })
+        ));
+        assert!(matches!(
+            RecordFile::open(&path, MAGIC, 2, 10),
+            Err(RecordFileError::Version { .. })
+        ));
     }
 }

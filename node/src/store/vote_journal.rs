@@ -7,7 +7,7 @@ use std::path::Path;
 use lotline_core::codec;
 use lotline_core::vote::Vote;
 
-use super::record_file::{OpenReport, RecordFile, RecordFileError};
+use super::record_file::{OpenReport, Opened, RecordFile, RecordFileError};
 
 const MAGIC: &[u8; 8] = b"LLVOTEJL";
 const VERSION: u32 = 1;
@@ -23,18 +23,27 @@ pub enum VoteJournalError {
     #[error(transparent)]
     File(#[from] RecordFileError),
     #[error("vote journal record {index} does not decode: {source}")]
-    Decode { index: usize, source: codec::DecodeError },
+    Decode {
+        index: usize,
+        source: codec::DecodeError,
+    },
 }
 
 impl VoteJournal {
     /// Opens the journal and returns every vote in it, oldest first.
     pub fn open(path: &Path) -> Result<(VoteJournal, Vec<Vote>, OpenReport), VoteJournalError> {
-        let (file, records, report) = RecordFile::open(path, MAGIC, VERSION, RECORD_MAX)?;
+        let Opened {
+            file,
+            records,
+            report,
+        } = RecordFile::open(path, MAGIC, VERSION, RECORD_MAX)?;
         let votes = records
             .iter()
             .enumerate()
-            .map(|(index, (_, body))| {
-                codec::from_bytes("vote", body, RECORD_MAX).map_err(|source| VoteJournalError::Decode { index, source })
+            .map(|(index, record)| {
+                let body = &record.body;
+                codec::from_bytes("vote", body, RECORD_MAX)
+                    .map_err(|source| VoteJournalError::Decode { index, source })
             })
             .collect::<Result<Vec<Vote>, _>>()?;
         Ok((VoteJournal { file }, votes, report))

@@ -26,22 +26,45 @@ impl Consortium {
     pub fn new() -> Consortium {
         let dir = tempfile::tempdir().expect("tempdir");
         let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
-        let layout = lotline_node::demo::create_consortium(dir.path(), "test", &orgs, &["manufacturer".into()], 0)
-            .expect("consortium");
+        let layout = lotline_node::demo::create_consortium(
+            dir.path(),
+            "test",
+            &orgs,
+            &["manufacturer".into()],
+            0,
+        )
+        .expect("consortium");
         let mut config = NodeConfig::load(&layout.node_configs[0]).expect("node config");
         config.listen = ([127, 0, 0, 1], 0).into();
         let genesis = Genesis::load(&layout.genesis_path).expect("genesis");
         let signers = layout
             .client_keys
             .iter()
-            .map(|(org, path)| (org.clone(), Signer::from_key_file(org.clone(), path).expect("key")))
+            .map(|(org, path)| {
+                (
+                    org.clone(),
+                    Signer::from_key_file(org.clone(), path).expect("key"),
+                )
+            })
             .collect();
         let keys = layout
             .client_keys
             .iter()
-            .map(|(org, path)| (org.clone(), lotline_genesis::keys::read_signing_key(path).expect("key")))
+            .map(|(org, path)| {
+                (
+                    org.clone(),
+                    lotline_genesis::keys::read_signing_key(path).expect("key"),
+                )
+            })
             .collect();
-        Consortium { dir, genesis, genesis_path: layout.genesis_path, config, signers, keys }
+        Consortium {
+            dir,
+            genesis,
+            genesis_path: layout.genesis_path,
+            config,
+            signers,
+            keys,
+        }
     }
 
     pub async fn start(&self) -> Node {
@@ -54,7 +77,10 @@ impl Consortium {
 
     /// Signs `event` as `org`.
     pub fn attest(&self, org: &str, event: Event) -> Envelope {
-        AttestationBuilder::new(self.genesis.chain_id(), self.signer(org)).event(event).build().expect("valid event")
+        AttestationBuilder::new(self.genesis.chain_id(), self.signer(org))
+            .event(event)
+            .build()
+            .expect("valid event")
     }
 }
 
