@@ -389,7 +389,9 @@ fn page_query(limit: Option<u32>, after: Option<&str>) -> Vec<(&'static str, Str
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so that an
 /// identifier such as `https://id.gs1.org/01/...` travels as one path segment.
-fn encode_segment(segment: &str) -> String {
+/// Percent-encodes everything but RFC 3986 unreserved characters, so a URI
+/// (a Digital Link, an EPC URN) travels as one path segment.
+pub fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len() * 3);
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

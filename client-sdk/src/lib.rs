@@ -27,7 +27,7 @@ mod error;
 mod signer;
 
 pub use builder::AttestationBuilder;
-pub use client::{Client, DEFAULT_TIMEOUT};
+pub use client::{Client, DEFAULT_TIMEOUT, encode_segment};
 pub use error::SdkError;
 pub use signer::Signer;
 

@@ -219,7 +219,8 @@ async fn load_story(
         );
     }
     let mut committed = 0;
-    for chunk in envelopes.chunks(100) {
+    // Several submits, so the story spans several blocks as it would live.
+    for chunk in envelopes.chunks(8) {
         let result = client.submit_batch(chunk, Wait::Committed).await?;
         for (i, r) in result.results.iter().enumerate() {
             match (&r.status, &r.problem) {
@@ -268,6 +269,16 @@ fn print_summary(node: &Node, dir: &Path, layout: &ConsortiumLayout, receipt: Op
     println!("  curl {url}/v1/head");
     println!("  curl {url}/v1/blocks/1");
     println!("  curl {url}/v1/orgs/supplier/attestations");
+    let lot = SupplyChainWorkload::generate_for(42, Scale::demo(), &Roles::demo())
+        .into_iter()
+        .flat_map(|w| w.event.canonical_identifiers())
+        .find(|id| id.contains("/10/"));
+    if let Some(lot) = lot {
+        println!(
+            "  curl {url}/v1/identifiers/{}/attestations",
+            lotline_sdk::encode_segment(&lot)
+        );
+    }
     println!("  curl {url}/openapi.json");
     if let Some(receipt) = receipt {
         println!(
