@@ -58,6 +58,20 @@ impl Certificate {
         view: u64,
         block: &BlockHash,
     ) -> Result<(), CertificateError> {
+        let msg = self.check_structure(set, view, block)?;
+        let mut batch = BatchVerifier::with_capacity(self.signatures.len());
+        self.push_signatures(set, &msg, &mut batch);
+        self.signature_verdicts(batch.verify().into_iter())
+    }
+
+    /// Everything but the signatures: block, view, quorum of distinct known
+    /// signers. Returns the bytes the signers signed.
+    pub fn check_structure(
+        &self,
+        set: &ValidatorSet,
+        view: u64,
+        block: &BlockHash,
+    ) -> Result<Vec<u8>, CertificateError> {
         if self.block != *block {
             return Err(CertificateError::Block {
                 expected: *block,
@@ -89,18 +103,43 @@ impl Certificate {
                 return Err(CertificateError::UnknownSigner(s.signer));
             }
         }
-        let msg = Self::signing_bytes(&set.chain_id, self.epoch, self.view, &self.block);
-        let mut batch = BatchVerifier::with_capacity(self.signatures.len());
+        Ok(Self::signing_bytes(
+            &set.chain_id,
+            self.epoch,
+            self.view,
+            &self.block,
+        ))
+    }
+
+    /// Adds every signature to `batch` (after [`Certificate::check_structure`],
+    /// which guarantees every signer has a key), so callers can verify them
+    /// together with other signatures.
+    pub fn push_signatures<'a>(
+        &self,
+        set: &ValidatorSet,
+        msg: &'a [u8],
+        batch: &mut BatchVerifier<'a>,
+    ) {
         for s in &self.signatures {
             if let Some(key) = set.key(s.signer) {
-                batch.push(*key, &msg, s.signature);
+                batch.push(*key, msg, s.signature);
             }
         }
-        for (s, verdict) in self.signatures.iter().zip(batch.verify()) {
+    }
+
+    /// Maps the verdicts of the pushed signatures (in order) to a result.
+    pub fn signature_verdicts(
+        &self,
+        verdicts: impl Iterator<Item = Result<(), crate::crypto::SignatureError>>,
+    ) -> Result<(), CertificateError> {
+        let mut count = 0;
+        for (s, verdict) in self.signatures.iter().zip(verdicts) {
+            count += 1;
             if verdict.is_err() {
                 return Err(CertificateError::BadSignature(s.signer));
             }
         }
+        assert_eq!(count, self.signatures.len(), "one verdict per signature");
         Ok(())
     }
 }
@@ -233,6 +272,17 @@ impl Finality {
         set: &ValidatorSet,
         header: &crate::block::Header,
     ) -> Result<(), FinalityError> {
+        let tip = self.certified_header(header)?;
+        self.certificate.verify(set, tip.view, &tip.hash())?;
+        Ok(())
+    }
+
+    /// Checks the descendant links and returns the header the certificate
+    /// must certify (the last descendant, or `header` itself).
+    pub fn certified_header<'a>(
+        &'a self,
+        header: &'a crate::block::Header,
+    ) -> Result<&'a crate::block::Header, FinalityError> {
         if self.descendants.len() > crate::limits::FINALITY_DESCENDANTS_MAX {
             return Err(FinalityError::TooLong);
         }
@@ -246,7 +296,6 @@ impl Finality {
             }
             tip = next;
         }
-        self.certificate.verify(set, tip.view, &tip.hash())?;
-        Ok(())
+        Ok(tip)
     }
 }

@@ -121,6 +121,7 @@ impl Node {
             attestations_max: (params.block_max_attestations as usize)
                 .clamp(1, lotline_core::limits::BLOCK_ATTESTATIONS_MAX),
             interval: Duration::from_millis(params.block_interval_ms),
+            linger: crate::consensus::actor::BLOCK_LINGER.min(Duration::from_millis(params.block_interval_ms)),
         };
         let actor = Actor {
             engine,

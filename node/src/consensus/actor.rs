@@ -20,8 +20,15 @@ use crate::store::{BlockRecord, Store, receipt_from};
 #[derive(Clone, Copy, Debug)]
 pub struct BlockPolicy {
     pub attestations_max: usize,
+    /// Longest an attestation waits for its block to fill.
     pub interval: Duration,
+    /// Cut early when no attestation arrived for this long.
+    pub linger: Duration,
 }
+
+/// The default linger: long enough to collect a burst of concurrent submits,
+/// short against an fdatasync.
+pub const BLOCK_LINGER: Duration = Duration::from_millis(1);
 
 #[derive(Debug)]
 pub struct Actor {
@@ -45,7 +52,11 @@ impl Actor {
         tracing::info!(height = self.store.height(), "consensus actor stopped");
     }
 
-    /// Waits for attestations, then up to `interval` for a full block.
+    /// Waits for attestations, then cuts a block when it is full, when
+    /// `interval` has passed since the first one, or when arrivals paused for
+    /// `linger` — whichever comes first. Without the linger rule, clients that
+    /// wait for their commit before sending more could never fill a block, and
+    /// every block would wait out the whole interval.
     fn next_batch(&self) -> Option<Vec<Admitted>> {
         let mut pool = self.shared.pool();
         while pool.is_empty() {
@@ -55,12 +66,17 @@ impl Actor {
             pool = self.shared.wait_pool(pool, Duration::from_millis(200));
         }
         let deadline = Instant::now() + self.policy.interval;
+        let (mut seen, mut last_arrival) = (pool.len(), Instant::now());
         while pool.len() < self.policy.attestations_max && !self.shared.shutting_down() {
             let now = Instant::now();
-            if now >= deadline {
+            let quiet_until = last_arrival + self.policy.linger;
+            if now >= deadline || now >= quiet_until {
                 break;
             }
-            pool = self.shared.wait_pool(pool, deadline - now);
+            pool = self.shared.wait_pool(pool, deadline.min(quiet_until) - now);
+            if pool.len() != seen {
+                (seen, last_arrival) = (pool.len(), Instant::now());
+            }
         }
         Some(pool.take(self.policy.attestations_max, limits::BLOCK_BYTES_MAX / 2))
     }
