@@ -20,6 +20,7 @@ pub mod consensus;
 pub mod demo;
 pub mod mempool;
 pub mod metrics;
+pub mod net;
 pub mod node;
 pub mod state;
 pub mod store;

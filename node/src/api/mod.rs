@@ -60,6 +60,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
                 "this route does not accept that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            count_request,
+        ))
         .layer(DefaultBodyLimit::max(
             lotline_core::limits::HTTP_BODY_BYTES_MAX,
         ))
@@ -68,6 +72,19 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
             REQUEST_TIMEOUT,
         ))
         .with_state(ctx)
+}
+
+/// Counts every request for `lotline_api_requests_total`.
+async fn count_request(
+    axum::extract::State(ctx): axum::extract::State<Arc<ApiContext>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    ctx.shared
+        .metrics
+        .http_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    next.run(request).await
 }
 
 /// The routes the OpenAPI document must describe (checked by a test).

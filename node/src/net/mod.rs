@@ -1,0 +1,444 @@
+//! The permissioned validator transport: carries opaque bytes between the
+//! genesis validators over libp2p, and nothing from anyone else.
+//!
+//! # Overview
+//!
+//! [`Network::start`] spawns one tokio task that owns a libp2p `Swarm`
+//! (TCP + Noise + Yamux) and returns a [`NetworkHandle`] (cheap to clone,
+//! never blocks) and a bounded receiver of [`NetEvent`]s. The node's
+//! consensus actor encodes and decodes its own messages (postcard); this
+//! layer never looks inside a frame.
+//!
+//! | what | how | protocol | cap |
+//! |---|---|---|---|
+//! | votes, certificates, proposals | [`NetworkHandle::send`] / [`NetworkHandle::broadcast`]: request-response, the response is an empty ack | `/lotline/consensus/1` | [`NetConfig::frame_bytes_max`] |
+//! | block sync | [`NetworkHandle::request_sync`] / [`NetEvent::SyncRequest`] | `/lotline/sync/1` | [`NetConfig::sync_request_bytes_max`], [`NetConfig::sync_response_bytes_max`] |
+//! | mempool attestations | [`NetworkHandle::gossip`] / [`NetEvent::Gossip`]: gossipsub | topic `lotline/<chain id hex>/mempool/1` | [`NetConfig::gossip_bytes_max`] |
+//!
+//! `broadcast` is point-to-point to every other validator, not gossipsub:
+//! with n <= 7 a full mesh of direct streams is faster and simpler
+//! (protocol.md, "Networking over libp2p").
+//!
+//! # Permissioning
+//!
+//! A validator's libp2p peer id is derived from its genesis node key; the
+//! node's own libp2p identity is its node signing key. The first behaviour of
+//! the swarm is an allow list of those peer ids: a remote that completes the
+//! Noise handshake with any other key is disconnected at once (reported as
+//! [`NetEvent::Rejected`] and counted), before any protocol handler exists
+//! for it. As defence in depth, the sender of every request and the author
+//! and forwarder of every gossip message are looked up in the validator table
+//! again; anything unknown is dropped, logged and counted, never delivered.
+//! A peer whose identify protocol version names another chain is
+//! disconnected too. Connection limits cap connections per peer (2), in total,
+//! and handshakes in progress.
+//!
+//! The allow list is admission, not authorisation: consensus messages are
+//! also signed with the validator key and checked by the engine.
+//!
+//! # Delivery semantics
+//!
+//! - `send`/`broadcast` are fire-and-forget. A frame is dropped (and counted)
+//!   when the command queue is full, when the peer is not connected, or when
+//!   it already has [`NetConfig::frames_in_flight_max`] unacknowledged
+//!   frames. Consensus retransmits; the actor is never blocked.
+//! - Inbound frames, gossip and sync requests are dropped (and counted) when
+//!   the event queue is full. [`NetEvent::PeerConnected`] and
+//!   [`NetEvent::PeerDisconnected`] can be dropped the same way:
+//!   [`NetworkHandle::connected`] is the truth.
+//! - Gossip is validated by the node: every [`NetEvent::Gossip`] carries a
+//!   [`GossipId`] that the node passes back through
+//!   [`NetworkHandle::report_gossip`] (accept = forward to the mesh, reject =
+//!   drop). Unreported messages are not forwarded and age out of
+//!   gossipsub's cache within a few heartbeats.
+//! - A [`NetEvent::SyncRequest`] is answered through its oneshot within
+//!   [`NetConfig::sync_timeout`]; a dropped sender, a late answer or one over
+//!   the response cap makes the requester's request fail.
+//!
+//! # Connections
+//!
+//! Every peer with a known address is dialled at start and re-dialled after
+//! its last connection closes or a dial fails, with a delay that doubles from
+//! [`NetConfig::redial_backoff_min`] to [`NetConfig::redial_backoff_max`]
+//! and resets once connected. The idle timeout is long
+//! ([`NetConfig::idle_timeout`]) because libp2p's 10 s default would churn a
+//! quiet consortium. Peers without an address are expected to dial us.
+//!
+//! # Bounds
+//!
+//! Every queue is bounded: commands and events ([`NetConfig::queue_len`]),
+//! frames in flight per peer, sync requests in flight each way, streams per
+//! connection, connections, pending handshakes, frame sizes (the codec reads
+//! the length prefix and refuses an oversized frame before reading it; see
+//! [`codec`]), and gossip messages (`max_transmit_size`; subscriptions are
+//! limited to our one topic).
+//!
+//! # Files
+//! - [`config`]: [`NetConfig`], built from genesis validators, and its limits;
+//! - `behaviour.rs`: the composed libp2p behaviour and swarm;
+//! - [`codec`]: length-prefixed frames with caps;
+//! - [`metrics`]: counters rendered for `/metrics`;
+//! - `task.rs`: the swarm task (the only place that touches the `Swarm`).
+
+mod behaviour;
+pub mod codec;
+pub mod config;
+pub mod metrics;
+mod task;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use libp2p::gossipsub::MessageId;
+use libp2p::identity::{self, PeerId};
+use libp2p::multiaddr::Multiaddr;
+use lotline_core::SigningKey;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use config::{ConfigError, NetConfig, Peer};
+pub use metrics::NetMetrics;
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A consensus frame from validator `from` (already acknowledged).
+    Frame { from: u16, bytes: Vec<u8> },
+    /// A gossiped message authored by validator `from`. Pass `id` to
+    /// [`NetworkHandle::report_gossip`] once it is checked.
+    Gossip {
+        from: u16,
+        id: GossipId,
+        bytes: Vec<u8>,
+    },
+    /// A block-sync request; send the response through `reply`.
+    SyncRequest {
+        from: u16,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    /// The first connection to a validator is up.
+    PeerConnected(u16),
+    /// The last connection to a validator is gone.
+    PeerDisconnected(u16),
+    /// A remote that is not a validator of this chain was refused.
+    Rejected { peer: String, reason: String },
+}
+
+/// Identifies a received gossip message for [`NetworkHandle::report_gossip`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GossipId {
+    message: MessageId,
+    propagation_source: PeerId,
+}
+
+/// Why a network call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    #[error("network config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("transport: {0}")]
+    Transport(String),
+    #[error("{0} is not another validator's index")]
+    UnknownPeer(u16),
+    #[error("validator {0} is not connected")]
+    NotConnected(u16),
+    #[error("{len} bytes is over the cap of {max}")]
+    TooLarge { len: usize, max: u32 },
+    #[error("the network command queue is full")]
+    QueueFull,
+    #[error("too many sync requests in flight")]
+    Busy,
+    #[error("request to validator {peer} failed: {reason}")]
+    Request { peer: u16, reason: String },
+    #[error("the network task has stopped")]
+    Closed,
+}
+
+/// Starts the transport. See [`Network::start`].
+#[derive(Debug)]
+pub struct Network;
+
+impl Network {
+    /// Validates `config`, binds the listen address, spawns the swarm task
+    /// and starts dialling. `key` is our node signing key; it must be the key
+    /// of `config.peers[config.me]`. Must be called inside a tokio runtime.
+    pub fn start(
+        config: NetConfig,
+        key: &SigningKey,
+    ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), NetError> {
+        config.validate()?;
+        let me = usize::from(config.me);
+        if config.peers[me].key != key.public_key() {
+            return Err(ConfigError::NotMe.into());
+        }
+        let keypair = {
+            // `ed25519_from_bytes` wipes the buffer it is given: a copy.
+            let mut seed = key.seed();
+            identity::Keypair::ed25519_from_bytes(&mut *seed)
+                .map_err(|e| NetError::Transport(e.to_string()))?
+        };
+        let local_peer_id = keypair.public().to_peer_id();
+        let mut ids = Vec::with_capacity(config.peers.len());
+        for peer in &config.peers {
+            let id =
+                config::peer_id_of(&peer.key).ok_or(ConfigError::PeerKey { index: peer.index })?;
+            ids.push(id);
+        }
+        assert_eq!(
+            ids[me], local_peer_id,
+            "our peer id is derived from our node key"
+        );
+        let allowed: Vec<PeerId> = ids
+            .iter()
+            .copied()
+            .filter(|id| *id != local_peer_id)
+            .collect();
+        assert_eq!(allowed.len() + 1, ids.len());
+
+        let metrics = Arc::new(NetMetrics::default());
+        let mut swarm = behaviour::build_swarm(keypair, &config, &allowed, &metrics)
+            .map_err(|e| NetError::Transport(e.to_string()))?;
+        swarm
+            .listen_on(config.listen.clone())
+            .map_err(|e| NetError::Transport(format!("listen on {}: {e}", config.listen)))?;
+
+        let (command_tx, command_rx) = mpsc::channel(config.queue_len);
+        let (event_tx, event_rx) = mpsc::channel(config.queue_len);
+        let (listen_tx, listen_rx) = watch::channel(Vec::new());
+        let shared = Arc::new(Shared {
+            me: config.me,
+            peer_count: ids.len(),
+            frame_bytes_max: config.frame_bytes_max,
+            sync_request_bytes_max: config.sync_request_bytes_max,
+            gossip_bytes_max: config.gossip_bytes_max,
+            local_peer_id,
+            connected: AtomicU64::new(0),
+            metrics,
+            listen_addrs: listen_rx,
+        });
+        let task = task::Task::new(
+            swarm,
+            config,
+            ids,
+            command_rx,
+            event_tx,
+            listen_tx,
+            Arc::clone(&shared),
+        );
+        tokio::spawn(task.run());
+        Ok((
+            NetworkHandle {
+                commands: command_tx,
+                shared,
+            },
+            event_rx,
+        ))
+    }
+}
+
+/// State shared by the task and every handle.
+#[derive(Debug)]
+struct Shared {
+    me: u16,
+    peer_count: usize,
+    frame_bytes_max: u32,
+    sync_request_bytes_max: u32,
+    gossip_bytes_max: u32,
+    local_peer_id: PeerId,
+    /// Bit `i` is set while validator `i` has at least one connection.
+    connected: AtomicU64,
+    metrics: Arc<NetMetrics>,
+    listen_addrs: watch::Receiver<Vec<Multiaddr>>,
+}
+
+/// Commands from handles to the task.
+#[derive(Debug)]
+enum Command {
+    Send {
+        to: u16,
+        frame: codec::Request,
+    },
+    Broadcast {
+        frame: codec::Request,
+    },
+    Gossip {
+        bytes: Vec<u8>,
+    },
+    ReportGossip {
+        id: GossipId,
+        accept: bool,
+    },
+    Sync {
+        to: u16,
+        request: codec::Request,
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Talks to the swarm task. Clone freely; no method blocks or waits on the
+/// network except [`NetworkHandle::shutdown`].
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl NetworkHandle {
+    /// Sends a consensus frame to validator `to` (fire-and-forget). An `Err`
+    /// means it was refused locally (and counted); `Ok` does not mean it
+    /// arrived.
+    pub fn send(&self, to: u16, frame: Vec<u8>) -> Result<(), NetError> {
+        self.check_peer(to)?;
+        self.check_frame(&frame)?;
+        self.push_frame(Command::Send {
+            to,
+            frame: Arc::new(frame),
+        })
+    }
+
+    /// Sends a consensus frame to every other validator, point-to-point.
+    pub fn broadcast(&self, frame: Vec<u8>) -> Result<(), NetError> {
+        self.check_frame(&frame)?;
+        self.push_frame(Command::Broadcast {
+            frame: Arc::new(frame),
+        })
+    }
+
+    /// Publishes `bytes` on the mempool gossip topic.
+    pub fn gossip(&self, bytes: Vec<u8>) -> Result<(), NetError> {
+        let max = self.shared.gossip_bytes_max;
+        if bytes.len() > max as usize {
+            self.shared.metrics.oversized_frames.inc();
+            return Err(NetError::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        self.push(Command::Gossip { bytes })
+    }
+
+    /// The node's verdict on a [`NetEvent::Gossip`]: `true` forwards it to
+    /// the mesh, `false` drops it (gossipsub remembers the id and will not
+    /// take it again).
+    pub fn report_gossip(&self, id: GossipId, accept: bool) -> Result<(), NetError> {
+        self.push(Command::ReportGossip { id, accept })
+    }
+
+    /// Asks validator `to` for sync data. The receiver yields the response,
+    /// or why there is none (not connected, too many in flight, timeout,
+    /// refused, over the response cap). If the network stops first, the
+    /// receiver itself fails (`RecvError`).
+    pub fn request_sync(
+        &self,
+        to: u16,
+        request: Vec<u8>,
+    ) -> oneshot::Receiver<Result<Vec<u8>, NetError>> {
+        let (reply, response) = oneshot::channel();
+        let checked = self.check_peer(to).and_then(|()| {
+            let max = self.shared.sync_request_bytes_max;
+            if request.len() > max as usize {
+                self.shared.metrics.oversized_frames.inc();
+                return Err(NetError::TooLarge {
+                    len: request.len(),
+                    max,
+                });
+            }
+            Ok(())
+        });
+        match checked {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(()) => {
+                let command = Command::Sync {
+                    to,
+                    request: Arc::new(request),
+                    reply,
+                };
+                if let Err(e) = self.commands.try_send(command) {
+                    let (error, command) = match e {
+                        mpsc::error::TrySendError::Full(c) => (NetError::QueueFull, c),
+                        mpsc::error::TrySendError::Closed(c) => (NetError::Closed, c),
+                    };
+                    if let Command::Sync { reply, .. } = command {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+            }
+        }
+        response
+    }
+
+    /// The validators we are connected to now, in index order.
+    pub fn connected(&self) -> Vec<u16> {
+        let mask = self.shared.connected.load(Relaxed);
+        (0..self.shared.peer_count as u16)
+            .filter(|i| mask & (1u64 << i) != 0)
+            .collect()
+    }
+
+    /// The addresses we listen on (empty until the listener is up).
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.shared.listen_addrs.borrow().clone()
+    }
+
+    pub fn local_peer_id(&self) -> PeerId {
+        self.shared.local_peer_id
+    }
+
+    /// Our index among the validators.
+    pub fn me(&self) -> u16 {
+        self.shared.me
+    }
+
+    pub fn metrics(&self) -> &Arc<NetMetrics> {
+        &self.shared.metrics
+    }
+
+    /// Stops the task: closes the listener and every connection. Returns once
+    /// the swarm is dropped (the port is free again). Other handles get
+    /// [`NetError::Closed`] from then on.
+    pub async fn shutdown(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.commands.send(Command::Shutdown { done }).await.is_ok() {
+            let _ = stopped.await;
+        }
+    }
+
+    fn check_peer(&self, to: u16) -> Result<(), NetError> {
+        if usize::from(to) >= self.shared.peer_count || to == self.shared.me {
+            return Err(NetError::UnknownPeer(to));
+        }
+        Ok(())
+    }
+
+    fn check_frame(&self, frame: &[u8]) -> Result<(), NetError> {
+        let max = self.shared.frame_bytes_max;
+        if frame.len() > max as usize {
+            self.shared.metrics.oversized_frames.inc();
+            return Err(NetError::TooLarge {
+                len: frame.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    fn push_frame(&self, command: Command) -> Result<(), NetError> {
+        let pushed = self.push(command);
+        if pushed == Err(NetError::QueueFull) {
+            self.shared.metrics.frames_dropped_queue_full.inc();
+        }
+        pushed
+    }
+
+    fn push(&self, command: Command) -> Result<(), NetError> {
+        self.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => NetError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => NetError::Closed,
+        })
+    }
+}

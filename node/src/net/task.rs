@@ -1,0 +1,650 @@
+//! The swarm task: the only code that touches the `Swarm`. One loop over
+//! local commands, finished sync replies, the re-dial timer and swarm events.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
+use libp2p::identity::PeerId;
+use libp2p::multiaddr::Multiaddr;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{DialError, ListenError, SwarmEvent};
+use libp2p::{Swarm, allow_block_list, identify};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::codec;
+use super::config::NetConfig;
+use super::{Command, GossipId, NetError, NetEvent, Shared};
+
+type SyncReply = (
+    Result<Result<Vec<u8>, oneshot::error::RecvError>, tokio::time::error::Elapsed>,
+    ResponseChannel<codec::Response>,
+    u16,
+);
+/// Distinct refused peers remembered so each is reported once.
+const REJECTED_REMEMBERED_MAX: usize = 256;
+/// Where the answer to one of our sync requests goes.
+type SyncWaiter = oneshot::Sender<Result<Vec<u8>, NetError>>;
+
+/// One validator's connection state.
+struct Slot {
+    id: PeerId,
+    addr: Option<Multiaddr>,
+    /// Consensus frames sent and not yet acknowledged or failed.
+    in_flight: u32,
+    /// The next re-dial delay.
+    backoff: Duration,
+    redial_at: Option<Instant>,
+}
+
+pub(super) struct Task {
+    swarm: Swarm<Behaviour>,
+    config: NetConfig,
+    slots: Vec<Slot>,
+    by_id: HashMap<PeerId, u16>,
+    topic: gossipsub::TopicHash,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    listen_tx: watch::Sender<Vec<Multiaddr>>,
+    shared: Arc<Shared>,
+    /// Our consensus frames in flight -> the peer they went to.
+    frames_out: HashMap<OutboundRequestId, u16>,
+    /// Our sync requests in flight.
+    sync_out: HashMap<OutboundRequestId, (u16, SyncWaiter)>,
+    /// Inbound sync requests waiting for the node's answer.
+    sync_in: FuturesUnordered<BoxFuture<'static, SyncReply>>,
+    /// Refused peers already reported, at most [`REJECTED_REMEMBERED_MAX`].
+    rejected: HashSet<String>,
+}
+
+impl Task {
+    pub(super) fn new(
+        swarm: Swarm<Behaviour>,
+        config: NetConfig,
+        ids: Vec<PeerId>,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NetEvent>,
+        listen_tx: watch::Sender<Vec<Multiaddr>>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        assert_eq!(ids.len(), config.peers.len());
+        let now = Instant::now();
+        let slots: Vec<Slot> = config
+            .peers
+            .iter()
+            .zip(&ids)
+            .map(|(peer, id)| {
+                let dial = peer.index != config.me && peer.addr.is_some();
+                Slot {
+                    id: *id,
+                    addr: peer.addr.clone(),
+                    in_flight: 0,
+                    backoff: config.redial_backoff_min,
+                    redial_at: dial.then_some(now),
+                }
+            })
+            .collect();
+        let by_id = config
+            .peers
+            .iter()
+            .zip(&ids)
+            .filter(|(peer, _)| peer.index != config.me)
+            .map(|(peer, id)| (*id, peer.index))
+            .collect();
+        let topic = gossipsub::IdentTopic::new(config.gossip_topic()).hash();
+        Task {
+            swarm,
+            config,
+            slots,
+            by_id,
+            topic,
+            commands,
+            events,
+            listen_tx,
+            shared,
+            frames_out: HashMap::new(),
+            sync_out: HashMap::new(),
+            sync_in: FuturesUnordered::new(),
+            rejected: HashSet::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let tick = (self.config.redial_backoff_min / 2)
+            .clamp(Duration::from_millis(10), Duration::from_millis(500));
+        let mut redial = tokio::time::interval(tick);
+        redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let done = loop {
+            // Unbiased: a node that keeps the command queue full must not
+            // starve the swarm (which does the actual sending), nor the
+            // reverse.
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    None => break None,
+                    Some(Command::Shutdown { done }) => break Some(done),
+                    Some(command) => self.on_command(command),
+                },
+                Some(reply) = self.sync_in.next(), if !self.sync_in.is_empty() => {
+                    self.on_sync_reply(reply);
+                }
+                _ = redial.tick() => self.redial_due(Instant::now()),
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+            }
+        };
+        tracing::info!(me = self.config.me, "network stopping");
+        self.shared.connected.store(0, Relaxed);
+        self.shared.metrics.connected_peers.store(0, Relaxed);
+        // Dropping the swarm closes the listener and every connection.
+        drop(self.swarm);
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    // ---- commands -------------------------------------------------------
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Send { to, frame } => self.send_frame(to, frame),
+            Command::Broadcast { frame } => {
+                for to in 0..self.slots.len() as u16 {
+                    if to != self.config.me {
+                        self.send_frame(to, Arc::clone(&frame));
+                    }
+                }
+            }
+            Command::Gossip { bytes } => {
+                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+                match gossipsub.publish(self.topic.clone(), bytes) {
+                    Ok(_) => self.shared.metrics.gossip_out.inc(),
+                    Err(e) => {
+                        self.shared.metrics.gossip_failed.inc();
+                        match e {
+                            PublishError::Duplicate => tracing::trace!("gossip: duplicate"),
+                            e => tracing::debug!(error = %e, "gossip publish failed"),
+                        }
+                    }
+                }
+            }
+            Command::ReportGossip { id, accept } => {
+                let acceptance = if accept {
+                    MessageAcceptance::Accept
+                } else {
+                    MessageAcceptance::Reject
+                };
+                self.report(&id, acceptance);
+            }
+            Command::Sync { to, request, reply } => self.send_sync(to, request, reply),
+            Command::Shutdown { .. } => unreachable!("handled by run"),
+        }
+    }
+
+    fn send_frame(&mut self, to: u16, frame: codec::Request) {
+        let index = usize::from(to);
+        assert!(index < self.slots.len() && to != self.config.me);
+        let slot = &mut self.slots[index];
+        if !self.swarm.is_connected(&slot.id) || slot.in_flight >= self.config.frames_in_flight_max
+        {
+            self.shared.metrics.frames_dropped_peer.inc();
+            tracing::debug!(
+                to,
+                in_flight = slot.in_flight,
+                "frame dropped: peer not ready"
+            );
+            return;
+        }
+        slot.in_flight += 1;
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .consensus
+            .send_request(&slot.id, frame);
+        self.frames_out.insert(id, to);
+        self.shared.metrics.frames_out.inc();
+    }
+
+    fn send_sync(&mut self, to: u16, request: codec::Request, reply: SyncWaiter) {
+        let index = usize::from(to);
+        assert!(index < self.slots.len() && to != self.config.me);
+        let peer = self.slots[index].id;
+        if !self.swarm.is_connected(&peer) {
+            let _ = reply.send(Err(NetError::NotConnected(to)));
+            return;
+        }
+        if self.sync_out.len() >= self.config.sync_in_flight_max as usize {
+            let _ = reply.send(Err(NetError::Busy));
+            return;
+        }
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.sync_out.insert(id, (to, reply));
+        self.shared.metrics.sync_requests_out.inc();
+    }
+
+    fn on_sync_reply(&mut self, (answer, channel, from): SyncReply) {
+        let bytes = match answer {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
+                tracing::debug!(from, "sync request dropped by the node");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(from, "sync request not answered in time");
+                return;
+            }
+        };
+        let max = self.config.sync_response_bytes_max;
+        if bytes.len() > max as usize {
+            self.shared.metrics.oversized_frames.inc();
+            tracing::warn!(
+                from,
+                len = bytes.len(),
+                max,
+                "sync response over the cap, not sent"
+            );
+            return;
+        }
+        if self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, bytes)
+            .is_err()
+        {
+            tracing::debug!(from, "sync requester went away");
+        }
+    }
+
+    // ---- connections ----------------------------------------------------
+
+    fn redial_due(&mut self, now: Instant) {
+        for index in 0..self.slots.len() {
+            if self.slots[index].redial_at.is_some_and(|at| at <= now) {
+                self.slots[index].redial_at = None;
+                self.dial(index);
+            }
+        }
+    }
+
+    fn dial(&mut self, index: usize) {
+        let slot = &self.slots[index];
+        let Some(addr) = slot.addr.clone() else {
+            return;
+        };
+        if self.swarm.is_connected(&slot.id) {
+            return;
+        }
+        self.shared.metrics.dials.inc();
+        let opts = DialOpts::peer_id(slot.id)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .addresses(vec![addr])
+            .build();
+        match self.swarm.dial(opts) {
+            Ok(()) => {}
+            // A dial is already under way; its outcome re-schedules.
+            Err(DialError::DialPeerConditionFalse(_)) => {}
+            Err(e) => {
+                tracing::debug!(peer = index, error = %e, "dial refused");
+                self.schedule_redial(index);
+            }
+        }
+    }
+
+    /// Re-dials `index` after its current backoff, then doubles the backoff.
+    fn schedule_redial(&mut self, index: usize) {
+        let max = self.config.redial_backoff_max;
+        let slot = &mut self.slots[index];
+        if slot.addr.is_none() || slot.redial_at.is_some() {
+            return;
+        }
+        slot.redial_at = Some(Instant::now() + slot.backoff);
+        slot.backoff = (slot.backoff * 2).min(max);
+    }
+
+    fn set_connected(&self, index: u16, up: bool) {
+        let bit = 1u64 << index;
+        let mask = if up {
+            self.shared.connected.fetch_or(bit, Relaxed) | bit
+        } else {
+            self.shared.connected.fetch_and(!bit, Relaxed) & !bit
+        };
+        self.shared
+            .metrics
+            .connected_peers
+            .store(u64::from(mask.count_ones()), Relaxed);
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                let Some(&index) = self.by_id.get(&peer_id) else {
+                    // The allow list makes this unreachable; refuse anyway.
+                    self.shared.metrics.unknown_peer_messages.inc();
+                    tracing::warn!(%peer_id, "connection from a non-validator got past the allow list");
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                };
+                // The backoff is reset only once identify shows the remote
+                // kept the connection and speaks our protocol: a remote
+                // that accepts and then drops us is re-dialled ever slower.
+                self.slots[usize::from(index)].redial_at = None;
+                if num_established.get() == 1 {
+                    tracing::info!(peer = index, addr = %endpoint.get_remote_address(), "validator connected");
+                    self.set_connected(index, true);
+                    self.emit(NetEvent::PeerConnected(index));
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                let Some(&index) = self.by_id.get(&peer_id) else {
+                    return;
+                };
+                if num_established == 0 {
+                    tracing::info!(peer = index, cause = ?cause, "validator disconnected");
+                    self.set_connected(index, false);
+                    self.emit(NetEvent::PeerDisconnected(index));
+                    self.schedule_redial(usize::from(index));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                if let Some(&index) = peer_id.as_ref().and_then(|p| self.by_id.get(p)) {
+                    tracing::debug!(peer = index, error = %error, "dial failed");
+                    self.schedule_redial(usize::from(index));
+                }
+            }
+            SwarmEvent::IncomingConnectionError {
+                error,
+                peer_id,
+                send_back_addr,
+                ..
+            } => match error {
+                ListenError::Denied { cause }
+                    if cause
+                        .downcast_ref::<allow_block_list::NotAllowed>()
+                        .is_some() =>
+                {
+                    let peer =
+                        peer_id.map_or_else(|| send_back_addr.to_string(), |p| p.to_string());
+                    self.reject(peer, cause.to_string());
+                }
+                ListenError::Denied { cause } => {
+                    tracing::debug!(addr = %send_back_addr, %cause, "inbound connection over a limit");
+                }
+                error => {
+                    tracing::debug!(addr = %send_back_addr, error = %error, "inbound handshake failed")
+                }
+            },
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.listen_tx.send_modify(|addrs| {
+                    if addrs.len() < 16 {
+                        addrs.push(address);
+                    }
+                });
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_tx
+                    .send_modify(|addrs| addrs.retain(|a| *a != address));
+            }
+            SwarmEvent::ListenerClosed { reason, .. } => {
+                tracing::warn!(?reason, "listener closed");
+            }
+            SwarmEvent::ListenerError { error, .. } => tracing::warn!(%error, "listener error"),
+            _ => {}
+        }
+    }
+
+    /// Counts every refusal; logs and reports each refused peer once (a
+    /// non-member that keeps dialling must not flood the log or the node).
+    fn reject(&mut self, peer: String, reason: String) {
+        self.shared.metrics.rejected_peers.inc();
+        if self.rejected.len() >= REJECTED_REMEMBERED_MAX {
+            self.rejected.clear();
+        }
+        if !self.rejected.insert(peer.clone()) {
+            tracing::trace!(%peer, "refused again");
+            return;
+        }
+        tracing::warn!(%peer, %reason, "refused a peer that is not a validator of this chain");
+        self.emit(NetEvent::Rejected { peer, reason });
+    }
+
+    // ---- behaviours -----------------------------------------------------
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Allow(never) | BehaviourEvent::Limits(never) => match never {},
+            BehaviourEvent::Consensus(event) => self.on_consensus_event(event),
+            BehaviourEvent::Sync(event) => self.on_sync_event(event),
+            BehaviourEvent::Gossipsub(event) => self.on_gossip_event(event),
+            BehaviourEvent::Identify(event) => self.on_identify_event(event),
+            BehaviourEvent::Ping(_) => {}
+        }
+    }
+
+    fn on_consensus_event(
+        &mut self,
+        event: request_response::Event<codec::Request, codec::Response>,
+    ) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let Some(from) = self.validator(&peer, "consensus frame") else {
+                    return; // Dropping `channel` refuses the request.
+                };
+                // Fire-and-forget: acknowledge on receipt.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .consensus
+                    .send_response(channel, Vec::new());
+                self.shared.metrics.frames_in.inc();
+                let bytes = Arc::try_unwrap(request).unwrap_or_else(|shared| (*shared).clone());
+                self.emit(NetEvent::Frame { from, bytes });
+            }
+            Event::Message {
+                message: Message::Response { request_id, .. },
+                ..
+            } => self.frame_settled(request_id, true),
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                tracing::debug!(%error, "consensus frame failed");
+                self.frame_settled(request_id, false);
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound consensus frame failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn frame_settled(&mut self, request_id: OutboundRequestId, acked: bool) {
+        let Some(to) = self.frames_out.remove(&request_id) else {
+            return;
+        };
+        let slot = &mut self.slots[usize::from(to)];
+        assert!(slot.in_flight > 0);
+        slot.in_flight -= 1;
+        if !acked {
+            self.shared.metrics.frames_failed.inc();
+        }
+    }
+
+    fn on_sync_event(&mut self, event: request_response::Event<codec::Request, codec::Response>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let Some(from) = self.validator(&peer, "sync request") else {
+                    return;
+                };
+                self.shared.metrics.sync_requests_in.inc();
+                if self.sync_in.len() >= self.config.sync_in_flight_max as usize {
+                    tracing::debug!(from, "sync request refused: too many in flight");
+                    return;
+                }
+                let (reply, answer) = oneshot::channel();
+                let bytes = Arc::try_unwrap(request).unwrap_or_else(|shared| (*shared).clone());
+                if !self.emit(NetEvent::SyncRequest { from, bytes, reply }) {
+                    return;
+                }
+                let timeout = self.config.sync_timeout;
+                self.sync_in.push(Box::pin(async move {
+                    (tokio::time::timeout(timeout, answer).await, channel, from)
+                }));
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some((_, reply)) = self.sync_out.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some((peer, reply)) = self.sync_out.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound sync request failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_gossip_event(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
+            return;
+        };
+        let id = GossipId {
+            message: message_id,
+            propagation_source,
+        };
+        let forwarder = self.validator(&propagation_source, "gossip forwarder");
+        let author = match message.source {
+            Some(source) => self.validator(&source, "gossip author"),
+            None => None,
+        };
+        let (Some(_), Some(from)) = (forwarder, author) else {
+            self.report(&id, MessageAcceptance::Reject);
+            return;
+        };
+        self.shared.metrics.gossip_in.inc();
+        let delivered = self.emit(NetEvent::Gossip {
+            from,
+            id: id.clone(),
+            bytes: message.data,
+        });
+        if !delivered {
+            self.report(&id, MessageAcceptance::Ignore);
+        }
+    }
+
+    fn report(&mut self, id: &GossipId, acceptance: MessageAcceptance) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id.message, &id.propagation_source, acceptance);
+    }
+
+    fn on_identify_event(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        let ours = self.config.protocol_version();
+        if info.protocol_version != ours {
+            self.reject(
+                peer_id.to_string(),
+                format!(
+                    "protocol version {:?}, ours is {ours:?}",
+                    info.protocol_version
+                ),
+            );
+            let _ = self.swarm.disconnect_peer_id(peer_id);
+            return;
+        }
+        if let Some(&index) = self.by_id.get(&peer_id) {
+            self.slots[usize::from(index)].backoff = self.config.redial_backoff_min;
+        }
+    }
+
+    // ---- helpers --------------------------------------------------------
+
+    /// The validator index of `peer`, or `None` (logged and counted) if it
+    /// is not one: defence in depth behind the allow list.
+    fn validator(&self, peer: &PeerId, what: &str) -> Option<u16> {
+        let index = self.by_id.get(peer).copied();
+        if index.is_none() {
+            self.shared.metrics.unknown_peer_messages.inc();
+            tracing::warn!(%peer, what, "dropped: sender is not a validator");
+        }
+        index
+    }
+
+    /// Hands an event to the node without waiting; counts it if the queue
+    /// is full or gone.
+    fn emit(&self, event: NetEvent) -> bool {
+        match self.events.try_send(event) {
+            Ok(()) => true,
+            Err(e) => {
+                self.shared.metrics.events_dropped_queue_full.inc();
+                let kind = match e.into_inner() {
+                    NetEvent::Frame { .. } => "frame",
+                    NetEvent::Gossip { .. } => "gossip",
+                    NetEvent::SyncRequest { .. } => "sync request",
+                    NetEvent::PeerConnected(_) => "peer connected",
+                    NetEvent::PeerDisconnected(_) => "peer disconnected",
+                    NetEvent::Rejected { .. } => "rejected",
+                };
+                tracing::debug!(kind, "event queue full or closed, event dropped");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The permissioned transport on real libp2p: loopback TCP, real Noise
+//! handshakes, real Yamux, no mocks. Fault model: a non-member dials a
+//! validator; a validator sends more than the cap; a validator restarts.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use libp2p::Multiaddr;
+use lotline_core::{Digest, SigningKey};
+use lotline_node::net::{NetConfig, NetError, NetEvent, Network, NetworkHandle, Peer};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Node {
+    handle: NetworkHandle,
+    events: mpsc::Receiver<NetEvent>,
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Ports that were free a moment ago (bound together, so distinct).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+fn addr(port: u16) -> Multiaddr {
+    format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+}
+
+fn chain_id() -> Digest {
+    Digest([0x11; 32])
+}
+
+/// A config with short timers; `dial[i]` says whether we know validator i's
+/// address.
+fn config(keys: &[SigningKey], ports: &[u16], me: usize, dial: &[bool]) -> NetConfig {
+    let peers = keys
+        .iter()
+        .zip(ports)
+        .enumerate()
+        .map(|(i, (key, port))| Peer {
+            index: i as u16,
+            key: key.public_key(),
+            addr: dial[i].then(|| addr(*port)),
+        })
+        .collect();
+    let mut config = NetConfig::new(addr(ports[me]), peers, me as u16, chain_id());
+    config.request_timeout = Duration::from_secs(3);
+    config.sync_timeout = Duration::from_secs(3);
+    config.redial_backoff_min = Duration::from_millis(50);
+    config.redial_backoff_max = Duration::from_millis(800);
+    config
+}
+
+fn start(config: NetConfig, key: &SigningKey) -> Node {
+    let (handle, events) = Network::start(config, key).unwrap();
+    Node { handle, events }
+}
+
+/// Waits for the first event that `want` picks, failing the test after
+/// `within`. Other events are skipped.
+async fn expect<T>(
+    node: &mut Node,
+    within: Duration,
+    what: &str,
+    mut want: impl FnMut(NetEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, node.events.recv()).await {
+            Ok(Some(event)) => {
+                if let Some(found) = want(event) {
+                    return found;
+                }
+            }
+            Ok(None) => panic!("{what}: event channel closed"),
+            Err(_) => panic!("{what}: nothing within {within:?}"),
+        }
+    }
+}
+
+async fn until(within: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn fully_connected(nodes: &[Node]) {
+    let n = nodes.len();
+    until(WAIT, "full mesh", || {
+        nodes
+            .iter()
+            .all(|node| node.handle.connected().len() == n - 1)
+    })
+    .await;
+}
+
+fn frame_from(from: u16, bytes: &[u8]) -> impl FnMut(NetEvent) -> Option<()> + '_ {
+    move |event| match event {
+        NetEvent::Frame { from: f, bytes: b } if f == from && b == bytes => Some(()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_exchange_frames_sync_and_gossip() {
+    init_tracing();
+    let started = Instant::now();
+    let keys: Vec<SigningKey> = (0..4).map(|_| SigningKey::generate()).collect();
+    let ports = free_ports(4);
+    let mut nodes: Vec<Node> = (0..4)
+        .map(|me| start(config(&keys, &ports, me, &[true; 4]), &keys[me]))
+        .collect();
+    fully_connected(&nodes).await;
+    let connected_after = started.elapsed();
+
+    // Broadcast from 0 reaches 1, 2 and 3, attributed to 0.
+    nodes[0]
+        .handle
+        .broadcast(b"notarize view 1".to_vec())
+        .unwrap();
+    for node in &mut nodes[1..] {
+        expect(node, WAIT, "broadcast", frame_from(0, b"notarize view 1")).await;
+    }
+    // A direct frame reaches only its target.
+    nodes[2].handle.send(3, b"to three".to_vec()).unwrap();
+    expect(&mut nodes[3], WAIT, "direct", frame_from(2, b"to three")).await;
+    assert_eq!(nodes[0].handle.metrics().frames_out.get(), 3);
+    assert_eq!(
+        nodes[0].handle.send(0, b"self".to_vec()),
+        Err(NetError::UnknownPeer(0))
+    );
+    assert_eq!(
+        nodes[0].handle.send(4, b"none".to_vec()),
+        Err(NetError::UnknownPeer(4))
+    );
+
+    // Sync: 1 asks 0, 0's node answers through the oneshot.
+    let response = nodes[1].handle.request_sync(0, b"blocks from 7".to_vec());
+    let reply = expect(&mut nodes[0], WAIT, "sync request", |event| match event {
+        NetEvent::SyncRequest {
+            from: 1,
+            bytes,
+            reply,
+        } if bytes == b"blocks from 7" => Some(reply),
+        _ => None,
+    })
+    .await;
+    reply.send(b"block 7 and its finality".to_vec()).unwrap();
+    let response = tokio::time::timeout(WAIT, response).await.unwrap().unwrap();
+    assert_eq!(response, Ok(b"block 7 and its finality".to_vec()));
+
+    // Gossip from 3 reaches 0, 1 and 2 (subscriptions may lag the
+    // connection by a moment, so publish until every node has one).
+    let mut got = [false; 3];
+    let deadline = Instant::now() + WAIT;
+    let mut round = 0u32;
+    while got.contains(&false) {
+        assert!(Instant::now() < deadline, "gossip did not reach {got:?}");
+        round += 1;
+        nodes[3]
+            .handle
+            .gossip(format!("attestation {round}").into_bytes())
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        for (i, node) in nodes[..3].iter_mut().enumerate() {
+            while let Ok(event) = node.events.try_recv() {
+                if let NetEvent::Gossip { from, id, bytes } = event {
+                    assert_eq!(from, 3);
+                    assert!(bytes.starts_with(b"attestation "));
+                    node.handle.report_gossip(id, true).unwrap();
+                    got[i] = true;
+                }
+            }
+        }
+    }
+    for node in &nodes {
+        assert_eq!(node.handle.metrics().unknown_peer_messages.get(), 0);
+        assert_eq!(node.handle.metrics().rejected_peers.get(), 0);
+    }
+    let text = nodes[0].handle.metrics().render();
+    assert!(text.contains("lotline_net_connected_peers 3"), "{text}");
+    eprintln!(
+        "mesh of 4 in {connected_after:?}, whole test {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_validator_is_disconnected_and_unheard() {
+    init_tracing();
+    let keys: Vec<SigningKey> = (0..4).map(|_| SigningKey::generate()).collect();
+    let intruder_key = SigningKey::generate();
+    let ports = free_ports(3);
+    // Validators 0 and 1 run; 2 and 3 are offline (no address).
+    let genesis_ports = [ports[0], ports[1], 0, 0];
+    let dial = [true, true, false, false];
+    let mut node0 = start(config(&keys, &genesis_ports, 0, &dial), &keys[0]);
+    let mut node1 = start(config(&keys, &genesis_ports, 1, &dial), &keys[1]);
+    until(WAIT, "0 and 1 connected", || {
+        node0.handle.connected() == [1]
+    })
+    .await;
+
+    // The intruder believes it is validator 4 of the same chain, and dials 0.
+    let mut intruder_keys = keys.clone();
+    intruder_keys.push(intruder_key.clone());
+    let intruder_ports = [ports[0], ports[1], 0, 0, ports[2]];
+    let intruder = start(
+        config(
+            &intruder_keys,
+            &intruder_ports,
+            4,
+            &[true, false, false, false, false],
+        ),
+        &intruder_key,
+    );
+
+    let intruder_id = intruder.handle.local_peer_id().to_string();
+    let (peer, reason) = expect(&mut node0, WAIT, "rejection", |event| match event {
+        NetEvent::Rejected { peer, reason } => Some((peer, reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(peer, intruder_id);
+    assert!(!reason.is_empty());
+    assert!(node0.handle.metrics().rejected_peers.get() >= 1);
+
+    // Whatever the intruder sends, for 2 s nothing reaches 0's node.
+    let watch_until = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut sent = 0;
+    while tokio::time::Instant::now() < watch_until {
+        let _ = intruder.handle.send(0, b"forged vote".to_vec());
+        let _ = intruder.handle.broadcast(b"forged certificate".to_vec());
+        let _ = intruder.handle.gossip(format!("spam {sent}").into_bytes());
+        drop(intruder.handle.request_sync(0, b"everything".to_vec()));
+        sent += 1;
+        if let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(100), node0.events.recv()).await
+        {
+            match event {
+                NetEvent::Frame { .. } | NetEvent::Gossip { .. } | NetEvent::SyncRequest { .. } => {
+                    panic!("an event reached the node: {event:?}")
+                }
+                // Its re-dials are refused too; validator 1 may reconnect.
+                _ => {}
+            }
+        }
+    }
+    let metrics = node0.handle.metrics();
+    assert_eq!(metrics.frames_in.get(), 0);
+    assert_eq!(metrics.gossip_in.get(), 0);
+    assert_eq!(metrics.sync_requests_in.get(), 0);
+    assert_eq!(
+        metrics.unknown_peer_messages.get(),
+        0,
+        "nothing got past the allow list"
+    );
+    assert_eq!(node0.handle.connected(), [1]);
+    assert!(sent > 5);
+
+    // The validators are unaffected.
+    node1.handle.send(0, b"real vote".to_vec()).unwrap();
+    expect(&mut node0, WAIT, "real vote", frame_from(1, b"real vote")).await;
+    while node1.events.try_recv().is_ok() {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_are_refused_without_harm() {
+    init_tracing();
+    let keys: Vec<SigningKey> = (0..2).map(|_| SigningKey::generate()).collect();
+    let ports = free_ports(2);
+    // Node 0 enforces small caps; node 1 is configured to send larger frames.
+    let mut small = config(&keys, &ports, 0, &[true, true]);
+    small.frame_bytes_max = 64 * 1024;
+    small.sync_request_bytes_max = 1024;
+    small.sync_response_bytes_max = 4096;
+    let mut large = config(&keys, &ports, 1, &[true, true]);
+    large.frame_bytes_max = 1024 * 1024;
+    large.sync_request_bytes_max = 1024 * 1024;
+    let mut node0 = start(small, &keys[0]);
+    let node1 = start(large, &keys[1]);
+    until(WAIT, "connected", || {
+        node0.handle.connected() == [1] && node1.handle.connected() == [0]
+    })
+    .await;
+
+    // Over node 0's cap: node 0 refuses it on the length prefix, node 1's
+    // request fails.
+    node1.handle.send(0, vec![7; 200 * 1024]).unwrap();
+    until(WAIT, "sender sees the failure", || {
+        node1.handle.metrics().frames_failed.get() == 1
+    })
+    .await;
+    assert!(node0.handle.metrics().oversized_frames.get() >= 1);
+    let response = node1.handle.request_sync(0, vec![0; 10 * 1024]);
+    let response = tokio::time::timeout(WAIT, response).await.unwrap().unwrap();
+    assert!(
+        matches!(response, Err(NetError::Request { peer: 0, .. })),
+        "{response:?}"
+    );
+    assert!(node0.handle.metrics().oversized_frames.get() >= 2);
+
+    // A response over node 0's own cap is not sent; the requester fails.
+    let response = node1.handle.request_sync(0, b"small request".to_vec());
+    let reply = expect(&mut node0, WAIT, "sync request", |event| match event {
+        NetEvent::SyncRequest { reply, .. } => Some(reply),
+        NetEvent::Frame { .. } => panic!("the oversized frame was delivered"),
+        _ => None,
+    })
+    .await;
+    reply.send(vec![0; 4097]).unwrap();
+    let response = tokio::time::timeout(WAIT, response).await.unwrap().unwrap();
+    assert!(
+        matches!(response, Err(NetError::Request { peer: 0, .. })),
+        "{response:?}"
+    );
+
+    // Local refusals, before anything is queued.
+    assert_eq!(
+        node0.handle.send(1, vec![0; 64 * 1024 + 1]),
+        Err(NetError::TooLarge {
+            len: 64 * 1024 + 1,
+            max: 64 * 1024
+        })
+    );
+    assert!(node0.handle.gossip(vec![0; 1024 * 1024]).is_err());
+    let refused = node0.handle.request_sync(1, vec![0; 1025]).await.unwrap();
+    assert_eq!(
+        refused,
+        Err(NetError::TooLarge {
+            len: 1025,
+            max: 1024
+        })
+    );
+
+    // The link still works for frames within the cap.
+    node1.handle.send(0, vec![1; 64 * 1024]).unwrap();
+    expect(&mut node0, WAIT, "frame at the cap", |event| match event {
+        NetEvent::Frame { from: 1, bytes } => {
+            assert_eq!(bytes.len(), 64 * 1024);
+            Some(())
+        }
+        NetEvent::Frame { .. } => panic!("unexpected frame"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(node0.handle.metrics().frames_in.get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_validator_is_redialled() {
+    init_tracing();
+    let keys: Vec<SigningKey> = (0..2).map(|_| SigningKey::generate()).collect();
+    let ports = free_ports(2);
+    let mut node0 = start(config(&keys, &ports, 0, &[true, true]), &keys[0]);
+    let node1 = start(config(&keys, &ports, 1, &[true, true]), &keys[1]);
+    until(WAIT, "connected", || node0.handle.connected() == [1]).await;
+
+    node1.handle.shutdown().await;
+    drop(node1);
+    expect(&mut node0, WAIT, "disconnect", |event| {
+        matches!(event, NetEvent::PeerDisconnected(1)).then_some(())
+    })
+    .await;
+    assert!(node0.handle.connected().is_empty());
+    assert_eq!(node0.handle.send(1, b"lost".to_vec()), Ok(()));
+    // Let a few re-dials fail against the closed port.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dials_while_down = node0.handle.metrics().dials.get();
+    assert!(dials_while_down >= 2, "node 0 re-dials: {dials_while_down}");
+
+    // Node 1 comes back on the same port and knows nobody's address: only
+    // node 0's re-dial can bring the link back.
+    let restarted = Instant::now();
+    let mut node1 = start(config(&keys, &ports, 1, &[false, false]), &keys[1]);
+    until(Duration::from_secs(5), "re-dial after restart", || {
+        node0.handle.connected() == [1]
+    })
+    .await;
+    let reconnect = restarted.elapsed();
+    // Bounded by redial_backoff_max (800 ms) plus a handshake.
+    assert!(
+        reconnect < Duration::from_secs(3),
+        "reconnected after {reconnect:?}"
+    );
+
+    node0.handle.send(1, b"after restart".to_vec()).unwrap();
+    expect(
+        &mut node1,
+        WAIT,
+        "frame after restart",
+        frame_from(0, b"after restart"),
+    )
+    .await;
+    node1.handle.send(0, b"back".to_vec()).unwrap();
+    expect(&mut node0, WAIT, "frame back", frame_from(1, b"back")).await;
+    eprintln!("reconnected {reconnect:?} after restart");
+}
