@@ -3,43 +3,275 @@
 //!
 //! Non-features, on purpose: no I/O, no clock reads (time arrives in
 //! inputs), no randomness, no hash-map iteration in decisions. The node's
-//! actor and the simulator drive the same engine.
+//! actor and the simulator drive the same engine. The engine does not
+//! validate attestations (it asks the actor, [`Output::Verify`]), does not
+//! store anything (it asks the actor, [`Output::Journal`] and
+//! [`Output::Commit`]) and does not talk to peers (it hands messages to the
+//! actor, [`Output::Broadcast`] and [`Output::Send`]).
+//!
+//! # Protocol per view (Simplex, Chan & Pass 2023; see `shared/protocol.md`)
+//!
+//! Views start at 1 and `leader(v) = validators[v mod n]` in genesis order
+//! ([`leader`]). In view `v`:
+//!
+//! 1. *Enter* `v` on a notarization or nullification of `v - 1`, or a
+//!    finalization of `v - 1`; a certificate for any view `w >= v` jumps the
+//!    engine to `w + 1`. Entering sets the leader timer and the view timer
+//!    ([`TimerKind`]); the leader asks the actor for a payload
+//!    ([`Output::Build`]).
+//! 2. *Propose* (leader): a block on the highest notarized parent `p` (view
+//!    `v' < v`) such that every view in `(v', v)` is nullified. The
+//!    [`Proposal`] carries the leader's own `notarize` vote (which
+//!    authenticates it), the parent's header, the parent's certificate and
+//!    the nullifications of the skipped views, so a voter never needs more
+//!    than the proposal to check the parent rule.
+//! 3. *Notarize*: the first valid proposal of `v` whose parent rule holds is
+//!    sent to the actor ([`Output::Verify`]); on `Verified { valid: true }`
+//!    the engine journals and broadcasts `notarize(v, h)`. Never twice in a
+//!    view.
+//! 4. On q = n - f `notarize(v, h)`: notarization; enter `v + 1`; if we did
+//!    not nullify `v`, journal and broadcast `finalize(v, h)`.
+//! 5. On a timer, an invalid payload or the leader's own `nullify`: if we did
+//!    not `finalize(v)`, journal and broadcast `nullify(v)`, then rebroadcast
+//!    it with the certificate that let us enter `v` on every retry.
+//! 6. On q `nullify(v)`: nullification; enter `v + 1`.
+//! 7. On q `finalize(v, h)`: `h` and its uncommitted ancestors are final and
+//!    come out as [`Output::Commit`] in height order.
+//!
+//! # Invariants
+//!
+//! * Every own vote leaves as [`Output::Journal`] before the
+//!   [`Output::Broadcast`] that carries it; the actor makes the journal
+//!   durable before it sends anything. The body of a block we notarize is
+//!   an [`Output::Persist`] ahead of that vote, so it is durable with it.
+//! * Never two different `notarize`, never `finalize` and `nullify`, never
+//!   two different `finalize` in one view, also across restarts
+//!   ([`Engine::restore`]). These are assertions: a breach is a bug.
+//! * Nothing from a peer can make the engine panic: a bad message comes back
+//!   as [`Output::Dropped`].
+//! * Buffers are bounded: votes and proposals only for views up to
+//!   `view + future_views_max`, blocks only above the committed height and
+//!   at most [`config::PIPELINE_HEIGHTS_MAX`] ahead of it, at most
+//!   [`config::WANTED_BLOCKS_MAX`] fetches. Certificates are taken for any
+//!   view above the finalized one (they can not be forged), so the per-view
+//!   state grows with the number of views since the last finalization.
+//!
+//! # Deviations from the paper
+//!
+//! See [`engine`]'s module documentation.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod certificate;
+pub mod config;
+pub mod engine;
+pub mod evidence;
+pub mod journal;
+pub mod leader;
+mod proposal;
+mod sync;
+mod view;
+mod votes;
 
 use lotline_core::attestation::Envelope;
-use lotline_core::block::{Block, BlockHash};
-use lotline_core::certificate::Certificate;
+use lotline_core::block::{Block, BlockError, BlockHash, Header};
+use lotline_core::certificate::{CertificateError, Finality, FinalityError};
 use lotline_core::vote::Vote;
+use serde::{Deserialize, Serialize};
+
+pub use certificate::{QuorumCertificate, Verifier, Zip215};
+pub use config::Config;
+pub use engine::Engine;
+pub use evidence::{Evidence, EvidenceError, EvidenceKind};
+pub use journal::RestoreError;
+pub use leader::leader;
 
 /// What drives an engine.
 #[derive(Clone, Debug)]
 pub enum Input {
-    /// The actor offers the mempool's next attestations for the leader's
-    /// proposal in the current view, with the actor's clock reading.
-    Propose { attestations: Vec<Envelope>, now_ms: u64 },
-    /// A signed message from validator `from` (multi-validator engines).
+    /// The actor's payload for the leader's proposal in the current view
+    /// (the answer to [`Output::Build`]), with the actor's clock reading,
+    /// which becomes the informational header timestamp.
+    Propose {
+        attestations: Vec<Envelope>,
+        now_ms: u64,
+    },
+    /// A message from validator `from`, as authenticated by the transport.
+    /// Its content is still checked: every signature is verified.
     Message { from: u16, message: Message },
-    /// The timer for `view` fired (multi-validator engines).
-    Timer { view: u64 },
-    /// The actor's verdict on a proposal's payload (multi-validator engines).
-    Verified { view: u64, block: BlockHash, valid: bool },
+    /// The timer `timer` of `view` fired (set by [`Output::SetTimer`]).
+    Timer { view: u64, timer: TimerKind },
+    /// The actor's verdict on a proposal's payload (the answer to
+    /// [`Output::Verify`]).
+    Verified {
+        view: u64,
+        block: BlockHash,
+        valid: bool,
+    },
+    /// A finalized block fetched by block sync (the answer to
+    /// [`Output::Sync`]), in height order starting at the requested height.
+    Synced { block: Block, finality: Finality },
+}
+
+/// The timers of a view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerKind {
+    /// No proposal by now: nullify (Simplex's 2Δ).
+    Leader,
+    /// No notarization by now: nullify (Simplex's 3Δ).
+    Notarization,
+    /// Still stuck after nullifying: rebroadcast the nullify vote and the
+    /// certificate that justified entering the view.
+    Retry,
 }
 
 /// What an engine asks the actor to do, in order.
 #[derive(Clone, Debug)]
 pub enum Output {
-    /// Make this own vote durable before any later send.
+    /// Append this own vote to the vote journal. The journal must be durable
+    /// (fdatasync) before any later `Broadcast`/`Send` of the same step.
     Journal(Vote),
+    /// Append this record to the journal beside the votes; it rides on the
+    /// sync of the next `Journal`/send. Pass every record back to
+    /// [`Engine::restore`] (the actor may drop those at or below the
+    /// committed height or finalized view). See [`Record`].
+    Persist(Record),
     /// Send to every other validator.
     Broadcast(Message),
-    /// Fire `Input::Timer { view }` after `after_ms`.
-    SetTimer { view: u64, after_ms: u64 },
-    /// `block` is finalized by `certificate`: persist it and tell clients.
-    Commit { block: Block, certificate: Certificate },
+    /// Send to one validator (answers to requests, block fetches).
+    Send { to: u16, message: Message },
+    /// Fire `Input::Timer { view, timer }` after `after_ms`. Timers are never
+    /// cancelled: the engine ignores those of views it has left.
+    SetTimer {
+        view: u64,
+        timer: TimerKind,
+        after_ms: u64,
+    },
+    /// We lead `view`: answer with `Input::Propose` (possibly with no
+    /// attestations) soon, before the leader timer of the peers fires.
+    Build { view: u64 },
+    /// Check the payload of `block` (attestation admission: signatures,
+    /// schema, policy, no duplicates of committed attestations) and answer
+    /// with `Input::Verified`. The header and body shape are already checked.
+    Verify { view: u64, block: Block },
+    /// `block` is final: append it with its finality to the block log, then
+    /// tell clients. Commits come in height order, each extending the last.
+    Commit { block: Block, finality: Finality },
+    /// The engine holds a finalization it can not connect to its committed
+    /// head (blocks pruned by peers, or a gap too long for one `Finality`):
+    /// block-sync finalized blocks with their finalities from `height`
+    /// upwards from peers' block logs and feed them as `Input::Synced`.
+    Sync { height: u64 },
+    /// Two conflicting votes by one validator: gossip it and record it in a
+    /// later block. Emitted once per (validator, view, kind).
+    Evidence(Evidence),
+    /// A message or input was refused; the actor logs and counts it (and may
+    /// rate-limit or block a peer that sends many non-benign ones). `from` is
+    /// `None` for actor inputs.
+    Dropped {
+        from: Option<u16>,
+        reason: DropReason,
+    },
 }
 
-/// Messages between validators.
-#[derive(Clone, Debug)]
+/// What the engine keeps across restarts besides its own votes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Record {
+    /// A certificate we stored: a restart re-enters the view after it and
+    /// can hand it to peers stuck before it (all holders of a certificate
+    /// may crash; without this a straggler could wait forever).
+    Certificate(QuorumCertificate),
+    /// A block we notarize (persisted before the vote leaves) or fetched:
+    /// a notarized block can only be skipped by a nullification, so its body
+    /// must survive the crash of every validator that holds it.
+    Block(Block),
+}
+
+/// Messages between validators. Every field that matters is signed or bound
+/// by hash to something signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    Proposal(Block),
+    Proposal(Box<Proposal>),
     Vote(Vote),
+    /// A notarization, nullification or finalization.
+    Certificate(QuorumCertificate),
+    Request(Request),
+    /// Answer to [`Request::Block`]: the block and then its ancestors,
+    /// child first, at most [`config::FETCH_BLOCKS_MAX`].
+    Blocks(Vec<Block>),
+}
+
+/// A leader's block for view `notarize.view` with everything a voter needs
+/// to check the parent rule without asking anyone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub block: Block,
+    /// The leader's `notarize(view, hash(block))`: authenticates the proposal.
+    pub notarize: Vote,
+    /// The parent's header (bound by `block.header.parent`); `None` when the
+    /// parent is the genesis parent (the chain id).
+    pub parent: Option<Header>,
+    /// A notarization or finalization of the parent; `None` for genesis.
+    /// May be left out when the parent is the voter's last finalized block.
+    pub parent_certificate: Option<QuorumCertificate>,
+    /// Nullifications of every view strictly between the parent's view and
+    /// this view, at most [`config::SKIP_VIEWS_MAX`].
+    pub nullifications: Vec<QuorumCertificate>,
+}
+
+/// What a validator may ask a peer for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// A notarized or recently committed block and some of its ancestors.
+    Block { hash: BlockHash },
+    /// The certificates a leader needs to build on `view`: walking down from
+    /// `view`, nullifications until a notarization or finalization.
+    Certificates { view: u64 },
+}
+
+/// Why a message or input was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DropReason {
+    #[error("sender {0} is not a validator")]
+    UnknownPeer(u16),
+    #[error("signer {0} is not a validator")]
+    UnknownSigner(u16),
+    #[error("epoch {0} is not the current epoch")]
+    WrongEpoch(u64),
+    #[error("signature of validator {0} does not verify")]
+    BadSignature(u16),
+    #[error("malformed: {0}")]
+    Malformed(&'static str),
+    #[error("view {view} is at or below the finalized view {finalized}")]
+    StaleView { view: u64, finalized: u64 },
+    #[error("view {view} is beyond the window, which ends at {limit}")]
+    FutureView { view: u64, limit: u64 },
+    #[error("validator {signer} does not lead view {view}")]
+    NotLeader { view: u64, signer: u16 },
+    #[error("certificate: {0}")]
+    Certificate(CertificateError),
+    #[error("block: {0}")]
+    Block(BlockError),
+    #[error("finality: {0}")]
+    Finality(FinalityError),
+    #[error("parent: {0}")]
+    Parent(&'static str),
+    #[error("no nullification for skipped view {0}")]
+    MissingNullification(u64),
+    #[error("block at height {height} is beyond the pipeline limit {limit}")]
+    TooFarAhead { height: u64, limit: u64 },
+    #[error("block {0} was not requested")]
+    Unrequested(BlockHash),
+    #[error("a finalized block conflicts with the committed chain at height {0}")]
+    ConflictingFinalization(u64),
+}
+
+impl DropReason {
+    /// True for drops that honest peers cause routinely (late votes after a
+    /// finalization, answers we no longer need): log them at a low level.
+    pub fn is_benign(&self) -> bool {
+        matches!(
+            self,
+            DropReason::StaleView { .. } | DropReason::Unrequested(_)
+        )
+    }
 }

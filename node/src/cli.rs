@@ -83,12 +83,15 @@ enum GenesisCommand {
         /// Orgs as id:role[:name], comma separated.
         #[arg(long, default_value = crate::demo::DEMO_ORGS)]
         orgs: String,
-        /// Which orgs run validators (comma separated); default: the first.
+        /// Which orgs run validators (comma separated); default: all.
         #[arg(long)]
         validators: Option<String>,
         /// First API port; validator i listens on port + i.
         #[arg(long, default_value_t = 8080)]
         api_port: u16,
+        /// First libp2p port; validator i listens on port + i (several validators).
+        #[arg(long, default_value_t = 7100)]
+        p2p_port: u16,
     },
     /// Print a genesis file's chain id after validating it.
     Id {
@@ -204,6 +207,7 @@ fn genesis_command(command: GenesisCommand) -> Result<()> {
             orgs,
             validators,
             api_port,
+            p2p_port,
         } => {
             let specs = crate::demo::parse_orgs(&orgs)?;
             let validators: Vec<String> = match validators {
@@ -213,8 +217,14 @@ fn genesis_command(command: GenesisCommand) -> Result<()> {
                     .map(|s| vec![s.id.clone()])
                     .unwrap_or_default(),
             };
-            let layout =
-                crate::demo::create_consortium(&dir, &chain_name, &specs, &validators, api_port)?;
+            let layout = crate::demo::create_consortium(
+                &dir,
+                &chain_name,
+                &specs,
+                &validators,
+                api_port,
+                p2p_port,
+            )?;
             println!(
                 "consortium {} (chain id {})",
                 layout.genesis_path.display(),

@@ -27,6 +27,14 @@ struct RawConfig {
     api: RawApi,
     #[serde(default)]
     mempool: RawMempool,
+    #[serde(default)]
+    p2p: RawP2p,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawP2p {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +59,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     pub mempool_attestations_max: usize,
     pub mempool_bytes_max: usize,
+    /// libp2p listen address; default: this validator's `p2p` in genesis.
+    pub p2p_listen: Option<String>,
 }
 
 pub const MEMPOOL_ATTESTATIONS_DEFAULT: usize = 200_000;
@@ -109,6 +119,7 @@ impl NodeConfig {
                 .attestations_max
                 .unwrap_or(MEMPOOL_ATTESTATIONS_DEFAULT),
             mempool_bytes_max: raw.mempool.bytes_max.unwrap_or(MEMPOOL_BYTES_DEFAULT),
+            p2p_listen: raw.p2p.listen,
         };
         for (field, path) in [("genesis", &config.genesis), ("node_key", &config.node_key)] {
             if !path.exists() {

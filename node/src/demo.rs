@@ -27,9 +27,12 @@ pub struct DemoArgs {
     /// The demo folder (created if missing, reused if present).
     #[arg(long, default_value = "lotline-demo")]
     pub dir: PathBuf,
-    /// API port of the node.
+    /// API port of the first node; node i serves on port + i.
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// libp2p port of the first node; node i listens on port + i.
+    #[arg(long, default_value_t = 7100)]
+    pub p2p_port: u16,
     /// Seed of the generated supply chain.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -70,17 +73,20 @@ pub fn parse_orgs(list: &str) -> Result<Vec<OrgSpec>> {
 }
 
 /// Creates a consortium folder with genesis, keys and one node config per
-/// validator (API on `api_port + i`, data in `data/<org>`).
+/// validator (API on `api_port + i`, libp2p on `p2p_port + i` when there
+/// are several validators, data in `data/<org>`).
 pub fn create_consortium(
     dir: &Path,
     chain_name: &str,
     orgs: &[OrgSpec],
     validators: &[String],
     api_port: u16,
+    p2p_port: u16,
 ) -> Result<ConsortiumLayout> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let p2p = (validators.len() > 1).then_some(p2p_port);
     let out = lotline_genesis::init::init_consortium_with_validators(
-        dir, chain_name, orgs, validators, None,
+        dir, chain_name, orgs, validators, p2p,
     )?;
     let mut node_configs = Vec::new();
     for (i, validator) in out.genesis.validators().iter().enumerate() {
@@ -147,59 +153,93 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let fresh = !args.dir.join(lotline_genesis::init::GENESIS_FILE).exists();
     let layout = if fresh {
         let orgs = parse_orgs(DEMO_ORGS)?;
+        let validators: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
         create_consortium(
             &args.dir,
             "lotline-demo",
             &orgs,
-            &["manufacturer".to_owned()],
+            &validators,
             args.port,
+            args.p2p_port,
         )?
     } else {
         existing_layout(&args.dir)?
     };
-    let Some(config_path) = layout.node_configs.first() else {
-        bail!("the demo genesis has no validator")
-    };
-    let mut config = NodeConfig::load(config_path)?;
-    config.listen = ([127, 0, 0, 1], args.port).into();
-    let node = Node::start(&config).await.with_context(|| {
-        format!(
-            "starting the demo node on port {} (is it in use? try --port)",
-            args.port
-        )
-    })?;
-    let url = node.url();
-
     let genesis = Genesis::load(&layout.genesis_path)?;
-    if node.shared.head().height == 0 {
-        load_story(&url, &genesis, &layout, args.seed).await?;
+    let mut nodes = Vec::new();
+    for (i, path) in layout.node_configs.iter().enumerate() {
+        let mut config = NodeConfig::load(path)?;
+        let port = args
+            .port
+            .checked_add(u16::try_from(i)?)
+            .context("API port out of range")?;
+        config.listen = ([127, 0, 0, 1], port).into();
+        let node = Node::start(&config).await.with_context(|| {
+            format!(
+                "starting the node of {} on port {port} (in use? try --port)",
+                path.display()
+            )
+        })?;
+        nodes.push(node);
+    }
+    wait_connected(&nodes).await;
+    let urls: BTreeMap<String, String> = genesis
+        .validators()
+        .iter()
+        .zip(&nodes)
+        .map(|(v, n)| (v.org.clone(), n.url()))
+        .collect();
+
+    if nodes.iter().all(|n| n.shared.head().height == 0) {
+        load_story(&urls, &genesis, &layout, args.seed).await?;
     } else {
         println!(
             "reusing {} at height {}",
             args.dir.display(),
-            node.shared.head().height
+            nodes[0].shared.head().height
         );
     }
-    let receipt_path = save_example_receipt(&url, &args.dir).await?;
-    print_summary(&node, &args.dir, &layout, receipt_path.as_deref());
+    let first = nodes.first().map(Node::url).unwrap_or_default();
+    let receipt_path = save_example_receipt(&first, &args.dir).await?;
+    print_summary(&nodes, &urls, &args.dir, &layout, receipt_path.as_deref());
     if !args.exit_after_load {
         println!("\nserving; press Ctrl-C to stop");
-        crate::cli::wait_for_signal(&node).await;
+        if let Some(node) = nodes.first() {
+            crate::cli::wait_for_signal(node).await;
+        }
     }
-    node.shutdown().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
     Ok(())
 }
 
+/// Waits (bounded) until every validator sees all the others.
+async fn wait_connected(nodes: &[Node]) {
+    let want = nodes.len().saturating_sub(1);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline {
+        if nodes.iter().all(|n| {
+            n.net
+                .as_ref()
+                .is_none_or(|net| net.connected().len() >= want)
+        }) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tracing::warn!("not every validator connected within 20 s; continuing");
+}
+
 /// Signs every event of the generated story with its org's key and submits
-/// them in batches, waiting for commitment.
+/// it through that org's own node, in story order, waiting for commitment.
 async fn load_story(
-    url: &str,
+    urls: &BTreeMap<String, String>,
     genesis: &Genesis,
     layout: &ConsortiumLayout,
     seed: u64,
 ) -> Result<()> {
     let items = SupplyChainWorkload::generate_for(seed, Scale::demo(), &Roles::demo());
-    let client = lotline_sdk::Client::new(url)?;
     let mut signers = BTreeMap::new();
     for (org, path) in &layout.client_keys {
         signers.insert(
@@ -207,32 +247,43 @@ async fn load_story(
             lotline_sdk::Signer::from_key_file(org.clone(), path)?,
         );
     }
-    let mut envelopes = Vec::with_capacity(items.len());
-    for item in &items {
-        let signer = signers
-            .get(&item.org)
-            .with_context(|| format!("no key for org {}", item.org))?;
-        envelopes.push(
-            lotline_sdk::AttestationBuilder::new(genesis.chain_id(), signer)
-                .event(item.event.clone())
-                .build()?,
-        );
-    }
+    let any_url = urls.values().next().cloned().context("no node")?;
     let mut committed = 0;
-    // Several submits, so the story spans several blocks as it would live.
-    for chunk in envelopes.chunks(8) {
-        let result = client.submit_batch(chunk, Wait::Committed).await?;
+    // Consecutive events of one org go together, like an ERP's bulk upload.
+    let mut start = 0;
+    while start < items.len() {
+        let org = &items[start].org;
+        let end = items[start..]
+            .iter()
+            .position(|w| &w.org != org)
+            .map_or(items.len(), |n| start + n)
+            .min(start + 8);
+        let signer = signers
+            .get(org)
+            .with_context(|| format!("no key for org {org}"))?;
+        let envelopes = items[start..end]
+            .iter()
+            .map(|item| {
+                lotline_sdk::AttestationBuilder::new(genesis.chain_id(), signer)
+                    .event(item.event.clone())
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let client = lotline_sdk::Client::new(urls.get(org).unwrap_or(&any_url))?;
+        let result = client.submit_batch(&envelopes, Wait::Committed).await?;
         for (i, r) in result.results.iter().enumerate() {
             match (&r.status, &r.problem) {
                 (Status::Committed, _) => committed += 1,
                 (_, Some(problem)) => bail!(
-                    "demo event {i} was rejected: {} ({})",
+                    "demo event {} was rejected: {} ({})",
+                    start + i,
                     problem.title,
                     problem.detail
                 ),
-                (status, None) => bail!("demo event {i} is {status:?} after waiting"),
+                (status, None) => bail!("demo event {} is {status:?} after waiting", start + i),
             }
         }
+        start = end;
     }
     println!("loaded the demo supply chain: {committed} attestations committed");
     Ok(())
@@ -240,31 +291,42 @@ async fn load_story(
 
 async fn save_example_receipt(url: &str, dir: &Path) -> Result<Option<PathBuf>> {
     let client = lotline_sdk::Client::new(url)?;
-    let Ok(block) = client.block(1).await else {
-        return Ok(None);
-    };
-    let Some(id) = block.attestations.first() else {
-        return Ok(None);
-    };
-    let receipt = client.receipt(id).await?;
-    let path = dir.join("example-receipt.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&receipt)?)?;
-    Ok(Some(path))
+    let head = client.head().await?.height;
+    // The first block that holds an attestation (idle views make empty ones).
+    for height in 1..=head {
+        let block = client.block(height).await?;
+        if let Some(id) = block.attestations.first() {
+            let receipt = client.receipt(id).await?;
+            let path = dir.join("example-receipt.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&receipt)?)?;
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
 }
 
-fn print_summary(node: &Node, dir: &Path, layout: &ConsortiumLayout, receipt: Option<&Path>) {
-    let url = node.url();
-    let head = node.shared.head();
+fn print_summary(
+    nodes: &[Node],
+    urls: &BTreeMap<String, String>,
+    dir: &Path,
+    layout: &ConsortiumLayout,
+    receipt: Option<&Path>,
+) {
+    let url = nodes.first().map(Node::url).unwrap_or_default();
+    let head = nodes.first().map(|n| n.shared.head()).unwrap_or_default();
     println!(
         "\nLotline demo consortium \"lotline-demo\" (chain {})",
         layout.chain_id
     );
-    println!("  folder:      {}", dir.display());
-    println!("  validator:   manufacturer  API {url}");
+    println!("  folder: {}", dir.display());
     println!(
-        "  head:        height {}, {} attestations",
+        "  head:   height {}, {} attestations",
         head.height, head.attestations
     );
+    println!("  validators (one node per organisation):");
+    for (org, node_url) in urls {
+        println!("    {org:<13} {node_url}");
+    }
     println!("\nTry:");
     println!("  curl {url}/v1/head");
     println!("  curl {url}/v1/blocks/1");

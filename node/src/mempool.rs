@@ -30,8 +30,9 @@ pub enum MempoolError {
 
 #[derive(Debug)]
 pub struct Mempool {
-    queue: VecDeque<Admitted>,
-    pending: HashMap<AttestationId, Envelope>,
+    /// Arrival order; ids no longer pending are skipped lazily.
+    queue: VecDeque<AttestationId>,
+    pending: HashMap<AttestationId, Admitted>,
     in_flight: HashSet<AttestationId>,
     bytes: usize,
     items_max: usize,
@@ -58,15 +59,15 @@ impl Mempool {
         if self.knows(&item.id) {
             return Err(MempoolError::Duplicate(item.id));
         }
-        if self.queue.len() >= self.items_max || self.bytes + item.size > self.bytes_max {
+        if self.pending.len() >= self.items_max || self.bytes + item.size > self.bytes_max {
             return Err(MempoolError::Full {
-                items: self.queue.len(),
+                items: self.pending.len(),
                 bytes: self.bytes,
             });
         }
         self.bytes += item.size;
-        self.pending.insert(item.id, item.envelope.clone());
-        self.queue.push_back(item);
+        self.queue.push_back(item.id);
+        self.pending.insert(item.id, item);
         Ok(())
     }
 
@@ -75,29 +76,96 @@ impl Mempool {
         self.pending.contains_key(id) || self.in_flight.contains(id)
     }
 
-    /// The envelope of a pending (not yet in a block) attestation.
-    pub fn pending(&self, id: &AttestationId) -> Option<&Envelope> {
+    /// A pending (not yet committed) attestation.
+    pub fn pending(&self, id: &AttestationId) -> Option<&Admitted> {
         self.pending.get(id)
     }
 
-    /// Takes the oldest items up to the limits; they become in-flight.
+    /// Takes the oldest items up to the limits; they become in-flight until
+    /// [`Mempool::complete`]. The single-validator producer uses this: its
+    /// blocks always commit.
     pub fn take(&mut self, items_max: usize, bytes_max: usize) -> Vec<Admitted> {
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        while let Some(front) = self.queue.front() {
-            if out.len() == items_max || (!out.is_empty() && bytes + front.size > bytes_max) {
-                break;
+        let chosen = self.oldest(items_max, bytes_max, |_| false);
+        let mut out = Vec::with_capacity(chosen.len());
+        for id in chosen {
+            if let Some(item) = self.remove_pending(&id) {
+                self.in_flight.insert(id);
+                out.push(item);
             }
-            let Some(item) = self.queue.pop_front() else {
-                break;
-            };
-            bytes += item.size;
-            self.bytes -= item.size;
-            self.pending.remove(&item.id);
-            self.in_flight.insert(item.id);
-            out.push(item);
         }
         out
+    }
+
+    /// Copies the oldest items up to the limits, skipping `exclude`d ids,
+    /// and leaves them pending: a proposal that is never committed (its view
+    /// nullified) must not lose them. Multi-validator leaders use this.
+    pub fn peek(
+        &self,
+        items_max: usize,
+        bytes_max: usize,
+        exclude: impl Fn(&AttestationId) -> bool,
+    ) -> Vec<Admitted> {
+        self.oldest(items_max, bytes_max, exclude)
+            .iter()
+            .filter_map(|id| self.pending.get(id).cloned())
+            .collect()
+    }
+
+    fn oldest(
+        &self,
+        items_max: usize,
+        bytes_max: usize,
+        exclude: impl Fn(&AttestationId) -> bool,
+    ) -> Vec<AttestationId> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for id in &self.queue {
+            if out.len() == items_max {
+                break;
+            }
+            let Some(item) = self.pending.get(id) else {
+                continue;
+            };
+            if exclude(id) {
+                continue;
+            }
+            if !out.is_empty() && bytes + item.size > bytes_max {
+                break;
+            }
+            bytes += item.size;
+            out.push(*id);
+        }
+        out
+    }
+
+    /// Drops committed ids, pending or in flight.
+    pub fn remove_committed(&mut self, ids: &[AttestationId]) {
+        for id in ids {
+            self.remove_pending(id);
+            self.in_flight.remove(id);
+        }
+        self.compact();
+    }
+
+    fn remove_pending(&mut self, id: &AttestationId) -> Option<Admitted> {
+        let item = self.pending.remove(id)?;
+        self.bytes -= item.size;
+        Some(item)
+    }
+
+    /// Keeps the lazy queue from growing beyond twice the live items.
+    fn compact(&mut self) {
+        while self
+            .queue
+            .front()
+            .is_some_and(|id| !self.pending.contains_key(id))
+        {
+            self.queue.pop_front();
+        }
+        if self.queue.len() > 2 * self.pending.len() + 64 {
+            let pending = &self.pending;
+            self.queue.retain(|id| pending.contains_key(id));
+        }
     }
 
     /// Forgets ids whose block is applied (or whose block failed).
@@ -105,14 +173,15 @@ impl Mempool {
         for id in ids {
             self.in_flight.remove(&id);
         }
+        self.compact();
     }
 
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.pending.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.pending.is_empty()
     }
 }
 
@@ -154,6 +223,24 @@ mod tests {
         ));
         pool.complete(taken.iter().map(|a| a.id));
         assert!(!pool.knows(&item(1).id));
+    }
+
+    #[test]
+    fn peek_leaves_items_pending_and_commit_removes_them() {
+        let mut pool = Mempool::new(10, 10_000);
+        for n in 1..=3 {
+            pool.insert(item(n)).unwrap();
+        }
+        let first = pool.peek(2, 10_000, |_| false);
+        assert_eq!(first.len(), 2);
+        assert_eq!(pool.len(), 3, "peek does not remove");
+        let excluded = first[0].id;
+        let next = pool.peek(10, 10_000, |id| *id == excluded);
+        assert_eq!(next.len(), 2);
+        assert!(next.iter().all(|a| a.id != excluded));
+        pool.remove_committed(&[first[0].id, first[1].id]);
+        assert_eq!(pool.len(), 1);
+        assert!(!pool.knows(&first[0].id));
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub struct Metrics {
     pub admitted: AtomicU64,
     pub rejected: AtomicU64,
     pub http_requests: AtomicU64,
+    pub consensus_dropped: AtomicU64,
+    pub consensus_evidence: AtomicU64,
+    pub gossip_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -79,6 +82,24 @@ impl Metrics {
             "HTTP requests served.",
             "counter",
             self.http_requests.load(Relaxed) as f64,
+        );
+        gauge(
+            "lotline_consensus_dropped_total",
+            "Consensus inputs dropped (bad, stale or far-future messages, full queues).",
+            "counter",
+            self.consensus_dropped.load(Relaxed) as f64,
+        );
+        gauge(
+            "lotline_consensus_evidence_total",
+            "Equivocation evidence recorded.",
+            "counter",
+            self.consensus_evidence.load(Relaxed) as f64,
+        );
+        gauge(
+            "lotline_mempool_gossip_dropped_total",
+            "Attestations not gossiped because the network queue was full.",
+            "counter",
+            self.gossip_dropped.load(Relaxed) as f64,
         );
         out
     }

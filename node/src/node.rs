@@ -15,11 +15,15 @@ use crate::admission::Admission;
 use crate::api::{self, ApiContext};
 use crate::config::NodeConfig;
 use crate::consensus::actor::{Actor, BlockPolicy};
+use crate::consensus::bft::{self, BftActor};
 use crate::consensus::solo::SoloEngine;
 use crate::mempool::Mempool;
+use crate::net::{NetConfig, Network, NetworkHandle};
 use crate::state::{HeadView, Shared};
-use crate::store::vote_journal::VoteJournal;
+use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{Store, StoreOpenReport};
+use lotline_consensus::{Config as EngineConfig, Engine};
+use std::num::NonZeroU64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -32,9 +36,13 @@ pub enum StartError {
     )]
     NotValidator,
     #[error(
-        "the genesis lists {0} validators; this build runs single-validator consortia (the multi-validator BFT engine is the next milestone)"
+        "this validator has no p2p address: set [p2p] listen in the node config or p2p in genesis"
     )]
-    MultiValidator(usize),
+    NoP2pAddress,
+    #[error("network: {0}")]
+    Network(String),
+    #[error("restoring consensus from the vote journal: {0}")]
+    Restore(String),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("vote journal: {0}")]
@@ -55,6 +63,8 @@ pub struct Node {
     pub shared: Arc<Shared>,
     pub genesis: Arc<Genesis>,
     pub open_report: StoreOpenReport,
+    /// The validator network (multi-validator consortia).
+    pub net: Option<NetworkHandle>,
     actor: Option<JoinHandle<()>>,
     server: Option<TaskHandle<()>>,
     stop_server: Option<tokio::sync::oneshot::Sender<()>>,
@@ -79,12 +89,9 @@ impl Node {
             }
         })?;
         let set = genesis.validator_set();
-        if set.len() != 1 {
-            return Err(StartError::MultiValidator(set.len()));
-        }
-        if set.index_of(&key.public_key()).is_none() {
+        let Some(me) = set.index_of(&key.public_key()) else {
             return Err(StartError::NotValidator);
-        }
+        };
         let genesis = Arc::new(genesis);
 
         // Opening the store verifies the chain and may re-index; keep it off
@@ -95,8 +102,16 @@ impl Node {
             tokio::task::spawn_blocking(move || Store::open(&data_dir, chain_set))
                 .await
                 .map_err(|e| StartError::Thread(std::io::Error::other(e)))??;
-        let (journal, votes, journal_report) =
-            VoteJournal::open(&config.data_dir.join("votes.journal"))?;
+        let last = match store.height() {
+            0 => None,
+            height => store.read_block(height)?,
+        };
+        let keep = KeepAbove {
+            view: last.as_ref().map_or(0, |r| r.finality.certificate.view),
+            height: store.height(),
+        };
+        let (journal, journaled, journal_report) =
+            VoteJournal::open(&config.data_dir.join("votes.journal"), keep)?;
         tracing::info!(
             height = open_report.height,
             truncated_log_bytes = open_report.log_truncated_bytes,
@@ -105,7 +120,6 @@ impl Node {
             sled_rebuilt = open_report.sled_rebuilt,
             "store opened"
         );
-        let engine = SoloEngine::new(genesis.chain_id(), key, store.head(), &votes);
         let reader = store.reader();
         let head = HeadView {
             height: store.height(),
@@ -116,24 +130,82 @@ impl Node {
             Mempool::new(config.mempool_attestations_max, config.mempool_bytes_max),
             head,
         );
-        let params = genesis.consensus();
+        let params = *genesis.consensus();
         let policy = BlockPolicy {
             attestations_max: (params.block_max_attestations as usize)
                 .clamp(1, lotline_core::limits::BLOCK_ATTESTATIONS_MAX),
             interval: Duration::from_millis(params.block_interval_ms),
-            linger: crate::consensus::actor::BLOCK_LINGER.min(Duration::from_millis(params.block_interval_ms)),
+            linger: crate::consensus::actor::BLOCK_LINGER
+                .min(Duration::from_millis(params.block_interval_ms)),
         };
-        let actor = Actor {
-            engine,
-            journal,
-            store,
-            shared: shared.clone(),
-            policy,
+        let admission = Admission::new(genesis.clone());
+
+        let (actor, net) = if set.len() == 1 {
+            let engine = SoloEngine::new(genesis.chain_id(), key, store.head(), &journaled.votes);
+            let actor = Actor {
+                engine,
+                journal,
+                store,
+                shared: shared.clone(),
+                policy,
+            };
+            let thread = std::thread::Builder::new()
+                .name("consensus".into())
+                .spawn(move || actor.run())
+                .map_err(StartError::Thread)?;
+            (thread, None)
+        } else {
+            let listen = match &config.p2p_listen {
+                Some(addr) => addr.clone(),
+                None => genesis.validators()[usize::from(me)]
+                    .p2p
+                    .clone()
+                    .ok_or(StartError::NoP2pAddress)?,
+            };
+            let listen = listen
+                .parse()
+                .map_err(|e| StartError::Network(format!("p2p listen {listen:?}: {e}")))?;
+            let net_config = NetConfig::from_genesis(&genesis, me, listen)
+                .map_err(|e| StartError::Network(e.to_string()))?;
+            let (net, net_events) =
+                Network::start(net_config, &key).map_err(|e| StartError::Network(e.to_string()))?;
+            let mut engine_config =
+                EngineConfig::new(genesis.chain_id(), set.validators.clone(), me, key);
+            engine_config.timeout_base_ms =
+                NonZeroU64::new(params.timeout_base_ms).unwrap_or(NonZeroU64::MIN);
+            engine_config.timeout_max_ms =
+                NonZeroU64::new(params.timeout_max_ms.max(params.timeout_base_ms))
+                    .unwrap_or(NonZeroU64::MIN);
+            let last_finalized = last.map(|r| (r.block.header, r.finality));
+            let engine = Engine::restore(
+                engine_config,
+                &journaled.votes,
+                &journaled.records,
+                last_finalized,
+            )
+            .map_err(|e| StartError::Restore(e.to_string()))?;
+            let (events_tx, events) = std::sync::mpsc::sync_channel(bft::EVENTS_MAX);
+            bft::bridge(net_events, events_tx.clone(), shared.clone());
+            let actor = BftActor {
+                engine,
+                journal,
+                store,
+                shared: shared.clone(),
+                net: net.clone(),
+                admission: admission.clone(),
+                policy,
+                idle: Duration::from_millis((params.timeout_base_ms / 2).max(1)),
+                events,
+                events_tx,
+                runtime: tokio::runtime::Handle::current(),
+                state: Default::default(),
+            };
+            let thread = std::thread::Builder::new()
+                .name("consensus".into())
+                .spawn(move || actor.run())
+                .map_err(StartError::Thread)?;
+            (thread, Some(net))
         };
-        let actor = std::thread::Builder::new()
-            .name("consensus".into())
-            .spawn(move || actor.run())
-            .map_err(StartError::Thread)?;
 
         let listener =
             TcpListener::bind(config.listen)
@@ -149,9 +221,10 @@ impl Node {
         let ctx = Arc::new(ApiContext {
             shared: shared.clone(),
             reader,
-            admission: Admission::new(genesis.clone()),
+            admission,
             genesis: genesis.clone(),
             genesis_toml,
+            net: net.clone(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(ctx);
@@ -165,12 +238,13 @@ impl Node {
                 tracing::error!(%error, "HTTP server stopped");
             }
         });
-        tracing::info!(%api_addr, chain = %genesis.chain_id(), "node started");
+        tracing::info!(%api_addr, chain = %genesis.chain_id(), validator = me, validators = set.len(), "node started");
         Ok(Node {
             api_addr,
             shared,
             genesis,
             open_report,
+            net,
             actor: Some(actor),
             server: Some(server),
             stop_server: Some(stop_tx),
@@ -193,6 +267,9 @@ impl Node {
         self.shared.begin_shutdown();
         if let Some(actor) = self.actor.take() {
             let _ = tokio::task::spawn_blocking(move || actor.join()).await;
+        }
+        if let Some(net) = self.net.take() {
+            net.shutdown().await;
         }
     }
 }

@@ -30,6 +30,7 @@ async fn http_receipt_verifies_and_any_edit_fails() {
         &orgs,
         &["manufacturer".into()],
         0,
+        0,
     )
     .expect("consortium");
     let mut config = NodeConfig::load(&layout.node_configs[0]).expect("config");

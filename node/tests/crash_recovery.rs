@@ -69,6 +69,7 @@ async fn every_acknowledged_attestation_survives_sigkill() {
         &orgs,
         &["manufacturer".into()],
         free_port(),
+        0,
     )
     .expect("consortium");
     let genesis = Genesis::load(&layout.genesis_path).expect("genesis");

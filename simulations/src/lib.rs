@@ -8,6 +8,7 @@
 //! `lotline-sdk`).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod sim;
 pub mod workload;
 
 pub use workload::{Roles, Scale, SupplyChainWorkload, WorkItem};

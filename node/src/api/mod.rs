@@ -29,6 +29,8 @@ pub struct ApiContext {
     pub admission: Admission,
     pub genesis: Arc<Genesis>,
     pub genesis_toml: String,
+    /// Peers get every attestation admitted here (multi-validator nodes).
+    pub net: Option<crate::net::NetworkHandle>,
 }
 
 /// Longest a request may take, waiting included.
@@ -48,6 +50,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         )
         .route("/v1/orgs/{org}/attestations", get(read::by_org))
         .route("/v1/genesis", get(read::genesis))
+        .route("/v1/evidence", get(read::evidence))
         .route("/health", get(read::health))
         .route("/metrics", get(read::metrics))
         .route("/openapi.json", get(read::openapi))
@@ -98,6 +101,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/identifiers/{identifier}/attestations"),
     ("get", "/v1/orgs/{org}/attestations"),
     ("get", "/v1/genesis"),
+    ("get", "/v1/evidence"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),

@@ -47,7 +47,7 @@ pub async fn attestation(
             receipt,
         }));
     }
-    let pending = ctx.shared.pool().pending(&id).cloned();
+    let pending = ctx.shared.pool().pending(&id).map(|a| a.envelope.clone());
     match pending {
         Some(envelope) => {
             let statement = statement_json(&envelope.payload);
@@ -220,6 +220,14 @@ pub async fn by_org(
             .list(index::PREFIX_ORG, &org, after, limit)
             .map_err(ApiError::internal)?,
     ))
+}
+
+/// `GET /v1/evidence`: equivocations this node has seen, each a pair of
+/// conflicting signed votes that anyone can check against the genesis.
+pub async fn evidence(
+    State(ctx): State<Arc<ApiContext>>,
+) -> Result<Json<Vec<lotline_consensus::Evidence>>, ApiError> {
+    Ok(Json(ctx.reader.evidence().map_err(ApiError::internal)?))
 }
 
 pub async fn genesis(State(ctx): State<Arc<ApiContext>>) -> Response {

@@ -158,6 +158,10 @@ pub async fn submit_batch(
 /// (pending, in flight, or committed).
 fn enqueue(ctx: &ApiContext, admitted: Admitted) -> Result<(), Rejection> {
     let id = admitted.id;
+    let envelope_bytes = match ctx.net {
+        Some(_) => admitted.envelope.to_bytes(),
+        None => Vec::new(),
+    };
     {
         // Holding the pool lock while asking the store closes the window in
         // which an id leaves the pool: the actor applies to the store first.
@@ -180,6 +184,16 @@ fn enqueue(ctx: &ApiContext, admitted: Admitted) -> Result<(), Rejection> {
         .metrics
         .admitted
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Some(net) = &ctx.net
+        && net.gossip(envelope_bytes).is_err()
+    {
+        // Peers still get it inside the block that carries it; gossip only
+        // lets any leader propose it sooner.
+        ctx.shared
+            .metrics
+            .gossip_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     Ok(())
 }
 

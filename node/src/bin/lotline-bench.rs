@@ -158,8 +158,14 @@ struct NodeFigures {
 async fn node_phases(args: &Args) -> Result<NodeFigures> {
     let dir = std::env::temp_dir().join(format!("lotline-bench-{}", std::process::id()));
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
-    let layout =
-        lotline_node::demo::create_consortium(&dir, "bench", &orgs, &["manufacturer".into()], 0)?;
+    let layout = lotline_node::demo::create_consortium(
+        &dir,
+        "bench",
+        &orgs,
+        &["manufacturer".into()],
+        0,
+        0,
+    )?;
     let mut config = NodeConfig::load(&layout.node_configs[0])?;
     config.listen = ([127, 0, 0, 1], 0).into();
     let genesis = Genesis::load(&layout.genesis_path)?;

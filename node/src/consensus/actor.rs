@@ -9,12 +9,12 @@ use lotline_core::attestation::AttestationId;
 use lotline_core::limits;
 
 use super::solo::SoloEngine;
-use super::{Input, Output};
+use super::{Input, Output, commit};
 use crate::mempool::Admitted;
-use crate::state::{CommitNotice, HeadView, Shared};
-use crate::store::index::{AttestationMeta, BlockMeta};
+use crate::state::Shared;
+use crate::store::index::AttestationMeta;
 use crate::store::vote_journal::VoteJournal;
-use crate::store::{BlockRecord, Store, receipt_from};
+use crate::store::{BlockRecord, Store};
 
 /// When to cut a block.
 #[derive(Clone, Copy, Debug)]
@@ -102,19 +102,24 @@ impl Actor {
                         journaled = false;
                     }
                     let record = BlockRecord { block, finality };
-                    let started = Instant::now();
-                    if let Err(e) = self.store.commit(&record, &metas) {
+                    if let Err(e) = commit::commit(&mut self.store, &self.shared, record, &metas) {
                         self.engine.rollback_to(self.store.head());
                         self.shared.pool().complete(ids.iter().copied());
                         return Err(e.to_string());
                     }
-                    self.shared
-                        .metrics
-                        .observe_commit(started.elapsed(), record.block.attestations.len());
-                    self.after_commit(record, &ids);
                 }
                 // A single validator neither sends nor sets timers.
                 Output::Broadcast(_) | Output::SetTimer { .. } => {}
+                // Outputs of the multi-validator Simplex engine
+                // (`lotline_consensus::Engine`); the solo engine never emits
+                // them. The multi-validator actor comes with networking.
+                Output::Send { .. }
+                | Output::Persist(_)
+                | Output::Build { .. }
+                | Output::Verify { .. }
+                | Output::Sync { .. }
+                | Output::Evidence(_)
+                | Output::Dropped { .. } => {}
             }
         }
         if journaled {
@@ -122,55 +127,6 @@ impl Actor {
         }
         self.shared.pool().complete(ids);
         Ok(())
-    }
-
-    /// Publishes the new head and answers clients waiting for these ids.
-    fn after_commit(&self, record: BlockRecord, ids: &[AttestationId]) {
-        let header = &record.block.header;
-        let mut head = self.shared.head();
-        head = HeadView {
-            height: header.height,
-            hash: Some(header.hash()),
-            attestations: head.attestations + u64::from(header.count),
-        };
-        self.shared.set_head(head);
-        let waiting = self.shared.take_waiters(ids);
-        if waiting.is_empty() {
-            return;
-        }
-        let reader = self.store.reader();
-        let tree = reader.tree(header.height, ids);
-        let meta = BlockMeta {
-            header: header.clone(),
-            finality: record.finality,
-            ids: ids.to_vec(),
-        };
-        let mut attestations = record.block.attestations;
-        for (index, senders) in waiting {
-            let envelope = std::mem::replace(&mut attestations[index], empty_envelope());
-            let Some(receipt) = receipt_from(
-                &tree,
-                envelope,
-                u32::try_from(index).unwrap_or(u32::MAX),
-                &meta,
-            ) else {
-                continue;
-            };
-            for tx in senders {
-                let _ = tx.send(CommitNotice {
-                    height: header.height,
-                    receipt: receipt.clone(),
-                });
-            }
-        }
-    }
-}
-
-fn empty_envelope() -> lotline_core::Envelope {
-    lotline_core::Envelope {
-        payload_type: String::new(),
-        payload: Vec::new(),
-        signatures: Vec::new(),
     }
 }
 

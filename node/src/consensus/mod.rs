@@ -18,6 +18,8 @@
 //! verification verdicts) and replaces `solo` when the genesis has n > 1.
 
 pub mod actor;
+pub mod bft;
+pub mod commit;
 pub mod solo;
 
 pub use lotline_consensus::{Input, Message, Output};

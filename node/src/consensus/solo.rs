@@ -106,8 +106,12 @@ impl SoloEngine {
                     },
                 ]
             }
-            // A single validator has no peers and no view timers.
-            Input::Message { .. } | Input::Timer { .. } | Input::Verified { .. } => Vec::new(),
+            // A single validator has no peers, no view timers and nothing
+            // to block-sync from.
+            Input::Message { .. }
+            | Input::Timer { .. }
+            | Input::Verified { .. }
+            | Input::Synced { .. } => Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@
 //! o | org id               | 0 | height | idx -> id
 //! b | height                                  -> postcard(BlockMeta)
 //! m | "applied"                               -> height (u64 BE)
+//! e | signer | view | kind                    -> postcard(Evidence)
 //! ```
 
 use lotline_core::attestation::{AttestationId, Envelope};
@@ -24,6 +25,17 @@ pub const PREFIX_IDENTIFIER: u8 = b'i';
 pub const PREFIX_ORG: u8 = b'o';
 pub const PREFIX_BLOCK: u8 = b'b';
 pub const KEY_APPLIED: &[u8] = b"mapplied";
+pub const PREFIX_EVIDENCE: u8 = b'e';
+
+/// `e | signer | view | kind`: one entry per equivocation.
+pub fn evidence_key(signer: u16, view: u64, kind: u8) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[0] = PREFIX_EVIDENCE;
+    key[1..3].copy_from_slice(&signer.to_be_bytes());
+    key[3..11].copy_from_slice(&view.to_be_bytes());
+    key[11] = kind;
+    key
+}
 
 /// What the indexes need to know about an attestation, computed once from its
 /// statement at admission (and again only when rebuilding from the log).

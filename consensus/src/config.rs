@@ -1,0 +1,179 @@
+//! Engine parameters and the limits that bound its state.
+
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use lotline_core::crypto::{PublicKey, SigningKey};
+use lotline_core::hash::Digest;
+use lotline_core::limits;
+use lotline_core::validators::ValidatorSet;
+
+use crate::certificate::{Verifier, Zip215};
+
+/// Nullifications a proposal may carry: the longest run of skipped views a
+/// leader can build across. A longer run stalls proposing (documented limit;
+/// timeouts back off long before that many views pass).
+pub const SKIP_VIEWS_MAX: usize = 256;
+/// Blocks in one answer to a block request.
+pub const FETCH_BLOCKS_MAX: usize = 16;
+/// Blocks being fetched at once.
+pub const WANTED_BLOCKS_MAX: usize = 64;
+/// Fetch attempts for a block below a finalization before the engine also
+/// asks the actor to block-sync.
+pub const FETCH_ATTEMPTS_BEFORE_SYNC: u32 = 3;
+/// How far above the committed height the engine accepts and builds blocks.
+/// Any block it commits then has at most this many uncommitted ancestors, so
+/// one `Finality` (at most `FINALITY_DESCENDANTS_MAX` headers) proves each.
+pub const PIPELINE_HEIGHTS_MAX: u64 = limits::FINALITY_DESCENDANTS_MAX as u64;
+/// Doublings of the timeouts after consecutive nullified views.
+pub const BACKOFF_DOUBLINGS_MAX: u32 = 16;
+
+const _: () = assert!(PIPELINE_HEIGHTS_MAX as usize <= limits::FINALITY_DESCENDANTS_MAX);
+const _: () = assert!(FETCH_BLOCKS_MAX <= WANTED_BLOCKS_MAX);
+const _: () = assert!(limits::VALIDATORS_MAX <= u16::MAX as usize);
+
+/// Everything an engine is built from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub chain_id: Digest,
+    /// Validator keys in genesis order; a validator's index is its position.
+    pub validators: Vec<PublicKey>,
+    /// Our index in `validators`.
+    pub index: u16,
+    /// Our signing key; its public key must be `validators[index]`.
+    pub key: SigningKey,
+    /// The leader timeout of a view after a finalization; the view timeout is
+    /// 3/2 of it (Simplex's 2Δ and 3Δ). Doubles with every consecutive
+    /// nullified view, up to `timeout_max_ms`.
+    pub timeout_base_ms: NonZeroU64,
+    /// Cap of the leader timeout after backoff.
+    pub timeout_max_ms: NonZeroU64,
+    /// Votes and proposals are buffered for views up to `view + this`;
+    /// further ones are dropped (certificates are accepted for any view).
+    pub future_views_max: NonZeroU64,
+    /// Committed blocks kept in memory to answer peers' block requests.
+    pub committed_blocks_retained: usize,
+    /// How signatures are checked; [`Zip215`] unless a simulator shares a
+    /// memo between simulated validators.
+    pub verifier: Arc<dyn Verifier>,
+}
+
+impl Config {
+    /// A config with default timings: 500 ms leader timeout, capped at 8 s,
+    /// a window of 16 future views, 256 retained blocks.
+    pub fn new(
+        chain_id: Digest,
+        validators: Vec<PublicKey>,
+        index: u16,
+        key: SigningKey,
+    ) -> Config {
+        Config {
+            chain_id,
+            validators,
+            index,
+            key,
+            timeout_base_ms: NonZeroU64::new(500).unwrap_or(NonZeroU64::MIN),
+            timeout_max_ms: NonZeroU64::new(8_000).unwrap_or(NonZeroU64::MIN),
+            future_views_max: NonZeroU64::new(16).unwrap_or(NonZeroU64::MIN),
+            committed_blocks_retained: limits::FINALITY_DESCENDANTS_MAX,
+            verifier: Arc::new(Zip215),
+        }
+    }
+
+    /// Checks the config. A broken config is the operator's or the caller's
+    /// bug, found when the engine is built (commonware `Config::assert`).
+    pub fn assert(&self) {
+        assert!(!self.validators.is_empty(), "no validators");
+        assert!(
+            self.validators.len() <= limits::VALIDATORS_MAX,
+            "too many validators"
+        );
+        assert!(
+            usize::from(self.index) < self.validators.len(),
+            "own index out of range"
+        );
+        assert!(
+            self.validators[usize::from(self.index)] == self.key.public_key(),
+            "signing key is not validator {}",
+            self.index
+        );
+        let mut sorted = self.validators.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert!(
+            sorted.len() == self.validators.len(),
+            "a validator key repeats"
+        );
+        assert!(
+            self.timeout_base_ms <= self.timeout_max_ms,
+            "timeout_base_ms > timeout_max_ms"
+        );
+        assert!(
+            self.future_views_max.get() <= SKIP_VIEWS_MAX as u64,
+            "future window too large"
+        );
+    }
+
+    pub fn validator_set(&self) -> ValidatorSet {
+        ValidatorSet::new(self.chain_id, self.validators.clone())
+    }
+
+    /// The leader timeout after `streak` consecutive nullified views.
+    pub fn leader_timeout_ms(&self, streak: u32) -> u64 {
+        let doublings = streak.min(BACKOFF_DOUBLINGS_MAX);
+        let grown = self.timeout_base_ms.get().saturating_mul(1u64 << doublings);
+        grown.min(self.timeout_max_ms.get())
+    }
+
+    /// The view timeout (and nullify retry interval): 3/2 of the leader
+    /// timeout, as 3Δ is to 2Δ.
+    pub fn view_timeout_ms(&self, streak: u32) -> u64 {
+        let leader = self.leader_timeout_ms(streak);
+        leader.saturating_add(leader / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let key = SigningKey::from_seed(&[1; 32]);
+        let mut config = Config::new(Digest::ZERO, vec![key.public_key()], 0, key);
+        config.timeout_base_ms = NonZeroU64::new(100).unwrap();
+        config.timeout_max_ms = NonZeroU64::new(1_000).unwrap();
+        config
+    }
+
+    #[test]
+    fn timeouts_double_and_cap() {
+        let config = config();
+        let table = [
+            (0, 100, 150),
+            (1, 200, 300),
+            (3, 800, 1200),
+            (4, 1000, 1500),
+            (60, 1000, 1500),
+        ];
+        for (streak, leader, view) in table {
+            assert_eq!(config.leader_timeout_ms(streak), leader, "streak {streak}");
+            assert_eq!(config.view_timeout_ms(streak), view, "streak {streak}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "timeout_base_ms > timeout_max_ms")]
+    fn base_above_max_is_refused() {
+        let mut config = config();
+        config.timeout_base_ms = NonZeroU64::new(2_000).unwrap();
+        config.assert();
+    }
+
+    #[test]
+    #[should_panic(expected = "signing key is not validator 0")]
+    fn foreign_key_is_refused() {
+        let mut config = config();
+        config.key = SigningKey::from_seed(&[2; 32]);
+        config.assert();
+    }
+}

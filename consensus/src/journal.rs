@@ -1,0 +1,163 @@
+//! Restoring from the vote journal: the votes we signed, grouped by view.
+//!
+//! The journal is our own write-ahead log, so it is trusted to be ours, but
+//! it is still checked: a vote by another signer means a wrong key or a
+//! wrong file, and two conflicting votes mean we equivocated before. Both
+//! stop the engine from starting rather than letting it sign more.
+
+use std::collections::BTreeMap;
+
+use lotline_core::vote::{Vote, VoteKind};
+
+use crate::view::Own;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("journal vote for view {view} is signed by validator {signer}, we are {own}")]
+    ForeignVote { view: u64, signer: u16, own: u16 },
+    #[error("journal holds conflicting votes for view {view}")]
+    Conflict { view: u64 },
+    #[error("journal vote for view {view} has epoch {epoch}")]
+    Epoch { view: u64, epoch: u64 },
+}
+
+/// The own votes of every view above `floor` (the finalized view; nothing
+/// at or below it is ever signed again).
+pub(crate) fn own_votes(
+    journal: &[Vote],
+    own: u16,
+    floor: u64,
+) -> Result<BTreeMap<u64, Own>, RestoreError> {
+    let mut views: BTreeMap<u64, Own> = BTreeMap::new();
+    for vote in journal {
+        if vote.signer != own {
+            return Err(RestoreError::ForeignVote {
+                view: vote.view,
+                signer: vote.signer,
+                own,
+            });
+        }
+        if vote.epoch != 0 {
+            return Err(RestoreError::Epoch {
+                view: vote.view,
+                epoch: vote.epoch,
+            });
+        }
+        if vote.view <= floor {
+            continue;
+        }
+        let entry = views.entry(vote.view).or_default();
+        let same = match vote.kind {
+            VoteKind::Notarize => entry.notarize,
+            VoteKind::Nullify => entry.nullify,
+            VoteKind::Finalize => entry.finalize,
+        };
+        match same {
+            // The journal may hold a vote twice (re-journaled after restart).
+            Some(existing) if existing.block == vote.block => continue,
+            Some(_) => return Err(RestoreError::Conflict { view: vote.view }),
+            None => {}
+        }
+        let allowed = match vote.kind {
+            VoteKind::Notarize => entry.nullify.is_none(),
+            VoteKind::Nullify => entry.finalize.is_none(),
+            VoteKind::Finalize => entry.nullify.is_none(),
+        };
+        if !allowed {
+            return Err(RestoreError::Conflict { view: vote.view });
+        }
+        entry.record(*vote);
+    }
+    Ok(views)
+}
+
+/// The view to re-enter: the highest view we voted in, or the one after it
+/// if we finalized there (we only finalize after leaving a view), and never
+/// at or below the finalized view.
+pub(crate) fn restart_view(views: &BTreeMap<u64, Own>, floor: u64) -> u64 {
+    let journaled = views
+        .iter()
+        .next_back()
+        .map(|(view, own)| {
+            if own.finalize.is_some() {
+                view.saturating_add(1)
+            } else {
+                *view
+            }
+        })
+        .unwrap_or(0);
+    journaled.max(floor.saturating_add(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lotline_core::crypto::SigningKey;
+    use lotline_core::hash::Digest;
+
+    fn vote(signer: u16, kind: VoteKind, view: u64, block: u8) -> Vote {
+        Vote::sign(
+            &SigningKey::from_seed(&[1; 32]),
+            signer,
+            &Digest::ZERO,
+            kind,
+            view,
+            Digest([block; 32]),
+        )
+    }
+
+    #[test]
+    fn table_of_journals() {
+        use VoteKind::*;
+        type Row = (&'static str, Vec<Vote>, u64, Result<u64, RestoreError>);
+        let table: Vec<Row> = vec![
+            ("empty", vec![], 0, Ok(1)),
+            ("empty after a finalized view", vec![], 9, Ok(10)),
+            ("notarized view 3", vec![vote(0, Notarize, 3, 1)], 0, Ok(3)),
+            (
+                "finalized view 3 means we had left it",
+                vec![vote(0, Notarize, 3, 1), vote(0, Finalize, 3, 1)],
+                0,
+                Ok(4),
+            ),
+            (
+                "votes below the floor are ignored",
+                vec![vote(0, Nullify, 3, 0)],
+                5,
+                Ok(6),
+            ),
+            (
+                "re-journaled vote",
+                vec![vote(0, Nullify, 3, 0), vote(0, Nullify, 3, 0)],
+                0,
+                Ok(3),
+            ),
+            (
+                "two notarize",
+                vec![vote(0, Notarize, 3, 1), vote(0, Notarize, 3, 2)],
+                0,
+                Err(RestoreError::Conflict { view: 3 }),
+            ),
+            (
+                "nullify then finalize",
+                vec![vote(0, Nullify, 3, 0), vote(0, Finalize, 3, 2)],
+                0,
+                Err(RestoreError::Conflict { view: 3 }),
+            ),
+            (
+                "someone else's vote",
+                vec![vote(2, Nullify, 3, 0)],
+                0,
+                Err(RestoreError::ForeignVote {
+                    view: 3,
+                    signer: 2,
+                    own: 0,
+                }),
+            ),
+        ];
+        for (desc, journal, floor, expected) in table {
+            let got = own_votes(&journal, 0, floor).map(|views| restart_view(&views, floor));
+            assert_eq!(got, expected, "{desc}");
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Proposals: the leader builds one (rule 2), voters check one (rule 3).
+
+use lotline_core::attestation::Envelope;
+use lotline_core::block::{Block, BlockHash, Header};
+use lotline_core::limits;
+use lotline_core::vote::VoteKind;
+
+use crate::certificate::QuorumCertificate;
+use crate::config::{PIPELINE_HEIGHTS_MAX, SKIP_VIEWS_MAX};
+use crate::engine::Engine;
+use crate::{DropReason, Message, Output, Proposal, Record, Request};
+
+/// The actor's payload for our proposal in `view`.
+#[derive(Clone, Debug)]
+pub(crate) struct Payload {
+    pub view: u64,
+    pub attestations: Vec<Envelope>,
+    pub now_ms: u64,
+}
+
+/// A parent a leader may build on, with its justification.
+#[derive(Debug)]
+pub(crate) struct Parent {
+    /// `None`: the genesis parent.
+    pub header: Option<Header>,
+    pub certificate: Option<QuorumCertificate>,
+    pub nullifications: Vec<QuorumCertificate>,
+}
+
+/// Why a leader can not build yet.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// The parent is known to be notarized but we lack its header.
+    Block(BlockHash),
+    /// No certificate for this view: neither notarized nor nullified, as far
+    /// as we know.
+    Certificate(u64),
+    /// More than `SKIP_VIEWS_MAX` nullified views in a row.
+    TooManySkips,
+}
+
+impl Engine {
+    pub(crate) fn on_propose(&mut self, mut attestations: Vec<Envelope>, now_ms: u64) {
+        let view = self.view;
+        if self.leader(view) != self.me() {
+            return;
+        }
+        let round = self.round_mut(view);
+        if !round.own.may_notarize() || round.proposal.is_some() {
+            return;
+        }
+        attestations.truncate(limits::BLOCK_ATTESTATIONS_MAX);
+        self.payload = Some(Payload {
+            view,
+            attestations,
+            now_ms,
+        });
+        self.try_propose(true);
+    }
+
+    /// Proposes if we lead the current view, hold a payload and know a
+    /// parent. `ask`: request missing certificates from peers (only on the
+    /// actor's inputs and timers, so that requests are rate-limited).
+    pub(crate) fn try_propose(&mut self, ask: bool) {
+        let view = self.view;
+        match &self.payload {
+            Some(payload) if payload.view == view => {}
+            Some(_) => {
+                self.payload = None;
+                return;
+            }
+            None => return,
+        }
+        let leader = self.leader(view);
+        let me = self.me();
+        let round = self.round_mut(view);
+        if leader != me || !round.own.may_notarize() || round.proposal.is_some() {
+            self.payload = None;
+            return;
+        }
+        let parent = match self.select_parent(view) {
+            Ok(parent) => parent,
+            Err(Missing::Block(hash)) => return self.want(hash),
+            Err(Missing::Certificate(missing)) => {
+                if ask {
+                    let request = Request::Certificates { view: missing };
+                    self.out.push(Output::Broadcast(Message::Request(request)));
+                }
+                return;
+            }
+            Err(Missing::TooManySkips) => return,
+        };
+        let height = parent.header.as_ref().map_or(0, |h| h.height) + 1;
+        if height > self.committed_height().saturating_add(PIPELINE_HEIGHTS_MAX) {
+            return;
+        }
+        let Some(payload) = self.payload.take() else {
+            return;
+        };
+        let chain_id = self.config.chain_id;
+        let parent_hash = parent
+            .header
+            .as_ref()
+            .map_or_else(|| Header::genesis_parent(&chain_id), Header::hash);
+        let block = Block::new(
+            chain_id,
+            height,
+            view,
+            parent_hash,
+            payload.now_ms,
+            leader,
+            payload.attestations,
+        );
+        let hash = block.hash();
+        self.out.push(Output::Persist(Record::Block(block.clone())));
+        let notarize = self.sign(VoteKind::Notarize, view, hash.0);
+        self.round_mut(view).proposal = Some(hash);
+        self.headers.insert(hash, block.header.clone());
+        self.blocks.insert(hash, block.clone());
+        let proposal = Proposal {
+            block,
+            notarize,
+            parent: parent.header,
+            parent_certificate: parent.certificate,
+            nullifications: parent.nullifications,
+        };
+        self.out
+            .push(Output::Broadcast(Message::Proposal(Box::new(proposal))));
+        self.certify(view);
+    }
+
+    /// Rule 2: walking down from `view - 1`, skip nullified views until a
+    /// notarized (or the finalized) block.
+    pub(crate) fn select_parent(&self, view: u64) -> Result<Parent, Missing> {
+        assert!(view > self.finalized.view);
+        let mut nullifications = Vec::new();
+        let mut cursor = view - 1;
+        loop {
+            if cursor <= self.finalized.view {
+                assert!(cursor == self.finalized.view);
+                if cursor == 0 {
+                    return Ok(Parent {
+                        header: None,
+                        certificate: None,
+                        nullifications,
+                    });
+                }
+                let block = self.finalized.block;
+                let header = self.header_of(&block).ok_or(Missing::Block(block))?;
+                let certificate = self.finalized.certificate.clone();
+                return Ok(Parent {
+                    header: Some(header),
+                    certificate,
+                    nullifications,
+                });
+            }
+            let round = self.rounds.get(&cursor);
+            if let Some(certificate) =
+                round.and_then(|r| r.notarization.as_ref().or(r.finalization.as_ref()))
+            {
+                let block = BlockHash(certificate.block);
+                let header = self.header_of(&block).ok_or(Missing::Block(block))?;
+                return Ok(Parent {
+                    header: Some(header),
+                    certificate: Some(certificate.clone()),
+                    nullifications,
+                });
+            }
+            match round.and_then(|r| r.nullification.as_ref()) {
+                Some(_) if nullifications.len() == SKIP_VIEWS_MAX => {
+                    return Err(Missing::TooManySkips);
+                }
+                Some(nullification) => nullifications.push(nullification.clone()),
+                None => return Err(Missing::Certificate(cursor)),
+            }
+            cursor -= 1;
+        }
+    }
+
+    /// A proposal from a peer (rule 3). The leader's vote is counted even if
+    /// the rest is refused; only the first valid proposal of a view is kept.
+    pub(crate) fn on_proposal(&mut self, proposal: Proposal) -> Result<(), DropReason> {
+        let Proposal {
+            block,
+            notarize,
+            parent,
+            parent_certificate,
+            nullifications,
+        } = proposal;
+        let view = notarize.view;
+        self.check_vote(&notarize)?;
+        if notarize.kind != VoteKind::Notarize {
+            return Err(DropReason::Malformed(
+                "a proposal carries the leader's notarize",
+            ));
+        }
+        let leader = self.leader(view);
+        if notarize.signer != leader {
+            return Err(DropReason::NotLeader {
+                view,
+                signer: notarize.signer,
+            });
+        }
+        if block.header.view != view || block.header.proposer != leader {
+            return Err(DropReason::Malformed(
+                "header view or proposer does not match the vote",
+            ));
+        }
+        let hash = block.hash();
+        if hash.0 != notarize.block {
+            return Err(DropReason::Malformed(
+                "the leader's vote is not for this block",
+            ));
+        }
+        if nullifications.len() > SKIP_VIEWS_MAX {
+            return Err(DropReason::Malformed("too many nullifications"));
+        }
+        if !self
+            .rounds
+            .get(&view)
+            .is_some_and(|r| r.votes.contains(&notarize))
+        {
+            self.verify_vote(&notarize)?;
+            self.record_vote(notarize);
+        }
+        if self.rounds.get(&view).is_some_and(|r| r.proposal.is_some()) {
+            self.certify(view);
+            return Ok(());
+        }
+        block
+            .check_body(&self.config.chain_id)
+            .map_err(DropReason::Block)?;
+        if let Some(certificate) = parent_certificate {
+            if !matches!(certificate.kind, VoteKind::Notarize | VoteKind::Finalize) {
+                return Err(DropReason::Malformed(
+                    "parent certificate is a nullification",
+                ));
+            }
+            self.absorb_certificate(certificate)?;
+        }
+        for certificate in nullifications {
+            if certificate.kind != VoteKind::Nullify {
+                return Err(DropReason::Malformed(
+                    "skipped view certificate is not a nullification",
+                ));
+            }
+            self.absorb_certificate(certificate)?;
+        }
+        // The certificates may have finalized past this view.
+        if view <= self.finalized.view {
+            return Err(DropReason::StaleView {
+                view,
+                finalized: self.finalized.view,
+            });
+        }
+        self.check_parent(&block.header, parent.as_ref())?;
+        let limit = self.committed_height().saturating_add(PIPELINE_HEIGHTS_MAX);
+        if block.header.height > limit {
+            return Err(DropReason::TooFarAhead {
+                height: block.header.height,
+                limit,
+            });
+        }
+        self.accept_proposal(block, parent);
+        Ok(())
+    }
+
+    fn accept_proposal(&mut self, block: Block, parent: Option<Header>) {
+        let view = block.header.view;
+        let hash = block.hash();
+        let committed_height = self.committed_height();
+        if let Some(parent) = parent.filter(|p| p.height > committed_height) {
+            self.headers.insert(parent.hash(), parent);
+        }
+        self.headers.insert(hash, block.header.clone());
+        self.wanted.remove(&hash);
+        let current = self.view;
+        let round = self.round_mut(view);
+        round.proposal = Some(hash);
+        if view == current && round.own.may_notarize() {
+            round.verifying = true;
+            self.out.push(Output::Verify {
+                view,
+                block: block.clone(),
+            });
+        }
+        self.blocks.insert(hash, block);
+        self.certify(view);
+        self.try_commit();
+    }
+
+    /// The parent rule: the parent is notarized (or is the finalized block)
+    /// and every view between it and the proposal is nullified.
+    pub(crate) fn check_parent(
+        &self,
+        header: &Header,
+        parent: Option<&Header>,
+    ) -> Result<(), DropReason> {
+        let chain_id = self.config.chain_id;
+        let view = header.view;
+        let parent_view = match parent {
+            None => {
+                if header.parent != Header::genesis_parent(&chain_id) || header.height != 1 {
+                    return Err(DropReason::Parent(
+                        "a block without parent header must be the first",
+                    ));
+                }
+                0
+            }
+            Some(p) => {
+                if p.hash() != header.parent {
+                    return Err(DropReason::Parent(
+                        "parent header does not hash to the parent",
+                    ));
+                }
+                if p.chain_id != chain_id {
+                    return Err(DropReason::Parent("parent header is of another chain"));
+                }
+                if p.height.checked_add(1) != Some(header.height) {
+                    return Err(DropReason::Parent("height does not follow the parent"));
+                }
+                if p.view >= view {
+                    return Err(DropReason::Parent("parent view is not below the view"));
+                }
+                p.view
+            }
+        };
+        if parent_view < self.finalized.view {
+            return Err(DropReason::Parent("parent is below the finalized view"));
+        }
+        if parent_view == self.finalized.view {
+            if header.parent != self.finalized.block {
+                return Err(DropReason::Parent(
+                    "parent conflicts with the finalized block",
+                ));
+            }
+        } else if self
+            .rounds
+            .get(&parent_view)
+            .is_none_or(|r| r.notarized(&header.parent).is_none())
+        {
+            return Err(DropReason::Parent("parent is not notarized"));
+        }
+        for skipped in parent_view + 1..view {
+            if self
+                .rounds
+                .get(&skipped)
+                .is_none_or(|r| r.nullification.is_none())
+            {
+                return Err(DropReason::MissingNullification(skipped));
+            }
+        }
+        Ok(())
+    }
+}

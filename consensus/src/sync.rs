@@ -1,0 +1,328 @@
+//! Getting what we lack and committing what is final (rule 7).
+//!
+//! Two ways to get blocks: *fetch* asks peers' engines for a notarized or
+//! recently committed block by hash (and its ancestors); *sync*
+//! ([`crate::Output::Sync`]) asks the actor to copy finalized blocks with
+//! their finalities from peers' block logs, for gaps longer than peers keep
+//! in memory or than one `Finality` can prove.
+
+use lotline_core::block::{Block, BlockError, BlockHash, Header};
+use lotline_core::certificate::Finality;
+
+use crate::certificate::QuorumCertificate;
+use crate::config::{
+    FETCH_ATTEMPTS_BEFORE_SYNC, FETCH_BLOCKS_MAX, PIPELINE_HEIGHTS_MAX, SKIP_VIEWS_MAX,
+    WANTED_BLOCKS_MAX,
+};
+use crate::engine::Engine;
+use crate::{DropReason, Message, Output, Record, Request};
+
+impl Engine {
+    pub(crate) fn committed_hash(&self) -> BlockHash {
+        match &self.committed {
+            Some(header) => header.hash(),
+            None => Header::genesis_parent(&self.config.chain_id),
+        }
+    }
+
+    /// The header of an uncommitted, the last committed or a recently
+    /// committed block.
+    pub(crate) fn header_of(&self, hash: &BlockHash) -> Option<Header> {
+        if let Some(header) = self.committed.as_ref().filter(|h| h.hash() == *hash) {
+            return Some(header.clone());
+        }
+        if let Some(header) = self.headers.get(hash) {
+            return Some(header.clone());
+        }
+        self.recent_block(hash).map(|b| b.header.clone())
+    }
+
+    fn recent_block(&self, hash: &BlockHash) -> Option<&Block> {
+        self.recent_heights
+            .get(hash)
+            .and_then(|height| self.recent.get(height))
+    }
+
+    /// Starts fetching a block we know only by (authenticated) hash.
+    pub(crate) fn want(&mut self, hash: BlockHash) {
+        let known = self.blocks.contains_key(&hash) || self.recent_heights.contains_key(&hash);
+        if known || self.wanted.contains_key(&hash) || self.wanted.len() >= WANTED_BLOCKS_MAX {
+            return;
+        }
+        self.wanted.insert(hash, 0);
+        self.request_block(hash, 0);
+    }
+
+    /// Asks one peer, a different one on each attempt.
+    fn request_block(&mut self, hash: BlockHash, attempt: u32) {
+        let n = self.set.len();
+        if n < 2 {
+            return;
+        }
+        let others = u64::try_from(n - 1).unwrap_or(1);
+        let offset = 1 + u64::from(attempt) % others;
+        let peer = (u64::from(self.me()) + offset) % u64::try_from(n).unwrap_or(1);
+        let to = u16::try_from(peer).unwrap_or(0);
+        assert!(to != self.me());
+        self.out.push(Output::Send {
+            to,
+            message: Message::Request(Request::Block { hash }),
+        });
+    }
+
+    /// On every timer: ask again for what has not come; if a finalized block
+    /// stays missing, ask the actor to block-sync too.
+    pub(crate) fn retry_fetches(&mut self) {
+        let wanted: Vec<(BlockHash, u32)> = self
+            .wanted
+            .iter()
+            .map(|(h, a)| (*h, a.saturating_add(1)))
+            .collect();
+        let mut stuck = false;
+        for (hash, attempt) in wanted {
+            self.wanted.insert(hash, attempt);
+            self.request_block(hash, attempt);
+            stuck |= attempt >= FETCH_ATTEMPTS_BEFORE_SYNC;
+        }
+        if stuck && self.finalized.block != self.committed_hash() {
+            self.out.push(Output::Sync {
+                height: self.committed_height() + 1,
+            });
+        }
+    }
+
+    pub(crate) fn on_request(&mut self, from: u16, request: Request) {
+        match request {
+            Request::Block { hash } => {
+                let mut blocks = Vec::new();
+                let mut cursor = hash;
+                while blocks.len() < FETCH_BLOCKS_MAX {
+                    let Some(block) = self
+                        .blocks
+                        .get(&cursor)
+                        .or_else(|| self.recent_block(&cursor))
+                    else {
+                        break;
+                    };
+                    cursor = block.header.parent;
+                    blocks.push(block.clone());
+                }
+                if !blocks.is_empty() {
+                    self.out.push(Output::Send {
+                        to: from,
+                        message: Message::Blocks(blocks),
+                    });
+                }
+            }
+            Request::Certificates { view } => {
+                for certificate in self.justification(view) {
+                    self.out.push(Output::Send {
+                        to: from,
+                        message: Message::Certificate(certificate),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Walking down from `view`: nullifications until a notarization, or
+    /// down to the finalized view and its finalization.
+    fn justification(&self, view: u64) -> Vec<QuorumCertificate> {
+        let mut certificates = Vec::new();
+        let mut cursor = view.min(self.view);
+        while cursor > self.finalized.view && certificates.len() <= SKIP_VIEWS_MAX {
+            let Some(round) = self.rounds.get(&cursor) else {
+                return certificates;
+            };
+            if let Some(certificate) = round.notarization.as_ref().or(round.finalization.as_ref()) {
+                certificates.push(certificate.clone());
+                return certificates;
+            }
+            let Some(nullification) = &round.nullification else {
+                return certificates;
+            };
+            certificates.push(nullification.clone());
+            cursor -= 1;
+        }
+        if cursor <= self.finalized.view
+            && let Some(finalization) = &self.finalized.certificate
+        {
+            certificates.push(finalization.clone());
+        }
+        certificates
+    }
+
+    /// An answer to our block request: the wanted block, then ancestors
+    /// linked by hash.
+    pub(crate) fn on_blocks(&mut self, blocks: Vec<Block>) -> Result<(), DropReason> {
+        if blocks.len() > FETCH_BLOCKS_MAX {
+            return Err(DropReason::Malformed("too many blocks in one answer"));
+        }
+        let committed_height = self.committed_height();
+        let limit = committed_height.saturating_add(PIPELINE_HEIGHTS_MAX);
+        let mut expected: Option<BlockHash> = None;
+        for block in blocks {
+            let hash = block.hash();
+            match expected {
+                None if !self.wanted.contains_key(&hash) => {
+                    return Err(DropReason::Unrequested(hash));
+                }
+                Some(parent) if parent != hash => break,
+                _ => {}
+            }
+            if block.header.height <= committed_height || self.blocks.contains_key(&hash) {
+                break;
+            }
+            block
+                .check_body(&self.config.chain_id)
+                .map_err(DropReason::Block)?;
+            if block.header.height > limit {
+                self.out.push(Output::Sync {
+                    height: committed_height + 1,
+                });
+                return Err(DropReason::TooFarAhead {
+                    height: block.header.height,
+                    limit,
+                });
+            }
+            self.wanted.remove(&hash);
+            expected = Some(block.header.parent);
+            self.headers.insert(hash, block.header.clone());
+            self.out.push(Output::Persist(Record::Block(block.clone())));
+            self.blocks.insert(hash, block);
+        }
+        self.try_commit();
+        self.try_propose(false);
+        Ok(())
+    }
+
+    /// Rule 7: commits the finalized block and its uncommitted ancestors, in
+    /// height order, once all their bodies are here.
+    pub(crate) fn try_commit(&mut self) {
+        let target = self.finalized.block;
+        let committed_hash = self.committed_hash();
+        if target == committed_hash {
+            return;
+        }
+        let Some(certificate) = self
+            .finalized
+            .certificate
+            .as_ref()
+            .and_then(QuorumCertificate::to_finalization)
+        else {
+            return;
+        };
+        let committed_height = self.committed_height();
+        let mut path: Vec<BlockHash> = Vec::new();
+        let mut cursor = target;
+        while cursor != committed_hash {
+            let Some(block) = self.blocks.get(&cursor) else {
+                return self.want(cursor);
+            };
+            if block.header.height <= committed_height {
+                return self.dropped(
+                    None,
+                    DropReason::ConflictingFinalization(block.header.height),
+                );
+            }
+            if path.len() as u64 >= PIPELINE_HEIGHTS_MAX {
+                self.out.push(Output::Sync {
+                    height: committed_height + 1,
+                });
+                return;
+            }
+            path.push(cursor);
+            cursor = block.header.parent;
+        }
+        path.reverse();
+        let chain: Vec<Block> = path
+            .iter()
+            .filter_map(|hash| self.blocks.remove(hash))
+            .collect();
+        assert!(chain.len() == path.len(), "a walked block vanished");
+        let Some(tip) = chain.last() else { return };
+        if tip.header.view != certificate.view {
+            return self.dropped(
+                None,
+                DropReason::Malformed("finalization view differs from the block's view"),
+            );
+        }
+        let headers: Vec<Header> = chain.iter().map(|b| b.header.clone()).collect();
+        for (index, block) in chain.into_iter().enumerate() {
+            let finality = Finality {
+                certificate: certificate.clone(),
+                descendants: headers[index + 1..].to_vec(),
+            };
+            self.out.push(Output::Commit {
+                block: block.clone(),
+                finality,
+            });
+            self.remember_committed(block);
+        }
+        self.after_commit();
+    }
+
+    fn remember_committed(&mut self, block: Block) {
+        let height = block.header.height;
+        assert!(height == self.committed_height() + 1, "commit out of order");
+        if let Some(parent) = &self.committed {
+            assert!(
+                block.header.parent == parent.hash(),
+                "commit does not extend the head"
+            );
+        }
+        self.committed = Some(block.header.clone());
+        if self.config.committed_blocks_retained > 0 {
+            self.recent_heights.insert(block.hash(), height);
+            self.recent.insert(height, block);
+        }
+        while self.recent.len() > self.config.committed_blocks_retained {
+            let Some((_, old)) = self.recent.pop_first() else {
+                break;
+            };
+            self.recent_heights.remove(&old.hash());
+        }
+    }
+
+    fn after_commit(&mut self) {
+        let height = self.committed_height();
+        self.blocks.retain(|_, b| b.header.height > height);
+        self.headers.retain(|_, h| h.height > height);
+        self.wanted.clear();
+    }
+
+    /// A finalized block from block sync: it must extend the committed head
+    /// and its finality must verify on its own.
+    pub(crate) fn on_synced(&mut self, block: Block, finality: Finality) -> Result<(), DropReason> {
+        let expected = self.committed_height() + 1;
+        if block.header.height != expected {
+            return Err(DropReason::Block(BlockError::Height {
+                expected,
+                got: block.header.height,
+            }));
+        }
+        block
+            .check_link(self.committed.as_ref())
+            .map_err(DropReason::Block)?;
+        block
+            .check_body(&self.config.chain_id)
+            .map_err(DropReason::Block)?;
+        finality
+            .verify(&self.set, &block.header)
+            .map_err(DropReason::Finality)?;
+        let hash = block.hash();
+        self.out.push(Output::Commit {
+            block: block.clone(),
+            finality: finality.clone(),
+        });
+        self.blocks.remove(&hash);
+        self.remember_committed(block);
+        let certificate = QuorumCertificate::from_finalization(&finality.certificate);
+        if certificate.view > self.finalized.view {
+            self.on_finalization(certificate, false);
+        }
+        self.after_commit();
+        self.try_commit();
+        Ok(())
+    }
+}

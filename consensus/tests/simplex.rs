@@ -1,0 +1,1698 @@
+//! Engine scenarios as table-driven steps (after malachite's `TestStep`):
+//! each step feeds one input to the engine under test and names the outputs
+//! it must produce (in order, as a subsequence), the outputs it must not
+//! produce, and the view it must be in afterwards. The other validators are
+//! played by the test, which signs their votes with their keys.
+
+use lotline_consensus::{
+    Config, DropReason, Engine, Evidence, EvidenceKind, Input, Message, Output, Proposal,
+    QuorumCertificate, Record, Request, TimerKind,
+};
+use lotline_core::attestation::Envelope;
+use lotline_core::block::{Block, Header};
+use lotline_core::certificate::{Finality, Signed};
+use lotline_core::crypto::SigningKey;
+use lotline_core::hash::Digest;
+use lotline_core::validators::ValidatorSet;
+use lotline_core::vote::{Vote, VoteKind};
+
+use VoteKind::{Finalize, Notarize, Nullify};
+
+const CHAIN: Digest = Digest([0x11; 32]);
+
+struct Fixture {
+    keys: Vec<SigningKey>,
+    set: ValidatorSet,
+    engine: Engine,
+    /// Every output so far, for the final checks of a scenario.
+    log: Vec<Output>,
+}
+
+fn keys(n: usize) -> Vec<SigningKey> {
+    (0..n)
+        .map(|i| SigningKey::from_seed(&[i as u8 + 1; 32]))
+        .collect()
+}
+
+fn config(keys: &[SigningKey], me: u16) -> Config {
+    let validators = keys.iter().map(SigningKey::public_key).collect();
+    Config::new(CHAIN, validators, me, keys[usize::from(me)].clone())
+}
+
+impl Fixture {
+    fn new(n: usize, me: u16) -> Fixture {
+        let keys = keys(n);
+        let engine = Engine::new(config(&keys, me));
+        let set = ValidatorSet::new(CHAIN, keys.iter().map(SigningKey::public_key).collect());
+        let mut fixture = Fixture {
+            keys,
+            set,
+            engine,
+            log: Vec::new(),
+        };
+        let outputs = fixture.engine.start();
+        fixture.log.extend(outputs);
+        fixture
+    }
+
+    fn n(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn leader(&self, view: u64) -> u16 {
+        (view % self.n() as u64) as u16
+    }
+
+    fn signed(&self, signer: u16, kind: VoteKind, view: u64, block: Digest) -> Vote {
+        Vote::sign(
+            &self.keys[usize::from(signer)],
+            signer,
+            &CHAIN,
+            kind,
+            view,
+            block,
+        )
+    }
+
+    fn vote(&self, signer: u16, kind: VoteKind, view: u64, block: &Block) -> Input {
+        let digest = if kind == Nullify {
+            Digest::ZERO
+        } else {
+            block.hash().0
+        };
+        Input::Message {
+            from: signer,
+            message: Message::Vote(self.signed(signer, kind, view, digest)),
+        }
+    }
+
+    fn nullify(&self, signer: u16, view: u64) -> Input {
+        Input::Message {
+            from: signer,
+            message: Message::Vote(self.signed(signer, Nullify, view, Digest::ZERO)),
+        }
+    }
+
+    fn certificate(
+        &self,
+        kind: VoteKind,
+        view: u64,
+        block: Option<&Block>,
+        signers: &[u16],
+    ) -> QuorumCertificate {
+        let digest = block.map_or(Digest::ZERO, |b| b.hash().0);
+        let signatures = signers
+            .iter()
+            .map(|&s| Signed {
+                signer: s,
+                signature: self.signed(s, kind, view, digest).signature,
+            })
+            .collect();
+        QuorumCertificate {
+            kind,
+            epoch: 0,
+            view,
+            block: digest,
+            signatures,
+        }
+    }
+
+    /// A block of the leader of `view` on `parent` (genesis if `None`).
+    fn block(&self, view: u64, parent: Option<&Block>, salt: u8) -> Block {
+        let attestation =
+            Envelope::sign(vec![salt, view as u8], &SigningKey::from_seed(&[0xAA; 32]));
+        let (height, parent_hash) = match parent {
+            Some(p) => (p.header.height + 1, p.hash()),
+            None => (1, Header::genesis_parent(&CHAIN)),
+        };
+        Block::new(
+            CHAIN,
+            height,
+            view,
+            parent_hash,
+            1_000 + view,
+            self.leader(view),
+            vec![attestation],
+        )
+    }
+
+    fn proposal(
+        &self,
+        block: &Block,
+        parent: Option<&Block>,
+        parent_certificate: Option<QuorumCertificate>,
+        nullifications: Vec<QuorumCertificate>,
+    ) -> Input {
+        let leader = block.header.proposer;
+        let notarize = self.signed(leader, Notarize, block.header.view, block.hash().0);
+        let proposal = Proposal {
+            block: block.clone(),
+            notarize,
+            parent: parent.map(|p| p.header.clone()),
+            parent_certificate,
+            nullifications,
+        };
+        Input::Message {
+            from: leader,
+            message: Message::Proposal(Box::new(proposal)),
+        }
+    }
+
+    fn verified(&self, block: &Block) -> Input {
+        Input::Verified {
+            view: block.header.view,
+            block: block.hash(),
+            valid: true,
+        }
+    }
+
+    /// Runs the steps; panics with the step's description on a mismatch.
+    fn run(&mut self, steps: Vec<Step>) {
+        for step in steps {
+            let outputs = self.engine.handle(step.input);
+            let mut cursor = 0;
+            for expected in &step.expect {
+                match outputs[cursor..].iter().position(|o| expected.matches(o)) {
+                    Some(offset) => cursor += offset + 1,
+                    None => panic!(
+                        "step {:?}: expected {expected:?} (in order) in {outputs:#?}",
+                        step.desc
+                    ),
+                }
+            }
+            for forbidden in &step.forbid {
+                assert!(
+                    !outputs.iter().any(|o| forbidden.matches(o)),
+                    "step {:?}: forbidden {forbidden:?} in {outputs:#?}",
+                    step.desc
+                );
+            }
+            assert_journal_before_broadcast(&outputs, &step.desc);
+            if let Some(view) = step.view {
+                assert_eq!(self.engine.view(), view, "step {:?}: view", step.desc);
+            }
+            self.log.extend(outputs);
+        }
+    }
+
+    fn commits(&self) -> Vec<(Block, Finality)> {
+        self.log
+            .iter()
+            .filter_map(|o| match o {
+                Output::Commit { block, finality } => Some((block.clone(), finality.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn journal(&self) -> Vec<Vote> {
+        self.log
+            .iter()
+            .filter_map(|o| {
+                if let Output::Journal(v) = o {
+                    Some(*v)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn records(&self) -> Vec<Record> {
+        self.log
+            .iter()
+            .filter_map(|o| {
+                if let Output::Persist(r) = o {
+                    Some(r.clone())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// Every broadcast own vote was journaled earlier in the same step (or
+/// before: restarts rebroadcast journaled votes).
+fn assert_journal_before_broadcast(outputs: &[Output], desc: &str) {
+    let mut journaled = Vec::new();
+    for output in outputs {
+        match output {
+            Output::Journal(vote) => journaled.push(*vote),
+            Output::Broadcast(Message::Proposal(p)) => {
+                assert!(
+                    journaled.contains(&p.notarize),
+                    "step {desc:?}: proposal before its journal record"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One expected (or forbidden) output.
+#[derive(Debug, Clone)]
+enum Expect {
+    Journal(VoteKind, u64),
+    Vote(VoteKind, u64),
+    Certificate(VoteKind, u64),
+    Proposal(u64),
+    Timer(u64, TimerKind),
+    Build(u64),
+    Verify(u64),
+    Commit(u64),
+    Evidence(EvidenceKind, u16),
+    Dropped(fn(&DropReason) -> bool),
+    Request,
+    Blocks,
+    AnyJournal,
+    PersistBlock(u64),
+    PersistCertificate(VoteKind, u64),
+    SendCertificate(u16, VoteKind, u64),
+}
+
+impl Expect {
+    fn matches(&self, output: &Output) -> bool {
+        match (self, output) {
+            (Expect::Journal(kind, view), Output::Journal(v)) => v.kind == *kind && v.view == *view,
+            (Expect::AnyJournal, Output::Journal(_)) => true,
+            (Expect::Vote(kind, view), Output::Broadcast(Message::Vote(v))) => {
+                v.kind == *kind && v.view == *view
+            }
+            (Expect::Certificate(kind, view), Output::Broadcast(Message::Certificate(c))) => {
+                c.kind == *kind && c.view == *view
+            }
+            (Expect::Proposal(view), Output::Broadcast(Message::Proposal(p))) => {
+                p.notarize.view == *view
+            }
+            (
+                Expect::Timer(view, timer),
+                Output::SetTimer {
+                    view: v, timer: t, ..
+                },
+            ) => v == view && t == timer,
+            (Expect::Build(view), Output::Build { view: v }) => v == view,
+            (Expect::Verify(view), Output::Verify { view: v, .. }) => v == view,
+            (Expect::Commit(height), Output::Commit { block, .. }) => {
+                block.header.height == *height
+            }
+            (Expect::Evidence(kind, signer), Output::Evidence(e)) => {
+                e.kind() == Some(*kind) && e.signer() == *signer
+            }
+            (Expect::Dropped(predicate), Output::Dropped { reason, .. }) => predicate(reason),
+            (
+                Expect::Request,
+                Output::Send {
+                    message: Message::Request(_),
+                    ..
+                },
+            )
+            | (Expect::Request, Output::Broadcast(Message::Request(_))) => true,
+            (
+                Expect::Blocks,
+                Output::Send {
+                    message: Message::Blocks(_),
+                    ..
+                },
+            ) => true,
+            (Expect::PersistBlock(height), Output::Persist(Record::Block(b))) => {
+                b.header.height == *height
+            }
+            (Expect::PersistCertificate(kind, view), Output::Persist(Record::Certificate(c))) => {
+                c.kind == *kind && c.view == *view
+            }
+            (
+                Expect::SendCertificate(to, kind, view),
+                Output::Send {
+                    to: t,
+                    message: Message::Certificate(c),
+                },
+            ) => t == to && c.kind == *kind && c.view == *view,
+            _ => false,
+        }
+    }
+}
+
+struct Step {
+    desc: String,
+    input: Input,
+    expect: Vec<Expect>,
+    forbid: Vec<Expect>,
+    view: Option<u64>,
+}
+
+fn step(desc: &str, input: Input, expect: Vec<Expect>, forbid: Vec<Expect>, view: u64) -> Step {
+    Step {
+        desc: desc.to_string(),
+        input,
+        expect,
+        forbid,
+        view: Some(view),
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+#[test]
+fn n4_happy_path_commits_with_a_verifying_certificate() {
+    let mut fx = Fixture::new(4, 0);
+    assert_eq!(fx.engine.view(), 1);
+    let b1 = fx.block(1, None, 0);
+    let steps = vec![
+        step(
+            "proposal of leader 1 is sent for verification",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "valid payload: journal then broadcast notarize",
+            fx.verified(&b1),
+            vec![Expect::Journal(Notarize, 1), Expect::Vote(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "third notarize is a quorum: notarization, view 2, finalize",
+            fx.vote(2, Notarize, 1, &b1),
+            vec![
+                Expect::Certificate(Notarize, 1),
+                Expect::Timer(2, TimerKind::Leader),
+                Expect::Journal(Finalize, 1),
+                Expect::Vote(Finalize, 1),
+            ],
+            vec![Expect::Commit(1)],
+            2,
+        ),
+        step(
+            "two finalizes are not a quorum",
+            fx.vote(1, Finalize, 1, &b1),
+            vec![],
+            vec![Expect::Commit(1)],
+            2,
+        ),
+        step(
+            "the third is: commit height 1",
+            fx.vote(3, Finalize, 1, &b1),
+            vec![Expect::Certificate(Finalize, 1), Expect::Commit(1)],
+            vec![],
+            2,
+        ),
+    ];
+    fx.run(steps);
+    let commits = fx.commits();
+    assert_eq!(commits.len(), 1);
+    let (block, finality) = &commits[0];
+    assert_eq!(block, &b1);
+    assert!(finality.descendants.is_empty());
+    finality.certificate.verify(&fx.set, 1, &b1.hash()).unwrap();
+    finality.verify(&fx.set, &block.header).unwrap();
+    assert_eq!(fx.engine.finalized_view(), 1);
+    assert_eq!(fx.engine.committed_height(), 1);
+}
+
+#[test]
+fn n5_needs_four_votes_not_three() {
+    let mut fx = Fixture::new(5, 0);
+    let b1 = fx.block(1, None, 0);
+    let steps = vec![
+        step(
+            "proposal",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "own notarize",
+            fx.verified(&b1),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "3 of 5 (leader, us, 2) is no quorum",
+            fx.vote(2, Notarize, 1, &b1),
+            vec![],
+            vec![Expect::Certificate(Notarize, 1)],
+            1,
+        ),
+        step(
+            "4 of 5 is",
+            fx.vote(3, Notarize, 1, &b1),
+            vec![
+                Expect::Certificate(Notarize, 1),
+                Expect::Journal(Finalize, 1),
+            ],
+            vec![],
+            2,
+        ),
+        step(
+            "finalize 2 of 5",
+            fx.vote(1, Finalize, 1, &b1),
+            vec![],
+            vec![Expect::Commit(1)],
+            2,
+        ),
+        step(
+            "finalize 3 of 5",
+            fx.vote(2, Finalize, 1, &b1),
+            vec![],
+            vec![Expect::Commit(1)],
+            2,
+        ),
+        step(
+            "finalize 4 of 5 commits",
+            fx.vote(4, Finalize, 1, &b1),
+            vec![Expect::Commit(1)],
+            vec![],
+            2,
+        ),
+    ];
+    fx.run(steps);
+    let (block, finality) = &fx.commits()[0];
+    assert_eq!(finality.certificate.signatures.len(), 4);
+    finality.verify(&fx.set, &block.header).unwrap();
+}
+
+#[test]
+fn leader_timeout_nullifies_and_the_next_leader_skips_the_view() {
+    let mut fx = Fixture::new(4, 0);
+    let null1 = fx.certificate(Nullify, 1, None, &[0, 2, 3]);
+    let b2 = fx.block(2, None, 0);
+    let steps = vec![
+        step(
+            "leader timer: nullify",
+            Input::Timer {
+                view: 1,
+                timer: TimerKind::Leader,
+            },
+            vec![
+                Expect::Journal(Nullify, 1),
+                Expect::Vote(Nullify, 1),
+                Expect::Timer(1, TimerKind::Retry),
+            ],
+            vec![],
+            1,
+        ),
+        step(
+            "retry rebroadcasts the nullify",
+            Input::Timer {
+                view: 1,
+                timer: TimerKind::Retry,
+            },
+            vec![Expect::Vote(Nullify, 1), Expect::Timer(1, TimerKind::Retry)],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step("one more nullify", fx.nullify(2, 1), vec![], vec![], 1),
+        step(
+            "third nullify: nullification, view 2 with a longer timeout",
+            fx.nullify(3, 1),
+            vec![
+                Expect::Certificate(Nullify, 1),
+                Expect::Timer(2, TimerKind::Leader),
+            ],
+            vec![Expect::AnyJournal],
+            2,
+        ),
+        step(
+            "leader 2 builds on genesis, skipping view 1 with its nullification",
+            fx.proposal(&b2, None, None, vec![null1]),
+            vec![Expect::Verify(2)],
+            vec![],
+            2,
+        ),
+        step(
+            "notarize in view 2",
+            fx.verified(&b2),
+            vec![Expect::Journal(Notarize, 2)],
+            vec![],
+            2,
+        ),
+        step(
+            "stale timer of view 1 does nothing",
+            Input::Timer {
+                view: 1,
+                timer: TimerKind::Notarization,
+            },
+            vec![],
+            vec![Expect::AnyJournal],
+            2,
+        ),
+    ];
+    fx.run(steps);
+    let timeouts: Vec<u64> = fx
+        .log
+        .iter()
+        .filter_map(|o| match o {
+            Output::SetTimer {
+                timer: TimerKind::Leader,
+                after_ms,
+                ..
+            } => Some(*after_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        timeouts,
+        vec![500, 1000],
+        "the leader timeout doubles after a nullified view"
+    );
+}
+
+#[test]
+fn a_skip_without_nullification_is_not_voted() {
+    let mut fx = Fixture::new(4, 0);
+    let b2 = fx.block(2, None, 0);
+    let null1 = fx.certificate(Nullify, 1, None, &[1, 2, 3]);
+    let mut forged = null1.clone();
+    forged.signatures[0].signature.0[3] ^= 1;
+    let steps = vec![
+        step(
+            "proposal for view 2 without the nullification of view 1",
+            fx.proposal(&b2, None, None, vec![]),
+            vec![Expect::Dropped(|r| {
+                *r == DropReason::MissingNullification(1)
+            })],
+            vec![Expect::Verify(2), Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "with a forged nullification",
+            fx.proposal(&b2, None, None, vec![forged]),
+            vec![Expect::Dropped(|r| *r == DropReason::BadSignature(1))],
+            vec![Expect::Verify(2), Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "with the real one: we enter view 2 and verify",
+            fx.proposal(&b2, None, None, vec![null1]),
+            vec![Expect::Certificate(Nullify, 1), Expect::Verify(2)],
+            vec![Expect::AnyJournal],
+            2,
+        ),
+    ];
+    fx.run(steps);
+}
+
+#[test]
+fn no_finalize_after_nullify() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let notarization = fx.certificate(Notarize, 1, Some(&b1), &[1, 2, 3]);
+    let steps = vec![
+        step(
+            "proposal",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarize",
+            fx.verified(&b1),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "view timer: nullify after notarize is allowed",
+            Input::Timer {
+                view: 1,
+                timer: TimerKind::Notarization,
+            },
+            vec![Expect::Journal(Nullify, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarization arrives: view 2, but no finalize",
+            Input::Message {
+                from: 2,
+                message: Message::Certificate(notarization),
+            },
+            vec![Expect::Timer(2, TimerKind::Leader)],
+            vec![Expect::Journal(Finalize, 1), Expect::Vote(Finalize, 1)],
+            2,
+        ),
+    ];
+    fx.run(steps);
+}
+
+#[test]
+fn never_a_second_notarize_and_equivocation_is_evidence() {
+    let mut fx = Fixture::new(4, 0);
+    let a = fx.block(1, None, 0);
+    let b = fx.block(1, None, 1);
+    assert_ne!(a.hash(), b.hash());
+    let steps = vec![
+        step(
+            "proposal A",
+            fx.proposal(&a, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarize A",
+            fx.verified(&a),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "leader also proposes B: evidence, nothing signed",
+            fx.proposal(&b, None, None, vec![]),
+            vec![Expect::Evidence(EvidenceKind::ConflictingNotarize, 1)],
+            vec![Expect::Verify(1), Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "a verdict for B is ignored",
+            fx.verified(&b),
+            vec![],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "B again: evidence only once",
+            fx.proposal(&b, None, None, vec![]),
+            vec![],
+            vec![
+                Expect::Evidence(EvidenceKind::ConflictingNotarize, 1),
+                Expect::AnyJournal,
+            ],
+            1,
+        ),
+    ];
+    fx.run(steps);
+    let notarizes: Vec<Vote> = fx
+        .journal()
+        .into_iter()
+        .filter(|v| v.kind == Notarize)
+        .collect();
+    assert_eq!(notarizes.len(), 1);
+    assert_eq!(notarizes[0].block, a.hash().0);
+}
+
+#[test]
+fn conflicting_votes_become_self_verifying_evidence_once() {
+    let mut fx = Fixture::new(4, 0);
+    let a = fx.block(1, None, 0);
+    let b = fx.block(1, None, 1);
+    let steps = vec![
+        step(
+            "notarize A by 2",
+            fx.vote(2, Notarize, 1, &a),
+            vec![],
+            vec![],
+            1,
+        ),
+        step(
+            "notarize B by 2",
+            fx.vote(2, Notarize, 1, &b),
+            vec![Expect::Evidence(EvidenceKind::ConflictingNotarize, 2)],
+            vec![],
+            1,
+        ),
+        step(
+            "again",
+            fx.vote(2, Notarize, 1, &b),
+            vec![],
+            vec![Expect::Evidence(EvidenceKind::ConflictingNotarize, 2)],
+            1,
+        ),
+        step("nullify by 3", fx.nullify(3, 1), vec![], vec![], 1),
+        step(
+            "finalize by 3 in the same view",
+            fx.vote(3, Finalize, 1, &a),
+            vec![Expect::Evidence(EvidenceKind::NullifyFinalize, 3)],
+            vec![],
+            1,
+        ),
+        step(
+            "finalize A by 1",
+            fx.vote(1, Finalize, 1, &a),
+            vec![],
+            vec![],
+            1,
+        ),
+        step(
+            "finalize B by 1",
+            fx.vote(1, Finalize, 1, &b),
+            vec![Expect::Evidence(EvidenceKind::ConflictingFinalize, 1)],
+            vec![],
+            1,
+        ),
+    ];
+    fx.run(steps);
+    let evidence: Vec<Evidence> = fx
+        .log
+        .iter()
+        .filter_map(|o| {
+            if let Output::Evidence(e) = o {
+                Some(e.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(evidence.len(), 3);
+    for e in &evidence {
+        assert_eq!(e.verify(&fx.set), Ok(e.kind().unwrap()));
+    }
+}
+
+#[test]
+fn far_future_stale_and_forged_messages_are_dropped() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let mut forged = fx.signed(2, Notarize, 1, b1.hash().0);
+    forged.signature.0[10] ^= 1;
+    let other_chain = Vote::sign(
+        &fx.keys[2],
+        2,
+        &Digest([0x22; 32]),
+        Notarize,
+        1,
+        b1.hash().0,
+    );
+    let mut unknown = fx.signed(2, Notarize, 1, b1.hash().0);
+    unknown.signer = 9;
+    let mut wrong_epoch = fx.signed(2, Notarize, 1, b1.hash().0);
+    wrong_epoch.epoch = 1;
+    let mut bad_cert = fx.certificate(Finalize, 1, Some(&b1), &[1, 2, 3]);
+    bad_cert.signatures[1].signature.0[0] ^= 1;
+    let short_cert = fx.certificate(Finalize, 1, Some(&b1), &[1, 2]);
+    let finalization = fx.certificate(Finalize, 1, Some(&b1), &[1, 2, 3]);
+    let msg = |from: u16, message: Message| Input::Message { from, message };
+    let steps = vec![
+        step(
+            "vote 17 views ahead",
+            fx.nullify(2, 18),
+            vec![Expect::Dropped(|r| {
+                matches!(
+                    r,
+                    DropReason::FutureView {
+                        view: 18,
+                        limit: 17
+                    }
+                )
+            })],
+            vec![],
+            1,
+        ),
+        step(
+            "vote 16 views ahead is buffered",
+            fx.nullify(2, 17),
+            vec![],
+            vec![Expect::Dropped(|_| true)],
+            1,
+        ),
+        step(
+            "bad signature",
+            msg(2, Message::Vote(forged)),
+            vec![Expect::Dropped(|r| *r == DropReason::BadSignature(2))],
+            vec![],
+            1,
+        ),
+        step(
+            "other chain",
+            msg(2, Message::Vote(other_chain)),
+            vec![Expect::Dropped(|r| *r == DropReason::BadSignature(2))],
+            vec![],
+            1,
+        ),
+        step(
+            "unknown signer",
+            msg(2, Message::Vote(unknown)),
+            vec![Expect::Dropped(|r| *r == DropReason::UnknownSigner(9))],
+            vec![],
+            1,
+        ),
+        step(
+            "unknown sender",
+            msg(7, Message::Vote(fx.signed(2, Nullify, 1, Digest::ZERO))),
+            vec![Expect::Dropped(|r| *r == DropReason::UnknownPeer(7))],
+            vec![],
+            1,
+        ),
+        step(
+            "wrong epoch",
+            msg(2, Message::Vote(wrong_epoch)),
+            vec![Expect::Dropped(|r| *r == DropReason::WrongEpoch(1))],
+            vec![],
+            1,
+        ),
+        step(
+            "certificate with a bad signature",
+            msg(3, Message::Certificate(bad_cert)),
+            vec![Expect::Dropped(|r| *r == DropReason::BadSignature(2))],
+            vec![Expect::Commit(1)],
+            1,
+        ),
+        step(
+            "certificate below quorum",
+            msg(3, Message::Certificate(short_cert)),
+            vec![Expect::Dropped(|r| matches!(r, DropReason::Certificate(_)))],
+            vec![Expect::Commit(1)],
+            1,
+        ),
+        step(
+            "proposal by a non-leader",
+            {
+                let mut input = fx.proposal(&b1, None, None, vec![]);
+                if let Input::Message {
+                    message: Message::Proposal(p),
+                    ..
+                } = &mut input
+                {
+                    p.notarize = fx.signed(2, Notarize, 1, b1.hash().0);
+                }
+                input
+            },
+            vec![Expect::Dropped(|r| {
+                matches!(r, DropReason::NotLeader { view: 1, signer: 2 })
+            })],
+            vec![Expect::Verify(1)],
+            1,
+        ),
+        step(
+            "proposal with a body that does not match its root",
+            {
+                let mut input = fx.proposal(&b1, None, None, vec![]);
+                if let Input::Message {
+                    message: Message::Proposal(p),
+                    ..
+                } = &mut input
+                {
+                    p.block.attestations.clear();
+                }
+                input
+            },
+            vec![Expect::Dropped(|r| matches!(r, DropReason::Block(_)))],
+            vec![Expect::Verify(1)],
+            1,
+        ),
+        step(
+            "a finalization jumps us to view 2 and asks for the block",
+            msg(3, Message::Certificate(finalization)),
+            vec![Expect::Timer(2, TimerKind::Leader), Expect::Request],
+            vec![],
+            2,
+        ),
+        step(
+            "stale vote of the finalized view",
+            fx.vote(3, Notarize, 1, &b1),
+            vec![Expect::Dropped(|r| {
+                matches!(
+                    r,
+                    DropReason::StaleView {
+                        view: 1,
+                        finalized: 1
+                    }
+                )
+            })],
+            vec![],
+            2,
+        ),
+        step(
+            "the block arrives unasked: its hash is wanted",
+            msg(1, Message::Blocks(vec![b1.clone()])),
+            vec![Expect::Commit(1)],
+            vec![Expect::Dropped(|_| true)],
+            2,
+        ),
+        step(
+            "an unrequested block",
+            msg(1, Message::Blocks(vec![fx.block(2, Some(&b1), 0)])),
+            vec![Expect::Dropped(|r| matches!(r, DropReason::Unrequested(_)))],
+            vec![],
+            2,
+        ),
+    ];
+    fx.run(steps);
+    let (block, finality) = &fx.commits()[0];
+    finality.verify(&fx.set, &block.header).unwrap();
+}
+
+#[test]
+fn a_descendant_finalization_commits_the_notarized_ancestor() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let b2 = fx.block(2, Some(&b1), 0);
+    let notarization1 = fx.certificate(Notarize, 1, Some(&b1), &[1, 2, 3]);
+    let steps = vec![
+        step(
+            "proposal 1",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarize 1",
+            fx.verified(&b1),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarization 1; finalize 1 never gathers a quorum",
+            fx.vote(2, Notarize, 1, &b1),
+            vec![Expect::Journal(Finalize, 1)],
+            vec![],
+            2,
+        ),
+        step(
+            "proposal 2 on block 1",
+            fx.proposal(&b2, Some(&b1), Some(notarization1), vec![]),
+            vec![Expect::Verify(2)],
+            vec![],
+            2,
+        ),
+        step(
+            "notarize 2",
+            fx.verified(&b2),
+            vec![Expect::Journal(Notarize, 2)],
+            vec![],
+            2,
+        ),
+        step(
+            "notarization 2",
+            fx.vote(3, Notarize, 2, &b2),
+            vec![Expect::Journal(Finalize, 2)],
+            vec![],
+            3,
+        ),
+        step(
+            "finalize 2 of 3",
+            fx.vote(2, Finalize, 2, &b2),
+            vec![],
+            vec![Expect::Commit(1)],
+            3,
+        ),
+        step(
+            "finalization 2 commits 1 then 2",
+            fx.vote(3, Finalize, 2, &b2),
+            vec![Expect::Commit(1), Expect::Commit(2)],
+            vec![],
+            3,
+        ),
+    ];
+    fx.run(steps);
+    let commits = fx.commits();
+    assert_eq!(commits.len(), 2);
+    let (first, finality1) = &commits[0];
+    let (second, finality2) = &commits[1];
+    assert_eq!((first, second), (&b1, &b2));
+    assert_eq!(
+        finality1.descendants,
+        vec![b2.header.clone()],
+        "block 1 is final through block 2"
+    );
+    assert_eq!(finality1.certificate.view, 2);
+    finality1.verify(&fx.set, &first.header).unwrap();
+    assert!(finality2.descendants.is_empty());
+    finality2.verify(&fx.set, &second.header).unwrap();
+    // The same finality does not prove a different block.
+    assert!(
+        finality1
+            .verify(&fx.set, &fx.block(1, None, 9).header)
+            .is_err()
+    );
+}
+
+#[test]
+fn restore_from_the_journal_never_equivocates() {
+    let mut fx = Fixture::new(4, 0);
+    let a = fx.block(1, None, 0);
+    let b = fx.block(1, None, 1);
+    fx.run(vec![
+        step(
+            "proposal A",
+            fx.proposal(&a, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarize A",
+            fx.verified(&a),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+    ]);
+    let journal = fx.journal();
+
+    // Crash; restart from the journal. The leader (Byzantine) now shows B.
+    let mut restarted = Engine::restore(config(&fx.keys, 0), &journal, &[], None).unwrap();
+    let outputs = restarted.start();
+    assert!(outputs.iter().any(|o| matches!(o, Output::Broadcast(Message::Vote(v)) if v.kind == Notarize && v.block == a.hash().0)), "rebroadcasts what it signed");
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Journal(_))));
+    fx.engine = restarted;
+    fx.run(vec![
+        step(
+            "B is not verified",
+            fx.proposal(&b, None, None, vec![]),
+            vec![],
+            vec![Expect::Verify(1), Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "nor voted",
+            fx.verified(&b),
+            vec![],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "leader timer: a proposal came, no nullify",
+            Input::Timer {
+                view: 1,
+                timer: TimerKind::Leader,
+            },
+            vec![],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "view timer: nullify",
+            Input::Timer {
+                view: 1,
+                timer: TimerKind::Notarization,
+            },
+            vec![Expect::Journal(Nullify, 1)],
+            vec![],
+            1,
+        ),
+    ]);
+
+    // Crash again; the journal now holds notarize(A) and nullify: a
+    // notarization of A must not make it finalize.
+    let journal = fx.journal();
+    let mut again = Engine::restore(config(&fx.keys, 0), &journal, &[], None).unwrap();
+    let outputs = again.start();
+    assert!(outputs.iter().any(|o| matches!(
+        o,
+        Output::SetTimer {
+            timer: TimerKind::Retry,
+            ..
+        }
+    )));
+    fx.engine = again;
+    let notarization = fx.certificate(Notarize, 1, Some(&a), &[1, 2, 3]);
+    fx.run(vec![step(
+        "notarization of A after restart: no finalize",
+        Input::Message {
+            from: 2,
+            message: Message::Certificate(notarization),
+        },
+        vec![Expect::Timer(2, TimerKind::Leader)],
+        vec![Expect::Journal(Finalize, 1)],
+        2,
+    )]);
+    let kinds: Vec<(VoteKind, u64)> = fx.journal().iter().map(|v| (v.kind, v.view)).collect();
+    assert_eq!(kinds, vec![(Notarize, 1), (Nullify, 1)]);
+}
+
+#[test]
+fn restore_after_a_commit_continues_from_the_committed_head() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    fx.run(vec![
+        step(
+            "proposal",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step("notarize", fx.verified(&b1), vec![], vec![], 1),
+        step(
+            "notarization",
+            fx.vote(2, Notarize, 1, &b1),
+            vec![],
+            vec![],
+            2,
+        ),
+        step("finalize", fx.vote(2, Finalize, 1, &b1), vec![], vec![], 2),
+        step(
+            "finalization",
+            fx.vote(3, Finalize, 1, &b1),
+            vec![Expect::Commit(1)],
+            vec![],
+            2,
+        ),
+    ]);
+    let (block, finality) = fx.commits().remove(0);
+    let journal = fx.journal();
+    let restarted = Engine::restore(
+        config(&fx.keys, 0),
+        &journal,
+        &[],
+        Some((block.header.clone(), finality)),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            restarted.view(),
+            restarted.finalized_view(),
+            restarted.committed_height()
+        ),
+        (2, 1, 1)
+    );
+    fx.engine = restarted;
+    let b2 = fx.block(2, Some(&b1), 0);
+    fx.run(vec![step(
+        "proposal on the committed head",
+        fx.proposal(&b2, Some(&b1), None, vec![]),
+        vec![Expect::Verify(2)],
+        vec![],
+        2,
+    )]);
+}
+
+#[test]
+fn our_leadership_builds_and_journals_before_broadcasting() {
+    // Validator 1 leads view 1.
+    let mut fx = Fixture::new(4, 1);
+    assert!(
+        fx.log
+            .iter()
+            .any(|o| matches!(o, Output::Build { view: 1 }))
+    );
+    let steps = vec![
+        step(
+            "payload: journal our notarize, then broadcast the proposal",
+            Input::Propose {
+                attestations: vec![],
+                now_ms: 5,
+            },
+            vec![Expect::Journal(Notarize, 1), Expect::Proposal(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "a second payload is ignored",
+            Input::Propose {
+                attestations: vec![],
+                now_ms: 6,
+            },
+            vec![],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+    ];
+    fx.run(steps);
+    let proposal = fx
+        .log
+        .iter()
+        .find_map(|o| {
+            if let Output::Broadcast(Message::Proposal(p)) = o {
+                Some(p.clone())
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(proposal.block.header.height, 1);
+    assert_eq!(proposal.block.header.proposer, 1);
+    assert_eq!(proposal.notarize.block, proposal.block.hash().0);
+    proposal
+        .notarize
+        .verify(&CHAIN, &fx.keys[1].public_key())
+        .unwrap();
+}
+
+#[test]
+fn a_leader_after_a_nullified_view_carries_the_nullification() {
+    // Validator 2 leads view 2.
+    let mut fx = Fixture::new(4, 2);
+    let steps = vec![
+        step(
+            "timer",
+            Input::Timer {
+                view: 1,
+                timer: TimerKind::Leader,
+            },
+            vec![Expect::Journal(Nullify, 1)],
+            vec![],
+            1,
+        ),
+        step("nullify 0", fx.nullify(0, 1), vec![], vec![], 1),
+        step(
+            "nullify 3: view 2, we lead",
+            fx.nullify(3, 1),
+            vec![Expect::Build(2)],
+            vec![],
+            2,
+        ),
+        step(
+            "payload",
+            Input::Propose {
+                attestations: vec![],
+                now_ms: 7,
+            },
+            vec![Expect::Proposal(2)],
+            vec![],
+            2,
+        ),
+    ];
+    fx.run(steps);
+    let proposal = fx
+        .log
+        .iter()
+        .find_map(|o| {
+            if let Output::Broadcast(Message::Proposal(p)) = o {
+                Some(p.clone())
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert!(proposal.parent.is_none());
+    assert_eq!(proposal.nullifications.len(), 1);
+    assert_eq!(proposal.nullifications[0].view, 1);
+    // Another validator accepts it.
+    let mut other = Fixture::new(4, 3);
+    other.run(vec![step(
+        "the proposal justifies itself",
+        Input::Message {
+            from: 2,
+            message: Message::Proposal(proposal),
+        },
+        vec![Expect::Certificate(Nullify, 1), Expect::Verify(2)],
+        vec![],
+        2,
+    )]);
+}
+
+#[test]
+fn a_leader_missing_certificates_asks_for_them() {
+    // Validator 3 leads view 3; it jumps there on a nullification of view 2
+    // without knowing what happened in view 1.
+    let mut fx = Fixture::new(4, 3);
+    let null2 = fx.certificate(Nullify, 2, None, &[0, 1, 2]);
+    let null1 = fx.certificate(Nullify, 1, None, &[0, 1, 2]);
+    let msg = |message| Input::Message { from: 0, message };
+    fx.run(vec![
+        step(
+            "jump to view 3",
+            msg(Message::Certificate(null2)),
+            vec![Expect::Build(3)],
+            vec![],
+            3,
+        ),
+        step(
+            "payload, but view 1 is unknown: ask",
+            Input::Propose {
+                attestations: vec![],
+                now_ms: 1,
+            },
+            vec![Expect::Request],
+            vec![Expect::Proposal(3)],
+            3,
+        ),
+        step(
+            "the answer lets us propose",
+            msg(Message::Certificate(null1)),
+            vec![Expect::Proposal(3)],
+            vec![],
+            3,
+        ),
+    ]);
+}
+
+#[test]
+fn requests_are_answered_from_memory() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let null2 = fx.certificate(Nullify, 2, None, &[1, 2, 3]);
+    fx.run(vec![
+        step(
+            "proposal",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarization",
+            Input::Message {
+                from: 1,
+                message: Message::Certificate(fx.certificate(Notarize, 1, Some(&b1), &[1, 2, 3])),
+            },
+            vec![],
+            vec![],
+            2,
+        ),
+        step(
+            "nullification 2",
+            Input::Message {
+                from: 1,
+                message: Message::Certificate(null2),
+            },
+            vec![],
+            vec![],
+            3,
+        ),
+        step(
+            "block request",
+            Input::Message {
+                from: 2,
+                message: Message::Request(Request::Block { hash: b1.hash() }),
+            },
+            vec![Expect::Blocks],
+            vec![],
+            3,
+        ),
+    ]);
+    let outputs = fx.engine.handle(Input::Message {
+        from: 2,
+        message: Message::Request(Request::Certificates { view: 2 }),
+    });
+    let views: Vec<(VoteKind, u64)> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                to: 2,
+                message: Message::Certificate(c),
+            } => Some((c.kind, c.view)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(views, vec![(Nullify, 2), (Notarize, 1)]);
+}
+
+#[test]
+fn a_single_validator_finalizes_alone() {
+    let mut fx = Fixture::new(1, 0);
+    for view in 1..=3 {
+        assert!(
+            fx.log
+                .iter()
+                .any(|o| matches!(o, Output::Build { view: v } if *v == view))
+        );
+        let outputs = fx.engine.handle(Input::Propose {
+            attestations: vec![],
+            now_ms: view,
+        });
+        assert!(
+            outputs
+                .iter()
+                .any(|o| matches!(o, Output::Commit { block, .. } if block.header.height == view))
+        );
+        fx.log.extend(outputs);
+    }
+    let mut parent: Option<Header> = None;
+    for (block, finality) in fx.commits() {
+        block.check_link(parent.as_ref()).unwrap();
+        finality.verify(&fx.set, &block.header).unwrap();
+        parent = Some(block.header);
+    }
+}
+
+#[test]
+fn block_sync_commits_verified_blocks_only() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let b2 = fx.block(2, Some(&b1), 0);
+    let cert2 = fx
+        .certificate(Finalize, 2, Some(&b2), &[1, 2, 3])
+        .to_finalization()
+        .unwrap();
+    let finality1 = Finality {
+        certificate: cert2.clone(),
+        descendants: vec![b2.header.clone()],
+    };
+    let finality2 = Finality::direct(cert2);
+    let mut forged = finality2.clone();
+    forged.certificate.signatures[0].signature.0[1] ^= 1;
+    fx.run(vec![
+        step(
+            "height 2 before 1",
+            Input::Synced {
+                block: b2.clone(),
+                finality: finality2.clone(),
+            },
+            vec![Expect::Dropped(|r| matches!(r, DropReason::Block(_)))],
+            vec![Expect::Commit(2)],
+            1,
+        ),
+        step(
+            "height 1 through its descendant",
+            Input::Synced {
+                block: b1.clone(),
+                finality: finality1,
+            },
+            vec![Expect::Commit(1), Expect::Timer(3, TimerKind::Leader)],
+            vec![],
+            3,
+        ),
+        step(
+            "forged finality",
+            Input::Synced {
+                block: b2.clone(),
+                finality: forged,
+            },
+            vec![Expect::Dropped(|r| matches!(r, DropReason::Finality(_)))],
+            vec![Expect::Commit(2)],
+            3,
+        ),
+        step(
+            "height 2",
+            Input::Synced {
+                block: b2.clone(),
+                finality: finality2,
+            },
+            vec![Expect::Commit(2)],
+            vec![],
+            3,
+        ),
+    ]);
+    assert_eq!(fx.engine.committed_height(), 2);
+}
+
+#[test]
+fn invalid_payload_is_nullified() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    fx.run(vec![
+        step(
+            "proposal",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "invalid payload",
+            Input::Verified {
+                view: 1,
+                block: b1.hash(),
+                valid: false,
+            },
+            vec![Expect::Journal(Nullify, 1)],
+            vec![Expect::Journal(Notarize, 1)],
+            1,
+        ),
+    ]);
+}
+
+#[test]
+fn the_leaders_own_nullify_makes_us_nullify() {
+    let mut fx = Fixture::new(4, 0);
+    fx.run(vec![step(
+        "leader 1 nullifies view 1",
+        fx.nullify(1, 1),
+        vec![Expect::Journal(Nullify, 1)],
+        vec![],
+        1,
+    )]);
+}
+
+#[test]
+fn the_notarized_body_and_certificates_are_persisted_before_they_matter() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    fx.run(vec![
+        step(
+            "proposal",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "the body is persisted before the notarize leaves",
+            fx.verified(&b1),
+            vec![
+                Expect::PersistBlock(1),
+                Expect::Journal(Notarize, 1),
+                Expect::Vote(Notarize, 1),
+            ],
+            vec![],
+            1,
+        ),
+        step(
+            "the notarization is persisted",
+            fx.vote(2, Notarize, 1, &b1),
+            vec![
+                Expect::PersistCertificate(Notarize, 1),
+                Expect::Journal(Finalize, 1),
+            ],
+            vec![],
+            2,
+        ),
+    ]);
+    // Every validator that holds block 1 crashes. After a restart from the
+    // journal and the records we re-enter view 2, serve the block and hand
+    // the notarization to stragglers.
+    let mut restarted =
+        Engine::restore(config(&fx.keys, 0), &fx.journal(), &fx.records(), None).unwrap();
+    assert_eq!(restarted.view(), 2);
+    restarted.start();
+    fx.engine = restarted;
+    fx.run(vec![
+        step(
+            "a peer asks for the notarized block",
+            Input::Message {
+                from: 3,
+                message: Message::Request(Request::Block { hash: b1.hash() }),
+            },
+            vec![Expect::Blocks],
+            vec![],
+            2,
+        ),
+        step(
+            "view timer",
+            Input::Timer {
+                view: 2,
+                timer: TimerKind::Notarization,
+            },
+            vec![Expect::Journal(Nullify, 2)],
+            vec![],
+            2,
+        ),
+        step(
+            "retry carries the notarization of view 1",
+            Input::Timer {
+                view: 2,
+                timer: TimerKind::Retry,
+            },
+            vec![Expect::Vote(Nullify, 2), Expect::Certificate(Notarize, 1)],
+            vec![],
+            2,
+        ),
+    ]);
+}
+
+#[test]
+fn a_restarted_leader_builds_on_a_persisted_notarized_block() {
+    // Validator 2 leads view 2.
+    let mut fx = Fixture::new(4, 2);
+    let b1 = fx.block(1, None, 0);
+    fx.run(vec![
+        step(
+            "proposal",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarize",
+            fx.verified(&b1),
+            vec![Expect::PersistBlock(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarization: we lead view 2",
+            fx.vote(3, Notarize, 1, &b1),
+            vec![Expect::Build(2)],
+            vec![],
+            2,
+        ),
+    ]);
+    let mut restarted =
+        Engine::restore(config(&fx.keys, 2), &fx.journal(), &fx.records(), None).unwrap();
+    let outputs = restarted.start();
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Build { view: 2 }))
+    );
+    fx.engine = restarted;
+    fx.run(vec![step(
+        "payload",
+        Input::Propose {
+            attestations: vec![],
+            now_ms: 9,
+        },
+        vec![Expect::Proposal(2)],
+        vec![],
+        2,
+    )]);
+    let proposal = fx
+        .log
+        .iter()
+        .find_map(|o| {
+            if let Output::Broadcast(Message::Proposal(p)) = o {
+                Some(p.clone())
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(proposal.parent.as_ref().map(Header::hash), Some(b1.hash()));
+    assert_eq!(proposal.block.header.height, 2);
+}
+
+#[test]
+fn a_peer_behind_the_finalized_view_is_sent_the_finalization_once() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let b2 = fx.block(2, Some(&b1), 0);
+    let finalization = fx.certificate(Finalize, 2, Some(&b2), &[1, 2, 3]);
+    fx.run(vec![
+        step(
+            "finalization of view 2",
+            Input::Message {
+                from: 1,
+                message: Message::Certificate(finalization),
+            },
+            vec![Expect::Timer(3, TimerKind::Leader)],
+            vec![],
+            3,
+        ),
+        step(
+            "validator 3 still votes in view 1",
+            fx.nullify(3, 1),
+            vec![
+                Expect::SendCertificate(3, Finalize, 2),
+                Expect::Dropped(|r| matches!(r, DropReason::StaleView { .. })),
+            ],
+            vec![],
+            3,
+        ),
+        step(
+            "once",
+            fx.nullify(3, 1),
+            vec![],
+            vec![Expect::SendCertificate(3, Finalize, 2)],
+            3,
+        ),
+        step(
+            "a vote of the finalized view itself is not help-worthy",
+            fx.nullify(2, 2),
+            vec![],
+            vec![Expect::SendCertificate(2, Finalize, 2)],
+            3,
+        ),
+    ]);
+}

@@ -1,0 +1,514 @@
+//! The multi-validator actor: carries out the Simplex engine's outputs over
+//! the permissioned network, the vote journal, the block log and the mempool.
+//!
+//! One OS thread owns the engine, the journal and the store writer. Inputs
+//! arrive on one bounded channel (network events, block-sync answers); timers
+//! live in a local queue. Output order is the engine's, with one rule added
+//! here: before anything is sent, everything journaled so far is fdatasync'ed,
+//! so no vote leaves before it is durable.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lotline_consensus::{Engine, Input, Message, Output, Record, TimerKind};
+use lotline_core::attestation::{AttestationId, Envelope};
+use lotline_core::block::{Block, BlockHash};
+use lotline_core::codec;
+use lotline_core::limits;
+use serde::{Deserialize, Serialize};
+
+use super::actor::BlockPolicy;
+use super::commit;
+use crate::admission::Admission;
+use crate::net::{NetError, NetEvent, NetworkHandle};
+use crate::state::Shared;
+use crate::store::index::AttestationMeta;
+use crate::store::vote_journal::VoteJournal;
+use crate::store::{BlockRecord, Store};
+
+/// Largest consensus message accepted from a peer.
+pub const MESSAGE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX + 1024 * 1024;
+/// Blocks per block-sync answer (also bounded by bytes).
+pub const SYNC_BLOCKS_MAX: u16 = 64;
+/// Bytes per block-sync answer (below the network's sync response cap).
+pub const SYNC_RESPONSE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX;
+/// Inputs waiting for the actor.
+pub const EVENTS_MAX: usize = 4096;
+
+/// Block sync: "send me finalized blocks from this height".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub from_height: u64,
+    pub max_blocks: u16,
+}
+
+/// Block sync answer: consecutive blocks with their finality proofs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub records: Vec<BlockRecord>,
+}
+
+/// What wakes the actor.
+#[derive(Debug)]
+pub enum Event {
+    Net(NetEvent),
+    Synced {
+        from: u16,
+        answer: Result<Vec<u8>, NetError>,
+    },
+}
+
+/// Forwards network events to the actor's channel; drops (and counts) when
+/// the actor is behind, which consensus tolerates by retransmitting.
+pub fn bridge(
+    mut net: tokio::sync::mpsc::Receiver<NetEvent>,
+    tx: SyncSender<Event>,
+    shared: Arc<Shared>,
+) {
+    tokio::spawn(async move {
+        while let Some(event) = net.recv().await {
+            match tx.try_send(Event::Net(event)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    });
+}
+
+#[derive(Debug)]
+pub struct BftActor {
+    pub engine: Engine,
+    pub journal: VoteJournal,
+    pub store: Store,
+    pub shared: Arc<Shared>,
+    pub net: NetworkHandle,
+    pub admission: Admission,
+    pub policy: BlockPolicy,
+    /// Propose an empty block after this long without attestations.
+    pub idle: Duration,
+    pub events: Receiver<Event>,
+    pub events_tx: SyncSender<Event>,
+    pub runtime: tokio::runtime::Handle,
+    pub state: ActorState,
+}
+
+/// The actor's own bookkeeping (not consensus state).
+#[derive(Debug, Default)]
+pub struct ActorState {
+    timers: BTreeMap<(Instant, u64), (u64, TimerKind)>,
+    timer_seq: u64,
+    /// We lead this view and owe the engine a payload since this instant.
+    build: Option<(u64, Instant)>,
+    /// Uncommitted blocks we proposed, verified or persisted, by hash.
+    blocks: BTreeMap<BlockHash, Block>,
+    journal_dirty: bool,
+    syncing: bool,
+    next_sync_peer: usize,
+}
+
+impl BftActor {
+    pub fn run(mut self) {
+        let outputs = self.engine.start();
+        if let Err(reason) = self.execute(outputs) {
+            return self.fail(reason);
+        }
+        while !self.shared.shutting_down() {
+            if let Err(reason) = self.tick() {
+                return self.fail(reason);
+            }
+        }
+        tracing::info!(
+            height = self.store.height(),
+            view = self.engine.view(),
+            "consensus actor stopped"
+        );
+    }
+
+    fn fail(&self, reason: String) {
+        tracing::error!(%reason, "storage failed; stopping the node");
+        self.shared.fail(reason);
+    }
+
+    /// Fires due timers, proposes when ready, then waits for one event.
+    fn tick(&mut self) -> Result<(), String> {
+        let now = Instant::now();
+        while let Some((&(at, seq), &(view, timer))) = self.state.timers.iter().next() {
+            if at > now {
+                break;
+            }
+            self.state.timers.remove(&(at, seq));
+            self.step(Input::Timer { view, timer })?;
+        }
+        if let Some((view, since)) = self.state.build
+            && self.ready_to_build(since)
+        {
+            self.state.build = None;
+            self.propose(view)?;
+        }
+        let mut wait = Duration::from_millis(100);
+        if let Some((&(at, _), _)) = self.state.timers.iter().next() {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
+        }
+        if self.state.build.is_some() {
+            wait = wait.min(Duration::from_millis(1));
+        }
+        match self.events.recv_timeout(wait) {
+            Ok(event) => self.on_event(event),
+            Err(RecvTimeoutError::Timeout) => Ok(()),
+            Err(RecvTimeoutError::Disconnected) => {
+                self.shared.begin_shutdown();
+                Ok(())
+            }
+        }
+    }
+
+    /// A leader proposes when its block is full, when attestations stopped
+    /// arriving for `linger`, or, with nothing to propose, after `idle`.
+    fn ready_to_build(&self, since: Instant) -> bool {
+        let pending = self.shared.pool().len();
+        let waited = since.elapsed();
+        pending >= self.policy.attestations_max
+            || (pending > 0 && waited >= self.policy.linger)
+            || waited >= self.idle
+            || self.shared.shutting_down()
+    }
+
+    fn propose(&mut self, view: u64) -> Result<(), String> {
+        let in_flight: BTreeSet<AttestationId> = self
+            .state
+            .blocks
+            .values()
+            .flat_map(|b| b.attestations.iter().map(Envelope::id))
+            .collect();
+        let items = self.shared.pool().peek(
+            self.policy.attestations_max,
+            limits::BLOCK_BYTES_MAX / 2,
+            |id| in_flight.contains(id),
+        );
+        tracing::debug!(view, attestations = items.len(), "proposing");
+        let attestations = items.into_iter().map(|a| a.envelope).collect();
+        self.step(Input::Propose {
+            attestations,
+            now_ms: now_ms(),
+        })
+    }
+
+    fn on_event(&mut self, event: Event) -> Result<(), String> {
+        match event {
+            Event::Net(NetEvent::Frame { from, bytes }) => {
+                match codec::from_bytes::<Message>("consensus message", &bytes, MESSAGE_BYTES_MAX) {
+                    Ok(message) => self.step(Input::Message { from, message })?,
+                    Err(error) => {
+                        self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                        tracing::warn!(from, %error, "undecodable consensus message dropped");
+                    }
+                }
+            }
+            Event::Net(NetEvent::Gossip { from, id, bytes }) => {
+                let accepted = self.on_gossip(&bytes);
+                if !accepted {
+                    tracing::debug!(from, "gossiped attestation rejected");
+                }
+                let _ = self.net.report_gossip(id, accepted);
+            }
+            Event::Net(NetEvent::SyncRequest { from, bytes, reply }) => {
+                let answer = self.answer_sync(&bytes);
+                tracing::debug!(from, blocks = answer.records.len(), "serving block sync");
+                let _ = reply.send(codec::to_bytes(&answer));
+            }
+            Event::Net(NetEvent::PeerConnected(peer)) => {
+                tracing::info!(peer, "validator connected")
+            }
+            Event::Net(NetEvent::PeerDisconnected(peer)) => {
+                tracing::info!(peer, "validator disconnected")
+            }
+            Event::Net(NetEvent::Rejected { peer, reason }) => {
+                tracing::warn!(%peer, %reason, "non-member peer refused")
+            }
+            Event::Synced { from, answer } => {
+                self.state.syncing = false;
+                match answer.map_err(|e| e.to_string()).and_then(|bytes| {
+                    codec::from_bytes::<SyncResponse>(
+                        "sync response",
+                        &bytes,
+                        SYNC_RESPONSE_BYTES_MAX + 1024 * 1024,
+                    )
+                    .map_err(|e| e.to_string())
+                }) {
+                    Ok(response) => {
+                        tracing::info!(from, blocks = response.records.len(), "block sync answer");
+                        for record in response.records {
+                            self.step(Input::Synced {
+                                block: record.block,
+                                finality: record.finality,
+                            })?;
+                        }
+                    }
+                    Err(error) => tracing::warn!(from, %error, "block sync failed; will retry"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Admits a gossiped attestation into the mempool (signature checked
+    /// here, once; a block holding it later needs no second check).
+    fn on_gossip(&mut self, bytes: &[u8]) -> bool {
+        let Ok(envelope) = Envelope::from_bytes(bytes) else {
+            return false;
+        };
+        let id = envelope.id();
+        if self.shared.pool().knows(&id) {
+            return true;
+        }
+        if self.store.reader().contains(&id).unwrap_or(false) {
+            return false;
+        }
+        match self.admission.admit(envelope) {
+            Ok(admitted) => {
+                let _ = self.shared.pool().insert(admitted);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn answer_sync(&self, bytes: &[u8]) -> SyncResponse {
+        let mut records = Vec::new();
+        let Ok(request) = codec::from_bytes::<SyncRequest>("sync request", bytes, 64) else {
+            return SyncResponse { records };
+        };
+        let mut size = 0;
+        let last = request
+            .from_height
+            .saturating_add(u64::from(request.max_blocks.min(SYNC_BLOCKS_MAX)));
+        for height in request.from_height.max(1)..last {
+            match self.store.read_block(height) {
+                Ok(Some(record)) => {
+                    size += record.to_bytes().len();
+                    if size > SYNC_RESPONSE_BYTES_MAX && !records.is_empty() {
+                        break;
+                    }
+                    records.push(record);
+                }
+                _ => break,
+            }
+        }
+        SyncResponse { records }
+    }
+
+    /// Feeds one input to the engine and carries out everything it leads to.
+    fn step(&mut self, input: Input) -> Result<(), String> {
+        let outputs = self.engine.handle(input);
+        self.execute(outputs)
+    }
+
+    fn execute(&mut self, outputs: Vec<Output>) -> Result<(), String> {
+        let mut queue: VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            let follow_up = self.perform(output)?;
+            if let Some(input) = follow_up {
+                queue.extend(self.engine.handle(input));
+            }
+        }
+        self.flush_journal()
+    }
+
+    /// Carries out one output; may produce an input for the engine.
+    fn perform(&mut self, output: Output) -> Result<Option<Input>, String> {
+        match output {
+            Output::Journal(vote) => {
+                self.journal.append(&vote).map_err(|e| e.to_string())?;
+                self.state.journal_dirty = true;
+            }
+            Output::Persist(record) => {
+                if let Record::Block(block) = &record {
+                    self.state.blocks.insert(block.hash(), block.clone());
+                }
+                self.journal
+                    .append_record(&record)
+                    .map_err(|e| e.to_string())?;
+                self.state.journal_dirty = true;
+            }
+            Output::Broadcast(message) => {
+                self.flush_journal()?;
+                if self.net.broadcast(codec::to_bytes(&message)).is_err() {
+                    self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                }
+            }
+            Output::Send { to, message } => {
+                self.flush_journal()?;
+                if self.net.send(to, codec::to_bytes(&message)).is_err() {
+                    self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                }
+            }
+            Output::SetTimer {
+                view,
+                timer,
+                after_ms,
+            } => {
+                self.state.timer_seq += 1;
+                let at = Instant::now() + Duration::from_millis(after_ms);
+                self.state
+                    .timers
+                    .insert((at, self.state.timer_seq), (view, timer));
+            }
+            Output::Build { view } => self.state.build = Some((view, Instant::now())),
+            Output::Verify { view, block } => {
+                let hash = block.hash();
+                let valid = self.verify_payload(&block);
+                if valid {
+                    self.state.blocks.insert(hash, block);
+                }
+                return Ok(Some(Input::Verified {
+                    view,
+                    block: hash,
+                    valid,
+                }));
+            }
+            Output::Commit { block, finality } => {
+                self.flush_journal()?;
+                let metas: Vec<AttestationMeta> = {
+                    let pool = self.shared.pool();
+                    block
+                        .attestations
+                        .iter()
+                        .map(|e| match pool.pending(&e.id()) {
+                            Some(admitted) => admitted.meta.clone(),
+                            None => AttestationMeta::of_committed(e),
+                        })
+                        .collect()
+                };
+                let height = block.header.height;
+                commit::commit(
+                    &mut self.store,
+                    &self.shared,
+                    BlockRecord { block, finality },
+                    &metas,
+                )
+                .map_err(|e| e.to_string())?;
+                self.state.blocks.retain(|_, b| b.header.height > height);
+            }
+            Output::Sync { height } => self.start_sync(height),
+            Output::Evidence(evidence) => {
+                self.shared.metrics.consensus_evidence.fetch_add(1, Relaxed);
+                tracing::warn!(
+                    validator = evidence.signer(),
+                    view = evidence.view(),
+                    kind = ?evidence.kind(),
+                    "equivocation evidence"
+                );
+                self.store
+                    .reader()
+                    .record_evidence(&evidence)
+                    .map_err(|e| e.to_string())?;
+            }
+            Output::Dropped { from, reason } => {
+                self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                if reason.is_benign() {
+                    tracing::debug!(?from, %reason, "consensus input dropped");
+                } else {
+                    tracing::warn!(?from, %reason, "consensus input dropped");
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// One fdatasync for everything journaled since the last one.
+    fn flush_journal(&mut self) -> Result<(), String> {
+        if self.state.journal_dirty {
+            self.journal.sync().map_err(|e| e.to_string())?;
+            self.state.journal_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Admission for a proposal's payload: no attestation already committed
+    /// or in an uncommitted ancestor, and each passes admission (signatures
+    /// batch-verified, except those already verified into our mempool).
+    fn verify_payload(&mut self, block: &Block) -> bool {
+        let reader = self.store.reader();
+        let mut ancestors = BTreeSet::new();
+        let mut parent = block.header.parent;
+        while let Some(ancestor) = self.state.blocks.get(&parent) {
+            ancestors.extend(ancestor.attestations.iter().map(Envelope::id));
+            parent = ancestor.header.parent;
+        }
+        let mut unverified = Vec::new();
+        {
+            let pool = self.shared.pool();
+            for envelope in &block.attestations {
+                let id = envelope.id();
+                if ancestors.contains(&id) || reader.contains(&id).unwrap_or(true) {
+                    tracing::warn!(%id, "proposal repeats a committed or pending attestation");
+                    return false;
+                }
+                if pool.pending(&id).is_none() {
+                    unverified.push(envelope.clone());
+                }
+            }
+        }
+        if unverified.is_empty() {
+            return true;
+        }
+        let verdicts = self.admission.admit_batch(unverified);
+        let mut pool = self.shared.pool();
+        for verdict in verdicts {
+            match verdict {
+                Ok(admitted) => {
+                    let _ = pool.insert(admitted);
+                }
+                Err(rejection) => {
+                    tracing::warn!(
+                        ?rejection,
+                        "proposal carries an attestation that fails admission"
+                    );
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Asks one connected peer (round robin) for finalized blocks.
+    fn start_sync(&mut self, height: u64) {
+        if self.state.syncing {
+            return;
+        }
+        let peers = self.net.connected();
+        if peers.is_empty() {
+            return;
+        }
+        let peer = peers[self.state.next_sync_peer % peers.len()];
+        self.state.next_sync_peer += 1;
+        self.state.syncing = true;
+        let request = codec::to_bytes(&SyncRequest {
+            from_height: height,
+            max_blocks: SYNC_BLOCKS_MAX,
+        });
+        let answer = self.net.request_sync(peer, request);
+        let tx = self.events_tx.clone();
+        tracing::info!(peer, height, "block sync requested");
+        self.runtime.spawn(async move {
+            let answer = match answer.await {
+                Ok(result) => result,
+                Err(_) => Err(NetError::Closed),
+            };
+            let _ = tx.try_send(Event::Synced { from: peer, answer });
+        });
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

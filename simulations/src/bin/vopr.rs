@@ -1,0 +1,128 @@
+//! The Viewstamped Operation Replicator, Lotline edition: runs the Simplex
+//! engine under the deterministic simulator.
+//!
+//! ```text
+//! vopr --seed 42                     one seed, print its trace hash
+//! vopr --seeds 100 [--from 1000]     seeds from..from+100
+//! options: --validators N (default 4) --byzantine K (default 0)
+//!          --behaviour equivocator|silent  --no-liveness  --verbose  --log (every event)
+//! ```
+//! Exits non-zero if any seed breaks an invariant; prints the seed.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use lotline_sim::sim::{self, Behaviour, SimConfig};
+
+struct Args {
+    seed: Option<u64>,
+    seeds: u64,
+    from: u64,
+    validators: usize,
+    byzantine: usize,
+    behaviour: Behaviour,
+    liveness: bool,
+    verbose: bool,
+    log: bool,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        seed: None,
+        seeds: 1,
+        from: 0,
+        validators: 4,
+        byzantine: 0,
+        behaviour: Behaviour::Equivocator,
+        liveness: true,
+        verbose: false,
+        log: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        let number = |s: String| s.parse::<u64>().map_err(|e| format!("{s}: {e}"));
+        match flag.as_str() {
+            "--seed" => args.seed = Some(number(value("--seed")?)?),
+            "--seeds" => args.seeds = number(value("--seeds")?)?,
+            "--from" => args.from = number(value("--from")?)?,
+            "--validators" => args.validators = number(value("--validators")?)? as usize,
+            "--byzantine" => args.byzantine = number(value("--byzantine")?)? as usize,
+            "--behaviour" => {
+                args.behaviour = match value("--behaviour")?.as_str() {
+                    "equivocator" => Behaviour::Equivocator,
+                    "silent" => Behaviour::Silent,
+                    other => return Err(format!("unknown behaviour {other}")),
+                }
+            }
+            "--no-liveness" => args.liveness = false,
+            "--verbose" => args.verbose = true,
+            "--log" => args.log = true,
+            "--help" | "-h" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.validators == 0 || args.byzantine >= args.validators {
+        return Err("need 0 <= byzantine < validators".to_string());
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("vopr: {message}");
+            }
+            eprintln!(
+                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent] [--no-liveness] [--verbose] [--log]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let seeds: Vec<u64> = match args.seed {
+        Some(seed) => vec![seed],
+        None => (args.from..args.from + args.seeds).collect(),
+    };
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    for seed in &seeds {
+        let config = SimConfig {
+            seed: *seed,
+            validators: args.validators,
+            byzantine: args.byzantine,
+            behaviour: args.behaviour,
+            require_liveness: args.liveness,
+            log: args.log,
+        };
+        let report = sim::run(&config);
+        if args.verbose || args.seed.is_some() || !report.ok() {
+            println!("{}", report.summary());
+        }
+        if args.seed.is_some() {
+            println!("trace {}", report.trace);
+        }
+        if !report.ok() {
+            failed.push(*seed);
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{} seed(s), {} failed{} in {:.1}s (commit {})",
+        seeds.len(),
+        failed.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(": {failed:?}")
+        },
+        elapsed.as_secs_f64(),
+        option_env!("LOTLINE_COMMIT").unwrap_or("unknown; set LOTLINE_COMMIT"),
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,360 @@
+//! The driver: builds the cluster for a seed, runs the event loop through
+//! the safety and liveness phases, and reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use lotline_consensus::{Config, Message, Verifier};
+use lotline_core::crypto::SigningKey;
+use lotline_core::hash::{self, Domain};
+
+use crate::sim::byzantine::Coalition;
+use crate::sim::checker::Checker;
+use crate::sim::clock::Queue;
+use crate::sim::network::Network;
+use crate::sim::node::{Ctx, Event, Node, Packet, Role};
+use crate::sim::rng::Rng;
+use crate::sim::verifier::MemoVerifier;
+use crate::sim::{Behaviour, Options, Report, SimConfig, Stats, Trace};
+
+/// A run that processes more events than this has stalled in a loop.
+const EVENTS_MAX: u64 = 5_000_000;
+
+struct Simulation {
+    config: SimConfig,
+    options: Options,
+    rng: Rng,
+    queue: Queue<Event>,
+    network: Network,
+    checker: Checker,
+    memo: Arc<MemoVerifier>,
+    coalition: Coalition,
+    nodes: Vec<Node>,
+    trace: Trace,
+    stats: Stats,
+    faults: bool,
+    /// Liveness phase: the height every honest node must reach.
+    target: Option<u64>,
+}
+
+/// Runs one seed to the end and reports.
+pub fn run(config: &SimConfig) -> Report {
+    let simulation = Simulation::new(config.clone());
+    simulation.run()
+}
+
+fn nonzero(value: u64) -> NonZeroU64 {
+    NonZeroU64::new(value).unwrap_or(NonZeroU64::MIN)
+}
+
+impl Simulation {
+    fn new(config: SimConfig) -> Simulation {
+        assert!(config.validators >= 1 && config.validators <= 64);
+        assert!(config.byzantine < config.validators);
+        let mut seed_rng = Rng::new(config.seed);
+        let options = Options::draw(&mut seed_rng);
+        let mut rng = seed_rng.fork();
+        let n = config.validators;
+        let chain_id = hash::hash(Domain::Genesis, &config.seed.to_be_bytes());
+        let keys: Vec<SigningKey> = (0..n)
+            .map(|i| {
+                let mut seed = [0u8; 32];
+                seed[..8].copy_from_slice(&config.seed.to_be_bytes());
+                seed[8] = i as u8;
+                seed[9] = 0xC0;
+                SigningKey::from_seed(&seed)
+            })
+            .collect();
+        let mut order: Vec<u16> = (0..n as u16).collect();
+        rng.shuffle(&mut order);
+        let byzantine: BTreeSet<u16> = order.iter().take(config.byzantine).copied().collect();
+        let honest: Vec<u16> = (0..n as u16).filter(|i| !byzantine.contains(i)).collect();
+        let memo = Arc::new(MemoVerifier::default());
+        let verifier: Arc<dyn Verifier> = memo.clone();
+        let validators: Vec<_> = keys.iter().map(SigningKey::public_key).collect();
+        let nodes = (0..n as u16)
+            .map(|index| {
+                let mut node_config = Config::new(
+                    chain_id,
+                    validators.clone(),
+                    index,
+                    keys[usize::from(index)].clone(),
+                );
+                node_config.timeout_base_ms = nonzero(options.timeout_base_ms);
+                node_config.timeout_max_ms = nonzero(options.timeout_max_ms);
+                node_config.future_views_max = nonzero(options.future_views_max);
+                node_config.committed_blocks_retained = options.committed_blocks_retained;
+                node_config.verifier = verifier.clone();
+                let role = match (byzantine.contains(&index), config.behaviour) {
+                    (false, _) => Role::Honest,
+                    (true, Behaviour::Equivocator) => Role::Equivocator,
+                    (true, Behaviour::Silent) => Role::Silent,
+                };
+                Node::new(index, role, node_config)
+            })
+            .collect();
+        let coalition_keys: BTreeMap<u16, SigningKey> = byzantine
+            .iter()
+            .map(|&i| (i, keys[usize::from(i)].clone()))
+            .collect();
+        Simulation {
+            checker: Checker::new(chain_id, validators, byzantine, memo.clone()),
+            memo,
+            coalition: Coalition::new(chain_id, coalition_keys, honest),
+            network: Network::new(options.network.clone()),
+            queue: Queue::default(),
+            nodes,
+            trace: Trace::default(),
+            stats: Stats::default(),
+            faults: true,
+            target: None,
+            rng,
+            options,
+            config,
+        }
+    }
+
+    fn honest(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role == Role::Honest)
+    }
+
+    /// Gives node `index` a context and runs `f` on it.
+    fn with_node(&mut self, index: u16, f: impl FnOnce(&mut Node, &mut Ctx)) {
+        let now_ms = self.queue.now_ms();
+        let n = self.nodes.len();
+        let mut ctx = Ctx {
+            now_ms,
+            n,
+            rng: &mut self.rng,
+            queue: &mut self.queue,
+            network: &mut self.network,
+            checker: &mut self.checker,
+            coalition: &mut self.coalition,
+            trace: &mut self.trace,
+            stats: &mut self.stats,
+            options: &self.options,
+            faults: self.faults,
+            log: self.config.log,
+        };
+        if let Some(node) = self.nodes.get_mut(usize::from(index)) {
+            f(node, &mut ctx);
+        }
+    }
+
+    fn run(mut self) -> Report {
+        for index in 0..self.nodes.len() as u16 {
+            self.with_node(index, |node, ctx| node.start(ctx));
+        }
+        if let Some(gap) = self.options.network.partition_gap_ms {
+            let at = self.rng.range(0, 2 * gap);
+            self.queue.schedule(at, Event::PartitionStart);
+        }
+        self.schedule_crash();
+        self.queue.schedule(self.options.safety_ms, Event::Heal);
+        let deadline = self.options.safety_ms + self.options.liveness_ms;
+        let mut liveness_failure = None;
+        while let Some((now_ms, event)) = self.queue.pop() {
+            if now_ms > deadline {
+                break;
+            }
+            self.stats.events += 1;
+            if self.stats.events > EVENTS_MAX {
+                liveness_failure = Some(format!("more than {EVENTS_MAX} events"));
+                break;
+            }
+            self.dispatch(now_ms, event);
+            if !self.checker.violations.is_empty() {
+                break;
+            }
+            if self.target.is_some_and(|target| {
+                self.honest()
+                    .all(|n| self.checker.height(n.index) >= target)
+            }) {
+                break;
+            }
+        }
+        self.stats.end_ms = self.queue.now_ms();
+        if let Some(target) = self.target {
+            let behind: Vec<(u16, u64)> = self
+                .honest()
+                .map(|n| (n.index, self.checker.height(n.index)))
+                .filter(|(_, h)| *h < target)
+                .collect();
+            if !behind.is_empty() && liveness_failure.is_none() {
+                liveness_failure = Some(format!(
+                    "no progress after healing: target height {target}, behind (node, height): {behind:?}, views {:?}",
+                    self.honest()
+                        .map(|n| n.engine.as_ref().map_or(0, |e| e.view()))
+                        .collect::<Vec<_>>()
+                ));
+            }
+        } else {
+            liveness_failure
+                .get_or_insert_with(|| "the run ended before the liveness phase".to_string());
+        }
+        if !self.config.require_liveness {
+            liveness_failure = None;
+        }
+        self.report(liveness_failure)
+    }
+
+    fn dispatch(&mut self, now_ms: u64, event: Event) {
+        match event {
+            Event::Deliver { from, to, packet } => {
+                self.stats.messages += 1;
+                let (tag, view) = packet_summary(&packet);
+                self.trace.record(&[
+                    &now_ms.to_be_bytes(),
+                    &[tag],
+                    &from.to_be_bytes(),
+                    &to.to_be_bytes(),
+                    &view.to_be_bytes(),
+                ]);
+                self.with_node(to, |node, ctx| node.deliver(from, packet, ctx));
+            }
+            Event::Timer {
+                node,
+                incarnation,
+                view,
+                timer,
+            } => {
+                self.trace.record(&[
+                    &now_ms.to_be_bytes(),
+                    b"T",
+                    &node.to_be_bytes(),
+                    &view.to_be_bytes(),
+                ]);
+                self.stats.max_view = self.stats.max_view.max(view);
+                self.with_node(node, |node, ctx| {
+                    if node.incarnation == incarnation {
+                        node.input(lotline_consensus::Input::Timer { view, timer }, ctx);
+                    }
+                });
+            }
+            Event::Local {
+                node,
+                incarnation,
+                input,
+            } => {
+                self.trace
+                    .record(&[&now_ms.to_be_bytes(), b"L", &node.to_be_bytes()]);
+                self.with_node(node, |node, ctx| {
+                    if node.incarnation == incarnation {
+                        node.input(input, ctx);
+                    }
+                });
+            }
+            Event::Crash { node } => {
+                if self.faults {
+                    if self.config.log {
+                        eprintln!("{now_ms:>6} n{node} CRASH");
+                    }
+                    self.with_node(node, |node, ctx| node.crash(ctx));
+                    self.schedule_crash();
+                }
+            }
+            Event::Restart { node } => self.with_node(node, |node, ctx| node.restart(ctx)),
+            Event::PartitionStart => {
+                if self.faults {
+                    if self.config.log {
+                        eprintln!("{now_ms:>6} PARTITION");
+                    }
+                    self.stats.partitions += 1;
+                    self.network.partition(&mut self.rng, self.nodes.len());
+                    let length = self.rng.range(100, self.options.network.partition_max_ms);
+                    self.queue.schedule(now_ms + length, Event::PartitionEnd);
+                    self.trace.record(&[&now_ms.to_be_bytes(), b"P"]);
+                }
+            }
+            Event::PartitionEnd => {
+                self.network.heal_partition();
+                if let (true, Some(gap)) = (self.faults, self.options.network.partition_gap_ms) {
+                    let at = now_ms + self.rng.range(gap / 2, gap * 2);
+                    self.queue.schedule(at, Event::PartitionStart);
+                }
+            }
+            Event::Heal => {
+                if self.config.log {
+                    eprintln!("{now_ms:>6} HEAL");
+                }
+                self.heal()
+            }
+        }
+    }
+
+    fn schedule_crash(&mut self) {
+        let Some(gap) = self.options.crash_gap_ms else {
+            return;
+        };
+        let honest: Vec<u16> = self.honest().map(|n| n.index).collect();
+        if honest.is_empty() {
+            return;
+        }
+        let node = honest[self.rng.below(honest.len() as u64) as usize];
+        let at = self.queue.now_ms() + self.rng.range(gap / 2, gap * 2);
+        self.queue.schedule(at, Event::Crash { node });
+    }
+
+    /// Liveness phase: no more faults, crashed nodes come back.
+    fn heal(&mut self) {
+        self.faults = false;
+        self.network.heal();
+        self.trace.record(&[b"heal"]);
+        let down: Vec<u16> = self
+            .honest()
+            .filter(|n| !n.is_up())
+            .map(|n| n.index)
+            .collect();
+        for index in down {
+            self.with_node(index, |node, ctx| node.restart(ctx));
+        }
+        let top = self
+            .honest()
+            .map(|n| self.checker.height(n.index))
+            .max()
+            .unwrap_or(0);
+        self.target = Some(top + self.options.liveness_heights);
+    }
+
+    fn report(self, liveness_failure: Option<String>) -> Report {
+        let mut stats = self.stats;
+        stats.lost = self.network.lost;
+        stats.evidence = self.checker.evidence;
+        stats.certificates_checked = self.checker.certificates;
+        (stats.verdicts, stats.verified) = self.memo.counts();
+        let heights = self
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::Honest)
+            .map(|n| self.checker.height(n.index))
+            .collect();
+        let mut trace = self.trace;
+        trace.record(&[
+            b"end",
+            &stats.end_ms.to_be_bytes(),
+            &stats.commits.to_be_bytes(),
+        ]);
+        Report {
+            config: self.config,
+            options: self.options,
+            trace: trace.digest(),
+            heights,
+            violations: self.checker.violations,
+            liveness_failure,
+            stats,
+        }
+    }
+}
+
+fn packet_summary(packet: &Packet) -> (u8, u64) {
+    match packet {
+        Packet::Consensus(Message::Proposal(p)) => (1, p.notarize.view),
+        Packet::Consensus(Message::Vote(v)) => (2 + v.kind as u8, v.view),
+        Packet::Consensus(Message::Certificate(c)) => (5 + c.kind as u8, c.view),
+        Packet::Consensus(Message::Request(_)) => (8, 0),
+        Packet::Consensus(Message::Blocks(b)) => (9, b.len() as u64),
+        Packet::SyncRequest { height } => (10, *height),
+        Packet::SyncResponse(records) => (11, records.len() as u64),
+    }
+}

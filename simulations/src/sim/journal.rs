@@ -1,0 +1,91 @@
+//! A simulated vote journal: appends (votes and persisted records)
+//! are pending until `sync`; a crash loses everything pending, as a power
+//! cut loses what was not fdatasync'ed.
+
+use std::collections::BTreeSet;
+
+use lotline_consensus::Record;
+use lotline_core::vote::Vote;
+
+#[derive(Debug, Default, Clone)]
+pub struct Journal {
+    synced: Vec<Vote>,
+    pending: Vec<Vote>,
+    records: Vec<Record>,
+    pending_records: Vec<Record>,
+    /// (view, kind, block) of every synced vote, for the checker.
+    index: BTreeSet<(u64, u8, [u8; 32])>,
+}
+
+impl Journal {
+    pub fn append(&mut self, vote: Vote) {
+        self.pending.push(vote);
+    }
+
+    pub fn append_record(&mut self, record: Record) {
+        self.pending_records.push(record);
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        !self.pending.is_empty() || !self.pending_records.is_empty()
+    }
+
+    pub fn sync(&mut self) {
+        for vote in self.pending.drain(..) {
+            self.index
+                .insert((vote.view, vote.kind as u8, vote.block.0));
+            self.synced.push(vote);
+        }
+        self.records.append(&mut self.pending_records);
+    }
+
+    /// Power cut: unsynced appends are gone.
+    pub fn crash(&mut self) {
+        self.pending.clear();
+        self.pending_records.clear();
+    }
+
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    pub fn synced(&self) -> &[Vote] {
+        &self.synced
+    }
+
+    pub fn is_durable(&self, vote: &Vote) -> bool {
+        self.index
+            .contains(&(vote.view, vote.kind as u8, vote.block.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lotline_core::crypto::SigningKey;
+    use lotline_core::hash::Digest;
+    use lotline_core::vote::VoteKind;
+
+    #[test]
+    fn a_crash_loses_only_unsynced_votes() {
+        let key = SigningKey::from_seed(&[1; 32]);
+        let vote = |view| {
+            Vote::sign(
+                &key,
+                0,
+                &Digest::ZERO,
+                VoteKind::Nullify,
+                view,
+                Digest::ZERO,
+            )
+        };
+        let mut journal = Journal::default();
+        journal.append(vote(1));
+        journal.sync();
+        journal.append(vote(2));
+        assert!(journal.is_dirty());
+        journal.crash();
+        assert_eq!(journal.synced(), &[vote(1)]);
+        assert!(journal.is_durable(&vote(1)) && !journal.is_durable(&vote(2)));
+    }
+}

@@ -1,0 +1,204 @@
+//! A deterministic simulator for the Simplex engine, in the shape of
+//! TigerBeetle's VOPR: n validators run the real [`lotline_consensus::Engine`]
+//! over a simulated network ([`network`]), virtual time ([`clock`]) and
+//! journals that lose unsynced votes on a crash ([`journal`]), some of them
+//! Byzantine ([`byzantine`]), while a [`checker`] with its own arithmetic
+//! watches every commit, certificate, vote and piece of evidence.
+//!
+//! A run is a pure function of its [`SimConfig`]: the seed draws one
+//! [`Options`] (network faults, crash rates, timeouts, phase lengths), then a
+//! *safety phase* with faults, then a *liveness phase* on a healed network
+//! (crashed nodes restarted) that must add [`Options::liveness_heights`]
+//! finalized heights on every honest node within [`Options::liveness_ms`].
+//! The [`Report`] carries a trace hash: the same seed gives the same hash.
+
+pub mod byzantine;
+pub mod checker;
+pub mod clock;
+mod cluster;
+pub mod journal;
+pub mod network;
+pub mod node;
+pub mod rng;
+pub mod verifier;
+
+use lotline_core::hash::{self, Digest, Domain};
+
+pub use cluster::run;
+use network::NetworkOptions;
+use rng::Rng;
+
+/// Which Byzantine behaviour the faulty validators show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    Equivocator,
+    Silent,
+}
+
+/// One run.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub validators: usize,
+    pub byzantine: usize,
+    pub behaviour: Behaviour,
+    /// Fail the run if the liveness phase makes no progress (off for the
+    /// positive control, where more than f validators are Byzantine).
+    pub require_liveness: bool,
+    /// Print every event and output to stderr (for debugging one seed).
+    pub log: bool,
+}
+
+/// Everything a seed draws.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub network: NetworkOptions,
+    pub timeout_base_ms: u64,
+    pub timeout_max_ms: u64,
+    pub future_views_max: u64,
+    /// Small values force lagging nodes onto block sync.
+    pub committed_blocks_retained: usize,
+    /// Mean gap between crashes of honest nodes; `None`: no crashes.
+    pub crash_gap_ms: Option<u64>,
+    /// Probability that an honest node crashes in the middle of carrying
+    /// out one step's outputs (after some journal appends, before sync).
+    pub crash_mid_step: f64,
+    pub downtime_max_ms: u64,
+    pub build_delay_max_ms: u64,
+    pub verify_delay_max_ms: u64,
+    pub safety_ms: u64,
+    pub liveness_ms: u64,
+    pub liveness_heights: u64,
+}
+
+impl Options {
+    pub fn draw(rng: &mut Rng) -> Options {
+        let network = NetworkOptions::draw(rng);
+        let timeout_base_ms = rng.range(50, 300);
+        Options {
+            network,
+            timeout_base_ms,
+            timeout_max_ms: timeout_base_ms * rng.range(4, 16),
+            future_views_max: rng.range(2, 16),
+            committed_blocks_retained: if rng.chance(0.3) {
+                rng.range(0, 4) as usize
+            } else {
+                256
+            },
+            crash_gap_ms: rng.chance(0.6).then(|| rng.range(300, 3000)),
+            crash_mid_step: if rng.chance(0.5) {
+                0.0
+            } else {
+                rng.range(1, 20) as f64 / 1000.0
+            },
+            downtime_max_ms: rng.range(100, 3000),
+            // The actor always takes some time: a zero delay would let a
+            // single validator commit forever without the clock moving.
+            build_delay_max_ms: rng.range(1, 30),
+            verify_delay_max_ms: rng.range(1, 30),
+            safety_ms: rng.range(2_000, 6_000),
+            liveness_ms: 60_000,
+            liveness_heights: 3,
+        }
+    }
+}
+
+/// Counters of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub events: u64,
+    pub messages: u64,
+    pub lost: u64,
+    pub commits: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub partitions: u64,
+    pub syncs: u64,
+    pub evidence: u64,
+    pub dropped: u64,
+    /// Drops other than stale views and unrequested answers.
+    pub dropped_bad: u64,
+    pub certificates_checked: u64,
+    /// Signature verdicts asked for, and signatures really verified.
+    pub verdicts: u64,
+    pub verified: u64,
+    pub max_view: u64,
+    pub end_ms: u64,
+}
+
+/// The outcome of one run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub config: SimConfig,
+    pub options: Options,
+    pub trace: Digest,
+    /// Committed height of each honest node at the end.
+    pub heights: Vec<u64>,
+    pub violations: Vec<String>,
+    pub liveness_failure: Option<String>,
+    pub stats: Stats,
+}
+
+impl Report {
+    pub fn safe(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn ok(&self) -> bool {
+        self.safe() && self.liveness_failure.is_none()
+    }
+
+    pub fn summary(&self) -> String {
+        let c = &self.config;
+        let s = &self.stats;
+        format!(
+            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}",
+            c.seed,
+            c.validators,
+            c.byzantine,
+            c.behaviour,
+            self.trace,
+            self.heights,
+            s.max_view,
+            s.commits,
+            s.messages,
+            s.lost,
+            s.crashes,
+            s.syncs,
+            s.evidence,
+            s.dropped_bad,
+            s.dropped,
+            s.verified,
+            s.verdicts,
+            s.end_ms,
+            if self.violations.is_empty() {
+                String::new()
+            } else {
+                format!("\n  VIOLATIONS:\n    {}", self.violations.join("\n    "))
+            },
+            self.liveness_failure
+                .as_ref()
+                .map(|l| format!("\n  LIVENESS: {l}"))
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// A running hash of everything that happened, to compare runs.
+#[derive(Debug, Default)]
+pub struct Trace {
+    digest: Digest,
+}
+
+impl Trace {
+    pub fn record(&mut self, parts: &[&[u8]]) {
+        let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
+        all.push(&self.digest.0);
+        all.extend_from_slice(parts);
+        self.digest = hash::hash_parts(Domain::LogEntry, &all);
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+}

@@ -1,0 +1,492 @@
+//! A simulated validator: the engine plus the actor's duties (journal
+//! before send, timers, payloads, verification verdicts, block log, block
+//! sync), with crashes that lose what was not synced.
+
+use std::sync::OnceLock;
+
+use lotline_consensus::{Config, Engine, Input, Message, Output, Record, TimerKind};
+use lotline_core::attestation::Envelope;
+use lotline_core::block::Block;
+use lotline_core::certificate::Finality;
+use lotline_core::crypto::SigningKey;
+
+use crate::sim::byzantine::{self, Coalition};
+use crate::sim::checker::Checker;
+use crate::sim::clock::Queue;
+use crate::sim::journal::Journal;
+use crate::sim::network::Network;
+use crate::sim::rng::Rng;
+use crate::sim::{Options, Stats, Trace};
+
+/// Records a block-sync answer carries at most.
+const SYNC_RECORDS_MAX: usize = 16;
+/// How long a block-sync request is outstanding before another is sent.
+const SYNC_RETRY_MS: u64 = 1_000;
+/// Pre-signed synthetic attestations shared by every run of the process.
+const ATTESTATION_POOL: usize = 64;
+
+/// What travels between simulated nodes.
+#[derive(Clone, Debug)]
+pub enum Packet {
+    Consensus(Message),
+    /// Block sync: finalized records from `height` upwards.
+    SyncRequest {
+        height: u64,
+    },
+    SyncResponse(Vec<(Block, Finality)>),
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Deliver {
+        from: u16,
+        to: u16,
+        packet: Packet,
+    },
+    Timer {
+        node: u16,
+        incarnation: u32,
+        view: u64,
+        timer: TimerKind,
+    },
+    /// An actor's answer to its own engine (payload, verdict).
+    Local {
+        node: u16,
+        incarnation: u32,
+        input: Input,
+    },
+    Crash {
+        node: u16,
+    },
+    Restart {
+        node: u16,
+    },
+    PartitionStart,
+    PartitionEnd,
+    Heal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Honest,
+    Equivocator,
+    Silent,
+}
+
+/// Everything a node may touch while it carries out outputs.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub now_ms: u64,
+    pub n: usize,
+    pub rng: &'a mut Rng,
+    pub queue: &'a mut Queue<Event>,
+    pub network: &'a mut Network,
+    pub checker: &'a mut Checker,
+    pub coalition: &'a mut Coalition,
+    pub trace: &'a mut Trace,
+    pub stats: &'a mut Stats,
+    pub options: &'a Options,
+    /// Safety phase: crashes may happen.
+    pub faults: bool,
+    pub log: bool,
+}
+
+impl Ctx<'_> {
+    pub fn send(&mut self, from: u16, to: u16, packet: Packet) {
+        for delay in self.network.route(self.rng, from, to) {
+            self.queue.schedule(
+                self.now_ms + delay,
+                Event::Deliver {
+                    from,
+                    to,
+                    packet: packet.clone(),
+                },
+            );
+        }
+    }
+
+    pub fn broadcast(&mut self, from: u16, packet: Packet) {
+        for to in 0..self.n as u16 {
+            if to != from {
+                self.send(from, to, packet.clone());
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub index: u16,
+    pub role: Role,
+    pub config: Config,
+    /// `None` while crashed (and always for a silent node).
+    pub engine: Option<Engine>,
+    pub incarnation: u32,
+    pub journal: Journal,
+    /// The block log: survives crashes.
+    pub chain: Vec<(Block, Finality)>,
+    proposals: u64,
+    sync_until_ms: u64,
+}
+
+fn attestation_pool() -> &'static [Envelope] {
+    static POOL: OnceLock<Vec<Envelope>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let key = SigningKey::from_seed(&[0x5A; 32]);
+        (0..ATTESTATION_POOL)
+            .map(|i| Envelope::sign(format!("{{\"counter\":{i}}}").into_bytes(), &key))
+            .collect()
+    })
+}
+
+impl Node {
+    pub fn new(index: u16, role: Role, config: Config) -> Node {
+        let engine = (role != Role::Silent).then(|| Engine::new(config.clone()));
+        Node {
+            index,
+            role,
+            config,
+            engine,
+            incarnation: 0,
+            journal: Journal::default(),
+            chain: Vec::new(),
+            proposals: 0,
+            sync_until_ms: 0,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    pub fn start(&mut self, ctx: &mut Ctx) {
+        if let Some(engine) = &mut self.engine {
+            let outputs = engine.start();
+            self.execute(outputs, ctx);
+        }
+    }
+
+    pub fn input(&mut self, input: Input, ctx: &mut Ctx) {
+        let Some(engine) = &mut self.engine else {
+            return;
+        };
+        if ctx.log {
+            eprintln!(
+                "{:>6} n{} v{} <- {}",
+                ctx.now_ms,
+                self.index,
+                engine.view(),
+                describe_input(&input)
+            );
+        }
+        let outputs = engine.handle(input);
+        if ctx.log {
+            for output in &outputs {
+                eprintln!(
+                    "{:>6} n{}    -> {}",
+                    ctx.now_ms,
+                    self.index,
+                    describe_output(output)
+                );
+            }
+        }
+        self.execute(outputs, ctx);
+    }
+
+    pub fn deliver(&mut self, from: u16, packet: Packet, ctx: &mut Ctx) {
+        if !self.is_up() {
+            return;
+        }
+        match packet {
+            Packet::Consensus(message) => self.input(Input::Message { from, message }, ctx),
+            Packet::SyncRequest { height } => {
+                let start = usize::try_from(height.saturating_sub(1)).unwrap_or(usize::MAX);
+                let records: Vec<_> = self
+                    .chain
+                    .iter()
+                    .skip(start)
+                    .take(SYNC_RECORDS_MAX)
+                    .cloned()
+                    .collect();
+                if !records.is_empty() {
+                    ctx.send(self.index, from, Packet::SyncResponse(records));
+                }
+            }
+            Packet::SyncResponse(records) => {
+                ctx.stats.syncs += 1;
+                self.sync_until_ms = 0;
+                for (block, finality) in records {
+                    self.input(Input::Synced { block, finality }, ctx);
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, outputs: Vec<Output>, ctx: &mut Ctx) {
+        match self.role {
+            Role::Honest => self.execute_honest(outputs, ctx),
+            Role::Equivocator => byzantine::equivocator::execute(self, outputs, ctx),
+            Role::Silent => {}
+        }
+    }
+
+    /// The honest actor: journal, then sync before the first send.
+    fn execute_honest(&mut self, outputs: Vec<Output>, ctx: &mut Ctx) {
+        let crash_at = (ctx.faults && ctx.rng.chance(ctx.options.crash_mid_step))
+            .then(|| ctx.rng.below(outputs.len() as u64 + 1) as usize);
+        for (position, output) in outputs.into_iter().enumerate() {
+            if crash_at == Some(position) {
+                return self.crash(ctx);
+            }
+            match output {
+                Output::Journal(vote) => self.journal.append(vote),
+                Output::Persist(record) => self.journal.append_record(record),
+                Output::Broadcast(message) => {
+                    self.before_send(&message, ctx);
+                    ctx.broadcast(self.index, Packet::Consensus(message));
+                }
+                Output::Send { to, message } => {
+                    self.before_send(&message, ctx);
+                    ctx.send(self.index, to, Packet::Consensus(message));
+                }
+                Output::Commit { block, finality } => {
+                    // The block log is written after the journal is durable,
+                    // as in the node's actor.
+                    self.journal.sync();
+                    ctx.checker
+                        .on_commit(ctx.now_ms, self.index, &block, &finality);
+                    ctx.trace
+                        .record(&[b"commit", &self.index.to_be_bytes(), &block.hash().0.0]);
+                    ctx.stats.commits += 1;
+                    self.chain.push((block, finality));
+                }
+                Output::Evidence(evidence) => {
+                    ctx.checker.on_evidence(ctx.now_ms, self.index, &evidence)
+                }
+                Output::Dropped { reason, .. } => {
+                    ctx.stats.dropped += 1;
+                    if !reason.is_benign() {
+                        ctx.stats.dropped_bad += 1;
+                    }
+                }
+                other => self.schedule(other, ctx),
+            }
+        }
+    }
+
+    /// The journal sync barrier, and the checker's view of what leaves.
+    fn before_send(&mut self, message: &Message, ctx: &mut Ctx) {
+        if self.journal.is_dirty() {
+            self.journal.sync();
+        }
+        let own = match message {
+            Message::Vote(vote) => Some(vote),
+            Message::Proposal(proposal) => Some(&proposal.notarize),
+            Message::Certificate(certificate) => {
+                ctx.checker
+                    .on_certificate_sent(ctx.now_ms, self.index, certificate);
+                None
+            }
+            Message::Request(_) | Message::Blocks(_) => None,
+        };
+        if let Some(vote) = own.filter(|v| v.signer == self.index) {
+            let durable = self.journal.is_durable(vote);
+            ctx.checker
+                .on_vote_sent(ctx.now_ms, self.index, vote, durable);
+        }
+    }
+
+    /// Timers, payload requests, verification and block sync: the same for
+    /// every role that runs an engine.
+    pub fn schedule(&mut self, output: Output, ctx: &mut Ctx) {
+        let (node, incarnation) = (self.index, self.incarnation);
+        match output {
+            Output::SetTimer {
+                view,
+                timer,
+                after_ms,
+            } => {
+                ctx.queue.schedule(
+                    ctx.now_ms + after_ms,
+                    Event::Timer {
+                        node,
+                        incarnation,
+                        view,
+                        timer,
+                    },
+                );
+            }
+            Output::Build { view: _ } => {
+                self.proposals += 1;
+                let pool = attestation_pool();
+                let pick = (self.proposals as usize * 7 + usize::from(node)) % pool.len();
+                let input = Input::Propose {
+                    attestations: vec![pool[pick].clone()],
+                    now_ms: ctx.now_ms,
+                };
+                let at = ctx.now_ms + ctx.rng.range(1, ctx.options.build_delay_max_ms);
+                ctx.queue.schedule(
+                    at,
+                    Event::Local {
+                        node,
+                        incarnation,
+                        input,
+                    },
+                );
+            }
+            Output::Verify { view, block } => {
+                let input = Input::Verified {
+                    view,
+                    block: block.hash(),
+                    valid: true,
+                };
+                let at = ctx.now_ms + ctx.rng.range(1, ctx.options.verify_delay_max_ms);
+                ctx.queue.schedule(
+                    at,
+                    Event::Local {
+                        node,
+                        incarnation,
+                        input,
+                    },
+                );
+            }
+            Output::Sync { height } if ctx.now_ms >= self.sync_until_ms && ctx.n > 1 => {
+                self.sync_until_ms = ctx.now_ms + SYNC_RETRY_MS;
+                let offset = 1 + ctx.rng.below(ctx.n as u64 - 1) as u16;
+                let peer = (node + offset) % ctx.n as u16;
+                ctx.send(node, peer, Packet::SyncRequest { height });
+            }
+            _ => {}
+        }
+    }
+
+    /// Power cut: the engine and unsynced journal records are gone; the
+    /// block log and the synced journal stay.
+    pub fn crash(&mut self, ctx: &mut Ctx) {
+        if !self.is_up() || self.role != Role::Honest {
+            return;
+        }
+        self.engine = None;
+        self.journal.crash();
+        self.incarnation += 1;
+        ctx.stats.crashes += 1;
+        ctx.trace.record(&[b"crash", &self.index.to_be_bytes()]);
+        let downtime = ctx.rng.range(50, ctx.options.downtime_max_ms);
+        ctx.queue
+            .schedule(ctx.now_ms + downtime, Event::Restart { node: self.index });
+    }
+
+    /// Restart from the synced journal and the block log.
+    pub fn restart(&mut self, ctx: &mut Ctx) {
+        if self.is_up() || self.role != Role::Honest {
+            return;
+        }
+        let last = self
+            .chain
+            .last()
+            .map(|(block, finality)| (block.header.clone(), finality.clone()));
+        match Engine::restore(
+            self.config.clone(),
+            self.journal.synced(),
+            self.journal.records(),
+            last,
+        ) {
+            Ok(engine) => {
+                self.engine = Some(engine);
+                self.incarnation += 1;
+                ctx.stats.restarts += 1;
+                ctx.trace.record(&[b"restart", &self.index.to_be_bytes()]);
+                self.start(ctx);
+            }
+            Err(e) => ctx
+                .checker
+                .violations
+                .push(format!("node {} can not restore: {e}", self.index)),
+        }
+    }
+}
+
+fn describe_message(message: &Message) -> String {
+    match message {
+        Message::Proposal(p) => format!(
+            "proposal v{} h{} {} parent_v{:?} nulls{:?}",
+            p.notarize.view,
+            p.block.header.height,
+            short(&p.block.hash().0),
+            p.parent.as_ref().map(|h| h.view),
+            p.nullifications.iter().map(|c| c.view).collect::<Vec<_>>()
+        ),
+        Message::Vote(v) => format!(
+            "vote {:?} v{} {} by {}",
+            v.kind,
+            v.view,
+            short(&v.block),
+            v.signer
+        ),
+        Message::Certificate(c) => format!(
+            "cert {:?} v{} {} ({} sigs)",
+            c.kind,
+            c.view,
+            short(&c.block),
+            c.signatures.len()
+        ),
+        Message::Request(r) => format!("request {r:?}"),
+        Message::Blocks(b) => format!(
+            "blocks {:?}",
+            b.iter().map(|b| b.header.height).collect::<Vec<_>>()
+        ),
+    }
+}
+
+fn describe_input(input: &Input) -> String {
+    match input {
+        Input::Propose { attestations, .. } => {
+            format!("propose ({} attestations)", attestations.len())
+        }
+        Input::Message { from, message } => format!("from {from}: {}", describe_message(message)),
+        Input::Timer { view, timer } => format!("timer {timer:?} v{view}"),
+        Input::Verified { view, block, valid } => {
+            format!("verified v{view} {} {valid}", short(&block.0))
+        }
+        Input::Synced { block, .. } => format!("synced h{}", block.header.height),
+    }
+}
+
+fn describe_output(output: &Output) -> String {
+    match output {
+        Output::Journal(v) => format!("journal {:?} v{} {}", v.kind, v.view, short(&v.block)),
+        Output::Persist(Record::Certificate(c)) => format!("persist {:?} v{}", c.kind, c.view),
+        Output::Persist(Record::Block(b)) => {
+            format!("persist block h{} v{}", b.header.height, b.header.view)
+        }
+        Output::Broadcast(m) => format!("broadcast {}", describe_message(m)),
+        Output::Send { to, message } => format!("send {to} {}", describe_message(message)),
+        Output::SetTimer {
+            view,
+            timer,
+            after_ms,
+        } => format!("timer {timer:?} v{view} +{after_ms}"),
+        Output::Build { view } => format!("build v{view}"),
+        Output::Verify { view, block } => format!("verify v{view} {}", short(&block.hash().0)),
+        Output::Commit { block, finality } => format!(
+            "COMMIT h{} v{} {} (cert v{}, {} descendants)",
+            block.header.height,
+            block.header.view,
+            short(&block.hash().0),
+            finality.certificate.view,
+            finality.descendants.len()
+        ),
+        Output::Sync { height } => format!("sync from h{height}"),
+        Output::Evidence(e) => format!(
+            "evidence {:?} against {} v{}",
+            e.kind(),
+            e.signer(),
+            e.view()
+        ),
+        Output::Dropped { from, reason } => format!("dropped from {from:?}: {reason}"),
+    }
+}
+
+fn short(digest: &lotline_core::hash::Digest) -> String {
+    digest.to_hex()[..8].to_string()
+}
