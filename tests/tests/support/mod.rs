@@ -2,6 +2,8 @@
 //! in a temporary folder, a node on a loopback port, real sled, real HTTP.
 #![allow(dead_code)]
 
+pub mod n4;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -31,6 +33,7 @@ impl Consortium {
             "test",
             &orgs,
             &["manufacturer".into()],
+            0,
             0,
         )
         .expect("consortium");

@@ -1,0 +1,94 @@
+//! Four validators (supplier, manufacturer, distributor, regulator) in one
+//! process over real libp2p on loopback, with real sled and HTTP.
+
+use std::time::Duration;
+
+use lotline_genesis::Genesis;
+use lotline_node::{Node, NodeConfig};
+use lotline_sdk::Signer;
+
+pub struct Four {
+    pub dir: tempfile::TempDir,
+    pub genesis: Genesis,
+    pub configs: Vec<NodeConfig>,
+    pub signers: std::collections::BTreeMap<String, Signer>,
+}
+
+/// A run of `n` consecutive free TCP ports on loopback (checked by binding).
+fn free_ports(n: u16) -> u16 {
+    let mut base = 20_000 + (std::process::id() % 20_000) as u16;
+    loop {
+        let ok = (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if ok {
+            return base;
+        }
+        base = if base > 60_000 { 20_000 } else { base + n + 7 };
+    }
+}
+
+impl Four {
+    pub fn new() -> Four {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
+        let validators: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
+        let layout = lotline_node::demo::create_consortium(
+            dir.path(),
+            "n4",
+            &orgs,
+            &validators,
+            0,
+            free_ports(4),
+        )
+        .expect("consortium");
+        let configs = layout
+            .node_configs
+            .iter()
+            .map(|p| {
+                let mut c = NodeConfig::load(p).expect("config");
+                c.listen = ([127, 0, 0, 1], 0).into();
+                c
+            })
+            .collect();
+        let signers = layout
+            .client_keys
+            .iter()
+            .map(|(org, path)| {
+                (
+                    org.clone(),
+                    Signer::from_key_file(org.clone(), path).expect("key"),
+                )
+            })
+            .collect();
+        let genesis = Genesis::load(&layout.genesis_path).expect("genesis");
+        Four {
+            dir,
+            genesis,
+            configs,
+            signers,
+        }
+    }
+
+    pub async fn start(&self, i: usize) -> Node {
+        Node::start(&self.configs[i]).await.expect("node starts")
+    }
+
+    pub async fn start_all(&self) -> Vec<Node> {
+        let mut nodes = Vec::new();
+        for i in 0..self.configs.len() {
+            nodes.push(self.start(i).await);
+        }
+        nodes
+    }
+}
+
+/// Waits until `cond` holds, polling; panics with `what` after `secs`.
+pub async fn eventually(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
