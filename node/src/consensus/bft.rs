@@ -110,6 +110,26 @@ pub struct ActorState {
     journal_dirty: bool,
     syncing: bool,
     next_sync_peer: usize,
+    journal_syncs: u64,
+}
+
+/// The environment variable of the crash test: abort the process right
+/// after the N-th journal fdatasync, before the votes it made durable are
+/// sent. Used by `node/tests/crash_between_journal_and_send.rs` to prove a
+/// restarted validator never equivocates; unset in normal operation.
+pub const CRASH_AFTER_JOURNAL_SYNC: &str = "LOTLINE_CRASH_AFTER_JOURNAL_SYNC";
+
+fn crash_point(syncs: u64) {
+    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        std::env::var(CRASH_AFTER_JOURNAL_SYNC)
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if *at == Some(syncs) {
+        eprintln!("{CRASH_AFTER_JOURNAL_SYNC}={syncs}: aborting between journal and send");
+        std::process::abort();
+    }
 }
 
 impl BftActor {
@@ -426,6 +446,8 @@ impl BftActor {
         if self.state.journal_dirty {
             self.journal.sync().map_err(|e| e.to_string())?;
             self.state.journal_dirty = false;
+            self.state.journal_syncs += 1;
+            crash_point(self.state.journal_syncs);
         }
         Ok(())
     }
