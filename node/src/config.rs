@@ -10,6 +10,10 @@
 //! [mempool]                             # optional
 //! attestations_max = 200000
 //! bytes_max = 268435456
+//! [p2p]                                 # optional, several validators
+//! listen = "/ip4/0.0.0.0/tcp/7101"      # default: this validator's p2p in genesis
+//! [consensus]                           # optional
+//! idle_block_ms = 500                   # empty block after this long idle
 //! ```
 //! Relative paths are relative to the config file's directory.
 
@@ -29,6 +33,14 @@ struct RawConfig {
     mempool: RawMempool,
     #[serde(default)]
     p2p: RawP2p,
+    #[serde(default)]
+    consensus: RawConsensus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsensus {
+    idle_block_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +73,10 @@ pub struct NodeConfig {
     pub mempool_bytes_max: usize,
     /// libp2p listen address; default: this validator's `p2p` in genesis.
     pub p2p_listen: Option<String>,
+    /// A leader with nothing to propose proposes an empty block after this
+    /// long (a local choice, not a consensus rule). Default: half the
+    /// genesis leader timeout.
+    pub idle_block_ms: Option<u64>,
 }
 
 pub const MEMPOOL_ATTESTATIONS_DEFAULT: usize = 200_000;
@@ -120,6 +136,7 @@ impl NodeConfig {
                 .unwrap_or(MEMPOOL_ATTESTATIONS_DEFAULT),
             mempool_bytes_max: raw.mempool.bytes_max.unwrap_or(MEMPOOL_BYTES_DEFAULT),
             p2p_listen: raw.p2p.listen,
+            idle_block_ms: raw.consensus.idle_block_ms,
         };
         for (field, path) in [("genesis", &config.genesis), ("node_key", &config.node_key)] {
             if !path.exists() {

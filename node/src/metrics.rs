@@ -16,9 +16,25 @@ pub struct Metrics {
     pub consensus_dropped: AtomicU64,
     pub consensus_evidence: AtomicU64,
     pub gossip_dropped: AtomicU64,
+    /// Proposal-to-commit times of recent blocks (header timestamp to local
+    /// commit), milliseconds, newest last; bounded.
+    pub finality_ms: std::sync::Mutex<std::collections::VecDeque<u32>>,
 }
 
+/// How many recent finality times are kept.
+pub const FINALITY_SAMPLES_MAX: usize = 65_536;
+
 impl Metrics {
+    /// Records a block's proposal-to-commit time.
+    pub fn observe_finality(&self, proposed_ms: u64, now_ms: u64) {
+        let ms = u32::try_from(now_ms.saturating_sub(proposed_ms)).unwrap_or(u32::MAX);
+        let mut samples = self.finality_ms.lock().unwrap_or_else(|p| p.into_inner());
+        if samples.len() == FINALITY_SAMPLES_MAX {
+            samples.pop_front();
+        }
+        samples.push_back(ms);
+    }
+
     pub fn observe_commit(&self, took: Duration, attestations: usize) {
         self.blocks.fetch_add(1, Relaxed);
         self.committed_attestations

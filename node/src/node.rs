@@ -194,7 +194,9 @@ impl Node {
                 net: net.clone(),
                 admission: admission.clone(),
                 policy,
-                idle: Duration::from_millis((params.timeout_base_ms / 2).max(1)),
+                idle: Duration::from_millis(
+                    config.idle_block_ms.unwrap_or(params.timeout_base_ms / 2),
+                ),
                 events,
                 events_tx,
                 runtime: tokio::runtime::Handle::current(),

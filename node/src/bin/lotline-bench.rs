@@ -14,6 +14,12 @@
 //!
 //! Clients share the two cores with the node, so the figures are a lower
 //! bound of what a node does when clients are other machines.
+//!
+//! With `--validators 4`: four validators in this process over libp2p on
+//! loopback (Simplex, one per org): finalized empty blocks/s and
+//! proposal-to-finality latency; committed attestations/s; commit latency at
+//! half that load; the bound is the all-core verify rate divided by 4 (each
+//! node verifies each attestation once).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,18 +36,21 @@ use lotline_sdk::{AttestationBuilder, Client, Signer};
 struct Args {
     seconds: u64,
     clients: usize,
+    validators: usize,
 }
 
 fn args() -> Args {
     let mut out = Args {
         seconds: 10,
         clients: 64,
+        validators: 1,
     };
     let argv: Vec<String> = std::env::args().collect();
     for pair in argv.windows(2) {
         match pair[0].as_str() {
             "--seconds" => out.seconds = pair[1].parse().unwrap_or(out.seconds),
             "--clients" => out.clients = pair[1].parse().unwrap_or(out.clients),
+            "--validators" => out.validators = pair[1].parse().unwrap_or(out.validators),
             _ => {}
         }
     }
@@ -65,6 +74,9 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if args.validators > 1 {
+        return rt.block_on(consortium_phases(&args, single));
+    }
     let NodeFigures {
         single_rate,
         single_lat,
@@ -303,4 +315,173 @@ fn receipt_verify_rate(
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Four validators in this process: empty-block rate and finality latency,
+/// saturated throughput, and commit latency at half of it.
+async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
+    let n = args.validators;
+    let dir = std::env::temp_dir().join(format!("lotline-bench-n{n}-{}", std::process::id()));
+    let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
+    let validators: Vec<String> = orgs.iter().take(n).map(|o| o.id.clone()).collect();
+    let p2p = 30_000 + (std::process::id() % 20_000) as u16;
+    let layout = lotline_node::demo::create_consortium(&dir, "bench", &orgs, &validators, 0, p2p)?;
+    let genesis = Genesis::load(&layout.genesis_path)?;
+    let signer = Signer::from_key_file("supplier", &layout.client_keys["supplier"])?;
+    let mut nodes = Vec::new();
+    for path in &layout.node_configs {
+        let mut config = NodeConfig::load(path)?;
+        config.listen = ([127, 0, 0, 1], 0).into();
+        config.idle_block_ms = Some(0);
+        nodes.push(Node::start(&config).await?);
+    }
+    let urls: Vec<String> = nodes.iter().map(Node::url).collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 1. Empty blocks, proposed as soon as each view starts.
+    let h0 = nodes[0].shared.head().height;
+    nodes[0]
+        .shared
+        .metrics
+        .finality_ms
+        .lock()
+        .map(|mut s| s.clear())
+        .ok();
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let blocks = nodes[0].shared.head().height - h0;
+    let blocks_rate = blocks as f64 / t.elapsed().as_secs_f64();
+    let finality = percentiles(
+        &nodes[0]
+            .shared
+            .metrics
+            .finality_ms
+            .lock()
+            .map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>())
+            .unwrap_or_default(),
+    );
+    println!(
+        "empty blocks: {blocks_rate:.1} finalized/s, proposal->finality p50 {:.1} ms p99 {:.1} ms",
+        finality.0, finality.1
+    );
+
+    // 2. Saturated: batch submits spread over the nodes.
+    let needed = (args.seconds as usize * 8_000).clamp(20_000, 200_000);
+    println!("pre-signing {needed} attestations ...");
+    let envelopes = Arc::new(presign(&genesis, &signer, needed)?);
+    let next = Arc::new(AtomicU64::new(0));
+    let (rate, batch_latency) =
+        drive_many(&urls, args, envelopes.clone(), next.clone(), 100, None).await?;
+    println!(
+        "saturated (batches of 100): {rate:.0} committed/s, round trip p50 {:.1} ms p99 {:.1} ms",
+        batch_latency.0, batch_latency.1
+    );
+
+    // 3. Half of that load, single submits at a fixed rate.
+    let (half_rate, half_latency) =
+        drive_many(&urls, args, envelopes, next, 1, Some(rate / 2.0)).await?;
+    println!(
+        "half load: {half_rate:.0} committed/s, commit latency p50 {:.1} ms p99 {:.1} ms",
+        half_latency.0, half_latency.1
+    );
+
+    let bound = verify_single / n as f64;
+    println!("\n| measure ({n} validators, one process, 2 cores) | value | ratio |");
+    println!("|---|---|---|");
+    println!("| Ed25519 verify bound: all-core single verify / {n} nodes | {bound:.0}/s | 1.00 |");
+    println!(
+        "| committed attestations/s, saturated, batch submits | {rate:.0}/s | {:.2} |",
+        rate / bound
+    );
+    println!(
+        "| commit latency at half load ({half_rate:.0}/s), p50 / p99 | {:.1} ms / {:.1} ms | |",
+        half_latency.0, half_latency.1
+    );
+    println!("| finalized empty blocks/s | {blocks_rate:.1}/s | |");
+    println!(
+        "| proposal -> finality (empty blocks), p50 / p99 | {:.1} ms / {:.1} ms | |",
+        finality.0, finality.1
+    );
+    for node in nodes {
+        node.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn percentiles(samples: &[f64]) -> Latency {
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (pct(0.5), pct(0.99))
+}
+
+/// Clients spread over `urls`; closed loop, or open loop at `rate`/s.
+async fn drive_many(
+    urls: &[String],
+    args: &Args,
+    envelopes: Arc<Vec<Envelope>>,
+    next: Arc<AtomicU64>,
+    per: usize,
+    rate: Option<f64>,
+) -> Result<(f64, Latency)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let clients = if per == 1 {
+        args.clients
+    } else {
+        (args.clients / 4).max(urls.len())
+    };
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = Client::new(&urls[c % urls.len()])?.with_timeout(Duration::from_secs(60));
+        let (envelopes, next, stop, committed) = (
+            envelopes.clone(),
+            next.clone(),
+            stop.clone(),
+            committed.clone(),
+        );
+        let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r.max(1.0)));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut due = Instant::now() + Duration::from_millis((c as u64 * 7) % 100);
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until(due.into()).await;
+                    due += interval;
+                }
+                let start = next.fetch_add(per as u64, Ordering::Relaxed) as usize;
+                if start + per > envelopes.len() {
+                    break;
+                }
+                let t = Instant::now();
+                let ok = if per == 1 {
+                    usize::from(matches!(client.submit(&envelopes[start], Wait::Committed).await, Ok(r) if r.status == Status::Committed))
+                } else {
+                    match client.submit_batch(&envelopes[start..start + per], Wait::Committed).await {
+                        Ok(r) => r.results.iter().filter(|x| x.status == Status::Committed).count(),
+                        Err(_) => 0,
+                    }
+                };
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                committed.fetch_add(ok as u64, Ordering::Relaxed);
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap_or_default());
+    }
+    Ok((
+        committed.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
+        percentiles(&latencies),
+    ))
 }

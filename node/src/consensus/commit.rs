@@ -22,6 +22,13 @@ pub fn commit(
     let ids: Vec<AttestationId> = record.block.attestations.iter().map(|e| e.id()).collect();
     store.commit(&record, metas)?;
     shared.metrics.observe_commit(started.elapsed(), ids.len());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    shared
+        .metrics
+        .observe_finality(record.block.header.timestamp_ms, now_ms);
     let header = &record.block.header;
     let previous = shared.head();
     shared.set_head(HeadView {
