@@ -1696,3 +1696,54 @@ fn a_peer_behind_the_finalized_view_is_sent_the_finalization_once() {
         ),
     ]);
 }
+
+#[test]
+fn a_finalized_block_nobody_serves_falls_back_to_block_sync() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let finalization = fx.certificate(Finalize, 1, Some(&b1), &[1, 2, 3]);
+    fx.run(vec![step(
+        "finalization of an unknown block: fetch it",
+        Input::Message {
+            from: 1,
+            message: Message::Certificate(finalization),
+        },
+        vec![Expect::Request],
+        vec![],
+        2,
+    )]);
+    let mut asked = Vec::new();
+    let mut synced = false;
+    for tick in 0..4 {
+        let outputs = fx.engine.handle(Input::Timer {
+            view: 1,
+            timer: TimerKind::Leader,
+        });
+        for output in &outputs {
+            match output {
+                Output::Send {
+                    to,
+                    message: Message::Request(Request::Block { hash }),
+                } => {
+                    assert_eq!(*hash, b1.hash());
+                    asked.push(*to);
+                }
+                Output::Sync { height } => {
+                    assert_eq!(*height, 1);
+                    assert!(tick >= 2, "block sync before the fetch attempts ran out");
+                    synced = true;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(synced, "no block sync requested");
+    let mut peers = asked.clone();
+    peers.sort();
+    peers.dedup();
+    assert_eq!(
+        peers,
+        vec![1, 2, 3],
+        "each retry asks another peer: {asked:?}"
+    );
+}

@@ -111,7 +111,11 @@ pub struct ActorState {
     syncing: bool,
     next_sync_peer: usize,
     journal_syncs: u64,
+    last_sync: Option<Instant>,
 }
+
+/// Least time between two block-sync requests.
+pub const SYNC_INTERVAL_MIN: Duration = Duration::from_millis(200);
 
 /// The environment variable of the crash test: abort the process right
 /// after the N-th journal fdatasync, before the votes it made durable are
@@ -499,11 +503,19 @@ impl BftActor {
         true
     }
 
-    /// Asks one connected peer (round robin) for finalized blocks.
+    /// Asks one connected peer (round robin) for finalized blocks, at most
+    /// one request in flight and one every [`SYNC_INTERVAL_MIN`]: the engine
+    /// asks again on every input while it is stuck.
     fn start_sync(&mut self, height: u64) {
-        if self.state.syncing {
+        if self.state.syncing
+            || self
+                .state
+                .last_sync
+                .is_some_and(|t| t.elapsed() < SYNC_INTERVAL_MIN)
+        {
             return;
         }
+        self.state.last_sync = Some(Instant::now());
         let peers = self.net.connected();
         if peers.is_empty() {
             return;
