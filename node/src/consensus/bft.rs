@@ -112,7 +112,12 @@ pub struct ActorState {
     next_sync_peer: usize,
     journal_syncs: u64,
     last_sync: Option<Instant>,
+    /// Gossiped attestations waiting for one batch verification.
+    gossip: Vec<(u16, crate::net::GossipId, Vec<u8>)>,
 }
+
+/// Gossiped attestations verified together (more wait at most one tick).
+pub const GOSSIP_BATCH_MAX: usize = 64;
 
 /// Least time between two block-sync requests.
 pub const SYNC_INTERVAL_MIN: Duration = Duration::from_millis(200);
@@ -182,9 +187,15 @@ impl BftActor {
         if self.state.build.is_some() {
             wait = wait.min(Duration::from_millis(1));
         }
+        if !self.state.gossip.is_empty() {
+            wait = Duration::ZERO;
+        }
         match self.events.recv_timeout(wait) {
             Ok(event) => self.on_event(event),
-            Err(RecvTimeoutError::Timeout) => Ok(()),
+            Err(RecvTimeoutError::Timeout) => {
+                self.admit_gossip();
+                Ok(())
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 self.shared.begin_shutdown();
                 Ok(())
@@ -235,11 +246,10 @@ impl BftActor {
                 }
             }
             Event::Net(NetEvent::Gossip { from, id, bytes }) => {
-                let accepted = self.on_gossip(&bytes);
-                if !accepted {
-                    tracing::debug!(from, "gossiped attestation rejected");
+                self.state.gossip.push((from, id, bytes));
+                if self.state.gossip.len() >= GOSSIP_BATCH_MAX {
+                    self.admit_gossip();
                 }
-                let _ = self.net.report_gossip(id, accepted);
             }
             Event::Net(NetEvent::SyncRequest { from, bytes, reply }) => {
                 let answer = self.answer_sync(&bytes);
@@ -281,25 +291,47 @@ impl BftActor {
         Ok(())
     }
 
-    /// Admits a gossiped attestation into the mempool (signature checked
-    /// here, once; a block holding it later needs no second check).
-    fn on_gossip(&mut self, bytes: &[u8]) -> bool {
-        let Ok(envelope) = Envelope::from_bytes(bytes) else {
-            return false;
-        };
-        let id = envelope.id();
-        if self.shared.pool().knows(&id) {
-            return true;
+    /// Admits the gossiped attestations collected so far into the mempool,
+    /// signatures checked in one batch (the same ZIP-215 verdicts as one by
+    /// one), once: a block holding them later needs no second check.
+    fn admit_gossip(&mut self) {
+        let batch = std::mem::take(&mut self.state.gossip);
+        if batch.is_empty() {
+            return;
         }
-        if self.store.reader().contains(&id).unwrap_or(false) {
-            return false;
+        let reader = self.store.reader();
+        let mut verdicts: Vec<Option<bool>> = Vec::with_capacity(batch.len());
+        let mut fresh = Vec::new();
+        for (_, _, bytes) in &batch {
+            let verdict = match Envelope::from_bytes(bytes) {
+                Err(_) => Some(false),
+                Ok(envelope) => {
+                    let id = envelope.id();
+                    if self.shared.pool().knows(&id) {
+                        Some(true)
+                    } else if reader.contains(&id).unwrap_or(false) {
+                        Some(false)
+                    } else {
+                        fresh.push(envelope);
+                        None
+                    }
+                }
+            };
+            verdicts.push(verdict);
         }
-        match self.admission.admit(envelope) {
-            Ok(admitted) => {
-                let _ = self.shared.pool().insert(admitted);
-                true
+        let mut admitted = self.admission.admit_batch(fresh).into_iter();
+        for ((from, id, _), verdict) in batch.into_iter().zip(verdicts) {
+            let accepted = verdict.unwrap_or_else(|| match admitted.next() {
+                Some(Ok(item)) => {
+                    let _ = self.shared.pool().insert(item);
+                    true
+                }
+                _ => false,
+            });
+            if !accepted {
+                tracing::debug!(from, "gossiped attestation rejected");
             }
-            Err(_) => false,
+            let _ = self.net.report_gossip(id, accepted);
         }
     }
 
