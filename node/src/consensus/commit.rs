@@ -19,8 +19,7 @@ pub fn commit(
     metas: &[AttestationMeta],
 ) -> Result<(), StoreError> {
     let started = Instant::now();
-    let ids: Vec<AttestationId> = record.block.attestations.iter().map(|e| e.id()).collect();
-    store.commit(&record, metas)?;
+    let ids = store.commit(&record, metas)?;
     shared.metrics.observe_commit(started.elapsed(), ids.len());
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use lotline_core::attestation::AttestationId;
 use lotline_core::block::{Block, BlockError, Header};
 use lotline_core::certificate::{Finality, FinalityError};
 use lotline_core::codec::{self, DecodeError};
@@ -63,7 +64,7 @@ impl BlockLog {
     pub fn open(
         path: &Path,
         set: &ValidatorSet,
-        mut each: impl FnMut(&BlockRecord),
+        mut each: impl FnMut(&BlockRecord, &[AttestationId]),
     ) -> Result<(BlockLog, OpenReport), BlockLogError> {
         let Opened {
             file,
@@ -79,8 +80,8 @@ impl BlockLog {
             let (offset, body) = (record.offset, record.body);
             let record = BlockRecord::from_bytes(&body)
                 .map_err(|source| BlockLogError::Decode { index, source })?;
-            log.check(set, &record)?;
-            each(&record);
+            let ids = log.check(set, &record)?;
+            each(&record, &ids);
             log.offsets.push(offset);
             log.head = Some(record.block.header);
         }
@@ -88,9 +89,14 @@ impl BlockLog {
     }
 
     /// Checks that `record` may be the next block of this log.
-    pub fn check(&self, set: &ValidatorSet, record: &BlockRecord) -> Result<(), BlockLogError> {
+    /// Returns the block's attestation ids (hashed once, here).
+    pub fn check(
+        &self,
+        set: &ValidatorSet,
+        record: &BlockRecord,
+    ) -> Result<Vec<AttestationId>, BlockLogError> {
         let height = record.block.header.height;
-        record
+        let ids = record
             .block
             .check_body(&set.chain_id)
             .map_err(|source| BlockLogError::Block { height, source })?;
@@ -102,7 +108,7 @@ impl BlockLog {
             .finality
             .verify(set, &record.block.header)
             .map_err(|source| BlockLogError::Finality { height, source })?;
-        Ok(())
+        Ok(ids)
     }
 
     /// Appends and fdatasyncs one block. The caller has checked it.

@@ -109,15 +109,9 @@ impl Store {
         };
         let applied = reader.applied_height()?;
         let mut pending_apply: Result<(), StoreError> = Ok(());
-        let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), &set, |record| {
+        let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), &set, |record, ids| {
             if pending_apply.is_ok() && record.block.header.height > applied {
-                let metas: Vec<AttestationMeta> = record
-                    .block
-                    .attestations
-                    .iter()
-                    .map(AttestationMeta::of_committed)
-                    .collect();
-                pending_apply = reader.apply(record, &metas);
+                pending_apply = reader.apply(record, &committed_metas(record), ids);
                 report.reapplied_blocks += 1;
             }
         })?;
@@ -139,13 +133,7 @@ impl Store {
             report.sled_rebuilt = true;
             for height in 1..=log.height() {
                 if let Some(record) = log.read(height)? {
-                    let metas: Vec<AttestationMeta> = record
-                        .block
-                        .attestations
-                        .iter()
-                        .map(AttestationMeta::of_committed)
-                        .collect();
-                    reader.apply(&record, &metas)?;
+                    reader.apply(&record, &committed_metas(&record), &record.block.ids())?;
                 }
             }
         }
@@ -174,20 +162,32 @@ impl Store {
 
     /// Commits a finalized block: check, log + fdatasync, then sled.
     /// `metas` are the admitted attestations' metadata in block order.
+    /// Returns the attestation ids, in block order.
     pub fn commit(
         &mut self,
         record: &BlockRecord,
         metas: &[AttestationMeta],
-    ) -> Result<(), StoreError> {
-        self.log.check(&self.set, record)?;
+    ) -> Result<Vec<AttestationId>, StoreError> {
+        let ids = self.log.check(&self.set, record)?;
         self.log.append_durable(record)?;
-        self.reader.apply(record, metas)
+        self.reader.apply(record, metas, &ids)?;
+        Ok(ids)
     }
 
     /// Reads a committed block back from the log.
     pub fn read_block(&self, height: u64) -> Result<Option<BlockRecord>, StoreError> {
         Ok(self.log.read(height)?)
     }
+}
+
+/// Index metadata of a block read back from the log (re-indexing).
+fn committed_metas(record: &BlockRecord) -> Vec<AttestationMeta> {
+    record
+        .block
+        .attestations
+        .iter()
+        .map(AttestationMeta::of_committed)
+        .collect()
 }
 
 fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
@@ -205,16 +205,20 @@ impl StoreReader {
         }
     }
 
-    /// Writes one block's records and indexes in one atomic batch.
-    fn apply(&self, record: &BlockRecord, metas: &[AttestationMeta]) -> Result<(), StoreError> {
+    /// Writes one block's records and indexes in one atomic batch. `ids`
+    /// are the block's attestation ids (from the block check), in order.
+    fn apply(
+        &self,
+        record: &BlockRecord,
+        metas: &[AttestationMeta],
+        ids: &[AttestationId],
+    ) -> Result<(), StoreError> {
         let header = &record.block.header;
         let height = header.height;
         let mut batch = sled::Batch::default();
-        let mut ids = Vec::with_capacity(record.block.attestations.len());
-        for (i, (envelope, meta)) in record.block.attestations.iter().zip(metas).enumerate() {
+        let attestations = record.block.attestations.iter().zip(metas).zip(ids);
+        for (i, ((envelope, meta), &id)) in attestations.enumerate() {
             let index = u32::try_from(i).unwrap_or(u32::MAX);
-            let id = envelope.id();
-            ids.push(id);
             for identifier in &meta.identifiers {
                 batch.insert(
                     index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index),
@@ -236,7 +240,7 @@ impl StoreReader {
         let meta = BlockMeta {
             header: header.clone(),
             finality: record.finality.clone(),
-            ids,
+            ids: ids.to_vec(),
         };
         batch.insert(&index::block_key(height)[..], index::encode(&meta));
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
@@ -291,35 +295,25 @@ impl StoreReader {
     }
 
     pub fn attestation(&self, id: &AttestationId) -> Result<Option<StoredAttestation>, StoreError> {
-        let Some(bytes) = self
-            .db
-            .get(index::attestation_key(id))
-            .map_err(|e| self.sled_err(e))?
-        else {
-            return Ok(None);
-        };
-        index::decode("attestation", &bytes)
-            .map(Some)
-            .map_err(|source| StoreError::Decode {
-                what: "attestation",
-                source,
-            })
+        self.get("attestation", &index::attestation_key(id))
     }
 
     pub fn block(&self, height: u64) -> Result<Option<BlockMeta>, StoreError> {
-        let Some(bytes) = self
-            .db
-            .get(index::block_key(height))
-            .map_err(|e| self.sled_err(e))?
-        else {
+        self.get("block", &index::block_key(height))
+    }
+
+    /// Reads and decodes one sled record.
+    fn get<T: serde::de::DeserializeOwned + serde::Serialize>(
+        &self,
+        what: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        let Some(bytes) = self.db.get(key).map_err(|e| self.sled_err(e))? else {
             return Ok(None);
         };
-        index::decode("block", &bytes)
+        index::decode(what, &bytes)
             .map(Some)
-            .map_err(|source| StoreError::Decode {
-                what: "block",
-                source,
-            })
+            .map_err(|source| StoreError::Decode { what, source })
     }
 
     /// Builds the receipt of a committed attestation.
