@@ -26,6 +26,17 @@ pub const PREFIX_ORG: u8 = b'o';
 pub const PREFIX_BLOCK: u8 = b'b';
 pub const KEY_APPLIED: &[u8] = b"mapplied";
 pub const PREFIX_EVIDENCE: u8 = b'e';
+// Prefixes reserved for the derived indexes: the EPCIS query index
+// (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
+// `p` (chain position); the lineage graph (`store::lineage`) uses `g`
+// (edges), `x` (retractions), `r` (recall orders).
+
+/// Where an attestation sits in the chain: block height and leaf index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Position {
+    pub height: u64,
+    pub index: u32,
+}
 
 /// `e | signer | view | kind`: one entry per equivocation.
 pub fn evidence_key(signer: u16, view: u64, kind: u8) -> [u8; 12] {

@@ -9,7 +9,9 @@
 //! If sled does not open at all, it is moved aside and rebuilt from the log.
 
 mod block_log;
+pub mod events;
 pub mod index;
+pub mod lineage;
 pub mod record_file;
 pub mod vote_journal;
 
@@ -22,6 +24,7 @@ use lotline_core::api::{AttestationSummary, Listing};
 use lotline_core::attestation::AttestationId;
 use lotline_core::merkle::BlockTree;
 use lotline_core::receipt::{RECEIPT_VERSION, Receipt};
+use lotline_core::statement::Statement;
 
 pub use block_log::{BlockLog, BlockLogError, BlockRecord};
 use index::{AttestationMeta, BlockMeta, StoredAttestation};
@@ -236,6 +239,14 @@ impl StoreReader {
                 envelope: envelope.clone(),
             };
             batch.insert(&index::attestation_key(&id)[..], index::encode(&stored));
+            // The derived indexes read the event itself. A committed payload
+            // always parsed at admission; one that does not parse now (an
+            // incompatible code change) is kept but not indexed.
+            if let Ok(statement) = Statement::from_payload(&envelope.payload) {
+                let at = index::Position { height, index };
+                events::index(&mut batch, at, &id, &statement);
+                lineage::index(&self.db, &mut batch, at, &id, &statement)?;
+            }
         }
         let meta = BlockMeta {
             header: header.clone(),
