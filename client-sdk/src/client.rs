@@ -28,6 +28,8 @@ const RESPONSE_BYTES_MAX: usize = limits::HTTP_BODY_BYTES_MAX;
 const BATCH_RESPONSE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX;
 /// The largest genesis file accepted from a node.
 const GENESIS_BYTES_MAX: usize = 1024 * 1024;
+/// Traces and recall scopes (tens of thousands of units, receipts).
+const TRACE_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// How many bytes of an unexpected body an error quotes.
 const SNIPPET_CHARS_MAX: usize = 200;
 
@@ -248,6 +250,53 @@ impl Client {
             encode_segment(identifier)
         );
         self.get_json(&path, &page_query(limit, after)).await
+    }
+
+    /// `GET /v1/trace/{identifier}`: the lineage graph backward (inputs,
+    /// suppliers) or forward (products, shipments) from an identifier. With
+    /// `proofs`, check it offline with [`crate::verify_trace`].
+    pub async fn trace(
+        &self,
+        identifier: &str,
+        direction: lotline_core::trace::Direction,
+        depth: Option<u32>,
+        proofs: bool,
+    ) -> Result<lotline_core::trace::Trace, SdkError> {
+        let path = format!("/v1/trace/{}", encode_segment(identifier));
+        let direction = match direction {
+            lotline_core::trace::Direction::Backward => "backward",
+            lotline_core::trace::Direction::Forward => "forward",
+        };
+        let mut query = vec![
+            ("direction", direction.to_owned()),
+            ("proofs", proofs.to_string()),
+        ];
+        if let Some(depth) = depth {
+            query.push(("depth", depth.to_string()));
+        }
+        let mut url = self.url(&path)?;
+        url.query_pairs_mut().extend_pairs(&query);
+        let (status, body) = self.send(self.http.get(url), TRACE_BYTES_MAX).await?;
+        match status {
+            StatusCode::OK => decode(status, &body),
+            _ => Err(error_response(status, &body)),
+        }
+    }
+
+    /// `POST /v1/recalls/scope`: everything downstream of suspect lots, who
+    /// holds it and how much.
+    pub async fn recall_scope(
+        &self,
+        request: &lotline_core::trace::RecallScopeRequest,
+    ) -> Result<lotline_core::trace::RecallScope, SdkError> {
+        let url = self.url("/v1/recalls/scope")?;
+        let (status, body) = self
+            .send(self.http.post(url).json(request), TRACE_BYTES_MAX)
+            .await?;
+        match status {
+            StatusCode::OK => decode(status, &body),
+            _ => Err(error_response(status, &body)),
+        }
     }
 
     /// `GET /v1/orgs/{org}/attestations`: attestations issued by an org.

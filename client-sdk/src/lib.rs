@@ -25,11 +25,13 @@ mod builder;
 mod client;
 mod error;
 mod signer;
+mod trace;
 
 pub use builder::AttestationBuilder;
 pub use client::{Client, DEFAULT_TIMEOUT, encode_segment};
 pub use error::SdkError;
 pub use signer::Signer;
+pub use trace::{TraceVerifyError, VerifiedTrace, verify_trace};
 
 pub use lotline_core::api::Wait;
 pub use lotline_core::epcis::{Event, EventProblem};

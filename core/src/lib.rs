@@ -17,10 +17,12 @@ pub mod epcis;
 pub mod gs1;
 pub mod hash;
 pub mod limits;
+pub mod lineage;
 pub mod merkle;
 pub mod receipt;
 pub mod statement;
 pub mod time;
+pub mod trace;
 pub mod validators;
 pub mod vote;
 

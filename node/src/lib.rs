@@ -24,6 +24,7 @@ pub mod net;
 pub mod node;
 pub mod state;
 pub mod store;
+pub mod trace;
 
 pub use config::NodeConfig;
 pub use node::Node;

@@ -5,6 +5,7 @@
 mod problem;
 mod read;
 mod submit;
+mod trace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/health", get(read::health))
         .route("/metrics", get(read::metrics))
         .route("/openapi.json", get(read::openapi))
+        .merge(trace::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -105,6 +107,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/v1/trace/{identifier}"),
+    ("post", "/v1/recalls/scope"),
 ];
 
 #[cfg(test)]

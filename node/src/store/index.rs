@@ -29,7 +29,8 @@ pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
 // `p` (chain position); the lineage graph (`store::lineage`) uses `g`
-// (edges), `x` (retractions), `r` (recall orders).
+// (edges), `h` (custody), `q` (quality facts), `r` (recall orders), `x`
+// (error declarations).
 
 /// Where an attestation sits in the chain: block height and leaf index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

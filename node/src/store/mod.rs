@@ -41,6 +41,11 @@ pub enum StoreError {
         what: &'static str,
         source: lotline_core::codec::DecodeError,
     },
+    #[error("sled record {what} does not decode: {source}")]
+    Json {
+        what: &'static str,
+        source: serde_json::Error,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -245,7 +250,7 @@ impl StoreReader {
             if let Ok(statement) = Statement::from_payload(&envelope.payload) {
                 let at = index::Position { height, index };
                 events::index(&mut batch, at, &id, &statement);
-                lineage::index(&self.db, &mut batch, at, &id, &statement)?;
+                lineage::index(&mut batch, at, &id, &statement);
             }
         }
         let meta = BlockMeta {

@@ -1,0 +1,226 @@
+//! Traceability over the lineage graph (`store::lineage`): backward and
+//! forward traces (向前查源、向后追踪) and recall scope.
+//!
+//! Reads only: every answer is computed from committed records, skipping the
+//! ones an error declaration retracted and reporting those corrections. Work
+//! grows with the size of the answer (one sled prefix scan per node reached),
+//! not with the size of the store.
+
+mod graph;
+mod recall;
+
+use std::collections::{BTreeMap, HashMap};
+
+use lotline_core::attestation::AttestationId;
+use lotline_core::gs1::Identifier;
+use lotline_core::lineage::{CustodyState, EdgeKind};
+use lotline_core::trace::{Correction, Holder, RecallMark, Source};
+
+pub use graph::{TraceRequest, trace};
+pub use recall::{RecallRequest, recall_scope};
+
+use crate::store::index::Position;
+use crate::store::lineage::{At, CustodyRecord, EdgeRecord, End, Origin};
+use crate::store::{StoreError, StoreReader};
+
+/// Default and largest trace depth (edges from the root).
+pub const DEPTH_DEFAULT: u32 = 16;
+pub const DEPTH_MAX: u32 = 64;
+/// Most nodes a trace visits before it reports `truncated`.
+pub const TRACE_NODES_MAX: usize = 20_000;
+/// Most units a recall scope reports before it reports `truncated`.
+pub const SCOPE_UNITS_MAX: usize = 250_000;
+/// Most attestations a trace with `proofs=true` may cite.
+pub const PROOFS_MAX: usize = 2_000;
+/// How many container levels a holder lookup climbs.
+const CONTAINER_LEVELS_MAX: u32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{0:?} is not an identifier Lotline can trace: {1}")]
+    BadIdentifier(String, String),
+    #[error("depth {0} is above the maximum {DEPTH_MAX}")]
+    DepthTooLarge(u32),
+    #[error("{field}: {reason}")]
+    BadRequest { field: &'static str, reason: String },
+    #[error("the trace cites {0} attestations; proofs are limited to {PROOFS_MAX} (lower depth)")]
+    TooManyProofs(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which records a caller may see. Records stated by an org the caller may
+/// not read are left out of answers as if they did not exist.
+pub trait Visibility {
+    fn can_see(&self, origin: &Origin) -> bool;
+}
+
+/// Sees everything (node-internal use, and callers entitled to all data).
+#[derive(Clone, Copy, Debug)]
+pub struct SeeAll;
+
+impl Visibility for SeeAll {
+    fn can_see(&self, _origin: &Origin) -> bool {
+        true
+    }
+}
+
+/// The canonical form of a traceable identifier from a request.
+pub fn root_identifier(raw: &str) -> Result<String, TraceError> {
+    Identifier::parse(raw)
+        .map(|id| id.canonical())
+        .map_err(|e| TraceError::BadIdentifier(raw.to_owned(), e.to_string()))
+}
+
+/// Per-request reading context: the store, what the caller may see, and the
+/// retractions met so far (each declaration is looked up once).
+struct Reader<'a> {
+    store: &'a StoreReader,
+    visibility: &'a dyn Visibility,
+    declarations: HashMap<(String, String, Position), bool>,
+    corrections: BTreeMap<AttestationId, Correction>,
+    holders: HashMap<String, Option<(Position, Holder)>>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(store: &'a StoreReader, visibility: &'a dyn Visibility) -> Reader<'a> {
+        Reader {
+            store,
+            visibility,
+            declarations: HashMap::new(),
+            corrections: BTreeMap::new(),
+            holders: HashMap::new(),
+        }
+    }
+
+    /// True if the record stands: visible to the caller and not retracted.
+    /// A retraction found is remembered as a correction for the answer.
+    fn stands(&mut self, at: Position, origin: &Origin) -> Result<bool, StoreError> {
+        if !self.visibility.can_see(origin) {
+            return Ok(false);
+        }
+        let Some(event_id) = &origin.event_id else {
+            return Ok(true);
+        };
+        let key = (event_id.clone(), origin.org.clone(), at);
+        if let Some(&stands) = self.declarations.get(&key) {
+            return Ok(stands);
+        }
+        let declaration = self.store.declaration(event_id, &origin.org, at)?;
+        let stands = match declaration {
+            Some((declared_at, declaration)) if self.visibility.can_see(&declaration.origin) => {
+                self.corrections
+                    .entry(origin.attestation)
+                    .or_insert_with(|| Correction {
+                        event_id: event_id.clone(),
+                        retracted: origin.attestation,
+                        declaration: source(declared_at, &declaration.origin),
+                        reason: declaration.reason.clone(),
+                    });
+                false
+            }
+            _ => true,
+        };
+        self.declarations.insert(key, stands);
+        Ok(stands)
+    }
+
+    /// The standing edges at one end of a node.
+    fn edges(&mut self, node: &str, end: End) -> Result<Vec<At<EdgeRecord>>, StoreError> {
+        let mut out = Vec::new();
+        for (at, edge) in self.store.edges(node, end)? {
+            if self.stands(at, &edge.origin)? {
+                out.push((at, edge));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest standing custody record of the node itself.
+    fn own_custody(&mut self, node: &str) -> Result<Option<At<CustodyRecord>>, StoreError> {
+        for (at, record) in self.store.custody(node)? {
+            if self.stands(at, &record.origin)? {
+                return Ok(Some((at, record)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Who holds `node` now: its own latest custody, or a container's if that
+    /// is later (a pallet shipped carries its cases and their items).
+    fn holder(&mut self, node: &str) -> Result<Option<Holder>, StoreError> {
+        self.holder_at_level(node, 0)
+            .map(|found| found.map(|(_, holder)| holder))
+    }
+
+    fn holder_at_level(
+        &mut self,
+        node: &str,
+        level: u32,
+    ) -> Result<Option<(Position, Holder)>, StoreError> {
+        if let Some(known) = self.holders.get(node) {
+            return Ok(known.clone());
+        }
+        let mut best: Option<(Position, Holder)> = self.own_custody(node)?.map(|(at, record)| {
+            (
+                at,
+                Holder {
+                    org: record.origin.org.clone(),
+                    state: record.state.clone(),
+                    via: node.to_owned(),
+                    source: source(at, &record.origin),
+                },
+            )
+        });
+        if level < CONTAINER_LEVELS_MAX {
+            for (_, edge) in self.edges(node, End::From)? {
+                if edge.kind != EdgeKind::PackedIn {
+                    continue;
+                }
+                if let Some((at, holder)) = self.holder_at_level(&edge.other, level + 1)?
+                    && best.as_ref().is_none_or(|(b, _)| at > *b)
+                {
+                    best = Some((at, holder));
+                }
+            }
+        }
+        self.holders.insert(node.to_owned(), best.clone());
+        Ok(best)
+    }
+
+    /// Standing recall orders that name `node` as a suspect.
+    fn own_recall(&mut self, node: &str) -> Result<Option<RecallMark>, StoreError> {
+        for (at, record) in self.store.recalls(node)? {
+            if self.stands(at, &record.origin)? {
+                return Ok(Some(RecallMark {
+                    recall_id: record.recall_id,
+                    class: record.class,
+                    reason: record.reason,
+                    suspect: node.to_owned(),
+                    source: source(at, &record.origin),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn corrections(&mut self) -> Vec<Correction> {
+        std::mem::take(&mut self.corrections)
+            .into_values()
+            .collect()
+    }
+}
+
+fn source(at: Position, origin: &Origin) -> Source {
+    Source {
+        attestation: origin.attestation,
+        height: at.height,
+        org: origin.org.clone(),
+        event_time: origin.event_time.clone(),
+    }
+}
+
+/// True if a holder's state is in transit.
+pub fn in_transit(holder: &Holder) -> bool {
+    matches!(holder.state, CustodyState::InTransit { .. })
+}
