@@ -63,6 +63,51 @@ pub enum AdmissionError {
     Duplicate(AttestationId),
     #[error("the node is overloaded: {0}")]
     Overloaded(String),
+    #[error("{0}")]
+    Lineage(LineageProblem),
+}
+
+/// A problem with what an event says about lineage, judged against the
+/// committed chain ([`StatementGuard`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineageProblem {
+    #[error("{field}: {id} is held by {holder}, not by the submitting org")]
+    NotHolder {
+        field: String,
+        id: String,
+        holder: String,
+    },
+    #[error("{field}: {id} no longer exists (decommissioned or destroyed)")]
+    Ended { field: String, id: String },
+    #[error("{field}: {id} would become its own ancestor (cyclic lineage)")]
+    Cycle { field: String, id: String },
+}
+
+impl LineageProblem {
+    pub fn field(&self) -> &str {
+        match self {
+            LineageProblem::NotHolder { field, .. }
+            | LineageProblem::Ended { field, .. }
+            | LineageProblem::Cycle { field, .. } => field,
+        }
+    }
+}
+
+/// Checks of a valid statement against local state, for submissions from
+/// clients only: peers' proposals and gossip are judged by consensus rules
+/// alone, which must not depend on how far this node's store has got.
+pub trait StatementGuard {
+    fn check(&self, statement: &Statement) -> Vec<AdmissionError>;
+}
+
+/// No local checks (peer traffic, tests).
+#[derive(Debug, Clone, Copy)]
+pub struct NoGuard;
+
+impl StatementGuard for NoGuard {
+    fn check(&self, _statement: &Statement) -> Vec<AdmissionError> {
+        Vec::new()
+    }
 }
 
 /// All problems of one attestation, most decisive first.
@@ -92,14 +137,27 @@ impl Admission {
     }
 
     /// Admits one envelope given as JSON bytes.
-    pub fn admit_json(&self, body: &[u8]) -> Result<Admitted, Rejection> {
+    pub fn admit_json(
+        &self,
+        body: &[u8],
+        guard: &dyn StatementGuard,
+    ) -> Result<Admitted, Rejection> {
         let envelope = Envelope::from_json(body).map_err(|e| vec![AdmissionError::Decode(e)])?;
-        self.admit(envelope)
+        self.admit_guarded(envelope, guard)
     }
 
     /// Admits one decoded envelope.
     pub fn admit(&self, envelope: Envelope) -> Result<Admitted, Rejection> {
-        let checked = self.precheck(envelope)?;
+        self.admit_guarded(envelope, &NoGuard)
+    }
+
+    /// Admits one decoded envelope that also passes `guard`.
+    pub fn admit_guarded(
+        &self,
+        envelope: Envelope,
+        guard: &dyn StatementGuard,
+    ) -> Result<Admitted, Rejection> {
+        let checked = self.precheck(envelope, guard)?;
         let signature = checked.envelope.signatures[0].sig;
         checked
             .signer
@@ -111,8 +169,19 @@ impl Admission {
     /// Admits a batch: each item on its own, signatures in one batch check
     /// (same ZIP-215 verdicts as single verification).
     pub fn admit_batch(&self, envelopes: Vec<Envelope>) -> Vec<Result<Admitted, Rejection>> {
-        let prechecked: Vec<Result<Prechecked, Rejection>> =
-            envelopes.into_iter().map(|e| self.precheck(e)).collect();
+        self.admit_batch_guarded(envelopes, &NoGuard)
+    }
+
+    /// [`Admission::admit_batch`], each item also passing `guard`.
+    pub fn admit_batch_guarded(
+        &self,
+        envelopes: Vec<Envelope>,
+        guard: &dyn StatementGuard,
+    ) -> Vec<Result<Admitted, Rejection>> {
+        let prechecked: Vec<Result<Prechecked, Rejection>> = envelopes
+            .into_iter()
+            .map(|e| self.precheck(e, guard))
+            .collect();
         let paes: Vec<Option<Vec<u8>>> = prechecked
             .iter()
             .map(|c| c.as_ref().ok().map(|c| c.envelope.pae()))
@@ -136,7 +205,11 @@ impl Admission {
             .collect()
     }
 
-    fn precheck(&self, envelope: Envelope) -> Result<Prechecked, Rejection> {
+    fn precheck(
+        &self,
+        envelope: Envelope,
+        guard: &dyn StatementGuard,
+    ) -> Result<Prechecked, Rejection> {
         let signer = envelope
             .check_shape()
             .map_err(|e| vec![AdmissionError::Envelope(e)])?;
@@ -178,6 +251,9 @@ impl Admission {
         let event_problems = statement.event.validate();
         if !event_problems.is_empty() {
             problems.push(AdmissionError::InvalidEvent(event_problems));
+        }
+        if problems.is_empty() {
+            problems = guard.check(&statement);
         }
         if !problems.is_empty() {
             return Err(problems);

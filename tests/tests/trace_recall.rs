@@ -133,7 +133,11 @@ async fn load(consortium: &Consortium, client: &Client) -> Story {
                 10,
                 "shipping",
                 vec![],
-                vec![quantity(&story.r1, 500.0), quantity(&story.r2, 500.0)],
+                vec![
+                    quantity(&story.r1, 500.0),
+                    quantity(&story.r2, 500.0),
+                    quantity(&story.r3, 500.0),
+                ],
                 2,
             ),
         ),
@@ -143,7 +147,11 @@ async fn load(consortium: &Consortium, client: &Client) -> Story {
                 20,
                 "receiving",
                 vec![],
-                vec![quantity(&story.r1, 500.0), quantity(&story.r2, 500.0)],
+                vec![
+                    quantity(&story.r1, 500.0),
+                    quantity(&story.r2, 500.0),
+                    quantity(&story.r3, 500.0),
+                ],
                 2,
             ),
         ),
@@ -641,5 +649,69 @@ async fn bad_trace_and_scope_requests_get_a_problem_naming_the_field() {
         .expect("trace");
     assert_eq!(empty.nodes.len(), 1);
     assert!(empty.edges.is_empty());
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goods_held_by_another_org_and_cyclic_lineage_are_refused_naming_the_field() {
+    let consortium = Consortium::new();
+    let node = consortium.start().await;
+    let client = client(&node);
+    let story = load(&consortium, &client).await;
+    let head = client.head().await.expect("head");
+
+    let refused = |org: &'static str, event: Event, status: u16, slug: &'static str, field: &'static str| {
+        let envelope = consortium.attest(org, event);
+        let client = &client;
+        async move {
+            match client.submit(&envelope, Wait::Committed).await {
+                Err(SdkError::Rejected { status: got, problem }) => {
+                    assert_eq!((got, problem.slug()), (status, slug), "{problem:?}");
+                    assert_eq!(problem.problems[0].field, field, "{problem:?}");
+                }
+                other => panic!("{slug}: expected a rejection, got {other:?}"),
+            }
+        }
+    };
+    // R1 was received by the manufacturer: the supplier cannot ship it again.
+    refused(
+        "supplier",
+        transfer(300, "shipping", vec![], vec![quantity(&story.r1, 10.0)], 3),
+        409,
+        "not-holder",
+        "event.quantityList[0].epcClass",
+    )
+    .await;
+    // The distributor holds the pallet: the manufacturer cannot repack its cases.
+    refused(
+        "manufacturer",
+        with(
+            base("AggregationEvent", 300, "packing"),
+            json!({"action": "ADD", "parentID": sscc(9), "childEPCs": [story.cases[0]]}),
+        ),
+        409,
+        "not-holder",
+        "event.childEPCs[0]",
+    )
+    .await;
+    // F1 was made from R1: R1 cannot be made from F1.
+    refused(
+        "manufacturer",
+        transformation(300, "urn:uuid:5b1c0000-0000-4000-8000-0000000000aa", &[&story.f1], &story.r1, 1.0),
+        422,
+        "cyclic-lineage",
+        "event.outputQuantityList[0].epcClass",
+    )
+    .await;
+    // A lot cannot be transformed into itself.
+    refused(
+        "manufacturer",
+        transformation(300, "urn:uuid:5b1c0000-0000-4000-8000-0000000000ab", &[&story.m1], &story.m1, 1.0),
+        422,
+        "cyclic-lineage",
+        "event.outputQuantityList[0].epcClass",
+    )
+    .await;
+    assert_eq!(client.head().await.expect("head").height, head.height, "nothing was applied");
     node.shutdown().await;
 }

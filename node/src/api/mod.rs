@@ -34,6 +34,13 @@ pub struct ApiContext {
     pub net: Option<crate::net::NetworkHandle>,
 }
 
+impl ApiContext {
+    /// The local lineage checks client submissions pass.
+    pub fn guard(&self) -> crate::trace::LineageGuard {
+        crate::trace::LineageGuard::new(self.reader.clone())
+    }
+}
+
 /// Longest a request may take, waiting included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lotline_core::api::{FieldProblem, PROBLEM_BASE, Problem};
 
-use crate::admission::AdmissionError;
+use crate::admission::{AdmissionError, LineageProblem};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -77,6 +77,10 @@ impl ApiError {
                         reason: p.reason.clone(),
                     }))
                 }
+                AdmissionError::Lineage(problem) => problems.push(FieldProblem {
+                    field: format!("event.{}", problem.field()),
+                    reason: problem.to_string(),
+                }),
                 other => problems.push(FieldProblem {
                     field: classify(other).1.to_owned(),
                     reason: other.to_string(),
@@ -190,6 +194,19 @@ pub fn classify(error: &AdmissionError) -> (StatusCode, &'static str, &'static s
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
             "Node overloaded",
+        ),
+        AdmissionError::Lineage(LineageProblem::NotHolder { .. }) => (
+            StatusCode::CONFLICT,
+            "not-holder",
+            "The org does not hold these goods",
+        ),
+        AdmissionError::Lineage(LineageProblem::Ended { .. }) => {
+            (StatusCode::CONFLICT, "ended", "The goods no longer exist")
+        }
+        AdmissionError::Lineage(LineageProblem::Cycle { .. }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cyclic-lineage",
+            "Cyclic lineage",
         ),
     }
 }

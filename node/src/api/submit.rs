@@ -47,7 +47,7 @@ pub async fn submit(
     let body = body?;
     let admitted = ctx
         .admission
-        .admit_json(&body)
+        .admit_json(&body, &ctx.guard())
         .map_err(|r| reject(&ctx, &r))?;
     let id = admitted.id;
     let waiter = (params.wait == Wait::Committed).then(|| ctx.shared.wait_for(id));
@@ -109,7 +109,7 @@ pub async fn submit_batch(
         }
     }
     let (positions, envelopes): (Vec<usize>, Vec<Envelope>) = decoded.into_iter().unzip();
-    let verdicts = ctx.admission.admit_batch(envelopes);
+    let verdicts = ctx.admission.admit_batch_guarded(envelopes, &ctx.guard());
     let mut waiting: Vec<(usize, AttestationId, oneshot::Receiver<CommitNotice>)> = Vec::new();
     for (i, verdict) in positions.into_iter().zip(verdicts) {
         let admitted = match verdict {

@@ -7,6 +7,7 @@
 //! not with the size of the store.
 
 mod graph;
+mod guard;
 mod recall;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +17,8 @@ use lotline_core::gs1::Identifier;
 use lotline_core::lineage::{CustodyState, EdgeKind};
 use lotline_core::trace::{Correction, Holder, RecallMark, Source};
 
-pub use graph::{TraceRequest, trace};
+pub use graph::{TraceRequest, cited, trace};
+pub use guard::LineageGuard;
 pub use recall::{RecallRequest, recall_scope};
 
 use crate::store::index::Position;
