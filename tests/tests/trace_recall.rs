@@ -660,19 +660,23 @@ async fn goods_held_by_another_org_and_cyclic_lineage_are_refused_naming_the_fie
     let story = load(&consortium, &client).await;
     let head = client.head().await.expect("head");
 
-    let refused = |org: &'static str, event: Event, status: u16, slug: &'static str, field: &'static str| {
-        let envelope = consortium.attest(org, event);
-        let client = &client;
-        async move {
-            match client.submit(&envelope, Wait::Committed).await {
-                Err(SdkError::Rejected { status: got, problem }) => {
-                    assert_eq!((got, problem.slug()), (status, slug), "{problem:?}");
-                    assert_eq!(problem.problems[0].field, field, "{problem:?}");
+    let refused =
+        |org: &'static str, event: Event, status: u16, slug: &'static str, field: &'static str| {
+            let envelope = consortium.attest(org, event);
+            let client = &client;
+            async move {
+                match client.submit(&envelope, Wait::Committed).await {
+                    Err(SdkError::Rejected {
+                        status: got,
+                        problem,
+                    }) => {
+                        assert_eq!((got, problem.slug()), (status, slug), "{problem:?}");
+                        assert_eq!(problem.problems[0].field, field, "{problem:?}");
+                    }
+                    other => panic!("{slug}: expected a rejection, got {other:?}"),
                 }
-                other => panic!("{slug}: expected a rejection, got {other:?}"),
             }
-        }
-    };
+        };
     // R1 was received by the manufacturer: the supplier cannot ship it again.
     refused(
         "supplier",
@@ -697,7 +701,13 @@ async fn goods_held_by_another_org_and_cyclic_lineage_are_refused_naming_the_fie
     // F1 was made from R1: R1 cannot be made from F1.
     refused(
         "manufacturer",
-        transformation(300, "urn:uuid:5b1c0000-0000-4000-8000-0000000000aa", &[&story.f1], &story.r1, 1.0),
+        transformation(
+            300,
+            "urn:uuid:5b1c0000-0000-4000-8000-0000000000aa",
+            &[&story.f1],
+            &story.r1,
+            1.0,
+        ),
         422,
         "cyclic-lineage",
         "event.outputQuantityList[0].epcClass",
@@ -706,12 +716,22 @@ async fn goods_held_by_another_org_and_cyclic_lineage_are_refused_naming_the_fie
     // A lot cannot be transformed into itself.
     refused(
         "manufacturer",
-        transformation(300, "urn:uuid:5b1c0000-0000-4000-8000-0000000000ab", &[&story.m1], &story.m1, 1.0),
+        transformation(
+            300,
+            "urn:uuid:5b1c0000-0000-4000-8000-0000000000ab",
+            &[&story.m1],
+            &story.m1,
+            1.0,
+        ),
         422,
         "cyclic-lineage",
         "event.outputQuantityList[0].epcClass",
     )
     .await;
-    assert_eq!(client.head().await.expect("head").height, head.height, "nothing was applied");
+    assert_eq!(
+        client.head().await.expect("head").height,
+        head.height,
+        "nothing was applied"
+    );
     node.shutdown().await;
 }
