@@ -253,8 +253,14 @@ mod tests {
                 key: dir.path().join("ck")
             })
         );
-        let rendered = format!("{ok}{}", NodeConfig::render_capture("acme", Path::new("ck")));
-        assert_eq!(NodeConfig::parse(&rendered, dir.path()).unwrap().capture, config.capture);
+        let rendered = format!(
+            "{ok}{}",
+            NodeConfig::render_capture("acme", Path::new("ck"))
+        );
+        assert_eq!(
+            NodeConfig::parse(&rendered, dir.path()).unwrap().capture,
+            config.capture
+        );
         let missing_key = capture.replace("key = \"ck\"", "key = \"nope\"");
         assert!(matches!(
             NodeConfig::parse(&missing_key, dir.path()),

@@ -110,7 +110,10 @@ async fn capture_event(
 }
 
 /// 201 with the event as a query returns it and its Location.
-async fn committed_event(ctx: &Arc<ApiContext>, captured: &CapturedEvent) -> Result<Response, ApiError> {
+async fn committed_event(
+    ctx: &Arc<ApiContext>,
+    captured: &CapturedEvent,
+) -> Result<Response, ApiError> {
     let reader = ctx.reader.clone();
     let id = captured.attestation;
     let found = tokio::task::spawn_blocking(move || query::by_attestation(&reader, &id))
@@ -122,8 +125,11 @@ async fn committed_event(ctx: &Arc<ApiContext>, captured: &CapturedEvent) -> Res
         "/epcis/events/{}",
         lotline_sdk::encode_segment(&captured.event_id)
     );
-    let mut response =
-        (StatusCode::CREATED, Json(document::single_event_json(&found))).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        Json(document::single_event_json(&found)),
+    )
+        .into_response();
     insert_location(&mut response, &location);
     Ok(response)
 }
@@ -367,11 +373,12 @@ async fn job(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Job>, ApiError> {
     let Path(capture_id) = path?;
-    ctx.epcis
-        .jobs
-        .get(&capture_id)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no capture job {capture_id:?} (jobs are kept in memory, newest {} only)", crate::epcis::jobs::JOBS_MAX)))
+    ctx.epcis.jobs.get(&capture_id).map(Json).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no capture job {capture_id:?} (jobs are kept in memory, newest {} only)",
+            crate::epcis::jobs::JOBS_MAX
+        ))
+    })
 }
 
 // ------------------------------------------------------------------- query
@@ -404,7 +411,10 @@ async fn events_by_biz_step(
 ) -> Result<Response, ApiError> {
     let Path(step) = path?;
     let Query(pairs) = pairs?;
-    let base = format!("/epcis/bizSteps/{}/events", lotline_sdk::encode_segment(&step));
+    let base = format!(
+        "/epcis/bizSteps/{}/events",
+        lotline_sdk::encode_segment(&step)
+    );
     run_query(ctx, base, Some(("EQ_bizStep", step)), pairs).await
 }
 
@@ -416,7 +426,10 @@ async fn events_by_event_type(
 ) -> Result<Response, ApiError> {
     let Path(kind) = path?;
     let Query(pairs) = pairs?;
-    let base = format!("/epcis/eventTypes/{}/events", lotline_sdk::encode_segment(&kind));
+    let base = format!(
+        "/epcis/eventTypes/{}/events",
+        lotline_sdk::encode_segment(&kind)
+    );
     run_query(ctx, base, Some(("eventType", kind)), pairs).await
 }
 
@@ -482,7 +495,9 @@ async fn event_by_id(
         .map_err(ApiError::internal)?;
     match found {
         Some(found) => Ok(Json(document::single_event_json(&found))),
-        None => Err(ApiError::not_found(format!("no event with eventID {event_id:?}"))),
+        None => Err(ApiError::not_found(format!(
+            "no event with eventID {event_id:?}"
+        ))),
     }
 }
 

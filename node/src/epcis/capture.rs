@@ -18,13 +18,13 @@
 //!   the namespaced extensions it uses stay resolvable when the event is
 //!   returned on its own.
 
+use lotline_core::Envelope;
+use lotline_core::api::FieldProblem;
 use lotline_core::crypto::SigningKey;
 use lotline_core::epcis::{Event, EventType};
 use lotline_core::hash::Digest;
 use lotline_core::limits::BATCH_ITEMS_MAX;
 use lotline_core::statement::{STATEMENT_VERSION, Statement};
-use lotline_core::Envelope;
-use lotline_core::api::FieldProblem;
 use serde_json::{Map, Value};
 
 use super::schema::{self, Violation};
@@ -127,7 +127,10 @@ pub fn read_document(body: &[u8]) -> Result<Read, ReadError> {
 /// Reads one event with its own `@context` (`POST /epcis/events`).
 pub fn read_single(body: &[u8]) -> Result<Read, ReadError> {
     let value = parse_json(body)?;
-    let found = value.get("type").and_then(Value::as_str).unwrap_or("(none)");
+    let found = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("(none)");
     if matches!(found, "EPCISDocument" | "EPCISQueryDocument") {
         return Err(ReadError::WrongKind {
             expected: "one EPCIS event (documents go to /epcis/capture)",
@@ -135,12 +138,11 @@ pub fn read_single(body: &[u8]) -> Result<Read, ReadError> {
         });
     }
     check_schema(&value)?;
-    let event = read_event(&value, None, "").map_err(|(problem, unknown_type)| {
-        ReadError::Events {
+    let event =
+        read_event(&value, None, "").map_err(|(problem, unknown_type)| ReadError::Events {
             problems: vec![problem],
             unknown_type,
-        }
-    })?;
+        })?;
     Ok(Read {
         kind: BodyKind::Event,
         events: vec![(String::new(), event)],
@@ -323,7 +325,8 @@ mod tests {
         bad["action"] = json!("SHOUT");
         match read_document(&document(json!([bad]))).unwrap_err() {
             ReadError::Schema(v) => assert!(
-                v.iter().any(|v| v.pointer == "/epcisBody/eventList/0/action"),
+                v.iter()
+                    .any(|v| v.pointer == "/epcisBody/eventList/0/action"),
                 "{v:#?}"
             ),
             other => panic!("{other:?}"),

@@ -306,7 +306,9 @@ impl Query {
                 }
                 self.per_page = n;
             }
-            "nextPageToken" => self.after = Some(parse_token(value).map_err(|r| param_error(name, r))?),
+            "nextPageToken" => {
+                self.after = Some(parse_token(value).map_err(|r| param_error(name, r))?)
+            }
             _ => {
                 if let Some(&(_, role)) = Role::ALL.iter().find(|(n, _)| *n == name) {
                     self.matches.push((role, identifiers(name, value)?));
@@ -327,7 +329,12 @@ impl Query {
     /// the module doc.
     pub fn plan(&self) -> Vec<Listing> {
         if !self.event_ids.is_empty() {
-            return self.event_ids.iter().cloned().map(Listing::EventId).collect();
+            return self
+                .event_ids
+                .iter()
+                .cloned()
+                .map(Listing::EventId)
+                .collect();
         }
         if let Some((_, ids)) = self.matches.first() {
             return ids.iter().cloned().map(Listing::Identifier).collect();
@@ -338,7 +345,12 @@ impl Query {
             }
         }
         if !self.biz_steps.is_empty() {
-            return self.biz_steps.iter().cloned().map(Listing::BizStep).collect();
+            return self
+                .biz_steps
+                .iter()
+                .cloned()
+                .map(Listing::BizStep)
+                .collect();
         }
         if !self.event_types.is_empty() {
             return self
@@ -409,10 +421,13 @@ impl Query {
             .flat_map(|element| &element.sensor_report)
             .any(|report| {
                 let kind = report.kind.as_deref().map(sensor_type_short);
-                (self.sensor_types.is_empty() || kind.is_some_and(|k| self.sensor_types.contains(&k)))
+                (self.sensor_types.is_empty()
+                    || kind.is_some_and(|k| self.sensor_types.contains(&k)))
                     && self.sensor_conditions.iter().all(|c| {
                         report.uom.as_deref() == Some(c.uom.as_str())
-                            && c.field.of(report).is_some_and(|v| c.compare.holds(v, c.bound))
+                            && c.field
+                                .of(report)
+                                .is_some_and(|v| c.compare.holds(v, c.bound))
                     })
             })
     }
@@ -649,7 +664,10 @@ fn load(
 }
 
 /// The committed event carried by attestation `id`.
-pub fn by_attestation(reader: &StoreReader, id: &AttestationId) -> Result<Option<Found>, StoreError> {
+pub fn by_attestation(
+    reader: &StoreReader,
+    id: &AttestationId,
+) -> Result<Option<Found>, StoreError> {
     let Some(stored) = reader.attestation(id)? else {
         return Ok(None);
     };
@@ -726,7 +744,10 @@ mod tests {
             ("perPage=100000", "perPage"),
             ("nextPageToken=zz", "nextPageToken"),
             ("MATCH_anyEPC=not a uri", "MATCH_anyEPC"),
-            ("MATCH_epc=urn:epc:id:sgtin:0614141.107346.2017|", "MATCH_epc"),
+            (
+                "MATCH_epc=urn:epc:id:sgtin:0614141.107346.2017|",
+                "MATCH_epc",
+            ),
             ("EQ_bizStep=shipping&EQ_bizStep=receiving", "EQ_bizStep"),
             ("GT_maxValue_CEL=warm", "GT_maxValue_CEL"),
             ("GT_maxValue_=1", "GT_maxValue_"),
@@ -764,22 +785,52 @@ mod tests {
         let e = shipping();
         for (right, wrong) in [
             ("eventType=ObjectEvent", "eventType=AggregationEvent"),
-            ("GE_eventTime=2024-05-01T10:00:00Z", "GE_eventTime=2024-05-01T10:00:01Z"),
-            ("LT_eventTime=2024-05-01T10:00:01Z", "LT_eventTime=2024-05-01T10:00:00Z"),
+            (
+                "GE_eventTime=2024-05-01T10:00:00Z",
+                "GE_eventTime=2024-05-01T10:00:01Z",
+            ),
+            (
+                "LT_eventTime=2024-05-01T10:00:01Z",
+                "LT_eventTime=2024-05-01T10:00:00Z",
+            ),
             ("EQ_bizStep=shipping", "EQ_bizStep=receiving"),
-            ("EQ_bizStep=https://ref.gs1.org/cbv/BizStep-shipping", "EQ_bizStep=urn:epcglobal:cbv:bizstep:receiving"),
+            (
+                "EQ_bizStep=https://ref.gs1.org/cbv/BizStep-shipping",
+                "EQ_bizStep=urn:epcglobal:cbv:bizstep:receiving",
+            ),
             ("EQ_disposition=in_transit", "EQ_disposition=active"),
-            ("EQ_readPoint=https://id.gs1.org/414/0614141073467/254/1234", "EQ_readPoint=urn:epc:id:sgln:0614141.07346.9"),
-            ("MATCH_epc=https://id.gs1.org/01/10614141073464/21/2017", "MATCH_epc=urn:epc:id:sgtin:0614141.107346.2018"),
-            ("MATCH_anyEPC=urn:epc:id:sgtin:0614141.107346.2017", "MATCH_inputEPC=urn:epc:id:sgtin:0614141.107346.2017"),
+            (
+                "EQ_readPoint=https://id.gs1.org/414/0614141073467/254/1234",
+                "EQ_readPoint=urn:epc:id:sgln:0614141.07346.9",
+            ),
+            (
+                "MATCH_epc=https://id.gs1.org/01/10614141073464/21/2017",
+                "MATCH_epc=urn:epc:id:sgtin:0614141.107346.2018",
+            ),
+            (
+                "MATCH_anyEPC=urn:epc:id:sgtin:0614141.107346.2017",
+                "MATCH_inputEPC=urn:epc:id:sgtin:0614141.107346.2017",
+            ),
             ("EQ_eventID=urn:uuid:2|urn:uuid:1", "EQ_eventID=urn:uuid:2"),
-            ("EQ_type=Temperature&GT_maxValue_CEL=8", "EQ_type=Temperature&GT_maxValue_CEL=10"),
+            (
+                "EQ_type=Temperature&GT_maxValue_CEL=8",
+                "EQ_type=Temperature&GT_maxValue_CEL=10",
+            ),
             ("LE_minValue_CEL=2", "LT_minValue_CEL=2"),
-            ("EQ_type=https://gs1.org/voc/Temperature", "EQ_type=Humidity&GT_maxValue_CEL=8"),
-            ("GE_recordTime=1970-01-01T00:00:00Z", "LT_recordTime=1970-01-01T00:00:00Z"),
+            (
+                "EQ_type=https://gs1.org/voc/Temperature",
+                "EQ_type=Humidity&GT_maxValue_CEL=8",
+            ),
+            (
+                "GE_recordTime=1970-01-01T00:00:00Z",
+                "LT_recordTime=1970-01-01T00:00:00Z",
+            ),
         ] {
             assert!(parse(right).unwrap().matches(&e, 0), "{right} should match");
-            assert!(!parse(wrong).unwrap().matches(&e, 0), "{wrong} should not match");
+            assert!(
+                !parse(wrong).unwrap().matches(&e, 0),
+                "{wrong} should not match"
+            );
         }
         assert!(!parse("EXISTS_errorDeclaration").unwrap().matches(&e, 0));
         let mut declared = e.clone();
@@ -789,7 +840,11 @@ mod tests {
             corrective_event_ids: vec![],
             extensions: Default::default(),
         });
-        assert!(parse("EXISTS_errorDeclaration").unwrap().matches(&declared, 0));
+        assert!(
+            parse("EXISTS_errorDeclaration")
+                .unwrap()
+                .matches(&declared, 0)
+        );
     }
 
     #[test]
