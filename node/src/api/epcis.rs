@@ -84,10 +84,9 @@ async fn capture_event(
     let read = capture::read_single(&body).map_err(read_error)?;
     let job = start(&ctx, read.events, Behaviour::Rollback)?;
     let deadline = tokio::time::Instant::now() + SINGLE_WAIT;
-    loop {
-        let Some(current) = ctx.epcis.jobs.get(&job.capture_id) else {
-            break;
-        };
+    // The job's own task waits for the commit; polling the registry keeps
+    // one source of truth for the outcome.
+    while let Some(current) = ctx.epcis.jobs.get(&job.capture_id) {
         if !current.running {
             if let Some(captured) = current.events.first()
                 && current.success

@@ -576,11 +576,10 @@ impl Iterator for Merge {
                             source: e,
                         }));
                     }
-                    Some(Ok((at, _))) => {
-                        if best.is_none_or(|(_, b)| *at < b) {
-                            best = Some((i, *at));
-                        }
+                    Some(Ok((at, _))) if best.is_none_or(|(_, b)| *at < b) => {
+                        best = Some((i, *at));
                     }
+                    Some(Ok(_)) => {}
                 }
             }
             let (i, _) = best?;
