@@ -14,7 +14,13 @@
 //! listen = "/ip4/0.0.0.0/tcp/7101"      # default: this validator's p2p in genesis
 //! [consensus]                           # optional
 //! idle_block_ms = 500                   # empty block after this long idle
+//! [capture]                             # optional: EPCIS capture on this node
+//! org = "manufacturer"                  # the org captured events are signed as
+//! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
 //! ```
+//! Without `[capture]`, `/epcis/capture` and `POST /epcis/events` answer
+//! 501 `capture-not-configured` (custodial signing is opt-in: the node then
+//! holds an org's member key).
 //! Relative paths are relative to the config file's directory.
 
 use std::net::SocketAddr;
@@ -35,6 +41,22 @@ struct RawConfig {
     p2p: RawP2p,
     #[serde(default)]
     consensus: RawConsensus,
+    capture: Option<RawCapture>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapture {
+    org: String,
+    key: PathBuf,
+}
+
+/// Custodial signing for EPCIS capture: events captured on this node are
+/// signed as `org` with the member key in the file `key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureConfig {
+    pub org: String,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +99,8 @@ pub struct NodeConfig {
     /// long (a local choice, not a consensus rule). Default: half the
     /// genesis leader timeout.
     pub idle_block_ms: Option<u64>,
+    /// EPCIS capture signing identity; `None` disables capture.
+    pub capture: Option<CaptureConfig>,
 }
 
 pub const MEMPOOL_ATTESTATIONS_DEFAULT: usize = 200_000;
@@ -137,8 +161,19 @@ impl NodeConfig {
             mempool_bytes_max: raw.mempool.bytes_max.unwrap_or(MEMPOOL_BYTES_DEFAULT),
             p2p_listen: raw.p2p.listen,
             idle_block_ms: raw.consensus.idle_block_ms,
+            capture: raw.capture.map(|c| CaptureConfig {
+                org: c.org,
+                key: resolve(c.key),
+            }),
         };
-        for (field, path) in [("genesis", &config.genesis), ("node_key", &config.node_key)] {
+        let capture_key = config.capture.as_ref().map(|c| &c.key);
+        let paths = [
+            ("genesis", Some(&config.genesis)),
+            ("node_key", Some(&config.node_key)),
+            ("capture.key", capture_key),
+        ];
+        for (field, path) in paths {
+            let Some(path) = path else { continue };
             if !path.exists() {
                 return Err(ConfigError::Missing {
                     field,
@@ -157,6 +192,14 @@ impl NodeConfig {
             });
         }
         Ok(config)
+    }
+
+    /// The `[capture]` section for `org` signing with the key file `key`.
+    pub fn render_capture(org: &str, key: &Path) -> String {
+        format!(
+            "\n[capture]\norg = {org:?}\nkey = {:?}\n",
+            key.display().to_string()
+        )
     }
 
     /// The TOML text of a config (used by `genesis init` and the demo).
@@ -200,6 +243,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("colour"), "{err}");
+        std::fs::write(dir.path().join("ck"), "").unwrap();
+        let capture = format!("{ok}[capture]\norg = \"acme\"\nkey = \"ck\"\n");
+        let config = NodeConfig::parse(&capture, dir.path()).unwrap();
+        assert_eq!(
+            config.capture,
+            Some(CaptureConfig {
+                org: "acme".into(),
+                key: dir.path().join("ck")
+            })
+        );
+        let rendered = format!(
+            "{ok}{}",
+            NodeConfig::render_capture("acme", Path::new("ck"))
+        );
+        assert_eq!(
+            NodeConfig::parse(&rendered, dir.path()).unwrap().capture,
+            config.capture
+        );
+        let missing_key = capture.replace("key = \"ck\"", "key = \"nope\"");
+        assert!(matches!(
+            NodeConfig::parse(&missing_key, dir.path()),
+            Err(ConfigError::Missing {
+                field: "capture.key",
+                ..
+            })
+        ));
         let zero = format!("{ok}[mempool]\nattestations_max = 0\n");
         assert!(matches!(
             NodeConfig::parse(&zero, dir.path()),

@@ -101,12 +101,17 @@ pub fn create_consortium(
         std::fs::create_dir_all(&nodes)?;
         let path = nodes.join(format!("{}.toml", validator.org));
         let rel = |p: &Path| -> PathBuf { Path::new("..").join(p.strip_prefix(dir).unwrap_or(p)) };
-        let text = NodeConfig::render(
+        let mut text = NodeConfig::render(
             &Path::new("..").join("data").join(&validator.org),
             &rel(&out.genesis_path),
             &rel(&keys.node_key),
             listen,
         );
+        // EPCIS capture on each node signs as the org that runs it.
+        text.push_str(&NodeConfig::render_capture(
+            &validator.org,
+            &rel(&keys.client_key),
+        ));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         node_configs.push(path);
     }

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod consensus;
 pub mod demo;
+pub mod epcis;
 pub mod mempool;
 pub mod metrics;
 pub mod net;

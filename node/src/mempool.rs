@@ -71,6 +71,13 @@ impl Mempool {
         Ok(())
     }
 
+    /// True if `items` more attestations of `bytes` in total would be
+    /// accepted now (an all-or-nothing batch checks this before inserting).
+    pub fn fits(&self, items: usize, bytes: usize) -> bool {
+        self.pending.len().saturating_add(items) <= self.items_max
+            && self.bytes.saturating_add(bytes) <= self.bytes_max
+    }
+
     /// True while the id is pending or in a block not yet applied.
     pub fn knows(&self, id: &AttestationId) -> bool {
         self.pending.contains_key(id) || self.in_flight.contains(id)

@@ -54,6 +54,8 @@ pub enum StartError {
     },
     #[error("cannot start the consensus thread: {0}")]
     Thread(std::io::Error),
+    #[error("[capture]: {0}")]
+    Capture(String),
 }
 
 /// A running node.
@@ -139,6 +141,10 @@ impl Node {
                 .min(Duration::from_millis(params.block_interval_ms)),
         };
         let admission = Admission::new(genesis.clone());
+        let epcis = Arc::new(crate::epcis::Epcis {
+            custodian: capture_custodian(config, &genesis)?,
+            jobs: Default::default(),
+        });
 
         let (actor, net) = if set.len() == 1 {
             let engine = SoloEngine::new(genesis.chain_id(), key, store.head(), &journaled.votes);
@@ -227,6 +233,7 @@ impl Node {
             genesis: genesis.clone(),
             genesis_toml,
             net: net.clone(),
+            epcis,
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(ctx);
@@ -274,6 +281,41 @@ impl Node {
             net.shutdown().await;
         }
     }
+}
+
+/// The custodial signer of `[capture]`: the key must be a client key of
+/// the named org, or the node refuses to start (rather than sign events
+/// admission would reject).
+fn capture_custodian(
+    config: &NodeConfig,
+    genesis: &Genesis,
+) -> Result<Option<crate::epcis::capture::Custodian>, StartError> {
+    let Some(capture) = &config.capture else {
+        return Ok(None);
+    };
+    let key = lotline_genesis::keys::read_signing_key(&capture.key)
+        .map_err(|e| StartError::Capture(format!("key {}: {e}", capture.key.display())))?;
+    match genesis.key_owner(&key.public_key()) {
+        Some(owner) if owner.id == capture.org => {}
+        Some(owner) => {
+            return Err(StartError::Capture(format!(
+                "key {} belongs to org {:?}, not {:?}",
+                capture.key.display(),
+                owner.id,
+                capture.org
+            )));
+        }
+        None => {
+            return Err(StartError::Capture(format!(
+                "key {} is not a client key of any org in genesis",
+                capture.key.display()
+            )));
+        }
+    }
+    Ok(Some(crate::epcis::capture::Custodian {
+        org: capture.org.clone(),
+        key,
+    }))
 }
 
 fn count_attestations(reader: &crate::store::StoreReader, height: u64) -> u64 {

@@ -2,6 +2,7 @@
 //! `/openapi.json`. JSON shapes are `lotline_core::api`; errors are
 //! `application/problem+json` ([`problem`]).
 
+mod epcis;
 mod problem;
 mod read;
 mod submit;
@@ -32,6 +33,8 @@ pub struct ApiContext {
     pub genesis_toml: String,
     /// Peers get every attestation admitted here (multi-validator nodes).
     pub net: Option<crate::net::NetworkHandle>,
+    /// EPCIS capture signer and capture jobs.
+    pub epcis: Arc<crate::epcis::Epcis>,
 }
 
 impl ApiContext {
@@ -63,6 +66,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/metrics", get(read::metrics))
         .route("/openapi.json", get(read::openapi))
         .merge(trace::routes())
+        .merge(epcis::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -116,6 +120,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/v1/trace/{identifier}"),
     ("post", "/v1/recalls/scope"),
+    ("post", "/epcis/capture"),
+    ("get", "/epcis/capture"),
+    ("get", "/epcis/capture/{captureID}"),
+    ("post", "/epcis/events"),
+    ("get", "/epcis/events"),
+    ("get", "/epcis/events/{eventID}"),
+    ("get", "/epcis/epcs/{epc}/events"),
+    ("get", "/epcis/bizSteps/{bizStep}/events"),
+    ("get", "/epcis/eventTypes/{eventType}/events"),
 ];
 
 #[cfg(test)]

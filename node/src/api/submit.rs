@@ -157,47 +157,73 @@ pub async fn submit_batch(
 /// Puts an admitted attestation in the mempool unless it is already known
 /// (pending, in flight, or committed).
 fn enqueue(ctx: &ApiContext, admitted: Admitted) -> Result<(), Rejection> {
-    let id = admitted.id;
-    let envelope_bytes = match ctx.net {
-        Some(_) => admitted.envelope.to_bytes(),
+    enqueue_all(ctx, vec![admitted])
+}
+
+/// Puts admitted attestations in the mempool all together or not at all:
+/// every id must be unknown and the pool must have room for all of them
+/// (EPCIS capture's `rollback`). Then notifies the producer and gossips.
+pub(super) fn enqueue_all(ctx: &ApiContext, admitted: Vec<Admitted>) -> Result<(), Rejection> {
+    let envelopes: Vec<Vec<u8>> = match ctx.net {
+        Some(_) => admitted.iter().map(|a| a.envelope.to_bytes()).collect(),
         None => Vec::new(),
     };
+    let count = admitted.len();
     {
         // Holding the pool lock while asking the store closes the window in
         // which an id leaves the pool: the actor applies to the store first.
         let mut pool = ctx.shared.pool();
-        if pool.knows(&id) || ctx.reader.contains(&id).unwrap_or(false) {
-            return Err(vec![AdmissionError::Duplicate(id)]);
+        for (i, a) in admitted.iter().enumerate() {
+            let repeated = admitted[..i].iter().any(|b| b.id == a.id);
+            if repeated || pool.knows(&a.id) || ctx.reader.contains(&a.id).unwrap_or(false) {
+                return Err(vec![AdmissionError::Duplicate(a.id)]);
+            }
         }
         if ctx.shared.shutting_down() {
             return Err(vec![AdmissionError::Overloaded(
                 "the node is shutting down".into(),
             )]);
         }
-        pool.insert(admitted).map_err(|e| match e {
-            MempoolError::Duplicate(id) => vec![AdmissionError::Duplicate(id)],
-            full @ MempoolError::Full { .. } => vec![AdmissionError::Overloaded(full.to_string())],
-        })?;
+        let bytes = admitted.iter().map(|a| a.size).sum();
+        if !pool.fits(count, bytes) {
+            return Err(vec![AdmissionError::Overloaded(format!(
+                "the mempool ({} pending) has no room for {count} more attestations \
+                 of {bytes} bytes; retry later",
+                pool.len()
+            ))]);
+        }
+        for a in admitted {
+            // Cannot fail: every id was checked unknown and the room reserved
+            // under this same lock.
+            pool.insert(a).map_err(|e| match e {
+                MempoolError::Duplicate(id) => vec![AdmissionError::Duplicate(id)],
+                full @ MempoolError::Full { .. } => {
+                    vec![AdmissionError::Overloaded(full.to_string())]
+                }
+            })?;
+        }
     }
     ctx.shared.notify_pool();
     ctx.shared
         .metrics
         .admitted
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if let Some(net) = &ctx.net
-        && net.gossip(envelope_bytes).is_err()
-    {
-        // Peers still get it inside the block that carries it; gossip only
-        // lets any leader propose it sooner.
-        ctx.shared
-            .metrics
-            .gossip_dropped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+    if let Some(net) = &ctx.net {
+        for bytes in envelopes {
+            if net.gossip(bytes).is_err() {
+                // Peers still get it inside the block that carries it; gossip
+                // only lets any leader propose it sooner.
+                ctx.shared
+                    .metrics
+                    .gossip_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
     }
     Ok(())
 }
 
-fn reject(ctx: &ApiContext, rejection: &[AdmissionError]) -> ApiError {
+pub(super) fn reject(ctx: &ApiContext, rejection: &[AdmissionError]) -> ApiError {
     ctx.shared
         .metrics
         .rejected
@@ -240,7 +266,7 @@ fn committed(id: AttestationId, notice: CommitNotice) -> SubmitResult {
     }
 }
 
-fn stopped(ctx: &ApiContext) -> ApiError {
+pub(super) fn stopped(ctx: &ApiContext) -> ApiError {
     let reason = ctx
         .shared
         .failure()

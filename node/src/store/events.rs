@@ -1,16 +1,203 @@
 //! The EPCIS query index: secondary keys that let `GET /epcis/events` start
 //! from the most selective filter instead of scanning the chain.
+//!
+//! Written once per committed attestation, inside the block's atomic sled
+//! batch (so the index is never ahead of or behind the records), next to the
+//! identifier index `i` that `store::index` already keeps:
+//! ```text
+//! v | eventID        | 0 | height | idx -> id   (EQ_eventID, /epcis/events/{eventID})
+//! s | bizStep short  | 0 | height | idx -> id   (EQ_bizStep, /epcis/bizSteps/{s}/events)
+//! t | event type     | 0 | height | idx -> id   (eventType)
+//! p | height | idx                      -> id   (everything else: a bounded scan)
+//! ```
+//! Every key ends in the chain position, so every listing is in chain order
+//! and one position is a cursor valid for all of them (the query's
+//! `nextPageToken`).
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::statement::Statement;
 
-use super::index::Position;
+use super::index::{self, Position};
+use super::{StoreError, StoreReader};
+
+pub const PREFIX_EVENT_ID: u8 = b'v';
+pub const PREFIX_BIZ_STEP: u8 = b's';
+pub const PREFIX_EVENT_TYPE: u8 = b't';
+pub const PREFIX_POSITION: u8 = b'p';
 
 /// Adds one committed event's query keys to the block's batch.
 pub(super) fn index(
-    _batch: &mut sled::Batch,
-    _at: Position,
-    _id: &AttestationId,
-    _statement: &Statement,
+    batch: &mut sled::Batch,
+    at: Position,
+    id: &AttestationId,
+    statement: &Statement,
 ) {
+    let event = &statement.event;
+    let value = &id.0.0[..];
+    let (height, idx) = (at.height, at.index);
+    if let Some(event_id) = &event.event_id {
+        batch.insert(
+            index::listing_key(PREFIX_EVENT_ID, event_id, height, idx),
+            value,
+        );
+    }
+    if let Some(step) = event.biz_step_short() {
+        batch.insert(
+            index::listing_key(PREFIX_BIZ_STEP, &step, height, idx),
+            value,
+        );
+    }
+    batch.insert(
+        index::listing_key(PREFIX_EVENT_TYPE, event.event_type.as_str(), height, idx),
+        value,
+    );
+    batch.insert(&position_key(at)[..], value);
+}
+
+/// `p | height | idx`.
+pub fn position_key(at: Position) -> [u8; 13] {
+    let mut key = [0u8; 13];
+    key[0] = PREFIX_POSITION;
+    key[1..9].copy_from_slice(&at.height.to_be_bytes());
+    key[9..].copy_from_slice(&at.index.to_be_bytes());
+    key
+}
+
+/// Which listing a query walks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// `i`: every event naming this canonical identifier (any role).
+    Identifier(String),
+    /// `v`: events with this eventID.
+    EventId(String),
+    /// `s`: events with this bizStep (CBV short form).
+    BizStep(String),
+    /// `t`: events of this type.
+    EventType(String),
+    /// `p`: every event, in chain order.
+    All,
+}
+
+impl Listing {
+    /// The key prefix every entry of the listing starts with.
+    fn prefix(&self) -> Vec<u8> {
+        match self {
+            Listing::Identifier(name) => index::listing_prefix(index::PREFIX_IDENTIFIER, name),
+            Listing::EventId(name) => index::listing_prefix(PREFIX_EVENT_ID, name),
+            Listing::BizStep(name) => index::listing_prefix(PREFIX_BIZ_STEP, name),
+            Listing::EventType(name) => index::listing_prefix(PREFIX_EVENT_TYPE, name),
+            Listing::All => vec![PREFIX_POSITION],
+        }
+    }
+}
+
+/// A lazy walk over one listing, in chain order, strictly after a position.
+pub struct Cursor {
+    iter: sled::Iter,
+    prefix: Vec<u8>,
+}
+
+impl std::fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursor")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Iterator for Cursor {
+    type Item = Result<(Position, AttestationId), sled::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (key, value) = match self.iter.next()? {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
+            if !key.starts_with(&self.prefix) {
+                return None;
+            }
+            // The prefix of a listing is `kind | name | 0`; a longer name
+            // that merely starts with this one has another byte before its
+            // position, so the length check keeps listings apart.
+            if key.len() != self.prefix.len() + 12 {
+                continue;
+            }
+            let (Some((height, index)), Some(id)) =
+                (index::listing_position(&key), index::id_from_value(&value))
+            else {
+                continue;
+            };
+            return Some(Ok((Position { height, index }, id)));
+        }
+    }
+}
+
+impl StoreReader {
+    /// Walks `listing` in chain order, starting strictly after `after`.
+    pub fn event_cursor(&self, listing: &Listing, after: Option<Position>) -> Cursor {
+        let prefix = listing.prefix();
+        let mut start = prefix.clone();
+        if let Some(at) = after {
+            start.extend_from_slice(&at.height.to_be_bytes());
+            start.extend_from_slice(&at.index.to_be_bytes());
+            start.push(0); // strictly after
+        }
+        Cursor {
+            iter: self.db.range(start..),
+            prefix,
+        }
+    }
+
+    /// The most recent entry of a listing (the latest capture of an eventID).
+    pub fn event_last(
+        &self,
+        listing: &Listing,
+    ) -> Result<Option<(Position, AttestationId)>, StoreError> {
+        let prefix = listing.prefix();
+        for entry in self.db.scan_prefix(&prefix).rev() {
+            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
+            if key.len() != prefix.len() + 12 {
+                continue;
+            }
+            if let (Some((height, index)), Some(id)) =
+                (index::listing_position(&key), index::id_from_value(&value))
+            {
+                return Ok(Some((Position { height, index }, id)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_keys_sort_in_chain_order() {
+        let a = position_key(Position {
+            height: 1,
+            index: 7,
+        });
+        let b = position_key(Position {
+            height: 2,
+            index: 0,
+        });
+        let c = position_key(Position {
+            height: 2,
+            index: 1,
+        });
+        assert!(a < b && b < c);
+        assert_eq!(a[0], PREFIX_POSITION);
+    }
+
+    #[test]
+    fn listing_prefixes_keep_names_apart() {
+        // "shipping" must not list "shipping_extra" entries: the name is
+        // followed by a 0 byte in the prefix.
+        let a = Listing::BizStep("shipping".into()).prefix();
+        let b = index::listing_key(PREFIX_BIZ_STEP, "shipping_extra", 1, 0);
+        assert!(!b.starts_with(&a));
+    }
 }

@@ -70,6 +70,32 @@ impl Consortium {
         }
     }
 
+    /// A consortium whose manufacturer (the org the node captures EPCIS
+    /// documents as, see its `[capture]`) may also emit every event type
+    /// and bizStep: the GS1 examples use steps outside the default role
+    /// policy (`transporting`, a custom URI).
+    pub fn with_open_capture_policy() -> Consortium {
+        let mut consortium = Consortium::new();
+        let rule = "\n[[policy]]\nrole = \"manufacturer\"\n\
+            event_types = [\"ObjectEvent\", \"AggregationEvent\", \"TransactionEvent\", \"TransformationEvent\", \"AssociationEvent\"]\n\
+            biz_steps = [\"*\"]\n\
+            quality = [\"inspection\", \"nonConformance\", \"recallOrder\", \"certificate\", \"document\"]\n";
+        let mut text = std::fs::read_to_string(&consortium.genesis_path).expect("genesis");
+        text.push_str(rule);
+        std::fs::write(&consortium.genesis_path, text).expect("genesis");
+        consortium.genesis = Genesis::load(&consortium.genesis_path).expect("genesis");
+        consortium
+    }
+
+    /// The org the node signs captured EPCIS events as.
+    pub fn capture_org(&self) -> &str {
+        self.config
+            .capture
+            .as_ref()
+            .map(|c| c.org.as_str())
+            .expect("the test node has a [capture] section")
+    }
+
     pub async fn start(&self) -> Node {
         Node::start(&self.config).await.expect("node starts")
     }

@@ -1,0 +1,24 @@
+//! EPCIS 2.0 capture and query on the node, without HTTP: the embedded JSON
+//! Schema ([`schema`]), reading capture bodies and custodial signing
+//! ([`capture`]), the capture job registry ([`jobs`]), the query engine
+//! ([`query`]) and the JSON-LD it returns ([`document`]). The axum handlers
+//! (`api::epcis`) only translate between HTTP and these.
+//!
+//! Capture reuses the attestation write path unchanged: events become
+//! statements signed with the capturing org's key, then go through the same
+//! admission, mempool and gossip as `POST /v1/attestations`. Queries read the
+//! index that `store::events` writes at commit.
+
+pub mod capture;
+pub mod document;
+pub mod jobs;
+pub mod query;
+pub mod schema;
+
+/// EPCIS state shared by the handlers.
+#[derive(Debug, Default)]
+pub struct Epcis {
+    /// The org whose key signs captured events; `None` disables capture.
+    pub custodian: Option<capture::Custodian>,
+    pub jobs: jobs::Jobs,
+}
