@@ -2,6 +2,7 @@
 //! `/openapi.json`. JSON shapes are `lotline_core::api`; errors are
 //! `application/problem+json` ([`problem`]).
 
+mod audit;
 mod problem;
 mod read;
 mod submit;
@@ -31,6 +32,10 @@ pub struct ApiContext {
     pub genesis_toml: String,
     /// Peers get every attestation admitted here (multi-validator nodes).
     pub net: Option<crate::net::NetworkHandle>,
+    /// Credentials and rate limits ([`crate::access`]).
+    pub access: crate::access::Access,
+    /// Where every non-public access is recorded ([`crate::audit`]).
+    pub audit: crate::audit::AuditLog,
 }
 
 /// Longest a request may take, waiting included.
@@ -51,6 +56,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/orgs/{org}/attestations", get(read::by_org))
         .route("/v1/genesis", get(read::genesis))
         .route("/v1/evidence", get(read::evidence))
+        .merge(audit::routes())
         .route("/health", get(read::health))
         .route("/metrics", get(read::metrics))
         .route("/openapi.json", get(read::openapi))
@@ -66,6 +72,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             count_request,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            crate::access::guard::guard,
         ))
         .layer(DefaultBodyLimit::max(
             lotline_core::limits::HTTP_BODY_BYTES_MAX,
@@ -102,6 +112,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/orgs/{org}/attestations"),
     ("get", "/v1/genesis"),
     ("get", "/v1/evidence"),
+    ("get", "/v1/audit"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
