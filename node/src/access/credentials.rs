@@ -108,6 +108,27 @@ pub fn new_token(id: &str) -> String {
     format!("{id}.{}", hex::encode(secret))
 }
 
+/// A token just made, and the config lines that accept it.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub config_lines: String,
+}
+
+/// Makes a token for credential `id` of `org` with `role` (checked when the
+/// node loads the config) and renders its `[[api.credentials]]` entry.
+pub fn issue(id: &str, org: &str, role: &str) -> Issued {
+    let token = new_token(id);
+    let config_lines = format!(
+        "[[api.credentials]]\nid = {id:?}\norg = {org:?}\nrole = {role:?}\ntoken_hash = \"{}\"\n",
+        token_hash(&token)
+    );
+    Issued {
+        token,
+        config_lines,
+    }
+}
+
 impl Credentials {
     /// Checks every entry against the genesis. `node_org` is the org that
     /// runs this node: only it can have operator credentials here.

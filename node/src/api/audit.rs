@@ -1,6 +1,6 @@
 //! `GET /v1/audit`: the audit trail export, for regulators and auditors (by
-//! the genesis read policy) and the node operator. Everyone else gets the
-//! same 404 as an unknown route, so the route does not advertise itself.
+//! the genesis read policy) and the node operator: 401 without a
+//! credential, 403 with another one.
 
 use std::sync::Arc;
 
@@ -44,8 +44,13 @@ async fn export(
     identity: Identity,
     query: Result<Query<ExportParams>, QueryRejection>,
 ) -> Result<Json<Export>, ApiError> {
+    if identity.caller().is_none() {
+        super::read::require_operator(&identity, "audit exports")?;
+    }
     if !identity.may_export_audit(&ctx.genesis) {
-        return Err(ApiError::not_found("no such route"));
+        return Err(super::read::forbidden(
+            "the audit trail is exported to regulators, auditors and the node operator".into(),
+        ));
     }
     let Query(params) = query?;
     let limit = params.limit.unwrap_or(PAGE_DEFAULT);
