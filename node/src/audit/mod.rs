@@ -56,7 +56,7 @@ mod tests {
             caller: format!("cred-{i}"),
             org: Some("supplier".into()),
             client: Some("127.0.0.1".into()),
-            action: if i % 2 == 0 {
+            action: if i.is_multiple_of(2) {
                 Action::Read
             } else {
                 Action::Export

@@ -383,9 +383,8 @@ impl StoreReader {
         let full_prefix = index::listing_prefix(prefix, name);
         let mut items = Vec::new();
         let mut next = None;
-        let mut scanned = 0usize;
         let mut last_examined = None;
-        for entry in self.db.range(start..) {
+        for (scanned, entry) in self.db.range(start..).enumerate() {
             let (key, value) = entry.map_err(|e| self.sled_err(e))?;
             if !key.starts_with(&full_prefix) {
                 break;
@@ -394,7 +393,6 @@ impl StoreReader {
                 next = last_examined.map(|(h, i)| format!("{h}.{i}"));
                 break;
             }
-            scanned += 1;
             last_examined = index::listing_position(&key);
             let Some(id) = index::id_from_value(&value) else {
                 continue;
