@@ -403,6 +403,17 @@ fn print_summary(
     println!("  curl {url}/v1/head");
     println!("  curl {url}/v1/blocks/1");
     println!("  curl {url}/v1/orgs/supplier/attestations");
+    let lot = SupplyChainWorkload::generate_for(42, Scale::demo(), &Roles::demo())
+        .into_iter()
+        .flat_map(|w| w.event.canonical_identifiers())
+        .find(|id| id.contains("/10/"));
+    if let Some(lot) = lot {
+        println!(
+            "  curl {url}/v1/identifiers/{}/attestations",
+            lotline_sdk::encode_segment(&lot)
+        );
+    }
+    println!("  curl {url}/openapi.json");
     if let Some(token) = layout
         .tokens
         .get("regulator")
@@ -422,17 +433,6 @@ fn print_summary(
         "  (tokens: {}/keys/<org>/api.token; new ones: lotline token new --org X --role Y)",
         dir.display()
     );
-    let lot = SupplyChainWorkload::generate_for(42, Scale::demo(), &Roles::demo())
-        .into_iter()
-        .flat_map(|w| w.event.canonical_identifiers())
-        .find(|id| id.contains("/10/"));
-    if let Some(lot) = lot {
-        println!(
-            "  curl {url}/v1/identifiers/{}/attestations",
-            lotline_sdk::encode_segment(&lot)
-        );
-    }
-    println!("  curl {url}/openapi.json");
     if let Some(receipt) = receipt {
         println!(
             "  lotline verify --genesis {} {}",
