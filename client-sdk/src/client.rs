@@ -42,18 +42,32 @@ const SNIPPET_CHARS_MAX: usize = 200;
 /// println!("height {}", head.height);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     /// Scheme, authority and optional path prefix, without a trailing `/`.
     base: String,
     timeout: Duration,
+    /// Sent as `Authorization: Bearer <token>` on every request.
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 impl Client {
-    /// A client of the node at `base_url` (e.g. `http://127.0.0.1:8080`, or
-    /// with a path prefix behind a proxy). Only plain `http` is supported by
-    /// this version (no TLS is compiled in).
+    /// A client of the node at `base_url` (e.g. `http://127.0.0.1:8080`,
+    /// `https://node.example:8443`, or with a path prefix behind a proxy).
+    /// `https` trusts the system's roots unless
+    /// [`Client::with_root_certificates_pem`] pins the consortium's own.
     pub fn new(base_url: &str) -> Result<Client, SdkError> {
         let bad = |reason: &str| SdkError::Url {
             url: base_url.to_owned(),
@@ -61,13 +75,8 @@ impl Client {
         };
         let url = Url::parse(base_url).map_err(|e| bad(&e.to_string()))?;
         match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(bad(
-                    "https is not supported yet: this SDK is built without TLS",
-                ));
-            }
-            _ => return Err(bad("the scheme must be http")),
+            "http" | "https" => {}
+            _ => return Err(bad("the scheme must be http or https")),
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(bad("a base URL has no query or fragment"));
@@ -77,7 +86,31 @@ impl Client {
             http,
             base: url.as_str().trim_end_matches('/').to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            token: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request: an API
+    /// credential from `lotline token new`, needed to read beyond the public
+    /// projection.
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Client {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Trusts only the certificates in `pem` (one or more) for `https`:
+    /// pins a consortium's own CA or a node's self-signed certificate
+    /// instead of the system's roots.
+    pub fn with_root_certificates_pem(mut self, pem: &[u8]) -> Result<Client, SdkError> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)?;
+        if certs.is_empty() {
+            return Err(SdkError::Url {
+                url: self.base.clone(),
+                reason: "the PEM holds no certificate to trust".into(),
+            });
+        }
+        self.http = reqwest::Client::builder().tls_certs_only(certs).build()?;
+        Ok(self)
     }
 
     /// Sets the time limit of each request (default [`DEFAULT_TIMEOUT`]).
@@ -354,6 +387,10 @@ impl Client {
         request: reqwest::RequestBuilder,
         max: usize,
     ) -> Result<(StatusCode, Vec<u8>), SdkError> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
         let response = request.timeout(self.timeout).send().await?;
         read_body(response, max).await
     }
@@ -487,10 +524,21 @@ mod tests {
             Client::new("127.0.0.1:8080"),
             Err(SdkError::Url { .. })
         ));
+        assert!(Client::new("https://node.example").is_ok());
         assert!(matches!(
-            Client::new("https://node.example"),
+            Client::new("ftp://node.example"),
             Err(SdkError::Url { .. })
         ));
+        assert!(matches!(
+            Client::new("https://node.example")
+                .unwrap()
+                .with_root_certificates_pem(b"not a pem"),
+            Err(SdkError::Url { .. })
+        ));
+        let with_token = Client::new("http://node.example")
+            .unwrap()
+            .with_bearer_token("sup.secret");
+        assert!(!format!("{with_token:?}").contains("secret"));
         assert!(matches!(
             Client::new("http://node.example/?x=1"),
             Err(SdkError::Url { .. })

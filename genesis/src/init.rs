@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use lotline_core::SigningKey;
 
 use crate::keys::{self, KeyFileError};
-use crate::model::{ConsensusParams, Genesis, Org, ReadPolicy, Role, Validator};
+use crate::model::{ConsensusParams, Genesis, Org, Role, Validator};
 use crate::policy::default_policy;
 use crate::validate::GenesisError;
 
@@ -150,9 +150,7 @@ pub fn init_consortium_with_validators(
         members,
         validators,
         default_policy(),
-        ReadPolicy {
-            full_read_roles: vec![Role::Regulator, Role::Auditor],
-        },
+        crate::read_policy::default_read_policy(),
     )?;
 
     let mut paths = Vec::with_capacity(keys.len());

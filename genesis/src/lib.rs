@@ -58,8 +58,18 @@
 //! biz_steps = ["*"]               # any bizStep, and events without one
 //! quality = ["inspection", "nonConformance", "recallOrder", "document"]
 //!
-//! [read_policy]                   # optional: roles that read everything
-//! full_read_roles = ["regulator", "auditor"]
+//! [read_policy]                   # optional; see `read_policy`
+//! full_read_roles = ["regulator", "auditor"]  # roles that read everything
+//!
+//! [[read_policy.share]]           # commissioning and inspections are public
+//! from = "*"
+//! to = ["public"]
+//! biz_steps = ["commissioning", "inspecting"]
+//!
+//! [[read_policy.share]]           # acme's shipments: every member, and manufacturers
+//! from = "acme-supplier"
+//! to = ["members", "role:manufacturer"]
+//! biz_steps = ["shipping"]
 //! ```
 //!
 //! Keys are lowercase hex of 32-byte Ed25519 public keys. A key
@@ -82,7 +92,8 @@
 //! canonical postcard encoding of the validated content
 //! ([`Genesis::canonical_bytes`]), so whitespace, comments, table style,
 //! field order and the spelling of bizSteps (`shipping` or its CBV URN) do
-//! not change it, and every value except validators' `p2p` hints does. Orgs,
+//! not change it, and every value except validators' `p2p` hints does
+//! (the read policy included: who may read what is a consortium rule). Orgs,
 //! validators and rules keep file order.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -90,12 +101,16 @@ pub mod init;
 pub mod keys;
 mod model;
 pub mod policy;
+pub mod read_policy;
 mod receipt;
 mod validate;
 
 pub use init::{InitError, InitOutput, OrgSpec, init_consortium};
-pub use model::{ConsensusParams, Genesis, Org, ReadPolicy, Role, UnknownRole, Validator};
+pub use model::{ConsensusParams, Genesis, Org, Role, UnknownRole, Validator};
 pub use policy::{ANY_BIZ_STEP, PolicyError, PolicyRule, default_policy};
+pub use read_policy::{
+    Audience, ReadPolicy, ReadPolicyError, Reader, RecordFacts, ShareRule, default_read_policy,
+};
 pub use receipt::ReceiptVerifyError;
 pub use validate::{GenesisError, KeyUse, ORG_ID_BYTES_MAX};
 

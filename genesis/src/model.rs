@@ -12,6 +12,7 @@ use lotline_core::{Digest, PublicKey, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{self, PolicyError, PolicyRule, quality_kind_name};
+use crate::read_policy::{Audience, ReadPolicy};
 use crate::validate::{self, GenesisError, GenesisFile, Parts};
 
 /// What an organisation is in the supply chain. Its policy rules follow from it.
@@ -127,21 +128,6 @@ impl Default for ConsensusParams {
     }
 }
 
-/// Which roles may read everything (the rest see the public projection and
-/// their own data). Absent from a genesis file means no role reads everything.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReadPolicy {
-    #[serde(default)]
-    pub full_read_roles: Vec<Role>,
-}
-
-impl ReadPolicy {
-    pub fn reads_everything(&self, role: Role) -> bool {
-        self.full_read_roles.contains(&role)
-    }
-}
-
 /// A validated consortium definition: the parsed genesis file plus its chain
 /// id, computed once.
 ///
@@ -176,6 +162,18 @@ struct Canonical<'a> {
     validators: Vec<(&'a str, PublicKey)>,
     policy: Vec<CanonicalRule<'a>>,
     full_read_roles: Vec<&'static str>,
+    share: Vec<CanonicalShare<'a>>,
+}
+
+/// A share rule in the chain id. `None` filters and `from = "*"` stay
+/// distinct from any list, so "any" and "these" never hash alike.
+#[derive(Serialize)]
+struct CanonicalShare<'a> {
+    from: Option<&'a str>,
+    to: Vec<String>,
+    event_types: Option<Vec<&'static str>>,
+    biz_steps: Option<&'a [String]>,
+    quality: Option<Vec<&'static str>>,
 }
 
 #[derive(Serialize)]
@@ -195,7 +193,7 @@ struct CanonicalRule<'a> {
 }
 
 /// Version tag at the start of the canonical encoding.
-const CANONICAL_FORMAT: &str = "lotline/genesis/v1";
+const CANONICAL_FORMAT: &str = "lotline/genesis/v2";
 
 impl Genesis {
     /// Parses and validates a genesis TOML document.
@@ -300,6 +298,24 @@ impl Genesis {
                 .iter()
                 .map(|r| r.as_str())
                 .collect(),
+            share: self
+                .read_policy
+                .share
+                .iter()
+                .map(|r| CanonicalShare {
+                    from: r.from.as_deref(),
+                    to: r.to.iter().map(Audience::to_file_string).collect(),
+                    event_types: r
+                        .event_types
+                        .as_ref()
+                        .map(|t| t.iter().map(|t| t.as_str()).collect()),
+                    biz_steps: r.biz_steps.as_deref(),
+                    quality: r
+                        .quality
+                        .as_ref()
+                        .map(|k| k.iter().map(|k| quality_kind_name(*k)).collect()),
+                })
+                .collect(),
         };
         lotline_core::codec::to_bytes(&canonical)
     }
@@ -380,7 +396,7 @@ mod tests {
     /// The chain id of the documented example. Changing it is a format
     /// change of the genesis encoding (or of the example) and is reviewed as one.
     const EXAMPLE_CHAIN_ID: &str =
-        "707aff2c4e9cdbf9f6cbc106a0eebdfb4c449f13ea1daaacfdbd7d448e1d9ef6";
+        "42260782c7e2ff62696906ba14c2ab43efc7739c43112852843d801611908ac9";
 
     #[test]
     fn golden_chain_id_of_the_example() {
@@ -399,7 +415,7 @@ mod tests {
     const REFORMATTED: &str = r#"
 chain_name="lotline-demo"
 consensus={timeout_max_ms=30000,timeout_base_ms=1000,block_interval_ms=50,block_max_attestations=1000}
-read_policy = { full_read_roles = [ "regulator","auditor" ] }
+read_policy = { full_read_roles = [ "regulator","auditor" ], share = [ { to = ["public"], from = "*", biz_steps = ["urn:epcglobal:cbv:bizstep:commissioning", "inspecting"] }, { from = "acme-supplier", to = ["members", "role:manufacturer"], biz_steps = ["shipping"] } ] }
 orgs = [
   { role = "supplier", id = "acme-supplier", name = "Acme Raw Materials", client_keys = [ "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c" ] },
   { id = "food-agency", name = 'Food Safety Agency', role = "regulator", client_keys = ["8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"] },
@@ -464,6 +480,17 @@ quality = ["inspection","nonConformance","recallOrder","document"]
                 "full_read_roles = [\"auditor\", \"regulator\"]".into(),
             ),
             ("org = \"acme-supplier\"", "org = \"food-agency\"".into()),
+            ("to = [\"public\"]", "to = [\"members\"]".into()),
+            ("from = \"*\"", "from = \"food-agency\"".into()),
+            (
+                "biz_steps = [\"commissioning\", \"inspecting\"]",
+                "biz_steps = [\"commissioning\"]".into(),
+            ),
+            (
+                "biz_steps = [\"commissioning\", \"inspecting\"]",
+                "event_types = [\"ObjectEvent\"]".into(),
+            ),
+            ("\"role:manufacturer\"", "\"role:retailer\"".into()),
         ];
         let mut ids = std::collections::BTreeSet::from([example().chain_id()]);
         for (from, to) in &edits {

@@ -11,8 +11,9 @@ use lotline_core::epcis::{EventType, normalize_vocabulary};
 use lotline_core::limits;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ConsensusParams, Org, ReadPolicy, Role, Validator};
+use crate::model::{ConsensusParams, Org, Role, Validator};
 use crate::policy::{self, ANY_BIZ_STEP, PolicyRule};
+use crate::read_policy::{self, ReadPolicy, ReadPolicyError, ReadPolicyFile};
 
 /// Longest org id.
 pub const ORG_ID_BYTES_MAX: usize = 64;
@@ -116,6 +117,8 @@ pub enum GenesisError {
     },
     #[error("policy rule {rule} (role {role}) has an empty bizStep")]
     EmptyBizStep { rule: usize, role: Role },
+    #[error(transparent)]
+    ReadPolicy(#[from] ReadPolicyError),
 }
 
 /// The TOML document, as written. Keys, event types and quality kinds are
@@ -132,7 +135,7 @@ pub(crate) struct GenesisFile {
     #[serde(default)]
     pub policy: Vec<PolicyFile>,
     #[serde(default)]
-    pub read_policy: ReadPolicy,
+    pub read_policy: ReadPolicyFile,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -260,7 +263,7 @@ impl GenesisFile {
             orgs,
             validators,
             policy,
-            self.read_policy,
+            self.read_policy.into_typed()?,
         )
     }
 
@@ -305,7 +308,7 @@ impl GenesisFile {
                         .collect(),
                 })
                 .collect(),
-            read_policy: g.read_policy().clone(),
+            read_policy: ReadPolicyFile::from_typed(g.read_policy()),
         }
     }
 }
@@ -325,7 +328,7 @@ pub(crate) fn check(
     orgs: Vec<Org>,
     validators: Vec<Validator>,
     mut policy: Vec<PolicyRule>,
-    read_policy: ReadPolicy,
+    mut read_policy: ReadPolicy,
 ) -> Result<Parts, GenesisError> {
     if chain_name.trim().is_empty() {
         return Err(GenesisError::EmptyChainName);
@@ -434,6 +437,8 @@ pub(crate) fn check(
             }
         }
     }
+
+    read_policy::check(&mut read_policy, |id| org_ids.contains(id))?;
 
     Ok(Parts {
         chain_name,

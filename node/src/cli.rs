@@ -69,6 +69,42 @@ enum Command {
     },
     /// Run a local consortium with demo data on embedded defaults.
     Demo(crate::demo::DemoArgs),
+    /// API credentials.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a new API token: prints the token (once; it is not stored) and
+    /// the `[[api.credentials]]` lines to paste into the node config.
+    New {
+        #[arg(long)]
+        org: String,
+        /// The org's genesis role, or `operator`.
+        #[arg(long)]
+        role: String,
+        /// Credential id (shown in the audit trail); default `<org>-<role>`.
+        #[arg(long)]
+        id: Option<String>,
+        /// Check org and role against this genesis first.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check an audit file (or a node data dir): exit 0 if the chain is
+    /// intact, 1 with the first broken, deleted, edited or reordered entry.
+    Verify { path: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +162,18 @@ pub fn main() -> ExitCode {
             ))
         }),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(crate::demo::run(args))),
+        Command::Token {
+            command:
+                TokenCommand::New {
+                    org,
+                    role,
+                    id,
+                    genesis,
+                },
+        } => token_new(&org, &role, id, genesis.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Verify { path },
+        } => return audit_verify(&path),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,6 +232,66 @@ pub async fn wait_for_signal(node: &Node) {
             tracing::info!("SIGTERM: shutting down")
         }
         _ = stopped => {}
+    }
+}
+
+fn token_new(org: &str, role: &str, id: Option<String>, genesis: Option<&Path>) -> Result<()> {
+    use crate::access::credentials;
+    let id = id.unwrap_or_else(|| format!("{org}-{role}"));
+    if !credentials::valid_credential_id(&id) {
+        bail!("credential id {id:?} must be 1 to 64 characters of a-z, 0-9 and '-'");
+    }
+    if let Some(path) = genesis {
+        let genesis = Genesis::load(path)?;
+        let Some(member) = genesis.org(org) else {
+            bail!("org {org:?} is not in {}", path.display());
+        };
+        if role != credentials::OPERATOR && role != member.role.as_str() {
+            bail!(
+                "org {org:?} has role {}; use --role {} or --role operator",
+                member.role,
+                member.role
+            );
+        }
+    }
+    let issued = credentials::issue(&id, org, role);
+    println!("token (shown once, give it to the caller; send as `Authorization: Bearer <token>`):");
+    println!("  {}", issued.token);
+    println!("\nadd to the node config:\n\n{}", issued.config_lines);
+    Ok(())
+}
+
+/// `lotline audit verify`: 0 intact, 1 tampered, 2 unreadable.
+fn audit_verify(path: &Path) -> ExitCode {
+    match crate::audit::verify_path(path) {
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            ExitCode::from(2)
+        }
+        Ok((file, verdict)) => {
+            let head = verdict
+                .head
+                .map(|(seq, hash)| format!("head entry {seq}, hash {hash}"))
+                .unwrap_or_else(|| "empty".into());
+            match verdict.problem {
+                None => {
+                    println!(
+                        "OK   {}: {} entries, {head}",
+                        file.display(),
+                        verdict.valid_entries
+                    );
+                    ExitCode::SUCCESS
+                }
+                Some(problem) => {
+                    println!(
+                        "FAIL {}: {problem} ({} valid entries before it, {head})",
+                        file.display(),
+                        verdict.valid_entries
+                    );
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 

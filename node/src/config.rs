@@ -7,6 +7,20 @@
 //! node_key = "consortium/keys/manufacturer/node.key"
 //! [api]
 //! listen = "127.0.0.1:8080"
+//! [api.tls]                             # optional: serve HTTPS (PEM files)
+//! cert = "tls/cert.pem"
+//! key = "tls/key.pem"
+//! [api.rate_limit]                      # optional; these are the defaults
+//! per_ip_per_s = 200                    # anonymous callers and bad tokens, per client IP
+//! per_ip_burst = 400
+//! per_credential_per_s = 1000           # callers with a credential, per credential
+//! per_credential_burst = 2000
+//! buckets_max = 10000                   # buckets kept per kind (memory bound)
+//! [[api.credentials]]                   # `lotline token new` prints these lines
+//! id = "supplier-erp"
+//! org = "supplier"
+//! role = "supplier"                     # the org's genesis role, or "operator"
+//! token_hash = "<64 hex>"
 //! [mempool]                             # optional
 //! attestations_max = 200000
 //! bytes_max = 268435456
@@ -27,6 +41,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::access::{CredentialEntry, Limits, Rate};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +91,42 @@ struct RawP2p {
 #[serde(deny_unknown_fields)]
 struct RawApi {
     listen: String,
+    #[serde(default)]
+    credentials: Vec<CredentialEntry>,
+    #[serde(default)]
+    rate_limit: RawRateLimit,
+    tls: Option<RawTls>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_ip_per_s: Option<u32>,
+    per_ip_burst: Option<u32>,
+    per_credential_per_s: Option<u32>,
+    per_credential_burst: Option<u32>,
+    buckets_max: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// PEM files of the API's HTTPS certificate chain and private key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub const RATE_PER_IP_PER_S_DEFAULT: u32 = 200;
+pub const RATE_PER_IP_BURST_DEFAULT: u32 = 400;
+pub const RATE_PER_CREDENTIAL_PER_S_DEFAULT: u32 = 1000;
+pub const RATE_PER_CREDENTIAL_BURST_DEFAULT: u32 = 2000;
+pub const RATE_BUCKETS_MAX_DEFAULT: usize = 10_000;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +152,11 @@ pub struct NodeConfig {
     pub idle_block_ms: Option<u64>,
     /// EPCIS capture signing identity; `None` disables capture.
     pub capture: Option<CaptureConfig>,
+    /// API credentials (checked against the genesis when the node starts).
+    pub credentials: Vec<CredentialEntry>,
+    pub limits: Limits,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<TlsPaths>,
 }
 
 pub const MEMPOOL_ATTESTATIONS_DEFAULT: usize = 200_000;
@@ -121,6 +177,44 @@ pub enum ConfigError {
     Missing { field: &'static str, path: PathBuf },
     #[error("{field} must be greater than zero")]
     Zero { field: &'static str },
+}
+
+fn non_zero(field: &'static str, value: u32) -> Result<std::num::NonZeroU32, ConfigError> {
+    std::num::NonZeroU32::new(value).ok_or(ConfigError::Zero { field })
+}
+
+fn limits(raw: &RawRateLimit) -> Result<Limits, ConfigError> {
+    let buckets_max = raw.buckets_max.unwrap_or(RATE_BUCKETS_MAX_DEFAULT);
+    if buckets_max == 0 {
+        return Err(ConfigError::Zero {
+            field: "api.rate_limit.buckets_max",
+        });
+    }
+    Ok(Limits {
+        per_ip: Rate {
+            per_s: non_zero(
+                "api.rate_limit.per_ip_per_s",
+                raw.per_ip_per_s.unwrap_or(RATE_PER_IP_PER_S_DEFAULT),
+            )?,
+            burst: non_zero(
+                "api.rate_limit.per_ip_burst",
+                raw.per_ip_burst.unwrap_or(RATE_PER_IP_BURST_DEFAULT),
+            )?,
+        },
+        per_credential: Rate {
+            per_s: non_zero(
+                "api.rate_limit.per_credential_per_s",
+                raw.per_credential_per_s
+                    .unwrap_or(RATE_PER_CREDENTIAL_PER_S_DEFAULT),
+            )?,
+            burst: non_zero(
+                "api.rate_limit.per_credential_burst",
+                raw.per_credential_burst
+                    .unwrap_or(RATE_PER_CREDENTIAL_BURST_DEFAULT),
+            )?,
+        },
+        buckets_max,
+    })
 }
 
 impl NodeConfig {
@@ -165,15 +259,23 @@ impl NodeConfig {
                 org: c.org,
                 key: resolve(c.key),
             }),
+            limits: limits(&raw.api.rate_limit)?,
+            credentials: raw.api.credentials,
+            tls: raw.api.tls.map(|t| TlsPaths {
+                cert: resolve(t.cert),
+                key: resolve(t.key),
+            }),
         };
-        let capture_key = config.capture.as_ref().map(|c| &c.key);
-        let paths = [
-            ("genesis", Some(&config.genesis)),
-            ("node_key", Some(&config.node_key)),
-            ("capture.key", capture_key),
-        ];
-        for (field, path) in paths {
-            let Some(path) = path else { continue };
+        let tls_files = config
+            .tls
+            .iter()
+            .flat_map(|t| [("api.tls.cert", &t.cert), ("api.tls.key", &t.key)]);
+        let capture_key = config.capture.iter().map(|c| ("capture.key", &c.key));
+        for (field, path) in [("genesis", &config.genesis), ("node_key", &config.node_key)]
+            .into_iter()
+            .chain(tls_files)
+            .chain(capture_key)
+        {
             if !path.exists() {
                 return Err(ConfigError::Missing {
                     field,
@@ -266,6 +368,21 @@ mod tests {
             NodeConfig::parse(&missing_key, dir.path()),
             Err(ConfigError::Missing {
                 field: "capture.key",
+                ..
+            })
+        ));
+        let zero_rate = ok.replace("[api]\n", "[api]\nrate_limit = { per_ip_burst = 0 }\n");
+        assert!(matches!(
+            NodeConfig::parse(&zero_rate, dir.path()),
+            Err(ConfigError::Zero {
+                field: "api.rate_limit.per_ip_burst"
+            })
+        ));
+        let no_cert = format!("{ok}[api.tls]\ncert = \"c.pem\"\nkey = \"k\"\n");
+        assert!(matches!(
+            NodeConfig::parse(&no_cert, dir.path()),
+            Err(ConfigError::Missing {
+                field: "api.tls.cert",
                 ..
             })
         ));

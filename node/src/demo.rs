@@ -49,6 +49,36 @@ pub struct ConsortiumLayout {
     pub node_configs: Vec<PathBuf>,
     /// org id -> client key path.
     pub client_keys: BTreeMap<String, PathBuf>,
+    /// org id -> file holding that org's API token (accepted by every node).
+    pub tokens: BTreeMap<String, PathBuf>,
+    /// validator org id -> file holding its node operator's API token.
+    pub operator_tokens: BTreeMap<String, PathBuf>,
+}
+
+/// Where an org's API token (or its operator token) is kept in a consortium folder.
+fn token_path(dir: &Path, org: &str, operator: bool) -> PathBuf {
+    let name = if operator {
+        "operator.token"
+    } else {
+        "api.token"
+    };
+    dir.join("keys").join(org).join(name)
+}
+
+/// Issues a token, writes it to `path` (mode 0600) and returns its config lines.
+fn issue_token(path: &Path, id: &str, org: &str, role: &str) -> Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let issued = crate::access::credentials::issue(id, org, role);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(issued.token.as_bytes())?;
+    file.sync_all()?;
+    Ok(issued.config_lines)
 }
 
 /// Parses `id:role[:name]` items separated by commas.
@@ -88,6 +118,22 @@ pub fn create_consortium(
     let out = lotline_genesis::init::init_consortium_with_validators(
         dir, chain_name, orgs, validators, p2p,
     )?;
+    // One read credential per org, accepted by every node (a demo
+    // convenience: in production each node's operator issues its own).
+    let mut member_credentials = String::new();
+    let mut tokens = BTreeMap::new();
+    for org in out.genesis.orgs() {
+        let path = token_path(dir, &org.id, false);
+        member_credentials.push('\n');
+        member_credentials.push_str(&issue_token(
+            &path,
+            &format!("{}-reader", org.id),
+            &org.id,
+            org.role.as_str(),
+        )?);
+        tokens.insert(org.id.clone(), path);
+    }
+    let mut operator_tokens = BTreeMap::new();
     let mut node_configs = Vec::new();
     for (i, validator) in out.genesis.validators().iter().enumerate() {
         let Some(keys) = out.keys.iter().find(|k| k.org == validator.org) else {
@@ -101,11 +147,22 @@ pub fn create_consortium(
         std::fs::create_dir_all(&nodes)?;
         let path = nodes.join(format!("{}.toml", validator.org));
         let rel = |p: &Path| -> PathBuf { Path::new("..").join(p.strip_prefix(dir).unwrap_or(p)) };
-        let mut text = NodeConfig::render(
-            &Path::new("..").join("data").join(&validator.org),
-            &rel(&out.genesis_path),
-            &rel(&keys.node_key),
-            listen,
+        let operator_path = token_path(dir, &validator.org, true);
+        let operator = issue_token(
+            &operator_path,
+            &format!("{}-operator", validator.org),
+            &validator.org,
+            crate::access::credentials::OPERATOR,
+        )?;
+        operator_tokens.insert(validator.org.clone(), operator_path);
+        let mut text = format!(
+            "{}{member_credentials}\n{operator}",
+            NodeConfig::render(
+                &Path::new("..").join("data").join(&validator.org),
+                &rel(&out.genesis_path),
+                &rel(&keys.node_key),
+                listen,
+            )
         );
         // EPCIS capture on each node signs as the org that runs it.
         text.push_str(&NodeConfig::render_capture(
@@ -124,6 +181,8 @@ pub fn create_consortium(
             .iter()
             .map(|k| (k.org.clone(), k.client_key.clone()))
             .collect(),
+        tokens,
+        operator_tokens,
     })
 }
 
@@ -146,11 +205,23 @@ fn existing_layout(dir: &Path) -> Result<ConsortiumLayout> {
             )
         })
         .collect();
+    let tokens = genesis
+        .orgs()
+        .iter()
+        .map(|o| (o.id.clone(), token_path(dir, &o.id, false)))
+        .collect();
+    let operator_tokens = genesis
+        .validators()
+        .iter()
+        .map(|v| (v.org.clone(), token_path(dir, &v.org, true)))
+        .collect();
     Ok(ConsortiumLayout {
         genesis_path,
         chain_id: genesis.chain_id(),
         node_configs,
         client_keys,
+        tokens,
+        operator_tokens,
     })
 }
 
@@ -294,6 +365,7 @@ async fn load_story(
     Ok(())
 }
 
+/// Saves the receipt of the first *public* attestation (anyone may check it).
 async fn save_example_receipt(url: &str, dir: &Path) -> Result<Option<PathBuf>> {
     let client = lotline_sdk::Client::new(url)?;
     let head = client.head().await?.height;
@@ -332,7 +404,7 @@ fn print_summary(
     for (org, node_url) in urls {
         println!("    {org:<13} {node_url}");
     }
-    println!("\nTry:");
+    println!("\nTry (anonymous callers see the public projection only):");
     println!("  curl {url}/v1/head");
     println!("  curl {url}/v1/blocks/1");
     println!("  curl {url}/v1/orgs/supplier/attestations");
@@ -347,6 +419,25 @@ fn print_summary(
         );
     }
     println!("  curl {url}/openapi.json");
+    if let Some(token) = layout
+        .tokens
+        .get("regulator")
+        .or(layout.tokens.values().next())
+    {
+        println!("With an org's API token (regulators read everything; each read is audited):");
+        println!(
+            "  curl -H \"Authorization: Bearer $(cat {})\" {url}/v1/orgs/supplier/attestations",
+            token.display()
+        );
+        println!(
+            "  curl -H \"Authorization: Bearer $(cat {})\" {url}/v1/audit",
+            token.display()
+        );
+    }
+    println!(
+        "  (tokens: {}/keys/<org>/api.token; new ones: lotline token new --org X --role Y)",
+        dir.display()
+    );
     if let Some(receipt) = receipt {
         println!(
             "  lotline verify --genesis {} {}",

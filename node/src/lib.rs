@@ -6,14 +6,17 @@
 //! - [`mempool`]: admitted attestations waiting for a block;
 //! - [`consensus`]: the sans-IO engine and the actor that carries out its outputs;
 //! - [`store`]: block log (system of record), vote journal, sled records and indexes;
-//! - [`api`]: the axum routes;
+//! - [`api`]: the axum routes; [`access`]: credentials, visibility, rate limits;
+//! - [`audit`]: the hash-chained audit trail of non-public reads, exports and admin;
 //! - [`node`]: the wiring; [`config`]: the operator's TOML; [`cli`]: the `lotline` binary.
 //!
 //! Not here: types and rules shared with the SDK (in `lotline-core`), the
 //! consortium definition (in `lotline-genesis`).
 
+pub mod access;
 pub mod admission;
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod consensus;
@@ -25,6 +28,7 @@ pub mod net;
 pub mod node;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod trace;
 
 pub use config::NodeConfig;

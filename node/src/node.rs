@@ -56,6 +56,12 @@ pub enum StartError {
     Thread(std::io::Error),
     #[error("[capture]: {0}")]
     Capture(String),
+    #[error("node config: {0}")]
+    Credentials(#[from] crate::access::CredentialError),
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("api.tls: {0}")]
+    Tls(String),
 }
 
 /// A running node.
@@ -67,6 +73,8 @@ pub struct Node {
     pub open_report: StoreOpenReport,
     /// The validator network (multi-validator consortia).
     pub net: Option<NetworkHandle>,
+    /// The API is served over HTTPS.
+    pub https: bool,
     actor: Option<JoinHandle<()>>,
     server: Option<TaskHandle<()>>,
     stop_server: Option<tokio::sync::oneshot::Sender<()>>,
@@ -226,6 +234,27 @@ impl Node {
             addr: config.listen,
             source,
         })?;
+        let node_org = genesis
+            .validator_org(me)
+            .map(|o| o.id.clone())
+            .unwrap_or_default();
+        let credentials =
+            crate::access::Credentials::from_entries(&config.credentials, &genesis, &node_org)?;
+        let audit = crate::audit::AuditLog::open(&config.data_dir.join(crate::audit::DIR_NAME))?;
+        audit
+            .record(crate::audit::Access {
+                caller: "node".into(),
+                org: Some(node_org),
+                client: None,
+                action: crate::audit::Action::Admin,
+                resource: format!("start with {} credential(s)", credentials.len()),
+                outcome: 0,
+            })
+            .await?;
+        let tls = match &config.tls {
+            Some(paths) => Some(crate::tls::server_config(paths).map_err(StartError::Tls)?),
+            None => None,
+        };
         let ctx = Arc::new(ApiContext {
             shared: shared.clone(),
             reader,
@@ -234,19 +263,29 @@ impl Node {
             genesis_toml,
             net: net.clone(),
             epcis,
+            access: crate::access::Access::new(credentials, config.limits),
+            audit,
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = api::router(ctx);
-        let server = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await;
-            if let Err(error) = result {
-                tracing::error!(%error, "HTTP server stopped");
-            }
-        });
+        let app = api::router(ctx).into_make_service_with_connect_info::<SocketAddr>();
+        let server = match tls {
+            None => tokio::spawn(async move {
+                let result = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+                if let Err(error) = result {
+                    tracing::error!(%error, "HTTP server stopped");
+                }
+            }),
+            Some(tls) => crate::tls::serve(listener, app, tls, stop_rx).map_err(|source| {
+                StartError::Listen {
+                    addr: config.listen,
+                    source,
+                }
+            })?,
+        };
         tracing::info!(%api_addr, chain = %genesis.chain_id(), validator = me, validators = set.len(), "node started");
         Ok(Node {
             api_addr,
@@ -254,6 +293,7 @@ impl Node {
             genesis,
             open_report,
             net,
+            https: config.tls.is_some(),
             actor: Some(actor),
             server: Some(server),
             stop_server: Some(stop_tx),
@@ -261,7 +301,8 @@ impl Node {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.api_addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.api_addr)
     }
 
     /// Stops accepting requests, lets the actor commit what is pending, and

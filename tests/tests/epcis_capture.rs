@@ -41,8 +41,12 @@ fn event_list(doc: &Value) -> Vec<Value> {
 }
 
 /// POSTs JSON; returns status, Location and the JSON body.
-async fn post(url: &str, body: &Value, behaviour: Option<&str>) -> (StatusCode, String, Value) {
-    let http = reqwest::Client::new();
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    behaviour: Option<&str>,
+) -> (StatusCode, String, Value) {
     let mut request = http.post(url).json(body);
     if let Some(b) = behaviour {
         request = request.header("GS1-Capture-Error-Behaviour", b);
@@ -58,16 +62,16 @@ async fn post(url: &str, body: &Value, behaviour: Option<&str>) -> (StatusCode, 
     (status, location, body)
 }
 
-async fn get(url: &str) -> (StatusCode, Value) {
-    let response = reqwest::get(url).await.unwrap();
+async fn get(http: &reqwest::Client, url: &str) -> (StatusCode, Value) {
+    let response = http.get(url).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Polls a capture job until it is no longer running.
-async fn finished_job(base: &str, location: &str) -> Value {
+async fn finished_job(http: &reqwest::Client, base: &str, location: &str) -> Value {
     for _ in 0..400 {
-        let (status, job) = get(&format!("{base}{location}")).await;
+        let (status, job) = get(http, &format!("{base}{location}")).await;
         assert_eq!(status, StatusCode::OK, "{job}");
         if job["running"] == false {
             return job;
@@ -111,19 +115,21 @@ async fn every_gs1_example_is_captured_and_found_again_field_for_field() {
     // eventID and by the attestation the job names.
     let consortium = Consortium::with_open_capture_policy();
     let node = consortium.start().await;
+    let http = support::http_as(&consortium, consortium.capture_org());
     let base = node.url();
     let names = fixture_names();
     assert!(names.len() >= 12, "{names:?}");
     let mut checked = 0;
     for name in &names {
         let doc = fixture(name);
-        let (status, location, body) = post(&format!("{base}/epcis/capture"), &doc, None).await;
+        let (status, location, body) =
+            post(&http, &format!("{base}/epcis/capture"), &doc, None).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{name}: {body}");
         assert!(
             location.starts_with("/epcis/capture/"),
             "{name}: {location}"
         );
-        let job = finished_job(&base, &location).await;
+        let job = finished_job(&http, &base, &location).await;
         assert_eq!(job["success"], true, "{name}: {job}");
         assert_eq!(job["captureErrorBehaviour"], "rollback");
         let captured = job["lotline:events"]
@@ -143,7 +149,7 @@ async fn every_gs1_example_is_captured_and_found_again_field_for_field() {
                 "{base}/epcis/events?EQ_eventID={}",
                 lotline_sdk::encode_segment(event_id)
             );
-            let (status, result) = get(&url).await;
+            let (status, result) = get(&http, &url).await;
             assert_eq!(status, StatusCode::OK, "{result}");
             assert_eq!(
                 lotline_node::epcis::schema::check(&result),
@@ -176,15 +182,21 @@ async fn every_gs1_example_is_captured_and_found_again_field_for_field() {
     // The URN and Digital Link forms of an EPC find the same events.
     let urn = "urn:epc:id:sgtin:0614141.107346.2017";
     let link = "https://id.gs1.org/01/10614141073464/21/2017";
-    let (_, by_urn) = get(&format!(
-        "{base}/epcis/epcs/{}/events",
-        lotline_sdk::encode_segment(urn)
-    ))
+    let (_, by_urn) = get(
+        &http,
+        &format!(
+            "{base}/epcis/epcs/{}/events",
+            lotline_sdk::encode_segment(urn)
+        ),
+    )
     .await;
-    let (_, by_link) = get(&format!(
-        "{base}/epcis/events?MATCH_anyEPC={}",
-        lotline_sdk::encode_segment(link)
-    ))
+    let (_, by_link) = get(
+        &http,
+        &format!(
+            "{base}/epcis/events?MATCH_anyEPC={}",
+            lotline_sdk::encode_segment(link)
+        ),
+    )
     .await;
     let ids = |doc: &Value| -> Vec<Value> {
         event_list(doc)
@@ -197,15 +209,18 @@ async fn every_gs1_example_is_captured_and_found_again_field_for_field() {
 
     // The browse path by eventID answers the latest capture of that id.
     let event_id = "urn:uuid:374d95fc-9457-4a51-bd6a-0bba133845a8";
-    let (status, event) = get(&format!(
-        "{base}/epcis/events/{}",
-        lotline_sdk::encode_segment(event_id)
-    ))
+    let (status, event) = get(
+        &http,
+        &format!(
+            "{base}/epcis/events/{}",
+            lotline_sdk::encode_segment(event_id)
+        ),
+    )
     .await;
     assert_eq!(status, StatusCode::OK, "{event}");
     assert_eq!(event["eventID"], event_id);
     assert!(event["errorDeclaration"].is_object(), "{event}");
-    let (status, _) = get(&format!("{base}/epcis/events/urn%3Auuid%3Anone")).await;
+    let (status, _) = get(&http, &format!("{base}/epcis/events/urn%3Auuid%3Anone")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     node.shutdown().await;
 }
@@ -233,11 +248,14 @@ fn document(events: Vec<Value>) -> Value {
 }
 
 /// Events naming `lot`, via the query.
-async fn events_of_lot(base: &str, lot: &str) -> Vec<Value> {
-    let (status, result) = get(&format!(
-        "{base}/epcis/events?MATCH_anyEPCClass={}",
-        lotline_sdk::encode_segment(&support::lot_uri(lot))
-    ))
+async fn events_of_lot(http: &reqwest::Client, base: &str, lot: &str) -> Vec<Value> {
+    let (status, result) = get(
+        http,
+        &format!(
+            "{base}/epcis/events?MATCH_anyEPCClass={}",
+            lotline_sdk::encode_segment(&support::lot_uri(lot))
+        ),
+    )
     .await;
     assert_eq!(status, StatusCode::OK, "{result}");
     event_list(&result)
@@ -251,13 +269,14 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
     // the good events it carried and check the chain did not grow.
     let consortium = Consortium::new();
     let node = consortium.start().await;
+    let http = support::http_as(&consortium, consortium.capture_org());
     let base = node.url();
     let capture = format!("{base}/epcis/capture");
-    let head_before = get(&format!("{base}/v1/head")).await.1["attestations"].clone();
+    let head_before = get(&http, &format!("{base}/v1/head")).await.1["attestations"].clone();
 
     // An impossible quantity beside a good event: 422, field named, nothing applied.
     let doc = document(vec![object_event("RB-1", 5.0), object_event("RB-2", -5.0)]);
-    let (status, _, problem) = post(&capture, &doc, None).await;
+    let (status, _, problem) = post(&http, &capture, &doc, None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(
         problem["type"],
@@ -273,6 +292,7 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
     let mut bad = object_event("RB-3", 1.0);
     bad["action"] = json!("SHOUT");
     let (status, _, problem) = post(
+        &http,
         &capture,
         &document(vec![object_event("RB-4", 1.0), bad]),
         None,
@@ -291,7 +311,7 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
     // An unknown event type (a URI, so the schema lets it through).
     let mut odd = object_event("RB-5", 1.0);
     odd["type"] = json!("https://ns.example.com/QuantityEvent");
-    let (status, _, problem) = post(&capture, &document(vec![odd]), None).await;
+    let (status, _, problem) = post(&http, &capture, &document(vec![odd]), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(
         problem["type"],
@@ -303,20 +323,16 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
     );
 
     // Not an EPCIS document; not JSON; a bad behaviour header.
-    let (status, _, problem) = post(&capture, &json!({"type": "Invoice"}), None).await;
+    let (status, _, problem) = post(&http, &capture, &json!({"type": "Invoice"}), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         problem["type"],
         "https://lotline.dev/problems/not-an-epcis-document"
     );
-    let response = reqwest::Client::new()
-        .post(&capture)
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let response = http.post(&capture).body("{not json").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let (status, _, problem) = post(
+        &http,
         &capture,
         &document(vec![object_event("RB-6", 1.0)]),
         Some("sometimes"),
@@ -330,7 +346,7 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
 
     // The manufacturer's role may not emit this bizStep: 403 saying why.
     let transactions = fixture("Example-TransactionEvents-2020_07_03y.jsonld");
-    let (status, _, problem) = post(&capture, &transactions, None).await;
+    let (status, _, problem) = post(&http, &capture, &transactions, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
     assert_eq!(
         problem["type"],
@@ -345,7 +361,7 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
     // Nothing of any refused document was applied.
     for lot in ["RB-1", "RB-4", "RB-6"] {
         assert_eq!(
-            events_of_lot(&base, lot).await,
+            events_of_lot(&http, &base, lot).await,
             Vec::<Value>::new(),
             "{lot}"
         );
@@ -353,9 +369,9 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
 
     // proceed: the good event is captured, the bad one reported by field.
     let doc = document(vec![object_event("PR-1", 5.0), object_event("PR-2", -1.0)]);
-    let (status, location, _) = post(&capture, &doc, Some("proceed")).await;
+    let (status, location, _) = post(&http, &capture, &doc, Some("proceed")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let job = finished_job(&base, &location).await;
+    let job = finished_job(&http, &base, &location).await;
     assert_eq!(job["success"], false, "{job}");
     assert_eq!(job["captureErrorBehaviour"], "proceed");
     assert!(
@@ -366,9 +382,9 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
             .any(|e| e["field"] == "epcisBody.eventList[1].quantityList[0].quantity"),
         "{job}"
     );
-    assert_eq!(events_of_lot(&base, "PR-1").await.len(), 1);
-    assert_eq!(events_of_lot(&base, "PR-2").await.len(), 0);
-    let head_after = get(&format!("{base}/v1/head")).await.1["attestations"].clone();
+    assert_eq!(events_of_lot(&http, &base, "PR-1").await.len(), 1);
+    assert_eq!(events_of_lot(&http, &base, "PR-2").await.len(), 0);
+    let head_after = get(&http, &format!("{base}/v1/head")).await.1["attestations"].clone();
     assert_eq!(
         head_after.as_u64().unwrap(),
         head_before.as_u64().unwrap() + 1,
@@ -378,7 +394,8 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
     // One event: 201 once committed, Location of the event, eventID filled in.
     let mut single = object_event("SE-1", 2.0);
     single["@context"] = json!("https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld");
-    let (status, location, event) = post(&format!("{base}/epcis/events"), &single, None).await;
+    let (status, location, event) =
+        post(&http, &format!("{base}/epcis/events"), &single, None).await;
     assert_eq!(status, StatusCode::CREATED, "{event}");
     let event_id = event["eventID"].as_str().unwrap();
     assert!(event_id.starts_with("urn:uuid:"), "{event}");
@@ -386,12 +403,12 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
         location,
         format!("/epcis/events/{}", lotline_sdk::encode_segment(event_id))
     );
-    let (status, again) = get(&format!("{base}{location}")).await;
+    let (status, again) = get(&http, &format!("{base}{location}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["lotline:attestation"], event["lotline:attestation"]);
     // The attestation named is a real one with a receipt.
     let id = event["lotline:attestation"]["id"].as_str().unwrap();
-    let (status, _) = get(&format!("{base}/v1/attestations/{id}/receipt")).await;
+    let (status, _) = get(&http, &format!("{base}/v1/attestations/{id}/receipt")).await;
     assert_eq!(status, StatusCode::OK);
     node.shutdown().await;
 }
@@ -403,20 +420,26 @@ async fn a_node_without_a_capture_key_says_so() {
     let mut consortium = Consortium::new();
     consortium.config.capture = None;
     let node = consortium.start().await;
+    let http = support::http_as(&consortium, "manufacturer");
     let base = node.url();
     for url in [
         format!("{base}/epcis/capture"),
         format!("{base}/epcis/events"),
     ] {
-        let (status, _, problem) =
-            post(&url, &document(vec![object_event("NC-1", 1.0)]), None).await;
+        let (status, _, problem) = post(
+            &http,
+            &url,
+            &document(vec![object_event("NC-1", 1.0)]),
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{url}");
         assert_eq!(
             problem["type"],
             "https://lotline.dev/problems/capture-not-configured"
         );
     }
-    let (status, result) = get(&format!("{base}/epcis/events")).await;
+    let (status, result) = get(&http, &format!("{base}/epcis/events")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(event_list(&result), Vec::<Value>::new());
     node.shutdown().await;

@@ -105,8 +105,8 @@ fn events() -> Vec<Value> {
     list
 }
 
-async fn get(url: &str) -> (StatusCode, Option<String>, Value) {
-    let response = reqwest::get(url).await.unwrap();
+async fn get(http: &reqwest::Client, url: &str) -> (StatusCode, Option<String>, Value) {
+    let response = http.get(url).send().await.unwrap();
     let status = response.status();
     let link = response
         .headers()
@@ -125,8 +125,12 @@ fn event_ids(result: &Value) -> Vec<String> {
 }
 
 /// One page of `path_and_query`, checked to validate against the schema.
-async fn query(base: &str, path_and_query: &str) -> (Vec<String>, Option<String>) {
-    let (status, link, result) = get(&format!("{base}{path_and_query}")).await;
+async fn query(
+    http: &reqwest::Client,
+    base: &str,
+    path_and_query: &str,
+) -> (Vec<String>, Option<String>) {
+    let (status, link, result) = get(http, &format!("{base}{path_and_query}")).await;
     assert_eq!(status, StatusCode::OK, "{path_and_query}: {result}");
     assert_eq!(
         lotline_node::epcis::schema::check(&result),
@@ -137,12 +141,16 @@ async fn query(base: &str, path_and_query: &str) -> (Vec<String>, Option<String>
 }
 
 /// Every page, following `Link: <...>; rel="next"`.
-async fn query_all(base: &str, path_and_query: &str) -> (Vec<String>, usize) {
+async fn query_all(
+    http: &reqwest::Client,
+    base: &str,
+    path_and_query: &str,
+) -> (Vec<String>, usize) {
     let mut all = Vec::new();
     let mut next = Some(path_and_query.to_owned());
     let mut pages = 0;
     while let Some(url) = next {
-        let (ids, link) = query(base, &url).await;
+        let (ids, link) = query(http, base, &url).await;
         all.extend(ids);
         pages += 1;
         assert!(pages < 100, "paging does not end");
@@ -167,13 +175,14 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
     // then run a right and a wrong filter for each parameter.
     let consortium = Consortium::new();
     let node = consortium.start().await;
+    let http = support::http_as(&consortium, consortium.capture_org());
     let base = node.url();
     let doc = json!({
         "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
         "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-03-01T00:00:00Z",
         "epcisBody": {"eventList": events()}
     });
-    let response = reqwest::Client::new()
+    let response = http
         .post(format!("{base}/epcis/capture"))
         .json(&doc)
         .send()
@@ -183,7 +192,7 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let mut finished = false;
     for _ in 0..400 {
-        let (_, _, job) = get(&format!("{base}{location}")).await;
+        let (_, _, job) = get(&http, &format!("{base}{location}")).await;
         if job["running"] == false {
             assert_eq!(job["success"], true, "{job}");
             finished = true;
@@ -299,12 +308,12 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
     ];
     for (right, wrong, n) in &cases {
         let target = id(*n);
-        let (all, _) = query_all(&base, &format!("/epcis/events?{right}")).await;
+        let (all, _) = query_all(&http, &base, &format!("/epcis/events?{right}")).await;
         assert!(
             all.contains(&target),
             "{right} should find event {n}: {all:?}"
         );
-        let (all, _) = query_all(&base, &format!("/epcis/events?{wrong}")).await;
+        let (all, _) = query_all(&http, &base, &format!("/epcis/events?{wrong}")).await;
         assert!(
             !all.contains(&target),
             "{wrong} should not find event {n}: {all:?}"
@@ -312,22 +321,29 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
     }
 
     // Paging walks every result once, in pages of perPage.
-    let (all, pages) = query_all(&base, "/epcis/events?EQ_bizStep=receiving&perPage=7").await;
+    let (all, pages) =
+        query_all(&http, &base, "/epcis/events?EQ_bizStep=receiving&perPage=7").await;
     assert_eq!(all.len(), RECEIVING, "{all:?}");
     assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), RECEIVING);
     assert_eq!(pages, RECEIVING.div_ceil(7));
-    let (all, _) = query_all(&base, "/epcis/events?perPage=4").await;
+    let (all, _) = query_all(&http, &base, "/epcis/events?perPage=4").await;
     assert_eq!(all.len(), 5 + RECEIVING);
     assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 5 + RECEIVING);
 
     // Browse paths.
-    let (ids, _) = query(&base, "/epcis/bizSteps/shipping/events").await;
+    let (ids, _) = query(&http, &base, "/epcis/bizSteps/shipping/events").await;
     assert_eq!(ids, vec![id(2)]);
-    let (ids, _) = query(&base, "/epcis/eventTypes/AggregationEvent/events").await;
+    let (ids, _) = query(&http, &base, "/epcis/eventTypes/AggregationEvent/events").await;
     assert_eq!(ids, vec![id(4)]);
-    let (ids, _) = query(&base, &format!("/epcis/epcs/{}/events", enc(S1_LINK))).await;
+    let (ids, _) = query(
+        &http,
+        &base,
+        &format!("/epcis/epcs/{}/events", enc(S1_LINK)),
+    )
+    .await;
     assert_eq!(ids, vec![id(2), id(4)]);
     let (ids, _) = query(
+        &http,
         &base,
         &format!(
             "/epcis/epcs/{}/events?eventType=AggregationEvent",
@@ -336,7 +352,7 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
     )
     .await;
     assert_eq!(ids, vec![id(4)]);
-    let (status, _, event) = get(&format!("{base}/epcis/events/{}", enc(&id(3)))).await;
+    let (status, _, event) = get(&http, &format!("{base}/epcis/events/{}", enc(&id(3)))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(event["type"], "TransformationEvent");
 
@@ -356,7 +372,7 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
         ("GT_maxValue_CEL=warm", "GT_maxValue_CEL"),
         ("EQ_bizStep=shipping&EQ_bizStep=receiving", "EQ_bizStep"),
     ] {
-        let (status, _, problem) = get(&format!("{base}/epcis/events?{query}")).await;
+        let (status, _, problem) = get(&http, &format!("{base}/epcis/events?{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {problem}");
         assert_eq!(
             problem["type"], "https://lotline.dev/problems/bad-query",
@@ -364,7 +380,7 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
         );
         assert_eq!(problem["problems"][0]["field"], param, "{query}: {problem}");
     }
-    let (status, _, problem) = get(&format!("{base}/epcis/eventTypes/Nope/events")).await;
+    let (status, _, problem) = get(&http, &format!("{base}/epcis/eventTypes/Nope/events")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["problems"][0]["field"], "eventType");
     node.shutdown().await;

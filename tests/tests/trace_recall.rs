@@ -13,7 +13,7 @@ use lotline_core::lineage::{CustodyState, EdgeKind};
 use lotline_core::trace::{Direction, NodeKind, RecallScopeRequest, Trace};
 use lotline_sdk::{Client, SdkError, verify_trace};
 use serde_json::{Value, json};
-use support::{Consortium, client, commissioning, lot_uri};
+use support::{Consortium, client_as, commissioning, lot_uri};
 
 /// A GTIN-14 on the demo company prefix with a valid check digit.
 fn gtin(item: u32) -> String {
@@ -294,7 +294,7 @@ fn has_edge(trace: &Trace, from: &str, to: &str, kind: EdgeKind) -> bool {
 async fn backward_trace_finds_every_input_and_follows_corrections() {
     let consortium = Consortium::new();
     let node = consortium.start().await;
-    let client = client(&node);
+    let client = client_as(&consortium, &node, "regulator");
     let story = load(&consortium, &client).await;
     let s1 = &story.serials[0];
 
@@ -419,7 +419,7 @@ async fn backward_trace_finds_every_input_and_follows_corrections() {
 async fn recall_scope_reaches_every_unit_and_holder_and_the_order_marks_them() {
     let consortium = Consortium::new();
     let node = consortium.start().await;
-    let client = client(&node);
+    let client = client_as(&consortium, &node, "regulator");
     let story = load(&consortium, &client).await;
 
     let forward = client
@@ -540,7 +540,7 @@ async fn recall_scope_reaches_every_unit_and_holder_and_the_order_marks_them() {
 async fn a_trace_with_proofs_verifies_offline_and_a_forged_edge_does_not() {
     let consortium = Consortium::new();
     let node = consortium.start().await;
-    let client = client(&node);
+    let client = client_as(&consortium, &node, "regulator");
     let story = load(&consortium, &client).await;
 
     let trace = client
@@ -570,7 +570,7 @@ async fn a_trace_with_proofs_verifies_offline_and_a_forged_edge_does_not() {
 async fn bad_trace_and_scope_requests_get_a_problem_naming_the_field() {
     let consortium = Consortium::new();
     let node = consortium.start().await;
-    let client = client(&node);
+    let client = client_as(&consortium, &node, "regulator");
     let http = reqwest::Client::new();
     let url = node.url();
     let bad_check_digit = "https%3A%2F%2Fid.gs1.org%2F01%2F09506000134353%2F10%2FX";
@@ -656,7 +656,7 @@ async fn bad_trace_and_scope_requests_get_a_problem_naming_the_field() {
 async fn goods_held_by_another_org_and_cyclic_lineage_are_refused_naming_the_field() {
     let consortium = Consortium::new();
     let node = consortium.start().await;
-    let client = client(&node);
+    let client = client_as(&consortium, &node, "regulator");
     let story = load(&consortium, &client).await;
     let head = client.head().await.expect("head");
 

@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 
 use super::submit::{enqueue_all, reject, stopped};
 use super::{ApiContext, ApiError};
+use crate::access::{self, Identity};
 use crate::admission::Rejection;
 use crate::epcis::capture::{self, ReadError};
 use crate::epcis::jobs::{Behaviour, CapturedEvent, Job};
@@ -59,12 +60,13 @@ pub fn routes() -> Router<Arc<ApiContext>> {
 /// `POST /epcis/capture`: an EPCISDocument (or EPCISQueryDocument).
 async fn capture_document(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let behaviour = behaviour(&headers)?;
     let body = body?;
-    custodian(&ctx)?;
+    authorize_capture(&ctx, &identity)?;
     let read = capture::read_document(&body).map_err(read_error)?;
     let job = start(&ctx, read.events, behaviour)?;
     let location = format!("/epcis/capture/{}", job.capture_id);
@@ -77,10 +79,11 @@ async fn capture_document(
 /// after [`SINGLE_WAIT`] with its capture job (202).
 async fn capture_event(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    custodian(&ctx)?;
+    authorize_capture(&ctx, &identity)?;
     let read = capture::read_single(&body).map_err(read_error)?;
     let job = start(&ctx, read.events, Behaviour::Rollback)?;
     let deadline = tokio::time::Instant::now() + SINGLE_WAIT;
@@ -115,7 +118,7 @@ async fn committed_event(
 ) -> Result<Response, ApiError> {
     let reader = ctx.reader.clone();
     let id = captured.attestation;
-    let found = tokio::task::spawn_blocking(move || query::by_attestation(&reader, &id))
+    let found = tokio::task::spawn_blocking(move || query::by_attestation(&reader, &id, &|_| true))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
@@ -295,6 +298,31 @@ fn custodian(ctx: &ApiContext) -> Result<&capture::Custodian, ApiError> {
     })
 }
 
+/// Custodial signing writes as the node's capture org, so only that org's
+/// credentials (or this node's operator) may capture or see capture jobs:
+/// anonymous 401, anyone else 403.
+fn authorize_capture(ctx: &ApiContext, identity: &Identity) -> Result<(), ApiError> {
+    let custodian = custodian(ctx)?;
+    match identity {
+        Identity::Anonymous => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Credential required",
+            "EPCIS capture signs with this node's org key: send a bearer token of that org",
+        )),
+        Identity::Caller(c) if c.operator || c.org == custodian.org => Ok(()),
+        Identity::Caller(c) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            format!(
+                "this node captures as {:?}; a credential of {:?} may not",
+                custodian.org, c.org
+            ),
+        )),
+    }
+}
+
 fn behaviour(headers: &HeaderMap) -> Result<Behaviour, ApiError> {
     let Some(value) = headers.get(BEHAVIOUR_HEADER) else {
         return Ok(Behaviour::Rollback);
@@ -363,14 +391,20 @@ fn read_error(error: ReadError) -> ApiError {
 
 // -------------------------------------------------------------------- jobs
 
-async fn list_jobs(State(ctx): State<Arc<ApiContext>>) -> Json<Vec<Job>> {
-    Json(ctx.epcis.jobs.list(JOBS_LISTED_MAX))
+async fn list_jobs(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+) -> Result<Json<Vec<Job>>, ApiError> {
+    authorize_capture(&ctx, &identity)?;
+    Ok(Json(ctx.epcis.jobs.list(JOBS_LISTED_MAX)))
 }
 
 async fn job(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Job>, ApiError> {
+    authorize_capture(&ctx, &identity)?;
     let Path(capture_id) = path?;
     ctx.epcis.jobs.get(&capture_id).map(Json).ok_or_else(|| {
         ApiError::not_found(format!(
@@ -385,26 +419,32 @@ async fn job(
 type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 /// `GET /epcis/events`.
-async fn events(State(ctx): State<Arc<ApiContext>>, pairs: Pairs) -> Result<Response, ApiError> {
+async fn events(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+    pairs: Pairs,
+) -> Result<Response, ApiError> {
     let Query(pairs) = pairs?;
-    run_query(ctx, "/epcis/events".into(), None, pairs).await
+    run_query(ctx, identity, "/epcis/events".into(), None, pairs).await
 }
 
 /// `GET /epcis/epcs/{epc}/events`: `MATCH_anyEPC` with the path's EPC.
 async fn events_by_epc(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
     let Path(epc) = path?;
     let Query(pairs) = pairs?;
     let base = format!("/epcis/epcs/{}/events", lotline_sdk::encode_segment(&epc));
-    run_query(ctx, base, Some(("MATCH_anyEPC", epc)), pairs).await
+    run_query(ctx, identity, base, Some(("MATCH_anyEPC", epc)), pairs).await
 }
 
 /// `GET /epcis/bizSteps/{bizStep}/events`: `EQ_bizStep`.
 async fn events_by_biz_step(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
@@ -414,12 +454,13 @@ async fn events_by_biz_step(
         "/epcis/bizSteps/{}/events",
         lotline_sdk::encode_segment(&step)
     );
-    run_query(ctx, base, Some(("EQ_bizStep", step)), pairs).await
+    run_query(ctx, identity, base, Some(("EQ_bizStep", step)), pairs).await
 }
 
 /// `GET /epcis/eventTypes/{eventType}/events`: `eventType`.
 async fn events_by_event_type(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
@@ -429,13 +470,14 @@ async fn events_by_event_type(
         "/epcis/eventTypes/{}/events",
         lotline_sdk::encode_segment(&kind)
     );
-    run_query(ctx, base, Some(("eventType", kind)), pairs).await
+    run_query(ctx, identity, base, Some(("eventType", kind)), pairs).await
 }
 
 /// Parses, runs on a blocking thread, and answers an EPCISQueryDocument
 /// with a `Link: <...>; rel="next"` header when there is more.
 async fn run_query(
     ctx: Arc<ApiContext>,
+    identity: Identity,
     base: String,
     from_path: Option<(&'static str, String)>,
     pairs: Vec<(String, String)>,
@@ -454,10 +496,15 @@ async fn run_query(
         error
     })?;
     let reader = ctx.reader.clone();
-    let page = tokio::task::spawn_blocking(move || query::run(&reader, &parsed))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let genesis = ctx.genesis.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        query::run(&reader, &parsed, &|st| {
+            access::can_read(&genesis, &identity, st)
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     let body = document::query_document(&page.events, now_ms());
     let mut response = Json(body).into_response();
     if let Some(next) = page.next {
@@ -483,15 +530,21 @@ async fn run_query(
 /// `GET /epcis/events/{eventID}`: the latest event captured under that id.
 async fn event_by_id(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(event_id) = path?;
     let reader = ctx.reader.clone();
     let wanted = event_id.clone();
-    let found = tokio::task::spawn_blocking(move || query::by_event_id(&reader, &wanted))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let genesis = ctx.genesis.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        query::by_event_id(&reader, &wanted, &|st| {
+            access::can_read(&genesis, &identity, st)
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     match found {
         Some(found) => Ok(Json(document::single_event_json(&found))),
         None => Err(ApiError::not_found(format!(

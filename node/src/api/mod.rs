@@ -2,6 +2,7 @@
 //! `/openapi.json`. JSON shapes are `lotline_core::api`; errors are
 //! `application/problem+json` ([`problem`]).
 
+mod audit;
 mod epcis;
 mod problem;
 mod read;
@@ -35,6 +36,10 @@ pub struct ApiContext {
     pub net: Option<crate::net::NetworkHandle>,
     /// EPCIS capture signer and capture jobs.
     pub epcis: Arc<crate::epcis::Epcis>,
+    /// Credentials and rate limits ([`crate::access`]).
+    pub access: crate::access::Access,
+    /// Where every non-public access is recorded ([`crate::audit`]).
+    pub audit: crate::audit::AuditLog,
 }
 
 impl ApiContext {
@@ -62,6 +67,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/orgs/{org}/attestations", get(read::by_org))
         .route("/v1/genesis", get(read::genesis))
         .route("/v1/evidence", get(read::evidence))
+        .merge(audit::routes())
         .route("/health", get(read::health))
         .route("/metrics", get(read::metrics))
         .route("/openapi.json", get(read::openapi))
@@ -79,6 +85,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             count_request,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            crate::access::guard::guard,
         ))
         .layer(DefaultBodyLimit::max(
             lotline_core::limits::HTTP_BODY_BYTES_MAX,
@@ -115,6 +125,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/orgs/{org}/attestations"),
     ("get", "/v1/genesis"),
     ("get", "/v1/evidence"),
+    ("get", "/v1/audit"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),

@@ -14,7 +14,9 @@ use lotline_core::gs1::Identifier;
 use serde::Deserialize;
 
 use super::{ApiContext, ApiError};
+use crate::access::{self, Identity};
 use crate::store::index;
+use crate::store::index::StoredAttestation;
 
 /// The OpenAPI 3.1 document of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -29,13 +31,44 @@ fn parse_id(raw: &str) -> Result<AttestationId, ApiError> {
     })
 }
 
+/// The one 404 for an attestation that is absent *or* hidden from the
+/// caller: same status, same body, so a response never tells them apart.
+fn no_attestation(id: &AttestationId) -> ApiError {
+    ApiError::not_found(format!("no attestation {id}"))
+}
+
+/// A committed attestation if it exists and `identity` may see it.
+fn visible_attestation(
+    ctx: &ApiContext,
+    identity: &Identity,
+    id: &AttestationId,
+) -> Result<Option<StoredAttestation>, ApiError> {
+    Ok(ctx
+        .reader
+        .attestation(id)
+        .map_err(ApiError::internal)?
+        .filter(|stored| visible(ctx, identity, stored)))
+}
+
+fn visible(ctx: &ApiContext, identity: &Identity, stored: &StoredAttestation) -> bool {
+    access::can_read_payload(
+        &ctx.genesis,
+        identity,
+        &stored.meta.org,
+        &stored.envelope.payload,
+    )
+}
+
 pub async fn attestation(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<AttestationView>, ApiError> {
     let Path(raw) = path?;
     let id = parse_id(&raw)?;
-    if let Some(stored) = ctx.reader.attestation(&id).map_err(ApiError::internal)? {
+    if ctx.reader.contains(&id).map_err(ApiError::internal)? {
+        let stored =
+            visible_attestation(&ctx, &identity, &id)?.ok_or_else(|| no_attestation(&id))?;
         let receipt = ctx.reader.receipt(&id).map_err(ApiError::internal)?;
         return Ok(Json(AttestationView {
             id,
@@ -49,7 +82,9 @@ pub async fn attestation(
     }
     let pending = ctx.shared.pool().pending(&id).map(|a| a.envelope.clone());
     match pending {
-        Some(envelope) => {
+        Some(envelope)
+            if access::can_read_payload(&ctx.genesis, &identity, "", &envelope.payload) =>
+        {
             let statement = statement_json(&envelope.payload);
             let org = statement["org"].as_str().unwrap_or_default().to_owned();
             Ok(Json(AttestationView {
@@ -62,7 +97,7 @@ pub async fn attestation(
                 receipt: None,
             }))
         }
-        None => Err(ApiError::not_found(format!("no attestation {id}"))),
+        _ => Err(no_attestation(&id)),
     }
 }
 
@@ -79,17 +114,22 @@ pub struct ReceiptParams {
 
 pub async fn receipt(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReceiptParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path(raw) = path?;
     let Query(params) = query?;
     let id = parse_id(&raw)?;
+    let absent = || ApiError::not_found(format!("no committed attestation {id}"));
+    if visible_attestation(&ctx, &identity, &id)?.is_none() {
+        return Err(absent());
+    }
     let receipt = ctx
         .reader
         .receipt(&id)
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("no committed attestation {id}")))?;
+        .ok_or_else(absent)?;
     match params.format.as_deref() {
         None | Some("json") => Ok(Json(receipt).into_response()),
         Some("postcard") => Ok((
@@ -107,8 +147,13 @@ pub async fn receipt(
     }
 }
 
+/// A block: header and finality for everyone (they hold no record content,
+/// and receipts are checked against them), and of its attestation ids only
+/// those the caller may see. The header's `count` and Merkle root are
+/// public facts of the chain; which ids they cover is not.
 pub async fn block(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<BlockView>, ApiError> {
     let Path(height) = path?;
@@ -122,11 +167,22 @@ pub async fn block(
                 ctx.shared.head().height
             ))
         })?;
+    let attestations = if access::reads_everything(&ctx.genesis, &identity) {
+        meta.ids
+    } else {
+        let mut shown = Vec::with_capacity(meta.ids.len());
+        for id in meta.ids {
+            if visible_attestation(&ctx, &identity, &id)?.is_some() {
+                shown.push(id);
+            }
+        }
+        shown
+    };
     Ok(Json(BlockView {
         hash: meta.header.hash(),
         header: meta.header,
         finality: meta.finality,
-        attestations: meta.ids,
+        attestations,
     }))
 }
 
@@ -178,6 +234,7 @@ impl PageParams {
 
 pub async fn by_identifier(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<Json<Listing>, ApiError> {
@@ -190,6 +247,8 @@ pub async fn by_identifier(
         )
     })?;
     let (limit, after) = page.parse()?;
+    let all = access::reads_everything(&ctx.genesis, &identity);
+    let filter = |stored: &StoredAttestation| all || visible(&ctx, &identity, stored);
     let listing = ctx
         .reader
         .list(
@@ -197,6 +256,7 @@ pub async fn by_identifier(
             &identifier.canonical(),
             after,
             limit,
+            &filter,
         )
         .map_err(ApiError::internal)?;
     Ok(Json(listing))
@@ -204,6 +264,7 @@ pub async fn by_identifier(
 
 pub async fn by_org(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<Json<Listing>, ApiError> {
@@ -215,9 +276,11 @@ pub async fn by_org(
         )));
     }
     let (limit, after) = page.parse()?;
+    let all = access::reads_all_of(&ctx.genesis, &identity, &org);
+    let filter = |stored: &StoredAttestation| all || visible(&ctx, &identity, stored);
     Ok(Json(
         ctx.reader
-            .list(index::PREFIX_ORG, &org, after, limit)
+            .list(index::PREFIX_ORG, &org, after, limit, &filter)
             .map_err(ApiError::internal)?,
     ))
 }
@@ -256,12 +319,39 @@ pub async fn health(State(ctx): State<Arc<ApiContext>>) -> Response {
     (status, Json(health)).into_response()
 }
 
-pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
+/// Metrics are for the node operator's credential: they describe this
+/// node's load and peers, which are its operator's business.
+pub async fn metrics(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+) -> Result<Response, ApiError> {
+    require_operator(&identity, "metrics")?;
     let body = ctx
         .shared
         .metrics
         .render(ctx.shared.head().height, ctx.shared.pool().len());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+}
+
+/// 401 without a credential, 403 with one that is not an operator's.
+pub fn require_operator(identity: &Identity, what: &str) -> Result<(), ApiError> {
+    match identity {
+        Identity::Anonymous => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            format!("{what} need a credential: send Authorization: Bearer <token>"),
+        )),
+        Identity::Caller(c) if !c.operator => Err(forbidden(format!(
+            "{what} are for the node operator's credential; {} is not one",
+            c.credential
+        ))),
+        Identity::Caller(_) => Ok(()),
+    }
+}
+
+pub fn forbidden(detail: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
 }
 
 pub async fn openapi() -> Response {

@@ -15,7 +15,8 @@ use lotline_core::trace::{Direction, RecallScope, RecallScopeRequest, Trace};
 use serde::Deserialize;
 
 use super::{ApiContext, ApiError};
-use crate::trace::{self, SeeAll, TraceError, TraceRequest};
+use crate::access::Identity;
+use crate::trace::{self, CallerVisibility, TraceError, TraceRequest};
 
 pub fn routes() -> Router<Arc<ApiContext>> {
     Router::new()
@@ -33,6 +34,7 @@ pub struct TraceParams {
 
 async fn trace_route(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<TraceParams>, QueryRejection>,
 ) -> Result<Json<Trace>, ApiError> {
@@ -45,26 +47,34 @@ async fn trace_route(
         proofs: params.proofs.unwrap_or(false),
     };
     let reader = ctx.reader.clone();
-    let trace = tokio::task::spawn_blocking(move || trace::trace(&reader, &request, &SeeAll))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(trace_error)?;
+    let genesis = ctx.genesis.clone();
+    let trace = tokio::task::spawn_blocking(move || {
+        let visibility = CallerVisibility::new(&genesis, &identity, &reader);
+        trace::trace(&reader, &request, &visibility)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(trace_error)?;
     Ok(Json(trace))
 }
 
 async fn recall_scope_route(
     State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RecallScope>, ApiError> {
     let body = body?;
     let request: RecallScopeRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed", format!("recall scope request: {e}")))?;
     let reader = ctx.reader.clone();
-    let scope =
-        tokio::task::spawn_blocking(move || trace::recall_scope(&reader, &request, &SeeAll))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(trace_error)?;
+    let genesis = ctx.genesis.clone();
+    let scope = tokio::task::spawn_blocking(move || {
+        let visibility = CallerVisibility::new(&genesis, &identity, &reader);
+        trace::recall_scope(&reader, &request, &visibility)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(trace_error)?;
     Ok(Json(scope))
 }
 

@@ -595,8 +595,13 @@ impl Iterator for Merge {
     }
 }
 
+/// Which committed statements the caller may see (the access layer's
+/// `can_read`); hidden events are skipped before the page is cut, exactly as
+/// if they did not exist.
+pub type Visible<'a> = &'a dyn Fn(&Statement) -> bool;
+
 /// Runs a query against the store: one page.
-pub fn run(reader: &StoreReader, query: &Query) -> Result<Page, StoreError> {
+pub fn run(reader: &StoreReader, query: &Query, visible: Visible<'_>) -> Result<Page, StoreError> {
     let cursors = query
         .plan()
         .iter()
@@ -612,7 +617,7 @@ pub fn run(reader: &StoreReader, query: &Query) -> Result<Page, StoreError> {
     while let Some(entry) = merged.next() {
         let (at, id) = entry?;
         page.examined += 1;
-        if let Some(found) = load(reader, at, id, &mut block_time)?
+        if let Some(found) = load(reader, at, id, &mut block_time, visible)?
             && query.matches(&found.event, found.record_time_ms)
         {
             page.events.push(found);
@@ -635,6 +640,7 @@ fn load(
     at: Position,
     id: AttestationId,
     block_time: &mut Option<(u64, i64)>,
+    visible: Visible<'_>,
 ) -> Result<Option<Found>, StoreError> {
     let Some(stored) = reader.attestation(&id)? else {
         return Ok(None);
@@ -642,6 +648,9 @@ fn load(
     let Ok(statement) = Statement::from_payload(&stored.envelope.payload) else {
         return Ok(None);
     };
+    if !visible(&statement) {
+        return Ok(None);
+    }
     let record_time_ms = match *block_time {
         Some((height, ms)) if height == at.height => ms,
         _ => {
@@ -666,6 +675,7 @@ fn load(
 pub fn by_attestation(
     reader: &StoreReader,
     id: &AttestationId,
+    visible: Visible<'_>,
 ) -> Result<Option<Found>, StoreError> {
     let Some(stored) = reader.attestation(id)? else {
         return Ok(None);
@@ -674,17 +684,21 @@ pub fn by_attestation(
         height: stored.height,
         index: stored.index,
     };
-    load(reader, at, *id, &mut None)
+    load(reader, at, *id, &mut None, visible)
 }
 
 /// The latest committed event with this eventID (an error declaration is
 /// captured under the eventID of the event it corrects, so the latest one
 /// is the repository's current view of that event).
-pub fn by_event_id(reader: &StoreReader, event_id: &str) -> Result<Option<Found>, StoreError> {
+pub fn by_event_id(
+    reader: &StoreReader,
+    event_id: &str,
+    visible: Visible<'_>,
+) -> Result<Option<Found>, StoreError> {
     let Some((at, id)) = reader.event_last(&Listing::EventId(event_id.to_owned()))? else {
         return Ok(None);
     };
-    load(reader, at, id, &mut None)
+    load(reader, at, id, &mut None, visible)
 }
 
 #[cfg(test)]

@@ -359,13 +359,23 @@ impl StoreReader {
         tree
     }
 
-    /// Lists attestations under an identifier (or org) in chain order.
+    /// Lists attestations under an identifier (or org) in chain order,
+    /// showing only those `visible` accepts.
+    ///
+    /// Hidden entries leave no trace: they are skipped before the page is
+    /// counted, and `next` is set only when a *visible* entry follows the
+    /// page, so a caller can not tell from the page size or the cursor that
+    /// hidden entries exist. At most [`LIST_SCAN_MAX`] entries are examined
+    /// per call; if that runs out first, `next` is the position of the last
+    /// entry examined, so the caller can go on (this one case says that
+    /// something hidden lies there; see docs/api.md).
     pub fn list(
         &self,
         prefix: u8,
         name: &str,
         after: Option<(u64, u32)>,
         limit: usize,
+        visible: &dyn Fn(&StoredAttestation) -> bool,
     ) -> Result<Listing, StoreError> {
         let start = match after {
             Some((height, index)) => {
@@ -378,24 +388,34 @@ impl StoreReader {
         let full_prefix = index::listing_prefix(prefix, name);
         let mut items = Vec::new();
         let mut next = None;
-        for entry in self.db.range(start..) {
+        let mut last_examined = None;
+        for (scanned, entry) in self.db.range(start..).enumerate() {
             let (key, value) = entry.map_err(|e| self.sled_err(e))?;
             if !key.starts_with(&full_prefix) {
                 break;
             }
+            if scanned == LIST_SCAN_MAX {
+                next = last_examined.map(|(h, i)| format!("{h}.{i}"));
+                break;
+            }
+            last_examined = index::listing_position(&key);
+            let Some(id) = index::id_from_value(&value) else {
+                continue;
+            };
+            let Some(stored) = self.attestation(&id)? else {
+                continue;
+            };
+            if !visible(&stored) {
+                continue;
+            }
             if items.len() == limit {
-                // There is more: the cursor is the last item returned.
+                // A visible entry follows: the cursor is the last item returned.
                 next = items
                     .last()
                     .map(|s: &AttestationSummary| format!("{}.{}", s.height, s.index));
                 break;
             }
-            let Some(id) = index::id_from_value(&value) else {
-                continue;
-            };
-            if let Some(stored) = self.attestation(&id)? {
-                items.push(summary(id, &stored));
-            }
+            items.push(summary(id, &stored));
         }
         Ok(Listing {
             key: name.to_owned(),
@@ -404,6 +424,9 @@ impl StoreReader {
         })
     }
 }
+
+/// Listing entries examined per call at most (visible or not).
+pub const LIST_SCAN_MAX: usize = 20_000;
 
 fn summary(id: AttestationId, stored: &StoredAttestation) -> AttestationSummary {
     AttestationSummary {

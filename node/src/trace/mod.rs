@@ -67,6 +67,62 @@ impl Visibility for SeeAll {
     }
 }
 
+/// What a caller may see under the genesis read policy
+/// ([`crate::access::can_read`]): a record is judged by its whole signed
+/// statement, loaded once per attestation per request.
+pub struct CallerVisibility<'a> {
+    genesis: &'a lotline_genesis::Genesis,
+    identity: &'a crate::access::Identity,
+    store: &'a StoreReader,
+    judged: std::cell::RefCell<HashMap<AttestationId, bool>>,
+}
+
+impl<'a> CallerVisibility<'a> {
+    pub fn new(
+        genesis: &'a lotline_genesis::Genesis,
+        identity: &'a crate::access::Identity,
+        store: &'a StoreReader,
+    ) -> CallerVisibility<'a> {
+        CallerVisibility {
+            genesis,
+            identity,
+            store,
+            judged: std::cell::RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl std::fmt::Debug for CallerVisibility<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerVisibility")
+            .field("identity", self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Visibility for CallerVisibility<'_> {
+    fn can_see(&self, origin: &Origin) -> bool {
+        if crate::access::reads_all_of(self.genesis, self.identity, &origin.org) {
+            return true;
+        }
+        if let Some(&seen) = self.judged.borrow().get(&origin.attestation) {
+            return seen;
+        }
+        // A record that cannot be loaded is not shown (fail closed).
+        let seen = match self.store.attestation(&origin.attestation) {
+            Ok(Some(stored)) => crate::access::can_read_payload(
+                self.genesis,
+                self.identity,
+                &origin.org,
+                &stored.envelope.payload,
+            ),
+            Ok(None) | Err(_) => false,
+        };
+        self.judged.borrow_mut().insert(origin.attestation, seen);
+        seen
+    }
+}
+
 /// The canonical form of a traceable identifier from a request.
 pub fn root_identifier(raw: &str) -> Result<String, TraceError> {
     Identifier::parse(raw)

@@ -20,14 +20,24 @@ pub struct Consortium {
     pub config: NodeConfig,
     pub signers: BTreeMap<String, Signer>,
     pub keys: BTreeMap<String, lotline_core::SigningKey>,
+    /// org id -> that org's API token (accepted by the node).
+    pub tokens: BTreeMap<String, String>,
+    /// The node operator's token (the validator org's operator credential).
+    pub operator_token: String,
 }
 
 impl Consortium {
     /// Four orgs (supplier, manufacturer, distributor, regulator); the
     /// manufacturer runs the validator.
     pub fn new() -> Consortium {
+        Consortium::with_orgs(lotline_node::demo::DEMO_ORGS)
+    }
+
+    /// Orgs as `id:role[:name]`, comma separated; must include the
+    /// `manufacturer` org, which runs the validator.
+    pub fn with_orgs(orgs: &str) -> Consortium {
         let dir = tempfile::tempdir().expect("tempdir");
-        let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
+        let orgs = lotline_node::demo::parse_orgs(orgs).expect("orgs");
         let layout = lotline_node::demo::create_consortium(
             dir.path(),
             "test",
@@ -60,6 +70,13 @@ impl Consortium {
                 )
             })
             .collect();
+        let read = |path: &PathBuf| std::fs::read_to_string(path).expect("token file");
+        let tokens = layout
+            .tokens
+            .iter()
+            .map(|(org, path)| (org.clone(), read(path)))
+            .collect();
+        let operator_token = read(&layout.operator_tokens["manufacturer"]);
         Consortium {
             dir,
             genesis,
@@ -67,6 +84,8 @@ impl Consortium {
             config,
             signers,
             keys,
+            tokens,
+            operator_token,
         }
     }
 
@@ -115,6 +134,25 @@ impl Consortium {
 
 pub fn client(node: &Node) -> Client {
     Client::new(&node.url()).expect("client")
+}
+
+/// A raw HTTP client that sends `org`'s API token with every request.
+pub fn http_as(c: &Consortium, org: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {}", c.tokens[org]);
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        value.parse().expect("header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// An SDK client that reads as `org` (with its API token).
+pub fn client_as(c: &Consortium, node: &Node, org: &str) -> Client {
+    client(node).with_bearer_token(c.tokens[org].clone())
 }
 
 /// A statement for `org` (signed by `org`'s key unless changed).
