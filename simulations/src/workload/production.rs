@@ -26,7 +26,12 @@ use super::ids::{self, MANUFACTURER_PREFIX};
 use super::materials::Material;
 use super::story::{Level, LotRef, Story};
 
-/// A packed pallet: its SSCC and its cases (SSCC and units).
+/// Units of each case remembered after packing (for the spot check); the
+/// rest live only in the events.
+const SAMPLE_UNITS: usize = 2;
+
+/// A packed pallet: its SSCC and its cases (SSCC and the first
+/// [`SAMPLE_UNITS`] units).
 #[derive(Clone, Debug)]
 pub(super) struct Pallet {
     pub sscc: String,
@@ -410,12 +415,17 @@ impl Story {
                 self.summary.deep_levels = finished.depth + 1;
                 self.summary.deep_raw_lot = ids::canonical(&finished.origin);
             }
-            self.serialise(campaign, finished, &units);
-            let mut cases = Vec::with_capacity(self.scale.cases_per_pallet as usize);
-            for children in units.chunks(per_case) {
+            // Each event owns its identifiers: copy the cases' units once,
+            // then hand the serialisation event the originals.
+            let per_case_units: Vec<Vec<String>> =
+                units.chunks(per_case).map(<[String]>::to_vec).collect();
+            self.serialise(campaign, finished, units);
+            let mut cases = Vec::with_capacity(per_case_units.len());
+            for children in per_case_units {
                 let sscc = self.next_sscc();
-                self.aggregate(&sscc, children.to_vec());
-                cases.push((sscc, children.to_vec()));
+                let sample = children.iter().take(SAMPLE_UNITS).cloned().collect();
+                self.aggregate(&sscc, children);
+                cases.push((sscc, sample));
             }
             let sscc = self.next_sscc();
             self.aggregate(&sscc, cases.iter().map(|(case, _)| case.clone()).collect());
@@ -424,12 +434,12 @@ impl Story {
         pallets
     }
 
-    fn serialise(&mut self, campaign: u32, finished: &LotRef, units: &[String]) {
+    fn serialise(&mut self, campaign: u32, finished: &LotRef, units: Vec<String>) {
         self.advance(10, 30);
         let order = self.production_order(Level::Serialising, campaign);
         let mut event = self.event(EventType::TransformationEvent, None);
         event.input_quantity_list = vec![build::count(&finished.class, units.len() as u64)];
-        event.output_epc_list = units.to_vec();
+        event.output_epc_list = units;
         event.biz_step = Some("commissioning".to_owned());
         event.disposition = Some("active".to_owned());
         event.read_point = self.manufacturer.site();
