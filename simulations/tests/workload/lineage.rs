@@ -3,7 +3,8 @@
 //! generator's bookkeeping, so that a bug in the generator's summary can not
 //! hide behind the same bug here (the commonware `invariants.rs` habit).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use lotline_core::epcis::{Action, Event, EventType, QualityFact};
 use lotline_core::gs1::Identifier;
@@ -12,20 +13,43 @@ use lotline_sim::WorkItem;
 /// The canonical form; panics on an identifier that does not parse, which
 /// is itself a failure of the story.
 pub fn canonical(id: &str) -> String {
-    Identifier::parse(id)
-        .unwrap_or_else(|e| panic!("{id}: {e}"))
-        .canonical()
+    parsed(id).0
+}
+
+/// The canonical form and whether it names a serialised unit. Parsed once
+/// per distinct string: a unit is named by its serialisation and by its
+/// case, and parsing dominates a debug build's test time.
+fn parsed(id: &str) -> (String, bool) {
+    thread_local! {
+        static SEEN: RefCell<HashMap<String, (String, bool)>> = RefCell::new(HashMap::new());
+    }
+    SEEN.with(|seen| {
+        if let Some(known) = seen.borrow().get(id) {
+            return known.clone();
+        }
+        let identifier = Identifier::parse(id).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let answer = (
+            identifier.canonical(),
+            matches!(identifier, Identifier::Item { .. }),
+        );
+        seen.borrow_mut().insert(id.to_owned(), answer.clone());
+        answer
+    })
 }
 
 /// Transformation edges (input -> output) between canonical identifiers,
-/// plus what the graph needs to answer depth and width questions.
+/// plus what the graph needs to answer depth and width questions. Nodes
+/// are interned to indices so that a walk per raw lot stays cheap in a
+/// debug build.
 #[derive(Default)]
 pub struct Lineage {
-    forward: BTreeMap<String, Vec<String>>,
-    backward: BTreeMap<String, Vec<String>>,
+    index: BTreeMap<String, usize>,
+    names: Vec<String>,
+    forward: Vec<Vec<usize>>,
+    backward: Vec<Vec<usize>>,
+    is_item: Vec<bool>,
     /// Lots the supplier commissioned (ObjectEvent ADD with quantities).
     pub raw_lots: Vec<String>,
-    items: BTreeSet<String>,
 }
 
 impl Lineage {
@@ -47,73 +71,90 @@ impl Lineage {
             if event.event_type != EventType::TransformationEvent {
                 continue;
             }
-            let inputs: Vec<String> = event
+            let inputs: Vec<usize> = event
                 .input_quantity_list
                 .iter()
-                .map(|q| canonical(&q.epc_class))
-                .chain(event.input_epc_list.iter().map(|e| canonical(e)))
+                .map(|q| q.epc_class.as_str())
+                .chain(event.input_epc_list.iter().map(String::as_str))
+                .map(|id| lineage.node(id))
                 .collect();
-            let outputs: Vec<String> = event
+            let outputs: Vec<usize> = event
                 .output_quantity_list
                 .iter()
-                .map(|q| canonical(&q.epc_class))
-                .chain(event.output_epc_list.iter().map(|e| canonical(e)))
+                .map(|q| q.epc_class.as_str())
+                .chain(event.output_epc_list.iter().map(String::as_str))
+                .map(|id| lineage.node(id))
                 .collect();
-            for output in &outputs {
-                if matches!(Identifier::parse(output), Ok(Identifier::Item { .. })) {
-                    lineage.items.insert(output.clone());
-                }
+            for output in outputs {
                 for input in &inputs {
-                    lineage
-                        .forward
-                        .entry(input.clone())
-                        .or_default()
-                        .push(output.clone());
-                    lineage
-                        .backward
-                        .entry(output.clone())
-                        .or_default()
-                        .push(input.clone());
+                    lineage.add(*input, output);
                 }
             }
         }
         lineage
     }
 
+    /// The node of an identifier as sent, created on first sight.
+    fn node(&mut self, id: &str) -> usize {
+        let (name, is_item) = parsed(id);
+        if let Some(node) = self.index.get(&name) {
+            return *node;
+        }
+        let node = self.names.len();
+        self.is_item.push(is_item);
+        self.index.insert(name.clone(), node);
+        self.names.push(name);
+        self.forward.push(Vec::new());
+        self.backward.push(Vec::new());
+        node
+    }
+
+    fn add(&mut self, from: usize, to: usize) {
+        self.forward[from].push(to);
+        self.backward[to].push(from);
+    }
+
     /// The longest backward path from `id`, in transformation edges, and
     /// the node at its far end (the first found among equals).
     pub fn depth(&self, id: &str) -> (u32, String) {
+        let Some(&start) = self.index.get(id) else {
+            return (0, id.to_owned());
+        };
         let mut memo = BTreeMap::new();
-        self.depth_memo(id, &mut memo)
+        let (depth, origin) = self.depth_memo(start, &mut memo);
+        (depth, self.names[origin].clone())
     }
 
-    fn depth_memo(&self, id: &str, memo: &mut BTreeMap<String, (u32, String)>) -> (u32, String) {
-        if let Some(known) = memo.get(id) {
-            return known.clone();
+    fn depth_memo(&self, node: usize, memo: &mut BTreeMap<usize, (u32, usize)>) -> (u32, usize) {
+        if let Some(known) = memo.get(&node) {
+            return *known;
         }
-        let mut best = (0, id.to_owned());
-        for input in self.backward.get(id).into_iter().flatten() {
+        let mut best = (0, node);
+        for &input in &self.backward[node] {
             let (depth, origin) = self.depth_memo(input, memo);
             if depth + 1 > best.0 {
                 best = (depth + 1, origin);
             }
         }
-        memo.insert(id.to_owned(), best.clone());
+        memo.insert(node, best);
         best
     }
 
     /// Serialised units reachable forward from `id`.
     pub fn units_from(&self, id: &str) -> u64 {
-        let mut seen = BTreeSet::from([id.to_owned()]);
-        let mut queue = VecDeque::from([id.to_owned()]);
+        let Some(&start) = self.index.get(id) else {
+            return 0;
+        };
+        let mut seen = vec![false; self.names.len()];
+        seen[start] = true;
+        let mut stack = vec![start];
         let mut units = 0;
-        while let Some(node) = queue.pop_front() {
-            if self.items.contains(&node) {
-                units += 1;
-            }
-            for next in self.forward.get(&node).into_iter().flatten() {
-                if seen.insert(next.clone()) {
-                    queue.push_back(next.clone());
+        while let Some(node) = stack.pop() {
+            units += u64::from(self.is_item[node]);
+            for &next in &self.forward[node] {
+                if !seen[next] {
+                    seen[next] = true;
+                    stack.push(next);
                 }
             }
         }
@@ -122,27 +163,15 @@ impl Lineage {
 
     /// Kahn's algorithm over every node: true when the graph has a cycle.
     pub fn has_cycle(&self) -> bool {
-        let mut indegree: BTreeMap<&str, usize> = BTreeMap::new();
-        for (from, tos) in &self.forward {
-            indegree.entry(from).or_default();
-            for to in tos {
-                *indegree.entry(to).or_default() += 1;
-            }
-        }
-        let mut ready: Vec<&str> = indegree
-            .iter()
-            .filter(|(_, d)| **d == 0)
-            .map(|(n, _)| *n)
-            .collect();
+        let mut indegree: Vec<usize> = self.backward.iter().map(Vec::len).collect();
+        let mut ready: Vec<usize> = (0..indegree.len()).filter(|n| indegree[*n] == 0).collect();
         let mut removed = 0;
         while let Some(node) = ready.pop() {
             removed += 1;
-            for to in self.forward.get(node).into_iter().flatten() {
-                if let Some(d) = indegree.get_mut(to.as_str()) {
-                    *d -= 1;
-                    if *d == 0 {
-                        ready.push(to);
-                    }
+            for &to in &self.forward[node] {
+                indegree[to] -= 1;
+                if indegree[to] == 0 {
+                    ready.push(to);
                 }
             }
         }
@@ -152,14 +181,8 @@ impl Lineage {
     /// Adds the edge `from -> to` (for the positive control of the cycle
     /// check).
     pub fn add_edge(&mut self, from: &str, to: &str) {
-        self.forward
-            .entry(from.to_owned())
-            .or_default()
-            .push(to.to_owned());
-        self.backward
-            .entry(to.to_owned())
-            .or_default()
-            .push(from.to_owned());
+        let (from, to) = (self.node(from), self.node(to));
+        self.add(from, to);
     }
 }
 
