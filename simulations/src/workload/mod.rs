@@ -24,7 +24,7 @@
 //!
 //! # Shape and scale
 //!
-//! The process is fixed ([`production`] draws it): every campaign crosses the
+//! The process is fixed (`production.rs` draws it): every campaign crosses the
 //! same five transformation levels, so a serial always traces back through
 //! six TransformationEvents (five levels and its serialisation). A
 //! [`Scale`] only sets counts: campaigns, pallets, cases, units, orders and
@@ -57,7 +57,7 @@ mod build;
 mod distribution;
 mod ids;
 mod materials;
-pub mod production;
+mod production;
 mod scale;
 mod story;
 mod summary;

@@ -24,11 +24,14 @@ use lotline_core::epcis::{
 use super::build::{self, measurement, round2};
 use super::ids::{self, MANUFACTURER_PREFIX};
 use super::materials::Material;
-use super::story::{Level, LotRef, Story};
+use super::story::{Level, LotRef, Output, Story};
 
 /// Units of each case remembered after packing (for the spot check); the
 /// rest live only in the events.
 const SAMPLE_UNITS: usize = 2;
+
+/// Bulk solution per unit, litres (fill volume plus line losses).
+const LITRES_PER_UNIT: f64 = 0.001_1;
 
 /// A packed pallet: its SSCC and its cases (SSCC and the first
 /// [`SAMPLE_UNITS`] units).
@@ -36,6 +39,56 @@ const SAMPLE_UNITS: usize = 2;
 pub(super) struct Pallet {
     pub sscc: String,
     pub cases: Vec<(String, Vec<String>)>,
+}
+
+/// An in-process test: one measurement against its specification.
+#[derive(Clone, Copy, Debug)]
+struct Test {
+    name: &'static str,
+    uom: Option<&'static str>,
+    spec: (f64, f64),
+}
+
+const MOONEY: Test = Test {
+    name: "mooneyViscosityML1+4",
+    uom: None,
+    spec: (35.0, 45.0),
+};
+const ASSAY: Test = Test {
+    name: "assay",
+    uom: Some("P1"),
+    spec: (95.0, 105.0),
+};
+const THICKNESS: Test = Test {
+    name: "sheetThickness",
+    uom: Some("MMT"),
+    spec: (1.9, 2.1),
+};
+const HARDNESS: Test = Test {
+    name: "hardnessShoreA",
+    uom: None,
+    spec: (45.0, 55.0),
+};
+
+/// What one campaign makes.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    campaign: u32,
+    units: f64,
+}
+
+/// The fill volume test of the campaign's product (1 mL or 0.5 mL).
+fn fill_volume(campaign: u32) -> Test {
+    let spec = if campaign.is_multiple_of(2) {
+        (1.00, 1.05)
+    } else {
+        (0.50, 0.53)
+    };
+    Test {
+        name: "fillVolume",
+        uom: Some("MLT"),
+        spec,
+    }
 }
 
 /// The campaign in which the stoppers of curing line 2 fail hardness.
@@ -46,181 +99,132 @@ fn nonconforming_campaign(campaigns: u32) -> u32 {
 impl Story {
     /// Levels 1 to 5 of campaign `campaign`; returns the finished lot.
     pub(super) fn produce(&mut self, campaign: u32) -> LotRef {
-        let lot = |m: Material| {
+        let raw = Material::ALL.map(|m| {
             self.stock
                 .get(&m)
-                .map_or_else(|| LotRef::raw("urn:lotline:missing"), |raw| raw.lot.clone())
+                .map_or_else(|| LotRef::raw("urn:lotline:missing"), |r| r.lot.clone())
+        });
+        let plan = Plan {
+            campaign,
+            units: self.scale.units_per_campaign() as f64,
         };
-        let [elastomer, filler, cure, drug, excipient, barrels, rods] = Material::ALL.map(lot);
-        let units = self.scale.units_per_campaign() as f64;
-        let kilos = |m: Material| round2(m.spec().use_per_unit * units / 2.0);
+        let [elastomer, filler, cure, drug, excipient, barrels, rods] = &raw;
+        let compounds = self.mix(&plan, [elastomer, filler, cure]);
+        let bulk = self.formulate(&plan, drug, excipient);
+        let sheets = self.form(&plan, &compounds);
+        let stoppers = self.cure(&plan, &sheets);
+        let filled = self.fill(&plan, &bulk, barrels, &stoppers);
+        self.assemble(&plan, &filled, rods)
+    }
 
-        // Level 1.
-        let compound_class = |s: &Self, suffix: &str| s.wip_lot(0, "CMP", campaign, suffix);
-        let (a_class, a_number) = compound_class(self, "A");
-        let (b_class, b_number) = compound_class(self, "B");
-        let mixed = kilos(Material::Elastomer) + kilos(Material::Filler);
+    /// Level 1: two compound batches from the same three raw lots.
+    fn mix(&mut self, plan: &Plan, raw: [&LotRef; 3]) -> [LotRef; 2] {
+        let amounts = [Material::Elastomer, Material::Filler, Material::CureAgent]
+            .map(|m| round2(m.spec().use_per_unit * plan.units / 2.0));
+        let inputs: Vec<(&LotRef, f64, &str)> = raw
+            .iter()
+            .zip(amounts)
+            .map(|(lot, kg)| (*lot, kg, "KGM"))
+            .collect();
+        let compound_kg = round2(amounts.iter().sum::<f64>());
+        let output = self.wip(0, "CMP", plan.campaign, "A", compound_kg, Some("KGM"));
+        let [a] = self.level(Level::Mixing, plan.campaign, &inputs, output);
+        let output = self.wip(0, "CMP", plan.campaign, "B", compound_kg, Some("KGM"));
+        let [b] = self.level(Level::Mixing, plan.campaign, &inputs, output);
+        self.compound_inspections(plan.campaign, &a, &b);
+        [a, b]
+    }
+
+    /// Level 1, the other branch: the bulk drug solution.
+    fn formulate(&mut self, plan: &Plan, drug: &LotRef, excipient: &LotRef) -> LotRef {
+        let kilos = |m: Material| round2(m.spec().use_per_unit * plan.units);
         let inputs = [
-            (&elastomer, kilos(Material::Elastomer), "KGM"),
-            (&filler, kilos(Material::Filler), "KGM"),
-            (&cure, kilos(Material::CureAgent), "KGM"),
+            (drug, kilos(Material::DrugSubstance), "KGM"),
+            (excipient, kilos(Material::Excipient), "KGM"),
         ];
-        let [compound_a] = self.level(
-            Level::Mixing,
-            campaign,
-            &inputs,
-            vec![(a_class, a_number, mixed, Some("KGM"))],
-        );
-        let [compound_b] = self.level(
-            Level::Mixing,
-            campaign,
-            &inputs,
-            vec![(b_class, b_number, mixed, Some("KGM"))],
-        );
-        let (bulk_class, bulk_number) = self.wip_lot(1, "BLK", campaign, "");
-        let [bulk] = self.level(
-            Level::Formulating,
-            campaign,
-            &[
-                (
-                    &drug,
-                    round2(units * Material::DrugSubstance.spec().use_per_unit),
-                    "KGM",
-                ),
-                (
-                    &excipient,
-                    round2(units * Material::Excipient.spec().use_per_unit),
-                    "KGM",
-                ),
-            ],
-            vec![(bulk_class, bulk_number, round2(units * 0.0011), Some("LTR"))],
-        );
-        self.compound_inspections(campaign, &compound_a, &compound_b);
-        self.check(
-            campaign,
-            &[&bulk],
-            "assay",
-            Some("P1"),
-            (95.0, 105.0),
-            false,
-        );
+        let litres = round2(plan.units * LITRES_PER_UNIT);
+        let output = self.wip(1, "BLK", plan.campaign, "", litres, Some("LTR"));
+        let [bulk] = self.level(Level::Formulating, plan.campaign, &inputs, output);
+        self.check(plan.campaign, &[&bulk], ASSAY, false);
+        bulk
+    }
 
-        // Level 2.
-        let sheet = |s: &Self, n: &str| s.wip_lot(2, "SHT", campaign, n);
-        let ((s1, n1), (s2, n2), (s3, n3)) = (sheet(self, "1"), sheet(self, "2"), sheet(self, "3"));
-        let sheets = self.transform(
-            Level::Forming,
-            campaign,
-            &[(&compound_a, mixed, "KGM")],
-            vec![(s1, n1, units / 4.0, None), (s2, n2, units / 4.0, None)],
-        );
-        let [sheet_3] = self.level(
-            Level::Forming,
-            campaign,
-            &[
-                (&compound_a, mixed / 2.0, "KGM"),
-                (&compound_b, mixed, "KGM"),
-            ],
-            vec![(s3, n3, units / 2.0, None)],
-        );
-        let all_sheets: Vec<&LotRef> = sheets.iter().chain([&sheet_3]).collect();
-        self.check(
-            campaign,
-            &all_sheets,
-            "sheetThickness",
-            Some("MMT"),
-            (1.9, 2.1),
-            false,
-        );
+    /// Level 2: compound A is shared by all three sheets; sheet 3 also
+    /// takes compound B.
+    fn form(&mut self, plan: &Plan, [a, b]: &[LotRef; 2]) -> [LotRef; 3] {
+        let (campaign, quarter) = (plan.campaign, (plan.units / 4.0).ceil());
+        let kg = round2(plan.units * 0.000_6);
+        let mut outputs = self.wip(2, "SHT", campaign, "1", quarter, None);
+        outputs.extend(self.wip(2, "SHT", campaign, "2", quarter, None));
+        let [s1, s2] = self.level(Level::Forming, campaign, &[(a, kg, "KGM")], outputs);
+        let output = self.wip(2, "SHT", campaign, "3", 2.0 * quarter, None);
+        let inputs = [(a, round2(kg / 2.0), "KGM"), (b, kg, "KGM")];
+        let [s3] = self.level(Level::Forming, campaign, &inputs, output);
+        self.check(campaign, &[&s1, &s2, &s3], THICKNESS, false);
+        [s1, s2, s3]
+    }
 
-        // Level 3.
-        let (p1, pn1) = self.wip_lot(3, "STP", campaign, "1");
-        let (p2, pn2) = self.wip_lot(3, "STP", campaign, "2");
-        let stoppers = units * 0.55;
-        let [stoppers_1] = self.level(
-            Level::Curing,
-            campaign,
-            &[
-                (&sheets[0], units / 4.0, "H87"),
-                (&sheets[1], units / 4.0, "H87"),
-            ],
-            vec![(p1, pn1, stoppers, None)],
-        );
-        let [stoppers_2] = self.level(
-            Level::Curing,
-            campaign,
-            &[(&sheet_3, units / 2.0, "H87")],
-            vec![(p2, pn2, stoppers, None)],
-        );
-        self.check(
-            campaign,
-            &[&stoppers_1],
-            "hardnessShoreA",
-            None,
-            (45.0, 55.0),
-            false,
-        );
+    /// Level 3: sheets 1 and 2 cure into one stopper lot, sheet 3 into
+    /// another, which fails hardness in one campaign.
+    fn cure(&mut self, plan: &Plan, [s1, s2, s3]: &[LotRef; 3]) -> [LotRef; 2] {
+        let (campaign, quarter) = (plan.campaign, (plan.units / 4.0).ceil());
+        let count = (plan.units * 0.55).ceil();
+        let output = self.wip(3, "STP", campaign, "1", count, None);
+        let inputs = [(s1, quarter, "H87"), (s2, quarter, "H87")];
+        let [p1] = self.level(Level::Curing, campaign, &inputs, output);
+        let output = self.wip(3, "STP", campaign, "2", count, None);
+        let inputs = [(s3, 2.0 * quarter, "H87")];
+        let [p2] = self.level(Level::Curing, campaign, &inputs, output);
+        self.check(campaign, &[&p1], HARDNESS, false);
         let fails = campaign == nonconforming_campaign(self.scale.campaigns);
-        self.check(
-            campaign,
-            &[&stoppers_2],
-            "hardnessShoreA",
-            None,
-            (45.0, 55.0),
-            fails,
-        );
+        self.check(campaign, &[&p2], HARDNESS, fails);
+        [p1, p2]
+    }
 
-        // Level 4.
-        let half = (units / 2.0).ceil();
-        let litres = round2(units * 0.0011 / 2.0);
-        let mut filled = Vec::new();
-        for (n, stoppers) in [("1", &stoppers_1), ("2", &stoppers_2)] {
-            let (class, number) = self.wip_lot(4, "FIL", campaign, n);
+    /// Level 4 (sub-assembly): the bulk and the barrels are shared by both
+    /// filling lines, each with its own stoppers.
+    fn fill(
+        &mut self,
+        plan: &Plan,
+        bulk: &LotRef,
+        barrels: &LotRef,
+        [p1, p2]: &[LotRef; 2],
+    ) -> [LotRef; 2] {
+        let half = (plan.units / 2.0).ceil();
+        let litres = round2(plan.units * LITRES_PER_UNIT / 2.0);
+        let volume = fill_volume(plan.campaign);
+        let mut line = |name: &str, stoppers: &LotRef| {
+            let output = self.wip(4, "FIL", plan.campaign, name, half, None);
             let inputs = [
-                (&bulk, litres, "LTR"),
-                (&barrels, half, "H87"),
+                (bulk, litres, "LTR"),
+                (barrels, half, "H87"),
                 (stoppers, half, "H87"),
             ];
-            let [lot] = self.level(
-                Level::Filling,
-                campaign,
-                &inputs,
-                vec![(class, number, half, None)],
-            );
-            filled.push(lot);
-        }
-        let fill_spec = self.fill_spec(campaign);
-        self.check(
-            campaign,
-            &[&filled[0]],
-            "fillVolume",
-            Some("MLT"),
-            fill_spec,
-            false,
-        );
-        self.check(
-            campaign,
-            &[&filled[1]],
-            "fillVolume",
-            Some("MLT"),
-            fill_spec,
-            false,
-        );
+            let [filled] = self.level(Level::Filling, plan.campaign, &inputs, output);
+            self.check(plan.campaign, &[&filled], volume, false);
+            filled
+        };
+        [line("1", p1), line("2", p2)]
+    }
 
-        // Level 5.
-        let (class, number) = self.finished_lot(campaign);
+    /// Level 5: both filled lots and the plunger rods become the finished
+    /// lot, which passes final inspection.
+    fn assemble(&mut self, plan: &Plan, [f1, f2]: &[LotRef; 2], rods: &LotRef) -> LotRef {
+        let half = (plan.units / 2.0).ceil();
+        let lot_number = format!("PFS{:06}", plan.campaign);
+        let output = vec![Output {
+            class: ids::lgtin(&self.product_gtin(plan.campaign), &lot_number),
+            lot_number,
+            amount: plan.units,
+            uom: None,
+        }];
         let inputs = [
-            (&filled[0], half, "H87"),
-            (&filled[1], half, "H87"),
-            (&rods, units, "H87"),
+            (f1, half, "H87"),
+            (f2, half, "H87"),
+            (rods, plan.units, "H87"),
         ];
-        let [finished] = self.level(
-            Level::Assembly,
-            campaign,
-            &inputs,
-            vec![(class, number, units, None)],
-        );
-        self.final_inspection(campaign, &finished);
+        let [finished] = self.level(Level::Assembly, plan.campaign, &inputs, output);
+        self.final_inspection(plan.campaign, &finished);
         finished
     }
 
@@ -230,10 +234,10 @@ impl Story {
         level: Level,
         campaign: u32,
         inputs: &[(&LotRef, f64, &str)],
-        outputs: Vec<(String, String, f64, Option<&str>)>,
+        outputs: Vec<Output>,
     ) -> [LotRef; N] {
         let made = self.transform(level, campaign, inputs, outputs);
-        assert_eq!(made.len(), N);
+        assert_eq!(made.len(), N, "{level:?} made {} lots", made.len());
         let mut made = made.into_iter();
         std::array::from_fn(|_| {
             made.next()
@@ -241,45 +245,36 @@ impl Story {
         })
     }
 
-    /// Class and lot number of a work-in-progress lot.
-    fn wip_lot(&self, kind: u64, code: &str, campaign: u32, suffix: &str) -> (String, String) {
-        let number = format!("{code}{campaign:06}{suffix}");
-        (ids::lgtin(&self.wip_gtin(kind), &number), number)
+    /// The one output `<code><campaign><suffix>` of work-in-progress item
+    /// `kind`.
+    fn wip(
+        &self,
+        kind: u64,
+        code: &str,
+        campaign: u32,
+        suffix: &str,
+        amount: f64,
+        uom: Option<&'static str>,
+    ) -> Vec<Output> {
+        let lot_number = format!("{code}{campaign:06}{suffix}");
+        vec![Output {
+            class: ids::lgtin(&self.wip_gtin(kind), &lot_number),
+            lot_number,
+            amount,
+            uom,
+        }]
     }
 
-    /// Class and lot number of the finished lot; campaigns alternate between
-    /// the 1 mL and the 0.5 mL product.
-    fn finished_lot(&self, campaign: u32) -> (String, String) {
-        let number = format!("PFS{campaign:06}");
-        let gtin = &self.product_gtins[campaign as usize % 2];
-        (ids::lgtin(gtin, &number), number)
-    }
-
+    /// Campaigns alternate between the 1 mL and the 0.5 mL product.
     fn product_gtin(&self, campaign: u32) -> String {
         self.product_gtins[campaign as usize % 2].clone()
     }
 
-    fn fill_spec(&self, campaign: u32) -> (f64, f64) {
-        if campaign.is_multiple_of(2) {
-            (1.00, 1.05)
-        } else {
-            (0.50, 0.53)
-        }
-    }
-
-    /// An in-process check of `lots` with one measurement; when `fails`,
-    /// the value is out of spec and a minor non-conformance (use as is,
-    /// under concession) follows.
-    fn check(
-        &mut self,
-        campaign: u32,
-        lots: &[&LotRef],
-        name: &str,
-        uom: Option<&str>,
-        spec: (f64, f64),
-        fails: bool,
-    ) {
-        let (min, max) = spec;
+    /// An in-process check of `lots`; when `fails`, the value is out of
+    /// spec and a minor non-conformance (use as is, under concession)
+    /// follows.
+    fn check(&mut self, campaign: u32, lots: &[&LotRef], test: Test, fails: bool) {
+        let (min, max) = test.spec;
         let margin = (max - min) * 0.1;
         let value = if fails {
             round2(self.between(max + margin, max + 2.0 * margin))
@@ -289,41 +284,44 @@ impl Story {
         self.advance(10, 40);
         let manufacturer = self.manufacturer.clone();
         let what = lots.iter().map(|lot| build::whole(&lot.class)).collect();
+        let measured = measurement(test.name, value, test.uom, test.spec);
         let event = self.inspection(
             &manufacturer,
             what,
             "in-process control",
-            vec![measurement(name, value, uom, spec)],
+            vec![measured],
             "QC-IPC-02",
         );
         self.push(&manufacturer.org, event);
-        if fails {
-            self.advance(10, 30);
-            let code = format!("NC-{}", self.document_number());
-            let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
-            event.quantity_list = lots.iter().map(|lot| build::whole(&lot.class)).collect();
-            event.biz_step = Some("holding".to_owned());
-            event.disposition = Some("non_conformant".to_owned());
-            event.read_point = manufacturer.site();
-            event.biz_location = manufacturer.site();
-            event.quality = Some(QualityFact::NonConformance {
-                code,
-                description: format!(
-                    "campaign {campaign}: {name} {value} above {max}; released under concession after a functional test"
-                ),
-                severity: Severity::Minor,
-                handling: Some(NonConformanceHandling::UseAsIs),
-            });
-            self.push(&manufacturer.org, event);
-            self.summary.non_conformances += 1;
+        if !fails {
+            return;
         }
+        self.advance(10, 30);
+        let code = format!("NC-{}", self.document_number());
+        let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
+        event.quantity_list = lots.iter().map(|lot| build::whole(&lot.class)).collect();
+        event.biz_step = Some("holding".to_owned());
+        event.disposition = Some("non_conformant".to_owned());
+        event.read_point = manufacturer.site();
+        event.biz_location = manufacturer.site();
+        event.quality = Some(QualityFact::NonConformance {
+            code,
+            description: format!(
+                "campaign {campaign}: {} {value} above {max}; \
+                 released under concession after a functional test",
+                test.name
+            ),
+            severity: Severity::Minor,
+            handling: Some(NonConformanceHandling::UseAsIs),
+        });
+        self.push(&manufacturer.org, event);
+        self.summary.non_conformances += 1;
     }
 
     /// The two compound checks. In campaign 0 the first is recorded against
     /// the wrong lot (compound B), then re-sent with the same eventID and an
     /// errorDeclaration naming the corrective event, which follows.
     fn compound_inspections(&mut self, campaign: u32, a: &LotRef, b: &LotRef) {
-        let spec = (35.0, 45.0);
         let value = round2(self.between(37.0, 43.0));
         let manufacturer = self.manufacturer.clone();
         let inspect = |s: &mut Self, lot: &LotRef| {
@@ -333,7 +331,7 @@ impl Story {
                 &manufacturer,
                 what,
                 "in-process control",
-                vec![measurement("mooneyViscosityML1+4", value, None, spec)],
+                vec![measurement(MOONEY.name, value, MOONEY.uom, MOONEY.spec)],
                 "QC-IPC-01",
             )
         };

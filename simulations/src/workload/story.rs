@@ -58,6 +58,16 @@ impl LotRef {
     }
 }
 
+/// One output of a transformation: a new lot, its number, and how much of
+/// it was made (`uom` `None` counts units).
+#[derive(Clone, Debug)]
+pub(super) struct Output {
+    pub class: String,
+    pub lot_number: String,
+    pub amount: f64,
+    pub uom: Option<&'static str>,
+}
+
 /// A raw-material lot in the manufacturer's stock.
 #[derive(Clone, Debug)]
 pub(super) struct RawLot {
@@ -311,15 +321,14 @@ impl Story {
     }
 
     /// A manufacturer's TransformationEvent of `level` in campaign
-    /// `campaign`: `inputs` (lot, quantity, uom) become `outputs`
-    /// (class, lot number, quantity, uom, where uom `None` counts units).
+    /// `campaign`: `inputs` (lot, quantity, uom) become `outputs`.
     /// Returns the outputs as lineage lots.
     pub fn transform(
         &mut self,
         level: Level,
         campaign: u32,
         inputs: &[(&LotRef, f64, &str)],
-        outputs: Vec<(String, String, f64, Option<&str>)>,
+        outputs: Vec<Output>,
     ) -> Vec<LotRef> {
         assert!(!inputs.is_empty() && !outputs.is_empty());
         self.advance(20, 90);
@@ -331,9 +340,9 @@ impl Story {
             .collect();
         event.output_quantity_list = outputs
             .iter()
-            .map(|(class, _, amount, uom)| match uom {
-                Some(uom) => build::quantity(class, *amount, uom),
-                None => build::count(class, *amount as u64),
+            .map(|output| match output.uom {
+                Some(uom) => build::quantity(&output.class, output.amount, uom),
+                None => build::count(&output.class, output.amount as u64),
             })
             .collect();
         event.biz_step = Some(level.biz_step().to_owned());
@@ -347,24 +356,21 @@ impl Story {
         let input_lots: Vec<&LotRef> = inputs.iter().map(|(lot, _, _)| *lot).collect();
         outputs
             .into_iter()
-            .map(|(class, _, _, _)| LotRef::made_from(class, &input_lots))
+            .map(|output| LotRef::made_from(output.class, &input_lots))
             .collect()
     }
 
     /// ilmd of a transformation: the lot number when there is one output,
     /// and the expiry date every output shares.
-    fn lot_master_data(
-        &self,
-        outputs: &[(String, String, f64, Option<&str>)],
-    ) -> BTreeMap<String, Value> {
+    fn lot_master_data(&self, outputs: &[Output]) -> BTreeMap<String, Value> {
         let mut ilmd = BTreeMap::from([(
             "cbvmda:itemExpirationDate".to_owned(),
             Value::from(build::format_date(self.now_ms + 730 * DAY_MS)),
         )]);
-        if let [(_, lot_number, _, _)] = outputs {
+        if let [output] = outputs {
             ilmd.insert(
                 "cbvmda:lotNumber".to_owned(),
-                Value::from(lot_number.clone()),
+                Value::from(output.lot_number.clone()),
             );
         }
         ilmd
