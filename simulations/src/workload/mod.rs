@@ -47,7 +47,7 @@
 //! Everything is a pure function of the seed, the [`Scale`] and the
 //! [`Roles`]: values come from the simulator's seeded generator
 //! ([`crate::sim::rng::Rng`]), event ids from the seed and a counter
-//! ([`ids::event_id`]), never from a clock or the OS. Counts depend on the
+//! (`ids::event_id`), never from a clock or the OS. Counts depend on the
 //! scale only ([`Scale::event_count`]); the seed changes values (quantities,
 //! measurements, times, stores, GTINs). Event times increase, except that a
 //! re-sent event keeps the time of the event it retracts (its
