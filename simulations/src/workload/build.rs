@@ -141,6 +141,11 @@ pub(super) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Kilograms to the gram.
+pub(super) fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 /// RFC 3339 UTC with milliseconds: `2026-03-02T08:00:00.000Z`.
 pub(super) fn format_time(unix_ms: u64) -> String {
     time::format_rfc3339_ms(i64::try_from(unix_ms).unwrap_or(i64::MAX))

@@ -96,7 +96,7 @@ const MATERIALS: [Spec; 7] = [
         item_reference: 11_003,
         plant: 1,
         uom: "KGM",
-        use_per_unit: 0.000_02,
+        use_per_unit: 0.000_1,
         life_campaigns: 1,
         test: ("assay", Some("P1"), 98.0, 102.0),
         certificate_standard: "EN 10204 3.1",

@@ -21,7 +21,7 @@ use lotline_core::epcis::{
     Action, ErrorDeclaration, EventType, NonConformanceHandling, QualityFact, Severity,
 };
 
-use super::build::{self, measurement, round2};
+use super::build::{self, measurement, round2, round3};
 use super::ids::{self, MANUFACTURER_PREFIX};
 use super::materials::Material;
 use super::story::{Level, LotRef, Output, Story};
@@ -120,13 +120,13 @@ impl Story {
     /// Level 1: two compound batches from the same three raw lots.
     fn mix(&mut self, plan: &Plan, raw: [&LotRef; 3]) -> [LotRef; 2] {
         let amounts = [Material::Elastomer, Material::Filler, Material::CureAgent]
-            .map(|m| round2(m.spec().use_per_unit * plan.units / 2.0));
+            .map(|m| round3(m.spec().use_per_unit * plan.units / 2.0));
         let inputs: Vec<(&LotRef, f64, &str)> = raw
             .iter()
             .zip(amounts)
             .map(|(lot, kg)| (*lot, kg, "KGM"))
             .collect();
-        let compound_kg = round2(amounts.iter().sum::<f64>());
+        let compound_kg = round3(amounts.iter().sum::<f64>());
         let output = self.wip(0, "CMP", plan.campaign, "A", compound_kg, Some("KGM"));
         let [a] = self.level(Level::Mixing, plan.campaign, &inputs, output);
         let output = self.wip(0, "CMP", plan.campaign, "B", compound_kg, Some("KGM"));
@@ -137,12 +137,12 @@ impl Story {
 
     /// Level 1, the other branch: the bulk drug solution.
     fn formulate(&mut self, plan: &Plan, drug: &LotRef, excipient: &LotRef) -> LotRef {
-        let kilos = |m: Material| round2(m.spec().use_per_unit * plan.units);
+        let kilos = |m: Material| round3(m.spec().use_per_unit * plan.units);
         let inputs = [
             (drug, kilos(Material::DrugSubstance), "KGM"),
             (excipient, kilos(Material::Excipient), "KGM"),
         ];
-        let litres = round2(plan.units * LITRES_PER_UNIT);
+        let litres = round3(plan.units * LITRES_PER_UNIT);
         let output = self.wip(1, "BLK", plan.campaign, "", litres, Some("LTR"));
         let [bulk] = self.level(Level::Formulating, plan.campaign, &inputs, output);
         self.check(plan.campaign, &[&bulk], ASSAY, false);
@@ -153,12 +153,12 @@ impl Story {
     /// takes compound B.
     fn form(&mut self, plan: &Plan, [a, b]: &[LotRef; 2]) -> [LotRef; 3] {
         let (campaign, quarter) = (plan.campaign, (plan.units / 4.0).ceil());
-        let kg = round2(plan.units * 0.000_6);
+        let kg = round3(plan.units * 0.000_6);
         let mut outputs = self.wip(2, "SHT", campaign, "1", quarter, None);
         outputs.extend(self.wip(2, "SHT", campaign, "2", quarter, None));
         let [s1, s2] = self.level(Level::Forming, campaign, &[(a, kg, "KGM")], outputs);
         let output = self.wip(2, "SHT", campaign, "3", 2.0 * quarter, None);
-        let inputs = [(a, round2(kg / 2.0), "KGM"), (b, kg, "KGM")];
+        let inputs = [(a, round3(kg / 2.0), "KGM"), (b, kg, "KGM")];
         let [s3] = self.level(Level::Forming, campaign, &inputs, output);
         self.check(campaign, &[&s1, &s2, &s3], THICKNESS, false);
         [s1, s2, s3]
@@ -191,7 +191,7 @@ impl Story {
         [p1, p2]: &[LotRef; 2],
     ) -> [LotRef; 2] {
         let half = (plan.units / 2.0).ceil();
-        let litres = round2(plan.units * LITRES_PER_UNIT / 2.0);
+        let litres = round3(plan.units * LITRES_PER_UNIT / 2.0);
         let volume = fill_volume(plan.campaign);
         let mut line = |name: &str, stoppers: &LotRef| {
             let output = self.wip(4, "FIL", plan.campaign, name, half, None);

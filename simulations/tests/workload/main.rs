@@ -284,6 +284,11 @@ fn the_demo_is_a_few_hundred_events_with_every_kind_of_fact() {
     assert_eq!(summary.non_conformances, 3);
     assert_eq!(summary.excursions, 1);
     assert_eq!(summary.deep_levels, 6);
+    assert_eq!(
+        summary.wide_raw_lot, summary.recalled_lot,
+        "the recall scope is the widest lot"
+    );
+    assert_eq!(summary.wide_units, 3 * Scale::demo().units_per_campaign());
 }
 
 #[test]
