@@ -107,11 +107,15 @@ impl Story {
         self.push(receiver, event);
     }
 
-    /// Temperature readings of the pallets in the cold room; in campaign 0
-    /// one reading is an excursion, and a non-conformance follows it.
+    /// Temperature readings of the pallets in the cold room; in the
+    /// campaigns `Scale::has_excursion` picks, one reading is an
+    /// excursion, and a non-conformance follows it.
     fn cold_storage(&mut self, campaign: u32, centre: &Party, ssccs: &[String]) {
         let readings = self.scale.storage_readings;
-        let excursion = (campaign == 0).then(|| self.rng.below(u64::from(readings)) as u32);
+        let excursion = self
+            .scale
+            .has_excursion(campaign)
+            .then(|| self.rng.below(u64::from(readings)) as u32);
         let sensor = format!(
             "https://id.gs1.org/8004/{}TL-{:03}",
             ids::DISTRIBUTOR_PREFIX,

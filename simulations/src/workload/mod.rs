@@ -12,8 +12,8 @@
 //!               in-process inspections at every level (one failure, concession)
 //!               per pallet: serialise units (SGTIN) -> pack cases (SSCC)
 //!               -> pack the pallet (SSCC) -> ship to a distribution centre
-//! distributor   receive -> cold storage readings (one excursion > 8 CEL,
-//!               non-conformance) -> unpack pallets -> ship case orders to
+//! distributor   receive -> cold storage readings (excursions > 8 CEL in the
+//!               first, the last and every 100th campaign; non-conformance) -> unpack pallets -> ship case orders to
 //!               retail stores -> store receipt (recadv, recorded by the
 //!               distributor: stores are parties, not member orgs)
 //! one-offs      a correction (campaign 0: an inspection re-sent with the same

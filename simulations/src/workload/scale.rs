@@ -34,13 +34,15 @@ pub struct Scale {
 /// and nine in-process inspections.
 const PRODUCTION_EVENTS: u64 = 10 + 9;
 /// One-off events: the correction (re-sent event and corrective event), the
-/// in-process non-conformance, the excursion non-conformance, the rejected
-/// incoming lot (commission, inspection, non-conformance), the recall and
-/// the regulator's spot check.
-const ONE_OFF_EVENTS: u64 = 2 + 1 + 1 + 3 + 1 + 1;
+/// in-process non-conformance, the rejected incoming lot (commission,
+/// inspection, non-conformance), the recall and the regulator's spot check.
+const ONE_OFF_EVENTS: u64 = 2 + 1 + 3 + 1 + 1;
+/// A cold-room excursion happens in every this many campaigns (and in the
+/// first and the last).
+const EXCURSION_EVERY_CAMPAIGNS: u32 = 100;
 
 impl Scale {
-    /// The `lotline demo` story: 156 events, loaded through four nodes in
+    /// The `lotline demo` story: 157 events, loaded through four nodes in
     /// seconds. The cure-agent lot outlasts every other (3 campaigns), so
     /// the recalled lot is the widest.
     pub fn demo() -> Scale {
@@ -131,6 +133,22 @@ impl Scale {
             .div_ceil(u64::from(self.at_least_one().cases_per_order))
     }
 
+    /// True when campaign `campaign`'s cold storage has a temperature
+    /// excursion (followed by a non-conformance): the first campaign, the
+    /// last, and every 100th.
+    pub fn has_excursion(self, campaign: u32) -> bool {
+        let last = self.at_least_one().campaigns - 1;
+        campaign.is_multiple_of(EXCURSION_EVERY_CAMPAIGNS) || campaign == last
+    }
+
+    /// Campaigns with an excursion.
+    pub fn excursions(self) -> u64 {
+        let campaigns = self.at_least_one().campaigns;
+        let regular = campaigns.div_ceil(EXCURSION_EVERY_CAMPAIGNS);
+        let last_extra = !(campaigns - 1).is_multiple_of(EXCURSION_EVERY_CAMPAIGNS);
+        u64::from(regular) + u64::from(last_extra)
+    }
+
     /// Raw-material lots delivered over the story (not counting the one lot
     /// that fails incoming inspection).
     pub fn raw_lots(self) -> u64 {
@@ -159,7 +177,10 @@ impl Scale {
         // receive each retail order.
         let distribution =
             2 + u64::from(s.storage_readings) + pallets + 2 * self.orders_per_campaign();
-        deliveries + campaigns * (PRODUCTION_EVENTS + packing + distribution) + ONE_OFF_EVENTS
+        deliveries
+            + campaigns * (PRODUCTION_EVENTS + packing + distribution)
+            + self.excursions()
+            + ONE_OFF_EVENTS
     }
 }
 
@@ -175,7 +196,8 @@ mod tests {
 
     #[test]
     fn presets_have_the_documented_sizes() {
-        assert_eq!(Scale::demo().event_count(), 156);
+        assert_eq!(Scale::demo().event_count(), 157);
+        assert_eq!(Scale::demo().excursions(), 2);
         assert!(Scale::small().event_count() < 500);
         assert_eq!(Scale::for_events(1_000_000).units_per_campaign(), 1_440);
     }
@@ -206,6 +228,18 @@ mod tests {
             }
         );
         assert!(large.campaigns > 9 * small.campaigns);
+    }
+
+    #[test]
+    fn excursions_are_counted_as_they_happen() {
+        for campaigns in [1, 2, 3, 99, 100, 101, 102, 250] {
+            let scale = Scale {
+                campaigns,
+                ..Scale::small()
+            };
+            let happen = (0..campaigns).filter(|c| scale.has_excursion(*c)).count();
+            assert_eq!(happen as u64, scale.excursions(), "{campaigns}");
+        }
     }
 
     #[test]

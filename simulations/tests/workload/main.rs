@@ -281,8 +281,8 @@ fn the_demo_is_a_few_hundred_events_with_every_kind_of_fact() {
         orgs,
         BTreeSet::from(["supplier", "manufacturer", "distributor", "regulator"])
     );
-    assert_eq!(summary.non_conformances, 3);
-    assert_eq!(summary.excursions, 1);
+    assert_eq!(summary.non_conformances, 4);
+    assert_eq!(summary.excursions, 2);
     assert_eq!(summary.deep_levels, 6);
     assert_eq!(
         summary.wide_raw_lot, summary.recalled_lot,
