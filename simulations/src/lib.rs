@@ -11,4 +11,4 @@
 pub mod sim;
 pub mod workload;
 
-pub use workload::{Roles, Scale, SupplyChainWorkload, WorkItem};
+pub use workload::{Roles, Scale, SupplyChainWorkload, WorkItem, Workload, WorkloadSummary};

@@ -1,0 +1,260 @@
+//! After packing: the manufacturer ships a campaign's pallets to one of the
+//! distributor's centres; the centre receives them, keeps them cold (with
+//! temperature readings; one excursion in the first campaign), breaks the
+//! pallets into cases and delivers cases to retail stores.
+//!
+//! Retail stores are trading parties, not member orgs, so the distributor
+//! records both the despatch and the store's receipt (the store's receiving
+//! advice, `recadv`, relayed as proof of delivery). The recall and the
+//! regulator's spot check close the story.
+
+use std::collections::BTreeMap;
+
+use lotline_core::epcis::{
+    Action, EventType, InspectionResult, NonConformanceHandling, QualityFact, RecallClass,
+    SensorElement, SensorReport, Severity,
+};
+use serde_json::Value;
+
+use super::build::{self, HOUR_MS, round1, round2};
+use super::ids::{self, Party, RETAILERS};
+use super::production::Pallet;
+use super::story::Story;
+use crate::workload::COLD_CHAIN_MAX_CEL;
+
+impl Story {
+    /// Ships, stores, unpacks and delivers campaign `campaign`'s pallets.
+    pub(super) fn distribute(&mut self, campaign: u32, pallets: &[Pallet]) {
+        let centre = self.centres[campaign as usize % self.centres.len()].clone();
+        let manufacturer = self.manufacturer.clone();
+        let ssccs: Vec<String> = pallets.iter().map(|p| p.sscc.clone()).collect();
+        self.transport(&manufacturer, &centre, &ssccs, vec![], (2 * 60, 6 * 60));
+        self.cold_storage(campaign, &centre, &ssccs);
+        for pallet in pallets {
+            self.advance(5, 20);
+            let mut event = self.event(EventType::AggregationEvent, Some(Action::Delete));
+            event.parent_id = Some(pallet.sscc.clone());
+            event.child_epcs = pallet.cases.iter().map(|(case, _)| case.clone()).collect();
+            event.biz_step = Some("unpacking".to_owned());
+            event.disposition = Some("in_progress".to_owned());
+            event.read_point = centre.site();
+            event.biz_location = centre.site();
+            self.push(&centre.org, event);
+        }
+        let cases: Vec<&(String, Vec<String>)> = pallets.iter().flat_map(|p| &p.cases).collect();
+        for order in cases.chunks(self.scale.cases_per_order as usize) {
+            let store = ids::retailer(self.rng.below(u64::from(RETAILERS)) as u32);
+            let ssccs: Vec<String> = order.iter().map(|(case, _)| case.clone()).collect();
+            let reference = format!("PO{}", self.document_number());
+            let po = self.transaction("po", &store, &reference);
+            self.transport(&centre, &store, &ssccs, vec![po], (10, 30));
+            let units = order
+                .first()
+                .map(|(_, units)| units.clone())
+                .unwrap_or_default();
+            self.last_retail = Some((store, units));
+        }
+    }
+
+    /// A shipment from `from` and its receipt at `to`, `transit` minutes
+    /// apart. The sender attests the despatch; the receiver attests the
+    /// receipt, or the sender when the receiver is not a member (a store).
+    fn transport(
+        &mut self,
+        from: &Party,
+        to: &Party,
+        ssccs: &[String],
+        mut transactions: Vec<lotline_core::epcis::BizTransaction>,
+        transit: (u64, u64),
+    ) {
+        let reference = format!("DA{}", self.document_number());
+        transactions.push(self.transaction("desadv", from, &reference));
+        self.advance(10, 40);
+        let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
+        event.epc_list = ssccs.to_vec();
+        event.biz_step = Some("shipping".to_owned());
+        event.disposition = Some("in_transit".to_owned());
+        event.read_point = from.site();
+        event.biz_transaction_list = transactions.clone();
+        (event.source_list, event.destination_list) = build::transfer(from, to);
+        self.push(&from.org, event);
+
+        self.advance(transit.0, transit.1);
+        let receiver = if to.org.is_empty() {
+            &from.org
+        } else {
+            &to.org
+        };
+        if to.org.is_empty() {
+            let reference = format!("RA{}", self.document_number());
+            transactions.push(self.transaction("recadv", to, &reference));
+        }
+        let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
+        event.epc_list = ssccs.to_vec();
+        event.biz_step = Some("receiving".to_owned());
+        event.disposition = Some(
+            if to.org.is_empty() {
+                "sellable_accessible"
+            } else {
+                "in_progress"
+            }
+            .to_owned(),
+        );
+        event.read_point = to.site();
+        event.biz_location = to.site();
+        event.biz_transaction_list = transactions;
+        (event.source_list, event.destination_list) = build::transfer(from, to);
+        self.push(receiver, event);
+    }
+
+    /// Temperature readings of the pallets in the cold room; in the
+    /// campaigns `Scale::has_excursion` picks, one reading is an
+    /// excursion, and a non-conformance follows it.
+    fn cold_storage(&mut self, campaign: u32, centre: &Party, ssccs: &[String]) {
+        let readings = self.scale.storage_readings;
+        let excursion = self
+            .scale
+            .has_excursion(campaign)
+            .then(|| self.rng.below(u64::from(readings)) as u32);
+        let sensor = format!(
+            "https://id.gs1.org/8004/{}TL-{:03}",
+            ids::DISTRIBUTOR_PREFIX,
+            1 + self.rng.below(50)
+        );
+        for reading in 0..readings {
+            self.advance(30, 120);
+            let spike = excursion == Some(reading);
+            let reports: Vec<SensorReport> = (0..3u64)
+                .map(|k| {
+                    let value = if spike && k == 1 {
+                        round1(self.between(COLD_CHAIN_MAX_CEL + 0.6, COLD_CHAIN_MAX_CEL + 3.5))
+                    } else {
+                        round1(self.between(2.5, 7.0))
+                    };
+                    temperature(value, self.now_ms - (2 - k) * HOUR_MS / 4)
+                })
+                .collect();
+            let peak = reports
+                .iter()
+                .filter_map(|r| r.value)
+                .fold(f64::MIN, f64::max);
+            let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
+            event.epc_list = ssccs.to_vec();
+            event.biz_step = Some("storing".to_owned());
+            event.disposition = Some("sellable_not_accessible".to_owned());
+            event.read_point = centre.site();
+            event.biz_location = centre.site();
+            event.sensor_element_list = vec![SensorElement {
+                sensor_metadata: Some(BTreeMap::from([
+                    ("deviceID".to_owned(), Value::from(sensor.clone())),
+                    (
+                        "time".to_owned(),
+                        Value::from(build::format_time(self.now_ms)),
+                    ),
+                ])),
+                sensor_report: reports,
+                extensions: BTreeMap::new(),
+            }];
+            self.push(&centre.org, event);
+            if spike {
+                self.summary.excursions += 1;
+                self.excursion_report(centre, ssccs, peak);
+            }
+        }
+    }
+
+    fn excursion_report(&mut self, centre: &Party, ssccs: &[String], peak: f64) {
+        self.advance(15, 45);
+        let code = format!("NC-{}", self.document_number());
+        let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
+        event.epc_list = ssccs.to_vec();
+        event.biz_step = Some("holding".to_owned());
+        event.disposition = Some("sellable_not_accessible".to_owned());
+        event.read_point = centre.site();
+        event.biz_location = centre.site();
+        event.quality = Some(QualityFact::NonConformance {
+            code,
+            description: format!(
+                "cold room excursion to {peak} CEL (limit {COLD_CHAIN_MAX_CEL} CEL) for under 30 minutes; \
+                 within the product's stability budget"
+            ),
+            severity: Severity::Minor,
+            handling: Some(NonConformanceHandling::UseAsIs),
+        });
+        self.push(&centre.org, event);
+        self.summary.non_conformances += 1;
+    }
+
+    /// The manufacturer recalls everything made with the first cure-agent
+    /// lot after the supplier reports it contaminated.
+    pub(super) fn recall(&mut self) {
+        self.advance(6 * 60, 24 * 60);
+        let recall_id = format!(
+            "RC-{}-{}",
+            &build::format_date(self.now_ms)[..4],
+            self.document_number()
+        );
+        let lot = self.summary.recalled_lot.clone();
+        let manufacturer = self.manufacturer.clone();
+        let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
+        event.quantity_list = vec![build::whole(&lot)];
+        event.biz_step = Some("holding".to_owned());
+        event.disposition = Some("recalled".to_owned());
+        event.read_point = manufacturer.site();
+        event.biz_location = manufacturer.site();
+        event.quality = Some(QualityFact::RecallOrder {
+            recall_id: recall_id.clone(),
+            reason: "supplier notice: cure agent lot contaminated with extractable \
+                     nitrosamine precursors; stoppers made from it may exceed the limit"
+                .to_owned(),
+            class: RecallClass::II,
+            scope: vec![lot],
+        });
+        self.push(&manufacturer.org, event);
+        self.summary.recall_id = recall_id;
+    }
+
+    /// The regulator weighs two units of the latest retail delivery at the
+    /// store.
+    pub(super) fn spot_check(&mut self) {
+        let Some((store, units)) = self.last_retail.clone() else {
+            return;
+        };
+        self.advance(24 * 60, 48 * 60);
+        let sample: Vec<String> = units.into_iter().take(2).collect();
+        let regulator = self.regulator.clone();
+        let force = round2(self.between(3.0, 7.0));
+        let mut event = self.inspection(
+            &regulator,
+            Vec::new(),
+            "market surveillance spot check",
+            vec![build::measurement(
+                "breakLooseForce",
+                force,
+                Some("NEW"),
+                (2.0, 8.0),
+            )],
+            "INSP-SCALE-07",
+        );
+        event.epc_list = sample;
+        event.read_point = store.site();
+        event.biz_location = store.site();
+        if let Some(QualityFact::Inspection { result, .. }) = &event.quality {
+            debug_assert_eq!(*result, InspectionResult::Pass);
+        }
+        self.push(&regulator.org, event);
+    }
+}
+
+fn temperature(value: f64, at_ms: u64) -> SensorReport {
+    SensorReport {
+        kind: Some("Temperature".to_owned()),
+        value: Some(value),
+        min_value: None,
+        max_value: None,
+        mean_value: None,
+        uom: Some("CEL".to_owned()),
+        time: Some(build::format_time(at_ms)),
+        extensions: BTreeMap::new(),
+    }
+}
