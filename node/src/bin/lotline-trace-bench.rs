@@ -1,0 +1,362 @@
+//! Traceability benchmark: builds stores of N committed events from the
+//! supply-chain generator (real signatures, real blocks and certificates,
+//! the real store commit path with every index), then measures, as server
+//! time on the store:
+//! - backward trace of the generator's deepest finished serial,
+//! - recall scope of the raw-material lot that reached the most units,
+//! - the EPCIS query `MATCH_anyEPC` on one lot,
+//!
+//! and prints how each grows from the smallest to the largest store next to
+//! the answer size, and against this machine's sled prefix-scan cost (the
+//! unit of work every walk is made of).
+//!
+//! ```text
+//! cargo build --release -p lotline-node --bin lotline-trace-bench
+//! target/release/lotline-trace-bench --events 100000,1000000 --dir /tmp/lotline-trace-bench
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use lotline_consensus::{Input, Output};
+use lotline_core::statement::{STATEMENT_VERSION, Statement};
+use lotline_core::trace::{Direction, NodeKind, RecallScopeRequest};
+use lotline_genesis::Genesis;
+use lotline_node::consensus::solo::SoloEngine;
+use lotline_node::store::index::AttestationMeta;
+use lotline_node::store::{BlockRecord, Store, StoreReader};
+use lotline_node::epcis::query::Query;
+use lotline_node::trace::{self, SeeAll, TraceRequest};
+use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, WorkloadSummary};
+
+/// Attestations per block while loading (the node's own blocks are smaller
+/// under light load and larger under heavy load; this is the upper end).
+const BLOCK_ATTESTATIONS: usize = 2_000;
+
+struct Args {
+    events: Vec<u64>,
+    dir: PathBuf,
+    iterations: usize,
+}
+
+fn args() -> Result<Args> {
+    let mut out = Args {
+        events: vec![100_000, 1_000_000],
+        dir: std::env::temp_dir().join("lotline-trace-bench"),
+        iterations: 200,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--events" => {
+                out.events = value
+                    .split(',')
+                    .map(|v| v.trim().parse().with_context(|| format!("bad count {v:?}")))
+                    .collect::<Result<_>>()?
+            }
+            "--dir" => out.dir = PathBuf::from(value),
+            "--iterations" => out.iterations = value.parse()?,
+            other => bail!("unknown flag {other} (use --events N[,N..] --dir D --iterations I)"),
+        }
+    }
+    Ok(out)
+}
+
+fn main() -> Result<()> {
+    let args = args()?;
+    println!("# lotline-trace-bench: stores of {:?} events", args.events);
+    let mut rows = Vec::new();
+    for &events in &args.events {
+        let dir = args.dir.join(format!("store-{events}"));
+        let (reader, summary, load) = build(&dir, events)?;
+        let row = measure(&reader, &summary, args.iterations, events, load)?;
+        row.print();
+        rows.push(row);
+    }
+    if let (Some(first), Some(last)) = (rows.first(), rows.last())
+        && rows.len() > 1
+    {
+        println!("\n## growth from {} to {} events", first.events, last.events);
+        let growth = |a: f64, b: f64| if a > 0.0 { b / a } else { f64::NAN };
+        println!(
+            "store x{:.1}; backward trace p99 x{:.2} (answer x{:.2}); recall scope x{:.2} (answer x{:.2}); MATCH_anyEPC p99 x{:.2} (answer x{:.2})",
+            growth(first.events as f64, last.events as f64),
+            growth(first.trace_p99_ms, last.trace_p99_ms),
+            growth(first.trace_nodes as f64, last.trace_nodes as f64),
+            growth(first.scope_ms, last.scope_ms),
+            growth(first.scope_units as f64, last.scope_units as f64),
+            growth(first.query_p99_ms, last.query_p99_ms),
+            growth(first.query_events as f64, last.query_events as f64),
+        );
+    }
+    Ok(())
+}
+
+struct Load {
+    seconds: f64,
+    sign_seconds: f64,
+}
+
+/// Generates, signs and commits `events` events into a fresh store in `dir`.
+fn build(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
+    let layout = lotline_node::demo::create_consortium(
+        &dir.join("consortium"),
+        "trace-bench",
+        &orgs,
+        &["manufacturer".into()],
+        0,
+        0,
+    )?;
+    let genesis = Genesis::load(&layout.genesis_path)?;
+    let config = lotline_node::NodeConfig::load(&layout.node_configs[0])?;
+    let node_key = lotline_genesis::keys::read_signing_key(&config.node_key)?;
+    let keys: std::collections::BTreeMap<String, lotline_core::SigningKey> = layout
+        .client_keys
+        .iter()
+        .map(|(org, path)| Ok((org.clone(), lotline_genesis::keys::read_signing_key(path)?)))
+        .collect::<Result<_>>()?;
+    let (mut store, _) = Store::open(&config.data_dir, genesis.validator_set())?;
+    let mut engine = SoloEngine::new(genesis.chain_id(), node_key, None, &[]);
+
+    let started = Instant::now();
+    let mut sign_time = Duration::ZERO;
+    let mut workload =
+        SupplyChainWorkload::stream(7, Scale::for_events(events), &Roles::demo());
+    let mut block = Vec::with_capacity(BLOCK_ATTESTATIONS);
+    let mut metas = Vec::with_capacity(BLOCK_ATTESTATIONS);
+    let mut nonce = 0u64;
+    let mut committed = 0u64;
+    for item in workload.by_ref() {
+        let key = keys
+            .get(&item.org)
+            .with_context(|| format!("no key for org {}", item.org))?;
+        nonce += 1;
+        let statement = Statement {
+            version: STATEMENT_VERSION,
+            chain_id: genesis.chain_id(),
+            org: item.org,
+            key: key.public_key(),
+            issued_at_ms: 1_772_438_400_000,
+            nonce: format!("{nonce:016x}"),
+            event: item.event,
+        };
+        let t = Instant::now();
+        let envelope = statement.sign(key);
+        sign_time += t.elapsed();
+        metas.push(AttestationMeta::of(&statement));
+        block.push(envelope);
+        if block.len() == BLOCK_ATTESTATIONS {
+            committed += commit(&mut engine, &mut store, &mut block, &mut metas)?;
+            if committed % 100_000 < BLOCK_ATTESTATIONS as u64 {
+                eprintln!(
+                    "  {committed} events committed ({:.0}/s)",
+                    committed as f64 / started.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+    committed += commit(&mut engine, &mut store, &mut block, &mut metas)?;
+    let summary = workload
+        .summary()
+        .cloned()
+        .context("the workload ended without a summary")?;
+    let load = Load {
+        seconds: started.elapsed().as_secs_f64(),
+        sign_seconds: sign_time.as_secs_f64(),
+    };
+    println!(
+        "\n## store of {committed} events ({} blocks): loaded in {:.1} s ({:.0} events/s; signing {:.1} s of it)",
+        store.height(),
+        load.seconds,
+        committed as f64 / load.seconds,
+        load.sign_seconds
+    );
+    Ok((store.reader(), summary, load))
+}
+
+fn commit(
+    engine: &mut SoloEngine,
+    store: &mut Store,
+    block: &mut Vec<lotline_core::Envelope>,
+    metas: &mut Vec<AttestationMeta>,
+) -> Result<u64> {
+    if block.is_empty() {
+        return Ok(0);
+    }
+    let n = block.len() as u64;
+    let outputs = engine.handle(Input::Propose {
+        attestations: std::mem::take(block),
+        now_ms: 1_772_438_400_000,
+    });
+    for output in outputs {
+        if let Output::Commit { block, finality } = output {
+            store.commit(&BlockRecord { block, finality }, metas)?;
+        }
+    }
+    metas.clear();
+    Ok(n)
+}
+
+struct Row {
+    events: u64,
+    trace_p50_ms: f64,
+    trace_p99_ms: f64,
+    trace_nodes: usize,
+    trace_levels: usize,
+    scope_ms: f64,
+    scope_units: u64,
+    scope_items: u64,
+    query_p50_ms: f64,
+    query_p99_ms: f64,
+    query_events: usize,
+    scan_us: f64,
+    load_per_s: f64,
+}
+
+impl Row {
+    fn print(&self) {
+        println!(
+            "backward trace: p50 {:.2} ms, p99 {:.2} ms ({} nodes, {} transformation levels) = {:.0} prefix scans' worth",
+            self.trace_p50_ms,
+            self.trace_p99_ms,
+            self.trace_nodes,
+            self.trace_levels,
+            self.trace_p99_ms * 1000.0 / self.scan_us
+        );
+        println!(
+            "recall scope: {:.0} ms for {} units ({} serialised items) = {:.2} µs/unit, {:.1}x one prefix scan per unit",
+            self.scope_ms,
+            self.scope_units,
+            self.scope_items,
+            self.scope_ms * 1000.0 / self.scope_units.max(1) as f64,
+            self.scope_ms * 1000.0 / self.scope_units.max(1) as f64 / self.scan_us
+        );
+        println!(
+            "MATCH_anyEPC on one lot: p50 {:.2} ms, p99 {:.2} ms ({} events)",
+            self.query_p50_ms, self.query_p99_ms, self.query_events
+        );
+        println!(
+            "machine: one sled prefix scan (seek + first key) {:.2} µs on this store; load {:.0} events/s",
+            self.scan_us, self.load_per_s
+        );
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn timed<T>(iterations: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Vec<f64>, T)> {
+    let mut samples = Vec::with_capacity(iterations);
+    let mut last = None;
+    for _ in 0..iterations.max(1) {
+        let t = Instant::now();
+        let out = f()?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        last = Some(out);
+    }
+    samples.sort_by(f64::total_cmp);
+    let last = last.context("no iteration ran")?;
+    Ok((samples, last))
+}
+
+fn measure(
+    reader: &StoreReader,
+    summary: &WorkloadSummary,
+    iterations: usize,
+    events: u64,
+    load: Load,
+) -> Result<Row> {
+    // The unit of work: one sled prefix scan that finds a key.
+    let (scan_samples, _) = timed(iterations * 10, || {
+        Ok(reader.edges(&summary.deep_serial, lotline_node::store::lineage::End::To)?)
+    })?;
+    let scan_us = percentile(&scan_samples, 0.5) * 1000.0;
+
+    let request = TraceRequest {
+        root: summary.deep_serial.clone(),
+        direction: Direction::Backward,
+        depth: None,
+        proofs: false,
+    };
+    let (trace_samples, trace) = timed(iterations, || Ok(trace::trace(reader, &request, &SeeAll)?))?;
+    if !trace.nodes.iter().any(|n| n.id == summary.deep_raw_lot) {
+        bail!("the backward trace of {} misses {}", summary.deep_serial, summary.deep_raw_lot);
+    }
+    let trace_levels = longest_transformation_path(&trace);
+
+    let scope_request = RecallScopeRequest {
+        suspects: vec![summary.wide_raw_lot.clone()],
+        from: None,
+        until: None,
+    };
+    let (scope_samples, scope) = timed(5, || {
+        Ok(trace::recall_scope(reader, &scope_request, &SeeAll)?)
+    })?;
+    let scope_items = scope
+        .units
+        .iter()
+        .filter(|u| u.kind == NodeKind::Item)
+        .count() as u64;
+
+    let (query_samples, query_events) = timed(iterations, || query_any_epc(reader, &summary.deep_raw_lot))?;
+
+    Ok(Row {
+        events,
+        trace_p50_ms: percentile(&trace_samples, 0.5),
+        trace_p99_ms: percentile(&trace_samples, 0.99),
+        trace_nodes: trace.nodes.len(),
+        trace_levels,
+        scope_ms: percentile(&scope_samples, 0.5),
+        scope_units: scope.totals.units,
+        scope_items,
+        query_p50_ms: percentile(&query_samples, 0.5),
+        query_p99_ms: percentile(&query_samples, 0.99),
+        query_events,
+        scan_us,
+        load_per_s: events as f64 / load.seconds,
+    })
+}
+
+/// Transformation edges on the longest path from the trace's root.
+fn longest_transformation_path(trace: &lotline_core::trace::Trace) -> usize {
+    use std::collections::HashMap;
+    let mut best: HashMap<&str, usize> = HashMap::new();
+    // Nodes come in breadth-first order; relax edges until stable (DAG).
+    for _ in 0..trace.nodes.len().min(128) {
+        let mut changed = false;
+        for edge in &trace.edges {
+            let here = best.get(edge.to.as_str()).copied().unwrap_or(0);
+            let step = usize::from(edge.kind == lotline_core::lineage::EdgeKind::TransformedInto);
+            let there = best.entry(edge.from.as_str()).or_insert(0);
+            if here + step > *there {
+                *there = here + step;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    best.values().copied().max().unwrap_or(0)
+}
+
+/// `MATCH_anyEPC` on one lot through the EPCIS query engine (parse, plan,
+/// index walk, event decode and filter; the first page).
+fn query_any_epc(reader: &StoreReader, lot: &str) -> Result<usize> {
+    let params = [("MATCH_anyEPC".to_owned(), lot.to_owned())];
+    let query = Query::parse(&params).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let page = lotline_node::epcis::query::run(reader, &query, &|_| true)?;
+    Ok(page.events.len())
+}
