@@ -79,6 +79,8 @@ pub enum Domain {
     Genesis,
     /// An entry of a hash-chained log (audit trail, journals).
     LogEntry,
+    /// A block's list of equivocation evidence.
+    Evidence,
 }
 
 impl Domain {
@@ -90,20 +92,22 @@ impl Domain {
             Domain::Header => "lotline/v1/header",
             Domain::Genesis => "lotline/v1/genesis",
             Domain::LogEntry => "lotline/v1/log-entry",
+            Domain::Evidence => "lotline/v1/evidence",
         }
     }
 
-    const ALL: [Domain; 6] = [
+    const ALL: [Domain; 7] = [
         Domain::Attestation,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
         Domain::Header,
         Domain::Genesis,
         Domain::LogEntry,
+        Domain::Evidence,
     ];
 
     fn key(self) -> &'static [u8; 32] {
-        static KEYS: LazyLock<[[u8; 32]; 6]> = LazyLock::new(|| {
+        static KEYS: LazyLock<[[u8; 32]; 7]> = LazyLock::new(|| {
             Domain::ALL.map(|d| blake3::derive_key(d.context(), b"lotline domain key"))
         });
         let index = Domain::ALL.iter().position(|d| *d == self).unwrap_or(0);
