@@ -25,6 +25,10 @@ pub const FETCH_ATTEMPTS_BEFORE_SYNC: u32 = 3;
 /// Any block it commits then has at most this many uncommitted ancestors, so
 /// one `Finality` (at most `FINALITY_DESCENDANTS_MAX` headers) proves each.
 pub const PIPELINE_HEIGHTS_MAX: u64 = limits::FINALITY_DESCENDANTS_MAX as u64;
+/// Evidence keys (validator, view, kind) the engine remembers having
+/// reported, so gossip is forwarded once. Beyond it the lowest views are
+/// forgotten (the actor's store still deduplicates what is kept).
+pub const EVIDENCE_SEEN_MAX: usize = 1024;
 /// Doublings of the timeouts after consecutive nullified views.
 pub const BACKOFF_DOUBLINGS_MAX: u32 = 16;
 

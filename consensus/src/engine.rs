@@ -53,7 +53,6 @@ use lotline_core::vote::{self, Vote, VoteKind};
 
 use crate::certificate::QuorumCertificate;
 use crate::config::Config;
-use crate::evidence::Evidence;
 use crate::journal::{self, RestoreError};
 use crate::proposal::Payload;
 use crate::view::Round;
@@ -108,6 +107,8 @@ pub struct Engine {
     pub(crate) payload: Option<Payload>,
     /// The finalized view we last told each lagging peer about.
     pub(crate) helped: BTreeMap<u16, u64>,
+    /// Offences already reported (bounded, see `EVIDENCE_SEEN_MAX`).
+    pub(crate) evidence_seen: crate::evidence::Seen,
     /// Outputs of the step in progress.
     pub(crate) out: Vec<Output>,
 }
@@ -139,6 +140,7 @@ impl Engine {
             entry: None,
             payload: None,
             helped: BTreeMap::new(),
+            evidence_seen: Default::default(),
             out: Vec::new(),
             config,
         }
@@ -272,8 +274,9 @@ impl Engine {
         match input {
             Input::Propose {
                 attestations,
+                evidence,
                 now_ms,
-            } => self.on_propose(attestations, now_ms),
+            } => self.on_propose(attestations, evidence, now_ms),
             Input::Message { from, message } => self.on_message(from, message),
             Input::Timer { view, timer } => self.on_timer(view, timer),
             Input::Verified { view, block, valid } => self.on_verified(view, block, valid),
@@ -338,6 +341,7 @@ impl Engine {
                 Ok(())
             }
             Message::Blocks(blocks) => self.on_blocks(blocks),
+            Message::Evidence(evidence) => self.on_evidence(*evidence),
         };
         if let Err(reason) = result {
             if let DropReason::StaleView { view, finalized } = reason
@@ -463,16 +467,8 @@ impl Engine {
     /// Counts a verified vote; reports evidence. Does not certify.
     pub(crate) fn record_vote(&mut self, vote: Vote) {
         if let Insert::Conflict(Some(evidence)) = self.round_mut(vote.view).votes.insert(vote) {
-            self.evidence(*evidence);
+            self.report_evidence(*evidence);
         }
-    }
-
-    /// Evidence against ourselves is reported too, not asserted: it comes
-    /// from peers, and it means our key signs somewhere else as well (the
-    /// actor must alarm). Our own signing rules are asserted in `Own`.
-    fn evidence(&mut self, evidence: Evidence) {
-        assert!(evidence.kind().is_some());
-        self.out.push(Output::Evidence(evidence));
     }
 
     /// Signs and journals an own vote, asserting the per-view rules. The

@@ -64,7 +64,7 @@
 pub mod certificate;
 pub mod config;
 pub mod engine;
-pub mod evidence;
+mod evidence;
 pub mod journal;
 pub mod leader;
 mod proposal;
@@ -81,9 +81,9 @@ use serde::{Deserialize, Serialize};
 pub use certificate::{QuorumCertificate, Verifier, Zip215};
 pub use config::Config;
 pub use engine::Engine;
-pub use evidence::{Evidence, EvidenceError, EvidenceKind};
 pub use journal::RestoreError;
 pub use leader::leader;
+pub use lotline_core::evidence::{Evidence, EvidenceError, EvidenceKey, EvidenceKind};
 
 /// What drives an engine.
 #[derive(Clone, Debug)]
@@ -93,6 +93,9 @@ pub enum Input {
     /// which becomes the informational header timestamp.
     Propose {
         attestations: Vec<Envelope>,
+        /// Verified evidence not yet recorded on this chain (nor in the
+        /// uncommitted ancestors); at most `BLOCK_EVIDENCE_MAX` are taken.
+        evidence: Vec<Evidence>,
         now_ms: u64,
     },
     /// A message from validator `from`, as authenticated by the transport.
@@ -161,8 +164,11 @@ pub enum Output {
     /// block-sync finalized blocks with their finalities from `height`
     /// upwards from peers' block logs and feed them as `Input::Synced`.
     Sync { height: u64 },
-    /// Two conflicting votes by one validator: gossip it and record it in a
-    /// later block. Emitted once per (validator, view, kind).
+    /// Two conflicting votes by one validator, verified: keep it and offer
+    /// it in the next `Input::Propose` until a committed block records it.
+    /// Emitted once per [`EvidenceKey`] (up to [`config::EVIDENCE_SEEN_MAX`]
+    /// remembered); the engine has already broadcast it
+    /// ([`Message::Evidence`]).
     Evidence(Evidence),
     /// A message or input was refused; the actor logs and counts it (and may
     /// rate-limit or block a peer that sends many non-benign ones). `from` is
@@ -198,6 +204,10 @@ pub enum Message {
     /// Answer to [`Request::Block`]: the block and then its ancestors,
     /// child first, at most [`config::FETCH_BLOCKS_MAX`].
     Blocks(Vec<Block>),
+    /// Equivocation evidence, gossiped: the detector broadcasts it and every
+    /// validator forwards it once, on first sight, so it reaches the next
+    /// leaders even when the detector's own messages are lost.
+    Evidence(Box<Evidence>),
 }
 
 /// A leader's block for view `notarize.view` with everything a voter needs
@@ -263,6 +273,8 @@ pub enum DropReason {
     Unrequested(BlockHash),
     #[error("a finalized block conflicts with the committed chain at height {0}")]
     ConflictingFinalization(u64),
+    #[error("evidence: {0}")]
+    Evidence(EvidenceError),
 }
 
 impl DropReason {

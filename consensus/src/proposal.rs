@@ -2,6 +2,7 @@
 
 use lotline_core::attestation::Envelope;
 use lotline_core::block::{Block, BlockHash, Header};
+use lotline_core::evidence::Evidence;
 use lotline_core::limits;
 use lotline_core::vote::VoteKind;
 
@@ -15,6 +16,7 @@ use crate::{DropReason, Message, Output, Proposal, Record, Request};
 pub(crate) struct Payload {
     pub view: u64,
     pub attestations: Vec<Envelope>,
+    pub evidence: Vec<Evidence>,
     pub now_ms: u64,
 }
 
@@ -40,7 +42,12 @@ pub(crate) enum Missing {
 }
 
 impl Engine {
-    pub(crate) fn on_propose(&mut self, mut attestations: Vec<Envelope>, now_ms: u64) {
+    pub(crate) fn on_propose(
+        &mut self,
+        mut attestations: Vec<Envelope>,
+        mut evidence: Vec<Evidence>,
+        now_ms: u64,
+    ) {
         let view = self.view;
         if self.leader(view) != self.me() {
             return;
@@ -50,9 +57,14 @@ impl Engine {
             return;
         }
         attestations.truncate(limits::BLOCK_ATTESTATIONS_MAX);
+        // One offence once per block, so the body check passes.
+        let mut keys = std::collections::BTreeSet::new();
+        evidence.retain(|e| e.key().is_some_and(|key| keys.insert(key)));
+        evidence.truncate(limits::BLOCK_EVIDENCE_MAX);
         self.payload = Some(Payload {
             view,
             attestations,
+            evidence,
             now_ms,
         });
         self.try_propose(true);
@@ -110,7 +122,8 @@ impl Engine {
             payload.now_ms,
             leader,
             payload.attestations,
-        );
+        )
+        .with_evidence(payload.evidence);
         let hash = block.hash();
         self.out.push(Output::Persist(Record::Block(block.clone())));
         let notarize = self.sign(VoteKind::Notarize, view, hash.0);

@@ -15,7 +15,7 @@ use lotline_core::hash::Digest;
 use lotline_core::vote::{Vote, VoteKind};
 
 use crate::certificate::QuorumCertificate;
-use crate::evidence::{Evidence, EvidenceKind};
+use lotline_core::evidence::{Evidence, EvidenceKind};
 
 /// What inserting a (verified) vote did.
 #[derive(Debug, PartialEq, Eq)]

@@ -5,14 +5,16 @@
 //! played by the test, which signs their votes with their keys.
 
 use lotline_consensus::{
-    Config, DropReason, Engine, Evidence, EvidenceKind, Input, Message, Output, Proposal,
-    QuorumCertificate, Record, Request, TimerKind,
+    Config, DropReason, Engine, Evidence, EvidenceError, EvidenceKind, Input, Message, Output,
+    Proposal, QuorumCertificate, Record, Request, TimerKind,
 };
 use lotline_core::attestation::Envelope;
-use lotline_core::block::{Block, Header};
+use lotline_core::block::{Block, BlockError, Header};
 use lotline_core::certificate::{Finality, Signed};
 use lotline_core::crypto::SigningKey;
+use lotline_core::evidence;
 use lotline_core::hash::Digest;
+use lotline_core::limits;
 use lotline_core::validators::ValidatorSet;
 use lotline_core::vote::{Vote, VoteKind};
 
@@ -158,6 +160,21 @@ impl Fixture {
         }
     }
 
+    /// Validator `signer` notarizes two different blocks in `view`.
+    fn equivocation(&self, signer: u16, view: u64) -> Evidence {
+        Evidence {
+            first: self.signed(signer, Notarize, view, Digest([1; 32])),
+            second: self.signed(signer, Notarize, view, Digest([2; 32])),
+        }
+    }
+
+    fn gossip(&self, from: u16, evidence: Evidence) -> Input {
+        Input::Message {
+            from,
+            message: Message::Evidence(Box::new(evidence)),
+        }
+    }
+
     fn verified(&self, block: &Block) -> Input {
         Input::Verified {
             view: block.header.view,
@@ -262,6 +279,8 @@ enum Expect {
     Verify(u64),
     Commit(u64),
     Evidence(EvidenceKind, u16),
+    /// A broadcast of evidence against this validator.
+    GossipEvidence(u16),
     Dropped(fn(&DropReason) -> bool),
     Request,
     Blocks,
@@ -298,6 +317,9 @@ impl Expect {
             }
             (Expect::Evidence(kind, signer), Output::Evidence(e)) => {
                 e.kind() == Some(*kind) && e.signer() == *signer
+            }
+            (Expect::GossipEvidence(signer), Output::Broadcast(Message::Evidence(e))) => {
+                e.signer() == *signer
             }
             (Expect::Dropped(predicate), Output::Dropped { reason, .. }) => predicate(reason),
             (
@@ -761,8 +783,233 @@ fn conflicting_votes_become_self_verifying_evidence_once() {
         .collect();
     assert_eq!(evidence.len(), 3);
     for e in &evidence {
-        assert_eq!(e.verify(&fx.set), Ok(e.kind().unwrap()));
+        assert_eq!(e.verify(&fx.set), Ok(e.key().unwrap()));
     }
+}
+
+#[test]
+fn detected_evidence_is_broadcast_before_the_actor_keeps_it() {
+    // Goal: a conflict the tracker finds leaves for every peer (gossip), and
+    // the actor is told to keep it, in one step.
+    let mut fx = Fixture::new(4, 0);
+    let a = fx.block(1, None, 0);
+    let b = fx.block(1, None, 1);
+    let steps = vec![
+        step(
+            "notarize A by 2",
+            fx.vote(2, Notarize, 1, &a),
+            vec![],
+            vec![],
+            1,
+        ),
+        step(
+            "notarize B by 2",
+            fx.vote(2, Notarize, 1, &b),
+            vec![
+                Expect::GossipEvidence(2),
+                Expect::Evidence(EvidenceKind::ConflictingNotarize, 2),
+            ],
+            vec![],
+            1,
+        ),
+        step(
+            "the same offence gossiped back by a peer is not reported again",
+            fx.gossip(1, fx.equivocation(2, 1)),
+            vec![],
+            vec![
+                Expect::GossipEvidence(2),
+                Expect::Evidence(EvidenceKind::ConflictingNotarize, 2),
+            ],
+            1,
+        ),
+    ];
+    fx.run(steps);
+}
+
+#[test]
+fn gossiped_evidence_is_verified_kept_and_forwarded_once() {
+    // Goal: evidence from a peer is checked against the validator set; valid
+    // evidence is forwarded and kept once per offence, whatever its view;
+    // anything else is dropped with a reason and never kept.
+    let mut fx = Fixture::new(4, 0);
+    let mut forged = fx.equivocation(3, 2);
+    forged.second.signature.0[5] ^= 1;
+    let mut no_conflict = fx.equivocation(3, 2);
+    no_conflict.second = no_conflict.first;
+    let mut two_signers = fx.equivocation(3, 2);
+    two_signers.second = fx.signed(2, Notarize, 2, Digest([2; 32]));
+    let mut outsider = fx.equivocation(3, 2);
+    outsider.first.signer = 9;
+    outsider.second.signer = 9;
+    let steps = vec![
+        step(
+            "valid evidence against 2 from 1",
+            fx.gossip(1, fx.equivocation(2, 1)),
+            vec![
+                Expect::GossipEvidence(2),
+                Expect::Evidence(EvidenceKind::ConflictingNotarize, 2),
+            ],
+            vec![],
+            1,
+        ),
+        step(
+            "the same offence from 3",
+            fx.gossip(3, fx.equivocation(2, 1)),
+            vec![],
+            vec![
+                Expect::GossipEvidence(2),
+                Expect::Evidence(EvidenceKind::ConflictingNotarize, 2),
+            ],
+            1,
+        ),
+        step(
+            "evidence about a far view is still evidence",
+            fx.gossip(1, fx.equivocation(2, 1_000_000)),
+            vec![Expect::Evidence(EvidenceKind::ConflictingNotarize, 2)],
+            vec![],
+            1,
+        ),
+        step(
+            "a forged signature",
+            fx.gossip(1, forged),
+            vec![Expect::Dropped(|r| {
+                matches!(r, DropReason::BadSignature(3))
+            })],
+            vec![
+                Expect::GossipEvidence(3),
+                Expect::Evidence(EvidenceKind::ConflictingNotarize, 3),
+            ],
+            1,
+        ),
+        step(
+            "votes that do not conflict",
+            fx.gossip(1, no_conflict),
+            vec![Expect::Dropped(|r| {
+                matches!(r, DropReason::Evidence(EvidenceError::NoConflict))
+            })],
+            vec![Expect::GossipEvidence(3)],
+            1,
+        ),
+        step(
+            "votes of two validators",
+            fx.gossip(1, two_signers),
+            vec![Expect::Dropped(|r| {
+                matches!(r, DropReason::Evidence(EvidenceError::Signers(3, 2)))
+            })],
+            vec![Expect::GossipEvidence(3)],
+            1,
+        ),
+        step(
+            "a signer outside the set",
+            fx.gossip(1, outsider),
+            vec![Expect::Dropped(|r| {
+                matches!(r, DropReason::Evidence(EvidenceError::UnknownSigner(9)))
+            })],
+            vec![Expect::GossipEvidence(9)],
+            1,
+        ),
+        step(
+            "the genuine offence of 3 after the forgery is still taken",
+            fx.gossip(2, fx.equivocation(3, 2)),
+            vec![Expect::Evidence(EvidenceKind::ConflictingNotarize, 3)],
+            vec![],
+            1,
+        ),
+    ];
+    fx.run(steps);
+}
+
+#[test]
+fn a_leader_records_offered_evidence_under_its_header() {
+    // Goal: the evidence the actor offers is in the proposed block, each
+    // offence once and at most BLOCK_EVIDENCE_MAX, and the header commits
+    // to it (so the certificate certifies it).
+    let mut fx = Fixture::new(4, 1);
+    let mut offered: Vec<Evidence> = (0..20).map(|v| fx.equivocation(2, 100 + v)).collect();
+    offered.insert(1, fx.equivocation(2, 100));
+    let outputs = fx.engine.handle(Input::Propose {
+        attestations: vec![],
+        evidence: offered,
+        now_ms: 5,
+    });
+    let proposal = outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Broadcast(Message::Proposal(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("a proposal");
+    let block = &proposal.block;
+    assert_eq!(block.evidence.len(), limits::BLOCK_EVIDENCE_MAX);
+    let views: Vec<u64> = block.evidence.iter().map(Evidence::view).collect();
+    let expected: Vec<u64> = (100..100 + limits::BLOCK_EVIDENCE_MAX as u64).collect();
+    assert_eq!(views, expected, "in offered order, the repeat left out");
+    assert_eq!(block.header.evidence_root, evidence::root(&block.evidence));
+    assert!(block.check_body(&CHAIN).is_ok());
+}
+
+#[test]
+fn a_proposal_whose_evidence_the_header_does_not_commit_to_is_dropped() {
+    // Goal: evidence added to, removed from or malformed in a body under a
+    // signed header is caught by the body check before any vote.
+    let mut fx = Fixture::new(4, 0);
+    let recording = fx
+        .block(1, None, 0)
+        .with_evidence(vec![fx.equivocation(2, 1)]);
+    let mut stripped = recording.clone();
+    stripped.evidence.clear();
+    let mut not_evidence = fx.block(1, None, 0);
+    let vote = fx.signed(2, Notarize, 1, Digest([1; 32]));
+    not_evidence = not_evidence.with_evidence(vec![Evidence {
+        first: vote,
+        second: vote,
+    }]);
+    let twice = fx
+        .block(1, None, 0)
+        .with_evidence(vec![fx.equivocation(2, 1), fx.equivocation(2, 1)]);
+    let steps = vec![step(
+        "evidence removed from a signed body",
+        fx.proposal(&stripped, None, None, vec![]),
+        vec![Expect::Dropped(|r| {
+            matches!(r, DropReason::Block(BlockError::EvidenceRoot { .. }))
+        })],
+        vec![Expect::Verify(1)],
+        1,
+    )];
+    fx.run(steps);
+    for (desc, block, check) in [
+        (
+            "two votes that do not conflict",
+            not_evidence,
+            (|r: &DropReason| matches!(r, DropReason::Block(BlockError::NotEvidence { index: 0 })))
+                as fn(&DropReason) -> bool,
+        ),
+        ("one offence twice", twice, |r: &DropReason| {
+            matches!(
+                r,
+                DropReason::Block(BlockError::DuplicateEvidence { index: 1, .. })
+            )
+        }),
+    ] {
+        let mut fx = Fixture::new(4, 0);
+        let input = fx.proposal(&block, None, None, vec![]);
+        fx.run(vec![step(
+            desc,
+            input,
+            vec![Expect::Dropped(check)],
+            vec![Expect::Verify(1)],
+            1,
+        )]);
+    }
+    let mut fx = Fixture::new(4, 0);
+    let input = fx.proposal(&recording, None, None, vec![]);
+    fx.run(vec![step(
+        "the committed evidence is asked to be verified with the payload",
+        input,
+        vec![Expect::Verify(1)],
+        vec![],
+        1,
+    )]);
 }
 
 #[test]
@@ -1190,6 +1437,7 @@ fn our_leadership_builds_and_journals_before_broadcasting() {
             "payload: journal our notarize, then broadcast the proposal",
             Input::Propose {
                 attestations: vec![],
+                evidence: vec![],
                 now_ms: 5,
             },
             vec![Expect::Journal(Notarize, 1), Expect::Proposal(1)],
@@ -1200,6 +1448,7 @@ fn our_leadership_builds_and_journals_before_broadcasting() {
             "a second payload is ignored",
             Input::Propose {
                 attestations: vec![],
+                evidence: vec![],
                 now_ms: 6,
             },
             vec![],
@@ -1255,6 +1504,7 @@ fn a_leader_after_a_nullified_view_carries_the_nullification() {
             "payload",
             Input::Propose {
                 attestations: vec![],
+                evidence: vec![],
                 now_ms: 7,
             },
             vec![Expect::Proposal(2)],
@@ -1311,6 +1561,7 @@ fn a_leader_missing_certificates_asks_for_them() {
             "payload, but view 1 is unknown: ask",
             Input::Propose {
                 attestations: vec![],
+                evidence: vec![],
                 now_ms: 1,
             },
             vec![Expect::Request],
@@ -1399,6 +1650,7 @@ fn a_single_validator_finalizes_alone() {
         );
         let outputs = fx.engine.handle(Input::Propose {
             attestations: vec![],
+            evidence: vec![],
             now_ms: view,
         });
         assert!(
@@ -1632,6 +1884,7 @@ fn a_restarted_leader_builds_on_a_persisted_notarized_block() {
         "payload",
         Input::Propose {
             attestations: vec![],
+            evidence: vec![],
             now_ms: 9,
         },
         vec![Expect::Proposal(2)],

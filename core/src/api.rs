@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::attestation::{AttestationId, Envelope};
 use crate::block::{BlockHash, Header};
 use crate::certificate::Finality;
+use crate::evidence::{Evidence, EvidenceKind};
 use crate::hash::Digest;
 use crate::receipt::Receipt;
 
@@ -150,4 +151,34 @@ pub struct Health {
     pub status: String,
     pub height: u64,
     pub mempool: usize,
+}
+
+/// One equivocation as `GET /v1/evidence` lists it: who, when, what rule,
+/// whether the chain records it yet, and the two signed votes (which anyone
+/// verifies against the genesis).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EvidenceEntry {
+    /// Index of the validator in the genesis.
+    pub validator: u16,
+    /// The org that runs it.
+    pub org: String,
+    pub view: u64,
+    pub kind: EvidenceKind,
+    pub status: EvidenceStatus,
+    /// The height of the finalized block that records it (when recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<BlockHash>,
+    pub evidence: Evidence,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceStatus {
+    /// This node verified it; a coming block will record it.
+    Pending,
+    /// A finalized block records it, the same on every node.
+    Recorded,
 }

@@ -1,4 +1,5 @@
-//! Blocks: a header that commits to an ordered list of attestations.
+//! Blocks: a header that commits to an ordered list of attestations and to
+//! the equivocation evidence the block records.
 
 use std::fmt;
 
@@ -6,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attestation::{AttestationId, Envelope};
 use crate::codec::{self, DecodeError};
+use crate::evidence::{self, Evidence, EvidenceKey};
 use crate::hash::{self, Digest, Domain};
 use crate::limits;
 use crate::merkle;
@@ -43,13 +45,17 @@ pub struct Header {
     /// Merkle root over the attestation ids, in block order.
     pub root: Digest,
     pub count: u32,
+    /// Commitment to the block's equivocation evidence
+    /// ([`evidence::root`]): a certificate of the header certifies it too.
+    pub evidence_root: Digest,
     /// Proposer's clock, unix milliseconds. Informational: not a consensus rule.
     pub timestamp_ms: u64,
     /// Index of the proposer in the validator set.
     pub proposer: u16,
 }
 
-pub const HEADER_VERSION: u16 = 1;
+/// Version 2 added `evidence_root`.
+pub const HEADER_VERSION: u16 = 2;
 
 impl Header {
     pub fn hash(&self) -> BlockHash {
@@ -62,12 +68,17 @@ impl Header {
     }
 }
 
-/// A block: header plus the attestations it commits to.
+/// A block: header plus the attestations and evidence it commits to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Block {
     pub header: Header,
     pub attestations: Vec<Envelope>,
+    /// Equivocations recorded on chain by this block, at most
+    /// [`limits::BLOCK_EVIDENCE_MAX`], each offence ([`EvidenceKey`]) once.
+    /// Their signatures are checked by the validators that vote for the
+    /// block, not here.
+    pub evidence: Vec<Evidence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +97,14 @@ pub enum BlockError {
     Root { header: Digest, actual: Digest },
     #[error("attestation {0} appears twice in the block")]
     Duplicate(AttestationId),
+    #[error("block carries {0} pieces of evidence, more than the limit")]
+    TooMuchEvidence(usize),
+    #[error("evidence {index} is not two conflicting votes of one validator")]
+    NotEvidence { index: usize },
+    #[error("evidence {index} repeats an offence of the same block: {key:?}")]
+    DuplicateEvidence { index: usize, key: EvidenceKey },
+    #[error("header evidence root {header} does not match the evidence's root {actual}")]
+    EvidenceRoot { header: Digest, actual: Digest },
     #[error("block at height {height} has parent {got}, expected {expected}")]
     Parent {
         height: u64,
@@ -118,11 +137,20 @@ impl Block {
                 parent,
                 root: merkle::root(&ids),
                 count,
+                evidence_root: evidence::root(&[]),
                 timestamp_ms,
                 proposer,
             },
             attestations,
+            evidence: Vec::new(),
         }
+    }
+
+    /// The same block recording `evidence` (the header's commitment follows).
+    pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Block {
+        self.header.evidence_root = evidence::root(&evidence);
+        self.evidence = evidence;
+        self
     }
 
     pub fn hash(&self) -> BlockHash {
@@ -134,7 +162,8 @@ impl Block {
     }
 
     /// Checks that the body matches the header (version, chain, count, root,
-    /// no duplicate ids). Returns the ids so callers need not hash again.
+    /// no duplicate ids; evidence count, shape, no repeated offence, root).
+    /// Returns the ids so callers need not hash again.
     pub fn check_body(&self, chain_id: &Digest) -> Result<Vec<AttestationId>, BlockError> {
         if self.header.version != HEADER_VERSION {
             return Err(BlockError::Version(self.header.version));
@@ -168,7 +197,30 @@ impl Block {
                 actual,
             });
         }
+        self.check_evidence()?;
         Ok(ids)
+    }
+
+    /// The evidence part of [`Block::check_body`].
+    fn check_evidence(&self) -> Result<(), BlockError> {
+        if self.evidence.len() > limits::BLOCK_EVIDENCE_MAX {
+            return Err(BlockError::TooMuchEvidence(self.evidence.len()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, item) in self.evidence.iter().enumerate() {
+            let key = item.key().ok_or(BlockError::NotEvidence { index })?;
+            if !seen.insert(key) {
+                return Err(BlockError::DuplicateEvidence { index, key });
+            }
+        }
+        let actual = evidence::root(&self.evidence);
+        if actual != self.header.evidence_root {
+            return Err(BlockError::EvidenceRoot {
+                header: self.header.evidence_root,
+                actual,
+            });
+        }
+        Ok(())
     }
 
     /// Checks that this block directly extends `parent` (or the chain start).

@@ -81,6 +81,8 @@ pub enum Domain {
     LogEntry,
     /// An API bearer token -> the hash a node config stores.
     ApiToken,
+    /// A block's list of equivocation evidence.
+    Evidence,
 }
 
 impl Domain {
@@ -93,10 +95,11 @@ impl Domain {
             Domain::Genesis => "lotline/v1/genesis",
             Domain::LogEntry => "lotline/v1/log-entry",
             Domain::ApiToken => "lotline/v1/api-token",
+            Domain::Evidence => "lotline/v1/evidence",
         }
     }
 
-    const ALL: [Domain; 7] = [
+    const ALL: [Domain; 8] = [
         Domain::Attestation,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -104,10 +107,11 @@ impl Domain {
         Domain::Genesis,
         Domain::LogEntry,
         Domain::ApiToken,
+        Domain::Evidence,
     ];
 
     fn key(self) -> &'static [u8; 32] {
-        static KEYS: LazyLock<[[u8; 32]; 7]> = LazyLock::new(|| {
+        static KEYS: LazyLock<[[u8; 32]; Domain::ALL.len()]> = LazyLock::new(|| {
             Domain::ALL.map(|d| blake3::derive_key(d.context(), b"lotline domain key"))
         });
         let index = Domain::ALL.iter().position(|d| *d == self).unwrap_or(0);

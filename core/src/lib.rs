@@ -14,6 +14,7 @@ pub mod certificate;
 pub mod codec;
 pub mod crypto;
 pub mod epcis;
+pub mod evidence;
 pub mod gs1;
 pub mod hash;
 pub mod limits;

@@ -9,6 +9,9 @@ pub const ATTESTATION_BYTES_MAX: usize = 72 * 1024;
 pub const ENVELOPE_SIGNATURES_MAX: usize = 1;
 /// Attestations in one block.
 pub const BLOCK_ATTESTATIONS_MAX: usize = 4096;
+/// Equivocation evidence recorded by one block. A Byzantine validator can
+/// equivocate in every view; the backlog drains this many per block.
+pub const BLOCK_EVIDENCE_MAX: usize = 16;
 /// Largest encoded block (postcard).
 pub const BLOCK_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Largest encoded receipt (postcard or JSON).

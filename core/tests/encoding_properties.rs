@@ -65,11 +65,23 @@ fn header() -> impl Strategy<Value = Header> {
         digest(),
         digest(),
         any::<u32>(),
+        digest(),
         any::<u64>(),
         any::<u16>(),
     )
         .prop_map(
-            |(version, chain_id, height, view, parent, root, count, timestamp_ms, proposer)| {
+            |(
+                version,
+                chain_id,
+                height,
+                view,
+                parent,
+                root,
+                count,
+                evidence_root,
+                timestamp_ms,
+                proposer,
+            )| {
                 Header {
                     version,
                     chain_id,
@@ -78,6 +90,7 @@ fn header() -> impl Strategy<Value = Header> {
                     parent: BlockHash(parent),
                     root,
                     count,
+                    evidence_root,
                     timestamp_ms,
                     proposer,
                 }
@@ -89,6 +102,7 @@ fn block() -> impl Strategy<Value = Block> {
     (header(), prop::collection::vec(envelope(), 0..4)).prop_map(|(header, attestations)| Block {
         header,
         attestations,
+        evidence: Vec::new(),
     })
 }
 
@@ -407,15 +421,17 @@ fn huge_length_prefixes_fail_cleanly() {
             parent: BlockHash(Digest::ZERO),
             root: Digest::ZERO,
             count: 0,
+            evidence_root: Digest::ZERO,
             timestamp_ms: 0,
             proposer: 0,
         },
         attestations: vec![],
+        evidence: vec![],
     });
     assert_eq!(
-        block.pop(),
-        Some(0),
-        "the empty list's length is the last byte"
+        (block.pop(), block.pop()),
+        (Some(0), Some(0)),
+        "the empty lists' lengths (evidence, then attestations) are the last bytes"
     );
     block.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
     assert!(matches!(

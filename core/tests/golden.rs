@@ -2,15 +2,21 @@
 //! hashes. The constants were observed once and committed.
 //!
 //! Regenerating any of them is a FORMAT CHANGE (of the statement JSON, DSSE
-//! PAE, a hash domain, the header, vote, certificate or receipt encoding) and
-//! must be reviewed as one: old receipts, blocks and signatures stop
-//! verifying. When a test fails it prints every mismatching constant.
+//! PAE, a hash domain, the header, vote, certificate, evidence or receipt
+//! encoding) and must be reviewed as one: old receipts, blocks and
+//! signatures stop verifying. When a test fails it prints every mismatching
+//! constant.
+//!
+//! Last reviewed change: header version 2 adds `evidence_root` (the block
+//! records equivocation evidence), so the header, block, certificate and
+//! receipt vectors changed; attestation and vote vectors did not.
 
 use lotline_core::attestation::Envelope;
 use lotline_core::block::{Block, Header};
 use lotline_core::certificate::{Certificate, Signed};
 use lotline_core::codec;
 use lotline_core::crypto::SigningKey;
+use lotline_core::evidence::{self, Evidence};
 use lotline_core::hash::{self, Digest, Domain};
 use lotline_core::merkle::BlockTree;
 use lotline_core::receipt::{RECEIPT_VERSION, Receipt, verify_receipt};
@@ -28,19 +34,26 @@ const ENVELOPE_BYTES_BLAKE3: &str =
 const ENVELOPE_JSON_BLAKE3: &str =
     "b6e974cda3de7e9ad20f2e4f8626c92e78ecbc5a208843827227e0abd4fd891c";
 const MERKLE_ROOT: &str = "faca06585a10480227d6bbb228adf648926801f9b9d6782c7ae32b6dad65cb51";
-const HEADER_BYTES: &str = "01e6e30cb5caf7257eeb4ff5354a02d855bf7194e9201dec4914c48c0b3e4e32220102e6e30cb5caf7257eeb4ff5354a02d855bf7194e9201dec4914c48c0b3e4e3222faca06585a10480227d6bbb228adf648926801f9b9d6782c7ae32b6dad65cb510388a4f387d53202";
-const HEADER_HASH: &str = "974b620fbe29c24798ca5bbaef339ff2223a74459e363c1bca778932bd62d487";
-const BLOCK_BYTES_BLAKE3: &str = "6477307c9f4c1e39c1251c806bf9bcf1b0c06dfe427cc4d4d5b5b1007e131a36";
+const HEADER_BYTES: &str = "02e6e30cb5caf7257eeb4ff5354a02d855bf7194e9201dec4914c48c0b3e4e32220102e6e30cb5caf7257eeb4ff5354a02d855bf7194e9201dec4914c48c0b3e4e3222faca06585a10480227d6bbb228adf648926801f9b9d6782c7ae32b6dad65cb5103560603cadffc72ea38632f1f10e980205564ecc612b6f5124b69dfdf8d151fd088a4f387d53202";
+const HEADER_HASH: &str = "6c16d7a84022d2fbe1b5baaab19eb2b33e47a4360f04b3fc3f7331ca855a5305";
+const BLOCK_BYTES_BLAKE3: &str = "92e32cf72f0f04bfd0325b0f851aab9bc31d5269dc3f85ef7c3d4849b7afe3e2";
 const VOTE_SIGNING_BYTES_NOTARIZE: &str = "6c6f746c696e652f76312f766f7465e6e30cb5caf7257eeb4ff5354a02d855bf7194e9201dec4914c48c0b3e4e322200000000000000000000000000000000074242424242424242424242424242424242424242424242424242424242424242";
 const VOTE_SIGNING_BYTES_NULLIFY: &str = "6c6f746c696e652f76312f766f7465e6e30cb5caf7257eeb4ff5354a02d855bf7194e9201dec4914c48c0b3e4e322200000000000000000100000000000000070000000000000000000000000000000000000000000000000000000000000000";
 const VOTE_SIGNING_BYTES_FINALIZE: &str = "6c6f746c696e652f76312f766f7465e6e30cb5caf7257eeb4ff5354a02d855bf7194e9201dec4914c48c0b3e4e322200000000000000010200000000000000074242424242424242424242424242424242424242424242424242424242424242";
 const VOTE_BYTES_FINALIZE: &str = "020007424242424242424242424242424242424242424242424242424242424242424201de24b4413d0b7646ff1d97f786cc14f07f1911997328be902f3f937309c646fb42f86f763f1454040aac875d17df2476550c7f9e941f43daccd3674cf96fdb0a";
 const CERTIFICATE_BYTES_BLAKE3: &str =
-    "9d9370334a4d0550927c892ac9744b95465f6e54677f50de3d4fe92a6f937eb6";
+    "90d1027ee1fa98938ad36de4134487fff0d7a36b1e57955588fd1f6734e270ee";
 const RECEIPT_BYTES_BLAKE3: &str =
-    "0cdc436b49b38f089a3bd4b01d8c6c67c4a3dffd8f576620ae6530ee6a7996ed";
+    "31e9f0119955bd5ccb64dcd7ff0f3b46f90bfe11088df472f216c49ba7030b0f";
+const EVIDENCE_ROOT_EMPTY: &str =
+    "560603cadffc72ea38632f1f10e980205564ecc612b6f5124b69dfdf8d151fd0";
+const EVIDENCE_BYTES: &str = "0000074242424242424242424242424242424242424242424242424242424242424242014f61a4b9c0d3282ceb71b30a8e23b13026eb28d7cb9fa1e128c91f2836cc8981ded6eb3893a212cc632392a150dd0f6fd9a673e5b7faa4ca232d24f6a92d040b000007434343434343434343434343434343434343434343434343434343434343434301b11d04ad3d4b84d726b60599d9831dba993562e816d20d6583d144a85a49d894ffefdd1402f40f9665fe8bf7130f3b775b74c963b3c53e399b1c114338274301";
+const EVIDENCE_JSON_BLAKE3: &str =
+    "6239df3bf319ac4dd0e8330fc5ee043e907c89bed0f968a825c5e8dbde701fae";
+const BLOCK_WITH_EVIDENCE_HEADER_HASH: &str =
+    "c12542c42aa586abe7e65215fda90e2555049918b6be56d0bd8ae806c3dae6f8";
 const RECEIPT_JSON_BLAKE3: &str =
-    "a46f12e0936e34e45d3cff060594f8c5aebce31a50ad207769f298020b96a29b";
+    "cea6ca84d3e8305180b16389052d0523deb251e10ec77ef338a5977b6ef433a8";
 
 /// Collects (name, expected, actual) and fails once, listing every mismatch
 /// as a ready-to-paste constant.
@@ -240,6 +253,60 @@ fn header_and_block_vectors() {
         block.hash().0,
         hash::hash(Domain::Header, &codec::to_bytes(&block.header))
     );
+}
+
+/// Validator 1 notarizes two different blocks in view 7.
+fn equivocation() -> Evidence {
+    let key = &validators()[1];
+    let vote = |block: u8| {
+        Vote::sign(
+            key,
+            1,
+            &chain_id(),
+            VoteKind::Notarize,
+            7,
+            Digest([block; 32]),
+        )
+    };
+    Evidence {
+        first: vote(0x42),
+        second: vote(0x43),
+    }
+}
+
+#[test]
+fn evidence_vectors() {
+    let mut g = Golden::default();
+    let evidence = equivocation();
+    g.check(
+        "EVIDENCE_ROOT_EMPTY",
+        EVIDENCE_ROOT_EMPTY,
+        evidence::root(&[]).to_hex(),
+    );
+    g.check(
+        "EVIDENCE_BYTES",
+        EVIDENCE_BYTES,
+        hex::encode(codec::to_bytes(&evidence)),
+    );
+    g.check(
+        "EVIDENCE_JSON_BLAKE3",
+        EVIDENCE_JSON_BLAKE3,
+        blake3_hex(&serde_json::to_vec(&evidence).expect("JSON")),
+    );
+    let recording = block().with_evidence(vec![evidence.clone()]);
+    g.check(
+        "BLOCK_WITH_EVIDENCE_HEADER_HASH",
+        BLOCK_WITH_EVIDENCE_HEADER_HASH,
+        recording.hash().to_string(),
+    );
+    g.finish();
+    let set = ValidatorSet::new(
+        chain_id(),
+        validators().iter().map(SigningKey::public_key).collect(),
+    );
+    assert!(evidence.verify(&set).is_ok());
+    assert_eq!(block().header.evidence_root, evidence::root(&[]));
+    assert!(recording.check_body(&chain_id()).is_ok());
 }
 
 #[test]

@@ -8,7 +8,9 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lotline_core::api::{AttestationView, BlockView, Head, Health, Listing, Status};
+use lotline_core::api::{
+    AttestationView, BlockView, EvidenceEntry, EvidenceStatus, Head, Health, Listing, Status,
+};
 use lotline_core::attestation::AttestationId;
 use lotline_core::gs1::Identifier;
 use serde::Deserialize;
@@ -285,12 +287,39 @@ pub async fn by_org(
     ))
 }
 
-/// `GET /v1/evidence`: equivocations this node has seen, each a pair of
-/// conflicting signed votes that anyone can check against the genesis.
+/// `GET /v1/evidence`: equivocations, each a pair of conflicting signed
+/// votes that anyone can check against the genesis: those a finalized block
+/// records (with its height and hash, the same on every node), then those
+/// this node holds that no block records yet (`pending`).
 pub async fn evidence(
     State(ctx): State<Arc<ApiContext>>,
-) -> Result<Json<Vec<lotline_consensus::Evidence>>, ApiError> {
-    Ok(Json(ctx.reader.evidence().map_err(ApiError::internal)?))
+) -> Result<Json<Vec<EvidenceEntry>>, ApiError> {
+    let stored = ctx.reader.evidence().map_err(ApiError::internal)?;
+    let validators = ctx.genesis.validators();
+    let mut entries: Vec<EvidenceEntry> = stored
+        .into_iter()
+        .filter_map(|s| {
+            let key = s.evidence.key()?;
+            Some(EvidenceEntry {
+                validator: key.signer,
+                org: validators
+                    .get(usize::from(key.signer))
+                    .map(|v| v.org.clone())
+                    .unwrap_or_default(),
+                view: key.view,
+                kind: key.kind,
+                status: match s.recorded {
+                    Some(_) => EvidenceStatus::Recorded,
+                    None => EvidenceStatus::Pending,
+                },
+                height: s.recorded.map(|r| r.height),
+                block: s.recorded.map(|r| r.block),
+                evidence: s.evidence,
+            })
+        })
+        .collect();
+    entries.sort_by_key(|e| (e.height.is_none(), e.height, e.validator, e.view));
+    Ok(Json(entries))
 }
 
 pub async fn genesis(State(ctx): State<Arc<ApiContext>>) -> Response {

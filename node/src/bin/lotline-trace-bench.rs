@@ -24,9 +24,9 @@ use lotline_core::statement::{STATEMENT_VERSION, Statement};
 use lotline_core::trace::{Direction, NodeKind, RecallScopeRequest};
 use lotline_genesis::Genesis;
 use lotline_node::consensus::solo::SoloEngine;
+use lotline_node::epcis::query::Query;
 use lotline_node::store::index::AttestationMeta;
 use lotline_node::store::{BlockRecord, Store, StoreReader};
-use lotline_node::epcis::query::Query;
 use lotline_node::trace::{self, SeeAll, TraceRequest};
 use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, WorkloadSummary};
 
@@ -78,7 +78,10 @@ fn main() -> Result<()> {
     if let (Some(first), Some(last)) = (rows.first(), rows.last())
         && rows.len() > 1
     {
-        println!("\n## growth from {} to {} events", first.events, last.events);
+        println!(
+            "\n## growth from {} to {} events",
+            first.events, last.events
+        );
         let growth = |a: f64, b: f64| if a > 0.0 { b / a } else { f64::NAN };
         println!(
             "store x{:.1}; backward trace p99 x{:.2} (answer x{:.2}); recall scope x{:.2} (answer x{:.2}); MATCH_anyEPC p99 x{:.2} (answer x{:.2})",
@@ -127,8 +130,7 @@ fn build(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load)
 
     let started = Instant::now();
     let mut sign_time = Duration::ZERO;
-    let mut workload =
-        SupplyChainWorkload::stream(7, Scale::for_events(events), &Roles::demo());
+    let mut workload = SupplyChainWorkload::stream(7, Scale::for_events(events), &Roles::demo());
     let mut block = Vec::with_capacity(BLOCK_ATTESTATIONS);
     let mut metas = Vec::with_capacity(BLOCK_ATTESTATIONS);
     let mut nonce = 0u64;
@@ -193,6 +195,7 @@ fn commit(
     let n = block.len() as u64;
     let outputs = engine.handle(Input::Propose {
         attestations: std::mem::take(block),
+        evidence: Vec::new(),
         now_ms: 1_772_438_400_000,
     });
     for output in outputs {
@@ -290,9 +293,14 @@ fn measure(
         depth: None,
         proofs: false,
     };
-    let (trace_samples, trace) = timed(iterations, || Ok(trace::trace(reader, &request, &SeeAll)?))?;
+    let (trace_samples, trace) =
+        timed(iterations, || Ok(trace::trace(reader, &request, &SeeAll)?))?;
     if !trace.nodes.iter().any(|n| n.id == summary.deep_raw_lot) {
-        bail!("the backward trace of {} misses {}", summary.deep_serial, summary.deep_raw_lot);
+        bail!(
+            "the backward trace of {} misses {}",
+            summary.deep_serial,
+            summary.deep_raw_lot
+        );
     }
     let trace_levels = longest_transformation_path(&trace);
 
@@ -310,7 +318,8 @@ fn measure(
         .filter(|u| u.kind == NodeKind::Item)
         .count() as u64;
 
-    let (query_samples, query_events) = timed(iterations, || query_any_epc(reader, &summary.deep_raw_lot))?;
+    let (query_samples, query_events) =
+        timed(iterations, || query_any_epc(reader, &summary.deep_raw_lot))?;
 
     Ok(Row {
         events,

@@ -87,6 +87,7 @@ impl Actor {
             items.into_iter().map(|a| (a.envelope, a.meta)).unzip();
         let outputs = self.engine.handle(Input::Propose {
             attestations: envelopes,
+            evidence: Vec::new(),
             now_ms: now_ms(),
         });
         let mut journaled = false;

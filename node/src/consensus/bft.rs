@@ -17,11 +17,13 @@ use lotline_consensus::{Engine, Input, Message, Output, Record, TimerKind};
 use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::{Block, BlockHash};
 use lotline_core::codec;
+use lotline_core::evidence::{Evidence, EvidenceKey};
 use lotline_core::limits;
 use serde::{Deserialize, Serialize};
 
 use super::actor::BlockPolicy;
 use super::commit;
+use super::evidence;
 use crate::admission::Admission;
 use crate::net::{NetError, NetEvent, NetworkHandle};
 use crate::state::Shared;
@@ -114,6 +116,8 @@ pub struct ActorState {
     last_sync: Option<Instant>,
     /// Gossiped attestations waiting for one batch verification.
     gossip: Vec<(u16, crate::net::GossipId, Vec<u8>)>,
+    /// Verified evidence no committed block records yet.
+    evidence: evidence::Pool,
 }
 
 /// Gossiped attestations verified together (more wait at most one tick).
@@ -143,6 +147,10 @@ fn crash_point(syncs: u64) {
 
 impl BftActor {
     pub fn run(mut self) {
+        match evidence::Pool::load(&self.store.reader()) {
+            Ok(pool) => self.state.evidence = pool,
+            Err(error) => return self.fail(error.to_string()),
+        }
         let outputs = self.engine.start();
         if let Err(reason) = self.execute(outputs) {
             return self.fail(reason);
@@ -221,6 +229,13 @@ impl BftActor {
             .values()
             .flat_map(|b| b.attestations.iter().map(Envelope::id))
             .collect();
+        let evidence_in_flight: BTreeSet<EvidenceKey> = self
+            .state
+            .blocks
+            .values()
+            .flat_map(|b| b.evidence.iter().filter_map(Evidence::key))
+            .collect();
+        let evidence = self.state.evidence.select(&evidence_in_flight);
         let items = self.shared.pool().peek(
             self.policy.attestations_max,
             limits::BLOCK_BYTES_MAX / 2,
@@ -230,6 +245,7 @@ impl BftActor {
         let attestations = items.into_iter().map(|a| a.envelope).collect();
         self.step(Input::Propose {
             attestations,
+            evidence,
             now_ms: now_ms(),
         })
     }
@@ -442,6 +458,7 @@ impl BftActor {
                         .collect()
                 };
                 let height = block.header.height;
+                self.state.evidence.remove_recorded(&block);
                 commit::commit(
                     &mut self.store,
                     &self.shared,
@@ -452,19 +469,7 @@ impl BftActor {
                 self.state.blocks.retain(|_, b| b.header.height > height);
             }
             Output::Sync { height } => self.start_sync(height),
-            Output::Evidence(evidence) => {
-                self.shared.metrics.consensus_evidence.fetch_add(1, Relaxed);
-                tracing::warn!(
-                    validator = evidence.signer(),
-                    view = evidence.view(),
-                    kind = ?evidence.kind(),
-                    "equivocation evidence"
-                );
-                self.store
-                    .reader()
-                    .record_evidence(&evidence)
-                    .map_err(|e| e.to_string())?;
-            }
+            Output::Evidence(evidence) => self.keep_evidence(evidence)?,
             Output::Dropped { from, reason } => {
                 self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
                 if reason.is_benign() {
@@ -475,6 +480,43 @@ impl BftActor {
             }
         }
         Ok(None)
+    }
+
+    /// Verified evidence from the engine (it has been broadcast): kept as
+    /// pending, in memory and in sled, unless a committed block already
+    /// records the offence or the pool is full.
+    fn keep_evidence(&mut self, evidence: Evidence) -> Result<(), String> {
+        let Some(key) = evidence.key() else {
+            return Ok(());
+        };
+        self.shared.metrics.consensus_evidence.fetch_add(1, Relaxed);
+        let reader = self.store.reader();
+        if let Some(recorded) = reader.evidence_recorded(key).map_err(|e| e.to_string())? {
+            tracing::info!(
+                ?key,
+                height = recorded.height,
+                "equivocation evidence already on chain"
+            );
+            return Ok(());
+        }
+        if key.signer == self.engine.config().index {
+            tracing::error!(
+                ?key,
+                "evidence against OUR validator key: it signs somewhere else too"
+            );
+        } else {
+            tracing::warn!(?key, "equivocation evidence");
+        }
+        if self.state.evidence.keep(evidence.clone()) {
+            reader.keep_evidence(&evidence).map_err(|e| e.to_string())?;
+        } else {
+            tracing::warn!(
+                ?key,
+                pending = self.state.evidence.len(),
+                "evidence pool full or offence pending; not kept again"
+            );
+        }
+        Ok(())
     }
 
     /// One fdatasync for everything journaled since the last one.
@@ -490,14 +532,26 @@ impl BftActor {
 
     /// Admission for a proposal's payload: no attestation already committed
     /// or in an uncommitted ancestor, and each passes admission (signatures
-    /// batch-verified, except those already verified into our mempool).
+    /// batch-verified, except those already verified into our mempool); the
+    /// evidence verifies and records new offences only
+    /// ([`evidence::check_proposal`]).
     fn verify_payload(&mut self, block: &Block) -> bool {
         let reader = self.store.reader();
         let mut ancestors = BTreeSet::new();
+        let mut ancestor_evidence = BTreeSet::new();
         let mut parent = block.header.parent;
         while let Some(ancestor) = self.state.blocks.get(&parent) {
             ancestors.extend(ancestor.attestations.iter().map(Envelope::id));
+            ancestor_evidence.extend(ancestor.evidence.iter().filter_map(Evidence::key));
             parent = ancestor.header.parent;
+        }
+        if let Err(refusal) =
+            evidence::check_proposal(block, self.store.validators(), &ancestor_evidence, |key| {
+                Ok(reader.evidence_recorded(key)?.map(|r| r.height))
+            })
+        {
+            tracing::warn!(%refusal, "proposal carries evidence that may not be recorded");
+            return false;
         }
         let mut unverified = Vec::new();
         {

@@ -20,6 +20,7 @@
 pub mod actor;
 pub mod bft;
 pub mod commit;
+pub mod evidence;
 pub mod solo;
 
 pub use lotline_consensus::{Input, Message, Output};

@@ -51,9 +51,11 @@ impl SoloEngine {
 
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         match input {
+            // A lone validator meets no equivocation: no evidence to record.
             Input::Propose {
                 attestations,
                 now_ms,
+                evidence: _,
             } => {
                 if attestations.is_empty() {
                     return Vec::new();
@@ -144,6 +146,7 @@ mod tests {
             .collect();
         engine.handle(Input::Propose {
             attestations,
+            evidence: Vec::new(),
             now_ms: 1000,
         })
     }

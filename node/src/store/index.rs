@@ -9,7 +9,7 @@
 //! o | org id               | 0 | height | idx -> id
 //! b | height                                  -> postcard(BlockMeta)
 //! m | "applied"                               -> height (u64 BE)
-//! e | signer | view | kind                    -> postcard(Evidence)
+//! e | signer | view | kind                    -> postcard(StoredEvidence)
 //! ```
 
 use lotline_core::attestation::{AttestationId, Envelope};

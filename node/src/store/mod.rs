@@ -10,6 +10,7 @@
 
 mod block_log;
 pub mod events;
+pub mod evidence;
 pub mod index;
 pub mod lineage;
 pub mod record_file;
@@ -259,38 +260,9 @@ impl StoreReader {
             ids: ids.to_vec(),
         };
         batch.insert(&index::block_key(height)[..], index::encode(&meta));
+        evidence::index_block(&mut batch, &record.block);
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         self.db.apply_batch(batch).map_err(|e| self.sled_err(e))
-    }
-
-    /// Keeps equivocation evidence (it is self-verifying; see
-    /// `lotline_consensus::Evidence::verify`). Evidence is local to this node
-    /// until it is recorded on chain.
-    pub fn record_evidence(
-        &self,
-        evidence: &lotline_consensus::Evidence,
-    ) -> Result<(), StoreError> {
-        let kind = evidence.kind().map(|k| k as u8).unwrap_or(u8::MAX);
-        let key = index::evidence_key(evidence.signer(), evidence.view(), kind);
-        self.db
-            .insert(key, index::encode(evidence))
-            .map_err(|e| self.sled_err(e))?;
-        Ok(())
-    }
-
-    /// All recorded evidence, by signer and view.
-    pub fn evidence(&self) -> Result<Vec<lotline_consensus::Evidence>, StoreError> {
-        let mut out = Vec::new();
-        for entry in self.db.scan_prefix([index::PREFIX_EVIDENCE]) {
-            let (_, value) = entry.map_err(|e| self.sled_err(e))?;
-            out.push(
-                index::decode("evidence", &value).map_err(|source| StoreError::Decode {
-                    what: "evidence",
-                    source,
-                })?,
-            );
-        }
-        Ok(out)
     }
 
     pub fn applied_height(&self) -> Result<u64, StoreError> {

@@ -354,6 +354,7 @@ fn packet_summary(packet: &Packet) -> (u8, u64) {
         Packet::Consensus(Message::Certificate(c)) => (5 + c.kind as u8, c.view),
         Packet::Consensus(Message::Request(_)) => (8, 0),
         Packet::Consensus(Message::Blocks(b)) => (9, b.len() as u64),
+        Packet::Consensus(Message::Evidence(e)) => (12, e.view()),
         Packet::SyncRequest { height } => (10, *height),
         Packet::SyncResponse(records) => (11, records.len() as u64),
     }

@@ -287,7 +287,7 @@ impl Node {
                     .on_certificate_sent(ctx.now_ms, self.index, certificate);
                 None
             }
-            Message::Request(_) | Message::Blocks(_) => None,
+            Message::Request(_) | Message::Blocks(_) | Message::Evidence(_) => None,
         };
         if let Some(vote) = own.filter(|v| v.signer == self.index) {
             let durable = self.journal.is_durable(vote);
@@ -322,6 +322,7 @@ impl Node {
                 let pick = (self.proposals as usize * 7 + usize::from(node)) % pool.len();
                 let input = Input::Propose {
                     attestations: vec![pool[pick].clone()],
+                    evidence: Vec::new(),
                     now_ms: ctx.now_ms,
                 };
                 let at = ctx.now_ms + ctx.rng.range(1, ctx.options.build_delay_max_ms);
@@ -408,6 +409,12 @@ impl Node {
 
 fn describe_message(message: &Message) -> String {
     match message {
+        Message::Evidence(e) => format!(
+            "evidence {:?} against {} v{}",
+            e.kind(),
+            e.signer(),
+            e.view()
+        ),
         Message::Proposal(p) => format!(
             "proposal v{} h{} {} parent_v{:?} nulls{:?}",
             p.notarize.view,
