@@ -22,6 +22,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod public;
 pub mod state;
 pub mod store;
 pub mod trace;

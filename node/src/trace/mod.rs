@@ -16,7 +16,7 @@ use lotline_core::gs1::Identifier;
 use lotline_core::lineage::{CustodyState, EdgeKind};
 use lotline_core::trace::{Correction, Holder, RecallMark, Source};
 
-pub use graph::{TraceRequest, trace};
+pub use graph::{TraceRequest, cited, trace};
 pub use recall::{RecallRequest, recall_scope};
 
 use crate::store::index::Position;
