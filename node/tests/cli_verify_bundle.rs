@@ -21,8 +21,7 @@ fn verify(genesis: &Path, file: &Path) -> (i32, String) {
         .expect("run lotline verify");
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 
@@ -91,7 +90,10 @@ async fn report_bundle_verifies_and_a_tampered_event_is_named() {
     let (code, out) = verify(&layout.genesis_path, &path);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL event 1:"), "{out}");
-    assert!(out.contains("OK   event 0") && out.contains("OK   event 2"), "{out}");
+    assert!(
+        out.contains("OK   event 0") && out.contains("OK   event 2"),
+        "{out}"
+    );
     assert!(out.contains("1 of 3 receipts FAIL"), "{out}");
 
     // A bundle for another chain fails as a whole.
@@ -104,9 +106,10 @@ async fn report_bundle_verifies_and_a_tampered_event_is_named() {
     std::fs::write(&path, &json[..json.len() / 2]).expect("write");
     let (code, out) = verify(&layout.genesis_path, &path);
     assert_eq!(code, 2, "{out}");
-    let newer = String::from_utf8(json.to_vec())
-        .unwrap()
-        .replacen("\"version\": 1", "\"version\": 9", 1);
+    let newer =
+        String::from_utf8(json.to_vec())
+            .unwrap()
+            .replacen("\"version\": 1", "\"version\": 9", 1);
     std::fs::write(&path, newer).expect("write");
     assert_eq!(verify(&layout.genesis_path, &path).0, 2);
     node.shutdown().await;

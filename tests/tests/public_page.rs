@@ -11,7 +11,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lotline_core::Statement;
@@ -58,7 +58,7 @@ fn artifacts() -> PathBuf {
 
 /// Headless Chromium (Debian's `chromium`): a 375 px wide screenshot, and
 /// the DOM after rendering.
-fn chromium(url: &str, screenshot: &PathBuf) -> String {
+fn chromium(url: &str, screenshot: &Path) -> String {
     let common = [
         "--headless",
         "--no-sandbox",

@@ -248,8 +248,8 @@ mod tests {
     fn canonical_paths_come_from_the_gs1_parser() {
         let r = parse_path("/01/9506000134352/10/ABC1").unwrap();
         assert_eq!(r.canonical_path, "/01/09506000134352/10/ABC1");
-        let r = parse_path("/00/095060000000000019").unwrap();
-        assert_eq!(r.canonical_path, "/00/095060000000000019");
+        let r = parse_path("/00/095060000000000015").unwrap();
+        assert_eq!(r.canonical_path, "/00/095060000000000015");
         for bad in [
             "/01/09506000134353/10/ABC1",     // check digit
             "/01/09506000134352/21/S1/10/L1", // order
