@@ -338,7 +338,7 @@ fn print_summary(
     if let Some(lot) = &lot {
         println!(
             "  curl {url}/v1/identifiers/{}/attestations",
-            lotline_sdk::encode_segment(&lot)
+            lotline_sdk::encode_segment(lot)
         );
     }
     println!("  curl {url}/openapi.json");

@@ -47,6 +47,11 @@ pub async fn load(ctx: &Arc<ApiContext>, raw: &str) -> Result<Provenance, ApiErr
             "this node holds no record of {id}"
         )));
     }
+    load_known(ctx, id).await
+}
+
+/// [`load`] for a canonical identifier already known to this node.
+pub async fn load_known(ctx: &Arc<ApiContext>, id: String) -> Result<Provenance, ApiError> {
     let task_ctx = ctx.clone();
     tokio::task::spawn_blocking(move || view::provenance(&task_ctx.reader, &task_ctx.genesis, &id))
         .await

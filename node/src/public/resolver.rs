@@ -149,7 +149,7 @@ pub async fn resolve(
     if params.link_type.is_none() && wants_linkset(&headers) {
         return Ok(links.linkset_response());
     }
-    let provenance = page::load(&ctx, &resolved.canonical).await?;
+    let provenance = page::load_known(&ctx, resolved.canonical.clone()).await?;
     let mut response = page::render(&provenance, lang, &base)?;
     let link = format!(
         "<{}?linkType=all>; rel=\"linkset\"; type=\"{LINKSET}\"",
