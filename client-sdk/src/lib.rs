@@ -22,12 +22,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod builder;
+mod bundle;
 mod client;
 mod error;
 mod signer;
 mod trace;
 
 pub use builder::AttestationBuilder;
+pub use bundle::{BundleReport, ReceiptVerdict, verify_bundle};
 pub use client::{Client, DEFAULT_TIMEOUT, encode_segment};
 pub use error::SdkError;
 pub use signer::Signer;

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod attestation;
 pub mod block;
+pub mod bundle;
 pub mod certificate;
 pub mod codec;
 pub mod crypto;

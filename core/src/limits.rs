@@ -39,3 +39,8 @@ const _: () = assert!(BLOCK_ATTESTATIONS_MAX < (1 << MERKLE_PROOF_HASHES_MAX));
 const _: () = assert!(ATTESTATION_BYTES_MAX + 64 * 1024 <= RECEIPT_BYTES_MAX);
 const _: () = assert!(ATTESTATION_BYTES_MAX <= HTTP_BODY_BYTES_MAX);
 const _: () = assert!(ENVELOPE_SIGNATURES_MAX == 1);
+
+/// Most receipts one proof bundle may hold, and its largest JSON form
+/// (`lotline verify` reads the whole file).
+pub const BUNDLE_RECEIPTS_MAX: usize = 10_000;
+pub const BUNDLE_BYTES_MAX: usize = 256 * 1024 * 1024;

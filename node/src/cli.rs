@@ -54,8 +54,10 @@ enum Command {
         #[arg(long)]
         receipt_out: Option<PathBuf>,
     },
-    /// Verify receipt files (JSON or postcard) offline against a genesis.
-    /// Exit code 0 if all verify, 1 if any does not.
+    /// Verify receipt files (JSON or postcard) or proof bundles (JSON, from
+    /// an audit report or a provenance page) offline against a genesis,
+    /// printing one line per event. Exit code 0 if all verify, 1 if any does
+    /// not (each failure named), 2 if a file cannot be read or decoded.
     Verify {
         #[arg(long)]
         genesis: PathBuf,
@@ -408,6 +410,13 @@ fn verify(genesis: &Path, receipts: &[PathBuf]) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        if lotline_core::bundle::ProofBundle::sniff(&bytes) {
+            match verify_bundle_file(&genesis, path, &bytes) {
+                Some(ok) => all_ok &= ok,
+                None => return ExitCode::from(2),
+            }
+            continue;
+        }
         match decode_receipt(&bytes)
             .and_then(|r| genesis.verify_receipt(&r).map_err(|e| e.to_string()))
         {
@@ -430,6 +439,59 @@ fn verify(genesis: &Path, receipts: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Checks every receipt of a proof bundle and prints one line per event;
+/// `Some(all verified)`, or `None` (after printing why) when the file is not
+/// a readable bundle.
+fn verify_bundle_file(genesis: &Genesis, path: &Path, bytes: &[u8]) -> Option<bool> {
+    let bundle = match lotline_core::bundle::ProofBundle::from_json(bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!(
+                "error: {}: not a readable proof bundle: {e}",
+                path.display()
+            );
+            return None;
+        }
+    };
+    println!(
+        "bundle {}: {} ({} receipts, {} withheld), generated {}",
+        path.display(),
+        bundle.subject,
+        bundle.receipts.len(),
+        bundle.withheld.len(),
+        bundle.generated_at
+    );
+    let report = lotline_sdk::verify_bundle(&bundle, genesis);
+    if let Some((bundle_chain, genesis_chain)) = report.chain_mismatch {
+        println!("FAIL bundle is for chain {bundle_chain}, the genesis is chain {genesis_chain}");
+    }
+    for verdict in &report.verdicts {
+        match &verdict.result {
+            Ok(v) => println!(
+                "OK   event {}: attestation {} committed at height {}, certified by validator(s) {:?}",
+                verdict.index, v.id, v.height, v.certified_by
+            ),
+            Err(e) => println!(
+                "FAIL event {}: attestation {} (claimed height {}): {e}",
+                verdict.index, verdict.attestation, verdict.height
+            ),
+        }
+    }
+    for withheld in &bundle.withheld {
+        println!(
+            "--   attestation {} at height {} withheld, not proven: {}",
+            withheld.attestation, withheld.height, withheld.reason
+        );
+    }
+    let failed = report.failures().count();
+    if report.all_ok() {
+        println!("all {} receipts verify", report.verdicts.len());
+    } else {
+        println!("{failed} of {} receipts FAIL", report.verdicts.len());
+    }
+    Some(report.all_ok())
 }
 
 /// A receipt file is JSON (starts with `{`) or postcard. JSON must be in the

@@ -412,10 +412,10 @@ fn print_summary(
         .into_iter()
         .flat_map(|w| w.event.canonical_identifiers())
         .find(|id| id.contains("/10/"));
-    if let Some(lot) = lot {
+    if let Some(lot) = &lot {
         println!(
             "  curl {url}/v1/identifiers/{}/attestations",
-            lotline_sdk::encode_segment(&lot)
+            lotline_sdk::encode_segment(lot)
         );
     }
     println!("  curl {url}/openapi.json");
@@ -438,11 +438,34 @@ fn print_summary(
         "  (tokens: {}/keys/<org>/api.token; new ones: lotline token new --org X --role Y)",
         dir.display()
     );
+    print_public_urls(&url, lot.as_deref());
     if let Some(receipt) = receipt {
         println!(
             "  lotline verify --genesis {} {}",
             layout.genesis_path.display(),
             receipt.display()
         );
+    }
+}
+
+/// The public edge for one demo serial: its consumer page (scan target), its
+/// QR codes, and a regulator's report on a lot.
+fn print_public_urls(url: &str, lot: Option<&str>) {
+    let serial = SupplyChainWorkload::generate_for(42, Scale::demo(), &Roles::demo())
+        .into_iter()
+        .flat_map(|w| w.event.canonical_identifiers())
+        .find(|id| id.contains("/21/"));
+    let host = lotline_core::gs1::CANONICAL_HOST;
+    if let Some(path) = serial.as_deref().and_then(|s| s.strip_prefix(host)) {
+        println!("\nConsumer page of a demo serial (open on a phone, ?lang=zh for Chinese):");
+        println!("  {url}{path}");
+        println!("  QR codes: {url}/qr{path}?format=png  {url}/qr{path}?format=svg");
+    }
+    if let Some(lot) = lot {
+        let segment = lotline_sdk::encode_segment(lot);
+        println!(
+            "Regulator report of a lot (html, ?format=csv, ?format=json for the proof bundle):"
+        );
+        println!("  {url}/v1/reports/lots/{segment}");
     }
 }

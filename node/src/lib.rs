@@ -26,6 +26,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod public;
 pub mod state;
 pub mod store;
 pub mod tls;

@@ -163,6 +163,22 @@ const FIXED_ENDPOINTS: &[FixedEndpoint] = &[
         ],
     },
     FixedEndpoint {
+        // Regulator reports: roles that read everything.
+        path: "/v1/reports/orgs/supplier?format=csv",
+        status: 403,
+        except: &[
+            ("anonymous", 401),
+            ("bad-token", 401),
+            ("regulator", 200),
+            ("auditor", 200),
+        ],
+    },
+    FixedEndpoint {
+        path: "/.well-known/gs1resolver",
+        status: 200,
+        except: &[("bad-token", 401)],
+    },
+    FixedEndpoint {
         path: "/epcis/events",
         status: 200,
         except: &[("bad-token", 401)],

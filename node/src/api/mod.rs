@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use lotline_genesis::Genesis;
 
 pub use problem::{ApiError, classify};
+pub(crate) use trace::trace_error;
 
 use crate::admission::Admission;
 use crate::state::Shared;
@@ -73,6 +74,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/openapi.json", get(read::openapi))
         .merge(trace::routes())
         .merge(epcis::routes())
+        .merge(crate::public::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -140,6 +142,23 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/epcis/epcs/{epc}/events"),
     ("get", "/epcis/bizSteps/{bizStep}/events"),
     ("get", "/epcis/eventTypes/{eventType}/events"),
+    // The public edge (`crate::public`).
+    ("get", "/01/{gtin}"),
+    ("get", "/01/{gtin}/10/{lot}"),
+    ("get", "/01/{gtin}/21/{serial}"),
+    ("get", "/01/{gtin}/10/{lot}/21/{serial}"),
+    ("get", "/00/{sscc}"),
+    ("get", "/.well-known/gs1resolver"),
+    ("get", "/qr/01/{gtin}"),
+    ("get", "/qr/01/{gtin}/10/{lot}"),
+    ("get", "/qr/01/{gtin}/21/{serial}"),
+    ("get", "/qr/00/{sscc}"),
+    ("get", "/public/v1/provenance/{identifier}"),
+    ("get", "/public/v1/recall-status/{identifier}"),
+    ("get", "/public/v1/proof/{identifier}"),
+    ("get", "/v1/reports/lots/{identifier}"),
+    ("get", "/v1/reports/recalls/{attestation}"),
+    ("get", "/v1/reports/orgs/{org}"),
 ];
 
 #[cfg(test)]

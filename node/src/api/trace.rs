@@ -79,7 +79,7 @@ async fn recall_scope_route(
 }
 
 /// The one mapping from trace errors to problem documents.
-fn trace_error(error: TraceError) -> ApiError {
+pub(crate) fn trace_error(error: TraceError) -> ApiError {
     match &error {
         TraceError::BadIdentifier(..) => {
             ApiError::bad_request("invalid-identifier", error.to_string())

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod n4;
+pub mod public_story;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
