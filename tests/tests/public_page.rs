@@ -180,6 +180,14 @@ async fn provenance_page_shows_the_public_story_in_two_languages() {
         assert_public(&payload, "a public receipt");
         let statement = Statement::from_payload(&receipt.attestation.payload).unwrap();
         assert!(!lotline_node::public::view::discloses_private(&statement));
+        assert!(
+            lotline_node::access::can_read(
+                &consortium.genesis,
+                &lotline_node::access::Identity::Anonymous,
+                &statement
+            ),
+            "a public bundle holds only records anonymous callers may read"
+        );
     }
 
     // Headless Chromium at phone width, screenshots kept as artefacts.

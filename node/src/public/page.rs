@@ -168,14 +168,18 @@ fn public_bundle(ctx: &ApiContext, p: &Provenance) -> Result<ProofBundle, ApiErr
         else {
             continue;
         };
-        let private = Statement::from_payload(&stored.envelope.payload)
-            .map(|s| view::discloses_private(&s))
-            .unwrap_or(true);
-        if private {
+        // A full receipt discloses the whole signed record: only records
+        // the read policy shows to anonymous callers (which already keeps
+        // private fields out, R19) go in; the rest are listed as withheld.
+        let public = Statement::from_payload(&stored.envelope.payload).is_ok_and(|s| {
+            !view::discloses_private(&s)
+                && crate::access::can_read(&ctx.genesis, &crate::access::Identity::Anonymous, &s)
+        });
+        if !public {
             bundle.withheld.push(Withheld {
                 attestation: cited.attestation,
                 height: cited.height,
-                reason: "the signed record holds private fields (R19)".to_owned(),
+                reason: "not public under the consortium's read policy (R19)".to_owned(),
             });
         } else if let Some(receipt) = ctx
             .reader

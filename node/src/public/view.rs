@@ -32,10 +32,13 @@ pub const COLD_CHAIN_RANGE_CEL: (f64, f64) = (2.0, 8.0);
 /// (item -> case -> pallet -> ...).
 const CONTAINER_DEPTH: u32 = 4;
 
-/// Records the public may see: those stated by a member of the consortium.
-///
-/// The genesis read policy has no per-record "public" rule yet; when the
-/// access layer adds one, it is decided here and nowhere else.
+/// Records the consumer view is *derived* from: those stated by a member of
+/// the consortium. The page shows only the projection built in
+/// [`provenance`] (no parties, prices or private measurements); whole
+/// records (receipts in the public proof bundle) are given out only when the
+/// genesis read policy shows them to anonymous callers
+/// (`crate::access::can_read`), so no endpoint reveals more of a record than
+/// `GET /v1/attestations/{id}` would.
 #[derive(Debug, Clone, Copy)]
 pub struct PublicView<'g> {
     pub genesis: &'g Genesis,
