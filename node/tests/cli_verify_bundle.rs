@@ -62,15 +62,20 @@ async fn report_bundle_verifies_and_a_tampered_event_is_named() {
             .expect("submit");
     }
 
-    let json = reqwest::get(format!(
-        "{}/v1/reports/orgs/supplier?format=json",
-        node.url()
-    ))
-    .await
-    .expect("get")
-    .bytes()
-    .await
-    .expect("body");
+    // Reports are for roles that read every org's records.
+    let token = std::fs::read_to_string(&layout.tokens["regulator"]).expect("token");
+    let json = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/reports/orgs/supplier?format=json",
+            node.url()
+        ))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
     let path = dir.path().join("bundle.json");
     std::fs::write(&path, &json).expect("write");
     let (code, out) = verify(&layout.genesis_path, &path);
