@@ -5,7 +5,7 @@
 //! the chain, so every node holds the same graph.
 //!
 //! ```text
-//! g | node | 0 | f|b | height | idx | n   -> EdgeRecord   (f: node is `from`, b: node is `to`)
+//! g | node | 0 | f|b | kind | height | idx | n -> EdgeRecord (f: node is `from`, b: node is `to`)
 //! h | node | 0 | height | idx             -> CustodyRecord
 //! q | node | 0 | height | idx             -> FactRecord
 //! r | node | 0 | height | idx             -> RecallRecord  (node is a suspect)
@@ -115,9 +115,22 @@ fn position_key(prefix: u8, node: &str, at: Position) -> Vec<u8> {
     index::listing_key(prefix, node, at.height, at.index)
 }
 
-fn edge_key(node: &str, end: End, at: Position, n: u16) -> Vec<u8> {
+/// Edges are grouped by kind under each end, so a holder lookup reads a
+/// lot's `packedIn` edges without its thousands of `serialised` ones.
+fn kind_tag(kind: EdgeKind) -> u8 {
+    match kind {
+        EdgeKind::TransformedInto => 1,
+        EdgeKind::Serialised => 2,
+        EdgeKind::PackedIn => 3,
+        EdgeKind::AssociatedWith => 4,
+        EdgeKind::ShippedTo => 5,
+    }
+}
+
+fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position, n: u16) -> Vec<u8> {
     let mut key = node_key(PREFIX_EDGE, node);
     key.push(end.tag());
+    key.push(kind_tag(kind));
     key.extend_from_slice(&at.height.to_be_bytes());
     key.extend_from_slice(&at.index.to_be_bytes());
     key.extend_from_slice(&n.to_be_bytes());
@@ -165,12 +178,18 @@ pub(super) fn index(
             quantity: edge.quantity.clone(),
             origin: origin.clone(),
         };
-        batch.insert(edge_key(&edge.from, End::From, at, n), encode(&forward));
+        batch.insert(
+            edge_key(&edge.from, End::From, edge.kind, at, n),
+            encode(&forward),
+        );
         let backward = EdgeRecord {
             other: edge.from.clone(),
             ..forward
         };
-        batch.insert(edge_key(&edge.to, End::To, at, n), encode(&backward));
+        batch.insert(
+            edge_key(&edge.to, End::To, edge.kind, at, n),
+            encode(&backward),
+        );
     }
     if let Some(custody) = &derived.custody {
         let value = encode(&CustodyRecord {
@@ -236,6 +255,19 @@ impl StoreReader {
     pub fn edges(&self, node: &str, end: End) -> Result<Vec<At<EdgeRecord>>, StoreError> {
         let mut prefix = node_key(PREFIX_EDGE, node);
         prefix.push(end.tag());
+        self.scan("lineage edge", prefix, 2)
+    }
+
+    /// The edges of one kind at one end of `node`, in chain order.
+    pub fn edges_of_kind(
+        &self,
+        node: &str,
+        end: End,
+        kind: EdgeKind,
+    ) -> Result<Vec<At<EdgeRecord>>, StoreError> {
+        let mut prefix = node_key(PREFIX_EDGE, node);
+        prefix.push(end.tag());
+        prefix.push(kind_tag(kind));
         self.scan("lineage edge", prefix, 2)
     }
 

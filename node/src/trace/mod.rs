@@ -183,10 +183,15 @@ impl<'a> Reader<'a> {
         Ok(stands)
     }
 
-    /// The standing edges at one end of a node.
+    /// The standing edges at one end of a node (of one kind, if given).
     fn edges(&mut self, node: &str, end: End) -> Result<Vec<At<EdgeRecord>>, StoreError> {
+        let all = self.store.edges(node, end)?;
+        self.standing(all)
+    }
+
+    fn standing(&mut self, edges: Vec<At<EdgeRecord>>) -> Result<Vec<At<EdgeRecord>>, StoreError> {
         let mut out = Vec::new();
-        for (at, edge) in self.store.edges(node, end)? {
+        for (at, edge) in edges {
             if self.stands(at, &edge.origin)? {
                 out.push((at, edge));
             }
@@ -231,10 +236,10 @@ impl<'a> Reader<'a> {
             )
         });
         if level < CONTAINER_LEVELS_MAX {
-            for (_, edge) in self.edges(node, End::From)? {
-                if edge.kind != EdgeKind::PackedIn {
-                    continue;
-                }
+            let containers = self
+                .store
+                .edges_of_kind(node, End::From, EdgeKind::PackedIn)?;
+            for (_, edge) in self.standing(containers)? {
                 if let Some((at, holder)) = self.holder_at_level(&edge.other, level + 1)?
                     && best.as_ref().is_none_or(|(b, _)| at > *b)
                 {
