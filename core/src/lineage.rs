@@ -370,18 +370,23 @@ fn in_transit(event: &Event) -> bool {
             .is_some_and(|d| normalize_vocabulary(d) == "in_transit")
 }
 
-/// The destination of a shipment: its owning party, else its location.
+/// The first destination of a kind (`owning_party`, `location`, ...).
+fn destination_of(event: &Event, kind: &str) -> Option<String> {
+    event
+        .destination_list
+        .iter()
+        .find(|d| normalize_vocabulary(&d.kind) == kind)
+        .map(|d| canonical(&d.destination))
+}
+
+/// The party a shipment goes to: owning, else possessing.
+fn destination_party(event: &Event) -> Option<String> {
+    destination_of(event, "owning_party").or_else(|| destination_of(event, "possessing_party"))
+}
+
+/// The destination of a shipment: its party, else its location.
 fn destination(event: &Event) -> Option<String> {
-    let find = |kind: &str| {
-        event
-            .destination_list
-            .iter()
-            .find(|d| normalize_vocabulary(&d.kind) == kind)
-            .map(|d| canonical(&d.destination))
-    };
-    find("owning_party")
-        .or_else(|| find("possessing_party"))
-        .or_else(|| find("location"))
+    destination_party(event).or_else(|| destination_of(event, "location"))
 }
 
 fn custody(event: &Event) -> Option<Custody> {
@@ -413,16 +418,9 @@ fn custody(event: &Event) -> Option<Custody> {
         .map(|l| canonical(&l.id))
         .or_else(|| event.read_point.as_ref().map(|l| canonical(&l.id)));
     let state = if in_transit(event) {
-        let find = |kind: &str| {
-            event
-                .destination_list
-                .iter()
-                .find(|d| normalize_vocabulary(&d.kind) == kind)
-                .map(|d| canonical(&d.destination))
-        };
         CustodyState::InTransit {
-            to_party: find("owning_party").or_else(|| find("possessing_party")),
-            to_location: find("location"),
+            to_party: destination_party(event),
+            to_location: destination_of(event, "location"),
         }
     } else if step.is_some_and(|s| ENDING_STEPS.contains(&s)) {
         CustodyState::Ended
