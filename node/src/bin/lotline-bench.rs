@@ -33,6 +33,10 @@ use lotline_genesis::Genesis;
 use lotline_node::{Node, NodeConfig};
 use lotline_sdk::{AttestationBuilder, Client, Signer};
 
+/// The same allocator as the `lotline` binary, so figures match the node.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     seconds: u64,
     clients: usize,

@@ -31,6 +31,10 @@ use lotline_node::{Node, NodeConfig};
 use lotline_sdk::{AttestationBuilder, Client, Signer};
 use serde_json::{Value, json};
 
+/// The same allocator as the `lotline` binary, so figures match the node.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     rate: u64,
     seconds: u64,

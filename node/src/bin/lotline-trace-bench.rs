@@ -13,6 +13,8 @@
 //! ```text
 //! cargo build --release -p lotline-node --bin lotline-trace-bench
 //! target/release/lotline-trace-bench --events 100000,1000000 --dir /tmp/lotline-trace-bench
+//! # measure stores built by an earlier run again, without rebuilding them:
+//! target/release/lotline-trace-bench --events 1000000 --dir /tmp/lotline-trace-bench --reuse true
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,10 @@ use lotline_node::store::{BlockRecord, Store, StoreReader};
 use lotline_node::trace::{self, SeeAll, TraceRequest};
 use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, WorkloadSummary};
 
+/// The same allocator as the `lotline` binary, so figures match the node.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Attestations per block while loading (the node's own blocks are smaller
 /// under light load and larger under heavy load; this is the upper end).
 const BLOCK_ATTESTATIONS: usize = 2_000;
@@ -38,6 +44,7 @@ struct Args {
     events: Vec<u64>,
     dir: PathBuf,
     iterations: usize,
+    reuse: bool,
 }
 
 fn args() -> Result<Args> {
@@ -45,6 +52,7 @@ fn args() -> Result<Args> {
         events: vec![100_000, 1_000_000],
         dir: std::env::temp_dir().join("lotline-trace-bench"),
         iterations: 200,
+        reuse: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,7 +66,10 @@ fn args() -> Result<Args> {
             }
             "--dir" => out.dir = PathBuf::from(value),
             "--iterations" => out.iterations = value.parse()?,
-            other => bail!("unknown flag {other} (use --events N[,N..] --dir D --iterations I)"),
+            "--reuse" => out.reuse = value.parse()?,
+            other => bail!(
+                "unknown flag {other} (use --events N[,N..] --dir D --iterations I --reuse true|false)"
+            ),
         }
     }
     Ok(out)
@@ -70,7 +81,11 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for &events in &args.events {
         let dir = args.dir.join(format!("store-{events}"));
-        let (reader, summary, load) = build(&dir, events)?;
+        let (reader, summary, load) = if args.reuse && dir.exists() {
+            reopen(&dir, events)?
+        } else {
+            build(&dir, events)?
+        };
         let row = measure(&reader, &summary, args.iterations, events, load)?;
         row.print();
         rows.push(row);
@@ -100,6 +115,30 @@ fn main() -> Result<()> {
 struct Load {
     seconds: f64,
     sign_seconds: f64,
+}
+
+/// Opens a store an earlier run built in `dir`; the workload is generated
+/// again (without signing or committing) for its summary.
+fn reopen(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load)> {
+    let layout = dir.join("consortium");
+    let genesis = Genesis::load(&layout.join(lotline_genesis::init::GENESIS_FILE))?;
+    let config = lotline_node::NodeConfig::load(&layout.join("nodes/manufacturer.toml"))?;
+    let (store, report) = Store::open(&config.data_dir, genesis.validator_set())?;
+    let mut workload = SupplyChainWorkload::stream(7, Scale::for_events(events), &Roles::demo());
+    let generated = workload.by_ref().count();
+    let summary = workload
+        .summary()
+        .cloned()
+        .context("the workload ended without a summary")?;
+    println!(
+        "\n## store of {generated} events ({} blocks), reopened (rebuilt: {})",
+        report.height, report.sled_rebuilt
+    );
+    let load = Load {
+        seconds: f64::NAN,
+        sign_seconds: f64::NAN,
+    };
+    Ok((store.reader(), summary, load))
 }
 
 /// Generates, signs and commits `events` events into a fresh store in `dir`.
@@ -173,12 +212,18 @@ fn build(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load)
         seconds: started.elapsed().as_secs_f64(),
         sign_seconds: sign_time.as_secs_f64(),
     };
+    // Queries are measured on a settled store, not while sled's flusher
+    // still writes the load's last dirty pages.
+    let flushing = Instant::now();
+    let flushed = store.reader().flush()?;
     println!(
-        "\n## store of {committed} events ({} blocks): loaded in {:.1} s ({:.0} events/s; signing {:.1} s of it)",
+        "\n## store of {committed} events ({} blocks): loaded in {:.1} s ({:.0} events/s; signing {:.1} s of it); sled flushed {:.0} MB more in {:.1} s",
         store.height(),
         load.seconds,
         committed as f64 / load.seconds,
-        load.sign_seconds
+        load.sign_seconds,
+        flushed as f64 / 1e6,
+        flushing.elapsed().as_secs_f64()
     );
     Ok((store.reader(), summary, load))
 }
@@ -283,7 +328,12 @@ fn measure(
 ) -> Result<Row> {
     // The unit of work: one sled prefix scan that finds a key.
     let (scan_samples, _) = timed(iterations * 10, || {
-        Ok(reader.edges(&summary.deep_serial, lotline_node::store::lineage::End::To)?)
+        Ok(reader.edges(
+            &summary.deep_serial,
+            lotline_node::store::lineage::End::To,
+            None,
+            &lotline_node::store::lineage::Origins::default(),
+        )?)
     })?;
     let scan_us = percentile(&scan_samples, 0.5) * 1000.0;
 

@@ -9,6 +9,7 @@
 //! o | org id               | 0 | height | idx -> id
 //! b | height                                  -> postcard(BlockMeta)
 //! m | "applied"                               -> height (u64 BE)
+//! m | "format"                                -> layout version (u32 BE)
 //! e | signer | view | kind                    -> postcard(StoredEvidence)
 //! ```
 
@@ -25,12 +26,17 @@ pub const PREFIX_IDENTIFIER: u8 = b'i';
 pub const PREFIX_ORG: u8 = b'o';
 pub const PREFIX_BLOCK: u8 = b'b';
 pub const KEY_APPLIED: &[u8] = b"mapplied";
+/// The layout of everything in sled (key forms and record encodings). A
+/// store written under another layout is rebuilt from the block log at open;
+/// one without the key is layout 1.
+pub const KEY_FORMAT: &[u8] = b"mformat";
+pub const FORMAT: u32 = 2;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
-// `p` (chain position); the lineage graph (`store::lineage`) uses `g`
-// (edges), `h` (custody), `q` (quality facts), `r` (recall orders), `x`
-// (error declarations).
+// `p` (chain position); the lineage graph (`store::lineage`) uses `y`
+// (who stated an event), `g` (edges), `h` (custody), `q` (quality facts),
+// `r` (recall orders), `x` (error declarations).
 
 /// Where an attestation sits in the chain: block height and leaf index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -5,15 +5,28 @@
 //! the chain, so every node holds the same graph.
 //!
 //! ```text
-//! g | node | 0 | f|b | kind | height | idx | n -> EdgeRecord (f: node is `from`, b: node is `to`)
-//! h | node | 0 | height | idx             -> CustodyRecord
-//! q | node | 0 | height | idx             -> FactRecord
-//! r | node | 0 | height | idx             -> RecallRecord  (node is a suspect)
-//! x | eventID | 0 | height | idx          -> Declaration   (an errorDeclaration)
+//! y | height | idx                          -> postcard(Origin)       one per event
+//! g | node | 0 | f|b | kind | height | idx  -> postcard(Vec<EdgeEnd>) (f: node is `from`, b: node is `to`)
+//! h | node | 0 | height | idx               -> postcard(StoredCustody)
+//! q | node | 0 | height | idx               -> JSON(FactBody)
+//! r | node | 0 | height | idx               -> JSON(RecallBody)  (node is a suspect)
+//! x | eventID | 0 | height | idx            -> JSON(DeclarationBody)  (an errorDeclaration)
 //! ```
+//! Two choices keep a store of millions of events small and fast to write
+//! (sled pays per key, and copies a leaf on every insert):
+//! - who stated a record (its [`Origin`]) is written once per event under its
+//!   chain position, not repeated in every record the event makes; readers
+//!   resolve it through an [`Origins`] cache, once per event per request;
+//! - the edges one event makes at one end of one node are one record: a lot
+//!   serialised into 240 items writes one forward record, not 240.
+//!
 //! Nothing is deleted: a retracted event's records stay, and readers skip
 //! them by checking `x` ([`StoreReader::declaration`]), so the corrected
 //! history and the correction itself are both visible.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::epcis::{QualityFact, RecallClass};
@@ -24,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use super::index::{self, Position};
 use super::{StoreError, StoreReader};
 
+const PREFIX_ORIGIN: u8 = b'y';
 const PREFIX_EDGE: u8 = b'g';
 const PREFIX_CUSTODY: u8 = b'h';
 const PREFIX_FACT: u8 = b'q';
@@ -31,7 +45,7 @@ const PREFIX_RECALL: u8 = b'r';
 const PREFIX_DECLARATION: u8 = b'x';
 
 /// Which end of an edge a node is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum End {
     /// The node is `from`: the edge leads forward to `other`.
     From,
@@ -48,7 +62,7 @@ impl End {
     }
 }
 
-/// Who stated a record, and where it sits.
+/// Who stated a record: the event behind it. Stored once per event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub attestation: AttestationId,
@@ -60,47 +74,122 @@ pub struct Origin {
     pub biz_step: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One edge as a reader sees it, from the node that was looked up.
+#[derive(Clone, Debug, PartialEq)]
 pub struct EdgeRecord {
     pub other: String,
     pub kind: EdgeKind,
     pub quantity: Option<Quantity>,
-    pub origin: Origin,
+    pub origin: Arc<Origin>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustodyRecord {
     pub state: CustodyState,
-    pub origin: Origin,
+    pub origin: Arc<Origin>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FactRecord {
     pub quality: Option<QualityFact>,
     pub sensors: Vec<SensorSummary>,
     pub disposition: Option<String>,
-    pub origin: Origin,
+    pub origin: Arc<Origin>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RecallRecord {
     pub recall_id: String,
     pub reason: String,
     pub class: RecallClass,
-    pub origin: Origin,
+    pub origin: Arc<Origin>,
 }
 
 /// An error declaration: the event with `eventID` stated by `origin.org` was
 /// in error.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Declaration {
     pub reason: Option<String>,
-    pub origin: Origin,
+    pub origin: Arc<Origin>,
 }
 
-/// Records are JSON, not postcard: they hold internally tagged enums
-/// (`QualityFact`, `CustodyState`) that postcard cannot decode.
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+/// The far end of one edge, as stored in an event's edge group.
+#[derive(Serialize, Deserialize)]
+struct EdgeEnd {
+    other: String,
+    /// `(value, uom)`: a plain tuple, so postcard can encode it.
+    quantity: Option<(f64, Option<String>)>,
+}
+
+/// [`CustodyState`] in an externally tagged form postcard can decode (the
+/// API type is internally tagged for its JSON).
+#[derive(Serialize, Deserialize)]
+enum StoredCustody {
+    Held {
+        location: Option<String>,
+    },
+    InTransit {
+        to_party: Option<String>,
+        to_location: Option<String>,
+    },
+    Ended,
+}
+
+impl From<&CustodyState> for StoredCustody {
+    fn from(state: &CustodyState) -> StoredCustody {
+        match state.clone() {
+            CustodyState::Held { location } => StoredCustody::Held { location },
+            CustodyState::InTransit {
+                to_party,
+                to_location,
+            } => StoredCustody::InTransit {
+                to_party,
+                to_location,
+            },
+            CustodyState::Ended => StoredCustody::Ended,
+        }
+    }
+}
+
+impl From<StoredCustody> for CustodyState {
+    fn from(state: StoredCustody) -> CustodyState {
+        match state {
+            StoredCustody::Held { location } => CustodyState::Held { location },
+            StoredCustody::InTransit {
+                to_party,
+                to_location,
+            } => CustodyState::InTransit {
+                to_party,
+                to_location,
+            },
+            StoredCustody::Ended => CustodyState::Ended,
+        }
+    }
+}
+
+/// Quality facts, recall orders and declarations stay JSON: they hold
+/// internally tagged enums (`QualityFact`) that postcard cannot decode, and
+/// they are few (an inspection or an order names a handful of subjects).
+#[derive(Serialize, Deserialize)]
+struct FactBody {
+    quality: Option<QualityFact>,
+    sensors: Vec<SensorSummary>,
+    disposition: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecallBody {
+    recall_id: String,
+    reason: String,
+    class: RecallClass,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeclarationBody {
+    reason: Option<String>,
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
@@ -115,6 +204,15 @@ fn position_key(prefix: u8, node: &str, at: Position) -> Vec<u8> {
     index::listing_key(prefix, node, at.height, at.index)
 }
 
+/// `y | height | idx`.
+fn origin_key(at: Position) -> [u8; 13] {
+    let mut key = [0u8; 13];
+    key[0] = PREFIX_ORIGIN;
+    key[1..9].copy_from_slice(&at.height.to_be_bytes());
+    key[9..].copy_from_slice(&at.index.to_be_bytes());
+    key
+}
+
 /// Edges are grouped by kind under each end, so a holder lookup reads a
 /// lot's `packedIn` edges without its thousands of `serialised` ones.
 fn kind_tag(kind: EdgeKind) -> u8 {
@@ -127,13 +225,28 @@ fn kind_tag(kind: EdgeKind) -> u8 {
     }
 }
 
-fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position, n: u16) -> Vec<u8> {
+fn kind_of_tag(tag: u8) -> Option<EdgeKind> {
+    Some(match tag {
+        1 => EdgeKind::TransformedInto,
+        2 => EdgeKind::Serialised,
+        3 => EdgeKind::PackedIn,
+        4 => EdgeKind::AssociatedWith,
+        5 => EdgeKind::ShippedTo,
+        _ => return None,
+    })
+}
+
+fn edge_prefix(node: &str, end: End) -> Vec<u8> {
     let mut key = node_key(PREFIX_EDGE, node);
     key.push(end.tag());
+    key
+}
+
+fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
+    let mut key = edge_prefix(node, end);
     key.push(kind_tag(kind));
     key.extend_from_slice(&at.height.to_be_bytes());
     key.extend_from_slice(&at.index.to_be_bytes());
-    key.extend_from_slice(&n.to_be_bytes());
     key
 }
 
@@ -157,66 +270,60 @@ pub(super) fn index(
         event_id: event.event_id.clone(),
         biz_step: event.biz_step_short(),
     };
+    batch.insert(&origin_key(at)[..], index::encode(&origin));
     if let Some(event_id) = &derived.retracts {
-        let declaration = Declaration {
-            reason: event
-                .error_declaration
-                .as_ref()
-                .and_then(|d| d.reason.clone()),
-            origin: origin.clone(),
-        };
+        let reason = event
+            .error_declaration
+            .as_ref()
+            .and_then(|d| d.reason.clone());
         batch.insert(
             position_key(PREFIX_DECLARATION, event_id, at),
-            encode(&declaration),
+            to_json(&DeclarationBody { reason }),
         );
     }
-    for (n, edge) in derived.edges.iter().enumerate() {
-        let n = u16::try_from(n).unwrap_or(u16::MAX);
-        let forward = EdgeRecord {
-            other: edge.to.clone(),
-            kind: edge.kind,
-            quantity: edge.quantity.clone(),
-            origin: origin.clone(),
-        };
-        batch.insert(
-            edge_key(&edge.from, End::From, edge.kind, at, n),
-            encode(&forward),
-        );
-        let backward = EdgeRecord {
-            other: edge.from.clone(),
-            ..forward
-        };
-        batch.insert(
-            edge_key(&edge.to, End::To, edge.kind, at, n),
-            encode(&backward),
-        );
+    // Group the event's edges by (node, end, kind): one record each.
+    let mut groups: BTreeMap<(&str, End, EdgeKind), Vec<EdgeEnd>> = BTreeMap::new();
+    for edge in &derived.edges {
+        let quantity = edge.quantity.as_ref().map(|q| (q.value, q.uom.clone()));
+        groups
+            .entry((&edge.from, End::From, edge.kind))
+            .or_default()
+            .push(EdgeEnd {
+                other: edge.to.clone(),
+                quantity: quantity.clone(),
+            });
+        groups
+            .entry((&edge.to, End::To, edge.kind))
+            .or_default()
+            .push(EdgeEnd {
+                other: edge.from.clone(),
+                quantity,
+            });
+    }
+    for ((node, end, kind), ends) in groups {
+        batch.insert(edge_key(node, end, kind, at), index::encode(&ends));
     }
     if let Some(custody) = &derived.custody {
-        let value = encode(&CustodyRecord {
-            state: custody.state.clone(),
-            origin: origin.clone(),
-        });
+        let value = index::encode(&StoredCustody::from(&custody.state));
         for subject in &custody.subjects {
             batch.insert(position_key(PREFIX_CUSTODY, subject, at), value.clone());
         }
     }
     for fact in &derived.facts {
-        let value = encode(&FactRecord {
+        let value = to_json(&FactBody {
             quality: fact.quality.clone(),
             sensors: fact.sensors.clone(),
             disposition: fact.disposition.clone(),
-            origin: origin.clone(),
         });
         for subject in &fact.subjects {
             batch.insert(position_key(PREFIX_FACT, subject, at), value.clone());
         }
     }
     if let Some(recall) = &derived.recall {
-        let value = encode(&RecallRecord {
+        let value = to_json(&RecallBody {
             recall_id: recall.recall_id.clone(),
             reason: recall.reason.clone(),
             class: recall.class,
-            origin,
         });
         for suspect in &recall.scope {
             batch.insert(position_key(PREFIX_RECALL, suspect, at), value.clone());
@@ -224,68 +331,168 @@ pub(super) fn index(
     }
 }
 
-/// The position a `... | height | idx [| n]` key ends with.
-fn key_position(key: &[u8], tail: usize) -> Option<Position> {
-    let end = key.len().checked_sub(tail)?;
-    let (height, index) = index::listing_position(&key[..end])?;
+/// The position a `... | height | idx` key ends with.
+fn key_position(key: &[u8]) -> Option<Position> {
+    let (height, index) = index::listing_position(key)?;
     Some(Position { height, index })
 }
 
+/// The origins one request has met, each read from sled once: the records
+/// of one event (a lot's 240 serials, a case's 12 items) share it.
+#[derive(Debug, Default)]
+pub struct Origins {
+    known: RefCell<HashMap<Position, Arc<Origin>>>,
+}
+
 impl StoreReader {
-    fn scan<T: serde::de::DeserializeOwned>(
+    /// Who stated the event at `at`.
+    pub fn origin(&self, at: Position, origins: &Origins) -> Result<Arc<Origin>, StoreError> {
+        if let Some(origin) = origins.known.borrow().get(&at) {
+            return Ok(origin.clone());
+        }
+        let what = "lineage origin";
+        let bytes = self
+            .db
+            .get(origin_key(at))
+            .map_err(|e| self.sled_err(e))?
+            .ok_or(StoreError::Missing { what, at })?;
+        let origin: Arc<Origin> = Arc::new(
+            index::decode(what, &bytes).map_err(|source| StoreError::Decode { what, source })?,
+        );
+        origins.known.borrow_mut().insert(at, origin.clone());
+        Ok(origin)
+    }
+
+    /// The records under `prefix` whose key ends in a position, in chain
+    /// order (reversed if `newest_first`), as `each` decodes them (`None`
+    /// skips one).
+    fn records<T>(
         &self,
-        what: &'static str,
-        prefix: Vec<u8>,
-        tail: usize,
-    ) -> Result<Vec<At<T>>, StoreError> {
+        prefix: &[u8],
+        newest_first: bool,
+        mut each: impl FnMut(&[u8], Position, &[u8]) -> Result<Option<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.db.scan_prefix(prefix) {
+        let scan = self.db.scan_prefix(prefix);
+        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if newest_first {
+                Box::new(scan.rev())
+            } else {
+                Box::new(scan)
+            };
+        for entry in entries {
             let (key, value) = entry.map_err(|e| self.sled_err(e))?;
-            let Some(at) = key_position(&key, tail) else {
+            let Some(at) = key_position(&key) else {
                 continue;
             };
-            let record = serde_json::from_slice(&value)
-                .map_err(|source| StoreError::Json { what, source })?;
-            out.push((at, record));
+            if let Some(record) = each(&key, at, &value)? {
+                out.push(record);
+            }
         }
         Ok(out)
     }
 
-    /// The edges at one end of `node`, in chain order.
-    pub fn edges(&self, node: &str, end: End) -> Result<Vec<At<EdgeRecord>>, StoreError> {
-        let mut prefix = node_key(PREFIX_EDGE, node);
-        prefix.push(end.tag());
-        self.scan("lineage edge", prefix, 2)
-    }
-
-    /// The edges of one kind at one end of `node`, in chain order.
-    pub fn edges_of_kind(
+    /// The edges at one end of `node` (of one kind, if given), in chain order.
+    pub fn edges(
         &self,
         node: &str,
         end: End,
-        kind: EdgeKind,
+        kind: Option<EdgeKind>,
+        origins: &Origins,
     ) -> Result<Vec<At<EdgeRecord>>, StoreError> {
-        let mut prefix = node_key(PREFIX_EDGE, node);
-        prefix.push(end.tag());
-        prefix.push(kind_tag(kind));
-        self.scan("lineage edge", prefix, 2)
+        let mut prefix = edge_prefix(node, end);
+        prefix.extend(kind.map(kind_tag));
+        let tag_at = prefix.len() - usize::from(kind.is_some());
+        let groups = self.records(&prefix, false, |key, at, value| {
+            let Some(kind) = key.get(tag_at).copied().and_then(kind_of_tag) else {
+                return Ok(None);
+            };
+            let what = "lineage edge";
+            let ends: Vec<EdgeEnd> =
+                index::decode(what, value).map_err(|source| StoreError::Decode { what, source })?;
+            Ok(Some((at, kind, ends)))
+        })?;
+        let mut out = Vec::new();
+        for (at, kind, ends) in groups {
+            let origin = self.origin(at, origins)?;
+            out.extend(ends.into_iter().map(|end| {
+                (
+                    at,
+                    EdgeRecord {
+                        other: end.other,
+                        kind,
+                        quantity: end.quantity.map(|(value, uom)| Quantity { value, uom }),
+                        origin: origin.clone(),
+                    },
+                )
+            }));
+        }
+        // Groups sort by kind first; callers expect chain order.
+        out.sort_by_key(|(at, _)| *at);
+        Ok(out)
     }
 
-    /// Custody records of `node`, newest first.
-    pub fn custody(&self, node: &str) -> Result<Vec<At<CustodyRecord>>, StoreError> {
-        let mut records = self.scan("custody", node_key(PREFIX_CUSTODY, node), 0)?;
-        records.reverse();
-        Ok(records)
+    /// Custody records of `node`, newest first, read lazily: `find` sees
+    /// them one at a time and the walk stops at the first it accepts.
+    pub fn latest_custody(
+        &self,
+        node: &str,
+        origins: &Origins,
+        mut accept: impl FnMut(Position, &CustodyRecord) -> Result<bool, StoreError>,
+    ) -> Result<Option<At<CustodyRecord>>, StoreError> {
+        let what = "custody";
+        for entry in self.db.scan_prefix(node_key(PREFIX_CUSTODY, node)).rev() {
+            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
+            let Some(at) = key_position(&key) else {
+                continue;
+            };
+            let state: StoredCustody = index::decode(what, &value)
+                .map_err(|source| StoreError::Decode { what, source })?;
+            let record = CustodyRecord {
+                state: state.into(),
+                origin: self.origin(at, origins)?,
+            };
+            if accept(at, &record)? {
+                return Ok(Some((at, record)));
+            }
+        }
+        Ok(None)
     }
 
     /// Quality facts about `node`, in chain order.
-    pub fn facts(&self, node: &str) -> Result<Vec<At<FactRecord>>, StoreError> {
-        self.scan("fact", node_key(PREFIX_FACT, node), 0)
+    pub fn facts(&self, node: &str, origins: &Origins) -> Result<Vec<At<FactRecord>>, StoreError> {
+        self.records(&node_key(PREFIX_FACT, node), false, |_, at, value| {
+            let body: FactBody = json("fact", value)?;
+            Ok(Some((
+                at,
+                FactRecord {
+                    quality: body.quality,
+                    sensors: body.sensors,
+                    disposition: body.disposition,
+                    origin: self.origin(at, origins)?,
+                },
+            )))
+        })
     }
 
     /// Recall orders naming `node` as a suspect, in chain order.
-    pub fn recalls(&self, node: &str) -> Result<Vec<At<RecallRecord>>, StoreError> {
-        self.scan("recall", node_key(PREFIX_RECALL, node), 0)
+    pub fn recalls(
+        &self,
+        node: &str,
+        origins: &Origins,
+    ) -> Result<Vec<At<RecallRecord>>, StoreError> {
+        self.records(&node_key(PREFIX_RECALL, node), false, |_, at, value| {
+            let body: RecallBody = json("recall", value)?;
+            Ok(Some((
+                at,
+                RecallRecord {
+                    recall_id: body.recall_id,
+                    reason: body.reason,
+                    class: body.class,
+                    origin: self.origin(at, origins)?,
+                },
+            )))
+        })
     }
 
     /// The error declaration, by the same org and later in the chain, that
@@ -295,11 +502,33 @@ impl StoreReader {
         event_id: &str,
         org: &str,
         at: Position,
+        origins: &Origins,
     ) -> Result<Option<At<Declaration>>, StoreError> {
-        let declarations: Vec<At<Declaration>> =
-            self.scan("declaration", node_key(PREFIX_DECLARATION, event_id), 0)?;
-        Ok(declarations
-            .into_iter()
-            .find(|(pos, d)| *pos > at && d.origin.org == org))
+        let declarations = self.records(
+            &node_key(PREFIX_DECLARATION, event_id),
+            false,
+            |_, pos, value| {
+                if pos <= at {
+                    return Ok(None);
+                }
+                let origin = self.origin(pos, origins)?;
+                if origin.org != org {
+                    return Ok(None);
+                }
+                let body: DeclarationBody = json("declaration", value)?;
+                Ok(Some((
+                    pos,
+                    Declaration {
+                        reason: body.reason,
+                        origin,
+                    },
+                )))
+            },
+        )?;
+        Ok(declarations.into_iter().next())
     }
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Json { what, source })
 }

@@ -47,6 +47,11 @@ pub enum StoreError {
         what: &'static str,
         source: serde_json::Error,
     },
+    #[error("sled has no {what} record at height {} index {}", at.height, at.index)]
+    Missing {
+        what: &'static str,
+        at: index::Position,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -116,6 +121,18 @@ impl Store {
             db: tree,
             trees: Arc::new(Mutex::new(VecDeque::new())),
         };
+        if reader.applied_height()? > 0 && reader.format()? != index::FORMAT {
+            tracing::warn!(
+                found = reader.format()?,
+                expected = index::FORMAT,
+                "sled index was written under another layout; rebuilding it from the block log"
+            );
+            reader.db.clear().map_err(|source| StoreError::Sled {
+                path: sled_path.clone(),
+                source,
+            })?;
+            report.sled_rebuilt = true;
+        }
         let applied = reader.applied_height()?;
         let mut pending_apply: Result<(), StoreError> = Ok(());
         let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), &set, |record, ids| {
@@ -262,6 +279,7 @@ impl StoreReader {
         batch.insert(&index::block_key(height)[..], index::encode(&meta));
         evidence::index_block(&mut batch, &record.block);
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
+        batch.insert(index::KEY_FORMAT, &index::FORMAT.to_be_bytes()[..]);
         self.db.apply_batch(batch).map_err(|e| self.sled_err(e))
     }
 
@@ -274,6 +292,24 @@ impl StoreReader {
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map(u64::from_be_bytes)
             .unwrap_or(0))
+    }
+
+    /// Writes sled's dirty pages to its files (not an fsync; the block log
+    /// is what makes a block durable). Returns the bytes written.
+    pub fn flush(&self) -> Result<usize, StoreError> {
+        self.db.flush().map_err(|e| self.sled_err(e))
+    }
+
+    /// The layout version the index was written under (1 if unmarked).
+    pub fn format(&self) -> Result<u32, StoreError> {
+        let value = self
+            .db
+            .get(index::KEY_FORMAT)
+            .map_err(|e| self.sled_err(e))?;
+        Ok(value
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map(u32::from_be_bytes)
+            .unwrap_or(1))
     }
 
     pub fn contains(&self, id: &AttestationId) -> Result<bool, StoreError> {

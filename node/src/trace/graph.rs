@@ -216,7 +216,7 @@ pub fn trace(
         } else {
             None
         };
-        for (at, record) in store.facts(id)? {
+        for (at, record) in store.facts(id, &reader.origins)? {
             if reader.stands(at, &record.origin)? {
                 facts.push(TraceFact {
                     subject: id.clone(),

@@ -11,6 +11,7 @@ mod guard;
 mod recall;
 
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::gs1::Identifier;
@@ -22,7 +23,7 @@ pub use guard::LineageGuard;
 pub use recall::{RecallRequest, recall_scope};
 
 use crate::store::index::Position;
-use crate::store::lineage::{At, CustodyRecord, EdgeRecord, End, Origin};
+use crate::store::lineage::{At, CustodyRecord, EdgeRecord, End, Origin, Origins};
 use crate::store::{StoreError, StoreReader};
 
 /// Default and largest trace depth (edges from the root).
@@ -138,6 +139,8 @@ struct Reader<'a> {
     declarations: HashMap<(String, String, Position), bool>,
     corrections: BTreeMap<AttestationId, Correction>,
     holders: HashMap<String, Option<(Position, Holder)>>,
+    /// Who stated each event met, read once per request.
+    origins: Rc<Origins>,
 }
 
 impl<'a> Reader<'a> {
@@ -148,6 +151,7 @@ impl<'a> Reader<'a> {
             declarations: HashMap::new(),
             corrections: BTreeMap::new(),
             holders: HashMap::new(),
+            origins: Rc::default(),
         }
     }
 
@@ -164,7 +168,9 @@ impl<'a> Reader<'a> {
         if let Some(&stands) = self.declarations.get(&key) {
             return Ok(stands);
         }
-        let declaration = self.store.declaration(event_id, &origin.org, at)?;
+        let declaration = self
+            .store
+            .declaration(event_id, &origin.org, at, &self.origins)?;
         let stands = match declaration {
             Some((declared_at, declaration)) if self.visibility.can_see(&declaration.origin) => {
                 self.corrections
@@ -185,7 +191,7 @@ impl<'a> Reader<'a> {
 
     /// The standing edges at one end of a node (of one kind, if given).
     fn edges(&mut self, node: &str, end: End) -> Result<Vec<At<EdgeRecord>>, StoreError> {
-        let all = self.store.edges(node, end)?;
+        let all = self.store.edges(node, end, None, &self.origins)?;
         self.standing(all)
     }
 
@@ -201,12 +207,9 @@ impl<'a> Reader<'a> {
 
     /// The latest standing custody record of the node itself.
     fn own_custody(&mut self, node: &str) -> Result<Option<At<CustodyRecord>>, StoreError> {
-        for (at, record) in self.store.custody(node)? {
-            if self.stands(at, &record.origin)? {
-                return Ok(Some((at, record)));
-            }
-        }
-        Ok(None)
+        let origins = self.origins.clone();
+        self.store
+            .latest_custody(node, &origins, |at, record| self.stands(at, &record.origin))
     }
 
     /// Who holds `node` now: its own latest custody, or a container's if that
@@ -236,9 +239,9 @@ impl<'a> Reader<'a> {
             )
         });
         if level < CONTAINER_LEVELS_MAX {
-            let containers = self
-                .store
-                .edges_of_kind(node, End::From, EdgeKind::PackedIn)?;
+            let containers =
+                self.store
+                    .edges(node, End::From, Some(EdgeKind::PackedIn), &self.origins)?;
             for (_, edge) in self.standing(containers)? {
                 if let Some((at, holder)) = self.holder_at_level(&edge.other, level + 1)?
                     && best.as_ref().is_none_or(|(b, _)| at > *b)
@@ -253,7 +256,7 @@ impl<'a> Reader<'a> {
 
     /// Standing recall orders that name `node` as a suspect.
     fn own_recall(&mut self, node: &str) -> Result<Option<RecallMark>, StoreError> {
-        for (at, record) in self.store.recalls(node)? {
+        for (at, record) in self.store.recalls(node, &self.origins)? {
             if self.stands(at, &record.origin)? {
                 return Ok(Some(RecallMark {
                     recall_id: record.recall_id,
