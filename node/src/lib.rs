@@ -17,6 +17,7 @@ pub mod access;
 pub mod admission;
 pub mod api;
 pub mod audit;
+pub mod bulk_load;
 pub mod cli;
 pub mod config;
 pub mod consensus;

@@ -18,33 +18,32 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use lotline_consensus::{Input, Output};
-use lotline_core::statement::{STATEMENT_VERSION, Statement};
 use lotline_core::trace::{Direction, NodeKind, RecallScopeRequest};
-use lotline_genesis::Genesis;
-use lotline_node::consensus::solo::SoloEngine;
+use lotline_node::bulk_load;
 use lotline_node::epcis::query::Query;
-use lotline_node::store::index::AttestationMeta;
-use lotline_node::store::{BlockRecord, Store, StoreReader};
+use lotline_node::store::StoreReader;
 use lotline_node::trace::{self, SeeAll, TraceRequest};
-use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, WorkloadSummary};
+use lotline_sim::workload::{Scale, WorkloadSummary};
 
 /// The same allocator as the `lotline` binary, so figures match the node.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Attestations per block while loading (the node's own blocks are smaller
-/// under light load and larger under heavy load; this is the upper end).
-const BLOCK_ATTESTATIONS: usize = 2_000;
+/// Attestations per block while loading: the genesis default
+/// `block_max_attestations`, the size of a node's blocks under load. (sled
+/// keeps every node version a batch replaces until the batch ends, so the
+/// loader's memory grows with the block; see docs/performance.md.)
+const BLOCK_ATTESTATIONS: usize = 1_000;
 
 struct Args {
     events: Vec<u64>,
     dir: PathBuf,
     iterations: usize,
     reuse: bool,
+    block: usize,
 }
 
 fn args() -> Result<Args> {
@@ -53,6 +52,7 @@ fn args() -> Result<Args> {
         dir: std::env::temp_dir().join("lotline-trace-bench"),
         iterations: 200,
         reuse: false,
+        block: BLOCK_ATTESTATIONS,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,8 +67,9 @@ fn args() -> Result<Args> {
             "--dir" => out.dir = PathBuf::from(value),
             "--iterations" => out.iterations = value.parse()?,
             "--reuse" => out.reuse = value.parse()?,
+            "--block" => out.block = value.parse()?,
             other => bail!(
-                "unknown flag {other} (use --events N[,N..] --dir D --iterations I --reuse true|false)"
+                "unknown flag {other} (use --events N[,N..] --dir D --iterations I --reuse true|false --block ATTESTATIONS)"
             ),
         }
     }
@@ -84,7 +85,7 @@ fn main() -> Result<()> {
         let (reader, summary, load) = if args.reuse && dir.exists() {
             reopen(&dir, events)?
         } else {
-            build(&dir, events)?
+            build(&dir, events, args.block)?
         };
         let row = measure(&reader, &summary, args.iterations, events, load)?;
         row.print();
@@ -117,21 +118,44 @@ struct Load {
     sign_seconds: f64,
 }
 
-/// Opens a store an earlier run built in `dir`; the workload is generated
-/// again (without signing or committing) for its summary.
-fn reopen(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load)> {
-    let layout = dir.join("consortium");
-    let genesis = Genesis::load(&layout.join(lotline_genesis::init::GENESIS_FILE))?;
-    let config = lotline_node::NodeConfig::load(&layout.join("nodes/manufacturer.toml"))?;
-    let (store, report) = Store::open(&config.data_dir, genesis.validator_set())?;
-    let mut workload = SupplyChainWorkload::stream(7, Scale::for_events(events), &Roles::demo());
-    let generated = workload.by_ref().count();
-    let summary = workload
-        .summary()
-        .cloned()
-        .context("the workload ended without a summary")?;
+/// Builds a fresh store of `events` events in `dir` with the real commit
+/// path ([`bulk_load`]), then flushes sled so queries meet a settled store.
+fn build(dir: &Path, events: u64, block: usize) -> Result<(StoreReader, WorkloadSummary, Load)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut next_report = 100_000;
+    let loaded = bulk_load::load(dir, Scale::for_events(events), block, |done, seconds| {
+        if done >= next_report {
+            eprintln!("  {done} events committed ({:.0}/s)", done as f64 / seconds);
+            next_report += 100_000;
+        }
+    })?;
+    let load = Load {
+        seconds: loaded.seconds,
+        sign_seconds: loaded.sign_seconds,
+    };
+    let flushing = Instant::now();
+    let flushed = loaded.store.reader().flush()?;
     println!(
-        "\n## store of {generated} events ({} blocks), reopened (rebuilt: {})",
+        "\n## store of {} events ({} blocks of up to {block}): loaded in {:.1} s ({:.0} events/s; signing {:.1} s of it); sled flushed {:.0} MB more in {:.1} s",
+        loaded.events,
+        loaded.store.height(),
+        load.seconds,
+        loaded.events as f64 / load.seconds,
+        load.sign_seconds,
+        flushed as f64 / 1e6,
+        flushing.elapsed().as_secs_f64()
+    );
+    Ok((loaded.store.reader(), loaded.summary, load))
+}
+
+/// Opens a store an earlier run built in `dir`.
+fn reopen(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load)> {
+    let (store, report, summary) = bulk_load::reopen(dir, Scale::for_events(events))?;
+    println!(
+        "\n## store of {} blocks, reopened (sled rebuilt: {})",
         report.height, report.sled_rebuilt
     );
     let load = Load {
@@ -139,117 +163,6 @@ fn reopen(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load
         sign_seconds: f64::NAN,
     };
     Ok((store.reader(), summary, load))
-}
-
-/// Generates, signs and commits `events` events into a fresh store in `dir`.
-fn build(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load)> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir)?;
-    let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
-    let layout = lotline_node::demo::create_consortium(
-        &dir.join("consortium"),
-        "trace-bench",
-        &orgs,
-        &["manufacturer".into()],
-        0,
-        0,
-    )?;
-    let genesis = Genesis::load(&layout.genesis_path)?;
-    let config = lotline_node::NodeConfig::load(&layout.node_configs[0])?;
-    let node_key = lotline_genesis::keys::read_signing_key(&config.node_key)?;
-    let keys: std::collections::BTreeMap<String, lotline_core::SigningKey> = layout
-        .client_keys
-        .iter()
-        .map(|(org, path)| Ok((org.clone(), lotline_genesis::keys::read_signing_key(path)?)))
-        .collect::<Result<_>>()?;
-    let (mut store, _) = Store::open(&config.data_dir, genesis.validator_set())?;
-    let mut engine = SoloEngine::new(genesis.chain_id(), node_key, None, &[]);
-
-    let started = Instant::now();
-    let mut sign_time = Duration::ZERO;
-    let mut workload = SupplyChainWorkload::stream(7, Scale::for_events(events), &Roles::demo());
-    let mut block = Vec::with_capacity(BLOCK_ATTESTATIONS);
-    let mut metas = Vec::with_capacity(BLOCK_ATTESTATIONS);
-    let mut nonce = 0u64;
-    let mut committed = 0u64;
-    for item in workload.by_ref() {
-        let key = keys
-            .get(&item.org)
-            .with_context(|| format!("no key for org {}", item.org))?;
-        nonce += 1;
-        let statement = Statement {
-            version: STATEMENT_VERSION,
-            chain_id: genesis.chain_id(),
-            org: item.org,
-            key: key.public_key(),
-            issued_at_ms: 1_772_438_400_000,
-            nonce: format!("{nonce:016x}"),
-            event: item.event,
-        };
-        let t = Instant::now();
-        let envelope = statement.sign(key);
-        sign_time += t.elapsed();
-        metas.push(AttestationMeta::of(&statement));
-        block.push(envelope);
-        if block.len() == BLOCK_ATTESTATIONS {
-            committed += commit(&mut engine, &mut store, &mut block, &mut metas)?;
-            if committed % 100_000 < BLOCK_ATTESTATIONS as u64 {
-                eprintln!(
-                    "  {committed} events committed ({:.0}/s)",
-                    committed as f64 / started.elapsed().as_secs_f64()
-                );
-            }
-        }
-    }
-    committed += commit(&mut engine, &mut store, &mut block, &mut metas)?;
-    let summary = workload
-        .summary()
-        .cloned()
-        .context("the workload ended without a summary")?;
-    let load = Load {
-        seconds: started.elapsed().as_secs_f64(),
-        sign_seconds: sign_time.as_secs_f64(),
-    };
-    // Queries are measured on a settled store, not while sled's flusher
-    // still writes the load's last dirty pages.
-    let flushing = Instant::now();
-    let flushed = store.reader().flush()?;
-    println!(
-        "\n## store of {committed} events ({} blocks): loaded in {:.1} s ({:.0} events/s; signing {:.1} s of it); sled flushed {:.0} MB more in {:.1} s",
-        store.height(),
-        load.seconds,
-        committed as f64 / load.seconds,
-        load.sign_seconds,
-        flushed as f64 / 1e6,
-        flushing.elapsed().as_secs_f64()
-    );
-    Ok((store.reader(), summary, load))
-}
-
-fn commit(
-    engine: &mut SoloEngine,
-    store: &mut Store,
-    block: &mut Vec<lotline_core::Envelope>,
-    metas: &mut Vec<AttestationMeta>,
-) -> Result<u64> {
-    if block.is_empty() {
-        return Ok(0);
-    }
-    let n = block.len() as u64;
-    let outputs = engine.handle(Input::Propose {
-        attestations: std::mem::take(block),
-        evidence: Vec::new(),
-        now_ms: 1_772_438_400_000,
-    });
-    for output in outputs {
-        if let Output::Commit { block, finality } = output {
-            store.commit(&BlockRecord { block, finality }, metas)?;
-        }
-    }
-    metas.clear();
-    Ok(n)
 }
 
 struct Row {

@@ -27,7 +27,7 @@ pub const PREFIX_POSITION: u8 = b'p';
 
 /// Adds one committed event's query keys to the block's batch.
 pub(super) fn index(
-    batch: &mut sled::Batch,
+    batch: &mut super::Writes,
     at: Position,
     id: &AttestationId,
     statement: &Statement,

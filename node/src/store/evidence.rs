@@ -43,7 +43,7 @@ fn key_of(key: EvidenceKey) -> [u8; 12] {
 /// Adds the evidence a committed block records to its sled batch. A block
 /// that passed the body check holds only conflicting pairs; anything else
 /// (impossible) is skipped rather than indexed under a wrong key.
-pub(super) fn index_block(batch: &mut sled::Batch, block: &Block) {
+pub(super) fn index_block(batch: &mut super::Writes, block: &Block) {
     if block.evidence.is_empty() {
         return;
     }

@@ -252,7 +252,7 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
 
 /// Adds one committed event's lineage records to the block's batch.
 pub(super) fn index(
-    batch: &mut sled::Batch,
+    batch: &mut super::Writes,
     at: Position,
     id: &AttestationId,
     statement: &Statement,

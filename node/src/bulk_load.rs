@@ -1,0 +1,173 @@
+//! Loads a generated supply chain into a one-validator store through the
+//! real commit path: every event signed by its org's key, blocks certified by
+//! the solo engine and committed with [`Store::commit`] (block log +
+//! fdatasync, sled records and every index). For benchmarks and store tests,
+//! which need large stores of known content far faster than HTTP submission
+//! would build them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use lotline_consensus::{Input, Output};
+use lotline_core::statement::{STATEMENT_VERSION, Statement};
+use lotline_core::{Envelope, SigningKey};
+use lotline_genesis::Genesis;
+use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, WorkloadSummary};
+
+use crate::NodeConfig;
+use crate::consensus::solo::SoloEngine;
+use crate::store::index::AttestationMeta;
+use crate::store::{BlockRecord, Store, StoreOpenReport};
+
+/// The workload's seed: one story per scale, the same in every run.
+const SEED: u64 = 7;
+/// The issue time stamped on every statement (the story's events carry
+/// their own event times).
+const ISSUED_AT_MS: u64 = 1_772_438_400_000;
+
+/// A store and what was loaded into it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub store: Store,
+    pub genesis: Genesis,
+    pub summary: WorkloadSummary,
+    /// Events committed.
+    pub events: u64,
+    /// Wall time of generating, signing and committing.
+    pub seconds: f64,
+    /// Of which signing.
+    pub sign_seconds: f64,
+}
+
+/// The consortium files under `dir`: genesis, keys and the one validator's
+/// node config, whose data directory holds the store.
+fn paths(dir: &Path) -> (PathBuf, PathBuf) {
+    let consortium = dir.join("consortium");
+    (
+        consortium.join(lotline_genesis::init::GENESIS_FILE),
+        consortium.join("nodes").join("manufacturer.toml"),
+    )
+}
+
+/// Creates a consortium in the empty directory `dir` (the demo orgs, the
+/// manufacturer as the one validator) and loads the story of `scale` into
+/// its validator's store, in blocks of `block_size` attestations.
+/// `progress(events, seconds)` is called after every block.
+pub fn load(
+    dir: &Path,
+    scale: Scale,
+    block_size: usize,
+    mut progress: impl FnMut(u64, f64),
+) -> Result<Loaded> {
+    let orgs = crate::demo::parse_orgs(crate::demo::DEMO_ORGS)?;
+    let layout = crate::demo::create_consortium(
+        &dir.join("consortium"),
+        "bulk-load",
+        &orgs,
+        &["manufacturer".into()],
+        0,
+        0,
+    )?;
+    let genesis = Genesis::load(&layout.genesis_path)?;
+    let config = NodeConfig::load(&layout.node_configs[0])?;
+    let node_key = lotline_genesis::keys::read_signing_key(&config.node_key)?;
+    let keys: BTreeMap<String, SigningKey> = layout
+        .client_keys
+        .iter()
+        .map(|(org, path)| Ok((org.clone(), lotline_genesis::keys::read_signing_key(path)?)))
+        .collect::<Result<_>>()?;
+    let (mut store, _) = Store::open(&config.data_dir, genesis.validator_set())?;
+    let mut engine = SoloEngine::new(genesis.chain_id(), node_key, store.head(), &[]);
+
+    let started = Instant::now();
+    let mut sign_time = Duration::ZERO;
+    let mut workload = SupplyChainWorkload::stream(SEED, scale, &Roles::demo());
+    let block_size = block_size.max(1);
+    let mut block = Vec::with_capacity(block_size);
+    let mut metas = Vec::with_capacity(block_size);
+    let mut committed = 0u64;
+    for (nonce, item) in workload.by_ref().enumerate() {
+        let key = keys
+            .get(&item.org)
+            .with_context(|| format!("no key for org {}", item.org))?;
+        let statement = Statement {
+            version: STATEMENT_VERSION,
+            chain_id: genesis.chain_id(),
+            org: item.org,
+            key: key.public_key(),
+            issued_at_ms: ISSUED_AT_MS,
+            nonce: format!("{nonce:016x}"),
+            event: item.event,
+        };
+        let t = Instant::now();
+        block.push(statement.sign(key));
+        sign_time += t.elapsed();
+        metas.push(AttestationMeta::of(&statement));
+        if block.len() == block_size {
+            committed += commit(&mut engine, &mut store, &mut block, &mut metas)?;
+            progress(committed, started.elapsed().as_secs_f64());
+        }
+    }
+    committed += commit(&mut engine, &mut store, &mut block, &mut metas)?;
+    let summary = workload
+        .summary()
+        .cloned()
+        .context("the workload ended without a summary")?;
+    Ok(Loaded {
+        store,
+        genesis,
+        summary,
+        events: committed,
+        seconds: started.elapsed().as_secs_f64(),
+        sign_seconds: sign_time.as_secs_f64(),
+    })
+}
+
+/// Opens a store [`load`] built in `dir` earlier; the story of `scale` is
+/// generated again (not signed or committed) for its summary.
+pub fn reopen(dir: &Path, scale: Scale) -> Result<(Store, StoreOpenReport, WorkloadSummary)> {
+    let (genesis_path, config_path) = paths(dir);
+    let genesis = Genesis::load(&genesis_path)?;
+    let config = NodeConfig::load(&config_path)?;
+    let (store, report) = Store::open(&config.data_dir, genesis.validator_set())?;
+    let mut workload = SupplyChainWorkload::stream(SEED, scale, &Roles::demo());
+    workload.by_ref().for_each(drop);
+    let summary = workload
+        .summary()
+        .cloned()
+        .context("the workload ended without a summary")?;
+    Ok((store, report, summary))
+}
+
+/// The sled index directory of the store [`load`] built in `dir`.
+pub fn index_path(dir: &Path) -> Result<PathBuf> {
+    let (_, config_path) = paths(dir);
+    Ok(NodeConfig::load(&config_path)?.data_dir.join("index.sled"))
+}
+
+/// Proposes `block` to the solo engine and commits what it certifies.
+fn commit(
+    engine: &mut SoloEngine,
+    store: &mut Store,
+    block: &mut Vec<Envelope>,
+    metas: &mut Vec<AttestationMeta>,
+) -> Result<u64> {
+    if block.is_empty() {
+        return Ok(0);
+    }
+    let n = block.len() as u64;
+    let outputs = engine.handle(Input::Propose {
+        attestations: std::mem::take(block),
+        evidence: Vec::new(),
+        now_ms: ISSUED_AT_MS,
+    });
+    for output in outputs {
+        if let Output::Commit { block, finality } = output {
+            store.commit(&BlockRecord { block, finality }, metas)?;
+        }
+    }
+    metas.clear();
+    Ok(n)
+}
