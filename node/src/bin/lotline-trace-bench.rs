@@ -139,16 +139,30 @@ fn build(dir: &Path, events: u64, block: usize) -> Result<(StoreReader, Workload
     let flushing = Instant::now();
     let flushed = loaded.store.reader().flush()?;
     println!(
-        "\n## store of {} events ({} blocks of up to {block}): loaded in {:.1} s ({:.0} events/s; signing {:.1} s of it); sled flushed {:.0} MB more in {:.1} s",
+        "\n## store of {} events ({} blocks of up to {block}): loaded in {:.1} s ({:.0} events/s; signing {:.1} s of it); sled flushed {:.0} MB more in {:.1} s; peak memory {}",
         loaded.events,
         loaded.store.height(),
         load.seconds,
         loaded.events as f64 / load.seconds,
         load.sign_seconds,
         flushed as f64 / 1e6,
-        flushing.elapsed().as_secs_f64()
+        flushing.elapsed().as_secs_f64(),
+        peak_memory()
     );
     Ok((loaded.store.reader(), loaded.summary, load))
+}
+
+/// The process's peak resident memory so far (Linux `VmHWM`).
+fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .map(|line| line.trim_start_matches("VmHWM:").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Opens a store an earlier run built in `dir`.

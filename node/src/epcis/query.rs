@@ -655,8 +655,8 @@ fn load(
         Some((height, ms)) if height == at.height => ms,
         _ => {
             let ms = reader
-                .block(at.height)?
-                .map(|b| i64::try_from(b.header.timestamp_ms).unwrap_or(i64::MAX))
+                .block_header(at.height)?
+                .map(|header| i64::try_from(header.timestamp_ms).unwrap_or(i64::MAX))
                 .unwrap_or_default();
             *block_time = Some((at.height, ms));
             ms

@@ -363,6 +363,28 @@ impl StoreReader {
         self.get("block", &index::block_key(height))
     }
 
+    /// The header of a committed block, without decoding its ids and
+    /// certificate (tens of kilobytes for a full block): the header is the
+    /// first field of [`BlockMeta`], so it is the leading value of the record.
+    pub fn block_header(&self, height: u64) -> Result<Option<lotline_core::Header>, StoreError> {
+        let what = "block header";
+        let Some(bytes) = self
+            .db
+            .get(index::block_key(height))
+            .map_err(|e| self.sled_err(e))?
+        else {
+            return Ok(None);
+        };
+        let (header, _) = postcard::take_from_bytes(&bytes).map_err(|e| StoreError::Decode {
+            what,
+            source: lotline_core::codec::DecodeError::Malformed {
+                what,
+                reason: e.to_string(),
+            },
+        })?;
+        Ok(Some(header))
+    }
+
     /// Reads and decodes one sled record.
     fn get<T: serde::de::DeserializeOwned + serde::Serialize>(
         &self,

@@ -1,5 +1,6 @@
-//! The lineage graph as stored: every edge an event states is found from
-//! both of its ends, with its quantity and its origin, and an index written
+//! The sled index as stored: every lineage edge an event states is found
+//! from both of its ends, with its quantity and its origin; a block header
+//! read alone is the header of the full block record; and an index written
 //! under another layout is rebuilt from the block log at open and answers
 //! exactly as before. Real sled, real block log, a real signed workload.
 
@@ -140,4 +141,21 @@ fn an_index_of_another_layout_is_rebuilt_from_the_block_log_and_answers_the_same
     // The rebuilt index carries the mark: the next open keeps it.
     let (_, report, _) = bulk_load::reopen(dir.path(), Scale::small()).expect("reopen");
     assert!(!report.sled_rebuilt);
+}
+
+#[test]
+fn a_block_header_read_alone_is_the_header_of_the_full_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let loaded = bulk_load::load(dir.path(), Scale::small(), BLOCK, |_, _| {}).expect("load");
+    let reader = loaded.store.reader();
+    for height in 1..=loaded.store.height() {
+        let full = reader.block(height).expect("block").expect("present");
+        let header = reader
+            .block_header(height)
+            .expect("header")
+            .expect("present");
+        assert_eq!(header, full.header);
+    }
+    let beyond = loaded.store.height() + 1;
+    assert!(reader.block_header(beyond).expect("header").is_none());
 }
