@@ -191,6 +191,8 @@ struct Row {
     query_p50_ms: f64,
     query_p99_ms: f64,
     query_events: usize,
+    serial_p99_ms: f64,
+    serial_events: usize,
     scan_us: f64,
     load_per_s: f64,
 }
@@ -216,6 +218,10 @@ impl Row {
         println!(
             "MATCH_anyEPCClass on one lot: p50 {:.2} ms, p99 {:.2} ms ({} events)",
             self.query_p50_ms, self.query_p99_ms, self.query_events
+        );
+        println!(
+            "MATCH_anyEPC on one serial: p99 {:.2} ms ({} events)",
+            self.serial_p99_ms, self.serial_events
         );
         println!(
             "machine: one sled prefix scan (seek + first key) {:.2} µs on this store; load {:.0} events/s",
@@ -295,8 +301,12 @@ fn measure(
         .filter(|u| u.kind == NodeKind::Item)
         .count() as u64;
 
-    let (query_samples, query_events) =
-        timed(iterations, || query_any_epc(reader, &summary.deep_raw_lot))?;
+    let (query_samples, query_events) = timed(iterations, || {
+        query_any_epc(reader, "MATCH_anyEPCClass", &summary.deep_raw_lot)
+    })?;
+    let (serial_samples, serial_events) = timed(iterations, || {
+        query_any_epc(reader, "MATCH_anyEPC", &summary.deep_serial)
+    })?;
 
     Ok(Row {
         events,
@@ -310,6 +320,8 @@ fn measure(
         query_p50_ms: percentile(&query_samples, 0.5),
         query_p99_ms: percentile(&query_samples, 0.99),
         query_events,
+        serial_p99_ms: percentile(&serial_samples, 0.99),
+        serial_events,
         scan_us,
         load_per_s: events as f64 / load.seconds,
     })
@@ -338,12 +350,12 @@ fn longest_transformation_path(trace: &lotline_core::trace::Trace) -> usize {
     best.values().copied().max().unwrap_or(0)
 }
 
-/// `MATCH_anyEPCClass` on one lot through the EPCIS query engine (parse,
-/// plan, index walk, event decode and filter; the first page). A lot is a
-/// class-level identifier, so EPCIS matches it with the class form of
-/// `MATCH_anyEPC`.
-fn query_any_epc(reader: &StoreReader, lot: &str) -> Result<usize> {
-    let params = [("MATCH_anyEPCClass".to_owned(), lot.to_owned())];
+/// `MATCH_anyEPC` (a serial) or `MATCH_anyEPCClass` (a lot: a class-level
+/// identifier, which EPCIS matches with the class form) through the EPCIS
+/// query engine: parse, plan, index walk, event decode and filter; the first
+/// page.
+fn query_any_epc(reader: &StoreReader, parameter: &str, id: &str) -> Result<usize> {
+    let params = [(parameter.to_owned(), id.to_owned())];
     let query = Query::parse(&params).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let page = lotline_node::epcis::query::run(reader, &query, &|_| true)?;
     Ok(page.events.len())
