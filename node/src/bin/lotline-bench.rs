@@ -184,6 +184,7 @@ async fn node_phases(args: &Args) -> Result<NodeFigures> {
     )?;
     let mut config = NodeConfig::load(&layout.node_configs[0])?;
     config.listen = ([127, 0, 0, 1], 0).into();
+    lift_rate_limits(&mut config);
     let genesis = Genesis::load(&layout.genesis_path)?;
     let signer = Signer::from_key_file("supplier", &layout.client_keys["supplier"])?;
     let node = Node::start(&config).await?;
@@ -336,6 +337,7 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     for path in &layout.node_configs {
         let mut config = NodeConfig::load(path)?;
         config.listen = ([127, 0, 0, 1], 0).into();
+        lift_rate_limits(&mut config);
         config.idle_block_ms = Some(0);
         nodes.push(Node::start(&config).await?);
     }
@@ -488,4 +490,16 @@ async fn drive_many(
         committed.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
         percentiles(&latencies),
     ))
+}
+
+/// Every bench client calls from 127.0.0.1, so the per-IP limit (200
+/// requests/s by default) would measure the limiter, not the commit path.
+/// The limits are an operator's choice; the bench lifts them.
+fn lift_rate_limits(config: &mut NodeConfig) {
+    let lifted = lotline_node::access::rate_limit::Rate {
+        per_s: std::num::NonZeroU32::MAX,
+        burst: std::num::NonZeroU32::MAX,
+    };
+    config.limits.per_ip = lifted;
+    config.limits.per_credential = lifted;
 }
