@@ -364,23 +364,14 @@ impl StoreReader {
     }
 
     /// The records under `prefix` whose key ends in a position, in chain
-    /// order (reversed if `newest_first`), as `each` decodes them (`None`
-    /// skips one).
+    /// order, as `each` decodes them (`None` skips one).
     fn records<T>(
         &self,
         prefix: &[u8],
-        newest_first: bool,
         mut each: impl FnMut(&[u8], Position, &[u8]) -> Result<Option<T>, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
-        let scan = self.db.scan_prefix(prefix);
-        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            if newest_first {
-                Box::new(scan.rev())
-            } else {
-                Box::new(scan)
-            };
-        for entry in entries {
+        for entry in self.db.scan_prefix(prefix) {
             let (key, value) = entry.map_err(|e| self.sled_err(e))?;
             let Some(at) = key_position(&key) else {
                 continue;
@@ -403,7 +394,7 @@ impl StoreReader {
         let mut prefix = edge_prefix(node, end);
         prefix.extend(kind.map(kind_tag));
         let tag_at = prefix.len() - usize::from(kind.is_some());
-        let groups = self.records(&prefix, false, |key, at, value| {
+        let groups = self.records(&prefix, |key, at, value| {
             let Some(kind) = key.get(tag_at).copied().and_then(kind_of_tag) else {
                 return Ok(None);
             };
@@ -432,7 +423,7 @@ impl StoreReader {
         Ok(out)
     }
 
-    /// Custody records of `node`, newest first, read lazily: `find` sees
+    /// Custody records of `node`, newest first, read lazily: `accept` sees
     /// them one at a time and the walk stops at the first it accepts.
     pub fn latest_custody(
         &self,
@@ -461,7 +452,7 @@ impl StoreReader {
 
     /// Quality facts about `node`, in chain order.
     pub fn facts(&self, node: &str, origins: &Origins) -> Result<Vec<At<FactRecord>>, StoreError> {
-        self.records(&node_key(PREFIX_FACT, node), false, |_, at, value| {
+        self.records(&node_key(PREFIX_FACT, node), |_, at, value| {
             let body: FactBody = json("fact", value)?;
             Ok(Some((
                 at,
@@ -481,7 +472,7 @@ impl StoreReader {
         node: &str,
         origins: &Origins,
     ) -> Result<Vec<At<RecallRecord>>, StoreError> {
-        self.records(&node_key(PREFIX_RECALL, node), false, |_, at, value| {
+        self.records(&node_key(PREFIX_RECALL, node), |_, at, value| {
             let body: RecallBody = json("recall", value)?;
             Ok(Some((
                 at,
@@ -504,10 +495,8 @@ impl StoreReader {
         at: Position,
         origins: &Origins,
     ) -> Result<Option<At<Declaration>>, StoreError> {
-        let declarations = self.records(
-            &node_key(PREFIX_DECLARATION, event_id),
-            false,
-            |_, pos, value| {
+        let declarations =
+            self.records(&node_key(PREFIX_DECLARATION, event_id), |_, pos, value| {
                 if pos <= at {
                     return Ok(None);
                 }
@@ -523,8 +512,7 @@ impl StoreReader {
                         origin,
                     },
                 )))
-            },
-        )?;
+            })?;
         Ok(declarations.into_iter().next())
     }
 }
