@@ -4,7 +4,8 @@
 //! time on the store:
 //! - backward trace of the generator's deepest finished serial,
 //! - recall scope of the raw-material lot that reached the most units,
-//! - the EPCIS query `MATCH_anyEPC` on one lot,
+//! - the EPCIS query `MATCH_anyEPC` on one lot (its class form,
+//!   `MATCH_anyEPCClass`) and on one serial,
 //!
 //! and prints how each grows from the smallest to the largest store next to
 //! the answer size, and against this machine's sled prefix-scan cost (the

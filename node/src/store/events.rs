@@ -56,11 +56,7 @@ pub(super) fn index(
 
 /// `p | height | idx`.
 pub fn position_key(at: Position) -> [u8; 13] {
-    let mut key = [0u8; 13];
-    key[0] = PREFIX_POSITION;
-    key[1..9].copy_from_slice(&at.height.to_be_bytes());
-    key[9..].copy_from_slice(&at.index.to_be_bytes());
-    key
+    index::position_key(PREFIX_POSITION, at)
 }
 
 /// Which listing a query walks.

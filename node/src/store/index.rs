@@ -128,6 +128,15 @@ pub fn block_key(height: u64) -> [u8; 9] {
     key
 }
 
+/// `prefix | height | index`: a key per chain position, in chain order.
+pub fn position_key(prefix: u8, at: Position) -> [u8; 13] {
+    let mut key = [0u8; 13];
+    key[0] = prefix;
+    key[1..9].copy_from_slice(&at.height.to_be_bytes());
+    key[9..].copy_from_slice(&at.index.to_be_bytes());
+    key
+}
+
 /// `prefix | name | 0` — the start of a listing.
 pub fn listing_prefix(prefix: u8, name: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(name.len() + 2);

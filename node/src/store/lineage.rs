@@ -206,11 +206,7 @@ fn position_key(prefix: u8, node: &str, at: Position) -> Vec<u8> {
 
 /// `y | height | idx`.
 fn origin_key(at: Position) -> [u8; 13] {
-    let mut key = [0u8; 13];
-    key[0] = PREFIX_ORIGIN;
-    key[1..9].copy_from_slice(&at.height.to_be_bytes());
-    key[9..].copy_from_slice(&at.index.to_be_bytes());
-    key
+    index::position_key(PREFIX_ORIGIN, at)
 }
 
 /// Edges are grouped by kind under each end, so a holder lookup reads a
@@ -356,9 +352,7 @@ impl StoreReader {
             .get(origin_key(at))
             .map_err(|e| self.sled_err(e))?
             .ok_or(StoreError::Missing { what, at })?;
-        let origin: Arc<Origin> = Arc::new(
-            index::decode(what, &bytes).map_err(|source| StoreError::Decode { what, source })?,
-        );
+        let origin: Arc<Origin> = Arc::new(postcard(what, &bytes)?);
         origins.known.borrow_mut().insert(at, origin.clone());
         Ok(origin)
     }
@@ -398,9 +392,7 @@ impl StoreReader {
             let Some(kind) = key.get(tag_at).copied().and_then(kind_of_tag) else {
                 return Ok(None);
             };
-            let what = "lineage edge";
-            let ends: Vec<EdgeEnd> =
-                index::decode(what, value).map_err(|source| StoreError::Decode { what, source })?;
+            let ends: Vec<EdgeEnd> = postcard("lineage edge", value)?;
             Ok(Some((at, kind, ends)))
         })?;
         let mut out = Vec::new();
@@ -431,14 +423,12 @@ impl StoreReader {
         origins: &Origins,
         mut accept: impl FnMut(Position, &CustodyRecord) -> Result<bool, StoreError>,
     ) -> Result<Option<At<CustodyRecord>>, StoreError> {
-        let what = "custody";
         for entry in self.db.scan_prefix(node_key(PREFIX_CUSTODY, node)).rev() {
             let (key, value) = entry.map_err(|e| self.sled_err(e))?;
             let Some(at) = key_position(&key) else {
                 continue;
             };
-            let state: StoredCustody = index::decode(what, &value)
-                .map_err(|source| StoreError::Decode { what, source })?;
+            let state: StoredCustody = postcard("custody", &value)?;
             let record = CustodyRecord {
                 state: state.into(),
                 origin: self.origin(at, origins)?,
@@ -515,6 +505,13 @@ impl StoreReader {
             })?;
         Ok(declarations.into_iter().next())
     }
+}
+
+fn postcard<'a, T: Deserialize<'a> + Serialize>(
+    what: &'static str,
+    bytes: &'a [u8],
+) -> Result<T, StoreError> {
+    index::decode(what, bytes).map_err(|source| StoreError::Decode { what, source })
 }
 
 fn json<T: serde::de::DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {

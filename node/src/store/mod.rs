@@ -121,9 +121,10 @@ impl Store {
             db: tree,
             trees: Arc::new(Mutex::new(VecDeque::new())),
         };
-        if reader.applied_height()? > 0 && reader.format()? != index::FORMAT {
+        let found = reader.format()?;
+        if reader.applied_height()? > 0 && found != index::FORMAT {
             tracing::warn!(
-                found = reader.format()?,
+                found,
                 expected = index::FORMAT,
                 "sled index was written under another layout; rebuilding it from the block log"
             );
@@ -321,14 +322,13 @@ impl StoreReader {
     }
 
     pub fn applied_height(&self) -> Result<u64, StoreError> {
-        let value = self
-            .db
-            .get(index::KEY_APPLIED)
-            .map_err(|e| self.sled_err(e))?;
-        Ok(value
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
+        Ok(self.mark(index::KEY_APPLIED)?.map_or(0, u64::from_be_bytes))
+    }
+
+    /// A fixed-size `m` record; `None` if absent or of another size.
+    fn mark<const N: usize>(&self, key: &[u8]) -> Result<Option<[u8; N]>, StoreError> {
+        let value = self.db.get(key).map_err(|e| self.sled_err(e))?;
+        Ok(value.and_then(|v| <[u8; N]>::try_from(v.as_ref()).ok()))
     }
 
     /// Writes sled's dirty pages to its files (not an fsync; the block log
@@ -339,14 +339,7 @@ impl StoreReader {
 
     /// The layout version the index was written under (1 if unmarked).
     pub fn format(&self) -> Result<u32, StoreError> {
-        let value = self
-            .db
-            .get(index::KEY_FORMAT)
-            .map_err(|e| self.sled_err(e))?;
-        Ok(value
-            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
-            .map(u32::from_be_bytes)
-            .unwrap_or(1))
+        Ok(self.mark(index::KEY_FORMAT)?.map_or(1, u32::from_be_bytes))
     }
 
     pub fn contains(&self, id: &AttestationId) -> Result<bool, StoreError> {
