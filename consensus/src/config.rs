@@ -31,6 +31,12 @@ pub const PIPELINE_HEIGHTS_MAX: u64 = limits::FINALITY_DESCENDANTS_MAX as u64;
 pub const EVIDENCE_SEEN_MAX: usize = 1024;
 /// Doublings of the timeouts after consecutive nullified views.
 pub const BACKOFF_DOUBLINGS_MAX: u32 = 16;
+/// A suspected leader's leader timeout is the normal one divided by this
+/// (see [`Config::suspect_timeout_ms`]): 100 ms for the genesis default of
+/// 1 s. Short against a dead leader's whole turn, long against a live
+/// leader's proposal on a LAN; a live leader that misses it once is cleared
+/// by its late proposal and gets the full timeout on its next turn.
+pub const SUSPECT_TIMEOUT_DIVISOR: u64 = 10;
 
 const _: () = assert!(PIPELINE_HEIGHTS_MAX as usize <= limits::FINALITY_DESCENDANTS_MAX);
 const _: () = assert!(FETCH_BLOCKS_MAX <= WANTED_BLOCKS_MAX);
@@ -129,6 +135,14 @@ impl Config {
         grown.min(self.timeout_max_ms.get())
     }
 
+    /// The leader timeout of a view whose leader is suspected dead (it
+    /// missed its last turn: its view was nullified and we saw no proposal
+    /// from it). A fraction of the normal leader timeout, so it backs off
+    /// with it after consecutive nullifications and never exceeds it.
+    pub fn suspect_timeout_ms(&self, streak: u32) -> u64 {
+        (self.leader_timeout_ms(streak) / SUSPECT_TIMEOUT_DIVISOR).max(1)
+    }
+
     /// The view timeout (and nullify retry interval): 3/2 of the leader
     /// timeout, as 3Δ is to 2Δ.
     pub fn view_timeout_ms(&self, streak: u32) -> u64 {
@@ -163,6 +177,23 @@ mod tests {
             assert_eq!(config.leader_timeout_ms(streak), leader, "streak {streak}");
             assert_eq!(config.view_timeout_ms(streak), view, "streak {streak}");
         }
+    }
+
+    #[test]
+    fn suspect_timeouts_are_a_fraction_that_backs_off_with_the_normal_one() {
+        let config = config();
+        let table = [(0, 10), (1, 20), (3, 80), (4, 100), (60, 100)];
+        for (streak, suspect) in table {
+            assert_eq!(
+                config.suspect_timeout_ms(streak),
+                suspect,
+                "streak {streak}"
+            );
+            assert!(config.suspect_timeout_ms(streak) < config.leader_timeout_ms(streak));
+        }
+        let mut tiny = config.clone();
+        tiny.timeout_base_ms = NonZeroU64::new(5).unwrap();
+        assert_eq!(tiny.suspect_timeout_ms(0), 1, "never zero");
     }
 
     #[test]

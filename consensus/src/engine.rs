@@ -23,6 +23,12 @@
 //!   nullified view (capped), resets on a finalization; a stuck node
 //!   rebroadcasts its nullify and its entry certificate every view timeout.
 //!   Retries are unbounded in number but bounded in rate.
+//! * **Suspected leaders get a short leader timer.** A leader whose last
+//!   turn was nullified without a proposal seen is waited for
+//!   [`Config::suspect_timeout_ms`] (a tenth of the leader timeout), until
+//!   it proposes again ([`crate::leader`] explains the rule and why it is a
+//!   local timer, not a change of leader schedule). One dead validator of
+//!   four then costs a tenth of a timeout per four views, not a timeout.
 //! * **First vote counts.** A validator's first vote of each kind in a view
 //!   is counted; a conflicting later one only becomes [`Evidence`].
 //! * **Pipeline limit**: blocks more than [`PIPELINE_HEIGHTS_MAX`] above
@@ -54,6 +60,7 @@ use lotline_core::vote::{self, Vote, VoteKind};
 use crate::certificate::QuorumCertificate;
 use crate::config::Config;
 use crate::journal::{self, RestoreError};
+use crate::leader::Suspects;
 use crate::proposal::Payload;
 use crate::view::Round;
 use crate::votes::Insert;
@@ -101,6 +108,8 @@ pub struct Engine {
     pub(crate) wanted: BTreeMap<BlockHash, u32>,
     /// Consecutive views entered by nullification since the last finalization.
     pub(crate) streak: u32,
+    /// Leaders that missed their last turn: their views get a short timer.
+    pub(crate) suspects: Suspects,
     /// The certificate that let us enter `view`.
     pub(crate) entry: Option<QuorumCertificate>,
     /// The leader's payload, waiting for the parent to be known.
@@ -137,6 +146,7 @@ impl Engine {
             recent_heights: BTreeMap::new(),
             wanted: BTreeMap::new(),
             streak: 0,
+            suspects: Suspects::default(),
             entry: None,
             payload: None,
             helped: BTreeMap::new(),
@@ -316,6 +326,12 @@ impl Engine {
         crate::leader(view, self.set.len())
     }
 
+    /// True while `validator` is suspected dead: it missed its last turn
+    /// and has not proposed since (see [`crate::leader`]).
+    pub fn suspected(&self, validator: u16) -> bool {
+        self.suspects.contains(validator)
+    }
+
     pub(crate) fn me(&self) -> u16 {
         self.config.index
     }
@@ -466,6 +482,10 @@ impl Engine {
 
     /// Counts a verified vote; reports evidence. Does not certify.
     pub(crate) fn record_vote(&mut self, vote: Vote) {
+        if vote.kind == VoteKind::Notarize && vote.signer == self.leader(vote.view) {
+            // Only a proposing leader signs `notarize` in its own view.
+            self.suspects.proposed(vote.signer);
+        }
         if let Insert::Conflict(Some(evidence)) = self.round_mut(vote.view).votes.insert(vote) {
             self.report_evidence(*evidence);
         }
@@ -627,6 +647,9 @@ impl Engine {
             return;
         }
         self.round_mut(view).notarization = Some(certificate.clone());
+        // Honest validators notarize only the leader's proposal.
+        let leader = self.leader(view);
+        self.suspects.proposed(leader);
         self.out
             .push(Output::Persist(Record::Certificate(certificate.clone())));
         let advances = view >= self.view;
@@ -704,6 +727,7 @@ impl Engine {
             certificate.view + 1 == view,
             "entry certificate is not for the previous view"
         );
+        self.judge_leader(self.view);
         self.view = view;
         match entry {
             Entry::Nullified => self.streak = self.streak.saturating_add(1),
@@ -715,10 +739,36 @@ impl Engine {
         self.start_view();
     }
 
+    /// We leave `view`, the view we were in: suspect its leader if it
+    /// showed no sign of proposing (however we leave: by its nullification
+    /// or by jumping on a later certificate). Views we jump over judge
+    /// nobody, so a straggler catching up suspects at most one leader.
+    fn judge_leader(&mut self, view: u64) {
+        let leader = self.leader(view);
+        if leader == self.me() {
+            return;
+        }
+        let proposed = self.rounds.get(&view).is_some_and(|round| {
+            round.proposal.is_some()
+                || round.notarization.is_some()
+                || round.finalization.is_some()
+                || round.votes.has_vote_of(VoteKind::Notarize, leader)
+        });
+        if !proposed {
+            self.suspects.missed_turn(leader);
+        }
+    }
+
     /// Timers, build request, and verification of an early proposal.
     fn start_view(&mut self) {
         let view = self.view;
-        let leader_ms = self.config.leader_timeout_ms(self.streak);
+        let me = self.me();
+        let leader = self.leader(view);
+        let leader_ms = if leader != me && self.suspects.contains(leader) {
+            self.config.suspect_timeout_ms(self.streak)
+        } else {
+            self.config.leader_timeout_ms(self.streak)
+        };
         let view_ms = self.config.view_timeout_ms(self.streak);
         self.out.push(Output::SetTimer {
             view,
@@ -730,8 +780,6 @@ impl Engine {
             timer: TimerKind::Notarization,
             after_ms: view_ms,
         });
-        let me = self.me();
-        let leader = self.leader(view);
         let round = self.rounds.entry(view).or_insert_with(Round::new);
         if !round.own.may_notarize() {
             return;

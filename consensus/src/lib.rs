@@ -18,10 +18,17 @@
 //!    finalization of `v - 1`; a certificate for any view `w >= v` jumps the
 //!    engine to `w + 1`. Entering sets the leader timer and the view timer
 //!    ([`TimerKind`]); the leader asks the actor for a payload
-//!    ([`Output::Build`]).
+//!    ([`Output::Build`]). The leader timer is short
+//!    ([`Config::suspect_timeout_ms`], a tenth) when the leader of `v` is
+//!    *suspected*: we left the last view it led without any sign that it
+//!    proposed, and it has not proposed since ([`leader`] module). Leaving
+//!    a view judges its leader; a sign of proposing (its proposal, its own
+//!    `notarize`, a notarization of its view) clears it. Timers are local:
+//!    validators that disagree about a suspect only wait differently long.
 //! 2. *Propose* (leader): a block on the highest notarized parent `p` (view
-//!    `v' < v`) such that every view in `(v', v)` is nullified. The
-//!    [`Proposal`] carries the leader's own `notarize` vote (which
+//!    `v' < v`) such that every view in `(v', v)` is nullified, leaving out
+//!    attestations that `p` or its uncommitted ancestors already carry.
+//!    The [`Proposal`] carries the leader's own `notarize` vote (which
 //!    authenticates it), the parent's header, the parent's certificate and
 //!    the nullifications of the skipped views, so a voter never needs more
 //!    than the proposal to check the parent rule.

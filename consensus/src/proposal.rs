@@ -1,6 +1,8 @@
 //! Proposals: the leader builds one (rule 2), voters check one (rule 3).
 
-use lotline_core::attestation::Envelope;
+use std::collections::BTreeSet;
+
+use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::{Block, BlockHash, Header};
 use lotline_core::evidence::Evidence;
 use lotline_core::limits;
@@ -106,7 +108,7 @@ impl Engine {
         if height > self.committed_height().saturating_add(PIPELINE_HEIGHTS_MAX) {
             return;
         }
-        let Some(payload) = self.payload.take() else {
+        let Some(mut payload) = self.payload.take() else {
             return;
         };
         let chain_id = self.config.chain_id;
@@ -114,6 +116,17 @@ impl Engine {
             .header
             .as_ref()
             .map_or_else(|| Header::genesis_parent(&chain_id), Header::hash);
+        // The actor's pool still holds what uncommitted ancestors carry (an
+        // id leaves it only when its block commits), and the actor may not
+        // know every ancestor (a proposal that arrived after we left its
+        // view, a fetched block): voters would refuse the repeat and the
+        // view would be lost.
+        let in_chain = self.ancestor_attestations(parent_hash);
+        if !in_chain.is_empty() {
+            payload
+                .attestations
+                .retain(|envelope| !in_chain.contains(&envelope.id()));
+        }
         let block = Block::new(
             chain_id,
             height,
@@ -140,6 +153,30 @@ impl Engine {
         self.out
             .push(Output::Broadcast(Message::Proposal(Box::new(proposal))));
         self.certify(view);
+    }
+
+    /// Ids carried by `tip` and its uncommitted ancestors whose bodies we
+    /// hold (committed ones are the actor's store's to know).
+    fn ancestor_attestations(&self, tip: BlockHash) -> BTreeSet<AttestationId> {
+        let mut ids = BTreeSet::new();
+        let mut cursor = tip;
+        while let Some(block) = self.blocks.get(&cursor) {
+            ids.extend(block.attestations.iter().map(Envelope::id));
+            cursor = block.header.parent;
+        }
+        ids
+    }
+
+    /// Ids carried by every uncommitted block body the engine holds: what a
+    /// leader's actor leaves out of a payload, so that the attestations the
+    /// engine would drop ([`Engine::try_propose`]) do not take the room of
+    /// others. Blocks at or below the committed height are forgotten, so an
+    /// id of an abandoned fork is offered again once its height commits.
+    pub fn uncommitted_attestations(&self) -> BTreeSet<AttestationId> {
+        self.blocks
+            .values()
+            .flat_map(|block| block.attestations.iter().map(Envelope::id))
+            .collect()
     }
 
     /// Rule 2: walking down from `view - 1`, skip nullified views until a

@@ -60,6 +60,11 @@ impl VoteTracker {
             .is_some_and(|v| v.block == *block && v.signature == *signature)
     }
 
+    /// True if `signer` has a counted vote of `kind` in this view.
+    pub(crate) fn has_vote_of(&self, kind: VoteKind, signer: u16) -> bool {
+        self.votes(kind).contains_key(&signer)
+    }
+
     pub(crate) fn contains(&self, vote: &Vote) -> bool {
         self.has_signature(vote.kind, vote.signer, &vote.block, &vote.signature)
     }

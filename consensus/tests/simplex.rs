@@ -2000,3 +2000,240 @@ fn a_finalized_block_nobody_serves_falls_back_to_block_sync() {
         "each retry asks another peer: {asked:?}"
     );
 }
+
+/// The leader timers the engine set, by view, in order.
+fn leader_timers(log: &[Output]) -> Vec<(u64, u64)> {
+    log.iter()
+        .filter_map(|o| match o {
+            Output::SetTimer {
+                view,
+                timer: TimerKind::Leader,
+                after_ms,
+            } => Some((*view, *after_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_leader_that_missed_its_turn_gets_a_short_timer_until_it_proposes() {
+    let mut fx = Fixture::new(4, 0);
+    let config = fx.engine.config().clone();
+    let steps = vec![
+        step(
+            "leader 1 is silent: our leader timer nullifies",
+            Input::Timer {
+                view: 1,
+                timer: TimerKind::Leader,
+            },
+            vec![Expect::Journal(Nullify, 1)],
+            vec![],
+            1,
+        ),
+        step("nullify 2", fx.nullify(2, 1), vec![], vec![], 1),
+        step(
+            "nullify 3: view 1 nullified without a sign of leader 1",
+            fx.nullify(3, 1),
+            vec![Expect::Certificate(Nullify, 1)],
+            vec![],
+            2,
+        ),
+    ];
+    fx.run(steps);
+    assert!(fx.engine.suspected(1), "a silent leader is suspected");
+    assert!(!fx.engine.suspected(2) && !fx.engine.suspected(3));
+    // Views 2..=4 pass (view 4 is ours); view 5 is leader 1's next turn.
+    let null4 = fx.certificate(Nullify, 4, None, &[1, 2, 3]);
+    fx.run(vec![step(
+        "jump to view 5 by a nullification of view 4",
+        Input::Message {
+            from: 2,
+            message: Message::Certificate(null4),
+        },
+        vec![Expect::Timer(5, TimerKind::Leader)],
+        vec![],
+        5,
+    )]);
+    let streak = 2; // views 2 and 5 were entered by nullification
+    assert_eq!(
+        leader_timers(&fx.log).last(),
+        Some(&(5, config.suspect_timeout_ms(streak))),
+        "the suspect's view waits a tenth of the leader timeout"
+    );
+    assert!(config.suspect_timeout_ms(streak) * 10 == config.leader_timeout_ms(streak));
+    // Leader 1 proposes in view 5 (its notarize reaches us first): alive.
+    let alive = fx.signed(1, Notarize, 5, Digest([5; 32]));
+    fx.run(vec![step(
+        "the suspect's own notarize",
+        Input::Message {
+            from: 1,
+            message: Message::Vote(alive),
+        },
+        vec![],
+        vec![],
+        5,
+    )]);
+    assert!(!fx.engine.suspected(1), "a proposal clears the suspicion");
+    // View 5 is nullified anyway; leader 1 showed it is alive, so its next
+    // turn (view 9) gets the full timer.
+    let null8 = fx.certificate(Nullify, 8, None, &[1, 2, 3]);
+    let null5 = fx.certificate(Nullify, 5, None, &[0, 2, 3]);
+    fx.run(vec![
+        step(
+            "view 5 nullified after the suspect proposed",
+            Input::Message {
+                from: 2,
+                message: Message::Certificate(null5),
+            },
+            vec![],
+            vec![],
+            6,
+        ),
+        step(
+            "jump to view 9",
+            Input::Message {
+                from: 2,
+                message: Message::Certificate(null8),
+            },
+            vec![Expect::Timer(9, TimerKind::Leader)],
+            vec![],
+            9,
+        ),
+    ]);
+    assert!(!fx.engine.suspected(1));
+    let streak = 4;
+    assert_eq!(
+        leader_timers(&fx.log).last(),
+        Some(&(9, config.leader_timeout_ms(streak)))
+    );
+}
+
+#[test]
+fn a_leader_whose_proposal_we_saw_is_not_suspected_and_stragglers_suspect_nobody() {
+    let mut fx = Fixture::new(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let null1 = fx.certificate(Nullify, 1, None, &[1, 2, 3]);
+    fx.run(vec![
+        step(
+            "leader 1 proposes",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "but the view is nullified (slow verification elsewhere)",
+            Input::Message {
+                from: 2,
+                message: Message::Certificate(null1),
+            },
+            vec![Expect::Certificate(Nullify, 1)],
+            vec![],
+            2,
+        ),
+    ]);
+    assert!(!fx.engine.suspected(1), "it proposed: alive");
+    // We jump from view 2 to view 7: we sat in view 2 and saw nothing of
+    // leader 2; views 3 to 6 we jumped over, and the late nullification of
+    // view 3 (leader 3) judges nobody either.
+    let null6 = fx.certificate(Nullify, 6, None, &[1, 2, 3]);
+    let null3 = fx.certificate(Nullify, 3, None, &[1, 2, 3]);
+    fx.run(vec![
+        step(
+            "jump to view 7",
+            Input::Message {
+                from: 2,
+                message: Message::Certificate(null6),
+            },
+            vec![],
+            vec![],
+            7,
+        ),
+        step(
+            "a late nullification of a view we skipped",
+            Input::Message {
+                from: 2,
+                message: Message::Certificate(null3),
+            },
+            vec![],
+            vec![],
+            7,
+        ),
+    ]);
+    assert!(!fx.engine.suspected(3), "a view we skipped judges nobody");
+    assert!(
+        fx.engine.suspected(2),
+        "we left view 2 with no sign of leader 2"
+    );
+}
+
+/// Regression (defect 9): a leader re-proposed an attestation of the block
+/// it was building on when that block's proposal reached it only after it
+/// had left the block's view (the notarization came first): the actor never
+/// saw the block, its pool still held the attestation, and every voter
+/// refused the repeat, costing the view.
+#[test]
+fn a_leader_never_repeats_an_attestation_of_the_chain_it_extends() {
+    // Validator 2 leads view 2.
+    let mut fx = Fixture::new(4, 2);
+    let b1 = fx.block(1, None, 0);
+    let notarized = fx.certificate(Notarize, 1, Some(&b1), &[0, 1, 3]);
+    let repeated = b1.attestations[0].clone();
+    let fresh = Envelope::sign(b"fresh".to_vec(), &SigningKey::from_seed(&[0xBB; 32]));
+    fx.run(vec![
+        step(
+            "view 1 notarized before its proposal reached us: we lead view 2",
+            Input::Message {
+                from: 0,
+                message: Message::Certificate(notarized.clone()),
+            },
+            vec![Expect::Build(2)],
+            vec![],
+            2,
+        ),
+        step(
+            "the proposal of view 1 arrives late: kept, not verified",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![],
+            vec![Expect::Verify(1)],
+            2,
+        ),
+        step(
+            "the actor's pool still offers b1's attestation",
+            Input::Propose {
+                attestations: vec![repeated.clone(), fresh.clone()],
+                evidence: vec![],
+                now_ms: 9,
+            },
+            vec![Expect::Proposal(2)],
+            vec![],
+            2,
+        ),
+    ]);
+    assert!(
+        fx.engine
+            .uncommitted_attestations()
+            .contains(&repeated.id()),
+        "the actor is told what the chain carries"
+    );
+    let proposal = fx
+        .log
+        .iter()
+        .find_map(|o| match o {
+            Output::Broadcast(Message::Proposal(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(proposal.block.header.parent, b1.hash());
+    let ids: Vec<_> = proposal
+        .block
+        .attestations
+        .iter()
+        .map(Envelope::id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![fresh.id()],
+        "the repeat is left out, the rest kept"
+    );
+}

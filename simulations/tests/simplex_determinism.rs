@@ -11,6 +11,7 @@ fn config(seed: u64) -> SimConfig {
         byzantine: 1,
         behaviour: Behaviour::Equivocator,
         require_liveness: true,
+        outage: None,
         log: false,
     }
 }

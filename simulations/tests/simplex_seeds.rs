@@ -15,6 +15,7 @@ fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) 
         byzantine,
         behaviour,
         require_liveness: true,
+        outage: None,
         log: false,
     }
 }

@@ -6,13 +6,14 @@
 //! vopr --seeds 100 [--from 1000]     seeds from..from+100
 //! options: --validators N (default 4) --byzantine K (default 0)
 //!          --behaviour equivocator|silent  --no-liveness  --verbose  --log (every event)
+//!          --outage crash|freeze   one honest validator down in the liveness phase
 //! ```
 //! Exits non-zero if any seed breaks an invariant; prints the seed.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use lotline_sim::sim::{self, Behaviour, SimConfig};
+use lotline_sim::sim::{self, Behaviour, Outage, SimConfig};
 
 struct Args {
     seed: Option<u64>,
@@ -22,6 +23,7 @@ struct Args {
     byzantine: usize,
     behaviour: Behaviour,
     liveness: bool,
+    outage: Option<Outage>,
     verbose: bool,
     log: bool,
 }
@@ -35,6 +37,7 @@ fn parse() -> Result<Args, String> {
         byzantine: 0,
         behaviour: Behaviour::Equivocator,
         liveness: true,
+        outage: None,
         verbose: false,
         log: false,
     };
@@ -56,6 +59,13 @@ fn parse() -> Result<Args, String> {
                 }
             }
             "--no-liveness" => args.liveness = false,
+            "--outage" => {
+                args.outage = Some(match value("--outage")?.as_str() {
+                    "crash" => Outage::Crash,
+                    "freeze" => Outage::Freeze,
+                    other => return Err(format!("unknown outage {other}")),
+                })
+            }
             "--verbose" => args.verbose = true,
             "--log" => args.log = true,
             "--help" | "-h" => return Err(String::new()),
@@ -76,7 +86,7 @@ fn main() -> ExitCode {
                 eprintln!("vopr: {message}");
             }
             eprintln!(
-                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent] [--no-liveness] [--verbose] [--log]"
+                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent] [--no-liveness] [--outage crash|freeze] [--verbose] [--log]"
             );
             return ExitCode::from(2);
         }
@@ -94,6 +104,7 @@ fn main() -> ExitCode {
             byzantine: args.byzantine,
             behaviour: args.behaviour,
             require_liveness: args.liveness,
+            outage: args.outage,
             log: args.log,
         };
         let report = sim::run(&config);

@@ -16,7 +16,9 @@ use crate::sim::network::Network;
 use crate::sim::node::{Ctx, Event, Node, Packet, Role};
 use crate::sim::rng::Rng;
 use crate::sim::verifier::MemoVerifier;
-use crate::sim::{Behaviour, Options, Report, SimConfig, Stats, Trace};
+use crate::sim::{
+    Behaviour, OUTAGE_LIVENESS_HEIGHTS, Options, Outage, Report, SimConfig, Stats, Trace,
+};
 
 /// A run that processes more events than this has stalled in a loop.
 const EVENTS_MAX: u64 = 5_000_000;
@@ -36,7 +38,38 @@ struct Simulation {
     faults: bool,
     /// Liveness phase: the height every honest node must reach.
     target: Option<u64>,
+    /// The validator that went down when the liveness phase started.
+    down: Option<Down>,
+    /// Per node: the view it is in and when it entered it.
+    entered: Vec<Option<(u64, u64)>>,
+    /// Views of the missing leader that honest validators sat through
+    /// while it was down, with the longest time one of them spent in it.
+    turns: BTreeMap<u64, u64>,
 }
+
+/// An [`Outage`] in progress.
+#[derive(Clone, Copy, Debug)]
+struct Down {
+    node: u16,
+    outage: Outage,
+    from_ms: u64,
+    /// A freeze ends here; a crash never does.
+    until_ms: Option<u64>,
+}
+
+/// The missing leader's first turns after it went down, which may cost
+/// whole timeouts: validators learn that it is gone in its first turn they
+/// sit through, and a validator that jumped over that view (it was behind,
+/// or restarting) learns in the next one, holding the others' nullification
+/// back with it.
+pub const OUTAGE_FIRST_TURNS: usize = 2;
+
+/// A freeze run goes on at least this long after the validator resumed,
+/// so that it is due as leader several times.
+const AFTER_RESUME_MS: u64 = 3_000;
+
+/// How long a frozen validator stays frozen, at least and at most.
+const FREEZE_MS: (u64, u64) = (2_000, 5_000);
 
 /// Runs one seed to the end and reports.
 pub fn run(config: &SimConfig) -> Report {
@@ -53,9 +86,22 @@ impl Simulation {
         assert!(config.validators >= 1 && config.validators <= 64);
         assert!(config.byzantine < config.validators);
         let mut seed_rng = Rng::new(config.seed);
-        let options = Options::draw(&mut seed_rng);
+        let mut options = Options::draw(&mut seed_rng);
         let mut rng = seed_rng.fork();
         let n = config.validators;
+        if config.outage.is_some() {
+            let f = (n - 1) / 3;
+            assert!(
+                n - config.byzantine > n - f,
+                "an outage needs a quorum of honest validators without the missing one"
+            );
+            // Long enough for many turns of the missing leader, and a leader
+            // timeout well above the healed network's delays, so that a view
+            // that lasts a whole timeout can only be a timeout.
+            options.liveness_heights = OUTAGE_LIVENESS_HEIGHTS;
+            options.timeout_base_ms = 400 + config.seed % 600;
+            options.timeout_max_ms = options.timeout_base_ms * 8;
+        }
         let chain_id = hash::hash(Domain::Genesis, &config.seed.to_be_bytes());
         let keys: Vec<SigningKey> = (0..n)
             .map(|i| {
@@ -109,6 +155,9 @@ impl Simulation {
             stats: Stats::default(),
             faults: true,
             target: None,
+            down: None,
+            entered: vec![None; n],
+            turns: BTreeMap::new(),
             rng,
             options,
             config,
@@ -119,8 +168,90 @@ impl Simulation {
         self.nodes.iter().filter(|n| n.role == Role::Honest)
     }
 
+    /// The honest nodes the liveness phase waits for: all but one that
+    /// crashed for good.
+    fn expected(&self) -> impl Iterator<Item = &Node> {
+        let gone = self
+            .down
+            .filter(|d| d.outage == Outage::Crash)
+            .map(|d| d.node);
+        self.honest().filter(move |n| Some(n.index) != gone)
+    }
+
+    fn view_of(&self, index: u16) -> Option<u64> {
+        self.nodes
+            .get(usize::from(index))
+            .and_then(|n| n.engine.as_ref().map(|e| e.view()))
+    }
+
     /// Gives node `index` a context and runs `f` on it.
     fn with_node(&mut self, index: u16, f: impl FnOnce(&mut Node, &mut Ctx)) {
+        let before = self.view_of(index);
+        self.with_node_untracked(index, f);
+        let after = self.view_of(index);
+        self.track_view(index, before, after);
+    }
+
+    /// Follows each node's view to time the missing leader's turns.
+    fn track_view(&mut self, index: u16, before: Option<u64>, after: Option<u64>) {
+        let now_ms = self.queue.now_ms();
+        let slot = usize::from(index);
+        let Some(after) = after else {
+            self.entered[slot] = None;
+            return;
+        };
+        match self.entered[slot] {
+            Some((view, since)) if before == Some(view) && after != view => {
+                self.judge_turn(index, view, since, now_ms);
+                self.entered[slot] = Some((after, now_ms));
+            }
+            Some((view, _)) if view == after => {}
+            _ => self.entered[slot] = Some((after, now_ms)),
+        }
+    }
+
+    /// `observer` left `view` after sitting in it from `since`: if the
+    /// missing validator led it and was down all along, count the turn.
+    fn judge_turn(&mut self, observer: u16, view: u64, since: u64, now_ms: u64) {
+        let Some(down) = self.down else {
+            return;
+        };
+        let honest = self
+            .nodes
+            .get(usize::from(observer))
+            .is_some_and(|n| n.role == Role::Honest);
+        let leader = lotline_consensus::leader(view, self.nodes.len());
+        if !honest || observer == down.node || leader != down.node {
+            return;
+        }
+        if since < down.from_ms || down.until_ms.is_some_and(|until| now_ms > until) {
+            return;
+        }
+        let spent = now_ms - since;
+        if self.config.log {
+            eprintln!("{now_ms:>6} n{observer} TURN of n{leader} in v{view}: {spent} ms");
+        }
+        self.stats.outage_turns += 1;
+        let longest = self.turns.entry(view).or_insert(0);
+        *longest = (*longest).max(spent);
+    }
+
+    /// The node an event is for, if it can be frozen.
+    fn frozen_until(&self, event: &Event) -> Option<u64> {
+        let target = match event {
+            Event::Deliver { to, .. } => *to,
+            Event::Timer { node, .. }
+            | Event::Local { node, .. }
+            | Event::Crash { node }
+            | Event::Restart { node } => *node,
+            Event::PartitionStart | Event::PartitionEnd | Event::Heal => return None,
+        };
+        self.down
+            .filter(|d| d.node == target && d.outage == Outage::Freeze)
+            .and_then(|d| d.until_ms)
+    }
+
+    fn with_node_untracked(&mut self, index: u16, f: impl FnOnce(&mut Node, &mut Ctx)) {
         let now_ms = self.queue.now_ms();
         let n = self.nodes.len();
         let mut ctx = Ctx {
@@ -167,17 +298,23 @@ impl Simulation {
             if !self.checker.violations.is_empty() {
                 break;
             }
-            if self.target.is_some_and(|target| {
-                self.honest()
-                    .all(|n| self.checker.height(n.index) >= target)
-            }) {
+            let resumed_long_enough = self
+                .down
+                .and_then(|d| d.until_ms)
+                .is_none_or(|until| now_ms >= until + AFTER_RESUME_MS);
+            if resumed_long_enough
+                && self.target.is_some_and(|target| {
+                    self.expected()
+                        .all(|n| self.checker.height(n.index) >= target)
+                })
+            {
                 break;
             }
         }
         self.stats.end_ms = self.queue.now_ms();
         if let Some(target) = self.target {
             let behind: Vec<(u16, u64)> = self
-                .honest()
+                .expected()
                 .map(|n| (n.index, self.checker.height(n.index)))
                 .filter(|(_, h)| *h < target)
                 .collect();
@@ -200,6 +337,14 @@ impl Simulation {
     }
 
     fn dispatch(&mut self, now_ms: u64, event: Event) {
+        // A frozen node handles nothing; what reaches it waits until it
+        // resumes, in order.
+        if let Some(until) = self.frozen_until(&event)
+            && now_ms < until
+        {
+            self.queue.schedule(until, event);
+            return;
+        }
         match event {
             Event::Deliver { from, to, packet } => {
                 self.stats.messages += 1;
@@ -254,7 +399,14 @@ impl Simulation {
                     self.schedule_crash();
                 }
             }
-            Event::Restart { node } => self.with_node(node, |node, ctx| node.restart(ctx)),
+            Event::Restart { node } => {
+                let gone = self
+                    .down
+                    .is_some_and(|d| d.node == node && d.outage == Outage::Crash);
+                if !gone {
+                    self.with_node(node, |node, ctx| node.restart(ctx))
+                }
+            }
             Event::PartitionStart => {
                 if self.faults {
                     if self.config.log {
@@ -315,10 +467,73 @@ impl Simulation {
             .max()
             .unwrap_or(0);
         self.target = Some(top + self.options.liveness_heights);
+        self.start_outage();
+    }
+
+    /// Takes one honest validator down for the liveness phase.
+    fn start_outage(&mut self) {
+        let Some(outage) = self.config.outage else {
+            return;
+        };
+        let honest: Vec<u16> = self.honest().map(|n| n.index).collect();
+        let node = honest[self.rng.below(honest.len() as u64) as usize];
+        let now_ms = self.queue.now_ms();
+        let until_ms = match outage {
+            Outage::Crash => {
+                self.with_node(node, |node, ctx| node.crash(ctx));
+                None
+            }
+            Outage::Freeze => Some(now_ms + self.rng.range(FREEZE_MS.0, FREEZE_MS.1)),
+        };
+        if self.config.log {
+            eprintln!("{now_ms:>6} OUTAGE {outage:?} of n{node} until {until_ms:?}");
+        }
+        self.trace.record(&[b"outage", &node.to_be_bytes()]);
+        self.down = Some(Down {
+            node,
+            outage,
+            from_ms: now_ms,
+            until_ms,
+        });
+    }
+
+    /// Committed blocks the frozen validator proposed after it resumed.
+    fn blocks_after_resume(&self) -> u64 {
+        let Some(Down {
+            node,
+            until_ms: Some(until),
+            ..
+        }) = self.down
+        else {
+            return 0;
+        };
+        self.honest()
+            .map(|n| {
+                n.chain
+                    .iter()
+                    .filter(|(block, _)| {
+                        block.header.proposer == node && block.header.timestamp_ms >= until
+                    })
+                    .count() as u64
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     fn report(self, liveness_failure: Option<String>) -> Report {
+        let blocks_after_resume = self.blocks_after_resume();
         let mut stats = self.stats;
+        stats.outage_blocks_after_resume = blocks_after_resume;
+        let timeout = self.options.timeout_base_ms;
+        stats.outage_full_timeouts =
+            self.turns.values().filter(|ms| **ms >= timeout).count() as u64;
+        stats.outage_later_turn_ms_max = self
+            .turns
+            .values()
+            .skip(OUTAGE_FIRST_TURNS)
+            .copied()
+            .max()
+            .unwrap_or(0);
         stats.lost = self.network.lost;
         stats.evidence = self.checker.evidence;
         stats.certificates_checked = self.checker.certificates;

@@ -11,6 +11,13 @@
 //! (crashed nodes restarted) that must add [`Options::liveness_heights`]
 //! finalized heights on every honest node within [`Options::liveness_ms`].
 //! The [`Report`] carries a trace hash: the same seed gives the same hash.
+//!
+//! With an [`Outage`], one honest validator goes down when the liveness
+//! phase starts — crashed for good, or frozen (it processes nothing, as
+//! under SIGSTOP, and everything sent to it waits) and then resumed — and
+//! the phase runs longer: the others must keep committing, and the time
+//! they spend waiting for the missing leader is measured per view
+//! ([`Stats::outage_turns`], [`Stats::outage_full_timeouts`]).
 
 pub mod byzantine;
 pub mod checker;
@@ -24,7 +31,7 @@ pub mod verifier;
 
 use lotline_core::hash::{self, Digest, Domain};
 
-pub use cluster::run;
+pub use cluster::{OUTAGE_FIRST_TURNS, run};
 use network::NetworkOptions;
 use rng::Rng;
 
@@ -34,6 +41,20 @@ pub enum Behaviour {
     Equivocator,
     Silent,
 }
+
+/// A validator that goes down when the liveness phase starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outage {
+    /// Stops and never comes back (kill -9, power off).
+    Crash,
+    /// Processes nothing for a while (SIGSTOP, a VM pause), then resumes
+    /// where it was; messages sent to it wait in its buffers.
+    Freeze,
+}
+
+/// Heights the liveness phase of an outage run must add: enough for the
+/// missing validator to be due as leader many times.
+pub const OUTAGE_LIVENESS_HEIGHTS: u64 = 40;
 
 /// One run.
 #[derive(Clone, Debug)]
@@ -45,6 +66,8 @@ pub struct SimConfig {
     /// Fail the run if the liveness phase makes no progress (off for the
     /// positive control, where more than f validators are Byzantine).
     pub require_liveness: bool,
+    /// One honest validator down during the liveness phase.
+    pub outage: Option<Outage>,
     /// Print every event and output to stderr (for debugging one seed).
     pub log: bool,
 }
@@ -124,6 +147,17 @@ pub struct Stats {
     pub verified: u64,
     pub max_view: u64,
     pub end_ms: u64,
+    /// Outage runs: views led by the missing validator that an up honest
+    /// validator sat through while it was down (one per observer and view).
+    pub outage_turns: u64,
+    /// Those views in which some honest validator waited at least the full
+    /// leader timeout (`timeout_base_ms`): a whole timeout on a dead leader.
+    pub outage_full_timeouts: u64,
+    /// The longest stay in one of those views after the first
+    /// [`OUTAGE_FIRST_TURNS`], in ms.
+    pub outage_later_turn_ms_max: u64,
+    /// Committed blocks the frozen validator proposed after it resumed.
+    pub outage_blocks_after_resume: u64,
 }
 
 /// The outcome of one run.
@@ -152,7 +186,7 @@ impl Report {
         let c = &self.config;
         let s = &self.stats;
         format!(
-            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}",
+            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}",
             c.seed,
             c.validators,
             c.byzantine,
@@ -171,6 +205,16 @@ impl Report {
             s.verified,
             s.verdicts,
             s.end_ms,
+            match c.outage {
+                None => String::new(),
+                Some(outage) => format!(
+                    " outage {outage:?}: turns {} full timeouts {} later turn max {}ms blocks after resume {}",
+                    s.outage_turns,
+                    s.outage_full_timeouts,
+                    s.outage_later_turn_ms_max,
+                    s.outage_blocks_after_resume
+                ),
+            },
             if self.violations.is_empty() {
                 String::new()
             } else {
