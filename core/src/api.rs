@@ -42,6 +42,63 @@ pub struct FieldProblem {
     pub reason: String,
 }
 
+/// Characters of an error message kept on each side of the elided middle
+/// by [`excerpt`].
+pub const EXCERPT_SIDE_CHARS: usize = 160;
+
+/// A short, escaped excerpt of a message that may quote outside input.
+///
+/// Why: error messages quote what they refuse (serde quotes a whole bad
+/// string, validators quote a bad value), and an 8 MB string quoted twice
+/// made a 16 MB answer, held in memory per request. Every problem a node
+/// serves or keeps passes through here: at most [`EXCERPT_SIDE_CHARS`]
+/// characters of the start and of the end are kept (the end of a serde
+/// message says what was expected and where), the middle is replaced by a
+/// marker that says how much was cut, and control characters are escaped so
+/// a quoted excerpt cannot forge log lines or terminal output.
+pub fn excerpt(message: &str) -> String {
+    let total = message.chars().count();
+    if total <= 2 * EXCERPT_SIDE_CHARS {
+        return escape_controls(message);
+    }
+    let head_end = message
+        .char_indices()
+        .nth(EXCERPT_SIDE_CHARS)
+        .map_or(message.len(), |(i, _)| i);
+    let tail_start = message
+        .char_indices()
+        .nth(total - EXCERPT_SIDE_CHARS)
+        .map_or(message.len(), |(i, _)| i);
+    let cut = tail_start - head_end;
+    format!(
+        "{}…[{cut} bytes elided]…{}",
+        escape_controls(&message[..head_end]),
+        escape_controls(&message[tail_start..])
+    )
+}
+
+fn escape_controls(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    for c in part.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl FieldProblem {
+    /// This problem with field and reason passed through [`excerpt`].
+    pub fn bounded(&self) -> FieldProblem {
+        FieldProblem {
+            field: excerpt(&self.field),
+            reason: excerpt(&self.reason),
+        }
+    }
+}
+
 /// How long a submit waits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -181,4 +238,35 @@ pub enum EvidenceStatus {
     Pending,
     /// A finalized block records it, the same on every node.
     Recorded,
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::{EXCERPT_SIDE_CHARS, excerpt};
+
+    #[test]
+    fn short_messages_are_kept_whole() {
+        assert_eq!(excerpt("expected a string"), "expected a string");
+    }
+
+    #[test]
+    fn long_messages_keep_both_ends_and_say_what_was_cut() {
+        let message = format!(
+            "invalid type: string \"{}\", expected struct Envelope",
+            "é".repeat(1_000_000)
+        );
+        let short = excerpt(&message);
+        assert!(
+            short.chars().count() < 2 * EXCERPT_SIDE_CHARS + 40,
+            "{short}"
+        );
+        assert!(short.starts_with("invalid type: string"));
+        assert!(short.ends_with("expected struct Envelope"));
+        assert!(short.contains("bytes elided"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(excerpt("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+    }
 }

@@ -299,3 +299,68 @@ async fn reads_and_routes_answer_with_problems() {
     }
     node.shutdown().await;
 }
+
+/// Goal: an error answer never echoes the rejected input whole (defect 7:
+/// a batch of one 8 MB string was answered with 16.8 MB, the string in
+/// `detail` and again in `problems[0].reason`). Method: the largest string
+/// the body limit lets through, as a one-item batch and as a single submit,
+/// over real HTTP; each answer stays small, is a problem (or a batch result
+/// with one) that still says what was wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_answer_quotes_only_a_short_excerpt_of_bad_input() {
+    /// Generous: the problem texts plus two excerpts are about 1 KB.
+    const ANSWER_BYTES_MAX: usize = 4096;
+    let c = Consortium::new();
+    let node = c.start().await;
+    let http = reqwest::Client::new();
+    let huge = "A".repeat(lotline_core::limits::HTTP_BODY_BYTES_MAX - 64);
+    let batch = serde_json::to_vec(&[huge.as_str()]).expect("json");
+    let answer = http
+        .post(format!("{}/v1/attestations/batch", node.url()))
+        .header("content-type", "application/json")
+        .body(batch)
+        .send()
+        .await
+        .expect("batch");
+    assert_eq!(answer.status().as_u16(), 200);
+    let body = answer.bytes().await.expect("body");
+    assert!(
+        body.len() <= ANSWER_BYTES_MAX,
+        "batch answer of {} bytes",
+        body.len()
+    );
+    let result: lotline_core::api::BatchResult = serde_json::from_slice(&body).expect("json");
+    let problem = result.results[0].problem.as_ref().expect("problem");
+    assert_eq!(problem.slug(), "malformed");
+    assert!(problem.detail.contains("expected"), "{}", problem.detail);
+    assert!(
+        problem.detail.contains("bytes elided"),
+        "{}",
+        problem.detail
+    );
+
+    let single = serde_json::to_vec(&serde_json::json!({
+        "payloadType": huge,
+        "payload": "",
+        "signatures": []
+    }))
+    .expect("json");
+    let answer = http
+        .post(format!("{}/v1/attestations", node.url()))
+        .header("content-type", "application/json")
+        .body(single)
+        .send()
+        .await
+        .expect("submit");
+    let status = answer.status().as_u16();
+    let body = answer.bytes().await.expect("body");
+    assert!(
+        body.len() <= ANSWER_BYTES_MAX,
+        "answer of {} bytes",
+        body.len()
+    );
+    let problem: Problem = serde_json::from_slice(&body).expect("problem");
+    assert!((400..500).contains(&status), "{status} {problem:?}");
+    assert!(!problem.detail.is_empty());
+    node.shutdown().await;
+}

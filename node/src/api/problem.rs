@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lotline_core::api::{FieldProblem, PROBLEM_BASE, Problem};
+use lotline_core::api::{FieldProblem, PROBLEM_BASE, Problem, excerpt};
 
 use crate::admission::{AdmissionError, LineageProblem};
 
@@ -51,13 +51,16 @@ impl ApiError {
         )
     }
 
+    /// The problem document served for this error. Detail and problems
+    /// pass through [`excerpt`]: they may quote the rejected input, and an
+    /// answer must stay small whatever the request held.
     pub fn to_problem(&self) -> Problem {
         Problem {
             kind: format!("{PROBLEM_BASE}{}", self.slug),
             title: self.title.to_owned(),
             status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            problems: self.problems.clone(),
+            detail: excerpt(&self.detail),
+            problems: self.problems.iter().map(FieldProblem::bounded).collect(),
         }
     }
 

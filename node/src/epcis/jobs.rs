@@ -78,7 +78,7 @@ pub struct Jobs {
 impl Jobs {
     /// Registers a new job (evicting the oldest beyond [`JOBS_MAX`]).
     pub fn insert(&self, mut job: Job) {
-        job.errors.truncate(JOB_ERRORS_MAX);
+        bound_errors(&mut job);
         let mut jobs = crate::state::lock(&self.jobs);
         while jobs.len() >= JOBS_MAX {
             jobs.pop_front();
@@ -102,8 +102,17 @@ impl Jobs {
         let mut jobs = crate::state::lock(&self.jobs);
         if let Some(job) = jobs.iter_mut().find(|j| j.capture_id == capture_id) {
             change(job);
-            job.errors.truncate(JOB_ERRORS_MAX);
+            bound_errors(job);
         }
+    }
+}
+
+/// Kept errors are few and short: they may quote the captured document, and
+/// a job outlives its request.
+fn bound_errors(job: &mut Job) {
+    job.errors.truncate(JOB_ERRORS_MAX);
+    for error in &mut job.errors {
+        *error = error.bounded();
     }
 }
 
