@@ -17,6 +17,7 @@ use reqwest::{Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::SdkError;
+use crate::retry::RetryPolicy;
 
 /// How long one request may take unless [`Client::with_timeout`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,6 +51,8 @@ pub struct Client {
     timeout: Duration,
     /// Sent as `Authorization: Bearer <token>` on every request.
     token: Option<String>,
+    /// What to do when the node turns a request away for load.
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for Client {
@@ -59,6 +62,7 @@ impl std::fmt::Debug for Client {
             .field("base", &self.base)
             .field("timeout", &self.timeout)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -87,6 +91,7 @@ impl Client {
             base: url.as_str().trim_end_matches('/').to_owned(),
             timeout: DEFAULT_TIMEOUT,
             token: None,
+            retry: RetryPolicy::default(),
         })
     }
 
@@ -119,6 +124,16 @@ impl Client {
     /// as a transport timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets what happens when the node answers `429 Too Many Requests`, or
+    /// `503` with `Retry-After`: by default the request is sent again after
+    /// the wait the node asks for (see [`RetryPolicy`]);
+    /// [`RetryPolicy::never`] returns those answers as
+    /// [`SdkError::Rejected`] at once.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Client {
+        self.retry = retry;
         self
     }
 
@@ -382,6 +397,8 @@ impl Client {
     }
 
     /// Sends and reads the body, refusing to read more than `max` bytes.
+    /// A request the node turned away for load is sent again as the retry
+    /// policy says (every request this client makes is safe to repeat).
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
@@ -390,9 +407,28 @@ impl Client {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
-        };
-        let response = request.timeout(self.timeout).send().await?;
-        read_body(response, max).await
+        }
+        .timeout(self.timeout);
+        let mut retry = 0;
+        loop {
+            // Bodies here are in-memory JSON, so a request always clones;
+            // were it a stream, it is sent once.
+            let Some(again) = request.try_clone() else {
+                return read_body(request.send().await?, max).await;
+            };
+            let response = again.send().await?;
+            match self
+                .retry
+                .wait(retry, response.status(), response.headers())
+            {
+                Some(wait) => {
+                    drop(response);
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+                None => return read_body(response, max).await,
+            }
+        }
     }
 }
 

@@ -4,10 +4,12 @@
 //! Non-features, on purpose: this crate never depends on `lotline-node`, and
 //! checking a receipt needs no node at all: only the genesis file the verifier
 //! pinned ([`verify_receipt`]). A node is trusted for availability, never for
-//! truth: what it says is committed is proven by the receipt. It does not
-//! retry submits on its own (a timeout leaves the outcome unknown, see
-//! [`SdkError::Timeout`]), keeps no local state, and this version speaks
-//! plain HTTP only (no TLS).
+//! truth: what it says is committed is proven by the receipt. It retries a
+//! request only when the node turned it away for load (`429`, or `503` with
+//! `Retry-After`: nothing was done), honouring `Retry-After` with jitter and
+//! a bounded number of attempts ([`RetryPolicy`]); it never retries after a
+//! timeout, which leaves the outcome unknown (see [`SdkError::Timeout`]). It
+//! keeps no local state.
 //!
 //! ```no_run
 //! # async fn demo(event: lotline_core::epcis::Event) -> Result<(), Box<dyn std::error::Error>> {
@@ -25,6 +27,7 @@ mod builder;
 mod bundle;
 mod client;
 mod error;
+mod retry;
 mod signer;
 mod trace;
 
@@ -32,6 +35,7 @@ pub use builder::AttestationBuilder;
 pub use bundle::{BundleReport, ReceiptVerdict, verify_bundle};
 pub use client::{Client, DEFAULT_TIMEOUT, encode_segment};
 pub use error::SdkError;
+pub use retry::RetryPolicy;
 pub use signer::Signer;
 pub use trace::{TraceVerifyError, VerifiedTrace, verify_trace};
 

@@ -9,6 +9,8 @@
 //! with the restarted validator (a second validator is stopped, so the
 //! quorum of 3 needs it).
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,16 +18,7 @@ use lotline_core::api::{Status, Wait};
 use lotline_genesis::Genesis;
 use lotline_node::consensus::bft::CRASH_AFTER_JOURNAL_SYNC;
 use lotline_node::{Node, NodeConfig};
-
-fn free_ports(n: u16) -> u16 {
-    let mut base = 40_000 + (std::process::id() % 15_000) as u16;
-    loop {
-        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-        base = if base > 60_000 { 40_000 } else { base + n + 11 };
-    }
-}
+use support::{ChildGuard, free_ports};
 
 fn event(lot: &str) -> lotline_core::epcis::Event {
     serde_json::from_value(serde_json::json!({
@@ -69,11 +62,7 @@ async fn a_validator_killed_between_journal_and_send_does_not_equivocate() {
         if let Some(n) = crash {
             command.env(CRASH_AFTER_JOURNAL_SYNC, n.to_string());
         }
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn validator 3")
+        ChildGuard::spawn(command.stdout(Stdio::null()).stderr(Stdio::null()))
     };
 
     // Validator 3 dies after a few durable-but-unsent votes.
@@ -81,7 +70,7 @@ async fn a_validator_killed_between_journal_and_send_does_not_equivocate() {
     let client = lotline_sdk::Client::new(&nodes[0].url()).expect("client");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut i = 0;
-    while child.try_wait().expect("wait").is_none() {
+    while child.try_wait().is_none() {
         assert!(
             Instant::now() < deadline,
             "validator 3 never reached its crash point"
@@ -96,7 +85,7 @@ async fn a_validator_killed_between_journal_and_send_does_not_equivocate() {
     }
 
     // Restart it on the same data, then stop validator 2 so progress needs it.
-    let mut child = spawn(None);
+    let child = spawn(None);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let stopped = nodes.remove(2);
     stopped.shutdown().await;
@@ -131,8 +120,7 @@ async fn a_validator_killed_between_journal_and_send_does_not_equivocate() {
             "no equivocation evidence after the crash and restart"
         );
     }
-    child.kill().expect("kill");
-    child.wait().expect("reap");
+    child.kill();
     for node in nodes {
         node.shutdown().await;
     }

@@ -7,8 +7,10 @@
 //! Done twice, so the second restart also recovers from a log that already
 //! went through one recovery.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,24 +18,17 @@ use lotline_core::AttestationId;
 use lotline_core::api::{Status, Wait};
 use lotline_genesis::Genesis;
 use lotline_sdk::{AttestationBuilder, Client, Signer};
+use support::ChildGuard;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn spawn_node(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lotline"))
-        .args(["node", "--config"])
-        .arg(config)
-        .env("LOTLINE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn lotline node")
+fn spawn_node(config: &std::path::Path) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_lotline"))
+            .args(["node", "--config"])
+            .arg(config)
+            .env("LOTLINE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    )
 }
 
 async fn wait_healthy(client: &Client) {
@@ -68,7 +63,7 @@ async fn every_acknowledged_attestation_survives_sigkill() {
         "crash",
         &orgs,
         &["manufacturer".into()],
-        free_port(),
+        support::free_ports(1),
         0,
     )
     .expect("consortium");
@@ -92,7 +87,7 @@ async fn every_acknowledged_attestation_survives_sigkill() {
     let acknowledged: Arc<Mutex<BTreeSet<AttestationId>>> = Arc::default();
 
     for round in 0..2 {
-        let mut child = spawn_node(&config);
+        let child = spawn_node(&config);
         wait_healthy(&client).await;
         let mut writers = Vec::new();
         for writer in 0..8 {
@@ -126,8 +121,7 @@ async fn every_acknowledged_attestation_survives_sigkill() {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
+        child.kill(); // SIGKILL, then reap
         for w in writers {
             let _ = w.await;
         }
@@ -137,7 +131,7 @@ async fn every_acknowledged_attestation_survives_sigkill() {
         );
     }
 
-    let mut child = spawn_node(&config);
+    let child = spawn_node(&config);
     wait_healthy(&client).await;
     let acked = acknowledged.lock().expect("lock").clone();
     for id in &acked {
@@ -157,8 +151,7 @@ async fn every_acknowledged_attestation_survives_sigkill() {
         .await
         .expect("submit after recovery");
     assert_eq!(result.status, Status::Committed);
-    child.kill().expect("kill");
-    child.wait().expect("reap");
+    child.kill();
     eprintln!(
         "{} acknowledged attestations all present after 2 SIGKILLs",
         acked.len()

@@ -1,5 +1,5 @@
 //! Abuse limits, the audit trail and HTTPS on a real node: 429 with
-//! Retry-After that recovers, an audit export that shows who read what and
+//! Retry-After that recovers (and an SDK that waits it out), an audit export that shows who read what and
 //! whose chain verifies (and stops verifying when edited), and the API over
 //! rustls with a client that pins the node's certificate.
 
@@ -70,6 +70,48 @@ async fn over_the_rate_gets_429_with_retry_after_and_recovers() {
 
     tokio::time::sleep(Duration::from_secs(retry)).await;
     assert_eq!(http.get(&head).send().await.expect("get").status(), 200);
+    node.shutdown().await;
+}
+
+/// Goal: the SDK is a well-behaved client by default: turned away with 429,
+/// it waits what Retry-After asks and tries again, for reads and submits
+/// alike, so a burst larger than the node's allowance still completes;
+/// with retries off, the 429 reaches the caller as the node's problem.
+/// Method: a node allowing 2 requests per second per IP (burst 2), and more
+/// SDK calls than that from one address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_honours_retry_after_by_default() {
+    let mut c = Consortium::new();
+    c.config.limits.per_ip = rate(2, 2);
+    let node = c.start().await;
+    let patient = client(&node);
+    for _ in 0..5 {
+        patient
+            .head()
+            .await
+            .expect("a rate-limited read is retried");
+    }
+    let envelope = c.attest("supplier", commissioning("RETRY-1"));
+    let result = patient
+        .submit(&envelope, Wait::Committed)
+        .await
+        .expect("a rate-limited submit is retried");
+    assert_eq!(result.id, Some(envelope.id()));
+
+    let impatient = client(&node).with_retry(lotline_sdk::RetryPolicy::never());
+    let mut refused = None;
+    for _ in 0..5 {
+        if let Err(error) = impatient.head().await {
+            refused = Some(error);
+            break;
+        }
+    }
+    match refused {
+        Some(lotline_sdk::SdkError::Rejected { status, problem }) => {
+            assert_eq!((status, problem.slug()), (429, "rate-limited"));
+        }
+        other => panic!("expected a 429 without retries, got {other:?}"),
+    }
     node.shutdown().await;
 }
 
