@@ -140,7 +140,7 @@ enum GenesisCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    crate::logging::init();
     let result = match cli.command {
         Command::Verify { genesis, receipts } => return verify(&genesis, &receipts),
         Command::Keygen { out } => keygen(&out),
@@ -184,15 +184,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOTLINE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -322,10 +313,7 @@ fn genesis_command(command: GenesisCommand) -> Result<()> {
             let specs = crate::demo::parse_orgs(&orgs)?;
             let validators: Vec<String> = match validators {
                 Some(list) => list.split(',').map(|s| s.trim().to_owned()).collect(),
-                None => specs
-                    .first()
-                    .map(|s| vec![s.id.clone()])
-                    .unwrap_or_default(),
+                None => specs.iter().map(|s| s.id.clone()).collect(),
             };
             let layout = crate::demo::create_consortium(
                 &dir,

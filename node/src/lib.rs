@@ -23,6 +23,7 @@ pub mod config;
 pub mod consensus;
 pub mod demo;
 pub mod epcis;
+pub mod logging;
 pub mod mempool;
 pub mod metrics;
 pub mod net;

@@ -55,6 +55,9 @@ pub struct NetMetrics {
     pub gossip_out: Counter,
     /// Gossip publishes that failed (no subscribed peer yet, duplicate, ...).
     pub gossip_failed: Counter,
+    /// Gossip messages dropped because a peer's send queue was full (a slow
+    /// or frozen peer; it catches up through block sync).
+    pub gossip_dropped_slow_peer: Counter,
     /// Sync requests sent and received.
     pub sync_requests_out: Counter,
     pub sync_requests_in: Counter,
@@ -74,7 +77,7 @@ impl NetMetrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         };
-        let counters: [(&str, &str, &Counter); 15] = [
+        let counters: [(&str, &str, &Counter); 16] = [
             (
                 "lotline_net_frames_in_total",
                 "Consensus frames received from validators.",
@@ -136,6 +139,11 @@ impl NetMetrics {
                 &self.gossip_failed,
             ),
             (
+                "lotline_net_gossip_dropped_slow_peer_total",
+                "Gossip messages dropped because a slow or frozen peer's send queue was full.",
+                &self.gossip_dropped_slow_peer,
+            ),
+            (
                 "lotline_net_sync_requests_out_total",
                 "Block-sync requests sent.",
                 &self.sync_requests_out,
@@ -177,7 +185,7 @@ mod tests {
         assert!(text.contains("\nlotline_net_frames_in_total 3\n"));
         assert!(text.contains("\nlotline_net_rejected_peers_total 1\n"));
         assert!(text.contains("# TYPE lotline_net_connected_peers gauge"));
-        assert_eq!(text.matches("# TYPE ").count(), 16);
+        assert_eq!(text.matches("# TYPE ").count(), 17);
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("lotline_net_"), "{line}");
         }

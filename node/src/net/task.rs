@@ -554,13 +554,31 @@ impl Task {
     }
 
     fn on_gossip_event(&mut self, event: gossipsub::Event) {
-        let gossipsub::Event::Message {
-            propagation_source,
-            message_id,
-            message,
-        } = event
-        else {
-            return;
+        let (propagation_source, message_id, message) = match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => (propagation_source, message_id, message),
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            } => {
+                // Reported once per heartbeat with counts, never bodies; the
+                // log's repeat limit bounds a peer frozen for hours.
+                let dropped = failed_messages.priority + failed_messages.non_priority;
+                self.shared
+                    .metrics
+                    .gossip_dropped_slow_peer
+                    .add(u64::try_from(dropped).unwrap_or(u64::MAX));
+                tracing::warn!(
+                    peer = %peer_id,
+                    dropped,
+                    "a slow or frozen peer is not reading gossip; messages to it were dropped"
+                );
+                return;
+            }
+            _ => return,
         };
         let id = GossipId {
             message: message_id,
