@@ -4,11 +4,17 @@
 //! type, one signature, key id); statement (version, no unknown fields, chain
 //! id, nonce); the key belongs to a member org and that org is the one the
 //! statement names; the org's role may emit this event; the event is valid.
-//! Only then the signature is verified (ZIP-215), once per attestation: for a
-//! batch, in one batch verification. Duplicates are refused at insertion.
+//! Then the signature is verified (ZIP-215), once per attestation: for a
+//! batch, in one batch verification. Only an attestation whose signature
+//! verifies reaches anything that reads the store: the [`StatementGuard`]
+//! (custody lookups, graph walks of thousands of nodes) here, the duplicate
+//! lookup at insertion. Submitting needs no credential, so a forged envelope
+//! must cost the node a signature check and nothing more.
 //!
 //! Problems that do not depend on each other are all reported together (R7):
 //! a caller fixing one should not discover the next only on the next try.
+//! A bad signature is decisive: the guard's problems are only judged for a
+//! statement its signer really made.
 
 use std::sync::Arc;
 
@@ -119,12 +125,13 @@ pub struct Admission {
     genesis: Arc<Genesis>,
 }
 
-/// Passed every check except the signature.
+/// Passed every check that reads nothing but the envelope and the genesis;
+/// the signature and the guard are still to come.
 #[derive(Debug)]
 struct Prechecked {
     envelope: Envelope,
     signer: PublicKey,
-    meta: AttestationMeta,
+    statement: Statement,
 }
 
 impl Admission {
@@ -157,13 +164,13 @@ impl Admission {
         envelope: Envelope,
         guard: &dyn StatementGuard,
     ) -> Result<Admitted, Rejection> {
-        let checked = self.precheck(envelope, guard)?;
+        let checked = self.precheck(envelope)?;
         let signature = checked.envelope.signatures[0].sig;
         checked
             .signer
             .verify(&checked.envelope.pae(), &signature)
             .map_err(|_| vec![AdmissionError::BadSignature(checked.signer)])?;
-        Ok(finish(checked))
+        finish(checked, guard)
     }
 
     /// Admits a batch: each item on its own, signatures in one batch check
@@ -178,10 +185,8 @@ impl Admission {
         envelopes: Vec<Envelope>,
         guard: &dyn StatementGuard,
     ) -> Vec<Result<Admitted, Rejection>> {
-        let prechecked: Vec<Result<Prechecked, Rejection>> = envelopes
-            .into_iter()
-            .map(|e| self.precheck(e, guard))
-            .collect();
+        let prechecked: Vec<Result<Prechecked, Rejection>> =
+            envelopes.into_iter().map(|e| self.precheck(e)).collect();
         let paes: Vec<Option<Vec<u8>>> = prechecked
             .iter()
             .map(|c| c.as_ref().ok().map(|c| c.envelope.pae()))
@@ -198,18 +203,15 @@ impl Admission {
             .map(|checked| {
                 let checked = checked?;
                 match verdicts.next() {
-                    Some(Ok(())) => Ok(finish(checked)),
+                    Some(Ok(())) => finish(checked, guard),
                     _ => Err(vec![AdmissionError::BadSignature(checked.signer)]),
                 }
             })
             .collect()
     }
 
-    fn precheck(
-        &self,
-        envelope: Envelope,
-        guard: &dyn StatementGuard,
-    ) -> Result<Prechecked, Rejection> {
+    /// Every check that needs neither the signature nor the store.
+    fn precheck(&self, envelope: Envelope) -> Result<Prechecked, Rejection> {
         let signer = envelope
             .check_shape()
             .map_err(|e| vec![AdmissionError::Envelope(e)])?;
@@ -252,27 +254,29 @@ impl Admission {
         if !event_problems.is_empty() {
             problems.push(AdmissionError::InvalidEvent(event_problems));
         }
-        if problems.is_empty() {
-            problems = guard.check(&statement);
-        }
         if !problems.is_empty() {
             return Err(problems);
         }
-        let meta = AttestationMeta::of(&statement);
         Ok(Prechecked {
             envelope,
             signer,
-            meta,
+            statement,
         })
     }
 }
 
-fn finish(checked: Prechecked) -> Admitted {
-    let size = checked.envelope.payload.len() + 200;
-    Admitted {
-        id: checked.envelope.id(),
-        envelope: checked.envelope,
-        meta: checked.meta,
-        size,
+/// The last step, for an attestation whose signature verified: the guard's
+/// checks against local state.
+fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, Rejection> {
+    let problems = guard.check(&checked.statement);
+    if !problems.is_empty() {
+        return Err(problems);
     }
+    let size = checked.envelope.payload.len() + 200;
+    Ok(Admitted {
+        id: checked.envelope.id(),
+        meta: AttestationMeta::of(&checked.statement),
+        envelope: checked.envelope,
+        size,
+    })
 }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use lotline_core::api::Wait;
+use lotline_core::api::{BatchResult, Problem, Wait};
 use lotline_core::epcis::Event;
 use lotline_core::gs1;
 use lotline_core::lineage::{CustodyState, EdgeKind};
@@ -728,6 +728,85 @@ async fn goods_held_by_another_org_and_cyclic_lineage_are_refused_naming_the_fie
         "event.outputQuantityList[0].epcClass",
     )
     .await;
+    assert_eq!(
+        client.head().await.expect("head").height,
+        head.height,
+        "nothing was applied"
+    );
+    node.shutdown().await;
+}
+
+/// Defect: admission walked the lineage graph (store reads, up to 5,000
+/// nodes) before it verified the signature, and submitting needs no
+/// credential. Goal: an envelope whose signature does not verify is refused
+/// as `bad-signature` even when its event would trip the lineage guard, alone
+/// and in a batch; the guard's answer is given only for a real signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_signature_is_refused_before_any_lineage_check() {
+    let consortium = Consortium::new();
+    let node = consortium.start().await;
+    let client = client_as(&consortium, &node, "regulator");
+    let story = load(&consortium, &client).await;
+    let head = client.head().await.expect("head");
+
+    // Both events trip the guard when honestly signed (see the test above).
+    let not_holder = consortium.attest(
+        "supplier",
+        transfer(301, "shipping", vec![], vec![quantity(&story.r1, 10.0)], 3),
+    );
+    let cyclic = consortium.attest(
+        "manufacturer",
+        transformation(
+            301,
+            "urn:uuid:5b1c0000-0000-4000-8000-0000000000ac",
+            &[&story.f1],
+            &story.r1,
+            1.0,
+        ),
+    );
+    let forge = |envelope: &lotline_core::Envelope| {
+        let mut forged = envelope.clone();
+        forged.signatures[0].sig.0[7] ^= 0x40;
+        forged
+    };
+    let http = reqwest::Client::new();
+    let submit = |envelope: lotline_core::Envelope| {
+        let request = http
+            .post(format!("{}/v1/attestations", node.url()))
+            .json(&envelope);
+        async move {
+            let response = request.send().await.expect("post");
+            let status = response.status().as_u16();
+            let problem: Problem = response.json().await.expect("problem");
+            (status, problem)
+        }
+    };
+    for (honest, slug) in [(&not_holder, "not-holder"), (&cyclic, "cyclic-lineage")] {
+        let (status, problem) = submit(forge(honest)).await;
+        assert_eq!(
+            (status, problem.slug(), problem.problems.len()),
+            (422, "bad-signature", 1),
+            "a forged {slug} envelope must be judged by its signature first: {problem:?}"
+        );
+        // The same event, honestly signed, still meets the guard.
+        let (_, problem) = submit(honest.clone()).await;
+        assert_eq!(problem.slug(), slug, "{problem:?}");
+    }
+    // In a batch, each forged item is refused for its signature alone.
+    let batch: BatchResult = http
+        .post(format!("{}/v1/attestations/batch", node.url()))
+        .json(&vec![forge(&not_holder), forge(&cyclic)])
+        .send()
+        .await
+        .expect("batch")
+        .json()
+        .await
+        .expect("batch result");
+    assert_eq!(batch.rejected, 2, "{batch:?}");
+    for result in &batch.results {
+        let slug = result.problem.as_ref().map(|p| p.slug());
+        assert_eq!(slug, Some("bad-signature"), "{batch:?}");
+    }
     assert_eq!(
         client.head().await.expect("head").height,
         head.height,
