@@ -2,7 +2,9 @@
 //!
 //! Bounded in items and bytes. An id stays *known* from admission until its
 //! block is applied to the store, so a duplicate can not slip in while its
-//! twin is in flight between the mempool and the store.
+//! twin is in flight between the mempool and the store. Ids leave in one
+//! place: [`Mempool::remove_committed`], called by the commit step
+//! (`consensus/commit.rs`) right after the store has them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -88,9 +90,9 @@ impl Mempool {
         self.pending.get(id)
     }
 
-    /// Takes the oldest items up to the limits; they become in-flight until
-    /// [`Mempool::complete`]. The single-validator producer uses this: its
-    /// blocks always commit.
+    /// Takes the oldest items up to the limits; they stay known (in flight)
+    /// until [`Mempool::remove_committed`]. The single-validator producer
+    /// uses this: its blocks always commit.
     pub fn take(&mut self, items_max: usize, bytes_max: usize) -> Vec<Admitted> {
         let chosen = self.oldest(items_max, bytes_max, |_| false);
         let mut out = Vec::with_capacity(chosen.len());
@@ -175,14 +177,6 @@ impl Mempool {
         }
     }
 
-    /// Forgets ids whose block is applied (or whose block failed).
-    pub fn complete(&mut self, ids: impl IntoIterator<Item = AttestationId>) {
-        for id in ids {
-            self.in_flight.remove(&id);
-        }
-        self.compact();
-    }
-
     pub fn len(&self) -> usize {
         self.pending.len()
     }
@@ -214,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_are_refused_until_complete() {
+    fn duplicates_are_refused_until_committed() {
         let mut pool = Mempool::new(10, 10_000);
         pool.insert(item(1)).unwrap();
         assert!(matches!(
@@ -228,7 +222,7 @@ mod tests {
             pool.insert(item(1)),
             Err(MempoolError::Duplicate(_))
         ));
-        pool.complete(taken.iter().map(|a| a.id));
+        pool.remove_committed(&[taken[0].id]);
         assert!(!pool.knows(&item(1).id));
     }
 

@@ -20,6 +20,14 @@
 //! proposal-to-finality latency; committed attestations/s; commit latency at
 //! half that load; the bound is the all-core verify rate divided by 4 (each
 //! node verifies each attestation once).
+//!
+//! With `--validators 4 --stop-one` instead: `--clients` closed-loop clients
+//! (single submits, wait=committed) on the three validators that stay up,
+//! first with all four up, then after the fourth is shut down (its peers
+//! see it gone, as after a kill): committed attestations/s and commit
+//! latency p50/p99 of both phases, same run, same clients. The second phase
+//! starts 2 s after the shutdown, past the dead leader's first turn (which
+//! costs a whole leader timeout: the others learn it is gone).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,6 +49,8 @@ struct Args {
     seconds: u64,
     clients: usize,
     validators: usize,
+    /// Measure with all validators up, then with one shut down.
+    stop_one: bool,
 }
 
 fn args() -> Args {
@@ -48,8 +58,10 @@ fn args() -> Args {
         seconds: 10,
         clients: 64,
         validators: 1,
+        stop_one: false,
     };
     let argv: Vec<String> = std::env::args().collect();
+    out.stop_one = argv.iter().any(|a| a == "--stop-one");
     for pair in argv.windows(2) {
         match pair[0].as_str() {
             "--seconds" => out.seconds = pair[1].parse().unwrap_or(out.seconds),
@@ -343,6 +355,11 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     }
     let urls: Vec<String> = nodes.iter().map(Node::url).collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    if args.stop_one {
+        let result = one_down_phases(args, nodes, &urls, &genesis, &signer).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    }
 
     // 1. Empty blocks, proposed as soon as each view starts.
     let h0 = nodes[0].shared.head().height;
@@ -412,6 +429,63 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
         node.shutdown().await;
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Closed-loop clients on all validators but the last, with every
+/// validator up, then with the last one shut down.
+async fn one_down_phases(
+    args: &Args,
+    mut nodes: Vec<Node>,
+    urls: &[String],
+    genesis: &Genesis,
+    signer: &Signer,
+) -> Result<()> {
+    let n = nodes.len();
+    let up = &urls[..n - 1];
+    // Two phases of closed-loop single submits: a few hundred per second.
+    let needed = (args.seconds as usize * 2 * 1_000).clamp(5_000, 100_000);
+    println!("pre-signing {needed} attestations ...");
+    let envelopes = Arc::new(presign(genesis, signer, needed)?);
+    let next = Arc::new(AtomicU64::new(0));
+    let (all_rate, all_latency) =
+        drive_many(up, args, envelopes.clone(), next.clone(), 1, None).await?;
+    println!(
+        "all {n} up: {all_rate:.1} committed/s, commit latency p50 {:.1} ms p99 {:.1} ms",
+        all_latency.0, all_latency.1
+    );
+    if let Some(stopped) = nodes.pop() {
+        stopped.shutdown().await;
+    }
+    println!("validator {} shut down", n - 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (down_rate, down_latency) = drive_many(up, args, envelopes, next, 1, None).await?;
+    println!(
+        "one down: {down_rate:.1} committed/s, commit latency p50 {:.1} ms p99 {:.1} ms",
+        down_latency.0, down_latency.1
+    );
+    println!(
+        "\n| {} closed-loop clients, {n} validators | committed/s | commit p50 | commit p99 |",
+        args.clients
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| all up | {all_rate:.1} | {:.1} ms | {:.1} ms |",
+        all_latency.0, all_latency.1
+    );
+    println!(
+        "| one validator shut down | {down_rate:.1} | {:.1} ms | {:.1} ms |",
+        down_latency.0, down_latency.1
+    );
+    println!(
+        "| ratio (down / up) | {:.2} | {:.2} | {:.2} |",
+        down_rate / all_rate,
+        down_latency.0 / all_latency.0,
+        down_latency.1 / all_latency.1
+    );
+    for node in nodes {
+        node.shutdown().await;
+    }
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lotline_core::attestation::AttestationId;
 use lotline_core::limits;
 
 use super::solo::SoloEngine;
@@ -81,8 +80,11 @@ impl Actor {
         Some(pool.take(self.policy.attestations_max, limits::BLOCK_BYTES_MAX / 2))
     }
 
+    /// Proposes `items` (taken from the pool: in flight) and commits them.
+    /// They leave the pool in one place, the commit step
+    /// ([`commit::commit`]); if the store fails the node stops with them
+    /// still known, so no client can submit a twin meanwhile.
     fn step(&mut self, items: Vec<Admitted>) -> Result<(), String> {
-        let ids: Vec<AttestationId> = items.iter().map(|a| a.id).collect();
         let (envelopes, metas): (Vec<_>, Vec<AttestationMeta>) =
             items.into_iter().map(|a| (a.envelope, a.meta)).unzip();
         let outputs = self.engine.handle(Input::Propose {
@@ -91,6 +93,7 @@ impl Actor {
             now_ms: now_ms(),
         });
         let mut journaled = false;
+        let mut committed = false;
         for output in outputs {
             match output {
                 Output::Journal(vote) => {
@@ -105,9 +108,9 @@ impl Actor {
                     let record = BlockRecord { block, finality };
                     if let Err(e) = commit::commit(&mut self.store, &self.shared, record, &metas) {
                         self.engine.rollback_to(self.store.head());
-                        self.shared.pool().complete(ids.iter().copied());
                         return Err(e.to_string());
                     }
+                    committed = true;
                 }
                 // A single validator neither sends nor sets timers.
                 Output::Broadcast(_) | Output::SetTimer { .. } => {}
@@ -126,7 +129,11 @@ impl Actor {
         if journaled {
             self.journal.sync().map_err(|e| e.to_string())?;
         }
-        self.shared.pool().complete(ids);
+        if !committed && !metas.is_empty() {
+            // The solo engine commits every non-empty batch; anything else
+            // would leave the batch in flight for good.
+            return Err("the single-validator engine did not commit its batch".into());
+        }
         Ok(())
     }
 }

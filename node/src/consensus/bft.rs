@@ -222,13 +222,16 @@ impl BftActor {
             || self.shared.shutting_down()
     }
 
+    /// Answers the engine's `Build`: the oldest pending attestations that
+    /// no uncommitted block carries. The exclusion comes from the engine,
+    /// which holds every uncommitted block body (ours, verified, arrived
+    /// after we left its view, fetched); this actor's own `blocks` miss
+    /// some of those, and a leader that offered an ancestor's attestation
+    /// again lost the view to voters refusing the repeat (issue 10, defect
+    /// 9). The engine also drops such repeats itself (`try_propose`); this
+    /// keeps them from taking the room of others.
     fn propose(&mut self, view: u64) -> Result<(), String> {
-        let in_flight: BTreeSet<AttestationId> = self
-            .state
-            .blocks
-            .values()
-            .flat_map(|b| b.attestations.iter().map(Envelope::id))
-            .collect();
+        let in_flight: BTreeSet<AttestationId> = self.engine.uncommitted_attestations();
         let evidence_in_flight: BTreeSet<EvidenceKey> = self
             .state
             .blocks
