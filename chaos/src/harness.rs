@@ -132,8 +132,8 @@ pub async fn run(args: Args) -> Result<bool> {
         started,
     };
     let mut outcomes = Vec::new();
-    for step in &schedule.steps {
-        if Instant::now() + step.hold + step.settle > end {
+    for (i, step) in schedule.steps.iter().enumerate() {
+        if i >= schedule.first_round && Instant::now() + step.hold + step.settle > end {
             break;
         }
         outcomes.push(injector.run(step).await?);

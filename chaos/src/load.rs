@@ -34,6 +34,18 @@ pub struct Acked {
     pub id: AttestationId,
     pub height: u64,
     pub block: BlockHash,
+    /// BLAKE3 of the verified receipt's bytes: a node serving the very
+    /// same bytes later serves a receipt that verifies (verification is a
+    /// pure function of the bytes and the genesis), so the final check
+    /// need not spend a debug build's milliseconds on it again.
+    pub receipt: ReceiptDigest,
+}
+
+/// BLAKE3 of a receipt's postcard bytes.
+pub type ReceiptDigest = [u8; 32];
+
+pub fn receipt_digest(receipt: &lotline_core::Receipt) -> ReceiptDigest {
+    *blake3::hash(&receipt.to_bytes()).as_bytes()
 }
 
 #[derive(Debug, Default)]
@@ -215,6 +227,7 @@ impl Writer {
                 id,
                 height: verified.height,
                 block: verified.block,
+                receipt: receipt_digest(&receipt),
             }),
             Err(e) => self.load.violations.record(format!(
                 "n{node} acknowledged {id} with a receipt that does not verify: {e}"

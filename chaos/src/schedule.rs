@@ -6,8 +6,10 @@
 //! next fault starts), so a replay reproduces the schedule, not the exact
 //! interleaving with the load.
 //!
-//! The first round injects every kind once, in a seeded order, so a short
-//! run still covers them all; later rounds draw kinds at random.
+//! The first round injects every kind once, in a seeded order, whatever
+//! the duration (a run shorter than that round takes as long as the round
+//! does), so every run covers every kind; later steps draw kinds at random
+//! and are planned, and run, only while the duration lasts.
 
 use std::fmt;
 use std::time::Duration;
@@ -185,7 +187,7 @@ impl fmt::Display for Fault {
                     .collect();
                 write!(
                     f,
-                    "partition n{} n{} | {}",
+                    "partition n{} n{} vs {}",
                     side[0],
                     side[1],
                     rest.join(" ")
@@ -218,6 +220,9 @@ pub struct Schedule {
     /// Clean load before the first fault.
     pub warmup: Duration,
     pub steps: Vec<Step>,
+    /// The first `first_round` steps (one per kind) run even past the
+    /// duration.
+    pub first_round: usize,
 }
 
 /// Time a step is expected to take beyond hold and settle (the recovery
@@ -230,7 +235,7 @@ pub const WARMUP: Duration = Duration::from_secs(10);
 /// order of [`FaultKind::ALL`]; an empty list means no faults).
 pub fn plan(seed: u64, duration: Duration, kinds: &[FaultKind]) -> Schedule {
     let mut rng = Rng::new(seed);
-    let mut kinds: Vec<FaultKind> = FaultKind::ALL
+    let kinds: Vec<FaultKind> = FaultKind::ALL
         .into_iter()
         .filter(|k| kinds.contains(k))
         .collect();
@@ -240,7 +245,8 @@ pub fn plan(seed: u64, duration: Duration, kinds: &[FaultKind]) -> Schedule {
     // move far ahead of the lagging node (catch-up over many blocks).
     let campaign = duration >= Duration::from_secs(600);
     let mut round: Vec<FaultKind> = Vec::new();
-    while !kinds.is_empty() {
+    // The bound guards against an endless plan if durations were ever zero.
+    while !kinds.is_empty() && steps.len() < 100_000 {
         if round.is_empty() {
             if steps.is_empty() {
                 round = kinds.clone();
@@ -264,17 +270,14 @@ pub fn plan(seed: u64, duration: Duration, kinds: &[FaultKind]) -> Schedule {
             settle: Duration::from_secs(rng.range(3, 6)),
         };
         planned += step.hold + step.settle + RECOVERY_ESTIMATE;
-        if planned > duration {
+        if planned > duration && steps.len() >= kinds.len() {
             break;
         }
         steps.push(step);
-        // Guard against an endless plan if durations were ever zero.
-        if steps.len() >= 100_000 {
-            kinds.clear();
-        }
     }
     Schedule {
         seed,
+        first_round: kinds.len().min(steps.len()),
         warmup: WARMUP,
         steps,
     }
@@ -332,23 +335,26 @@ mod tests {
     }
 
     #[test]
-    fn a_short_run_covers_every_kind_and_fits_its_duration() {
-        for seed in 0..200 {
-            let d = Duration::from_secs(150);
+    fn every_run_covers_every_kind_and_later_steps_fit_the_duration() {
+        for (seed, secs) in (0..200).zip([30, 120, 150, 600].into_iter().cycle()) {
+            let d = Duration::from_secs(secs);
             let schedule = plan(seed, d, &FaultKind::ALL);
+            assert_eq!(schedule.first_round, FaultKind::ALL.len());
             for kind in FaultKind::ALL {
                 assert!(
                     schedule.steps.iter().any(|s| s.fault.kind() == kind),
                     "seed {seed}: no {kind:?}"
                 );
             }
-            let total: Duration = schedule
-                .steps
-                .iter()
-                .map(|s| s.hold + s.settle + RECOVERY_ESTIMATE)
-                .sum::<Duration>()
-                + schedule.warmup;
-            assert!(total <= d, "seed {seed}: {total:?}");
+            if schedule.steps.len() > schedule.first_round {
+                let total: Duration = schedule
+                    .steps
+                    .iter()
+                    .map(|s| s.hold + s.settle + RECOVERY_ESTIMATE)
+                    .sum::<Duration>()
+                    + schedule.warmup;
+                assert!(total <= d, "seed {seed}: {total:?}");
+            }
         }
     }
 
