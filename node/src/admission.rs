@@ -69,6 +69,10 @@ pub enum AdmissionError {
     Duplicate(AttestationId),
     #[error("the node is overloaded: {0}")]
     Overloaded(String),
+    /// The duplicate check could not read the store
+    /// ([`crate::store::StoreReader::check_uncommitted`]): retryable.
+    #[error("{0}")]
+    StoreUnavailable(String),
     #[error("{0}")]
     Lineage(LineageProblem),
 }

@@ -19,7 +19,7 @@ use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, WorkloadSummary};
 use crate::NodeConfig;
 use crate::consensus::solo::SoloEngine;
 use crate::store::index::AttestationMeta;
-use crate::store::{BlockRecord, Store, StoreOpenReport};
+use crate::store::{BlockLog, BlockRecord, Store, StoreOpenReport};
 
 /// The workload's seed: one story per scale, the same in every run.
 const SEED: u64 = 7;
@@ -59,28 +59,117 @@ pub fn load(
     dir: &Path,
     scale: Scale,
     block_size: usize,
-    mut progress: impl FnMut(u64, f64),
+    progress: impl FnMut(u64, f64),
 ) -> Result<Loaded> {
-    let orgs = crate::demo::parse_orgs(crate::demo::DEMO_ORGS)?;
-    let layout = crate::demo::create_consortium(
-        &dir.join("consortium"),
-        "bulk-load",
-        &orgs,
-        &["manufacturer".into()],
-        0,
-        0,
-    )?;
-    let genesis = Genesis::load(&layout.genesis_path)?;
-    let config = NodeConfig::load(&layout.node_configs[0])?;
-    let node_key = lotline_genesis::keys::read_signing_key(&config.node_key)?;
-    let keys: BTreeMap<String, SigningKey> = layout
-        .client_keys
-        .iter()
-        .map(|(org, path)| Ok((org.clone(), lotline_genesis::keys::read_signing_key(path)?)))
-        .collect::<Result<_>>()?;
-    let (mut store, _) = Store::open(&config.data_dir, genesis.validator_set())?;
-    let mut engine = SoloEngine::new(genesis.chain_id(), node_key, store.head(), &[]);
+    let consortium = Consortium::create(dir)?;
+    let (mut store, _) = Store::open(&consortium.data_dir, consortium.genesis.validator_set())?;
+    let mut engine = SoloEngine::new(
+        consortium.genesis.chain_id(),
+        consortium.node_key.clone(),
+        store.head(),
+        &[],
+    );
+    let story = sign_story(&consortium, scale, block_size, progress, |block, metas| {
+        for record in certify(&mut engine, block) {
+            store.commit(&record, metas)?;
+        }
+        Ok(())
+    })?;
+    Ok(Loaded {
+        store,
+        genesis: consortium.genesis,
+        summary: story.summary,
+        events: story.events,
+        seconds: story.seconds,
+        sign_seconds: story.sign_seconds,
+    })
+}
 
+/// Like [`load`], but writes the block log only (every block checked and
+/// fdatasync'ed, its index written), not sled: for measuring what grows with
+/// the chain (opening the log) at sizes a full load would take hours to
+/// build. Returns the events written and the path of the log.
+pub fn load_log(
+    dir: &Path,
+    scale: Scale,
+    block_size: usize,
+    progress: impl FnMut(u64, f64),
+) -> Result<(u64, PathBuf)> {
+    let consortium = Consortium::create(dir)?;
+    let set = consortium.genesis.validator_set();
+    let path = consortium.data_dir.join("blocks.log");
+    std::fs::create_dir_all(&consortium.data_dir)?;
+    let (mut log, _) = BlockLog::open(&path, &set)?;
+    let mut engine = SoloEngine::new(
+        consortium.genesis.chain_id(),
+        consortium.node_key.clone(),
+        log.head(),
+        &[],
+    );
+    let story = sign_story(&consortium, scale, block_size, progress, |block, _| {
+        for record in certify(&mut engine, block) {
+            let ids = log.check(&set, &record)?;
+            log.append_durable(&record, &ids)?;
+        }
+        Ok(())
+    })?;
+    Ok((story.events, path))
+}
+
+/// The consortium [`load`] writes into, with what loading needs of it.
+struct Consortium {
+    genesis: Genesis,
+    data_dir: PathBuf,
+    node_key: SigningKey,
+    keys: BTreeMap<String, SigningKey>,
+}
+
+impl Consortium {
+    fn create(dir: &Path) -> Result<Consortium> {
+        let orgs = crate::demo::parse_orgs(crate::demo::DEMO_ORGS)?;
+        let layout = crate::demo::create_consortium(
+            &dir.join("consortium"),
+            "bulk-load",
+            &orgs,
+            &["manufacturer".into()],
+            0,
+            0,
+        )?;
+        let genesis = Genesis::load(&layout.genesis_path)?;
+        let config = NodeConfig::load(&layout.node_configs[0])?;
+        let node_key = lotline_genesis::keys::read_signing_key(&config.node_key)?;
+        let keys = layout
+            .client_keys
+            .iter()
+            .map(|(org, path)| Ok((org.clone(), lotline_genesis::keys::read_signing_key(path)?)))
+            .collect::<Result<_>>()?;
+        Ok(Consortium {
+            genesis,
+            data_dir: config.data_dir,
+            node_key,
+            keys,
+        })
+    }
+}
+
+/// A signed story and how long it took.
+struct Story {
+    summary: WorkloadSummary,
+    events: u64,
+    seconds: f64,
+    sign_seconds: f64,
+}
+
+/// Generates and signs the story of `scale`, handing `commit` one block's
+/// envelopes and metadata at a time.
+fn sign_story(
+    consortium: &Consortium,
+    scale: Scale,
+    block_size: usize,
+    mut progress: impl FnMut(u64, f64),
+    mut commit: impl FnMut(Vec<Envelope>, &[AttestationMeta]) -> Result<()>,
+) -> Result<Story> {
+    let genesis = &consortium.genesis;
     let started = Instant::now();
     let mut sign_time = Duration::ZERO;
     let mut workload = SupplyChainWorkload::stream(SEED, scale, &Roles::demo());
@@ -89,7 +178,8 @@ pub fn load(
     let mut metas = Vec::with_capacity(block_size);
     let mut committed = 0u64;
     for (nonce, item) in workload.by_ref().enumerate() {
-        let key = keys
+        let key = consortium
+            .keys
             .get(&item.org)
             .with_context(|| format!("no key for org {}", item.org))?;
         let statement = Statement {
@@ -106,18 +196,21 @@ pub fn load(
         sign_time += t.elapsed();
         metas.push(AttestationMeta::of(&statement));
         if block.len() == block_size {
-            committed += commit(&mut engine, &mut store, &mut block, &mut metas)?;
+            committed += block.len() as u64;
+            commit(std::mem::take(&mut block), &metas)?;
+            metas.clear();
             progress(committed, started.elapsed().as_secs_f64());
         }
     }
-    committed += commit(&mut engine, &mut store, &mut block, &mut metas)?;
+    if !block.is_empty() {
+        committed += block.len() as u64;
+        commit(block, &metas)?;
+    }
     let summary = workload
         .summary()
         .cloned()
         .context("the workload ended without a summary")?;
-    Ok(Loaded {
-        store,
-        genesis,
+    Ok(Story {
         summary,
         events: committed,
         seconds: started.elapsed().as_secs_f64(),
@@ -147,27 +240,18 @@ pub fn index_path(dir: &Path) -> Result<PathBuf> {
     Ok(NodeConfig::load(&config_path)?.data_dir.join("index.sled"))
 }
 
-/// Proposes `block` to the solo engine and commits what it certifies.
-fn commit(
-    engine: &mut SoloEngine,
-    store: &mut Store,
-    block: &mut Vec<Envelope>,
-    metas: &mut Vec<AttestationMeta>,
-) -> Result<u64> {
-    if block.is_empty() {
-        return Ok(0);
-    }
-    let n = block.len() as u64;
-    let outputs = engine.handle(Input::Propose {
-        attestations: std::mem::take(block),
-        evidence: Vec::new(),
-        now_ms: ISSUED_AT_MS,
-    });
-    for output in outputs {
-        if let Output::Commit { block, finality } = output {
-            store.commit(&BlockRecord { block, finality }, metas)?;
-        }
-    }
-    metas.clear();
-    Ok(n)
+/// Proposes `block` to the solo engine; returns the block it certifies.
+fn certify(engine: &mut SoloEngine, block: Vec<Envelope>) -> Vec<BlockRecord> {
+    engine
+        .handle(Input::Propose {
+            attestations: block,
+            evidence: Vec::new(),
+            now_ms: ISSUED_AT_MS,
+        })
+        .into_iter()
+        .filter_map(|output| match output {
+            Output::Commit { block, finality } => Some(BlockRecord { block, finality }),
+            _ => None,
+        })
+        .collect()
 }

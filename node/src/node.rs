@@ -126,6 +126,8 @@ impl Node {
             height = open_report.height,
             truncated_log_bytes = open_report.log_truncated_bytes,
             truncated_journal_bytes = journal_report.truncated_bytes,
+            verified_blocks = open_report.verified_blocks,
+            log_index_rebuilt = open_report.log_index_rebuilt,
             reapplied_blocks = open_report.reapplied_blocks,
             sled_rebuilt = open_report.sled_rebuilt,
             "store opened"
@@ -134,7 +136,7 @@ impl Node {
         let head = HeadView {
             height: store.height(),
             hash: store.head().map(|h| h.hash()),
-            attestations: count_attestations(&reader, store.height()),
+            attestations: store.attestations(),
         };
         let shared = Shared::new(
             Mempool::new(config.mempool_attestations_max, config.mempool_bytes_max),
@@ -357,12 +359,4 @@ fn capture_custodian(
         org: capture.org.clone(),
         key,
     }))
-}
-
-fn count_attestations(reader: &crate::store::StoreReader, height: u64) -> u64 {
-    // Sum of block counts; cheap (one small record per block) and only at start.
-    (1..=height)
-        .filter_map(|h| reader.block(h).ok().flatten())
-        .map(|b| u64::from(b.header.count))
-        .sum()
 }

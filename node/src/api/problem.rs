@@ -198,6 +198,11 @@ pub fn classify(error: &AdmissionError) -> (StatusCode, &'static str, &'static s
             "overloaded",
             "Node overloaded",
         ),
+        AdmissionError::StoreUnavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "Store unavailable; retry",
+        ),
         AdmissionError::Lineage(LineageProblem::NotHolder { .. }) => (
             StatusCode::CONFLICT,
             "not-holder",

@@ -17,8 +17,9 @@ use tokio::sync::oneshot;
 
 use super::{ApiContext, ApiError};
 use crate::admission::{AdmissionError, Rejection};
-use crate::mempool::{Admitted, MempoolError};
+use crate::mempool::{Admitted, Mempool, MempoolError};
 use crate::state::CommitNotice;
+use crate::store::{NotFresh, StoreReader};
 
 /// Default and largest wait for `wait=committed`.
 const WAIT_DEFAULT_MS: u64 = 10_000;
@@ -173,12 +174,7 @@ pub(super) fn enqueue_all(ctx: &ApiContext, admitted: Vec<Admitted>) -> Result<(
         // Holding the pool lock while asking the store closes the window in
         // which an id leaves the pool: the actor applies to the store first.
         let mut pool = ctx.shared.pool();
-        for (i, a) in admitted.iter().enumerate() {
-            let repeated = admitted[..i].iter().any(|b| b.id == a.id);
-            if repeated || pool.knows(&a.id) || ctx.reader.contains(&a.id).unwrap_or(false) {
-                return Err(vec![AdmissionError::Duplicate(a.id)]);
-            }
-        }
+        check_unknown(&pool, &ctx.reader, &admitted)?;
         if ctx.shared.shutting_down() {
             return Err(vec![AdmissionError::Overloaded(
                 "the node is shutting down".into(),
@@ -217,6 +213,34 @@ pub(super) fn enqueue_all(ctx: &ApiContext, admitted: Vec<Admitted>) -> Result<(
                     .metrics
                     .gossip_dropped
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a batch in which any id is repeated, pending, in flight or
+/// committed, or whose store lookup fails (the rule for that is
+/// [`StoreReader::check_uncommitted`]'s: retry later).
+fn check_unknown(
+    pool: &Mempool,
+    reader: &StoreReader,
+    admitted: &[Admitted],
+) -> Result<(), Rejection> {
+    for (i, a) in admitted.iter().enumerate() {
+        let repeated = admitted[..i].iter().any(|b| b.id == a.id);
+        if repeated || pool.knows(&a.id) {
+            return Err(vec![AdmissionError::Duplicate(a.id)]);
+        }
+        match reader.check_uncommitted(&a.id) {
+            Ok(()) => {}
+            Err(NotFresh::Committed(id)) => return Err(vec![AdmissionError::Duplicate(id)]),
+            Err(NotFresh::Unknown { id, source }) => {
+                tracing::warn!(%id, error = %source, "duplicate check could not read the store; submission refused");
+                return Err(vec![AdmissionError::StoreUnavailable(format!(
+                    "cannot tell whether attestation {id} is already committed: \
+                     the store could not be read; retry"
+                ))]);
             }
         }
     }
@@ -277,4 +301,71 @@ pub(super) fn stopped(ctx: &ApiContext) -> ApiError {
         "Node stopped",
         reason,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::index::AttestationMeta;
+    use crate::store::testing::Chain;
+    use crate::store::{BlockLogError, Store, StoreError};
+
+    fn admitted(n: u32) -> Admitted {
+        let envelope = Chain::envelope(n);
+        Admitted {
+            id: envelope.id(),
+            meta: AttestationMeta::of_committed(&envelope),
+            envelope,
+            size: 100,
+        }
+    }
+
+    /// Defect: a failed store read in the duplicate check counted as "not
+    /// committed" (`unwrap_or(false)`), so a committed attestation could be
+    /// admitted again. The read error is made real by removing sled's tree.
+    /// Goal: the submission is refused as retryable (503), and even a block
+    /// that repeats the attestation is refused by the block log.
+    #[test]
+    fn a_store_read_error_refuses_as_retryable_and_nothing_commits_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut chain = Chain::new();
+        let (mut store, _) = Store::open(dir.path(), chain.set.clone()).expect("open");
+        let first = chain.block(vec![Chain::envelope(1)]);
+        store
+            .commit(&first, &[admitted(1).meta])
+            .expect("first commit");
+        let pool = Mempool::new(10, 1 << 20);
+        let reader = store.reader();
+        assert!(matches!(
+            check_unknown(&pool, &reader, &[admitted(1)])
+                .as_ref()
+                .map_err(Vec::as_slice),
+            Err([AdmissionError::Duplicate(_)])
+        ));
+        assert!(check_unknown(&pool, &reader, &[admitted(2)]).is_ok());
+
+        reader.drop_index_for_test();
+        for n in [1, 2] {
+            let rejection = check_unknown(&pool, &reader, &[admitted(n)]).expect_err("refused");
+            assert!(
+                matches!(rejection.as_slice(), [AdmissionError::StoreUnavailable(_)]),
+                "{rejection:?}"
+            );
+            let (status, slug, _) = crate::api::classify(&rejection[0]);
+            assert_eq!(
+                (status, slug),
+                (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable")
+            );
+        }
+        let repeat = chain.block(vec![Chain::envelope(1)]);
+        assert!(matches!(
+            store.commit(&repeat, &[admitted(1).meta]),
+            Err(StoreError::Log(BlockLogError::Repeated {
+                height: 2,
+                committed_at: 1,
+                ..
+            }))
+        ));
+        assert_eq!((store.height(), store.attestations()), (1, 1));
+    }
 }

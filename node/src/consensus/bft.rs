@@ -328,7 +328,7 @@ impl BftActor {
                     let id = envelope.id();
                     if self.shared.pool().knows(&id) {
                         Some(true)
-                    } else if reader.contains(&id).unwrap_or(false) {
+                    } else if reader.check_uncommitted(&id).is_err() {
                         Some(false)
                     } else {
                         fresh.push(envelope);
@@ -561,7 +561,7 @@ impl BftActor {
             let pool = self.shared.pool();
             for envelope in &block.attestations {
                 let id = envelope.id();
-                if ancestors.contains(&id) || reader.contains(&id).unwrap_or(true) {
+                if ancestors.contains(&id) || reader.check_uncommitted(&id).is_err() {
                     tracing::warn!(%id, "proposal repeats a committed or pending attestation");
                     return false;
                 }

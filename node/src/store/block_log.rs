@@ -1,12 +1,24 @@
 //! The block log: the system of record. One record per finalized block:
 //! `postcard(BlockRecord { block, finality })` in a [`RecordFile`].
 //!
-//! On open every block is checked: it decodes, its body matches its header,
-//! it links to its parent, and its finality (a certificate for it or for a
-//! descendant, with the linking headers) verifies against the validator set. A block is appended and fdatasync'ed before anything else (sled,
-//! clients) learns that it is committed.
+//! Every block is checked before it is appended: it decodes, its body
+//! matches its header, it links to its parent, it repeats no attestation
+//! committed in an earlier block (judged from the log's own committed-id
+//! filter, [`CommittedIds`], never from sled), and its finality (a
+//! certificate for it or for a descendant, with the linking headers)
+//! verifies against the validator set. A block is appended and fdatasync'ed
+//! before anything else (sled, clients) learns that it is committed.
+//!
+//! Opening costs the tail, not the chain: the block index
+//! ([`super::block_index`]) holds one entry per verified block (offset and
+//! id prefixes), so open reads the index, re-reads the last indexed block to
+//! confirm the index describes this log, and checks only the blocks after
+//! it. Without a usable index (missing, damaged, or disagreeing with the
+//! log) the whole log is verified, as before, and the index written again.
+//! Records before the tail are still checksummed whenever they are read.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::block::{Block, BlockError, Header};
@@ -15,7 +27,9 @@ use lotline_core::codec::{self, DecodeError};
 use lotline_core::{ValidatorSet, limits};
 use serde::{Deserialize, Serialize};
 
-use super::record_file::{OpenReport, Opened, RecordFile, RecordFileError};
+use super::block_index::{BlockIndex, IndexEntry, IndexError};
+use super::committed_ids::{CommittedIds, HeightOutOfRange};
+use super::record_file::{Opened, Record, RecordFile, RecordFileError};
 
 const MAGIC: &[u8; 8] = b"LLBLKLOG";
 const VERSION: u32 = 1;
@@ -48,44 +62,172 @@ pub enum BlockLogError {
     Block { height: u64, source: BlockError },
     #[error("block log height {height} is not proven final: {source}")]
     Finality { height: u64, source: FinalityError },
+    #[error(
+        "block log height {height} repeats attestation {id}, committed at height {committed_at}"
+    )]
+    Repeated {
+        height: u64,
+        id: AttestationId,
+        committed_at: u64,
+    },
+    #[error("the committed-id filter cannot hold height {height}: {source}")]
+    Filter {
+        height: u64,
+        source: HeightOutOfRange,
+    },
+    #[error("block log height {height} is indexed but cannot be read back")]
+    Missing { height: u64 },
+    #[error("block index {path}: {source}")]
+    Index { path: PathBuf, source: IndexError },
 }
 
-/// The block log with an in-memory height -> offset index.
+/// What opening the log found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LogOpenReport {
+    /// Bytes cut off the end of the log (a torn last write).
+    pub truncated_bytes: u64,
+    /// Blocks read, decoded and verified: the tail after the index, or
+    /// every block when the index was rebuilt.
+    pub verified_blocks: u64,
+    /// The index was unusable and was written again from a full verify.
+    pub index_rebuilt: bool,
+}
+
+/// The block log, with its height -> offset table and committed-id filter.
 #[derive(Debug)]
 pub struct BlockLog {
     file: RecordFile,
+    index: BlockIndex,
     offsets: Vec<u64>,
+    committed: CommittedIds,
     head: Option<Header>,
 }
 
 impl BlockLog {
-    /// Opens and verifies the whole chain. `each` sees every verified block in
-    /// order (used to rebuild sled without reading the file twice).
+    /// Opens the log, verifying the blocks its index does not vouch for
+    /// (see the module doc). The index lives next to the log, at
+    /// `path` with the extension `index`.
     pub fn open(
         path: &Path,
         set: &ValidatorSet,
-        mut each: impl FnMut(&BlockRecord, &[AttestationId]),
-    ) -> Result<(BlockLog, OpenReport), BlockLogError> {
+    ) -> Result<(BlockLog, LogOpenReport), BlockLogError> {
+        let index_path = path.with_extension("index");
+        match BlockLog::open_indexed(path, &index_path, set) {
+            Ok(Some(opened)) => return Ok(opened),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(
+                %error,
+                "block index unusable; verifying the whole block log and rebuilding it"
+            ),
+        }
+        BlockLog::open_full(path, &index_path, set)
+    }
+
+    /// Opens from the index; `None` if there is no index to open from.
+    fn open_indexed(
+        path: &Path,
+        index_path: &Path,
+        set: &ValidatorSet,
+    ) -> Result<Option<(BlockLog, LogOpenReport)>, BlockLogError> {
+        let index_err = |source| BlockLogError::Index {
+            path: index_path.to_owned(),
+            source,
+        };
+        let (index, entries) = BlockIndex::open(index_path).map_err(index_err)?;
+        let Some(last) = entries.last() else {
+            return Ok(None);
+        };
+        // The log from the last indexed block on: that block (to confirm the
+        // index describes this log and to learn the head), then the tail.
+        let Opened {
+            file,
+            records,
+            report,
+        } = RecordFile::open_from(path, MAGIC, VERSION, RECORD_MAX, last.offset)?;
+        let mut records = records.into_iter();
+        let height = last.height;
+        let confirmed = match records.next() {
+            Some(record) if record.offset == last.offset => decode(height, &record)?,
+            _ => return Err(BlockLogError::Missing { height }),
+        };
+        let ids = confirmed.block.ids();
+        if confirmed.block.header.height != height
+            || IndexEntry::new(height, last.offset, &ids) != *last
+        {
+            return Err(index_err(IndexError::Disagrees { height }));
+        }
+        let mut log = BlockLog {
+            file,
+            index,
+            offsets: Vec::with_capacity(entries.len()),
+            committed: CommittedIds::default(),
+            head: Some(confirmed.block.header),
+        };
+        for entry in entries {
+            log.committed
+                .insert(entry.height, entry.prefixes)
+                .map_err(|source| BlockLogError::Filter {
+                    height: entry.height,
+                    source,
+                })?;
+            log.offsets.push(entry.offset);
+        }
+        let mut report = LogOpenReport {
+            truncated_bytes: report.truncated_bytes,
+            ..LogOpenReport::default()
+        };
+        log.verify_and_index(records, set, &mut report)?;
+        Ok(Some((log, report)))
+    }
+
+    /// Verifies every block and writes the index again.
+    fn open_full(
+        path: &Path,
+        index_path: &Path,
+        set: &ValidatorSet,
+    ) -> Result<(BlockLog, LogOpenReport), BlockLogError> {
         let Opened {
             file,
             records,
             report,
         } = RecordFile::open(path, MAGIC, VERSION, RECORD_MAX)?;
+        let index = BlockIndex::create(index_path).map_err(|source| BlockLogError::Index {
+            path: index_path.to_owned(),
+            source,
+        })?;
         let mut log = BlockLog {
             file,
+            index,
             offsets: Vec::with_capacity(records.len()),
+            committed: CommittedIds::default(),
             head: None,
         };
-        for (index, record) in records.into_iter().enumerate() {
-            let (offset, body) = (record.offset, record.body);
-            let record = BlockRecord::from_bytes(&body)
-                .map_err(|source| BlockLogError::Decode { index, source })?;
-            let ids = log.check(set, &record)?;
-            each(&record, &ids);
-            log.offsets.push(offset);
-            log.head = Some(record.block.header);
-        }
+        let mut report = LogOpenReport {
+            truncated_bytes: report.truncated_bytes,
+            index_rebuilt: true,
+            ..LogOpenReport::default()
+        };
+        log.verify_and_index(records, set, &mut report)?;
         Ok((log, report))
+    }
+
+    /// Checks `records` as the next blocks of this log and indexes them.
+    fn verify_and_index(
+        &mut self,
+        records: impl IntoIterator<Item = Record>,
+        set: &ValidatorSet,
+        report: &mut LogOpenReport,
+    ) -> Result<(), BlockLogError> {
+        for record in records {
+            let height = self.height() + 1;
+            let offset = record.offset;
+            let record = decode(height, &record)?;
+            let ids = self.check(set, &record)?;
+            self.index_block(&record, offset, &ids)?;
+            report.verified_blocks += 1;
+        }
+        self.index.sync()?;
+        Ok(())
     }
 
     /// Checks that `record` may be the next block of this log.
@@ -104,6 +246,7 @@ impl BlockLog {
             .block
             .check_link(self.head.as_ref())
             .map_err(|source| BlockLogError::Block { height, source })?;
+        self.check_not_committed(height, &ids)?;
         record
             .finality
             .verify(set, &record.block.header)
@@ -111,13 +254,67 @@ impl BlockLog {
         Ok(ids)
     }
 
-    /// Appends and fdatasyncs one block. The caller has checked it.
-    pub fn append_durable(&mut self, record: &BlockRecord) -> Result<(), BlockLogError> {
-        let offset = self.file.append(&record.to_bytes())?;
-        self.file.sync()?;
+    /// Refuses ids already in an earlier block: the filter names candidate
+    /// blocks, each read back once to confirm.
+    fn check_not_committed(&self, height: u64, ids: &[AttestationId]) -> Result<(), BlockLogError> {
+        let mut candidates: BTreeMap<u64, Vec<&AttestationId>> = BTreeMap::new();
+        for id in ids {
+            for at in self.committed.candidates(id) {
+                candidates.entry(at).or_default().push(id);
+            }
+        }
+        for (committed_at, wanted) in candidates {
+            let block = self
+                .read(committed_at)?
+                .ok_or(BlockLogError::Missing {
+                    height: committed_at,
+                })?
+                .block
+                .ids();
+            if let Some(id) = wanted.into_iter().find(|id| block.contains(id)) {
+                return Err(BlockLogError::Repeated {
+                    height,
+                    id: *id,
+                    committed_at,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a checked block that is durable at `offset`.
+    fn index_block(
+        &mut self,
+        record: &BlockRecord,
+        offset: u64,
+        ids: &[AttestationId],
+    ) -> Result<(), BlockLogError> {
+        let height = record.block.header.height;
+        let entry = IndexEntry::new(height, offset, ids);
+        self.index.append(&entry)?;
+        self.committed
+            .insert(height, entry.prefixes)
+            .map_err(|source| BlockLogError::Filter { height, source })?;
         self.offsets.push(offset);
         self.head = Some(record.block.header.clone());
         Ok(())
+    }
+
+    /// Appends and fdatasyncs one block. The caller has checked it;
+    /// `ids` are what [`BlockLog::check`] returned.
+    pub fn append_durable(
+        &mut self,
+        record: &BlockRecord,
+        ids: &[AttestationId],
+    ) -> Result<(), BlockLogError> {
+        let offset = self.file.append(&record.to_bytes())?;
+        self.file.sync()?;
+        self.index_block(record, offset, ids)
+    }
+
+    /// Attestations in the log.
+    pub fn attestations(&self) -> u64 {
+        self.committed.len()
     }
 
     pub fn head(&self) -> Option<&Header> {
@@ -141,5 +338,134 @@ impl BlockLog {
         BlockRecord::from_bytes(&body)
             .map(Some)
             .map_err(|source| BlockLogError::Decode { index, source })
+    }
+}
+
+/// Decodes the log record expected to hold the block at `height`.
+fn decode(height: u64, record: &Record) -> Result<BlockRecord, BlockLogError> {
+    BlockRecord::from_bytes(&record.body).map_err(|source| BlockLogError::Decode {
+        index: usize::try_from(height.saturating_sub(1)).unwrap_or(usize::MAX),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::Chain;
+
+    /// A log of `blocks` blocks of three attestations each.
+    fn build(path: &Path, chain: &mut Chain, blocks: u32) -> BlockLog {
+        let (mut log, report) = BlockLog::open(path, &chain.set).unwrap();
+        assert_eq!(report.verified_blocks, 0);
+        for b in 0..blocks {
+            let envelopes = (0..3).map(|i| Chain::envelope(b * 3 + i)).collect();
+            let record = chain.block(envelopes);
+            let ids = log.check(&chain.set, &record).unwrap();
+            log.append_durable(&record, &ids).unwrap();
+        }
+        log
+    }
+
+    /// Defect: `check` accepted a block repeating an attestation committed
+    /// in an earlier block. It is refused from the log's own knowledge (no
+    /// sled here at all), after a reopen too.
+    #[test]
+    fn a_block_repeating_an_earlier_attestation_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blocks.log");
+        let mut chain = Chain::new();
+        let log = build(&path, &mut chain, 4);
+        let repeat = chain.block(vec![Chain::envelope(100), Chain::envelope(4)]);
+        let expected = Chain::envelope(4).id();
+        for log in [log, BlockLog::open(&path, &chain.set).unwrap().0] {
+            match log.check(&chain.set, &repeat) {
+                Err(BlockLogError::Repeated {
+                    height: 5,
+                    id,
+                    committed_at: 2,
+                }) if id == expected => {}
+                other => panic!("expected a repeat refusal, got {other:?}"),
+            }
+            // Only the repeat was wrong: the same height with fresh ids passes.
+            chain.rollback_to(log.head());
+            let fresh = chain.block(vec![Chain::envelope(100), Chain::envelope(101)]);
+            assert!(log.check(&chain.set, &fresh).is_ok());
+            chain.rollback_to(log.head());
+        }
+    }
+
+    /// Defect: open verified every block. A reopened log reads its index
+    /// and verifies only the blocks after it.
+    #[test]
+    fn reopening_verifies_only_the_blocks_after_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blocks.log");
+        let mut chain = Chain::new();
+        let log = build(&path, &mut chain, 10);
+        let head = log.head().cloned();
+        drop(log);
+        let (log, report) = BlockLog::open(&path, &chain.set).unwrap();
+        assert_eq!(report, LogOpenReport::default());
+        assert_eq!((log.height(), log.attestations()), (10, 30));
+        assert_eq!(log.head(), head.as_ref());
+        drop(log);
+        // An index missing its last three entries (a power loss before its
+        // fdatasync): exactly those three blocks are verified again.
+        let index_path = path.with_extension("index");
+        let (_, entries) = BlockIndex::open(&index_path).unwrap();
+        let mut index = BlockIndex::create(&index_path).unwrap();
+        for entry in &entries[..7] {
+            index.append(entry).unwrap();
+        }
+        index.sync().unwrap();
+        drop(index);
+        let (log, report) = BlockLog::open(&path, &chain.set).unwrap();
+        assert_eq!((report.verified_blocks, report.index_rebuilt), (3, false));
+        assert_eq!((log.height(), log.attestations()), (10, 30));
+        assert_eq!(log.read(10).unwrap().unwrap().block.header, head.unwrap());
+        drop(log);
+        // ... and the index is whole again.
+        let (_, report) = BlockLog::open(&path, &chain.set).unwrap();
+        assert_eq!(report.verified_blocks, 0);
+    }
+
+    /// A damaged, missing or foreign index falls back to verifying the
+    /// whole log, and writes the index again.
+    #[test]
+    fn an_unusable_index_falls_back_to_a_full_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blocks.log");
+        let index_path = path.with_extension("index");
+        let mut chain = Chain::new();
+        drop(build(&path, &mut chain, 6));
+
+        // Damage in the middle of the index.
+        let mut bytes = std::fs::read(&index_path).unwrap();
+        bytes[40] ^= 0xff;
+        std::fs::write(&index_path, &bytes).unwrap();
+        let (log, report) = BlockLog::open(&path, &chain.set).unwrap();
+        assert_eq!((report.verified_blocks, report.index_rebuilt), (6, true));
+        assert_eq!((log.height(), log.attestations()), (6, 18));
+        drop(log);
+
+        // Missing.
+        std::fs::remove_file(&index_path).unwrap();
+        let (_, report) = BlockLog::open(&path, &chain.set).unwrap();
+        assert_eq!((report.verified_blocks, report.index_rebuilt), (6, true));
+
+        // The index of another log (same heights, other blocks).
+        let other = dir.path().join("other.log");
+        let mut other_chain = Chain::new();
+        let other_log = build(&other, &mut other_chain, 1);
+        let record = other_chain.block(vec![Chain::envelope(999)]);
+        let ids = other_log.check(&other_chain.set, &record).unwrap();
+        let mut other_log = other_log;
+        other_log.append_durable(&record, &ids).unwrap();
+        drop(other_log);
+        std::fs::copy(other.with_extension("index"), &index_path).unwrap();
+        let (log, report) = BlockLog::open(&path, &chain.set).unwrap();
+        assert_eq!((report.verified_blocks, report.index_rebuilt), (6, true));
+        assert_eq!(log.attestations(), 18);
     }
 }

@@ -7,8 +7,14 @@
 //! sled's own flush is not an fsync, so after a crash sled may be behind the
 //! log: [`Store::open`] re-applies what is missing (the batch is idempotent).
 //! If sled does not open at all, it is moved aside and rebuilt from the log.
+//!
+//! Opening reads the block log's index and verifies only the blocks after
+//! it, and re-applies only what sled lacks: its cost follows the tail, not
+//! the chain (docs/performance.md, "Restart").
 
+mod block_index;
 mod block_log;
+pub mod committed_ids;
 pub mod events;
 pub mod evidence;
 pub mod index;
@@ -27,7 +33,7 @@ use lotline_core::merkle::BlockTree;
 use lotline_core::receipt::{RECEIPT_VERSION, Receipt};
 use lotline_core::statement::Statement;
 
-pub use block_log::{BlockLog, BlockLogError, BlockRecord};
+pub use block_log::{BlockLog, BlockLogError, BlockRecord, LogOpenReport};
 use index::{AttestationMeta, BlockMeta, StoredAttestation};
 pub use record_file::{OpenReport, Opened, Record, RecordFile, RecordFileError};
 
@@ -64,6 +70,10 @@ pub enum StoreError {
 pub struct StoreOpenReport {
     pub height: u64,
     pub log_truncated_bytes: u64,
+    /// Blocks read and verified from the log (the tail after its index).
+    pub verified_blocks: u64,
+    /// The block log's index was unusable and was rebuilt by a full verify.
+    pub log_index_rebuilt: bool,
     pub reapplied_blocks: u64,
     pub sled_rebuilt: bool,
 }
@@ -80,10 +90,29 @@ pub struct Store {
 #[derive(Clone, Debug)]
 pub struct StoreReader {
     db: sled::Tree,
+    /// The database `db` lives in (tests remove the tree through it to make
+    /// every read fail, see [`StoreReader::drop_index_for_test`]).
+    #[cfg_attr(not(test), expect(dead_code))]
+    sled: sled::Db,
     trees: TreeCache,
 }
 
+/// Why an attestation id may not be written now ([`StoreReader::check_uncommitted`]).
+#[derive(Debug, thiserror::Error)]
+pub enum NotFresh {
+    #[error("attestation {0} is already committed")]
+    Committed(AttestationId),
+    #[error("cannot tell whether attestation {id} is committed ({source}); retry")]
+    Unknown {
+        id: AttestationId,
+        source: StoreError,
+    },
+}
+
 const TREE_CACHE: usize = 16;
+
+/// The one sled tree everything derived lives in.
+const TREE: &str = "lotline";
 
 /// Recently built block trees, by height.
 type TreeCache = Arc<Mutex<VecDeque<(u64, Arc<BlockTree>)>>>;
@@ -113,12 +142,13 @@ impl Store {
                 })?
             }
         };
-        let tree = db.open_tree("lotline").map_err(|source| StoreError::Sled {
+        let tree = db.open_tree(TREE).map_err(|source| StoreError::Sled {
             path: sled_path.clone(),
             source,
         })?;
         let reader = StoreReader {
             db: tree,
+            sled: db,
             trees: Arc::new(Mutex::new(VecDeque::new())),
         };
         let found = reader.format()?;
@@ -135,16 +165,16 @@ impl Store {
             report.sled_rebuilt = true;
         }
         let applied = reader.applied_height()?;
-        let mut pending_apply: Result<(), StoreError> = Ok(());
-        let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), &set, |record, ids| {
-            if pending_apply.is_ok() && record.block.header.height > applied {
-                pending_apply = reader.apply(record, &committed_metas(record), ids);
-                report.reapplied_blocks += 1;
-            }
-        })?;
-        pending_apply?;
+        let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), &set)?;
         report.log_truncated_bytes = log_report.truncated_bytes;
+        report.verified_blocks = log_report.verified_blocks;
+        report.log_index_rebuilt = log_report.index_rebuilt;
         report.height = log.height();
+        for height in applied + 1..=log.height() {
+            let record = log.read(height)?.ok_or(BlockLogError::Missing { height })?;
+            reader.apply(&record, &committed_metas(&record), &record.block.ids())?;
+            report.reapplied_blocks += 1;
+        }
         if applied > log.height() {
             // sled saw blocks the log lost: impossible unless the log was
             // replaced. Rebuild the index so it never serves unlogged data.
@@ -183,6 +213,11 @@ impl Store {
         self.log.head()
     }
 
+    /// Attestations committed, from the block log (no scan).
+    pub fn attestations(&self) -> u64 {
+        self.log.attestations()
+    }
+
     pub fn validators(&self) -> &ValidatorSet {
         &self.set
     }
@@ -196,7 +231,7 @@ impl Store {
         metas: &[AttestationMeta],
     ) -> Result<Vec<AttestationId>, StoreError> {
         let ids = self.log.check(&self.set, record)?;
-        self.log.append_durable(record)?;
+        self.log.append_durable(record, &ids)?;
         self.reader.apply(record, metas, &ids)?;
         Ok(ids)
     }
@@ -346,6 +381,32 @@ impl StoreReader {
         self.db
             .contains_key(index::attestation_key(id))
             .map_err(|e| self.sled_err(e))
+    }
+
+    /// The duplicate check before anything is written or voted for
+    /// (submission, gossip, a proposal's payload), and the one rule for a
+    /// store read that fails there: the id counts as *possibly committed*.
+    /// It is not admitted (HTTP 503 with `Retry-After`, the client retries),
+    /// not taken from gossip (it arrives again in the block that carries
+    /// it), and a proposal carrying it gets no vote (its view times out and
+    /// moves on). Fail closed: a write refused for a moment costs a retry;
+    /// one let through could commit an attestation twice and overwrite its
+    /// record. The block log refuses a repeat on its own as well
+    /// ([`BlockLog::check`]), so this rule keeps a read error from turning
+    /// into a refused block.
+    pub fn check_uncommitted(&self, id: &AttestationId) -> Result<(), NotFresh> {
+        match self.contains(id) {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(NotFresh::Committed(*id)),
+            Err(source) => Err(NotFresh::Unknown { id: *id, source }),
+        }
+    }
+
+    /// Removes the index tree so that every later read through this reader
+    /// fails with a real sled error: the seam for store-failure tests.
+    #[cfg(test)]
+    pub(crate) fn drop_index_for_test(&self) {
+        self.sled.drop_tree(TREE).expect("drop tree");
     }
 
     pub fn attestation(&self, id: &AttestationId) -> Result<Option<StoredAttestation>, StoreError> {
@@ -517,4 +578,57 @@ pub fn receipt_from(
         descendants: block.finality.descendants.clone(),
         certificate: block.finality.certificate.clone(),
     })
+}
+
+/// A one-validator chain for store tests: real blocks, real certificates.
+#[cfg(test)]
+pub(crate) mod testing {
+    use lotline_core::attestation::Envelope;
+    use lotline_core::hash::Digest;
+    use lotline_core::{SigningKey, ValidatorSet};
+
+    use super::BlockRecord;
+    use crate::consensus::solo::SoloEngine;
+    use crate::consensus::{Input, Output};
+
+    pub struct Chain {
+        pub set: ValidatorSet,
+        engine: SoloEngine,
+    }
+
+    impl Chain {
+        pub fn new() -> Chain {
+            let key = SigningKey::from_seed(&[5; 32]);
+            let set = ValidatorSet::new(Digest([1; 32]), vec![key.public_key()]);
+            let engine = SoloEngine::new(set.chain_id, key, None, &[]);
+            Chain { set, engine }
+        }
+
+        /// An attestation with payload `n` (not a statement: the store
+        /// keeps it and indexes it under no event).
+        pub fn envelope(n: u32) -> Envelope {
+            Envelope::sign(n.to_be_bytes().to_vec(), &SigningKey::from_seed(&[9; 32]))
+        }
+
+        /// Builds the next block on `head` again.
+        pub fn rollback_to(&mut self, head: Option<&lotline_core::Header>) {
+            self.engine.rollback_to(head);
+        }
+
+        /// The next block, certified, holding `attestations`.
+        pub fn block(&mut self, attestations: Vec<Envelope>) -> BlockRecord {
+            let outputs = self.engine.handle(Input::Propose {
+                attestations,
+                evidence: Vec::new(),
+                now_ms: 1_000,
+            });
+            outputs
+                .into_iter()
+                .find_map(|o| match o {
+                    Output::Commit { block, finality } => Some(BlockRecord { block, finality }),
+                    _ => None,
+                })
+                .expect("the solo engine commits a non-empty proposal")
+        }
+    }
 }

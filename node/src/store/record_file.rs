@@ -4,10 +4,14 @@
 //! file   = magic (8 bytes) || version (u32 BE) || record*
 //! record = len (u32 BE) || crc32c-of-body (u32 BE) || body (len bytes)
 //! ```
-//! Both the block log and the vote journal are record files. On open every
-//! record is read and checked. A bad or incomplete record *at the end* is a
-//! torn write from a crash and is cut off; a bad record followed by more data
-//! is damage in the middle and is reported, never silently skipped or served.
+//! The block log, its index and the vote journal are record files. On open
+//! every record is read and checked ([`RecordFile::open`]), or every record
+//! from a known record boundary on ([`RecordFile::open_from`], the block log
+//! when its index vouches for what comes before). A bad or incomplete record
+//! *at the end* is a torn write from a crash and is cut off; a bad record
+//! followed by more data is damage in the middle and is reported, never
+//! silently skipped or served. Records before the start of a partial open are
+//! still checked whenever they are read ([`RecordFile::read_at`]).
 //!
 //! Appends go to the OS with `write_all`; nothing is durable until
 //! [`RecordFile::sync`] returns. Callers group several appends under one sync.
@@ -43,6 +47,8 @@ pub enum RecordFileError {
         reason: &'static str,
         following: u64,
     },
+    #[error("{path}: is {len} bytes long, shorter than the record offset {start} to open from")]
+    Short { path: PathBuf, len: u64, start: u64 },
     #[error("{path}: record of {len} bytes is larger than the limit {max}")]
     TooLarge {
         path: PathBuf,
@@ -98,6 +104,20 @@ impl RecordFile {
         version: u32,
         record_max: usize,
     ) -> Result<Opened, RecordFileError> {
+        RecordFile::open_from(path, magic, version, record_max, HEADER_LEN)
+    }
+
+    /// Opens the file and returns the intact records from offset `start` on,
+    /// which the caller knows to be a record boundary (an offset a previous
+    /// [`append`](Self::append) returned). Nothing before `start` is read.
+    /// The torn-tail and damage rules apply to what follows `start`.
+    pub fn open_from(
+        path: &Path,
+        magic: &'static [u8; 8],
+        version: u32,
+        record_max: usize,
+        start: u64,
+    ) -> Result<Opened, RecordFileError> {
         let io_err = |source| RecordFileError::Io {
             path: path.to_owned(),
             source,
@@ -111,6 +131,14 @@ impl RecordFile {
             .map_err(io_err)?;
         let file_len = file.metadata().map_err(io_err)?.len();
         let mut report = OpenReport::default();
+        let start = start.max(HEADER_LEN);
+        if file_len < HEADER_LEN && start > HEADER_LEN {
+            return Err(RecordFileError::Short {
+                path: path.to_owned(),
+                len: file_len,
+                start,
+            });
+        }
         if file_len < HEADER_LEN {
             // New file, or a crash while writing the header of a new file.
             file.set_len(0).map_err(io_err)?;
@@ -133,16 +161,16 @@ impl RecordFile {
                 report,
             });
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(file_len).unwrap_or(0));
+        let mut header = [0u8; HEADER_LEN as usize];
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        file.read_to_end(&mut bytes).map_err(io_err)?;
-        if &bytes[..8] != magic {
+        file.read_exact(&mut header).map_err(io_err)?;
+        if &header[..8] != magic {
             return Err(RecordFileError::Magic {
                 path: path.to_owned(),
                 expected: magic_name(magic),
             });
         }
-        let found = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        let found = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
         if found != version {
             return Err(RecordFileError::Version {
                 path: path.to_owned(),
@@ -150,8 +178,18 @@ impl RecordFile {
                 expected: version,
             });
         }
+        if start > file_len {
+            return Err(RecordFileError::Short {
+                path: path.to_owned(),
+                len: file_len,
+                start,
+            });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(file_len - start).unwrap_or(0));
+        file.seek(SeekFrom::Start(start)).map_err(io_err)?;
+        file.read_to_end(&mut bytes).map_err(io_err)?;
         let (records, good_len) =
-            scan(&bytes, record_max).map_err(|damage| RecordFileError::Corrupt {
+            scan(&bytes, start, record_max).map_err(|damage| RecordFileError::Corrupt {
                 path: path.to_owned(),
                 offset: damage.offset,
                 reason: damage.reason,
@@ -257,12 +295,12 @@ impl RecordFile {
     }
 }
 
-/// Scans records after the header. Returns the intact records and the length
-/// of the intact prefix, or (offset, reason, bytes following) for damage that
-/// is not at the tail.
-fn scan(bytes: &[u8], record_max: usize) -> Result<(Vec<Record>, u64), Damage> {
+/// Scans the records in `bytes`, which start at file offset `base`. Returns
+/// the intact records and the file length of the intact prefix, or
+/// (offset, reason, bytes following) for damage that is not at the tail.
+fn scan(bytes: &[u8], base: u64, record_max: usize) -> Result<(Vec<Record>, u64), Damage> {
     let mut records = Vec::new();
-    let mut pos = HEADER_LEN as usize;
+    let mut pos = 0;
     let total = bytes.len();
     while pos < total {
         let remaining = total - pos;
@@ -284,7 +322,7 @@ fn scan(bytes: &[u8], record_max: usize) -> Result<(Vec<Record>, u64), Damage> {
                 break;
             }
             return Err(Damage {
-                offset: pos as u64,
+                offset: base + pos as u64,
                 reason: "length beyond the record limit",
                 following: (total - pos) as u64,
             });
@@ -299,18 +337,18 @@ fn scan(bytes: &[u8], record_max: usize) -> Result<(Vec<Record>, u64), Damage> {
                 break; // the last record was torn
             }
             return Err(Damage {
-                offset: pos as u64,
+                offset: base + pos as u64,
                 reason: "checksum mismatch",
                 following: (total - body_end) as u64,
             });
         }
         records.push(Record {
-            offset: pos as u64,
+            offset: base + pos as u64,
             body: body.to_vec(),
         });
         pos = body_end;
     }
-    Ok((records, pos as u64))
+    Ok((records, base + pos as u64))
 }
 
 /// True if everything from `from` on is zero bytes (a preallocated or torn tail).
@@ -324,6 +362,7 @@ fn magic_name(magic: &[u8; 8]) -> &'static str {
     match magic {
         b"LLBLKLOG" => "block log",
         b"LLVOTEJL" => "vote journal",
+        b"LLBLKIDX" => "block index",
         _ => "record",
     }
 }
@@ -418,6 +457,43 @@ mod tests {
         bytes[first as usize + 9] ^= 0xff;
         std::fs::write(&path, &bytes).unwrap();
         assert!(matches!(open(&path), Err(RecordFileError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn open_from_reads_only_what_follows_and_keeps_the_tail_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let Opened { file: mut f, .. } = open(&path).unwrap();
+        let first = f.append(b"first").unwrap();
+        let second = f.append(b"second").unwrap();
+        f.append(b"third").unwrap();
+        f.sync().unwrap();
+        let full = f.len();
+        drop(f);
+        // Damage before `start` is not read; a torn tail after it is cut.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[first as usize + 9] ^= 0xff;
+        std::fs::write(&path, &bytes[..full as usize - 2]).unwrap();
+        let Opened {
+            file: f,
+            records,
+            report,
+        } = RecordFile::open_from(&path, MAGIC, 1, 1024, second).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (records[0].offset, &records[0].body[..]),
+            (second, &b"second"[..])
+        );
+        assert_eq!(report.truncated_bytes, 8 + 5 - 2);
+        assert!(matches!(
+            f.read_at(first),
+            Err(RecordFileError::Corrupt { .. })
+        ));
+        drop(f);
+        assert!(matches!(
+            RecordFile::open_from(&path, MAGIC, 1, 1024, full + 100),
+            Err(RecordFileError::Short { .. })
+        ));
     }
 
     #[test]
