@@ -357,23 +357,33 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
     assert_eq!(event["type"], "TransformationEvent");
 
     // Bad parameters: 400 naming the parameter.
-    for (query, param) in [
-        ("colour=red", "colour"),
-        ("eventType=QuantityEvent", "eventType"),
-        ("GE_eventTime=yesterday", "GE_eventTime"),
-        ("perPage=0", "perPage"),
-        ("perPage=5000", "perPage"),
-        ("MATCH_anyEPC=not%20a%20uri", "MATCH_anyEPC"),
+    // 400: the request does not fit the API document; 422: it does, but a
+    // rule the document cannot state refuses the value.
+    let malformed = StatusCode::BAD_REQUEST;
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    for (query, param, expected) in [
+        ("colour=red", "colour", malformed),
+        ("eventType=QuantityEvent", "eventType", unprocessable),
+        ("GE_eventTime=yesterday", "GE_eventTime", unprocessable),
+        ("perPage=0", "perPage", malformed),
+        ("perPage=5000", "perPage", malformed),
+        ("MATCH_anyEPC=not%20a%20uri", "MATCH_anyEPC", unprocessable),
         (
             "MATCH_epc=urn%3Aepc%3Aid%3Asgtin%3A0614141.107346.20%25",
             "MATCH_epc",
+            unprocessable,
         ),
-        ("nextPageToken=zz", "nextPageToken"),
-        ("GT_maxValue_CEL=warm", "GT_maxValue_CEL"),
-        ("EQ_bizStep=shipping&EQ_bizStep=receiving", "EQ_bizStep"),
+        ("nextPageToken=zz", "nextPageToken", unprocessable),
+        ("GT_maxValue_CEL=warm", "GT_maxValue_CEL", malformed),
+        (
+            "EQ_bizStep=shipping&EQ_bizStep=receiving",
+            "EQ_bizStep",
+            malformed,
+        ),
+        ("eventType=", "eventType", malformed),
     ] {
         let (status, _, problem) = get(&http, &format!("{base}/epcis/events?{query}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {problem}");
+        assert_eq!(status, expected, "{query}: {problem}");
         assert_eq!(
             problem["type"], "https://lotline.dev/problems/bad-query",
             "{query}"
@@ -381,7 +391,7 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
         assert_eq!(problem["problems"][0]["field"], param, "{query}: {problem}");
     }
     let (status, _, problem) = get(&http, &format!("{base}/epcis/eventTypes/Nope/events")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["problems"][0]["field"], "eventType");
     node.shutdown().await;
 }

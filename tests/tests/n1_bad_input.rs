@@ -262,7 +262,7 @@ async fn reads_and_routes_answer_with_problems() {
         (
             "GET",
             "/v1/identifiers/not%20an%20identifier/attestations",
-            400,
+            422,
             "invalid-identifier",
         ),
         ("GET", "/v1/orgs/nobody/attestations", 404, "not-found"),

@@ -310,7 +310,7 @@ async fn regulator_reports_cover_a_lot_a_recall_and_an_org_period() {
     for (path, status, slug) in [
         (
             "/v1/reports/lots/not%20a%20uri".to_owned(),
-            400,
+            422,
             "invalid-identifier",
         ),
         (

@@ -88,7 +88,8 @@ async fn digital_links_resolve_redirect_or_fail_as_documented() {
         assert_eq!(response.headers()[LOCATION], to.as_str(), "{from}");
     }
 
-    // Invalid Digital Links: 400 invalid-digital-link.
+    // Invalid Digital Links: 422 invalid-digital-link (the request fits the
+    // API document; GS1's rules refuse the link).
     let bad_check = format!("{}{}", &GTIN[..13], (GTIN.as_bytes()[13] - b'0' + 1) % 10);
     for path in [
         format!("/01/{f}/21/1/10/F1"),      // qualifiers in the wrong order
@@ -103,7 +104,10 @@ async fn digital_links_resolve_redirect_or_fail_as_documented() {
     ] {
         assert_eq!(
             problem(&format!("{base}{path}")).await,
-            (StatusCode::BAD_REQUEST, "invalid-digital-link".to_owned()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-digital-link".to_owned()
+            ),
             "{path}"
         );
     }
@@ -230,7 +234,7 @@ async fn qr_codes_decode_to_the_nodes_digital_link() {
         let body: Value = r.json().await.unwrap();
         (status, body["type"].as_str().unwrap().to_owned())
     };
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(kind.ends_with("invalid-digital-link"));
     let bad_format = get(&format!("{base}/qr/01/{GTIN}/10/R1?format=gif"), "*/*").await;
     assert_eq!(bad_format.status(), StatusCode::BAD_REQUEST);

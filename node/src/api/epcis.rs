@@ -488,7 +488,11 @@ async fn run_query(
     }
     all.extend(pairs.iter().cloned());
     let parsed = query::Query::parse(&all).map_err(|e| {
-        let mut error = ApiError::bad_request("bad-query", e.to_string());
+        let mut error = if e.unprocessable {
+            ApiError::unprocessable("bad-query", e.to_string())
+        } else {
+            ApiError::bad_request("bad-query", e.to_string())
+        };
         error.problems.push(FieldProblem {
             field: e.param,
             reason: e.reason,

@@ -173,6 +173,36 @@ mod tests {
                 "{method} {path} is not documented"
             );
         }
+        // The guard in front of every route can answer 401 (a bad
+        // Authorization header), 429 (rate limit) and 503 (audit trail
+        // unavailable), so every operation documents them; every path
+        // parameter of the route is a required parameter of the operation.
+        for (method, path) in super::ROUTES {
+            let operation = &doc["paths"][path][method];
+            for status in ["401", "429", "503"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} does not document {status}"
+                );
+            }
+            let documented: Vec<&str> = operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path" && p["required"] == true)
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for segment in path.split('/') {
+                if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    assert!(
+                        documented.contains(&name),
+                        "{method} {path}: path parameter {name} is not documented as required"
+                    );
+                }
+            }
+        }
         assert_eq!(
             doc["paths"].as_object().unwrap().len(),
             super::ROUTES

@@ -41,6 +41,20 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, slug, "Bad request", detail)
     }
 
+    /// 422: the request fits the OpenAPI document, but a rule the document
+    /// cannot state (a GS1 check digit, the grammar of an identifier or a
+    /// time) refuses one of its values. 400 stays for requests that do not
+    /// fit the document, so a client, and the contract fuzzer, can tell a
+    /// malformed request from a well-formed one that means nothing here.
+    pub fn unprocessable(slug: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            slug,
+            "Unprocessable value",
+            detail,
+        )
+    }
+
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(%detail, "internal error serving a request");
         ApiError::new(

@@ -243,7 +243,7 @@ pub async fn by_identifier(
     let Path(raw) = path?;
     let Query(page) = query?;
     let identifier = Identifier::parse(&raw).map_err(|e| {
-        ApiError::bad_request(
+        ApiError::unprocessable(
             "invalid-identifier",
             format!("{raw:?} is not a usable identifier: {e}"),
         )

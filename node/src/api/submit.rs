@@ -34,8 +34,17 @@ pub struct SubmitParams {
 }
 
 impl SubmitParams {
-    fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms.unwrap_or(WAIT_DEFAULT_MS).min(WAIT_MAX_MS))
+    /// The wait; a `timeoutMs` above the documented maximum is refused
+    /// rather than silently shortened (the document and the server agree).
+    fn timeout(&self) -> Result<Duration, ApiError> {
+        let ms = self.timeout_ms.unwrap_or(WAIT_DEFAULT_MS);
+        if ms > WAIT_MAX_MS {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                format!("timeoutMs is at most {WAIT_MAX_MS}, got {ms}"),
+            ));
+        }
+        Ok(Duration::from_millis(ms))
     }
 }
 
@@ -45,6 +54,7 @@ pub async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = query?;
+    let timeout = params.timeout()?;
     let body = body?;
     let admitted = ctx
         .admission
@@ -59,7 +69,7 @@ pub async fn submit(
     let Some(waiter) = waiter else {
         return Ok((StatusCode::ACCEPTED, Json(pending(id))).into_response());
     };
-    match tokio::time::timeout(params.timeout(), waiter).await {
+    match tokio::time::timeout(timeout, waiter).await {
         Ok(Ok(notice)) => Ok((StatusCode::OK, Json(committed(id, notice))).into_response()),
         Ok(Err(_)) => Err(stopped(&ctx)),
         Err(_) => {
@@ -75,6 +85,7 @@ pub async fn submit_batch(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchResult>, ApiError> {
     let Query(params) = query?;
+    let timeout = params.timeout()?;
     let body = body?;
     let items: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
@@ -135,7 +146,7 @@ pub async fn submit_batch(
             }
         }
     }
-    let deadline = tokio::time::Instant::now() + params.timeout();
+    let deadline = tokio::time::Instant::now() + timeout;
     for (i, id, rx) in waiting {
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(notice)) => results[i] = Some(committed(id, notice)),

@@ -82,7 +82,7 @@ async fn recall_scope_route(
 pub(crate) fn trace_error(error: TraceError) -> ApiError {
     match &error {
         TraceError::BadIdentifier(..) => {
-            ApiError::bad_request("invalid-identifier", error.to_string())
+            ApiError::unprocessable("invalid-identifier", error.to_string())
         }
         TraceError::DepthTooLarge(_) => ApiError::bad_request("bad-query", error.to_string()),
         TraceError::BadRequest { field, .. } => {

@@ -54,12 +54,25 @@ const _: () = assert!(PER_PAGE_DEFAULT <= PER_PAGE_MAX && PER_PAGE_MAX <= EXAMIN
 pub struct ParamError {
     pub param: String,
     pub reason: String,
+    /// The value has the documented shape but a rule the API document
+    /// cannot state refuses it (an identifier or time grammar, an unknown
+    /// event type, a page token): the API answers 422 instead of 400.
+    pub unprocessable: bool,
+}
+
+/// A [`ParamError`] about a value of the right shape (see `unprocessable`).
+fn value_error(param: &str, reason: impl fmt::Display) -> ParamError {
+    ParamError {
+        unprocessable: true,
+        ..param_error(param, reason)
+    }
 }
 
 fn param_error(param: &str, reason: impl fmt::Display) -> ParamError {
     ParamError {
         param: param.to_owned(),
         reason: reason.to_string(),
+        unprocessable: false,
     }
 }
 
@@ -266,7 +279,7 @@ impl Query {
                     .into_iter()
                     .map(|v| {
                         v.parse::<EventType>()
-                            .map_err(|_| param_error(name, format!("unknown event type {v:?}")))
+                            .map_err(|_| value_error(name, format!("unknown event type {v:?}")))
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -307,7 +320,7 @@ impl Query {
                 self.per_page = n;
             }
             "nextPageToken" => {
-                self.after = Some(parse_token(value).map_err(|r| param_error(name, r))?)
+                self.after = Some(parse_token(value).map_err(|r| value_error(name, r))?)
             }
             _ => {
                 if let Some(&(_, role)) = Role::ALL.iter().find(|(n, _)| *n == name) {
@@ -452,7 +465,7 @@ fn values(name: &str, value: &str) -> Result<Vec<String>, ParamError> {
 }
 
 fn instant(name: &str, value: &str) -> Result<i64, ParamError> {
-    time::parse_rfc3339_ms(value).map_err(|e| param_error(name, e))
+    time::parse_rfc3339_ms(value).map_err(|e| value_error(name, e))
 }
 
 fn vocabulary(name: &str, value: &str) -> Result<Vec<String>, ParamError> {
@@ -469,7 +482,7 @@ fn identifiers(name: &str, value: &str) -> Result<Vec<String>, ParamError> {
         .map(|v| {
             Identifier::parse(v)
                 .map(|id| id.canonical())
-                .map_err(|e| param_error(name, format!("{v:?}: {e}")))
+                .map_err(|e| value_error(name, format!("{v:?}: {e}")))
         })
         .collect()
 }

@@ -94,6 +94,25 @@ pub async fn qr(
     query: Result<Query<QrParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = query?;
+    // The query is checked before the path may redirect: a bad request is
+    // refused, not forwarded.
+    let scale = params.scale.unwrap_or(SCALE_DEFAULT);
+    if scale == 0 || scale > SCALE_MAX {
+        return Err(ApiError::bad_request(
+            "bad-query",
+            format!("scale must be 1 to {SCALE_MAX}, got {scale}"),
+        ));
+    }
+    let png_wanted = match params.format.as_deref().unwrap_or("svg") {
+        "svg" => false,
+        "png" => true,
+        other => {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                format!("format must be svg or png, got {other:?}"),
+            ));
+        }
+    };
     let path = uri.path().strip_prefix("/qr").unwrap_or_default();
     let resolved = parse_path(path)?;
     if path != resolved.canonical_path {
@@ -108,13 +127,6 @@ pub async fn qr(
         return Ok(response);
     }
     let data = local_uri(&base_url(&headers)?, &resolved);
-    let scale = params.scale.unwrap_or(SCALE_DEFAULT);
-    if scale == 0 || scale > SCALE_MAX {
-        return Err(ApiError::bad_request(
-            "bad-query",
-            format!("scale must be 1 to {SCALE_MAX}, got {scale}"),
-        ));
-    }
     let unencodable = |e: QrError| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -123,18 +135,13 @@ pub async fn qr(
             e.to_string(),
         )
     };
-    let (kind, body) = match params.format.as_deref().unwrap_or("svg") {
-        "svg" => (
+    let (kind, body) = if png_wanted {
+        ("image/png", png(&data, scale).map_err(unencodable)?)
+    } else {
+        (
             "image/svg+xml",
             svg(&data).map_err(unencodable)?.into_bytes(),
-        ),
-        "png" => ("image/png", png(&data, scale).map_err(unencodable)?),
-        other => {
-            return Err(ApiError::bad_request(
-                "bad-query",
-                format!("format must be svg or png, got {other:?}"),
-            ));
-        }
+        )
     };
     let mut response = body.into_response();
     response

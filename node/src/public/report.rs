@@ -240,13 +240,13 @@ pub async fn org(
             .as_deref()
             .map(time::parse_rfc3339_ms)
             .transpose()
-            .map_err(|e| ApiError::bad_request("bad-query", format!("{name}: {e}")))
+            .map_err(|e| ApiError::unprocessable("bad-query", format!("{name}: {e}")))
     };
     let (from, until) = (bound("from", &params.from)?, bound("until", &params.until)?);
     if let (Some(f), Some(u)) = (from, until)
         && f >= u
     {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::unprocessable(
             "bad-query",
             "until must be after from",
         ));

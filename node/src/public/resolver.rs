@@ -57,7 +57,7 @@ pub struct Resolved {
 
 /// Parses a request path (`/01/...`, still percent-encoded, no query).
 pub fn parse_path(path: &str) -> Result<Resolved, ApiError> {
-    let invalid = |detail: String| ApiError::bad_request("invalid-digital-link", detail);
+    let invalid = |detail: String| ApiError::unprocessable("invalid-digital-link", detail);
     let id = Identifier::parse(&format!("{CANONICAL_HOST}{path}"))
         .map_err(|e| invalid(e.to_string()))?;
     if !matches!(
@@ -259,7 +259,7 @@ mod tests {
         ] {
             let e = parse_path(bad).unwrap_err();
             assert_eq!(e.slug, "invalid-digital-link", "{bad}");
-            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         }
     }
 }
