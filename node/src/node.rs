@@ -269,24 +269,18 @@ impl Node {
             audit,
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = api::router(ctx).into_make_service_with_connect_info::<SocketAddr>();
+        let router = api::router(ctx);
         let server = match tls {
-            None => tokio::spawn(async move {
-                let result = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-                if let Err(error) = result {
-                    tracing::error!(%error, "HTTP server stopped");
-                }
-            }),
-            Some(tls) => crate::tls::serve(listener, app, tls, stop_rx).map_err(|source| {
-                StartError::Listen {
-                    addr: config.listen,
-                    source,
-                }
-            })?,
+            None => tokio::spawn(api::serve::serve(listener, router, stop_rx)),
+            Some(tls) => {
+                let app = router.into_make_service_with_connect_info::<SocketAddr>();
+                crate::tls::serve(listener, app, tls, stop_rx).map_err(|source| {
+                    StartError::Listen {
+                        addr: config.listen,
+                        source,
+                    }
+                })?
+            }
         };
         tracing::info!(%api_addr, chain = %genesis.chain_id(), validator = me, validators = set.len(), "node started");
         Ok(Node {

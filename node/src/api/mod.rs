@@ -6,6 +6,7 @@ mod audit;
 mod epcis;
 mod problem;
 mod read;
+pub mod serve;
 mod submit;
 mod trace;
 
