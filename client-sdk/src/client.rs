@@ -373,7 +373,9 @@ impl Client {
                 query.append_pair("wait", "accepted");
             }
             Wait::Committed => {
-                let node_wait = self.timeout * 4 / 5;
+                // Within the node's documented maximum, which refuses more.
+                let node_wait = (self.timeout * 4 / 5)
+                    .min(Duration::from_millis(lotline_core::api::WAIT_MAX_MS));
                 query.append_pair("wait", "committed");
                 query.append_pair("timeoutMs", &node_wait.as_millis().to_string());
             }
@@ -598,6 +600,11 @@ mod tests {
         let mut url = client.url("/v1/attestations").unwrap();
         client.add_wait(&mut url, Wait::Accepted);
         assert_eq!(url.query(), Some("wait=accepted"));
+        // A long client timeout never asks for more than the node allows.
+        let patient = client.with_timeout(Duration::from_secs(600));
+        let mut url = patient.url("/v1/attestations").unwrap();
+        patient.add_wait(&mut url, Wait::Committed);
+        assert_eq!(url.query(), Some("wait=committed&timeoutMs=50000"));
     }
 
     #[test]

@@ -99,6 +99,10 @@ impl FieldProblem {
     }
 }
 
+/// The longest `timeoutMs` a `wait=committed` submit may ask for; more is
+/// refused (400), as the API document says.
+pub const WAIT_MAX_MS: u64 = 50_000;
+
 /// How long a submit waits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

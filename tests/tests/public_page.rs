@@ -330,13 +330,13 @@ async fn regulator_reports_cover_a_lot_a_recall_and_an_org_period() {
         ("/v1/reports/orgs/nobody".to_owned(), 404, "not-found"),
         (
             "/v1/reports/orgs/supplier?from=yesterday".to_owned(),
-            400,
+            422,
             "bad-query",
         ),
         (
             "/v1/reports/orgs/supplier?from=2026-03-03T00:00:00Z&until=2026-03-02T00:00:00Z"
                 .to_owned(),
-            400,
+            422,
             "bad-query",
         ),
     ] {

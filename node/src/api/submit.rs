@@ -9,7 +9,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use lotline_core::api::{BatchResult, Status, SubmitResult, Wait};
+use lotline_core::api::{BatchResult, Status, SubmitResult, WAIT_MAX_MS, Wait};
 use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::limits;
 use serde::Deserialize;
@@ -21,9 +21,8 @@ use crate::mempool::{Admitted, Mempool, MempoolError};
 use crate::state::CommitNotice;
 use crate::store::{NotFresh, StoreReader};
 
-/// Default and largest wait for `wait=committed`.
+/// Default wait for `wait=committed` (the largest is [`WAIT_MAX_MS`]).
 const WAIT_DEFAULT_MS: u64 = 10_000;
-const WAIT_MAX_MS: u64 = 50_000;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
