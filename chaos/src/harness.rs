@@ -144,11 +144,10 @@ pub async fn run(args: Args) -> Result<bool> {
     let load_time = load_started.elapsed();
     for writer in writers {
         // A writer finishes its submit in flight, bounded by its timeout.
-        if tokio::time::timeout(load::SUBMIT_TIMEOUT + Duration::from_secs(5), writer)
-            .await
-            .is_err()
-        {
-            violations.record("a writer did not finish its last submit".into());
+        match tokio::time::timeout(load::SUBMIT_TIMEOUT + Duration::from_secs(5), writer).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => violations.record(format!("a writer task failed: {e}")),
+            Err(_) => violations.record("a writer did not finish its last submit".into()),
         }
     }
     for exit in cluster.unexpected_exits() {
