@@ -145,9 +145,16 @@ impl BlockIndex {
     }
 
     /// Appends the entry of a block that is verified and durable in the log.
+    /// Not durable until [`sync`](Self::sync) or [`sync_if_due`](Self::sync_if_due).
     pub fn append(&mut self, entry: &IndexEntry) -> Result<(), RecordFileError> {
         self.file.append(&entry.to_bytes())?;
-        self.unsynced += 1;
+        self.unsynced = self.unsynced.saturating_add(1);
+        Ok(())
+    }
+
+    /// fdatasyncs once [`SYNC_EVERY_BLOCKS`] entries wait (while running;
+    /// rebuilding the whole index syncs once at the end instead).
+    pub fn sync_if_due(&mut self) -> Result<(), RecordFileError> {
         if self.unsynced >= SYNC_EVERY_BLOCKS {
             self.sync()?;
         }

@@ -309,7 +309,8 @@ impl BlockLog {
     ) -> Result<(), BlockLogError> {
         let offset = self.file.append(&record.to_bytes())?;
         self.file.sync()?;
-        self.index_block(record, offset, ids)
+        self.index_block(record, offset, ids)?;
+        Ok(self.index.sync_if_due()?)
     }
 
     /// Attestations in the log.
