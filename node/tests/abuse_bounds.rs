@@ -10,11 +10,15 @@
 //! Correctness, not speed: no latency is asserted beyond "answered within
 //! a timeout far above normal".
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::ChildGuard;
 
 /// Idle connections the test tries to hold open at once.
 const IDLE_CONNECTIONS_WANTED: usize = 10_000;
@@ -25,24 +29,17 @@ const RSS_GROWTH_MAX_KB: u64 = 400 * 1024;
 /// A well-behaved request must be answered within this (normal: ms).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Kills and reaps the node on every path, panics included.
+/// The node, killed and reaped on every path (its guard), panics included.
 struct NodeProcess {
-    child: Child,
+    child: ChildGuard,
     addr: SocketAddr,
     log: PathBuf,
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl NodeProcess {
     fn start(dir: &Path) -> NodeProcess {
         let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
-        let port = free_port();
+        let port = support::free_ports(1);
         let layout = lotline_node::demo::create_consortium(
             dir,
             "abuse",
@@ -54,14 +51,14 @@ impl NodeProcess {
         .expect("consortium");
         let config = layout.node_configs[0].clone();
         let log = dir.join("node.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_lotline"))
-            .args(["node", "--config"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(std::fs::File::create(dir.join("node.err")).expect("log"))
-            .spawn()
-            .expect("spawn lotline node");
+        let child = ChildGuard::spawn(
+            Command::new(env!("CARGO_BIN_EXE_lotline"))
+                .args(["node", "--config"])
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&log).expect("log"))
+                .stderr(std::fs::File::create(dir.join("node.err")).expect("log")),
+        );
         let node = NodeProcess {
             child,
             addr: ([127, 0, 0, 1], port).into(),
@@ -86,13 +83,8 @@ impl NodeProcess {
     }
 
     fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.child.try_wait().is_none()
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
 
 /// One raw HTTP/1.1 exchange; the status code of the answer.

@@ -129,7 +129,11 @@ fn make_behaviour(
             .with_agent_version(format!("lotline/{}", env!("CARGO_PKG_VERSION")))
             .with_cache_size(0),
     );
-    let ping = ping::Behaviour::new(ping::Config::new());
+    let ping = ping::Behaviour::new(
+        ping::Config::new()
+            .with_interval(config.ping_interval)
+            .with_timeout(config.ping_timeout),
+    );
     Ok(Behaviour {
         allow,
         limits,

@@ -75,6 +75,13 @@ pub struct NetConfig {
     /// A connection with no traffic is closed after this (libp2p's default of
     /// 10 s would churn an idle consortium); closed ones are re-dialled.
     pub idle_timeout: Duration,
+    /// How often each connection is pinged.
+    pub ping_interval: Duration,
+    /// A connection whose ping is not answered in this time is closed and
+    /// re-dialled. A partition drops packets without closing anything, and
+    /// TCP alone would keep retransmitting into it for minutes, then resume
+    /// on its own backed-off schedule long after the network healed.
+    pub ping_timeout: Duration,
     /// First re-dial delay after a connection closes or a dial fails.
     pub redial_backoff_min: Duration,
     /// The delay doubles per failure up to this.
@@ -131,8 +138,13 @@ impl NetConfig {
             request_timeout: Duration::from_secs(10),
             sync_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30 * 60),
+            ping_interval: Duration::from_secs(2),
+            ping_timeout: Duration::from_secs(10),
             redial_backoff_min: Duration::from_millis(250),
-            redial_backoff_max: Duration::from_secs(30),
+            // Validators are few and known: re-dialling each every few
+            // seconds is cheap, and bounds how long a healed partition
+            // stays apart.
+            redial_backoff_max: Duration::from_secs(4),
             queue_len: 1024,
             frames_in_flight_max: 64,
             sync_in_flight_max: 16,
@@ -241,6 +253,8 @@ impl NetConfig {
         range("request_timeout", ms(self.request_timeout), 1, 3_600_000)?;
         range("sync_timeout", ms(self.sync_timeout), 1, 3_600_000)?;
         range("idle_timeout", ms(self.idle_timeout), 1, 86_400_000)?;
+        range("ping_interval", ms(self.ping_interval), 10, 3_600_000)?;
+        range("ping_timeout", ms(self.ping_timeout), 10, 3_600_000)?;
         if self.redial_backoff_min.is_zero() || self.redial_backoff_min > self.redial_backoff_max {
             return Err(ConfigError::Backoff);
         }

@@ -63,6 +63,9 @@ pub struct NetMetrics {
     pub sync_requests_in: Counter,
     /// Dial attempts (initial and re-dials).
     pub dials: Counter,
+    /// Connections closed because their pings failed (a partition, a
+    /// frozen peer).
+    pub ping_failures: Counter,
     /// Validators we are connected to now.
     pub connected_peers: AtomicU64,
 }
@@ -77,7 +80,7 @@ impl NetMetrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         };
-        let counters: [(&str, &str, &Counter); 16] = [
+        let counters: [(&str, &str, &Counter); 17] = [
             (
                 "lotline_net_frames_in_total",
                 "Consensus frames received from validators.",
@@ -158,6 +161,11 @@ impl NetMetrics {
                 "Dial attempts to validators.",
                 &self.dials,
             ),
+            (
+                "lotline_net_ping_failures_total",
+                "Connections closed because their pings failed (partition, frozen peer).",
+                &self.ping_failures,
+            ),
         ];
         for (name, help, counter) in counters {
             metric(name, help, "counter", counter.get());
@@ -185,7 +193,7 @@ mod tests {
         assert!(text.contains("\nlotline_net_frames_in_total 3\n"));
         assert!(text.contains("\nlotline_net_rejected_peers_total 1\n"));
         assert!(text.contains("# TYPE lotline_net_connected_peers gauge"));
-        assert_eq!(text.matches("# TYPE ").count(), 17);
+        assert_eq!(text.matches("# TYPE ").count(), 18);
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("lotline_net_"), "{line}");
         }

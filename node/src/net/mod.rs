@@ -63,6 +63,14 @@
 //! and resets once connected. The idle timeout is long
 //! ([`NetConfig::idle_timeout`]) because libp2p's 10 s default would churn a
 //! quiet consortium. Peers without an address are expected to dial us.
+//! A connection whose pings fail is closed and so re-dialled (libp2p
+//! reports the second failure in a row, after [`NetConfig::ping_timeout`]
+//! and a stream negotiation that gives up after 10 s: about 20 s with the
+//! defaults): a partition or a frozen peer drops packets
+//! without closing anything, and TCP would otherwise keep the dead
+//! connection for minutes and resume on its own backoff long after the
+//! network healed (seen in the chaos campaign: 17 s of silence after a
+//! heal).
 //!
 //! # Bounds
 //!

@@ -12,6 +12,7 @@ use futures::stream::FuturesUnordered;
 use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
 use libp2p::identity::PeerId;
 use libp2p::multiaddr::Multiaddr;
+use libp2p::ping;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{DialError, ListenError, SwarmEvent};
@@ -435,7 +436,7 @@ impl Task {
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
             BehaviourEvent::Gossipsub(event) => self.on_gossip_event(event),
             BehaviourEvent::Identify(event) => self.on_identify_event(event),
-            BehaviourEvent::Ping(_) => {}
+            BehaviourEvent::Ping(event) => self.on_ping_event(event),
         }
     }
 
@@ -602,6 +603,19 @@ impl Task {
         if !delivered {
             self.report(&id, MessageAcceptance::Ignore);
         }
+    }
+
+    /// A connection whose pings fail is closed, so that the peer is
+    /// re-dialled (`ConnectionClosed`) instead of waiting out TCP's
+    /// retransmission backoff on a path that dropped our packets.
+    fn on_ping_event(&mut self, event: ping::Event) {
+        let Err(failure) = event.result else {
+            return;
+        };
+        let peer = self.by_id.get(&event.peer).copied();
+        self.shared.metrics.ping_failures.inc();
+        tracing::info!(?peer, %failure, "closing a connection whose pings fail");
+        self.swarm.close_connection(event.connection);
     }
 
     fn report(&mut self, id: &GossipId, acceptance: MessageAcceptance) {
