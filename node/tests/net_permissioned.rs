@@ -496,7 +496,7 @@ async fn a_silent_path_is_detected_by_ping_and_redialled_after_it_heals() {
     let mut one = config(&keys, &ports, 1, &[false, false]);
     one.ping_interval = Duration::from_millis(200);
     one.ping_timeout = Duration::from_millis(1_000);
-    let mut nodes = vec![start(zero, &keys[0]), start(one, &keys[1])];
+    let mut nodes = [start(zero, &keys[0]), start(one, &keys[1])];
     expect(&mut nodes[0], WAIT, "connected through the relay", |e| {
         matches!(e, NetEvent::PeerConnected(1)).then_some(())
     })
