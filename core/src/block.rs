@@ -113,6 +113,11 @@ pub enum BlockError {
     },
     #[error("block height {got} does not follow {expected}")]
     Height { expected: u64, got: u64 },
+    #[error(
+        "no block can follow a parent at the last height there is ({})",
+        u64::MAX
+    )]
+    PastLastHeight,
 }
 
 impl Block {
@@ -226,7 +231,12 @@ impl Block {
     /// Checks that this block directly extends `parent` (or the chain start).
     pub fn check_link(&self, parent: Option<&Header>) -> Result<(), BlockError> {
         let (expected_height, expected_parent) = match parent {
-            Some(p) => (p.height + 1, p.hash()),
+            // Nothing extends the last height there is (a hostile header
+            // may claim it).
+            Some(p) => match p.height.checked_add(1) {
+                Some(height) => (height, p.hash()),
+                None => return Err(BlockError::PastLastHeight),
+            },
             None => (1, Header::genesis_parent(&self.header.chain_id)),
         };
         if self.header.height != expected_height {

@@ -289,7 +289,7 @@ impl Finality {
         let mut tip = header;
         for (index, next) in self.descendants.iter().enumerate() {
             if next.parent != tip.hash()
-                || next.height != tip.height + 1
+                || Some(next.height) != tip.height.checked_add(1)
                 || next.chain_id != tip.chain_id
             {
                 return Err(FinalityError::Link { index });

@@ -429,3 +429,31 @@ fn an_empty_validator_set_certifies_nothing() {
         "a receipt without signatures verifies against an empty validator set (quorum() is 0)"
     );
 }
+
+/// A hostile header may claim the last height there is: nothing extends
+/// it, and checking a claimed child is an error, not an overflow (found by
+/// reading the fuzz targets' reach: receipts and sync answers carry
+/// headers from outside).
+#[test]
+fn a_header_at_the_last_height_has_no_child_and_checking_one_does_not_panic() {
+    use lotline_core::block::BlockError;
+    use lotline_core::certificate::{Finality, FinalityError};
+    let chain = build_chain("last-height", 1, 1, &[0]);
+    let mut last = chain.block.header.clone();
+    last.height = u64::MAX;
+    let mut child = chain.block.clone();
+    child.header.parent = last.hash();
+    child.header.height = 0; // what u64::MAX + 1 would wrap to
+    assert!(matches!(
+        child.check_link(Some(&last)),
+        Err(BlockError::PastLastHeight)
+    ));
+    let finality = Finality {
+        certificate: chain.certificate.clone(),
+        descendants: vec![child.header.clone()],
+    };
+    assert!(matches!(
+        finality.verify(&chain.set, &last),
+        Err(FinalityError::Link { index: 0 })
+    ));
+}
