@@ -295,6 +295,7 @@ impl Engine {
                     self.dropped(None, reason);
                 }
             }
+            Input::PeerConnected { peer } => self.on_peer_connected(peer),
         }
         assert!(self.view > self.finalized.view);
         std::mem::take(&mut self.out)
@@ -468,14 +469,19 @@ impl Engine {
         self.verify_vote(&vote)?;
         self.record_vote(vote);
         self.certify(vote.view);
-        // Rule 5: the leader gave up on its own view.
+        // Rule 5: the leader gave up on its own view, or f + 1 validators
+        // did — at least one of them honest, so the view is failing for
+        // someone. Joining them ends a view that validators entered at
+        // different times (half of them nullified it before the other half
+        // arrived, as after a healed split) in a round trip instead of a
+        // doubled timeout. Nullifying is never unsafe before `finalize`.
         let leader = self.leader(vote.view);
-        if vote.kind == VoteKind::Nullify
-            && vote.view == self.view
-            && vote.signer == leader
-            && leader != self.me()
-        {
-            self.nullify_current();
+        if vote.kind == VoteKind::Nullify && vote.view == self.view {
+            let nullifiers = self.round_mut(vote.view).votes.signers(VoteKind::Nullify);
+            let f_plus_one = self.set.len() - self.quorum + 1;
+            if (vote.signer == leader && leader != self.me()) || nullifiers >= f_plus_one {
+                self.nullify_current();
+            }
         }
         Ok(())
     }
@@ -830,21 +836,9 @@ impl Engine {
             }
             TimerKind::Notarization => self.nullify_current(),
             TimerKind::Retry => {
-                if let Some(vote) = self.round_mut(view).own.nullify {
-                    self.out.push(Output::Broadcast(Message::Vote(vote)));
-                    let entry = self.entry_certificate();
-                    if let Some(certificate) = &entry {
-                        self.out
-                            .push(Output::Broadcast(Message::Certificate(certificate.clone())));
-                    }
-                    // Peers stuck further behind need the latest finalization.
-                    if let Some(finalization) = &self.finalized.certificate
-                        && entry.as_ref() != Some(finalization)
-                    {
-                        self.out.push(Output::Broadcast(Message::Certificate(
-                            finalization.clone(),
-                        )));
-                    }
+                let stuck = self.stuck_messages();
+                if !stuck.is_empty() {
+                    self.out.extend(stuck.into_iter().map(Output::Broadcast));
                     let after_ms = self.config.view_timeout_ms(self.streak);
                     self.out.push(Output::SetTimer {
                         view,
@@ -857,6 +851,42 @@ impl Engine {
         if self.view == view {
             self.try_propose(true);
         }
+    }
+
+    /// What a validator stuck in its view (it nullified it) repeats: its
+    /// `nullify`, the certificate that let it enter the view, and the latest
+    /// finalization for peers stuck further behind. Empty when not stuck.
+    fn stuck_messages(&mut self) -> Vec<Message> {
+        let view = self.view;
+        let Some(vote) = self.round_mut(view).own.nullify else {
+            return Vec::new();
+        };
+        let mut messages = vec![Message::Vote(vote)];
+        let entry = self.entry_certificate();
+        if let Some(certificate) = &entry {
+            messages.push(Message::Certificate(certificate.clone()));
+        }
+        if let Some(finalization) = &self.finalized.certificate
+            && entry.as_ref() != Some(finalization)
+        {
+            messages.push(Message::Certificate(finalization.clone()));
+        }
+        messages
+    }
+
+    /// A (re)connected validator gets what our next retry would send it,
+    /// now ([`Input::PeerConnected`]). Timers are untouched: the retry still
+    /// fires for everyone else.
+    fn on_peer_connected(&mut self, peer: u16) {
+        if peer == self.config.index || usize::from(peer) >= self.set.len() {
+            return;
+        }
+        let stuck = self.stuck_messages();
+        self.out.extend(
+            stuck
+                .into_iter()
+                .map(|message| Output::Send { to: peer, message }),
+        );
     }
 
     fn on_verified(&mut self, view: u64, block: BlockHash, valid: bool) {

@@ -38,9 +38,12 @@
 //!    view.
 //! 4. On q = n - f `notarize(v, h)`: notarization; enter `v + 1`; if we did
 //!    not nullify `v`, journal and broadcast `finalize(v, h)`.
-//! 5. On a timer, an invalid payload or the leader's own `nullify`: if we did
+//! 5. On a timer, an invalid payload, the leader's own `nullify` or `nullify`
+//!    votes of f + 1 validators in our view: if we did
 //!    not `finalize(v)`, journal and broadcast `nullify(v)`, then rebroadcast
-//!    it with the certificate that let us enter `v` on every retry.
+//!    it with the certificate that let us enter `v` on every retry, and send
+//!    both to a validator as soon as the transport (re)connects to it
+//!    ([`Input::PeerConnected`]).
 //! 6. On q `nullify(v)`: nullification; enter `v + 1`.
 //! 7. On q `finalize(v, h)`: `h` and its uncommitted ancestors are final and
 //!    come out as [`Output::Commit`] in height order.
@@ -120,6 +123,12 @@ pub enum Input {
     /// A finalized block fetched by block sync (the answer to
     /// [`Output::Sync`]), in height order starting at the requested height.
     Synced { block: Block, finality: Finality },
+    /// The transport has (re)connected to validator `peer`. If we are stuck
+    /// in our view (we nullified it), the peer gets at once what our next
+    /// retry would broadcast: a partition that heals, or a validator that
+    /// restarts, then resumes within a round trip instead of waiting out a
+    /// view timeout that doubled while the network was cut.
+    PeerConnected { peer: u16 },
 }
 
 /// The timers of a view.

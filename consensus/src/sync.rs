@@ -6,8 +6,12 @@
 //! their finalities from peers' block logs, for gaps longer than peers keep
 //! in memory or than one `Finality` can prove.
 
+use std::collections::BTreeSet;
+
+use lotline_core::attestation::Envelope;
 use lotline_core::block::{Block, BlockError, BlockHash, Header};
 use lotline_core::certificate::Finality;
+use lotline_core::evidence::Evidence;
 
 use crate::certificate::QuorumCertificate;
 use crate::config::{
@@ -272,6 +276,7 @@ impl Engine {
             );
         }
         self.committed = Some(block.header.clone());
+        self.drop_committed_from_payload(&block);
         if self.config.committed_blocks_retained > 0 {
             self.recent_heights.insert(block.hash(), height);
             self.recent.insert(height, block);
@@ -281,6 +286,30 @@ impl Engine {
                 break;
             };
             self.recent_heights.remove(&old.hash());
+        }
+    }
+
+    /// A payload waiting for its parent (a fetched body, a certificate) was
+    /// built from the actor's pool before this block committed: what the
+    /// block carries leaves the payload with the commit, or the proposal
+    /// would repeat it and voters would refuse the view (issue 10, defect
+    /// 9: a parent fetched and committed at once is no longer an
+    /// uncommitted ancestor that `try_propose` leaves out).
+    fn drop_committed_from_payload(&mut self, block: &Block) {
+        let Some(payload) = self.payload.as_mut() else {
+            return;
+        };
+        if !payload.attestations.is_empty() && !block.attestations.is_empty() {
+            let committed: BTreeSet<_> = block.attestations.iter().map(Envelope::id).collect();
+            payload
+                .attestations
+                .retain(|envelope| !committed.contains(&envelope.id()));
+        }
+        if !payload.evidence.is_empty() && !block.evidence.is_empty() {
+            let recorded: BTreeSet<_> = block.evidence.iter().filter_map(Evidence::key).collect();
+            payload
+                .evidence
+                .retain(|e| e.key().is_none_or(|key| !recorded.contains(&key)));
         }
     }
 

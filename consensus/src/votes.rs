@@ -126,6 +126,11 @@ impl VoteTracker {
     /// A block (the zero digest for nullify) that `quorum` distinct
     /// validators voted `kind` for, if any. With at most f Byzantine
     /// validators there is at most one; the lowest digest wins otherwise.
+    /// How many distinct validators voted `kind` (for any block).
+    pub(crate) fn signers(&self, kind: VoteKind) -> usize {
+        self.votes(kind).len()
+    }
+
     pub(crate) fn quorum(&self, kind: VoteKind, quorum: usize) -> Option<Digest> {
         let mut counts: BTreeMap<Digest, usize> = BTreeMap::new();
         for vote in self.votes(kind).values() {

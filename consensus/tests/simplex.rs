@@ -288,6 +288,7 @@ enum Expect {
     PersistBlock(u64),
     PersistCertificate(VoteKind, u64),
     SendCertificate(u16, VoteKind, u64),
+    SendVote(u16, VoteKind, u64),
 }
 
 impl Expect {
@@ -350,6 +351,13 @@ impl Expect {
                     message: Message::Certificate(c),
                 },
             ) => t == to && c.kind == *kind && c.view == *view,
+            (
+                Expect::SendVote(to, kind, view),
+                Output::Send {
+                    to: t,
+                    message: Message::Vote(v),
+                },
+            ) => t == to && v.kind == *kind && v.view == *view,
             _ => false,
         }
     }
@@ -1756,6 +1764,92 @@ fn invalid_payload_is_nullified() {
 }
 
 #[test]
+fn nullify_votes_of_f_plus_one_validators_make_us_nullify() {
+    // n = 4, f = 1: the leader of view 1 is validator 1; 2 and 3 give up.
+    let mut fx = Fixture::new(4, 0);
+    fx.run(vec![
+        step(
+            "one nullify (could be the one Byzantine validator): no reason yet",
+            fx.nullify(2, 1),
+            vec![],
+            vec![Expect::Journal(Nullify, 1)],
+            1,
+        ),
+        step(
+            "a second (f + 1): at least one honest validator gave up the view; \
+             ours makes the quorum",
+            fx.nullify(3, 1),
+            vec![
+                Expect::Journal(Nullify, 1),
+                Expect::Vote(Nullify, 1),
+                Expect::Certificate(Nullify, 1),
+            ],
+            vec![],
+            2,
+        ),
+    ]);
+}
+
+#[test]
+fn a_reconnected_peer_is_sent_our_nullify_and_entry_certificate_at_once() {
+    let mut fx = Fixture::new(4, 0);
+    let null1 = fx.certificate(Nullify, 1, None, &[1, 2, 3]);
+    fx.run(vec![
+        step(
+            "not stuck: a reconnection sends nothing",
+            Input::PeerConnected { peer: 2 },
+            vec![],
+            vec![Expect::SendVote(2, Nullify, 1)],
+            1,
+        ),
+        step(
+            "enter view 2 on a nullification",
+            Input::Message {
+                from: 1,
+                message: Message::Certificate(null1),
+            },
+            vec![Expect::Timer(2, TimerKind::Leader)],
+            vec![],
+            2,
+        ),
+        step(
+            "leader 2 is silent: we nullify view 2",
+            Input::Timer {
+                view: 2,
+                timer: TimerKind::Leader,
+            },
+            vec![Expect::Journal(Nullify, 2)],
+            vec![],
+            2,
+        ),
+        step(
+            "peer 3 is back: it gets our nullify and the entry certificate now",
+            Input::PeerConnected { peer: 3 },
+            vec![
+                Expect::SendVote(3, Nullify, 2),
+                Expect::SendCertificate(3, Nullify, 1),
+            ],
+            vec![Expect::Vote(Nullify, 2), Expect::AnyJournal],
+            2,
+        ),
+        step(
+            "ourselves: nothing",
+            Input::PeerConnected { peer: 0 },
+            vec![],
+            vec![Expect::SendVote(0, Nullify, 2)],
+            2,
+        ),
+        step(
+            "an index outside the set: nothing",
+            Input::PeerConnected { peer: 9 },
+            vec![],
+            vec![Expect::SendVote(9, Nullify, 2)],
+            2,
+        ),
+    ]);
+}
+
+#[test]
 fn the_leaders_own_nullify_makes_us_nullify() {
     let mut fx = Fixture::new(4, 0);
     fx.run(vec![step(
@@ -2235,5 +2329,86 @@ fn a_leader_never_repeats_an_attestation_of_the_chain_it_extends() {
         ids,
         vec![fresh.id()],
         "the repeat is left out, the rest kept"
+    );
+}
+
+/// Regression (defect 9, second cause, seen in chaos campaigns): the
+/// payload was built while the parent's body was still being fetched; the
+/// body arrived together with the parent's finalization, so the parent
+/// committed at once and was no longer an uncommitted ancestor to leave out.
+/// The proposal repeated an attestation committed one height below it, and
+/// every voter refused it. A commit now takes its attestations out of a
+/// waiting payload.
+#[test]
+fn a_payload_waiting_for_its_parent_loses_what_the_parent_commits() {
+    // Validator 2 leads view 2.
+    let mut fx = Fixture::new(4, 2);
+    let b1 = fx.block(1, None, 0);
+    let notarized = fx.certificate(Notarize, 1, Some(&b1), &[0, 1, 3]);
+    let finalized = fx.certificate(Finalize, 1, Some(&b1), &[0, 1, 3]);
+    let repeated = b1.attestations[0].clone();
+    let fresh = Envelope::sign(b"fresh".to_vec(), &SigningKey::from_seed(&[0xBB; 32]));
+    fx.run(vec![
+        step(
+            "view 1 notarized; we never saw its proposal: we lead view 2",
+            Input::Message {
+                from: 0,
+                message: Message::Certificate(notarized),
+            },
+            vec![Expect::Build(2)],
+            vec![],
+            2,
+        ),
+        step(
+            "the actor's pool still offers b1's attestation; b1's body is fetched",
+            Input::Propose {
+                attestations: vec![repeated.clone(), fresh.clone()],
+                evidence: vec![],
+                now_ms: 9,
+            },
+            vec![Expect::Request],
+            vec![Expect::Proposal(2)],
+            2,
+        ),
+        step(
+            "view 1 is finalized, body still missing",
+            Input::Message {
+                from: 1,
+                message: Message::Certificate(finalized),
+            },
+            vec![],
+            vec![Expect::Commit(1), Expect::Proposal(2)],
+            2,
+        ),
+        step(
+            "the body arrives: b1 commits and we propose on it",
+            Input::Message {
+                from: 0,
+                message: Message::Blocks(vec![b1.clone()]),
+            },
+            vec![Expect::Commit(1), Expect::Proposal(2)],
+            vec![],
+            2,
+        ),
+    ]);
+    let proposal = fx
+        .log
+        .iter()
+        .find_map(|o| match o {
+            Output::Broadcast(Message::Proposal(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("a proposal");
+    assert_eq!(proposal.block.header.parent, b1.hash());
+    let ids: Vec<_> = proposal
+        .block
+        .attestations
+        .iter()
+        .map(Envelope::id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![fresh.id()],
+        "what b1 committed is left out, the rest kept"
     );
 }

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub http_requests: AtomicU64,
     pub consensus_dropped: AtomicU64,
     pub consensus_evidence: AtomicU64,
+    /// Proposals refused because they repeat an attestation seen before.
+    pub consensus_repeat_proposals: AtomicU64,
     pub gossip_dropped: AtomicU64,
     /// Proposal-to-commit times of recent blocks (header timestamp to local
     /// commit), milliseconds, newest last; bounded.
@@ -104,6 +106,12 @@ impl Metrics {
             "Consensus inputs dropped (bad, stale or far-future messages, full queues).",
             "counter",
             self.consensus_dropped.load(Relaxed) as f64,
+        );
+        gauge(
+            "lotline_consensus_repeat_proposals_total",
+            "Proposals refused because they repeat an attestation committed or in an ancestor.",
+            "counter",
+            self.consensus_repeat_proposals.load(Relaxed) as f64,
         );
         gauge(
             "lotline_consensus_evidence_total",

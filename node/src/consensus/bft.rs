@@ -29,7 +29,7 @@ use crate::net::{NetError, NetEvent, NetworkHandle};
 use crate::state::Shared;
 use crate::store::index::AttestationMeta;
 use crate::store::vote_journal::VoteJournal;
-use crate::store::{BlockRecord, Store};
+use crate::store::{BlockRecord, NotFresh, Store, StoreReader};
 
 /// Largest consensus message accepted from a peer.
 pub const MESSAGE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX + 1024 * 1024;
@@ -275,12 +275,12 @@ impl BftActor {
                 tracing::debug!(from, blocks = answer.records.len(), "serving block sync");
                 let _ = reply.send(codec::to_bytes(&answer));
             }
+            // The net task logs (dis)connections; a stuck engine re-sends
+            // its nullify to a peer that is back.
             Event::Net(NetEvent::PeerConnected(peer)) => {
-                tracing::info!(peer, "validator connected")
+                self.step(Input::PeerConnected { peer })?
             }
-            Event::Net(NetEvent::PeerDisconnected(peer)) => {
-                tracing::info!(peer, "validator disconnected")
-            }
+            Event::Net(NetEvent::PeerDisconnected(_)) => {}
             Event::Net(NetEvent::Rejected { peer, reason }) => {
                 tracing::warn!(%peer, %reason, "non-member peer refused")
             }
@@ -561,8 +561,21 @@ impl BftActor {
             let pool = self.shared.pool();
             for envelope in &block.attestations {
                 let id = envelope.id();
-                if ancestors.contains(&id) || reader.check_uncommitted(&id).is_err() {
-                    tracing::warn!(%id, "proposal repeats a committed or pending attestation");
+                if let Some(repeat) = self.repeat_of(&reader, &ancestors, &id) {
+                    let header = &block.header;
+                    tracing::warn!(
+                        %id,
+                        %repeat,
+                        view = header.view,
+                        height = header.height,
+                        proposer = self.engine.leader(header.view),
+                        head = self.shared.head().height,
+                        "proposal refused: it repeats an attestation"
+                    );
+                    self.shared
+                        .metrics
+                        .consensus_repeat_proposals
+                        .fetch_add(1, Relaxed);
                     return false;
                 }
                 if pool.pending(&id).is_none() {
@@ -590,6 +603,29 @@ impl BftActor {
             }
         }
         true
+    }
+
+    /// Where a proposal's attestation was seen before, if it was: in an
+    /// uncommitted ancestor, in a committed block (and which), or the store
+    /// could not tell (fail closed). The three have different causes — a
+    /// leader that lost track of its own chain, one that lags behind the
+    /// commits, a failing disk — so the refusal names which.
+    fn repeat_of(
+        &self,
+        reader: &StoreReader,
+        ancestors: &BTreeSet<AttestationId>,
+        id: &AttestationId,
+    ) -> Option<Repeat> {
+        if ancestors.contains(id) {
+            return Some(Repeat::InAncestor);
+        }
+        match reader.check_uncommitted(id) {
+            Ok(()) => None,
+            Err(NotFresh::Committed(_)) => Some(Repeat::Committed(
+                reader.attestation(id).ok().flatten().map(|a| a.height),
+            )),
+            Err(NotFresh::Unknown { source, .. }) => Some(Repeat::Unknown(source.to_string())),
+        }
     }
 
     /// Asks one connected peer (round robin) for finalized blocks, at most
@@ -626,6 +662,25 @@ impl BftActor {
             };
             let _ = tx.try_send(Event::Synced { from: peer, answer });
         });
+    }
+}
+
+/// Why a proposal's attestation counts as a repeat ([`BftActor::repeat_of`]).
+#[derive(Debug)]
+enum Repeat {
+    InAncestor,
+    Committed(Option<u64>),
+    Unknown(String),
+}
+
+impl std::fmt::Display for Repeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Repeat::InAncestor => f.write_str("in an uncommitted ancestor"),
+            Repeat::Committed(Some(height)) => write!(f, "committed at height {height}"),
+            Repeat::Committed(None) => f.write_str("committed"),
+            Repeat::Unknown(error) => write!(f, "the store cannot tell ({error})"),
+        }
     }
 }
 

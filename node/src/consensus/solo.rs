@@ -113,7 +113,8 @@ impl SoloEngine {
             Input::Message { .. }
             | Input::Timer { .. }
             | Input::Verified { .. }
-            | Input::Synced { .. } => Vec::new(),
+            | Input::Synced { .. }
+            | Input::PeerConnected { .. } => Vec::new(),
         }
     }
 

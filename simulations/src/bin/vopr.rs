@@ -6,7 +6,7 @@
 //! vopr --seeds 100 [--from 1000]     seeds from..from+100
 //! options: --validators N (default 4) --byzantine K (default 0)
 //!          --behaviour equivocator|silent  --no-liveness  --verbose  --log (every event)
-//!          --outage crash|freeze   one honest validator down in the liveness phase
+//!          --outage crash|freeze|split   one honest validator down in the liveness phase
 //! ```
 //! Exits non-zero if any seed breaks an invariant; prints the seed.
 
@@ -63,6 +63,7 @@ fn parse() -> Result<Args, String> {
                 args.outage = Some(match value("--outage")?.as_str() {
                     "crash" => Outage::Crash,
                     "freeze" => Outage::Freeze,
+                    "split" => Outage::Split,
                     other => return Err(format!("unknown outage {other}")),
                 })
             }
@@ -86,7 +87,7 @@ fn main() -> ExitCode {
                 eprintln!("vopr: {message}");
             }
             eprintln!(
-                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent] [--no-liveness] [--outage crash|freeze] [--verbose] [--log]"
+                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent] [--no-liveness] [--outage crash|freeze|split] [--verbose] [--log]"
             );
             return ExitCode::from(2);
         }

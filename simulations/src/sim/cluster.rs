@@ -45,6 +45,8 @@ struct Simulation {
     /// Views of the missing leader that honest validators sat through
     /// while it was down, with the longest time one of them spent in it.
     turns: BTreeMap<u64, u64>,
+    /// A split outage: when it healed, and the highest honest height then.
+    split_healed: Option<(u64, u64)>,
 }
 
 /// An [`Outage`] in progress.
@@ -63,6 +65,11 @@ struct Down {
 /// or restarting) learns in the next one, holding the others' nullification
 /// back with it.
 pub const OUTAGE_FIRST_TURNS: usize = 2;
+
+/// How long a split outage lasts, in base timeouts: the timeouts double
+/// once per nullified view (base, 2, 4, 8 times the base: 15 in all) up to
+/// `timeout_max_ms`, eight times the base in outage runs.
+pub const SPLIT_TIMEOUTS: u64 = 16;
 
 /// A freeze run goes on at least this long after the validator resumed,
 /// so that it is due as leader several times.
@@ -158,6 +165,7 @@ impl Simulation {
             down: None,
             entered: vec![None; n],
             turns: BTreeMap::new(),
+            split_healed: None,
             rng,
             options,
             config,
@@ -244,7 +252,9 @@ impl Simulation {
             | Event::Local { node, .. }
             | Event::Crash { node }
             | Event::Restart { node } => *node,
-            Event::PartitionStart | Event::PartitionEnd | Event::Heal => return None,
+            Event::PartitionStart | Event::PartitionEnd | Event::SplitEnd | Event::Heal => {
+                return None;
+            }
         };
         self.down
             .filter(|d| d.node == target && d.outage == Outage::Freeze)
@@ -298,6 +308,7 @@ impl Simulation {
             if !self.checker.violations.is_empty() {
                 break;
             }
+            self.time_split_recovery(now_ms);
             let resumed_long_enough = self
                 .down
                 .and_then(|d| d.until_ms)
@@ -404,7 +415,8 @@ impl Simulation {
                     .down
                     .is_some_and(|d| d.node == node && d.outage == Outage::Crash);
                 if !gone {
-                    self.with_node(node, |node, ctx| node.restart(ctx))
+                    self.with_node(node, |node, ctx| node.restart(ctx));
+                    self.reconnect_all(node);
                 }
             }
             Event::PartitionStart => {
@@ -419,9 +431,18 @@ impl Simulation {
                     self.trace.record(&[&now_ms.to_be_bytes(), b"P"]);
                 }
             }
+            Event::SplitEnd => {
+                self.heal_cuts();
+                let top = self.top_height();
+                self.split_healed = Some((now_ms, top));
+            }
             Event::PartitionEnd => {
-                self.network.heal_partition();
-                if let (true, Some(gap)) = (self.faults, self.options.network.partition_gap_ms) {
+                if !self.faults {
+                    // A safety-phase partition: the heal ended it already.
+                    return;
+                }
+                self.heal_cuts();
+                if let Some(gap) = self.options.network.partition_gap_ms {
                     let at = now_ms + self.rng.range(gap / 2, gap * 2);
                     self.queue.schedule(at, Event::PartitionStart);
                 }
@@ -451,6 +472,7 @@ impl Simulation {
     /// Liveness phase: no more faults, crashed nodes come back.
     fn heal(&mut self) {
         self.faults = false;
+        self.heal_cuts();
         self.network.heal();
         self.trace.record(&[b"heal"]);
         let down: Vec<u16> = self
@@ -460,21 +482,82 @@ impl Simulation {
             .collect();
         for index in down {
             self.with_node(index, |node, ctx| node.restart(ctx));
+            self.reconnect_all(index);
         }
-        let top = self
-            .honest()
-            .map(|n| self.checker.height(n.index))
-            .max()
-            .unwrap_or(0);
+        let top = self.top_height();
         self.target = Some(top + self.options.liveness_heights);
         self.start_outage();
     }
 
-    /// Takes one honest validator down for the liveness phase.
+    fn top_height(&self) -> u64 {
+        self.honest()
+            .map(|n| self.checker.height(n.index))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Ends the partition; every pair it cut apart reconnects.
+    fn heal_cuts(&mut self) {
+        for (a, b) in self.network.cut_pairs() {
+            self.reconnect(a, b);
+        }
+        self.network.heal_partition();
+    }
+
+    /// A node that restarted reconnects to every other node.
+    fn reconnect_all(&mut self, node: u16) {
+        for other in 0..self.nodes.len() as u16 {
+            if other != node {
+                self.reconnect(node, other);
+            }
+        }
+    }
+
+    /// `a` and `b` learn, a network delay from now, that their transport is
+    /// connected again ([`lotline_consensus::Input::PeerConnected`]).
+    fn reconnect(&mut self, a: u16, b: u16) {
+        let now_ms = self.queue.now_ms();
+        for (node, peer) in [(a, b), (b, a)] {
+            let Some(incarnation) = self
+                .nodes
+                .get(usize::from(node))
+                .filter(|n| n.is_up())
+                .map(|n| n.incarnation)
+            else {
+                continue;
+            };
+            let options = &self.network.options;
+            let at = now_ms + self.rng.range(options.delay_min_ms, options.delay_max_ms);
+            self.queue.schedule(
+                at,
+                Event::Local {
+                    node,
+                    incarnation,
+                    input: lotline_consensus::Input::PeerConnected { peer },
+                },
+            );
+        }
+    }
+
+    /// Split runs: the first block finalized after the heal.
+    fn time_split_recovery(&mut self, now_ms: u64) {
+        if let Some((healed_ms, height)) = self.split_healed
+            && self.stats.split_heal_to_commit_ms.is_none()
+            && self.top_height() > height
+        {
+            self.stats.split_heal_to_commit_ms = Some(now_ms - healed_ms);
+        }
+    }
+
+    /// Takes one honest validator down for the liveness phase, or splits
+    /// the network two against two.
     fn start_outage(&mut self) {
         let Some(outage) = self.config.outage else {
             return;
         };
+        if outage == Outage::Split {
+            return self.start_split();
+        }
         let honest: Vec<u16> = self.honest().map(|n| n.index).collect();
         let node = honest[self.rng.below(honest.len() as u64) as usize];
         let now_ms = self.queue.now_ms();
@@ -484,6 +567,7 @@ impl Simulation {
                 None
             }
             Outage::Freeze => Some(now_ms + self.rng.range(FREEZE_MS.0, FREEZE_MS.1)),
+            Outage::Split => unreachable!("a split takes no validator down"),
         };
         if self.config.log {
             eprintln!("{now_ms:>6} OUTAGE {outage:?} of n{node} until {until_ms:?}");
@@ -495,6 +579,27 @@ impl Simulation {
             from_ms: now_ms,
             until_ms,
         });
+    }
+
+    /// Cuts the network in halves (neither holds a quorum) for
+    /// [`SPLIT_TIMEOUTS`] base timeouts: long enough for the view timeouts
+    /// to double up to their maximum; then the partition ends.
+    fn start_split(&mut self) {
+        let n = self.nodes.len();
+        let mut order: Vec<u16> = (0..n as u16).collect();
+        self.rng.shuffle(&mut order);
+        let mut side = vec![false; n];
+        for &index in order.iter().take(n / 2) {
+            side[usize::from(index)] = true;
+        }
+        let now_ms = self.queue.now_ms();
+        let until_ms = now_ms + SPLIT_TIMEOUTS * self.options.timeout_base_ms;
+        if self.config.log {
+            eprintln!("{now_ms:>6} SPLIT {side:?} until {until_ms}");
+        }
+        self.trace.record(&[b"split"]);
+        self.network.split(side);
+        self.queue.schedule(until_ms, Event::SplitEnd);
     }
 
     /// Committed blocks the frozen validator proposed after it resumed.

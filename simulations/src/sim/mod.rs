@@ -17,7 +17,14 @@
 //! under SIGSTOP, and everything sent to it waits) and then resumed — and
 //! the phase runs longer: the others must keep committing, and the time
 //! they spend waiting for the missing leader is measured per view
-//! ([`Stats::outage_turns`], [`Stats::outage_full_timeouts`]).
+//! ([`Stats::outage_turns`], [`Stats::outage_full_timeouts`]). A split
+//! outage cuts the network two against two instead and measures how soon
+//! after the heal a block is final ([`Stats::split_heal_to_commit_ms`]).
+//!
+//! Whenever a cut between two nodes heals (a partition ends, a node
+//! restarts) each of them gets [`lotline_consensus::Input::PeerConnected`]
+//! for the other a network delay later, as the node's transport reports a
+//! re-established connection.
 
 pub mod byzantine;
 pub mod checker;
@@ -31,7 +38,7 @@ pub mod verifier;
 
 use lotline_core::hash::{self, Digest, Domain};
 
-pub use cluster::{OUTAGE_FIRST_TURNS, run};
+pub use cluster::{OUTAGE_FIRST_TURNS, SPLIT_TIMEOUTS, run};
 use network::NetworkOptions;
 use rng::Rng;
 
@@ -50,6 +57,10 @@ pub enum Outage {
     /// Processes nothing for a while (SIGSTOP, a VM pause), then resumes
     /// where it was; messages sent to it wait in its buffers.
     Freeze,
+    /// Not one validator: the network splits two against two (no quorum on
+    /// either side) long enough for the view timeouts to double to their
+    /// maximum, then heals. Needs four validators.
+    Split,
 }
 
 /// Heights the liveness phase of an outage run must add: enough for the
@@ -158,6 +169,9 @@ pub struct Stats {
     pub outage_later_turn_ms_max: u64,
     /// Committed blocks the frozen validator proposed after it resumed.
     pub outage_blocks_after_resume: u64,
+    /// Split runs: from the heal to the first block an honest node
+    /// finalized after it, in ms.
+    pub split_heal_to_commit_ms: Option<u64>,
 }
 
 /// The outcome of one run.
@@ -207,6 +221,11 @@ impl Report {
             s.end_ms,
             match c.outage {
                 None => String::new(),
+                Some(Outage::Split) => format!(
+                    " outage split: heal to commit {}",
+                    s.split_heal_to_commit_ms
+                        .map_or("never".to_string(), |ms| format!("{ms}ms"))
+                ),
                 Some(outage) => format!(
                     " outage {outage:?}: turns {} full timeouts {} later turn max {}ms blocks after resume {}",
                     s.outage_turns,

@@ -107,6 +107,28 @@ impl Network {
         self.partition = Some(side);
     }
 
+    /// Cuts the network along the given sides (`true` and `false`).
+    pub fn split(&mut self, side: Vec<bool>) {
+        self.partition = Some(side);
+    }
+
+    /// The pairs of nodes the current partition cuts apart.
+    pub fn cut_pairs(&self) -> Vec<(u16, u16)> {
+        let Some(side) = &self.partition else {
+            return Vec::new();
+        };
+        let n = side.len() as u16;
+        let mut pairs = Vec::new();
+        for a in 0..n {
+            for b in a + 1..n {
+                if side[usize::from(a)] != side[usize::from(b)] {
+                    pairs.push((a, b));
+                }
+            }
+        }
+        pairs
+    }
+
     pub fn heal_partition(&mut self) {
         self.partition = None;
     }

@@ -63,6 +63,8 @@ pub enum Event {
     },
     PartitionStart,
     PartitionEnd,
+    /// The end of a split outage ([`crate::sim::Outage::Split`]).
+    SplitEnd,
     Heal,
 }
 
@@ -456,6 +458,7 @@ fn describe_input(input: &Input) -> String {
             format!("verified v{view} {} {valid}", short(&block.0))
         }
         Input::Synced { block, .. } => format!("synced h{}", block.header.height),
+        Input::PeerConnected { peer } => format!("connected to {peer}"),
     }
 }
 
