@@ -23,6 +23,7 @@ pub mod config;
 pub mod consensus;
 pub mod demo;
 pub mod epcis;
+pub mod ingest;
 pub mod logging;
 pub mod mempool;
 pub mod metrics;

@@ -259,11 +259,11 @@ impl Node {
         };
         let ctx = Arc::new(ApiContext {
             shared: shared.clone(),
+            ingest: crate::ingest::Ingest::new(shared.clone(), reader.clone(), net.clone()),
             reader,
             admission,
             genesis: genesis.clone(),
             genesis_toml,
-            net: net.clone(),
             epcis,
             access: crate::access::Access::new(credentials, config.limits),
             audit,

@@ -86,6 +86,12 @@ impl Shared {
         rx
     }
 
+    /// How many ids someone waits for (tests: no claim outlives its request).
+    #[cfg(test)]
+    pub(crate) fn waited_ids(&self) -> usize {
+        lock(&self.waiters).len()
+    }
+
     /// Drops interest (the request ended without waiting).
     pub fn forget(&self, id: &AttestationId) {
         let mut waiters = lock(&self.waiters);

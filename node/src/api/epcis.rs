@@ -2,7 +2,7 @@
 //! `POST /epcis/events`, capture jobs) and query (`GET /epcis/events` and
 //! the browse paths). Translation only: reading, signing, the job registry
 //! and the query engine are in `crate::epcis`; admission, mempool and gossip
-//! are the ones `POST /v1/attestations` uses (`submit::enqueue_all`).
+//! are the ones `POST /v1/attestations` uses ([`crate::ingest`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,21 +16,20 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lotline_core::api::FieldProblem;
-use lotline_core::attestation::AttestationId;
 use lotline_core::epcis::Event;
 use rand_core::RngCore;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::submit::{enqueue_all, reject, stopped};
+use super::submit::{reject, stopped};
 use super::{ApiContext, ApiError};
 use crate::access::{self, Identity};
 use crate::admission::Rejection;
 use crate::epcis::capture::{self, ReadError};
 use crate::epcis::jobs::{Behaviour, CapturedEvent, Job};
 use crate::epcis::{document, query};
+use crate::ingest::{Outcome, Tickets};
 use crate::mempool::Admitted;
-use crate::state::CommitNotice;
 
 /// How long a capture job waits for its events to commit.
 const COMMIT_WAIT: Duration = Duration::from_secs(60);
@@ -68,7 +67,7 @@ async fn capture_document(
     let body = body?;
     authorize_capture(&ctx, &identity)?;
     let read = capture::read_document(&body).map_err(read_error)?;
-    let job = start(&ctx, read.events, behaviour)?;
+    let (job, _finished) = start(&ctx, read.events, behaviour)?;
     let location = format!("/epcis/capture/{}", job.capture_id);
     let mut response = (StatusCode::ACCEPTED, Json(job)).into_response();
     insert_location(&mut response, &location);
@@ -85,27 +84,18 @@ async fn capture_event(
     let body = body?;
     authorize_capture(&ctx, &identity)?;
     let read = capture::read_single(&body).map_err(read_error)?;
-    let job = start(&ctx, read.events, Behaviour::Rollback)?;
+    let (job, finished) = start(&ctx, read.events, Behaviour::Rollback)?;
+    // The job's own task waits for the commit and records the outcome in
+    // the registry, the one source of truth; this waits for that task.
     let deadline = tokio::time::Instant::now() + SINGLE_WAIT;
-    // The job's own task waits for the commit; polling the registry keeps
-    // one source of truth for the outcome.
-    while let Some(current) = ctx.epcis.jobs.get(&job.capture_id) {
-        if !current.running {
-            if let Some(captured) = current.events.first()
-                && current.success
-            {
-                return committed_event(&ctx, captured).await;
-            }
-            let mut response = (StatusCode::ACCEPTED, Json(current)).into_response();
-            insert_location(&mut response, &format!("/epcis/capture/{}", job.capture_id));
-            return Ok(response);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let _ = tokio::time::timeout_at(deadline, finished).await;
     let current = ctx.epcis.jobs.get(&job.capture_id).unwrap_or(job.clone());
+    if !current.running
+        && current.success
+        && let Some(captured) = current.events.first()
+    {
+        return committed_event(&ctx, captured).await;
+    }
     let mut response = (StatusCode::ACCEPTED, Json(current)).into_response();
     insert_location(&mut response, &format!("/epcis/capture/{}", job.capture_id));
     Ok(response)
@@ -137,7 +127,8 @@ async fn committed_event(
 }
 
 /// Signs, admits and enqueues the events of one capture; registers the job
-/// and a task that marks it finished when the events commit.
+/// and a task that marks it finished when the events commit (the receiver
+/// resolves then).
 ///
 /// Under `rollback` any rejected event rejects the request with every
 /// problem named (nothing enters the mempool); under `proceed` the rejected
@@ -146,7 +137,7 @@ fn start(
     ctx: &Arc<ApiContext>,
     events: Vec<(String, Event)>,
     behaviour: Behaviour,
-) -> Result<Job, ApiError> {
+) -> Result<(Job, oneshot::Receiver<()>), ApiError> {
     let custodian = custodian(ctx)?;
     let now = now_ms();
     let issued_at_ms = u64::try_from(now).unwrap_or_default();
@@ -192,16 +183,10 @@ fn start(
             height: None,
         })
         .collect();
-    let waiters: Vec<(AttestationId, oneshot::Receiver<CommitNotice>)> = admitted
-        .iter()
-        .map(|a| (a.id, ctx.shared.wait_for(a.id)))
-        .collect();
-    if let Err(rejection) = enqueue_all(ctx, admitted) {
-        for (id, _) in &waiters {
-            ctx.shared.forget(id);
-        }
-        return Err(reject(ctx, &rejection));
-    }
+    let tickets = ctx
+        .ingest
+        .submit(admitted, true)
+        .map_err(|rejection| reject(ctx, &rejection))?;
     let job = Job {
         capture_id: capture_id(),
         created_at: lotline_core::time::format_rfc3339_ms(now),
@@ -213,27 +198,27 @@ fn start(
         events: captured,
     };
     ctx.epcis.jobs.insert(job.clone());
-    tokio::spawn(finish(ctx.clone(), job.capture_id.clone(), waiters));
-    Ok(job)
+    let (finished_tx, finished) = oneshot::channel();
+    let task = finish(ctx.clone(), job.capture_id.clone(), tickets);
+    tokio::spawn(async move {
+        task.await;
+        let _ = finished_tx.send(());
+    });
+    Ok((job, finished))
 }
 
 /// Waits for every event of a job to commit, then marks it finished.
-async fn finish(
-    ctx: Arc<ApiContext>,
-    capture_id: String,
-    waiters: Vec<(AttestationId, oneshot::Receiver<CommitNotice>)>,
-) {
+async fn finish(ctx: Arc<ApiContext>, capture_id: String, tickets: Tickets) {
     let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
-    let mut heights = Vec::with_capacity(waiters.len());
+    let mut heights = Vec::new();
     let mut failure: Option<String> = None;
-    for (id, rx) in waiters {
-        match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(notice)) => heights.push((id, notice.height)),
-            Ok(Err(_)) => {
+    for (id, outcome) in tickets.wait(deadline).await {
+        match outcome {
+            Outcome::Committed(notice) => heights.push((id, notice.height)),
+            Outcome::Stopped => {
                 failure.get_or_insert_with(|| stopped(&ctx).detail);
             }
-            Err(_) => {
-                ctx.shared.forget(&id);
+            Outcome::Pending => {
                 failure.get_or_insert_with(|| {
                     format!(
                         "not committed within {} s; the attestations stay pending and \

@@ -34,8 +34,8 @@ pub struct ApiContext {
     pub admission: Admission,
     pub genesis: Arc<Genesis>,
     pub genesis_toml: String,
-    /// Peers get every attestation admitted here (multi-validator nodes).
-    pub net: Option<crate::net::NetworkHandle>,
+    /// Where admitted attestations go: mempool, peers, commit waiters.
+    pub ingest: crate::ingest::Ingest,
     /// EPCIS capture signer and capture jobs.
     pub epcis: Arc<crate::epcis::Epcis>,
     /// Credentials and rate limits ([`crate::access`]).

@@ -36,7 +36,7 @@ pub fn commit(
         attestations: previous.attestations + u64::from(header.count),
     });
     // The store has the ids now, so removing them from the pool can not open
-    // a window for a duplicate (see `api::submit::enqueue`).
+    // a window for a duplicate (see `crate::ingest`).
     shared.pool().remove_committed(&ids);
     notify_waiters(store, shared, record, &ids);
     Ok(())
