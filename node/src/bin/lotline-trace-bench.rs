@@ -16,6 +16,8 @@
 //! target/release/lotline-trace-bench --events 100000,1000000 --dir /tmp/lotline-trace-bench
 //! # measure stores built by an earlier run again, without rebuilding them:
 //! target/release/lotline-trace-bench --events 1000000 --dir /tmp/lotline-trace-bench --reuse true
+//! # also print the bytes per event of every sled keyspace and of each file:
+//! target/release/lotline-trace-bench --events 100000 --dir /tmp/lotline-trace-bench --stats true
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -45,6 +47,7 @@ struct Args {
     iterations: usize,
     reuse: bool,
     block: usize,
+    stats: bool,
 }
 
 fn args() -> Result<Args> {
@@ -54,6 +57,7 @@ fn args() -> Result<Args> {
         iterations: 200,
         reuse: false,
         block: BLOCK_ATTESTATIONS,
+        stats: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,8 +73,9 @@ fn args() -> Result<Args> {
             "--iterations" => out.iterations = value.parse()?,
             "--reuse" => out.reuse = value.parse()?,
             "--block" => out.block = value.parse()?,
+            "--stats" => out.stats = value.parse()?,
             other => bail!(
-                "unknown flag {other} (use --events N[,N..] --dir D --iterations I --reuse true|false --block ATTESTATIONS)"
+                "unknown flag {other} (use --events N[,N..] --dir D --iterations I --reuse true|false --block ATTESTATIONS --stats true|false)"
             ),
         }
     }
@@ -88,8 +93,12 @@ fn main() -> Result<()> {
         } else {
             build(&dir, events, args.block)?
         };
+        let committed = load.events;
         let row = measure(&reader, &summary, args.iterations, events, load)?;
         row.print();
+        if args.stats {
+            print_storage(&reader, &dir, committed)?;
+        }
         rows.push(row);
     }
     if let (Some(first), Some(last)) = (rows.first(), rows.last())
@@ -115,6 +124,8 @@ fn main() -> Result<()> {
 }
 
 struct Load {
+    /// Events in the store (the generator's count is close to, not exactly, the request).
+    events: u64,
     seconds: f64,
     sign_seconds: f64,
 }
@@ -134,6 +145,7 @@ fn build(dir: &Path, events: u64, block: usize) -> Result<(StoreReader, Workload
         }
     })?;
     let load = Load {
+        events: loaded.events,
         seconds: loaded.seconds,
         sign_seconds: loaded.sign_seconds,
     };
@@ -174,10 +186,71 @@ fn reopen(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load
         report.height, report.sled_rebuilt
     );
     let load = Load {
+        events: store.attestations(),
         seconds: f64::NAN,
         sign_seconds: f64::NAN,
     };
     Ok((store.reader(), summary, load))
+}
+
+/// Bytes per event of every sled keyspace (logical: keys and values as
+/// written) and of each store file on disk.
+fn print_storage(reader: &StoreReader, dir: &Path, events: u64) -> Result<()> {
+    use lotline_node::store::stats;
+    let started = Instant::now();
+    let spaces = reader.keyspaces()?;
+    let per = |n: u64| n as f64 / events.max(1) as f64;
+    println!(
+        "\n## storage of {events} events, per event (keyspace scan {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    println!("| keyspace | keys | key bytes | value bytes | bytes |");
+    println!("|---|---|---|---|---|");
+    let mut total = stats::Keyspace::default();
+    for space in &spaces {
+        println!(
+            "| `{}` {} | {:.2} | {:.0} | {:.0} | {:.0} |",
+            char::from(space.prefix),
+            space.name(),
+            per(space.keys),
+            per(space.key_bytes),
+            per(space.value_bytes),
+            per(space.bytes())
+        );
+        total.keys += space.keys;
+        total.key_bytes += space.key_bytes;
+        total.value_bytes += space.value_bytes;
+    }
+    println!(
+        "| sled, logical | {:.2} | {:.0} | {:.0} | {:.0} |",
+        per(total.keys),
+        per(total.key_bytes),
+        per(total.value_bytes),
+        per(total.bytes())
+    );
+    let index = bulk_load::index_path(dir)?;
+    let data = index.parent().context("the index has a data directory")?;
+    let sled = stats::disk_bytes(&index)?;
+    let log = stats::disk_bytes(&data.join("blocks.log"))?;
+    let log_index = stats::disk_bytes(&data.join("blocks.index"))?;
+    let all = stats::disk_bytes(data)?;
+    let show = |what: &str, bytes: stats::DiskBytes| {
+        println!(
+            "{what}: {:.0} B/event on disk ({:.0} allocated), {:.1} MB",
+            per(bytes.apparent),
+            per(bytes.allocated),
+            bytes.apparent as f64 / 1e6
+        )
+    };
+    show("sled", sled);
+    println!(
+        "sled on disk / logical: x{:.2}",
+        sled.apparent as f64 / total.bytes().max(1) as f64
+    );
+    show("block log", log);
+    show("block index", log_index);
+    show("store total", all);
+    Ok(())
 }
 
 struct Row {

@@ -20,6 +20,7 @@ pub mod evidence;
 pub mod index;
 pub mod lineage;
 pub mod record_file;
+pub mod stats;
 pub mod vote_journal;
 
 use std::collections::VecDeque;
