@@ -108,14 +108,20 @@ impl Engine {
         if height > self.committed_height().saturating_add(PIPELINE_HEIGHTS_MAX) {
             return;
         }
-        let Some(mut payload) = self.payload.take() else {
-            return;
-        };
         let chain_id = self.config.chain_id;
         let parent_hash = parent
             .header
             .as_ref()
             .map_or_else(|| Header::genesis_parent(&chain_id), Header::hash);
+        // Every uncommitted ancestor's body first: what the payload must
+        // leave out is only known from them (a lagging leader that built on
+        // a notarized parent over a gap repeated what the gap committed).
+        if let Some(missing) = self.missing_ancestor(parent_hash) {
+            return self.want(missing);
+        }
+        let Some(mut payload) = self.payload.take() else {
+            return;
+        };
         // The actor's pool still holds what uncommitted ancestors carry (an
         // id leaves it only when its block commits), and the actor may not
         // know every ancestor (a proposal that arrived after we left its
@@ -153,6 +159,31 @@ impl Engine {
         self.out
             .push(Output::Broadcast(Message::Proposal(Box::new(proposal))));
         self.certify(view);
+    }
+
+    /// The first block on the way down from `tip` to the committed head
+    /// whose body we do not hold, if any.
+    fn missing_ancestor(&self, tip: BlockHash) -> Option<BlockHash> {
+        let committed_height = self.committed_height();
+        let head = self.committed.as_ref().map_or_else(
+            || Header::genesis_parent(&self.config.chain_id),
+            Header::hash,
+        );
+        let mut cursor = tip;
+        loop {
+            if cursor == head || self.recent_heights.contains_key(&cursor) {
+                return None;
+            }
+            match self.blocks.get(&cursor) {
+                Some(block) if block.header.height > committed_height + 1 => {
+                    cursor = block.header.parent;
+                }
+                // Its parent is the committed head (checked when the block
+                // was verified or fetched).
+                Some(_) => return None,
+                None => return Some(cursor),
+            }
+        }
     }
 
     /// Ids carried by `tip` and its uncommitted ancestors whose bodies we

@@ -2412,3 +2412,78 @@ fn a_payload_waiting_for_its_parent_loses_what_the_parent_commits() {
         "what b1 committed is left out, the rest kept"
     );
 }
+
+/// Regression (defect 9, third cause, seen in a 15-minute chaos campaign
+/// after the second fix): a lagging leader built on a notarized parent
+/// whose own parent's body it had never received; what that gap block
+/// carried was still in its pool, and the proposal repeated an attestation
+/// committed three heights below it. A leader now fetches every uncommitted
+/// ancestor's body before it proposes.
+#[test]
+fn a_leader_fetches_the_bodies_between_its_parent_and_its_head_before_proposing() {
+    // Validator 3 leads view 3.
+    let mut fx = Fixture::new(4, 3);
+    let b1 = fx.block(1, None, 0);
+    let b2 = fx.block(2, Some(&b1), 0);
+    let cert1 = fx.certificate(Notarize, 1, Some(&b1), &[0, 1, 2]);
+    let cert2 = fx.certificate(Notarize, 2, Some(&b2), &[0, 1, 2]);
+    let repeated = b1.attestations[0].clone();
+    let fresh = Envelope::sign(b"fresh".to_vec(), &SigningKey::from_seed(&[0xBB; 32]));
+    fx.run(vec![
+        step(
+            "view 2 notarized: we lead view 3; we never saw b1 or b2",
+            Input::Message {
+                from: 0,
+                message: Message::Certificate(cert2),
+            },
+            vec![Expect::Build(3)],
+            vec![],
+            3,
+        ),
+        step(
+            "b2's proposal arrives late (it names b1 and b1's certificate)",
+            fx.proposal(&b2, Some(&b1), Some(cert1), vec![]),
+            vec![],
+            vec![Expect::Verify(2)],
+            3,
+        ),
+        step(
+            "the pool still offers b1's attestation: b1's body is fetched first",
+            Input::Propose {
+                attestations: vec![repeated.clone(), fresh.clone()],
+                evidence: vec![],
+                now_ms: 9,
+            },
+            vec![Expect::Request],
+            vec![Expect::Proposal(3)],
+            3,
+        ),
+        step(
+            "b1 arrives: we propose on b2, without b1's attestation",
+            Input::Message {
+                from: 0,
+                message: Message::Blocks(vec![b1.clone()]),
+            },
+            vec![Expect::Proposal(3)],
+            vec![],
+            3,
+        ),
+    ]);
+    let proposal = fx
+        .log
+        .iter()
+        .find_map(|o| match o {
+            Output::Broadcast(Message::Proposal(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("a proposal");
+    assert_eq!(proposal.block.header.parent, b2.hash());
+    let ids: Vec<_> = proposal
+        .block
+        .attestations
+        .iter()
+        .map(Envelope::id)
+        .collect();
+    assert!(!ids.contains(&repeated.id()), "b1's attestation repeated");
+    assert!(ids.contains(&fresh.id()));
+}

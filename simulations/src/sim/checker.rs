@@ -51,6 +51,8 @@ pub struct Checker {
     byzantine: BTreeSet<u16>,
     set: ValidatorSet,
     decided: BTreeMap<u64, (BlockHash, u16)>,
+    /// The height that committed each attestation (no id commits twice).
+    committed_ids: BTreeMap<lotline_core::attestation::AttestationId, u64>,
     heads: BTreeMap<u16, Header>,
     sent: BTreeMap<(u16, u64), Sent>,
     verifier: Arc<MemoVerifier>,
@@ -78,6 +80,7 @@ impl Checker {
             set: ValidatorSet::new(chain_id, keys.clone()),
             keys,
             decided: BTreeMap::new(),
+            committed_ids: BTreeMap::new(),
             heads: BTreeMap::new(),
             sent: BTreeMap::new(),
             verifier,
@@ -145,6 +148,11 @@ impl Checker {
         Ok(())
     }
 
+    /// Whether `validator` follows the protocol in this run.
+    pub fn is_honest(&self, validator: u16) -> bool {
+        !self.byzantine.contains(&validator)
+    }
+
     pub fn on_commit(&mut self, at_ms: u64, node: u16, block: &Block, finality: &Finality) {
         let header = &block.header;
         let hash = header.hash();
@@ -178,6 +186,19 @@ impl Checker {
             Some(_) => {}
             None => {
                 self.decided.insert(header.height, (hash, node));
+                for envelope in &block.attestations {
+                    let id = envelope.id();
+                    match self.committed_ids.insert(id, header.height) {
+                        Some(earlier) if earlier != header.height => self.violation(
+                            at_ms,
+                            format!(
+                                "attestation {id} committed at height {earlier} and again at {}",
+                                header.height
+                            ),
+                        ),
+                        _ => {}
+                    }
+                }
             }
         }
         if let Err(e) = self.check_finality(header, finality) {

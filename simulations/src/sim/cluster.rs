@@ -249,6 +249,7 @@ impl Simulation {
         let target = match event {
             Event::Deliver { to, .. } => *to,
             Event::Timer { node, .. }
+            | Event::Build { node, .. }
             | Event::Local { node, .. }
             | Event::Crash { node }
             | Event::Restart { node } => *node,
@@ -385,6 +386,15 @@ impl Simulation {
                 self.with_node(node, |node, ctx| {
                     if node.incarnation == incarnation {
                         node.input(lotline_consensus::Input::Timer { view, timer }, ctx);
+                    }
+                });
+            }
+            Event::Build { node, incarnation } => {
+                self.trace
+                    .record(&[&now_ms.to_be_bytes(), b"B", &node.to_be_bytes()]);
+                self.with_node(node, |node, ctx| {
+                    if node.incarnation == incarnation {
+                        node.build(ctx);
                     }
                 });
             }

@@ -169,6 +169,10 @@ pub struct Stats {
     pub outage_later_turn_ms_max: u64,
     /// Committed blocks the frozen validator proposed after it resumed.
     pub outage_blocks_after_resume: u64,
+    /// Honest leaders' proposals that an honest verifier refused for
+    /// repeating an attestation (each costs a view; the leader rules must
+    /// keep this at zero).
+    pub repeat_refusals: u64,
     /// Split runs: from the heal to the first block an honest node
     /// finalized after it, in ms.
     pub split_heal_to_commit_ms: Option<u64>,
@@ -192,15 +196,20 @@ impl Report {
         self.violations.is_empty()
     }
 
+    /// Safe, live, and no honest leader lost a view to a repeated
+    /// attestation (with at most f Byzantine validators; more can fork the
+    /// chain and make anything look repeated).
     pub fn ok(&self) -> bool {
-        self.safe() && self.liveness_failure.is_none()
+        let f = self.config.validators.saturating_sub(1) / 3;
+        let leaders_sound = self.config.byzantine > f || self.stats.repeat_refusals == 0;
+        self.safe() && self.liveness_failure.is_none() && leaders_sound
     }
 
     pub fn summary(&self) -> String {
         let c = &self.config;
         let s = &self.stats;
         format!(
-            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}",
+            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} repeats refused {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}",
             c.seed,
             c.validators,
             c.byzantine,
@@ -209,6 +218,7 @@ impl Report {
             self.heights,
             s.max_view,
             s.commits,
+            s.repeat_refusals,
             s.messages,
             s.lost,
             s.crashes,

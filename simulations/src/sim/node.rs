@@ -1,12 +1,21 @@
 //! A simulated validator: the engine plus the actor's duties (journal
 //! before send, timers, payloads, verification verdicts, block log, block
 //! sync), with crashes that lose what was not synced.
+//!
+//! Payloads follow the node's rules: every validator's pool holds the same
+//! attestations (gossip delivered them all), oldest first, so leaders
+//! compete for the same ones; a leader leaves out what its chain committed
+//! and what the engine's uncommitted blocks carry; a verifier refuses a
+//! block that repeats an attestation of its committed chain or of an
+//! ancestor whose body it holds, as `bft.rs` does. A refusal of an honest
+//! leader's block is a lost view ([`Stats::repeat_refusals`]).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use lotline_consensus::{Config, Engine, Input, Message, Output, Record, TimerKind};
-use lotline_core::attestation::Envelope;
-use lotline_core::block::Block;
+use lotline_core::attestation::{AttestationId, Envelope};
+use lotline_core::block::{Block, BlockHash};
 use lotline_core::certificate::Finality;
 use lotline_core::crypto::SigningKey;
 
@@ -23,7 +32,9 @@ const SYNC_RECORDS_MAX: usize = 16;
 /// How long a block-sync request is outstanding before another is sent.
 const SYNC_RETRY_MS: u64 = 1_000;
 /// Pre-signed synthetic attestations shared by every run of the process.
-const ATTESTATION_POOL: usize = 64;
+const ATTESTATION_POOL: usize = 1024;
+/// Attestations a leader proposes at most: few, so that the pool lasts.
+const PAYLOAD_MAX: usize = 3;
 
 /// What travels between simulated nodes.
 #[derive(Clone, Debug)]
@@ -48,6 +59,13 @@ pub enum Event {
         incarnation: u32,
         view: u64,
         timer: TimerKind,
+    },
+    /// The actor builds the leader's payload now, from its pool as it is
+    /// at this moment (as the node's actor does, on the thread that also
+    /// commits), and hands it to the engine.
+    Build {
+        node: u16,
+        incarnation: u32,
     },
     /// An actor's answer to its own engine (payload, verdict).
     Local {
@@ -127,16 +145,23 @@ pub struct Node {
     pub journal: Journal,
     /// The block log: survives crashes.
     pub chain: Vec<(Block, Finality)>,
-    proposals: u64,
+    /// What `chain` carries, as the store's duplicate check sees it.
+    committed_ids: BTreeSet<AttestationId>,
+    /// Uncommitted bodies the actor knows (proposed, persisted, verified):
+    /// the ancestors its payload check walks. Lost in a crash.
+    bodies: BTreeMap<BlockHash, Block>,
     sync_until_ms: u64,
 }
 
-fn attestation_pool() -> &'static [Envelope] {
-    static POOL: OnceLock<Vec<Envelope>> = OnceLock::new();
+fn attestation_pool() -> &'static [(AttestationId, Envelope)] {
+    static POOL: OnceLock<Vec<(AttestationId, Envelope)>> = OnceLock::new();
     POOL.get_or_init(|| {
         let key = SigningKey::from_seed(&[0x5A; 32]);
         (0..ATTESTATION_POOL)
-            .map(|i| Envelope::sign(format!("{{\"counter\":{i}}}").into_bytes(), &key))
+            .map(|i| {
+                let envelope = Envelope::sign(format!("{{\"counter\":{i}}}").into_bytes(), &key);
+                (envelope.id(), envelope)
+            })
             .collect()
     })
 }
@@ -152,7 +177,8 @@ impl Node {
             incarnation: 0,
             journal: Journal::default(),
             chain: Vec::new(),
-            proposals: 0,
+            committed_ids: BTreeSet::new(),
+            bodies: BTreeMap::new(),
             sync_until_ms: 0,
         }
     }
@@ -242,7 +268,12 @@ impl Node {
             }
             match output {
                 Output::Journal(vote) => self.journal.append(vote),
-                Output::Persist(record) => self.journal.append_record(record),
+                Output::Persist(record) => {
+                    if let Record::Block(block) = &record {
+                        self.bodies.insert(block.hash(), block.clone());
+                    }
+                    self.journal.append_record(record)
+                }
                 Output::Broadcast(message) => {
                     self.before_send(&message, ctx);
                     ctx.broadcast(self.index, Packet::Consensus(message));
@@ -260,6 +291,10 @@ impl Node {
                     ctx.trace
                         .record(&[b"commit", &self.index.to_be_bytes(), &block.hash().0.0]);
                     ctx.stats.commits += 1;
+                    let height = block.header.height;
+                    self.committed_ids
+                        .extend(block.attestations.iter().map(Envelope::id));
+                    self.bodies.retain(|_, b| b.header.height > height);
                     self.chain.push((block, finality));
                 }
                 Output::Evidence(evidence) => {
@@ -319,29 +354,26 @@ impl Node {
                 );
             }
             Output::Build { view: _ } => {
-                self.proposals += 1;
-                let pool = attestation_pool();
-                let pick = (self.proposals as usize * 7 + usize::from(node)) % pool.len();
-                let input = Input::Propose {
-                    attestations: vec![pool[pick].clone()],
-                    evidence: Vec::new(),
-                    now_ms: ctx.now_ms,
-                };
                 let at = ctx.now_ms + ctx.rng.range(1, ctx.options.build_delay_max_ms);
-                ctx.queue.schedule(
-                    at,
-                    Event::Local {
-                        node,
-                        incarnation,
-                        input,
-                    },
-                );
+                ctx.queue.schedule(at, Event::Build { node, incarnation });
             }
             Output::Verify { view, block } => {
+                let valid = self.payload_is_fresh(&block);
+                if valid {
+                    self.bodies.insert(block.hash(), block.clone());
+                } else if ctx.checker.is_honest(block.header.proposer) {
+                    ctx.stats.repeat_refusals += 1;
+                }
+                if !valid && ctx.log {
+                    eprintln!(
+                        "{:>6} n{node} REFUSES v{view} h{} of n{}: it repeats an attestation",
+                        ctx.now_ms, block.header.height, block.header.proposer
+                    );
+                }
                 let input = Input::Verified {
                     view,
                     block: block.hash(),
-                    valid: true,
+                    valid,
                 };
                 let at = ctx.now_ms + ctx.rng.range(1, ctx.options.verify_delay_max_ms);
                 ctx.queue.schedule(
@@ -363,6 +395,43 @@ impl Node {
         }
     }
 
+    /// The leader's payload, from the pool as it is now: the oldest
+    /// attestations its chain did not commit and no uncommitted block the
+    /// engine holds carries (`BftActor::propose`).
+    pub fn build(&mut self, ctx: &mut Ctx) {
+        let Some(engine) = &self.engine else {
+            return;
+        };
+        let in_flight = engine.uncommitted_attestations();
+        let attestations = attestation_pool()
+            .iter()
+            .filter(|(id, _)| !self.committed_ids.contains(id) && !in_flight.contains(id))
+            .take(PAYLOAD_MAX)
+            .map(|(_, envelope)| envelope.clone())
+            .collect();
+        let input = Input::Propose {
+            attestations,
+            evidence: Vec::new(),
+            now_ms: ctx.now_ms,
+        };
+        self.input(input, ctx);
+    }
+
+    /// The actor's payload check (`bft.rs`): no attestation twice in the
+    /// block, none its chain committed, none an ancestor it holds carries.
+    fn payload_is_fresh(&self, block: &Block) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut parent = block.header.parent;
+        while let Some(ancestor) = self.bodies.get(&parent) {
+            seen.extend(ancestor.attestations.iter().map(Envelope::id));
+            parent = ancestor.header.parent;
+        }
+        block.attestations.iter().all(|envelope| {
+            let id = envelope.id();
+            !self.committed_ids.contains(&id) && seen.insert(id)
+        })
+    }
+
     /// Power cut: the engine and unsynced journal records are gone; the
     /// block log and the synced journal stay.
     pub fn crash(&mut self, ctx: &mut Ctx) {
@@ -370,6 +439,7 @@ impl Node {
             return;
         }
         self.engine = None;
+        self.bodies.clear();
         self.journal.crash();
         self.incarnation += 1;
         ctx.stats.crashes += 1;
