@@ -27,6 +27,20 @@ pub const BATCH_ITEMS_MAX: usize = 1000;
 /// Largest HTTP request body (a full batch of maximal attestations would be
 /// larger; a batch is bounded by this, not by items x max size).
 pub const HTTP_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Largest EPCIS capture document (`POST /epcis/capture`). Such a document
+/// is streamed, never held whole: the node keeps at most a few chunks of
+/// [`CAPTURE_CHUNK_EVENTS`] events in memory, however large it is. Under
+/// `rollback` its signed events are spooled to disk until the whole document
+/// has been read, so this also bounds the spool (about 1.5x the document).
+pub const CAPTURE_BYTES_MAX: usize = 1024 * 1024 * 1024;
+/// Events of a capture document signed, admitted and enqueued together.
+pub const CAPTURE_CHUNK_EVENTS: usize = BATCH_ITEMS_MAX;
+/// Largest single event of a capture document, as JSON (a statement holding
+/// it must fit [`STATEMENT_BYTES_MAX`]; this leaves room for whitespace).
+pub const CAPTURE_EVENT_BYTES_MAX: usize = 4 * STATEMENT_BYTES_MAX;
+/// Largest part of a capture document outside its event list (`@context`,
+/// `epcisHeader`), which is held in memory while the events stream.
+pub const CAPTURE_OUTLINE_BYTES_MAX: usize = HTTP_BODY_BYTES_MAX;
 /// Identifiers an event may reference (EPCs, classes, parents, children).
 pub const EVENT_IDENTIFIERS_MAX: usize = 10_000;
 /// Length of any single identifier or vocabulary string.
@@ -39,6 +53,9 @@ const _: () = assert!(BLOCK_ATTESTATIONS_MAX < (1 << MERKLE_PROOF_HASHES_MAX));
 const _: () = assert!(ATTESTATION_BYTES_MAX + 64 * 1024 <= RECEIPT_BYTES_MAX);
 const _: () = assert!(ATTESTATION_BYTES_MAX <= HTTP_BODY_BYTES_MAX);
 const _: () = assert!(ENVELOPE_SIGNATURES_MAX == 1);
+const _: () = assert!(CAPTURE_CHUNK_EVENTS <= BATCH_ITEMS_MAX);
+const _: () = assert!(CAPTURE_EVENT_BYTES_MAX + CAPTURE_OUTLINE_BYTES_MAX <= CAPTURE_BYTES_MAX);
+const _: () = assert!(HTTP_BODY_BYTES_MAX <= CAPTURE_BYTES_MAX);
 
 /// Most receipts one proof bundle may hold, and its largest JSON form
 /// (`lotline verify` reads the whole file).

@@ -31,6 +31,7 @@
 //! [capture]                             # optional: EPCIS capture on this node
 //! org = "manufacturer"                  # the org captured events are signed as
 //! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
+//! document_bytes_max = 1073741824       # largest capture document (the default)
 //! ```
 //! Without `[capture]`, `/epcis/capture` and `POST /epcis/events` answer
 //! 501 `capture-not-configured` (custodial signing is opt-in: the node then
@@ -40,6 +41,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use lotline_core::limits::CAPTURE_BYTES_MAX;
 use serde::Deserialize;
 
 use crate::access::{CredentialEntry, Limits, Rate};
@@ -65,6 +67,7 @@ struct RawConfig {
 struct RawCapture {
     org: String,
     key: PathBuf,
+    document_bytes_max: Option<u64>,
 }
 
 /// Custodial signing for EPCIS capture: events captured on this node are
@@ -73,6 +76,9 @@ struct RawCapture {
 pub struct CaptureConfig {
     pub org: String,
     pub key: PathBuf,
+    /// Largest capture document, at most (and by default)
+    /// [`lotline_core::limits::CAPTURE_BYTES_MAX`]; larger ones get 413.
+    pub document_bytes_max: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +183,8 @@ pub enum ConfigError {
     Missing { field: &'static str, path: PathBuf },
     #[error("{field} must be greater than zero")]
     Zero { field: &'static str },
+    #[error("{field} must be at most {max}")]
+    Above { field: &'static str, max: u64 },
 }
 
 fn non_zero(field: &'static str, value: u32) -> Result<std::num::NonZeroU32, ConfigError> {
@@ -258,6 +266,7 @@ impl NodeConfig {
             capture: raw.capture.map(|c| CaptureConfig {
                 org: c.org,
                 key: resolve(c.key),
+                document_bytes_max: c.document_bytes_max.unwrap_or(CAPTURE_BYTES_MAX as u64),
             }),
             limits: limits(&raw.api.rate_limit)?,
             credentials: raw.api.credentials,
@@ -292,6 +301,19 @@ impl NodeConfig {
             return Err(ConfigError::Zero {
                 field: "mempool.bytes_max",
             });
+        }
+        if let Some(capture) = &config.capture {
+            if capture.document_bytes_max == 0 {
+                return Err(ConfigError::Zero {
+                    field: "capture.document_bytes_max",
+                });
+            }
+            if capture.document_bytes_max > CAPTURE_BYTES_MAX as u64 {
+                return Err(ConfigError::Above {
+                    field: "capture.document_bytes_max",
+                    max: CAPTURE_BYTES_MAX as u64,
+                });
+            }
         }
         Ok(config)
     }
@@ -352,7 +374,8 @@ mod tests {
             config.capture,
             Some(CaptureConfig {
                 org: "acme".into(),
-                key: dir.path().join("ck")
+                key: dir.path().join("ck"),
+                document_bytes_max: CAPTURE_BYTES_MAX as u64,
             })
         );
         let rendered = format!(

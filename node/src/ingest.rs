@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use lotline_core::attestation::AttestationId;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::admission::{AdmissionError, Rejection};
@@ -69,6 +69,43 @@ impl Ingest {
     /// all — then wakes the block producer and gossips them. With `wait`,
     /// the tickets can be waited on for the commits.
     pub fn submit(&self, admitted: Vec<Admitted>, wait: bool) -> Result<Tickets, Rejection> {
+        self.try_submit(admitted, wait)
+            .map_err(|refused| match refused {
+                Refused::Full { rejection, .. } | Refused::Other(rejection) => rejection,
+            })
+    }
+
+    /// [`Ingest::submit`] for bulk loads (EPCIS capture documents): when the
+    /// pool has no room for the whole submission it waits and tries again
+    /// instead of refusing, so a loader that outruns consensus is slowed to
+    /// its pace, never dropped, and holds no more than this one submission.
+    /// It wakes when `room` is notified (the caller's own earlier
+    /// submissions committed) or after [`ROOM_RECHECK`] (room made by
+    /// others' commits, which nothing here is told of). A submission larger
+    /// than an empty pool, and every other refusal, is returned at once.
+    pub async fn submit_when_room(
+        &self,
+        admitted: Vec<Admitted>,
+        wait: bool,
+        room: &Notify,
+    ) -> Result<Tickets, Rejection> {
+        let mut admitted = admitted;
+        loop {
+            match self.try_submit(admitted, wait) {
+                Ok(tickets) => return Ok(tickets),
+                Err(Refused::Other(rejection)) => return Err(rejection),
+                Err(Refused::Full { back, rejection }) => {
+                    if self.shared.pool().is_empty() {
+                        return Err(rejection);
+                    }
+                    admitted = back;
+                    let _ = tokio::time::timeout(ROOM_RECHECK, room.notified()).await;
+                }
+            }
+        }
+    }
+
+    fn try_submit(&self, admitted: Vec<Admitted>, wait: bool) -> Result<Tickets, Refused> {
         let mut tickets = Tickets {
             shared: self.shared.clone(),
             waiting: admitted
@@ -76,18 +113,18 @@ impl Ingest {
                 .map(|a| (a.id, wait.then(|| self.shared.wait_for(a.id))))
                 .collect(),
         };
-        let envelopes: Vec<Vec<u8>> = match self.net {
-            Some(_) => admitted.iter().map(|a| a.envelope.to_bytes()).collect(),
-            None => Vec::new(),
-        };
         let count = admitted.len();
-        {
+        let envelopes = {
             let mut pool = self.shared.pool();
-            if let Err(rejection) = self.admit_all(&mut pool, admitted) {
-                tickets.withdraw();
-                return Err(rejection);
+            match self.admit_all(&mut pool, admitted) {
+                Ok(envelopes) => envelopes,
+                Err(refused) => {
+                    drop(pool);
+                    tickets.withdraw();
+                    return Err(refused);
+                }
             }
-        }
+        };
         self.shared.notify_pool();
         self.shared
             .metrics
@@ -105,35 +142,64 @@ impl Ingest {
         Ok(tickets)
     }
 
-    /// The checks and the inserts, under one pool lock.
-    fn admit_all(&self, pool: &mut Mempool, admitted: Vec<Admitted>) -> Result<(), Rejection> {
-        check_unknown(pool, &self.reader, &admitted)?;
+    /// The checks and the inserts, under one pool lock; the envelopes to
+    /// gossip (none without peers).
+    fn admit_all(
+        &self,
+        pool: &mut Mempool,
+        admitted: Vec<Admitted>,
+    ) -> Result<Vec<Vec<u8>>, Refused> {
+        check_unknown(pool, &self.reader, &admitted).map_err(Refused::Other)?;
         if self.shared.shutting_down() {
-            return Err(vec![AdmissionError::Overloaded(
+            return Err(Refused::Other(vec![AdmissionError::Overloaded(
                 "the node is shutting down".into(),
-            )]);
+            )]));
         }
         let count = admitted.len();
         let bytes = admitted.iter().map(|a| a.size).sum();
         if !pool.fits(count, bytes) {
-            return Err(vec![AdmissionError::Overloaded(format!(
+            let rejection = vec![AdmissionError::Overloaded(format!(
                 "the mempool ({} pending) has no room for {count} more attestations \
                  of {bytes} bytes; retry later",
                 pool.len()
-            ))]);
+            ))];
+            return Err(Refused::Full {
+                back: admitted,
+                rejection,
+            });
         }
+        let envelopes: Vec<Vec<u8>> = match self.net {
+            Some(_) => admitted.iter().map(|a| a.envelope.to_bytes()).collect(),
+            None => Vec::new(),
+        };
         for a in admitted {
             // Cannot fail: every id was checked unknown and the room
             // reserved under this same lock.
-            pool.insert(a).map_err(|e| match e {
-                MempoolError::Duplicate(id) => vec![AdmissionError::Duplicate(id)],
-                full @ MempoolError::Full { .. } => {
-                    vec![AdmissionError::Overloaded(full.to_string())]
-                }
+            pool.insert(a).map_err(|e| {
+                Refused::Other(match e {
+                    MempoolError::Duplicate(id) => vec![AdmissionError::Duplicate(id)],
+                    full @ MempoolError::Full { .. } => {
+                        vec![AdmissionError::Overloaded(full.to_string())]
+                    }
+                })
             })?;
         }
-        Ok(())
+        Ok(envelopes)
     }
+}
+
+/// How long [`Ingest::submit_when_room`] waits before looking for room again
+/// when nobody tells it of any.
+pub const ROOM_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Why a submission did not enter the pool.
+enum Refused {
+    /// No room for all of it now: the submission back, to try again.
+    Full {
+        back: Vec<Admitted>,
+        rejection: Rejection,
+    },
+    Other(Rejection),
 }
 
 impl Tickets {

@@ -154,7 +154,11 @@ impl Node {
         let epcis = Arc::new(crate::epcis::Epcis {
             custodian: capture_custodian(config, &genesis)?,
             jobs: Default::default(),
+            spool_dir: config.data_dir.join("capture-spool"),
+            counters: Default::default(),
+            document_bytes_max: config.capture.as_ref().map_or(0, |c| c.document_bytes_max),
         });
+        crate::epcis::bulk::clear_spool_dir(&epcis.spool_dir);
 
         let (actor, net) = if set.len() == 1 {
             let engine = SoloEngine::new(genesis.chain_id(), key, store.head(), &journaled.votes);

@@ -5,34 +5,32 @@
 //! are the ones `POST /v1/attestations` uses ([`crate::ingest`]).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
 use lotline_core::api::FieldProblem;
-use lotline_core::epcis::Event;
+use lotline_core::limits::CAPTURE_BYTES_MAX;
 use rand_core::RngCore;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, mpsc};
 
-use super::submit::{reject, stopped};
+use super::submit::reject;
 use super::{ApiContext, ApiError};
 use crate::access::{self, Identity};
-use crate::admission::Rejection;
+use crate::epcis::bulk::{self, Broken, Finish, Refusal};
 use crate::epcis::capture::{self, ReadError};
 use crate::epcis::jobs::{Behaviour, CapturedEvent, Job};
+use crate::epcis::stream::{ChannelReader, StreamError};
 use crate::epcis::{document, query};
-use crate::ingest::{Outcome, Tickets};
-use crate::mempool::Admitted;
 
-/// How long a capture job waits for its events to commit.
-const COMMIT_WAIT: Duration = Duration::from_secs(60);
 /// How long `POST /epcis/events` waits before answering 202 instead of 201.
 const SINGLE_WAIT: Duration = Duration::from_secs(10);
 /// Jobs listed by `GET /epcis/capture`.
@@ -56,22 +54,126 @@ pub fn routes() -> Router<Arc<ApiContext>> {
 
 // ------------------------------------------------------------------ capture
 
-/// `POST /epcis/capture`: an EPCISDocument (or EPCISQueryDocument).
+/// `POST /epcis/capture`: an EPCISDocument (or EPCISQueryDocument) of any
+/// size up to [`CAPTURE_BYTES_MAX`], streamed through
+/// [`crate::epcis::bulk`]; answered once every event is in the mempool (or
+/// the document is refused), with the job that follows the commits.
 async fn capture_document(
     State(ctx): State<Arc<ApiContext>>,
     identity: Identity,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let behaviour = behaviour(&headers)?;
-    let body = body?;
     authorize_capture(&ctx, &identity)?;
-    let read = capture::read_document(&body).map_err(read_error)?;
-    let (job, _finished) = start(&ctx, read.events, behaviour)?;
+    let max = ctx.epcis.document_bytes_max.min(CAPTURE_BYTES_MAX as u64);
+    if let Some(length) = content_length(&headers)
+        && length > max
+    {
+        return Err(broken_error(&Broken::Stream(StreamError::TooLarge { max })));
+    }
+    let (frames_tx, frames_rx) = mpsc::channel(BODY_FRAMES_QUEUED);
+    let (chunks_tx, chunks_rx) = mpsc::channel(1);
+    let parser = tokio::task::spawn_blocking(move || {
+        bulk::parse(ChannelReader::new(frames_rx), max, &chunks_tx);
+    });
+    let (job, finished) = register(&ctx, behaviour);
+    let drive = bulk::run(
+        parts(&ctx)?,
+        job.capture_id.clone(),
+        behaviour,
+        chunks_rx,
+        finished,
+    );
+    let (_, finish) = tokio::join!(forward_body(body, frames_tx), drive);
+    let _ = parser.await;
     let location = format!("/epcis/capture/{}", job.capture_id);
-    let mut response = (StatusCode::ACCEPTED, Json(job)).into_response();
-    insert_location(&mut response, &location);
-    Ok(response)
+    match finish {
+        Finish::Refused(refusal) => {
+            ctx.epcis.jobs.remove(&job.capture_id);
+            Err(refusal_error(&ctx, refusal))
+        }
+        Finish::Captured { broken } => {
+            let current = ctx.epcis.jobs.get(&job.capture_id).unwrap_or(job);
+            let mut response = match broken {
+                Some(broken @ Broken::Stream(StreamError::TooLarge { .. })) => {
+                    let mut error = broken_error(&broken);
+                    error.detail = format!(
+                        "{}; under proceed the {} events before it were captured (job {})",
+                        error.detail, current.events_captured, current.capture_id
+                    );
+                    error.into_response()
+                }
+                _ => (StatusCode::ACCEPTED, Json(current)).into_response(),
+            };
+            insert_location(&mut response, &location);
+            Ok(response)
+        }
+    }
+}
+
+/// Body frames queued between the HTTP side and the parser thread.
+const BODY_FRAMES_QUEUED: usize = 4;
+/// A capture upload that sends nothing for this long is cut (408).
+const BODY_IDLE_MAX: Duration = Duration::from_secs(30);
+
+/// Passes the request body to the parser thread frame by frame; a stall
+/// longer than [`BODY_IDLE_MAX`] or a failed read ends it with an error.
+async fn forward_body(body: Body, tx: mpsc::Sender<Result<Bytes, String>>) {
+    let mut frames = body.into_data_stream();
+    loop {
+        let item = match tokio::time::timeout(BODY_IDLE_MAX, frames.next()).await {
+            Err(_) => Err(format!("no body bytes for {} s", BODY_IDLE_MAX.as_secs())),
+            Ok(None) => return,
+            Ok(Some(Ok(bytes))) => Ok(bytes),
+            Ok(Some(Err(error))) => Err(error.to_string()),
+        };
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn parts(ctx: &ApiContext) -> Result<Arc<bulk::Parts>, ApiError> {
+    custodian(ctx)?;
+    Ok(Arc::new(bulk::Parts {
+        admission: ctx.admission.clone(),
+        ingest: ctx.ingest.clone(),
+        epcis: ctx.epcis.clone(),
+        reader: ctx.reader.clone(),
+        chain_id: ctx.genesis.chain_id(),
+    }))
+}
+
+/// Registers a running job before anything is read, so its progress can be
+/// followed (`GET /epcis/capture`) while the document streams in.
+fn register(ctx: &ApiContext, behaviour: Behaviour) -> (Job, Arc<Notify>) {
+    let job = Job {
+        capture_id: capture_id(),
+        created_at: lotline_core::time::format_rfc3339_ms(bulk::now_ms()),
+        finished_at: None,
+        running: true,
+        success: true,
+        capture_error_behaviour: behaviour,
+        errors: Vec::new(),
+        events: Vec::new(),
+        events_captured: 0,
+        events_committed: 0,
+        events_rejected: 0,
+    };
+    ctx.epcis.jobs.insert(job.clone());
+    (job, Arc::new(Notify::new()))
 }
 
 /// `POST /epcis/events`: one event, answered once it is committed (201) or
@@ -83,12 +185,27 @@ async fn capture_event(
 ) -> Result<Response, ApiError> {
     let body = body?;
     authorize_capture(&ctx, &identity)?;
-    let read = capture::read_single(&body).map_err(read_error)?;
-    let (job, finished) = start(&ctx, read.events, Behaviour::Rollback)?;
+    let chunk = bulk::single(&body).map_err(read_error)?;
+    let (tx, rx) = mpsc::channel(2);
+    let _ = tx.send(chunk).await;
+    let _ = tx.send(bulk::Input::End(Ok(1))).await;
+    drop(tx);
+    let (job, finished) = register(&ctx, Behaviour::Rollback);
+    let finish = bulk::run(
+        parts(&ctx)?,
+        job.capture_id.clone(),
+        Behaviour::Rollback,
+        rx,
+        finished.clone(),
+    )
+    .await;
+    if let Finish::Refused(refusal) = finish {
+        ctx.epcis.jobs.remove(&job.capture_id);
+        return Err(refusal_error(&ctx, refusal));
+    }
     // The job's own task waits for the commit and records the outcome in
     // the registry, the one source of truth; this waits for that task.
-    let deadline = tokio::time::Instant::now() + SINGLE_WAIT;
-    let _ = tokio::time::timeout_at(deadline, finished).await;
+    let _ = tokio::time::timeout(SINGLE_WAIT, finished.notified()).await;
     let current = ctx.epcis.jobs.get(&job.capture_id).unwrap_or(job.clone());
     if !current.running
         && current.success
@@ -126,149 +243,75 @@ async fn committed_event(
     Ok(response)
 }
 
-/// Signs, admits and enqueues the events of one capture; registers the job
-/// and a task that marks it finished when the events commit (the receiver
-/// resolves then).
-///
-/// Under `rollback` any rejected event rejects the request with every
-/// problem named (nothing enters the mempool); under `proceed` the rejected
-/// events are reported in the job and the others captured.
-fn start(
-    ctx: &Arc<ApiContext>,
-    events: Vec<(String, Event)>,
-    behaviour: Behaviour,
-) -> Result<(Job, oneshot::Receiver<()>), ApiError> {
-    let custodian = custodian(ctx)?;
-    let now = now_ms();
-    let issued_at_ms = u64::try_from(now).unwrap_or_default();
-    let chain_id = ctx.genesis.chain_id();
-    let (paths, envelopes): (Vec<String>, Vec<_>) = events
-        .into_iter()
-        .map(|(path, event)| {
-            let envelope = custodian.sign(chain_id, issued_at_ms, random_nonce(), event);
-            (path, envelope)
-        })
-        .unzip();
-    let verdicts = ctx.admission.admit_batch_guarded(envelopes, &ctx.guard());
-    let mut admitted: Vec<Admitted> = Vec::new();
-    let mut errors: Vec<FieldProblem> = Vec::new();
-    let mut first_rejection: Option<Rejection> = None;
-    for (path, verdict) in paths.iter().zip(verdicts) {
-        match verdict {
-            Ok(a) => admitted.push(a),
-            Err(rejection) => {
-                errors.extend(event_problems(path, &rejection));
-                first_rejection.get_or_insert(rejection);
-            }
+/// A capture of which nothing was captured, as its problem.
+fn refusal_error(ctx: &ApiContext, refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Broken(broken) => broken_error(&broken),
+        Refusal::Node(rejection) => reject(ctx, &rejection),
+        Refusal::Events(problems) => {
+            let mut error = if problems.schema {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "schema-violation",
+                    "EPCIS JSON Schema violation",
+                    "the document violates the EPCIS 2.0 JSON Schema",
+                )
+            } else if problems.unreadable {
+                let (slug, title) = if problems.unknown_type {
+                    ("unknown-event-type", "Unknown EPCIS event type")
+                } else {
+                    ("malformed-event", "Malformed EPCIS event")
+                };
+                ApiError::new(StatusCode::BAD_REQUEST, slug, title, "")
+            } else {
+                match &problems.first_rejection {
+                    Some(rejection) => reject(ctx, rejection),
+                    None => ApiError::internal("a refused capture without a problem"),
+                }
+            };
+            let first = match error.detail.is_empty() {
+                true => problems
+                    .list
+                    .first()
+                    .map(|p| format!("{}: {}", p.field, p.reason))
+                    .unwrap_or_default(),
+                false => error.detail.clone(),
+            };
+            error.detail = format!(
+                "{} of {} event(s) rejected; nothing was captured. First: {first}",
+                problems.rejected, problems.read
+            );
+            error.problems = problems.list;
+            error
         }
     }
-    if let Some(rejection) = first_rejection
-        && (behaviour == Behaviour::Rollback || admitted.is_empty())
-    {
-        let mut error = reject(ctx, &rejection);
-        error.detail = format!(
-            "{} of {} event(s) rejected; nothing was captured. First: {}",
-            paths.len() - admitted.len(),
-            paths.len(),
-            error.detail
-        );
-        error.problems = errors;
-        return Err(error);
+}
+
+/// A document that could not be read, as its problem.
+fn broken_error(broken: &Broken) -> ApiError {
+    let detail = broken.to_string();
+    match broken {
+        Broken::Read(e) => read_error(e.clone()),
+        Broken::LateContext => ApiError::bad_request("context-after-events", detail),
+        Broken::Stream(StreamError::Json(_)) => ApiError::bad_request("malformed", detail),
+        Broken::Stream(
+            StreamError::TooLarge { .. }
+            | StreamError::EventTooLarge { .. }
+            | StreamError::OutlineTooLarge,
+        ) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Capture document too large",
+            detail,
+        ),
+        Broken::Stream(StreamError::Body(_)) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-unreadable",
+            "Request body not received",
+            detail,
+        ),
+        Broken::Stream(StreamError::Halted) => ApiError::internal(detail),
     }
-    let captured: Vec<CapturedEvent> = admitted
-        .iter()
-        .map(|a| CapturedEvent {
-            event_id: event_id_of(a),
-            attestation: a.id,
-            height: None,
-        })
-        .collect();
-    let tickets = ctx
-        .ingest
-        .submit(admitted, true)
-        .map_err(|rejection| reject(ctx, &rejection))?;
-    let job = Job {
-        capture_id: capture_id(),
-        created_at: lotline_core::time::format_rfc3339_ms(now),
-        finished_at: None,
-        running: true,
-        success: errors.is_empty(),
-        capture_error_behaviour: behaviour,
-        errors,
-        events: captured,
-    };
-    ctx.epcis.jobs.insert(job.clone());
-    let (finished_tx, finished) = oneshot::channel();
-    let task = finish(ctx.clone(), job.capture_id.clone(), tickets);
-    tokio::spawn(async move {
-        task.await;
-        let _ = finished_tx.send(());
-    });
-    Ok((job, finished))
-}
-
-/// Waits for every event of a job to commit, then marks it finished.
-async fn finish(ctx: Arc<ApiContext>, capture_id: String, tickets: Tickets) {
-    let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
-    let mut heights = Vec::new();
-    let mut failure: Option<String> = None;
-    for (id, outcome) in tickets.wait(deadline).await {
-        match outcome {
-            Outcome::Committed(notice) => heights.push((id, notice.height)),
-            Outcome::Stopped => {
-                failure.get_or_insert_with(|| stopped(&ctx).detail);
-            }
-            Outcome::Pending => {
-                failure.get_or_insert_with(|| {
-                    format!(
-                        "not committed within {} s; the attestations stay pending and \
-                         can be looked up by id",
-                        COMMIT_WAIT.as_secs()
-                    )
-                });
-            }
-        }
-    }
-    let finished_at = lotline_core::time::format_rfc3339_ms(now_ms());
-    ctx.epcis.jobs.update(&capture_id, |job| {
-        for event in &mut job.events {
-            event.height = heights
-                .iter()
-                .find(|(id, _)| *id == event.attestation)
-                .map(|(_, h)| *h);
-        }
-        if let Some(reason) = failure {
-            job.success = false;
-            job.errors.push(FieldProblem {
-                field: "commit".into(),
-                reason,
-            });
-        }
-        job.running = false;
-        job.finished_at = Some(finished_at);
-    });
-}
-
-/// Admission problems of one event, named from the document root.
-fn event_problems(path: &str, rejection: &[crate::admission::AdmissionError]) -> Vec<FieldProblem> {
-    ApiError::from_rejection(rejection)
-        .problems
-        .into_iter()
-        .map(|p| FieldProblem {
-            field: match p.field.strip_prefix("event.") {
-                Some(rest) => capture::join(path, rest),
-                None => capture::join(path, &p.field),
-            },
-            reason: p.reason,
-        })
-        .collect()
-}
-
-fn event_id_of(admitted: &Admitted) -> String {
-    lotline_core::statement::Statement::from_payload(&admitted.envelope.payload)
-        .ok()
-        .and_then(|s| s.event.event_id)
-        .unwrap_or_default()
 }
 
 fn custodian(ctx: &ApiContext) -> Result<&capture::Custodian, ApiError> {
@@ -336,12 +379,6 @@ fn read_error(error: ReadError) -> ApiError {
         ReadError::Json(_) => ApiError::bad_request("malformed", detail),
         ReadError::WrongKind { .. } => ApiError::bad_request("not-an-epcis-document", detail),
         ReadError::NoEvents => ApiError::bad_request("no-events", detail),
-        ReadError::TooManyEvents { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-many-items",
-            "Too many events",
-            detail,
-        ),
         ReadError::Schema(violations) => {
             let mut e = ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -356,19 +393,6 @@ fn read_error(error: ReadError) -> ApiError {
                     reason: v.reason,
                 })
                 .collect();
-            e
-        }
-        ReadError::Events {
-            problems,
-            unknown_type,
-        } => {
-            let (slug, title) = if unknown_type {
-                ("unknown-event-type", "Unknown EPCIS event type")
-            } else {
-                ("malformed-event", "Malformed EPCIS event")
-            };
-            let mut e = ApiError::new(StatusCode::BAD_REQUEST, slug, title, detail);
-            e.problems = problems;
             e
         }
     }
@@ -494,7 +518,7 @@ async fn run_query(
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    let body = document::query_document(&page.events, now_ms());
+    let body = document::query_document(&page.events, bulk::now_ms());
     let mut response = Json(body).into_response();
     if let Some(next) = page.next {
         let mut url = base;
@@ -550,22 +574,9 @@ fn insert_location(response: &mut Response, location: &str) {
     }
 }
 
-fn random_nonce() -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    rand_core::OsRng.fill_bytes(&mut bytes);
-    bytes
-}
-
 /// An unguessable capture id (so one client cannot walk another's jobs).
 fn capture_id() -> String {
     let mut bytes = [0u8; 12];
     rand_core::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }

@@ -53,6 +53,11 @@ impl ApiContext {
 
 /// Longest a request may take, waiting included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a capture document upload may take (`POST /epcis/capture`): it
+/// streams up to [`lotline_core::limits::CAPTURE_BYTES_MAX`] at the pace of
+/// the write path; a stalled upload is cut sooner by the capture route's
+/// own idle timeout.
+pub const CAPTURE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 pub fn router(ctx: Arc<ApiContext>) -> Router {
     Router::new()
@@ -96,11 +101,28 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .layer(DefaultBodyLimit::max(
             lotline_core::limits::HTTP_BODY_BYTES_MAX,
         ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(axum::middleware::from_fn(deadline))
         .with_state(ctx)
+}
+
+/// Answers 408 when a request takes longer than it may:
+/// [`CAPTURE_REQUEST_TIMEOUT`] for a capture document, [`REQUEST_TIMEOUT`]
+/// for everything else.
+async fn deadline(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let limit = if request.method() == axum::http::Method::POST
+        && request.uri().path() == "/epcis/capture"
+    {
+        CAPTURE_REQUEST_TIMEOUT
+    } else {
+        REQUEST_TIMEOUT
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(StatusCode::REQUEST_TIMEOUT),
+    }
 }
 
 /// Counts every request for `lotline_api_requests_total`.

@@ -355,10 +355,11 @@ pub async fn metrics(
     identity: Identity,
 ) -> Result<Response, ApiError> {
     require_operator(&identity, "metrics")?;
-    let body = ctx
+    let mut body = ctx
         .shared
         .metrics
         .render(ctx.shared.head().height, ctx.shared.pool().len());
+    body.push_str(&ctx.epcis.counters.render());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
 

@@ -1,12 +1,15 @@
 //! Reading a capture request into events, and turning events into
 //! statements signed by the capturing org's key (custodial signing).
 //!
-//! Order, cheapest and most decisive first: JSON; the EPCIS 2.0 JSON Schema
-//! over the whole body (violations name a JSON pointer); the event count;
-//! each event into the project's [`Event`] model (unknown event types and
-//! shapes the model cannot hold are named by their index). The project's
-//! semantic rules (`Event::validate`), the write policy and the signature
-//! are then checked by admission, exactly as for `POST /v1/attestations`.
+//! Documents are read as a stream ([`super::stream`], driven by
+//! [`super::bulk`]). Each event, in order, cheapest and most decisive first:
+//! the EPCIS 2.0 JSON Schema (violations name a JSON pointer from the
+//! document root); the project's [`Event`] model ([`read_event`]: unknown
+//! event types and shapes the model cannot hold are named by their index).
+//! The project's semantic rules (`Event::validate`), the write policy and
+//! the signature are then checked by admission, exactly as for
+//! `POST /v1/attestations`. The document's own members are checked against
+//! the schema when it ends.
 //!
 //! What capture changes in an event, and why (EPCIS 2.0 REST bindings):
 //! - `recordTime` is dropped: the repository sets it; queries report the
@@ -23,15 +26,10 @@ use lotline_core::api::FieldProblem;
 use lotline_core::crypto::SigningKey;
 use lotline_core::epcis::{Event, EventType};
 use lotline_core::hash::Digest;
-use lotline_core::limits::BATCH_ITEMS_MAX;
 use lotline_core::statement::{STATEMENT_VERSION, Statement};
 use serde_json::{Map, Value};
 
-use super::schema::{self, Violation};
-
-/// Events in one capture document: a batch submit's limit, since a
-/// document is admitted as one batch.
-pub const CAPTURE_EVENTS_MAX: usize = BATCH_ITEMS_MAX;
+use super::schema::Violation;
 
 /// What a capture body was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,119 +51,14 @@ pub enum ReadError {
     },
     #[error("the document violates the EPCIS 2.0 JSON Schema ({} violation(s))", .0.len())]
     Schema(Vec<Violation>),
-    #[error("the document holds {count} events, more than the {CAPTURE_EVENTS_MAX} allowed")]
-    TooManyEvents { count: usize },
     #[error("the document holds no events")]
     NoEvents,
-    #[error("{} event(s) cannot be read", .problems.len())]
-    Events {
-        problems: Vec<FieldProblem>,
-        /// Some event has a type this repository does not capture.
-        unknown_type: bool,
-    },
-}
-
-/// The events of a capture body, in document order, with the JSON path
-/// prefix of each (`epcisBody.eventList[3]`) for naming fields.
-#[derive(Debug)]
-pub struct Read {
-    pub kind: BodyKind,
-    pub events: Vec<(String, Event)>,
-}
-
-/// Reads an EPCISDocument or EPCISQueryDocument (`POST /epcis/capture`).
-pub fn read_document(body: &[u8]) -> Result<Read, ReadError> {
-    let document = parse_json(body)?;
-    let kind = match document.get("type").and_then(Value::as_str) {
-        Some("EPCISDocument") => BodyKind::Document,
-        Some("EPCISQueryDocument") => BodyKind::QueryDocument,
-        other => {
-            return Err(ReadError::WrongKind {
-                expected: "an EPCISDocument or EPCISQueryDocument",
-                found: other.unwrap_or("(none)").to_owned(),
-            });
-        }
-    };
-    check_schema(&document)?;
-    let (list, base) = match kind {
-        BodyKind::QueryDocument => (
-            &document["epcisBody"]["queryResults"]["resultsBody"]["eventList"],
-            "epcisBody.queryResults.resultsBody.eventList",
-        ),
-        _ => (&document["epcisBody"]["eventList"], "epcisBody.eventList"),
-    };
-    let list = list.as_array().map(Vec::as_slice).unwrap_or_default();
-    if list.is_empty() {
-        return Err(ReadError::NoEvents);
-    }
-    if list.len() > CAPTURE_EVENTS_MAX {
-        return Err(ReadError::TooManyEvents { count: list.len() });
-    }
-    let context = document.get("@context");
-    let mut events = Vec::with_capacity(list.len());
-    let mut problems = Vec::new();
-    let mut unknown_type = false;
-    for (i, raw) in list.iter().enumerate() {
-        let path = format!("{base}[{i}]");
-        match read_event(raw, context, &path) {
-            Ok(event) => events.push((path, event)),
-            Err((problem, unknown)) => {
-                problems.push(problem);
-                unknown_type |= unknown;
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(ReadError::Events {
-            problems,
-            unknown_type,
-        });
-    }
-    Ok(Read { kind, events })
-}
-
-/// Reads one event with its own `@context` (`POST /epcis/events`).
-pub fn read_single(body: &[u8]) -> Result<Read, ReadError> {
-    let value = parse_json(body)?;
-    let found = value
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("(none)");
-    if matches!(found, "EPCISDocument" | "EPCISQueryDocument") {
-        return Err(ReadError::WrongKind {
-            expected: "one EPCIS event (documents go to /epcis/capture)",
-            found: found.to_owned(),
-        });
-    }
-    check_schema(&value)?;
-    let event =
-        read_event(&value, None, "").map_err(|(problem, unknown_type)| ReadError::Events {
-            problems: vec![problem],
-            unknown_type,
-        })?;
-    Ok(Read {
-        kind: BodyKind::Event,
-        events: vec![(String::new(), event)],
-    })
-}
-
-fn parse_json(body: &[u8]) -> Result<Value, ReadError> {
-    serde_json::from_slice(body).map_err(|e| ReadError::Json(e.to_string()))
-}
-
-fn check_schema(value: &Value) -> Result<(), ReadError> {
-    let violations = schema::check(value);
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(ReadError::Schema(violations))
-    }
 }
 
 /// One event of the list into the model, with capture's changes applied
 /// (see the module doc). `path` names the event in problems; the flag
 /// tells an unknown event type from another unreadable shape.
-fn read_event(
+pub fn read_event(
     raw: &Value,
     context: Option<&Value>,
     path: &str,
@@ -266,18 +159,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn document(events: Value) -> Vec<u8> {
-        serde_json::to_vec(&json!({
-            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
-                         {"example": "http://ns.example.com/epcis/"}],
-            "type": "EPCISDocument",
-            "schemaVersion": "2.0",
-            "creationDate": "2024-01-01T00:00:00Z",
-            "epcisBody": {"eventList": events}
-        }))
-        .unwrap()
-    }
-
     fn object_event() -> Value {
         json!({
             "type": "ObjectEvent",
@@ -290,12 +171,15 @@ mod tests {
         })
     }
 
+    fn context() -> Value {
+        json!(["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+               {"example": "http://ns.example.com/epcis/"}])
+    }
+
     #[test]
     fn capture_drops_record_time_and_copies_the_document_context() {
-        let read = read_document(&document(json!([object_event()]))).unwrap();
-        assert_eq!(read.kind, BodyKind::Document);
-        let (path, event) = &read.events[0];
-        assert_eq!(path, "epcisBody.eventList[0]");
+        let event =
+            read_event(&object_event(), Some(&context()), "epcisBody.eventList[0]").unwrap();
         assert_eq!(event.record_time, None);
         assert_eq!(
             event.extensions["@context"][1]["example"],
@@ -308,41 +192,12 @@ mod tests {
     fn an_unknown_event_type_is_named_by_its_index() {
         let mut odd = object_event();
         odd["type"] = json!("https://ns.example.com/QuantityEvent");
-        let err = read_document(&document(json!([object_event(), odd]))).unwrap_err();
-        let ReadError::Events {
-            problems,
-            unknown_type: true,
-        } = err
-        else {
-            panic!("{err:?}")
-        };
-        assert_eq!(problems[0].field, "epcisBody.eventList[1].type");
-    }
-
-    #[test]
-    fn schema_violations_and_wrong_kinds_are_refused() {
-        let mut bad = object_event();
-        bad["action"] = json!("SHOUT");
-        match read_document(&document(json!([bad]))).unwrap_err() {
-            ReadError::Schema(v) => assert!(
-                v.iter()
-                    .any(|v| v.pointer == "/epcisBody/eventList/0/action"),
-                "{v:#?}"
-            ),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            read_single(&document(json!([object_event()]))),
-            Err(ReadError::WrongKind { .. })
-        ));
-        assert!(matches!(
-            read_document(b"{\"type\": 1"),
-            Err(ReadError::Json(_))
-        ));
-        assert!(matches!(
-            read_document(&document(json!([]))),
-            Err(ReadError::NoEvents)
-        ));
+        let (problem, unknown) = read_event(&odd, None, "epcisBody.eventList[1]").unwrap_err();
+        assert!(unknown);
+        assert_eq!(problem.field, "epcisBody.eventList[1].type");
+        let (problem, unknown) = read_event(&json!(5), None, "epcisBody.eventList[2]").unwrap_err();
+        assert!(!unknown);
+        assert_eq!(problem.field, "epcisBody.eventList[2]");
     }
 
     #[test]
@@ -353,8 +208,7 @@ mod tests {
             org: "o".into(),
             key: SigningKey::from_seed(&[7; 32]),
         };
-        let read = read_document(&document(json!([object_event()]))).unwrap();
-        let event = read.events[0].1.clone();
+        let event = read_event(&object_event(), None, "").unwrap();
         let envelope = custodian.sign(Digest([1; 32]), 5, [0; 16], event);
         let statement = Statement::from_payload(&envelope.payload).unwrap();
         assert_eq!(

@@ -1,8 +1,9 @@
 //! Capture jobs: what `GET /epcis/capture/{captureID}` reports.
 //!
-//! A job is created when a capture document has been read and admitted (or,
-//! under `proceed`, partly admitted), and finishes when every admitted event
-//! is committed or the wait for commit gives up. The registry is bounded:
+//! A job is created when a capture starts, reports progress while its
+//! document streams in (events captured, committed, rejected), and finishes
+//! when every captured event is committed or the wait for commit gives up.
+//! A capture refused as a whole (nothing captured) leaves no job. The registry is bounded:
 //! it keeps the newest [`JOBS_MAX`] jobs and evicts the oldest, so a client
 //! that never asks costs nothing forever. Jobs live in memory only; after a
 //! restart the events themselves are still found by query, the jobs are not.
@@ -16,8 +17,12 @@ use serde::Serialize;
 
 /// Jobs kept (oldest evicted first).
 pub const JOBS_MAX: usize = 1024;
-/// Per-event errors kept per job (a 1000-event document could have 1000).
+/// Per-event errors kept per job (a 1000-event document could have 1000;
+/// a larger one reports how many in `lotline:eventsRejected`).
 pub const JOB_ERRORS_MAX: usize = 1000;
+/// Captured events listed per job (the first ones); a larger document is
+/// followed by the counts, so a job stays small whatever it captured.
+pub const JOB_EVENTS_LISTED_MAX: usize = 1000;
 
 /// `GS1-Capture-Error-Behaviour`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -65,8 +70,18 @@ pub struct Job {
     pub success: bool,
     pub capture_error_behaviour: Behaviour,
     pub errors: Vec<FieldProblem>,
+    /// The first [`JOB_EVENTS_LISTED_MAX`] captured events.
     #[serde(rename = "lotline:events")]
     pub events: Vec<CapturedEvent>,
+    /// Events in the mempool or committed so far.
+    #[serde(rename = "lotline:eventsCaptured")]
+    pub events_captured: u64,
+    /// Events committed so far.
+    #[serde(rename = "lotline:eventsCommitted")]
+    pub events_committed: u64,
+    /// Events refused (under `proceed`; under `rollback` the request is).
+    #[serde(rename = "lotline:eventsRejected")]
+    pub events_rejected: u64,
 }
 
 /// The bounded registry.
@@ -97,6 +112,12 @@ impl Jobs {
         jobs.iter().rev().take(limit).cloned().collect()
     }
 
+    /// Forgets a job (a refused capture that captured nothing).
+    pub fn remove(&self, capture_id: &str) {
+        let mut jobs = crate::state::lock(&self.jobs);
+        jobs.retain(|j| j.capture_id != capture_id);
+    }
+
     /// Changes a job if it is still kept.
     pub fn update(&self, capture_id: &str, change: impl FnOnce(&mut Job)) {
         let mut jobs = crate::state::lock(&self.jobs);
@@ -108,9 +129,10 @@ impl Jobs {
 }
 
 /// Kept errors are few and short: they may quote the captured document, and
-/// a job outlives its request.
+/// a job outlives its request. So are listed events.
 fn bound_errors(job: &mut Job) {
     job.errors.truncate(JOB_ERRORS_MAX);
+    job.events.truncate(JOB_EVENTS_LISTED_MAX);
     for error in &mut job.errors {
         *error = error.bounded();
     }
@@ -130,6 +152,9 @@ mod tests {
             capture_error_behaviour: Behaviour::Rollback,
             errors: vec![],
             events: vec![],
+            events_captured: 0,
+            events_committed: 0,
+            events_rejected: 0,
         }
     }
 

@@ -1,0 +1,977 @@
+//! Capturing a document of any size in bounded memory: the pipeline behind
+//! `POST /epcis/capture` (and, with one event, `POST /epcis/events`).
+//!
+//! ```text
+//! body frames --(channel, 4 frames)--> parser thread (stream.rs)
+//!   --(channel, 1 chunk of CAPTURE_CHUNK_EVENTS raw events)--> driver:
+//!       prepare (blocking pool): schema, event model, custodial signature,
+//!                                admission (one batch verification)
+//!       proceed:  Ingest::submit_when_room  (waits for mempool room)
+//!       rollback: spool to disk; once the whole document is known good,
+//!                 replay the spool chunk by chunk through submit_when_room
+//!   per enqueued chunk: a task waiting for its commits (job progress)
+//! ```
+//!
+//! Memory: at most a few chunks of events are held at once (one being parsed,
+//! one in the channel, one being prepared), and at most one chunk of
+//! *admitted* events waits to enter the mempool or the spool; the
+//! `lotline_epcis_capture_held_events_max` metric reports the highest count
+//! of those. The mempool's own bound then applies, and a loader that outruns
+//! consensus is slowed to its pace, never dropped.
+//!
+//! `GS1-Capture-Error-Behaviour` on a stream:
+//! - `rollback` (the default): all or nothing. The document is read to its
+//!   end first; every event is checked and signed and its attestation
+//!   spooled to a file under the node's data directory. Only when the whole
+//!   document passed does anything enter the mempool. A problem anywhere
+//!   (including malformed JSON or an oversized document after the first
+//!   million events) refuses the request and captures nothing. The one
+//!   exception is the node itself refusing during the replay (shutting
+//!   down, store unreadable): the job then says how many events were
+//!   captured before it, never silently.
+//! - `proceed`: each chunk is captured as soon as it is checked; rejected
+//!   events are reported in the job. If the stream itself breaks (malformed
+//!   JSON, too large, client gone) the events before the break stay
+//!   captured and the job names the break. A document whose every event is
+//!   refused is refused as under rollback.
+//! - Both: the document's `@context` must come before its event list once
+//!   the list has more than [`CAPTURE_CHUNK_EVENTS`] events (it is copied
+//!   into each event before signing); smaller documents may give it
+//!   anywhere. Document-level members (`type`, `schemaVersion`, ...) are
+//!   checked against the schema when the document ends.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use lotline_core::api::FieldProblem;
+use lotline_core::attestation::Envelope;
+use lotline_core::hash::Digest;
+use lotline_core::limits::CAPTURE_CHUNK_EVENTS;
+use rand_core::RngCore;
+use serde_json::{Map, Value};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+
+use super::capture::{self, BodyKind, ReadError};
+use super::jobs::{Behaviour, CapturedEvent, JOB_ERRORS_MAX, JOB_EVENTS_LISTED_MAX};
+use super::schema;
+use super::stream::{self, Halt, Piece, StreamError};
+use crate::admission::{Admission, AdmissionError, Rejection};
+use crate::ingest::{Ingest, Outcome};
+use crate::mempool::Admitted;
+use crate::store::StoreReader;
+use crate::store::index::AttestationMeta;
+
+/// How long the events of one enqueued chunk may take to commit before the
+/// job reports them pending.
+pub const COMMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// Error fields of a job that name the capture itself, not an event.
+const JOB_FIELDS: [&str; 3] = ["commit", "capture", "document"];
+
+/// What the pipeline needs from the node.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    pub admission: Admission,
+    pub ingest: Ingest,
+    pub epcis: Arc<super::Epcis>,
+    pub reader: StoreReader,
+    pub chain_id: Digest,
+}
+
+/// Counters of the capture pipeline, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Admitted events not yet in the mempool or the spool, now.
+    held: AtomicUsize,
+    /// The most ever held at once.
+    held_max: AtomicUsize,
+    /// Events captured (enqueued) by capture documents since start.
+    captured: AtomicU64,
+}
+
+impl Counters {
+    fn hold(&self, n: usize) {
+        let now = self.held.fetch_add(n, Relaxed) + n;
+        self.held_max.fetch_max(now, Relaxed);
+    }
+
+    fn release(&self, n: usize) {
+        self.held.fetch_sub(n, Relaxed);
+    }
+
+    pub fn held_max(&self) -> usize {
+        self.held_max.load(Relaxed)
+    }
+
+    /// Prometheus text for these counters.
+    pub fn render(&self) -> String {
+        format!(
+            "# HELP lotline_epcis_capture_held_events Admitted capture events not yet in the mempool or spool.\n\
+             # TYPE lotline_epcis_capture_held_events gauge\n\
+             lotline_epcis_capture_held_events {}\n\
+             # HELP lotline_epcis_capture_held_events_max Most admitted capture events ever held outside the mempool and spool at once.\n\
+             # TYPE lotline_epcis_capture_held_events_max gauge\n\
+             lotline_epcis_capture_held_events_max {}\n\
+             # HELP lotline_epcis_captured_events_total Events captured from EPCIS documents.\n\
+             # TYPE lotline_epcis_captured_events_total counter\n\
+             lotline_epcis_captured_events_total {}\n",
+            self.held.load(Relaxed),
+            self.held_max.load(Relaxed),
+            self.captured.load(Relaxed),
+        )
+    }
+}
+
+/// One raw event of the list: its index, its path for problems, its JSON.
+#[derive(Debug)]
+pub struct RawEvent {
+    pub path: String,
+    pub raw: Value,
+}
+
+/// What the parser hands the driver.
+#[derive(Debug)]
+pub enum Input {
+    /// Up to [`CAPTURE_CHUNK_EVENTS`] events and the document's `@context`.
+    Chunk {
+        events: Vec<RawEvent>,
+        context: Option<Arc<Value>>,
+    },
+    /// The document ended: its event count, or why it could not be read.
+    End(Result<usize, Broken>),
+}
+
+/// Why a document could not be read (or was not an EPCIS document).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Broken {
+    Stream(StreamError),
+    Read(ReadError),
+    /// More than a chunk of events before the document's `@context`.
+    LateContext,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Broken::Stream(e) => write!(f, "{e}"),
+            Broken::Read(e) => write!(f, "{e}"),
+            Broken::LateContext => write!(
+                f,
+                "a document of more than {CAPTURE_CHUNK_EVENTS} events must give its @context \
+                 before epcisBody (it is copied into each event as it streams)"
+            ),
+        }
+    }
+}
+
+/// Parses `body` on the calling (blocking) thread and sends its events to
+/// `tx` in chunks. Returns when the document ended or the driver went away.
+pub fn parse(body: impl Read, document_max: u64, tx: &mpsc::Sender<Input>) {
+    let mut context: Option<Arc<Value>> = None;
+    let mut events: Vec<RawEvent> = Vec::with_capacity(CAPTURE_CHUNK_EVENTS);
+    let mut sent_any = false;
+    let mut late = false;
+    let mut gone = false;
+    let result = stream::read(body, document_max, &mut |piece| match piece {
+        Piece::Context(value) => {
+            context = Some(Arc::new(value.clone()));
+            Ok(())
+        }
+        Piece::Event { kind, index, raw } => {
+            events.push(RawEvent {
+                path: format!("{}[{index}]", list_path(kind)),
+                raw,
+            });
+            if events.len() < CAPTURE_CHUNK_EVENTS {
+                return Ok(());
+            }
+            if context.is_none() && !sent_any {
+                late = true;
+                return Err(Halt);
+            }
+            let chunk = Input::Chunk {
+                events: std::mem::replace(&mut events, Vec::with_capacity(CAPTURE_CHUNK_EVENTS)),
+                context: context.clone(),
+            };
+            sent_any = true;
+            if tx.blocking_send(chunk).is_err() {
+                gone = true;
+                return Err(Halt);
+            }
+            Ok(())
+        }
+    });
+    if gone {
+        return;
+    }
+    let end = match result {
+        Ok(outline) => check_outline(outline).map(|count| (count, true)),
+        Err(StreamError::Halted) if late => Err(Broken::LateContext),
+        Err(e) => Err(Broken::Stream(e)),
+    };
+    // The complete events read before a break are still given: under
+    // `proceed` they are captured, under `rollback` nothing is.
+    if !events.is_empty() && (context.is_some() || sent_any || end.is_ok()) {
+        let chunk = Input::Chunk {
+            events,
+            context: context.clone(),
+        };
+        if tx.blocking_send(chunk).is_err() {
+            return;
+        }
+    }
+    let _ = tx.blocking_send(Input::End(end.map(|(count, _)| count)));
+}
+
+fn list_path(kind: BodyKind) -> &'static str {
+    match kind {
+        BodyKind::QueryDocument => "epcisBody.queryResults.resultsBody.eventList",
+        _ => "epcisBody.eventList",
+    }
+}
+
+/// The document-level checks, once the document has ended: its type, the
+/// schema over everything but the events, at least one event.
+fn check_outline(outline: stream::Outline) -> Result<usize, Broken> {
+    let declared = outline.skeleton.get("type").and_then(Value::as_str);
+    if !matches!(declared, Some("EPCISDocument" | "EPCISQueryDocument")) {
+        return Err(Broken::Read(ReadError::WrongKind {
+            expected: "an EPCISDocument or EPCISQueryDocument",
+            found: declared.unwrap_or("(none)").to_owned(),
+        }));
+    }
+    let violations = schema::check(&Value::Object(outline.skeleton));
+    if !violations.is_empty() {
+        return Err(Broken::Read(ReadError::Schema(violations)));
+    }
+    if outline.kind.is_none() || outline.events == 0 {
+        return Err(Broken::Read(ReadError::NoEvents));
+    }
+    Ok(outline.events)
+}
+
+/// One event body for `POST /epcis/events`, as a one-event chunk.
+pub fn single(body: &[u8]) -> Result<Input, ReadError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ReadError::Json(e.to_string()))?;
+    let found = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("(none)");
+    if matches!(found, "EPCISDocument" | "EPCISQueryDocument") {
+        return Err(ReadError::WrongKind {
+            expected: "one EPCIS event (documents go to /epcis/capture)",
+            found: found.to_owned(),
+        });
+    }
+    Ok(Input::Chunk {
+        events: vec![RawEvent {
+            path: String::new(),
+            raw: value,
+        }],
+        context: None,
+    })
+}
+
+// ------------------------------------------------------------------ driver
+
+/// How a capture ended, for the handler to translate.
+#[derive(Debug)]
+pub enum Finish {
+    /// Something was captured (or, under `proceed`, is being): the job
+    /// says what; `broken` is a break of the stream after that.
+    Captured { broken: Option<Broken> },
+    /// Nothing was captured.
+    Refused(Refusal),
+}
+
+/// Why nothing of a document was captured.
+#[derive(Debug)]
+pub enum Refusal {
+    Broken(Broken),
+    /// Some events were refused (all of them, under `proceed`).
+    Events(Problems),
+    /// The node refused to enqueue (shutting down, store unavailable).
+    Node(Rejection),
+}
+
+/// The problems of the events of one document, bounded.
+#[derive(Debug, Default)]
+pub struct Problems {
+    pub list: Vec<FieldProblem>,
+    /// Events refused in total (the list keeps [`JOB_ERRORS_MAX`]).
+    pub rejected: usize,
+    /// Events read in total.
+    pub read: usize,
+    pub schema: bool,
+    pub unreadable: bool,
+    pub unknown_type: bool,
+    /// The first admission refusal, for its status and type.
+    pub first_rejection: Option<Rejection>,
+}
+
+impl Problems {
+    fn push(&mut self, problems: impl IntoIterator<Item = FieldProblem>) {
+        for p in problems {
+            if self.list.len() < JOB_ERRORS_MAX {
+                self.list.push(p.bounded());
+            }
+        }
+    }
+
+    fn absorb(&mut self, other: Problems) {
+        self.rejected += other.rejected;
+        self.read += other.read;
+        self.schema |= other.schema;
+        self.unreadable |= other.unreadable;
+        self.unknown_type |= other.unknown_type;
+        if self.first_rejection.is_none() {
+            self.first_rejection = other.first_rejection;
+        }
+        self.push(other.list);
+    }
+}
+
+/// A chunk after checking, signing and admission.
+struct Prepared {
+    admitted: Vec<Admitted>,
+    captured: Vec<CapturedEvent>,
+    problems: Problems,
+}
+
+/// Drives one capture from `rx` to the mempool, updating job `capture_id`
+/// as chunks are captured. Returns once every event is in the mempool (or
+/// refused); the commits are awaited by a task that finishes the job, and
+/// `finished` is notified when it has.
+pub async fn run(
+    parts: Arc<Parts>,
+    capture_id: String,
+    behaviour: Behaviour,
+    mut rx: mpsc::Receiver<Input>,
+    finished: Arc<Notify>,
+) -> Finish {
+    let mut driver = Driver {
+        parts: parts.clone(),
+        capture_id,
+        problems: Problems::default(),
+        captured: 0,
+        waiters: JoinSet::new(),
+        room: Arc::new(Notify::new()),
+        spool: None,
+    };
+    let mut end: Option<Result<usize, Broken>> = None;
+    while let Some(input) = rx.recv().await {
+        match input {
+            Input::Chunk { events, context } => {
+                if let Err(refusal) = driver.chunk(behaviour, events, context).await {
+                    return Finish::Refused(refusal);
+                }
+            }
+            Input::End(result) => {
+                end = Some(result);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    let broken = match end {
+        Some(Ok(_)) => None,
+        Some(Err(broken)) => Some(broken),
+        None => Some(Broken::Stream(StreamError::Body(
+            "the document reader stopped".into(),
+        ))),
+    };
+    let finish = match behaviour {
+        Behaviour::Rollback => driver.end_rollback(broken).await,
+        Behaviour::Proceed => driver.end_proceed(broken),
+    };
+    if matches!(finish, Finish::Captured { .. }) {
+        driver.finish_when_committed(finished);
+    }
+    finish
+}
+
+struct Driver {
+    parts: Arc<Parts>,
+    capture_id: String,
+    problems: Problems,
+    /// Events enqueued so far.
+    captured: usize,
+    /// One task per enqueued chunk, waiting for its commits.
+    waiters: JoinSet<()>,
+    /// Notified when a chunk of this capture committed: room in the pool.
+    room: Arc<Notify>,
+    spool: Option<Spool>,
+}
+
+impl Driver {
+    async fn chunk(
+        &mut self,
+        behaviour: Behaviour,
+        events: Vec<RawEvent>,
+        context: Option<Arc<Value>>,
+    ) -> Result<(), Refusal> {
+        let reported = self.problems.rejected as u64;
+        let parts = self.parts.clone();
+        let rollback_clean = behaviour == Behaviour::Rollback && self.problems.rejected == 0;
+        let mut spool = self.spool.take();
+        let (prepared, spool, spooled) = tokio::task::spawn_blocking(move || {
+            let prepared = prepare(&parts, events, context.as_deref());
+            let mut spooled = Ok(());
+            if rollback_clean && prepared.problems.rejected == 0 {
+                spooled = spool_chunk(&parts, &mut spool, &prepared.admitted, &prepared.captured);
+            }
+            parts.epcis.counters.release(prepared.admitted.len());
+            (prepared, spool, spooled)
+        })
+        .await
+        .map_err(|e| Refusal::Node(overloaded(format!("capture worker failed: {e}"))))?;
+        self.spool = spool;
+        spooled.map_err(|e| Refusal::Node(overloaded(format!("capture spool: {e}"))))?;
+        let Prepared {
+            admitted,
+            captured,
+            problems,
+        } = prepared;
+        self.problems.absorb(problems);
+        match behaviour {
+            Behaviour::Rollback => Ok(()),
+            Behaviour::Proceed => {
+                if self.problems.rejected as u64 > reported {
+                    let rejected = self.problems.list.clone();
+                    let count = self.problems.rejected as u64;
+                    self.parts.epcis.jobs.update(&self.capture_id, |job| {
+                        // The events' problems, after the job's own (commit,
+                        // capture), which this must not overwrite.
+                        job.errors
+                            .retain(|e| JOB_FIELDS.contains(&e.field.as_str()));
+                        job.errors.extend(rejected);
+                        job.success = false;
+                        job.events_rejected = count;
+                    });
+                }
+                if admitted.is_empty() {
+                    return Ok(());
+                }
+                match self.enqueue(admitted, captured).await {
+                    Ok(()) => Ok(()),
+                    Err(rejection) if self.captured == 0 => Err(Refusal::Node(rejection)),
+                    Err(rejection) => {
+                        self.record_failure(&rejection);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Into the mempool, waiting for room; then a task that waits for the
+    /// commits and counts them into the job.
+    async fn enqueue(
+        &mut self,
+        admitted: Vec<Admitted>,
+        captured: Vec<CapturedEvent>,
+    ) -> Result<(), Rejection> {
+        let count = admitted.len();
+        let counters = &self.parts.epcis.counters;
+        counters.hold(count);
+        let submitted = self
+            .parts
+            .ingest
+            .submit_when_room(admitted, true, &self.room)
+            .await;
+        counters.release(count);
+        let tickets = submitted?;
+        counters.captured.fetch_add(count as u64, Relaxed);
+        self.captured += count;
+        let listed_from = self.captured - count;
+        let listed: Vec<CapturedEvent> = captured
+            .into_iter()
+            .take(JOB_EVENTS_LISTED_MAX.saturating_sub(listed_from))
+            .collect();
+        let total = self.captured as u64;
+        self.parts.epcis.jobs.update(&self.capture_id, |job| {
+            job.events_captured = total;
+            job.events.extend(listed);
+        });
+        let epcis = self.parts.epcis.clone();
+        let capture_id = self.capture_id.clone();
+        let room = self.room.clone();
+        self.waiters.spawn(async move {
+            let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
+            let outcomes = tickets.wait(deadline).await;
+            room.notify_one();
+            record_commits(&epcis, &capture_id, outcomes);
+        });
+        // Reap waiters that are done, so finished ones are not kept.
+        while self.waiters.try_join_next().is_some() {}
+        Ok(())
+    }
+
+    fn record_failure(&self, rejection: &Rejection) {
+        let reason = rejection
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let captured = self.captured;
+        self.parts.epcis.jobs.update(&self.capture_id, |job| {
+            job.success = false;
+            job.errors.push(FieldProblem {
+                field: "capture".into(),
+                reason: format!(
+                    "the node refused further events after {captured} were captured: {reason}"
+                ),
+            });
+        });
+    }
+
+    async fn end_rollback(&mut self, broken: Option<Broken>) -> Finish {
+        if let Some(broken) = broken {
+            return Finish::Refused(Refusal::Broken(broken));
+        }
+        if self.problems.rejected > 0 {
+            return Finish::Refused(Refusal::Events(std::mem::take(&mut self.problems)));
+        }
+        let Some(spool) = self.spool.take() else {
+            return Finish::Refused(Refusal::Broken(Broken::Read(ReadError::NoEvents)));
+        };
+        let mut replay = match spool.replay() {
+            Ok(replay) => replay,
+            Err(e) => {
+                return Finish::Refused(Refusal::Node(overloaded(format!("capture spool: {e}"))));
+            }
+        };
+        loop {
+            let chunk = tokio::task::block_in_place(|| replay.next_chunk(CAPTURE_CHUNK_EVENTS));
+            let chunk = match chunk {
+                Ok(chunk) if chunk.is_empty() => break,
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    let rejection = overloaded(format!("capture spool: {e}"));
+                    if self.captured == 0 {
+                        return Finish::Refused(Refusal::Node(rejection));
+                    }
+                    self.record_failure(&rejection);
+                    break;
+                }
+            };
+            let captured = chunk.iter().map(|(_, c)| c.clone()).collect();
+            let admitted = chunk.into_iter().map(|(a, _)| a).collect();
+            if let Err(rejection) = self.enqueue(admitted, captured).await {
+                if self.captured == 0 {
+                    return Finish::Refused(Refusal::Node(rejection));
+                }
+                self.record_failure(&rejection);
+                break;
+            }
+        }
+        Finish::Captured { broken: None }
+    }
+
+    fn end_proceed(&mut self, broken: Option<Broken>) -> Finish {
+        if self.captured == 0 {
+            return Finish::Refused(match broken {
+                Some(broken) => Refusal::Broken(broken),
+                None => Refusal::Events(std::mem::take(&mut self.problems)),
+            });
+        }
+        if let Some(broken) = &broken {
+            let captured = self.captured;
+            let reason = broken.to_string();
+            self.parts.epcis.jobs.update(&self.capture_id, |job| {
+                job.success = false;
+                job.errors.push(FieldProblem {
+                    field: "document".into(),
+                    reason: format!("{reason}; the {captured} events before it were captured"),
+                });
+            });
+        }
+        Finish::Captured { broken }
+    }
+
+    /// A task that waits for every chunk's commits, then finishes the job.
+    fn finish_when_committed(&mut self, finished: Arc<Notify>) {
+        let mut waiters = std::mem::take(&mut self.waiters);
+        let epcis = self.parts.epcis.clone();
+        let capture_id = self.capture_id.clone();
+        tokio::spawn(async move {
+            while waiters.join_next().await.is_some() {}
+            let finished_at = lotline_core::time::format_rfc3339_ms(now_ms());
+            epcis.jobs.update(&capture_id, |job| {
+                job.running = false;
+                job.finished_at = Some(finished_at);
+            });
+            finished.notify_one();
+        });
+    }
+}
+
+/// Counts one chunk's commits into its job.
+fn record_commits(
+    epcis: &super::Epcis,
+    capture_id: &str,
+    outcomes: Vec<(lotline_core::attestation::AttestationId, Outcome)>,
+) {
+    let mut committed = 0u64;
+    let mut heights = Vec::new();
+    let mut failure: Option<String> = None;
+    for (id, outcome) in outcomes {
+        match outcome {
+            Outcome::Committed(notice) => {
+                committed += 1;
+                heights.push((id, notice.height));
+            }
+            Outcome::Stopped => {
+                failure.get_or_insert_with(|| "the node stopped before the commit".into());
+            }
+            Outcome::Pending => {
+                failure.get_or_insert_with(|| {
+                    format!(
+                        "not committed within {} s; the attestations stay pending and \
+                         can be looked up by id",
+                        COMMIT_WAIT.as_secs()
+                    )
+                });
+            }
+        }
+    }
+    epcis.jobs.update(capture_id, |job| {
+        job.events_committed += committed;
+        for event in &mut job.events {
+            if event.height.is_none()
+                && let Some((_, h)) = heights.iter().find(|(id, _)| *id == event.attestation)
+            {
+                event.height = Some(*h);
+            }
+        }
+        if let Some(reason) = failure {
+            job.success = false;
+            if !job.errors.iter().any(|e| e.field == "commit") {
+                job.errors.push(FieldProblem {
+                    field: "commit".into(),
+                    reason,
+                });
+            }
+        }
+    });
+}
+
+fn overloaded(detail: String) -> Rejection {
+    vec![AdmissionError::Overloaded(detail)]
+}
+
+/// Checks, signs and admits one chunk (CPU work, on a blocking thread).
+fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Prepared {
+    let mut problems = Problems {
+        read: events.len(),
+        ..Problems::default()
+    };
+    let Some(custodian) = parts.epcis.custodian.as_ref() else {
+        // The handler refuses before reading when there is no custodian.
+        problems.rejected = events.len();
+        return Prepared {
+            admitted: Vec::new(),
+            captured: Vec::new(),
+            problems,
+        };
+    };
+    let issued_at_ms = u64::try_from(now_ms()).unwrap_or_default();
+    let mut paths = Vec::with_capacity(events.len());
+    let mut envelopes = Vec::with_capacity(events.len());
+    let mut ids = Vec::with_capacity(events.len());
+    for RawEvent { path, raw } in events {
+        let raw = with_context(raw, context);
+        let violations = schema::check(&raw);
+        if !violations.is_empty() {
+            problems.rejected += 1;
+            problems.schema = true;
+            let pointer = pointer_of(&path);
+            problems.push(violations.into_iter().map(|v| FieldProblem {
+                field: format!("{pointer}{}", v.pointer),
+                reason: v.reason,
+            }));
+            continue;
+        }
+        match capture::read_event(&raw, None, &path) {
+            Ok(event) => {
+                let nonce = random_nonce();
+                let event_id = event
+                    .event_id
+                    .clone()
+                    .unwrap_or_else(|| capture::uuid_urn(nonce));
+                envelopes.push(custodian.sign(parts.chain_id, issued_at_ms, nonce, event));
+                ids.push(event_id);
+                paths.push(path);
+            }
+            Err((problem, unknown)) => {
+                problems.rejected += 1;
+                problems.unreadable = true;
+                problems.unknown_type |= unknown;
+                problems.push([problem]);
+            }
+        }
+    }
+    let guard = crate::trace::LineageGuard::new(parts.reader.clone());
+    let verdicts = parts.admission.admit_batch_guarded(envelopes, &guard);
+    let mut admitted = Vec::with_capacity(verdicts.len());
+    let mut captured = Vec::with_capacity(verdicts.len());
+    for ((path, event_id), verdict) in paths.iter().zip(ids).zip(verdicts) {
+        match verdict {
+            Ok(a) => {
+                captured.push(CapturedEvent {
+                    event_id,
+                    attestation: a.id,
+                    height: None,
+                });
+                admitted.push(a);
+            }
+            Err(rejection) => {
+                problems.rejected += 1;
+                problems.push(event_problems(path, &rejection));
+                problems.first_rejection.get_or_insert(rejection);
+            }
+        }
+    }
+    parts.epcis.counters.hold(admitted.len());
+    Prepared {
+        admitted,
+        captured,
+        problems,
+    }
+}
+
+/// The document's `@context` copied into an event that has none (see
+/// [`capture`]'s module doc), before the schema sees it.
+fn with_context(raw: Value, context: Option<&Value>) -> Value {
+    match (raw, context) {
+        (Value::Object(mut object), Some(context)) if !object.contains_key("@context") => {
+            let mut with = Map::with_capacity(object.len() + 1);
+            with.insert("@context".into(), context.clone());
+            with.append(&mut object);
+            Value::Object(with)
+        }
+        (raw, _) => raw,
+    }
+}
+
+/// `epcisBody.eventList[3]` as a JSON pointer, `/epcisBody/eventList/3`.
+fn pointer_of(path: &str) -> String {
+    if path.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    for part in path.split('.') {
+        match part.split_once('[') {
+            Some((name, index)) => {
+                out.push('/');
+                out.push_str(name);
+                out.push('/');
+                out.push_str(index.trim_end_matches(']'));
+            }
+            None => {
+                out.push('/');
+                out.push_str(part);
+            }
+        }
+    }
+    out
+}
+
+/// Admission problems of one event, named from the document root.
+pub fn event_problems(path: &str, rejection: &[AdmissionError]) -> Vec<FieldProblem> {
+    crate::api::ApiError::from_rejection(rejection)
+        .problems
+        .into_iter()
+        .map(|p| FieldProblem {
+            field: match p.field.strip_prefix("event.") {
+                Some(rest) => capture::join(path, rest),
+                None => capture::join(path, &p.field),
+            },
+            reason: p.reason,
+        })
+        .collect()
+}
+
+fn random_nonce() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------------- spool
+
+fn spool_chunk(
+    parts: &Parts,
+    spool: &mut Option<Spool>,
+    admitted: &[Admitted],
+    captured: &[CapturedEvent],
+) -> io::Result<()> {
+    if spool.is_none() {
+        *spool = Some(Spool::create(&parts.epcis.spool_dir)?);
+    }
+    match spool {
+        Some(spool) => spool.write(admitted, captured),
+        None => Ok(()),
+    }
+}
+
+/// Admitted attestations of a `rollback` capture, on disk until the whole
+/// document is known good. Record: u32 LE length, then postcard of
+/// (size, meta, event id) and the envelope's postcard bytes. The file is
+/// removed when the spool (or its replay) is dropped; a node start removes
+/// any left by a crash ([`clear_spool_dir`]).
+struct Spool {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl Spool {
+    fn create(dir: &Path) -> io::Result<Spool> {
+        std::fs::create_dir_all(dir)?;
+        let mut name = [0u8; 12];
+        rand_core::OsRng.fill_bytes(&mut name);
+        let path = dir.join(format!("{}.spool", hex::encode(name)));
+        let file = File::create_new(&path)?;
+        Ok(Spool {
+            path,
+            file: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    fn write(&mut self, admitted: &[Admitted], captured: &[CapturedEvent]) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("spool already replayed"));
+        };
+        for (a, c) in admitted.iter().zip(captured) {
+            let head = postcard::to_stdvec(&(a.size as u64, &a.meta, &c.event_id))
+                .map_err(io::Error::other)?;
+            let envelope = a.envelope.to_bytes();
+            let len = u32::try_from(4 + head.len() + envelope.len()).map_err(io::Error::other)?;
+            file.write_all(&len.to_le_bytes())?;
+            file.write_all(
+                &u32::try_from(head.len())
+                    .map_err(io::Error::other)?
+                    .to_le_bytes(),
+            )?;
+            file.write_all(&head)?;
+            file.write_all(&envelope)?;
+        }
+        Ok(())
+    }
+
+    fn replay(mut self) -> io::Result<Replay> {
+        if let Some(mut file) = self.file.take() {
+            file.flush()?;
+        }
+        let file = File::open(&self.path)?;
+        Ok(Replay {
+            reader: BufReader::with_capacity(1 << 20, file),
+            _spool: self,
+        })
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        drop(self.file.take());
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Reading a spool back, in the order it was written.
+struct Replay {
+    reader: BufReader<File>,
+    _spool: Spool,
+}
+
+impl Replay {
+    fn next_chunk(&mut self, max: usize) -> io::Result<Vec<(Admitted, CapturedEvent)>> {
+        let mut out = Vec::with_capacity(max);
+        while out.len() < max {
+            let mut len = [0u8; 4];
+            match self.reader.read_exact(&mut len) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e),
+            }
+            let mut record = vec![0u8; u32::from_le_bytes(len) as usize];
+            self.reader.read_exact(&mut record)?;
+            out.push(decode_record(&record)?);
+        }
+        Ok(out)
+    }
+}
+
+fn decode_record(record: &[u8]) -> io::Result<(Admitted, CapturedEvent)> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
+    let (head_len, rest) = record
+        .split_at_checked(4)
+        .ok_or_else(|| bad("short record"))?;
+    let head_len = u32::from_le_bytes(head_len.try_into().map_err(|_| bad("short record"))?);
+    let (head, envelope) = rest
+        .split_at_checked(head_len as usize)
+        .ok_or_else(|| bad("short record"))?;
+    let (size, meta, event_id): (u64, AttestationMeta, String) =
+        postcard::from_bytes(head).map_err(|_| bad("bad record head"))?;
+    let envelope = Envelope::from_bytes(envelope).map_err(|_| bad("bad envelope"))?;
+    let id = envelope.id();
+    Ok((
+        Admitted {
+            id,
+            envelope,
+            meta,
+            size: usize::try_from(size).map_err(|_| bad("bad size"))?,
+        },
+        CapturedEvent {
+            event_id,
+            attestation: id,
+            height: None,
+        },
+    ))
+}
+
+/// Removes spools left by a node that stopped mid-capture (their captures
+/// were never acknowledged).
+pub fn clear_spool_dir(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "spool") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_pointers() {
+        assert_eq!(
+            pointer_of("epcisBody.eventList[3]"),
+            "/epcisBody/eventList/3"
+        );
+        assert_eq!(pointer_of(""), "");
+    }
+
+    #[test]
+    fn a_missing_context_is_copied_in_first() {
+        let raw = serde_json::json!({"type": "ObjectEvent"});
+        let ctx = serde_json::json!(["c"]);
+        let with = with_context(raw, Some(&ctx));
+        assert_eq!(with["@context"], ctx);
+        assert_eq!(with.as_object().unwrap().keys().next().unwrap(), "@context");
+    }
+}
