@@ -38,6 +38,10 @@ pub const BACKOFF_DOUBLINGS_MAX: u32 = 16;
 /// by its late proposal and gets the full timeout on its next turn.
 pub const SUSPECT_TIMEOUT_DIVISOR: u64 = 10;
 
+/// The default heartbeat of an idle chain: one block a minute, about
+/// 1,440 small blocks a day per node.
+pub const HEARTBEAT_MS_DEFAULT: u64 = 60_000;
+
 const _: () = assert!(PIPELINE_HEIGHTS_MAX as usize <= limits::FINALITY_DESCENDANTS_MAX);
 const _: () = assert!(FETCH_BLOCKS_MAX <= WANTED_BLOCKS_MAX);
 const _: () = assert!(limits::VALIDATORS_MAX <= u16::MAX as usize);
@@ -63,6 +67,15 @@ pub struct Config {
     pub future_views_max: NonZeroU64,
     /// Committed blocks kept in memory to answer peers' block requests.
     pub committed_blocks_retained: usize,
+    /// How long a view with nothing to order waits before it becomes
+    /// active anyway: its leader then proposes (an empty block if it still
+    /// has nothing) and the view timers start. It is the heartbeat of an
+    /// idle chain: at most one block per `heartbeat_ms` while idle, so that
+    /// monitoring sees the chain alive, and a dead leader of an idle view
+    /// is replaced after it plus the leader timeout. A local timer, like
+    /// the timeouts: validators that disagree about it only wait
+    /// differently long (see the crate documentation, "Idle views").
+    pub heartbeat_ms: NonZeroU64,
     /// How signatures are checked; [`Zip215`] unless a simulator shares a
     /// memo between simulated validators.
     pub verifier: Arc<dyn Verifier>,
@@ -70,7 +83,8 @@ pub struct Config {
 
 impl Config {
     /// A config with default timings: 500 ms leader timeout, capped at 8 s,
-    /// a window of 16 future views, 256 retained blocks.
+    /// a window of 16 future views, 256 retained blocks, a heartbeat of
+    /// [`HEARTBEAT_MS_DEFAULT`].
     pub fn new(
         chain_id: Digest,
         validators: Vec<PublicKey>,
@@ -86,6 +100,7 @@ impl Config {
             timeout_max_ms: NonZeroU64::new(8_000).unwrap_or(NonZeroU64::MIN),
             future_views_max: NonZeroU64::new(16).unwrap_or(NonZeroU64::MIN),
             committed_blocks_retained: limits::FINALITY_DESCENDANTS_MAX,
+            heartbeat_ms: NonZeroU64::new(HEARTBEAT_MS_DEFAULT).unwrap_or(NonZeroU64::MIN),
             verifier: Arc::new(Zip215),
         }
     }

@@ -112,6 +112,12 @@ pub struct Engine {
     pub(crate) suspects: Suspects,
     /// The certificate that let us enter `view`.
     pub(crate) entry: Option<QuorumCertificate>,
+    /// The actor's last word on whether it holds work to order
+    /// ([`Input::Work`]); true until it says otherwise.
+    pub(crate) pending: bool,
+    /// The current view is active: its timers run and, if we lead it, we
+    /// asked for a payload. See "Idle views" in the crate documentation.
+    pub(crate) active: bool,
     /// The leader's payload, waiting for the parent to be known.
     pub(crate) payload: Option<Payload>,
     /// The finalized view we last told each lagging peer about.
@@ -148,6 +154,8 @@ impl Engine {
             streak: 0,
             suspects: Suspects::default(),
             entry: None,
+            pending: true,
+            active: false,
             payload: None,
             helped: BTreeMap::new(),
             evidence_seen: Default::default(),
@@ -254,11 +262,20 @@ impl Engine {
         }
     }
 
-    /// The outputs of (re)starting: the current view's timers, a build
-    /// request if we lead it, and a rebroadcast of what we already signed
-    /// in it.
+    /// The outputs of (re)starting: our latest finalization (for peers to
+    /// answer with theirs if they are ahead), the current view's timers, a
+    /// build request if we lead it, and a rebroadcast of what we already
+    /// signed in it.
     pub fn start(&mut self) -> Vec<Output> {
         assert!(self.out.is_empty());
+        // A validator restarted behind a chain that has gone idle would hear
+        // nothing until the next heartbeat: show peers our latest
+        // finalization; any that are further ahead answer with theirs
+        // (`help`), and block sync takes it from there.
+        if let Some(certificate) = self.finalized.certificate.clone() {
+            self.out
+                .push(Output::Broadcast(Message::Certificate(certificate)));
+        }
         self.start_view();
         let view = self.view;
         let streak = self.streak;
@@ -296,6 +313,12 @@ impl Engine {
                 }
             }
             Input::PeerConnected { peer } => self.on_peer_connected(peer),
+            Input::Work { pending } => {
+                self.pending = pending;
+                if pending {
+                    self.activate();
+                }
+            }
         }
         assert!(self.view > self.finalized.view);
         std::mem::take(&mut self.out)
@@ -742,6 +765,7 @@ impl Engine {
         }
         self.entry = Some(certificate);
         self.payload = None;
+        self.active = false;
         self.start_view();
     }
 
@@ -765,8 +789,48 @@ impl Engine {
         }
     }
 
-    /// Timers, build request, and verification of an early proposal.
+    /// Starts the current view: active at once if there is work, a
+    /// proposal or an own vote in it (we were active in it before a
+    /// restart); otherwise idle until the heartbeat or until something
+    /// makes it active ([`Engine::activate`]).
     fn start_view(&mut self) {
+        let view = self.view;
+        let round = self.rounds.entry(view).or_insert_with(Round::new);
+        let busy = round.proposal.is_some() || round.own.all().next().is_some();
+        if self.pending || busy {
+            self.activate();
+        } else if !self.active {
+            self.out.push(Output::SetTimer {
+                view,
+                timer: TimerKind::Heartbeat,
+                after_ms: self.config.heartbeat_ms.get(),
+            });
+            if self.unfinalized() {
+                self.out.push(Output::SetTimer {
+                    view,
+                    timer: TimerKind::Finality,
+                    after_ms: self.config.view_timeout_ms(self.streak),
+                });
+            }
+        }
+    }
+
+    /// True while some notarized block above the finalized view is not
+    /// final (its finalization is missing so far).
+    fn unfinalized(&self) -> bool {
+        self.rounds
+            .range(self.finalized.view + 1..)
+            .any(|(_, round)| round.notarization.is_some())
+    }
+
+    /// Makes the current view active, once: its leader and view timers
+    /// start now, we ask for a payload if we lead it, and an early
+    /// proposal goes to verification.
+    pub(crate) fn activate(&mut self) {
+        if self.active {
+            return;
+        }
+        self.active = true;
         let view = self.view;
         let me = self.me();
         let leader = self.leader(view);
@@ -835,6 +899,12 @@ impl Engine {
                 }
             }
             TimerKind::Notarization => self.nullify_current(),
+            TimerKind::Heartbeat => self.activate(),
+            TimerKind::Finality => {
+                if self.unfinalized() {
+                    self.activate();
+                }
+            }
             TimerKind::Retry => {
                 let stuck = self.stuck_messages();
                 if !stuck.is_empty() {

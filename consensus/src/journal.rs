@@ -4,12 +4,68 @@
 //! it is still checked: a vote by another signer means a wrong key or a
 //! wrong file, and two conflicting votes mean we equivocated before. Both
 //! stop the engine from starting rather than letting it sign more.
+//!
+//! [`KeepAbove`] says which journal entries a restore still needs once the
+//! block log holds a finalized block: the rule by which the node's journal
+//! and the simulator's compact themselves.
 
 use std::collections::BTreeMap;
 
+use lotline_core::block::Header;
+use lotline_core::certificate::Finality;
 use lotline_core::vote::{Vote, VoteKind};
 
+use crate::Record;
 use crate::view::Own;
+
+/// What a restore needs from the journal, given the last block of the block
+/// log (durable) and its finality: own votes and certificates of views at
+/// or above the finality's view, blocks above the block's height.
+///
+/// Why that is enough: [`crate::Engine::restore`] takes the finality as its
+/// floor, ignores own votes below it (nothing at or below a finalized view
+/// is ever signed again, and the votes of the floor view itself are kept so
+/// that they are checked against) and certificates below it, and keeps only
+/// blocks above the committed height. The floor must come from the block
+/// log, never from a finalization held only in memory: a vote dropped for a
+/// view that the block log can not prove final could be signed again,
+/// differently, after a crash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeepAbove {
+    pub view: u64,
+    pub height: u64,
+}
+
+impl KeepAbove {
+    /// The floor after committing `header` with `finality`.
+    pub fn committed(header: &Header, finality: &Finality) -> KeepAbove {
+        KeepAbove {
+            view: finality.certificate.view,
+            height: header.height,
+        }
+    }
+
+    /// Own votes and certificates are kept by their view.
+    pub fn keeps_view(&self, view: u64) -> bool {
+        view >= self.view
+    }
+
+    /// Blocks are kept by their height.
+    pub fn keeps_height(&self, height: u64) -> bool {
+        height > self.height
+    }
+
+    pub fn keeps_vote(&self, vote: &Vote) -> bool {
+        self.keeps_view(vote.view)
+    }
+
+    pub fn keeps_record(&self, record: &Record) -> bool {
+        match record {
+            Record::Certificate(c) => self.keeps_view(c.view),
+            Record::Block(b) => self.keeps_height(b.header.height),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RestoreError {

@@ -16,9 +16,11 @@
 //!
 //! 1. *Enter* `v` on a notarization or nullification of `v - 1`, or a
 //!    finalization of `v - 1`; a certificate for any view `w >= v` jumps the
-//!    engine to `w + 1`. Entering sets the leader timer and the view timer
-//!    ([`TimerKind`]); the leader asks the actor for a payload
-//!    ([`Output::Build`]). The leader timer is short
+//!    engine to `w + 1`. The view starts *active* if the actor holds work
+//!    ([`Input::Work`]), else *idle* (see "Idle views" below). An active
+//!    view sets the leader timer and the view timer ([`TimerKind`]); its
+//!    leader asks the actor for a payload ([`Output::Build`]). The leader
+//!    timer is short
 //!    ([`Config::suspect_timeout_ms`], a tenth) when the leader of `v` is
 //!    *suspected*: we left the last view it led without any sign that it
 //!    proposed, and it has not proposed since ([`leader`] module). Leaving
@@ -47,6 +49,55 @@
 //! 6. On q `nullify(v)`: nullification; enter `v + 1`.
 //! 7. On q `finalize(v, h)`: `h` and its uncommitted ancestors are final and
 //!    come out as [`Output::Commit`] in height order.
+//!
+//! # Idle views (no empty blocks when there is nothing to order)
+//!
+//! A chain under no load must not grow: a view entered while the actor
+//! holds no work ([`Input::Work`] `{ pending: false }`) is *idle*. Its
+//! leader does not ask for a payload and nobody starts the leader or view
+//! timer, so nobody nullifies it; only a [`TimerKind::Heartbeat`] of
+//! [`Config::heartbeat_ms`] (60 s by default) is set. The view becomes
+//! *active* (timers start now, the leader asks for a payload) on the
+//! first of:
+//!
+//! * work: the actor reports pending attestations or evidence, admitted
+//!   locally or learnt by gossip, so replicas learn of work as soon as
+//!   the leader does and time a dead leader out with the normal timers;
+//! * a valid proposal for the view (a leader with work that the replica
+//!   has not heard of yet);
+//! * `nullify` votes of f + 1 validators for the view: at least one honest
+//!   validator has work or reached its heartbeat; by rule 5 we nullify too,
+//!   so the view ends in a round trip instead of holding it open;
+//! * the heartbeat: the leader proposes, an empty block if it still has
+//!   nothing, so an idle chain adds one block per heartbeat and monitoring
+//!   sees it alive; a dead leader of an idle view is nullified a leader
+//!   timeout after the heartbeat;
+//! * unfinished business: the view was entered while a notarized block
+//!   above the finalized one is not final, and a view timeout later
+//!   ([`TimerKind::Finality`]) it still is not. A notarized block whose
+//!   `finalize` votes fell short (some validators nullified its view) is
+//!   final only once a descendant is, so the chain must go on until one
+//!   is; otherwise the last burst before a quiet spell would wait for the
+//!   heartbeat to commit. Usually the finalization comes first (its votes
+//!   leave with the notarization) and nothing happens.
+//!
+//! Once active a view stays active until it is left; `pending: false`
+//! only affects the views entered after it. An engine that is never sent
+//! `Input::Work` is always pending, which is the protocol under constant
+//! load (the simulator's constant-load seeds run it).
+//!
+//! What this changes and what it does not: safety rules are untouched (no
+//! vote is signed that the rules above did not allow; an idle view simply
+//! has no votes yet). Liveness under load is unchanged, since every view
+//! is active. When work arrives in an idle view, the view is active within
+//! one gossip delay at every validator that receives it, so a dead
+//! leader's view ends after the (suspect or normal) leader timeout, as
+//! under load. A Byzantine leader may still propose empty blocks in its
+//! own views, as it always could; Byzantine nullifies alone (at most f)
+//! end nothing. Validators disagree about `pending` only for a gossip
+//! delay, and disagreeing costs time, never safety. The heartbeat, like
+//! the timeouts, is a local timer: replicas accept an empty block whenever
+//! it comes, since they can not check another validator's clock.
 //!
 //! # Invariants
 //!
@@ -91,7 +142,7 @@ use serde::{Deserialize, Serialize};
 pub use certificate::{QuorumCertificate, Verifier, Zip215};
 pub use config::Config;
 pub use engine::Engine;
-pub use journal::RestoreError;
+pub use journal::{KeepAbove, RestoreError};
 pub use leader::leader;
 pub use lotline_core::evidence::{Evidence, EvidenceError, EvidenceKey, EvidenceKind};
 
@@ -129,6 +180,13 @@ pub enum Input {
     /// restarts, then resumes within a round trip instead of waiting out a
     /// view timeout that doubled while the network was cut.
     PeerConnected { peer: u16 },
+    /// Whether the actor holds work to order: attestations in its mempool
+    /// (admitted locally or learnt by gossip) or evidence that no block the
+    /// engine holds carries yet. Send it whenever the answer changes (and
+    /// once before [`Engine::start`]); `pending: true` makes the current
+    /// view active. An engine never told is always pending: every view is
+    /// active, as under constant load. See "Idle views" above.
+    Work { pending: bool },
 }
 
 /// The timers of a view.
@@ -141,6 +199,12 @@ pub enum TimerKind {
     /// Still stuck after nullifying: rebroadcast the nullify vote and the
     /// certificate that justified entering the view.
     Retry,
+    /// An idle view waited [`Config::heartbeat_ms`]: make it active.
+    Heartbeat,
+    /// An idle view was entered with notarized blocks not yet final and
+    /// waited a view timeout for their finalization: if it has not come,
+    /// make the view active, so that a descendant finalizes them.
+    Finality,
 }
 
 /// What an engine asks the actor to do, in order.
@@ -165,8 +229,10 @@ pub enum Output {
         timer: TimerKind,
         after_ms: u64,
     },
-    /// We lead `view`: answer with `Input::Propose` (possibly with no
-    /// attestations) soon, before the leader timer of the peers fires.
+    /// We lead `view` and it is active (there is work, or the heartbeat is
+    /// due, or peers want to leave it): answer with `Input::Propose` soon,
+    /// with what there is (possibly no attestations), before the leader
+    /// timer of the peers fires.
     Build { view: u64 },
     /// Check the payload of `block` (attestation admission: signatures,
     /// schema, policy, no duplicates of committed attestations) and answer

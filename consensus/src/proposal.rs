@@ -51,7 +51,10 @@ impl Engine {
         now_ms: u64,
     ) {
         let view = self.view;
-        if self.leader(view) != self.me() {
+        // A payload answers a `Build`, which only an active view asks for;
+        // one that arrives late, for a view we left, must not make an idle
+        // view propose.
+        if self.leader(view) != self.me() || !self.active {
             return;
         }
         let round = self.round_mut(view);
@@ -210,6 +213,46 @@ impl Engine {
             .collect()
     }
 
+    /// Ids carried by the blocks that may still commit, as far as this
+    /// engine knows: the current view's proposal and every notarized block
+    /// above the finalized view, with their uncommitted ancestors. What a
+    /// leader's actor leaves out of a payload and what does not count as
+    /// work: an attestation in a block of a view that was left without a
+    /// notarization (an equivocating or late leader's) is pending again at
+    /// once, not only when some block commits at that height. The engine
+    /// still drops repeats of the chosen parent's chain itself
+    /// ([`Engine::try_propose`]), and voters refuse them.
+    pub fn live_attestations(&self) -> BTreeSet<AttestationId> {
+        let mut tips: Vec<BlockHash> = self
+            .rounds
+            .range(self.finalized.view + 1..)
+            .filter_map(|(_, round)| round.notarization.as_ref())
+            .map(|certificate| BlockHash(certificate.block))
+            .collect();
+        if let Some(proposal) = self.rounds.get(&self.view).and_then(|r| r.proposal) {
+            tips.push(proposal);
+        }
+        let mut seen = BTreeSet::new();
+        let mut ids = BTreeSet::new();
+        for tip in tips {
+            let mut cursor = tip;
+            while seen.insert(cursor) {
+                let Some(block) = self.blocks.get(&cursor) else {
+                    break;
+                };
+                ids.extend(block.attestations.iter().map(Envelope::id));
+                cursor = block.header.parent;
+            }
+        }
+        ids
+    }
+
+    /// How many attestations the uncommitted block bodies carry (with
+    /// repeats): a cheap upper bound of [`Engine::uncommitted_attestations`].
+    pub fn uncommitted_attestation_count(&self) -> usize {
+        self.blocks.values().map(|b| b.attestations.len()).sum()
+    }
+
     /// Rule 2: walking down from `view - 1`, skip nullified views until a
     /// notarized (or the finalized) block.
     pub(crate) fn select_parent(&self, view: u64) -> Result<Parent, Missing> {
@@ -366,6 +409,11 @@ impl Engine {
             });
         }
         self.blocks.insert(hash, block);
+        // A proposal is a sign of work: the view's timers start, so that a
+        // proposal that does not gather a notarization still ends the view.
+        if view == self.view {
+            self.activate();
+        }
         self.certify(view);
         self.try_commit();
     }

@@ -57,6 +57,23 @@ impl Fixture {
         fixture
     }
 
+    /// An engine told before it starts that its actor has no work: the
+    /// first view starts idle ("Idle views" in the crate documentation).
+    fn idle(n: usize, me: u16) -> Fixture {
+        let keys = keys(n);
+        let mut engine = Engine::new(config(&keys, me));
+        let set = ValidatorSet::new(CHAIN, keys.iter().map(SigningKey::public_key).collect());
+        let mut log = engine.handle(Input::Work { pending: false });
+        assert!(log.is_empty(), "going idle has no outputs: {log:?}");
+        log.extend(engine.start());
+        Fixture {
+            keys,
+            set,
+            engine,
+            log,
+        }
+    }
+
     fn n(&self) -> usize {
         self.keys.len()
     }
@@ -1421,6 +1438,15 @@ fn restore_after_a_commit_continues_from_the_committed_head() {
         (2, 1, 1)
     );
     fx.engine = restarted;
+    // Peers further ahead answer our latest finalization with theirs, also
+    // when the chain is idle and nobody else would send anything.
+    let started = fx.engine.start();
+    assert!(
+        started
+            .iter()
+            .any(|o| Expect::Certificate(Finalize, 1).matches(o)),
+        "a restart shows peers its finalization: {started:#?}"
+    );
     let b2 = fx.block(2, Some(&b1), 0);
     fx.run(vec![step(
         "proposal on the committed head",
@@ -2486,4 +2512,211 @@ fn a_leader_fetches_the_bodies_between_its_parent_and_its_head_before_proposing(
         .collect();
     assert!(!ids.contains(&repeated.id()), "b1's attestation repeated");
     assert!(ids.contains(&fresh.id()));
+}
+
+// ---- idle views -------------------------------------------------------------
+
+fn timer(view: u64, timer: TimerKind) -> Input {
+    Input::Timer { view, timer }
+}
+
+/// The timers of an active view, which an idle one must not set.
+fn view_timers(view: u64) -> Vec<Expect> {
+    vec![
+        Expect::Timer(view, TimerKind::Leader),
+        Expect::Timer(view, TimerKind::Notarization),
+    ]
+}
+
+/// Goal: an idle leader proposes nothing and nobody's view timers run
+/// until the heartbeat; then the leader asks for a payload and the timers
+/// start. Method: validator 1 leads view 1 with no work.
+#[test]
+fn an_idle_leader_waits_for_its_heartbeat() {
+    let mut fx = Fixture::idle(4, 1);
+    let start = fx.log.clone();
+    assert!(
+        start
+            .iter()
+            .any(|o| Expect::Timer(1, TimerKind::Heartbeat).matches(o))
+    );
+    for forbidden in view_timers(1).iter().chain([&Expect::Build(1)]) {
+        assert!(
+            !start.iter().any(|o| forbidden.matches(o)),
+            "idle start: {forbidden:?} in {start:#?}"
+        );
+    }
+    let heartbeat = start.iter().find_map(|o| match o {
+        Output::SetTimer {
+            timer: TimerKind::Heartbeat,
+            after_ms,
+            ..
+        } => Some(*after_ms),
+        _ => None,
+    });
+    assert_eq!(heartbeat, Some(60_000));
+    fx.run(vec![
+        step(
+            "a late payload does not make an idle view propose",
+            Input::Propose {
+                attestations: vec![],
+                evidence: vec![],
+                now_ms: 5,
+            },
+            vec![],
+            vec![Expect::Proposal(1), Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "heartbeat: build, timers start",
+            timer(1, TimerKind::Heartbeat),
+            vec![
+                Expect::Timer(1, TimerKind::Leader),
+                Expect::Timer(1, TimerKind::Notarization),
+                Expect::Build(1),
+            ],
+            vec![],
+            1,
+        ),
+        step(
+            "a second heartbeat changes nothing",
+            timer(1, TimerKind::Heartbeat),
+            vec![],
+            vec![Expect::Build(1), Expect::Timer(1, TimerKind::Leader)],
+            1,
+        ),
+        step(
+            "the empty payload is proposed",
+            Input::Propose {
+                attestations: vec![],
+                evidence: vec![],
+                now_ms: 60_005,
+            },
+            vec![Expect::Journal(Notarize, 1), Expect::Proposal(1)],
+            vec![],
+            1,
+        ),
+    ]);
+}
+
+/// Goal: work makes an idle view active at once, with the normal timers,
+/// so a dead leader is timed out as under load; going idle again does not
+/// stop a view that is already active. Method: replica 0 in view 1.
+#[test]
+fn work_starts_the_timers_of_an_idle_view_and_a_dead_leader_is_nullified() {
+    let mut fx = Fixture::idle(4, 0);
+    fx.run(vec![step(
+        "the leader timer never fires in an idle view, so nothing happens",
+        timer(1, TimerKind::Heartbeat),
+        view_timers(1),
+        vec![Expect::AnyJournal],
+        1,
+    )]);
+    let mut fx = Fixture::idle(4, 0);
+    fx.run(vec![
+        step(
+            "work: timers start, no build (not the leader)",
+            Input::Work { pending: true },
+            view_timers(1),
+            vec![Expect::Build(1), Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "the work is gone again: the active view stays active",
+            Input::Work { pending: false },
+            vec![],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "leader timer: nullify",
+            timer(1, TimerKind::Leader),
+            vec![Expect::Journal(Nullify, 1), Expect::Vote(Nullify, 1)],
+            vec![],
+            1,
+        ),
+        step("a second nullify", fx.nullify(2, 1), vec![], vec![], 1),
+        step(
+            "third nullify: view 2 starts idle (no work now)",
+            fx.nullify(3, 1),
+            vec![
+                Expect::Certificate(Nullify, 1),
+                Expect::Timer(2, TimerKind::Heartbeat),
+            ],
+            view_timers(2),
+            2,
+        ),
+    ]);
+}
+
+/// Goal: f + 1 nullifies end an idle view (an honest validator has work
+/// the others did not hear of: they nullify too, rule 5), f do not
+/// (Byzantine validators alone can not wake the chain). Method: n = 4,
+/// f = 1, replica 0.
+#[test]
+fn f_plus_one_nullifies_end_an_idle_view_and_f_do_not() {
+    let mut fx = Fixture::idle(4, 0);
+    fx.run(vec![
+        step(
+            "one nullify: still idle",
+            fx.nullify(2, 1),
+            vec![],
+            vec![Expect::AnyJournal, Expect::Timer(1, TimerKind::Leader)],
+            1,
+        ),
+        step(
+            "two nullifies: we nullify too",
+            fx.nullify(3, 1),
+            vec![Expect::Journal(Nullify, 1), Expect::Vote(Nullify, 1)],
+            vec![],
+            1,
+        ),
+    ]);
+}
+
+/// Goal: a proposal makes an idle view active (its leader had work we did
+/// not hear of yet), and leaving the view carries nothing into the next:
+/// it starts idle. Method: replica 2 sees view 1's proposal notarized.
+#[test]
+fn a_proposal_wakes_an_idle_view_and_the_next_view_starts_idle() {
+    let mut fx = Fixture::idle(4, 2);
+    let b1 = fx.block(1, None, 0);
+    fx.run(vec![
+        step(
+            "proposal: verify, timers start",
+            fx.proposal(&b1, None, None, vec![]),
+            vec![
+                Expect::Verify(1),
+                Expect::Timer(1, TimerKind::Leader),
+                Expect::Timer(1, TimerKind::Notarization),
+            ],
+            vec![],
+            1,
+        ),
+        step(
+            "notarize",
+            fx.verified(&b1),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "the leader's, ours and a third: notarization; view 2, which we lead, starts idle",
+            fx.vote(3, Notarize, 1, &b1),
+            vec![
+                Expect::Certificate(Notarize, 1),
+                Expect::Timer(2, TimerKind::Heartbeat),
+                Expect::Journal(Finalize, 1),
+            ],
+            vec![Expect::Build(2), Expect::Timer(2, TimerKind::Leader)],
+            2,
+        ),
+        step(
+            "work: the leader of view 2 builds",
+            Input::Work { pending: true },
+            vec![Expect::Timer(2, TimerKind::Leader), Expect::Build(2)],
+            vec![],
+            2,
+        ),
+    ]);
 }

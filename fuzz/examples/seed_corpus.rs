@@ -507,7 +507,7 @@ fn configs(out: &mut Out) {
          [api.rate_limit]\nper_ip_per_s = 10\nper_ip_burst = 20\nper_credential_per_s = 100\n\
          per_credential_burst = 200\nbuckets_max = 64\n\n\
          [mempool]\nattestations_max = 1000\nbytes_max = 1048576\n\n\
-         [p2p]\nlisten = \"/ip4/127.0.0.1/tcp/7100\"\n\n[consensus]\nidle_block_ms = 250\n",
+         [p2p]\nlisten = \"/ip4/127.0.0.1/tcp/7100\"\n\n[consensus]\nheartbeat_ms = 60000\n",
         NodeConfig::render_capture("supplier", Path::new("client.key")),
         "ab".repeat(32),
     );

@@ -27,7 +27,7 @@
 //! [p2p]                                 # optional, several validators
 //! listen = "/ip4/0.0.0.0/tcp/7101"      # default: this validator's p2p in genesis
 //! [consensus]                           # optional
-//! idle_block_ms = 500                   # empty block after this long idle
+//! heartbeat_ms = 60000                  # an idle chain adds one block this often
 //! [capture]                             # optional: EPCIS capture on this node
 //! org = "manufacturer"                  # the org captured events are signed as
 //! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
@@ -39,8 +39,10 @@
 //! Relative paths are relative to the config file's directory.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
+use lotline_consensus::config::HEARTBEAT_MS_DEFAULT;
 use lotline_core::limits::CAPTURE_BYTES_MAX;
 use serde::Deserialize;
 
@@ -84,7 +86,7 @@ pub struct CaptureConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConsensus {
-    idle_block_ms: Option<u64>,
+    heartbeat_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,10 +154,11 @@ pub struct NodeConfig {
     pub mempool_bytes_max: usize,
     /// libp2p listen address; default: this validator's `p2p` in genesis.
     pub p2p_listen: Option<String>,
-    /// A leader with nothing to propose proposes an empty block after this
-    /// long (a local choice, not a consensus rule). Default: half the
-    /// genesis leader timeout.
-    pub idle_block_ms: Option<u64>,
+    /// With nothing to order, views wait this long before their leader
+    /// proposes (an empty block) and their timers start: the heartbeat of
+    /// an idle chain (`lotline_consensus::Config::heartbeat_ms`). A local
+    /// timer, not a consensus rule. Several validators only.
+    pub heartbeat_ms: NonZeroU64,
     /// EPCIS capture signing identity; `None` disables capture.
     pub capture: Option<CaptureConfig>,
     /// API credentials (checked against the genesis when the node starts).
@@ -262,7 +265,12 @@ impl NodeConfig {
                 .unwrap_or(MEMPOOL_ATTESTATIONS_DEFAULT),
             mempool_bytes_max: raw.mempool.bytes_max.unwrap_or(MEMPOOL_BYTES_DEFAULT),
             p2p_listen: raw.p2p.listen,
-            idle_block_ms: raw.consensus.idle_block_ms,
+            heartbeat_ms: NonZeroU64::new(
+                raw.consensus.heartbeat_ms.unwrap_or(HEARTBEAT_MS_DEFAULT),
+            )
+            .ok_or(ConfigError::Zero {
+                field: "consensus.heartbeat_ms",
+            })?,
             capture: raw.capture.map(|c| CaptureConfig {
                 org: c.org,
                 key: resolve(c.key),

@@ -116,10 +116,9 @@ impl Node {
             0 => None,
             height => store.read_block(height)?,
         };
-        let keep = KeepAbove {
-            view: last.as_ref().map_or(0, |r| r.finality.certificate.view),
-            height: store.height(),
-        };
+        let keep = last.as_ref().map_or_else(KeepAbove::default, |r| {
+            KeepAbove::committed(&r.block.header, &r.finality)
+        });
         let (journal, journaled, journal_report) =
             VoteJournal::open(&config.data_dir.join("votes.journal"), keep)?;
         tracing::info!(
@@ -196,6 +195,7 @@ impl Node {
             engine_config.timeout_max_ms =
                 NonZeroU64::new(params.timeout_max_ms.max(params.timeout_base_ms))
                     .unwrap_or(NonZeroU64::MIN);
+            engine_config.heartbeat_ms = config.heartbeat_ms;
             let last_finalized = last.map(|r| (r.block.header, r.finality));
             let engine = Engine::restore(
                 engine_config,
@@ -214,9 +214,6 @@ impl Node {
                 net: net.clone(),
                 admission: admission.clone(),
                 policy,
-                idle: Duration::from_millis(
-                    config.idle_block_ms.unwrap_or(params.timeout_base_ms / 2),
-                ),
                 events,
                 events_tx,
                 runtime: tokio::runtime::Handle::current(),

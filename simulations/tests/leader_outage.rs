@@ -10,7 +10,7 @@
 //! waits a whole timeout and `outage_full_timeouts == outage_turns`.
 
 use lotline_sim::sim::{
-    self, Behaviour, OUTAGE_FIRST_TURNS, OUTAGE_LIVENESS_HEIGHTS, Outage, Report, SimConfig,
+    self, Behaviour, Load, OUTAGE_FIRST_TURNS, OUTAGE_LIVENESS_HEIGHTS, Outage, Report, SimConfig,
 };
 
 fn run(seed: u64, outage: Outage) -> Report {
@@ -21,6 +21,7 @@ fn run(seed: u64, outage: Outage) -> Report {
         behaviour: Behaviour::Silent,
         require_liveness: true,
         outage: Some(outage),
+        load: Load::Constant,
         log: false,
     })
 }

@@ -2,7 +2,7 @@
 //! same trace hash; different seeds give different ones (so the hash can
 //! tell runs apart at all).
 
-use lotline_sim::sim::{self, Behaviour, SimConfig};
+use lotline_sim::sim::{self, Behaviour, Load, SimConfig};
 
 fn config(seed: u64) -> SimConfig {
     SimConfig {
@@ -12,6 +12,7 @@ fn config(seed: u64) -> SimConfig {
         behaviour: Behaviour::Equivocator,
         require_liveness: true,
         outage: None,
+        load: Load::Constant,
         log: false,
     }
 }

@@ -6,7 +6,7 @@
 //! A failure prints every failing seed with its summary and the command
 //! that replays it.
 
-use lotline_sim::sim::{self, Behaviour, Report, SimConfig, Stats};
+use lotline_sim::sim::{self, Behaviour, Load, Report, SimConfig, Stats};
 
 fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) -> SimConfig {
     SimConfig {
@@ -16,6 +16,7 @@ fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) 
         behaviour,
         require_liveness: true,
         outage: None,
+        load: Load::Constant,
         log: false,
     }
 }

@@ -40,7 +40,12 @@ async fn block_of(http: &reqwest::Client, url: &str, height: u64) -> BlockView {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_equivocation_is_recorded_in_a_finalized_block_on_every_node() {
-    let four = Four::new();
+    // The chain must move without submissions (the evidence rides in a
+    // later block): a short heartbeat keeps the idle chain making blocks.
+    let mut four = Four::new();
+    for config in &mut four.configs {
+        config.heartbeat_ms = std::num::NonZeroU64::new(100).expect("non-zero");
+    }
     let nodes = four.start_all().await;
     let http = reqwest::Client::new();
     let chain = four.genesis.chain_id();

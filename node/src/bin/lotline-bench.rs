@@ -350,7 +350,6 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
         let mut config = NodeConfig::load(path)?;
         config.listen = ([127, 0, 0, 1], 0).into();
         lift_rate_limits(&mut config);
-        config.idle_block_ms = Some(0);
         nodes.push(Node::start(&config).await?);
     }
     let urls: Vec<String> = nodes.iter().map(Node::url).collect();

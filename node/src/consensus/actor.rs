@@ -12,7 +12,7 @@ use super::{Input, Output, commit};
 use crate::mempool::Admitted;
 use crate::state::Shared;
 use crate::store::index::AttestationMeta;
-use crate::store::vote_journal::VoteJournal;
+use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{BlockRecord, Store};
 
 /// When to cut a block.
@@ -105,12 +105,15 @@ impl Actor {
                         self.journal.sync().map_err(|e| e.to_string())?;
                         journaled = false;
                     }
+                    let keep = KeepAbove::committed(&block.header, &finality);
                     let record = BlockRecord { block, finality };
                     if let Err(e) = commit::commit(&mut self.store, &self.shared, record, &metas) {
                         self.engine.rollback_to(self.store.head());
                         return Err(e.to_string());
                     }
                     committed = true;
+                    // The block log is durable now: its finality is the floor.
+                    self.journal.compact(keep).map_err(|e| e.to_string())?;
                 }
                 // A single validator neither sends nor sets timers.
                 Output::Broadcast(_) | Output::SetTimer { .. } => {}

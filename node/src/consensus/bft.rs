@@ -28,7 +28,7 @@ use crate::admission::Admission;
 use crate::net::{NetError, NetEvent, NetworkHandle};
 use crate::state::Shared;
 use crate::store::index::AttestationMeta;
-use crate::store::vote_journal::VoteJournal;
+use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{BlockRecord, NotFresh, Store, StoreReader};
 
 /// Largest consensus message accepted from a peer.
@@ -92,8 +92,6 @@ pub struct BftActor {
     pub net: NetworkHandle,
     pub admission: Admission,
     pub policy: BlockPolicy,
-    /// Propose an empty block after this long without attestations.
-    pub idle: Duration,
     pub events: Receiver<Event>,
     pub events_tx: SyncSender<Event>,
     pub runtime: tokio::runtime::Handle,
@@ -107,6 +105,8 @@ pub struct ActorState {
     timer_seq: u64,
     /// We lead this view and owe the engine a payload since this instant.
     build: Option<(u64, Instant)>,
+    /// What we last told the engine about pending work (`Input::Work`).
+    work: Option<bool>,
     /// Uncommitted blocks we proposed, verified or persisted, by hash.
     blocks: BTreeMap<BlockHash, Block>,
     journal_dirty: bool,
@@ -125,6 +125,12 @@ pub const GOSSIP_BATCH_MAX: usize = 64;
 
 /// Least time between two block-sync requests.
 pub const SYNC_INTERVAL_MIN: Duration = Duration::from_millis(200);
+
+/// How often an actor with nothing to order looks at its mempool: the
+/// longest a locally admitted attestation waits before the engine hears of
+/// work (gossiped ones wake the actor at once). Checking is one lock and a
+/// length, so an idle node pays nothing measurable for it.
+pub const IDLE_POLL: Duration = Duration::from_millis(5);
 
 /// The environment variable of the crash test: abort the process right
 /// after the N-th journal fdatasync, before the votes it made durable are
@@ -150,6 +156,11 @@ impl BftActor {
         match evidence::Pool::load(&self.store.reader()) {
             Ok(pool) => self.state.evidence = pool,
             Err(error) => return self.fail(error.to_string()),
+        }
+        // The engine learns whether there is work before it starts its view,
+        // so a restart of an idle chain does not propose an empty block.
+        if let Err(reason) = self.report_work() {
+            return self.fail(reason);
         }
         let outputs = self.engine.start();
         if let Err(reason) = self.execute(outputs) {
@@ -182,6 +193,7 @@ impl BftActor {
             self.state.timers.remove(&(at, seq));
             self.step(Input::Timer { view, timer })?;
         }
+        self.report_work()?;
         if let Some((view, since)) = self.state.build
             && self.ready_to_build(since)
         {
@@ -189,6 +201,9 @@ impl BftActor {
             self.propose(view)?;
         }
         let mut wait = Duration::from_millis(100);
+        if self.state.work == Some(false) {
+            wait = IDLE_POLL;
+        }
         if let Some((&(at, _), _)) = self.state.timers.iter().next() {
             wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
@@ -211,15 +226,62 @@ impl BftActor {
         }
     }
 
-    /// A leader proposes when its block is full, when attestations stopped
-    /// arriving for `linger`, or, with nothing to propose, after `idle`.
+    /// A leader proposes when its block is full or after `linger`. The
+    /// engine asks only in an active view (work, a due heartbeat, or peers
+    /// leaving the view), so with nothing to propose the answer is an empty
+    /// block at once.
     fn ready_to_build(&self, since: Instant) -> bool {
-        let pending = self.shared.pool().len();
-        let waited = since.elapsed();
-        pending >= self.policy.attestations_max
-            || (pending > 0 && waited >= self.policy.linger)
-            || waited >= self.idle
+        self.shared.pool().len() >= self.policy.attestations_max
+            || since.elapsed() >= self.policy.linger
             || self.shared.shutting_down()
+    }
+
+    /// Tells the engine when the answer to "is there work to order?"
+    /// changes: an attestation in the mempool that no block that may still
+    /// commit carries (`Engine::live_attestations`), or evidence that no
+    /// uncommitted block records.
+    /// Run after every event, so the engine never enters a view on a stale
+    /// answer by more than one event.
+    fn report_work(&mut self) -> Result<(), String> {
+        let pending = self.has_work();
+        if self.state.work == Some(pending) {
+            return Ok(());
+        }
+        self.state.work = Some(pending);
+        tracing::debug!(pending, view = self.engine.view(), "work changed");
+        self.step(Input::Work { pending })
+    }
+
+    fn has_work(&self) -> bool {
+        if !self
+            .state
+            .evidence
+            .select(&self.evidence_in_flight())
+            .is_empty()
+        {
+            return true;
+        }
+        let pool = self.shared.pool();
+        if pool.is_empty() {
+            return false;
+        }
+        // Under load the pool outnumbers what is in flight: no set needed.
+        if pool.len() > self.engine.uncommitted_attestation_count() {
+            return true;
+        }
+        let in_flight = self.engine.live_attestations();
+        !pool
+            .peek(1, usize::MAX, |id| in_flight.contains(id))
+            .is_empty()
+    }
+
+    /// Offences recorded by uncommitted blocks we hold.
+    fn evidence_in_flight(&self) -> BTreeSet<EvidenceKey> {
+        self.state
+            .blocks
+            .values()
+            .flat_map(|b| b.evidence.iter().filter_map(Evidence::key))
+            .collect()
     }
 
     /// Answers the engine's `Build`: the oldest pending attestations that
@@ -232,13 +294,7 @@ impl BftActor {
     /// keeps them from taking the room of others.
     fn propose(&mut self, view: u64) -> Result<(), String> {
         let in_flight: BTreeSet<AttestationId> = self.engine.uncommitted_attestations();
-        let evidence_in_flight: BTreeSet<EvidenceKey> = self
-            .state
-            .blocks
-            .values()
-            .flat_map(|b| b.evidence.iter().filter_map(Evidence::key))
-            .collect();
-        let evidence = self.state.evidence.select(&evidence_in_flight);
+        let evidence = self.state.evidence.select(&self.evidence_in_flight());
         let items = self.shared.pool().peek(
             self.policy.attestations_max,
             limits::BLOCK_BYTES_MAX / 2,
@@ -461,6 +517,7 @@ impl BftActor {
                         .collect()
                 };
                 let height = block.header.height;
+                let keep = KeepAbove::committed(&block.header, &finality);
                 self.state.evidence.remove_recorded(&block);
                 commit::commit(
                     &mut self.store,
@@ -470,6 +527,8 @@ impl BftActor {
                 )
                 .map_err(|e| e.to_string())?;
                 self.state.blocks.retain(|_, b| b.header.height > height);
+                // The block log is durable now: its finality is the floor.
+                self.journal.compact(keep).map_err(|e| e.to_string())?;
             }
             Output::Sync { height } => self.start_sync(height),
             Output::Evidence(evidence) => self.keep_evidence(evidence)?,

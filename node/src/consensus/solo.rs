@@ -109,12 +109,14 @@ impl SoloEngine {
                 ]
             }
             // A single validator has no peers, no view timers and nothing
-            // to block-sync from.
+            // to block-sync from; it proposes only when it has work, so it
+            // needs no word about pending work either.
             Input::Message { .. }
             | Input::Timer { .. }
             | Input::Verified { .. }
             | Input::Synced { .. }
             | Input::PeerConnected { .. } => Vec::new(),
+            Input::Work { .. } => Vec::new(),
         }
     }
 

@@ -7,13 +7,15 @@
 //! options: --validators N (default 4) --byzantine K (default 0)
 //!          --behaviour equivocator|silent  --no-liveness  --verbose  --log (every event)
 //!          --outage crash|freeze|split   one honest validator down in the liveness phase
+//!          --load intermittent     bursts with idle gaps; idle and wake-up checks
+//!                 (intermittent-unreported|intermittent-deaf: their positive controls)
 //! ```
 //! Exits non-zero if any seed breaks an invariant; prints the seed.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use lotline_sim::sim::{self, Behaviour, Outage, SimConfig};
+use lotline_sim::sim::{self, Behaviour, Load, Outage, SimConfig};
 
 struct Args {
     seed: Option<u64>,
@@ -24,6 +26,7 @@ struct Args {
     behaviour: Behaviour,
     liveness: bool,
     outage: Option<Outage>,
+    load: Load,
     verbose: bool,
     log: bool,
 }
@@ -38,6 +41,7 @@ fn parse() -> Result<Args, String> {
         behaviour: Behaviour::Equivocator,
         liveness: true,
         outage: None,
+        load: Load::Constant,
         verbose: false,
         log: false,
     };
@@ -67,6 +71,15 @@ fn parse() -> Result<Args, String> {
                     other => return Err(format!("unknown outage {other}")),
                 })
             }
+            "--load" => {
+                args.load = match value("--load")?.as_str() {
+                    "constant" => Load::Constant,
+                    "intermittent" => Load::Intermittent,
+                    "intermittent-unreported" => Load::IntermittentUnreported,
+                    "intermittent-deaf" => Load::IntermittentDeaf,
+                    other => return Err(format!("unknown load {other}")),
+                }
+            }
             "--verbose" => args.verbose = true,
             "--log" => args.log = true,
             "--help" | "-h" => return Err(String::new()),
@@ -87,7 +100,7 @@ fn main() -> ExitCode {
                 eprintln!("vopr: {message}");
             }
             eprintln!(
-                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent] [--no-liveness] [--outage crash|freeze|split] [--verbose] [--log]"
+                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent] [--no-liveness] [--outage crash|freeze|split] [--load constant|intermittent] [--verbose] [--log]"
             );
             return ExitCode::from(2);
         }
@@ -106,6 +119,7 @@ fn main() -> ExitCode {
             behaviour: args.behaviour,
             require_liveness: args.liveness,
             outage: args.outage,
+            load: args.load,
             log: args.log,
         };
         let report = sim::run(&config);

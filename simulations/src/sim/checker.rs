@@ -61,6 +61,9 @@ pub struct Checker {
     pub violations: Vec<String>,
     pub evidence: u64,
     pub certificates: u64,
+    /// The header time (the leader's clock when it built the block) of
+    /// every committed height.
+    pub proposed_ms: BTreeMap<u64, u64>,
 }
 
 impl Checker {
@@ -89,6 +92,7 @@ impl Checker {
             violations: Vec::new(),
             evidence: 0,
             certificates: 0,
+            proposed_ms: BTreeMap::new(),
         }
     }
 
@@ -155,6 +159,9 @@ impl Checker {
 
     pub fn on_commit(&mut self, at_ms: u64, node: u16, block: &Block, finality: &Finality) {
         let header = &block.header;
+        self.proposed_ms
+            .entry(header.height)
+            .or_insert(header.timestamp_ms);
         let hash = header.hash();
         let (expected_height, expected_parent) = match self.heads.get(&node) {
             Some(head) => (head.height + 1, head.hash()),

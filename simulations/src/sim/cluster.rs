@@ -6,12 +6,14 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use lotline_consensus::{Config, Message, Verifier};
+use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::crypto::SigningKey;
 use lotline_core::hash::{self, Domain};
 
 use crate::sim::byzantine::Coalition;
 use crate::sim::checker::Checker;
 use crate::sim::clock::Queue;
+use crate::sim::load::Plan;
 use crate::sim::network::Network;
 use crate::sim::node::{Ctx, Event, Node, Packet, Role};
 use crate::sim::rng::Rng;
@@ -47,6 +49,22 @@ struct Simulation {
     turns: BTreeMap<u64, u64>,
     /// A split outage: when it healed, and the highest honest height then.
     split_healed: Option<(u64, u64)>,
+    /// Intermittent load: the plan, the attestations made so far, the idle
+    /// window's start (time, top view), the timed burst,
+    /// and a broken idle or wake-up bound.
+    plan: Option<Plan>,
+    made: u64,
+    idle_from: Option<(u64, u64)>,
+    wake: Option<Wake>,
+    load_failure: Option<String>,
+}
+
+/// The timed burst of an intermittent run.
+#[derive(Clone, Debug)]
+struct Wake {
+    at_ms: u64,
+    ids: Vec<AttestationId>,
+    done_ms: Option<u64>,
 }
 
 /// An [`Outage`] in progress.
@@ -96,6 +114,17 @@ impl Simulation {
         let mut options = Options::draw(&mut seed_rng);
         let mut rng = seed_rng.fork();
         let n = config.validators;
+        let plan = config
+            .load
+            .intermittent()
+            .then(|| Plan::draw(config.seed, &options));
+        if let Some(plan) = &plan {
+            assert!(
+                config.outage.is_none(),
+                "intermittent load brings its own outage"
+            );
+            options.liveness_ms = plan.liveness_ms();
+        }
         if config.outage.is_some() {
             let f = (n - 1) / 3;
             assert!(
@@ -139,12 +168,15 @@ impl Simulation {
                 node_config.future_views_max = nonzero(options.future_views_max);
                 node_config.committed_blocks_retained = options.committed_blocks_retained;
                 node_config.verifier = verifier.clone();
+                if let Some(plan) = &plan {
+                    node_config.heartbeat_ms = nonzero(plan.heartbeat_ms);
+                }
                 let role = match (byzantine.contains(&index), config.behaviour) {
                     (false, _) => Role::Honest,
                     (true, Behaviour::Equivocator) => Role::Equivocator,
                     (true, Behaviour::Silent) => Role::Silent,
                 };
-                Node::new(index, role, node_config)
+                Node::new(index, role, node_config, config.load.work_report())
             })
             .collect();
         let coalition_keys: BTreeMap<u16, SigningKey> = byzantine
@@ -166,6 +198,11 @@ impl Simulation {
             entered: vec![None; n],
             turns: BTreeMap::new(),
             split_healed: None,
+            plan,
+            made: 0,
+            idle_from: None,
+            wake: None,
+            load_failure: None,
             rng,
             options,
             config,
@@ -253,9 +290,13 @@ impl Simulation {
             | Event::Local { node, .. }
             | Event::Crash { node }
             | Event::Restart { node } => *node,
-            Event::PartitionStart | Event::PartitionEnd | Event::SplitEnd | Event::Heal => {
-                return None;
-            }
+            Event::PartitionStart
+            | Event::PartitionEnd
+            | Event::SplitEnd
+            | Event::Heal
+            | Event::Arrive { .. }
+            | Event::IdleStart
+            | Event::IdleEnd => return None,
         };
         self.down
             .filter(|d| d.node == target && d.outage == Outage::Freeze)
@@ -276,6 +317,7 @@ impl Simulation {
             trace: &mut self.trace,
             stats: &mut self.stats,
             options: &self.options,
+            intermittent: self.plan.is_some(),
             faults: self.faults,
             log: self.config.log,
         };
@@ -293,6 +335,12 @@ impl Simulation {
             self.queue.schedule(at, Event::PartitionStart);
         }
         self.schedule_crash();
+        if let Some(plan) = &self.plan {
+            for &(at, count) in &plan.bursts {
+                self.queue
+                    .schedule(at, Event::Arrive { count, wake: false });
+            }
+        }
         self.queue.schedule(self.options.safety_ms, Event::Heal);
         let deadline = self.options.safety_ms + self.options.liveness_ms;
         let mut liveness_failure = None;
@@ -310,6 +358,12 @@ impl Simulation {
                 break;
             }
             self.time_split_recovery(now_ms);
+            if self.plan.is_some() {
+                if self.woke(now_ms) {
+                    break;
+                }
+                continue;
+            }
             let resumed_long_enough = self
                 .down
                 .and_then(|d| d.until_ms)
@@ -324,7 +378,11 @@ impl Simulation {
             }
         }
         self.stats.end_ms = self.queue.now_ms();
-        if let Some(target) = self.target {
+        if self.plan.is_some() {
+            if liveness_failure.is_none() {
+                liveness_failure = self.load_verdict();
+            }
+        } else if let Some(target) = self.target {
             let behind: Vec<(u16, u64)> = self
                 .expected()
                 .map(|n| (n.index, self.checker.height(n.index)))
@@ -463,6 +521,171 @@ impl Simulation {
                 }
                 self.heal()
             }
+            Event::Arrive { count, wake } => self.arrive(now_ms, count, wake),
+            Event::IdleStart => self.idle_from = Some((now_ms, self.top_view())),
+            Event::IdleEnd => self.idle_end(now_ms),
+        }
+    }
+
+    // ---- intermittent load ----
+
+    /// The highest view of an up validator the run waits for.
+    fn top_view(&self) -> u64 {
+        self.expected()
+            .filter_map(|n| n.engine.as_ref().map(|e| e.view()))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `count` new attestations reach one validator, which gossips them.
+    fn arrive(&mut self, now_ms: u64, count: u64, wake: bool) {
+        let candidates: Vec<u16> = if wake {
+            self.expected()
+                .filter(|n| n.is_up())
+                .map(|n| n.index)
+                .collect()
+        } else {
+            (0..self.nodes.len() as u16).collect()
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        let origin = candidates[self.rng.below(candidates.len() as u64) as usize];
+        let client = SigningKey::from_seed(&[0x5B; 32]);
+        let attestations: Vec<Envelope> = (0..count)
+            .map(|_| {
+                self.made += 1;
+                let body = format!("{{\"seed\":{},\"item\":{}}}", self.config.seed, self.made);
+                Envelope::sign(body.into_bytes(), &client)
+            })
+            .collect();
+        self.stats.arrived += count;
+        if wake {
+            self.wake = Some(Wake {
+                at_ms: now_ms,
+                ids: attestations.iter().map(Envelope::id).collect(),
+                done_ms: None,
+            });
+        }
+        if self.config.log {
+            eprintln!("{now_ms:>6} ARRIVE {count} at n{origin} (wake {wake})");
+        }
+        self.trace
+            .record(&[&now_ms.to_be_bytes(), b"A", &origin.to_be_bytes()]);
+        self.with_node(origin, |node, ctx| node.admit(attestations, ctx));
+    }
+
+    /// The end of the idle window: check its blocks and views, then crash
+    /// the leader of the current view (if a quorum stays up) and let the
+    /// timed burst arrive in its view.
+    fn idle_end(&mut self, now_ms: u64) {
+        let Some(plan) = self.plan.clone() else {
+            return;
+        };
+        if let Some((from_ms, from_view)) = self.idle_from {
+            let window = now_ms - from_ms;
+            // Blocks built in the window (some commit later, with a
+            // descendant's finalization).
+            let blocks = self
+                .checker
+                .proposed_ms
+                .values()
+                .filter(|at| (from_ms..now_ms).contains(*at))
+                .count() as u64;
+            let views = self.top_view().saturating_sub(from_view);
+            self.stats.idle_window_ms = window;
+            self.stats.idle_blocks = blocks;
+            self.stats.idle_views = views;
+            let byzantine = self.config.byzantine;
+            let (blocks_max, views_max) = (
+                plan.idle_blocks_max(window, byzantine),
+                plan.idle_views_max(window, byzantine),
+            );
+            if blocks > blocks_max || views > views_max {
+                self.load_failure.get_or_insert(format!(
+                    "idle chain churns: {blocks} blocks and {views} views in {window} ms, at most {blocks_max} and {views_max} with a heartbeat of {} ms",
+                    plan.heartbeat_ms
+                ));
+            }
+        }
+        let n = self.nodes.len();
+        let quorum = n - (n - 1) / 3;
+        let leader = lotline_consensus::leader(self.top_view(), n);
+        let crashable = self
+            .nodes
+            .get(usize::from(leader))
+            .is_some_and(|node| node.role == Role::Honest && node.is_up());
+        if crashable && n - self.config.byzantine > quorum {
+            if self.config.log {
+                eprintln!("{now_ms:>6} CRASH the idle leader n{leader}");
+            }
+            self.with_node(leader, |node, ctx| node.crash(ctx));
+            self.stats.idle_leader_crashed = true;
+            self.down = Some(Down {
+                node: leader,
+                outage: Outage::Crash,
+                from_ms: now_ms,
+                until_ms: None,
+            });
+        }
+        let count = self.rng.range(1, 6);
+        let at = now_ms + self.rng.range(1, 30);
+        self.queue.schedule(at, Event::Arrive { count, wake: true });
+    }
+
+    /// True once every up validator committed the timed burst; records how
+    /// long it took.
+    fn woke(&mut self, now_ms: u64) -> bool {
+        let Some(wake) = &self.wake else {
+            return false;
+        };
+        if wake.done_ms.is_some() {
+            return true;
+        }
+        let done = self
+            .expected()
+            .all(|n| wake.ids.iter().all(|id| n.has_committed(id)));
+        if !done {
+            return false;
+        }
+        let took = now_ms - wake.at_ms;
+        self.stats.wake_ms = took;
+        if let Some(wake) = &mut self.wake {
+            wake.done_ms = Some(now_ms);
+        }
+        true
+    }
+
+    /// The liveness verdict of an intermittent run.
+    fn load_verdict(&mut self) -> Option<String> {
+        let plan = self.plan.clone()?;
+        self.stats.heartbeat_ms = plan.heartbeat_ms;
+        self.stats.wake_bound_ms = plan.wake_bound_ms;
+        if let Some(failure) = self.load_failure.take() {
+            return Some(failure);
+        }
+        let Some(wake) = &self.wake else {
+            return Some("the run ended before the timed burst".to_string());
+        };
+        match wake.done_ms {
+            None => Some(format!(
+                "the burst that arrived at {} ms was not committed by every up validator: heights {:?}, views {:?}",
+                wake.at_ms,
+                self.expected()
+                    .map(|n| self.checker.height(n.index))
+                    .collect::<Vec<_>>(),
+                self.expected()
+                    .map(|n| n.engine.as_ref().map_or(0, |e| e.view()))
+                    .collect::<Vec<_>>()
+            )),
+            Some(done) if done - wake.at_ms > plan.wake_bound_ms => Some(format!(
+                "the burst that arrived at {} ms in a dead leader's idle view took {} ms, bound {} ms (heartbeat {} ms)",
+                wake.at_ms,
+                done - wake.at_ms,
+                plan.wake_bound_ms,
+                plan.heartbeat_ms
+            )),
+            Some(_) => None,
         }
     }
 
@@ -496,6 +719,14 @@ impl Simulation {
         }
         let top = self.top_height();
         self.target = Some(top + self.options.liveness_heights);
+        if let Some(plan) = &self.plan {
+            let now_ms = self.queue.now_ms();
+            self.queue
+                .schedule(now_ms + plan.settle_ms, Event::IdleStart);
+            self.queue
+                .schedule(now_ms + plan.settle_ms + plan.idle_ms, Event::IdleEnd);
+            return;
+        }
         self.start_outage();
     }
 
@@ -687,5 +918,6 @@ fn packet_summary(packet: &Packet) -> (u8, u64) {
         Packet::Consensus(Message::Evidence(e)) => (12, e.view()),
         Packet::SyncRequest { height } => (10, *height),
         Packet::SyncResponse(records) => (11, records.len() as u64),
+        Packet::Gossip(_) => (13, 0),
     }
 }

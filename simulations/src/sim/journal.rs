@@ -1,10 +1,11 @@
 //! A simulated vote journal: appends (votes and persisted records)
 //! are pending until `sync`; a crash loses everything pending, as a power
-//! cut loses what was not fdatasync'ed.
+//! cut loses what was not fdatasync'ed. Compaction drops what restore no
+//! longer needs by the node's rule ([`KeepAbove`]), after every commit.
 
 use std::collections::BTreeSet;
 
-use lotline_consensus::Record;
+use lotline_consensus::{KeepAbove, Record};
 use lotline_core::vote::Vote;
 
 #[derive(Debug, Default, Clone)]
@@ -37,6 +38,21 @@ impl Journal {
             self.synced.push(vote);
         }
         self.records.append(&mut self.pending_records);
+    }
+
+    /// The node's journal compaction after a commit: everything appended is
+    /// durable afterwards, and only what `keep` keeps is left. Done after
+    /// every commit (the node does it when the file is large enough), so
+    /// that every restart tests the rule.
+    pub fn compact(&mut self, keep: KeepAbove) {
+        self.sync();
+        self.synced.retain(|vote| keep.keeps_vote(vote));
+        self.records.retain(|record| keep.keeps_record(record));
+    }
+
+    /// Votes and records held (synced or not).
+    pub fn entries(&self) -> usize {
+        self.synced.len() + self.pending.len() + self.records.len() + self.pending_records.len()
     }
 
     /// Power cut: unsynced appends are gone.

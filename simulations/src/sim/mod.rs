@@ -25,12 +25,24 @@
 //! restarts) each of them gets [`lotline_consensus::Input::PeerConnected`]
 //! for the other a network delay later, as the node's transport reports a
 //! re-established connection.
+//!
+//! With [`Load::Intermittent`], work is no longer always there: attestations
+//! arrive in bursts at one validator, which gossips them, with idle gaps in
+//! between, and each node tells its engine whether it holds work
+//! (`Input::Work`), as the node's actor does. The liveness phase then first
+//! waits for the chain to settle, watches an idle window in which the
+//! chain may add at most one block and two views per heartbeat (no empty
+//! block churn, no nullify storm), and then crashes the leader of the
+//! current idle view and lets a burst arrive: it must be committed by every
+//! up validator within a bound made of the view timeouts, well below the
+//! heartbeat ([`load`]).
 
 pub mod byzantine;
 pub mod checker;
 pub mod clock;
 mod cluster;
 pub mod journal;
+pub mod load;
 pub mod network;
 pub mod node;
 pub mod rng;
@@ -47,6 +59,39 @@ use rng::Rng;
 pub enum Behaviour {
     Equivocator,
     Silent,
+}
+
+/// How work arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// Every leader always has an attestation to propose (the engine is
+    /// never told that there is no work).
+    Constant,
+    /// Bursts with idle gaps, gossiped; see [`load`].
+    Intermittent,
+    /// Positive control of the idle check: intermittent load, but the nodes
+    /// never tell their engines about work, so every view is active (the
+    /// protocol before idle views). The idle window must fail.
+    IntermittentUnreported,
+    /// Positive control of the wake-up check: the nodes always tell their
+    /// engines that there is no work, so only heartbeats move the chain.
+    /// The timed burst must miss its bound.
+    IntermittentDeaf,
+}
+
+impl Load {
+    pub fn intermittent(self) -> bool {
+        self != Load::Constant
+    }
+
+    /// How the nodes of a run tell their engines about work.
+    pub fn work_report(self) -> node::WorkReport {
+        match self {
+            Load::Constant | Load::IntermittentUnreported => node::WorkReport::Never,
+            Load::Intermittent => node::WorkReport::Mempool,
+            Load::IntermittentDeaf => node::WorkReport::AlwaysIdle,
+        }
+    }
 }
 
 /// A validator that goes down when the liveness phase starts.
@@ -79,6 +124,7 @@ pub struct SimConfig {
     pub require_liveness: bool,
     /// One honest validator down during the liveness phase.
     pub outage: Option<Outage>,
+    pub load: Load,
     /// Print every event and output to stderr (for debugging one seed).
     pub log: bool,
 }
@@ -158,6 +204,24 @@ pub struct Stats {
     pub verified: u64,
     pub max_view: u64,
     pub end_ms: u64,
+    /// Intermittent load: attestations that arrived, and committed ones.
+    pub arrived: u64,
+    /// Intermittent load: blocks and views of the idle window, and its
+    /// length; the heartbeat.
+    pub idle_blocks: u64,
+    pub idle_views: u64,
+    pub idle_window_ms: u64,
+    pub heartbeat_ms: u64,
+    /// Intermittent load: from the burst in the dead leader's view to its
+    /// commit on every up validator, and the bound for it.
+    pub wake_ms: u64,
+    pub wake_bound_ms: u64,
+    /// Intermittent load: the leader of the idle view crashed before the
+    /// timed burst (a quorum stayed up without it).
+    pub idle_leader_crashed: bool,
+    /// The most entries an honest node's journal held right after a
+    /// commit compacted it.
+    pub journal_entries_max: u64,
     /// Outage runs: views led by the missing validator that an up honest
     /// validator sat through while it was down (one per observer and view).
     pub outage_turns: u64,
@@ -209,7 +273,7 @@ impl Report {
         let c = &self.config;
         let s = &self.stats;
         format!(
-            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} repeats refused {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}",
+            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} repeats refused {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}{}",
             c.seed,
             c.validators,
             c.byzantine,
@@ -229,6 +293,19 @@ impl Report {
             s.verified,
             s.verdicts,
             s.end_ms,
+            match c.load {
+                Load::Constant => String::new(),
+                _ => format!(
+                    " load: {} arrived, heartbeat {}ms, idle window {}ms: {} blocks {} views; wake {}ms (bound {}ms)",
+                    s.arrived,
+                    s.heartbeat_ms,
+                    s.idle_window_ms,
+                    s.idle_blocks,
+                    s.idle_views,
+                    s.wake_ms,
+                    s.wake_bound_ms
+                ),
+            },
             match c.outage {
                 None => String::new(),
                 Some(Outage::Split) => format!(

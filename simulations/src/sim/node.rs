@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use lotline_consensus::{Config, Engine, Input, Message, Output, Record, TimerKind};
+use lotline_consensus::{Config, Engine, Input, KeepAbove, Message, Output, Record, TimerKind};
 use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::{Block, BlockHash};
 use lotline_core::certificate::Finality;
@@ -35,6 +35,8 @@ const SYNC_RETRY_MS: u64 = 1_000;
 const ATTESTATION_POOL: usize = 1024;
 /// Attestations a leader proposes at most: few, so that the pool lasts.
 const PAYLOAD_MAX: usize = 3;
+/// Attestations a leader proposes at most under intermittent load.
+const PROPOSAL_ATTESTATIONS_MAX: usize = 16;
 
 /// What travels between simulated nodes.
 #[derive(Clone, Debug)]
@@ -45,6 +47,9 @@ pub enum Packet {
         height: u64,
     },
     SyncResponse(Vec<(Block, Finality)>),
+    /// An attestation gossiped by the validator that admitted it
+    /// (intermittent load).
+    Gossip(Envelope),
 }
 
 #[derive(Debug)]
@@ -84,6 +89,28 @@ pub enum Event {
     /// The end of a split outage ([`crate::sim::Outage::Split`]).
     SplitEnd,
     Heal,
+    /// Intermittent load: `count` attestations arrive at one validator;
+    /// `wake`: the burst of the liveness phase, which is timed.
+    Arrive {
+        count: u64,
+        wake: bool,
+    },
+    /// Intermittent load: the idle window of the liveness phase.
+    IdleStart,
+    IdleEnd,
+}
+
+/// What a node tells its engine about work (`Input::Work`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkReport {
+    /// Nothing: the engine is always pending (constant load, and the
+    /// control that runs intermittent load without idle views).
+    Never,
+    /// Whether its mempool holds an attestation no uncommitted block
+    /// carries, as the node's actor does.
+    Mempool,
+    /// Always "no work" (a control: only heartbeats move the chain).
+    AlwaysIdle,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +133,8 @@ pub struct Ctx<'a> {
     pub trace: &'a mut Trace,
     pub stats: &'a mut Stats,
     pub options: &'a Options,
+    /// Intermittent load: leaders propose from their mempool.
+    pub intermittent: bool,
     /// Safety phase: crashes may happen.
     pub faults: bool,
     pub log: bool,
@@ -151,6 +180,14 @@ pub struct Node {
     /// the ancestors its payload check walks. Lost in a crash.
     bodies: BTreeMap<BlockHash, Block>,
     sync_until_ms: u64,
+    /// Intermittent load: the node tells its engine about work, as the
+    /// node's actor does; under constant load it never does.
+    reports_work: WorkReport,
+    /// Attestations learnt (admitted or gossiped) and not committed here;
+    /// lost on a crash, like the node's mempool.
+    pub mempool: BTreeMap<AttestationId, Envelope>,
+    /// What the engine was last told (`Input::Work`).
+    work: Option<bool>,
 }
 
 fn attestation_pool() -> &'static [(AttestationId, Envelope)] {
@@ -167,7 +204,7 @@ fn attestation_pool() -> &'static [(AttestationId, Envelope)] {
 }
 
 impl Node {
-    pub fn new(index: u16, role: Role, config: Config) -> Node {
+    pub fn new(index: u16, role: Role, config: Config, reports_work: WorkReport) -> Node {
         let engine = (role != Role::Silent).then(|| Engine::new(config.clone()));
         Node {
             index,
@@ -180,6 +217,9 @@ impl Node {
             committed_ids: BTreeSet::new(),
             bodies: BTreeMap::new(),
             sync_until_ms: 0,
+            reports_work,
+            mempool: BTreeMap::new(),
+            work: None,
         }
     }
 
@@ -188,6 +228,8 @@ impl Node {
     }
 
     pub fn start(&mut self, ctx: &mut Ctx) {
+        // As the node's actor: the engine hears about work before it starts.
+        self.report_work(ctx);
         if let Some(engine) = &mut self.engine {
             let outputs = engine.start();
             self.execute(outputs, ctx);
@@ -219,6 +261,59 @@ impl Node {
             }
         }
         self.execute(outputs, ctx);
+        self.report_work(ctx);
+    }
+
+    /// Tells the engine when "is there work?" changes: an attestation in
+    /// the mempool that no block that may still commit carries (the node's
+    /// `BftActor::report_work`).
+    fn report_work(&mut self, ctx: &mut Ctx) {
+        let Some(engine) = &self.engine else {
+            return;
+        };
+        let pending = match self.reports_work {
+            WorkReport::Never => return,
+            WorkReport::AlwaysIdle => false,
+            WorkReport::Mempool => {
+                let in_flight = engine.live_attestations();
+                self.mempool.keys().any(|id| !in_flight.contains(id))
+            }
+        };
+        if self.work == Some(pending) {
+            return;
+        }
+        self.work = Some(pending);
+        self.input(Input::Work { pending }, ctx);
+    }
+
+    /// Attestations admitted here (a client's submit): kept and gossiped.
+    pub fn admit(&mut self, attestations: Vec<Envelope>, ctx: &mut Ctx) {
+        if !self.is_up() {
+            return;
+        }
+        for envelope in attestations {
+            let id = envelope.id();
+            if self.committed_ids.contains(&id) {
+                continue;
+            }
+            self.mempool.insert(id, envelope.clone());
+            ctx.broadcast(self.index, Packet::Gossip(envelope));
+        }
+        self.report_work(ctx);
+    }
+
+    /// True if this node's chain committed `id`.
+    pub fn has_committed(&self, id: &AttestationId) -> bool {
+        self.committed_ids.contains(id)
+    }
+
+    /// A block this node committed: its attestations leave the mempool.
+    pub fn on_committed(&mut self, block: &Block) {
+        for envelope in &block.attestations {
+            let id = envelope.id();
+            self.mempool.remove(&id);
+            self.committed_ids.insert(id);
+        }
     }
 
     pub fn deliver(&mut self, from: u16, packet: Packet, ctx: &mut Ctx) {
@@ -245,6 +340,13 @@ impl Node {
                 self.sync_until_ms = 0;
                 for (block, finality) in records {
                     self.input(Input::Synced { block, finality }, ctx);
+                }
+            }
+            Packet::Gossip(envelope) => {
+                let id = envelope.id();
+                if !self.committed_ids.contains(&id) && !self.mempool.contains_key(&id) {
+                    self.mempool.insert(id, envelope);
+                    self.report_work(ctx);
                 }
             }
         }
@@ -295,7 +397,14 @@ impl Node {
                     self.committed_ids
                         .extend(block.attestations.iter().map(Envelope::id));
                     self.bodies.retain(|_, b| b.header.height > height);
+                    let keep = KeepAbove::committed(&block.header, &finality);
+                    self.on_committed(&block);
                     self.chain.push((block, finality));
+                    self.journal.compact(keep);
+                    ctx.stats.journal_entries_max = ctx
+                        .stats
+                        .journal_entries_max
+                        .max(self.journal.entries() as u64);
                 }
                 Output::Evidence(evidence) => {
                     ctx.checker.on_evidence(ctx.now_ms, self.index, &evidence)
@@ -403,12 +512,23 @@ impl Node {
             return;
         };
         let in_flight = engine.uncommitted_attestations();
-        let attestations = attestation_pool()
-            .iter()
-            .filter(|(id, _)| !self.committed_ids.contains(id) && !in_flight.contains(id))
-            .take(PAYLOAD_MAX)
-            .map(|(_, envelope)| envelope.clone())
-            .collect();
+        let fresh =
+            |id: &AttestationId| !self.committed_ids.contains(id) && !in_flight.contains(id);
+        let attestations = if ctx.intermittent {
+            self.mempool
+                .iter()
+                .filter(|(id, _)| fresh(id))
+                .take(PROPOSAL_ATTESTATIONS_MAX)
+                .map(|(_, envelope)| envelope.clone())
+                .collect()
+        } else {
+            attestation_pool()
+                .iter()
+                .filter(|(id, _)| fresh(id))
+                .take(PAYLOAD_MAX)
+                .map(|(_, envelope)| envelope.clone())
+                .collect()
+        };
         let input = Input::Propose {
             attestations,
             evidence: Vec::new(),
@@ -440,6 +560,8 @@ impl Node {
         }
         self.engine = None;
         self.bodies.clear();
+        self.mempool.clear();
+        self.work = None;
         self.journal.crash();
         self.incarnation += 1;
         ctx.stats.crashes += 1;
@@ -529,6 +651,7 @@ fn describe_input(input: &Input) -> String {
         }
         Input::Synced { block, .. } => format!("synced h{}", block.header.height),
         Input::PeerConnected { peer } => format!("connected to {peer}"),
+        Input::Work { pending } => format!("work pending {pending}"),
     }
 }
 

@@ -69,7 +69,10 @@ pub fn execute(node: &mut Node, outputs: Vec<Output>, ctx: &mut Ctx) {
             | Output::Persist(_)
             | Output::Evidence(_)
             | Output::Dropped { .. } => {}
-            Output::Commit { block, finality } => node.chain.push((block, finality)),
+            Output::Commit { block, finality } => {
+                node.on_committed(&block);
+                node.chain.push((block, finality));
+            }
             Output::Broadcast(Message::Proposal(proposal)) if proposal.notarize.signer == me => {
                 split_proposal(*proposal, ctx);
             }
