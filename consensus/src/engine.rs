@@ -492,21 +492,32 @@ impl Engine {
         self.verify_vote(&vote)?;
         self.record_vote(vote);
         self.certify(vote.view);
-        // Rule 5: the leader gave up on its own view, or f + 1 validators
-        // did — at least one of them honest, so the view is failing for
-        // someone. Joining them ends a view that validators entered at
-        // different times (half of them nullified it before the other half
-        // arrived, as after a healed split) in a round trip instead of a
-        // doubled timeout. Nullifying is never unsafe before `finalize`.
-        let leader = self.leader(vote.view);
         if vote.kind == VoteKind::Nullify && vote.view == self.view {
-            let nullifiers = self.round_mut(vote.view).votes.signers(VoteKind::Nullify);
-            let f_plus_one = self.set.len() - self.quorum + 1;
-            if (vote.signer == leader && leader != self.me()) || nullifiers >= f_plus_one {
-                self.nullify_current();
-            }
+            self.join_nullifiers();
         }
         Ok(())
+    }
+
+    /// Rule 5: the leader gave up on its own view, or f + 1 validators
+    /// did — at least one of them honest, so the view is failing for
+    /// someone. Joining them ends a view that validators entered at
+    /// different times (half of them nullified it before the other half
+    /// arrived, as after a healed split) in a round trip instead of a
+    /// doubled timeout. Nullifying is never unsafe before `finalize`.
+    /// Checked on each `nullify` of the current view and on entering a
+    /// view, since those votes may have arrived before we did.
+    fn join_nullifiers(&mut self) {
+        let view = self.view;
+        let leader = self.leader(view);
+        let me = self.me();
+        let f_plus_one = self.set.len() - self.quorum + 1;
+        let Some(round) = self.rounds.get(&view) else {
+            return;
+        };
+        let leader_gave_up = leader != me && round.votes.has_vote_of(VoteKind::Nullify, leader);
+        if leader_gave_up || round.votes.signers(VoteKind::Nullify) >= f_plus_one {
+            self.nullify_current();
+        }
     }
 
     /// Counts a verified vote; reports evidence. Does not certify.
@@ -813,6 +824,7 @@ impl Engine {
                 });
             }
         }
+        self.join_nullifiers();
     }
 
     /// True while some notarized block above the finalized view is not

@@ -2665,11 +2665,16 @@ fn f_plus_one_nullifies_end_an_idle_view_and_f_do_not() {
             1,
         ),
         step(
-            "two nullifies: we nullify too",
+            "two nullifies: we nullify too, which makes the nullification; view 2 starts idle",
             fx.nullify(3, 1),
-            vec![Expect::Journal(Nullify, 1), Expect::Vote(Nullify, 1)],
-            vec![],
-            1,
+            vec![
+                Expect::Journal(Nullify, 1),
+                Expect::Vote(Nullify, 1),
+                Expect::Certificate(Nullify, 1),
+                Expect::Timer(2, TimerKind::Heartbeat),
+            ],
+            view_timers(2),
+            2,
         ),
     ]);
 }
@@ -2717,6 +2722,41 @@ fn a_proposal_wakes_an_idle_view_and_the_next_view_starts_idle() {
             vec![Expect::Timer(2, TimerKind::Leader), Expect::Build(2)],
             vec![],
             2,
+        ),
+    ]);
+}
+
+/// Goal: f + 1 `nullify` votes for a view that arrived before we entered it
+/// count when we enter it (rule 5), as after a healed split where the
+/// others nullified a view we reach last. Method: replica 0 gets the
+/// nullifies of validators 2 and 3 for view 2 while still in view 1.
+#[test]
+fn f_plus_one_nullifies_received_early_count_on_entering_the_view() {
+    let mut fx = Fixture::new(4, 0);
+    fx.run(vec![
+        step(
+            "an early nullify of view 2",
+            fx.nullify(2, 2),
+            vec![],
+            vec![],
+            1,
+        ),
+        step(
+            "a second one: still in view 1, nothing signed",
+            fx.nullify(3, 2),
+            vec![],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "view 1's nullification: enter view 2 and nullify it at once",
+            Input::Message {
+                from: 2,
+                message: Message::Certificate(fx.certificate(Nullify, 1, None, &[1, 2, 3])),
+            },
+            vec![Expect::Certificate(Nullify, 1), Expect::Journal(Nullify, 2)],
+            vec![],
+            3,
         ),
     ]);
 }

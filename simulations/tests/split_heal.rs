@@ -9,7 +9,7 @@
 //! Without the rule the first block after the heal waits for the next
 //! retry timer, anywhere up to `timeout_max_ms` (eight base timeouts here).
 
-use lotline_sim::sim::{self, Behaviour, Outage, Report, SPLIT_TIMEOUTS, SimConfig};
+use lotline_sim::sim::{self, Behaviour, Load, Outage, Report, SPLIT_TIMEOUTS, SimConfig};
 
 fn run(seed: u64) -> Report {
     sim::run(&SimConfig {
@@ -19,6 +19,7 @@ fn run(seed: u64) -> Report {
         behaviour: Behaviour::Silent,
         require_liveness: true,
         outage: Some(Outage::Split),
+        load: Load::Constant,
         log: false,
     })
 }
