@@ -285,15 +285,19 @@ impl BftActor {
     }
 
     /// Answers the engine's `Build`: the oldest pending attestations that
-    /// no uncommitted block carries. The exclusion comes from the engine,
-    /// which holds every uncommitted block body (ours, verified, arrived
-    /// after we left its view, fetched); this actor's own `blocks` miss
-    /// some of those, and a leader that offered an ancestor's attestation
-    /// again lost the view to voters refusing the repeat (issue 10, defect
-    /// 9). The engine also drops such repeats itself (`try_propose`); this
-    /// keeps them from taking the room of others.
+    /// no block which may still commit carries (`live_attestations`: the
+    /// notarized blocks above the finalized one, their ancestors, the
+    /// current proposal). The exclusion comes from the engine, which holds
+    /// every uncommitted block body (ours, verified, arrived after we left
+    /// its view, fetched); this actor's own `blocks` miss some of those,
+    /// and a leader that offered an ancestor's attestation again lost the
+    /// view to voters refusing the repeat (issue 10, defect 9). The engine
+    /// also drops such repeats itself (`try_propose`); this keeps them from
+    /// taking the room of others. What only a block of a view left without
+    /// notarization carries (an equivocating leader's) is offered again at
+    /// once: it is the work `report_work` announces.
     fn propose(&mut self, view: u64) -> Result<(), String> {
-        let in_flight: BTreeSet<AttestationId> = self.engine.uncommitted_attestations();
+        let in_flight: BTreeSet<AttestationId> = self.engine.live_attestations();
         let evidence = self.state.evidence.select(&self.evidence_in_flight());
         let items = self.shared.pool().peek(
             self.policy.attestations_max,

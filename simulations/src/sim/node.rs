@@ -505,13 +505,13 @@ impl Node {
     }
 
     /// The leader's payload, from the pool as it is now: the oldest
-    /// attestations its chain did not commit and no uncommitted block the
-    /// engine holds carries (`BftActor::propose`).
+    /// attestations its chain did not commit and no block that may still
+    /// commit carries (`Engine::live_attestations`, as `BftActor::propose`).
     pub fn build(&mut self, ctx: &mut Ctx) {
         let Some(engine) = &self.engine else {
             return;
         };
-        let in_flight = engine.uncommitted_attestations();
+        let in_flight = engine.live_attestations();
         let fresh =
             |id: &AttestationId| !self.committed_ids.contains(id) && !in_flight.contains(id);
         let attestations = if ctx.intermittent {
