@@ -572,7 +572,7 @@ struct Merge {
 }
 
 impl Iterator for Merge {
-    type Item = Result<(Position, AttestationId), StoreError>;
+    type Item = Result<Position, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -589,21 +589,21 @@ impl Iterator for Merge {
                             source: e,
                         }));
                     }
-                    Some(Ok((at, _))) if best.is_none_or(|(_, b)| *at < b) => {
+                    Some(Ok(at)) if best.is_none_or(|(_, b)| *at < b) => {
                         best = Some((i, *at));
                     }
                     Some(Ok(_)) => {}
                 }
             }
             let (i, _) = best?;
-            let Some(Ok(entry)) = self.cursors[i].next() else {
+            let Some(Ok(at)) = self.cursors[i].next() else {
                 continue;
             };
-            if self.last == Some(entry.0) {
+            if self.last == Some(at) {
                 continue;
             }
-            self.last = Some(entry.0);
-            return Some(Ok(entry));
+            self.last = Some(at);
+            return Some(Ok(at));
         }
     }
 }
@@ -628,9 +628,9 @@ pub fn run(reader: &StoreReader, query: &Query, visible: Visible<'_>) -> Result<
     let mut page = Page::default();
     let mut block_time: Option<(u64, i64)> = None;
     while let Some(entry) = merged.next() {
-        let (at, id) = entry?;
+        let at = entry?;
         page.examined += 1;
-        if let Some(found) = load(reader, at, id, &mut block_time, visible)?
+        if let Some(found) = load(reader, at, &mut block_time, visible)?
             && query.matches(&found.event, found.record_time_ms)
         {
             page.events.push(found);
@@ -651,11 +651,10 @@ pub fn run(reader: &StoreReader, query: &Query, visible: Visible<'_>) -> Result<
 fn load(
     reader: &StoreReader,
     at: Position,
-    id: AttestationId,
     block_time: &mut Option<(u64, i64)>,
     visible: Visible<'_>,
 ) -> Result<Option<Found>, StoreError> {
-    let Some(stored) = reader.attestation(&id)? else {
+    let Some((id, stored)) = reader.attestation_at(at)? else {
         return Ok(None);
     };
     let Ok(statement) = Statement::from_payload(&stored.envelope.payload) else {
@@ -690,14 +689,10 @@ pub fn by_attestation(
     id: &AttestationId,
     visible: Visible<'_>,
 ) -> Result<Option<Found>, StoreError> {
-    let Some(stored) = reader.attestation(id)? else {
+    let Some(at) = reader.position(id)? else {
         return Ok(None);
     };
-    let at = Position {
-        height: stored.height,
-        index: stored.index,
-    };
-    load(reader, at, *id, &mut None, visible)
+    load(reader, at, &mut None, visible)
 }
 
 /// The latest committed event with this eventID (an error declaration is
@@ -708,10 +703,10 @@ pub fn by_event_id(
     event_id: &str,
     visible: Visible<'_>,
 ) -> Result<Option<Found>, StoreError> {
-    let Some((at, id)) = reader.event_last(&Listing::EventId(event_id.to_owned()))? else {
+    let Some(at) = reader.event_last(&Listing::EventId(event_id.to_owned()))? else {
         return Ok(None);
     };
-    load(reader, at, id, &mut None, visible)
+    load(reader, at, &mut None, visible)
 }
 
 #[cfg(test)]

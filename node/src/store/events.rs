@@ -5,16 +5,16 @@
 //! batch (so the index is never ahead of or behind the records), next to the
 //! identifier index `i` that `store::index` already keeps:
 //! ```text
-//! v | eventID        | 0 | height | idx -> id   (EQ_eventID, /epcis/events/{eventID})
-//! s | bizStep short  | 0 | height | idx -> id   (EQ_bizStep, /epcis/bizSteps/{s}/events)
-//! t | event type     | 0 | height | idx -> id   (eventType)
-//! p | height | idx                      -> id   (everything else: a bounded scan)
+//! v | eventID        | 0 | height | idx -> (empty)  (EQ_eventID, /epcis/events/{eventID})
+//! s | bizStep short  | 0 | height | idx -> (empty)  (EQ_bizStep, /epcis/bizSteps/{s}/events)
+//! t | event type     | 0 | height | idx -> (empty)  (eventType)
 //! ```
+//! Everything else is a bounded scan of the attestation records themselves
+//! (`a | height | idx`, in chain order).
 //! Every key ends in the chain position, so every listing is in chain order
 //! and one position is a cursor valid for all of them (the query's
 //! `nextPageToken`).
 
-use lotline_core::attestation::AttestationId;
 use lotline_core::statement::Statement;
 
 use super::index::{self, Position};
@@ -23,17 +23,11 @@ use super::{StoreError, StoreReader};
 pub const PREFIX_EVENT_ID: u8 = b'v';
 pub const PREFIX_BIZ_STEP: u8 = b's';
 pub const PREFIX_EVENT_TYPE: u8 = b't';
-pub const PREFIX_POSITION: u8 = b'p';
 
 /// Adds one committed event's query keys to the block's batch.
-pub(super) fn index(
-    batch: &mut super::Writes,
-    at: Position,
-    id: &AttestationId,
-    statement: &Statement,
-) {
+pub(super) fn index(batch: &mut super::Writes, at: Position, statement: &Statement) {
     let event = &statement.event;
-    let value = &id.0.0[..];
+    let value = index::EMPTY;
     let (height, idx) = (at.height, at.index);
     if let Some(event_id) = &event.event_id {
         batch.insert(
@@ -51,12 +45,6 @@ pub(super) fn index(
         index::listing_key(PREFIX_EVENT_TYPE, event.event_type.as_str(), height, idx),
         value,
     );
-    batch.insert(&position_key(at)[..], value);
-}
-
-/// `p | height | idx`.
-pub fn position_key(at: Position) -> [u8; 13] {
-    index::position_key(PREFIX_POSITION, at)
 }
 
 /// Which listing a query walks.
@@ -70,7 +58,7 @@ pub enum Listing {
     BizStep(String),
     /// `t`: events of this type.
     EventType(String),
-    /// `p`: every event, in chain order.
+    /// `a`: every event, in chain order (the records themselves).
     All,
 }
 
@@ -82,7 +70,7 @@ impl Listing {
             Listing::EventId(name) => index::listing_prefix(PREFIX_EVENT_ID, name),
             Listing::BizStep(name) => index::listing_prefix(PREFIX_BIZ_STEP, name),
             Listing::EventType(name) => index::listing_prefix(PREFIX_EVENT_TYPE, name),
-            Listing::All => vec![PREFIX_POSITION],
+            Listing::All => vec![index::PREFIX_ATTESTATION],
         }
     }
 }
@@ -102,12 +90,12 @@ impl std::fmt::Debug for Cursor {
 }
 
 impl Iterator for Cursor {
-    type Item = Result<(Position, AttestationId), sled::Error>;
+    type Item = Result<Position, sled::Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let (key, value) = match self.iter.next()? {
-                Ok(entry) => entry,
+            let key = match self.iter.next()? {
+                Ok((key, _)) => key,
                 Err(e) => return Some(Err(e)),
             };
             if !key.starts_with(&self.prefix) {
@@ -119,12 +107,10 @@ impl Iterator for Cursor {
             if key.len() != self.prefix.len() + 12 {
                 continue;
             }
-            let (Some((height, index)), Some(id)) =
-                (index::listing_position(&key), index::id_from_value(&value))
-            else {
+            let Some((height, index)) = index::listing_position(&key) else {
                 continue;
             };
-            return Some(Ok((Position { height, index }, id)));
+            return Some(Ok(Position { height, index }));
         }
     }
 }
@@ -146,20 +132,15 @@ impl StoreReader {
     }
 
     /// The most recent entry of a listing (the latest capture of an eventID).
-    pub fn event_last(
-        &self,
-        listing: &Listing,
-    ) -> Result<Option<(Position, AttestationId)>, StoreError> {
+    pub fn event_last(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
         let prefix = listing.prefix();
         for entry in self.db.scan_prefix(&prefix).rev() {
-            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
+            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
             if key.len() != prefix.len() + 12 {
                 continue;
             }
-            if let (Some((height, index)), Some(id)) =
-                (index::listing_position(&key), index::id_from_value(&value))
-            {
-                return Ok(Some((Position { height, index }, id)));
+            if let Some((height, index)) = index::listing_position(&key) {
+                return Ok(Some(Position { height, index }));
             }
         }
         Ok(None)
@@ -171,21 +152,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn position_keys_sort_in_chain_order() {
-        let a = position_key(Position {
-            height: 1,
-            index: 7,
-        });
-        let b = position_key(Position {
-            height: 2,
-            index: 0,
-        });
-        let c = position_key(Position {
-            height: 2,
-            index: 1,
-        });
+    fn record_keys_sort_in_chain_order() {
+        let key = |height, index| index::attestation_key(Position { height, index });
+        let (a, b, c) = (key(1, 7), key(2, 0), key(2, 1));
         assert!(a < b && b < c);
-        assert_eq!(a[0], PREFIX_POSITION);
+        // `Listing::All` walks exactly these keys.
+        assert_eq!(Listing::All.prefix(), vec![a[0]]);
+        assert_eq!(a.len(), Listing::All.prefix().len() + 12);
     }
 
     #[test]

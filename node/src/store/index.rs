@@ -4,24 +4,32 @@
 //! One sled tree, keys prefixed by kind (big-endian integers so keys sort in
 //! chain order):
 //! ```text
-//! a | id(32)                                  -> postcard(StoredAttestation)
-//! i | canonical identifier | 0 | height | idx -> id
-//! o | org id               | 0 | height | idx -> id
+//! a | height | idx                            -> postcard(Record)  (id, meta, envelope)
+//! n | id(32)                                  -> height | idx
+//! i | canonical identifier | 0 | height | idx -> (empty)
+//! o | org id               | 0 | height | idx -> (empty)
 //! b | height                                  -> postcard(BlockMeta)
 //! m | "applied"                               -> height (u64 BE)
 //! m | "format"                                -> layout version (u32 BE)
 //! e | signer | view | kind                    -> postcard(StoredEvidence)
 //! ```
+//! Records are keyed by chain position, so a block's records are appended
+//! at the end of the tree instead of landing in random leaves (sled copies
+//! and rewrites a leaf for every insert into it, and its log keeps the old
+//! copies until it cleans the segment). Listings carry no value: their key
+//! ends in the position, which is the record's key; the id is found
+//! through `n`. The chain-order listing of everything is the `a` keyspace
+//! itself.
 
 use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::Header;
 use lotline_core::certificate::Finality;
 use lotline_core::codec::{self, DecodeError};
-use lotline_core::hash::Digest;
 use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
 pub const PREFIX_ATTESTATION: u8 = b'a';
+pub const PREFIX_ID: u8 = b'n';
 pub const PREFIX_IDENTIFIER: u8 = b'i';
 pub const PREFIX_ORG: u8 = b'o';
 pub const PREFIX_BLOCK: u8 = b'b';
@@ -30,13 +38,16 @@ pub const KEY_APPLIED: &[u8] = b"mapplied";
 /// store written under another layout is rebuilt from the block log at open;
 /// one without the key is layout 1.
 pub const KEY_FORMAT: &[u8] = b"mformat";
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
-// `p` (chain position); the lineage graph (`store::lineage`) uses `y`
+// (`p`, the chain-position listing of format 2, is unused); the lineage graph (`store::lineage`) uses `y`
 // (who stated an event), `g` (edges), `h` (custody), `q` (quality facts),
 // `r` (recall orders), `x` (error declarations).
+
+/// The value of a listing entry: everything is in its key.
+pub const EMPTY: &[u8] = &[];
 
 /// Where an attestation sits in the chain: block height and leaf index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -96,13 +107,33 @@ impl AttestationMeta {
     }
 }
 
-/// An attestation as kept in sled.
+/// A committed attestation as readers see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredAttestation {
     pub height: u64,
     pub index: u32,
     pub meta: AttestationMeta,
     pub envelope: Envelope,
+}
+
+/// The value of an `a` record: its position is its key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: AttestationId,
+    pub meta: AttestationMeta,
+    pub envelope: Envelope,
+}
+
+impl Record {
+    pub fn at(self, at: Position) -> (AttestationId, StoredAttestation) {
+        let stored = StoredAttestation {
+            height: at.height,
+            index: at.index,
+            meta: self.meta,
+            envelope: self.envelope,
+        };
+        (self.id, stored)
+    }
 }
 
 /// A block's header, finality and ids, enough for receipts and block views
@@ -114,11 +145,35 @@ pub struct BlockMeta {
     pub ids: Vec<AttestationId>,
 }
 
-pub fn attestation_key(id: &AttestationId) -> [u8; 33] {
+/// `a | height | idx`: the record of the attestation at `at`.
+pub fn attestation_key(at: Position) -> [u8; 13] {
+    position_key(PREFIX_ATTESTATION, at)
+}
+
+/// `n | id`: where the attestation `id` sits.
+pub fn id_key(id: &AttestationId) -> [u8; 33] {
     let mut key = [0u8; 33];
-    key[0] = PREFIX_ATTESTATION;
+    key[0] = PREFIX_ID;
     key[1..].copy_from_slice(id.0.as_bytes());
     key
+}
+
+/// The value of an `n` record.
+pub fn position_value(at: Position) -> [u8; 12] {
+    let mut value = [0u8; 12];
+    value[..8].copy_from_slice(&at.height.to_be_bytes());
+    value[8..].copy_from_slice(&at.index.to_be_bytes());
+    value
+}
+
+/// Decodes [`position_value`]; `None` if the value is not 12 bytes.
+pub fn position_from_value(value: &[u8]) -> Option<Position> {
+    let value: [u8; 12] = value.try_into().ok()?;
+    let (height, index) = value.split_at(8);
+    Some(Position {
+        height: u64::from_be_bytes(height.try_into().ok()?),
+        index: u32::from_be_bytes(index.try_into().ok()?),
+    })
 }
 
 pub fn block_key(height: u64) -> [u8; 9] {
@@ -176,7 +231,4 @@ pub fn decode<'a, T: Deserialize<'a> + Serialize>(
     codec::from_bytes(what, bytes, usize::MAX)
 }
 
-pub fn id_from_value(bytes: &[u8]) -> Option<AttestationId> {
-    let arr: [u8; 32] = bytes.try_into().ok()?;
-    Some(AttestationId(Digest(arr)))
-}
+

@@ -314,29 +314,29 @@ impl StoreReader {
         let attestations = record.block.attestations.iter().zip(metas).zip(ids);
         for (i, ((envelope, meta), &id)) in attestations.enumerate() {
             let index = u32::try_from(i).unwrap_or(u32::MAX);
+            let at = index::Position { height, index };
             for identifier in &meta.identifiers {
                 batch.insert(
                     index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index),
-                    &id.0.0[..],
+                    index::EMPTY,
                 );
             }
             batch.insert(
                 index::listing_key(index::PREFIX_ORG, &meta.org, height, index),
-                &id.0.0[..],
+                index::EMPTY,
             );
-            let stored = StoredAttestation {
-                height,
-                index,
+            let stored = index::Record {
+                id,
                 meta: meta.clone(),
                 envelope: envelope.clone(),
             };
-            batch.insert(&index::attestation_key(&id)[..], index::encode(&stored));
+            batch.insert(&index::attestation_key(at)[..], index::encode(&stored));
+            batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
             // The derived indexes read the event itself. A committed payload
             // always parsed at admission; one that does not parse now (an
             // incompatible code change) is kept but not indexed.
             if let Ok(statement) = Statement::from_payload(&envelope.payload) {
-                let at = index::Position { height, index };
-                events::index(&mut batch, at, &id, &statement);
+                events::index(&mut batch, at, &statement);
                 lineage::index(&mut batch, at, &id, &statement);
             }
         }
@@ -380,8 +380,29 @@ impl StoreReader {
 
     pub fn contains(&self, id: &AttestationId) -> Result<bool, StoreError> {
         self.db
-            .contains_key(index::attestation_key(id))
+            .contains_key(index::id_key(id))
             .map_err(|e| self.sled_err(e))
+    }
+
+    /// Where the attestation `id` sits in the chain, if it is committed.
+    pub fn position(&self, id: &AttestationId) -> Result<Option<index::Position>, StoreError> {
+        let what = "attestation position";
+        let Some(value) = self
+            .db
+            .get(index::id_key(id))
+            .map_err(|e| self.sled_err(e))?
+        else {
+            return Ok(None);
+        };
+        index::position_from_value(&value)
+            .map(Some)
+            .ok_or(StoreError::Decode {
+                what,
+                source: lotline_core::codec::DecodeError::Malformed {
+                    what,
+                    reason: format!("{} bytes, not 12", value.len()),
+                },
+            })
     }
 
     /// The duplicate check before anything is written or voted for
@@ -411,7 +432,19 @@ impl StoreReader {
     }
 
     pub fn attestation(&self, id: &AttestationId) -> Result<Option<StoredAttestation>, StoreError> {
-        self.get("attestation", &index::attestation_key(id))
+        let Some(at) = self.position(id)? else {
+            return Ok(None);
+        };
+        Ok(self.attestation_at(at)?.map(|(_, stored)| stored))
+    }
+
+    /// The attestation at chain position `at`, with its id.
+    pub fn attestation_at(
+        &self,
+        at: index::Position,
+    ) -> Result<Option<(AttestationId, StoredAttestation)>, StoreError> {
+        let record: Option<index::Record> = self.get("attestation", &index::attestation_key(at))?;
+        Ok(record.map(|record| record.at(at)))
     }
 
     pub fn block(&self, height: u64) -> Result<Option<BlockMeta>, StoreError> {
@@ -512,7 +545,7 @@ impl StoreReader {
         let mut next = None;
         let mut last_examined = None;
         for (scanned, entry) in self.db.range(start..).enumerate() {
-            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
+            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
             if !key.starts_with(&full_prefix) {
                 break;
             }
@@ -521,10 +554,10 @@ impl StoreReader {
                 break;
             }
             last_examined = index::listing_position(&key);
-            let Some(id) = index::id_from_value(&value) else {
+            let Some((height, index)) = last_examined else {
                 continue;
             };
-            let Some(stored) = self.attestation(&id)? else {
+            let Some((id, stored)) = self.attestation_at(index::Position { height, index })? else {
                 continue;
             };
             if !visible(&stored) {

@@ -117,8 +117,10 @@ mod tests {
         store.commit(&record, &metas).unwrap();
         let spaces = store.reader().keyspaces().unwrap();
         let attestations = spaces.iter().find(|s| s.prefix == b'a').unwrap();
-        assert_eq!((attestations.keys, attestations.key_bytes), (3, 3 * 33));
+        assert_eq!((attestations.keys, attestations.key_bytes), (3, 3 * 13));
         assert!(attestations.value_bytes > 3 * 64, "holds the envelopes");
+        let ids = spaces.iter().find(|s| s.prefix == b'n').unwrap();
+        assert_eq!((ids.keys, ids.key_bytes, ids.value_bytes), (3, 3 * 33, 3 * 12));
         let blocks = spaces.iter().find(|s| s.prefix == b'b').unwrap();
         assert_eq!(blocks.keys, 1);
         assert_eq!(blocks.name(), "block meta");
