@@ -1,5 +1,7 @@
 //! The sled index as stored: every lineage edge an event states is found
-//! from both of its ends, with its quantity and its origin; a block header
+//! from both of its ends, with its quantity and its origin; every custody
+//! record an event states for a node is read back for that node, and no
+//! other (whether stored per node or reached through the node's edges); a block header
 //! read alone is the header of the full block record; and an index written
 //! under another layout is rebuilt from the block log at open and answers
 //! exactly as before. Real sled, real block log, a real signed workload.
@@ -91,6 +93,56 @@ fn every_stated_edge_is_read_back_from_both_ends_with_quantity_and_origin() {
         checked > 400,
         "the small story states hundreds of edges, checked {checked}"
     );
+}
+
+/// Goal: custody stored once per event for the nodes its edges name reads
+/// back exactly as per-node records did. Method: from the block log,
+/// derive every custody record each event states for each subject; walk
+/// each node's custody newest first through the store and require the
+/// same positions, states and origins, in the same order.
+#[test]
+fn every_stated_custody_is_read_back_for_each_subject_and_no_other() {
+    use lotline_node::store::index::Position;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let loaded = bulk_load::load(dir.path(), Scale::small(), BLOCK, |_, _| {}).expect("load");
+    let store: &Store = &loaded.store;
+    let reader = store.reader();
+    let origins = Origins::default();
+    let mut stated: HashMap<String, Vec<(Position, lineage::CustodyState, _)>> = HashMap::new();
+    for height in 1..=store.height() {
+        let record = store.read_block(height).expect("read").expect("block");
+        for (index, (envelope, id)) in
+            (0..).zip(record.block.attestations.iter().zip(record.block.ids()))
+        {
+            let statement = Statement::from_payload(&envelope.payload).expect("statement");
+            let Some(custody) = lineage::derive(&statement.event).custody else {
+                continue;
+            };
+            for subject in custody.subjects {
+                stated.entry(subject).or_default().push((
+                    Position { height, index },
+                    custody.state.clone(),
+                    id,
+                ));
+            }
+        }
+    }
+    assert!(
+        stated.len() > 200,
+        "the small story moves hundreds of units"
+    );
+    for (node, mut expected) in stated {
+        expected.reverse();
+        let mut found = Vec::new();
+        let none = reader
+            .latest_custody(&node, &origins, |at, record| {
+                found.push((at, record.state.clone(), record.origin.attestation));
+                Ok(false)
+            })
+            .expect("custody");
+        assert!(none.is_none());
+        assert_eq!(found, expected, "custody of {node}");
+    }
 }
 
 #[test]

@@ -43,7 +43,8 @@ pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
 // (`p`, the chain-position listing of format 2, is unused); the lineage graph (`store::lineage`) uses `y`
-// (who stated an event), `g` (edges), `h` (custody), `q` (quality facts),
+// (who stated an event), `g` (edges), `h` (custody), `k` (an event's custody
+// reached through edges), `q` (quality facts),
 // `r` (recall orders), `x` (error declarations).
 
 /// The value of a listing entry: everything is in its key.
@@ -230,5 +231,3 @@ pub fn decode<'a, T: Deserialize<'a> + Serialize>(
 ) -> Result<T, DecodeError> {
     codec::from_bytes(what, bytes, usize::MAX)
 }
-
-

@@ -8,6 +8,7 @@
 //! y | height | idx                          -> postcard(Origin)       one per event
 //! g | node | 0 | f|b | kind | height | idx  -> postcard(Vec<EdgeEnd>) (f: node is `from`, b: node is `to`)
 //! h | node | 0 | height | idx               -> postcard(StoredCustody)
+//! k | height | idx                          -> postcard(StoredCustody)  (the event's, for the nodes it covers)
 //! q | node | 0 | height | idx               -> JSON(FactBody)
 //! r | node | 0 | height | idx               -> JSON(RecallBody)  (node is a suspect)
 //! x | eventID | 0 | height | idx            -> JSON(DeclarationBody)  (an errorDeclaration)
@@ -18,7 +19,14 @@
 //!   chain position, not repeated in every record the event makes; readers
 //!   resolve it through an [`Origins`] cache, once per event per request;
 //! - the edges one event makes at one end of one node are one record: a lot
-//!   serialised into 240 items writes one forward record, not 240.
+//!   serialised into 240 items writes one forward record, not 240;
+//! - custody an event states for a node its own edges already name is not
+//!   written per node: an item serialised from a lot (the `to` of a
+//!   `serialised` edge) and a child packed into a container (the `from` of
+//!   a `packedIn` edge) get the event's custody record `k`, written once,
+//!   and [`StoreReader::latest_custody`] finds it through the node's edges.
+//!   The event writes `k` only if every such node is one of its custody
+//!   subjects, so the records read back are exactly the ones stated.
 //!
 //! Nothing is deleted: a retracted event's records stay, and readers skip
 //! them by checking `x` ([`StoreReader::declaration`]), so the corrected
@@ -40,6 +48,7 @@ use super::{StoreError, StoreReader};
 const PREFIX_ORIGIN: u8 = b'y';
 const PREFIX_EDGE: u8 = b'g';
 const PREFIX_CUSTODY: u8 = b'h';
+const PREFIX_EVENT_CUSTODY: u8 = b'k';
 const PREFIX_FACT: u8 = b'q';
 const PREFIX_RECALL: u8 = b'r';
 const PREFIX_DECLARATION: u8 = b'x';
@@ -209,6 +218,41 @@ fn origin_key(at: Position) -> [u8; 13] {
     index::position_key(PREFIX_ORIGIN, at)
 }
 
+/// `k | height | idx`.
+fn event_custody_key(at: Position) -> [u8; 13] {
+    index::position_key(PREFIX_EVENT_CUSTODY, at)
+}
+
+/// Whether the event's custody reaches a node through this edge (the node
+/// at `end` of an edge of `kind`) instead of a record of the node's own.
+fn custody_through_edge(end: End, kind: EdgeKind) -> bool {
+    matches!(
+        (end, kind),
+        (End::From, EdgeKind::PackedIn) | (End::To, EdgeKind::Serialised)
+    )
+}
+
+/// The custody subjects that need no record of their own: the nodes the
+/// event's edges name at a custody-carrying end, if every one of them is a
+/// subject (otherwise none, and every subject gets its own record).
+fn covered_by_edges<'a>(
+    edges: &'a [lineage::Edge],
+    subjects: &[String],
+) -> std::collections::BTreeSet<&'a str> {
+    let mut covered = std::collections::BTreeSet::new();
+    for edge in edges {
+        for (node, end) in [(&edge.from, End::From), (&edge.to, End::To)] {
+            if custody_through_edge(end, edge.kind) {
+                if subjects.binary_search(node).is_err() {
+                    return std::collections::BTreeSet::new();
+                }
+                covered.insert(node.as_str());
+            }
+        }
+    }
+    covered
+}
+
 /// Edges are grouped by kind under each end, so a holder lookup reads a
 /// lot's `packedIn` edges without its thousands of `serialised` ones.
 fn kind_tag(kind: EdgeKind) -> u8 {
@@ -301,8 +345,16 @@ pub(super) fn index(
     }
     if let Some(custody) = &derived.custody {
         let value = index::encode(&StoredCustody::from(&custody.state));
+        let mut subjects = custody.subjects.clone();
+        subjects.sort();
+        let covered = covered_by_edges(&derived.edges, &subjects);
+        if !covered.is_empty() {
+            batch.insert(&event_custody_key(at)[..], value.clone());
+        }
         for subject in &custody.subjects {
-            batch.insert(position_key(PREFIX_CUSTODY, subject, at), value.clone());
+            if !covered.contains(subject.as_str()) {
+                batch.insert(position_key(PREFIX_CUSTODY, subject, at), value.clone());
+            }
         }
     }
     for fact in &derived.facts {
@@ -416,19 +468,46 @@ impl StoreReader {
     }
 
     /// Custody records of `node`, newest first, read lazily: `accept` sees
-    /// them one at a time and the walk stops at the first it accepts.
+    /// them one at a time and the walk stops at the first it accepts. They
+    /// are the node's own records merged with the event records its edges
+    /// reach (see the module doc).
     pub fn latest_custody(
         &self,
         node: &str,
         origins: &Origins,
         mut accept: impl FnMut(Position, &CustodyRecord) -> Result<bool, StoreError>,
     ) -> Result<Option<At<CustodyRecord>>, StoreError> {
-        for entry in self.db.scan_prefix(node_key(PREFIX_CUSTODY, node)).rev() {
-            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
-            let Some(at) = key_position(&key) else {
-                continue;
+        let mut through_edges = self.custody_edges(node)?.into_iter().rev().peekable();
+        let mut own = self.db.scan_prefix(node_key(PREFIX_CUSTODY, node)).rev();
+        let mut next_own = self.next_custody(&mut own)?;
+        loop {
+            let from_edge = match (through_edges.peek(), &next_own) {
+                (Some(edge), Some((mine, _))) => edge > mine,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return Ok(None),
             };
-            let state: StoredCustody = postcard("custody", &value)?;
+            let (at, state) = if from_edge {
+                let Some(at) = through_edges.next() else {
+                    return Ok(None);
+                };
+                let Some(bytes) = self
+                    .db
+                    .get(event_custody_key(at))
+                    .map_err(|e| self.sled_err(e))?
+                else {
+                    continue;
+                };
+                (at, postcard::<StoredCustody>("event custody", &bytes)?)
+            } else {
+                let Some(mine) = next_own.take() else {
+                    return Ok(None);
+                };
+                next_own = self.next_custody(&mut own)?;
+                // One record per event: never the same event twice.
+                through_edges.next_if_eq(&mine.0);
+                mine
+            };
             let record = CustodyRecord {
                 state: state.into(),
                 origin: self.origin(at, origins)?,
@@ -437,7 +516,48 @@ impl StoreReader {
                 return Ok(Some((at, record)));
             }
         }
+    }
+
+    /// The next of a node's own custody records in a (reversed) scan.
+    fn next_custody(
+        &self,
+        scan: &mut impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    ) -> Result<Option<(Position, StoredCustody)>, StoreError> {
+        for entry in scan {
+            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
+            if let Some(at) = key_position(&key) {
+                return Ok(Some((at, postcard("custody", &value)?)));
+            }
+        }
         Ok(None)
+    }
+
+    /// The positions of the edges through which an event's custody may
+    /// reach `node`, in chain order, each once.
+    fn custody_edges(&self, node: &str) -> Result<Vec<Position>, StoreError> {
+        let prefix = node_key(PREFIX_EDGE, node);
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
+            let (Some(&end), Some(&tag)) = (key.get(prefix.len()), key.get(prefix.len() + 1))
+            else {
+                continue;
+            };
+            let end = match end {
+                b'f' => End::From,
+                b'b' => End::To,
+                _ => continue,
+            };
+            let through = kind_of_tag(tag).is_some_and(|kind| custody_through_edge(end, kind));
+            // A longer node name that starts with this one has another byte
+            // where the end tag is; the length pins the key to this node.
+            if through && key.len() == prefix.len() + 2 + 12 {
+                out.extend(key_position(&key));
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     /// Quality facts about `node`, in chain order.

@@ -37,6 +37,7 @@ fn name(prefix: u8) -> &'static str {
         b'g' => "lineage edges",
         b'h' => "custody",
         b'i' => "identifier listing",
+        b'k' => "event custody",
         b'm' => "marks",
         b'n' => "id -> position",
         b'o' => "org listing",
@@ -120,7 +121,10 @@ mod tests {
         assert_eq!((attestations.keys, attestations.key_bytes), (3, 3 * 13));
         assert!(attestations.value_bytes > 3 * 64, "holds the envelopes");
         let ids = spaces.iter().find(|s| s.prefix == b'n').unwrap();
-        assert_eq!((ids.keys, ids.key_bytes, ids.value_bytes), (3, 3 * 33, 3 * 12));
+        assert_eq!(
+            (ids.keys, ids.key_bytes, ids.value_bytes),
+            (3, 3 * 33, 3 * 12)
+        );
         let blocks = spaces.iter().find(|s| s.prefix == b'b').unwrap();
         assert_eq!(blocks.keys, 1);
         assert_eq!(blocks.name(), "block meta");
