@@ -32,11 +32,14 @@ pub const EVIDENCE_SEEN_MAX: usize = 1024;
 /// Doublings of the timeouts after consecutive nullified views.
 pub const BACKOFF_DOUBLINGS_MAX: u32 = 16;
 /// A suspected leader's leader timeout is the normal one divided by this
-/// (see [`Config::suspect_timeout_ms`]): 100 ms for the genesis default of
+/// (see [`Config::suspect_timeout_ms`]): 25 ms for the genesis default of
 /// 1 s. Short against a dead leader's whole turn, long against a live
 /// leader's proposal on a LAN; a live leader that misses it once is cleared
-/// by its late proposal and gets the full timeout on its next turn.
-pub const SUSPECT_TIMEOUT_DIVISOR: u64 = 10;
+/// by its late proposal and gets the full timeout on its next turn. A tenth
+/// (100 ms) left one validator down at 4.8× the all-up p50 commit latency
+/// once the all-up p50 fell to 22 ms (docs/performance.md): every dead turn
+/// costs this timer, and a client's wait is mostly that gap.
+pub const SUSPECT_TIMEOUT_DIVISOR: u64 = 40;
 
 /// The default heartbeat of an idle chain: one block a minute, about
 /// 1,440 small blocks a day per node.
@@ -197,7 +200,7 @@ mod tests {
     #[test]
     fn suspect_timeouts_are_a_fraction_that_backs_off_with_the_normal_one() {
         let config = config();
-        let table = [(0, 10), (1, 20), (3, 80), (4, 100), (60, 100)];
+        let table = [(0, 2), (1, 5), (3, 20), (4, 25), (60, 25)];
         for (streak, suspect) in table {
             assert_eq!(
                 config.suspect_timeout_ms(streak),

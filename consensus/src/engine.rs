@@ -25,10 +25,10 @@
 //!   Retries are unbounded in number but bounded in rate.
 //! * **Suspected leaders get a short leader timer.** A leader whose last
 //!   turn was nullified without a proposal seen is waited for
-//!   [`Config::suspect_timeout_ms`] (a tenth of the leader timeout), until
+//!   [`Config::suspect_timeout_ms`] (a fortieth of the leader timeout), until
 //!   it proposes again ([`crate::leader`] explains the rule and why it is a
 //!   local timer, not a change of leader schedule). One dead validator of
-//!   four then costs a tenth of a timeout per four views, not a timeout.
+//!   four then costs a fortieth of a timeout per four views, not a timeout.
 //! * **First vote counts.** A validator's first vote of each kind in a view
 //!   is counted; a conflicting later one only becomes [`Evidence`].
 //! * **Pipeline limit**: blocks more than [`PIPELINE_HEIGHTS_MAX`] above

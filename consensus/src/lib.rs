@@ -21,7 +21,7 @@
 //!    view sets the leader timer and the view timer ([`TimerKind`]); its
 //!    leader asks the actor for a payload ([`Output::Build`]). The leader
 //!    timer is short
-//!    ([`Config::suspect_timeout_ms`], a tenth) when the leader of `v` is
+//!    ([`Config::suspect_timeout_ms`], a fortieth) when the leader of `v` is
 //!    *suspected*: we left the last view it led without any sign that it
 //!    proposed, and it has not proposed since ([`leader`] module). Leaving
 //!    a view judges its leader; a sign of proposing (its proposal, its own
