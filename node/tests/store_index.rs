@@ -161,12 +161,7 @@ fn an_index_of_another_layout_is_rebuilt_from_the_block_log_and_answers_the_same
     // What an index of layout 1 looks like to this release: no layout mark,
     // and lineage records in a form it cannot decode.
     {
-        // The store's sled settings (compressed pages); sled refuses others.
-        let db = sled::Config::new()
-            .path(bulk_load::index_path(dir.path()).expect("path"))
-            .use_compression(true)
-            .open()
-            .expect("sled");
+        let db = sled::open(bulk_load::index_path(dir.path()).expect("path")).expect("sled");
         let tree = db.open_tree("lotline").expect("tree");
         assert!(tree.remove(index::KEY_FORMAT).expect("remove").is_some());
         let mut stale = Vec::new();
