@@ -8,8 +8,8 @@ use lotline_consensus::{
     Config, DropReason, Engine, Evidence, EvidenceError, EvidenceKind, Input, Message, Output,
     Proposal, QuorumCertificate, Record, Request, TimerKind,
 };
-use lotline_core::attestation::Envelope;
-use lotline_core::block::{Block, BlockError, Header};
+use lotline_core::attestation::{AttestationId, Envelope};
+use lotline_core::block::{Block, BlockError, BlockHash, Header};
 use lotline_core::certificate::{Finality, Signed};
 use lotline_core::crypto::SigningKey;
 use lotline_core::evidence;
@@ -76,6 +76,25 @@ impl Fixture {
 
     fn n(&self) -> usize {
         self.keys.len()
+    }
+
+    /// The parent and attestation ids of the first proposal we broadcast.
+    fn proposed(&self) -> (BlockHash, Vec<AttestationId>) {
+        let proposal = self
+            .log
+            .iter()
+            .find_map(|o| match o {
+                Output::Broadcast(Message::Proposal(p)) => Some(p),
+                _ => None,
+            })
+            .expect("a proposal was broadcast");
+        let ids = proposal
+            .block
+            .attestations
+            .iter()
+            .map(Envelope::id)
+            .collect();
+        (proposal.block.header.parent, ids)
     }
 
     fn leader(&self, view: u64) -> u16 {
@@ -2339,21 +2358,8 @@ fn a_leader_never_repeats_an_attestation_of_the_chain_it_extends() {
             .contains(&repeated.id()),
         "the actor is told what the chain carries"
     );
-    let proposal = fx
-        .log
-        .iter()
-        .find_map(|o| match o {
-            Output::Broadcast(Message::Proposal(p)) => Some(p.clone()),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(proposal.block.header.parent, b1.hash());
-    let ids: Vec<_> = proposal
-        .block
-        .attestations
-        .iter()
-        .map(Envelope::id)
-        .collect();
+    let (parent, ids) = fx.proposed();
+    assert_eq!(parent, b1.hash());
     assert_eq!(
         ids,
         vec![fresh.id()],
@@ -2420,21 +2426,8 @@ fn a_payload_waiting_for_its_parent_loses_what_the_parent_commits() {
             2,
         ),
     ]);
-    let proposal = fx
-        .log
-        .iter()
-        .find_map(|o| match o {
-            Output::Broadcast(Message::Proposal(p)) => Some(p.clone()),
-            _ => None,
-        })
-        .expect("a proposal");
-    assert_eq!(proposal.block.header.parent, b1.hash());
-    let ids: Vec<_> = proposal
-        .block
-        .attestations
-        .iter()
-        .map(Envelope::id)
-        .collect();
+    let (parent, ids) = fx.proposed();
+    assert_eq!(parent, b1.hash());
     assert_eq!(
         ids,
         vec![fresh.id()],
@@ -2498,21 +2491,8 @@ fn a_leader_fetches_the_bodies_between_its_parent_and_its_head_before_proposing(
             3,
         ),
     ]);
-    let proposal = fx
-        .log
-        .iter()
-        .find_map(|o| match o {
-            Output::Broadcast(Message::Proposal(p)) => Some(p.clone()),
-            _ => None,
-        })
-        .expect("a proposal");
-    assert_eq!(proposal.block.header.parent, b2.hash());
-    let ids: Vec<_> = proposal
-        .block
-        .attestations
-        .iter()
-        .map(Envelope::id)
-        .collect();
+    let (parent, ids) = fx.proposed();
+    assert_eq!(parent, b2.hash());
     assert!(!ids.contains(&repeated.id()), "b1's attestation repeated");
     assert!(ids.contains(&fresh.id()));
 }
