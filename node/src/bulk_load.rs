@@ -14,7 +14,7 @@ use lotline_consensus::{Input, Output};
 use lotline_core::statement::{STATEMENT_VERSION, Statement};
 use lotline_core::{Envelope, SigningKey};
 use lotline_genesis::Genesis;
-use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, WorkloadSummary};
+use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, Truth, Workload, WorkloadSummary};
 
 use crate::NodeConfig;
 use crate::consensus::solo::SoloEngine;
@@ -61,6 +61,30 @@ pub fn load(
     block_size: usize,
     progress: impl FnMut(u64, f64),
 ) -> Result<Loaded> {
+    let workload = SupplyChainWorkload::stream(SEED, scale, &Roles::demo());
+    load_story(dir, workload, block_size, progress).map(|(loaded, _)| loaded)
+}
+
+/// Like [`load`], with the planted story of `seed` (quality causes for the
+/// analysis tools); returns what was planted beside the store. Tests use
+/// the truth to check the tools; the tools never see it.
+pub fn load_planted(
+    dir: &Path,
+    seed: u64,
+    scale: Scale,
+    block_size: usize,
+) -> Result<(Loaded, Truth)> {
+    let workload = SupplyChainWorkload::planted(seed, scale, &Roles::demo());
+    let (loaded, truth) = load_story(dir, workload, block_size, |_, _| {})?;
+    Ok((loaded, truth.context("a planted story without its truth")?))
+}
+
+fn load_story(
+    dir: &Path,
+    workload: Workload,
+    block_size: usize,
+    progress: impl FnMut(u64, f64),
+) -> Result<(Loaded, Option<Truth>)> {
     let consortium = Consortium::create(dir)?;
     let (mut store, _) = Store::open(&consortium.data_dir, consortium.genesis.validator_set())?;
     let mut engine = SoloEngine::new(
@@ -69,20 +93,21 @@ pub fn load(
         store.head(),
         &[],
     );
-    let story = sign_story(&consortium, scale, block_size, progress, |block, metas| {
+    let story = sign_story(&consortium, workload, block_size, progress, |block, metas| {
         for record in certify(&mut engine, block) {
             store.commit(&record, metas)?;
         }
         Ok(())
     })?;
-    Ok(Loaded {
+    let loaded = Loaded {
         store,
         genesis: consortium.genesis,
         summary: story.summary,
         events: story.events,
         seconds: story.seconds,
         sign_seconds: story.sign_seconds,
-    })
+    };
+    Ok((loaded, story.truth))
 }
 
 /// Like [`load`], but writes the block log only (every block checked and
@@ -106,7 +131,8 @@ pub fn load_log(
         log.head(),
         &[],
     );
-    let story = sign_story(&consortium, scale, block_size, progress, |block, _| {
+    let workload = SupplyChainWorkload::stream(SEED, scale, &Roles::demo());
+    let story = sign_story(&consortium, workload, block_size, progress, |block, _| {
         for record in certify(&mut engine, block) {
             let ids = log.check(&set, &record)?;
             log.append_durable(&record, &ids)?;
@@ -155,16 +181,17 @@ impl Consortium {
 /// A signed story and how long it took.
 struct Story {
     summary: WorkloadSummary,
+    truth: Option<Truth>,
     events: u64,
     seconds: f64,
     sign_seconds: f64,
 }
 
-/// Generates and signs the story of `scale`, handing `commit` one block's
+/// Generates and signs the story `workload` streams, handing `commit` one block's
 /// envelopes and metadata at a time.
 fn sign_story(
     consortium: &Consortium,
-    scale: Scale,
+    mut workload: Workload,
     block_size: usize,
     mut progress: impl FnMut(u64, f64),
     mut commit: impl FnMut(Vec<Envelope>, &[AttestationMeta]) -> Result<()>,
@@ -172,7 +199,6 @@ fn sign_story(
     let genesis = &consortium.genesis;
     let started = Instant::now();
     let mut sign_time = Duration::ZERO;
-    let mut workload = SupplyChainWorkload::stream(SEED, scale, &Roles::demo());
     let block_size = block_size.max(1);
     let mut block = Vec::with_capacity(block_size);
     let mut metas = Vec::with_capacity(block_size);
@@ -212,6 +238,7 @@ fn sign_story(
         .context("the workload ended without a summary")?;
     Ok(Story {
         summary,
+        truth: workload.truth().cloned(),
         events: committed,
         seconds: started.elapsed().as_secs_f64(),
         sign_seconds: sign_time.as_secs_f64(),

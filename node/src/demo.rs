@@ -33,7 +33,8 @@ pub struct DemoArgs {
     /// libp2p port of the first node; node i listens on port + i.
     #[arg(long, default_value_t = 7100)]
     pub p2p_port: u16,
-    /// Seed of the generated supply chain.
+    /// Seed of the generated supply chain (the planted story: `workload
+    /// --seed N --truth FILE` names its quality causes).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Load the data, print the summary and exit instead of serving.
@@ -315,7 +316,9 @@ async fn load_story(
     layout: &ConsortiumLayout,
     seed: u64,
 ) -> Result<()> {
-    let items = SupplyChainWorkload::generate_for(seed, Scale::demo(), &Roles::demo());
+    // The planted story: `workload --seed N --truth FILE` writes what the
+    // quality tools should find in it.
+    let items: Vec<_> = SupplyChainWorkload::planted(seed, Scale::demo(), &Roles::demo()).collect();
     let mut signers = BTreeMap::new();
     for (org, path) in &layout.client_keys {
         signers.insert(

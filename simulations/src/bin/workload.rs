@@ -3,9 +3,16 @@
 //!
 //! ```text
 //! workload --events 1000000 [--seed 7] [--validate]
+//! workload --seed 7 --truth truth.json [--events N]
 //! ```
 //! `--validate` also runs `Event::validate` on every event (slower; it
 //! measures validation, not generation). Prints events/s and the summary.
+//!
+//! `--truth FILE` generates the planted story (`SupplyChainWorkload::planted`)
+//! and writes what was planted to FILE as JSON: the bad lot under `cause`,
+//! the units whose functional test failed under `bad`, the drifting
+//! supplier and the slow excursion beside them. Without `--events` it is the
+//! story `lotline demo --seed N` loads (`Scale::demo`).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -13,16 +20,18 @@ use std::time::Instant;
 use lotline_sim::{Roles, Scale, SupplyChainWorkload};
 
 struct Args {
-    events: u64,
+    events: Option<u64>,
     seed: u64,
     validate: bool,
+    truth: Option<std::path::PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
     let mut args = Args {
-        events: 100_000,
+        events: None,
         seed: 7,
         validate: false,
+        truth: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
@@ -33,9 +42,13 @@ fn parse() -> Result<Args, String> {
                 .ok_or_else(|| format!("{name} needs a number"))
         };
         match word.as_str() {
-            "--events" => args.events = number("--events")?,
+            "--events" => args.events = Some(number("--events")?),
             "--seed" => args.seed = number("--seed")?,
             "--validate" => args.validate = true,
+            "--truth" => {
+                let path = words.next().ok_or("--truth needs a file")?;
+                args.truth = Some(path.into());
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -46,13 +59,23 @@ fn main() -> ExitCode {
     let args = match parse() {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("workload: {e}\nusage: workload --events N [--seed S] [--validate]");
+            eprintln!(
+                "workload: {e}\nusage: workload [--events N] [--seed S] [--validate] [--truth FILE]"
+            );
             return ExitCode::FAILURE;
         }
     };
-    let scale = Scale::for_events(args.events);
+    let scale = match (args.events, &args.truth) {
+        (Some(events), _) => Scale::for_events(events),
+        (None, Some(_)) => Scale::demo(),
+        (None, None) => Scale::for_events(100_000),
+    };
     let started = Instant::now();
-    let mut stream = SupplyChainWorkload::stream(args.seed, scale, &Roles::demo());
+    let mut stream = if args.truth.is_some() {
+        SupplyChainWorkload::planted(args.seed, scale, &Roles::demo())
+    } else {
+        SupplyChainWorkload::stream(args.seed, scale, &Roles::demo())
+    };
     let (mut events, mut identifiers, mut invalid) = (0u64, 0u64, 0u64);
     for item in stream.by_ref() {
         events += 1;
@@ -70,6 +93,19 @@ fn main() -> ExitCode {
     );
     if let Some(summary) = stream.summary() {
         println!("{summary:#?}");
+    }
+    if let (Some(path), Some(truth)) = (&args.truth, stream.truth()) {
+        let text = format!("{:#}\n", truth.to_json());
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("workload: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!(
+            "truth: {} ({} bad units) -> {}",
+            truth.cause,
+            truth.bad.len(),
+            path.display()
+        );
     }
     if invalid > 0 {
         eprintln!("{invalid} events failed validation");

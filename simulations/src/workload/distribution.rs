@@ -16,9 +16,10 @@ use lotline_core::epcis::{
 };
 use serde_json::Value;
 
-use super::build::{self, HOUR_MS, round1, round2};
+use super::build::{self, HOUR_MS, MINUTE_MS, round1, round2};
 use super::ids::{self, Party, RETAILERS};
 use super::production::Pallet;
+use super::signal::{EXCURSION_INTERVAL_MINUTES, EXCURSION_READINGS};
 use super::story::Story;
 use crate::workload::COLD_CHAIN_MAX_CEL;
 
@@ -28,7 +29,14 @@ impl Story {
         let centre = self.centres[campaign as usize % self.centres.len()].clone();
         let manufacturer = self.manufacturer.clone();
         let ssccs: Vec<String> = pallets.iter().map(|p| p.sscc.clone()).collect();
-        self.transport(&manufacturer, &centre, &ssccs, vec![], (2 * 60, 6 * 60));
+        self.transport(
+            &manufacturer,
+            &centre,
+            &ssccs,
+            vec![],
+            (2 * 60, 6 * 60),
+            false,
+        );
         self.cold_storage(campaign, &centre, &ssccs);
         for pallet in pallets {
             self.advance(5, 20);
@@ -42,12 +50,20 @@ impl Story {
             self.push(&centre.org, event);
         }
         let cases: Vec<&(String, Vec<String>)> = pallets.iter().flat_map(|p| &p.cases).collect();
-        for order in cases.chunks(self.scale.cases_per_order as usize) {
+        let warm = self
+            .signal
+            .as_ref()
+            .is_some_and(|s| s.excursion_campaign == campaign);
+        for (index, order) in cases
+            .chunks(self.scale.cases_per_order as usize)
+            .enumerate()
+        {
             let store = ids::retailer(self.rng.below(u64::from(RETAILERS)) as u32);
             let ssccs: Vec<String> = order.iter().map(|(case, _)| case.clone()).collect();
             let reference = format!("PO{}", self.document_number());
             let po = self.transaction("po", &store, &reference);
-            self.transport(&centre, &store, &ssccs, vec![po], (10, 30));
+            let excursion = warm && index == 0;
+            self.transport(&centre, &store, &ssccs, vec![po], (10, 30), excursion);
             let units = order
                 .first()
                 .map(|(_, units)| units.clone())
@@ -66,6 +82,7 @@ impl Story {
         ssccs: &[String],
         mut transactions: Vec<lotline_core::epcis::BizTransaction>,
         transit: (u64, u64),
+        excursion: bool,
     ) {
         let reference = format!("DA{}", self.document_number());
         transactions.push(self.transaction("desadv", from, &reference));
@@ -78,6 +95,9 @@ impl Story {
         event.biz_transaction_list = transactions.clone();
         (event.source_list, event.destination_list) = build::transfer(from, to);
         self.push(&from.org, event);
+        if excursion {
+            self.slow_excursion(from, ssccs);
+        }
 
         self.advance(transit.0, transit.1);
         let receiver = if to.org.is_empty() {
@@ -161,6 +181,62 @@ impl Story {
                 self.excursion_report(centre, ssccs, peak);
             }
         }
+    }
+
+    /// A planted story's slow excursion: the truck's logger, read out by
+    /// the sender, shows the load warming above the limit for over an hour
+    /// and cooling again. One event with every reading; no custody change.
+    fn slow_excursion(&mut self, from: &Party, ssccs: &[String]) {
+        let Some(signal) = self.signal.as_mut() else {
+            return;
+        };
+        let profile = signal.excursion_profile();
+        let interval_ms = EXCURSION_INTERVAL_MINUTES * MINUTE_MS;
+        let start_ms = self.now_ms;
+        let reports: Vec<SensorReport> = profile
+            .iter()
+            .zip(0u64..)
+            .map(|(value, k)| temperature(round1(*value), start_ms + k * interval_ms))
+            .collect();
+        let above = profile
+            .iter()
+            .filter(|v| round1(**v) > COLD_CHAIN_MAX_CEL)
+            .count() as u64;
+        let peak = profile.iter().map(|v| round1(*v)).fold(f64::MIN, f64::max);
+        self.now_ms = start_ms + u64::from(EXCURSION_READINGS) * interval_ms + 1;
+        let logger = format!(
+            "https://id.gs1.org/8004/{}TRUCK-{:03}",
+            ids::DISTRIBUTOR_PREFIX,
+            1 + self.rng_signal_below(90)
+        );
+        let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
+        event.epc_list = ssccs.to_vec();
+        event.biz_step = Some("transporting".to_owned());
+        event.read_point = from.site();
+        event.sensor_element_list = vec![SensorElement {
+            sensor_metadata: Some(BTreeMap::from([(
+                "deviceID".to_owned(),
+                Value::from(logger),
+            )])),
+            sensor_report: reports,
+            extensions: BTreeMap::new(),
+        }];
+        if let Some(signal) = self.signal.as_mut() {
+            let truth = &mut signal.truth;
+            truth.excursion_event_id = event.event_id.clone().unwrap_or_default();
+            truth.excursion_subjects = ssccs.iter().map(|s| ids::canonical(s)).collect();
+            truth.excursion_limit_cel = COLD_CHAIN_MAX_CEL;
+            truth.excursion_minutes_above = above * EXCURSION_INTERVAL_MINUTES;
+            truth.excursion_peak_cel = peak;
+        }
+        self.push(&from.org, event);
+    }
+
+    /// A draw from the signal's generator (0 without a signal).
+    fn rng_signal_below(&mut self, n: u64) -> u64 {
+        self.signal
+            .as_mut()
+            .map_or(0, |s| (s.unit() * n as f64) as u64)
     }
 
     fn excursion_report(&mut self, centre: &Party, ssccs: &[String], peak: f64) {

@@ -22,6 +22,14 @@
 //!               lot (the widest raw lot); the regulator's spot check at a store
 //! ```
 //!
+//! # Planted quality signal
+//!
+//! [`SupplyChainWorkload::planted`] adds causes for the quality tools to
+//! find from the data alone (a drifting supplier, a bad lot whose units fail
+//! their end-of-line test more often, a slow cold-chain excursion) and
+//! [`Workload::truth`] names them; see `signal.rs`. `lotline demo` loads
+//! the planted story; the benchmarks load the plain one.
+//!
 //! # Shape and scale
 //!
 //! The process is fixed (`production.rs` draws it): every campaign crosses the
@@ -59,6 +67,7 @@ mod ids;
 mod materials;
 mod production;
 mod scale;
+mod signal;
 mod story;
 mod summary;
 mod supply;
@@ -66,8 +75,10 @@ mod supply;
 use lotline_core::epcis::Event;
 
 pub use scale::Scale;
+pub use signal::Truth;
 pub use summary::WorkloadSummary;
 
+use signal::Signal;
 use story::Story;
 
 /// Cold chain upper limit, degrees Celsius.
@@ -132,11 +143,27 @@ impl SupplyChainWorkload {
 
     /// The story as a stream, for stories too long to hold in memory.
     pub fn stream(seed: u64, scale: Scale, roles: &Roles) -> Workload {
+        Self::stream_with(seed, scale, roles, None)
+    }
+
+    /// The story with planted quality causes (`signal.rs`): the plain
+    /// story's events and values plus a drifting supplier, a bad lot whose
+    /// units fail their functional test more often, and a slow cold-chain
+    /// excursion. [`Workload::truth`] names them once the stream ends.
+    pub fn planted(seed: u64, scale: Scale, roles: &Roles) -> Workload {
         let scale = scale.at_least_one();
+        Self::stream_with(seed, scale, roles, Some(Signal::new(seed, scale)))
+    }
+
+    fn stream_with(seed: u64, scale: Scale, roles: &Roles, signal: Option<Signal>) -> Workload {
+        let scale = scale.at_least_one();
+        let events =
+            scale.event_count() + signal.as_ref().map_or(0, |_| signal::extra_events(scale));
         Workload {
-            story: Story::new(seed, scale, roles),
+            story: Story::new(seed, scale, roles, signal),
             next_campaign: 0,
-            remaining: scale.event_count(),
+            remaining: events,
+            events,
             summary: None,
         }
     }
@@ -148,6 +175,8 @@ pub struct Workload {
     story: Story,
     next_campaign: u32,
     remaining: u64,
+    /// Events the whole story has (plain or planted).
+    events: u64,
     summary: Option<WorkloadSummary>,
 }
 
@@ -159,6 +188,13 @@ impl Workload {
         } else {
             None
         }
+    }
+
+    /// What a planted story planted, once the iterator has returned `None`
+    /// (`None` for a plain story).
+    pub fn truth(&self) -> Option<&Truth> {
+        self.summary()?;
+        self.story.signal.as_ref().map(|s| &s.truth)
     }
 
     /// The scale being generated (counts raised to at least 1).
@@ -185,9 +221,8 @@ impl Iterator for Workload {
             } else {
                 let summary = self.story.epilogue();
                 assert_eq!(
-                    summary.events,
-                    self.story.scale.event_count(),
-                    "Scale::event_count disagrees with the story"
+                    summary.events, self.events,
+                    "Scale::event_count (plus the planted events) disagrees with the story"
                 );
                 self.summary = Some(summary);
             }

@@ -24,6 +24,7 @@ use lotline_core::epcis::{
 use super::build::{self, measurement, round2, round3};
 use super::ids::{self, MANUFACTURER_PREFIX};
 use super::materials::Material;
+use super::signal::{BACKGROUND_FAILURE, BAD_LOT_FAILURE, FUNCTIONAL_TEST};
 use super::story::{Level, LotRef, Output, Story};
 
 /// Units of each case remembered after packing (for the spot check); the
@@ -178,6 +179,11 @@ impl Story {
         self.check(campaign, &[&p1], HARDNESS, false);
         let fails = campaign == nonconforming_campaign(self.scale.campaigns);
         self.check(campaign, &[&p2], HARDNESS, fails);
+        if let Some(signal) = self.signal.as_mut()
+            && signal.bad_campaign == campaign
+        {
+            signal.truth.cause = ids::canonical(&p2.class);
+        }
         [p1, p2]
     }
 
@@ -417,7 +423,11 @@ impl Story {
             // then hand the serialisation event the originals.
             let per_case_units: Vec<Vec<String>> =
                 units.chunks(per_case).map(<[String]>::to_vec).collect();
+            let tested = self.signal.is_some().then(|| units.clone());
             self.serialise(campaign, finished, units);
+            for unit in tested.into_iter().flatten() {
+                self.functional_test(campaign, unit);
+            }
             let mut cases = Vec::with_capacity(per_case_units.len());
             for children in per_case_units {
                 let sscc = self.next_sscc();
@@ -430,6 +440,52 @@ impl Story {
             pallets.push(Pallet { sscc, cases });
         }
         pallets
+    }
+
+    /// A planted story's end-of-line functional test of one unit: units of
+    /// the bad campaign (its line-2 stoppers) fail far more often, and pass
+    /// closer to the limit when they pass.
+    fn functional_test(&mut self, campaign: u32, unit: String) {
+        let Some(signal) = self.signal.as_mut() else {
+            return;
+        };
+        let (name, uom, min, max) = FUNCTIONAL_TEST;
+        let exposed = signal.bad_campaign == campaign;
+        let failure = if exposed {
+            BAD_LOT_FAILURE
+        } else {
+            BACKGROUND_FAILURE
+        };
+        let fails = signal.chance(failure);
+        let value = if fails {
+            max + 0.1 + 1.5 * signal.unit()
+        } else {
+            let mean = if exposed { 6.2 } else { 5.0 };
+            (mean + 0.6 * signal.normal()).clamp(min + 0.5, max - 0.1)
+        };
+        let canonical = ids::canonical(&unit);
+        if exposed {
+            signal.truth.exposed.push(canonical.clone());
+        }
+        if fails {
+            signal.truth.bad.push(canonical);
+        }
+        // The plain story's generator is not drawn from: its values stay.
+        self.now_ms += 20_000 + 1;
+        let manufacturer = self.manufacturer.clone();
+        let instrument = lotline_core::epcis::Instrument {
+            id: format!("https://id.gs1.org/8004/{MANUFACTURER_PREFIX}QC-EOL-04"),
+            calibrated_until: Some(build::format_time(self.now_ms + 180 * build::DAY_MS)),
+        };
+        let mut event = self.inspection_with(
+            &manufacturer,
+            Vec::new(),
+            "end-of-line functional test",
+            vec![measurement(name, round2(value), Some(uom), (min, max))],
+            instrument,
+        );
+        event.epc_list = vec![unit];
+        self.push(&manufacturer.org, event);
     }
 
     fn serialise(&mut self, campaign: u32, finished: &LotRef, units: Vec<String>) {

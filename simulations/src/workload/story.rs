@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::build::{self, DAY_MS, MINUTE_MS, START_MS};
 use super::ids::{self, Party};
 use super::materials::Material;
+use super::signal::Signal;
 use super::summary::{Width, WorkloadSummary};
 use super::{Roles, Scale, WorkItem};
 use crate::sim::rng::Rng;
@@ -133,10 +134,12 @@ pub(super) struct Story {
     /// The store and units of the latest retail delivery (for the spot check).
     pub last_retail: Option<(Party, Vec<String>)>,
     pub summary: WorkloadSummary,
+    /// The planted causes, in a planted story.
+    pub signal: Option<Signal>,
 }
 
 impl Story {
-    pub fn new(seed: u64, scale: Scale, roles: &Roles) -> Story {
+    pub fn new(seed: u64, scale: Scale, roles: &Roles, signal: Option<Signal>) -> Story {
         use super::ids::{
             DISTRIBUTION_CENTRES, DISTRIBUTOR_PREFIX, MANUFACTURER_PREFIX, REGULATOR_PREFIX,
             SUPPLIER_PLANTS, SUPPLIER_PREFIX,
@@ -176,6 +179,7 @@ impl Story {
                 campaigns: scale.campaigns,
                 ..WorkloadSummary::default()
             },
+            signal,
             rng,
         }
     }
@@ -286,13 +290,25 @@ impl Story {
         measurements: Vec<Measurement>,
         asset: &str,
     ) -> Event {
-        let passed = measurements.iter().all(Measurement::within_spec);
         let prefix = inspector
             .party_gln()
             .get(..7)
             .unwrap_or_default()
             .to_owned();
         let instrument = self.instrument(&prefix, asset);
+        self.inspection_with(inspector, what, method, measurements, instrument)
+    }
+
+    /// [`Story::inspection`] with a given instrument (draws nothing).
+    pub fn inspection_with(
+        &mut self,
+        inspector: &Party,
+        what: Vec<QuantityElement>,
+        method: &str,
+        measurements: Vec<Measurement>,
+        instrument: Instrument,
+    ) -> Event {
+        let passed = measurements.iter().all(Measurement::within_spec);
         let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
         event.quantity_list = what;
         event.biz_step = Some("inspecting".to_owned());

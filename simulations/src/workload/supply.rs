@@ -41,7 +41,7 @@ impl Story {
         }
         self.ship_to_manufacturer(&lots);
         for lot in lots {
-            self.inspect_incoming(&lot);
+            self.inspect_incoming(&lot, campaign);
             if lot.passes && lot.material == Material::CureAgent && campaign == 0 {
                 // The first cure-agent lot reaches the most units: the
                 // supplier later reports it contaminated, hence the recall.
@@ -156,14 +156,29 @@ impl Story {
 
     /// The incoming test of the lot's material; a failing lot is put on
     /// hold with a non-conformance.
-    fn inspect_incoming(&mut self, lot: &Delivered) {
+    fn inspect_incoming(&mut self, lot: &Delivered, campaign: u32) {
         let (name, uom, min, max) = lot.material.spec().test;
         let margin = (max - min) * 0.1;
-        let value = if lot.passes {
+        let mut value = if lot.passes {
             build::round2(self.between(min + margin, max - margin))
         } else {
             build::round2(self.between(max + margin, max + 4.0 * margin))
         };
+        if let Some(signal) = self.signal.as_mut()
+            && lot.passes
+            && lot.material == Material::Elastomer
+        {
+            value = build::round2(signal.drifted_viscosity(campaign));
+            let truth = &mut signal.truth;
+            if campaign == signal.drift_campaign {
+                truth.drift_gtin =
+                    ids::gtin(ids::SUPPLIER_PREFIX, lot.material.spec().item_reference);
+                truth.drift_characteristic = name.to_owned();
+                let plant = lot.material.spec().plant as usize % self.plants.len();
+                truth.drift_supplier = ids::canonical(&self.plants[plant].site);
+                truth.drift_first_lot = ids::canonical(&lot.raw.lot.class);
+            }
+        }
         let measurement = build::measurement(name, value, uom, (min, max));
         self.advance(20, 90);
         let manufacturer = self.manufacturer.clone();

@@ -1,0 +1,277 @@
+//! Planted quality signal: causes the analysis tools must find from the
+//! data alone, and the truth about them, written aside for tests.
+//!
+//! A planted story ([`crate::SupplyChainWorkload::planted`]) is the plain
+//! story of the same seed and scale plus three causes:
+//!
+//! - **a drifting supplier**: from a start campaign on, the elastomer
+//!   plant's incoming-inspection Mooney viscosity climbs lot by lot while
+//!   staying inside its specification (what EWMA and CUSUM are for);
+//! - **a bad lot**: every unit gets an end-of-line functional test
+//!   (`activationForce`), and the units made from one stopper lot (curing
+//!   line 2 of one campaign) fail it far more often than the rest, which
+//!   fail now and then (background noise, so the signal is statistical);
+//! - **a slow excursion**: one retail shipment's logger records the truck
+//!   warming slowly above the cold-chain limit for over an hour and cooling
+//!   again (time above the limit, not one spike).
+//!
+//! The causes draw from their own generator (seeded from the story's seed),
+//! so the plain story's draws, and so its values, are unchanged; only the
+//! added events shift later event ids. Nothing here is read by the
+//! analysis code: the truth leaves through [`Truth::to_json`] only.
+//!
+//! What the data cannot tell apart it does not pretend to: the stopper lot
+//! reaches exactly the units of its campaign, as every other lot made for
+//! that campaign does, so a root-cause finding names the bad lot together
+//! with the lots it is confounded with.
+
+use serde_json::{Value, json};
+
+use super::Scale;
+use crate::sim::rng::Rng;
+
+/// Mixed into the seed for the signal's own generator.
+const SIGNAL_SEED_SALT: u64 = 0x5157_414c_4954_5900;
+
+/// Functional-test failure probability of units from the bad lot.
+pub(super) const BAD_LOT_FAILURE: f64 = 0.35;
+/// Functional-test failure probability of every other unit.
+pub(super) const BACKGROUND_FAILURE: f64 = 0.02;
+/// The functional test: name, uom, spec limits (N).
+pub(super) const FUNCTIONAL_TEST: (&str, &str, f64, f64) = ("activationForce", "NEW", 2.0, 8.0);
+
+/// Mooney viscosity of in-control elastomer lots: mean and spread.
+const DRIFT_BASE: (f64, f64) = (45.0, 0.6);
+/// How much the mean climbs per drifting lot; capped below the spec max.
+const DRIFT_STEP: f64 = 0.5;
+const DRIFT_CAP: f64 = 50.0;
+
+/// Logger readings of the slow excursion, ten minutes apart.
+pub(super) const EXCURSION_READINGS: u32 = 19;
+pub(super) const EXCURSION_INTERVAL_MINUTES: u64 = 10;
+/// Peak temperature above the ambient start, degrees Celsius.
+const EXCURSION_BASE_CEL: f64 = 5.0;
+const EXCURSION_RISE_CEL: f64 = 5.2;
+
+/// Events a planted story adds to the plain one: one functional test per
+/// unit and one logger event.
+pub(super) fn extra_events(scale: Scale) -> u64 {
+    u64::from(scale.campaigns) * scale.units_per_campaign() + 1
+}
+
+/// The planted causes of one story and what they produced so far.
+#[derive(Debug)]
+pub(super) struct Signal {
+    rng: Rng,
+    /// The campaign whose line-2 stopper lot is bad.
+    pub bad_campaign: u32,
+    /// The first campaign whose elastomer lot has drifted.
+    pub drift_campaign: u32,
+    /// The campaign whose first retail shipment warms up.
+    pub excursion_campaign: u32,
+    pub truth: Truth,
+}
+
+/// What was planted: the identifiers the tools should name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Truth {
+    pub seed: u64,
+    /// The bad lot (canonical Digital Link).
+    pub cause: String,
+    /// Units whose functional test failed (canonical), in story order.
+    pub bad: Vec<String>,
+    /// Units made from the bad lot (canonical), failing or not.
+    pub exposed: Vec<String>,
+    /// The drifting material: its GTIN, characteristic and supplier plant.
+    pub drift_gtin: String,
+    pub drift_characteristic: String,
+    pub drift_supplier: String,
+    /// The first drifted lot (canonical); later lots of the material
+    /// drift further.
+    pub drift_first_lot: String,
+    /// The logger event of the slow excursion and the containers it covers.
+    pub excursion_event_id: String,
+    pub excursion_subjects: Vec<String>,
+    pub excursion_limit_cel: f64,
+    pub excursion_minutes_above: u64,
+    pub excursion_peak_cel: f64,
+}
+
+impl Truth {
+    /// The truth file: `cause` and `bad` as `workload --truth` promises,
+    /// the other two causes beside them.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "seed": self.seed,
+            "cause": self.cause,
+            "bad": self.bad,
+            "exposed": self.exposed,
+            "drift": {
+                "gtin": self.drift_gtin,
+                "characteristic": self.drift_characteristic,
+                "supplier": self.drift_supplier,
+                "firstLot": self.drift_first_lot,
+            },
+            "excursion": {
+                "eventId": self.excursion_event_id,
+                "subjects": self.excursion_subjects,
+                "limitCel": self.excursion_limit_cel,
+                "minutesAbove": self.excursion_minutes_above,
+                "peakCel": self.excursion_peak_cel,
+            },
+        })
+    }
+}
+
+impl Signal {
+    pub fn new(seed: u64, scale: Scale) -> Signal {
+        let mut rng = Rng::new(seed ^ SIGNAL_SEED_SALT);
+        let campaigns = scale.campaigns.max(1);
+        let bad_campaign = rng.below(u64::from(campaigns)) as u32;
+        // Drift in the second half, so the first half is a clean baseline.
+        let drift_campaign = campaigns / 2;
+        let excursion_campaign = rng.below(u64::from(campaigns)) as u32;
+        Signal {
+            rng,
+            bad_campaign,
+            drift_campaign,
+            excursion_campaign,
+            truth: Truth {
+                seed,
+                ..Truth::default()
+            },
+        }
+    }
+
+    /// Standard normal, from twelve uniforms (Irwin-Hall): no libm needed,
+    /// and tails beyond 6 sigma never occur, which a story wants.
+    pub fn normal(&mut self) -> f64 {
+        (0..12).map(|_| self.unit()).sum::<f64>() - 6.0
+    }
+
+    pub fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.rng.chance(p)
+    }
+
+    /// The incoming Mooney viscosity of the elastomer lot delivered for
+    /// `campaign`: in control before the drift, then climbing.
+    pub fn drifted_viscosity(&mut self, campaign: u32) -> f64 {
+        let climbed = campaign
+            .checked_sub(self.drift_campaign)
+            .map_or(0.0, |k| DRIFT_STEP * f64::from(k + 1));
+        let mean = (DRIFT_BASE.0 + climbed).min(DRIFT_CAP);
+        (mean + DRIFT_BASE.1 * self.normal()).min(DRIFT_CAP + 0.8)
+    }
+
+    /// The logger profile of the slow excursion: a half sine from the base
+    /// up by the rise and back, with a little noise; one value per reading.
+    pub fn excursion_profile(&mut self) -> Vec<f64> {
+        let last = f64::from(EXCURSION_READINGS - 1);
+        (0..EXCURSION_READINGS)
+            .map(|k| {
+                let phase = std::f64::consts::PI * f64::from(k) / last;
+                let noise = 0.3 * (self.unit() - 0.5);
+                EXCURSION_BASE_CEL + EXCURSION_RISE_CEL * phase.sin() + noise
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use lotline_core::epcis::{EventType, QualityFact};
+
+    use crate::workload::{Roles, Scale, SupplyChainWorkload, WorkItem};
+
+    fn planted(seed: u64, scale: Scale) -> (Vec<WorkItem>, super::Truth) {
+        let mut stream = SupplyChainWorkload::planted(seed, scale, &Roles::demo());
+        let items: Vec<WorkItem> = stream.by_ref().collect();
+        let truth = stream.truth().cloned().unwrap_or_default();
+        (items, truth)
+    }
+
+    #[test]
+    fn a_planted_story_is_the_plain_story_plus_its_causes() {
+        // Goal: planting changes nothing a plain-story user relies on.
+        // Method: the plain story's events, minus ids and times, appear in
+        // the planted one in the same order, except the elastomer incoming
+        // inspections, whose values the drift replaces.
+        let scale = Scale::small();
+        let plain = SupplyChainWorkload::generate(7, scale);
+        let (items, _) = planted(7, scale);
+        assert_eq!(
+            items.len() as u64,
+            scale.event_count() + super::extra_events(scale)
+        );
+        let shape = |w: &WorkItem| {
+            let e = &w.event;
+            (
+                w.org.clone(),
+                e.event_type,
+                e.biz_step.clone(),
+                e.epc_list.clone(),
+                e.quantity_list.clone(),
+                e.child_epcs.clone(),
+                e.output_epc_list.clone(),
+            )
+        };
+        let added = |w: &WorkItem| {
+            matches!(w.event.biz_step.as_deref(), Some("transporting"))
+                || matches!(&w.event.quality, Some(QualityFact::Inspection { method: Some(m), .. }) if m == "end-of-line functional test")
+        };
+        let planted_shapes: Vec<_> = items.iter().filter(|w| !added(w)).map(shape).collect();
+        let plain_shapes: Vec<_> = plain.iter().map(shape).collect();
+        assert_eq!(planted_shapes, plain_shapes);
+        // The plain story itself is untouched by the planting code.
+        assert_eq!(plain, SupplyChainWorkload::generate(7, scale));
+    }
+
+    #[test]
+    fn the_truth_names_what_the_story_holds() {
+        // Goal: the truth file is about identifiers that exist, and the
+        // causes are strong enough to be found. Method: for several seeds,
+        // check every named identifier against the events.
+        for seed in [1, 2, 3, 42] {
+            let (items, truth) = planted(seed, Scale::small());
+            assert!(
+                items.iter().all(|w| w.event.validate().is_empty()),
+                "seed {seed}"
+            );
+            let mut ids = BTreeSet::new();
+            for w in &items {
+                ids.extend(w.event.identifiers().map(lotline_core::lineage::canonical));
+            }
+            assert!(ids.contains(&truth.cause), "seed {seed}: {}", truth.cause);
+            assert!(ids.contains(&truth.drift_first_lot), "seed {seed}");
+            assert!(!truth.bad.is_empty() && !truth.exposed.is_empty());
+            assert!(truth.bad.iter().all(|u| ids.contains(u)));
+            let exposed: BTreeSet<&String> = truth.exposed.iter().collect();
+            let bad_exposed = truth.bad.iter().filter(|u| exposed.contains(u)).count();
+            // Most bad units come from the bad lot.
+            assert!(2 * bad_exposed > truth.bad.len(), "seed {seed}: {truth:?}");
+            assert!(truth.excursion_minutes_above >= 60, "{truth:?}");
+            assert!(truth.excursion_peak_cel > truth.excursion_limit_cel);
+            let logger = items
+                .iter()
+                .find(|w| w.event.event_id.as_deref() == Some(&truth.excursion_event_id))
+                .map(|w| w.event.event_type);
+            assert_eq!(logger, Some(EventType::ObjectEvent));
+        }
+    }
+
+    #[test]
+    fn the_same_seed_plants_the_same_truth() {
+        let (a, ta) = planted(9, Scale::demo());
+        let (b, tb) = planted(9, Scale::demo());
+        assert_eq!(a, b);
+        assert_eq!(ta, tb);
+        let (_, other) = planted(10, Scale::demo());
+        assert_ne!(ta.bad, other.bad);
+    }
+}
