@@ -9,6 +9,7 @@
 
 pub mod cbv;
 mod event;
+pub mod event_hash;
 mod quality;
 mod validate;
 
