@@ -345,7 +345,9 @@ fn build(
                 .and_then(|e| e.quality.as_ref())
                 .map(quality_summary)
                 .unwrap_or_default(),
-            identifiers: stored.meta.identifiers.join(" "),
+            identifiers: event
+                .map(|e| e.canonical_identifiers().join(" "))
+                .unwrap_or_default(),
         });
     }
     rows.sort_by_key(|r| (r.height, r.index));

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::block_index::{BlockIndex, IndexEntry, IndexError};
 use super::committed_ids::{CommittedIds, HeightOutOfRange};
+use super::compression;
 use super::record_file::{Opened, Record, RecordFile, RecordFileError};
 
 const MAGIC: &[u8; 8] = b"LLBLKLOG";
@@ -79,41 +80,12 @@ impl BlockRecord {
     }
 }
 
-/// zstd of `bytes`. Compressing an in-memory buffer fails only on an
-/// allocation failure inside zstd, which, like a failed encoding
-/// ([`codec::to_bytes`]), is a bug and not a condition to carry on from.
 fn compress(bytes: &[u8]) -> Vec<u8> {
-    match zstd::block::compress(bytes, COMPRESSION_LEVEL) {
-        Ok(out) => out,
-        Err(e) => panic!("zstd compression of an in-memory buffer failed: {e}"),
-    }
+    compression::compress(bytes, COMPRESSION_LEVEL)
 }
 
-/// Decompresses one record body, refusing more than [`RECORD_MAX`] bytes
-/// (without allocating them first).
 fn decompress(bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    use std::io::Read;
-    let what = "block record";
-    let malformed = |e: std::io::Error| DecodeError::Malformed {
-        what,
-        reason: format!("zstd: {e}"),
-    };
-    let decoder = zstd::stream::read::Decoder::with_buffer(bytes)
-        .map_err(malformed)?
-        .single_frame();
-    let mut out = Vec::new();
-    decoder
-        .take(RECORD_MAX as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(malformed)?;
-    if out.len() > RECORD_MAX {
-        return Err(DecodeError::TooLarge {
-            what,
-            len: out.len(),
-            max: RECORD_MAX,
-        });
-    }
-    Ok(out)
+    compression::decompress("block record", bytes, RECORD_MAX)
 }
 
 #[derive(Debug, thiserror::Error)]

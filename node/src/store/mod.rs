@@ -15,6 +15,7 @@
 mod block_index;
 mod block_log;
 pub mod committed_ids;
+mod compression;
 pub mod events;
 pub mod evidence;
 pub mod index;
@@ -331,10 +332,10 @@ impl StoreReader {
             );
             let stored = index::Record {
                 id,
-                meta: meta.clone(),
+                meta: meta.record_meta(),
                 envelope: envelope.clone(),
             };
-            batch.insert(&index::attestation_key(at)[..], index::encode(&stored));
+            batch.insert(&index::attestation_key(at)[..], stored.to_stored());
             batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
             // The derived indexes read the event itself. A committed payload
             // always parsed at admission; one that does not parse now (an
@@ -447,8 +448,17 @@ impl StoreReader {
         &self,
         at: index::Position,
     ) -> Result<Option<(AttestationId, StoredAttestation)>, StoreError> {
-        let record: Option<index::Record> = self.get("attestation", &index::attestation_key(at))?;
-        Ok(record.map(|record| record.at(at)))
+        let what = "attestation";
+        let Some(bytes) = self
+            .db
+            .get(index::attestation_key(at))
+            .map_err(|e| self.sled_err(e))?
+        else {
+            return Ok(None);
+        };
+        let record = index::Record::from_stored(&bytes)
+            .map_err(|source| StoreError::Decode { what, source })?;
+        Ok(Some(record.at(at)))
     }
 
     pub fn block(&self, height: u64) -> Result<Option<BlockMeta>, StoreError> {
