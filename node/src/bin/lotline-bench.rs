@@ -28,6 +28,13 @@
 //! latency p50/p99 of both phases, same run, same clients. The second phase
 //! starts 2 s after the shutdown, past the dead leader's first turn (which
 //! costs a whole leader timeout: the others learn it is gone).
+//!
+//! With `--capture N` instead (and `--validators 1` or `4`): one EPCIS 2.0
+//! document of N events streamed to `POST /epcis/capture` of the first
+//! validator (custodial signing, all-or-nothing), the client generating it
+//! as it sends: events/s from the first byte sent to the job reporting
+//! every event committed, the node's peak of events held in memory, and
+//! the process's peak resident memory.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,6 +58,8 @@ struct Args {
     validators: usize,
     /// Measure with all validators up, then with one shut down.
     stop_one: bool,
+    /// Stream one capture document of this many events instead.
+    capture: Option<usize>,
 }
 
 fn args() -> Args {
@@ -59,6 +68,7 @@ fn args() -> Args {
         clients: 64,
         validators: 1,
         stop_one: false,
+        capture: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     out.stop_one = argv.iter().any(|a| a == "--stop-one");
@@ -67,6 +77,7 @@ fn args() -> Args {
             "--seconds" => out.seconds = pair[1].parse().unwrap_or(out.seconds),
             "--clients" => out.clients = pair[1].parse().unwrap_or(out.clients),
             "--validators" => out.validators = pair[1].parse().unwrap_or(out.validators),
+            "--capture" => out.capture = pair[1].parse().ok(),
             _ => {}
         }
     }
@@ -90,6 +101,9 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Some(events) = args.capture {
+        return rt.block_on(capture_phase(&args, events, single));
+    }
     if args.validators > 1 {
         return rt.block_on(consortium_phases(&args, single));
     }
@@ -566,6 +580,173 @@ async fn drive_many(
         committed.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
         percentiles(&latencies),
     ))
+}
+
+/// Streams one document of `events` events to the first validator's
+/// `POST /epcis/capture` and waits for its job to report every event
+/// committed.
+async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result<()> {
+    let n = args.validators;
+    let dir = std::env::temp_dir().join(format!("lotline-bench-capture-{}", std::process::id()));
+    let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
+    let validators: Vec<String> = if n == 1 {
+        vec!["manufacturer".into()]
+    } else {
+        orgs.iter().take(n).map(|o| o.id.clone()).collect()
+    };
+    let p2p = 30_000 + (std::process::id() % 20_000) as u16;
+    let layout = lotline_node::demo::create_consortium(&dir, "bench", &orgs, &validators, 0, p2p)?;
+    let mut nodes = Vec::new();
+    for path in &layout.node_configs {
+        let mut config = NodeConfig::load(path)?;
+        config.listen = ([127, 0, 0, 1], 0).into();
+        lift_rate_limits(&mut config);
+        nodes.push(Node::start(&config).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(if n > 1 { 2 } else { 0 })).await;
+    let capturing = &validators[0];
+    let token = std::fs::read_to_string(&layout.tokens[capturing.as_str()])?;
+    let template = lotline_sim::workload::SupplyChainWorkload::generate(
+        7,
+        lotline_sim::workload::Scale::demo(),
+    )
+    .into_iter()
+    .find(|w| &w.org == capturing && w.event.event_type.as_str() == "ObjectEvent")
+    .with_context(|| format!("the workload has an ObjectEvent of {capturing}"))?;
+    let base_ms = template.event.event_time_ms().unwrap_or(0);
+    let mut event = serde_json::to_value(&template.event)?;
+    if let Some(map) = event.as_object_mut() {
+        map.remove("eventID");
+    }
+
+    // The document, generated a thousand events at a time as it is sent:
+    // each event its template at its own time, so no two are the same event.
+    let head = format!(
+        "{{\"@context\": [\"https://ref.gs1.org/standards/epcis/epcis-context.jsonld\"], \
+         \"type\": \"EPCISDocument\", \"schemaVersion\": \"2.0\", \
+         \"creationDate\": \"2026-03-02T08:00:00Z\", \"epcisBody\": {{\"eventList\": ["
+    );
+    let chunks = std::iter::once(head.into_bytes())
+        .chain((0..events.div_ceil(1000)).map(move |chunk| {
+            let mut out = Vec::new();
+            for i in chunk * 1000..((chunk + 1) * 1000).min(events) {
+                if i > 0 {
+                    out.push(b',');
+                }
+                event["eventTime"] =
+                    lotline_core::time::format_rfc3339_ms(base_ms + i as i64).into();
+                serde_json::to_writer(&mut out, &event).unwrap_or_default();
+            }
+            out
+        }))
+        .chain(std::iter::once(b"]}}".to_vec()));
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(
+        chunks.map(Ok::<Vec<u8>, std::io::Error>),
+    ));
+    let url = nodes[0].url();
+    let http = reqwest::Client::new();
+    println!("streaming a document of {events} events to {capturing}'s node ...");
+    let started = Instant::now();
+    let response = http
+        .post(format!("{url}/epcis/capture"))
+        .bearer_auth(token.trim())
+        .header("content-type", "application/ld+json")
+        .body(body)
+        .send()
+        .await?;
+    let accepted_after = started.elapsed();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(location) = location else {
+        anyhow::bail!("capture refused: {status} {}", response.text().await?);
+    };
+    let job = loop {
+        let job: serde_json::Value = http
+            .get(format!("{url}{location}"))
+            .bearer_auth(token.trim())
+            .send()
+            .await?
+            .json()
+            .await?;
+        if job["running"] == false {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let captured = job["lotline:eventsCaptured"].as_u64().unwrap_or(0);
+    anyhow::ensure!(
+        captured == events as u64,
+        "the job captured {captured} of {events} events: {job}"
+    );
+    let rate = events as f64 / elapsed;
+    let held = held_events_max(&nodes[0], &layout, capturing).await;
+    let rss = peak_rss_mib();
+    let bound = verify_single / n as f64;
+    println!("\n| measure (capture, {n} validator(s), one process, 2 cores) | value | ratio |");
+    println!("|---|---|---|");
+    println!(
+        "| Ed25519 verify bound: all-core single verify / {n} node(s) | {bound:.0}/s | 1.00 |"
+    );
+    println!(
+        "| events/s, one {events}-event document, first byte to all committed | {rate:.0}/s | {:.2} |",
+        rate / bound
+    );
+    println!(
+        "| document read and checked (202 Accepted) after | {:.1} s | |",
+        accepted_after.as_secs_f64()
+    );
+    println!("| events held in memory by the node, peak | {held} | |");
+    println!("| resident memory of the process, peak | {rss} MiB | |");
+    for node in nodes {
+        node.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `lotline_epcis_capture_held_events_max` from the node's `/metrics`.
+async fn held_events_max(
+    node: &Node,
+    layout: &lotline_node::demo::ConsortiumLayout,
+    org: &str,
+) -> String {
+    let token = layout
+        .operator_tokens
+        .get(org)
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .unwrap_or_default();
+    let text = match reqwest::Client::new()
+        .get(format!("{}/metrics", node.url()))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+    {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("lotline_epcis_capture_held_events_max "))
+        .unwrap_or("unknown")
+        .trim()
+        .to_owned()
+}
+
+/// The process's peak resident memory (`VmHWM`), in MiB.
+fn peak_rss_mib() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+        })
+        .map_or_else(|| "unknown".into(), |kb| (kb / 1024).to_string())
 }
 
 /// Every bench client calls from 127.0.0.1, so the per-IP limit (200
