@@ -93,12 +93,18 @@ fn load_story(
         store.head(),
         &[],
     );
-    let story = sign_story(&consortium, workload, block_size, progress, |block, metas| {
-        for record in certify(&mut engine, block) {
-            store.commit(&record, metas)?;
-        }
-        Ok(())
-    })?;
+    let story = sign_story(
+        &consortium,
+        workload,
+        block_size,
+        progress,
+        |block, metas| {
+            for record in certify(&mut engine, block) {
+                store.commit(&record, metas)?;
+            }
+            Ok(())
+        },
+    )?;
     let loaded = Loaded {
         store,
         genesis: consortium.genesis,

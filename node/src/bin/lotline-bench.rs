@@ -621,12 +621,10 @@ async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result
 
     // The document, generated a thousand events at a time as it is sent:
     // each event its template at its own time, so no two are the same event.
-    let head = format!(
-        "{{\"@context\": [\"https://ref.gs1.org/standards/epcis/epcis-context.jsonld\"], \
+    let head = "{\"@context\": [\"https://ref.gs1.org/standards/epcis/epcis-context.jsonld\"], \
          \"type\": \"EPCISDocument\", \"schemaVersion\": \"2.0\", \
-         \"creationDate\": \"2026-03-02T08:00:00Z\", \"epcisBody\": {{\"eventList\": ["
-    );
-    let chunks = std::iter::once(head.into_bytes())
+         \"creationDate\": \"2026-03-02T08:00:00Z\", \"epcisBody\": {\"eventList\": [";
+    let chunks = std::iter::once(head.as_bytes().to_vec())
         .chain((0..events.div_ceil(1000)).map(move |chunk| {
             let mut out = Vec::new();
             for i in chunk * 1000..((chunk + 1) * 1000).min(events) {
