@@ -8,6 +8,7 @@
 //! - [`store`]: block log (system of record), vote journal, sled records and indexes;
 //! - [`api`]: the axum routes; [`access`]: credentials, visibility, rate limits;
 //! - [`audit`]: the hash-chained audit trail of non-public reads, exports and admin;
+//! - [`trace`]: lineage reads; [`quality`]: control charts and root-cause ranking over them;
 //! - [`node`]: the wiring; [`config`]: the operator's TOML; [`cli`]: the `lotline` binary.
 //!
 //! Not here: types and rules shared with the SDK (in `lotline-core`), the
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod public;
+pub mod quality;
 pub mod state;
 pub mod store;
 pub mod tls;

@@ -5,6 +5,7 @@
 mod audit;
 mod epcis;
 mod problem;
+mod quality;
 mod read;
 pub mod serve;
 mod submit;
@@ -79,6 +80,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/metrics", get(read::metrics))
         .route("/openapi.json", get(read::openapi))
         .merge(trace::routes())
+        .merge(quality::routes())
         .merge(epcis::routes())
         .merge(crate::public::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -156,6 +158,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/v1/trace/{identifier}"),
     ("post", "/v1/recalls/scope"),
+    ("get", "/v1/spc/{gtin}/{characteristic}"),
+    ("post", "/v1/root-cause"),
     ("post", "/epcis/capture"),
     ("get", "/epcis/capture"),
     ("get", "/epcis/capture/{captureID}"),

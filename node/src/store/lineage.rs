@@ -576,6 +576,89 @@ impl StoreReader {
         })
     }
 
+    /// Quality facts about every node whose name starts with `stem` (all
+    /// lots and items of one GTIN: `https://id.gs1.org/01/{gtin}/`), each
+    /// with its node, in key order (node, then chain position). One prefix
+    /// scan: the statistics over a product class read no per-node index.
+    pub fn facts_under(
+        &self,
+        stem: &str,
+        origins: &Origins,
+    ) -> Result<Vec<(String, At<FactRecord>)>, StoreError> {
+        let mut prefix = vec![PREFIX_FACT];
+        prefix.extend_from_slice(stem.as_bytes());
+        self.records(&prefix, |key, at, value| {
+            // `q | node | 0 | height | idx`.
+            let Some(node) = key
+                .get(1..key.len().saturating_sub(13))
+                .and_then(|n| std::str::from_utf8(n).ok())
+            else {
+                return Ok(None);
+            };
+            let body: FactBody = json("fact", value)?;
+            Ok(Some((
+                node.to_owned(),
+                (
+                    at,
+                    FactRecord {
+                        quality: body.quality,
+                        sensors: body.sensors,
+                        disposition: body.disposition,
+                        origin: self.origin(at, origins)?,
+                    },
+                ),
+            )))
+        })
+    }
+
+    /// The edges of `kind` at `end` of every node whose name starts with
+    /// `stem`, each with its node, in key order: e.g. every serialisation
+    /// of every lot of one GTIN in one prefix scan.
+    pub fn edges_under(
+        &self,
+        stem: &str,
+        end: End,
+        kind: EdgeKind,
+        origins: &Origins,
+    ) -> Result<Vec<(String, At<EdgeRecord>)>, StoreError> {
+        let mut prefix = vec![PREFIX_EDGE];
+        prefix.extend_from_slice(stem.as_bytes());
+        let groups = self.records(&prefix, |key, at, value| {
+            // `g | node | 0 | end | kind | height | idx`.
+            let n = key.len();
+            if n < 1 + 1 + 2 + 12 || key[n - 15] != 0 {
+                return Ok(None);
+            }
+            if key[n - 14] != end.tag() || key[n - 13] != kind_tag(kind) {
+                return Ok(None);
+            }
+            let Ok(node) = std::str::from_utf8(&key[1..n - 15]) else {
+                return Ok(None);
+            };
+            let ends: Vec<EdgeEnd> = postcard("lineage edge", value)?;
+            Ok(Some((node.to_owned(), at, ends)))
+        })?;
+        let mut out = Vec::new();
+        for (node, at, ends) in groups {
+            let origin = self.origin(at, origins)?;
+            out.extend(ends.into_iter().map(|e| {
+                (
+                    node.clone(),
+                    (
+                        at,
+                        EdgeRecord {
+                            other: e.other,
+                            kind,
+                            quantity: e.quantity.map(|(value, uom)| Quantity { value, uom }),
+                            origin: origin.clone(),
+                        },
+                    ),
+                )
+            }));
+        }
+        Ok(out)
+    }
+
     /// Recall orders naming `node` as a suspect, in chain order.
     pub fn recalls(
         &self,

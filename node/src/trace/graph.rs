@@ -24,7 +24,7 @@ pub struct TraceRequest {
 }
 
 /// Which edges a walk follows, and how far.
-pub(super) struct WalkLimits {
+pub(crate) struct WalkLimits {
     pub depth: u32,
     pub nodes: usize,
     /// Only edges whose event time is in `[from, until)` (unix ms).
@@ -34,14 +34,14 @@ pub(super) struct WalkLimits {
 }
 
 /// An edge met by a walk, oriented in material flow (`from` → `to`).
-pub(super) struct Met {
+pub(crate) struct Met {
     pub at: Position,
     pub from: String,
     pub to: String,
     pub record: EdgeRecord,
 }
 
-pub(super) struct Walk {
+pub(crate) struct Walk {
     /// Nodes in the order reached, with their distance from the nearest root.
     pub nodes: Vec<(String, u32)>,
     pub edges: Vec<Met>,
@@ -49,7 +49,7 @@ pub(super) struct Walk {
 }
 
 /// Walks from `roots` along standing edges at `end` of each node.
-pub(super) fn walk(
+pub(crate) fn walk(
     reader: &mut Reader<'_>,
     roots: &[String],
     end: End,

@@ -19,6 +19,7 @@ use lotline_core::lineage::{CustodyState, EdgeKind};
 use lotline_core::trace::{Correction, Holder, RecallMark, Source};
 
 pub use graph::{TraceRequest, cited, trace};
+pub(crate) use graph::{WalkLimits, walk};
 pub use guard::LineageGuard;
 pub use recall::{RecallRequest, recall_scope};
 
@@ -133,18 +134,18 @@ pub fn root_identifier(raw: &str) -> Result<String, TraceError> {
 
 /// Per-request reading context: the store, what the caller may see, and the
 /// retractions met so far (each declaration is looked up once).
-struct Reader<'a> {
-    store: &'a StoreReader,
+pub(crate) struct Reader<'a> {
+    pub(crate) store: &'a StoreReader,
     visibility: &'a dyn Visibility,
     declarations: HashMap<(String, String, Position), bool>,
     corrections: BTreeMap<AttestationId, Correction>,
     holders: HashMap<String, Option<(Position, Holder)>>,
     /// Who stated each event met, read once per request.
-    origins: Rc<Origins>,
+    pub(crate) origins: Rc<Origins>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(store: &'a StoreReader, visibility: &'a dyn Visibility) -> Reader<'a> {
+    pub(crate) fn new(store: &'a StoreReader, visibility: &'a dyn Visibility) -> Reader<'a> {
         Reader {
             store,
             visibility,
@@ -157,7 +158,7 @@ impl<'a> Reader<'a> {
 
     /// True if the record stands: visible to the caller and not retracted.
     /// A retraction found is remembered as a correction for the answer.
-    fn stands(&mut self, at: Position, origin: &Origin) -> Result<bool, StoreError> {
+    pub(crate) fn stands(&mut self, at: Position, origin: &Origin) -> Result<bool, StoreError> {
         if !self.visibility.can_see(origin) {
             return Ok(false);
         }
@@ -190,7 +191,11 @@ impl<'a> Reader<'a> {
     }
 
     /// The standing edges at one end of a node (of one kind, if given).
-    fn edges(&mut self, node: &str, end: End) -> Result<Vec<At<EdgeRecord>>, StoreError> {
+    pub(crate) fn edges(
+        &mut self,
+        node: &str,
+        end: End,
+    ) -> Result<Vec<At<EdgeRecord>>, StoreError> {
         let all = self.store.edges(node, end, None, &self.origins)?;
         self.standing(all)
     }
@@ -277,7 +282,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn source(at: Position, origin: &Origin) -> Source {
+pub(crate) fn source(at: Position, origin: &Origin) -> Source {
     Source {
         attestation: origin.attestation,
         height: at.height,

@@ -127,7 +127,16 @@ impl Signal {
     pub fn new(seed: u64, scale: Scale) -> Signal {
         let mut rng = Rng::new(seed ^ SIGNAL_SEED_SALT);
         let campaigns = scale.campaigns.max(1);
-        let bad_campaign = rng.below(u64::from(campaigns)) as u32;
+        // Campaigns alternate between two products; the bad lot's product
+        // must have another campaign, or no unit of it is good to compare.
+        let candidates: Vec<u32> = (0..campaigns)
+            .filter(|c| c + 2 < campaigns || *c >= 2)
+            .collect();
+        let bad_campaign = if candidates.is_empty() {
+            0
+        } else {
+            candidates[rng.below(candidates.len() as u64) as usize]
+        };
         // Drift in the second half, so the first half is a clean baseline.
         let drift_campaign = campaigns / 2;
         let excursion_campaign = rng.below(u64::from(campaigns)) as u32;

@@ -1,0 +1,114 @@
+//! Quality routes: `GET /v1/spc/{gtin}/{characteristic}` and
+//! `POST /v1/root-cause`. Both read on the blocking pool (a chart reads
+//! every measurement of a product class; a root cause walks every lot of
+//! the bad units' products) and see what the read policy lets the caller
+//! see ([`CallerVisibility`]).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{ApiContext, ApiError, trace_error};
+use crate::access::Identity;
+use crate::quality::{
+    self, Chart, ChartError, ChartRequest, RootCause, RootCauseError, RootCauseRequest, SeriesError,
+};
+use crate::trace::CallerVisibility;
+
+pub fn routes() -> Router<Arc<ApiContext>> {
+    Router::new()
+        .route("/v1/spc/{gtin}/{characteristic}", get(chart_route))
+        .route("/v1/root-cause", post(root_cause_route))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartParams {
+    baseline: Option<usize>,
+    points: Option<usize>,
+}
+
+async fn chart_route(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<ChartParams>, QueryRejection>,
+) -> Result<Json<Chart>, ApiError> {
+    let Path((gtin, characteristic)) = path?;
+    let Query(params) = query?;
+    let request = ChartRequest {
+        gtin,
+        characteristic,
+        baseline: params.baseline,
+        points: params.points,
+    };
+    let reader = ctx.reader.clone();
+    let genesis = ctx.genesis.clone();
+    let chart = tokio::task::spawn_blocking(move || {
+        let visibility = CallerVisibility::new(&genesis, &identity, &reader);
+        quality::chart(&reader, &request, &visibility)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(chart_error)?;
+    Ok(Json(chart))
+}
+
+async fn root_cause_route(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<RootCause>, ApiError> {
+    let body = body?;
+    let request: RootCauseRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed", format!("root cause request: {e}")))?;
+    let reader = ctx.reader.clone();
+    let genesis = ctx.genesis.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let visibility = CallerVisibility::new(&genesis, &identity, &reader);
+        quality::root_cause(&reader, &request, &visibility)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(root_cause_error)?;
+    Ok(Json(answer))
+}
+
+/// The one mapping from chart errors to problem documents.
+fn chart_error(error: ChartError) -> ApiError {
+    let detail = error.to_string();
+    match error {
+        ChartError::Series(SeriesError::BadGtin(..)) => {
+            ApiError::unprocessable("invalid-identifier", detail)
+        }
+        ChartError::Series(SeriesError::BadCharacteristic)
+        | ChartError::BadPoints(_)
+        | ChartError::BadBaseline(_) => ApiError::bad_request("bad-query", detail),
+        ChartError::Series(SeriesError::TooMany) => {
+            ApiError::unprocessable("too-many-measurements", detail)
+        }
+        ChartError::Spc(_) => ApiError::unprocessable("too-few-measurements", detail),
+        ChartError::NoMeasurements { .. } => ApiError::not_found(detail),
+        ChartError::Series(SeriesError::Store(e)) => ApiError::internal(e),
+    }
+}
+
+/// The one mapping from root-cause errors to problem documents.
+fn root_cause_error(error: RootCauseError) -> ApiError {
+    let detail = error.to_string();
+    match error {
+        RootCauseError::BadCount(_) => ApiError::bad_request("invalid-request", detail),
+        RootCauseError::NoUnits(_) => ApiError::unprocessable("no-bad-units", detail),
+        RootCauseError::TooManyLots | RootCauseError::TooManyUnits => {
+            ApiError::unprocessable("too-large", detail)
+        }
+        RootCauseError::Trace(e) => trace_error(e),
+        RootCauseError::Store(e) => ApiError::internal(e),
+    }
+}

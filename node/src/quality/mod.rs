@@ -1,0 +1,257 @@
+//! Quality intelligence over the committed records: control charts for a
+//! product class's measurements and root-cause localisation for a set of
+//! bad units.
+//!
+//! - `spc.rs`: the charts, pure (I-MR, X-bar/R and p by lot, run rules,
+//!   Cp/Cpk, EWMA, CUSUM);
+//! - `stats.rs`: Fisher's exact test and Benjamini-Hochberg, pure;
+//! - `series.rs`: one characteristic's measurements of one GTIN as the
+//!   caller may see them;
+//! - `root_cause.rs`: the upstream factors bad units share, ranked against
+//!   the good units of the same products, with the trace paths that prove
+//!   each exposure.
+//!
+//! Reads only, through the trace module's `Reader`: every record is judged
+//! by the one read-policy rule (`access::can_read`, via `Visibility`) and
+//! retracted events are skipped, exactly as traces do.
+
+pub mod root_cause;
+pub mod series;
+pub mod spc;
+pub mod stats;
+
+use lotline_core::attestation::AttestationId;
+use serde::Serialize;
+
+use lotline_core::gs1::Identifier;
+use lotline_core::lineage::EdgeKind;
+
+use crate::store::lineage::{At, EdgeRecord, End};
+use crate::store::{StoreError, StoreReader};
+use crate::trace::{Reader, Visibility};
+
+pub use root_cause::{RootCause, RootCauseError, RootCauseRequest, root_cause};
+pub use series::SeriesError;
+
+/// Most points a chart answer lists (the statistics cover every point).
+pub const CHART_POINTS_MAX: usize = 100_000;
+/// Points listed when the caller does not say.
+pub const CHART_POINTS_DEFAULT: usize = 500;
+/// Baseline points when the caller does not say: half the series, at least
+/// 2 and at most 25 (the handbooks' 20 to 25 subgroups).
+pub const BASELINE_DEFAULT_MAX: usize = 25;
+/// Most signals a chart answer lists.
+pub const SIGNALS_MAX: usize = 1_000;
+
+/// `GET /v1/spc/{gtin}/{characteristic}?baseline=&points=`.
+#[derive(Clone, Debug, Default)]
+pub struct ChartRequest {
+    pub gtin: String,
+    pub characteristic: String,
+    pub baseline: Option<usize>,
+    pub points: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error(transparent)]
+    Series(#[from] SeriesError),
+    #[error(transparent)]
+    Spc(#[from] spc::SpcError),
+    #[error("no visible measurements named {characteristic:?} for GTIN {gtin}")]
+    NoMeasurements {
+        gtin: String,
+        characteristic: String,
+    },
+    #[error("points must be 1 to {CHART_POINTS_MAX}, not {0}")]
+    BadPoints(usize),
+    #[error("baseline must be at least 2 points, not {0}")]
+    BadBaseline(usize),
+}
+
+/// One point as a chart answer lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartPoint {
+    pub index: usize,
+    pub value: f64,
+    pub subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot: Option<String>,
+    pub attestation: AttestationId,
+    pub height: u64,
+    pub event_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving_range: Option<f64>,
+    pub ewma: f64,
+    pub cusum_upper: f64,
+    pub cusum_lower: f64,
+    pub out_of_spec: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<spc::Rule>,
+}
+
+/// A point that broke a run rule.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signal {
+    pub index: usize,
+    pub rules: Vec<spc::Rule>,
+    pub subject: String,
+    pub attestation: AttestationId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detector {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_signal: Option<usize>,
+    /// The subject of the first signalling point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// `GET /v1/spc/{gtin}/{characteristic}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chart {
+    pub gtin: String,
+    pub characteristic: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uom: Option<String>,
+    pub count: usize,
+    pub baseline: spc::Baseline,
+    pub limits: spc::Limits,
+    pub moving_range: spc::Limits,
+    pub capability: spc::Capability,
+    pub subgroup_sigma: f64,
+    pub p_bar: f64,
+    /// The latest subgroups (as many as points are listed).
+    pub subgroups: Vec<spc::Subgroup>,
+    pub subgroups_omitted: usize,
+    pub ewma: Detector,
+    pub cusum: Detector,
+    pub signals: Vec<Signal>,
+    pub points: Vec<ChartPoint>,
+    /// Earlier points not listed (`points` lists the latest ones).
+    pub points_omitted: usize,
+}
+
+/// The standing, visible edges from the lots under `stem` (e.g. every lot
+/// of one GTIN) to the serials made from them: a commissioning with a
+/// `lotNumber` (`serialised`) or a TransformationEvent whose outputs are
+/// serials (`transformedInto`). Two prefix scans.
+pub(crate) fn serialisations(
+    reader: &mut Reader<'_>,
+    stem: &str,
+) -> Result<Vec<(String, At<EdgeRecord>)>, StoreError> {
+    let origins = reader.origins.clone();
+    let mut out = Vec::new();
+    for kind in [EdgeKind::Serialised, EdgeKind::TransformedInto] {
+        for (lot, (at, edge)) in reader.store.edges_under(stem, End::From, kind, &origins)? {
+            let item = matches!(Identifier::parse(&edge.other), Ok(Identifier::Item { .. }));
+            if item && reader.stands(at, &edge.origin)? {
+                out.push((lot, (at, edge)));
+            }
+        }
+    }
+    out.sort_by_key(|(_, (at, _))| *at);
+    Ok(out)
+}
+
+/// The control chart of one characteristic of one GTIN, as `visibility`
+/// lets the caller see it.
+pub fn chart(
+    store: &StoreReader,
+    request: &ChartRequest,
+    visibility: &dyn Visibility,
+) -> Result<Chart, ChartError> {
+    let listed = request.points.unwrap_or(CHART_POINTS_DEFAULT);
+    if listed == 0 || listed > CHART_POINTS_MAX {
+        return Err(ChartError::BadPoints(listed));
+    }
+    if let Some(baseline) = request.baseline.filter(|b| *b < 2) {
+        return Err(ChartError::BadBaseline(baseline));
+    }
+    let mut reader = Reader::new(store, visibility);
+    let series = series::read(&mut reader, &request.gtin, &request.characteristic)?;
+    if series.is_empty() {
+        return Err(ChartError::NoMeasurements {
+            gtin: lotline_core::api::excerpt(&request.gtin),
+            characteristic: lotline_core::api::excerpt(&request.characteristic),
+        });
+    }
+    let points: Vec<spc::Point> = series.iter().map(|m| m.point.clone()).collect();
+    let baseline = request
+        .baseline
+        .unwrap_or((points.len() / 2).clamp(2, BASELINE_DEFAULT_MAX));
+    let analysis = spc::analyse(&points, baseline)?;
+    let detector = |first: Option<usize>| Detector {
+        first_signal: first,
+        subject: first.map(|i| series[i].subject.clone()),
+    };
+    let signals = analysis
+        .individuals
+        .violations
+        .iter()
+        .enumerate()
+        .filter(|(_, rules)| !rules.is_empty())
+        .take(SIGNALS_MAX)
+        .map(|(index, rules)| Signal {
+            index,
+            rules: rules.clone(),
+            subject: series[index].subject.clone(),
+            attestation: series[index].attestation,
+        })
+        .collect();
+    let skip = series.len().saturating_sub(listed);
+    let mut subgroups = analysis.subgroups.groups;
+    let subgroups_omitted = subgroups.len().saturating_sub(listed);
+    subgroups.drain(..subgroups_omitted);
+    let listed_points = series
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .map(|(index, m)| ChartPoint {
+            index,
+            value: m.point.value,
+            subject: m.subject.clone(),
+            lot: m.point.subgroup.clone(),
+            attestation: m.attestation,
+            height: m.at.height,
+            event_time: m.event_time.clone(),
+            moving_range: analysis.individuals.moving_ranges[index],
+            ewma: analysis.ewma.z[index],
+            cusum_upper: analysis.cusum.upper[index],
+            cusum_lower: analysis.cusum.lower[index],
+            out_of_spec: !lotline_core::epcis::Measurement {
+                name: String::new(),
+                value: m.point.value,
+                uom: None,
+                spec_min: m.point.spec_min,
+                spec_max: m.point.spec_max,
+            }
+            .within_spec(),
+            violations: analysis.individuals.violations[index].clone(),
+        })
+        .collect();
+    Ok(Chart {
+        gtin: series::parse_gtin(&request.gtin)?,
+        characteristic: request.characteristic.clone(),
+        uom: series.last().and_then(|m| m.uom.clone()),
+        count: series.len(),
+        limits: analysis.individuals.limits,
+        moving_range: analysis.individuals.moving_range,
+        capability: analysis.capability,
+        subgroup_sigma: analysis.subgroups.sigma,
+        p_bar: analysis.subgroups.p_bar,
+        subgroups,
+        subgroups_omitted,
+        ewma: detector(analysis.ewma.first_signal),
+        cusum: detector(analysis.cusum.first_signal),
+        baseline: analysis.baseline,
+        signals,
+        points: listed_points,
+        points_omitted: skip,
+    })
+}

@@ -1,0 +1,750 @@
+//! Root-cause localisation: which upstream factors do the bad units share
+//! more than the good units of the same products do?
+//!
+//! ```text
+//! bad ids (serials, lots, containers, attestation ids)
+//!   -> bad units (serialised items; a lot or container stands for the
+//!      units it reaches forward, an attestation for the units its event names)
+//!   -> products: the GTINs of the bad units
+//!   -> population: every unit serialised from a lot of those GTINs
+//!      (one prefix scan per GTIN: StoreReader::edges_under)
+//!   -> factors of each finished lot, shared by all its units: every lot
+//!      and material its backward trace reaches, and its production day
+//!   -> factors of each bad unit: the containers it was packed in and the
+//!      parties those were shipped to (totals from the containers' contents)
+//!   -> factors with identical exposure are one finding (confounded: the
+//!      data cannot tell them apart, and the answer says so)
+//!   -> one-sided Fisher exact test per finding, Benjamini-Hochberg over all
+//!      findings tested, ranked by p, then lift
+//! ```
+//!
+//! Each finding carries its 2x2 counts and up to three trace paths from the
+//! factor to an exposed bad unit, every step naming the attestation (and
+//! height) that states it, so an engineer can check each link.
+//!
+//! Work: one backward walk per finished lot of the products (a few dozen
+//! sled scans each) and a forward walk per bad unit; never a scan of the
+//! whole store. Every read goes through the trace `Reader` (read policy and
+//! retractions).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use lotline_core::attestation::AttestationId;
+use lotline_core::gs1::{CANONICAL_HOST, Identifier};
+use lotline_core::lineage::EdgeKind;
+use lotline_core::statement::Statement;
+use serde::{Deserialize, Serialize};
+
+use super::stats::{self, LogFactorials, Table};
+use crate::store::lineage::{End, Origin};
+use crate::store::{StoreError, StoreReader};
+use crate::trace::{
+    DEPTH_DEFAULT, Reader, TRACE_NODES_MAX, TraceError, Visibility, WalkLimits, walk,
+};
+
+/// Most ids one request may name.
+pub const BAD_IDS_MAX: usize = 10_000;
+/// Most findings an answer lists.
+pub const FINDINGS_MAX: usize = 50;
+/// Trace paths per finding.
+pub const EVIDENCE_PATHS_MAX: usize = 3;
+/// Most finished lots (of the bad units' products) one analysis walks.
+pub const LOTS_MAX: usize = 20_000;
+/// Most units a population may hold.
+pub const POPULATION_MAX: u64 = 5_000_000;
+/// How many container levels a unit's packing is followed up.
+const CONTAINER_LEVELS_MAX: u32 = 4;
+
+/// `POST /v1/root-cause`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootCauseRequest {
+    /// Serials, lots or containers (Digital Link or EPC URN) or attestation
+    /// ids whose units are bad.
+    pub bad: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootCauseError {
+    #[error("bad must name 1 to {BAD_IDS_MAX} ids, not {0}")]
+    BadCount(usize),
+    #[error("none of the ids names a unit this caller may see: {0}")]
+    NoUnits(String),
+    #[error("the products of the bad units have more than {LOTS_MAX} lots")]
+    TooManyLots,
+    #[error("the products of the bad units have more than {POPULATION_MAX} units")]
+    TooManyUnits,
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One link of a trace path, in material flow.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub from: String,
+    pub to: String,
+    pub kind: EdgeKind,
+    pub attestation: AttestationId,
+    pub height: u64,
+    pub event_time: String,
+}
+
+/// How one bad unit is exposed to a factor.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    pub unit: String,
+    pub path: Vec<Step>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FactorKind {
+    /// A lot (raw material, intermediate or finished) upstream of units.
+    Lot,
+    /// Another class or item upstream (a product class, a serialised part).
+    Material,
+    /// The day the units' finished lot was made (UTC).
+    ProductionDay,
+    /// A case or pallet (SSCC) units were packed in.
+    Container,
+    /// A party or place units were shipped to.
+    Destination,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub factor: String,
+    pub kind: FactorKind,
+    /// Factors with exactly the same exposure (the data cannot separate
+    /// them from `factor`).
+    pub confounded: Vec<String>,
+    pub bad_exposed: u64,
+    pub good_exposed: u64,
+    pub bad_unexposed: u64,
+    pub good_unexposed: u64,
+    /// Bad rate among the exposed over the bad rate among all units.
+    pub lift: f64,
+    pub p_value: f64,
+    /// Benjamini-Hochberg adjusted over every finding tested.
+    pub q_value: f64,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unresolved {
+    pub id: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Population {
+    /// GTINs of the bad units.
+    pub products: Vec<String>,
+    pub lots: usize,
+    pub units: u64,
+    pub bad_units: u64,
+}
+
+/// The answer of `POST /v1/root-cause`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootCause {
+    pub population: Population,
+    pub unresolved: Vec<Unresolved>,
+    /// Findings tested (the m of the Benjamini-Hochberg adjustment).
+    pub tested: usize,
+    pub findings: Vec<Finding>,
+    pub method: &'static str,
+}
+
+const METHOD: &str = "one-sided Fisher exact test per factor (bad units over-represented among \
+     the units exposed to it), Benjamini-Hochberg adjusted; population: every unit serialised \
+     from a lot of the bad units' products";
+
+/// The link by which a walk reached a node, towards its root.
+#[derive(Clone, Debug)]
+struct Link {
+    toward: String,
+    step: Step,
+}
+
+/// What a finished lot's units share.
+#[derive(Debug, Default)]
+struct LotFactors {
+    /// Upstream node -> the link towards the finished lot.
+    links: HashMap<String, Link>,
+    factors: Vec<(String, FactorKind)>,
+}
+
+/// Ranks the factors the bad units share (see the module doc).
+pub fn root_cause(
+    store: &StoreReader,
+    request: &RootCauseRequest,
+    visibility: &dyn Visibility,
+) -> Result<RootCause, RootCauseError> {
+    if request.bad.is_empty() || request.bad.len() > BAD_IDS_MAX {
+        return Err(RootCauseError::BadCount(request.bad.len()));
+    }
+    let mut reader = Reader::new(store, visibility);
+    let mut unresolved = Vec::new();
+    let mut bad = BTreeSet::new();
+    for id in &request.bad {
+        match resolve(&mut reader, visibility, id)? {
+            Ok(units) if !units.is_empty() => bad.extend(units),
+            Ok(_) => unresolved.push(Unresolved {
+                id: lotline_core::api::excerpt(id),
+                reason: "reaches no serialised unit".to_owned(),
+            }),
+            Err(reason) => unresolved.push(Unresolved {
+                id: lotline_core::api::excerpt(id),
+                reason,
+            }),
+        }
+    }
+
+    // The population: every unit of the bad units' products, by lot.
+    let products: BTreeSet<String> = bad
+        .iter()
+        .filter_map(|unit| match Identifier::parse(unit) {
+            Ok(Identifier::Item { gtin, .. }) => Some(gtin.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    let mut lot_of: HashMap<String, String> = HashMap::new();
+    let mut units_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut serialised_by: HashMap<String, Step> = HashMap::new();
+    for gtin in &products {
+        let stem = format!("{CANONICAL_HOST}/01/{gtin}/10/");
+        for (lot, (at, edge)) in super::serialisations(&mut reader, &stem)? {
+            if lot_of.contains_key(&edge.other) {
+                continue;
+            }
+            if lot_of.len() as u64 >= POPULATION_MAX {
+                return Err(RootCauseError::TooManyUnits);
+            }
+            serialised_by.insert(
+                edge.other.clone(),
+                step(&lot, &edge.other, edge.kind, at, &edge.origin),
+            );
+            lot_of.insert(edge.other.clone(), lot.clone());
+            units_of.entry(lot).or_default().push(edge.other);
+        }
+        if units_of.len() > LOTS_MAX {
+            return Err(RootCauseError::TooManyLots);
+        }
+    }
+    for unit in &bad {
+        if !lot_of.contains_key(unit) {
+            unresolved.push(Unresolved {
+                id: unit.clone(),
+                reason: "no visible serialisation from a lot".to_owned(),
+            });
+        }
+    }
+    bad.retain(|unit| lot_of.contains_key(unit));
+    if bad.is_empty() {
+        let names: Vec<&str> = unresolved.iter().map(|u| u.reason.as_str()).collect();
+        return Err(RootCauseError::NoUnits(names.join("; ")));
+    }
+    let total = lot_of.len() as u64;
+    let bad_total = bad.len() as u64;
+
+    // Lot-level factors: what each finished lot's backward trace reaches.
+    let mut lot_factors: BTreeMap<String, LotFactors> = BTreeMap::new();
+    for lot in units_of.keys() {
+        lot_factors.insert(lot.clone(), upstream(&mut reader, lot)?);
+    }
+    // Exposure by factor: which finished lots (all their units) carry it.
+    let mut lots_of_factor: BTreeMap<(String, FactorKind), BTreeSet<&str>> = BTreeMap::new();
+    for (lot, factors) in &lot_factors {
+        for factor in &factors.factors {
+            lots_of_factor
+                .entry(factor.clone())
+                .or_default()
+                .insert(lot.as_str());
+        }
+    }
+    let mut bad_per_lot: HashMap<&str, u64> = HashMap::new();
+    for unit in &bad {
+        if let Some(lot) = lot_of.get(unit) {
+            *bad_per_lot.entry(lot.as_str()).or_default() += 1;
+        }
+    }
+    // Findings keyed by exposure, so confounded factors merge.
+    let mut by_exposure: BTreeMap<Exposure, Vec<(String, FactorKind)>> = BTreeMap::new();
+    for (factor, lots) in &lots_of_factor {
+        let exposed: u64 = lots.iter().map(|l| units_of[*l].len() as u64).sum();
+        let bad_exposed: u64 = lots
+            .iter()
+            .map(|l| bad_per_lot.get(l).copied().unwrap_or(0))
+            .sum();
+        let key = Exposure::Lots(
+            lots.iter().map(|l| (*l).to_owned()).collect(),
+            exposed,
+            bad_exposed,
+        );
+        by_exposure.entry(key).or_default().push(factor.clone());
+    }
+
+    // Unit-level factors, from the bad units only (a factor no bad unit
+    // has cannot be over-represented among them).
+    let mut containers = Containers::default();
+    let mut unit_paths: HashMap<(String, String), Vec<Step>> = HashMap::new();
+    let mut unit_factors: BTreeMap<(String, FactorKind), BTreeSet<String>> = BTreeMap::new();
+    for unit in &bad {
+        for (factor, kind, path) in packing(&mut reader, unit)? {
+            unit_paths
+                .entry((factor.clone(), unit.clone()))
+                .or_insert(path);
+            unit_factors.entry((factor, kind)).or_default();
+        }
+    }
+    for (factor, kind) in unit_factors.keys() {
+        let members = match kind {
+            FactorKind::Container => containers.units(&mut reader, factor, &lot_of)?,
+            _ => containers.shipped_to(&mut reader, factor, &lot_of)?,
+        };
+        let bad_exposed = members.iter().filter(|u| bad.contains(*u)).count() as u64;
+        let key = Exposure::Units(members.clone(), members.len() as u64, bad_exposed);
+        by_exposure
+            .entry(key)
+            .or_default()
+            .push((factor.clone(), *kind));
+    }
+
+    // Test every exposure group with a contrast.
+    let logs = LogFactorials::new(total);
+    let mut tested: Vec<(Table, Vec<Factor>, &Exposure)> = Vec::new();
+    for (exposure, factors) in &by_exposure {
+        let (exposed, bad_exposed) = exposure.counts();
+        if bad_exposed == 0 || exposed >= total {
+            continue;
+        }
+        let table = Table {
+            bad_exposed,
+            good_exposed: exposed - bad_exposed,
+            bad_unexposed: bad_total - bad_exposed,
+            good_unexposed: total - exposed - (bad_total - bad_exposed),
+        };
+        tested.push((table, factors.clone(), exposure));
+    }
+    let p: Vec<f64> = tested
+        .iter()
+        .map(|(t, _, _)| stats::fisher_greater(*t, &logs))
+        .collect();
+    let q = stats::benjamini_hochberg(&p);
+    let mut ranked: Vec<usize> = (0..tested.len()).collect();
+    let lift = |i: usize| tested[i].0.lift().unwrap_or(0.0);
+    ranked.sort_by(|&a, &b| {
+        p[a].total_cmp(&p[b])
+            .then(lift(b).total_cmp(&lift(a)))
+            .then(tested[a].1.cmp(&tested[b].1))
+    });
+    let mut findings = Vec::new();
+    for &i in ranked.iter().take(FINDINGS_MAX) {
+        let (table, mut factors, exposure) = (tested[i].0, tested[i].1.clone(), tested[i].2);
+        // The factor nearest the units first (the finished lot before its
+        // inputs); lots before days.
+        factors.sort_by_key(|(f, kind)| (*kind, depth_hint(&lot_factors, f), f.clone()));
+        let (factor, kind) = factors.remove(0);
+        let evidence = evidence(
+            &factor,
+            exposure,
+            &bad,
+            &lot_of,
+            &lot_factors,
+            &serialised_by,
+            &unit_paths,
+        );
+        findings.push(Finding {
+            factor,
+            kind,
+            confounded: factors.into_iter().map(|(f, _)| f).collect(),
+            bad_exposed: table.bad_exposed,
+            good_exposed: table.good_exposed,
+            bad_unexposed: table.bad_unexposed,
+            good_unexposed: table.good_unexposed,
+            lift: lift(i),
+            p_value: p[i],
+            q_value: q[i],
+            evidence,
+        });
+    }
+    Ok(RootCause {
+        population: Population {
+            products: products.into_iter().collect(),
+            lots: units_of.len(),
+            units: total,
+            bad_units: bad_total,
+        },
+        unresolved,
+        tested: tested.len(),
+        findings,
+        method: METHOD,
+    })
+}
+
+/// A factor and its kind.
+type Factor = (String, FactorKind);
+
+/// Who is exposed to a factor: whole finished lots, or single units.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Exposure {
+    /// Finished lots, units exposed, bad units exposed.
+    Lots(Vec<String>, u64, u64),
+    /// Units, units exposed, bad units exposed.
+    Units(Vec<String>, u64, u64),
+}
+
+impl Exposure {
+    fn counts(&self) -> (u64, u64) {
+        match self {
+            Exposure::Lots(_, exposed, bad) | Exposure::Units(_, exposed, bad) => (*exposed, *bad),
+        }
+    }
+}
+
+fn step(
+    from: &str,
+    to: &str,
+    kind: EdgeKind,
+    at: crate::store::index::Position,
+    origin: &Origin,
+) -> Step {
+    Step {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        kind,
+        attestation: origin.attestation,
+        height: at.height,
+        event_time: origin.event_time.clone(),
+    }
+}
+
+/// The units `id` stands for, or why it stands for none.
+fn resolve(
+    reader: &mut Reader<'_>,
+    visibility: &dyn Visibility,
+    id: &str,
+) -> Result<Result<Vec<String>, String>, RootCauseError> {
+    if let Ok(attestation) = id.parse::<AttestationId>() {
+        let Some(stored) = reader.store.attestation(&attestation)? else {
+            return Ok(Err("no such attestation".to_owned()));
+        };
+        let origin = Origin {
+            attestation,
+            org: stored.meta.org.clone(),
+            event_time: stored.meta.event_time.clone(),
+            event_time_ms: 0,
+            event_id: None,
+            biz_step: stored.meta.biz_step.clone(),
+        };
+        if !visibility.can_see(&origin) {
+            return Ok(Err("no such attestation".to_owned()));
+        }
+        let Ok(statement) = Statement::from_payload(&stored.envelope.payload) else {
+            return Ok(Err("the attestation's statement does not parse".to_owned()));
+        };
+        let mut units = Vec::new();
+        for subject in statement.event.canonical_identifiers() {
+            units.extend(units_of_node(reader, &subject)?);
+        }
+        return Ok(Ok(units));
+    }
+    match Identifier::parse(id) {
+        Ok(identifier) => units_of_node(reader, &identifier.canonical()).map(Ok),
+        Err(e) => Ok(Err(format!("not an identifier or attestation id: {e}"))),
+    }
+}
+
+/// A serial is itself; a lot or container, the serials it reaches forward.
+fn units_of_node(reader: &mut Reader<'_>, node: &str) -> Result<Vec<String>, RootCauseError> {
+    if is_item(node) {
+        return Ok(vec![node.to_owned()]);
+    }
+    if !matches!(
+        Identifier::parse(node),
+        Ok(Identifier::Lot { .. } | Identifier::Sscc(_))
+    ) {
+        return Ok(Vec::new());
+    }
+    let limits = WalkLimits {
+        depth: DEPTH_DEFAULT,
+        nodes: TRACE_NODES_MAX,
+        window: (None, None),
+        material_only: true,
+    };
+    let reached = walk(reader, &[node.to_owned()], End::From, &limits)?;
+    let mut units: Vec<String> = reached
+        .nodes
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| is_item(n))
+        .collect();
+    // Containers lead back down to their items.
+    if matches!(Identifier::parse(node), Ok(Identifier::Sscc(_))) {
+        let down = walk(reader, &[node.to_owned()], End::To, &limits)?;
+        units.extend(
+            down.nodes
+                .into_iter()
+                .map(|(n, _)| n)
+                .filter(|n| is_item(n)),
+        );
+    }
+    units.sort();
+    units.dedup();
+    Ok(units)
+}
+
+fn is_item(node: &str) -> bool {
+    matches!(Identifier::parse(node), Ok(Identifier::Item { .. }))
+}
+
+fn kind_of(node: &str) -> FactorKind {
+    match Identifier::parse(node) {
+        Ok(Identifier::Lot { .. }) => FactorKind::Lot,
+        _ => FactorKind::Material,
+    }
+}
+
+/// The backward trace of a finished lot: every node it reaches (and the
+/// lot itself), the link towards the lot for each, and its production day.
+fn upstream(reader: &mut Reader<'_>, lot: &str) -> Result<LotFactors, RootCauseError> {
+    let limits = WalkLimits {
+        depth: DEPTH_DEFAULT,
+        nodes: TRACE_NODES_MAX,
+        window: (None, None),
+        material_only: true,
+    };
+    let reached = walk(reader, &[lot.to_owned()], End::To, &limits)?;
+    let mut out = LotFactors::default();
+    for met in &reached.edges {
+        if met.to == lot
+            && !out
+                .factors
+                .iter()
+                .any(|(_, k)| *k == FactorKind::ProductionDay)
+        {
+            let day = met.record.origin.event_time.get(..10).unwrap_or_default();
+            out.factors
+                .push((format!("day:{day}"), FactorKind::ProductionDay));
+        }
+        if met.from != lot && !out.links.contains_key(&met.from) {
+            out.links.insert(
+                met.from.clone(),
+                Link {
+                    toward: met.to.clone(),
+                    step: step(
+                        &met.from,
+                        &met.to,
+                        met.record.kind,
+                        met.at,
+                        &met.record.origin,
+                    ),
+                },
+            );
+        }
+    }
+    for (node, _) in &reached.nodes {
+        out.factors.push((node.clone(), kind_of(node)));
+    }
+    Ok(out)
+}
+
+/// The containers a unit was packed in (and theirs, a few levels up) and
+/// the parties those, or the unit, were shipped to; each with the path
+/// from the factor's side to the unit.
+fn packing(
+    reader: &mut Reader<'_>,
+    unit: &str,
+) -> Result<Vec<(String, FactorKind, Vec<Step>)>, RootCauseError> {
+    let mut out = Vec::new();
+    // (node, path from node down to the unit)
+    let mut frontier: Vec<(String, Vec<Step>)> = vec![(unit.to_owned(), Vec::new())];
+    for _ in 0..=CONTAINER_LEVELS_MAX {
+        let mut next = Vec::new();
+        for (node, path) in frontier {
+            for (at, edge) in reader.edges(&node, End::From)? {
+                let link = step(&node, &edge.other, edge.kind, at, &edge.origin);
+                let mut reaching = vec![link];
+                reaching.extend(path.iter().cloned());
+                match edge.kind {
+                    EdgeKind::PackedIn => {
+                        out.push((edge.other.clone(), FactorKind::Container, reaching.clone()));
+                        next.push((edge.other, reaching));
+                    }
+                    EdgeKind::ShippedTo => {
+                        out.push((edge.other, FactorKind::Destination, reaching));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    Ok(out)
+}
+
+/// Units inside containers and behind destinations, each looked up once.
+#[derive(Debug, Default)]
+struct Containers {
+    inside: HashMap<String, Vec<String>>,
+}
+
+impl Containers {
+    /// The population units packed (at any depth) in `container`.
+    fn units(
+        &mut self,
+        reader: &mut Reader<'_>,
+        container: &str,
+        population: &HashMap<String, String>,
+    ) -> Result<Vec<String>, RootCauseError> {
+        if let Some(known) = self.inside.get(container) {
+            return Ok(known.clone());
+        }
+        let mut units = Vec::new();
+        let mut frontier = vec![container.to_owned()];
+        for _ in 0..=CONTAINER_LEVELS_MAX {
+            let mut next = Vec::new();
+            for node in frontier {
+                for (_, edge) in reader.edges(&node, End::To)? {
+                    if edge.kind != EdgeKind::PackedIn {
+                        continue;
+                    }
+                    if population.contains_key(&edge.other) {
+                        units.push(edge.other);
+                    } else {
+                        next.push(edge.other);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        units.sort();
+        units.dedup();
+        self.inside.insert(container.to_owned(), units.clone());
+        Ok(units)
+    }
+
+    /// The population units shipped to `destination` (as themselves or in
+    /// containers).
+    fn shipped_to(
+        &mut self,
+        reader: &mut Reader<'_>,
+        destination: &str,
+        population: &HashMap<String, String>,
+    ) -> Result<Vec<String>, RootCauseError> {
+        let mut units = Vec::new();
+        for (_, edge) in reader.edges(destination, End::To)? {
+            if edge.kind != EdgeKind::ShippedTo {
+                continue;
+            }
+            if population.contains_key(&edge.other) {
+                units.push(edge.other);
+            } else {
+                units.extend(self.units(reader, &edge.other, population)?);
+            }
+        }
+        units.sort();
+        units.dedup();
+        Ok(units)
+    }
+}
+
+/// Orders a finding's factors: the one nearest the units first.
+fn depth_hint(lots: &BTreeMap<String, LotFactors>, factor: &str) -> usize {
+    lots.values()
+        .find_map(|l| {
+            if l.links.contains_key(factor) {
+                let mut depth = 1;
+                let mut node = factor;
+                while let Some(link) = l.links.get(node) {
+                    node = &link.toward;
+                    depth += 1;
+                    if depth > 64 {
+                        break;
+                    }
+                }
+                Some(depth)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(0)
+}
+
+/// Up to [`EVIDENCE_PATHS_MAX`] paths from `factor` to exposed bad units.
+fn evidence(
+    factor: &str,
+    exposure: &Exposure,
+    bad: &BTreeSet<String>,
+    lot_of: &HashMap<String, String>,
+    lots: &BTreeMap<String, LotFactors>,
+    serialised_by: &HashMap<String, Step>,
+    unit_paths: &HashMap<(String, String), Vec<Step>>,
+) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    match exposure {
+        Exposure::Lots(exposed_lots, _, _) => {
+            for unit in bad {
+                if out.len() >= EVIDENCE_PATHS_MAX {
+                    break;
+                }
+                let Some(lot) = lot_of.get(unit) else {
+                    continue;
+                };
+                if exposed_lots.binary_search(lot).is_err() {
+                    continue;
+                }
+                let mut path = Vec::new();
+                if let Some(factors) = lots.get(lot) {
+                    let mut node = factor;
+                    while let Some(link) = factors.links.get(node) {
+                        path.push(link.step.clone());
+                        node = &link.toward;
+                        if path.len() > 64 {
+                            break;
+                        }
+                    }
+                }
+                path.extend(serialised_by.get(unit).cloned());
+                out.push(Evidence {
+                    unit: unit.clone(),
+                    path,
+                });
+            }
+        }
+        Exposure::Units(members, _, _) => {
+            for unit in members.iter().filter(|u| bad.contains(*u)) {
+                if out.len() >= EVIDENCE_PATHS_MAX {
+                    break;
+                }
+                let mut path = unit_paths
+                    .get(&(factor.to_owned(), unit.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                // Stored from the factor's side down to the unit: reverse
+                // into material flow (unit first).
+                path.reverse();
+                out.push(Evidence {
+                    unit: unit.clone(),
+                    path,
+                });
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,206 @@
+//! Quality intelligence against planted truth: a planted story (a bad
+//! stopper lot, a drifting supplier) is signed and committed into a real
+//! store, and the tools must find what was planted from the records alone.
+//! The truth is only compared with the answers; the tools never see it.
+
+use lotline_core::gs1::Identifier;
+use lotline_node::bulk_load;
+use lotline_node::quality::root_cause::FactorKind;
+use lotline_node::quality::{self, ChartRequest, RootCauseRequest};
+use lotline_node::trace::SeeAll;
+use lotline_sim::workload::{Scale, Truth};
+
+const BLOCK: usize = 50;
+
+fn load(seed: u64, scale: Scale) -> (tempfile::TempDir, bulk_load::Loaded, Truth) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (loaded, truth) = bulk_load::load_planted(dir.path(), seed, scale, BLOCK).expect("load");
+    (dir, loaded, truth)
+}
+
+#[test]
+fn root_cause_names_the_planted_lot_for_several_seeds() {
+    // Goal: from the failing units alone, the ranking puts the planted
+    // stopper lot in the most significant lot-level finding, significant
+    // after the false discovery rate adjustment, and near the top overall.
+    // Method: several seeds (so the bad campaign and the noise differ),
+    // the truth's bad units as the request.
+    for seed in [1, 2, 3, 5] {
+        let (_dir, loaded, truth) = load(seed, Scale::small());
+        let reader = loaded.store.reader();
+        let request = RootCauseRequest {
+            bad: truth.bad.clone(),
+        };
+        let answer = quality::root_cause(&reader, &request, &SeeAll).expect("root cause");
+        assert_eq!(answer.population.bad_units, truth.bad.len() as u64);
+        assert!(answer.unresolved.is_empty(), "{:?}", answer.unresolved);
+        let top_lot = answer
+            .findings
+            .iter()
+            .position(|f| f.kind == FactorKind::Lot)
+            .expect("a lot finding");
+        let finding = &answer.findings[top_lot];
+        let named = finding.factor == truth.cause || finding.confounded.contains(&truth.cause);
+        assert!(named, "seed {seed}: {} not in {finding:#?}", truth.cause);
+        assert!(top_lot < 3, "seed {seed}: the lot finding ranks {top_lot}");
+        assert!(finding.q_value < 0.01, "seed {seed}: {finding:#?}");
+        assert!(finding.lift > 2.0, "seed {seed}: {finding:#?}");
+        // The counts add up to the population.
+        let n = finding.bad_exposed
+            + finding.good_exposed
+            + finding.bad_unexposed
+            + finding.good_unexposed;
+        assert_eq!(n, answer.population.units);
+        // Evidence: paths from the cause side to a bad unit, every step
+        // naming an attestation that exists.
+        assert!(!finding.evidence.is_empty());
+        for evidence in &finding.evidence {
+            assert!(truth.bad.contains(&evidence.unit));
+            let last = evidence.path.last().expect("a path");
+            assert_eq!(last.to, evidence.unit);
+            for step in &evidence.path {
+                assert!(
+                    reader
+                        .attestation(&step.attestation)
+                        .expect("read")
+                        .is_some()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn root_cause_accepts_lots_and_attestations_and_reports_what_it_cannot_use() {
+    // Goal: bad ids by lot or by attestation resolve to units; ids that
+    // name nothing are reported, not fatal; nothing at all is an error.
+    let (_dir, loaded, truth) = load(2, Scale::small());
+    let reader = loaded.store.reader();
+    let by_lot = RootCauseRequest {
+        bad: vec![truth.cause.clone(), "urn:example:nothing".to_owned()],
+    };
+    let answer = quality::root_cause(&reader, &by_lot, &SeeAll).expect("root cause");
+    assert_eq!(answer.population.bad_units, truth.exposed.len() as u64);
+    assert_eq!(answer.unresolved.len(), 1);
+    // An attestation id stands for the units its event names: the failed
+    // functional test of one bad unit.
+    let origins = lotline_node::store::lineage::Origins::default();
+    let facts = reader.facts(&truth.bad[0], &origins).expect("facts");
+    let (_, fact) = facts.last().expect("the unit's test");
+    let by_attestation = RootCauseRequest {
+        bad: vec![fact.origin.attestation.to_string()],
+    };
+    let answer = quality::root_cause(&reader, &by_attestation, &SeeAll).expect("root cause");
+    assert_eq!(answer.population.bad_units, 1);
+    let none = RootCauseRequest {
+        bad: vec!["not an id".to_owned()],
+    };
+    assert!(quality::root_cause(&reader, &none, &SeeAll).is_err());
+    let empty = RootCauseRequest { bad: Vec::new() };
+    assert!(quality::root_cause(&reader, &empty, &SeeAll).is_err());
+}
+
+#[test]
+fn control_charts_see_the_drift_and_the_bad_lot() {
+    // Goal: the EWMA and CUSUM of the drifting supplier's incoming
+    // inspections signal at or after its first drifted lot and before the
+    // drift has gone far; the p-chart of the end-of-line test flags the
+    // bad campaign's finished lot. Method: a story with 24 campaigns (one
+    // elastomer lot each, drift from campaign 12), baseline 10 lots.
+    let scale = Scale {
+        campaigns: 24,
+        ..Scale::small()
+    };
+    let (_dir, loaded, truth) = load(11, scale);
+    let reader = loaded.store.reader();
+    let request = ChartRequest {
+        gtin: truth.drift_gtin.clone(),
+        characteristic: truth.drift_characteristic.clone(),
+        baseline: Some(10),
+        points: Some(1000),
+    };
+    let chart = quality::chart(&reader, &request, &SeeAll).expect("chart");
+    // One incoming inspection per elastomer lot, plus the rejected one.
+    assert_eq!(chart.count, 25);
+    assert_eq!(
+        chart.baseline.excluded,
+        vec![0],
+        "the rejected lot: {:?}",
+        chart.baseline
+    );
+    let first = chart
+        .points
+        .iter()
+        .position(|p| p.subject == truth.drift_first_lot)
+        .expect("the first drifted lot is charted");
+    for (name, signal) in [("ewma", &chart.ewma), ("cusum", &chart.cusum)] {
+        let at = signal.first_signal.expect("a signal");
+        assert!(
+            at >= first && at < first + 8,
+            "{name} at {at}, drift from {first}"
+        );
+    }
+    let cpk = chart.capability.cpk.expect("cpk");
+    assert!(cpk > 1.0, "an in-control baseline is capable: {cpk}");
+
+    // The end-of-line test of one product: the bad campaign's lot is out
+    // of control on the p-chart, if the bad campaign made this product.
+    let Ok(Identifier::Item { gtin, .. }) = Identifier::parse(&truth.exposed[0]) else {
+        panic!("not a serial: {}", truth.exposed[0]);
+    };
+    let mut request = ChartRequest {
+        gtin: gtin.as_str().to_owned(),
+        characteristic: "activationForce".to_owned(),
+        baseline: None,
+        points: Some(100_000),
+    };
+    let all = quality::chart(&reader, &request, &SeeAll)
+        .expect("chart")
+        .count;
+    // Phase I over the whole history (a retrospective p-chart).
+    request.baseline = Some(all);
+    let chart = quality::chart(&reader, &request, &SeeAll).expect("chart");
+    let flagged: Vec<&str> = chart
+        .subgroups
+        .iter()
+        .filter(|g| g.p_out_of_control && g.p > chart.p_bar)
+        .map(|g| g.key.as_str())
+        .collect();
+    let bad_lot = chart
+        .points
+        .iter()
+        .find(|p| p.subject == truth.exposed[0])
+        .and_then(|p| p.lot.clone())
+        .expect("the exposed unit's lot");
+    assert!(
+        flagged.contains(&bad_lot.as_str()),
+        "{bad_lot} not in {flagged:?}"
+    );
+}
+
+#[test]
+fn chart_requests_that_mean_nothing_are_refused() {
+    let (_dir, loaded, truth) = load(3, Scale::demo());
+    let reader = loaded.store.reader();
+    let ask = |gtin: &str, characteristic: &str, baseline: Option<usize>| {
+        quality::chart(
+            &reader,
+            &ChartRequest {
+                gtin: gtin.to_owned(),
+                characteristic: characteristic.to_owned(),
+                baseline,
+                points: None,
+            },
+            &SeeAll,
+        )
+    };
+    assert!(ask("09506001110011", "x", None).is_err(), "check digit");
+    assert!(
+        ask(&truth.drift_gtin, "", None).is_err(),
+        "empty characteristic"
+    );
+    assert!(ask(&truth.drift_gtin, "noSuchThing", None).is_err());
+    assert!(ask(&truth.drift_gtin, &truth.drift_characteristic, Some(1)).is_err());
+    assert!(ask(&truth.drift_gtin, &truth.drift_characteristic, Some(1000)).is_err());
+    assert!(ask(&truth.drift_gtin, &truth.drift_characteristic, None).is_ok());
+}
