@@ -75,6 +75,14 @@ pub enum AdmissionError {
     StoreUnavailable(String),
     #[error("{0}")]
     Lineage(LineageProblem),
+    /// The org already committed this event (same CBV 2.0 event hash):
+    /// [`crate::epcis::dedup`].
+    #[error("already captured as attestation {first}{}", event_id.as_ref().map(|id| format!(" (eventID {id})")).unwrap_or_default())]
+    DuplicateEvent {
+        hash: String,
+        first: AttestationId,
+        event_id: Option<String>,
+    },
 }
 
 /// A problem with what an event says about lineage, judged against the

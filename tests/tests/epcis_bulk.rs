@@ -19,7 +19,9 @@ const CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.j
 fn object_event(lot: &str, i: usize, quantity: f64) -> Value {
     json!({
         "type": "ObjectEvent",
-        "eventTime": "2026-03-02T08:00:00.000Z",
+        // One millisecond apart: events with the same content are one event
+        // (CBV 2.0 event hash) and a repeat is refused.
+        "eventTime": format!("2026-03-02T08:{:02}:{:02}.{:03}Z", i / 60_000 % 60, i / 1000 % 60, i % 1000),
         "eventTimeZoneOffset": "+08:00",
         "action": "OBSERVE",
         "bizStep": "inspecting",

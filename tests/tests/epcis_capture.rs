@@ -119,11 +119,36 @@ async fn every_gs1_example_is_captured_and_found_again_field_for_field() {
     let base = node.url();
     let names = fixture_names();
     assert!(names.len() >= 12, "{names:?}");
+    // GS1's examples state some events twice (URN and Digital Link forms
+    // of one event, a query document repeating a capture document): the
+    // second capture of an event is refused, naming the first.
+    let mut first_of: std::collections::BTreeMap<String, String> = Default::default();
     let mut checked = 0;
+    let mut repeats = Vec::new();
     for name in &names {
         let doc = fixture(name);
+        let events = event_list(&doc);
+        let hashes: Vec<String> = events
+            .iter()
+            .map(|raw| {
+                let event = lotline_node::epcis::capture::read_event(raw, doc.get("@context"), "")
+                    .unwrap_or_else(|(p, _)| panic!("{name}: {p:?}"));
+                lotline_core::epcis::event_hash::event_hash(&event).uri()
+            })
+            .collect();
         let (status, location, body) =
             post(&http, &format!("{base}/epcis/capture"), &doc, None).await;
+        if let Some(first) = hashes.iter().find_map(|h| first_of.get(h)) {
+            assert_eq!(status, StatusCode::CONFLICT, "{name}: {body}");
+            assert_eq!(
+                body["type"], "https://lotline.dev/problems/duplicate-event",
+                "{name}"
+            );
+            let detail = body["detail"].as_str().unwrap();
+            assert!(detail.contains(first.as_str()), "{name}: {detail}");
+            repeats.push(name.clone());
+            continue;
+        }
         assert_eq!(status, StatusCode::ACCEPTED, "{name}: {body}");
         assert!(
             location.starts_with("/epcis/capture/"),
@@ -135,14 +160,18 @@ async fn every_gs1_example_is_captured_and_found_again_field_for_field() {
         let captured = job["lotline:events"]
             .as_array()
             .unwrap_or_else(|| panic!("{name}: {job}"));
-        let events = event_list(&doc);
         assert_eq!(captured.len(), events.len(), "{name}");
-        for (sent, record) in events.iter().zip(captured) {
-            // Events sent without an eventID get a urn:uuid one.
+        for ((sent, record), hash) in events.iter().zip(captured).zip(&hashes) {
+            // Events sent without an eventID are named by their CBV 2.0 hash.
             let event_id = record["eventID"].as_str().unwrap();
             match sent["eventID"].as_str() {
                 Some(sent_id) => assert_eq!(sent_id, event_id),
-                None => assert!(event_id.starts_with("urn:uuid:"), "{event_id}"),
+                None => assert_eq!(event_id, hash),
+            }
+            // An error declaration hashes like the event it corrects but
+            // is not a repeat of it.
+            if sent.get("errorDeclaration").is_none() {
+                first_of.insert(hash.clone(), event_id.to_owned());
             }
             assert!(record["height"].as_u64().is_some(), "{name}: {job}");
             let url = format!(
@@ -173,11 +202,21 @@ async fn every_gs1_example_is_captured_and_found_again_field_for_field() {
                 );
             }
             assert!(found["recordTime"].is_string());
+            assert_eq!(found["lotline:eventHash"], hash.as_str(), "{name}");
+            assert!(found.get("lotline:duplicateOf").is_none(), "{found}");
             assert_eq!(found["lotline:attestation"]["org"], "manufacturer");
             checked += 1;
         }
     }
-    assert!(checked >= 15, "{checked}");
+    assert_eq!(
+        repeats,
+        [
+            "Example_9.6.1-ObjectEvent.jsonld",
+            "Example_9.6.4-TransformationEventWithDigitalLink.jsonld"
+        ],
+        "the GS1 examples that repeat an earlier one"
+    );
+    assert!(checked >= 13, "{checked}");
 
     // The URN and Digital Link forms of an EPC find the same events.
     let urn = "urn:epc:id:sgtin:0614141.107346.2017";
@@ -391,14 +430,16 @@ async fn bad_documents_name_the_field_and_rollback_applies_nothing() {
         "only the one proceed event was committed"
     );
 
-    // One event: 201 once committed, Location of the event, eventID filled in.
+    // One event: 201 once committed, Location of the event, eventID filled
+    // in with the event's CBV 2.0 hash.
     let mut single = object_event("SE-1", 2.0);
     single["@context"] = json!("https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld");
     let (status, location, event) =
         post(&http, &format!("{base}/epcis/events"), &single, None).await;
     assert_eq!(status, StatusCode::CREATED, "{event}");
     let event_id = event["eventID"].as_str().unwrap();
-    assert!(event_id.starts_with("urn:uuid:"), "{event}");
+    assert!(event_id.starts_with("ni:///sha-256;"), "{event}");
+    assert_eq!(event["lotline:eventHash"], event_id, "{event}");
     assert_eq!(
         location,
         format!("/epcis/events/{}", lotline_sdk::encode_segment(event_id))
@@ -442,5 +483,95 @@ async fn a_node_without_a_capture_key_says_so() {
     let (status, result) = get(&http, &format!("{base}/epcis/events")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(event_list(&result), Vec::<Value>::new());
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_capture_of_the_same_event_is_refused_naming_the_first() {
+    // Goal: an event the org already committed is refused when it is
+    // captured again, however it is spelled (eventID, URN or Digital Link,
+    // list order, CBV form), with 409 duplicate-event naming the first
+    // capture; under rollback its document captures nothing; an event sent
+    // without an eventID is named by its CBV 2.0 hash. Method: capture one
+    // event, wait for the commit, then send respelled copies on both
+    // capture routes and check the chain did not grow.
+    let consortium = Consortium::new();
+    let node = consortium.start().await;
+    let http = support::http_as(&consortium, consortium.capture_org());
+    let base = node.url();
+    let capture = format!("{base}/epcis/capture");
+    let mut original = object_event("DUP-1", 5.0);
+    original["quantityList"] = json!([
+        {"epcClass": support::lot_uri("DUP-1"), "quantity": 5.0, "uom": "KGM"},
+        {"epcClass": support::lot_uri("DUP-2"), "quantity": 2, "uom": "KGM"}
+    ]);
+    let (status, location, body) =
+        post(&http, &capture, &document(vec![original.clone()]), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = finished_job(&http, &base, &location).await;
+    assert_eq!(job["success"], true, "{job}");
+    let first = job["lotline:events"][0].clone();
+    let first_id = first["eventID"].as_str().unwrap().to_owned();
+    assert!(first_id.starts_with("ni:///sha-256;"), "{first_id}");
+    assert!(first_id.ends_with("?ver=CBV2.0"), "{first_id}");
+    let head_before = get(&http, &format!("{base}/v1/head")).await.1["attestations"].clone();
+
+    // The same event respelled: its own eventID, the bizStep as a URI, the
+    // quantities in the other order and 5 as 5.0, the read point as a URN.
+    let mut respelled = original.clone();
+    respelled["eventID"] = json!("urn:uuid:0b7b4c2e-3d1a-4c55-9a53-1f0c6c1d2e3f");
+    respelled["bizStep"] = json!("https://ref.gs1.org/cbv/BizStep-inspecting");
+    respelled["quantityList"] = json!([
+        {"epcClass": support::lot_uri("DUP-2"), "quantity": 2.0, "uom": "KGM"},
+        {"epcClass": support::lot_uri("DUP-1"), "quantity": 5, "uom": "KGM"}
+    ]);
+    respelled["readPoint"] = json!({"id": "urn:epc:id:sgln:9506000.13435.0"});
+    let doc = document(vec![object_event("DUP-3", 1.0), respelled.clone()]);
+    let (status, _, problem) = post(&http, &capture, &doc, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://lotline.dev/problems/duplicate-event"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(&first_id), "{detail}");
+    assert!(
+        detail.contains(first["attestation"].as_str().unwrap()),
+        "{detail}"
+    );
+    assert!(
+        problem_fields(&problem).contains(&"epcisBody.eventList[1]".to_owned())
+            || problem_fields(&problem)
+                .iter()
+                .any(|f| f.starts_with("epcisBody.eventList[1]")),
+        "{problem}"
+    );
+    assert!(
+        events_of_lot(&http, &base, "DUP-3").await.is_empty(),
+        "rollback"
+    );
+
+    // The single-event route refuses it the same way.
+    let mut single = respelled.clone();
+    single["@context"] = json!(["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]);
+    let (status, _, problem) = post(&http, &format!("{base}/epcis/events"), &single, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://lotline.dev/problems/duplicate-event"
+    );
+
+    // A different event (another quantity) is not a repeat.
+    let mut other = original.clone();
+    other["quantityList"][1]["quantity"] = json!(3);
+    let (status, location, body) = post(&http, &capture, &document(vec![other]), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(finished_job(&http, &base, &location).await["success"], true);
+    let head_after = get(&http, &format!("{base}/v1/head")).await.1["attestations"].clone();
+    assert_eq!(
+        head_after.as_u64().unwrap(),
+        head_before.as_u64().unwrap() + 1,
+        "only the different event was added"
+    );
     node.shutdown().await;
 }

@@ -230,6 +230,11 @@ pub fn classify(error: &AdmissionError) -> (StatusCode, &'static str, &'static s
             "cyclic-lineage",
             "Cyclic lineage",
         ),
+        AdmissionError::DuplicateEvent { .. } => (
+            StatusCode::CONFLICT,
+            "duplicate-event",
+            "Event already captured",
+        ),
     }
 }
 

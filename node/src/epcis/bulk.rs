@@ -697,12 +697,9 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
             continue;
         }
         match capture::read_event(&raw, None, &path) {
-            Ok(event) => {
+            Ok(mut event) => {
                 let nonce = random_nonce();
-                let event_id = event
-                    .event_id
-                    .clone()
-                    .unwrap_or_else(|| capture::uuid_urn(nonce));
+                let event_id = capture::name_event(&mut event);
                 envelopes.push(custodian.sign(parts.chain_id, issued_at_ms, nonce, event));
                 ids.push(event_id);
                 paths.push(path);
@@ -715,7 +712,7 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
             }
         }
     }
-    let guard = crate::trace::LineageGuard::new(parts.reader.clone());
+    let guard = super::dedup::ClientGuard::new(parts.reader.clone());
     let verdicts = parts.admission.admit_batch_guarded(envelopes, &guard);
     let mut admitted = Vec::with_capacity(verdicts.len());
     let mut captured = Vec::with_capacity(verdicts.len());

@@ -14,9 +14,11 @@
 //! What capture changes in an event, and why (EPCIS 2.0 REST bindings):
 //! - `recordTime` is dropped: the repository sets it; queries report the
 //!   commit time of the block that holds the event.
-//! - A missing `eventID` is filled in with a `urn:uuid:` (version 4, from
-//!   the statement's random nonce), so every event can be fetched and
-//!   corrected by id, as the capture interface description asks.
+//! - A missing `eventID` is filled in with the event's CBV 2.0 hash
+//!   (`ni:///sha-256;...?ver=CBV2.0`, [`lotline_core::epcis::event_hash`]),
+//!   so every event can be fetched and corrected by id, as the capture
+//!   interface description asks, and the id can be recomputed by anyone
+//!   holding the event (CBV 2.0 section 8.9).
 //! - The document's `@context` is copied into each event that has none, so
 //!   the namespaced extensions it uses stay resolvable when the event is
 //!   returned on its own.
@@ -114,8 +116,8 @@ pub struct Custodian {
 }
 
 impl Custodian {
-    /// Signs `event` as a statement on `chain_id`, filling in a missing
-    /// eventID from the fresh nonce. `nonce` must be 16 random bytes.
+    /// Signs `event` as a statement on `chain_id`, naming it first
+    /// ([`name_event`]). `nonce` must be 16 random bytes.
     pub fn sign(
         &self,
         chain_id: Digest,
@@ -123,9 +125,7 @@ impl Custodian {
         nonce: [u8; 16],
         mut event: Event,
     ) -> Envelope {
-        if event.event_id.is_none() {
-            event.event_id = Some(uuid_urn(nonce));
-        }
+        name_event(&mut event);
         let statement = Statement {
             version: STATEMENT_VERSION,
             chain_id,
@@ -139,19 +139,13 @@ impl Custodian {
     }
 }
 
-/// `urn:uuid:` of a version-4 (random) UUID made from 16 random bytes.
-pub fn uuid_urn(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = hex::encode(bytes);
-    format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+/// Fills in a missing eventID with the event's CBV 2.0 hash, and returns
+/// the eventID.
+pub fn name_event(event: &mut Event) -> String {
+    if event.event_id.is_none() {
+        event.event_id = Some(lotline_core::epcis::event_hash::event_hash(event).uri());
+    }
+    event.event_id.clone().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -201,9 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn filled_in_event_ids_are_version_4_uuids() {
-        let urn = uuid_urn([0xff; 16]);
-        assert_eq!(urn, "urn:uuid:ffffffff-ffff-4fff-bfff-ffffffffffff");
+    fn filled_in_event_ids_are_the_event_hash() {
         let custodian = Custodian {
             org: "o".into(),
             key: SigningKey::from_seed(&[7; 32]),
@@ -211,10 +203,9 @@ mod tests {
         let event = read_event(&object_event(), None, "").unwrap();
         let envelope = custodian.sign(Digest([1; 32]), 5, [0; 16], event);
         let statement = Statement::from_payload(&envelope.payload).unwrap();
-        assert_eq!(
-            statement.event.event_id.as_deref(),
-            Some("urn:uuid:00000000-0000-4000-8000-000000000000")
-        );
+        let hash = lotline_core::epcis::event_hash::event_hash(&statement.event).uri();
+        assert!(hash.starts_with("ni:///sha-256;"), "{hash}");
+        assert_eq!(statement.event.event_id.as_deref(), Some(hash.as_str()));
         assert_eq!(statement.org, "o");
     }
 }

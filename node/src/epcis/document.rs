@@ -20,8 +20,10 @@ fn context() -> Value {
 }
 
 /// One event as the query returns it: the captured event, `recordTime` =
-/// commit time, and `lotline:attestation` naming the attestation (id,
-/// height, leaf index, issuing org) whose receipt proves the event.
+/// commit time, `lotline:eventHash` (its CBV 2.0 hash), `lotline:attestation`
+/// naming the attestation (id, height, leaf index, issuing org) whose
+/// receipt proves the event, and `lotline:duplicateOf` (the attestation id
+/// of the first capture) on a later capture of the same event.
 pub fn event_json(found: &Found) -> Value {
     let mut value = serde_json::to_value(&found.event).unwrap_or(Value::Null);
     if let Value::Object(object) = &mut value {
@@ -29,6 +31,7 @@ pub fn event_json(found: &Found) -> Value {
             "recordTime".into(),
             Value::String(lotline_core::time::format_rfc3339_ms(found.record_time_ms)),
         );
+        object.insert("lotline:eventHash".into(), Value::String(found.hash.uri()));
         object.insert(
             "lotline:attestation".into(),
             json!({
@@ -38,6 +41,9 @@ pub fn event_json(found: &Found) -> Value {
                 "org": found.org,
             }),
         );
+        if let Some(first) = &found.duplicate_of {
+            object.insert("lotline:duplicateOf".into(), json!(first));
+        }
     }
     value
 }

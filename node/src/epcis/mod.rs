@@ -13,6 +13,7 @@
 
 pub mod bulk;
 pub mod capture;
+pub mod dedup;
 pub mod document;
 pub mod jobs;
 pub mod query;

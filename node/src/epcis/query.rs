@@ -29,12 +29,13 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use lotline_core::attestation::AttestationId;
+use lotline_core::epcis::event_hash::{EventHash, event_hash};
 use lotline_core::epcis::{Event, EventType, SensorReport, normalize_vocabulary};
 use lotline_core::gs1::Identifier;
 use lotline_core::statement::Statement;
 use lotline_core::time;
 
-use crate::store::events::{Cursor, Listing};
+use crate::store::events::{Cursor, Listing, duplicate_listing};
 use crate::store::index::Position;
 use crate::store::{StoreError, StoreReader};
 
@@ -551,6 +552,12 @@ pub struct Found {
     pub id: AttestationId,
     pub org: String,
     pub event: Event,
+    /// The event's CBV 2.0 hash (`lotline:eventHash`).
+    pub hash: EventHash,
+    /// The first capture of the same event by the same org, when this is a
+    /// later one (admitted before the first committed; see
+    /// [`crate::epcis::dedup`]).
+    pub duplicate_of: Option<AttestationId>,
     /// Commit time: the proposer's clock in the block header.
     pub record_time_ms: i64,
 }
@@ -674,11 +681,19 @@ fn load(
             ms
         }
     };
+    let hash = event_hash(&statement.event);
+    let listing = Listing::Duplicate(duplicate_listing(&statement.event, &statement.org));
+    let duplicate_of = match reader.event_first(&listing)? {
+        Some(first) if first != at => reader.attestation_at(first)?.map(|(id, _)| id),
+        _ => None,
+    };
     Ok(Some(Found {
         at,
         id,
         org: statement.org,
         event: statement.event,
+        hash,
+        duplicate_of,
         record_time_ms,
     }))
 }

@@ -8,7 +8,16 @@
 //! v | eventID        | 0 | height | idx -> (empty)  (EQ_eventID, /epcis/events/{eventID})
 //! s | bizStep short  | 0 | height | idx -> (empty)  (EQ_bizStep, /epcis/bizSteps/{s}/events)
 //! t | event type     | 0 | height | idx -> (empty)  (eventType)
+//! w | duplicate name | 0 | height | idx -> (empty)  (a repeated capture)
 //! ```
+//! The duplicate name is the CBV 2.0 event hash of the event (hex, with
+//! `+errorDeclaration` for a correction; `event_hash::duplicate_name`),
+//! `|`, and the org that stated it. Its first entry is the event a later
+//! capture by the same org repeats (`POST /epcis/capture` refuses it, 409
+//! `duplicate-event`). Scoped to the org because a refusal must not reveal
+//! that another org, whose events the caller may not read, stated the
+//! same event. Every node applies the same blocks in the same order, so
+//! every node names the same first event.
 //! Everything else is a bounded scan of the attestation records themselves
 //! (`a | height | idx`, in chain order).
 //! Every key ends in the chain position, so every listing is in chain order
@@ -23,6 +32,15 @@ use super::{StoreError, StoreReader};
 pub const PREFIX_EVENT_ID: u8 = b'v';
 pub const PREFIX_BIZ_STEP: u8 = b's';
 pub const PREFIX_EVENT_TYPE: u8 = b't';
+pub const PREFIX_DUPLICATE: u8 = b'w';
+
+/// The `w` listing name of an event stated by `org`.
+pub fn duplicate_listing(event: &lotline_core::epcis::Event, org: &str) -> String {
+    format!(
+        "{}|{org}",
+        lotline_core::epcis::event_hash::duplicate_name(event)
+    )
+}
 
 /// Adds one committed event's query keys to the block's batch.
 pub(super) fn index(batch: &mut super::Writes, at: Position, statement: &Statement) {
@@ -45,6 +63,15 @@ pub(super) fn index(batch: &mut super::Writes, at: Position, statement: &Stateme
         index::listing_key(PREFIX_EVENT_TYPE, event.event_type.as_str(), height, idx),
         value,
     );
+    batch.insert(
+        index::listing_key(
+            PREFIX_DUPLICATE,
+            &duplicate_listing(event, &statement.org),
+            height,
+            idx,
+        ),
+        value,
+    );
 }
 
 /// Which listing a query walks.
@@ -58,6 +85,8 @@ pub enum Listing {
     BizStep(String),
     /// `t`: events of this type.
     EventType(String),
+    /// `w`: the captures of one event by one org ([`duplicate_listing`]).
+    Duplicate(String),
     /// `a`: every event, in chain order (the records themselves).
     All,
 }
@@ -70,6 +99,7 @@ impl Listing {
             Listing::EventId(name) => index::listing_prefix(PREFIX_EVENT_ID, name),
             Listing::BizStep(name) => index::listing_prefix(PREFIX_BIZ_STEP, name),
             Listing::EventType(name) => index::listing_prefix(PREFIX_EVENT_TYPE, name),
+            Listing::Duplicate(name) => index::listing_prefix(PREFIX_DUPLICATE, name),
             Listing::All => vec![index::PREFIX_ATTESTATION],
         }
     }
@@ -129,6 +159,21 @@ impl StoreReader {
             iter: self.db.range(start..),
             prefix,
         }
+    }
+
+    /// The oldest entry of a listing (the first capture of an event).
+    pub fn event_first(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
+        let prefix = listing.prefix();
+        for entry in self.db.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
+            if key.len() != prefix.len() + 12 {
+                continue;
+            }
+            if let Some((height, index)) = index::listing_position(&key) {
+                return Ok(Some(Position { height, index }));
+            }
+        }
+        Ok(None)
     }
 
     /// The most recent entry of a listing (the latest capture of an eventID).

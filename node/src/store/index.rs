@@ -45,10 +45,12 @@ pub const KEY_APPLIED: &[u8] = b"mapplied";
 /// one without the key is layout 1.
 pub const KEY_FORMAT: &[u8] = b"mformat";
 /// 4: `a` records are compressed and carry no identifier list.
-pub const FORMAT: u32 = 4;
+/// 5: `w`, repeated captures by CBV 2.0 event hash and org (`store::events`).
+pub const FORMAT: u32 = 5;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
+// `w` (repeated captures, by CBV 2.0 event hash and org; format 5),
 // (`p`, the chain-position listing of format 2, is unused); the lineage graph (`store::lineage`) uses `y`
 // (who stated an event), `g` (edges), `h` (custody), `k` (an event's custody
 // reached through edges), `q` (quality facts),

@@ -94,6 +94,18 @@ pub fn event_hash(event: &Event) -> EventHash {
     EventHash(Sha256::digest(prehash(event).as_bytes()).into())
 }
 
+/// What a second capture of the same event repeats, as text: the hash in
+/// hex, with `+errorDeclaration` for a correction (which hashes like the
+/// event it corrects, yet does not repeat it; a second correction of the
+/// same event does).
+pub fn duplicate_name(event: &Event) -> String {
+    let hash = hex::encode(event_hash(event).0);
+    match event.error_declaration {
+        Some(_) => format!("{hash}+errorDeclaration"),
+        None => hash,
+    }
+}
+
 /// The pre-hash string of `event` (see the module doc).
 pub fn prehash(event: &Event) -> String {
     let value = serde_json::to_value(event).unwrap_or(Value::Null);

@@ -1,0 +1,103 @@
+//! A second capture of the same event is refused: the guard EPCIS capture
+//! (`POST /epcis/capture`, `POST /epcis/events`) passes, lineage checks plus
+//! the repeat check. Attestations signed by the client
+//! (`POST /v1/attestations`) pass the lineage checks only: their signer
+//! chose to state the event again (a repeat is still indexed, and marked
+//! `lotline:duplicateOf` by queries).
+//!
+//! "The same event" is the CBV 2.0 event hash
+//! (`lotline_core::epcis::event_hash`): two captures that differ only in
+//! spelling (field order, list order, URN or Digital Link, a repository's
+//! eventID or recordTime) are one event. It is judged against committed
+//! state, the `w` listing of `store::events`, which is the same on every
+//! node (every node applies the same blocks in the same order), and is
+//! scoped to the org that states the event: the refusal names the first
+//! capture, which another org's caller may not be allowed to see.
+//!
+//! What this does not cover: two captures of one event admitted before
+//! either commits (on one node or two). Both then commit; the `w` listing
+//! names the first (the same one on every node) and queries report the
+//! later one with `lotline:duplicateOf`.
+
+use lotline_core::epcis::event_hash::event_hash;
+use lotline_core::statement::Statement;
+
+use crate::admission::{AdmissionError, StatementGuard};
+use crate::store::StoreReader;
+use crate::store::events::{Listing, duplicate_listing};
+use crate::trace::LineageGuard;
+
+/// Refuses an event the same org already committed.
+#[derive(Clone, Debug)]
+pub struct RepeatGuard {
+    store: StoreReader,
+}
+
+impl RepeatGuard {
+    pub fn new(store: StoreReader) -> RepeatGuard {
+        RepeatGuard { store }
+    }
+
+    /// The committed capture `statement` repeats, if any: its attestation
+    /// id and eventID.
+    pub fn first(&self, statement: &Statement) -> Result<Option<AdmissionError>, String> {
+        let listing = Listing::Duplicate(duplicate_listing(&statement.event, &statement.org));
+        let Some(at) = self
+            .store
+            .event_first(&listing)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let Some((first, stored)) = self.store.attestation_at(at).map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let event_id = Statement::from_payload(&stored.envelope.payload)
+            .ok()
+            .and_then(|s| s.event.event_id);
+        Ok(Some(AdmissionError::DuplicateEvent {
+            hash: event_hash(&statement.event).uri(),
+            first,
+            event_id,
+        }))
+    }
+}
+
+impl StatementGuard for RepeatGuard {
+    fn check(&self, statement: &Statement) -> Vec<AdmissionError> {
+        match self.first(statement) {
+            Ok(found) => found.into_iter().collect(),
+            Err(error) => {
+                // As for lineage: a failing store read must not block
+                // writes; the chain stays the judge of what commits.
+                tracing::warn!(%error, "repeat check skipped: store read failed");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Every local check an EPCIS capture passes: repeats, then lineage.
+#[derive(Clone, Debug)]
+pub struct ClientGuard {
+    lineage: LineageGuard,
+    repeats: RepeatGuard,
+}
+
+impl ClientGuard {
+    pub fn new(store: StoreReader) -> ClientGuard {
+        ClientGuard {
+            lineage: LineageGuard::new(store.clone()),
+            repeats: RepeatGuard::new(store),
+        }
+    }
+}
+
+impl StatementGuard for ClientGuard {
+    fn check(&self, statement: &Statement) -> Vec<AdmissionError> {
+        let mut problems = self.repeats.check(statement);
+        problems.extend(self.lineage.check(statement));
+        problems
+    }
+}
