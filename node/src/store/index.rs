@@ -46,13 +46,15 @@ pub const KEY_APPLIED: &[u8] = b"mapplied";
 pub const KEY_FORMAT: &[u8] = b"mformat";
 /// 4: `a` records are compressed and carry no identifier list.
 /// 5: `w`, repeated captures by CBV 2.0 event hash and org (`store::events`).
-pub const FORMAT: u32 = 5;
+/// 6: an event's edges in one `j` record, found through `i` for serials,
+/// lots and logistic units (`store::lineage`).
+pub const FORMAT: u32 = 6;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
 // `w` (repeated captures, by CBV 2.0 event hash and org; format 5),
 // (`p`, the chain-position listing of format 2, is unused); the lineage graph (`store::lineage`) uses `y`
-// (who stated an event), `g` (edges), `h` (custody), `k` (an event's custody
+// (who stated an event), `j` (an event's edges), `g` (edges of unlisted nodes), `h` (custody), `k` (an event's custody
 // reached through edges), `q` (quality facts),
 // `r` (recall orders), `x` (error declarations).
 

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! y | height | idx                          -> postcard(Origin)       one per event
+//! j | height | idx                          -> postcard(EventEdges)   every edge of the event, once
 //! g | node | 0 | f|b | kind | height | idx  -> postcard(Vec<EdgeEnd>) (f: node is `from`, b: node is `to`)
 //! h | node | 0 | height | idx               -> postcard(StoredCustody)
 //! k | height | idx                          -> postcard(StoredCustody)  (the event's, for the nodes it covers)
@@ -13,8 +14,17 @@
 //! r | node | 0 | height | idx               -> JSON(RecallBody)  (node is a suspect)
 //! x | eventID | 0 | height | idx            -> JSON(DeclarationBody)  (an errorDeclaration)
 //! ```
-//! Two choices keep a store of millions of events small and fast to write
+//! These choices keep a store of millions of events small and fast to write
 //! (sled pays per key, and copies a leaf on every insert):
+//! - an event's edges are one record `j` under its chain position. A
+//!   serial, lot or logistic unit the event names is already listed under
+//!   `i | node` at that position (the EPCIS query's identifier listing), so
+//!   its edges are found through that listing and `j`, with no key of its
+//!   own ([`listed_through_events`]). Only the other ends — locations,
+//!   parties, product classes, identifiers the listing does not hold —
+//!   keep per-node `g` groups: a distributor's GLN is named by every event
+//!   at its site, and reading all of them to find its shipments would make
+//!   a hub of every location;
 //! - who stated a record (its [`Origin`]) is written once per event under its
 //!   chain position, not repeated in every record the event makes; readers
 //!   resolve it through an [`Origins`] cache, once per event per request;
@@ -38,6 +48,7 @@ use std::sync::Arc;
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::epcis::{QualityFact, RecallClass};
+use lotline_core::gs1::Identifier;
 use lotline_core::lineage::{self, CustodyState, EdgeKind, Quantity, SensorSummary};
 use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
@@ -46,6 +57,7 @@ use super::index::{self, Position};
 use super::{StoreError, StoreReader};
 
 const PREFIX_ORIGIN: u8 = b'y';
+const PREFIX_EVENT_EDGES: u8 = b'j';
 const PREFIX_EDGE: u8 = b'g';
 const PREFIX_CUSTODY: u8 = b'h';
 const PREFIX_EVENT_CUSTODY: u8 = b'k';
@@ -128,6 +140,37 @@ struct EdgeEnd {
     other: String,
     /// `(value, uom)`: a plain tuple, so postcard can encode it.
     quantity: Option<(f64, Option<String>)>,
+}
+
+/// An amount as stored: `(value, uom)`, a plain tuple postcard can encode.
+type StoredQuantity = Option<(f64, Option<String>)>;
+
+/// Every edge one event makes, each node named once: `j | height | idx`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct EventEdges {
+    nodes: Vec<String>,
+    /// `(from, to, kind tag, quantity)`, nodes as indexes into `nodes`.
+    edges: Vec<(u32, u32, u8, StoredQuantity)>,
+}
+
+/// One edge read back from `j` or `g`, as the node that was looked up sees it.
+struct RawEdge {
+    at: Position,
+    kind: EdgeKind,
+    other: String,
+    quantity: StoredQuantity,
+}
+
+/// Whether the edges of `node` are found through its identifier listing
+/// and the events' `j` records instead of `g` groups of its own: serials,
+/// lots and logistic units the event's listing names (`listed` is the
+/// event's sorted canonical identifiers, as [`super::Store`] lists them).
+/// The writer and every reader decide with this one rule.
+fn listed_through_events(node: &str) -> bool {
+    matches!(
+        Identifier::parse(node),
+        Ok(Identifier::Item { .. } | Identifier::Lot { .. } | Identifier::Sscc(_))
+    )
 }
 
 /// [`CustodyState`] in an externally tagged form postcard can decode (the
@@ -218,6 +261,11 @@ fn origin_key(at: Position) -> [u8; 13] {
     index::position_key(PREFIX_ORIGIN, at)
 }
 
+/// `j | height | idx`.
+fn event_edges_key(at: Position) -> [u8; 13] {
+    index::position_key(PREFIX_EVENT_EDGES, at)
+}
+
 /// `k | height | idx`.
 fn event_custody_key(at: Position) -> [u8; 13] {
     index::position_key(PREFIX_EVENT_CUSTODY, at)
@@ -291,11 +339,14 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
 }
 
 /// Adds one committed event's lineage records to the block's batch.
+/// `listed` is the event's sorted canonical identifiers: the nodes the
+/// block's `i` listings name at `at`.
 pub(super) fn index(
     batch: &mut super::Writes,
     at: Position,
     id: &AttestationId,
     statement: &Statement,
+    listed: &[String],
 ) {
     let event = &statement.event;
     let derived = lineage::derive(event);
@@ -321,24 +372,48 @@ pub(super) fn index(
             to_json(&DeclarationBody { reason }),
         );
     }
-    // Group the event's edges by (node, end, kind): one record each.
+    let through_events = |node: &str| {
+        listed.binary_search_by(|l| l.as_str().cmp(node)).is_ok() && listed_through_events(node)
+    };
+    // Every edge once in the event's record; a `g` group, one per (node,
+    // end, kind), only for the ends that are not found through the listing.
+    let mut record = EventEdges::default();
+    let mut slots: BTreeMap<&str, u32> = BTreeMap::new();
+    fn slot<'a>(slots: &mut BTreeMap<&'a str, u32>, nodes: &mut Vec<String>, node: &'a str) -> u32 {
+        *slots.entry(node).or_insert_with(|| {
+            nodes.push(node.to_owned());
+            u32::try_from(nodes.len() - 1).unwrap_or(u32::MAX)
+        })
+    }
     let mut groups: BTreeMap<(&str, End, EdgeKind), Vec<EdgeEnd>> = BTreeMap::new();
     for edge in &derived.edges {
         let quantity = edge.quantity.as_ref().map(|q| (q.value, q.uom.clone()));
-        groups
-            .entry((&edge.from, End::From, edge.kind))
-            .or_default()
-            .push(EdgeEnd {
-                other: edge.to.clone(),
-                quantity: quantity.clone(),
-            });
-        groups
-            .entry((&edge.to, End::To, edge.kind))
-            .or_default()
-            .push(EdgeEnd {
-                other: edge.from.clone(),
-                quantity,
-            });
+        let from = slot(&mut slots, &mut record.nodes, &edge.from);
+        let to = slot(&mut slots, &mut record.nodes, &edge.to);
+        record
+            .edges
+            .push((from, to, kind_tag(edge.kind), quantity.clone()));
+        if !through_events(&edge.from) {
+            groups
+                .entry((&edge.from, End::From, edge.kind))
+                .or_default()
+                .push(EdgeEnd {
+                    other: edge.to.clone(),
+                    quantity: quantity.clone(),
+                });
+        }
+        if !through_events(&edge.to) {
+            groups
+                .entry((&edge.to, End::To, edge.kind))
+                .or_default()
+                .push(EdgeEnd {
+                    other: edge.from.clone(),
+                    quantity,
+                });
+        }
+    }
+    if !record.edges.is_empty() {
+        batch.insert(&event_edges_key(at)[..], index::encode(&record));
     }
     for ((node, end, kind), ends) in groups {
         batch.insert(edge_key(node, end, kind, at), index::encode(&ends));
@@ -390,6 +465,8 @@ fn key_position(key: &[u8]) -> Option<Position> {
 #[derive(Debug, Default)]
 pub struct Origins {
     known: RefCell<HashMap<Position, Arc<Origin>>>,
+    /// The `j` records read so far (a serialisation's 240 items share one).
+    event_edges: RefCell<HashMap<Position, Option<Arc<EventEdges>>>>,
 }
 
 impl StoreReader {
@@ -437,6 +514,32 @@ impl StoreReader {
         kind: Option<EdgeKind>,
         origins: &Origins,
     ) -> Result<Vec<At<EdgeRecord>>, StoreError> {
+        let mut out = Vec::new();
+        for raw in self.raw_edges(node, end, kind, origins)? {
+            let origin = self.origin(raw.at, origins)?;
+            out.push((
+                raw.at,
+                EdgeRecord {
+                    other: raw.other,
+                    kind: raw.kind,
+                    quantity: raw.quantity.map(|(value, uom)| Quantity { value, uom }),
+                    origin,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The edges at one end of `node`, in chain order: its own `g` groups
+    /// and, for a node found through its listing, the `j` records of the
+    /// events that list it (see [`listed_through_events`]).
+    fn raw_edges(
+        &self,
+        node: &str,
+        end: End,
+        kind: Option<EdgeKind>,
+        origins: &Origins,
+    ) -> Result<Vec<RawEdge>, StoreError> {
         let mut prefix = edge_prefix(node, end);
         prefix.extend(kind.map(kind_tag));
         let tag_at = prefix.len() - usize::from(kind.is_some());
@@ -449,22 +552,75 @@ impl StoreReader {
         })?;
         let mut out = Vec::new();
         for (at, kind, ends) in groups {
-            let origin = self.origin(at, origins)?;
-            out.extend(ends.into_iter().map(|end| {
-                (
-                    at,
-                    EdgeRecord {
-                        other: end.other,
-                        kind,
-                        quantity: end.quantity.map(|(value, uom)| Quantity { value, uom }),
-                        origin: origin.clone(),
-                    },
-                )
+            out.extend(ends.into_iter().map(|end| RawEdge {
+                at,
+                kind,
+                other: end.other,
+                quantity: end.quantity,
             }));
         }
-        // Groups sort by kind first; callers expect chain order.
-        out.sort_by_key(|(at, _)| *at);
+        if listed_through_events(node) {
+            let listing = index::listing_prefix(index::PREFIX_IDENTIFIER, node);
+            for entry in self.db.scan_prefix(&listing) {
+                let (key, _) = entry.map_err(|e| self.sled_err(e))?;
+                // A longer identifier that starts with this one has another
+                // byte before its position.
+                if key.len() != listing.len() + 12 {
+                    continue;
+                }
+                let Some(at) = key_position(&key) else {
+                    continue;
+                };
+                let Some(record) = self.event_edges(at, origins)? else {
+                    continue;
+                };
+                let slot = |i: u32| record.nodes.get(i as usize).map(String::as_str);
+                for (from, to, tag, quantity) in &record.edges {
+                    let (Some(from), Some(to), Some(edge_kind)) =
+                        (slot(*from), slot(*to), kind_of_tag(*tag))
+                    else {
+                        continue;
+                    };
+                    let (here, other) = match end {
+                        End::From => (from, to),
+                        End::To => (to, from),
+                    };
+                    if here == node && kind.is_none_or(|k| k == edge_kind) {
+                        out.push(RawEdge {
+                            at,
+                            kind: edge_kind,
+                            other: other.to_owned(),
+                            quantity: quantity.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        // Groups sort by kind first and the two sources interleave; callers
+        // expect chain order.
+        out.sort_by_key(|raw| raw.at);
         Ok(out)
+    }
+
+    /// The `j` record of the event at `at`, read once per request.
+    fn event_edges(
+        &self,
+        at: Position,
+        origins: &Origins,
+    ) -> Result<Option<Arc<EventEdges>>, StoreError> {
+        if let Some(known) = origins.event_edges.borrow().get(&at) {
+            return Ok(known.clone());
+        }
+        let record = match self
+            .db
+            .get(event_edges_key(at))
+            .map_err(|e| self.sled_err(e))?
+        {
+            Some(bytes) => Some(Arc::new(postcard::<EventEdges>("event edges", &bytes)?)),
+            None => None,
+        };
+        origins.event_edges.borrow_mut().insert(at, record.clone());
+        Ok(record)
     }
 
     /// Custody records of `node`, newest first, read lazily: `accept` sees
@@ -477,7 +633,11 @@ impl StoreReader {
         origins: &Origins,
         mut accept: impl FnMut(Position, &CustodyRecord) -> Result<bool, StoreError>,
     ) -> Result<Option<At<CustodyRecord>>, StoreError> {
-        let mut through_edges = self.custody_edges(node)?.into_iter().rev().peekable();
+        let mut through_edges = self
+            .custody_edges(node, origins)?
+            .into_iter()
+            .rev()
+            .peekable();
         let mut own = self.db.scan_prefix(node_key(PREFIX_CUSTODY, node)).rev();
         let mut next_own = self.next_custody(&mut own)?;
         loop {
@@ -534,25 +694,13 @@ impl StoreReader {
 
     /// The positions of the edges through which an event's custody may
     /// reach `node`, in chain order, each once.
-    fn custody_edges(&self, node: &str) -> Result<Vec<Position>, StoreError> {
-        let prefix = node_key(PREFIX_EDGE, node);
+    fn custody_edges(&self, node: &str, origins: &Origins) -> Result<Vec<Position>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.db.scan_prefix(&prefix) {
-            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
-            let (Some(&end), Some(&tag)) = (key.get(prefix.len()), key.get(prefix.len() + 1))
-            else {
-                continue;
-            };
-            let end = match end {
-                b'f' => End::From,
-                b'b' => End::To,
-                _ => continue,
-            };
-            let through = kind_of_tag(tag).is_some_and(|kind| custody_through_edge(end, kind));
-            // A longer node name that starts with this one has another byte
-            // where the end tag is; the length pins the key to this node.
-            if through && key.len() == prefix.len() + 2 + 12 {
-                out.extend(key_position(&key));
+        for end in [End::From, End::To] {
+            for raw in self.raw_edges(node, end, None, origins)? {
+                if custody_through_edge(end, raw.kind) {
+                    out.push(raw.at);
+                }
             }
         }
         out.sort();

@@ -342,7 +342,7 @@ impl StoreReader {
             // incompatible code change) is kept but not indexed.
             if let Ok(statement) = Statement::from_payload(&envelope.payload) {
                 events::index(&mut batch, at, &statement);
-                lineage::index(&mut batch, at, &id, &statement);
+                lineage::index(&mut batch, at, &id, &statement, &meta.identifiers);
             }
         }
         let meta = BlockMeta {
