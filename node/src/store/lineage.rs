@@ -35,15 +35,19 @@
 //!   `serialised` edge) and a child packed into a container (the `from` of
 //!   a `packedIn` edge) get the event's custody record `k`, written once,
 //!   and [`StoreReader::latest_custody`] finds it through the node's edges.
-//!   The event writes `k` only if every such node is one of its custody
-//!   subjects, so the records read back are exactly the ones stated.
+//!   Its edges cover them only if every such node is one of its custody
+//!   subjects (`k` says whether they do), so the records read back are
+//!   exactly the ones stated;
+//! - the other custody subjects the event's listing names (serials, lots,
+//!   logistic units, by the same rule as edges) are named in `k` and found
+//!   through their listing; only the rest get an `h` record of their own.
 //!
 //! Nothing is deleted: a retracted event's records stay, and readers skip
 //! them by checking `x` ([`StoreReader::declaration`]), so the corrected
 //! history and the correction itself are both visible.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use lotline_core::attestation::AttestationId;
@@ -171,6 +175,17 @@ fn listed_through_events(node: &str) -> bool {
         Identifier::parse(node),
         Ok(Identifier::Item { .. } | Identifier::Lot { .. } | Identifier::Sscc(_))
     )
+}
+
+/// An event's custody statement, once: `k | height | idx`.
+#[derive(Serialize, Deserialize)]
+struct EventCustody {
+    state: StoredCustody,
+    /// Whether the nodes its edges name at a custody-carrying end are all
+    /// custody subjects, so custody reaches them through those edges.
+    covers_edges: bool,
+    /// The other subjects found through their listing, sorted.
+    listed: Vec<String>,
 }
 
 /// [`CustodyState`] in an externally tagged form postcard can decode (the
@@ -419,17 +434,24 @@ pub(super) fn index(
         batch.insert(edge_key(node, end, kind, at), index::encode(&ends));
     }
     if let Some(custody) = &derived.custody {
-        let value = index::encode(&StoredCustody::from(&custody.state));
         let mut subjects = custody.subjects.clone();
         subjects.sort();
         let covered = covered_by_edges(&derived.edges, &subjects);
-        if !covered.is_empty() {
-            batch.insert(&event_custody_key(at)[..], value.clone());
+        let (listed, own): (Vec<&String>, Vec<&String>) = subjects
+            .iter()
+            .filter(|s| !covered.contains(s.as_str()))
+            .partition(|s| through_events(s));
+        if !covered.is_empty() || !listed.is_empty() {
+            let record = EventCustody {
+                state: StoredCustody::from(&custody.state),
+                covers_edges: !covered.is_empty(),
+                listed: listed.into_iter().cloned().collect(),
+            };
+            batch.insert(&event_custody_key(at)[..], index::encode(&record));
         }
-        for subject in &custody.subjects {
-            if !covered.contains(subject.as_str()) {
-                batch.insert(position_key(PREFIX_CUSTODY, subject, at), value.clone());
-            }
+        let value = index::encode(&StoredCustody::from(&custody.state));
+        for subject in own {
+            batch.insert(position_key(PREFIX_CUSTODY, subject, at), value.clone());
         }
     }
     for fact in &derived.facts {
@@ -560,17 +582,7 @@ impl StoreReader {
             }));
         }
         if listed_through_events(node) {
-            let listing = index::listing_prefix(index::PREFIX_IDENTIFIER, node);
-            for entry in self.db.scan_prefix(&listing) {
-                let (key, _) = entry.map_err(|e| self.sled_err(e))?;
-                // A longer identifier that starts with this one has another
-                // byte before its position.
-                if key.len() != listing.len() + 12 {
-                    continue;
-                }
-                let Some(at) = key_position(&key) else {
-                    continue;
-                };
+            for at in self.listed_positions(node)? {
                 let Some(record) = self.event_edges(at, origins)? else {
                     continue;
                 };
@@ -599,6 +611,22 @@ impl StoreReader {
         // Groups sort by kind first and the two sources interleave; callers
         // expect chain order.
         out.sort_by_key(|raw| raw.at);
+        Ok(out)
+    }
+
+    /// The positions `node`'s identifier listing names, in chain order.
+    fn listed_positions(&self, node: &str) -> Result<Vec<Position>, StoreError> {
+        let listing = index::listing_prefix(index::PREFIX_IDENTIFIER, node);
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(&listing) {
+            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
+            // A longer identifier that starts with this one has another
+            // byte before its position.
+            if key.len() != listing.len() + 12 {
+                continue;
+            }
+            out.extend(key_position(&key));
+        }
         Ok(out)
     }
 
@@ -633,22 +661,27 @@ impl StoreReader {
         origins: &Origins,
         mut accept: impl FnMut(Position, &CustodyRecord) -> Result<bool, StoreError>,
     ) -> Result<Option<At<CustodyRecord>>, StoreError> {
-        let mut through_edges = self
-            .custody_edges(node, origins)?
-            .into_iter()
-            .rev()
-            .peekable();
+        // The event records that may hold the node's custody: reached
+        // through its edges, or naming it among the subjects its listing finds.
+        let by_edges: BTreeSet<Position> = self.custody_edges(node, origins)?.into_iter().collect();
+        let by_listing: BTreeSet<Position> = if listed_through_events(node) {
+            self.listed_positions(node)?.into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let candidates: BTreeSet<Position> = by_edges.union(&by_listing).copied().collect();
+        let mut events = candidates.into_iter().rev().peekable();
         let mut own = self.db.scan_prefix(node_key(PREFIX_CUSTODY, node)).rev();
         let mut next_own = self.next_custody(&mut own)?;
         loop {
-            let from_edge = match (through_edges.peek(), &next_own) {
-                (Some(edge), Some((mine, _))) => edge > mine,
+            let from_event = match (events.peek(), &next_own) {
+                (Some(event), Some((mine, _))) => event > mine,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (None, None) => return Ok(None),
             };
-            let (at, state) = if from_edge {
-                let Some(at) = through_edges.next() else {
+            let (at, state) = if from_event {
+                let Some(at) = events.next() else {
                     return Ok(None);
                 };
                 let Some(bytes) = self
@@ -658,14 +691,24 @@ impl StoreReader {
                 else {
                     continue;
                 };
-                (at, postcard::<StoredCustody>("event custody", &bytes)?)
+                let record: EventCustody = postcard("event custody", &bytes)?;
+                let applies = (record.covers_edges && by_edges.contains(&at))
+                    || (by_listing.contains(&at)
+                        && record
+                            .listed
+                            .binary_search_by(|l| l.as_str().cmp(node))
+                            .is_ok());
+                if !applies {
+                    continue;
+                }
+                (at, record.state)
             } else {
                 let Some(mine) = next_own.take() else {
                     return Ok(None);
                 };
                 next_own = self.next_custody(&mut own)?;
                 // One record per event: never the same event twice.
-                through_edges.next_if_eq(&mine.0);
+                events.next_if_eq(&mine.0);
                 mine
             };
             let record = CustodyRecord {
