@@ -46,8 +46,8 @@ pub const KEY_APPLIED: &[u8] = b"mapplied";
 pub const KEY_FORMAT: &[u8] = b"mformat";
 /// 4: `a` records are compressed and carry no identifier list.
 /// 5: `w`, repeated captures by CBV 2.0 event hash and org (`store::events`).
-/// 6: an event's edges in one `j` record, found through `i` for serials,
-/// lots and logistic units (`store::lineage`).
+/// 6: an event's edges in one `j` record and its custody in one `k`
+/// record, found through `i` for serials and logistic units (`store::lineage`).
 pub const FORMAT: u32 = 6;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index

@@ -17,11 +17,11 @@
 //! These choices keep a store of millions of events small and fast to write
 //! (sled pays per key, and copies a leaf on every insert):
 //! - an event's edges are one record `j` under its chain position. A
-//!   serial, lot or logistic unit the event names is already listed under
+//!   serial or logistic unit the event names is already listed under
 //!   `i | node` at that position (the EPCIS query's identifier listing), so
 //!   its edges are found through that listing and `j`, with no key of its
-//!   own ([`listed_through_events`]). Only the other ends — locations,
-//!   parties, product classes, identifiers the listing does not hold —
+//!   own ([`listed_through_events`]). Only the other ends — lots,
+//!   locations, parties, product classes, identifiers the listing does not hold —
 //!   keep per-node `g` groups: a distributor's GLN is named by every event
 //!   at its site, and reading all of them to find its shipments would make
 //!   a hub of every location;
@@ -38,7 +38,7 @@
 //!   Its edges cover them only if every such node is one of its custody
 //!   subjects (`k` says whether they do), so the records read back are
 //!   exactly the ones stated;
-//! - the other custody subjects the event's listing names (serials, lots,
+//! - the other custody subjects the event's listing names (serials and
 //!   logistic units, by the same rule as edges) are named in `k` and found
 //!   through their listing; only the rest get an `h` record of their own.
 //!
@@ -165,15 +165,18 @@ struct RawEdge {
     quantity: StoredQuantity,
 }
 
-/// Whether the edges of `node` are found through its identifier listing
-/// and the events' `j` records instead of `g` groups of its own: serials,
-/// lots and logistic units the event's listing names (`listed` is the
-/// event's sorted canonical identifiers, as [`super::Store`] lists them).
-/// The writer and every reader decide with this one rule.
+/// Whether the edges and custody of `node` are found through its
+/// identifier listing and the events' `j` and `k` records instead of
+/// records of its own: serials and logistic units (when the event's listing
+/// names them; `listed` is the event's sorted canonical identifiers, as
+/// [`super::Store`] lists them). Lots keep their own `g` groups: a lot is
+/// the one end of its serialisation (one group per event either way), and
+/// [`StoreReader::edges_under`] reads every lot of a GTIN in one prefix
+/// scan. The writer and every reader decide with this one rule.
 fn listed_through_events(node: &str) -> bool {
     matches!(
         Identifier::parse(node),
-        Ok(Identifier::Item { .. } | Identifier::Lot { .. } | Identifier::Sscc(_))
+        Ok(Identifier::Item { .. } | Identifier::Sscc(_))
     )
 }
 
