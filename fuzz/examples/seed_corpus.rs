@@ -385,6 +385,21 @@ fn events_and_documents(out: &mut Out, fixtures: &Path) {
     let bytes = serde_json::to_vec_pretty(&document).unwrap_or_default();
     out.write("epcis_capture", "story-document.json", &bytes);
 
+    if let Ok(dir) = fs::read_dir(fixtures.join("epcis-xml")) {
+        let mut files: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for path in files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+        {
+            let Ok(bytes) = fs::read(path) else { continue };
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.write("epcis_xml", &name, &bytes);
+        }
+    }
     let Ok(dir) = fs::read_dir(fixtures.join("epcis")) else {
         eprintln!(
             "no fixtures at {}: GS1 examples skipped",

@@ -575,3 +575,127 @@ async fn a_second_capture_of_the_same_event_is_refused_naming_the_first() {
     );
     node.shutdown().await;
 }
+
+const XML_FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/epcis-xml"
+);
+
+/// POSTs an XML body to `/epcis/capture`.
+async fn post_xml(http: &reqwest::Client, url: &str, body: Vec<u8>) -> (StatusCode, String, Value) {
+    let response = http
+        .post(url)
+        .header("content-type", "application/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (
+        status,
+        location,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xml_documents_are_captured_and_an_xml_bomb_is_refused() {
+    // Goal: EPCIS 2.0 and 1.2 XML documents are captured as their JSON-LD
+    // form; the same event sent as XML and then as JSON-LD is one event
+    // (the second is refused as a repeat); an XML bomb, an external entity,
+    // a recursion bomb and a non-EPCIS document get a 4xx naming the reason
+    // and capture nothing. Method: real node, real HTTP, GS1's examples.
+    let consortium = Consortium::with_open_capture_policy();
+    let node = consortium.start().await;
+    let http = support::http_as(&consortium, consortium.capture_org());
+    let base = node.url();
+    let capture = format!("{base}/epcis/capture");
+    let read = |name: &str| std::fs::read(format!("{XML_FIXTURES}/{name}")).unwrap();
+
+    let mut captured = Vec::new();
+    for name in [
+        "Example_9.6.1-ObjectEvent.xml",
+        "EPCIS-1.2-AggregationEvent.xml",
+    ] {
+        let (status, location, body) = post_xml(&http, &capture, read(name)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{name}: {body}");
+        let job = finished_job(&http, &base, &location).await;
+        assert_eq!(job["success"], true, "{name}: {job}");
+        captured.extend(job["lotline:events"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(captured.len(), 3, "{captured:?}");
+    // The XML events are the JSON-LD example's events: same hashes.
+    let json = fixture("Example_9.6.1-ObjectEvent.jsonld");
+    let hashes: Vec<String> = event_list(&json)
+        .iter()
+        .map(|raw| {
+            let event =
+                lotline_node::epcis::capture::read_event(raw, json.get("@context"), "").unwrap();
+            lotline_core::epcis::event_hash::event_hash(&event).uri()
+        })
+        .collect();
+    // The first XML event is the JSON-LD example's first event: one hash.
+    // The second is not the same event: GS1's XML binds its `example`
+    // extension to `http://ns.example.com/epcis`, the JSON-LD to
+    // `http://ns.example.com/epcis/`, another namespace.
+    for (i, (record, hash)) in captured.iter().zip(&hashes).enumerate() {
+        let event_id = record["eventID"].as_str().unwrap();
+        let (status, found) = get(
+            &http,
+            &format!(
+                "{base}/epcis/events/{}",
+                lotline_sdk::encode_segment(event_id)
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert_eq!(
+            found["lotline:eventHash"] == hash.as_str(),
+            i == 0,
+            "{i}: {found}"
+        );
+        assert!(
+            found["bizStep"].as_str().is_some_and(|s| !s.contains(':')),
+            "{found}"
+        );
+    }
+    // The same events as JSON-LD: a repeat.
+    let (status, _, problem) = post(&http, &capture, &json, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://lotline.dev/problems/duplicate-event"
+    );
+
+    let head_before = get(&http, &format!("{base}/v1/head")).await.1["attestations"].clone();
+    let bomb = br#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0"><EPCISBody><EventList><ObjectEvent><eventTime>&lol1;</eventTime></ObjectEvent></EventList></EPCISBody></epcis:EPCISDocument>"#;
+    let xxe = br#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><r>&xxe;</r>"#;
+    let undeclared = br#"<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0">&xxe;</epcis:EPCISDocument>"#;
+    let deep = format!("<a>{}</a>", "<a>".repeat(200) + &"</a>".repeat(200));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (bomb.to_vec(), "xml-entities-refused"),
+        (xxe.to_vec(), "xml-entities-refused"),
+        (undeclared.to_vec(), "xml-entities-refused"),
+        (deep.into_bytes(), "malformed-xml"),
+        (b"<html><body/></html>".to_vec(), "not-an-epcis-document"),
+        (b"<unclosed>".to_vec(), "malformed-xml"),
+        (read("Example-masterData.xml"), "not-an-epcis-document"),
+    ];
+    for (body, slug) in cases {
+        let (status, _, problem) = post_xml(&http, &capture, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{slug}: {problem}");
+        assert_eq!(
+            problem["type"],
+            format!("https://lotline.dev/problems/{slug}"),
+            "{problem}"
+        );
+    }
+    let head_after = get(&http, &format!("{base}/v1/head")).await.1["attestations"].clone();
+    assert_eq!(head_before, head_after, "nothing captured");
+    node.shutdown().await;
+}

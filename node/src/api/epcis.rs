@@ -29,7 +29,7 @@ use crate::epcis::bulk::{self, Broken, Finish, Refusal};
 use crate::epcis::capture::{self, ReadError};
 use crate::epcis::jobs::{Behaviour, CapturedEvent, Job};
 use crate::epcis::stream::{ChannelReader, StreamError};
-use crate::epcis::{document, query};
+use crate::epcis::{document, query, xml};
 
 /// How long `POST /epcis/events` waits before answering 202 instead of 201.
 const SINGLE_WAIT: Duration = Duration::from_secs(10);
@@ -66,6 +66,11 @@ async fn capture_document(
 ) -> Result<Response, ApiError> {
     let behaviour = behaviour(&headers)?;
     authorize_capture(&ctx, &identity)?;
+    let body = if is_xml(&headers) {
+        xml_as_json(body).await?
+    } else {
+        body
+    };
     let max = ctx.epcis.document_bytes_max.min(CAPTURE_BYTES_MAX as u64);
     if let Some(length) = content_length(&headers)
         && length > max
@@ -108,6 +113,68 @@ async fn capture_document(
             };
             insert_location(&mut response, &location);
             Ok(response)
+        }
+    }
+}
+
+/// True when the request says its body is XML (`application/xml`,
+/// `text/xml`, or any `+xml` type).
+fn is_xml(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let essence = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/xml" || essence == "text/xml" || essence.ends_with("+xml")
+        })
+        .unwrap_or(false)
+}
+
+/// An XML capture document, read whole (up to
+/// [`xml::XML_DOCUMENT_BYTES_MAX`]) and converted to the JSON-LD document
+/// the capture pipeline reads ([`crate::epcis::xml`]).
+async fn xml_as_json(body: Body) -> Result<Body, ApiError> {
+    let max = xml::XML_DOCUMENT_BYTES_MAX;
+    let bytes = axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| xml_error(&xml::XmlError::TooLarge { max }))?;
+    let document = tokio::task::spawn_blocking(move || xml::read_document(&bytes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| xml_error(&e))?;
+    let json = serde_json::to_vec(&document).map_err(ApiError::internal)?;
+    Ok(Body::from(json))
+}
+
+/// An XML document that cannot be captured, as its problem.
+fn xml_error(error: &xml::XmlError) -> ApiError {
+    use xml::XmlError as E;
+    let detail = error.to_string();
+    match error {
+        E::TooLarge { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Capture document too large",
+            detail,
+        ),
+        E::Dtd | E::Entity(_) => ApiError::bad_request("xml-entities-refused", detail),
+        E::Malformed(_) | E::TooDeep { .. } | E::TooManyElements { .. } => {
+            ApiError::bad_request("malformed-xml", detail)
+        }
+        E::NotEpcis(_) => ApiError::bad_request("not-an-epcis-document", detail),
+        E::Version(_) => ApiError::bad_request("unsupported-version", detail),
+        E::Shape { path, reason } => {
+            let mut e = ApiError::bad_request("malformed-event", detail.clone());
+            e.problems.push(FieldProblem {
+                field: path.clone(),
+                reason: reason.clone(),
+            });
+            e
         }
     }
 }

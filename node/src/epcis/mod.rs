@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod query;
 pub mod schema;
 pub mod stream;
+pub mod xml;
 
 /// EPCIS state shared by the handlers.
 #[derive(Debug, Default)]
