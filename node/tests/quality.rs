@@ -204,3 +204,77 @@ fn chart_requests_that_mean_nothing_are_refused() {
     assert!(ask(&truth.drift_gtin, &truth.drift_characteristic, Some(1000)).is_err());
     assert!(ask(&truth.drift_gtin, &truth.drift_characteristic, None).is_ok());
 }
+
+#[test]
+fn the_cold_chain_finds_the_slow_excursion_by_the_products_own_limits() {
+    // Goal: the truck's slow excursion is found on the cases it carried
+    // and on a serial inside them, measured in time above the limit the
+    // product's master data states; the room-temperature product is judged
+    // by its own, wider limits. Method: several seeds; the truth is only
+    // compared with the answers.
+    for seed in [1, 4, 6] {
+        let (_dir, loaded, truth) = load(seed, Scale::small());
+        let reader = loaded.store.reader();
+        let case = &truth.excursion_subjects[0];
+        let answer = quality::cold_chain(&reader, case, &SeeAll).expect("cold chain");
+        assert_eq!(answer.limits.max, Some(truth.excursion_limit_cel));
+        let truck: Vec<_> = answer
+            .excursions
+            .iter()
+            .filter(|e| e.device.as_deref().is_some_and(|d| d.contains("TRUCK")))
+            .collect();
+        assert_eq!(truck.len(), 1, "seed {seed}: {answer:#?}");
+        let minutes = truck[0].excursion.minutes;
+        let planted = truth.excursion_minutes_above as f64;
+        assert!(
+            (minutes - planted).abs() <= 20.0,
+            "seed {seed}: {minutes} vs {planted}"
+        );
+        assert_eq!(truck[0].excursion.peak, truth.excursion_peak_cel);
+        // A serial inside sees the excursion of the case it travelled in.
+        let origins = lotline_node::store::lineage::Origins::default();
+        let inside = reader
+            .edges(case, lotline_node::store::lineage::End::To, None, &origins)
+            .expect("edges")
+            .into_iter()
+            .map(|(_, e)| e.other)
+            .find(|o| o.contains("/21/"))
+            .expect("a serial in the case");
+        let serial = quality::cold_chain(&reader, &inside, &SeeAll).expect("cold chain");
+        assert!(serial.subjects.contains(case));
+        assert!(
+            serial
+                .excursions
+                .iter()
+                .any(|e| e.attestation == truck[0].attestation)
+        );
+    }
+    // The room-temperature product's finished lot states 25 CEL.
+    let mut workload = lotline_sim::workload::SupplyChainWorkload::planted(
+        1,
+        Scale::small(),
+        &lotline_sim::workload::Roles::demo(),
+    );
+    let lot = workload
+        .by_ref()
+        .find(|w| {
+            w.event.ilmd.as_ref().is_some_and(|ilmd| {
+                ilmd.get("lotline:storageTemperatureMaxCel") == Some(&serde_json::json!(25.0))
+            })
+        })
+        .and_then(|w| {
+            w.event
+                .output_quantity_list
+                .first()
+                .map(|q| q.epc_class.clone())
+        })
+        .expect("a room-temperature lot");
+    let (_dir, loaded, _) = load(1, Scale::small());
+    let reader = loaded.store.reader();
+    let answer = quality::cold_chain(&reader, &lot, &SeeAll).expect("cold chain");
+    assert_eq!(answer.limits.max, Some(25.0));
+    assert_eq!(answer.limits_from, vec![lot]);
+    // Without stated limits (a raw lot), the answer is a refusal, not 2-8.
+    let raw = quality::cold_chain(&reader, &answer.identifier.replace("PFS", "NOPE"), &SeeAll);
+    assert!(matches!(raw, Err(quality::ColdChainError::NoLimits(_))));
+}

@@ -111,6 +111,18 @@ async fn charts_and_root_causes_over_http_follow_the_read_policy() {
         .expect("root cause");
     assert_eq!(response.status(), 422);
 
+    // The cold chain of the case the truck carried, by its product's limits.
+    let case = lotline_sdk::encode_segment(&truth.excursion_subjects[0]);
+    let response = http
+        .get(format!("{url}/v1/cold-chain/{case}"))
+        .send()
+        .await
+        .expect("cold chain");
+    assert_eq!(response.status(), 200);
+    let cold: Value = response.json().await.expect("json");
+    assert_eq!(cold["limits"]["max"], truth.excursion_limit_cel);
+    assert!(cold["minutesOutside"].as_f64() >= Some(60.0), "{cold}");
+
     // Bad input: problem documents with the reason in `type`.
     for (request, status, kind) in [
         (

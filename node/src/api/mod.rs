@@ -160,6 +160,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/recalls/scope"),
     ("get", "/v1/spc/{gtin}/{characteristic}"),
     ("post", "/v1/root-cause"),
+    ("get", "/v1/cold-chain/{identifier}"),
     ("post", "/epcis/capture"),
     ("get", "/epcis/capture"),
     ("get", "/epcis/capture/{captureID}"),

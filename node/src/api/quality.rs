@@ -1,5 +1,5 @@
-//! Quality routes: `GET /v1/spc/{gtin}/{characteristic}` and
-//! `POST /v1/root-cause`. Both read on the blocking pool (a chart reads
+//! Quality routes: `GET /v1/spc/{gtin}/{characteristic}`,
+//! `POST /v1/root-cause` and `GET /v1/cold-chain/{identifier}`. Both read on the blocking pool (a chart reads
 //! every measurement of a product class; a root cause walks every lot of
 //! the bad units' products) and see what the read policy lets the caller
 //! see ([`CallerVisibility`]).
@@ -17,7 +17,8 @@ use serde::Deserialize;
 use super::{ApiContext, ApiError, trace_error};
 use crate::access::Identity;
 use crate::quality::{
-    self, Chart, ChartError, ChartRequest, RootCause, RootCauseError, RootCauseRequest, SeriesError,
+    self, Chart, ChartError, ChartRequest, ColdChain, ColdChainError, RootCause, RootCauseError,
+    RootCauseRequest, SeriesError,
 };
 use crate::trace::CallerVisibility;
 
@@ -25,6 +26,7 @@ pub fn routes() -> Router<Arc<ApiContext>> {
     Router::new()
         .route("/v1/spc/{gtin}/{characteristic}", get(chart_route))
         .route("/v1/root-cause", post(root_cause_route))
+        .route("/v1/cold-chain/{identifier}", get(cold_chain_route))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +79,30 @@ async fn root_cause_route(
     .await
     .map_err(ApiError::internal)?
     .map_err(root_cause_error)?;
+    Ok(Json(answer))
+}
+
+async fn cold_chain_route(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<ColdChain>, ApiError> {
+    let Path(identifier) = path?;
+    let reader = ctx.reader.clone();
+    let genesis = ctx.genesis.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let visibility = CallerVisibility::new(&genesis, &identity, &reader);
+        quality::cold_chain(&reader, &identifier, &visibility)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| match error {
+        ColdChainError::Trace(e) => trace_error(e),
+        e @ ColdChainError::NoLimits(_) => {
+            ApiError::unprocessable("no-storage-limits", e.to_string())
+        }
+        e @ ColdChainError::TooMany => ApiError::unprocessable("too-large", e.to_string()),
+    })?;
     Ok(Json(answer))
 }
 

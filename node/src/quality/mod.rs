@@ -7,6 +7,9 @@
 //! - `stats.rs`: Fisher's exact test and Benjamini-Hochberg, pure;
 //! - `series.rs`: one characteristic's measurements of one GTIN as the
 //!   caller may see them;
+//! - `excursion.rs`: time outside a product's storage limits, pure;
+//!   `cold_chain.rs`: the logger records of a serial, lot or container and
+//!   the limits its products' lot master data state;
 //! - `root_cause.rs`: the upstream factors bad units share, ranked against
 //!   the good units of the same products, with the trace paths that prove
 //!   each exposure.
@@ -15,6 +18,8 @@
 //! by the one read-policy rule (`access::can_read`, via `Visibility`) and
 //! retracted events are skipped, exactly as traces do.
 
+pub mod cold_chain;
+pub mod excursion;
 pub mod root_cause;
 pub mod series;
 pub mod spc;
@@ -30,6 +35,7 @@ use crate::store::lineage::{At, EdgeRecord, End};
 use crate::store::{StoreError, StoreReader};
 use crate::trace::{Reader, Visibility};
 
+pub use cold_chain::{ColdChain, ColdChainError, cold_chain};
 pub use root_cause::{RootCause, RootCauseError, RootCauseRequest, root_cause};
 pub use series::SeriesError;
 

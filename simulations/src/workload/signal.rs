@@ -13,7 +13,9 @@
 //!   fail now and then (background noise, so the signal is statistical);
 //! - **a slow excursion**: one retail shipment's logger records the truck
 //!   warming slowly above the cold-chain limit for over an hour and cooling
-//!   again (time above the limit, not one spike).
+//!   again (time above the limit, not one spike). The products' storage
+//!   limits are stated in their finished lots' master data
+//!   ([`STORAGE_CEL`]), and the truck carries the cold-kept one.
 //!
 //! The causes draw from their own generator (seeded from the story's seed),
 //! so the plain story's draws, and so its values, are unchanged; only the
@@ -52,6 +54,14 @@ pub(super) const EXCURSION_INTERVAL_MINUTES: u64 = 10;
 /// Peak temperature above the ambient start, degrees Celsius.
 const EXCURSION_BASE_CEL: f64 = 5.0;
 const EXCURSION_RISE_CEL: f64 = 5.2;
+
+/// Storage limits (min, max CEL) of the two products, stated in their
+/// finished lots' master data: the 1 mL product is kept cold, the 0.5 mL
+/// one is stable at room temperature (so its cold-room readings are no
+/// excursions).
+pub(super) const STORAGE_CEL: [(f64, f64); 2] = [(2.0, 8.0), (2.0, 25.0)];
+pub(super) const ILMD_MIN_CEL: &str = "lotline:storageTemperatureMinCel";
+pub(super) const ILMD_MAX_CEL: &str = "lotline:storageTemperatureMaxCel";
 
 /// Events a planted story adds to the plain one: one functional test per
 /// unit and one logger event.
@@ -139,7 +149,8 @@ impl Signal {
         };
         // Drift in the second half, so the first half is a clean baseline.
         let drift_campaign = campaigns / 2;
-        let excursion_campaign = rng.below(u64::from(campaigns)) as u32;
+        // The truck warms up with the cold-kept product (even campaigns).
+        let excursion_campaign = 2 * rng.below(u64::from(campaigns.div_ceil(2))) as u32;
         Signal {
             rng,
             bad_campaign,
@@ -272,6 +283,11 @@ mod tests {
                 .map(|w| w.event.event_type);
             assert_eq!(logger, Some(EventType::ObjectEvent));
         }
+    }
+
+    #[test]
+    fn the_cold_kept_product_has_the_story_limit() {
+        assert_eq!(super::STORAGE_CEL[0].1, crate::workload::COLD_CHAIN_MAX_CEL);
     }
 
     #[test]

@@ -366,7 +366,15 @@ impl Story {
         event.read_point = self.manufacturer.site();
         event.biz_location = self.manufacturer.site();
         event.biz_transaction_list = vec![order];
-        event.ilmd = Some(self.lot_master_data(&outputs));
+        let mut ilmd = self.lot_master_data(&outputs);
+        if matches!(level, Level::Assembly) && self.signal.is_some() {
+            // A planted story states each product's storage limits in its
+            // finished lots' master data: the cold chain is judged by them.
+            let (min, max) = super::signal::STORAGE_CEL[campaign as usize % 2];
+            ilmd.insert(super::signal::ILMD_MIN_CEL.to_owned(), Value::from(min));
+            ilmd.insert(super::signal::ILMD_MAX_CEL.to_owned(), Value::from(max));
+        }
+        event.ilmd = Some(ilmd);
         let org = self.manufacturer.org.clone();
         self.push(&org, event);
         let input_lots: Vec<&LotRef> = inputs.iter().map(|(lot, _, _)| *lot).collect();
