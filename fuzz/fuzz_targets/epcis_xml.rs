@@ -2,7 +2,9 @@
 //! five entities, depth and element caps) and the conversion of an EPCIS
 //! 2.0/1.x XML document to the JSON-LD document, whose events then go
 //! through the JSON Schema, the event model and the CBV 2.0 event hash.
-//! Any input must end in a document or a typed error, never a panic.
+//! Any input must end in a document or a typed error, never a panic; a
+//! converted document's events are also written back as an XML query
+//! document (`Accept: application/xml`) and read again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +17,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = schema::check(&document);
+    let query = serde_json::json!({
+        "@context": document.get("@context"),
+        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
+            "resultsBody": {"eventList": document["epcisBody"]["eventList"]}}}
+    });
+    let written = xml::write::query_document(&query);
+    let _ = xml::read_document(written.as_bytes());
     let context = document.get("@context");
     if let Some(events) = document["epcisBody"]["eventList"].as_array() {
         for raw in events {

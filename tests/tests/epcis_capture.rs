@@ -672,6 +672,46 @@ async fn xml_documents_are_captured_and_an_xml_bomb_is_refused() {
         "https://lotline.dev/problems/duplicate-event"
     );
 
+    // Query results in XML (Accept: application/xml) say the same events:
+    // read back by the node's own XML reader, each hashes as its JSON-LD
+    // twin says (lotline:eventHash), once Lotline's members are set aside.
+    let response = http
+        .get(format!("{base}/epcis/events?perPage=50"))
+        .header("accept", "application/xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/xml"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("<?xml"), "{text}");
+    let document = lotline_node::epcis::xml::read_document(text.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}: {text}"));
+    let (_, as_json) = get(&http, &format!("{base}/epcis/events?perPage=50")).await;
+    let json_events = event_list(&as_json);
+    let xml_events = event_list(&document);
+    assert_eq!(xml_events.len(), 3, "{text}");
+    assert_eq!(xml_events.len(), json_events.len());
+    for (from_xml, from_json) in xml_events.iter().zip(&json_events) {
+        let mut raw = from_xml.clone();
+        let object = raw.as_object_mut().unwrap();
+        object.retain(|k, _| !k.starts_with("lotline:"));
+        let event =
+            lotline_node::epcis::capture::read_event(&raw, document.get("@context"), "").unwrap();
+        assert_eq!(
+            lotline_core::epcis::event_hash::event_hash(&event).uri(),
+            from_json["lotline:eventHash"].as_str().unwrap(),
+            "{raw}"
+        );
+        assert_eq!(
+            from_xml["lotline:attestation"]["lotline:id"],
+            from_json["lotline:attestation"]["id"]
+        );
+    }
+
     let head_before = get(&http, &format!("{base}/v1/head")).await.1["attestations"].clone();
     let bomb = br#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0"><EPCISBody><EventList><ObjectEvent><eventTime>&lol1;</eventTime></ObjectEvent></EventList></EPCISBody></epcis:EPCISDocument>"#;
     let xxe = br#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><r>&xxe;</r>"#;

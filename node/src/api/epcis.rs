@@ -498,55 +498,87 @@ type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 async fn events(
     State(ctx): State<Arc<ApiContext>>,
     identity: Identity,
+    headers: HeaderMap,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
     let Query(pairs) = pairs?;
-    run_query(ctx, identity, "/epcis/events".into(), None, pairs).await
+    let format = Format::of(&headers);
+    run_query(ctx, identity, format, "/epcis/events".into(), None, pairs).await
 }
 
 /// `GET /epcis/epcs/{epc}/events`: `MATCH_anyEPC` with the path's EPC.
 async fn events_by_epc(
     State(ctx): State<Arc<ApiContext>>,
     identity: Identity,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
+    let format = Format::of(&headers);
     let Path(epc) = path?;
     let Query(pairs) = pairs?;
     let base = format!("/epcis/epcs/{}/events", lotline_sdk::encode_segment(&epc));
-    run_query(ctx, identity, base, Some(("MATCH_anyEPC", epc)), pairs).await
+    run_query(
+        ctx,
+        identity,
+        format,
+        base,
+        Some(("MATCH_anyEPC", epc)),
+        pairs,
+    )
+    .await
 }
 
 /// `GET /epcis/bizSteps/{bizStep}/events`: `EQ_bizStep`.
 async fn events_by_biz_step(
     State(ctx): State<Arc<ApiContext>>,
     identity: Identity,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
+    let format = Format::of(&headers);
     let Path(step) = path?;
     let Query(pairs) = pairs?;
     let base = format!(
         "/epcis/bizSteps/{}/events",
         lotline_sdk::encode_segment(&step)
     );
-    run_query(ctx, identity, base, Some(("EQ_bizStep", step)), pairs).await
+    run_query(
+        ctx,
+        identity,
+        format,
+        base,
+        Some(("EQ_bizStep", step)),
+        pairs,
+    )
+    .await
 }
 
 /// `GET /epcis/eventTypes/{eventType}/events`: `eventType`.
 async fn events_by_event_type(
     State(ctx): State<Arc<ApiContext>>,
     identity: Identity,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     pairs: Pairs,
 ) -> Result<Response, ApiError> {
+    let format = Format::of(&headers);
     let Path(kind) = path?;
     let Query(pairs) = pairs?;
     let base = format!(
         "/epcis/eventTypes/{}/events",
         lotline_sdk::encode_segment(&kind)
     );
-    run_query(ctx, identity, base, Some(("eventType", kind)), pairs).await
+    run_query(
+        ctx,
+        identity,
+        format,
+        base,
+        Some(("eventType", kind)),
+        pairs,
+    )
+    .await
 }
 
 /// Parses, runs on a blocking thread, and answers an EPCISQueryDocument
@@ -554,6 +586,7 @@ async fn events_by_event_type(
 async fn run_query(
     ctx: Arc<ApiContext>,
     identity: Identity,
+    format: Format,
     base: String,
     from_path: Option<(&'static str, String)>,
     pairs: Vec<(String, String)>,
@@ -586,7 +619,13 @@ async fn run_query(
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
     let body = document::query_document(&page.events, bulk::now_ms());
-    let mut response = Json(body).into_response();
+    let mut response = match format {
+        Format::Json => Json(body).into_response(),
+        Format::Xml => {
+            let text = xml::write::query_document(&body);
+            ([(header::CONTENT_TYPE, "application/xml")], text).into_response()
+        }
+    };
     if let Some(next) = page.next {
         let mut url = base;
         let mut separator = '?';
@@ -634,6 +673,38 @@ async fn event_by_id(
 }
 
 // ----------------------------------------------------------------- helpers
+
+/// The syntax a query answers in: JSON-LD unless the `Accept` header names
+/// an XML type before any JSON one (the EPCIS REST bindings' two syntaxes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    fn of(headers: &HeaderMap) -> Format {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        for range in accept.split(',') {
+            let essence = range
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if essence == "application/xml" || essence == "text/xml" {
+                return Format::Xml;
+            }
+            if essence.contains("json") {
+                return Format::Json;
+            }
+        }
+        Format::Json
+    }
+}
 
 fn insert_location(response: &mut Response, location: &str) {
     if let Ok(value) = HeaderValue::from_str(location) {

@@ -28,6 +28,11 @@ use super::parse::{Document, Element};
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// The EPCIS document namespaces of versions 1.x and 2.0.
 const EPCIS_NAMESPACES: [&str; 2] = ["urn:epcglobal:epcis:xsd:1", "urn:epcglobal:epcis:xsd:2"];
+/// The EPCIS query document namespaces of versions 1.x and 2.0.
+const QUERY_NAMESPACES: [&str; 2] = [
+    "urn:epcglobal:epcis-query:xsd:1",
+    "urn:epcglobal:epcis-query:xsd:2",
+];
 const GS1_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
 const EVENT_TYPES: [&str; 5] = [
     "ObjectEvent",
@@ -57,11 +62,10 @@ fn shape(path: &str, reason: impl Into<String>) -> XmlError {
 /// Converts a parsed EPCIS XML document to the JSON-LD document.
 pub fn to_json(document: &Document) -> Result<Value, XmlError> {
     let root = &document.root;
-    let in_epcis = root
-        .namespace
-        .as_deref()
-        .is_some_and(|ns| EPCIS_NAMESPACES.contains(&ns));
-    if !in_epcis || root.local != "EPCISDocument" {
+    let namespace = root.namespace.as_deref().unwrap_or("");
+    let capture = EPCIS_NAMESPACES.contains(&namespace) && root.local == "EPCISDocument";
+    let query = QUERY_NAMESPACES.contains(&namespace) && root.local == "EPCISQueryDocument";
+    if !capture && !query {
         return Err(XmlError::NotEpcis(format!(
             "{{{}}}{}",
             root.namespace.as_deref().unwrap_or(""),
@@ -85,6 +89,21 @@ pub fn to_json(document: &Document) -> Result<Value, XmlError> {
         .iter()
         .find(|c| c.namespace.is_none() && c.local == "EPCISBody")
         .ok_or_else(|| shape("EPCISDocument", "no EPCISBody"))?;
+    // A query document (as `GET /epcis/events` answers in XML) holds its
+    // events in QueryResults/resultsBody; its events are captured alike.
+    let body = match query {
+        false => body,
+        true => body
+            .children
+            .iter()
+            .find(|c| c.local == "QueryResults")
+            .and_then(|r| {
+                r.children
+                    .iter()
+                    .find(|c| c.namespace.is_none() && c.local == "resultsBody")
+            })
+            .ok_or_else(|| shape("EPCISBody", "no QueryResults/resultsBody"))?,
+    };
     let list = body
         .children
         .iter()

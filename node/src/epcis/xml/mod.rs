@@ -1,7 +1,8 @@
-//! EPCIS XML capture: an EPCIS 2.0 or 1.x XML `EPCISDocument` read
-//! ([`parse`], safe against entity and depth attacks) and converted to the
-//! EPCIS 2.0 JSON-LD document ([`convert`]) that the JSON capture pipeline
-//! then checks, signs and admits like any other (`super::bulk`).
+//! EPCIS XML: an EPCIS 2.0 or 1.x XML `EPCISDocument` (or a 2.0
+//! `EPCISQueryDocument`) read ([`parse`], safe against entity and depth
+//! attacks) and converted to the EPCIS 2.0 JSON-LD document ([`convert`])
+//! that the JSON capture pipeline then checks, signs and admits like any
+//! other (`super::bulk`); and query results written in XML ([`write`]).
 //!
 //! Converting rather than capturing XML on a path of its own keeps one
 //! pipeline: the JSON Schema, the event model, admission and the CBV 2.0
@@ -14,6 +15,7 @@
 
 mod convert;
 pub mod parse;
+pub mod write;
 
 pub use convert::to_json;
 
