@@ -79,6 +79,13 @@ pub struct Config {
     /// the timeouts: validators that disagree about it only wait
     /// differently long (see the crate documentation, "Idle views").
     pub heartbeat_ms: NonZeroU64,
+    /// `false`: this validator signs nothing (no vote, no proposal) and
+    /// follows the chain on the certificates of the others. A validator
+    /// restored from a backup runs so, because it may have signed votes
+    /// after the backup that it no longer knows and must never contradict
+    /// (docs/operations.md, "Restoring a validator"). To the others it is a
+    /// silent validator, one of the f faults the protocol tolerates.
+    pub voting: bool,
     /// How signatures are checked; [`Zip215`] unless a simulator shares a
     /// memo between simulated validators.
     pub verifier: Arc<dyn Verifier>,
@@ -104,6 +111,7 @@ impl Config {
             future_views_max: NonZeroU64::new(16).unwrap_or(NonZeroU64::MIN),
             committed_blocks_retained: limits::FINALITY_DESCENDANTS_MAX,
             heartbeat_ms: NonZeroU64::new(HEARTBEAT_MS_DEFAULT).unwrap_or(NonZeroU64::MIN),
+            voting: true,
             verifier: Arc::new(Zip215),
         }
     }

@@ -538,6 +538,7 @@ impl Engine {
             view > self.finalized.view,
             "signing in finalized view {view}"
         );
+        assert!(self.config.voting, "a non-voting validator signs nothing");
         let vote = Vote::sign(
             &self.config.key,
             self.config.index,
@@ -555,6 +556,9 @@ impl Engine {
     }
 
     fn sign_and_broadcast(&mut self, kind: VoteKind, view: u64, block: Digest) {
+        if !self.config.voting {
+            return;
+        }
         let vote = self.sign(kind, view, block);
         self.out.push(Output::Broadcast(Message::Vote(vote)));
         self.certify(view);
@@ -867,7 +871,9 @@ impl Engine {
             return;
         }
         if leader == me {
-            self.out.push(Output::Build { view });
+            if self.config.voting {
+                self.out.push(Output::Build { view });
+            }
             return;
         }
         if let Some(hash) = round.proposal
@@ -884,7 +890,7 @@ impl Engine {
 
     pub(crate) fn nullify_current(&mut self) {
         let view = self.view;
-        if !self.round_mut(view).own.may_nullify() {
+        if !self.config.voting || !self.round_mut(view).own.may_nullify() {
             return;
         }
         let vote = self.sign(VoteKind::Nullify, view, Digest::ZERO);

@@ -54,7 +54,7 @@ impl Engine {
         // A payload answers a `Build`, which only an active view asks for;
         // one that arrives late, for a view we left, must not make an idle
         // view propose.
-        if self.leader(view) != self.me() || !self.active {
+        if self.leader(view) != self.me() || !self.active || !self.config.voting {
             return;
         }
         let round = self.round_mut(view);

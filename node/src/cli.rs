@@ -1,4 +1,5 @@
-//! The `lotline` command line: genesis, node, attest, verify, keygen, demo.
+//! The `lotline` command line: genesis, node, attest, verify, keygen, demo,
+//! backup, restore, resume-voting.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,6 +82,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Back up a node's data folder while it runs: the block log up to a
+    /// committed height, its index, the audit trail, a manifest with BLAKE3
+    /// hashes; keys only with --with-keys (docs/operations.md, "Backups").
+    Backup(crate::ops::commands::BackupArgs),
+    /// Write a data folder from a backup after verifying every file and
+    /// every block against the genesis; the node starts as a non-voting
+    /// follower until `lotline resume-voting`.
+    Restore(crate::ops::commands::RestoreArgs),
+    /// Let a restored validator vote again (removes its restore marker);
+    /// read docs/operations.md, "Restoring a validator", first.
+    ResumeVoting(crate::ops::commands::ResumeVotingArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +188,9 @@ pub fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { path },
         } => return audit_verify(&path),
+        Command::Backup(args) => crate::ops::commands::backup(args),
+        Command::Restore(args) => crate::ops::commands::restore(args),
+        Command::ResumeVoting(args) => crate::ops::commands::resume_voting(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

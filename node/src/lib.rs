@@ -30,6 +30,8 @@ pub mod mempool;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod ops;
+pub mod progress;
 pub mod public;
 pub mod quality;
 pub mod state;

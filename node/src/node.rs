@@ -39,6 +39,12 @@ pub enum StartError {
         "this validator has no p2p address: set [p2p] listen in the node config or p2p in genesis"
     )]
     NoP2pAddress,
+    #[error("{0}")]
+    Restored(#[from] crate::ops::restored::MarkerError),
+    #[error(
+        "this single validator was restored from a backup and may have signed blocks after it; it does not start until an operator runs `lotline resume-voting` (docs/operations.md, \"Restoring a validator\")"
+    )]
+    RestoredSolo,
     #[error("network: {0}")]
     Network(String),
     #[error("restoring consensus from the vote journal: {0}")]
@@ -103,6 +109,12 @@ impl Node {
             return Err(StartError::NotValidator);
         };
         let genesis = Arc::new(genesis);
+        // A restored validator signs nothing until an operator lets it
+        // (crate::ops::restored); one alone has nobody to follow.
+        let restored = crate::ops::restored::Marker::read(&config.data_dir)?;
+        if restored.is_some() && set.len() == 1 {
+            return Err(StartError::RestoredSolo);
+        }
 
         // Opening the store verifies the chain and may re-index; keep it off
         // the async workers.
@@ -196,6 +208,14 @@ impl Node {
                 NonZeroU64::new(params.timeout_max_ms.max(params.timeout_base_ms))
                     .unwrap_or(NonZeroU64::MIN);
             engine_config.heartbeat_ms = config.heartbeat_ms;
+            engine_config.voting = restored.is_none();
+            if let Some(marker) = &restored {
+                tracing::warn!(
+                    backup_height = marker.backup_height,
+                    restored_at_ms = marker.restored_at_ms,
+                    "restored from a backup: following the chain without voting until `lotline resume-voting`"
+                );
+            }
             let last_finalized = last.map(|r| (r.block.header, r.finality));
             let engine = Engine::restore(
                 engine_config,

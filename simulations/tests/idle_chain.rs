@@ -34,6 +34,7 @@ fn replay(report: &Report) -> String {
         match c.behaviour {
             Behaviour::Equivocator => "equivocator",
             Behaviour::Silent => "silent",
+            Behaviour::Abstainer => "abstainer",
         }
     )
 }

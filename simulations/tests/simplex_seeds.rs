@@ -31,6 +31,7 @@ fn replay(report: &Report) -> String {
         match c.behaviour {
             Behaviour::Equivocator => "equivocator",
             Behaviour::Silent => "silent",
+            Behaviour::Abstainer => "abstainer",
         }
     )
 }
@@ -113,6 +114,19 @@ fn silent_validators() {
     let stats = run_seeds(0..40, 4, 1, Behaviour::Silent);
     assert_exercised(&stats, false);
     let stats = run_seeds(0..25, 7, 2, Behaviour::Silent);
+    assert_exercised(&stats, false);
+}
+
+/// Restored validators (`Config::voting` off, see docs/operations.md,
+/// "Restoring a validator"): up to f of them, under the same crashes, loss
+/// and partitions, sign nothing (the checker fails the run on any vote
+/// they journal), yet commit the same chain as the others and catch up in
+/// the liveness phase (they are held to the honest checks).
+#[test]
+fn abstaining_validators_follow_without_signing() {
+    let stats = run_seeds(0..40, 4, 1, Behaviour::Abstainer);
+    assert_exercised(&stats, false);
+    let stats = run_seeds(0..25, 7, 2, Behaviour::Abstainer);
     assert_exercised(&stats, false);
 }
 

@@ -24,10 +24,10 @@ use lotline_core::limits;
 use super::committed_ids::prefix;
 use super::record_file::{Opened, RecordFile, RecordFileError};
 
-const MAGIC: &[u8; 8] = b"LLBLKIDX";
-const VERSION: u32 = 1;
+pub const MAGIC: &[u8; 8] = b"LLBLKIDX";
+pub const VERSION: u32 = 1;
 const ENTRY_FIXED: usize = 16;
-const ENTRY_MAX: usize = ENTRY_FIXED + 8 * limits::BLOCK_ATTESTATIONS_MAX;
+pub const ENTRY_MAX: usize = ENTRY_FIXED + 8 * limits::BLOCK_ATTESTATIONS_MAX;
 
 /// Blocks appended between two fdatasyncs of the index: after a power loss
 /// at most this many blocks are verified again at open (a process crash
@@ -61,7 +61,7 @@ impl IndexEntry {
         out
     }
 
-    fn from_bytes(bytes: &[u8]) -> Option<IndexEntry> {
+    pub fn from_bytes(bytes: &[u8]) -> Option<IndexEntry> {
         if bytes.len() < ENTRY_FIXED || !(bytes.len() - ENTRY_FIXED).is_multiple_of(8) {
             return None;
         }

@@ -37,16 +37,18 @@ use lotline_core::codec::{self, DecodeError};
 use lotline_core::{ValidatorSet, limits};
 use serde::{Deserialize, Serialize};
 
+use crate::progress::{Progress, Unit};
+
 use super::block_index::{BlockIndex, IndexEntry, IndexError};
 use super::committed_ids::{CommittedIds, HeightOutOfRange};
 use super::compression;
 use super::record_file::{Opened, Record, RecordFile, RecordFileError};
 
-const MAGIC: &[u8; 8] = b"LLBLKLOG";
+pub const MAGIC: &[u8; 8] = b"LLBLKLOG";
 /// 2: records are zstd-compressed (1: plain postcard).
-const VERSION: u32 = 2;
+pub const VERSION: u32 = 2;
 /// A decoded record's size limit (a block at its limit plus its finality).
-const RECORD_MAX: usize = limits::BLOCK_BYTES_MAX + 64 * 1024;
+pub const RECORD_MAX: usize = limits::BLOCK_BYTES_MAX + 64 * 1024;
 /// zstd's default level: about 3x on generator blocks at a few ms per
 /// 1,000-attestation block; higher levels gained little for far more time.
 const COMPRESSION_LEVEL: i32 = 3;
@@ -243,18 +245,24 @@ impl BlockLog {
             index_rebuilt: true,
             ..LogOpenReport::default()
         };
-        log.verify_and_index(records, set, &mut report)?;
+        log.verify_and_index(records.into_iter(), set, &mut report)?;
         Ok((log, report))
     }
 
     /// Checks `records` as the next blocks of this log and indexes them.
     fn verify_and_index(
         &mut self,
-        records: impl IntoIterator<Item = Record>,
+        records: impl ExactSizeIterator<Item = Record>,
         set: &ValidatorSet,
         report: &mut LogOpenReport,
     ) -> Result<(), BlockLogError> {
+        let mut progress = Progress::new(
+            "verifying the block log",
+            records.len() as u64,
+            Unit::Blocks,
+        );
         for record in records {
+            progress.advance(1);
             let height = self.height() + 1;
             let offset = record.offset;
             let record = decode(height, &record)?;
@@ -262,6 +270,7 @@ impl BlockLog {
             self.index_block(&record, offset, &ids)?;
             report.verified_blocks += 1;
         }
+        progress.finish();
         self.index.sync()?;
         Ok(())
     }

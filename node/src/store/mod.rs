@@ -12,8 +12,8 @@
 //! it, and re-applies only what sled lacks: its cost follows the tail, not
 //! the chain (docs/performance.md, "Restart").
 
-mod block_index;
-mod block_log;
+pub mod block_index;
+pub mod block_log;
 pub mod committed_ids;
 mod compression;
 pub mod events;
@@ -35,6 +35,7 @@ use lotline_core::merkle::BlockTree;
 use lotline_core::receipt::{RECEIPT_VERSION, Receipt};
 use lotline_core::statement::Statement;
 
+use crate::progress::{Progress, Unit};
 pub use block_log::{BlockLog, BlockLogError, BlockRecord, LogOpenReport};
 use index::{AttestationMeta, BlockMeta, StoredAttestation};
 pub use record_file::{OpenReport, Opened, Record, RecordFile, RecordFileError};
@@ -172,11 +173,18 @@ impl Store {
         report.verified_blocks = log_report.verified_blocks;
         report.log_index_rebuilt = log_report.index_rebuilt;
         report.height = log.height();
+        let mut progress = Progress::new(
+            "indexing blocks into sled",
+            log.height().saturating_sub(applied),
+            Unit::Blocks,
+        );
         for height in applied + 1..=log.height() {
             let record = log.read(height)?.ok_or(BlockLogError::Missing { height })?;
             reader.apply(&record, &committed_metas(&record), &record.block.ids())?;
             report.reapplied_blocks += 1;
+            progress.advance(1);
         }
+        progress.finish();
         if applied > log.height() {
             // sled saw blocks the log lost: impossible unless the log was
             // replaced. Rebuild the index so it never serves unlogged data.

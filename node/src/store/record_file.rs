@@ -20,8 +20,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-const HEADER_LEN: u64 = 12;
-const RECORD_PREFIX_LEN: u64 = 8;
+/// Bytes before the first record: magic and version.
+pub const HEADER_LEN: u64 = 12;
+/// Bytes before each record's body: length and checksum.
+pub const RECORD_PREFIX_LEN: u64 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordFileError {
@@ -164,20 +166,7 @@ impl RecordFile {
         let mut header = [0u8; HEADER_LEN as usize];
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         file.read_exact(&mut header).map_err(io_err)?;
-        if &header[..8] != magic {
-            return Err(RecordFileError::Magic {
-                path: path.to_owned(),
-                expected: magic_name(magic),
-            });
-        }
-        let found = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        if found != version {
-            return Err(RecordFileError::Version {
-                path: path.to_owned(),
-                found,
-                expected: version,
-            });
-        }
+        check_header(path, &header, magic, version)?;
         if start > file_len {
             return Err(RecordFileError::Short {
                 path: path.to_owned(),
@@ -293,6 +282,57 @@ impl RecordFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Reads the intact records of the file at `path` without opening it for
+/// writing: nothing is truncated or created. For readers beside a running
+/// node (an online backup, `lotline doctor`), where a record being appended
+/// right now looks like a torn tail and must be left alone. Returns the
+/// records and the file length of their intact prefix; damage followed by
+/// more data is [`RecordFileError::Corrupt`], as at open.
+pub fn read_records(
+    path: &Path,
+    magic: &'static [u8; 8],
+    version: u32,
+    record_max: usize,
+) -> Result<(Vec<Record>, u64), RecordFileError> {
+    let bytes = std::fs::read(path).map_err(|source| RecordFileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    check_header(path, &bytes, magic, version)?;
+    let body = &bytes[HEADER_LEN as usize..];
+    scan(body, HEADER_LEN, record_max).map_err(|damage| RecordFileError::Corrupt {
+        path: path.to_owned(),
+        offset: damage.offset,
+        reason: damage.reason,
+        following: damage.following,
+    })
+}
+
+/// Checks the magic and version at the start of `bytes` (a whole file or
+/// at least its header).
+pub fn check_header(
+    path: &Path,
+    bytes: &[u8],
+    magic: &'static [u8; 8],
+    version: u32,
+) -> Result<(), RecordFileError> {
+    if bytes.len() < HEADER_LEN as usize || &bytes[..8] != magic {
+        return Err(RecordFileError::Magic {
+            path: path.to_owned(),
+            expected: magic_name(magic),
+        });
+    }
+    let found = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if found != version {
+        return Err(RecordFileError::Version {
+            path: path.to_owned(),
+            found,
+            expected: version,
+        });
+    }
+    Ok(())
 }
 
 /// Scans the records in `bytes`, which start at file offset `base`. Returns

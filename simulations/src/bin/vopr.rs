@@ -5,7 +5,7 @@
 //! vopr --seed 42                     one seed, print its trace hash
 //! vopr --seeds 100 [--from 1000]     seeds from..from+100
 //! options: --validators N (default 4) --byzantine K (default 0)
-//!          --behaviour equivocator|silent  --no-liveness  --verbose  --log (every event)
+//!          --behaviour equivocator|silent|abstainer  --no-liveness  --verbose  --log (every event)
 //!          --outage crash|freeze|split   one honest validator down in the liveness phase
 //!          --load intermittent     bursts with idle gaps; idle and wake-up checks
 //!                 (intermittent-unreported|intermittent-deaf: their positive controls)
@@ -59,6 +59,7 @@ fn parse() -> Result<Args, String> {
                 args.behaviour = match value("--behaviour")?.as_str() {
                     "equivocator" => Behaviour::Equivocator,
                     "silent" => Behaviour::Silent,
+                    "abstainer" => Behaviour::Abstainer,
                     other => return Err(format!("unknown behaviour {other}")),
                 }
             }
@@ -100,7 +101,7 @@ fn main() -> ExitCode {
                 eprintln!("vopr: {message}");
             }
             eprintln!(
-                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent] [--no-liveness] [--outage crash|freeze|split] [--load constant|intermittent] [--verbose] [--log]"
+                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent|abstainer] [--no-liveness] [--outage crash|freeze|split] [--load constant|intermittent] [--verbose] [--log]"
             );
             return ExitCode::from(2);
         }

@@ -152,6 +152,19 @@ impl Checker {
         Ok(())
     }
 
+    /// A validator running with `Config::voting` off signed a vote: the
+    /// rule that keeps a restored validator from contradicting votes it
+    /// lost is broken.
+    pub fn on_abstainer_vote(&mut self, at_ms: u64, node: u16, vote: &lotline_core::vote::Vote) {
+        self.violation(
+            at_ms,
+            format!(
+                "node {node} does not vote but signed {:?} in view {}",
+                vote.kind, vote.view
+            ),
+        );
+    }
+
     /// Whether `validator` follows the protocol in this run.
     pub fn is_honest(&self, validator: u16) -> bool {
         !self.byzantine.contains(&validator)

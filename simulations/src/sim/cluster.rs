@@ -150,7 +150,12 @@ impl Simulation {
             .collect();
         let mut order: Vec<u16> = (0..n as u16).collect();
         rng.shuffle(&mut order);
-        let byzantine: BTreeSet<u16> = order.iter().take(config.byzantine).copied().collect();
+        let faulty: BTreeSet<u16> = order.iter().take(config.byzantine).copied().collect();
+        // Abstainers are honest validators that do not vote.
+        let (byzantine, abstaining) = match config.behaviour {
+            Behaviour::Abstainer => (BTreeSet::new(), faulty),
+            _ => (faulty, BTreeSet::new()),
+        };
         let honest: Vec<u16> = (0..n as u16).filter(|i| !byzantine.contains(i)).collect();
         let memo = Arc::new(MemoVerifier::default());
         let verifier: Arc<dyn Verifier> = memo.clone();
@@ -171,8 +176,9 @@ impl Simulation {
                 if let Some(plan) = &plan {
                     node_config.heartbeat_ms = nonzero(plan.heartbeat_ms);
                 }
+                node_config.voting = !abstaining.contains(&index);
                 let role = match (byzantine.contains(&index), config.behaviour) {
-                    (false, _) => Role::Honest,
+                    (false, _) | (true, Behaviour::Abstainer) => Role::Honest,
                     (true, Behaviour::Equivocator) => Role::Equivocator,
                     (true, Behaviour::Silent) => Role::Silent,
                 };

@@ -59,6 +59,11 @@ use rng::Rng;
 pub enum Behaviour {
     Equivocator,
     Silent,
+    /// Not Byzantine: validators restored from a backup, which run with
+    /// `Config::voting` off (they follow on the others' certificates and
+    /// sign nothing). The checker holds them to every honest rule (they
+    /// must commit the same chain) and fails the run if one journals a vote.
+    Abstainer,
 }
 
 /// How work arrives.

@@ -369,7 +369,12 @@ impl Node {
                 return self.crash(ctx);
             }
             match output {
-                Output::Journal(vote) => self.journal.append(vote),
+                Output::Journal(vote) => {
+                    if !self.config.voting {
+                        ctx.checker.on_abstainer_vote(ctx.now_ms, self.index, &vote);
+                    }
+                    self.journal.append(vote)
+                }
                 Output::Persist(record) => {
                     if let Record::Block(block) = &record {
                         self.bodies.insert(block.hash(), block.clone());

@@ -1,0 +1,161 @@
+//! The `lotline backup`, `restore` and `resume-voting` commands: argument
+//! handling and what they print. The work is in [`super::backup`],
+//! [`super::restore`] and [`super::restored`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use lotline_genesis::Genesis;
+
+use super::backup::{self, Extras};
+use super::restored::Marker;
+use crate::config::NodeConfig;
+
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The node's config (data folder, genesis, key files).
+    #[arg(long, required_unless_present = "data_dir")]
+    pub config: Option<PathBuf>,
+    /// The node's data folder (without a config: no genesis, no keys).
+    #[arg(long, conflicts_with = "config")]
+    pub data_dir: Option<PathBuf>,
+    /// A new or empty folder for the backup.
+    #[arg(long)]
+    pub to: PathBuf,
+    /// Also copy the node's key files (mode 0600). Off by default: a backup
+    /// usually travels further than a key should.
+    #[arg(long, requires = "config")]
+    pub with_keys: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup folder (holding manifest.json).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The node's config: its genesis, and its data folder unless
+    /// --data-dir names another.
+    #[arg(long, required_unless_present = "genesis")]
+    pub config: Option<PathBuf>,
+    /// The genesis to verify the blocks against (without --config).
+    #[arg(long, requires = "data_dir")]
+    pub genesis: Option<PathBuf>,
+    /// The data folder to write (must not exist or be empty).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResumeVotingArgs {
+    #[arg(long, required_unless_present = "data_dir")]
+    pub config: Option<PathBuf>,
+    #[arg(long, conflicts_with = "config")]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn backup(args: BackupArgs) -> Result<()> {
+    let (data_dir, extras) = match &args.config {
+        Some(path) => {
+            let config = NodeConfig::load(path)?;
+            let mut keys = Vec::new();
+            if args.with_keys {
+                keys.push(config.node_key.clone());
+                keys.extend(config.capture.iter().map(|c| c.key.clone()));
+            }
+            let extras = Extras {
+                genesis: Some(config.genesis.clone()),
+                keys,
+            };
+            (config.data_dir, extras)
+        }
+        None => (
+            args.data_dir.clone().context("--config or --data-dir")?,
+            Extras::default(),
+        ),
+    };
+    let manifest = backup::backup(&data_dir, &args.to, &extras)
+        .with_context(|| format!("backing up {}", data_dir.display()))?;
+    println!(
+        "backup of {} at height {} (head {}) written to {}",
+        data_dir.display(),
+        manifest.height,
+        manifest.head_hash.as_deref().unwrap_or("none"),
+        args.to.display()
+    );
+    for file in &manifest.files {
+        println!(
+            "  {:<14} {:>12} bytes  blake3 {}",
+            file.path, file.bytes, file.blake3
+        );
+    }
+    if manifest.keys_included {
+        println!("key files are included (mode 0600): keep this backup as secret as the keys");
+    } else {
+        println!(
+            "key files are NOT included (use --with-keys to copy them); back them up separately"
+        );
+    }
+    Ok(())
+}
+
+pub fn restore(args: RestoreArgs) -> Result<()> {
+    let (genesis_path, data_dir) = match &args.config {
+        Some(path) => {
+            let config = NodeConfig::load(path)?;
+            (
+                config.genesis,
+                args.data_dir.clone().unwrap_or(config.data_dir),
+            )
+        }
+        None => (
+            args.genesis.clone().context("--config or --genesis")?,
+            args.data_dir.clone().context("--data-dir")?,
+        ),
+    };
+    let genesis = Genesis::load(&genesis_path)
+        .with_context(|| format!("genesis {}", genesis_path.display()))?;
+    let manifest = super::restore::restore(&args.from, &data_dir, &genesis.validator_set())
+        .with_context(|| format!("restoring {}", args.from.display()))?;
+    println!(
+        "restored height {} (head {}) into {}; every block verified against the genesis",
+        manifest.height,
+        manifest.head_hash.as_deref().unwrap_or("none"),
+        data_dir.display()
+    );
+    println!(
+        "the node builds its sled index at start and catches up from its peers; it does NOT vote until `lotline resume-voting` (docs/operations.md, \"Restoring a validator\")"
+    );
+    if manifest.keys_included {
+        println!(
+            "the backup holds key files in {}/keys; install them yourself (mode 0600) if this machine needs them",
+            args.from.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn resume_voting(args: ResumeVotingArgs) -> Result<()> {
+    let data_dir = data_dir_of(args.config.as_deref(), args.data_dir)?;
+    let Some(marker) = Marker::read(&data_dir)? else {
+        bail!(
+            "{} has no restore marker; the node votes already",
+            data_dir.display()
+        );
+    };
+    Marker::clear(&data_dir)?;
+    println!(
+        "restore marker removed from {} (restored from height {} at {} ms): the node votes after its next start",
+        data_dir.display(),
+        marker.backup_height,
+        marker.restored_at_ms
+    );
+    Ok(())
+}
+
+fn data_dir_of(config: Option<&Path>, data_dir: Option<PathBuf>) -> Result<PathBuf> {
+    match (config, data_dir) {
+        (_, Some(dir)) => Ok(dir),
+        (Some(path), None) => Ok(NodeConfig::load(path)?.data_dir),
+        (None, None) => bail!("--config or --data-dir"),
+    }
+}

@@ -1,0 +1,19 @@
+//! Operator tools that work on a node's folder: backup, restore and the
+//! restore marker that keeps a restored validator from voting.
+//!
+//! Not here: anything the running node does for itself (the store's own
+//! recovery at start is in [`crate::store`]). These functions read a live
+//! node's files without writing them, or write a folder no node uses yet.
+
+pub mod backup;
+pub mod commands;
+pub mod manifest;
+pub mod restore;
+pub mod restored;
+
+/// The wall clock, unix milliseconds (informational fields only).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,271 @@
+//! The backup and restore drill on four validators (real libp2p, sled and
+//! block logs): a backup of a running validator taken while clients
+//! submit, a damaged copy refused, the validator's machine "lost" and
+//! restored into a new folder; the restored node rebuilds sled, catches up
+//! from its peers to the identical chain, signs nothing while its restore
+//! marker is there, and votes again after `resume-voting`.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lotline_core::api::{Status, Wait};
+use lotline_node::ops::backup::{self, Extras};
+use lotline_node::ops::restore::{self, RestoreError};
+use lotline_node::ops::restored::Marker;
+use support::commissioning;
+use support::n4::{Four, eventually};
+
+async fn commit_some(four: &Four, url: &str, tag: &str, n: usize) -> u64 {
+    let client = lotline_sdk::Client::new(url).expect("client");
+    let envelopes: Vec<_> = (0..n)
+        .map(|i| {
+            lotline_sdk::AttestationBuilder::new(four.genesis.chain_id(), &four.signers["supplier"])
+                .event(commissioning(&format!("{tag}-{i}")))
+                .build()
+                .expect("envelope")
+        })
+        .collect();
+    let result = client
+        .submit_batch(&envelopes, Wait::Committed)
+        .await
+        .expect("batch");
+    let mut height = 0;
+    for r in &result.results {
+        assert_eq!(r.status, Status::Committed, "{tag}: {:?}", r.problem);
+        height = height.max(r.height.unwrap_or(0));
+    }
+    height
+}
+
+/// Flips one byte in the middle of `path`.
+fn damage(path: &Path) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(path, bytes).expect("write");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_restored_from_an_online_backup_rejoins_with_the_identical_chain() {
+    let four = Four::new();
+    let mut nodes: Vec<Option<lotline_node::Node>> =
+        four.start_all().await.into_iter().map(Some).collect();
+    let url0 = nodes[0].as_ref().expect("node").url();
+    commit_some(&four, &url0, "before", 10).await;
+
+    // Clients keep submitting while validator 3 is backed up.
+    let submitting = Arc::new(AtomicBool::new(true));
+    let load = {
+        let submitting = submitting.clone();
+        let url = url0.clone();
+        let four_genesis = four.genesis.chain_id();
+        let signer = four.signers["supplier"].clone();
+        tokio::spawn(async move {
+            let client = lotline_sdk::Client::new(&url).expect("client");
+            let mut round = 0;
+            while submitting.load(Ordering::Relaxed) {
+                let envelopes: Vec<_> = (0..5)
+                    .map(|i| {
+                        lotline_sdk::AttestationBuilder::new(four_genesis, &signer)
+                            .event(commissioning(&format!("during-{round}-{i}")))
+                            .build()
+                            .expect("envelope")
+                    })
+                    .collect();
+                client
+                    .submit_batch(&envelopes, Wait::Committed)
+                    .await
+                    .expect("batch during the backup");
+                round += 1;
+            }
+            round
+        })
+    };
+    let node3 = nodes[3].as_ref().expect("node");
+    let start_height = node3.shared.head().height;
+    eventually("blocks commit under load", 60, || {
+        node3.shared.head().height > start_height + 2
+    })
+    .await;
+    let backup_dir = four.dir.path().join("backup");
+    let data3 = four.configs[3].data_dir.clone();
+    let extras = Extras {
+        genesis: Some(four.configs[3].genesis.clone()),
+        keys: Vec::new(),
+    };
+    let manifest = {
+        let backup_dir = backup_dir.clone();
+        tokio::task::spawn_blocking(move || backup::backup(&data3, &backup_dir, &extras))
+            .await
+            .expect("join")
+            .expect("online backup")
+    };
+    assert!(
+        manifest.height > start_height,
+        "the backup holds the load's blocks"
+    );
+    assert!(!manifest.keys_included);
+    assert!(!backup_dir.join("keys").exists(), "no keys by default");
+    // The node went on committing after the backup.
+    eventually("commits after the backup", 60, || {
+        node3.shared.head().height > manifest.height + 2
+    })
+    .await;
+    submitting.store(false, Ordering::Relaxed);
+    let rounds = load.await.expect("load task");
+    assert!(rounds > 0);
+
+    // Validator 3's machine is lost: the node stops and its folder is gone
+    // for this test (a new folder is restored below).
+    if let Some(node) = nodes[3].take() {
+        node.shutdown().await;
+    }
+    let set = four.genesis.validator_set();
+
+    // A damaged backup file is refused, by name, and writes nothing.
+    let damaged = four.dir.path().join("backup-damaged");
+    copy_dir(&backup_dir, &damaged);
+    damage(&damaged.join("blocks.log"));
+    let target = four.dir.path().join("restored-from-damaged");
+    match restore::restore(&damaged, &target, &set) {
+        Err(error @ RestoreError::Damaged { .. }) => {
+            let message = error.to_string();
+            assert!(
+                message.contains("blocks.log is damaged"),
+                "the error names the file: {message}"
+            );
+        }
+        other => panic!("a damaged backup must be refused, got {other:?}"),
+    }
+    assert!(!target.exists(), "nothing written from a damaged backup");
+    // A backup without its manifest is not a finished backup.
+    let unfinished = four.dir.path().join("backup-unfinished");
+    copy_dir(&backup_dir, &unfinished);
+    std::fs::remove_file(unfinished.join("manifest.json")).expect("rm");
+    assert!(matches!(
+        restore::restore(&unfinished, &target, &set),
+        Err(RestoreError::Manifest(_))
+    ));
+
+    // Restore into a new folder and start validator 3 on it.
+    let restored_dir = four.dir.path().join("data-restored");
+    let restored_manifest = restore::restore(&backup_dir, &restored_dir, &set).expect("restore");
+    assert_eq!(restored_manifest, manifest);
+    let marker = Marker::read(&restored_dir)
+        .expect("marker")
+        .expect("marker");
+    assert_eq!(marker.backup_height, manifest.height);
+    assert!(
+        !restored_dir.join("index.sled").exists(),
+        "sled is built by the node"
+    );
+    // Blocks above this height were all made while the restored node ran.
+    let before_start = lotline_sdk::Client::new(&url0)
+        .expect("client")
+        .head()
+        .await
+        .expect("head")
+        .height;
+    let mut config3 = four.configs[3].clone();
+    config3.data_dir = restored_dir.clone();
+    let restored = lotline_node::Node::start(&config3)
+        .await
+        .expect("restored node starts");
+    assert_eq!(restored.open_report.height, manifest.height);
+    assert_eq!(
+        restored.open_report.reapplied_blocks, manifest.height,
+        "sled rebuilt from the restored log"
+    );
+    assert_eq!(
+        restored.open_report.verified_blocks, 0,
+        "restore verified the log"
+    );
+
+    // The three others commit on; the restored node catches up.
+    // Several rounds, so that validator 3's turns as leader come up.
+    let mut after_restore = 0;
+    for round in 0..6 {
+        after_restore = commit_some(&four, &url0, &format!("after-restore-{round}"), 3).await;
+    }
+    eventually("the restored validator catches up", 90, || {
+        restored.shared.head().height >= after_restore
+    })
+    .await;
+    let client0 = lotline_sdk::Client::new(&url0).expect("client");
+    let client3 = lotline_sdk::Client::new(&restored.url()).expect("client");
+    let head0 = client0.head().await.expect("head");
+    eventually("the restored validator reaches the head", 60, || {
+        restored.shared.head().height >= head0.height
+    })
+    .await;
+    for height in 1..=head0.height {
+        let ours = client3.block(height).await.expect("block");
+        let theirs = client0.block(height).await.expect("block");
+        assert_eq!(ours.hash, theirs.hash, "height {height}");
+        if height > before_start {
+            // While restored, validator 3 signed nothing that others used.
+            assert_ne!(
+                ours.header.proposer, 3,
+                "height {height} proposed by the restored node"
+            );
+            assert!(
+                ours.finality
+                    .certificate
+                    .signatures
+                    .iter()
+                    .all(|s| s.signer != 3),
+                "height {height} certified with the restored node's vote"
+            );
+        }
+    }
+    assert_eq!(
+        client3
+            .head()
+            .await
+            .expect("head")
+            .hash
+            .map(|h| h.to_string()),
+        client0
+            .block(head0.height)
+            .await
+            .ok()
+            .map(|b| b.hash.to_string()),
+    );
+
+    // The operator lets it vote again; with validator 2 stopped the quorum
+    // needs validator 3's votes, so progress proves it votes.
+    restored.shutdown().await;
+    assert!(Marker::clear(&restored_dir).expect("clear"));
+    let resumed = lotline_node::Node::start(&config3)
+        .await
+        .expect("resumed node starts");
+    eventually("the resumed validator is at the head", 60, || {
+        resumed.shared.head().height >= head0.height
+    })
+    .await;
+    if let Some(node) = nodes[2].take() {
+        node.shutdown().await;
+    }
+    let after_resume = commit_some(&four, &url0, "after-resume", 5).await;
+    assert!(after_resume > head0.height);
+    resumed.shutdown().await;
+    for node in nodes.into_iter().flatten() {
+        node.shutdown().await;
+    }
+}
