@@ -93,6 +93,54 @@ enum Command {
     /// Let a restored validator vote again (removes its restore marker);
     /// read docs/operations.md, "Restoring a validator", first.
     ResumeVoting(crate::ops::commands::ResumeVotingArgs),
+    /// Copy the analytics projection (Parquet + manifest) to a folder, for
+    /// every reader or for one org; `lotline export verify DIR` checks one.
+    #[cfg(feature = "analytics")]
+    Export(ExportArgs),
+    /// Run a read-only SQL query over a data directory's analytics projection.
+    #[cfg(feature = "analytics")]
+    Sql {
+        /// The node's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Answer with the rows this org may read (default: every row).
+        #[arg(long)]
+        org: Option<String>,
+        /// json, csv, arrow (IPC stream) or parquet.
+        #[arg(long, default_value = "json")]
+        format: String,
+        sql: String,
+    },
+}
+
+#[cfg(feature = "analytics")]
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ExportArgs {
+    #[command(subcommand)]
+    command: Option<ExportCommand>,
+    /// The node's data directory.
+    #[arg(long, required = true)]
+    data_dir: Option<PathBuf>,
+    /// The (new or empty) folder to write.
+    #[arg(long, required = true)]
+    to: Option<PathBuf>,
+    /// Only the rows this org may read (default: every row).
+    #[arg(long)]
+    org: Option<String>,
+    /// Catch the projection up with the store first (the node must be
+    /// stopped); the genesis file of the chain.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+}
+
+#[cfg(feature = "analytics")]
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Check an export (or a projection) against its manifest: exit 0 if
+    /// every file's BLAKE3, size, rows and heights match and no file is
+    /// unlisted, 1 naming every mismatch, 2 if there is no readable manifest.
+    Verify { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +239,26 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => crate::ops::commands::backup(args),
         Command::Restore(args) => crate::ops::commands::restore(args),
         Command::ResumeVoting(args) => crate::ops::commands::resume_voting(args),
+        #[cfg(feature = "analytics")]
+        Command::Export(args) => match (args.command, args.data_dir, args.to) {
+            (Some(ExportCommand::Verify { dir }), _, _) => {
+                return crate::analytics::cli::verify(&dir);
+            }
+            (None, Some(data_dir), Some(to)) => crate::analytics::cli::export(
+                &data_dir,
+                args.genesis.as_deref(),
+                &to,
+                args.org.as_deref(),
+            ),
+            _ => Err(anyhow::anyhow!("lotline export needs --data-dir and --to")),
+        },
+        #[cfg(feature = "analytics")]
+        Command::Sql {
+            data_dir,
+            org,
+            format,
+            sql,
+        } => crate::analytics::cli::sql(&data_dir, org.as_deref(), &format, &sql),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

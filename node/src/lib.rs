@@ -16,6 +16,8 @@
 
 pub mod access;
 pub mod admission;
+#[cfg(feature = "analytics")]
+pub mod analytics;
 pub mod api;
 pub mod audit;
 pub mod bulk_load;

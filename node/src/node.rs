@@ -82,6 +82,8 @@ pub struct Node {
     /// The API is served over HTTPS.
     pub https: bool,
     actor: Option<JoinHandle<()>>,
+    #[cfg(feature = "analytics")]
+    analytics: Option<Arc<crate::analytics::Analytics>>,
     server: Option<TaskHandle<()>>,
     stop_server: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -144,6 +146,20 @@ impl Node {
             "store opened"
         );
         let reader = store.reader();
+        // Derived data: a projection that does not open is logged and left
+        // off; the node serves everything else.
+        #[cfg(feature = "analytics")]
+        let analytics = match crate::analytics::Analytics::start(
+            &config.data_dir,
+            genesis.clone(),
+            reader.clone(),
+        ) {
+            Ok(analytics) => Some(Arc::new(analytics)),
+            Err(error) => {
+                tracing::error!(%error, "analytics projection not started; POST /v1/sql answers 503");
+                None
+            }
+        };
         let head = HeadView {
             height: store.height(),
             hash: store.head().map(|h| h.hash()),
@@ -288,6 +304,8 @@ impl Node {
             epcis,
             access: crate::access::Access::new(credentials, config.limits),
             audit,
+            #[cfg(feature = "analytics")]
+            analytics: analytics.clone(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let router = api::router(ctx);
@@ -312,6 +330,8 @@ impl Node {
             net,
             https: config.tls.is_some(),
             actor: Some(actor),
+            #[cfg(feature = "analytics")]
+            analytics,
             server: Some(server),
             stop_server: Some(stop_tx),
         })
@@ -337,6 +357,10 @@ impl Node {
         }
         if let Some(net) = self.net.take() {
             net.shutdown().await;
+        }
+        #[cfg(feature = "analytics")]
+        if let Some(analytics) = self.analytics.take() {
+            let _ = tokio::task::spawn_blocking(move || analytics.stop()).await;
         }
     }
 }

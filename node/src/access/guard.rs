@@ -167,7 +167,7 @@ fn action(method: &Method, path: &str) -> Action {
         Action::Export
     } else if path == "/metrics" {
         Action::Admin
-    } else if method == Method::GET || method == Method::HEAD {
+    } else if method == Method::GET || method == Method::HEAD || path == "/v1/sql" {
         Action::Read
     } else {
         Action::Write

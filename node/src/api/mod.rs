@@ -8,6 +8,8 @@ mod problem;
 mod quality;
 mod read;
 pub mod serve;
+#[cfg(feature = "analytics")]
+mod sql;
 mod submit;
 mod trace;
 
@@ -43,6 +45,9 @@ pub struct ApiContext {
     pub access: crate::access::Access,
     /// Where every non-public access is recorded ([`crate::audit`]).
     pub audit: crate::audit::AuditLog,
+    /// The analytics projection `POST /v1/sql` reads ([`crate::analytics`]).
+    #[cfg(feature = "analytics")]
+    pub analytics: Option<Arc<crate::analytics::Analytics>>,
 }
 
 impl ApiContext {
@@ -61,7 +66,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const CAPTURE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 pub fn router(ctx: Arc<ApiContext>) -> Router {
-    Router::new()
+    let router = Router::new();
+    #[cfg(feature = "analytics")]
+    let router = router.route("/v1/sql", post(sql::sql));
+    router
         .route("/v1/attestations", post(submit::submit))
         .route("/v1/attestations/batch", post(submit::submit_batch))
         .route("/v1/attestations/{id}", get(read::attestation))
@@ -161,6 +169,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/spc/{gtin}/{characteristic}"),
     ("post", "/v1/root-cause"),
     ("get", "/v1/cold-chain/{identifier}"),
+    ("post", "/v1/sql"),
     ("post", "/epcis/capture"),
     ("get", "/epcis/capture"),
     ("get", "/epcis/capture/{captureID}"),

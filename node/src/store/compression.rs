@@ -16,7 +16,7 @@ use lotline_core::codec::DecodeError;
 /// ([`lotline_core::codec::to_bytes`]), is a bug and not a condition to
 /// carry on from.
 pub fn compress(bytes: &[u8], level: i32) -> Vec<u8> {
-    match zstd::block::compress(bytes, level) {
+    match zstd::bulk::compress(bytes, level) {
         Ok(out) => out,
         Err(e) => panic!("zstd compression of an in-memory buffer failed: {e}"),
     }

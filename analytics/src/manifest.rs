@@ -1,0 +1,391 @@
+//! The manifest: what a projection or an export holds, and how to check it.
+//!
+//! `manifest.json` lists every Parquet file with its BLAKE3 hash, byte size,
+//! row count and the block heights its rows come from, plus the chain id,
+//! whose view the files are (`reader`: `all` or one org) and the height the
+//! files cover (blocks `1..=height`). It is written last and atomically
+//! (temporary file, fdatasync, rename, fsync of the folder): files it does
+//! not list are not part of the data set, so a crash between writing a
+//! file and the manifest leaves an orphan that the next open removes.
+//!
+//! [`verify`] recomputes everything a file entry claims and also refuses
+//! files the manifest does not list: an edited, truncated, replaced, added or
+//! removed file fails.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::statistics::Statistics;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::Table;
+
+pub const FILE_NAME: &str = "manifest.json";
+pub const FORMAT: u32 = 1;
+/// The `reader` of a data set with every row.
+pub const READER_ALL: &str = "all";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    /// Lowercase hex chain id of the genesis the rows come from.
+    pub chain_id: String,
+    /// `all`, or the org whose read permissions chose the rows.
+    pub reader: String,
+    /// The files hold every row of blocks `1..=height` that `reader` may read.
+    pub height: u64,
+    /// The number the next file written gets (file names are never reused).
+    pub next_file: u64,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileEntry {
+    /// Relative to the manifest's folder, `/`-separated:
+    /// `events/date=2026-12-03/part-00000042.parquet`.
+    pub path: String,
+    pub table: String,
+    /// The partition: UTC date of the rows' event time.
+    pub date: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Lowercase hex BLAKE3 of the file's bytes.
+    pub blake3: String,
+    /// Lowest and highest block height of a row in the file.
+    pub height_min: u64,
+    pub height_max: u64,
+}
+
+impl Manifest {
+    pub fn empty(chain_id: String, reader: String) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            chain_id,
+            reader,
+            height: 0,
+            next_file: 1,
+            files: Vec::new(),
+        }
+    }
+
+    /// The files of `table`, in height order.
+    pub fn files_of(&self, table: Table) -> impl Iterator<Item = &FileEntry> {
+        self.files.iter().filter(move |f| f.table == table.name())
+    }
+
+    /// Rows of `table` over all its files.
+    pub fn rows_of(&self, table: Table) -> u64 {
+        self.files_of(table).map(|f| f.rows).sum()
+    }
+
+    /// Reads `dir/manifest.json`; `None` if there is none.
+    pub fn load(dir: &Path) -> Result<Option<Manifest>, ManifestError> {
+        let path = dir.join(FILE_NAME);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(ManifestError::Io { path, source }),
+        };
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|source| ManifestError::Json {
+                path: path.clone(),
+                source,
+            })?;
+        if manifest.format != FORMAT {
+            return Err(ManifestError::Format {
+                path,
+                found: manifest.format,
+            });
+        }
+        Ok(Some(manifest))
+    }
+
+    /// Writes `dir/manifest.json` atomically and durably.
+    pub fn store(&self, dir: &Path) -> Result<(), ManifestError> {
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|source| ManifestError::Json {
+            path: dir.join(FILE_NAME),
+            source,
+        })?;
+        bytes.push(b'\n');
+        write_atomic(&dir.join(FILE_NAME), &bytes)
+    }
+}
+
+/// Writes `path` through a temporary file, fdatasync and rename, then
+/// fsyncs the folder so the rename survives a crash.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ManifestError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ManifestError::Io { path, source }
+    };
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).map_err(io(&tmp))?;
+    file.write_all(bytes).map_err(io(&tmp))?;
+    file.sync_data().map_err(io(&tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+pub fn sync_dir(dir: &Path) -> Result<(), ManifestError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| ManifestError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// Lowercase hex BLAKE3 of a file, and its length.
+pub fn hash_file(path: &Path) -> Result<(String, u64), std::io::Error> {
+    let mut file = File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut len = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        len += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((hasher.finalize().to_hex().to_string(), len))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: manifest format {found}, this build reads {FORMAT}")]
+    Format { path: PathBuf, found: u32 },
+}
+
+/// One way a data set differs from its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    #[error("{path}: missing")]
+    Missing { path: String },
+    #[error("{path}: cannot read: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path}: {found} bytes, the manifest says {expected}")]
+    Size {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{path}: BLAKE3 {found}, the manifest says {expected}")]
+    Hash {
+        path: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{path}: {found} rows, the manifest says {expected}")]
+    Rows {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{path}: heights {min}..={max} outside the manifest's {expected_min}..={expected_max}")]
+    Heights {
+        path: String,
+        min: i64,
+        max: i64,
+        expected_min: u64,
+        expected_max: u64,
+    },
+    #[error("{path}: not listed in the manifest")]
+    Unlisted { path: String },
+    #[error("{path}: entry names table {table:?} or a path outside the data set")]
+    BadEntry { path: String, table: String },
+}
+
+/// What [`verify`] checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub manifest: Manifest,
+    pub files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Every difference found; empty when the data set matches.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Recomputes every file's hash, size, row count and height range against
+/// the manifest in `dir`, and looks for files it does not list. Collects
+/// every mismatch rather than stopping at the first.
+pub fn verify(dir: &Path) -> Result<Verified, ManifestError> {
+    let Some(manifest) = Manifest::load(dir)? else {
+        return Err(ManifestError::Io {
+            path: dir.join(FILE_NAME),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no manifest"),
+        });
+    };
+    let mut mismatches = Vec::new();
+    let (mut rows, mut bytes) = (0, 0);
+    for entry in &manifest.files {
+        rows += entry.rows;
+        bytes += entry.bytes;
+        if let Some(m) = check_entry(dir, entry) {
+            mismatches.push(m);
+        }
+    }
+    for path in data_files(dir).map_err(|source| ManifestError::Io {
+        path: dir.to_owned(),
+        source,
+    })? {
+        if !manifest.files.iter().any(|f| f.path == path) {
+            mismatches.push(Mismatch::Unlisted { path });
+        }
+    }
+    Ok(Verified {
+        files: manifest.files.len(),
+        manifest,
+        rows,
+        bytes,
+        mismatches,
+    })
+}
+
+/// The first way `entry` differs from its file, if any.
+fn check_entry(dir: &Path, entry: &FileEntry) -> Option<Mismatch> {
+    let path = entry.path.clone();
+    let safe = Table::parse(&entry.table).is_some()
+        && entry.path.starts_with(&format!("{}/", entry.table))
+        && entry.path.split('/').all(|c| !c.is_empty() && c != "..");
+    if !safe {
+        return Some(Mismatch::BadEntry {
+            path,
+            table: entry.table.clone(),
+        });
+    }
+    let file = dir.join(&entry.path);
+    let (hash, len) = match hash_file(&file) {
+        Ok(found) => found,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Some(Mismatch::Missing { path });
+        }
+        Err(e) => {
+            return Some(Mismatch::Unreadable {
+                path,
+                reason: e.to_string(),
+            });
+        }
+    };
+    if len != entry.bytes {
+        return Some(Mismatch::Size {
+            path,
+            expected: entry.bytes,
+            found: len,
+        });
+    }
+    if hash != entry.blake3 {
+        return Some(Mismatch::Hash {
+            path,
+            expected: entry.blake3.clone(),
+            found: hash,
+        });
+    }
+    let footer = match footer_facts(&file) {
+        Ok(facts) => facts,
+        Err(reason) => return Some(Mismatch::Unreadable { path, reason }),
+    };
+    if footer.rows != entry.rows {
+        return Some(Mismatch::Rows {
+            path,
+            expected: entry.rows,
+            found: footer.rows,
+        });
+    }
+    if let Some((min, max)) = footer.heights {
+        let inside = |h: i64| {
+            u64::try_from(h).is_ok_and(|h| (entry.height_min..=entry.height_max).contains(&h))
+        };
+        if !inside(min) || !inside(max) {
+            return Some(Mismatch::Heights {
+                path,
+                min,
+                max,
+                expected_min: entry.height_min,
+                expected_max: entry.height_max,
+            });
+        }
+    }
+    None
+}
+
+/// What a Parquet footer says: rows, and the min/max of `height`.
+#[derive(Debug)]
+pub struct Footer {
+    pub rows: u64,
+    pub heights: Option<(i64, i64)>,
+}
+
+pub fn footer_facts(file: &Path) -> Result<Footer, String> {
+    let reader = File::open(file)
+        .map_err(|e| e.to_string())
+        .and_then(|f| SerializedFileReader::new(f).map_err(|e| e.to_string()))?;
+    let meta = reader.metadata();
+    let rows = u64::try_from(meta.file_metadata().num_rows()).map_err(|e| e.to_string())?;
+    let column = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "height")
+        .ok_or("no height column")?;
+    let mut heights: Option<(i64, i64)> = None;
+    for group in meta.row_groups() {
+        match group.column(column).statistics() {
+            Some(Statistics::Int64(s)) => {
+                if let (Some(&lo), Some(&hi)) = (s.min_opt(), s.max_opt()) {
+                    heights = Some(match heights {
+                        Some((a, b)) => (a.min(lo), b.max(hi)),
+                        None => (lo, hi),
+                    });
+                }
+            }
+            _ => return Err("height column has no Int64 statistics".into()),
+        }
+    }
+    Ok(Footer { rows, heights })
+}
+
+/// Every `*.parquet` under the table folders of `dir`, as manifest paths.
+pub fn data_files(dir: &Path) -> Result<Vec<String>, std::io::Error> {
+    let mut out = Vec::new();
+    for table in Table::ALL {
+        let table_dir = dir.join(table.name());
+        let partitions = match std::fs::read_dir(&table_dir) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for partition in partitions {
+            let partition = partition?;
+            let name = partition.file_name().to_string_lossy().into_owned();
+            if !partition.file_type()?.is_dir() {
+                out.push(format!("{}/{name}", table.name()));
+                continue;
+            }
+            for file in std::fs::read_dir(partition.path())? {
+                let file = file?.file_name().to_string_lossy().into_owned();
+                out.push(format!("{}/{name}/{file}", table.name()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,314 @@
+//! Read-only SQL over the projection with Apache DataFusion, per caller.
+//!
+//! Every query gets a fresh session over one manifest snapshot (so
+//! compaction under it changes nothing it sees) in which the six tables
+//! are views: for a full reader the files, for an org the rows whose
+//! `readers` name it ([`Visibility`]). The underlying files are never
+//! registered under a name, so no SQL text reaches rows the view hides.
+//!
+//! A query is refused, with a [`SqlError`] naming the reason, when:
+//! - it does not parse, or is more than one statement ([`SqlError::Syntax`]);
+//! - it is not a query: DDL, DML, `COPY`, `SET`, `EXPLAIN`... ([`SqlError::NotReadOnly`]);
+//! - it names a table that is not one of the six ([`SqlError::UnknownTable`]);
+//! - the tables it names hold more bytes than `scan_bytes_max`, it needs
+//!   more memory than `memory_bytes_max`, runs longer than `time_max` or
+//!   answers more than `rows_max` rows ([`SqlError::Limit`]);
+//! - it does not plan (unknown column, type mismatch) ([`SqlError::Invalid`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::MemTable;
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use futures::StreamExt;
+
+use crate::follower::Catalog;
+use crate::manifest::Manifest;
+use crate::schema::Table;
+
+/// Whose rows a query sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every row (full-read roles, the operator's `lotline sql`).
+    All,
+    /// The rows the read policy lets this org read.
+    Org(String),
+}
+
+/// The bounds of one query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub time_max: Duration,
+    /// DataFusion's memory pool for the query (sorts, joins, aggregates).
+    pub memory_bytes_max: usize,
+    /// Compressed bytes of the files of the tables the query names.
+    pub scan_bytes_max: u64,
+    /// Rows in the answer.
+    pub rows_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            time_max: Duration::from_secs(30),
+            memory_bytes_max: 512 << 20,
+            scan_bytes_max: 8 << 30,
+            rows_max: 100_000,
+        }
+    }
+}
+
+/// The longest SQL text accepted, in characters (the API document's
+/// `maxLength`).
+pub const SQL_CHARS_MAX: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error("the SQL does not parse: {0}")]
+    Syntax(String),
+    #[error("only a single SELECT query is allowed; this is {0}")]
+    NotReadOnly(String),
+    #[error(
+        "there is no table {0:?} (tables: events, identifiers, measurements, sensor_reports, lineage, custody)"
+    )]
+    UnknownTable(String),
+    #[error("{0}")]
+    Limit(String),
+    #[error("the query does not plan: {0}")]
+    Invalid(String),
+    #[error("the query failed: {0}")]
+    Internal(String),
+}
+
+impl SqlError {
+    /// A stable short name of the reason (the problem type's last part).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SqlError::Syntax(_) => "sql-syntax",
+            SqlError::NotReadOnly(_) => "sql-not-read-only",
+            SqlError::UnknownTable(_) => "sql-unknown-table",
+            SqlError::Limit(_) => "sql-limit",
+            SqlError::Invalid(_) => "sql-invalid",
+            SqlError::Internal(_) => "sql-internal",
+        }
+    }
+}
+
+/// An answer: its schema, batches and row count, and the height of the
+/// data it was computed over.
+#[derive(Debug)]
+pub struct Answer {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: usize,
+    pub height: u64,
+}
+
+/// Runs `sql` for `who` over the catalog's current snapshot.
+pub async fn query(
+    catalog: &Catalog,
+    who: &Visibility,
+    sql: &str,
+    limits: Limits,
+) -> Result<Answer, SqlError> {
+    let manifest = catalog.snapshot();
+    let run = run(catalog.dir(), &manifest, who, sql, limits);
+    match tokio::time::timeout(limits.time_max, run).await {
+        Ok(answer) => answer,
+        Err(_) => Err(SqlError::Limit(format!(
+            "the query ran longer than {} s",
+            limits.time_max.as_secs_f64()
+        ))),
+    }
+}
+
+async fn run(
+    dir: &std::path::Path,
+    manifest: &Manifest,
+    who: &Visibility,
+    sql: &str,
+    limits: Limits,
+) -> Result<Answer, SqlError> {
+    let chars = sql.chars().count();
+    if chars > SQL_CHARS_MAX {
+        return Err(SqlError::Limit(format!(
+            "the SQL is {chars} characters, more than {SQL_CHARS_MAX}"
+        )));
+    }
+    let ctx = session(limits)?;
+    let state = ctx.state();
+    let statement = state
+        .sql_to_statement(sql, &state.config().options().sql_parser.dialect)
+        .map_err(|e| SqlError::Syntax(e.strip_backtrace()))?;
+    let is_query =
+        matches!(&statement, DfStatement::Statement(s) if matches!(**s, SqlStatement::Query(_)));
+    if !is_query {
+        return Err(SqlError::NotReadOnly(statement_kind(&statement)));
+    }
+    let references = state
+        .resolve_table_references(&statement)
+        .map_err(|e| SqlError::Invalid(e.strip_backtrace()))?;
+    let mut scan_bytes = 0u64;
+    let mut tables = Vec::new();
+    for reference in &references {
+        let qualified = reference.schema().is_some_and(|s| s != "public")
+            || reference.catalog().is_some_and(|c| c != "datafusion");
+        match Table::parse(reference.table()) {
+            Some(table) if !qualified => {
+                if !tables.contains(&table) {
+                    tables.push(table);
+                    scan_bytes += manifest.files_of(table).map(|f| f.bytes).sum::<u64>();
+                }
+            }
+            // CTE names are not among the references; anything else is a
+            // table the caller may not read (there is none but the six).
+            _ => return Err(SqlError::UnknownTable(reference.to_string())),
+        }
+    }
+    if scan_bytes > limits.scan_bytes_max {
+        return Err(SqlError::Limit(format!(
+            "the tables named hold {scan_bytes} bytes, more than the scan limit of {}",
+            limits.scan_bytes_max
+        )));
+    }
+    for table in Table::ALL {
+        let view = view(&ctx, dir, manifest, table, who)?;
+        ctx.register_table(table.name(), view)
+            .map_err(|e| SqlError::Internal(e.strip_backtrace()))?;
+    }
+    let plan = state
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| classify(e, SqlError::Invalid))?;
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| SqlError::NotReadOnly(e.strip_backtrace()))?;
+    let frame = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| classify(e, SqlError::Invalid))?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let mut stream = frame
+        .execute_stream()
+        .await
+        .map_err(|e| classify(e, SqlError::Internal))?;
+    let mut batches = Vec::new();
+    let mut rows = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| classify(e, SqlError::Internal))?;
+        rows += batch.num_rows();
+        if rows > limits.rows_max {
+            return Err(SqlError::Limit(format!(
+                "the answer has more than {} rows; aggregate, filter or add LIMIT",
+                limits.rows_max
+            )));
+        }
+        batches.push(batch);
+    }
+    Ok(Answer {
+        schema,
+        batches,
+        rows,
+        height: manifest.height,
+    })
+}
+
+fn session(limits: Limits) -> Result<SessionContext, SqlError> {
+    // No spilling: a query over its memory limit is refused, and a query
+    // from the API never writes files on the node.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(limits.memory_bytes_max, 1.0)
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
+        .build_arc()
+        .map_err(|e| SqlError::Internal(e.strip_backtrace()))?;
+    let config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_information_schema(false);
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// The table as `who` sees it, over the manifest's files.
+fn view(
+    ctx: &SessionContext,
+    dir: &std::path::Path,
+    manifest: &Manifest,
+    table: Table,
+    who: &Visibility,
+) -> Result<Arc<dyn TableProvider>, SqlError> {
+    let internal = |e: DataFusionError| SqlError::Internal(e.strip_backtrace());
+    let schema = table.schema();
+    let files: Vec<ListingTableUrl> = manifest
+        .files_of(table)
+        .map(|f| {
+            let path = dir.join(&f.path);
+            ListingTableUrl::parse(path.to_string_lossy()).map_err(internal)
+        })
+        .collect::<Result<_, _>>()?;
+    let base: Arc<dyn TableProvider> = if files.is_empty() {
+        Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(internal)?)
+    } else {
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(files)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Arc::new(ListingTable::try_new(config).map_err(internal)?)
+    };
+    match who {
+        Visibility::All => Ok(base),
+        Visibility::Org(org) => {
+            // Org ids are [a-z0-9-]: nothing in them is a LIKE wildcard.
+            if org.is_empty()
+                || !org
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(SqlError::Internal(format!(
+                    "org id {org:?} is not [a-z0-9-]"
+                )));
+            }
+            let frame = ctx
+                .read_table(base)
+                .and_then(|f| f.filter(col("readers").like(lit(format!("%,{org},%")))))
+                .map_err(internal)?;
+            Ok(frame.into_view())
+        }
+    }
+}
+
+/// Resource errors are limits; everything else goes to `otherwise`.
+fn classify(e: DataFusionError, otherwise: fn(String) -> SqlError) -> SqlError {
+    match e.find_root() {
+        DataFusionError::ResourcesExhausted(reason) => SqlError::Limit(format!(
+            "the query needs more memory than its limit: {reason}"
+        )),
+        _ => otherwise(e.strip_backtrace()),
+    }
+}
+
+fn statement_kind(statement: &DfStatement) -> String {
+    let text = statement.to_string();
+    let word: String = text
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    lotline_core::api::excerpt(&word)
+}

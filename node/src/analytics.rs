@@ -1,0 +1,249 @@
+//! The analytics projection in the node: the store as its block source, and
+//! the follower thread's start and stop (see the `lotline-analytics` crate
+//! and docs/analytics.md).
+//!
+//! The follower reads what the store has applied, by height, on a thread of
+//! its own: the commit path neither waits for it nor knows it exists. Its
+//! folder is `<data-dir>/analytics`; deleting it rebuilds the projection
+//! from block 1 at the next start.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lotline_analytics::{Catalog, CommittedBlock, Projection, ProjectionError, Source};
+use lotline_genesis::Genesis;
+
+use crate::store::index::Position;
+use crate::store::{StoreError, StoreReader};
+
+/// The projection's folder in a node's data directory.
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("analytics")
+}
+
+/// Committed blocks from the store's read side.
+#[derive(Debug, Clone)]
+pub struct StoreSource(pub StoreReader);
+
+impl Source for StoreSource {
+    type Error = StoreError;
+
+    fn height(&self) -> Result<u64, StoreError> {
+        self.0.applied_height()
+    }
+
+    fn block(&self, height: u64) -> Result<Option<CommittedBlock>, StoreError> {
+        let Some(meta) = self.0.block(height)? else {
+            return Ok(None);
+        };
+        let mut attestations = Vec::with_capacity(meta.ids.len());
+        for index in 0..meta.ids.len() {
+            let at = Position {
+                height,
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            };
+            let (id, stored) = self.0.attestation_at(at)?.ok_or(StoreError::Missing {
+                what: "attestation",
+                at,
+            })?;
+            attestations.push((id.to_string(), stored.envelope));
+        }
+        Ok(Some(CommittedBlock {
+            height,
+            timestamp_ms: meta.header.timestamp_ms,
+            attestations,
+        }))
+    }
+}
+
+/// A running follower and the catalog queries read.
+#[derive(Debug)]
+pub struct Analytics {
+    pub catalog: Arc<Catalog>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Analytics {
+    /// Opens the projection in `data_dir` and starts following `reader`.
+    pub fn start(
+        data_dir: &Path,
+        genesis: Arc<Genesis>,
+        reader: StoreReader,
+    ) -> Result<Analytics, ProjectionError> {
+        let dir = dir(data_dir);
+        let projection = Projection::open(&dir, genesis)?;
+        tracing::info!(height = projection.height(), dir = %dir.display(), "analytics projection opened");
+        let catalog = Catalog::new(dir, projection.manifest().clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = lotline_analytics::follower::spawn(
+            projection,
+            StoreSource(reader),
+            catalog.clone(),
+            stop.clone(),
+        )
+        .map_err(|source| ProjectionError::Io {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        Ok(Analytics {
+            catalog,
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Stops the follower after its last flush.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = crate::state::lock(&self.thread).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `lotline export`, `lotline export verify` and `lotline sql`: the
+/// operator's commands over a data directory's projection.
+pub mod cli {
+    use std::io::{IsTerminal, Write};
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use anyhow::{Context, Result, bail};
+    use lotline_analytics::answer::{self, Format};
+    use lotline_analytics::export::{self, Audience, Progress};
+    use lotline_analytics::manifest::{self, Manifest};
+    use lotline_analytics::sql::{self, Limits, Visibility};
+    use lotline_analytics::{Catalog, Projection};
+    use lotline_genesis::Genesis;
+
+    use super::StoreSource;
+    use crate::store::Store;
+
+    /// The projection's manifest in `data_dir`, first caught up with the
+    /// store when `genesis` is given (the node must be stopped: the store
+    /// is opened for writing).
+    fn projection(data_dir: &Path, genesis: Option<&Path>) -> Result<(PathBuf, Manifest)> {
+        let dir = super::dir(data_dir);
+        if let Some(path) = genesis {
+            let genesis = Arc::new(Genesis::load(path)?);
+            let (store, _) = Store::open(data_dir, genesis.validator_set())
+                .context("opening the store (is the node still running?)")?;
+            let mut projection = Projection::open(&dir, genesis)?;
+            let source = StoreSource(store.reader());
+            let height = lotline_analytics::follower::catch_up(&mut projection, &source, None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            projection.delete_retired(std::time::Duration::ZERO);
+            eprintln!("projection caught up to height {height}");
+        }
+        let manifest = Manifest::load(&dir)?.with_context(|| {
+            format!(
+                "no projection in {} (start the node, or pass --genesis)",
+                dir.display()
+            )
+        })?;
+        Ok((dir, manifest))
+    }
+
+    pub fn export(
+        data_dir: &Path,
+        genesis: Option<&Path>,
+        to: &Path,
+        org: Option<&str>,
+    ) -> Result<()> {
+        let (dir, manifest) = projection(data_dir, genesis)?;
+        let audience = match org {
+            Some(org) => Audience::Org(org.to_owned()),
+            None => Audience::All,
+        };
+        let started = Instant::now();
+        let terminal = std::io::stderr().is_terminal();
+        let mut last_log = Instant::now();
+        let out = export::export(&dir, &manifest, &audience, to, |p: Progress| {
+            let seconds = started.elapsed().as_secs_f64().max(1e-3);
+            let rate = p.rows_read as f64 / seconds;
+            let left = (p.rows_total - p.rows_read) as f64 / rate.max(1.0);
+            let line = format!(
+                "{}/{} files, {} rows read, {} written, {:.0} rows/s, {:.0} s left",
+                p.files_done, p.files_total, p.rows_read, p.rows_written, rate, left
+            );
+            if terminal {
+                eprint!("\r{line}   ");
+            } else if last_log.elapsed().as_secs() >= 5 || p.files_done == p.files_total {
+                tracing::info!("export: {line}");
+                last_log = Instant::now();
+            }
+        })?;
+        if terminal {
+            eprintln!();
+        }
+        let rows: u64 = out.files.iter().map(|f| f.rows).sum();
+        println!(
+            "exported {} files, {rows} rows, heights 1..={}, reader {} to {} in {:.1} s",
+            out.files.len(),
+            out.height,
+            out.reader,
+            to.display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// 0 if every file matches the manifest, 1 if any does not (each
+    /// mismatch named), 2 if the manifest cannot be read.
+    pub fn verify(dir: &Path) -> ExitCode {
+        match manifest::verify(dir) {
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+            Ok(v) if v.mismatches.is_empty() => {
+                println!(
+                    "OK   {}: {} files, {} rows, {} bytes, heights 1..={}, reader {}, chain {}",
+                    dir.display(),
+                    v.files,
+                    v.rows,
+                    v.bytes,
+                    v.manifest.height,
+                    v.manifest.reader,
+                    v.manifest.chain_id
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(v) => {
+                for m in &v.mismatches {
+                    println!("FAIL {m}");
+                }
+                ExitCode::from(1)
+            }
+        }
+    }
+
+    pub fn sql(data_dir: &Path, org: Option<&str>, format: &str, text: &str) -> Result<()> {
+        let Some(format) = Format::parse(format) else {
+            bail!("unknown format {format:?}: json, csv, arrow or parquet");
+        };
+        let (dir, manifest) = projection(data_dir, None)?;
+        let catalog = Catalog::new(dir, manifest);
+        let who = match org {
+            Some(org) => Visibility::Org(org.to_owned()),
+            None => Visibility::All,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let answer = runtime
+            .block_on(sql::query(&catalog, &who, text, Limits::default()))
+            .map_err(|e| anyhow::anyhow!("{} ({})", e, e.reason()))?;
+        let bytes = answer::encode(&answer, format)?;
+        std::io::stdout().write_all(&bytes)?;
+        if format == Format::Json {
+            println!();
+        }
+        Ok(())
+    }
+}
