@@ -1,0 +1,228 @@
+//! Quality benchmark: builds a store from the planted story (real
+//! signatures, blocks and the real commit path with every index), then
+//! measures, as server time on the store:
+//! - root cause (`POST /v1/root-cause`) for N bad units (default 1,000),
+//! - the control chart (`GET /v1/spc/...`) of the end-of-line test of one
+//!   product (one measurement per unit: 100k or more at the default size),
+//!
+//! and prints each against a bound measured in the same run on the same
+//! store: the prefix scans the answer cannot do without (the products'
+//! serialisations for a root cause, the product's facts for a chart).
+//!
+//! ```text
+//! cargo build --release -p lotline-node --bin lotline-quality-bench
+//! target/release/lotline-quality-bench --events 1000000 --dir /tmp/lotline-quality-bench
+//! target/release/lotline-quality-bench --events 1000000 --dir /tmp/lotline-quality-bench --reuse true
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use lotline_core::gs1::{CANONICAL_HOST, Identifier};
+use lotline_core::lineage::EdgeKind;
+use lotline_node::bulk_load;
+use lotline_node::quality::{self, ChartRequest, RootCauseRequest};
+use lotline_node::store::StoreReader;
+use lotline_node::store::lineage::{End, Origins};
+use lotline_node::trace::SeeAll;
+use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, Truth};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const BLOCK_ATTESTATIONS: usize = 1_000;
+const SEED: u64 = 7;
+
+struct Args {
+    events: u64,
+    bad: usize,
+    dir: PathBuf,
+    iterations: usize,
+    reuse: bool,
+}
+
+fn args() -> Result<Args> {
+    let mut out = Args {
+        events: 1_000_000,
+        bad: 1_000,
+        dir: std::env::temp_dir().join("lotline-quality-bench"),
+        iterations: 5,
+        reuse: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--events" => out.events = value.replace('_', "").parse()?,
+            "--bad" => out.bad = value.parse()?,
+            "--dir" => out.dir = PathBuf::from(value),
+            "--iterations" => out.iterations = value.parse::<usize>()?.max(1),
+            "--reuse" => out.reuse = value.parse()?,
+            other => bail!(
+                "unknown flag {other} (use --events N --bad N --dir D --iterations I --reuse true|false)"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// The planted story's scale with at least `events` events in all (the
+/// plain story plus one functional test per unit and the logger event).
+fn scale_for(events: u64) -> Scale {
+    let shape = Scale::for_events(1);
+    let per_campaign = |campaigns: u32| {
+        let scale = Scale { campaigns, ..shape };
+        scale.event_count() + scale.units_per_campaign() * u64::from(campaigns) + 1
+    };
+    let mut campaigns = 1u32;
+    while per_campaign(campaigns) < events {
+        campaigns += 1;
+    }
+    Scale { campaigns, ..shape }
+}
+
+fn main() -> Result<()> {
+    let args = args()?;
+    let scale = scale_for(args.events);
+    let dir = args.dir.join(format!("store-{}", args.events));
+    let (reader, truth, events) = if args.reuse && dir.exists() {
+        reopen(&dir, scale)?
+    } else {
+        build(&dir, scale)?
+    };
+    println!(
+        "# lotline-quality-bench: {events} events ({} campaigns), seed {SEED}",
+        scale.campaigns
+    );
+    root_cause(&reader, &truth, args.bad, args.iterations)?;
+    chart(&reader, &truth, args.iterations)?;
+    Ok(())
+}
+
+fn build(dir: &Path, scale: Scale) -> Result<(StoreReader, Truth, u64)> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let started = Instant::now();
+    let (loaded, truth) = bulk_load::load_planted(dir, SEED, scale, BLOCK_ATTESTATIONS)?;
+    println!(
+        "loaded {} events in {:.1} s ({:.0} events/s)",
+        loaded.events,
+        started.elapsed().as_secs_f64(),
+        loaded.events as f64 / started.elapsed().as_secs_f64()
+    );
+    loaded.store.reader().flush()?;
+    Ok((loaded.store.reader(), truth, loaded.events))
+}
+
+fn reopen(dir: &Path, scale: Scale) -> Result<(StoreReader, Truth, u64)> {
+    let (store, _, _) = bulk_load::reopen(dir, scale)?;
+    let mut workload = SupplyChainWorkload::planted(SEED, scale, &Roles::demo());
+    let events = workload.by_ref().count() as u64;
+    let truth = workload.truth().cloned().context("no truth")?;
+    Ok((store.reader(), truth, events))
+}
+
+/// Median and best of `iterations` runs, in milliseconds.
+fn time<T>(iterations: usize, mut run: impl FnMut() -> Result<T>) -> Result<(f64, f64, T)> {
+    let mut times = Vec::with_capacity(iterations);
+    let mut last = None;
+    for _ in 0..iterations {
+        let started = Instant::now();
+        last = Some(run()?);
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let answer = last.context("no run")?;
+    Ok((times[times.len() / 2], times[0], answer))
+}
+
+fn gtin_of(unit: &str) -> Result<String> {
+    match Identifier::parse(unit) {
+        Ok(Identifier::Item { gtin, .. }) => Ok(gtin.as_str().to_owned()),
+        _ => bail!("{unit} is not a serial"),
+    }
+}
+
+fn root_cause(reader: &StoreReader, truth: &Truth, bad: usize, iterations: usize) -> Result<()> {
+    // The first `bad` failing units, topped up with exposed units when the
+    // story has fewer failures.
+    let mut units: Vec<String> = truth.bad.iter().take(bad).cloned().collect();
+    for unit in &truth.exposed {
+        if units.len() >= bad {
+            break;
+        }
+        if !units.contains(unit) {
+            units.push(unit.clone());
+        }
+    }
+    let request = RootCauseRequest { bad: units };
+    let (median, best, answer) = time(iterations, || {
+        Ok(quality::root_cause(reader, &request, &SeeAll)?)
+    })?;
+    let rank = answer
+        .findings
+        .iter()
+        .position(|f| f.factor == truth.cause || f.confounded.contains(&truth.cause));
+    // The bound: the serialisation scans of the same products, alone.
+    let products: std::collections::BTreeSet<String> = request
+        .bad
+        .iter()
+        .map(|u| gtin_of(u))
+        .collect::<Result<_>>()?;
+    let (scan_median, _, edges) = time(iterations, || {
+        let origins = Origins::default();
+        let mut edges = 0usize;
+        for gtin in &products {
+            let stem = format!("{CANONICAL_HOST}/01/{gtin}/10/");
+            for kind in [EdgeKind::Serialised, EdgeKind::TransformedInto] {
+                edges += reader.edges_under(&stem, End::From, kind, &origins)?.len();
+            }
+        }
+        Ok(edges)
+    })?;
+    println!(
+        "root cause, {} bad units of {} ({} lots, {} findings tested): median {median:.1} ms, best {best:.1} ms; \
+         planted lot in finding {}; serialisation scans alone ({edges} edges) {scan_median:.1} ms, ratio {:.1}",
+        answer.population.bad_units,
+        answer.population.units,
+        answer.population.lots,
+        answer.tested,
+        rank.map_or("none".to_owned(), |r| format!("#{}", r + 1)),
+        median / scan_median.max(1e-9),
+    );
+    Ok(())
+}
+
+fn chart(reader: &StoreReader, truth: &Truth, iterations: usize) -> Result<()> {
+    let gtin = gtin_of(truth.exposed.first().context("no exposed unit")?)?;
+    let request = ChartRequest {
+        gtin: gtin.clone(),
+        characteristic: "activationForce".to_owned(),
+        baseline: Some(25),
+        points: Some(500),
+    };
+    let (median, best, answer) = time(iterations, || {
+        Ok(quality::chart(reader, &request, &SeeAll)?)
+    })?;
+    let (scan_median, _, facts) = time(iterations, || {
+        let origins = Origins::default();
+        let stem = format!("{CANONICAL_HOST}/01/{gtin}/");
+        Ok(reader.facts_under(&stem, &origins)?.len())
+    })?;
+    let flagged = answer
+        .subgroups
+        .iter()
+        .filter(|g| g.p_out_of_control)
+        .count();
+    println!(
+        "control chart, {} measurements of {gtin} activationForce ({} lots listed, {flagged} out of control on the p-chart): \
+         median {median:.1} ms, best {best:.1} ms; facts scan alone ({facts} facts) {scan_median:.1} ms, ratio {:.1}",
+        answer.count,
+        answer.subgroups.len(),
+        median / scan_median.max(1e-9),
+    );
+    Ok(())
+}
