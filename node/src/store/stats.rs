@@ -48,6 +48,7 @@ fn name(prefix: u8) -> &'static str {
         b's' => "bizStep listing",
         b't' => "eventType listing",
         b'v' => "eventID listing",
+        b'w' => "event hash and org (repeated captures)",
         b'x' => "error declarations",
         b'y' => "event origin",
         _ => "unknown",
