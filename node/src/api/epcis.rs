@@ -1,11 +1,13 @@
 //! EPCIS 2.0 REST routes under `/epcis`: capture (`POST /epcis/capture`,
 //! `POST /epcis/events`, capture jobs) and query (`GET /epcis/events` and
-//! the browse paths). Translation only: reading, signing, the job registry
-//! and the query engine are in `crate::epcis`; admission, mempool and gossip
-//! are the ones `POST /v1/attestations` uses ([`crate::ingest`]).
+//! the browse paths). Translation only: headers, credentials and bodies in,
+//! problems and documents out. The capture flow (job, parser thread,
+//! pipeline, commit wait) is `crate::epcis::flow`; reading, signing, the job
+//! registry, XML and the query engine are in `crate::epcis`; admission,
+//! mempool and gossip are the ones `POST /v1/attestations` uses
+//! ([`crate::ingest`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -15,24 +17,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::StreamExt;
 use lotline_core::api::FieldProblem;
 use lotline_core::limits::CAPTURE_BYTES_MAX;
-use rand_core::RngCore;
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
 
 use super::submit::reject;
 use super::{ApiContext, ApiError};
 use crate::access::{self, Identity};
 use crate::epcis::bulk::{self, Broken, Finish, Refusal};
 use crate::epcis::capture::{self, ReadError};
-use crate::epcis::jobs::{Behaviour, CapturedEvent, Job};
-use crate::epcis::stream::{ChannelReader, StreamError};
-use crate::epcis::{document, query, xml};
+use crate::epcis::jobs::{Behaviour, Job};
+use crate::epcis::stream::StreamError;
+use crate::epcis::{document, flow, query, xml};
 
-/// How long `POST /epcis/events` waits before answering 202 instead of 201.
-const SINGLE_WAIT: Duration = Duration::from_secs(10);
 /// Jobs listed by `GET /epcis/capture`.
 const JOBS_LISTED_MAX: usize = 100;
 /// The header that selects all-or-nothing or best-effort capture.
@@ -77,39 +74,22 @@ async fn capture_document(
     {
         return Err(broken_error(&Broken::Stream(StreamError::TooLarge { max })));
     }
-    let (frames_tx, frames_rx) = mpsc::channel(BODY_FRAMES_QUEUED);
-    let (chunks_tx, chunks_rx) = mpsc::channel(1);
-    let parser = tokio::task::spawn_blocking(move || {
-        bulk::parse(ChannelReader::new(frames_rx), max, &chunks_tx);
-    });
-    let (job, finished) = register(&ctx, behaviour);
-    let drive = bulk::run(
-        parts(&ctx)?,
-        job.capture_id.clone(),
-        behaviour,
-        chunks_rx,
-        finished,
-    );
-    let (_, finish) = tokio::join!(forward_body(body, frames_tx), drive);
-    let _ = parser.await;
+    let (job, finish) =
+        flow::capture_document(parts(&ctx)?, behaviour, max, body.into_data_stream()).await;
     let location = format!("/epcis/capture/{}", job.capture_id);
     match finish {
-        Finish::Refused(refusal) => {
-            ctx.epcis.jobs.remove(&job.capture_id);
-            Err(refusal_error(&ctx, refusal))
-        }
+        Finish::Refused(refusal) => Err(refusal_error(&ctx, refusal)),
         Finish::Captured { broken } => {
-            let current = ctx.epcis.jobs.get(&job.capture_id).unwrap_or(job);
             let mut response = match broken {
                 Some(broken @ Broken::Stream(StreamError::TooLarge { .. })) => {
                     let mut error = broken_error(&broken);
                     error.detail = format!(
                         "{}; under proceed the {} events before it were captured (job {})",
-                        error.detail, current.events_captured, current.capture_id
+                        error.detail, job.events_captured, job.capture_id
                     );
                     error.into_response()
                 }
-                _ => (StatusCode::ACCEPTED, Json(current)).into_response(),
+                _ => (StatusCode::ACCEPTED, Json(job)).into_response(),
             };
             insert_location(&mut response, &location);
             Ok(response)
@@ -179,29 +159,6 @@ fn xml_error(error: &xml::XmlError) -> ApiError {
     }
 }
 
-/// Body frames queued between the HTTP side and the parser thread.
-const BODY_FRAMES_QUEUED: usize = 4;
-/// A capture upload that sends nothing for this long is cut (408).
-const BODY_IDLE_MAX: Duration = Duration::from_secs(30);
-
-/// Passes the request body to the parser thread frame by frame; a stall
-/// longer than [`BODY_IDLE_MAX`] or a failed read ends it with an error.
-async fn forward_body(body: Body, tx: mpsc::Sender<Result<Bytes, String>>) {
-    let mut frames = body.into_data_stream();
-    loop {
-        let item = match tokio::time::timeout(BODY_IDLE_MAX, frames.next()).await {
-            Err(_) => Err(format!("no body bytes for {} s", BODY_IDLE_MAX.as_secs())),
-            Ok(None) => return,
-            Ok(Some(Ok(bytes))) => Ok(bytes),
-            Ok(Some(Err(error))) => Err(error.to_string()),
-        };
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() || failed {
-            return;
-        }
-    }
-}
-
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
@@ -223,28 +180,8 @@ fn parts(ctx: &ApiContext) -> Result<Arc<bulk::Parts>, ApiError> {
     }))
 }
 
-/// Registers a running job before anything is read, so its progress can be
-/// followed (`GET /epcis/capture`) while the document streams in.
-fn register(ctx: &ApiContext, behaviour: Behaviour) -> (Job, Arc<Notify>) {
-    let job = Job {
-        capture_id: capture_id(),
-        created_at: lotline_core::time::format_rfc3339_ms(bulk::now_ms()),
-        finished_at: None,
-        running: true,
-        success: true,
-        capture_error_behaviour: behaviour,
-        errors: Vec::new(),
-        events: Vec::new(),
-        events_captured: 0,
-        events_committed: 0,
-        events_rejected: 0,
-    };
-    ctx.epcis.jobs.insert(job.clone());
-    (job, Arc::new(Notify::new()))
-}
-
 /// `POST /epcis/events`: one event, answered once it is committed (201) or
-/// after [`SINGLE_WAIT`] with its capture job (202).
+/// after [`flow::SINGLE_WAIT`] with its capture job (202).
 async fn capture_event(
     State(ctx): State<Arc<ApiContext>>,
     identity: Identity,
@@ -252,62 +189,34 @@ async fn capture_event(
 ) -> Result<Response, ApiError> {
     let body = body?;
     authorize_capture(&ctx, &identity)?;
-    let chunk = bulk::single(&body).map_err(read_error)?;
-    let (tx, rx) = mpsc::channel(2);
-    let _ = tx.send(chunk).await;
-    let _ = tx.send(bulk::Input::End(Ok(1))).await;
-    drop(tx);
-    let (job, finished) = register(&ctx, Behaviour::Rollback);
-    let finish = bulk::run(
-        parts(&ctx)?,
-        job.capture_id.clone(),
-        Behaviour::Rollback,
-        rx,
-        finished.clone(),
-    )
-    .await;
-    if let Finish::Refused(refusal) = finish {
-        ctx.epcis.jobs.remove(&job.capture_id);
-        return Err(refusal_error(&ctx, refusal));
-    }
-    // The job's own task waits for the commit and records the outcome in
-    // the registry, the one source of truth; this waits for that task.
-    let _ = tokio::time::timeout(SINGLE_WAIT, finished.notified()).await;
-    let current = ctx.epcis.jobs.get(&job.capture_id).unwrap_or(job.clone());
-    if !current.running
-        && current.success
-        && let Some(captured) = current.events.first()
-    {
-        return committed_event(&ctx, captured).await;
-    }
-    let mut response = (StatusCode::ACCEPTED, Json(current)).into_response();
-    insert_location(&mut response, &format!("/epcis/capture/{}", job.capture_id));
-    Ok(response)
-}
-
-/// 201 with the event as a query returns it and its Location.
-async fn committed_event(
-    ctx: &Arc<ApiContext>,
-    captured: &CapturedEvent,
-) -> Result<Response, ApiError> {
-    let reader = ctx.reader.clone();
-    let id = captured.attestation;
-    let found = tokio::task::spawn_blocking(move || query::by_attestation(&reader, &id, &|_| true))
+    let outcome = flow::capture_event(parts(&ctx)?, &body)
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::internal("a committed capture is missing from the store"))?;
-    let location = format!(
-        "/epcis/events/{}",
-        lotline_sdk::encode_segment(&captured.event_id)
-    );
-    let mut response = (
-        StatusCode::CREATED,
-        Json(document::single_event_json(&found)),
-    )
-        .into_response();
-    insert_location(&mut response, &location);
-    Ok(response)
+        .map_err(|e| match e {
+            flow::CaptureError::Read(e) => read_error(e),
+            other => ApiError::internal(other),
+        })?;
+    match outcome {
+        flow::Single::Refused(refusal) => Err(refusal_error(&ctx, refusal)),
+        flow::Single::Committed(found) => {
+            let location = format!(
+                "/epcis/events/{}",
+                lotline_sdk::encode_segment(found.event.event_id.as_deref().unwrap_or_default())
+            );
+            let mut response = (
+                StatusCode::CREATED,
+                Json(document::single_event_json(&found)),
+            )
+                .into_response();
+            insert_location(&mut response, &location);
+            Ok(response)
+        }
+        flow::Single::Pending(job) => {
+            let location = format!("/epcis/capture/{}", job.capture_id);
+            let mut response = (StatusCode::ACCEPTED, Json(job)).into_response();
+            insert_location(&mut response, &location);
+            Ok(response)
+        }
+    }
 }
 
 /// A capture of which nothing was captured, as its problem.
@@ -710,11 +619,4 @@ fn insert_location(response: &mut Response, location: &str) {
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-}
-
-/// An unguessable capture id (so one client cannot walk another's jobs).
-fn capture_id() -> String {
-    let mut bytes = [0u8; 12];
-    rand_core::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }

@@ -1,6 +1,8 @@
 //! EPCIS 2.0 capture and query on the node, without HTTP: the embedded JSON
 //! Schema ([`schema`]), reading capture bodies and custodial signing
-//! ([`capture`]), the capture job registry ([`jobs`]), the query engine
+//! ([`capture`]), the capture flow of each route ([`flow`]: job, parser
+//! thread, pipeline, commit wait), the capture job registry ([`jobs`]),
+//! refusing repeated captures ([`dedup`]), XML ([`xml`]), the query engine
 //! ([`query`]) and the JSON-LD it returns ([`document`]). The axum handlers
 //! (`api::epcis`) only translate between HTTP and these.
 //!
@@ -15,6 +17,7 @@ pub mod bulk;
 pub mod capture;
 pub mod dedup;
 pub mod document;
+pub mod flow;
 pub mod jobs;
 pub mod query;
 pub mod schema;
