@@ -1,5 +1,5 @@
 //! The `lotline` command line: genesis, node, attest, verify, keygen, demo,
-//! backup, restore, resume-voting.
+//! backup, restore, resume-voting, doctor.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,6 +93,9 @@ enum Command {
     /// Let a restored validator vote again (removes its restore marker);
     /// read docs/operations.md, "Restoring a validator", first.
     ResumeVoting(crate::ops::commands::ResumeVotingArgs),
+    /// Check a node's config, keys, data folder, block log, sled, peers and
+    /// clock; print findings in plain words; exit 1 on any problem.
+    Doctor(crate::ops::commands::DoctorArgs),
     /// Copy the analytics projection (Parquet + manifest) to a folder, for
     /// every reader or for one org; `lotline export verify DIR` checks one.
     #[cfg(feature = "analytics")]
@@ -259,6 +262,15 @@ pub fn main() -> ExitCode {
             format,
             sql,
         } => crate::analytics::cli::sql(&data_dir, org.as_deref(), &format, &sql),
+        Command::Doctor(args) => {
+            return match runtime() {
+                Ok(rt) => rt.block_on(crate::ops::commands::doctor(args)),
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! The `lotline backup`, `restore` and `resume-voting` commands: argument
+//! The `lotline backup`, `restore`, `resume-voting` and `doctor` commands: argument
 //! handling and what they print. The work is in [`super::backup`],
 //! [`super::restore`] and [`super::restored`].
 
@@ -43,6 +43,15 @@ pub struct RestoreArgs {
     /// The data folder to write (must not exist or be empty).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Another node's API URL (repeatable), for the clock comparison.
+    #[arg(long = "peer-url")]
+    pub peer_urls: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,6 +159,22 @@ pub fn resume_voting(args: ResumeVotingArgs) -> Result<()> {
         marker.restored_at_ms
     );
     Ok(())
+}
+
+/// Prints every finding; exit 0 if none is a problem, 1 otherwise.
+pub async fn doctor(args: DoctorArgs) -> std::process::ExitCode {
+    let report = super::doctor::run(&args.config, &args.peer_urls).await;
+    for finding in &report.findings {
+        println!("{finding}");
+    }
+    let problems = report.problems().count();
+    if problems == 0 {
+        println!("no problems found");
+        std::process::ExitCode::SUCCESS
+    } else {
+        println!("{problems} problem(s) found");
+        std::process::ExitCode::from(1)
+    }
 }
 
 fn data_dir_of(config: Option<&Path>, data_dir: Option<PathBuf>) -> Result<PathBuf> {

@@ -1,5 +1,5 @@
-//! Operator tools that work on a node's folder: backup, restore and the
-//! restore marker that keeps a restored validator from voting.
+//! Operator tools that work on a node's folder: backup, restore, the
+//! restore marker that keeps a restored validator from voting, and doctor.
 //!
 //! Not here: anything the running node does for itself (the store's own
 //! recovery at start is in [`crate::store`]). These functions read a live
@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod commands;
+pub mod doctor;
 pub mod manifest;
 pub mod restore;
 pub mod restored;

@@ -294,6 +294,27 @@ fn collect_replaced_nodes(keys: usize) {
     }
 }
 
+/// The layout version and applied height of the sled index at `path`, for
+/// `lotline doctor` on a stopped node (sled locks its folder: this fails
+/// while a node has it open). `None` if there is no sled index there.
+pub fn sled_marks(path: &Path) -> Result<Option<(u32, u64)>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let err = |source| StoreError::Sled {
+        path: path.to_owned(),
+        source,
+    };
+    let db = open_sled(path).map_err(err)?;
+    let tree = db.open_tree(TREE).map_err(err)?;
+    let reader = StoreReader {
+        db: tree,
+        sled: db,
+        trees: Arc::new(Mutex::new(VecDeque::new())),
+    };
+    Ok(Some((reader.format()?, reader.applied_height()?)))
+}
+
 /// sled without its page compression: zstd (the "compression" feature)
 /// cut sled's disk per event from 14.1 KB to 4.7 KB on the 100k generator
 /// store but cut the load rate 3.2x (1,774 -> 554 events/s), in the commit

@@ -296,13 +296,47 @@ pub fn read_records(
     version: u32,
     record_max: usize,
 ) -> Result<(Vec<Record>, u64), RecordFileError> {
-    let bytes = std::fs::read(path).map_err(|source| RecordFileError::Io {
+    read_records_from(path, magic, version, record_max, HEADER_LEN)
+}
+
+/// [`read_records`] from offset `start` on, a record boundary the caller
+/// knows (as [`RecordFile::open_from`]); nothing before it is read but the
+/// header.
+pub fn read_records_from(
+    path: &Path,
+    magic: &'static [u8; 8],
+    version: u32,
+    record_max: usize,
+    start: u64,
+) -> Result<(Vec<Record>, u64), RecordFileError> {
+    let io_err = |source| RecordFileError::Io {
         path: path.to_owned(),
         source,
-    })?;
-    check_header(path, &bytes, magic, version)?;
-    let body = &bytes[HEADER_LEN as usize..];
-    scan(body, HEADER_LEN, record_max).map_err(|damage| RecordFileError::Corrupt {
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    let mut header = [0u8; HEADER_LEN as usize];
+    file.read_exact(&mut header)
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::UnexpectedEof => RecordFileError::Magic {
+                path: path.to_owned(),
+                expected: magic_name(magic),
+            },
+            _ => io_err(source),
+        })?;
+    check_header(path, &header, magic, version)?;
+    let start = start.max(HEADER_LEN);
+    if start > len {
+        return Err(RecordFileError::Short {
+            path: path.to_owned(),
+            len,
+            start,
+        });
+    }
+    file.seek(SeekFrom::Start(start)).map_err(io_err)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
+    file.read_to_end(&mut bytes).map_err(io_err)?;
+    scan(&bytes, start, record_max).map_err(|damage| RecordFileError::Corrupt {
         path: path.to_owned(),
         offset: damage.offset,
         reason: damage.reason,

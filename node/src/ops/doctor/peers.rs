@@ -1,0 +1,195 @@
+//! Is the node running, can it reach the other validators, is its clock
+//! near theirs.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use libp2p::multiaddr::{Multiaddr, Protocol};
+use lotline_genesis::Genesis;
+
+use super::{CLOCK_SKEW_MAX, PEER_TIMEOUT, Report};
+use crate::config::NodeConfig;
+
+/// Asks the node's own API for `/health`; true if it answers.
+pub async fn check_running(config: &NodeConfig, report: &mut Report) -> bool {
+    let area = "node";
+    if config.tls.is_some() {
+        report.note(area, "the API is HTTPS; not asked whether the node runs");
+        return false;
+    }
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(IpAddr::from([127, 0, 0, 1]));
+    }
+    let url = format!("http://{addr}/health");
+    let Ok(client) = reqwest::Client::builder().timeout(PEER_TIMEOUT).build() else {
+        report.note(area, "no HTTP client; not asked whether the node runs");
+        return false;
+    };
+    match client.get(&url).send().await {
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            if status.is_success() {
+                report.ok(area, format!("running: {url} answers {body}"));
+            } else {
+                report.problem(
+                    area,
+                    format!("running but unhealthy: {url} answers {status} {body}"),
+                );
+            }
+            true
+        }
+        Err(_) => {
+            report.note(area, format!("not running (nothing answers at {url})"));
+            false
+        }
+    }
+}
+
+/// A TCP connection to every other validator's libp2p address.
+pub async fn check_peers(genesis: &Genesis, me: Option<u16>, report: &mut Report) {
+    let validators = genesis.validators();
+    if validators.len() == 1 {
+        report.ok("peers", "a single validator: no peers to reach");
+        return;
+    }
+    for (i, validator) in validators.iter().enumerate() {
+        if me.is_some_and(|me| usize::from(me) == i) {
+            continue;
+        }
+        let area = format!("peer {}", validator.org);
+        let Some(addr) = &validator.p2p else {
+            report.note(area, "the genesis gives no p2p address; not checked");
+            continue;
+        };
+        let target = match tcp_target(addr) {
+            Ok(target) => target,
+            Err(text) => {
+                report.problem(area, format!("p2p address {addr:?}: {text}"));
+                continue;
+            }
+        };
+        match tokio::time::timeout(PEER_TIMEOUT, tokio::net::TcpStream::connect(&target)).await {
+            Ok(Ok(_)) => report.ok(area, format!("{addr} accepts TCP connections")),
+            Ok(Err(error)) => report.problem(
+                area,
+                format!("cannot connect to {addr} ({error}); is that node up, and is the port open in its firewall?"),
+            ),
+            Err(_) => report.problem(
+                area,
+                format!(
+                    "no answer from {addr} within {} s (a firewall dropping packets, or the host is down)",
+                    PEER_TIMEOUT.as_secs()
+                ),
+            ),
+        }
+    }
+}
+
+/// `host:port` from a multiaddr such as `/ip4/10.0.0.2/tcp/7101` or
+/// `/dns4/node.example/tcp/7101`.
+fn tcp_target(addr: &str) -> Result<String, String> {
+    let parsed: Multiaddr = addr.parse().map_err(|e| format!("not a multiaddr: {e}"))?;
+    let mut host = None;
+    let mut port = None;
+    for protocol in parsed.iter() {
+        match protocol {
+            Protocol::Ip4(ip) => host = Some(ip.to_string()),
+            Protocol::Ip6(ip) => host = Some(SocketAddr::from((ip, 0)).ip().to_string()),
+            Protocol::Dns(name) | Protocol::Dns4(name) | Protocol::Dns6(name) => {
+                host = Some(name.to_string())
+            }
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    match (host, port) {
+        (Some(host), Some(port)) if host.contains(':') => Ok(format!("[{host}]:{port}")),
+        (Some(host), Some(port)) => Ok(format!("{host}:{port}")),
+        _ => Err("no host and TCP port in it".into()),
+    }
+}
+
+/// Compares this machine's clock with each peer API's HTTP `Date` header.
+pub async fn check_clock(peer_urls: &[String], report: &mut Report) {
+    let area = "clock";
+    if peer_urls.is_empty() {
+        report.note(
+            area,
+            "not compared (give other nodes' API URLs with --peer-url to compare)",
+        );
+        return;
+    }
+    let Ok(client) = reqwest::Client::builder().timeout(PEER_TIMEOUT).build() else {
+        report.note(area, "no HTTP client; not compared");
+        return;
+    };
+    for url in peer_urls {
+        let health = format!("{}/health", url.trim_end_matches('/'));
+        let sent = SystemTime::now();
+        let response = match client.get(&health).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                report.note(
+                    area,
+                    format!("{url} does not answer ({error}); not compared"),
+                );
+                continue;
+            }
+        };
+        let received = SystemTime::now();
+        let Some(date) = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+        else {
+            report.note(area, format!("{url} sent no Date header; not compared"));
+            continue;
+        };
+        // The Date has whole seconds: allow the round trip and one second.
+        let round_trip = received.duration_since(sent).unwrap_or_default();
+        let skew = match received.duration_since(date) {
+            Ok(ahead) => ahead,
+            Err(behind) => behind.duration(),
+        };
+        let slack = round_trip + Duration::from_secs(1);
+        let skew = skew.saturating_sub(slack);
+        if skew > CLOCK_SKEW_MAX {
+            report.problem(
+                area,
+                format!(
+                    "differs from {url} by about {} s (more than {} s); run NTP (chrony or systemd-timesyncd) on both",
+                    skew.as_secs(),
+                    CLOCK_SKEW_MAX.as_secs()
+                ),
+            );
+        } else {
+            report.ok(
+                area,
+                format!("within {} s of {url}", CLOCK_SKEW_MAX.as_secs()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_targets_from_multiaddrs() {
+        assert_eq!(
+            tcp_target("/ip4/10.0.0.2/tcp/7101").unwrap(),
+            "10.0.0.2:7101"
+        );
+        assert_eq!(tcp_target("/ip6/::1/tcp/7101").unwrap(), "[::1]:7101");
+        assert_eq!(
+            tcp_target("/dns4/node.example/tcp/7101").unwrap(),
+            "node.example:7101"
+        );
+        assert!(tcp_target("/ip4/10.0.0.2/udp/7101").is_err());
+        assert!(tcp_target("10.0.0.2:7101").is_err());
+    }
+}

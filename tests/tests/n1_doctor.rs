@@ -1,0 +1,120 @@
+//! `lotline doctor` on a real one-validator node: a healthy folder (with
+//! the node running and stopped) has no problem, and each of three broken
+//! folders is named in plain words: a key file others can read, a damaged
+//! head block in the log, a data folder anyone may write.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use lotline_core::api::{Status, Wait};
+use lotline_node::ops::doctor::{self, Level, Report};
+use support::{Consortium, client, commissioning};
+
+fn config_file(c: &Consortium) -> PathBuf {
+    c.dir.path().join("nodes").join("manufacturer.toml")
+}
+
+fn problems(report: &Report) -> Vec<String> {
+    report.problems().map(ToString::to_string).collect()
+}
+
+fn finding<'a>(report: &'a Report, area: &str) -> &'a doctor::Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.area == area)
+        .unwrap_or_else(|| panic!("no {area} finding in {:#?}", report.findings))
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_a_healthy_node_and_names_what_is_broken() {
+    let c = Consortium::new();
+    let node = c.start().await;
+    let envelopes: Vec<_> = (0..6)
+        .map(|i| c.attest("supplier", commissioning(&format!("doctor-{i}"))))
+        .collect();
+    for r in client(&node)
+        .submit_batch(&envelopes, Wait::Committed)
+        .await
+        .expect("batch")
+        .results
+    {
+        assert_eq!(r.status, Status::Committed);
+    }
+
+    // Healthy and running: the config file names the node's real port.
+    let path = config_file(&c);
+    let text = std::fs::read_to_string(&path).expect("config");
+    let live = c.dir.path().join("nodes").join("live.toml");
+    std::fs::write(
+        &live,
+        text.replace("127.0.0.1:0", &node.api_addr.to_string()),
+    )
+    .expect("write");
+    let report = doctor::run(&live, &[node.url()]).await;
+    assert!(!report.has_problems(), "{:#?}", report.findings);
+    assert!(finding(&report, "node").text.starts_with("running"));
+    assert_eq!(
+        finding(&report, "sled").level,
+        Level::Note,
+        "sled untouched while running"
+    );
+    assert_eq!(finding(&report, "clock").level, Level::Ok);
+    node.shutdown().await;
+
+    // Healthy and stopped: sled is opened and its layout read.
+    let report = doctor::run(&path, &[]).await;
+    assert!(!report.has_problems(), "{:#?}", report.findings);
+    // (`disk` may be a note on a nearly full test machine; never a problem here.)
+    for area in [
+        "config",
+        "genesis",
+        "node key",
+        "capture key",
+        "data folder",
+        "peers",
+    ] {
+        assert_eq!(finding(&report, area).level, Level::Ok, "{area}");
+    }
+    assert!(finding(&report, "block log").text.starts_with("height "));
+    assert_eq!(finding(&report, "sled").level, Level::Ok);
+
+    // Broken 1: the node key readable by others.
+    set_mode(&c.config.node_key, 0o644);
+    let report = doctor::run(&path, &[]).await;
+    let found = problems(&report);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].contains("node key"), "{found:#?}");
+    set_mode(&c.config.node_key, 0o600);
+
+    // Broken 2: the head block of the log damaged (a bad copy, a bad disk).
+    let log = c.config.data_dir.join("blocks.log");
+    let mut bytes = std::fs::read(&log).expect("log");
+    let at = bytes.len() - 20;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&log, &bytes).expect("write");
+    let report = doctor::run(&path, &[]).await;
+    let found = problems(&report);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("block log") && found[0].contains("restore"),
+        "{found:#?}"
+    );
+    bytes[at] ^= 0x5a;
+    std::fs::write(&log, &bytes).expect("write");
+    assert!(!doctor::run(&path, &[]).await.has_problems());
+
+    // Broken 3: a data folder any user may write.
+    set_mode(&c.config.data_dir, 0o777);
+    let report = doctor::run(&path, &[]).await;
+    let found = problems(&report);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].contains("any user"), "{found:#?}");
+    set_mode(&c.config.data_dir, 0o755);
+}
