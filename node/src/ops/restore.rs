@@ -257,3 +257,60 @@ fn staging_path(data_dir: &Path) -> PathBuf {
     name.push(".restoring");
     data_dir.with_file_name(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::backup::{self, Extras};
+    use crate::store::testing::Chain;
+
+    /// A data folder with a three-block log (and its index) and its backup.
+    fn backed_up(dir: &Path, chain: &mut Chain) -> PathBuf {
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let (mut log, _) = BlockLog::open(&data.join("blocks.log"), &chain.set).unwrap();
+        for b in 0..3u32 {
+            let record = chain.block(vec![Chain::envelope(b)]);
+            let ids = log.check(&chain.set, &record).unwrap();
+            log.append_durable(&record, &ids).unwrap();
+        }
+        drop(log);
+        let to = dir.join("backup");
+        let manifest = backup::backup(&data, &to, &Extras::default()).unwrap();
+        assert_eq!(manifest.height, 3);
+        to
+    }
+
+    /// Goal: restore never overwrites data and never accepts another
+    /// chain's backup. Method: a non-empty target, a backup a second time
+    /// into a used folder, and a validator set of another chain.
+    #[test]
+    fn restore_refuses_a_used_folder_and_another_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = Chain::new();
+        let from = backed_up(dir.path(), &mut chain);
+        assert!(matches!(
+            backup::backup(&dir.path().join("data"), &from, &Extras::default()),
+            Err(backup::BackupError::TargetNotEmpty { .. })
+        ));
+        let used = dir.path().join("used");
+        std::fs::create_dir_all(&used).unwrap();
+        std::fs::write(used.join("blocks.log"), b"keep me").unwrap();
+        assert!(matches!(
+            restore(&from, &used, &chain.set),
+            Err(RestoreError::TargetNotEmpty { .. })
+        ));
+        assert_eq!(std::fs::read(used.join("blocks.log")).unwrap(), b"keep me");
+        let mut other = chain.set.clone();
+        other.chain_id = lotline_core::hash::Digest([7; 32]);
+        assert!(matches!(
+            restore(&from, &dir.path().join("other"), &other),
+            Err(RestoreError::ChainMismatch { .. })
+        ));
+        let restored = dir.path().join("restored");
+        let manifest = restore(&from, &restored, &chain.set).unwrap();
+        assert_eq!(manifest.height, 3);
+        assert!(Marker::read(&restored).unwrap().is_some());
+        assert!(!staging_path(&restored).exists());
+    }
+}
