@@ -75,9 +75,9 @@ pub enum AdmissionError {
     StoreUnavailable(String),
     #[error("{0}")]
     Lineage(LineageProblem),
-    /// The org already committed this event (same CBV 2.0 event hash):
-    /// [`crate::epcis::dedup`].
-    #[error("already captured as attestation {first}{}", event_id.as_ref().map(|id| format!(" (eventID {id})")).unwrap_or_default())]
+    /// The org already committed this event, or the same capture holds it
+    /// earlier (same CBV 2.0 event hash): [`crate::epcis::dedup`].
+    #[error("repeats the event of attestation {first}{}", event_id.as_ref().map(|id| format!(" (eventID {id})")).unwrap_or_default())]
     DuplicateEvent {
         hash: String,
         first: AttestationId,

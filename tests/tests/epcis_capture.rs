@@ -561,6 +561,24 @@ async fn a_second_capture_of_the_same_event_is_refused_naming_the_first() {
         "https://lotline.dev/problems/duplicate-event"
     );
 
+    // The same event twice in one document: the second repeats the first.
+    let twice = document(vec![object_event("DUP-4", 1.0), object_event("DUP-4", 1.0)]);
+    let (status, _, problem) = post(&http, &capture, &twice, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://lotline.dev/problems/duplicate-event"
+    );
+    assert_eq!(
+        problem_fields(&problem),
+        ["epcisBody.eventList[1].duplicate-event"],
+        "{problem}"
+    );
+    assert!(
+        events_of_lot(&http, &base, "DUP-4").await.is_empty(),
+        "rollback"
+    );
+
     // A different event (another quantity) is not a repeat.
     let mut other = original.clone();
     other["quantityList"][1]["quantity"] = json!(3);

@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use lotline_core::api::FieldProblem;
 use lotline_core::attestation::Envelope;
+use lotline_core::epcis::event_hash;
 use lotline_core::hash::Digest;
 use lotline_core::limits::CAPTURE_CHUNK_EVENTS;
 use rand_core::RngCore;
@@ -682,7 +683,8 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
     let issued_at_ms = u64::try_from(now_ms()).unwrap_or_default();
     let mut paths = Vec::with_capacity(events.len());
     let mut envelopes = Vec::with_capacity(events.len());
-    let mut ids = Vec::with_capacity(events.len());
+    let mut ids: Vec<String> = Vec::with_capacity(events.len());
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for RawEvent { path, raw } in events {
         let raw = with_context(raw, context);
         let violations = schema::check(&raw);
@@ -700,6 +702,23 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
             Ok(mut event) => {
                 let nonce = random_nonce();
                 let event_id = capture::name_event(&mut event);
+                // The same event twice in one chunk: the later one repeats
+                // the earlier (neither is committed yet, so the committed
+                // index cannot tell; see `dedup`).
+                let name = event_hash::duplicate_name(&event);
+                if let Some(&first) = seen.get(&name) {
+                    let envelope: &Envelope = &envelopes[first];
+                    let rejection: Rejection = vec![AdmissionError::DuplicateEvent {
+                        hash: event_hash::event_hash(&event).uri(),
+                        first: envelope.id(),
+                        event_id: Some(ids[first].clone()),
+                    }];
+                    problems.rejected += 1;
+                    problems.push(event_problems(&path, &rejection));
+                    problems.first_rejection.get_or_insert(rejection);
+                    continue;
+                }
+                seen.insert(name, envelopes.len());
                 envelopes.push(custodian.sign(parts.chain_id, issued_at_ms, nonce, event));
                 ids.push(event_id);
                 paths.push(path);
