@@ -57,10 +57,19 @@ impl Source for StoreSource {
     }
 }
 
+/// Queries that run at once: each may hold its memory limit
+/// ([`lotline_analytics::sql::Limits`]), so this bounds the memory SQL can
+/// take on a node. A query that finds no slot within [`QUERY_WAIT`] is
+/// answered 503.
+pub const QUERIES_MAX: usize = 2;
+pub const QUERY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A running follower and the catalog queries read.
 #[derive(Debug)]
 pub struct Analytics {
     pub catalog: Arc<Catalog>,
+    /// Slots for running queries ([`QUERIES_MAX`]).
+    pub queries: Arc<tokio::sync::Semaphore>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -89,6 +98,7 @@ impl Analytics {
         })?;
         Ok(Analytics {
             catalog,
+            queries: Arc::new(tokio::sync::Semaphore::new(QUERIES_MAX)),
             stop,
             thread: Mutex::new(Some(thread)),
         })

@@ -80,6 +80,24 @@ pub async fn sql(
     } else {
         Visibility::Org(caller.org.clone())
     };
+    let busy = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "analytics-busy",
+            "Analytics busy",
+            format!(
+                "{} SQL queries are running on this node; retry shortly",
+                crate::analytics::QUERIES_MAX
+            ),
+        )
+    };
+    let _slot = tokio::time::timeout(
+        crate::analytics::QUERY_WAIT,
+        analytics.queries.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| busy())?
+    .map_err(|_| busy())?;
     let answer = sql::query(&analytics.catalog, &who, &request.sql, Limits::default())
         .await
         .map_err(refused)?;
