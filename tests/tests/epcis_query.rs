@@ -93,10 +93,13 @@ fn events() -> Vec<Value> {
             }),
         ),
     ];
+    // The fillers are distinct events (a minute apart): events that differ
+    // only in eventID have the same CBV event hash and are one event.
     for n in 0..RECEIVING {
         list.push(with(
             base_event(100 + n, "ObjectEvent", 10),
             json!({
+                "eventTime": format!("2026-03-10T00:{n:02}:00Z"),
                 "action": "OBSERVE", "bizStep": "receiving",
                 "quantityList": [{"epcClass": lot_uri("C"), "quantity": 1, "uom": "KGM"}]
             }),
