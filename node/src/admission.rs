@@ -27,7 +27,6 @@ use lotline_core::statement::{STATEMENT_VERSION, Statement};
 use lotline_genesis::{Genesis, PolicyError};
 
 use crate::mempool::Admitted;
-use crate::store::index::AttestationMeta;
 
 /// Longest accepted nonce.
 pub const NONCE_CHARS_MAX: usize = 128;
@@ -287,7 +286,7 @@ fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, R
     let size = checked.envelope.payload.len() + 200;
     Ok(Admitted {
         id: checked.envelope.id(),
-        meta: AttestationMeta::of(&checked.statement),
+        statement: std::sync::Arc::new(checked.statement),
         envelope: checked.envelope,
         size,
     })

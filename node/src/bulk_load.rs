@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -18,8 +19,7 @@ use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, Truth, Workload, 
 
 use crate::NodeConfig;
 use crate::consensus::solo::SoloEngine;
-use crate::store::index::AttestationMeta;
-use crate::store::{BlockLog, BlockRecord, Store, StoreOpenReport};
+use crate::store::{BlockLog, BlockRecord, Parsed, Store, StoreOpenReport};
 
 /// The workload's seed: one story per scale, the same in every run.
 const SEED: u64 = 7;
@@ -100,7 +100,7 @@ fn load_story(
         progress,
         |block, metas| {
             for record in certify(&mut engine, block) {
-                store.commit(&record, metas)?;
+                store.commit(&record, |_| metas.to_vec())?;
             }
             Ok(())
         },
@@ -200,7 +200,7 @@ fn sign_story(
     mut workload: Workload,
     block_size: usize,
     mut progress: impl FnMut(u64, f64),
-    mut commit: impl FnMut(Vec<Envelope>, &[AttestationMeta]) -> Result<()>,
+    mut commit: impl FnMut(Vec<Envelope>, &[Parsed]) -> Result<()>,
 ) -> Result<Story> {
     let genesis = &consortium.genesis;
     let started = Instant::now();
@@ -226,7 +226,7 @@ fn sign_story(
         let t = Instant::now();
         block.push(statement.sign(key));
         sign_time += t.elapsed();
-        metas.push(AttestationMeta::of(&statement));
+        metas.push(Some(Arc::new(statement)));
         if block.len() == block_size {
             committed += block.len() as u64;
             commit(std::mem::take(&mut block), &metas)?;

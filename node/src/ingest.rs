@@ -279,7 +279,6 @@ mod tests {
 
     use super::*;
     use crate::state::Shared;
-    use crate::store::index::AttestationMeta;
     use crate::store::testing::Chain;
     use crate::store::{BlockLogError, Store, StoreError};
 
@@ -287,7 +286,7 @@ mod tests {
         let envelope = Chain::envelope(n);
         Admitted {
             id: envelope.id(),
-            meta: AttestationMeta::of_committed(&envelope),
+            statement: Arc::new(crate::store::testing::Chain::statement()),
             envelope,
             size: 100,
         }
@@ -304,9 +303,7 @@ mod tests {
         let mut chain = Chain::new();
         let (mut store, _) = Store::open(dir.path(), chain.set.clone()).expect("open");
         let first = chain.block(vec![Chain::envelope(1)]);
-        store
-            .commit(&first, &[admitted(1).meta])
-            .expect("first commit");
+        store.commit(&first, |_| Vec::new()).expect("first commit");
         let pool = Mempool::new(10, 1 << 20);
         let reader = store.reader();
         assert!(matches!(
@@ -332,7 +329,7 @@ mod tests {
         }
         let repeat = chain.block(vec![Chain::envelope(1)]);
         assert!(matches!(
-            store.commit(&repeat, &[admitted(1).meta]),
+            store.commit(&repeat, |_| Vec::new()),
             Err(StoreError::Log(BlockLogError::Repeated {
                 height: 2,
                 committed_at: 1,
@@ -351,7 +348,7 @@ mod tests {
         let mut chain = Chain::new();
         let (mut store, _) = Store::open(dir.path(), chain.set.clone()).expect("open");
         let first = chain.block(vec![Chain::envelope(1)]);
-        store.commit(&first, &[admitted(1).meta]).expect("commit");
+        store.commit(&first, |_| Vec::new()).expect("commit");
         let shared = Shared::new(Mempool::new(10, 1 << 20), Default::default());
         let ingest = Ingest::new(shared.clone(), store.reader(), None);
 

@@ -5,19 +5,26 @@
 //! twin is in flight between the mempool and the store. Ids leave in one
 //! place: [`Mempool::remove_committed`], called by the commit step
 //! (`consensus/commit.rs`) right after the store has them.
+//!
+//! The pool also keeps each attestation's statement as admission parsed it,
+//! pending and in flight, so the commit step indexes it without parsing the
+//! payload again ([`Mempool::statements`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use lotline_core::attestation::{AttestationId, Envelope};
+use lotline_core::statement::Statement;
 
-use crate::store::index::AttestationMeta;
+use crate::store::Parsed;
 
-/// An attestation that passed admission: signature verified once, here.
+/// An attestation that passed admission: signature verified once, here;
+/// statement parsed once, here.
 #[derive(Clone, Debug)]
 pub struct Admitted {
     pub id: AttestationId,
     pub envelope: Envelope,
-    pub meta: AttestationMeta,
+    pub statement: Arc<Statement>,
     /// Encoded size, for the block byte limit.
     pub size: usize,
 }
@@ -35,7 +42,8 @@ pub struct Mempool {
     /// Arrival order; ids no longer pending are skipped lazily.
     queue: VecDeque<AttestationId>,
     pending: HashMap<AttestationId, Admitted>,
-    in_flight: HashSet<AttestationId>,
+    /// Taken for a block not yet applied, with the parsed statement.
+    in_flight: HashMap<AttestationId, Arc<Statement>>,
     bytes: usize,
     items_max: usize,
     bytes_max: usize,
@@ -50,7 +58,7 @@ impl Mempool {
         Mempool {
             queue: VecDeque::new(),
             pending: HashMap::new(),
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             bytes: 0,
             items_max,
             bytes_max,
@@ -82,12 +90,25 @@ impl Mempool {
 
     /// True while the id is pending or in a block not yet applied.
     pub fn knows(&self, id: &AttestationId) -> bool {
-        self.pending.contains_key(id) || self.in_flight.contains(id)
+        self.pending.contains_key(id) || self.in_flight.contains_key(id)
     }
 
     /// A pending (not yet committed) attestation.
     pub fn pending(&self, id: &AttestationId) -> Option<&Admitted> {
         self.pending.get(id)
+    }
+
+    /// The statements admission parsed for `ids` (pending or in flight), in
+    /// order; `None` for an id the pool does not hold.
+    pub fn statements(&self, ids: &[AttestationId]) -> Vec<Parsed> {
+        ids.iter()
+            .map(|id| {
+                self.pending
+                    .get(id)
+                    .map(|a| a.statement.clone())
+                    .or_else(|| self.in_flight.get(id).cloned())
+            })
+            .collect()
     }
 
     /// Takes the oldest items up to the limits; they stay known (in flight)
@@ -98,7 +119,7 @@ impl Mempool {
         let mut out = Vec::with_capacity(chosen.len());
         for id in chosen {
             if let Some(item) = self.remove_pending(&id) {
-                self.in_flight.insert(id);
+                self.in_flight.insert(id, item.statement.clone());
                 out.push(item);
             }
         }
@@ -196,13 +217,7 @@ mod tests {
         Admitted {
             id: envelope.id(),
             envelope,
-            meta: AttestationMeta {
-                org: "o".into(),
-                event_type: "ObjectEvent".into(),
-                event_time: String::new(),
-                biz_step: None,
-                identifiers: vec![],
-            },
+            statement: Arc::new(crate::store::testing::Chain::statement()),
             size: 100,
         }
     }

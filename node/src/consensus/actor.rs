@@ -11,7 +11,6 @@ use super::solo::SoloEngine;
 use super::{Input, Output, commit};
 use crate::mempool::Admitted;
 use crate::state::Shared;
-use crate::store::index::AttestationMeta;
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{BlockRecord, Store};
 
@@ -85,8 +84,8 @@ impl Actor {
     /// ([`commit::commit`]); if the store fails the node stops with them
     /// still known, so no client can submit a twin meanwhile.
     fn step(&mut self, items: Vec<Admitted>) -> Result<(), String> {
-        let (envelopes, metas): (Vec<_>, Vec<AttestationMeta>) =
-            items.into_iter().map(|a| (a.envelope, a.meta)).unzip();
+        let batch = items.len();
+        let envelopes = items.into_iter().map(|a| a.envelope).collect();
         let outputs = self.engine.handle(Input::Propose {
             attestations: envelopes,
             evidence: Vec::new(),
@@ -107,7 +106,7 @@ impl Actor {
                     }
                     let keep = KeepAbove::committed(&block.header, &finality);
                     let record = BlockRecord { block, finality };
-                    if let Err(e) = commit::commit(&mut self.store, &self.shared, record, &metas) {
+                    if let Err(e) = commit::commit(&mut self.store, &self.shared, record) {
                         self.engine.rollback_to(self.store.head());
                         return Err(e.to_string());
                     }
@@ -132,7 +131,7 @@ impl Actor {
         if journaled {
             self.journal.sync().map_err(|e| e.to_string())?;
         }
-        if !committed && !metas.is_empty() {
+        if !committed && batch > 0 {
             // The solo engine commits every non-empty batch; anything else
             // would leave the batch in flight for good.
             return Err("the single-validator engine did not commit its batch".into());

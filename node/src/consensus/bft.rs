@@ -27,7 +27,6 @@ use super::evidence;
 use crate::admission::Admission;
 use crate::net::{NetError, NetEvent, NetworkHandle};
 use crate::state::Shared;
-use crate::store::index::AttestationMeta;
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{BlockRecord, NotFresh, Store, StoreReader};
 
@@ -509,17 +508,6 @@ impl BftActor {
             }
             Output::Commit { block, finality } => {
                 self.flush_journal()?;
-                let metas: Vec<AttestationMeta> = {
-                    let pool = self.shared.pool();
-                    block
-                        .attestations
-                        .iter()
-                        .map(|e| match pool.pending(&e.id()) {
-                            Some(admitted) => admitted.meta.clone(),
-                            None => AttestationMeta::of_committed(e),
-                        })
-                        .collect()
-                };
                 let height = block.header.height;
                 let keep = KeepAbove::committed(&block.header, &finality);
                 self.state.evidence.remove_recorded(&block);
@@ -527,7 +515,6 @@ impl BftActor {
                     &mut self.store,
                     &self.shared,
                     BlockRecord { block, finality },
-                    &metas,
                 )
                 .map_err(|e| e.to_string())?;
                 self.state.blocks.retain(|_, b| b.header.height > height);

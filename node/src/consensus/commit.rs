@@ -7,19 +7,14 @@ use std::time::Instant;
 use lotline_core::attestation::AttestationId;
 
 use crate::state::{CommitNotice, HeadView, Shared};
-use crate::store::index::{AttestationMeta, BlockMeta};
+use crate::store::index::BlockMeta;
 use crate::store::{BlockRecord, Store, StoreError, receipt_from};
 
-/// Commits `record`. `metas` are the attestations' metadata in block order.
-/// On error nothing was acknowledged; the caller stops the node.
-pub fn commit(
-    store: &mut Store,
-    shared: &Shared,
-    record: BlockRecord,
-    metas: &[AttestationMeta],
-) -> Result<(), StoreError> {
+/// Commits `record`, indexing the statements the mempool holds as admission
+/// parsed them. On error nothing was acknowledged; the caller stops the node.
+pub fn commit(store: &mut Store, shared: &Shared, record: BlockRecord) -> Result<(), StoreError> {
     let started = Instant::now();
-    let ids = store.commit(&record, metas)?;
+    let ids = store.commit(&record, |ids| shared.pool().statements(ids))?;
     shared.metrics.observe_commit(started.elapsed(), ids.len());
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

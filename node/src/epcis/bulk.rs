@@ -65,7 +65,6 @@ use crate::admission::{Admission, AdmissionError, Rejection};
 use crate::ingest::{Ingest, Outcome};
 use crate::mempool::Admitted;
 use crate::store::StoreReader;
-use crate::store::index::AttestationMeta;
 
 /// How long the events of one enqueued chunk may take to commit before the
 /// job reports them pending.
@@ -870,8 +869,8 @@ impl Spool {
             return Err(io::Error::other("spool already replayed"));
         };
         for (a, c) in admitted.iter().zip(captured) {
-            let head = postcard::to_stdvec(&(a.size as u64, &a.meta, &c.event_id))
-                .map_err(io::Error::other)?;
+            let head =
+                postcard::to_stdvec(&(a.size as u64, &c.event_id)).map_err(io::Error::other)?;
             let envelope = a.envelope.to_bytes();
             let len = u32::try_from(4 + head.len() + envelope.len()).map_err(io::Error::other)?;
             file.write_all(&len.to_le_bytes())?;
@@ -938,15 +937,20 @@ fn decode_record(record: &[u8]) -> io::Result<(Admitted, CapturedEvent)> {
     let (head, envelope) = rest
         .split_at_checked(head_len as usize)
         .ok_or_else(|| bad("short record"))?;
-    let (size, meta, event_id): (u64, AttestationMeta, String) =
+    let (size, event_id): (u64, String) =
         postcard::from_bytes(head).map_err(|_| bad("bad record head"))?;
     let envelope = Envelope::from_bytes(envelope).map_err(|_| bad("bad envelope"))?;
+    // The spool keeps envelopes only (a statement does not round-trip
+    // through postcard): parsing again is what bounded memory costs a
+    // spilled capture.
+    let statement = lotline_core::statement::Statement::from_payload(&envelope.payload)
+        .map_err(|_| bad("bad statement"))?;
     let id = envelope.id();
     Ok((
         Admitted {
             id,
             envelope,
-            meta,
+            statement: std::sync::Arc::new(statement),
             size: usize::try_from(size).map_err(|_| bad("bad size"))?,
         },
         CapturedEvent {

@@ -78,9 +78,9 @@ pub fn evidence_key(signer: u16, view: u64, kind: u8) -> [u8; 12] {
     key
 }
 
-/// What the indexes need to know about an attestation, computed once from its
-/// statement at admission (and again only when rebuilding from the log).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the indexes need to know about an attestation, derived from its
+/// statement in one place, [`crate::store::StoreReader`]'s block apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttestationMeta {
     pub org: String,
     pub event_type: String,
@@ -102,19 +102,16 @@ impl AttestationMeta {
         }
     }
 
-    /// Meta of a committed envelope. A committed payload always parsed at
-    /// admission; if it does not parse now, the code changed incompatibly and
-    /// the record is indexed under its org only.
-    pub fn of_committed(envelope: &Envelope) -> AttestationMeta {
-        match Statement::from_payload(&envelope.payload) {
-            Ok(statement) => AttestationMeta::of(&statement),
-            Err(_) => AttestationMeta {
-                org: String::new(),
-                event_type: String::new(),
-                event_time: String::new(),
-                biz_step: None,
-                identifiers: Vec::new(),
-            },
+    /// The meta of a committed payload that does not parse. It always parsed
+    /// at admission; if it does not now, the code changed incompatibly, and
+    /// the record is kept and indexed under no org and no event.
+    pub fn unparsed() -> AttestationMeta {
+        AttestationMeta {
+            org: String::new(),
+            event_type: String::new(),
+            event_time: String::new(),
+            biz_step: None,
+            identifiers: Vec::new(),
         }
     }
 }

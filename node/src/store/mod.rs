@@ -180,7 +180,7 @@ impl Store {
         );
         for height in applied + 1..=log.height() {
             let record = log.read(height)?.ok_or(BlockLogError::Missing { height })?;
-            reader.apply(&record, &committed_metas(&record), &record.block.ids())?;
+            reader.apply(&record, &record.block.ids(), Vec::new())?;
             report.reapplied_blocks += 1;
             progress.advance(1);
         }
@@ -200,7 +200,7 @@ impl Store {
             report.sled_rebuilt = true;
             for height in 1..=log.height() {
                 if let Some(record) = log.read(height)? {
-                    reader.apply(&record, &committed_metas(&record), &record.block.ids())?;
+                    reader.apply(&record, &record.block.ids(), Vec::new())?;
                 }
             }
         }
@@ -233,16 +233,19 @@ impl Store {
     }
 
     /// Commits a finalized block: check, log + fdatasync, then sled.
-    /// `metas` are the admitted attestations' metadata in block order.
-    /// Returns the attestation ids, in block order.
+    /// `parsed` is asked, once the block checks, for the statements of its
+    /// attestation ids that admission already parsed (the mempool keeps
+    /// them), so that a payload is parsed once per node; what it does not
+    /// have is parsed here. Returns the attestation ids, in block order.
     pub fn commit(
         &mut self,
         record: &BlockRecord,
-        metas: &[AttestationMeta],
+        parsed: impl FnOnce(&[AttestationId]) -> Vec<Parsed>,
     ) -> Result<Vec<AttestationId>, StoreError> {
         let ids = self.log.check(&self.set, record)?;
+        let statements = parsed(&ids);
         self.log.append_durable(record, &ids)?;
-        self.reader.apply(record, metas, &ids)?;
+        self.reader.apply(record, &ids, statements)?;
         Ok(ids)
     }
 
@@ -252,15 +255,9 @@ impl Store {
     }
 }
 
-/// Index metadata of a block read back from the log (re-indexing).
-fn committed_metas(record: &BlockRecord) -> Vec<AttestationMeta> {
-    record
-        .block
-        .attestations
-        .iter()
-        .map(AttestationMeta::of_committed)
-        .collect()
-}
+/// A statement admission already parsed, or `None` (a block from sync or
+/// from the log: the store parses it).
+pub type Parsed = Option<Arc<Statement>>;
 
 /// One block's sled writes: the atomic batch, and how many keys it holds.
 #[derive(Default)]
@@ -335,20 +332,34 @@ impl StoreReader {
     }
 
     /// Writes one block's records and indexes in one atomic batch. `ids`
-    /// are the block's attestation ids (from the block check), in order.
+    /// are the block's attestation ids (from the block check), in order;
+    /// `parsed` the statements already parsed, in the same order (missing
+    /// or `None` entries are parsed here).
     fn apply(
         &self,
         record: &BlockRecord,
-        metas: &[AttestationMeta],
         ids: &[AttestationId],
+        parsed: Vec<Parsed>,
     ) -> Result<(), StoreError> {
         let header = &record.block.header;
         let height = header.height;
         let mut batch = Writes::default();
-        let attestations = record.block.attestations.iter().zip(metas).zip(ids);
-        for (i, ((envelope, meta), &id)) in attestations.enumerate() {
+        let mut parsed = parsed.into_iter();
+        let attestations = record.block.attestations.iter().zip(ids);
+        for (i, (envelope, &id)) in attestations.enumerate() {
             let index = u32::try_from(i).unwrap_or(u32::MAX);
             let at = index::Position { height, index };
+            // A committed payload always parsed at admission; one that does
+            // not parse now (an incompatible code change) is kept but not
+            // indexed.
+            let statement = parsed.next().flatten().or_else(|| {
+                Statement::from_payload(&envelope.payload)
+                    .ok()
+                    .map(Arc::new)
+            });
+            let meta = statement
+                .as_deref()
+                .map_or_else(AttestationMeta::unparsed, AttestationMeta::of);
             for identifier in &meta.identifiers {
                 batch.insert(
                     index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index),
@@ -366,12 +377,9 @@ impl StoreReader {
             };
             batch.insert(&index::attestation_key(at)[..], stored.to_stored());
             batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
-            // The derived indexes read the event itself. A committed payload
-            // always parsed at admission; one that does not parse now (an
-            // incompatible code change) is kept but not indexed.
-            if let Ok(statement) = Statement::from_payload(&envelope.payload) {
-                events::index(&mut batch, at, &statement);
-                lineage::index(&mut batch, at, &id, &statement, &meta.identifiers);
+            if let Some(statement) = &statement {
+                events::index(&mut batch, at, statement);
+                lineage::index(&mut batch, at, &id, statement, &meta.identifiers);
             }
         }
         let meta = BlockMeta {
@@ -685,6 +693,28 @@ pub(crate) mod testing {
         /// keeps it and indexes it under no event).
         pub fn envelope(n: u32) -> Envelope {
             Envelope::sign(n.to_be_bytes().to_vec(), &SigningKey::from_seed(&[9; 32]))
+        }
+
+        /// A valid statement for tests that carry one without reading it
+        /// (its payload need not be the envelope's).
+        pub fn statement() -> lotline_core::statement::Statement {
+            let key = SigningKey::from_seed(&[1; 32]);
+            lotline_core::statement::Statement {
+                version: lotline_core::statement::STATEMENT_VERSION,
+                chain_id: lotline_core::hash::Digest([0; 32]),
+                org: "o".into(),
+                key: key.public_key(),
+                issued_at_ms: 0,
+                nonce: "n".into(),
+                event: serde_json::from_value(serde_json::json!({
+                    "type": "ObjectEvent",
+                    "eventTime": "2024-05-01T10:00:00Z",
+                    "eventTimeZoneOffset": "+00:00",
+                    "action": "OBSERVE",
+                    "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"]
+                }))
+                .unwrap(),
+            }
         }
 
         /// Builds the next block on `head` again.
