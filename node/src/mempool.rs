@@ -168,6 +168,17 @@ impl Mempool {
         out
     }
 
+    /// Marks the ids of a block the block log now holds as in flight: no
+    /// proposal takes them again, a duplicate is still refused, and their
+    /// statements stay for the indexer, until [`Mempool::remove_committed`].
+    pub fn committing(&mut self, ids: &[AttestationId]) {
+        for id in ids {
+            if let Some(item) = self.remove_pending(id) {
+                self.in_flight.insert(*id, item.statement);
+            }
+        }
+    }
+
     /// Drops committed ids, pending or in flight.
     pub fn remove_committed(&mut self, ids: &[AttestationId]) {
         for id in ids {
@@ -257,6 +268,30 @@ mod tests {
         pool.remove_committed(&[first[0].id, first[1].id]);
         assert_eq!(pool.len(), 1);
         assert!(!pool.knows(&first[0].id));
+    }
+
+    /// Goal: between the block log append and the index (another thread),
+    /// a committed id is neither proposed again nor admitted again, and the
+    /// indexer still finds its statement.
+    #[test]
+    fn committing_ids_leave_proposals_but_stay_known_until_indexed() {
+        let mut pool = Mempool::new(10, 10_000);
+        for n in 1..=2 {
+            pool.insert(item(n)).unwrap();
+        }
+        let committed = item(1).id;
+        pool.committing(&[committed]);
+        let proposable = pool.peek(10, 10_000, |_| false);
+        assert_eq!(proposable.len(), 1);
+        assert_ne!(proposable[0].id, committed);
+        assert!(matches!(
+            pool.insert(item(1)),
+            Err(MempoolError::Duplicate(_))
+        ));
+        assert!(pool.statements(&[committed])[0].is_some());
+        pool.remove_committed(&[committed]);
+        assert!(!pool.knows(&committed));
+        assert!(pool.statements(&[committed])[0].is_none());
     }
 
     #[test]

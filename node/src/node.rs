@@ -16,6 +16,7 @@ use crate::api::{self, ApiContext};
 use crate::config::NodeConfig;
 use crate::consensus::actor::{Actor, BlockPolicy};
 use crate::consensus::bft::{self, BftActor};
+use crate::consensus::commit::Indexer;
 use crate::consensus::solo::SoloEngine;
 use crate::mempool::Mempool;
 use crate::net::{NetConfig, Network, NetworkHandle};
@@ -189,10 +190,13 @@ impl Node {
 
         let (actor, net) = if set.len() == 1 {
             let engine = SoloEngine::new(genesis.chain_id(), key, store.head(), &journaled.votes);
+            let indexer = Indexer::start(store.reader(), shared.clone(), store.height())
+                .map_err(StartError::Thread)?;
             let actor = Actor {
                 engine,
                 journal,
                 store,
+                indexer,
                 shared: shared.clone(),
                 policy,
             };
@@ -242,10 +246,13 @@ impl Node {
             .map_err(|e| StartError::Restore(e.to_string()))?;
             let (events_tx, events) = std::sync::mpsc::sync_channel(bft::EVENTS_MAX);
             bft::bridge(net_events, events_tx.clone(), shared.clone());
+            let indexer = Indexer::start(store.reader(), shared.clone(), store.height())
+                .map_err(StartError::Thread)?;
             let actor = BftActor {
                 engine,
                 journal,
                 store,
+                indexer,
                 shared: shared.clone(),
                 net: net.clone(),
                 admission: admission.clone(),

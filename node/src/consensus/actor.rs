@@ -7,8 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lotline_core::limits;
 
+use super::commit::{self, Indexer};
 use super::solo::SoloEngine;
-use super::{Input, Output, commit};
+use super::{Input, Output};
 use crate::mempool::Admitted;
 use crate::state::Shared;
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
@@ -33,6 +34,8 @@ pub struct Actor {
     pub engine: SoloEngine,
     pub journal: VoteJournal,
     pub store: Store,
+    /// The commit step's second half (`commit.rs`).
+    pub indexer: Indexer,
     pub shared: Arc<Shared>,
     pub policy: BlockPolicy,
 }
@@ -106,7 +109,9 @@ impl Actor {
                     }
                     let keep = KeepAbove::committed(&block.header, &finality);
                     let record = BlockRecord { block, finality };
-                    if let Err(e) = commit::commit(&mut self.store, &self.shared, record) {
+                    if let Err(e) =
+                        commit::commit(&mut self.store, &self.indexer, &self.shared, record)
+                    {
                         self.engine.rollback_to(self.store.head());
                         return Err(e.to_string());
                     }

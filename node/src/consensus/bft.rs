@@ -87,6 +87,8 @@ pub struct BftActor {
     pub engine: Engine,
     pub journal: VoteJournal,
     pub store: Store,
+    /// The commit step's second half (`commit.rs`).
+    pub indexer: commit::Indexer,
     pub shared: Arc<Shared>,
     pub net: NetworkHandle,
     pub admission: Admission,
@@ -508,16 +510,25 @@ impl BftActor {
             }
             Output::Commit { block, finality } => {
                 self.flush_journal()?;
-                let height = block.header.height;
                 let keep = KeepAbove::committed(&block.header, &finality);
                 self.state.evidence.remove_recorded(&block);
+                // Until the indexer has it, a committed block stays among the
+                // known blocks, so the payload check's ancestor walk (not
+                // sled) refuses a proposal that repeats its attestations or
+                // evidence (`verify_payload`); a synced block was not there.
+                self.state
+                    .blocks
+                    .entry(block.hash())
+                    .or_insert_with(|| block.clone());
                 commit::commit(
                     &mut self.store,
+                    &self.indexer,
                     &self.shared,
                     BlockRecord { block, finality },
                 )
                 .map_err(|e| e.to_string())?;
-                self.state.blocks.retain(|_, b| b.header.height > height);
+                let indexed = self.indexer.indexed();
+                self.state.blocks.retain(|_, b| b.header.height > indexed);
                 // The block log is durable now: its finality is the floor.
                 self.journal.compact(keep).map_err(|e| e.to_string())?;
             }

@@ -61,6 +61,9 @@ pub enum StoreError {
         what: &'static str,
         at: index::Position,
     },
+    /// The indexer thread stopped (it failed first and said why).
+    #[error("the indexer stopped; the node is stopping")]
+    IndexerStopped,
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -242,10 +245,19 @@ impl Store {
         record: &BlockRecord,
         parsed: impl FnOnce(&[AttestationId]) -> Vec<Parsed>,
     ) -> Result<Vec<AttestationId>, StoreError> {
+        let ids = self.append(record)?;
+        self.reader.apply(record, &ids, parsed(&ids))?;
+        Ok(ids)
+    }
+
+    /// The commit point without the index: checks the block and appends it
+    /// to the block log, fdatasync'ed. The node's actors index it on another
+    /// thread ([`StoreReader::apply_blocks`], `consensus/commit.rs`); until
+    /// then sled is behind the log, which [`Store::open`] repairs after a
+    /// crash. Returns the attestation ids, in block order.
+    pub fn append(&mut self, record: &BlockRecord) -> Result<Vec<AttestationId>, StoreError> {
         let ids = self.log.check(&self.set, record)?;
-        let statements = parsed(&ids);
         self.log.append_durable(record, &ids)?;
-        self.reader.apply(record, &ids, statements)?;
         Ok(ids)
     }
 
@@ -271,6 +283,64 @@ impl Writes {
         self.keys += 1;
         self.batch.insert(key, value);
     }
+}
+
+/// One block's records and indexes, added to `batch`. `parsed` are the
+/// statements already parsed, in block order (missing or `None` entries
+/// are parsed here): every index entry is derived here, from them.
+fn write_block(
+    batch: &mut Writes,
+    record: &BlockRecord,
+    ids: &[AttestationId],
+    parsed: Vec<Parsed>,
+) {
+    let header = &record.block.header;
+    let height = header.height;
+    let mut parsed = parsed.into_iter();
+    let attestations = record.block.attestations.iter().zip(ids);
+    for (i, (envelope, &id)) in attestations.enumerate() {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let at = index::Position { height, index };
+        // A committed payload always parsed at admission; one that does
+        // not parse now (an incompatible code change) is kept but not
+        // indexed.
+        let statement = parsed.next().flatten().or_else(|| {
+            Statement::from_payload(&envelope.payload)
+                .ok()
+                .map(Arc::new)
+        });
+        let meta = statement
+            .as_deref()
+            .map_or_else(AttestationMeta::unparsed, AttestationMeta::of);
+        for identifier in &meta.identifiers {
+            batch.insert(
+                index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index),
+                index::EMPTY,
+            );
+        }
+        batch.insert(
+            index::listing_key(index::PREFIX_ORG, &meta.org, height, index),
+            index::EMPTY,
+        );
+        let stored = index::Record {
+            id,
+            meta: meta.record_meta(),
+            envelope: envelope.clone(),
+        };
+        batch.insert(&index::attestation_key(at)[..], stored.to_stored());
+        batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
+        if let Some(statement) = &statement {
+            events::index(batch, at, statement);
+            lineage::index(batch, at, &id, statement, &meta.identifiers);
+        }
+    }
+    let meta = BlockMeta {
+        header: header.clone(),
+        finality: record.finality.clone(),
+        ids: ids.to_vec(),
+    };
+    batch.insert(&index::block_key(height)[..], index::encode(&meta));
+    evidence::index_block(batch, &record.block);
 }
 
 /// Frees the tree nodes a batch of `keys` inserts replaced.
@@ -341,54 +411,33 @@ impl StoreReader {
         ids: &[AttestationId],
         parsed: Vec<Parsed>,
     ) -> Result<(), StoreError> {
-        let header = &record.block.header;
-        let height = header.height;
+        let mut batch = Writes::default();
+        write_block(&mut batch, record, ids, parsed);
+        self.write(batch, record.block.header.height)
+    }
+
+    /// Writes consecutive appended blocks' records and indexes in one
+    /// atomic batch (an indexer that fell behind catches up with one sled
+    /// batch, not one per block). `parsed` holds each block's statements as
+    /// for [`StoreReader::apply`].
+    pub fn apply_blocks(
+        &self,
+        blocks: &[(&BlockRecord, &[AttestationId])],
+        parsed: Vec<Vec<Parsed>>,
+    ) -> Result<(), StoreError> {
+        let Some(last) = blocks.last() else {
+            return Ok(());
+        };
         let mut batch = Writes::default();
         let mut parsed = parsed.into_iter();
-        let attestations = record.block.attestations.iter().zip(ids);
-        for (i, (envelope, &id)) in attestations.enumerate() {
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
-            let at = index::Position { height, index };
-            // A committed payload always parsed at admission; one that does
-            // not parse now (an incompatible code change) is kept but not
-            // indexed.
-            let statement = parsed.next().flatten().or_else(|| {
-                Statement::from_payload(&envelope.payload)
-                    .ok()
-                    .map(Arc::new)
-            });
-            let meta = statement
-                .as_deref()
-                .map_or_else(AttestationMeta::unparsed, AttestationMeta::of);
-            for identifier in &meta.identifiers {
-                batch.insert(
-                    index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index),
-                    index::EMPTY,
-                );
-            }
-            batch.insert(
-                index::listing_key(index::PREFIX_ORG, &meta.org, height, index),
-                index::EMPTY,
-            );
-            let stored = index::Record {
-                id,
-                meta: meta.record_meta(),
-                envelope: envelope.clone(),
-            };
-            batch.insert(&index::attestation_key(at)[..], stored.to_stored());
-            batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
-            if let Some(statement) = &statement {
-                events::index(&mut batch, at, statement);
-                lineage::index(&mut batch, at, &id, statement, &meta.identifiers);
-            }
+        for (record, ids) in blocks {
+            write_block(&mut batch, record, ids, parsed.next().unwrap_or_default());
         }
-        let meta = BlockMeta {
-            header: header.clone(),
-            finality: record.finality.clone(),
-            ids: ids.to_vec(),
-        };
-        batch.insert(&index::block_key(height)[..], index::encode(&meta));
-        evidence::index_block(&mut batch, &record.block);
+        self.write(batch, last.0.block.header.height)
+    }
+
+    /// Applies `batch` with the applied height and the layout version.
+    fn write(&self, mut batch: Writes, height: u64) -> Result<(), StoreError> {
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         batch.insert(index::KEY_FORMAT, &index::FORMAT.to_be_bytes()[..]);
         let keys = batch.keys;
