@@ -2,13 +2,15 @@
 //! a stream (the node's streaming reader, with its document, event and
 //! outline byte limits), single events as JSON; every event through the
 //! embedded EPCIS 2.0 JSON Schema, the event model with capture's changes,
-//! then the event rules and what it says about lineage.
+//! then the event rules and what it says about lineage; the header's master
+//! data as the carrier events capture makes of it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use lotline_core::lineage;
 use lotline_node::epcis::bulk::{self, Input};
 use lotline_node::epcis::capture::read_event;
+use lotline_node::epcis::master_data;
 use lotline_node::epcis::schema;
 use lotline_node::epcis::stream::{self, Piece};
 use serde_json::Value;
@@ -30,6 +32,13 @@ fuzz_target!(|data: &[u8]| {
     let _ = stream::read(data, DOCUMENT_MAX, &mut |piece| {
         match piece {
             Piece::Context(value) => context = Some(value.clone()),
+            // Header master data: each vocabulary element as its carrier
+            // event, checked like any event of the list.
+            Piece::Header(header) => {
+                for carrier in master_data::carriers(header, 1_772_438_400_000) {
+                    check(&carrier.raw, context.as_ref(), &carrier.path);
+                }
+            }
             Piece::Event { index, raw, .. } => check(
                 &raw,
                 context.as_ref(),

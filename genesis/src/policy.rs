@@ -129,6 +129,15 @@ pub(crate) fn check_write(
             event_type,
         });
     }
+    // Master data (`lotline:masterData`, no bizStep, no quality fact)
+    // describes the org's own products and places: any role that may write
+    // the carrier's event type may state it.
+    if lotline_core::epcis::master_data::is_master_data(event)
+        && event.biz_step.is_none()
+        && event.quality.is_none()
+    {
+        return Ok(());
+    }
     let biz_step = event.biz_step_short();
     let mut stepped = typed
         .filter(|r| r.allows_biz_step(biz_step.as_deref()))

@@ -82,6 +82,10 @@ pub enum AdmissionError {
         first: AttestationId,
         event_id: Option<String>,
     },
+    /// Master data about an identifier whose master data another org
+    /// stated first ([`crate::epcis::master_data`]).
+    #[error("the master data of {identifier} belongs to org {owner:?}, which stated it first")]
+    NotOwner { identifier: String, owner: String },
 }
 
 /// A problem with what an event says about lineage, judged against the

@@ -10,6 +10,7 @@
 pub mod cbv;
 mod event;
 pub mod event_hash;
+pub mod master_data;
 mod quality;
 mod validate;
 

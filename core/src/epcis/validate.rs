@@ -636,6 +636,22 @@ impl Event {
         if let Some(ilmd) = &self.ilmd {
             p.extension_keys("ilmd", ilmd.keys(), &[], "ilmd");
         }
+        match super::master_data::element_of(self) {
+            Some(Err(reason)) => p.add(super::master_data::KEY, reason),
+            Some(Ok(element))
+                if !super::master_data::VTYPES.contains(&element.vocabulary.as_str()) =>
+            {
+                p.add(
+                    format!("{}.vocabulary", super::master_data::KEY),
+                    format!(
+                        "vocabulary type {:?} is not stored (only {})",
+                        element.vocabulary,
+                        super::master_data::VTYPES.join(", ")
+                    ),
+                )
+            }
+            _ => {}
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use crate::epcis::bulk::{self, Broken, Finish, Refusal};
 use crate::epcis::capture::{self, ReadError};
 use crate::epcis::jobs::{Behaviour, Job};
 use crate::epcis::stream::StreamError;
-use crate::epcis::{document, flow, query, xml};
+use crate::epcis::{document, flow, master_data, query, xml};
 
 /// Jobs listed by `GET /epcis/capture`.
 const JOBS_LISTED_MAX: usize = 100;
@@ -47,6 +47,30 @@ pub fn routes() -> Router<Arc<ApiContext>> {
             "/epcis/eventTypes/{eventType}/events",
             get(events_by_event_type),
         )
+        .route("/v1/master-data/{identifier}", get(master_data_route))
+}
+
+/// `GET /v1/master-data/{identifier}`: the owner's current master data of
+/// a product, location or party, with the typed view of it. Any member
+/// may read it (master data exists to name things for everyone).
+async fn master_data_route(
+    State(ctx): State<Arc<ApiContext>>,
+    _identity: Identity,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(identifier) = path?;
+    let reader = ctx.reader.clone();
+    let wanted = identifier.clone();
+    let entry = tokio::task::spawn_blocking(move || master_data::lookup(&reader, &wanted))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let Some(entry) = entry else {
+        return Err(ApiError::not_found(format!(
+            "no master data for {identifier:?}"
+        )));
+    };
+    Ok(Json(master_data::entry_json(&entry)))
 }
 
 // ------------------------------------------------------------------ capture

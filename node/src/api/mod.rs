@@ -179,6 +179,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/epcis/epcs/{epc}/events"),
     ("get", "/epcis/bizSteps/{bizStep}/events"),
     ("get", "/epcis/eventTypes/{eventType}/events"),
+    ("get", "/v1/master-data/{identifier}"),
     // The public edge (`crate::public`).
     ("get", "/01/{gtin}"),
     ("get", "/01/{gtin}/10/{lot}"),

@@ -235,6 +235,11 @@ pub fn classify(error: &AdmissionError) -> (StatusCode, &'static str, &'static s
             "duplicate-event",
             "Event already captured",
         ),
+        AdmissionError::NotOwner { .. } => (
+            StatusCode::FORBIDDEN,
+            "not-owner",
+            "Master data of an identifier the org does not own",
+        ),
     }
 }
 

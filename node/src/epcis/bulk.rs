@@ -59,6 +59,7 @@ use tokio::task::JoinSet;
 
 use super::capture::{self, BodyKind, ReadError};
 use super::jobs::{Behaviour, CapturedEvent, JOB_ERRORS_MAX, JOB_EVENTS_LISTED_MAX};
+use super::master_data;
 use super::schema;
 use super::stream::{self, Halt, Piece, StreamError};
 use crate::admission::{Admission, AdmissionError, Rejection};
@@ -177,25 +178,35 @@ pub fn parse(body: impl Read, document_max: u64, tx: &mpsc::Sender<Input>) {
     let mut sent_any = false;
     let mut late = false;
     let mut gone = false;
-    let result = stream::read(body, document_max, &mut |piece| match piece {
-        Piece::Context(value) => {
-            context = Some(Arc::new(value.clone()));
-            Ok(())
-        }
-        Piece::Event { kind, index, raw } => {
-            events.push(RawEvent {
-                path: format!("{}[{index}]", list_path(kind)),
-                raw,
-            });
-            if events.len() < CAPTURE_CHUNK_EVENTS {
+    let mut master_data = 0usize;
+    let result = stream::read(body, document_max, &mut |piece| {
+        match piece {
+            Piece::Context(value) => {
+                context = Some(Arc::new(value.clone()));
                 return Ok(());
             }
+            Piece::Header(header) => {
+                // Master data elements are captured as events of the
+                // document (see `master_data`), in the same chunks.
+                let carriers = master_data::carriers(header, now_ms());
+                master_data += carriers.len();
+                events.extend(carriers);
+            }
+            Piece::Event { kind, index, raw } => {
+                events.push(RawEvent {
+                    path: format!("{}[{index}]", list_path(kind)),
+                    raw,
+                });
+            }
+        }
+        while events.len() >= CAPTURE_CHUNK_EVENTS {
             if context.is_none() && !sent_any {
                 late = true;
                 return Err(Halt);
             }
+            let rest = events.split_off(CAPTURE_CHUNK_EVENTS);
             let chunk = Input::Chunk {
-                events: std::mem::replace(&mut events, Vec::with_capacity(CAPTURE_CHUNK_EVENTS)),
+                events: std::mem::replace(&mut events, rest),
                 context: context.clone(),
             };
             sent_any = true;
@@ -203,14 +214,14 @@ pub fn parse(body: impl Read, document_max: u64, tx: &mpsc::Sender<Input>) {
                 gone = true;
                 return Err(Halt);
             }
-            Ok(())
         }
+        Ok(())
     });
     if gone {
         return;
     }
     let end = match result {
-        Ok(outline) => check_outline(outline).map(|count| (count, true)),
+        Ok(outline) => check_outline(outline, master_data).map(|count| (count, true)),
         Err(StreamError::Halted) if late => Err(Broken::LateContext),
         Err(e) => Err(Broken::Stream(e)),
     };
@@ -236,8 +247,9 @@ fn list_path(kind: BodyKind) -> &'static str {
 }
 
 /// The document-level checks, once the document has ended: its type, the
-/// schema over everything but the events, at least one event.
-fn check_outline(outline: stream::Outline) -> Result<usize, Broken> {
+/// schema over everything but the events, at least one event or master
+/// data element (`master_data` of them were read from the header).
+fn check_outline(outline: stream::Outline, master_data: usize) -> Result<usize, Broken> {
     let declared = outline.skeleton.get("type").and_then(Value::as_str);
     if !matches!(declared, Some("EPCISDocument" | "EPCISQueryDocument")) {
         return Err(Broken::Read(ReadError::WrongKind {
@@ -249,10 +261,10 @@ fn check_outline(outline: stream::Outline) -> Result<usize, Broken> {
     if !violations.is_empty() {
         return Err(Broken::Read(ReadError::Schema(violations)));
     }
-    if outline.kind.is_none() || outline.events == 0 {
+    if master_data == 0 && (outline.kind.is_none() || outline.events == 0) {
         return Err(Broken::Read(ReadError::NoEvents));
     }
-    Ok(outline.events)
+    Ok(outline.events + master_data)
 }
 
 /// One event body for `POST /epcis/events`, as a one-event chunk.

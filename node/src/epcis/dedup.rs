@@ -78,18 +78,21 @@ impl StatementGuard for RepeatGuard {
     }
 }
 
-/// Every local check an EPCIS capture passes: repeats, then lineage.
+/// Every local check an EPCIS capture passes: repeats, master data
+/// ownership, then lineage.
 #[derive(Clone, Debug)]
 pub struct ClientGuard {
     lineage: LineageGuard,
     repeats: RepeatGuard,
+    owners: super::master_data::OwnerGuard,
 }
 
 impl ClientGuard {
     pub fn new(store: StoreReader) -> ClientGuard {
         ClientGuard {
             lineage: LineageGuard::new(store.clone()),
-            repeats: RepeatGuard::new(store),
+            repeats: RepeatGuard::new(store.clone()),
+            owners: super::master_data::OwnerGuard::new(store),
         }
     }
 }
@@ -97,6 +100,7 @@ impl ClientGuard {
 impl StatementGuard for ClientGuard {
     fn check(&self, statement: &Statement) -> Vec<AdmissionError> {
         let mut problems = self.repeats.check(statement);
+        problems.extend(self.owners.check(statement));
         problems.extend(self.lineage.check(statement));
         problems
     }

@@ -2,7 +2,7 @@
 //! Schema ([`schema`]), reading capture bodies and custodial signing
 //! ([`capture`]), the capture flow of each route ([`flow`]: job, parser
 //! thread, pipeline, commit wait), the capture job registry ([`jobs`]),
-//! refusing repeated captures ([`dedup`]), XML ([`xml`]), the query engine
+//! refusing repeated captures ([`dedup`]), master data ([`master_data`]), XML ([`xml`]), the query engine
 //! ([`query`]) and the JSON-LD it returns ([`document`]). The axum handlers
 //! (`api::epcis`) only translate between HTTP and these.
 //!
@@ -19,6 +19,7 @@ pub mod dedup;
 pub mod document;
 pub mod flow;
 pub mod jobs;
+pub mod master_data;
 pub mod query;
 pub mod schema;
 pub mod stream;

@@ -34,6 +34,8 @@ use super::capture::BodyKind;
 pub enum Piece<'a> {
     /// The document's top-level `@context`.
     Context(&'a Value),
+    /// The document's `epcisHeader` (its master data is captured).
+    Header(&'a Value),
     /// One element of the event list (not yet checked in any way).
     Event {
         kind: BodyKind,
@@ -270,6 +272,13 @@ impl<'de> Visitor<'de> for Nest<'_, '_> {
                 self.state.halted = true;
                 return Err(de::Error::custom("reading stopped"));
             }
+            if self.level == Level::Root
+                && key == "epcisHeader"
+                && (self.state.sink)(Piece::Header(&value)).is_err()
+            {
+                self.state.halted = true;
+                return Err(de::Error::custom("reading stopped"));
+            }
             out.insert(key, value);
         }
         Ok(out)
@@ -368,6 +377,7 @@ mod tests {
             match piece {
                 Piece::Context(c) => contexts.push(c.clone()),
                 Piece::Event { raw, .. } => events.push(raw),
+                Piece::Header(_) => {}
             }
             Ok(())
         });

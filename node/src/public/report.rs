@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::{authorize_report, now_rfc3339};
 use crate::api::{ApiContext, ApiError, trace_error};
+use crate::epcis::master_data;
 use crate::store::index;
 use crate::trace::{self, SeeAll, TraceRequest};
 
@@ -74,6 +75,9 @@ pub struct Row {
     pub disposition: String,
     pub quality: String,
     pub identifiers: String,
+    /// Master data names of the event's products and location
+    /// (`crate::epcis::master_data`), `; `-separated.
+    pub names: String,
 }
 
 /// A report before it is rendered.
@@ -348,6 +352,11 @@ fn build(
             identifiers: event
                 .map(|e| e.canonical_identifiers().join(" "))
                 .unwrap_or_default(),
+            names: event
+                .map(|e| names(&ctx.reader, e))
+                .transpose()
+                .map_err(ApiError::internal)?
+                .unwrap_or_default(),
         });
     }
     rows.sort_by_key(|r| (r.height, r.index));
@@ -359,6 +368,28 @@ fn build(
         rows,
         units,
     })
+}
+
+/// The master data names of an event's products and business location.
+fn names(
+    reader: &crate::store::StoreReader,
+    event: &lotline_core::epcis::Event,
+) -> Result<String, crate::store::StoreError> {
+    let mut keys: Vec<String> = event
+        .identifiers()
+        .filter_map(master_data::product_class)
+        .collect();
+    keys.dedup();
+    keys.extend(event.biz_location.as_ref().map(|l| l.id.clone()));
+    let mut names: Vec<String> = Vec::new();
+    for key in keys {
+        if let Some(name) = master_data::name(reader, &key)?
+            && !names.contains(&name)
+        {
+            names.push(name);
+        }
+    }
+    Ok(names.join("; "))
 }
 
 fn quality_summary(q: &QualityFact) -> String {
@@ -447,7 +478,7 @@ fn respond(report: &Report, format: Format, ctx: &ApiContext) -> Result<Response
 /// fields come from members and reports are opened in spreadsheets.
 pub fn csv(report: &Report) -> String {
     let mut out = String::from(
-        "attestation,height,index,org,event_type,event_time,biz_step,disposition,quality,identifiers\r\n",
+        "attestation,height,index,org,event_type,event_time,biz_step,disposition,quality,identifiers,names\r\n",
     );
     for r in &report.rows {
         let cells = [
@@ -461,6 +492,7 @@ pub fn csv(report: &Report) -> String {
             r.disposition.clone(),
             r.quality.clone(),
             r.identifiers.clone(),
+            r.names.clone(),
         ];
         let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
         out.push_str(&line.join(","));

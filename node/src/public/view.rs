@@ -20,13 +20,15 @@ use lotline_core::{Statement, attestation::AttestationId};
 use lotline_genesis::Genesis;
 use serde::Serialize;
 
+use crate::epcis::master_data;
 use crate::store::StoreReader;
 use crate::store::lineage::Origin;
 use crate::trace::{self, TraceError, TraceRequest, Visibility};
 
 /// The refrigerated range a cold-chain summary checks readings against
-/// (°C, inclusive). Per-product limits belong to product master data, which
-/// the chain does not hold yet; 2-8 °C is the common refrigerated range.
+/// (°C, inclusive) when the product's master data states no storage
+/// temperature range (`crate::epcis::master_data::storage_temperature`);
+/// 2-8 °C is the common refrigerated range.
 pub const COLD_CHAIN_RANGE_CEL: (f64, f64) = (2.0, 8.0);
 /// How far a consumer view looks into the containers that held a unit
 /// (item -> case -> pallet -> ...).
@@ -74,6 +76,9 @@ pub struct Provenance {
     pub kind: NodeKind,
     pub label: String,
     pub gtin: Option<String>,
+    /// From the product's master data.
+    pub product_name: Option<String>,
+    pub brand: Option<String>,
     pub lot: Option<String>,
     pub serial: Option<String>,
     pub recall: Option<PublicRecall>,
@@ -185,6 +190,16 @@ pub fn label(id: &str) -> String {
     }
 }
 
+/// [`label`] preceded by the product's or place's master data name, when
+/// its owner stated one ("Pasteurised milk 1 l · GTIN ... · LOT R1").
+fn named_label(store: &StoreReader, id: &str) -> String {
+    let key = master_data::product_class(id).unwrap_or_else(|| id.to_owned());
+    match master_data::name(store, &key) {
+        Ok(Some(name)) => format!("{name} · {}", label(id)),
+        _ => label(id),
+    }
+}
+
 /// `2026-03-02T08:00:00.000Z` -> `2026-03-02 08:00 UTC`.
 fn short_time(t: &str) -> String {
     match (t.get(..10), t.get(11..16)) {
@@ -273,7 +288,7 @@ pub fn provenance(
                 .min_by(|a, b| a.source.event_time.cmp(&b.source.event_time));
             Material {
                 id: n.id.clone(),
-                label: label(&n.id),
+                label: named_label(store, &n.id),
                 supplier: first_fact.map(|f| org_name(&f.source.org)),
             }
         })
@@ -322,7 +337,17 @@ pub fn provenance(
         }
     }
     steps.sort_by(|a, b| a.time.cmp(&b.time));
-    let cold_chain = cold_chain(&readings);
+    let product = master_data::product(store, &id)?.unwrap_or_default();
+    let range = product
+        .storage_temperature
+        .map(|t| {
+            (
+                t.min_celsius.unwrap_or(f64::NEG_INFINITY),
+                t.max_celsius.unwrap_or(f64::INFINITY),
+            )
+        })
+        .unwrap_or(COLD_CHAIN_RANGE_CEL);
+    let cold_chain = cold_chain(&readings, range);
 
     let mut verified = Vec::new();
     let mut seen = BTreeSet::new();
@@ -353,6 +378,8 @@ pub fn provenance(
         id,
         kind,
         gtin,
+        product_name: product.name,
+        brand: product.brand,
         lot: lot.or_else(|| serial_lot(&backward)),
         serial,
         recall,
@@ -476,15 +503,15 @@ fn quality_step(fact: &TraceFact, org_name: &dyn Fn(&str) -> String) -> Option<S
     Some(step)
 }
 
-fn cold_chain(readings: &[f64]) -> Option<ColdChain> {
+fn cold_chain(readings: &[f64], range: (f64, f64)) -> Option<ColdChain> {
     let min = readings.iter().copied().reduce(f64::min)?;
     let max = readings.iter().copied().reduce(f64::max)?;
-    let (low, high) = COLD_CHAIN_RANGE_CEL;
+    let (low, high) = range;
     Some(ColdChain {
         readings: readings.len(),
         min,
         max,
-        range: COLD_CHAIN_RANGE_CEL,
+        range,
         excursion: min < low || max > high,
     })
 }
@@ -526,9 +553,13 @@ mod tests {
 
     #[test]
     fn cold_chain_flags_a_reading_outside_the_range() {
-        assert!(!cold_chain(&[2.5, 7.9]).unwrap().excursion);
-        assert!(cold_chain(&[4.0, 9.5]).unwrap().excursion);
-        assert!(cold_chain(&[1.9]).unwrap().excursion);
-        assert!(cold_chain(&[]).is_none());
+        let r = COLD_CHAIN_RANGE_CEL;
+        assert!(!cold_chain(&[2.5, 7.9], r).unwrap().excursion);
+        assert!(cold_chain(&[4.0, 9.5], r).unwrap().excursion);
+        assert!(cold_chain(&[1.9], r).unwrap().excursion);
+        assert!(cold_chain(&[], r).is_none());
+        // A product's own range (master data) replaces the default.
+        assert!(!cold_chain(&[0.5, 6.0], (0.0, 6.5)).unwrap().excursion);
+        assert!(cold_chain(&[7.0], (0.0, 6.5)).unwrap().excursion);
     }
 }

@@ -33,6 +33,11 @@ const QUERY_NAMESPACES: [&str; 2] = [
     "urn:epcglobal:epcis-query:xsd:1",
     "urn:epcglobal:epcis-query:xsd:2",
 ];
+/// The EPCIS master data document namespaces of versions 1.x and 2.0.
+const MASTER_DATA_NAMESPACES: [&str; 2] = [
+    "urn:epcglobal:epcis-masterdata:xsd:1",
+    "urn:epcglobal:epcis-masterdata:xsd:2",
+];
 const GS1_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
 const EVENT_TYPES: [&str; 5] = [
     "ObjectEvent",
@@ -65,7 +70,9 @@ pub fn to_json(document: &Document) -> Result<Value, XmlError> {
     let namespace = root.namespace.as_deref().unwrap_or("");
     let capture = EPCIS_NAMESPACES.contains(&namespace) && root.local == "EPCISDocument";
     let query = QUERY_NAMESPACES.contains(&namespace) && root.local == "EPCISQueryDocument";
-    if !capture && !query {
+    let master_data =
+        MASTER_DATA_NAMESPACES.contains(&namespace) && root.local == "EPCISMasterDataDocument";
+    if !capture && !query && !master_data {
         return Err(XmlError::NotEpcis(format!(
             "{{{}}}{}",
             root.namespace.as_deref().unwrap_or(""),
@@ -89,6 +96,29 @@ pub fn to_json(document: &Document) -> Result<Value, XmlError> {
         .iter()
         .find(|c| c.namespace.is_none() && c.local == "EPCISBody")
         .ok_or_else(|| shape("EPCISDocument", "no EPCISBody"))?;
+    // Master data: the header's VocabularyList (1.x: inside its
+    // `extension/EPCISMasterData`), or the body of a master data document;
+    // it becomes the JSON header's `epcisMasterData`.
+    let vocabularies = match master_data {
+        true => find_descendant(body, "VocabularyList"),
+        false => root
+            .children
+            .iter()
+            .find(|c| c.namespace.is_none() && c.local == "EPCISHeader")
+            .and_then(|header| find_descendant(header, "VocabularyList")),
+    };
+    if let Some(list) = vocabularies {
+        out.insert(
+            "epcisHeader".into(),
+            serde_json::json!({"epcisMasterData": {"vocabularyList": vocabulary_list(list)}}),
+        );
+    }
+    if master_data {
+        let mut body_json = Map::new();
+        body_json.insert("eventList".into(), Value::Array(Vec::new()));
+        out.insert("epcisBody".into(), Value::Object(body_json));
+        return Ok(Value::Object(out));
+    }
     // A query document (as `GET /epcis/events` answers in XML) holds its
     // events in QueryResults/resultsBody; its events are captured alike.
     let body = match query {
@@ -124,6 +154,86 @@ pub fn to_json(document: &Document) -> Result<Value, XmlError> {
     body_json.insert("eventList".into(), Value::Array(events));
     out.insert("epcisBody".into(), Value::Object(body_json));
     Ok(Value::Object(out))
+}
+
+/// The first element named `local` (any namespace) below `element`,
+/// breadth first (the header nests it one or two levels down).
+fn find_descendant<'e>(element: &'e Element, local: &str) -> Option<&'e Element> {
+    let mut level: Vec<&Element> = element.children.iter().collect();
+    while !level.is_empty() {
+        if let Some(found) = level.iter().find(|c| c.local == local) {
+            return Some(found);
+        }
+        level = level.iter().flat_map(|c| c.children.iter()).collect();
+    }
+    None
+}
+
+/// An XML `VocabularyList` as the JSON binding's `vocabularyList`.
+fn vocabulary_list(list: &Element) -> Value {
+    let vocabularies = list
+        .children
+        .iter()
+        .filter(|v| v.local == "Vocabulary")
+        .map(|vocabulary| {
+            let elements: Vec<Value> = vocabulary
+                .children
+                .iter()
+                .filter(|c| c.local == "VocabularyElementList")
+                .flat_map(|c| c.children.iter())
+                .filter(|e| e.local == "VocabularyElement")
+                .map(vocabulary_element)
+                .collect();
+            serde_json::json!({
+                "type": vocabulary.attribute("type").unwrap_or(""),
+                "vocabularyElementList": elements,
+            })
+        })
+        .collect();
+    Value::Array(vocabularies)
+}
+
+fn vocabulary_element(element: &Element) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), element.attribute("id").unwrap_or("").into());
+    let attributes: Vec<Value> = element
+        .children
+        .iter()
+        .filter(|c| c.local == "attribute")
+        .map(|a| {
+            serde_json::json!({
+                "id": a.attribute("id").unwrap_or(""),
+                "attribute": attribute_value(a),
+            })
+        })
+        .collect();
+    if !attributes.is_empty() {
+        out.insert("attributes".into(), Value::Array(attributes));
+    }
+    let children: Vec<Value> = element
+        .children
+        .iter()
+        .filter(|c| c.local == "children")
+        .flat_map(|c| c.children.iter())
+        .map(|id| Value::String(id.text.clone()))
+        .collect();
+    if !children.is_empty() {
+        out.insert("children".into(), Value::Array(children));
+    }
+    Value::Object(out)
+}
+
+/// An attribute's value: its text, or its child elements as an object of
+/// local names (an address, a range).
+fn attribute_value(element: &Element) -> Value {
+    if element.children.is_empty() {
+        return Value::String(element.text.clone());
+    }
+    let mut object = Map::new();
+    for child in &element.children {
+        object.insert(child.local.clone(), attribute_value(child));
+    }
+    Value::Object(object)
 }
 
 struct Converter<'a> {
