@@ -15,7 +15,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use lotline_core::attestation::AttestationId;
 use tokio::sync::{Notify, oneshot};
@@ -52,6 +51,8 @@ pub enum Outcome {
 pub struct Tickets {
     shared: Arc<Shared>,
     waiting: Vec<(AttestationId, Option<oneshot::Receiver<CommitNotice>>)>,
+    /// When the claim was registered, before admission into the pool.
+    since: std::time::Instant,
 }
 
 impl Ingest {
@@ -107,6 +108,7 @@ impl Ingest {
 
     fn try_submit(&self, admitted: Vec<Admitted>, wait: bool) -> Result<Tickets, Refused> {
         let mut tickets = Tickets {
+            since: std::time::Instant::now(),
             shared: self.shared.clone(),
             waiting: admitted
                 .iter()
@@ -126,16 +128,13 @@ impl Ingest {
             }
         };
         self.shared.notify_pool();
-        self.shared
-            .metrics
-            .admitted
-            .fetch_add(count as u64, Relaxed);
+        self.shared.metrics.admitted.inc_by(count as u64);
         if let Some(net) = &self.net {
             for bytes in envelopes {
                 if net.gossip(bytes).is_err() {
                     // Peers still get it inside the block that carries it;
                     // gossip only lets any leader propose it sooner.
-                    self.shared.metrics.gossip_dropped.fetch_add(1, Relaxed);
+                    self.shared.metrics.gossip_dropped.inc();
                 }
             }
         }
@@ -213,7 +212,15 @@ impl Tickets {
             let outcome = match rx {
                 None => Outcome::Pending,
                 Some(rx) => match tokio::time::timeout_at(deadline, rx).await {
-                    Ok(Ok(notice)) => Outcome::Committed(Box::new(notice)),
+                    Ok(Ok(notice)) => {
+                        self.shared.metrics.submit_commit_seconds.observe(
+                            notice
+                                .committed_at
+                                .saturating_duration_since(self.since)
+                                .as_secs_f64(),
+                        );
+                        Outcome::Committed(Box::new(notice))
+                    }
                     Ok(Err(_)) => Outcome::Stopped,
                     Err(_) => {
                         self.shared.forget(&id);

@@ -187,6 +187,8 @@ impl Node {
             document_bytes_max: config.capture.as_ref().map_or(0, |c| c.document_bytes_max),
         });
         crate::epcis::bulk::clear_spool_dir(&epcis.spool_dir);
+        shared.metrics.watch_data_dir(&config.data_dir);
+        shared.metrics.register(|r| epcis.counters.register(r));
 
         let (actor, net) = if set.len() == 1 {
             let engine = SoloEngine::new(genesis.chain_id(), key, store.head(), &journaled.votes);
@@ -220,6 +222,7 @@ impl Node {
                 .map_err(|e| StartError::Network(e.to_string()))?;
             let (net, net_events) =
                 Network::start(net_config, &key).map_err(|e| StartError::Network(e.to_string()))?;
+            shared.metrics.register(|r| net.metrics().register(r));
             let mut engine_config =
                 EngineConfig::new(genesis.chain_id(), set.validators.clone(), me, key);
             engine_config.timeout_base_ms =

@@ -17,6 +17,8 @@ use crate::metrics::Metrics;
 pub struct CommitNotice {
     pub height: u64,
     pub receipt: Receipt,
+    /// When the block was committed here (submit-to-commit latency).
+    pub committed_at: std::time::Instant,
 }
 
 /// The committed head, for `/v1/head` and `/health`.

@@ -90,3 +90,247 @@ async fn every_node_commits_the_same_blocks() {
         node.shutdown().await;
     }
 }
+
+/// The monitoring folder at the workspace root (alerting rules, their
+/// promtool unit tests, the Grafana dashboard).
+fn monitoring() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("monitoring")
+}
+
+/// `promtool` from `$LOTLINE_PROMTOOL` or the PATH (Debian package
+/// `prometheus`; `.ci/run` installs it). Missing is a failure, not a skip:
+/// rules nobody checked are not known to load.
+fn promtool(args: &[&std::ffi::OsStr]) -> String {
+    let program = std::env::var_os("LOTLINE_PROMTOOL").unwrap_or_else(|| "promtool".into());
+    let output = std::process::Command::new(&program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "run {program:?} ({e}): install Debian package `prometheus` or set LOTLINE_PROMTOOL"
+            )
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool {args:?}:\n{text}");
+    text
+}
+
+/// Every `lotline_...` metric name in `text`, without the sample suffixes
+/// a histogram's series add (`_bucket`, `_sum`, `_count`).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let bytes = text.as_bytes();
+    let mut names = std::collections::BTreeSet::new();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("lotline_") {
+        let start = i + at;
+        let before_ok =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        // "lotline_" alone is prose ("every lotline_ metric"), not a name.
+        if before_ok && end > start + "lotline_".len() {
+            names.insert(text[start..end].to_owned());
+        }
+        i = end;
+    }
+    names
+}
+
+/// The sample names a `/metrics` body serves (histograms as their
+/// `_bucket`, `_sum` and `_count` series).
+fn served(body: &str) -> std::collections::BTreeSet<String> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One sample's value: `name` exactly, without labels.
+fn sample(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not served:\n{body}"))
+}
+
+/// Goal: the operator's view holds together. The alerting rules load and
+/// their unit tests pass in a real `promtool`; the dashboard's queries
+/// parse; and every `lotline_` metric that the rules and the dashboard name
+/// is served by each of four running nodes after a commit, with the values
+/// the nodes' own state implies (height, peers, a submit-to-commit
+/// latency observed, the HTTP histogram labelled by route template).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_metric_the_alerts_and_dashboard_use_is_served() {
+    let dir = monitoring();
+    let rules = dir.join("alerts.yml");
+    let text = promtool(&["check".as_ref(), "rules".as_ref(), rules.as_os_str()]);
+    assert!(text.contains("SUCCESS: 10 rules found"), "{text}");
+    let rule_tests = dir.join("alerts.test.yml");
+    promtool(&["test".as_ref(), "rules".as_ref(), rule_tests.as_os_str()]);
+
+    // The dashboard's queries, with Grafana's variables filled in, as
+    // recording rules: promtool parses each one.
+    let dashboard_text =
+        std::fs::read_to_string(dir.join("grafana-dashboard.json")).expect("dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard_text).expect("JSON");
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(target["expr"].as_str().expect("expr").to_owned());
+        }
+    }
+    assert!(exprs.len() >= 20, "{} queries", exprs.len());
+    let mut recording = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, expr) in exprs.iter().enumerate() {
+        let expr = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$job", "lotline")
+            .replace("$instance", ".*");
+        recording.push_str(&format!(
+            "      - record: dashboard:query{i}\n        expr: {}\n",
+            serde_json::Value::String(expr)
+        ));
+    }
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let recording_path = scratch.path().join("dashboard-queries.yml");
+    std::fs::write(&recording_path, recording).expect("write");
+    promtool(&[
+        "check".as_ref(),
+        "rules".as_ref(),
+        recording_path.as_os_str(),
+    ]);
+
+    let rules_text = std::fs::read_to_string(&rules).expect("rules");
+    let mut used = metric_names(&rules_text);
+    used.extend(metric_names(&exprs.join("\n")));
+    assert!(used.len() >= 30, "{used:?}");
+
+    let four = Four::new();
+    let nodes = four.start_all().await;
+    let client = lotline_sdk::Client::new(&nodes[0].url()).expect("client");
+    let envelopes: Vec<_> = (0..4)
+        .map(|n| {
+            lotline_sdk::AttestationBuilder::new(four.genesis.chain_id(), &four.signers["supplier"])
+                .event(commissioning(&format!("M-{n}")))
+                .build()
+                .expect("envelope")
+        })
+        .collect();
+    let result = client
+        .submit_batch(&envelopes, Wait::Committed)
+        .await
+        .expect("batch");
+    assert_eq!(result.accepted, 4);
+    // Under load the wait may end first: the commits still come.
+    let waited = result
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Committed)
+        .count();
+    eventually("all four committed on every node", 120, || {
+        nodes.iter().all(|n| n.shared.head().attestations >= 4)
+    })
+    .await;
+    let target = nodes[0].shared.head().height;
+    assert!(target >= 1);
+    eventually("every node connected to the three others", 30, || {
+        nodes.iter().all(|n| {
+            n.net
+                .as_ref()
+                .is_some_and(|net| net.metrics().connected_peers.get() == 3)
+        })
+    })
+    .await;
+
+    let http = reqwest::Client::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let scrape = || {
+            http.get(format!("{}/metrics", node.url()))
+                .bearer_auth(&four.operator_tokens[i])
+                .send()
+        };
+        // A labelled series (the HTTP histogram by route) exists once a
+        // request was answered; as under Prometheus, the first scrape is one.
+        scrape().await.expect("metrics");
+        let response = scrape().await.expect("metrics");
+        assert_eq!(response.status(), 200, "node {i}");
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(
+            content_type.starts_with("application/openmetrics-text"),
+            "{content_type}"
+        );
+        let body = response.text().await.expect("body");
+        assert!(body.ends_with("# EOF\n"), "node {i}");
+        let names = served(&body);
+        let missing: Vec<&String> = used
+            .iter()
+            .filter(|name| {
+                !["", "_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|suffix| names.contains(&format!("{name}{suffix}")))
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "node {i} does not serve {missing:?}:\n{body}"
+        );
+        assert!(
+            sample(&body, "lotline_store_height") >= target as f64,
+            "node {i}"
+        );
+        assert_eq!(
+            sample(&body, "lotline_net_validator_peers"),
+            3.0,
+            "node {i}"
+        );
+        assert_eq!(
+            sample(&body, "lotline_net_connected_peers"),
+            3.0,
+            "node {i}"
+        );
+        assert_eq!(sample(&body, "lotline_node_failed"), 0.0, "node {i}");
+        assert!(
+            sample(&body, "lotline_store_disk_free_bytes") > 0.0,
+            "node {i}"
+        );
+        assert!(
+            sample(&body, "lotline_store_block_log_bytes") > 0.0,
+            "node {i}"
+        );
+        assert!(
+            sample(&body, "lotline_store_commit_seconds_count") >= 1.0,
+            "node {i}"
+        );
+        assert!(
+            sample(&body, "lotline_consensus_vote_sync_seconds_count") >= 1.0,
+            "node {i}"
+        );
+        if i == 0 {
+            // One observation per attestation whose commit the batch
+            // waited for on node 0.
+            assert_eq!(
+                sample(&body, "lotline_ingest_submit_commit_seconds_count"),
+                waited as f64
+            );
+            assert!(
+                body.contains(r#"lotline_api_request_seconds_count{method="POST",route="/v1/attestations/batch",status="2xx"} 1"#),
+                "{body}"
+            );
+        }
+    }
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

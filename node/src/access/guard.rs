@@ -99,6 +99,7 @@ pub async fn guard(
 
 async fn audited(ctx: &ApiContext, access: audit::Access) -> Result<(), ApiError> {
     ctx.audit.record(access).await.map_err(|error| {
+        ctx.shared.metrics.audit_write_failures.inc();
         tracing::error!(%error, "audit log unavailable; refusing the request");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

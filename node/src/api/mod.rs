@@ -102,16 +102,16 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
-            count_request,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            ctx.clone(),
             crate::access::guard::guard,
         ))
         .layer(DefaultBodyLimit::max(
             lotline_core::limits::HTTP_BODY_BYTES_MAX,
         ))
         .layer(axum::middleware::from_fn(deadline))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            observe_request,
+        ))
         .with_state(ctx)
 }
 
@@ -135,17 +135,35 @@ async fn deadline(
     }
 }
 
-/// Counts every request for `lotline_api_requests_total`.
-async fn count_request(
+/// Counts and times every request, refused ones (401, 429, 408) too: the
+/// outermost layer, for `lotline_api_requests_total` and
+/// `lotline_api_request_seconds`. The route label is the matched template
+/// (`/v1/blocks/{height}`), so a client choosing paths can not grow the
+/// label set; anything unrouted is `unmatched`.
+async fn observe_request(
     axum::extract::State(ctx): axum::extract::State<Arc<ApiContext>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    ctx.shared
-        .metrics
-        .http_requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    next.run(request).await
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(request).await;
+    let metrics = &ctx.shared.metrics;
+    metrics.http_requests.inc();
+    let labels = crate::metrics::HttpLabels {
+        method,
+        route,
+        status: format!("{}xx", response.status().as_u16() / 100),
+    };
+    metrics
+        .http_seconds
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// The routes the OpenAPI document must describe (checked by a test).

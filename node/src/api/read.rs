@@ -355,12 +355,13 @@ pub async fn metrics(
     identity: Identity,
 ) -> Result<Response, ApiError> {
     require_operator(&identity, "metrics")?;
-    let mut body = ctx
-        .shared
-        .metrics
-        .render(ctx.shared.head().height, ctx.shared.pool().len());
-    body.push_str(&ctx.epcis.counters.render());
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+    let sample = crate::metrics::Sample {
+        height: ctx.shared.head().height,
+        mempool: ctx.shared.pool().len(),
+        failed: ctx.shared.failure().is_some(),
+    };
+    let body = ctx.shared.metrics.render(sample);
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
 }
 
 /// 401 without a credential, 403 with one that is not an operator's.

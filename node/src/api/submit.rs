@@ -153,10 +153,7 @@ pub async fn submit_batch(
 }
 
 pub(super) fn reject(ctx: &ApiContext, rejection: &[AdmissionError]) -> ApiError {
-    ctx.shared
-        .metrics
-        .rejected
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.shared.metrics.rejected.inc();
     ApiError::from_rejection(rejection)
 }
 

@@ -45,6 +45,7 @@ use lotline_core::api::{Status, Wait};
 use lotline_core::crypto::{BatchVerifier, SigningKey};
 use lotline_core::{Envelope, Receipt};
 use lotline_genesis::Genesis;
+use lotline_node::metrics::Buckets;
 use lotline_node::{Node, NodeConfig};
 use lotline_sdk::{AttestationBuilder, Client, Signer};
 
@@ -377,30 +378,20 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     // 1. Idle: no attestations. An idle chain makes no empty blocks (one
     // heartbeat block at most every `heartbeat_ms`, docs/protocol.md).
     let h0 = nodes[0].shared.head().height;
-    nodes[0]
-        .shared
-        .metrics
-        .finality_ms
-        .lock()
-        .map(|mut s| s.clear())
-        .ok();
+    const FINALITY: &str = "lotline_consensus_finality_seconds";
+    let before = Buckets::parse(&nodes[0].shared.metrics.text(), FINALITY);
     let t = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let blocks = nodes[0].shared.head().height - h0;
     let blocks_rate = blocks as f64 / t.elapsed().as_secs_f64();
-    let finality = percentiles(
-        &nodes[0]
-            .shared
-            .metrics
-            .finality_ms
-            .lock()
-            .map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>())
-            .unwrap_or_default(),
-    );
-    let finality_text = if blocks == 0 {
-        "none".to_string()
-    } else {
-        format!("{:.1} ms / {:.1} ms", finality.0, finality.1)
+    // Quantiles of the node's finality histogram over the idle phase,
+    // interpolated inside buckets 1.5x wide as Prometheus does.
+    let finality = Buckets::parse(&nodes[0].shared.metrics.text(), FINALITY).since(&before);
+    let finality_text = match (finality.quantile(0.5), finality.quantile(0.99)) {
+        (Some(p50), Some(p99)) if blocks > 0 => {
+            format!("{:.1} ms / {:.1} ms (histogram)", p50 * 1e3, p99 * 1e3)
+        }
+        _ => "none".to_string(),
     };
     println!(
         "idle: {blocks} block(s) finalized in {} s, proposal->finality p50 / p99 {finality_text}",

@@ -104,7 +104,11 @@ impl Actor {
                 }
                 Output::Commit { block, finality } => {
                     if journaled {
-                        self.journal.sync().map_err(|e| e.to_string())?;
+                        let journal = &mut self.journal;
+                        crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || {
+                            journal.sync()
+                        })
+                        .map_err(|e| e.to_string())?;
                         journaled = false;
                     }
                     let keep = KeepAbove::committed(&block.header, &finality);
@@ -134,7 +138,9 @@ impl Actor {
             }
         }
         if journaled {
-            self.journal.sync().map_err(|e| e.to_string())?;
+            let journal = &mut self.journal;
+            crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())
+                .map_err(|e| e.to_string())?;
         }
         if !committed && batch > 0 {
             // The solo engine commits every non-empty batch; anything else

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -74,7 +73,7 @@ pub fn bridge(
             match tx.try_send(Event::Net(event)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
-                    shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                    shared.metrics.consensus_dropped.inc();
                 }
                 Err(TrySendError::Disconnected(_)) => return,
             }
@@ -320,7 +319,7 @@ impl BftActor {
                 match codec::from_bytes::<Message>("consensus message", &bytes, MESSAGE_BYTES_MAX) {
                     Ok(message) => self.step(Input::Message { from, message })?,
                     Err(error) => {
-                        self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                        self.shared.metrics.consensus_dropped.inc();
                         tracing::warn!(from, %error, "undecodable consensus message dropped");
                     }
                 }
@@ -475,13 +474,13 @@ impl BftActor {
             Output::Broadcast(message) => {
                 self.flush_journal()?;
                 if self.net.broadcast(codec::to_bytes(&message)).is_err() {
-                    self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                    self.shared.metrics.consensus_dropped.inc();
                 }
             }
             Output::Send { to, message } => {
                 self.flush_journal()?;
                 if self.net.send(to, codec::to_bytes(&message)).is_err() {
-                    self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                    self.shared.metrics.consensus_dropped.inc();
                 }
             }
             Output::SetTimer {
@@ -535,7 +534,7 @@ impl BftActor {
             Output::Sync { height } => self.start_sync(height),
             Output::Evidence(evidence) => self.keep_evidence(evidence)?,
             Output::Dropped { from, reason } => {
-                self.shared.metrics.consensus_dropped.fetch_add(1, Relaxed);
+                self.shared.metrics.consensus_dropped.inc();
                 if reason.is_benign() {
                     tracing::debug!(?from, %reason, "consensus input dropped");
                 } else {
@@ -553,7 +552,7 @@ impl BftActor {
         let Some(key) = evidence.key() else {
             return Ok(());
         };
-        self.shared.metrics.consensus_evidence.fetch_add(1, Relaxed);
+        self.shared.metrics.consensus_evidence.inc();
         let reader = self.store.reader();
         if let Some(recorded) = reader.evidence_recorded(key).map_err(|e| e.to_string())? {
             tracing::info!(
@@ -586,7 +585,9 @@ impl BftActor {
     /// One fdatasync for everything journaled since the last one.
     fn flush_journal(&mut self) -> Result<(), String> {
         if self.state.journal_dirty {
-            self.journal.sync().map_err(|e| e.to_string())?;
+            let journal = &mut self.journal;
+            crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())
+                .map_err(|e| e.to_string())?;
             self.state.journal_dirty = false;
             self.state.journal_syncs += 1;
             crash_point(self.state.journal_syncs);
@@ -633,10 +634,7 @@ impl BftActor {
                         head = self.shared.head().height,
                         "proposal refused: it repeats an attestation"
                     );
-                    self.shared
-                        .metrics
-                        .consensus_repeat_proposals
-                        .fetch_add(1, Relaxed);
+                    self.shared.metrics.consensus_repeat_proposals.inc();
                     return false;
                 }
                 if pool.pending(&id).is_none() {

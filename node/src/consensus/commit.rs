@@ -96,7 +96,7 @@ pub fn commit(
     record: BlockRecord,
 ) -> Result<(), StoreError> {
     let started = Instant::now();
-    let ids = store.append(&record)?;
+    let ids = crate::metrics::timed(&shared.metrics.log_append_seconds, || store.append(&record))?;
     shared.pool().committing(&ids);
     let tx = indexer.tx.as_ref().ok_or(StoreError::IndexerStopped)?;
     tx.send(Appended {
@@ -132,7 +132,10 @@ fn index_blocks(
             .iter()
             .map(|b| (&b.record, b.ids.as_slice()))
             .collect();
-        if let Err(error) = reader.apply_blocks(&blocks, parsed) {
+        let applied = crate::metrics::timed(&shared.metrics.index_apply_seconds, || {
+            reader.apply_blocks(&blocks, parsed)
+        });
+        if let Err(error) = applied {
             tracing::error!(%error, "indexing failed; stopping the node");
             shared.fail(format!("indexing failed: {error}"));
             return;
@@ -186,6 +189,7 @@ fn notify_waiters(
     if waiting.is_empty() {
         return;
     }
+    let committed_at = Instant::now();
     let header = record.block.header;
     let height = header.height;
     let tree = reader.tree(height, ids);
@@ -212,6 +216,7 @@ fn notify_waiters(
             let _ = tx.send(CommitNotice {
                 height,
                 receipt: receipt.clone(),
+                committed_at,
             });
         }
     }

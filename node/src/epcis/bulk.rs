@@ -44,7 +44,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use lotline_core::api::FieldProblem;
@@ -52,6 +52,9 @@ use lotline_core::attestation::Envelope;
 use lotline_core::epcis::event_hash;
 use lotline_core::hash::Digest;
 use lotline_core::limits::CAPTURE_CHUNK_EVENTS;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use rand_core::RngCore;
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, mpsc};
@@ -84,47 +87,49 @@ pub struct Parts {
     pub chain_id: Digest,
 }
 
-/// Counters of the capture pipeline, for `/metrics`.
+/// Counters of the capture pipeline, registered in `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
     /// Admitted events not yet in the mempool or the spool, now.
-    held: AtomicUsize,
+    held: Gauge,
     /// The most ever held at once.
-    held_max: AtomicUsize,
+    held_max: Gauge,
     /// Events captured (enqueued) by capture documents since start.
-    captured: AtomicU64,
+    captured: Counter,
 }
 
 impl Counters {
     fn hold(&self, n: usize) {
-        let now = self.held.fetch_add(n, Relaxed) + n;
-        self.held_max.fetch_max(now, Relaxed);
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let now = self.held.inc_by(n).saturating_add(n);
+        self.held_max.inner().fetch_max(now, Relaxed);
     }
 
     fn release(&self, n: usize) {
-        self.held.fetch_sub(n, Relaxed);
+        self.held.dec_by(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub fn held_max(&self) -> usize {
-        self.held_max.load(Relaxed)
+        usize::try_from(self.held_max.get()).unwrap_or(0)
     }
 
-    /// Prometheus text for these counters.
-    pub fn render(&self) -> String {
-        format!(
-            "# HELP lotline_epcis_capture_held_events Admitted capture events not yet in the mempool or spool.\n\
-             # TYPE lotline_epcis_capture_held_events gauge\n\
-             lotline_epcis_capture_held_events {}\n\
-             # HELP lotline_epcis_capture_held_events_max Most admitted capture events ever held outside the mempool and spool at once.\n\
-             # TYPE lotline_epcis_capture_held_events_max gauge\n\
-             lotline_epcis_capture_held_events_max {}\n\
-             # HELP lotline_epcis_captured_events_total Events captured from EPCIS documents.\n\
-             # TYPE lotline_epcis_captured_events_total counter\n\
-             lotline_epcis_captured_events_total {}\n",
-            self.held.load(Relaxed),
-            self.held_max.load(Relaxed),
-            self.captured.load(Relaxed),
-        )
+    /// Registers these counters in the node's registry.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "lotline_epcis_capture_held_events",
+            "Admitted capture events not yet in the mempool or spool",
+            self.held.clone(),
+        );
+        registry.register(
+            "lotline_epcis_capture_held_events_max",
+            "Most admitted capture events ever held outside the mempool and spool at once",
+            self.held_max.clone(),
+        );
+        registry.register(
+            "lotline_epcis_captured_events",
+            "Events captured from EPCIS documents",
+            self.captured.clone(),
+        );
     }
 }
 
@@ -498,7 +503,7 @@ impl Driver {
             .await;
         counters.release(count);
         let tickets = submitted?;
-        counters.captured.fetch_add(count as u64, Relaxed);
+        counters.captured.inc_by(count as u64);
         self.captured += count;
         let listed_from = self.captured - count;
         let listed: Vec<CapturedEvent> = captured

@@ -1,27 +1,13 @@
 //! Transport counters, shared between the swarm task, the codec and every
-//! handle, rendered as a fragment of the node's Prometheus text at `/metrics`.
+//! handle, registered in the node's `/metrics` ([`NetMetrics::register`]).
 //! Names follow `lotline_net_<noun>_<unit>`.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-/// A monotonically increasing count.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Relaxed);
-    }
-
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
+/// A monotonically increasing count (`prometheus-client`'s; clones share
+/// the value).
+pub type Counter = prometheus_client::metrics::counter::Counter;
 
 /// Every transport counter. One instance per [`crate::net::Network`].
 #[derive(Debug, Default)]
@@ -67,115 +53,124 @@ pub struct NetMetrics {
     /// frozen peer).
     pub ping_failures: Counter,
     /// Validators we are connected to now.
-    pub connected_peers: AtomicU64,
+    pub connected_peers: Gauge,
+    /// The other validators of the genesis: connected_peers below this
+    /// means a peer is down or unreachable.
+    pub validator_peers: Gauge,
 }
 
 impl NetMetrics {
-    /// The Prometheus text for these counters.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let mut metric = |name: &str, help: &str, kind: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        };
+    /// Registers every counter and gauge in the node's registry.
+    pub fn register(&self, registry: &mut Registry) {
         let counters: [(&str, &str, &Counter); 17] = [
             (
-                "lotline_net_frames_in_total",
-                "Consensus frames received from validators.",
+                "lotline_net_frames_in",
+                "Consensus frames received from validators",
                 &self.frames_in,
             ),
             (
-                "lotline_net_frames_out_total",
-                "Consensus frames sent to validators.",
+                "lotline_net_frames_out",
+                "Consensus frames sent to validators",
                 &self.frames_out,
             ),
             (
-                "lotline_net_frames_dropped_queue_full_total",
-                "Outgoing frames dropped because the command queue was full.",
+                "lotline_net_frames_dropped_queue_full",
+                "Outgoing frames dropped because the command queue was full",
                 &self.frames_dropped_queue_full,
             ),
             (
-                "lotline_net_frames_dropped_peer_total",
-                "Outgoing frames dropped because the peer was not connected or had too many in flight.",
+                "lotline_net_frames_dropped_peer",
+                "Outgoing frames dropped because the peer was not connected or had too many in flight",
                 &self.frames_dropped_peer,
             ),
             (
-                "lotline_net_frames_failed_total",
-                "Outgoing frames that failed in transit.",
+                "lotline_net_frames_failed",
+                "Outgoing frames that failed in transit",
                 &self.frames_failed,
             ),
             (
-                "lotline_net_events_dropped_queue_full_total",
-                "Inbound frames, gossip or requests dropped because the node's queue was full.",
+                "lotline_net_events_dropped_queue_full",
+                "Inbound frames, gossip or requests dropped because the node's queue was full",
                 &self.events_dropped_queue_full,
             ),
             (
-                "lotline_net_oversized_frames_total",
-                "Frames refused for being over the size cap.",
+                "lotline_net_oversized_frames",
+                "Frames refused for being over the size cap",
                 &self.oversized_frames,
             ),
             (
-                "lotline_net_rejected_peers_total",
-                "Connections refused because the peer is not a validator of this chain.",
+                "lotline_net_rejected_peers",
+                "Connections refused because the peer is not a validator of this chain",
                 &self.rejected_peers,
             ),
             (
-                "lotline_net_unknown_peer_messages_total",
-                "Messages from peers outside the allow list (should be 0).",
+                "lotline_net_unknown_peer_messages",
+                "Messages from peers outside the allow list (should be 0)",
                 &self.unknown_peer_messages,
             ),
             (
-                "lotline_net_gossip_in_total",
-                "Gossip messages received.",
+                "lotline_net_gossip_in",
+                "Gossip messages received",
                 &self.gossip_in,
             ),
             (
-                "lotline_net_gossip_out_total",
-                "Gossip messages published.",
+                "lotline_net_gossip_out",
+                "Gossip messages published",
                 &self.gossip_out,
             ),
             (
-                "lotline_net_gossip_failed_total",
-                "Gossip publishes that failed.",
+                "lotline_net_gossip_failed",
+                "Gossip publishes that failed",
                 &self.gossip_failed,
             ),
             (
-                "lotline_net_gossip_dropped_slow_peer_total",
-                "Gossip messages dropped because a slow or frozen peer's send queue was full.",
+                "lotline_net_gossip_dropped_slow_peer",
+                "Gossip messages dropped because a slow or frozen peer's send queue was full",
                 &self.gossip_dropped_slow_peer,
             ),
             (
-                "lotline_net_sync_requests_out_total",
-                "Block-sync requests sent.",
+                "lotline_net_sync_requests_out",
+                "Block-sync requests sent",
                 &self.sync_requests_out,
             ),
             (
-                "lotline_net_sync_requests_in_total",
-                "Block-sync requests received.",
+                "lotline_net_sync_requests_in",
+                "Block-sync requests received",
                 &self.sync_requests_in,
             ),
             (
-                "lotline_net_dials_total",
-                "Dial attempts to validators.",
+                "lotline_net_dials",
+                "Dial attempts to validators",
                 &self.dials,
             ),
             (
-                "lotline_net_ping_failures_total",
-                "Connections closed because their pings failed (partition, frozen peer).",
+                "lotline_net_ping_failures",
+                "Connections closed because their pings failed (partition, frozen peer)",
                 &self.ping_failures,
             ),
         ];
         for (name, help, counter) in counters {
-            metric(name, help, "counter", counter.get());
+            registry.register(name, help, counter.clone());
         }
-        metric(
+        registry.register(
             "lotline_net_connected_peers",
-            "Validators this node is connected to.",
-            "gauge",
-            self.connected_peers.load(Relaxed),
+            "Validators this node is connected to",
+            self.connected_peers.clone(),
         );
+        registry.register(
+            "lotline_net_validator_peers",
+            "The other validators in the genesis (connected_peers below this: a peer is down)",
+            self.validator_peers.clone(),
+        );
+    }
+
+    /// The OpenMetrics text of these metrics alone (tests of the network
+    /// without a node).
+    pub fn render(&self) -> String {
+        let mut registry = Registry::default();
+        self.register(&mut registry);
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
     }
 }
@@ -187,13 +182,13 @@ mod tests {
     #[test]
     fn renders_every_metric_once() {
         let metrics = NetMetrics::default();
-        metrics.frames_in.add(3);
+        metrics.frames_in.inc_by(3);
         metrics.rejected_peers.inc();
         let text = metrics.render();
         assert!(text.contains("\nlotline_net_frames_in_total 3\n"));
         assert!(text.contains("\nlotline_net_rejected_peers_total 1\n"));
         assert!(text.contains("# TYPE lotline_net_connected_peers gauge"));
-        assert_eq!(text.matches("# TYPE ").count(), 18);
+        assert_eq!(text.matches("# TYPE ").count(), 19);
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("lotline_net_"), "{line}");
         }

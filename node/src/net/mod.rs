@@ -204,6 +204,9 @@ impl Network {
         assert_eq!(allowed.len() + 1, ids.len());
 
         let metrics = Arc::new(NetMetrics::default());
+        metrics
+            .validator_peers
+            .set(i64::try_from(allowed.len()).unwrap_or(i64::MAX));
         let mut swarm = behaviour::build_swarm(keypair, &config, &allowed, &metrics)
             .map_err(|e| NetError::Transport(e.to_string()))?;
         swarm

@@ -142,7 +142,7 @@ impl Task {
         };
         tracing::info!(me = self.config.me, "network stopping");
         self.shared.connected.store(0, Relaxed);
-        self.shared.metrics.connected_peers.store(0, Relaxed);
+        self.shared.metrics.connected_peers.set(0);
         // Dropping the swarm closes the listener and every connection.
         drop(self.swarm);
         if let Some(done) = done {
@@ -165,7 +165,9 @@ impl Task {
             Command::Gossip { bytes } => {
                 let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
                 match gossipsub.publish(self.topic.clone(), bytes) {
-                    Ok(_) => self.shared.metrics.gossip_out.inc(),
+                    Ok(_) => {
+                        self.shared.metrics.gossip_out.inc();
+                    }
                     Err(e) => {
                         self.shared.metrics.gossip_failed.inc();
                         match e {
@@ -319,7 +321,7 @@ impl Task {
         self.shared
             .metrics
             .connected_peers
-            .store(u64::from(mask.count_ones()), Relaxed);
+            .set(i64::from(mask.count_ones()));
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -571,7 +573,7 @@ impl Task {
                 self.shared
                     .metrics
                     .gossip_dropped_slow_peer
-                    .add(u64::try_from(dropped).unwrap_or(u64::MAX));
+                    .inc_by(u64::try_from(dropped).unwrap_or(u64::MAX));
                 tracing::warn!(
                     peer = %peer_id,
                     dropped,

@@ -12,6 +12,8 @@ pub struct Four {
     pub genesis: Genesis,
     pub configs: Vec<NodeConfig>,
     pub signers: std::collections::BTreeMap<String, Signer>,
+    /// Each node's operator token (for `/metrics`), in node order.
+    pub operator_tokens: Vec<String>,
 }
 
 /// A run of `n` consecutive free TCP ports on loopback (checked by binding).
@@ -60,7 +62,19 @@ impl Four {
             })
             .collect();
         let genesis = Genesis::load(&layout.genesis_path).expect("genesis");
+        let operator_tokens = genesis
+            .validators()
+            .iter()
+            .map(|v| {
+                let path = &layout.operator_tokens[&v.org];
+                std::fs::read_to_string(path)
+                    .expect("operator token")
+                    .trim()
+                    .to_owned()
+            })
+            .collect();
         Four {
+            operator_tokens,
             dir,
             genesis,
             configs,
