@@ -83,6 +83,9 @@ pub enum Domain {
     ApiToken,
     /// A block's list of equivocation evidence.
     Evidence,
+    /// A quality alert's key -> its statement nonce (one firing, one
+    /// envelope).
+    AlertNonce,
 }
 
 impl Domain {
@@ -96,10 +99,11 @@ impl Domain {
             Domain::LogEntry => "lotline/v1/log-entry",
             Domain::ApiToken => "lotline/v1/api-token",
             Domain::Evidence => "lotline/v1/evidence",
+            Domain::AlertNonce => "lotline/v1/alert-nonce",
         }
     }
 
-    const ALL: [Domain; 8] = [
+    const ALL: [Domain; 9] = [
         Domain::Attestation,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -108,6 +112,7 @@ impl Domain {
         Domain::LogEntry,
         Domain::ApiToken,
         Domain::Evidence,
+        Domain::AlertNonce,
     ];
 
     fn key(self) -> &'static [u8; 32] {

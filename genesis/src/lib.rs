@@ -76,7 +76,9 @@
 //! may appear only once in the whole file, and weak keys (small order or
 //! non-canonical) are refused. An org whose role has no policy rule can not
 //! write, only read. Quality kinds are `inspection`, `nonConformance`,
-//! `recallOrder`, `certificate` and `document`.
+//! `recallOrder`, `certificate`, `document` and `alert` (a quality alert a
+//! node states, bizStep `urn:lotline:bizstep:qualityAlert`; the default
+//! policy lets every role state them).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), lotline_genesis::GenesisError> {

@@ -84,16 +84,18 @@ pub const fn quality_kind_name(kind: QualityKind) -> &'static str {
         QualityKind::RecallOrder => "recallOrder",
         QualityKind::Certificate => "certificate",
         QualityKind::Document => "document",
+        QualityKind::Alert => "alert",
     }
 }
 
 /// Every quality kind, for parsing names.
-pub const QUALITY_KINDS: [QualityKind; 5] = [
+pub const QUALITY_KINDS: [QualityKind; 6] = [
     QualityKind::Inspection,
     QualityKind::NonConformance,
     QualityKind::RecallOrder,
     QualityKind::Certificate,
     QualityKind::Document,
+    QualityKind::Alert,
 ];
 
 pub(crate) fn parse_quality_kind(name: &str) -> Option<QualityKind> {
@@ -187,7 +189,7 @@ pub fn default_policy() -> Vec<PolicyRule> {
         }
     }
 
-    vec![
+    let mut rules = vec![
         rule(
             Role::Supplier,
             &[
@@ -347,7 +349,15 @@ pub fn default_policy() -> Vec<PolicyRule> {
             &["inspecting", "sampling"],
             &[Inspection, NonConformance, Certificate, Document],
         ),
-    ]
+    ];
+    // Every role's node may state the quality alerts it detects
+    // (`lotline:quality` kind `alert`, bizStep `ALERT_BIZ_STEP`).
+    for rule in &mut rules {
+        rule.biz_steps
+            .push(lotline_core::epcis::ALERT_BIZ_STEP.to_owned());
+        rule.quality.push(QualityKind::Alert);
+    }
+    rules
 }
 
 #[cfg(test)]

@@ -33,6 +33,13 @@
 //! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
 //! document_bytes_max = 1073741824       # largest capture document (the default)
 //! ```
+//! [alerts]                              # optional: record quality alerts on the chain
+//! org = "manufacturer"                  # the org alerts are signed as
+//! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
+//! supplier_nc_rate_max = 0.1            # a supplier whose lots fail more often: alert
+//! supplier_lots_min = 5                 # ... once this many of its lots were judged
+//! Without `[alerts]` the node evaluates nothing and `GET /v1/alerts` lists
+//! what other nodes recorded.
 //! Without `[capture]`, `/epcis/capture` and `POST /epcis/events` answer
 //! 501 `capture-not-configured` (custodial signing is opt-in: the node then
 //! holds an org's member key).
@@ -62,7 +69,35 @@ struct RawConfig {
     #[serde(default)]
     consensus: RawConsensus,
     capture: Option<RawCapture>,
+    alerts: Option<RawAlerts>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    org: String,
+    key: PathBuf,
+    supplier_nc_rate_max: Option<f64>,
+    supplier_lots_min: Option<u32>,
+}
+
+/// Quality alerts recorded on the chain (`quality::alerts`): rules are
+/// evaluated as blocks commit and each firing is signed as `org`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertsConfig {
+    pub org: String,
+    pub key: PathBuf,
+    /// A supplier whose share of non-conforming lots exceeds this fires
+    /// `supplierNonConformance` (0 < rate <= 1).
+    pub supplier_nc_rate_max: f64,
+    /// Lots of a supplier that must have been judged before its rate counts.
+    pub supplier_lots_min: u32,
+}
+
+/// Default of `alerts.supplier_nc_rate_max`.
+pub const SUPPLIER_NC_RATE_MAX_DEFAULT: f64 = 0.1;
+/// Default of `alerts.supplier_lots_min`.
+pub const SUPPLIER_LOTS_MIN_DEFAULT: u32 = 5;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +196,8 @@ pub struct NodeConfig {
     pub heartbeat_ms: NonZeroU64,
     /// EPCIS capture signing identity; `None` disables capture.
     pub capture: Option<CaptureConfig>,
+    /// Quality alerts; `None`: this node records none.
+    pub alerts: Option<AlertsConfig>,
     /// API credentials (checked against the genesis when the node starts).
     pub credentials: Vec<CredentialEntry>,
     pub limits: Limits,
@@ -188,6 +225,8 @@ pub enum ConfigError {
     Zero { field: &'static str },
     #[error("{field} must be at most {max}")]
     Above { field: &'static str, max: u64 },
+    #[error("{field}: {value} is not a rate above 0 and at most 1")]
+    Rate { field: &'static str, value: f64 },
 }
 
 fn non_zero(field: &'static str, value: u32) -> Result<std::num::NonZeroU32, ConfigError> {
@@ -276,6 +315,14 @@ impl NodeConfig {
                 key: resolve(c.key),
                 document_bytes_max: c.document_bytes_max.unwrap_or(CAPTURE_BYTES_MAX as u64),
             }),
+            alerts: raw.alerts.map(|a| AlertsConfig {
+                org: a.org,
+                key: resolve(a.key),
+                supplier_nc_rate_max: a
+                    .supplier_nc_rate_max
+                    .unwrap_or(SUPPLIER_NC_RATE_MAX_DEFAULT),
+                supplier_lots_min: a.supplier_lots_min.unwrap_or(SUPPLIER_LOTS_MIN_DEFAULT),
+            }),
             limits: limits(&raw.api.rate_limit)?,
             credentials: raw.api.credentials,
             tls: raw.api.tls.map(|t| TlsPaths {
@@ -288,10 +335,12 @@ impl NodeConfig {
             .iter()
             .flat_map(|t| [("api.tls.cert", &t.cert), ("api.tls.key", &t.key)]);
         let capture_key = config.capture.iter().map(|c| ("capture.key", &c.key));
+        let alerts_key = config.alerts.iter().map(|a| ("alerts.key", &a.key));
         for (field, path) in [("genesis", &config.genesis), ("node_key", &config.node_key)]
             .into_iter()
             .chain(tls_files)
             .chain(capture_key)
+            .chain(alerts_key)
         {
             if !path.exists() {
                 return Err(ConfigError::Missing {
@@ -320,6 +369,20 @@ impl NodeConfig {
                 return Err(ConfigError::Above {
                     field: "capture.document_bytes_max",
                     max: CAPTURE_BYTES_MAX as u64,
+                });
+            }
+        }
+        if let Some(alerts) = &config.alerts {
+            let rate = alerts.supplier_nc_rate_max;
+            if !(rate > 0.0 && rate <= 1.0) {
+                return Err(ConfigError::Rate {
+                    field: "alerts.supplier_nc_rate_max",
+                    value: rate,
+                });
+            }
+            if alerts.supplier_lots_min == 0 {
+                return Err(ConfigError::Zero {
+                    field: "alerts.supplier_lots_min",
                 });
             }
         }

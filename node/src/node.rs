@@ -63,6 +63,8 @@ pub enum StartError {
     Thread(std::io::Error),
     #[error("[capture]: {0}")]
     Capture(String),
+    #[error("[alerts]: {0}")]
+    Alerts(String),
     #[error("node config: {0}")]
     Credentials(#[from] crate::access::CredentialError),
     #[error("{0}")]
@@ -85,6 +87,8 @@ pub struct Node {
     actor: Option<JoinHandle<()>>,
     #[cfg(feature = "analytics")]
     analytics: Option<Arc<crate::analytics::Analytics>>,
+    /// The quality alert follower (`[alerts]`).
+    pub alerts: Option<Arc<crate::quality::alerts::Alerter>>,
     server: Option<TaskHandle<()>>,
     stop_server: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -304,9 +308,32 @@ impl Node {
             Some(paths) => Some(crate::tls::server_config(paths).map_err(StartError::Tls)?),
             None => None,
         };
+        let ingest = crate::ingest::Ingest::new(shared.clone(), reader.clone(), net.clone());
+        let alerts = match &config.alerts {
+            None => None,
+            Some(section) => {
+                let custodian =
+                    custodian(&genesis, &section.org, &section.key).map_err(StartError::Alerts)?;
+                let parts = crate::quality::alerts::follower::Parts {
+                    data_dir: config.data_dir.clone(),
+                    genesis: genesis.clone(),
+                    reader: reader.clone(),
+                    ingest: ingest.clone(),
+                    admission: admission.clone(),
+                    custodian,
+                    thresholds: crate::quality::alerts::detect::Thresholds {
+                        supplier_nc_rate_max: section.supplier_nc_rate_max,
+                        supplier_lots_min: section.supplier_lots_min,
+                    },
+                };
+                let alerter = crate::quality::alerts::Alerter::start(parts)
+                    .map_err(|e| StartError::Alerts(e.to_string()))?;
+                Some(Arc::new(alerter))
+            }
+        };
         let ctx = Arc::new(ApiContext {
             shared: shared.clone(),
-            ingest: crate::ingest::Ingest::new(shared.clone(), reader.clone(), net.clone()),
+            ingest,
             reader,
             admission,
             genesis: genesis.clone(),
@@ -342,6 +369,7 @@ impl Node {
             actor: Some(actor),
             #[cfg(feature = "analytics")]
             analytics,
+            alerts,
             server: Some(server),
             stop_server: Some(stop_tx),
         })
@@ -360,6 +388,9 @@ impl Node {
         }
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+        if let Some(alerts) = self.alerts.take() {
+            let _ = tokio::task::spawn_blocking(move || alerts.stop()).await;
         }
         self.shared.begin_shutdown();
         if let Some(actor) = self.actor.take() {
@@ -385,27 +416,33 @@ fn capture_custodian(
     let Some(capture) = &config.capture else {
         return Ok(None);
     };
-    let key = lotline_genesis::keys::read_signing_key(&capture.key)
-        .map_err(|e| StartError::Capture(format!("key {}: {e}", capture.key.display())))?;
+    custodian(genesis, &capture.org, &capture.key)
+        .map(Some)
+        .map_err(StartError::Capture)
+}
+
+/// A signer for `org` from the key file `path` (`[capture]`, `[alerts]`):
+/// the key must be a client key of that org.
+fn custodian(
+    genesis: &Genesis,
+    org: &str,
+    path: &std::path::Path,
+) -> Result<crate::epcis::capture::Custodian, String> {
+    let key = lotline_genesis::keys::read_signing_key(path)
+        .map_err(|e| format!("key {}: {e}", path.display()))?;
     match genesis.key_owner(&key.public_key()) {
-        Some(owner) if owner.id == capture.org => {}
-        Some(owner) => {
-            return Err(StartError::Capture(format!(
-                "key {} belongs to org {:?}, not {:?}",
-                capture.key.display(),
-                owner.id,
-                capture.org
-            )));
-        }
-        None => {
-            return Err(StartError::Capture(format!(
-                "key {} is not a client key of any org in genesis",
-                capture.key.display()
-            )));
-        }
+        Some(owner) if owner.id == org => Ok(crate::epcis::capture::Custodian {
+            org: org.to_owned(),
+            key,
+        }),
+        Some(owner) => Err(format!(
+            "key {} belongs to org {:?}, not {org:?}",
+            path.display(),
+            owner.id
+        )),
+        None => Err(format!(
+            "key {} is not a client key of any org in genesis",
+            path.display()
+        )),
     }
-    Ok(Some(crate::epcis::capture::Custodian {
-        org: capture.org.clone(),
-        key,
-    }))
 }

@@ -2,11 +2,13 @@
 //! story (`lotline demo`'s) is submitted as its orgs, then a regulator asks
 //! for a control chart and a root cause, an anonymous caller sees only
 //! what the read policy makes public, and bad input is answered with problem documents naming the reason.
+//! A node with `[alerts]` states what fires on the same story as signed
+//! alerts, once each, also across restarts and a lost follower state.
 
 mod support;
 
 use lotline_core::api::Wait;
-use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload};
+use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, Truth};
 use serde_json::{Value, json};
 use support::{Consortium, client_as, http_as};
 
@@ -14,29 +16,7 @@ use support::{Consortium, client_as, http_as};
 async fn charts_and_root_causes_over_http_follow_the_read_policy() {
     let consortium = Consortium::new();
     let node = consortium.start().await;
-    let client = client_as(&consortium, &node, "regulator");
-    let mut workload = SupplyChainWorkload::planted(42, Scale::demo(), &Roles::demo());
-    let items: Vec<_> = workload.by_ref().collect();
-    let truth = workload.truth().cloned().expect("truth");
-    // Consecutive events of one org go together, as `lotline demo` sends them.
-    let mut start = 0;
-    while start < items.len() {
-        let org = items[start].org.clone();
-        let end = items[start..]
-            .iter()
-            .position(|w| w.org != org)
-            .map_or(items.len(), |n| start + n)
-            .min(start + 50);
-        let envelopes: Vec<_> = items[start..end]
-            .iter()
-            .map(|w| consortium.attest(&w.org, w.event.clone()))
-            .collect();
-        client
-            .submit_batch(&envelopes, Wait::Committed)
-            .await
-            .unwrap_or_else(|e| panic!("{org}'s events are committed: {e}"));
-        start = end;
-    }
+    let truth = load_planted(&consortium, &node, 42).await;
 
     let http = http_as(&consortium, "regulator");
     let url = node.url();
@@ -180,4 +160,213 @@ async fn charts_and_root_causes_over_http_follow_the_read_policy() {
         );
     }
     node.shutdown().await;
+}
+
+/// Submits the planted story of `seed` (`lotline demo`'s) as its orgs,
+/// consecutive events of one org together, and returns its truth.
+async fn load_planted(consortium: &Consortium, node: &lotline_node::Node, seed: u64) -> Truth {
+    let client = client_as(consortium, node, "regulator");
+    let mut workload = SupplyChainWorkload::planted(seed, Scale::demo(), &Roles::demo());
+    let items: Vec<_> = workload.by_ref().collect();
+    let truth = workload.truth().cloned().expect("truth");
+    // Consecutive events of one org go together, as `lotline demo` sends them.
+    let mut start = 0;
+    while start < items.len() {
+        let org = items[start].org.clone();
+        let end = items[start..]
+            .iter()
+            .position(|w| w.org != org)
+            .map_or(items.len(), |n| start + n)
+            .min(start + 50);
+        let envelopes: Vec<_> = items[start..end]
+            .iter()
+            .map(|w| consortium.attest(&w.org, w.event.clone()))
+            .collect();
+        client
+            .submit_batch(&envelopes, Wait::Committed)
+            .await
+            .unwrap_or_else(|e| panic!("{org}'s events are committed: {e}"));
+        start = end;
+    }
+    truth
+}
+
+/// The alerts of `url` as `http` sees them with `query`, every page.
+async fn alerts(http: &reqwest::Client, url: &str, query: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let cursor = after
+            .as_ref()
+            .map(|a| format!("&after={a}"))
+            .unwrap_or_default();
+        let response = http
+            .get(format!("{url}/v1/alerts?limit=2{query}{cursor}"))
+            .send()
+            .await
+            .expect("alerts");
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.expect("json");
+        out.extend(page["alerts"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+/// Waits (generously: other builds share the cores) until the node's alert
+/// follower has judged every committed block.
+async fn caught_up(node: &lotline_node::Node) {
+    let alerts = node.alerts.as_ref().expect("[alerts] configured");
+    for _ in 0..1_200 {
+        let head = node.shared.head().height;
+        let judged = alerts
+            .progress
+            .height
+            .load(std::sync::atomic::Ordering::Acquire);
+        if judged >= head && head > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the alert follower did not catch up in 120 s");
+}
+
+/// Goal: rules that fire on committed records become signed alerts on the
+/// chain, once per firing. Method: a node whose `[alerts]` signs as the
+/// regulator runs the planted story (a truck's slow excursion, a bad
+/// stopper lot's failing units); the planted excursion must be listed as
+/// an alert stated by the regulator, committed with a receipt; every key
+/// is listed once; filters and bad queries are checked; then the node
+/// restarts, and restarts again with its follower's state deleted, and
+/// the same alerts (no more) are listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fired_rules_are_stated_once_as_signed_alerts() {
+    // Alerts judge what their org may read. A cold-chain excursion needs
+    // the distributor's logger records and the manufacturer's lot master
+    // data (the limits) together, which in the default read policy only
+    // full-read roles hold: the node signs its alerts as the regulator
+    // (custodially, as `[capture]` does for the manufacturer).
+    let mut consortium = Consortium::new();
+    let key = consortium.dir.path().join("regulator-alerts.key");
+    lotline_genesis::keys::write_signing_key(&key, &consortium.keys["regulator"])
+        .expect("key file");
+    consortium.config.alerts = Some(lotline_node::config::AlertsConfig {
+        org: "regulator".into(),
+        key,
+        supplier_nc_rate_max: 0.1,
+        supplier_lots_min: 2,
+    });
+    let node = consortium.start().await;
+    let truth = load_planted(&consortium, &node, 42).await;
+    caught_up(&node).await;
+    // Alerts are submitted after the commit they judge: wait for them too.
+    caught_up(&node).await;
+    let http = http_as(&consortium, "regulator");
+    let url = node.url();
+    let mut listed = Vec::new();
+    for _ in 0..600 {
+        listed = alerts(&http, &url, "").await;
+        if listed.iter().any(|a| a["rule"] == "excursion") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let excursions: Vec<&Value> = listed.iter().filter(|a| a["rule"] == "excursion").collect();
+    assert!(!excursions.is_empty(), "{listed:#?}");
+    let subjects: Vec<&str> = excursions
+        .iter()
+        .filter_map(|a| a["subject"].as_str())
+        .collect();
+    assert!(
+        truth.excursion_subjects.iter().any(|s| subjects
+            .iter()
+            .any(|t| t.contains(s.as_str()) || s.contains(t))),
+        "planted {:?}, alerted {subjects:?}",
+        truth.excursion_subjects
+    );
+    let mut keys: Vec<&str> = listed.iter().filter_map(|a| a["key"].as_str()).collect();
+    let count = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), count, "one firing, one alert: {listed:#?}");
+    for alert in &listed {
+        assert_eq!(alert["org"], "regulator");
+        let id = alert["attestation"].as_str().expect("id");
+        let receipt = http
+            .get(format!("{url}/v1/attestations/{id}/receipt"))
+            .send()
+            .await
+            .expect("receipt");
+        assert_eq!(receipt.status(), 200, "alert {id} is committed");
+    }
+
+    // Filters, and bad queries named.
+    let only = alerts(&http, &url, "&rule=excursion").await;
+    assert_eq!(only.len(), excursions.len());
+    let by_subject = alerts(
+        &http,
+        &url,
+        &format!(
+            "&subject={}",
+            lotline_sdk::encode_segment(excursions[0]["subject"].as_str().unwrap_or_default())
+        ),
+    )
+    .await;
+    assert!(!by_subject.is_empty());
+    assert!(
+        by_subject
+            .iter()
+            .all(|a| a["subject"] == excursions[0]["subject"])
+    );
+    let none = alerts(&http, &url, "&org=supplier").await;
+    assert!(none.is_empty());
+    for query in [
+        "rule=nope",
+        "limit=0",
+        "limit=5000",
+        "after=x",
+        "colour=red",
+    ] {
+        let response = http
+            .get(format!("{url}/v1/alerts?{query}"))
+            .send()
+            .await
+            .expect("alerts");
+        assert_eq!(response.status(), 400, "{query}");
+        let problem: Value = response.json().await.expect("problem");
+        assert!(problem["detail"].is_string(), "{problem}");
+    }
+    // The alert bizStep is shared with no one in the default read policy:
+    // an anonymous caller reads none.
+    let anonymous = alerts(&reqwest::Client::new(), &url, "").await;
+    assert!(anonymous.is_empty(), "{anonymous:#?}");
+
+    // A restart judges nothing twice; neither does a follower whose state
+    // was lost (it re-judges the chain from block 1).
+    node.shutdown().await;
+    for lose_state in [false, true] {
+        if lose_state {
+            std::fs::remove_dir_all(consortium.config.data_dir.join("alerts"))
+                .expect("alerts state");
+        }
+        let node = consortium.start().await;
+        let client = client_as(&consortium, &node, "manufacturer");
+        let marker = support::commissioning(&format!("AFTER-RESTART-{lose_state}"));
+        client
+            .submit(&consortium.attest("manufacturer", marker), Wait::Committed)
+            .await
+            .expect("a later block");
+        caught_up(&node).await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        caught_up(&node).await;
+        let again = alerts(&http_as(&consortium, "regulator"), &node.url(), "").await;
+        assert_eq!(
+            again.len(),
+            listed.len(),
+            "after restart (state lost: {lose_state})"
+        );
+        node.shutdown().await;
+    }
 }

@@ -55,6 +55,61 @@ pub enum QualityFact {
     /// A reference to an off-chain document by digest (R5: unstructured data).
     #[serde(rename_all = "camelCase")]
     Document { document: DocumentRef },
+    /// A quality rule fired on committed records: the detecting node's org
+    /// states it so that the warning itself is signed, dated and on the
+    /// chain. Carried by an ObjectEvent with bizStep [`ALERT_BIZ_STEP`].
+    #[serde(rename_all = "camelCase")]
+    Alert {
+        rule: AlertRule,
+        /// One firing, one key: the same excursion always yields the same
+        /// key, so a node that re-evaluates never states it twice.
+        key: String,
+        /// What was judged: a GTIN and characteristic, a container, a
+        /// supplier.
+        subject: String,
+        /// One sentence a quality engineer reads.
+        summary: String,
+        /// The attestation id (hex) of the record that fired the rule.
+        trigger: String,
+    },
+}
+
+/// The bizStep of alert events (a URI: CBV has no step for "a rule fired").
+/// Its own bizStep gives alerts their own EPCIS listing and lets the write
+/// and read policies name them.
+pub const ALERT_BIZ_STEP: &str = "urn:lotline:bizstep:qualityAlert";
+
+/// Which kind of rule an alert reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AlertRule {
+    /// A Western Electric or Nelson run rule on a control chart.
+    RunRule,
+    /// EWMA or CUSUM: a drift before a specification limit is crossed.
+    Drift,
+    /// Time outside a product's storage temperature limits.
+    Excursion,
+    /// A supplier's non-conformance rate above the node's threshold.
+    SupplierNonConformance,
+}
+
+impl AlertRule {
+    pub const ALL: [AlertRule; 4] = [
+        AlertRule::RunRule,
+        AlertRule::Drift,
+        AlertRule::Excursion,
+        AlertRule::SupplierNonConformance,
+    ];
+
+    /// The camelCase name used in JSON and query filters.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AlertRule::RunRule => "runRule",
+            AlertRule::Drift => "drift",
+            AlertRule::Excursion => "excursion",
+            AlertRule::SupplierNonConformance => "supplierNonConformance",
+        }
+    }
 }
 
 impl QualityFact {
@@ -65,6 +120,7 @@ impl QualityFact {
             QualityFact::RecallOrder { .. } => QualityKind::RecallOrder,
             QualityFact::Certificate { .. } => QualityKind::Certificate,
             QualityFact::Document { .. } => QualityKind::Document,
+            QualityFact::Alert { .. } => QualityKind::Alert,
         }
     }
 }
@@ -78,6 +134,7 @@ pub enum QualityKind {
     RecallOrder,
     Certificate,
     Document,
+    Alert,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

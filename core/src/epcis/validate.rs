@@ -1008,8 +1008,43 @@ fn check_quality(p: &mut Problems, fact: &QualityFact, event_time_ms: Option<i64
             }
         }
         QualityFact::Document { document } => check_document(p, &format!("{Q}.document"), document),
+        QualityFact::Alert {
+            key,
+            subject,
+            summary,
+            trigger,
+            ..
+        } => {
+            p.short_text(format!("{Q}.key"), key);
+            p.short_text(format!("{Q}.subject"), subject);
+            if summary.trim().is_empty() {
+                p.add(format!("{Q}.summary"), "empty");
+            }
+            if summary.len() > ALERT_SUMMARY_BYTES_MAX {
+                p.add(
+                    format!("{Q}.summary"),
+                    format!(
+                        "{} bytes, more than the {ALERT_SUMMARY_BYTES_MAX} allowed",
+                        summary.len()
+                    ),
+                );
+            }
+            let hex = trigger.len() == 64
+                && trigger
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex {
+                p.add(
+                    format!("{Q}.trigger"),
+                    "the triggering attestation id is 64 lowercase hex digits",
+                );
+            }
+        }
     }
 }
+
+/// Longest alert summary: one sentence, not a report.
+const ALERT_SUMMARY_BYTES_MAX: usize = 1_024;
 
 fn check_document(p: &mut Problems, path: &str, document: &DocumentRef) {
     p.uri(format!("{path}.uri"), &document.uri);

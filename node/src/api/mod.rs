@@ -187,6 +187,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/spc/{gtin}/{characteristic}"),
     ("post", "/v1/root-cause"),
     ("get", "/v1/cold-chain/{identifier}"),
+    ("get", "/v1/alerts"),
     ("post", "/v1/sql"),
     ("post", "/epcis/capture"),
     ("get", "/epcis/capture"),

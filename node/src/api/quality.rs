@@ -1,5 +1,5 @@
 //! Quality routes: `GET /v1/spc/{gtin}/{characteristic}`,
-//! `POST /v1/root-cause` and `GET /v1/cold-chain/{identifier}`. Both read on the blocking pool (a chart reads
+//! `POST /v1/root-cause`, `GET /v1/cold-chain/{identifier}` and `GET /v1/alerts`. Both read on the blocking pool (a chart reads
 //! every measurement of a product class; a root cause walks every lot of
 //! the bad units' products) and see what the read policy lets the caller
 //! see ([`CallerVisibility`]).
@@ -16,17 +16,110 @@ use serde::Deserialize;
 
 use super::{ApiContext, ApiError, trace_error};
 use crate::access::Identity;
+use crate::quality::alerts::{self, AlertsRequest};
 use crate::quality::{
     self, Chart, ChartError, ChartRequest, ColdChain, ColdChainError, RootCause, RootCauseError,
     RootCauseRequest, SeriesError,
 };
 use crate::trace::CallerVisibility;
+use lotline_core::epcis::AlertRule;
 
 pub fn routes() -> Router<Arc<ApiContext>> {
     Router::new()
         .route("/v1/spc/{gtin}/{characteristic}", get(chart_route))
         .route("/v1/root-cause", post(root_cause_route))
         .route("/v1/cold-chain/{identifier}", get(cold_chain_route))
+        .route("/v1/alerts", get(alerts_route))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsParams {
+    rule: Option<String>,
+    org: Option<String>,
+    subject: Option<String>,
+    #[serde(rename = "sinceHeight")]
+    since_height: Option<u64>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+impl AlertsParams {
+    fn parse(self) -> Result<AlertsRequest, ApiError> {
+        let rule = match &self.rule {
+            None => None,
+            Some(name) => Some(
+                AlertRule::ALL
+                    .into_iter()
+                    .find(|r| r.name() == name)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = AlertRule::ALL.iter().map(|r| r.name()).collect();
+                        ApiError::bad_request(
+                            "bad-query",
+                            format!(
+                                "rule must be one of {}, not {}",
+                                names.join(", "),
+                                lotline_core::api::excerpt(name)
+                            ),
+                        )
+                    })?,
+            ),
+        };
+        let limit = self.limit.unwrap_or(alerts::list::PAGE_DEFAULT);
+        if limit == 0 || limit > alerts::list::PAGE_MAX {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                format!("limit must be 1 to {}, got {limit}", alerts::list::PAGE_MAX),
+            ));
+        }
+        let after = match &self.after {
+            None => None,
+            Some(cursor) => Some(alerts::list::parse_cursor(cursor).ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad-query",
+                    format!(
+                        "after must be a cursor from `next`, got {}",
+                        lotline_core::api::excerpt(cursor)
+                    ),
+                )
+            })?),
+        };
+        Ok(AlertsRequest {
+            rule,
+            org: self.org,
+            subject: self.subject,
+            since_height: self.since_height,
+            after,
+            limit,
+        })
+    }
+}
+
+/// `GET /v1/alerts`: the committed alerts the caller may read.
+async fn alerts_route(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+    query: Result<Query<AlertsParams>, QueryRejection>,
+) -> Result<Json<alerts::Listed>, ApiError> {
+    let Query(params) = query?;
+    let request = params.parse()?;
+    let reader = ctx.reader.clone();
+    let genesis = ctx.genesis.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let visible = |stored: &crate::store::index::StoredAttestation| {
+            crate::access::can_read_payload(
+                &genesis,
+                &identity,
+                &stored.meta.org,
+                &stored.envelope.payload,
+            )
+        };
+        alerts::list(&reader, &request, &visible)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(Json(listed))
 }
 
 #[derive(Debug, Default, Deserialize)]

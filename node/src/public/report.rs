@@ -432,6 +432,9 @@ fn quality_summary(q: &QualityFact) -> String {
             ..
         } => format!("certificate {certificate_id} ({standard})"),
         QualityFact::Document { document } => format!("document {}", document.uri),
+        QualityFact::Alert { rule, summary, .. } => {
+            format!("quality alert ({}): {summary}", rule.name())
+        }
     }
 }
 

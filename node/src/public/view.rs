@@ -498,7 +498,11 @@ fn quality_step(fact: &TraceFact, org_name: &dyn Fn(&str) -> String) -> Option<S
             step.kind = StepKind::Certificate;
             step.detail = Some(format!("{standard} · {issuer} · {valid_until}"));
         }
-        QualityFact::RecallOrder { .. } | QualityFact::Document { .. } => return None,
+        // Alerts are internal warnings between members, not a consumer's
+        // step.
+        QualityFact::RecallOrder { .. }
+        | QualityFact::Document { .. }
+        | QualityFact::Alert { .. } => return None,
     }
     Some(step)
 }

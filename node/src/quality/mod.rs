@@ -18,6 +18,7 @@
 //! by the one read-policy rule (`access::can_read`, via `Visibility`) and
 //! retracted events are skipped, exactly as traces do.
 
+pub mod alerts;
 pub mod cold_chain;
 pub mod excursion;
 pub mod root_cause;
@@ -105,6 +106,7 @@ pub struct Signal {
     pub rules: Vec<spc::Rule>,
     pub subject: String,
     pub attestation: AttestationId,
+    pub height: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -115,6 +117,12 @@ pub struct Detector {
     /// The subject of the first signalling point.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The attestation that stated the first signalling point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<AttestationId>,
+    /// The height of the block that committed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
 }
 
 /// `GET /v1/spc/{gtin}/{characteristic}`.
@@ -195,6 +203,8 @@ pub fn chart(
     let detector = |first: Option<usize>| Detector {
         first_signal: first,
         subject: first.map(|i| series[i].subject.clone()),
+        attestation: first.map(|i| series[i].attestation),
+        height: first.map(|i| series[i].at.height),
     };
     let signals = analysis
         .individuals
@@ -208,6 +218,7 @@ pub fn chart(
             rules: rules.clone(),
             subject: series[index].subject.clone(),
             attestation: series[index].attestation,
+            height: series[index].at.height,
         })
         .collect();
     let skip = series.len().saturating_sub(listed);
