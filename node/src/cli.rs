@@ -1,5 +1,5 @@
 //! The `lotline` command line: genesis, node, attest, verify, keygen, demo,
-//! backup, restore, resume-voting, doctor.
+//! backup, restore, resume-voting, repair, doctor.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,6 +93,11 @@ enum Command {
     /// Let a restored validator vote again (removes its restore marker);
     /// read docs/operations.md, "Restoring a validator", first.
     ResumeVoting(crate::ops::commands::ResumeVotingArgs),
+    /// Mend a block log damaged in the middle (node stopped): find the
+    /// damaged blocks through the index, fetch them from the other
+    /// validators by block sync, verify their certificates, rewrite the log
+    /// (docs/operations.md, "Repair from peers").
+    Repair(crate::ops::commands::RepairArgs),
     /// Check a node's config, keys, data folder, block log, sled, peers and
     /// clock; print findings in plain words; exit 1 on any problem.
     Doctor(crate::ops::commands::DoctorArgs),
@@ -262,6 +267,9 @@ pub fn main() -> ExitCode {
             format,
             sql,
         } => crate::analytics::cli::sql(&data_dir, org.as_deref(), &format, &sql),
+        Command::Repair(args) => {
+            runtime().and_then(|rt| rt.block_on(crate::ops::commands::repair(args)))
+        }
         Command::Doctor(args) => {
             return match runtime() {
                 Ok(rt) => rt.block_on(crate::ops::commands::doctor(args)),

@@ -432,7 +432,16 @@ impl BftActor {
                     }
                     records.push(record);
                 }
-                _ => break,
+                Ok(None) => break,
+                // Damage is never served: the answer ends before it.
+                Err(error) => {
+                    tracing::error!(
+                        height,
+                        %error,
+                        "block log damaged: not serving it; stop the node and run `lotline repair` (docs/operations.md)"
+                    );
+                    break;
+                }
             }
         }
         SyncResponse { records }

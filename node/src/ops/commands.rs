@@ -1,4 +1,4 @@
-//! The `lotline backup`, `restore`, `resume-voting` and `doctor` commands: argument
+//! The `lotline backup`, `restore`, `resume-voting`, `repair` and `doctor` commands: argument
 //! handling and what they print. The work is in [`super::backup`],
 //! [`super::restore`] and [`super::restored`].
 
@@ -43,6 +43,16 @@ pub struct RestoreArgs {
     /// The data folder to write (must not exist or be empty).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RepairArgs {
+    /// The node's config (stop the node first).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// How long to wait for a validator to connect, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub connect_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,6 +168,32 @@ pub fn resume_voting(args: ResumeVotingArgs) -> Result<()> {
         marker.backup_height,
         marker.restored_at_ms
     );
+    Ok(())
+}
+
+/// Mends a block log damaged in the middle from the other validators.
+pub async fn repair(args: RepairArgs) -> Result<()> {
+    let config = NodeConfig::load(&args.config)?;
+    let report = super::repair::repair(&config, std::time::Duration::from_secs(args.connect_secs))
+        .await
+        .with_context(|| format!("repairing {}", config.data_dir.join("blocks.log").display()))?;
+    match &report.damaged_log {
+        None => println!(
+            "block log intact: every one of {} indexed blocks reads back and matches its index",
+            report.height
+        ),
+        Some(aside) => {
+            for (height, peer) in &report.repaired {
+                println!("height {height}: fetched from validator {peer}, certificate verified");
+            }
+            println!(
+                "repaired {} block(s); the log verifies in full to height {}; the damaged log is kept at {}",
+                report.repaired.len(),
+                report.height,
+                aside.display()
+            );
+        }
+    }
     Ok(())
 }
 

@@ -238,37 +238,7 @@ impl RecordFile {
 
     /// Reads the record body at `offset` (as returned by `append`/`open`).
     pub fn read_at(&self, offset: u64) -> Result<Vec<u8>, RecordFileError> {
-        use std::os::unix::fs::FileExt;
-        let io_err = |source| RecordFileError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let mut prefix = [0u8; RECORD_PREFIX_LEN as usize];
-        self.file
-            .read_exact_at(&mut prefix, offset)
-            .map_err(io_err)?;
-        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-        let crc = u32::from_be_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
-        if len > self.record_max {
-            return Err(RecordFileError::TooLarge {
-                path: self.path.clone(),
-                len,
-                max: self.record_max,
-            });
-        }
-        let mut body = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut body, offset + RECORD_PREFIX_LEN)
-            .map_err(io_err)?;
-        if crc32fast::hash(&body) != crc {
-            return Err(RecordFileError::Corrupt {
-                path: self.path.clone(),
-                offset,
-                reason: "checksum mismatch on read",
-                following: 0,
-            });
-        }
-        Ok(body)
+        read_record_at(&self.file, &self.path, offset, self.record_max)
     }
 
     pub fn len(&self) -> u64 {
@@ -282,6 +252,46 @@ impl RecordFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Reads the one record body at `offset` of `file` (at `path`, for errors),
+/// checking its length against `record_max` and its checksum. For readers
+/// that locate records through an index and must get past a damaged one:
+/// `lotline repair` reads a log read only, record by record.
+pub fn read_record_at(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    record_max: usize,
+) -> Result<Vec<u8>, RecordFileError> {
+    use std::os::unix::fs::FileExt;
+    let io_err = |source| RecordFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut prefix = [0u8; RECORD_PREFIX_LEN as usize];
+    file.read_exact_at(&mut prefix, offset).map_err(io_err)?;
+    let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    let crc = u32::from_be_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
+    if len > record_max {
+        return Err(RecordFileError::TooLarge {
+            path: path.to_owned(),
+            len,
+            max: record_max,
+        });
+    }
+    let mut body = vec![0u8; len];
+    file.read_exact_at(&mut body, offset + RECORD_PREFIX_LEN)
+        .map_err(io_err)?;
+    if crc32fast::hash(&body) != crc {
+        return Err(RecordFileError::Corrupt {
+            path: path.to_owned(),
+            offset,
+            reason: "checksum mismatch on read",
+            following: 0,
+        });
+    }
+    Ok(body)
 }
 
 /// Reads the intact records of the file at `path` without opening it for
