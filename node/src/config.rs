@@ -38,6 +38,11 @@
 //! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
 //! supplier_nc_rate_max = 0.1            # a supplier whose lots fail more often: alert
 //! supplier_lots_min = 5                 # ... once this many of its lots were judged
+//! [[webhooks]]                          # optional, repeatable: push alerts
+//! id = "qa-desk"                        # names its position file and deliveries
+//! url = "https://qa.example.com/hooks/lotline"  # the only address ever called
+//! secret = "secrets/qa-desk.hmac"       # file: the HMAC-SHA256 key, shared with the receiver
+//! reads_as = "manufacturer"             # the org whose read rights decide what is pushed
 //! Without `[alerts]` the node evaluates nothing and `GET /v1/alerts` lists
 //! what other nodes recorded.
 //! Without `[capture]`, `/epcis/capture` and `POST /epcis/events` answer
@@ -70,7 +75,32 @@ struct RawConfig {
     consensus: RawConsensus,
     capture: Option<RawCapture>,
     alerts: Option<RawAlerts>,
+    #[serde(default)]
+    webhooks: Vec<RawWebhook>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    id: String,
+    url: String,
+    secret: PathBuf,
+    reads_as: String,
+}
+
+/// A webhook endpoint the operator configured (`push/`): committed alerts
+/// that `reads_as` may read are pushed to `url`, signed with the key in
+/// the file `secret`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub id: String,
+    pub url: String,
+    pub secret: PathBuf,
+    pub reads_as: String,
+}
+
+/// Most `[[webhooks]]` one node pushes to.
+pub const WEBHOOKS_MAX: usize = 16;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +228,8 @@ pub struct NodeConfig {
     pub capture: Option<CaptureConfig>,
     /// Quality alerts; `None`: this node records none.
     pub alerts: Option<AlertsConfig>,
+    /// Webhook endpoints alerts are pushed to.
+    pub webhooks: Vec<WebhookConfig>,
     /// API credentials (checked against the genesis when the node starts).
     pub credentials: Vec<CredentialEntry>,
     pub limits: Limits,
@@ -227,6 +259,51 @@ pub enum ConfigError {
     Above { field: &'static str, max: u64 },
     #[error("{field}: {value} is not a rate above 0 and at most 1")]
     Rate { field: &'static str, value: f64 },
+    #[error("webhooks: {0}")]
+    Webhook(String),
+}
+
+/// Ids are file names and header values; URLs are absolute http(s).
+fn check_webhooks(webhooks: &[WebhookConfig]) -> Result<(), ConfigError> {
+    if webhooks.len() > WEBHOOKS_MAX {
+        return Err(ConfigError::Webhook(format!(
+            "{} endpoints, at most {WEBHOOKS_MAX}",
+            webhooks.len()
+        )));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for w in webhooks {
+        let good_id = !w.id.is_empty()
+            && w.id.len() <= 64
+            && w.id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !good_id {
+            return Err(ConfigError::Webhook(format!(
+                "id {:?} must be 1 to 64 letters, digits, '-' or '_'",
+                w.id
+            )));
+        }
+        if !ids.insert(w.id.as_str()) {
+            return Err(ConfigError::Webhook(format!("id {:?} is used twice", w.id)));
+        }
+        match reqwest::Url::parse(&w.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            Ok(_) => {
+                return Err(ConfigError::Webhook(format!(
+                    "{}: url {:?} is not an http or https URL with a host",
+                    w.id, w.url
+                )));
+            }
+            Err(e) => {
+                return Err(ConfigError::Webhook(format!(
+                    "{}: url {:?}: {e}",
+                    w.id, w.url
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn non_zero(field: &'static str, value: u32) -> Result<std::num::NonZeroU32, ConfigError> {
@@ -323,6 +400,16 @@ impl NodeConfig {
                     .unwrap_or(SUPPLIER_NC_RATE_MAX_DEFAULT),
                 supplier_lots_min: a.supplier_lots_min.unwrap_or(SUPPLIER_LOTS_MIN_DEFAULT),
             }),
+            webhooks: raw
+                .webhooks
+                .into_iter()
+                .map(|w| WebhookConfig {
+                    id: w.id,
+                    url: w.url,
+                    secret: resolve(w.secret),
+                    reads_as: w.reads_as,
+                })
+                .collect(),
             limits: limits(&raw.api.rate_limit)?,
             credentials: raw.api.credentials,
             tls: raw.api.tls.map(|t| TlsPaths {
@@ -336,11 +423,16 @@ impl NodeConfig {
             .flat_map(|t| [("api.tls.cert", &t.cert), ("api.tls.key", &t.key)]);
         let capture_key = config.capture.iter().map(|c| ("capture.key", &c.key));
         let alerts_key = config.alerts.iter().map(|a| ("alerts.key", &a.key));
+        let secrets = config
+            .webhooks
+            .iter()
+            .map(|w| ("webhooks.secret", &w.secret));
         for (field, path) in [("genesis", &config.genesis), ("node_key", &config.node_key)]
             .into_iter()
             .chain(tls_files)
             .chain(capture_key)
             .chain(alerts_key)
+            .chain(secrets)
         {
             if !path.exists() {
                 return Err(ConfigError::Missing {
@@ -386,6 +478,7 @@ impl NodeConfig {
                 });
             }
         }
+        check_webhooks(&config.webhooks)?;
         Ok(config)
     }
 
@@ -411,6 +504,52 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhooks_and_alerts_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["g.toml", "k", "s"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let ok = "data_dir = \"d\"\ngenesis = \"g.toml\"\nnode_key = \"k\"\n[api]\nlisten = \"127.0.0.1:1\"\n";
+        let hook = |id: &str, url: &str| {
+            format!(
+                "\n[[webhooks]]\nid = {id:?}\nurl = {url:?}\nsecret = \"s\"\nreads_as = \"o\"\n"
+            )
+        };
+        let good = format!("{ok}{}", hook("qa-1", "https://qa.example.com/h"));
+        let config = NodeConfig::parse(&good, dir.path()).unwrap();
+        assert_eq!(config.webhooks[0].secret, dir.path().join("s"));
+        for bad in [
+            hook("qa 1", "https://qa.example.com/h"),
+            hook("", "https://qa.example.com/h"),
+            hook("qa", "ftp://qa.example.com/h"),
+            hook("qa", "not a url"),
+            format!("{}{}", hook("qa", "http://a/"), hook("qa", "http://b/")),
+        ] {
+            let text = format!("{ok}{bad}");
+            assert!(
+                matches!(
+                    NodeConfig::parse(&text, dir.path()),
+                    Err(ConfigError::Webhook(_))
+                ),
+                "{bad}"
+            );
+        }
+        let alerts = |rate: &str| {
+            format!("{ok}\n[alerts]\norg = \"o\"\nkey = \"k\"\nsupplier_nc_rate_max = {rate}\n")
+        };
+        assert!(NodeConfig::parse(&alerts("0.2"), dir.path()).is_ok());
+        for rate in ["0.0", "1.5", "-1.0", "nan"] {
+            assert!(
+                matches!(
+                    NodeConfig::parse(&alerts(rate), dir.path()),
+                    Err(ConfigError::Rate { .. })
+                ),
+                "{rate}"
+            );
+        }
+    }
 
     #[test]
     fn errors_name_the_field() {

@@ -35,6 +35,7 @@ pub mod node;
 pub mod ops;
 pub mod progress;
 pub mod public;
+pub mod push;
 pub mod quality;
 pub mod state;
 pub mod store;

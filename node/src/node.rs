@@ -65,6 +65,8 @@ pub enum StartError {
     Capture(String),
     #[error("[alerts]: {0}")]
     Alerts(String),
+    #[error("[[webhooks]]: {0}")]
+    Webhooks(String),
     #[error("node config: {0}")]
     Credentials(#[from] crate::access::CredentialError),
     #[error("{0}")]
@@ -89,6 +91,8 @@ pub struct Node {
     analytics: Option<Arc<crate::analytics::Analytics>>,
     /// The quality alert follower (`[alerts]`).
     pub alerts: Option<Arc<crate::quality::alerts::Alerter>>,
+    /// One delivery loop per `[[webhooks]]` endpoint.
+    pub webhooks: Vec<crate::push::Delivery>,
     server: Option<TaskHandle<()>>,
     stop_server: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -331,6 +335,7 @@ impl Node {
                 Some(Arc::new(alerter))
             }
         };
+        let webhooks = start_webhooks(config, &genesis, &reader)?;
         let ctx = Arc::new(ApiContext {
             shared: shared.clone(),
             ingest,
@@ -370,6 +375,7 @@ impl Node {
             #[cfg(feature = "analytics")]
             analytics,
             alerts,
+            webhooks,
             server: Some(server),
             stop_server: Some(stop_tx),
         })
@@ -388,6 +394,9 @@ impl Node {
         }
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+        for delivery in std::mem::take(&mut self.webhooks) {
+            delivery.stop().await;
         }
         if let Some(alerts) = self.alerts.take() {
             let _ = tokio::task::spawn_blocking(move || alerts.stop()).await;
@@ -419,6 +428,56 @@ fn capture_custodian(
     custodian(genesis, &capture.org, &capture.key)
         .map(Some)
         .map_err(StartError::Capture)
+}
+
+/// One delivery loop per configured endpoint, each pushing the committed
+/// alerts its `reads_as` org may read.
+fn start_webhooks(
+    config: &NodeConfig,
+    genesis: &Arc<Genesis>,
+    reader: &crate::store::StoreReader,
+) -> Result<Vec<crate::push::Delivery>, StartError> {
+    let mut out = Vec::new();
+    for hook in &config.webhooks {
+        let fail = |m: String| StartError::Webhooks(format!("{}: {m}", hook.id));
+        let Some(org) = genesis.org(&hook.reads_as) else {
+            return Err(fail(format!(
+                "reads_as {:?} is not an org in genesis",
+                hook.reads_as
+            )));
+        };
+        let secret = std::fs::read(&hook.secret)
+            .map_err(|e| fail(format!("secret {}: {e}", hook.secret.display())))?;
+        let secret: Vec<u8> = secret.trim_ascii().to_vec();
+        if secret.len() < 16 {
+            return Err(fail(format!(
+                "secret {} holds {} bytes; at least 16",
+                hook.secret.display(),
+                secret.len()
+            )));
+        }
+        let url = reqwest::Url::parse(&hook.url).map_err(|e| fail(e.to_string()))?;
+        let feed = crate::quality::alerts::feed::AlertFeed {
+            reader: reader.clone(),
+            genesis: genesis.clone(),
+            identity: crate::access::Identity::Caller(crate::access::Caller {
+                org: org.id.clone(),
+                role: org.role,
+                credential: format!("webhook {}", hook.id),
+                operator: false,
+            }),
+        };
+        let endpoint = crate::push::Endpoint {
+            id: hook.id.clone(),
+            url,
+            secret,
+        };
+        let delivery =
+            crate::push::Delivery::start(endpoint, Arc::new(feed), &config.data_dir.join("push"))
+                .map_err(|e| fail(e.to_string()))?;
+        out.push(delivery);
+    }
+    Ok(out)
 }
 
 /// A signer for `org` from the key file `path` (`[capture]`, `[alerts]`):

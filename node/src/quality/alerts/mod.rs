@@ -9,6 +9,8 @@
 //! - `follower.rs`: the thread that evaluates blocks by height after they
 //!   commit, signs each firing as the `[alerts]` org and submits it through
 //!   the one write path (`ingest.rs`), and persists how far it got;
+//! - `feed.rs`: the committed alerts an org may read as a push feed
+//!   (`push/`, the node's `[[webhooks]]`);
 //! - `list.rs`: the committed alerts, through the bizStep listing of
 //!   [`ALERT_BIZ_STEP`] and the read policy.
 //!
@@ -27,6 +29,7 @@
 //! alert never repeats what its org could not read.
 
 pub mod detect;
+pub mod feed;
 pub mod follower;
 pub mod list;
 
