@@ -963,3 +963,210 @@ async fn master_data_is_captured_owned_by_first_claim_and_read_back() {
     );
     node.shutdown().await;
 }
+
+/// The venv with openpyxl and jwcrypto: `scripts/standards-readers`
+/// (which reuses `$LOTLINE_STANDARDS_VENV`). Never skipped: without it the
+/// test fails.
+fn standards_venv() -> std::path::PathBuf {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/standards-readers");
+    let out = std::process::Command::new(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "scripts/standards-readers failed (python3-venv and PyPI are needed): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsma_204_spreadsheet_lists_the_critical_tracking_events_as_csv_and_xlsx() {
+    // Goal: for a lot (or a product) and a date range, the FSMA 204
+    // sortable spreadsheet holds one row per critical tracking event with
+    // its KDEs (names from master data, the TLC source, ship-to, reference
+    // document, input lots), leaves non-CTE events out, and its XLSX opens
+    // in openpyxl (not ours) with the same cells. Method: a real node; a
+    // chain of initial packing, transformation, shipping, an inspection.
+    let consortium = Consortium::with_open_capture_policy();
+    let node = consortium.start().await;
+    let http = support::http_as(&consortium, consortium.capture_org());
+    let base = node.url();
+    let capture = format!("{base}/epcis/capture");
+    let plant = "https://id.gs1.org/414/9506000134352";
+    let store = "https://id.gs1.org/414/9506000000008";
+    let lot = |l: &str| support::lot_uri(l);
+    let vocabularies = json!([
+        {"type": "urn:epcglobal:epcis:vtype:EPCClass", "vocabularyElementList": [
+            {"id": format!("https://id.gs1.org/01/{}", support::GTIN), "attributes": [
+                {"id": "https://gs1.org/voc/productName", "attribute": "Fresh-cut salad"},
+                {"id": "https://gs1.org/voc/netContent", "attribute": {"value": 250, "unitCode": "GRM"}}
+            ]}
+        ]},
+        {"type": "urn:epcglobal:epcis:vtype:BusinessLocation", "vocabularyElementList": [
+            {"id": plant, "attributes": [
+                {"id": "urn:epcglobal:cbv:mda#name", "attribute": "Salad plant"},
+                {"id": "urn:epcglobal:cbv:mda#city", "attribute": "Salinas"}
+            ]}
+        ]}
+    ]);
+    let at = |time: &str, step: &str, extra: Value| {
+        let mut event = json!({
+            "type": "ObjectEvent", "eventTime": time, "eventTimeZoneOffset": "-08:00",
+            "action": "OBSERVE", "bizStep": step, "bizLocation": {"id": plant}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            event[k] = v.clone();
+        }
+        event
+    };
+    let mut packing = at(
+        "2026-03-01T08:00:00-08:00",
+        "commissioning",
+        json!({
+            "quantityList": [{"epcClass": lot("LET-1"), "quantity": 40, "uom": "KGM"}]
+        }),
+    );
+    packing["action"] = json!("ADD");
+    let transformation = json!({
+        "type": "TransformationEvent", "eventTime": "2026-03-02T09:30:00-08:00",
+        "eventTimeZoneOffset": "-08:00", "bizStep": "creating_class_instance",
+        "bizLocation": {"id": plant},
+        "inputQuantityList": [{"epcClass": lot("LET-1"), "quantity": 40, "uom": "KGM"}],
+        "outputQuantityList": [{"epcClass": lot("SAL-1"), "quantity": 160, "uom": "EA"}]
+    });
+    let shipping = at(
+        "2026-03-03T06:00:00-08:00",
+        "shipping",
+        json!({
+            "quantityList": [{"epcClass": lot("SAL-1"), "quantity": 160, "uom": "EA"}],
+            "bizTransactionList": [{"type": "bol", "bizTransaction": "urn:epcglobal:cbv:bt:9506000134352:BOL-77"}],
+            "destinationList": [{"type": "location", "destination": store}]
+        }),
+    );
+    let inspection = at(
+        "2026-03-03T05:00:00-08:00",
+        "inspecting",
+        json!({
+            "quantityList": [{"epcClass": lot("SAL-1"), "quantity": 2, "uom": "EA"}]
+        }),
+    );
+    let doc = master_data_document(
+        vocabularies,
+        vec![packing, transformation, inspection, shipping],
+    );
+    let (status, location, body) = post(&http, &capture, &doc, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = finished_job(&http, &base, &location).await;
+    assert_eq!(job["success"], true, "{job}");
+
+    let export = |query: String| {
+        let http = http.clone();
+        let url = format!("{base}/v1/fsma204?{query}");
+        async move {
+            let response = http.get(&url).send().await.unwrap();
+            (response.status(), response.bytes().await.unwrap().to_vec())
+        }
+    };
+    let sal = lotline_sdk::encode_segment(&lot("SAL-1"));
+    let (status, body) = export(format!("tlc={sal}")).await;
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with(
+            "Critical Tracking Event (CTE),Traceability Lot Code (TLC),Product Description"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        lines.len(),
+        3,
+        "transformation and shipping, no inspection: {text}"
+    );
+    assert!(lines[1].starts_with("Transformation,SAL-1,\"Fresh-cut salad, 250 GRM\",09506000134352,160,EA,2026-03-02,17:30:00,\"Salad plant, Salinas (9506000134352)\""), "{text}");
+    assert!(lines[1].contains("LET-1 (GTIN 09506000134352)"), "{text}");
+    assert!(lines[2].starts_with("Shipping,SAL-1,"), "{text}");
+    assert!(
+        lines[2].contains(",9506000000008,bol,urn:epcglobal:cbv:bt:9506000134352:BOL-77,"),
+        "{text}"
+    );
+    // The TLC source: where the lot was first named (the transformation).
+    assert!(
+        lines[2].contains("\"Salad plant, Salinas (9506000134352)\",9506000134352,"),
+        "{text}"
+    );
+
+    // By product, and a date range that cuts the packing off.
+    let (status, body) = export(format!("gtin={}&format=csv", support::GTIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let all = String::from_utf8(body).unwrap();
+    assert_eq!(
+        all.lines().count(),
+        4,
+        "packing, transformation, shipping: {all}"
+    );
+    assert!(
+        all.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("Initial Packing,LET-1,"),
+        "{all}"
+    );
+    let (_, body) = export(format!(
+        "gtin={}&from=2026-03-02T00:00:00Z&until=2026-03-03T00:00:00Z",
+        support::GTIN
+    ))
+    .await;
+    let ranged = String::from_utf8(body).unwrap();
+    assert_eq!(ranged.lines().count(), 2, "{ranged}");
+
+    // The XLSX, read by openpyxl.
+    let (status, xlsx) = export(format!("tlc={sal}&format=xlsx")).await;
+    assert_eq!(status, StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fsma204.xlsx");
+    std::fs::write(&path, &xlsx).unwrap();
+    let venv = standards_venv();
+    let script = "import json, sys, openpyxl\n\
+        wb = openpyxl.load_workbook(sys.argv[1])\n\
+        ws = wb.active\n\
+        rows = [[c for c in r] for r in ws.iter_rows(values_only=True)]\n\
+        print(json.dumps({'title': ws.title, 'filter': ws.auto_filter.ref, 'freeze': ws.freeze_panes, 'rows': rows}))\n";
+    let run = std::process::Command::new(venv.join("bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let read: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(read["title"], "FSMA 204");
+    assert_eq!(read["filter"], "A1:T3", "{read}");
+    assert_eq!(read["freeze"], "A2");
+    let rows = read["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][0], "Critical Tracking Event (CTE)");
+    assert_eq!(rows[1][1], "SAL-1");
+    assert_eq!(rows[1][3], "09506000134352", "lot and GTIN stay text");
+    assert_eq!(rows[1][4], 160.0, "quantities are numbers");
+    assert_eq!(
+        rows[2][15], "urn:epcglobal:cbv:bt:9506000134352:BOL-77",
+        "{read}"
+    );
+    assert_eq!(rows[1][8], "Salad plant, Salinas (9506000134352)", "{read}");
+
+    // Bad requests.
+    let (status, _) = export(String::new()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = export(format!("tlc={sal}&format=pdf")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = export(format!("gtin={}", support::GTIN.replace('2', "3"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "check digit");
+    node.shutdown().await;
+}

@@ -28,7 +28,7 @@ use crate::epcis::bulk::{self, Broken, Finish, Refusal};
 use crate::epcis::capture::{self, ReadError};
 use crate::epcis::jobs::{Behaviour, Job};
 use crate::epcis::stream::StreamError;
-use crate::epcis::{document, flow, master_data, query, xml};
+use crate::epcis::{document, flow, fsma, master_data, query, xml};
 
 /// Jobs listed by `GET /epcis/capture`.
 const JOBS_LISTED_MAX: usize = 100;
@@ -48,6 +48,118 @@ pub fn routes() -> Router<Arc<ApiContext>> {
             get(events_by_event_type),
         )
         .route("/v1/master-data/{identifier}", get(master_data_route))
+        .route("/v1/fsma204", get(fsma_route))
+}
+
+/// `GET /v1/fsma204?tlc=...|gtin=...&from&until&format=csv|xlsx`: the FDA
+/// FSMA 204 sortable spreadsheet ([`fsma`]) of the records the caller may
+/// read.
+async fn fsma_route(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+    pairs: Pairs,
+) -> Result<Response, ApiError> {
+    let Query(pairs) = pairs?;
+    let mut seen = std::collections::BTreeMap::new();
+    for (name, value) in &pairs {
+        if !matches!(name.as_str(), "tlc" | "gtin" | "from" | "until" | "format") {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                format!("unknown parameter {name:?} (tlc, gtin, from, until, format)"),
+            ));
+        }
+        if seen.insert(name.as_str(), value.as_str()).is_some() {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                format!("{name} given more than once"),
+            ));
+        }
+    }
+    let xlsx = match seen.get("format").copied().unwrap_or("csv") {
+        "csv" => false,
+        "xlsx" => true,
+        other => {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                format!("format {other:?}: csv or xlsx"),
+            ));
+        }
+    };
+    let request = fsma::Request::parse(
+        seen.get("tlc").copied(),
+        seen.get("gtin").copied(),
+        seen.get("from").copied(),
+        seen.get("until").copied(),
+    )
+    .map_err(fsma_error)?;
+    let reader = ctx.reader.clone();
+    let genesis = ctx.genesis.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        fsma::rows(&reader, &request, &|st| {
+            access::can_read(&genesis, &identity, st)
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(fsma_error)?;
+    if !xlsx {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"fsma204.csv\"",
+                ),
+            ],
+            fsma::csv(&rows),
+        )
+            .into_response());
+    }
+    fsma_xlsx(&rows)
+}
+
+#[cfg(feature = "xlsx")]
+fn fsma_xlsx(rows: &[fsma::Row]) -> Result<Response, ApiError> {
+    let bytes = fsma::xlsx(rows).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"fsma204.xlsx\"",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[cfg(not(feature = "xlsx"))]
+fn fsma_xlsx(_rows: &[fsma::Row]) -> Result<Response, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not-built",
+        "Not built",
+        "this node was built without the xlsx feature; ask for format=csv",
+    ))
+}
+
+fn fsma_error(error: fsma::FsmaError) -> ApiError {
+    match error {
+        fsma::FsmaError::BadRequest { .. } => {
+            ApiError::unprocessable("bad-query", error.to_string())
+        }
+        fsma::FsmaError::TooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Too large",
+            error.to_string(),
+        ),
+        fsma::FsmaError::Store(e) => ApiError::internal(e),
+    }
 }
 
 /// `GET /v1/master-data/{identifier}`: the owner's current master data of

@@ -199,6 +199,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/epcis/bizSteps/{bizStep}/events"),
     ("get", "/epcis/eventTypes/{eventType}/events"),
     ("get", "/v1/master-data/{identifier}"),
+    ("get", "/v1/fsma204"),
     // The public edge (`crate::public`).
     ("get", "/01/{gtin}"),
     ("get", "/01/{gtin}/10/{lot}"),

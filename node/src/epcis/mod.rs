@@ -18,6 +18,7 @@ pub mod capture;
 pub mod dedup;
 pub mod document;
 pub mod flow;
+pub mod fsma;
 pub mod jobs;
 pub mod master_data;
 pub mod query;

@@ -504,7 +504,7 @@ pub fn csv(report: &Report) -> String {
     out
 }
 
-fn csv_cell(value: &str) -> String {
+pub(crate) fn csv_cell(value: &str) -> String {
     let guarded = if value.starts_with(['=', '+', '-', '@']) {
         format!("'{value}")
     } else {

@@ -176,6 +176,35 @@ impl StoreReader {
         Ok(None)
     }
 
+    /// The positions of every `i` listing whose identifier starts with
+    /// `name_prefix` (a product's Digital Link and `/`: its lots and
+    /// serials; the index is sorted by name, so this is one range scan),
+    /// or `None` past `max` entries.
+    pub fn identifier_prefix_positions(
+        &self,
+        name_prefix: &str,
+        max: usize,
+    ) -> Result<Option<Vec<Position>>, StoreError> {
+        let mut prefix = vec![index::PREFIX_IDENTIFIER];
+        prefix.extend_from_slice(name_prefix.as_bytes());
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
+            // `i | name | 0 | height | index`: the name ends at the 0 byte
+            // 13 bytes from the end.
+            if key.len() < prefix.len() + 13 || key[key.len() - 13] != 0 {
+                continue;
+            }
+            if let Some((height, index)) = index::listing_position(&key) {
+                if out.len() >= max {
+                    return Ok(None);
+                }
+                out.push(Position { height, index });
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// The most recent entry of a listing (the latest capture of an eventID).
     pub fn event_last(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
         let prefix = listing.prefix();
