@@ -5,8 +5,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lotline_core::epcis::Event;
-use lotline_core::statement::STATEMENT_VERSION;
+use lotline_core::private::{self, Disclosure, EncryptionSecretKey};
+use lotline_core::statement::{STATEMENT_VERSION, STATEMENT_VERSION_PRIVATE};
 use lotline_core::{Digest, Envelope, Statement};
+use lotline_genesis::{Genesis, RecordFacts};
 use rand_core::RngCore as _;
 
 use crate::{SdkError, Signer};
@@ -26,6 +28,7 @@ pub struct AttestationBuilder<'a> {
     event: Option<Event>,
     issued_at_ms: Option<u64>,
     nonce: Option<String>,
+    private: Option<(&'a Genesis, Vec<String>)>,
 }
 
 impl<'a> AttestationBuilder<'a> {
@@ -38,6 +41,7 @@ impl<'a> AttestationBuilder<'a> {
             event: None,
             issued_at_ms: None,
             nonce: None,
+            private: None,
         }
     }
 
@@ -69,6 +73,17 @@ impl<'a> AttestationBuilder<'a> {
         self
     }
 
+    /// Makes the event members at `paths` (JSON pointers such as
+    /// `/sensorElementList` or `/bizTransactionList`) private: the statement
+    /// becomes version 2, the members are sealed for exactly the orgs
+    /// `genesis` entitles to read this record (the issuer, full readers
+    /// such as regulators, orgs a share rule names), and each gets a salted
+    /// commitment for selective disclosure. See docs/confidentiality.md.
+    pub fn private_fields(mut self, genesis: &'a Genesis, paths: Vec<String>) -> Self {
+        self.private = Some((genesis, paths));
+        self
+    }
+
     /// Validates the event, then signs the statement.
     ///
     /// Errors: [`SdkError::MissingEvent`]; [`SdkError::InvalidEvent`] with
@@ -84,7 +99,7 @@ impl<'a> AttestationBuilder<'a> {
             Some(ms) => ms,
             None => now_ms()?,
         };
-        let statement = Statement {
+        let mut statement = Statement {
             version: STATEMENT_VERSION,
             chain_id: self.chain_id,
             org: self.signer.org().to_owned(),
@@ -92,11 +107,40 @@ impl<'a> AttestationBuilder<'a> {
             issued_at_ms,
             nonce: self.nonce.unwrap_or_else(random_nonce),
             event,
+            private: None,
         };
+        if let Some((genesis, paths)) = self.private.filter(|(_, paths)| !paths.is_empty()) {
+            // The recipients follow from the public part's facts, so they
+            // are derived from the event as it will be signed.
+            let (public, _) = private::split_event(&statement.event, &paths)?;
+            let facts_of = Statement {
+                event: public,
+                ..statement.clone()
+            };
+            let recipients = genesis.private_recipients(&RecordFacts::of(&facts_of))?;
+            let (public, section) = private::seal(&statement.event, &paths, &recipients)?;
+            statement.version = STATEMENT_VERSION_PRIVATE;
+            statement.event = public;
+            statement.private = Some(section);
+        }
         let envelope = statement.sign(self.signer.key());
         envelope.check_shape()?;
         Ok(envelope)
     }
+}
+
+/// Opens a version 2 attestation's private fields as `org` with its
+/// encryption key (read with `lotline_genesis::keys::read_encryption_key`):
+/// every field, each checked against its signed commitment.
+pub fn open_private(
+    envelope: &Envelope,
+    org: &str,
+    key: &EncryptionSecretKey,
+) -> Result<Vec<Disclosure>, SdkError> {
+    let statement = Statement::from_payload(&envelope.payload)
+        .map_err(|e| SdkError::Envelope(lotline_core::attestation::EnvelopeError::Decode(e)))?;
+    let section = statement.private.as_ref().ok_or(SdkError::NotPrivate)?;
+    Ok(section.open(org, key)?)
 }
 
 fn now_ms() -> Result<u64, SdkError> {

@@ -51,6 +51,20 @@ pub enum SdkError {
     #[error("the attestation is not acceptable: {0}")]
     Envelope(#[from] EnvelopeError),
 
+    /// A private field could not be sealed or opened (a path that names no
+    /// member of the event, a key that opens no wrap, a tampered section).
+    #[error("private fields: {0}")]
+    Private(#[from] lotline_core::private::PrivateError),
+
+    /// Genesis does not let this record be private (an org entitled to
+    /// read it has no encryption key).
+    #[error("private recipients: {0}")]
+    Recipients(#[from] lotline_genesis::RecipientError),
+
+    /// The statement has no private section to open or disclose.
+    #[error("the attestation has no private fields")]
+    NotPrivate,
+
     /// The system clock reads before 1970; pass `issued_at_ms` explicitly.
     #[error("the system clock reads before the unix epoch; set issued_at_ms explicitly")]
     ClockBeforeEpoch,

@@ -31,7 +31,7 @@ mod retry;
 mod signer;
 mod trace;
 
-pub use builder::AttestationBuilder;
+pub use builder::{AttestationBuilder, open_private};
 pub use bundle::{BundleReport, ReceiptVerdict, verify_bundle};
 pub use client::{Client, DEFAULT_TIMEOUT, encode_segment};
 pub use error::SdkError;
@@ -41,6 +41,7 @@ pub use trace::{TraceVerifyError, VerifiedTrace, verify_trace};
 
 pub use lotline_core::api::Wait;
 pub use lotline_core::epcis::{Event, EventProblem};
+pub use lotline_core::private::{Disclosure, EncryptionSecretKey};
 pub use lotline_core::verify_receipt as verify_receipt_with_validators;
 pub use lotline_core::{AttestationId, Envelope, Receipt, Statement, VerifiedReceipt, api};
 pub use lotline_genesis::{Genesis, ReceiptVerifyError};

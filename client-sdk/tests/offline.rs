@@ -73,6 +73,7 @@ fn built_envelopes_verify_and_their_statement_parses_back() {
             issued_at_ms: NOW,
             nonce: "n-1".into(),
             event: event(),
+            private: None,
         }
     );
     // The JSON (API) form round-trips and still verifies.
@@ -477,4 +478,82 @@ fn a_valid_receipt_for_another_attestation_is_a_mismatch() {
         other => panic!("expected ReceiptMismatch, got {other:?}"),
     }
     assert!(lotline_sdk::verify_receipt_for(&theirs.id(), &receipt, &chain.genesis).is_ok());
+}
+
+// ---- private fields ----------------------------------------------------------
+
+/// `chain(name)` with encryption keys for both orgs and a share rule that
+/// names the manufacturer for the supplier's records; the two secret keys.
+fn private_chain(name: &str) -> (Chain, [lotline_sdk::EncryptionSecretKey; 2]) {
+    let base = chain(name);
+    let keys = [
+        lotline_sdk::EncryptionSecretKey::derive(&[50; 32]),
+        lotline_sdk::EncryptionSecretKey::derive(&[51; 32]),
+    ];
+    let mut toml = base.genesis.to_toml();
+    for (org, key) in ["supplier", "manufacturer"].iter().zip(&keys) {
+        let at = toml.find(&format!("id = \"{org}\"")).unwrap();
+        let line_end = at + toml[at..].find('\n').unwrap();
+        toml.insert_str(
+            line_end,
+            &format!("\nencryption_key = \"{}\"", key.public_key().to_hex()),
+        );
+    }
+    assert!(toml.contains("[read_policy]"));
+    toml.push_str("\n[[read_policy.share]]\nfrom = \"supplier\"\nto = [\"org:manufacturer\"]\n");
+    let genesis = Genesis::from_toml(&toml).unwrap();
+    (
+        Chain {
+            genesis,
+            validators: base.validators,
+            member: base.member,
+        },
+        keys,
+    )
+}
+
+#[test]
+fn private_fields_open_for_entitled_orgs_and_disclose_one_field_offline() {
+    // Goal: the builder seals the marked members for exactly the orgs the
+    // genesis entitles (issuer + an org a share rule names); both open them,
+    // a receipt verifies, one disclosed field checks against it offline and
+    // an edited one fails.
+    let (chain, keys) = private_chain("private-sdk");
+    let envelope = AttestationBuilder::new(chain.genesis.chain_id(), &chain.member)
+        .event(event())
+        .issued_at_ms(NOW)
+        .nonce("p-1")
+        .private_fields(&chain.genesis, vec!["/lotline:quality/measurements".into()])
+        .build()
+        .unwrap();
+    let payload = String::from_utf8_lossy(&envelope.payload).into_owned();
+    assert!(!payload.contains("moisture"), "the measurement is sealed");
+    let statement = Statement::from_payload(&envelope.payload).unwrap();
+    assert_eq!(statement.version, 2);
+    let recipients: Vec<&str> = statement
+        .private
+        .as_ref()
+        .unwrap()
+        .recipient_orgs()
+        .collect();
+    assert_eq!(recipients, ["supplier", "manufacturer"]);
+
+    let mine = lotline_sdk::open_private(&envelope, "supplier", &keys[0]).unwrap();
+    let theirs = lotline_sdk::open_private(&envelope, "manufacturer", &keys[1]).unwrap();
+    assert_eq!(mine, theirs);
+    assert_eq!(mine[0].value[0]["name"], "moisture");
+    assert!(matches!(
+        lotline_sdk::open_private(&envelope, "manufacturer", &keys[0]),
+        Err(SdkError::Private(_))
+    ));
+
+    let r = receipt(&chain, &envelope, &[0, 1, 2]);
+    chain.genesis.verify_receipt(&r).unwrap();
+    chain.genesis.verify_disclosure(&r, &mine[0]).unwrap();
+    let mut edited = mine[0].clone();
+    edited.value[0]["value"] = json!(0.05);
+    assert!(matches!(
+        chain.genesis.verify_disclosure(&r, &edited),
+        Err(ReceiptVerifyError::Disclosure(_))
+    ));
 }

@@ -86,6 +86,11 @@ pub enum Domain {
     /// A quality alert's key -> its statement nonce (one firing, one
     /// envelope).
     AlertNonce,
+    /// A salted commitment to one private field (statement version 2).
+    PrivateField,
+    /// A private section's recipients and commitments: the content AEAD's
+    /// associated data.
+    PrivateSection,
 }
 
 impl Domain {
@@ -100,10 +105,12 @@ impl Domain {
             Domain::ApiToken => "lotline/v1/api-token",
             Domain::Evidence => "lotline/v1/evidence",
             Domain::AlertNonce => "lotline/v1/alert-nonce",
+            Domain::PrivateField => "lotline/v1/private-field",
+            Domain::PrivateSection => "lotline/v1/private-section",
         }
     }
 
-    const ALL: [Domain; 9] = [
+    const ALL: [Domain; 11] = [
         Domain::Attestation,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -113,6 +120,8 @@ impl Domain {
         Domain::ApiToken,
         Domain::Evidence,
         Domain::AlertNonce,
+        Domain::PrivateField,
+        Domain::PrivateSection,
     ];
 
     fn key(self) -> &'static [u8; 32] {

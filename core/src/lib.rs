@@ -21,6 +21,7 @@ pub mod hash;
 pub mod limits;
 pub mod lineage;
 pub mod merkle;
+pub mod private;
 pub mod receipt;
 pub mod statement;
 pub mod time;

@@ -46,6 +46,17 @@ pub const EVENT_IDENTIFIERS_MAX: usize = 10_000;
 /// Length of any single identifier or vocabulary string.
 pub const IDENTIFIER_BYTES_MAX: usize = 512;
 
+/// Private fields in one statement's private section (statement version 2).
+pub const PRIVATE_FIELDS_MAX: usize = 32;
+/// Orgs one private section is wrapped to.
+pub const PRIVATE_RECIPIENTS_MAX: usize = 64;
+/// A private field's JSON pointer, bytes and segments.
+pub const PRIVATE_PATH_BYTES_MAX: usize = 256;
+pub const PRIVATE_PATH_DEPTH_MAX: usize = 8;
+/// A private section's ciphertext. With base64 and the largest recipient
+/// list it still fits a statement.
+pub const PRIVATE_CIPHERTEXT_BYTES_MAX: usize = 24 * 1024;
+
 const _: () = assert!(STATEMENT_BYTES_MAX * 4 / 3 + 1024 <= ATTESTATION_BYTES_MAX);
 /// The block producer also cuts by bytes; a block must fit many maximal items.
 const _: () = assert!(ATTESTATION_BYTES_MAX * 256 <= BLOCK_BYTES_MAX);
@@ -61,3 +72,7 @@ const _: () = assert!(HTTP_BODY_BYTES_MAX <= CAPTURE_BYTES_MAX);
 /// (`lotline verify` reads the whole file).
 pub const BUNDLE_RECEIPTS_MAX: usize = 10_000;
 pub const BUNDLE_BYTES_MAX: usize = 256 * 1024 * 1024;
+const _: () = assert!(
+    PRIVATE_CIPHERTEXT_BYTES_MAX * 4 / 3 + PRIVATE_RECIPIENTS_MAX * 256 <= STATEMENT_BYTES_MAX
+);
+const _: () = assert!(PRIVATE_FIELDS_MAX * PRIVATE_PATH_BYTES_MAX <= PRIVATE_CIPHERTEXT_BYTES_MAX);

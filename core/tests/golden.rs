@@ -129,6 +129,7 @@ fn statement(nonce: &str) -> Statement {
         issued_at_ms: 1_740_820_500_000,
         nonce: nonce.to_owned(),
         event,
+        private: None,
     }
 }
 

@@ -78,6 +78,7 @@ fn build_chain(name: &str, n: usize, count: usize, signers: &[u16]) -> Chain {
                 issued_at_ms: 1_740_820_500_000 + i as u64,
                 nonce: format!("{i:016x}"),
                 event: event(1000 + i),
+                private: None,
             }
             .sign(key)
         })

@@ -48,6 +48,7 @@ fn main() {
     let mut out = Out { root, written: 0 };
 
     let envelopes = attestations(&mut out);
+    private_sections(&mut out);
     let run = commit_in_cluster(&envelopes);
     messages(&mut out, &run);
     blocks_and_receipts(&mut out, &run);
@@ -89,6 +90,7 @@ fn attestations(out: &mut Out) -> Vec<Envelope> {
             issued_at_ms: 1_763_800_000_000 + n as u64,
             nonce: format!("seed-{n}"),
             event: item.event.clone(),
+            private: None,
         };
         let envelope = statement.sign(&key);
         if let Err(problems) = lotline_fuzz::admission().admit(envelope.clone()) {
@@ -111,6 +113,41 @@ fn attestations(out: &mut Out) -> Vec<Envelope> {
         envelopes.push(envelope);
     }
     envelopes
+}
+
+/// Sealed private sections of story events (one to three recipients) for
+/// the `private_section` target.
+fn private_sections(out: &mut Out) {
+    use lotline_core::private::{EncryptionSecretKey, seal};
+    let keys: Vec<EncryptionSecretKey> = (1..=3u8)
+        .map(|i| EncryptionSecretKey::derive(&[i; 32]))
+        .collect();
+    for (n, item) in lotline_fuzz::story().iter().take(6).enumerate() {
+        let event = serde_json::to_value(&item.event).unwrap_or_default();
+        let paths: Vec<String> = ["readPoint", "bizLocation", "quantityList", "epcList"]
+            .into_iter()
+            .filter(|member| event.get(*member).is_some())
+            .take(2)
+            .map(|member| format!("/{member}"))
+            .collect();
+        if paths.is_empty() {
+            continue;
+        }
+        let recipients: Vec<(String, _)> = keys
+            .iter()
+            .take(1 + n % 3)
+            .enumerate()
+            .map(|(i, k)| (format!("org-{i}"), k.public_key()))
+            .collect();
+        match seal(&item.event, &paths, &recipients) {
+            Ok((_, section)) => out.write(
+                "private_section",
+                &format!("story-{n:02}.json"),
+                &serde_json::to_vec(&section).unwrap_or_default(),
+            ),
+            Err(e) => panic!("seed private section {n} does not seal: {e}"),
+        }
+    }
 }
 
 /// What a cluster run produced.

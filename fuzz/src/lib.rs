@@ -53,6 +53,7 @@ pub fn genesis() -> &'static Genesis {
                 name: format!("Fuzz {id}"),
                 role: *role,
                 client_keys: vec![client_key(i).public_key()],
+                encryption_key: None,
             })
             .collect();
         let validators = ORGS

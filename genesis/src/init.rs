@@ -4,8 +4,10 @@
 //! <dir>/genesis.toml
 //! <dir>/keys/<org>/client.key   the org's attestation signing key (0600)
 //! <dir>/keys/<org>/node.key     the org's validator key (0600)
+//! <dir>/keys/<org>/encryption.key  the org's X25519 key for private fields (0600)
 //! ```
-//! Every org gets one client key and one validator. The genesis is validated
+//! Every org gets one client key, one validator and one encryption key
+//! (its public half in genesis). The genesis is validated
 //! before anything is written, keys are written before `genesis.toml`, and
 //! nothing existing is overwritten.
 
@@ -15,6 +17,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use lotline_core::SigningKey;
+use lotline_core::private::EncryptionSecretKey;
 
 use crate::keys::{self, KeyFileError};
 use crate::model::{ConsensusParams, Genesis, Org, Role, Validator};
@@ -35,6 +38,7 @@ pub struct OrgKeyPaths {
     pub org: String,
     pub client_key: PathBuf,
     pub node_key: PathBuf,
+    pub encryption_key: PathBuf,
 }
 
 /// What [`init_consortium`] created.
@@ -113,6 +117,7 @@ pub fn init_consortium_with_validators(
     let mut validators = Vec::with_capacity(orgs.len());
     for spec in orgs {
         let (client, node) = (SigningKey::generate(), SigningKey::generate());
+        let encryption = EncryptionSecretKey::generate();
         let is_validator = validator_orgs.contains(&spec.id);
         let i = validators.len();
         let p2p = match p2p_base_port.filter(|_| is_validator) {
@@ -133,6 +138,7 @@ pub fn init_consortium_with_validators(
             name: spec.name.clone(),
             role: spec.role,
             client_keys: vec![client.public_key()],
+            encryption_key: Some(encryption.public_key()),
         });
         if is_validator {
             validators.push(Validator {
@@ -141,7 +147,7 @@ pub fn init_consortium_with_validators(
                 p2p,
             });
         }
-        keys.push((spec.id.clone(), client, node));
+        keys.push((spec.id.clone(), client, node, encryption));
     }
     // Validate before writing anything (org ids become directory names).
     let genesis = Genesis::from_parts(
@@ -154,7 +160,7 @@ pub fn init_consortium_with_validators(
     )?;
 
     let mut paths = Vec::with_capacity(keys.len());
-    for (org, client, node) in &keys {
+    for (org, client, node, encryption) in &keys {
         let org_dir = dir.join("keys").join(org);
         DirBuilder::new()
             .recursive(true)
@@ -168,10 +174,13 @@ pub fn init_consortium_with_validators(
         let node_key = org_dir.join("node.key");
         keys::write_signing_key(&client_key, client)?;
         keys::write_signing_key(&node_key, node)?;
+        let encryption_key = org_dir.join("encryption.key");
+        keys::write_encryption_key(&encryption_key, encryption)?;
         paths.push(OrgKeyPaths {
             org: org.clone(),
             client_key,
             node_key,
+            encryption_key,
         });
     }
 
@@ -248,6 +257,11 @@ mod tests {
                 Some(paths.org.as_str())
             );
             assert_eq!(loaded.validators()[i].node_key, node.public_key());
+            let encryption = keys::read_encryption_key(&paths.encryption_key).unwrap();
+            assert_eq!(
+                loaded.orgs()[i].encryption_key,
+                Some(encryption.public_key())
+            );
             assert_eq!(
                 loaded.validator_set().index_of(&node.public_key()),
                 u16::try_from(i).ok()

@@ -1,8 +1,11 @@
-//! Ed25519 signing key files.
+//! Key files: Ed25519 signing keys and X25519 encryption keys.
 //!
 //! ```json
 //! {"type":"lotline/ed25519-signing-key/v1","publicKey":"<64 hex>","seed":"<64 hex>"}
+//! {"type":"lotline/x25519-encryption-key/v1","publicKey":"<64 hex>","seed":"<64 hex>"}
 //! ```
+//! An encryption key's `seed` is its X25519 secret; it opens every private
+//! section wrapped to the org, so it is handled like a signing seed.
 //! A key file is written once, with mode 0600, and never overwritten: it is
 //! first written and fsync'd under a temporary name in the same directory
 //! (created with `O_EXCL`), then hard-linked to its final name, which fails if
@@ -16,12 +19,15 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use lotline_core::private::{EncryptionPublicKey, EncryptionSecretKey};
 use lotline_core::{PublicKey, SigningKey};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 /// The `type` of a version 1 key file.
 pub const KEY_FILE_TYPE: &str = "lotline/ed25519-signing-key/v1";
+/// The `type` of an org's encryption key file.
+pub const ENCRYPTION_KEY_FILE_TYPE: &str = "lotline/x25519-encryption-key/v1";
 
 /// Key files are a few hundred bytes; anything larger is not one.
 const KEY_FILE_BYTES_MAX: u64 = 4096;
@@ -43,8 +49,12 @@ pub enum KeyFileError {
     TooLarge { path: PathBuf, len: u64 },
     #[error("key file {} is not a key file: {reason}", path.display())]
     Malformed { path: PathBuf, reason: String },
-    #[error("key file {} has type {found:?}, expected {KEY_FILE_TYPE:?}", path.display())]
-    UnknownType { path: PathBuf, found: String },
+    #[error("key file {} has type {found:?}, expected {expected:?}", path.display())]
+    UnknownType {
+        path: PathBuf,
+        found: String,
+        expected: &'static str,
+    },
     #[error("key file {}: {field} must be 64 hex digits", path.display())]
     BadHex { path: PathBuf, field: &'static str },
     #[error("key file {} states public key {stated}, but its seed gives {derived}", path.display())]
@@ -53,6 +63,14 @@ pub enum KeyFileError {
         stated: String,
         derived: PublicKey,
     },
+    #[error("key file {} states encryption key {stated}, but its secret gives {derived}", path.display())]
+    EncryptionKeyMismatch {
+        path: PathBuf,
+        stated: String,
+        derived: EncryptionPublicKey,
+    },
+    #[error("key file {} does not hold a usable X25519 secret", path.display())]
+    BadEncryptionSecret { path: PathBuf },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,13 +98,31 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
 /// Writes `key` to a new file at `path` with mode 0600. Fails with
 /// [`KeyFileError::AlreadyExists`] if `path` exists.
 pub fn write_signing_key(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
+    write_key_file(
+        path,
+        KeyFile {
+            kind: KEY_FILE_TYPE.to_owned(),
+            public_key: key.public_key().to_hex(),
+            seed: hex::encode(*key.seed()),
+        },
+    )
+}
+
+/// Writes an org's encryption key like a signing key: a new file, 0600.
+pub fn write_encryption_key(path: &Path, key: &EncryptionSecretKey) -> Result<(), KeyFileError> {
+    write_key_file(
+        path,
+        KeyFile {
+            kind: ENCRYPTION_KEY_FILE_TYPE.to_owned(),
+            public_key: key.public_key().to_hex(),
+            seed: hex::encode(key.secret_bytes()),
+        },
+    )
+}
+
+fn write_key_file(path: &Path, file: KeyFile) -> Result<(), KeyFileError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-    let file = KeyFile {
-        kind: KEY_FILE_TYPE.to_owned(),
-        public_key: key.public_key().to_hex(),
-        seed: hex::encode(*key.seed()),
-    };
     let json = match serde_json::to_string(&file) {
         Ok(json) => Zeroizing::new(json + "\n"),
         Err(e) => panic!("JSON encoding of a key file failed: {e}"),
@@ -145,6 +181,50 @@ pub fn write_signing_key(path: &Path, key: &SigningKey) -> Result<(), KeyFileErr
 /// Reads a key file written by [`write_signing_key`] (or by hand, with the
 /// same format and permissions).
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyFileError> {
+    let (stated_hex, seed) = read_key_file(path, KEY_FILE_TYPE)?;
+    let stated = PublicKey::from_hex(&stated_hex).map_err(|_| KeyFileError::BadHex {
+        path: path.to_path_buf(),
+        field: "publicKey",
+    })?;
+    let key = SigningKey::from_seed(&seed);
+    if key.public_key() != stated {
+        return Err(KeyFileError::PublicKeyMismatch {
+            path: path.to_path_buf(),
+            stated: stated_hex,
+            derived: key.public_key(),
+        });
+    }
+    Ok(key)
+}
+
+/// Reads an org's encryption key file written by [`write_encryption_key`].
+pub fn read_encryption_key(path: &Path) -> Result<EncryptionSecretKey, KeyFileError> {
+    let (stated_hex, secret) = read_key_file(path, ENCRYPTION_KEY_FILE_TYPE)?;
+    let stated = EncryptionPublicKey::from_hex(&stated_hex).map_err(|_| KeyFileError::BadHex {
+        path: path.to_path_buf(),
+        field: "publicKey",
+    })?;
+    let key = EncryptionSecretKey::from_bytes(&secret).map_err(|_| {
+        KeyFileError::BadEncryptionSecret {
+            path: path.to_path_buf(),
+        }
+    })?;
+    if key.public_key() != stated {
+        return Err(KeyFileError::EncryptionKeyMismatch {
+            path: path.to_path_buf(),
+            stated: stated_hex,
+            derived: key.public_key(),
+        });
+    }
+    Ok(key)
+}
+
+/// Reads and checks a key file of type `expected`: its permissions, size,
+/// shape and hex. Returns the stated public key (hex) and the secret.
+fn read_key_file(
+    path: &Path,
+    expected: &'static str,
+) -> Result<(String, Zeroizing<[u8; 32]>), KeyFileError> {
     let file = File::open(path).map_err(io(path))?;
     let meta = file.metadata().map_err(io(path))?;
     if !meta.is_file() {
@@ -173,10 +253,11 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyFileError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    if parsed.kind != KEY_FILE_TYPE {
+    if parsed.kind != expected {
         return Err(KeyFileError::UnknownType {
             path: path.to_path_buf(),
             found: parsed.kind.clone(),
+            expected,
         });
     }
     let mut seed = Zeroizing::new([0u8; 32]);
@@ -186,19 +267,7 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyFileError> {
             field: "seed",
         });
     }
-    let stated = PublicKey::from_hex(&parsed.public_key).map_err(|_| KeyFileError::BadHex {
-        path: path.to_path_buf(),
-        field: "publicKey",
-    })?;
-    let key = SigningKey::from_seed(&seed);
-    if key.public_key() != stated {
-        return Err(KeyFileError::PublicKeyMismatch {
-            path: path.to_path_buf(),
-            stated: parsed.public_key.clone(),
-            derived: key.public_key(),
-        });
-    }
-    Ok(key)
+    Ok((parsed.public_key.clone(), seed))
 }
 
 #[cfg(test)]
@@ -346,6 +415,48 @@ mod tests {
         assert!(matches!(
             read_signing_key(&dir.path().join("missing")),
             Err(KeyFileError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn encryption_keys_are_0600_read_back_and_never_read_as_signing_keys() {
+        // Goal: an org's encryption key file has the signing key file's
+        // guarantees, and one kind of key file is never taken for the other.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("encryption.key");
+        let key = EncryptionSecretKey::derive(&[9; 32]);
+        write_encryption_key(&path, &key).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            read_encryption_key(&path).unwrap().public_key(),
+            key.public_key()
+        );
+        assert!(matches!(
+            read_signing_key(&path),
+            Err(KeyFileError::UnknownType {
+                expected: KEY_FILE_TYPE,
+                ..
+            })
+        ));
+        assert!(matches!(
+            write_encryption_key(&path, &key),
+            Err(KeyFileError::AlreadyExists { .. })
+        ));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(
+            read_encryption_key(&path),
+            Err(KeyFileError::InsecurePermissions { .. })
+        ));
+        let other = EncryptionSecretKey::derive(&[8; 32]).public_key().to_hex();
+        let text = format!(
+            r#"{{"type":"{ENCRYPTION_KEY_FILE_TYPE}","publicKey":"{other}","seed":"{}"}}"#,
+            hex::encode(key.secret_bytes())
+        );
+        let path = write_raw(dir.path(), "mismatch", &text);
+        assert!(matches!(
+            read_encryption_key(&path),
+            Err(KeyFileError::EncryptionKeyMismatch { derived, .. }) if derived == key.public_key()
         ));
     }
 }

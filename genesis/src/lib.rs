@@ -27,6 +27,8 @@
 //! role = "supplier"               # supplier, manufacturer, distributor, retailer,
 //!                                 # logistics, regulator or auditor
 //! client_keys = ["8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"]
+//! # encryption_key = "<64 hex>"  # optional X25519 key: private fields (statement
+//!                                # version 2) are wrapped to it; see docs/confidentiality.md
 //!
 //! [[orgs]]
 //! id = "food-agency"
@@ -103,6 +105,7 @@ pub mod init;
 pub mod keys;
 mod model;
 pub mod policy;
+pub mod private;
 pub mod read_policy;
 mod receipt;
 mod validate;
@@ -110,6 +113,7 @@ mod validate;
 pub use init::{InitError, InitOutput, OrgSpec, init_consortium};
 pub use model::{ConsensusParams, Genesis, Org, Role, UnknownRole, Validator};
 pub use policy::{ANY_BIZ_STEP, PolicyError, PolicyRule, default_policy};
+pub use private::RecipientError;
 pub use read_policy::{
     Audience, ReadPolicy, ReadPolicyError, Reader, RecordFacts, ShareRule, default_read_policy,
 };

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use lotline_core::epcis::Event;
 use lotline_core::hash::{Domain, hash};
+use lotline_core::private::EncryptionPublicKey;
 use lotline_core::{Digest, PublicKey, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +87,10 @@ pub struct Org {
     pub role: Role,
     /// The keys whose attestations count as this org's.
     pub client_keys: Vec<PublicKey>,
+    /// The X25519 key private sections are wrapped to for this org
+    /// (statement version 2). `None`: the org reads no private field, and a
+    /// statement that would have to be wrapped to it can not be private.
+    pub encryption_key: Option<EncryptionPublicKey>,
 }
 
 /// A validator: a node key run by a member org. Its index in
@@ -163,6 +168,12 @@ struct Canonical<'a> {
     policy: Vec<CanonicalRule<'a>>,
     full_read_roles: Vec<&'static str>,
     share: Vec<CanonicalShare<'a>>,
+    /// Only in format v3 (a genesis where some org has an encryption key):
+    /// each org's key or `None`, in org order. Absent in v2, so a genesis
+    /// without encryption keys keeps the chain id it always had; the
+    /// format tag keeps the two encodings apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption_keys: Option<Vec<Option<EncryptionPublicKey>>>,
 }
 
 /// A share rule in the chain id. `None` filters and `from = "*"` stay
@@ -194,6 +205,8 @@ struct CanonicalRule<'a> {
 
 /// Version tag at the start of the canonical encoding.
 const CANONICAL_FORMAT: &str = "lotline/genesis/v2";
+/// The tag when some org has an encryption key.
+const CANONICAL_FORMAT_ENCRYPTION: &str = "lotline/genesis/v3";
 
 impl Genesis {
     /// Parses and validates a genesis TOML document.
@@ -260,8 +273,17 @@ impl Genesis {
     /// formatting and comments, and validators' `p2p` addresses (network
     /// hints, not identity).
     pub fn canonical_bytes(&self) -> Vec<u8> {
+        let encryption_keys = self
+            .orgs
+            .iter()
+            .any(|o| o.encryption_key.is_some())
+            .then(|| self.orgs.iter().map(|o| o.encryption_key).collect());
         let canonical = Canonical {
-            format: CANONICAL_FORMAT,
+            format: if encryption_keys.is_some() {
+                CANONICAL_FORMAT_ENCRYPTION
+            } else {
+                CANONICAL_FORMAT
+            },
             chain_name: &self.chain_name,
             block_max_attestations: self.consensus.block_max_attestations,
             block_interval_ms: self.consensus.block_interval_ms,
@@ -316,6 +338,7 @@ impl Genesis {
                         .map(|k| k.iter().map(|k| quality_kind_name(*k)).collect()),
                 })
                 .collect(),
+            encryption_keys,
         };
         lotline_core::codec::to_bytes(&canonical)
     }
@@ -580,6 +603,7 @@ quality = ["inspection","nonConformance","recallOrder","document"]
                     name: name.clone(),
                     role: Role::ALL[roles[i % roles.len()]],
                     client_keys: vec![SigningKey::from_seed(&[u8::try_from(i).unwrap() + 1; 32]).public_key()],
+                    encryption_key: None,
                 })
                 .collect();
             prop_assume!(!orgs.is_empty());

@@ -527,6 +527,7 @@ mod check_tests {
             name: "D".into(),
             role: Role::Distributor,
             client_keys: vec![],
+            encryption_key: None,
         };
         let inspection = json!({"kind": "inspection", "result": "fail"});
         let check = |v| check_write(&rules, &org, &event(v));
@@ -559,6 +560,7 @@ mod check_tests {
             name: "x".into(),
             role,
             client_keys: vec![],
+            encryption_key: None,
         };
         fn role_id(role: Role) -> String {
             role.as_str().to_owned()

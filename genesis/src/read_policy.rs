@@ -21,6 +21,15 @@
 //! 3. otherwise a record is readable if one share rule matches it (all of
 //!    the rule's filters hold) and names the reader in `to`.
 //!
+//! Private fields (statement version 2) have a narrower rule,
+//! [`ReadPolicy::can_read_private`]: the issuing org, full readers, and
+//! orgs a matching share rule *names* (`org:<id>` or `role:<role>`).
+//! `members` and `public` share a record's public part only. The node
+//! serves plaintext by this rule and admission requires a statement's
+//! private section to be wrapped to exactly these orgs
+//! ([`crate::Genesis::private_readers`]), so the rule that decides who may
+//! read is also the one that decides who can.
+//!
 //! "public" reaches everyone, anonymous callers included, but only for a
 //! record that is *publishable* ([`RecordFacts::publishable`]): one without
 //! private measurements, business transactions (orders, invoices: prices),
@@ -200,6 +209,27 @@ impl ReadPolicy {
                 && rule.to.iter().any(|audience| {
                     audience.includes(&reader)
                         && (*audience != Audience::Public || facts.publishable)
+                })
+        })
+    }
+}
+
+impl ReadPolicy {
+    /// Whether a member may read a record's private fields (module doc).
+    /// Anonymous callers never may.
+    pub fn can_read_private(&self, reader: Reader<'_>, facts: &RecordFacts<'_>) -> bool {
+        let Reader::Member { org, role } = reader else {
+            return false;
+        };
+        if org == facts.org || self.reads_everything(role) {
+            return true;
+        }
+        self.share.iter().any(|rule| {
+            rule.matches(facts)
+                && rule.to.iter().any(|audience| match audience {
+                    Audience::Org(id) => id == org,
+                    Audience::Role(r) => *r == role,
+                    Audience::Public | Audience::Members => false,
                 })
         })
     }

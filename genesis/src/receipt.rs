@@ -2,8 +2,9 @@
 //! membership questions only the genesis can answer.
 
 use lotline_core::codec::DecodeError;
+use lotline_core::private::{Disclosure, PrivateError};
 use lotline_core::receipt::ReceiptError;
-use lotline_core::statement::STATEMENT_VERSION;
+use lotline_core::statement::{STATEMENT_VERSION, STATEMENT_VERSION_PRIVATE, is_supported_version};
 use lotline_core::{Digest, PublicKey, Receipt, Statement, VerifiedReceipt, verify_receipt};
 
 use crate::Genesis;
@@ -19,7 +20,7 @@ pub enum ReceiptVerifyError {
     #[error("the attested payload is not a statement: {0}")]
     Statement(DecodeError),
     #[error(
-        "statement version {0} is not supported (this verifier knows version {STATEMENT_VERSION})"
+        "statement version {0} is not supported (this verifier knows versions {STATEMENT_VERSION} and {STATEMENT_VERSION_PRIVATE})"
     )]
     StatementVersion(u16),
     #[error("the statement is for chain {got}, this genesis is chain {expected}")]
@@ -35,6 +36,10 @@ pub enum ReceiptVerifyError {
         owner: String,
         claimed: String,
     },
+    #[error("the attested statement has no private fields to disclose")]
+    NotPrivate,
+    #[error("the disclosure does not match the receipt: {0}")]
+    Disclosure(PrivateError),
 }
 
 impl Genesis {
@@ -51,7 +56,7 @@ impl Genesis {
             })?;
         let statement = Statement::from_payload(&receipt.attestation.payload)
             .map_err(ReceiptVerifyError::Statement)?;
-        if statement.version != STATEMENT_VERSION {
+        if !is_supported_version(statement.version) {
             return Err(ReceiptVerifyError::StatementVersion(statement.version));
         }
         if statement.chain_id != self.chain_id() {
@@ -73,6 +78,29 @@ impl Genesis {
                 claimed: statement.org,
             });
         }
+        Ok(verified)
+    }
+
+    /// Checks a selective disclosure (one private field: path, value, salt)
+    /// offline against a receipt: the receipt verifies as with
+    /// [`Genesis::verify_receipt`], and the field matches the salted
+    /// commitment inside the signed statement. The verifier learns the
+    /// disclosed field and nothing else of the private section.
+    pub fn verify_disclosure(
+        &self,
+        receipt: &Receipt,
+        disclosure: &Disclosure,
+    ) -> Result<VerifiedReceipt, ReceiptVerifyError> {
+        let verified = self.verify_receipt(receipt)?;
+        let statement = Statement::from_payload(&receipt.attestation.payload)
+            .map_err(ReceiptVerifyError::Statement)?;
+        let private = statement
+            .private
+            .as_ref()
+            .ok_or(ReceiptVerifyError::NotPrivate)?;
+        private
+            .verify_disclosure(disclosure)
+            .map_err(ReceiptVerifyError::Disclosure)?;
         Ok(verified)
     }
 }

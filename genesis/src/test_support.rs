@@ -94,6 +94,7 @@ pub fn attestation(
         issued_at_ms: 1_740_823_200_000,
         nonce: format!("{nonce:08x}"),
         event,
+        private: None,
     }
     .sign(key)
 }
@@ -142,4 +143,29 @@ pub fn receipt(
         descendants: Vec::new(),
         certificate,
     }
+}
+
+/// The example with encryption keys for both orgs (supplier, regulator):
+/// the genesis and the two secret keys.
+pub fn example_with_encryption_keys() -> (Genesis, [lotline_core::private::EncryptionSecretKey; 2])
+{
+    use lotline_core::private::EncryptionSecretKey;
+    let keys = [
+        EncryptionSecretKey::derive(&[10; 32]),
+        EncryptionSecretKey::derive(&[11; 32]),
+    ];
+    let mut text = example_toml();
+    for (client, key) in [
+        (supplier_client(), &keys[0]),
+        (regulator_client(), &keys[1]),
+    ] {
+        let line = format!("client_keys = [\"{}\"]", client.public_key().to_hex());
+        assert!(text.contains(&line), "example lost {line}");
+        text = text.replacen(
+            &line,
+            &format!("{line}\nencryption_key = \"{}\"", key.public_key().to_hex()),
+            1,
+        );
+    }
+    (Genesis::from_toml(&text).unwrap(), keys)
 }

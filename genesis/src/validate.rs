@@ -9,6 +9,7 @@ use lotline_core::PublicKey;
 use lotline_core::crypto::KeyParseError;
 use lotline_core::epcis::{EventType, normalize_vocabulary};
 use lotline_core::limits;
+use lotline_core::private::EncryptionPublicKey;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ConsensusParams, Org, Role, Validator};
@@ -81,6 +82,18 @@ pub enum GenesisError {
     },
     #[error("public key {key}, {used_as}, is weak (small order, non-canonical or not a point)")]
     WeakKey { key: PublicKey, used_as: KeyUse },
+    #[error("the encryption key of org {org:?} is not an X25519 public key ({value:?}): {source}")]
+    EncryptionKeyHex {
+        org: String,
+        value: String,
+        source: KeyParseError,
+    },
+    #[error(
+        "the encryption key of org {org:?} is a low-order X25519 point; nothing can be encrypted to it"
+    )]
+    WeakEncryptionKey { org: String },
+    #[error("orgs {first:?} and {second:?} have the same encryption key")]
+    DuplicateEncryptionKey { first: String, second: String },
     #[error("validator {index} names org {org:?}, which is not in [[orgs]]")]
     UnknownValidatorOrg { index: usize, org: String },
     #[error("a genesis needs at least one validator")]
@@ -146,6 +159,11 @@ pub(crate) struct OrgFile {
     pub role: Role,
     #[serde(default)]
     pub client_keys: Vec<String>,
+    /// The org's X25519 public key for private sections (statement
+    /// version 2). Optional: a genesis without any stays a version 2
+    /// canonical encoding, so older genesis files keep their chain id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -198,11 +216,22 @@ impl GenesisFile {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let encryption_key = match &org.encryption_key {
+                None => None,
+                Some(hex) => Some(EncryptionPublicKey::from_hex(hex).map_err(|source| {
+                    GenesisError::EncryptionKeyHex {
+                        org: org.id.clone(),
+                        value: hex.clone(),
+                        source,
+                    }
+                })?),
+            };
             orgs.push(Org {
                 id: org.id,
                 name: org.name,
                 role: org.role,
                 client_keys,
+                encryption_key,
             });
         }
         let mut validators = Vec::with_capacity(self.validators.len());
@@ -279,6 +308,7 @@ impl GenesisFile {
                     name: o.name.clone(),
                     role: o.role,
                     client_keys: o.client_keys.iter().map(PublicKey::to_hex).collect(),
+                    encryption_key: o.encryption_key.as_ref().map(EncryptionPublicKey::to_hex),
                 })
                 .collect(),
             validators: g
@@ -375,6 +405,22 @@ pub(crate) fn check(
                 },
             )?;
             client_keys.insert(*key, index);
+        }
+        if let Some(key) = &org.encryption_key {
+            if key.is_weak() {
+                return Err(GenesisError::WeakEncryptionKey {
+                    org: org.id.clone(),
+                });
+            }
+            if let Some(first) = orgs[..index]
+                .iter()
+                .find(|o| o.encryption_key.as_ref() == Some(key))
+            {
+                return Err(GenesisError::DuplicateEncryptionKey {
+                    first: first.id.clone(),
+                    second: org.id.clone(),
+                });
+            }
         }
     }
 
@@ -505,6 +551,67 @@ mod tests {
         let text = example_toml();
         let at = text.find(cut).unwrap();
         text[..at].to_owned()
+    }
+
+    const SUPPLIER_CLIENT_LINE: &str =
+        "client_keys = [\"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c\"]";
+
+    /// The example with an `encryption_key` line added to the supplier.
+    fn with_supplier_encryption_key(value: &str) -> Result<Genesis, GenesisError> {
+        edited(
+            SUPPLIER_CLIENT_LINE,
+            &format!("{SUPPLIER_CLIENT_LINE}\nencryption_key = \"{value}\""),
+        )
+    }
+
+    #[test]
+    fn encryption_keys_parse_round_trip_and_enter_the_chain_id() {
+        // Goal: an org's encryption key is read, written back by to_toml and
+        // hashed into the chain id; a genesis without any keeps its chain id.
+        use lotline_core::private::EncryptionSecretKey;
+        let key = EncryptionSecretKey::derive(&[5; 32]).public_key();
+        let g = with_supplier_encryption_key(&key.to_hex()).unwrap();
+        assert_eq!(g.orgs()[0].encryption_key, Some(key));
+        assert_eq!(g.orgs()[1].encryption_key, None);
+        let back = Genesis::from_toml(&g.to_toml()).unwrap();
+        assert_eq!(back, g);
+        let plain = Genesis::from_toml(&example_toml()).unwrap();
+        assert_ne!(g.chain_id(), plain.chain_id());
+        let other = EncryptionSecretKey::derive(&[6; 32]).public_key();
+        let g2 = with_supplier_encryption_key(&other.to_hex()).unwrap();
+        assert_ne!(g2.chain_id(), g.chain_id());
+    }
+
+    #[test]
+    fn bad_encryption_keys_are_refused_precisely() {
+        assert!(matches!(
+            with_supplier_encryption_key("xyz"),
+            Err(GenesisError::EncryptionKeyHex { org, .. }) if org == "acme-supplier"
+        ));
+        assert!(matches!(
+            with_supplier_encryption_key(&"00".repeat(32)),
+            Err(GenesisError::WeakEncryptionKey { org }) if org == "acme-supplier"
+        ));
+        use lotline_core::private::EncryptionSecretKey;
+        let key = EncryptionSecretKey::derive(&[5; 32]).public_key().to_hex();
+        let regulator_line =
+            "client_keys = [\"8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394\"]";
+        let text = example_toml()
+            .replacen(
+                SUPPLIER_CLIENT_LINE,
+                &format!("{SUPPLIER_CLIENT_LINE}\nencryption_key = \"{key}\""),
+                1,
+            )
+            .replacen(
+                regulator_line,
+                &format!("{regulator_line}\nencryption_key = \"{key}\""),
+                1,
+            );
+        assert!(matches!(
+            Genesis::from_toml(&text),
+            Err(GenesisError::DuplicateEncryptionKey { first, second })
+                if first == "acme-supplier" && second == "food-agency"
+        ));
     }
 
     #[test]

@@ -23,8 +23,10 @@ use lotline_core::codec::DecodeError;
 use lotline_core::crypto::{BatchVerifier, PublicKey};
 use lotline_core::epcis::EventProblem;
 use lotline_core::hash::Digest;
-use lotline_core::statement::{STATEMENT_VERSION, Statement};
-use lotline_genesis::{Genesis, PolicyError};
+use lotline_core::statement::{
+    STATEMENT_VERSION, STATEMENT_VERSION_PRIVATE, Statement, is_supported_version,
+};
+use lotline_genesis::{Genesis, PolicyError, RecipientError};
 
 use crate::mempool::Admitted;
 
@@ -39,8 +41,14 @@ pub enum AdmissionError {
     Envelope(EnvelopeError),
     #[error("the payload is not a valid Lotline statement: {0}")]
     Statement(DecodeError),
-    #[error("statement version {0} is not supported (this node accepts {STATEMENT_VERSION})")]
+    #[error(
+        "statement version {0} is not supported (this node accepts {STATEMENT_VERSION} and {STATEMENT_VERSION_PRIVATE})"
+    )]
     Version(u16),
+    /// A private section not wrapped to exactly the orgs genesis entitles
+    /// ([`lotline_genesis::Genesis::check_private_recipients`]).
+    #[error("{0}")]
+    PrivateRecipients(RecipientError),
     #[error("statement is for chain {got}, this node serves chain {expected}")]
     WrongChain { expected: Digest, got: Digest },
     #[error("nonce must be 1 to {NONCE_CHARS_MAX} characters, got {0}")]
@@ -233,9 +241,15 @@ impl Admission {
         let statement = Statement::from_payload(&envelope.payload)
             .map_err(|e| vec![AdmissionError::Statement(e)])?;
         let mut problems = Vec::new();
-        if statement.version != STATEMENT_VERSION {
+        if !is_supported_version(statement.version) {
             problems.push(AdmissionError::Version(statement.version));
         }
+        problems.extend(
+            self.genesis
+                .check_private_recipients(&statement)
+                .into_iter()
+                .map(AdmissionError::PrivateRecipients),
+        );
         let chain_id = self.genesis.chain_id();
         if statement.chain_id != chain_id {
             problems.push(AdmissionError::WrongChain {

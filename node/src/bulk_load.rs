@@ -222,6 +222,7 @@ fn sign_story(
             issued_at_ms: ISSUED_AT_MS,
             nonce: format!("{nonce:016x}"),
             event: item.event,
+            private: None,
         };
         let t = Instant::now();
         block.push(statement.sign(key));

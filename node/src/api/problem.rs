@@ -197,6 +197,11 @@ pub fn classify(error: &AdmissionError) -> (StatusCode, &'static str, &'static s
             "policy-denied",
             "Role may not emit this event",
         ),
+        AdmissionError::PrivateRecipients(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "private-recipients",
+            "Private fields not sealed for exactly the entitled orgs",
+        ),
         AdmissionError::InvalidEvent(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-event",

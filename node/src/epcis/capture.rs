@@ -134,6 +134,7 @@ impl Custodian {
             issued_at_ms,
             nonce: hex::encode(nonce),
             event,
+            private: None,
         };
         statement.sign(&self.key)
     }

@@ -53,18 +53,11 @@ impl Visibility for PublicView<'_> {
 }
 
 /// True if a statement's payload holds something the public must not read
-/// (so its full receipt may not go into a public proof bundle).
+/// (so its full receipt may not go into a public proof bundle). The rule is
+/// the read policy's ([`lotline_genesis::read_policy::publishable`]): one
+/// definition of what the public never sees, for pages, bundles and the API.
 pub fn discloses_private(statement: &Statement) -> bool {
-    let event = &statement.event;
-    let private_inspection = matches!(
-        &event.quality,
-        Some(QualityFact::Inspection { private: true, .. })
-    );
-    let party = |kind: &str| kind.contains("owning_party") || kind.contains("possessing_party");
-    private_inspection
-        || !event.biz_transaction_list.is_empty()
-        || event.source_list.iter().any(|s| party(&s.kind))
-        || event.destination_list.iter().any(|d| party(&d.kind))
+    !lotline_genesis::read_policy::publishable(&statement.event)
 }
 
 /// The consumer's view of one unit (JSON at `/public/v1/provenance/...`,

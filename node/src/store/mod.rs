@@ -763,6 +763,7 @@ pub(crate) mod testing {
                     "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"]
                 }))
                 .unwrap(),
+                private: None,
             }
         }
 

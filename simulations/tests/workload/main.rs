@@ -36,6 +36,7 @@ fn demo_genesis() -> Genesis {
             name: id.to_uppercase(),
             role: *role,
             client_keys: vec![SigningKey::from_seed(&[seed; 32]).public_key()],
+            encryption_key: None,
         })
         .collect();
     let validators: Vec<Validator> = roles

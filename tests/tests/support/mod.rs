@@ -166,6 +166,7 @@ pub fn statement(consortium: &Consortium, org: &str, event: Event) -> lotline_co
         issued_at_ms: 1_772_438_400_000,
         nonce: "00112233445566778899aabbccddeeff".into(),
         event,
+        private: None,
     }
 }
 

@@ -1,0 +1,899 @@
+//! The private section of a version 2 statement: fields of an EPCIS event
+//! that only entitled organisations can read, sealed once and replicated as
+//! ciphertext by every node.
+//!
+//! ```json
+//! "private": {
+//!   "suite": "lotline/private/v1",
+//!   "nonce": "<24 hex>",
+//!   "ciphertext": "<base64>",
+//!   "recipients": [ { "org": "bolt-works", "key": "<64 hex>",
+//!                     "enc": "<64 hex>", "wrappedKey": "<base64, 48 bytes>" } ],
+//!   "fields": [ { "path": "/sensorElementList", "commitment": "<64 hex>" } ]
+//! }
+//! ```
+//!
+//! Sealing ([`seal`]):
+//! 1. each private field (a JSON pointer to a member of an object in the
+//!    event) is moved out of the event, which keeps what trace, custody and
+//!    the write policy need;
+//! 2. each field gets a fresh 16-byte salt and a commitment,
+//!    `BLAKE3(lotline/v1/private-field, salt || len(path) || path || canonical JSON of the value)`;
+//! 3. the fields (path, value, salt) are encrypted once under a fresh
+//!    32-byte content key with ChaCha20Poly1305; the associated data is
+//!    [`PrivateSection::binding`], which covers the suite, the recipients'
+//!    org ids and the commitments, so no part of the section can be swapped;
+//! 4. the content key is wrapped for each recipient org with HPKE (RFC 9180)
+//!    base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305,
+//!    with info `lotline/v1/private-key-wrap` and the org id as associated
+//!    data.
+//!
+//! The section sits inside the signed statement, so the envelope signature,
+//! the attestation id and the receipt cover the ciphertext, the wraps and
+//! the commitments. Which orgs must be recipients is a consortium rule
+//! (genesis); this module only carries and checks the shape.
+//!
+//! Selective disclosure: a reader who opened the section hands one
+//! [`Disclosure`] (path, value, salt) to a third party, who checks it
+//! against the commitment in a verified statement ([`verify_disclosure`])
+//! and learns nothing about the other fields.
+//!
+//! Non-features: no forward secrecy for the recipients (an org key that
+//! leaks opens every section wrapped to it; rotation limits the window), no
+//! hiding of which orgs are recipients or how many fields are private.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::codec::{base64_bytes, hex_or_bytes_serde};
+use crate::epcis::Event;
+use crate::hash::{Digest, Domain, hash_parts};
+use crate::limits;
+
+type HpkeKem = hpke::kem::X25519HkdfSha256;
+type HpkeKdf = hpke::kdf::HkdfSha256;
+type HpkeAead = hpke::aead::ChaCha20Poly1305;
+
+/// The one suite of version 1 sections (see the module doc).
+pub const SUITE: &str = "lotline/private/v1";
+/// HPKE `info` for content-key wraps.
+const WRAP_INFO: &[u8] = b"lotline/v1/private-key-wrap";
+/// A wrapped content key: 32 key bytes and a 16-byte tag.
+const WRAPPED_KEY_BYTES: usize = 32 + 16;
+/// A ChaCha20Poly1305 tag.
+const TAG_BYTES: usize = 16;
+
+/// An org's X25519 public encryption key (in genesis).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EncryptionPublicKey(pub [u8; 32]);
+hex_or_bytes_serde!(EncryptionPublicKey, 32);
+
+impl fmt::Debug for EncryptionPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptionPublicKey({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for EncryptionPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl EncryptionPublicKey {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Result<Self, crate::crypto::KeyParseError> {
+        if s.len() != 64 {
+            return Err(crate::crypto::KeyParseError::Length {
+                expected: 64,
+                got: s.len(),
+            });
+        }
+        let mut out = [0u8; 32];
+        crate::codec::decode_lower_hex(s, &mut out)
+            .map_err(|_| crate::crypto::KeyParseError::NotHex)?;
+        Ok(EncryptionPublicKey(out))
+    }
+
+    /// True for the all-zero key and the other low-order points' encodings
+    /// that X25519 maps to an all-zero shared secret: HPKE refuses to
+    /// encapsulate to them, so genesis refuses them up front.
+    pub fn is_weak(&self) -> bool {
+        let Ok(key) = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(&self.0) else {
+            return true;
+        };
+        hpke::single_shot_seal::<HpkeAead, HpkeKdf, HpkeKem>(&OpModeS::Base, &key, b"", b"", b"")
+            .is_err()
+    }
+}
+
+/// An org's X25519 secret decryption key. Never printed: `Debug` shows only
+/// the public key.
+pub struct EncryptionSecretKey {
+    secret: Zeroizing<[u8; 32]>,
+    public: EncryptionPublicKey,
+}
+
+impl fmt::Debug for EncryptionSecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptionSecretKey(public {})", self.public.to_hex())
+    }
+}
+
+impl EncryptionSecretKey {
+    /// A fresh key from the operating system's generator.
+    pub fn generate() -> Self {
+        let mut ikm = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(ikm.as_mut());
+        Self::derive(&ikm)
+    }
+
+    /// The key HPKE's `DeriveKeyPair` gives for `ikm` (RFC 9180, 7.1.3).
+    pub fn derive(ikm: &[u8; 32]) -> Self {
+        let (secret, public) = HpkeKem::derive_keypair(ikm);
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(&secret.to_bytes());
+        let mut public_bytes = [0u8; 32];
+        public_bytes.copy_from_slice(&public.to_bytes());
+        EncryptionSecretKey {
+            secret: bytes,
+            public: EncryptionPublicKey(public_bytes),
+        }
+    }
+
+    /// Restores a key from its 32 secret bytes (a key file).
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, PrivateError> {
+        let secret = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(bytes)
+            .map_err(|_| PrivateError::BadSecretKey)?;
+        let public = HpkeKem::sk_to_pk(&secret);
+        let mut public_bytes = [0u8; 32];
+        public_bytes.copy_from_slice(&public.to_bytes());
+        Ok(EncryptionSecretKey {
+            secret: Zeroizing::new(*bytes),
+            public: EncryptionPublicKey(public_bytes),
+        })
+    }
+
+    pub fn secret_bytes(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
+    pub fn public_key(&self) -> EncryptionPublicKey {
+        self.public
+    }
+}
+
+/// One recipient org: its key at sealing time and the wrapped content key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Recipient {
+    pub org: String,
+    /// The org's encryption key the content key was wrapped to. Naming it
+    /// lets a node tell which of its keys (after rotation) opens the wrap.
+    pub key: EncryptionPublicKey,
+    /// HPKE's encapsulated key.
+    pub enc: EncryptionPublicKey,
+    #[serde(with = "base64_bytes")]
+    pub wrapped_key: Vec<u8>,
+}
+
+/// One private field's salted commitment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldCommitment {
+    /// A JSON pointer (RFC 6901) into the event.
+    pub path: String,
+    pub commitment: Digest,
+}
+
+/// A field's 16-byte salt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Salt(pub [u8; 16]);
+hex_or_bytes_serde!(Salt, 16);
+
+impl fmt::Debug for Salt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Salt(..)")
+    }
+}
+
+/// One opened private field: what a reader sees and what a selective
+/// disclosure hands over.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disclosure {
+    pub path: String,
+    pub value: Value,
+    pub salt: Salt,
+}
+
+/// A 12-byte AEAD nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentNonce(pub [u8; 12]);
+hex_or_bytes_serde!(ContentNonce, 12);
+
+/// The private section of a version 2 statement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrivateSection {
+    pub suite: String,
+    pub nonce: ContentNonce,
+    #[serde(with = "base64_bytes")]
+    pub ciphertext: Vec<u8>,
+    pub recipients: Vec<Recipient>,
+    pub fields: Vec<FieldCommitment>,
+}
+
+/// What the ciphertext decrypts to.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    fields: Vec<Disclosure>,
+}
+
+/// Why a private section (or a disclosure) is refused. The variants that
+/// come from decoding name the offending value; the cryptographic failures
+/// are deliberately coarse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrivateError {
+    #[error("private section suite {0:?} is not supported (this version knows {SUITE:?})")]
+    UnknownSuite(String),
+    #[error("a private section needs at least one field and at most {max}; it has {count}")]
+    FieldCount { count: usize, max: usize },
+    #[error("a private section needs at least one recipient and at most {max}; it has {count}")]
+    RecipientCount { count: usize, max: usize },
+    #[error("private field path {path:?} is not a JSON pointer to an event member: {reason}")]
+    BadPath { path: String, reason: &'static str },
+    #[error("private field paths {first:?} and {second:?} overlap or repeat")]
+    OverlappingPaths { first: String, second: String },
+    #[error("recipient org {0:?} appears twice")]
+    DuplicateRecipient(String),
+    #[error("recipient {org:?}: the wrapped key is {len} bytes, expected {WRAPPED_KEY_BYTES}")]
+    WrappedKeyLength { org: String, len: usize },
+    #[error("the ciphertext is {len} bytes; it must be between {TAG_BYTES} and {max}")]
+    CiphertextLength { len: usize, max: usize },
+    #[error("the event has no member at private field path {0:?}")]
+    NoSuchField(String),
+    #[error("the public event already has a member at private field path {0:?}")]
+    FieldNotRemoved(String),
+    #[error("recipient key of org {0:?} is not a usable X25519 key")]
+    BadRecipientKey(String),
+    #[error("org {0:?} is not a recipient of this private section")]
+    NotARecipient(String),
+    #[error("the key wrap for this org does not open with this key")]
+    UnwrapFailed,
+    #[error("the private ciphertext does not decrypt under its content key")]
+    DecryptFailed,
+    #[error("the decrypted private fields do not match the signed commitments")]
+    CommitmentMismatch,
+    #[error("no private field at path {0:?}")]
+    NoCommitment(String),
+    #[error("the disclosed value and salt do not match the commitment at {0:?}")]
+    DisclosureMismatch(String),
+    #[error("an encryption secret key must be 32 bytes of a valid X25519 scalar")]
+    BadSecretKey,
+    #[error("the event with its private fields restored is not an event: {0}")]
+    Restore(String),
+}
+
+/// Salted commitment to one field's value.
+pub fn commitment(path: &str, value: &Value, salt: &Salt) -> Digest {
+    let canonical = canonical_json(value);
+    let path_len = u32::try_from(path.len()).unwrap_or(u32::MAX).to_le_bytes();
+    hash_parts(
+        Domain::PrivateField,
+        &[&salt.0, &path_len, path.as_bytes(), &canonical],
+    )
+}
+
+/// Canonical JSON of a value: object members sorted by key, no whitespace,
+/// serde_json's number and string forms. One value, one byte string,
+/// whatever member order the holder received it in.
+pub fn canonical_json(value: &Value) -> Vec<u8> {
+    fn write(value: &Value, out: &mut Vec<u8>) {
+        match value {
+            Value::Object(map) => {
+                out.push(b'{');
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                for (i, key) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(&Value::String(key.clone()), out);
+                    out.push(b':');
+                    if let Some(v) = map.get(key) {
+                        write(v, out);
+                    }
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(item, out);
+                }
+                out.push(b']');
+            }
+            scalar => match serde_json::to_vec(scalar) {
+                Ok(bytes) => out.extend_from_slice(&bytes),
+                Err(e) => panic!("JSON encoding of a scalar failed: {e}"),
+            },
+        }
+    }
+    let mut out = Vec::new();
+    write(value, &mut out);
+    out
+}
+
+/// Checks a path's grammar: `/a/b/c`, each segment non-empty, no array
+/// indices (removing an array element would renumber its siblings), at
+/// most [`limits::PRIVATE_PATH_BYTES_MAX`] bytes and
+/// [`limits::PRIVATE_PATH_DEPTH_MAX`] segments.
+fn check_path(path: &str) -> Result<(), PrivateError> {
+    let bad = |reason| PrivateError::BadPath {
+        path: crate::api::excerpt(path),
+        reason,
+    };
+    if path.len() > limits::PRIVATE_PATH_BYTES_MAX {
+        return Err(bad("too long"));
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(bad("must start with '/'"));
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    if segments.len() > limits::PRIVATE_PATH_DEPTH_MAX {
+        return Err(bad("too deep"));
+    }
+    for segment in segments {
+        if segment.is_empty() {
+            return Err(bad("empty segment"));
+        }
+        if segment.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("array indices are not private fields"));
+        }
+        if segment.contains('~') {
+            return Err(bad("escaped segments are not supported"));
+        }
+    }
+    if matches!(path, "/type" | "/eventTime" | "/eventTimeZoneOffset") {
+        return Err(bad("a required event member stays public"));
+    }
+    Ok(())
+}
+
+impl PrivateSection {
+    /// Structural checks a node applies before anything else (no keys
+    /// needed): suite, counts, sizes, path grammar, no overlapping paths,
+    /// distinct recipients.
+    pub fn check(&self) -> Result<(), PrivateError> {
+        if self.suite != SUITE {
+            return Err(PrivateError::UnknownSuite(crate::api::excerpt(&self.suite)));
+        }
+        if self.fields.is_empty() || self.fields.len() > limits::PRIVATE_FIELDS_MAX {
+            return Err(PrivateError::FieldCount {
+                count: self.fields.len(),
+                max: limits::PRIVATE_FIELDS_MAX,
+            });
+        }
+        if self.recipients.is_empty() || self.recipients.len() > limits::PRIVATE_RECIPIENTS_MAX {
+            return Err(PrivateError::RecipientCount {
+                count: self.recipients.len(),
+                max: limits::PRIVATE_RECIPIENTS_MAX,
+            });
+        }
+        if self.ciphertext.len() < TAG_BYTES
+            || self.ciphertext.len() > limits::PRIVATE_CIPHERTEXT_BYTES_MAX
+        {
+            return Err(PrivateError::CiphertextLength {
+                len: self.ciphertext.len(),
+                max: limits::PRIVATE_CIPHERTEXT_BYTES_MAX,
+            });
+        }
+        for field in &self.fields {
+            check_path(&field.path)?;
+        }
+        // Sorted, a path and any path below it are neighbours ("/a" < "/a/b"
+        // < "/a0"), so comparing neighbours finds every overlap.
+        let mut paths: Vec<&str> = self.fields.iter().map(|f| f.path.as_str()).collect();
+        paths.sort_unstable();
+        for pair in paths.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if a == b || b.strip_prefix(a).is_some_and(|rest| rest.starts_with('/')) {
+                return Err(PrivateError::OverlappingPaths {
+                    first: a.to_owned(),
+                    second: b.to_owned(),
+                });
+            }
+        }
+        let mut orgs = BTreeSet::new();
+        for r in &self.recipients {
+            if !orgs.insert(r.org.as_str()) {
+                return Err(PrivateError::DuplicateRecipient(crate::api::excerpt(
+                    &r.org,
+                )));
+            }
+            if r.wrapped_key.len() != WRAPPED_KEY_BYTES {
+                return Err(PrivateError::WrappedKeyLength {
+                    org: crate::api::excerpt(&r.org),
+                    len: r.wrapped_key.len(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The content AEAD's associated data: the suite, every recipient org
+    /// and key, and every field's path and commitment, hashed.
+    pub fn binding(&self) -> Digest {
+        let mut parts: Vec<&[u8]> = vec![self.suite.as_bytes()];
+        let lens: Vec<[u8; 4]> = self
+            .recipients
+            .iter()
+            .map(|r| u32::try_from(r.org.len()).unwrap_or(u32::MAX).to_le_bytes())
+            .collect();
+        for (r, len) in self.recipients.iter().zip(&lens) {
+            parts.push(len);
+            parts.push(r.org.as_bytes());
+            parts.push(&r.key.0);
+        }
+        let path_lens: Vec<[u8; 4]> = self
+            .fields
+            .iter()
+            .map(|f| {
+                u32::try_from(f.path.len())
+                    .unwrap_or(u32::MAX)
+                    .to_le_bytes()
+            })
+            .collect();
+        for (f, len) in self.fields.iter().zip(&path_lens) {
+            parts.push(len);
+            parts.push(f.path.as_bytes());
+            parts.push(f.commitment.as_bytes());
+        }
+        hash_parts(Domain::PrivateSection, &parts)
+    }
+
+    /// The org ids the content key is wrapped to.
+    pub fn recipient_orgs(&self) -> impl Iterator<Item = &str> {
+        self.recipients.iter().map(|r| r.org.as_str())
+    }
+
+    /// Opens the section as `org` with `key`: unwraps the content key,
+    /// decrypts, and checks every field against its signed commitment.
+    pub fn open(
+        &self,
+        org: &str,
+        key: &EncryptionSecretKey,
+    ) -> Result<Vec<Disclosure>, PrivateError> {
+        self.check()?;
+        let recipient = self
+            .recipients
+            .iter()
+            .find(|r| r.org == org && r.key == key.public)
+            .ok_or_else(|| PrivateError::NotARecipient(crate::api::excerpt(org)))?;
+        let secret = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(key.secret.as_ref())
+            .map_err(|_| PrivateError::BadSecretKey)?;
+        let enc = <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(&recipient.enc.0)
+            .map_err(|_| PrivateError::UnwrapFailed)?;
+        let content_key = Zeroizing::new(
+            hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
+                &OpModeR::Base,
+                &secret,
+                &enc,
+                WRAP_INFO,
+                &recipient.wrapped_key,
+                org.as_bytes(),
+            )
+            .map_err(|_| PrivateError::UnwrapFailed)?,
+        );
+        if content_key.len() != 32 {
+            return Err(PrivateError::UnwrapFailed);
+        }
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&content_key));
+        let binding = self.binding();
+        let plaintext = Zeroizing::new(
+            cipher
+                .decrypt(
+                    Nonce::from_slice(&self.nonce.0),
+                    Payload {
+                        msg: &self.ciphertext,
+                        aad: binding.as_bytes(),
+                    },
+                )
+                .map_err(|_| PrivateError::DecryptFailed)?,
+        );
+        let body: Body =
+            serde_json::from_slice(&plaintext).map_err(|_| PrivateError::CommitmentMismatch)?;
+        if body.fields.len() != self.fields.len() {
+            return Err(PrivateError::CommitmentMismatch);
+        }
+        for (opened, signed) in body.fields.iter().zip(&self.fields) {
+            if opened.path != signed.path
+                || commitment(&opened.path, &opened.value, &opened.salt) != signed.commitment
+            {
+                return Err(PrivateError::CommitmentMismatch);
+            }
+        }
+        Ok(body.fields)
+    }
+
+    /// Checks a selective disclosure against this (signed, verified)
+    /// section's commitment for its path.
+    pub fn verify_disclosure(&self, disclosure: &Disclosure) -> Result<(), PrivateError> {
+        let signed = self
+            .fields
+            .iter()
+            .find(|f| f.path == disclosure.path)
+            .ok_or_else(|| PrivateError::NoCommitment(crate::api::excerpt(&disclosure.path)))?;
+        if commitment(&disclosure.path, &disclosure.value, &disclosure.salt) != signed.commitment {
+            return Err(PrivateError::DisclosureMismatch(crate::api::excerpt(
+                &disclosure.path,
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Splits a JSON pointer into its parent pointer and last segment.
+fn split(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    }
+}
+
+/// The event without the members at `paths`, and the removed values in
+/// path order. What the public part of a statement sealing these paths
+/// will be: a submitter derives the record's facts (and so its
+/// recipients) from it before sealing.
+pub fn split_event(
+    event: &Event,
+    paths: &[String],
+) -> Result<(Event, Vec<(String, Value)>), PrivateError> {
+    let mut json = serde_json::to_value(event).map_err(|e| PrivateError::Restore(e.to_string()))?;
+    let mut removed = Vec::with_capacity(paths.len());
+    for path in paths {
+        check_path(path)?;
+        let (parent, member) = split(path);
+        let value = json
+            .pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .and_then(|object| object.remove(member))
+            .ok_or_else(|| PrivateError::NoSuchField(crate::api::excerpt(path)))?;
+        removed.push((path.clone(), value));
+    }
+    let public: Event =
+        serde_json::from_value(json).map_err(|e| PrivateError::Restore(e.to_string()))?;
+    Ok((public, removed))
+}
+
+/// Seals `paths` of `event` for `recipients` (org id, key): returns the
+/// public event (those members removed) and the section. The caller
+/// chooses the recipients by the consortium's rule.
+pub fn seal(
+    event: &Event,
+    paths: &[String],
+    recipients: &[(String, EncryptionPublicKey)],
+) -> Result<(Event, PrivateSection), PrivateError> {
+    let (public, removed) = split_event(event, paths)?;
+    let mut fields = Vec::with_capacity(removed.len());
+    let mut commitments = Vec::with_capacity(removed.len());
+    for (path, value) in removed {
+        let mut salt = Salt([0u8; 16]);
+        OsRng.fill_bytes(&mut salt.0);
+        commitments.push(FieldCommitment {
+            path: path.clone(),
+            commitment: commitment(&path, &value, &salt),
+        });
+        fields.push(Disclosure { path, value, salt });
+    }
+
+    let mut content_key = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(content_key.as_mut());
+    let mut wraps = Vec::with_capacity(recipients.len());
+    for (org, key) in recipients {
+        let public_key = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(&key.0)
+            .map_err(|_| PrivateError::BadRecipientKey(crate::api::excerpt(org)))?;
+        let (enc, wrapped) = hpke::single_shot_seal::<HpkeAead, HpkeKdf, HpkeKem>(
+            &OpModeS::Base,
+            &public_key,
+            WRAP_INFO,
+            content_key.as_ref(),
+            org.as_bytes(),
+        )
+        .map_err(|_| PrivateError::BadRecipientKey(crate::api::excerpt(org)))?;
+        let mut enc_bytes = [0u8; 32];
+        enc_bytes.copy_from_slice(&enc.to_bytes());
+        wraps.push(Recipient {
+            org: org.clone(),
+            key: *key,
+            enc: EncryptionPublicKey(enc_bytes),
+            wrapped_key: wrapped,
+        });
+    }
+    let mut section = PrivateSection {
+        suite: SUITE.to_owned(),
+        nonce: ContentNonce([0u8; 12]),
+        ciphertext: Vec::new(),
+        recipients: wraps,
+        fields: commitments,
+    };
+    OsRng.fill_bytes(&mut section.nonce.0);
+    let plaintext = Zeroizing::new(
+        serde_json::to_vec(&Body { fields }).map_err(|e| PrivateError::Restore(e.to_string()))?,
+    );
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(content_key.as_ref()));
+    let binding = section.binding();
+    section.ciphertext = cipher
+        .encrypt(
+            Nonce::from_slice(&section.nonce.0),
+            Payload {
+                msg: &plaintext,
+                aad: binding.as_bytes(),
+            },
+        )
+        .map_err(|_| PrivateError::DecryptFailed)?;
+    section.check()?;
+    Ok((public, section))
+}
+
+/// The event with opened private fields put back where they were.
+pub fn reveal(public: &Event, fields: &[Disclosure]) -> Result<Event, PrivateError> {
+    let mut json =
+        serde_json::to_value(public).map_err(|e| PrivateError::Restore(e.to_string()))?;
+    for field in fields {
+        let (parent, member) = split(&field.path);
+        let object = json
+            .pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| PrivateError::NoSuchField(crate::api::excerpt(&field.path)))?;
+        if object.contains_key(member) {
+            return Err(PrivateError::FieldNotRemoved(crate::api::excerpt(
+                &field.path,
+            )));
+        }
+        object.insert(member.to_owned(), field.value.clone());
+    }
+    serde_json::from_value(json).map_err(|e| PrivateError::Restore(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        serde_json::from_value(serde_json::json!({
+            "type": "ObjectEvent",
+            "eventTime": "2026-01-02T03:04:05Z",
+            "eventTimeZoneOffset": "+00:00",
+            "action": "OBSERVE",
+            "epcList": ["urn:epc:id:sgtin:4012345.011111.1001"],
+            "bizStep": "inspecting",
+            "bizTransactionList": [{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:4012345000009:PO-42"}],
+            "sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": 71.5, "uom": "CEL"}]}]
+        }))
+        .unwrap()
+    }
+
+    fn paths() -> Vec<String> {
+        vec!["/sensorElementList".into(), "/bizTransactionList".into()]
+    }
+
+    #[test]
+    fn sealed_fields_open_for_each_recipient_and_reveal_the_event() {
+        // Goal: every recipient opens the same fields; the public event lacks
+        // them; revealing gives back the original event.
+        let a = EncryptionSecretKey::generate();
+        let b = EncryptionSecretKey::generate();
+        let recipients = vec![
+            ("acme".to_owned(), a.public_key()),
+            ("agency".to_owned(), b.public_key()),
+        ];
+        let (public, section) = seal(&event(), &paths(), &recipients).unwrap();
+        assert!(public.sensor_element_list.is_empty());
+        assert!(public.biz_transaction_list.is_empty());
+        let opened_a = section.open("acme", &a).unwrap();
+        let opened_b = section.open("agency", &b).unwrap();
+        assert_eq!(opened_a, opened_b);
+        assert_eq!(reveal(&public, &opened_a).unwrap(), event());
+        for d in &opened_a {
+            section.verify_disclosure(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_outsider_cannot_open_and_a_wrong_key_fails() {
+        let a = EncryptionSecretKey::generate();
+        let outsider = EncryptionSecretKey::generate();
+        let (_, section) = seal(&event(), &paths(), &[("acme".into(), a.public_key())]).unwrap();
+        assert_eq!(
+            section.open("rival", &outsider),
+            Err(PrivateError::NotARecipient("rival".into()))
+        );
+        // Claiming to be acme with another key finds no wrap to that key.
+        assert!(matches!(
+            section.open("acme", &outsider),
+            Err(PrivateError::NotARecipient(_))
+        ));
+        // A wrap re-labelled with the outsider's key does not open.
+        let mut forged = section.clone();
+        forged.recipients[0].key = outsider.public_key();
+        assert_eq!(
+            forged.open("acme", &outsider),
+            Err(PrivateError::UnwrapFailed)
+        );
+    }
+
+    #[test]
+    fn an_edited_disclosure_fails() {
+        let a = EncryptionSecretKey::generate();
+        let (_, section) = seal(&event(), &paths(), &[("acme".into(), a.public_key())]).unwrap();
+        let mut d = section.open("acme", &a).unwrap().remove(0);
+        section.verify_disclosure(&d).unwrap();
+        d.value = serde_json::json!([{"sensorReport": [{"type": "Temperature", "value": 70.0, "uom": "CEL"}]}]);
+        assert!(matches!(
+            section.verify_disclosure(&d),
+            Err(PrivateError::DisclosureMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn canonical_json_ignores_member_order() {
+        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"y":[1,2],"x":"s"}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":{"x":"s","y":[1,2]},"b":1}"#).unwrap();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(
+            canonical_json(&a),
+            br#"{"a":{"x":"s","y":[1,2]},"b":1}"#.to_vec()
+        );
+    }
+
+    #[test]
+    fn malformed_sections_get_specific_errors() {
+        let a = EncryptionSecretKey::generate();
+        let (_, good) = seal(&event(), &paths(), &[("acme".into(), a.public_key())]).unwrap();
+        let edit = |f: &dyn Fn(&mut PrivateSection)| {
+            let mut s = good.clone();
+            f(&mut s);
+            s.check()
+        };
+        assert!(matches!(
+            edit(&|s| s.suite = "x".into()),
+            Err(PrivateError::UnknownSuite(_))
+        ));
+        assert!(matches!(
+            edit(&|s| s.fields.clear()),
+            Err(PrivateError::FieldCount { .. })
+        ));
+        assert!(matches!(
+            edit(&|s| s.recipients.clear()),
+            Err(PrivateError::RecipientCount { .. })
+        ));
+        assert!(matches!(
+            edit(&|s| s.ciphertext.truncate(3)),
+            Err(PrivateError::CiphertextLength { .. })
+        ));
+        assert!(matches!(
+            edit(&|s| s.recipients[0].wrapped_key.push(0)),
+            Err(PrivateError::WrappedKeyLength { .. })
+        ));
+        assert!(matches!(
+            edit(&|s| s.recipients.push(s.recipients[0].clone())),
+            Err(PrivateError::DuplicateRecipient(_))
+        ));
+        assert!(matches!(
+            edit(&|s| s.fields[1].path = "/sensorElementList/x".into()),
+            Err(PrivateError::OverlappingPaths { .. })
+        ));
+        for bad in ["", "a", "/", "/a//b", "/epcList/0", "/type", "/a~1b"] {
+            assert!(
+                matches!(
+                    edit(&|s| s.fields[0].path = bad.into()),
+                    Err(PrivateError::BadPath { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            seal(
+                &event(),
+                &["/nothingHere".into()],
+                &[("acme".into(), a.public_key())]
+            ),
+            Err(PrivateError::NoSuchField(_))
+        ));
+    }
+
+    #[test]
+    fn weak_recipient_keys_are_refused() {
+        assert!(EncryptionPublicKey([0u8; 32]).is_weak());
+        assert!(!EncryptionSecretKey::generate().public_key().is_weak());
+    }
+
+    #[test]
+    fn secret_keys_round_trip_and_never_print() {
+        let k = EncryptionSecretKey::generate();
+        let back = EncryptionSecretKey::from_bytes(k.secret_bytes()).unwrap();
+        assert_eq!(back.public_key(), k.public_key());
+        let shown = format!("{k:?}");
+        assert!(!shown.contains(&hex::encode(k.secret_bytes())));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn event_with(po: &str, reading: f64) -> Event {
+            serde_json::from_value(serde_json::json!({
+                "type": "ObjectEvent",
+                "eventTime": "2026-01-02T03:04:05Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "OBSERVE",
+                "epcList": ["urn:epc:id:sgtin:4012345.011111.1001"],
+                "bizTransactionList": [{"type": "po", "bizTransaction": po}],
+                "sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": reading}]}]
+            }))
+            .unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(24))]
+
+            /// Goal: seal then open gives back exactly the event for any
+            /// values, and a flipped bit anywhere in the ciphertext, a wrap
+            /// or a commitment makes opening fail (never a wrong plaintext).
+            #[test]
+            fn round_trip_and_tamper(
+                po in "[a-zA-Z0-9:._-]{1,40}",
+                reading in -1000.0f64..1000.0,
+                which in 0usize..3,
+                at in any::<prop::sample::Index>(),
+                bit in 0u8..8,
+            ) {
+                let key = EncryptionSecretKey::generate();
+                let e = event_with(&po, reading);
+                let (public, section) = seal(&e, &paths(), &[("acme".into(), key.public_key())]).unwrap();
+                let json = serde_json::to_vec(&section).unwrap();
+                let decoded: PrivateSection = serde_json::from_slice(&json).unwrap();
+                prop_assert_eq!(&decoded, &section);
+                let opened = decoded.open("acme", &key).unwrap();
+                prop_assert_eq!(reveal(&public, &opened).unwrap(), e);
+
+                let mut tampered = section.clone();
+                match which {
+                    0 => {
+                        let i = at.index(tampered.ciphertext.len());
+                        tampered.ciphertext[i] ^= 1 << bit;
+                    }
+                    1 => {
+                        let i = at.index(tampered.recipients[0].wrapped_key.len());
+                        tampered.recipients[0].wrapped_key[i] ^= 1 << bit;
+                    }
+                    _ => {
+                        let f = at.index(tampered.fields.len());
+                        let mut bytes = *tampered.fields[f].commitment.as_bytes();
+                        bytes[0] ^= 1 << bit;
+                        tampered.fields[f].commitment = Digest::from_hex(&hex::encode(bytes)).unwrap();
+                    }
+                }
+                prop_assert!(tampered.open("acme", &key).is_err());
+            }
+        }
+    }
+}
