@@ -25,6 +25,9 @@ const GRACE: Duration = Duration::from_secs(2);
 /// Faults held at least this long must not stop a chain that kept a quorum.
 const LIVENESS_HOLD_MIN: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
+/// How long a node may take to exit 0 after SIGTERM (it commits what it
+/// admitted first) in a rolling restart.
+const CLEAN_STOP_MAX: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct Injector<'a> {
@@ -94,6 +97,28 @@ impl Injector<'_> {
     fn apply(&mut self, fault: &Fault) -> Result<()> {
         match *fault {
             Fault::Kill { node } => self.cluster.nodes[node].kill(),
+            Fault::Restart { node } => {
+                // An upgrade's stop: SIGTERM, the node commits what it
+                // admitted and must exit 0 in time.
+                let process = &mut self.cluster.nodes[node];
+                process.request_stop();
+                let deadline = Instant::now() + CLEAN_STOP_MAX;
+                match tokio::task::block_in_place(|| process.wait_stopped(deadline)) {
+                    Some(status) if status.success() => Ok(()),
+                    Some(status) => {
+                        self.violations.record(format!(
+                            "rolling restart: n{node} exited with {status} on SIGTERM, not cleanly"
+                        ));
+                        Ok(())
+                    }
+                    None => {
+                        self.violations.record(format!(
+                            "rolling restart: n{node} did not exit within {CLEAN_STOP_MAX:?} of SIGTERM (killed)"
+                        ));
+                        Ok(())
+                    }
+                }
+            }
             Fault::Freeze { node } => self.cluster.nodes[node].freeze(),
             Fault::QuorumLoss { nodes } => {
                 for (node, stop) in nodes {
@@ -121,7 +146,7 @@ impl Injector<'_> {
 
     fn heal(&mut self, fault: &Fault) -> Result<()> {
         match *fault {
-            Fault::Kill { node } => self.cluster.restart(node),
+            Fault::Kill { node } | Fault::Restart { node } => self.cluster.restart(node),
             Fault::Freeze { node } => self.cluster.nodes[node].thaw(),
             Fault::QuorumLoss { nodes } => {
                 for (node, stop) in nodes {

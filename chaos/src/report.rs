@@ -85,6 +85,7 @@ pub fn recovery_table(outcomes: &[Outcome]) -> String {
             FaultKind::Kill => "catch-up after restart (SIGKILL)",
             FaultKind::Freeze => "catch-up after SIGCONT",
             FaultKind::QuorumLoss => "catch-up after quorum loss",
+            FaultKind::RollingRestart => "catch-up after a rolling restart step (SIGTERM)",
             _ => "catch-up after partition heal",
         };
         for (_, d) in &o.catch_up {

@@ -36,10 +36,14 @@ pub enum FaultKind {
     Deaf,
     /// Asymmetric between two nodes: A reaches B, B does not reach A.
     OneWay,
+    /// Every node in turn stopped with SIGTERM (it must exit 0) and
+    /// restarted on its data once the previous one caught up: an upgrade
+    /// rolled through the consortium under load.
+    RollingRestart,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::Kill,
         FaultKind::Freeze,
         FaultKind::QuorumLoss,
@@ -47,6 +51,7 @@ impl FaultKind {
         FaultKind::Isolate,
         FaultKind::Deaf,
         FaultKind::OneWay,
+        FaultKind::RollingRestart,
     ];
 
     /// Kinds that need network namespaces.
@@ -71,6 +76,7 @@ impl FaultKind {
             FaultKind::Isolate => "isolate",
             FaultKind::Deaf => "deaf",
             FaultKind::OneWay => "one-way",
+            FaultKind::RollingRestart => "rolling-restart",
         }
     }
 }
@@ -109,6 +115,10 @@ pub enum Fault {
         from: usize,
         to: usize,
     },
+    /// One step of a rolling restart: SIGTERM, a clean exit, restart.
+    Restart {
+        node: usize,
+    },
 }
 
 impl Fault {
@@ -121,6 +131,7 @@ impl Fault {
             Fault::Isolate { .. } => FaultKind::Isolate,
             Fault::Deaf { .. } => FaultKind::Deaf,
             Fault::OneWay { .. } => FaultKind::OneWay,
+            Fault::Restart { .. } => FaultKind::RollingRestart,
         }
     }
 
@@ -129,6 +140,7 @@ impl Fault {
     pub fn lagging(&self) -> Vec<usize> {
         match *self {
             Fault::Kill { node }
+            | Fault::Restart { node }
             | Fault::Freeze { node }
             | Fault::Isolate { node }
             | Fault::Deaf { node } => vec![node],
@@ -156,7 +168,10 @@ impl Fault {
             Fault::Isolate { node } => others(node).flat_map(|o| [(node, o), (o, node)]).collect(),
             Fault::Deaf { node } => others(node).map(|o| (o, node)).collect(),
             Fault::OneWay { from, to } => vec![(to, from)],
-            Fault::Kill { .. } | Fault::Freeze { .. } | Fault::QuorumLoss { .. } => Vec::new(),
+            Fault::Kill { .. }
+            | Fault::Restart { .. }
+            | Fault::Freeze { .. }
+            | Fault::QuorumLoss { .. } => Vec::new(),
         }
     }
 }
@@ -165,6 +180,9 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Fault::Kill { node } => write!(f, "kill n{node}, restart"),
+            Fault::Restart { node } => {
+                write!(f, "rolling restart: SIGTERM n{node}, clean exit, restart")
+            }
             Fault::Freeze { node } => write!(f, "freeze n{node} (SIGSTOP), SIGCONT"),
             Fault::QuorumLoss { nodes } => {
                 let how = |s: Stop| match s {
@@ -245,6 +263,9 @@ pub fn plan(seed: u64, duration: Duration, kinds: &[FaultKind]) -> Schedule {
     // move far ahead of the lagging node (catch-up over many blocks).
     let campaign = duration >= Duration::from_secs(600);
     let mut round: Vec<FaultKind> = Vec::new();
+    // Steps of the first round (every kind once); it runs whatever the
+    // duration.
+    let mut first_round = None;
     // The bound guards against an endless plan if durations were ever zero.
     while !kinds.is_empty() && steps.len() < 100_000 {
         if round.is_empty() {
@@ -252,32 +273,49 @@ pub fn plan(seed: u64, duration: Duration, kinds: &[FaultKind]) -> Schedule {
                 round = kinds.clone();
                 rng.shuffle(&mut round);
             } else {
+                first_round.get_or_insert(steps.len());
                 round.push(kinds[rng.below(kinds.len() as u64) as usize]);
             }
         }
         let kind = round.remove(0);
-        let hold_s = if campaign && rng.chance(0.1) {
-            rng.range(20, 60)
-        } else {
-            match kind {
-                FaultKind::Kill | FaultKind::Freeze => rng.range(2, 8),
-                _ => rng.range(3, 10),
+        let mut batch = Vec::new();
+        if kind == FaultKind::RollingRestart {
+            // Every node in turn: each step's recovery waits for the
+            // restarted node to catch up before the next goes down.
+            for node in 0..NODES {
+                batch.push(Step {
+                    fault: Fault::Restart { node },
+                    hold: Duration::from_secs(rng.range(1, 3)),
+                    settle: Duration::from_secs(rng.range(1, 3)),
+                });
             }
-        };
-        let step = Step {
-            fault: fault(kind, &mut rng),
-            hold: Duration::from_secs(hold_s),
-            settle: Duration::from_secs(rng.range(3, 6)),
-        };
-        planned += step.hold + step.settle + RECOVERY_ESTIMATE;
-        if planned > duration && steps.len() >= kinds.len() {
+        } else {
+            let hold_s = if campaign && rng.chance(0.1) {
+                rng.range(20, 60)
+            } else {
+                match kind {
+                    FaultKind::Kill | FaultKind::Freeze => rng.range(2, 8),
+                    _ => rng.range(3, 10),
+                }
+            };
+            batch.push(Step {
+                fault: fault(kind, &mut rng),
+                hold: Duration::from_secs(hold_s),
+                settle: Duration::from_secs(rng.range(3, 6)),
+            });
+        }
+        planned += batch
+            .iter()
+            .map(|step| step.hold + step.settle + RECOVERY_ESTIMATE)
+            .sum::<Duration>();
+        if planned > duration && first_round.is_some() {
             break;
         }
-        steps.push(step);
+        steps.extend(batch);
     }
     Schedule {
         seed,
-        first_round: kinds.len().min(steps.len()),
+        first_round: first_round.unwrap_or(steps.len()),
         warmup: WARMUP,
         steps,
     }
@@ -317,6 +355,7 @@ fn fault(kind: FaultKind, rng: &mut Rng) -> Fault {
             let [from, to] = two(rng);
             Fault::OneWay { from, to }
         }
+        FaultKind::RollingRestart => Fault::Restart { node: node(rng) },
     }
 }
 
@@ -339,7 +378,16 @@ mod tests {
         for (seed, secs) in (0..200).zip([30, 120, 150, 600].into_iter().cycle()) {
             let d = Duration::from_secs(secs);
             let schedule = plan(seed, d, &FaultKind::ALL);
-            assert_eq!(schedule.first_round, FaultKind::ALL.len());
+            // The rolling restart is one step per node.
+            assert_eq!(schedule.first_round, FaultKind::ALL.len() + NODES - 1);
+            let rolling: Vec<usize> = schedule.steps[..schedule.first_round]
+                .iter()
+                .filter_map(|s| match s.fault {
+                    Fault::Restart { node } => Some(node),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(rolling, vec![0, 1, 2, 3], "seed {seed}");
             for kind in FaultKind::ALL {
                 assert!(
                     schedule.steps.iter().any(|s| s.fault.kind() == kind),
