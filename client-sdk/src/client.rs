@@ -252,6 +252,27 @@ impl Client {
         Receipt::from_json(&body).map_err(|e| unexpected(status, &e.to_string()))
     }
 
+    /// `GET /v1/attestations/{id}/private`: the private fields of a
+    /// committed attestation, decrypted by the node (which must hold the
+    /// key of a recipient org) for a caller the private read rule entitles.
+    /// Each field carries its salt: any one can be handed on as a selective
+    /// disclosure and checked with `Genesis::verify_disclosure`. An org
+    /// holding its own key can instead open the envelope locally with
+    /// [`crate::open_private`].
+    pub async fn private_fields(
+        &self,
+        id: &AttestationId,
+    ) -> Result<Vec<lotline_core::private::Disclosure>, SdkError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            fields: Vec<lotline_core::private::Disclosure>,
+        }
+        let answer: Answer = self
+            .get_json(&format!("/v1/attestations/{id}/private"), &[])
+            .await?;
+        Ok(answer.fields)
+    }
+
     /// `GET /v1/blocks/{height}`.
     pub async fn block(&self, height: u64) -> Result<BlockView, SdkError> {
         self.get_json(&format!("/v1/blocks/{height}"), &[]).await

@@ -43,6 +43,11 @@
 //! url = "https://qa.example.com/hooks/lotline"  # the only address ever called
 //! secret = "secrets/qa-desk.hmac"       # file: the HMAC-SHA256 key, shared with the receiver
 //! reads_as = "manufacturer"             # the org whose read rights decide what is pushed
+//! [private]                             # optional: open private fields (statement v2)
+//! org = "manufacturer"                  # this node's org; must be a recipient to open
+//! key = "consortium/keys/manufacturer/encryption.key"  # its X25519 key file (0600)
+//! Without `[private]` the node stores and certifies private sections but
+//! serves no plaintext (`GET /v1/attestations/{id}/private` answers 409).
 //! Without `[alerts]` the node evaluates nothing and `GET /v1/alerts` lists
 //! what other nodes recorded.
 //! Without `[capture]`, `/epcis/capture` and `POST /epcis/events` answer
@@ -75,6 +80,8 @@ struct RawConfig {
     consensus: RawConsensus,
     capture: Option<RawCapture>,
     alerts: Option<RawAlerts>,
+    #[serde(default)]
+    private: Option<RawPrivate>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
 }
@@ -128,6 +135,21 @@ pub struct AlertsConfig {
 pub const SUPPLIER_NC_RATE_MAX_DEFAULT: f64 = 0.1;
 /// Default of `alerts.supplier_lots_min`.
 pub const SUPPLIER_LOTS_MIN_DEFAULT: u32 = 5;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivate {
+    org: String,
+    key: PathBuf,
+}
+
+/// This node's org encryption key (`[private]`): which org it opens
+/// private sections as, and the key file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivateConfig {
+    pub org: String,
+    pub key: PathBuf,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +250,8 @@ pub struct NodeConfig {
     pub capture: Option<CaptureConfig>,
     /// Quality alerts; `None`: this node records none.
     pub alerts: Option<AlertsConfig>,
+    /// The org key that opens private fields; `None`: this node opens none.
+    pub private: Option<PrivateConfig>,
     /// Webhook endpoints alerts are pushed to.
     pub webhooks: Vec<WebhookConfig>,
     /// API credentials (checked against the genesis when the node starts).
@@ -400,6 +424,10 @@ impl NodeConfig {
                     .unwrap_or(SUPPLIER_NC_RATE_MAX_DEFAULT),
                 supplier_lots_min: a.supplier_lots_min.unwrap_or(SUPPLIER_LOTS_MIN_DEFAULT),
             }),
+            private: raw.private.map(|p| PrivateConfig {
+                org: p.org,
+                key: resolve(p.key),
+            }),
             webhooks: raw
                 .webhooks
                 .into_iter()
@@ -423,6 +451,7 @@ impl NodeConfig {
             .flat_map(|t| [("api.tls.cert", &t.cert), ("api.tls.key", &t.key)]);
         let capture_key = config.capture.iter().map(|c| ("capture.key", &c.key));
         let alerts_key = config.alerts.iter().map(|a| ("alerts.key", &a.key));
+        let private_key = config.private.iter().map(|p| ("private.key", &p.key));
         let secrets = config
             .webhooks
             .iter()
@@ -432,6 +461,7 @@ impl NodeConfig {
             .chain(tls_files)
             .chain(capture_key)
             .chain(alerts_key)
+            .chain(private_key)
             .chain(secrets)
         {
             if !path.exists() {
@@ -486,6 +516,14 @@ impl NodeConfig {
     pub fn render_capture(org: &str, key: &Path) -> String {
         format!(
             "\n[capture]\norg = {org:?}\nkey = {:?}\n",
+            key.display().to_string()
+        )
+    }
+
+    /// The `[private]` section: this node opens private fields as `org`.
+    pub fn render_private(org: &str, key: &Path) -> String {
+        format!(
+            "\n[private]\norg = {org:?}\nkey = {:?}\n",
             key.display().to_string()
         )
     }

@@ -170,6 +170,11 @@ pub fn create_consortium(
             &validator.org,
             &rel(&keys.client_key),
         ));
+        // Each node opens the private fields wrapped to the org that runs it.
+        text.push_str(&NodeConfig::render_private(
+            &validator.org,
+            &rel(&keys.encryption_key),
+        ));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         node_configs.push(path);
     }

@@ -36,6 +36,8 @@ pub enum StartError {
         "this node key is not a validator of the genesis; single-validator mode needs the key of its one validator"
     )]
     NotValidator,
+    #[error("[private]: {0}")]
+    Private(String),
     #[error(
         "this validator has no p2p address: set [p2p] listen in the node config or p2p in genesis"
     )]
@@ -313,6 +315,12 @@ impl Node {
             None => None,
         };
         let ingest = crate::ingest::Ingest::new(shared.clone(), reader.clone(), net.clone());
+        let private_key = match &config.private {
+            None => None,
+            Some(section) => {
+                Some(org_encryption_key(&genesis, section).map_err(StartError::Private)?)
+            }
+        };
         let alerts = match &config.alerts {
             None => None,
             Some(section) => {
@@ -346,6 +354,7 @@ impl Node {
             epcis,
             access: crate::access::Access::new(credentials, config.limits),
             audit,
+            private_key,
             #[cfg(feature = "analytics")]
             analytics: analytics.clone(),
         });
@@ -504,4 +513,29 @@ fn custodian(
             path.display()
         )),
     }
+}
+
+/// Reads `[private]`'s key file and checks it is the key genesis gives the
+/// org, so a node never opens with (or claims) a key the consortium did not
+/// agree on. The error names the file and the org, never key material.
+fn org_encryption_key(
+    genesis: &Genesis,
+    section: &crate::config::PrivateConfig,
+) -> Result<crate::access::private::OrgKey, String> {
+    let org = genesis
+        .org(&section.org)
+        .ok_or_else(|| format!("org {:?} is not in genesis", section.org))?;
+    let key =
+        lotline_genesis::keys::read_encryption_key(&section.key).map_err(|e| e.to_string())?;
+    if org.encryption_key != Some(key.public_key()) {
+        return Err(format!(
+            "{} is not the encryption key genesis gives org {:?}",
+            section.key.display(),
+            section.org
+        ));
+    }
+    Ok(crate::access::private::OrgKey {
+        org: section.org.clone(),
+        key,
+    })
 }

@@ -4,6 +4,8 @@
 //! - [`credentials`]: bearer tokens per org and role, stored hashed;
 //! - [`Identity`]: the axum extractor handlers take (anonymous or a caller);
 //! - [`visibility`]: [`can_read`], the one rule every read path applies;
+//! - [`private`]: who reads private fields (statement version 2) and
+//!   opening them with this node's org key;
 //! - [`rate_limit`]: token buckets per credential and per client IP;
 //! - [`guard`]: the middleware that authenticates, limits and audits.
 //!
@@ -15,6 +17,7 @@
 
 pub mod credentials;
 pub mod guard;
+pub mod private;
 pub mod rate_limit;
 pub mod visibility;
 

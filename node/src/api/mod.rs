@@ -45,6 +45,8 @@ pub struct ApiContext {
     pub access: crate::access::Access,
     /// Where every non-public access is recorded ([`crate::audit`]).
     pub audit: crate::audit::AuditLog,
+    /// This node's org encryption key (`[private]`), if configured.
+    pub private_key: Option<crate::access::private::OrgKey>,
     /// The analytics projection `POST /v1/sql` reads ([`crate::analytics`]).
     #[cfg(feature = "analytics")]
     pub analytics: Option<Arc<crate::analytics::Analytics>>,
@@ -74,6 +76,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/attestations/batch", post(submit::submit_batch))
         .route("/v1/attestations/{id}", get(read::attestation))
         .route("/v1/attestations/{id}/receipt", get(read::receipt))
+        .route("/v1/attestations/{id}/private", get(read::private_fields))
         .route("/v1/blocks/{height}", get(read::block))
         .route("/v1/head", get(read::head))
         .route(
@@ -172,6 +175,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/attestations/batch"),
     ("get", "/v1/attestations/{id}"),
     ("get", "/v1/attestations/{id}/receipt"),
+    ("get", "/v1/attestations/{id}/private"),
     ("get", "/v1/blocks/{height}"),
     ("get", "/v1/head"),
     ("get", "/v1/identifiers/{identifier}/attestations"),

@@ -107,6 +107,54 @@ fn statement_json(payload: &[u8]) -> serde_json::Value {
     serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null)
 }
 
+/// `GET /v1/attestations/{id}/private`: a committed record's private fields
+/// in plaintext, for a caller the private read rule entitles, opened with
+/// this node's org key (docs/confidentiality.md).
+pub async fn private_fields(
+    State(ctx): State<Arc<ApiContext>>,
+    identity: Identity,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::access::private::{self, PrivateReadError};
+    let Path(raw) = path?;
+    let id = parse_id(&raw)?;
+    let stored = visible_attestation(&ctx, &identity, &id)?.ok_or_else(|| no_attestation(&id))?;
+    let statement = lotline_core::Statement::from_payload(&stored.envelope.payload)
+        .map_err(ApiError::internal)?;
+    match private::open(
+        &ctx.genesis,
+        ctx.private_key.as_ref(),
+        &identity,
+        &statement,
+    ) {
+        Ok(opened) => Ok(Json(serde_json::json!({
+            "id": id,
+            "openedBy": opened.opened_by,
+            "fields": opened.fields,
+            "event": opened.event,
+        }))),
+        Err(e @ PrivateReadError::NotPrivate) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-private",
+            "No private fields",
+            e.to_string(),
+        )),
+        Err(e @ PrivateReadError::NotEntitled) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "private-not-entitled",
+            "Not entitled to private fields",
+            e.to_string(),
+        )),
+        Err(e @ PrivateReadError::NotHere(_)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "private-not-on-this-node",
+            "This node can not open these private fields",
+            e.to_string(),
+        )),
+        Err(e @ PrivateReadError::Open(_)) => Err(ApiError::internal(e)),
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptParams {

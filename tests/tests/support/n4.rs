@@ -14,6 +14,8 @@ pub struct Four {
     pub signers: std::collections::BTreeMap<String, Signer>,
     /// Each node's operator token (for `/metrics`), in node order.
     pub operator_tokens: Vec<String>,
+    /// org id -> that org's member API token (accepted by every node).
+    pub tokens: std::collections::BTreeMap<String, String>,
 }
 
 /// A run of `n` consecutive free TCP ports on loopback (checked by binding).
@@ -73,7 +75,16 @@ impl Four {
                     .to_owned()
             })
             .collect();
+        let tokens = layout
+            .tokens
+            .iter()
+            .map(|(org, path)| {
+                let token = std::fs::read_to_string(path).expect("member token");
+                (org.clone(), token.trim().to_owned())
+            })
+            .collect();
         Four {
+            tokens,
             operator_tokens,
             dir,
             genesis,

@@ -1,0 +1,94 @@
+//! Private fields on read: who may see plaintext, and opening a version 2
+//! statement with this node's org key.
+//!
+//! Every node stores the ciphertext; a node holds plaintext only in memory,
+//! for the length of one request, and only when the operator gave it its
+//! org's encryption key (`[private]` in the node config) and that org is a
+//! recipient. A caller sees plaintext only if the read policy's private
+//! rule entitles it ([`lotline_genesis::ReadPolicy::can_read_private`]):
+//! the same rule admission used to choose the recipients. Nothing here logs
+//! a value or a key.
+
+use lotline_core::epcis::Event;
+use lotline_core::private::{self, Disclosure, EncryptionSecretKey, PrivateError};
+use lotline_core::statement::Statement;
+use lotline_genesis::{Genesis, Reader, RecordFacts};
+
+use super::Identity;
+
+/// This node's org encryption key (`[private]`), checked against genesis
+/// at start.
+#[derive(Debug)]
+pub struct OrgKey {
+    pub org: String,
+    pub key: EncryptionSecretKey,
+}
+
+/// The opened private fields of one record.
+#[derive(Debug)]
+pub struct Opened {
+    /// The org whose key opened them (this node's).
+    pub opened_by: String,
+    pub fields: Vec<Disclosure>,
+    /// The event with the fields restored.
+    pub event: Event,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivateReadError {
+    #[error("the record has no private fields")]
+    NotPrivate,
+    #[error("the caller may read this record but not its private fields")]
+    NotEntitled,
+    #[error(
+        "this node holds no key that opens the record's private fields; ask a node of a recipient org ({0})"
+    )]
+    NotHere(String),
+    #[error("the private section does not open: {0}")]
+    Open(PrivateError),
+}
+
+/// Whether `identity` may read the private fields of `statement`.
+pub fn can_read_private(genesis: &Genesis, identity: &Identity, statement: &Statement) -> bool {
+    match identity {
+        Identity::Anonymous => false,
+        Identity::Caller(c) => genesis.read_policy().can_read_private(
+            Reader::Member {
+                org: &c.org,
+                role: c.role,
+            },
+            &RecordFacts::of(statement),
+        ),
+    }
+}
+
+/// Opens `statement`'s private fields for `identity` with this node's key.
+/// The caller must already have checked that `identity` may see the record
+/// at all (a hidden record answers like an absent one before this).
+pub fn open(
+    genesis: &Genesis,
+    key: Option<&OrgKey>,
+    identity: &Identity,
+    statement: &Statement,
+) -> Result<Opened, PrivateReadError> {
+    let section = statement
+        .private
+        .as_ref()
+        .ok_or(PrivateReadError::NotPrivate)?;
+    if !can_read_private(genesis, identity, statement) {
+        return Err(PrivateReadError::NotEntitled);
+    }
+    let recipients = || section.recipient_orgs().collect::<Vec<_>>().join(", ");
+    let key = key
+        .filter(|k| section.recipient_orgs().any(|org| org == k.org))
+        .ok_or_else(|| PrivateReadError::NotHere(recipients()))?;
+    let fields = section
+        .open(&key.org, &key.key)
+        .map_err(PrivateReadError::Open)?;
+    let event = private::reveal(&statement.event, &fields).map_err(PrivateReadError::Open)?;
+    Ok(Opened {
+        opened_by: key.org.clone(),
+        fields,
+        event,
+    })
+}
