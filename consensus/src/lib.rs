@@ -129,6 +129,7 @@ mod evidence;
 pub mod journal;
 pub mod leader;
 mod proposal;
+pub mod relay;
 mod sync;
 mod view;
 mod votes;

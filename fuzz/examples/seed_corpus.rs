@@ -28,7 +28,7 @@ use lotline_core::vote::{Vote, VoteKind};
 use lotline_core::{Digest, Envelope};
 use lotline_fuzz::{client_key, engine, genesis, node_key, org_index};
 use lotline_node::NodeConfig;
-use lotline_node::consensus::bft::{SyncRequest, SyncResponse};
+use lotline_node::consensus::bft::{Frame, SyncRequest, SyncResponse};
 use lotline_node::epcis::query::page_token;
 use lotline_node::store::BlockRecord;
 use lotline_node::store::index::Position;
@@ -309,7 +309,8 @@ fn messages(out: &mut Out, run: &Run) {
         })),
     );
     for (name, message) in &all {
-        let bytes = codec::to_bytes(message);
+        // On the wire a message travels in a frame, a proposal by id.
+        let bytes = codec::to_bytes(&Frame::carrying(message.clone()));
         out.write("consensus_message", &format!("{name}.bin"), &bytes);
         if name.starts_with("vote") || name.starts_with("proposal") {
             let mut frame = u32::try_from(bytes.len())

@@ -20,6 +20,7 @@ fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) 
         require_liveness: true,
         outage: None,
         load: Load::Intermittent,
+        bodies_missing_percent: 0,
         log: false,
     }
 }
@@ -31,11 +32,7 @@ fn replay(report: &Report) -> String {
         c.seed,
         c.validators,
         c.byzantine,
-        match c.behaviour {
-            Behaviour::Equivocator => "equivocator",
-            Behaviour::Silent => "silent",
-            Behaviour::Abstainer => "abstainer",
-        }
+        c.behaviour.name()
     )
 }
 

@@ -22,6 +22,7 @@ fn run(seed: u64, outage: Outage) -> Report {
         require_liveness: true,
         outage: Some(outage),
         load: Load::Constant,
+        bodies_missing_percent: 0,
         log: false,
     })
 }

@@ -13,6 +13,7 @@ fn config(seed: u64) -> SimConfig {
         require_liveness: true,
         outage: None,
         load: Load::Constant,
+        bodies_missing_percent: 0,
         log: false,
     }
 }

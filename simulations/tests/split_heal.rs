@@ -20,6 +20,7 @@ fn run(seed: u64) -> Report {
         require_liveness: true,
         outage: Some(Outage::Split),
         load: Load::Constant,
+        bodies_missing_percent: 0,
         log: false,
     })
 }

@@ -14,6 +14,7 @@ use lotline_core::evidence::{self, EvidenceKind};
 use lotline_core::hash::Digest;
 use lotline_core::vote::{Vote, VoteKind};
 use lotline_node::consensus::Message;
+use lotline_node::consensus::bft::Frame;
 use support::n4::{Four, eventually};
 
 const BYZANTINE: u16 = 3;
@@ -86,7 +87,7 @@ async fn an_equivocation_is_recorded_in_a_finalized_block_on_every_node() {
                 view,
                 Digest(block),
             );
-            net.broadcast(codec::to_bytes(&Message::Vote(vote)))
+            net.broadcast(codec::to_bytes(&Frame::Message(Message::Vote(vote))))
                 .expect("frame queued");
         }
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use lotline_consensus::relay::{self, CompactProposal, Offer, Reassembly};
 use lotline_consensus::{Engine, Input, Message, Output, Record, TimerKind};
 use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::{Block, BlockHash};
@@ -37,6 +38,39 @@ pub const SYNC_BLOCKS_MAX: u16 = 64;
 pub const SYNC_RESPONSE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX;
 /// Inputs waiting for the actor.
 pub const EVENTS_MAX: usize = 4096;
+
+/// What validators send each other on the consensus channel: the engine's
+/// messages, except that a proposal travels by attestation id, with the
+/// wants and bodies that complete it (`lotline_consensus::relay`: each
+/// attestation crosses the network once, by gossip at admission).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    Message(Message),
+    Proposal(Box<CompactProposal>),
+    /// "Send me these bodies of your proposal for `view`."
+    Want {
+        view: u64,
+        ids: Vec<AttestationId>,
+    },
+    /// The answer to a want: the bodies the proposer holds.
+    Bodies {
+        view: u64,
+        bodies: Vec<Envelope>,
+    },
+}
+
+impl Frame {
+    /// The frame that carries an engine message: a proposal by id, the
+    /// rest as they are.
+    pub fn carrying(message: Message) -> Frame {
+        match message {
+            Message::Proposal(proposal) => {
+                Frame::Proposal(Box::new(CompactProposal::of(&proposal)))
+            }
+            other => Frame::Message(other),
+        }
+    }
+}
 
 /// Block sync: "send me finalized blocks from this height".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +152,8 @@ pub struct ActorState {
     gossip: Vec<(u16, crate::net::GossipId, Vec<u8>)>,
     /// Verified evidence no committed block records yet.
     evidence: evidence::Pool,
+    /// Proposals that arrived by id, waiting for bodies.
+    reassembly: Reassembly,
 }
 
 /// Gossiped attestations verified together (more wait at most one tick).
@@ -316,11 +352,18 @@ impl BftActor {
     fn on_event(&mut self, event: Event) -> Result<(), String> {
         match event {
             Event::Net(NetEvent::Frame { from, bytes }) => {
-                match codec::from_bytes::<Message>("consensus message", &bytes, MESSAGE_BYTES_MAX) {
-                    Ok(message) => self.step(Input::Message { from, message })?,
+                match codec::from_bytes::<Frame>("consensus frame", &bytes, MESSAGE_BYTES_MAX) {
+                    Ok(Frame::Message(message)) => self.step(Input::Message { from, message })?,
+                    Ok(Frame::Proposal(compact)) => self.on_compact(from, *compact)?,
+                    Ok(Frame::Want { view, ids }) => self.answer_want(from, view, &ids),
+                    Ok(Frame::Bodies { view, bodies }) => {
+                        tracing::debug!(from, view, bodies = bodies.len(), "proposal bodies");
+                        let complete = self.state.reassembly.receive(bodies);
+                        self.propose_to_engine(complete)?;
+                    }
                     Err(error) => {
                         self.shared.metrics.consensus_dropped.inc();
-                        tracing::warn!(from, %error, "undecodable consensus message dropped");
+                        tracing::warn!(from, %error, "undecodable consensus frame dropped");
                     }
                 }
             }
@@ -370,6 +413,84 @@ impl BftActor {
         Ok(())
     }
 
+    /// A proposal by id: whole from the mempool, or parked while its
+    /// proposer is asked for the missing bodies.
+    fn on_compact(&mut self, from: u16, compact: CompactProposal) -> Result<(), String> {
+        self.state.reassembly.prune_below(self.engine.view());
+        let offer = {
+            let pool = self.shared.pool();
+            self.state.reassembly.offer(from, compact, |id| {
+                pool.pending(id).map(|a| a.envelope.clone())
+            })
+        };
+        match offer {
+            Offer::Whole(proposal) => self.propose_to_engine(vec![(from, *proposal)]),
+            Offer::Want { from, view, ids } => {
+                tracing::debug!(
+                    from,
+                    view,
+                    missing = ids.len(),
+                    "asking the proposer for bodies"
+                );
+                let frame = Frame::Want { view, ids };
+                if self.net.send(from, codec::to_bytes(&frame)).is_err() {
+                    self.shared.metrics.consensus_dropped.inc();
+                }
+                Ok(())
+            }
+            Offer::Refused(reason) => {
+                self.shared.metrics.consensus_dropped.inc();
+                tracing::warn!(from, reason, "compact proposal refused");
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands rebuilt proposals to the engine, as if they had come whole.
+    fn propose_to_engine(
+        &mut self,
+        complete: Vec<(u16, lotline_consensus::Proposal)>,
+    ) -> Result<(), String> {
+        for (from, proposal) in complete {
+            self.step(Input::Message {
+                from,
+                message: Message::Proposal(Box::new(proposal)),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Answers a peer's want with the bodies of our proposal for `view`
+    /// (or of our mempool) that it names, bounded in bytes.
+    fn answer_want(&self, from: u16, view: u64, ids: &[AttestationId]) {
+        let ours: BTreeMap<AttestationId, &Envelope> = self
+            .state
+            .blocks
+            .values()
+            .filter(|b| b.header.view == view)
+            .flat_map(|b| b.attestations.iter().map(|e| (e.id(), e)))
+            .collect();
+        let bodies = {
+            let pool = self.shared.pool();
+            relay::answer(ids, SYNC_RESPONSE_BYTES_MAX, |id| {
+                ours.get(id)
+                    .map(|e| (*e).clone())
+                    .or_else(|| pool.pending(id).map(|a| a.envelope.clone()))
+            })
+        };
+        tracing::debug!(
+            from,
+            view,
+            wanted = ids.len(),
+            sent = bodies.len(),
+            "answering a want"
+        );
+        let frame = Frame::Bodies { view, bodies };
+        if self.net.send(from, codec::to_bytes(&frame)).is_err() {
+            self.shared.metrics.consensus_dropped.inc();
+        }
+    }
+
     /// Admits the gossiped attestations collected so far into the mempool,
     /// signatures checked in one batch (the same ZIP-215 verdicts as one by
     /// one), once: a block holding them later needs no second check.
@@ -411,6 +532,17 @@ impl BftActor {
                 tracing::debug!(from, "gossiped attestation rejected");
             }
             let _ = self.net.report_gossip(id, accepted);
+        }
+        if !self.state.reassembly.is_empty() {
+            let complete = {
+                let pool = self.shared.pool();
+                self.state
+                    .reassembly
+                    .retry(|id| pool.pending(id).map(|a| a.envelope.clone()))
+            };
+            if let Err(reason) = self.propose_to_engine(complete) {
+                self.fail(reason);
+            }
         }
     }
 
@@ -482,13 +614,21 @@ impl BftActor {
             }
             Output::Broadcast(message) => {
                 self.flush_journal()?;
-                if self.net.broadcast(codec::to_bytes(&message)).is_err() {
+                if self
+                    .net
+                    .broadcast(codec::to_bytes(&Frame::carrying(message)))
+                    .is_err()
+                {
                     self.shared.metrics.consensus_dropped.inc();
                 }
             }
             Output::Send { to, message } => {
                 self.flush_journal()?;
-                if self.net.send(to, codec::to_bytes(&message)).is_err() {
+                if self
+                    .net
+                    .send(to, codec::to_bytes(&Frame::carrying(message)))
+                    .is_err()
+                {
                     self.shared.metrics.consensus_dropped.inc();
                 }
             }

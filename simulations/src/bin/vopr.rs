@@ -5,7 +5,8 @@
 //! vopr --seed 42                     one seed, print its trace hash
 //! vopr --seeds 100 [--from 1000]     seeds from..from+100
 //! options: --validators N (default 4) --byzantine K (default 0)
-//!          --behaviour equivocator|silent|abstainer  --no-liveness  --verbose  --log (every event)
+//!          --behaviour equivocator|silent|abstainer|withholder  --no-liveness  --verbose  --log (every event)
+//!          --bodies-missing PERCENT  bodies a validator lacks when a proposal names them
 //!          --outage crash|freeze|split   one honest validator down in the liveness phase
 //!          --load intermittent     bursts with idle gaps; idle and wake-up checks
 //!                 (intermittent-unreported|intermittent-deaf: their positive controls)
@@ -29,6 +30,7 @@ struct Args {
     load: Load,
     verbose: bool,
     log: bool,
+    bodies_missing_percent: u8,
 }
 
 fn parse() -> Result<Args, String> {
@@ -44,6 +46,7 @@ fn parse() -> Result<Args, String> {
         load: Load::Constant,
         verbose: false,
         log: false,
+        bodies_missing_percent: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +63,7 @@ fn parse() -> Result<Args, String> {
                     "equivocator" => Behaviour::Equivocator,
                     "silent" => Behaviour::Silent,
                     "abstainer" => Behaviour::Abstainer,
+                    "withholder" => Behaviour::Withholder,
                     other => return Err(format!("unknown behaviour {other}")),
                 }
             }
@@ -81,6 +85,11 @@ fn parse() -> Result<Args, String> {
                     other => return Err(format!("unknown load {other}")),
                 }
             }
+            "--bodies-missing" => {
+                let percent = number(value("--bodies-missing")?)?;
+                args.bodies_missing_percent =
+                    u8::try_from(percent.min(100)).map_err(|e| e.to_string())?;
+            }
             "--verbose" => args.verbose = true,
             "--log" => args.log = true,
             "--help" | "-h" => return Err(String::new()),
@@ -101,7 +110,7 @@ fn main() -> ExitCode {
                 eprintln!("vopr: {message}");
             }
             eprintln!(
-                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent|abstainer] [--no-liveness] [--outage crash|freeze|split] [--load constant|intermittent] [--verbose] [--log]"
+                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent|abstainer|withholder] [--no-liveness] [--outage crash|freeze|split] [--load constant|intermittent] [--bodies-missing PERCENT] [--verbose] [--log]"
             );
             return ExitCode::from(2);
         }
@@ -121,6 +130,7 @@ fn main() -> ExitCode {
             require_liveness: args.liveness,
             outage: args.outage,
             load: args.load,
+            bodies_missing_percent: args.bodies_missing_percent,
             log: args.log,
         };
         let report = sim::run(&config);

@@ -112,6 +112,7 @@ impl Simulation {
         assert!(config.byzantine < config.validators);
         let mut seed_rng = Rng::new(config.seed);
         let mut options = Options::draw(&mut seed_rng);
+        options.bodies_missing_percent = config.bodies_missing_percent;
         let mut rng = seed_rng.fork();
         let n = config.validators;
         let plan = config
@@ -181,6 +182,7 @@ impl Simulation {
                     (false, _) | (true, Behaviour::Abstainer) => Role::Honest,
                     (true, Behaviour::Equivocator) => Role::Equivocator,
                     (true, Behaviour::Silent) => Role::Silent,
+                    (true, Behaviour::Withholder) => Role::Withholder,
                 };
                 Node::new(index, role, node_config, config.load.work_report())
             })
@@ -925,5 +927,9 @@ fn packet_summary(packet: &Packet) -> (u8, u64) {
         Packet::SyncRequest { height } => (10, *height),
         Packet::SyncResponse(records) => (11, records.len() as u64),
         Packet::Gossip(_) => (13, 0),
+        // A proposal by id is the proposal, as far as the trace goes.
+        Packet::Compact(p) => (1, p.view()),
+        Packet::Want { view, .. } => (14, *view),
+        Packet::Bodies(bodies) => (15, bodies.len() as u64),
     }
 }

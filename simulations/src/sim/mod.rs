@@ -64,6 +64,21 @@ pub enum Behaviour {
     /// sign nothing). The checker holds them to every honest rule (they
     /// must commit the same chain) and fails the run if one journals a vote.
     Abstainer,
+    /// Leaders that propose attestations nobody else holds and answer no
+    /// want (`relay`): their views must time out, nothing else.
+    Withholder,
+}
+
+impl Behaviour {
+    /// The name `vopr --behaviour` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::Equivocator => "equivocator",
+            Behaviour::Silent => "silent",
+            Behaviour::Abstainer => "abstainer",
+            Behaviour::Withholder => "withholder",
+        }
+    }
 }
 
 /// How work arrives.
@@ -130,6 +145,8 @@ pub struct SimConfig {
     /// One honest validator down during the liveness phase.
     pub outage: Option<Outage>,
     pub load: Load,
+    /// Share of bodies each validator lacks (see [`Options`]).
+    pub bodies_missing_percent: u8,
     /// Print every event and output to stderr (for debugging one seed).
     pub log: bool,
 }
@@ -154,6 +171,10 @@ pub struct Options {
     pub safety_ms: u64,
     pub liveness_ms: u64,
     pub liveness_heights: u64,
+    /// Share of attestation bodies (in percent) a validator lacks when a
+    /// proposal names them, so it must ask the proposer (`relay`). Set by
+    /// the run's config, not drawn.
+    pub bodies_missing_percent: u8,
 }
 
 impl Options {
@@ -184,6 +205,7 @@ impl Options {
             safety_ms: rng.range(2_000, 6_000),
             liveness_ms: 60_000,
             liveness_heights: 3,
+            bodies_missing_percent: 0,
         }
     }
 }
@@ -242,6 +264,13 @@ pub struct Stats {
     /// repeating an attestation (each costs a view; the leader rules must
     /// keep this at zero).
     pub repeat_refusals: u64,
+    /// Proposals that arrived by id, the wants sent for missing bodies and
+    /// the bodies fetched with them (`relay`).
+    pub proposals_by_id: u64,
+    pub wants: u64,
+    pub bodies_fetched: u64,
+    /// Commits (at honest nodes) of blocks a Byzantine validator proposed.
+    pub byzantine_blocks_committed: u64,
     /// Split runs: from the heal to the first block an honest node
     /// finalized after it, in ms.
     pub split_heal_to_commit_ms: Option<u64>,
@@ -278,7 +307,7 @@ impl Report {
         let c = &self.config;
         let s = &self.stats;
         format!(
-            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} repeats refused {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}{}",
+            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} repeats refused {} by id {} wants {} bodies fetched {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}{}",
             c.seed,
             c.validators,
             c.byzantine,
@@ -288,6 +317,9 @@ impl Report {
             s.max_view,
             s.commits,
             s.repeat_refusals,
+            s.proposals_by_id,
+            s.wants,
+            s.bodies_fetched,
             s.messages,
             s.lost,
             s.crashes,

@@ -9,10 +9,20 @@
 //! block that repeats an attestation of its committed chain or of an
 //! ancestor whose body it holds, as `bft.rs` does. A refusal of an honest
 //! leader's block is a lost view ([`Stats::repeat_refusals`]).
+//!
+//! Proposals travel by attestation id, as in the node
+//! (`lotline_consensus::relay`): a voter rebuilds the block from the bodies
+//! it holds and asks the proposer for the rest. Under constant load every
+//! body is at hand unless the run makes a share of them missing
+//! ([`Options::bodies_missing_percent`], decided per node and id, so that it
+//! draws nothing from the run's randomness); a withholding leader
+//! ([`Role::Withholder`]) proposes an attestation nobody else holds and
+//! answers no want.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
+use lotline_consensus::relay::{self, CompactProposal, Offer, Reassembly};
 use lotline_consensus::{Config, Engine, Input, KeepAbove, Message, Output, Record, TimerKind};
 use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::{Block, BlockHash};
@@ -50,6 +60,27 @@ pub enum Packet {
     /// An attestation gossiped by the validator that admitted it
     /// (intermittent load).
     Gossip(Envelope),
+    /// A proposal by attestation id (`relay`).
+    Compact(Box<CompactProposal>),
+    /// "Send me these bodies of your proposal for `view`."
+    Want {
+        view: u64,
+        ids: Vec<AttestationId>,
+    },
+    /// The answer to a want.
+    Bodies(Vec<Envelope>),
+}
+
+impl Packet {
+    /// The packet that carries an engine message: a proposal by id.
+    pub fn carrying(message: Message) -> Packet {
+        match message {
+            Message::Proposal(proposal) => {
+                Packet::Compact(Box::new(CompactProposal::of(&proposal)))
+            }
+            other => Packet::Consensus(other),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -118,6 +149,9 @@ pub enum Role {
     Honest,
     Equivocator,
     Silent,
+    /// Honest, except that as leader it proposes an attestation only it
+    /// holds, and it answers no want: its proposals can never be rebuilt.
+    Withholder,
 }
 
 /// Everything a node may touch while it carries out outputs.
@@ -188,6 +222,46 @@ pub struct Node {
     pub mempool: BTreeMap<AttestationId, Envelope>,
     /// What the engine was last told (`Input::Work`).
     work: Option<bool>,
+    /// Proposals that arrived by id, waiting for bodies. Lost in a crash.
+    reassembly: Reassembly,
+}
+
+/// The pre-signed attestations by id (constant load: every validator holds
+/// them, as gossip would have delivered them).
+fn pooled(id: &AttestationId) -> Option<Envelope> {
+    static INDEX: OnceLock<BTreeMap<AttestationId, Envelope>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| attestation_pool().iter().cloned().collect())
+        .get(id)
+        .cloned()
+}
+
+/// Whether node `index` lacks the body of `id` in a run that makes
+/// `percent` of them missing: a function of the two, not a draw.
+fn lacks(percent: u8, index: u16, id: &AttestationId) -> bool {
+    if percent == 0 {
+        return false;
+    }
+    let bytes = id.0.0;
+    let mixed = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+        .wrapping_add(u32::from(index).wrapping_mul(2_654_435_761));
+    mixed % 100 < u32::from(percent)
+}
+
+/// The body of `id` as node `index` holds it, for rebuilding a proposal.
+fn held(
+    mempool: &BTreeMap<AttestationId, Envelope>,
+    ctx: &Ctx,
+    index: u16,
+    id: &AttestationId,
+) -> Option<Envelope> {
+    if lacks(ctx.options.bodies_missing_percent, index, id) {
+        return None;
+    }
+    mempool
+        .get(id)
+        .cloned()
+        .or_else(|| if ctx.intermittent { None } else { pooled(id) })
 }
 
 fn attestation_pool() -> &'static [(AttestationId, Envelope)] {
@@ -220,6 +294,7 @@ impl Node {
             reports_work,
             mempool: BTreeMap::new(),
             work: None,
+            reassembly: Reassembly::default(),
         }
     }
 
@@ -347,14 +422,69 @@ impl Node {
                 if !self.committed_ids.contains(&id) && !self.mempool.contains_key(&id) {
                     self.mempool.insert(id, envelope);
                     self.report_work(ctx);
+                    if !self.reassembly.is_empty() {
+                        let index = self.index;
+                        let mempool = &self.mempool;
+                        let complete = self.reassembly.retry(|id| held(mempool, ctx, index, id));
+                        self.rebuilt(complete, ctx);
+                    }
                 }
             }
+            Packet::Compact(compact) => {
+                if let Some(engine) = &self.engine {
+                    self.reassembly.prune_below(engine.view());
+                }
+                ctx.stats.proposals_by_id += 1;
+                let index = self.index;
+                let mempool = &self.mempool;
+                let offer = self
+                    .reassembly
+                    .offer(from, *compact, |id| held(mempool, ctx, index, id));
+                match offer {
+                    Offer::Whole(proposal) => self.rebuilt(vec![(from, *proposal)], ctx),
+                    Offer::Want { from, view, ids } => {
+                        ctx.stats.wants += 1;
+                        ctx.send(self.index, from, Packet::Want { view, ids });
+                    }
+                    Offer::Refused(_) => ctx.stats.dropped_bad += 1,
+                }
+            }
+            Packet::Want { view, ids } => {
+                if self.role == Role::Withholder {
+                    return;
+                }
+                let ours: BTreeMap<AttestationId, Envelope> = self
+                    .bodies
+                    .values()
+                    .filter(|b| b.header.view == view)
+                    .flat_map(|b| b.attestations.iter().map(|e| (e.id(), e.clone())))
+                    .collect();
+                let bodies = relay::answer(&ids, usize::MAX, |id| {
+                    ours.get(id)
+                        .cloned()
+                        .or_else(|| self.mempool.get(id).cloned())
+                });
+                ctx.send(self.index, from, Packet::Bodies(bodies));
+            }
+            Packet::Bodies(bodies) => {
+                ctx.stats.bodies_fetched += bodies.len() as u64;
+                let complete = self.reassembly.receive(bodies);
+                self.rebuilt(complete, ctx);
+            }
+        }
+    }
+
+    /// Rebuilt proposals go to the engine as if they had come whole.
+    fn rebuilt(&mut self, complete: Vec<(u16, lotline_consensus::Proposal)>, ctx: &mut Ctx) {
+        for (from, proposal) in complete {
+            let message = Message::Proposal(Box::new(proposal));
+            self.input(Input::Message { from, message }, ctx);
         }
     }
 
     fn execute(&mut self, outputs: Vec<Output>, ctx: &mut Ctx) {
         match self.role {
-            Role::Honest => self.execute_honest(outputs, ctx),
+            Role::Honest | Role::Withholder => self.execute_honest(outputs, ctx),
             Role::Equivocator => byzantine::equivocator::execute(self, outputs, ctx),
             Role::Silent => {}
         }
@@ -383,11 +513,11 @@ impl Node {
                 }
                 Output::Broadcast(message) => {
                     self.before_send(&message, ctx);
-                    ctx.broadcast(self.index, Packet::Consensus(message));
+                    ctx.broadcast(self.index, Packet::carrying(message));
                 }
                 Output::Send { to, message } => {
                     self.before_send(&message, ctx);
-                    ctx.send(self.index, to, Packet::Consensus(message));
+                    ctx.send(self.index, to, Packet::carrying(message));
                 }
                 Output::Commit { block, finality } => {
                     // The block log is written after the journal is durable,
@@ -398,6 +528,9 @@ impl Node {
                     ctx.trace
                         .record(&[b"commit", &self.index.to_be_bytes(), &block.hash().0.0]);
                     ctx.stats.commits += 1;
+                    if !ctx.checker.is_honest(block.header.proposer) {
+                        ctx.stats.byzantine_blocks_committed += 1;
+                    }
                     let height = block.header.height;
                     self.committed_ids
                         .extend(block.attestations.iter().map(Envelope::id));
@@ -534,6 +667,13 @@ impl Node {
                 .map(|(_, envelope)| envelope.clone())
                 .collect()
         };
+        let mut attestations: Vec<Envelope> = attestations;
+        if self.role == Role::Withholder {
+            // An attestation only this leader holds, never gossiped.
+            let key = SigningKey::from_seed(&[0xE1; 32]);
+            let payload = format!("withheld by {} in view {}", self.index, engine.view());
+            attestations.push(Envelope::sign(payload.into_bytes(), &key));
+        }
         let input = Input::Propose {
             attestations,
             evidence: Vec::new(),
@@ -566,6 +706,7 @@ impl Node {
         self.engine = None;
         self.bodies.clear();
         self.mempool.clear();
+        self.reassembly = Reassembly::default();
         self.work = None;
         self.journal.crash();
         self.incarnation += 1;
