@@ -118,3 +118,76 @@ async fn doctor_passes_a_healthy_node_and_names_what_is_broken() {
     assert!(found[0].contains("any user"), "{found:#?}");
     set_mode(&c.config.data_dir, 0o755);
 }
+
+/// Every file of a data folder, by name, with its bytes (sled's folder
+/// left out: it is derived and rebuilt).
+fn folder_bytes(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read"))
+        })
+        .collect()
+}
+
+/// Goal: a node meeting a storage format it does not know (a folder written
+/// by a newer Lotline, as a rolling upgrade rolled back would leave) says
+/// which file and which versions, changes nothing, and does not start; the
+/// same folder with its own versions starts again with the same head.
+/// Method: a real one-validator node commits and stops; the version field
+/// of `blocks.log`, then of `votes.journal`, is set to a future version;
+/// `Node::start` must fail naming the file and both versions, the folder
+/// must be byte-identical afterwards, and `lotline doctor` names it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_format_from_a_newer_version_is_named_and_nothing_changes() {
+    let c = Consortium::new();
+    let node = c.start().await;
+    let envelopes: Vec<_> = (0..3)
+        .map(|i| c.attest("supplier", commissioning(&format!("format-{i}"))))
+        .collect();
+    client(&node)
+        .submit_batch(&envelopes, Wait::Committed)
+        .await
+        .expect("batch");
+    let head = node.shared.head().height;
+    node.shutdown().await;
+    let data = c.config.data_dir.clone();
+
+    for (file, ours) in [("blocks.log", 2u32), ("votes.journal", 2u32)] {
+        let path = data.join(file);
+        let original = std::fs::read(&path).expect("read");
+        assert_eq!(
+            original[8..12],
+            ours.to_be_bytes(),
+            "{file}'s version field"
+        );
+        let mut newer = original.clone();
+        newer[8..12].copy_from_slice(&(ours + 1).to_be_bytes());
+        std::fs::write(&path, &newer).expect("write");
+        let before = folder_bytes(&data);
+
+        let error = lotline_node::Node::start(&c.config)
+            .await
+            .expect_err("a newer format must not start")
+            .to_string();
+        let expected = format!(
+            "format version {} is not supported (expected {ours})",
+            ours + 1
+        );
+        assert!(error.contains(file) && error.contains(&expected), "{error}");
+        assert_eq!(folder_bytes(&data), before, "{file}: nothing changed");
+
+        let report = doctor::run(&config_file(&c), &[]).await;
+        if file == "blocks.log" {
+            let found = problems(&report);
+            assert!(found.iter().any(|p| p.contains(&expected)), "{found:#?}");
+        }
+        std::fs::write(&path, &original).expect("write");
+    }
+    let node = c.start().await;
+    assert_eq!(node.shared.head().height, head);
+    node.shutdown().await;
+}
