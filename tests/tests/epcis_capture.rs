@@ -1170,3 +1170,152 @@ async fn fsma_204_spreadsheet_lists_the_critical_tracking_events_as_csv_and_xlsx
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "check digit");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serialised_item_has_a_passport_that_jwcrypto_verifies() {
+    // Goal: the resolver links a serialised item to its Digital Product
+    // Passport, a UNTP DPP issued as a JOSE-secured VC (EdDSA) whose key
+    // the node publishes as did:web; jwcrypto (not ours) verifies it with
+    // that document's key and refuses a tampered copy. Method: a real node;
+    // master data and a commissioning of one serial, then the public routes.
+    let consortium = Consortium::with_open_capture_policy();
+    let node = consortium.start().await;
+    let http = support::http_as(&consortium, consortium.capture_org());
+    let base = node.url();
+    let item = format!("https://id.gs1.org/01/{}/21/SER-1", support::GTIN);
+    let mut commissioning = object_event("unused", 1.0);
+    commissioning["bizStep"] = json!("commissioning");
+    commissioning["action"] = json!("ADD");
+    commissioning
+        .as_object_mut()
+        .unwrap()
+        .remove("quantityList");
+    commissioning["epcList"] = json!([item]);
+    let doc = master_data_document(
+        json!([{"type": "urn:epcglobal:epcis:vtype:EPCClass", "vocabularyElementList": [
+            {"id": format!("https://id.gs1.org/01/{}", support::GTIN), "attributes": [
+                {"id": "https://gs1.org/voc/productName", "attribute": "Battery pack 48 V"}
+            ]}
+        ]}]),
+        vec![commissioning],
+    );
+    let (status, location, body) = post(&http, &format!("{base}/epcis/capture"), &doc, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(finished_job(&http, &base, &location).await["success"], true);
+
+    let public = reqwest::Client::new();
+    let did_doc: Value = public
+        .get(format!("{base}/.well-known/did.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let host = base.trim_start_matches("http://").replace(':', "%3A");
+    assert_eq!(did_doc["id"], format!("did:web:{host}"), "{did_doc}");
+    let linkset: Value = public
+        .get(format!("{base}/01/{}/21/SER-1", support::GTIN))
+        .header("accept", "application/linkset+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link =
+        linkset["linkset"][0]["https://test.uncefact.org/vocabulary/untp/linkType#dpp"][0]["href"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no passport link: {linkset}"))
+            .to_owned();
+    let response = public.get(&link).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/vc+jwt");
+    let token = response.text().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("did.json"), did_doc.to_string()).unwrap();
+    let verify = |token: &str| {
+        std::fs::write(dir.path().join("token"), token).unwrap();
+        let script = "import json, sys\n\
+            from jwcrypto import jwk, jws\n\
+            doc = json.load(open(sys.argv[1]))\n\
+            token = open(sys.argv[2]).read()\n\
+            method = doc['verificationMethod'][0]\n\
+            key = jwk.JWK(**method['publicKeyJwk'])\n\
+            signed = jws.JWS()\n\
+            signed.deserialize(token)\n\
+            signed.verify(key, alg='EdDSA')\n\
+            print(json.dumps({'kid': method['id'], 'header': signed.jose_header, 'payload': json.loads(signed.payload)}))\n";
+        std::process::Command::new(standards_venv().join("bin/python"))
+            .arg("-c")
+            .arg(script)
+            .arg(dir.path().join("did.json"))
+            .arg(dir.path().join("token"))
+            .output()
+            .unwrap()
+    };
+    let run = verify(&token);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let read: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(read["header"]["alg"], "EdDSA");
+    assert_eq!(read["header"]["typ"], "vc+jwt");
+    assert_eq!(read["header"]["kid"], read["kid"]);
+    let credential = &read["payload"];
+    assert_eq!(
+        credential["type"],
+        json!(["DigitalProductPassport", "VerifiableCredential"])
+    );
+    assert_eq!(credential["issuer"]["id"], did_doc["id"]);
+    let subject = &credential["credentialSubject"];
+    assert_eq!(subject["id"], item);
+    assert_eq!(subject["product"]["name"], "Battery pack 48 V", "{subject}");
+    assert_eq!(subject["product"]["serialNumber"], "SER-1");
+    let proofs = subject["lotline:proofs"].as_array().unwrap();
+    assert!(!proofs.is_empty(), "{subject}");
+    // Each cited attestation has a receipt at the URL the passport gives
+    // (for readers the read policy allows; the public proof bundle holds
+    // the publicly readable ones).
+    assert!(
+        subject["lotline:proofBundle"]
+            .as_str()
+            .unwrap()
+            .contains("/public/v1/proof/")
+    );
+    let receipt = http
+        .get(proofs[0]["receipt"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(receipt.status(), StatusCode::OK);
+
+    // A tampered payload does not verify.
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut payload: Vec<u8> = parts[1].bytes().collect();
+    payload[10] = if payload[10] == b'A' { b'B' } else { b'A' };
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        String::from_utf8(payload).unwrap(),
+        parts[2]
+    );
+    assert!(
+        !verify(&tampered).status.success(),
+        "a tampered passport verified"
+    );
+
+    // A lot has no passport.
+    let lot = lotline_sdk::encode_segment(&support::lot_uri("L1"));
+    let status = public
+        .get(format!("{base}/public/v1/dpp/{lot}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    node.shutdown().await;
+}

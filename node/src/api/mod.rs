@@ -218,6 +218,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/public/v1/provenance/{identifier}"),
     ("get", "/public/v1/recall-status/{identifier}"),
     ("get", "/public/v1/proof/{identifier}"),
+    ("get", "/public/v1/dpp/{identifier}"),
+    ("get", "/.well-known/did.json"),
     ("get", "/v1/reports/lots/{identifier}"),
     ("get", "/v1/reports/recalls/{attestation}"),
     ("get", "/v1/reports/orgs/{org}"),

@@ -14,6 +14,7 @@
 //! first, which the access layer (`node/src/access/`) wires to real
 //! credentials.
 
+pub mod dpp;
 pub mod i18n;
 pub mod page;
 pub mod qr;
@@ -45,6 +46,8 @@ pub fn routes() -> Router<Arc<ApiContext>> {
             get(page::recall_status),
         )
         .route("/public/v1/proof/{identifier}", get(page::proof_bundle))
+        .route("/public/v1/dpp/{identifier}", get(dpp::passport))
+        .route("/.well-known/did.json", get(dpp::did_json))
         .route("/v1/reports/lots/{identifier}", get(report::lot))
         .route("/v1/reports/recalls/{attestation}", get(report::recall))
         .route("/v1/reports/orgs/{org}", get(report::org))

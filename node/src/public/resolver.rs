@@ -12,6 +12,7 @@
 //! 3. A key this node holds no record of gives **404** `unknown-identifier`.
 //! 4. `linkType`: `gs1:traceability` and `gs1:recallStatus` redirect
 //!    (**307**) to the public JSON, `gs1:epcis` to the event listing,
+//!    `untp:dpp` (serialised items) to the Digital Product Passport,
 //!    `all` returns the linkset; any other type **404**
 //!    `link-type-not-found`. Without `linkType`, `Accept:
 //!    application/linkset+json` (or `application/json`) gets the RFC 9264
@@ -37,6 +38,9 @@ use crate::api::{ApiContext, ApiError};
 pub const LINK_TYPES: [&str; 4] = ["defaultLink", "traceability", "epcis", "recallStatus"];
 const VOC: &str = "https://gs1.org/voc/";
 const LINKSET: &str = "application/linkset+json";
+/// The link relation of a Digital Product Passport (UNTP's `dpp` link type,
+/// `linkType=untp:dpp`).
+pub const UNTP_DPP: &str = "https://test.uncefact.org/vocabulary/untp/linkType#dpp";
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ResolverParams {
@@ -133,6 +137,10 @@ pub async fn resolve(
             ));
         }
         Some("gs1:epcis") => return Ok(redirect(StatusCode::TEMPORARY_REDIRECT, &links.epcis)),
+        Some("untp:dpp") if links.passport.is_some() => {
+            let passport = links.passport.as_deref().unwrap_or_default();
+            return Ok(redirect(StatusCode::TEMPORARY_REDIRECT, passport));
+        }
         Some(other) => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -187,6 +195,8 @@ struct Links {
     traceability: String,
     recall_status: String,
     epcis: String,
+    /// A serialised item's Digital Product Passport (`super::dpp`).
+    passport: Option<String>,
 }
 
 impl Links {
@@ -198,19 +208,29 @@ impl Links {
             traceability: format!("{base}/public/v1/provenance/{segment}"),
             recall_status: format!("{base}/public/v1/recall-status/{segment}"),
             epcis: format!("{base}/v1/identifiers/{segment}/attestations"),
+            passport: matches!(resolved.id, Identifier::Item { .. })
+                .then(|| format!("{base}/public/v1/dpp/{segment}")),
         }
     }
 
     /// RFC 9264 linkset, link relations as GS1 vocabulary URIs.
     fn linkset(&self) -> Value {
         let target = |href: &str, title: &str, kind: &str| json!([{ "href": href, "title": title, "type": kind, "hreflang": ["en", "zh"] }]);
-        json!({ "linkset": [{
+        let mut set = json!({ "linkset": [{
             "anchor": self.anchor,
             format!("{VOC}defaultLink"): target(&self.page, "Product provenance", "text/html"),
             format!("{VOC}traceability"): target(&self.traceability, "Traceability (public view)", "application/json"),
             format!("{VOC}recallStatus"): target(&self.recall_status, "Recall status", "application/json"),
             format!("{VOC}epcis"): target(&self.epcis, "Events (authorised readers)", "application/json"),
-        }]})
+        }]});
+        if let Some(passport) = &self.passport {
+            set["linkset"][0][UNTP_DPP] = target(
+                passport,
+                "Digital Product Passport (W3C VC, JOSE)",
+                super::dpp::MEDIA_TYPE,
+            );
+        }
+        set
     }
 
     fn linkset_response(&self) -> Response {
@@ -231,7 +251,11 @@ pub async fn well_known(headers: HeaderMap) -> Result<Json<Value>, ApiError> {
         "resolverRoot": base,
         "supportedPrimaryKeys": ["01", "00"],
         "supportedQualifiers": {"01": ["10", "21"]},
-        "supportedLinkType": LINK_TYPES.map(|t| format!("gs1:{t}")),
+        "supportedLinkType": LINK_TYPES
+            .map(|t| format!("gs1:{t}"))
+            .into_iter()
+            .chain(["untp:dpp".to_owned()])
+            .collect::<Vec<_>>(),
         "linkTypeDefaultCanBeAll": false,
         "supportedContextValuesEnumerated": {"lang": ["en", "zh"]},
         "supportsSemanticWeb": false,
