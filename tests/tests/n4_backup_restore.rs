@@ -61,8 +61,13 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Four-node tests of this file run one at a time: two consortia of four
+/// at once on a small shared machine miss their commit waits.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_validator_restored_from_an_online_backup_rejoins_with_the_identical_chain() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let four = Four::new();
     let mut nodes: Vec<Option<lotline_node::Node>> =
         four.start_all().await.into_iter().map(Some).collect();
@@ -280,6 +285,7 @@ async fn a_validator_restored_from_an_online_backup_rejoins_with_the_identical_c
 /// to validator 0's; validator 3 then restarts and follows new commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_block_log_damaged_in_the_middle_is_repaired_from_peers() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     use lotline_node::ops::repair;
     let four = Four::new();
     let mut nodes = four.start_all().await;

@@ -8,8 +8,13 @@ use lotline_core::api::{Status, Wait};
 use support::n4::{Four, eventually};
 use support::{commissioning, lot_uri};
 
+/// Four-node tests of this file run one at a time: two consortia of four
+/// at once on a small shared machine miss their commit waits.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_node_commits_the_same_blocks() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let four = Four::new();
     let nodes = four.start_all().await;
     let orgs = ["supplier", "manufacturer", "distributor", "regulator"];
@@ -311,6 +316,7 @@ fn sample(body: &str, name: &str) -> f64 {
 /// latency observed, the HTTP histogram labelled by route template).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_metric_the_alerts_and_dashboard_use_is_served() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = monitoring();
     let rules = dir.join("alerts.yml");
     let text = promtool(&["check".as_ref(), "rules".as_ref(), rules.as_os_str()]);
