@@ -30,7 +30,7 @@ use std::fmt;
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::epcis::event_hash::{EventHash, event_hash};
-use lotline_core::epcis::{Event, EventType, SensorReport, normalize_vocabulary};
+use lotline_core::epcis::{Action, Event, EventType, SensorReport, normalize_vocabulary};
 use lotline_core::gs1::Identifier;
 use lotline_core::statement::Statement;
 use lotline_core::time;
@@ -230,6 +230,8 @@ pub struct SensorCondition {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Query {
     pub event_types: Vec<EventType>,
+    /// `EQ_action`: ADD, OBSERVE or DELETE.
+    pub actions: Vec<Action>,
     pub event_time_ge: Option<i64>,
     pub event_time_lt: Option<i64>,
     pub record_time_ge: Option<i64>,
@@ -281,6 +283,20 @@ impl Query {
                     .map(|v| {
                         v.parse::<EventType>()
                             .map_err(|_| value_error(name, format!("unknown event type {v:?}")))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "EQ_action" => {
+                self.actions = values(name, value)?
+                    .into_iter()
+                    .map(|v| match v.as_str() {
+                        "ADD" => Ok(Action::Add),
+                        "OBSERVE" => Ok(Action::Observe),
+                        "DELETE" => Ok(Action::Delete),
+                        _ => Err(value_error(
+                            name,
+                            format!("{v:?} is not ADD, OBSERVE or DELETE"),
+                        )),
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -386,6 +402,7 @@ impl Query {
             wanted.is_empty() || have.is_some_and(|h| wanted.contains(&h))
         };
         (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+            && (self.actions.is_empty() || event.action.is_some_and(|a| self.actions.contains(&a)))
             && within(
                 event.event_time_ms(),
                 self.event_time_ge,
@@ -727,6 +744,18 @@ pub fn by_event_id(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eq_action_selects_by_action_and_refuses_other_words() {
+        // Goal: EQ_action filters on the event's action (several values
+        // OR-ed) and names a word that is not an action.
+        let q = parse("EQ_action=ADD|DELETE").unwrap();
+        assert!(!q.matches(&shipping(), 0), "shipping is an OBSERVE");
+        assert!(parse("EQ_action=OBSERVE").unwrap().matches(&shipping(), 0));
+        let e = parse("EQ_action=observe").unwrap_err();
+        assert_eq!(e.param, "EQ_action");
+        assert!(e.unprocessable);
+    }
 
     fn parse(query: &str) -> Result<Query, ParamError> {
         let pairs: Vec<(String, String)> = query
