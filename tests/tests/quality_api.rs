@@ -103,6 +103,77 @@ async fn charts_and_root_causes_over_http_follow_the_read_policy() {
     assert_eq!(cold["limits"]["max"], truth.excursion_limit_cel);
     assert!(cold["minutesOutside"].as_f64() >= Some(60.0), "{cold}");
 
+    // The product's own master data (its owner's storage range, captured
+    // as an EPCIS header vocabulary) tightens the lot's limit: the
+    // strictest stated range holds, and the answer names where it came from.
+    let lot = cold["limitsFrom"][0].as_str().expect("a lot").to_owned();
+    let gtin = lot
+        .split("/01/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("gtin")
+        .to_owned();
+    let product = format!("https://id.gs1.org/01/{gtin}");
+    let document = json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-03-02T08:00:00Z",
+        "epcisHeader": {"epcisMasterData": {"vocabularyList": [
+            {"type": "urn:epcglobal:epcis:vtype:EPCClass", "vocabularyElementList": [
+                {"id": product, "attributes": [
+                    {"id": "https://lotline.dev/epcis/storageTemperatureMin", "attribute": 2},
+                    {"id": "https://lotline.dev/epcis/storageTemperatureMax", "attribute": 6.5}
+                ]}
+            ]}
+        ]}},
+        "epcisBody": {"eventList": [{
+            "type": "ObjectEvent",
+            "eventTime": "2026-03-02T08:00:00.000Z",
+            "eventTimeZoneOffset": "+08:00",
+            "action": "OBSERVE",
+            "bizStep": "inspecting",
+            "quantityList": [{"epcClass": lot}]
+        }]}
+    });
+    let manufacturer = http_as(&consortium, "manufacturer");
+    let response = manufacturer
+        .post(format!("{url}/epcis/capture"))
+        .json(&document)
+        .send()
+        .await
+        .expect("capture");
+    assert_eq!(
+        response.status(),
+        202,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let mut tightened = Value::Null;
+    for _ in 0..400 {
+        tightened = http
+            .get(format!("{url}/v1/cold-chain/{case}"))
+            .send()
+            .await
+            .expect("cold chain")
+            .json()
+            .await
+            .expect("json");
+        if tightened["limits"]["max"] == 6.5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(tightened["limits"]["max"], 6.5, "{tightened}");
+    assert_eq!(tightened["limits"]["min"], 2.0, "{tightened}");
+    assert!(
+        tightened["limitsFrom"]
+            .as_array()
+            .is_some_and(|from| from.iter().any(|f| *f == product.as_str())),
+        "{tightened}"
+    );
+    assert!(tightened["minutesOutside"].as_f64() > cold["minutesOutside"].as_f64());
+
     // Bad input: problem documents with the reason in `type`.
     for (request, status, kind) in [
         (

@@ -246,6 +246,22 @@ fn product_limits(
     }
     let mut limits = Limits::default();
     let mut from = Vec::new();
+    // The products' own storage range (their owner's master data), then
+    // each lot's: the strictest of everything stated holds.
+    let mut gtins = BTreeSet::new();
+    for id in lots.iter().chain(&items) {
+        if let Ok(Identifier::Lot { gtin, .. } | Identifier::Item { gtin, .. }) =
+            Identifier::parse(id)
+        {
+            gtins.insert(gtin.as_str().to_owned());
+        }
+    }
+    for gtin in &gtins {
+        if let Some(stated) = product_storage_limits(reader.store, gtin)? {
+            limits = limits.tighten(stated);
+            from.push(format!("https://id.gs1.org/01/{gtin}"));
+        }
+    }
     let mut read: BTreeMap<AttestationId, Option<Limits>> = BTreeMap::new();
     for lot in lots {
         // The event that made the lot states its master data.
@@ -270,6 +286,25 @@ fn product_limits(
         }
     }
     Ok((limits, from))
+}
+
+/// A product's storage temperature limits from its master data
+/// (`epcis::master_data`, the GTIN owner's `storageTemperature`), if stated.
+/// The one place product limits are read; lot master data (`ilmd`) can only
+/// tighten them.
+pub fn product_storage_limits(
+    store: &StoreReader,
+    gtin: &str,
+) -> Result<Option<Limits>, ColdChainError> {
+    let class = format!("https://id.gs1.org/01/{gtin}");
+    let Some(range) = crate::epcis::master_data::storage_temperature(store, &class)? else {
+        return Ok(None);
+    };
+    let limits = Limits {
+        min: range.min_celsius,
+        max: range.max_celsius,
+    };
+    Ok((limits.min.is_some() || limits.max.is_some()).then_some(limits))
 }
 
 /// The storage limits an event's ilmd states, if any.
