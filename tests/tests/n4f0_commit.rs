@@ -148,6 +148,7 @@ async fn private_fields_are_plaintext_only_to_entitled_orgs() {
     // marker of the same record is found by the same scan, so the scan can
     // fail. Then one disclosed field verifies against the receipt offline
     // and an edited one does not.
+    let _serial = ONE_AT_A_TIME.lock().await;
     let four = Four::new();
     let nodes = four.start_all().await;
     let marker = "MARKER-7f3a9c-tensile-secret";
