@@ -7,7 +7,9 @@
 //!   `date=` partitions) and the manifest as the durable height; compaction.
 //! - [`follower`]: the thread that keeps the projection up with the store.
 //! - [`manifest`]: the manifest and `verify` (BLAKE3, rows, heights).
-//! - [`export`]: a copy of the files for one reader (an org or everyone).
+//! - [`export`]: a copy of the files for one reader (an org or everyone),
+//!   to a folder or an S3-compatible object store.
+//! - [`remote`]: data sets in an object store (upload, download, verify).
 //! - [`sql`]: DataFusion over the files, per-caller visibility and limits.
 //!
 //! Not here: reading the store (the node implements [`follower::Source`]),
@@ -21,6 +23,7 @@ pub mod export;
 pub mod follower;
 pub mod manifest;
 pub mod projection;
+pub mod remote;
 pub mod rows;
 pub mod schema;
 pub mod sql;

@@ -106,12 +106,15 @@ impl Manifest {
 
     /// Writes `dir/manifest.json` atomically and durably.
     pub fn store(&self, dir: &Path) -> Result<(), ManifestError> {
-        let mut bytes = serde_json::to_vec_pretty(self).map_err(|source| ManifestError::Json {
-            path: dir.join(FILE_NAME),
-            source,
-        })?;
+        write_atomic(&dir.join(FILE_NAME), &self.to_bytes())
+    }
+
+    /// The bytes of `manifest.json`: pretty JSON and a newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Structs of strings and integers, no maps: serializing cannot fail.
+        let mut bytes = serde_json::to_vec_pretty(self).expect("a manifest serializes");
         bytes.push(b'\n');
-        write_atomic(&dir.join(FILE_NAME), &bytes)
+        bytes
     }
 }
 
@@ -238,7 +241,9 @@ pub fn verify(dir: &Path) -> Result<Verified, ManifestError> {
     for entry in &manifest.files {
         rows += entry.rows;
         bytes += entry.bytes;
-        if let Some(m) = check_entry(dir, entry) {
+        if let Some(m) =
+            check_entry_path(entry).or_else(|| check_file(&dir.join(&entry.path), entry))
+        {
             mismatches.push(m);
         }
     }
@@ -259,20 +264,22 @@ pub fn verify(dir: &Path) -> Result<Verified, ManifestError> {
     })
 }
 
-/// The first way `entry` differs from its file, if any.
-fn check_entry(dir: &Path, entry: &FileEntry) -> Option<Mismatch> {
-    let path = entry.path.clone();
+/// A [`Mismatch::BadEntry`] if `entry` names no table or a path outside
+/// its table's folder (the manifest may come from an attacker).
+pub fn check_entry_path(entry: &FileEntry) -> Option<Mismatch> {
     let safe = Table::parse(&entry.table).is_some()
         && entry.path.starts_with(&format!("{}/", entry.table))
         && entry.path.split('/').all(|c| !c.is_empty() && c != "..");
-    if !safe {
-        return Some(Mismatch::BadEntry {
-            path,
-            table: entry.table.clone(),
-        });
-    }
-    let file = dir.join(&entry.path);
-    let (hash, len) = match hash_file(&file) {
+    (!safe).then(|| Mismatch::BadEntry {
+        path: entry.path.clone(),
+        table: entry.table.clone(),
+    })
+}
+
+/// The first way the local `file` differs from `entry`, if any.
+pub fn check_file(file: &Path, entry: &FileEntry) -> Option<Mismatch> {
+    let path = entry.path.clone();
+    let (hash, len) = match hash_file(file) {
         Ok(found) => found,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Some(Mismatch::Missing { path });
@@ -298,7 +305,7 @@ fn check_entry(dir: &Path, entry: &FileEntry) -> Option<Mismatch> {
             found: hash,
         });
     }
-    let footer = match footer_facts(&file) {
+    let footer = match footer_facts(file) {
         Ok(facts) => facts,
         Err(reason) => return Some(Mismatch::Unreadable { path, reason }),
     };

@@ -11,8 +11,9 @@
 //! - it is not a query: DDL, DML, `COPY`, `SET`, `EXPLAIN`... ([`SqlError::NotReadOnly`]);
 //! - it names a table that is not one of the six ([`SqlError::UnknownTable`]);
 //! - the tables it names hold more bytes than `scan_bytes_max`, it needs
-//!   more memory than `memory_bytes_max`, runs longer than `time_max` or
-//!   answers more than `rows_max` rows ([`SqlError::Limit`]);
+//!   more memory than `memory_bytes_max`, runs longer than `time_max`,
+//!   answers more than `rows_max` rows or more than `answer_bytes_max` of
+//!   them ([`SqlError::Limit`]);
 //! - it does not plan (unknown column, type mismatch) ([`SqlError::Invalid`]).
 
 use std::sync::Arc;
@@ -57,15 +58,30 @@ pub struct Limits {
     pub scan_bytes_max: u64,
     /// Rows in the answer.
     pub rows_max: usize,
+    /// Arrow memory of the answer, held until it is encoded.
+    pub answer_bytes_max: usize,
 }
 
 impl Default for Limits {
+    /// For an answer read as JSON: a screenful of rows, at most.
     fn default() -> Limits {
         Limits {
             time_max: Duration::from_secs(30),
             memory_bytes_max: 512 << 20,
             scan_bytes_max: 8 << 30,
             rows_max: 100_000,
+            answer_bytes_max: 128 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// For an answer downloaded as CSV, Arrow IPC or Parquet (a large
+    /// answer for another tool): bounded by its memory, not by its rows.
+    pub fn download() -> Limits {
+        Limits {
+            rows_max: 10_000_000,
+            ..Limits::default()
         }
     }
 }
@@ -209,13 +225,26 @@ async fn run(
         .map_err(|e| classify(e, SqlError::Internal))?;
     let mut batches = Vec::new();
     let mut rows = 0usize;
+    let mut bytes = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| classify(e, SqlError::Internal))?;
         rows += batch.num_rows();
+        bytes += batch.get_array_memory_size();
         if rows > limits.rows_max {
             return Err(SqlError::Limit(format!(
-                "the answer has more than {} rows; aggregate, filter or add LIMIT",
-                limits.rows_max
+                "the answer has more than {} rows; aggregate, filter or add LIMIT{}",
+                limits.rows_max,
+                if limits.rows_max < Limits::download().rows_max {
+                    ", or download it as csv, arrow or parquet"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if bytes > limits.answer_bytes_max {
+            return Err(SqlError::Limit(format!(
+                "the answer holds more than {} MiB; aggregate, filter, select fewer columns or add LIMIT",
+                limits.answer_bytes_max >> 20
             )));
         }
         batches.push(batch);

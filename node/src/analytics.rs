@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use lotline_analytics::{Catalog, CommittedBlock, Projection, ProjectionError, Source};
 use lotline_genesis::Genesis;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::store::index::Position;
 use crate::store::{StoreError, StoreReader};
@@ -64,12 +65,33 @@ impl Source for StoreSource {
 pub const QUERIES_MAX: usize = 2;
 pub const QUERY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A running follower and the catalog queries read.
+/// Worker threads of the SQL runtime: DataFusion's work for every query
+/// runs there, never on the runtime that serves the API and drives
+/// consensus, so a heavy query competes for the CPU only through the OS
+/// scheduler, as one more thread.
+pub const SQL_THREADS: usize = 1;
+
+/// The projection's gauges on `/metrics`.
+#[derive(Debug, Default)]
+struct Gauges {
+    height: Gauge,
+    lag_blocks: Gauge,
+    files: Gauge,
+    rows: Gauge,
+    queries_running: Gauge,
+}
+
+/// A running follower, the catalog queries read, and the runtime they run
+/// on.
 #[derive(Debug)]
 pub struct Analytics {
     pub catalog: Arc<Catalog>,
     /// Slots for running queries ([`QUERIES_MAX`]).
     pub queries: Arc<tokio::sync::Semaphore>,
+    /// Where [`Analytics::run`] puts SQL work (threads `lotline-sql`).
+    sql: tokio::runtime::Handle,
+    sql_runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    gauges: Gauges,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -96,20 +118,107 @@ impl Analytics {
             path: data_dir.to_owned(),
             source,
         })?;
+        let sql_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(SQL_THREADS)
+            .thread_name("lotline-sql")
+            .enable_all()
+            .build()
+            .map_err(|source| ProjectionError::Io {
+                path: data_dir.to_owned(),
+                source,
+            })?;
         Ok(Analytics {
             catalog,
             queries: Arc::new(tokio::sync::Semaphore::new(QUERIES_MAX)),
+            sql: sql_runtime.handle().clone(),
+            sql_runtime: Mutex::new(Some(sql_runtime)),
+            gauges: Gauges::default(),
             stop,
             thread: Mutex::new(Some(thread)),
         })
     }
 
-    /// Stops the follower after its last flush.
+    /// Runs `work` (a query and the encoding of its answer) on the SQL
+    /// runtime and waits for it there; `None` if that runtime has stopped.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        self.sql.spawn(work).await.ok()
+    }
+
+    /// Registers the projection's gauges (`/metrics`; docs/analytics.md,
+    /// "Metrics"), once at start.
+    pub fn register_metrics(&self, r: &mut prometheus_client::registry::Registry) {
+        let g = &self.gauges;
+        for (name, help, gauge) in [
+            (
+                "lotline_analytics_height",
+                "Height up to which the analytics projection (what SQL and exports read) holds every block",
+                &g.height,
+            ),
+            (
+                "lotline_analytics_lag_blocks",
+                "Blocks committed to the store but not yet in the analytics projection",
+                &g.lag_blocks,
+            ),
+            (
+                "lotline_analytics_files",
+                "Parquet files of the analytics projection",
+                &g.files,
+            ),
+            (
+                "lotline_analytics_rows",
+                "Rows in the analytics projection, over all tables",
+                &g.rows,
+            ),
+            (
+                "lotline_analytics_queries_running",
+                "SQL queries running now (at most QUERIES_MAX)",
+                &g.queries_running,
+            ),
+        ] {
+            r.register(name, help, gauge.clone());
+        }
+    }
+
+    /// Sets the gauges from the current manifest and the store's `height`
+    /// (the lag is what SQL does not see yet); called when `/metrics` is
+    /// served.
+    pub fn sample_metrics(&self, height: u64) {
+        let manifest = self.catalog.snapshot();
+        let running = QUERIES_MAX.saturating_sub(self.queries.available_permits());
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let g = &self.gauges;
+        g.height.set(clamp(manifest.height));
+        g.lag_blocks
+            .set(clamp(height.saturating_sub(manifest.height)));
+        g.files.set(clamp(manifest.files.len() as u64));
+        g.rows
+            .set(clamp(manifest.files.iter().map(|f| f.rows).sum()));
+        g.queries_running.set(clamp(running as u64));
+    }
+
+    /// Stops the follower after its last flush, and the SQL runtime
+    /// (queries still running are dropped).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
         let thread = crate::state::lock(&self.thread).take();
         if let Some(thread) = thread {
             let _ = thread.join();
+        }
+        if let Some(runtime) = crate::state::lock(&self.sql_runtime).take() {
+            // Not a blocking shutdown: this may run inside the API's runtime.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Analytics {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which panics inside another runtime.
+        if let Some(runtime) = crate::state::lock(&self.sql_runtime).take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -125,8 +234,9 @@ pub mod cli {
 
     use anyhow::{Context, Result, bail};
     use lotline_analytics::answer::{self, Format};
-    use lotline_analytics::export::{self, Audience, Progress};
+    use lotline_analytics::export::{self, Audience, Progress, Target};
     use lotline_analytics::manifest::{self, Manifest};
+    use lotline_analytics::remote;
     use lotline_analytics::sql::{self, Limits, Visibility};
     use lotline_analytics::{Catalog, Projection};
     use lotline_genesis::Genesis;
@@ -159,10 +269,17 @@ pub mod cli {
         Ok((dir, manifest))
     }
 
+    /// `--to DIR` or `--to s3://bucket/prefix`; for S3 the `AWS_*`
+    /// variables of the environment configure the client
+    /// (`lotline_analytics::remote`).
+    pub fn target(to: &str) -> Result<Target> {
+        Ok(Target::parse(to, std::env::vars())?)
+    }
+
     pub fn export(
         data_dir: &Path,
         genesis: Option<&Path>,
-        to: &Path,
+        to: &Target,
         org: Option<&str>,
     ) -> Result<()> {
         let (dir, manifest) = projection(data_dir, genesis)?;
@@ -197,7 +314,7 @@ pub mod cli {
             out.files.len(),
             out.height,
             out.reader,
-            to.display(),
+            to,
             started.elapsed().as_secs_f64()
         );
         Ok(())
@@ -205,16 +322,21 @@ pub mod cli {
 
     /// 0 if every file matches the manifest, 1 if any does not (each
     /// mismatch named), 2 if the manifest cannot be read.
-    pub fn verify(dir: &Path) -> ExitCode {
-        match manifest::verify(dir) {
+    pub fn verify(at: &Target) -> ExitCode {
+        let verified = match at {
+            Target::Dir(dir) => manifest::verify(dir).map_err(anyhow::Error::from),
+            Target::S3(location) => remote::block_on(remote::verify(location))
+                .map_err(anyhow::Error::from)
+                .and_then(|v| v.map_err(anyhow::Error::from)),
+        };
+        match verified {
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {e:#}");
                 ExitCode::from(2)
             }
             Ok(v) if v.mismatches.is_empty() => {
                 println!(
-                    "OK   {}: {} files, {} rows, {} bytes, heights 1..={}, reader {}, chain {}",
-                    dir.display(),
+                    "OK   {at}: {} files, {} rows, {} bytes, heights 1..={}, reader {}, chain {}",
                     v.files,
                     v.rows,
                     v.bytes,

@@ -101,8 +101,9 @@ enum Command {
     /// Check a node's config, keys, data folder, block log, sled, peers and
     /// clock; print findings in plain words; exit 1 on any problem.
     Doctor(crate::ops::commands::DoctorArgs),
-    /// Copy the analytics projection (Parquet + manifest) to a folder, for
-    /// every reader or for one org; `lotline export verify DIR` checks one.
+    /// Copy the analytics projection (Parquet + manifest) to a folder or an
+    /// S3-compatible object store, for every reader or for one org;
+    /// `lotline export verify DIR|s3://...` checks one.
     #[cfg(feature = "analytics")]
     Export(ExportArgs),
     /// Run a read-only SQL query over a data directory's analytics projection.
@@ -130,9 +131,12 @@ struct ExportArgs {
     /// The node's data directory.
     #[arg(long, required = true)]
     data_dir: Option<PathBuf>,
-    /// The (new or empty) folder to write.
+    /// The (new or empty) folder to write, or `s3://bucket/prefix` (an
+    /// empty prefix; credentials, region and endpoint from the AWS_*
+    /// environment variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP...).
     #[arg(long, required = true)]
-    to: Option<PathBuf>,
+    to: Option<String>,
     /// Only the rows this org may read (default: every row).
     #[arg(long)]
     org: Option<String>,
@@ -148,7 +152,10 @@ enum ExportCommand {
     /// Check an export (or a projection) against its manifest: exit 0 if
     /// every file's BLAKE3, size, rows and heights match and no file is
     /// unlisted, 1 naming every mismatch, 2 if there is no readable manifest.
-    Verify { dir: PathBuf },
+    Verify {
+        /// A folder or `s3://bucket/prefix` (AWS_* variables as for --to).
+        dir: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,14 +257,22 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "analytics")]
         Command::Export(args) => match (args.command, args.data_dir, args.to) {
             (Some(ExportCommand::Verify { dir }), _, _) => {
-                return crate::analytics::cli::verify(&dir);
+                match crate::analytics::cli::target(&dir) {
+                    Ok(at) => return crate::analytics::cli::verify(&at),
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        return ExitCode::from(2);
+                    }
+                }
             }
-            (None, Some(data_dir), Some(to)) => crate::analytics::cli::export(
-                &data_dir,
-                args.genesis.as_deref(),
-                &to,
-                args.org.as_deref(),
-            ),
+            (None, Some(data_dir), Some(to)) => crate::analytics::cli::target(&to).and_then(|to| {
+                crate::analytics::cli::export(
+                    &data_dir,
+                    args.genesis.as_deref(),
+                    &to,
+                    args.org.as_deref(),
+                )
+            }),
             _ => Err(anyhow::anyhow!("lotline export needs --data-dir and --to")),
         },
         #[cfg(feature = "analytics")]

@@ -199,6 +199,10 @@ impl Node {
         crate::epcis::bulk::clear_spool_dir(&epcis.spool_dir);
         shared.metrics.watch_data_dir(&config.data_dir);
         shared.metrics.register(|r| epcis.counters.register(r));
+        #[cfg(feature = "analytics")]
+        if let Some(analytics) = &analytics {
+            shared.metrics.register(|r| analytics.register_metrics(r));
+        }
 
         let (actor, net) = if set.len() == 1 {
             let engine = SoloEngine::new(genesis.chain_id(), key, store.head(), &journaled.votes);

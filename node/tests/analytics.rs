@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use lotline_analytics::export::{self, Audience};
+use lotline_analytics::export::{self, Audience, Target};
 use lotline_analytics::follower::catch_up;
 use lotline_analytics::manifest::{self, Mismatch};
 use lotline_analytics::projection::Compaction;
@@ -306,7 +306,7 @@ async fn exports_follow_the_read_policy_and_verify() {
             &f.dir,
             &manifest,
             &Audience::Org(org.id.clone()),
-            &to,
+            &Target::Dir(to.clone()),
             |_| {},
         )
         .unwrap();
@@ -326,13 +326,26 @@ async fn exports_follow_the_read_policy_and_verify() {
         assert_eq!(manifest::verify(&to).unwrap().mismatches, vec![]);
     }
     let to = out.path().join("all");
-    let exported = export::export(&f.dir, &manifest, &Audience::All, &to, |_| {}).unwrap();
+    let exported = export::export(
+        &f.dir,
+        &manifest,
+        &Audience::All,
+        &Target::Dir(to.clone()),
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(
         exported.files, manifest.files,
         "a full export is the projection's files"
     );
     assert!(matches!(
-        export::export(&f.dir, &manifest, &Audience::All, &to, |_| {}),
+        export::export(
+            &f.dir,
+            &manifest,
+            &Audience::All,
+            &Target::Dir(to.clone()),
+            |_| {}
+        ),
         Err(export::ExportError::NotEmpty(_))
     ));
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use lotline_analytics::export::Target;
 use lotline_core::api::AttestationSummary;
 use lotline_node::analytics;
 use serde_json::{Value, json};
@@ -115,6 +116,34 @@ async fn exports_read_by_pyarrow_and_duckdb_match_the_api() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // The projection's height and lag are on /metrics (operator only).
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", node.url()))
+        .bearer_auth(&c.operator_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = |name: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"));
+        line[name.len() + 1..].parse().unwrap()
+    };
+    let (height, projected) = (
+        gauge("lotline_store_height"),
+        gauge("lotline_analytics_height"),
+    );
+    assert!(
+        projected > 0 && projected <= height,
+        "{projected} of {height}"
+    );
+    assert_eq!(gauge("lotline_analytics_lag_blocks"), height - projected);
+    assert!(gauge("lotline_analytics_rows") >= committed);
+
     // Every org sees through SQL exactly what it sees through the API.
     let orgs: Vec<String> = c.genesis.orgs().iter().map(|o| o.id.clone()).collect();
     let mut visible = BTreeMap::new();
@@ -202,7 +231,7 @@ async fn exports_read_by_pyarrow_and_duckdb_match_the_api() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/read_export.py");
     for org in &orgs {
         let to = out.path().join(org);
-        analytics::cli::export(&data_dir, None, &to, Some(org)).unwrap();
+        analytics::cli::export(&data_dir, None, &Target::Dir(to.clone()), Some(org)).unwrap();
         let run = std::process::Command::new(venv.join("bin/python"))
             .arg(&script)
             .arg(&to)
@@ -265,6 +294,9 @@ async fn exports_read_by_pyarrow_and_duckdb_match_the_api() {
         assert_eq!(has_private, api.contains_key(&private_id), "{org}");
         assert!(analytics_verify_clean(&to), "{org}");
     }
+    // The same exports in an S3-compatible object store.
+    s3_exports_match_folder_exports(&venv, &data_dir, out.path()).await;
+
     // The regulator reads the excursion.
     let regulator = out.path().join("regulator");
     let queries_file = out.path().join("queries.json");
@@ -351,5 +383,173 @@ fn doc_queries() -> Vec<(String, String)> {
 }
 
 fn analytics_verify_clean(dir: &Path) -> bool {
-    analytics::cli::verify(dir) == std::process::ExitCode::SUCCESS
+    analytics::cli::verify(&Target::Dir(dir.to_owned())) == std::process::ExitCode::SUCCESS
+}
+
+/// moto's S3-compatible server (PyPI, in the readers' venv) on a free
+/// local port; stopped when dropped.
+struct MotoServer {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl MotoServer {
+    fn start(venv: &Path) -> MotoServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(venv.join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("moto_server from the readers' venv (scripts/analytics-readers)");
+        // Werkzeug names the port it bound: "Running on http://127.0.0.1:N".
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let endpoint = loop {
+            let line = lines
+                .next()
+                .expect("moto_server exited before listening")
+                .unwrap();
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                break line[at..].trim().to_owned();
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        MotoServer { child, endpoint }
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Goal: `lotline export --to s3://...` writes the layout a folder export
+/// has, byte for byte, and a reader that is not ours finds it there.
+/// Method: a real S3-compatible server (moto); export the regulator's, the
+/// supplier's and the full view to it through the CLI's code; compare each
+/// manifest with the folder export's, list and read the objects with
+/// pyarrow's own S3 client, verify in place, then tamper with an object.
+async fn s3_exports_match_folder_exports(venv: &Path, data_dir: &Path, folders: &Path) {
+    let moto = MotoServer::start(venv);
+    let bucket = "lotline-exports";
+    let created = reqwest::Client::new()
+        .put(format!("{}/{bucket}", moto.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{created:?}");
+    // Credentials as an operator's environment holds them; moto accepts any.
+    let secret = "lotline-test-secret-0123456789";
+    let env: Vec<(String, String)> = [
+        ("AWS_ACCESS_KEY_ID", "lotline-test-key"),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let target = |prefix: &str| {
+        Target::parse(&format!("s3://{bucket}/exports/{prefix}"), env.clone()).unwrap()
+    };
+    // The CLI's code runs its own runtime: off this one.
+    let blocking = |work: Box<dyn FnOnce() + Send>| tokio::task::spawn_blocking(work);
+
+    for (name, org) in [
+        ("regulator", Some("regulator")),
+        ("supplier", Some("supplier")),
+        ("all", None),
+    ] {
+        let at = target(name);
+        assert!(!format!("{at:?}").contains(secret));
+        let (dir, to) = (data_dir.to_owned(), at.clone());
+        blocking(Box::new(move || {
+            analytics::cli::export(&dir, None, &to, org).unwrap();
+        }))
+        .await
+        .unwrap();
+        let read = std::process::Command::new(venv.join("bin/python"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/read_s3_export.py"))
+            .arg(at.to_string())
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(
+            read.status.success(),
+            "{}",
+            String::from_utf8_lossy(&read.stderr)
+        );
+        let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+        let manifest: lotline_analytics::Manifest =
+            serde_json::from_value(read["manifest"].clone()).unwrap();
+        // The folder export of the same view (the projection itself for
+        // everyone): the same files, hashes and row counts.
+        let local = match org {
+            Some(org) => folders.join(org),
+            None => lotline_node::analytics::dir(data_dir),
+        };
+        let local_manifest = lotline_analytics::Manifest::load(&local).unwrap().unwrap();
+        assert_eq!(manifest.files, local_manifest.files, "{name}");
+        let mut keys: Vec<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
+        keys.push("manifest.json".into());
+        keys.sort();
+        assert_eq!(
+            read["keys"],
+            json!(keys),
+            "{name}: the objects are the files and the manifest"
+        );
+        for table in lotline_analytics_tables() {
+            let table = lotline_analytics::Table::parse(table).unwrap();
+            assert_eq!(
+                read["rows"][table.name()],
+                json!(manifest.rows_of(table)),
+                "{name} {}",
+                table.name()
+            );
+        }
+        let (to, ok) = (
+            at.clone(),
+            std::sync::Arc::new(std::sync::Mutex::new(false)),
+        );
+        let result = ok.clone();
+        blocking(Box::new(move || {
+            *result.lock().unwrap() =
+                analytics::cli::verify(&to) == std::process::ExitCode::SUCCESS;
+        }))
+        .await
+        .unwrap();
+        assert!(*ok.lock().unwrap(), "{name}: export verify s3://");
+    }
+
+    // A second export into a used prefix is refused; an edited object
+    // fails the check in place.
+    let at = target("supplier");
+    let Target::S3(location) = at.clone() else {
+        unreachable!()
+    };
+    let dir = data_dir.to_owned();
+    let again = tokio::task::spawn_blocking({
+        let at = at.clone();
+        move || analytics::cli::export(&dir, None, &at, Some("supplier"))
+    })
+    .await
+    .unwrap();
+    assert!(format!("{:#}", again.unwrap_err()).contains("not empty"));
+    let manifest = lotline_analytics::Manifest::load(&folders.join("supplier"))
+        .unwrap()
+        .unwrap();
+    let victim = &manifest.files[0].path;
+    let mut bytes = std::fs::read(folders.join("supplier").join(victim)).unwrap();
+    let at_byte = bytes.len() / 2;
+    bytes[at_byte] ^= 1;
+    location.put(victim, bytes).await.unwrap();
+    let verified = lotline_analytics::remote::verify(&location).await.unwrap();
+    assert!(
+        matches!(&verified.mismatches[..], [lotline_analytics::manifest::Mismatch::Hash { path, .. }] if path == victim),
+        "{:?}",
+        verified.mismatches
+    );
 }

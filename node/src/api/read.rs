@@ -408,6 +408,10 @@ pub async fn metrics(
         mempool: ctx.shared.pool().len(),
         failed: ctx.shared.failure().is_some(),
     };
+    #[cfg(feature = "analytics")]
+    if let Some(analytics) = &ctx.analytics {
+        analytics.sample_metrics(sample.height);
+    }
     let body = ctx.shared.metrics.render(sample);
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
 }

@@ -98,10 +98,30 @@ pub async fn sql(
     .await
     .map_err(|_| busy())?
     .map_err(|_| busy())?;
-    let answer = sql::query(&analytics.catalog, &who, &request.sql, Limits::default())
+    // The query and the encoding of its answer run on the SQL runtime
+    // (crate::analytics::SQL_THREADS), not on the one serving this request.
+    let catalog = analytics.catalog.clone();
+    let text = request.sql;
+    let bytes = analytics
+        .run(async move {
+            let limits = match format {
+                Format::Json => Limits::default(),
+                _ => Limits::download(),
+            };
+            let answer = sql::query(&catalog, &who, &text, limits)
+                .await
+                .map_err(refused)?;
+            answer::encode(&answer, format).map_err(ApiError::internal)
+        })
         .await
-        .map_err(refused)?;
-    let bytes = answer::encode(&answer, format).map_err(ApiError::internal)?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "analytics-unavailable",
+                "Analytics unavailable",
+                "the node is stopping its analytics",
+            )
+        })??;
     let mut response = (StatusCode::OK, bytes).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
