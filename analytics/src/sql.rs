@@ -243,8 +243,8 @@ async fn run(
         }
         if bytes > limits.answer_bytes_max {
             return Err(SqlError::Limit(format!(
-                "the answer holds more than {} MiB; aggregate, filter, select fewer columns or add LIMIT",
-                limits.answer_bytes_max >> 20
+                "the answer holds more than {} bytes; aggregate, filter, select fewer columns or add LIMIT",
+                limits.answer_bytes_max
             )));
         }
         batches.push(batch);

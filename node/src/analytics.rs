@@ -365,11 +365,15 @@ pub mod cli {
             Some(org) => Visibility::Org(org.to_owned()),
             None => Visibility::All,
         };
+        let limits = match format {
+            Format::Json => Limits::default(),
+            _ => Limits::download(),
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
         let answer = runtime
-            .block_on(sql::query(&catalog, &who, text, Limits::default()))
+            .block_on(sql::query(&catalog, &who, text, limits))
             .map_err(|e| anyhow::anyhow!("{} ({})", e, e.reason()))?;
         let bytes = answer::encode(&answer, format)?;
         std::io::stdout().write_all(&bytes)?;

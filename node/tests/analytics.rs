@@ -193,10 +193,27 @@ async fn sql_refusals_name_their_reason() {
     }
     assert!(!Path::new("/tmp/lotline-copy.parquet").exists());
     let rows = Limits { rows_max: 3, ..d };
-    assert!(matches!(
-        run("SELECT * FROM events", rows).await,
-        Err(SqlError::Limit(_))
-    ));
+    let e = run("SELECT * FROM events", rows)
+        .await
+        .expect_err("more than 3 rows");
+    assert!(
+        matches!(&e, SqlError::Limit(m) if m.contains("download it as csv")),
+        "{e}"
+    );
+    // A download is bounded by the answer's memory, not by JSON's rows.
+    assert!(Limits::download().rows_max > d.rows_max);
+    assert_eq!(Limits::download().answer_bytes_max, d.answer_bytes_max);
+    let bytes = Limits {
+        answer_bytes_max: 1024,
+        ..Limits::download()
+    };
+    let e = run("SELECT * FROM identifiers", bytes)
+        .await
+        .expect_err("identifiers in 1 KiB");
+    assert!(
+        matches!(&e, SqlError::Limit(m) if m.contains("bytes;")),
+        "{e}"
+    );
     let scan = Limits {
         scan_bytes_max: 1,
         ..d
