@@ -9,7 +9,7 @@
 //! views (nodes never report their work) the idle window churns, and with
 //! engines that never hear of work the burst waits for the heartbeat.
 
-use lotline_sim::sim::{self, Behaviour, Load, Report, SimConfig, Stats};
+use lotline_sim::sim::{self, Behaviour, Load, SimConfig, Stats};
 
 fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) -> SimConfig {
     SimConfig {
@@ -23,17 +23,6 @@ fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) 
         bodies_missing_percent: 0,
         log: false,
     }
-}
-
-fn replay(report: &Report) -> String {
-    let c = &report.config;
-    format!(
-        "cargo run -p lotline-sim --bin vopr -- --load intermittent --seed {} --validators {} --byzantine {} --behaviour {}",
-        c.seed,
-        c.validators,
-        c.byzantine,
-        c.behaviour.name()
-    )
 }
 
 /// Runs the seeds; panics listing every failure. Returns the summed
@@ -53,7 +42,7 @@ fn run_seeds(
             failures.push(format!(
                 "{}\n  replay: {}",
                 report.summary(),
-                replay(&report)
+                report.config.replay_command()
             ));
         }
         let s = &report.stats;

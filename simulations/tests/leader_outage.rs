@@ -27,15 +27,8 @@ fn run(seed: u64, outage: Outage) -> Report {
     })
 }
 
-fn replay(report: &Report, outage: &str) -> String {
-    format!(
-        "cargo run -p lotline-sim --bin vopr -- --seed {} --outage {outage}",
-        report.config.seed
-    )
-}
-
 /// Safety, liveness and the bound on whole timeouts, for every seed.
-fn check(seeds: std::ops::Range<u64>, outage: Outage, name: &str) -> Vec<Report> {
+fn check(seeds: std::ops::Range<u64>, outage: Outage) -> Vec<Report> {
     let mut failures = Vec::new();
     let mut reports = Vec::new();
     for seed in seeds {
@@ -64,7 +57,7 @@ fn check(seeds: std::ops::Range<u64>, outage: Outage, name: &str) -> Vec<Report>
                 "{}\n  {}\n  replay: {}",
                 report.summary(),
                 problems.join("; "),
-                replay(&report, name)
+                report.config.replay_command()
             ));
         }
         reports.push(report);
@@ -80,7 +73,7 @@ fn check(seeds: std::ops::Range<u64>, outage: Outage, name: &str) -> Vec<Report>
 
 #[test]
 fn a_crashed_validator_costs_whole_timeouts_only_in_its_first_turns() {
-    let reports = check(0..8, Outage::Crash, "crash");
+    let reports = check(0..8, Outage::Crash);
     let turns: u64 = reports.iter().map(|r| r.stats.outage_turns).sum();
     let full: u64 = reports.iter().map(|r| r.stats.outage_full_timeouts).sum();
     // The scenario means something: the dead leader was due many times.
@@ -93,7 +86,7 @@ fn a_crashed_validator_costs_whole_timeouts_only_in_its_first_turns() {
 
 #[test]
 fn a_frozen_validator_costs_little_while_frozen_and_leads_again_after_it_resumes() {
-    let reports = check(100..108, Outage::Freeze, "freeze");
+    let reports = check(100..108, Outage::Freeze);
     let turns: u64 = reports.iter().map(|r| r.stats.outage_turns).sum();
     assert!(turns >= 8 * 3, "only {turns} turns of the frozen leader");
     for report in &reports {

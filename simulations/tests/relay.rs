@@ -5,7 +5,7 @@
 //! costs its own views. Every run must stay safe and live; the counters show
 //! the path ran.
 
-use lotline_sim::sim::{self, Behaviour, Load, Report, SimConfig, Stats};
+use lotline_sim::sim::{self, Behaviour, Load, SimConfig, Stats};
 
 fn config(seed: u64, byzantine: usize, behaviour: Behaviour, missing: u8) -> SimConfig {
     SimConfig {
@@ -19,17 +19,6 @@ fn config(seed: u64, byzantine: usize, behaviour: Behaviour, missing: u8) -> Sim
         bodies_missing_percent: missing,
         log: false,
     }
-}
-
-fn replay(report: &Report) -> String {
-    let c = &report.config;
-    format!(
-        "cargo run -p lotline-sim --bin vopr -- --seed {} --byzantine {} --behaviour {} --bodies-missing {}",
-        c.seed,
-        c.byzantine,
-        c.behaviour.name(),
-        c.bodies_missing_percent
-    )
 }
 
 /// Runs the seeds; panics listing every failure; sums the relay counters.
@@ -47,7 +36,7 @@ fn run_seeds(
             failures.push(format!(
                 "{}\n  replay: {}",
                 report.summary(),
-                replay(&report)
+                report.config.replay_command()
             ));
         }
         let s = &report.stats;

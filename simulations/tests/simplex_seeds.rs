@@ -6,7 +6,7 @@
 //! A failure prints every failing seed with its summary and the command
 //! that replays it.
 
-use lotline_sim::sim::{self, Behaviour, Load, Report, SimConfig, Stats};
+use lotline_sim::sim::{self, Behaviour, Load, SimConfig, Stats};
 
 fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) -> SimConfig {
     SimConfig {
@@ -20,17 +20,6 @@ fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) 
         bodies_missing_percent: 0,
         log: false,
     }
-}
-
-fn replay(report: &Report) -> String {
-    let c = &report.config;
-    format!(
-        "cargo run -p lotline-sim --bin vopr -- --seed {} --validators {} --byzantine {} --behaviour {}",
-        c.seed,
-        c.validators,
-        c.byzantine,
-        c.behaviour.name()
-    )
 }
 
 /// Runs the seeds; panics listing every failure. Returns summed counters so
@@ -49,7 +38,7 @@ fn run_seeds(
             failures.push(format!(
                 "{}\n  replay: {}",
                 report.summary(),
-                replay(&report)
+                report.config.replay_command()
             ));
         }
         let s = &report.stats;

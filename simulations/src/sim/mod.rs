@@ -151,6 +151,44 @@ pub struct SimConfig {
     pub log: bool,
 }
 
+impl SimConfig {
+    /// The `vopr` command that replays this run exactly (failure messages
+    /// of the seed tests print it).
+    pub fn replay_command(&self) -> String {
+        let load = match self.load {
+            Load::Constant => "constant",
+            Load::Intermittent => "intermittent",
+            Load::IntermittentUnreported => "intermittent-unreported",
+            Load::IntermittentDeaf => "intermittent-deaf",
+        };
+        let mut command = format!(
+            "cargo run -p lotline-sim --bin vopr -- --seed {} --validators {} --byzantine {} --behaviour {} --load {load}",
+            self.seed,
+            self.validators,
+            self.byzantine,
+            self.behaviour.name()
+        );
+        if let Some(outage) = self.outage {
+            let outage = match outage {
+                Outage::Crash => "crash",
+                Outage::Freeze => "freeze",
+                Outage::Split => "split",
+            };
+            command.push_str(&format!(" --outage {outage}"));
+        }
+        if self.bodies_missing_percent > 0 {
+            command.push_str(&format!(
+                " --bodies-missing {}",
+                self.bodies_missing_percent
+            ));
+        }
+        if !self.require_liveness {
+            command.push_str(" --no-liveness");
+        }
+        command
+    }
+}
+
 /// Everything a seed draws.
 #[derive(Clone, Debug)]
 pub struct Options {
