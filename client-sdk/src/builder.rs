@@ -117,8 +117,16 @@ impl<'a> AttestationBuilder<'a> {
                 event: public,
                 ..statement.clone()
             };
-            let recipients = genesis.private_recipients(&RecordFacts::of(&facts_of))?;
-            let (public, section) = private::seal(&statement.event, &paths, &recipients)?;
+            // On a consortium with retention classes the wraps go to the
+            // entitled orgs' keys for the record's key period.
+            let wrapping =
+                genesis.private_recipients(&RecordFacts::of(&facts_of), statement.issued_at_ms)?;
+            let (public, section) = private::seal_for_period(
+                &statement.event,
+                &paths,
+                &wrapping.recipients,
+                wrapping.key_period,
+            )?;
             statement.version = STATEMENT_VERSION_PRIVATE;
             statement.event = public;
             statement.private = Some(section);

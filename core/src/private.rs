@@ -38,6 +38,18 @@
 //! against the commitment in a verified statement ([`verify_disclosure`])
 //! and learns nothing about the other fields.
 //!
+//! Retention and crypto-shredding: on a consortium with retention classes
+//! (genesis `[retention]`), the content key is not wrapped to an org's
+//! long-term key but to the org's key for the section's **key period**
+//! (`keyPeriod`, bound into the AEAD's associated data). A key period is
+//! the period in which the record's retention ends; every node of an org
+//! deletes that period's secret key once the committed chain has passed the
+//! period's end, and with every org's copy gone the content key of every
+//! section of the period is unrecoverable, while the ciphertext, the
+//! signatures, the receipts and the certificates stay exactly as they were.
+//! Period keys are independent random keys, not derived from the long-term
+//! key, so holding the long-term key does not bring a shredded period back.
+//!
 //! Non-features: no forward secrecy for the recipients (an org key that
 //! leaks opens every section wrapped to it; rotation limits the window), no
 //! hiding of which orgs are recipients or how many fields are private.
@@ -233,6 +245,12 @@ pub struct PrivateSection {
     pub ciphertext: Vec<u8>,
     pub recipients: Vec<Recipient>,
     pub fields: Vec<FieldCommitment>,
+    /// The key period the content key is wrapped for (retention and
+    /// crypto-shredding, see [`crate::private`]'s module doc): the
+    /// recipients' keys are their keys *for this period*, not their
+    /// long-term keys. Absent on a consortium without retention classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_period: Option<u64>,
 }
 
 /// What the ciphertext decrypts to.
@@ -466,6 +484,15 @@ impl PrivateSection {
             parts.push(f.path.as_bytes());
             parts.push(f.commitment.as_bytes());
         }
+        // Only present with a key period, so sections without one keep the
+        // binding they always had. The tag cannot be confused with a
+        // recipient or field part: those come in fixed-width triples after
+        // the suite, and this is the last part.
+        let period = self.key_period.map(u64::to_le_bytes);
+        if let Some(period) = &period {
+            parts.push(b"key-period");
+            parts.push(period);
+        }
         hash_parts(Domain::PrivateSection, &parts)
     }
 
@@ -583,13 +610,26 @@ pub fn split_event(
     Ok((public, removed))
 }
 
-/// Seals `paths` of `event` for `recipients` (org id, key): returns the
-/// public event (those members removed) and the section. The caller
-/// chooses the recipients by the consortium's rule.
+/// Seals `paths` of `event` for `recipients` (org id, long-term key):
+/// returns the public event (those members removed) and the section. The
+/// caller chooses the recipients by the consortium's rule.
 pub fn seal(
     event: &Event,
     paths: &[String],
     recipients: &[(String, EncryptionPublicKey)],
+) -> Result<(Event, PrivateSection), PrivateError> {
+    seal_for_period(event, paths, recipients, None)
+}
+
+/// [`seal`] for a consortium with retention classes: `recipients` are the
+/// orgs' keys for `key_period`, which the section names (and binds), so
+/// destroying those keys destroys the content key of every section sealed
+/// for the period.
+pub fn seal_for_period(
+    event: &Event,
+    paths: &[String],
+    recipients: &[(String, EncryptionPublicKey)],
+    key_period: Option<u64>,
 ) -> Result<(Event, PrivateSection), PrivateError> {
     let (public, removed) = split_event(event, paths)?;
     let mut fields = Vec::with_capacity(removed.len());
@@ -633,6 +673,7 @@ pub fn seal(
         ciphertext: Vec::new(),
         recipients: wraps,
         fields: commitments,
+        key_period,
     };
     OsRng.fill_bytes(&mut section.nonce.0);
     let plaintext = Zeroizing::new(
@@ -737,6 +778,46 @@ mod tests {
         assert_eq!(
             forged.open("acme", &outsider),
             Err(PrivateError::UnwrapFailed)
+        );
+    }
+
+    #[test]
+    fn the_key_period_is_bound_to_the_ciphertext() {
+        // Goal: a section sealed for a key period opens with that period's
+        // key and names the period; relabelling it as another period (or as
+        // none) makes decryption fail, so no node can be fooled into
+        // treating shredded data as live or the reverse.
+        let period_key = EncryptionSecretKey::generate();
+        let (_, section) = seal_for_period(
+            &event(),
+            &paths(),
+            &[("acme".into(), period_key.public_key())],
+            Some(58),
+        )
+        .unwrap();
+        assert_eq!(section.key_period, Some(58));
+        section.open("acme", &period_key).unwrap();
+        for other in [Some(59), None] {
+            let mut relabelled = section.clone();
+            relabelled.key_period = other;
+            assert_eq!(
+                relabelled.open("acme", &period_key),
+                Err(PrivateError::DecryptFailed)
+            );
+        }
+        let json = serde_json::to_value(&section).unwrap();
+        assert_eq!(json["keyPeriod"], 58);
+        let (_, plain) = seal(
+            &event(),
+            &paths(),
+            &[("acme".into(), period_key.public_key())],
+        )
+        .unwrap();
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("keyPeriod")
+                .is_none()
         );
     }
 

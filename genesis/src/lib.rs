@@ -108,16 +108,18 @@ pub mod policy;
 pub mod private;
 pub mod read_policy;
 mod receipt;
+pub mod retention;
 mod validate;
 
 pub use init::{InitError, InitOutput, OrgSpec, init_consortium};
 pub use model::{ConsensusParams, Genesis, Org, Role, UnknownRole, Validator};
 pub use policy::{ANY_BIZ_STEP, PolicyError, PolicyRule, default_policy};
-pub use private::RecipientError;
+pub use private::{RecipientError, Wrapping};
 pub use read_policy::{
     Audience, ReadPolicy, ReadPolicyError, Reader, RecordFacts, ShareRule, default_read_policy,
 };
 pub use receipt::ReceiptVerifyError;
+pub use retention::{Retention, RetentionClass, RetentionError};
 pub use validate::{GenesisError, KeyUse, ORG_ID_BYTES_MAX};
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::{self, PolicyError, PolicyRule, quality_kind_name};
 use crate::read_policy::{Audience, ReadPolicy};
+use crate::retention::Retention;
 use crate::validate::{self, GenesisError, GenesisFile, Parts};
 
 /// What an organisation is in the supply chain. Its policy rules follow from it.
@@ -147,6 +148,7 @@ pub struct Genesis {
     validators: Vec<Validator>,
     policy: Vec<PolicyRule>,
     read_policy: ReadPolicy,
+    retention: Option<Retention>,
     chain_id: Digest,
     /// Client key -> index into `orgs`.
     client_keys: BTreeMap<PublicKey, usize>,
@@ -174,6 +176,19 @@ struct Canonical<'a> {
     /// format tag keeps the two encodings apart.
     #[serde(skip_serializing_if = "Option::is_none")]
     encryption_keys: Option<Vec<Option<EncryptionPublicKey>>>,
+    /// Only in format v4 (a genesis with `[retention]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<CanonicalRetention<'a>>,
+}
+
+/// The retention rule in the chain id: classes in file order (bizSteps
+/// normalised), keys sorted by org and period.
+#[derive(Serialize)]
+struct CanonicalRetention<'a> {
+    period_seconds: u64,
+    default_periods: u32,
+    classes: Vec<(&'a str, &'a [String], u32)>,
+    keys: Vec<(&'a str, u64, EncryptionPublicKey)>,
 }
 
 /// A share rule in the chain id. `None` filters and `from = "*"` stay
@@ -207,6 +222,8 @@ struct CanonicalRule<'a> {
 const CANONICAL_FORMAT: &str = "lotline/genesis/v2";
 /// The tag when some org has an encryption key.
 const CANONICAL_FORMAT_ENCRYPTION: &str = "lotline/genesis/v3";
+/// The tag when the genesis has a retention rule (`[retention]`).
+const CANONICAL_FORMAT_RETENTION: &str = "lotline/genesis/v4";
 
 impl Genesis {
     /// Parses and validates a genesis TOML document.
@@ -248,6 +265,7 @@ impl Genesis {
             validators: parts.validators,
             policy: parts.policy,
             read_policy: parts.read_policy,
+            retention: parts.retention,
             chain_id: Digest::ZERO,
             client_keys: parts.client_keys,
         };
@@ -279,7 +297,9 @@ impl Genesis {
             .any(|o| o.encryption_key.is_some())
             .then(|| self.orgs.iter().map(|o| o.encryption_key).collect());
         let canonical = Canonical {
-            format: if encryption_keys.is_some() {
+            format: if self.retention.is_some() {
+                CANONICAL_FORMAT_RETENTION
+            } else if encryption_keys.is_some() {
                 CANONICAL_FORMAT_ENCRYPTION
             } else {
                 CANONICAL_FORMAT
@@ -339,6 +359,20 @@ impl Genesis {
                 })
                 .collect(),
             encryption_keys,
+            retention: self.retention.as_ref().map(|r| CanonicalRetention {
+                period_seconds: r.period_seconds,
+                default_periods: r.default_periods,
+                classes: r
+                    .classes
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.biz_steps.as_slice(), c.periods))
+                    .collect(),
+                keys: r
+                    .keys
+                    .iter()
+                    .map(|((org, period), key)| (org.as_str(), *period, *key))
+                    .collect(),
+            }),
         };
         lotline_core::codec::to_bytes(&canonical)
     }
@@ -373,6 +407,25 @@ impl Genesis {
 
     pub fn read_policy(&self) -> &ReadPolicy {
         &self.read_policy
+    }
+
+    /// The retention rule and period keys, if the consortium has one
+    /// ([`crate::retention`]).
+    pub fn retention(&self) -> Option<&Retention> {
+        self.retention.as_ref()
+    }
+
+    /// This genesis with a retention rule (a new chain id): for a genesis
+    /// built in code; a file states it in `[retention]`.
+    pub fn with_retention(self, retention: Retention) -> Result<Genesis, GenesisError> {
+        let retention = crate::validate::check_retention(retention, &self.orgs)?;
+        let mut genesis = Genesis {
+            retention: Some(retention),
+            chain_id: Digest::ZERO,
+            ..self
+        };
+        genesis.chain_id = hash(Domain::Genesis, &genesis.canonical_bytes());
+        Ok(genesis)
     }
 
     /// The chain id and the node keys in genesis order: all an offline

@@ -16,6 +16,15 @@ use lotline_core::statement::Statement;
 use crate::model::{Genesis, Org};
 use crate::read_policy::{Reader, RecordFacts};
 
+/// What a private section must be sealed for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wrapping {
+    /// The key period (retention), or `None` without retention classes.
+    pub key_period: Option<u64>,
+    /// (org id, the key to wrap to), in genesis order.
+    pub recipients: Vec<(String, EncryptionPublicKey)>,
+}
+
 /// Why a private section's recipients are not the ones genesis requires.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RecipientError {
@@ -27,6 +36,17 @@ pub enum RecipientError {
     Missing { org: String },
     #[error("the private section is wrapped to {org:?}, which the read policy does not entitle")]
     NotEntitled { org: String },
+    #[error(
+        "org {org:?} may read this record's private fields but genesis announces no key of it for key period {period}, so the record can not be private yet"
+    )]
+    NoPeriodKey { org: String, period: u64 },
+    #[error(
+        "the private section is sealed for key period {found:?}, but by the retention rule this record's key period is {expected:?}"
+    )]
+    WrongPeriod {
+        expected: Option<u64>,
+        found: Option<u64>,
+    },
     #[error(
         "the private section wraps to org {org:?} under key {used}, but genesis gives it {genesis}"
     )]
@@ -55,19 +75,56 @@ impl Genesis {
             .collect()
     }
 
-    /// The (org, key) pairs a private section for this record must be
-    /// wrapped to: what a submitter seals for.
+    /// The key period a private section of a record with these facts,
+    /// issued at `issued_at_ms`, must be sealed for: `None` on a consortium
+    /// without retention classes ([`crate::retention`]).
+    pub fn key_period(&self, facts: &RecordFacts<'_>, issued_at_ms: u64) -> Option<u64> {
+        self.retention()
+            .map(|r| r.key_period(issued_at_ms, facts.biz_step.as_deref()))
+    }
+
+    /// The key `org` must be wrapped to: its key for `period`, or its
+    /// long-term key without retention classes.
+    fn wrapping_key(
+        &self,
+        org: &crate::Org,
+        period: Option<u64>,
+    ) -> Result<EncryptionPublicKey, RecipientError> {
+        let long_term = org
+            .encryption_key
+            .ok_or_else(|| RecipientError::NoEncryptionKey {
+                org: org.id.clone(),
+            })?;
+        match (period, self.retention()) {
+            (Some(period), Some(retention)) => {
+                retention
+                    .key(&org.id, period)
+                    .ok_or_else(|| RecipientError::NoPeriodKey {
+                        org: org.id.clone(),
+                        period,
+                    })
+            }
+            _ => Ok(long_term),
+        }
+    }
+
+    /// What a private section for this record, issued at `issued_at_ms`,
+    /// must be sealed for: the key period and the (org, key) pairs.
     pub fn private_recipients(
         &self,
         facts: &RecordFacts<'_>,
-    ) -> Result<Vec<(String, EncryptionPublicKey)>, RecipientError> {
-        self.private_readers(facts)
+        issued_at_ms: u64,
+    ) -> Result<Wrapping, RecipientError> {
+        let key_period = self.key_period(facts, issued_at_ms);
+        let recipients = self
+            .private_readers(facts)
             .into_iter()
-            .map(|o| match o.encryption_key {
-                Some(key) => Ok((o.id.clone(), key)),
-                None => Err(RecipientError::NoEncryptionKey { org: o.id.clone() }),
-            })
-            .collect()
+            .map(|o| Ok((o.id.clone(), self.wrapping_key(o, key_period)?)))
+            .collect::<Result<_, RecipientError>>()?;
+        Ok(Wrapping {
+            key_period,
+            recipients,
+        })
     }
 
     /// Checks a statement's private section (if any) against
@@ -78,15 +135,22 @@ impl Genesis {
         };
         let facts = RecordFacts::of(statement);
         let mut problems = Vec::new();
+        let key_period = self.key_period(&facts, statement.issued_at_ms);
+        if private.key_period != key_period {
+            // The recipients' keys are then checked against the period the
+            // rule requires, so every wrap to a wrong period's key is named.
+            problems.push(RecipientError::WrongPeriod {
+                expected: key_period,
+                found: private.key_period,
+            });
+        }
         let mut required = BTreeMap::new();
         for org in self.private_readers(&facts) {
-            match org.encryption_key {
-                Some(key) => {
+            match self.wrapping_key(org, key_period) {
+                Ok(key) => {
                     required.insert(org.id.as_str(), key);
                 }
-                None => problems.push(RecipientError::NoEncryptionKey {
-                    org: org.id.clone(),
-                }),
+                Err(e) => problems.push(e),
             }
         }
         for recipient in &private.recipients {
@@ -162,7 +226,10 @@ mod tests {
         let (g, keys) = example_with_encryption_keys();
         let s = any_statement(&g);
         let facts = RecordFacts::of(&s);
-        let required = g.private_recipients(&facts).unwrap();
+        let required = g
+            .private_recipients(&facts, s.issued_at_ms)
+            .unwrap()
+            .recipients;
         assert_eq!(
             required,
             vec![
@@ -200,12 +267,117 @@ mod tests {
         }
     }
 
+    /// The example with a retention rule (1-year periods, logistics 2,
+    /// everything else 5) and period keys for both keyed orgs in period 60
+    /// (where an inspection issued in 2025, period 55, lands).
+    fn with_retention() -> (Genesis, [EncryptionSecretKey; 2]) {
+        let (g, _) = example_with_encryption_keys();
+        let period_keys = [
+            EncryptionSecretKey::derive(&[20; 32]),
+            EncryptionSecretKey::derive(&[21; 32]),
+        ];
+        let retention = crate::Retention {
+            period_seconds: 365 * 86_400,
+            default_periods: 5,
+            classes: vec![crate::RetentionClass {
+                name: "logistics".into(),
+                biz_steps: vec!["shipping".into(), "receiving".into()],
+                periods: 2,
+            }],
+            keys: [
+                (
+                    ("acme-supplier".to_owned(), 60),
+                    period_keys[0].public_key(),
+                ),
+                (("food-agency".to_owned(), 60), period_keys[1].public_key()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        (g.with_retention(retention).unwrap(), period_keys)
+    }
+
+    #[test]
+    fn with_retention_the_wraps_go_to_the_period_keys() {
+        // Goal: on a consortium with retention classes a private section
+        // must name its key period and be wrapped to the entitled orgs'
+        // keys for it; one sealed the old way (long-term keys, no period)
+        // is refused with both problems named; the rule survives the TOML
+        // round trip and is part of the chain id.
+        let (g, period_keys) = with_retention();
+        let (plain, long_term) = example_with_encryption_keys();
+        assert_ne!(g.chain_id(), plain.chain_id());
+        let back = Genesis::from_toml(&g.to_toml()).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.chain_id(), g.chain_id());
+
+        let any = any_statement(&g);
+        let wrapping = g
+            .private_recipients(&RecordFacts::of(&any), any.issued_at_ms)
+            .unwrap();
+        assert_eq!(wrapping.key_period, Some(60));
+        assert_eq!(
+            wrapping.recipients,
+            vec![
+                ("acme-supplier".to_owned(), period_keys[0].public_key()),
+                ("food-agency".to_owned(), period_keys[1].public_key()),
+            ]
+        );
+        let sealed = |recipients: &[(String, EncryptionPublicKey)], period| {
+            let mut s = private_statement(&g, recipients);
+            let full = event(serde_json::json!({
+                "bizStep": "inspecting",
+                "sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": 71.5}]}],
+            }));
+            let (public, section) =
+                private::seal_for_period(&full, &["/sensorElementList".into()], recipients, period)
+                    .unwrap();
+            s.event = public;
+            s.private = Some(section);
+            s
+        };
+        let good = sealed(&wrapping.recipients, Some(60));
+        assert_eq!(g.check_private_recipients(&good), vec![]);
+        good.private
+            .as_ref()
+            .unwrap()
+            .open("food-agency", &period_keys[1])
+            .unwrap();
+        // The long-term key does not open a period-keyed section.
+        assert!(
+            good.private
+                .as_ref()
+                .unwrap()
+                .open("food-agency", &long_term[1])
+                .is_err()
+        );
+        let old_way = plain
+            .private_recipients(&RecordFacts::of(&any), any.issued_at_ms)
+            .unwrap();
+        let problems = g.check_private_recipients(&sealed(&old_way.recipients, None));
+        assert_eq!(
+            problems[0],
+            RecipientError::WrongPeriod {
+                expected: Some(60),
+                found: None
+            }
+        );
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        // A record whose key period has no announced keys can not be private.
+        let mut later = any.clone();
+        later.issued_at_ms += 365 * 86_400 * 1000;
+        assert!(matches!(
+            g.private_recipients(&RecordFacts::of(&later), later.issued_at_ms),
+            Err(RecipientError::NoPeriodKey { period: 61, .. })
+        ));
+    }
+
     #[test]
     fn a_genesis_without_the_regulators_key_can_not_take_private_records() {
         let g = example();
         let s = any_statement(&g);
         assert!(matches!(
-            g.private_recipients(&RecordFacts::of(&s)),
+            g.private_recipients(&RecordFacts::of(&s), s.issued_at_ms),
             Err(RecipientError::NoEncryptionKey { .. })
         ));
     }
@@ -215,9 +387,11 @@ mod tests {
         // Goal: a third party holding only the receipt and one disclosed
         // field checks it offline; any edit of value or salt fails.
         let (g, keys) = example_with_encryption_keys();
+        let any = any_statement(&g);
         let required = g
-            .private_recipients(&RecordFacts::of(&any_statement(&g)))
-            .unwrap();
+            .private_recipients(&RecordFacts::of(&any), any.issued_at_ms)
+            .unwrap()
+            .recipients;
         let statement = private_statement(&g, &required);
         let envelope = statement.sign(&supplier_client());
         let nodes = node_keys();

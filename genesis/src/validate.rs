@@ -132,6 +132,8 @@ pub enum GenesisError {
     EmptyBizStep { rule: usize, role: Role },
     #[error(transparent)]
     ReadPolicy(#[from] ReadPolicyError),
+    #[error(transparent)]
+    Retention(#[from] crate::retention::RetentionError),
 }
 
 /// The TOML document, as written. Keys, event types and quality kinds are
@@ -149,6 +151,10 @@ pub(crate) struct GenesisFile {
     pub policy: Vec<PolicyFile>,
     #[serde(default)]
     pub read_policy: ReadPolicyFile,
+    /// Retention classes and period keys (`crate::retention`). Optional: a
+    /// genesis without one keeps its canonical format and chain id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::retention::RetentionFile>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -194,6 +200,7 @@ pub(crate) struct Parts {
     pub validators: Vec<Validator>,
     pub policy: Vec<PolicyRule>,
     pub read_policy: ReadPolicy,
+    pub retention: Option<crate::retention::Retention>,
     /// Client key -> index of its org.
     pub client_keys: BTreeMap<PublicKey, usize>,
 }
@@ -286,14 +293,18 @@ impl GenesisFile {
                 quality,
             });
         }
-        check(
+        let mut parts = check(
             self.chain_name,
             self.consensus,
             orgs,
             validators,
             policy,
             self.read_policy.into_typed()?,
-        )
+        )?;
+        if let Some(retention) = self.retention {
+            parts.retention = Some(check_retention(retention.into_typed()?, &parts.orgs)?);
+        }
+        Ok(parts)
     }
 
     pub(crate) fn from_parts(g: &crate::Genesis) -> GenesisFile {
@@ -339,6 +350,9 @@ impl GenesisFile {
                 })
                 .collect(),
             read_policy: ReadPolicyFile::from_typed(g.read_policy()),
+            retention: g
+                .retention()
+                .map(crate::retention::RetentionFile::from_typed),
         }
     }
 }
@@ -493,8 +507,21 @@ pub(crate) fn check(
         validators,
         policy,
         read_policy,
+        retention: None,
         client_keys,
     })
+}
+
+/// Checks a retention rule against the (already checked) orgs.
+pub(crate) fn check_retention(
+    retention: crate::retention::Retention,
+    orgs: &[Org],
+) -> Result<crate::retention::Retention, GenesisError> {
+    let orgs: Vec<(String, Option<EncryptionPublicKey>)> = orgs
+        .iter()
+        .map(|o| (o.id.clone(), o.encryption_key))
+        .collect();
+    Ok(retention.check(&orgs)?)
 }
 
 fn check_consensus(c: &ConsensusParams) -> Result<(), GenesisError> {

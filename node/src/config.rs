@@ -46,6 +46,7 @@
 //! [private]                             # optional: open private fields (statement v2)
 //! org = "manufacturer"                  # this node's org; must be a recipient to open
 //! key = "consortium/keys/manufacturer/encryption.key"  # its X25519 key file (0600)
+//! period_keys = "consortium/keys/manufacturer/periods"  # with genesis [retention]: <period>.key files, deleted when the period expires
 //! Without `[private]` the node stores and certifies private sections but
 //! serves no plaintext (`GET /v1/attestations/{id}/private` answers 409).
 //! Without `[alerts]` the node evaluates nothing and `GET /v1/alerts` lists
@@ -141,6 +142,7 @@ pub const SUPPLIER_LOTS_MIN_DEFAULT: u32 = 5;
 struct RawPrivate {
     org: String,
     key: PathBuf,
+    period_keys: Option<PathBuf>,
 }
 
 /// This node's org encryption key (`[private]`): which org it opens
@@ -149,6 +151,10 @@ struct RawPrivate {
 pub struct PrivateConfig {
     pub org: String,
     pub key: PathBuf,
+    /// The folder of the org's period keys (`<period>.key`), on a
+    /// consortium with retention classes. The node deletes a period's file
+    /// when the period expires (crypto-shredding, `access::shred`).
+    pub period_keys: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -427,6 +433,7 @@ impl NodeConfig {
             private: raw.private.map(|p| PrivateConfig {
                 org: p.org,
                 key: resolve(p.key),
+                period_keys: p.period_keys.map(&resolve),
             }),
             webhooks: raw
                 .webhooks

@@ -322,7 +322,28 @@ impl Node {
         let private_key = match &config.private {
             None => None,
             Some(section) => {
-                Some(org_encryption_key(&genesis, section).map_err(StartError::Private)?)
+                let mut org_key =
+                    org_encryption_key(&genesis, section).map_err(StartError::Private)?;
+                // Crypto-shredding: the follower deletes expired period keys
+                // as the chain passes their period (access::shred).
+                if let Some(dir) = &section.period_keys {
+                    let periods =
+                        crate::access::shred::PeriodKeys::new(&genesis, &section.org, dir)
+                            .ok_or_else(|| {
+                                StartError::Private(
+                                    "[private] period_keys needs a genesis with [retention]".into(),
+                                )
+                            })?;
+                    let periods = Arc::new(periods);
+                    crate::access::shred::start(
+                        periods.clone(),
+                        reader.clone(),
+                        shared.clone(),
+                        audit.clone(),
+                    );
+                    org_key.periods = Some(periods);
+                }
+                Some(org_key)
             }
         };
         let alerts = match &config.alerts {
@@ -541,5 +562,6 @@ fn org_encryption_key(
     Ok(crate::access::private::OrgKey {
         org: section.org.clone(),
         key,
+        periods: None,
     })
 }

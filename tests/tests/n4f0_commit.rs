@@ -238,6 +238,155 @@ async fn private_fields_are_plaintext_only_to_entitled_orgs() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shredded_period_is_unreadable_everywhere_and_receipts_still_verify() {
+    // Goal (issue 14, crypto-shredding): on a consortium with 3-second key
+    // periods and one period of retention, a private record is readable by
+    // the issuer and the regulator until the committed chain passes its
+    // key period; then every node deletes its org's key of that period
+    // (and records it in its audit trail), the record's private fields
+    // answer 410 on every recipient node and open with no key left on
+    // disk, while the receipt, fetched again afterwards, and a disclosure
+    // handed out before still verify offline. Method: public attestations
+    // are committed once a second until the issuer's node answers 410.
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let four = Four::new().with_retention(3, 60);
+    let nodes = four.start_all().await;
+    let marker = "MARKER-5b1e-shredded-secret";
+    let mut event = serde_json::to_value(commissioning("SHRED-1")).expect("event");
+    event["lotline:quality"]["method"] = marker.into();
+    let event: lotline_core::epcis::Event = serde_json::from_value(event).expect("event");
+    let envelope =
+        lotline_sdk::AttestationBuilder::new(four.genesis.chain_id(), &four.signers["supplier"])
+            .event(event)
+            .private_fields(&four.genesis, vec!["/lotline:quality/method".into()])
+            .build()
+            .expect("envelope");
+    let id = envelope.id();
+    let statement = lotline_core::Statement::from_payload(&envelope.payload).expect("statement");
+    let period = statement
+        .private
+        .as_ref()
+        .and_then(|p| p.key_period)
+        .expect("a key period");
+    let as_org = |node: usize, org: &str| {
+        lotline_sdk::Client::new(&nodes[node].url())
+            .expect("client")
+            .with_bearer_token(four.tokens[org].clone())
+    };
+    as_org(0, "supplier")
+        .submit(&envelope, Wait::Committed)
+        .await
+        .expect("committed");
+    let fields = as_org(0, "supplier")
+        .private_fields(&id)
+        .await
+        .expect("readable before its period ends");
+    assert_eq!(fields[0].value, serde_json::json!(marker));
+    let disclosure = fields[0].clone();
+
+    // Move the chain on until the issuer's node has shredded the period.
+    let mut lot = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        match as_org(0, "supplier").private_fields(&id).await {
+            Ok(_) => {}
+            Err(lotline_sdk::SdkError::Rejected {
+                status: 410,
+                problem,
+            }) => {
+                assert_eq!(problem.slug(), "private-shredded");
+                break;
+            }
+            Err(e) => panic!("issuer before shredding: {e}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "period {period} never shredded"
+        );
+        lot += 1;
+        let tick = lotline_sdk::AttestationBuilder::new(
+            four.genesis.chain_id(),
+            &four.signers["supplier"],
+        )
+        .event(commissioning(&format!("TICK-{lot}")))
+        .build()
+        .expect("tick");
+        as_org(0, "supplier")
+            .submit(&tick, Wait::Committed)
+            .await
+            .expect("tick committed");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let target = nodes[0].shared.head().height;
+    eventually("all nodes apply the shredding block", 30, || {
+        nodes.iter().all(|n| n.shared.head().height >= target)
+    })
+    .await;
+    // Every recipient node answers 410; the others never held the key.
+    for (node, org) in [(0, "supplier"), (3, "regulator")] {
+        let mut answer = None;
+        for _ in 0..100 {
+            match as_org(node, org).private_fields(&id).await {
+                Err(lotline_sdk::SdkError::Rejected { status: 410, .. }) => {
+                    answer = Some(410);
+                    break;
+                }
+                other => {
+                    answer = Some(match other {
+                        Ok(_) => 200,
+                        Err(lotline_sdk::SdkError::Rejected { status, .. }) => status,
+                        Err(_) => 0,
+                    });
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(answer, Some(410), "{org} on node {node}");
+    }
+    for (node, org) in [(1, "regulator"), (2, "regulator")] {
+        match as_org(node, org).private_fields(&id).await {
+            Err(lotline_sdk::SdkError::Rejected { status: 409, .. }) => {}
+            other => panic!("node {node}: expected 409, got {other:?}"),
+        }
+    }
+    // No node keeps a key of the period; each recorded the act; the
+    // long-term key does not open a period-keyed section.
+    for config in &four.configs {
+        let private = config.private.as_ref().expect("[private]");
+        let dir = private.period_keys.as_ref().expect("period keys");
+        eventually("the period key is deleted", 30, || {
+            !dir.join(format!("{period}.key")).exists()
+        })
+        .await;
+        assert!(
+            dir.join(format!("{}.key", period + 5)).exists(),
+            "a later period's key must stay"
+        );
+        let long_term = lotline_genesis::keys::read_encryption_key(&private.key).expect("key");
+        assert!(lotline_sdk::open_private(&envelope, &private.org, &long_term).is_err());
+    }
+    let receipt = as_org(1, "regulator").receipt(&id).await.expect("receipt");
+    four.genesis
+        .verify_receipt(&receipt)
+        .expect("receipt verifies");
+    four.genesis
+        .verify_disclosure(&receipt, &disclosure)
+        .expect("an earlier disclosure still verifies");
+    for node in nodes {
+        node.shutdown().await;
+    }
+    for (i, config) in four.configs.iter().enumerate() {
+        let audit = folder_contents(&config.data_dir.join("audit"));
+        assert!(
+            holds(&audit, &format!("shred key period {period} ")).is_some(),
+            "node {i}: the shredding is not in the audit trail"
+        );
+        let contents = folder_contents(&config.data_dir);
+        assert_eq!(holds(&contents, marker), None, "node {i}: marker on disk");
+    }
+}
+
 /// The monitoring folder at the workspace root (alerting rules, their
 /// promtool unit tests, the Grafana dashboard).
 fn monitoring() -> std::path::PathBuf {

@@ -19,6 +19,7 @@ pub mod credentials;
 pub mod guard;
 pub mod private;
 pub mod rate_limit;
+pub mod shred;
 pub mod visibility;
 
 use std::convert::Infallible;

@@ -15,6 +15,7 @@ use lotline_core::statement::Statement;
 use lotline_genesis::{Genesis, Reader, RecordFacts};
 
 use super::Identity;
+use super::shred::{PeriodKeyError, PeriodKeys};
 
 /// This node's org encryption key (`[private]`), checked against genesis
 /// at start.
@@ -22,6 +23,10 @@ use super::Identity;
 pub struct OrgKey {
     pub org: String,
     pub key: EncryptionSecretKey,
+    /// The org's period keys (`[private] period_keys`), on a consortium with
+    /// retention classes: sections with a key period open with these, never
+    /// with `key`.
+    pub periods: Option<std::sync::Arc<PeriodKeys>>,
 }
 
 /// The opened private fields of one record.
@@ -44,6 +49,8 @@ pub enum PrivateReadError {
         "this node holds no key that opens the record's private fields; ask a node of a recipient org ({0})"
     )]
     NotHere(String),
+    #[error(transparent)]
+    Shredded(PeriodKeyError),
     #[error("the private section does not open: {0}")]
     Open(PrivateError),
 }
@@ -82,9 +89,22 @@ pub fn open(
     let key = key
         .filter(|k| section.recipient_orgs().any(|org| org == k.org))
         .ok_or_else(|| PrivateReadError::NotHere(recipients()))?;
-    let fields = section
-        .open(&key.org, &key.key)
-        .map_err(PrivateReadError::Open)?;
+    let fields = match section.key_period {
+        None => section.open(&key.org, &key.key),
+        Some(period) => {
+            let periods = key
+                .periods
+                .as_ref()
+                .ok_or_else(|| PrivateReadError::NotHere(recipients()))?;
+            let period_key = periods.key(period).map_err(|e| match e {
+                PeriodKeyError::Shredded { .. } => PrivateReadError::Shredded(e),
+                PeriodKeyError::Missing { .. } => PrivateReadError::NotHere(recipients()),
+                PeriodKeyError::Bad { .. } => PrivateReadError::Open(PrivateError::UnwrapFailed),
+            })?;
+            section.open(&key.org, &period_key)
+        }
+    }
+    .map_err(PrivateReadError::Open)?;
     let event = private::reveal(&statement.event, &fields).map_err(PrivateReadError::Open)?;
     Ok(Opened {
         opened_by: key.org.clone(),

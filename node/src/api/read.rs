@@ -151,6 +151,12 @@ pub async fn private_fields(
             "This node can not open these private fields",
             e.to_string(),
         )),
+        Err(e @ PrivateReadError::Shredded(_)) => Err(ApiError::new(
+            StatusCode::GONE,
+            "private-shredded",
+            "Private fields destroyed under the retention rule",
+            e.to_string(),
+        )),
         Err(e @ PrivateReadError::Open(_)) => Err(ApiError::internal(e)),
     }
 }

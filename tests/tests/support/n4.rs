@@ -93,6 +93,50 @@ impl Four {
         }
     }
 
+    /// Gives the consortium a retention rule (crypto-shredding, issue 14):
+    /// periods of `period_seconds`, every record kept one period, and for
+    /// each org fresh period keys covering the next `periods` periods,
+    /// written 0600 to a folder per node that its `[private]` names. The
+    /// genesis file is rewritten (a new chain id) before any node starts.
+    #[allow(dead_code)]
+    pub fn with_retention(mut self, period_seconds: u64, periods: u64) -> Four {
+        use lotline_core::private::EncryptionSecretKey;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let first = now_ms / (period_seconds * 1000);
+        let mut keys = std::collections::BTreeMap::new();
+        let mut dirs = std::collections::BTreeMap::new();
+        for org in self.genesis.orgs() {
+            let dir = self.dir.path().join("period-keys").join(&org.id);
+            std::fs::create_dir_all(&dir).expect("period key folder");
+            for period in first..first + periods {
+                let key = EncryptionSecretKey::generate();
+                lotline_genesis::keys::write_encryption_key(
+                    &dir.join(format!("{period}.key")),
+                    &key,
+                )
+                .expect("period key file");
+                keys.insert((org.id.clone(), period), key.public_key());
+            }
+            dirs.insert(org.id.clone(), dir);
+        }
+        let retention = lotline_genesis::Retention {
+            period_seconds,
+            default_periods: 1,
+            classes: Vec::new(),
+            keys,
+        };
+        self.genesis = self.genesis.with_retention(retention).expect("retention");
+        std::fs::write(&self.configs[0].genesis, self.genesis.to_toml()).expect("genesis");
+        for config in &mut self.configs {
+            let private = config.private.as_mut().expect("[private]");
+            private.period_keys = Some(dirs[&private.org].clone());
+        }
+        self
+    }
+
     pub async fn start(&self, i: usize) -> Node {
         Node::start(&self.configs[i]).await.expect("node starts")
     }

@@ -389,14 +389,14 @@ enum Submitted {
     Later,
 }
 
-type Block = Vec<(
+pub(crate) type Block = Vec<(
     lotline_core::attestation::AttestationId,
     Position,
     Statement,
 )>;
 
 /// The parsed statements of the block at `height`, in block order.
-fn read_block(reader: &StoreReader, height: u64) -> Result<Option<Block>, StoreError> {
+pub(crate) fn read_block(reader: &StoreReader, height: u64) -> Result<Option<Block>, StoreError> {
     let Some(meta) = reader.block(height)? else {
         return Ok(None);
     };
