@@ -24,6 +24,7 @@ pub mod bulk_load;
 pub mod cli;
 pub mod config;
 pub mod consensus;
+pub mod dashboard;
 pub mod demo;
 pub mod epcis;
 pub mod ingest;

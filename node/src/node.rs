@@ -382,6 +382,7 @@ impl Node {
             private_key,
             #[cfg(feature = "analytics")]
             analytics: analytics.clone(),
+            sessions: crate::dashboard::session::Sessions::new(config.tls.is_some()),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let router = api::router(ctx);

@@ -11,13 +11,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use lotline_core::Statement;
 use lotline_core::bundle::ProofBundle;
 use reqwest::header::{ACCEPT_LANGUAGE, CONTENT_TYPE};
 use serde_json::Value;
+use support::browser::{artifacts, chromium, png_size};
 use support::public_story::{self, CUSTOMER_GLN, INVOICE, PRIVATE_MEASUREMENT, PURCHASE_ORDER};
 use support::{Consortium, client};
 
@@ -48,48 +46,6 @@ async fn page(url: &str, accept_language: &str) -> String {
             .starts_with("text/html")
     );
     response.text().await.expect("html")
-}
-
-fn artifacts() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts");
-    std::fs::create_dir_all(&dir).expect("artifacts dir");
-    dir
-}
-
-/// Headless Chromium (Debian's `chromium`): a 375 px wide screenshot, and
-/// the DOM after rendering.
-fn chromium(url: &str, screenshot: &Path) -> String {
-    let common = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=375,2200",
-    ];
-    let shot = Command::new("chromium")
-        .args(common)
-        .arg(format!("--screenshot={}", screenshot.display()))
-        .arg(url)
-        .output()
-        .expect("chromium is installed (apt-get install chromium; .ci/run does)");
-    assert!(shot.status.success(), "chromium screenshot: {shot:?}");
-    let dom = Command::new("chromium")
-        .args(common)
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .expect("chromium");
-    assert!(dom.status.success(), "chromium dump-dom: {dom:?}");
-    String::from_utf8(dom.stdout).expect("utf-8 DOM")
-}
-
-/// Width and height from a PNG's IHDR chunk.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert_eq!(&bytes[1..4], b"PNG");
-    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
-    (be(16), be(20))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -615,3 +615,401 @@ fn progress_position(delivered: &[Received]) -> u64 {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0)
 }
+
+/// A plain HTTP client that follows no redirects (the tests read them).
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// `application/x-www-form-urlencoded` from pairs.
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", lotline_sdk::encode_segment(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The `name=value` of cookie `name` among a response's `Set-Cookie`s,
+/// with the whole header.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            (
+                v.split(';').next().unwrap_or_default().to_owned(),
+                v.to_owned(),
+            )
+        })
+}
+
+/// The value of the hidden `csrf` input of a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..].split('"').next().expect("csrf value").to_owned()
+}
+
+/// Logs in as `org` through the login form; returns the session cookie
+/// and the session's CSRF token.
+async fn dashboard_login(consortium: &Consortium, url: &str, org: &str) -> (String, String) {
+    let http = no_redirects();
+    let page = http
+        .get(format!("{url}/dashboard/login"))
+        .send()
+        .await
+        .expect("login page");
+    let (nonce, _) = set_cookie(&page, "lotline_login").expect("a login cookie");
+    let csrf = csrf_of(&page.text().await.expect("html"));
+    let response = http
+        .post(format!("{url}/dashboard/login"))
+        .header("cookie", &nonce)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", &csrf), ("token", &consortium.tokens[org])]))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 303, "{org} logs in");
+    let (session, _) = set_cookie(&response, "lotline_session").expect("a session cookie");
+    let overview = http
+        .get(format!("{url}/dashboard"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("overview");
+    assert_eq!(overview.status(), 200);
+    let csrf = csrf_of(&overview.text().await.expect("html"));
+    (session, csrf)
+}
+
+/// The dashboard over real HTTP: no session sends the browser to the login
+/// page; a wrong token and a post without (or with a wrong) CSRF token are
+/// refused; the login sets an HttpOnly, SameSite=Strict cookie; the pages
+/// show charts, scorecards, genealogy and root causes as the API shows them
+/// to the same org (the read policy scopes both); logout ends the session.
+/// The regulator's lot report carries the same genealogy picture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_sessions_are_csrf_safe_and_scoped_by_the_read_policy() {
+    let consortium = Consortium::new();
+    let node = consortium.start().await;
+    let truth = load_planted(&consortium, &node, 42).await;
+    let url = node.url();
+    let url = url.as_str();
+    let http = no_redirects();
+
+    // No session: every dashboard page redirects to the login page.
+    for path in ["/dashboard", "/dashboard/trace", "/dashboard/spc"] {
+        let response = http.get(format!("{url}{path}")).send().await.expect("page");
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/dashboard/login");
+    }
+    let response = http
+        .get(format!("{url}/dashboard"))
+        .header("cookie", "lotline_session=00ff")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(response.status(), 303, "an unknown session is no session");
+
+    // The login form: a wrong token is refused (401), and so is a post
+    // without the login cookie's CSRF token or with another one (403).
+    let page = http
+        .get(format!("{url}/dashboard/login?lang=zh"))
+        .send()
+        .await
+        .expect("login page");
+    assert_eq!(page.status(), 200);
+    let (nonce, header) = set_cookie(&page, "lotline_login").expect("a login cookie");
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Strict"));
+    let csrf = csrf_of(&page.text().await.expect("html"));
+    let post = |cookie: String, body: String| {
+        let http = http.clone();
+        async move {
+            http.post(format!("{url}/dashboard/login"))
+                .header("cookie", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .expect("login")
+        }
+    };
+    let token = consortium.tokens["regulator"].as_str();
+    let wrong = post(
+        nonce.clone(),
+        form(&[("csrf", &csrf), ("token", "c1.deadbeef")]),
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    assert!(set_cookie(&wrong, "lotline_session").is_none());
+    assert!(wrong.text().await.unwrap().contains("login-error"));
+    for body in [
+        form(&[("token", token)]),
+        form(&[("csrf", &"0".repeat(64)), ("token", token)]),
+    ] {
+        let refused = post(nonce.clone(), body).await;
+        assert_eq!(refused.status(), 403);
+        assert!(set_cookie(&refused, "lotline_session").is_none());
+    }
+    let no_cookie = post(String::new(), form(&[("csrf", &csrf), ("token", token)])).await;
+    assert_eq!(
+        no_cookie.status(),
+        403,
+        "the CSRF token is bound to its cookie"
+    );
+    let good = post(nonce.clone(), form(&[("csrf", &csrf), ("token", token)])).await;
+    assert_eq!(good.status(), 303);
+    let (session, header) = set_cookie(&good, "lotline_session").expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(header.contains(attribute), "{header}");
+    }
+    assert!(!header.contains("Secure"), "no TLS on this node");
+
+    let get = |path: String, cookie: String| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .get(format!("{url}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("page");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("html"))
+        }
+    };
+    let (status, overview) = get("/dashboard?lang=en".into(), session.clone()).await;
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&overview);
+    for section in ["id=\"alerts\"", "id=\"suppliers\"", "id=\"recalls\""] {
+        assert!(overview.contains(section), "{section}");
+    }
+    assert!(overview.contains("class=\"scorecard\""), "scorecards");
+    assert!(
+        overview.contains("<tr class=\"scorecard\"><td>supplier</td>"),
+        "the supplier org is scored"
+    );
+    assert!(overview.contains("class=\"recall\""), "the planted recall");
+
+    // The control chart of the drifting characteristic, as SVG.
+    let (status, chart) = get(
+        format!(
+            "/dashboard/spc?gtin={}&characteristic={}",
+            truth.drift_gtin,
+            lotline_sdk::encode_segment(&truth.drift_characteristic)
+        ),
+        session.clone(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        200,
+        "{}",
+        &chart[chart.find("<main>").unwrap_or(0)..]
+    );
+    assert!(chart.contains("<svg class=\"chart\"") && chart.contains("UCL"));
+
+    // The genealogy of the planted cause: every edge links its attestation.
+    let cause = lotline_sdk::encode_segment(&truth.cause);
+    let (status, trace) = get(format!("/dashboard/trace?id={cause}"), session.clone()).await;
+    assert_eq!(status, 200);
+    assert!(trace.contains("<svg class=\"genealogy\""));
+    let edges = trace
+        .matches("<a class=\"edge\" href=\"/v1/attestations/")
+        .count();
+    assert!(edges > 0, "linked edges");
+    let first = trace.split("<a class=\"edge\" href=\"").nth(1).unwrap();
+    let link = first.split('"').next().unwrap().to_owned();
+    let (status, _) = get(link.clone(), session.clone()).await;
+    assert_eq!(
+        status, 200,
+        "the session cookie reads the attestation {link}"
+    );
+
+    // The root-cause tool: a post without or with a wrong CSRF token is
+    // refused; with it, the planted cause is among the findings.
+    let bad = truth.bad.join("\n");
+    let root_cause = |cookie: String, body: String| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .post(format!("{url}/dashboard/root-cause"))
+                .header("cookie", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .expect("root cause");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("html"))
+        }
+    };
+    let (status, _) = root_cause(session.clone(), form(&[("bad", &bad)])).await;
+    assert_eq!(status, 403, "no CSRF token");
+    let (status, _) = root_cause(
+        session.clone(),
+        form(&[("csrf", &"0".repeat(64)), ("bad", &bad)]),
+    )
+    .await;
+    assert_eq!(status, 403, "a wrong CSRF token");
+    let (status, found) =
+        root_cause(session.clone(), form(&[("csrf", &csrf), ("bad", &bad)])).await;
+    assert_eq!(status, 200);
+    assert!(found.contains("class=\"finding\""));
+    assert!(found.contains(&truth.cause), "the planted cause is found");
+    assert!(found.contains("class=\"evidence\" href=\"/v1/attestations/"));
+    // The cookie is no credential for the JSON API's posts.
+    let api = http
+        .post(format!("{url}/v1/root-cause"))
+        .header("cookie", &session)
+        .json(&json!({"bad": truth.bad}))
+        .send()
+        .await
+        .expect("root cause");
+    assert_eq!(api.status(), 422, "answered as anonymous");
+
+    // Scoped by the read policy: each org's dashboard shows what the API
+    // shows that org (findings, genealogy size), and the regulator reads
+    // more than a distributor does.
+    let mut findings = Vec::new();
+    for org in ["regulator", "distributor"] {
+        let (session, csrf) = dashboard_login(&consortium, url, org).await;
+        let (status, page) =
+            root_cause(session.clone(), form(&[("csrf", &csrf), ("bad", &bad)])).await;
+        let response = http_as(&consortium, org)
+            .post(format!("{url}/v1/root-cause"))
+            .json(&json!({"bad": truth.bad}))
+            .send()
+            .await
+            .expect("root cause");
+        assert_eq!(status, response.status().as_u16(), "{org}");
+        let count = page.matches("class=\"finding\"").count();
+        if status == 200 {
+            let answer: Value = response.json().await.expect("json");
+            assert_eq!(
+                count,
+                answer["findings"].as_array().map_or(0, Vec::len),
+                "{org}"
+            );
+        }
+        findings.push(count);
+    }
+    assert!(findings[0] > findings[1], "{findings:?}");
+
+    // The regulator's lot report draws the same genealogy.
+    let report = http_as(&consortium, "regulator")
+        .get(format!("{url}/v1/reports/lots/{cause}"))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(report.status(), 200);
+    let report = report.text().await.expect("html");
+    assert!(report.contains("<svg class=\"genealogy\""));
+    assert_eq!(
+        report.matches("<a class=\"edge\"").count(),
+        edges,
+        "the same picture"
+    );
+
+    // Logout needs the CSRF token too, then the session is gone.
+    let logout = |body: String| {
+        let http = http.clone();
+        let session = session.clone();
+        async move {
+            http.post(format!("{url}/dashboard/logout"))
+                .header("cookie", session)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .expect("logout")
+        }
+    };
+    assert_eq!(logout(String::new()).await.status(), 403);
+    let out = logout(form(&[("csrf", &csrf)])).await;
+    assert_eq!(out.status(), 303);
+    let (_, cleared) = set_cookie(&out, "lotline_session").expect("cleared");
+    assert!(cleared.contains("Max-Age=0"));
+    let (status, _) = get("/dashboard".into(), session.clone()).await;
+    assert_eq!(status, 303, "the session ended");
+    node.shutdown().await;
+}
+
+/// The dashboard in a real browser (headless Chromium over the DevTools
+/// protocol): the user types a token into the login form; the browser keeps
+/// the session cookie (scripts can not read it) and shows the overview in
+/// Chinese, the genealogy of the planted cause, a control chart and the
+/// root-cause findings. Screenshots are kept under `target/artifacts/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_works_in_headless_chromium() {
+    let consortium = Consortium::new();
+    let node = consortium.start().await;
+    let truth = load_planted(&consortium, &node, 42).await;
+    let url = node.url();
+    let token = consortium.tokens["regulator"].clone();
+    tokio::task::spawn_blocking(move || {
+        use support::browser::{Browser, artifacts, png_size};
+        let mut browser = Browser::start(1280);
+        browser.open(&format!("{url}/dashboard/trace"));
+        assert_eq!(
+            browser.eval("location.pathname"),
+            json!("/dashboard/login"),
+            "no session: the login page"
+        );
+        browser.open(&format!("{url}/dashboard/login?lang=zh"));
+        browser.submit(&format!(
+            "document.getElementById('token').value = {}; document.getElementById('login').submit(); true",
+            json!(token)
+        ));
+        assert_eq!(browser.eval("location.pathname"), json!("/dashboard"));
+        assert_eq!(browser.eval("document.cookie"), json!(""), "HttpOnly");
+        let text = browser.eval("document.body.innerText");
+        let text = text.as_str().unwrap_or_default();
+        assert!(text.contains("供应商评分卡") && text.contains("召回状态"), "{text}");
+        let shots = artifacts();
+        let png = browser.screenshot(&shots.join("dashboard-overview-zh.png"));
+        assert_eq!(png_size(&png).0, 1280);
+
+        let cause = lotline_sdk::encode_segment(&truth.cause);
+        browser.open(&format!("{url}/dashboard/trace?lang=en&id={cause}"));
+        let edges = browser.eval("document.querySelectorAll('svg.genealogy a.edge').length");
+        assert!(
+            edges.as_u64() > Some(0),
+            "{edges} {}",
+            browser.eval("location.href + ' ' + document.body.innerHTML.slice(0, 3000)")
+        );
+        browser.screenshot(&shots.join("dashboard-genealogy-en.png"));
+
+        browser.open(&format!(
+            "{url}/dashboard/spc?lang=en&gtin={}&characteristic={}",
+            truth.drift_gtin,
+            lotline_sdk::encode_segment(&truth.drift_characteristic)
+        ));
+        let points = browser.eval("document.querySelectorAll('svg.chart circle').length");
+        assert!(points.as_u64() > Some(0), "{points}");
+        browser.screenshot(&shots.join("dashboard-chart-en.png"));
+
+        browser.open(&format!("{url}/dashboard/root-cause?lang=en"));
+        browser.submit(&format!(
+            "document.getElementById('bad').value = {}; document.querySelector('#root-cause form').submit(); true",
+            json!(truth.bad.join("\n"))
+        ));
+        let findings = browser.eval("document.querySelectorAll('tr.finding').length");
+        assert!(findings.as_u64() > Some(0), "{findings}");
+        let text = browser.eval("document.body.innerText");
+        assert!(
+            text.as_str().unwrap_or_default().contains(&truth.cause),
+            "the planted cause is shown"
+        );
+        browser.screenshot(&shots.join("dashboard-root-cause-en.png"));
+    })
+    .await
+    .expect("browser session");
+    node.shutdown().await;
+}

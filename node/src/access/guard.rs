@@ -5,6 +5,9 @@
 //! Order matters: the IP bucket is charged before a token is checked, so
 //! guessing tokens costs rate; a valid credential is then charged to its own
 //! bucket instead (a gateway behind one IP is not throttled as one client).
+//! Without a bearer token, a dashboard session cookie stands for the
+//! credential that logged in (`dashboard::session`, safe methods and the
+//! dashboard's CSRF-checked forms only).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -36,14 +39,34 @@ pub async fn guard(
         Ok(bearer) => bearer,
         Err(error) => return error.into_response(),
     };
-    let identity = match bearer {
-        None => {
+    let session = match bearer {
+        None if crate::dashboard::session::applies(request.method(), request.uri().path()) => {
+            ctx.sessions.current(request.headers())
+        }
+        _ => None,
+    };
+    let identity = match (bearer, session) {
+        (None, Some(session)) => {
+            // A dashboard session stands for the credential it logged in
+            // with, and is charged to that credential's bucket.
+            if let Err(wait) = ctx
+                .access
+                .per_credential
+                .check(&session.caller.credential, now)
+            {
+                return too_many(wait);
+            }
+            let caller = session.caller.clone();
+            request.extensions_mut().insert(session);
+            Identity::Caller(caller)
+        }
+        (None, None) => {
             if let Err(wait) = ctx.access.per_ip.check(&ip, now) {
                 return too_many(wait);
             }
             Identity::Anonymous
         }
-        Some(token) => match ctx.access.credentials.authenticate(&token) {
+        (Some(token), _) => match ctx.access.credentials.authenticate(&token) {
             Ok(credential) => {
                 if let Err(wait) = ctx.access.per_credential.check(&credential.id, now) {
                     return too_many(wait);

@@ -23,6 +23,7 @@ use axum::routing::{get, post};
 use lotline_genesis::Genesis;
 
 pub use problem::{ApiError, classify};
+pub(crate) use quality::{chart_error, root_cause_error};
 pub(crate) use trace::trace_error;
 
 use crate::admission::Admission;
@@ -50,6 +51,8 @@ pub struct ApiContext {
     /// The analytics projection `POST /v1/sql` reads ([`crate::analytics`]).
     #[cfg(feature = "analytics")]
     pub analytics: Option<Arc<crate::analytics::Analytics>>,
+    /// Dashboard sessions ([`crate::dashboard::session`]).
+    pub sessions: crate::dashboard::session::Sessions,
 }
 
 impl ApiContext {
@@ -94,6 +97,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .merge(quality::routes())
         .merge(epcis::routes())
         .merge(crate::public::routes())
+        .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

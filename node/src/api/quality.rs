@@ -200,7 +200,7 @@ async fn cold_chain_route(
 }
 
 /// The one mapping from chart errors to problem documents.
-fn chart_error(error: ChartError) -> ApiError {
+pub(crate) fn chart_error(error: ChartError) -> ApiError {
     let detail = error.to_string();
     match error {
         ChartError::Series(SeriesError::BadGtin(..)) => {
@@ -219,7 +219,7 @@ fn chart_error(error: ChartError) -> ApiError {
 }
 
 /// The one mapping from root-cause errors to problem documents.
-fn root_cause_error(error: RootCauseError) -> ApiError {
+pub(crate) fn root_cause_error(error: RootCauseError) -> ApiError {
     let detail = error.to_string();
     match error {
         RootCauseError::BadCount(_) => ApiError::bad_request("invalid-request", detail),

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::{authorize_report, now_rfc3339};
 use crate::api::{ApiContext, ApiError, trace_error};
+use crate::dashboard::svg::Genealogy;
 use crate::epcis::master_data;
 use crate::store::index;
 use crate::trace::{self, SeeAll, TraceRequest};
@@ -89,6 +90,8 @@ pub struct Report {
     pub chain_id: String,
     pub rows: Vec<Row>,
     pub units: Vec<AffectedUnit>,
+    /// The lot's genealogy as inline SVG (lot reports).
+    pub genealogy: Option<String>,
 }
 
 #[derive(Template)]
@@ -113,6 +116,7 @@ pub async fn lot(
     let task_ctx = ctx.clone();
     let report = blocking(move || {
         let mut ids = BTreeMap::new();
+        let mut traces = Vec::new();
         for direction in [Direction::Backward, Direction::Forward] {
             let request = TraceRequest {
                 root: id.clone(),
@@ -122,7 +126,11 @@ pub async fn lot(
             };
             let found = trace::trace(&task_ctx.reader, &request, &SeeAll).map_err(trace_error)?;
             ids.extend(trace::cited(&found).into_iter().map(|a| (a, ())));
+            traces.push(found);
         }
+        // The dashboard's genealogy picture, every edge linked to its
+        // attestation.
+        let genealogy = Genealogy::new(&traces[0], &traces[1]);
         let listing = task_ctx
             .reader
             .list(
@@ -139,13 +147,17 @@ pub async fn lot(
                 "this node holds no record of {id}"
             )));
         }
-        build(
+        let mut report = build(
             &task_ctx,
             format!("Lot report: {id}"),
             format!("lot {id}"),
             ids.into_keys(),
             Vec::new(),
-        )
+        )?;
+        if genealogy.edge_count() > 0 {
+            report.genealogy = Some(genealogy.svg(&crate::dashboard::model::attestation_href));
+        }
+        Ok(report)
     })
     .await?;
     respond(&report, format, &ctx)
@@ -367,6 +379,7 @@ fn build(
         chain_id: ctx.genesis.chain_id().to_string(),
         rows,
         units,
+        genealogy: None,
     })
 }
 

@@ -12,7 +12,9 @@
 //!   the limits its products' lot master data state;
 //! - `root_cause.rs`: the upstream factors bad units share, ranked against
 //!   the good units of the same products, with the trace paths that prove
-//!   each exposure.
+//!   each exposure;
+//! - `scorecard.rs`: supplier scorecards (PPM, non-conformance rate,
+//!   certificate coverage) and the recall register.
 //!
 //! Reads only, through the trace module's `Reader`: every record is judged
 //! by the one read-policy rule (`access::can_read`, via `Visibility`) and
@@ -22,6 +24,7 @@ pub mod alerts;
 pub mod cold_chain;
 pub mod excursion;
 pub mod root_cause;
+pub mod scorecard;
 pub mod series;
 pub mod spc;
 pub mod stats;

@@ -2,6 +2,7 @@
 //! in a temporary folder, a node on a loopback port, real sled, real HTTP.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod n4;
 pub mod public_story;
 
