@@ -4,6 +4,10 @@
 //! - root cause (`POST /v1/root-cause`) for N bad units (default 1,000),
 //! - the control chart (`GET /v1/spc/...`) of the end-of-line test of one
 //!   product (one measurement per unit: 100k or more at the default size),
+//! - the alert follower's work on a committed block (`alerts::detect` on
+//!   the last blocks of the store, as `follower.rs` judges them): the part
+//!   of the commit-to-alert latency the node computes; the alert's own
+//!   signing and commit add one block interval,
 //!
 //! and prints each against a bound measured in the same run on the same
 //! store: the prefix scans the answer cannot do without (the products'
@@ -97,6 +101,64 @@ fn main() -> Result<()> {
     );
     root_cause(&reader, &truth, args.bad, args.iterations)?;
     chart(&reader, &truth, args.iterations)?;
+    alert_judging(&reader)?;
+    Ok(())
+}
+
+/// Blocks judged by the alert bench (the latest ones).
+const ALERT_BLOCKS: u64 = 5;
+
+fn alert_judging(reader: &StoreReader) -> Result<()> {
+    use lotline_node::quality::alerts::{detect, follower};
+    let head = reader.applied_height()?;
+    let thresholds = detect::Thresholds {
+        supplier_nc_rate_max: 0.1,
+        supplier_lots_min: 5,
+    };
+    let mut times = Vec::new();
+    let mut fired = 0usize;
+    let mut charts = 0usize;
+    for height in head.saturating_sub(ALERT_BLOCKS - 1).max(1)..=head {
+        let started = Instant::now();
+        let block = follower::read_block(reader, height)?.context("block missing")?;
+        let committed: Vec<detect::Committed<'_>> = block
+            .iter()
+            .map(|(id, at, statement)| detect::Committed {
+                id: *id,
+                at: *at,
+                statement,
+            })
+            .collect();
+        let mut suppliers = std::collections::BTreeMap::new();
+        let firings = detect::detect(
+            reader,
+            &SeeAll,
+            &committed,
+            height,
+            thresholds,
+            &mut suppliers,
+        )?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+        fired += firings.len();
+        charts += committed
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.statement.event.quality,
+                    Some(lotline_core::epcis::QualityFact::Inspection { .. })
+                )
+            })
+            .count();
+    }
+    let max = times.iter().copied().fold(0.0, f64::max);
+    times.sort_by(f64::total_cmp);
+    println!(
+        "alert judging of the last {} blocks ({} records with inspections, {fired} firings): \
+         median {:.1} ms, max {max:.1} ms per block (commit-to-alert latency before the alert's own commit)",
+        times.len(),
+        charts,
+        times[times.len() / 2],
+    );
     Ok(())
 }
 

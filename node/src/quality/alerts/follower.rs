@@ -389,14 +389,16 @@ enum Submitted {
     Later,
 }
 
-pub(crate) type Block = Vec<(
+pub type Block = Vec<(
     lotline_core::attestation::AttestationId,
     Position,
     Statement,
 )>;
 
 /// The parsed statements of the block at `height`, in block order.
-pub(crate) fn read_block(reader: &StoreReader, height: u64) -> Result<Option<Block>, StoreError> {
+/// The committed, parseable records of the block at `height` (what the
+/// follower judges; the quality bench times the same read).
+pub fn read_block(reader: &StoreReader, height: u64) -> Result<Option<Block>, StoreError> {
     let Some(meta) = reader.block(height)? else {
         return Ok(None);
     };
