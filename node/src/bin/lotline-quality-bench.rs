@@ -209,9 +209,27 @@ fn gtin_of(unit: &str) -> Result<String> {
 }
 
 fn root_cause(reader: &StoreReader, truth: &Truth, bad: usize, iterations: usize) -> Result<()> {
-    // The first `bad` failing units, topped up with exposed units when the
-    // story has fewer failures.
-    let mut units: Vec<String> = truth.bad.iter().take(bad).cloned().collect();
+    // The failing units made from the planted lot, topped up with the
+    // other (background) failures in chain order, then with exposed units
+    // when the story has fewer failures: the signal among noise. (The first
+    // `bad` failures alone may all predate the planted lot's campaign in a
+    // large story, and then there is nothing to find.)
+    let exposed: std::collections::BTreeSet<&String> = truth.exposed.iter().collect();
+    let mut units: Vec<String> = truth
+        .bad
+        .iter()
+        .filter(|u| exposed.contains(u))
+        .take(bad)
+        .cloned()
+        .collect();
+    for unit in &truth.bad {
+        if units.len() >= bad {
+            break;
+        }
+        if !exposed.contains(unit) {
+            units.push(unit.clone());
+        }
+    }
     for unit in &truth.exposed {
         if units.len() >= bad {
             break;
