@@ -43,6 +43,8 @@
 //! url = "https://qa.example.com/hooks/lotline"  # the only address ever called
 //! secret = "secrets/qa-desk.hmac"       # file: the HMAC-SHA256 key, shared with the receiver
 //! reads_as = "manufacturer"             # the org whose read rights decide what is pushed
+//! [subscriptions]                       # optional: EPCIS query subscriptions by webhook
+//! allow = ["hooks.example.com", "10.20.0.0/16"]  # the only hosts/blocks a `dest` may name
 //! [private]                             # optional: open private fields (statement v2)
 //! org = "manufacturer"                  # this node's org; must be a recipient to open
 //! key = "consortium/keys/manufacturer/encryption.key"  # its X25519 key file (0600)
@@ -85,6 +87,15 @@ struct RawConfig {
     private: Option<RawPrivate>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
+    #[serde(default)]
+    subscriptions: RawSubscriptions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubscriptions {
+    #[serde(default)]
+    allow: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +271,9 @@ pub struct NodeConfig {
     pub private: Option<PrivateConfig>,
     /// Webhook endpoints alerts are pushed to.
     pub webhooks: Vec<WebhookConfig>,
+    /// The hosts and address blocks an EPCIS subscription's `dest` may
+    /// name (`[subscriptions] allow`); empty: no webhook subscriptions.
+    pub subscription_allow: crate::epcis::subscriptions::destination::Allowlist,
     /// API credentials (checked against the genesis when the node starts).
     pub credentials: Vec<CredentialEntry>,
     pub limits: Limits,
@@ -291,6 +305,8 @@ pub enum ConfigError {
     Rate { field: &'static str, value: f64 },
     #[error("webhooks: {0}")]
     Webhook(String),
+    #[error("subscriptions.allow: {0}")]
+    SubscriptionAllow(#[from] crate::epcis::subscriptions::destination::AllowError),
 }
 
 /// Ids are file names and header values; URLs are absolute http(s).
@@ -445,6 +461,9 @@ impl NodeConfig {
                     reads_as: w.reads_as,
                 })
                 .collect(),
+            subscription_allow: crate::epcis::subscriptions::destination::Allowlist::parse(
+                &raw.subscriptions.allow,
+            )?,
             limits: limits(&raw.api.rate_limit)?,
             credentials: raw.api.credentials,
             tls: raw.api.tls.map(|t| TlsPaths {

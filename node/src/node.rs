@@ -69,6 +69,8 @@ pub enum StartError {
     Alerts(String),
     #[error("[[webhooks]]: {0}")]
     Webhooks(String),
+    #[error("EPCIS subscriptions: {0}")]
+    Subscriptions(crate::store::StoreError),
     #[error("node config: {0}")]
     Credentials(#[from] crate::access::CredentialError),
     #[error("{0}")]
@@ -95,6 +97,8 @@ pub struct Node {
     pub alerts: Option<Arc<crate::quality::alerts::Alerter>>,
     /// One delivery loop per `[[webhooks]]` endpoint.
     pub webhooks: Vec<crate::push::Delivery>,
+    /// EPCIS named queries and subscriptions (their delivery loops).
+    pub subscriptions: Arc<crate::epcis::subscriptions::Subscriptions>,
     server: Option<TaskHandle<()>>,
     stop_server: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -369,6 +373,14 @@ impl Node {
             }
         };
         let webhooks = start_webhooks(config, &genesis, &reader)?;
+        let subscriptions = crate::epcis::subscriptions::Subscriptions::start(
+            reader.clone(),
+            genesis.clone(),
+            config.subscription_allow.clone(),
+            &config.data_dir,
+        )
+        .await
+        .map_err(StartError::Subscriptions)?;
         let ctx = Arc::new(ApiContext {
             shared: shared.clone(),
             ingest,
@@ -379,6 +391,7 @@ impl Node {
             epcis,
             access: crate::access::Access::new(credentials, config.limits),
             audit,
+            subscriptions: subscriptions.clone(),
             private_key,
             #[cfg(feature = "analytics")]
             analytics: analytics.clone(),
@@ -411,6 +424,7 @@ impl Node {
             analytics,
             alerts,
             webhooks,
+            subscriptions,
             server: Some(server),
             stop_server: Some(stop_tx),
         })
@@ -433,6 +447,7 @@ impl Node {
         for delivery in std::mem::take(&mut self.webhooks) {
             delivery.stop().await;
         }
+        self.subscriptions.stop().await;
         if let Some(alerts) = self.alerts.take() {
             let _ = tokio::task::spawn_blocking(move || alerts.stop()).await;
         }

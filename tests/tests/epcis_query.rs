@@ -398,3 +398,387 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
     assert_eq!(problem["problems"][0]["field"], "eventType");
     node.shutdown().await;
 }
+
+/// One request the test webhook receiver accepted.
+#[derive(Clone, Debug)]
+struct Received {
+    delivery: String,
+    signature: String,
+    body: Vec<u8>,
+}
+
+type Inbox = std::sync::Arc<std::sync::Mutex<Vec<Received>>>;
+
+/// A real HTTP receiver on `listener`: answers 200 to every request and
+/// keeps what it got.
+fn receive(listener: tokio::net::TcpListener, inbox: Inbox) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let inbox = inbox.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, start) = loop {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                    if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (String::from_utf8_lossy(&buffer[..end]).to_string(), end + 4);
+                    }
+                };
+                let header = |name: &str| {
+                    head.lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.trim().to_owned())
+                        .unwrap_or_default()
+                };
+                let length: usize = header("content-length").parse().unwrap_or(0);
+                while buffer.len() < start + length {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                inbox.lock().unwrap().push(Received {
+                    delivery: header("x-lotline-delivery"),
+                    signature: header("gs1-signature"),
+                    body: buffer[start..start + length].to_vec(),
+                });
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+}
+
+/// Captures `events` as the node's capture org and waits for the job.
+async fn capture(http: &reqwest::Client, base: &str, events: Vec<Value>) {
+    let doc = json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-03-01T00:00:00Z",
+        "epcisBody": {"eventList": events}
+    });
+    let response = http
+        .post(format!("{base}/epcis/capture"))
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    for _ in 0..800 {
+        let (_, _, job) = get(http, &format!("{base}{location}")).await;
+        if job["running"] == false {
+            assert_eq!(job["success"], true, "{job}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("capture job did not finish");
+}
+
+fn object_event(n: usize, biz_step: &str) -> Value {
+    with(
+        base_event(n, "ObjectEvent", 5),
+        json!({"action": "OBSERVE", "bizStep": biz_step, "epcList": [S1_URN],
+            "eventTime": format!("2026-03-05T00:{:02}:00Z", n % 60)}),
+    )
+}
+
+/// The eventIDs of pushed documents, each checked against the schema.
+fn pushed_ids(bodies: &[Vec<u8>]) -> Vec<String> {
+    bodies
+        .iter()
+        .flat_map(|body| {
+            let doc: Value = serde_json::from_slice(body).expect("json");
+            assert_eq!(lotline_node::epcis::schema::check(&doc), vec![], "{doc}");
+            event_ids(&doc)
+        })
+        .collect()
+}
+
+async fn status(http: &reqwest::Client, url: &str) -> Value {
+    let (code, _, body) = get(http, url).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    body
+}
+
+/// Goal: EPCIS named queries and subscriptions end to end. Method: a real
+/// node whose allowlist holds only 127.0.0.1; the distributor saves a
+/// query, subscribes a webhook whose port is closed at first, and opens a
+/// WebSocket stream (real client); the manufacturer captures two shipping
+/// events (the distributor may read them) and one storing event (it may
+/// not). The stream and, once a receiver listens on that port, the webhook
+/// get exactly the two, signed; the subscription showed `failing` in
+/// between; after a restart it is still there, resumes without resending,
+/// and pushes a new event; bad requests get their 4xx; deleting the query
+/// ends its subscriptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_queries_push_to_webhooks_and_websockets() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let mut consortium = Consortium::new();
+    consortium.config.subscription_allow =
+        lotline_node::epcis::subscriptions::destination::Allowlist::parse(&[
+            "127.0.0.1/32".to_owned()
+        ])
+        .unwrap();
+    let node = consortium.start().await;
+    let base = node.url();
+    let maker = support::http_as(&consortium, consortium.capture_org());
+    let dist = support::http_as(&consortium, "distributor");
+    let anonymous = reqwest::Client::new();
+
+    // Named queries: per org, checked definitions.
+    let created = dist
+        .post(format!("{base}/epcis/queries"))
+        .json(&json!({"name": "objects", "query": {"eventType": ["ObjectEvent"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.headers()["location"], "/epcis/queries/objects");
+    let (_, _, listed) = get(&dist, &format!("{base}/epcis/queries")).await;
+    assert_eq!(listed[0]["name"], "objects", "{listed}");
+    let (code, _, _) = get(&maker, &format!("{base}/epcis/queries/objects")).await;
+    assert_eq!(
+        code,
+        StatusCode::NOT_FOUND,
+        "another org's query is not seen"
+    );
+    for (body, want) in [
+        (
+            json!({"name": "objects", "query": {}}),
+            StatusCode::CONFLICT,
+        ),
+        (json!({"name": "a/b", "query": {}}), StatusCode::BAD_REQUEST),
+        (
+            json!({"name": "x", "query": {"EQ_nope": "1"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "x", "query": {"EQ_bizStep": [{}]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let code = dist
+            .post(format!("{base}/epcis/queries"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(code, want, "{body}");
+    }
+    let (code, _, _) = get(&anonymous, &format!("{base}/epcis/queries")).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+
+    // Subscriptions: only allowed destinations, only streaming.
+    let subscriptions = format!("{base}/epcis/queries/objects/subscriptions");
+    let token = "distributor-signature-token-0001";
+    for (body, want) in [
+        (
+            json!({"dest": "http://10.9.9.9/hook", "signatureToken": token, "stream": true}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({"dest": "http://localhost:9/hook", "signatureToken": token, "stream": true}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({"dest": "http://169.254.169.254/", "signatureToken": token, "stream": true}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({"dest": "http://127.0.0.1:9/hook", "signatureToken": token, "schedule": {"hour": "1"}}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"dest": "http://127.0.0.1:9/hook", "signatureToken": token, "stream": false}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"dest": "http://127.0.0.1:9/hook", "signatureToken": "short", "stream": true}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"dest": "gopher://127.0.0.1/", "signatureToken": token, "stream": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let response = dist.post(&subscriptions).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), want, "{body}");
+    }
+    // A port nothing listens on (yet).
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let response = dist
+        .post(&subscriptions)
+        .json(&json!({"dest": format!("http://127.0.0.1:{port}/hook"), "signatureToken": token, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let subscription: Value = response.json().await.unwrap();
+    let sub_id = subscription["subscriptionID"].as_str().unwrap().to_owned();
+    assert!(location.ends_with(&sub_id));
+    assert!(
+        subscription.get("signatureToken").is_none(),
+        "the secret is not echoed"
+    );
+
+    // A WebSocket stream of the same query, as the distributor.
+    let ws_url = format!(
+        "{}/epcis/queries/objects/events?stream=true",
+        base.replace("http://", "ws://")
+    );
+    let mut request = ws_url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", consortium.tokens["distributor"])
+            .parse()
+            .unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket");
+    // Without the upgrade, stream=true is refused.
+    let (code, _, _) = get(
+        &dist,
+        &format!("{base}/epcis/queries/objects/events?stream=true"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+
+    capture(
+        &maker,
+        &base,
+        vec![
+            object_event(201, "shipping"),
+            object_event(202, "storing"),
+            object_event(203, "shipping"),
+        ],
+    )
+    .await;
+    let expected = vec![id(201), id(203)];
+
+    // The stream: exactly the two readable events, in chain order.
+    let mut streamed = Vec::new();
+    while streamed.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .expect("a streamed event within 60 s")
+            .expect("stream open")
+            .expect("message");
+        streamed.push(message.into_data().to_vec());
+    }
+    assert_eq!(pushed_ids(&streamed), expected);
+    let doc: Value = serde_json::from_slice(&streamed[0]).unwrap();
+    assert_eq!(doc["epcisBody"]["queryResults"]["queryName"], "objects");
+
+    // The webhook: failing while nothing listens, nothing lost after.
+    let mut failing = Value::Null;
+    for _ in 0..300 {
+        failing = status(&dist, &format!("{base}{location}")).await;
+        if failing["lotline:status"] == "failing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(failing["lotline:status"], "failing", "{failing}");
+    assert_eq!(failing["lotline:delivered"], 0);
+    let inbox: Inbox = Default::default();
+    receive(
+        tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("rebind the port"),
+        inbox.clone(),
+    );
+    let mut active = Value::Null;
+    for _ in 0..1200 {
+        active = status(&dist, &format!("{base}{location}")).await;
+        if active["lotline:delivered"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(active["lotline:delivered"], 2, "{active}");
+    assert_eq!(active["lotline:status"], "active");
+    assert!(active["lastNotifiedAt"].is_string());
+    let received = inbox.lock().unwrap().clone();
+    for r in &received {
+        assert!(
+            lotline_node::push::sign::verify(token.as_bytes(), &r.signature, &r.body),
+            "{r:?}"
+        );
+        assert!(!lotline_node::push::sign::verify(
+            b"another-token-0123456",
+            &r.signature,
+            &r.body
+        ));
+        assert!(r.delivery.starts_with(&format!("{sub_id}/")), "{r:?}");
+    }
+    let bodies: Vec<Vec<u8>> = received.iter().map(|r| r.body.clone()).collect();
+    assert_eq!(pushed_ids(&bodies), expected);
+    let doc: Value = serde_json::from_slice(&bodies[0]).unwrap();
+    assert_eq!(
+        doc["epcisBody"]["queryResults"]["subscriptionID"],
+        sub_id.as_str()
+    );
+    drop(ws);
+    node.shutdown().await;
+
+    // Restarted: the subscription is still there and resumes after what
+    // was acknowledged.
+    let node = consortium.start().await;
+    let base = node.url();
+    let (_, _, listed) = get(
+        &dist,
+        &format!("{base}/epcis/queries/objects/subscriptions"),
+    )
+    .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    capture(&maker, &base, vec![object_event(204, "shipping")]).await;
+    for _ in 0..1200 {
+        if inbox.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bodies: Vec<Vec<u8>> = inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(
+        pushed_ids(&bodies),
+        vec![id(201), id(203), id(204)],
+        "resumed, nothing resent"
+    );
+
+    // Deleting the query ends its subscriptions.
+    let code = dist
+        .delete(format!("{base}/epcis/queries/objects"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(code, StatusCode::NO_CONTENT);
+    let (code, _, _) = get(&dist, &format!("{base}{location}")).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    node.shutdown().await;
+}

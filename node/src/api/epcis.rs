@@ -548,7 +548,15 @@ async fn events(
 ) -> Result<Response, ApiError> {
     let Query(pairs) = pairs?;
     let format = Format::of(&headers);
-    run_query(ctx, identity, format, "/epcis/events".into(), None, pairs).await
+    run_query(
+        ctx,
+        identity,
+        format,
+        "/epcis/events".into(),
+        Vec::new(),
+        pairs,
+    )
+    .await
 }
 
 /// `GET /epcis/epcs/{epc}/events`: `MATCH_anyEPC` with the path's EPC.
@@ -568,7 +576,7 @@ async fn events_by_epc(
         identity,
         format,
         base,
-        Some(("MATCH_anyEPC", epc)),
+        vec![("MATCH_anyEPC".to_owned(), epc)],
         pairs,
     )
     .await
@@ -594,7 +602,7 @@ async fn events_by_biz_step(
         identity,
         format,
         base,
-        Some(("EQ_bizStep", step)),
+        vec![("EQ_bizStep".to_owned(), step)],
         pairs,
     )
     .await
@@ -620,7 +628,7 @@ async fn events_by_event_type(
         identity,
         format,
         base,
-        Some(("eventType", kind)),
+        vec![("eventType".to_owned(), kind)],
         pairs,
     )
     .await
@@ -628,18 +636,17 @@ async fn events_by_event_type(
 
 /// Parses, runs on a blocking thread, and answers an EPCISQueryDocument
 /// with a `Link: <...>; rel="next"` header when there is more.
-async fn run_query(
+/// `fixed` pairs come from the path (or a named query's definition) and
+/// are not repeated in the next page's link.
+pub(super) async fn run_query(
     ctx: Arc<ApiContext>,
     identity: Identity,
     format: Format,
     base: String,
-    from_path: Option<(&'static str, String)>,
+    fixed: Vec<(String, String)>,
     pairs: Vec<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let mut all = Vec::with_capacity(pairs.len() + 1);
-    if let Some((name, value)) = &from_path {
-        all.push(((*name).to_owned(), value.clone()));
-    }
+    let mut all = fixed;
     all.extend(pairs.iter().cloned());
     let parsed = query::Query::parse(&all).map_err(|e| {
         let mut error = if e.unprocessable {
@@ -722,13 +729,13 @@ async fn event_by_id(
 /// The syntax a query answers in: JSON-LD unless the `Accept` header names
 /// an XML type before any JSON one (the EPCIS REST bindings' two syntaxes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub(super) enum Format {
     Json,
     Xml,
 }
 
 impl Format {
-    fn of(headers: &HeaderMap) -> Format {
+    pub(super) fn of(headers: &HeaderMap) -> Format {
         let accept = headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())

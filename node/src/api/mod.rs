@@ -6,6 +6,7 @@ mod audit;
 mod epcis;
 mod problem;
 mod quality;
+mod queries;
 mod read;
 pub mod serve;
 #[cfg(feature = "analytics")]
@@ -46,6 +47,8 @@ pub struct ApiContext {
     pub access: crate::access::Access,
     /// Where every non-public access is recorded ([`crate::audit`]).
     pub audit: crate::audit::AuditLog,
+    /// EPCIS named queries and subscriptions.
+    pub subscriptions: Arc<crate::epcis::subscriptions::Subscriptions>,
     /// This node's org encryption key (`[private]`), if configured.
     pub private_key: Option<crate::access::private::OrgKey>,
     /// The analytics projection `POST /v1/sql` reads ([`crate::analytics`]).
@@ -96,6 +99,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .merge(trace::routes())
         .merge(quality::routes())
         .merge(epcis::routes())
+        .merge(queries::routes())
         .merge(crate::public::routes())
         .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -208,6 +212,21 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/epcis/eventTypes/{eventType}/events"),
     ("get", "/v1/master-data/{identifier}"),
     ("get", "/v1/fsma204"),
+    ("get", "/epcis/queries"),
+    ("post", "/epcis/queries"),
+    ("get", "/epcis/queries/{queryName}"),
+    ("delete", "/epcis/queries/{queryName}"),
+    ("get", "/epcis/queries/{queryName}/events"),
+    ("get", "/epcis/queries/{queryName}/subscriptions"),
+    ("post", "/epcis/queries/{queryName}/subscriptions"),
+    (
+        "get",
+        "/epcis/queries/{queryName}/subscriptions/{subscriptionID}",
+    ),
+    (
+        "delete",
+        "/epcis/queries/{queryName}/subscriptions/{subscriptionID}",
+    ),
     // The public edge (`crate::public`).
     ("get", "/01/{gtin}"),
     ("get", "/01/{gtin}/10/{lot}"),

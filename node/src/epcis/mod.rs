@@ -4,7 +4,8 @@
 //! thread, pipeline, commit wait), the capture job registry ([`jobs`]),
 //! refusing repeated captures ([`dedup`]), master data ([`master_data`]), XML ([`xml`]), the query engine
 //! ([`query`]) and the JSON-LD it returns ([`document`]). The axum handlers
-//! (`api::epcis`) only translate between HTTP and these.
+//! (`api::epcis`) only translate between HTTP and these. Named queries and
+//! their subscriptions (webhooks, WebSocket streams) are [`subscriptions`].
 //!
 //! Capture documents stream ([`stream`], [`bulk`]): read, checked, signed
 //! and admitted a chunk at a time, in bounded memory whatever their size.
@@ -24,6 +25,7 @@ pub mod master_data;
 pub mod query;
 pub mod schema;
 pub mod stream;
+pub mod subscriptions;
 pub mod xml;
 
 /// EPCIS state shared by the handlers.

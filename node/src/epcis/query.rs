@@ -586,6 +586,9 @@ pub struct Page {
     pub next: Option<Position>,
     /// Index entries examined (for tests and metrics).
     pub examined: usize,
+    /// The last entry examined: where a caller that found nothing may go
+    /// on from (subscriptions skip what they have already ruled out).
+    pub last: Option<Position>,
 }
 
 /// Merges several cursors by chain position, dropping repeats (an event
@@ -654,6 +657,7 @@ pub fn run(reader: &StoreReader, query: &Query, visible: Visible<'_>) -> Result<
     while let Some(entry) = merged.next() {
         let at = entry?;
         page.examined += 1;
+        page.last = Some(at);
         if let Some(found) = load(reader, at, &mut block_time, visible)?
             && query.matches(&found.event, found.record_time_ms)
         {

@@ -28,6 +28,11 @@ pub struct Progress {
     pub delivered: AtomicU64,
     /// Failed attempts (non-2xx answers, timeouts, refused connections).
     pub failures: AtomicU64,
+    /// Failed attempts since the last acknowledgement: above 0 while the
+    /// endpoint is failing (what a subscription reports as its status).
+    pub streak: AtomicU64,
+    /// When the endpoint last acknowledged a payload (unix ms; 0: never).
+    pub acknowledged_ms: AtomicU64,
 }
 
 /// A running delivery loop.
@@ -140,6 +145,7 @@ async fn run(
                     Err(reason) => {
                         failures = failures.saturating_add(1);
                         progress.failures.fetch_add(1, Ordering::Relaxed);
+                        progress.streak.fetch_add(1, Ordering::Relaxed);
                         let wait = backoff::delay(failures);
                         tracing::warn!(endpoint = %endpoint.id, position = payload.position, failures, ?wait, %reason, "webhook delivery failed; retrying");
                         if pause(&mut stopped, wait).await {
@@ -163,8 +169,16 @@ async fn run(
             }
             progress.position.store(position, Ordering::Release);
             progress.delivered.fetch_add(1, Ordering::Relaxed);
+            progress.streak.store(0, Ordering::Relaxed);
+            progress.acknowledged_ms.store(unix_ms(), Ordering::Relaxed);
         }
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 async fn send(
@@ -175,6 +189,7 @@ async fn send(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let signature = sign::signature(&endpoint.secret, now, &payload.body);
     let response = client
         .post(endpoint.url.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -182,10 +197,10 @@ async fn send(
             DELIVERY_HEADER,
             format!("{}/{}", endpoint.id, payload.position),
         )
-        .header(
-            sign::HEADER,
-            sign::signature(&endpoint.secret, now, &payload.body),
-        )
+        // EPCIS 2.0 subscriptions name the header `GS1-Signature`; the
+        // value is the same.
+        .header(sign::GS1_HEADER, &signature)
+        .header(sign::HEADER, signature)
         .body(payload.body.clone())
         .send()
         .await

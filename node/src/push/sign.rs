@@ -9,6 +9,9 @@ type HmacSha256 = Hmac<sha2_hmac::Sha256>;
 
 /// The header that carries the signature.
 pub const HEADER: &str = "x-lotline-signature";
+/// The same signature under the header the EPCIS 2.0 REST bindings name
+/// for query subscription callbacks.
+pub const GS1_HEADER: &str = "gs1-signature";
 
 /// The header value for `body` sent at `unix_seconds`.
 pub fn signature(secret: &[u8], unix_seconds: u64, body: &[u8]) -> String {

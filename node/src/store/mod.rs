@@ -97,8 +97,8 @@ pub struct Store {
 pub struct StoreReader {
     db: sled::Tree,
     /// The database `db` lives in (tests remove the tree through it to make
-    /// every read fail, see [`StoreReader::drop_index_for_test`]).
-    #[cfg_attr(not(test), expect(dead_code))]
+    /// every read fail, see [`StoreReader::drop_index_for_test`]; node-local
+    /// state lives in its own trees, see [`StoreReader::local_tree`]).
     sled: sled::Db,
     trees: TreeCache,
 }
@@ -513,6 +513,15 @@ impl StoreReader {
             Ok(true) => Err(NotFresh::Committed(*id)),
             Err(source) => Err(NotFresh::Unknown { id: *id, source }),
         }
+    }
+
+    /// A tree of node-local state kept beside the index (named queries and
+    /// subscriptions, `epcis::subscriptions`): not derived from the chain,
+    /// so never cleared by a format change or a re-apply. It shares sled's
+    /// fate: a database that does not open is moved aside whole.
+    pub fn local_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        debug_assert_ne!(name, TREE, "the index tree is not node-local state");
+        self.sled.open_tree(name).map_err(|e| self.sled_err(e))
     }
 
     /// Removes the index tree so that every later read through this reader
