@@ -29,6 +29,14 @@
 //! starts 2 s after the shutdown, past the dead leader's first turn (which
 //! costs a whole leader timeout: the others learn it is gone).
 //!
+//! With `--validators 4 --private`: the same phases, but every attestation
+//! seals its `ilmd` and `bizLocation` in a private section (statement
+//! version 2) for three entitled orgs: the issuer, the regulator and the
+//! manufacturer (the demo read policy plus one share rule for
+//! commissioning to manufacturers, added here). Run it after the plain run
+//! in the same bench call: the ratio of the two committed rates is the
+//! cost of private fields.
+//!
 //! With `--capture N` instead (and `--validators 1` or `4`): one EPCIS 2.0
 //! document of N events streamed to `POST /epcis/capture` of the first
 //! validator (custodial signing, all-or-nothing), the client generating it
@@ -61,6 +69,8 @@ struct Args {
     stop_one: bool,
     /// Stream one capture document of this many events instead.
     capture: Option<usize>,
+    /// Seal private fields for three recipients (`--private`).
+    private: bool,
 }
 
 fn args() -> Args {
@@ -70,9 +80,11 @@ fn args() -> Args {
         validators: 1,
         stop_one: false,
         capture: None,
+        private: false,
     };
     let argv: Vec<String> = std::env::args().collect();
     out.stop_one = argv.iter().any(|a| a == "--stop-one");
+    out.private = argv.iter().any(|a| a == "--private");
     for pair in argv.windows(2) {
         match pair[0].as_str() {
             "--seconds" => out.seconds = pair[1].parse().unwrap_or(out.seconds),
@@ -245,7 +257,45 @@ async fn node_phases(args: &Args) -> Result<NodeFigures> {
     })
 }
 
+/// The private fields `--private` seals (members of the commissioning
+/// template that no policy check reads).
+const PRIVATE_PATHS: [&str; 2] = ["/ilmd", "/bizLocation"];
+
+/// The genesis with commissioning also shared to manufacturers, so a
+/// supplier's commissioning record has three private readers (issuer,
+/// regulator, manufacturer).
+fn with_three_private_readers(genesis: &Genesis) -> Result<Genesis> {
+    let mut read_policy = genesis.read_policy().clone();
+    read_policy.share.push(lotline_genesis::ShareRule {
+        from: None,
+        to: vec![lotline_genesis::Audience::Role(
+            lotline_genesis::Role::Manufacturer,
+        )],
+        event_types: None,
+        biz_steps: Some(vec!["commissioning".to_owned()]),
+        quality: None,
+    });
+    Ok(Genesis::from_parts(
+        genesis.chain_name().to_owned(),
+        *genesis.consensus(),
+        genesis.orgs().to_vec(),
+        genesis.validators().to_vec(),
+        genesis.policy().to_vec(),
+        read_policy,
+    )?)
+}
+
 fn presign(genesis: &Genesis, signer: &Signer, n: usize) -> Result<Vec<Envelope>> {
+    presign_sealed(genesis, signer, n, false)
+}
+
+/// [`presign`], with the template's [`PRIVATE_PATHS`] sealed if `private`.
+fn presign_sealed(
+    genesis: &Genesis,
+    signer: &Signer,
+    n: usize,
+    private: bool,
+) -> Result<Vec<Envelope>> {
     let template = lotline_sim::workload::SupplyChainWorkload::generate(
         7,
         lotline_sim::workload::Scale::demo(),
@@ -255,11 +305,15 @@ fn presign(genesis: &Genesis, signer: &Signer, n: usize) -> Result<Vec<Envelope>
     .context("the workload has a supplier commissioning event")?;
     (0..n)
         .map(|i| {
-            AttestationBuilder::new(genesis.chain_id(), signer)
+            let builder = AttestationBuilder::new(genesis.chain_id(), signer)
                 .event(template.event.clone())
-                .nonce(format!("bench-{i}"))
-                .build()
-                .map_err(Into::into)
+                .nonce(format!("bench-{i}"));
+            let builder = if private {
+                builder.private_fields(genesis, PRIVATE_PATHS.map(str::to_owned).to_vec())
+            } else {
+                builder
+            };
+            builder.build().map_err(Into::into)
         })
         .collect()
 }
@@ -358,7 +412,11 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     let validators: Vec<String> = orgs.iter().take(n).map(|o| o.id.clone()).collect();
     let p2p = 30_000 + (std::process::id() % 20_000) as u16;
     let layout = lotline_node::demo::create_consortium(&dir, "bench", &orgs, &validators, 0, p2p)?;
-    let genesis = Genesis::load(&layout.genesis_path)?;
+    let mut genesis = Genesis::load(&layout.genesis_path)?;
+    if args.private {
+        genesis = with_three_private_readers(&genesis)?;
+        std::fs::write(&layout.genesis_path, genesis.to_toml())?;
+    }
     let signer = Signer::from_key_file("supplier", &layout.client_keys["supplier"])?;
     let mut nodes = Vec::new();
     for path in &layout.node_configs {
@@ -401,7 +459,16 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     // 2. Saturated: batch submits spread over the nodes.
     let needed = (args.seconds as usize * 8_000).clamp(20_000, 200_000);
     println!("pre-signing {needed} attestations ...");
-    let envelopes = Arc::new(presign(&genesis, &signer, needed)?);
+    let t = Instant::now();
+    let envelopes = Arc::new(presign_sealed(&genesis, &signer, needed, args.private)?);
+    let presign_secs = t.elapsed().as_secs_f64();
+    let sample = lotline_core::Statement::from_payload(&envelopes[0].payload)?;
+    println!(
+        "pre-signed in {presign_secs:.1} s ({:.0}/s); private recipients per attestation: {}; envelope {} bytes",
+        needed as f64 / presign_secs,
+        sample.private.as_ref().map_or(0, |p| p.recipients.len()),
+        envelopes[0].payload.len(),
+    );
     let next = Arc::new(AtomicU64::new(0));
     let (rate, batch_latency) =
         drive_many(&urls, args, envelopes.clone(), next.clone(), 100, None).await?;
