@@ -151,6 +151,20 @@ pub fn open_private(
     Ok(section.open(org, key)?)
 }
 
+/// [`open_private`] with every key the org holds (its current encryption
+/// key, its retired ones after a rotation, its period keys): the one the
+/// record was wrapped to opens it.
+pub fn open_private_with(
+    envelope: &Envelope,
+    org: &str,
+    keys: &[EncryptionSecretKey],
+) -> Result<Vec<Disclosure>, SdkError> {
+    let statement = Statement::from_payload(&envelope.payload)
+        .map_err(|e| SdkError::Envelope(lotline_core::attestation::EnvelopeError::Decode(e)))?;
+    let section = statement.private.as_ref().ok_or(SdkError::NotPrivate)?;
+    Ok(section.open_with(org, keys)?)
+}
+
 fn now_ms() -> Result<u64, SdkError> {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)

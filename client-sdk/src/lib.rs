@@ -31,7 +31,7 @@ mod retry;
 mod signer;
 mod trace;
 
-pub use builder::{AttestationBuilder, open_private};
+pub use builder::{AttestationBuilder, open_private, open_private_with};
 pub use bundle::{BundleReport, ReceiptVerdict, verify_bundle};
 pub use client::{Client, DEFAULT_TIMEOUT, encode_segment};
 pub use error::SdkError;

@@ -292,6 +292,8 @@ pub enum PrivateError {
     NotARecipient(String),
     #[error("the key wrap for this org does not open with this key")]
     UnwrapFailed,
+    #[error("the wrap for this org is to key {0}, which is not among the keys given")]
+    NoKeyFor(EncryptionPublicKey),
     #[error("the private ciphertext does not decrypt under its content key")]
     DecryptFailed,
     #[error("the decrypted private fields do not match the signed commitments")]
@@ -499,6 +501,27 @@ impl PrivateSection {
     /// The org ids the content key is wrapped to.
     pub fn recipient_orgs(&self) -> impl Iterator<Item = &str> {
         self.recipients.iter().map(|r| r.org.as_str())
+    }
+
+    /// Opens the section as `org` with whichever of `keys` the section's
+    /// wrap for `org` names: after a rotation an org holds its current key
+    /// and its retired ones, and a record stays readable with the key it
+    /// was wrapped to. `NoKeyFor` names the public key that would open it.
+    pub fn open_with(
+        &self,
+        org: &str,
+        keys: &[EncryptionSecretKey],
+    ) -> Result<Vec<Disclosure>, PrivateError> {
+        let recipient = self
+            .recipients
+            .iter()
+            .find(|r| r.org == org)
+            .ok_or_else(|| PrivateError::NotARecipient(crate::api::excerpt(org)))?;
+        let key = keys
+            .iter()
+            .find(|k| k.public == recipient.key)
+            .ok_or(PrivateError::NoKeyFor(recipient.key))?;
+        self.open(org, key)
     }
 
     /// Opens the section as `org` with `key`: unwraps the content key,
@@ -779,6 +802,34 @@ mod tests {
             forged.open("acme", &outsider),
             Err(PrivateError::UnwrapFailed)
         );
+    }
+
+    #[test]
+    fn after_a_rotation_old_records_open_with_the_retired_key() {
+        // Goal: an org rotates its key; a record wrapped to the old key
+        // opens with a keyring holding both, a new record with the new key;
+        // a keyring without the old key names the key that is missing.
+        let old = EncryptionSecretKey::generate();
+        let new = EncryptionSecretKey::generate();
+        let (_, before) = seal(&event(), &paths(), &[("acme".into(), old.public_key())]).unwrap();
+        let (_, after) = seal(&event(), &paths(), &[("acme".into(), new.public_key())]).unwrap();
+        let ring = [
+            EncryptionSecretKey::from_bytes(new.secret_bytes()).unwrap(),
+            EncryptionSecretKey::from_bytes(old.secret_bytes()).unwrap(),
+        ];
+        assert_eq!(
+            before.open_with("acme", &ring).unwrap(),
+            before.open("acme", &old).unwrap()
+        );
+        after.open_with("acme", &ring).unwrap();
+        assert_eq!(
+            before.open_with("acme", &ring[..1]),
+            Err(PrivateError::NoKeyFor(old.public_key()))
+        );
+        assert!(matches!(
+            before.open_with("rival", &ring),
+            Err(PrivateError::NotARecipient(_))
+        ));
     }
 
     #[test]

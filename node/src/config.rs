@@ -48,6 +48,7 @@
 //! [private]                             # optional: open private fields (statement v2)
 //! org = "manufacturer"                  # this node's org; must be a recipient to open
 //! key = "consortium/keys/manufacturer/encryption.key"  # its X25519 key file (0600)
+//! retired_keys = ["consortium/keys/manufacturer/encryption-2026.key"]  # after a rotation: earlier keys, still open old records
 //! period_keys = "consortium/keys/manufacturer/periods"  # with genesis [retention]: <period>.key files, deleted when the period expires
 //! Without `[private]` the node stores and certifies private sections but
 //! serves no plaintext (`GET /v1/attestations/{id}/private` answers 409).
@@ -153,6 +154,8 @@ pub const SUPPLIER_LOTS_MIN_DEFAULT: u32 = 5;
 struct RawPrivate {
     org: String,
     key: PathBuf,
+    #[serde(default)]
+    retired_keys: Vec<PathBuf>,
     period_keys: Option<PathBuf>,
 }
 
@@ -161,7 +164,12 @@ struct RawPrivate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrivateConfig {
     pub org: String,
+    /// The org's current encryption key (the one genesis, or the
+    /// membership after a rotation, gives it).
     pub key: PathBuf,
+    /// The org's earlier encryption keys, kept after a rotation so records
+    /// wrapped to them stay readable (a wrap names the key it is to).
+    pub retired_keys: Vec<PathBuf>,
     /// The folder of the org's period keys (`<period>.key`), on a
     /// consortium with retention classes. The node deletes a period's file
     /// when the period expires (crypto-shredding, `access::shred`).
@@ -449,6 +457,7 @@ impl NodeConfig {
             private: raw.private.map(|p| PrivateConfig {
                 org: p.org,
                 key: resolve(p.key),
+                retired_keys: p.retired_keys.into_iter().map(&resolve).collect(),
                 period_keys: p.period_keys.map(&resolve),
             }),
             webhooks: raw
@@ -477,7 +486,10 @@ impl NodeConfig {
             .flat_map(|t| [("api.tls.cert", &t.cert), ("api.tls.key", &t.key)]);
         let capture_key = config.capture.iter().map(|c| ("capture.key", &c.key));
         let alerts_key = config.alerts.iter().map(|a| ("alerts.key", &a.key));
-        let private_key = config.private.iter().map(|p| ("private.key", &p.key));
+        let private_key = config.private.iter().flat_map(|p| {
+            std::iter::once(("private.key", &p.key))
+                .chain(p.retired_keys.iter().map(|k| ("private.retired_keys", k)))
+        });
         let secrets = config
             .webhooks
             .iter()

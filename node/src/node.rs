@@ -575,9 +575,21 @@ fn org_encryption_key(
             section.org
         ));
     }
+    // Retired keys need no check against genesis: a node opens only a wrap
+    // that names the key, and admission accepted only wraps to keys the
+    // consortium gave the org when they were sealed.
+    let mut keys = vec![key];
+    for path in &section.retired_keys {
+        let retired =
+            lotline_genesis::keys::read_encryption_key(path).map_err(|e| e.to_string())?;
+        if keys.iter().any(|k| k.public_key() == retired.public_key()) {
+            return Err(format!("{} repeats a key of [private]", path.display()));
+        }
+        keys.push(retired);
+    }
     Ok(crate::access::private::OrgKey {
         org: section.org.clone(),
-        key,
+        keys,
         periods: None,
     })
 }

@@ -22,7 +22,10 @@ use super::shred::{PeriodKeyError, PeriodKeys};
 #[derive(Debug)]
 pub struct OrgKey {
     pub org: String,
-    pub key: EncryptionSecretKey,
+    /// The org's current encryption key first, then its retired ones
+    /// (`[private] retired_keys`): a wrap names its key, and the matching
+    /// one opens it.
+    pub keys: Vec<EncryptionSecretKey>,
     /// The org's period keys (`[private] period_keys`), on a consortium with
     /// retention classes: sections with a key period open with these, never
     /// with `key`.
@@ -90,7 +93,7 @@ pub fn open(
         .filter(|k| section.recipient_orgs().any(|org| org == k.org))
         .ok_or_else(|| PrivateReadError::NotHere(recipients()))?;
     let fields = match section.key_period {
-        None => section.open(&key.org, &key.key),
+        None => section.open_with(&key.org, &key.keys),
         Some(period) => {
             let periods = key
                 .periods
@@ -104,7 +107,12 @@ pub fn open(
             section.open(&key.org, &period_key)
         }
     }
-    .map_err(PrivateReadError::Open)?;
+    .map_err(|e| match e {
+        // A wrap to a key this node was not given (an org key rotated
+        // before this node's keyring had it): another node of the org may.
+        PrivateError::NoKeyFor(_) => PrivateReadError::NotHere(recipients()),
+        e => PrivateReadError::Open(e),
+    })?;
     let event = private::reveal(&statement.event, &fields).map_err(PrivateReadError::Open)?;
     Ok(Opened {
         opened_by: key.org.clone(),
