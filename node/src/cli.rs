@@ -51,6 +51,12 @@ enum Command {
         /// A file holding one EPCIS 2.0 event (JSON).
         #[arg(long)]
         event: PathBuf,
+        /// Seal this event member privately (a JSON pointer such as
+        /// `/lotline:quality/measurements`; repeatable): a version 2
+        /// statement, encrypted to the orgs genesis entitles, with a salted
+        /// commitment per field (docs/confidentiality.md).
+        #[arg(long = "private", value_name = "POINTER")]
+        private: Vec<String>,
         /// Wait until committed and write the receipt here.
         #[arg(long)]
         receipt_out: Option<PathBuf>,
@@ -59,11 +65,18 @@ enum Command {
     /// an audit report or a provenance page) offline against a genesis,
     /// printing one line per event. Exit code 0 if all verify, 1 if any does
     /// not (each failure named), 2 if a file cannot be read or decoded.
+    /// With `--disclosure`: one receipt, and each disclosed private field
+    /// (JSON `{path, value, salt}`) is checked against the commitment in
+    /// its signed statement.
     Verify {
         #[arg(long)]
         genesis: PathBuf,
         #[arg(required = true)]
         receipts: Vec<PathBuf>,
+        /// A selective disclosure file to check against the receipt
+        /// (repeatable).
+        #[arg(long, value_name = "FILE")]
+        disclosure: Vec<PathBuf>,
     },
     /// Write a new Ed25519 signing key file (mode 0600).
     Keygen {
@@ -217,7 +230,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::logging::init();
     let result = match cli.command {
-        Command::Verify { genesis, receipts } => return verify(&genesis, &receipts),
+        Command::Verify {
+            genesis,
+            receipts,
+            disclosure,
+        } if !disclosure.is_empty() => return verify_disclosures(&genesis, &receipts, &disclosure),
+        Command::Verify {
+            genesis, receipts, ..
+        } => return verify(&genesis, &receipts),
         Command::Keygen { out } => keygen(&out),
         Command::Genesis { command } => genesis_command(command),
         Command::Node { config } => runtime().and_then(|rt| rt.block_on(run_node(&config))),
@@ -227,6 +247,7 @@ pub fn main() -> ExitCode {
             org,
             key,
             event,
+            private,
             receipt_out,
         } => runtime().and_then(|rt| {
             rt.block_on(attest(
@@ -235,6 +256,7 @@ pub fn main() -> ExitCode {
                 &org,
                 &key,
                 &event,
+                private,
                 receipt_out.as_deref(),
             ))
         }),
@@ -460,6 +482,7 @@ async fn attest(
     org: &str,
     key: &Path,
     event: &Path,
+    private: Vec<String>,
     receipt_out: Option<&Path>,
 ) -> Result<()> {
     let genesis = Genesis::load(genesis)?;
@@ -468,9 +491,14 @@ async fn attest(
         &std::fs::read(event).with_context(|| format!("reading {}", event.display()))?,
     )
     .with_context(|| format!("{} is not JSON", event.display()))?;
-    let envelope = lotline_sdk::AttestationBuilder::new(genesis.chain_id(), &signer)
-        .event_json(event_json)?
-        .build()?;
+    let builder =
+        lotline_sdk::AttestationBuilder::new(genesis.chain_id(), &signer).event_json(event_json)?;
+    let envelope = if private.is_empty() {
+        builder
+    } else {
+        builder.private_fields(&genesis, private)
+    }
+    .build()?;
     let client = lotline_sdk::Client::new(url)?;
     let wait = if receipt_out.is_some() {
         Wait::Committed
@@ -533,6 +561,64 @@ fn verify(genesis: &Path, receipts: &[PathBuf]) -> ExitCode {
                 v.height,
                 v.block,
                 v.certified_by
+            ),
+            Err(reason) => {
+                all_ok = false;
+                println!("FAIL {}: {reason}", path.display());
+            }
+        }
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `lotline verify --disclosure`: the receipt verifies as with plain
+/// `verify`, then each disclosed field against its commitment. Exit 0 if
+/// all hold, 1 if any does not, 2 if a file can not be read or decoded.
+fn verify_disclosures(genesis: &Path, receipts: &[PathBuf], disclosures: &[PathBuf]) -> ExitCode {
+    let [receipt_path] = receipts else {
+        eprintln!("error: --disclosure checks against exactly one receipt");
+        return ExitCode::from(2);
+    };
+    let genesis = match Genesis::load(genesis) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: genesis {}: {e}", genesis.display());
+            return ExitCode::from(2);
+        }
+    };
+    let receipt = match std::fs::read(receipt_path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| decode_receipt(&bytes))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", receipt_path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut all_ok = true;
+    for path in disclosures {
+        let disclosure: lotline_core::private::Disclosure = match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {}: not a disclosure: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        match genesis.verify_disclosure(&receipt, &disclosure) {
+            Ok(v) => println!(
+                "OK   {}: field {} of attestation {} (height {}) matches its signed commitment",
+                path.display(),
+                disclosure.path,
+                v.id,
+                v.height
             ),
             Err(reason) => {
                 all_ok = false;

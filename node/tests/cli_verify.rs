@@ -117,3 +117,115 @@ async fn http_receipt_verifies_and_any_edit_fails() {
     assert_eq!(verify(&layout.genesis_path, &bin).0, 1);
     node.shutdown().await;
 }
+
+/// `lotline verify --disclosure`, exit code and stdout.
+fn verify_disclosure(
+    genesis: &std::path::Path,
+    receipt: &std::path::Path,
+    disclosure: &std::path::Path,
+) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lotline"))
+        .args(["verify", "--genesis"])
+        .arg(genesis)
+        .arg(receipt)
+        .arg("--disclosure")
+        .arg(disclosure)
+        .output()
+        .expect("run lotline verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_attest_then_a_disclosure_verifies_offline_and_an_edited_one_fails() {
+    // Goal (issue 14): `lotline attest --private` seals the named member
+    // (the stored statement is version 2 without it in the public event),
+    // the issuer opens it with its encryption key, and `lotline verify
+    // --disclosure` accepts the disclosed field against the receipt and
+    // genesis alone (exit 0) and refuses an edited value (exit 1).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
+    let layout = lotline_node::demo::create_consortium(
+        dir.path(),
+        "disclose",
+        &orgs,
+        &["manufacturer".into()],
+        0,
+        0,
+    )
+    .expect("consortium");
+    let mut config = NodeConfig::load(&layout.node_configs[0]).expect("config");
+    config.listen = ([127, 0, 0, 1], 0).into();
+    let node = Node::start(&config).await.expect("node");
+    let event = serde_json::json!({
+        "type": "ObjectEvent", "eventTime": "2026-03-02T08:00:00Z", "eventTimeZoneOffset": "+08:00",
+        "action": "ADD", "bizStep": "commissioning",
+        "epcList": ["https://id.gs1.org/01/09506000134352/21/SN-9"],
+        "ilmd": {"cbvmda:lotNumber": "LOT-PRIVATE-77"}
+    });
+    let event_path = dir.path().join("event.json");
+    std::fs::write(&event_path, serde_json::to_vec(&event).expect("json")).expect("write");
+    let receipt_path = dir.path().join("receipt.json");
+    let mut attest = Command::new(env!("CARGO_BIN_EXE_lotline"));
+    attest
+        .args([
+            "attest",
+            "--url",
+            &node.url(),
+            "--org",
+            "supplier",
+            "--genesis",
+        ])
+        .arg(&layout.genesis_path)
+        .arg("--key")
+        .arg(&layout.client_keys["supplier"])
+        .arg("--event")
+        .arg(&event_path)
+        .args(["--private", "/ilmd", "--receipt-out"])
+        .arg(&receipt_path);
+    let out = tokio::task::spawn_blocking(move || attest.output())
+        .await
+        .expect("join")
+        .expect("run lotline attest");
+    assert!(
+        out.status.success(),
+        "attest: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let receipt = lotline_core::Receipt::from_json(&std::fs::read(&receipt_path).expect("receipt"))
+        .expect("receipt JSON");
+    let statement =
+        lotline_core::Statement::from_payload(&receipt.attestation.payload).expect("statement");
+    assert_eq!(statement.version, 2);
+    assert!(
+        statement.event.ilmd.is_none(),
+        "ilmd left in the public event"
+    );
+    let key_path = layout.client_keys["supplier"]
+        .parent()
+        .expect("key folder")
+        .join("encryption.key");
+    let key = lotline_genesis::keys::read_encryption_key(&key_path).expect("encryption key");
+    let fields = lotline_sdk::open_private(&receipt.attestation, "supplier", &key).expect("open");
+    assert_eq!(fields[0].value["cbvmda:lotNumber"], "LOT-PRIVATE-77");
+
+    let disclosure_path = dir.path().join("disclosure.json");
+    std::fs::write(
+        &disclosure_path,
+        serde_json::to_vec(&fields[0]).expect("json"),
+    )
+    .expect("write");
+    let (code, stdout) = verify_disclosure(&layout.genesis_path, &receipt_path, &disclosure_path);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.starts_with("OK"), "{stdout}");
+    let mut edited = fields[0].clone();
+    edited.value["cbvmda:lotNumber"] = "LOT-PRIVATE-78".into();
+    std::fs::write(&disclosure_path, serde_json::to_vec(&edited).expect("json")).expect("write");
+    let (code, stdout) = verify_disclosure(&layout.genesis_path, &receipt_path, &disclosure_path);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.starts_with("FAIL"), "{stdout}");
+    node.shutdown().await;
+}
