@@ -413,6 +413,41 @@ async fn fired_rules_are_stated_once_as_signed_alerts() {
     // an anonymous caller reads none.
     let anonymous = alerts(&reqwest::Client::new(), &url, "").await;
     assert!(anonymous.is_empty(), "{anonymous:#?}");
+    // The dashboard lists them (the latest first) with links to the chart
+    // or the genealogy of their subject; a supplier's dashboard lists none.
+    let (session, _) = dashboard_login(&consortium, &url, "regulator").await;
+    let overview = no_redirects()
+        .get(format!("{url}/dashboard"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("overview")
+        .text()
+        .await
+        .expect("html");
+    let rows = overview.matches("<tr class=\"alert\">").count();
+    assert_eq!(rows, listed.len().min(50), "latest alerts on the overview");
+    assert!(overview.contains("<a class=\"subject\" href=\"/dashboard/trace?"));
+    if listed
+        .iter()
+        .any(|a| a["rule"] == "runRule" || a["rule"] == "drift")
+    {
+        assert!(overview.contains("<a class=\"subject\" href=\"/dashboard/spc?"));
+    }
+    let (session, _) = dashboard_login(&consortium, &url, "supplier").await;
+    let overview = no_redirects()
+        .get(format!("{url}/dashboard"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("overview")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        !overview.contains("<tr class=\"alert\">"),
+        "the read policy hides alerts"
+    );
 
     // A restart judges nothing twice; neither does a follower whose state
     // was lost (it re-judges the chain from block 1).

@@ -464,6 +464,26 @@ impl Page<'_> {
         format!("{v:.2e}")
     }
 
+    /// Where an alert's subject is shown: a chart rule's subject
+    /// (`{gtin} {characteristic}`) opens its control chart, an excursion's
+    /// the genealogy of what was logged, a supplier's the scorecards.
+    fn alert_href(&self, alert: &crate::quality::alerts::Alert) -> String {
+        use lotline_core::epcis::AlertRule;
+        let lang = self.t.lang;
+        match (alert.rule, alert.subject.split_once(' ')) {
+            (AlertRule::RunRule | AlertRule::Drift, Some((gtin, characteristic))) => format!(
+                "/dashboard/spc?lang={lang}&gtin={}&characteristic={}",
+                self.enc(gtin),
+                self.enc(characteristic)
+            ),
+            (AlertRule::SupplierNonConformance, _) => "#suppliers".to_owned(),
+            _ => format!(
+                "/dashboard/trace?lang={lang}&id={}",
+                self.enc(&alert.subject)
+            ),
+        }
+    }
+
     fn enc(&self, s: &str) -> String {
         lotline_sdk::encode_segment(s)
     }
