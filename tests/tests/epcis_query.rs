@@ -396,7 +396,238 @@ async fn query_parameters_select_page_and_refuse_bad_input() {
     let (status, _, problem) = get(&http, &format!("{base}/epcis/eventTypes/Nope/events")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["problems"][0]["field"], "eventType");
+
+    the_rest_of_simple_event_query(&http, &base).await;
     node.shutdown().await;
+}
+
+const PGLN: &str = "urn:epc:id:pgln:0614141.00001";
+const OTHER_PGLN: &str = "urn:epc:id:pgln:0614141.00002";
+const PO: &str = "urn:epcglobal:cbv:bt:0614141073467:PO-1";
+
+/// Goal: the SimpleEventQuery parameters beyond the first subset (typed
+/// sources, destinations and business transactions, quantities, the error
+/// reason, ILMD and extension fields, master-data attributes, ordering and
+/// count limits). Method: capture E6, which carries each of those fields,
+/// with master data for its bizLocation in the header; then a right and a
+/// wrong filter per parameter, and the count limits on the 20 fillers.
+async fn the_rest_of_simple_event_query(http: &reqwest::Client, base: &str) {
+    let e6 = with(
+        base_event(6, "ObjectEvent", 6),
+        json!({
+            "action": "ADD", "bizStep": "commissioning", "epcList": [S4],
+            "quantityList": [{"epcClass": lot_uri("D"), "quantity": 9, "uom": "KGM"}],
+            "bizLocation": {"id": B2},
+            "sourceList": [{"type": "owning_party", "source": PGLN}],
+            "destinationList": [{"type": "owning_party", "destination": OTHER_PGLN}],
+            "bizTransactionList": [{"type": "po", "bizTransaction": PO}],
+            "ilmd": {"example:lotNumber": "L7", "example:bestBefore": "2027-01-01T00:00:00Z",
+                     "example:meta": {"example:grade": "A"}},
+            "example:weight": 12.5
+        }),
+    );
+    let doc = json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+                     {"example": "https://example.org/ns/"}],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-03-06T00:00:00Z",
+        "epcisHeader": {"epcisMasterData": {"vocabularyList": [{
+            "type": "urn:epcglobal:epcis:vtype:BusinessLocation",
+            "vocabularyElementList": [{"id": B2, "attributes": [
+                {"id": "urn:epcglobal:cbv:mda#name", "attribute": "Plant Two"}
+            ]}]
+        }]}},
+        "epcisBody": {"eventList": [e6]}
+    });
+    let response = http
+        .post(format!("{base}/epcis/capture"))
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "{:?}",
+        response.text().await
+    );
+    let mut found = false;
+    for _ in 0..800 {
+        let (ids, _) = query(
+            http,
+            base,
+            &format!("/epcis/events?EQ_eventID={}", enc(&id(6))),
+        )
+        .await;
+        if !ids.is_empty() {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(found, "E6 committed");
+    // The master data carrier commits with E6 (one document, one chunk).
+    let cases: Vec<(String, String, usize)> = vec![
+        (
+            format!("EQ_source_owning_party={}", enc(PGLN)),
+            format!("EQ_source_possessing_party={}", enc(PGLN)),
+            6,
+        ),
+        (
+            format!("EQ_source_owning_party={}", enc(PGLN)),
+            format!("EQ_source_owning_party={}", enc(OTHER_PGLN)),
+            6,
+        ),
+        (
+            format!(
+                "EQ_destination_urn:epcglobal:cbv:sdt:owning_party={}",
+                enc(OTHER_PGLN)
+            ),
+            format!("EQ_destination_owning_party={}", enc(PGLN)),
+            6,
+        ),
+        (
+            format!("EQ_bizTransaction_po={}", enc(PO)),
+            format!("EQ_bizTransaction_inv={}", enc(PO)),
+            6,
+        ),
+        ("GT_quantity=8".into(), "GT_quantity=9".into(), 6),
+        ("EQ_quantity=9".into(), "LT_quantity=9".into(), 6),
+        (
+            "EQ_errorReason=incorrect_data".into(),
+            "EQ_errorReason=did_not_occur".into(),
+            5,
+        ),
+        (
+            "EQ_ILMD_example:lotNumber=L7".into(),
+            "EQ_ILMD_example:lotNumber=L8".into(),
+            6,
+        ),
+        (
+            format!("GE_ILMD_example:bestBefore={}", enc("2026-12-31T00:00:00Z")),
+            format!("GE_ILMD_example:bestBefore={}", enc("2027-01-02T00:00:00Z")),
+            6,
+        ),
+        (
+            "EXISTS_ILMD_example:lotNumber".into(),
+            "EXISTS_ILMD_example:nothing".into(),
+            6,
+        ),
+        (
+            "EQ_INNER_ILMD_example:grade=A".into(),
+            "EQ_INNER_ILMD_example:grade=B".into(),
+            6,
+        ),
+        (
+            "GT_example:weight=12".into(),
+            "GT_example:weight=13".into(),
+            6,
+        ),
+        (
+            "EXISTS_example:weight".into(),
+            "EXISTS_example:height".into(),
+            6,
+        ),
+        (
+            "HASATTR_bizLocation=name".into(),
+            "HASATTR_bizLocation=address".into(),
+            6,
+        ),
+        (
+            format!("EQ_ATTR_bizLocation_name={}", enc("Plant Two")),
+            format!("EQ_ATTR_bizLocation_name={}", enc("Plant One")),
+            6,
+        ),
+        (
+            "orderBy=recordTime&orderDirection=ASC&EQ_bizStep=commissioning".into(),
+            "orderBy=recordTime&EQ_bizStep=shipping".into(),
+            6,
+        ),
+    ];
+    for (right, wrong, n) in &cases {
+        let target = id(*n);
+        let (all, _) = query_all(http, base, &format!("/epcis/events?{right}")).await;
+        assert!(
+            all.contains(&target),
+            "{right} should find event {n}: {all:?}"
+        );
+        let (all, _) = query_all(http, base, &format!("/epcis/events?{wrong}")).await;
+        assert!(
+            !all.contains(&target),
+            "{wrong} should not find event {n}: {all:?}"
+        );
+    }
+
+    // Count limits: one answer, no next page.
+    let (ids, link) = query(
+        http,
+        base,
+        "/epcis/events?EQ_bizStep=receiving&eventCountLimit=3&perPage=2",
+    )
+    .await;
+    assert_eq!((ids.len(), link), (2, None));
+    let (ids, link) = query(
+        http,
+        base,
+        "/epcis/events?EQ_bizStep=receiving&eventCountLimit=3",
+    )
+    .await;
+    assert_eq!((ids.len(), link), (3, None));
+    let (ids, link) = query(
+        http,
+        base,
+        "/epcis/events?EQ_bizStep=receiving&maxEventCount=20",
+    )
+    .await;
+    assert_eq!((ids.len(), link), (RECEIVING, None));
+    let (status, _, problem) = get(
+        http,
+        &format!("{base}/epcis/events?EQ_bizStep=receiving&maxEventCount=19"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://lotline.dev/problems/query-too-large"
+    );
+
+    for (query, param, expected) in [
+        (
+            "orderBy=eventTime",
+            "orderBy",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "orderDirection=DESC",
+            "orderDirection",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "eventCountLimit=0",
+            "eventCountLimit",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "eventCountLimit=2&maxEventCount=2",
+            "maxEventCount",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "EQ_ATTR_epcClass_name=x",
+            "EQ_ATTR_epcClass_name",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "GT_ILMD_example:bestBefore=soon",
+            "GT_ILMD_example:bestBefore",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("EQ_source_=x", "EQ_source_", StatusCode::BAD_REQUEST),
+        ("GT_quantity=many", "GT_quantity", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, _, problem) = get(http, &format!("{base}/epcis/events?{query}")).await;
+        assert_eq!(status, expected, "{query}: {problem}");
+        assert_eq!(problem["problems"][0]["field"], param, "{query}: {problem}");
+    }
 }
 
 /// One request the test webhook receiver accepted.

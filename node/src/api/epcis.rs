@@ -670,6 +670,14 @@ pub(super) async fn run_query(
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
+    if page.too_many {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "query-too-large",
+            "Query too large",
+            "more events match than maxEventCount (or more index entries than one answer may examine): narrow the query, or page it without maxEventCount",
+        ));
+    }
     let body = document::query_document(&page.events, bulk::now_ms());
     let mut response = match format {
         Format::Json => Json(body).into_response(),

@@ -226,6 +226,88 @@ pub struct SensorCondition {
     pub bound: f64,
 }
 
+/// `EQ_source_<type>`, `EQ_destination_<type>`, `EQ_bizTransaction_<type>`:
+/// an entry of that type (CBV short form) whose value is one of `values`
+/// (identifiers in canonical form when they parse, else as sent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Typed {
+    pub kind: String,
+    pub values: Vec<String>,
+}
+
+impl Typed {
+    fn holds<'a>(&self, entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        entries.into_iter().any(|(kind, value)| {
+            normalize_vocabulary(kind) == self.kind && self.values.contains(&identity_of(value))
+        })
+    }
+}
+
+/// Where an ILMD or extension-field parameter looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `..._ILMD_<name>`: a top-level member of `ilmd`.
+    Ilmd,
+    /// `..._<prefix:name>`: a top-level extension member of the event.
+    Event,
+    /// `..._INNER_ILMD_<name>`: a member at any depth inside `ilmd`.
+    InnerIlmd,
+    /// `..._INNER_<name>`: a member at any depth inside an extension member.
+    Inner,
+}
+
+/// What a field parameter asks of the field's value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldTest {
+    /// `EQ_`: the value (a string, number or boolean) is one of these.
+    Eq(Vec<String>),
+    /// `GT_`/`GE_`/`LT_`/`LE_`: a number, or an RFC 3339 time, compared.
+    Compare(Compare, Bound),
+    /// `EXISTS_`: the member is present.
+    Exists,
+}
+
+/// A comparison bound: numeric, or a time (ms since the epoch).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bound {
+    Number(f64),
+    Time(i64),
+}
+
+/// `EQ_ILMD_example:lot=7`, `GT_example:weight=5`, `EXISTS_INNER_ex:x`.
+/// Names are compared as sent (`prefix:localName`, with the prefix the
+/// capture document bound), not resolved to namespace URIs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldCondition {
+    pub scope: Scope,
+    pub name: String,
+    pub test: FieldTest,
+}
+
+/// A location's master-data attributes as (attribute id, value as text).
+pub type Attributes = Vec<(String, String)>;
+/// Gives the attributes of an identifier's master data (cached by [`run`]).
+pub type AttributeLookup<'a> = dyn FnMut(&str) -> Result<Attributes, StoreError> + 'a;
+
+/// Which event field a master-data attribute parameter looks through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrField {
+    ReadPoint,
+    BizLocation,
+}
+
+/// `HASATTR_bizLocation=name` (the location's master data has that
+/// attribute) and `EQ_ATTR_bizLocation_name=Plant 1` (with one of those
+/// values). Attributes match by full id or local name
+/// (`urn:epcglobal:cbv:mda#name` or `name`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttrCondition {
+    pub field: AttrField,
+    pub attributes: Vec<String>,
+    /// `None` for `HASATTR_`.
+    pub values: Option<Vec<String>>,
+}
+
 /// A parsed `GET /epcis/events` query. Empty lists mean "no filter".
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Query {
@@ -249,6 +331,21 @@ pub struct Query {
     /// `EQ_type`: sensor report types, short form (`Temperature`).
     pub sensor_types: Vec<String>,
     pub sensor_conditions: Vec<SensorCondition>,
+    pub sources: Vec<Typed>,
+    pub destinations: Vec<Typed>,
+    pub biz_transactions: Vec<Typed>,
+    /// `EQ_errorReason`, CBV short form.
+    pub error_reasons: Vec<String>,
+    /// `EQ_quantity`, `GT_quantity`...: some quantity element satisfies each.
+    pub quantity_conditions: Vec<(Compare, f64)>,
+    pub field_conditions: Vec<FieldCondition>,
+    /// Tested by [`run`] against master data (needs the store).
+    pub attr_conditions: Vec<AttrCondition>,
+    /// `eventCountLimit`: at most this many events, one answer, no next page.
+    pub event_count_limit: Option<usize>,
+    /// `maxEventCount`: all matching events in one answer, or
+    /// [`Page::too_many`] if more than this many match.
+    pub max_event_count: Option<usize>,
     pub per_page: usize,
     pub after: Option<Position>,
 }
@@ -270,6 +367,12 @@ impl Query {
                 ));
             }
             query.apply(name, value)?;
+        }
+        if query.event_count_limit.is_some() && query.max_event_count.is_some() {
+            return Err(value_error(
+                "maxEventCount",
+                "eventCountLimit and maxEventCount exclude each other",
+            ));
         }
         Ok(query)
     }
@@ -339,9 +442,41 @@ impl Query {
             "nextPageToken" => {
                 self.after = Some(parse_token(value).map_err(|r| value_error(name, r))?)
             }
+            "EQ_errorReason" => self.error_reasons = vocabulary(name, value)?,
+            "eventCountLimit" => self.event_count_limit = Some(count(name, value)?),
+            "maxEventCount" => self.max_event_count = Some(count(name, value)?),
+            "orderBy" => {
+                if normalize_vocabulary(value) != "recordTime" {
+                    return Err(value_error(
+                        name,
+                        "only recordTime: results come in chain (commit) order; ordering by another field needs a sort over every match, unbounded",
+                    ));
+                }
+            }
+            "orderDirection" => {
+                if value != "ASC" {
+                    return Err(value_error(
+                        name,
+                        "only ASC: the index is walked forward from the page token",
+                    ));
+                }
+            }
             _ => {
                 if let Some(&(_, role)) = Role::ALL.iter().find(|(n, _)| *n == name) {
                     self.matches.push((role, identifiers(name, value)?));
+                } else if let Some(kind) = name.strip_prefix("EQ_source_") {
+                    self.sources.push(typed(name, kind, value)?);
+                } else if let Some(kind) = name.strip_prefix("EQ_destination_") {
+                    self.destinations.push(typed(name, kind, value)?);
+                } else if let Some(kind) = name.strip_prefix("EQ_bizTransaction_") {
+                    self.biz_transactions.push(typed(name, kind, value)?);
+                } else if let Some(compare) = quantity_compare(name) {
+                    let bound = number(name, value)?;
+                    self.quantity_conditions.push((compare, bound));
+                } else if let Some(condition) = attr_condition(name, value)? {
+                    self.attr_conditions.push(condition);
+                } else if let Some(condition) = field_condition(name, value)? {
+                    self.field_conditions.push(condition);
                 } else if let Some(condition) = sensor_condition(name, value)? {
                     self.sensor_conditions.push(condition);
                 } else {
@@ -439,6 +574,85 @@ impl Query {
                     .any(|id| wanted.contains(&id))
             })
             && self.sensor_matches(event)
+            && self.why_matches(event)
+            && self.quantity_conditions.iter().all(|(compare, bound)| {
+                [
+                    &event.quantity_list,
+                    &event.child_quantity_list,
+                    &event.input_quantity_list,
+                    &event.output_quantity_list,
+                ]
+                .into_iter()
+                .flatten()
+                .any(|q| q.quantity.is_some_and(|n| compare.holds(n, *bound)))
+            })
+            && self
+                .field_conditions
+                .iter()
+                .all(|condition| condition.holds(event))
+    }
+
+    /// Sources, destinations, business transactions and the error reason.
+    fn why_matches(&self, event: &Event) -> bool {
+        self.sources.iter().all(|t| {
+            t.holds(
+                event
+                    .source_list
+                    .iter()
+                    .map(|s| (s.kind.as_str(), s.source.as_str())),
+            )
+        }) && self.destinations.iter().all(|t| {
+            t.holds(
+                event
+                    .destination_list
+                    .iter()
+                    .map(|d| (d.kind.as_str(), d.destination.as_str())),
+            )
+        }) && self.biz_transactions.iter().all(|t| {
+            t.holds(event.biz_transaction_list.iter().filter_map(|b| {
+                b.kind
+                    .as_deref()
+                    .map(|kind| (kind, b.biz_transaction.as_str()))
+            }))
+        }) && (self.error_reasons.is_empty()
+            || event
+                .error_declaration
+                .as_ref()
+                .and_then(|d| d.reason.as_deref())
+                .is_some_and(|r| self.error_reasons.contains(&normalize_vocabulary(r))))
+    }
+
+    /// The master-data attribute conditions, with `lookup` giving the
+    /// attributes of an identifier's master data (cached by the caller).
+    pub fn attrs_match(
+        &self,
+        event: &Event,
+        lookup: &mut AttributeLookup<'_>,
+    ) -> Result<bool, StoreError> {
+        for condition in &self.attr_conditions {
+            let location = match condition.field {
+                AttrField::ReadPoint => event.read_point.as_ref(),
+                AttrField::BizLocation => event.biz_location.as_ref(),
+            };
+            let Some(location) = location else {
+                return Ok(false);
+            };
+            let attributes = lookup(&location.id)?;
+            let found = attributes.iter().any(|(id, value)| {
+                condition
+                    .attributes
+                    .iter()
+                    .any(|wanted| attribute_named(id, wanted))
+                    && condition
+                        .values
+                        .as_ref()
+                        .is_none_or(|vs| vs.contains(value))
+            });
+            if !found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Some single sensor report satisfies `EQ_type` and every condition.
@@ -518,6 +732,219 @@ fn sensor_type_short(value: &str) -> String {
         .to_owned()
 }
 
+/// An identifier in canonical form when it parses, else as sent (source
+/// and destination values may be any URI).
+fn identity_of(value: &str) -> String {
+    canonical(value).unwrap_or_else(|| value.to_owned())
+}
+
+fn typed(name: &str, kind: &str, value: &str) -> Result<Typed, ParamError> {
+    if kind.is_empty() {
+        return Err(param_error(
+            name,
+            "the type follows the parameter name, e.g. EQ_source_owning_party",
+        ));
+    }
+    Ok(Typed {
+        kind: normalize_vocabulary(kind),
+        values: values(name, value)?
+            .iter()
+            .map(|v| identity_of(v))
+            .collect(),
+    })
+}
+
+fn number(name: &str, value: &str) -> Result<f64, ParamError> {
+    value
+        .parse()
+        .ok()
+        .filter(|b: &f64| b.is_finite())
+        .ok_or_else(|| param_error(name, format!("{value:?} is not a finite number")))
+}
+
+/// `eventCountLimit`, `maxEventCount`: 1 to [`PER_PAGE_MAX`] (one answer).
+fn count(name: &str, value: &str) -> Result<usize, ParamError> {
+    let n: usize = value
+        .parse()
+        .map_err(|_| param_error(name, format!("{value:?} is not a positive integer")))?;
+    if !(1..=PER_PAGE_MAX).contains(&n) {
+        return Err(param_error(
+            name,
+            format!("must be 1 to {PER_PAGE_MAX} (one answer), got {n}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn quantity_compare(name: &str) -> Option<Compare> {
+    Compare::parse(name.strip_suffix("_quantity")?)
+}
+
+/// True when an attribute id names `wanted` (its full id or local name).
+fn attribute_named(id: &str, wanted: &str) -> bool {
+    id == wanted || id.rsplit(['#', '/', ':']).next() == Some(wanted)
+}
+
+/// `HASATTR_<field>=<attr>|...` and `EQ_ATTR_<field>_<attr>=<value>|...`.
+fn attr_condition(name: &str, value: &str) -> Result<Option<AttrCondition>, ParamError> {
+    let field_of = |field: &str| match field {
+        "readPoint" => Ok(AttrField::ReadPoint),
+        "bizLocation" => Ok(AttrField::BizLocation),
+        _ => Err(param_error(
+            name,
+            "master data attributes are queried through readPoint or bizLocation",
+        )),
+    };
+    if let Some(field) = name.strip_prefix("HASATTR_") {
+        return Ok(Some(AttrCondition {
+            field: field_of(field)?,
+            attributes: values(name, value)?,
+            values: None,
+        }));
+    }
+    if let Some(rest) = name.strip_prefix("EQ_ATTR_") {
+        let Some((field, attribute)) = rest.split_once('_').filter(|(_, a)| !a.is_empty()) else {
+            return Err(param_error(
+                name,
+                "EQ_ATTR_<readPoint|bizLocation>_<attribute>",
+            ));
+        };
+        return Ok(Some(AttrCondition {
+            field: field_of(field)?,
+            attributes: vec![attribute.to_owned()],
+            values: Some(values(name, value)?),
+        }));
+    }
+    Ok(None)
+}
+
+/// ILMD and extension-field parameters; `None` if the name is not one.
+/// Extension names carry their prefix (`example:weight`), which tells them
+/// from the standard parameters.
+fn field_condition(name: &str, value: &str) -> Result<Option<FieldCondition>, ParamError> {
+    let Some((op, rest)) = name.split_once('_') else {
+        return Ok(None);
+    };
+    let (scope, field) = if let Some(f) = rest.strip_prefix("INNER_ILMD_") {
+        (Scope::InnerIlmd, f)
+    } else if let Some(f) = rest.strip_prefix("ILMD_") {
+        (Scope::Ilmd, f)
+    } else if let Some(f) = rest.strip_prefix("INNER_") {
+        (Scope::Inner, f)
+    } else {
+        (Scope::Event, rest)
+    };
+    if scope == Scope::Event && !field.contains(':') {
+        return Ok(None);
+    }
+    let test = match op {
+        "EQ" => FieldTest::Eq(values(name, value)?),
+        "EXISTS" => {
+            if !matches!(value, "" | "true") {
+                return Err(param_error(name, "takes no value (or \"true\")"));
+            }
+            FieldTest::Exists
+        }
+        other => {
+            let Some(compare) = Compare::parse(other) else {
+                return Ok(None);
+            };
+            let bound = match value.parse::<f64>() {
+                Ok(n) if n.is_finite() => Bound::Number(n),
+                _ => Bound::Time(time::parse_rfc3339_ms(value).map_err(|_| {
+                    value_error(
+                        name,
+                        format!("{value:?} is neither a number nor an RFC 3339 time"),
+                    )
+                })?),
+            };
+            FieldTest::Compare(compare, bound)
+        }
+    };
+    if field.is_empty() {
+        return Err(param_error(name, "names no field"));
+    }
+    Ok(Some(FieldCondition {
+        scope,
+        name: field.to_owned(),
+        test,
+    }))
+}
+
+impl FieldCondition {
+    fn holds(&self, event: &Event) -> bool {
+        let ilmd = event.ilmd.as_ref();
+        let mut found: Vec<&serde_json::Value> = Vec::new();
+        match self.scope {
+            Scope::Ilmd => found.extend(ilmd.and_then(|m| m.get(&self.name))),
+            Scope::Event => found.extend(event.extensions.get(&self.name)),
+            Scope::InnerIlmd => {
+                for v in ilmd.into_iter().flat_map(|m| m.values()) {
+                    nested(v, &self.name, &mut found);
+                }
+            }
+            Scope::Inner => {
+                for v in event.extensions.values() {
+                    nested(v, &self.name, &mut found);
+                }
+            }
+        }
+        found.into_iter().any(|v| self.test.holds(v))
+    }
+}
+
+/// Members named `name` at any depth inside `value`.
+fn nested<'a>(value: &'a serde_json::Value, name: &str, out: &mut Vec<&'a serde_json::Value>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if k == name {
+                    out.push(v);
+                }
+                nested(v, name, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                nested(v, name, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl FieldTest {
+    fn holds(&self, value: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match self {
+            FieldTest::Exists => true,
+            FieldTest::Eq(wanted) => match value {
+                Value::String(s) => wanted.contains(s),
+                Value::Number(n) => n
+                    .as_f64()
+                    .is_some_and(|n| wanted.iter().any(|w| w.parse::<f64>() == Ok(n))),
+                Value::Bool(b) => wanted.contains(&b.to_string()),
+                _ => false,
+            },
+            FieldTest::Compare(compare, Bound::Number(bound)) => {
+                let n = match value {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.parse::<f64>().ok(),
+                    _ => None,
+                };
+                n.is_some_and(|n| compare.holds(n, *bound))
+            }
+            FieldTest::Compare(compare, Bound::Time(bound)) => value
+                .as_str()
+                .and_then(|s| time::parse_rfc3339_ms(s).ok())
+                .is_some_and(|t| {
+                    #[expect(clippy::cast_precision_loss, reason = "ms fit f64 exactly up to 2^53")]
+                    compare.holds(t as f64, *bound as f64)
+                }),
+        }
+    }
+}
+
 /// `GT_maxValue_CEL=8`; `None` if the name is not of that shape at all.
 fn sensor_condition(name: &str, value: &str) -> Result<Option<SensorCondition>, ParamError> {
     let mut parts = name.splitn(3, '_');
@@ -589,6 +1016,9 @@ pub struct Page {
     /// The last entry examined: where a caller that found nothing may go
     /// on from (subscriptions skip what they have already ruled out).
     pub last: Option<Position>,
+    /// `maxEventCount` was given and more events match (or more entries
+    /// than one request may examine would have to be counted).
+    pub too_many: bool,
 }
 
 /// Merges several cursors by chain position, dropping repeats (an event
@@ -654,22 +1084,60 @@ pub fn run(reader: &StoreReader, query: &Query, visible: Visible<'_>) -> Result<
     .peekable();
     let mut page = Page::default();
     let mut block_time: Option<(u64, i64)> = None;
+    let per_page = match (query.event_count_limit, query.max_event_count) {
+        (Some(limit), _) => limit.min(query.per_page),
+        (None, Some(max)) => max + 1,
+        (None, None) => query.per_page,
+    };
+    let mut attributes: std::collections::BTreeMap<String, Attributes> =
+        std::collections::BTreeMap::new();
+    let mut lookup = |id: &str| -> Result<Attributes, StoreError> {
+        if let Some(known) = attributes.get(id) {
+            return Ok(known.clone());
+        }
+        let found: Attributes = crate::epcis::master_data::lookup(reader, id)?
+            .map(|entry| {
+                entry
+                    .element
+                    .attributes
+                    .iter()
+                    .map(|a| {
+                        let value = match &a.attribute {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (a.id.clone(), value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        attributes.insert(id.to_owned(), found.clone());
+        Ok(found)
+    };
     while let Some(entry) = merged.next() {
         let at = entry?;
         page.examined += 1;
         page.last = Some(at);
         if let Some(found) = load(reader, at, &mut block_time, visible)?
             && query.matches(&found.event, found.record_time_ms)
+            && (query.attr_conditions.is_empty() || query.attrs_match(&found.event, &mut lookup)?)
         {
             page.events.push(found);
         }
-        let full = page.events.len() >= query.per_page;
+        let full = page.events.len() >= per_page;
         if full || page.examined >= EXAMINED_MAX {
             if merged.peek().is_some() {
                 page.next = Some(at);
             }
             break;
         }
+    }
+    if let Some(max) = query.max_event_count {
+        page.too_many = page.events.len() > max || page.next.is_some();
+        page.events.truncate(max);
+    }
+    if query.event_count_limit.is_some() || query.max_event_count.is_some() {
+        page.next = None;
     }
     Ok(page)
 }

@@ -192,6 +192,9 @@ impl Subscriptions {
         };
         let mut query =
             book::parse(&named.query).map_err(|e| SubscribeError::Unprocessable(e.to_string()))?;
+        // A feed pages by itself: one-answer limits do not apply to it.
+        query.event_count_limit = None;
+        query.max_event_count = None;
         let what = match subscription {
             Some(s) => format!("subscription {}", s.id),
             None => format!("stream of {name}"),
