@@ -118,7 +118,7 @@ fn attestations(out: &mut Out) -> Vec<Envelope> {
 /// Sealed private sections of story events (one to three recipients) for
 /// the `private_section` target.
 fn private_sections(out: &mut Out) {
-    use lotline_core::private::{EncryptionSecretKey, seal};
+    use lotline_core::private::{EncryptionSecretKey, seal_for_period};
     let keys: Vec<EncryptionSecretKey> = (1..=3u8)
         .map(|i| EncryptionSecretKey::derive(&[i; 32]))
         .collect();
@@ -139,7 +139,9 @@ fn private_sections(out: &mut Out) {
             .enumerate()
             .map(|(i, k)| (format!("org-{i}"), k.public_key()))
             .collect();
-        match seal(&item.event, &paths, &recipients) {
+        // Every other one sealed for a key period (retention classes).
+        let period = (n % 2 == 1).then_some(60 + n as u64);
+        match seal_for_period(&item.event, &paths, &recipients, period) {
             Ok((_, section)) => out.write(
                 "private_section",
                 &format!("story-{n:02}.json"),
@@ -533,6 +535,46 @@ fn identifiers(out: &mut Out) {
     }
 }
 
+/// The fixture genesis with an encryption key per org and a retention
+/// rule with two periods of keys (format lotline/genesis/v4).
+fn with_retention() -> String {
+    use lotline_core::private::EncryptionSecretKey;
+    let mut text = genesis().to_toml();
+    for (i, org) in genesis().orgs().iter().enumerate() {
+        let line = format!("id = \"{}\"\n", org.id);
+        let key = EncryptionSecretKey::derive(&[50 + i as u8; 32]).public_key();
+        text = text.replacen(
+            &line,
+            &format!("{line}encryption_key = \"{}\"\n", key.to_hex()),
+            1,
+        );
+    }
+    let mut keys = std::collections::BTreeMap::new();
+    for (i, org) in genesis().orgs().iter().enumerate() {
+        for period in 60..62u64 {
+            let seed = 100 + i as u8 * 2 + (period - 60) as u8;
+            keys.insert(
+                (org.id.clone(), period),
+                EncryptionSecretKey::derive(&[seed; 32]).public_key(),
+            );
+        }
+    }
+    let retention = lotline_genesis::Retention {
+        period_seconds: 31_536_000,
+        default_periods: 5,
+        classes: vec![lotline_genesis::RetentionClass {
+            name: "logistics".into(),
+            biz_steps: vec!["shipping".into(), "receiving".into()],
+            periods: 2,
+        }],
+        keys,
+    };
+    match lotline_genesis::Genesis::from_toml(&text).and_then(|g| g.with_retention(retention)) {
+        Ok(g) => g.to_toml(),
+        Err(e) => panic!("seed genesis with retention: {e}"),
+    }
+}
+
 /// Genesis and node config files.
 fn configs(out: &mut Out) {
     out.write(
@@ -545,6 +587,11 @@ fn configs(out: &mut Out) {
         "\n[[read_policy.share]]\nfrom = \"supplier\"\nto = [\"members\", \"role:manufacturer\", \"public\"]\nbiz_steps = [\"shipping\"]\nevent_types = [\"ObjectEvent\"]\nquality = [\"certificate\"]\n",
     );
     out.write("genesis_toml", "with-shares.toml", with_shares.as_bytes());
+    out.write(
+        "genesis_toml",
+        "with-retention.toml",
+        with_retention().as_bytes(),
+    );
 
     let minimal = NodeConfig::render(
         Path::new("data"),
