@@ -223,6 +223,8 @@ async fn exports_read_by_pyarrow_and_duckdb_match_the_api() {
         datafusion.insert(name.clone(), sql_answer(&c, &node, "regulator", text).await);
     }
 
+    heavy_queries_leave_the_api_answering(&c, &node).await;
+
     let data_dir = c.config.data_dir.clone();
     node.shutdown().await;
 
@@ -356,6 +358,70 @@ async fn exports_read_by_pyarrow_and_duckdb_match_the_api() {
     bytes[at] = bytes[at].wrapping_add(1);
     std::fs::write(&victim, bytes).unwrap();
     assert!(!analytics_verify_clean(&regulator));
+}
+
+/// Goal: a heavy query does not stall the API's request handling (SQL
+/// runs on a runtime of its own, `Analytics::run`). Method: every query
+/// slot (`QUERIES_MAX`) holds a query that cannot finish before its time
+/// limit (a recursive count to 4 billion, one row per step, no memory);
+/// while both run, the API answers `/health`, a read of the chain and
+/// `/metrics` (which counts them running). Then each query ends as a
+/// `sql-limit` refusal naming the time limit, not a crash.
+async fn heavy_queries_leave_the_api_answering(c: &Consortium, node: &lotline_node::Node) {
+    let spin = "WITH RECURSIVE spin(i) AS (SELECT 1 AS i UNION ALL SELECT i + 1 FROM spin WHERE i < 4000000000) SELECT max(i) AS i FROM spin";
+    let heavy: Vec<_> = (0..analytics::QUERIES_MAX)
+        .map(|_| {
+            let request = http_as(c, "regulator")
+                .post(format!("{}/v1/sql", node.url()))
+                .json(&json!({ "sql": spin }))
+                .send();
+            tokio::spawn(request)
+        })
+        .collect();
+    let running = || async {
+        let metrics = reqwest::Client::new()
+            .get(format!("{}/metrics", node.url()))
+            .bearer_auth(&c.operator_token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("lotline_analytics_queries_running "))
+            .map(|v| v.parse::<usize>().unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running().await != Some(analytics::QUERIES_MAX) {
+        assert!(
+            Instant::now() < deadline,
+            "the heavy queries never ran together"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let health = reqwest::get(format!("{}/health", node.url()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let head = client_as(c, node, "supplier").head().await.unwrap();
+    assert!(head.height > 0);
+    assert_eq!(running().await, Some(analytics::QUERIES_MAX));
+    assert!(
+        heavy.iter().all(|q| !q.is_finished()),
+        "the API answered only after a heavy query ended"
+    );
+    for query in heavy {
+        let refused = query.await.unwrap().unwrap();
+        assert_eq!(refused.status(), 422);
+        let problem: Value = refused.json().await.unwrap();
+        assert!(
+            problem["type"].as_str().unwrap().ends_with("sql-limit")
+                && problem["detail"].as_str().unwrap().contains("longer than"),
+            "{problem}"
+        );
+    }
 }
 
 fn lotline_analytics_tables() -> [&'static str; 6] {
