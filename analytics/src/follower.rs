@@ -31,6 +31,7 @@ pub trait Source: Send + 'static {
 pub struct Catalog {
     dir: PathBuf,
     current: Mutex<Arc<Manifest>>,
+    caches: crate::sql::Caches,
 }
 
 impl Catalog {
@@ -38,12 +39,18 @@ impl Catalog {
         Arc::new(Catalog {
             dir,
             current: Mutex::new(Arc::new(manifest)),
+            caches: crate::sql::Caches::default(),
         })
     }
 
     /// The folder the manifest's paths are relative to.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+
+    /// What queries over this folder share (footers of its files).
+    pub fn caches(&self) -> &crate::sql::Caches {
+        &self.caches
     }
 
     pub fn snapshot(&self) -> Arc<Manifest> {

@@ -28,6 +28,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::DataFusionError;
+use datafusion::execution::cache::DefaultFilesMetadataCache;
+use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
@@ -132,6 +134,53 @@ pub struct Answer {
     pub height: u64,
 }
 
+/// How DataFusion reads the files. [`Tuning::default`] is what the node
+/// uses; the benchmark names the settings it measured with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Threads a query's scan, joins and aggregates are split over
+    /// (DataFusion's `target_partitions`, also the listing's file groups).
+    pub threads: usize,
+    /// Evaluate filters while decoding Parquet (late materialisation:
+    /// other columns are decoded only for rows that pass) and reorder
+    /// them cheapest first.
+    pub pushdown_filters: bool,
+    /// Read each file's footer statistics at planning (row counts,
+    /// min/max: join order, pruning); cheap with the footer cache.
+    pub collect_statistics: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            threads: 2,
+            pushdown_filters: true,
+            collect_statistics: true,
+        }
+    }
+}
+
+/// Bytes of Parquet footers (and page indexes) kept across queries.
+/// Files are never rewritten under a name (the projection and exports
+/// number them), and the cache also checks size and modification time.
+pub const FOOTER_CACHE_BYTES: usize = 64 << 20;
+
+/// What queries over one folder share: the footers of its files, so a
+/// query does not open and parse every footer again (the cost that grows
+/// with the number of files, not their size). Bounded (LRU).
+#[derive(Debug)]
+pub struct Caches {
+    footers: Arc<dyn FileMetadataCache>,
+}
+
+impl Default for Caches {
+    fn default() -> Caches {
+        Caches {
+            footers: Arc::new(DefaultFilesMetadataCache::new(FOOTER_CACHE_BYTES)),
+        }
+    }
+}
+
 /// Runs `sql` for `who` over the catalog's current snapshot.
 pub async fn query(
     catalog: &Catalog,
@@ -139,8 +188,19 @@ pub async fn query(
     sql: &str,
     limits: Limits,
 ) -> Result<Answer, SqlError> {
+    query_with(catalog, who, sql, limits, Tuning::default()).await
+}
+
+/// [`query`] with other engine settings (the benchmark's comparisons).
+pub async fn query_with(
+    catalog: &Catalog,
+    who: &Visibility,
+    sql: &str,
+    limits: Limits,
+    tuning: Tuning,
+) -> Result<Answer, SqlError> {
     let manifest = catalog.snapshot();
-    let run = run(catalog.dir(), &manifest, who, sql, limits);
+    let run = run(catalog, &manifest, who, sql, limits, tuning);
     match tokio::time::timeout(limits.time_max, run).await {
         Ok(answer) => answer,
         Err(_) => Err(SqlError::Limit(format!(
@@ -151,11 +211,12 @@ pub async fn query(
 }
 
 async fn run(
-    dir: &std::path::Path,
+    catalog: &Catalog,
     manifest: &Manifest,
     who: &Visibility,
     sql: &str,
     limits: Limits,
+    tuning: Tuning,
 ) -> Result<Answer, SqlError> {
     let chars = sql.chars().count();
     if chars > SQL_CHARS_MAX {
@@ -163,7 +224,7 @@ async fn run(
             "the SQL is {chars} characters, more than {SQL_CHARS_MAX}"
         )));
     }
-    let ctx = session(limits)?;
+    let ctx = session(limits, tuning, catalog.caches())?;
     let state = ctx.state();
     let statement = state
         .sql_to_statement(sql, &state.config().options().sql_parser.dialect)
@@ -200,7 +261,7 @@ async fn run(
         )));
     }
     for table in Table::ALL {
-        let view = view(&ctx, dir, manifest, table, who)?;
+        let view = view(&ctx, catalog.dir(), manifest, table, who)?;
         ctx.register_table(table.name(), view)
             .map_err(|e| SqlError::Internal(e.strip_backtrace()))?;
     }
@@ -257,19 +318,31 @@ async fn run(
     })
 }
 
-fn session(limits: Limits) -> Result<SessionContext, SqlError> {
+fn session(limits: Limits, tuning: Tuning, caches: &Caches) -> Result<SessionContext, SqlError> {
     // No spilling: a query over its memory limit is refused, and a query
-    // from the API never writes files on the node.
+    // from the API never writes files on the node. The memory pool is the
+    // query's own; the footer cache is the folder's.
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(limits.memory_bytes_max, 1.0)
+        .with_cache_manager(
+            CacheManagerConfig::default()
+                .with_file_metadata_cache(Some(caches.footers.clone()))
+                .with_metadata_cache_limit(FOOTER_CACHE_BYTES),
+        )
         .with_disk_manager_builder(
             DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
         )
         .build_arc()
         .map_err(|e| SqlError::Internal(e.strip_backtrace()))?;
-    let config = SessionConfig::new()
-        .with_target_partitions(2)
+    let mut config = SessionConfig::new()
+        .with_target_partitions(tuning.threads.max(1))
+        .with_collect_statistics(tuning.collect_statistics)
         .with_information_schema(false);
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.pushdown_filters = tuning.pushdown_filters;
+    parquet.reorder_filters = tuning.pushdown_filters;
+    parquet.enable_page_index = true;
+    parquet.pruning = true;
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
@@ -293,8 +366,14 @@ fn view(
     let base: Arc<dyn TableProvider> = if files.is_empty() {
         Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(internal)?)
     } else {
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        // The session's Parquet settings (pushdown, page index) and its
+        // threads and statistics: `ListingOptions::new` alone scans with
+        // one thread and without them.
+        let state = ctx.state();
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let options = ListingOptions::new(Arc::new(format))
+            .with_file_extension(".parquet")
+            .with_session_config_options(state.config());
         let config = ListingTableConfig::new_with_multi_paths(files)
             .with_listing_options(options)
             .with_schema(schema);

@@ -11,9 +11,24 @@
 //! run, Parquet bytes per event, and each query's median time in both
 //! engines with the ratio DataFusion / DuckDB.
 //!
+//! Both engines read the same files with the same number of threads
+//! (`--threads`, default 2: DataFusion's `target_partitions` and tokio
+//! workers, DuckDB's `SET threads`), and both keep Parquet footers across
+//! the runs of a query (DataFusion: the node's footer cache, `sql::Caches`;
+//! DuckDB: `SET parquet_metadata_cache = true`). DataFusion runs with the
+//! node's settings (`sql::Tuning::default`) unless `--pushdown false` or
+//! `--statistics false` say otherwise.
+//!
+//! A large store does not fit one sitting: `--phase build` makes the
+//! store and the projection in `--dir` and records what it measured in
+//! `--dir/bench.json`; `--phase query` reuses them (no rebuild) and runs
+//! the queries; `--phase all` (the default) does both.
+//!
 //! ```text
 //! cargo build --release -p lotline-node --bin lotline-analytics-bench
-//! flock /work/coord/release.lock target/release/lotline-analytics-bench --events 100000
+//! lotline-analytics-bench --events 100000 --dir /tmp/lab --runs 5
+//! lotline-analytics-bench --events 1000000 --dir /tmp/lab1m --phase build
+//! lotline-analytics-bench --dir /tmp/lab1m --phase query --runs 5
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -21,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use lotline_analytics::follower::catch_up;
-use lotline_analytics::sql::{self, Limits, Visibility};
+use lotline_analytics::sql::{self, Limits, Tuning, Visibility};
 use lotline_analytics::{Catalog, Manifest, Projection, Table};
 use lotline_node::analytics::StoreSource;
 use lotline_node::bulk_load;
@@ -54,8 +69,11 @@ ORDER BY 2, 1";
 /// `runs` times after one warm-up; prints JSON.
 const DUCKDB: &str = r#"
 import json, sys, time, duckdb
-root, runs, queries = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+root, runs, queries, threads = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
 con = duckdb.connect()
+con.sql(f"SET threads = {threads}")
+con.sql("SET parquet_metadata_cache = true")
+con.sql("SET enable_progress_bar = false")
 for t in ["events", "identifiers", "measurements", "sensor_reports", "lineage", "custody"]:
     con.sql(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{root}/{t}/*/*.parquet', hive_partitioning = true)")
 out = {}
@@ -71,10 +89,37 @@ for name, text in queries.items():
 print(json.dumps(out))
 "#;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Build,
+    Query,
+    All,
+}
+
 struct Args {
     events: u64,
     dir: PathBuf,
     runs: usize,
+    phase: Phase,
+    tuning: Tuning,
+}
+
+/// What `--phase build` measured, for `--phase query`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Built {
+    events: u64,
+    commit_seconds: f64,
+    projection_seconds: f64,
+    /// The lot of the selective query.
+    lot: String,
+}
+
+fn flag_bool(value: &str) -> Result<bool> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => bail!("{other}: use true or false"),
+    }
 }
 
 fn args() -> Result<Args> {
@@ -82,6 +127,8 @@ fn args() -> Result<Args> {
         events: 100_000,
         dir: std::env::temp_dir().join("lotline-analytics-bench"),
         runs: 5,
+        phase: Phase::All,
+        tuning: Tuning::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -90,11 +137,24 @@ fn args() -> Result<Args> {
             "--events" => out.events = value.parse()?,
             "--dir" => out.dir = PathBuf::from(value),
             "--runs" => out.runs = value.parse()?,
-            other => bail!("unknown flag {other} (use --events N --dir D --runs R)"),
+            "--threads" => out.tuning.threads = value.parse()?,
+            "--pushdown" => out.tuning.pushdown_filters = flag_bool(&value)?,
+            "--statistics" => out.tuning.collect_statistics = flag_bool(&value)?,
+            "--phase" => {
+                out.phase = match value.as_str() {
+                    "build" => Phase::Build,
+                    "query" => Phase::Query,
+                    "all" => Phase::All,
+                    other => bail!("--phase {other}: use build, query or all"),
+                }
+            }
+            other => bail!(
+                "unknown flag {other} (use --events N --dir D --runs R --phase build|query|all --threads T --pushdown B --statistics B)"
+            ),
         }
     }
-    if out.runs == 0 {
-        bail!("--runs must be at least 1");
+    if out.runs == 0 || out.tuning.threads == 0 {
+        bail!("--runs and --threads must be at least 1");
     }
     Ok(out)
 }
@@ -102,53 +162,45 @@ fn args() -> Result<Args> {
 fn main() -> Result<()> {
     let args = args()?;
     let venv = readers_venv()?;
-    if args.dir.exists() {
-        std::fs::remove_dir_all(&args.dir)?;
-    }
-    std::fs::create_dir_all(&args.dir)?;
-    println!("# lotline-analytics-bench: {} events", args.events);
-
-    let loaded = bulk_load::load(
-        &args.dir.join("store"),
-        Scale::for_events(args.events),
-        1_000,
-        |_, _| {},
-    )?;
-    let commit_rate = loaded.events as f64 / loaded.seconds;
-    println!(
-        "store: {} events committed in {:.1} s ({commit_rate:.0} events/s, signing included)",
-        loaded.events, loaded.seconds
-    );
-    let lot = loaded.summary.wide_raw_lot.clone();
-    let genesis = std::sync::Arc::new(loaded.genesis);
-    let reader = loaded.store.reader();
-
     let dir = args.dir.join("analytics");
-    let started = Instant::now();
-    let mut projection = Projection::open(&dir, genesis)?;
-    catch_up(&mut projection, &StoreSource(reader), None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    projection.delete_retired(Duration::ZERO);
-    let seconds = started.elapsed().as_secs_f64();
-    let manifest = projection.manifest().clone();
+    let built = if args.phase == Phase::Query {
+        let path = args.dir.join("bench.json");
+        let text = std::fs::read(&path)
+            .with_context(|| format!("{}: run --phase build first", path.display()))?;
+        serde_json::from_slice(&text)?
+    } else {
+        build(&args)?
+    };
+    let manifest = Manifest::load(&dir)?.context("no manifest.json: run --phase build first")?;
+    let commit_rate = built.events as f64 / built.commit_seconds;
+    let rate = built.events as f64 / built.projection_seconds;
     let rows: u64 = manifest.files.iter().map(|f| f.rows).sum();
     let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
-    let rate = loaded.events as f64 / seconds;
     println!(
-        "projection: {} events ({rows} rows, {} files) in {seconds:.1} s = {rate:.0} events/s, {:.1}x the commit rate above",
-        loaded.events,
+        "store: {} events committed in {:.1} s ({commit_rate:.0} events/s, signing included)",
+        built.events, built.commit_seconds
+    );
+    println!(
+        "projection: {} events ({rows} rows, {} files) in {:.1} s = {rate:.0} events/s, {:.1}x the commit rate above",
+        built.events,
         manifest.files.len(),
+        built.projection_seconds,
         rate / commit_rate
     );
     println!(
         "parquet: {bytes} bytes = {:.1} bytes/event; {}",
-        bytes as f64 / loaded.events as f64,
+        bytes as f64 / built.events as f64,
         Table::ALL
             .iter()
             .map(|t| format!("{} {} rows", t.name(), manifest.rows_of(*t)))
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if args.phase == Phase::Build {
+        return Ok(());
+    }
 
+    let lot = &built.lot;
     let selective = format!(
         "SELECT name, value, uom, spec_min, spec_max, result, event_time FROM measurements WHERE subject = '{lot}' ORDER BY event_time, name"
     );
@@ -156,8 +208,13 @@ fn main() -> Result<()> {
         ("full-scan", FULL_SCAN.to_owned()),
         ("selective", selective),
     ];
-    let datafusion = datafusion_times(&dir, &manifest, &queries, args.runs)?;
-    let duckdb = duckdb_times(&venv, &dir, &queries, args.runs)?;
+    let t = args.tuning;
+    println!(
+        "\nboth engines: {} threads, footers cached across runs; DataFusion pushdown_filters={} collect_statistics={}; median of {} runs after one warm-up",
+        t.threads, t.pushdown_filters, t.collect_statistics, args.runs
+    );
+    let datafusion = datafusion_times(&dir, &manifest, &queries, args.runs, t)?;
+    let duckdb = duckdb_times(&venv, &dir, &queries, args.runs, t.threads)?;
     println!("\n| query | rows | DataFusion median ms | DuckDB median ms | DataFusion / DuckDB |");
     println!("|---|---|---|---|---|");
     for ((name, _), (df_rows, df_ms)) in queries.iter().zip(&datafusion) {
@@ -175,6 +232,37 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// Builds the store through the commit path and projects it; records the
+/// figures in `bench.json` beside them.
+fn build(args: &Args) -> Result<Built> {
+    if args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir)?;
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    println!("# lotline-analytics-bench: {} events", args.events);
+    let loaded = bulk_load::load(
+        &args.dir.join("store"),
+        Scale::for_events(args.events),
+        1_000,
+        |_, _| {},
+    )?;
+    let lot = loaded.summary.wide_raw_lot.clone();
+    let genesis = std::sync::Arc::new(loaded.genesis);
+    let reader = loaded.store.reader();
+    let started = Instant::now();
+    let mut projection = Projection::open(&args.dir.join("analytics"), genesis)?;
+    catch_up(&mut projection, &StoreSource(reader), None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    projection.delete_retired(Duration::ZERO);
+    let built = Built {
+        events: loaded.events,
+        commit_seconds: loaded.seconds,
+        projection_seconds: started.elapsed().as_secs_f64(),
+        lot,
+    };
+    std::fs::write(args.dir.join("bench.json"), serde_json::to_vec(&built)?)?;
+    Ok(built)
+}
+
 /// Median milliseconds and rows of each query in DataFusion, after one
 /// warm-up run, with the node's limits.
 fn datafusion_times(
@@ -182,20 +270,22 @@ fn datafusion_times(
     manifest: &Manifest,
     queries: &[(&str, String)],
     runs: usize,
+    tuning: Tuning,
 ) -> Result<Vec<(usize, f64)>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(tuning.threads)
         .enable_all()
         .build()?;
     let catalog = Catalog::new(dir.to_owned(), manifest.clone());
     let mut out = Vec::new();
     for (name, text) in queries {
         let run = || {
-            runtime.block_on(sql::query(
+            runtime.block_on(sql::query_with(
                 &catalog,
                 &Visibility::All,
                 text,
                 Limits::default(),
+                tuning,
             ))
         };
         let rows = run().map_err(|e| anyhow::anyhow!("{name}: {e}"))?.rows;
@@ -216,6 +306,7 @@ fn duckdb_times(
     dir: &Path,
     queries: &[(&str, String)],
     runs: usize,
+    threads: usize,
 ) -> Result<serde_json::Value> {
     let map: serde_json::Map<String, serde_json::Value> = queries
         .iter()
@@ -226,6 +317,7 @@ fn duckdb_times(
         .arg(dir)
         .arg(runs.to_string())
         .arg(serde_json::Value::Object(map).to_string())
+        .arg(threads.to_string())
         .output()?;
     if !out.status.success() {
         bail!("duckdb: {}", String::from_utf8_lossy(&out.stderr));
