@@ -59,6 +59,7 @@ use lotline_core::vote::{self, Vote, VoteKind};
 
 use crate::certificate::QuorumCertificate;
 use crate::config::Config;
+use crate::held::HeldBlocks;
 use crate::journal::{self, RestoreError};
 use crate::leader::Suspects;
 use crate::proposal::Payload;
@@ -98,7 +99,7 @@ pub struct Engine {
     pub(crate) committed: Option<Header>,
     /// Uncommitted block bodies (proposals that passed the checks, fetched
     /// ancestors of notarized blocks).
-    pub(crate) blocks: BTreeMap<BlockHash, Block>,
+    pub(crate) blocks: HeldBlocks,
     /// Uncommitted headers we know (bodies' headers and proposals' parents).
     pub(crate) headers: BTreeMap<BlockHash, Header>,
     /// Recently committed blocks by height, to answer peers' requests.
@@ -146,7 +147,7 @@ impl Engine {
                 certificate: None,
             },
             committed: None,
-            blocks: BTreeMap::new(),
+            blocks: HeldBlocks::default(),
             headers: BTreeMap::new(),
             recent: BTreeMap::new(),
             recent_heights: BTreeMap::new(),

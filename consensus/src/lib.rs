@@ -126,6 +126,7 @@ pub mod certificate;
 pub mod config;
 pub mod engine;
 mod evidence;
+pub mod held;
 pub mod journal;
 pub mod leader;
 mod proposal;

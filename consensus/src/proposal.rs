@@ -194,8 +194,8 @@ impl Engine {
     fn ancestor_attestations(&self, tip: BlockHash) -> BTreeSet<AttestationId> {
         let mut ids = BTreeSet::new();
         let mut cursor = tip;
-        while let Some(block) = self.blocks.get(&cursor) {
-            ids.extend(block.attestations.iter().map(Envelope::id));
+        while let Some((block, carried)) = self.blocks.get_with_ids(&cursor) {
+            ids.extend(carried.iter().copied());
             cursor = block.header.parent;
         }
         ids
@@ -207,10 +207,7 @@ impl Engine {
     /// others. Blocks at or below the committed height are forgotten, so an
     /// id of an abandoned fork is offered again once its height commits.
     pub fn uncommitted_attestations(&self) -> BTreeSet<AttestationId> {
-        self.blocks
-            .values()
-            .flat_map(|block| block.attestations.iter().map(Envelope::id))
-            .collect()
+        self.blocks.all_ids().copied().collect()
     }
 
     /// Ids carried by the blocks that may still commit, as far as this
@@ -237,10 +234,10 @@ impl Engine {
         for tip in tips {
             let mut cursor = tip;
             while seen.insert(cursor) {
-                let Some(block) = self.blocks.get(&cursor) else {
+                let Some((block, carried)) = self.blocks.get_with_ids(&cursor) else {
                     break;
                 };
-                ids.extend(block.attestations.iter().map(Envelope::id));
+                ids.extend(carried.iter().copied());
                 cursor = block.header.parent;
             }
         }
@@ -250,7 +247,7 @@ impl Engine {
     /// How many attestations the uncommitted block bodies carry (with
     /// repeats): a cheap upper bound of [`Engine::uncommitted_attestations`].
     pub fn uncommitted_attestation_count(&self) -> usize {
-        self.blocks.values().map(|b| b.attestations.len()).sum()
+        self.blocks.blocks().map(|b| b.attestations.len()).sum()
     }
 
     /// Rule 2: walking down from `view - 1`, skip nullified views until a
@@ -351,7 +348,7 @@ impl Engine {
             self.certify(view);
             return Ok(());
         }
-        block
+        let ids = block
             .check_body(&self.config.chain_id)
             .map_err(DropReason::Block)?;
         if let Some(certificate) = parent_certificate {
@@ -385,11 +382,11 @@ impl Engine {
                 limit,
             });
         }
-        self.accept_proposal(block, parent);
+        self.accept_proposal(block, ids, parent);
         Ok(())
     }
 
-    fn accept_proposal(&mut self, block: Block, parent: Option<Header>) {
+    fn accept_proposal(&mut self, block: Block, ids: Vec<AttestationId>, parent: Option<Header>) {
         let view = block.header.view;
         let hash = block.hash();
         let committed_height = self.committed_height();
@@ -408,7 +405,7 @@ impl Engine {
                 block: block.clone(),
             });
         }
-        self.blocks.insert(hash, block);
+        self.blocks.insert_with_ids(hash, block, ids);
         // A proposal is a sign of work: the view's timers start, so that a
         // proposal that does not gather a notarization still ends the view.
         if view == self.view {

@@ -177,7 +177,7 @@ impl Engine {
             if block.header.height <= committed_height || self.blocks.contains_key(&hash) {
                 break;
             }
-            block
+            let ids = block
                 .check_body(&self.config.chain_id)
                 .map_err(DropReason::Block)?;
             if block.header.height > limit {
@@ -193,7 +193,7 @@ impl Engine {
             expected = Some(block.header.parent);
             self.headers.insert(hash, block.header.clone());
             self.out.push(Output::Persist(Record::Block(block.clone())));
-            self.blocks.insert(hash, block);
+            self.blocks.insert_with_ids(hash, block, ids);
         }
         self.try_commit();
         self.try_propose(false);
@@ -315,7 +315,7 @@ impl Engine {
 
     fn after_commit(&mut self) {
         let height = self.committed_height();
-        self.blocks.retain(|_, b| b.header.height > height);
+        self.blocks.retain(|b| b.header.height > height);
         self.headers.retain(|_, h| h.height > height);
         self.wanted.clear();
     }

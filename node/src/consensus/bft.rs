@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use lotline_consensus::held::HeldBlocks;
 use lotline_consensus::relay::{self, CompactProposal, Offer, Reassembly};
 use lotline_consensus::{Engine, Input, Message, Output, Record, TimerKind};
 use lotline_core::attestation::{AttestationId, Envelope};
-use lotline_core::block::{Block, BlockHash};
+use lotline_core::block::Block;
 use lotline_core::codec;
 use lotline_core::evidence::{Evidence, EvidenceKey};
 use lotline_core::limits;
@@ -142,7 +143,7 @@ pub struct ActorState {
     /// What we last told the engine about pending work (`Input::Work`).
     work: Option<bool>,
     /// Uncommitted blocks we proposed, verified or persisted, by hash.
-    blocks: BTreeMap<BlockHash, Block>,
+    blocks: HeldBlocks,
     journal_dirty: bool,
     syncing: bool,
     next_sync_peer: usize,
@@ -315,7 +316,7 @@ impl BftActor {
     fn evidence_in_flight(&self) -> BTreeSet<EvidenceKey> {
         self.state
             .blocks
-            .values()
+            .blocks()
             .flat_map(|b| b.evidence.iter().filter_map(Evidence::key))
             .collect()
     }
@@ -466,9 +467,9 @@ impl BftActor {
         let ours: BTreeMap<AttestationId, &Envelope> = self
             .state
             .blocks
-            .values()
-            .filter(|b| b.header.view == view)
-            .flat_map(|b| b.attestations.iter().map(|e| (e.id(), e)))
+            .blocks_with_ids()
+            .filter(|(b, _)| b.header.view == view)
+            .flat_map(|(b, ids)| ids.iter().copied().zip(&b.attestations))
             .collect();
         let bodies = {
             let pool = self.shared.pool();
@@ -646,9 +647,10 @@ impl BftActor {
             Output::Build { view } => self.state.build = Some((view, Instant::now())),
             Output::Verify { view, block } => {
                 let hash = block.hash();
-                let valid = self.verify_payload(&block);
+                let ids = block.ids();
+                let valid = self.verify_payload(&block, &ids);
                 if valid {
-                    self.state.blocks.insert(hash, block);
+                    self.state.blocks.insert_with_ids(hash, block, ids);
                 }
                 return Ok(Some(Input::Verified {
                     view,
@@ -664,10 +666,10 @@ impl BftActor {
                 // known blocks, so the payload check's ancestor walk (not
                 // sled) refuses a proposal that repeats its attestations or
                 // evidence (`verify_payload`); a synced block was not there.
-                self.state
-                    .blocks
-                    .entry(block.hash())
-                    .or_insert_with(|| block.clone());
+                let hash = block.hash();
+                if !self.state.blocks.contains_key(&hash) {
+                    self.state.blocks.insert(hash, block.clone());
+                }
                 commit::commit(
                     &mut self.store,
                     &self.indexer,
@@ -676,7 +678,7 @@ impl BftActor {
                 )
                 .map_err(|e| e.to_string())?;
                 let indexed = self.indexer.indexed();
-                self.state.blocks.retain(|_, b| b.header.height > indexed);
+                self.state.blocks.retain(|b| b.header.height > indexed);
                 // The block log is durable now: its finality is the floor.
                 self.journal.compact(keep).map_err(|e| e.to_string())?;
             }
@@ -749,13 +751,13 @@ impl BftActor {
     /// batch-verified, except those already verified into our mempool); the
     /// evidence verifies and records new offences only
     /// ([`evidence::check_proposal`]).
-    fn verify_payload(&mut self, block: &Block) -> bool {
+    fn verify_payload(&mut self, block: &Block, ids: &[AttestationId]) -> bool {
         let reader = self.store.reader();
         let mut ancestors = BTreeSet::new();
         let mut ancestor_evidence = BTreeSet::new();
         let mut parent = block.header.parent;
-        while let Some(ancestor) = self.state.blocks.get(&parent) {
-            ancestors.extend(ancestor.attestations.iter().map(Envelope::id));
+        while let Some((ancestor, carried)) = self.state.blocks.get_with_ids(&parent) {
+            ancestors.extend(carried.iter().copied());
             ancestor_evidence.extend(ancestor.evidence.iter().filter_map(Evidence::key));
             parent = ancestor.header.parent;
         }
@@ -770,8 +772,7 @@ impl BftActor {
         let mut unverified = Vec::new();
         {
             let pool = self.shared.pool();
-            for envelope in &block.attestations {
-                let id = envelope.id();
+            for (envelope, &id) in block.attestations.iter().zip(ids) {
                 if let Some(repeat) = self.repeat_of(&reader, &ancestors, &id) {
                     let header = &block.header;
                     tracing::warn!(
