@@ -283,6 +283,14 @@ impl Client {
         self.get_json("/v1/head", &[]).await
     }
 
+    /// `GET /v1/governance/history`: the membership-history file. Like
+    /// every node answer it is checked, not trusted: follow it from a pinned
+    /// genesis ([`lotline_genesis::HistoryFile::follow`]) and verify
+    /// receipts with [`lotline_genesis::Genesis::verify_receipt_in`].
+    pub async fn membership_history(&self) -> Result<lotline_genesis::HistoryFile, SdkError> {
+        self.get_json("/v1/governance/history", &[]).await
+    }
+
     /// `GET /health`.
     pub async fn health(&self) -> Result<Health, SdkError> {
         self.get_json("/health", &[]).await

@@ -22,8 +22,9 @@ pub enum SdkError {
 
     /// The node answered with an RFC 9457 problem: it refused the request.
     /// [`Problem::slug`] is the stable reason (`duplicate`, `bad-signature`,
-    /// `unknown-key`, `wrong-org`, `wrong-chain`, `policy-denied`,
-    /// `invalid-event`, `malformed`, `too-large`, ...).
+    /// `unknown-key`, `revoked-key`, `wrong-org`, `wrong-chain`, `policy-denied`,
+    /// `invalid-event`, `malformed`, `too-large`, `governance-under-threshold`,
+    /// `governance-invalid`, ...).
     #[error("the node rejected the request (HTTP {status}, {}): {}", problem.slug(), problem.detail)]
     Rejected { status: u16, problem: Problem },
 

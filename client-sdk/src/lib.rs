@@ -35,6 +35,10 @@ pub use builder::{AttestationBuilder, open_private, open_private_with};
 pub use bundle::{BundleReport, ReceiptVerdict, verify_bundle};
 pub use client::{Client, DEFAULT_TIMEOUT, encode_segment};
 pub use error::SdkError;
+/// Governance transactions: build ([`governance::unsigned`]), sign
+/// ([`Signer::sign_governance`]), submit ([`Client::submit`]) and follow
+/// the membership history ([`Client::membership_history`]).
+pub use lotline_genesis::governance;
 pub use retry::RetryPolicy;
 pub use signer::Signer;
 pub use trace::{TraceVerifyError, VerifiedTrace, verify_trace};

@@ -35,6 +35,12 @@ impl Signer {
     }
 
     /// The org id the statements are issued under.
+    /// Adds this org's signature to a governance transaction (an envelope
+    /// of [`lotline_genesis::governance::unsigned`]); its id does not change.
+    pub fn sign_governance(&self, envelope: &mut lotline_core::Envelope) {
+        lotline_genesis::governance::add_signature(envelope, &self.key);
+    }
+
     pub fn org(&self) -> &str {
         &self.org
     }

@@ -34,6 +34,6 @@ pub use block::{Block, BlockHash, Header};
 pub use certificate::Certificate;
 pub use crypto::{PublicKey, Signature, SigningKey};
 pub use hash::Digest;
-pub use receipt::{Receipt, VerifiedReceipt, verify_receipt};
+pub use receipt::{Certified, Receipt, VerifiedReceipt, verify_certified, verify_receipt};
 pub use statement::Statement;
 pub use validators::ValidatorSet;

@@ -108,6 +108,55 @@ pub fn verify_receipt(
         });
     }
     let signer = receipt.attestation.check_shape()?;
+    let (id, certified_by) = certify(receipt, set, Some(signer))?;
+    Ok(VerifiedReceipt {
+        id,
+        signer,
+        height: receipt.header.height,
+        block: receipt.header.hash(),
+        certified_by,
+    })
+}
+
+/// What [`verify_certified`] proves: the envelope with this id is in a
+/// block of this chain, and the block is final.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certified {
+    pub id: AttestationId,
+    pub height: u64,
+    pub block: BlockHash,
+    pub certified_by: Vec<u16>,
+}
+
+/// [`verify_receipt`] without the envelope's own signature: inclusion and
+/// finality only. For envelopes whose signatures follow other rules (a
+/// governance transaction carries several; the caller checks them).
+pub fn verify_certified(receipt: &Receipt, set: &ValidatorSet) -> Result<Certified, ReceiptError> {
+    if receipt.version != RECEIPT_VERSION {
+        return Err(ReceiptError::Version(receipt.version));
+    }
+    if receipt.header.chain_id != set.chain_id {
+        return Err(ReceiptError::ChainId {
+            expected: set.chain_id,
+            got: receipt.header.chain_id,
+        });
+    }
+    let (id, certified_by) = certify(receipt, set, None)?;
+    Ok(Certified {
+        id,
+        height: receipt.header.height,
+        block: receipt.header.hash(),
+        certified_by,
+    })
+}
+
+/// Inclusion, then finality; the certificate's signatures are verified in
+/// one batch with the attestation's when `signer` is given.
+fn certify(
+    receipt: &Receipt,
+    set: &ValidatorSet,
+    signer: Option<PublicKey>,
+) -> Result<(AttestationId, Vec<u16>), ReceiptError> {
     let id = receipt.attestation.id();
     let (index, count) = (receipt.leaf_index, receipt.header.count);
     let included = match (usize::try_from(index), usize::try_from(count)) {
@@ -129,12 +178,19 @@ pub fn verify_receipt(
     // The attestation's signature and the certificate's in one batch: the
     // same ZIP-215 verdicts as one by one, for about half the work.
     let pae = receipt.attestation.pae();
-    let attestation_sig = &receipt.attestation.signatures[0];
     let mut batch = BatchVerifier::with_capacity(1 + receipt.certificate.signatures.len());
-    batch.push(signer, &pae, attestation_sig.sig);
+    let attestation_sig = match (signer, receipt.attestation.signatures.first()) {
+        (Some(signer), Some(sig)) => {
+            batch.push(signer, &pae, sig.sig);
+            Some(sig)
+        }
+        _ => None,
+    };
     receipt.certificate.push_signatures(set, &msg, &mut batch);
     let mut verdicts = batch.verify().into_iter();
-    if let Some(Err(source)) = verdicts.next() {
+    if let Some(attestation_sig) = attestation_sig
+        && let Some(Err(source)) = verdicts.next()
+    {
         return Err(ReceiptError::Attestation(EnvelopeError::Signature {
             keyid: attestation_sig.keyid.clone(),
             source,
@@ -144,16 +200,13 @@ pub fn verify_receipt(
         .certificate
         .signature_verdicts(verdicts)
         .map_err(FinalityError::from)?;
-    Ok(VerifiedReceipt {
+    Ok((
         id,
-        signer,
-        height: receipt.header.height,
-        block: receipt.header.hash(),
-        certified_by: receipt
+        receipt
             .certificate
             .signatures
             .iter()
             .map(|s| s.signer)
             .collect(),
-    })
+    ))
 }

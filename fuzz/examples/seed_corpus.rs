@@ -56,6 +56,7 @@ fn main() {
     queries(&mut out);
     identifiers(&mut out);
     configs(&mut out);
+    governance(&mut out);
     println!("{} seed files under {}", out.written, out.root.display());
 }
 
@@ -612,4 +613,41 @@ fn configs(out: &mut Out) {
         "ab".repeat(32),
     );
     out.write("node_config", "full.toml", full.as_bytes());
+}
+
+/// Governance seeds: a key rotation signed by enough orgs (admitted), the
+/// same under-signed and unsigned, and a membership-history file (empty).
+fn governance(out: &mut Out) {
+    use lotline_genesis::governance::{self, Change, HistoryFile, Proposal};
+    let g = genesis();
+    let proposal = Proposal {
+        version: governance::VERSION,
+        chain_id: g.chain_id(),
+        effective_height: 10,
+        nonce: "seed-rotate".into(),
+        reason: "seed".into(),
+        change: Change::RotateKey {
+            org: g.orgs()[0].id.clone(),
+            old_key: client_key(0).public_key(),
+            new_key: lotline_core::SigningKey::from_seed(&[0x77; 32]).public_key(),
+        },
+    };
+    let mut envelope = governance::unsigned(&proposal);
+    let json = |e: &Envelope| serde_json::to_vec_pretty(e).unwrap_or_default();
+    out.write("governance", "unsigned.json", &json(&envelope));
+    governance::add_signature(&mut envelope, &client_key(0));
+    out.write("governance", "under_threshold.json", &json(&envelope));
+    for i in 1..g.orgs().len() {
+        governance::add_signature(&mut envelope, &client_key(i));
+    }
+    if let Err(problems) = lotline_fuzz::admission().admit(envelope.clone()) {
+        panic!("seed governance transaction is not admitted: {problems:?}");
+    }
+    out.write("governance", "rotate.json", &json(&envelope));
+    let file = HistoryFile::new(g.chain_id(), 0, Vec::new());
+    out.write(
+        "governance",
+        "history_empty.json",
+        &serde_json::to_vec_pretty(&file).unwrap_or_default(),
+    );
 }

@@ -6,8 +6,10 @@
 //!
 //! Non-features, on purpose: this crate runs no node, opens no socket and
 //! reads no clock; it does not enforce custody (which lots an org holds is
-//! the node's trace index's business) and it does not change over time
-//! (there is no on-chain membership change: a new genesis is a new chain).
+//! the node's trace index's business). The genesis itself never changes;
+//! membership changes voted on chain are applied on top of it by
+//! [`governance`], which yields the membership at each height as another
+//! validated [`Genesis`] (same rules) under the original chain id.
 //! Its only I/O is reading a genesis file and reading or writing key files.
 //!
 //! # The genesis file
@@ -101,6 +103,7 @@
 //! validators and rules keep file order.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod governance;
 pub mod init;
 pub mod keys;
 mod model;
@@ -111,6 +114,9 @@ mod receipt;
 pub mod retention;
 mod validate;
 
+pub use governance::{
+    Change, GovernanceError, History, HistoryFile, HistoryFileError, Membership, Proposal,
+};
 pub use init::{InitError, InitOutput, OrgSpec, init_consortium};
 pub use model::{ConsensusParams, Genesis, Org, Role, UnknownRole, Validator};
 pub use policy::{ANY_BIZ_STEP, PolicyError, PolicyRule, default_policy};
@@ -118,9 +124,10 @@ pub use private::{RecipientError, Wrapping};
 pub use read_policy::{
     Audience, ReadPolicy, ReadPolicyError, Reader, RecordFacts, ShareRule, default_read_policy,
 };
+pub use read_policy::{ReadPolicyFile, ShareFile};
 pub use receipt::ReceiptVerifyError;
 pub use retention::{Retention, RetentionClass, RetentionError};
-pub use validate::{GenesisError, KeyUse, ORG_ID_BYTES_MAX};
+pub use validate::{GenesisError, KeyUse, ORG_ID_BYTES_MAX, OrgFile, PolicyFile};
 
 #[cfg(test)]
 mod test_support;

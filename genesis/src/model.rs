@@ -257,7 +257,7 @@ impl Genesis {
         Ok(Genesis::finish(parts))
     }
 
-    fn finish(parts: Parts) -> Genesis {
+    pub(crate) fn finish(parts: Parts) -> Genesis {
         let mut genesis = Genesis {
             chain_name: parts.chain_name,
             consensus: parts.consensus,

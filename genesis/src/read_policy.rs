@@ -276,18 +276,18 @@ pub fn default_read_policy() -> ReadPolicy {
 
 /// The TOML form of the read policy: names are strings so that a bad one
 /// gets an error naming its rule.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ReadPolicyFile {
+pub struct ReadPolicyFile {
     #[serde(default)]
     pub full_read_roles: Vec<Role>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub share: Vec<ShareFile>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ShareFile {
+pub struct ShareFile {
     pub from: String,
     pub to: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

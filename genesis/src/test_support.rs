@@ -107,12 +107,24 @@ pub fn receipt(
     signers: &[(u16, &SigningKey)],
     leaf: usize,
 ) -> lotline_core::Receipt {
+    receipt_at(chain_id, 1, attestations, signers, leaf)
+}
+
+/// [`receipt`] for a block at `height` (its parent is not checked by a
+/// receipt, so any stands in).
+pub fn receipt_at(
+    chain_id: lotline_core::Digest,
+    height: u64,
+    attestations: Vec<lotline_core::Envelope>,
+    signers: &[(u16, &SigningKey)],
+    leaf: usize,
+) -> lotline_core::Receipt {
     use lotline_core::certificate::Signed;
     use lotline_core::{Block, Certificate, Header, merkle::BlockTree};
 
     let block = Block::new(
         chain_id,
-        1,
+        height,
         0,
         Header::genesis_parent(&chain_id),
         1_740_823_200_050,

@@ -157,9 +157,9 @@ pub(crate) struct GenesisFile {
     pub retention: Option<crate::retention::RetentionFile>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct OrgFile {
+pub struct OrgFile {
     pub id: String,
     pub name: String,
     pub role: Role,
@@ -181,9 +181,9 @@ pub(crate) struct ValidatorFile {
     pub p2p: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PolicyFile {
+pub struct PolicyFile {
     pub role: Role,
     pub event_types: Vec<String>,
     pub biz_steps: Vec<String>,

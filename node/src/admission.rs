@@ -11,6 +11,15 @@
 //! lookup at insertion. Submitting needs no credential, so a forged envelope
 //! must cost the node a signature check and nothing more.
 //!
+//! Membership (which keys belong to which org, the write policy) is the
+//! membership in force at the height of the block the attestation enters
+//! ([`crate::governance`]): for a submission, the next block's height; for
+//! a proposal, the proposal's own height, with the governance transactions
+//! of its uncommitted ancestors ([`Admission::admit_batch_at`],
+//! [`Admission::check_at`]). Governance transactions (their own payload
+//! type) are admitted here too: signatures of a threshold of member orgs
+//! instead of one signature and a statement.
+//!
 //! Problems that do not depend on each other are all reported together (R7):
 //! a caller fixing one should not discover the next only on the next try.
 //! A bad signature is decisive: the guard's problems are only judged for a
@@ -26,8 +35,10 @@ use lotline_core::hash::Digest;
 use lotline_core::statement::{
     STATEMENT_VERSION, STATEMENT_VERSION_PRIVATE, Statement, is_supported_version,
 };
+use lotline_genesis::governance::{self, GovernanceError, History, Membership};
 use lotline_genesis::{Genesis, PolicyError, RecipientError};
 
+use crate::governance::Governance;
 use crate::mempool::Admitted;
 
 /// Longest accepted nonce.
@@ -55,6 +66,12 @@ pub enum AdmissionError {
     Nonce(usize),
     #[error("key {0} is not a client key of any member organisation")]
     UnknownKey(PublicKey),
+    #[error("key {key} was revoked by the consortium (from height {from})")]
+    RevokedKey { key: PublicKey, from: u64 },
+    /// A governance transaction that is malformed, under-signed or does
+    /// not apply ([`lotline_genesis::governance`]).
+    #[error("{0}")]
+    Governance(GovernanceError),
     #[error("statement names key {statement} but the envelope is signed by {signer}")]
     KeyMismatch {
         statement: PublicKey,
@@ -142,28 +159,66 @@ impl StatementGuard for NoGuard {
 /// All problems of one attestation, most decisive first.
 pub type Rejection = Vec<AdmissionError>;
 
-/// Checks attestations against one genesis.
+/// Checks attestations against one genesis and its membership history.
 #[derive(Debug, Clone)]
 pub struct Admission {
     genesis: Arc<Genesis>,
+    governance: Arc<Governance>,
 }
 
-/// Passed every check that reads nothing but the envelope and the genesis;
-/// the signature and the guard are still to come.
+/// Where an attestation is judged: the membership history, the height of
+/// the block it would enter, and whether it is a new submission (which
+/// also gets the checks a block does not make: a governance change whose
+/// effect height is past, or that does not apply, is refused).
+#[derive(Clone, Copy)]
+struct At<'a> {
+    history: &'a History,
+    height: u64,
+    submission: bool,
+}
+
+/// Passed every check that reads nothing but the envelope and the
+/// membership; a statement's signature and the guard are still to come.
 #[derive(Debug)]
 struct Prechecked {
     envelope: Envelope,
-    signer: PublicKey,
-    statement: Statement,
+    kind: Kind,
+}
+
+/// Not boxed: one lives per attestation for the length of its admission,
+/// and the statement moves on into an `Arc` (boxing adds an allocation on
+/// the write path for nothing).
+#[derive(Debug)]
+#[expect(clippy::large_enum_variant)]
+enum Kind {
+    Statement {
+        signer: PublicKey,
+        statement: Statement,
+    },
+    /// Signatures already verified (a handful, one by one).
+    Governance,
 }
 
 impl Admission {
+    /// Admission for a chain with no governance transaction (tests, tools).
     pub fn new(genesis: Arc<Genesis>) -> Admission {
-        Admission { genesis }
+        Admission::with_governance(Arc::new(Governance::new(genesis)))
+    }
+
+    /// Admission that follows the node's membership history.
+    pub fn with_governance(governance: Arc<Governance>) -> Admission {
+        Admission {
+            genesis: governance.history().genesis().clone(),
+            governance,
+        }
     }
 
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
+    }
+
+    pub fn governance(&self) -> &Arc<Governance> {
+        &self.governance
     }
 
     /// Admits one envelope given as JSON bytes.
@@ -187,12 +242,15 @@ impl Admission {
         envelope: Envelope,
         guard: &dyn StatementGuard,
     ) -> Result<Admitted, Rejection> {
-        let checked = self.precheck(envelope)?;
-        let signature = checked.envelope.signatures[0].sig;
-        checked
-            .signer
-            .verify(&checked.envelope.pae(), &signature)
-            .map_err(|_| vec![AdmissionError::BadSignature(checked.signer)])?;
+        let history = self.governance.history();
+        let at = self.next(&history);
+        let checked = self.precheck(envelope, at)?;
+        if let Kind::Statement { signer, .. } = &checked.kind {
+            let signature = checked.envelope.signatures[0].sig;
+            signer
+                .verify(&checked.envelope.pae(), &signature)
+                .map_err(|_| vec![AdmissionError::BadSignature(*signer)])?;
+        }
         finish(checked, guard)
     }
 
@@ -208,16 +266,60 @@ impl Admission {
         envelopes: Vec<Envelope>,
         guard: &dyn StatementGuard,
     ) -> Vec<Result<Admitted, Rejection>> {
-        let prechecked: Vec<Result<Prechecked, Rejection>> =
-            envelopes.into_iter().map(|e| self.precheck(e)).collect();
-        let paes: Vec<Option<Vec<u8>>> = prechecked
+        let history = self.governance.history();
+        let at = self.next(&history);
+        self.batch(envelopes, guard, at)
+    }
+
+    /// Admits a proposal's attestations for a block at `height`, under
+    /// `history` (the committed one extended with the proposal's
+    /// uncommitted ancestors): consensus rules only, no local guard.
+    pub fn admit_batch_at(
+        &self,
+        envelopes: Vec<Envelope>,
+        history: &History,
+        height: u64,
+    ) -> Vec<Result<Admitted, Rejection>> {
+        let at = At {
+            history,
+            height,
+            submission: false,
+        };
+        self.batch(envelopes, &NoGuard, at)
+    }
+
+    fn next<'a>(&self, history: &'a History) -> At<'a> {
+        At {
+            history,
+            height: self.governance.next_height(),
+            submission: true,
+        }
+    }
+
+    fn batch(
+        &self,
+        envelopes: Vec<Envelope>,
+        guard: &dyn StatementGuard,
+        at: At<'_>,
+    ) -> Vec<Result<Admitted, Rejection>> {
+        let prechecked: Vec<Result<Prechecked, Rejection>> = envelopes
+            .into_iter()
+            .map(|e| self.precheck(e, at))
+            .collect();
+        let paes: Vec<Option<(PublicKey, Vec<u8>)>> = prechecked
             .iter()
-            .map(|c| c.as_ref().ok().map(|c| c.envelope.pae()))
+            .map(|c| match c {
+                Ok(Prechecked {
+                    envelope,
+                    kind: Kind::Statement { signer, .. },
+                }) => Some((*signer, envelope.pae())),
+                _ => None,
+            })
             .collect();
         let mut batch = BatchVerifier::with_capacity(paes.len());
         for (checked, pae) in prechecked.iter().zip(&paes) {
-            if let (Ok(checked), Some(pae)) = (checked, pae) {
-                batch.push(checked.signer, pae, checked.envelope.signatures[0].sig);
+            if let (Ok(checked), Some((signer, pae))) = (checked, pae) {
+                batch.push(*signer, pae, checked.envelope.signatures[0].sig);
             }
         }
         let mut verdicts = batch.verify().into_iter();
@@ -225,16 +327,33 @@ impl Admission {
             .into_iter()
             .map(|checked| {
                 let checked = checked?;
+                let Kind::Statement { signer, .. } = &checked.kind else {
+                    return finish(checked, guard);
+                };
                 match verdicts.next() {
                     Some(Ok(())) => finish(checked, guard),
-                    _ => Err(vec![AdmissionError::BadSignature(checked.signer)]),
+                    _ => Err(vec![AdmissionError::BadSignature(*signer)]),
                 }
             })
             .collect()
     }
 
-    /// Every check that needs neither the signature nor the store.
-    fn precheck(&self, envelope: Envelope) -> Result<Prechecked, Rejection> {
+    /// Every check that needs neither a statement's signature nor the store.
+    fn precheck(&self, envelope: Envelope, at: At<'_>) -> Result<Prechecked, Rejection> {
+        if envelope.payload_type == governance::PAYLOAD_TYPE {
+            let checked = if at.submission {
+                at.history.check_new(&envelope, at.height)
+            } else {
+                at.history.approve(&envelope, at.height)
+            };
+            return match checked {
+                Ok(_) => Ok(Prechecked {
+                    envelope,
+                    kind: Kind::Governance,
+                }),
+                Err(e) => Err(vec![AdmissionError::Governance(e)]),
+            };
+        }
         let signer = envelope
             .check_shape()
             .map_err(|e| vec![AdmissionError::Envelope(e)])?;
@@ -244,12 +363,6 @@ impl Admission {
         if !is_supported_version(statement.version) {
             problems.push(AdmissionError::Version(statement.version));
         }
-        problems.extend(
-            self.genesis
-                .check_private_recipients(&statement)
-                .into_iter()
-                .map(AdmissionError::PrivateRecipients),
-        );
         let chain_id = self.genesis.chain_id();
         if statement.chain_id != chain_id {
             problems.push(AdmissionError::WrongChain {
@@ -266,19 +379,8 @@ impl Admission {
                 signer,
             });
         }
-        match self.genesis.key_owner(&signer) {
-            None => problems.push(AdmissionError::UnknownKey(signer)),
-            Some(owner) if owner.id != statement.org => problems.push(AdmissionError::WrongOrg {
-                key: signer,
-                owner: owner.id.clone(),
-                claimed: statement.org.clone(),
-            }),
-            Some(owner) => {
-                if let Err(e) = self.genesis.check_write(owner, &statement.event) {
-                    problems.push(AdmissionError::Policy(e));
-                }
-            }
-        }
+        let membership = at.history.at(at.height);
+        member_problems(&membership, signer, &statement, &mut problems);
         let event_problems = statement.event.validate();
         if !event_problems.is_empty() {
             problems.push(AdmissionError::InvalidEvent(event_problems));
@@ -288,24 +390,114 @@ impl Admission {
         }
         Ok(Prechecked {
             envelope,
-            signer,
-            statement,
+            kind: Kind::Statement { signer, statement },
         })
     }
 }
 
-/// The last step, for an attestation whose signature verified: the guard's
-/// checks against local state.
-fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, Rejection> {
-    let problems = guard.check(&checked.statement);
-    if !problems.is_empty() {
-        return Err(problems);
+/// Whether an attestation admitted earlier (its signature verified) may
+/// still enter a block at `height` under `history`: its key may have been
+/// rotated away or revoked, its org removed, the policy changed since.
+pub fn check_at(admitted: &Admitted, history: &History, height: u64) -> Result<(), Rejection> {
+    match &admitted.statement {
+        Some(statement) => {
+            let membership = history.at(height);
+            let mut problems = Vec::new();
+            member_problems(&membership, statement.key, statement, &mut problems);
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems)
+            }
+        }
+        None => history
+            .approve(&admitted.envelope, height)
+            .map(drop)
+            .map_err(|e| vec![AdmissionError::Governance(e)]),
     }
-    let size = checked.envelope.payload.len() + 200;
+}
+
+/// Items a leader took from the pool, sorted for a block at one of
+/// `heights` (the leader may build on uncommitted parents, so it does not
+/// know which): `keep` passes at every height; `drop` fails at the first
+/// (it can never enter again: membership changes only take effect, they
+/// are not undone); the rest pass now but not at a later height and are
+/// left out of this proposal. With no governance transaction in the
+/// history nothing is checked: the genesis membership admitted them.
+pub fn sort_for_proposal(
+    items: Vec<Admitted>,
+    history: &History,
+    heights: std::ops::RangeInclusive<u64>,
+) -> (Vec<Admitted>, Vec<(Admitted, Rejection)>) {
+    if history.entries().is_empty() {
+        return (items, Vec::new());
+    }
+    let first = *heights.start();
+    let mut keep = Vec::with_capacity(items.len());
+    let mut dropped = Vec::new();
+    for item in items {
+        if let Err(rejection) = check_at(&item, history, first) {
+            dropped.push((item, rejection));
+        } else if heights.clone().all(|h| check_at(&item, history, h).is_ok()) {
+            keep.push(item);
+        }
+    }
+    (keep, dropped)
+}
+
+/// What the membership says about `signer` writing `statement`: the key
+/// is a member org's (not revoked), that org is the one named, its role may
+/// write the event, and a private section is wrapped to the entitled orgs.
+fn member_problems(
+    membership: &Membership,
+    signer: PublicKey,
+    statement: &Statement,
+    problems: &mut Vec<AdmissionError>,
+) {
+    let rules = membership.rules();
+    problems.extend(
+        rules
+            .check_private_recipients(statement)
+            .into_iter()
+            .map(AdmissionError::PrivateRecipients),
+    );
+    match rules.key_owner(&signer) {
+        None => problems.push(match membership.revoked_from(&signer) {
+            Some(from) => AdmissionError::RevokedKey { key: signer, from },
+            None => AdmissionError::UnknownKey(signer),
+        }),
+        Some(owner) if owner.id != statement.org => problems.push(AdmissionError::WrongOrg {
+            key: signer,
+            owner: owner.id.clone(),
+            claimed: statement.org.clone(),
+        }),
+        Some(owner) => {
+            if let Err(e) = rules.check_write(owner, &statement.event) {
+                problems.push(AdmissionError::Policy(e));
+            }
+        }
+    }
+}
+
+/// The last step, for an attestation whose signature verified: the guard's
+/// checks against local state (statements only: the guard judges events).
+fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, Rejection> {
+    let Prechecked { envelope, kind } = checked;
+    let statement = match kind {
+        Kind::Statement { statement, .. } => {
+            let problems = guard.check(&statement);
+            if !problems.is_empty() {
+                return Err(problems);
+            }
+            Some(Arc::new(statement))
+        }
+        Kind::Governance => None,
+    };
+    let size = envelope.payload.len() + 200 + 100 * envelope.signatures.len();
     Ok(Admitted {
-        id: checked.envelope.id(),
-        statement: std::sync::Arc::new(checked.statement),
-        envelope: checked.envelope,
+        id: envelope.id(),
+        statement,
+        envelope,
         size,
     })
 }

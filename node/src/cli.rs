@@ -71,12 +71,23 @@ enum Command {
     Verify {
         #[arg(long)]
         genesis: PathBuf,
+        /// A membership-history file (`lotline governance history`): judge
+        /// each signer by the membership at its receipt's height. Not with
+        /// --disclosure (disclosures are checked against the genesis).
+        #[arg(long, conflicts_with = "disclosure")]
+        membership: Option<PathBuf>,
         #[arg(required = true)]
         receipts: Vec<PathBuf>,
         /// A selective disclosure file to check against the receipt
         /// (repeatable).
         #[arg(long, value_name = "FILE")]
         disclosure: Vec<PathBuf>,
+    },
+    /// Membership changes by consortium vote: propose, sign, submit,
+    /// fetch the membership history (docs/operations.md).
+    Governance {
+        #[command(subcommand)]
+        command: crate::ops::governance::GovernanceCommand,
     },
     /// Write a new Ed25519 signing key file (mode 0600).
     Keygen {
@@ -234,10 +245,17 @@ pub fn main() -> ExitCode {
             genesis,
             receipts,
             disclosure,
+            ..
         } if !disclosure.is_empty() => return verify_disclosures(&genesis, &receipts, &disclosure),
         Command::Verify {
-            genesis, receipts, ..
-        } => return verify(&genesis, &receipts),
+            genesis,
+            membership,
+            receipts,
+            ..
+        } => return verify(&genesis, membership.as_deref(), &receipts),
+        Command::Governance { command } => {
+            runtime().and_then(|rt| rt.block_on(crate::ops::governance::run(command)))
+        }
         Command::Keygen { out } => keygen(&out),
         Command::Genesis { command } => genesis_command(command),
         Command::Node { config } => runtime().and_then(|rt| rt.block_on(run_node(&config))),
@@ -527,13 +545,26 @@ async fn attest(
 
 /// `lotline verify`: exit 0 if every receipt verifies, 1 if any does not,
 /// 2 if the genesis or a file can not be read.
-fn verify(genesis: &Path, receipts: &[PathBuf]) -> ExitCode {
+fn verify(genesis: &Path, membership: Option<&Path>, receipts: &[PathBuf]) -> ExitCode {
     let genesis = match Genesis::load(genesis) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: genesis {}: {e}", genesis.display());
             return ExitCode::from(2);
         }
+    };
+    let history =
+        match membership.map(|path| (path, crate::ops::governance::follow_file(&genesis, path))) {
+            None => None,
+            Some((_, Ok(history))) => Some(history),
+            Some((path, Err(e))) => {
+                eprintln!("error: membership history {}: {e:#}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+    let check = |r: &Receipt| match &history {
+        Some(history) => genesis.verify_receipt_in(r, history),
+        None => genesis.verify_receipt(r),
     };
     let mut all_ok = true;
     for path in receipts {
@@ -551,9 +582,7 @@ fn verify(genesis: &Path, receipts: &[PathBuf]) -> ExitCode {
             }
             continue;
         }
-        match decode_receipt(&bytes)
-            .and_then(|r| genesis.verify_receipt(&r).map_err(|e| e.to_string()))
-        {
+        match decode_receipt(&bytes).and_then(|r| check(&r).map_err(|e| e.to_string())) {
             Ok(v) => println!(
                 "OK   {}: attestation {} committed at height {} in block {}, certified by validator(s) {:?}",
                 path.display(),

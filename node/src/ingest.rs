@@ -293,7 +293,7 @@ mod tests {
         let envelope = Chain::envelope(n);
         Admitted {
             id: envelope.id(),
-            statement: Arc::new(crate::store::testing::Chain::statement()),
+            statement: Some(Arc::new(crate::store::testing::Chain::statement())),
             envelope,
             size: 100,
         }
@@ -356,7 +356,11 @@ mod tests {
         let (mut store, _) = Store::open(dir.path(), chain.set.clone()).expect("open");
         let first = chain.block(vec![Chain::envelope(1)]);
         store.commit(&first, |_| Vec::new()).expect("commit");
-        let shared = Shared::new(Mempool::new(10, 1 << 20), Default::default());
+        let shared = Shared::new(
+            Mempool::new(10, 1 << 20),
+            Default::default(),
+            Chain::governance(),
+        );
         let ingest = Ingest::new(shared.clone(), store.reader(), None);
 
         let refused = ingest

@@ -3,6 +3,7 @@
 //!
 //! Layout (one folder or file per concern):
 //! - [`admission`]: what may enter (decode, signature, membership, policy, event validity);
+//! - [`governance`]: the membership history that admission and block checks consult;
 //! - [`mempool`]: admitted attestations waiting for a block;
 //! - [`consensus`]: the sans-IO engine and the actor that carries out its outputs;
 //! - [`store`]: block log (system of record), vote journal, sled records and indexes;
@@ -27,6 +28,7 @@ pub mod consensus;
 pub mod dashboard;
 pub mod demo;
 pub mod epcis;
+pub mod governance;
 pub mod ingest;
 pub mod logging;
 pub mod mempool;

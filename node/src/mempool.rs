@@ -24,7 +24,8 @@ use crate::store::Parsed;
 pub struct Admitted {
     pub id: AttestationId,
     pub envelope: Envelope,
-    pub statement: Arc<Statement>,
+    /// `None` for a governance transaction (not a statement).
+    pub statement: Option<Arc<Statement>>,
     /// Encoded size, for the block byte limit.
     pub size: usize,
 }
@@ -43,7 +44,7 @@ pub struct Mempool {
     queue: VecDeque<AttestationId>,
     pending: HashMap<AttestationId, Admitted>,
     /// Taken for a block not yet applied, with the parsed statement.
-    in_flight: HashMap<AttestationId, Arc<Statement>>,
+    in_flight: HashMap<AttestationId, Option<Arc<Statement>>>,
     bytes: usize,
     items_max: usize,
     bytes_max: usize,
@@ -107,6 +108,7 @@ impl Mempool {
                     .get(id)
                     .map(|a| a.statement.clone())
                     .or_else(|| self.in_flight.get(id).cloned())
+                    .flatten()
             })
             .collect()
     }
@@ -228,7 +230,7 @@ mod tests {
         Admitted {
             id: envelope.id(),
             envelope,
-            statement: Arc::new(crate::store::testing::Chain::statement()),
+            statement: Some(Arc::new(crate::store::testing::Chain::statement())),
             size: 100,
         }
     }

@@ -18,6 +18,7 @@ use crate::consensus::actor::{Actor, BlockPolicy};
 use crate::consensus::bft::{self, BftActor};
 use crate::consensus::commit::Indexer;
 use crate::consensus::solo::SoloEngine;
+use crate::governance::Governance;
 use crate::mempool::Mempool;
 use crate::net::{NetConfig, Network, NetworkHandle};
 use crate::state::{HeadView, Shared};
@@ -180,9 +181,11 @@ impl Node {
             hash: store.head().map(|h| h.hash()),
             attestations: store.attestations(),
         };
+        let governance = Arc::new(Governance::open(genesis.clone(), &reader, store.height())?);
         let shared = Shared::new(
             Mempool::new(config.mempool_attestations_max, config.mempool_bytes_max),
             head,
+            governance.clone(),
         );
         let params = *genesis.consensus();
         let policy = BlockPolicy {
@@ -192,7 +195,7 @@ impl Node {
             linger: crate::consensus::actor::BLOCK_LINGER
                 .min(Duration::from_millis(params.block_interval_ms)),
         };
-        let admission = Admission::new(genesis.clone());
+        let admission = Admission::with_governance(governance);
         let epcis = Arc::new(crate::epcis::Epcis {
             custodian: capture_custodian(config, &genesis)?,
             jobs: Default::default(),

@@ -40,6 +40,8 @@ pub struct Shared {
     /// Set when the node stopped because storage failed.
     failed: Mutex<Option<String>>,
     pub metrics: Metrics,
+    /// The membership history; fed at commit ([`crate::consensus::commit`]).
+    pub governance: Arc<crate::governance::Governance>,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section here
@@ -49,7 +51,11 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(pool: Mempool, head: HeadView) -> Arc<Shared> {
+    pub fn new(
+        pool: Mempool,
+        head: HeadView,
+        governance: Arc<crate::governance::Governance>,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             pool: Mutex::new(pool),
             ready: Condvar::new(),
@@ -58,6 +64,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             failed: Mutex::new(None),
             metrics: Metrics::default(),
+            governance,
         })
     }
 

@@ -631,3 +631,166 @@ async fn every_metric_the_alerts_and_dashboard_use_is_served() {
         node.shutdown().await;
     }
 }
+
+/// Goal: membership changes by consortium vote on four real nodes. A key
+/// rotation signed by two orgs is refused as under the threshold (three of
+/// four), commits with a third signature; an added org can not submit
+/// before the stated height and can after it; the rotated-away key is
+/// refused from that height on and the new key accepted. Receipts from
+/// before and after verify offline with the genesis and the node's
+/// membership-history file alone, and a restarted node reloads the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn membership_changes_by_vote_take_effect_at_their_height() {
+    use lotline_genesis::governance::{self, Change, Proposal};
+    use lotline_sdk::{AttestationBuilder, Client, Signer};
+
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let four = Four::new();
+    let mut nodes = four.start_all().await;
+    let client = Client::new(&nodes[0].url()).expect("client");
+    let chain = four.genesis.chain_id();
+    let old = &four.signers["supplier"];
+    let attest = |signer: &Signer, lot: &str| {
+        AttestationBuilder::new(chain, signer)
+            .event(commissioning(lot))
+            .build()
+            .expect("envelope")
+    };
+    let committed = |result: lotline_core::api::SubmitResult| {
+        assert_eq!(result.status, Status::Committed);
+        result.receipt.expect("receipt")
+    };
+    let refused_as = |result: Result<lotline_core::api::SubmitResult, lotline_sdk::SdkError>| {
+        let error = result.expect_err("refused");
+        let problem = error.problem().expect("a problem answer").clone();
+        (problem.slug().to_owned(), problem.detail)
+    };
+
+    let before = committed(
+        client
+            .submit(&attest(old, "GOV-0"), Wait::Committed)
+            .await
+            .expect("submit"),
+    );
+    let effective = nodes[0].shared.head().height + 6;
+    let fresh = Signer::new("supplier", lotline_core::SigningKey::from_seed(&[42; 32]));
+    let newco = Signer::new("newco", lotline_core::SigningKey::from_seed(&[43; 32]));
+    let proposal = |nonce: &str, change: Change| Proposal {
+        version: governance::VERSION,
+        chain_id: chain,
+        effective_height: effective,
+        nonce: nonce.into(),
+        reason: "test".into(),
+        change,
+    };
+    let mut rotate = governance::unsigned(&proposal(
+        "rotate-1",
+        Change::RotateKey {
+            org: "supplier".into(),
+            old_key: old.public_key(),
+            new_key: fresh.public_key(),
+        },
+    ));
+    let (slug, _) = refused_as(client.submit(&rotate, Wait::Committed).await);
+    assert_eq!(slug, "governance-under-threshold", "unsigned");
+    four.signers["supplier"].sign_governance(&mut rotate);
+    four.signers["manufacturer"].sign_governance(&mut rotate);
+    let (slug, detail) = refused_as(client.submit(&rotate, Wait::Committed).await);
+    assert_eq!(slug, "governance-under-threshold");
+    assert!(detail.contains("threshold is 3"), "{detail}");
+    four.signers["distributor"].sign_governance(&mut rotate);
+    committed(
+        client
+            .submit(&rotate, Wait::Committed)
+            .await
+            .expect("rotation"),
+    );
+    let mut add = governance::unsigned(&proposal(
+        "add-1",
+        Change::AddOrg {
+            org: lotline_genesis::OrgFile {
+                id: "newco".into(),
+                name: "New Co".into(),
+                role: lotline_genesis::Role::Supplier,
+                client_keys: vec![newco.public_key().to_hex()],
+                encryption_key: None,
+            },
+        },
+    ));
+    for org in ["manufacturer", "distributor", "regulator"] {
+        four.signers[org].sign_governance(&mut add);
+    }
+    committed(client.submit(&add, Wait::Committed).await.expect("add org"));
+
+    // Before the stated height: the new key and the new org are unknown.
+    let (slug, _) = refused_as(
+        client
+            .submit(&attest(&fresh, "GOV-early"), Wait::Committed)
+            .await,
+    );
+    assert_eq!(slug, "unknown-key");
+    let (slug, _) = refused_as(
+        client
+            .submit(&attest(&newco, "GOV-early-2"), Wait::Committed)
+            .await,
+    );
+    assert_eq!(slug, "unknown-key");
+    let mut n = 0;
+    while nodes[0].shared.head().height + 1 < effective {
+        n += 1;
+        let filler = attest(&four.signers["manufacturer"], &format!("GOV-fill-{n}"));
+        committed(
+            client
+                .submit(&filler, Wait::Committed)
+                .await
+                .expect("filler"),
+        );
+    }
+
+    // From the stated height on: the old key is refused, the new key and
+    // the new org are accepted, on any node.
+    let (slug, _) = refused_as(
+        client
+            .submit(&attest(old, "GOV-late"), Wait::Committed)
+            .await,
+    );
+    assert_eq!(slug, "unknown-key");
+    let other = Client::new(&nodes[2].url()).expect("client");
+    let after = committed(
+        other
+            .submit(&attest(&fresh, "GOV-1"), Wait::Committed)
+            .await
+            .expect("new key"),
+    );
+    assert!(after.header.height >= effective);
+    committed(
+        other
+            .submit(&attest(&newco, "GOV-2"), Wait::Committed)
+            .await
+            .expect("new org"),
+    );
+
+    // Offline: the genesis and the membership history, nothing else.
+    let file = other.membership_history().await.expect("history");
+    let genesis = std::sync::Arc::new(four.genesis.clone());
+    let history = file.follow(genesis).expect("the history follows");
+    assert_eq!(history.entries().len(), 2);
+    assert!(four.genesis.verify_receipt(&after).is_err());
+    four.genesis
+        .verify_receipt_in(&after, &history)
+        .expect("after the rotation");
+    four.genesis
+        .verify_receipt_in(&before, &history)
+        .expect("before the rotation");
+
+    // A restarted node rebuilds the same membership from its store.
+    let last = nodes.pop().expect("node");
+    last.shutdown().await;
+    let restarted = four.start(3).await;
+    let reloaded = restarted.shared.governance.history();
+    assert_eq!(reloaded.entries(), history.entries());
+    restarted.shutdown().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

@@ -4,6 +4,7 @@
 
 mod audit;
 mod epcis;
+mod governance;
 mod problem;
 mod quality;
 mod queries;
@@ -92,6 +93,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/orgs/{org}/attestations", get(read::by_org))
         .route("/v1/genesis", get(read::genesis))
         .route("/v1/evidence", get(read::evidence))
+        .merge(governance::routes())
         .merge(audit::routes())
         .route("/health", get(read::health))
         .route("/metrics", get(read::metrics))
@@ -190,6 +192,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/orgs/{org}/attestations"),
     ("get", "/v1/genesis"),
     ("get", "/v1/evidence"),
+    ("get", "/v1/governance"),
+    ("get", "/v1/governance/history"),
     ("get", "/v1/audit"),
     ("get", "/health"),
     ("get", "/metrics"),

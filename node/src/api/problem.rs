@@ -182,6 +182,19 @@ pub fn classify(error: &AdmissionError) -> (StatusCode, &'static str, &'static s
         AdmissionError::UnknownKey(_) => {
             (StatusCode::FORBIDDEN, "unknown-key", "Unknown signing key")
         }
+        AdmissionError::RevokedKey { .. } => {
+            (StatusCode::FORBIDDEN, "revoked-key", "Signing key revoked")
+        }
+        AdmissionError::Governance(e) if e.wants_signatures() => (
+            StatusCode::FORBIDDEN,
+            "governance-under-threshold",
+            "Not enough member orgs signed the governance change",
+        ),
+        AdmissionError::Governance(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "governance-invalid",
+            "Invalid governance change",
+        ),
         AdmissionError::KeyMismatch { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "key-mismatch",

@@ -87,6 +87,22 @@ impl Actor {
     /// ([`commit::commit`]); if the store fails the node stops with them
     /// still known, so no client can submit a twin meanwhile.
     fn step(&mut self, items: Vec<Admitted>) -> Result<(), String> {
+        // The next block's membership decides: a key rotated away or
+        // revoked since admission leaves the pool here.
+        let governance = &self.shared.governance;
+        let next = governance.next_height();
+        let (items, stale) =
+            crate::admission::sort_for_proposal(items, &governance.history(), next..=next);
+        if !stale.is_empty() {
+            let ids: Vec<_> = stale.iter().map(|(a, _)| a.id).collect();
+            for (item, rejection) in &stale {
+                tracing::warn!(id = %item.id, ?rejection, "pending attestation no longer admissible; dropped");
+            }
+            self.shared.pool().remove_committed(&ids);
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
         let batch = items.len();
         let envelopes = items.into_iter().map(|a| a.envelope).collect();
         let outputs = self.engine.handle(Input::Propose {

@@ -25,11 +25,12 @@ use serde::{Deserialize, Serialize};
 use super::actor::BlockPolicy;
 use super::commit;
 use super::evidence;
-use crate::admission::Admission;
+use crate::admission::{self, Admission};
 use crate::net::{NetError, NetEvent, NetworkHandle};
 use crate::state::Shared;
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{BlockRecord, NotFresh, Store, StoreReader};
+use lotline_genesis::governance::{self, History};
 
 /// Largest consensus message accepted from a peer.
 pub const MESSAGE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX + 1024 * 1024;
@@ -39,6 +40,11 @@ pub const SYNC_BLOCKS_MAX: u16 = 64;
 pub const SYNC_RESPONSE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX;
 /// Inputs waiting for the actor.
 pub const EVENTS_MAX: usize = 4096;
+/// Heights past the next one a leader's proposal must be admissible at
+/// (it may build on that many uncommitted parents): an attestation whose
+/// key a governance change retires within them waits instead of making
+/// the proposal refused.
+pub const PROPOSAL_HEIGHTS_AHEAD: u64 = 2;
 
 /// What validators send each other on the consensus channel: the engine's
 /// messages, except that a proposal travels by attestation id, with the
@@ -341,6 +347,23 @@ impl BftActor {
             limits::BLOCK_BYTES_MAX / 2,
             |id| in_flight.contains(id),
         );
+        // The block's height is not known here (it may build on uncommitted
+        // parents): propose only what the membership allows at the next
+        // few heights, and drop what it no longer allows at all.
+        let governance = &self.shared.governance;
+        let next = governance.next_height();
+        let (items, stale) = admission::sort_for_proposal(
+            items,
+            &governance.history(),
+            next..=next + PROPOSAL_HEIGHTS_AHEAD,
+        );
+        if !stale.is_empty() {
+            let ids: Vec<AttestationId> = stale.iter().map(|(a, _)| a.id).collect();
+            for (item, rejection) in &stale {
+                tracing::warn!(id = %item.id, ?rejection, "pending attestation no longer admissible; dropped");
+            }
+            self.shared.pool().remove_committed(&ids);
+        }
         tracing::debug!(view, attestations = items.len(), "proposing");
         let attestations = items.into_iter().map(|a| a.envelope).collect();
         self.step(Input::Propose {
@@ -769,6 +792,10 @@ impl BftActor {
             tracing::warn!(%refusal, "proposal carries evidence that may not be recorded");
             return false;
         }
+        // Membership at this block's height: the committed history plus
+        // the governance transactions of its uncommitted ancestors.
+        let height = block.header.height;
+        let history = self.history_for(block);
         let mut unverified = Vec::new();
         {
             let pool = self.shared.pool();
@@ -787,15 +814,27 @@ impl BftActor {
                     self.shared.metrics.consensus_repeat_proposals.inc();
                     return false;
                 }
-                if pool.pending(&id).is_none() {
-                    unverified.push(envelope.clone());
+                match pool.pending(&id) {
+                    None => unverified.push(envelope.clone()),
+                    Some(admitted) if !history.entries().is_empty() => {
+                        if let Err(rejection) = admission::check_at(admitted, &history, height) {
+                            tracing::warn!(
+                                %id,
+                                height,
+                                ?rejection,
+                                "proposal refused: the membership at its height refuses an attestation"
+                            );
+                            return false;
+                        }
+                    }
+                    Some(_) => {}
                 }
             }
         }
         if unverified.is_empty() {
             return true;
         }
-        let verdicts = self.admission.admit_batch(unverified);
+        let verdicts = self.admission.admit_batch_at(unverified, &history, height);
         let mut pool = self.shared.pool();
         for verdict in verdicts {
             match verdict {
@@ -812,6 +851,37 @@ impl BftActor {
             }
         }
         true
+    }
+
+    /// The membership history a proposal is judged by: the committed one,
+    /// extended with the governance transactions of the proposal's
+    /// uncommitted ancestors (which this node knows: it walked them).
+    fn history_for(&self, block: &Block) -> Arc<History> {
+        let base = self.shared.governance.history();
+        let committed = self.shared.governance.committed();
+        let mut pending = Vec::new();
+        let mut parent = block.header.parent;
+        while let Some(ancestor) = self.state.blocks.get(&parent) {
+            if ancestor.header.height <= committed {
+                break;
+            }
+            if ancestor
+                .attestations
+                .iter()
+                .any(|e| e.payload_type == governance::PAYLOAD_TYPE)
+            {
+                pending.push(ancestor);
+            }
+            parent = ancestor.header.parent;
+        }
+        if pending.is_empty() {
+            return base;
+        }
+        let mut history = (*base).clone();
+        for ancestor in pending.into_iter().rev() {
+            crate::governance::record_block(&mut history, ancestor);
+        }
+        Arc::new(history)
     }
 
     /// Where a proposal's attestation was seen before, if it was: in an

@@ -97,6 +97,7 @@ pub fn commit(
 ) -> Result<(), StoreError> {
     let started = Instant::now();
     let ids = crate::metrics::timed(&shared.metrics.log_append_seconds, || store.append(&record))?;
+    shared.governance.commit(&record.block);
     shared.pool().committing(&ids);
     let tx = indexer.tx.as_ref().ok_or(StoreError::IndexerStopped)?;
     tx.send(Appended {
@@ -255,7 +256,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut chain = Chain::new();
         let (mut store, _) = Store::open(dir.path(), chain.set.clone()).expect("open");
-        let shared = Shared::new(Mempool::new(100, 1 << 20), HeadView::default());
+        let shared = Shared::new(
+            Mempool::new(100, 1 << 20),
+            HeadView::default(),
+            Chain::governance(),
+        );
         let indexer = Indexer::start(store.reader(), shared.clone(), 0).expect("indexer");
         let records: Vec<BlockRecord> = (0..3u32)
             .map(|n| chain.block(vec![Chain::envelope(10 * n), Chain::envelope(10 * n + 1)]))

@@ -967,7 +967,7 @@ fn decode_record(record: &[u8]) -> io::Result<(Admitted, CapturedEvent)> {
         Admitted {
             id,
             envelope,
-            statement: std::sync::Arc::new(statement),
+            statement: Some(std::sync::Arc::new(statement)),
             size: usize::try_from(size).map_err(|_| bad("bad size"))?,
         },
         CapturedEvent {

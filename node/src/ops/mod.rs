@@ -1,6 +1,7 @@
 //! Operator tools that work on a node's folder: backup, restore, the
 //! restore marker that keeps a restored validator from voting, doctor, and
-//! repair of a block log damaged in the middle.
+//! repair of a block log damaged in the middle, and the governance
+//! commands (propose, sign, submit a membership change).
 //!
 //! Not here: anything the running node does for itself (the store's own
 //! recovery at start is in [`crate::store`]). These functions read a live
@@ -9,6 +10,7 @@
 pub mod backup;
 pub mod commands;
 pub mod doctor;
+pub mod governance;
 pub mod manifest;
 pub mod repair;
 pub mod restore;

@@ -18,6 +18,7 @@ pub mod committed_ids;
 mod compression;
 pub mod events;
 pub mod evidence;
+pub mod governance;
 pub mod index;
 pub mod lineage;
 pub mod record_file;
@@ -329,6 +330,7 @@ fn write_block(
         };
         batch.insert(&index::attestation_key(at)[..], stored.to_stored());
         batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
+        governance::index(batch, at, envelope);
         if let Some(statement) = &statement {
             events::index(batch, at, statement);
             lineage::index(batch, at, &id, statement, &meta.identifiers);
@@ -745,6 +747,20 @@ pub(crate) mod testing {
             let set = ValidatorSet::new(Digest([1; 32]), vec![key.public_key()]);
             let engine = SoloEngine::new(set.chain_id, key, None, &[]);
             Chain { set, engine }
+        }
+
+        /// An empty membership history for a one-org, one-validator
+        /// genesis (tests that need a [`crate::state::Shared`]).
+        pub fn governance() -> std::sync::Arc<crate::governance::Governance> {
+            let client = SigningKey::from_seed(&[9; 32]).public_key().to_hex();
+            let node = SigningKey::from_seed(&[5; 32]).public_key().to_hex();
+            let toml = format!(
+                "chain_name = \"test\"\n[consensus]\nblock_max_attestations = 100\nblock_interval_ms = 10\ntimeout_base_ms = 100\ntimeout_max_ms = 1000\n[[orgs]]\nid = \"o\"\nname = \"O\"\nrole = \"supplier\"\nclient_keys = [\"{client}\"]\n[[validators]]\norg = \"o\"\nnode_key = \"{node}\"\n"
+            );
+            let genesis = lotline_genesis::Genesis::from_toml(&toml).expect("test genesis");
+            std::sync::Arc::new(crate::governance::Governance::new(std::sync::Arc::new(
+                genesis,
+            )))
         }
 
         /// An attestation with payload `n` (not a statement: the store

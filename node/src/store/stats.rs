@@ -33,6 +33,7 @@ fn name(prefix: u8) -> &'static str {
     match prefix {
         b'a' => "attestation record",
         b'b' => "block meta",
+        b'c' => "governance transactions",
         b'e' => "evidence",
         b'g' => "lineage edges of unlisted nodes",
         b'j' => "event edges",
