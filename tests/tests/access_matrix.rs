@@ -141,6 +141,18 @@ const FIXED_ENDPOINTS: &[FixedEndpoint] = &[
         status: 200,
         except: &[("bad-token", 401)],
     },
+    // Membership is consortium information, public like the genesis: a
+    // verifier needs it to check receipts signed after a change.
+    FixedEndpoint {
+        path: "/v1/governance",
+        status: 200,
+        except: &[("bad-token", 401)],
+    },
+    FixedEndpoint {
+        path: "/v1/governance/history",
+        status: 200,
+        except: &[("bad-token", 401)],
+    },
     FixedEndpoint {
         path: "/health",
         status: 200,
