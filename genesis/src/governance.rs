@@ -905,4 +905,89 @@ mod tests {
             Err(HistoryFileError::Receipt { index: 0, .. })
         ));
     }
+
+    /// Goal: an added org can be removed again, a policy change replaces
+    /// the write policy from its height, and a read-policy change (not
+    /// built) is void with its reason rather than silently ignored.
+    #[test]
+    fn add_remove_and_policy_changes() {
+        let g = Arc::new(example());
+        let m = Membership::genesis(g.clone());
+        let key = SigningKey::from_seed(&[66; 32]).public_key();
+        let added = m
+            .apply(
+                &Change::AddOrg {
+                    org: OrgFile {
+                        id: "newcomer".into(),
+                        name: "Newcomer".into(),
+                        role: crate::Role::Supplier,
+                        client_keys: vec![key.to_hex()],
+                        encryption_key: None,
+                    },
+                },
+                3,
+            )
+            .unwrap();
+        assert_eq!(
+            added.rules().key_owner(&key).map(|o| o.id.as_str()),
+            Some("newcomer")
+        );
+        let removed = added
+            .apply(
+                &Change::RemoveOrg {
+                    org: "newcomer".into(),
+                },
+                4,
+            )
+            .unwrap();
+        assert!(removed.rules().key_owner(&key).is_none());
+        assert!(
+            removed
+                .apply(
+                    &Change::RemoveOrg {
+                        org: "newcomer".into()
+                    },
+                    5
+                )
+                .unwrap_err()
+                .contains("not a member")
+        );
+
+        // Only the regulator's rules remain: the supplier may write nothing.
+        let file = GenesisFile::from_parts(&g);
+        let regulator_only: Vec<PolicyFile> = file
+            .policy
+            .into_iter()
+            .filter(|r| r.role == crate::Role::Regulator)
+            .collect();
+        let narrowed = m
+            .apply(
+                &Change::SetPolicy {
+                    policy: regulator_only,
+                    read_policy: None,
+                },
+                6,
+            )
+            .unwrap();
+        let supplier = narrowed.rules().org("acme-supplier").unwrap();
+        let event = crate::test_support::event(serde_json::json!({ "bizStep": "shipping" }));
+        assert!(
+            g.check_write(g.org("acme-supplier").unwrap(), &event)
+                .is_ok()
+        );
+        assert!(matches!(
+            narrowed.rules().check_write(supplier, &event),
+            Err(crate::PolicyError::NoRule { .. })
+        ));
+        let err = m
+            .apply(
+                &Change::SetPolicy {
+                    policy: Vec::new(),
+                    read_policy: Some(ReadPolicyFile::default()),
+                },
+                6,
+            )
+            .unwrap_err();
+        assert!(err.contains("read-policy changes are not built"), "{err}");
+    }
 }
