@@ -118,6 +118,7 @@ fn control_charts_see_the_drift_and_the_bad_lot() {
         characteristic: truth.drift_characteristic.clone(),
         baseline: Some(10),
         points: Some(1000),
+        subgroup: Default::default(),
     };
     let chart = quality::chart(&reader, &request, &SeeAll).expect("chart");
     // One incoming inspection per elastomer lot, plus the rejected one.
@@ -153,6 +154,7 @@ fn control_charts_see_the_drift_and_the_bad_lot() {
         characteristic: "activationForce".to_owned(),
         baseline: None,
         points: Some(100_000),
+        subgroup: Default::default(),
     };
     let all = quality::chart(&reader, &request, &SeeAll)
         .expect("chart")
@@ -176,6 +178,29 @@ fn control_charts_see_the_drift_and_the_bad_lot() {
         flagged.contains(&bad_lot.as_str()),
         "{bad_lot} not in {flagged:?}"
     );
+
+    // The same test by period: one subgroup per UTC day of the event
+    // time, covering every point once; with the whole history as phase I
+    // the overall share of defectives (p-bar) does not depend on how the
+    // points are grouped.
+    request.subgroup = quality::Subgrouping::Day;
+    let by_day = quality::chart(&reader, &request, &SeeAll).expect("chart");
+    assert!(!by_day.subgroups.is_empty());
+    for group in &by_day.subgroups {
+        assert_eq!(group.key.len(), 10, "a day: {}", group.key);
+        assert!(lotline_core::time::parse_rfc3339_ms(&format!("{}T00:00:00Z", group.key)).is_ok());
+    }
+    assert_eq!(by_day.subgroups_omitted, 0);
+    assert_eq!(
+        by_day.subgroups.iter().map(|g| g.n).sum::<usize>(),
+        by_day.count
+    );
+    assert!(
+        (by_day.p_bar - chart.p_bar).abs() < 1e-12,
+        "{} vs {}",
+        by_day.p_bar,
+        chart.p_bar
+    );
 }
 
 #[test]
@@ -190,6 +215,7 @@ fn chart_requests_that_mean_nothing_are_refused() {
                 characteristic: characteristic.to_owned(),
                 baseline,
                 points: None,
+                subgroup: Default::default(),
             },
             &SeeAll,
         )

@@ -31,6 +31,21 @@ async fn charts_and_root_causes_over_http_follow_the_read_policy() {
     assert_eq!(chart["count"], 4, "{chart}");
     assert!(chart["limits"]["ucl"].as_f64() >= chart["limits"]["lcl"].as_f64());
     assert_eq!(chart["points"].as_array().map(Vec::len), Some(4));
+    let by_day: Value = http
+        .get(format!("{chart_url}&subgroup=day"))
+        .send()
+        .await
+        .expect("chart")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(by_day["count"], 4, "{by_day}");
+    assert!(
+        by_day["subgroups"].as_array().is_some_and(|g| g
+            .iter()
+            .all(|g| g["key"].as_str().map(str::len) == Some(10))),
+        "subgroups are days: {by_day}"
+    );
 
     let response = http
         .post(format!("{url}/v1/root-cause"))
@@ -188,6 +203,11 @@ async fn charts_and_root_causes_over_http_follow_the_read_policy() {
         ),
         (
             http.get(format!("{url}/v1/spc/09506001110010/x?points=0")),
+            400,
+            "bad-query",
+        ),
+        (
+            http.get(format!("{url}/v1/spc/09506001110010/x?subgroup=week")),
             400,
             "bad-query",
         ),

@@ -19,7 +19,7 @@ use crate::access::Identity;
 use crate::quality::alerts::{self, AlertsRequest};
 use crate::quality::{
     self, Chart, ChartError, ChartRequest, ColdChain, ColdChainError, RootCause, RootCauseError,
-    RootCauseRequest, SeriesError,
+    RootCauseRequest, SeriesError, Subgrouping,
 };
 use crate::trace::CallerVisibility;
 use lotline_core::epcis::AlertRule;
@@ -127,6 +127,7 @@ async fn alerts_route(
 pub struct ChartParams {
     baseline: Option<usize>,
     points: Option<usize>,
+    subgroup: Option<String>,
 }
 
 async fn chart_route(
@@ -137,11 +138,24 @@ async fn chart_route(
 ) -> Result<Json<Chart>, ApiError> {
     let Path((gtin, characteristic)) = path?;
     let Query(params) = query?;
+    let subgroup = match params.subgroup.as_deref() {
+        None => Subgrouping::Lot,
+        Some(name) => Subgrouping::parse(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad-query",
+                format!(
+                    "subgroup must be lot or day, not {}",
+                    lotline_core::api::excerpt(name)
+                ),
+            )
+        })?,
+    };
     let request = ChartRequest {
         gtin,
         characteristic,
         baseline: params.baseline,
         points: params.points,
+        subgroup,
     };
     let reader = ctx.reader.clone();
     let genesis = ctx.genesis.clone();

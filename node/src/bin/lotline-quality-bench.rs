@@ -283,6 +283,7 @@ fn chart(reader: &StoreReader, truth: &Truth, iterations: usize) -> Result<()> {
         characteristic: "activationForce".to_owned(),
         baseline: Some(25),
         points: Some(500),
+        subgroup: Default::default(),
     };
     let (median, best, answer) = time(iterations, || {
         Ok(quality::chart(reader, &request, &SeeAll)?)

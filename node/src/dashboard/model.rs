@@ -89,6 +89,7 @@ pub fn chart(
         characteristic,
         baseline: None,
         points: None,
+        subgroup: Default::default(),
     };
     let chart =
         quality::chart(&ctx.reader, &request, &visibility).map_err(crate::api::chart_error)?;

@@ -53,13 +53,35 @@ pub const BASELINE_DEFAULT_MAX: usize = 25;
 /// Most signals a chart answer lists.
 pub const SIGNALS_MAX: usize = 1_000;
 
-/// `GET /v1/spc/{gtin}/{characteristic}?baseline=&points=`.
+/// `GET /v1/spc/{gtin}/{characteristic}?baseline=&points=&subgroup=`.
 #[derive(Clone, Debug, Default)]
 pub struct ChartRequest {
     pub gtin: String,
     pub characteristic: String,
     pub baseline: Option<usize>,
     pub points: Option<usize>,
+    pub subgroup: Subgrouping,
+}
+
+/// What the X-bar/R and p charts group points by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Subgrouping {
+    /// The lot each measured unit was made in (or the measured lot).
+    #[default]
+    Lot,
+    /// The UTC day of the measurement's event time (a p-chart by period).
+    Day,
+}
+
+impl Subgrouping {
+    /// `lot` or `day`, as the API names them.
+    pub fn parse(name: &str) -> Option<Subgrouping> {
+        match name {
+            "lot" => Some(Subgrouping::Lot),
+            "day" => Some(Subgrouping::Day),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +220,16 @@ pub fn chart(
             characteristic: lotline_core::api::excerpt(&request.characteristic),
         });
     }
-    let points: Vec<spc::Point> = series.iter().map(|m| m.point.clone()).collect();
+    let points: Vec<spc::Point> = series
+        .iter()
+        .map(|m| {
+            let mut point = m.point.clone();
+            if request.subgroup == Subgrouping::Day {
+                point.subgroup = m.event_time.get(..10).map(str::to_owned);
+            }
+            point
+        })
+        .collect();
     let baseline = request
         .baseline
         .unwrap_or((points.len() / 2).clamp(2, BASELINE_DEFAULT_MAX));

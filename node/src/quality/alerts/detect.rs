@@ -160,6 +160,7 @@ fn chart_firings(
         characteristic: characteristic.to_owned(),
         baseline: Some(BASELINE_POINTS),
         points: Some(1),
+        subgroup: Default::default(),
     };
     let chart = match chart(store, &request, visibility) {
         Ok(chart) if chart.count > BASELINE_POINTS => chart,
