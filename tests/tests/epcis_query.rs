@@ -1013,3 +1013,121 @@ async fn named_queries_push_to_webhooks_and_websockets() {
     assert_eq!(code, StatusCode::NOT_FOUND);
     node.shutdown().await;
 }
+
+/// Goal: two captures of one event that both commit (admitted before
+/// either committed) are one event: the first in chain order wins, the
+/// later one is left out of queries, its capture job reports
+/// duplicate-event. Method: the same event under two eventIDs (the CBV hash
+/// ignores the eventID), signed by the client and sent in one batch (the
+/// path without the admission repeat check), so both commit in one block:
+/// queries by EPC and by the later eventID find only the first. Then
+/// rounds of two concurrent capture documents of one event: whichever
+/// way each race goes (the second refused at admission with 409, or both
+/// committed), exactly one is found and every capture of a repeat that
+/// committed is reported duplicate-event by its job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_committed_after_the_first_is_not_a_new_event() {
+    let consortium = Consortium::new();
+    let node = consortium.start().await;
+    let base = node.url();
+    let http = support::http_as(&consortium, consortium.capture_org());
+    let event = |n: usize, epc: &str, day: u32| {
+        with(
+            base_event(n, "ObjectEvent", day),
+            json!({"action": "OBSERVE", "bizStep": "shipping", "epcList": [epc]}),
+        )
+    };
+    let sign = |n: usize| {
+        let event: lotline_core::epcis::Event = serde_json::from_value(event(n, S3, 7)).unwrap();
+        consortium.attest(consortium.capture_org(), event)
+    };
+    let client = support::client_as(&consortium, &node, consortium.capture_org());
+    let receipts = client
+        .submit_batch(&[sign(303), sign(304)], lotline_core::api::Wait::Committed)
+        .await;
+    assert!(receipts.is_ok(), "{receipts:?}");
+    let (ids, _) = query(
+        &http,
+        &base,
+        &format!("/epcis/events?MATCH_epc={}", enc(S3)),
+    )
+    .await;
+    assert_eq!(ids, vec![id(303)], "first in chain order only");
+    let (ids, _) = query(
+        &http,
+        &base,
+        &format!("/epcis/events?EQ_eventID={}", enc(&id(304))),
+    )
+    .await;
+    assert!(ids.is_empty(), "{ids:?}");
+    let (ids, _) = query(&http, &base, "/epcis/events?EQ_bizStep=shipping").await;
+    assert_eq!(ids, vec![id(303)]);
+
+    for round in 0..5u32 {
+        let doc = |n: usize| {
+            json!({
+                "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-03-07T00:00:00Z",
+                "epcisBody": {"eventList": [event(n, S2, 10 + round)]}
+            })
+        };
+        let (a, b) = (400 + 2 * round as usize, 401 + 2 * round as usize);
+        let (first, second) = tokio::join!(
+            http.post(format!("{base}/epcis/capture"))
+                .json(&doc(a))
+                .send(),
+            http.post(format!("{base}/epcis/capture"))
+                .json(&doc(b))
+                .send()
+        );
+        let mut jobs = Vec::new();
+        for response in [first.unwrap(), second.unwrap()] {
+            match response.status() {
+                StatusCode::ACCEPTED => {
+                    jobs.push(response.headers()["location"].to_str().unwrap().to_owned())
+                }
+                StatusCode::CONFLICT => {}
+                other => panic!("capture answered {other}"),
+            }
+        }
+        assert!(!jobs.is_empty());
+        let mut duplicates = 0;
+        for location in &jobs {
+            let mut job = Value::Null;
+            for _ in 0..800 {
+                (_, _, job) = get(&http, &format!("{base}{location}")).await;
+                if job["running"] == false {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            assert_eq!(job["running"], false, "{job}");
+            if job["errors"].to_string().contains("duplicate-event") {
+                assert_eq!(job["success"], false, "{job}");
+                assert_eq!(job["lotline:eventsCommitted"], 0, "{job}");
+                duplicates += 1;
+            } else {
+                assert_eq!(job["success"], true, "{job}");
+            }
+        }
+        assert_eq!(
+            duplicates,
+            jobs.len() - 1,
+            "round {round}: one capture wins"
+        );
+        let day = format!("2026-03-{:02}T00:00:00Z", 10 + round);
+        let (ids, _) = query(
+            &http,
+            &base,
+            &format!(
+                "/epcis/events?MATCH_epc={}&GE_eventTime={}&LT_eventTime={}",
+                enc(S2),
+                enc(&day),
+                enc(&format!("2026-03-{:02}T00:00:01Z", 10 + round))
+            ),
+        )
+        .await;
+        assert_eq!(ids.len(), 1, "round {round}: one event, {ids:?}");
+    }
+    node.shutdown().await;
+}

@@ -518,11 +518,22 @@ impl Driver {
         let epcis = self.parts.epcis.clone();
         let capture_id = self.capture_id.clone();
         let room = self.room.clone();
+        let reader = self.parts.reader.clone();
         self.waiters.spawn(async move {
             let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
             let outcomes = tickets.wait(deadline).await;
             room.notify_one();
-            record_commits(&epcis, &capture_id, outcomes);
+            let repeats = tokio::task::spawn_blocking({
+                let committed: Vec<_> = outcomes
+                    .iter()
+                    .filter(|(_, o)| matches!(o, Outcome::Committed(_)))
+                    .map(|(id, _)| *id)
+                    .collect();
+                move || repeats_among(&reader, &committed)
+            })
+            .await
+            .unwrap_or_default();
+            record_commits(&epcis, &capture_id, outcomes, &repeats);
         });
         // Reap waiters that are done, so finished ones are not kept.
         while self.waiters.try_join_next().is_some() {}
@@ -627,17 +638,44 @@ impl Driver {
     }
 }
 
-/// Counts one chunk's commits into its job.
+type Repeats = Vec<(
+    lotline_core::attestation::AttestationId,
+    lotline_core::attestation::AttestationId,
+)>;
+
+/// Which of `committed` were committed as repeats of an earlier capture
+/// (`super::dedup::committed_repeat`), with the first capture's id. A store
+/// read that fails reports nothing (the job then counts them committed).
+fn repeats_among(
+    reader: &StoreReader,
+    committed: &[lotline_core::attestation::AttestationId],
+) -> Repeats {
+    committed
+        .iter()
+        .filter_map(|id| match super::dedup::committed_repeat(reader, id) {
+            Ok(first) => first.map(|first| (*id, first)),
+            Err(error) => {
+                tracing::warn!(%error, "repeat check after commit skipped");
+                None
+            }
+        })
+        .collect()
+}
+
+/// Counts one chunk's commits into its job; a repeat committed after the
+/// first capture of its event is reported `duplicate-event` instead.
 fn record_commits(
     epcis: &super::Epcis,
     capture_id: &str,
     outcomes: Vec<(lotline_core::attestation::AttestationId, Outcome)>,
+    repeats: &Repeats,
 ) {
     let mut committed = 0u64;
     let mut heights = Vec::new();
     let mut failure: Option<String> = None;
     for (id, outcome) in outcomes {
         match outcome {
+            Outcome::Committed(_) if repeats.iter().any(|(r, _)| *r == id) => {}
             Outcome::Committed(notice) => {
                 committed += 1;
                 heights.push((id, notice.height));
@@ -658,6 +696,22 @@ fn record_commits(
     }
     epcis.jobs.update(capture_id, |job| {
         job.events_committed += committed;
+        for (repeat, first) in repeats {
+            let event_id = job
+                .events
+                .iter()
+                .find(|e| e.attestation == *repeat)
+                .map(|e| e.event_id.clone())
+                .unwrap_or_default();
+            job.success = false;
+            job.events_rejected += 1;
+            job.errors.push(FieldProblem {
+                field: format!("eventID {event_id}"),
+                reason: format!(
+                    "duplicate-event: attestation {repeat} committed after another capture of the same event (attestation {first}); it is not indexed as a new event"
+                ),
+            });
+        }
         for event in &mut job.events {
             if event.height.is_none()
                 && let Some((_, h)) = heights.iter().find(|(id, _)| *id == event.attestation)

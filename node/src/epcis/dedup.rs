@@ -14,18 +14,45 @@
 //! scoped to the org that states the event: the refusal names the first
 //! capture, which another org's caller may not be allowed to see.
 //!
-//! What this does not cover: two captures of one event admitted before
-//! either commits (on one node or two). Both then commit; the `w` listing
-//! names the first (the same one on every node) and queries report the
-//! later one with `lotline:duplicateOf`.
+//! Two captures of one event admitted before either commits (on one node
+//! or two) both commit; the rule is then applied at block application
+//! (`store::events`, "Repeats at application"): the first in chain order
+//! is the event, the later one is a repeat, left out of query results, and
+//! its capture job reports `duplicate-event` ([`committed_repeat`]).
 
 use lotline_core::epcis::event_hash::event_hash;
 use lotline_core::statement::Statement;
 
 use crate::admission::{AdmissionError, StatementGuard};
-use crate::store::StoreReader;
+use lotline_core::attestation::AttestationId;
+
 use crate::store::events::{Listing, duplicate_listing};
+use crate::store::{StoreError, StoreReader};
 use crate::trace::LineageGuard;
+
+/// The first capture `id` repeats, if the committed attestation `id` is a
+/// repeat (committed after another capture of the same event by the same
+/// org); `None` for a first capture or an attestation not committed.
+pub fn committed_repeat(
+    reader: &StoreReader,
+    id: &AttestationId,
+) -> Result<Option<AttestationId>, StoreError> {
+    let Some(stored) = reader.attestation(id)? else {
+        return Ok(None);
+    };
+    let Ok(statement) = Statement::from_payload(&stored.envelope.payload) else {
+        return Ok(None);
+    };
+    let listing = Listing::Duplicate(duplicate_listing(&statement.event, &statement.org));
+    let at = crate::store::index::Position {
+        height: stored.height,
+        index: stored.index,
+    };
+    match reader.event_first(&listing)? {
+        Some(first) if first != at => Ok(reader.attestation_at(first)?.map(|(first, _)| first)),
+        _ => Ok(None),
+    }
+}
 
 /// Refuses an event the same org already committed.
 #[derive(Clone, Debug)]

@@ -1000,7 +1000,8 @@ pub struct Found {
     pub hash: EventHash,
     /// The first capture of the same event by the same org, when this is a
     /// later one (admitted before the first committed; see
-    /// [`crate::epcis::dedup`]).
+    /// [`crate::epcis::dedup`]). Query listings leave such repeats out; it
+    /// is set only when one is read by its attestation id.
     pub duplicate_of: Option<AttestationId>,
     /// Commit time: the proposer's clock in the block header.
     pub record_time_ms: i64,
@@ -1118,7 +1119,10 @@ pub fn run(reader: &StoreReader, query: &Query, visible: Visible<'_>) -> Result<
         let at = entry?;
         page.examined += 1;
         page.last = Some(at);
+        // A repeat of an earlier capture (committed after it) is not an
+        // event of its own (`store::events`, "Repeats at application").
         if let Some(found) = load(reader, at, &mut block_time, visible)?
+            && found.duplicate_of.is_none()
             && query.matches(&found.event, found.record_time_ms)
             && (query.attr_conditions.is_empty() || query.attrs_match(&found.event, &mut lookup)?)
         {

@@ -18,6 +18,17 @@
 //! that another org, whose events the caller may not read, stated the
 //! same event. Every node applies the same blocks in the same order, so
 //! every node names the same first event.
+//!
+//! **Repeats at application.** Two captures of one event can both commit
+//! when both were admitted before either committed (through two nodes, or
+//! two requests racing on one). The rule is decided here, when a block is
+//! applied, from the chain alone: the first in chain order is the event;
+//! a later one (its `w` listing already has an entry, committed or earlier
+//! in the same batch) is recorded as a repeat of it, with its `w` entry
+//! only, and gets no `v`, `s`, `t` or lineage keys. Queries skip it
+//! (`epcis::query`), and its capture job reports `duplicate-event`
+//! (`epcis::dedup::committed_repeat`). The attestation itself stays on the
+//! chain with its receipt, as every committed attestation does.
 //! Everything else is a bounded scan of the attestation records themselves
 //! (`a | height | idx`, in chain order).
 //! Every key ends in the chain position, so every listing is in chain order
@@ -42,11 +53,24 @@ pub fn duplicate_listing(event: &lotline_core::epcis::Event, org: &str) -> Strin
     )
 }
 
-/// Adds one committed event's query keys to the block's batch.
-pub(super) fn index(batch: &mut super::Writes, at: Position, statement: &Statement) {
+/// Adds one committed event's query keys to the block's batch; a `repeat`
+/// (see the module doc) gets its `w` entry only.
+pub(super) fn index(batch: &mut super::Writes, at: Position, statement: &Statement, repeat: bool) {
     let event = &statement.event;
     let value = index::EMPTY;
     let (height, idx) = (at.height, at.index);
+    batch.insert(
+        index::listing_key(
+            PREFIX_DUPLICATE,
+            &duplicate_listing(event, &statement.org),
+            height,
+            idx,
+        ),
+        value,
+    );
+    if repeat {
+        return;
+    }
     if let Some(event_id) = &event.event_id {
         batch.insert(
             index::listing_key(PREFIX_EVENT_ID, event_id, height, idx),
@@ -61,15 +85,6 @@ pub(super) fn index(batch: &mut super::Writes, at: Position, statement: &Stateme
     }
     batch.insert(
         index::listing_key(PREFIX_EVENT_TYPE, event.event_type.as_str(), height, idx),
-        value,
-    );
-    batch.insert(
-        index::listing_key(
-            PREFIX_DUPLICATE,
-            &duplicate_listing(event, &statement.org),
-            height,
-            idx,
-        ),
         value,
     );
 }
@@ -224,6 +239,89 @@ impl StoreReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Goal: the repeat rule at block application. Method: real store,
+    /// three statements of one event by one org under three eventIDs (the
+    /// CBV hash ignores the eventID), the first in block 1, the other two
+    /// in block 2; a fourth by another org. Only the first and the other
+    /// org's get `v`/`t` keys; all four are in their `w` listings, the
+    /// first of each listing being the winner; reopening (which re-applies
+    /// nothing) and re-applying from scratch decide the same.
+    #[test]
+    fn a_repeat_in_a_later_block_or_the_same_block_is_not_indexed() {
+        use crate::store::Store;
+        use crate::store::testing::Chain;
+        use lotline_core::SigningKey;
+        use lotline_core::attestation::Envelope;
+
+        let statement = |event_id: &str, org: &str| {
+            let mut st = Chain::statement();
+            st.event.event_id = Some(event_id.to_owned());
+            st.org = org.to_owned();
+            Envelope::sign(st.to_payload(), &SigningKey::from_seed(&[9; 32]))
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = Chain::new();
+        let (mut store, _) = Store::open(dir.path(), chain.set.clone()).unwrap();
+        let one = chain.block(vec![statement("e1", "o")]);
+        store.commit(&one, |_| Vec::new()).unwrap();
+        let two = chain.block(vec![
+            statement("e2", "o"),
+            statement("e3", "o"),
+            statement("e4", "p"),
+        ]);
+        store.commit(&two, |_| Vec::new()).unwrap();
+        let check = |reader: &StoreReader| {
+            let first = |listing: Listing| reader.event_first(&listing).unwrap();
+            let p = |height, index| Some(Position { height, index });
+            assert_eq!(first(Listing::EventId("e1".into())), p(1, 0));
+            assert_eq!(first(Listing::EventId("e2".into())), None);
+            assert_eq!(first(Listing::EventId("e3".into())), None);
+            assert_eq!(first(Listing::EventId("e4".into())), p(2, 2));
+            let event = Chain::statement().event;
+            let listed = |org: &str| {
+                reader
+                    .event_cursor(&Listing::Duplicate(duplicate_listing(&event, org)), None)
+                    .map(|p| p.unwrap())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                listed("o"),
+                vec![
+                    Position {
+                        height: 1,
+                        index: 0
+                    },
+                    Position {
+                        height: 2,
+                        index: 0
+                    },
+                    Position {
+                        height: 2,
+                        index: 1
+                    }
+                ]
+            );
+            assert_eq!(
+                listed("p"),
+                vec![Position {
+                    height: 2,
+                    index: 2
+                }]
+            );
+            let typed = reader
+                .event_cursor(&Listing::EventType("ObjectEvent".into()), None)
+                .count();
+            assert_eq!(typed, 2, "the winner and the other org's event");
+        };
+        check(&store.reader());
+        drop(store);
+        // Rebuilt from the block log alone: the same decision.
+        std::fs::remove_dir_all(dir.path().join("index.sled")).unwrap();
+        let (store, report) = Store::open(dir.path(), chain.set.clone()).unwrap();
+        assert_eq!(report.reapplied_blocks, 2);
+        check(&store.reader());
+    }
 
     #[test]
     fn record_keys_sort_in_chain_order() {

@@ -48,7 +48,10 @@ pub const KEY_FORMAT: &[u8] = b"mformat";
 /// 5: `w`, repeated captures by CBV 2.0 event hash and org (`store::events`).
 /// 6: an event's edges in one `j` record and its custody in one `k`
 /// record, found through `i` for serials and logistic units (`store::lineage`).
-pub const FORMAT: u32 = 6;
+/// 7: a repeated capture committed after the first gets its `w` entry only
+/// (no `v`, `s`, `t`, lineage keys; `store::events`, "Repeats at
+/// application").
+pub const FORMAT: u32 = 7;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

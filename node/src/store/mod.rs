@@ -294,7 +294,8 @@ fn write_block(
     record: &BlockRecord,
     ids: &[AttestationId],
     parsed: Vec<Parsed>,
-) {
+    seen: &mut Seen<'_>,
+) -> Result<(), StoreError> {
     let header = &record.block.header;
     let height = header.height;
     let mut parsed = parsed.into_iter();
@@ -332,8 +333,12 @@ fn write_block(
         batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
         governance::index(batch, at, envelope);
         if let Some(statement) = &statement {
-            events::index(batch, at, statement);
-            lineage::index(batch, at, &id, statement, &meta.identifiers);
+            let repeat =
+                seen.repeats(&events::duplicate_listing(&statement.event, &statement.org))?;
+            events::index(batch, at, statement, repeat);
+            if !repeat {
+                lineage::index(batch, at, &id, statement, &meta.identifiers);
+            }
         }
     }
     let meta = BlockMeta {
@@ -343,6 +348,29 @@ fn write_block(
     };
     batch.insert(&index::block_key(height)[..], index::encode(&meta));
     evidence::index_block(batch, &record.block);
+    Ok(())
+}
+
+/// Which events a batch has seen, to tell a repeated capture
+/// (`store::events`, "Repeats at application"): the `w` listings written
+/// earlier in this batch, then the committed ones. A pure function of the
+/// chain: every node decides the same.
+struct Seen<'a> {
+    reader: &'a StoreReader,
+    in_batch: std::collections::BTreeSet<String>,
+}
+
+impl Seen<'_> {
+    /// True if `listing` already has a capture; records this one.
+    fn repeats(&mut self, listing: &str) -> Result<bool, StoreError> {
+        if !self.in_batch.insert(listing.to_owned()) {
+            return Ok(true);
+        }
+        Ok(self
+            .reader
+            .event_first(&events::Listing::Duplicate(listing.to_owned()))?
+            .is_some())
+    }
 }
 
 /// Frees the tree nodes a batch of `keys` inserts replaced.
@@ -414,7 +442,11 @@ impl StoreReader {
         parsed: Vec<Parsed>,
     ) -> Result<(), StoreError> {
         let mut batch = Writes::default();
-        write_block(&mut batch, record, ids, parsed);
+        let mut seen = Seen {
+            reader: self,
+            in_batch: Default::default(),
+        };
+        write_block(&mut batch, record, ids, parsed, &mut seen)?;
         self.write(batch, record.block.header.height)
     }
 
@@ -432,8 +464,18 @@ impl StoreReader {
         };
         let mut batch = Writes::default();
         let mut parsed = parsed.into_iter();
+        let mut seen = Seen {
+            reader: self,
+            in_batch: Default::default(),
+        };
         for (record, ids) in blocks {
-            write_block(&mut batch, record, ids, parsed.next().unwrap_or_default());
+            write_block(
+                &mut batch,
+                record,
+                ids,
+                parsed.next().unwrap_or_default(),
+                &mut seen,
+            )?;
         }
         self.write(batch, last.0.block.header.height)
     }
