@@ -1,7 +1,7 @@
 //! The swarm task: the only code that touches the `Swarm`. One loop over
 //! local commands, finished sync replies, the re-dial timer and swarm events.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -32,6 +32,8 @@ type SyncReply = (
 );
 /// Distinct refused peers remembered so each is reported once.
 const REJECTED_REMEMBERED_MAX: usize = 256;
+/// Gossip kept while no peer has subscribed to the topic yet, in bytes.
+const UNSENT_GOSSIP_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Where the answer to one of our sync requests goes.
 type SyncWaiter = oneshot::Sender<Result<Vec<u8>, NetError>>;
 
@@ -64,6 +66,14 @@ pub(super) struct Task {
     sync_in: FuturesUnordered<BoxFuture<'static, SyncReply>>,
     /// Refused peers already reported, at most [`REJECTED_REMEMBERED_MAX`].
     rejected: HashSet<String>,
+    /// Gossip that found no subscribed peer (a node that has just started,
+    /// before its peers' subscriptions arrived), published again when a
+    /// peer subscribes. Without it an attestation submitted right after a
+    /// start reached no other validator: the others stayed idle, so the
+    /// view could not change to a leader holding it until the heartbeat
+    /// (n4f0_commit saw waits of over 24 s, about one run in twenty).
+    unsent: VecDeque<Vec<u8>>,
+    unsent_bytes: usize,
 }
 
 impl Task {
@@ -115,6 +125,8 @@ impl Task {
             sync_out: HashMap::new(),
             sync_in: FuturesUnordered::new(),
             rejected: HashSet::new(),
+            unsent: VecDeque::new(),
+            unsent_bytes: 0,
         }
     }
 
@@ -162,21 +174,7 @@ impl Task {
                     }
                 }
             }
-            Command::Gossip { bytes } => {
-                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-                match gossipsub.publish(self.topic.clone(), bytes) {
-                    Ok(_) => {
-                        self.shared.metrics.gossip_out.inc();
-                    }
-                    Err(e) => {
-                        self.shared.metrics.gossip_failed.inc();
-                        match e {
-                            PublishError::Duplicate => tracing::trace!("gossip: duplicate"),
-                            e => tracing::debug!(error = %e, "gossip publish failed"),
-                        }
-                    }
-                }
-            }
+            Command::Gossip { bytes } => self.publish(bytes),
             Command::ReportGossip { id, accept } => {
                 let acceptance = if accept {
                     MessageAcceptance::Accept
@@ -187,6 +185,59 @@ impl Task {
             }
             Command::Sync { to, request, reply } => self.send_sync(to, request, reply),
             Command::Shutdown { .. } => unreachable!("handled by run"),
+        }
+    }
+
+    fn publish(&mut self, bytes: Vec<u8>) {
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let topic = &self.topic;
+        if !gossipsub
+            .all_peers()
+            .any(|(_, topics)| topics.contains(&topic))
+        {
+            return self.keep_unsent(bytes);
+        }
+        match gossipsub.publish(self.topic.clone(), bytes) {
+            Ok(_) => {
+                self.shared.metrics.gossip_out.inc();
+            }
+            Err(e) => {
+                self.shared.metrics.gossip_failed.inc();
+                match e {
+                    PublishError::Duplicate => tracing::trace!("gossip: duplicate"),
+                    e => tracing::debug!(error = %e, "gossip publish failed"),
+                }
+            }
+        }
+    }
+
+    /// Keeps gossip no peer could take yet, dropping the oldest past
+    /// [`UNSENT_GOSSIP_BYTES_MAX`] (counted as failed).
+    fn keep_unsent(&mut self, bytes: Vec<u8>) {
+        self.unsent_bytes += bytes.len();
+        self.unsent.push_back(bytes);
+        while self.unsent_bytes > UNSENT_GOSSIP_BYTES_MAX {
+            let Some(dropped) = self.unsent.pop_front() else {
+                break;
+            };
+            self.unsent_bytes -= dropped.len();
+            self.shared.metrics.gossip_failed.inc();
+        }
+    }
+
+    /// A peer subscribed: publish what found nobody before.
+    fn publish_unsent(&mut self) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let unsent = std::mem::take(&mut self.unsent);
+        self.unsent_bytes = 0;
+        tracing::debug!(
+            messages = unsent.len(),
+            "publishing gossip kept until a peer subscribed"
+        );
+        for bytes in unsent {
+            self.publish(bytes);
         }
     }
 
@@ -579,6 +630,12 @@ impl Task {
                     dropped,
                     "a slow or frozen peer is not reading gossip; messages to it were dropped"
                 );
+                return;
+            }
+            gossipsub::Event::Subscribed { topic, .. } => {
+                if topic == self.topic {
+                    self.publish_unsent();
+                }
                 return;
             }
             _ => return,
