@@ -54,18 +54,22 @@ pub fn duplicate_listing(event: &lotline_core::epcis::Event, org: &str) -> Strin
 }
 
 /// Adds one committed event's query keys to the block's batch; a `repeat`
-/// (see the module doc) gets its `w` entry only.
-pub(super) fn index(batch: &mut super::Writes, at: Position, statement: &Statement, repeat: bool) {
+/// (see the module doc) gets its `w` entry only. `duplicate` is the event's
+/// [`duplicate_listing`], which the caller has already computed to decide
+/// `repeat` (the CBV event hash serialises the whole event: once per event
+/// is enough).
+pub(super) fn index(
+    batch: &mut super::Writes,
+    at: Position,
+    statement: &Statement,
+    duplicate: &str,
+    repeat: bool,
+) {
     let event = &statement.event;
     let value = index::EMPTY;
     let (height, idx) = (at.height, at.index);
     batch.insert(
-        index::listing_key(
-            PREFIX_DUPLICATE,
-            &duplicate_listing(event, &statement.org),
-            height,
-            idx,
-        ),
+        index::listing_key(PREFIX_DUPLICATE, duplicate, height, idx),
         value,
     );
     if repeat {

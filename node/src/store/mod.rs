@@ -333,9 +333,9 @@ fn write_block(
         batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
         governance::index(batch, at, envelope);
         if let Some(statement) = &statement {
-            let repeat =
-                seen.repeats(&events::duplicate_listing(&statement.event, &statement.org))?;
-            events::index(batch, at, statement, repeat);
+            let duplicate = events::duplicate_listing(&statement.event, &statement.org);
+            let repeat = seen.repeats(&duplicate)?;
+            events::index(batch, at, statement, &duplicate, repeat);
             if !repeat {
                 lineage::index(batch, at, &id, statement, &meta.identifiers);
             }
