@@ -9,7 +9,7 @@ use lotline_core::limits;
 
 use super::commit::{self, Indexer};
 use super::solo::SoloEngine;
-use super::{Input, Output};
+use super::{Halt, Input, Output};
 use crate::mempool::Admitted;
 use crate::state::Shared;
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
@@ -45,8 +45,7 @@ impl Actor {
     pub fn run(mut self) {
         while let Some(items) = self.next_batch() {
             if let Err(reason) = self.step(items) {
-                tracing::error!(%reason, "storage failed; stopping the node");
-                self.shared.fail(reason);
+                reason.stop(&self.shared);
                 return;
             }
         }
@@ -86,7 +85,7 @@ impl Actor {
     /// They leave the pool in one place, the commit step
     /// ([`commit::commit`]); if the store fails the node stops with them
     /// still known, so no client can submit a twin meanwhile.
-    fn step(&mut self, items: Vec<Admitted>) -> Result<(), String> {
+    fn step(&mut self, items: Vec<Admitted>) -> Result<(), Halt> {
         // The next block's membership decides: a key rotated away or
         // revoked since admission leaves the pool here.
         let governance = &self.shared.governance;
@@ -115,7 +114,7 @@ impl Actor {
         for output in outputs {
             match output {
                 Output::Journal(vote) => {
-                    self.journal.append(&vote).map_err(|e| e.to_string())?;
+                    self.journal.append(&vote)?;
                     journaled = true;
                 }
                 Output::Commit { block, finality } => {
@@ -123,8 +122,7 @@ impl Actor {
                         let journal = &mut self.journal;
                         crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || {
                             journal.sync()
-                        })
-                        .map_err(|e| e.to_string())?;
+                        })?;
                         journaled = false;
                     }
                     let keep = KeepAbove::committed(&block.header, &finality);
@@ -133,11 +131,11 @@ impl Actor {
                         commit::commit(&mut self.store, &self.indexer, &self.shared, record)
                     {
                         self.engine.rollback_to(self.store.head());
-                        return Err(e.to_string());
+                        return Err(e.into());
                     }
                     committed = true;
                     // The block log is durable now: its finality is the floor.
-                    self.journal.compact(keep).map_err(|e| e.to_string())?;
+                    self.journal.compact(keep)?;
                 }
                 // A single validator neither sends nor sets timers.
                 Output::Broadcast(_) | Output::SetTimer { .. } => {}
@@ -155,13 +153,10 @@ impl Actor {
         }
         if journaled {
             let journal = &mut self.journal;
-            crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())
-                .map_err(|e| e.to_string())?;
+            crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())?;
         }
         if !committed && batch > 0 {
-            // The solo engine commits every non-empty batch; anything else
-            // would leave the batch in flight for good.
-            return Err("the single-validator engine did not commit its batch".into());
+            return Err(Halt::SoloDidNotCommit);
         }
         Ok(())
     }

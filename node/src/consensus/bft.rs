@@ -22,6 +22,7 @@ use lotline_core::evidence::{Evidence, EvidenceKey};
 use lotline_core::limits;
 use serde::{Deserialize, Serialize};
 
+use super::Halt;
 use super::actor::BlockPolicy;
 use super::commit;
 use super::evidence;
@@ -198,7 +199,7 @@ impl BftActor {
     pub fn run(mut self) {
         match evidence::Pool::load(&self.store.reader()) {
             Ok(pool) => self.state.evidence = pool,
-            Err(error) => return self.fail(error.to_string()),
+            Err(error) => return self.fail(Halt::Store(error)),
         }
         // The engine learns whether there is work before it starts its view,
         // so a restart of an idle chain does not propose an empty block.
@@ -221,13 +222,12 @@ impl BftActor {
         );
     }
 
-    fn fail(&self, reason: String) {
-        tracing::error!(%reason, "storage failed; stopping the node");
-        self.shared.fail(reason);
+    fn fail(&self, reason: Halt) {
+        reason.stop(&self.shared);
     }
 
     /// Fires due timers, proposes when ready, then waits for one event.
-    fn tick(&mut self) -> Result<(), String> {
+    fn tick(&mut self) -> Result<(), Halt> {
         let now = Instant::now();
         while let Some((&(at, seq), &(view, timer))) = self.state.timers.iter().next() {
             if at > now {
@@ -285,7 +285,7 @@ impl BftActor {
     /// uncommitted block records.
     /// Run after every event, so the engine never enters a view on a stale
     /// answer by more than one event.
-    fn report_work(&mut self) -> Result<(), String> {
+    fn report_work(&mut self) -> Result<(), Halt> {
         let pending = self.has_work();
         if self.state.work == Some(pending) {
             return Ok(());
@@ -339,7 +339,7 @@ impl BftActor {
     /// taking the room of others. What only a block of a view left without
     /// notarization carries (an equivocating leader's) is offered again at
     /// once: it is the work `report_work` announces.
-    fn propose(&mut self, view: u64) -> Result<(), String> {
+    fn propose(&mut self, view: u64) -> Result<(), Halt> {
         let in_flight: BTreeSet<AttestationId> = self.engine.live_attestations();
         let evidence = self.state.evidence.select(&self.evidence_in_flight());
         let items = self.shared.pool().peek(
@@ -373,7 +373,7 @@ impl BftActor {
         })
     }
 
-    fn on_event(&mut self, event: Event) -> Result<(), String> {
+    fn on_event(&mut self, event: Event) -> Result<(), Halt> {
         match event {
             Event::Net(NetEvent::Frame { from, bytes }) => {
                 match codec::from_bytes::<Frame>("consensus frame", &bytes, MESSAGE_BYTES_MAX) {
@@ -439,7 +439,7 @@ impl BftActor {
 
     /// A proposal by id: whole from the mempool, or parked while its
     /// proposer is asked for the missing bodies.
-    fn on_compact(&mut self, from: u16, compact: CompactProposal) -> Result<(), String> {
+    fn on_compact(&mut self, from: u16, compact: CompactProposal) -> Result<(), Halt> {
         self.state.reassembly.prune_below(self.engine.view());
         let offer = {
             let pool = self.shared.pool();
@@ -474,7 +474,7 @@ impl BftActor {
     fn propose_to_engine(
         &mut self,
         complete: Vec<(u16, lotline_consensus::Proposal)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Halt> {
         for (from, proposal) in complete {
             self.step(Input::Message {
                 from,
@@ -604,12 +604,12 @@ impl BftActor {
     }
 
     /// Feeds one input to the engine and carries out everything it leads to.
-    fn step(&mut self, input: Input) -> Result<(), String> {
+    fn step(&mut self, input: Input) -> Result<(), Halt> {
         let outputs = self.engine.handle(input);
         self.execute(outputs)
     }
 
-    fn execute(&mut self, outputs: Vec<Output>) -> Result<(), String> {
+    fn execute(&mut self, outputs: Vec<Output>) -> Result<(), Halt> {
         let mut queue: VecDeque<Output> = outputs.into();
         while let Some(output) = queue.pop_front() {
             let follow_up = self.perform(output)?;
@@ -621,19 +621,17 @@ impl BftActor {
     }
 
     /// Carries out one output; may produce an input for the engine.
-    fn perform(&mut self, output: Output) -> Result<Option<Input>, String> {
+    fn perform(&mut self, output: Output) -> Result<Option<Input>, Halt> {
         match output {
             Output::Journal(vote) => {
-                self.journal.append(&vote).map_err(|e| e.to_string())?;
+                self.journal.append(&vote)?;
                 self.state.journal_dirty = true;
             }
             Output::Persist(record) => {
                 if let Record::Block(block) = &record {
                     self.state.blocks.insert(block.hash(), block.clone());
                 }
-                self.journal
-                    .append_record(&record)
-                    .map_err(|e| e.to_string())?;
+                self.journal.append_record(&record)?;
                 self.state.journal_dirty = true;
             }
             Output::Broadcast(message) => {
@@ -698,12 +696,11 @@ impl BftActor {
                     &self.indexer,
                     &self.shared,
                     BlockRecord { block, finality },
-                )
-                .map_err(|e| e.to_string())?;
+                )?;
                 let indexed = self.indexer.indexed();
                 self.state.blocks.retain(|b| b.header.height > indexed);
                 // The block log is durable now: its finality is the floor.
-                self.journal.compact(keep).map_err(|e| e.to_string())?;
+                self.journal.compact(keep)?;
             }
             Output::Sync { height } => self.start_sync(height),
             Output::Evidence(evidence) => self.keep_evidence(evidence)?,
@@ -722,13 +719,13 @@ impl BftActor {
     /// Verified evidence from the engine (it has been broadcast): kept as
     /// pending, in memory and in sled, unless a committed block already
     /// records the offence or the pool is full.
-    fn keep_evidence(&mut self, evidence: Evidence) -> Result<(), String> {
+    fn keep_evidence(&mut self, evidence: Evidence) -> Result<(), Halt> {
         let Some(key) = evidence.key() else {
             return Ok(());
         };
         self.shared.metrics.consensus_evidence.inc();
         let reader = self.store.reader();
-        if let Some(recorded) = reader.evidence_recorded(key).map_err(|e| e.to_string())? {
+        if let Some(recorded) = reader.evidence_recorded(key)? {
             tracing::info!(
                 ?key,
                 height = recorded.height,
@@ -745,7 +742,7 @@ impl BftActor {
             tracing::warn!(?key, "equivocation evidence");
         }
         if self.state.evidence.keep(evidence.clone()) {
-            reader.keep_evidence(&evidence).map_err(|e| e.to_string())?;
+            reader.keep_evidence(&evidence)?;
         } else {
             tracing::warn!(
                 ?key,
@@ -757,11 +754,10 @@ impl BftActor {
     }
 
     /// One fdatasync for everything journaled since the last one.
-    fn flush_journal(&mut self) -> Result<(), String> {
+    fn flush_journal(&mut self) -> Result<(), Halt> {
         if self.state.journal_dirty {
             let journal = &mut self.journal;
-            crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())
-                .map_err(|e| e.to_string())?;
+            crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())?;
             self.state.journal_dirty = false;
             self.state.journal_syncs += 1;
             crash_point(self.state.journal_syncs);

@@ -2,8 +2,8 @@
 //!
 //! An engine is driven by `handle(input) -> Vec<Output>` and does no I/O: it
 //! reads no clock (time arrives in inputs), draws no randomness and iterates
-//! no hash map. The actor ([`actor`]) is the only part that touches disk,
-//! network or time, and it carries out outputs in a fixed order:
+//! no hash map. The actors are the only parts that touch disk, network or
+//! time, and they carry out outputs in a fixed order:
 //!
 //! 1. every `Journal` output of a step is appended to the vote journal, then
 //!    one fdatasync;
@@ -11,11 +11,12 @@
 //! 3. `Commit`: block + certificate to the block log (fdatasync), then sled,
 //!    then waiting clients.
 //!
-//! This issue ships the single-validator engine ([`solo`]): with n = 1 the
-//! quorum is 1, so the leader's own `notarize` and `finalize` votes are the
-//! certificates. The multi-validator Simplex engine implements the same
-//! `Input`/`Output` boundary (messages from peers, timers, proposal
-//! verification verdicts) and replaces `solo` when the genesis has n > 1.
+//! Two engines share that boundary. With n = 1 ([`solo`], driven by
+//! [`actor`]) the quorum is 1, so the leader's own `notarize` and `finalize`
+//! votes are the certificates. With n > 1 the Simplex engine of
+//! `lotline_consensus` (messages from peers, timers, proposal verification
+//! verdicts) is driven by [`bft`], which adds the network, block sync and
+//! proposals by attestation id. Both hand committed blocks to [`commit`].
 
 pub mod actor;
 pub mod bft;
@@ -24,3 +25,31 @@ pub mod evidence;
 pub mod solo;
 
 pub use lotline_consensus::{Input, Message, Output};
+
+use crate::state::Shared;
+use crate::store::StoreError;
+use crate::store::vote_journal::VoteJournalError;
+
+/// Why a consensus actor stops its node: a vote, block or piece of evidence
+/// it could not make durable. Going on would let it vote or answer from a
+/// state its disk does not hold, so the node stops instead (health 503) and
+/// its operator reads this reason.
+#[derive(Debug, thiserror::Error)]
+pub enum Halt {
+    #[error("vote journal: {0}")]
+    Journal(#[from] VoteJournalError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The solo engine commits every non-empty batch; anything else would
+    /// leave the batch in flight for good.
+    #[error("the single-validator engine did not commit its batch")]
+    SoloDidNotCommit,
+}
+
+impl Halt {
+    /// Stops the node for this reason.
+    pub fn stop(self, shared: &Shared) {
+        tracing::error!(reason = %self, "storage failed; stopping the node");
+        shared.fail(self.to_string());
+    }
+}
