@@ -110,8 +110,9 @@ pub enum Change {
     /// A compromised key: refused from the effect height on, never again
     /// accepted in any change.
     RevokeKey { key: PublicKey },
-    /// Replaces the write policy. `readPolicy` is part of the format but
-    /// refused (void) until the read path follows the membership.
+    /// Replaces the write policy and, when `readPolicy` is given, the read
+    /// policy (absent: the read policy stays as it is). Every read path of
+    /// a node judges by the read policy of the membership in force.
     #[serde(rename_all = "camelCase")]
     SetPolicy {
         policy: Vec<PolicyFile>,
@@ -275,6 +276,11 @@ impl Membership {
         &self.rules
     }
 
+    /// [`Membership::rules`], shared (read paths keep it past a request).
+    pub fn rules_shared(&self) -> Arc<Genesis> {
+        self.rules.clone()
+    }
+
     /// The height from which `key` is revoked, if it is.
     pub fn revoked_from(&self, key: &PublicKey) -> Option<u64> {
         self.revoked.get(key).copied()
@@ -341,14 +347,10 @@ impl Membership {
                 policy,
                 read_policy,
             } => {
-                if read_policy.is_some() {
-                    return Err(
-                        "read-policy changes are not built yet: the node's read path \
-                                follows the genesis read policy"
-                            .to_owned(),
-                    );
-                }
                 file.policy = policy.clone();
+                if let Some(read_policy) = read_policy {
+                    file.read_policy = read_policy.clone();
+                }
             }
         }
         let parts = file.into_typed().map_err(|e| e.to_string())?;
@@ -412,6 +414,22 @@ impl History {
             .quorum()
             .min(at.rules().orgs().len())
             .max(1)
+    }
+
+    /// The role of `org` if it is or ever was a member: a genesis org or
+    /// one a (not void) `addOrg` brought in. Lets a node accept an API
+    /// credential for an org that joined by vote, or left, without a new
+    /// genesis; whether it reads now is decided by the membership in force.
+    pub fn known_org(&self, org: &str) -> Option<crate::Role> {
+        if let Some(o) = self.genesis.org(org) {
+            return Some(o.role);
+        }
+        self.entries.iter().find_map(|e| match &e.proposal.change {
+            Change::AddOrg { org: added } if e.void.is_none() && added.id == org => {
+                Some(added.role)
+            }
+            _ => None,
+        })
     }
 
     /// The membership in force at `height`.
@@ -907,8 +925,9 @@ mod tests {
     }
 
     /// Goal: an added org can be removed again, a policy change replaces
-    /// the write policy from its height, and a read-policy change (not
-    /// built) is void with its reason rather than silently ignored.
+    /// the write policy from its height, and a read-policy change replaces
+    /// the read policy (checked by the genesis validation: naming an org
+    /// that is not a member makes the change void).
     #[test]
     fn add_remove_and_policy_changes() {
         let g = Arc::new(example());
@@ -979,15 +998,36 @@ mod tests {
             narrowed.rules().check_write(supplier, &event),
             Err(crate::PolicyError::NoRule { .. })
         ));
-        let err = m
+        let closed = m
             .apply(
                 &Change::SetPolicy {
-                    policy: Vec::new(),
+                    policy: GenesisFile::from_parts(&g).policy,
                     read_policy: Some(ReadPolicyFile::default()),
                 },
                 6,
             )
+            .unwrap();
+        assert!(!g.read_policy().full_read_roles.is_empty());
+        assert_eq!(*closed.rules().read_policy(), crate::ReadPolicy::default());
+        let unknown = ReadPolicyFile {
+            full_read_roles: Vec::new(),
+            share: vec![crate::read_policy::ShareFile {
+                from: "*".into(),
+                to: vec!["org:nobody".into()],
+                event_types: None,
+                biz_steps: None,
+                quality: None,
+            }],
+        };
+        let err = m
+            .apply(
+                &Change::SetPolicy {
+                    policy: Vec::new(),
+                    read_policy: Some(unknown),
+                },
+                6,
+            )
             .unwrap_err();
-        assert!(err.contains("read-policy changes are not built"), "{err}");
+        assert!(err.contains("nobody"), "{err}");
     }
 }

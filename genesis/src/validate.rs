@@ -205,6 +205,15 @@ pub(crate) struct Parts {
     pub client_keys: BTreeMap<PublicKey, usize>,
 }
 
+impl crate::Genesis {
+    /// The write and read policy in their file forms: what a governance
+    /// `setPolicy` change carries.
+    pub fn policy_files(&self) -> (Vec<PolicyFile>, ReadPolicyFile) {
+        let file = GenesisFile::from_parts(self);
+        (file.policy, file.read_policy)
+    }
+}
+
 impl GenesisFile {
     /// Turns strings into keys, event types and quality kinds.
     pub(crate) fn into_typed(self) -> Result<Parts, GenesisError> {

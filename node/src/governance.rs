@@ -63,6 +63,13 @@ impl Governance {
             .clone()
     }
 
+    /// The orgs, keys and read policy in force for the next block: what
+    /// every read path judges a caller by (`access::visibility`), so an
+    /// org voted in reads from its effect height and a removed one stops.
+    pub fn rules_now(&self) -> Arc<Genesis> {
+        self.history().at(self.next_height()).rules_shared()
+    }
+
     /// The highest committed height this history has seen.
     pub fn committed(&self) -> u64 {
         self.committed.load(Ordering::Acquire)

@@ -308,8 +308,12 @@ impl Node {
             .validator_org(me)
             .map(|o| o.id.clone())
             .unwrap_or_default();
-        let credentials =
-            crate::access::Credentials::from_entries(&config.credentials, &genesis, &node_org)?;
+        let history = shared.governance.history();
+        let credentials = crate::access::Credentials::from_entries_known(
+            &config.credentials,
+            &|org| history.known_org(org),
+            &node_org,
+        )?;
         let audit = crate::audit::AuditLog::open(&config.data_dir.join(crate::audit::DIR_NAME))?;
         audit
             .record(crate::audit::Access {
@@ -378,7 +382,7 @@ impl Node {
         let webhooks = start_webhooks(config, &genesis, &reader)?;
         let subscriptions = crate::epcis::subscriptions::Subscriptions::start(
             reader.clone(),
-            genesis.clone(),
+            shared.governance.clone(),
             config.subscription_allow.clone(),
             &config.data_dir,
         )

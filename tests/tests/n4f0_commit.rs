@@ -672,7 +672,19 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
             .await
             .expect("submit"),
     );
-    let effective = nodes[0].shared.head().height + 6;
+    // A supplier's shipping: shared with downstream roles, not public, and
+    // not with suppliers until the read policy below says so.
+    let shipping = AttestationBuilder::new(chain, old)
+        .event(shipping("GOV-0"))
+        .build()
+        .expect("envelope");
+    let shipped = committed(
+        client
+            .submit(&shipping, Wait::Committed)
+            .await
+            .expect("shipping"),
+    );
+    let effective = nodes[0].shared.head().height + 8;
     let fresh = Signer::new("supplier", lotline_core::SigningKey::from_seed(&[42; 32]));
     let newco = Signer::new("newco", lotline_core::SigningKey::from_seed(&[43; 32]));
     let proposal = |nonce: &str, change: Change| Proposal {
@@ -721,6 +733,32 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
         four.signers[org].sign_governance(&mut add);
     }
     committed(client.submit(&add, Wait::Committed).await.expect("add org"));
+    // The read policy too changes by vote: suppliers (so newco) also read
+    // suppliers' shipping records, from the same height.
+    let (write_policy, mut read_policy) = four.genesis.policy_files();
+    read_policy.share.push(lotline_genesis::ShareFile {
+        from: "supplier".into(),
+        to: vec!["role:supplier".into()],
+        event_types: None,
+        biz_steps: Some(vec!["shipping".into()]),
+        quality: None,
+    });
+    let mut set_policy = governance::unsigned(&proposal(
+        "read-1",
+        Change::SetPolicy {
+            policy: write_policy,
+            read_policy: Some(read_policy),
+        },
+    ));
+    for org in ["manufacturer", "distributor", "regulator"] {
+        four.signers[org].sign_governance(&mut set_policy);
+    }
+    committed(
+        client
+            .submit(&set_policy, Wait::Committed)
+            .await
+            .expect("read policy"),
+    );
 
     // Before the stated height: the new key and the new org are unknown.
     let (slug, _) = refused_as(
@@ -774,7 +812,8 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
     let file = other.membership_history().await.expect("history");
     let genesis = std::sync::Arc::new(four.genesis.clone());
     let history = file.follow(genesis).expect("the history follows");
-    assert_eq!(history.entries().len(), 2);
+    assert_eq!(history.entries().len(), 3);
+    assert!(history.entries().iter().all(|e| e.void.is_none()));
     assert!(four.genesis.verify_receipt(&after).is_err());
     four.genesis
         .verify_receipt_in(&after, &history)
@@ -783,14 +822,103 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
         .verify_receipt_in(&before, &history)
         .expect("before the rotation");
 
-    // A restarted node rebuilds the same membership from its store.
+    // A restarted node rebuilds the same membership from its store, and
+    // accepts an API credential for the org voted in.
     let last = nodes.pop().expect("node");
     last.shutdown().await;
-    let restarted = four.start(3).await;
+    let token = lotline_node::access::credentials::new_token("newco-reader");
+    let mut config = four.configs[3].clone();
+    config
+        .credentials
+        .push(lotline_node::access::CredentialEntry {
+            id: "newco-reader".into(),
+            org: "newco".into(),
+            role: "supplier".into(),
+            token_hash: lotline_node::access::credentials::token_hash(&token).to_hex(),
+        });
+    let restarted = lotline_node::Node::start(&config).await.expect("restart");
     let reloaded = restarted.shared.governance.history();
     assert_eq!(reloaded.entries(), history.entries());
+
+    // Reads follow the membership and read policy in force: newco reads
+    // the supplier's shipping record (shared with role:supplier by vote),
+    // an anonymous caller does not.
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/v1/attestations/{}",
+        restarted.url(),
+        shipped.attestation.id()
+    );
+    let status_as = |token: Option<String>| {
+        let request = http.get(&url);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move { request.send().await.expect("read").status().as_u16() }
+    };
+    assert_eq!(status_as(Some(token.clone())).await, 200, "newco reads");
+    assert_eq!(status_as(None).await, 404, "not public");
+
+    // newco leaves by vote: from the effect height on its token is refused.
+    let leave_at = restarted.shared.head().height + 3;
+    let mut remove = governance::unsigned(&Proposal {
+        effective_height: leave_at,
+        ..proposal(
+            "remove-1",
+            Change::RemoveOrg {
+                org: "newco".into(),
+            },
+        )
+    });
+    for org in ["manufacturer", "distributor", "regulator"] {
+        four.signers[org].sign_governance(&mut remove);
+    }
+    committed(
+        client
+            .submit(&remove, Wait::Committed)
+            .await
+            .expect("remove org"),
+    );
+    assert_eq!(status_as(Some(token.clone())).await, 200, "not yet");
+    while restarted.shared.governance.next_height() < leave_at {
+        n += 1;
+        let filler = attest(&four.signers["manufacturer"], &format!("GOV-fill-{n}"));
+        committed(
+            client
+                .submit(&filler, Wait::Committed)
+                .await
+                .expect("filler"),
+        );
+    }
+    eventually("node 3 commits up to the removal", 30, || {
+        restarted.shared.governance.next_height() >= leave_at
+    })
+    .await;
+    assert_eq!(status_as(Some(token)).await, 401, "removed org");
+    assert_eq!(
+        restarted.shared.governance.history().entries().len(),
+        4,
+        "the removal is recorded"
+    );
     restarted.shutdown().await;
     for node in nodes {
         node.shutdown().await;
     }
+}
+
+/// A shipping of lot `lot` by its holder (not public under the default
+/// read policy: shared with the downstream roles).
+fn shipping(lot: &str) -> lotline_core::epcis::Event {
+    serde_json::from_value(serde_json::json!({
+        "type": "ObjectEvent",
+        "eventTime": "2026-03-02T09:00:00.000Z",
+        "eventTimeZoneOffset": "+08:00",
+        "action": "OBSERVE",
+        "bizStep": "shipping",
+        "disposition": "in_transit",
+        "quantityList": [{"epcClass": lot_uri(lot), "quantity": 500.0, "uom": "KGM"}],
+        "readPoint": {"id": "https://id.gs1.org/414/9506000134352"}
+    }))
+    .expect("event")
 }

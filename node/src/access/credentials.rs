@@ -54,7 +54,9 @@ pub enum CredentialError {
     IdCharset { index: usize, id: String },
     #[error("api.credentials[{index}].id {id:?} appears twice")]
     DuplicateId { index: usize, id: String },
-    #[error("api.credentials[{index}].org {org:?} is not an org of the genesis")]
+    #[error(
+        "api.credentials[{index}].org {org:?} is not an org of the genesis nor one added by vote"
+    )]
     UnknownOrg { index: usize, org: String },
     #[error(
         "api.credentials[{index}].role is {role:?}, but org {org:?} has role {actual}; use {actual:?} or \"operator\""
@@ -137,6 +139,19 @@ impl Credentials {
         genesis: &Genesis,
         node_org: &str,
     ) -> Result<Credentials, CredentialError> {
+        Credentials::from_entries_known(entries, &|org| genesis.org(org).map(|o| o.role), node_org)
+    }
+
+    /// Checks every entry against the orgs `known` gives a role: on a
+    /// running chain, every org that is or ever was a member
+    /// (`History::known_org`). Whether a credential's org reads anything
+    /// is decided per request by the membership in force
+    /// ([`super::visibility`]).
+    pub fn from_entries_known(
+        entries: &[CredentialEntry],
+        known: &dyn Fn(&str) -> Option<Role>,
+        node_org: &str,
+    ) -> Result<Credentials, CredentialError> {
         let mut by_id = BTreeMap::new();
         for (index, e) in entries.iter().enumerate() {
             if !valid_credential_id(&e.id) {
@@ -145,12 +160,10 @@ impl Credentials {
                     id: e.id.clone(),
                 });
             }
-            let org = genesis
-                .org(&e.org)
-                .ok_or_else(|| CredentialError::UnknownOrg {
-                    index,
-                    org: e.org.clone(),
-                })?;
+            let role = known(&e.org).ok_or_else(|| CredentialError::UnknownOrg {
+                index,
+                org: e.org.clone(),
+            })?;
             let operator = e.role == OPERATOR;
             if operator && e.org != node_org {
                 return Err(CredentialError::ForeignOperator {
@@ -159,12 +172,12 @@ impl Credentials {
                     node_org: node_org.to_owned(),
                 });
             }
-            if !operator && e.role != org.role.as_str() {
+            if !operator && e.role != role.as_str() {
                 return Err(CredentialError::WrongRole {
                     index,
                     org: e.org.clone(),
                     role: e.role.clone(),
-                    actual: org.role,
+                    actual: role,
                 });
             }
             let token_hash = Digest::from_hex(&e.token_hash)
@@ -172,7 +185,7 @@ impl Credentials {
             let credential = Credential {
                 id: e.id.clone(),
                 org: e.org.clone(),
-                role: org.role,
+                role,
                 operator,
                 token_hash,
             };

@@ -98,11 +98,28 @@ pub async fn guard(
             }
         },
     };
+    // A credential speaks for its org only while the org is a member: the
+    // membership in force decides, and gives the role (governance changes
+    // both by vote). The refusal is audited like any other answer.
+    let mut refusal = None;
+    let identity = match identity {
+        Identity::Caller(mut caller) => {
+            match ctx.rules().org(&caller.org) {
+                Some(org) => caller.role = org.role,
+                None => refusal = Some(not_member(&caller.org)),
+            }
+            Identity::Caller(caller)
+        }
+        anonymous => anonymous,
+    };
     let caller = identity.caller().cloned();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     request.extensions_mut().insert(identity);
-    let response = next.run(request).await;
+    let response = match refusal {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
     let Some(caller) = caller else {
         return response;
     };
@@ -158,6 +175,22 @@ fn unauthorized_error() -> ApiError {
 
 fn unauthorized() -> Response {
     let mut response = unauthorized_error().into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+fn not_member(org: &str) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Unauthorized",
+        format!(
+            "the token is for org {org:?}, which is not a member of the consortium at this height (removed by vote, or its addition is not in force yet)"
+        ),
+    )
+    .into_response();
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

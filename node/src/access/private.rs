@@ -12,7 +12,7 @@
 use lotline_core::epcis::Event;
 use lotline_core::private::{self, Disclosure, EncryptionSecretKey, PrivateError};
 use lotline_core::statement::Statement;
-use lotline_genesis::{Genesis, Reader, RecordFacts};
+use lotline_genesis::{Genesis, RecordFacts};
 
 use super::Identity;
 use super::shred::{PeriodKeyError, PeriodKeys};
@@ -59,17 +59,12 @@ pub enum PrivateReadError {
 }
 
 /// Whether `identity` may read the private fields of `statement`.
-pub fn can_read_private(genesis: &Genesis, identity: &Identity, statement: &Statement) -> bool {
-    match identity {
-        Identity::Anonymous => false,
-        Identity::Caller(c) => genesis.read_policy().can_read_private(
-            Reader::Member {
-                org: &c.org,
-                role: c.role,
-            },
-            &RecordFacts::of(statement),
-        ),
-    }
+/// `rules` is the membership in force (see [`super::visibility`]).
+pub fn can_read_private(rules: &Genesis, identity: &Identity, statement: &Statement) -> bool {
+    rules.read_policy().can_read_private(
+        super::visibility::reader(rules, identity),
+        &RecordFacts::of(statement),
+    )
 }
 
 /// Opens `statement`'s private fields for `identity` with this node's key.

@@ -47,7 +47,7 @@ async fn export(
     if identity.caller().is_none() {
         super::read::require_operator(&identity, "audit exports")?;
     }
-    if !identity.may_export_audit(&ctx.genesis) {
+    if !identity.may_export_audit(&ctx.rules()) {
         return Err(super::read::forbidden(
             "the audit trail is exported to regulators, auditors and the node operator".into(),
         ));

@@ -93,7 +93,7 @@ async fn fsma_route(
     )
     .map_err(fsma_error)?;
     let reader = ctx.reader.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let rows = tokio::task::spawn_blocking(move || {
         fsma::rows(&reader, &request, &|st| {
             access::can_read(&genesis, &identity, st)
@@ -661,7 +661,7 @@ pub(super) async fn run_query(
         error
     })?;
     let reader = ctx.reader.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let page = tokio::task::spawn_blocking(move || {
         query::run(&reader, &parsed, &|st| {
             access::can_read(&genesis, &identity, st)
@@ -715,7 +715,7 @@ async fn event_by_id(
     let Path(event_id) = path?;
     let reader = ctx.reader.clone();
     let wanted = event_id.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let found = tokio::task::spawn_blocking(move || {
         query::by_event_id(&reader, &wanted, &|st| {
             access::can_read(&genesis, &identity, st)

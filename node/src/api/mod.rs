@@ -60,6 +60,13 @@ pub struct ApiContext {
 }
 
 impl ApiContext {
+    /// The membership rules in force now (orgs, roles, read policy): the
+    /// `genesis` argument of every read-rule call. `self.genesis` stays the
+    /// chain's genesis (chain id, validators, receipts).
+    pub fn rules(&self) -> Arc<Genesis> {
+        self.shared.governance.rules_now()
+    }
+
     /// The local lineage checks client submissions pass.
     pub fn guard(&self) -> crate::trace::LineageGuard {
         crate::trace::LineageGuard::new(self.reader.clone())

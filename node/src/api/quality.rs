@@ -104,7 +104,7 @@ async fn alerts_route(
     let Query(params) = query?;
     let request = params.parse()?;
     let reader = ctx.reader.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let listed = tokio::task::spawn_blocking(move || {
         let visible = |stored: &crate::store::index::StoredAttestation| {
             crate::access::can_read_payload(
@@ -158,7 +158,7 @@ async fn chart_route(
         subgroup,
     };
     let reader = ctx.reader.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let chart = tokio::task::spawn_blocking(move || {
         let visibility = CallerVisibility::new(&genesis, &identity, &reader);
         quality::chart(&reader, &request, &visibility)
@@ -178,7 +178,7 @@ async fn root_cause_route(
     let request: RootCauseRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed", format!("root cause request: {e}")))?;
     let reader = ctx.reader.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let answer = tokio::task::spawn_blocking(move || {
         let visibility = CallerVisibility::new(&genesis, &identity, &reader);
         quality::root_cause(&reader, &request, &visibility)
@@ -196,7 +196,7 @@ async fn cold_chain_route(
 ) -> Result<Json<ColdChain>, ApiError> {
     let Path(identifier) = path?;
     let reader = ctx.reader.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let answer = tokio::task::spawn_blocking(move || {
         let visibility = CallerVisibility::new(&genesis, &identity, &reader);
         quality::cold_chain(&reader, &identifier, &visibility)

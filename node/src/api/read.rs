@@ -54,7 +54,7 @@ fn visible_attestation(
 
 fn visible(ctx: &ApiContext, identity: &Identity, stored: &StoredAttestation) -> bool {
     access::can_read_payload(
-        &ctx.genesis,
+        &ctx.rules(),
         identity,
         &stored.meta.org,
         &stored.envelope.payload,
@@ -85,7 +85,7 @@ pub async fn attestation(
     let pending = ctx.shared.pool().pending(&id).map(|a| a.envelope.clone());
     match pending {
         Some(envelope)
-            if access::can_read_payload(&ctx.genesis, &identity, "", &envelope.payload) =>
+            if access::can_read_payload(&ctx.rules(), &identity, "", &envelope.payload) =>
         {
             let statement = statement_json(&envelope.payload);
             let org = statement["org"].as_str().unwrap_or_default().to_owned();
@@ -122,7 +122,7 @@ pub async fn private_fields(
     let statement = lotline_core::Statement::from_payload(&stored.envelope.payload)
         .map_err(ApiError::internal)?;
     match private::open(
-        &ctx.genesis,
+        &ctx.rules(),
         ctx.private_key.as_ref(),
         &identity,
         &statement,
@@ -223,7 +223,7 @@ pub async fn block(
                 ctx.shared.head().height
             ))
         })?;
-    let attestations = if access::reads_everything(&ctx.genesis, &identity) {
+    let attestations = if access::reads_everything(&ctx.rules(), &identity) {
         meta.ids
     } else {
         let mut shown = Vec::with_capacity(meta.ids.len());
@@ -303,7 +303,7 @@ pub async fn by_identifier(
         )
     })?;
     let (limit, after) = page.parse()?;
-    let all = access::reads_everything(&ctx.genesis, &identity);
+    let all = access::reads_everything(&ctx.rules(), &identity);
     let filter = |stored: &StoredAttestation| all || visible(&ctx, &identity, stored);
     let listing = ctx
         .reader
@@ -326,13 +326,13 @@ pub async fn by_org(
 ) -> Result<Json<Listing>, ApiError> {
     let Path(org) = path?;
     let Query(page) = query?;
-    if ctx.genesis.org(&org).is_none() {
+    if ctx.rules().org(&org).is_none() {
         return Err(ApiError::not_found(format!(
             "no organisation {org:?} in this consortium"
         )));
     }
     let (limit, after) = page.parse()?;
-    let all = access::reads_all_of(&ctx.genesis, &identity, &org);
+    let all = access::reads_all_of(&ctx.rules(), &identity, &org);
     let filter = |stored: &StoredAttestation| all || visible(&ctx, &identity, stored);
     Ok(Json(
         ctx.reader

@@ -75,7 +75,7 @@ pub async fn sql(
             "this node does not run the analytics projection",
         ));
     };
-    let who = if access::reads_everything(&ctx.genesis, &identity) {
+    let who = if access::reads_everything(&ctx.rules(), &identity) {
         Visibility::All
     } else {
         Visibility::Org(caller.org.clone())

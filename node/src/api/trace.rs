@@ -47,7 +47,7 @@ async fn trace_route(
         proofs: params.proofs.unwrap_or(false),
     };
     let reader = ctx.reader.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let trace = tokio::task::spawn_blocking(move || {
         let visibility = CallerVisibility::new(&genesis, &identity, &reader);
         trace::trace(&reader, &request, &visibility)
@@ -67,7 +67,7 @@ async fn recall_scope_route(
     let request: RecallScopeRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed", format!("recall scope request: {e}")))?;
     let reader = ctx.reader.clone();
-    let genesis = ctx.genesis.clone();
+    let genesis = ctx.rules();
     let scope = tokio::task::spawn_blocking(move || {
         let visibility = CallerVisibility::new(&genesis, &identity, &reader);
         trace::recall_scope(&reader, &request, &visibility)

@@ -34,9 +34,10 @@ pub struct OverviewModel {
 }
 
 pub fn overview(ctx: &ApiContext, identity: &Identity) -> Result<OverviewModel, ApiError> {
+    let rules = ctx.rules();
     let visible = |stored: &crate::store::index::StoredAttestation| {
         crate::access::can_read_payload(
-            &ctx.genesis,
+            &rules,
             identity,
             &stored.meta.org,
             &stored.envelope.payload,
@@ -62,12 +63,12 @@ pub fn overview(ctx: &ApiContext, identity: &Identity) -> Result<OverviewModel, 
         }
     }
     latest.reverse();
-    let visibility = CallerVisibility::new(&ctx.genesis, identity, &ctx.reader);
+    let visibility = CallerVisibility::new(&rules, identity, &ctx.reader);
     let overview = scorecard::overview(&ctx.reader, &visibility).map_err(ApiError::internal)?;
     Ok(OverviewModel {
         alerts: latest,
         overview,
-        reads_everything: crate::access::reads_everything(&ctx.genesis, identity),
+        reads_everything: crate::access::reads_everything(&ctx.rules(), identity),
     })
 }
 
@@ -83,7 +84,8 @@ pub fn chart(
     gtin: String,
     characteristic: String,
 ) -> Result<ChartModel, ApiError> {
-    let visibility = CallerVisibility::new(&ctx.genesis, identity, &ctx.reader);
+    let rules = ctx.rules();
+    let visibility = CallerVisibility::new(&rules, identity, &ctx.reader);
     let request = ChartRequest {
         gtin,
         characteristic,
@@ -127,7 +129,8 @@ pub fn genealogy(
 }
 
 pub fn trace(ctx: &ApiContext, identity: &Identity, raw: &str) -> Result<TraceModel, ApiError> {
-    let visibility = CallerVisibility::new(&ctx.genesis, identity, &ctx.reader);
+    let rules = ctx.rules();
+    let visibility = CallerVisibility::new(&rules, identity, &ctx.reader);
     let graph = genealogy(&ctx.reader, raw, &visibility)?;
     if graph.node_count() <= 1 && graph.edge_count() == 0 {
         return Err(ApiError::not_found(format!(
@@ -158,7 +161,8 @@ pub fn root_cause(
     identity: &Identity,
     bad: Vec<String>,
 ) -> Result<RootCause, ApiError> {
-    let visibility = CallerVisibility::new(&ctx.genesis, identity, &ctx.reader);
+    let rules = ctx.rules();
+    let visibility = CallerVisibility::new(&rules, identity, &ctx.reader);
     quality::root_cause(&ctx.reader, &RootCauseRequest { bad }, &visibility)
         .map_err(crate::api::root_cause_error)
 }

@@ -224,7 +224,7 @@ pub async fn passport(
     let task_ctx = ctx.clone();
     let id = view.id.clone();
     let own = tokio::task::spawn_blocking(move || {
-        let genesis = task_ctx.genesis.clone();
+        let genesis = task_ctx.rules();
         task_ctx.reader.list(
             crate::store::index::PREFIX_IDENTIFIER,
             &id,
@@ -238,7 +238,7 @@ pub async fn passport(
     .map_err(ApiError::internal)?;
     let did = did(&base);
     let issuer_name = ctx
-        .genesis
+        .rules()
         .org(&custodian.org)
         .map(|o| o.name.clone())
         .unwrap_or_else(|| custodian.org.clone());

@@ -53,7 +53,7 @@ pub async fn load(ctx: &Arc<ApiContext>, raw: &str) -> Result<Provenance, ApiErr
 /// [`load`] for a canonical identifier already known to this node.
 pub async fn load_known(ctx: &Arc<ApiContext>, id: String) -> Result<Provenance, ApiError> {
     let task_ctx = ctx.clone();
-    tokio::task::spawn_blocking(move || view::provenance(&task_ctx.reader, &task_ctx.genesis, &id))
+    tokio::task::spawn_blocking(move || view::provenance(&task_ctx.reader, &task_ctx.rules(), &id))
         .await
         .map_err(ApiError::internal)?
         .map_err(trace_error)
@@ -160,6 +160,7 @@ fn public_bundle(ctx: &ApiContext, p: &Provenance) -> Result<ProofBundle, ApiErr
         format!("public provenance of {}", p.id),
         super::now_rfc3339(),
     );
+    let rules = ctx.rules();
     for cited in &p.attestations {
         let Some(stored) = ctx
             .reader
@@ -173,7 +174,7 @@ fn public_bundle(ctx: &ApiContext, p: &Provenance) -> Result<ProofBundle, ApiErr
         // private fields out, R19) go in; the rest are listed as withheld.
         let public = Statement::from_payload(&stored.envelope.payload).is_ok_and(|s| {
             !view::discloses_private(&s)
-                && crate::access::can_read(&ctx.genesis, &crate::access::Identity::Anonymous, &s)
+                && crate::access::can_read(&rules, &crate::access::Identity::Anonymous, &s)
         });
         if !public {
             bundle.withheld.push(Withheld {

@@ -108,7 +108,7 @@ pub async fn lot(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize_report(&ctx.genesis, &identity)?;
+    authorize_report(&ctx.rules(), &identity)?;
     let Path(raw) = path?;
     let Query(params) = query?;
     let format = params.format()?;
@@ -171,7 +171,7 @@ pub async fn recall(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize_report(&ctx.genesis, &identity)?;
+    authorize_report(&ctx.rules(), &identity)?;
     let Path(raw) = path?;
     let Query(params) = query?;
     let format = params.format()?;
@@ -242,11 +242,11 @@ pub async fn org(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize_report(&ctx.genesis, &identity)?;
+    authorize_report(&ctx.rules(), &identity)?;
     let Path(org) = path?;
     let Query(params) = query?;
     let format = params.format()?;
-    if ctx.genesis.org(&org).is_none() {
+    if ctx.rules().org(&org).is_none() {
         return Err(ApiError::not_found(format!(
             "no organisation {org:?} in this consortium"
         )));

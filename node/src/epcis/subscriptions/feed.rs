@@ -13,8 +13,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use lotline_genesis::Genesis;
-
 use crate::access::Identity;
 use crate::epcis::query::{self, PER_PAGE_MAX, Query, page_token};
 use crate::epcis::{bulk, document};
@@ -58,7 +56,9 @@ pub fn token(position: u64) -> String {
 #[derive(Debug)]
 pub struct QueryFeed {
     pub reader: StoreReader,
-    pub genesis: Arc<Genesis>,
+    /// Whose rules decide what is delivered: the membership in force at
+    /// each delivery (an org removed by vote stops receiving).
+    pub governance: Arc<crate::governance::Governance>,
     /// Whose read rights decide what is pushed.
     pub identity: Identity,
     pub query: Query,
@@ -72,7 +72,7 @@ pub struct QueryFeed {
 impl QueryFeed {
     pub fn new(
         reader: StoreReader,
-        genesis: Arc<Genesis>,
+        governance: Arc<crate::governance::Governance>,
         identity: Identity,
         query: Query,
         query_name: String,
@@ -80,7 +80,7 @@ impl QueryFeed {
     ) -> QueryFeed {
         QueryFeed {
             reader,
-            genesis,
+            governance,
             identity,
             query,
             query_name,
@@ -109,8 +109,9 @@ impl Feed for QueryFeed {
         {
             from = Some(reached);
         }
+        let rules = self.governance.rules_now();
         let visible = |st: &lotline_core::statement::Statement| {
-            crate::access::can_read(&self.genesis, &self.identity, st)
+            crate::access::can_read(&rules, &self.identity, st)
         };
         for _ in 0..PAGES_PER_CALL {
             let mut query = self.query.clone();

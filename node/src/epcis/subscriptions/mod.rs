@@ -111,7 +111,7 @@ pub struct Status {
 pub struct Subscriptions {
     book: Book,
     reader: StoreReader,
-    genesis: Arc<Genesis>,
+    governance: Arc<crate::governance::Governance>,
     allow: Allowlist,
     /// `<data_dir>/push/subscriptions`: the deliveries' saved positions.
     dir: PathBuf,
@@ -151,7 +151,7 @@ impl Subscriptions {
     /// Must run inside tokio.
     pub async fn start(
         reader: StoreReader,
-        genesis: Arc<Genesis>,
+        governance: Arc<crate::governance::Governance>,
         allow: Allowlist,
         data_dir: &std::path::Path,
     ) -> Result<Arc<Subscriptions>, StoreError> {
@@ -159,7 +159,7 @@ impl Subscriptions {
         let registry = Arc::new(Subscriptions {
             book,
             reader,
-            genesis,
+            governance,
             allow,
             dir: data_dir.join("push").join("subscriptions"),
             running: tokio::sync::Mutex::new(BTreeMap::new()),
@@ -199,7 +199,7 @@ impl Subscriptions {
             Some(s) => format!("subscription {}", s.id),
             None => format!("stream of {name}"),
         };
-        let Some(identity) = reader_of(&self.genesis, org, what) else {
+        let Some(identity) = reader_of(&self.governance.rules_now(), org, what) else {
             return Err(SubscribeError::Unprocessable(format!(
                 "{org:?} is no longer an org of this consortium"
             )));
@@ -211,7 +211,7 @@ impl Subscriptions {
         }
         Ok(Some(QueryFeed::new(
             self.reader.clone(),
-            self.genesis.clone(),
+            self.governance.clone(),
             identity,
             query,
             name.to_owned(),
