@@ -28,6 +28,8 @@
 //! listen = "/ip4/0.0.0.0/tcp/7101"      # default: this validator's p2p in genesis
 //! [consensus]                           # optional
 //! heartbeat_ms = 60000                  # an idle chain adds one block this often
+//! [storage]                             # optional, several validators
+//! scrub_secs = 3600                     # read the block log back (at start, then this often) and mend damage from peers; 0: only when a read meets damage
 //! [capture]                             # optional: EPCIS capture on this node
 //! org = "manufacturer"                  # the org captured events are signed as
 //! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
@@ -82,6 +84,8 @@ struct RawConfig {
     p2p: RawP2p,
     #[serde(default)]
     consensus: RawConsensus,
+    #[serde(default)]
+    storage: RawStorage,
     capture: Option<RawCapture>,
     alerts: Option<RawAlerts>,
     #[serde(default)]
@@ -203,6 +207,12 @@ struct RawConsensus {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawStorage {
+    scrub_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawP2p {
     listen: Option<String>,
 }
@@ -271,6 +281,10 @@ pub struct NodeConfig {
     /// an idle chain (`lotline_consensus::Config::heartbeat_ms`). A local
     /// timer, not a consensus rule. Several validators only.
     pub heartbeat_ms: NonZeroU64,
+    /// How often a validator reads its whole block log back to find damage
+    /// nobody asked for, and mends it from its peers (`consensus::mend`);
+    /// `None` (`scrub_secs = 0`): only when a read meets damage.
+    pub scrub: Option<std::time::Duration>,
     /// EPCIS capture signing identity; `None` disables capture.
     pub capture: Option<CaptureConfig>,
     /// Quality alerts; `None`: this node records none.
@@ -290,6 +304,8 @@ pub struct NodeConfig {
 }
 
 pub const MEMPOOL_ATTESTATIONS_DEFAULT: usize = 200_000;
+/// An hour: a million events' log (about 160 MB) read back once an hour.
+pub const SCRUB_SECS_DEFAULT: u64 = 3600;
 pub const MEMPOOL_BYTES_DEFAULT: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -441,6 +457,10 @@ impl NodeConfig {
             .ok_or(ConfigError::Zero {
                 field: "consensus.heartbeat_ms",
             })?,
+            scrub: match raw.storage.scrub_secs.unwrap_or(SCRUB_SECS_DEFAULT) {
+                0 => None,
+                secs => Some(std::time::Duration::from_secs(secs)),
+            },
             capture: raw.capture.map(|c| CaptureConfig {
                 org: c.org,
                 key: resolve(c.key),

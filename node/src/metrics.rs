@@ -92,6 +92,9 @@ pub struct Metrics {
     pub consensus_evidence: Counter,
     /// Proposals refused because they repeat an attestation seen before.
     pub consensus_repeat_proposals: Counter,
+    /// Damaged block-log records replaced by verified copies from peers
+    /// (`consensus::mend`).
+    pub blocks_mended: Counter,
     pub gossip_dropped: Counter,
     /// Audit entries that could not be made durable (each one a 503).
     pub audit_write_failures: Counter,
@@ -140,6 +143,7 @@ impl Metrics {
             consensus_dropped: Counter::default(),
             consensus_evidence: Counter::default(),
             consensus_repeat_proposals: Counter::default(),
+            blocks_mended: Counter::default(),
             gossip_dropped: Counter::default(),
             audit_write_failures: Counter::default(),
             commit_seconds: latency(),
@@ -188,7 +192,7 @@ impl Metrics {
             "Unix time of the last block committed by this process (its start time before the first)",
             self.last_commit.clone(),
         );
-        let counters: [(&str, &str, &Counter); 10] = [
+        let counters: [(&str, &str, &Counter); 11] = [
             (
                 "lotline_consensus_blocks",
                 "Blocks committed by this process",
@@ -223,6 +227,11 @@ impl Metrics {
                 "lotline_consensus_repeat_proposals",
                 "Proposals refused because they repeat an attestation committed or in an ancestor",
                 &self.consensus_repeat_proposals,
+            ),
+            (
+                "lotline_block_log_mended_blocks",
+                "Damaged block-log records the node replaced with verified copies from validators",
+                &self.blocks_mended,
             ),
             (
                 "lotline_consensus_evidence",

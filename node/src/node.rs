@@ -285,6 +285,7 @@ impl Node {
                 events_tx,
                 runtime: tokio::runtime::Handle::current(),
                 state: Default::default(),
+                mend: crate::consensus::mend::Mend::new(config.scrub, std::time::Instant::now()),
             };
             let thread = std::thread::Builder::new()
                 .name("consensus".into())

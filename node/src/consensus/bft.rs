@@ -26,6 +26,7 @@ use super::Halt;
 use super::actor::BlockPolicy;
 use super::commit;
 use super::evidence;
+use super::mend::{self, Mend};
 use crate::admission::{self, Admission};
 use crate::net::{NetError, NetEvent, NetworkHandle};
 use crate::state::Shared;
@@ -101,6 +102,8 @@ pub enum Event {
         from: u16,
         answer: Result<Vec<u8>, NetError>,
     },
+    /// A round of mending the block log ended its fetch (`mend`).
+    Mend(mend::Round),
 }
 
 /// Forwards network events to the actor's channel; drops (and counts) when
@@ -138,6 +141,8 @@ pub struct BftActor {
     pub events_tx: SyncSender<Event>,
     pub runtime: tokio::runtime::Handle,
     pub state: ActorState,
+    /// When the block log is next read back and mended from peers.
+    pub mend: Mend,
 }
 
 /// The actor's own bookkeeping (not consensus state).
@@ -242,6 +247,9 @@ impl BftActor {
         {
             self.state.build = None;
             self.propose(view)?;
+        }
+        if self.mend.start_due(Instant::now()) {
+            self.start_mend();
         }
         let mut wait = Duration::from_millis(100);
         if self.state.work == Some(false) {
@@ -411,6 +419,7 @@ impl BftActor {
             Event::Net(NetEvent::Rejected { peer, reason }) => {
                 tracing::warn!(%peer, %reason, "non-member peer refused")
             }
+            Event::Mend(round) => self.finish_mend(round)?,
             Event::Synced { from, answer } => {
                 self.state.syncing = false;
                 match answer.map_err(|e| e.to_string()).and_then(|bytes| {
@@ -570,7 +579,7 @@ impl BftActor {
         }
     }
 
-    fn answer_sync(&self, bytes: &[u8]) -> SyncResponse {
+    fn answer_sync(&mut self, bytes: &[u8]) -> SyncResponse {
         let mut records = Vec::new();
         let Ok(request) = codec::from_bytes::<SyncRequest>("sync request", bytes, 64) else {
             return SyncResponse { records };
@@ -589,13 +598,15 @@ impl BftActor {
                     records.push(record);
                 }
                 Ok(None) => break,
-                // Damage is never served: the answer ends before it.
+                // Damage is never served: the answer ends before it, and
+                // the node mends it from its peers (`mend`).
                 Err(error) => {
                     tracing::error!(
                         height,
                         %error,
-                        "block log damaged: not serving it; stop the node and run `lotline repair` (docs/operations.md)"
+                        "block log damaged: not serving it; mending it from the validators"
                     );
+                    self.mend.damage_seen(Instant::now());
                     break;
                 }
             }
@@ -906,6 +917,64 @@ impl BftActor {
     /// Asks one connected peer (round robin) for finalized blocks, at most
     /// one request in flight and one every [`SYNC_INTERVAL_MIN`]: the engine
     /// asks again on every input while it is stuck.
+    /// Reads the block log back and fetches what is damaged, off this
+    /// thread (`mend`).
+    fn start_mend(&mut self) {
+        let started = mend::start_round(
+            self.runtime.clone(),
+            self.net.clone(),
+            self.store.validator_set().clone(),
+            self.store.dir().to_owned(),
+            self.events_tx.clone(),
+        );
+        if let Err(error) = started {
+            tracing::warn!(%error, "cannot start reading the block log back");
+            self.mend.finished(false, Instant::now());
+        }
+    }
+
+    /// Swaps the fetched blocks into the log; nothing is appended meanwhile
+    /// (this thread is the one that appends). A failure after the swap
+    /// began leaves the log's files in an unknown state: the node stops.
+    fn finish_mend(&mut self, round: mend::Round) -> Result<(), Halt> {
+        let now = Instant::now();
+        let fetched = match round {
+            mend::Round::Intact => {
+                tracing::debug!(height = self.store.height(), "block log read back intact");
+                self.mend.finished(true, now);
+                return Ok(());
+            }
+            mend::Round::Failed(error) => {
+                tracing::error!(%error, retry_secs = mend::RETRY_AFTER.as_secs(), "block log damaged and not mended yet");
+                self.mend.finished(false, now);
+                return Ok(());
+            }
+            mend::Round::Fetched(fetched) => fetched,
+        };
+        match crate::ops::repair::mend_open(&mut self.store, fetched) {
+            Ok(report) => {
+                for (height, peer) in &report.repaired {
+                    tracing::warn!(height, peer, damaged_log = ?report.damaged_log, "block log mended from a validator");
+                }
+                self.shared
+                    .metrics
+                    .blocks_mended
+                    .inc_by(report.repaired.len() as u64);
+                self.mend.finished(true, now);
+                Ok(())
+            }
+            Err(crate::ops::repair::RepairError::Io { path, source }) => {
+                Err(Halt::Store(crate::store::StoreError::Io { path, source }))
+            }
+            Err(crate::ops::repair::RepairError::Reopen(error)) => Err(Halt::Store(error)),
+            Err(error) => {
+                tracing::error!(%error, retry_secs = mend::RETRY_AFTER.as_secs(), "block log not mended this round");
+                self.mend.finished(false, now);
+                Ok(())
+            }
+        }
+    }
+
     fn start_sync(&mut self, height: u64) {
         if self.state.syncing
             || self

@@ -22,6 +22,7 @@ pub mod actor;
 pub mod bft;
 pub mod commit;
 pub mod evidence;
+pub mod mend;
 pub mod solo;
 
 pub use lotline_consensus::{Input, Message, Output};

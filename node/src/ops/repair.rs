@@ -8,7 +8,9 @@
 //! the API keep working; the block log, the system of record, is what must
 //! be mended.
 //!
-//! With the node stopped, repair:
+//! A running validator mends its log by itself with the same steps
+//! (`consensus::mend`: [`scan`] and [`fetch`] off the consensus thread,
+//! [`mend_open`] on it). With the node stopped, `lotline repair`:
 //!
 //! 1. reads every block the index (`blocks.index`) names, read only and
 //!    record by record, so one damaged record does not hide the ones after
@@ -90,7 +92,15 @@ pub enum RepairError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the damage changed while its blocks were fetched (now {now:?}, fetched {fetched:?})")]
+    Changed { now: Vec<u64>, fetched: Vec<u64> },
+    #[error("the mended log does not reopen: {0}")]
+    Reopen(#[from] crate::store::StoreError),
 }
+
+/// A damaged block fetched from a validator and verified: (height, the
+/// block and its finality, the validator that gave it).
+pub type Fetched = Vec<(u64, BlockRecord, u16)>;
 
 /// One damaged block of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,14 +283,15 @@ async fn ignore_events(mut events: mpsc::Receiver<NetEvent>) {
     while events.recv().await.is_some() {}
 }
 
-/// Fetches and verifies every damaged block: (height, record, peer).
-async fn fetch(
+/// Fetches and verifies every damaged block of `scan` from the validators
+/// `net` connects to, waiting up to `connect` for one.
+pub async fn fetch(
     net: &crate::net::NetworkHandle,
     set: &ValidatorSet,
     scan: &Scan,
     data_dir: &Path,
     connect: Duration,
-) -> Result<Vec<(u64, BlockRecord, u16)>, RepairError> {
+) -> Result<Fetched, RepairError> {
     let deadline = tokio::time::Instant::now() + connect;
     while net.connected().is_empty() {
         if tokio::time::Instant::now() >= deadline {
@@ -394,13 +405,36 @@ fn verify(
     Ok(record)
 }
 
+/// Mends the log of the running node whose store is `store`, from blocks
+/// fetched for an earlier [`scan`]. Called between two commits by the one
+/// thread that appends, so nothing is written meanwhile: it scans again
+/// (blocks appended since are copied as they are), takes the fetched blocks
+/// only if the damage is still exactly theirs, rewrites and verifies the log
+/// as `lotline repair` does, and reopens it.
+pub fn mend_open(store: &mut crate::store::Store, fetched: Fetched) -> Result<Report, RepairError> {
+    let data_dir = store.dir().to_owned();
+    let scan = scan(&data_dir)?;
+    let now: Vec<u64> = scan.damaged.iter().map(|d| d.height).collect();
+    let mended: Vec<u64> = fetched.iter().map(|(h, _, _)| *h).collect();
+    if now != mended {
+        return Err(RepairError::Changed {
+            now,
+            fetched: mended,
+        });
+    }
+    let set = store.validator_set().clone();
+    let report = rewrite(&data_dir, &set, &scan, fetched)?;
+    store.reopen_log()?;
+    Ok(report)
+}
+
 /// Writes the mended log beside the old one, verifies it in full, and moves
 /// it into place.
 fn rewrite(
     data_dir: &Path,
     set: &ValidatorSet,
     scan: &Scan,
-    fetched: Vec<(u64, BlockRecord, u16)>,
+    fetched: Fetched,
 ) -> Result<Report, RepairError> {
     let io = |path: &Path| {
         let path = path.to_owned();

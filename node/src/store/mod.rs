@@ -70,6 +70,10 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A replaced block log ([`Store::reopen_log`]) ends below the head the
+    /// node had committed.
+    #[error("the reopened block log ends at height {found}, the node had committed {expected}")]
+    LogBehind { expected: u64, found: u64 },
 }
 
 /// What opening the store found and did; logged at startup.
@@ -88,6 +92,7 @@ pub struct StoreOpenReport {
 /// The write side: owned by the one task that commits blocks.
 #[derive(Debug)]
 pub struct Store {
+    dir: PathBuf,
     log: BlockLog,
     reader: StoreReader,
     set: ValidatorSet,
@@ -212,11 +217,45 @@ impl Store {
             path: sled_path,
             source,
         })?;
-        Ok((Store { log, reader, set }, report))
+        let dir = dir.to_owned();
+        Ok((
+            Store {
+                dir,
+                log,
+                reader,
+                set,
+            },
+            report,
+        ))
     }
 
     pub fn reader(&self) -> StoreReader {
         self.reader.clone()
+    }
+
+    /// The folder of the block log, its index and sled.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn validator_set(&self) -> &ValidatorSet {
+        &self.set
+    }
+
+    /// Opens the block log again after `ops::repair` replaced its file under
+    /// the running node (`consensus::mend`). The mended log holds the same
+    /// blocks, so it must reach the head this store had; sled, built from
+    /// those blocks, is left as it is.
+    pub fn reopen_log(&mut self) -> Result<(), StoreError> {
+        let (log, _) = BlockLog::open(&self.dir.join("blocks.log"), &self.set)?;
+        if log.height() < self.log.height() {
+            return Err(StoreError::LogBehind {
+                expected: self.log.height(),
+                found: log.height(),
+            });
+        }
+        self.log = log;
+        Ok(())
     }
 
     pub fn height(&self) -> u64 {
