@@ -74,3 +74,109 @@ pub(crate) fn reader<'a>(rules: &'a Genesis, identity: &Identity) -> Reader<'a> 
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use lotline_core::SigningKey;
+    use lotline_genesis::governance::{Change, Membership};
+    use lotline_genesis::{OrgFile, Role};
+
+    use super::*;
+    use crate::access::Caller;
+
+    fn genesis() -> Genesis {
+        let dir = tempfile::tempdir().unwrap();
+        let orgs = crate::demo::parse_orgs(crate::demo::DEMO_ORGS).unwrap();
+        lotline_genesis::init::init_consortium_with_validators(
+            dir.path(),
+            "t",
+            &orgs,
+            &["manufacturer".into()],
+            None,
+        )
+        .unwrap()
+        .genesis
+    }
+
+    fn caller(org: &str, role: Role) -> Identity {
+        Identity::Caller(Caller {
+            org: org.into(),
+            role,
+            credential: format!("{org}-1"),
+            operator: false,
+        })
+    }
+
+    /// A supplier's shipping record: shared with the downstream roles by
+    /// the default read policy, not public.
+    fn shipping() -> Statement {
+        let key = SigningKey::from_seed(&[1; 32]);
+        Statement {
+            version: lotline_core::statement::STATEMENT_VERSION,
+            chain_id: lotline_core::hash::Digest([0; 32]),
+            org: "supplier".into(),
+            key: key.public_key(),
+            issued_at_ms: 0,
+            nonce: "n".into(),
+            event: serde_json::from_value(serde_json::json!({
+                "type": "ObjectEvent",
+                "eventTime": "2024-05-01T10:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "OBSERVE",
+                "bizStep": "shipping",
+                "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"]
+            }))
+            .unwrap(),
+            private: None,
+        }
+    }
+
+    /// Goal: the rule judges a caller by the membership it is given, not by
+    /// its credential. Method: an org added by governance reads by the role
+    /// the membership gives it; a caller whose org is not a member reads as
+    /// anonymous, whatever role its credential claims.
+    #[test]
+    fn callers_are_judged_by_the_membership_in_force() {
+        let genesis = Arc::new(genesis());
+        let record = shipping();
+        let newco = caller("newco", Role::Distributor);
+        assert!(!can_read(&genesis, &newco, &record), "not a member yet");
+        assert!(!reads_all_of(&genesis, &newco, "newco"));
+
+        let added = Membership::genesis(genesis.clone())
+            .apply(
+                &Change::AddOrg {
+                    org: OrgFile {
+                        id: "newco".into(),
+                        name: "New Co".into(),
+                        role: Role::Distributor,
+                        client_keys: vec![SigningKey::from_seed(&[7; 32]).public_key().to_hex()],
+                        encryption_key: None,
+                    },
+                },
+                2,
+            )
+            .unwrap();
+        let rules = added.rules();
+        assert!(
+            can_read(rules, &newco, &record),
+            "distributors read shipping"
+        );
+        assert!(reads_all_of(rules, &newco, "newco"));
+
+        // A credential claiming a full-read role gets the member's role.
+        let claims_more = caller("supplier", Role::Regulator);
+        assert!(!reads_everything(rules, &claims_more));
+        assert!(reads_everything(
+            rules,
+            &caller("regulator", Role::Regulator)
+        ));
+        // An org that is not a member reads like an anonymous caller.
+        let stranger = caller("stranger", Role::Regulator);
+        assert!(!reads_everything(rules, &stranger));
+        assert!(!can_read(rules, &stranger, &record));
+        assert!(!stranger.may_export_audit(rules));
+    }
+}
