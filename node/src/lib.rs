@@ -23,6 +23,7 @@ pub mod api;
 pub mod audit;
 pub mod bulk_load;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod consensus;
 pub mod dashboard;

@@ -154,7 +154,7 @@ impl Metrics {
             submit_commit_seconds: latency(),
             http_seconds: Family::new_with_constructor(latency),
         };
-        metrics.last_commit.set(unix_seconds());
+        metrics.last_commit.set(crate::clock::unix_seconds());
         metrics.register(|r| metrics.register_own(r));
         metrics
     }
@@ -312,7 +312,7 @@ impl Metrics {
         self.blocks.inc();
         self.committed_attestations.inc_by(attestations as u64);
         self.commit_seconds.observe(took.as_secs_f64());
-        self.last_commit.set(unix_seconds());
+        self.last_commit.set(crate::clock::unix_seconds());
     }
 
     /// Records a block's proposal-to-commit time (header timestamp to local
@@ -360,12 +360,6 @@ pub fn timed<T>(histogram: &Histogram, f: impl FnOnce() -> T) -> T {
 
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn unix_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The classic buckets of one histogram series read back from OpenMetrics

@@ -678,7 +678,7 @@ pub(super) async fn run_query(
             "more events match than maxEventCount (or more index entries than one answer may examine): narrow the query, or page it without maxEventCount",
         ));
     }
-    let body = document::query_document(&page.events, bulk::now_ms());
+    let body = document::query_document(&page.events, crate::clock::unix_ms_i64());
     let mut response = match format {
         Format::Json => Json(body).into_response(),
         Format::Xml => {

@@ -182,10 +182,7 @@ impl Writer {
     }
 
     fn write_batch(&mut self, accesses: Vec<Access>) -> Result<(), AuditError> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
+        let now_ms = crate::clock::unix_ms();
         let mut buf = Vec::new();
         let (mut seq, mut prev) = (self.next_seq, self.prev);
         for access in accesses {

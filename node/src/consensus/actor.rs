@@ -3,7 +3,7 @@
 //! step ends in an fdatasync.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lotline_core::limits;
 
@@ -107,7 +107,7 @@ impl Actor {
         let outputs = self.engine.handle(Input::Propose {
             attestations: envelopes,
             evidence: Vec::new(),
-            now_ms: now_ms(),
+            now_ms: crate::clock::unix_ms(),
         });
         let mut journaled = false;
         let mut committed = false;
@@ -160,11 +160,4 @@ impl Actor {
         }
         Ok(())
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

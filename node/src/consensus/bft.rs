@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lotline_consensus::held::HeldBlocks;
 use lotline_consensus::relay::{self, CompactProposal, Offer, Reassembly};
@@ -377,7 +377,7 @@ impl BftActor {
         self.step(Input::Propose {
             attestations,
             evidence,
-            now_ms: now_ms(),
+            now_ms: crate::clock::unix_ms(),
         })
     }
 
@@ -1026,11 +1026,4 @@ impl std::fmt::Display for Repeat {
             Repeat::Unknown(error) => write!(f, "the store cannot tell ({error})"),
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

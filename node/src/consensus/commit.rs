@@ -159,13 +159,9 @@ fn publish(reader: &StoreReader, shared: &Shared, block: Appended) {
         started,
     } = block;
     shared.metrics.observe_commit(started.elapsed(), ids.len());
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
     shared
         .metrics
-        .observe_finality(record.block.header.timestamp_ms, now_ms);
+        .observe_finality(record.block.header.timestamp_ms, crate::clock::unix_ms());
     let header = &record.block.header;
     let previous = shared.head();
     shared.set_head(HeadView {

@@ -193,7 +193,7 @@ pub fn parse(body: impl Read, document_max: u64, tx: &mpsc::Sender<Input>) {
             Piece::Header(header) => {
                 // Master data elements are captured as events of the
                 // document (see `master_data`), in the same chunks.
-                let carriers = master_data::carriers(header, now_ms());
+                let carriers = master_data::carriers(header, crate::clock::unix_ms_i64());
                 master_data += carriers.len();
                 events.extend(carriers);
             }
@@ -628,7 +628,7 @@ impl Driver {
         let capture_id = self.capture_id.clone();
         tokio::spawn(async move {
             while waiters.join_next().await.is_some() {}
-            let finished_at = lotline_core::time::format_rfc3339_ms(now_ms());
+            let finished_at = crate::clock::now_rfc3339();
             epcis.jobs.update(&capture_id, |job| {
                 job.running = false;
                 job.finished_at = Some(finished_at);
@@ -750,7 +750,7 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
             problems,
         };
     };
-    let issued_at_ms = u64::try_from(now_ms()).unwrap_or_default();
+    let issued_at_ms = crate::clock::unix_ms();
     let mut paths = Vec::with_capacity(events.len());
     let mut envelopes = Vec::with_capacity(events.len());
     let mut ids: Vec<String> = Vec::with_capacity(events.len());
@@ -886,13 +886,6 @@ fn random_nonce() -> [u8; 16] {
     let mut bytes = [0u8; 16];
     rand_core::OsRng.fill_bytes(&mut bytes);
     bytes
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 // ------------------------------------------------------------------- spool

@@ -170,7 +170,7 @@ where
 fn register(epcis: &super::Epcis, behaviour: Behaviour) -> (Job, Arc<Notify>) {
     let job = Job {
         capture_id: capture_id(),
-        created_at: lotline_core::time::format_rfc3339_ms(bulk::now_ms()),
+        created_at: crate::clock::now_rfc3339(),
         finished_at: None,
         running: true,
         success: true,

@@ -18,7 +18,5 @@ pub mod restored;
 
 /// The wall clock, unix milliseconds (informational fields only).
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::clock::unix_ms()
 }

@@ -242,7 +242,7 @@ pub async fn passport(
         .org(&custodian.org)
         .map(|o| o.name.clone())
         .unwrap_or_else(|| custodian.org.clone());
-    let now = lotline_core::time::format_rfc3339_ms(crate::epcis::bulk::now_ms());
+    let now = crate::clock::now_rfc3339();
     let credential = credential(&view, &own.items, &base, &did, &issuer_name, &now);
     let token = sign(&credential, &key_id(&did, &custodian.org), custodian);
     let mut response = token.into_response();

@@ -87,10 +87,7 @@ pub fn base_url(headers: &HeaderMap) -> Result<String, ApiError> {
 
 /// The node's clock as RFC 3339, for "generated at" stamps.
 pub fn now_rfc3339() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    lotline_core::time::format_rfc3339_ms(ms)
+    crate::clock::now_rfc3339()
 }
 
 /// Whether the caller may read a regulator report: reports cover every org's

@@ -170,15 +170,11 @@ async fn run(
             progress.position.store(position, Ordering::Release);
             progress.delivered.fetch_add(1, Ordering::Relaxed);
             progress.streak.store(0, Ordering::Relaxed);
-            progress.acknowledged_ms.store(unix_ms(), Ordering::Relaxed);
+            progress
+                .acknowledged_ms
+                .store(crate::clock::unix_ms(), Ordering::Relaxed);
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 async fn send(
@@ -186,9 +182,7 @@ async fn send(
     endpoint: &Endpoint,
     payload: &Payload,
 ) -> Result<(), String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::clock::unix_ms() / 1000;
     let signature = sign::signature(&endpoint.secret, now, &payload.body);
     let response = client
         .post(endpoint.url.clone())

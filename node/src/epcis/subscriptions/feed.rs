@@ -14,8 +14,8 @@
 use std::sync::{Arc, Mutex};
 
 use crate::access::Identity;
+use crate::epcis::document;
 use crate::epcis::query::{self, PER_PAGE_MAX, Query, page_token};
-use crate::epcis::{bulk, document};
 use crate::push::{Feed, FeedError, Payload};
 use crate::store::StoreReader;
 use crate::store::index::Position;
@@ -90,7 +90,8 @@ impl QueryFeed {
     }
 
     fn document(&self, found: &query::Found) -> Result<Vec<u8>, FeedError> {
-        let mut doc = document::query_document(std::slice::from_ref(found), bulk::now_ms());
+        let mut doc =
+            document::query_document(std::slice::from_ref(found), crate::clock::unix_ms_i64());
         let results = &mut doc["epcisBody"]["queryResults"];
         results["queryName"] = self.query_name.clone().into();
         if let Some(id) = &self.subscription {

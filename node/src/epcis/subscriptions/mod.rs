@@ -143,7 +143,7 @@ fn reader_of(genesis: &Genesis, org: &str, what: String) -> Option<Identity> {
 }
 
 fn now_ms() -> i64 {
-    crate::epcis::bulk::now_ms()
+    crate::clock::unix_ms_i64()
 }
 
 impl Subscriptions {
