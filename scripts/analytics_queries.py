@@ -95,7 +95,7 @@ def spark(root, queries):
     )
     session.sparkContext.setLogLevel("ERROR")
     for table in present(root):
-        # As the doc shows: the table's folder; `date=` becomes a column.
+        # As the doc shows: the table's folder; `event_month=` becomes a column.
         session.sql(
             f"CREATE TEMPORARY VIEW {table} USING parquet OPTIONS (path '{root}/{table}')"
         )

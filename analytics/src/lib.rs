@@ -4,7 +4,7 @@
 //! - [`schema`]: the Arrow schema of the six tables (docs/analytics.md).
 //! - [`rows`]: one event as rows, with the read policy's `readers`.
 //! - [`projection`]: Parquet files (zstd, dictionary encoding, Hive-style
-//!   `date=` partitions) and the manifest as the durable height; compaction.
+//!   `event_month=` partitions) and the manifest as the durable height; compaction.
 //! - [`follower`]: the thread that keeps the projection up with the store.
 //! - [`manifest`]: the manifest and `verify` (BLAKE3, rows, heights).
 //! - [`export`]: a copy of the files for one reader (an org or everyone),

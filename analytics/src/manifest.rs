@@ -20,10 +20,12 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::Table;
+use crate::schema::{PARTITION_KEY, Table};
 
 pub const FILE_NAME: &str = "manifest.json";
-pub const FORMAT: u32 = 1;
+/// 2: partitions by event month (`event_month=YYYY-MM`, entries name a
+/// `month`); 1 partitioned by event date (`date=`).
+pub const FORMAT: u32 = 2;
 /// The `reader` of a data set with every row.
 pub const READER_ALL: &str = "all";
 
@@ -46,11 +48,11 @@ pub struct Manifest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FileEntry {
     /// Relative to the manifest's folder, `/`-separated:
-    /// `events/date=2026-12-03/part-00000042.parquet`.
+    /// `events/event_month=2026-12/part-00000042.parquet`.
     pub path: String,
     pub table: String,
-    /// The partition: UTC date of the rows' event time.
-    pub date: String,
+    /// The partition: UTC month (`YYYY-MM`) of the rows' event time.
+    pub month: String,
     pub rows: u64,
     pub bytes: u64,
     /// Lowercase hex BLAKE3 of the file's bytes.
@@ -211,8 +213,15 @@ pub enum Mismatch {
     },
     #[error("{path}: not listed in the manifest")]
     Unlisted { path: String },
-    #[error("{path}: entry names table {table:?} or a path outside the data set")]
+    #[error("{path}: entry names table {table:?} or a path outside its table and month")]
     BadEntry { path: String, table: String },
+    #[error("{path}: event times in months {first}..={last}, the partition is {expected}")]
+    Month {
+        path: String,
+        first: String,
+        last: String,
+        expected: String,
+    },
 }
 
 /// What [`verify`] checked.
@@ -247,11 +256,13 @@ pub fn verify(dir: &Path) -> Result<Verified, ManifestError> {
             mismatches.push(m);
         }
     }
+    let listed: std::collections::HashSet<&str> =
+        manifest.files.iter().map(|f| f.path.as_str()).collect();
     for path in data_files(dir).map_err(|source| ManifestError::Io {
         path: dir.to_owned(),
         source,
     })? {
-        if !manifest.files.iter().any(|f| f.path == path) {
+        if !listed.contains(path.as_str()) {
             mismatches.push(Mismatch::Unlisted { path });
         }
     }
@@ -265,10 +276,17 @@ pub fn verify(dir: &Path) -> Result<Verified, ManifestError> {
 }
 
 /// A [`Mismatch::BadEntry`] if `entry` names no table or a path outside
-/// its table's folder (the manifest may come from an attacker).
+/// the folder of its table and month (the manifest may come from an
+/// attacker).
 pub fn check_entry_path(entry: &FileEntry) -> Option<Mismatch> {
+    let partition = format!("{}/{PARTITION_KEY}={}/", entry.table, entry.month);
     let safe = Table::parse(&entry.table).is_some()
-        && entry.path.starts_with(&format!("{}/", entry.table))
+        && !entry.month.is_empty()
+        && !entry.month.contains('/')
+        && entry
+            .path
+            .strip_prefix(&partition)
+            .is_some_and(|file| !file.is_empty() && !file.contains('/'))
         && entry.path.split('/').all(|c| !c.is_empty() && c != "..");
     (!safe).then(|| Mismatch::BadEntry {
         path: entry.path.clone(),
@@ -330,14 +348,27 @@ pub fn check_file(file: &Path, entry: &FileEntry) -> Option<Mismatch> {
             });
         }
     }
+    if let Some((first, last)) = footer.event_times {
+        let (first, last) = (crate::rows::month_of(first), crate::rows::month_of(last));
+        if first != entry.month || last != entry.month {
+            return Some(Mismatch::Month {
+                path,
+                first,
+                last,
+                expected: entry.month.clone(),
+            });
+        }
+    }
     None
 }
 
-/// What a Parquet footer says: rows, and the min/max of `height`.
+/// What a Parquet footer says: rows, and the min/max of `height` and of
+/// `event_time` (unix ms) over its row groups.
 #[derive(Debug)]
 pub struct Footer {
     pub rows: u64,
     pub heights: Option<(i64, i64)>,
+    pub event_times: Option<(i64, i64)>,
 }
 
 pub fn footer_facts(file: &Path) -> Result<Footer, String> {
@@ -346,28 +377,35 @@ pub fn footer_facts(file: &Path) -> Result<Footer, String> {
         .and_then(|f| SerializedFileReader::new(f).map_err(|e| e.to_string()))?;
     let meta = reader.metadata();
     let rows = u64::try_from(meta.file_metadata().num_rows()).map_err(|e| e.to_string())?;
-    let column = meta
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.name() == "height")
-        .ok_or("no height column")?;
-    let mut heights: Option<(i64, i64)> = None;
-    for group in meta.row_groups() {
-        match group.column(column).statistics() {
-            Some(Statistics::Int64(s)) => {
-                if let (Some(&lo), Some(&hi)) = (s.min_opt(), s.max_opt()) {
-                    heights = Some(match heights {
-                        Some((a, b)) => (a.min(lo), b.max(hi)),
-                        None => (lo, hi),
-                    });
+    let range = |name: &str| -> Result<Option<(i64, i64)>, String> {
+        let column = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == name)
+            .ok_or_else(|| format!("no {name} column"))?;
+        let mut range: Option<(i64, i64)> = None;
+        for group in meta.row_groups() {
+            match group.column(column).statistics() {
+                Some(Statistics::Int64(s)) => {
+                    if let (Some(&lo), Some(&hi)) = (s.min_opt(), s.max_opt()) {
+                        range = Some(match range {
+                            Some((a, b)) => (a.min(lo), b.max(hi)),
+                            None => (lo, hi),
+                        });
+                    }
                 }
+                _ => return Err(format!("{name} column has no Int64 statistics")),
             }
-            _ => return Err("height column has no Int64 statistics".into()),
         }
-    }
-    Ok(Footer { rows, heights })
+        Ok(range)
+    };
+    Ok(Footer {
+        rows,
+        heights: range("height")?,
+        event_times: range("event_time")?,
+    })
 }
 
 /// Every `*.parquet` under the table folders of `dir`, as manifest paths.

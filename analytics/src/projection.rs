@@ -3,26 +3,38 @@
 //!
 //! ```text
 //! <data-dir>/analytics/
-//!   manifest.json                                  height reached + every file
-//!   events/date=2026-12-03/part-00000001.parquet   one file per (table, date) per flush
-//!   identifiers/date=.../...  measurements/  sensor_reports/  lineage/  custody/
+//!   manifest.json                                        height reached + every file
+//!   events/event_month=2026-12/part-00000001.parquet     one file per (table, month) per flush
+//!   identifiers/event_month=.../...  measurements/  sensor_reports/  lineage/  custody/
 //! ```
 //!
 //! Blocks are added in height order into a bounded in-memory [`Buffer`];
-//! [`Projection::flush`] writes one file per (table, date) of the buffer,
+//! [`Projection::flush`] writes one file per (table, month) of the buffer,
 //! then the manifest with the new height. The manifest is the commit point:
 //! after a crash the projection resumes from the height it names, and any
 //! file it does not name is an orphan removed on [`Projection::open`].
 //!
 //! ## Compaction
-//! Flushes under load make many small files. Within a partition, files below
-//! [`FILE_ROWS_TARGET`] are grouped by size tier (powers of [`TIER_FANOUT`]
-//! rows); when a tier holds [`TIER_FANOUT`] files they are merged into one,
-//! so each row is rewritten about log(n) times, not once per flush. The
-//! merged file replaces them in one manifest write; the replaced files are
-//! deleted only after [`RETIRE_GRACE`], so a query that planned over them
-//! still finds them.
+//! Flushes make small files; compaction merges them within a partition
+//! (files below [`FILE_ROWS_TARGET`] rows), two ways:
+//! - *Hot* partitions, those the last flush wrote to (the current month
+//!   under load, a new file every second), merge by size tier: files of
+//!   about the same size (the same power of [`TIER_FANOUT`] rows) are
+//!   merged once a tier holds [`TIER_FANOUT`] of them, so each row is
+//!   rewritten about log(n) times, not once per flush.
+//! - *Cold* partitions, those the last flush did not write to (a month
+//!   that has ended, every partition after a restart), have their small
+//!   files merged, in height order, into as few files of at most
+//!   [`FILE_ROWS_TARGET`] rows as they fit: the tiers' leftovers and a
+//!   month that ended with two flushes in it end as one file. A cold
+//!   partition is rewritten again only if a late event lands in it.
+//!
+//! Memory stays bounded: merging streams one row group of one input file
+//! at a time. The merged file replaces its inputs in one manifest write;
+//! the replaced files are deleted only after [`RETIRE_GRACE`], so a query
+//! that planned over them still finds them.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,7 +51,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::manifest::{self, FileEntry, Manifest, ManifestError};
 use crate::rows::{self, Buffer, Committed};
-use crate::schema::Table;
+use crate::schema::{PARTITION_KEY, Table};
 
 /// A flush happens once the buffer holds this many rows (bounded memory:
 /// roughly 200 bytes per buffered row).
@@ -109,6 +121,9 @@ pub struct Projection {
     pub skipped: u64,
     retired: Vec<(Instant, PathBuf)>,
     compaction: Compaction,
+    /// The (table, month) partitions the last flush wrote to: only their
+    /// size tiers are merged (see the module doc).
+    hot: BTreeSet<(String, String)>,
 }
 
 /// When small files are merged (see the module doc).
@@ -142,7 +157,17 @@ impl Projection {
     pub fn open(dir: &Path, genesis: Arc<Genesis>) -> Result<Projection, ProjectionError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let chain_id = genesis.chain_id().to_string();
-        let manifest = match Manifest::load(dir)? {
+        let loaded = match Manifest::load(dir) {
+            Err(ManifestError::Format { found, .. }) if found < manifest::FORMAT => {
+                // Derived data in an older layout: rebuilt from block 1.
+                tracing::warn!(dir = %dir.display(), found, format = manifest::FORMAT,
+                    "analytics: the projection is of an older layout; rebuilding it");
+                remove_data_set(dir)?;
+                None
+            }
+            other => other?,
+        };
+        let manifest = match loaded {
             Some(m) if m.chain_id != chain_id => {
                 return Err(ProjectionError::OtherChain {
                     path: dir.to_owned(),
@@ -171,6 +196,7 @@ impl Projection {
             skipped: 0,
             retired: Vec::new(),
             compaction: Compaction::default(),
+            hot: BTreeSet::new(),
         })
     }
 
@@ -243,34 +269,43 @@ impl Projection {
         let buffer = std::mem::take(&mut self.buffer);
         let mut next = self.manifest.clone();
         let mut written = 0;
-        for ((table, date), rows) in buffer.into_parts() {
+        let mut hot = BTreeSet::new();
+        for ((table, month), rows) in buffer.into_parts() {
             if rows.is_empty() {
                 continue;
             }
             let batch = rows.finish()?;
-            let entry =
-                self.write_file(&mut next, table, &date, [Ok(batch)], height_min, height_max)?;
+            let entry = self.write_file(
+                &mut next,
+                table,
+                &month,
+                [Ok(batch)],
+                height_min,
+                height_max,
+            )?;
             written += entry.rows;
+            hot.insert((entry.table.clone(), entry.month.clone()));
             next.files.push(entry);
         }
         next.height = height_max;
         next.store(&self.dir)?;
         self.manifest = next;
+        self.hot = hot;
         Ok(written)
     }
 
-    /// Writes `batches` as the next file of (`table`, `date`), durably.
+    /// Writes `batches` as the next file of (`table`, `month`), durably.
     fn write_file(
         &self,
         next: &mut Manifest,
         table: Table,
-        date: &str,
+        month: &str,
         batches: impl IntoIterator<Item = Result<RecordBatch, ProjectionError>>,
         height_min: u64,
         height_max: u64,
     ) -> Result<FileEntry, ProjectionError> {
         let rel = format!(
-            "{}/date={date}/part-{:08}.parquet",
+            "{}/{PARTITION_KEY}={month}/part-{:08}.parquet",
             table.name(),
             next.next_file
         );
@@ -281,7 +316,7 @@ impl Projection {
         Ok(FileEntry {
             path: rel,
             table: table.name().into(),
-            date: date.into(),
+            month: month.into(),
             rows,
             bytes,
             blake3,
@@ -290,14 +325,26 @@ impl Projection {
         })
     }
 
-    /// Merges one tier of small files per partition where a tier is full,
-    /// and deletes files retired longer than [`RETIRE_GRACE`] ago. Returns
-    /// the number of files merged away.
+    /// Merges small files: full size tiers of hot partitions, every small
+    /// file of cold ones (see the module doc); deletes files retired longer
+    /// than [`RETIRE_GRACE`] ago. Returns the number of files merged away.
     pub fn compact(&mut self) -> Result<usize, ProjectionError> {
         self.delete_retired(RETIRE_GRACE);
+        // A merged file may fill the next tier up: merge until none is full.
+        let mut merged = 0;
+        loop {
+            match self.compact_once()? {
+                0 => return Ok(merged),
+                n => merged += n,
+            }
+        }
+    }
+
+    /// One pass of [`Projection::compact`] over the current manifest.
+    fn compact_once(&mut self) -> Result<usize, ProjectionError> {
         let mut next = self.manifest.clone();
         let mut merged = 0;
-        for group in merge_groups(&self.manifest, self.compaction) {
+        for group in merge_groups(&self.manifest, self.compaction, &self.hot) {
             let entries: Vec<FileEntry> = group
                 .iter()
                 .map(|&i| self.manifest.files[i].clone())
@@ -317,8 +364,8 @@ impl Projection {
             });
             let height_min = entries.iter().map(|e| e.height_min).min().unwrap_or(0);
             let height_max = entries.iter().map(|e| e.height_max).max().unwrap_or(0);
-            let date = first.date.clone();
-            let new = self.write_file(&mut next, table, &date, batches, height_min, height_max)?;
+            let month = first.month.clone();
+            let new = self.write_file(&mut next, table, &month, batches, height_min, height_max)?;
             assert_eq!(
                 new.rows,
                 entries.iter().map(|e| e.rows).sum::<u64>(),
@@ -331,9 +378,9 @@ impl Projection {
         }
         if merged > 0 {
             next.files.sort_by(|a, b| {
-                (a.table.as_str(), a.date.as_str(), a.height_min).cmp(&(
+                (a.table.as_str(), a.month.as_str(), a.height_min).cmp(&(
                     b.table.as_str(),
-                    b.date.as_str(),
+                    b.month.as_str(),
                     b.height_min,
                 ))
             });
@@ -365,23 +412,80 @@ impl Projection {
     }
 }
 
-/// The groups of file indexes to merge: per (table, date), the small files
-/// of a full size tier.
-fn merge_groups(manifest: &Manifest, policy: Compaction) -> Vec<Vec<usize>> {
-    use std::collections::BTreeMap;
-    let mut tiers: BTreeMap<(&str, &str, u32), Vec<usize>> = BTreeMap::new();
+/// Removes the manifest and every table folder of `dir`.
+fn remove_data_set(dir: &Path) -> Result<(), ProjectionError> {
+    let manifest = dir.join(manifest::FILE_NAME);
+    match std::fs::remove_file(&manifest) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&manifest)(e)),
+        _ => {}
+    }
+    for table in Table::ALL {
+        let folder = dir.join(table.name());
+        match std::fs::remove_dir_all(&folder) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&folder)(e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The groups of file indexes to merge, per (table, month) partition: in a
+/// hot partition the files of each full size tier; in a cold one its small
+/// files in height order, packed into groups of at most
+/// `policy.file_rows_target` rows (a group of one is left alone).
+fn merge_groups(
+    manifest: &Manifest,
+    policy: Compaction,
+    hot: &BTreeSet<(String, String)>,
+) -> Vec<Vec<usize>> {
+    let mut partitions: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
     for (i, f) in manifest.files.iter().enumerate() {
-        if let Some(tier) = policy.tier(f.rows) {
-            tiers
-                .entry((f.table.as_str(), f.date.as_str(), tier))
+        if policy.tier(f.rows).is_some() {
+            partitions
+                .entry((f.table.as_str(), f.month.as_str()))
                 .or_default()
                 .push(i);
         }
     }
-    tiers
-        .into_values()
-        .filter(|files| files.len() >= policy.fanout)
-        .collect()
+    let mut groups = Vec::new();
+    for ((table, month), mut small) in partitions {
+        if small.len() < 2 {
+            continue;
+        }
+        if hot.contains(&(table.to_owned(), month.to_owned())) {
+            let mut tiers: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+            for i in small {
+                if let Some(tier) = policy.tier(manifest.files[i].rows) {
+                    tiers.entry(tier).or_default().push(i);
+                }
+            }
+            groups.extend(
+                tiers
+                    .into_values()
+                    .filter(|files| files.len() >= policy.fanout),
+            );
+            continue;
+        }
+        small.sort_by_key(|&i| manifest.files[i].height_min);
+        let mut group: Vec<usize> = Vec::new();
+        let mut rows = 0u64;
+        for i in small {
+            let file_rows = manifest.files[i].rows;
+            if !group.is_empty() && rows + file_rows > policy.file_rows_target {
+                if group.len() >= 2 {
+                    groups.push(std::mem::take(&mut group));
+                }
+                group.clear();
+                rows = 0;
+            }
+            group.push(i);
+            rows += file_rows;
+        }
+        if group.len() >= 2 {
+            groups.push(group);
+        }
+    }
+    groups
 }
 
 /// The writer settings of every file: zstd, dictionary encoding, page
@@ -441,4 +545,78 @@ pub fn read_parquet(
         .build()
         .map_err(perr)?;
     Ok(reader.map(|batch| batch.map_err(ProjectionError::Arrow)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(table: &str, month: &str, rows: u64, height: u64) -> FileEntry {
+        FileEntry {
+            path: format!("{table}/{PARTITION_KEY}={month}/part-{height:08}.parquet"),
+            table: table.into(),
+            month: month.into(),
+            rows,
+            bytes: rows * 10,
+            blake3: String::new(),
+            height_min: height,
+            height_max: height,
+        }
+    }
+
+    fn manifest(files: Vec<FileEntry>) -> Manifest {
+        let mut m = Manifest::empty("00".into(), manifest::READER_ALL.into());
+        m.files = files;
+        m
+    }
+
+    const POLICY: Compaction = Compaction {
+        fanout: 4,
+        file_rows_target: 1_000,
+    };
+
+    #[test]
+    fn a_hot_partition_merges_full_size_tiers_only() {
+        // Tier 0 (1-3 rows): three files, not full; tier 1 (4-15): four.
+        let files = vec![
+            file("events", "2026-01", 1, 1),
+            file("events", "2026-01", 2, 2),
+            file("events", "2026-01", 3, 3),
+            file("events", "2026-01", 5, 4),
+            file("events", "2026-01", 6, 5),
+            file("events", "2026-01", 7, 6),
+            file("events", "2026-01", 8, 7),
+        ];
+        let hot = BTreeSet::from([("events".to_owned(), "2026-01".to_owned())]);
+        let groups = merge_groups(&manifest(files), POLICY, &hot);
+        assert_eq!(groups, vec![vec![3, 4, 5, 6]]);
+    }
+
+    #[test]
+    fn a_cold_partition_packs_its_small_files_up_to_the_target() {
+        let files = vec![
+            // Cold: 600 + 300 fit one file, 700 starts the next with 200.
+            file("events", "2026-01", 300, 2),
+            file("events", "2026-01", 600, 1),
+            file("events", "2026-01", 700, 3),
+            file("events", "2026-01", 200, 4),
+            // At the target: not merged.
+            file("events", "2026-01", 1_000, 5),
+            // Other partitions: one small file each, nothing to merge.
+            file("events", "2026-02", 10, 6),
+            file("identifiers", "2026-01", 10, 7),
+        ];
+        let groups = merge_groups(&manifest(files), POLICY, &BTreeSet::new());
+        assert_eq!(groups, vec![vec![1, 0], vec![2, 3]]);
+    }
+
+    #[test]
+    fn a_lone_small_file_between_big_ones_is_left_alone() {
+        let files = vec![
+            file("events", "2026-01", 900, 1),
+            file("events", "2026-01", 900, 2),
+            file("events", "2026-01", 900, 3),
+        ];
+        assert!(merge_groups(&manifest(files), POLICY, &BTreeSet::new()).is_empty());
+    }
 }

@@ -3,7 +3,7 @@
 //! reads, through the `object_store` crate DataFusion already builds.
 //!
 //! The layout is the folder's, byte for byte: `prefix/manifest.json` and
-//! `prefix/{table}/date=YYYY-MM-DD/part-NNNNNNNN.parquet`, so Spark, Trino,
+//! `prefix/{table}/event_month=YYYY-MM/part-NNNNNNNN.parquet`, so Spark, Trino,
 //! DuckDB or pyarrow read an export from either place alike. The manifest
 //! is uploaded last: a reader never sees a manifest naming a file that is
 //! not there yet.
@@ -281,8 +281,8 @@ mod tests {
             "{shown}"
         );
         assert_eq!(
-            at.key("events/date=2026-01-02/part-1.parquet").as_ref(),
-            "some/prefix/events/date=2026-01-02/part-1.parquet"
+            at.key("events/event_month=2026-01/part-1.parquet").as_ref(),
+            "some/prefix/events/event_month=2026-01/part-1.parquet"
         );
     }
 

@@ -67,7 +67,7 @@ pub fn readers(genesis: &Genesis, statement: &Statement) -> String {
     out
 }
 
-/// Column builders for one (table, date) partition of a flush.
+/// Column builders for one (table, month) partition of a flush.
 #[derive(Debug)]
 pub struct Rows {
     table: Table,
@@ -151,7 +151,7 @@ impl Rows {
     }
 }
 
-/// Rows of a flush, by table and event date.
+/// Rows of a flush, by table and event month.
 #[derive(Debug, Default)]
 pub struct Buffer {
     parts: BTreeMap<(Table, String), Rows>,
@@ -173,14 +173,14 @@ impl Buffer {
         self.parts
     }
 
-    fn rows_of(&mut self, table: Table, date: &str) -> &mut Rows {
+    fn rows_of(&mut self, table: Table, month: &str) -> &mut Rows {
         self.parts
-            .entry((table, date.to_owned()))
+            .entry((table, month.to_owned()))
             .or_insert_with(|| Rows::new(table))
     }
 
-    fn push(&mut self, table: Table, date: &str, row: &[Cell<'_>]) {
-        self.rows_of(table, date).push(row);
+    fn push(&mut self, table: Table, month: &str, row: &[Cell<'_>]) {
+        self.rows_of(table, month).push(row);
         self.rows += 1;
     }
 
@@ -191,7 +191,7 @@ impl Buffer {
         // reaches here without one is dated by its block.
         let event_time =
             lotline_core::time::parse_rfc3339_ms(&event.event_time).unwrap_or(at.block_time_ms);
-        let date = date_of(event_time);
+        let month = month_of(event_time);
         let common = || {
             let mut cells = Vec::with_capacity(24);
             cells.extend([
@@ -240,7 +240,7 @@ impl Buffer {
             Cell::Str(nc_severity.as_deref()),
             Cell::Str(derived.retracts.as_deref()),
         ]);
-        self.push(Table::Events, &date, &row);
+        self.push(Table::Events, &month, &row);
 
         // identifiers
         for (role, id, quantity, uom) in identifiers(event) {
@@ -252,7 +252,7 @@ impl Buffer {
                 Cell::F64(quantity),
                 Cell::Str(uom),
             ]);
-            self.push(Table::Identifiers, &date, &row);
+            self.push(Table::Identifiers, &month, &row);
         }
 
         // measurements: the first subject names what was inspected (an
@@ -284,7 +284,7 @@ impl Buffer {
                     Cell::Str(instrument.as_ref().map(|i| i.id.as_str())),
                     Cell::Bool(*private),
                 ]);
-                self.push(Table::Measurements, &date, &row);
+                self.push(Table::Measurements, &month, &row);
             }
         }
 
@@ -323,7 +323,7 @@ impl Buffer {
                     Cell::Time(time),
                     Cell::Str(device),
                 ]);
-                self.push(Table::SensorReports, &date, &row);
+                self.push(Table::SensorReports, &month, &row);
             }
         }
 
@@ -338,7 +338,7 @@ impl Buffer {
                 Cell::F64(edge.quantity.as_ref().map(|q| q.value)),
                 Cell::Str(edge.quantity.as_ref().and_then(|q| q.uom.as_deref())),
             ]);
-            self.push(Table::Lineage, &date, &row);
+            self.push(Table::Lineage, &month, &row);
         }
 
         // custody
@@ -365,19 +365,22 @@ impl Buffer {
                     Cell::Str(to_party),
                     Cell::Str(to_location),
                 ]);
-                self.push(Table::Custody, &date, &row);
+                self.push(Table::Custody, &month, &row);
             }
         }
     }
 }
 
-/// `YYYY-MM-DD` of a UTC instant: the partition of a row.
-pub fn date_of(ms: i64) -> String {
+/// `YYYY-MM` of a UTC instant: the partition of a row (see
+/// [`crate::schema::PARTITION_KEY`] for why a month, not a day).
+pub fn month_of(ms: i64) -> String {
     let text = lotline_core::time::format_rfc3339_ms(ms);
-    match text.find('T') {
-        Some(t) => text[..t].to_owned(),
-        None => text,
-    }
+    // `YYYY-MM-DDT...` (a year outside 0..=9999 is signed: `+10000-...`),
+    // so the month ends at the last `-` of the date.
+    let date = text.split_once('T').map_or(text.as_str(), |(date, _)| date);
+    date.rsplit_once('-')
+        .map_or(date, |(month, _)| month)
+        .to_owned()
 }
 
 fn action(action: Action) -> &'static str {
@@ -434,4 +437,20 @@ fn identifiers(event: &Event) -> Vec<IdentifierRow<'_>> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::month_of;
+
+    #[test]
+    fn month_of_is_the_utc_month() {
+        // 2026-12-31T23:59:59.999Z and one millisecond later.
+        assert_eq!(month_of(1_798_761_599_999), "2026-12");
+        assert_eq!(month_of(1_798_761_600_000), "2027-01");
+        assert_eq!(month_of(0), "1970-01");
+        assert_eq!(month_of(-1), "1969-12");
+        // Years outside 0..=9999 are signed in RFC 3339's extension.
+        assert_eq!(month_of(253_402_300_800_000), "+10000-01");
+    }
 }

@@ -254,7 +254,9 @@ async fn restart_orphans_and_compaction() {
         }
         assert_eq!(projection.height(), f.height / 2);
     }
-    let orphan = f.dir.join("events/date=2026-01-01/part-99999999.parquet");
+    let orphan = f
+        .dir
+        .join("events/event_month=2026-01/part-99999999.parquet");
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::write(&orphan, b"torn").unwrap();
     let policy = Compaction {
@@ -288,14 +290,25 @@ async fn restart_orphans_and_compaction() {
     for file in &projection.manifest().files {
         if let Some(tier) = policy.tier(file.rows) {
             *tiers
-                .entry((file.table.clone(), file.date.clone(), tier))
+                .entry((file.table.clone(), file.month.clone(), tier))
                 .or_insert(0) += 1;
         }
     }
     assert!(tiers.values().all(|&n| n < policy.fanout), "{tiers:?}");
     catch_up(&mut projection, &source, None).unwrap();
     assert_eq!(projection.height(), f.height);
+    // Reopened, every partition is cold: its small files become one.
+    drop(projection);
+    let mut projection = Projection::open(&f.dir, f.genesis.clone()).unwrap();
+    projection.compact().unwrap();
     projection.delete_retired(std::time::Duration::ZERO);
+    let mut per_partition = std::collections::BTreeMap::new();
+    for file in &projection.manifest().files {
+        *per_partition
+            .entry((file.table.clone(), file.month.clone()))
+            .or_insert(0) += 1;
+    }
+    assert!(per_partition.values().all(|&n| n == 1), "{per_partition:?}");
     assert_eq!(projection.manifest().rows_of(Table::Events), f.events);
     assert_eq!(manifest::verify(&f.dir).unwrap().mismatches, vec![]);
     let catalog = Catalog::new(f.dir.clone(), projection.manifest().clone());
@@ -306,6 +319,22 @@ async fn restart_orphans_and_compaction() {
     )
     .await;
     assert_eq!(all as u64, f.events);
+
+    // A projection of the older layout (format 1, `date=` folders) is
+    // derived data: opening it rebuilds it from block 1.
+    drop(projection);
+    let old = f.dir.join("events/date=2026-01-01/part-00000001.parquet");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    std::fs::write(&old, b"old").unwrap();
+    let text = std::fs::read_to_string(f.dir.join("manifest.json")).unwrap();
+    let text = text.replacen("\"format\": 2", "\"format\": 1", 1);
+    std::fs::write(f.dir.join("manifest.json"), text).unwrap();
+    let mut projection = Projection::open(&f.dir, f.genesis.clone()).unwrap();
+    assert_eq!(projection.height(), 0, "rebuilt from block 1");
+    assert!(!f.dir.join("events/date=2026-01-01").exists());
+    catch_up(&mut projection, &source, None).unwrap();
+    assert_eq!(projection.manifest().rows_of(Table::Events), f.events);
+    assert_eq!(manifest::verify(&f.dir).unwrap().mismatches, vec![]);
 }
 
 /// Goal: an org's export holds exactly that org's view; the regulator's
@@ -393,6 +422,24 @@ async fn exports_follow_the_read_policy_and_verify() {
         v.mismatches
             .iter()
             .any(|m| matches!(m, Mismatch::Unlisted { .. }))
+    );
+
+    // A file moved to another month, with its entry edited to match: its
+    // bytes are intact, its rows' event times say it is misfiled.
+    let org_dir = out.path().join(&f.genesis.orgs()[0].id);
+    let mut m = Manifest::load(&org_dir).unwrap().unwrap();
+    let entry = &mut m.files[0];
+    let moved = format!("{}/event_month=1999-01/moved.parquet", entry.table);
+    std::fs::create_dir_all(org_dir.join(&moved).parent().unwrap()).unwrap();
+    std::fs::rename(org_dir.join(&entry.path), org_dir.join(&moved)).unwrap();
+    entry.path = moved;
+    entry.month = "1999-01".into();
+    m.store(&org_dir).unwrap();
+    let v = manifest::verify(&org_dir).unwrap();
+    assert!(
+        matches!(&v.mismatches[..], [Mismatch::Month { expected, .. }] if expected == "1999-01"),
+        "{:?}",
+        v.mismatches
     );
 }
 

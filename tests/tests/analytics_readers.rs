@@ -285,6 +285,14 @@ async fn exports_read_by_pyarrow_and_duckdb_match_the_api() {
                 "{row} vs {}",
                 summary.event_time
             );
+            // Hive-partitioned by the UTC month of the event time.
+            assert!(
+                row["event_time"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{}-", row["event_month"].as_str().unwrap())),
+                "{row}"
+            );
         }
         // The private measurement is in an export only if the org reads
         // the inspection that states it.

@@ -35,9 +35,11 @@ for table in TABLES:
 if listed["events"]:
     events = ds.dataset(
         [f"{root}/{p}" for p in listed["events"]], format="parquet", partitioning="hive"
-    ).to_table(columns=["attestation_id", "org", "event_type", "height", "event_time"])
+    ).to_table(columns=["attestation_id", "org", "event_type", "height", "event_time", "event_month"])
     for row in events.to_pylist():
         row["event_time"] = row["event_time"].strftime("%Y-%m-%dT%H:%M:%S")
+        # The Hive partition, as pyarrow parses it from the folder name.
+        row["event_month"] = str(row["event_month"])
         out["events"].append(row)
 if listed["measurements"]:
     glob = f"{root}/measurements/*/*.parquet"

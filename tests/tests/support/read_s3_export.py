@@ -6,7 +6,7 @@ usage: read_s3_export.py s3://BUCKET/PREFIX
 
 The endpoint and credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY and AWS_REGION. Tables are found by listing, not
-from the manifest: `{table}/date=.../*.parquet` with Hive partitioning, as
+from the manifest: `{table}/event_month=.../*.parquet` with Hive partitioning, as
 Spark or Trino would discover them.
 """
 import json
@@ -44,6 +44,6 @@ for table in TABLES:
     out["rows"][table] = dataset.count_rows()
     if table == "events":
         names = dataset.schema.names
-        assert "date" in names, names
+        assert "event_month" in names, names
         out["event_ids"] = sorted(dataset.to_table(columns=["attestation_id"])["attestation_id"].to_pylist())
 print(json.dumps(out))
