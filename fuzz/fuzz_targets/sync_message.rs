@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use lotline_consensus::Input;
 use lotline_fuzz::{assert_canonical, engine};
-use lotline_node::consensus::bft::{SYNC_RESPONSE_BYTES_MAX, SyncRequest, SyncResponse};
+use lotline_node::consensus::bft::{SYNC_ANSWER_BYTES_MAX, SyncRequest, SyncResponse};
 use lotline_node::store::BlockRecord;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(response) = lotline_core::codec::from_bytes::<SyncResponse>(
         "sync response",
         data,
-        SYNC_RESPONSE_BYTES_MAX + 1024 * 1024,
+        SYNC_ANSWER_BYTES_MAX,
     ) else {
         return;
     };

@@ -38,8 +38,17 @@ use lotline_genesis::governance::{self, History};
 pub const MESSAGE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX + 1024 * 1024;
 /// Blocks per block-sync answer (also bounded by bytes).
 pub const SYNC_BLOCKS_MAX: u16 = 64;
-/// Bytes per block-sync answer (below the network's sync response cap).
+/// Bytes of blocks an answerer puts in one block-sync answer: it stops
+/// adding blocks past this (one block alone may exceed it, up to the block
+/// log's record bound).
 pub const SYNC_RESPONSE_BYTES_MAX: usize = limits::BLOCK_BYTES_MAX;
+/// The largest block-sync answer a node decodes (the actor, `lotline
+/// repair`, the running node's mend): the answer's blocks and their
+/// framing, within the network's wire cap for sync responses.
+pub const SYNC_ANSWER_BYTES_MAX: usize = SYNC_RESPONSE_BYTES_MAX + 1024 * 1024;
+const _: () = assert!(crate::store::block_log::RECORD_MAX < SYNC_ANSWER_BYTES_MAX);
+const _: () =
+    assert!(SYNC_ANSWER_BYTES_MAX <= crate::net::config::SYNC_RESPONSE_BYTES_MAX as usize);
 /// Inputs waiting for the actor.
 pub const EVENTS_MAX: usize = 4096;
 /// Heights past the next one a leader's proposal must be admissible at
@@ -426,7 +435,7 @@ impl BftActor {
                     codec::from_bytes::<SyncResponse>(
                         "sync response",
                         &bytes,
-                        SYNC_RESPONSE_BYTES_MAX + 1024 * 1024,
+                        SYNC_ANSWER_BYTES_MAX,
                     )
                     .map_err(|e| e.to_string())
                 }) {

@@ -47,7 +47,7 @@ use lotline_genesis::Genesis;
 use tokio::sync::mpsc;
 
 use crate::config::NodeConfig;
-use crate::consensus::bft::{SyncRequest, SyncResponse};
+use crate::consensus::bft::{SYNC_ANSWER_BYTES_MAX, SyncRequest, SyncResponse};
 use crate::net::{NetConfig, NetEvent, Network};
 use crate::store::block_index::{self, IndexEntry};
 use crate::store::block_log::{self, BlockLog, BlockRecord};
@@ -370,9 +370,8 @@ fn verify(
     child: Option<&Header>,
     set: &ValidatorSet,
 ) -> Result<BlockRecord, String> {
-    let response: SyncResponse =
-        codec::from_bytes("sync response", answer, block_log::RECORD_MAX + 64 * 1024)
-            .map_err(|e| e.to_string())?;
+    let response: SyncResponse = codec::from_bytes("sync response", answer, SYNC_ANSWER_BYTES_MAX)
+        .map_err(|e| e.to_string())?;
     let Some(record) = response.records.into_iter().next() else {
         return Err("it has no block at that height".into());
     };
