@@ -304,3 +304,86 @@ fn the_cold_chain_finds_the_slow_excursion_by_the_products_own_limits() {
     let raw = quality::cold_chain(&reader, &answer.identifier.replace("PFS", "NOPE"), &SeeAll);
     assert!(matches!(raw, Err(quality::ColdChainError::NoLimits(_))));
 }
+
+#[test]
+fn incremental_alert_judging_fires_what_judging_whole_charts_fires() {
+    // Goal: the alert follower's incremental judging (chart states kept
+    // from block to block, only new points judged) fires exactly what
+    // judging every touched chart whole at every block fires (as a start
+    // or a retraction does), each firing once. Method: two planted
+    // stories, every block judged both ways; the set of firing keys must
+    // be equal, run-rule and drift firings among them, and the incremental
+    // judging must never fire a key twice.
+    use lotline_node::quality::alerts::{Firing, detect, follower};
+    for seed in [2, 11] {
+        let scale = Scale {
+            campaigns: 12,
+            ..Scale::small()
+        };
+        let (_dir, loaded, _truth) = load(seed, scale);
+        let reader = loaded.store.reader();
+        let thresholds = detect::Thresholds {
+            supplier_nc_rate_max: 0.1,
+            supplier_lots_min: 5,
+        };
+        let head = reader.applied_height().expect("height");
+        let (mut kept, mut suppliers_kept) = (detect::Charts::default(), Default::default());
+        let mut suppliers_whole = Default::default();
+        let mut incremental: Vec<String> = Vec::new();
+        let mut whole = std::collections::BTreeSet::new();
+        let only_charts = |firings: Vec<Firing>| {
+            firings
+                .into_iter()
+                .filter(|f| f.key.starts_with("runRule|") || f.key.starts_with("drift|"))
+                .map(|f| f.key)
+                .collect::<Vec<_>>()
+        };
+        for height in 1..=head {
+            let block = follower::read_block(&reader, height)
+                .expect("block")
+                .expect("present");
+            let committed: Vec<detect::Committed<'_>> = block
+                .iter()
+                .map(|(id, at, statement)| detect::Committed {
+                    id: *id,
+                    at: *at,
+                    statement,
+                })
+                .collect();
+            let fired = detect::detect(
+                &reader,
+                &SeeAll,
+                &committed,
+                height,
+                thresholds,
+                &mut suppliers_kept,
+                &mut kept,
+            )
+            .expect("incremental");
+            incremental.extend(only_charts(fired));
+            let fired = detect::detect(
+                &reader,
+                &SeeAll,
+                &committed,
+                height,
+                thresholds,
+                &mut suppliers_whole,
+                &mut detect::Charts::default(),
+            )
+            .expect("whole");
+            whole.extend(only_charts(fired));
+        }
+        let unique: std::collections::BTreeSet<String> = incremental.iter().cloned().collect();
+        assert_eq!(
+            unique.len(),
+            incremental.len(),
+            "seed {seed}: a key fired twice"
+        );
+        assert_eq!(unique, whole, "seed {seed}");
+        assert!(
+            whole.iter().any(|k| k.starts_with("runRule|")),
+            "seed {seed}: {whole:?}"
+        );
+        assert!(!kept.is_empty());
+    }
+}

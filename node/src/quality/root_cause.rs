@@ -22,9 +22,11 @@
 //! factor to an exposed bad unit, every step naming the attestation (and
 //! height) that states it, so an engineer can check each link.
 //!
-//! Work: one backward walk per finished lot of the products (a few dozen
-//! sled scans each) and a forward walk per bad unit; never a scan of the
-//! whole store. Every read goes through the trace `Reader` (read policy and
+//! Work: one backward walk per finished lot of the products over edges
+//! each read once (the reader remembers them: the lots of a campaign share
+//! their whole upstream, so the lineage is read once for the whole bad and
+//! good set) and a forward walk per bad unit; never a scan of the whole
+//! store. Every read goes through the trace `Reader` (read policy and
 //! retractions).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -52,6 +54,8 @@ pub const EVIDENCE_PATHS_MAX: usize = 3;
 pub const LOTS_MAX: usize = 20_000;
 /// Most units a population may hold.
 pub const POPULATION_MAX: u64 = 5_000_000;
+/// Error declarations read up front (more: each record's is looked up).
+pub(crate) const DECLARATIONS_PRELOAD_MAX: usize = 10_000;
 /// How many container levels a unit's packing is followed up.
 const CONTAINER_LEVELS_MAX: u32 = 4;
 
@@ -193,6 +197,10 @@ pub fn root_cause(
         return Err(RootCauseError::BadCount(request.bad.len()));
     }
     let mut reader = Reader::new(store, visibility);
+    // The lots of a product share their upstream (every lot of a campaign
+    // the same materials): each node's edges are read once for all walks.
+    reader.remember_edges();
+    reader.know_declarations(DECLARATIONS_PRELOAD_MAX)?;
     let mut unresolved = Vec::new();
     let mut bad = BTreeSet::new();
     for id in &request.bad {

@@ -2,22 +2,37 @@
 //! chain order, as the caller may see them: the input of the control
 //! charts.
 //!
-//! Two prefix scans, whatever the number of lots: the quality facts of every
-//! lot and item of the GTIN (`StoreReader::facts_under`), and, when items
-//! were measured, every serialisation of the GTIN's lots
-//! (`StoreReader::edges_under`), which gives each item its lot, the
-//! rational subgroup of the X-bar/R and p charts.
+//! Kept at commit as a series of its own (keyspace `u`, written in the
+//! block's batch by [`index`]): one key per measured event,
+//! `u | len | gtin | len | characteristic | height | idx`, whose value
+//! holds the value, the spec limits, the unit, the subject and the event's
+//! origin. A chart reads its series as one sequential range of O(points)
+//! bytes (no JSON, no origin lookup per point), and the alert follower
+//! reads only the points after the last one it judged. When items were
+//! measured, one more prefix scan (every serialisation of the GTIN's lots,
+//! `StoreReader::edges_under`) gives each item its lot, the rational
+//! subgroup of the X-bar/R and p charts.
+
+use std::collections::BTreeMap;
 
 use std::collections::HashMap;
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::epcis::QualityFact;
 use lotline_core::gs1::{CANONICAL_HOST, Gtin};
+use lotline_core::lineage::Fact;
+use serde::{Deserialize, Serialize};
 
 use super::spc::Point;
-use crate::store::StoreError;
-use crate::store::index::Position;
+use crate::store::index::{self, Position};
+use crate::store::lineage::Origin;
+use crate::store::{StoreError, Writes};
 use crate::trace::Reader;
+
+/// The keyspace of the measurement series.
+pub(crate) const PREFIX_SERIES: u8 = b'u';
+/// Error declarations read up front by a series read.
+const DECLARATIONS_PRELOAD_MAX: usize = 10_000;
 
 /// Most measurements one chart reads; a bigger series is refused rather
 /// than read partly (the caller narrows nothing yet, so this bounds work).
@@ -58,77 +73,203 @@ pub fn parse_gtin(raw: &str) -> Result<String, SeriesError> {
         .map_err(|e| SeriesError::BadGtin(lotline_core::api::excerpt(raw), e.to_string()))
 }
 
+/// One point as the series keyspace keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    value: f64,
+    spec_min: Option<f64>,
+    spec_max: Option<f64>,
+    uom: Option<String>,
+    subject: String,
+    origin: Origin,
+}
+
+/// `u | len | gtin | len | characteristic`: the start of one series
+/// (lengths make every series' keys a range of their own, whatever bytes
+/// a characteristic holds). `None` for a name too long to chart.
+fn series_prefix(gtin: &str, characteristic: &str) -> Option<Vec<u8>> {
+    let gtin_len = u8::try_from(gtin.len()).ok()?;
+    if characteristic.chars().count() > CHARACTERISTIC_MAX {
+        return None;
+    }
+    let name_len = u16::try_from(characteristic.len()).ok()?;
+    let mut key = Vec::with_capacity(4 + gtin.len() + characteristic.len() + 12);
+    key.push(PREFIX_SERIES);
+    key.push(gtin_len);
+    key.extend_from_slice(gtin.as_bytes());
+    key.extend_from_slice(&name_len.to_be_bytes());
+    key.extend_from_slice(characteristic.as_bytes());
+    Some(key)
+}
+
+fn with_position(mut key: Vec<u8>, at: Position) -> Vec<u8> {
+    key.extend_from_slice(&at.height.to_be_bytes());
+    key.extend_from_slice(&at.index.to_be_bytes());
+    key
+}
+
+/// The GTIN of a canonical lot or item subject (`.../01/{gtin}/...`), as
+/// the text stands: the same stem the quality facts are found under.
+fn gtin_of_subject(subject: &str) -> Option<&str> {
+    let rest = subject.strip_prefix(CANONICAL_HOST)?.strip_prefix("/01/")?;
+    let (gtin, _) = rest.split_once('/')?;
+    Some(gtin)
+}
+
+/// Adds one committed event's measurement points to `batch` (called where
+/// the lineage facts are written, `store::lineage::index`): per GTIN and
+/// characteristic, one point for the event, under its first subject (in
+/// the facts' key order) whose inspection names the characteristic, with
+/// the value the facts keep for that subject (a later fact of the event
+/// about the same subject replaces an earlier one, as in the facts).
+pub(crate) fn index(batch: &mut Writes, at: Position, origin: &Origin, facts: &[Fact]) {
+    let mut by_subject: BTreeMap<&str, &Fact> = BTreeMap::new();
+    for fact in facts {
+        for subject in &fact.subjects {
+            by_subject.insert(subject, fact);
+        }
+    }
+    let mut claimed: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+    for (subject, fact) in by_subject {
+        let Some(QualityFact::Inspection { measurements, .. }) = &fact.quality else {
+            continue;
+        };
+        let Some(gtin) = gtin_of_subject(subject) else {
+            continue;
+        };
+        for measurement in measurements {
+            if claimed.contains_key(&(gtin, measurement.name.as_str())) {
+                continue;
+            }
+            claimed.insert((gtin, measurement.name.as_str()), ());
+            let Some(prefix) = series_prefix(gtin, &measurement.name) else {
+                continue;
+            };
+            // The first measurement of that name in the fact, as a chart
+            // reads it.
+            let Some(first) = measurements.iter().find(|m| m.name == measurement.name) else {
+                continue;
+            };
+            let stored = Stored {
+                value: first.value,
+                spec_min: first.spec_min,
+                spec_max: first.spec_max,
+                uom: first.uom.clone(),
+                subject: subject.to_owned(),
+                origin: origin.clone(),
+            };
+            batch.insert(with_position(prefix, at), index::encode(&stored));
+        }
+    }
+}
+
+/// Which part of a series to read.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Range {
+    /// Only points after this one.
+    pub after: Option<Position>,
+    /// Only points committed at or below this height.
+    pub until: Option<u64>,
+}
+
 /// The standing, visible measurements named `characteristic` of lots and
-/// items of `gtin`, in chain order (one per event and subject group: an
-/// event measuring several lots at once is one point, charted under its
-/// first lot).
+/// items of `gtin`, in chain order (one per event: an event measuring
+/// several lots at once is one point, charted under its first lot), each
+/// with the lot it was made in as its subgroup.
 pub(crate) fn read(
     reader: &mut Reader<'_>,
     gtin: &str,
     characteristic: &str,
 ) -> Result<Vec<Measured>, SeriesError> {
     let gtin = parse_gtin(gtin)?;
-    if characteristic.is_empty() || characteristic.chars().count() > CHARACTERISTIC_MAX {
-        return Err(SeriesError::BadCharacteristic);
-    }
+    let mut series = read_range(reader, &gtin, characteristic, Range::default())?;
     let stem = format!("{CANONICAL_HOST}/01/{gtin}/");
-    let origins = reader.origins.clone();
-    let facts = reader.store.facts_under(&stem, &origins)?;
-    let mut by_event: HashMap<Position, Measured> = HashMap::new();
-    let mut items = false;
-    for (subject, (at, fact)) in facts {
-        let Some(QualityFact::Inspection { measurements, .. }) = &fact.quality else {
-            continue;
-        };
-        let Some(measurement) = measurements.iter().find(|m| m.name == characteristic) else {
-            continue;
-        };
-        // The same event about another subject (scans go node by node):
-        // the first subject stands for the event.
-        if by_event.contains_key(&at) {
-            continue;
-        }
-        if !reader.stands(at, &fact.origin)? {
-            continue;
-        }
-        let is_item = subject[stem.len()..].starts_with("21/");
-        items |= is_item;
-        let subgroup = (!is_item).then(|| subject.clone());
-        by_event.insert(
-            at,
-            Measured {
-                point: Point {
-                    value: measurement.value,
-                    subgroup,
-                    spec_min: measurement.spec_min,
-                    spec_max: measurement.spec_max,
-                },
-                subject,
-                at,
-                attestation: fact.origin.attestation,
-                event_time: fact.origin.event_time.clone(),
-                uom: measurement.uom.clone(),
-            },
-        );
-        if by_event.len() > SERIES_POINTS_MAX {
-            return Err(SeriesError::TooMany);
-        }
-    }
-    if items {
+    if series.iter().any(|m| m.point.subgroup.is_none()) {
         let lots = format!("{stem}10/");
         let mut lot_of: HashMap<String, String> = HashMap::new();
         for (lot, (_, edge)) in super::serialisations(reader, &lots)? {
             lot_of.entry(edge.other).or_insert(lot);
         }
-        for measured in by_event.values_mut() {
+        for measured in &mut series {
             if measured.point.subgroup.is_none() {
                 measured.point.subgroup = lot_of.get(&measured.subject).cloned();
             }
         }
     }
-    let mut series: Vec<Measured> = by_event.into_values().collect();
-    series.sort_by_key(|m| m.at);
     Ok(series)
+}
+
+/// The standing, visible points of one series within `range`, in chain
+/// order; an item's point has no subgroup yet ([`read`] adds its lot).
+pub(crate) fn read_range(
+    reader: &mut Reader<'_>,
+    gtin: &str,
+    characteristic: &str,
+    range: Range,
+) -> Result<Vec<Measured>, SeriesError> {
+    if characteristic.is_empty() || characteristic.chars().count() > CHARACTERISTIC_MAX {
+        return Err(SeriesError::BadCharacteristic);
+    }
+    let Some(prefix) = series_prefix(gtin, characteristic) else {
+        return Err(SeriesError::BadCharacteristic);
+    };
+    reader.know_declarations(DECLARATIONS_PRELOAD_MAX)?;
+    let start = match range.after {
+        Some(after) => with_position(prefix.clone(), after),
+        None => prefix.clone(),
+    };
+    let stem_len = format!("{CANONICAL_HOST}/01/{gtin}/").len();
+    let mut out = Vec::new();
+    let store = reader.store.clone();
+    for entry in store.scan_from(&prefix, &start) {
+        let (key, value) = entry?;
+        let Some(at) = key_position(&key) else {
+            continue;
+        };
+        if range.after.is_some_and(|after| at <= after) {
+            continue;
+        }
+        if range.until.is_some_and(|until| at.height > until) {
+            break;
+        }
+        let stored: Stored =
+            index::decode("measurement point", &value).map_err(|source| StoreError::Decode {
+                what: "measurement point",
+                source,
+            })?;
+        if !reader.stands(at, &stored.origin)? {
+            continue;
+        }
+        if out.len() >= SERIES_POINTS_MAX {
+            return Err(SeriesError::TooMany);
+        }
+        let is_item = stored
+            .subject
+            .get(stem_len..)
+            .is_some_and(|rest| rest.starts_with("21/"));
+        out.push(Measured {
+            point: Point {
+                value: stored.value,
+                subgroup: (!is_item).then(|| stored.subject.clone()),
+                spec_min: stored.spec_min,
+                spec_max: stored.spec_max,
+            },
+            subject: stored.subject,
+            at,
+            attestation: stored.origin.attestation,
+            event_time: stored.origin.event_time,
+            uom: stored.uom,
+        });
+    }
+    Ok(out)
+}
+
+/// The chain position a series key ends with.
+fn key_position(key: &[u8]) -> Option<Position> {
+    let n = key.len().checked_sub(12)?;
+    let height = u64::from_be_bytes(key.get(n..n + 8)?.try_into().ok()?);
+    let index = u32::from_be_bytes(key.get(n + 8..)?.try_into().ok()?);
+    Some(Position { height, index })
 }
 
 #[cfg(test)]

@@ -509,30 +509,23 @@ fn capability(points: &[Point], baseline: &Baseline) -> Capability {
 /// Points in `skip` (phase I outliers, whose cause is known) leave the
 /// statistic as it was.
 pub fn ewma(values: &[f64], mean: f64, sigma: f64, skip: &[usize]) -> Ewma {
-    let (lambda, l) = (EWMA_LAMBDA, EWMA_L);
+    let mut state = EwmaState::new(mean, sigma);
     let mut z = Vec::with_capacity(values.len());
     let mut lcl = Vec::with_capacity(values.len());
     let mut ucl = Vec::with_capacity(values.len());
     let mut first_signal = None;
-    let mut previous = mean;
-    let mut decay = 1.0;
     for (i, &x) in values.iter().enumerate() {
-        let skipped = skip.contains(&i);
-        if !skipped {
-            previous = lambda * x + (1.0 - lambda) * previous;
-            decay *= (1.0 - lambda) * (1.0 - lambda);
-        }
-        let width = l * sigma * (lambda / (2.0 - lambda) * (1.0 - decay)).sqrt();
-        z.push(previous);
-        lcl.push(mean - width);
-        ucl.push(mean + width);
-        if first_signal.is_none() && !skipped && sigma > 0.0 && (previous - mean).abs() > width {
+        let step = state.step(x, skip.contains(&i));
+        z.push(step.z);
+        lcl.push(mean - step.width);
+        ucl.push(mean + step.width);
+        if first_signal.is_none() && step.signals {
             first_signal = Some(i);
         }
     }
     Ewma {
-        lambda,
-        l,
+        lambda: EWMA_LAMBDA,
+        l: EWMA_L,
         z,
         lcl,
         ucl,
@@ -540,31 +533,105 @@ pub fn ewma(values: &[f64], mean: f64, sigma: f64, skip: &[usize]) -> Ewma {
     }
 }
 
+/// The EWMA carried from point to point: the one definition both the
+/// chart ([`ewma`]) and the alert follower's incremental judging use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EwmaState {
+    mean: f64,
+    sigma: f64,
+    previous: f64,
+    decay: f64,
+}
+
+/// One point's EWMA.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EwmaStep {
+    pub z: f64,
+    /// Half the width of the limits at this point.
+    pub width: f64,
+    /// The statistic is outside its limits at a point not skipped.
+    pub signals: bool,
+}
+
+impl EwmaState {
+    pub fn new(mean: f64, sigma: f64) -> EwmaState {
+        EwmaState {
+            mean,
+            sigma,
+            previous: mean,
+            decay: 1.0,
+        }
+    }
+
+    pub fn step(&mut self, x: f64, skipped: bool) -> EwmaStep {
+        let (lambda, l) = (EWMA_LAMBDA, EWMA_L);
+        if !skipped {
+            self.previous = lambda * x + (1.0 - lambda) * self.previous;
+            self.decay *= (1.0 - lambda) * (1.0 - lambda);
+        }
+        let width = l * self.sigma * (lambda / (2.0 - lambda) * (1.0 - self.decay)).sqrt();
+        EwmaStep {
+            z: self.previous,
+            width,
+            signals: !skipped && self.sigma > 0.0 && (self.previous - self.mean).abs() > width,
+        }
+    }
+}
+
 /// Tabular CUSUM: C+ = max(0, x - (mu0 + k) + C+), C- = max(0, (mu0 - k) - x + C-).
 /// Points in `skip` leave the sums as they were.
 pub fn cusum(values: &[f64], mean: f64, sigma: f64, skip: &[usize]) -> Cusum {
-    let (k, h) = (CUSUM_K_SIGMA * sigma, CUSUM_H_SIGMA * sigma);
-    let (mut up, mut down) = (0.0f64, 0.0f64);
+    let mut state = CusumState::new(mean, sigma);
     let mut upper = Vec::with_capacity(values.len());
     let mut lower = Vec::with_capacity(values.len());
     let mut first_signal = None;
     for (i, &x) in values.iter().enumerate() {
-        if !skip.contains(&i) {
-            up = (x - (mean + k) + up).max(0.0);
-            down = ((mean - k) - x + down).max(0.0);
-        }
-        upper.push(up);
-        lower.push(down);
-        if first_signal.is_none() && sigma > 0.0 && (up > h || down > h) {
+        let signals = state.step(x, skip.contains(&i));
+        upper.push(state.upper);
+        lower.push(state.lower);
+        if first_signal.is_none() && signals {
             first_signal = Some(i);
         }
     }
     Cusum {
-        k,
-        h,
+        k: state.k,
+        h: state.h,
         upper,
         lower,
         first_signal,
+    }
+}
+
+/// The CUSUM sums carried from point to point (see [`EwmaState`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CusumState {
+    mean: f64,
+    sigma: f64,
+    k: f64,
+    h: f64,
+    pub upper: f64,
+    pub lower: f64,
+}
+
+impl CusumState {
+    pub fn new(mean: f64, sigma: f64) -> CusumState {
+        CusumState {
+            mean,
+            sigma,
+            k: CUSUM_K_SIGMA * sigma,
+            h: CUSUM_H_SIGMA * sigma,
+            upper: 0.0,
+            lower: 0.0,
+        }
+    }
+
+    /// Adds one point; true if either sum is beyond h after it.
+    pub fn step(&mut self, x: f64, skipped: bool) -> bool {
+        if !skipped {
+            self.upper = (x - (self.mean + self.k) + self.upper).max(0.0);
+            self.lower = ((self.mean - self.k) - x + self.lower).max(0.0);
+        }
+        self.sigma > 0.0 && (self.upper > self.h || self.lower > self.h)
     }
 }
 

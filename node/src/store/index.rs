@@ -51,7 +51,9 @@ pub const KEY_FORMAT: &[u8] = b"mformat";
 /// 7: a repeated capture committed after the first gets its `w` entry only
 /// (no `v`, `s`, `t`, lineage keys; `store::events`, "Repeats at
 /// application").
-pub const FORMAT: u32 = 7;
+/// 8: `u`, one key per measured event of each GTIN's characteristic, the
+/// control charts' series (`quality::series`).
+pub const FORMAT: u32 = 8;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

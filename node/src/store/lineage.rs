@@ -70,7 +70,7 @@ const PREFIX_RECALL: u8 = b'r';
 const PREFIX_DECLARATION: u8 = b'x';
 
 /// Which end of an edge a node is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum End {
     /// The node is `from`: the edge leads forward to `other`.
     From,
@@ -457,6 +457,7 @@ pub(super) fn index(
             batch.insert(position_key(PREFIX_CUSTODY, subject, at), value.clone());
         }
     }
+    crate::quality::series::index(batch, at, &origin, &derived.facts);
     for fact in &derived.facts {
         let value = to_json(&FactBody {
             quality: fact.quality.clone(),
@@ -875,6 +876,31 @@ impl StoreReader {
 
     /// The error declaration, by the same org and later in the chain, that
     /// retracts the event `event_id` stated at `at`; `None` if it stands.
+    /// The event ids every error declaration names, or `None` if there are
+    /// more than `max` declarations (then look each up: `declaration`).
+    pub fn declared_event_ids(
+        &self,
+        max: usize,
+    ) -> Result<Option<std::collections::HashSet<String>>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        let mut seen = 0usize;
+        for entry in self.db.scan_prefix([PREFIX_DECLARATION]) {
+            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
+            seen += 1;
+            if seen > max {
+                return Ok(None);
+            }
+            // `x | event id | 0 | height | idx`.
+            if let Some(id) = key
+                .get(1..key.len().saturating_sub(13))
+                .and_then(|id| std::str::from_utf8(id).ok())
+            {
+                out.insert(id.to_owned());
+            }
+        }
+        Ok(Some(out))
+    }
+
     pub fn declaration(
         &self,
         event_id: &str,

@@ -531,6 +531,22 @@ impl StoreReader {
         Ok(())
     }
 
+    /// The entries from `start` on whose keys begin with `prefix`, in key
+    /// order: the read side of a keyspace another module lays out and
+    /// writes in the block's batch (`quality::series`, `u`).
+    pub(crate) fn scan_from<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        start: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + 'a {
+        self.db
+            .range(start.to_vec()..)
+            .take_while(move |entry| {
+                entry.as_ref().is_ok_and(|(key, _)| key.starts_with(prefix)) || entry.is_err()
+            })
+            .map(move |entry| entry.map_err(|e| self.sled_err(e)))
+    }
+
     pub fn applied_height(&self) -> Result<u64, StoreError> {
         Ok(self.mark(index::KEY_APPLIED)?.map_or(0, u64::from_be_bytes))
     }

@@ -48,6 +48,7 @@ fn name(prefix: u8) -> &'static str {
         b'r' => "recall orders",
         b's' => "bizStep listing",
         b't' => "eventType listing",
+        b'u' => "measurement series (quality)",
         b'v' => "eventID listing",
         b'w' => "event hash and org (repeated captures)",
         b'x' => "error declarations",

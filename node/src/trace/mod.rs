@@ -132,6 +132,9 @@ pub fn root_identifier(raw: &str) -> Result<String, TraceError> {
         .map_err(|e| TraceError::BadIdentifier(raw.to_owned(), e.to_string()))
 }
 
+/// Standing edges by node and end.
+type EdgeMemo = HashMap<(String, End), Vec<At<EdgeRecord>>>;
+
 /// Per-request reading context: the store, what the caller may see, and the
 /// retractions met so far (each declaration is looked up once).
 pub(crate) struct Reader<'a> {
@@ -142,6 +145,13 @@ pub(crate) struct Reader<'a> {
     holders: HashMap<String, Option<(Position, Holder)>>,
     /// Who stated each event met, read once per request.
     pub(crate) origins: Rc<Origins>,
+    /// Every event id an error declaration names, when read up front
+    /// ([`Reader::know_declarations`]): a record whose event id is not in it
+    /// stands without a per-record lookup.
+    declared: Option<std::collections::HashSet<String>>,
+    /// The standing edges met so far, by node and end, when an analysis
+    /// walks many overlapping traces ([`Reader::remember_edges`]).
+    edge_memo: Option<EdgeMemo>,
 }
 
 impl<'a> Reader<'a> {
@@ -153,7 +163,28 @@ impl<'a> Reader<'a> {
             corrections: BTreeMap::new(),
             holders: HashMap::new(),
             origins: Rc::default(),
+            declared: None,
+            edge_memo: None,
         }
+    }
+
+    /// Reads the event ids of every error declaration once (if there are
+    /// at most `max`), so that judging many records (a control chart's
+    /// measurements) costs one lookup per declaration, not one per record.
+    /// The answers are the same as without it.
+    pub(crate) fn know_declarations(&mut self, max: usize) -> Result<(), StoreError> {
+        if self.declared.is_none() {
+            self.declared = self.store.declared_event_ids(max)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps every node's standing edges once read: walks from many roots
+    /// that share their upstream (a root cause walks back from every lot of
+    /// a product) read each shared node once. The answers are the same as
+    /// without it.
+    pub(crate) fn remember_edges(&mut self) {
+        self.edge_memo.get_or_insert_with(HashMap::new);
     }
 
     /// True if the record stands: visible to the caller and not retracted.
@@ -165,6 +196,13 @@ impl<'a> Reader<'a> {
         let Some(event_id) = &origin.event_id else {
             return Ok(true);
         };
+        if self
+            .declared
+            .as_ref()
+            .is_some_and(|declared| !declared.contains(event_id))
+        {
+            return Ok(true);
+        }
         let key = (event_id.clone(), origin.org.clone(), at);
         if let Some(&stands) = self.declarations.get(&key) {
             return Ok(stands);
@@ -196,8 +234,19 @@ impl<'a> Reader<'a> {
         node: &str,
         end: End,
     ) -> Result<Vec<At<EdgeRecord>>, StoreError> {
+        if let Some(known) = self
+            .edge_memo
+            .as_ref()
+            .and_then(|memo| memo.get(&(node.to_owned(), end)))
+        {
+            return Ok(known.clone());
+        }
         let all = self.store.edges(node, end, None, &self.origins)?;
-        self.standing(all)
+        let standing = self.standing(all)?;
+        if let Some(memo) = &mut self.edge_memo {
+            memo.insert((node.to_owned(), end), standing.clone());
+        }
+        Ok(standing)
     }
 
     fn standing(&mut self, edges: Vec<At<EdgeRecord>>) -> Result<Vec<At<EdgeRecord>>, StoreError> {

@@ -5,7 +5,16 @@
 //!   run rules (each run of consecutive signalling points is one firing,
 //!   keyed by its first point) and its EWMA and CUSUM first signals, with
 //!   limits from a fixed baseline of the first [`BASELINE_POINTS`] points
-//!   so that a point judged once is judged the same way later;
+//!   so that a point judged once is judged the same way later. That is
+//!   what makes judging incremental: the follower keeps each chart's state
+//!   ([`Charts`]: baseline mean and sigma, the last points the run rules
+//!   look back on, the EWMA and CUSUM statistics) and judges only the
+//!   points committed since the last one it judged, reading them from the
+//!   series keyspace (`quality::series`). The state is rebuilt from the
+//!   chain (the whole series up to the block judged, judged as a chart
+//!   judges it) the first time a block touches the chart after a start,
+//!   and after any block that retracts an event (a retraction can remove a
+//!   point already judged); the firings are the same either way;
 //! - a logger record: the cold chain of what it logged, by its products'
 //!   limits (`quality::cold_chain`); each excursion is one firing, keyed by
 //!   the logged subject and the excursion's start;
@@ -23,7 +32,9 @@ use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
 use super::Firing;
-use crate::quality::{ChartError, ChartRequest, ColdChainError, chart, cold_chain};
+use crate::quality::series::{self, Measured, Range, SeriesError};
+use crate::quality::spc::{self, CusumState, EwmaState, Rule};
+use crate::quality::{ColdChainError, cold_chain};
 use crate::store::index::Position;
 use crate::store::{StoreError, StoreReader};
 use crate::trace::{Reader, Visibility};
@@ -62,10 +73,54 @@ pub struct Committed<'a> {
     pub statement: &'a Statement,
 }
 
+/// What the follower keeps per chart between blocks, in memory: rebuilt
+/// from the chain when missing (see the module doc).
+#[derive(Clone, Debug, Default)]
+pub struct Charts {
+    charts: BTreeMap<(String, String), ChartState>,
+}
+
+impl Charts {
+    /// Charts whose state is kept.
+    pub fn len(&self) -> usize {
+        self.charts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.charts.is_empty()
+    }
+}
+
+/// Points the run rules look back on before the point judged (the
+/// longest rule, eight on one side, spans eight points).
+const LOOK_BACK: usize = 7;
+
+/// One chart past its baseline, as judged up to `last`.
+#[derive(Clone, Debug)]
+struct ChartState {
+    last: Position,
+    mean: f64,
+    sigma: f64,
+    /// The last [`LOOK_BACK`] values, oldest first.
+    window: Vec<f64>,
+    /// The rules the last point completed (a run continuing is no new
+    /// firing).
+    last_rules: Vec<Rule>,
+    ewma: EwmaState,
+    ewma_fired: bool,
+    cusum: CusumState,
+    cusum_fired: bool,
+    /// A measurement that is not a finite number: the chart refuses the
+    /// series (`spc::analyse`), so nothing is judged on it.
+    refused: bool,
+}
+
 /// What one block touches.
 #[derive(Debug, Default)]
 struct Touched {
     charts: BTreeMap<(String, String), ()>,
+    /// The block retracts an event (judged charts may have lost a point).
+    retracts: bool,
     logged: BTreeSet<String>,
     /// Lot -> the first record of the block that judged it.
     lots: BTreeMap<String, (AttestationId, Position)>,
@@ -79,6 +134,7 @@ fn touched(block: &[Committed<'_>]) -> Touched {
             continue;
         }
         let derived = lotline_core::lineage::derive(event);
+        out.retracts |= derived.retracts.is_some();
         for fact in &derived.facts {
             for subject in &fact.subjects {
                 if !fact.sensors.is_empty() && out.logged.len() < TOUCHED_MAX {
@@ -121,7 +177,8 @@ pub enum DetectError {
 }
 
 /// Everything that fires on `block` (committed at `height`), as
-/// `visibility` lets the alerting org see the chain. Updates `suppliers`.
+/// `visibility` lets the alerting org see the chain up to `height`.
+/// Updates `suppliers` and `charts`.
 pub fn detect(
     store: &StoreReader,
     visibility: &dyn Visibility,
@@ -129,11 +186,22 @@ pub fn detect(
     height: u64,
     thresholds: Thresholds,
     suppliers: &mut BTreeMap<String, SupplierState>,
+    charts: &mut Charts,
 ) -> Result<Vec<Firing>, DetectError> {
     let touched = touched(block);
+    if touched.retracts {
+        charts.charts.clear();
+    }
     let mut out = Vec::new();
+    let mut reader = Reader::new(store, visibility);
     for (gtin, characteristic) in touched.charts.keys() {
-        out.extend(chart_firings(store, visibility, gtin, characteristic)?);
+        out.extend(chart_firings(
+            &mut reader,
+            charts,
+            gtin,
+            characteristic,
+            height,
+        )?);
     }
     for subject in &touched.logged {
         out.extend(excursion_firings(store, visibility, subject)?);
@@ -149,80 +217,204 @@ pub fn detect(
     Ok(out)
 }
 
+/// The firings of the points of one chart committed since the last one
+/// judged, up to `height`.
 fn chart_firings(
-    store: &StoreReader,
-    visibility: &dyn Visibility,
+    reader: &mut Reader<'_>,
+    charts: &mut Charts,
     gtin: &str,
     characteristic: &str,
+    height: u64,
 ) -> Result<Vec<Firing>, DetectError> {
-    let request = ChartRequest {
-        gtin: gtin.to_owned(),
-        characteristic: characteristic.to_owned(),
-        baseline: Some(BASELINE_POINTS),
-        points: Some(1),
-        subgroup: Default::default(),
+    let key = (gtin.to_owned(), characteristic.to_owned());
+    let after = charts.charts.get(&key).map(|state| state.last);
+    let range = Range {
+        after,
+        until: Some(height),
     };
-    let chart = match chart(store, &request, visibility) {
-        Ok(chart) if chart.count > BASELINE_POINTS => chart,
-        Err(ChartError::Series(crate::quality::SeriesError::Store(e))) => {
-            return Err(DetectError::Store(e));
-        }
-        // Too few points yet, nothing visible, or a characteristic name a
-        // chart cannot take: nothing to judge.
-        Ok(_) | Err(_) => return Ok(Vec::new()),
+    let points = match series::read_range(reader, gtin, characteristic, range) {
+        Ok(points) => points,
+        Err(SeriesError::Store(e)) => return Err(DetectError::Store(e)),
+        // A characteristic name a chart cannot take, or a series too long
+        // to chart: nothing to judge.
+        Err(_) => return Ok(Vec::new()),
     };
-    let mut out = Vec::new();
-    let by_index: BTreeMap<usize, &crate::quality::Signal> =
-        chart.signals.iter().map(|s| (s.index, s)).collect();
-    for signal in &chart.signals {
-        for rule in &signal.rules {
-            // A run of consecutive points breaking one rule is one firing.
-            let continues = signal
-                .index
-                .checked_sub(1)
-                .and_then(|i| by_index.get(&i))
-                .is_some_and(|previous| previous.rules.contains(rule));
-            if continues {
-                continue;
+    let judge = Judge {
+        gtin,
+        characteristic,
+    };
+    match charts.charts.get_mut(&key) {
+        Some(state) => Ok(judge.extend(state, &points)),
+        None => {
+            let (firings, state) = judge.whole(&points);
+            if let Some(state) = state {
+                charts.charts.insert(key, state);
             }
-            let name = rule_name(rule);
-            out.push(Firing {
-                rule: AlertRule::RunRule,
-                key: format!(
-                    "runRule|{gtin}|{characteristic}|{name}|{}",
-                    signal.attestation
-                ),
-                subject: format!("{gtin} {characteristic}"),
-                summary: format!(
-                    "{characteristic} of GTIN {gtin}: {name} from {} on",
-                    signal.subject
-                ),
-                trigger: signal.attestation,
-                trigger_height: signal.height,
-                identifiers: vec![signal.subject.clone()],
-            });
+            Ok(firings)
         }
     }
-    for (detector, name) in [(&chart.ewma, "ewma"), (&chart.cusum, "cusum")] {
-        let (Some(attestation), Some(height), Some(subject)) =
-            (detector.attestation, detector.height, &detector.subject)
-        else {
-            continue;
+}
+
+/// Judges one chart's points.
+struct Judge<'a> {
+    gtin: &'a str,
+    characteristic: &'a str,
+}
+
+impl Judge<'_> {
+    /// The whole series, as a chart with the fixed baseline judges it; and
+    /// the state to judge later points by (none while the series is no
+    /// longer than its baseline: it is read whole again next time).
+    fn whole(&self, series: &[Measured]) -> (Vec<Firing>, Option<ChartState>) {
+        let Some(last) = series.last() else {
+            return (Vec::new(), None);
         };
-        out.push(Firing {
+        if series.len() <= BASELINE_POINTS {
+            return (Vec::new(), None);
+        }
+        let points: Vec<spc::Point> = series.iter().map(|m| m.point.clone()).collect();
+        let analysis = match spc::analyse(&points, BASELINE_POINTS) {
+            Ok(analysis) => analysis,
+            Err(_) => {
+                let refused = ChartState {
+                    last: last.at,
+                    mean: 0.0,
+                    sigma: 0.0,
+                    window: Vec::new(),
+                    last_rules: Vec::new(),
+                    ewma: EwmaState::new(0.0, 0.0),
+                    ewma_fired: true,
+                    cusum: CusumState::new(0.0, 0.0),
+                    cusum_fired: true,
+                    refused: true,
+                };
+                return (Vec::new(), Some(refused));
+            }
+        };
+        let violations = &analysis.individuals.violations;
+        let mut out = Vec::new();
+        for (index, rules) in violations.iter().enumerate() {
+            let previous = index.checked_sub(1).map(|i| &violations[i]);
+            out.extend(self.runs(rules, previous, &series[index]));
+        }
+        let (mean, sigma) = (analysis.baseline.mean, analysis.baseline.sigma);
+        for (first, name) in [
+            (analysis.ewma.first_signal, "ewma"),
+            (analysis.cusum.first_signal, "cusum"),
+        ] {
+            if let Some(i) = first {
+                out.push(self.drift(name, &series[i]));
+            }
+        }
+        // The statistics as they stand after the last point.
+        let mut ewma = EwmaState::new(mean, sigma);
+        let mut cusum = CusumState::new(mean, sigma);
+        for (i, m) in series.iter().enumerate() {
+            let skipped = analysis.baseline.excluded.contains(&i);
+            ewma.step(m.point.value, skipped);
+            cusum.step(m.point.value, skipped);
+        }
+        let values: Vec<f64> = series.iter().map(|m| m.point.value).collect();
+        let state = ChartState {
+            last: last.at,
+            mean,
+            sigma,
+            window: values[values.len() - LOOK_BACK..].to_vec(),
+            last_rules: violations.last().cloned().unwrap_or_default(),
+            ewma,
+            ewma_fired: analysis.ewma.first_signal.is_some(),
+            cusum,
+            cusum_fired: analysis.cusum.first_signal.is_some(),
+            refused: false,
+        };
+        (out, Some(state))
+    }
+
+    /// The points after the state's last, judged by its baseline (the
+    /// same rules, statistics and firings as [`Judge::whole`] on the
+    /// series they extend).
+    fn extend(&self, state: &mut ChartState, points: &[Measured]) -> Vec<Firing> {
+        let Some(last) = points.last() else {
+            return Vec::new();
+        };
+        state.last = last.at;
+        if state.refused || points.iter().any(|m| !m.point.value.is_finite()) {
+            state.refused = true;
+            return Vec::new();
+        }
+        let mut values = state.window.clone();
+        values.extend(points.iter().map(|m| m.point.value));
+        let rules = spc::run_rules(&values, state.mean, state.sigma);
+        let mut out = Vec::new();
+        let (mut ewma_drift, mut cusum_drift) = (None, None);
+        for (j, measured) in points.iter().enumerate() {
+            let i = state.window.len() + j;
+            let previous = if j == 0 {
+                &state.last_rules
+            } else {
+                &rules[i - 1]
+            };
+            out.extend(self.runs(&rules[i], Some(previous), measured));
+            let ewma = state.ewma.step(measured.point.value, false);
+            if !state.ewma_fired && ewma.signals {
+                state.ewma_fired = true;
+                ewma_drift = Some(self.drift("ewma", measured));
+            }
+            if state.cusum.step(measured.point.value, false) && !state.cusum_fired {
+                state.cusum_fired = true;
+                cusum_drift = Some(self.drift("cusum", measured));
+            }
+        }
+        // Run rules first, then drift, as `whole` lists them.
+        out.extend(ewma_drift);
+        out.extend(cusum_drift);
+        state.last_rules = rules.last().cloned().unwrap_or_default();
+        state.window = values[values.len() - LOOK_BACK..].to_vec();
+        out
+    }
+
+    /// The runs a point starts: each rule it completes that the point
+    /// before did not.
+    fn runs(&self, rules: &[Rule], previous: Option<&Vec<Rule>>, at: &Measured) -> Vec<Firing> {
+        let (gtin, characteristic) = (self.gtin, self.characteristic);
+        rules
+            .iter()
+            .filter(|rule| !previous.is_some_and(|p| p.contains(rule)))
+            .map(|rule| {
+                let name = rule_name(rule);
+                Firing {
+                    rule: AlertRule::RunRule,
+                    key: format!("runRule|{gtin}|{characteristic}|{name}|{}", at.attestation),
+                    subject: format!("{gtin} {characteristic}"),
+                    summary: format!(
+                        "{characteristic} of GTIN {gtin}: {name} from {} on",
+                        at.subject
+                    ),
+                    trigger: at.attestation,
+                    trigger_height: at.at.height,
+                    identifiers: vec![at.subject.clone()],
+                }
+            })
+            .collect()
+    }
+
+    fn drift(&self, name: &str, at: &Measured) -> Firing {
+        let (gtin, characteristic) = (self.gtin, self.characteristic);
+        let attestation = at.attestation;
+        Firing {
             rule: AlertRule::Drift,
             key: format!("drift|{gtin}|{characteristic}|{name}|{attestation}"),
             subject: format!("{gtin} {characteristic}"),
             summary: format!(
-                "{characteristic} of GTIN {gtin}: {} drift signal at {subject}, before any run rule needs it",
-                name.to_uppercase()
+                "{characteristic} of GTIN {gtin}: {} drift signal at {}, before any run rule needs it",
+                name.to_uppercase(),
+                at.subject
             ),
             trigger: attestation,
-            trigger_height: height,
-            identifiers: vec![subject.clone()],
-        });
+            trigger_height: at.at.height,
+            identifiers: vec![at.subject.clone()],
+        }
     }
-    Ok(out)
 }
 
 fn rule_name(rule: &crate::quality::spc::Rule) -> String {

@@ -123,6 +123,7 @@ impl Alerter {
             identity,
             state,
             raised,
+            charts: detect::Charts::default(),
             progress: progress.clone(),
             stop: stop.clone(),
             unsaved: 0,
@@ -221,6 +222,9 @@ struct Follower {
     state: State,
     /// Keys this org has stated (or handed to the write path).
     raised: BTreeSet<String>,
+    /// Each chart's judging state (in memory: rebuilt from the chain the
+    /// first time a block touches a chart after a start).
+    charts: detect::Charts,
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
     unsaved: u64,
@@ -303,6 +307,7 @@ impl Follower {
         }
         let visibility = CallerVisibility::new(&self.parts.genesis, &self.identity, reader);
         let mut suppliers = self.state.suppliers.clone();
+        let mut charts = self.charts.clone();
         let firings = match detect::detect(
             reader,
             &visibility,
@@ -310,6 +315,7 @@ impl Follower {
             height,
             self.parts.thresholds,
             &mut suppliers,
+            &mut charts,
         ) {
             Ok(firings) => firings,
             Err(error) => {
@@ -335,6 +341,7 @@ impl Follower {
             }
         }
         self.state.suppliers = suppliers;
+        self.charts = charts;
         Judged::Done { fired }
     }
 
