@@ -38,7 +38,7 @@ use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
 use super::stats::{self, LogFactorials, Table};
-use crate::store::lineage::{End, Origin};
+use crate::store::lineage::{At, EdgeRecord, End, Origin};
 use crate::store::{StoreError, StoreReader};
 use crate::trace::{
     DEPTH_DEFAULT, Reader, TRACE_NODES_MAX, TraceError, Visibility, WalkLimits, walk,
@@ -225,49 +225,53 @@ pub fn root_cause(
             _ => None,
         })
         .collect();
-    let mut lot_of: HashMap<String, String> = HashMap::new();
-    let mut units_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut serialised_by: HashMap<String, Step> = HashMap::new();
+    // Each unit's first serialisation stands; nothing is copied per unit
+    // (the population is every unit of the products: 860k at 1M events).
+    let mut serials: Vec<(String, At<EdgeRecord>)> = Vec::new();
     for gtin in &products {
         let stem = format!("{CANONICAL_HOST}/01/{gtin}/10/");
-        for (lot, (at, edge)) in super::serialisations(&mut reader, &stem)? {
-            if lot_of.contains_key(&edge.other) {
-                continue;
-            }
-            if lot_of.len() as u64 >= POPULATION_MAX {
-                return Err(RootCauseError::TooManyUnits);
-            }
-            serialised_by.insert(
-                edge.other.clone(),
-                step(&lot, &edge.other, edge.kind, at, &edge.origin),
-            );
-            lot_of.insert(edge.other.clone(), lot.clone());
-            units_of.entry(lot).or_default().push(edge.other);
-        }
-        if units_of.len() > LOTS_MAX {
-            return Err(RootCauseError::TooManyLots);
+        serials.extend(super::serialisations(&mut reader, &stem)?);
+    }
+    let mut serial_of: HashMap<&str, usize> = HashMap::new();
+    let mut units_of: BTreeMap<&str, u64> = BTreeMap::new();
+    for (i, (lot, (_, edge))) in serials.iter().enumerate() {
+        if let std::collections::hash_map::Entry::Vacant(entry) =
+            serial_of.entry(edge.other.as_str())
+        {
+            entry.insert(i);
+            *units_of.entry(lot.as_str()).or_default() += 1;
         }
     }
+    if serial_of.len() as u64 > POPULATION_MAX {
+        return Err(RootCauseError::TooManyUnits);
+    }
+    if units_of.len() > LOTS_MAX {
+        return Err(RootCauseError::TooManyLots);
+    }
+    let population = Serials {
+        serials: &serials,
+        serial_of,
+    };
     for unit in &bad {
-        if !lot_of.contains_key(unit) {
+        if !population.contains(unit) {
             unresolved.push(Unresolved {
                 id: unit.clone(),
                 reason: "no visible serialisation from a lot".to_owned(),
             });
         }
     }
-    bad.retain(|unit| lot_of.contains_key(unit));
+    bad.retain(|unit| population.contains(unit));
     if bad.is_empty() {
         let names: Vec<&str> = unresolved.iter().map(|u| u.reason.as_str()).collect();
         return Err(RootCauseError::NoUnits(names.join("; ")));
     }
-    let total = lot_of.len() as u64;
+    let total = population.serial_of.len() as u64;
     let bad_total = bad.len() as u64;
 
     // Lot-level factors: what each finished lot's backward trace reaches.
     let mut lot_factors: BTreeMap<String, LotFactors> = BTreeMap::new();
     for lot in units_of.keys() {
-        lot_factors.insert(lot.clone(), upstream(&mut reader, lot)?);
+        lot_factors.insert((*lot).to_owned(), upstream(&mut reader, lot)?);
     }
     // Exposure by factor: which finished lots (all their units) carry it.
     let mut lots_of_factor: BTreeMap<(String, FactorKind), BTreeSet<&str>> = BTreeMap::new();
@@ -281,14 +285,14 @@ pub fn root_cause(
     }
     let mut bad_per_lot: HashMap<&str, u64> = HashMap::new();
     for unit in &bad {
-        if let Some(lot) = lot_of.get(unit) {
-            *bad_per_lot.entry(lot.as_str()).or_default() += 1;
+        if let Some(lot) = population.lot_of(unit) {
+            *bad_per_lot.entry(lot).or_default() += 1;
         }
     }
     // Findings keyed by exposure, so confounded factors merge.
     let mut by_exposure: BTreeMap<Exposure, Vec<(String, FactorKind)>> = BTreeMap::new();
     for (factor, lots) in &lots_of_factor {
-        let exposed: u64 = lots.iter().map(|l| units_of[*l].len() as u64).sum();
+        let exposed: u64 = lots.iter().map(|l| units_of[*l]).sum();
         let bad_exposed: u64 = lots
             .iter()
             .map(|l| bad_per_lot.get(l).copied().unwrap_or(0))
@@ -316,8 +320,8 @@ pub fn root_cause(
     }
     for (factor, kind) in unit_factors.keys() {
         let members = match kind {
-            FactorKind::Container => containers.units(&mut reader, factor, &lot_of)?,
-            _ => containers.shipped_to(&mut reader, factor, &lot_of)?,
+            FactorKind::Container => containers.units(&mut reader, factor, &population)?,
+            _ => containers.shipped_to(&mut reader, factor, &population)?,
         };
         let bad_exposed = members.iter().filter(|u| bad.contains(*u)).count() as u64;
         let key = Exposure::Units(members.clone(), members.len() as u64, bad_exposed);
@@ -366,9 +370,8 @@ pub fn root_cause(
             &factor,
             exposure,
             &bad,
-            &lot_of,
+            &population,
             &lot_factors,
-            &serialised_by,
             &unit_paths,
         );
         findings.push(Finding {
@@ -603,6 +606,32 @@ fn packing(
     Ok(out)
 }
 
+/// The population: every unit serialised from a lot of the products, by
+/// its first serialisation.
+struct Serials<'a> {
+    serials: &'a [(String, At<EdgeRecord>)],
+    serial_of: HashMap<&'a str, usize>,
+}
+
+impl Serials<'_> {
+    fn contains(&self, unit: &str) -> bool {
+        self.serial_of.contains_key(unit)
+    }
+
+    /// The lot the unit was serialised from.
+    fn lot_of(&self, unit: &str) -> Option<&str> {
+        let i = *self.serial_of.get(unit)?;
+        Some(self.serials[i].0.as_str())
+    }
+
+    /// The step that serialised the unit from its lot.
+    fn serialised_by(&self, unit: &str) -> Option<Step> {
+        let i = *self.serial_of.get(unit)?;
+        let (lot, (at, edge)) = &self.serials[i];
+        Some(step(lot, &edge.other, edge.kind, *at, &edge.origin))
+    }
+}
+
 /// Units inside containers and behind destinations, each looked up once.
 #[derive(Debug, Default)]
 struct Containers {
@@ -615,7 +644,7 @@ impl Containers {
         &mut self,
         reader: &mut Reader<'_>,
         container: &str,
-        population: &HashMap<String, String>,
+        population: &Serials<'_>,
     ) -> Result<Vec<String>, RootCauseError> {
         if let Some(known) = self.inside.get(container) {
             return Ok(known.clone());
@@ -629,7 +658,7 @@ impl Containers {
                     if edge.kind != EdgeKind::PackedIn {
                         continue;
                     }
-                    if population.contains_key(&edge.other) {
+                    if population.contains(&edge.other) {
                         units.push(edge.other);
                     } else {
                         next.push(edge.other);
@@ -653,14 +682,14 @@ impl Containers {
         &mut self,
         reader: &mut Reader<'_>,
         destination: &str,
-        population: &HashMap<String, String>,
+        population: &Serials<'_>,
     ) -> Result<Vec<String>, RootCauseError> {
         let mut units = Vec::new();
         for (_, edge) in reader.edges(destination, End::To)? {
             if edge.kind != EdgeKind::ShippedTo {
                 continue;
             }
-            if population.contains_key(&edge.other) {
+            if population.contains(&edge.other) {
                 units.push(edge.other);
             } else {
                 units.extend(self.units(reader, &edge.other, population)?);
@@ -699,9 +728,8 @@ fn evidence(
     factor: &str,
     exposure: &Exposure,
     bad: &BTreeSet<String>,
-    lot_of: &HashMap<String, String>,
+    population: &Serials<'_>,
     lots: &BTreeMap<String, LotFactors>,
-    serialised_by: &HashMap<String, Step>,
     unit_paths: &HashMap<(String, String), Vec<Step>>,
 ) -> Vec<Evidence> {
     let mut out = Vec::new();
@@ -711,10 +739,13 @@ fn evidence(
                 if out.len() >= EVIDENCE_PATHS_MAX {
                     break;
                 }
-                let Some(lot) = lot_of.get(unit) else {
+                let Some(lot) = population.lot_of(unit) else {
                     continue;
                 };
-                if exposed_lots.binary_search(lot).is_err() {
+                if exposed_lots
+                    .binary_search_by(|l| l.as_str().cmp(lot))
+                    .is_err()
+                {
                     continue;
                 }
                 let mut path = Vec::new();
@@ -728,7 +759,7 @@ fn evidence(
                         }
                     }
                 }
-                path.extend(serialised_by.get(unit).cloned());
+                path.extend(population.serialised_by(unit));
                 out.push(Evidence {
                     unit: unit.clone(),
                     path,
