@@ -5,10 +5,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lotline_core::epcis::Event;
-use lotline_core::private::{self, Disclosure, EncryptionSecretKey};
-use lotline_core::statement::{STATEMENT_VERSION, STATEMENT_VERSION_PRIVATE};
+use lotline_core::private::{Disclosure, EncryptionSecretKey};
+use lotline_core::statement::STATEMENT_VERSION;
 use lotline_core::{Digest, Envelope, Statement};
-use lotline_genesis::{Genesis, RecordFacts};
+use lotline_genesis::{Genesis, SealError};
 use rand_core::RngCore as _;
 
 use crate::{SdkError, Signer};
@@ -109,27 +109,15 @@ impl<'a> AttestationBuilder<'a> {
             event,
             private: None,
         };
-        if let Some((genesis, paths)) = self.private.filter(|(_, paths)| !paths.is_empty()) {
-            // The recipients follow from the public part's facts, so they
-            // are derived from the event as it will be signed.
-            let (public, _) = private::split_event(&statement.event, &paths)?;
-            let facts_of = Statement {
-                event: public,
-                ..statement.clone()
-            };
+        if let Some((genesis, paths)) = self.private {
             // On a consortium with retention classes the wraps go to the
             // entitled orgs' keys for the record's key period.
-            let wrapping =
-                genesis.private_recipients(&RecordFacts::of(&facts_of), statement.issued_at_ms)?;
-            let (public, section) = private::seal_for_period(
-                &statement.event,
-                &paths,
-                &wrapping.recipients,
-                wrapping.key_period,
-            )?;
-            statement.version = STATEMENT_VERSION_PRIVATE;
-            statement.event = public;
-            statement.private = Some(section);
+            genesis
+                .seal_private(&mut statement, &paths)
+                .map_err(|e| match e {
+                    SealError::Private(e) => SdkError::Private(e),
+                    SealError::Recipients(e) => SdkError::Recipients(e),
+                })?;
         }
         let envelope = statement.sign(self.signer.key());
         envelope.check_shape()?;

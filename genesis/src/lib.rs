@@ -117,10 +117,10 @@ mod validate;
 pub use governance::{
     Change, GovernanceError, History, HistoryFile, HistoryFileError, Membership, Proposal,
 };
-pub use init::{InitError, InitOutput, OrgSpec, init_consortium};
+pub use init::{InitError, InitOutput, OrgSpec, RetentionSpec, init_consortium};
 pub use model::{ConsensusParams, Genesis, Org, Role, UnknownRole, Validator};
 pub use policy::{ANY_BIZ_STEP, PolicyError, PolicyRule, default_policy};
-pub use private::{RecipientError, Wrapping};
+pub use private::{RecipientError, SealError, Wrapping};
 pub use read_policy::{
     Audience, ReadPolicy, ReadPolicyError, Reader, RecordFacts, ShareRule, default_read_policy,
 };

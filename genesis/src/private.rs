@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use lotline_core::private::EncryptionPublicKey;
-use lotline_core::statement::Statement;
+use lotline_core::private::{self, EncryptionPublicKey, PrivateError};
+use lotline_core::statement::{STATEMENT_VERSION_PRIVATE, Statement};
 
 use crate::model::{Genesis, Org};
 use crate::read_policy::{Reader, RecordFacts};
@@ -57,7 +57,54 @@ pub enum RecipientError {
     },
 }
 
+/// Why a statement's fields could not be sealed ([`Genesis::seal_private`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// A path that names no member of the event, or may not be private.
+    #[error("{0}")]
+    Private(#[from] PrivateError),
+    /// Genesis does not let this record be private (an entitled org
+    /// without an encryption key, or without a key for the period).
+    #[error("{0}")]
+    Recipients(#[from] RecipientError),
+}
+
 impl Genesis {
+    /// Seals the members of `statement`'s event at `paths` into a private
+    /// section wrapped to exactly the orgs admission requires (the one
+    /// sealing pipeline: SDK and CLI `attest --private`, EPCIS capture's
+    /// `lotline:private`, `lotline demo`). The recipients follow from the
+    /// public part's facts and the record's key period from `issuedAtMs`,
+    /// so the statement must be complete but for the section. No paths:
+    /// the statement is left as it is (version 1).
+    pub fn seal_private(
+        &self,
+        statement: &mut Statement,
+        paths: &[String],
+    ) -> Result<(), SealError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let (public, _) = private::split_event(&statement.event, paths)?;
+        let facts_of = Statement {
+            event: public,
+            private: None,
+            ..statement.clone()
+        };
+        let wrapping =
+            self.private_recipients(&RecordFacts::of(&facts_of), statement.issued_at_ms)?;
+        let (public, section) = private::seal_for_period(
+            &statement.event,
+            paths,
+            &wrapping.recipients,
+            wrapping.key_period,
+        )?;
+        statement.version = STATEMENT_VERSION_PRIVATE;
+        statement.event = public;
+        statement.private = Some(section);
+        Ok(())
+    }
+
     /// The orgs entitled to read the private fields of a record with these
     /// facts, in genesis order.
     pub fn private_readers(&self, facts: &RecordFacts<'_>) -> Vec<&Org> {

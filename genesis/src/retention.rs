@@ -24,9 +24,11 @@
 //! `e + 1`: some committed statement was issued at or after
 //! `(e + 1) * period_seconds`. A record of key period `e` was issued
 //! before `(t + 1) * period_seconds`, so it was kept at least `r` periods.
-//! `issuedAtMs` is the submitter's clock, unbounded by admission, so a node
-//! also waits for its own clock to pass the period's end before it
-//! destroys anything (a future-dated statement cannot shred early).
+//! `issuedAtMs` is the submitter's clock, bounded only by the clock of the
+//! node it submits to (`[admission] issued_at_skew_ms`, not a consensus
+//! rule), so a node also waits for its own clock to pass the period's end
+//! before it destroys anything (a future-dated statement cannot shred
+//! early).
 //!
 //! # Destruction
 //!

@@ -20,6 +20,16 @@
 //! type) are admitted here too: signatures of a threshold of member orgs
 //! instead of one signature and a statement.
 //!
+//! A client's submission (the API, EPCIS capture; not peers' gossip or
+//! proposals) must also be issued within a bound of this node's clock
+//! ([`Admission::bounding_issued_at`], `[admission] issued_at_skew_ms`):
+//! `issuedAtMs` chooses a record's key period (retention, crypto-shredding,
+//! `docs/confidentiality.md`), so a statement dated years ahead would keep
+//! its private data readable years past its retention, and one dated back
+//! would lose it early. It is a local rule, not a consensus rule (it reads
+//! a clock): a proposal is judged without it, and gossip too, so a peer
+//! whose clock is a little off is not penalised for relaying.
+//!
 //! Problems that do not depend on each other are all reported together (R7):
 //! a caller fixing one should not discover the next only on the next try.
 //! A bad signature is decisive: the guard's problems are only judged for a
@@ -44,6 +54,10 @@ use crate::mempool::Admitted;
 /// Longest accepted nonce.
 pub const NONCE_CHARS_MAX: usize = 128;
 
+/// Default of `[admission] issued_at_skew_ms`: how far a client's
+/// `issuedAtMs` may be from the node's clock, either way (5 minutes).
+pub const ISSUED_AT_SKEW_MS_DEFAULT: u64 = 300_000;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AdmissionError {
     #[error("the attestation is not a valid DSSE envelope: {0}")]
@@ -64,6 +78,18 @@ pub enum AdmissionError {
     WrongChain { expected: Digest, got: Digest },
     #[error("nonce must be 1 to {NONCE_CHARS_MAX} characters, got {0}")]
     Nonce(usize),
+    /// A client's `issuedAtMs` further than the node's bound from its
+    /// clock ([`Admission::bounding_issued_at`]).
+    #[error(
+        "issuedAtMs {issued_at_ms} is {} ms {} this node's clock ({now_ms}); at most {skew_ms} ms is accepted, because issuedAtMs decides how long private fields are kept",
+        issued_at_ms.abs_diff(*now_ms),
+        if issued_at_ms < now_ms { "behind" } else { "ahead of" }
+    )]
+    IssuedAt {
+        issued_at_ms: u64,
+        now_ms: u64,
+        skew_ms: u64,
+    },
     #[error("key {0} is not a client key of any member organisation")]
     UnknownKey(PublicKey),
     #[error("key {key} was revoked by the consortium (from height {from})")]
@@ -164,6 +190,9 @@ pub type Rejection = Vec<AdmissionError>;
 pub struct Admission {
     genesis: Arc<Genesis>,
     governance: Arc<Governance>,
+    /// Largest distance of a client's `issuedAtMs` from the clock, in ms;
+    /// `None`: unbounded (tests and tools; a node always sets it).
+    issued_at_skew_ms: Option<u64>,
 }
 
 /// Where an attestation is judged: the membership history, the height of
@@ -175,6 +204,8 @@ struct At<'a> {
     history: &'a History,
     height: u64,
     submission: bool,
+    /// A client's submission: `issuedAtMs` is bounded by the clock.
+    client: bool,
 }
 
 /// Passed every check that reads nothing but the envelope and the
@@ -210,7 +241,15 @@ impl Admission {
         Admission {
             genesis: governance.history().genesis().clone(),
             governance,
+            issued_at_skew_ms: None,
         }
+    }
+
+    /// Refuses a client's statement issued more than `skew_ms` from this
+    /// node's clock, either way ([`AdmissionError::IssuedAt`]).
+    pub fn bounding_issued_at(mut self, skew_ms: u64) -> Admission {
+        self.issued_at_skew_ms = Some(skew_ms);
+        self
     }
 
     pub fn genesis(&self) -> &Genesis {
@@ -231,19 +270,28 @@ impl Admission {
         self.admit_guarded(envelope, guard)
     }
 
-    /// Admits one decoded envelope.
+    /// Admits one decoded envelope the node made itself (no clock bound).
     pub fn admit(&self, envelope: Envelope) -> Result<Admitted, Rejection> {
-        self.admit_guarded(envelope, &NoGuard)
+        self.admit_one(envelope, &NoGuard, false)
     }
 
-    /// Admits one decoded envelope that also passes `guard`.
+    /// Admits one decoded envelope from a client that also passes `guard`.
     pub fn admit_guarded(
         &self,
         envelope: Envelope,
         guard: &dyn StatementGuard,
     ) -> Result<Admitted, Rejection> {
+        self.admit_one(envelope, guard, true)
+    }
+
+    fn admit_one(
+        &self,
+        envelope: Envelope,
+        guard: &dyn StatementGuard,
+        client: bool,
+    ) -> Result<Admitted, Rejection> {
         let history = self.governance.history();
-        let at = self.next(&history);
+        let at = self.next(&history, client);
         let checked = self.precheck(envelope, at)?;
         if let Kind::Statement { signer, .. } = &checked.kind {
             let signature = checked.envelope.signatures[0].sig;
@@ -254,20 +302,23 @@ impl Admission {
         finish(checked, guard)
     }
 
-    /// Admits a batch: each item on its own, signatures in one batch check
-    /// (same ZIP-215 verdicts as single verification).
+    /// Admits a batch from peers' gossip: each item on its own, signatures
+    /// in one batch check (same ZIP-215 verdicts as single verification).
     pub fn admit_batch(&self, envelopes: Vec<Envelope>) -> Vec<Result<Admitted, Rejection>> {
-        self.admit_batch_guarded(envelopes, &NoGuard)
+        let history = self.governance.history();
+        let at = self.next(&history, false);
+        self.batch(envelopes, &NoGuard, at)
     }
 
-    /// [`Admission::admit_batch`], each item also passing `guard`.
+    /// [`Admission::admit_batch`] for a client's batch: each item also
+    /// passes `guard` and the clock bound.
     pub fn admit_batch_guarded(
         &self,
         envelopes: Vec<Envelope>,
         guard: &dyn StatementGuard,
     ) -> Vec<Result<Admitted, Rejection>> {
         let history = self.governance.history();
-        let at = self.next(&history);
+        let at = self.next(&history, true);
         self.batch(envelopes, guard, at)
     }
 
@@ -284,16 +335,29 @@ impl Admission {
             history,
             height,
             submission: false,
+            client: false,
         };
         self.batch(envelopes, &NoGuard, at)
     }
 
-    fn next<'a>(&self, history: &'a History) -> At<'a> {
+    fn next<'a>(&self, history: &'a History, client: bool) -> At<'a> {
         At {
             history,
             height: self.governance.next_height(),
             submission: true,
+            client,
         }
+    }
+
+    /// The clock bound on a client's `issuedAtMs`, if it is broken.
+    fn issued_at_problem(&self, statement: &Statement) -> Option<AdmissionError> {
+        let skew_ms = self.issued_at_skew_ms?;
+        let now_ms = crate::clock::unix_ms();
+        (statement.issued_at_ms.abs_diff(now_ms) > skew_ms).then_some(AdmissionError::IssuedAt {
+            issued_at_ms: statement.issued_at_ms,
+            now_ms,
+            skew_ms,
+        })
     }
 
     fn batch(
@@ -372,6 +436,9 @@ impl Admission {
         }
         if statement.nonce.is_empty() || statement.nonce.chars().count() > NONCE_CHARS_MAX {
             problems.push(AdmissionError::Nonce(statement.nonce.chars().count()));
+        }
+        if at.client {
+            problems.extend(self.issued_at_problem(&statement));
         }
         if statement.key != signer {
             problems.push(AdmissionError::KeyMismatch {

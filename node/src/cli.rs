@@ -229,6 +229,21 @@ enum GenesisCommand {
         /// First libp2p port; validator i listens on port + i (several validators).
         #[arg(long, default_value_t = 7100)]
         p2p_port: u16,
+        /// A retention rule (crypto-shredding, docs/confidentiality.md):
+        /// the length of one key period, in seconds.
+        #[arg(long, requires = "retention_periods")]
+        retention_period_seconds: Option<u64>,
+        /// How many periods records are kept unless a class says otherwise.
+        #[arg(long, requires = "retention_period_seconds")]
+        retention_periods: Option<u32>,
+        /// A retention class, name=bizStep+bizStep:periods (repeatable),
+        /// e.g. logistics=shipping+receiving:2.
+        #[arg(long = "retention-class", requires = "retention_period_seconds")]
+        retention_classes: Vec<String>,
+        /// Period keys are written for records issued over this many
+        /// periods from now (later ones need keys announced by governance).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100))]
+        retention_key_periods: u64,
     },
     /// Print a genesis file's chain id after validating it.
     Id {
@@ -467,19 +482,39 @@ fn genesis_command(command: GenesisCommand) -> Result<()> {
             validators,
             api_port,
             p2p_port,
+            retention_period_seconds,
+            retention_periods,
+            retention_classes,
+            retention_key_periods,
         } => {
             let specs = crate::demo::parse_orgs(&orgs)?;
+            let retention = match (retention_period_seconds, retention_periods) {
+                (Some(period_seconds), Some(default_periods)) => {
+                    Some(lotline_genesis::RetentionSpec {
+                        period_seconds,
+                        default_periods,
+                        classes: retention_classes
+                            .iter()
+                            .map(|c| parse_retention_class(c))
+                            .collect::<Result<_>>()?,
+                        issued_from_ms: crate::clock::unix_ms(),
+                        issued_periods: retention_key_periods,
+                    })
+                }
+                _ => None,
+            };
             let validators: Vec<String> = match validators {
                 Some(list) => list.split(',').map(|s| s.trim().to_owned()).collect(),
                 None => specs.iter().map(|s| s.id.clone()).collect(),
             };
-            let layout = crate::demo::create_consortium(
+            let layout = crate::demo::create_consortium_with(
                 &dir,
                 &chain_name,
                 &specs,
                 &validators,
                 api_port,
                 p2p_port,
+                retention.as_ref(),
             )?;
             println!(
                 "consortium {} (chain id {})",
@@ -492,6 +527,18 @@ fn genesis_command(command: GenesisCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `name=bizStep+bizStep:periods`, e.g. `logistics=shipping+receiving:2`.
+fn parse_retention_class(text: &str) -> Result<lotline_genesis::RetentionClass> {
+    let bad = || anyhow::anyhow!("retention class {text:?}: expected name=bizStep+bizStep:periods");
+    let (name, rest) = text.split_once('=').ok_or_else(bad)?;
+    let (steps, periods) = rest.rsplit_once(':').ok_or_else(bad)?;
+    Ok(lotline_genesis::RetentionClass {
+        name: name.trim().to_owned(),
+        biz_steps: steps.split('+').map(|s| s.trim().to_owned()).collect(),
+        periods: periods.trim().parse().map_err(|_| bad())?,
+    })
 }
 
 async fn attest(

@@ -30,6 +30,8 @@
 //! heartbeat_ms = 60000                  # an idle chain adds one block this often
 //! [storage]                             # optional, several validators
 //! scrub_secs = 3600                     # read the block log back (at start, then this often) and mend damage from peers; 0: only when a read meets damage
+//! [admission]                           # optional
+//! issued_at_skew_ms = 300000            # a client's issuedAtMs may be this far from the clock, either way
 //! [capture]                             # optional: EPCIS capture on this node
 //! org = "manufacturer"                  # the org captured events are signed as
 //! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
@@ -86,6 +88,8 @@ struct RawConfig {
     consensus: RawConsensus,
     #[serde(default)]
     storage: RawStorage,
+    #[serde(default)]
+    admission: RawAdmission,
     capture: Option<RawCapture>,
     alerts: Option<RawAlerts>,
     #[serde(default)]
@@ -213,6 +217,16 @@ struct RawStorage {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawAdmission {
+    issued_at_skew_ms: Option<u64>,
+}
+
+/// Largest `[admission] issued_at_skew_ms`: one day. A key period is a
+/// year or so; more than a day of skew is a broken clock, not skew.
+pub const ISSUED_AT_SKEW_MS_MAX: u64 = 86_400_000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawP2p {
     listen: Option<String>,
 }
@@ -285,6 +299,11 @@ pub struct NodeConfig {
     /// nobody asked for, and mends it from its peers (`consensus::mend`);
     /// `None` (`scrub_secs = 0`): only when a read meets damage.
     pub scrub: Option<std::time::Duration>,
+    /// How far a client's `issuedAtMs` may be from this node's clock,
+    /// either way ([`crate::admission::Admission::bounding_issued_at`]):
+    /// it chooses the record's key period, so it bounds how far a
+    /// submitter can move a record's retention.
+    pub issued_at_skew_ms: u64,
     /// EPCIS capture signing identity; `None` disables capture.
     pub capture: Option<CaptureConfig>,
     /// Quality alerts; `None`: this node records none.
@@ -461,6 +480,21 @@ impl NodeConfig {
                 0 => None,
                 secs => Some(std::time::Duration::from_secs(secs)),
             },
+            issued_at_skew_ms: match raw.admission.issued_at_skew_ms {
+                None => crate::admission::ISSUED_AT_SKEW_MS_DEFAULT,
+                Some(0) => {
+                    return Err(ConfigError::Zero {
+                        field: "admission.issued_at_skew_ms",
+                    });
+                }
+                Some(ms) if ms > ISSUED_AT_SKEW_MS_MAX => {
+                    return Err(ConfigError::Above {
+                        field: "admission.issued_at_skew_ms",
+                        max: ISSUED_AT_SKEW_MS_MAX,
+                    });
+                }
+                Some(ms) => ms,
+            },
             capture: raw.capture.map(|c| CaptureConfig {
                 org: c.org,
                 key: resolve(c.key),
@@ -579,11 +613,18 @@ impl NodeConfig {
     }
 
     /// The `[private]` section: this node opens private fields as `org`.
-    pub fn render_private(org: &str, key: &Path) -> String {
-        format!(
+    pub fn render_private(org: &str, key: &Path, period_keys: Option<&Path>) -> String {
+        let mut text = format!(
             "\n[private]\norg = {org:?}\nkey = {:?}\n",
             key.display().to_string()
-        )
+        );
+        if let Some(folder) = period_keys {
+            text.push_str(&format!(
+                "period_keys = {:?}\n",
+                folder.display().to_string()
+            ));
+        }
+        text
     }
 
     /// The TOML text of a config (used by `genesis init` and the demo).
@@ -600,6 +641,37 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_issued_at_bound_defaults_to_five_minutes_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["g.toml", "k"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let base = "data_dir = \"d\"\ngenesis = \"g.toml\"\nnode_key = \"k\"\n[api]\nlisten = \"127.0.0.1:1\"\n";
+        let with = |ms: u64| format!("{base}[admission]\nissued_at_skew_ms = {ms}\n");
+        let config = NodeConfig::parse(base, dir.path()).unwrap();
+        assert_eq!(config.issued_at_skew_ms, 300_000);
+        assert_eq!(
+            NodeConfig::parse(&with(1000), dir.path())
+                .unwrap()
+                .issued_at_skew_ms,
+            1000
+        );
+        assert!(matches!(
+            NodeConfig::parse(&with(0), dir.path()),
+            Err(ConfigError::Zero {
+                field: "admission.issued_at_skew_ms"
+            })
+        ));
+        assert!(matches!(
+            NodeConfig::parse(&with(ISSUED_AT_SKEW_MS_MAX + 1), dir.path()),
+            Err(ConfigError::Above {
+                field: "admission.issued_at_skew_ms",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn webhooks_and_alerts_are_checked() {

@@ -114,10 +114,25 @@ pub fn create_consortium(
     api_port: u16,
     p2p_port: u16,
 ) -> Result<ConsortiumLayout> {
+    create_consortium_with(dir, chain_name, orgs, validators, api_port, p2p_port, None)
+}
+
+/// [`create_consortium`] with a retention rule (`lotline genesis init
+/// --retention-*`): period key files per org, and each node's `[private]`
+/// names its org's folder of them.
+pub fn create_consortium_with(
+    dir: &Path,
+    chain_name: &str,
+    orgs: &[OrgSpec],
+    validators: &[String],
+    api_port: u16,
+    p2p_port: u16,
+    retention: Option<&lotline_genesis::RetentionSpec>,
+) -> Result<ConsortiumLayout> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let p2p = (validators.len() > 1).then_some(p2p_port);
-    let out = lotline_genesis::init::init_consortium_with_validators(
-        dir, chain_name, orgs, validators, p2p,
+    let out = lotline_genesis::init::init_consortium_with_retention(
+        dir, chain_name, orgs, validators, p2p, retention,
     )?;
     // One read credential per org, accepted by every node (a demo
     // convenience: in production each node's operator issues its own).
@@ -174,6 +189,7 @@ pub fn create_consortium(
         text.push_str(&NodeConfig::render_private(
             &validator.org,
             &rel(&keys.encryption_key),
+            keys.period_keys.as_deref().map(rel).as_deref(),
         ));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         node_configs.push(path);

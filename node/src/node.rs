@@ -195,7 +195,8 @@ impl Node {
             linger: crate::consensus::actor::BLOCK_LINGER
                 .min(Duration::from_millis(params.block_interval_ms)),
         };
-        let admission = Admission::with_governance(governance);
+        let admission =
+            Admission::with_governance(governance).bounding_issued_at(config.issued_at_skew_ms);
         let epcis = Arc::new(crate::epcis::Epcis {
             custodian: capture_custodian(config, &genesis)?,
             jobs: Default::default(),

@@ -140,23 +140,52 @@ fn verify_disclosure(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_attest_then_a_disclosure_verifies_offline_and_an_edited_one_fails() {
-    // Goal (issue 14): `lotline attest --private` seals the named member
-    // (the stored statement is version 2 without it in the public event),
-    // the issuer opens it with its encryption key, and `lotline verify
-    // --disclosure` accepts the disclosed field against the receipt and
-    // genesis alone (exit 0) and refuses an edited value (exit 1).
+    // Goal (issue 14): on a consortium made by `lotline genesis init` with
+    // a retention rule (the CLI alone: period key files, `[private]
+    // period_keys`), `lotline attest --private` seals the named member (the
+    // stored statement is version 2 without it in the public event) to the
+    // period keys, the issuer opens it with its key file for the record's
+    // period, and `lotline verify --disclosure` accepts the disclosed field
+    // against the receipt and genesis alone (exit 0) and refuses an edited
+    // value (exit 1).
     let dir = tempfile::tempdir().expect("tempdir");
-    let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS).expect("orgs");
-    let layout = lotline_node::demo::create_consortium(
-        dir.path(),
-        "disclose",
-        &orgs,
-        &["manufacturer".into()],
-        0,
-        0,
-    )
-    .expect("consortium");
-    let mut config = NodeConfig::load(&layout.node_configs[0]).expect("config");
+    let init = Command::new(env!("CARGO_BIN_EXE_lotline"))
+        .args(["genesis", "init", "--dir"])
+        .arg(dir.path())
+        .args(["--chain-name", "disclose", "--validators", "manufacturer"])
+        .args([
+            "--retention-period-seconds",
+            "31536000",
+            "--retention-periods",
+            "5",
+        ])
+        .args(["--retention-class", "logistics=shipping+receiving:2"])
+        .output()
+        .expect("run lotline genesis init");
+    assert!(
+        init.status.success(),
+        "genesis init: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let genesis_path = dir.path().join("genesis.toml");
+    let supplier_keys = dir.path().join("keys").join("supplier");
+    let retention = Genesis::load(&genesis_path)
+        .expect("genesis")
+        .retention()
+        .cloned()
+        .expect("[retention] in genesis");
+    assert_eq!(retention.classes[0].periods, 2);
+    let config_path = dir.path().join("nodes").join("manufacturer.toml");
+    let mut config = NodeConfig::load(&config_path).expect("config");
+    let period_keys = config.private.as_ref().and_then(|p| p.period_keys.clone());
+    assert_eq!(
+        period_keys.as_deref(),
+        Some(
+            dir.path()
+                .join("nodes/../keys/manufacturer/periods")
+                .as_path()
+        )
+    );
     config.listen = ([127, 0, 0, 1], 0).into();
     let node = Node::start(&config).await.expect("node");
     let event = serde_json::json!({
@@ -178,9 +207,9 @@ async fn private_attest_then_a_disclosure_verifies_offline_and_an_edited_one_fai
             "supplier",
             "--genesis",
         ])
-        .arg(&layout.genesis_path)
+        .arg(&genesis_path)
         .arg("--key")
-        .arg(&layout.client_keys["supplier"])
+        .arg(supplier_keys.join("client.key"))
         .arg("--event")
         .arg(&event_path)
         .args(["--private", "/ilmd", "--receipt-out"])
@@ -204,11 +233,19 @@ async fn private_attest_then_a_disclosure_verifies_offline_and_an_edited_one_fai
         statement.event.ilmd.is_none(),
         "ilmd left in the public event"
     );
-    let key_path = layout.client_keys["supplier"]
-        .parent()
-        .expect("key folder")
-        .join("encryption.key");
-    let key = lotline_genesis::keys::read_encryption_key(&key_path).expect("encryption key");
+    // Commissioning is a quality record: kept the default 5 periods.
+    let period = statement
+        .private
+        .as_ref()
+        .and_then(|p| p.key_period)
+        .expect("sealed for a key period");
+    assert_eq!(
+        period,
+        retention.period_of(statement.issued_at_ms) + 5,
+        "key period"
+    );
+    let key_path = supplier_keys.join("periods").join(format!("{period}.key"));
+    let key = lotline_genesis::keys::read_encryption_key(&key_path).expect("period key");
     let fields = lotline_sdk::open_private(&receipt.attestation, "supplier", &key).expect("open");
     assert_eq!(fields[0].value["cbvmda:lotNumber"], "LOT-PRIVATE-77");
 
@@ -218,13 +255,13 @@ async fn private_attest_then_a_disclosure_verifies_offline_and_an_edited_one_fai
         serde_json::to_vec(&fields[0]).expect("json"),
     )
     .expect("write");
-    let (code, stdout) = verify_disclosure(&layout.genesis_path, &receipt_path, &disclosure_path);
+    let (code, stdout) = verify_disclosure(&genesis_path, &receipt_path, &disclosure_path);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.starts_with("OK"), "{stdout}");
     let mut edited = fields[0].clone();
     edited.value["cbvmda:lotNumber"] = "LOT-PRIVATE-78".into();
     std::fs::write(&disclosure_path, serde_json::to_vec(&edited).expect("json")).expect("write");
-    let (code, stdout) = verify_disclosure(&layout.genesis_path, &receipt_path, &disclosure_path);
+    let (code, stdout) = verify_disclosure(&genesis_path, &receipt_path, &disclosure_path);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.starts_with("FAIL"), "{stdout}");
     node.shutdown().await;

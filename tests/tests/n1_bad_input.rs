@@ -73,6 +73,14 @@ async fn every_bad_submission_is_refused_with_its_reason_and_nothing_changes() {
         "https://id.gs1.org/01/09506000134353/10/LOT-G".into();
     let bad_gtin_event = serde_json::from_value(bad_gtin).expect("event");
 
+    // issuedAtMs decides how long private fields are kept: a client may
+    // not date a statement further than the node's bound (default 5
+    // minutes) from its clock, ahead or behind.
+    let mut ahead = statement(&c, "supplier", commissioning("LOT-AHEAD"));
+    ahead.issued_at_ms += 10 * 60 * 1000;
+    let mut behind = statement(&c, "supplier", commissioning("LOT-BEHIND"));
+    behind.issued_at_ms -= 365 * 24 * 3600 * 1000;
+
     let mut bad_signature = c.attest("supplier", commissioning("LOT-SIG"));
     bad_signature.signatures[0].sig.0[10] ^= 0x01;
 
@@ -137,6 +145,18 @@ async fn every_bad_submission_is_refused_with_its_reason_and_nothing_changes() {
             &sign(&statement(&c, "supplier", bad_gtin_event), supplier_key),
             422,
             "invalid-event",
+        ),
+        json_case(
+            "issued 10 minutes ahead of the node's clock",
+            &sign(&ahead, supplier_key),
+            422,
+            "issued-at-skew",
+        ),
+        json_case(
+            "issued a year before the node's clock",
+            &sign(&behind, supplier_key),
+            422,
+            "issued-at-skew",
         ),
         json_case(
             "signature does not verify",
@@ -208,6 +228,13 @@ async fn every_bad_submission_is_refused_with_its_reason_and_nothing_changes() {
         assert_eq!(content_type, "application/problem+json", "{}", case.name);
         assert_eq!(problem.status, case.status, "{}", case.name);
         assert!(!problem.detail.is_empty(), "{}", case.name);
+        if case.slug == "issued-at-skew" {
+            assert!(
+                problem.detail.contains("ahead of") || problem.detail.contains("behind"),
+                "{}: {problem:?}",
+                case.name
+            );
+        }
         if case.slug == "invalid-event" {
             assert!(
                 problem.problems.iter().any(

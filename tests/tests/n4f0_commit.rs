@@ -6,7 +6,7 @@ mod support;
 
 use lotline_core::api::{Status, Wait};
 use support::n4::{Four, eventually};
-use support::{commissioning, lot_uri};
+use support::{GTIN, commissioning, lot_uri};
 
 /// Four-node tests of this file run one at a time: two consortia of four
 /// at once on a small shared machine miss their commit waits.
@@ -199,6 +199,125 @@ async fn private_fields_are_plaintext_only_to_entitled_orgs() {
         edited.value = serde_json::json!("MARKER-edited");
         assert!(four.genesis.verify_disclosure(&receipt, &edited).is_err());
     }
+    // EPCIS capture over HTTP marks members private with `lotline:private`
+    // (JSON pointers), as JSON and as XML: the node seals them exactly as
+    // the SDK does, and the same orgs read them.
+    let http = reqwest::Client::new();
+    let base = nodes[0].url();
+    let json_marker = "MARKER-c4d1-captured-json";
+    let mut captured = serde_json::to_value(commissioning("PRIV-CAP-J")).expect("event");
+    captured["@context"] = serde_json::json!([
+        "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+        {"lotline": "https://lotline.dev/epcis/"}
+    ]);
+    captured["lotline:quality"]["method"] = json_marker.into();
+    captured["lotline:private"] = serde_json::json!(["/lotline:quality/method"]);
+    let response = http
+        .post(format!("{base}/epcis/events"))
+        .bearer_auth(&four.tokens["supplier"])
+        .json(&captured)
+        .send()
+        .await
+        .expect("capture JSON");
+    assert_eq!(response.status().as_u16(), 201);
+    let body: serde_json::Value = response.json().await.expect("captured event");
+    assert!(body.get("lotline:private").is_none(), "{body}");
+    let json_id: lotline_core::AttestationId = body["lotline:attestation"]["id"]
+        .as_str()
+        .expect("attestation id")
+        .parse()
+        .expect("id");
+    let xml_marker = "MARKER-9e07-captured-xml";
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" xmlns:lotline="https://lotline.dev/epcis/"
+    xmlns:example="http://ns.example.com/epcis" creationDate="2026-03-02T08:00:00Z" schemaVersion="2.0">
+  <EPCISBody><EventList><ObjectEvent>
+    <eventTime>2026-03-02T09:00:00.000Z</eventTime><eventTimeZoneOffset>+08:00</eventTimeZoneOffset>
+    <action>ADD</action>
+    <bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>
+    <disposition>urn:epcglobal:cbv:disp:active</disposition>
+    <readPoint><id>https://id.gs1.org/414/9506000134352</id></readPoint>
+    <quantityList><quantityElement><epcClass>https://id.gs1.org/01/{GTIN}/10/PRIV-CAP-X</epcClass><quantity>500</quantity><uom>KGM</uom></quantityElement></quantityList>
+    <example:recipe>{xml_marker}</example:recipe>
+    <lotline:private>/example:recipe</lotline:private>
+  </ObjectEvent></EventList></EPCISBody>
+</epcis:EPCISDocument>"#
+    );
+    let response = http
+        .post(format!("{base}/epcis/capture"))
+        .bearer_auth(&four.tokens["supplier"])
+        .header("content-type", "application/xml")
+        .body(xml)
+        .send()
+        .await
+        .expect("capture XML");
+    assert_eq!(response.status().as_u16(), 202);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let mut job = serde_json::Value::Null;
+    for _ in 0..600 {
+        job = http
+            .get(format!("{base}{location}"))
+            .bearer_auth(&four.tokens["supplier"])
+            .send()
+            .await
+            .expect("job")
+            .json()
+            .await
+            .expect("job JSON");
+        if job["running"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(job["success"], true, "{job}");
+    let xml_id: lotline_core::AttestationId = job["lotline:events"][0]["attestation"]
+        .as_str()
+        .expect("attestation id")
+        .parse()
+        .expect("id");
+    for captured_id in [json_id, xml_id] {
+        let mut tries = 0;
+        while as_org(0, "supplier").receipt(&captured_id).await.is_err() {
+            tries += 1;
+            assert!(tries < 600, "captured {captured_id} never committed");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let target = nodes[0].shared.head().height;
+    eventually("all nodes reach the captured records' height", 30, || {
+        nodes.iter().all(|n| n.shared.head().height >= target)
+    })
+    .await;
+    for (captured_id, path, marker) in [
+        (json_id, "/lotline:quality/method", json_marker),
+        (xml_id, "/example:recipe", xml_marker),
+    ] {
+        for (node, org) in [(0, "supplier"), (3, "regulator")] {
+            let fields = as_org(node, org)
+                .private_fields(&captured_id)
+                .await
+                .unwrap_or_else(|e| panic!("{org} on its node, captured {path}: {e}"));
+            assert_eq!(fields.len(), 1, "{org}: {fields:?}");
+            assert_eq!(fields[0].path, path);
+            assert_eq!(fields[0].value, serde_json::json!(marker), "{org}");
+        }
+        // The public record, served by a node whose org is no recipient.
+        let public = as_org(1, "supplier")
+            .attestation(&captured_id)
+            .await
+            .expect("public part");
+        let text = serde_json::to_string(&public).expect("json");
+        assert!(!text.contains(marker), "the public record holds {marker}");
+        assert!(
+            !text.contains("lotline:private"),
+            "the instruction is kept: {text}"
+        );
+    }
+
     // The manufacturer may see the public part, not the private fields.
     match as_org(1, "manufacturer").private_fields(&id).await {
         Err(lotline_sdk::SdkError::Rejected {
@@ -226,10 +345,16 @@ async fn private_fields_are_plaintext_only_to_entitled_orgs() {
     }
     for (i, config) in four.configs.iter().enumerate() {
         let contents = folder_contents(&config.data_dir);
-        assert_eq!(
-            holds(&contents, marker),
-            None,
-            "node {i}: the private marker is on disk in plaintext"
+        for marker in [marker, json_marker, xml_marker] {
+            assert_eq!(
+                holds(&contents, marker),
+                None,
+                "node {i}: the private marker {marker} is on disk in plaintext"
+            );
+        }
+        assert!(
+            holds(&contents, "PRIV-CAP-X").is_some(),
+            "node {i}: the scan finds the XML record's public lot"
         );
         assert!(
             holds(&contents, "PRIV-1").is_some(),

@@ -210,6 +210,11 @@ pub fn classify(error: &AdmissionError) -> (StatusCode, &'static str, &'static s
             "policy-denied",
             "Role may not emit this event",
         ),
+        AdmissionError::IssuedAt { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "issued-at-skew",
+            "issuedAtMs too far from the node's clock",
+        ),
         AdmissionError::PrivateRecipients(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "private-recipients",

@@ -52,6 +52,7 @@ use lotline_core::attestation::Envelope;
 use lotline_core::epcis::event_hash;
 use lotline_core::hash::Digest;
 use lotline_core::limits::CAPTURE_CHUNK_EVENTS;
+use lotline_genesis::SealError;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -751,12 +752,16 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
         };
     };
     let issued_at_ms = crate::clock::unix_ms();
+    // Private members are sealed for the orgs the membership in force
+    // entitles, as admission will require.
+    let governance = parts.admission.governance();
+    let membership = governance.history().at(governance.next_height());
     let mut paths = Vec::with_capacity(events.len());
     let mut envelopes = Vec::with_capacity(events.len());
     let mut ids: Vec<String> = Vec::with_capacity(events.len());
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for RawEvent { path, raw } in events {
-        let raw = with_context(raw, context);
+        let mut raw = with_context(raw, context);
         let violations = schema::check(&raw);
         if !violations.is_empty() {
             problems.rejected += 1;
@@ -768,38 +773,75 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
             }));
             continue;
         }
-        match capture::read_event(&raw, None, &path) {
-            Ok(mut event) => {
-                let nonce = random_nonce();
-                let event_id = capture::name_event(&mut event);
-                // The same event twice in one chunk: the later one repeats
-                // the earlier (neither is committed yet, so the committed
-                // index cannot tell; see `dedup`).
-                let name = event_hash::duplicate_name(&event);
-                if let Some(&first) = seen.get(&name) {
-                    let envelope: &Envelope = &envelopes[first];
-                    let rejection: Rejection = vec![AdmissionError::DuplicateEvent {
-                        hash: event_hash::event_hash(&event).uri(),
-                        first: envelope.id(),
-                        event_id: Some(ids[first].clone()),
-                    }];
-                    problems.rejected += 1;
-                    problems.push(event_problems(&path, &rejection));
-                    problems.first_rejection.get_or_insert(rejection);
-                    continue;
-                }
-                seen.insert(name, envelopes.len());
-                envelopes.push(custodian.sign(parts.chain_id, issued_at_ms, nonce, event));
-                ids.push(event_id);
-                paths.push(path);
+        let private = match capture::take_private(&mut raw, &path) {
+            Ok(private) => private,
+            Err(problem) => {
+                problems.rejected += 1;
+                problems.unreadable = true;
+                problems.push([problem]);
+                continue;
             }
+        };
+        let event = match capture::read_event(&raw, None, &path) {
+            Ok(event) => event,
             Err((problem, unknown)) => {
                 problems.rejected += 1;
                 problems.unreadable = true;
                 problems.unknown_type |= unknown;
                 problems.push([problem]);
+                continue;
             }
+        };
+        let nonce = random_nonce();
+        let sealed = custodian.seal(
+            membership.rules(),
+            parts.chain_id,
+            issued_at_ms,
+            nonce,
+            event,
+            &private,
+        );
+        let mut statement = match sealed {
+            Ok(statement) => statement,
+            Err(SealError::Recipients(e)) => {
+                let rejection: Rejection = vec![AdmissionError::PrivateRecipients(e)];
+                problems.rejected += 1;
+                problems.push(event_problems(&path, &rejection));
+                problems.first_rejection.get_or_insert(rejection);
+                continue;
+            }
+            Err(SealError::Private(e)) => {
+                problems.rejected += 1;
+                problems.unreadable = true;
+                problems.push([FieldProblem {
+                    field: capture::join(&path, capture::PRIVATE_KEY),
+                    reason: e.to_string(),
+                }]);
+                continue;
+            }
+        };
+        let event_id = capture::name_event(&mut statement.event);
+        // The same event twice in one chunk: the later one repeats the
+        // earlier (neither is committed yet, so the committed index cannot
+        // tell; see `dedup`). Judged on the public event, as every node
+        // judges committed ones.
+        let name = event_hash::duplicate_name(&statement.event);
+        if let Some(&first) = seen.get(&name) {
+            let envelope: &Envelope = &envelopes[first];
+            let rejection: Rejection = vec![AdmissionError::DuplicateEvent {
+                hash: event_hash::event_hash(&statement.event).uri(),
+                first: envelope.id(),
+                event_id: Some(ids[first].clone()),
+            }];
+            problems.rejected += 1;
+            problems.push(event_problems(&path, &rejection));
+            problems.first_rejection.get_or_insert(rejection);
+            continue;
         }
+        seen.insert(name, envelopes.len());
+        envelopes.push(statement.sign(&custodian.key));
+        ids.push(event_id);
+        paths.push(path);
     }
     let guard = super::dedup::ClientGuard::new(parts.reader.clone());
     let verdicts = parts.admission.admit_batch_guarded(envelopes, &guard);

@@ -22,6 +22,14 @@
 //! - The document's `@context` is copied into each event that has none, so
 //!   the namespaced extensions it uses stay resolvable when the event is
 //!   returned on its own.
+//! - `lotline:private` ([`PRIVATE_KEY`], [`take_private`]) is an instruction
+//!   to capture, not part of the event: it names the members (JSON pointers
+//!   such as `/sensorElementList`, `/ilmd`) to seal into the statement's
+//!   private section (statement version 2, `docs/confidentiality.md`),
+//!   exactly as `lotline attest --private` does
+//!   ([`lotline_genesis::Genesis::seal_private`]). A missing eventID is
+//!   then the hash of the *public* event: a hash over the private values
+//!   would let anyone confirm a guess of them.
 
 use lotline_core::Envelope;
 use lotline_core::api::FieldProblem;
@@ -29,6 +37,7 @@ use lotline_core::crypto::SigningKey;
 use lotline_core::epcis::{Event, EventType};
 use lotline_core::hash::Digest;
 use lotline_core::statement::{STATEMENT_VERSION, Statement};
+use lotline_genesis::{Genesis, SealError};
 use serde_json::{Map, Value};
 
 use super::schema::Violation;
@@ -99,6 +108,35 @@ pub fn read_event(
     })
 }
 
+/// The event member naming the members capture seals privately: a JSON
+/// pointer, or an array of them (XML: one `<lotline:private>` element per
+/// pointer, namespace `https://lotline.dev/epcis/`).
+pub const PRIVATE_KEY: &str = "lotline:private";
+
+/// Takes `lotline:private` out of a raw event: the pointers to seal (none
+/// without it). `path` names the event in the problem.
+pub fn take_private(raw: &mut Value, path: &str) -> Result<Vec<String>, FieldProblem> {
+    let Some(value) = raw.as_object_mut().and_then(|o| o.remove(PRIVATE_KEY)) else {
+        return Ok(Vec::new());
+    };
+    let problem = || FieldProblem {
+        field: join(path, PRIVATE_KEY),
+        reason: "a JSON pointer to a member of the event (\"/ilmd\"), or an array of them".into(),
+    };
+    let pointers = match value {
+        Value::String(pointer) => vec![pointer],
+        Value::Array(items) if !items.is_empty() => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(pointer) => Ok(pointer),
+                _ => Err(problem()),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(problem()),
+    };
+    Ok(pointers)
+}
+
 /// `base.name`, or `name` at the top level.
 pub fn join(base: &str, name: &str) -> String {
     if base.is_empty() {
@@ -123,10 +161,39 @@ impl Custodian {
         chain_id: Digest,
         issued_at_ms: u64,
         nonce: [u8; 16],
-        mut event: Event,
+        event: Event,
     ) -> Envelope {
-        name_event(&mut event);
-        let statement = Statement {
+        let mut statement = self.statement(chain_id, issued_at_ms, nonce, event);
+        name_event(&mut statement.event);
+        statement.sign(&self.key)
+    }
+
+    /// The statement of `event` with the members at `private` sealed for
+    /// the orgs `rules` (the membership in force) entitle, not yet named
+    /// or signed: [`name_event`] names its public event, then
+    /// `Statement::sign` with [`Custodian::key`].
+    pub fn seal(
+        &self,
+        rules: &Genesis,
+        chain_id: Digest,
+        issued_at_ms: u64,
+        nonce: [u8; 16],
+        event: Event,
+        private: &[String],
+    ) -> Result<Statement, SealError> {
+        let mut statement = self.statement(chain_id, issued_at_ms, nonce, event);
+        rules.seal_private(&mut statement, private)?;
+        Ok(statement)
+    }
+
+    fn statement(
+        &self,
+        chain_id: Digest,
+        issued_at_ms: u64,
+        nonce: [u8; 16],
+        event: Event,
+    ) -> Statement {
+        Statement {
             version: STATEMENT_VERSION,
             chain_id,
             org: self.org.clone(),
@@ -135,8 +202,7 @@ impl Custodian {
             nonce: hex::encode(nonce),
             event,
             private: None,
-        };
-        statement.sign(&self.key)
+        }
     }
 }
 
@@ -193,6 +259,22 @@ mod tests {
         let (problem, unknown) = read_event(&json!(5), None, "epcisBody.eventList[2]").unwrap_err();
         assert!(!unknown);
         assert_eq!(problem.field, "epcisBody.eventList[2]");
+    }
+
+    #[test]
+    fn lotline_private_is_taken_out_as_pointers_or_named_as_a_problem() {
+        let mut raw = object_event();
+        assert_eq!(take_private(&mut raw, "e").unwrap(), Vec::<String>::new());
+        raw[PRIVATE_KEY] = json!("/example:note");
+        assert_eq!(take_private(&mut raw, "e").unwrap(), vec!["/example:note"]);
+        assert!(raw.get(PRIVATE_KEY).is_none(), "the instruction stays");
+        raw[PRIVATE_KEY] = json!(["/example:note", "/epcList"]);
+        assert_eq!(take_private(&mut raw, "e").unwrap().len(), 2);
+        for bad in [json!([]), json!([1]), json!(5), json!({"p": "/x"})] {
+            raw[PRIVATE_KEY] = bad;
+            let problem = take_private(&mut raw, "epcisBody.eventList[3]").unwrap_err();
+            assert_eq!(problem.field, "epcisBody.eventList[3].lotline:private");
+        }
     }
 
     #[test]

@@ -157,14 +157,19 @@ pub fn client_as(c: &Consortium, node: &Node, org: &str) -> Client {
     client(node).with_bearer_token(c.tokens[org].clone())
 }
 
-/// A statement for `org` (signed by `org`'s key unless changed).
+/// A statement for `org` (signed by `org`'s key unless changed), issued
+/// now (nodes bound a client's `issuedAtMs` by their clock).
 pub fn statement(consortium: &Consortium, org: &str, event: Event) -> lotline_core::Statement {
+    let issued_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
     lotline_core::Statement {
         version: 1,
         chain_id: consortium.genesis.chain_id(),
         org: org.to_owned(),
         key: consortium.keys[org].public_key(),
-        issued_at_ms: 1_772_438_400_000,
+        issued_at_ms,
         nonce: "00112233445566778899aabbccddeeff".into(),
         event,
         private: None,
