@@ -14,10 +14,11 @@ use tokio::task::JoinHandle as TaskHandle;
 use crate::admission::Admission;
 use crate::api::{self, ApiContext};
 use crate::config::NodeConfig;
-use crate::consensus::actor::{Actor, BlockPolicy};
+use crate::consensus::BlockPolicy;
 use crate::consensus::bft::{self, BftActor};
 use crate::consensus::commit::Indexer;
 use crate::consensus::solo::SoloEngine;
+use crate::consensus::solo_actor::SoloActor;
 use crate::governance::Governance;
 use crate::mempool::Mempool;
 use crate::net::{NetConfig, Network, NetworkHandle};
@@ -192,7 +193,7 @@ impl Node {
             attestations_max: (params.block_max_attestations as usize)
                 .clamp(1, lotline_core::limits::BLOCK_ATTESTATIONS_MAX),
             interval: Duration::from_millis(params.block_interval_ms),
-            linger: crate::consensus::actor::BLOCK_LINGER
+            linger: crate::consensus::BLOCK_LINGER
                 .min(Duration::from_millis(params.block_interval_ms)),
         };
         let admission =
@@ -216,7 +217,7 @@ impl Node {
             let engine = SoloEngine::new(genesis.chain_id(), key, store.head(), &journaled.votes);
             let indexer = Indexer::start(store.reader(), shared.clone(), store.height())
                 .map_err(StartError::Thread)?;
-            let actor = Actor {
+            let actor = SoloActor {
                 engine,
                 journal,
                 store,

@@ -22,11 +22,10 @@ use lotline_core::evidence::{Evidence, EvidenceKey};
 use lotline_core::limits;
 use serde::{Deserialize, Serialize};
 
-use super::Halt;
-use super::actor::BlockPolicy;
 use super::commit;
 use super::evidence;
 use super::mend::{self, Mend};
+use super::{BlockPolicy, Halt};
 use crate::admission::{self, Admission};
 use crate::net::{NetError, NetEvent, NetworkHandle};
 use crate::state::Shared;

@@ -12,24 +12,40 @@
 //!    then waiting clients.
 //!
 //! Two engines share that boundary. With n = 1 ([`solo`], driven by
-//! [`actor`]) the quorum is 1, so the leader's own `notarize` and `finalize`
+//! [`solo_actor`]) the quorum is 1, so the leader's own `notarize` and `finalize`
 //! votes are the certificates. With n > 1 the Simplex engine of
 //! `lotline_consensus` (messages from peers, timers, proposal verification
 //! verdicts) is driven by [`bft`], which adds the network, block sync and
 //! proposals by attestation id. Both hand committed blocks to [`commit`].
 
-pub mod actor;
 pub mod bft;
 pub mod commit;
 pub mod evidence;
 pub mod mend;
 pub mod solo;
+pub mod solo_actor;
 
 pub use lotline_consensus::{Input, Message, Output};
+
+use std::time::Duration;
 
 use crate::state::Shared;
 use crate::store::StoreError;
 use crate::store::vote_journal::VoteJournalError;
+
+/// When a leader cuts a block (both actors).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockPolicy {
+    pub attestations_max: usize,
+    /// Longest an attestation waits for its block to fill.
+    pub interval: Duration,
+    /// Cut early when no attestation arrived for this long.
+    pub linger: Duration,
+}
+
+/// The default linger: long enough to collect a burst of concurrent submits,
+/// short against an fdatasync.
+pub const BLOCK_LINGER: Duration = Duration::from_millis(1);
 
 /// Why a consensus actor stops its node: a vote, block or piece of evidence
 /// it could not make durable. Going on would let it vote or answer from a

@@ -1,6 +1,7 @@
-//! The consensus actor: the one place where the engine's outputs become disk
-//! writes and client notifications. Runs on its own OS thread because every
-//! step ends in an fdatasync.
+//! The single validator's actor: the one place where the solo engine's
+//! outputs become disk writes and client notifications (several validators:
+//! [`super::bft`]). Runs on its own OS thread because every step ends in an
+//! fdatasync.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,28 +10,14 @@ use lotline_core::limits;
 
 use super::commit::{self, Indexer};
 use super::solo::SoloEngine;
-use super::{Halt, Input, Output};
+use super::{BlockPolicy, Halt, Input, Output};
 use crate::mempool::Admitted;
 use crate::state::Shared;
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{BlockRecord, Store};
 
-/// When to cut a block.
-#[derive(Clone, Copy, Debug)]
-pub struct BlockPolicy {
-    pub attestations_max: usize,
-    /// Longest an attestation waits for its block to fill.
-    pub interval: Duration,
-    /// Cut early when no attestation arrived for this long.
-    pub linger: Duration,
-}
-
-/// The default linger: long enough to collect a burst of concurrent submits,
-/// short against an fdatasync.
-pub const BLOCK_LINGER: Duration = Duration::from_millis(1);
-
 #[derive(Debug)]
-pub struct Actor {
+pub struct SoloActor {
     pub engine: SoloEngine,
     pub journal: VoteJournal,
     pub store: Store,
@@ -40,7 +27,7 @@ pub struct Actor {
     pub policy: BlockPolicy,
 }
 
-impl Actor {
+impl SoloActor {
     /// Runs until shutdown; on a storage failure it stops the node.
     pub fn run(mut self) {
         while let Some(items) = self.next_batch() {
