@@ -188,7 +188,13 @@ pub(crate) fn serialisations(
     let mut out = Vec::new();
     for kind in [EdgeKind::Serialised, EdgeKind::TransformedInto] {
         for (lot, (at, edge)) in reader.store.edges_under(stem, End::From, kind, &origins)? {
-            let item = matches!(Identifier::parse(&edge.other), Ok(Identifier::Item { .. }));
+            // A commissioning's edge ends at an item by construction
+            // (`lineage::derive` makes it only for items): only a
+            // transformation's outputs need parsing (a few per lot, where
+            // parsing every one of a product's 430k serials was most of a
+            // chart's time).
+            let item = kind == EdgeKind::Serialised
+                || matches!(Identifier::parse(&edge.other), Ok(Identifier::Item { .. }));
             if item && reader.stands(at, &edge.origin)? {
                 out.push((lot, (at, edge)));
             }
