@@ -273,6 +273,9 @@ pub fn root_cause(
     for lot in units_of.keys() {
         lot_factors.insert((*lot).to_owned(), upstream(&mut reader, lot)?);
     }
+    // The containers and destinations below share little: each is read
+    // once through `Containers`.
+    reader.forget_edges();
     // Exposure by factor: which finished lots (all their units) carry it.
     let mut lots_of_factor: BTreeMap<(String, FactorKind), BTreeSet<&str>> = BTreeMap::new();
     for (lot, factors) in &lot_factors {
@@ -307,6 +310,8 @@ pub fn root_cause(
 
     // Unit-level factors, from the bad units only (a factor no bad unit
     // has cannot be over-represented among them).
+    let mut bad_places: Vec<usize> = bad.iter().filter_map(|u| population.place(u)).collect();
+    bad_places.sort_unstable();
     let mut containers = Containers::default();
     let mut unit_paths: HashMap<(String, String), Vec<Step>> = HashMap::new();
     let mut unit_factors: BTreeMap<(String, FactorKind), BTreeSet<String>> = BTreeMap::new();
@@ -323,8 +328,9 @@ pub fn root_cause(
             FactorKind::Container => containers.units(&mut reader, factor, &population)?,
             _ => containers.shipped_to(&mut reader, factor, &population)?,
         };
-        let bad_exposed = members.iter().filter(|u| bad.contains(*u)).count() as u64;
-        let key = Exposure::Units(members.clone(), members.len() as u64, bad_exposed);
+        let bad_exposed = common(&members, &bad_places).len() as u64;
+        let exposed = members.len() as u64;
+        let key = Exposure::Units(members, exposed, bad_exposed);
         by_exposure
             .entry(key)
             .or_default()
@@ -410,8 +416,9 @@ type Factor = (String, FactorKind);
 enum Exposure {
     /// Finished lots, units exposed, bad units exposed.
     Lots(Vec<String>, u64, u64),
-    /// Units, units exposed, bad units exposed.
-    Units(Vec<String>, u64, u64),
+    /// Units (their places in the population, ascending), units exposed,
+    /// bad units exposed.
+    Units(Vec<usize>, u64, u64),
 }
 
 impl Exposure {
@@ -618,6 +625,16 @@ impl Serials<'_> {
         self.serial_of.contains_key(unit)
     }
 
+    /// The unit's place in the population.
+    fn place(&self, unit: &str) -> Option<usize> {
+        self.serial_of.get(unit).copied()
+    }
+
+    /// The unit at a place.
+    fn unit(&self, place: usize) -> &str {
+        &self.serials[place].1.1.other
+    }
+
     /// The lot the unit was serialised from.
     fn lot_of(&self, unit: &str) -> Option<&str> {
         let i = *self.serial_of.get(unit)?;
@@ -632,10 +649,22 @@ impl Serials<'_> {
     }
 }
 
+/// The places in both ascending lists (the shorter one searched in the
+/// longer: a case's dozen units, a destination's hundred thousand).
+fn common(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short
+        .iter()
+        .copied()
+        .filter(|p| long.binary_search(p).is_ok())
+        .collect()
+}
+
 /// Units inside containers and behind destinations, each looked up once.
 #[derive(Debug, Default)]
 struct Containers {
-    inside: HashMap<String, Vec<String>>,
+    /// Container -> the places of the population units inside, ascending.
+    inside: HashMap<String, Vec<usize>>,
 }
 
 impl Containers {
@@ -645,7 +674,7 @@ impl Containers {
         reader: &mut Reader<'_>,
         container: &str,
         population: &Serials<'_>,
-    ) -> Result<Vec<String>, RootCauseError> {
+    ) -> Result<Vec<usize>, RootCauseError> {
         if let Some(known) = self.inside.get(container) {
             return Ok(known.clone());
         }
@@ -658,10 +687,9 @@ impl Containers {
                     if edge.kind != EdgeKind::PackedIn {
                         continue;
                     }
-                    if population.contains(&edge.other) {
-                        units.push(edge.other);
-                    } else {
-                        next.push(edge.other);
+                    match population.place(&edge.other) {
+                        Some(place) => units.push(place),
+                        None => next.push(edge.other),
                     }
                 }
             }
@@ -683,16 +711,15 @@ impl Containers {
         reader: &mut Reader<'_>,
         destination: &str,
         population: &Serials<'_>,
-    ) -> Result<Vec<String>, RootCauseError> {
+    ) -> Result<Vec<usize>, RootCauseError> {
         let mut units = Vec::new();
         for (_, edge) in reader.edges(destination, End::To)? {
             if edge.kind != EdgeKind::ShippedTo {
                 continue;
             }
-            if population.contains(&edge.other) {
-                units.push(edge.other);
-            } else {
-                units.extend(self.units(reader, &edge.other, population)?);
+            match population.place(&edge.other) {
+                Some(place) => units.push(place),
+                None => units.extend(self.units(reader, &edge.other, population)?),
             }
         }
         units.sort();
@@ -767,19 +794,30 @@ fn evidence(
             }
         }
         Exposure::Units(members, _, _) => {
-            for unit in members.iter().filter(|u| bad.contains(*u)) {
+            let bad_places: Vec<usize> = {
+                let mut places: Vec<usize> =
+                    bad.iter().filter_map(|u| population.place(u)).collect();
+                places.sort_unstable();
+                places
+            };
+            let mut hits: Vec<&str> = common(members, &bad_places)
+                .into_iter()
+                .map(|place| population.unit(place))
+                .collect();
+            hits.sort_unstable();
+            for unit in hits {
                 if out.len() >= EVIDENCE_PATHS_MAX {
                     break;
                 }
                 let mut path = unit_paths
-                    .get(&(factor.to_owned(), unit.clone()))
+                    .get(&(factor.to_owned(), unit.to_owned()))
                     .cloned()
                     .unwrap_or_default();
                 // Stored from the factor's side down to the unit: reverse
                 // into material flow (unit first).
                 path.reverse();
                 out.push(Evidence {
-                    unit: unit.clone(),
+                    unit: unit.to_owned(),
                     path,
                 });
             }

@@ -187,6 +187,12 @@ impl<'a> Reader<'a> {
         self.edge_memo.get_or_insert_with(HashMap::new);
     }
 
+    /// Stops remembering edges (and frees those remembered): walks that
+    /// share nothing follow.
+    pub(crate) fn forget_edges(&mut self) {
+        self.edge_memo = None;
+    }
+
     /// True if the record stands: visible to the caller and not retracted.
     /// A retraction found is remembered as a correction for the answer.
     pub(crate) fn stands(&mut self, at: Position, origin: &Origin) -> Result<bool, StoreError> {
