@@ -387,3 +387,81 @@ fn incremental_alert_judging_fires_what_judging_whole_charts_fires() {
         assert!(!kept.is_empty());
     }
 }
+
+#[test]
+fn a_charts_series_keyspace_holds_what_the_quality_facts_hold() {
+    // Goal: the measurement series written at commit (keyspace `u`) gives a
+    // chart exactly the points the quality facts give: one per event, under
+    // its first subject of the GTIN, in chain order. Method: a planted
+    // story; every characteristic of every product read both ways (the
+    // facts by one prefix scan, as charts read them before `u`).
+    use lotline_core::epcis::QualityFact;
+    use lotline_core::gs1::CANONICAL_HOST;
+    use lotline_node::store::lineage::Origins;
+    let (_dir, loaded, truth) = load(3, Scale::small());
+    let reader = loaded.store.reader();
+    let mut compared = 0;
+    for gtin in [
+        truth.drift_gtin.clone(),
+        gtin_of(truth.exposed.first().expect("exposed")),
+    ] {
+        let stem = format!("{CANONICAL_HOST}/01/{gtin}/");
+        let facts = reader
+            .facts_under(&stem, &Origins::default())
+            .expect("facts");
+        let mut names = std::collections::BTreeSet::new();
+        for (_, (_, fact)) in &facts {
+            if let Some(QualityFact::Inspection { measurements, .. }) = &fact.quality {
+                names.extend(measurements.iter().map(|m| m.name.clone()));
+            }
+        }
+        assert!(!names.is_empty(), "{gtin}");
+        for name in names {
+            let mut by_event = std::collections::BTreeMap::new();
+            for (subject, (at, fact)) in &facts {
+                let Some(QualityFact::Inspection { measurements, .. }) = &fact.quality else {
+                    continue;
+                };
+                let Some(m) = measurements.iter().find(|m| m.name == name) else {
+                    continue;
+                };
+                by_event
+                    .entry((at.height, at.index))
+                    .or_insert((m.value, subject.clone()));
+            }
+            let request = ChartRequest {
+                gtin: gtin.clone(),
+                characteristic: name.clone(),
+                baseline: Some(2),
+                points: Some(100_000),
+                subgroup: Default::default(),
+            };
+            let chart = match quality::chart(&reader, &request, &SeeAll) {
+                Ok(chart) => chart,
+                Err(e) => {
+                    assert!(by_event.len() < 2, "{gtin} {name}: {e}");
+                    continue;
+                }
+            };
+            let from_facts: Vec<(u64, f64, String)> = by_event
+                .into_iter()
+                .map(|((height, _), (value, subject))| (height, value, subject))
+                .collect();
+            let from_series: Vec<(u64, f64, String)> = chart
+                .points
+                .iter()
+                .map(|p| (p.height, p.value, p.subject.clone()))
+                .collect();
+            assert_eq!(from_series, from_facts, "{gtin} {name}");
+            compared += from_series.len();
+        }
+    }
+    assert!(compared > 50, "{compared}");
+}
+
+fn gtin_of(unit: &str) -> String {
+    match Identifier::parse(unit) {
+        Ok(Identifier::Item { gtin, .. }) => gtin.as_str().to_owned(),
+        other => panic!("{unit} is not a serial: {other:?}"),
+    }
+}
