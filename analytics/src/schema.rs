@@ -22,7 +22,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 /// and a chain that commits a few hundred events a day (the workload
 /// generator's clock runs about 80) would leave one tiny file per table and
 /// day that nothing could merge — 6,336 files of ~10 kB for 100k events
-/// with daily partitions (monthly ones: docs/performance.md).
+/// with daily partitions, 252 with monthly ones (docs/performance.md).
 /// Readers still prune by event time: by the folder name (DuckDB, Spark)
 /// or by the `event_time` statistics of each row group.
 pub const PARTITION_KEY: &str = "event_month";

@@ -146,12 +146,13 @@ pub struct Tuning {
     /// them cheapest first.
     pub pushdown_filters: bool,
     /// Merge every file's footer statistics at planning (row counts,
-    /// min/max for join order). Off: the projection holds a file per
-    /// table and date, so hundreds of small files per table, and merging
+    /// min/max for join order). Off: with daily partitions (manifest
+    /// format 1: a file per table and date, hundreds per table) merging
     /// their statistics cost more planning time than it saved (the
     /// benchmark's one-lot query: 546 ms with, 320 ms without, same run;
-    /// docs/performance.md). Row groups and pages are still pruned by
-    /// their statistics when each file is opened.
+    /// docs/performance.md has the figures with monthly partitions too).
+    /// Row groups and pages are still pruned by their statistics when
+    /// each file is opened.
     pub collect_statistics: bool,
 }
 
