@@ -4,9 +4,10 @@
 //! An export has the projection's layout and schema and a manifest of its
 //! own. For `all` (a regulator, an operator) every file is copied as is, so
 //! its hash is the projection's. For an org, every file is rewritten with
-//! only the rows whose `readers` name that org — the genesis read policy,
-//! evaluated when the row was projected ([`crate::rows::readers`]) — so an
-//! org's export holds exactly what the org reads through the API.
+//! only the rows whose `read_facts` the org's read rule accepts — the
+//! node's rule with the membership in force at export time
+//! ([`crate::facts`]) — so an org's export holds exactly what the org reads
+//! through the API.
 //!
 //! One pipeline for both targets: each file is made (or, for `all`, found)
 //! on local disk, hashed, then published, one at a time; the manifest is
@@ -14,12 +15,14 @@
 //! store target uploads each from a scratch folder and deletes it, so an
 //! export to S3 needs local disk for one file only.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, BooleanArray, StringArray};
 use arrow::compute::filter_record_batch;
 
-use crate::manifest::{self, FileEntry, Manifest, READER_ALL};
+use crate::facts;
+use crate::manifest::{self, FileEntry, Manifest};
 use crate::projection::{self, ProjectionError};
 use crate::remote::{Location, RemoteError};
 use crate::schema::Table;
@@ -57,23 +60,8 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// Whose rows an export holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Audience {
-    /// Every row: for full-read roles and operators.
-    All,
-    /// The rows this org may read.
-    Org(String),
-}
-
-impl Audience {
-    fn name(&self) -> &str {
-        match self {
-            Audience::All => READER_ALL,
-            Audience::Org(org) => org,
-        }
-    }
-}
+/// Whose rows an export holds: every row, or an org's by its read rule.
+pub use crate::facts::Visibility as Audience;
 
 /// How far an export is: reported after every file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,7 +88,7 @@ pub enum ExportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a column of strings named readers")]
+    #[error("{path}: not a column of strings named read_facts")]
     NoReaders { path: PathBuf },
 }
 
@@ -120,17 +108,29 @@ pub fn export(
     let mut out = Manifest::empty(source.chain_id.clone(), audience.name().to_owned());
     out.height = source.height;
     out.next_file = source.next_file;
+    let readable: Option<HashSet<&str>> = audience
+        .readable(&source.facts)
+        .map(|r| r.into_iter().collect());
+    out.facts = match &readable {
+        None => source.facts.clone(),
+        Some(r) => source
+            .facts
+            .iter()
+            .filter(|f| r.contains(f.as_str()))
+            .cloned()
+            .collect(),
+    };
     let mut report = Progress {
         files_total: source.files.len(),
         rows_total: source.files.iter().map(|f| f.rows).sum(),
         ..Progress::default()
     };
     for entry in &source.files {
-        let (local, rows) = match audience {
-            Audience::All => (source_dir.join(&entry.path), entry.rows),
-            Audience::Org(org) => {
+        let (local, rows) = match &readable {
+            None => (source_dir.join(&entry.path), entry.rows),
+            Some(readable) => {
                 let scratch = sink.scratch(&entry.path)?;
-                let rows = filter_file(&source_dir.join(&entry.path), &scratch, entry, org)?;
+                let rows = filter_file(&source_dir.join(&entry.path), &scratch, entry, readable)?;
                 (scratch, rows)
             }
         };
@@ -249,26 +249,30 @@ impl Sink for S3Sink {
     }
 }
 
-/// Rewrites `from` into `dest` keeping the rows `org` reads; writes no
-/// file when none is left. Returns the rows kept.
-fn filter_file(from: &Path, dest: &Path, entry: &FileEntry, org: &str) -> Result<u64, ExportError> {
+/// Rewrites `from` into `dest` keeping the rows whose `read_facts` are
+/// `readable`; writes no file when none is left. Returns the rows kept.
+fn filter_file(
+    from: &Path,
+    dest: &Path,
+    entry: &FileEntry,
+    readable: &HashSet<&str>,
+) -> Result<u64, ExportError> {
     let table = Table::parse(&entry.table).ok_or_else(|| ExportError::NoReaders {
         path: from.to_owned(),
     })?;
-    let needle = format!(",{org},");
     let from_path = from.to_owned();
     // Streamed: one row group in memory at a time.
     let batches = projection::read_parquet(from)?.map(move |batch| {
         let batch = batch?;
-        let readers = batch
-            .column_by_name("readers")
+        let facts = batch
+            .column_by_name(facts::COLUMN)
             .and_then(|c| c.as_any().downcast_ref::<StringArray>())
             .ok_or_else(|| ProjectionError::Io {
                 path: from_path.clone(),
-                source: std::io::Error::other("no readers column of strings"),
+                source: std::io::Error::other("no read_facts column of strings"),
             })?;
-        let mask: BooleanArray = (0..readers.len())
-            .map(|i| Some(readers.is_valid(i) && readers.value(i).contains(&needle)))
+        let mask: BooleanArray = (0..facts.len())
+            .map(|i| Some(facts.is_valid(i) && readable.contains(facts.value(i))))
             .collect();
         Ok(filter_record_batch(&batch, &mask)?)
     });

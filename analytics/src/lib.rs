@@ -2,7 +2,8 @@
 //! and answer read-only SQL over them.
 //!
 //! - [`schema`]: the Arrow schema of the six tables (docs/analytics.md).
-//! - [`rows`]: one event as rows, with the read policy's `readers`.
+//! - [`rows`]: one event as rows, with the facts the read rule looks at.
+//! - [`facts`]: those facts (`read_facts`) and whose rows a reader sees.
 //! - [`projection`]: Parquet files (zstd, dictionary encoding, Hive-style
 //!   `event_month=` partitions) and the manifest as the durable height; compaction.
 //! - [`follower`]: the thread that keeps the projection up with the store.
@@ -13,13 +14,15 @@
 //! - [`sql`]: DataFusion over the files, per-caller visibility and limits.
 //!
 //! Not here: reading the store (the node implements [`follower::Source`]),
-//! HTTP, and any rule of its own about who may read what — visibility is
-//! the genesis read policy, evaluated once per row at projection time.
+//! HTTP, and any rule of its own about who may read what: the node passes
+//! its read rule, with the membership in force, to each query and export
+//! ([`facts::Visibility`]).
 
 #![forbid(unsafe_code)]
 
 pub mod answer;
 pub mod export;
+pub mod facts;
 pub mod follower;
 pub mod manifest;
 pub mod projection;

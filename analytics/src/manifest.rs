@@ -23,9 +23,12 @@ use serde::{Deserialize, Serialize};
 use crate::schema::{PARTITION_KEY, Table};
 
 pub const FILE_NAME: &str = "manifest.json";
-/// 2: partitions by event month (`event_month=YYYY-MM`, entries name a
-/// `month`); 1 partitioned by event date (`date=`).
-pub const FORMAT: u32 = 2;
+/// 3: rows carry `read_facts` and the manifest lists their values
+/// (`facts`), so visibility is decided at query time; 2 carried `readers`
+/// (orgs judged by the genesis at projection time); 2 and 3 partition by
+/// event month (`event_month=YYYY-MM`, entries name a `month`); 1 by event
+/// date (`date=`).
+pub const FORMAT: u32 = 3;
 /// The `reader` of a data set with every row.
 pub const READER_ALL: &str = "all";
 
@@ -41,6 +44,10 @@ pub struct Manifest {
     pub height: u64,
     /// The number the next file written gets (file names are never reused).
     pub next_file: u64,
+    /// Every distinct `read_facts` value in the files, sorted
+    /// ([`crate::facts`]): what a reader's rule is asked about at query
+    /// time. A row whose value is not listed is shown to no org reader.
+    pub facts: Vec<String>,
     pub files: Vec<FileEntry>,
 }
 
@@ -70,6 +77,7 @@ impl Manifest {
             reader,
             height: 0,
             next_file: 1,
+            facts: Vec::new(),
             files: Vec::new(),
         }
     }
@@ -82,6 +90,13 @@ impl Manifest {
     /// Rows of `table` over all its files.
     pub fn rows_of(&self, table: Table) -> u64 {
         self.files_of(table).map(|f| f.rows).sum()
+    }
+
+    /// Adds a `read_facts` value to [`Manifest::facts`] (kept sorted).
+    pub fn add_facts(&mut self, value: &str) {
+        if let Err(at) = self.facts.binary_search_by(|f| f.as_str().cmp(value)) {
+            self.facts.insert(at, value.to_owned());
+        }
     }
 
     /// Reads `dir/manifest.json`; `None` if there is none.

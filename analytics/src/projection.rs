@@ -43,14 +43,15 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use lotline_core::attestation::Envelope;
 use lotline_core::statement::Statement;
-use lotline_genesis::Genesis;
+use lotline_genesis::{Genesis, RecordFacts};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use crate::facts;
 use crate::manifest::{self, FileEntry, Manifest, ManifestError};
-use crate::rows::{self, Buffer, Committed};
+use crate::rows::{Buffer, Committed};
 use crate::schema::{PARTITION_KEY, Table};
 
 /// A flush happens once the buffer holds this many rows (bounded memory:
@@ -111,7 +112,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProjectionError + '_ {
 #[derive(Debug)]
 pub struct Projection {
     dir: PathBuf,
-    genesis: Arc<Genesis>,
     manifest: Manifest,
     buffer: Buffer,
     /// Heights in the buffer: `manifest.height + 1 ..= buffered_to`.
@@ -124,6 +124,8 @@ pub struct Projection {
     /// The (table, month) partitions the last flush wrote to: only their
     /// size tiers are merged (see the module doc).
     hot: BTreeSet<(String, String)>,
+    /// `read_facts` values in the buffer the manifest does not list yet.
+    new_facts: BTreeSet<String>,
 }
 
 /// When small files are merged (see the module doc).
@@ -189,7 +191,6 @@ impl Projection {
         }
         Ok(Projection {
             dir: dir.to_owned(),
-            genesis,
             buffered_to: manifest.height,
             manifest,
             buffer: Buffer::default(),
@@ -197,6 +198,7 @@ impl Projection {
             retired: Vec::new(),
             compaction: Compaction::default(),
             hot: BTreeSet::new(),
+            new_facts: BTreeSet::new(),
         })
     }
 
@@ -245,14 +247,17 @@ impl Projection {
                 self.skipped += 1;
                 continue;
             };
-            let readers = rows::readers(&self.genesis, &statement);
+            let facts = facts::encode(&RecordFacts::of(&statement));
             let at = Committed {
                 attestation_id: id,
                 height: block.height,
                 position: u32::try_from(position).unwrap_or(u32::MAX),
                 block_time_ms,
             };
-            self.buffer.add(at, &statement, &readers);
+            self.buffer.add(at, &statement, &facts);
+            if self.manifest.facts.binary_search(&facts).is_err() {
+                self.new_facts.insert(facts);
+            }
         }
         self.buffered_to = block.height;
         Ok(())
@@ -286,6 +291,9 @@ impl Projection {
             written += entry.rows;
             hot.insert((entry.table.clone(), entry.month.clone()));
             next.files.push(entry);
+        }
+        for facts in std::mem::take(&mut self.new_facts) {
+            next.add_facts(&facts);
         }
         next.height = height_max;
         next.store(&self.dir)?;

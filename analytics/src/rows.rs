@@ -1,14 +1,13 @@
 //! One committed event as rows of every table: a pure function of the signed
-//! statement, its chain position and the genesis read policy.
+//! statement and its chain position.
 //!
 //! Lineage and custody rows come from [`lotline_core::lineage::derive`], the
 //! same derivation the node indexes and the SDK re-checks traces with, so the
 //! `lineage` table holds exactly the edges a trace can follow. Measurements
 //! and sensor reports are the event's own values, unsummarised.
 //!
-//! `readers` is the read policy evaluated for every member org of genesis
-//! ([`readers`]): the API's visibility rule, computed once at projection
-//! time instead of once per query.
+//! Every row carries its record's `read_facts` ([`crate::facts`]); who may
+//! read them is decided when a query runs, not here.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +19,6 @@ use arrow::array::{
 use lotline_core::epcis::{Action, Event, QualityFact, normalize_vocabulary};
 use lotline_core::lineage::{self, CustodyState};
 use lotline_core::statement::Statement;
-use lotline_genesis::{Genesis, Reader, RecordFacts};
 use serde::Serialize;
 
 use crate::schema::{Kind, Table};
@@ -46,25 +44,6 @@ pub enum Cell<'a> {
     F64(Option<f64>),
     Bool(bool),
     Time(Option<i64>),
-}
-
-/// The member orgs that may read a record, as `,org-a,org-b,` in genesis
-/// order (org ids are `[a-z0-9-]`, so a reader's `,id,` never matches
-/// inside another id). The one rule is [`lotline_genesis::ReadPolicy::can_read`].
-pub fn readers(genesis: &Genesis, statement: &Statement) -> String {
-    let facts = RecordFacts::of(statement);
-    let mut out = String::from(",");
-    for org in genesis.orgs() {
-        let reader = Reader::Member {
-            org: &org.id,
-            role: org.role,
-        };
-        if genesis.read_policy().can_read(reader, &facts) {
-            out.push_str(&org.id);
-            out.push(',');
-        }
-    }
-    out
 }
 
 /// Column builders for one (table, month) partition of a flush.
@@ -184,8 +163,9 @@ impl Buffer {
         self.rows += 1;
     }
 
-    /// Adds every row `statement` contributes. `readers` is [`readers`] of it.
-    pub fn add(&mut self, at: Committed<'_>, statement: &Statement, readers: &str) {
+    /// Adds every row `statement` contributes. `read_facts` is
+    /// [`crate::facts::encode`] of its facts.
+    pub fn add(&mut self, at: Committed<'_>, statement: &Statement, read_facts: &str) {
         let event = &statement.event;
         // Admission refused events whose time does not parse; a record that
         // reaches here without one is dated by its block.
@@ -199,7 +179,7 @@ impl Buffer {
                 Cell::I64(i64::try_from(at.height).unwrap_or(i64::MAX)),
                 Cell::I32(i32::try_from(at.position).unwrap_or(i32::MAX)),
                 Cell::Time(Some(event_time)),
-                Cell::Str(Some(readers)),
+                Cell::Str(Some(read_facts)),
             ]);
             cells
         };

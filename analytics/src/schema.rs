@@ -2,8 +2,8 @@
 //! engine, exports and docs/analytics.md follow.
 //!
 //! Every table carries the attestation that stated the row, the block height
-//! it committed at, the event time, and `readers`: the member orgs the read
-//! policy lets see the row, as `,org-a,org-b,` (see [`crate::rows`]). Files
+//! it committed at, the event time, and `read_facts`: what the read policy
+//! looks at in the row's record (see [`crate::facts`]). Files
 //! are partitioned by the UTC month of the event time
 //! (`event_month=YYYY-MM`, [`PARTITION_KEY`]), Hive style; the month is in
 //! the path, not in the file.
@@ -155,7 +155,7 @@ pub const COMMON: &[(&str, Kind, bool)] = &[
     ("height", Kind::I64, false),
     ("position", Kind::I32, false),
     ("event_time", Kind::Time, false),
-    ("readers", Kind::Str, false),
+    ("read_facts", Kind::Str, false),
 ];
 
 /// The value kinds a column may hold.
@@ -200,6 +200,6 @@ mod tests {
             assert_eq!(names.len(), n, "{}", table.name());
             assert_eq!(table.schema().fields().len(), n);
         }
-        assert_eq!(Table::parse("readers"), None);
+        assert_eq!(Table::parse("read_facts"), None);
     }
 }

@@ -3,7 +3,8 @@
 //! Every query gets a fresh session over one manifest snapshot (so
 //! compaction under it changes nothing it sees) in which the six tables
 //! are views: for a full reader the files, for an org the rows whose
-//! `readers` name it ([`Visibility`]). The underlying files are never
+//! `read_facts` its read rule accepts, asked when the query runs
+//! ([`Visibility`], [`crate::facts`]). The underlying files are never
 //! registered under a name, so no SQL text reaches rows the view hides.
 //!
 //! A query is refused, with a [`SqlError`] naming the reason, when:
@@ -37,18 +38,13 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
 
+use crate::facts;
 use crate::follower::Catalog;
 use crate::manifest::Manifest;
 use crate::schema::Table;
 
 /// Whose rows a query sees.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Visibility {
-    /// Every row (full-read roles, the operator's `lotline sql`).
-    All,
-    /// The rows the read policy lets this org read.
-    Org(String),
-}
+pub use crate::facts::Visibility;
 
 /// The bounds of one query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,22 +381,18 @@ fn view(
             .with_schema(schema);
         Arc::new(ListingTable::try_new(config).map_err(internal)?)
     };
-    match who {
-        Visibility::All => Ok(base),
-        Visibility::Org(org) => {
-            // Org ids are [a-z0-9-]: nothing in them is a LIKE wildcard.
-            if org.is_empty()
-                || !org
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
-                return Err(SqlError::Internal(format!(
-                    "org id {org:?} is not [a-z0-9-]"
-                )));
-            }
+    match who.readable(&manifest.facts) {
+        None => Ok(base),
+        Some(readable) => {
+            // The values are data, not SQL text: literals of an IN list.
+            let keep = if readable.is_empty() {
+                lit(false)
+            } else {
+                col(facts::COLUMN).in_list(readable.into_iter().map(lit).collect(), false)
+            };
             let frame = ctx
                 .read_table(base)
-                .and_then(|f| f.filter(col("readers").like(lit(format!("%,{org},%")))))
+                .and_then(|f| f.filter(keep))
                 .map_err(internal)?;
             Ok(frame.into_view())
         }

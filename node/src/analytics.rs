@@ -234,7 +234,7 @@ pub mod cli {
 
     use anyhow::{Context, Result, bail};
     use lotline_analytics::answer::{self, Format};
-    use lotline_analytics::export::{self, Audience, Progress, Target};
+    use lotline_analytics::export::{self, Progress, Target};
     use lotline_analytics::manifest::{self, Manifest};
     use lotline_analytics::remote;
     use lotline_analytics::sql::{self, Limits, Visibility};
@@ -242,23 +242,34 @@ pub mod cli {
     use lotline_genesis::Genesis;
 
     use super::StoreSource;
+    use crate::access::{self, Caller, Identity};
+    use crate::governance::Governance;
     use crate::store::Store;
 
     /// The projection's manifest in `data_dir`, first caught up with the
     /// store when `genesis` is given (the node must be stopped: the store
-    /// is opened for writing).
-    fn projection(data_dir: &Path, genesis: Option<&Path>) -> Result<(PathBuf, Manifest)> {
+    /// is opened for writing). With `genesis`, also the membership in force
+    /// after the store's last block (orgs, roles and read policy as votes
+    /// left them): what `--org` is judged by.
+    fn projection(
+        data_dir: &Path,
+        genesis: Option<&Path>,
+    ) -> Result<(PathBuf, Manifest, Option<Arc<Genesis>>)> {
         let dir = super::dir(data_dir);
+        let mut rules = None;
         if let Some(path) = genesis {
             let genesis = Arc::new(Genesis::load(path)?);
             let (store, _) = Store::open(data_dir, genesis.validator_set())
                 .context("opening the store (is the node still running?)")?;
-            let mut projection = Projection::open(&dir, genesis)?;
+            let mut projection = Projection::open(&dir, genesis.clone())?;
             let source = StoreSource(store.reader());
             let height = lotline_analytics::follower::catch_up(&mut projection, &source, None)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             projection.delete_retired(std::time::Duration::ZERO);
             eprintln!("projection caught up to height {height}");
+            let governance = Governance::open(genesis, &store.reader(), height)
+                .context("reading the membership history")?;
+            rules = Some(governance.rules_now());
         }
         let manifest = Manifest::load(&dir)?.with_context(|| {
             format!(
@@ -266,7 +277,33 @@ pub mod cli {
                 dir.display()
             )
         })?;
-        Ok((dir, manifest))
+        Ok((dir, manifest, rules))
+    }
+
+    /// Every row, or the rows `org` reads by the API's read rule under
+    /// `rules` (the membership in force).
+    fn visibility(org: Option<&str>, rules: Option<Arc<Genesis>>) -> Result<Visibility> {
+        let Some(org) = org else {
+            return Ok(Visibility::All);
+        };
+        let Some(rules) = rules else {
+            bail!(
+                "--org needs --genesis: an org's rows are judged by the membership in force, \
+                 read from the store (the node must be stopped)"
+            );
+        };
+        let Some(member) = rules.org(org) else {
+            bail!("{org} is not a member org of the membership in force");
+        };
+        let identity = Identity::Caller(Caller {
+            org: org.to_owned(),
+            role: member.role,
+            credential: "lotline-cli".into(),
+            operator: false,
+        });
+        Ok(Visibility::org(org, move |facts| {
+            access::can_read_facts(&rules, &identity, facts)
+        }))
     }
 
     /// `--to DIR` or `--to s3://bucket/prefix`; for S3 the `AWS_*`
@@ -282,11 +319,8 @@ pub mod cli {
         to: &Target,
         org: Option<&str>,
     ) -> Result<()> {
-        let (dir, manifest) = projection(data_dir, genesis)?;
-        let audience = match org {
-            Some(org) => Audience::Org(org.to_owned()),
-            None => Audience::All,
-        };
+        let (dir, manifest, rules) = projection(data_dir, genesis)?;
+        let audience = visibility(org, rules)?;
         let started = Instant::now();
         let terminal = std::io::stderr().is_terminal();
         let mut last_log = Instant::now();
@@ -355,16 +389,19 @@ pub mod cli {
         }
     }
 
-    pub fn sql(data_dir: &Path, org: Option<&str>, format: &str, text: &str) -> Result<()> {
+    pub fn sql(
+        data_dir: &Path,
+        genesis: Option<&Path>,
+        org: Option<&str>,
+        format: &str,
+        text: &str,
+    ) -> Result<()> {
         let Some(format) = Format::parse(format) else {
             bail!("unknown format {format:?}: json, csv, arrow or parquet");
         };
-        let (dir, manifest) = projection(data_dir, None)?;
+        let (dir, manifest, rules) = projection(data_dir, genesis)?;
         let catalog = Catalog::new(dir, manifest);
-        let who = match org {
-            Some(org) => Visibility::Org(org.to_owned()),
-            None => Visibility::All,
-        };
+        let who = visibility(org, rules)?;
         let limits = match format {
             Format::Json => Limits::default(),
             _ => Limits::download(),

@@ -136,9 +136,15 @@ enum Command {
         /// The node's data directory.
         #[arg(long)]
         data_dir: PathBuf,
-        /// Answer with the rows this org may read (default: every row).
+        /// Answer with the rows this org may read by the membership in
+        /// force (default: every row); needs --genesis.
         #[arg(long)]
         org: Option<String>,
+        /// Catch the projection up with the store first and read the
+        /// membership in force from it (the node must be stopped); the
+        /// genesis file of the chain.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
         /// json, csv, arrow (IPC stream) or parquet.
         #[arg(long, default_value = "json")]
         format: String,
@@ -161,11 +167,13 @@ struct ExportArgs {
     /// AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP...).
     #[arg(long, required = true)]
     to: Option<String>,
-    /// Only the rows this org may read (default: every row).
+    /// Only the rows this org may read by the membership in force
+    /// (default: every row); needs --genesis.
     #[arg(long)]
     org: Option<String>,
-    /// Catch the projection up with the store first (the node must be
-    /// stopped); the genesis file of the chain.
+    /// Catch the projection up with the store first and read the
+    /// membership in force from it (the node must be stopped); the genesis
+    /// file of the chain.
     #[arg(long)]
     genesis: Option<PathBuf>,
 }
@@ -334,9 +342,12 @@ pub fn main() -> ExitCode {
         Command::Sql {
             data_dir,
             org,
+            genesis,
             format,
             sql,
-        } => crate::analytics::cli::sql(&data_dir, org.as_deref(), &format, &sql),
+        } => {
+            crate::analytics::cli::sql(&data_dir, genesis.as_deref(), org.as_deref(), &format, &sql)
+        }
         Command::Repair(args) => {
             runtime().and_then(|rt| rt.block_on(crate::ops::commands::repair(args)))
         }

@@ -16,7 +16,8 @@ use lotline_analytics::projection::Compaction;
 use lotline_analytics::sql::{self, Limits, SqlError, Visibility};
 use lotline_analytics::{Catalog, Manifest, Projection, Table};
 use lotline_core::statement::Statement;
-use lotline_genesis::Genesis;
+use lotline_genesis::governance::{Change, Membership};
+use lotline_genesis::{Genesis, OrgFile, Role};
 use lotline_node::access::{self, Caller, Identity};
 use lotline_node::analytics::StoreSource;
 use lotline_node::bulk_load;
@@ -46,6 +47,25 @@ fn caller(genesis: &Genesis, org: &str) -> Identity {
         role: genesis.org(org).unwrap().role,
         credential: format!("{org}-test"),
         operator: false,
+    })
+}
+
+/// What `org` reads by the API's rule under `rules`, as SQL and exports
+/// take it (the node's `POST /v1/sql` builds the same).
+fn view(rules: &Arc<Genesis>, org: &str) -> Visibility {
+    if access::reads_everything(rules, &caller(rules, org)) {
+        return Visibility::All;
+    }
+    org_view(rules, org)
+}
+
+/// [`view`] without the shortcut for full readers (an export names its
+/// org).
+fn org_view(rules: &Arc<Genesis>, org: &str) -> Visibility {
+    let identity = caller(rules, org);
+    let rules = rules.clone();
+    Visibility::org(org, move |facts| {
+        access::can_read_facts(&rules, &identity, facts)
     })
 }
 
@@ -120,11 +140,7 @@ async fn projection_matches_store_and_read_policy() {
             .iter()
             .filter(|s| access::can_read(&f.genesis, &identity, s))
             .count() as i64;
-        let who = if access::reads_everything(&f.genesis, &identity) {
-            Visibility::All
-        } else {
-            Visibility::Org(org.id.clone())
-        };
+        let who = view(&f.genesis, &org.id);
         let seen = count(&catalog, &who, "SELECT count(*) FROM events").await;
         assert_eq!(seen, visible, "org {}", org.id);
         // The other tables are filtered by the same rule: no row of an
@@ -141,6 +157,89 @@ async fn projection_matches_store_and_read_policy() {
     assert!(
         some_hidden,
         "the demo read policy hides something from someone"
+    );
+
+    // The rule is asked when the query runs, with the membership in force:
+    // an org voted in after the rows were projected reads by its role, and
+    // a read-policy change by vote reaches rows already written.
+    let newco_key = lotline_core::SigningKey::from_seed(&[9; 32]).public_key();
+    let added = Membership::genesis(f.genesis.clone())
+        .apply(
+            &Change::AddOrg {
+                org: OrgFile {
+                    id: "newco".into(),
+                    name: "New Co".into(),
+                    role: Role::Supplier,
+                    client_keys: vec![newco_key.to_hex()],
+                    encryption_key: None,
+                },
+            },
+            f.height + 1,
+        )
+        .unwrap();
+    let by_rule = |rules: &Arc<Genesis>| {
+        let identity = caller(rules, "newco");
+        statements
+            .iter()
+            .filter(|s| access::can_read(rules, &identity, s))
+            .count() as i64
+    };
+    let rules = added.rules_shared();
+    let public = by_rule(&rules);
+    let seen = count(
+        &catalog,
+        &view(&rules, "newco"),
+        "SELECT count(*) FROM events",
+    )
+    .await;
+    assert_eq!(seen, public, "newco voted in");
+    assert!(seen > 0, "newco reads the public records");
+    let (write_policy, mut read_policy) = rules.policy_files();
+    read_policy.share.push(lotline_genesis::ShareFile {
+        from: "*".into(),
+        to: vec!["org:newco".into()],
+        event_types: None,
+        biz_steps: Some(vec!["shipping".into(), "receiving".into()]),
+        quality: None,
+    });
+    let shared = added
+        .apply(
+            &Change::SetPolicy {
+                policy: write_policy,
+                read_policy: Some(read_policy),
+            },
+            f.height + 2,
+        )
+        .unwrap()
+        .rules_shared();
+    let more = by_rule(&shared);
+    assert!(more > public, "the vote shares shipping with newco");
+    let seen = count(
+        &catalog,
+        &view(&shared, "newco"),
+        "SELECT count(*) FROM events",
+    )
+    .await;
+    assert_eq!(seen, more, "newco after the read-policy vote");
+    let leaked = count(
+        &catalog,
+        &view(&shared, "newco"),
+        "SELECT count(*) FROM identifiers i WHERE i.attestation_id NOT IN (SELECT attestation_id FROM events)",
+    )
+    .await;
+    assert_eq!(leaked, 0);
+    // Not a member: reads like an anonymous caller (public rows only).
+    let stranger = Visibility::org("stranger", {
+        let rules = shared.clone();
+        move |facts| access::can_read_facts(&rules, &Identity::Anonymous, facts)
+    });
+    let anonymous = statements
+        .iter()
+        .filter(|s| access::can_read(&shared, &Identity::Anonymous, s))
+        .count() as i64;
+    assert_eq!(
+        count(&catalog, &stranger, "SELECT count(*) FROM events").await,
+        anonymous
     );
 
     // Sample values: the measurement rows are the statements' measurements.
@@ -320,14 +419,15 @@ async fn restart_orphans_and_compaction() {
     .await;
     assert_eq!(all as u64, f.events);
 
-    // A projection of the older layout (format 1, `date=` folders) is
-    // derived data: opening it rebuilds it from block 1.
+    // A projection of an older layout (here format 2, whose rows carry
+    // `readers` judged at projection time; a stray `date=` folder of
+    // format 1) is derived data: opening it rebuilds it from block 1.
     drop(projection);
     let old = f.dir.join("events/date=2026-01-01/part-00000001.parquet");
     std::fs::create_dir_all(old.parent().unwrap()).unwrap();
     std::fs::write(&old, b"old").unwrap();
     let text = std::fs::read_to_string(f.dir.join("manifest.json")).unwrap();
-    let text = text.replacen("\"format\": 2", "\"format\": 1", 1);
+    let text = text.replacen("\"format\": 3", "\"format\": 2", 1);
     std::fs::write(f.dir.join("manifest.json"), text).unwrap();
     let mut projection = Projection::open(&f.dir, f.genesis.clone()).unwrap();
     assert_eq!(projection.height(), 0, "rebuilt from block 1");
@@ -351,13 +451,13 @@ async fn exports_follow_the_read_policy_and_verify() {
         let exported = export::export(
             &f.dir,
             &manifest,
-            &Audience::Org(org.id.clone()),
+            &org_view(&f.genesis, &org.id),
             &Target::Dir(to.clone()),
             |_| {},
         )
         .unwrap();
         assert_eq!(exported.reader, org.id);
-        let who = Visibility::Org(org.id.clone());
+        let who = view(&f.genesis, &org.id);
         for table in Table::ALL {
             let sql_text = format!("SELECT count(*) FROM {}", table.name());
             let seen = count(&catalog, &who, &sql_text).await;

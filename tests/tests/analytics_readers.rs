@@ -233,7 +233,13 @@ async fn exports_read_by_pyarrow_and_duckdb_match_the_api() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/read_export.py");
     for org in &orgs {
         let to = out.path().join(org);
-        analytics::cli::export(&data_dir, None, &Target::Dir(to.clone()), Some(org)).unwrap();
+        analytics::cli::export(
+            &data_dir,
+            Some(&c.genesis_path),
+            &Target::Dir(to.clone()),
+            Some(org),
+        )
+        .unwrap();
         let run = std::process::Command::new(venv.join("bin/python"))
             .arg(&script)
             .arg(&to)
@@ -305,7 +311,7 @@ async fn exports_read_by_pyarrow_and_duckdb_match_the_api() {
         assert!(analytics_verify_clean(&to), "{org}");
     }
     // The same exports in an S3-compatible object store.
-    s3_exports_match_folder_exports(&venv, &data_dir, out.path()).await;
+    s3_exports_match_folder_exports(&venv, &data_dir, &c.genesis_path, out.path()).await;
 
     // The regulator reads the excursion.
     let regulator = out.path().join("regulator");
@@ -506,7 +512,12 @@ impl Drop for MotoServer {
 /// supplier's and the full view to it through the CLI's code; compare each
 /// manifest with the folder export's, list and read the objects with
 /// pyarrow's own S3 client, verify in place, then tamper with an object.
-async fn s3_exports_match_folder_exports(venv: &Path, data_dir: &Path, folders: &Path) {
+async fn s3_exports_match_folder_exports(
+    venv: &Path,
+    data_dir: &Path,
+    genesis: &Path,
+    folders: &Path,
+) {
     let moto = MotoServer::start(venv);
     let bucket = "lotline-exports";
     let created = reqwest::Client::new()
@@ -539,9 +550,9 @@ async fn s3_exports_match_folder_exports(venv: &Path, data_dir: &Path, folders: 
     ] {
         let at = target(name);
         assert!(!format!("{at:?}").contains(secret));
-        let (dir, to) = (data_dir.to_owned(), at.clone());
+        let (dir, to, genesis) = (data_dir.to_owned(), at.clone(), genesis.to_owned());
         blocking(Box::new(move || {
-            analytics::cli::export(&dir, None, &to, org).unwrap();
+            analytics::cli::export(&dir, Some(&genesis), &to, org).unwrap();
         }))
         .await
         .unwrap();
@@ -604,10 +615,10 @@ async fn s3_exports_match_folder_exports(venv: &Path, data_dir: &Path, folders: 
     let Target::S3(location) = at.clone() else {
         unreachable!()
     };
-    let dir = data_dir.to_owned();
+    let (dir, genesis) = (data_dir.to_owned(), genesis.to_owned());
     let again = tokio::task::spawn_blocking({
         let at = at.clone();
-        move || analytics::cli::export(&dir, None, &at, Some("supplier"))
+        move || analytics::cli::export(&dir, Some(&genesis), &at, Some("supplier"))
     })
     .await
     .unwrap();

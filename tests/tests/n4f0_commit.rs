@@ -985,6 +985,42 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
     assert_eq!(status_as(Some(token.clone())).await, 200, "newco reads");
     assert_eq!(status_as(None).await, 404, "not public");
 
+    // SQL judges by the same rule at query time: the shipping row was
+    // projected before newco existed and before the vote shared it, and
+    // newco's own commissioning is its own. The projection follows the
+    // store off the commit path: wait for it (generous: shared machine).
+    let shipped_id = shipped.attestation.id().to_string();
+    let sql_ids = |sql: &'static str| {
+        let request = http
+            .post(format!("{}/v1/sql", restarted.url()))
+            .bearer_auth(token.clone())
+            .json(&serde_json::json!({ "sql": sql }));
+        async move {
+            let response = request.send().await.expect("sql");
+            assert_eq!(response.status().as_u16(), 200, "newco may query");
+            let answer: serde_json::Value = response.json().await.expect("json");
+            answer["rows"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .map(|r| r["attestation_id"].as_str().expect("id").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let own = sql_ids("SELECT attestation_id FROM events WHERE org = 'newco'").await;
+        let shared = sql_ids("SELECT attestation_id FROM events WHERE biz_step = 'shipping'").await;
+        if !own.is_empty() && shared.contains(&shipped_id) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "newco's SQL view: own {own:?}, shipping {shared:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // newco leaves by vote: from the effect height on its token is refused.
     let leave_at = restarted.shared.head().height + 3;
     let mut remove = governance::unsigned(&Proposal {

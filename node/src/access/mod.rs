@@ -31,7 +31,7 @@ use lotline_genesis::Role;
 
 pub use credentials::{Credential, CredentialEntry, CredentialError, Credentials};
 pub use rate_limit::{Limiter, Rate};
-pub use visibility::{can_read, can_read_payload, reads_all_of, reads_everything};
+pub use visibility::{can_read, can_read_facts, can_read_payload, reads_all_of, reads_everything};
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,9 +22,14 @@ use super::Identity;
 /// `statement`. Hidden records must look exactly like absent ones to the
 /// caller: same status, same body, no trace in listings or counts.
 pub fn can_read(rules: &Genesis, identity: &Identity, statement: &Statement) -> bool {
-    rules
-        .read_policy()
-        .can_read(reader(rules, identity), &RecordFacts::of(statement))
+    can_read_facts(rules, identity, &RecordFacts::of(statement))
+}
+
+/// [`can_read`] from a record's facts alone: what the analytics
+/// projection keeps of a record, so SQL and exports apply this rule, with
+/// the membership in force, when a query runs.
+pub fn can_read_facts(rules: &Genesis, identity: &Identity, facts: &RecordFacts<'_>) -> bool {
+    rules.read_policy().can_read(reader(rules, identity), facts)
 }
 
 /// [`can_read`] from the raw payload bytes of an envelope.

@@ -1,6 +1,7 @@
 //! `POST /v1/sql`: read-only SQL over the analytics projection. Translates
 //! HTTP to [`lotline_analytics::sql::query`] and back; who sees which rows
-//! is the read policy ([`access::reads_everything`], else the caller's org).
+//! is the read rule ([`access::reads_everything`], else
+//! [`access::can_read_facts`] per row) with the membership in force.
 
 use std::sync::Arc;
 
@@ -75,10 +76,16 @@ pub async fn sql(
             "this node does not run the analytics projection",
         ));
     };
-    let who = if access::reads_everything(&ctx.rules(), &identity) {
+    // The read rule with the membership in force now: an org voted in,
+    // or a read policy changed by vote, applies to every row.
+    let rules = ctx.rules();
+    let who = if access::reads_everything(&rules, &identity) {
         Visibility::All
     } else {
-        Visibility::Org(caller.org.clone())
+        let reader = identity.clone();
+        Visibility::org(caller.org.clone(), move |facts| {
+            access::can_read_facts(&rules, &reader, facts)
+        })
     };
     let busy = || {
         ApiError::new(
