@@ -330,18 +330,54 @@ async fn wait_connected(nodes: &[Node]) {
 }
 
 /// The members of a story event the demo seals privately (statement
-/// version 2, docs/confidentiality.md): business transactions, the orders,
-/// dispatch advices and invoices that carry prices and customers' order
-/// references. Nothing that trace, custody, the write policy or the quality
-/// analytics read is sealed: measurements, sensor data, ilmd and
-/// source/destination parties feed the public quality charts, cold-chain
-/// alerts and custody, which run on the public event on every node.
+/// version 2, docs/confidentiality.md):
+/// - business transactions: the orders, dispatch advices and invoices that
+///   carry prices and customers' order references;
+/// - measurements (`lotline:quality` `measurements`): test results and the
+///   in-process controls' process parameters. The nodes of the orgs that
+///   may open them chart and alert on them (`store::Opener`,
+///   `quality::series`); other orgs see the inspection's result only;
+/// - customer identities: on a leg to a customer (an event under a
+///   customer's purchase order, `po`), the destination parties and
+///   location, and the read point and business location when they are the
+///   customer's site (the store's receipt).
+///
+/// What trace, custody's holders, the write policy and the cold chain read
+/// stays public: identifiers, times, bizStep, disposition, sensor data and
+/// lot master data (the storage limits).
 fn private_paths(event: &lotline_core::epcis::Event) -> Vec<String> {
-    if event.biz_transaction_list.is_empty() {
-        Vec::new()
-    } else {
-        vec!["/bizTransactionList".to_owned()]
+    let mut paths = Vec::new();
+    if !event.biz_transaction_list.is_empty() {
+        paths.push("/bizTransactionList".to_owned());
     }
+    if matches!(
+        &event.quality,
+        Some(lotline_core::epcis::QualityFact::Inspection { measurements, .. }) if !measurements.is_empty()
+    ) {
+        paths.push("/lotline:quality/measurements".to_owned());
+    }
+    let to_customer = event
+        .biz_transaction_list
+        .iter()
+        .any(|t| t.kind.as_deref() == Some("po"));
+    if to_customer && !event.destination_list.is_empty() {
+        paths.push("/destinationList".to_owned());
+        let customer_site = |location: &Option<lotline_core::epcis::Location>| {
+            location.as_ref().is_some_and(|l| {
+                event
+                    .destination_list
+                    .iter()
+                    .any(|d| d.kind == "location" && d.destination == l.id)
+            })
+        };
+        if customer_site(&event.read_point) {
+            paths.push("/readPoint".to_owned());
+        }
+        if customer_site(&event.biz_location) {
+            paths.push("/bizLocation".to_owned());
+        }
+    }
+    paths
 }
 
 /// Signs every event of the generated story with its org's key and submits
@@ -510,5 +546,57 @@ fn print_public_urls(url: &str, lot: Option<&str>) {
             "Regulator report of a lot (html, ?format=csv, ?format=json for the proof bundle):"
         );
         println!("  {url}/v1/reports/lots/{segment}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: the demo's story still commits with its measurements and
+    /// customer identities sealed. Method: every planted event is sealed
+    /// by [`private_paths`] through the SDK's one sealing pipeline, and
+    /// its public part passes the checks admission makes (event
+    /// validation, the write policy, the recipients); the inspections'
+    /// measurements and the customer legs' destinations are among the
+    /// sealed members.
+    #[test]
+    fn the_story_seals_measurements_and_customers_and_passes_admission_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let orgs = parse_orgs(DEMO_ORGS).unwrap();
+        let validators: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
+        let layout = create_consortium(dir.path(), "t", &orgs, &validators, 0, 0).unwrap();
+        let genesis = Genesis::load(&layout.genesis_path).unwrap();
+        let signers: BTreeMap<String, lotline_sdk::Signer> = layout
+            .client_keys
+            .iter()
+            .map(|(org, path)| {
+                let signer = lotline_sdk::Signer::from_key_file(org.clone(), path).unwrap();
+                (org.clone(), signer)
+            })
+            .collect();
+        let (mut measurements, mut customers) = (0, 0);
+        for item in SupplyChainWorkload::planted(7, Scale::demo(), &Roles::demo()) {
+            let paths = private_paths(&item.event);
+            measurements += usize::from(paths.iter().any(|p| p.ends_with("/measurements")));
+            customers += usize::from(paths.iter().any(|p| p == "/destinationList"));
+            let envelope =
+                lotline_sdk::AttestationBuilder::new(genesis.chain_id(), &signers[&item.org])
+                    .event(item.event.clone())
+                    .private_fields(&genesis, paths.clone())
+                    .build()
+                    .unwrap();
+            let statement =
+                lotline_core::statement::Statement::from_payload(&envelope.payload).unwrap();
+            assert_eq!(statement.private.is_some(), !paths.is_empty());
+            assert_eq!(statement.event.validate(), Vec::new(), "{paths:?}");
+            assert_eq!(genesis.check_private_recipients(&statement), Vec::new());
+            let org = genesis.org(&item.org).unwrap();
+            genesis
+                .check_write(org, &statement.event)
+                .unwrap_or_else(|e| panic!("{paths:?}: {e}"));
+        }
+        assert!(measurements > 10, "{measurements} sealed inspections");
+        assert!(customers > 0, "{customers} sealed customer legs");
     }
 }

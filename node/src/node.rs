@@ -139,8 +139,16 @@ impl Node {
         // the async workers.
         let data_dir = config.data_dir.clone();
         let chain_set = set.clone();
+        // The index adds what this node's org key opens (store::Opener):
+        // the quality series of a recipient org's node.
+        let opener = match &config.private {
+            None => None,
+            Some(section) => Some(Arc::new(
+                org_encryption_key(&genesis, section).map_err(StartError::Private)?,
+            ) as Arc<dyn crate::store::Opener>),
+        };
         let (store, open_report) =
-            tokio::task::spawn_blocking(move || Store::open(&data_dir, chain_set))
+            tokio::task::spawn_blocking(move || Store::open_with(&data_dir, chain_set, opener))
                 .await
                 .map_err(|e| StartError::Thread(std::io::Error::other(e)))??;
         let last = match store.height() {

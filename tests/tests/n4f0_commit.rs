@@ -131,10 +131,14 @@ fn folder_contents(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> 
     out
 }
 
-fn holds(contents: &[(std::path::PathBuf, Vec<u8>)], needle: &str) -> Option<std::path::PathBuf> {
+fn holds(
+    contents: &[(std::path::PathBuf, Vec<u8>)],
+    needle: impl AsRef<[u8]>,
+) -> Option<std::path::PathBuf> {
+    let needle = needle.as_ref();
     contents
         .iter()
-        .find(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .find(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle))
         .map(|(path, _)| path.clone())
 }
 
@@ -364,6 +368,165 @@ async fn private_fields_are_plaintext_only_to_entitled_orgs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sealed_measurements_chart_and_alert_only_for_entitled_orgs() {
+    // Goal (issue 14): a supplier seals its measurements; the nodes of the
+    // recipient orgs (supplier, regulator) index them as private points, the
+    // entitled callers see the chart and the alert it fires, an org the
+    // read rule does not entitle sees neither the values nor an alert, and
+    // the nodes that cannot open the records hold no measured value.
+    // Method: 36 sealed commissioning inspections of one GTIN's "tensile
+    // strength", the last six shifted far beyond 3 sigma (a run rule); the
+    // supplier's and the distributor's nodes state alerts as their orgs.
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let mut four = Four::new();
+    for node in [0, 2] {
+        let capture = four.configs[node].capture.clone().expect("[capture]");
+        four.configs[node].alerts = Some(lotline_node::config::AlertsConfig {
+            org: capture.org,
+            key: capture.key,
+            supplier_nc_rate_max: 1.0,
+            supplier_lots_min: 1_000,
+        });
+    }
+    let nodes = four.start_all().await;
+    let shifted = 48.371_f64;
+    let envelopes: Vec<_> = (0..36)
+        .map(|i| {
+            let mut event = serde_json::to_value(commissioning(&format!("SEAL-{i}"))).expect("e");
+            let value = if i < 30 {
+                45.0 + [-0.2, -0.1, 0.0, 0.1, 0.2][i % 5]
+            } else {
+                shifted
+            };
+            event["lotline:quality"]["measurements"][0]["value"] = value.into();
+            let event: lotline_core::epcis::Event = serde_json::from_value(event).expect("e");
+            lotline_sdk::AttestationBuilder::new(four.genesis.chain_id(), &four.signers["supplier"])
+                .event(event)
+                .private_fields(&four.genesis, vec!["/lotline:quality/measurements".into()])
+                .build()
+                .expect("envelope")
+        })
+        .collect();
+    let client = lotline_sdk::Client::new(&nodes[0].url()).expect("client");
+    for chunk in envelopes.chunks(12) {
+        client
+            .submit_batch(chunk, Wait::Committed)
+            .await
+            .expect("committed");
+    }
+    let target = nodes[0].shared.head().height;
+    eventually("all nodes apply the sealed records", 30, || {
+        nodes.iter().all(|n| n.shared.head().height >= target)
+    })
+    .await;
+
+    let http = reqwest::Client::new();
+    let token = |org: &str| format!("Bearer {}", four.tokens[org]);
+    let chart = |node: usize, org: Option<&str>| {
+        let mut request = http.get(format!(
+            "{}/v1/spc/{GTIN}/tensile%20strength?points=100",
+            nodes[node].url()
+        ));
+        if let Some(org) = org {
+            request = request.header("authorization", token(org));
+        }
+        request.send()
+    };
+    // Entitled callers on their own orgs' nodes: every point, marked private.
+    for (node, org) in [(0, "supplier"), (3, "regulator"), (0, "regulator")] {
+        let response = chart(node, Some(org)).await.expect("chart");
+        assert_eq!(response.status(), 200, "{org} on node {node}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["count"], 36, "{org} on node {node}");
+        let points = body["points"].as_array().expect("points");
+        assert!(points.iter().all(|p| p["private"] == true), "{body}");
+        assert_eq!(points[35]["value"], shifted, "{org} on node {node}");
+        assert!(!body["signals"].as_array().expect("signals").is_empty());
+    }
+    // The distributor may read the (public) records but not their private
+    // part; anonymous callers neither; and a node whose org is no recipient
+    // indexed nothing from the sealed part, whoever asks.
+    for (node, org) in [
+        (0, Some("distributor")),
+        (0, None),
+        (2, Some("distributor")),
+        (2, Some("regulator")),
+        (1, Some("manufacturer")),
+    ] {
+        let response = chart(node, org).await.expect("chart");
+        assert_eq!(response.status(), 404, "{org:?} on node {node}");
+        let text = response.text().await.expect("body");
+        assert!(!text.contains("48.371"), "{text}");
+    }
+
+    // The supplier's node judges the sealed series and states the alert,
+    // which names the lot and the rule, never a value.
+    let alerts = |node: usize, org: &str, query: &str| {
+        let request = http
+            .get(format!("{}/v1/alerts?limit=100{query}", nodes[node].url()))
+            .header("authorization", token(org));
+        async move {
+            let response = request.send().await.expect("alerts");
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value = response.json().await.expect("json");
+            body["alerts"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let mut listed = Vec::new();
+    for _ in 0..600 {
+        listed = alerts(0, "supplier", "&rule=runRule").await;
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !listed.is_empty(),
+        "the supplier's node states a run-rule alert"
+    );
+    for alert in &listed {
+        assert_eq!(alert["org"], "supplier");
+        assert!(
+            alert["subject"]
+                .as_str()
+                .expect("subject")
+                .contains("tensile strength")
+        );
+        assert!(!alert.to_string().contains("48.37"), "{alert}");
+    }
+    // The distributor's node judged every block and stated nothing about
+    // the series it cannot open; the distributor reads no alert of it.
+    let judged = nodes[0].shared.head().height;
+    let distributor_alerts = nodes[2].alerts.clone().expect("alerter");
+    eventually("the distributor's node judges every block", 60, || {
+        distributor_alerts
+            .progress
+            .height
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= judged
+    })
+    .await;
+    assert!(alerts(3, "regulator", "&org=distributor").await.is_empty());
+    assert!(alerts(0, "distributor", "").await.is_empty());
+
+    for node in nodes {
+        node.shutdown().await;
+    }
+    // The measured value is on the disks of the recipients' nodes only
+    // (postcard keeps an f64 as its 8 little-endian bytes, which is what
+    // the scan finds on the supplier's node: the scan can fail).
+    let bytes = shifted.to_le_bytes();
+    for (i, config) in four.configs.iter().enumerate() {
+        let contents = folder_contents(&config.data_dir);
+        let found = holds(&contents, bytes).or_else(|| holds(&contents, "48.371"));
+        match i {
+            0 | 3 => assert!(found.is_some(), "node {i}: the recipient indexes the value"),
+            _ => assert_eq!(found, None, "node {i}: a sealed value on disk"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shredded_period_is_unreadable_everywhere_and_receipts_still_verify() {
     // Goal (issue 14, crypto-shredding): on a consortium with 3-second key
     // periods and one period of retention, a private record is readable by
@@ -504,7 +667,7 @@ async fn a_shredded_period_is_unreadable_everywhere_and_receipts_still_verify() 
     for (i, config) in four.configs.iter().enumerate() {
         let audit = folder_contents(&config.data_dir.join("audit"));
         assert!(
-            holds(&audit, &format!("shred key period {period} ")).is_some(),
+            holds(&audit, format!("shred key period {period} ")).is_some(),
             "node {i}: the shredding is not in the audit trail"
         );
         let contents = folder_contents(&config.data_dir);

@@ -115,3 +115,29 @@ pub fn open(
         event,
     })
 }
+
+/// Opening at commit, for the index (`store::Opener`): a node whose org is
+/// a recipient indexes the measurements of the records it opens, marked
+/// private. Sections wrapped to a key period (a consortium with retention
+/// classes) are not opened here: their plaintext must go when the period's
+/// key is shredded, and the index keeps nothing that shredding would have
+/// to find and erase, so such records stay out of the quality series.
+impl crate::store::Opener for OrgKey {
+    fn open(&self, statement: &Statement) -> Option<Event> {
+        let section = statement.private.as_ref()?;
+        if section.key_period.is_some() || !section.recipient_orgs().any(|org| org == self.org) {
+            return None;
+        }
+        let fields = section.open_with(&self.org, &self.keys).ok()?;
+        private::reveal(&statement.event, &fields).ok()
+    }
+
+    fn fingerprint(&self) -> Vec<u8> {
+        let mut out = self.org.clone().into_bytes();
+        for key in &self.keys {
+            out.push(b'/');
+            out.extend_from_slice(key.public_key().to_hex().as_bytes());
+        }
+        out
+    }
+}

@@ -50,6 +50,11 @@ impl Visibility for PublicView<'_> {
     fn can_see(&self, origin: &Origin) -> bool {
         self.genesis.org(&origin.org).is_some()
     }
+
+    /// Anonymous callers never read private fields.
+    fn can_see_private(&self, _origin: &Origin) -> bool {
+        false
+    }
 }
 
 /// True if a statement's payload holds something the public must not read

@@ -121,6 +121,10 @@ pub struct ChartPoint {
     pub out_of_spec: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<spc::Rule>,
+    /// Opened from the record's private section: listed only to callers
+    /// entitled to read it (`access::private::can_read_private`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// A point that broke a run rule.
@@ -290,6 +294,7 @@ pub fn chart(
             }
             .within_spec(),
             violations: analysis.individuals.violations[index].clone(),
+            private: m.private,
         })
         .collect();
     Ok(Chart {

@@ -12,13 +12,19 @@
 //! measured, one more prefix scan (every serialisation of the GTIN's lots,
 //! `StoreReader::edges_under`) gives each item its lot, the rational
 //! subgroup of the X-bar/R and p charts.
+//!
+//! A node that opens a record's private section (`store::Opener`) adds the
+//! opened measurements the public event lacks as points marked private
+//! ([`index_opened`]); a read lists them only to callers the one rule
+//! entitles (`Visibility::can_see_private`, i.e.
+//! `access::private::can_read_private`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use std::collections::HashMap;
 
 use lotline_core::attestation::AttestationId;
-use lotline_core::epcis::QualityFact;
+use lotline_core::epcis::{Measurement, QualityFact};
 use lotline_core::gs1::{CANONICAL_HOST, Gtin};
 use lotline_core::lineage::Fact;
 use serde::{Deserialize, Serialize};
@@ -48,6 +54,9 @@ pub struct Measured {
     pub attestation: AttestationId,
     pub event_time: String,
     pub uom: Option<String>,
+    /// From the record's private section: read only by callers the read
+    /// rule entitles to it (`access::private::can_read_private`).
+    pub private: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +91,9 @@ struct Stored {
     uom: Option<String>,
     subject: String,
     origin: Origin,
+    /// Opened from the record's private section by this node's org key
+    /// (`store::Opener`).
+    private: bool,
 }
 
 /// `u | len | gtin | len | characteristic`: the start of one series
@@ -123,13 +135,45 @@ fn gtin_of_subject(subject: &str) -> Option<&str> {
 /// the value the facts keep for that subject (a later fact of the event
 /// about the same subject replaces an earlier one, as in the facts).
 pub(crate) fn index(batch: &mut Writes, at: Position, origin: &Origin, facts: &[Fact]) {
+    for (gtin, name, subject, first) in points(facts) {
+        insert(batch, at, origin, (gtin, name, subject, first), false);
+    }
+}
+
+/// Adds the points of an event this node opened (`store::Opener`) that
+/// its public part does not have, marked private: `public` are the public
+/// event's facts, `opened` the facts of the event with its private fields
+/// restored. A node that cannot open the record adds nothing from its
+/// sealed part.
+pub(crate) fn index_opened(
+    batch: &mut Writes,
+    at: Position,
+    origin: &Origin,
+    public: &[Fact],
+    opened: &[Fact],
+) {
+    let charted: BTreeSet<(&str, &str)> = points(public)
+        .into_iter()
+        .map(|(gtin, name, _, _)| (gtin, name))
+        .collect();
+    for point in points(opened) {
+        if !charted.contains(&(point.0, point.1)) {
+            insert(batch, at, origin, point, true);
+        }
+    }
+}
+
+/// One event's points (module doc of [`index`]): GTIN, characteristic,
+/// subject and the measurement.
+fn points(facts: &[Fact]) -> Vec<(&str, &str, &str, &Measurement)> {
     let mut by_subject: BTreeMap<&str, &Fact> = BTreeMap::new();
     for fact in facts {
         for subject in &fact.subjects {
             by_subject.insert(subject, fact);
         }
     }
-    let mut claimed: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+    let mut claimed: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut out = Vec::new();
     for (subject, fact) in by_subject {
         let Some(QualityFact::Inspection { measurements, .. }) = &fact.quality else {
             continue;
@@ -138,29 +182,39 @@ pub(crate) fn index(batch: &mut Writes, at: Position, origin: &Origin, facts: &[
             continue;
         };
         for measurement in measurements {
-            if claimed.contains_key(&(gtin, measurement.name.as_str())) {
+            if !claimed.insert((gtin, measurement.name.as_str())) {
                 continue;
             }
-            claimed.insert((gtin, measurement.name.as_str()), ());
-            let Some(prefix) = series_prefix(gtin, &measurement.name) else {
-                continue;
-            };
             // The first measurement of that name in the fact, as a chart
             // reads it.
-            let Some(first) = measurements.iter().find(|m| m.name == measurement.name) else {
-                continue;
-            };
-            let stored = Stored {
-                value: first.value,
-                spec_min: first.spec_min,
-                spec_max: first.spec_max,
-                uom: first.uom.clone(),
-                subject: subject.to_owned(),
-                origin: origin.clone(),
-            };
-            batch.insert(with_position(prefix, at), index::encode(&stored));
+            if let Some(first) = measurements.iter().find(|m| m.name == measurement.name) {
+                out.push((gtin, measurement.name.as_str(), subject, first));
+            }
         }
     }
+    out
+}
+
+fn insert(
+    batch: &mut Writes,
+    at: Position,
+    origin: &Origin,
+    (gtin, name, subject, first): (&str, &str, &str, &Measurement),
+    private: bool,
+) {
+    let Some(prefix) = series_prefix(gtin, name) else {
+        return;
+    };
+    let stored = Stored {
+        value: first.value,
+        spec_min: first.spec_min,
+        spec_max: first.spec_max,
+        uom: first.uom.clone(),
+        subject: subject.to_owned(),
+        origin: origin.clone(),
+        private,
+    };
+    batch.insert(with_position(prefix, at), index::encode(&stored));
 }
 
 /// Which part of a series to read.
@@ -237,7 +291,9 @@ pub(crate) fn read_range(
                 what: "measurement point",
                 source,
             })?;
-        if !reader.stands(at, &stored.origin)? {
+        if !reader.stands(at, &stored.origin)?
+            || (stored.private && !reader.sees_private(&stored.origin))
+        {
             continue;
         }
         if out.len() >= SERIES_POINTS_MAX {
@@ -259,6 +315,7 @@ pub(crate) fn read_range(
             attestation: stored.origin.attestation,
             event_time: stored.origin.event_time,
             uom: stored.uom,
+            private: stored.private,
         });
     }
     Ok(out)

@@ -44,6 +44,8 @@ pub const KEY_APPLIED: &[u8] = b"mapplied";
 /// store written under another layout is rebuilt from the block log at open;
 /// one without the key is layout 1.
 pub const KEY_FORMAT: &[u8] = b"mformat";
+/// Names the org keys the index was written with (`store::Opener`).
+pub const KEY_OPENER: &[u8] = b"mopener";
 /// 4: `a` records are compressed and carry no identifier list.
 /// 5: `w`, repeated captures by CBV 2.0 event hash and org (`store::events`).
 /// 6: an event's edges in one `j` record and its custody in one `k`
@@ -53,7 +55,9 @@ pub const KEY_FORMAT: &[u8] = b"mformat";
 /// application").
 /// 8: `u`, one key per measured event of each GTIN's characteristic, the
 /// control charts' series (`quality::series`).
-pub const FORMAT: u32 = 8;
+/// 9: a `u` point says whether it came from a record's private section
+/// (`store::Opener`).
+pub const FORMAT: u32 = 9;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

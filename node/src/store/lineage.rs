@@ -358,13 +358,17 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
 
 /// Adds one committed event's lineage records to the block's batch.
 /// `listed` is the event's sorted canonical identifiers: the nodes the
-/// block's `i` listings name at `at`.
+/// block's `i` listings name at `at`. `opened` is the event with its
+/// private fields restored, when this node opens them (`super::Opener`):
+/// only its measurements are indexed (marked private); everything else is
+/// derived from the public event, the same on every node.
 pub(super) fn index(
     batch: &mut super::Writes,
     at: Position,
     id: &AttestationId,
     statement: &Statement,
     listed: &[String],
+    opened: Option<&lotline_core::epcis::Event>,
 ) {
     let event = &statement.event;
     let derived = lineage::derive(event);
@@ -458,6 +462,10 @@ pub(super) fn index(
         }
     }
     crate::quality::series::index(batch, at, &origin, &derived.facts);
+    if let Some(opened) = opened {
+        let opened = lineage::derive(opened);
+        crate::quality::series::index_opened(batch, at, &origin, &derived.facts, &opened.facts);
+    }
     for fact in &derived.facts {
         let value = to_json(&FactBody {
             quality: fact.quality.clone(),

@@ -107,6 +107,25 @@ pub struct StoreReader {
     /// state lives in its own trees, see [`StoreReader::local_tree`]).
     sled: sled::Db,
     trees: TreeCache,
+    /// This node's org key, when the operator gave one: the records it
+    /// opens add their private measurements to the index ([`Opener`]).
+    opener: Option<Arc<dyn Opener>>,
+}
+
+/// Opens a record's private section at commit, for a node whose org is a
+/// recipient (`access::private::OrgKey`). The index then holds the opened
+/// measurements as points marked private (`quality::series`), which read
+/// paths show only to callers the read rule entitles
+/// (`access::private::can_read_private`). A node that cannot open a record
+/// indexes nothing from its sealed part, so plaintext reaches only the
+/// disks of recipient orgs' nodes.
+pub trait Opener: Send + Sync + std::fmt::Debug {
+    /// The event with its private fields restored, or `None` when this
+    /// opener does not open `statement`.
+    fn open(&self, statement: &Statement) -> Option<lotline_core::epcis::Event>;
+    /// Names the keys (never key material): an index written under other
+    /// keys is rebuilt at open, so it holds exactly what these keys open.
+    fn fingerprint(&self) -> Vec<u8>;
 }
 
 /// Why an attestation id may not be written now ([`StoreReader::check_uncommitted`]).
@@ -132,6 +151,16 @@ type TreeCache = Arc<Mutex<VecDeque<(u64, Arc<BlockTree>)>>>;
 impl Store {
     /// Opens the block log (verifying the chain) and brings sled up to it.
     pub fn open(dir: &Path, set: ValidatorSet) -> Result<(Store, StoreOpenReport), StoreError> {
+        Store::open_with(dir, set, None)
+    }
+
+    /// [`Store::open`] for a node that opens the private sections its org
+    /// key opens ([`Opener`]).
+    pub fn open_with(
+        dir: &Path,
+        set: ValidatorSet,
+        opener: Option<Arc<dyn Opener>>,
+    ) -> Result<(Store, StoreOpenReport), StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_owned(),
             source,
@@ -162,13 +191,24 @@ impl Store {
             db: tree,
             sled: db,
             trees: Arc::new(Mutex::new(VecDeque::new())),
+            opener,
         };
         let found = reader.format()?;
-        if reader.applied_height()? > 0 && found != index::FORMAT {
+        let opened_by = reader
+            .db
+            .get(index::KEY_OPENER)
+            .map_err(|e| reader.sled_err(e))?;
+        // A node opening with other keys than the index was written with
+        // rebuilds it; a tool opening without keys (doctor, export) keeps
+        // it as it is.
+        let other_keys = reader.opener.is_some()
+            && opened_by.as_deref().unwrap_or_default() != reader.opener_fingerprint();
+        if reader.applied_height()? > 0 && (found != index::FORMAT || other_keys) {
             tracing::warn!(
                 found,
                 expected = index::FORMAT,
-                "sled index was written under another layout; rebuilding it from the block log"
+                other_keys,
+                "sled index was written under another layout or other private keys; rebuilding it from the block log"
             );
             reader.db.clear().map_err(|source| StoreError::Sled {
                 path: sled_path.clone(),
@@ -376,7 +416,15 @@ fn write_block(
             let repeat = seen.repeats(&duplicate)?;
             events::index(batch, at, statement, &duplicate, repeat);
             if !repeat {
-                lineage::index(batch, at, &id, statement, &meta.identifiers);
+                let opened = seen.reader.open_private(statement);
+                lineage::index(
+                    batch,
+                    at,
+                    &id,
+                    statement,
+                    &meta.identifiers,
+                    opened.as_ref(),
+                );
             }
         }
     }
@@ -447,6 +495,7 @@ pub fn sled_marks(path: &Path) -> Result<Option<(u32, u64)>, StoreError> {
         db: tree,
         sled: db,
         trees: Arc::new(Mutex::new(VecDeque::new())),
+        opener: None,
     };
     Ok(Some((reader.format()?, reader.applied_height()?)))
 }
@@ -523,6 +572,7 @@ impl StoreReader {
     fn write(&self, mut batch: Writes, height: u64) -> Result<(), StoreError> {
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         batch.insert(index::KEY_FORMAT, &index::FORMAT.to_be_bytes()[..]);
+        batch.insert(index::KEY_OPENER, self.opener_fingerprint());
         let keys = batch.keys;
         self.db
             .apply_batch(batch.batch)
@@ -561,6 +611,22 @@ impl StoreReader {
     /// is what makes a block durable). Returns the bytes written.
     pub fn flush(&self) -> Result<usize, StoreError> {
         self.db.flush().map_err(|e| self.sled_err(e))
+    }
+
+    /// What [`Store::open`] compares with the keys the index was written
+    /// under (empty without keys).
+    fn opener_fingerprint(&self) -> Vec<u8> {
+        self.opener
+            .as_ref()
+            .map(|o| o.fingerprint())
+            .unwrap_or_default()
+    }
+
+    /// The event of `statement` with its private fields restored, if this
+    /// node's key opens them (the index's [`Opener`]).
+    pub(crate) fn open_private(&self, statement: &Statement) -> Option<lotline_core::epcis::Event> {
+        statement.private.as_ref()?;
+        self.opener.as_ref()?.open(statement)
     }
 
     /// The layout version the index was written under (1 if unmarked).

@@ -16,6 +16,7 @@ use std::rc::Rc;
 use lotline_core::attestation::AttestationId;
 use lotline_core::gs1::Identifier;
 use lotline_core::lineage::{CustodyState, EdgeKind};
+use lotline_core::statement::Statement;
 use lotline_core::trace::{Correction, Holder, RecallMark, Source};
 
 pub use graph::{TraceRequest, cited, trace};
@@ -57,6 +58,10 @@ pub enum TraceError {
 /// not read are left out of answers as if they did not exist.
 pub trait Visibility {
     fn can_see(&self, origin: &Origin) -> bool;
+    /// Whether the caller may also see what this node opened from the
+    /// record's private section (measurements marked private in the
+    /// quality series): the one rule, `access::private::can_read_private`.
+    fn can_see_private(&self, origin: &Origin) -> bool;
 }
 
 /// Sees everything (node-internal use, and callers entitled to all data).
@@ -65,6 +70,10 @@ pub struct SeeAll;
 
 impl Visibility for SeeAll {
     fn can_see(&self, _origin: &Origin) -> bool {
+        true
+    }
+
+    fn can_see_private(&self, _origin: &Origin) -> bool {
         true
     }
 }
@@ -77,6 +86,7 @@ pub struct CallerVisibility<'a> {
     identity: &'a crate::access::Identity,
     store: &'a StoreReader,
     judged: std::cell::RefCell<HashMap<AttestationId, bool>>,
+    judged_private: std::cell::RefCell<HashMap<AttestationId, bool>>,
 }
 
 impl<'a> CallerVisibility<'a> {
@@ -90,6 +100,7 @@ impl<'a> CallerVisibility<'a> {
             identity,
             store,
             judged: std::cell::RefCell::new(HashMap::new()),
+            judged_private: std::cell::RefCell::new(HashMap::new()),
         }
     }
 }
@@ -121,6 +132,30 @@ impl Visibility for CallerVisibility<'_> {
             Ok(None) | Err(_) => false,
         };
         self.judged.borrow_mut().insert(origin.attestation, seen);
+        seen
+    }
+
+    fn can_see_private(&self, origin: &Origin) -> bool {
+        if let Some(&seen) = self.judged_private.borrow().get(&origin.attestation) {
+            return seen;
+        }
+        // Judged on the whole signed statement, like the private fields
+        // endpoint; a record that cannot be loaded or parsed is not shown.
+        let seen = match self.store.attestation(&origin.attestation) {
+            Ok(Some(stored)) => {
+                Statement::from_payload(&stored.envelope.payload).is_ok_and(|statement| {
+                    crate::access::private::can_read_private(
+                        self.genesis,
+                        self.identity,
+                        &statement,
+                    )
+                })
+            }
+            Ok(None) | Err(_) => false,
+        };
+        self.judged_private
+            .borrow_mut()
+            .insert(origin.attestation, seen);
         seen
     }
 }
@@ -191,6 +226,12 @@ impl<'a> Reader<'a> {
     /// share nothing follow.
     pub(crate) fn forget_edges(&mut self) {
         self.edge_memo = None;
+    }
+
+    /// True if the caller may see what this node opened from the record's
+    /// private section ([`Visibility::can_see_private`]).
+    pub(crate) fn sees_private(&self, origin: &Origin) -> bool {
+        self.visibility.can_see_private(origin)
     }
 
     /// True if the record stands: visible to the caller and not retracted.

@@ -126,10 +126,15 @@ struct Touched {
     lots: BTreeMap<String, (AttestationId, Position)>,
 }
 
-fn touched(block: &[Committed<'_>]) -> Touched {
+/// What `block` touches, with the private fields this node opens restored
+/// (`store::Opener`): a chart extended only by sealed measurements is
+/// judged where they were indexed, and its points are read under the
+/// alerting org's rights like every other.
+fn touched(store: &StoreReader, block: &[Committed<'_>]) -> Touched {
     let mut out = Touched::default();
     for record in block {
-        let event = &record.statement.event;
+        let opened = store.open_private(record.statement);
+        let event = opened.as_ref().unwrap_or(&record.statement.event);
         if matches!(event.quality, Some(QualityFact::Alert { .. })) {
             continue;
         }
@@ -188,7 +193,7 @@ pub fn detect(
     suppliers: &mut BTreeMap<String, SupplierState>,
     charts: &mut Charts,
 ) -> Result<Vec<Firing>, DetectError> {
-    let touched = touched(block);
+    let touched = touched(store, block);
     if touched.retracts {
         charts.charts.clear();
     }
