@@ -122,10 +122,23 @@ pub fn open(
 /// classes) are not opened here: their plaintext must go when the period's
 /// key is shredded, and the index keeps nothing that shredding would have
 /// to find and erase, so such records stay out of the quality series.
+/// The event member that carries measurements (`Event::quality`).
+const QUALITY_MEMBER: &str = "/lotline:quality";
+
 impl crate::store::Opener for OrgKey {
     fn open(&self, statement: &Statement) -> Option<Event> {
         let section = statement.private.as_ref()?;
         if section.key_period.is_some() || !section.recipient_orgs().any(|org| org == self.org) {
+            return None;
+        }
+        // Only measurements reach the index: a section whose (public)
+        // paths seal nothing of the quality member is not opened, so
+        // sealing prices or parties costs the commit path nothing.
+        if !section
+            .fields
+            .iter()
+            .any(|f| f.path == QUALITY_MEMBER || f.path.starts_with(&format!("{QUALITY_MEMBER}/")))
+        {
             return None;
         }
         let fields = section.open_with(&self.org, &self.keys).ok()?;
