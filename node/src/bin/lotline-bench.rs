@@ -35,7 +35,9 @@
 //! manufacturer (the demo read policy plus one share rule for
 //! commissioning to manufacturers, added here). Run it after the plain run
 //! in the same bench call: the ratio of the two committed rates is the
-//! cost of private fields.
+//! cost of private fields. `--private-quality` seals the `lotline:quality`
+//! member too, which the three recipients' nodes then open at commit for
+//! the measurement series (`store::Opener`): the cost of that open.
 //!
 //! With `--capture N` instead (and `--validators 1` or `4`): one EPCIS 2.0
 //! document of N events streamed to `POST /epcis/capture` of the first
@@ -71,6 +73,8 @@ struct Args {
     capture: Option<usize>,
     /// Seal private fields for three recipients (`--private`).
     private: bool,
+    /// Seal `lotline:quality` too (`--private-quality`, implies `--private`).
+    private_quality: bool,
 }
 
 fn args() -> Args {
@@ -81,10 +85,12 @@ fn args() -> Args {
         stop_one: false,
         capture: None,
         private: false,
+        private_quality: false,
     };
     let argv: Vec<String> = std::env::args().collect();
     out.stop_one = argv.iter().any(|a| a == "--stop-one");
-    out.private = argv.iter().any(|a| a == "--private");
+    out.private_quality = argv.iter().any(|a| a == "--private-quality");
+    out.private = out.private_quality || argv.iter().any(|a| a == "--private");
     for pair in argv.windows(2) {
         match pair[0].as_str() {
             "--seconds" => out.seconds = pair[1].parse().unwrap_or(out.seconds),
@@ -286,15 +292,15 @@ fn with_three_private_readers(genesis: &Genesis) -> Result<Genesis> {
 }
 
 fn presign(genesis: &Genesis, signer: &Signer, n: usize) -> Result<Vec<Envelope>> {
-    presign_sealed(genesis, signer, n, false)
+    presign_sealed(genesis, signer, n, None)
 }
 
-/// [`presign`], with the template's [`PRIVATE_PATHS`] sealed if `private`.
+/// [`presign`], with the template's `private` paths sealed if any.
 fn presign_sealed(
     genesis: &Genesis,
     signer: &Signer,
     n: usize,
-    private: bool,
+    private: Option<&[String]>,
 ) -> Result<Vec<Envelope>> {
     let template = lotline_sim::workload::SupplyChainWorkload::generate(
         7,
@@ -308,10 +314,9 @@ fn presign_sealed(
             let builder = AttestationBuilder::new(genesis.chain_id(), signer)
                 .event(template.event.clone())
                 .nonce(format!("bench-{i}"));
-            let builder = if private {
-                builder.private_fields(genesis, PRIVATE_PATHS.map(str::to_owned).to_vec())
-            } else {
-                builder
+            let builder = match private {
+                Some(paths) => builder.private_fields(genesis, paths.to_vec()),
+                None => builder,
             };
             builder.build().map_err(Into::into)
         })
@@ -460,7 +465,16 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     let needed = (args.seconds as usize * 8_000).clamp(20_000, 200_000);
     println!("pre-signing {needed} attestations ...");
     let t = Instant::now();
-    let envelopes = Arc::new(presign_sealed(&genesis, &signer, needed, args.private)?);
+    let mut sealed: Vec<String> = PRIVATE_PATHS.map(str::to_owned).to_vec();
+    if args.private_quality {
+        sealed.push("/lotline:quality".to_owned());
+    }
+    let envelopes = Arc::new(presign_sealed(
+        &genesis,
+        &signer,
+        needed,
+        args.private.then_some(sealed.as_slice()),
+    )?);
     let presign_secs = t.elapsed().as_secs_f64();
     let sample = lotline_core::Statement::from_payload(&envelopes[0].payload)?;
     println!(
