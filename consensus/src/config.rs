@@ -53,9 +53,14 @@ const _: () = assert!(limits::VALIDATORS_MAX <= u16::MAX as usize);
 #[derive(Clone, Debug)]
 pub struct Config {
     pub chain_id: Digest,
-    /// Validator keys in genesis order; a validator's index is its position.
+    /// The epoch `validators` vote in (0: the genesis set). Votes sign it.
+    pub epoch: u64,
+    /// Validator keys of the epoch in order; a validator's index is its
+    /// position.
     pub validators: Vec<PublicKey>,
-    /// Our index in `validators`.
+    /// Our index in `validators`; at or above its length for a node that
+    /// follows the epoch without being one of its validators (then
+    /// `voting` is false).
     pub index: u16,
     /// Our signing key; its public key must be `validators[index]`.
     pub key: SigningKey,
@@ -103,6 +108,7 @@ impl Config {
     ) -> Config {
         Config {
             chain_id,
+            epoch: 0,
             validators,
             index,
             key,
@@ -124,15 +130,14 @@ impl Config {
             self.validators.len() <= limits::VALIDATORS_MAX,
             "too many validators"
         );
-        assert!(
-            usize::from(self.index) < self.validators.len(),
-            "own index out of range"
-        );
-        assert!(
-            self.validators[usize::from(self.index)] == self.key.public_key(),
-            "signing key is not validator {}",
-            self.index
-        );
+        match self.validators.get(usize::from(self.index)) {
+            Some(key) => assert!(
+                *key == self.key.public_key(),
+                "signing key is not validator {}",
+                self.index
+            ),
+            None => assert!(!self.voting, "own index out of range"),
+        }
         let mut sorted = self.validators.clone();
         sorted.sort();
         sorted.dedup();

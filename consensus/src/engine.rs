@@ -44,7 +44,10 @@
 //! * **Stragglers are helped**: a peer that sends messages of a view below
 //!   our finalized view gets our latest finalization (once per finalized
 //!   view); retries also carry it.
-//! * **Epoch** is always 0 until reconfiguration exists.
+//! * **Epochs restart views at 1** and are rooted at the previous epoch's
+//!   boundary block, which that epoch finalizes itself, by re-proposing it
+//!   if its own view ended without a finalization (crate documentation,
+//!   "Epochs"). Commonware's simplex also runs one instance per epoch.
 //!
 //! [`PIPELINE_HEIGHTS_MAX`]: crate::config::PIPELINE_HEIGHTS_MAX
 //! [`Finality`]: lotline_core::certificate::Finality
@@ -54,6 +57,7 @@ use std::collections::BTreeMap;
 use lotline_core::block::{Block, BlockHash, Header};
 use lotline_core::certificate::Finality;
 use lotline_core::hash::Digest;
+use lotline_core::limits;
 use lotline_core::validators::ValidatorSet;
 use lotline_core::vote::{self, Vote, VoteKind};
 
@@ -125,6 +129,14 @@ pub struct Engine {
     pub(crate) helped: BTreeMap<u16, u64>,
     /// Offences already reported (bounded, see `EVIDENCE_SEEN_MAX`).
     pub(crate) evidence_seen: crate::evidence::Seen,
+    /// The next epoch, once the actor told us ([`Input::Reconfigure`]):
+    /// the current epoch ends at `from_height - 1`.
+    pub(crate) next: Option<crate::Reconfiguration>,
+    /// The finalization (of the previous epoch) of the block this epoch is
+    /// rooted at; `None` in epoch 0. Stragglers of the previous epoch get it.
+    pub(crate) base: Option<QuorumCertificate>,
+    /// Our view when we last sent `base` to each straggler.
+    pub(crate) helped_base: BTreeMap<u16, u64>,
     /// Outputs of the step in progress.
     pub(crate) out: Vec<Output>,
 }
@@ -160,6 +172,9 @@ impl Engine {
             payload: None,
             helped: BTreeMap::new(),
             evidence_seen: Default::default(),
+            next: None,
+            base: None,
+            helped_base: BTreeMap::new(),
             out: Vec::new(),
             config,
         }
@@ -187,18 +202,41 @@ impl Engine {
                 certificate.view >= header.view,
                 "finality certifies an older view"
             );
-            engine.finalized = Finalized {
-                view: certificate.view,
-                block: BlockHash(certificate.block),
-                certificate: Some(certificate),
-            };
-            for descendant in finality.descendants {
-                engine.headers.insert(descendant.hash(), descendant);
+            assert!(
+                certificate.epoch <= engine.config.epoch,
+                "committed block is final in a later epoch than the config's"
+            );
+            if certificate.epoch < engine.config.epoch {
+                // The boundary block of the previous epoch: our base.
+                assert!(
+                    finality.descendants.is_empty(),
+                    "a boundary block is final by its own certificate"
+                );
+                engine.finalized = Finalized {
+                    view: 0,
+                    block: header.hash(),
+                    certificate: Some(certificate.clone()),
+                };
+                engine.base = Some(certificate);
+            } else {
+                engine.finalized = Finalized {
+                    view: certificate.view,
+                    block: BlockHash(certificate.block),
+                    certificate: Some(certificate),
+                };
+                for descendant in finality.descendants {
+                    engine.headers.insert(descendant.hash(), descendant);
+                }
             }
             engine.committed = Some(header);
         }
         engine.restore_records(records);
-        let views = journal::own_votes(journal, engine.config.index, engine.finalized.view)?;
+        let views = journal::own_votes(
+            journal,
+            engine.config.index,
+            engine.config.epoch,
+            engine.finalized.view,
+        )?;
         let after_certificates = engine.rounds.keys().next_back().map_or(0, |v| v + 1);
         engine.view = journal::restart_view(&views, engine.finalized.view).max(after_certificates);
         engine.entry = engine.entry_certificate();
@@ -221,14 +259,12 @@ impl Engine {
     /// finalization first, then certificates above it, then blocks above
     /// the committed height.
     fn restore_records(&mut self, records: &[Record]) {
+        let epoch = self.config.epoch;
         let certificates: Vec<&QuorumCertificate> = records
             .iter()
-            .filter_map(|r| {
-                if let Record::Certificate(c) = r {
-                    Some(c)
-                } else {
-                    None
-                }
+            .filter_map(|r| match r {
+                Record::Certificate(c) if c.epoch == epoch => Some(c),
+                _ => None,
             })
             .collect();
         let committed_height = self.committed_height();
@@ -293,6 +329,7 @@ impl Engine {
             });
         }
         self.try_commit();
+        self.maybe_switch();
         std::mem::take(&mut self.out)
     }
 
@@ -320,7 +357,9 @@ impl Engine {
                     self.activate();
                 }
             }
+            Input::Reconfigure(next) => self.on_reconfigure(*next),
         }
+        self.maybe_switch();
         assert!(self.view > self.finalized.view);
         std::mem::take(&mut self.out)
     }
@@ -344,6 +383,16 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The epoch we vote (or follow) in.
+    pub fn epoch(&self) -> u64 {
+        self.config.epoch
+    }
+
+    /// The last height of the current epoch, once the next is known.
+    pub fn boundary(&self) -> Option<u64> {
+        self.next.as_ref().map(|next| next.from_height - 1)
     }
 
     /// The leader of `view` in this validator set.
@@ -370,7 +419,12 @@ impl Engine {
     }
 
     fn on_message(&mut self, from: u16, message: Message) {
-        if usize::from(from) >= self.set.len() {
+        // A node that follows the epoch without voting (a removed or not
+        // yet added validator) may ask for blocks and certificates and show
+        // its finalization; everything it says is checked like any peer's.
+        let member = usize::from(from) < self.set.len();
+        let asks = matches!(message, Message::Request(_) | Message::Certificate(_));
+        if !member && !asks {
             return self.dropped(Some(from), DropReason::UnknownPeer(from));
         }
         let result = match message {
@@ -385,13 +439,125 @@ impl Engine {
             Message::Evidence(evidence) => self.on_evidence(*evidence),
         };
         if let Err(reason) = result {
-            if let DropReason::StaleView { view, finalized } = reason
-                && view < finalized
-            {
-                self.help(from);
+            match reason {
+                DropReason::StaleView { view, finalized } if view < finalized => self.help(from),
+                DropReason::OldEpoch { .. } => self.help_base(from),
+                DropReason::WrongEpoch(epoch) if epoch > self.config.epoch => {
+                    // Peers are in a later epoch: we missed the boundary
+                    // block's finalization; block-sync to it.
+                    self.out.push(Output::Sync {
+                        height: self.committed_height() + 1,
+                    });
+                }
+                _ => {}
             }
             self.dropped(Some(from), reason);
         }
+    }
+
+    /// A straggler of the previous epoch: send it the finalization of our
+    /// base (its epoch's boundary block), once per view of ours.
+    fn help_base(&mut self, peer: u16) {
+        let view = self.view;
+        if peer == self.me() || self.helped_base.get(&peer).is_some_and(|v| *v >= view) {
+            return;
+        }
+        if let Some(certificate) = &self.base {
+            self.helped_base.insert(peer, view);
+            self.out.push(Output::Send {
+                to: peer,
+                message: Message::Certificate(certificate.clone()),
+            });
+        }
+    }
+
+    /// The epoch check of every vote and certificate.
+    pub(crate) fn check_epoch(&self, epoch: u64) -> Result<(), DropReason> {
+        let current = self.config.epoch;
+        match epoch.cmp(&current) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Less => Err(DropReason::OldEpoch { epoch, current }),
+            std::cmp::Ordering::Greater => Err(DropReason::WrongEpoch(epoch)),
+        }
+    }
+
+    /// The actor learnt the next epoch. Refused (and the actor's bug is
+    /// logged) if it does not follow ours, comes after we hold a block at
+    /// its first height, or names us wrongly.
+    fn on_reconfigure(&mut self, next: crate::Reconfiguration) {
+        let refuse = |reason| DropReason::Reconfiguration(reason);
+        let held_above = self.headers.values().any(|h| h.height >= next.from_height);
+        let reason = if next.epoch != self.config.epoch + 1 {
+            Some("not the next epoch")
+        } else if next.from_height <= self.committed_height() || held_above {
+            Some("its first height is already taken")
+        } else if next.validators.is_empty() || next.validators.len() > limits::VALIDATORS_MAX {
+            Some("validator count out of range")
+        } else if match next.validators.get(usize::from(next.index)) {
+            Some(key) => *key != next.key.public_key(),
+            None => next.voting,
+        } {
+            Some("our index and key disagree with the set")
+        } else {
+            let mut sorted = next.validators.clone();
+            sorted.sort();
+            sorted.dedup();
+            (sorted.len() != next.validators.len()).then_some("a validator key repeats")
+        };
+        match reason {
+            Some(reason) => self.dropped(None, refuse(reason)),
+            None => self.next = Some(next),
+        }
+    }
+
+    /// Switches to the next epoch once its boundary block is committed
+    /// (at the end of a step, so no step mixes epochs).
+    fn maybe_switch(&mut self) {
+        let due = self
+            .next
+            .as_ref()
+            .is_some_and(|next| self.committed_height() + 1 == next.from_height);
+        if !due {
+            return;
+        }
+        let committed = self.committed_hash();
+        let base = match &self.finalized.certificate {
+            Some(c) if BlockHash(c.block) == committed && c.epoch == self.config.epoch => c.clone(),
+            // Committed through a descendant's finality: impossible for a
+            // boundary block (nothing above it in its epoch); wait.
+            _ => return,
+        };
+        let Some(next) = self.next.take() else { return };
+        self.config.epoch = next.epoch;
+        self.config.validators = next.validators;
+        self.config.index = next.index;
+        self.config.key = next.key;
+        self.config.voting = next.voting;
+        self.config.assert();
+        self.set = self.config.validator_set();
+        self.quorum = self.set.quorum();
+        self.view = 1;
+        self.rounds.clear();
+        self.finalized = Finalized {
+            view: 0,
+            block: committed,
+            certificate: Some(base.clone()),
+        };
+        self.base = Some(base);
+        let height = self.committed_height();
+        self.blocks.retain(|b| b.header.height > height);
+        self.headers.retain(|_, h| h.height > height);
+        self.wanted.clear();
+        self.streak = 0;
+        self.suspects = Suspects::default();
+        self.entry = None;
+        self.active = false;
+        self.payload = None;
+        self.helped.clear();
+        self.helped_base.clear();
+        self.evidence_seen = Default::default();
+        self.start_view();
+        self.try_propose(false);
     }
 
     /// A peer still talks about finalized views: send it our latest
@@ -436,9 +602,7 @@ impl Engine {
         if usize::from(vote.signer) >= self.set.len() {
             return Err(DropReason::UnknownSigner(vote.signer));
         }
-        if vote.epoch != 0 {
-            return Err(DropReason::WrongEpoch(vote.epoch));
-        }
+        self.check_epoch(vote.epoch)?;
         if (vote.kind == VoteKind::Nullify) != (vote.block == Digest::ZERO) {
             return Err(DropReason::Malformed("only nullify has no block"));
         }
@@ -540,10 +704,11 @@ impl Engine {
             "signing in finalized view {view}"
         );
         assert!(self.config.voting, "a non-voting validator signs nothing");
-        let vote = Vote::sign(
+        let vote = Vote::sign_in(
             &self.config.key,
             self.config.index,
             &self.config.chain_id,
+            self.config.epoch,
             kind,
             view,
             block,
@@ -578,10 +743,11 @@ impl Engine {
                 .into_iter()
                 .filter(|kind| round.certificate(*kind).is_none())
                 .filter_map(|kind| {
-                    round
-                        .votes
-                        .quorum(kind, self.quorum)
-                        .map(|block| round.votes.certificate(kind, view, block))
+                    round.votes.quorum(kind, self.quorum).map(|block| {
+                        round
+                            .votes
+                            .certificate(kind, self.config.epoch, view, block)
+                    })
                 })
                 .collect();
         for certificate in made {
@@ -593,6 +759,11 @@ impl Engine {
     // ---- certificates ----
 
     fn on_certificate(&mut self, certificate: QuorumCertificate) -> Result<(), DropReason> {
+        if self.base.as_ref() == Some(&certificate) {
+            // A peer of our epoch showing the base we share.
+            return Ok(());
+        }
+        self.check_epoch(certificate.epoch)?;
         if certificate.view <= self.finalized.view {
             return Err(DropReason::StaleView {
                 view: certificate.view,
@@ -609,11 +780,9 @@ impl Engine {
         &mut self,
         certificate: QuorumCertificate,
     ) -> Result<(), DropReason> {
+        self.check_epoch(certificate.epoch)?;
         if certificate.view <= self.finalized.view {
             return Ok(());
-        }
-        if certificate.epoch != 0 {
-            return Err(DropReason::WrongEpoch(certificate.epoch));
         }
         if (certificate.kind == VoteKind::Nullify) != (certificate.block == Digest::ZERO) {
             return Err(DropReason::Malformed("only a nullification has no block"));

@@ -32,6 +32,9 @@ use crate::view::Own;
 /// differently, after a crash.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KeepAbove {
+    /// The epoch of the floor's finality: votes and certificates of older
+    /// epochs are dropped, of newer ones kept (views restart at 1 in each).
+    pub epoch: u64,
     pub view: u64,
     pub height: u64,
 }
@@ -40,14 +43,21 @@ impl KeepAbove {
     /// The floor after committing `header` with `finality`.
     pub fn committed(header: &Header, finality: &Finality) -> KeepAbove {
         KeepAbove {
+            epoch: finality.certificate.epoch,
             view: finality.certificate.view,
             height: header.height,
         }
     }
 
-    /// Own votes and certificates are kept by their view.
+    /// Own votes and certificates are kept by their view (of the floor's
+    /// epoch; see [`KeepAbove::keeps`] across epochs).
     pub fn keeps_view(&self, view: u64) -> bool {
         view >= self.view
+    }
+
+    /// Own votes and certificates of `epoch` are kept by (epoch, view).
+    pub fn keeps(&self, epoch: u64, view: u64) -> bool {
+        (epoch, view) >= (self.epoch, self.view)
     }
 
     /// Blocks are kept by their height.
@@ -56,12 +66,12 @@ impl KeepAbove {
     }
 
     pub fn keeps_vote(&self, vote: &Vote) -> bool {
-        self.keeps_view(vote.view)
+        self.keeps(vote.epoch, vote.view)
     }
 
     pub fn keeps_record(&self, record: &Record) -> bool {
         match record {
-            Record::Certificate(c) => self.keeps_view(c.view),
+            Record::Certificate(c) => self.keeps(c.epoch, c.view),
             Record::Block(b) => self.keeps_height(b.header.height),
         }
     }
@@ -77,15 +87,21 @@ pub enum RestoreError {
     Epoch { view: u64, epoch: u64 },
 }
 
-/// The own votes of every view above `floor` (the finalized view; nothing
-/// at or below it is ever signed again).
+/// The own votes of `epoch` of every view above `floor` (the finalized
+/// view; nothing at or below it is ever signed again). Votes of older
+/// epochs are over; one of a newer epoch means the block log lost the
+/// boundary block the journal had already crossed: refused.
 pub(crate) fn own_votes(
     journal: &[Vote],
     own: u16,
+    epoch: u64,
     floor: u64,
 ) -> Result<BTreeMap<u64, Own>, RestoreError> {
     let mut views: BTreeMap<u64, Own> = BTreeMap::new();
     for vote in journal {
+        if vote.epoch < epoch {
+            continue;
+        }
         if vote.signer != own {
             return Err(RestoreError::ForeignVote {
                 view: vote.view,
@@ -93,7 +109,7 @@ pub(crate) fn own_votes(
                 own,
             });
         }
-        if vote.epoch != 0 {
+        if vote.epoch != epoch {
             return Err(RestoreError::Epoch {
                 view: vote.view,
                 epoch: vote.epoch,
@@ -212,7 +228,7 @@ mod tests {
             ),
         ];
         for (desc, journal, floor, expected) in table {
-            let got = own_votes(&journal, 0, floor).map(|views| restart_view(&views, floor));
+            let got = own_votes(&journal, 0, 0, floor).map(|views| restart_view(&views, floor));
             assert_eq!(got, expected, "{desc}");
         }
     }

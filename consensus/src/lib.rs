@@ -99,6 +99,35 @@
 //! the timeouts, is a local timer: replicas accept an empty block whenever
 //! it comes, since they can not check another validator's clock.
 //!
+//! # Epochs (validator-set changes)
+//!
+//! The validator set changes only at an epoch boundary. The actor tells
+//! the engine the next epoch ([`Input::Reconfigure`]: its set and first
+//! height `from_height`) as soon as the change is committed; the block at
+//! `from_height - 1` is the epoch's last, its *boundary block* B.
+//!
+//! * Nothing above B in the epoch: voters refuse a block above it, and a
+//!   leader whose parent would be B *re-proposes B itself* in its view
+//!   `w`: the same block, justified by B's notarization in an earlier view
+//!   `u` and nullifications of the views in `(u, w)`. `notarize(w, B)` and
+//!   `finalize(w, B)` then finalize B directly. Without it, B's view could
+//!   end notarized with split votes (n = 4: two `finalize`, two `nullify`)
+//!   and nothing could ever finalize B (docs/protocol.md). The re-proposal
+//!   is safe for the reason a proposal on a notarized parent is: a block
+//!   finalized in a view of `(u, w)` would make that view impossible to
+//!   nullify.
+//! * When the engine commits B it switches: the new set and quorum, view 1,
+//!   all per-view state cleared, B as the finalized base (with B's
+//!   finalization, a certificate of the old epoch). The first block of the
+//!   epoch has parent B, like the first block of the chain has the genesis
+//!   parent. Epoch e + 1 is a fresh Simplex instance rooted at a block
+//!   that epoch e finalized with its own certificate.
+//! * Votes sign their epoch and the engine counts only its epoch's: a
+//!   vote, proposal or certificate of an older epoch is answered with B's
+//!   finalization (a straggler then commits B and crosses), one of a
+//!   newer epoch makes the engine block-sync ([`Output::Sync`]).
+//! * The journal, the records and [`KeepAbove`] order by (epoch, view).
+//!
 //! # Invariants
 //!
 //! * Every own vote leaves as [`Output::Journal`] before the
@@ -189,6 +218,36 @@ pub enum Input {
     /// view active. An engine never told is always pending: every view is
     /// active, as under constant load. See "Idle views" above.
     Work { pending: bool },
+    /// The validator set of the next epoch and the height it starts at
+    /// ([`Reconfiguration`]). Send it as soon as the change that makes it
+    /// is committed, well before its first height (the genesis puts the
+    /// boundary more than `PIPELINE_HEIGHTS_MAX` heights above the change),
+    /// and again after a restore if the block log has not reached it yet.
+    /// See "Epochs" above.
+    Reconfigure(Box<Reconfiguration>),
+}
+
+/// The next epoch, as the actor learnt it from committed governance.
+///
+/// Epoch `epoch - 1` ends with the block at `from_height - 1` (the
+/// boundary block *B*); the engine switches when it commits *B*.
+#[derive(Clone, Debug)]
+pub struct Reconfiguration {
+    pub epoch: u64,
+    /// The first height of the epoch.
+    pub from_height: u64,
+    /// The epoch's validator keys, in order (a validator's index in the
+    /// epoch is its position).
+    pub validators: Vec<lotline_core::crypto::PublicKey>,
+    /// Our index in the epoch: our position in `validators` if we are one
+    /// of them (then `key` must be that validator's key), else any index
+    /// at or above `validators.len()` (we follow the chain without voting).
+    pub index: u16,
+    /// Our signing key in the epoch (a rotated node key takes effect here).
+    pub key: lotline_core::crypto::SigningKey,
+    /// Whether we vote in the epoch (false for a non-member, or a
+    /// validator restored from a backup, see [`Config::voting`]).
+    pub voting: bool,
 }
 
 /// The timers of a view.
@@ -331,6 +390,10 @@ pub enum DropReason {
     UnknownSigner(u16),
     #[error("epoch {0} is not the current epoch")]
     WrongEpoch(u64),
+    #[error("epoch {epoch} is over (the current epoch is {current})")]
+    OldEpoch { epoch: u64, current: u64 },
+    #[error("reconfiguration refused: {0}")]
+    Reconfiguration(&'static str),
     #[error("signature of validator {0} does not verify")]
     BadSignature(u16),
     #[error("malformed: {0}")]
@@ -367,7 +430,10 @@ impl DropReason {
     pub fn is_benign(&self) -> bool {
         matches!(
             self,
-            DropReason::StaleView { .. } | DropReason::Unrequested(_)
+            DropReason::StaleView { .. }
+                | DropReason::Unrequested(_)
+                | DropReason::OldEpoch { .. }
+                | DropReason::WrongEpoch(_)
         )
     }
 }

@@ -108,6 +108,9 @@ impl Engine {
             Err(Missing::TooManySkips) => return,
         };
         let height = parent.header.as_ref().map_or(0, |h| h.height) + 1;
+        if self.boundary().is_some_and(|b| height > b) {
+            return self.repropose(view, parent);
+        }
         if height > self.committed_height().saturating_add(PIPELINE_HEIGHTS_MAX) {
             return;
         }
@@ -157,6 +160,40 @@ impl Engine {
             notarize,
             parent: parent.header,
             parent_certificate: parent.certificate,
+            nullifications: parent.nullifications,
+        };
+        self.out
+            .push(Output::Broadcast(Message::Proposal(Box::new(proposal))));
+        self.certify(view);
+    }
+
+    /// Our parent would be the epoch's boundary block B (notarized, not
+    /// known final): nothing may go above it in this epoch, so we propose
+    /// B itself again, justified by its notarization and the nullified
+    /// views since (crate documentation, "Epochs"). Our payload is unused.
+    fn repropose(&mut self, view: u64, parent: Parent) {
+        let (Some(header), Some(certificate)) = (parent.header, parent.certificate) else {
+            // B is the finalized block: it commits, and we switch epochs.
+            self.payload = None;
+            return;
+        };
+        if certificate.kind != VoteKind::Notarize {
+            self.payload = None;
+            return;
+        }
+        let hash = header.hash();
+        let Some(block) = self.blocks.get(&hash).cloned() else {
+            return self.want(hash);
+        };
+        self.payload = None;
+        self.out.push(Output::Persist(Record::Block(block.clone())));
+        let notarize = self.sign(VoteKind::Notarize, view, hash.0);
+        self.round_mut(view).proposal = Some(hash);
+        let proposal = Proposal {
+            block,
+            notarize,
+            parent: None,
+            parent_certificate: Some(certificate),
             nullifications: parent.nullifications,
         };
         self.out
@@ -259,7 +296,7 @@ impl Engine {
         loop {
             if cursor <= self.finalized.view {
                 assert!(cursor == self.finalized.view);
-                if cursor == 0 {
+                if self.finalized.certificate.is_none() {
                     return Ok(Parent {
                         header: None,
                         certificate: None,
@@ -268,7 +305,13 @@ impl Engine {
                 }
                 let block = self.finalized.block;
                 let header = self.header_of(&block).ok_or(Missing::Block(block))?;
-                let certificate = self.finalized.certificate.clone();
+                // The base of an epoch is final by the previous epoch's
+                // certificate: voters of this epoch hold it as theirs.
+                let certificate = if self.finalized.view == 0 {
+                    None
+                } else {
+                    self.finalized.certificate.clone()
+                };
                 return Ok(Parent {
                     header: Some(header),
                     certificate,
@@ -322,10 +365,27 @@ impl Engine {
                 signer: notarize.signer,
             });
         }
-        if block.header.view != view || block.header.proposer != leader {
+        let boundary = self.boundary();
+        // The boundary block again, in a later view (see `repropose`).
+        let reproposal = block.header.view != view;
+        if reproposal {
+            if boundary != Some(block.header.height) || block.header.view > view {
+                return Err(DropReason::Malformed(
+                    "header view does not match the vote, and it is no boundary re-proposal",
+                ));
+            }
+        } else if block.header.proposer != leader {
             return Err(DropReason::Malformed(
                 "header view or proposer does not match the vote",
             ));
+        }
+        if let Some(boundary) = boundary
+            && block.header.height > boundary
+        {
+            return Err(DropReason::TooFarAhead {
+                height: block.header.height,
+                limit: boundary,
+            });
         }
         let hash = block.hash();
         if hash.0 != notarize.block {
@@ -351,6 +411,15 @@ impl Engine {
         let ids = block
             .check_body(&self.config.chain_id)
             .map_err(DropReason::Block)?;
+        let justified_by = match (&parent_certificate, reproposal) {
+            (Some(certificate), true) if certificate.block == hash.0 => Some(certificate.view),
+            (_, true) => {
+                return Err(DropReason::Malformed(
+                    "a re-proposal carries the block's own notarization",
+                ));
+            }
+            (_, false) => None,
+        };
         if let Some(certificate) = parent_certificate {
             if !matches!(certificate.kind, VoteKind::Notarize | VoteKind::Finalize) {
                 return Err(DropReason::Malformed(
@@ -367,6 +436,13 @@ impl Engine {
             }
             self.absorb_certificate(certificate)?;
         }
+        // The justification may have finalized the re-proposed block
+        // itself (our finalize completed its quorum): nothing to vote for.
+        if reproposal
+            && (self.finalized.block == hash || self.committed_height() >= block.header.height)
+        {
+            return Ok(());
+        }
         // The certificates may have finalized past this view.
         if view <= self.finalized.view {
             return Err(DropReason::StaleView {
@@ -374,7 +450,10 @@ impl Engine {
                 finalized: self.finalized.view,
             });
         }
-        self.check_parent(&block.header, parent.as_ref())?;
+        match justified_by {
+            Some(notarized_in) => self.check_reproposal(&hash, notarized_in, view)?,
+            None => self.check_parent(&block.header, parent.as_ref())?,
+        }
         let limit = self.committed_height().saturating_add(PIPELINE_HEIGHTS_MAX);
         if block.header.height > limit {
             return Err(DropReason::TooFarAhead {
@@ -382,12 +461,19 @@ impl Engine {
                 limit,
             });
         }
-        self.accept_proposal(block, ids, parent);
+        self.accept_proposal(view, block, ids, parent);
         Ok(())
     }
 
-    fn accept_proposal(&mut self, block: Block, ids: Vec<AttestationId>, parent: Option<Header>) {
-        let view = block.header.view;
+    /// `view`: the proposal's (the block's own, or a later one for a
+    /// re-proposed boundary block).
+    fn accept_proposal(
+        &mut self,
+        view: u64,
+        block: Block,
+        ids: Vec<AttestationId>,
+        parent: Option<Header>,
+    ) {
         let hash = block.hash();
         let committed_height = self.committed_height();
         if let Some(parent) = parent.filter(|p| p.height > committed_height) {
@@ -415,6 +501,41 @@ impl Engine {
         self.try_commit();
     }
 
+    /// The parent rule for a re-proposed boundary block: notarized in
+    /// `notarized_in` (below `view`) and every view between nullified.
+    fn check_reproposal(
+        &self,
+        hash: &BlockHash,
+        notarized_in: u64,
+        view: u64,
+    ) -> Result<(), DropReason> {
+        if notarized_in >= view || notarized_in < self.finalized.view {
+            return Err(DropReason::Parent(
+                "re-proposal's notarization is not between the finalized view and the view",
+            ));
+        }
+        let notarized = if notarized_in == self.finalized.view {
+            self.finalized.block == *hash
+        } else {
+            self.rounds
+                .get(&notarized_in)
+                .is_some_and(|r| r.notarized(hash).is_some())
+        };
+        if !notarized {
+            return Err(DropReason::Parent("re-proposed block is not notarized"));
+        }
+        for skipped in notarized_in + 1..view {
+            if self
+                .rounds
+                .get(&skipped)
+                .is_none_or(|r| r.nullification.is_none())
+            {
+                return Err(DropReason::MissingNullification(skipped));
+            }
+        }
+        Ok(())
+    }
+
     /// The parent rule: the parent is notarized (or is the finalized block)
     /// and every view between it and the proposal is nullified.
     pub(crate) fn check_parent(
@@ -429,6 +550,16 @@ impl Engine {
                 if header.parent != Header::genesis_parent(&chain_id) || header.height != 1 {
                     return Err(DropReason::Parent(
                         "a block without parent header must be the first",
+                    ));
+                }
+                0
+            }
+            Some(p) if self.finalized.view == 0 && header.parent == self.finalized.block => {
+                // The epoch's base (or genesis' first block): it plays the
+                // part of view 0, like the genesis parent.
+                if p.hash() != header.parent || p.height.checked_add(1) != Some(header.height) {
+                    return Err(DropReason::Parent(
+                        "parent header does not hash to the epoch's base",
                     ));
                 }
                 0

@@ -245,10 +245,20 @@ impl Engine {
             .collect();
         assert!(chain.len() == path.len(), "a walked block vanished");
         let Some(tip) = chain.last() else { return };
-        if tip.header.view != certificate.view {
+        // Only the boundary block is finalized in a later view than its
+        // own (re-proposed), and nothing above it is of its epoch.
+        let boundary = self.boundary();
+        let reproposed = boundary == Some(tip.header.height) && certificate.view > tip.header.view;
+        if tip.header.view != certificate.view && !reproposed {
             return self.dropped(
                 None,
                 DropReason::Malformed("finalization view differs from the block's view"),
+            );
+        }
+        if boundary.is_some_and(|b| tip.header.height > b) {
+            return self.dropped(
+                None,
+                DropReason::Malformed("a finalized block above the epoch's boundary"),
             );
         }
         let headers: Vec<Header> = chain.iter().map(|b| b.header.clone()).collect();
@@ -336,6 +346,15 @@ impl Engine {
         block
             .check_body(&self.config.chain_id)
             .map_err(DropReason::Block)?;
+        // A certificate of another epoch must not pass because the two
+        // sets share keys: the epoch is checked, then the signatures.
+        self.check_epoch(finality.certificate.epoch)?;
+        if self.boundary().is_some_and(|b| block.header.height > b) {
+            return Err(DropReason::TooFarAhead {
+                height: block.header.height,
+                limit: block.header.height - 1,
+            });
+        }
         finality
             .verify(&self.set, &block.header)
             .map_err(DropReason::Finality)?;

@@ -147,6 +147,7 @@ impl VoteTracker {
     pub(crate) fn certificate(
         &self,
         kind: VoteKind,
+        epoch: u64,
         view: u64,
         block: Digest,
     ) -> QuorumCertificate {
@@ -162,7 +163,7 @@ impl VoteTracker {
         assert!(!signatures.is_empty(), "certificate without votes");
         QuorumCertificate {
             kind,
-            epoch: 0,
+            epoch,
             view,
             block,
             signatures,
@@ -248,7 +249,7 @@ mod tests {
         // The conflicting votes did not count: block 2 has no votes.
         assert_eq!(
             tracker
-                .certificate(Notarize, 7, Digest([1; 32]))
+                .certificate(Notarize, 0, 7, Digest([1; 32]))
                 .signatures
                 .len(),
             3

@@ -6,7 +6,7 @@
 
 use lotline_consensus::{
     Config, DropReason, Engine, Evidence, EvidenceError, EvidenceKind, Input, Message, Output,
-    Proposal, QuorumCertificate, Record, Request, TimerKind,
+    Proposal, QuorumCertificate, Reconfiguration, Record, Request, TimerKind,
 };
 use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::{Block, BlockError, BlockHash, Header};
@@ -2742,4 +2742,406 @@ fn f_plus_one_nullifies_received_early_count_on_entering_the_view() {
             3,
         ),
     ]);
+}
+
+// ---- epochs (validator-set changes at a boundary block) ----
+
+/// Epoch 1 adds a fifth validator; the keys of the four stay.
+fn epoch1(keys: &[SigningKey], me: u16, from_height: u64) -> Input {
+    let validators = keys.iter().map(SigningKey::public_key).collect();
+    Input::Reconfigure(Box::new(Reconfiguration {
+        epoch: 1,
+        from_height,
+        validators,
+        index: me,
+        key: keys[usize::from(me)].clone(),
+        voting: true,
+    }))
+}
+
+fn signed_in(
+    keys: &[SigningKey],
+    epoch: u64,
+    signer: u16,
+    kind: VoteKind,
+    view: u64,
+    block: &Block,
+) -> Vote {
+    let digest = if kind == Nullify {
+        Digest::ZERO
+    } else {
+        block.hash().0
+    };
+    Vote::sign_in(
+        &keys[usize::from(signer)],
+        signer,
+        &CHAIN,
+        epoch,
+        kind,
+        view,
+        digest,
+    )
+}
+
+fn vote_in(
+    keys: &[SigningKey],
+    epoch: u64,
+    signer: u16,
+    kind: VoteKind,
+    view: u64,
+    block: &Block,
+) -> Input {
+    Input::Message {
+        from: signer,
+        message: Message::Vote(signed_in(keys, epoch, signer, kind, view, block)),
+    }
+}
+
+/// The stall found before any code (docs/protocol.md): the boundary block
+/// B's view ends notarized with its votes split (two `finalize`, two
+/// `nullify` at n = 4), so neither a finalization nor a nullification of
+/// that view can form, and nothing above B may be proposed in its epoch.
+/// The next leader re-proposes B itself; the epoch finalizes B with its
+/// own certificate, and the engine switches to the five validators of
+/// epoch 1 at view 1, where epoch-0 votes never count and epoch-0
+/// stragglers get B's finalization.
+#[test]
+fn a_split_boundary_view_is_finalized_by_re_proposing_the_boundary_block() {
+    let mut fx = Fixture::new(4, 2);
+    let five = keys(5);
+    let b = fx.block(1, None, 0);
+    let steps = vec![
+        step(
+            "the next epoch starts at height 2: B (height 1) is the boundary",
+            epoch1(&five, 2, 2),
+            vec![],
+            vec![Expect::Dropped(|_| true)],
+            1,
+        ),
+        step(
+            "B is proposed in view 1",
+            fx.proposal(&b, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "we notarize B",
+            fx.verified(&b),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "notarization of view 1: view 2 (ours), finalize(1, B)",
+            fx.vote(0, Notarize, 1, &b),
+            vec![
+                Expect::Certificate(Notarize, 1),
+                Expect::Build(2),
+                Expect::Journal(Finalize, 1),
+            ],
+            vec![],
+            2,
+        ),
+        step(
+            "a second finalize(1, B)",
+            fx.vote(1, Finalize, 1, &b),
+            vec![],
+            vec![Expect::Commit(1)],
+            2,
+        ),
+        step(
+            "validator 0 nullified view 1",
+            fx.nullify(0, 1),
+            vec![],
+            vec![Expect::Commit(1)],
+            2,
+        ),
+        step(
+            "and validator 3: view 1 is split, neither finalized nor nullified",
+            fx.nullify(3, 1),
+            vec![],
+            vec![
+                Expect::Commit(1),
+                Expect::Certificate(Nullify, 1),
+                Expect::Certificate(Finalize, 1),
+            ],
+            2,
+        ),
+        step(
+            "our payload: we re-propose B in view 2 instead of a block above it",
+            Input::Propose {
+                attestations: vec![],
+                evidence: vec![],
+                now_ms: 5,
+            },
+            vec![Expect::Journal(Notarize, 2), Expect::Proposal(2)],
+            vec![],
+            2,
+        ),
+        step(
+            "notarize(2, B) of validator 0",
+            fx.vote(0, Notarize, 2, &b),
+            vec![],
+            vec![],
+            2,
+        ),
+        step(
+            "of validator 3: notarization of view 2, finalize(2, B)",
+            fx.vote(3, Notarize, 2, &b),
+            vec![
+                Expect::Certificate(Notarize, 2),
+                Expect::Journal(Finalize, 2),
+            ],
+            vec![],
+            3,
+        ),
+        step(
+            "finalize(2, B) of validator 0",
+            fx.vote(0, Finalize, 2, &b),
+            vec![],
+            vec![Expect::Commit(1)],
+            3,
+        ),
+        step(
+            "of validator 3: B is final in epoch 0, committed; epoch 1 starts at view 1",
+            fx.vote(3, Finalize, 2, &b),
+            vec![Expect::Certificate(Finalize, 2), Expect::Commit(1)],
+            vec![Expect::Commit(2)],
+            1,
+        ),
+    ];
+    fx.run(steps);
+    let proposal = fx
+        .log
+        .iter()
+        .find_map(|o| match o {
+            Output::Broadcast(Message::Proposal(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("re-proposal");
+    assert_eq!(proposal.block, b, "the same block, not one above it");
+    let justification = proposal.parent_certificate.as_ref().unwrap();
+    assert_eq!((justification.kind, justification.view), (Notarize, 1));
+    let commits = fx.commits();
+    let (block, finality) = &commits[0];
+    assert_eq!(block, &b);
+    assert_eq!(
+        (finality.certificate.epoch, finality.certificate.view),
+        (0, 2)
+    );
+    finality.verify(&fx.set, &block.header).unwrap();
+    assert_eq!(fx.engine.epoch(), 1);
+    assert_eq!(fx.engine.finalized_view(), 0);
+
+    // Epoch 1: five validators, quorum 4, leader of view 1 is 1.
+    let c = Block::new(CHAIN, 2, 1, b.hash(), 7, 1, vec![]);
+    let epoch1_proposal = Input::Message {
+        from: 1,
+        message: Message::Proposal(Box::new(Proposal {
+            block: c.clone(),
+            notarize: signed_in(&five, 1, 1, Notarize, 1, &c),
+            parent: Some(b.header.clone()),
+            parent_certificate: None,
+            nullifications: vec![],
+        })),
+    };
+    let old_epoch = |r: &DropReason| {
+        matches!(
+            r,
+            DropReason::OldEpoch {
+                epoch: 0,
+                current: 1
+            }
+        )
+    };
+    let steps = vec![
+        step(
+            "an epoch-0 straggler's nullify is answered with B's finalization",
+            vote_in(&five, 0, 3, Nullify, 3, &b),
+            vec![
+                Expect::SendCertificate(3, Finalize, 2),
+                Expect::Dropped(old_epoch),
+            ],
+            vec![],
+            1,
+        ),
+        step(
+            "epoch-0 notarize votes for view 1 never count in epoch 1",
+            vote_in(&five, 0, 0, Notarize, 1, &c),
+            vec![Expect::Dropped(old_epoch)],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "",
+            vote_in(&five, 0, 3, Notarize, 1, &c),
+            vec![],
+            vec![Expect::AnyJournal],
+            1,
+        ),
+        step(
+            "the first block of epoch 1 builds on B like the first block on genesis",
+            epoch1_proposal,
+            vec![Expect::Verify(1)],
+            vec![Expect::Dropped(|_| true)],
+            1,
+        ),
+        step(
+            "we notarize it in epoch 1",
+            fx.verified(&c),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "three of five is no quorum any more",
+            vote_in(&five, 1, 0, Notarize, 1, &c),
+            vec![],
+            vec![Expect::Certificate(Notarize, 1)],
+            1,
+        ),
+        step(
+            "the added validator's vote makes four",
+            vote_in(&five, 1, 4, Notarize, 1, &c),
+            vec![
+                Expect::Certificate(Notarize, 1),
+                Expect::Journal(Finalize, 1),
+            ],
+            vec![],
+            2,
+        ),
+    ];
+    fx.run(steps);
+    let epoch1_votes: Vec<Vote> = fx.journal().into_iter().filter(|v| v.epoch == 1).collect();
+    assert_eq!(epoch1_votes.len(), 2, "notarize and finalize of epoch 1");
+    let notarization = fx
+        .log
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            Output::Broadcast(Message::Certificate(c)) if c.kind == Notarize => Some(c.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(notarization.epoch, 1);
+    assert_eq!(notarization.signatures.len(), 4);
+    let set1 = ValidatorSet::new(CHAIN, five.iter().map(SigningKey::public_key).collect());
+    notarization
+        .verify(&set1, &lotline_consensus::Zip215)
+        .unwrap();
+
+    // A restart in epoch 1 from B and its epoch-0 finality: epoch-0 votes
+    // of the journal are over, the base is B, and the epoch-1 votes hold.
+    let mut config = config(&five, 2);
+    config.epoch = 1;
+    let restored = Engine::restore(
+        config,
+        &fx.journal(),
+        &fx.records(),
+        Some((b.header.clone(), finality.clone())),
+    )
+    .unwrap();
+    assert_eq!(
+        (restored.epoch(), restored.view(), restored.finalized_view()),
+        (1, 2, 0)
+    );
+    assert_eq!(restored.committed_height(), 1);
+}
+
+/// Before the switch the old epoch refuses blocks above the boundary, and a
+/// voter takes a re-proposal of B justified by B's notarization.
+#[test]
+fn nothing_above_the_boundary_and_a_re_proposal_is_voted() {
+    let mut fx = Fixture::new(4, 0);
+    let b = fx.block(1, None, 0);
+    let above = fx.block(2, Some(&b), 1);
+    let notarized = fx.certificate(Notarize, 1, Some(&b), &[0, 1, 2]);
+    let leader = 2;
+    let reproposal = Input::Message {
+        from: leader,
+        message: Message::Proposal(Box::new(Proposal {
+            block: b.clone(),
+            notarize: fx.signed(leader, Notarize, 2, b.hash().0),
+            parent: None,
+            parent_certificate: Some(notarized.clone()),
+            nullifications: vec![],
+        })),
+    };
+    let steps = vec![
+        step(
+            "boundary at height 1",
+            epoch1(&keys(5), 0, 2),
+            vec![],
+            vec![Expect::Dropped(|_| true)],
+            1,
+        ),
+        step(
+            "B proposed",
+            fx.proposal(&b, None, None, vec![]),
+            vec![Expect::Verify(1)],
+            vec![],
+            1,
+        ),
+        step(
+            "we notarize B",
+            fx.verified(&b),
+            vec![Expect::Journal(Notarize, 1)],
+            vec![],
+            1,
+        ),
+        step(
+            "B notarized: view 2",
+            fx.vote(2, Notarize, 1, &b),
+            vec![Expect::Certificate(Notarize, 1)],
+            vec![],
+            2,
+        ),
+        step(
+            "a block above B in epoch 0 is refused",
+            fx.proposal(&above, Some(&b), Some(notarized), vec![]),
+            vec![Expect::Dropped(|r| {
+                matches!(
+                    r,
+                    DropReason::TooFarAhead {
+                        height: 2,
+                        limit: 1
+                    }
+                )
+            })],
+            vec![Expect::Verify(2)],
+            2,
+        ),
+    ];
+    fx.run(steps);
+    // A fresh voter that did not see B's view gets the re-proposal whole.
+    let mut fresh = Fixture::new(4, 3);
+    let steps = vec![
+        step(
+            "boundary at height 1",
+            epoch1(&keys(5), 3, 2),
+            vec![],
+            vec![],
+            1,
+        ),
+        step(
+            "the re-proposal of B in view 2",
+            reproposal,
+            vec![Expect::Verify(2)],
+            vec![Expect::Dropped(|_| true)],
+            2,
+        ),
+        step(
+            "verified: notarize(2, B)",
+            Input::Verified {
+                view: 2,
+                block: b.hash(),
+                valid: true,
+            },
+            vec![Expect::PersistBlock(1), Expect::Journal(Notarize, 2)],
+            vec![],
+            2,
+        ),
+    ];
+    fresh.run(steps);
 }

@@ -273,8 +273,20 @@ impl Finality {
         header: &crate::block::Header,
     ) -> Result<(), FinalityError> {
         let tip = self.certified_header(header)?;
-        self.certificate.verify(set, tip.view, &tip.hash())?;
+        self.certificate
+            .verify(set, self.certified_view(tip), &tip.hash())?;
         Ok(())
+    }
+
+    /// The view the certificate must be for: the certified block's own
+    /// view, or a later one. The last block of an epoch may be re-proposed
+    /// in a later view of its epoch and finalized there (docs/protocol.md,
+    /// "Validator-set changes"); finalize votes are for the block's hash,
+    /// and honest validators sign `finalize(w, h)` only for a notarization
+    /// of `h` in `w`, so a quorum in any view at or above the block's own
+    /// proves it final. A certificate below the block's view is refused.
+    pub fn certified_view(&self, tip: &crate::block::Header) -> u64 {
+        self.certificate.view.max(tip.view)
     }
 
     /// Checks the descendant links and returns the header the certificate

@@ -173,7 +173,7 @@ fn certify(
     let tip = finality.certified_header(&receipt.header)?;
     let msg = receipt
         .certificate
-        .check_structure(set, tip.view, &tip.hash())
+        .check_structure(set, finality.certified_view(tip), &tip.hash())
         .map_err(FinalityError::from)?;
     // The attestation's signature and the certificate's in one batch: the
     // same ZIP-215 verdicts as one by one, for about half the work.

@@ -56,10 +56,25 @@ pub fn signing_bytes(
 }
 
 impl Vote {
+    /// A vote of epoch 0 (the genesis validator set).
     pub fn sign(
         key: &SigningKey,
         signer: u16,
         chain_id: &Digest,
+        kind: VoteKind,
+        view: u64,
+        block: Digest,
+    ) -> Vote {
+        Vote::sign_in(key, signer, chain_id, 0, kind, view, block)
+    }
+
+    /// A vote of `epoch`: `signer` is the index in that epoch's validator
+    /// set, and the epoch is signed, so a vote never counts in another.
+    pub fn sign_in(
+        key: &SigningKey,
+        signer: u16,
+        chain_id: &Digest,
+        epoch: u64,
         kind: VoteKind,
         view: u64,
         block: Digest,
@@ -69,10 +84,10 @@ impl Vote {
         } else {
             block
         };
-        let signature = key.sign(&signing_bytes(chain_id, kind, 0, view, &block));
+        let signature = key.sign(&signing_bytes(chain_id, kind, epoch, view, &block));
         Vote {
             kind,
-            epoch: 0,
+            epoch,
             view,
             block,
             signer,

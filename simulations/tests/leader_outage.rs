@@ -24,6 +24,7 @@ fn run(seed: u64, outage: Outage) -> Report {
         load: Load::Constant,
         bodies_missing_percent: 0,
         log: false,
+        reconfigure: false,
     })
 }
 

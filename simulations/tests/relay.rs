@@ -18,6 +18,7 @@ fn config(seed: u64, byzantine: usize, behaviour: Behaviour, missing: u8) -> Sim
         load: Load::Constant,
         bodies_missing_percent: missing,
         log: false,
+        reconfigure: false,
     }
 }
 

@@ -15,6 +15,7 @@ fn config(seed: u64) -> SimConfig {
         load: Load::Constant,
         bodies_missing_percent: 0,
         log: false,
+        reconfigure: false,
     }
 }
 

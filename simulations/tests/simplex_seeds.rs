@@ -19,6 +19,7 @@ fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) 
         load: Load::Constant,
         bodies_missing_percent: 0,
         log: false,
+        reconfigure: false,
     }
 }
 

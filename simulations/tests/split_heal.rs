@@ -22,6 +22,7 @@ fn run(seed: u64) -> Report {
         load: Load::Constant,
         bodies_missing_percent: 0,
         log: false,
+        reconfigure: false,
     })
 }
 

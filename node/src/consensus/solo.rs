@@ -115,7 +115,8 @@ impl SoloEngine {
             | Input::Timer { .. }
             | Input::Verified { .. }
             | Input::Synced { .. }
-            | Input::PeerConnected { .. } => Vec::new(),
+            | Input::PeerConnected { .. }
+            | Input::Reconfigure(_) => Vec::new(),
             Input::Work { .. } => Vec::new(),
         }
     }

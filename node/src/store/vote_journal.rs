@@ -311,6 +311,7 @@ mod tests {
         journal.sync().unwrap();
         drop(journal);
         let keep = KeepAbove {
+            epoch: 0,
             view: count - 5,
             height: 0,
         };
@@ -355,6 +356,7 @@ mod tests {
                 journal.sync().unwrap();
             }
             let keep = KeepAbove {
+                epoch: 0,
                 view: view - 1,
                 height: 0,
             };
@@ -373,6 +375,7 @@ mod tests {
         // Not synced since the last rewrite: the last view's votes.
         drop(journal);
         let keep = KeepAbove {
+            epoch: 0,
             view: views - 1,
             height: 0,
         };
@@ -399,6 +402,7 @@ mod tests {
         let tmp = path.with_extension("journal.compacting");
         std::fs::write(&tmp, b"LLVOTEJL\0\0\0\x02torn").unwrap();
         let keep = KeepAbove {
+            epoch: 0,
             view: 40,
             height: 0,
         };

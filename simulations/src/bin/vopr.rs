@@ -8,6 +8,7 @@
 //!          --behaviour equivocator|silent|abstainer|withholder  --no-liveness  --verbose  --log (every event)
 //!          --bodies-missing PERCENT  bodies a validator lacks when a proposal names them
 //!          --outage crash|freeze|split   one honest validator down in the liveness phase
+//!          --reconfigure           add/remove/rotate a validator at every epoch boundary
 //!          --load intermittent     bursts with idle gaps; idle and wake-up checks
 //!                 (intermittent-unreported|intermittent-deaf: their positive controls)
 //! ```
@@ -31,6 +32,7 @@ struct Args {
     verbose: bool,
     log: bool,
     bodies_missing_percent: u8,
+    reconfigure: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -47,6 +49,7 @@ fn parse() -> Result<Args, String> {
         verbose: false,
         log: false,
         bodies_missing_percent: 0,
+        reconfigure: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -90,6 +93,7 @@ fn parse() -> Result<Args, String> {
                 args.bodies_missing_percent =
                     u8::try_from(percent.min(100)).map_err(|e| e.to_string())?;
             }
+            "--reconfigure" => args.reconfigure = true,
             "--verbose" => args.verbose = true,
             "--log" => args.log = true,
             "--help" | "-h" => return Err(String::new()),
@@ -110,7 +114,7 @@ fn main() -> ExitCode {
                 eprintln!("vopr: {message}");
             }
             eprintln!(
-                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent|abstainer|withholder] [--no-liveness] [--outage crash|freeze|split] [--load constant|intermittent] [--bodies-missing PERCENT] [--verbose] [--log]"
+                "usage: vopr (--seed N | --seeds N [--from S]) [--validators N] [--byzantine K] [--behaviour equivocator|silent|abstainer|withholder] [--no-liveness] [--outage crash|freeze|split] [--load constant|intermittent] [--bodies-missing PERCENT] [--reconfigure] [--verbose] [--log]"
             );
             return ExitCode::from(2);
         }
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
             load: args.load,
             bodies_missing_percent: args.bodies_missing_percent,
             log: args.log,
+            reconfigure: args.reconfigure,
         };
         let report = sim::run(&config);
         if args.verbose || args.seed.is_some() || !report.ok() {

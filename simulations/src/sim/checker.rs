@@ -14,7 +14,14 @@
 //!   distinct, valid signers;
 //! * own votes: no honest node sends two conflicting votes (across
 //!   restarts), and none sends a vote before it is durable;
-//! * evidence: honest nodes only accuse Byzantine validators.
+//! * evidence: honest nodes only accuse Byzantine validators;
+//! * epochs (`--reconfigure`): every certificate's quorum, signers and keys
+//!   are those of its own epoch (computed here from the [`Roster`]), so no
+//!   certificate mixes epochs and a validator outside an epoch (a removed
+//!   one) never counts in it; every committed block is final by a
+//!   certificate of the epoch its height belongs to, and only an epoch's
+//!   boundary block may be certified in a later view than its own (the
+//!   re-proposal).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +35,7 @@ use lotline_core::hash::Digest;
 use lotline_core::validators::ValidatorSet;
 use lotline_core::vote::{Vote, VoteKind};
 
+use crate::sim::roster::Roster;
 use crate::sim::verifier::MemoVerifier;
 
 const NAMESPACE: &[u8] = b"lotline/v1/vote";
@@ -46,42 +54,33 @@ struct Sent {
 #[derive(Debug)]
 pub struct Checker {
     chain_id: Digest,
-    keys: Vec<PublicKey>,
-    quorum: usize,
+    roster: Roster,
     byzantine: BTreeSet<u16>,
-    set: ValidatorSet,
     decided: BTreeMap<u64, (BlockHash, u16)>,
     /// The height that committed each attestation (no id commits twice).
     committed_ids: BTreeMap<lotline_core::attestation::AttestationId, u64>,
     heads: BTreeMap<u16, Header>,
-    sent: BTreeMap<(u16, u64), Sent>,
+    /// By (node, epoch, view).
+    sent: BTreeMap<(u16, u64, u64), Sent>,
     verifier: Arc<MemoVerifier>,
     finalities: BTreeSet<BlockHash>,
     accusations: BTreeSet<([u8; 64], [u8; 64])>,
     pub violations: Vec<String>,
     pub evidence: u64,
     pub certificates: u64,
+    /// Boundary blocks committed with a certificate of a later view.
+    pub reproposed_boundaries: u64,
     /// The header time (the leader's clock when it built the block) of
     /// every committed height.
     pub proposed_ms: BTreeMap<u64, u64>,
 }
 
 impl Checker {
-    pub fn new(
-        chain_id: Digest,
-        keys: Vec<PublicKey>,
-        byzantine: BTreeSet<u16>,
-        verifier: Arc<MemoVerifier>,
-    ) -> Checker {
-        let n = keys.len();
-        // f = floor((n - 1) / 3); a quorum is everyone but f.
-        let f = if n == 0 { 0 } else { (n - 1) / 3 };
+    pub fn new(roster: Roster, byzantine: BTreeSet<u16>, verifier: Arc<MemoVerifier>) -> Checker {
         Checker {
-            chain_id,
-            quorum: n - f,
+            chain_id: roster.chain_id(),
+            roster,
             byzantine,
-            set: ValidatorSet::new(chain_id, keys.clone()),
-            keys,
             decided: BTreeMap::new(),
             committed_ids: BTreeMap::new(),
             heads: BTreeMap::new(),
@@ -92,6 +91,7 @@ impl Checker {
             violations: Vec::new(),
             evidence: 0,
             certificates: 0,
+            reproposed_boundaries: 0,
             proposed_ms: BTreeMap::new(),
         }
     }
@@ -110,15 +110,25 @@ impl Checker {
         bytes
     }
 
+    /// The validator keys of `epoch`, in order.
+    fn keys(&self, epoch: u64) -> Vec<PublicKey> {
+        self.roster
+            .epoch(epoch)
+            .map(|e| e.keys())
+            .unwrap_or_default()
+    }
+
+    /// The production validator set of `epoch` (empty if there is none).
+    fn set(&self, epoch: u64) -> ValidatorSet {
+        ValidatorSet::new(self.chain_id, self.keys(epoch))
+    }
+
     fn valid(
         &mut self,
-        signer: u16,
+        key: PublicKey,
         msg: &[u8],
         signature: &lotline_core::crypto::Signature,
     ) -> bool {
-        let Some(key) = self.keys.get(usize::from(signer)).copied() else {
-            return false;
-        };
         self.verifier.verify(&[(key, msg, *signature)]) == [true]
     }
 
@@ -132,20 +142,30 @@ impl Checker {
         signatures: &[Signed],
     ) -> Result<(), String> {
         self.certificates += 1;
+        // The epoch's own set: n, f = floor((n - 1) / 3), a quorum is
+        // everyone but f.
+        let keys = self.keys(epoch);
+        let n = keys.len();
+        if n == 0 {
+            return Err(format!("epoch {epoch} does not exist"));
+        }
+        let quorum = n - (n - 1) / 3;
         let distinct: BTreeSet<u16> = signatures.iter().map(|s| s.signer).collect();
-        if distinct.len() < self.quorum {
+        if distinct.len() < quorum {
             return Err(format!(
-                "{} distinct signers, quorum is {}",
+                "{} distinct signers, quorum is {quorum} (epoch {epoch})",
                 distinct.len(),
-                self.quorum
             ));
         }
         let msg = self.signing_bytes(kind, epoch, view, block);
         for s in signatures {
-            if usize::from(s.signer) >= self.keys.len() {
-                return Err(format!("signer {} is not a validator", s.signer));
-            }
-            if !self.valid(s.signer, &msg, &s.signature) {
+            let Some(key) = keys.get(usize::from(s.signer)).copied() else {
+                return Err(format!(
+                    "signer {} is not a validator of epoch {epoch}",
+                    s.signer
+                ));
+            };
+            if !self.valid(key, &msg, &s.signature) {
                 return Err(format!("signature of {} does not verify", s.signer));
             }
         }
@@ -165,9 +185,18 @@ impl Checker {
         );
     }
 
-    /// Whether `validator` follows the protocol in this run.
+    /// Whether node `validator` follows the protocol in this run.
     pub fn is_honest(&self, validator: u16) -> bool {
         !self.byzantine.contains(&validator)
+    }
+
+    /// Whether the proposer of `header` (an index of its height's epoch)
+    /// is an honest node.
+    pub fn proposer_is_honest(&self, header: &Header) -> bool {
+        let epoch = self.roster.epoch_of_height(header.height);
+        self.roster
+            .node_of(epoch, header.proposer)
+            .is_none_or(|node| self.is_honest(node))
     }
 
     pub fn on_commit(&mut self, at_ms: u64, node: u16, block: &Block, finality: &Finality) {
@@ -234,7 +263,8 @@ impl Checker {
         // arithmetic above checks every node's finality).
         let key = hash;
         if !self.finalities.contains(&key) {
-            match finality.verify(&self.set, header) {
+            let set = self.set(finality.certificate.epoch);
+            match finality.verify(&set, header) {
                 Ok(()) => {
                     self.finalities.insert(key);
                 }
@@ -265,8 +295,29 @@ impl Checker {
             tip = next.clone();
         }
         let certificate = &finality.certificate;
-        if certificate.view != tip.view || certificate.block != tip.hash() {
+        if certificate.block != tip.hash() {
             return Err("certificate is not for the last descendant".to_string());
+        }
+        let epoch = self.roster.epoch_of_height(tip.height);
+        if certificate.epoch != epoch {
+            return Err(format!(
+                "height {} is of epoch {epoch}, its certificate of epoch {}",
+                tip.height, certificate.epoch
+            ));
+        }
+        if certificate.view != tip.view {
+            // Only the boundary block, re-proposed in a later view of its
+            // epoch (the certificate may prove its ancestors too).
+            let boundary = self.roster.boundary(epoch) == Some(tip.height);
+            if !boundary || certificate.view < tip.view {
+                return Err(format!(
+                    "certificate of view {} for a block of view {}",
+                    certificate.view, tip.view
+                ));
+            }
+            if header.height == tip.height && !self.finalities.contains(&tip.hash()) {
+                self.reproposed_boundaries += 1;
+            }
         }
         self.check_signatures(
             FINALIZE,
@@ -303,7 +354,7 @@ impl Checker {
 
     /// An own vote leaving honest `node`; `durable`: it is in the synced journal.
     pub fn on_vote_sent(&mut self, at_ms: u64, node: u16, vote: &Vote, durable: bool) {
-        if vote.signer != node {
+        if vote.signer != self.roster.index_of(vote.epoch, node) {
             return;
         }
         if !durable {
@@ -315,7 +366,7 @@ impl Checker {
                 ),
             );
         }
-        let sent = self.sent.entry((node, vote.view)).or_default();
+        let sent = self.sent.entry((node, vote.epoch, vote.view)).or_default();
         let conflict = match vote.kind {
             VoteKind::Notarize => sent
                 .notarize
@@ -353,13 +404,17 @@ impl Checker {
         {
             return;
         }
-        if let Err(e) = evidence.verify(&self.set) {
+        let epoch = evidence.first.epoch;
+        if let Err(e) = evidence.verify(&self.set(epoch)) {
             self.violation(
                 at_ms,
                 format!("node {node} produced evidence that does not verify: {e}"),
             );
         }
-        let accused = evidence.signer();
+        let accused = self
+            .roster
+            .node_of(epoch, evidence.signer())
+            .unwrap_or(evidence.signer());
         if !self.byzantine.contains(&accused) {
             self.violation(
                 at_ms,
@@ -388,14 +443,9 @@ mod tests {
     use lotline_core::crypto::SigningKey;
 
     fn setup() -> (Checker, Vec<SigningKey>) {
-        let keys: Vec<_> = (1..=4u8).map(|i| SigningKey::from_seed(&[i; 32])).collect();
-        let validators = keys.iter().map(SigningKey::public_key).collect();
-        let checker = Checker::new(
-            Digest([1; 32]),
-            validators,
-            BTreeSet::from([3]),
-            Arc::default(),
-        );
+        let roster = Roster::fixed(Digest([1; 32]), 9, 4);
+        let keys: Vec<_> = (0..4u16).map(|i| roster.key(0, i)).collect();
+        let checker = Checker::new(roster, BTreeSet::from([3]), Arc::default());
         (checker, keys)
     }
 
@@ -461,6 +511,70 @@ mod tests {
                 .violations
                 .iter()
                 .any(|v| v.contains("before it was durable"))
+        );
+    }
+
+    /// Positive control of the epoch checks: a certificate counts only
+    /// signers of its own epoch, signed over its own epoch.
+    #[test]
+    fn a_certificate_with_an_outsider_or_another_epochs_bytes_fails() {
+        let mut rng = crate::sim::rng::Rng::new(3);
+        let roster = Roster::draw(Digest([1; 32]), 3, (4, 2, 4), 5, &mut rng);
+        let e1 = roster.epoch(1).unwrap().clone();
+        let outsider = (0..6u16).find(|n| !e1.members.contains(n)).unwrap();
+        let quorum = e1.n() - (e1.n() - 1) / 3;
+        let certify = |epoch_signed: u64, signers: &[u16]| {
+            let signatures = signers
+                .iter()
+                .map(|&node| {
+                    let index = roster.index_of(1, node);
+                    let vote = Vote::sign_in(
+                        &roster.key(1, node),
+                        index,
+                        &Digest([1; 32]),
+                        epoch_signed,
+                        VoteKind::Notarize,
+                        2,
+                        Digest([7; 32]),
+                    );
+                    Signed {
+                        signer: index,
+                        signature: vote.signature,
+                    }
+                })
+                .collect();
+            QuorumCertificate {
+                kind: VoteKind::Notarize,
+                epoch: 1,
+                view: 2,
+                block: Digest([7; 32]),
+                signatures,
+            }
+        };
+        let members: Vec<u16> = e1.members[..quorum].to_vec();
+        let mut checker = Checker::new(roster.clone(), BTreeSet::new(), Arc::default());
+        checker.on_certificate_sent(0, 0, &certify(1, &members));
+        assert!(checker.violations.is_empty(), "{:?}", checker.violations);
+        let mut with_outsider = members.clone();
+        with_outsider[0] = outsider;
+        checker.on_certificate_sent(0, 0, &certify(1, &with_outsider));
+        assert!(
+            checker
+                .violations
+                .iter()
+                .any(|v| v.contains("not a validator of epoch 1")),
+            "{:?}",
+            checker.violations
+        );
+        let mut checker = Checker::new(roster.clone(), BTreeSet::new(), Arc::default());
+        checker.on_certificate_sent(0, 0, &certify(0, &members));
+        assert!(
+            checker
+                .violations
+                .iter()
+                .any(|v| v.contains("does not verify")),
+            "{:?}",
+            checker.violations
         );
     }
 }

@@ -17,6 +17,7 @@ use crate::sim::load::Plan;
 use crate::sim::network::Network;
 use crate::sim::node::{Ctx, Event, Node, Packet, Role};
 use crate::sim::rng::Rng;
+use crate::sim::roster::Roster;
 use crate::sim::verifier::MemoVerifier;
 use crate::sim::{
     Behaviour, OUTAGE_LIVENESS_HEIGHTS, Options, Outage, Report, SimConfig, Stats, Trace,
@@ -24,6 +25,13 @@ use crate::sim::{
 
 /// A run that processes more events than this has stalled in a loop.
 const EVENTS_MAX: u64 = 5_000_000;
+/// Nodes beyond the initial validators that a reconfiguring run may add.
+const SPARE_NODES: usize = 2;
+/// Heights per epoch of a reconfiguring run, drawn in this range: short,
+/// so that a run crosses many boundaries under faults.
+const EPOCH_BLOCKS: (u64, u64) = (3, 12);
+/// Seeds the reconfiguration draws (xor the run's seed).
+const RECONFIGURE_STREAM: u64 = 0x5EC0_F1C0_0E90_C4B5;
 
 struct Simulation {
     config: SimConfig,
@@ -34,6 +42,8 @@ struct Simulation {
     checker: Checker,
     memo: Arc<MemoVerifier>,
     coalition: Coalition,
+    /// Who validates in which epoch (one epoch without `--reconfigure`).
+    roster: Roster,
     nodes: Vec<Node>,
     trace: Trace,
     stats: Stats,
@@ -140,15 +150,34 @@ impl Simulation {
             options.timeout_max_ms = options.timeout_base_ms * 8;
         }
         let chain_id = hash::hash(Domain::Genesis, &config.seed.to_be_bytes());
-        let keys: Vec<SigningKey> = (0..n)
-            .map(|i| {
-                let mut seed = [0u8; 32];
-                seed[..8].copy_from_slice(&config.seed.to_be_bytes());
-                seed[8] = i as u8;
-                seed[9] = 0xC0;
-                SigningKey::from_seed(&seed)
-            })
-            .collect();
+        let roster = if config.reconfigure {
+            assert!(
+                config.outage.is_none() && !config.load.intermittent(),
+                "--reconfigure runs constant load without an outage"
+            );
+            assert!(
+                config.behaviour != Behaviour::Abstainer,
+                "--reconfigure does not combine with abstainers"
+            );
+            // Its own stream: the other draws of the seed stay as they are.
+            let mut draw = Rng::new(config.seed ^ RECONFIGURE_STREAM);
+            let epoch_blocks = draw.range(EPOCH_BLOCKS.0, EPOCH_BLOCKS.1);
+            // The liveness phase must cross a boundary too.
+            options.liveness_heights = epoch_blocks + 2;
+            // Every epoch keeps the Byzantine validators within f.
+            let validators_min = (3 * config.byzantine + 1).clamp(4, n.max(4));
+            Roster::draw(
+                chain_id,
+                config.seed,
+                (n, SPARE_NODES, validators_min),
+                epoch_blocks,
+                &mut draw,
+            )
+        } else {
+            Roster::fixed(chain_id, config.seed, n)
+        };
+        let total = roster.nodes();
+        let keys: Vec<SigningKey> = (0..total as u16).map(|i| roster.key(0, i)).collect();
         let mut order: Vec<u16> = (0..n as u16).collect();
         rng.shuffle(&mut order);
         let faulty: BTreeSet<u16> = order.iter().take(config.byzantine).copied().collect();
@@ -157,16 +186,18 @@ impl Simulation {
             Behaviour::Abstainer => (BTreeSet::new(), faulty),
             _ => (faulty, BTreeSet::new()),
         };
-        let honest: Vec<u16> = (0..n as u16).filter(|i| !byzantine.contains(i)).collect();
+        let honest: Vec<u16> = (0..total as u16)
+            .filter(|i| !byzantine.contains(i))
+            .collect();
         let memo = Arc::new(MemoVerifier::default());
         let verifier: Arc<dyn Verifier> = memo.clone();
-        let validators: Vec<_> = keys.iter().map(SigningKey::public_key).collect();
-        let nodes = (0..n as u16)
+        let validators: Vec<_> = roster.epoch(0).map(|e| e.keys()).unwrap_or_default();
+        let nodes = (0..total as u16)
             .map(|index| {
                 let mut node_config = Config::new(
                     chain_id,
                     validators.clone(),
-                    index,
+                    roster.index_of(0, index),
                     keys[usize::from(index)].clone(),
                 );
                 node_config.timeout_base_ms = nonzero(options.timeout_base_ms);
@@ -177,7 +208,7 @@ impl Simulation {
                 if let Some(plan) = &plan {
                     node_config.heartbeat_ms = nonzero(plan.heartbeat_ms);
                 }
-                node_config.voting = !abstaining.contains(&index);
+                node_config.voting = !abstaining.contains(&index) && roster.is_member(0, index);
                 let role = match (byzantine.contains(&index), config.behaviour) {
                     (false, _) | (true, Behaviour::Abstainer) => Role::Honest,
                     (true, Behaviour::Equivocator) => Role::Equivocator,
@@ -192,9 +223,10 @@ impl Simulation {
             .map(|&i| (i, keys[usize::from(i)].clone()))
             .collect();
         Simulation {
-            checker: Checker::new(chain_id, validators, byzantine, memo.clone()),
+            checker: Checker::new(roster.clone(), byzantine, memo.clone()),
             memo,
-            coalition: Coalition::new(chain_id, coalition_keys, honest),
+            coalition: Coalition::new(chain_id, coalition_keys, honest, roster.clone()),
+            roster,
             network: Network::new(options.network.clone()),
             queue: Queue::default(),
             nodes,
@@ -203,7 +235,7 @@ impl Simulation {
             faults: true,
             target: None,
             down: None,
-            entered: vec![None; n],
+            entered: vec![None; total],
             turns: BTreeMap::new(),
             split_healed: None,
             plan,
@@ -325,6 +357,7 @@ impl Simulation {
             trace: &mut self.trace,
             stats: &mut self.stats,
             options: &self.options,
+            roster: &self.roster,
             intermittent: self.plan.is_some(),
             faults: self.faults,
             log: self.config.log,
@@ -891,6 +924,13 @@ impl Simulation {
         stats.lost = self.network.lost;
         stats.evidence = self.checker.evidence;
         stats.certificates_checked = self.checker.certificates;
+        stats.reproposed_boundaries = self.checker.reproposed_boundaries;
+        stats.epochs = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.engine.as_ref().map(|e| e.epoch()))
+            .max()
+            .unwrap_or(0);
         (stats.verdicts, stats.verified) = self.memo.counts();
         let heights = self
             .nodes

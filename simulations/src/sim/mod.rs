@@ -26,6 +26,10 @@
 //! for the other a network delay later, as the node's transport reports a
 //! re-established connection.
 //!
+//! With `reconfigure` ([`SimConfig::reconfigure`], `vopr --reconfigure`)
+//! the validator set changes at every epoch boundary ([`roster`]); the
+//! checker takes each certificate's quorum and keys from its epoch.
+//!
 //! With [`Load::Intermittent`], work is no longer always there: attestations
 //! arrive in bursts at one validator, which gossips them, with idle gaps in
 //! between, and each node tells its engine whether it holds work
@@ -46,6 +50,7 @@ pub mod load;
 pub mod network;
 pub mod node;
 pub mod rng;
+pub mod roster;
 pub mod verifier;
 
 use lotline_core::hash::{self, Digest, Domain};
@@ -149,6 +154,10 @@ pub struct SimConfig {
     pub bodies_missing_percent: u8,
     /// Print every event and output to stderr (for debugging one seed).
     pub log: bool,
+    /// Change the validator set at epoch boundaries ([`roster`]): two spare
+    /// nodes, an add, remove or rotate at every boundary, under the same
+    /// crashes, partitions and Byzantine validators.
+    pub reconfigure: bool,
 }
 
 impl SimConfig {
@@ -184,6 +193,9 @@ impl SimConfig {
         }
         if !self.require_liveness {
             command.push_str(" --no-liveness");
+        }
+        if self.reconfigure {
+            command.push_str(" --reconfigure");
         }
         command
     }
@@ -312,6 +324,11 @@ pub struct Stats {
     /// Split runs: from the heal to the first block an honest node
     /// finalized after it, in ms.
     pub split_heal_to_commit_ms: Option<u64>,
+    /// Reconfiguring runs: the highest epoch an honest node reached, and
+    /// boundary blocks committed through a re-proposal (finalized in a
+    /// later view than their own).
+    pub epochs: u64,
+    pub reproposed_boundaries: u64,
 }
 
 /// The outcome of one run.
@@ -345,7 +362,7 @@ impl Report {
         let c = &self.config;
         let s = &self.stats;
         format!(
-            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} repeats refused {} by id {} wants {} bodies fetched {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}{}",
+            "seed {} n={} byzantine={} ({:?}) trace {} heights {:?} views {} commits {} repeats refused {} by id {} wants {} bodies fetched {} msgs {} lost {} crashes {} syncs {} evidence {} drops {}/{} verified {}/{} end {}ms{}{}{}{}{}",
             c.seed,
             c.validators,
             c.byzantine,
@@ -380,6 +397,14 @@ impl Report {
                     s.wake_ms,
                     s.wake_bound_ms
                 ),
+            },
+            if c.reconfigure {
+                format!(
+                    " epochs {} re-proposed boundaries {}",
+                    s.epochs, s.reproposed_boundaries
+                )
+            } else {
+                String::new()
             },
             match c.outage {
                 None => String::new(),

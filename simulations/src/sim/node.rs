@@ -35,6 +35,7 @@ use crate::sim::clock::Queue;
 use crate::sim::journal::Journal;
 use crate::sim::network::Network;
 use crate::sim::rng::Rng;
+use crate::sim::roster::Roster;
 use crate::sim::{Options, Stats, Trace};
 
 /// Records a block-sync answer carries at most.
@@ -167,6 +168,9 @@ pub struct Ctx<'a> {
     pub trace: &'a mut Trace,
     pub stats: &'a mut Stats,
     pub options: &'a Options,
+    /// Node ids and epoch indices: the transport speaks node ids, the
+    /// engine indices of its epoch.
+    pub roster: &'a Roster,
     /// Intermittent load: leaders propose from their mempool.
     pub intermittent: bool,
     /// Safety phase: crashes may happen.
@@ -224,6 +228,14 @@ pub struct Node {
     work: Option<bool>,
     /// Proposals that arrived by id, waiting for bodies. Lost in a crash.
     reassembly: Reassembly,
+    /// A validator that never votes (`Behaviour::Abstainer`).
+    abstainer: bool,
+    /// The epoch whose reconfiguration the engine was last given.
+    fed: Option<u64>,
+    /// The engine's epoch when it produced the outputs being carried out:
+    /// their indices are of that epoch (a step that crosses a boundary
+    /// switches only at its end).
+    pub output_epoch: u64,
 }
 
 /// The pre-signed attestations by id (constant load: every validator holds
@@ -280,7 +292,11 @@ fn attestation_pool() -> &'static [(AttestationId, Envelope)] {
 impl Node {
     pub fn new(index: u16, role: Role, config: Config, reports_work: WorkReport) -> Node {
         let engine = (role != Role::Silent).then(|| Engine::new(config.clone()));
+        let abstainer = !config.voting && usize::from(config.index) < config.validators.len();
         Node {
+            abstainer,
+            fed: None,
+            output_epoch: 0,
             index,
             role,
             config,
@@ -306,12 +322,66 @@ impl Node {
         // As the node's actor: the engine hears about work before it starts.
         self.report_work(ctx);
         if let Some(engine) = &mut self.engine {
+            self.output_epoch = engine.epoch();
             let outputs = engine.start();
             self.execute(outputs, ctx);
         }
+        self.feed_next_epoch(ctx);
+    }
+
+    /// As the node's actor when a validator change commits: the engine
+    /// learns the next epoch (here as soon as it enters the current one,
+    /// which is earlier than any block it may build above the boundary).
+    fn feed_next_epoch(&mut self, ctx: &mut Ctx) {
+        let Some(engine) = &self.engine else {
+            return;
+        };
+        let next = engine.epoch() + 1;
+        if engine.boundary().is_some() || self.fed == Some(next) {
+            return;
+        }
+        let Some(reconfiguration) = ctx
+            .roster
+            .reconfiguration(next, self.index, !self.abstainer)
+        else {
+            return;
+        };
+        self.fed = Some(next);
+        self.input(Input::Reconfigure(Box::new(reconfiguration)), ctx);
+    }
+
+    /// The engine config of `epoch` for this node.
+    fn config_for(&self, roster: &Roster, epoch: u64) -> Config {
+        let mut config = self.config.clone();
+        if let Some(r) = roster.reconfiguration(epoch, self.index, !self.abstainer) {
+            config.epoch = epoch;
+            config.validators = r.validators;
+            config.index = r.index;
+            config.key = r.key;
+            config.voting = r.voting;
+        }
+        config
+    }
+
+    /// The engine's index of node `node` (the transport's sender).
+    fn engine_index(&self, ctx: &Ctx, node: u16) -> u16 {
+        let epoch = self.engine.as_ref().map_or(0, Engine::epoch);
+        ctx.roster.index_of(epoch, node)
+    }
+
+    /// The node with index `index` in the epoch of the outputs at hand.
+    pub fn node_of(&self, ctx: &Ctx, index: u16) -> Option<u16> {
+        ctx.roster.node_of(self.output_epoch, index)
     }
 
     pub fn input(&mut self, input: Input, ctx: &mut Ctx) {
+        // The cluster names the peer by node id.
+        let input = match input {
+            Input::PeerConnected { peer } => Input::PeerConnected {
+                peer: self.engine_index(ctx, peer),
+            },
+            other => other,
+        };
         let Some(engine) = &mut self.engine else {
             return;
         };
@@ -324,6 +394,7 @@ impl Node {
                 describe_input(&input)
             );
         }
+        self.output_epoch = engine.epoch();
         let outputs = engine.handle(input);
         if ctx.log {
             for output in &outputs {
@@ -337,6 +408,7 @@ impl Node {
         }
         self.execute(outputs, ctx);
         self.report_work(ctx);
+        self.feed_next_epoch(ctx);
     }
 
     /// Tells the engine when "is there work?" changes: an attestation in
@@ -396,7 +468,10 @@ impl Node {
             return;
         }
         match packet {
-            Packet::Consensus(message) => self.input(Input::Message { from, message }, ctx),
+            Packet::Consensus(message) => {
+                let from = self.engine_index(ctx, from);
+                self.input(Input::Message { from, message }, ctx)
+            }
             Packet::SyncRequest { height } => {
                 let start = usize::try_from(height.saturating_sub(1)).unwrap_or(usize::MAX);
                 let records: Vec<_> = self
@@ -477,6 +552,7 @@ impl Node {
     /// Rebuilt proposals go to the engine as if they had come whole.
     fn rebuilt(&mut self, complete: Vec<(u16, lotline_consensus::Proposal)>, ctx: &mut Ctx) {
         for (from, proposal) in complete {
+            let from = self.engine_index(ctx, from);
             let message = Message::Proposal(Box::new(proposal));
             self.input(Input::Message { from, message }, ctx);
         }
@@ -500,7 +576,7 @@ impl Node {
             }
             match output {
                 Output::Journal(vote) => {
-                    if !self.config.voting {
+                    if self.abstainer {
                         ctx.checker.on_abstainer_vote(ctx.now_ms, self.index, &vote);
                     }
                     self.journal.append(vote)
@@ -517,7 +593,9 @@ impl Node {
                 }
                 Output::Send { to, message } => {
                     self.before_send(&message, ctx);
-                    ctx.send(self.index, to, Packet::carrying(message));
+                    if let Some(to) = self.node_of(ctx, to) {
+                        ctx.send(self.index, to, Packet::carrying(message));
+                    }
                 }
                 Output::Commit { block, finality } => {
                     // The block log is written after the journal is durable,
@@ -528,7 +606,7 @@ impl Node {
                     ctx.trace
                         .record(&[b"commit", &self.index.to_be_bytes(), &block.hash().0.0]);
                     ctx.stats.commits += 1;
-                    if !ctx.checker.is_honest(block.header.proposer) {
+                    if !ctx.checker.proposer_is_honest(&block.header) {
                         ctx.stats.byzantine_blocks_committed += 1;
                     }
                     let height = block.header.height;
@@ -573,7 +651,7 @@ impl Node {
             }
             Message::Request(_) | Message::Blocks(_) | Message::Evidence(_) => None,
         };
-        if let Some(vote) = own.filter(|v| v.signer == self.index) {
+        if let Some(vote) = own.filter(|v| v.signer == ctx.roster.index_of(v.epoch, self.index)) {
             let durable = self.journal.is_durable(vote);
             ctx.checker
                 .on_vote_sent(ctx.now_ms, self.index, vote, durable);
@@ -608,7 +686,7 @@ impl Node {
                 let valid = self.payload_is_fresh(&block);
                 if valid {
                     self.bodies.insert(block.hash(), block.clone());
-                } else if ctx.checker.is_honest(block.header.proposer) {
+                } else if ctx.checker.proposer_is_honest(&block.header) {
                     ctx.stats.repeat_refusals += 1;
                 }
                 if !valid && ctx.log {
@@ -726,8 +804,12 @@ impl Node {
             .chain
             .last()
             .map(|(block, finality)| (block.header.clone(), finality.clone()));
+        // The epoch of the next height: a block log ending at a boundary
+        // block restores into the next epoch.
+        let epoch = ctx.roster.epoch_of_height(self.chain.len() as u64 + 1);
+        self.fed = None;
         match Engine::restore(
-            self.config.clone(),
+            self.config_for(ctx.roster, epoch),
             self.journal.synced(),
             self.journal.records(),
             last,
@@ -798,6 +880,13 @@ fn describe_input(input: &Input) -> String {
         Input::Synced { block, .. } => format!("synced h{}", block.header.height),
         Input::PeerConnected { peer } => format!("connected to {peer}"),
         Input::Work { pending } => format!("work pending {pending}"),
+        Input::Reconfigure(next) => format!(
+            "epoch {} from height {}: {} validators, we are {}",
+            next.epoch,
+            next.from_height,
+            next.validators.len(),
+            next.index
+        ),
     }
 }
 

@@ -5,6 +5,12 @@
 //! the other. With at most f such validators every honest node stays safe
 //! (and reports evidence); with f + 1 (n = 3f + 1) two halves can each
 //! gather a quorum, which the checker must catch.
+//!
+//! Across epochs (`--reconfigure`) it signs with its key and index of each
+//! vote's epoch; once removed from the set it keeps signing with its last
+//! key for every certificate it sees: honest validators must never count
+//! those votes (the checker fails any certificate with a signer outside
+//! its epoch).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,30 +20,46 @@ use lotline_core::hash::Digest;
 use lotline_core::vote::{Vote, VoteKind};
 
 use crate::sim::node::{Ctx, Node, Packet};
+use crate::sim::roster::Roster;
 
-#[derive(Debug, Default)]
+/// An (epoch, view) pair: views restart in every epoch.
+type EpochView = (u64, u64);
+
+#[derive(Debug)]
 pub struct Coalition {
     chain_id: Digest,
-    keys: BTreeMap<u16, SigningKey>,
+    /// The Byzantine nodes (their keys of each epoch are the roster's).
+    members: BTreeSet<u16>,
     honest: Vec<u16>,
+    roster: Roster,
     /// The two honest halves of every view the coalition split.
-    halves: BTreeMap<u64, (Vec<u16>, Vec<u16>)>,
-    split: BTreeSet<u64>,
+    halves: BTreeMap<EpochView, (Vec<u16>, Vec<u16>)>,
+    split: BTreeSet<EpochView>,
 }
 
 impl Coalition {
-    pub fn new(chain_id: Digest, keys: BTreeMap<u16, SigningKey>, honest: Vec<u16>) -> Coalition {
+    pub fn new(
+        chain_id: Digest,
+        keys: BTreeMap<u16, SigningKey>,
+        honest: Vec<u16>,
+        roster: Roster,
+    ) -> Coalition {
         Coalition {
             chain_id,
-            keys,
+            members: keys.keys().copied().collect(),
             honest,
+            roster,
             halves: BTreeMap::new(),
             split: BTreeSet::new(),
         }
     }
 
     /// The honest halves for `view`, drawn once.
-    fn halves(&mut self, view: u64, ctx_rng: &mut crate::sim::rng::Rng) -> (Vec<u16>, Vec<u16>) {
+    fn halves(
+        &mut self,
+        view: EpochView,
+        ctx_rng: &mut crate::sim::rng::Rng,
+    ) -> (Vec<u16>, Vec<u16>) {
         let honest = &self.honest;
         self.halves
             .entry(view)
@@ -50,19 +72,32 @@ impl Coalition {
             .clone()
     }
 
-    fn is_split(&self, view: u64) -> bool {
+    fn is_split(&self, view: EpochView) -> bool {
         self.split.contains(&view)
     }
 
-    fn sign(&self, signer: u16, kind: VoteKind, view: u64, block: Digest) -> Option<Vote> {
-        self.keys
-            .get(&signer)
-            .map(|key| Vote::sign(key, signer, &self.chain_id, kind, view, block))
+    /// Node `signer`'s vote in `epoch`, with its key and index there.
+    fn sign(
+        &self,
+        signer: u16,
+        epoch: u64,
+        kind: VoteKind,
+        view: u64,
+        block: Digest,
+    ) -> Option<Vote> {
+        self.members.contains(&signer).then(|| {
+            let key = self.roster.key(epoch, signer);
+            let index = self.roster.index_of(epoch, signer);
+            Vote::sign_in(&key, index, &self.chain_id, epoch, kind, view, block)
+        })
     }
 }
 
 pub fn execute(node: &mut Node, outputs: Vec<Output>, ctx: &mut Ctx) {
     let me = node.index;
+    let epoch = node.output_epoch;
+    let own = ctx.roster.index_of(epoch, me);
+    let member = ctx.roster.is_member(epoch, me);
     for output in outputs {
         match output {
             Output::Journal(_)
@@ -73,18 +108,22 @@ pub fn execute(node: &mut Node, outputs: Vec<Output>, ctx: &mut Ctx) {
                 node.on_committed(&block);
                 node.chain.push((block, finality));
             }
-            Output::Broadcast(Message::Proposal(proposal)) if proposal.notarize.signer == me => {
-                split_proposal(*proposal, ctx);
+            Output::Broadcast(Message::Proposal(proposal)) if proposal.notarize.signer == own => {
+                split_proposal(me, *proposal, ctx);
             }
-            Output::Broadcast(Message::Vote(vote)) if vote.signer == me => {
-                if ctx.coalition.is_split(vote.view) {
+            Output::Broadcast(Message::Vote(vote)) if vote.signer == own => {
+                if ctx.coalition.is_split((vote.epoch, vote.view)) {
                     continue;
                 }
                 if vote.kind == VoteKind::Finalize {
-                    let (x, y) = ctx.coalition.halves(vote.view, ctx.rng);
-                    let nullify =
-                        ctx.coalition
-                            .sign(me, VoteKind::Nullify, vote.view, Digest::ZERO);
+                    let (x, y) = ctx.coalition.halves((vote.epoch, vote.view), ctx.rng);
+                    let nullify = ctx.coalition.sign(
+                        me,
+                        vote.epoch,
+                        VoteKind::Nullify,
+                        vote.view,
+                        Digest::ZERO,
+                    );
                     for to in x {
                         ctx.send(me, to, Packet::Consensus(Message::Vote(vote)));
                     }
@@ -99,9 +138,31 @@ pub fn execute(node: &mut Node, outputs: Vec<Output>, ctx: &mut Ctx) {
             }
             // Do not leak certificates across the halves of a split view.
             Output::Broadcast(Message::Certificate(certificate))
-                if ctx.coalition.is_split(certificate.view) => {}
+                if ctx
+                    .coalition
+                    .is_split((certificate.epoch, certificate.view)) => {}
+            // Removed from the set: vote anyway, with the last key.
+            Output::Broadcast(Message::Certificate(certificate))
+                if !member && certificate.epoch == epoch =>
+            {
+                let forged = ctx.coalition.sign(
+                    me,
+                    epoch,
+                    certificate.kind,
+                    certificate.view,
+                    certificate.block,
+                );
+                ctx.broadcast(me, Packet::Consensus(Message::Certificate(certificate)));
+                if let Some(vote) = forged {
+                    ctx.broadcast(me, Packet::Consensus(Message::Vote(vote)));
+                }
+            }
             Output::Broadcast(message) => ctx.broadcast(me, Packet::Consensus(message)),
-            Output::Send { to, message } => ctx.send(me, to, Packet::Consensus(message)),
+            Output::Send { to, message } => {
+                if let Some(to) = node.node_of(ctx, to) {
+                    ctx.send(me, to, Packet::Consensus(message));
+                }
+            }
             other => node.schedule(other, ctx),
         }
     }
@@ -109,16 +170,23 @@ pub fn execute(node: &mut Node, outputs: Vec<Output>, ctx: &mut Ctx) {
 
 /// Two blocks for one view, each shown to one half, each voted by the
 /// whole coalition towards that half.
-fn split_proposal(proposal: Proposal, ctx: &mut Ctx) {
+fn split_proposal(leader: u16, proposal: Proposal, ctx: &mut Ctx) {
     let view = proposal.notarize.view;
-    let leader = proposal.notarize.signer;
-    let (x, y) = ctx.coalition.halves(view, ctx.rng);
-    ctx.coalition.split.insert(view);
+    let epoch = proposal.notarize.epoch;
+    let (x, y) = ctx.coalition.halves((epoch, view), ctx.rng);
+    ctx.coalition.split.insert((epoch, view));
     let mut twin = proposal.clone();
-    twin.block.header.timestamp_ms ^= 1;
+    // A re-proposed boundary block has no twin: another block of its
+    // height and view is not notarized, so nobody would vote for it.
+    if twin.block.header.view == view {
+        twin.block.header.timestamp_ms ^= 1;
+    }
     let a = proposal.block.hash().0;
     let b = twin.block.hash().0;
-    let Some(notarize) = ctx.coalition.sign(leader, VoteKind::Notarize, view, b) else {
+    let Some(notarize) = ctx
+        .coalition
+        .sign(leader, epoch, VoteKind::Notarize, view, b)
+    else {
         return;
     };
     twin.notarize = notarize;
@@ -136,11 +204,11 @@ fn split_proposal(proposal: Proposal, ctx: &mut Ctx) {
             Packet::Consensus(Message::Proposal(Box::new(twin.clone()))),
         );
     }
-    let members: Vec<u16> = ctx.coalition.keys.keys().copied().collect();
+    let members: Vec<u16> = ctx.coalition.members.iter().copied().collect();
     for member in members {
         for (half, block) in [(&x, a), (&y, b)] {
             for kind in [VoteKind::Notarize, VoteKind::Finalize] {
-                let Some(vote) = ctx.coalition.sign(member, kind, view, block) else {
+                let Some(vote) = ctx.coalition.sign(member, epoch, kind, view, block) else {
                     continue;
                 };
                 for to in half {
