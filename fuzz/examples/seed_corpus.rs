@@ -57,6 +57,7 @@ fn main() {
     identifiers(&mut out);
     configs(&mut out);
     governance(&mut out);
+    series_chunks(&mut out);
     println!("{} seed files under {}", out.written, out.root.display());
 }
 
@@ -650,4 +651,32 @@ fn governance(out: &mut Out) {
         "history_empty.json",
         &serde_json::to_vec_pretty(&file).unwrap_or_default(),
     );
+}
+
+/// Chunks of a measurement series as the store packs them: one point, a
+/// few with every optional field, none of the optional fields.
+fn series_chunks(out: &mut Out) {
+    use lotline_node::quality::chunk::{self, PointRef};
+    let point = |height: u64, full: bool| PointRef {
+        at: Position { height, index: 3 },
+        value: 41.5 + height as f64,
+        spec_min: full.then_some(30.0),
+        spec_max: full.then_some(55.0),
+        uom: full.then_some("NEW"),
+        subject: "https://id.gs1.org/01/09506000134352/21/1001",
+        attestation: lotline_core::attestation::AttestationId(Digest([height as u8; 32])),
+        org: "org1",
+        event_time: "2026-03-01T08:00:00Z",
+        event_time_ms: 1_772_352_000_000,
+        event_id: full.then_some("ni:///sha-256;abc?ver=CBV2.0"),
+        biz_step: full.then_some("https://ref.gs1.org/cbv/BizStep-inspecting"),
+        private: false,
+    };
+    for (i, (n, full)) in [(1, true), (4, true), (3, false)].into_iter().enumerate() {
+        let mut bytes = Vec::new();
+        for height in 1..=n {
+            chunk::append(&mut bytes, &point(height, full)).expect("seed chunk");
+        }
+        out.write("series_chunk", &format!("chunk-{i}.bin"), &bytes);
+    }
 }

@@ -394,13 +394,20 @@ fn a_charts_series_keyspace_holds_what_the_quality_facts_hold() {
     // chart exactly the points the quality facts give: one per event, under
     // its first subject of the GTIN, in chain order. Method: a planted
     // story; every characteristic of every product read both ways (the
-    // facts by one prefix scan, as charts read them before `u`).
+    // facts by one prefix scan, as charts read them before `u`). Two
+    // campaigns of the benchmark shape (2,880 units), so the end-of-line
+    // series spans two chunks; then the index is rebuilt from the block log
+    // (one block per batch, not the bulk load's batches) and every chart
+    // must give the same points again.
     use lotline_core::epcis::QualityFact;
     use lotline_core::gs1::CANONICAL_HOST;
     use lotline_node::store::lineage::Origins;
-    let (_dir, loaded, truth) = load(3, Scale::small());
+    let scale = Scale::for_events(4_000);
+    let (dir, loaded, truth) = load(3, scale);
     let reader = loaded.store.reader();
     let mut compared = 0;
+    let mut longest = 0;
+    let mut charts = Vec::new();
     for gtin in [
         truth.drift_gtin.clone(),
         gtin_of(truth.exposed.first().expect("exposed")),
@@ -454,9 +461,40 @@ fn a_charts_series_keyspace_holds_what_the_quality_facts_hold() {
                 .collect();
             assert_eq!(from_series, from_facts, "{gtin} {name}");
             compared += from_series.len();
+            longest = longest.max(from_series.len());
+            charts.push((request, points_of(&chart)));
         }
     }
     assert!(compared > 50, "{compared}");
+    let chunk = lotline_node::quality::chunk::CHUNK_POINTS as usize;
+    assert!(longest > chunk, "no series spans two chunks: {longest}");
+    drop(reader);
+    drop(loaded);
+    std::fs::remove_dir_all(bulk_load::index_path(dir.path()).expect("index path")).expect("rm");
+    let (store, report, _) = bulk_load::reopen(dir.path(), scale).expect("reopen");
+    assert!(report.reapplied_blocks > 0, "{report:?}");
+    let reader = store.reader();
+    for (request, points) in charts {
+        let chart = quality::chart(&reader, &request, &SeeAll).expect("chart after rebuild");
+        assert_eq!(points_of(&chart), points, "{}", request.characteristic);
+    }
+}
+
+/// What a chart says about each point it lists.
+fn points_of(chart: &quality::Chart) -> Vec<(u64, u64, String, Option<String>, String)> {
+    chart
+        .points
+        .iter()
+        .map(|p| {
+            (
+                p.height,
+                p.value.to_bits(),
+                p.subject.clone(),
+                p.lot.clone(),
+                p.event_time.clone(),
+            )
+        })
+        .collect()
 }
 
 fn gtin_of(unit: &str) -> String {

@@ -21,6 +21,7 @@
 //! retracted events are skipped, exactly as traces do.
 
 pub mod alerts;
+pub mod chunk;
 pub mod cold_chain;
 pub mod excursion;
 pub mod root_cause;

@@ -2,13 +2,15 @@
 //! chain order, as the caller may see them: the input of the control
 //! charts.
 //!
-//! Kept at commit as a series of its own (keyspace `u`, written in the
-//! block's batch by [`index`]): one key per measured event,
-//! `u | len | gtin | len | characteristic | height | idx`, whose value
-//! holds the value, the spec limits, the unit, the subject and the event's
-//! origin. A chart reads its series as one sequential range of O(points)
-//! bytes (no JSON, no origin lookup per point), and the alert follower
-//! reads only the points after the last one it judged. When items were
+//! Kept at commit as a series of its own (keyspace `u`, packed in the
+//! block's batch by [`flush`], the one writer): chunks of up to
+//! [`CHUNK_POINTS`] points, `u | len | gtin | len | characteristic |
+//! height | idx` keyed by each chunk's first point, each point holding
+//! the value, the spec limits, the unit, the subject and the event's
+//! origin ([`super::chunk`]). A chart over 100k points reads about fifty
+//! keys and walks them in place (no JSON, no origin lookup, nothing
+//! allocated per point to decode), and the alert follower reads from the
+//! chunk holding the first point after the last one it judged. When items were
 //! measured, one more prefix scan (every serialisation of the GTIN's lots,
 //! `StoreReader::edges_under`) gives each item its lot, the rational
 //! subgroup of the X-bar/R and p charts.
@@ -24,15 +26,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::collections::HashMap;
 
 use lotline_core::attestation::AttestationId;
+use lotline_core::codec::DecodeError;
 use lotline_core::epcis::{Measurement, QualityFact};
 use lotline_core::gs1::{CANONICAL_HOST, Gtin};
 use lotline_core::lineage::Fact;
-use serde::{Deserialize, Serialize};
 
+use super::chunk::{self, CHUNK_POINTS, PointRef};
 use super::spc::Point;
-use crate::store::index::{self, Position};
+use crate::store::index::Position;
 use crate::store::lineage::Origin;
-use crate::store::{StoreError, Writes};
+use crate::store::{StoreError, StoreReader, Writes};
 use crate::trace::Reader;
 
 /// The keyspace of the measurement series.
@@ -82,20 +85,6 @@ pub fn parse_gtin(raw: &str) -> Result<String, SeriesError> {
         .map_err(|e| SeriesError::BadGtin(lotline_core::api::excerpt(raw), e.to_string()))
 }
 
-/// One point as the series keyspace keeps it.
-#[derive(Debug, Serialize, Deserialize)]
-struct Stored {
-    value: f64,
-    spec_min: Option<f64>,
-    spec_max: Option<f64>,
-    uom: Option<String>,
-    subject: String,
-    origin: Origin,
-    /// Opened from the record's private section by this node's org key
-    /// (`store::Opener`).
-    private: bool,
-}
-
 /// `u | len | gtin | len | characteristic`: the start of one series
 /// (lengths make every series' keys a range of their own, whatever bytes
 /// a characteristic holds). `None` for a name too long to chart.
@@ -133,10 +122,11 @@ fn gtin_of_subject(subject: &str) -> Option<&str> {
 /// characteristic, one point for the event, under its first subject (in
 /// the facts' key order) whose inspection names the characteristic, with
 /// the value the facts keep for that subject (a later fact of the event
-/// about the same subject replaces an earlier one, as in the facts).
+/// about the same subject replaces an earlier one, as in the facts). The
+/// points wait in the batch until [`flush`] packs them into chunks.
 pub(crate) fn index(batch: &mut Writes, at: Position, origin: &Origin, facts: &[Fact]) {
-    for (gtin, name, subject, first) in points(facts) {
-        insert(batch, at, origin, (gtin, name, subject, first), false);
+    for point in points(facts) {
+        insert(batch, at, origin, point, false);
     }
 }
 
@@ -195,6 +185,7 @@ fn points(facts: &[Fact]) -> Vec<(&str, &str, &str, &Measurement)> {
     out
 }
 
+/// Puts one point in the batch's waiting points of its series.
 fn insert(
     batch: &mut Writes,
     at: Position,
@@ -205,16 +196,95 @@ fn insert(
     let Some(prefix) = series_prefix(gtin, name) else {
         return;
     };
-    let stored = Stored {
+    let point = PointRef {
+        at,
         value: first.value,
         spec_min: first.spec_min,
         spec_max: first.spec_max,
-        uom: first.uom.clone(),
-        subject: subject.to_owned(),
-        origin: origin.clone(),
+        uom: first.uom.as_deref(),
+        subject,
+        attestation: origin.attestation,
+        org: &origin.org,
+        event_time: &origin.event_time,
+        event_time_ms: origin.event_time_ms,
+        event_id: origin.event_id.as_deref(),
+        biz_step: origin.biz_step.as_deref(),
         private,
     };
-    batch.insert(with_position(prefix, at), index::encode(&stored));
+    let waiting = batch.series.by_series.entry(prefix).or_default();
+    // Only a string over 4 GiB is refused (and leaves the chunk as it
+    // was): such a point is not charted (no event that large passes
+    // admission).
+    let _ = chunk::append(waiting, &point);
+}
+
+/// The points of a batch not yet packed, per series prefix, each series'
+/// in chain order (as one unbounded chunk).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    by_series: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+/// Packs the points `batch` collected into their series' chunks, in the
+/// batch: the one writer of keyspace `u`. Each series' last chunk is
+/// extended up to [`CHUNK_POINTS`], then new chunks follow, each keyed by
+/// its first point, so the chunks are the same however the blocks were
+/// batched (and a rebuild from the block log writes the same bytes).
+pub(crate) fn flush(store: &StoreReader, batch: &mut Writes) -> Result<(), StoreError> {
+    let pending = std::mem::take(&mut batch.series);
+    let decode = |source| StoreError::Decode {
+        what: "measurement chunk",
+        source,
+    };
+    for (prefix, waiting) in pending.by_series {
+        let end = with_position(
+            prefix.clone(),
+            Position {
+                height: u64::MAX,
+                index: u32::MAX,
+            },
+        );
+        let last = store
+            .last_under(&prefix, &end)?
+            .map(|(key, value)| (key.to_vec(), value.to_vec()));
+        for (key, value) in pack(&prefix, last, &waiting, CHUNK_POINTS).map_err(decode)? {
+            batch.insert(key, value);
+        }
+    }
+    Ok(())
+}
+
+/// A chunk's key and bytes.
+type Keyed = (Vec<u8>, Vec<u8>);
+
+/// The chunks to write when the points of `waiting` (a chunk) follow the
+/// series' `last` stored chunk (key, bytes): the last one extended while
+/// it holds fewer than `max` points, then new ones keyed by their first
+/// point.
+fn pack(
+    prefix: &[u8],
+    last: Option<Keyed>,
+    waiting: &[u8],
+    max: u32,
+) -> Result<Vec<Keyed>, DecodeError> {
+    let mut out = Vec::new();
+    let mut current = match last {
+        Some((key, bytes)) if chunk::count(&bytes)? < max => Some((key, bytes)),
+        _ => None,
+    };
+    for point in chunk::points(waiting)? {
+        let point = point?;
+        if let Some((_, bytes)) = &current
+            && chunk::count(bytes)? >= max
+        {
+            out.extend(current.take());
+        }
+        let (_, bytes) =
+            current.get_or_insert_with(|| (with_position(prefix.to_vec(), point.at), Vec::new()));
+        chunk::append(bytes, &point)?;
+    }
+    out.extend(current);
+    Ok(out)
 }
 
 /// Which part of a series to read.
@@ -268,70 +338,166 @@ pub(crate) fn read_range(
         return Err(SeriesError::BadCharacteristic);
     };
     reader.know_declarations(DECLARATIONS_PRELOAD_MAX)?;
+    let store = reader.store.clone();
+    // The chunk holding the first point after `after` starts at or before
+    // it.
     let start = match range.after {
-        Some(after) => with_position(prefix.clone(), after),
+        Some(after) => store
+            .last_under(&prefix, &with_position(prefix.clone(), after))?
+            .map_or_else(|| prefix.clone(), |(key, _)| key.to_vec()),
         None => prefix.clone(),
     };
     let stem_len = format!("{CANONICAL_HOST}/01/{gtin}/").len();
+    let decode = |source| StoreError::Decode {
+        what: "measurement chunk",
+        source,
+    };
     let mut out = Vec::new();
-    let store = reader.store.clone();
-    for entry in store.scan_from(&prefix, &start) {
-        let (key, value) = entry?;
-        let Some(at) = key_position(&key) else {
-            continue;
-        };
-        if range.after.is_some_and(|after| at <= after) {
-            continue;
+    // One origin refilled in place for each point's visibility and
+    // retraction check (its strings keep their capacity).
+    let mut origin = Origin {
+        attestation: AttestationId(lotline_core::hash::Digest::ZERO),
+        org: String::new(),
+        event_time: String::new(),
+        event_time_ms: 0,
+        event_id: None,
+        biz_step: None,
+    };
+    'chunks: for entry in store.scan_from(&prefix, &start) {
+        let (_, value) = entry?;
+        for point in chunk::points(&value).map_err(decode)? {
+            let point = point.map_err(decode)?;
+            let at = point.at;
+            if range.after.is_some_and(|after| at <= after) {
+                continue;
+            }
+            if range.until.is_some_and(|until| at.height > until) {
+                break 'chunks;
+            }
+            refill(&mut origin, &point);
+            if !reader.stands(at, &origin)? || (point.private && !reader.sees_private(&origin)) {
+                continue;
+            }
+            if out.len() >= SERIES_POINTS_MAX {
+                return Err(SeriesError::TooMany);
+            }
+            let is_item = point
+                .subject
+                .get(stem_len..)
+                .is_some_and(|rest| rest.starts_with("21/"));
+            out.push(Measured {
+                point: Point {
+                    value: point.value,
+                    subgroup: (!is_item).then(|| point.subject.to_owned()),
+                    spec_min: point.spec_min,
+                    spec_max: point.spec_max,
+                },
+                subject: point.subject.to_owned(),
+                at,
+                attestation: point.attestation,
+                event_time: point.event_time.to_owned(),
+                uom: point.uom.map(str::to_owned),
+                private: point.private,
+            });
         }
-        if range.until.is_some_and(|until| at.height > until) {
-            break;
-        }
-        let stored: Stored =
-            index::decode("measurement point", &value).map_err(|source| StoreError::Decode {
-                what: "measurement point",
-                source,
-            })?;
-        if !reader.stands(at, &stored.origin)?
-            || (stored.private && !reader.sees_private(&stored.origin))
-        {
-            continue;
-        }
-        if out.len() >= SERIES_POINTS_MAX {
-            return Err(SeriesError::TooMany);
-        }
-        let is_item = stored
-            .subject
-            .get(stem_len..)
-            .is_some_and(|rest| rest.starts_with("21/"));
-        out.push(Measured {
-            point: Point {
-                value: stored.value,
-                subgroup: (!is_item).then(|| stored.subject.clone()),
-                spec_min: stored.spec_min,
-                spec_max: stored.spec_max,
-            },
-            subject: stored.subject,
-            at,
-            attestation: stored.origin.attestation,
-            event_time: stored.origin.event_time,
-            uom: stored.uom,
-            private: stored.private,
-        });
     }
     Ok(out)
 }
 
-/// The chain position a series key ends with.
-fn key_position(key: &[u8]) -> Option<Position> {
-    let n = key.len().checked_sub(12)?;
-    let height = u64::from_be_bytes(key.get(n..n + 8)?.try_into().ok()?);
-    let index = u32::from_be_bytes(key.get(n + 8..)?.try_into().ok()?);
-    Some(Position { height, index })
+/// `origin` made the origin `point` was stated with.
+fn refill(origin: &mut Origin, point: &PointRef<'_>) {
+    fn set(field: &mut String, text: &str) {
+        field.clear();
+        field.push_str(text);
+    }
+    fn set_optional(field: &mut Option<String>, text: Option<&str>) {
+        match (field.as_mut(), text) {
+            (Some(field), Some(text)) => set(field, text),
+            (None, Some(text)) => *field = Some(text.to_owned()),
+            (_, None) => *field = None,
+        }
+    }
+    origin.attestation = point.attestation;
+    set(&mut origin.org, point.org);
+    set(&mut origin.event_time, point.event_time);
+    origin.event_time_ms = point.event_time_ms;
+    set_optional(&mut origin.event_id, point.event_id);
+    set_optional(&mut origin.biz_step, point.biz_step);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use lotline_core::hash::Digest;
+    use proptest::prelude::*;
+
+    fn point(height: u64, subject: &str) -> PointRef<'_> {
+        PointRef {
+            at: Position { height, index: 0 },
+            value: height as f64,
+            spec_min: None,
+            spec_max: Some(9.0),
+            uom: None,
+            subject,
+            attestation: AttestationId(Digest([height as u8; 32])),
+            org: "org",
+            event_time: "2026-01-01T00:00:00Z",
+            event_time_ms: 0,
+            event_id: None,
+            biz_step: Some("inspecting"),
+            private: height.is_multiple_of(3),
+        }
+    }
+
+    /// Packs `heights` as batches of the given sizes into an in-memory
+    /// keyspace, as [`flush`] does into sled.
+    fn packed(heights: &[u64], batches: &[usize], max: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let prefix = b"u-test".to_vec();
+        let mut stored: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut rest = heights;
+        let mut sizes = batches.iter().copied().cycle();
+        while !rest.is_empty() {
+            let n = sizes.next().unwrap_or(1).clamp(1, rest.len());
+            let (batch, tail) = rest.split_at(n);
+            rest = tail;
+            let mut waiting = Vec::new();
+            for &h in batch {
+                chunk::append(&mut waiting, &point(h, "s")).expect("append");
+            }
+            let last = stored
+                .iter()
+                .next_back()
+                .map(|(k, v)| (k.clone(), v.clone()));
+            for (key, value) in pack(&prefix, last, &waiting, max).expect("pack") {
+                stored.insert(key, value);
+            }
+        }
+        stored
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_hold_every_point_once_in_order_whatever_the_batching(
+            n in 0u64..60,
+            batches in proptest::collection::vec(1usize..9, 1..5),
+            max in 1u32..7,
+        ) {
+            let heights: Vec<u64> = (1..=n).collect();
+            let stored = packed(&heights, &batches, max);
+            let whole = packed(&heights, &[heights.len().max(1)], max);
+            prop_assert_eq!(&stored, &whole);
+            let mut back = Vec::new();
+            for (key, value) in &stored {
+                let first: Vec<u64> = chunk::points(value).expect("chunk")
+                    .map(|p| p.expect("point").at.height).collect();
+                prop_assert!(!first.is_empty() && first.len() <= max as usize);
+                prop_assert_eq!(key, &with_position(b"u-test".to_vec(), Position { height: first[0], index: 0 }));
+                back.extend(first);
+            }
+            prop_assert_eq!(back, heights);
+        }
+    }
 
     #[test]
     fn gtins_are_checked_by_their_check_digit() {

@@ -57,7 +57,9 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// control charts' series (`quality::series`).
 /// 9: a `u` point says whether it came from a record's private section
 /// (`store::Opener`).
-pub const FORMAT: u32 = 9;
+/// 10: `u` packs a series' points in chunks of up to 2,048 per key
+/// (`quality::chunk`), keyed by the chunk's first point.
+pub const FORMAT: u32 = 10;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

@@ -356,6 +356,9 @@ pub type Parsed = Option<Arc<Statement>>;
 pub(crate) struct Writes {
     batch: sled::Batch,
     keys: usize,
+    /// Measurement points waiting to be packed into their series' chunks
+    /// when the batch is written (`quality::series::flush`).
+    pub(crate) series: crate::quality::series::Pending,
 }
 
 impl Writes {
@@ -570,6 +573,7 @@ impl StoreReader {
 
     /// Applies `batch` with the applied height and the layout version.
     fn write(&self, mut batch: Writes, height: u64) -> Result<(), StoreError> {
+        crate::quality::series::flush(self, &mut batch)?;
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         batch.insert(index::KEY_FORMAT, &index::FORMAT.to_be_bytes()[..]);
         batch.insert(index::KEY_OPENER, self.opener_fingerprint());
@@ -579,6 +583,21 @@ impl StoreReader {
             .map_err(|e| self.sled_err(e))?;
         collect_replaced_nodes(keys);
         Ok(())
+    }
+
+    /// The last entry whose key begins with `prefix` and is at most `upto`:
+    /// where a keyspace another module packs in chunks (`quality::series`)
+    /// finds the chunk to append to or to start reading from.
+    pub(crate) fn last_under(
+        &self,
+        prefix: &[u8],
+        upto: &[u8],
+    ) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
+        match self.db.range(prefix.to_vec()..=upto.to_vec()).next_back() {
+            Some(Ok((key, value))) if key.starts_with(prefix) => Ok(Some((key, value))),
+            Some(Ok(_)) | None => Ok(None),
+            Some(Err(e)) => Err(self.sled_err(e)),
+        }
     }
 
     /// The entries from `start` on whose keys begin with `prefix`, in key
