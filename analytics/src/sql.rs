@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, SchemaRef};
+use arrow::error::ArrowError;
 use datafusion::catalog::MemTable;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -150,6 +151,11 @@ pub struct Tuning {
     /// Row groups and pages are still pruned by their statistics when
     /// each file is opened.
     pub collect_statistics: bool,
+    /// Read string columns as `Utf8View` (views over the decoded pages)
+    /// instead of copying every value into a `Utf8` array: the tables are
+    /// declared to DataFusion with view types; answers are cast back to
+    /// the schema's `Utf8` (docs/performance.md, "Analytics").
+    pub view_types: bool,
 }
 
 impl Default for Tuning {
@@ -158,6 +164,7 @@ impl Default for Tuning {
             threads: 2,
             pushdown_filters: true,
             collect_statistics: false,
+            view_types: true,
         }
     }
 }
@@ -262,8 +269,9 @@ async fn run(
             limits.scan_bytes_max
         )));
     }
-    for table in Table::ALL {
-        let view = view(&ctx, catalog.dir(), manifest, table, who)?;
+    // Only the tables the query names: each view lists its files.
+    for &table in &tables {
+        let view = view(&ctx, catalog.dir(), manifest, table, who, tuning)?;
         ctx.register_table(table.name(), view)
             .map_err(|e| SqlError::Internal(e.strip_backtrace()))?;
     }
@@ -281,7 +289,7 @@ async fn run(
         .execute_logical_plan(plan)
         .await
         .map_err(|e| classify(e, SqlError::Invalid))?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let schema = plain_strings(frame.schema().as_arrow());
     let mut stream = frame
         .execute_stream()
         .await
@@ -291,6 +299,7 @@ async fn run(
     let mut bytes = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| classify(e, SqlError::Internal))?;
+        let batch = cast_to(&schema, &batch).map_err(|e| SqlError::Internal(e.to_string()))?;
         rows += batch.num_rows();
         bytes += batch.get_array_memory_size();
         if rows > limits.rows_max {
@@ -344,8 +353,55 @@ fn session(limits: Limits, tuning: Tuning, caches: &Caches) -> Result<SessionCon
     parquet.pushdown_filters = tuning.pushdown_filters;
     parquet.reorder_filters = tuning.pushdown_filters;
     parquet.enable_page_index = true;
+    parquet.schema_force_view_types = tuning.view_types;
     parquet.pruning = true;
     Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// `schema` with `Utf8View` fields as `Utf8`: the types answers are given
+/// in, whatever the scan read them as ([`Tuning::view_types`]).
+fn plain_strings(schema: &arrow::datatypes::Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
+/// `batch` in `schema` (the same columns, views cast to `Utf8`).
+fn cast_to(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    if batch.schema_ref() == schema {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// The table's schema as DataFusion reads it: strings as `Utf8View` when
+/// `view_types` (the Parquet reader hands out views over its pages).
+fn read_schema(table: Table, view_types: bool) -> SchemaRef {
+    let schema = table.schema();
+    if !view_types {
+        return schema;
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
 /// The table as `who` sees it, over the manifest's files.
@@ -355,9 +411,10 @@ fn view(
     manifest: &Manifest,
     table: Table,
     who: &Visibility,
+    tuning: Tuning,
 ) -> Result<Arc<dyn TableProvider>, SqlError> {
     let internal = |e: DataFusionError| SqlError::Internal(e.strip_backtrace());
-    let schema = table.schema();
+    let schema = read_schema(table, tuning.view_types);
     let files: Vec<ListingTableUrl> = manifest
         .files_of(table)
         .map(|f| {

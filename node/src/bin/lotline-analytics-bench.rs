@@ -16,8 +16,8 @@
 //! workers, DuckDB's `SET threads`), and both keep Parquet footers across
 //! the runs of a query (DataFusion: the node's footer cache, `sql::Caches`;
 //! DuckDB: `SET parquet_metadata_cache = true`). DataFusion runs with the
-//! node's settings (`sql::Tuning::default`) unless `--pushdown false` or
-//! `--statistics false` say otherwise.
+//! node's settings (`sql::Tuning::default`) unless `--pushdown`,
+//! `--statistics` or `--view-types` (true or false) say otherwise.
 //!
 //! A large store does not fit one sitting: `--phase build` makes the
 //! store and the projection in `--dir` and records what it measured in
@@ -140,6 +140,7 @@ fn args() -> Result<Args> {
             "--threads" => out.tuning.threads = value.parse()?,
             "--pushdown" => out.tuning.pushdown_filters = flag_bool(&value)?,
             "--statistics" => out.tuning.collect_statistics = flag_bool(&value)?,
+            "--view-types" => out.tuning.view_types = flag_bool(&value)?,
             "--phase" => {
                 out.phase = match value.as_str() {
                     "build" => Phase::Build,
@@ -149,7 +150,7 @@ fn args() -> Result<Args> {
                 }
             }
             other => bail!(
-                "unknown flag {other} (use --events N --dir D --runs R --phase build|query|all --threads T --pushdown B --statistics B)"
+                "unknown flag {other} (use --events N --dir D --runs R --phase build|query|all --threads T --pushdown B --statistics B --view-types B)"
             ),
         }
     }
@@ -222,8 +223,8 @@ fn main() -> Result<()> {
     ];
     let t = args.tuning;
     println!(
-        "\nboth engines: {} threads, footers cached across runs; DataFusion pushdown_filters={} collect_statistics={}; median of {} runs after one warm-up",
-        t.threads, t.pushdown_filters, t.collect_statistics, args.runs
+        "\nboth engines: {} threads, footers cached across runs; DataFusion pushdown_filters={} collect_statistics={} view_types={}; median of {} runs after one warm-up",
+        t.threads, t.pushdown_filters, t.collect_statistics, t.view_types, args.runs
     );
     let daily = daily_partitions(&dir, &manifest)?;
     println!(
