@@ -154,7 +154,8 @@ pub struct Tuning {
     /// Read string columns as `Utf8View` (views over the decoded pages)
     /// instead of copying every value into a `Utf8` array: the tables are
     /// declared to DataFusion with view types; answers are cast back to
-    /// the schema's `Utf8` (docs/performance.md, "Analytics").
+    /// the schema's `Utf8`. Off until the benchmark (`--view-types true`)
+    /// shows it pays (docs/performance.md, "Analytics").
     pub view_types: bool,
 }
 
@@ -164,7 +165,7 @@ impl Default for Tuning {
             threads: 2,
             pushdown_filters: true,
             collect_statistics: false,
-            view_types: true,
+            view_types: false,
         }
     }
 }
