@@ -21,6 +21,10 @@
 //! half that load; the bound is the all-core verify rate divided by 4 (each
 //! node verifies each attestation once).
 //!
+//! `--heartbeat-ms N` sets every node's `[consensus] heartbeat_ms`: with
+//! N = 1 the idle phase finalizes empty blocks back to back, the rate of the
+//! consensus round alone.
+//!
 //! With `--validators 4 --stop-one` instead: `--clients` closed-loop clients
 //! (single submits, wait=committed) on the three validators that stay up,
 //! first with all four up, then after the fourth is shut down (its peers
@@ -75,6 +79,11 @@ struct Args {
     private: bool,
     /// Seal `lotline:quality` too (`--private-quality`, implies `--private`).
     private_quality: bool,
+    /// Every node's `[consensus] heartbeat_ms` (`--heartbeat-ms`): a small
+    /// one makes the idle phase propose empty blocks back to back, which
+    /// measures the consensus round alone (the figure a published Simplex
+    /// engine's own benchmark reports; docs/performance.md).
+    heartbeat_ms: Option<std::num::NonZeroU64>,
 }
 
 fn args() -> Args {
@@ -86,6 +95,7 @@ fn args() -> Args {
         capture: None,
         private: false,
         private_quality: false,
+        heartbeat_ms: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     out.stop_one = argv.iter().any(|a| a == "--stop-one");
@@ -97,6 +107,7 @@ fn args() -> Args {
             "--clients" => out.clients = pair[1].parse().unwrap_or(out.clients),
             "--validators" => out.validators = pair[1].parse().unwrap_or(out.validators),
             "--capture" => out.capture = pair[1].parse().ok(),
+            "--heartbeat-ms" => out.heartbeat_ms = pair[1].parse().ok(),
             _ => {}
         }
     }
@@ -428,6 +439,9 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
         let mut config = NodeConfig::load(path)?;
         config.listen = ([127, 0, 0, 1], 0).into();
         lift_rate_limits(&mut config);
+        if let Some(heartbeat_ms) = args.heartbeat_ms {
+            config.heartbeat_ms = heartbeat_ms;
+        }
         nodes.push(Node::start(&config).await?);
     }
     let urls: Vec<String> = nodes.iter().map(Node::url).collect();
@@ -673,6 +687,9 @@ async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result
         let mut config = NodeConfig::load(path)?;
         config.listen = ([127, 0, 0, 1], 0).into();
         lift_rate_limits(&mut config);
+        if let Some(heartbeat_ms) = args.heartbeat_ms {
+            config.heartbeat_ms = heartbeat_ms;
+        }
         nodes.push(Node::start(&config).await?);
     }
     tokio::time::sleep(Duration::from_secs(if n > 1 { 2 } else { 0 })).await;
