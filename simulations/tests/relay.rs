@@ -81,10 +81,12 @@ fn missing_bodies_are_fetched_late_and_the_chain_stays_safe_and_live() {
 
 /// Goal: a leader naming ids whose bodies nobody can get commits nothing of
 /// its own and stops nobody else: its views time out, the others' commit.
+/// Seeds 51, 73 and 75 once failed: a mid-step crash drawn for the
+/// withholder (which never crashes) cut its step short and dropped a commit.
 #[test]
 fn a_leader_proposing_unknown_ids_only_loses_its_own_views() {
-    for missing in [0, 30] {
-        let stats = run_seeds(0..40, 1, Behaviour::Withholder, missing);
+    for (missing, seeds) in [(0, 0..80), (30, 0..40)] {
+        let stats = run_seeds(seeds, 1, Behaviour::Withholder, missing);
         assert!(stats.commits > 0 && stats.wants > 0, "{stats:?}");
         assert_eq!(stats.byzantine_blocks_committed, 0, "{stats:?}");
     }

@@ -568,8 +568,13 @@ impl Node {
 
     /// The honest actor: journal, then sync before the first send.
     fn execute_honest(&mut self, outputs: Vec<Output>, ctx: &mut Ctx) {
+        // Only an honest node crashes (`crash` ignores the others); the draw
+        // is made for every role so that a run's other random choices stay
+        // the same. A withholder that "crashed" here used to stop executing
+        // its outputs without going down, dropping a commit.
         let crash_at = (ctx.faults && ctx.rng.chance(ctx.options.crash_mid_step))
-            .then(|| ctx.rng.below(outputs.len() as u64 + 1) as usize);
+            .then(|| ctx.rng.below(outputs.len() as u64 + 1) as usize)
+            .filter(|_| self.role == Role::Honest);
         for (position, output) in outputs.into_iter().enumerate() {
             if crash_at == Some(position) {
                 return self.crash(ctx);
