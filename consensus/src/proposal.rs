@@ -524,16 +524,7 @@ impl Engine {
         if !notarized {
             return Err(DropReason::Parent("re-proposed block is not notarized"));
         }
-        for skipped in notarized_in + 1..view {
-            if self
-                .rounds
-                .get(&skipped)
-                .is_none_or(|r| r.nullification.is_none())
-            {
-                return Err(DropReason::MissingNullification(skipped));
-            }
-        }
-        Ok(())
+        self.nullified_between(notarized_in, view)
     }
 
     /// The parent rule: the parent is notarized (or is the finalized block)
@@ -598,7 +589,14 @@ impl Engine {
         {
             return Err(DropReason::Parent("parent is not notarized"));
         }
-        for skipped in parent_view + 1..view {
+        self.nullified_between(parent_view, view)
+    }
+
+    /// Every view strictly between `after` and `view` is nullified: a
+    /// proposal may only skip views the quorum gave up on (the parent rule
+    /// and a boundary block's re-proposal share it).
+    fn nullified_between(&self, after: u64, view: u64) -> Result<(), DropReason> {
+        for skipped in after + 1..view {
             if self
                 .rounds
                 .get(&skipped)
