@@ -363,12 +363,21 @@ fn session(limits: Limits, tuning: Tuning, caches: &Caches) -> Result<SessionCon
 /// `schema` with `Utf8View` fields as `Utf8`: the types answers are given
 /// in, whatever the scan read them as ([`Tuning::view_types`]).
 fn plain_strings(schema: &arrow::datatypes::Schema) -> SchemaRef {
+    strings_as(schema, &DataType::Utf8View, DataType::Utf8)
+}
+
+/// `schema` with every field of type `from` retyped to `to` (the one
+/// rewrite between the declared `Utf8` strings and the reader's views).
+fn strings_as(schema: &arrow::datatypes::Schema, from: &DataType, to: DataType) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
-            _ => f.as_ref().clone(),
+        .map(|f| {
+            if f.data_type() == from {
+                f.as_ref().clone().with_data_type(to.clone())
+            } else {
+                f.as_ref().clone()
+            }
         })
         .collect();
     Arc::new(arrow::datatypes::Schema::new(fields))
@@ -395,15 +404,7 @@ fn read_schema(table: Table, view_types: bool) -> SchemaRef {
     if !view_types {
         return schema;
     }
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(arrow::datatypes::Schema::new(fields))
+    strings_as(&schema, &DataType::Utf8, DataType::Utf8View)
 }
 
 /// The table as `who` sees it, over the manifest's files.
