@@ -14,6 +14,12 @@
 //! store: the prefix scans the answer cannot do without (the products'
 //! serialisations for a root cause, the product's facts for a chart).
 //!
+//! With `--alert-latency N` it measures instead, on a real node started on
+//! the store (HTTP API, consensus, the alert follower signing as the
+//! regulator), the time from the commit of an event that breaks a run rule
+//! to its alert being listed at `GET /v1/alerts`, N times (after one
+//! in-control point that builds the chart's state, reported apart).
+//!
 //! ```text
 //! cargo build --release -p lotline-node --bin lotline-quality-bench
 //! target/release/lotline-quality-bench --events 1000000 --dir /tmp/lotline-quality-bench
@@ -45,6 +51,8 @@ struct Args {
     dir: PathBuf,
     iterations: usize,
     reuse: bool,
+    /// Rounds of the real-node alert latency measurement (0: not run).
+    alert_latency: usize,
 }
 
 fn args() -> Result<Args> {
@@ -54,6 +62,7 @@ fn args() -> Result<Args> {
         dir: std::env::temp_dir().join("lotline-quality-bench"),
         iterations: 5,
         reuse: false,
+        alert_latency: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,8 +73,9 @@ fn args() -> Result<Args> {
             "--dir" => out.dir = PathBuf::from(value),
             "--iterations" => out.iterations = value.parse::<usize>()?.max(1),
             "--reuse" => out.reuse = value.parse()?,
+            "--alert-latency" => out.alert_latency = value.parse()?,
             other => bail!(
-                "unknown flag {other} (use --events N --bad N --dir D --iterations I --reuse true|false)"
+                "unknown flag {other} (use --events N --bad N --dir D --iterations I --reuse true|false --alert-latency N)"
             ),
         }
     }
@@ -91,6 +101,9 @@ fn main() -> Result<()> {
     let args = args()?;
     let scale = scale_for(args.events);
     let dir = args.dir.join(format!("store-{}", args.events));
+    if args.alert_latency > 0 {
+        return alert_latency::measure(&dir, scale, args.reuse, args.alert_latency);
+    }
     let (reader, truth, events) = if args.reuse && dir.exists() {
         reopen(&dir, scale)?
     } else {
@@ -320,4 +333,211 @@ fn chart(reader: &StoreReader, truth: &Truth, iterations: usize) -> Result<()> {
         median / scan_median.max(1e-9),
     );
     Ok(())
+}
+
+/// Commit-to-alert latency on a real node (`--alert-latency N`).
+mod alert_latency {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, Result, bail};
+    use lotline_core::epcis::{Event, QualityFact};
+    use lotline_core::statement::Statement;
+    use lotline_node::config::{AlertsConfig, NodeConfig};
+    use lotline_node::quality::{self, ChartRequest};
+    use lotline_node::trace::SeeAll;
+    use lotline_sdk::{AttestationBuilder, Client, Signer, Wait};
+    use lotline_sim::workload::Scale;
+    use serde_json::Value;
+
+    /// How long one alert may take before the run fails.
+    const ALERT_WAIT: Duration = Duration::from_secs(60);
+    const POLL: Duration = Duration::from_millis(5);
+
+    pub fn measure(dir: &Path, scale: Scale, reuse: bool, rounds: usize) -> Result<()> {
+        // The store, built or reopened, then closed: the node opens it.
+        let (template, head, events) = {
+            let (reader, truth, events) = if reuse && dir.exists() {
+                super::reopen(dir, scale)?
+            } else {
+                super::build(dir, scale)?
+            };
+            let gtin = super::gtin_of(truth.exposed.first().context("no exposed unit")?)?;
+            let request = ChartRequest {
+                gtin,
+                characteristic: "activationForce".to_owned(),
+                baseline: Some(25),
+                points: Some(1),
+                subgroup: Default::default(),
+            };
+            let chart = quality::chart(&reader, &request, &SeeAll)?;
+            let last = chart.points.last().context("an empty chart")?;
+            let stored = reader
+                .attestation(&last.attestation)?
+                .context("the chart's last point has no record")?;
+            let statement = Statement::from_payload(&stored.envelope.payload)?;
+            (statement, reader.applied_height()?, events)
+        };
+        let consortium = dir.join("consortium");
+        let mut config = NodeConfig::load(&consortium.join("nodes").join("manufacturer.toml"))?;
+        config.listen = "127.0.0.1:0".parse()?;
+        let keys = consortium.join("keys");
+        config.alerts = Some(AlertsConfig {
+            org: "regulator".to_owned(),
+            key: keys.join("regulator").join("client.key"),
+            supplier_nc_rate_max: 0.1,
+            supplier_lots_min: 5,
+        });
+        // The follower starts at the head (as one that has judged the
+        // chain so far), not at block 1.
+        let state = config.data_dir.join("alerts");
+        std::fs::create_dir_all(&state)?;
+        std::fs::write(
+            state.join("state.json"),
+            serde_json::to_vec(&serde_json::json!({ "height": head, "suppliers": {} }))?,
+        )?;
+        println!(
+            "# lotline-quality-bench --alert-latency: {events} events, head {head}; a real node (HTTP, consensus, alert follower as the regulator)"
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        runtime.block_on(run(&config, &keys, template, rounds))
+    }
+
+    /// The template event as a new inspection, now, with `value`.
+    fn point(template: &Statement, value: f64, n: usize) -> Result<Event> {
+        let mut event = template.event.clone();
+        let Some(QualityFact::Inspection { measurements, .. }) = &mut event.quality else {
+            bail!("the chart's last point is not an inspection");
+        };
+        for measurement in measurements.iter_mut() {
+            if measurement.name == "activationForce" {
+                measurement.value = value;
+            }
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        event.event_time = lotline_core::time::format_rfc3339_ms(i64::try_from(now.as_millis())?);
+        event.event_id = Some(format!("urn:uuid:00000000-0000-4000-8000-{n:012}"));
+        Ok(event)
+    }
+
+    async fn run(
+        config: &NodeConfig,
+        keys: &Path,
+        template: Statement,
+        rounds: usize,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let node = lotline_node::Node::start(config).await?;
+        println!("node started in {:.1} s", started.elapsed().as_secs_f64());
+        let token = |org: &str| std::fs::read_to_string(keys.join(org).join("api.token"));
+        let submitter =
+            Client::new(&node.url())?.with_bearer_token(token(&template.org)?.trim().to_owned());
+        let signer =
+            Signer::from_key_file(&template.org, keys.join(&template.org).join("client.key"))?;
+        let http = reqwest::Client::new();
+        let regulator = format!("Bearer {}", token("regulator")?.trim());
+        let normal = match &template.event.quality {
+            Some(QualityFact::Inspection { measurements, .. }) => measurements
+                .iter()
+                .find(|m| m.name == "activationForce")
+                .map(|m| m.value)
+                .context("no activationForce")?,
+            _ => bail!("not an inspection"),
+        };
+        let alerts = node
+            .alerts
+            .clone()
+            .context("the node runs no alert follower")?;
+        let chain_id = node.genesis.chain_id();
+        let submit = |event: Event| {
+            let envelope = AttestationBuilder::new(chain_id, &signer)
+                .event(event)
+                .build();
+            let submitter = &submitter;
+            async move {
+                let envelope = envelope?;
+                let result = submitter.submit(&envelope, Wait::Committed).await?;
+                let height = result.height.context("not committed")?;
+                anyhow::Ok((envelope.id(), height))
+            }
+        };
+        let judged = |height: u64| {
+            let alerts = alerts.clone();
+            async move {
+                let waited = Instant::now();
+                while alerts
+                    .progress
+                    .height
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    < height
+                {
+                    if waited.elapsed() > ALERT_WAIT {
+                        bail!("the follower did not judge block {height}");
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+                anyhow::Ok(waited.elapsed())
+            }
+        };
+        // One in-control point: the first block that touches the chart
+        // after a start builds its state from the whole series.
+        let warm = Instant::now();
+        let (_, height) = submit(point(&template, normal, 0)?).await?;
+        judged(height).await?;
+        println!(
+            "first point after the start (commit, then the chart's state built and judged): {:.1} ms",
+            warm.elapsed().as_secs_f64() * 1e3
+        );
+        let mut from_commit = Vec::new();
+        let mut from_submit = Vec::new();
+        for round in 1..=rounds {
+            // Far outside any limit: rule 1 fires on it.
+            let submitted = Instant::now();
+            let (id, height) =
+                submit(point(&template, normal * 50.0 + 1_000.0, 2 * round - 1)?).await?;
+            let committed = Instant::now();
+            let listed = loop {
+                let page: Value = http
+                    .get(format!(
+                        "{}/v1/alerts?sinceHeight={height}&limit=1000",
+                        node.url()
+                    ))
+                    .header("authorization", &regulator)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let found = page["alerts"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|alert| alert["trigger"] == id.to_string()));
+                if found {
+                    break Instant::now();
+                }
+                if committed.elapsed() > ALERT_WAIT {
+                    bail!("no alert for {id} within {ALERT_WAIT:?}");
+                }
+                tokio::time::sleep(POLL).await;
+            };
+            from_commit.push((listed - committed).as_secs_f64() * 1e3);
+            from_submit.push((listed - submitted).as_secs_f64() * 1e3);
+            // An in-control point ends the run, so the next outlier is a
+            // new firing.
+            let (_, height) = submit(point(&template, normal, 2 * round)?).await?;
+            judged(height).await?;
+        }
+        let summary = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[v.len() - 1])
+        };
+        let (median, max) = summary(from_commit);
+        let (submit_median, submit_max) = summary(from_submit);
+        println!(
+            "alert latency over {rounds} rule-1 points: commit (the submit's committed answer) -> alert listed at GET /v1/alerts: median {median:.1} ms, max {max:.1} ms; submit -> listed: median {submit_median:.1} ms, max {submit_max:.1} ms"
+        );
+        node.shutdown().await;
+        Ok(())
+    }
 }

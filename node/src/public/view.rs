@@ -51,6 +51,11 @@ impl Visibility for PublicView<'_> {
         self.genesis.org(&origin.org).is_some()
     }
 
+    /// `can_see` judges by the org alone.
+    fn reads_all_of(&self, org: &str) -> bool {
+        self.genesis.org(org).is_some()
+    }
+
     /// Anonymous callers never read private fields.
     fn can_see_private(&self, _origin: &Origin) -> bool {
         false

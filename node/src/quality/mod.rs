@@ -13,6 +13,9 @@
 //! - `root_cause.rs`: the upstream factors bad units share, ranked against
 //!   the good units of the same products, with the trace paths that prove
 //!   each exposure;
+//! - `exposure.rs`: each lot's units and each container's and destination's
+//!   units, kept at commit, which root cause and the charts' lot subgroups
+//!   read instead of walking the lineage per unit;
 //! - `scorecard.rs`: supplier scorecards (PPM, non-conformance rate,
 //!   certificate coverage) and the recall register.
 //!
@@ -24,6 +27,7 @@ pub mod alerts;
 pub mod chunk;
 pub mod cold_chain;
 pub mod excursion;
+pub(crate) mod exposure;
 pub mod root_cause;
 pub mod scorecard;
 pub mod series;
@@ -33,11 +37,7 @@ pub mod stats;
 use lotline_core::attestation::AttestationId;
 use serde::Serialize;
 
-use lotline_core::gs1::Identifier;
-use lotline_core::lineage::EdgeKind;
-
-use crate::store::lineage::{At, EdgeRecord, End};
-use crate::store::{StoreError, StoreReader};
+use crate::store::StoreReader;
 use crate::trace::{Reader, Visibility};
 
 pub use cold_chain::{ColdChain, ColdChainError, cold_chain};
@@ -179,34 +179,6 @@ pub struct Chart {
     pub points: Vec<ChartPoint>,
     /// Earlier points not listed (`points` lists the latest ones).
     pub points_omitted: usize,
-}
-
-/// The standing, visible edges from the lots under `stem` (e.g. every lot
-/// of one GTIN) to the serials made from them: a commissioning with a
-/// `lotNumber` (`serialised`) or a TransformationEvent whose outputs are
-/// serials (`transformedInto`). Two prefix scans.
-pub(crate) fn serialisations(
-    reader: &mut Reader<'_>,
-    stem: &str,
-) -> Result<Vec<(String, At<EdgeRecord>)>, StoreError> {
-    let origins = reader.origins.clone();
-    let mut out = Vec::new();
-    for kind in [EdgeKind::Serialised, EdgeKind::TransformedInto] {
-        for (lot, (at, edge)) in reader.store.edges_under(stem, End::From, kind, &origins)? {
-            // A commissioning's edge ends at an item by construction
-            // (`lineage::derive` makes it only for items): only a
-            // transformation's outputs need parsing (a few per lot, where
-            // parsing every one of a product's 430k serials was most of a
-            // chart's time).
-            let item = kind == EdgeKind::Serialised
-                || matches!(Identifier::parse(&edge.other), Ok(Identifier::Item { .. }));
-            if item && reader.stands(at, &edge.origin)? {
-                out.push((lot, (at, edge)));
-            }
-        }
-    }
-    out.sort_by_key(|(_, (at, _))| *at);
-    Ok(out)
 }
 
 /// The control chart of one characteristic of one GTIN, as `visibility`

@@ -7,11 +7,12 @@
 //!      units it reaches forward, an attestation for the units its event names)
 //!   -> products: the GTINs of the bad units
 //!   -> population: every unit serialised from a lot of those GTINs
-//!      (one prefix scan per GTIN: StoreReader::edges_under)
+//!      (the lots' unit records kept at commit, `exposure::Serials`)
 //!   -> factors of each finished lot, shared by all its units: every lot
 //!      and material its backward trace reaches, and its production day
 //!   -> factors of each bad unit: the containers it was packed in and the
-//!      parties those were shipped to (totals from the containers' contents)
+//!      parties those were shipped to (their units from the contents kept
+//!      at commit, `exposure`)
 //!   -> factors with identical exposure are one finding (confounded: the
 //!      data cannot tell them apart, and the answer says so)
 //!   -> one-sided Fisher exact test per finding, Benjamini-Hochberg over all
@@ -24,10 +25,12 @@
 //!
 //! Work: one backward walk per finished lot of the products over edges
 //! each read once (the reader remembers them: the lots of a campaign share
-//! their whole upstream, so the lineage is read once for the whole bad and
-//! good set) and a forward walk per bad unit; never a scan of the whole
-//! store. Every read goes through the trace `Reader` (read policy and
-//! retractions).
+//! their whole upstream), a forward walk per bad unit, and one range read
+//! per product and per container or destination of a bad unit, whose
+//! records hold integers (unit fingerprints), not strings; never a walk
+//! per unit of the population, never a scan of the whole store. Every
+//! record, and every packing event inside a content, is judged by the read
+//! policy and against retractions (`exposure::Judge`, `trace::Reader`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -37,8 +40,9 @@ use lotline_core::lineage::EdgeKind;
 use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
+use super::exposure::{CONTAINER_LEVELS_MAX, Judge, Serials};
 use super::stats::{self, LogFactorials, Table};
-use crate::store::lineage::{At, EdgeRecord, End, Origin};
+use crate::store::lineage::{End, Origin};
 use crate::store::{StoreError, StoreReader};
 use crate::trace::{
     DEPTH_DEFAULT, Reader, TRACE_NODES_MAX, TraceError, Visibility, WalkLimits, walk,
@@ -56,8 +60,6 @@ pub const LOTS_MAX: usize = 20_000;
 pub const POPULATION_MAX: u64 = 5_000_000;
 /// Error declarations read up front (more: each record's is looked up).
 pub(crate) const DECLARATIONS_PRELOAD_MAX: usize = 10_000;
-/// How many container levels a unit's packing is followed up.
-const CONTAINER_LEVELS_MAX: u32 = 4;
 
 /// `POST /v1/root-cause`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -217,7 +219,8 @@ pub fn root_cause(
         }
     }
 
-    // The population: every unit of the bad units' products, by lot.
+    // The population: every unit of the bad units' products, by lot, from
+    // the lots' unit records kept at commit (`exposure`).
     let products: BTreeSet<String> = bad
         .iter()
         .filter_map(|unit| match Identifier::parse(unit) {
@@ -225,47 +228,32 @@ pub fn root_cause(
             _ => None,
         })
         .collect();
-    // Each unit's first serialisation stands; nothing is copied per unit
-    // (the population is every unit of the products: 860k at 1M events).
-    let mut serials: Vec<(String, At<EdgeRecord>)> = Vec::new();
-    for gtin in &products {
-        let stem = format!("{CANONICAL_HOST}/01/{gtin}/10/");
-        serials.extend(super::serialisations(&mut reader, &stem)?);
-    }
-    let mut serial_of: HashMap<&str, usize> = HashMap::new();
-    let mut units_of: BTreeMap<&str, u64> = BTreeMap::new();
-    for (i, (lot, (_, edge))) in serials.iter().enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(entry) =
-            serial_of.entry(edge.other.as_str())
-        {
-            entry.insert(i);
-            *units_of.entry(lot.as_str()).or_default() += 1;
-        }
-    }
-    if serial_of.len() as u64 > POPULATION_MAX {
+    let stems: Vec<String> = products
+        .iter()
+        .map(|gtin| format!("{CANONICAL_HOST}/01/{gtin}/10/"))
+        .collect();
+    let population = Serials::read(&mut reader, &stems)?;
+    if population.units() > POPULATION_MAX {
         return Err(RootCauseError::TooManyUnits);
     }
+    let units_of = population.units_of();
     if units_of.len() > LOTS_MAX {
         return Err(RootCauseError::TooManyLots);
     }
-    let population = Serials {
-        serials: &serials,
-        serial_of,
-    };
     for unit in &bad {
-        if !population.contains(unit) {
+        if population.place(unit).is_none() {
             unresolved.push(Unresolved {
                 id: unit.clone(),
                 reason: "no visible serialisation from a lot".to_owned(),
             });
         }
     }
-    bad.retain(|unit| population.contains(unit));
+    bad.retain(|unit| population.place(unit).is_some());
     if bad.is_empty() {
         let names: Vec<&str> = unresolved.iter().map(|u| u.reason.as_str()).collect();
         return Err(RootCauseError::NoUnits(names.join("; ")));
     }
-    let total = population.serial_of.len() as u64;
+    let total = population.units();
     let bad_total = bad.len() as u64;
 
     // Lot-level factors: what each finished lot's backward trace reaches.
@@ -273,9 +261,6 @@ pub fn root_cause(
     for lot in units_of.keys() {
         lot_factors.insert((*lot).to_owned(), upstream(&mut reader, lot)?);
     }
-    // The containers and destinations below share little: each is read
-    // once through `Containers`.
-    reader.forget_edges();
     // Exposure by factor: which finished lots (all their units) carry it.
     let mut lots_of_factor: BTreeMap<(String, FactorKind), BTreeSet<&str>> = BTreeMap::new();
     for (lot, factors) in &lot_factors {
@@ -309,10 +294,12 @@ pub fn root_cause(
     }
 
     // Unit-level factors, from the bad units only (a factor no bad unit
-    // has cannot be over-represented among them).
-    let mut bad_places: Vec<usize> = bad.iter().filter_map(|u| population.place(u)).collect();
-    bad_places.sort_unstable();
-    let mut containers = Containers::default();
+    // has cannot be over-represented among them); their exposure from the
+    // contents kept at commit.
+    let bad_at: HashMap<u32, &str> = bad
+        .iter()
+        .filter_map(|u| Some((population.place(u)?, u.as_str())))
+        .collect();
     let mut unit_paths: HashMap<(String, String), Vec<Step>> = HashMap::new();
     let mut unit_factors: BTreeMap<(String, FactorKind), BTreeSet<String>> = BTreeMap::new();
     for unit in &bad {
@@ -323,14 +310,24 @@ pub fn root_cause(
             unit_factors.entry((factor, kind)).or_default();
         }
     }
+    reader.forget_edges();
+    let mut judge = Judge::new(&reader);
     for (factor, kind) in unit_factors.keys() {
-        let members = match kind {
-            FactorKind::Container => containers.units(&mut reader, factor, &population)?,
-            _ => containers.shipped_to(&mut reader, factor, &population)?,
+        let members = population.inside(&mut reader, &mut judge, factor)?;
+        let mut digest = 0u64;
+        let mut bad_members: Vec<&str> = Vec::new();
+        for place in &members {
+            digest = digest.wrapping_add(mix(u64::from(*place)));
+            if let Some(unit) = bad_at.get(place) {
+                bad_members.push(unit);
+            }
+        }
+        bad_members.sort_unstable();
+        let key = Exposure::Units {
+            exposed: members.len() as u64,
+            bad: bad_members.into_iter().map(str::to_owned).collect(),
+            digest,
         };
-        let bad_exposed = common(&members, &bad_places).len() as u64;
-        let exposed = members.len() as u64;
-        let key = Exposure::Units(members, exposed, bad_exposed);
         by_exposure
             .entry(key)
             .or_default()
@@ -416,15 +413,30 @@ type Factor = (String, FactorKind);
 enum Exposure {
     /// Finished lots, units exposed, bad units exposed.
     Lots(Vec<String>, u64, u64),
-    /// Units (their places in the population, ascending), units exposed,
-    /// bad units exposed.
-    Units(Vec<usize>, u64, u64),
+    /// Units: how many, the bad ones among them (ascending), and an
+    /// order-free digest of the whole set (factors with the same units are
+    /// one finding; two different sets share all three with odds of
+    /// 1 in 2^64).
+    Units {
+        exposed: u64,
+        bad: Vec<String>,
+        digest: u64,
+    },
+}
+
+/// A 64-bit mix (splitmix64's finaliser): spreads a place over the digest.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 impl Exposure {
     fn counts(&self) -> (u64, u64) {
         match self {
-            Exposure::Lots(_, exposed, bad) | Exposure::Units(_, exposed, bad) => (*exposed, *bad),
+            Exposure::Lots(_, exposed, bad) => (*exposed, *bad),
+            Exposure::Units { exposed, bad, .. } => (*exposed, bad.len() as u64),
         }
     }
 }
@@ -613,121 +625,6 @@ fn packing(
     Ok(out)
 }
 
-/// The population: every unit serialised from a lot of the products, by
-/// its first serialisation.
-struct Serials<'a> {
-    serials: &'a [(String, At<EdgeRecord>)],
-    serial_of: HashMap<&'a str, usize>,
-}
-
-impl Serials<'_> {
-    fn contains(&self, unit: &str) -> bool {
-        self.serial_of.contains_key(unit)
-    }
-
-    /// The unit's place in the population.
-    fn place(&self, unit: &str) -> Option<usize> {
-        self.serial_of.get(unit).copied()
-    }
-
-    /// The unit at a place.
-    fn unit(&self, place: usize) -> &str {
-        &self.serials[place].1.1.other
-    }
-
-    /// The lot the unit was serialised from.
-    fn lot_of(&self, unit: &str) -> Option<&str> {
-        let i = *self.serial_of.get(unit)?;
-        Some(self.serials[i].0.as_str())
-    }
-
-    /// The step that serialised the unit from its lot.
-    fn serialised_by(&self, unit: &str) -> Option<Step> {
-        let i = *self.serial_of.get(unit)?;
-        let (lot, (at, edge)) = &self.serials[i];
-        Some(step(lot, &edge.other, edge.kind, *at, &edge.origin))
-    }
-}
-
-/// The places in both ascending lists (the shorter one searched in the
-/// longer: a case's dozen units, a destination's hundred thousand).
-fn common(a: &[usize], b: &[usize]) -> Vec<usize> {
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    short
-        .iter()
-        .copied()
-        .filter(|p| long.binary_search(p).is_ok())
-        .collect()
-}
-
-/// Units inside containers and behind destinations, each looked up once.
-#[derive(Debug, Default)]
-struct Containers {
-    /// Container -> the places of the population units inside, ascending.
-    inside: HashMap<String, Vec<usize>>,
-}
-
-impl Containers {
-    /// The population units packed (at any depth) in `container`.
-    fn units(
-        &mut self,
-        reader: &mut Reader<'_>,
-        container: &str,
-        population: &Serials<'_>,
-    ) -> Result<Vec<usize>, RootCauseError> {
-        if let Some(known) = self.inside.get(container) {
-            return Ok(known.clone());
-        }
-        let mut units = Vec::new();
-        let mut frontier = vec![container.to_owned()];
-        for _ in 0..=CONTAINER_LEVELS_MAX {
-            let mut next = Vec::new();
-            for node in frontier {
-                for (_, edge) in reader.edges(&node, End::To)? {
-                    if edge.kind != EdgeKind::PackedIn {
-                        continue;
-                    }
-                    match population.place(&edge.other) {
-                        Some(place) => units.push(place),
-                        None => next.push(edge.other),
-                    }
-                }
-            }
-            if next.is_empty() {
-                break;
-            }
-            frontier = next;
-        }
-        units.sort();
-        units.dedup();
-        self.inside.insert(container.to_owned(), units.clone());
-        Ok(units)
-    }
-
-    /// The population units shipped to `destination` (as themselves or in
-    /// containers).
-    fn shipped_to(
-        &mut self,
-        reader: &mut Reader<'_>,
-        destination: &str,
-        population: &Serials<'_>,
-    ) -> Result<Vec<usize>, RootCauseError> {
-        let mut units = Vec::new();
-        for (_, edge) in reader.edges(destination, End::To)? {
-            if edge.kind != EdgeKind::ShippedTo {
-                continue;
-            }
-            match population.place(&edge.other) {
-                Some(place) => units.push(place),
-                None => units.extend(self.units(reader, &edge.other, population)?),
-            }
-        }
-        units.sort();
-        units.dedup();
-        Ok(units)
-    }
-}
-
 /// Orders a finding's factors: the one nearest the units first.
 fn depth_hint(lots: &BTreeMap<String, LotFactors>, factor: &str) -> usize {
     lots.values()
@@ -755,7 +652,7 @@ fn evidence(
     factor: &str,
     exposure: &Exposure,
     bad: &BTreeSet<String>,
-    population: &Serials<'_>,
+    population: &Serials,
     lots: &BTreeMap<String, LotFactors>,
     unit_paths: &HashMap<(String, String), Vec<Step>>,
 ) -> Vec<Evidence> {
@@ -786,38 +683,31 @@ fn evidence(
                         }
                     }
                 }
-                path.extend(population.serialised_by(unit));
+                path.extend(
+                    population
+                        .serialised_by(unit)
+                        .map(|(lot, at, kind, origin)| step(lot, unit, kind, at, origin)),
+                );
                 out.push(Evidence {
                     unit: unit.clone(),
                     path,
                 });
             }
         }
-        Exposure::Units(members, _, _) => {
-            let bad_places: Vec<usize> = {
-                let mut places: Vec<usize> =
-                    bad.iter().filter_map(|u| population.place(u)).collect();
-                places.sort_unstable();
-                places
-            };
-            let mut hits: Vec<&str> = common(members, &bad_places)
-                .into_iter()
-                .map(|place| population.unit(place))
-                .collect();
-            hits.sort_unstable();
+        Exposure::Units { bad: hits, .. } => {
             for unit in hits {
                 if out.len() >= EVIDENCE_PATHS_MAX {
                     break;
                 }
                 let mut path = unit_paths
-                    .get(&(factor.to_owned(), unit.to_owned()))
+                    .get(&(factor.to_owned(), unit.clone()))
                     .cloned()
                     .unwrap_or_default();
                 // Stored from the factor's side down to the unit: reverse
                 // into material flow (unit first).
                 path.reverse();
                 out.push(Evidence {
-                    unit: unit.to_owned(),
+                    unit: unit.clone(),
                     path,
                 });
             }

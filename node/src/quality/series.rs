@@ -23,8 +23,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use std::collections::HashMap;
-
 use lotline_core::attestation::AttestationId;
 use lotline_core::codec::DecodeError;
 use lotline_core::epcis::{Measurement, QualityFact};
@@ -309,14 +307,12 @@ pub(crate) fn read(
     let mut series = read_range(reader, &gtin, characteristic, Range::default())?;
     let stem = format!("{CANONICAL_HOST}/01/{gtin}/");
     if series.iter().any(|m| m.point.subgroup.is_none()) {
-        let lots = format!("{stem}10/");
-        let mut lot_of: HashMap<String, String> = HashMap::new();
-        for (lot, (_, edge)) in super::serialisations(reader, &lots)? {
-            lot_of.entry(edge.other).or_insert(lot);
-        }
+        // The lots' units as kept at commit (`exposure`): integers, where
+        // the lots' serialisation edges were a string per unit.
+        let serials = super::exposure::Serials::read(reader, &[format!("{stem}10/")])?;
         for measured in &mut series {
             if measured.point.subgroup.is_none() {
-                measured.point.subgroup = lot_of.get(&measured.subject).cloned();
+                measured.point.subgroup = serials.lot_of(&measured.subject).map(str::to_owned);
             }
         }
     }

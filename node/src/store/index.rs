@@ -59,7 +59,10 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// (`store::Opener`).
 /// 10: `u` packs a series' points in chunks of up to 2,048 per key
 /// (`quality::chunk`), keyed by the chunk's first point.
-pub const FORMAT: u32 = 10;
+/// 11: `l`, each lot's serialised units, and `d`, each container's and
+/// destination's units with the packing events that put them there
+/// (`quality::exposure`): root cause reads them instead of walking.
+pub const FORMAT: u32 = 11;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
@@ -67,7 +70,9 @@ pub const PREFIX_EVIDENCE: u8 = b'e';
 // (`p`, the chain-position listing of format 2, is unused); the lineage graph (`store::lineage`) uses `y`
 // (who stated an event), `j` (an event's edges), `g` (edges of unlisted nodes), `h` (custody), `k` (an event's custody
 // reached through edges), `q` (quality facts),
-// `r` (recall orders), `x` (error declarations).
+// `r` (recall orders), `x` (error declarations); root cause's exposure
+// index (`quality::exposure`) uses `l` (a lot's units) and `d` (a
+// container's or destination's units).
 
 /// The value of a listing entry: everything is in its key.
 pub const EMPTY: &[u8] = &[];

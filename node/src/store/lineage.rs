@@ -361,7 +361,8 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
 /// block's `i` listings name at `at`. `opened` is the event with its
 /// private fields restored, when this node opens them (`super::Opener`):
 /// only its measurements are indexed (marked private); everything else is
-/// derived from the public event, the same on every node.
+/// derived from the public event, the same on every node. Returns the
+/// event's edges (for `quality::exposure::index`).
 pub(super) fn index(
     batch: &mut super::Writes,
     at: Position,
@@ -369,11 +370,11 @@ pub(super) fn index(
     statement: &Statement,
     listed: &[String],
     opened: Option<&lotline_core::epcis::Event>,
-) {
+) -> Vec<lineage::Edge> {
     let event = &statement.event;
     let derived = lineage::derive(event);
     if derived.is_empty() {
-        return;
+        return Vec::new();
     }
     let origin = Origin {
         attestation: *id,
@@ -486,6 +487,7 @@ pub(super) fn index(
             batch.insert(position_key(PREFIX_RECALL, suspect, at), value.clone());
         }
     }
+    derived.edges
 }
 
 /// The position a `... | height | idx` key ends with.

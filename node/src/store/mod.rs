@@ -359,6 +359,9 @@ pub(crate) struct Writes {
     /// Measurement points waiting to be packed into their series' chunks
     /// when the batch is written (`quality::series::flush`).
     pub(crate) series: crate::quality::series::Pending,
+    /// Container and destination contents written earlier in the block
+    /// (`quality::exposure`).
+    pub(crate) exposure: crate::quality::exposure::Pending,
 }
 
 impl Writes {
@@ -420,7 +423,7 @@ fn write_block(
             events::index(batch, at, statement, &duplicate, repeat);
             if !repeat {
                 let opened = seen.reader.open_private(statement);
-                lineage::index(
+                let edges = lineage::index(
                     batch,
                     at,
                     &id,
@@ -428,6 +431,7 @@ fn write_block(
                     &meta.identifiers,
                     opened.as_ref(),
                 );
+                crate::quality::exposure::index(seen.reader, batch, at, statement, &edges)?;
             }
         }
     }

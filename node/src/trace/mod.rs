@@ -62,6 +62,10 @@ pub trait Visibility {
     /// record's private section (measurements marked private in the
     /// quality series): the one rule, `access::private::can_read_private`.
     fn can_see_private(&self, origin: &Origin) -> bool;
+    /// True if the caller sees every record `org` states: then an index
+    /// kept per org (`quality::exposure`) is read without judging each
+    /// record's origin. False is always safe (each record is judged).
+    fn reads_all_of(&self, org: &str) -> bool;
 }
 
 /// Sees everything (node-internal use, and callers entitled to all data).
@@ -74,6 +78,10 @@ impl Visibility for SeeAll {
     }
 
     fn can_see_private(&self, _origin: &Origin) -> bool {
+        true
+    }
+
+    fn reads_all_of(&self, _org: &str) -> bool {
         true
     }
 }
@@ -114,6 +122,10 @@ impl std::fmt::Debug for CallerVisibility<'_> {
 }
 
 impl Visibility for CallerVisibility<'_> {
+    fn reads_all_of(&self, org: &str) -> bool {
+        crate::access::reads_all_of(self.genesis, self.identity, org)
+    }
+
     fn can_see(&self, origin: &Origin) -> bool {
         if crate::access::reads_all_of(self.genesis, self.identity, &origin.org) {
             return true;
@@ -232,6 +244,18 @@ impl<'a> Reader<'a> {
     /// share nothing follow.
     pub(crate) fn forget_edges(&mut self) {
         self.edge_memo = None;
+    }
+
+    /// The event ids error declarations name, if read up front
+    /// ([`Reader::know_declarations`]).
+    pub(crate) fn declared_event_ids(&self) -> Option<&std::collections::HashSet<String>> {
+        self.declared.as_ref()
+    }
+
+    /// True if the caller sees every record `org` states
+    /// ([`Visibility::reads_all_of`]).
+    pub(crate) fn reads_all_of(&self, org: &str) -> bool {
+        self.visibility.reads_all_of(org)
     }
 
     /// True if the caller may see what this node opened from the record's
