@@ -639,7 +639,7 @@ mod tests {
                 let statement = Statement::from_payload(&envelope.payload).expect("statement");
                 for edge in lotline_core::lineage::derive(&statement.event).edges {
                     match edge.kind {
-                        EdgeKind::Serialised => {
+                        EdgeKind::Serialised | EdgeKind::TransformedInto => {
                             if let Ok(Identifier::Item { gtin, .. }) = Identifier::parse(&edge.to) {
                                 stems.insert(format!("{CANONICAL_HOST}/01/{}/10/", gtin.as_str()));
                             }
