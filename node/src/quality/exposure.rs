@@ -612,23 +612,13 @@ mod tests {
         out
     }
 
-    /// Goal: the contents kept at commit answer what walking the lineage at
-    /// read time answers, for every container and destination of the
-    /// story, whoever asks: a caller who sees all, one whose every record
-    /// is judged one by one, and callers who may not read one org (its
-    /// packing or shipping events then take their units out). Method: a
-    /// small story in blocks of 7, so contents are built across blocks and
-    /// within one; each node's units both ways, as sets of places.
-    #[test]
-    fn contents_kept_at_commit_answer_what_walking_the_lineage_answers() {
+    /// The small story loaded in blocks of 7 (contents are built across
+    /// blocks and within one), and every edge it states, in chain order.
+    fn story() -> (tempfile::TempDir, crate::bulk_load::Loaded, Vec<Edge>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let loaded =
             crate::bulk_load::load(dir.path(), Scale::small(), 7, |_, _| {}).expect("load");
-        let store = loaded.store.reader();
-        // Every product's lots, containers and destinations of the story.
-        let mut stems = BTreeSet::new();
-        let mut containers = BTreeSet::new();
-        let mut destinations = BTreeSet::new();
+        let mut edges = Vec::new();
         for height in 1..=loaded.store.height() {
             let record = loaded
                 .store
@@ -637,22 +627,41 @@ mod tests {
                 .expect("block");
             for envelope in &record.block.attestations {
                 let statement = Statement::from_payload(&envelope.payload).expect("statement");
-                for edge in lotline_core::lineage::derive(&statement.event).edges {
-                    match edge.kind {
-                        EdgeKind::Serialised | EdgeKind::TransformedInto => {
-                            if let Ok(Identifier::Item { gtin, .. }) = Identifier::parse(&edge.to) {
-                                stems.insert(format!("{CANONICAL_HOST}/01/{}/10/", gtin.as_str()));
-                            }
-                        }
-                        EdgeKind::PackedIn => {
-                            containers.insert(edge.to);
-                        }
-                        EdgeKind::ShippedTo => {
-                            destinations.insert(edge.to);
-                        }
-                        _ => {}
+                edges.extend(lotline_core::lineage::derive(&statement.event).edges);
+            }
+        }
+        (dir, loaded, edges)
+    }
+
+    /// Goal: the contents kept at commit answer what walking the lineage at
+    /// read time answers, for every container and destination of the
+    /// story, whoever asks: a caller who sees all, one whose every record
+    /// is judged one by one, and callers who may not read one org (its
+    /// packing or shipping events then take their units out). Method: the
+    /// small story ([`story`]); each node's units both ways, as sets of
+    /// places.
+    #[test]
+    fn contents_kept_at_commit_answer_what_walking_the_lineage_answers() {
+        let (_dir, loaded, edges) = story();
+        let store = loaded.store.reader();
+        // Every product's lots, containers and destinations of the story.
+        let mut stems = BTreeSet::new();
+        let mut containers = BTreeSet::new();
+        let mut destinations = BTreeSet::new();
+        for edge in edges {
+            match edge.kind {
+                EdgeKind::Serialised | EdgeKind::TransformedInto => {
+                    if let Ok(Identifier::Item { gtin, .. }) = Identifier::parse(&edge.to) {
+                        stems.insert(format!("{CANONICAL_HOST}/01/{}/10/", gtin.as_str()));
                     }
                 }
+                EdgeKind::PackedIn => {
+                    containers.insert(edge.to);
+                }
+                EdgeKind::ShippedTo => {
+                    destinations.insert(edge.to);
+                }
+                _ => {}
             }
         }
         let stems: Vec<String> = stems.into_iter().collect();
@@ -700,33 +709,20 @@ mod tests {
     /// every serialised item's lot from the index and from its edges.
     #[test]
     fn a_units_lot_is_its_first_standing_serialisation() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let loaded =
-            crate::bulk_load::load(dir.path(), Scale::small(), 7, |_, _| {}).expect("load");
+        let (_dir, loaded, edges) = story();
         let store = loaded.store.reader();
         let mut reader = Reader::new(&store, &SeeAll);
         let mut units = BTreeMap::new();
         let mut stems = BTreeSet::new();
-        for height in 1..=loaded.store.height() {
-            let record = loaded
-                .store
-                .read_block(height)
-                .expect("read")
-                .expect("block");
-            for envelope in &record.block.attestations {
-                let statement = Statement::from_payload(&envelope.payload).expect("statement");
-                for edge in lotline_core::lineage::derive(&statement.event).edges {
-                    let serialises =
-                        matches!(edge.kind, EdgeKind::Serialised | EdgeKind::TransformedInto);
-                    if let (true, Ok(Identifier::Item { gtin, .. })) =
-                        (serialises, Identifier::parse(&edge.to))
-                    {
-                        let stem = format!("{CANONICAL_HOST}/01/{}/10/", gtin.as_str());
-                        if edge.from.starts_with(&stem) {
-                            stems.insert(stem);
-                            units.entry(edge.to).or_insert(edge.from);
-                        }
-                    }
+        for edge in edges {
+            let serialises = matches!(edge.kind, EdgeKind::Serialised | EdgeKind::TransformedInto);
+            if let (true, Ok(Identifier::Item { gtin, .. })) =
+                (serialises, Identifier::parse(&edge.to))
+            {
+                let stem = format!("{CANONICAL_HOST}/01/{}/10/", gtin.as_str());
+                if edge.from.starts_with(&stem) {
+                    stems.insert(stem);
+                    units.entry(edge.to).or_insert(edge.from);
                 }
             }
         }
