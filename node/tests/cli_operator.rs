@@ -3,16 +3,14 @@
 //! four-process consortium starts), and the node's log is plain text in a
 //! file or pipe, or JSON lines with `LOTLINE_LOG_FORMAT=json`.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::support::{ChildGuard, free_ports};
 use lotline_genesis::Genesis;
-use support::{ChildGuard, free_ports};
 
 fn lotline() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lotline"))

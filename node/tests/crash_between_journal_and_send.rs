@@ -9,16 +9,14 @@
 //! with the restarted validator (a second validator is stopped, so the
 //! quorum of 3 needs it).
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{ChildGuard, free_ports};
 use lotline_core::api::{Status, Wait};
 use lotline_genesis::Genesis;
 use lotline_node::consensus::bft::CRASH_AFTER_JOURNAL_SYNC;
 use lotline_node::{Node, NodeConfig};
-use support::{ChildGuard, free_ports};
 
 fn event(lot: &str) -> lotline_core::epcis::Event {
     serde_json::from_value(serde_json::json!({

@@ -7,18 +7,18 @@
 //! Done twice, so the second restart also recovers from a log that already
 //! went through one recovery.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::ChildGuard;
 use lotline_core::AttestationId;
 use lotline_core::api::{Status, Wait};
 use lotline_genesis::Genesis;
 use lotline_sdk::{AttestationBuilder, Client, Signer};
-use support::ChildGuard;
 
 fn spawn_node(config: &std::path::Path) -> ChildGuard {
     ChildGuard::spawn(

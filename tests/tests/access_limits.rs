@@ -3,15 +3,13 @@
 //! whose chain verifies (and stops verifying when edited), and the API over
 //! rustls with a client that pins the node's certificate.
 
-mod support;
-
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use crate::support::{Consortium, client, client_as, commissioning};
 use lotline_core::api::{Problem, Wait};
 use lotline_node::access::Rate;
 use lotline_node::audit;
-use support::{Consortium, client, client_as, commissioning};
 
 fn rate(per_s: u32, burst: u32) -> Rate {
     Rate {

@@ -8,13 +8,11 @@
 //! [`RECORD_ENDPOINTS`] (its status follows from [`VISIBLE`]); a fixed one
 //! is one line in [`FIXED_ENDPOINTS`] with the status per caller.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::support::{Consortium, GTIN, client, commissioning, lot_uri};
 use lotline_core::api::{BlockView, Listing, Wait};
 use lotline_core::epcis::Event;
-use support::{Consortium, GTIN, client, commissioning, lot_uri};
 
 /// The callers. `bad-token` sends a token the node does not know.
 const CALLERS: &[&str] = &[

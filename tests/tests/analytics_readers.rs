@@ -6,17 +6,15 @@
 //! export. Row counts and sample values must match what the node's API
 //! shows that org, and an edited file must fail the manifest check.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::{Consortium, client_as, http_as, public_story};
 use lotline_analytics::export::Target;
 use lotline_core::api::AttestationSummary;
 use lotline_node::analytics;
 use serde_json::{Value, json};
-use support::{Consortium, client_as, http_as, public_story};
 
 /// The venv with pyarrow and duckdb: `$LOTLINE_ANALYTICS_VENV` if it works,
 /// else made by `scripts/analytics-readers`. Never skipped: without it the

@@ -5,14 +5,14 @@
 //! `rollback` and the part before it under `proceed`; an oversized document
 //! gets 413; a large document must give its `@context` first.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::Consortium;
 use lotline_core::limits::CAPTURE_CHUNK_EVENTS;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::Consortium;
 
 const CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
 

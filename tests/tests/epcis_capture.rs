@@ -4,13 +4,13 @@
 //! `rollback`; `proceed` captures the valid part; a node without a capture
 //! key says so.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::Consortium;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::Consortium;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/epcis");
 

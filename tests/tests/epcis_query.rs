@@ -4,14 +4,14 @@
 //! every answer validates against the EPCIS JSON Schema; bad parameters are
 //! 400s naming the parameter.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::{Consortium, lot_uri};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Consortium, lot_uri};
 
 const S1_URN: &str = "urn:epc:id:sgtin:0614141.107346.2017";
 const S1_LINK: &str = "https://id.gs1.org/01/10614141073464/21/2017";

@@ -2,11 +2,9 @@
 //! names its reason with a stable problem type, and what was committed
 //! before is still there, unchanged, afterwards.
 
-mod support;
-
+use crate::support::{Consortium, client, commissioning, statement};
 use lotline_core::api::{Problem, Wait};
 use lotline_core::{Envelope, SigningKey};
-use support::{Consortium, client, commissioning, statement};
 
 struct Case {
     name: &'static str,

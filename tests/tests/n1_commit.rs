@@ -1,10 +1,8 @@
 //! A single-validator node commits what it accepts, proves it with receipts
 //! that verify offline, indexes it, and keeps it across restarts.
 
-mod support;
-
+use crate::support::{Consortium, client, commissioning, lot_uri};
 use lotline_core::api::{Status, Wait};
-use support::{Consortium, client, commissioning, lot_uri};
 
 /// Goal: `wait=committed` answers with a receipt that verifies against the
 /// genesis alone, and the attestation, block and head agree with it.

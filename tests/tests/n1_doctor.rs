@@ -3,14 +3,12 @@
 //! folders is named in plain words: a key file others can read, a damaged
 //! head block in the log, a data folder anyone may write.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::support::{Consortium, client, commissioning};
 use lotline_core::api::{Status, Wait};
 use lotline_node::ops::doctor::{self, Level, Report};
-use support::{Consortium, client, commissioning};
 
 fn config_file(c: &Consortium) -> PathBuf {
     c.dir.path().join("nodes").join("manufacturer.toml")

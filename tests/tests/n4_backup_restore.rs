@@ -5,18 +5,16 @@
 //! from its peers to the identical chain, signs nothing while its restore
 //! marker is there, and votes again after `resume-voting`.
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::support::commissioning;
+use crate::support::n4::{Four, eventually, one_at_a_time};
 use lotline_core::api::{Status, Wait};
 use lotline_node::ops::backup::{self, Extras};
 use lotline_node::ops::restore::{self, RestoreError};
 use lotline_node::ops::restored::Marker;
-use support::commissioning;
-use support::n4::{Four, eventually};
 
 async fn commit_some(four: &Four, url: &str, tag: &str, n: usize) -> u64 {
     let client = lotline_sdk::Client::new(url).expect("client");
@@ -61,13 +59,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Four-node tests of this file run one at a time: two consortia of four
-/// at once on a small shared machine miss their commit waits.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_validator_restored_from_an_online_backup_rejoins_with_the_identical_chain() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let four = Four::new();
     let mut nodes: Vec<Option<lotline_node::Node>> =
         four.start_all().await.into_iter().map(Some).collect();
@@ -285,7 +279,7 @@ async fn a_validator_restored_from_an_online_backup_rejoins_with_the_identical_c
 /// to validator 0's; validator 3 then restarts and follows new commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_block_log_damaged_in_the_middle_is_repaired_from_peers() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     use lotline_node::ops::repair;
     let four = Four::new();
     let mut nodes = four.start_all().await;
@@ -374,7 +368,7 @@ async fn a_block_log_damaged_in_the_middle_is_repaired_from_peers() {
 /// runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_running_validator_mends_its_block_log_from_peers() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     use lotline_node::ops::repair;
     use std::os::unix::fs::FileExt;
     let mut four = Four::new();

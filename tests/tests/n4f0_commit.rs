@@ -2,19 +2,13 @@
 //! four with identical blocks, and a receipt from any node verifies offline
 //! against the genesis (a certificate of at least q = 3 validators).
 
-mod support;
-
+use crate::support::n4::{Four, eventually, one_at_a_time};
+use crate::support::{GTIN, commissioning, lot_uri};
 use lotline_core::api::{Status, Wait};
-use support::n4::{Four, eventually};
-use support::{GTIN, commissioning, lot_uri};
-
-/// Four-node tests of this file run one at a time: two consortia of four
-/// at once on a small shared machine miss their commit waits.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_node_commits_the_same_blocks() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let four = Four::new();
     let nodes = four.start_all().await;
     let orgs = ["supplier", "manufacturer", "distributor", "regulator"];
@@ -152,7 +146,7 @@ async fn private_fields_are_plaintext_only_to_entitled_orgs() {
     // marker of the same record is found by the same scan, so the scan can
     // fail. Then one disclosed field verifies against the receipt offline
     // and an edited one does not.
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let four = Four::new();
     let nodes = four.start_all().await;
     let marker = "MARKER-7f3a9c-tensile-secret";
@@ -377,7 +371,7 @@ async fn sealed_measurements_chart_and_alert_only_for_entitled_orgs() {
     // Method: 36 sealed commissioning inspections of one GTIN's "tensile
     // strength", the last six shifted far beyond 3 sigma (a run rule); the
     // supplier's and the distributor's nodes state alerts as their orgs.
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let mut four = Four::new();
     for node in [0, 2] {
         let capture = four.configs[node].capture.clone().expect("[capture]");
@@ -537,7 +531,7 @@ async fn a_shredded_period_is_unreadable_everywhere_and_receipts_still_verify() 
     // disk, while the receipt, fetched again afterwards, and a disclosure
     // handed out before still verify offline. Method: public attestations
     // are committed once a second until the issuer's node answers 410.
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let four = Four::new().with_retention(3, 60);
     let nodes = four.start_all().await;
     let marker = "MARKER-5b1e-shredded-secret";
@@ -754,7 +748,7 @@ fn sample(body: &str, name: &str) -> f64 {
 /// latency observed, the HTTP histogram labelled by route template).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_metric_the_alerts_and_dashboard_use_is_served() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let dir = monitoring();
     let rules = dir.join("alerts.yml");
     let text = promtool(&["check".as_ref(), "rules".as_ref(), rules.as_os_str()]);
@@ -932,7 +926,7 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
     use lotline_genesis::governance::{self, Change, Proposal};
     use lotline_sdk::{AttestationBuilder, Client, Signer};
 
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let four = Four::new();
     let mut nodes = four.start_all().await;
     let client = Client::new(&nodes[0].url()).expect("client");

@@ -6,8 +6,7 @@
 //! nodes list the same recorded evidence at the same height and block, and
 //! the evidence verifies against the genesis alone.
 
-mod support;
-
+use crate::support::n4::{Four, eventually, one_at_a_time};
 use lotline_core::api::{BlockView, EvidenceEntry, EvidenceStatus};
 use lotline_core::codec;
 use lotline_core::evidence::{self, EvidenceKind};
@@ -15,7 +14,6 @@ use lotline_core::hash::Digest;
 use lotline_core::vote::{Vote, VoteKind};
 use lotline_node::consensus::Message;
 use lotline_node::consensus::bft::Frame;
-use support::n4::{Four, eventually};
 
 const BYZANTINE: u16 = 3;
 
@@ -41,6 +39,7 @@ async fn block_of(http: &reqwest::Client, url: &str, height: u64) -> BlockView {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_equivocation_is_recorded_in_a_finalized_block_on_every_node() {
+    let _serial = one_at_a_time().await;
     // The chain must move without submissions (the evidence rides in a
     // later block): a short heartbeat keeps the idle chain making blocks.
     let mut four = Four::new();

@@ -2,11 +2,9 @@
 //! stopped node restarts on its data, catches up by block sync, and then
 //! votes again: with another validator stopped, progress needs its vote.
 
-mod support;
-
+use crate::support::commissioning;
+use crate::support::n4::{Four, eventually, one_at_a_time};
 use lotline_core::api::{Status, Wait};
-use support::commissioning;
-use support::n4::{Four, eventually};
 
 async fn commit_some(four: &Four, node: &lotline_node::Node, tag: &str, n: usize) -> u64 {
     let client = lotline_sdk::Client::new(&node.url()).expect("client");
@@ -32,6 +30,7 @@ async fn commit_some(four: &Four, node: &lotline_node::Node, tag: &str, n: usize
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopped_validator_catches_up_by_sync_and_votes_again() {
+    let _serial = one_at_a_time().await;
     let four = Four::new();
     let mut nodes: Vec<Option<lotline_node::Node>> =
         four.start_all().await.into_iter().map(Some).collect();

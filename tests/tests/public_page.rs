@@ -9,15 +9,17 @@
 //! proof bundle. Headless Chromium renders it at 375 px and keeps a
 //! screenshot under `target/artifacts/`.
 
-mod support;
+use crate::support;
 
+use crate::support::browser::{artifacts, chromium, png_size};
+use crate::support::public_story::{
+    self, CUSTOMER_GLN, INVOICE, PRIVATE_MEASUREMENT, PURCHASE_ORDER,
+};
+use crate::support::{Consortium, client};
 use lotline_core::Statement;
 use lotline_core::bundle::ProofBundle;
 use reqwest::header::{ACCEPT_LANGUAGE, CONTENT_TYPE};
 use serde_json::Value;
-use support::browser::{artifacts, chromium, png_size};
-use support::public_story::{self, CUSTOMER_GLN, INVOICE, PRIVATE_MEASUREMENT, PURCHASE_ORDER};
-use support::{Consortium, client};
 
 fn assert_public(text: &str, what: &str) {
     for secret in [

@@ -5,13 +5,11 @@
 //! linkset, `/.well-known/gs1resolver`, and a QR PNG that a real decoder
 //! (zbarimg) reads back as the node's Digital Link URL.
 
-mod support;
-
+use crate::support::public_story::{self, gtin};
+use crate::support::{Consortium, GTIN, client};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK, LOCATION};
 use serde_json::Value;
-use support::public_story::{self, gtin};
-use support::{Consortium, GTIN, client};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()

@@ -5,12 +5,12 @@
 //! A node with `[alerts]` states what fires on the same story as signed
 //! alerts, once each, also across restarts and a lost follower state.
 
-mod support;
+use crate::support;
 
+use crate::support::{Consortium, client_as, http_as};
 use lotline_core::api::Wait;
 use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, Truth};
 use serde_json::{Value, json};
-use support::{Consortium, client_as, http_as};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charts_and_root_causes_over_http_follow_the_read_policy() {

@@ -4,8 +4,7 @@
 //! recall order marks them, an error declaration removes a wrong edge while
 //! showing the correction, and `proofs=true` verifies offline.
 
-mod support;
-
+use crate::support::{Consortium, client_as, commissioning, lot_uri};
 use lotline_core::api::{BatchResult, Problem, Wait};
 use lotline_core::epcis::Event;
 use lotline_core::gs1;
@@ -13,7 +12,6 @@ use lotline_core::lineage::{CustodyState, EdgeKind};
 use lotline_core::trace::{Direction, NodeKind, RecallScopeRequest, Trace};
 use lotline_sdk::{Client, SdkError, verify_trace};
 use serde_json::{Value, json};
-use support::{Consortium, client_as, commissioning, lot_uri};
 
 /// A GTIN-14 on the demo company prefix with a valid check digit.
 fn gtin(item: u32) -> String {

@@ -18,6 +18,14 @@ pub struct Four {
     pub tokens: std::collections::BTreeMap<String, String>,
 }
 
+/// Four-node tests run one at a time, across every file: two consortia of
+/// four at once on a small shared machine miss their commit waits. Hold the
+/// guard for the whole test.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE_AT_A_TIME.lock().await
+}
+
 /// A run of `n` consecutive free TCP ports on loopback (checked by binding).
 fn free_ports(n: u16) -> u16 {
     let mut base = 20_000 + (std::process::id() % 20_000) as u16;
