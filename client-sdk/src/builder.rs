@@ -5,7 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lotline_core::epcis::Event;
-use lotline_core::private::{Disclosure, EncryptionSecretKey};
+use lotline_core::private::{Disclosure, EncryptionSecretKey, Suite};
 use lotline_core::statement::STATEMENT_VERSION;
 use lotline_core::{Digest, Envelope, Statement};
 use lotline_genesis::{Genesis, SealError};
@@ -29,6 +29,7 @@ pub struct AttestationBuilder<'a> {
     issued_at_ms: Option<u64>,
     nonce: Option<String>,
     private: Option<(&'a Genesis, Vec<String>)>,
+    suite: Suite,
 }
 
 impl<'a> AttestationBuilder<'a> {
@@ -42,6 +43,7 @@ impl<'a> AttestationBuilder<'a> {
             issued_at_ms: None,
             nonce: None,
             private: None,
+            suite: Suite::default(),
         }
     }
 
@@ -84,6 +86,14 @@ impl<'a> AttestationBuilder<'a> {
         self
     }
 
+    /// The form of the private section: compact (statement version 3, the
+    /// default) or [`Suite::Object`] (version 2, what nodes before the
+    /// compact form read).
+    pub fn private_suite(mut self, suite: Suite) -> Self {
+        self.suite = suite;
+        self
+    }
+
     /// Validates the event, then signs the statement.
     ///
     /// Errors: [`SdkError::MissingEvent`]; [`SdkError::InvalidEvent`] with
@@ -113,7 +123,7 @@ impl<'a> AttestationBuilder<'a> {
             // On a consortium with retention classes the wraps go to the
             // entitled orgs' keys for the record's key period.
             genesis
-                .seal_private(&mut statement, &paths)
+                .seal_private_as(&mut statement, &paths, self.suite)
                 .map_err(|e| match e {
                     SealError::Private(e) => SdkError::Private(e),
                     SealError::Recipients(e) => SdkError::Recipients(e),

@@ -10,6 +10,7 @@ use lotline_core::block::{Block, Header};
 use lotline_core::certificate::{Certificate, Signed};
 use lotline_core::epcis::{Event, QuantityElement};
 use lotline_core::merkle::BlockTree;
+use lotline_core::private::Suite;
 use lotline_core::receipt::RECEIPT_VERSION;
 use lotline_core::{Digest, SigningKey, limits};
 use lotline_genesis::keys::{KeyFileError, write_signing_key};
@@ -517,19 +518,27 @@ fn private_fields_open_for_entitled_orgs_and_disclose_one_field_offline() {
     // Goal: the builder seals the marked members for exactly the orgs the
     // genesis entitles (issuer + an org a share rule names); both open them,
     // a receipt verifies, one disclosed field checks against it offline and
-    // an edited one fails.
+    // an edited one fails. Compact sections (version 3, the default) and
+    // object-form ones (version 2) alike.
+    for (suite, version) in [(Suite::Compact, 3), (Suite::Object, 2)] {
+        private_fields_round_trip(suite, version);
+    }
+}
+
+fn private_fields_round_trip(suite: Suite, version: u16) {
     let (chain, keys) = private_chain("private-sdk");
     let envelope = AttestationBuilder::new(chain.genesis.chain_id(), &chain.member)
         .event(event())
         .issued_at_ms(NOW)
         .nonce("p-1")
         .private_fields(&chain.genesis, vec!["/lotline:quality/measurements".into()])
+        .private_suite(suite)
         .build()
         .unwrap();
     let payload = String::from_utf8_lossy(&envelope.payload).into_owned();
     assert!(!payload.contains("moisture"), "the measurement is sealed");
     let statement = Statement::from_payload(&envelope.payload).unwrap();
-    assert_eq!(statement.version, 2);
+    assert_eq!(statement.version, version);
     let recipients: Vec<&str> = statement
         .private
         .as_ref()

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use lotline_core::SigningKey;
 use lotline_core::epcis::Event;
-use lotline_core::private::{EncryptionSecretKey, seal};
-use lotline_core::statement::{STATEMENT_VERSION, STATEMENT_VERSION_PRIVATE, Statement};
+use lotline_core::private::{EncryptionSecretKey, PrivateSection, Suite, seal, seal_as};
+use lotline_core::statement::{STATEMENT_VERSION, Statement};
 
 fn event() -> Event {
     let json = serde_json::json!({
@@ -89,8 +89,8 @@ fn main() {
         assert!(section.open("org-1", &keys[1]).is_ok());
     });
     let private = Statement {
-        version: STATEMENT_VERSION_PRIVATE,
-        event: public,
+        version: Statement::version_for(&Some(section.clone())),
+        event: public.clone(),
         private: Some(section),
         ..plain.clone()
     };
@@ -120,5 +120,40 @@ fn main() {
         plain.to_payload().len(),
         private.to_payload().len(),
         private.to_payload().len() as f64 / plain.to_payload().len() as f64
+    );
+    for suite in [Suite::Object, Suite::Compact] {
+        let section = match seal_as(&plain.event, &paths, &recipients, None, suite) {
+            Ok((_, section)) => section,
+            Err(e) => panic!("seal: {e}"),
+        };
+        print_parts(&plain, &public, section);
+    }
+}
+
+/// Where a private statement's bytes go: the section's JSON and the raw
+/// bytes of its parts, the envelope's JSON (what a client sends).
+fn print_parts(plain: &Statement, public: &Event, section: PrivateSection) {
+    let section_json = serde_json::to_vec(&section).map_or(0, |j| j.len());
+    let wraps: usize = section
+        .recipients
+        .iter()
+        .map(|r| r.org.len() + 32 + 32 + r.wrapped_key.len())
+        .sum();
+    let commitments: usize = section.fields.iter().map(|f| f.path.len() + 32).sum();
+    let statement = Statement {
+        version: Statement::version_for(&Some(section.clone())),
+        event: public.clone(),
+        private: Some(section.clone()),
+        ..plain.clone()
+    };
+    let payload = statement.to_payload().len();
+    let envelope_json = serde_json::to_vec(&statement.sign(&SigningKey::from_seed(&[1; 32])))
+        .map_or(0, |j| j.len());
+    println!(
+        "{}: statement {payload} B (x{:.2} plain), envelope JSON {envelope_json} B; section JSON {section_json} B from raw: ciphertext {} B, {} wraps {wraps} B (org, key, enc, wrap), commitments {commitments} B (path, hash)",
+        section.suite,
+        payload as f64 / plain.to_payload().len() as f64,
+        section.ciphertext.len(),
+        section.recipients.len(),
     );
 }

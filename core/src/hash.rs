@@ -91,6 +91,9 @@ pub enum Domain {
     /// A private section's recipients and commitments: the content AEAD's
     /// associated data.
     PrivateSection,
+    /// A field's salt in a compact private section (statement version 3),
+    /// derived from the section's content key and the field's path.
+    PrivateSalt,
 }
 
 impl Domain {
@@ -107,10 +110,11 @@ impl Domain {
             Domain::AlertNonce => "lotline/v1/alert-nonce",
             Domain::PrivateField => "lotline/v1/private-field",
             Domain::PrivateSection => "lotline/v1/private-section",
+            Domain::PrivateSalt => "lotline/v2/private-salt",
         }
     }
 
-    const ALL: [Domain; 11] = [
+    const ALL: [Domain; 12] = [
         Domain::Attestation,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -122,6 +126,7 @@ impl Domain {
         Domain::AlertNonce,
         Domain::PrivateField,
         Domain::PrivateSection,
+        Domain::PrivateSalt,
     ];
 
     fn key(self) -> &'static [u8; 32] {

@@ -50,6 +50,28 @@
 //! Period keys are independent random keys, not derived from the long-term
 //! key, so holding the long-term key does not bring a shredded period back.
 //!
+//! **The compact form** (statement version 3, suite `lotline/private/v2`,
+//! [`Suite::Compact`], what [`seal`] makes): `"private"` is one base64
+//! string of the section's postcard encoding instead of an object of hex
+//! and base64 members, and it carries fewer bytes:
+//! - a wrap is 32 bytes: the content key XORed with 32 bytes exported from
+//!   the recipient's HPKE context (RFC 9180 §5.3, export-only mode, info
+//!   `lotline/v2/private-key-wrap`, exporter context the org id) instead of
+//!   a 48-byte HPKE seal of it. A wrong wrap or `enc` gives a wrong content
+//!   key, which the content AEAD refuses ([`PrivateError::DecryptFailed`]);
+//! - no nonce: the content key is fresh and encrypts once, so it is zero;
+//! - no salts in the ciphertext: a field's salt is derived from the content
+//!   key and its path (`lotline/v2/private-salt`), so whoever opens the
+//!   section recomputes it, and a disclosed salt tells nothing of the key
+//!   or of the other fields' salts;
+//! - the plaintext is the JSON array of the values in field order (the
+//!   paths are in the signed field list already).
+//!
+//! Commitments, the binding, selective disclosure and key periods are the
+//! same in both forms; version 2 statements stay valid, verifiable and
+//! openable (docs/performance.md, "Private fields", for what the compact
+//! form saves).
+//!
 //! Non-features: no forward secrecy for the recipients (an org key that
 //! leaks opens every section wrapped to it; rotation limits the window), no
 //! hiding of which orgs are recipients or how many fields are private.
@@ -57,11 +79,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use rand_core::{OsRng, RngCore};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -74,12 +98,54 @@ type HpkeKem = hpke::kem::X25519HkdfSha256;
 type HpkeKdf = hpke::kdf::HkdfSha256;
 type HpkeAead = hpke::aead::ChaCha20Poly1305;
 
-/// The one suite of version 1 sections (see the module doc).
+/// The suite of object-form sections (statement version 2).
 pub const SUITE: &str = "lotline/private/v1";
-/// HPKE `info` for content-key wraps.
+/// The suite of compact sections (statement version 3).
+pub const SUITE_COMPACT: &str = "lotline/private/v2";
+/// HPKE `info` for content-key wraps of [`SUITE`] sections.
 const WRAP_INFO: &[u8] = b"lotline/v1/private-key-wrap";
-/// A wrapped content key: 32 key bytes and a 16-byte tag.
-const WRAPPED_KEY_BYTES: usize = 32 + 16;
+/// HPKE `info` for the exported wrap masks of [`SUITE_COMPACT`] sections.
+const WRAP_INFO_COMPACT: &[u8] = b"lotline/v2/private-key-wrap";
+/// A content key's bytes.
+const CONTENT_KEY_BYTES: usize = 32;
+
+/// The two encodings of a private section (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Suite {
+    /// `lotline/private/v1`, statement version 2: a JSON object, 48-byte
+    /// HPKE-sealed wraps, a random nonce and salts in the ciphertext.
+    Object,
+    /// `lotline/private/v2`, statement version 3: one base64 string,
+    /// 32-byte exported wraps, derived nonce and salts.
+    #[default]
+    Compact,
+}
+
+impl Suite {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Suite::Object => SUITE,
+            Suite::Compact => SUITE_COMPACT,
+        }
+    }
+
+    pub fn of(name: &str) -> Option<Suite> {
+        match name {
+            SUITE => Some(Suite::Object),
+            SUITE_COMPACT => Some(Suite::Compact),
+            _ => None,
+        }
+    }
+
+    /// A wrapped content key: the key and a 16-byte tag, or the bare
+    /// masked key.
+    pub const fn wrapped_key_bytes(self) -> usize {
+        match self {
+            Suite::Object => CONTENT_KEY_BYTES + TAG_BYTES,
+            Suite::Compact => CONTENT_KEY_BYTES,
+        }
+    }
+}
 /// A ChaCha20Poly1305 tag.
 const TAG_BYTES: usize = 16;
 
@@ -235,13 +301,14 @@ pub struct Disclosure {
 pub struct ContentNonce(pub [u8; 12]);
 hex_or_bytes_serde!(ContentNonce, 12);
 
-/// The private section of a version 2 statement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// The private section of a version 2 or 3 statement. Its JSON form
+/// follows its suite: an object for [`SUITE`], a base64 string for
+/// [`SUITE_COMPACT`] (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrivateSection {
     pub suite: String,
+    /// Zero in a compact section (its content key encrypts once).
     pub nonce: ContentNonce,
-    #[serde(with = "base64_bytes")]
     pub ciphertext: Vec<u8>,
     pub recipients: Vec<Recipient>,
     pub fields: Vec<FieldCommitment>,
@@ -249,11 +316,163 @@ pub struct PrivateSection {
     /// crypto-shredding, see [`crate::private`]'s module doc): the
     /// recipients' keys are their keys *for this period*, not their
     /// long-term keys. Absent on a consortium without retention classes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_period: Option<u64>,
 }
 
-/// What the ciphertext decrypts to.
+/// The JSON object form of a [`SUITE`] section (statement version 2).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ObjectForm {
+    suite: String,
+    nonce: ContentNonce,
+    #[serde(with = "base64_bytes")]
+    ciphertext: Vec<u8>,
+    recipients: Vec<Recipient>,
+    fields: Vec<FieldCommitment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_period: Option<u64>,
+}
+
+/// The postcard form of a [`SUITE_COMPACT`] section (statement version 3):
+/// raw keys, wraps, commitments and ciphertext; no suite (the statement
+/// version names it) and no nonce (zero).
+#[derive(Serialize, Deserialize)]
+struct CompactForm {
+    key_period: Option<u64>,
+    recipients: Vec<CompactRecipient>,
+    fields: Vec<FieldCommitment>,
+    #[serde(with = "base64_bytes")]
+    ciphertext: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CompactRecipient {
+    org: String,
+    key: EncryptionPublicKey,
+    enc: EncryptionPublicKey,
+    #[serde(with = "base64_bytes")]
+    wrapped_key: Vec<u8>,
+}
+
+impl From<ObjectForm> for PrivateSection {
+    fn from(o: ObjectForm) -> Self {
+        PrivateSection {
+            suite: o.suite,
+            nonce: o.nonce,
+            ciphertext: o.ciphertext,
+            recipients: o.recipients,
+            fields: o.fields,
+            key_period: o.key_period,
+        }
+    }
+}
+
+impl PrivateSection {
+    /// The compact form's bytes (whatever the suite says: the caller
+    /// chose the form).
+    fn compact_bytes(&self) -> Vec<u8> {
+        crate::codec::to_bytes(&CompactForm {
+            key_period: self.key_period,
+            recipients: self
+                .recipients
+                .iter()
+                .map(|r| CompactRecipient {
+                    org: r.org.clone(),
+                    key: r.key,
+                    enc: r.enc,
+                    wrapped_key: r.wrapped_key.clone(),
+                })
+                .collect(),
+            fields: self.fields.clone(),
+            ciphertext: self.ciphertext.clone(),
+        })
+    }
+
+    /// Decodes the compact form (canonical postcard, no trailing bytes).
+    fn from_compact(bytes: &[u8]) -> Result<PrivateSection, crate::codec::DecodeError> {
+        let form: CompactForm =
+            crate::codec::from_bytes("private section", bytes, limits::STATEMENT_BYTES_MAX)?;
+        Ok(PrivateSection {
+            suite: SUITE_COMPACT.to_owned(),
+            nonce: ContentNonce([0u8; 12]),
+            ciphertext: form.ciphertext,
+            recipients: form
+                .recipients
+                .into_iter()
+                .map(|r| Recipient {
+                    org: r.org,
+                    key: r.key,
+                    enc: r.enc,
+                    wrapped_key: r.wrapped_key,
+                })
+                .collect(),
+            fields: form.fields,
+            key_period: form.key_period,
+        })
+    }
+}
+
+impl Serialize for PrivateSection {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.suite == SUITE_COMPACT {
+            let bytes = self.compact_bytes();
+            return if s.is_human_readable() {
+                s.serialize_str(&STANDARD.encode(bytes))
+            } else {
+                s.serialize_bytes(&bytes)
+            };
+        }
+        if !s.is_human_readable() {
+            return Err(serde::ser::Error::custom(
+                "an object-form private section has only a JSON form",
+            ));
+        }
+        ObjectForm {
+            suite: self.suite.clone(),
+            nonce: self.nonce,
+            ciphertext: self.ciphertext.clone(),
+            recipients: self.recipients.clone(),
+            fields: self.fields.clone(),
+            key_period: self.key_period,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PrivateSection {
+    /// JSON: an object ([`SUITE`]) or a base64 string ([`SUITE_COMPACT`]);
+    /// binary formats: the compact bytes.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct Form;
+        impl<'de> Visitor<'de> for Form {
+            type Value = PrivateSection;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a private section: an object or a base64 string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PrivateSection, E> {
+                let bytes = STANDARD
+                    .decode(v.as_bytes())
+                    .map_err(|e| E::custom(format!("compact private section: {e}")))?;
+                self.visit_bytes(&bytes)
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<PrivateSection, E> {
+                PrivateSection::from_compact(v).map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PrivateSection, A::Error> {
+                ObjectForm::deserialize(de::value::MapAccessDeserializer::new(map)).map(Into::into)
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_any(Form)
+        } else {
+            d.deserialize_bytes(Form)
+        }
+    }
+}
+
+/// What a [`SUITE`] ciphertext decrypts to (a [`SUITE_COMPACT`] one
+/// decrypts to the JSON array of the values).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Body {
@@ -266,7 +485,9 @@ struct Body {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PrivateError {
-    #[error("private section suite {0:?} is not supported (this version knows {SUITE:?})")]
+    #[error(
+        "private section suite {0:?} is not supported (this version knows {SUITE:?} and {SUITE_COMPACT:?})"
+    )]
     UnknownSuite(String),
     #[error("a private section needs at least one field and at most {max}; it has {count}")]
     FieldCount { count: usize, max: usize },
@@ -278,8 +499,12 @@ pub enum PrivateError {
     OverlappingPaths { first: String, second: String },
     #[error("recipient org {0:?} appears twice")]
     DuplicateRecipient(String),
-    #[error("recipient {org:?}: the wrapped key is {len} bytes, expected {WRAPPED_KEY_BYTES}")]
-    WrappedKeyLength { org: String, len: usize },
+    #[error("recipient {org:?}: the wrapped key is {len} bytes, expected {expected}")]
+    WrappedKeyLength {
+        org: String,
+        len: usize,
+        expected: usize,
+    },
     #[error("the ciphertext is {len} bytes; it must be between {TAG_BYTES} and {max}")]
     CiphertextLength { len: usize, max: usize },
     #[error("the event has no member at private field path {0:?}")]
@@ -402,9 +627,7 @@ impl PrivateSection {
     /// needed): suite, counts, sizes, path grammar, no overlapping paths,
     /// distinct recipients.
     pub fn check(&self) -> Result<(), PrivateError> {
-        if self.suite != SUITE {
-            return Err(PrivateError::UnknownSuite(crate::api::excerpt(&self.suite)));
-        }
+        let suite = self.suite_kind()?;
         if self.fields.is_empty() || self.fields.len() > limits::PRIVATE_FIELDS_MAX {
             return Err(PrivateError::FieldCount {
                 count: self.fields.len(),
@@ -448,14 +671,21 @@ impl PrivateSection {
                     &r.org,
                 )));
             }
-            if r.wrapped_key.len() != WRAPPED_KEY_BYTES {
+            if r.wrapped_key.len() != suite.wrapped_key_bytes() {
                 return Err(PrivateError::WrappedKeyLength {
                     org: crate::api::excerpt(&r.org),
                     len: r.wrapped_key.len(),
+                    expected: suite.wrapped_key_bytes(),
                 });
             }
         }
         Ok(())
+    }
+
+    /// Which of the two forms this section is in.
+    pub fn suite_kind(&self) -> Result<Suite, PrivateError> {
+        Suite::of(&self.suite)
+            .ok_or_else(|| PrivateError::UnknownSuite(crate::api::excerpt(&self.suite)))
     }
 
     /// The content AEAD's associated data: the suite, every recipient org
@@ -532,30 +762,14 @@ impl PrivateSection {
         key: &EncryptionSecretKey,
     ) -> Result<Vec<Disclosure>, PrivateError> {
         self.check()?;
+        let suite = self.suite_kind()?;
         let recipient = self
             .recipients
             .iter()
             .find(|r| r.org == org && r.key == key.public)
             .ok_or_else(|| PrivateError::NotARecipient(crate::api::excerpt(org)))?;
-        let secret = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(key.secret.as_ref())
-            .map_err(|_| PrivateError::BadSecretKey)?;
-        let enc = <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(&recipient.enc.0)
-            .map_err(|_| PrivateError::UnwrapFailed)?;
-        let content_key = Zeroizing::new(
-            hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
-                &OpModeR::Base,
-                &secret,
-                &enc,
-                WRAP_INFO,
-                &recipient.wrapped_key,
-                org.as_bytes(),
-            )
-            .map_err(|_| PrivateError::UnwrapFailed)?,
-        );
-        if content_key.len() != 32 {
-            return Err(PrivateError::UnwrapFailed);
-        }
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(&content_key));
+        let content_key = unwrap(suite, recipient, key)?;
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(content_key.as_ref()));
         let binding = self.binding();
         let plaintext = Zeroizing::new(
             cipher
@@ -568,19 +782,40 @@ impl PrivateSection {
                 )
                 .map_err(|_| PrivateError::DecryptFailed)?,
         );
-        let body: Body =
-            serde_json::from_slice(&plaintext).map_err(|_| PrivateError::CommitmentMismatch)?;
-        if body.fields.len() != self.fields.len() {
+        let fields = match suite {
+            Suite::Object => {
+                let body: Body = serde_json::from_slice(&plaintext)
+                    .map_err(|_| PrivateError::CommitmentMismatch)?;
+                body.fields
+            }
+            Suite::Compact => {
+                let values: Vec<Value> = serde_json::from_slice(&plaintext)
+                    .map_err(|_| PrivateError::CommitmentMismatch)?;
+                if values.len() != self.fields.len() {
+                    return Err(PrivateError::CommitmentMismatch);
+                }
+                values
+                    .into_iter()
+                    .zip(&self.fields)
+                    .map(|(value, signed)| Disclosure {
+                        salt: derived_salt(&content_key, &signed.path),
+                        path: signed.path.clone(),
+                        value,
+                    })
+                    .collect()
+            }
+        };
+        if fields.len() != self.fields.len() {
             return Err(PrivateError::CommitmentMismatch);
         }
-        for (opened, signed) in body.fields.iter().zip(&self.fields) {
+        for (opened, signed) in fields.iter().zip(&self.fields) {
             if opened.path != signed.path
                 || commitment(&opened.path, &opened.value, &opened.salt) != signed.commitment
             {
                 return Err(PrivateError::CommitmentMismatch);
             }
         }
-        Ok(body.fields)
+        Ok(fields)
     }
 
     /// Checks a selective disclosure against this (signed, verified)
@@ -654,54 +889,60 @@ pub fn seal_for_period(
     recipients: &[(String, EncryptionPublicKey)],
     key_period: Option<u64>,
 ) -> Result<(Event, PrivateSection), PrivateError> {
+    seal_as(event, paths, recipients, key_period, Suite::default())
+}
+
+/// [`seal_for_period`] in the form `suite` names: [`Suite::Compact`] for
+/// new records, [`Suite::Object`] for a submitter that must write version 2
+/// statements (and for measuring what the compact form saves).
+pub fn seal_as(
+    event: &Event,
+    paths: &[String],
+    recipients: &[(String, EncryptionPublicKey)],
+    key_period: Option<u64>,
+    suite: Suite,
+) -> Result<(Event, PrivateSection), PrivateError> {
     let (public, removed) = split_event(event, paths)?;
+    let mut content_key = Zeroizing::new([0u8; CONTENT_KEY_BYTES]);
+    OsRng.fill_bytes(content_key.as_mut());
     let mut fields = Vec::with_capacity(removed.len());
     let mut commitments = Vec::with_capacity(removed.len());
     for (path, value) in removed {
-        let mut salt = Salt([0u8; 16]);
-        OsRng.fill_bytes(&mut salt.0);
+        let salt = match suite {
+            Suite::Object => {
+                let mut salt = Salt([0u8; 16]);
+                OsRng.fill_bytes(&mut salt.0);
+                salt
+            }
+            Suite::Compact => derived_salt(&content_key, &path),
+        };
         commitments.push(FieldCommitment {
             path: path.clone(),
             commitment: commitment(&path, &value, &salt),
         });
         fields.push(Disclosure { path, value, salt });
     }
-
-    let mut content_key = Zeroizing::new([0u8; 32]);
-    OsRng.fill_bytes(content_key.as_mut());
-    let mut wraps = Vec::with_capacity(recipients.len());
-    for (org, key) in recipients {
-        let public_key = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(&key.0)
-            .map_err(|_| PrivateError::BadRecipientKey(crate::api::excerpt(org)))?;
-        let (enc, wrapped) = hpke::single_shot_seal::<HpkeAead, HpkeKdf, HpkeKem>(
-            &OpModeS::Base,
-            &public_key,
-            WRAP_INFO,
-            content_key.as_ref(),
-            org.as_bytes(),
-        )
-        .map_err(|_| PrivateError::BadRecipientKey(crate::api::excerpt(org)))?;
-        let mut enc_bytes = [0u8; 32];
-        enc_bytes.copy_from_slice(&enc.to_bytes());
-        wraps.push(Recipient {
-            org: org.clone(),
-            key: *key,
-            enc: EncryptionPublicKey(enc_bytes),
-            wrapped_key: wrapped,
-        });
-    }
+    let wraps = recipients
+        .iter()
+        .map(|(org, key)| wrap(suite, &content_key, org, key))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut section = PrivateSection {
-        suite: SUITE.to_owned(),
+        suite: suite.name().to_owned(),
         nonce: ContentNonce([0u8; 12]),
         ciphertext: Vec::new(),
         recipients: wraps,
         fields: commitments,
         key_period,
     };
-    OsRng.fill_bytes(&mut section.nonce.0);
-    let plaintext = Zeroizing::new(
-        serde_json::to_vec(&Body { fields }).map_err(|e| PrivateError::Restore(e.to_string()))?,
-    );
+    let plaintext = match suite {
+        Suite::Object => {
+            OsRng.fill_bytes(&mut section.nonce.0);
+            serde_json::to_vec(&Body { fields })
+        }
+        Suite::Compact => serde_json::to_vec(&fields.iter().map(|f| &f.value).collect::<Vec<_>>()),
+    }
+    .map_err(|e| PrivateError::Restore(e.to_string()))?;
+    let plaintext = Zeroizing::new(plaintext);
     let cipher = ChaCha20Poly1305::new(Key::from_slice(content_key.as_ref()));
     let binding = section.binding();
     section.ciphertext = cipher
@@ -715,6 +956,118 @@ pub fn seal_for_period(
         .map_err(|_| PrivateError::DecryptFailed)?;
     section.check()?;
     Ok((public, section))
+}
+
+/// A compact section's salt for the field at `path`: pseudorandom to
+/// anyone without the content key, and one salt does not give another.
+fn derived_salt(content_key: &[u8; CONTENT_KEY_BYTES], path: &str) -> Salt {
+    let path_len = u32::try_from(path.len()).unwrap_or(u32::MAX).to_le_bytes();
+    let digest = hash_parts(
+        Domain::PrivateSalt,
+        &[content_key, &path_len, path.as_bytes()],
+    );
+    let mut salt = Salt([0u8; 16]);
+    salt.0.copy_from_slice(&digest.as_bytes()[..16]);
+    salt
+}
+
+/// The content key wrapped for `org`'s `key` in `suite`'s way.
+fn wrap(
+    suite: Suite,
+    content_key: &[u8; CONTENT_KEY_BYTES],
+    org: &str,
+    key: &EncryptionPublicKey,
+) -> Result<Recipient, PrivateError> {
+    let bad = || PrivateError::BadRecipientKey(crate::api::excerpt(org));
+    let public_key = <HpkeKem as hpke::Kem>::PublicKey::from_bytes(&key.0).map_err(|_| bad())?;
+    let (enc, wrapped_key) = match suite {
+        Suite::Object => hpke::single_shot_seal::<HpkeAead, HpkeKdf, HpkeKem>(
+            &OpModeS::Base,
+            &public_key,
+            WRAP_INFO,
+            content_key,
+            org.as_bytes(),
+        )
+        .map_err(|_| bad())?,
+        Suite::Compact => {
+            let (enc, context) =
+                hpke::setup_sender::<hpke::aead::ExportOnlyAead, HpkeKdf, HpkeKem>(
+                    &OpModeS::Base,
+                    &public_key,
+                    WRAP_INFO_COMPACT,
+                )
+                .map_err(|_| bad())?;
+            let mut mask = Zeroizing::new([0u8; CONTENT_KEY_BYTES]);
+            context
+                .export(org.as_bytes(), mask.as_mut())
+                .map_err(|_| bad())?;
+            (enc, xor(content_key, &mask).to_vec())
+        }
+    };
+    let mut enc_bytes = [0u8; 32];
+    enc_bytes.copy_from_slice(&enc.to_bytes());
+    Ok(Recipient {
+        org: org.to_owned(),
+        key: *key,
+        enc: EncryptionPublicKey(enc_bytes),
+        wrapped_key,
+    })
+}
+
+/// The content key from `recipient`'s wrap, opened with `key`.
+fn unwrap(
+    suite: Suite,
+    recipient: &Recipient,
+    key: &EncryptionSecretKey,
+) -> Result<Zeroizing<[u8; CONTENT_KEY_BYTES]>, PrivateError> {
+    let secret = <HpkeKem as hpke::Kem>::PrivateKey::from_bytes(key.secret.as_ref())
+        .map_err(|_| PrivateError::BadSecretKey)?;
+    let enc = <HpkeKem as hpke::Kem>::EncappedKey::from_bytes(&recipient.enc.0)
+        .map_err(|_| PrivateError::UnwrapFailed)?;
+    let mut content_key = Zeroizing::new([0u8; CONTENT_KEY_BYTES]);
+    match suite {
+        Suite::Object => {
+            let opened = Zeroizing::new(
+                hpke::single_shot_open::<HpkeAead, HpkeKdf, HpkeKem>(
+                    &OpModeR::Base,
+                    &secret,
+                    &enc,
+                    WRAP_INFO,
+                    &recipient.wrapped_key,
+                    recipient.org.as_bytes(),
+                )
+                .map_err(|_| PrivateError::UnwrapFailed)?,
+            );
+            if opened.len() != CONTENT_KEY_BYTES {
+                return Err(PrivateError::UnwrapFailed);
+            }
+            content_key.copy_from_slice(&opened);
+        }
+        Suite::Compact => {
+            let wrapped: &[u8; CONTENT_KEY_BYTES] = recipient
+                .wrapped_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| PrivateError::UnwrapFailed)?;
+            let context = hpke::setup_receiver::<hpke::aead::ExportOnlyAead, HpkeKdf, HpkeKem>(
+                &OpModeR::Base,
+                &secret,
+                &enc,
+                WRAP_INFO_COMPACT,
+            )
+            .map_err(|_| PrivateError::UnwrapFailed)?;
+            let mut mask = Zeroizing::new([0u8; CONTENT_KEY_BYTES]);
+            context
+                .export(recipient.org.as_bytes(), mask.as_mut())
+                .map_err(|_| PrivateError::UnwrapFailed)?;
+            *content_key = xor(wrapped, &mask);
+        }
+    }
+    Ok(content_key)
+}
+
+fn xor(a: &[u8; CONTENT_KEY_BYTES], b: &[u8; CONTENT_KEY_BYTES]) -> [u8; CONTENT_KEY_BYTES] {
+    std::array::from_fn(|i| a[i] ^ b[i])
 }
 
 /// The event with opened private fields put back where they were.
@@ -783,25 +1136,153 @@ mod tests {
 
     #[test]
     fn an_outsider_cannot_open_and_a_wrong_key_fails() {
+        // A compact wrap carries no tag of its own: a wrong key shows as
+        // the content AEAD failing.
+        for (suite, wrong_key) in [
+            (Suite::Object, PrivateError::UnwrapFailed),
+            (Suite::Compact, PrivateError::DecryptFailed),
+        ] {
+            let a = EncryptionSecretKey::generate();
+            let outsider = EncryptionSecretKey::generate();
+            let (_, section) = seal_as(
+                &event(),
+                &paths(),
+                &[("acme".into(), a.public_key())],
+                None,
+                suite,
+            )
+            .unwrap();
+            assert_eq!(
+                section.open("rival", &outsider),
+                Err(PrivateError::NotARecipient("rival".into()))
+            );
+            // Claiming to be acme with another key finds no wrap to that key.
+            assert!(matches!(
+                section.open("acme", &outsider),
+                Err(PrivateError::NotARecipient(_))
+            ));
+            // A wrap re-labelled with the outsider's key does not open.
+            let mut forged = section.clone();
+            forged.recipients[0].key = outsider.public_key();
+            assert_eq!(forged.open("acme", &outsider), Err(wrong_key), "{suite:?}");
+        }
+    }
+
+    #[test]
+    fn both_forms_open_alike_and_the_compact_one_is_smaller() {
+        // Goal: a version 2 (object) and a version 3 (compact) section of
+        // the same event open to the same fields for every recipient, each
+        // field's disclosure verifies against its own section, each form
+        // reads back from its JSON as itself, and the compact JSON is the
+        // smaller.
+        let keys: Vec<EncryptionSecretKey> =
+            (0..3).map(|_| EncryptionSecretKey::generate()).collect();
+        let recipients: Vec<(String, EncryptionPublicKey)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (format!("org-{i}"), k.public_key()))
+            .collect();
+        let mut sizes = Vec::new();
+        let mut opened = Vec::new();
+        for suite in [Suite::Object, Suite::Compact] {
+            let (public, section) =
+                seal_as(&event(), &paths(), &recipients, Some(7), suite).unwrap();
+            assert_eq!(section.suite_kind(), Ok(suite));
+            let json = serde_json::to_vec(&section).unwrap();
+            assert_eq!(json.first() == Some(&b'"'), suite == Suite::Compact);
+            let back: PrivateSection = serde_json::from_slice(&json).unwrap();
+            assert_eq!(back, section);
+            for ((org, _), key) in recipients.iter().zip(&keys) {
+                let fields = back.open(org, key).unwrap();
+                assert_eq!(reveal(&public, &fields).unwrap(), event());
+                for d in &fields {
+                    back.verify_disclosure(d).unwrap();
+                }
+                opened.push(
+                    fields
+                        .into_iter()
+                        .map(|d| (d.path, d.value))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            sizes.push(json.len());
+        }
+        assert!(opened.windows(2).all(|w| w[0] == w[1]));
+        assert!(
+            sizes[1] * 10 < sizes[0] * 7,
+            "object {} vs compact {} bytes",
+            sizes[0],
+            sizes[1]
+        );
+    }
+
+    #[test]
+    fn a_statement_version_names_its_sections_form() {
+        // Goal: version 2 carries the object form and version 3 the
+        // compact one; either form under the other version is refused by
+        // the decoder, so one record has one reading.
+        use crate::statement::{STATEMENT_VERSION_COMPACT, STATEMENT_VERSION_PRIVATE, Statement};
         let a = EncryptionSecretKey::generate();
-        let outsider = EncryptionSecretKey::generate();
+        let signer = crate::SigningKey::from_seed(&[3; 32]);
+        for (suite, version, other) in [
+            (
+                Suite::Object,
+                STATEMENT_VERSION_PRIVATE,
+                STATEMENT_VERSION_COMPACT,
+            ),
+            (
+                Suite::Compact,
+                STATEMENT_VERSION_COMPACT,
+                STATEMENT_VERSION_PRIVATE,
+            ),
+        ] {
+            let (public, section) = seal_as(
+                &event(),
+                &paths(),
+                &[("acme".into(), a.public_key())],
+                None,
+                suite,
+            )
+            .unwrap();
+            let statement = Statement {
+                version: Statement::version_for(&Some(section.clone())),
+                chain_id: crate::Digest([1; 32]),
+                org: "acme".into(),
+                key: signer.public_key(),
+                issued_at_ms: 1,
+                nonce: "n".into(),
+                event: public,
+                private: Some(section),
+            };
+            assert_eq!(statement.version, version);
+            let back = Statement::from_payload(&statement.to_payload()).unwrap();
+            assert_eq!(back, statement);
+            let mislabelled = Statement {
+                version: other,
+                ..statement
+            };
+            assert!(Statement::from_payload(&mislabelled.to_payload()).is_err());
+        }
+    }
+
+    #[test]
+    fn a_damaged_compact_section_is_a_decode_error() {
+        let a = EncryptionSecretKey::generate();
         let (_, section) = seal(&event(), &paths(), &[("acme".into(), a.public_key())]).unwrap();
-        assert_eq!(
-            section.open("rival", &outsider),
-            Err(PrivateError::NotARecipient("rival".into()))
-        );
-        // Claiming to be acme with another key finds no wrap to that key.
-        assert!(matches!(
-            section.open("acme", &outsider),
-            Err(PrivateError::NotARecipient(_))
-        ));
-        // A wrap re-labelled with the outsider's key does not open.
-        let mut forged = section.clone();
-        forged.recipients[0].key = outsider.public_key();
-        assert_eq!(
-            forged.open("acme", &outsider),
-            Err(PrivateError::UnwrapFailed)
-        );
+        let json = serde_json::to_string(&section).unwrap();
+        let inner = json.trim_matches('"');
+        let bytes = STANDARD.decode(inner).unwrap();
+        for bad in [
+            "\"not base64!\"".to_owned(),
+            format!("\"{}\"", STANDARD.encode(&bytes[..bytes.len() - 1])),
+            format!("\"{}\"", STANDARD.encode([&bytes[..], &[0u8][..]].concat())),
+            "7".to_owned(),
+        ] {
+            assert!(
+                serde_json::from_str::<PrivateSection>(&bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -856,14 +1337,13 @@ mod tests {
                 Err(PrivateError::DecryptFailed)
             );
         }
-        let json = serde_json::to_value(&section).unwrap();
+        // The object form names the period only when there is one.
+        let recipients = [("acme".to_owned(), period_key.public_key())];
+        let (_, object) =
+            seal_as(&event(), &paths(), &recipients, Some(58), Suite::Object).unwrap();
+        let json = serde_json::to_value(&object).unwrap();
         assert_eq!(json["keyPeriod"], 58);
-        let (_, plain) = seal(
-            &event(),
-            &paths(),
-            &[("acme".into(), period_key.public_key())],
-        )
-        .unwrap();
+        let (_, plain) = seal_as(&event(), &paths(), &recipients, None, Suite::Object).unwrap();
         assert!(
             serde_json::to_value(&plain)
                 .unwrap()
@@ -992,6 +1472,7 @@ mod tests {
             /// or a commitment makes opening fail (never a wrong plaintext).
             #[test]
             fn round_trip_and_tamper(
+                compact in any::<bool>(),
                 po in "[a-zA-Z0-9:._-]{1,40}",
                 reading in -1000.0f64..1000.0,
                 which in 0usize..3,
@@ -1000,7 +1481,9 @@ mod tests {
             ) {
                 let key = EncryptionSecretKey::generate();
                 let e = event_with(&po, reading);
-                let (public, section) = seal(&e, &paths(), &[("acme".into(), key.public_key())]).unwrap();
+                let suite = if compact { Suite::Compact } else { Suite::Object };
+                let (public, section) =
+                    seal_as(&e, &paths(), &[("acme".into(), key.public_key())], None, suite).unwrap();
                 let json = serde_json::to_vec(&section).unwrap();
                 let decoded: PrivateSection = serde_json::from_slice(&json).unwrap();
                 prop_assert_eq!(&decoded, &section);

@@ -12,7 +12,10 @@
 //! `private` section ([`crate::private`]): fields moved out of `event`,
 //! encrypted to the orgs entitled to read them, with a salted commitment per
 //! field. The envelope, the attestation id and the receipt are unchanged: they
-//! cover the section's ciphertext like any other payload byte.
+//! cover the section's ciphertext like any other payload byte. Version 3 is
+//! version 2 with the section in its compact form (`"private": "<base64>"`,
+//! suite `lotline/private/v2`, [`crate::private`]): what new private records
+//! are sealed as; version 2 stays valid.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,16 +25,21 @@ use crate::crypto::{PublicKey, SigningKey};
 use crate::epcis::Event;
 use crate::hash::Digest;
 use crate::limits;
-use crate::private::PrivateSection;
+use crate::private::{PrivateSection, Suite};
 
 /// A statement without private fields.
 pub const STATEMENT_VERSION: u16 = 1;
-/// A statement with a private section.
+/// A statement with a private section in its object form.
 pub const STATEMENT_VERSION_PRIVATE: u16 = 2;
+/// A statement with a private section in its compact form.
+pub const STATEMENT_VERSION_COMPACT: u16 = 3;
 
 /// Whether this version of Lotline reads statements of `version`.
 pub fn is_supported_version(version: u16) -> bool {
-    version == STATEMENT_VERSION || version == STATEMENT_VERSION_PRIVATE
+    matches!(
+        version,
+        STATEMENT_VERSION | STATEMENT_VERSION_PRIVATE | STATEMENT_VERSION_COMPACT
+    )
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,7 +58,7 @@ pub struct Statement {
     /// The public event: everything a node needs for policy, trace and
     /// custody. Private fields are absent here and sealed in `private`.
     pub event: Event,
-    /// Version 2 only: the sealed private fields.
+    /// Versions 2 and 3 only: the sealed private fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private: Option<PrivateSection>,
 }
@@ -58,7 +66,8 @@ pub struct Statement {
 impl Statement {
     /// Parses the exact payload bytes of an envelope.
     ///
-    /// A private section must come with version 2 and version 2 with a
+    /// A private section must come with the version of its form (2 for the
+    /// object form, 3 for the compact one) and versions 2 and 3 with a
     /// private section; the section's shape is checked here
     /// ([`PrivateSection::check`]), so no node stores a malformed one.
     pub fn from_payload(payload: &[u8]) -> Result<Statement, DecodeError> {
@@ -74,10 +83,11 @@ impl Statement {
                     "a version 1 statement has no private section".into(),
                 ));
             }
-            (None, STATEMENT_VERSION_PRIVATE) => {
-                return Err(malformed(
-                    "a version 2 statement needs a private section".into(),
-                ));
+            (None, STATEMENT_VERSION_PRIVATE | STATEMENT_VERSION_COMPACT) => {
+                return Err(malformed(format!(
+                    "a version {} statement needs a private section",
+                    statement.version
+                )));
             }
             _ => {}
         }
@@ -85,16 +95,23 @@ impl Statement {
             private
                 .check()
                 .map_err(|e| malformed(format!("private section: {e}")))?;
+            let expected = Statement::version_for(&statement.private);
+            if is_supported_version(statement.version) && statement.version != expected {
+                return Err(malformed(format!(
+                    "a version {} statement carries a {} private section, which version {expected} carries",
+                    statement.version, private.suite
+                )));
+            }
         }
         Ok(statement)
     }
 
     /// The version a statement with (or without) `private` carries.
     pub fn version_for(private: &Option<PrivateSection>) -> u16 {
-        if private.is_some() {
-            STATEMENT_VERSION_PRIVATE
-        } else {
-            STATEMENT_VERSION
+        match private.as_ref().map(PrivateSection::suite_kind) {
+            None => STATEMENT_VERSION,
+            Some(Ok(Suite::Compact)) => STATEMENT_VERSION_COMPACT,
+            Some(_) => STATEMENT_VERSION_PRIVATE,
         }
     }
 

@@ -117,10 +117,10 @@ fn attestations(out: &mut Out) -> Vec<Envelope> {
     envelopes
 }
 
-/// Sealed private sections of story events (one to three recipients) for
-/// the `private_section` target.
+/// Sealed private sections of story events (one to three recipients), in
+/// both forms (object and compact), for the `private_section` target.
 fn private_sections(out: &mut Out) {
-    use lotline_core::private::{EncryptionSecretKey, seal_for_period};
+    use lotline_core::private::{EncryptionSecretKey, Suite, seal_as};
     let keys: Vec<EncryptionSecretKey> = (1..=3u8)
         .map(|i| EncryptionSecretKey::derive(&[i; 32]))
         .collect();
@@ -143,13 +143,15 @@ fn private_sections(out: &mut Out) {
             .collect();
         // Every other one sealed for a key period (retention classes).
         let period = (n % 2 == 1).then_some(60 + n as u64);
-        match seal_for_period(&item.event, &paths, &recipients, period) {
-            Ok((_, section)) => out.write(
-                "private_section",
-                &format!("story-{n:02}.json"),
-                &serde_json::to_vec(&section).unwrap_or_default(),
-            ),
-            Err(e) => panic!("seed private section {n} does not seal: {e}"),
+        for (suite, form) in [(Suite::Object, "object"), (Suite::Compact, "compact")] {
+            match seal_as(&item.event, &paths, &recipients, period, suite) {
+                Ok((_, section)) => out.write(
+                    "private_section",
+                    &format!("story-{n:02}-{form}.json"),
+                    &serde_json::to_vec(&section).unwrap_or_default(),
+                ),
+                Err(e) => panic!("seed private section {n} does not seal: {e}"),
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
-//! A statement's private section (version 2). Decoding must give a typed
+//! A statement's private section, in either form (version 2's object,
+//! version 3's compact base64 string). Decoding must give a typed
 //! error or a section that passes its checks, re-encodes to itself, and
 //! opens for nobody but a recipient with the right key: a fuzzed section
 //! that names the fixture key as a recipient must still fail to open

@@ -10,8 +10,9 @@
 
 use std::collections::BTreeMap;
 
+use lotline_core::private::Suite;
 use lotline_core::private::{self, EncryptionPublicKey, PrivateError};
-use lotline_core::statement::{STATEMENT_VERSION_PRIVATE, Statement};
+use lotline_core::statement::Statement;
 
 use crate::model::{Genesis, Org};
 use crate::read_policy::{Reader, RecordFacts};
@@ -76,11 +77,23 @@ impl Genesis {
     /// `lotline:private`, `lotline demo`). The recipients follow from the
     /// public part's facts and the record's key period from `issuedAtMs`,
     /// so the statement must be complete but for the section. No paths:
-    /// the statement is left as it is (version 1).
+    /// the statement is left as it is (version 1). The section is compact
+    /// (version 3); [`Genesis::seal_private_as`] chooses the form.
     pub fn seal_private(
         &self,
         statement: &mut Statement,
         paths: &[String],
+    ) -> Result<(), SealError> {
+        self.seal_private_as(statement, paths, Suite::default())
+    }
+
+    /// [`Genesis::seal_private`] in the form `suite` names
+    /// ([`Suite::Object`]: a version 2 statement).
+    pub fn seal_private_as(
+        &self,
+        statement: &mut Statement,
+        paths: &[String],
+        suite: Suite,
     ) -> Result<(), SealError> {
         if paths.is_empty() {
             return Ok(());
@@ -93,15 +106,16 @@ impl Genesis {
         };
         let wrapping =
             self.private_recipients(&RecordFacts::of(&facts_of), statement.issued_at_ms)?;
-        let (public, section) = private::seal_for_period(
+        let (public, section) = private::seal_as(
             &statement.event,
             paths,
             &wrapping.recipients,
             wrapping.key_period,
+            suite,
         )?;
-        statement.version = STATEMENT_VERSION_PRIVATE;
         statement.event = public;
         statement.private = Some(section);
+        statement.version = Statement::version_for(&statement.private);
         Ok(())
     }
 
@@ -228,27 +242,41 @@ mod tests {
         event, example, example_with_encryption_keys, node_keys, receipt, supplier_client,
     };
     use lotline_core::private::{self, EncryptionSecretKey, PrivateError};
-    use lotline_core::statement::STATEMENT_VERSION_PRIVATE;
+    use lotline_core::statement::{STATEMENT_VERSION_COMPACT, STATEMENT_VERSION_PRIVATE};
 
     /// A supplier inspection whose sensor readings and order are private,
-    /// sealed for `recipients`.
+    /// sealed for `recipients` (compact: version 3).
     fn private_statement(
         genesis: &Genesis,
         recipients: &[(String, EncryptionPublicKey)],
+    ) -> Statement {
+        private_statement_as(genesis, recipients, Suite::Compact)
+    }
+
+    /// [`private_statement`] in the form `suite` names.
+    fn private_statement_as(
+        genesis: &Genesis,
+        recipients: &[(String, EncryptionPublicKey)],
+        suite: Suite,
     ) -> Statement {
         let full = event(serde_json::json!({
             "bizStep": "inspecting",
             "bizTransactionList": [{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:9506000134352:PO-7"}],
             "sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": 71.5, "uom": "CEL"}]}],
         }));
-        let (public, section) = private::seal(
+        let (public, section) = private::seal_as(
             &full,
             &["/sensorElementList".into(), "/bizTransactionList".into()],
             recipients,
+            None,
+            suite,
         )
         .unwrap();
         Statement {
-            version: STATEMENT_VERSION_PRIVATE,
+            version: match suite {
+                Suite::Object => STATEMENT_VERSION_PRIVATE,
+                Suite::Compact => STATEMENT_VERSION_COMPACT,
+            },
             chain_id: genesis.chain_id(),
             org: "acme-supplier".into(),
             key: supplier_client().public_key(),
@@ -432,14 +460,25 @@ mod tests {
     #[test]
     fn a_disclosure_verifies_against_the_receipt_and_an_edited_one_fails() {
         // Goal: a third party holding only the receipt and one disclosed
-        // field checks it offline; any edit of value or salt fails.
+        // field checks it offline; any edit of value or salt fails. For
+        // compact (version 3) and object-form (version 2) records alike.
+        for suite in [Suite::Compact, Suite::Object] {
+            disclosure_verifies_against_the_receipt(suite);
+        }
+    }
+
+    fn disclosure_verifies_against_the_receipt(suite: Suite) {
         let (g, keys) = example_with_encryption_keys();
         let any = any_statement(&g);
         let required = g
             .private_recipients(&RecordFacts::of(&any), any.issued_at_ms)
             .unwrap()
             .recipients;
-        let statement = private_statement(&g, &required);
+        let statement = private_statement_as(&g, &required, suite);
+        assert_eq!(
+            Statement::from_payload(&statement.to_payload()).unwrap(),
+            statement
+        );
         let envelope = statement.sign(&supplier_client());
         let nodes = node_keys();
         let r = receipt(

@@ -4,7 +4,9 @@
 use lotline_core::codec::DecodeError;
 use lotline_core::private::{Disclosure, PrivateError};
 use lotline_core::receipt::ReceiptError;
-use lotline_core::statement::{STATEMENT_VERSION, STATEMENT_VERSION_PRIVATE, is_supported_version};
+use lotline_core::statement::{
+    STATEMENT_VERSION, STATEMENT_VERSION_COMPACT, STATEMENT_VERSION_PRIVATE, is_supported_version,
+};
 use lotline_core::{Digest, PublicKey, Receipt, Statement, VerifiedReceipt, verify_receipt};
 
 use crate::Genesis;
@@ -20,7 +22,7 @@ pub enum ReceiptVerifyError {
     #[error("the attested payload is not a statement: {0}")]
     Statement(DecodeError),
     #[error(
-        "statement version {0} is not supported (this verifier knows versions {STATEMENT_VERSION} and {STATEMENT_VERSION_PRIVATE})"
+        "statement version {0} is not supported (this verifier knows versions {STATEMENT_VERSION}, {STATEMENT_VERSION_PRIVATE} and {STATEMENT_VERSION_COMPACT})"
     )]
     StatementVersion(u16),
     #[error("the statement is for chain {got}, this genesis is chain {expected}")]

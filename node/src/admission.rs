@@ -43,7 +43,8 @@ use lotline_core::crypto::{BatchVerifier, PublicKey};
 use lotline_core::epcis::EventProblem;
 use lotline_core::hash::Digest;
 use lotline_core::statement::{
-    STATEMENT_VERSION, STATEMENT_VERSION_PRIVATE, Statement, is_supported_version,
+    STATEMENT_VERSION, STATEMENT_VERSION_COMPACT, STATEMENT_VERSION_PRIVATE, Statement,
+    is_supported_version,
 };
 use lotline_genesis::governance::{self, GovernanceError, History, Membership};
 use lotline_genesis::{Genesis, PolicyError, RecipientError};
@@ -67,7 +68,7 @@ pub enum AdmissionError {
     #[error("the payload is not a valid Lotline statement: {0}")]
     Statement(DecodeError),
     #[error(
-        "statement version {0} is not supported (this node accepts {STATEMENT_VERSION} and {STATEMENT_VERSION_PRIVATE})"
+        "statement version {0} is not supported (this node accepts {STATEMENT_VERSION}, {STATEMENT_VERSION_PRIVATE} and {STATEMENT_VERSION_COMPACT})"
     )]
     Version(u16),
     /// A private section not wrapped to exactly the orgs genesis entitles

@@ -228,7 +228,7 @@ async fn private_attest_then_a_disclosure_verifies_offline_and_an_edited_one_fai
         .expect("receipt JSON");
     let statement =
         lotline_core::Statement::from_payload(&receipt.attestation.payload).expect("statement");
-    assert_eq!(statement.version, 2);
+    assert_eq!(statement.version, 3);
     assert!(
         statement.event.ilmd.is_none(),
         "ilmd left in the public event"

@@ -42,6 +42,9 @@
 //! cost of private fields. `--private-quality` seals the `lotline:quality`
 //! member too, which the three recipients' nodes then open at commit for
 //! the measurement series (`store::Opener`): the cost of that open.
+//! Sections are compact (statement version 3); `--object-form` seals them
+//! in the object form of statement version 2 instead, to measure what the
+//! compact form saves in the same build.
 //!
 //! With `--capture N` instead (and `--validators 1` or `4`): one EPCIS 2.0
 //! document of N events streamed to `POST /epcis/capture` of the first
@@ -79,6 +82,8 @@ struct Args {
     private: bool,
     /// Seal `lotline:quality` too (`--private-quality`, implies `--private`).
     private_quality: bool,
+    /// The private section's form (`--object-form`: version 2's).
+    suite: lotline_core::private::Suite,
     /// Every node's `[consensus] heartbeat_ms` (`--heartbeat-ms`): a small
     /// one makes the idle phase propose empty blocks back to back, which
     /// measures the consensus round alone (the figure a published Simplex
@@ -95,11 +100,15 @@ fn args() -> Args {
         capture: None,
         private: false,
         private_quality: false,
+        suite: lotline_core::private::Suite::Compact,
         heartbeat_ms: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     out.stop_one = argv.iter().any(|a| a == "--stop-one");
     out.private_quality = argv.iter().any(|a| a == "--private-quality");
+    if argv.iter().any(|a| a == "--object-form") {
+        out.suite = lotline_core::private::Suite::Object;
+    }
     out.private = out.private_quality || argv.iter().any(|a| a == "--private");
     for pair in argv.windows(2) {
         match pair[0].as_str() {
@@ -303,7 +312,7 @@ fn with_three_private_readers(genesis: &Genesis) -> Result<Genesis> {
 }
 
 fn presign(genesis: &Genesis, signer: &Signer, n: usize) -> Result<Vec<Envelope>> {
-    presign_sealed(genesis, signer, n, None)
+    presign_sealed(genesis, signer, n, None, Default::default())
 }
 
 /// [`presign`], with the template's `private` paths sealed if any.
@@ -312,6 +321,7 @@ fn presign_sealed(
     signer: &Signer,
     n: usize,
     private: Option<&[String]>,
+    suite: lotline_core::private::Suite,
 ) -> Result<Vec<Envelope>> {
     let template = lotline_sim::workload::SupplyChainWorkload::generate(
         7,
@@ -326,7 +336,9 @@ fn presign_sealed(
                 .event(template.event.clone())
                 .nonce(format!("bench-{i}"));
             let builder = match private {
-                Some(paths) => builder.private_fields(genesis, paths.to_vec()),
+                Some(paths) => builder
+                    .private_fields(genesis, paths.to_vec())
+                    .private_suite(suite),
                 None => builder,
             };
             builder.build().map_err(Into::into)
@@ -488,14 +500,24 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
         &signer,
         needed,
         args.private.then_some(sealed.as_slice()),
+        args.suite,
     )?);
     let presign_secs = t.elapsed().as_secs_f64();
     let sample = lotline_core::Statement::from_payload(&envelopes[0].payload)?;
+    // What one attestation weighs at rest: sled's `a` record (zstd).
+    let record = lotline_node::store::index::Record {
+        id: envelopes[0].id(),
+        meta: lotline_node::store::index::AttestationMeta::of(&sample).record_meta(),
+        envelope: envelopes[0].clone(),
+    };
     println!(
-        "pre-signed in {presign_secs:.1} s ({:.0}/s); private recipients per attestation: {}; envelope {} bytes",
+        "pre-signed in {presign_secs:.1} s ({:.0}/s); statement version {}, private recipients per attestation: {}; statement {} bytes, envelope JSON {} bytes, stored record {} bytes",
         needed as f64 / presign_secs,
+        sample.version,
         sample.private.as_ref().map_or(0, |p| p.recipients.len()),
         envelopes[0].payload.len(),
+        serde_json::to_vec(&envelopes[0])?.len(),
+        record.to_stored().len(),
     );
     let next = Arc::new(AtomicU64::new(0));
     let (rate, batch_latency) =

@@ -110,6 +110,42 @@ pub struct StoreReader {
     /// This node's org key, when the operator gave one: the records it
     /// opens add their private measurements to the index ([`Opener`]).
     opener: Option<Arc<dyn Opener>>,
+    /// What the opener opened at commit, for the alert follower judging
+    /// the same records next ([`StoreReader::opened`]).
+    opened: Arc<Mutex<OpenedRecently>>,
+}
+
+/// The events this node opened at commit ([`Opener`]), by attestation id:
+/// the alert follower, which judges each block right after it is indexed,
+/// takes them from here instead of opening the same sections again (one
+/// HPKE open per record and node). In memory only, the latest
+/// [`OPENED_RECENTLY`]; period-keyed sections are never opened at commit,
+/// so nothing here outlives a shredded key.
+#[derive(Debug, Default)]
+struct OpenedRecently {
+    order: VecDeque<AttestationId>,
+    events: std::collections::HashMap<AttestationId, Arc<lotline_core::epcis::Event>>,
+}
+
+const OPENED_RECENTLY: usize = 4096;
+
+impl OpenedRecently {
+    fn remember(&mut self, id: AttestationId, event: Arc<lotline_core::epcis::Event>) {
+        if self.events.insert(id, event).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > OPENED_RECENTLY {
+            if let Some(old) = self.order.pop_front() {
+                self.events.remove(&old);
+            }
+        }
+    }
+
+    /// Hands `id`'s event out once (its place in `order` goes with the
+    /// eviction that reaches it).
+    fn take(&mut self, id: &AttestationId) -> Option<Arc<lotline_core::epcis::Event>> {
+        self.events.remove(id)
+    }
 }
 
 /// Opens a record's private section at commit, for a node whose org is a
@@ -192,6 +228,7 @@ impl Store {
             sled: db,
             trees: Arc::new(Mutex::new(VecDeque::new())),
             opener,
+            opened: Default::default(),
         };
         let found = reader.format()?;
         let opened_by = reader
@@ -422,14 +459,14 @@ fn write_block(
             let repeat = seen.repeats(&duplicate)?;
             events::index(batch, at, statement, &duplicate, repeat);
             if !repeat {
-                let opened = seen.reader.open_private(statement);
+                let opened = seen.reader.open_at_commit(&id, statement);
                 let edges = lineage::index(
                     batch,
                     at,
                     &id,
                     statement,
                     &meta.identifiers,
-                    opened.as_ref(),
+                    opened.as_deref(),
                 );
                 crate::quality::exposure::index(seen.reader, batch, at, statement, &edges)?;
             }
@@ -503,6 +540,7 @@ pub fn sled_marks(path: &Path) -> Result<Option<(u32, u64)>, StoreError> {
         sled: db,
         trees: Arc::new(Mutex::new(VecDeque::new())),
         opener: None,
+        opened: Default::default(),
     };
     Ok(Some((reader.format()?, reader.applied_height()?)))
 }
@@ -646,10 +684,33 @@ impl StoreReader {
     }
 
     /// The event of `statement` with its private fields restored, if this
-    /// node's key opens them (the index's [`Opener`]).
-    pub(crate) fn open_private(&self, statement: &Statement) -> Option<lotline_core::epcis::Event> {
+    /// node's key opens them (the index's [`Opener`]), remembered for
+    /// [`StoreReader::opened`].
+    fn open_at_commit(
+        &self,
+        id: &AttestationId,
+        statement: &Statement,
+    ) -> Option<Arc<lotline_core::epcis::Event>> {
         statement.private.as_ref()?;
-        self.opener.as_ref()?.open(statement)
+        let event = Arc::new(self.opener.as_ref()?.open(statement)?);
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.remember(*id, event.clone());
+        }
+        Some(event)
+    }
+
+    /// The committed record `id`'s event with its private fields restored,
+    /// if this node's key opens them: what the indexer opened at commit
+    /// (taken, so it is handed out once), or opened now for a record
+    /// committed before this node started or too long ago.
+    pub(crate) fn opened(
+        &self,
+        id: &AttestationId,
+        statement: &Statement,
+    ) -> Option<Arc<lotline_core::epcis::Event>> {
+        statement.private.as_ref()?;
+        let remembered = self.opened.lock().ok().and_then(|mut o| o.take(id));
+        remembered.or_else(|| Some(Arc::new(self.opener.as_ref()?.open(statement)?)))
     }
 
     /// The layout version the index was written under (1 if unmarked).
@@ -998,5 +1059,45 @@ pub(crate) mod testing {
                 })
                 .expect("the solo engine commits a non-empty proposal")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> Arc<lotline_core::epcis::Event> {
+        let json = serde_json::json!({
+            "type": "ObjectEvent",
+            "eventTime": lotline_core::time::format_rfc3339_ms(n as i64),
+            "eventTimeZoneOffset": "+00:00",
+            "action": "OBSERVE",
+            "epcList": ["urn:epc:id:sgtin:4012345.011111.1001"],
+        });
+        Arc::new(serde_json::from_value(json).unwrap())
+    }
+
+    fn id(n: u64) -> AttestationId {
+        AttestationId(lotline_core::hash::hash(
+            lotline_core::hash::Domain::Attestation,
+            &n.to_le_bytes(),
+        ))
+    }
+
+    #[test]
+    fn an_event_opened_at_commit_is_handed_out_once_and_the_oldest_go_first() {
+        // Goal: the alert follower gets what the indexer opened without a
+        // second open, once; plaintext held in memory stays bounded.
+        let mut opened = OpenedRecently::default();
+        opened.remember(id(1), event(1));
+        assert_eq!(opened.take(&id(1)), Some(event(1)));
+        assert_eq!(opened.take(&id(1)), None, "handed out twice");
+        for n in 0..OPENED_RECENTLY as u64 + 10 {
+            opened.remember(id(n), event(n));
+        }
+        assert!(opened.events.len() <= OPENED_RECENTLY);
+        assert_eq!(opened.take(&id(0)), None, "the oldest is evicted");
+        let last = OPENED_RECENTLY as u64 + 9;
+        assert_eq!(opened.take(&id(last)), Some(event(last)));
     }
 }

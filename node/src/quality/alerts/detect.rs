@@ -133,8 +133,8 @@ struct Touched {
 fn touched(store: &StoreReader, block: &[Committed<'_>]) -> Touched {
     let mut out = Touched::default();
     for record in block {
-        let opened = store.open_private(record.statement);
-        let event = opened.as_ref().unwrap_or(&record.statement.event);
+        let opened = store.opened(&record.id, record.statement);
+        let event = opened.as_deref().unwrap_or(&record.statement.event);
         if matches!(event.quality, Some(QualityFact::Alert { .. })) {
             continue;
         }
