@@ -406,7 +406,7 @@ mod alert_latency {
         runtime.block_on(run(&config, &keys, template, rounds))
     }
 
-    /// The template event as a new inspection, now, with `value`.
+    /// The template event as a new inspection, just after it, with `value`.
     fn point(template: &Statement, value: f64, n: usize) -> Result<Event> {
         let mut event = template.event.clone();
         let Some(QualityFact::Inspection { measurements, .. }) = &mut event.quality else {
@@ -417,8 +417,13 @@ mod alert_latency {
                 measurement.value = value;
             }
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-        event.event_time = lotline_core::time::format_rfc3339_ms(i64::try_from(now.as_millis())?);
+        // Just after the template's time: its instrument's calibration
+        // still holds then (the story's dates, not the clock's).
+        let at = template
+            .event
+            .event_time_ms()
+            .context("the template has no time")?;
+        event.event_time = lotline_core::time::format_rfc3339_ms(at + i64::try_from(n)? + 1);
         event.event_id = Some(format!("urn:uuid:00000000-0000-4000-8000-{n:012}"));
         Ok(event)
     }
