@@ -156,7 +156,7 @@ impl Config {
     }
 
     pub fn validator_set(&self) -> ValidatorSet {
-        ValidatorSet::new(self.chain_id, self.validators.clone())
+        ValidatorSet::new(self.chain_id, self.validators.clone()).in_epoch(self.epoch)
     }
 
     /// The leader timeout after `streak` consecutive nullified views.

@@ -33,6 +33,8 @@ pub enum CertificateError {
     Block { expected: BlockHash, got: BlockHash },
     #[error("certificate is for view {got}, the header says view {expected}")]
     View { expected: u64, got: u64 },
+    #[error("certificate is of epoch {got}, the block is in epoch {expected}")]
+    Epoch { expected: u64, got: u64 },
     #[error("certificate has {got} signatures, a quorum is {quorum} of {n}")]
     Quorum { got: usize, quorum: usize, n: usize },
     #[error(
@@ -82,6 +84,12 @@ impl Certificate {
             return Err(CertificateError::View {
                 expected: view,
                 got: self.view,
+            });
+        }
+        if self.epoch != set.epoch {
+            return Err(CertificateError::Epoch {
+                expected: set.epoch,
+                got: self.epoch,
             });
         }
         // An empty set certifies nothing (its "quorum" would be 0).

@@ -60,6 +60,9 @@ pub enum EvidenceError {
     UnknownSigner(u16),
     #[error("a signature does not verify: {0}")]
     Signature(SignatureError),
+    /// Indices and keys of one epoch mean nothing in another.
+    #[error("the votes are of epoch {votes}, the validator set is epoch {set}'s")]
+    Epoch { votes: u64, set: u64 },
 }
 
 impl Evidence {
@@ -106,6 +109,12 @@ impl Evidence {
         }
         if a.view != b.view || a.epoch != b.epoch {
             return Err(EvidenceError::Views);
+        }
+        if a.epoch != set.epoch {
+            return Err(EvidenceError::Epoch {
+                votes: a.epoch,
+                set: set.epoch,
+            });
         }
         let key = self.key().ok_or(EvidenceError::NoConflict)?;
         let public = set

@@ -1,5 +1,6 @@
-//! The validator set a certificate is checked against: the chain id and the
-//! ordered validator keys from genesis. This is all an offline verifier needs.
+//! The validator set a certificate is checked against: the chain id, the
+//! epoch and the ordered validator keys (the genesis's in epoch 0, later
+//! ones from governance). This is all an offline verifier needs.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,14 +12,26 @@ pub struct ValidatorSet {
     pub chain_id: Digest,
     /// In genesis order; a validator's index is its position here.
     pub validators: Vec<PublicKey>,
+    /// The epoch these validators vote in (0: the genesis set). A
+    /// certificate of another epoch does not verify against this set:
+    /// indices and keys mean something else there.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl ValidatorSet {
+    /// The set of epoch 0.
     pub fn new(chain_id: Digest, validators: Vec<PublicKey>) -> ValidatorSet {
         ValidatorSet {
             chain_id,
             validators,
+            epoch: 0,
         }
+    }
+
+    /// This set as the validators of `epoch`.
+    pub fn in_epoch(self, epoch: u64) -> ValidatorSet {
+        ValidatorSet { epoch, ..self }
     }
 
     pub fn len(&self) -> usize {

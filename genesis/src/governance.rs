@@ -32,8 +32,13 @@
 //! - Every resulting membership passes the genesis validation (key once in
 //!   the file, weak keys, org ids, policy names): one rule set for both.
 //! - A revoked key stays revoked: it can not come back by a later change.
-//! - Validators do not change here (adding or removing one is the planned
-//!   epoch reconfiguration): an org that runs a validator can not be removed.
+//! - Validator-set changes (`addValidator`, `removeValidator`,
+//!   `rotateNodeKey`) take effect only at an epoch boundary ([`boundary`]):
+//!   the first multiple of the genesis `epoch_blocks` more than half of it
+//!   above the inclusion height. Their outcome is fixed by the blocks below
+//!   that (an org change committed later that would void one is void
+//!   itself), so the node tells its engine the next epoch long before it
+//!   starts. An org that runs a validator can not be removed.
 //!
 //! Non-features: nothing here reads a clock or the store; the history is
 //! fed in chain order by its caller (the node at commit, `lotline verify`
@@ -119,6 +124,28 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         read_policy: Option<ReadPolicyFile>,
     },
+    /// A new validator, run by a member org, appended to the set at the
+    /// next epoch boundary. `p2p` is its listen address (a hint, as in the
+    /// genesis).
+    #[serde(rename_all = "camelCase")]
+    AddValidator {
+        org: String,
+        node_key: PublicKey,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p2p: Option<String>,
+    },
+    /// A validator leaves the set at the next epoch boundary. Named by its
+    /// node key, not its index: an index shifts when an earlier change of
+    /// the same epoch removes another validator, a key does not.
+    #[serde(rename_all = "camelCase")]
+    RemoveValidator { node_key: PublicKey },
+    /// A validator signs with `newKey` from the next epoch boundary on; it
+    /// keeps its place in the set.
+    #[serde(rename_all = "camelCase")]
+    RotateNodeKey {
+        old_key: PublicKey,
+        new_key: PublicKey,
+    },
 }
 
 impl Change {
@@ -130,8 +157,82 @@ impl Change {
             Change::RotateKey { .. } => "rotateKey",
             Change::RevokeKey { .. } => "revokeKey",
             Change::SetPolicy { .. } => "setPolicy",
+            Change::AddValidator { .. } => "addValidator",
+            Change::RemoveValidator { .. } => "removeValidator",
+            Change::RotateNodeKey { .. } => "rotateNodeKey",
         }
     }
+
+    /// Whether it changes the validator set (and so takes effect at an
+    /// epoch boundary).
+    pub fn is_validator_change(&self) -> bool {
+        matches!(
+            self,
+            Change::AddValidator { .. }
+                | Change::RemoveValidator { .. }
+                | Change::RotateNodeKey { .. }
+        )
+    }
+
+    /// The height from which a change included at `height` holds:
+    /// `max(effectiveHeight, height + 1)` for org, key and policy changes,
+    /// the epoch [`boundary`] for validator-set changes.
+    pub fn effect_height(&self, effective_height: u64, height: u64, epoch_blocks: u64) -> u64 {
+        if self.is_validator_change() {
+            boundary(height, effective_height, epoch_blocks)
+        } else {
+            effective_height.max(height.saturating_add(1))
+        }
+    }
+}
+
+/// The first height of the epoch a validator-set change included at
+/// `height` starts: the first multiple of `epoch_blocks` more than
+/// `epoch_blocks / 2` above `height`, and not below `effective_height`.
+/// The block before it is the old epoch's last (its boundary block). The
+/// margin lets every engine learn the next set long before it holds a
+/// block at that height (docs/protocol.md, "Validator-set changes").
+pub fn boundary(height: u64, effective_height: u64, epoch_blocks: u64) -> u64 {
+    let epoch_blocks = epoch_blocks.max(2);
+    let lowest = height
+        .saturating_add(epoch_blocks / 2)
+        .saturating_add(1)
+        .max(effective_height);
+    lowest.div_ceil(epoch_blocks).saturating_mul(epoch_blocks)
+}
+
+/// Why a change does not apply to a membership (it is then void, with
+/// this reason; a submission is refused with it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error("org {0:?} is already a member")]
+    OrgExists(String),
+    #[error("org {0:?} is not a member")]
+    NoSuchOrg(String),
+    #[error("org {0:?} runs a validator: remove the validator first (removeValidator)")]
+    RunsValidator(String),
+    #[error("key {key} is not a client key of org {org:?}")]
+    NotOrgKey { org: String, key: PublicKey },
+    #[error("key {0} is not a client key of a member org")]
+    NotClientKey(PublicKey),
+    #[error("key {0} was revoked")]
+    Revoked(PublicKey),
+    #[error("node key {0} is already a validator's")]
+    ValidatorExists(PublicKey),
+    #[error("node key {0} is not a validator's")]
+    NotValidator(PublicKey),
+    #[error("the last validator can not be removed")]
+    LastValidator,
+    #[error(
+        "it would void the validator change {id} already committed for height {from}: {reason}"
+    )]
+    BlocksValidatorChange {
+        id: AttestationId,
+        from: u64,
+        reason: Box<ChangeError>,
+    },
+    #[error("the resulting membership is not a valid genesis: {0}")]
+    Invalid(String),
 }
 
 /// Why a governance transaction is refused. Each variant carries what
@@ -178,7 +279,7 @@ pub enum GovernanceError {
     #[error("effectiveHeight {effective} has passed: the next block is at height {next}")]
     PastHeight { effective: u64, next: u64 },
     #[error("the change does not apply: {0}")]
-    Inapplicable(String),
+    Inapplicable(ChangeError),
 }
 
 impl GovernanceError {
@@ -254,6 +355,10 @@ pub struct Membership {
     rules: Arc<Genesis>,
     /// Revoked keys and the height their revocation took effect.
     revoked: BTreeMap<PublicKey, u64>,
+    /// The epoch of `rules().validators()` (0: the genesis set) and its
+    /// first height.
+    epoch: u64,
+    epoch_from: u64,
 }
 
 impl Membership {
@@ -263,7 +368,24 @@ impl Membership {
             chain_id: genesis.chain_id(),
             rules: genesis,
             revoked: BTreeMap::new(),
+            epoch: 0,
+            epoch_from: 1,
         }
+    }
+
+    /// The epoch in force (0: the genesis validators) and its first height.
+    pub fn epoch(&self) -> (u64, u64) {
+        (self.epoch, self.epoch_from)
+    }
+
+    /// The validators of the epoch in force, as certificates are checked
+    /// against them: this chain's id, the epoch, the node keys in order.
+    pub fn validator_set(&self) -> lotline_core::ValidatorSet {
+        lotline_core::ValidatorSet::new(
+            self.chain_id,
+            self.rules.validators().iter().map(|v| v.node_key).collect(),
+        )
+        .in_epoch(self.epoch)
     }
 
     /// The chain's id (the original genesis's).
@@ -287,33 +409,41 @@ impl Membership {
     }
 
     /// This membership with `change` applied from height `from`, or why it
-    /// does not apply.
-    pub fn apply(&self, change: &Change, from: u64) -> Result<Membership, String> {
+    /// does not apply. A validator-set change at a new `from` starts the
+    /// next epoch there.
+    pub fn apply(&self, change: &Change, from: u64) -> Result<Membership, ChangeError> {
         let mut file = GenesisFile::from_parts(&self.rules);
         let mut revoked = self.revoked.clone();
         let has_org = |file: &GenesisFile, id: &str| file.orgs.iter().any(|o| o.id == id);
+        let validator = |file: &GenesisFile, key: &PublicKey| {
+            let hex = key.to_hex();
+            file.validators.iter().position(|v| v.node_key == hex)
+        };
+        let not_revoked = |revoked: &BTreeMap<PublicKey, u64>, key: &PublicKey| {
+            if revoked.contains_key(key) {
+                Err(ChangeError::Revoked(*key))
+            } else {
+                Ok(())
+            }
+        };
         match change {
             Change::AddOrg { org } => {
                 if has_org(&file, &org.id) {
-                    return Err(format!("org {:?} is already a member", org.id));
+                    return Err(ChangeError::OrgExists(org.id.clone()));
                 }
                 for key in &org.client_keys {
-                    if let Ok(key) = PublicKey::from_hex(key)
-                        && revoked.contains_key(&key)
-                    {
-                        return Err(format!("key {key} was revoked"));
+                    if let Ok(key) = PublicKey::from_hex(key) {
+                        not_revoked(&revoked, &key)?;
                     }
                 }
                 file.orgs.push(org.clone());
             }
             Change::RemoveOrg { org } => {
                 if !has_org(&file, org) {
-                    return Err(format!("org {org:?} is not a member"));
+                    return Err(ChangeError::NoSuchOrg(org.clone()));
                 }
                 if file.validators.iter().any(|v| &v.org == org) {
-                    return Err(format!(
-                        "org {org:?} runs a validator; validator-set changes are not built yet"
-                    ));
+                    return Err(ChangeError::RunsValidator(org.clone()));
                 }
                 file.orgs.retain(|o| &o.id != org);
             }
@@ -322,15 +452,16 @@ impl Membership {
                 old_key,
                 new_key,
             } => {
-                if revoked.contains_key(new_key) {
-                    return Err(format!("key {new_key} was revoked"));
-                }
+                not_revoked(&revoked, new_key)?;
                 let Some(entry) = file.orgs.iter_mut().find(|o| &o.id == org) else {
-                    return Err(format!("org {org:?} is not a member"));
+                    return Err(ChangeError::NoSuchOrg(org.clone()));
                 };
                 let old = old_key.to_hex();
                 let Some(slot) = entry.client_keys.iter_mut().find(|k| **k == old) else {
-                    return Err(format!("key {old_key} is not a client key of org {org:?}"));
+                    return Err(ChangeError::NotOrgKey {
+                        org: org.clone(),
+                        key: *old_key,
+                    });
                 };
                 *slot = new_key.to_hex();
             }
@@ -338,7 +469,7 @@ impl Membership {
                 let hex = key.to_hex();
                 let owner = file.orgs.iter_mut().find(|o| o.client_keys.contains(&hex));
                 let Some(owner) = owner else {
-                    return Err(format!("key {key} is not a client key of a member org"));
+                    return Err(ChangeError::NotClientKey(*key));
                 };
                 owner.client_keys.retain(|k| *k != hex);
                 revoked.insert(*key, from);
@@ -352,12 +483,54 @@ impl Membership {
                     file.read_policy = read_policy.clone();
                 }
             }
+            Change::AddValidator { org, node_key, p2p } => {
+                not_revoked(&revoked, node_key)?;
+                if !has_org(&file, org) {
+                    return Err(ChangeError::NoSuchOrg(org.clone()));
+                }
+                if validator(&file, node_key).is_some() {
+                    return Err(ChangeError::ValidatorExists(*node_key));
+                }
+                file.validators.push(crate::validate::ValidatorFile {
+                    org: org.clone(),
+                    node_key: node_key.to_hex(),
+                    p2p: p2p.clone(),
+                });
+            }
+            Change::RemoveValidator { node_key } => {
+                let Some(at) = validator(&file, node_key) else {
+                    return Err(ChangeError::NotValidator(*node_key));
+                };
+                if file.validators.len() == 1 {
+                    return Err(ChangeError::LastValidator);
+                }
+                file.validators.remove(at);
+            }
+            Change::RotateNodeKey { old_key, new_key } => {
+                not_revoked(&revoked, new_key)?;
+                let Some(at) = validator(&file, old_key) else {
+                    return Err(ChangeError::NotValidator(*old_key));
+                };
+                if validator(&file, new_key).is_some() {
+                    return Err(ChangeError::ValidatorExists(*new_key));
+                }
+                file.validators[at].node_key = new_key.to_hex();
+            }
         }
-        let parts = file.into_typed().map_err(|e| e.to_string())?;
+        let parts = file
+            .into_typed()
+            .map_err(|e| ChangeError::Invalid(e.to_string()))?;
+        let (epoch, epoch_from) = if change.is_validator_change() && from != self.epoch_from {
+            (self.epoch + 1, from)
+        } else {
+            (self.epoch, self.epoch_from)
+        };
         Ok(Membership {
             chain_id: self.chain_id,
             rules: Arc::new(Genesis::finish(parts)),
             revoked,
+            epoch,
+            epoch_from,
         })
     }
 }
@@ -371,7 +544,8 @@ pub struct Entry {
     pub proposal: Proposal,
     /// The orgs whose signatures approved it.
     pub approvers: Vec<String>,
-    /// `max(effectiveHeight, height + 1)`.
+    /// `max(effectiveHeight, height + 1)`, or the epoch boundary for a
+    /// validator-set change ([`Change::effect_height`]).
     pub effective: u64,
     /// `Some(reason)` when the change did not apply at its effect height.
     pub void: Option<String>,
@@ -406,14 +580,49 @@ impl History {
         &self.entries
     }
 
-    /// Distinct member orgs a change needs: the genesis validators' quorum
-    /// (n - f), or every member org when there are fewer.
+    /// Distinct member orgs a change needs: the quorum (n - f) of the
+    /// validator set in force at its height, or every member org when
+    /// there are fewer.
     pub fn threshold(&self, at: &Membership) -> usize {
-        self.genesis
-            .validator_set()
+        at.validator_set()
             .quorum()
             .min(at.rules().orgs().len())
             .max(1)
+    }
+
+    /// The validator set that certifies the block at `height`: its
+    /// epoch's ([`Membership::validator_set`]).
+    pub fn validator_set_at(&self, height: u64) -> lotline_core::ValidatorSet {
+        self.at(height).validator_set()
+    }
+
+    /// The first epoch after the one in force at `height`, as far as the
+    /// transactions recorded so far decide it: its membership (its
+    /// validators and number). A validator-set change committed at `g`
+    /// fixes the epoch it starts more than `epoch_blocks / 2` heights
+    /// ahead, so a node tells its engine early.
+    pub fn next_epoch(&self, height: u64) -> Option<Arc<Membership>> {
+        let current = self.at(height).epoch;
+        self.states
+            .iter()
+            .map(|(_, m)| m)
+            .find(|m| m.epoch > current)
+            .cloned()
+    }
+
+    /// The membership that starts epoch `number` (its validators), if the
+    /// transactions recorded so far make one.
+    pub fn epoch(&self, number: u64) -> Option<Arc<Membership>> {
+        self.states
+            .iter()
+            .map(|(_, m)| m)
+            .find(|m| m.epoch == number)
+            .cloned()
+    }
+
+    /// The chain's epoch length (genesis `epoch_blocks`).
+    pub fn epoch_blocks(&self) -> u64 {
+        self.genesis.consensus().epoch_blocks
     }
 
     /// The role of `org` if it is or ever was a member: a genesis org or
@@ -495,7 +704,10 @@ impl History {
         envelope: &Envelope,
     ) -> Result<(), GovernanceError> {
         let (proposal, approvers) = self.approve(envelope, height)?;
-        let effective = proposal.effective_height.max(height.saturating_add(1));
+        let effective =
+            proposal
+                .change
+                .effect_height(proposal.effective_height, height, self.epoch_blocks());
         self.entries.push(Entry {
             height,
             index,
@@ -520,9 +732,18 @@ impl History {
         });
         let mut current = Arc::new(Membership::genesis(self.genesis.clone()));
         let mut states = vec![(1, current.clone())];
-        for i in order {
+        for (step, &i) in order.iter().enumerate() {
+            let entry = &self.entries[i];
+            let applied = current
+                .apply(&entry.proposal.change, entry.effective)
+                .and_then(|next| {
+                    if !entry.proposal.change.is_validator_change() {
+                        self.keeps_pending(&current, &next, entry, &order[step + 1..])?;
+                    }
+                    Ok(next)
+                });
             let entry = &mut self.entries[i];
-            match current.apply(&entry.proposal.change, entry.effective) {
+            match applied {
                 Ok(next) => {
                     entry.void = None;
                     current = Arc::new(next);
@@ -534,10 +755,51 @@ impl History {
                     }
                     states.push((entry.effective, current.clone()));
                 }
-                Err(reason) => entry.void = Some(reason),
+                Err(reason) => entry.void = Some(reason.to_string()),
             }
         }
         self.states = states;
+    }
+
+    /// The rule that fixes an epoch early: an org, key or policy change
+    /// (`next` = `current` with it applied) may not void a validator-set
+    /// change committed before it that has not taken effect yet (`later`:
+    /// the entries after it in effect order). Such a change is void
+    /// itself, so the outcome of every validator change is decided by the
+    /// blocks up to its own.
+    fn keeps_pending(
+        &self,
+        current: &Membership,
+        next: &Membership,
+        entry: &Entry,
+        later: &[usize],
+    ) -> Result<(), ChangeError> {
+        let mut without = current.clone();
+        let mut with = next.clone();
+        for &j in later {
+            let pending = &self.entries[j];
+            if !pending.proposal.change.is_validator_change()
+                || (pending.height, pending.index) > (entry.height, entry.index)
+            {
+                continue;
+            }
+            let change = &pending.proposal.change;
+            let Ok(after) = without.apply(change, pending.effective) else {
+                continue;
+            };
+            match with.apply(change, pending.effective) {
+                Ok(ok) => with = ok,
+                Err(reason) => {
+                    return Err(ChangeError::BlocksValidatorChange {
+                        id: pending.id,
+                        from: pending.effective,
+                        reason: Box::new(reason),
+                    });
+                }
+            }
+            without = after;
+        }
+        Ok(())
     }
 
     /// The checks a client submission gets on top of [`History::approve`]
@@ -556,7 +818,10 @@ impl History {
                 next,
             });
         }
-        let from = proposal.effective_height.max(next + 1);
+        let from =
+            proposal
+                .change
+                .effect_height(proposal.effective_height, next, self.epoch_blocks());
         self.at(from)
             .apply(&proposal.change, from)
             .map_err(GovernanceError::Inapplicable)?;
@@ -574,7 +839,8 @@ pub const HISTORY_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// and `lotline verify --membership` reads: a receipt for every governance
 /// transaction committed up to `throughHeight`, in chain order. With the
 /// genesis alone a verifier follows it ([`HistoryFile::follow`]): each
-/// receipt proves its transaction final under the genesis validators, and
+/// receipt proves its transaction final under the validators of its
+/// block's epoch (which the receipts before it decided), and
 /// each transaction's signatures are checked under the membership its own
 /// predecessors produced.
 ///
@@ -652,10 +918,12 @@ impl HistoryFile {
                 got: self.chain_id,
             });
         }
-        let set = genesis.validator_set();
         let mut history = History::new(genesis);
         let mut last = None;
         for (index, receipt) in self.receipts.iter().enumerate() {
+            // Each receipt's certificate is checked against the validators
+            // of its block's epoch, which the receipts before it decided.
+            let set = history.validator_set_at(receipt.header.height);
             let certified = lotline_core::verify_certified(receipt, &set)
                 .map_err(|source| HistoryFileError::Receipt { index, source })?;
             let at = (certified.height, receipt.leaf_index);
@@ -746,7 +1014,8 @@ mod tests {
                 },
                 2,
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("runs a validator"), "{err}");
         // Adding an org whose key another org holds fails genesis validation.
         let taken = g.orgs()[0].client_keys[0].to_hex();
@@ -763,7 +1032,8 @@ mod tests {
                 },
                 2,
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("newcomer") || err.contains("more than once"),
             "{err}"
@@ -782,7 +1052,8 @@ mod tests {
                 },
                 8,
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("revoked"), "{err}");
         assert_eq!(m.chain_id(), g.chain_id());
     }
@@ -969,6 +1240,7 @@ mod tests {
                     5
                 )
                 .unwrap_err()
+                .to_string()
                 .contains("not a member")
         );
 
@@ -1027,7 +1299,277 @@ mod tests {
                 },
                 6,
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nobody"), "{err}");
+    }
+
+    fn signed_by_both(p: &Proposal) -> Envelope {
+        let mut env = unsigned(p);
+        add_signature(&mut env, &crate::test_support::supplier_client());
+        add_signature(&mut env, &crate::test_support::regulator_client());
+        env
+    }
+
+    #[test]
+    fn the_boundary_is_the_first_multiple_more_than_half_an_epoch_ahead() {
+        assert_eq!(boundary(3, 0, 10), 10);
+        assert_eq!(boundary(4, 0, 10), 10);
+        assert_eq!(boundary(5, 0, 10), 20);
+        assert_eq!(boundary(9, 0, 10), 20);
+        assert_eq!(boundary(5, 25, 10), 30);
+        assert_eq!(boundary(1, 0, 1000), 1000);
+        assert_eq!(boundary(500, 0, 1000), 2000);
+        let add = Change::RemoveValidator {
+            node_key: SigningKey::from_seed(&[1; 32]).public_key(),
+        };
+        assert_eq!(add.effect_height(0, 12, 10), 20);
+        let org = Change::RemoveOrg { org: "x".into() };
+        assert_eq!(org.effect_height(0, 12, 10), 13);
+    }
+
+    /// Goal: validator-set changes take effect at their epoch boundary and
+    /// start a new epoch there; the threshold follows the set in force; a
+    /// change that does not apply is refused or void with a typed reason;
+    /// an org change that would void a pending validator change is void.
+    #[test]
+    fn validator_changes_make_epochs_at_their_boundary() {
+        let g = Arc::new(crate::test_support::example_with_epochs(10));
+        assert_eq!(g.consensus().epoch_blocks, 10);
+        let third = SigningKey::from_seed(&[90; 32]).public_key();
+        let first = crate::test_support::node_keys()[0].public_key();
+        let mut history = History::new(g.clone());
+        let add = proposal(
+            &g,
+            Change::AddValidator {
+                org: "acme-supplier".into(),
+                node_key: third,
+                p2p: Some("/ip4/127.0.0.1/tcp/7103".into()),
+            },
+            0,
+        );
+        history.record(3, 0, &signed_by_both(&add)).unwrap();
+        assert_eq!(history.entries()[0].effective, 10);
+        assert_eq!(history.at(9).epoch(), (0, 1));
+        assert_eq!(history.validator_set_at(9).len(), 2);
+        let next = history.next_epoch(4).unwrap();
+        assert_eq!(next.epoch(), (1, 10));
+        let set = history.validator_set_at(10);
+        assert_eq!((set.epoch, set.len()), (1, 3));
+        assert_eq!(set.validators[2], third);
+        assert_eq!(
+            history.at(10).rules().validators()[2].p2p.as_deref(),
+            Some("/ip4/127.0.0.1/tcp/7103")
+        );
+        // n = 3 has a quorum of 3, capped by the two member orgs.
+        assert_eq!(history.threshold(&history.at(10)), 2);
+
+        // Removing the first validator at height 12: epoch 2 from 20, the
+        // others move up one place.
+        let remove = Proposal {
+            nonce: "n2".into(),
+            ..proposal(&g, Change::RemoveValidator { node_key: first }, 0)
+        };
+        history.record(12, 0, &signed_by_both(&remove)).unwrap();
+        let set = history.validator_set_at(20);
+        assert_eq!((set.epoch, set.len()), (2, 2));
+        assert_eq!(set.validators[1], third);
+        assert!(history.next_epoch(20).is_none());
+        assert_eq!(history.next_epoch(15).unwrap().epoch(), (2, 20));
+
+        // Typed refusals at submission.
+        let again = Proposal {
+            nonce: "n3".into(),
+            ..proposal(&g, Change::RemoveValidator { node_key: first }, 21)
+        };
+        assert!(matches!(
+            history.check_new(&signed_by_both(&again), 21),
+            Err(GovernanceError::Inapplicable(ChangeError::NotValidator(k))) if k == first
+        ));
+        let rotate_onto = Proposal {
+            nonce: "n4".into(),
+            ..proposal(
+                &g,
+                Change::RotateNodeKey {
+                    old_key: third,
+                    new_key: crate::test_support::node_keys()[1].public_key(),
+                },
+                21,
+            )
+        };
+        assert!(matches!(
+            history.check_new(&signed_by_both(&rotate_onto), 21),
+            Err(GovernanceError::Inapplicable(ChangeError::ValidatorExists(
+                _
+            )))
+        ));
+        let client = crate::test_support::supplier_client().public_key();
+        let rotate_to_client = Proposal {
+            nonce: "n5".into(),
+            ..proposal(
+                &g,
+                Change::RotateNodeKey {
+                    old_key: third,
+                    new_key: client,
+                },
+                21,
+            )
+        };
+        assert!(matches!(
+            history.check_new(&signed_by_both(&rotate_to_client), 21),
+            Err(GovernanceError::Inapplicable(ChangeError::Invalid(_)))
+        ));
+        let fresh = SigningKey::from_seed(&[91; 32]).public_key();
+        let rotate = Proposal {
+            nonce: "n6".into(),
+            ..proposal(
+                &g,
+                Change::RotateNodeKey {
+                    old_key: third,
+                    new_key: fresh,
+                },
+                21,
+            )
+        };
+        history.check_new(&signed_by_both(&rotate), 21).unwrap();
+        history.record(21, 0, &signed_by_both(&rotate)).unwrap();
+        let set = history.validator_set_at(30);
+        assert_eq!((set.epoch, set.validators[1]), (3, fresh));
+        let one = history
+            .at(30)
+            .apply(&Change::RemoveValidator { node_key: fresh }, 40)
+            .unwrap();
+        assert_eq!(
+            one.apply(
+                &Change::RemoveValidator {
+                    node_key: set.validators[0]
+                },
+                40
+            ),
+            Err(ChangeError::LastValidator)
+        );
+    }
+
+    #[test]
+    fn an_org_change_that_would_void_a_pending_validator_change_is_void() {
+        let g = Arc::new(crate::test_support::example_with_epochs(10));
+        let key = SigningKey::from_seed(&[92; 32]).public_key();
+        let mut history = History::new(g.clone());
+        let join = proposal(
+            &g,
+            Change::AddOrg {
+                org: OrgFile {
+                    id: "newcomer".into(),
+                    name: "Newcomer".into(),
+                    role: crate::Role::Distributor,
+                    client_keys: vec![SigningKey::from_seed(&[93; 32]).public_key().to_hex()],
+                    encryption_key: None,
+                },
+            },
+            0,
+        );
+        history.record(2, 0, &signed_by_both(&join)).unwrap();
+        let add = Proposal {
+            nonce: "n2".into(),
+            ..proposal(
+                &g,
+                Change::AddValidator {
+                    org: "newcomer".into(),
+                    node_key: key,
+                    p2p: None,
+                },
+                0,
+            )
+        };
+        history.record(4, 0, &signed_by_both(&add)).unwrap();
+        // Now three orgs: the threshold is still 2 (quorum of two validators).
+        let leave = Proposal {
+            nonce: "n3".into(),
+            ..proposal(
+                &g,
+                Change::RemoveOrg {
+                    org: "newcomer".into(),
+                },
+                0,
+            )
+        };
+        history.record(5, 0, &signed_by_both(&leave)).unwrap();
+        assert!(matches!(
+            history.entries()[2].void.as_deref(),
+            Some(reason) if reason.contains("would void the validator change")
+        ));
+        assert!(history.at(7).rules().org("newcomer").is_some());
+        assert_eq!(history.validator_set_at(10).validators[2], key);
+        assert_eq!(history.entries()[1].void, None);
+    }
+
+    /// Goal: the history file is followed epoch by epoch: a receipt after
+    /// the boundary verifies against the new set (its certificate of the
+    /// new epoch), not the genesis one; a certificate of the old epoch at a
+    /// height of the new one is refused.
+    #[test]
+    fn receipts_verify_against_their_epochs_set() {
+        use crate::test_support::{attestation, node_keys, receipt_at, receipt_in_epoch};
+        let g = Arc::new(crate::test_support::example_with_epochs(10));
+        let nodes = node_keys();
+        let third = SigningKey::from_seed(&[94; 32]);
+        let add = proposal(
+            &g,
+            Change::AddValidator {
+                org: "food-agency".into(),
+                node_key: third.public_key(),
+                p2p: None,
+            },
+            0,
+        );
+        let genesis_signers = [(0, &nodes[0]), (1, &nodes[1])];
+        let file = HistoryFile::new(
+            g.chain_id(),
+            15,
+            vec![receipt_at(
+                g.chain_id(),
+                3,
+                vec![signed_by_both(&add)],
+                &genesis_signers,
+                0,
+            )],
+        );
+        let history = file.follow(g.clone()).unwrap();
+        assert_eq!(history.validator_set_at(10).len(), 3);
+
+        let supplier = crate::test_support::supplier_client();
+        let three = [(0, &nodes[0]), (1, &nodes[1]), (2, &third)];
+        let after = receipt_in_epoch(
+            g.chain_id(),
+            12,
+            1,
+            vec![attestation(g.chain_id(), "acme-supplier", &supplier, 1)],
+            &three,
+            0,
+        );
+        assert!(g.verify_receipt_in(&after, &history).is_ok());
+        // The genesis alone does not know epoch 1.
+        assert!(g.verify_receipt(&after).is_err());
+        // Two genesis validators signing in epoch 0 at height 12: refused.
+        let stale = receipt_at(
+            g.chain_id(),
+            12,
+            vec![attestation(g.chain_id(), "acme-supplier", &supplier, 2)],
+            &genesis_signers,
+            0,
+        );
+        assert!(matches!(
+            g.verify_receipt_in(&stale, &history),
+            Err(crate::ReceiptVerifyError::Receipt(_))
+        ));
+        // Before the boundary the genesis set still certifies.
+        let before = receipt_at(
+            g.chain_id(),
+            9,
+            vec![attestation(g.chain_id(), "acme-supplier", &supplier, 3)],
+            &genesis_signers,
+            0,
+        );
+        assert!(g.verify_receipt_in(&before, &history).is_ok());
     }
 }

@@ -115,10 +115,14 @@ pub mod retention;
 mod validate;
 
 pub use governance::{
-    Change, GovernanceError, History, HistoryFile, HistoryFileError, Membership, Proposal,
+    Change, ChangeError, GovernanceError, History, HistoryFile, HistoryFileError, Membership,
+    Proposal,
 };
 pub use init::{InitError, InitOutput, OrgSpec, RetentionSpec, init_consortium};
-pub use model::{ConsensusParams, Genesis, Org, Role, UnknownRole, Validator};
+pub use model::{
+    ConsensusParams, EPOCH_BLOCKS_DEFAULT, EPOCH_BLOCKS_MIN, Genesis, Org, Role, UnknownRole,
+    Validator,
+};
 pub use policy::{ANY_BIZ_STEP, PolicyError, PolicyRule, default_policy};
 pub use private::{RecipientError, SealError, Wrapping};
 pub use read_policy::{

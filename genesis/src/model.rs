@@ -121,6 +121,32 @@ pub struct ConsensusParams {
     pub timeout_base_ms: u64,
     /// The cap the timeout grows to after consecutive nullifications.
     pub timeout_max_ms: u64,
+    /// Epoch length for validator-set changes: a change committed at
+    /// height `g` takes effect at the first multiple of this more than half
+    /// of it above `g` ([`crate::governance::boundary`]). Optional in the
+    /// file; the default ([`EPOCH_BLOCKS_DEFAULT`]) is not part of the chain
+    /// id, so older genesis files keep theirs. Values below twice the
+    /// engine's pipeline (512) are for tests: a validator whose engine
+    /// already holds a block at the boundary when the change commits could
+    /// not switch there.
+    #[serde(
+        default = "default_epoch_blocks",
+        skip_serializing_if = "is_default_epoch_blocks"
+    )]
+    pub epoch_blocks: u64,
+}
+
+/// The default epoch length (docs/protocol.md, "Validator-set changes").
+pub const EPOCH_BLOCKS_DEFAULT: u64 = 1000;
+/// The shortest epoch a genesis may state.
+pub const EPOCH_BLOCKS_MIN: u64 = 4;
+
+fn default_epoch_blocks() -> u64 {
+    EPOCH_BLOCKS_DEFAULT
+}
+
+fn is_default_epoch_blocks(value: &u64) -> bool {
+    *value == EPOCH_BLOCKS_DEFAULT
 }
 
 impl Default for ConsensusParams {
@@ -130,6 +156,7 @@ impl Default for ConsensusParams {
             block_interval_ms: 50,
             timeout_base_ms: 1000,
             timeout_max_ms: 30_000,
+            epoch_blocks: EPOCH_BLOCKS_DEFAULT,
         }
     }
 }
@@ -179,6 +206,11 @@ struct Canonical<'a> {
     /// Only in format v4 (a genesis with `[retention]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     retention: Option<CanonicalRetention<'a>>,
+    /// Only when `epoch_blocks` is not the default: every postcard field
+    /// before it delimits itself, so its presence can not be mistaken for
+    /// another field, and a genesis with the default keeps its chain id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch_blocks: Option<u64>,
 }
 
 /// The retention rule in the chain id: classes in file order (bizSteps
@@ -373,6 +405,8 @@ impl Genesis {
                     .map(|((org, period), key)| (org.as_str(), *period, *key))
                     .collect(),
             }),
+            epoch_blocks: (self.consensus.epoch_blocks != EPOCH_BLOCKS_DEFAULT)
+                .then_some(self.consensus.epoch_blocks),
         };
         lotline_core::codec::to_bytes(&canonical)
     }
@@ -421,6 +455,24 @@ impl Genesis {
         let retention = crate::validate::check_retention(retention, &self.orgs)?;
         let mut genesis = Genesis {
             retention: Some(retention),
+            chain_id: Digest::ZERO,
+            ..self
+        };
+        genesis.chain_id = hash(Domain::Genesis, &genesis.canonical_bytes());
+        Ok(genesis)
+    }
+
+    /// This genesis with another epoch length (a new chain id unless it is
+    /// the default): for a genesis built in code; a file states it in
+    /// `[consensus] epoch_blocks`.
+    pub fn with_epoch_blocks(self, epoch_blocks: u64) -> Result<Genesis, GenesisError> {
+        let consensus = ConsensusParams {
+            epoch_blocks,
+            ..self.consensus
+        };
+        crate::validate::check_consensus(&consensus)?;
+        let mut genesis = Genesis {
+            consensus,
             chain_id: Digest::ZERO,
             ..self
         };

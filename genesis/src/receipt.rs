@@ -50,31 +50,33 @@ impl Genesis {
     /// member org, and that the signed statement parses, is for this chain,
     /// names the signing key and names that key's org.
     pub fn verify_receipt(&self, receipt: &Receipt) -> Result<VerifiedReceipt, ReceiptVerifyError> {
-        self.verify_receipt_under(receipt, self)
+        self.verify_receipt_under(receipt, &self.validator_set(), self)
     }
 
-    /// [`Genesis::verify_receipt`] after membership changes: the signer
-    /// must be a member under the membership in force at the receipt's
-    /// height, which `history` (this chain's, followed from a
-    /// membership-history file: [`crate::governance::HistoryFile::follow`])
-    /// gives.
+    /// [`Genesis::verify_receipt`] after membership changes: the
+    /// certificate is checked against the validators of the receipt's
+    /// epoch and the signer must be a member under the membership in force
+    /// at the receipt's height, which `history` (this chain's, followed
+    /// from a membership-history file:
+    /// [`crate::governance::HistoryFile::follow`]) gives.
     pub fn verify_receipt_in(
         &self,
         receipt: &Receipt,
         history: &crate::governance::History,
     ) -> Result<VerifiedReceipt, ReceiptVerifyError> {
         let membership = history.at(receipt.header.height);
-        self.verify_receipt_under(receipt, membership.rules())
+        self.verify_receipt_under(receipt, &membership.validator_set(), membership.rules())
     }
 
-    /// The receipt's proof against this genesis's validators; the signer's
-    /// membership against `rules`.
+    /// The receipt's proof against `validators`; the signer's membership
+    /// against `rules`.
     fn verify_receipt_under(
         &self,
         receipt: &Receipt,
+        validators: &lotline_core::ValidatorSet,
         rules: &Genesis,
     ) -> Result<VerifiedReceipt, ReceiptVerifyError> {
-        let verified = verify_receipt(receipt, &self.validator_set())?;
+        let verified = verify_receipt(receipt, validators)?;
         let owner = rules
             .key_owner(&verified.signer)
             .ok_or(ReceiptVerifyError::NotMember {

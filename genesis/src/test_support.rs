@@ -119,6 +119,18 @@ pub fn receipt_at(
     signers: &[(u16, &SigningKey)],
     leaf: usize,
 ) -> lotline_core::Receipt {
+    receipt_in_epoch(chain_id, height, 0, attestations, signers, leaf)
+}
+
+/// [`receipt_at`] certified in `epoch` (signer indices are the epoch's).
+pub fn receipt_in_epoch(
+    chain_id: lotline_core::Digest,
+    height: u64,
+    epoch: u64,
+    attestations: Vec<lotline_core::Envelope>,
+    signers: &[(u16, &SigningKey)],
+    leaf: usize,
+) -> lotline_core::Receipt {
     use lotline_core::certificate::Signed;
     use lotline_core::{Block, Certificate, Header, merkle::BlockTree};
 
@@ -132,9 +144,9 @@ pub fn receipt_at(
         attestations,
     );
     let hash = block.hash();
-    let msg = Certificate::signing_bytes(&chain_id, 0, 0, &hash);
+    let msg = Certificate::signing_bytes(&chain_id, epoch, 0, &hash);
     let certificate = Certificate {
-        epoch: 0,
+        epoch,
         view: 0,
         block: hash,
         signatures: signers
@@ -180,4 +192,13 @@ pub fn example_with_encryption_keys() -> (Genesis, [lotline_core::private::Encry
         );
     }
     (Genesis::from_toml(&text).unwrap(), keys)
+}
+
+/// The example with `[consensus] epoch_blocks = blocks`.
+pub fn example_with_epochs(blocks: u64) -> Genesis {
+    let text = example_toml();
+    let line = "timeout_max_ms = 30000";
+    assert!(text.contains(line), "example lost {line}");
+    let text = text.replacen(line, &format!("{line}\nepoch_blocks = {blocks}"), 1);
+    Genesis::from_toml(&text).unwrap()
 }

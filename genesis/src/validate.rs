@@ -13,6 +13,10 @@ use lotline_core::private::EncryptionPublicKey;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ConsensusParams, Org, Role, Validator};
+
+/// The longest epoch a genesis may state (a boundary must stay far below
+/// `u64::MAX` heights).
+pub const EPOCH_BLOCKS_MAX: u64 = 1 << 40;
 use crate::policy::{self, ANY_BIZ_STEP, PolicyRule};
 use crate::read_policy::{self, ReadPolicy, ReadPolicyError, ReadPolicyFile};
 
@@ -56,6 +60,11 @@ pub enum GenesisError {
     EmptyChainName,
     #[error("consensus.{field} must be greater than zero")]
     ZeroConsensusParam { field: &'static str },
+    #[error(
+        "consensus.epoch_blocks is {value}; it must be {min} to {EPOCH_BLOCKS_MAX}",
+        min = crate::model::EPOCH_BLOCKS_MIN
+    )]
+    EpochBlocks { value: u64 },
     #[error("consensus.timeout_base_ms ({base}) must not exceed consensus.timeout_max_ms ({max})")]
     TimeoutBaseAboveMax { base: u64, max: u64 },
     #[error("consensus.block_max_attestations is {value}, more than the limit of {max}")]
@@ -533,7 +542,7 @@ pub(crate) fn check_retention(
     Ok(retention.check(&orgs)?)
 }
 
-fn check_consensus(c: &ConsensusParams) -> Result<(), GenesisError> {
+pub(crate) fn check_consensus(c: &ConsensusParams) -> Result<(), GenesisError> {
     let zero = [
         (
             "block_max_attestations",
@@ -545,6 +554,11 @@ fn check_consensus(c: &ConsensusParams) -> Result<(), GenesisError> {
     ];
     if let Some((field, _)) = zero.iter().find(|(_, v)| *v == 0) {
         return Err(GenesisError::ZeroConsensusParam { field });
+    }
+    if c.epoch_blocks < crate::model::EPOCH_BLOCKS_MIN || c.epoch_blocks > EPOCH_BLOCKS_MAX {
+        return Err(GenesisError::EpochBlocks {
+            value: c.epoch_blocks,
+        });
     }
     if c.timeout_base_ms > c.timeout_max_ms {
         return Err(GenesisError::TimeoutBaseAboveMax {

@@ -259,7 +259,8 @@ pub mod cli {
         let mut rules = None;
         if let Some(path) = genesis {
             let genesis = Arc::new(Genesis::load(path)?);
-            let (store, _) = Store::open(data_dir, genesis.validator_set())
+            let governance = Arc::new(Governance::new(genesis.clone()));
+            let (store, _) = Store::open(data_dir, governance.clone())
                 .context("opening the store (is the node still running?)")?;
             let mut projection = Projection::open(&dir, genesis.clone())?;
             let source = StoreSource(store.reader());
@@ -267,8 +268,7 @@ pub mod cli {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             projection.delete_retired(std::time::Duration::ZERO);
             eprintln!("projection caught up to height {height}");
-            let governance = Governance::open(genesis, &store.reader(), height)
-                .context("reading the membership history")?;
+            // The store learnt the history while it opened the log.
             rules = Some(governance.rules_now());
         }
         let manifest = Manifest::load(&dir)?.with_context(|| {

@@ -41,7 +41,16 @@ impl Governance {
         reader: &StoreReader,
         height: u64,
     ) -> Result<Governance, StoreError> {
-        let mut history = History::new(genesis);
+        let governance = Governance::new(genesis);
+        governance.reload(reader, height)?;
+        Ok(governance)
+    }
+
+    /// Starts over from the governance transactions of a store whose index
+    /// holds `height` blocks (the store does this at open, before it reads
+    /// the block log: `store::epochs`).
+    pub fn reload(&self, reader: &StoreReader, height: u64) -> Result<(), StoreError> {
+        let mut history = History::new(self.history().genesis().clone());
         for (at, envelope) in reader.governance()? {
             if let Err(error) = history.record(at.height, at.index, &envelope) {
                 // Consensus ordered it, so a quorum judged it valid; a node
@@ -49,10 +58,9 @@ impl Governance {
                 tracing::error!(height = at.height, %error, "committed governance transaction does not verify here");
             }
         }
-        Ok(Governance {
-            history: RwLock::new(Arc::new(history)),
-            committed: AtomicU64::new(height),
-        })
+        *self.history.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(history);
+        self.committed.store(height, Ordering::Release);
+        Ok(())
     }
 
     /// The current history (cheap: an `Arc`).

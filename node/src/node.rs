@@ -138,7 +138,11 @@ impl Node {
         // Opening the store verifies the chain and may re-index; keep it off
         // the async workers.
         let data_dir = config.data_dir.clone();
-        let chain_set = set.clone();
+        // The membership history: the store learns each epoch's validators
+        // from it while it verifies the block log, admission and the actor
+        // consult it after.
+        let governance = Arc::new(Governance::new(genesis.clone()));
+        let chain_set = crate::store::epochs::ChainSets::from(governance.clone());
         // The index adds what this node's org key opens (store::Opener):
         // the quality series of a recipient org's node.
         let opener = match &config.private {
@@ -190,7 +194,6 @@ impl Node {
             hash: store.head().map(|h| h.hash()),
             attestations: store.attestations(),
         };
-        let governance = Arc::new(Governance::open(genesis.clone(), &reader, store.height())?);
         let shared = Shared::new(
             Mempool::new(config.mempool_attestations_max, config.mempool_bytes_max),
             head,
@@ -254,15 +257,27 @@ impl Node {
             let (net, net_events) =
                 Network::start(net_config, &key).map_err(|e| StartError::Network(e.to_string()))?;
             shared.metrics.register(|r| net.metrics().register(r));
+            // The engine starts in the epoch of the next height, as the
+            // committed history has it (epoch 0 until a validator change).
+            let current = shared.governance.history().at(store.height() + 1);
+            let epochs = crate::consensus::epoch::Epochs::new(
+                set.validators.clone(),
+                me,
+                key.clone(),
+                restored.is_none(),
+                &current,
+            );
+            let start = epochs.start(&current);
             let mut engine_config =
-                EngineConfig::new(genesis.chain_id(), set.validators.clone(), me, key);
+                EngineConfig::new(genesis.chain_id(), start.validators, start.index, start.key);
+            engine_config.epoch = start.epoch;
             engine_config.timeout_base_ms =
                 NonZeroU64::new(params.timeout_base_ms).unwrap_or(NonZeroU64::MIN);
             engine_config.timeout_max_ms =
                 NonZeroU64::new(params.timeout_max_ms.max(params.timeout_base_ms))
                     .unwrap_or(NonZeroU64::MIN);
             engine_config.heartbeat_ms = config.heartbeat_ms;
-            engine_config.voting = restored.is_none();
+            engine_config.voting = start.voting;
             if let Some(marker) = &restored {
                 tracing::warn!(
                     backup_height = marker.backup_height,
@@ -296,6 +311,7 @@ impl Node {
                 runtime: tokio::runtime::Handle::current(),
                 state: Default::default(),
                 mend: crate::consensus::mend::Mend::new(config.scrub, std::time::Instant::now()),
+                epochs,
             };
             let thread = std::thread::Builder::new()
                 .name("consensus".into())

@@ -1225,6 +1225,141 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
     }
 }
 
+/// Goal (issue 15, validator-set changes): a validator removed by vote
+/// leaves the set at its epoch boundary (the first multiple of the genesis
+/// `epoch_blocks` more than half an epoch above the change), the other
+/// three keep committing with certificates of the new epoch (q = 3 of 3,
+/// indices moved up past the removed one), and the removed node follows
+/// the chain without voting. A validator restarted after the boundary
+/// resumes in the new epoch. Receipts from before and after verify offline
+/// with the genesis and the membership-history file, each against its own
+/// epoch's validators; the genesis alone refuses the later one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_removed_by_vote_leaves_at_the_epoch_boundary() {
+    use lotline_genesis::governance::{self, Change, Proposal};
+    use lotline_sdk::{AttestationBuilder, Client};
+
+    let _serial = one_at_a_time().await;
+    let four = Four::new().with_epoch_blocks(10);
+    let mut nodes = four.start_all().await;
+    let chain = four.genesis.chain_id();
+    let supplier = &four.signers["supplier"];
+    let mut lot = 0;
+    let mut attest = || {
+        lot += 1;
+        AttestationBuilder::new(chain, supplier)
+            .event(commissioning(&format!("EPOCH-{lot}")))
+            .build()
+            .expect("envelope")
+    };
+    let committed = |result: lotline_core::api::SubmitResult| {
+        assert_eq!(result.status, Status::Committed);
+        result.receipt.expect("receipt")
+    };
+    let client = Client::new(&nodes[0].url()).expect("client");
+    let before = committed(
+        client
+            .submit(&attest(), Wait::Committed)
+            .await
+            .expect("submit"),
+    );
+
+    // The manufacturer's validator (index 1 of 4) leaves by vote of three
+    // member orgs (the threshold under the current set: q = 3 of 4).
+    let leaving = four.genesis.validators()[1].node_key;
+    // For a validator change the stated height is a lower bound of the
+    // boundary; like any change's, it may not have passed at submission.
+    let effective = nodes[0].shared.head().height + 2;
+    let mut remove = governance::unsigned(&Proposal {
+        version: governance::VERSION,
+        chain_id: chain,
+        effective_height: effective,
+        nonce: "remove-validator-1".into(),
+        reason: "the manufacturer moves its node out".into(),
+        change: Change::RemoveValidator { node_key: leaving },
+    });
+    for org in ["supplier", "distributor", "regulator"] {
+        four.signers[org].sign_governance(&mut remove);
+    }
+    let voted = committed(
+        client
+            .submit(&remove, Wait::Committed)
+            .await
+            .expect("removal"),
+    );
+    let from = governance::boundary(voted.header.height, effective, 10);
+    assert!(
+        from > voted.header.height + 5,
+        "more than half an epoch ahead"
+    );
+
+    // Commit through the boundary and a few blocks past it.
+    let mut after = before.clone();
+    while after.header.height < from + 3 {
+        after = committed(
+            client
+                .submit(&attest(), Wait::Committed)
+                .await
+                .expect("past the boundary"),
+        );
+    }
+    assert_eq!(after.certificate.epoch, 1, "certified in the new epoch");
+    assert_eq!(
+        after.certificate.signatures.len(),
+        3,
+        "all three validators of epoch 1 sign (q = 3 of 3)"
+    );
+    // The removed node follows the chain to the same head.
+    let head = after.header.height;
+    eventually("the removed validator follows", 30, || {
+        nodes[1].shared.head().height >= head
+    })
+    .await;
+
+    // Offline: the genesis and the membership history, nothing else.
+    let other = Client::new(&nodes[2].url()).expect("client");
+    let file = other.membership_history().await.expect("history");
+    let genesis = std::sync::Arc::new(four.genesis.clone());
+    let history = file.follow(genesis).expect("the history follows");
+    let set = history.validator_set_at(from);
+    assert_eq!((set.epoch, set.len()), (1, 3));
+    assert!(!set.validators.contains(&leaving));
+    assert_eq!(history.validator_set_at(from - 1).len(), 4);
+    four.genesis
+        .verify_receipt_in(&after, &history)
+        .expect("after the boundary, against epoch 1");
+    four.genesis
+        .verify_receipt_in(&before, &history)
+        .expect("before the change, against the genesis set");
+    assert!(
+        four.genesis.verify_receipt(&after).is_err(),
+        "the genesis set alone does not certify epoch 1"
+    );
+
+    // A validator of epoch 1 restarts: it opens its log (verifying each
+    // block against its epoch's set) and resumes voting in epoch 1; with
+    // q = 3 of 3 nothing commits without it.
+    let restarting = nodes.remove(2);
+    restarting.shutdown().await;
+    let restarted = lotline_node::Node::start(&four.configs[2])
+        .await
+        .expect("restart in epoch 1");
+    let again = committed(
+        client
+            .submit(&attest(), Wait::Committed)
+            .await
+            .expect("after the restart"),
+    );
+    assert_eq!(again.certificate.epoch, 1);
+    four.genesis
+        .verify_receipt_in(&again, &history)
+        .expect("after the restart");
+    restarted.shutdown().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
 /// A shipping of lot `lot` by its holder (not public under the default
 /// read policy: shared with the downstream roles).
 fn shipping(lot: &str) -> lotline_core::epcis::Event {

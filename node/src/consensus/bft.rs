@@ -23,6 +23,7 @@ use lotline_core::limits;
 use serde::{Deserialize, Serialize};
 
 use super::commit;
+use super::epoch::Epochs;
 use super::evidence;
 use super::mend::{self, Mend};
 use super::{BlockPolicy, Halt};
@@ -151,6 +152,9 @@ pub struct BftActor {
     pub state: ActorState,
     /// When the block log is next read back and mended from peers.
     pub mend: Mend,
+    /// The engine's epoch and the next one it is owed (`epoch`), and how
+    /// transport peers map to the epoch's validator indices.
+    pub epochs: Epochs,
 }
 
 /// The actor's own bookkeeping (not consensus state).
@@ -213,6 +217,12 @@ impl BftActor {
         match evidence::Pool::load(&self.store.reader()) {
             Ok(pool) => self.state.evidence = pool,
             Err(error) => return self.fail(Halt::Store(error)),
+        }
+        self.state.evidence.retain_epoch(self.engine.config().epoch);
+        // A restart between a validator-set change and its boundary: the
+        // engine learns the next epoch again from the committed history.
+        if let Err(reason) = self.tell_next_epoch() {
+            return self.fail(reason);
         }
         // The engine learns whether there is work before it starts its view,
         // so a restart of an idle chain does not propose an empty block.
@@ -393,7 +403,11 @@ impl BftActor {
         match event {
             Event::Net(NetEvent::Frame { from, bytes }) => {
                 match codec::from_bytes::<Frame>("consensus frame", &bytes, MESSAGE_BYTES_MAX) {
-                    Ok(Frame::Message(message)) => self.step(Input::Message { from, message })?,
+                    Ok(Frame::Message(message)) => {
+                        if let Some(from) = self.epochs.roster().index_of(from) {
+                            self.step(Input::Message { from, message })?
+                        }
+                    }
                     Ok(Frame::Proposal(compact)) => self.on_compact(from, *compact)?,
                     Ok(Frame::Want { view, ids }) => self.answer_want(from, view, &ids),
                     Ok(Frame::Bodies { view, bodies }) => {
@@ -421,7 +435,9 @@ impl BftActor {
             // The net task logs (dis)connections; a stuck engine re-sends
             // its nullify to a peer that is back.
             Event::Net(NetEvent::PeerConnected(peer)) => {
-                self.step(Input::PeerConnected { peer })?
+                if let Some(peer) = self.epochs.roster().index_of(peer) {
+                    self.step(Input::PeerConnected { peer })?
+                }
             }
             Event::Net(NetEvent::PeerDisconnected(_)) => {}
             Event::Net(NetEvent::Rejected { peer, reason }) => {
@@ -487,12 +503,16 @@ impl BftActor {
         }
     }
 
-    /// Hands rebuilt proposals to the engine, as if they had come whole.
+    /// Hands rebuilt proposals to the engine, as if they had come whole
+    /// (`from`: the transport peer, mapped to its index in the epoch).
     fn propose_to_engine(
         &mut self,
         complete: Vec<(u16, lotline_consensus::Proposal)>,
     ) -> Result<(), Halt> {
         for (from, proposal) in complete {
+            let Some(from) = self.epochs.roster().index_of(from) else {
+                continue;
+            };
             self.step(Input::Message {
                 from,
                 message: Message::Proposal(Box::new(proposal)),
@@ -622,6 +642,31 @@ impl BftActor {
         SyncResponse { records }
     }
 
+    /// Tells the engine the next epoch if committed governance makes one it
+    /// has not been told (at start; after a commit it is a follow-up input).
+    fn tell_next_epoch(&mut self) -> Result<(), Halt> {
+        let owed = self.epochs.owed(
+            &self.shared.governance.history(),
+            self.engine.config().epoch,
+        );
+        match owed {
+            Some(next) => self.step(Input::Reconfigure(Box::new(next))),
+            None => Ok(()),
+        }
+    }
+
+    /// After the engine switched epochs (it committed the boundary block),
+    /// maps peers by the new epoch's roster and drops pending evidence of
+    /// the old one (its indices mean nothing now, and a block may record
+    /// only evidence of its own epoch).
+    fn follow_epoch(&mut self) {
+        let epoch = self.engine.config().epoch;
+        if self.epochs.roster().epoch() != epoch {
+            self.epochs.follow(epoch, &self.shared.governance.history());
+            self.state.evidence.retain_epoch(epoch);
+        }
+    }
+
     /// Feeds one input to the engine and carries out everything it leads to.
     fn step(&mut self, input: Input) -> Result<(), Halt> {
         let outputs = self.engine.handle(input);
@@ -636,11 +681,13 @@ impl BftActor {
                 queue.extend(self.engine.handle(input));
             }
         }
+        self.follow_epoch();
         self.flush_journal()
     }
 
     /// Carries out one output; may produce an input for the engine.
     fn perform(&mut self, output: Output) -> Result<Option<Input>, Halt> {
+        self.follow_epoch();
         match output {
             Output::Journal(vote) => {
                 self.journal.append(&vote)?;
@@ -665,6 +712,9 @@ impl BftActor {
             }
             Output::Send { to, message } => {
                 self.flush_journal()?;
+                let Some(to) = self.epochs.roster().peer_of(to) else {
+                    return Ok(None);
+                };
                 if self
                     .net
                     .send(to, codec::to_bytes(&Frame::carrying(message)))
@@ -720,6 +770,22 @@ impl BftActor {
                 self.state.blocks.retain(|b| b.header.height > indexed);
                 // The block log is durable now: its finality is the floor.
                 self.journal.compact(keep)?;
+                // A committed validator-set change: the engine learns the
+                // next epoch now, more than half an epoch before it starts.
+                let owed = self.epochs.owed(
+                    &self.shared.governance.history(),
+                    self.engine.config().epoch,
+                );
+                if let Some(next) = owed {
+                    tracing::info!(
+                        epoch = next.epoch,
+                        from_height = next.from_height,
+                        validators = next.validators.len(),
+                        voting = next.voting,
+                        "validator-set change committed; the engine learns the next epoch"
+                    );
+                    return Ok(Some(Input::Reconfigure(Box::new(next))));
+                }
             }
             Output::Sync { height } => self.start_sync(height),
             Output::Evidence(evidence) => self.keep_evidence(evidence)?,
@@ -799,11 +865,12 @@ impl BftActor {
             ancestor_evidence.extend(ancestor.evidence.iter().filter_map(Evidence::key));
             parent = ancestor.header.parent;
         }
-        if let Err(refusal) =
-            evidence::check_proposal(block, self.store.validators(), &ancestor_evidence, |key| {
-                Ok(reader.evidence_recorded(key)?.map(|r| r.height))
-            })
-        {
+        if let Err(refusal) = evidence::check_proposal(
+            block,
+            &self.store.sets().set_at(block.header.height),
+            &ancestor_evidence,
+            |key| Ok(reader.evidence_recorded(key)?.map(|r| r.height)),
+        ) {
             tracing::warn!(%refusal, "proposal carries evidence that may not be recorded");
             return false;
         }
@@ -931,7 +998,7 @@ impl BftActor {
         let started = mend::start_round(
             self.runtime.clone(),
             self.net.clone(),
-            self.store.validator_set().clone(),
+            self.store.sets().clone(),
             self.store.dir().to_owned(),
             self.events_tx.clone(),
         );

@@ -77,6 +77,12 @@ impl Pool {
             .collect()
     }
 
+    /// Forgets pending evidence of other epochs than `epoch`: a block
+    /// records only evidence of its own epoch (its set judges the votes).
+    pub fn retain_epoch(&mut self, epoch: u64) {
+        self.pending.retain(|_, e| e.first.epoch == epoch);
+    }
+
     /// A committed block recorded these offences: no longer pending.
     pub fn remove_recorded(&mut self, block: &Block) {
         for key in block.evidence.iter().filter_map(Evidence::key) {

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
-use lotline_core::ValidatorSet;
+use crate::store::epochs::ChainSets;
 
 use super::bft::Event;
 use crate::net::NetworkHandle;
@@ -111,7 +111,7 @@ impl Mend {
 pub fn start_round(
     runtime: tokio::runtime::Handle,
     net: NetworkHandle,
-    set: ValidatorSet,
+    set: ChainSets,
     dir: PathBuf,
     events: SyncSender<Event>,
 ) -> std::io::Result<()> {
@@ -125,7 +125,7 @@ pub fn start_round(
                     for d in &scan.damaged {
                         tracing::error!(height = d.height, offset = d.offset, reason = %d.reason, "block log damaged; fetching the block from the validators");
                     }
-                    match runtime.block_on(repair::fetch(&net, &set, &scan, &dir, CONNECT)) {
+                    match runtime.block_on(repair::fetch(&net, set.sets(), &scan, &dir, CONNECT)) {
                         Ok(fetched) => Round::Fetched(fetched),
                         Err(error) => Round::Failed(error),
                     }

@@ -20,6 +20,7 @@
 
 pub mod bft;
 pub mod commit;
+pub mod epoch;
 pub mod evidence;
 pub mod mend;
 pub mod solo;

@@ -133,7 +133,10 @@ pub fn restore(args: RestoreArgs) -> Result<()> {
     };
     let genesis = Genesis::load(&genesis_path)
         .with_context(|| format!("genesis {}", genesis_path.display()))?;
-    let manifest = super::restore::restore(&args.from, &data_dir, &genesis.validator_set())
+    // Every block is verified against its epoch's validators, learnt from
+    // the governance transactions of the blocks before it.
+    let governance = crate::governance::Governance::new(std::sync::Arc::new(genesis));
+    let manifest = super::restore::restore(&args.from, &data_dir, &governance)
         .with_context(|| format!("restoring {}", args.from.display()))?;
     println!(
         "restored height {} (head {}) into {}; every block verified against the genesis",

@@ -19,7 +19,8 @@ pub enum GovernanceCommand {
         #[arg(long)]
         genesis: PathBuf,
         /// The change as JSON, e.g. {"rotateKey":{"org":"acme","oldKey":"..","newKey":".."}}
-        /// (forms: addOrg, removeOrg, rotateKey, revokeKey, setPolicy).
+        /// (forms: addOrg, removeOrg, rotateKey, revokeKey, setPolicy, addValidator,
+        /// removeValidator, rotateNodeKey).
         #[arg(long)]
         change: PathBuf,
         /// The first height at which the change holds.

@@ -40,7 +40,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lotline_core::ValidatorSet;
+use crate::store::epochs::ValidatorSets;
 use lotline_core::block::Header;
 use lotline_core::codec;
 use lotline_genesis::Genesis;
@@ -287,7 +287,7 @@ async fn ignore_events(mut events: mpsc::Receiver<NetEvent>) {
 /// `net` connects to, waiting up to `connect` for one.
 pub async fn fetch(
     net: &crate::net::NetworkHandle,
-    set: &ValidatorSet,
+    set: &dyn ValidatorSets,
     scan: &Scan,
     data_dir: &Path,
     connect: Duration,
@@ -368,8 +368,9 @@ fn verify(
     entry: &IndexEntry,
     parent: Option<&Header>,
     child: Option<&Header>,
-    set: &ValidatorSet,
+    sets: &dyn ValidatorSets,
 ) -> Result<BlockRecord, String> {
+    let set = sets.set_at(height);
     let response: SyncResponse = codec::from_bytes("sync response", answer, SYNC_ANSWER_BYTES_MAX)
         .map_err(|e| e.to_string())?;
     let Some(record) = response.records.into_iter().next() else {
@@ -399,7 +400,7 @@ fn verify(
     }
     record
         .finality
-        .verify(set, header)
+        .verify(&set, header)
         .map_err(|e| format!("finality: {e}"))?;
     Ok(record)
 }
@@ -421,8 +422,8 @@ pub fn mend_open(store: &mut crate::store::Store, fetched: Fetched) -> Result<Re
             fetched: mended,
         });
     }
-    let set = store.validator_set().clone();
-    let report = rewrite(&data_dir, &set, &scan, fetched)?;
+    let sets = store.sets().clone();
+    let report = rewrite(&data_dir, sets.sets(), &scan, fetched)?;
     store.reopen_log()?;
     Ok(report)
 }
@@ -431,7 +432,7 @@ pub fn mend_open(store: &mut crate::store::Store, fetched: Fetched) -> Result<Re
 /// it into place.
 fn rewrite(
     data_dir: &Path,
-    set: &ValidatorSet,
+    set: &dyn ValidatorSets,
     scan: &Scan,
     fetched: Fetched,
 ) -> Result<Report, RepairError> {

@@ -21,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lotline_core::ValidatorSet;
+use crate::store::epochs::ValidatorSets;
 
 use super::manifest::{self, Formats, Manifest, ManifestError, hash_file};
 use super::now_ms;
@@ -88,7 +88,11 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RestoreError + '_ {
 
 /// Checks the backup in `from` and writes it as the data folder `data_dir`
 /// (new or empty) of a validator of `set`'s chain.
-pub fn restore(from: &Path, data_dir: &Path, set: &ValidatorSet) -> Result<Manifest, RestoreError> {
+pub fn restore(
+    from: &Path,
+    data_dir: &Path,
+    set: &dyn ValidatorSets,
+) -> Result<Manifest, RestoreError> {
     let manifest = check(from, set)?;
     ensure_empty(data_dir)?;
     let staging = staging_path(data_dir);
@@ -112,7 +116,7 @@ pub fn restore(from: &Path, data_dir: &Path, set: &ValidatorSet) -> Result<Manif
 }
 
 /// Steps 1 to 3: the manifest, every file's hash, the chain.
-pub fn check(from: &Path, set: &ValidatorSet) -> Result<Manifest, RestoreError> {
+pub fn check(from: &Path, set: &dyn ValidatorSets) -> Result<Manifest, RestoreError> {
     let manifest = Manifest::read(from)?;
     let current = Formats::current();
     for (what, found, expected) in [
@@ -161,7 +165,7 @@ pub fn check(from: &Path, set: &ValidatorSet) -> Result<Manifest, RestoreError> 
             });
         }
     }
-    let genesis = set.chain_id.to_hex();
+    let genesis = set.chain_id().to_hex();
     if let Some(backup) = &manifest.chain_id
         && *backup != genesis
     {
@@ -178,7 +182,7 @@ fn fill(
     from: &Path,
     staging: &Path,
     manifest: &Manifest,
-    set: &ValidatorSet,
+    set: &dyn ValidatorSets,
 ) -> Result<(), RestoreError> {
     let log_path = staging.join("blocks.log");
     copy(&from.join(manifest::BLOCK_LOG_FILE), &log_path)?;

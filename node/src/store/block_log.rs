@@ -34,7 +34,7 @@ use lotline_core::attestation::AttestationId;
 use lotline_core::block::{Block, BlockError, Header};
 use lotline_core::certificate::{Finality, FinalityError};
 use lotline_core::codec::{self, DecodeError};
-use lotline_core::{ValidatorSet, limits};
+use lotline_core::limits;
 use serde::{Deserialize, Serialize};
 
 use crate::progress::{Progress, Unit};
@@ -42,6 +42,7 @@ use crate::progress::{Progress, Unit};
 use super::block_index::{BlockIndex, IndexEntry, IndexError};
 use super::committed_ids::{CommittedIds, HeightOutOfRange};
 use super::compression;
+use super::epochs::ValidatorSets;
 use super::record_file::{Opened, Record, RecordFile, RecordFileError};
 
 pub const MAGIC: &[u8; 8] = b"LLBLKLOG";
@@ -147,7 +148,7 @@ impl BlockLog {
     /// `path` with the extension `index`.
     pub fn open(
         path: &Path,
-        set: &ValidatorSet,
+        set: &dyn ValidatorSets,
     ) -> Result<(BlockLog, LogOpenReport), BlockLogError> {
         let index_path = path.with_extension("index");
         match BlockLog::open_indexed(path, &index_path, set) {
@@ -165,7 +166,7 @@ impl BlockLog {
     fn open_indexed(
         path: &Path,
         index_path: &Path,
-        set: &ValidatorSet,
+        set: &dyn ValidatorSets,
     ) -> Result<Option<(BlockLog, LogOpenReport)>, BlockLogError> {
         let index_err = |source| BlockLogError::Index {
             path: index_path.to_owned(),
@@ -214,6 +215,15 @@ impl BlockLog {
             truncated_bytes: report.truncated_bytes,
             ..LogOpenReport::default()
         };
+        // The tail is checked against the sets of its epochs: learn them
+        // from the indexed blocks the caller has not seen (its index lags
+        // the log by the blocks a crash left unindexed).
+        for learnt in set.observed().saturating_add(1)..=log.height() {
+            let record = log
+                .read(learnt)?
+                .ok_or(BlockLogError::Missing { height: learnt })?;
+            set.observe(&record.block);
+        }
         log.verify_and_index(records, set, &mut report)?;
         Ok(Some((log, report)))
     }
@@ -222,7 +232,7 @@ impl BlockLog {
     fn open_full(
         path: &Path,
         index_path: &Path,
-        set: &ValidatorSet,
+        set: &dyn ValidatorSets,
     ) -> Result<(BlockLog, LogOpenReport), BlockLogError> {
         let Opened {
             file,
@@ -253,7 +263,7 @@ impl BlockLog {
     fn verify_and_index(
         &mut self,
         records: impl ExactSizeIterator<Item = Record>,
-        set: &ValidatorSet,
+        set: &dyn ValidatorSets,
         report: &mut LogOpenReport,
     ) -> Result<(), BlockLogError> {
         let mut progress = Progress::new(
@@ -268,6 +278,7 @@ impl BlockLog {
             let record = decode(height, &record)?;
             let ids = self.check(set, &record)?;
             self.index_block(&record, offset, &ids)?;
+            set.observe(&record.block);
             report.verified_blocks += 1;
         }
         progress.finish();
@@ -275,14 +286,16 @@ impl BlockLog {
         Ok(())
     }
 
-    /// Checks that `record` may be the next block of this log.
+    /// Checks that `record` may be the next block of this log: its
+    /// finality against the validators of its height's epoch.
     /// Returns the block's attestation ids (hashed once, here).
     pub fn check(
         &self,
-        set: &ValidatorSet,
+        sets: &dyn ValidatorSets,
         record: &BlockRecord,
     ) -> Result<Vec<AttestationId>, BlockLogError> {
         let height = record.block.header.height;
+        let set = sets.set_at(height);
         let ids = record
             .block
             .check_body(&set.chain_id)
@@ -294,7 +307,7 @@ impl BlockLog {
         self.check_not_committed(height, &ids)?;
         record
             .finality
-            .verify(set, &record.block.header)
+            .verify(&set, &record.block.header)
             .map_err(|source| BlockLogError::Finality { height, source })?;
         Ok(ids)
     }

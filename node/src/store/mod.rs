@@ -16,6 +16,7 @@ pub mod block_index;
 pub mod block_log;
 pub mod committed_ids;
 mod compression;
+pub mod epochs;
 pub mod events;
 pub mod evidence;
 pub mod governance;
@@ -29,7 +30,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use lotline_core::ValidatorSet;
+use epochs::ChainSets;
 use lotline_core::api::{AttestationSummary, Listing};
 use lotline_core::attestation::AttestationId;
 use lotline_core::merkle::BlockTree;
@@ -95,7 +96,8 @@ pub struct Store {
     dir: PathBuf,
     log: BlockLog,
     reader: StoreReader,
-    set: ValidatorSet,
+    /// The validators of each height's epoch (`epochs`).
+    sets: ChainSets,
 }
 
 /// The read side: cheap to clone, safe to use from any task.
@@ -186,17 +188,23 @@ type TreeCache = Arc<Mutex<VecDeque<(u64, Arc<BlockTree>)>>>;
 
 impl Store {
     /// Opens the block log (verifying the chain) and brings sled up to it.
-    pub fn open(dir: &Path, set: ValidatorSet) -> Result<(Store, StoreOpenReport), StoreError> {
-        Store::open_with(dir, set, None)
+    /// `sets`: a fixed [`lotline_core::ValidatorSet`], or the node's governance, which
+    /// learns each epoch's set from the chain ([`epochs`]).
+    pub fn open(
+        dir: &Path,
+        sets: impl Into<ChainSets>,
+    ) -> Result<(Store, StoreOpenReport), StoreError> {
+        Store::open_with(dir, sets, None)
     }
 
     /// [`Store::open`] for a node that opens the private sections its org
     /// key opens ([`Opener`]).
     pub fn open_with(
         dir: &Path,
-        set: ValidatorSet,
+        sets: impl Into<ChainSets>,
         opener: Option<Arc<dyn Opener>>,
     ) -> Result<(Store, StoreOpenReport), StoreError> {
+        let sets: ChainSets = sets.into();
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_owned(),
             source,
@@ -254,7 +262,8 @@ impl Store {
             report.sled_rebuilt = true;
         }
         let applied = reader.applied_height()?;
-        let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), &set)?;
+        sets.load(&reader, applied)?;
+        let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), sets.sets())?;
         report.log_truncated_bytes = log_report.truncated_bytes;
         report.verified_blocks = log_report.verified_blocks;
         report.log_index_rebuilt = log_report.index_rebuilt;
@@ -284,8 +293,10 @@ impl Store {
                 source,
             })?;
             report.sled_rebuilt = true;
+            sets.load(&reader, 0)?;
             for height in 1..=log.height() {
                 if let Some(record) = log.read(height)? {
+                    sets.observe(&record.block);
                     reader.apply(&record, &record.block.ids(), Vec::new())?;
                 }
             }
@@ -300,7 +311,7 @@ impl Store {
                 dir,
                 log,
                 reader,
-                set,
+                sets,
             },
             report,
         ))
@@ -315,8 +326,9 @@ impl Store {
         &self.dir
     }
 
-    pub fn validator_set(&self) -> &ValidatorSet {
-        &self.set
+    /// The validators of each height's epoch.
+    pub fn sets(&self) -> &ChainSets {
+        &self.sets
     }
 
     /// Opens the block log again after `ops::repair` replaced its file under
@@ -324,7 +336,7 @@ impl Store {
     /// blocks, so it must reach the head this store had; sled, built from
     /// those blocks, is left as it is.
     pub fn reopen_log(&mut self) -> Result<(), StoreError> {
-        let (log, _) = BlockLog::open(&self.dir.join("blocks.log"), &self.set)?;
+        let (log, _) = BlockLog::open(&self.dir.join("blocks.log"), self.sets.sets())?;
         if log.height() < self.log.height() {
             return Err(StoreError::LogBehind {
                 expected: self.log.height(),
@@ -348,10 +360,6 @@ impl Store {
         self.log.attestations()
     }
 
-    pub fn validators(&self) -> &ValidatorSet {
-        &self.set
-    }
-
     /// Commits a finalized block: check, log + fdatasync, then sled.
     /// `parsed` is asked, once the block checks, for the statements of its
     /// attestation ids that admission already parsed (the mempool keeps
@@ -373,8 +381,9 @@ impl Store {
     /// then sled is behind the log, which [`Store::open`] repairs after a
     /// crash. Returns the attestation ids, in block order.
     pub fn append(&mut self, record: &BlockRecord) -> Result<Vec<AttestationId>, StoreError> {
-        let ids = self.log.check(&self.set, record)?;
+        let ids = self.log.check(self.sets.sets(), record)?;
         self.log.append_durable(record, &ids)?;
+        self.sets.observe(&record.block);
         Ok(ids)
     }
 

@@ -120,7 +120,7 @@ impl Checker {
 
     /// The production validator set of `epoch` (empty if there is none).
     fn set(&self, epoch: u64) -> ValidatorSet {
-        ValidatorSet::new(self.chain_id, self.keys(epoch))
+        ValidatorSet::new(self.chain_id, self.keys(epoch)).in_epoch(epoch)
     }
 
     fn valid(

@@ -196,7 +196,7 @@ impl Roster {
 
     pub fn validator_set(&self, epoch: u64) -> Option<ValidatorSet> {
         self.epoch(epoch)
-            .map(|e| ValidatorSet::new(self.chain_id, e.keys()))
+            .map(|e| ValidatorSet::new(self.chain_id, e.keys()).in_epoch(epoch))
     }
 
     /// What `node`'s actor tells its engine about `epoch`.
