@@ -58,8 +58,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use rand_core::RngCore;
 use serde_json::{Map, Value};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::capture::{self, BodyKind, ReadError};
 use super::jobs::{Behaviour, CapturedEvent, JOB_ERRORS_MAX, JOB_EVENTS_LISTED_MAX};
@@ -71,8 +72,9 @@ use crate::ingest::{Ingest, Outcome};
 use crate::mempool::Admitted;
 use crate::store::StoreReader;
 
-/// How long the events of one enqueued chunk may take to commit before the
-/// job reports them pending.
+/// How long the events of one enqueued chunk may take to commit, counted
+/// from when the chunk before it committed whole (`commit_deadline`), before
+/// the job reports them pending.
 pub const COMMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// Error fields of a job that name the capture itself, not an event.
@@ -378,6 +380,7 @@ pub async fn run(
         problems: Problems::default(),
         captured: 0,
         waiters: JoinSet::new(),
+        previous_chunk: None,
         room: Arc::new(Notify::new()),
         spool: None,
     };
@@ -421,6 +424,9 @@ struct Driver {
     captured: usize,
     /// One task per enqueued chunk, waiting for its commits.
     waiters: JoinSet<()>,
+    /// Told by the last enqueued chunk's waiter whether that chunk committed
+    /// whole; the next chunk's clock starts then (`commit_deadline`).
+    previous_chunk: Option<oneshot::Receiver<bool>>,
     /// Notified when a chunk of this capture committed: room in the pool.
     room: Arc<Notify>,
     spool: Option<Spool>,
@@ -520,9 +526,16 @@ impl Driver {
         let capture_id = self.capture_id.clone();
         let room = self.room.clone();
         let reader = self.parts.reader.clone();
+        let enqueued = Instant::now();
+        let (committed_whole, next_chunk) = oneshot::channel();
+        let previous_chunk = self.previous_chunk.replace(next_chunk);
         self.waiters.spawn(async move {
-            let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
+            let deadline = commit_deadline(enqueued, previous_chunk).await;
             let outcomes = tickets.wait(deadline).await;
+            let whole = outcomes
+                .iter()
+                .all(|(_, o)| matches!(o, Outcome::Committed(_)));
+            let _ = committed_whole.send(whole);
             room.notify_one();
             let repeats = tokio::task::spawn_blocking({
                 let committed: Vec<_> = outcomes
@@ -661,6 +674,25 @@ fn repeats_among(
             }
         })
         .collect()
+}
+
+/// When a chunk's wait for its commits ends. Chunks commit in the order they
+/// were enqueued, so a chunk's clock starts when the chunk before it has
+/// committed whole: a long document on a busy node is not reported pending
+/// while its chunks are still committing one after another, and a stalled
+/// chain is still reported `COMMIT_WAIT` after the last chunk that committed.
+/// When the chunk before did not commit whole, the clock runs from this
+/// chunk's own enqueueing, as it would alone.
+async fn commit_deadline(enqueued: Instant, previous: Option<oneshot::Receiver<bool>>) -> Instant {
+    let previous_committed = match previous {
+        Some(previous) => previous.await.unwrap_or(false),
+        None => false,
+    };
+    if previous_committed {
+        Instant::now() + COMMIT_WAIT
+    } else {
+        enqueued + COMMIT_WAIT
+    }
 }
 
 /// Counts one chunk's commits into its job; a repeat committed after the
