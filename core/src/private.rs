@@ -460,7 +460,16 @@ impl<'de> Deserialize<'de> for PrivateSection {
                 PrivateSection::from_compact(v).map_err(E::custom)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PrivateSection, A::Error> {
-                ObjectForm::deserialize(de::value::MapAccessDeserializer::new(map)).map(Into::into)
+                let form = ObjectForm::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                // The form follows the suite: a compact section read from
+                // an object would keep a nonce its own form cannot carry,
+                // and so would not encode back to the bytes it came from.
+                if form.suite == SUITE_COMPACT {
+                    return Err(de::Error::custom(format!(
+                        "a {SUITE_COMPACT} private section is one base64 string, not an object"
+                    )));
+                }
+                Ok(form.into())
             }
         }
         if d.is_human_readable() {
@@ -1349,6 +1358,25 @@ mod tests {
                 .unwrap()
                 .get("keyPeriod")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_compact_suite_in_the_object_form_is_refused() {
+        // Found by the fuzz target `private_section`: read as an object, a
+        // compact section kept a nonce and re-encoded without it.
+        let a = EncryptionSecretKey::generate();
+        let recipients = [("acme".to_owned(), a.public_key())];
+        let (_, object) = seal_as(&event(), &paths(), &recipients, None, Suite::Object).unwrap();
+        let mut json = serde_json::to_value(&object).unwrap();
+        serde_json::from_value::<PrivateSection>(json.clone()).unwrap();
+        json["suite"] = SUITE_COMPACT.into();
+        let refused = serde_json::from_value::<PrivateSection>(json).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("one base64 string, not an object"),
+            "{refused}"
         );
     }
 
