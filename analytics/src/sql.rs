@@ -17,7 +17,8 @@
 //!   them ([`SqlError::Limit`]);
 //! - it does not plan (unknown column, type mismatch) ([`SqlError::Invalid`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
@@ -133,7 +134,7 @@ pub struct Answer {
 
 /// How DataFusion reads the files. [`Tuning::default`] is what the node
 /// uses; the benchmark names the settings it measured with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tuning {
     /// Threads a query's scan, joins and aggregates are split over
     /// (DataFusion's `target_partitions`, also the listing's file groups).
@@ -158,6 +159,13 @@ pub struct Tuning {
     /// 2.66-3.22x DuckDB to 2.28x and the one-lot query from 1.66-1.80x
     /// to 1.54x in the same run (docs/performance.md, "Analytics").
     pub view_types: bool,
+    /// Hash-partition both inputs of a join over the threads (DataFusion's
+    /// `repartition_joins`). Off: every join collects its build side once
+    /// and streams the probe side without repartitioning it.
+    pub repartition_joins: bool,
+    /// Read each file's page index (min/max per page) and prune pages by
+    /// it. The footer cache keeps it with the footer.
+    pub page_index: bool,
 }
 
 impl Default for Tuning {
@@ -167,6 +175,8 @@ impl Default for Tuning {
             pushdown_filters: true,
             collect_statistics: false,
             view_types: true,
+            repartition_joins: true,
+            page_index: true,
         }
     }
 }
@@ -178,17 +188,72 @@ pub const FOOTER_CACHE_BYTES: usize = 64 << 20;
 
 /// What queries over one folder share: the footers of its files, so a
 /// query does not open and parse every footer again (the cost that grows
-/// with the number of files, not their size). Bounded (LRU).
+/// with the number of files, not their size), bounded (LRU); and each
+/// table as DataFusion lists it ([`Prepared`]).
 #[derive(Debug)]
 pub struct Caches {
     footers: Arc<dyn FileMetadataCache>,
+    tables: Mutex<HashMap<(Table, Tuning), Prepared>>,
 }
+
+/// A table over the files one manifest lists for it: its parsed file
+/// URLs and, with [`Tuning::collect_statistics`], each file's statistics,
+/// kept while the manifest lists the same files (a query otherwise parses
+/// every path and merges every footer's statistics again). Per-caller
+/// views, memory pools and limits are still made per query, on top.
+#[derive(Debug)]
+struct Prepared {
+    paths: Vec<String>,
+    table: Arc<dyn TableProvider>,
+}
+
+/// Prepared tables kept: six tables under the node's tuning, and a few
+/// other tunings (the benchmark's); past it the map starts again.
+const PREPARED_MAX: usize = 24;
 
 impl Default for Caches {
     fn default() -> Caches {
         Caches {
             footers: Arc::new(DefaultFilesMetadataCache::new(FOOTER_CACHE_BYTES)),
+            tables: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+impl Caches {
+    /// `table` over `manifest`'s files: the prepared one if the manifest
+    /// still lists the same files for it, else `make`'s (then kept).
+    fn table(
+        &self,
+        table: Table,
+        tuning: Tuning,
+        manifest: &Manifest,
+        make: impl FnOnce() -> Result<Arc<dyn TableProvider>, SqlError>,
+    ) -> Result<Arc<dyn TableProvider>, SqlError> {
+        let paths = || manifest.files_of(table).map(|f| f.path.as_str());
+        let key = (table, tuning);
+        if let Some(prepared) = self.prepared().get(&key)
+            && prepared.paths.iter().map(String::as_str).eq(paths())
+        {
+            return Ok(prepared.table.clone());
+        }
+        let made = make()?;
+        let mut tables = self.prepared();
+        if tables.len() >= PREPARED_MAX && !tables.contains_key(&key) {
+            tables.clear();
+        }
+        tables.insert(
+            key,
+            Prepared {
+                paths: paths().map(str::to_owned).collect(),
+                table: made.clone(),
+            },
+        );
+        Ok(made)
+    }
+
+    fn prepared(&self) -> std::sync::MutexGuard<'_, HashMap<(Table, Tuning), Prepared>> {
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -273,7 +338,7 @@ async fn run(
     }
     // Only the tables the query names: each view lists its files.
     for &table in &tables {
-        let view = view(&ctx, catalog.dir(), manifest, table, who, tuning)?;
+        let view = view(&ctx, catalog, manifest, table, who, tuning)?;
         ctx.register_table(table.name(), view)
             .map_err(|e| SqlError::Internal(e.strip_backtrace()))?;
     }
@@ -354,9 +419,10 @@ fn session(limits: Limits, tuning: Tuning, caches: &Caches) -> Result<SessionCon
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = tuning.pushdown_filters;
     parquet.reorder_filters = tuning.pushdown_filters;
-    parquet.enable_page_index = true;
+    parquet.enable_page_index = tuning.page_index;
     parquet.schema_force_view_types = tuning.view_types;
     parquet.pruning = true;
+    config.options_mut().optimizer.repartition_joins = tuning.repartition_joins;
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
@@ -410,37 +476,16 @@ fn read_schema(table: Table, view_types: bool) -> SchemaRef {
 /// The table as `who` sees it, over the manifest's files.
 fn view(
     ctx: &SessionContext,
-    dir: &std::path::Path,
+    catalog: &Catalog,
     manifest: &Manifest,
     table: Table,
     who: &Visibility,
     tuning: Tuning,
 ) -> Result<Arc<dyn TableProvider>, SqlError> {
     let internal = |e: DataFusionError| SqlError::Internal(e.strip_backtrace());
-    let schema = read_schema(table, tuning.view_types);
-    let files: Vec<ListingTableUrl> = manifest
-        .files_of(table)
-        .map(|f| {
-            let path = dir.join(&f.path);
-            ListingTableUrl::parse(path.to_string_lossy()).map_err(internal)
-        })
-        .collect::<Result<_, _>>()?;
-    let base: Arc<dyn TableProvider> = if files.is_empty() {
-        Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(internal)?)
-    } else {
-        // The session's Parquet settings (pushdown, page index) and its
-        // threads and statistics: `ListingOptions::new` alone scans with
-        // one thread and without them.
-        let state = ctx.state();
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
-        let options = ListingOptions::new(Arc::new(format))
-            .with_file_extension(".parquet")
-            .with_session_config_options(state.config());
-        let config = ListingTableConfig::new_with_multi_paths(files)
-            .with_listing_options(options)
-            .with_schema(schema);
-        Arc::new(ListingTable::try_new(config).map_err(internal)?)
-    };
+    let base = catalog.caches().table(table, tuning, manifest, || {
+        listing(ctx, catalog.dir(), manifest, table, tuning)
+    })?;
     match who.readable(&manifest.facts) {
         None => Ok(base),
         Some(readable) => {
@@ -457,6 +502,43 @@ fn view(
             Ok(frame.into_view())
         }
     }
+}
+
+/// The table over the manifest's files, for every reader (no view).
+fn listing(
+    ctx: &SessionContext,
+    dir: &std::path::Path,
+    manifest: &Manifest,
+    table: Table,
+    tuning: Tuning,
+) -> Result<Arc<dyn TableProvider>, SqlError> {
+    let internal = |e: DataFusionError| SqlError::Internal(e.strip_backtrace());
+    let schema = read_schema(table, tuning.view_types);
+    let files: Vec<ListingTableUrl> = manifest
+        .files_of(table)
+        .map(|f| {
+            let path = dir.join(&f.path);
+            ListingTableUrl::parse(path.to_string_lossy()).map_err(internal)
+        })
+        .collect::<Result<_, _>>()?;
+    if files.is_empty() {
+        return Ok(Arc::new(
+            MemTable::try_new(schema, vec![vec![]]).map_err(internal)?,
+        ));
+    }
+    // The session's Parquet settings (pushdown, page index) and its
+    // threads and statistics: `ListingOptions::new` alone scans with
+    // one thread and without them. The table keeps the statistics it
+    // collects, per file, for as long as it is prepared.
+    let state = ctx.state();
+    let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+    let options = ListingOptions::new(Arc::new(format))
+        .with_file_extension(".parquet")
+        .with_session_config_options(state.config());
+    let config = ListingTableConfig::new_with_multi_paths(files)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config).map_err(internal)?))
 }
 
 /// Resource errors are limits; everything else goes to `otherwise`.

@@ -17,7 +17,8 @@
 //! the runs of a query (DataFusion: the node's footer cache, `sql::Caches`;
 //! DuckDB: `SET parquet_metadata_cache = true`). DataFusion runs with the
 //! node's settings (`sql::Tuning::default`) unless `--pushdown`,
-//! `--statistics` or `--view-types` (true or false) say otherwise.
+//! `--statistics`, `--view-types`, `--repartition-joins` or `--page-index`
+//! (true or false) say otherwise.
 //!
 //! A large store does not fit one sitting: `--phase build` makes the
 //! store and the projection in `--dir` and records what it measured in
@@ -141,6 +142,8 @@ fn args() -> Result<Args> {
             "--pushdown" => out.tuning.pushdown_filters = flag_bool(&value)?,
             "--statistics" => out.tuning.collect_statistics = flag_bool(&value)?,
             "--view-types" => out.tuning.view_types = flag_bool(&value)?,
+            "--repartition-joins" => out.tuning.repartition_joins = flag_bool(&value)?,
+            "--page-index" => out.tuning.page_index = flag_bool(&value)?,
             "--phase" => {
                 out.phase = match value.as_str() {
                     "build" => Phase::Build,
@@ -150,7 +153,7 @@ fn args() -> Result<Args> {
                 }
             }
             other => bail!(
-                "unknown flag {other} (use --events N --dir D --runs R --phase build|query|all --threads T --pushdown B --statistics B --view-types B)"
+                "unknown flag {other} (use --events N --dir D --runs R --phase build|query|all --threads T --pushdown B --statistics B --view-types B --repartition-joins B --page-index B)"
             ),
         }
     }
@@ -223,8 +226,15 @@ fn main() -> Result<()> {
     ];
     let t = args.tuning;
     println!(
-        "\nboth engines: {} threads, footers cached across runs; DataFusion pushdown_filters={} collect_statistics={} view_types={}; median of {} runs after one warm-up",
-        t.threads, t.pushdown_filters, t.collect_statistics, t.view_types, args.runs
+        "\nboth engines: {} threads, footers cached across runs; DataFusion pushdown_filters={} collect_statistics={} view_types={} repartition_joins={} page_index={}; median of {} runs after one warm-up; load {}",
+        t.threads,
+        t.pushdown_filters,
+        t.collect_statistics,
+        t.view_types,
+        t.repartition_joins,
+        t.page_index,
+        args.runs,
+        load()
     );
     let daily = daily_partitions(&dir, &manifest)?;
     println!(
@@ -246,6 +256,7 @@ fn main() -> Result<()> {
             df_ms / duck_ms
         );
     }
+    println!("load after: {}", load());
     Ok(())
 }
 
@@ -285,6 +296,13 @@ fn daily_partitions(dir: &Path, manifest: &Manifest) -> Result<u64> {
         total += u64::try_from(n)?;
     }
     Ok(total)
+}
+
+/// The machine's load average (1, 5, 15 minutes), printed with the figures.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn median(values: impl Iterator<Item = u64>) -> u64 {
