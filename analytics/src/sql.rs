@@ -35,6 +35,8 @@ use datafusion::execution::cache::DefaultFilesMetadataCache;
 use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -275,10 +277,30 @@ pub async fn query_with(
     limits: Limits,
     tuning: Tuning,
 ) -> Result<Answer, SqlError> {
+    Ok(profile(catalog, who, sql, limits, tuning).await?.0)
+}
+
+/// [`query_with`], and the physical plan it ran with each operator's
+/// metrics (rows, time, bytes and files pruned): what `EXPLAIN ANALYZE`
+/// shows, which callers may not run (it is not a query). For the
+/// benchmark's profiles.
+pub async fn profile(
+    catalog: &Catalog,
+    who: &Visibility,
+    sql: &str,
+    limits: Limits,
+    tuning: Tuning,
+) -> Result<(Answer, String), SqlError> {
     let manifest = catalog.snapshot();
     let run = run(catalog, &manifest, who, sql, limits, tuning);
     match tokio::time::timeout(limits.time_max, run).await {
-        Ok(answer) => answer,
+        Ok(Ok((answer, plan))) => Ok((
+            answer,
+            DisplayableExecutionPlan::with_metrics(plan.as_ref())
+                .indent(true)
+                .to_string(),
+        )),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(SqlError::Limit(format!(
             "the query ran longer than {} s",
             limits.time_max.as_secs_f64()
@@ -293,7 +315,7 @@ async fn run(
     sql: &str,
     limits: Limits,
     tuning: Tuning,
-) -> Result<Answer, SqlError> {
+) -> Result<(Answer, Arc<dyn ExecutionPlan>), SqlError> {
     let chars = sql.chars().count();
     if chars > SQL_CHARS_MAX {
         return Err(SqlError::Limit(format!(
@@ -357,9 +379,11 @@ async fn run(
         .await
         .map_err(|e| classify(e, SqlError::Invalid))?;
     let schema = plain_strings(frame.schema().as_arrow());
-    let mut stream = frame
-        .execute_stream()
+    let plan = frame
+        .create_physical_plan()
         .await
+        .map_err(|e| classify(e, SqlError::Internal))?;
+    let mut stream = execute_stream(plan.clone(), ctx.task_ctx())
         .map_err(|e| classify(e, SqlError::Internal))?;
     let mut batches = Vec::new();
     let mut rows = 0usize;
@@ -388,12 +412,13 @@ async fn run(
         }
         batches.push(batch);
     }
-    Ok(Answer {
+    let answer = Answer {
         schema,
         batches,
         rows,
         height: manifest.height,
-    })
+    };
+    Ok((answer, plan))
 }
 
 fn session(limits: Limits, tuning: Tuning, caches: &Caches) -> Result<SessionContext, SqlError> {

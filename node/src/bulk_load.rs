@@ -255,10 +255,7 @@ fn sign_story(
 /// Opens a store [`load`] built in `dir` earlier; the story of `scale` is
 /// generated again (not signed or committed) for its summary.
 pub fn reopen(dir: &Path, scale: Scale) -> Result<(Store, StoreOpenReport, WorkloadSummary)> {
-    let (genesis_path, config_path) = paths(dir);
-    let genesis = Genesis::load(&genesis_path)?;
-    let config = NodeConfig::load(&config_path)?;
-    let (store, report) = Store::open(&config.data_dir, genesis.validator_set())?;
+    let (store, report, _) = reopen_store(dir)?;
     let mut workload = SupplyChainWorkload::stream(SEED, scale, &Roles::demo());
     workload.by_ref().for_each(drop);
     let summary = workload
@@ -266,6 +263,16 @@ pub fn reopen(dir: &Path, scale: Scale) -> Result<(Store, StoreOpenReport, Workl
         .cloned()
         .context("the workload ended without a summary")?;
     Ok((store, report, summary))
+}
+
+/// Opens the store [`load`] built in `dir` earlier, with its genesis,
+/// without generating the story again.
+pub fn reopen_store(dir: &Path) -> Result<(Store, StoreOpenReport, Genesis)> {
+    let (genesis_path, config_path) = paths(dir);
+    let genesis = Genesis::load(&genesis_path)?;
+    let config = NodeConfig::load(&config_path)?;
+    let (store, report) = Store::open(&config.data_dir, genesis.validator_set())?;
+    Ok((store, report, genesis))
 }
 
 /// The sled index directory of the store [`load`] built in `dir`.

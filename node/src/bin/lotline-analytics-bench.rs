@@ -23,7 +23,10 @@
 //! A large store does not fit one sitting: `--phase build` makes the
 //! store and the projection in `--dir` and records what it measured in
 //! `--dir/bench.json`; `--phase query` reuses them (no rebuild) and runs
-//! the queries; `--phase all` (the default) does both.
+//! the queries; `--phase all` (the default) does both. `--phase project`
+//! projects the kept store again (the Parquet layout changed, not the
+//! chain). `--explain true` prints DataFusion's plan of each query with
+//! its operators' metrics (what `EXPLAIN ANALYZE` shows) after the runs.
 //!
 //! ```text
 //! cargo build --release -p lotline-node --bin lotline-analytics-bench
@@ -93,6 +96,7 @@ print(json.dumps(out))
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Build,
+    Project,
     Query,
     All,
 }
@@ -103,6 +107,7 @@ struct Args {
     runs: usize,
     phase: Phase,
     tuning: Tuning,
+    explain: bool,
 }
 
 /// What `--phase build` measured, for `--phase query`.
@@ -130,6 +135,7 @@ fn args() -> Result<Args> {
         runs: 5,
         phase: Phase::All,
         tuning: Tuning::default(),
+        explain: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -144,16 +150,18 @@ fn args() -> Result<Args> {
             "--view-types" => out.tuning.view_types = flag_bool(&value)?,
             "--repartition-joins" => out.tuning.repartition_joins = flag_bool(&value)?,
             "--page-index" => out.tuning.page_index = flag_bool(&value)?,
+            "--explain" => out.explain = flag_bool(&value)?,
             "--phase" => {
                 out.phase = match value.as_str() {
                     "build" => Phase::Build,
+                    "project" => Phase::Project,
                     "query" => Phase::Query,
                     "all" => Phase::All,
-                    other => bail!("--phase {other}: use build, query or all"),
+                    other => bail!("--phase {other}: use build, project, query or all"),
                 }
             }
             other => bail!(
-                "unknown flag {other} (use --events N --dir D --runs R --phase build|query|all --threads T --pushdown B --statistics B --view-types B --repartition-joins B --page-index B)"
+                "unknown flag {other} (use --events N --dir D --runs R --phase build|project|query|all --threads T --pushdown B --statistics B --view-types B --repartition-joins B --page-index B --explain B)"
             ),
         }
     }
@@ -167,13 +175,10 @@ fn main() -> Result<()> {
     let args = args()?;
     let venv = readers_venv()?;
     let dir = args.dir.join("analytics");
-    let built = if args.phase == Phase::Query {
-        let path = args.dir.join("bench.json");
-        let text = std::fs::read(&path)
-            .with_context(|| format!("{}: run --phase build first", path.display()))?;
-        serde_json::from_slice(&text)?
-    } else {
-        build(&args)?
+    let built = match args.phase {
+        Phase::Query => read_built(&args.dir)?,
+        Phase::Project => project(&args.dir, read_built(&args.dir)?)?,
+        Phase::Build | Phase::All => build(&args)?,
     };
     let manifest = Manifest::load(&dir)?.context("no manifest.json: run --phase build first")?;
     let commit_rate = built.events as f64 / built.commit_seconds;
@@ -212,7 +217,13 @@ fn main() -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if args.phase == Phase::Build {
+    if args.phase != Phase::Query {
+        let daily = daily_partitions(&dir, &manifest)?;
+        println!(
+            "format 1 layout (one partition per table and UTC day) for the same rows: {daily} partitions, so at least {daily} files"
+        );
+    }
+    if matches!(args.phase, Phase::Build | Phase::Project) {
         return Ok(());
     }
 
@@ -236,10 +247,6 @@ fn main() -> Result<()> {
         args.runs,
         load()
     );
-    let daily = daily_partitions(&dir, &manifest)?;
-    println!(
-        "format 1 layout (one partition per table and UTC day) for the same rows: {daily} partitions, so at least {daily} files"
-    );
     let datafusion = datafusion_times(&dir, &manifest, &queries, args.runs, t)?;
     let duckdb = duckdb_times(&venv, &dir, &queries, args.runs, t.threads)?;
     println!("\n| query | rows | DataFusion median ms | DuckDB median ms | DataFusion / DuckDB |");
@@ -257,6 +264,75 @@ fn main() -> Result<()> {
         );
     }
     println!("load after: {}", load());
+    if args.explain {
+        explain(&dir, &manifest, &queries, t)?;
+    }
+    Ok(())
+}
+
+/// What `--phase build` recorded in `dir`.
+fn read_built(dir: &Path) -> Result<Built> {
+    let path = dir.join("bench.json");
+    let text = std::fs::read(&path)
+        .with_context(|| format!("{}: run --phase build first", path.display()))?;
+    Ok(serde_json::from_slice(&text)?)
+}
+
+/// Projects the store `--phase build` kept in `dir` again, from block 1,
+/// into a new `analytics` folder; records the new projection time.
+fn project(dir: &Path, built: Built) -> Result<Built> {
+    let (store, _, genesis) = bulk_load::reopen_store(&dir.join("store"))
+        .context("the store of --phase build (deleted?)")?;
+    let out = dir.join("analytics");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    let seconds = catch_up_from_block_1(&out, std::sync::Arc::new(genesis), store.reader())?;
+    let built = Built {
+        projection_seconds: seconds,
+        ..built
+    };
+    std::fs::write(dir.join("bench.json"), serde_json::to_vec(&built)?)?;
+    Ok(built)
+}
+
+/// Projects the whole store into `out`; returns the seconds it took.
+fn catch_up_from_block_1(
+    out: &Path,
+    genesis: std::sync::Arc<lotline_genesis::Genesis>,
+    reader: lotline_node::store::StoreReader,
+) -> Result<f64> {
+    let started = Instant::now();
+    let mut projection = Projection::open(out, genesis)?;
+    catch_up(&mut projection, &StoreSource(reader), None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    projection.delete_retired(Duration::ZERO);
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Prints DataFusion's plan of each query with its operators' metrics.
+fn explain(
+    dir: &Path,
+    manifest: &Manifest,
+    queries: &[(&str, String)],
+    tuning: Tuning,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(tuning.threads)
+        .enable_all()
+        .build()?;
+    let catalog = Catalog::new(dir.to_owned(), manifest.clone());
+    for (name, text) in queries {
+        let (_, plan) = runtime
+            .block_on(sql::profile(
+                &catalog,
+                &Visibility::All,
+                text,
+                BENCH_LIMITS,
+                tuning,
+            ))
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        println!("\n{name}, DataFusion's plan with metrics (one run, footers cached):\n{plan}");
+    }
     Ok(())
 }
 
@@ -327,15 +403,12 @@ fn build(args: &Args) -> Result<Built> {
     )?;
     let lot = loaded.summary.wide_raw_lot.clone();
     let genesis = std::sync::Arc::new(loaded.genesis);
-    let reader = loaded.store.reader();
-    let started = Instant::now();
-    let mut projection = Projection::open(&args.dir.join("analytics"), genesis)?;
-    catch_up(&mut projection, &StoreSource(reader), None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    projection.delete_retired(Duration::ZERO);
+    let projection_seconds =
+        catch_up_from_block_1(&args.dir.join("analytics"), genesis, loaded.store.reader())?;
     let built = Built {
         events: loaded.events,
         commit_seconds: loaded.seconds,
-        projection_seconds: started.elapsed().as_secs_f64(),
+        projection_seconds,
         lot,
     };
     std::fs::write(args.dir.join("bench.json"), serde_json::to_vec(&built)?)?;
