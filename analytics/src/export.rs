@@ -276,7 +276,7 @@ fn filter_file(
             .collect();
         Ok(filter_record_batch(&batch, &mask)?)
     });
-    let rows = projection::write_parquet(dest, table, batches)?;
+    let rows = projection::write_parquet(dest, table, entry.rows, batches)?;
     if rows == 0 {
         std::fs::remove_file(dest).map_err(|source| ExportError::Io {
             path: dest.to_owned(),

@@ -282,11 +282,10 @@ impl Projection {
             let batch = rows.finish()?;
             let entry = self.write_file(
                 &mut next,
-                table,
-                &month,
+                (table, &month),
+                batch.num_rows() as u64,
                 [Ok(batch)],
-                height_min,
-                height_max,
+                (height_min, height_max),
             )?;
             written += entry.rows;
             hot.insert((entry.table.clone(), entry.month.clone()));
@@ -302,15 +301,15 @@ impl Projection {
         Ok(written)
     }
 
-    /// Writes `batches` as the next file of (`table`, `month`), durably.
+    /// Writes `batches`, at most `rows_max` rows of blocks `heights`
+    /// (lowest, highest), as the next file of (`table`, `month`), durably.
     fn write_file(
         &self,
         next: &mut Manifest,
-        table: Table,
-        month: &str,
+        (table, month): (Table, &str),
+        rows_max: u64,
         batches: impl IntoIterator<Item = Result<RecordBatch, ProjectionError>>,
-        height_min: u64,
-        height_max: u64,
+        (height_min, height_max): (u64, u64),
     ) -> Result<FileEntry, ProjectionError> {
         let rel = format!(
             "{}/{PARTITION_KEY}={month}/part-{:08}.parquet",
@@ -319,7 +318,7 @@ impl Projection {
         );
         next.next_file += 1;
         let path = self.dir.join(&rel);
-        let rows = write_parquet(&path, table, batches)?;
+        let rows = write_parquet(&path, table, rows_max, batches)?;
         let (blake3, bytes) = manifest::hash_file(&path).map_err(io(&path))?;
         Ok(FileEntry {
             path: rel,
@@ -373,12 +372,15 @@ impl Projection {
             let height_min = entries.iter().map(|e| e.height_min).min().unwrap_or(0);
             let height_max = entries.iter().map(|e| e.height_max).max().unwrap_or(0);
             let month = first.month.clone();
-            let new = self.write_file(&mut next, table, &month, batches, height_min, height_max)?;
-            assert_eq!(
-                new.rows,
-                entries.iter().map(|e| e.rows).sum::<u64>(),
-                "compaction keeps every row"
-            );
+            let rows: u64 = entries.iter().map(|e| e.rows).sum();
+            let new = self.write_file(
+                &mut next,
+                (table, &month),
+                rows,
+                batches,
+                (height_min, height_max),
+            )?;
+            assert_eq!(new.rows, rows, "compaction keeps every row");
             next.files
                 .retain(|f| !entries.iter().any(|e| e.path == f.path));
             next.files.push(new);
@@ -499,19 +501,57 @@ fn merge_groups(
 /// The writer settings of every file: zstd, dictionary encoding, page
 /// statistics (readers prune row groups and pages by them).
 pub fn writer_properties() -> WriterProperties {
+    writer_builder().build()
+}
+
+fn writer_builder() -> parquet::file::properties::WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
         .set_max_row_group_size(ROW_GROUP_ROWS)
         .set_created_by(format!("lotline-analytics {}", env!("CARGO_PKG_VERSION")))
+}
+
+/// The columns a quality engineer looks one value up in ("every
+/// measurement of this lot", "every event of this EPC"): their values
+/// are spread over every month, so min/max statistics cannot skip a file
+/// and a bloom filter can (DataFusion, DuckDB, Spark and Trino read them).
+pub fn bloom_filter_columns(table: Table) -> &'static [&'static str] {
+    match table {
+        Table::Identifiers => &["identifier"],
+        Table::Measurements => &["subject"],
+        _ => &[],
+    }
+}
+
+/// False positive rate of the bloom filters: a lookup opens about one
+/// file in a hundred that does not hold the value.
+pub const BLOOM_FILTER_FPP: f64 = 0.01;
+
+/// [`writer_properties`] for a file of `table` of at most `rows_max` rows:
+/// bloom filters on [`bloom_filter_columns`] sized for that many distinct
+/// values (a filter sized for the writer's default of a million values
+/// would cost ~1 MB per file, more than most files' data).
+pub fn file_properties(table: Table, rows_max: u64) -> WriterProperties {
+    let ndv = rows_max.clamp(1, ROW_GROUP_ROWS as u64);
+    bloom_filter_columns(table)
+        .iter()
+        .fold(writer_builder(), |builder, column| {
+            let path = parquet::schema::types::ColumnPath::from(*column);
+            builder
+                .set_column_bloom_filter_enabled(path.clone(), true)
+                .set_column_bloom_filter_fpp(path.clone(), BLOOM_FILTER_FPP)
+                .set_column_bloom_filter_ndv(path, ndv)
+        })
         .build()
 }
 
-/// Writes `batches` to `path` through a temporary file (fdatasync, rename).
-/// Returns the rows written.
+/// Writes `batches`, at most `rows_max` rows, to `path` through a
+/// temporary file (fdatasync, rename). Returns the rows written.
 pub fn write_parquet(
     path: &Path,
     table: Table,
+    rows_max: u64,
     batches: impl IntoIterator<Item = Result<RecordBatch, ProjectionError>>,
 ) -> Result<u64, ProjectionError> {
     let parent = path.parent().unwrap_or(Path::new("."));
@@ -523,7 +563,8 @@ pub fn write_parquet(
         source,
     };
     let mut writer =
-        ArrowWriter::try_new(file, table.schema(), Some(writer_properties())).map_err(perr)?;
+        ArrowWriter::try_new(file, table.schema(), Some(file_properties(table, rows_max)))
+            .map_err(perr)?;
     let mut rows = 0u64;
     for batch in batches {
         let batch = batch?;
@@ -626,5 +667,113 @@ mod tests {
             file("events", "2026-01", 900, 3),
         ];
         assert!(merge_groups(&manifest(files), POLICY, &BTreeSet::new()).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod bloom_tests {
+    use super::*;
+    use crate::schema::Kind;
+    use arrow::array::{
+        ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray,
+        TimestampMillisecondArray,
+    };
+    use parquet::file::properties::ReaderProperties;
+    use parquet::file::reader::FileReader;
+    use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+
+    /// `rows` rows of `table`: each string column holds `{column}-{i}`.
+    fn batch(table: Table, rows: usize) -> RecordBatch {
+        let columns: Vec<ArrayRef> = table
+            .columns()
+            .map(|(name, kind, _)| -> ArrayRef {
+                let n = 0..rows;
+                match kind {
+                    Kind::Str => Arc::new(StringArray::from_iter_values(
+                        n.map(|i| format!("{name}-{i}")),
+                    )),
+                    Kind::I64 => Arc::new(Int64Array::from_iter_values(n.map(|i| i as i64))),
+                    Kind::I32 => Arc::new(Int32Array::from_iter_values(n.map(|i| i as i32))),
+                    Kind::F64 => Arc::new(Float64Array::from_iter_values(n.map(|i| i as f64))),
+                    Kind::Bool => Arc::new(BooleanArray::from_iter(n.map(|i| Some(i % 2 == 0)))),
+                    Kind::Time => Arc::new(
+                        TimestampMillisecondArray::from_iter_values(n.map(|i| i as i64))
+                            .with_timezone("UTC"),
+                    ),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(table.schema(), columns).expect("batch")
+    }
+
+    /// Writes `rows` rows of `table`; returns the file's reader (bloom
+    /// filters read) and its size in bytes.
+    fn written(table: Table, rows: usize) -> (SerializedFileReader<File>, u64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("part.parquet");
+        let n = write_parquet(&path, table, rows as u64, [Ok(batch(table, rows))]).expect("write");
+        assert_eq!(n, rows as u64);
+        let options = ReadOptionsBuilder::new()
+            .with_reader_properties(
+                ReaderProperties::builder()
+                    .set_read_bloom_filter(true)
+                    .build(),
+            )
+            .build();
+        let file = File::open(&path).expect("open");
+        let bytes = file.metadata().expect("metadata").len();
+        let reader = SerializedFileReader::new_with_options(file, options).expect("reader");
+        (reader, bytes)
+    }
+
+    fn column_index(table: Table, name: &str) -> usize {
+        table.columns().position(|c| c.0 == name).expect("column")
+    }
+
+    /// Goal: a lookup of one identifier or one measured lot can skip a file
+    /// that does not hold it (every value it holds passes its filter, about
+    /// one absent value in a hundred does), and the filter is sized for the
+    /// file, not for the writer's default of a million values (~1 MB).
+    #[test]
+    fn lookup_columns_carry_a_bloom_filter_sized_for_the_file() {
+        for (table, column) in [
+            (Table::Identifiers, "identifier"),
+            (Table::Measurements, "subject"),
+        ] {
+            assert_eq!(bloom_filter_columns(table), &[column]);
+            let rows = 2_000;
+            let (reader, bytes) = written(table, rows);
+            let group = reader.get_row_group(0).expect("row group");
+            let filter = group
+                .get_column_bloom_filter(column_index(table, column))
+                .expect("a bloom filter");
+            for i in 0..rows {
+                assert!(
+                    filter.check(&format!("{column}-{i}").as_str()),
+                    "{column}-{i}"
+                );
+            }
+            let false_positives = (0..10_000)
+                .filter(|i| filter.check(&format!("absent-{i}").as_str()))
+                .count();
+            assert!(false_positives < 300, "{false_positives} of 10,000");
+            assert!(
+                bytes < 256 << 10,
+                "{} file of {rows} rows: {bytes} bytes",
+                table.name()
+            );
+        }
+    }
+
+    /// Goal: columns nobody looks one value up in carry no filter (each
+    /// filter costs bytes in every file).
+    #[test]
+    fn other_columns_carry_no_bloom_filter() {
+        let (reader, _) = written(Table::Events, 100);
+        let group = reader.get_row_group(0).expect("row group");
+        for (i, (name, _, _)) in Table::Events.columns().enumerate() {
+            assert!(group.get_column_bloom_filter(i).is_none(), "{name}");
+        }
+        assert!(bloom_filter_columns(Table::Events).is_empty());
     }
 }
