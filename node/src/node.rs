@@ -143,13 +143,32 @@ impl Node {
         // consult it after.
         let governance = Arc::new(Governance::new(genesis.clone()));
         let chain_set = crate::store::epochs::ChainSets::from(governance.clone());
+        // The org's period keys (crypto-shredding, access::shred): one set
+        // shared by the index, the reads and the shredding follower.
+        let period_keys = match config.private.as_ref() {
+            Some(section) => match &section.period_keys {
+                Some(dir) => Some(Arc::new(
+                    crate::access::shred::PeriodKeys::new(&genesis, &section.org, dir).ok_or_else(
+                        || {
+                            StartError::Private(
+                                "[private] period_keys needs a genesis with [retention]".into(),
+                            )
+                        },
+                    )?,
+                )),
+                None => None,
+            },
+            None => None,
+        };
         // The index adds what this node's org key opens (store::Opener):
         // the quality series of a recipient org's node.
         let opener = match &config.private {
             None => None,
-            Some(section) => Some(Arc::new(
-                org_encryption_key(&genesis, section).map_err(StartError::Private)?,
-            ) as Arc<dyn crate::store::Opener>),
+            Some(section) => {
+                let mut key = org_encryption_key(&genesis, section).map_err(StartError::Private)?;
+                key.periods = period_keys.clone();
+                Some(Arc::new(key) as Arc<dyn crate::store::Opener>)
+            }
         };
         let (store, open_report) =
             tokio::task::spawn_blocking(move || Store::open_with(&data_dir, chain_set, opener))
@@ -364,22 +383,14 @@ impl Node {
                     org_encryption_key(&genesis, section).map_err(StartError::Private)?;
                 // Crypto-shredding: the follower deletes expired period keys
                 // as the chain passes their period (access::shred).
-                if let Some(dir) = &section.period_keys {
-                    let periods =
-                        crate::access::shred::PeriodKeys::new(&genesis, &section.org, dir)
-                            .ok_or_else(|| {
-                                StartError::Private(
-                                    "[private] period_keys needs a genesis with [retention]".into(),
-                                )
-                            })?;
-                    let periods = Arc::new(periods);
+                if let Some(periods) = &period_keys {
                     crate::access::shred::start(
                         periods.clone(),
                         reader.clone(),
                         shared.clone(),
                         audit.clone(),
                     );
-                    org_key.periods = Some(periods);
+                    org_key.periods = Some(periods.clone());
                 }
                 Some(org_key)
             }

@@ -361,6 +361,51 @@ async fn private_fields_are_plaintext_only_to_entitled_orgs() {
     }
 }
 
+/// The supplier's 36 commissioning inspections of lots `{prefix}-{i}`, each
+/// with its "tensile strength" measurements sealed: 30 in control around
+/// 45, then six at `shifted`, far beyond 3 sigma (a run rule fires).
+fn sealed_inspections(four: &Four, prefix: &str, shifted: f64) -> Vec<lotline_core::Envelope> {
+    (0..36)
+        .map(|i| {
+            let mut event =
+                serde_json::to_value(commissioning(&format!("{prefix}-{i}"))).expect("e");
+            let value = if i < 30 {
+                45.0 + [-0.2, -0.1, 0.0, 0.1, 0.2][i % 5]
+            } else {
+                shifted
+            };
+            event["lotline:quality"]["measurements"][0]["value"] = value.into();
+            let event: lotline_core::epcis::Event = serde_json::from_value(event).expect("e");
+            lotline_sdk::AttestationBuilder::new(four.genesis.chain_id(), &four.signers["supplier"])
+                .event(event)
+                .private_fields(&four.genesis, vec!["/lotline:quality/measurements".into()])
+                .build()
+                .expect("envelope")
+        })
+        .collect()
+}
+
+/// Submits `envelopes` to node 0 in batches of 12 until committed, and
+/// waits for every node to apply them; returns node 0's client.
+async fn commit_everywhere(
+    nodes: &[lotline_node::Node],
+    envelopes: &[lotline_core::Envelope],
+) -> lotline_sdk::Client {
+    let client = lotline_sdk::Client::new(&nodes[0].url()).expect("client");
+    for chunk in envelopes.chunks(12) {
+        client
+            .submit_batch(chunk, Wait::Committed)
+            .await
+            .expect("committed");
+    }
+    let target = nodes[0].shared.head().height;
+    eventually("all nodes apply the sealed records", 30, || {
+        nodes.iter().all(|n| n.shared.head().height >= target)
+    })
+    .await;
+    client
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sealed_measurements_chart_and_alert_only_for_entitled_orgs() {
     // Goal (issue 14): a supplier seals its measurements; the nodes of the
@@ -384,35 +429,8 @@ async fn sealed_measurements_chart_and_alert_only_for_entitled_orgs() {
     }
     let nodes = four.start_all().await;
     let shifted = 48.371_f64;
-    let envelopes: Vec<_> = (0..36)
-        .map(|i| {
-            let mut event = serde_json::to_value(commissioning(&format!("SEAL-{i}"))).expect("e");
-            let value = if i < 30 {
-                45.0 + [-0.2, -0.1, 0.0, 0.1, 0.2][i % 5]
-            } else {
-                shifted
-            };
-            event["lotline:quality"]["measurements"][0]["value"] = value.into();
-            let event: lotline_core::epcis::Event = serde_json::from_value(event).expect("e");
-            lotline_sdk::AttestationBuilder::new(four.genesis.chain_id(), &four.signers["supplier"])
-                .event(event)
-                .private_fields(&four.genesis, vec!["/lotline:quality/measurements".into()])
-                .build()
-                .expect("envelope")
-        })
-        .collect();
-    let client = lotline_sdk::Client::new(&nodes[0].url()).expect("client");
-    for chunk in envelopes.chunks(12) {
-        client
-            .submit_batch(chunk, Wait::Committed)
-            .await
-            .expect("committed");
-    }
-    let target = nodes[0].shared.head().height;
-    eventually("all nodes apply the sealed records", 30, || {
-        nodes.iter().all(|n| n.shared.head().height >= target)
-    })
-    .await;
+    let envelopes = sealed_inspections(&four, "SEAL", shifted);
+    commit_everywhere(&nodes, &envelopes).await;
 
     let http = reqwest::Client::new();
     let token = |org: &str| format!("Bearer {}", four.tokens[org]);
@@ -666,6 +684,170 @@ async fn a_shredded_period_is_unreadable_everywhere_and_receipts_still_verify() 
         );
         let contents = folder_contents(&config.data_dir);
         assert_eq!(holds(&contents, marker), None, "node {i}: marker on disk");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shredded_period_takes_its_measurements_off_charts_and_disks() {
+    // Goal (issue 14, charts under retention): on a consortium with
+    // 20-second key periods and one period of retention, a supplier's
+    // sealed measurements are charted on the recipients' nodes (supplier,
+    // regulator) and the supplier's node states the run-rule alert they
+    // fire; once the period is shredded the charts no longer hold them,
+    // no data folder holds the measured value (raw or zstd-decompressed,
+    // as text or as the 8 bytes of the f64), the alert stays on chain
+    // without a value, and a receipt still verifies. Method: as the
+    // sealed-measurements test (36 inspections, the last six far beyond
+    // 3 sigma), sealed in one key period; then public shipments once a
+    // second until the supplier's chart is gone.
+    let _serial = one_at_a_time().await;
+    let mut four = Four::new().with_retention(20, 6);
+    let capture = four.configs[0].capture.clone().expect("[capture]");
+    four.configs[0].alerts = Some(lotline_node::config::AlertsConfig {
+        org: capture.org,
+        key: capture.key,
+        supplier_nc_rate_max: 1.0,
+        supplier_lots_min: 1_000,
+    });
+    let nodes = four.start_all().await;
+    // Seal at the start of a key period, so the charts and the alert are
+    // checked at least 20 s before the period can expire.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    if now_ms % 20_000 > 5_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(20_000 - now_ms % 20_000)).await;
+    }
+    let shifted = 48.371_f64;
+    let envelopes = sealed_inspections(&four, "KEPT", shifted);
+    let period = envelopes
+        .iter()
+        .map(|e| {
+            lotline_core::Statement::from_payload(&e.payload)
+                .expect("statement")
+                .private
+                .and_then(|p| p.key_period)
+                .expect("a key period")
+        })
+        .max()
+        .expect("36 records");
+    let client = commit_everywhere(&nodes, &envelopes).await;
+
+    let http = reqwest::Client::new();
+    let token = |org: &str| format!("Bearer {}", four.tokens[org]);
+    let chart = |node: usize, org: &str| {
+        http.get(format!(
+            "{}/v1/spc/{GTIN}/tensile%20strength?points=100",
+            nodes[node].url()
+        ))
+        .header("authorization", token(org))
+        .send()
+    };
+    for (node, org) in [(0, "supplier"), (3, "regulator")] {
+        let response = chart(node, org).await.expect("chart");
+        assert_eq!(response.status(), 200, "{org} on node {node}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["count"], 36, "{org} on node {node}");
+        assert_eq!(body["points"][35]["value"], shifted, "{org} on node {node}");
+        assert_eq!(body["points"][35]["private"], true);
+    }
+    let alerts = || {
+        let request = http
+            .get(format!(
+                "{}/v1/alerts?limit=100&rule=runRule",
+                nodes[0].url()
+            ))
+            .header("authorization", token("supplier"));
+        async move {
+            let response = request.send().await.expect("alerts");
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value = response.json().await.expect("json");
+            body["alerts"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let mut raised = Vec::new();
+    for _ in 0..150 {
+        raised = alerts().await;
+        if !raised.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !raised.is_empty(),
+        "the supplier's node states a run-rule alert"
+    );
+    let receipt = client.receipt(&envelopes[35].id()).await.expect("receipt");
+
+    // Move the chain on until the supplier's node has shredded the period
+    // and its chart has no point left.
+    let as_supplier = client
+        .clone()
+        .with_bearer_token(four.tokens["supplier"].clone());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut lot = 0;
+    while chart(0, "supplier").await.expect("chart").status() != 404 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "period {period} never left the chart"
+        );
+        lot += 1;
+        let tick = lotline_sdk::AttestationBuilder::new(
+            four.genesis.chain_id(),
+            &four.signers["supplier"],
+        )
+        .event(shipping(&format!("TICK-{lot}")))
+        .build()
+        .expect("tick");
+        as_supplier
+            .submit(&tick, Wait::Committed)
+            .await
+            .expect("tick committed");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    eventually("the regulator's node forgets the period", 30, || {
+        !four.configs[3]
+            .private
+            .as_ref()
+            .and_then(|p| p.period_keys.as_ref())
+            .expect("period keys")
+            .join(format!("{period}.key"))
+            .exists()
+    })
+    .await;
+    let mut status = 0;
+    for _ in 0..100 {
+        status = chart(3, "regulator")
+            .await
+            .expect("chart")
+            .status()
+            .as_u16();
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 404, "the regulator's chart after shredding");
+    // The alert is the supplier's signed record: it stays, naming the rule,
+    // the characteristic and the lot, never the value.
+    let after = alerts().await;
+    assert_eq!(after.len(), raised.len());
+    assert!(!after.iter().any(|a| a.to_string().contains("48.37")));
+    four.genesis
+        .verify_receipt(&receipt)
+        .expect("the receipt still verifies");
+    for node in nodes {
+        node.shutdown().await;
+    }
+    let bytes = shifted.to_le_bytes();
+    for (i, config) in four.configs.iter().enumerate() {
+        let contents = folder_contents(&config.data_dir);
+        assert_eq!(
+            holds(&contents, bytes).or_else(|| holds(&contents, "48.371")),
+            None,
+            "node {i}: a shredded measurement on disk"
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 //! the same rule admission used to choose the recipients. Nothing here logs
 //! a value or a key.
 
+use lotline_core::at_rest::PeriodAtRestKey;
 use lotline_core::epcis::Event;
 use lotline_core::private::{self, Disclosure, EncryptionSecretKey, PrivateError};
 use lotline_core::statement::Statement;
@@ -116,19 +117,19 @@ pub fn open(
     })
 }
 
-/// Opening at commit, for the index (`store::Opener`): a node whose org is
-/// a recipient indexes the measurements of the records it opens, marked
-/// private. Sections wrapped to a key period (a consortium with retention
-/// classes) are not opened here: their plaintext must go when the period's
-/// key is shredded, and the index keeps nothing that shredding would have
-/// to find and erase, so such records stay out of the quality series.
 /// The event member that carries measurements (`Event::quality`).
 const QUALITY_MEMBER: &str = "/lotline:quality";
 
+/// Opening at commit, for the index (`store::Opener`): a node whose org is
+/// a recipient indexes the measurements of the records it opens, marked
+/// private. A section wrapped to a key period opens with the period's key
+/// while this node holds it, and what the index derives from it is sealed
+/// under the period's at-rest key, so shredding the period leaves nothing
+/// of it readable (`quality::series`, `access::shred`).
 impl crate::store::Opener for OrgKey {
-    fn open(&self, statement: &Statement) -> Option<Event> {
+    fn open(&self, statement: &Statement) -> Option<crate::store::OpenedAtCommit> {
         let section = statement.private.as_ref()?;
-        if section.key_period.is_some() || !section.recipient_orgs().any(|org| org == self.org) {
+        if !section.recipient_orgs().any(|org| org == self.org) {
             return None;
         }
         // Only measurements reach the index: a section whose (public)
@@ -141,15 +142,41 @@ impl crate::store::Opener for OrgKey {
         {
             return None;
         }
-        let fields = section.open_with(&self.org, &self.keys).ok()?;
-        private::reveal(&statement.event, &fields).ok()
+        let (fields, at_rest) = match section.key_period {
+            None => (section.open_with(&self.org, &self.keys).ok()?, None),
+            Some(period) => {
+                let key = self.periods.as_ref()?.key(period).ok()?;
+                (
+                    section.open(&self.org, &key).ok()?,
+                    Some(PeriodAtRestKey::derive(period, &key)),
+                )
+            }
+        };
+        let event = private::reveal(&statement.event, &fields).ok()?;
+        Some(crate::store::OpenedAtCommit {
+            event: std::sync::Arc::new(event),
+            at_rest,
+        })
     }
 
+    fn at_rest_keys(&self) -> Vec<PeriodAtRestKey> {
+        self.periods
+            .as_ref()
+            .map(|p| p.at_rest_keys())
+            .unwrap_or_default()
+    }
+
+    /// The org and its keys' public halves; and whether period keys are
+    /// held (the folder's keys change as periods are shredded, which must
+    /// not rebuild the index: a shredded period's records no longer open).
     fn fingerprint(&self) -> Vec<u8> {
         let mut out = self.org.clone().into_bytes();
         for key in &self.keys {
             out.push(b'/');
             out.extend_from_slice(key.public_key().to_hex().as_bytes());
+        }
+        if self.periods.is_some() {
+            out.extend_from_slice(b"/periods");
         }
         out
     }

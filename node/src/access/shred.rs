@@ -20,6 +20,13 @@
 //! from its head block) and records it then. Reads of a shredded period
 //! answer `Shredded`, not "ask another node": no node can open it.
 //!
+//! What the node derived from a period's plaintext (the quality points it
+//! opened at commit) is sealed under the period's at-rest key, which only
+//! [`PeriodKeys`] can derive; when a key goes, its cached copy goes too and
+//! the store forgets the period (`StoreReader::forget_period`: the sealed
+//! entries, the opened events in memory, the alert follower's chart
+//! states).
+//!
 //! Nothing here logs a key or a path's content; the audit entry names the
 //! org, the period and the height.
 
@@ -28,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use lotline_core::at_rest::PeriodAtRestKey;
 use lotline_core::private::{EncryptionPublicKey, EncryptionSecretKey};
 use lotline_genesis::Genesis;
 use lotline_genesis::retention::Retention;
@@ -60,6 +68,9 @@ pub struct PeriodKeys {
     retention: Retention,
     /// The latest `issuedAtMs` of a committed statement this node applied.
     chain_time_ms: AtomicU64,
+    /// Keys read from their files (opening at commit reads one per record):
+    /// a period's entry goes when the period is shredded.
+    cache: std::sync::Mutex<std::collections::BTreeMap<u64, Arc<EncryptionSecretKey>>>,
 }
 
 impl PeriodKeys {
@@ -71,6 +82,7 @@ impl PeriodKeys {
             dir: dir.to_path_buf(),
             retention: genesis.retention()?.clone(),
             chain_time_ms: AtomicU64::new(0),
+            cache: Default::default(),
         })
     }
 
@@ -91,9 +103,12 @@ impl PeriodKeys {
 
     /// The secret key for `period`, checked against the public key genesis
     /// announces for this org and period.
-    pub fn key(&self, period: u64) -> Result<EncryptionSecretKey, PeriodKeyError> {
+    pub fn key(&self, period: u64) -> Result<Arc<EncryptionSecretKey>, PeriodKeyError> {
         if self.expired(period, now_ms()) {
             return Err(PeriodKeyError::Shredded { period });
+        }
+        if let Some(key) = self.cache.lock().ok().and_then(|c| c.get(&period).cloned()) {
+            return Ok(key);
         }
         let path = self.path(period);
         if !path.exists() {
@@ -111,7 +126,22 @@ impl PeriodKeys {
                 message: "not the key genesis announces for this org and period".into(),
             });
         }
+        let key = Arc::new(key);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(period, key.clone());
+        }
         Ok(key)
+    }
+
+    /// The at-rest keys of the periods this node can still open, ascending:
+    /// what it derived from those periods' plaintext is readable with
+    /// these and nothing else (`lotline_core::at_rest`).
+    pub fn at_rest_keys(&self) -> Vec<PeriodAtRestKey> {
+        self.held()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|period| Some(PeriodAtRestKey::derive(period, &*self.key(period).ok()?)))
+            .collect()
     }
 
     /// The periods this node holds a key file for, ascending.
@@ -147,6 +177,9 @@ impl PeriodKeys {
         let mut shredded = Vec::new();
         for period in self.held()? {
             if self.expired(period, now_ms) {
+                if let Ok(mut cache) = self.cache.lock() {
+                    cache.remove(&period);
+                }
                 std::fs::remove_file(self.path(period))?;
                 shredded.push(period);
             }
@@ -191,6 +224,12 @@ pub fn start(
                     Ok(periods) => {
                         for period in periods {
                             tracing::info!(org = %keys.org, period, height = next, "key period shredded");
+                            // What the index derived from the period's
+                            // plaintext is sealed under the key just
+                            // deleted; its entries go too.
+                            if let Err(e) = reader.forget_period(period) {
+                                tracing::error!(error = %e, period, "shredding: the period's index entries were not removed (they stay sealed under the deleted key)");
+                            }
                             let recorded = audit
                                 .record(Access {
                                     caller: "node".into(),
@@ -266,6 +305,7 @@ mod tests {
             dir: dir.path().to_path_buf(),
             retention,
             chain_time_ms: AtomicU64::new(0),
+            cache: Default::default(),
         };
         lotline_genesis::keys::write_encryption_key(&keys.path(5), &k5).unwrap();
         lotline_genesis::keys::write_encryption_key(&keys.path(6), &k6).unwrap();

@@ -20,9 +20,22 @@
 //! ([`index_opened`]); a read lists them only to callers the one rule
 //! entitles (`Visibility::can_see_private`, i.e.
 //! `access::private::can_read_private`).
+//!
+//! A record wrapped to a key period (retention, crypto-shredding) must
+//! leave nothing readable once the period's key is destroyed, so its
+//! opened points are not packed into `u` (sled keeps overwritten bytes in
+//! its files until it reclaims them) but kept one per entry in keyspace
+//! `v`, sealed under the period's at-rest key (`lotline_core::at_rest`):
+//! `v | period | tag(series) | height | idx`, the tag a keyed hash of the
+//! series' `u` prefix, so neither the characteristic nor the value is
+//! readable without the key. Reads merge the periods whose keys this node
+//! still holds; shredding a period removes its entries
+//! (`StoreReader::forget_period`), and what sled left of them on disk is
+//! sealed under a key that no longer exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use lotline_core::at_rest::PeriodAtRestKey;
 use lotline_core::attestation::AttestationId;
 use lotline_core::codec::DecodeError;
 use lotline_core::epcis::{Measurement, QualityFact};
@@ -38,6 +51,9 @@ use crate::trace::Reader;
 
 /// The keyspace of the measurement series.
 pub(crate) const PREFIX_SERIES: u8 = b'u';
+/// The keyspace of opened points of period-keyed records, sealed (module
+/// doc).
+const PREFIX_SEALED: u8 = b'v';
 /// Error declarations read up front by a series read.
 const DECLARATIONS_PRELOAD_MAX: usize = 10_000;
 
@@ -101,6 +117,22 @@ fn series_prefix(gtin: &str, characteristic: &str) -> Option<Vec<u8>> {
     Some(key)
 }
 
+/// `v | period`: every sealed point of one key period.
+pub(crate) fn sealed_period_prefix(period: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9 + 16 + 12);
+    key.push(PREFIX_SEALED);
+    key.extend_from_slice(&period.to_be_bytes());
+    key
+}
+
+/// `v | period | tag`: the sealed points of one series (its `u` prefix)
+/// in `key`'s period.
+fn sealed_series_prefix(key: &PeriodAtRestKey, series: &[u8]) -> Vec<u8> {
+    let mut out = sealed_period_prefix(key.period());
+    out.extend_from_slice(&key.tag(series));
+    out
+}
+
 fn with_position(mut key: Vec<u8>, at: Position) -> Vec<u8> {
     key.extend_from_slice(&at.height.to_be_bytes());
     key.extend_from_slice(&at.index.to_be_bytes());
@@ -131,24 +163,52 @@ pub(crate) fn index(batch: &mut Writes, at: Position, origin: &Origin, facts: &[
 /// Adds the points of an event this node opened (`store::Opener`) that
 /// its public part does not have, marked private: `public` are the public
 /// event's facts, `opened` the facts of the event with its private fields
-/// restored. A node that cannot open the record adds nothing from its
-/// sealed part.
+/// restored; `at_rest` the key of the record's key period, if it has one
+/// (its points are sealed under it, module doc). A node that cannot open
+/// the record adds nothing from its sealed part.
 pub(crate) fn index_opened(
     batch: &mut Writes,
     at: Position,
     origin: &Origin,
     public: &[Fact],
     opened: &[Fact],
+    at_rest: Option<&PeriodAtRestKey>,
 ) {
     let charted: BTreeSet<(&str, &str)> = points(public)
         .into_iter()
         .map(|(gtin, name, _, _)| (gtin, name))
         .collect();
     for point in points(opened) {
-        if !charted.contains(&(point.0, point.1)) {
-            insert(batch, at, origin, point, true);
+        if charted.contains(&(point.0, point.1)) {
+            continue;
+        }
+        match at_rest {
+            None => insert(batch, at, origin, point, true),
+            Some(key) => insert_sealed(batch, at, origin, point, key),
         }
     }
+}
+
+/// Puts one point of a period-keyed record in the batch, sealed in its
+/// own entry of keyspace `v` (module doc).
+fn insert_sealed(
+    batch: &mut Writes,
+    at: Position,
+    origin: &Origin,
+    point: (&str, &str, &str, &Measurement),
+    key: &PeriodAtRestKey,
+) {
+    let Some(prefix) = series_prefix(point.0, point.1) else {
+        return;
+    };
+    let mut bytes = Vec::new();
+    // Refused only for a string over 4 GiB, as in `insert`.
+    if chunk::append(&mut bytes, &point_ref(at, origin, point, true)).is_err() {
+        return;
+    }
+    let name = with_position(sealed_series_prefix(key, &prefix), at);
+    let sealed = key.seal(&name, &bytes);
+    batch.insert(name, sealed);
 }
 
 /// One event's points (module doc of [`index`]): GTIN, characteristic,
@@ -188,13 +248,28 @@ fn insert(
     batch: &mut Writes,
     at: Position,
     origin: &Origin,
-    (gtin, name, subject, first): (&str, &str, &str, &Measurement),
+    point: (&str, &str, &str, &Measurement),
     private: bool,
 ) {
-    let Some(prefix) = series_prefix(gtin, name) else {
+    let Some(prefix) = series_prefix(point.0, point.1) else {
         return;
     };
-    let point = PointRef {
+    let point = point_ref(at, origin, point, private);
+    let waiting = batch.series.by_series.entry(prefix).or_default();
+    // Only a string over 4 GiB is refused (and leaves the chunk as it
+    // was): such a point is not charted (no event that large passes
+    // admission).
+    let _ = chunk::append(waiting, &point);
+}
+
+/// One point of an event as a chunk keeps it.
+fn point_ref<'a>(
+    at: Position,
+    origin: &'a Origin,
+    (_, _, subject, first): (&str, &str, &'a str, &'a Measurement),
+    private: bool,
+) -> PointRef<'a> {
+    PointRef {
         at,
         value: first.value,
         spec_min: first.spec_min,
@@ -208,12 +283,7 @@ fn insert(
         event_id: origin.event_id.as_deref(),
         biz_step: origin.biz_step.as_deref(),
         private,
-    };
-    let waiting = batch.series.by_series.entry(prefix).or_default();
-    // Only a string over 4 GiB is refused (and leaves the chunk as it
-    // was): such a point is not charted (no event that large passes
-    // admission).
-    let _ = chunk::append(waiting, &point);
+    }
 }
 
 /// The points of a batch not yet packed, per series prefix, each series'
@@ -343,61 +413,119 @@ pub(crate) fn read_range(
             .map_or_else(|| prefix.clone(), |(key, _)| key.to_vec()),
         None => prefix.clone(),
     };
-    let stem_len = format!("{CANONICAL_HOST}/01/{gtin}/").len();
     let decode = |source| StoreError::Decode {
         what: "measurement chunk",
         source,
     };
-    let mut out = Vec::new();
-    // One origin refilled in place for each point's visibility and
-    // retraction check (its strings keep their capacity).
-    let mut origin = Origin {
-        attestation: AttestationId(lotline_core::hash::Digest::ZERO),
-        org: String::new(),
-        event_time: String::new(),
-        event_time_ms: 0,
-        event_id: None,
-        biz_step: None,
+    let mut collect = Collect {
+        range,
+        stem_len: format!("{CANONICAL_HOST}/01/{gtin}/").len(),
+        out: Vec::new(),
+        origin: Origin {
+            attestation: AttestationId(lotline_core::hash::Digest::ZERO),
+            org: String::new(),
+            event_time: String::new(),
+            event_time_ms: 0,
+            event_id: None,
+            biz_step: None,
+        },
     };
     'chunks: for entry in store.scan_from(&prefix, &start) {
         let (_, value) = entry?;
         for point in chunk::points(&value).map_err(decode)? {
-            let point = point.map_err(decode)?;
-            let at = point.at;
-            if range.after.is_some_and(|after| at <= after) {
-                continue;
-            }
-            if range.until.is_some_and(|until| at.height > until) {
+            if collect.take(reader, point.map_err(decode)?)? == Flow::Stop {
                 break 'chunks;
             }
-            refill(&mut origin, &point);
-            if !reader.stands(at, &origin)? || (point.private && !reader.sees_private(&origin)) {
-                continue;
-            }
-            if out.len() >= SERIES_POINTS_MAX {
-                return Err(SeriesError::TooMany);
-            }
-            let is_item = point
-                .subject
-                .get(stem_len..)
-                .is_some_and(|rest| rest.starts_with("21/"));
-            out.push(Measured {
-                point: Point {
-                    value: point.value,
-                    subgroup: (!is_item).then(|| point.subject.to_owned()),
-                    spec_min: point.spec_min,
-                    spec_max: point.spec_max,
-                },
-                subject: point.subject.to_owned(),
-                at,
-                attestation: point.attestation,
-                event_time: point.event_time.to_owned(),
-                uom: point.uom.map(str::to_owned),
-                private: point.private,
-            });
         }
     }
+    // The sealed points of the key periods this node can still open, one
+    // entry each (module doc), merged in chain order.
+    let public = collect.out.len();
+    for key in store.at_rest_keys() {
+        let sealed = sealed_series_prefix(&key, &prefix);
+        let start = match range.after {
+            Some(after) => with_position(sealed.clone(), after),
+            None => sealed.clone(),
+        };
+        'entries: for entry in store.scan_from(&sealed, &start) {
+            let (name, value) = entry?;
+            let bytes = key.open(&name, &value).map_err(|e| {
+                decode(DecodeError::Malformed {
+                    what: "sealed measurement",
+                    reason: e.to_string(),
+                })
+            })?;
+            for point in chunk::points(&bytes).map_err(decode)? {
+                if collect.take(reader, point.map_err(decode)?)? == Flow::Stop {
+                    break 'entries;
+                }
+            }
+        }
+    }
+    let mut out = collect.out;
+    if out.len() > public {
+        out.sort_by_key(|m| m.at);
+    }
     Ok(out)
+}
+
+/// Whether a series read goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    More,
+    Stop,
+}
+
+/// The points a series read keeps: standing, visible, within its range.
+struct Collect {
+    range: Range,
+    /// Length of the GTIN's subject stem (what follows tells an item).
+    stem_len: usize,
+    out: Vec<Measured>,
+    /// One origin refilled in place for each point's visibility and
+    /// retraction check (its strings keep their capacity).
+    origin: Origin,
+}
+
+impl Collect {
+    /// Keeps `point` if it is in range, standing and visible to the reader.
+    fn take(&mut self, reader: &mut Reader<'_>, point: PointRef<'_>) -> Result<Flow, SeriesError> {
+        let at = point.at;
+        if self.range.after.is_some_and(|after| at <= after) {
+            return Ok(Flow::More);
+        }
+        if self.range.until.is_some_and(|until| at.height > until) {
+            return Ok(Flow::Stop);
+        }
+        refill(&mut self.origin, &point);
+        if !reader.stands(at, &self.origin)?
+            || (point.private && !reader.sees_private(&self.origin))
+        {
+            return Ok(Flow::More);
+        }
+        if self.out.len() >= SERIES_POINTS_MAX {
+            return Err(SeriesError::TooMany);
+        }
+        let is_item = point
+            .subject
+            .get(self.stem_len..)
+            .is_some_and(|rest| rest.starts_with("21/"));
+        self.out.push(Measured {
+            point: Point {
+                value: point.value,
+                subgroup: (!is_item).then(|| point.subject.to_owned()),
+                spec_min: point.spec_min,
+                spec_max: point.spec_max,
+            },
+            subject: point.subject.to_owned(),
+            at,
+            attestation: point.attestation,
+            event_time: point.event_time.to_owned(),
+            uom: point.uom.map(str::to_owned),
+            private: point.private,
+        });
+        Ok(Flow::More)
+    }
 }
 
 /// `origin` made the origin `point` was stated with.

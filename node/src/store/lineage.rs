@@ -360,7 +360,8 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
 /// `listed` is the event's sorted canonical identifiers: the nodes the
 /// block's `i` listings name at `at`. `opened` is the event with its
 /// private fields restored, when this node opens them (`super::Opener`):
-/// only its measurements are indexed (marked private); everything else is
+/// only its measurements are indexed (marked private, and sealed under the
+/// period's at-rest key for a period-keyed record); everything else is
 /// derived from the public event, the same on every node. Returns the
 /// event's edges (for `quality::exposure::index`).
 pub(super) fn index(
@@ -369,7 +370,7 @@ pub(super) fn index(
     id: &AttestationId,
     statement: &Statement,
     listed: &[String],
-    opened: Option<&lotline_core::epcis::Event>,
+    opened: Option<&super::OpenedAtCommit>,
 ) -> Vec<lineage::Edge> {
     let event = &statement.event;
     let derived = lineage::derive(event);
@@ -464,8 +465,15 @@ pub(super) fn index(
     }
     crate::quality::series::index(batch, at, &origin, &derived.facts);
     if let Some(opened) = opened {
-        let opened = lineage::derive(opened);
-        crate::quality::series::index_opened(batch, at, &origin, &derived.facts, &opened.facts);
+        let facts = lineage::derive(&opened.event);
+        crate::quality::series::index_opened(
+            batch,
+            at,
+            &origin,
+            &derived.facts,
+            &facts.facts,
+            opened.at_rest.as_ref(),
+        );
     }
     for fact in &derived.facts {
         let value = to_json(&FactBody {

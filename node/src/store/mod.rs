@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use epochs::ChainSets;
 use lotline_core::api::{AttestationSummary, Listing};
+use lotline_core::at_rest::PeriodAtRestKey;
 use lotline_core::attestation::AttestationId;
 use lotline_core::merkle::BlockTree;
 use lotline_core::receipt::{RECEIPT_VERSION, Receipt};
@@ -115,14 +116,19 @@ pub struct StoreReader {
     /// What the opener opened at commit, for the alert follower judging
     /// the same records next ([`StoreReader::opened`]).
     opened: Arc<Mutex<OpenedRecently>>,
+    /// How many key periods this node forgot ([`StoreReader::forget_period`]):
+    /// readers that keep values derived from opened points (the alert
+    /// follower's chart states) drop them when it moves.
+    forgotten: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The events this node opened at commit ([`Opener`]), by attestation id:
 /// the alert follower, which judges each block right after it is indexed,
 /// takes them from here instead of opening the same sections again (one
 /// HPKE open per record and node). In memory only, the latest
-/// [`OPENED_RECENTLY`]; period-keyed sections are never opened at commit,
-/// so nothing here outlives a shredded key.
+/// [`OPENED_RECENTLY`]; emptied when a key period is shredded
+/// ([`StoreReader::forget_period`]), so nothing here outlives a shredded
+/// key.
 #[derive(Debug, Default)]
 struct OpenedRecently {
     order: VecDeque<AttestationId>,
@@ -156,14 +162,27 @@ impl OpenedRecently {
 /// paths show only to callers the read rule entitles
 /// (`access::private::can_read_private`). A node that cannot open a record
 /// indexes nothing from its sealed part, so plaintext reaches only the
-/// disks of recipient orgs' nodes.
+/// disks of recipient orgs' nodes; and what a record wrapped to a key
+/// period adds is sealed under that period's at-rest key, so it becomes
+/// unreadable when the period is shredded (`lotline_core::at_rest`).
 pub trait Opener: Send + Sync + std::fmt::Debug {
     /// The event with its private fields restored, or `None` when this
     /// opener does not open `statement`.
-    fn open(&self, statement: &Statement) -> Option<lotline_core::epcis::Event>;
+    fn open(&self, statement: &Statement) -> Option<OpenedAtCommit>;
+    /// The at-rest keys of the key periods this node can still open.
+    fn at_rest_keys(&self) -> Vec<PeriodAtRestKey>;
     /// Names the keys (never key material): an index written under other
     /// keys is rebuilt at open, so it holds exactly what these keys open.
     fn fingerprint(&self) -> Vec<u8>;
+}
+
+/// A record's event with its private fields restored ([`Opener::open`]).
+#[derive(Debug)]
+pub struct OpenedAtCommit {
+    pub event: Arc<lotline_core::epcis::Event>,
+    /// Set when the section is wrapped to a key period: what the index
+    /// derives from `event` is sealed under this key.
+    pub at_rest: Option<PeriodAtRestKey>,
 }
 
 /// Why an attestation id may not be written now ([`StoreReader::check_uncommitted`]).
@@ -237,6 +256,7 @@ impl Store {
             trees: Arc::new(Mutex::new(VecDeque::new())),
             opener,
             opened: Default::default(),
+            forgotten: Default::default(),
         };
         let found = reader.format()?;
         let opened_by = reader
@@ -475,7 +495,7 @@ fn write_block(
                     &id,
                     statement,
                     &meta.identifiers,
-                    opened.as_deref(),
+                    opened.as_ref(),
                 );
                 crate::quality::exposure::index(seen.reader, batch, at, statement, &edges)?;
             }
@@ -550,6 +570,7 @@ pub fn sled_marks(path: &Path) -> Result<Option<(u32, u64)>, StoreError> {
         trees: Arc::new(Mutex::new(VecDeque::new())),
         opener: None,
         opened: Default::default(),
+        forgotten: Default::default(),
     };
     Ok(Some((reader.format()?, reader.applied_height()?)))
 }
@@ -695,17 +716,54 @@ impl StoreReader {
     /// The event of `statement` with its private fields restored, if this
     /// node's key opens them (the index's [`Opener`]), remembered for
     /// [`StoreReader::opened`].
-    fn open_at_commit(
-        &self,
-        id: &AttestationId,
-        statement: &Statement,
-    ) -> Option<Arc<lotline_core::epcis::Event>> {
+    fn open_at_commit(&self, id: &AttestationId, statement: &Statement) -> Option<OpenedAtCommit> {
         statement.private.as_ref()?;
-        let event = Arc::new(self.opener.as_ref()?.open(statement)?);
-        if let Ok(mut opened) = self.opened.lock() {
-            opened.remember(*id, event.clone());
+        let opened = self.opener.as_ref()?.open(statement)?;
+        if let Ok(mut recent) = self.opened.lock() {
+            recent.remember(*id, opened.event.clone());
         }
-        Some(event)
+        Some(opened)
+    }
+
+    /// The at-rest keys of the key periods this node can still open
+    /// ([`Opener::at_rest_keys`]; none without an opener).
+    pub(crate) fn at_rest_keys(&self) -> Vec<PeriodAtRestKey> {
+        self.opener
+            .as_ref()
+            .map(|o| o.at_rest_keys())
+            .unwrap_or_default()
+    }
+
+    /// Forgets what this node derived from key period `period`'s plaintext,
+    /// once its key is shredded (`access::shred`): the index entries sealed
+    /// under the period's at-rest key (`quality::series`, keyspace `v`;
+    /// unreadable already without the key, removed so nothing is left to
+    /// guess at) and every opened event held in memory; and tells the
+    /// readers that keep derived values ([`StoreReader::forgotten`]). A
+    /// rebuild of the index from the block log cannot bring them back: the
+    /// key no longer opens the records.
+    pub fn forget_period(&self, period: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for entry in self
+            .db
+            .scan_prefix(crate::quality::series::sealed_period_prefix(period))
+            .keys()
+        {
+            batch.remove(entry.map_err(|e| self.sled_err(e))?);
+        }
+        self.db.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        if let Ok(mut recent) = self.opened.lock() {
+            *recent = OpenedRecently::default();
+        }
+        self.forgotten
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// How many key periods this node has forgotten since it started
+    /// ([`StoreReader::forget_period`]).
+    pub(crate) fn forgotten(&self) -> u64 {
+        self.forgotten.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The committed record `id`'s event with its private fields restored,
@@ -719,7 +777,7 @@ impl StoreReader {
     ) -> Option<Arc<lotline_core::epcis::Event>> {
         statement.private.as_ref()?;
         let remembered = self.opened.lock().ok().and_then(|mut o| o.take(id));
-        remembered.or_else(|| Some(Arc::new(self.opener.as_ref()?.open(statement)?)))
+        remembered.or_else(|| Some(self.opener.as_ref()?.open(statement)?.event))
     }
 
     /// The layout version the index was written under (1 if unmarked).

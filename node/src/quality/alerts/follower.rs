@@ -124,6 +124,7 @@ impl Alerter {
             state,
             raised,
             charts: detect::Charts::default(),
+            forgotten: 0,
             progress: progress.clone(),
             stop: stop.clone(),
             unsaved: 0,
@@ -225,6 +226,10 @@ struct Follower {
     /// Each chart's judging state (in memory: rebuilt from the chain the
     /// first time a block touches a chart after a start).
     charts: detect::Charts,
+    /// The store's count of forgotten key periods when `charts` was last
+    /// kept: a chart state holds recent values, which may come from a
+    /// period since shredded, so the states go when the count moves.
+    forgotten: u64,
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
     unsaved: u64,
@@ -304,6 +309,11 @@ impl Follower {
             {
                 self.raised.insert(key.clone());
             }
+        }
+        let forgotten = reader.forgotten();
+        if forgotten != self.forgotten {
+            self.charts = detect::Charts::default();
+            self.forgotten = forgotten;
         }
         let visibility = CallerVisibility::new(&self.parts.genesis, &self.identity, reader);
         let mut suppliers = self.state.suppliers.clone();
