@@ -23,7 +23,9 @@ use lotline_core::codec;
 use lotline_core::evidence::Evidence;
 use lotline_core::merkle::BlockTree;
 use lotline_core::receipt::{RECEIPT_VERSION, Receipt};
-use lotline_core::statement::{STATEMENT_VERSION, Statement};
+use lotline_core::statement::{
+    STATEMENT_VERSION, STATEMENT_VERSION_COMPACT, STATEMENT_VERSION_PRIVATE, Statement,
+};
 use lotline_core::vote::{Vote, VoteKind};
 use lotline_core::{Digest, Envelope};
 use lotline_fuzz::{client_key, engine, genesis, node_key, org_index};
@@ -49,6 +51,7 @@ fn main() {
 
     let envelopes = attestations(&mut out);
     private_sections(&mut out);
+    private_statements(&mut out);
     let run = commit_in_cluster(&envelopes);
     messages(&mut out, &run);
     blocks_and_receipts(&mut out, &run);
@@ -125,13 +128,7 @@ fn private_sections(out: &mut Out) {
         .map(|i| EncryptionSecretKey::derive(&[i; 32]))
         .collect();
     for (n, item) in lotline_fuzz::story().iter().take(6).enumerate() {
-        let event = serde_json::to_value(&item.event).unwrap_or_default();
-        let paths: Vec<String> = ["readPoint", "bizLocation", "quantityList", "epcList"]
-            .into_iter()
-            .filter(|member| event.get(*member).is_some())
-            .take(2)
-            .map(|member| format!("/{member}"))
-            .collect();
+        let paths = private_paths(&item.event);
         if paths.is_empty() {
             continue;
         }
@@ -152,6 +149,67 @@ fn private_sections(out: &mut Out) {
                 ),
                 Err(e) => panic!("seed private section {n} does not seal: {e}"),
             }
+        }
+    }
+}
+
+/// Up to two members of `event` to seal: where a party or a site is.
+fn private_paths(event: &lotline_core::epcis::Event) -> Vec<String> {
+    let event = serde_json::to_value(event).unwrap_or_default();
+    ["readPoint", "bizLocation", "quantityList", "epcList"]
+        .into_iter()
+        .filter(|member| event.get(*member).is_some())
+        .take(2)
+        .map(|member| format!("/{member}"))
+        .collect()
+}
+
+/// Story statements with a private section in each form (version 2's
+/// object, version 3's compact string), signed by their org's fixture key,
+/// for the statement and both envelope targets. The fixture genesis gives
+/// no org an encryption key, so admission refuses them (no recipient can
+/// be checked): they seed the decoders and that refusal.
+fn private_statements(out: &mut Out) {
+    use lotline_core::private::{EncryptionSecretKey, Suite, seal_as};
+    let chain_id = genesis().chain_id();
+    let reader = EncryptionSecretKey::derive(&[1; 32]).public_key();
+    for (n, item) in lotline_fuzz::story().iter().enumerate().take(ATTESTATIONS) {
+        let paths = private_paths(&item.event);
+        if n % 6 != 1 || paths.is_empty() {
+            continue;
+        }
+        let index = org_index(&item.org).unwrap_or_else(|| panic!("unknown org {}", item.org));
+        let key = client_key(index);
+        for (suite, version, form) in [
+            (Suite::Object, STATEMENT_VERSION_PRIVATE, "v2"),
+            (Suite::Compact, STATEMENT_VERSION_COMPACT, "v3"),
+        ] {
+            let recipients = [(item.org.clone(), reader)];
+            let (event, section) = seal_as(&item.event, &paths, &recipients, None, suite)
+                .unwrap_or_else(|e| panic!("seed private statement {n} does not seal: {e}"));
+            let statement = Statement {
+                version,
+                chain_id,
+                org: item.org.clone(),
+                key: key.public_key(),
+                issued_at_ms: 1_763_800_000_000 + n as u64,
+                nonce: format!("seed-private-{n}"),
+                event,
+                private: Some(section),
+            };
+            let envelope = statement.sign(&key);
+            if Statement::from_payload(&envelope.payload).is_err() {
+                panic!("seed private statement {n} ({form}) does not decode");
+            }
+            let name = format!("story-{n:02}-{form}");
+            out.write("statement", &format!("{name}.json"), &envelope.payload);
+            let json = serde_json::to_vec(&envelope).unwrap_or_default();
+            out.write("envelope_json", &format!("{name}.json"), &json);
+            out.write(
+                "envelope_postcard",
+                &format!("{name}.bin"),
+                &envelope.to_bytes(),
+            );
         }
     }
 }
