@@ -448,6 +448,34 @@ mod tests {
     }
 
     #[test]
+    fn the_regulator_is_a_recipient_even_when_the_read_policy_omits_it() {
+        // Goal (issue 14, "always the regulators"): a consortium whose read
+        // policy gives no role full reads still wraps every private
+        // section to its regulator, besides the issuer.
+        let (g, keys) = example_with_encryption_keys();
+        let text = g.to_toml();
+        let start = text
+            .find("full_read_roles")
+            .expect("full_read_roles in genesis");
+        let end = start + text[start..].find(']').expect("a list") + 1;
+        let narrowed = format!("{}full_read_roles = []{}", &text[..start], &text[end..]);
+        let narrowed = Genesis::from_toml(&narrowed).unwrap();
+        assert!(narrowed.read_policy().full_read_roles.is_empty());
+        let s = any_statement(&narrowed);
+        let required = narrowed
+            .private_recipients(&RecordFacts::of(&s), s.issued_at_ms)
+            .unwrap()
+            .recipients;
+        assert_eq!(
+            required,
+            vec![
+                ("acme-supplier".to_owned(), keys[0].public_key()),
+                ("food-agency".to_owned(), keys[1].public_key()),
+            ]
+        );
+    }
+
+    #[test]
     fn a_genesis_without_the_regulators_key_can_not_take_private_records() {
         let g = example();
         let s = any_statement(&g);

@@ -22,8 +22,10 @@
 //!    the rule's filters hold) and names the reader in `to`.
 //!
 //! Private fields (statement version 2) have a narrower rule,
-//! [`ReadPolicy::can_read_private`]: the issuing org, full readers, and
-//! orgs a matching share rule *names* (`org:<id>` or `role:<role>`).
+//! [`ReadPolicy::can_read_private`]: the issuing org, every regulator
+//! (whatever `full_read_roles` says: regulators are always recipients,
+//! issue 14), full readers, and orgs a matching share rule *names*
+//! (`org:<id>` or `role:<role>`).
 //! `members` and `public` share a record's public part only. The node
 //! serves plaintext by this rule and admission requires a statement's
 //! private section to be wrapped to exactly these orgs
@@ -221,7 +223,7 @@ impl ReadPolicy {
         let Reader::Member { org, role } = reader else {
             return false;
         };
-        if org == facts.org || self.reads_everything(role) {
+        if org == facts.org || role == Role::Regulator || self.reads_everything(role) {
             return true;
         }
         self.share.iter().any(|rule| {

@@ -153,9 +153,14 @@ fn secret_keys_never_reach_the_log_and_key_files_are_0600() {
     // Goal (issue 14): key files, including encryption keys and a retired
     // encryption key after a rotation, are mode 0600, and none of their
     // secrets appears in the node's log at the most verbose level while it
-    // starts with `[private]` (current and retired key). Method: every
-    // `seed` of every key file is searched for in every log line; the node
-    // must have logged that it started, so the scan is of a real start.
+    // starts with `[private]` (current and retired key); nor does a private
+    // field's value, while the node commits a record of its own org with
+    // it sealed (`lotline attest --private`) and opens it at commit (its
+    // measurements go into the quality series). Method: every `seed` of
+    // every key file and the marker value are searched for in every log
+    // line; the node must have logged that it started and the attest must
+    // have succeeded with the field out of the public event, so the scan is
+    // of a real start and a real commit.
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     init(dir.path(), &["--validators", "manufacturer"]);
@@ -193,6 +198,7 @@ fn secret_keys_never_reach_the_log_and_key_files_are_0600() {
     }
     assert!(seeds.len() >= 9, "{} key files", seeds.len());
 
+    let marker = "MARKER-7c2d-log-private";
     let mut command = lotline();
     command
         .args(["node", "--config"])
@@ -218,6 +224,7 @@ fn secret_keys_never_reach_the_log_and_key_files_are_0600() {
                 let started = line.contains("node started");
                 lines.push(line);
                 if started {
+                    attest_private(dir.path(), &config, marker);
                     // Three more seconds of the running node's log, then stop.
                     let stop_at = std::time::Instant::now() + Duration::from_secs(3);
                     while let Some(left) = stop_at.checked_duration_since(std::time::Instant::now())
@@ -245,5 +252,49 @@ fn secret_keys_never_reach_the_log_and_key_files_are_0600() {
                 "a key's secret is in the log"
             );
         }
+        assert!(!line.contains(marker), "a private value is in the log");
     }
+}
+
+/// `lotline attest` of a manufacturer inspection whose `lotline:quality`
+/// (method `marker`, one measurement) is sealed, to the node of `config`;
+/// checks the committed statement keeps it out of the public event.
+fn attest_private(dir: &Path, config: &Path, marker: &str) {
+    let node = lotline_node::NodeConfig::load(config).expect("config");
+    let event = serde_json::json!({
+        "type": "ObjectEvent", "eventTime": "2026-03-02T08:00:00Z", "eventTimeZoneOffset": "+08:00",
+        "action": "ADD", "bizStep": "commissioning",
+        "quantityList": [{"epcClass": "https://id.gs1.org/01/09506000134352/10/LOG-1", "quantity": 5.0, "uom": "KGM"}],
+        "lotline:quality": {
+            "kind": "inspection", "result": "pass", "method": marker,
+            "measurements": [{"name": "tensile strength", "value": 44.25, "specMin": 40.0, "specMax": 50.0}]
+        }
+    });
+    let event_path = dir.join("private-event.json");
+    std::fs::write(&event_path, serde_json::to_vec(&event).expect("json")).expect("write");
+    let receipt_path = dir.join("private-receipt.json");
+    let out = lotline()
+        .args(["attest", "--url"])
+        .arg(format!("http://{}", node.listen))
+        .args(["--org", "manufacturer", "--genesis"])
+        .arg(dir.join("genesis.toml"))
+        .arg("--key")
+        .arg(dir.join("keys/manufacturer/client.key"))
+        .arg("--event")
+        .arg(&event_path)
+        .args(["--private", "/lotline:quality", "--receipt-out"])
+        .arg(&receipt_path)
+        .output()
+        .expect("run lotline attest");
+    assert!(
+        out.status.success(),
+        "attest: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let receipt = std::fs::read(&receipt_path).expect("receipt");
+    assert!(
+        !receipt
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes())
+    );
 }
