@@ -1134,10 +1134,18 @@ impl Engine {
 
     /// A (re)connected validator gets what our next retry would send it,
     /// now ([`Input::PeerConnected`]). Timers are untouched: the retry still
-    /// fires for everyone else.
+    /// fires for everyone else. A node that follows the epoch without
+    /// being one of its validators (one just added by vote, not yet in its
+    /// epoch; one removed) gets our latest finalization: it sends nothing
+    /// a validator could answer, and an idle chain broadcasts nothing for
+    /// a heartbeat, so without it a joining node would wait that long to
+    /// start catching up.
     fn on_peer_connected(&mut self, peer: u16) {
-        if peer == self.config.index || usize::from(peer) >= self.set.len() {
+        if peer == self.config.index {
             return;
+        }
+        if usize::from(peer) >= self.set.len() {
+            return self.help(peer);
         }
         let stuck = self.stuck_messages();
         self.out.extend(

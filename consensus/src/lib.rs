@@ -209,7 +209,10 @@ pub enum Input {
     /// in our view (we nullified it), the peer gets at once what our next
     /// retry would broadcast: a partition that heals, or a validator that
     /// restarts, then resumes within a round trip instead of waiting out a
-    /// view timeout that doubled while the network was cut.
+    /// view timeout that doubled while the network was cut. A `peer` at
+    /// or above the set's size (a node that follows the epoch: added by a
+    /// vote and not yet in its epoch, or removed) gets our latest
+    /// finalization, so it starts catching up at once.
     PeerConnected { peer: u16 },
     /// Whether the actor holds work to order: attestations in its mempool
     /// (admitted locally or learnt by gossip) or evidence that no block the

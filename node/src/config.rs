@@ -26,6 +26,7 @@
 //! bytes_max = 268435456
 //! [p2p]                                 # optional, several validators
 //! listen = "/ip4/0.0.0.0/tcp/7101"      # default: this validator's p2p in genesis
+//! peers = [{ node_key = "<64 hex>", addr = "/ip4/10.0.0.5/tcp/7101" }]  # dial addresses by node key, before the chain's p2p hints
 //! [consensus]                           # optional
 //! heartbeat_ms = 60000                  # an idle chain adds one block this often
 //! [storage]                             # optional, several validators
@@ -229,6 +230,47 @@ pub const ISSUED_AT_SKEW_MS_MAX: u64 = 86_400_000;
 #[serde(deny_unknown_fields)]
 struct RawP2p {
     listen: Option<String>,
+    #[serde(default)]
+    peers: Vec<RawPeer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    node_key: String,
+    addr: String,
+}
+
+/// Most `[p2p] peers` entries (the transport's peer table holds at most
+/// as many keys).
+pub const P2P_PEERS_MAX: usize = crate::net::config::PEERS_MAX;
+
+/// `[p2p] peers`: typed, each address a multiaddr.
+fn parse_peers(
+    raw: Vec<RawPeer>,
+) -> Result<Vec<(lotline_core::PublicKey, libp2p::Multiaddr)>, ConfigError> {
+    if raw.len() > P2P_PEERS_MAX {
+        return Err(ConfigError::Above {
+            field: "p2p.peers",
+            max: P2P_PEERS_MAX as u64,
+        });
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, peer)| {
+            let key = lotline_core::PublicKey::from_hex(&peer.node_key).map_err(|_| {
+                ConfigError::PeerKey {
+                    index: i,
+                    value: peer.node_key.clone(),
+                }
+            })?;
+            let addr = peer.addr.parse().map_err(|_| ConfigError::PeerAddr {
+                index: i,
+                value: peer.addr.clone(),
+            })?;
+            Ok((key, addr))
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -288,8 +330,14 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     pub mempool_attestations_max: usize,
     pub mempool_bytes_max: usize,
-    /// libp2p listen address; default: this validator's `p2p` in genesis.
+    /// libp2p listen address; default: this validator's `p2p` in genesis
+    /// (or in the `addValidator` that added it).
     pub p2p_listen: Option<String>,
+    /// Where to dial validators, by node key, before the chain's `p2p`
+    /// hints: a node that joins by vote, or a validator that moved.
+    /// Naming a key here does not admit it: the chain decides who is
+    /// admitted (`consensus::epoch`).
+    pub p2p_peers: Vec<(lotline_core::PublicKey, libp2p::Multiaddr)>,
     /// With nothing to order, views wait this long before their leader
     /// proposes (an empty block) and their timers start: the heartbeat of
     /// an idle chain (`lotline_consensus::Config::heartbeat_ms`). A local
@@ -348,6 +396,10 @@ pub enum ConfigError {
     Rate { field: &'static str, value: f64 },
     #[error("webhooks: {0}")]
     Webhook(String),
+    #[error("p2p.peers[{index}].node_key: {value:?} is not the hex of an Ed25519 public key")]
+    PeerKey { index: usize, value: String },
+    #[error("p2p.peers[{index}].addr: {value:?} is not a multiaddr like /ip4/10.0.0.5/tcp/7101")]
+    PeerAddr { index: usize, value: String },
     #[error("subscriptions.allow: {0}")]
     SubscriptionAllow(#[from] crate::epcis::subscriptions::destination::AllowError),
 }
@@ -470,6 +522,7 @@ impl NodeConfig {
                 .unwrap_or(MEMPOOL_ATTESTATIONS_DEFAULT),
             mempool_bytes_max: raw.mempool.bytes_max.unwrap_or(MEMPOOL_BYTES_DEFAULT),
             p2p_listen: raw.p2p.listen,
+            p2p_peers: parse_peers(raw.p2p.peers)?,
             heartbeat_ms: NonZeroU64::new(
                 raw.consensus.heartbeat_ms.unwrap_or(HEARTBEAT_MS_DEFAULT),
             )

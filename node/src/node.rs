@@ -124,9 +124,13 @@ impl Node {
             }
         })?;
         let set = genesis.validator_set();
-        let Some(me) = set.index_of(&key.public_key()) else {
+        let node_key = key.public_key();
+        // With several validators a node whose key the genesis does not
+        // name starts too: it follows the chain until a vote makes it a
+        // validator (consensus::epoch), or stays a follower.
+        if set.len() == 1 && set.index_of(&key.public_key()).is_none() {
             return Err(StartError::NotValidator);
-        };
+        }
         let genesis = Arc::new(genesis);
         // A restored validator signs nothing until an operator lets it
         // (crate::ops::restored); one alone has nobody to follow.
@@ -261,31 +265,40 @@ impl Node {
                 .map_err(StartError::Thread)?;
             (thread, None)
         } else {
+            // The engine starts in the epoch of the next height, as the
+            // committed history has it (epoch 0 until a validator change).
+            let history = shared.governance.history();
+            let current = history.at(store.height() + 1);
+            let mut epochs = crate::consensus::epoch::Epochs::new(
+                &genesis,
+                &history,
+                key.clone(),
+                restored.is_none(),
+                config.p2p_peers.iter().cloned().collect(),
+                &current,
+            );
+            let me = epochs.me();
+            let peers = epochs
+                .peers(
+                    &genesis,
+                    &history,
+                    current.epoch().0,
+                    shared.governance.next_height(),
+                )
+                .unwrap_or_default();
             let listen = match &config.p2p_listen {
-                Some(addr) => addr.clone(),
-                None => genesis.validators()[usize::from(me)]
-                    .p2p
-                    .clone()
+                Some(addr) => addr
+                    .parse()
+                    .map_err(|e| StartError::Network(format!("p2p listen {addr:?}: {e}")))?,
+                None => peers
+                    .get(usize::from(me))
+                    .and_then(|p| p.addr.clone())
                     .ok_or(StartError::NoP2pAddress)?,
             };
-            let listen = listen
-                .parse()
-                .map_err(|e| StartError::Network(format!("p2p listen {listen:?}: {e}")))?;
-            let net_config = NetConfig::from_genesis(&genesis, me, listen)
-                .map_err(|e| StartError::Network(e.to_string()))?;
+            let net_config = NetConfig::new(listen, peers, me, genesis.chain_id());
             let (net, net_events) =
                 Network::start(net_config, &key).map_err(|e| StartError::Network(e.to_string()))?;
             shared.metrics.register(|r| net.metrics().register(r));
-            // The engine starts in the epoch of the next height, as the
-            // committed history has it (epoch 0 until a validator change).
-            let current = shared.governance.history().at(store.height() + 1);
-            let epochs = crate::consensus::epoch::Epochs::new(
-                set.validators.clone(),
-                me,
-                key.clone(),
-                restored.is_none(),
-                &current,
-            );
             let start = epochs.start(&current);
             let mut engine_config =
                 EngineConfig::new(genesis.chain_id(), start.validators, start.index, start.key);
@@ -350,11 +363,11 @@ impl Node {
             addr: config.listen,
             source,
         })?;
-        let node_org = genesis
-            .validator_org(me)
-            .map(|o| o.id.clone())
-            .unwrap_or_default();
         let history = shared.governance.history();
+        // The org of our node key, as the genesis or a committed
+        // `addValidator` names it (none yet for a node that joins by vote).
+        let node_org =
+            crate::consensus::epoch::org_of(&genesis, &history, &node_key).unwrap_or_default();
         let credentials = crate::access::Credentials::from_entries_known(
             &config.credentials,
             &|org| history.known_org(org),
@@ -456,7 +469,7 @@ impl Node {
                 })?
             }
         };
-        tracing::info!(%api_addr, chain = %genesis.chain_id(), validator = me, validators = set.len(), "node started");
+        tracing::info!(%api_addr, chain = %genesis.chain_id(), validator = ?set.index_of(&node_key), validators = set.len(), "node started");
         Ok(Node {
             api_addr,
             shared,

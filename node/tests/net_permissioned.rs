@@ -55,6 +55,7 @@ fn config(keys: &[SigningKey], ports: &[u16], me: usize, dial: &[bool]) -> NetCo
             index: i as u16,
             key: key.public_key(),
             addr: dial[i].then(|| addr(*port)),
+            admitted: true,
         })
         .collect();
     let mut config = NetConfig::new(addr(ports[me]), peers, me as u16, chain_id());
@@ -528,4 +529,104 @@ async fn a_silent_path_is_detected_by_ping_and_redialled_after_it_heals() {
         frame_from(0, b"after the heal"),
     )
     .await;
+}
+
+/// Goal (issue 15): the peer table follows the validator set. A key the
+/// table does not admit is refused; once admitted (`set_peers`, as when an
+/// `addValidator` commits) it connects both ways and exchanges frames
+/// under its new index; once no longer admitted (it left the set) it is
+/// disconnected and refused again. A table that moves a key is refused
+/// with a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_admitted_later_joins_and_one_no_longer_admitted_is_dropped() {
+    init_tracing();
+    let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate()).collect();
+    let ports = free_ports(3);
+    let table = |admit_new: bool| -> Vec<Peer> {
+        (0..3)
+            .map(|i| Peer {
+                index: i as u16,
+                key: keys[i].public_key(),
+                addr: Some(addr(ports[i])),
+                admitted: i < 2 || admit_new,
+            })
+            .collect()
+    };
+    // The two validators know only each other; the newcomer knows them.
+    let mut old: Vec<Node> = (0..2)
+        .map(|me| start(config(&keys[..2], &ports[..2], me, &[true; 2]), &keys[me]))
+        .collect();
+    let mut newcomer = {
+        let mut c = config(&keys[..2], &ports[..2], 0, &[true; 2]);
+        c.peers = table(true);
+        c.me = 2;
+        c.listen = addr(ports[2]);
+        start(c, &keys[2])
+    };
+    fully_connected(&old).await;
+    until(WAIT, "the newcomer is refused", || {
+        old[0].handle.metrics().rejected_peers.get() > 0
+    })
+    .await;
+    // (The dialler sees each refused connection open for a moment.)
+    assert_eq!(old[0].handle.connected(), [1]);
+    assert_eq!(old[1].handle.connected(), [0]);
+
+    // Admitted: both dial it (and accept its dials).
+    for node in &old {
+        node.handle.set_peers(table(true)).unwrap();
+    }
+    until(WAIT, "the newcomer connects to both", || {
+        newcomer.handle.connected() == [0, 1] && old.iter().all(|n| n.handle.connected().len() == 2)
+    })
+    .await;
+    old[1].handle.send(2, b"to the newcomer".to_vec()).unwrap();
+    expect(
+        &mut newcomer,
+        WAIT,
+        "frame",
+        frame_from(1, b"to the newcomer"),
+    )
+    .await;
+    newcomer
+        .handle
+        .send(0, b"from the newcomer".to_vec())
+        .unwrap();
+    expect(
+        &mut old[0],
+        WAIT,
+        "frame",
+        frame_from(2, b"from the newcomer"),
+    )
+    .await;
+
+    // No longer admitted: disconnected from both, and its dials refused.
+    for node in &old {
+        node.handle.set_peers(table(false)).unwrap();
+    }
+    until(WAIT, "the newcomer is dropped", || {
+        old.iter().all(|n| n.handle.connected().len() == 1)
+    })
+    .await;
+    let rejected = old[0].handle.metrics().rejected_peers.get();
+    until(WAIT, "its dials are refused again", || {
+        old[0].handle.metrics().rejected_peers.get() > rejected
+    })
+    .await;
+    assert_eq!(old[0].handle.connected(), [1]);
+
+    // A table that moves a key is refused; the running one stands.
+    let mut moved = table(true);
+    moved.swap(1, 2);
+    moved[1].index = 1;
+    moved[2].index = 2;
+    assert_eq!(
+        old[0].handle.set_peers(moved),
+        Err(NetError::Config(
+            lotline_node::net::ConfigError::PeerMoved { index: 1 }
+        ))
+    );
+    for node in old.iter().chain([&newcomer]) {
+        node.handle.shutdown().await;
+    }
 }

@@ -1407,6 +1407,121 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
     }
 }
 
+/// What the validator-set tests share: the supplier's numbered
+/// commissioning attestations, submitted through one node and committed.
+struct Lots<'a> {
+    four: &'a Four,
+    client: lotline_sdk::Client,
+    prefix: &'static str,
+    next: u32,
+}
+
+impl<'a> Lots<'a> {
+    fn new(four: &'a Four, node: &lotline_node::Node, prefix: &'static str) -> Lots<'a> {
+        let client = lotline_sdk::Client::new(&node.url()).expect("client");
+        Lots {
+            four,
+            client,
+            prefix,
+            next: 0,
+        }
+    }
+
+    /// Submits `envelope` and waits for its commit; its receipt.
+    async fn commit_envelope(&self, envelope: &lotline_core::Envelope) -> Receipt {
+        let result = self
+            .client
+            .submit(envelope, Wait::Committed)
+            .await
+            .expect("submit");
+        assert_eq!(result.status, Status::Committed);
+        result.receipt.expect("receipt")
+    }
+
+    /// Commits the next lot's commissioning.
+    async fn commit(&mut self) -> Receipt {
+        self.next += 1;
+        let envelope = lotline_sdk::AttestationBuilder::new(
+            self.four.genesis.chain_id(),
+            &self.four.signers["supplier"],
+        )
+        .event(commissioning(&format!("{}-{}", self.prefix, self.next)))
+        .build()
+        .expect("envelope");
+        self.commit_envelope(&envelope).await
+    }
+
+    /// Commits lots until one lands at `height` or above; its receipt.
+    async fn commit_until(&mut self, height: u64) -> Receipt {
+        loop {
+            let receipt = self.commit().await;
+            if receipt.header.height >= height {
+                return receipt;
+            }
+        }
+    }
+
+    /// A validator-set change signed by `orgs` (the threshold is q of the
+    /// set in force), effective from `effective` (for a validator change a
+    /// lower bound of its boundary).
+    fn vote(
+        &self,
+        nonce: &str,
+        effective: u64,
+        change: lotline_genesis::governance::Change,
+        orgs: [&str; 3],
+    ) -> lotline_core::Envelope {
+        use lotline_genesis::governance::{self, Proposal};
+        let mut envelope = governance::unsigned(&Proposal {
+            version: governance::VERSION,
+            chain_id: self.four.genesis.chain_id(),
+            effective_height: effective,
+            nonce: nonce.into(),
+            reason: format!("test: {nonce}"),
+            change,
+        });
+        for org in orgs {
+            self.four.signers[org].sign_governance(&mut envelope);
+        }
+        envelope
+    }
+
+    /// Offline: the membership history this node serves, followed from
+    /// the genesis alone.
+    async fn history(&self) -> lotline_genesis::History {
+        let file = self.client.membership_history().await.expect("history");
+        file.follow(std::sync::Arc::new(self.four.genesis.clone()))
+            .expect("the history follows")
+    }
+
+    /// Every receipt verifies with the genesis and `history`, each against
+    /// its own epoch's validators.
+    fn verify_all<'r>(
+        &self,
+        history: &lotline_genesis::History,
+        receipts: impl IntoIterator<Item = &'r Receipt>,
+    ) {
+        for receipt in receipts {
+            self.four
+                .genesis
+                .verify_receipt_in(receipt, history)
+                .expect("verifies against its epoch's set");
+        }
+    }
+}
+
+type Receipt = lotline_core::receipt::Receipt;
+
+/// The validator indices whose signatures certify `receipt`.
+fn signers(receipt: &Receipt) -> std::collections::BTreeSet<u16> {
+    receipt
+        .certificate
+        .signatures
+        .iter()
+        .map(|s| s.signer)
+        .collect()
+}
+
 /// Goal (issue 15, validator-set changes): a validator removed by vote
 /// leaves the set at its epoch boundary (the first multiple of the genesis
 /// `epoch_blocks` more than half an epoch above the change), the other
@@ -1418,33 +1533,13 @@ async fn membership_changes_by_vote_take_effect_at_their_height() {
 /// epoch's validators; the genesis alone refuses the later one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_validator_removed_by_vote_leaves_at_the_epoch_boundary() {
-    use lotline_genesis::governance::{self, Change, Proposal};
-    use lotline_sdk::{AttestationBuilder, Client};
+    use lotline_genesis::governance::{self, Change};
 
     let _serial = one_at_a_time().await;
     let four = Four::new().with_epoch_blocks(10);
     let mut nodes = four.start_all().await;
-    let chain = four.genesis.chain_id();
-    let supplier = &four.signers["supplier"];
-    let mut lot = 0;
-    let mut attest = || {
-        lot += 1;
-        AttestationBuilder::new(chain, supplier)
-            .event(commissioning(&format!("EPOCH-{lot}")))
-            .build()
-            .expect("envelope")
-    };
-    let committed = |result: lotline_core::api::SubmitResult| {
-        assert_eq!(result.status, Status::Committed);
-        result.receipt.expect("receipt")
-    };
-    let client = Client::new(&nodes[0].url()).expect("client");
-    let before = committed(
-        client
-            .submit(&attest(), Wait::Committed)
-            .await
-            .expect("submit"),
-    );
+    let mut lots = Lots::new(&four, &nodes[0], "EPOCH");
+    let before = lots.commit().await;
 
     // The manufacturer's validator (index 1 of 4) leaves by vote of three
     // member orgs (the threshold under the current set: q = 3 of 4).
@@ -1452,23 +1547,13 @@ async fn a_validator_removed_by_vote_leaves_at_the_epoch_boundary() {
     // For a validator change the stated height is a lower bound of the
     // boundary; like any change's, it may not have passed at submission.
     let effective = nodes[0].shared.head().height + 2;
-    let mut remove = governance::unsigned(&Proposal {
-        version: governance::VERSION,
-        chain_id: chain,
-        effective_height: effective,
-        nonce: "remove-validator-1".into(),
-        reason: "the manufacturer moves its node out".into(),
-        change: Change::RemoveValidator { node_key: leaving },
-    });
-    for org in ["supplier", "distributor", "regulator"] {
-        four.signers[org].sign_governance(&mut remove);
-    }
-    let voted = committed(
-        client
-            .submit(&remove, Wait::Committed)
-            .await
-            .expect("removal"),
+    let remove = lots.vote(
+        "remove-validator-1",
+        effective,
+        Change::RemoveValidator { node_key: leaving },
+        ["supplier", "distributor", "regulator"],
     );
+    let voted = lots.commit_envelope(&remove).await;
     let from = governance::boundary(voted.header.height, effective, 10);
     assert!(
         from > voted.header.height + 5,
@@ -1476,18 +1561,10 @@ async fn a_validator_removed_by_vote_leaves_at_the_epoch_boundary() {
     );
 
     // Commit through the boundary and a few blocks past it.
-    let mut after = before.clone();
-    while after.header.height < from + 3 {
-        after = committed(
-            client
-                .submit(&attest(), Wait::Committed)
-                .await
-                .expect("past the boundary"),
-        );
-    }
+    let after = lots.commit_until(from + 3).await;
     assert_eq!(after.certificate.epoch, 1, "certified in the new epoch");
     assert_eq!(
-        after.certificate.signatures.len(),
+        signers(&after).len(),
         3,
         "all three validators of epoch 1 sign (q = 3 of 3)"
     );
@@ -1499,20 +1576,12 @@ async fn a_validator_removed_by_vote_leaves_at_the_epoch_boundary() {
     .await;
 
     // Offline: the genesis and the membership history, nothing else.
-    let other = Client::new(&nodes[2].url()).expect("client");
-    let file = other.membership_history().await.expect("history");
-    let genesis = std::sync::Arc::new(four.genesis.clone());
-    let history = file.follow(genesis).expect("the history follows");
+    let history = Lots::new(&four, &nodes[2], "OTHER").history().await;
     let set = history.validator_set_at(from);
     assert_eq!((set.epoch, set.len()), (1, 3));
     assert!(!set.validators.contains(&leaving));
     assert_eq!(history.validator_set_at(from - 1).len(), 4);
-    four.genesis
-        .verify_receipt_in(&after, &history)
-        .expect("after the boundary, against epoch 1");
-    four.genesis
-        .verify_receipt_in(&before, &history)
-        .expect("before the change, against the genesis set");
+    lots.verify_all(&history, [&before, &after]);
     assert!(
         four.genesis.verify_receipt(&after).is_err(),
         "the genesis set alone does not certify epoch 1"
@@ -1526,17 +1595,201 @@ async fn a_validator_removed_by_vote_leaves_at_the_epoch_boundary() {
     let restarted = lotline_node::Node::start(&four.configs[2])
         .await
         .expect("restart in epoch 1");
-    let again = committed(
-        client
-            .submit(&attest(), Wait::Committed)
-            .await
-            .expect("after the restart"),
-    );
+    let again = lots.commit().await;
     assert_eq!(again.certificate.epoch, 1);
-    four.genesis
-        .verify_receipt_in(&again, &history)
-        .expect("after the restart");
+    lots.verify_all(&history, [&again]);
     restarted.shutdown().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+/// Goal (issue 15, validator-set changes): a fifth org and its validator
+/// join by vote and the chain commits with five. The fifth org's node
+/// starts as a follower that nobody admits (its key is in no genesis);
+/// once the consortium's `addValidator` commits, the four admit its key
+/// and dial its `p2p` hint, it catches up from genesis verifying each
+/// block, and from the epoch boundary on it votes: with one of the
+/// original four stopped the remaining four are exactly the quorum
+/// (q = 4 of 5), so every commit then carries the new validator's
+/// signature. Receipts from before and after verify offline with the
+/// genesis and the membership-history file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fifth_org_and_validator_added_by_vote_commit_with_five() {
+    use lotline_genesis::governance::{self, Change};
+
+    let _serial = one_at_a_time().await;
+    let four = Four::new().with_epoch_blocks(10);
+    let mut nodes = four.start_all().await;
+    let (config, node_key, p2p) = four.joining_node("newco");
+    let fifth = lotline_node::Node::start(&config)
+        .await
+        .expect("a node the genesis does not name starts as a follower");
+    let mut lots = Lots::new(&four, &nodes[0], "FIFTH");
+    let before = lots.commit().await;
+    assert_eq!(
+        fifth.shared.head().height,
+        0,
+        "no validator admits a key the chain does not name"
+    );
+
+    // The vote: the org joins, then its validator (each signed by three
+    // member orgs, the threshold under q = 3 of 4).
+    let voters = ["supplier", "manufacturer", "regulator"];
+    let newco_client = lotline_core::SigningKey::generate();
+    let join = lots.vote(
+        "add-org-newco",
+        nodes[0].shared.governance.next_height(),
+        Change::AddOrg {
+            org: lotline_genesis::OrgFile {
+                id: "newco".into(),
+                name: "New Co".into(),
+                role: lotline_genesis::Role::Distributor,
+                client_keys: vec![newco_client.public_key().to_hex()],
+                encryption_key: None,
+            },
+        },
+        voters,
+    );
+    lots.commit_envelope(&join).await;
+    let effective = nodes[0].shared.governance.next_height();
+    let add = lots.vote(
+        "add-validator-newco",
+        effective,
+        Change::AddValidator {
+            org: "newco".into(),
+            node_key: node_key.public_key(),
+            p2p: Some(p2p),
+        },
+        voters,
+    );
+    let voted = lots.commit_envelope(&add).await;
+    let from = governance::boundary(voted.header.height, effective, 10);
+
+    // Admitted once the change commits: the fifth syncs from genesis
+    // (each block checked against its epoch's set) up to the vote.
+    eventually("the joining node catches up to the vote", 30, || {
+        fifth.shared.head().height >= voted.header.height
+    })
+    .await;
+
+    // Commit through the boundary: the set of epoch 1 has five.
+    let after = lots.commit_until(from + 2).await;
+    assert_eq!(after.certificate.epoch, 1, "certified in the new epoch");
+    let head = after.header.height;
+    eventually("the new validator reaches the head", 30, || {
+        fifth.shared.head().height >= head
+    })
+    .await;
+
+    // One of the original four stops: the four left are exactly the
+    // quorum of five, so nothing commits without the new validator.
+    nodes.remove(3).shutdown().await;
+    let mut with_five = Vec::new();
+    for _ in 0..3 {
+        let receipt = lots.commit().await;
+        assert_eq!(receipt.certificate.epoch, 1);
+        assert_eq!(
+            signers(&receipt),
+            [0, 1, 2, 4].into(),
+            "q = 4 of 5: the three left of the four and the new validator (index 4)"
+        );
+        with_five.push(receipt);
+    }
+
+    // Offline: the genesis and the membership history, nothing else.
+    let history = Lots::new(&four, &nodes[1], "OTHER").history().await;
+    let set = history.validator_set_at(from);
+    assert_eq!((set.epoch, set.len(), set.quorum()), (1, 5, 4));
+    assert_eq!(set.validators[4], node_key.public_key());
+    assert_eq!(history.validator_set_at(from - 1).len(), 4);
+    lots.verify_all(&history, [&before, &after].into_iter().chain(&with_five));
+    assert!(
+        four.genesis.verify_receipt(&with_five[0]).is_err(),
+        "the genesis set alone does not certify epoch 1"
+    );
+    fifth.shutdown().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+/// Goal (issue 15, validator-set changes): a validator's node key rotated
+/// by vote. The others admit the new key as soon as the rotation commits;
+/// up to the boundary the validator signs with its old key, after it the
+/// old key is a fault of the new epoch (the other three are its quorum,
+/// q = 3 of 4). Restarted with the new key file it catches up and votes
+/// under its old index: with another validator stopped, every commit
+/// carries the new key's signature. Receipts verify offline with the
+/// genesis and the membership-history file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_restarted_with_its_rotated_key_keeps_signing() {
+    use lotline_genesis::governance::{self, Change};
+
+    let _serial = one_at_a_time().await;
+    let four = Four::new().with_epoch_blocks(10);
+    let mut nodes = four.start_all().await;
+    let mut lots = Lots::new(&four, &nodes[0], "ROTATE");
+    let before = lots.commit().await;
+
+    // The distributor's validator (index 2) gets a new node key by vote.
+    let old_key = four.genesis.validators()[2].node_key;
+    let new_key = lotline_core::SigningKey::generate();
+    let new_key_path = four.dir.path().join("distributor-node-2.key");
+    lotline_genesis::keys::write_signing_key(&new_key_path, &new_key).expect("key file");
+    let effective = nodes[0].shared.governance.next_height();
+    let rotate = lots.vote(
+        "rotate-node-key-2",
+        effective,
+        Change::RotateNodeKey {
+            old_key,
+            new_key: new_key.public_key(),
+        },
+        ["supplier", "manufacturer", "regulator"],
+    );
+    let voted = lots.commit_envelope(&rotate).await;
+    let from = governance::boundary(voted.header.height, effective, 10);
+
+    // Through the boundary: the old key signs no certificate of epoch 1.
+    let after = lots.commit_until(from + 1).await;
+    assert_eq!(after.certificate.epoch, 1);
+
+    // The validator restarts with its new key file, same folder and port.
+    nodes.remove(2).shutdown().await;
+    let mut config = four.configs[2].clone();
+    config.node_key = new_key_path;
+    let rotated = lotline_node::Node::start(&config)
+        .await
+        .expect("restart with the rotated key");
+    let head = after.header.height;
+    eventually("the rotated validator catches up", 30, || {
+        rotated.shared.head().height >= head
+    })
+    .await;
+
+    // Another validator stops (the regulator's): the three left need the
+    // rotated key.
+    nodes.remove(2).shutdown().await;
+    let mut with_new_key = Vec::new();
+    for _ in 0..3 {
+        let receipt = lots.commit().await;
+        assert_eq!(receipt.certificate.epoch, 1);
+        assert_eq!(
+            signers(&receipt),
+            [0, 1, 2].into(),
+            "q = 3 of 4, index 2 signs"
+        );
+        with_new_key.push(receipt);
+    }
+
+    let history = lots.history().await;
+    assert_eq!(
+        history.validator_set_at(from).validators[2],
+        new_key.public_key()
+    );
+    assert_eq!(history.validator_set_at(from - 1).validators[2], old_key);
+    lots.verify_all(&history, [&before, &after].into_iter().chain(&with_new_key));
+    rotated.shutdown().await;
     for node in nodes {
         node.shutdown().await;
     }

@@ -664,6 +664,30 @@ impl BftActor {
         if self.epochs.roster().epoch() != epoch {
             self.epochs.follow(epoch, &self.shared.governance.history());
             self.state.evidence.retain_epoch(epoch);
+            self.refresh_peers();
+        }
+    }
+
+    /// Gives the transport the peer table the committed history and the
+    /// engine's epoch make, if it changed (`epoch`, "Who is admitted"): a
+    /// validator added by vote is admitted once the change commits, one
+    /// that left (or a replaced key) is dropped once the engine has left
+    /// its last epoch.
+    fn refresh_peers(&mut self) {
+        let governance = &self.shared.governance;
+        let history = governance.history();
+        let table = self.epochs.peers(
+            history.genesis(),
+            &history,
+            self.engine.config().epoch,
+            governance.next_height(),
+        );
+        if let Some(table) = table
+            && let Err(error) = self.net.set_peers(table)
+        {
+            // Queue full: the next commit tries again.
+            tracing::warn!(%error, "peer table not updated");
+            self.epochs.forget_sent();
         }
     }
 
@@ -770,6 +794,7 @@ impl BftActor {
                 self.state.blocks.retain(|b| b.header.height > indexed);
                 // The block log is durable now: its finality is the floor.
                 self.journal.compact(keep)?;
+                self.refresh_peers();
                 // A committed validator-set change: the engine learns the
                 // next epoch now, more than half an epoch before it starts.
                 let owed = self.epochs.owed(

@@ -1,24 +1,51 @@
 //! The node's side of epochs (docs/protocol.md, "Validator-set changes"):
 //! which engine config the actor starts in, which `Input::Reconfigure` it
-//! owes its engine, and how the transport's peers map to the epoch's
-//! validator indices.
+//! owes its engine, which node keys the transport admits, and how the
+//! transport's peers map to the epoch's validator indices.
 //!
-//! The transport names peers by their genesis index: a validator's libp2p
-//! identity is its genesis node key, and the network admits the genesis
-//! validators only. The engine names validators by their position in the
-//! epoch's set. An epoch's *roster* (as in the simulator's
-//! `sim/roster.rs`) is the epoch's validators in order, followed by every
-//! genesis validator that is not one of them, in genesis order: every
-//! peer has one engine index per epoch, a non-member's at or above the
-//! set's size (its engine follows the chain without voting, and its
-//! requests are served). A validator of the epoch whose key is not a
-//! genesis node key (added, or rotated, by governance) has an index but no
-//! peer: the transport can not reach it yet (not built, see the protocol
-//! document's list).
+//! # The peer table
+//!
+//! The transport names peers by their index in this node's *peer table*:
+//! the genesis validators' node keys in genesis order, then our own key if
+//! it is not one of them (a node that joins by vote starts as a
+//! follower), then every key the committed governance names (`addValidator`,
+//! `rotateNodeKey`'s new key) in chain order. A node's libp2p identity is
+//! its node key. The table only grows while the node runs (an index keeps
+//! its meaning); it is built again at each start. Indices are local: no
+//! message carries one.
+//!
+//! # Who is admitted
+//!
+//! [`admitted`] is decided from the committed history and the engine's
+//! epoch `e`: the validators of epoch `e`, those of epoch `e + 1` once a
+//! change makes one (around a boundary the union of both, so a joining
+//! validator syncs before it must vote and a leaving one still helps
+//! finish its last epoch), and *followers*: validators of an earlier epoch
+//! removed by `removeValidator` whose org is still a member and whose key
+//! is not revoked (they follow the chain and are served blocks; the engine
+//! drops their votes, module `roster`). A key a `rotateNodeKey` replaced
+//! is admitted no longer once the engine has left the epoch it signed in
+//! (a rotation is often a key that leaked). Whoever is not admitted is
+//! disconnected and refused by the transport's allow list.
+//!
+//! # Rosters
+//!
+//! The engine names validators by their position in the epoch's set. An
+//! epoch's *roster* (as in the simulator's `sim/roster.rs`) is the epoch's
+//! validators in order, followed by every other key of the peer table in
+//! table order: every peer has one engine index per epoch, a non-member's
+//! at or above the set's size (its engine follows the chain without
+//! voting, and its requests are served).
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use libp2p::multiaddr::Multiaddr;
 use lotline_consensus::Reconfiguration;
 use lotline_core::crypto::{PublicKey, SigningKey};
-use lotline_genesis::{History, Membership};
+use lotline_genesis::governance::Change;
+use lotline_genesis::{Genesis, History, Membership};
+
+use crate::net::Peer;
 
 /// Peer (genesis index) <-> engine index in one epoch (module doc).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +104,97 @@ impl Roster {
     }
 }
 
+/// What the chain says about a node key: its org and its `p2p` hint (the
+/// genesis entry or the `addValidator` that brought it; a rotated key's
+/// successor inherits both), and whether a `rotateNodeKey` replaced it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub org: String,
+    pub p2p: Option<String>,
+    pub rotated_away: bool,
+}
+
+/// Every validator key the genesis and the committed history name, in
+/// table order (genesis first, then chain order), with what is known of it.
+pub fn validator_keys(genesis: &Genesis, history: &History) -> Vec<(PublicKey, KeyFacts)> {
+    let mut keys: Vec<(PublicKey, KeyFacts)> = genesis
+        .validators()
+        .iter()
+        .map(|v| {
+            let facts = KeyFacts {
+                org: v.org.clone(),
+                p2p: v.p2p.clone(),
+                rotated_away: false,
+            };
+            (v.node_key, facts)
+        })
+        .collect();
+    for entry in history.entries().iter().filter(|e| e.void.is_none()) {
+        match &entry.proposal.change {
+            Change::AddValidator { org, node_key, p2p }
+                if !keys.iter().any(|(k, _)| k == node_key) =>
+            {
+                let facts = KeyFacts {
+                    org: org.clone(),
+                    p2p: p2p.clone(),
+                    rotated_away: false,
+                };
+                keys.push((*node_key, facts));
+            }
+            Change::RotateNodeKey { old_key, new_key } => {
+                let Some(at) = keys.iter().position(|(k, _)| k == old_key) else {
+                    continue;
+                };
+                keys[at].1.rotated_away = true;
+                let facts = KeyFacts {
+                    rotated_away: false,
+                    ..keys[at].1.clone()
+                };
+                if !keys.iter().any(|(k, _)| k == new_key) {
+                    keys.push((*new_key, facts));
+                }
+            }
+            _ => {}
+        }
+    }
+    keys
+}
+
+/// The org whose validator key `key` is, if the chain names it.
+pub fn org_of(genesis: &Genesis, history: &History, key: &PublicKey) -> Option<String> {
+    validator_keys(genesis, history)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, facts)| facts.org)
+}
+
+/// The node keys the transport admits while the engine is in `epoch`
+/// (module doc, "Who is admitted"): the validators of `epoch` and of the
+/// next epoch if there is one, and the followers among the other keys the
+/// chain names, judged by the membership in force at `height` (the next
+/// height to commit).
+pub fn admitted(
+    genesis: &Genesis,
+    history: &History,
+    epoch: u64,
+    height: u64,
+) -> BTreeSet<PublicKey> {
+    let mut admitted: BTreeSet<PublicKey> = BTreeSet::new();
+    for number in [epoch, epoch + 1] {
+        if let Some(membership) = history.epoch(number) {
+            admitted.extend(keys(&membership));
+        }
+    }
+    let now = history.at(height);
+    for (key, facts) in validator_keys(genesis, history) {
+        let member = now.rules().org(&facts.org).is_some();
+        if member && !facts.rotated_away && now.revoked_from(&key).is_none() {
+            admitted.insert(key);
+        }
+    }
+    admitted
+}
+
 /// The membership's validator keys, in order.
 pub fn keys(membership: &Membership) -> Vec<PublicKey> {
     membership.validator_set().validators
@@ -118,41 +236,66 @@ pub fn reconfiguration(
     }
 }
 
-/// The actor's epoch bookkeeping: the roster of the engine's epoch and
-/// the next epoch it has told the engine.
+/// The actor's epoch bookkeeping: the peer table, the roster of the
+/// engine's epoch and the next epoch it has told the engine.
 #[derive(Debug)]
 pub struct Epochs {
-    /// The transport's peers: the genesis node keys, in order.
+    /// The transport's peer table: node keys by peer index (module doc).
     peers: Vec<PublicKey>,
-    /// Our peer index (genesis index).
+    /// Our peer index.
     me: u16,
     key: SigningKey,
     /// False for a validator restored from a backup (it never votes until
     /// `lotline resume-voting` and a restart).
     may_vote: bool,
+    /// Dial addresses the operator configured (`[p2p] peers`), before the
+    /// chain's `p2p` hints.
+    addrs: BTreeMap<PublicKey, Multiaddr>,
     roster: Roster,
     /// The next epoch last told to the engine: number, first height, set.
     told: Option<(u64, u64, Vec<PublicKey>)>,
+    /// The peer table last given to the transport.
+    sent: Vec<Peer>,
 }
 
 impl Epochs {
-    /// Bookkeeping for an engine that starts in the epoch of `current`.
+    /// Bookkeeping for an engine that starts in the epoch of `current`,
+    /// with the peer table of `history` (module doc) and our key in it.
     pub fn new(
-        peers: Vec<PublicKey>,
-        me: u16,
+        genesis: &Genesis,
+        history: &History,
         key: SigningKey,
         may_vote: bool,
+        addrs: BTreeMap<PublicKey, Multiaddr>,
         current: &Membership,
     ) -> Epochs {
+        let mut peers: Vec<PublicKey> = genesis.validators().iter().map(|v| v.node_key).collect();
+        if !peers.contains(&key.public_key()) {
+            peers.push(key.public_key());
+        }
+        let me = peers
+            .iter()
+            .position(|k| *k == key.public_key())
+            .and_then(|i| u16::try_from(i).ok())
+            .unwrap_or(u16::MAX);
         let roster = Roster::new(current.epoch().0, &keys(current), &peers);
-        Epochs {
+        let mut epochs = Epochs {
             peers,
             me,
             key,
             may_vote,
+            addrs,
             roster,
             told: None,
-        }
+            sent: Vec::new(),
+        };
+        epochs.learn(genesis, history);
+        epochs
+    }
+
+    /// Our peer index.
+    pub fn me(&self) -> u16 {
+        self.me
     }
 
     /// What the engine starts with in the epoch of `current` (an engine
@@ -163,6 +306,69 @@ impl Epochs {
 
     pub fn roster(&self) -> &Roster {
         &self.roster
+    }
+
+    /// Adds the keys committed governance named since (module doc, "The
+    /// peer table") and maps the roster over them.
+    fn learn(&mut self, genesis: &Genesis, history: &History) {
+        let before = self.peers.len();
+        for (key, _) in validator_keys(genesis, history) {
+            if !self.peers.contains(&key) {
+                self.peers.push(key);
+            }
+        }
+        if self.peers.len() != before {
+            let epoch = self.roster.epoch;
+            let validators = history.epoch(epoch).map(|m| keys(&m)).unwrap_or_default();
+            self.roster = Roster::new(epoch, &validators, &self.peers);
+        }
+    }
+
+    /// The peer table for the transport while the engine is in `epoch`
+    /// and `height` is the next to commit: every key, each admitted or
+    /// not ([`admitted`]), with its address (the operator's, else the
+    /// chain's hint). `None` if it is the table the transport has.
+    pub fn peers(
+        &mut self,
+        genesis: &Genesis,
+        history: &History,
+        epoch: u64,
+        height: u64,
+    ) -> Option<Vec<Peer>> {
+        self.learn(genesis, history);
+        let admitted = admitted(genesis, history, epoch, height);
+        let hints: BTreeMap<PublicKey, Option<String>> = validator_keys(genesis, history)
+            .into_iter()
+            .map(|(key, facts)| (key, facts.p2p))
+            .collect();
+        let table: Vec<Peer> = self
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                let hint = hints.get(key).cloned().flatten();
+                Peer {
+                    index: u16::try_from(index).unwrap_or(u16::MAX),
+                    key: *key,
+                    addr: self
+                        .addrs
+                        .get(key)
+                        .cloned()
+                        .or_else(|| hint.and_then(|h| h.parse().ok())),
+                    admitted: usize::from(self.me) == index || admitted.contains(key),
+                }
+            })
+            .collect();
+        if table == self.sent {
+            return None;
+        }
+        self.sent = table.clone();
+        Some(table)
+    }
+
+    /// The transport did not take the last table: give it again.
+    pub fn forget_sent(&mut self) {
+        self.sent.clear();
     }
 
     /// Follows the engine into epoch `epoch` (it switched when it committed

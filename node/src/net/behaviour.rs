@@ -2,8 +2,9 @@
 //!
 //! Field order matters: libp2p asks each behaviour in declaration order
 //! whether to accept an established connection, so the allow list comes
-//! first and refuses a non-validator before any other behaviour builds a
-//! handler for it; connection limits come second.
+//! first and refuses a key that is not admitted before any other behaviour
+//! builds a handler for it; connection limits come second. Both change
+//! while the node runs, as the validator set does (`task.rs`, `set_peers`).
 
 use std::collections::HashSet;
 use std::error::Error;
@@ -98,13 +99,7 @@ fn make_behaviour(
     for peer in allowed {
         allow.allow_peer(*peer);
     }
-    let n = u32::try_from(allowed.len())?;
-    let limits = connection_limits::Behaviour::new(
-        connection_limits::ConnectionLimits::default()
-            .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
-            .with_max_established(Some(n * CONNECTIONS_PER_PEER_MAX))
-            .with_max_pending_incoming(Some(PENDING_INCOMING_MAX)),
-    );
+    let limits = connection_limits::Behaviour::new(limits_for(allowed.len()));
     let consensus = request_response::Behaviour::with_codec(
         FrameCodec::new(config.frame_bytes_max, 0, Arc::clone(metrics)),
         [(CONSENSUS_PROTOCOL, request_response::ProtocolSupport::Full)],
@@ -143,6 +138,17 @@ fn make_behaviour(
         identify,
         ping,
     })
+}
+
+/// The connection limits with `admitted` peers: [`CONNECTIONS_PER_PEER_MAX`]
+/// each, in total that many times the peers, and [`PENDING_INCOMING_MAX`]
+/// handshakes. Set again whenever the admitted peers change.
+pub fn limits_for(admitted: usize) -> connection_limits::ConnectionLimits {
+    let n = u32::try_from(admitted).unwrap_or(u32::MAX);
+    connection_limits::ConnectionLimits::default()
+        .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
+        .with_max_established(Some(n.saturating_mul(CONNECTIONS_PER_PEER_MAX)))
+        .with_max_pending_incoming(Some(PENDING_INCOMING_MAX))
 }
 
 fn make_gossipsub(key: &identity::Keypair, config: &NetConfig) -> Result<Gossipsub, BoxError> {

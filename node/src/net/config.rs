@@ -35,14 +35,22 @@ const _: () = assert!(FRAME_BYTES_MAX <= SYNC_RESPONSE_BYTES_MAX);
 // gossipsub refuses a max_transmit_size below 100 bytes.
 const _: () = assert!(GOSSIP_BYTES_MAX >= 100);
 
-/// One validator as the transport sees it. `index` is its position in the
-/// genesis validator list and is how every other part of the node names it.
+/// One node key as the transport sees it. `index` is its position in the
+/// node's peer table (the genesis validators first, then keys the chain's
+/// governance brought in, in the order this node learnt them) and is how
+/// every other part of the node names it. The table only grows while the
+/// node runs; whether a key may connect is `admitted`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
     pub index: u16,
     pub key: PublicKey,
     /// Where to dial it; `None` means it dials us.
     pub addr: Option<Multiaddr>,
+    /// May connect and exchange traffic with us now: a validator of the
+    /// epoch in force or of the next one, or a node that follows the chain
+    /// (`consensus::epoch::Epochs::peers`). A key no longer admitted is
+    /// disconnected and refused.
+    pub admitted: bool,
 }
 
 /// Transport configuration. Build with [`NetConfig::new`] or
@@ -52,7 +60,8 @@ pub struct Peer {
 pub struct NetConfig {
     /// Where to listen, e.g. `/ip4/0.0.0.0/tcp/7101`.
     pub listen: Multiaddr,
-    /// Every validator, ourselves included, in genesis order.
+    /// The peer table at start, ourselves included: the genesis validators
+    /// in order, then any other key (see [`Peer`]).
     pub peers: Vec<Peer>,
     /// Our own index in `peers`.
     pub me: u16,
@@ -112,6 +121,8 @@ pub enum ConfigError {
     Me { me: u16, count: usize },
     #[error("peers[me].key does not match our node key")]
     NotMe,
+    #[error("peers[{index}] is not the key the running transport has at that index")]
+    PeerMoved { index: u16 },
     #[error("{field} is {value}, it must be in {min}..={max}")]
     OutOfRange {
         field: &'static str,
@@ -182,6 +193,7 @@ impl NetConfig {
                 index,
                 key: v.node_key,
                 addr,
+                admitted: true,
             });
         }
         let config = NetConfig::new(listen, peers, me, chain_id);
@@ -201,29 +213,7 @@ impl NetConfig {
     /// Checks every field. `start` calls it; calling it early gives the
     /// operator the error before anything binds a port.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let count = self.peers.len();
-        if count == 0 || count > PEERS_MAX {
-            return Err(ConfigError::PeerCount {
-                count,
-                max: PEERS_MAX,
-            });
-        }
-        if usize::from(self.me) >= count {
-            return Err(ConfigError::Me { me: self.me, count });
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for (position, peer) in self.peers.iter().enumerate() {
-            if usize::from(peer.index) != position {
-                return Err(ConfigError::PeerIndex {
-                    position,
-                    index: peer.index,
-                });
-            }
-            peer_id_of(&peer.key).ok_or(ConfigError::PeerKey { index: peer.index })?;
-            if !seen.insert(peer.key) {
-                return Err(ConfigError::DuplicateKey { index: peer.index });
-            }
-        }
+        validate_peers(&self.peers, self.me)?;
         range(
             "frame_bytes_max",
             self.frame_bytes_max.into(),
@@ -292,6 +282,49 @@ impl NetConfig {
     }
 }
 
+/// Checks a peer table: 1 to [`PEERS_MAX`] entries, each at its index,
+/// each key a valid Ed25519 point and present once, `me` among them.
+pub fn validate_peers(peers: &[Peer], me: u16) -> Result<(), ConfigError> {
+    let count = peers.len();
+    if count == 0 || count > PEERS_MAX {
+        return Err(ConfigError::PeerCount {
+            count,
+            max: PEERS_MAX,
+        });
+    }
+    if usize::from(me) >= count {
+        return Err(ConfigError::Me { me, count });
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (position, peer) in peers.iter().enumerate() {
+        if usize::from(peer.index) != position {
+            return Err(ConfigError::PeerIndex {
+                position,
+                index: peer.index,
+            });
+        }
+        peer_id_of(&peer.key).ok_or(ConfigError::PeerKey { index: peer.index })?;
+        if !seen.insert(peer.key) {
+            return Err(ConfigError::DuplicateKey { index: peer.index });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `new` extends the table `old` (the keys of the running
+/// transport, in order): a key keeps its index for the life of the
+/// process, so indices held elsewhere in the node stay meaningful.
+pub fn check_extends(old: &[PublicKey], new: &[Peer]) -> Result<(), ConfigError> {
+    for (index, key) in old.iter().enumerate() {
+        if new.get(index).map(|p| p.key) != Some(*key) {
+            return Err(ConfigError::PeerMoved {
+                index: u16::try_from(index).unwrap_or(u16::MAX),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
     if value < min || value > max {
         return Err(ConfigError::OutOfRange {
@@ -322,6 +355,7 @@ mod tests {
                 index: u16::from(i),
                 key: SigningKey::from_seed(&[i + 1; 32]).public_key(),
                 addr: None,
+                admitted: true,
             })
             .collect()
     }

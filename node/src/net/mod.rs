@@ -1,5 +1,6 @@
 //! The permissioned validator transport: carries opaque bytes between the
-//! genesis validators over libp2p, and nothing from anyone else.
+//! admitted node keys over libp2p (the validators in force and the nodes
+//! that follow the chain), and nothing from anyone else.
 //!
 //! # Overview
 //!
@@ -21,12 +22,15 @@
 //!
 //! # Permissioning
 //!
-//! A validator's libp2p peer id is derived from its genesis node key; the
-//! node's own libp2p identity is its node signing key. The first behaviour of
-//! the swarm is an allow list of those peer ids: a remote that completes the
-//! Noise handshake with any other key is disconnected at once (reported as
-//! [`NetEvent::Rejected`] and counted), before any protocol handler exists
-//! for it. As defence in depth, the sender of every request and the author
+//! A peer's libp2p peer id is derived from its node key; the node's own
+//! libp2p identity is its node signing key. Peers are named by their index
+//! in the node's peer table ([`Peer`]), which the node extends and whose
+//! admitted keys it changes as the validator set does
+//! ([`NetworkHandle::set_peers`], `consensus::epoch`). The first behaviour
+//! of the swarm is an allow list of the admitted peer ids: a remote that
+//! completes the Noise handshake with any other key is disconnected at once
+//! (reported as [`NetEvent::Rejected`] and counted), before any protocol
+//! handler exists for it; a key no longer admitted is disconnected. As defence in depth, the sender of every request and the author
 //! and forwarder of every gossip message are looked up in the validator table
 //! again; anything unknown is dropped, logged and counted, never delivered.
 //! A peer whose identify protocol version names another chain is
@@ -82,7 +86,8 @@
 //! limited to our one topic).
 //!
 //! # Files
-//! - [`config`]: [`NetConfig`], built from genesis validators, and its limits;
+//! - [`config`]: [`NetConfig`] (the peer table at start, from the genesis
+//!   validators or the node's `consensus::epoch`) and its limits;
 //! - `behaviour.rs`: the composed libp2p behaviour and swarm;
 //! - [`codec`]: length-prefixed frames with caps;
 //! - [`metrics`]: counters rendered for `/metrics`;
@@ -94,13 +99,13 @@ pub mod config;
 pub mod metrics;
 mod task;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use libp2p::gossipsub::MessageId;
 use libp2p::identity::{self, PeerId};
 use libp2p::multiaddr::Multiaddr;
-use lotline_core::SigningKey;
+use lotline_core::{PublicKey, SigningKey};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use config::{ConfigError, NetConfig, Peer};
@@ -196,12 +201,13 @@ impl Network {
             ids[me], local_peer_id,
             "our peer id is derived from our node key"
         );
-        let allowed: Vec<PeerId> = ids
+        let allowed: Vec<PeerId> = config
+            .peers
             .iter()
-            .copied()
-            .filter(|id| *id != local_peer_id)
+            .zip(&ids)
+            .filter(|(peer, id)| peer.admitted && **id != local_peer_id)
+            .map(|(_, id)| *id)
             .collect();
-        assert_eq!(allowed.len() + 1, ids.len());
 
         let metrics = Arc::new(NetMetrics::default());
         metrics
@@ -218,7 +224,7 @@ impl Network {
         let (listen_tx, listen_rx) = watch::channel(Vec::new());
         let shared = Arc::new(Shared {
             me: config.me,
-            peer_count: ids.len(),
+            keys: Mutex::new(config.peers.iter().map(|p| p.key).collect()),
             frame_bytes_max: config.frame_bytes_max,
             sync_request_bytes_max: config.sync_request_bytes_max,
             gossip_bytes_max: config.gossip_bytes_max,
@@ -251,7 +257,8 @@ impl Network {
 #[derive(Debug)]
 struct Shared {
     me: u16,
-    peer_count: usize,
+    /// The peer table's keys, by index (it only grows).
+    keys: Mutex<Vec<PublicKey>>,
     frame_bytes_max: u32,
     sync_request_bytes_max: u32,
     gossip_bytes_max: u32,
@@ -283,6 +290,10 @@ enum Command {
         to: u16,
         request: codec::Request,
         reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    },
+    /// The peer table (checked by [`NetworkHandle::set_peers`]).
+    SetPeers {
+        peers: Vec<Peer>,
     },
     Shutdown {
         done: oneshot::Sender<()>,
@@ -383,12 +394,46 @@ impl NetworkHandle {
         response
     }
 
-    /// The validators we are connected to now, in index order.
+    /// Replaces the peer table: the same keys at the same indices, maybe
+    /// more after them, each admitted or not. Newly admitted peers are
+    /// allowed and dialled (if they have an address); a peer no longer
+    /// admitted is disconnected and refused from then on. The node calls it
+    /// as the validator set in force changes (`consensus::epoch`).
+    pub fn set_peers(&self, peers: Vec<Peer>) -> Result<(), NetError> {
+        let me = self.shared.me;
+        config::validate_peers(&peers, me)?;
+        let mut keys = self
+            .shared
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if peers[usize::from(me)].key != keys[usize::from(me)] {
+            return Err(ConfigError::NotMe.into());
+        }
+        config::check_extends(&keys, &peers)?;
+        let table: Vec<PublicKey> = peers.iter().map(|p| p.key).collect();
+        // Commands are handled in order: once this is queued, a frame to a
+        // new index finds its slot.
+        self.push(Command::SetPeers { peers })?;
+        *keys = table;
+        Ok(())
+    }
+
+    /// The peers we are connected to now, in index order.
     pub fn connected(&self) -> Vec<u16> {
         let mask = self.shared.connected.load(Relaxed);
-        (0..self.shared.peer_count as u16)
+        (0..self.peer_count() as u16)
             .filter(|i| mask & (1u64 << i) != 0)
             .collect()
+    }
+
+    /// Entries in the peer table (ourselves included).
+    pub fn peer_count(&self) -> usize {
+        self.shared
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// The addresses we listen on (empty until the listener is up).
@@ -420,7 +465,7 @@ impl NetworkHandle {
     }
 
     fn check_peer(&self, to: u16) -> Result<(), NetError> {
-        if usize::from(to) >= self.shared.peer_count || to == self.shared.me {
+        if usize::from(to) >= self.peer_count() || to == self.shared.me {
             return Err(NetError::UnknownPeer(to));
         }
         Ok(())

@@ -37,10 +37,12 @@ const UNSENT_GOSSIP_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Where the answer to one of our sync requests goes.
 type SyncWaiter = oneshot::Sender<Result<Vec<u8>, NetError>>;
 
-/// One validator's connection state.
+/// One peer's connection state.
 struct Slot {
     id: PeerId,
     addr: Option<Multiaddr>,
+    /// Allowed to connect (see [`super::Peer::admitted`]).
+    admitted: bool,
     /// Consensus frames sent and not yet acknowledged or failed.
     in_flight: u32,
     /// The next re-dial delay.
@@ -93,10 +95,11 @@ impl Task {
             .iter()
             .zip(&ids)
             .map(|(peer, id)| {
-                let dial = peer.index != config.me && peer.addr.is_some();
+                let dial = peer.index != config.me && peer.admitted && peer.addr.is_some();
                 Slot {
                     id: *id,
                     addr: peer.addr.clone(),
+                    admitted: peer.admitted && peer.index != config.me,
                     in_flight: 0,
                     backoff: config.redial_backoff_min,
                     redial_at: dial.then_some(now),
@@ -169,7 +172,7 @@ impl Task {
             Command::Send { to, frame } => self.send_frame(to, frame),
             Command::Broadcast { frame } => {
                 for to in 0..self.slots.len() as u16 {
-                    if to != self.config.me {
+                    if self.slots[usize::from(to)].admitted {
                         self.send_frame(to, Arc::clone(&frame));
                     }
                 }
@@ -184,6 +187,7 @@ impl Task {
                 self.report(&id, acceptance);
             }
             Command::Sync { to, request, reply } => self.send_sync(to, request, reply),
+            Command::SetPeers { peers } => self.set_peers(peers),
             Command::Shutdown { .. } => unreachable!("handled by run"),
         }
     }
@@ -245,7 +249,9 @@ impl Task {
         let index = usize::from(to);
         assert!(index < self.slots.len() && to != self.config.me);
         let slot = &mut self.slots[index];
-        if !self.swarm.is_connected(&slot.id) || slot.in_flight >= self.config.frames_in_flight_max
+        if !slot.admitted
+            || !self.swarm.is_connected(&slot.id)
+            || slot.in_flight >= self.config.frames_in_flight_max
         {
             self.shared.metrics.frames_dropped_peer.inc();
             tracing::debug!(
@@ -269,7 +275,7 @@ impl Task {
         let index = usize::from(to);
         assert!(index < self.slots.len() && to != self.config.me);
         let peer = self.slots[index].id;
-        if !self.swarm.is_connected(&peer) {
+        if !self.slots[index].admitted || !self.swarm.is_connected(&peer) {
             let _ = reply.send(Err(NetError::NotConnected(to)));
             return;
         }
@@ -318,6 +324,60 @@ impl Task {
 
     // ---- connections ----------------------------------------------------
 
+    /// Takes a new peer table (checked by the handle: it extends ours):
+    /// adds the new slots, updates addresses, allows and dials newly
+    /// admitted peers, refuses and disconnects those no longer admitted,
+    /// and sizes the connection limits to the admitted count.
+    fn set_peers(&mut self, peers: Vec<super::Peer>) {
+        let now = Instant::now();
+        for peer in peers {
+            let index = usize::from(peer.index);
+            if peer.index == self.config.me {
+                continue;
+            }
+            if index >= self.slots.len() {
+                let Some(id) = super::config::peer_id_of(&peer.key) else {
+                    continue; // validated by the handle
+                };
+                self.by_id.insert(id, peer.index);
+                self.slots.push(Slot {
+                    id,
+                    addr: None,
+                    admitted: false,
+                    in_flight: 0,
+                    backoff: self.config.redial_backoff_min,
+                    redial_at: None,
+                });
+            }
+            let slot = &mut self.slots[index];
+            if peer.addr.is_some() {
+                slot.addr = peer.addr;
+            }
+            if slot.admitted == peer.admitted {
+                continue;
+            }
+            slot.admitted = peer.admitted;
+            let allow = &mut self.swarm.behaviour_mut().allow;
+            if peer.admitted {
+                allow.allow_peer(slot.id);
+                tracing::info!(peer = peer.index, key = %peer.key, "peer admitted");
+                slot.backoff = self.config.redial_backoff_min;
+                slot.redial_at = slot.addr.is_some().then_some(now);
+            } else {
+                // Closes its connections; `ConnectionClosed` clears its bit.
+                allow.disallow_peer(slot.id);
+                tracing::info!(peer = peer.index, key = %peer.key, "peer no longer admitted: disconnected");
+                slot.redial_at = None;
+            }
+        }
+        let admitted = self.slots.iter().filter(|s| s.admitted).count();
+        *self.swarm.behaviour_mut().limits.limits_mut() = super::behaviour::limits_for(admitted);
+        self.shared
+            .metrics
+            .validator_peers
+            .set(i64::try_from(admitted).unwrap_or(i64::MAX));
+    }
+
     fn redial_due(&mut self, now: Instant) {
         for index in 0..self.slots.len() {
             if self.slots[index].redial_at.is_some_and(|at| at <= now) {
@@ -332,6 +392,9 @@ impl Task {
         let Some(addr) = slot.addr.clone() else {
             return;
         };
+        if !slot.admitted {
+            return;
+        }
         if self.swarm.is_connected(&slot.id) {
             return;
         }
@@ -355,7 +418,7 @@ impl Task {
     fn schedule_redial(&mut self, index: usize) {
         let max = self.config.redial_backoff_max;
         let slot = &mut self.slots[index];
-        if slot.addr.is_none() || slot.redial_at.is_some() {
+        if !slot.admitted || slot.addr.is_none() || slot.redial_at.is_some() {
             return;
         }
         slot.redial_at = Some(Instant::now() + slot.backoff);
@@ -384,7 +447,12 @@ impl Task {
                 endpoint,
                 ..
             } => {
-                let Some(&index) = self.by_id.get(&peer_id) else {
+                let admitted = self
+                    .by_id
+                    .get(&peer_id)
+                    .copied()
+                    .filter(|i| self.slots[usize::from(*i)].admitted);
+                let Some(index) = admitted else {
                     // The allow list makes this unreachable; refuse anyway.
                     self.shared.metrics.unknown_peer_messages.inc();
                     tracing::warn!(%peer_id, "connection from a non-validator got past the allow list");
@@ -707,10 +775,14 @@ impl Task {
 
     // ---- helpers --------------------------------------------------------
 
-    /// The validator index of `peer`, or `None` (logged and counted) if it
-    /// is not one: defence in depth behind the allow list.
+    /// The index of `peer` if it is admitted, or `None` (logged and
+    /// counted): defence in depth behind the allow list.
     fn validator(&self, peer: &PeerId, what: &str) -> Option<u16> {
-        let index = self.by_id.get(peer).copied();
+        let index = self
+            .by_id
+            .get(peer)
+            .copied()
+            .filter(|i| self.slots[usize::from(*i)].admitted);
         if index.is_none() {
             self.shared.metrics.unknown_peer_messages.inc();
             tracing::warn!(%peer, what, "dropped: sender is not a validator");

@@ -158,6 +158,35 @@ impl Four {
         self
     }
 
+    /// A node for an org that is not in the genesis: a fresh node key
+    /// (written 0600 next to the others), its own data folder and a free
+    /// libp2p port on loopback (returned: the `p2p` hint of its
+    /// `addValidator`), no API credentials and none of the genesis orgs'
+    /// key sections. It starts as a follower of the four.
+    #[allow(dead_code)]
+    pub fn joining_node(&self, name: &str) -> (NodeConfig, lotline_core::SigningKey, String) {
+        let key = lotline_core::SigningKey::generate();
+        let folder = self.dir.path().join(name);
+        std::fs::create_dir_all(&folder).expect("node folder");
+        let key_path = folder.join("node.key");
+        lotline_genesis::keys::write_signing_key(&key_path, &key).expect("node key");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let p2p = format!("/ip4/127.0.0.1/tcp/{port}");
+        let mut config = self.configs[0].clone();
+        config.data_dir = folder.join("data");
+        config.node_key = key_path;
+        config.p2p_listen = Some(p2p.clone());
+        config.credentials.clear();
+        config.capture = None;
+        config.alerts = None;
+        config.private = None;
+        config.webhooks.clear();
+        (config, key, p2p)
+    }
+
     pub async fn start(&self, i: usize) -> Node {
         Node::start(&self.configs[i]).await.expect("node starts")
     }

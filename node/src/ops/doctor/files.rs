@@ -44,6 +44,21 @@ pub fn check_keys(config: &NodeConfig, genesis: &Genesis, report: &mut Report) -
                 );
                 Some(index)
             }
+            // With several validators a key the genesis does not name
+            // may be one the consortium voted in (`addValidator`,
+            // `rotateNodeKey`) or a follower's: the chain, not the genesis,
+            // says so, and this check does not read it.
+            None if genesis.validators().len() > 1 => {
+                report.note(
+                    "node key",
+                    format!(
+                        "{} holds key {}, which is not a validator of the genesis: right for a validator added or re-keyed by vote (see GET /v1/governance) or a node that follows the chain; otherwise the wrong key file or another consortium's genesis",
+                        config.node_key.display(),
+                        key.public_key()
+                    ),
+                );
+                None
+            }
             None => {
                 report.problem(
                     "node key",
