@@ -53,6 +53,7 @@
 //! [`Finality`]: lotline_core::certificate::Finality
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 
 use lotline_core::block::{Block, BlockHash, Header};
 use lotline_core::certificate::Finality;
@@ -231,11 +232,13 @@ impl Engine {
             engine.committed = Some(header);
         }
         engine.restore_records(records);
+        let follows = usize::from(engine.config.index) >= engine.config.validators.len();
         let views = journal::own_votes(
             journal,
             engine.config.index,
             engine.config.epoch,
             engine.finalized.view,
+            follows,
         )?;
         let after_certificates = engine.rounds.keys().next_back().map_or(0, |v| v + 1);
         engine.view = journal::restart_view(&views, engine.finalized.view).max(after_certificates);
@@ -383,6 +386,16 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// New leader timeouts (a `setConsensus` in force): timers set from
+    /// now on use them, those already running keep theirs. Timeouts are
+    /// local waits, not rules every validator must apply at the same step
+    /// (crate documentation, "Idle views"), so the actor may change them
+    /// between inputs. A cap below the base is raised to it.
+    pub fn set_timeouts(&mut self, base_ms: NonZeroU64, max_ms: NonZeroU64) {
+        self.config.timeout_base_ms = base_ms;
+        self.config.timeout_max_ms = max_ms.max(base_ms);
     }
 
     /// The epoch we vote (or follow) in.
@@ -1139,13 +1152,25 @@ impl Engine {
     /// epoch; one removed) gets our latest finalization: it sends nothing
     /// a validator could answer, and an idle chain broadcasts nothing for
     /// a heartbeat, so without it a joining node would wait that long to
-    /// start catching up.
+    /// start catching up. For the same reason a node that follows shows a
+    /// validator its own latest finalization: one further on answers with
+    /// its own, or with its epoch's base (a validator re-keyed by vote that
+    /// restarted with its new key before its store reached the boundary).
     fn on_peer_connected(&mut self, peer: u16) {
         if peer == self.config.index {
             return;
         }
         if usize::from(peer) >= self.set.len() {
             return self.help(peer);
+        }
+        if usize::from(self.config.index) >= self.set.len() {
+            if let Some(certificate) = &self.finalized.certificate {
+                self.out.push(Output::Send {
+                    to: peer,
+                    message: Message::Certificate(certificate.clone()),
+                });
+            }
+            return;
         }
         let stuck = self.stuck_messages();
         self.out.extend(

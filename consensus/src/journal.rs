@@ -91,16 +91,29 @@ pub enum RestoreError {
 /// view; nothing at or below it is ever signed again). Votes of older
 /// epochs are over; one of a newer epoch means the block log lost the
 /// boundary block the journal had already crossed: refused.
+///
+/// `follows`: we are not one of the epoch's validators and sign nothing
+/// in it. Its votes in our journal were signed with a node key we no
+/// longer hold (a validator re-keyed by `rotateNodeKey` and restarted with
+/// its new key before its store reached the boundary): they bind nothing
+/// we can sign and are skipped. A vote of a newer epoch is still refused.
 pub(crate) fn own_votes(
     journal: &[Vote],
     own: u16,
     epoch: u64,
     floor: u64,
+    follows: bool,
 ) -> Result<BTreeMap<u64, Own>, RestoreError> {
     let mut views: BTreeMap<u64, Own> = BTreeMap::new();
     for vote in journal {
-        if vote.epoch < epoch {
+        if vote.epoch < epoch || (follows && vote.epoch == epoch) {
             continue;
+        }
+        if follows {
+            return Err(RestoreError::Epoch {
+                view: vote.view,
+                epoch: vote.epoch,
+            });
         }
         if vote.signer != own {
             return Err(RestoreError::ForeignVote {
@@ -228,8 +241,35 @@ mod tests {
             ),
         ];
         for (desc, journal, floor, expected) in table {
-            let got = own_votes(&journal, 0, 0, floor).map(|views| restart_view(&views, floor));
+            let got =
+                own_votes(&journal, 0, 0, floor, false).map(|views| restart_view(&views, floor));
             assert_eq!(got, expected, "{desc}");
         }
+    }
+
+    /// Goal: a node outside the epoch's set (a re-keyed validator whose new
+    /// key is not in the epoch yet) skips its journal's votes of that
+    /// epoch, signed with its old key, instead of refusing to start; a vote
+    /// of a later epoch is still refused.
+    #[test]
+    fn a_follower_skips_votes_of_its_old_key() {
+        let old = vec![vote(2, VoteKind::Notarize, 8, 1)];
+        assert_eq!(
+            own_votes(&old, 4, 0, 0, false).err(),
+            Some(RestoreError::ForeignVote {
+                view: 8,
+                signer: 2,
+                own: 4
+            })
+        );
+        assert!(own_votes(&old, 4, 0, 0, true).is_ok_and(|views| views.is_empty()));
+        let later = vec![Vote {
+            epoch: 1,
+            ..vote(2, VoteKind::Notarize, 3, 1)
+        }];
+        assert_eq!(
+            own_votes(&later, 4, 0, 0, true).err(),
+            Some(RestoreError::Epoch { view: 3, epoch: 1 })
+        );
     }
 }

@@ -146,6 +146,22 @@ pub enum Change {
         old_key: PublicKey,
         new_key: PublicKey,
     },
+    /// New consensus parameters from the effect height on; an absent one
+    /// stays as it is. Only parameters that no block's validity depends on
+    /// (how leaders cut blocks, how long validators wait): validators that
+    /// apply them one block apart only propose or wait differently. The
+    /// epoch length is not among them (it places every boundary).
+    #[serde(rename_all = "camelCase")]
+    SetConsensus {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        block_max_attestations: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        block_interval_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_base_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_max_ms: Option<u64>,
+    },
 }
 
 impl Change {
@@ -160,6 +176,7 @@ impl Change {
             Change::AddValidator { .. } => "addValidator",
             Change::RemoveValidator { .. } => "removeValidator",
             Change::RotateNodeKey { .. } => "rotateNodeKey",
+            Change::SetConsensus { .. } => "setConsensus",
         }
     }
 
@@ -223,6 +240,8 @@ pub enum ChangeError {
     NotValidator(PublicKey),
     #[error("the last validator can not be removed")]
     LastValidator,
+    #[error("setConsensus names no parameter")]
+    NoParameter,
     #[error(
         "it would void the validator change {id} already committed for height {from}: {reason}"
     )]
@@ -505,6 +524,26 @@ impl Membership {
                     return Err(ChangeError::LastValidator);
                 }
                 file.validators.remove(at);
+            }
+            Change::SetConsensus {
+                block_max_attestations,
+                block_interval_ms,
+                timeout_base_ms,
+                timeout_max_ms,
+            } => {
+                if block_max_attestations.is_none()
+                    && block_interval_ms.is_none()
+                    && timeout_base_ms.is_none()
+                    && timeout_max_ms.is_none()
+                {
+                    return Err(ChangeError::NoParameter);
+                }
+                let c = &mut file.consensus;
+                c.block_max_attestations =
+                    block_max_attestations.unwrap_or(c.block_max_attestations);
+                c.block_interval_ms = block_interval_ms.unwrap_or(c.block_interval_ms);
+                c.timeout_base_ms = timeout_base_ms.unwrap_or(c.timeout_base_ms);
+                c.timeout_max_ms = timeout_max_ms.unwrap_or(c.timeout_max_ms);
             }
             Change::RotateNodeKey { old_key, new_key } => {
                 not_revoked(&revoked, new_key)?;
@@ -1309,6 +1348,65 @@ mod tests {
         add_signature(&mut env, &crate::test_support::supplier_client());
         add_signature(&mut env, &crate::test_support::regulator_client());
         env
+    }
+
+    /// Goal: `setConsensus` changes the named parameters from its height
+    /// on, keeps the others and the epoch, takes effect like an org change
+    /// (the next height), and a change that names none or breaks the
+    /// genesis rules (base timeout above the cap, zero) does not apply.
+    #[test]
+    fn set_consensus_changes_only_the_named_parameters() {
+        let g = Arc::new(example());
+        let m = Membership::genesis(g.clone());
+        let before = *g.consensus();
+        let change = Change::SetConsensus {
+            block_max_attestations: Some(7),
+            block_interval_ms: None,
+            timeout_base_ms: Some(before.timeout_max_ms),
+            timeout_max_ms: None,
+        };
+        assert!(!change.is_validator_change());
+        assert_eq!(change.effect_height(0, 40, 1000), 41);
+        let set = m.apply(&change, 41).unwrap();
+        let after = set.rules().consensus();
+        assert_eq!(after.block_max_attestations, 7);
+        assert_eq!(after.timeout_base_ms, before.timeout_max_ms);
+        assert_eq!(after.block_interval_ms, before.block_interval_ms);
+        assert_eq!(after.timeout_max_ms, before.timeout_max_ms);
+        assert_eq!(after.epoch_blocks, before.epoch_blocks);
+        assert_eq!(set.epoch(), m.epoch());
+        assert_eq!(set.chain_id(), g.chain_id());
+
+        let nothing = Change::SetConsensus {
+            block_max_attestations: None,
+            block_interval_ms: None,
+            timeout_base_ms: None,
+            timeout_max_ms: None,
+        };
+        assert_eq!(m.apply(&nothing, 41), Err(ChangeError::NoParameter));
+        let inverted = Change::SetConsensus {
+            block_max_attestations: None,
+            block_interval_ms: None,
+            timeout_base_ms: Some(before.timeout_max_ms + 1),
+            timeout_max_ms: None,
+        };
+        assert!(matches!(
+            m.apply(&inverted, 41),
+            Err(ChangeError::Invalid(reason)) if reason.contains("timeout_base_ms")
+        ));
+        let zero = Change::SetConsensus {
+            block_max_attestations: Some(0),
+            block_interval_ms: None,
+            timeout_base_ms: None,
+            timeout_max_ms: None,
+        };
+        assert!(matches!(m.apply(&zero, 41), Err(ChangeError::Invalid(_))));
+        // The proposal's JSON form names only what changes.
+        let json = serde_json::to_value(&change).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"setConsensus": {"blockMaxAttestations": 7, "timeoutBaseMs": before.timeout_max_ms}})
+        );
     }
 
     #[test]

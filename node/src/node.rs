@@ -26,7 +26,6 @@ use crate::state::{HeadView, Shared};
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{Store, StoreOpenReport};
 use lotline_consensus::{Config as EngineConfig, Engine};
-use std::num::NonZeroU64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -222,14 +221,7 @@ impl Node {
             head,
             governance.clone(),
         );
-        let params = *genesis.consensus();
-        let policy = BlockPolicy {
-            attestations_max: (params.block_max_attestations as usize)
-                .clamp(1, lotline_core::limits::BLOCK_ATTESTATIONS_MAX),
-            interval: Duration::from_millis(params.block_interval_ms),
-            linger: crate::consensus::BLOCK_LINGER
-                .min(Duration::from_millis(params.block_interval_ms)),
-        };
+        let policy = BlockPolicy::next(&governance);
         let admission =
             Admission::with_governance(governance).bounding_issued_at(config.issued_at_skew_ms);
         let epcis = Arc::new(crate::epcis::Epcis {
@@ -271,7 +263,6 @@ impl Node {
             let current = history.at(store.height() + 1);
             let mut epochs = crate::consensus::epoch::Epochs::new(
                 &genesis,
-                &history,
                 key.clone(),
                 restored.is_none(),
                 config.p2p_peers.iter().cloned().collect(),
@@ -303,11 +294,8 @@ impl Node {
             let mut engine_config =
                 EngineConfig::new(genesis.chain_id(), start.validators, start.index, start.key);
             engine_config.epoch = start.epoch;
-            engine_config.timeout_base_ms =
-                NonZeroU64::new(params.timeout_base_ms).unwrap_or(NonZeroU64::MIN);
-            engine_config.timeout_max_ms =
-                NonZeroU64::new(params.timeout_max_ms.max(params.timeout_base_ms))
-                    .unwrap_or(NonZeroU64::MIN);
+            (engine_config.timeout_base_ms, engine_config.timeout_max_ms) =
+                crate::consensus::timeouts(current.rules().consensus());
             engine_config.heartbeat_ms = config.heartbeat_ms;
             engine_config.voting = start.voting;
             if let Some(marker) = &restored {

@@ -1760,7 +1760,7 @@ async fn a_validator_restarted_with_its_rotated_key_keeps_signing() {
     config.node_key = new_key_path;
     let rotated = lotline_node::Node::start(&config)
         .await
-        .expect("restart with the rotated key");
+        .unwrap_or_else(|e| panic!("restart with the rotated key: {e}"));
     let head = after.header.height;
     eventually("the rotated validator catches up", 30, || {
         rotated.shared.head().height >= head
@@ -1790,6 +1790,114 @@ async fn a_validator_restarted_with_its_rotated_key_keeps_signing() {
     assert_eq!(history.validator_set_at(from - 1).validators[2], old_key);
     lots.verify_all(&history, [&before, &after].into_iter().chain(&with_new_key));
     rotated.shutdown().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+/// Goal (issue 15, governance): consensus parameters change by vote. A
+/// `setConsensus` of `blockMaxAttestations = 1` holds from its effect
+/// height on every leader: a batch submitted after it lands one
+/// attestation per block. One naming no parameter is refused with its
+/// reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consensus_parameters_change_by_vote_from_their_height() {
+    use lotline_genesis::governance::Change;
+
+    let _serial = one_at_a_time().await;
+    let four = Four::new();
+    let nodes = four.start_all().await;
+    let mut lots = Lots::new(&four, &nodes[0], "PARAMS");
+    lots.commit().await;
+    let voters = ["supplier", "manufacturer", "regulator"];
+    let nothing = lots.vote(
+        "set-consensus-0",
+        nodes[0].shared.governance.next_height(),
+        Change::SetConsensus {
+            block_max_attestations: None,
+            block_interval_ms: None,
+            timeout_base_ms: None,
+            timeout_max_ms: None,
+        },
+        voters,
+    );
+    let refused = lots
+        .client
+        .submit(&nothing, Wait::Committed)
+        .await
+        .expect_err("a change of nothing");
+    assert!(
+        refused.to_string().contains("names no parameter"),
+        "{refused}"
+    );
+
+    let one = lots.vote(
+        "set-consensus-1",
+        nodes[0].shared.governance.next_height(),
+        Change::SetConsensus {
+            block_max_attestations: Some(1),
+            block_interval_ms: None,
+            timeout_base_ms: None,
+            timeout_max_ms: None,
+        },
+        voters,
+    );
+    let voted = lots.commit_envelope(&one).await;
+    let from = voted.header.height + 1;
+    // Every node holds it from its effect height on.
+    eventually("every node commits the change", 30, || {
+        nodes
+            .iter()
+            .all(|n| n.shared.governance.next_height() >= from)
+    })
+    .await;
+    for node in &nodes {
+        let params = *node
+            .shared
+            .governance
+            .history()
+            .at(from)
+            .rules()
+            .consensus();
+        assert_eq!(params.block_max_attestations, 1);
+        assert_eq!(
+            node.shared
+                .governance
+                .history()
+                .at(from - 1)
+                .rules()
+                .consensus(),
+            four.genesis.consensus()
+        );
+    }
+
+    // A batch submitted through each node: one attestation per block.
+    let mut heights = std::collections::BTreeSet::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let client = lotline_sdk::Client::new(&node.url()).expect("client");
+        let batch: Vec<_> = (0..3)
+            .map(|n| {
+                lotline_sdk::AttestationBuilder::new(
+                    four.genesis.chain_id(),
+                    &four.signers["supplier"],
+                )
+                .event(commissioning(&format!("PARAMS-BATCH-{i}-{n}")))
+                .build()
+                .expect("envelope")
+            })
+            .collect();
+        let result = client
+            .submit_batch(&batch, Wait::Committed)
+            .await
+            .expect("batch");
+        for r in &result.results {
+            assert_eq!(r.status, Status::Committed);
+            let height = r.receipt.as_ref().expect("receipt").header.height;
+            assert!(height >= from);
+            assert!(heights.insert(height), "two attestations in block {height}");
+        }
+    }
+    assert_eq!(heights.len(), 12);
     for node in nodes {
         node.shutdown().await;
     }

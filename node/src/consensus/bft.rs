@@ -668,6 +668,32 @@ impl BftActor {
         }
     }
 
+    /// Takes the consensus parameters in force for the next block (a
+    /// committed `setConsensus` from its effect height on): how this node
+    /// cuts blocks as a leader, and its engine's timeouts.
+    fn follow_params(&mut self) {
+        let governance = &self.shared.governance;
+        let membership = governance.history().at(governance.next_height());
+        let params = membership.rules().consensus();
+        let policy = super::BlockPolicy::of(params);
+        let (base, max) = super::timeouts(params);
+        let config = self.engine.config();
+        if (config.timeout_base_ms, config.timeout_max_ms) != (base, max)
+            || policy.attestations_max != self.policy.attestations_max
+            || policy.interval != self.policy.interval
+        {
+            tracing::info!(
+                block_max_attestations = policy.attestations_max,
+                block_interval_ms = params.block_interval_ms,
+                timeout_base_ms = base.get(),
+                timeout_max_ms = max.get(),
+                "consensus parameters in force"
+            );
+            self.policy = policy;
+            self.engine.set_timeouts(base, max);
+        }
+    }
+
     /// Gives the transport the peer table the committed history and the
     /// engine's epoch make, if it changed (`epoch`, "Who is admitted"): a
     /// validator added by vote is admitted once the change commits, one
@@ -795,6 +821,7 @@ impl BftActor {
                 // The block log is durable now: its finality is the floor.
                 self.journal.compact(keep)?;
                 self.refresh_peers();
+                self.follow_params();
                 // A committed validator-set change: the engine learns the
                 // next epoch now, more than half an epoch before it starts.
                 let owed = self.epochs.owed(

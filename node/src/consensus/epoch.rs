@@ -8,11 +8,12 @@
 //! The transport names peers by their index in this node's *peer table*:
 //! the genesis validators' node keys in genesis order, then our own key if
 //! it is not one of them (a node that joins by vote starts as a
-//! follower), then every key the committed governance names (`addValidator`,
-//! `rotateNodeKey`'s new key) in chain order. A node's libp2p identity is
-//! its node key. The table only grows while the node runs (an index keeps
-//! its meaning); it is built again at each start. Indices are local: no
-//! message carries one.
+//! follower), then each key the committed governance names (`addValidator`,
+//! `rotateNodeKey`'s new key) once it is first admitted, in chain order. A
+//! node's libp2p identity is its node key. The table only grows while the
+//! node runs (an index keeps its meaning); it is built again at each start
+//! from the keys admitted then, so keys the chain retired do not pile up.
+//! Indices are local: no message carries one.
 //!
 //! # Who is admitted
 //!
@@ -260,10 +261,10 @@ pub struct Epochs {
 
 impl Epochs {
     /// Bookkeeping for an engine that starts in the epoch of `current`,
-    /// with the peer table of `history` (module doc) and our key in it.
+    /// with the genesis keys and ours in the peer table ([`Epochs::peers`]
+    /// adds the rest).
     pub fn new(
         genesis: &Genesis,
-        history: &History,
         key: SigningKey,
         may_vote: bool,
         addrs: BTreeMap<PublicKey, Multiaddr>,
@@ -279,7 +280,7 @@ impl Epochs {
             .and_then(|i| u16::try_from(i).ok())
             .unwrap_or(u16::MAX);
         let roster = Roster::new(current.epoch().0, &keys(current), &peers);
-        let mut epochs = Epochs {
+        Epochs {
             peers,
             me,
             key,
@@ -288,9 +289,7 @@ impl Epochs {
             roster,
             told: None,
             sent: Vec::new(),
-        };
-        epochs.learn(genesis, history);
-        epochs
+        }
     }
 
     /// Our peer index.
@@ -308,12 +307,16 @@ impl Epochs {
         &self.roster
     }
 
-    /// Adds the keys committed governance named since (module doc, "The
-    /// peer table") and maps the roster over them.
-    fn learn(&mut self, genesis: &Genesis, history: &History) {
+    /// Adds the `admitted` keys the table lacks, in chain order (module
+    /// doc, "The peer table"), and maps the roster over them. Only an
+    /// admitted key needs an index (a validator no peer is has an engine
+    /// index and no peer), so the table of a node that starts holds the
+    /// genesis keys, ours and the keys admitted since: it stays within
+    /// the transport's bound however many keys the chain retired.
+    fn learn(&mut self, genesis: &Genesis, history: &History, admitted: &BTreeSet<PublicKey>) {
         let before = self.peers.len();
         for (key, _) in validator_keys(genesis, history) {
-            if !self.peers.contains(&key) {
+            if admitted.contains(&key) && !self.peers.contains(&key) {
                 self.peers.push(key);
             }
         }
@@ -335,8 +338,8 @@ impl Epochs {
         epoch: u64,
         height: u64,
     ) -> Option<Vec<Peer>> {
-        self.learn(genesis, history);
         let admitted = admitted(genesis, history, epoch, height);
+        self.learn(genesis, history, &admitted);
         let hints: BTreeMap<PublicKey, Option<String>> = validator_keys(genesis, history)
             .into_iter()
             .map(|(key, facts)| (key, facts.p2p))

@@ -44,6 +44,39 @@ pub struct BlockPolicy {
     pub linger: Duration,
 }
 
+impl BlockPolicy {
+    /// The policy of consensus parameters (the genesis's, or a
+    /// `setConsensus` in force): blocks of at most `block_max_attestations`
+    /// (and [`lotline_core::limits::BLOCK_ATTESTATIONS_MAX`]), cut after
+    /// `block_interval_ms`, or after [`BLOCK_LINGER`] of quiet if shorter.
+    pub fn of(params: &lotline_genesis::ConsensusParams) -> BlockPolicy {
+        let interval = Duration::from_millis(params.block_interval_ms);
+        BlockPolicy {
+            attestations_max: (params.block_max_attestations as usize)
+                .clamp(1, lotline_core::limits::BLOCK_ATTESTATIONS_MAX),
+            interval,
+            linger: BLOCK_LINGER.min(interval),
+        }
+    }
+
+    /// The policy in force for the next block `governance` will commit.
+    pub fn next(governance: &crate::governance::Governance) -> BlockPolicy {
+        let membership = governance.history().at(governance.next_height());
+        BlockPolicy::of(membership.rules().consensus())
+    }
+}
+
+/// The engine's leader timeout and its cap from consensus parameters
+/// (the cap never below the base).
+pub fn timeouts(
+    params: &lotline_genesis::ConsensusParams,
+) -> (std::num::NonZeroU64, std::num::NonZeroU64) {
+    use std::num::NonZeroU64;
+    let base = NonZeroU64::new(params.timeout_base_ms).unwrap_or(NonZeroU64::MIN);
+    let max = NonZeroU64::new(params.timeout_max_ms).unwrap_or(NonZeroU64::MIN);
+    (base, max.max(base))
+}
+
 /// The default linger: long enough to collect a burst of concurrent submits,
 /// short against an fdatasync.
 pub const BLOCK_LINGER: Duration = Duration::from_millis(1);

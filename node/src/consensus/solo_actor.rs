@@ -30,7 +30,12 @@ pub struct SoloActor {
 impl SoloActor {
     /// Runs until shutdown; on a storage failure it stops the node.
     pub fn run(mut self) {
-        while let Some(items) = self.next_batch() {
+        loop {
+            // A committed `setConsensus` holds from its effect height on.
+            self.policy = BlockPolicy::next(&self.shared.governance);
+            let Some(items) = self.next_batch() else {
+                break;
+            };
             if let Err(reason) = self.step(items) {
                 reason.stop(&self.shared);
                 return;
