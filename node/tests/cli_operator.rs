@@ -150,8 +150,8 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn secret_keys_never_reach_the_log_and_key_files_are_0600() {
-    // Goal (issue 14): key files, including encryption keys and a retired
-    // encryption key after a rotation, are mode 0600, and none of their
+    // Goal (issue 14): key files, including encryption keys, period keys
+    // and a retired encryption key after a rotation, are mode 0600, and none of their
     // secrets appears in the node's log at the most verbose level while it
     // starts with `[private]` (current and retired key); nor does a private
     // field's value, while the node commits a record of its own org with
@@ -163,7 +163,19 @@ fn secret_keys_never_reach_the_log_and_key_files_are_0600() {
     // of a real start and a real commit.
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
-    init(dir.path(), &["--validators", "manufacturer"]);
+    // With a retention rule: period key files too, and the record below
+    // is sealed to its key period, which the node opens at commit.
+    init(
+        dir.path(),
+        &[
+            "--validators",
+            "manufacturer",
+            "--retention-period-seconds",
+            "31536000",
+            "--retention-periods",
+            "5",
+        ],
+    );
     let keys = dir.path().join("keys").join("manufacturer");
     let retired = keys.join("encryption-retired.key");
     lotline_genesis::keys::write_encryption_key(
@@ -197,6 +209,12 @@ fn secret_keys_never_reach_the_log_and_key_files_are_0600() {
         seeds.push(file["seed"].as_str().expect("seed").to_owned());
     }
     assert!(seeds.len() >= 9, "{} key files", seeds.len());
+    assert!(
+        files_under(&keys)
+            .iter()
+            .any(|p| p.starts_with(keys.join("periods"))),
+        "no period key file was checked"
+    );
 
     let marker = "MARKER-7c2d-log-private";
     let mut command = lotline();
@@ -296,5 +314,12 @@ fn attest_private(dir: &Path, config: &Path, marker: &str) {
         !receipt
             .windows(marker.len())
             .any(|w| w == marker.as_bytes())
+    );
+    let receipt = lotline_core::Receipt::from_json(&receipt).expect("receipt JSON");
+    let statement =
+        lotline_core::Statement::from_payload(&receipt.attestation.payload).expect("statement");
+    assert!(
+        statement.private.and_then(|p| p.key_period).is_some(),
+        "sealed to a key period"
     );
 }
