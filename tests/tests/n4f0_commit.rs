@@ -831,8 +831,10 @@ async fn a_shredded_period_takes_its_measurements_off_charts_and_disks() {
     assert_eq!(status, 404, "the regulator's chart after shredding");
     // The alert is the supplier's signed record: it stays, naming the rule,
     // the characteristic and the lot, never the value.
+    // (More run rules may have fired on the six shifted points since the
+    // first was listed: each alert listed then is still listed.)
     let after = alerts().await;
-    assert_eq!(after.len(), raised.len());
+    assert!(raised.iter().all(|a| after.contains(a)), "{after:?}");
     assert!(!after.iter().any(|a| a.to_string().contains("48.37")));
     four.genesis
         .verify_receipt(&receipt)
