@@ -341,7 +341,7 @@ mod alert_latency {
     use std::time::{Duration, Instant};
 
     use anyhow::{Context, Result, bail};
-    use lotline_core::epcis::{Event, QualityFact};
+    use lotline_core::epcis::{Event, InspectionResult, QualityFact};
     use lotline_core::statement::Statement;
     use lotline_node::config::{AlertsConfig, NodeConfig};
     use lotline_node::quality::{self, ChartRequest};
@@ -409,7 +409,12 @@ mod alert_latency {
     /// The template event as a new inspection, just after it, with `value`.
     fn point(template: &Statement, value: f64, n: usize) -> Result<Event> {
         let mut event = template.event.clone();
-        let Some(QualityFact::Inspection { measurements, .. }) = &mut event.quality else {
+        let Some(QualityFact::Inspection {
+            measurements,
+            result,
+            ..
+        }) = &mut event.quality
+        else {
             bail!("the chart's last point is not an inspection");
         };
         for measurement in measurements.iter_mut() {
@@ -417,6 +422,13 @@ mod alert_latency {
                 measurement.value = value;
             }
         }
+        // The stated result follows the limits (a node refuses an event
+        // whose result contradicts its measurements).
+        *result = if measurements.iter().all(|m| m.within_spec()) {
+            InspectionResult::Pass
+        } else {
+            InspectionResult::Fail
+        };
         // Just after the template's time: its instrument's calibration
         // still holds then (the story's dates, not the clock's).
         let at = template
