@@ -3,9 +3,13 @@
 //! store, and the tools must find what was planted from the records alone.
 //! The truth is only compared with the answers; the tools never see it.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use lotline_core::gs1::Identifier;
+use lotline_core::lineage::{self, EdgeKind};
+use lotline_core::statement::Statement;
 use lotline_node::bulk_load;
-use lotline_node::quality::root_cause::FactorKind;
+use lotline_node::quality::root_cause::{FactorKind, Failing};
 use lotline_node::quality::{self, ChartRequest, RootCauseRequest};
 use lotline_node::trace::SeeAll;
 use lotline_sim::workload::{Scale, Truth};
@@ -30,6 +34,7 @@ fn root_cause_names_the_planted_lot_for_several_seeds() {
         let reader = loaded.store.reader();
         let request = RootCauseRequest {
             bad: truth.bad.clone(),
+            failing: None,
         };
         let answer = quality::root_cause(&reader, &request, &SeeAll).expect("root cause");
         assert_eq!(answer.population.bad_units, truth.bad.len() as u64);
@@ -78,6 +83,7 @@ fn root_cause_accepts_lots_and_attestations_and_reports_what_it_cannot_use() {
     let reader = loaded.store.reader();
     let by_lot = RootCauseRequest {
         bad: vec![truth.cause.clone(), "urn:example:nothing".to_owned()],
+        failing: None,
     };
     let answer = quality::root_cause(&reader, &by_lot, &SeeAll).expect("root cause");
     assert_eq!(answer.population.bad_units, truth.exposed.len() as u64);
@@ -89,15 +95,146 @@ fn root_cause_accepts_lots_and_attestations_and_reports_what_it_cannot_use() {
     let (_, fact) = facts.last().expect("the unit's test");
     let by_attestation = RootCauseRequest {
         bad: vec![fact.origin.attestation.to_string()],
+        failing: None,
     };
     let answer = quality::root_cause(&reader, &by_attestation, &SeeAll).expect("root cause");
     assert_eq!(answer.population.bad_units, 1);
     let none = RootCauseRequest {
         bad: vec!["not an id".to_owned()],
+        failing: None,
     };
     assert!(quality::root_cause(&reader, &none, &SeeAll).is_err());
-    let empty = RootCauseRequest { bad: Vec::new() };
+    let empty = RootCauseRequest::default();
     assert!(quality::root_cause(&reader, &empty, &SeeAll).is_err());
+}
+
+#[test]
+fn root_cause_takes_the_bad_units_from_a_failing_measurement() {
+    // Goal: "the units that failed the end-of-line test" is a request of
+    // its own: the bad units are exactly those whose activationForce lies
+    // outside the limits it was stated with, and the planted lot is found
+    // from them as from the truth's list. A request naming a product or a
+    // characteristic that is not one is refused, not answered empty.
+    let (_dir, loaded, truth) = load(3, Scale::small());
+    let reader = loaded.store.reader();
+    let product = gtin_of(&truth.exposed[0]);
+    let failing = |gtin: &str, characteristic: &str| RootCauseRequest {
+        bad: Vec::new(),
+        failing: Some(Failing {
+            gtin: gtin.to_owned(),
+            characteristic: characteristic.to_owned(),
+        }),
+    };
+    let answer = quality::root_cause(&reader, &failing(&product, "activationForce"), &SeeAll)
+        .expect("root cause");
+    let expected = truth.bad.iter().filter(|u| gtin_of(u) == product).count();
+    assert_eq!(answer.population.bad_units, expected as u64);
+    let lot = answer
+        .findings
+        .iter()
+        .find(|f| f.kind == FactorKind::Lot)
+        .expect("a lot finding");
+    assert!(
+        lot.factor == truth.cause || lot.confounded.contains(&truth.cause),
+        "{} not in {lot:#?}",
+        truth.cause
+    );
+    assert!(quality::root_cause(&reader, &failing("123", "activationForce"), &SeeAll).is_err());
+    assert!(quality::root_cause(&reader, &failing(&product, ""), &SeeAll).is_err());
+    // A characteristic nothing measured names no unit: an error that says so.
+    assert!(quality::root_cause(&reader, &failing(&product, "noSuchTest"), &SeeAll).is_err());
+}
+
+#[test]
+fn root_cause_names_the_assembly_line_the_bad_units_share() {
+    // Goal: when the bad units come from every lot one line assembled, and
+    // from no single lot or material, the top finding is that step at that
+    // line (its read point), with evidence starting at an assembly on it.
+    // Method: a story of 12 campaigns (each product assembled three times
+    // on each of two lines); which finished lots each line assembled and
+    // which units each lot became are read from the signed statements
+    // themselves, not from the analysis. Bad: half the units of one
+    // product's line-2 lots, and one unit in twelve of its line-1 lots.
+    let scale = Scale {
+        campaigns: 12,
+        ..Scale::small()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let loaded = bulk_load::load(dir.path(), scale, BLOCK, |_, _| {}).expect("load");
+    let store = &loaded.store;
+    let mut line_of_lot: BTreeMap<String, String> = BTreeMap::new();
+    let mut units_of_lot: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for height in 1..=store.height() {
+        let record = store.read_block(height).expect("read").expect("block");
+        for envelope in &record.block.attestations {
+            let statement = Statement::from_payload(&envelope.payload).expect("statement");
+            let event = &statement.event;
+            let line = event
+                .read_point
+                .as_ref()
+                .map(|l| l.id.clone())
+                .filter(|id| id.contains("/254/"));
+            for edge in lineage::derive(event).edges {
+                let to_serial = matches!(Identifier::parse(&edge.to), Ok(Identifier::Item { .. }));
+                match (edge.kind, &line) {
+                    (EdgeKind::TransformedInto, Some(line)) => {
+                        line_of_lot.insert(edge.to, line.clone());
+                    }
+                    (EdgeKind::TransformedInto | EdgeKind::Serialised, _) if to_serial => {
+                        units_of_lot.entry(edge.from).or_default().push(edge.to);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let lines: BTreeSet<&String> = line_of_lot.values().collect();
+    assert_eq!(lines.len(), 2, "two assembly lines: {lines:?}");
+    let line_2 = (*lines.iter().last().expect("a line")).clone();
+    let product = gtin_of(&units_of_lot[line_of_lot.keys().next().expect("a lot")][0]);
+    let mut bad = Vec::new();
+    let mut line_2_lots = 0;
+    for (lot, line) in &line_of_lot {
+        let units = &units_of_lot[lot];
+        if gtin_of(&units[0]) != product {
+            continue;
+        }
+        let every = if *line == line_2 {
+            line_2_lots += 1;
+            2
+        } else {
+            12
+        };
+        bad.extend(units.iter().step_by(every).cloned());
+    }
+    assert_eq!(line_2_lots, 3, "{line_of_lot:#?}");
+
+    let reader = store.reader();
+    let answer = quality::root_cause(&reader, &RootCauseRequest { bad, failing: None }, &SeeAll)
+        .expect("root cause");
+    let top = &answer.findings[0];
+    let factor = format!("step:assembling@{line_2}");
+    assert_eq!(top.kind, FactorKind::ProcessStep, "{top:#?}");
+    assert!(
+        top.factor == factor || top.confounded.contains(&factor),
+        "{factor} not in {top:#?}"
+    );
+    assert!(top.q_value < 0.01, "{top:#?}");
+    // The evidence starts with an assembly on that line, stated by an
+    // attestation whose event names the line as its read point.
+    assert!(!top.evidence.is_empty());
+    for evidence in &top.evidence {
+        let first = evidence.path.first().expect("a path");
+        assert_eq!(first.kind, EdgeKind::TransformedInto);
+        let stored = reader
+            .attestation(&first.attestation)
+            .expect("read")
+            .expect("the assembly's attestation");
+        let statement = Statement::from_payload(&stored.envelope.payload).expect("statement");
+        let read_point = statement.event.read_point.map(|l| l.id);
+        assert_eq!(read_point.as_deref(), Some(line_2.as_str()));
+        assert_eq!(evidence.path.last().expect("a path").to, evidence.unit);
+    }
 }
 
 #[test]

@@ -217,18 +217,24 @@ async fn cold_chain_route(
 pub(crate) fn chart_error(error: ChartError) -> ApiError {
     let detail = error.to_string();
     match error {
-        ChartError::Series(SeriesError::BadGtin(..)) => {
-            ApiError::unprocessable("invalid-identifier", detail)
-        }
-        ChartError::Series(SeriesError::BadCharacteristic)
-        | ChartError::BadPoints(_)
-        | ChartError::BadBaseline(_) => ApiError::bad_request("bad-query", detail),
-        ChartError::Series(SeriesError::TooMany) => {
-            ApiError::unprocessable("too-many-measurements", detail)
+        ChartError::Series(e) => series_error(e),
+        ChartError::BadPoints(_) | ChartError::BadBaseline(_) => {
+            ApiError::bad_request("bad-query", detail)
         }
         ChartError::Spc(_) => ApiError::unprocessable("too-few-measurements", detail),
         ChartError::NoMeasurements { .. } => ApiError::not_found(detail),
-        ChartError::Series(SeriesError::Store(e)) => ApiError::internal(e),
+    }
+}
+
+/// The one mapping from a series request's errors (a chart's, a root
+/// cause's `failing`) to problem documents.
+fn series_error(error: SeriesError) -> ApiError {
+    let detail = error.to_string();
+    match error {
+        SeriesError::BadGtin(..) => ApiError::unprocessable("invalid-identifier", detail),
+        SeriesError::BadCharacteristic => ApiError::bad_request("bad-query", detail),
+        SeriesError::TooMany => ApiError::unprocessable("too-many-measurements", detail),
+        SeriesError::Store(e) => ApiError::internal(e),
     }
 }
 
@@ -237,10 +243,13 @@ pub(crate) fn root_cause_error(error: RootCauseError) -> ApiError {
     let detail = error.to_string();
     match error {
         RootCauseError::BadCount(_) => ApiError::bad_request("invalid-request", detail),
-        RootCauseError::NoUnits(_) => ApiError::unprocessable("no-bad-units", detail),
-        RootCauseError::TooManyLots | RootCauseError::TooManyUnits => {
-            ApiError::unprocessable("too-large", detail)
+        RootCauseError::NoUnits(_) | RootCauseError::NothingFailed { .. } => {
+            ApiError::unprocessable("no-bad-units", detail)
         }
+        RootCauseError::TooManyLots
+        | RootCauseError::TooManyUnits
+        | RootCauseError::TooManyFailing => ApiError::unprocessable("too-large", detail),
+        RootCauseError::Series(e) => series_error(e),
         RootCauseError::Trace(e) => trace_error(e),
         RootCauseError::Store(e) => ApiError::internal(e),
     }

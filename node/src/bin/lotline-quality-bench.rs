@@ -265,7 +265,10 @@ fn root_cause(reader: &StoreReader, truth: &Truth, bad: usize, iterations: usize
             units.push(unit.clone());
         }
     }
-    let request = RootCauseRequest { bad: units };
+    let request = RootCauseRequest {
+        bad: units,
+        failing: None,
+    };
     let (median, best, answer) = time(iterations, || {
         Ok(quality::root_cause(reader, &request, &SeeAll)?)
     })?;

@@ -163,8 +163,12 @@ pub fn root_cause(
 ) -> Result<RootCause, ApiError> {
     let rules = ctx.rules();
     let visibility = CallerVisibility::new(&rules, identity, &ctx.reader);
-    quality::root_cause(&ctx.reader, &RootCauseRequest { bad }, &visibility)
-        .map_err(crate::api::root_cause_error)
+    quality::root_cause(
+        &ctx.reader,
+        &RootCauseRequest { bad, failing: None },
+        &visibility,
+    )
+    .map_err(crate::api::root_cause_error)
 }
 
 #[cfg(test)]

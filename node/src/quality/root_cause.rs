@@ -41,8 +41,9 @@ use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
 use super::exposure::{CONTAINER_LEVELS_MAX, Judge, Serials};
+use super::series::SeriesError;
 use super::stats::{self, LogFactorials, Table};
-use crate::store::lineage::{End, Origin};
+use crate::store::lineage::{EdgeRecord, End, Origin};
 use crate::store::{StoreError, StoreReader};
 use crate::trace::{
     DEPTH_DEFAULT, Reader, TRACE_NODES_MAX, TraceError, Visibility, WalkLimits, walk,
@@ -50,6 +51,8 @@ use crate::trace::{
 
 /// Most ids one request may name.
 pub const BAD_IDS_MAX: usize = 10_000;
+/// Most failed measurements a `failing` query may name.
+pub const FAILING_MAX: usize = 100_000;
 /// Most findings an answer lists.
 pub const FINDINGS_MAX: usize = 50;
 /// Trace paths per finding.
@@ -61,19 +64,46 @@ pub const POPULATION_MAX: u64 = 5_000_000;
 /// Error declarations read up front (more: each record's is looked up).
 pub(crate) const DECLARATIONS_PRELOAD_MAX: usize = 10_000;
 
-/// `POST /v1/root-cause`.
+/// `POST /v1/root-cause`: the bad units by id, by a failing measurement,
+/// or both (their union).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RootCauseRequest {
     /// Serials, lots or containers (Digital Link or EPC URN) or attestation
     /// ids whose units are bad.
+    #[serde(default)]
     pub bad: Vec<String>,
+    /// Every unit or lot of a product class whose measurement of a
+    /// characteristic lies outside the specification limits it was stated
+    /// with: "the units that failed the end-of-line test".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<Failing>,
+}
+
+/// A query for bad units: the failed measurements of one series (the
+/// series a control chart draws, `GET /v1/spc/{gtin}/{characteristic}`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failing {
+    pub gtin: String,
+    pub characteristic: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootCauseError {
-    #[error("bad must name 1 to {BAD_IDS_MAX} ids, not {0}")]
+    #[error("bad must name at most {BAD_IDS_MAX} ids, not {0}, and bad or failing must name some")]
     BadCount(usize),
+    #[error("more than {FAILING_MAX} measurements of the failing series are out of specification")]
+    TooManyFailing,
+    #[error(
+        "no visible measurement of {characteristic:?} for GTIN {gtin} lies outside its specification limits"
+    )]
+    NothingFailed {
+        gtin: String,
+        characteristic: String,
+    },
+    #[error(transparent)]
+    Series(#[from] SeriesError),
     #[error("none of the ids names a unit this caller may see: {0}")]
     NoUnits(String),
     #[error("the products of the bad units have more than {LOTS_MAX} lots")]
@@ -113,6 +143,10 @@ pub enum FactorKind {
     Lot,
     /// Another class or item upstream (a product class, a serialised part).
     Material,
+    /// A transformation step and where it ran (`bizStep` at `readPoint`:
+    /// a line, a cell, a machine) upstream of units, across the lots it
+    /// made: "every lot assembled on line 2".
+    ProcessStep,
     /// The day the units' finished lot was made (UTC).
     ProductionDay,
     /// A case or pallet (SSCC) units were packed in.
@@ -195,17 +229,29 @@ pub fn root_cause(
     request: &RootCauseRequest,
     visibility: &dyn Visibility,
 ) -> Result<RootCause, RootCauseError> {
-    if request.bad.is_empty() || request.bad.len() > BAD_IDS_MAX {
+    if request.bad.len() > BAD_IDS_MAX || (request.bad.is_empty() && request.failing.is_none()) {
         return Err(RootCauseError::BadCount(request.bad.len()));
     }
     let mut reader = Reader::new(store, visibility);
+    let failed = match &request.failing {
+        Some(failing) => failed_subjects(&mut reader, failing)?,
+        None => Vec::new(),
+    };
+    if let (Some(failing), true, true) =
+        (&request.failing, failed.is_empty(), request.bad.is_empty())
+    {
+        return Err(RootCauseError::NothingFailed {
+            gtin: lotline_core::api::excerpt(&failing.gtin),
+            characteristic: lotline_core::api::excerpt(&failing.characteristic),
+        });
+    }
     // The lots of a product share their upstream (every lot of a campaign
     // the same materials): each node's edges are read once for all walks.
     reader.remember_edges();
     reader.know_declarations(DECLARATIONS_PRELOAD_MAX)?;
     let mut unresolved = Vec::new();
     let mut bad = BTreeSet::new();
-    for id in &request.bad {
+    for id in request.bad.iter().chain(&failed) {
         match resolve(&mut reader, visibility, id)? {
             Ok(units) if !units.is_empty() => bad.extend(units),
             Ok(_) => unresolved.push(Unresolved {
@@ -458,6 +504,36 @@ fn step(
     }
 }
 
+/// The subjects (units or lots) of the standing, visible measurements of
+/// `failing`'s series that lie outside the specification limits they were
+/// stated with, each once, in chain order.
+fn failed_subjects(
+    reader: &mut Reader<'_>,
+    failing: &Failing,
+) -> Result<Vec<String>, RootCauseError> {
+    let gtin = super::series::parse_gtin(&failing.gtin)?;
+    let series = super::series::read_range(
+        reader,
+        &gtin,
+        &failing.characteristic,
+        super::series::Range::default(),
+    )?;
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for measured in series {
+        let point = &measured.point;
+        let below = point.spec_min.is_some_and(|min| point.value < min);
+        let above = point.spec_max.is_some_and(|max| point.value > max);
+        if (below || above) && seen.insert(measured.subject.clone()) {
+            if out.len() >= FAILING_MAX {
+                return Err(RootCauseError::TooManyFailing);
+            }
+            out.push(measured.subject);
+        }
+    }
+    Ok(out)
+}
+
 /// The units `id` stands for, or why it stands for none.
 fn resolve(
     reader: &mut Reader<'_>,
@@ -475,6 +551,7 @@ fn resolve(
             event_time_ms: 0,
             event_id: None,
             biz_step: stored.meta.biz_step.clone(),
+            read_point: None,
         };
         if !visibility.can_see(&origin) {
             return Ok(Err("no such attestation".to_owned()));
@@ -556,6 +633,22 @@ fn upstream(reader: &mut Reader<'_>, lot: &str) -> Result<LotFactors, RootCauseE
     let reached = walk(reader, &[lot.to_owned()], End::To, &limits)?;
     let mut out = LotFactors::default();
     for met in &reached.edges {
+        if let Some(factor) = process_step(&met.record)
+            && !out.links.contains_key(&factor)
+        {
+            let link = Link {
+                toward: met.to.clone(),
+                step: step(
+                    &met.from,
+                    &met.to,
+                    met.record.kind,
+                    met.at,
+                    &met.record.origin,
+                ),
+            };
+            out.links.insert(factor.clone(), link);
+            out.factors.push((factor, FactorKind::ProcessStep));
+        }
         if met.to == lot
             && !out
                 .factors
@@ -586,6 +679,19 @@ fn upstream(reader: &mut Reader<'_>, lot: &str) -> Result<LotFactors, RootCauseE
         out.factors.push((node.clone(), kind_of(node)));
     }
     Ok(out)
+}
+
+/// The process-step factor of a transformation edge: its step at its read
+/// point (`step:assembling@<readPoint>`), or none for other edges and for
+/// events that name no read point. Steps without a `bizStep` are named by
+/// their kind of edge.
+fn process_step(edge: &EdgeRecord) -> Option<String> {
+    if edge.kind != EdgeKind::TransformedInto {
+        return None;
+    }
+    let read_point = edge.origin.read_point.as_deref()?;
+    let step = edge.origin.biz_step.as_deref().unwrap_or("transforming");
+    Some(format!("step:{step}@{read_point}"))
 }
 
 /// The containers a unit was packed in (and theirs, a few levels up) and

@@ -428,6 +428,7 @@ pub(crate) fn read_range(
             event_time_ms: 0,
             event_id: None,
             biz_step: None,
+            read_point: None,
         },
     };
     'chunks: for entry in store.scan_from(&prefix, &start) {

@@ -62,7 +62,9 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// 11: `l`, each lot's serialised units, and `d`, each container's and
 /// destination's units with the packing events that put them there
 /// (`quality::exposure`): root cause reads them instead of walking.
-pub const FORMAT: u32 = 11;
+/// 12: a lineage origin names its event's `readPoint` (root cause ranks
+/// process steps by where they ran).
+pub const FORMAT: u32 = 12;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

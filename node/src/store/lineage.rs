@@ -97,6 +97,9 @@ pub struct Origin {
     /// The event's `eventID`, through which it can be retracted.
     pub event_id: Option<String>,
     pub biz_step: Option<String>,
+    /// The event's `readPoint` (a line, a cell, a dock): where the step
+    /// happened, a factor root cause ranks (`quality::root_cause`).
+    pub read_point: Option<String>,
 }
 
 /// One edge as a reader sees it, from the node that was looked up.
@@ -384,6 +387,7 @@ pub(super) fn index(
         event_time_ms: event.event_time_ms().unwrap_or(0),
         event_id: event.event_id.clone(),
         biz_step: event.biz_step_short(),
+        read_point: event.read_point.as_ref().map(|l| l.id.clone()),
     };
     batch.insert(&origin_key(at)[..], index::encode(&origin));
     if let Some(event_id) = &derived.retracts {

@@ -339,6 +339,23 @@ impl Story {
     /// A manufacturer's TransformationEvent of `level` in campaign
     /// `campaign`: `inputs` (lot, quantity, uom) become `outputs`.
     /// Returns the outputs as lineage lots.
+    /// Where a level's step runs: the finished lots are assembled on two
+    /// lines (the site's GLN with extension `ASM1` or `ASM2`), each product
+    /// on both, two campaigns at a time on each; every other step at the
+    /// site itself. Root cause ranks steps by read point, so the story
+    /// gives it lines to tell apart.
+    fn line_of(&self, level: Level, campaign: u32) -> String {
+        match level {
+            Level::Assembly => format!(
+                "{}/254/{}{}",
+                self.manufacturer.site,
+                level.order_code(),
+                1 + (campaign / 2) % 2
+            ),
+            _ => self.manufacturer.site.clone(),
+        }
+    }
+
     pub fn transform(
         &mut self,
         level: Level,
@@ -363,7 +380,7 @@ impl Story {
             .collect();
         event.biz_step = Some(level.biz_step().to_owned());
         event.disposition = Some("in_progress".to_owned());
-        event.read_point = self.manufacturer.site();
+        event.read_point = Some(ids::location(&self.line_of(level, campaign)));
         event.biz_location = self.manufacturer.site();
         event.biz_transaction_list = vec![order];
         let mut ilmd = self.lot_master_data(&outputs);
