@@ -359,7 +359,7 @@ mod alert_latency {
 
     pub fn measure(dir: &Path, scale: Scale, reuse: bool, rounds: usize) -> Result<()> {
         // The store, built or reopened, then closed: the node opens it.
-        let (template, head, events) = {
+        let (template, center, head, events) = {
             let (reader, truth, events) = if reuse && dir.exists() {
                 super::reopen(dir, scale)?
             } else {
@@ -379,7 +379,12 @@ mod alert_latency {
                 .attestation(&last.attestation)?
                 .context("the chart's last point has no record")?;
             let statement = Statement::from_payload(&stored.envelope.payload)?;
-            (statement, reader.applied_height()?, events)
+            (
+                statement,
+                chart.limits.center,
+                reader.applied_height()?,
+                events,
+            )
         };
         let consortium = dir.join("consortium");
         let mut config = NodeConfig::load(&consortium.join("nodes").join("manufacturer.toml"))?;
@@ -406,7 +411,7 @@ mod alert_latency {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        runtime.block_on(run(&config, &keys, template, rounds))
+        runtime.block_on(run(&config, &keys, template, center, rounds))
     }
 
     /// The template event as a new inspection, just after it, with `value`.
@@ -447,6 +452,7 @@ mod alert_latency {
         config: &NodeConfig,
         keys: &Path,
         template: Statement,
+        center: f64,
         rounds: usize,
     ) -> Result<()> {
         let started = Instant::now();
@@ -459,14 +465,10 @@ mod alert_latency {
             Signer::from_key_file(&template.org, keys.join(&template.org).join("client.key"))?;
         let http = reqwest::Client::new();
         let regulator = format!("Bearer {}", token("regulator")?.trim());
-        let normal = match &template.event.quality {
-            Some(QualityFact::Inspection { measurements, .. }) => measurements
-                .iter()
-                .find(|m| m.name == "activationForce")
-                .map(|m| m.value)
-                .context("no activationForce")?,
-            _ => bail!("not an inspection"),
-        };
+        // In control: the chart's center line (the story's last point,
+        // the template, may itself be out of control, and a point only
+        // fires a rule the point before it did not).
+        let normal = center;
         let alerts = node
             .alerts
             .clone()
