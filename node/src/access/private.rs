@@ -4,7 +4,10 @@
 //! Every node stores the ciphertext; a node holds plaintext only in memory,
 //! for the length of one request, and only when the operator gave it its
 //! org's encryption key (`[private]` in the node config) and that org is a
-//! recipient. A caller sees plaintext only if the read policy's private
+//! recipient. The one exception is the index of a recipient's node, which
+//! keeps the opened measurements for the quality series ([`OrgKey`] as
+//! `store::Opener`), sealed under the period's at-rest key when the record
+//! has a key period. A caller sees plaintext only if the read policy's private
 //! rule entitles it ([`lotline_genesis::ReadPolicy::can_read_private`]):
 //! the same rule admission used to choose the recipients. Nothing here logs
 //! a value or a key.
