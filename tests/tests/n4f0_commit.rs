@@ -1429,15 +1429,32 @@ impl<'a> Lots<'a> {
         }
     }
 
-    /// Submits `envelope` and waits for its commit; its receipt.
+    /// Submits `envelope` and waits for its commit; its receipt. The
+    /// node's own wait ends after 10 s; on a loaded machine a view that
+    /// waits out a stopped leader may take longer, so a pending answer is
+    /// followed by asking for the receipt for up to 30 s more.
     async fn commit_envelope(&self, envelope: &lotline_core::Envelope) -> Receipt {
         let result = self
             .client
             .submit(envelope, Wait::Committed)
             .await
             .expect("submit");
-        assert_eq!(result.status, Status::Committed);
-        result.receipt.expect("receipt")
+        if let Some(receipt) = result.receipt {
+            assert_eq!(result.status, Status::Committed);
+            return receipt;
+        }
+        assert_eq!(result.status, Status::Pending, "accepted");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(receipt) = self.client.receipt(&envelope.id()).await {
+                return receipt;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not committed within 40 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Commits the next lot's commissioning.
