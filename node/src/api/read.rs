@@ -342,24 +342,29 @@ pub async fn by_org(
 }
 
 /// `GET /v1/evidence`: equivocations, each a pair of conflicting signed
-/// votes that anyone can check against the genesis: those a finalized block
-/// records (with its height and hash, the same on every node), then those
-/// this node holds that no block records yet (`pending`).
+/// votes that anyone can check against the validators of their epoch (the
+/// genesis, or the membership history): those a finalized block records
+/// (with its height and hash, the same on every node), then those this
+/// node holds that no block records yet (`pending`). `validator` is the
+/// index in the votes' epoch; `org` is the org that ran it then.
 pub async fn evidence(
     State(ctx): State<Arc<ApiContext>>,
 ) -> Result<Json<Vec<EvidenceEntry>>, ApiError> {
     let stored = ctx.reader.evidence().map_err(ApiError::internal)?;
-    let validators = ctx.genesis.validators();
+    let history = ctx.shared.governance.history();
     let mut entries: Vec<EvidenceEntry> = stored
         .into_iter()
         .filter_map(|s| {
             let key = s.evidence.key()?;
-            Some(EvidenceEntry {
-                validator: key.signer,
-                org: validators
+            let org = history.epoch(s.evidence.first.epoch).and_then(|m| {
+                m.rules()
+                    .validators()
                     .get(usize::from(key.signer))
                     .map(|v| v.org.clone())
-                    .unwrap_or_default(),
+            });
+            Some(EvidenceEntry {
+                validator: key.signer,
+                org: org.unwrap_or_default(),
                 view: key.view,
                 kind: key.kind,
                 status: match s.recorded {
