@@ -726,6 +726,45 @@ mod tests {
         ));
     }
 
+    /// Goal: `[p2p] peers` gives dial addresses by node key, each checked
+    /// (a key that is not Ed25519 hex, an address that is not a multiaddr,
+    /// each named by its position).
+    #[test]
+    fn p2p_peers_are_typed_and_each_bad_entry_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["g.toml", "k"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let key = lotline_core::SigningKey::from_seed(&[5; 32]).public_key();
+        let with = |peers: &str| {
+            format!(
+                "data_dir = \"d\"\ngenesis = \"g.toml\"\nnode_key = \"k\"\n[api]\nlisten = \"127.0.0.1:1\"\n[p2p]\npeers = [{peers}]\n"
+            )
+        };
+        let good = format!(
+            "{{ node_key = \"{}\", addr = \"/ip4/10.0.0.5/tcp/7101\" }}",
+            key.to_hex()
+        );
+        let config = NodeConfig::parse(&with(&good), dir.path()).unwrap();
+        assert_eq!(
+            config.p2p_peers,
+            [(key, "/ip4/10.0.0.5/tcp/7101".parse().unwrap())]
+        );
+        let bad_key = "{ node_key = \"zz\", addr = \"/ip4/10.0.0.5/tcp/7101\" }";
+        assert!(matches!(
+            NodeConfig::parse(&with(&format!("{good}, {bad_key}")), dir.path()),
+            Err(ConfigError::PeerKey { index: 1, .. })
+        ));
+        let bad_addr = format!(
+            "{{ node_key = \"{}\", addr = \"10.0.0.5:7101\" }}",
+            key.to_hex()
+        );
+        assert!(matches!(
+            NodeConfig::parse(&with(&bad_addr), dir.path()),
+            Err(ConfigError::PeerAddr { index: 0, .. })
+        ));
+    }
+
     #[test]
     fn webhooks_and_alerts_are_checked() {
         let dir = tempfile::tempdir().unwrap();
