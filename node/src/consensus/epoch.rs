@@ -416,6 +416,122 @@ mod tests {
         SigningKey::from_seed(&[seed; 32]).public_key()
     }
 
+    /// Four orgs, each running one validator (node keys seeds 1..=4,
+    /// client keys seeds 11..=14), epochs of 4.
+    fn four_orgs() -> Genesis {
+        let mut toml = String::from(
+            "chain_name = \"t\"\n[consensus]\nblock_max_attestations = 100\nblock_interval_ms = 10\ntimeout_base_ms = 100\ntimeout_max_ms = 1000\nepoch_blocks = 4\n",
+        );
+        for i in 1..=4u8 {
+            let client = SigningKey::from_seed(&[10 + i; 32]).public_key().to_hex();
+            toml += &format!(
+                "[[orgs]]\nid = \"o{i}\"\nname = \"O{i}\"\nrole = \"distributor\"\nclient_keys = [\"{client}\"]\n"
+            );
+        }
+        for i in 1..=4u8 {
+            toml += &format!(
+                "[[validators]]\norg = \"o{i}\"\nnode_key = \"{}\"\np2p = \"/ip4/127.0.0.1/tcp/{}\"\n",
+                key(i).to_hex(),
+                7100 + u16::from(i)
+            );
+        }
+        Genesis::from_toml(&toml).unwrap()
+    }
+
+    /// Records `change` at `height`, signed by orgs o1..o3 (q = 3 of 4).
+    fn record(history: &mut History, height: u64, nonce: &str, change: Change) {
+        use lotline_genesis::governance::{self, Proposal};
+        let mut envelope = governance::unsigned(&Proposal {
+            version: governance::VERSION,
+            chain_id: history.genesis().chain_id(),
+            effective_height: 0,
+            nonce: nonce.into(),
+            reason: String::new(),
+            change,
+        });
+        for i in 1..=3u8 {
+            governance::add_signature(&mut envelope, &SigningKey::from_seed(&[10 + i; 32]));
+        }
+        history.record(height, 0, &envelope).unwrap();
+    }
+
+    /// Goal (module doc, "Who is admitted"): around a boundary the union
+    /// of both epochs' validators; after it the new set and the followers
+    /// (a removed validator of a member org), not a key a rotation
+    /// replaced; an org that leaves takes its follower with it. The peer
+    /// table gains a key when it is first admitted, with the chain's `p2p`
+    /// hint (a rotated key's successor inherits its predecessor's).
+    #[test]
+    fn admission_follows_the_epochs() {
+        let genesis = std::sync::Arc::new(four_orgs());
+        let mut history = History::new(genesis.clone());
+        let (added, rotated) = (key(5), key(6));
+        record(
+            &mut history,
+            2,
+            "remove",
+            Change::RemoveValidator { node_key: key(2) },
+        );
+        record(
+            &mut history,
+            2,
+            "rotate",
+            Change::RotateNodeKey {
+                old_key: key(3),
+                new_key: rotated,
+            },
+        );
+        record(
+            &mut history,
+            3,
+            "add",
+            Change::AddValidator {
+                org: "o4".into(),
+                node_key: added,
+                p2p: Some("/ip4/127.0.0.1/tcp/7105".into()),
+            },
+        );
+        assert_eq!(history.epoch(1).map(|m| m.epoch().1), Some(8));
+        let set = |keys: &[PublicKey]| keys.iter().copied().collect::<BTreeSet<_>>();
+
+        // Epoch 0 with epoch 1 announced: everyone of both.
+        let around = admitted(&genesis, &history, 0, 4);
+        assert_eq!(
+            around,
+            set(&[key(1), key(2), key(3), key(4), rotated, added])
+        );
+        // In epoch 1: its set and the removed validator (o2 is a member);
+        // the replaced key is out.
+        let after = admitted(&genesis, &history, 1, 9);
+        assert_eq!(after, set(&[key(1), key(2), key(4), rotated, added]));
+        // o2 leaves: its removed validator no longer follows.
+        record(
+            &mut history,
+            9,
+            "leave",
+            Change::RemoveOrg { org: "o2".into() },
+        );
+        let gone = admitted(&genesis, &history, 1, 10);
+        assert_eq!(gone, set(&[key(1), key(4), rotated, added]));
+
+        // The table: genesis keys, then the new keys as first admitted.
+        let signing = SigningKey::from_seed(&[1; 32]);
+        let current = history.at(9);
+        let mut epochs = Epochs::new(&genesis, signing, true, BTreeMap::new(), &current);
+        let table = epochs.peers(&genesis, &history, 1, 10).unwrap();
+        let keys: Vec<PublicKey> = table.iter().map(|p| p.key).collect();
+        assert_eq!(keys, [key(1), key(2), key(3), key(4), rotated, added]);
+        let admitted: Vec<bool> = table.iter().map(|p| p.admitted).collect();
+        assert_eq!(admitted, [true, false, false, true, true, true]);
+        assert_eq!(
+            table[4].addr,
+            Some("/ip4/127.0.0.1/tcp/7103".parse().unwrap()),
+            "the rotated key inherits the hint"
+        );
+        assert_eq!(epochs.peers(&genesis, &history, 1, 10), None, "unchanged");
+        assert_eq!(epochs.roster().index_of(4), Some(1));
+    }
+
     /// Goal: every peer has one engine index per epoch and back; removed
     /// validators follow above the set; a validator no peer is has an
     /// index and no peer.
