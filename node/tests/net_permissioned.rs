@@ -56,6 +56,7 @@ fn config(keys: &[SigningKey], ports: &[u16], me: usize, dial: &[bool]) -> NetCo
             key: key.public_key(),
             addr: dial[i].then(|| addr(*port)),
             admitted: true,
+            validator: true,
         })
         .collect();
     let mut config = NetConfig::new(addr(ports[me]), peers, me as u16, chain_id());
@@ -549,6 +550,7 @@ async fn a_key_admitted_later_joins_and_one_no_longer_admitted_is_dropped() {
                 key: keys[i].public_key(),
                 addr: Some(addr(ports[i])),
                 admitted: i < 2 || admit_new,
+                validator: i < 2 || admit_new,
             })
             .collect()
     };

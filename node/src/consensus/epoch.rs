@@ -340,6 +340,11 @@ impl Epochs {
     ) -> Option<Vec<Peer>> {
         let admitted = admitted(genesis, history, epoch, height);
         self.learn(genesis, history, &admitted);
+        let validators: BTreeSet<PublicKey> = [epoch, epoch + 1]
+            .into_iter()
+            .filter_map(|number| history.epoch(number))
+            .flat_map(|membership| keys(&membership))
+            .collect();
         let hints: BTreeMap<PublicKey, Option<String>> = validator_keys(genesis, history)
             .into_iter()
             .map(|(key, facts)| (key, facts.p2p))
@@ -359,6 +364,7 @@ impl Epochs {
                         .cloned()
                         .or_else(|| hint.and_then(|h| h.parse().ok())),
                     admitted: usize::from(self.me) == index || admitted.contains(key),
+                    validator: validators.contains(key),
                 }
             })
             .collect();
@@ -523,6 +529,30 @@ mod tests {
         assert_eq!(keys, [key(1), key(2), key(3), key(4), rotated, added]);
         let admitted: Vec<bool> = table.iter().map(|p| p.admitted).collect();
         assert_eq!(admitted, [true, false, false, true, true, true]);
+        let validators: Vec<bool> = table.iter().map(|p| p.validator).collect();
+        assert_eq!(validators, [true, false, false, true, true, true]);
+        // In epoch 0, o2 still a member: the removed validator follows
+        // (admitted) but is a validator only until the boundary.
+        let mut earlier = Epochs::new(
+            &genesis,
+            SigningKey::from_seed(&[1; 32]),
+            true,
+            BTreeMap::new(),
+            &history.at(4),
+        );
+        let table = earlier.peers(&genesis, &history, 1, 9).unwrap();
+        let flags: Vec<(bool, bool)> = table.iter().map(|p| (p.admitted, p.validator)).collect();
+        assert_eq!(
+            flags,
+            [
+                (true, true),
+                (true, false),
+                (false, false),
+                (true, true),
+                (true, true),
+                (true, true)
+            ]
+        );
         assert_eq!(
             table[4].addr,
             Some("/ip4/127.0.0.1/tcp/7103".parse().unwrap()),

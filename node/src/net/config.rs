@@ -51,6 +51,10 @@ pub struct Peer {
     /// (`consensus::epoch::Epochs::peers`). A key no longer admitted is
     /// disconnected and refused.
     pub admitted: bool,
+    /// A validator of the epoch in force or of the next one (not a node
+    /// that only follows): what the peer gauges count, so a stopped
+    /// follower does not look like a validator that is down.
+    pub validator: bool,
 }
 
 /// Transport configuration. Build with [`NetConfig::new`] or
@@ -194,6 +198,7 @@ impl NetConfig {
                 key: v.node_key,
                 addr,
                 admitted: true,
+                validator: true,
             });
         }
         let config = NetConfig::new(listen, peers, me, chain_id);
@@ -356,6 +361,7 @@ mod tests {
                 key: SigningKey::from_seed(&[i + 1; 32]).public_key(),
                 addr: None,
                 admitted: true,
+                validator: true,
             })
             .collect()
     }

@@ -52,10 +52,11 @@ pub struct NetMetrics {
     /// Connections closed because their pings failed (a partition, a
     /// frozen peer).
     pub ping_failures: Counter,
-    /// Validators we are connected to now.
+    /// Validators (of the epoch in force or the next) we are connected to
+    /// now; followers are not counted.
     pub connected_peers: Gauge,
-    /// The other validators of the genesis: connected_peers below this
-    /// means a peer is down or unreachable.
+    /// The other validators of the epoch in force or the next:
+    /// connected_peers below this means a peer is down or unreachable.
     pub validator_peers: Gauge,
 }
 
@@ -154,12 +155,12 @@ impl NetMetrics {
         }
         registry.register(
             "lotline_net_connected_peers",
-            "Validators this node is connected to",
+            "Validators (of the epoch in force or the next) this node is connected to",
             self.connected_peers.clone(),
         );
         registry.register(
             "lotline_net_validator_peers",
-            "The other validators in the genesis (connected_peers below this: a peer is down)",
+            "The other validators of the epoch in force or the next (connected_peers below this: a peer is down)",
             self.validator_peers.clone(),
         );
     }

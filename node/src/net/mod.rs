@@ -210,9 +210,14 @@ impl Network {
             .collect();
 
         let metrics = Arc::new(NetMetrics::default());
+        let validators = config
+            .peers
+            .iter()
+            .filter(|p| p.admitted && p.validator && p.index != config.me)
+            .count();
         metrics
             .validator_peers
-            .set(i64::try_from(allowed.len()).unwrap_or(i64::MAX));
+            .set(i64::try_from(validators).unwrap_or(i64::MAX));
         let mut swarm = behaviour::build_swarm(keypair, &config, &allowed, &metrics)
             .map_err(|e| NetError::Transport(e.to_string()))?;
         swarm

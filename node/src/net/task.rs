@@ -43,6 +43,8 @@ struct Slot {
     addr: Option<Multiaddr>,
     /// Allowed to connect (see [`super::Peer::admitted`]).
     admitted: bool,
+    /// Counted by the peer gauges ([`super::Peer::validator`]).
+    validator: bool,
     /// Consensus frames sent and not yet acknowledged or failed.
     in_flight: u32,
     /// The next re-dial delay.
@@ -100,6 +102,7 @@ impl Task {
                     id: *id,
                     addr: peer.addr.clone(),
                     admitted: peer.admitted && peer.index != config.me,
+                    validator: peer.validator,
                     in_flight: 0,
                     backoff: config.redial_backoff_min,
                     redial_at: dial.then_some(now),
@@ -344,6 +347,7 @@ impl Task {
                     id,
                     addr: None,
                     admitted: false,
+                    validator: false,
                     in_flight: 0,
                     backoff: self.config.redial_backoff_min,
                     redial_at: None,
@@ -353,6 +357,7 @@ impl Task {
             if peer.addr.is_some() {
                 slot.addr = peer.addr;
             }
+            slot.validator = peer.validator;
             if slot.admitted == peer.admitted {
                 continue;
             }
@@ -372,10 +377,22 @@ impl Task {
         }
         let admitted = self.slots.iter().filter(|s| s.admitted).count();
         *self.swarm.behaviour_mut().limits.limits_mut() = super::behaviour::limits_for(admitted);
-        self.shared
-            .metrics
-            .validator_peers
-            .set(i64::try_from(admitted).unwrap_or(i64::MAX));
+        self.count_peers();
+    }
+
+    /// The peer gauges: admitted validators (of the epoch in force or the
+    /// next, ourselves excluded), and how many of them are connected.
+    fn count_peers(&self) {
+        let mask = self.shared.connected.load(Relaxed);
+        let (mut validators, mut connected) = (0i64, 0i64);
+        for (index, slot) in self.slots.iter().enumerate() {
+            if slot.admitted && slot.validator {
+                validators += 1;
+                connected += i64::from(mask & (1u64 << index) != 0);
+            }
+        }
+        self.shared.metrics.validator_peers.set(validators);
+        self.shared.metrics.connected_peers.set(connected);
     }
 
     fn redial_due(&mut self, now: Instant) {
@@ -427,15 +444,12 @@ impl Task {
 
     fn set_connected(&self, index: u16, up: bool) {
         let bit = 1u64 << index;
-        let mask = if up {
-            self.shared.connected.fetch_or(bit, Relaxed) | bit
+        if up {
+            self.shared.connected.fetch_or(bit, Relaxed);
         } else {
-            self.shared.connected.fetch_and(!bit, Relaxed) & !bit
-        };
-        self.shared
-            .metrics
-            .connected_peers
-            .set(i64::from(mask.count_ones()));
+            self.shared.connected.fetch_and(!bit, Relaxed);
+        }
+        self.count_peers();
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
