@@ -46,7 +46,7 @@ use super::stats::{self, LogFactorials, Table};
 use crate::store::lineage::{EdgeRecord, End, Origin};
 use crate::store::{StoreError, StoreReader};
 use crate::trace::{
-    DEPTH_DEFAULT, Reader, TRACE_NODES_MAX, TraceError, Visibility, WalkLimits, walk,
+    DEPTH_DEFAULT, Met, Reader, TRACE_NODES_MAX, TraceError, Visibility, WalkLimits, walk,
 };
 
 /// Most ids one request may name.
@@ -632,21 +632,23 @@ fn upstream(reader: &mut Reader<'_>, lot: &str) -> Result<LotFactors, RootCauseE
     };
     let reached = walk(reader, &[lot.to_owned()], End::To, &limits)?;
     let mut out = LotFactors::default();
+    // The link an edge gives its upstream end (or a step factor) towards
+    // the finished lot.
+    let link = |met: &Met| Link {
+        toward: met.to.clone(),
+        step: step(
+            &met.from,
+            &met.to,
+            met.record.kind,
+            met.at,
+            &met.record.origin,
+        ),
+    };
     for met in &reached.edges {
         if let Some(factor) = process_step(&met.record)
             && !out.links.contains_key(&factor)
         {
-            let link = Link {
-                toward: met.to.clone(),
-                step: step(
-                    &met.from,
-                    &met.to,
-                    met.record.kind,
-                    met.at,
-                    &met.record.origin,
-                ),
-            };
-            out.links.insert(factor.clone(), link);
+            out.links.insert(factor.clone(), link(met));
             out.factors.push((factor, FactorKind::ProcessStep));
         }
         if met.to == lot
@@ -660,19 +662,7 @@ fn upstream(reader: &mut Reader<'_>, lot: &str) -> Result<LotFactors, RootCauseE
                 .push((format!("day:{day}"), FactorKind::ProductionDay));
         }
         if met.from != lot && !out.links.contains_key(&met.from) {
-            out.links.insert(
-                met.from.clone(),
-                Link {
-                    toward: met.to.clone(),
-                    step: step(
-                        &met.from,
-                        &met.to,
-                        met.record.kind,
-                        met.at,
-                        &met.record.origin,
-                    ),
-                },
-            );
+            out.links.insert(met.from.clone(), link(met));
         }
     }
     for (node, _) in &reached.nodes {

@@ -19,8 +19,8 @@ use lotline_core::lineage::{CustodyState, EdgeKind};
 use lotline_core::statement::Statement;
 use lotline_core::trace::{Correction, Holder, RecallMark, Source};
 
+pub(crate) use graph::{Met, WalkLimits, walk};
 pub use graph::{TraceRequest, cited, trace};
-pub(crate) use graph::{WalkLimits, walk};
 pub use guard::LineageGuard;
 pub use recall::{RecallRequest, recall_scope};
 
