@@ -237,8 +237,9 @@ pub fn root_cause(
         Some(failing) => failed_subjects(&mut reader, failing)?,
         None => Vec::new(),
     };
-    if let (Some(failing), true, true) =
-        (&request.failing, failed.is_empty(), request.bad.is_empty())
+    if let Some(failing) = &request.failing
+        && failed.is_empty()
+        && request.bad.is_empty()
     {
         return Err(RootCauseError::NothingFailed {
             gtin: lotline_core::api::excerpt(&failing.gtin),
@@ -521,10 +522,7 @@ fn failed_subjects(
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for measured in series {
-        let point = &measured.point;
-        let below = point.spec_min.is_some_and(|min| point.value < min);
-        let above = point.spec_max.is_some_and(|max| point.value > max);
-        if (below || above) && seen.insert(measured.subject.clone()) {
+        if measured.point.out_of_spec() && seen.insert(measured.subject.clone()) {
             if out.len() >= FAILING_MAX {
                 return Err(RootCauseError::TooManyFailing);
             }

@@ -60,7 +60,9 @@ pub struct Point {
 }
 
 impl Point {
-    fn out_of_spec(&self) -> bool {
+    /// Outside the specification limits the measurement was stated with
+    /// (the p-chart's defectives, a root cause's `failing` units).
+    pub(crate) fn out_of_spec(&self) -> bool {
         self.spec_min.is_some_and(|min| self.value < min)
             || self.spec_max.is_some_and(|max| self.value > max)
     }
