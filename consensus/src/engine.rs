@@ -138,6 +138,9 @@ pub struct Engine {
     pub(crate) base: Option<QuorumCertificate>,
     /// Our view when we last sent `base` to each straggler.
     pub(crate) helped_base: BTreeMap<u16, u64>,
+    /// A `Retry` timer is armed to catch up with our finalization from an
+    /// idle view (`Engine::catch_up`).
+    pub(crate) catch_up_armed: bool,
     /// Outputs of the step in progress.
     pub(crate) out: Vec<Output>,
 }
@@ -176,6 +179,7 @@ impl Engine {
             next: None,
             base: None,
             helped_base: BTreeMap::new(),
+            catch_up_armed: false,
             out: Vec::new(),
             config,
         }
@@ -568,6 +572,7 @@ impl Engine {
         self.payload = None;
         self.helped.clear();
         self.helped_base.clear();
+        self.catch_up_armed = false;
         self.evidence_seen = Default::default();
         self.start_view();
         self.try_propose(false);
@@ -1089,6 +1094,9 @@ impl Engine {
 
     fn on_timer(&mut self, view: u64, timer: TimerKind) {
         self.retry_fetches();
+        if timer == TimerKind::Retry {
+            self.catch_up_armed = false;
+        }
         if view != self.view {
             return;
         }
@@ -1108,7 +1116,9 @@ impl Engine {
             }
             TimerKind::Retry => {
                 let stuck = self.stuck_messages();
-                if !stuck.is_empty() {
+                if stuck.is_empty() && !self.active {
+                    self.try_commit();
+                } else if !stuck.is_empty() {
                     self.out.extend(stuck.into_iter().map(Output::Broadcast));
                     let after_ms = self.config.view_timeout_ms(self.streak);
                     self.out.push(Output::SetTimer {
@@ -1145,39 +1155,49 @@ impl Engine {
         messages
     }
 
-    /// A (re)connected validator gets what our next retry would send it,
-    /// now ([`Input::PeerConnected`]). Timers are untouched: the retry still
-    /// fires for everyone else. A node that follows the epoch without
-    /// being one of its validators (one just added by vote, not yet in its
-    /// epoch; one removed) gets our latest finalization: it sends nothing
-    /// a validator could answer, and an idle chain broadcasts nothing for
-    /// a heartbeat, so without it a joining node would wait that long to
-    /// start catching up. For the same reason a node that follows shows a
-    /// validator its own latest finalization: one further on answers with
-    /// its own, or with its epoch's base (a validator re-keyed by vote that
-    /// restarted with its new key before its store reached the boundary).
+    /// A (re)connected peer is shown our latest finalization, and a
+    /// validator of our epoch also gets what our next retry would send it
+    /// ([`Input::PeerConnected`]; timers are untouched: the retry still
+    /// fires for everyone else). Both ends of a connection do this, so the
+    /// one that is behind learns it at once and catches up (a peer further
+    /// on answers a stale finalization with its own, or with its epoch's
+    /// base). Nothing else would tell it: an idle chain broadcasts nothing
+    /// until its heartbeat, a validator in an idle view never nullifies,
+    /// and a node that follows without voting sends nothing a validator
+    /// could answer. That covers a validator restarted behind on an idle
+    /// chain (a re-keyed one that restarted with its new key), one just
+    /// added by vote, and one removed that follows.
     fn on_peer_connected(&mut self, peer: u16) {
         if peer == self.config.index {
             return;
         }
-        if usize::from(peer) >= self.set.len() {
-            return self.help(peer);
-        }
-        if usize::from(self.config.index) >= self.set.len() {
-            if let Some(certificate) = &self.finalized.certificate {
-                self.out.push(Output::Send {
-                    to: peer,
-                    message: Message::Certificate(certificate.clone()),
-                });
+        let members =
+            usize::from(peer) < self.set.len() && usize::from(self.config.index) < self.set.len();
+        let mut messages = if members {
+            self.stuck_messages()
+        } else {
+            Vec::new()
+        };
+        if let Some(finalization) = &self.finalized.certificate {
+            self.helped.insert(peer, self.finalized.view);
+            let certificate = Message::Certificate(finalization.clone());
+            if !messages.contains(&certificate) {
+                messages.push(certificate);
             }
-            return;
         }
-        let stuck = self.stuck_messages();
         self.out.extend(
-            stuck
+            messages
                 .into_iter()
                 .map(|message| Output::Send { to: peer, message }),
         );
+        if self.finalized.block != self.committed_hash() {
+            // We lag our own finalization, and what we asked for may have
+            // gone out before any connection was up (a restarted node's
+            // fetch and sync find none): block-sync, now that there is one.
+            self.out.push(Output::Sync {
+                height: self.committed_height() + 1,
+            });
+        }
     }
 
     fn on_verified(&mut self, view: u64, block: BlockHash, valid: bool) {

@@ -45,7 +45,8 @@
 //!    not `finalize(v)`, journal and broadcast `nullify(v)`, then rebroadcast
 //!    it with the certificate that let us enter `v` on every retry, and send
 //!    both to a validator as soon as the transport (re)connects to it
-//!    ([`Input::PeerConnected`]).
+//!    ([`Input::PeerConnected`], which also shows any peer our latest
+//!    finalization).
 //! 6. On q `nullify(v)`: nullification; enter `v + 1`.
 //! 7. On q `finalize(v, h)`: `h` and its uncommitted ancestors are final and
 //!    come out as [`Output::Commit`] in height order.
@@ -205,14 +206,16 @@ pub enum Input {
     /// A finalized block fetched by block sync (the answer to
     /// [`Output::Sync`]), in height order starting at the requested height.
     Synced { block: Block, finality: Finality },
-    /// The transport has (re)connected to validator `peer`. If we are stuck
-    /// in our view (we nullified it), the peer gets at once what our next
-    /// retry would broadcast: a partition that heals, or a validator that
-    /// restarts, then resumes within a round trip instead of waiting out a
-    /// view timeout that doubled while the network was cut. A `peer` at
-    /// or above the set's size (a node that follows the epoch: added by a
-    /// vote and not yet in its epoch, or removed) gets our latest
-    /// finalization, so it starts catching up at once.
+    /// The transport has (re)connected to `peer`. The peer gets our latest
+    /// finalization at once, so whichever end is behind starts catching up
+    /// (a validator restarted behind on an idle chain, which would
+    /// otherwise hear nothing until the heartbeat; a node that follows the
+    /// epoch at or above the set's size: added by a vote and not yet in
+    /// its epoch, or removed). If both are validators of the epoch and we
+    /// are stuck in our view (we nullified it), the peer also gets what our
+    /// next retry would broadcast: a partition that heals, or a validator
+    /// that restarts, then resumes within a round trip instead of waiting
+    /// out a view timeout that doubled while the network was cut.
     PeerConnected { peer: u16 },
     /// Whether the actor holds work to order: attestations in its mempool
     /// (admitted locally or learnt by gossip) or evidence that no block the

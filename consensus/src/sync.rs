@@ -19,7 +19,7 @@ use crate::config::{
     WANTED_BLOCKS_MAX,
 };
 use crate::engine::Engine;
-use crate::{DropReason, Message, Output, Record, Request};
+use crate::{DropReason, Message, Output, Record, Request, TimerKind};
 
 impl Engine {
     pub(crate) fn committed_hash(&self) -> BlockHash {
@@ -200,6 +200,27 @@ impl Engine {
         Ok(())
     }
 
+    /// A finalized block is missing and the view is idle: it has no timer
+    /// to retry the fetch before the heartbeat, a peer that no longer
+    /// holds the block in memory never answers it, and the request may
+    /// have gone out before any connection was up (a validator restarted
+    /// behind on an idle chain). Block-sync the final gap now, and again
+    /// on a `Retry` timer every view timeout until it is committed (the
+    /// actor asks another peer each time; one may be silent).
+    pub(crate) fn catch_up(&mut self) {
+        self.out.push(Output::Sync {
+            height: self.committed_height() + 1,
+        });
+        if !self.catch_up_armed {
+            self.catch_up_armed = true;
+            self.out.push(Output::SetTimer {
+                view: self.view,
+                timer: TimerKind::Retry,
+                after_ms: self.config.view_timeout_ms(self.streak),
+            });
+        }
+    }
+
     /// Rule 7: commits the finalized block and its uncommitted ancestors, in
     /// height order, once all their bodies are here.
     pub(crate) fn try_commit(&mut self) {
@@ -221,7 +242,11 @@ impl Engine {
         let mut cursor = target;
         while cursor != committed_hash {
             let Some(block) = self.blocks.get(&cursor) else {
-                return self.want(cursor);
+                self.want(cursor);
+                if !self.active {
+                    self.catch_up();
+                }
+                return;
             };
             if block.header.height <= committed_height {
                 return self.dropped(

@@ -319,6 +319,8 @@ enum Expect {
     GossipEvidence(u16),
     Dropped(fn(&DropReason) -> bool),
     Request,
+    /// Block sync from this height.
+    Sync(u64),
     Blocks,
     AnyJournal,
     PersistBlock(u64),
@@ -367,6 +369,7 @@ impl Expect {
                 },
             )
             | (Expect::Request, Output::Broadcast(Message::Request(_))) => true,
+            (Expect::Sync(from), Output::Sync { height }) => height == from,
             (
                 Expect::Blocks,
                 Output::Send {
@@ -2138,6 +2141,87 @@ fn a_finalized_block_nobody_serves_falls_back_to_block_sync() {
         vec![1, 2, 3],
         "each retry asks another peer: {asked:?}"
     );
+}
+
+/// Goal: a validator restarted behind on an idle chain catches up at once,
+/// not at the heartbeat (a validator restarted with its rotated key sat
+/// behind for over 30 s). Its view is idle, so no timer would retry a
+/// fetch, and peers that no longer hold the block never answer one: a
+/// finalization it lacks the block of makes it block-sync now and on a
+/// `Retry` timer every view timeout until the block is committed. A peer
+/// that (re)connects is shown our latest finalization (whichever end is
+/// behind learns it), and while we lag it we block-sync again, now that
+/// a connection is up.
+#[test]
+fn an_idle_validator_behind_its_finalization_block_syncs_until_it_commits() {
+    let mut fx = Fixture::idle(4, 0);
+    let b1 = fx.block(1, None, 0);
+    let certificate = fx.certificate(Finalize, 1, Some(&b1), &[1, 2, 3]);
+    let finality = Finality::direct(certificate.clone().to_finalization().unwrap());
+    fx.run(vec![
+        step(
+            "a finalization of a block we lack, in an idle view: fetch, block-sync, arm a retry",
+            Input::Message {
+                from: 1,
+                message: Message::Certificate(certificate.clone()),
+            },
+            vec![
+                Expect::Request,
+                Expect::Sync(1),
+                Expect::Timer(2, TimerKind::Retry),
+            ],
+            view_timers(2),
+            2,
+        ),
+        step(
+            "the same again arms no second retry timer",
+            Input::Message {
+                from: 2,
+                message: Message::Certificate(fx.certificate(Finalize, 1, Some(&b1), &[0, 2, 3])),
+            },
+            vec![],
+            vec![Expect::Timer(2, TimerKind::Retry)],
+            2,
+        ),
+        step(
+            "the retry: block-sync again and re-arm",
+            timer(2, TimerKind::Retry),
+            vec![Expect::Sync(1), Expect::Timer(2, TimerKind::Retry)],
+            view_timers(2),
+            2,
+        ),
+        step(
+            "a peer connects: it gets our finalization, and we block-sync",
+            Input::PeerConnected { peer: 3 },
+            vec![Expect::SendCertificate(3, Finalize, 1), Expect::Sync(1)],
+            vec![],
+            2,
+        ),
+        step(
+            "the block arrives by sync: committed",
+            Input::Synced {
+                block: b1.clone(),
+                finality,
+            },
+            vec![Expect::Commit(1)],
+            vec![],
+            2,
+        ),
+        step(
+            "caught up: the retry does nothing",
+            timer(2, TimerKind::Retry),
+            vec![],
+            vec![Expect::Sync(1), Expect::Timer(2, TimerKind::Retry)],
+            2,
+        ),
+        step(
+            "caught up, a peer connects: it gets our finalization, no block sync",
+            Input::PeerConnected { peer: 2 },
+            vec![Expect::SendCertificate(2, Finalize, 1)],
+            vec![Expect::Sync(1)],
+            2,
+        ),
+    ]);
 }
 
 /// The leader timers the engine set, by view, in order.

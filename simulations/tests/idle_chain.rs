@@ -3,11 +3,15 @@
 //! liveness phase an idle window that may add only a few blocks and views
 //! per heartbeat, and a burst that arrives in the idle view of a leader
 //! that has just crashed and must be committed by every up validator
-//! within view timeouts, well below the heartbeat (`sim::load`).
+//! within view timeouts, well below the heartbeat (`sim::load`). Then that
+//! leader restarts, behind, on a chain idle again, and must reach the
+//! others' height within the same bound.
 //!
-//! The positive controls show that both checks can fail: without idle
-//! views (nodes never report their work) the idle window churns, and with
-//! engines that never hear of work the burst waits for the heartbeat.
+//! The positive controls show that the checks can fail: without idle
+//! views (nodes never report their work) the idle window churns, with
+//! engines that never hear of work the burst waits for the heartbeat, and
+//! with transports that never report a reconnection the restarted leader
+//! learns that it is behind only from the heartbeat.
 
 use lotline_sim::sim::{self, Behaviour, Load, SimConfig, Stats};
 
@@ -27,7 +31,8 @@ fn config(seed: u64, validators: usize, byzantine: usize, behaviour: Behaviour) 
 }
 
 /// Runs the seeds; panics listing every failure. Returns the summed
-/// counters and how many seeds crashed the idle leader before the burst.
+/// counters and how many seeds crashed the idle leader before the burst
+/// (each of them restarted it after the burst and saw it rejoin).
 fn run_seeds(
     seeds: std::ops::Range<u64>,
     validators: usize,
@@ -60,6 +65,12 @@ fn run_seeds(
         total.idle_window_ms += s.idle_window_ms;
         total.heartbeat_ms = total.heartbeat_ms.max(s.heartbeat_ms);
         dead_leader += u64::from(s.idle_leader_crashed);
+        assert_eq!(
+            s.rejoin_ms > 0,
+            s.idle_leader_crashed,
+            "seed {seed}: a crashed idle leader restarts and rejoins: {}",
+            report.summary()
+        );
     }
     assert!(
         failures.is_empty(),
@@ -115,6 +126,21 @@ fn positive_control_engines_deaf_to_work_miss_the_wake_bound() {
     let failure = report.liveness_failure.unwrap_or_default();
     assert!(
         failure.contains("dead leader's idle view took"),
+        "{failure:?}"
+    );
+}
+
+/// The rejoin check fires when a restarted validator is not told it is
+/// behind: with no reconnection reported, the idle leader restarted after
+/// the burst waits for the heartbeat.
+#[test]
+fn positive_control_unannounced_reconnections_miss_the_rejoin_bound() {
+    let mut config = config(3, 4, 0, Behaviour::Equivocator);
+    config.load = Load::IntermittentUnannounced;
+    let report = sim::run(&config);
+    let failure = report.liveness_failure.unwrap_or_default();
+    assert!(
+        failure.contains("restarted at") && failure.contains("heartbeat"),
         "{failure:?}"
     );
 }

@@ -85,6 +85,7 @@ fn parse() -> Result<Args, String> {
                     "intermittent" => Load::Intermittent,
                     "intermittent-unreported" => Load::IntermittentUnreported,
                     "intermittent-deaf" => Load::IntermittentDeaf,
+                    "intermittent-unannounced" => Load::IntermittentUnannounced,
                     other => return Err(format!("unknown load {other}")),
                 }
             }

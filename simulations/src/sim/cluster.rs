@@ -20,7 +20,7 @@ use crate::sim::rng::Rng;
 use crate::sim::roster::Roster;
 use crate::sim::verifier::MemoVerifier;
 use crate::sim::{
-    Behaviour, OUTAGE_LIVENESS_HEIGHTS, Options, Outage, Report, SimConfig, Stats, Trace,
+    Behaviour, Load, OUTAGE_LIVENESS_HEIGHTS, Options, Outage, Report, SimConfig, Stats, Trace,
 };
 
 /// A run that processes more events than this has stalled in a loop.
@@ -66,7 +66,18 @@ struct Simulation {
     made: u64,
     idle_from: Option<(u64, u64)>,
     wake: Option<Wake>,
+    rejoin: Option<Rejoin>,
     load_failure: Option<String>,
+}
+
+/// The crashed idle leader's restart after the timed burst: who, when,
+/// the others' height then, and when it reached it.
+#[derive(Clone, Copy, Debug)]
+struct Rejoin {
+    node: u16,
+    at_ms: u64,
+    height: u64,
+    done_ms: Option<u64>,
 }
 
 /// The timed burst of an intermittent run.
@@ -242,6 +253,7 @@ impl Simulation {
             made: 0,
             idle_from: None,
             wake: None,
+            rejoin: None,
             load_failure: None,
             rng,
             options,
@@ -329,7 +341,8 @@ impl Simulation {
             | Event::Build { node, .. }
             | Event::Local { node, .. }
             | Event::Crash { node }
-            | Event::Restart { node } => *node,
+            | Event::Restart { node }
+            | Event::Rejoin { node } => *node,
             Event::PartitionStart
             | Event::PartitionEnd
             | Event::SplitEnd
@@ -400,7 +413,7 @@ impl Simulation {
             }
             self.time_split_recovery(now_ms);
             if self.plan.is_some() {
-                if self.woke(now_ms) {
+                if self.woke(now_ms) && self.rejoined(now_ms) {
                     break;
                 }
                 continue;
@@ -504,10 +517,20 @@ impl Simulation {
             } => {
                 self.trace
                     .record(&[&now_ms.to_be_bytes(), b"L", &node.to_be_bytes()]);
+                // The positive control of the rejoin check: the transport
+                // connects, the engine is not told.
+                let unannounced = self.config.load == Load::IntermittentUnannounced;
                 self.with_node(node, |node, ctx| {
-                    if node.incarnation == incarnation {
-                        node.input(input, ctx);
+                    if node.incarnation != incarnation {
+                        return;
                     }
+                    if let lotline_consensus::Input::PeerConnected { peer } = input {
+                        ctx.network.connect(node.index, peer);
+                        if unannounced {
+                            return;
+                        }
+                    }
+                    node.input(input, ctx);
                 });
             }
             Event::Crash { node } => {
@@ -565,6 +588,14 @@ impl Simulation {
             Event::Arrive { count, wake } => self.arrive(now_ms, count, wake),
             Event::IdleStart => self.idle_from = Some((now_ms, self.top_view())),
             Event::IdleEnd => self.idle_end(now_ms),
+            Event::Rejoin { node } => {
+                if self.config.log {
+                    eprintln!("{now_ms:>6} RESTART the idle leader n{node}");
+                }
+                self.down = None;
+                self.with_node(node, |node, ctx| node.restart(ctx));
+                self.reconnect_all(node);
+            }
         }
     }
 
@@ -697,6 +728,57 @@ impl Simulation {
         true
     }
 
+    /// After the burst: restarts the idle leader crashed before it, half a
+    /// bound after the others committed the burst, once what they sent
+    /// about it has landed or been lost (the chain is idle again, so
+    /// nothing but the reconnection tells it that it is behind). True once
+    /// it reached the others' height, or its bound passed (the verdict
+    /// then fails), or nobody was crashed.
+    fn rejoined(&mut self, now_ms: u64) -> bool {
+        let Some(bound) = self.plan.as_ref().map(|p| p.wake_bound_ms) else {
+            return true;
+        };
+        match self.rejoin {
+            None => {
+                let Some(down) = self.down.filter(|d| d.outage == Outage::Crash) else {
+                    return true;
+                };
+                let at_ms = now_ms + bound / 2;
+                let height = self.top_height();
+                if self.config.log {
+                    eprintln!(
+                        "{now_ms:>6} the idle leader n{} restarts at {at_ms} ms, behind height {height}",
+                        down.node
+                    );
+                }
+                self.queue
+                    .schedule(at_ms, Event::Rejoin { node: down.node });
+                self.rejoin = Some(Rejoin {
+                    node: down.node,
+                    at_ms,
+                    height,
+                    done_ms: None,
+                });
+                false
+            }
+            Some(Rejoin {
+                done_ms: Some(_), ..
+            }) => true,
+            Some(rejoin) if now_ms < rejoin.at_ms => false,
+            Some(rejoin) => {
+                if self.checker.height(rejoin.node) >= rejoin.height {
+                    self.stats.rejoin_ms = now_ms - rejoin.at_ms;
+                    self.rejoin = Some(Rejoin {
+                        done_ms: Some(now_ms),
+                        ..rejoin
+                    });
+                    return true;
+                }
+                now_ms > rejoin.at_ms + bound
+            }
+        }
+    }
+
     /// The liveness verdict of an intermittent run.
     fn load_verdict(&mut self) -> Option<String> {
         let plan = self.plan.clone()?;
@@ -726,7 +808,25 @@ impl Simulation {
                 plan.wake_bound_ms,
                 plan.heartbeat_ms
             )),
-            Some(_) => None,
+            Some(_) => self.rejoin_verdict(plan.wake_bound_ms, plan.heartbeat_ms),
+        }
+    }
+
+    /// The rejoin of the crashed idle leader, if it was crashed.
+    fn rejoin_verdict(&self, bound_ms: u64, heartbeat_ms: u64) -> Option<String> {
+        let rejoin = self.rejoin?;
+        match rejoin.done_ms {
+            Some(done) if done - rejoin.at_ms <= bound_ms => None,
+            done => Some(format!(
+                "the idle leader n{} restarted at {} ms behind height {} reached it {}, bound {bound_ms} ms (heartbeat {heartbeat_ms} ms)",
+                rejoin.node,
+                rejoin.at_ms,
+                rejoin.height,
+                done.map_or_else(
+                    || format!("not at all (height {})", self.checker.height(rejoin.node)),
+                    |done| format!("after {} ms", done - rejoin.at_ms)
+                ),
+            )),
         }
     }
 

@@ -15,6 +15,10 @@
 //!   at an up validator. Every up validator must commit it within
 //!   `wake_bound_ms`, which is made of view timeouts and network delays and
 //!   is at most half the heartbeat: waiting for the heartbeat fails it.
+//!   Then the crashed leader restarts, behind, on a chain that is idle
+//!   again: it must reach the others' height within the same bound, which
+//!   only holds if reconnecting tells it that it is behind (nothing else
+//!   would before the heartbeat).
 
 use crate::sim::Options;
 use crate::sim::rng::Rng;
@@ -61,9 +65,10 @@ impl Plan {
         }
     }
 
-    /// The liveness phase: settle, idle window, the wake-up, and slack.
+    /// The liveness phase: settle, idle window, the wake-up, the rejoin,
+    /// and slack.
     pub fn liveness_ms(&self) -> u64 {
-        self.settle_ms + self.idle_ms + self.wake_bound_ms + 10_000
+        self.settle_ms + self.idle_ms + 2 * self.wake_bound_ms + 10_000
     }
 
     /// Blocks an idle window may add: each heartbeat (and the one begun

@@ -102,6 +102,12 @@ pub enum Load {
     /// engines that there is no work, so only heartbeats move the chain.
     /// The timed burst must miss its bound.
     IntermittentDeaf,
+    /// Positive control of the rejoin check: transports reconnect but the
+    /// engines are never told (no `Input::PeerConnected`), so the idle
+    /// leader restarted behind on an idle chain, whose first broadcasts
+    /// found no connection, hears nothing until the heartbeat. Its rejoin
+    /// must miss its bound.
+    IntermittentUnannounced,
 }
 
 impl Load {
@@ -113,7 +119,7 @@ impl Load {
     pub fn work_report(self) -> node::WorkReport {
         match self {
             Load::Constant | Load::IntermittentUnreported => node::WorkReport::Never,
-            Load::Intermittent => node::WorkReport::Mempool,
+            Load::Intermittent | Load::IntermittentUnannounced => node::WorkReport::Mempool,
             Load::IntermittentDeaf => node::WorkReport::AlwaysIdle,
         }
     }
@@ -169,6 +175,7 @@ impl SimConfig {
             Load::Intermittent => "intermittent",
             Load::IntermittentUnreported => "intermittent-unreported",
             Load::IntermittentDeaf => "intermittent-deaf",
+            Load::IntermittentUnannounced => "intermittent-unannounced",
         };
         let mut command = format!(
             "cargo run -p lotline-sim --bin vopr -- --seed {} --validators {} --byzantine {} --behaviour {} --load {load}",
@@ -296,6 +303,10 @@ pub struct Stats {
     /// Intermittent load: the leader of the idle view crashed before the
     /// timed burst (a quorum stayed up without it).
     pub idle_leader_crashed: bool,
+    /// Intermittent load: from the crashed idle leader's restart, once the
+    /// others committed the burst, to its reaching their height on the
+    /// idle chain (0 if it was not crashed).
+    pub rejoin_ms: u64,
     /// The most entries an honest node's journal held right after a
     /// commit compacted it.
     pub journal_entries_max: u64,

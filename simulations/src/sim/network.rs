@@ -2,6 +2,8 @@
 //! duplication, and partitions that heal. One [`NetworkOptions`] is drawn
 //! per seed.
 
+use std::collections::BTreeSet;
+
 use crate::sim::rng::Rng;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +63,13 @@ pub struct Network {
     pub options: NetworkOptions,
     /// The side of each node while partitioned.
     partition: Option<Vec<bool>>,
+    /// (from, to): `from` has no connection to `to`, so its transport drops
+    /// what it sends there (the node's "frame dropped: peer not ready"):
+    /// both ways from a node's crash until each end's transport reports
+    /// the reconnection ([`Network::connect`], `Input::PeerConnected`). A
+    /// restarted node's first broadcasts are lost this way, as they are
+    /// on libp2p before its dials complete.
+    unconnected: BTreeSet<(u16, u16)>,
     pub sent: u64,
     pub lost: u64,
 }
@@ -70,6 +79,7 @@ impl Network {
         Network {
             options,
             partition: None,
+            unconnected: BTreeSet::new(),
             sent: 0,
             lost: 0,
         }
@@ -79,6 +89,10 @@ impl Network {
     /// is lost, two if it is duplicated.
     pub fn route(&mut self, rng: &mut Rng, from: u16, to: u16) -> Vec<u64> {
         self.sent += 1;
+        if self.unconnected.contains(&(from, to)) {
+            self.lost += 1;
+            return Vec::new();
+        }
         let cut = self
             .partition
             .as_ref()
@@ -92,6 +106,25 @@ impl Network {
             delays.push(rng.range(self.options.delay_min_ms, self.options.delay_max_ms));
         }
         delays
+    }
+
+    /// `node` crashed: every connection to and from it is gone.
+    pub fn disconnect(&mut self, node: u16, n: usize) {
+        for other in (0..n as u16).filter(|other| *other != node) {
+            self.unconnected.insert((node, other));
+            self.unconnected.insert((other, node));
+        }
+    }
+
+    /// Whether `from` has a connection to `to` (a partition cuts links, it
+    /// does not close connections).
+    pub fn connected(&self, from: u16, to: u16) -> bool {
+        !self.unconnected.contains(&(from, to))
+    }
+
+    /// `from`'s transport reports its connection to `to`.
+    pub fn connect(&mut self, from: u16, to: u16) {
+        self.unconnected.remove(&(from, to));
     }
 
     /// Splits the nodes into two non-empty sides.

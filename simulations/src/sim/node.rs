@@ -130,6 +130,11 @@ pub enum Event {
     /// Intermittent load: the idle window of the liveness phase.
     IdleStart,
     IdleEnd,
+    /// Intermittent load: the idle leader crashed before the timed burst
+    /// restarts, behind, once the others committed it.
+    Rejoin {
+        node: u16,
+    },
 }
 
 /// What a node tells its engine about work (`Input::Work`).
@@ -218,6 +223,8 @@ pub struct Node {
     /// the ancestors its payload check walks. Lost in a crash.
     bodies: BTreeMap<BlockHash, Block>,
     sync_until_ms: u64,
+    /// Block sync asks the connected peers in turn (as the actor does).
+    next_sync_peer: u64,
     /// Intermittent load: the node tells its engine about work, as the
     /// node's actor does; under constant load it never does.
     reports_work: WorkReport,
@@ -307,6 +314,7 @@ impl Node {
             committed_ids: BTreeSet::new(),
             bodies: BTreeMap::new(),
             sync_until_ms: 0,
+            next_sync_peer: 0,
             reports_work,
             mempool: BTreeMap::new(),
             work: None,
@@ -716,9 +724,17 @@ impl Node {
                 );
             }
             Output::Sync { height } if ctx.now_ms >= self.sync_until_ms && ctx.n > 1 => {
+                // As the actor's block sync: one of the peers the
+                // transport is connected to, none if there is none.
+                let peers: Vec<u16> = (0..ctx.n as u16)
+                    .filter(|peer| *peer != node && ctx.network.connected(node, *peer))
+                    .collect();
+                if peers.is_empty() {
+                    return;
+                }
                 self.sync_until_ms = ctx.now_ms + SYNC_RETRY_MS;
-                let offset = 1 + ctx.rng.below(ctx.n as u64 - 1) as u16;
-                let peer = (node + offset) % ctx.n as u16;
+                let peer = peers[(self.next_sync_peer % peers.len() as u64) as usize];
+                self.next_sync_peer += 1;
                 ctx.send(node, peer, Packet::SyncRequest { height });
             }
             _ => {}
@@ -792,6 +808,7 @@ impl Node {
         self.reassembly = Reassembly::default();
         self.work = None;
         self.journal.crash();
+        ctx.network.disconnect(self.index, ctx.n);
         self.incarnation += 1;
         ctx.stats.crashes += 1;
         ctx.trace.record(&[b"crash", &self.index.to_be_bytes()]);
