@@ -43,6 +43,7 @@
 //! key = "consortium/keys/manufacturer/client.key"  # one of its client keys
 //! supplier_nc_rate_max = 0.1            # a supplier whose lots fail more often: alert
 //! supplier_lots_min = 5                 # ... once this many of its lots were judged
+//! from = "genesis"                      # first start: judge the chain from block 1; "head": only what commits after
 //! [[webhooks]]                          # optional, repeatable: push alerts
 //! id = "qa-desk"                        # names its position file and deliveries
 //! url = "https://qa.example.com/hooks/lotline"  # the only address ever called
@@ -138,6 +139,7 @@ struct RawAlerts {
     key: PathBuf,
     supplier_nc_rate_max: Option<f64>,
     supplier_lots_min: Option<u32>,
+    from: Option<AlertsFrom>,
 }
 
 /// Quality alerts recorded on the chain (`quality::alerts`): rules are
@@ -151,6 +153,21 @@ pub struct AlertsConfig {
     pub supplier_nc_rate_max: f64,
     /// Lots of a supplier that must have been judged before its rate counts.
     pub supplier_lots_min: u32,
+    /// Where a follower with no saved position starts.
+    pub from: AlertsFrom,
+}
+
+/// Where the alert follower starts the first time (`[alerts] from`); its
+/// saved position decides after that.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertsFrom {
+    /// Block 1: every rule the chain so far fires is stated.
+    #[default]
+    Genesis,
+    /// The head at the first start: a node that begins alerting on a long
+    /// chain states only what commits after, not years of history at once.
+    Head,
 }
 
 /// Default of `alerts.supplier_nc_rate_max`.
@@ -560,6 +577,7 @@ impl NodeConfig {
                     .supplier_nc_rate_max
                     .unwrap_or(SUPPLIER_NC_RATE_MAX_DEFAULT),
                 supplier_lots_min: a.supplier_lots_min.unwrap_or(SUPPLIER_LOTS_MIN_DEFAULT),
+                from: a.from.unwrap_or_default(),
             }),
             private: raw.private.map(|p| PrivateConfig {
                 org: p.org,
@@ -799,7 +817,14 @@ mod tests {
         let alerts = |rate: &str| {
             format!("{ok}\n[alerts]\norg = \"o\"\nkey = \"k\"\nsupplier_nc_rate_max = {rate}\n")
         };
-        assert!(NodeConfig::parse(&alerts("0.2"), dir.path()).is_ok());
+        let parsed = NodeConfig::parse(&alerts("0.2"), dir.path()).unwrap();
+        assert_eq!(parsed.alerts.map(|a| a.from), Some(AlertsFrom::Genesis));
+        let head = format!("{}from = \"head\"\n", alerts("0.2"));
+        let parsed = NodeConfig::parse(&head, dir.path()).unwrap();
+        assert_eq!(parsed.alerts.map(|a| a.from), Some(AlertsFrom::Head));
+        let elsewhere = format!("{}from = \"yesterday\"\n", alerts("0.2"));
+        let refused = NodeConfig::parse(&elsewhere, dir.path()).unwrap_err();
+        assert!(refused.to_string().contains("yesterday"), "{refused}");
         for rate in ["0.0", "1.5", "-1.0", "nan"] {
             assert!(
                 matches!(

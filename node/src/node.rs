@@ -408,6 +408,7 @@ impl Node {
                     ingest: ingest.clone(),
                     admission: admission.clone(),
                     custodian,
+                    from: section.from,
                     thresholds: crate::quality::alerts::detect::Thresholds {
                         supplier_nc_rate_max: section.supplier_nc_rate_max,
                         supplier_lots_min: section.supplier_lots_min,

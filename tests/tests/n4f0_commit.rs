@@ -425,6 +425,7 @@ async fn sealed_measurements_chart_and_alert_only_for_entitled_orgs() {
             key: capture.key,
             supplier_nc_rate_max: 1.0,
             supplier_lots_min: 1_000,
+            from: lotline_node::config::AlertsFrom::Genesis,
         });
     }
     let nodes = four.start_all().await;
@@ -708,6 +709,7 @@ async fn a_shredded_period_takes_its_measurements_off_charts_and_disks() {
         key: capture.key,
         supplier_nc_rate_max: 1.0,
         supplier_lots_min: 1_000,
+        from: lotline_node::config::AlertsFrom::Genesis,
     });
     let nodes = four.start_all().await;
     // Seal at the start of a key period, so the charts and the alert are

@@ -348,6 +348,7 @@ async fn fired_rules_are_stated_once_as_signed_alerts() {
         key,
         supplier_nc_rate_max: 0.1,
         supplier_lots_min: 2,
+        from: lotline_node::config::AlertsFrom::Genesis,
     });
     let node = consortium.start().await;
     let truth = load_planted(&consortium, &node, 42).await;
@@ -497,6 +498,135 @@ async fn fired_rules_are_stated_once_as_signed_alerts() {
     }
 }
 
+/// Goal: a node that begins alerting on a long chain (`[alerts] from =
+/// "head"`) states nothing of the history, only what commits after.
+/// Method: the planted story (whose stopper lot's units fail
+/// `activationForce`: rule 1 fires on its history) is committed with no
+/// `[alerts]`; the node restarts with `from = "head"`. An in-control
+/// inspection touches the chart, so the follower judges its whole series:
+/// no alert may name a trigger of the history. Then a point far outside
+/// the limits is stated as an alert naming it; after a restart, too, only
+/// points stated after the start are triggers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_started_at_the_head_states_only_what_commits_after() {
+    let mut consortium = Consortium::new();
+    let node = consortium.start().await;
+    load_planted(&consortium, &node, 42).await;
+    node.shutdown().await;
+    let key = consortium.dir.path().join("regulator-alerts.key");
+    lotline_genesis::keys::write_signing_key(&key, &consortium.keys["regulator"])
+        .expect("key file");
+    consortium.config.alerts = Some(lotline_node::config::AlertsConfig {
+        org: "regulator".into(),
+        key,
+        supplier_nc_rate_max: 0.1,
+        supplier_lots_min: 2,
+        from: lotline_node::config::AlertsFrom::Head,
+    });
+    let (org, template) = last_inspection(42, "activationForce");
+    let submit = |node: &lotline_node::Node, event: lotline_core::epcis::Event| {
+        let client = client_as(&consortium, node, &org);
+        let envelope = consortium.attest(&org, event);
+        async move {
+            client
+                .submit(&envelope, Wait::Committed)
+                .await
+                .expect("committed");
+            envelope.id().to_string()
+        }
+    };
+    let http = http_as(&consortium, "regulator");
+    let node = consortium.start().await;
+    let normal = submit(&node, inspection(&template, 5.0, 1)).await;
+    caught_up(&node).await;
+    caught_up(&node).await;
+    let listed = alerts(&http, &node.url(), "").await;
+    assert!(
+        listed.iter().all(|a| a["trigger"] == normal.as_str()),
+        "nothing of the history is stated: {listed:#?}"
+    );
+    let outlier = submit(&node, inspection(&template, 1_000.0, 2)).await;
+    let mut listed = Vec::new();
+    for _ in 0..600 {
+        listed = alerts(&http, &node.url(), "").await;
+        if listed.iter().any(|a| a["trigger"] == outlier.as_str()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        listed.iter().any(|a| a["trigger"] == outlier.as_str()),
+        "the point after the start is stated: {listed:#?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|a| a["trigger"] == outlier.as_str() || a["trigger"] == normal.as_str()),
+        "{listed:#?}"
+    );
+    node.shutdown().await;
+    let node = consortium.start().await;
+    let third = submit(&node, inspection(&template, 5.0, 3)).await;
+    caught_up(&node).await;
+    caught_up(&node).await;
+    let after_start = [normal, outlier, third];
+    let again = alerts(&http, &node.url(), "").await;
+    assert!(
+        again.len() >= listed.len()
+            && again
+                .iter()
+                .all(|a| after_start.iter().any(|id| a["trigger"] == id.as_str())),
+        "a restart keeps the start: {again:#?}"
+    );
+    node.shutdown().await;
+}
+
+/// The planted story's last inspection measuring `characteristic`, and
+/// the org that stated it.
+fn last_inspection(seed: u64, characteristic: &str) -> (String, lotline_core::epcis::Event) {
+    SupplyChainWorkload::planted(seed, Scale::demo(), &Roles::demo())
+        .filter(|item| {
+            matches!(
+                &item.event.quality,
+                Some(lotline_core::epcis::QualityFact::Inspection { measurements, .. })
+                    if measurements.iter().any(|m| m.name == characteristic)
+            )
+        })
+        .last()
+        .map(|item| (item.org, item.event))
+        .expect("the story measures it")
+}
+
+/// `template` as a new inspection `n` ms after it whose measurements all
+/// read `value`, its result following the limits.
+fn inspection(
+    template: &lotline_core::epcis::Event,
+    value: f64,
+    n: i64,
+) -> lotline_core::epcis::Event {
+    use lotline_core::epcis::{InspectionResult, QualityFact};
+    let mut event = template.clone();
+    if let Some(QualityFact::Inspection {
+        measurements,
+        result,
+        ..
+    }) = &mut event.quality
+    {
+        for measurement in measurements.iter_mut() {
+            measurement.value = value;
+        }
+        *result = if measurements.iter().all(|m| m.within_spec()) {
+            InspectionResult::Pass
+        } else {
+            InspectionResult::Fail
+        };
+    }
+    let at = template.event_time_ms().expect("a time");
+    event.event_time = lotline_core::time::format_rfc3339_ms(at + n);
+    event.event_id = Some(format!("urn:uuid:00000000-0000-4000-8000-{n:012}"));
+    event
+}
+
 /// One request a test receiver accepted.
 #[derive(Clone, Debug)]
 struct Received {
@@ -601,6 +731,7 @@ async fn alerts_reach_a_webhook_signed_after_failures_and_restarts() {
         key,
         supplier_nc_rate_max: 0.1,
         supplier_lots_min: 2,
+        from: lotline_node::config::AlertsFrom::Genesis,
     });
     let secret = b"0123456789abcdef-shared-secret";
     let secret_path = consortium.dir.path().join("qa.hmac");

@@ -346,7 +346,7 @@ mod alert_latency {
     use anyhow::{Context, Result, bail};
     use lotline_core::epcis::{Event, InspectionResult, QualityFact};
     use lotline_core::statement::Statement;
-    use lotline_node::config::{AlertsConfig, NodeConfig};
+    use lotline_node::config::{AlertsConfig, AlertsFrom, NodeConfig};
     use lotline_node::quality::{self, ChartRequest};
     use lotline_node::trace::SeeAll;
     use lotline_sdk::{AttestationBuilder, Client, Signer, Wait};
@@ -395,15 +395,15 @@ mod alert_latency {
             key: keys.join("regulator").join("client.key"),
             supplier_nc_rate_max: 0.1,
             supplier_lots_min: 5,
+            // As a node that begins alerting on a long chain: the history
+            // is judged for the charts' statistics, nothing of it stated.
+            from: AlertsFrom::Head,
         });
-        // The follower starts at the head (as one that has judged the
-        // chain so far), not at block 1.
+        // A saved position from an earlier run would decide instead.
         let state = config.data_dir.join("alerts");
-        std::fs::create_dir_all(&state)?;
-        std::fs::write(
-            state.join("state.json"),
-            serde_json::to_vec(&serde_json::json!({ "height": head, "suppliers": {} }))?,
-        )?;
+        if state.exists() {
+            std::fs::remove_dir_all(&state)?;
+        }
         println!(
             "# lotline-quality-bench --alert-latency: {events} events, head {head}; a real node (HTTP, consensus, alert follower as the regulator)"
         );

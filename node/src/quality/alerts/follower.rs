@@ -10,6 +10,12 @@
 //! pending or committed. Deleting the folder judges the chain again from
 //! block 1 and states nothing twice: the keys the org has on the chain are
 //! read when the follower starts and skipped.
+//!
+//! `[alerts] from = "head"` starts a follower with no saved position at the
+//! head instead; the state keeps that height (`since`), and firings whose
+//! trigger is at or below it are never stated, also after restarts and
+//! although the first block that touches a chart judges its whole series
+//! (the chart's statistics need it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::detect::{self, Committed, SupplierState, Thresholds};
 use crate::access::{Caller, Identity};
 use crate::admission::{Admission, AdmissionError};
+use crate::config::AlertsFrom;
 use crate::epcis::capture::Custodian;
 use crate::ingest::Ingest;
 use crate::store::index::Position;
@@ -57,6 +64,9 @@ pub enum AlertsError {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct State {
     height: u64,
+    /// Triggers at or below this height are not stated (`from = "head"`).
+    #[serde(default)]
+    since: u64,
     suppliers: BTreeMap<String, SupplierState>,
 }
 
@@ -86,6 +96,7 @@ pub struct Parts {
     pub ingest: Ingest,
     pub admission: Admission,
     pub custodian: Custodian,
+    pub from: AlertsFrom,
     pub thresholds: Thresholds,
 }
 
@@ -103,7 +114,24 @@ impl Alerter {
             path: folder.clone(),
             source,
         })?;
-        let state = read_state(&folder.join(STATE_FILE))?;
+        let state = match read_state(&folder.join(STATE_FILE))? {
+            Some(state) => state,
+            None if parts.from == AlertsFrom::Head => {
+                let head = parts.reader.applied_height()?;
+                let state = State {
+                    height: head,
+                    since: head,
+                    suppliers: BTreeMap::new(),
+                };
+                write_state(&folder, &state)?;
+                tracing::info!(
+                    height = head,
+                    "alerts: starting at the head, stating nothing before it"
+                );
+                state
+            }
+            None => State::default(),
+        };
         let Some(org) = parts.genesis.org(&parts.custodian.org) else {
             return Err(AlertsError::UnknownOrg(parts.custodian.org.clone()));
         };
@@ -155,13 +183,16 @@ impl Alerter {
 
 const STATE_FILE: &str = "state.json";
 
-fn read_state(path: &Path) -> Result<State, AlertsError> {
+/// The saved state; `None` if the follower never saved one.
+fn read_state(path: &Path) -> Result<Option<State>, AlertsError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| AlertsError::State {
-            path: path.to_owned(),
-            message: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| AlertsError::State {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(AlertsError::Io {
             path: path.to_owned(),
             source,
@@ -335,7 +366,7 @@ impl Follower {
         };
         let mut fired = false;
         for firing in firings {
-            if self.raised.contains(&firing.key) {
+            if self.raised.contains(&firing.key) || firing.trigger_height <= self.state.since {
                 continue;
             }
             match self.submit(&firing) {
