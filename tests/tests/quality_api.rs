@@ -253,6 +253,21 @@ async fn charts_and_root_causes_over_http_follow_the_read_policy() {
     node.shutdown().await;
 }
 
+/// Gives the node `[alerts]` signing as the regulator (custodially, with a
+/// key file of its client key), starting `from` there.
+fn alert_as_regulator(consortium: &mut Consortium, from: lotline_node::config::AlertsFrom) {
+    let key = consortium.dir.path().join("regulator-alerts.key");
+    lotline_genesis::keys::write_signing_key(&key, &consortium.keys["regulator"])
+        .expect("key file");
+    consortium.config.alerts = Some(lotline_node::config::AlertsConfig {
+        org: "regulator".into(),
+        key,
+        supplier_nc_rate_max: 0.1,
+        supplier_lots_min: 2,
+        from,
+    });
+}
+
 /// Submits the planted story of `seed` (`lotline demo`'s) as its orgs,
 /// consecutive events of one org together, and returns its truth.
 async fn load_planted(consortium: &Consortium, node: &lotline_node::Node, seed: u64) -> Truth {
@@ -340,16 +355,7 @@ async fn fired_rules_are_stated_once_as_signed_alerts() {
     // full-read roles hold: the node signs its alerts as the regulator
     // (custodially, as `[capture]` does for the manufacturer).
     let mut consortium = Consortium::new();
-    let key = consortium.dir.path().join("regulator-alerts.key");
-    lotline_genesis::keys::write_signing_key(&key, &consortium.keys["regulator"])
-        .expect("key file");
-    consortium.config.alerts = Some(lotline_node::config::AlertsConfig {
-        org: "regulator".into(),
-        key,
-        supplier_nc_rate_max: 0.1,
-        supplier_lots_min: 2,
-        from: lotline_node::config::AlertsFrom::Genesis,
-    });
+    alert_as_regulator(&mut consortium, lotline_node::config::AlertsFrom::Genesis);
     let node = consortium.start().await;
     let truth = load_planted(&consortium, &node, 42).await;
     caught_up(&node).await;
@@ -513,16 +519,7 @@ async fn a_follower_started_at_the_head_states_only_what_commits_after() {
     let node = consortium.start().await;
     load_planted(&consortium, &node, 42).await;
     node.shutdown().await;
-    let key = consortium.dir.path().join("regulator-alerts.key");
-    lotline_genesis::keys::write_signing_key(&key, &consortium.keys["regulator"])
-        .expect("key file");
-    consortium.config.alerts = Some(lotline_node::config::AlertsConfig {
-        org: "regulator".into(),
-        key,
-        supplier_nc_rate_max: 0.1,
-        supplier_lots_min: 2,
-        from: lotline_node::config::AlertsFrom::Head,
-    });
+    alert_as_regulator(&mut consortium, lotline_node::config::AlertsFrom::Head);
     let (org, template) = last_inspection(42, "activationForce");
     let submit = |node: &lotline_node::Node, event: lotline_core::epcis::Event| {
         let client = client_as(&consortium, node, &org);
@@ -723,16 +720,7 @@ async fn receiver(
 async fn alerts_reach_a_webhook_signed_after_failures_and_restarts() {
     let (addr, accepted, seen) = receiver(3).await;
     let mut consortium = Consortium::new();
-    let key = consortium.dir.path().join("regulator-alerts.key");
-    lotline_genesis::keys::write_signing_key(&key, &consortium.keys["regulator"])
-        .expect("key file");
-    consortium.config.alerts = Some(lotline_node::config::AlertsConfig {
-        org: "regulator".into(),
-        key,
-        supplier_nc_rate_max: 0.1,
-        supplier_lots_min: 2,
-        from: lotline_node::config::AlertsFrom::Genesis,
-    });
+    alert_as_regulator(&mut consortium, lotline_node::config::AlertsFrom::Genesis);
     let secret = b"0123456789abcdef-shared-secret";
     let secret_path = consortium.dir.path().join("qa.hmac");
     std::fs::write(&secret_path, secret).expect("secret");
