@@ -5,11 +5,13 @@
 //! batch (so the index is never ahead of or behind the records), next to the
 //! identifier index `i` that `store::index` already keeps:
 //! ```text
-//! v | eventID        | 0 | height | idx -> (empty)  (EQ_eventID, /epcis/events/{eventID})
-//! s | bizStep short  | 0 | height | idx -> (empty)  (EQ_bizStep, /epcis/bizSteps/{s}/events)
-//! t | event type     | 0 | height | idx -> (empty)  (eventType)
-//! w | duplicate name | 0 | height | idx -> (empty)  (a repeated capture)
+//! v | eventID        | 0 | height -> idx ...  (EQ_eventID, /epcis/events/{eventID})
+//! s | bizStep short  | 0 | height -> idx ...  (EQ_bizStep, /epcis/bizSteps/{s}/events)
+//! t | event type     | 0 | height -> idx ...  (eventType)
+//! w | duplicate name | 0 | height -> idx ...  (a repeated capture)
 //! ```
+//! Each is a listing packed one key per name and block, the block's
+//! indexes in the value (`store::listing`).
 //! The duplicate name is the CBV 2.0 event hash of the event (hex, with
 //! `+errorDeclaration` for a correction; `event_hash::duplicate_name`),
 //! `|`, and the org that stated it. Its first entry is the event a later
@@ -31,14 +33,13 @@
 //! chain with its receipt, as every committed attestation does.
 //! Everything else is a bounded scan of the attestation records themselves
 //! (`a | height | idx`, in chain order).
-//! Every key ends in the chain position, so every listing is in chain order
-//! and one position is a cursor valid for all of them (the query's
-//! `nextPageToken`).
+//! Every listing reads in chain order, and one position is a cursor valid
+//! for all of them (the query's `nextPageToken`).
 
 use lotline_core::statement::Statement;
 
 use super::index::{self, Position};
-use super::{StoreError, StoreReader};
+use super::{StoreError, StoreReader, listing};
 
 pub const PREFIX_EVENT_ID: u8 = b'v';
 pub const PREFIX_BIZ_STEP: u8 = b's';
@@ -66,31 +67,17 @@ pub(super) fn index(
     repeat: bool,
 ) {
     let event = &statement.event;
-    let value = index::EMPTY;
-    let (height, idx) = (at.height, at.index);
-    batch.insert(
-        index::listing_key(PREFIX_DUPLICATE, duplicate, height, idx),
-        value,
-    );
+    batch.list(PREFIX_DUPLICATE, duplicate, at);
     if repeat {
         return;
     }
     if let Some(event_id) = &event.event_id {
-        batch.insert(
-            index::listing_key(PREFIX_EVENT_ID, event_id, height, idx),
-            value,
-        );
+        batch.list(PREFIX_EVENT_ID, event_id, at);
     }
     if let Some(step) = event.biz_step_short() {
-        batch.insert(
-            index::listing_key(PREFIX_BIZ_STEP, &step, height, idx),
-            value,
-        );
+        batch.list(PREFIX_BIZ_STEP, &step, at);
     }
-    batch.insert(
-        index::listing_key(PREFIX_EVENT_TYPE, event.event_type.as_str(), height, idx),
-        value,
-    );
+    batch.list(PREFIX_EVENT_TYPE, event.event_type.as_str(), at);
 }
 
 /// Which listing a query walks.
@@ -111,34 +98,60 @@ pub enum Listing {
 }
 
 impl Listing {
-    /// The key prefix every entry of the listing starts with.
-    fn prefix(&self) -> Vec<u8> {
+    /// The keyspace and name of a packed listing; `None` for
+    /// [`Listing::All`], which walks the records themselves.
+    fn packed(&self) -> Option<(u8, &str)> {
         match self {
-            Listing::Identifier(name) => index::listing_prefix(index::PREFIX_IDENTIFIER, name),
-            Listing::EventId(name) => index::listing_prefix(PREFIX_EVENT_ID, name),
-            Listing::BizStep(name) => index::listing_prefix(PREFIX_BIZ_STEP, name),
-            Listing::EventType(name) => index::listing_prefix(PREFIX_EVENT_TYPE, name),
-            Listing::Duplicate(name) => index::listing_prefix(PREFIX_DUPLICATE, name),
-            Listing::All => vec![index::PREFIX_ATTESTATION],
+            Listing::Identifier(name) => Some((index::PREFIX_IDENTIFIER, name)),
+            Listing::EventId(name) => Some((PREFIX_EVENT_ID, name)),
+            Listing::BizStep(name) => Some((PREFIX_BIZ_STEP, name)),
+            Listing::EventType(name) => Some((PREFIX_EVENT_TYPE, name)),
+            Listing::Duplicate(name) => Some((PREFIX_DUPLICATE, name)),
+            Listing::All => None,
+        }
+    }
+
+    /// The key prefix every key of the listing starts with.
+    fn prefix(&self) -> Vec<u8> {
+        match self.packed() {
+            Some((prefix, name)) => index::listing_prefix(prefix, name),
+            None => vec![index::PREFIX_ATTESTATION],
         }
     }
 }
 
 /// A lazy walk over one listing, in chain order, strictly after a position.
-pub struct Cursor {
-    iter: sled::Iter,
-    prefix: Vec<u8>,
+#[derive(Debug)]
+pub enum Cursor {
+    /// A packed listing (`store::listing`).
+    Listed(listing::Positions),
+    /// Every record: `a | height | idx` keys.
+    All(Records),
 }
 
-impl std::fmt::Debug for Cursor {
+/// The positions of the `a` records, in chain order.
+pub struct Records {
+    iter: sled::Iter,
+}
+
+impl std::fmt::Debug for Records {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cursor")
-            .field("prefix", &self.prefix)
-            .finish()
+        f.debug_struct("Records").finish()
     }
 }
 
 impl Iterator for Cursor {
+    type Item = Result<Position, sled::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Cursor::Listed(positions) => positions.next(),
+            Cursor::All(records) => records.next(),
+        }
+    }
+}
+
+impl Iterator for Records {
     type Item = Result<Position, sled::Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -147,13 +160,11 @@ impl Iterator for Cursor {
                 Ok((key, _)) => key,
                 Err(e) => return Some(Err(e)),
             };
-            if !key.starts_with(&self.prefix) {
+            if key.first() != Some(&index::PREFIX_ATTESTATION) {
                 return None;
             }
-            // The prefix of a listing is `kind | name | 0`; a longer name
-            // that merely starts with this one has another byte before its
-            // position, so the length check keeps listings apart.
-            if key.len() != self.prefix.len() + 12 {
+            // `a | height | idx`.
+            if key.len() != 13 {
                 continue;
             }
             let Some((height, index)) = index::listing_position(&key) else {
@@ -167,76 +178,48 @@ impl Iterator for Cursor {
 impl StoreReader {
     /// Walks `listing` in chain order, starting strictly after `after`.
     pub fn event_cursor(&self, listing: &Listing, after: Option<Position>) -> Cursor {
-        let prefix = listing.prefix();
-        let mut start = prefix.clone();
-        if let Some(at) = after {
-            start.extend_from_slice(&at.height.to_be_bytes());
-            start.extend_from_slice(&at.index.to_be_bytes());
-            start.push(0); // strictly after
-        }
-        Cursor {
-            iter: self.db.range(start..),
-            prefix,
-        }
+        let Some((prefix, name)) = listing.packed() else {
+            let mut start = listing.prefix();
+            if let Some(at) = after {
+                start = index::attestation_key(at).to_vec();
+                start.push(0); // strictly after
+            }
+            return Cursor::All(Records {
+                iter: self.db.range(start..),
+            });
+        };
+        Cursor::Listed(listing::positions(&self.db, prefix, name, after))
     }
 
     /// The oldest entry of a listing (the first capture of an event).
     pub fn event_first(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
-        let prefix = listing.prefix();
-        for entry in self.db.scan_prefix(&prefix) {
-            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
-            if key.len() != prefix.len() + 12 {
-                continue;
-            }
-            if let Some((height, index)) = index::listing_position(&key) {
-                return Ok(Some(Position { height, index }));
-            }
-        }
-        Ok(None)
+        self.event_cursor(listing, None)
+            .next()
+            .transpose()
+            .map_err(|e| self.sled_err(e))
     }
 
     /// The positions of every `i` listing whose identifier starts with
     /// `name_prefix` (a product's Digital Link and `/`: its lots and
     /// serials; the index is sorted by name, so this is one range scan),
-    /// or `None` past `max` entries.
+    /// in key order (identifier, then chain position), or `None` past
+    /// `max` entries.
     pub fn identifier_prefix_positions(
         &self,
         name_prefix: &str,
         max: usize,
     ) -> Result<Option<Vec<Position>>, StoreError> {
-        let mut prefix = vec![index::PREFIX_IDENTIFIER];
-        prefix.extend_from_slice(name_prefix.as_bytes());
-        let mut out = Vec::new();
-        for entry in self.db.scan_prefix(&prefix) {
-            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
-            // `i | name | 0 | height | index`: the name ends at the 0 byte
-            // 13 bytes from the end.
-            if key.len() < prefix.len() + 13 || key[key.len() - 13] != 0 {
-                continue;
-            }
-            if let Some((height, index)) = index::listing_position(&key) {
-                if out.len() >= max {
-                    return Ok(None);
-                }
-                out.push(Position { height, index });
-            }
-        }
-        Ok(Some(out))
+        listing::under(&self.db, index::PREFIX_IDENTIFIER, name_prefix, max)
+            .map_err(|e| self.sled_err(e))
     }
 
     /// The most recent entry of a listing (the latest capture of an eventID).
     pub fn event_last(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
-        let prefix = listing.prefix();
-        for entry in self.db.scan_prefix(&prefix).rev() {
-            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
-            if key.len() != prefix.len() + 12 {
-                continue;
-            }
-            if let Some((height, index)) = index::listing_position(&key) {
-                return Ok(Some(Position { height, index }));
-            }
-        }
-        Ok(None)
+        let newest = match listing.packed() {
+            Some((prefix, name)) => listing::last(&self.db, prefix, name),
+            None => self.event_cursor(listing, None).last().transpose(),
+        };
+        newest.map_err(|e| self.sled_err(e))
     }
 }
 

@@ -6,8 +6,8 @@
 //! ```text
 //! a | height | idx                            -> zstd(postcard(Record))  (id, meta, envelope)
 //! n | id(32)                                  -> height | idx
-//! i | canonical identifier | 0 | height | idx -> (empty)
-//! o | org id               | 0 | height | idx -> (empty)
+//! i | canonical identifier | 0 | height       -> idx (u32 BE) ...  (`store::listing`)
+//! o | org id               | 0 | height       -> idx (u32 BE) ...
 //! b | height                                  -> postcard(BlockMeta)
 //! m | "applied"                               -> height (u64 BE)
 //! m | "format"                                -> layout version (u32 BE)
@@ -16,9 +16,10 @@
 //! Records are keyed by chain position, so a block's records are appended
 //! at the end of the tree instead of landing in random leaves (sled copies
 //! and rewrites a leaf for every insert into it, and its log keeps the old
-//! copies until it cleans the segment). Listings carry no value: their key
-//! ends in the position, which is the record's key; the id is found
-//! through `n`. The chain-order listing of everything is the `a` keyspace
+//! copies until it cleans the segment). A listing holds one key per name
+//! and block whose value packs the indexes of the block's events that name
+//! it (`store::listing`); a position is the record's key, and the id is
+//! found through `n`. The chain-order listing of everything is the `a` keyspace
 //! itself. An `a` record is compressed on its own (a zstd frame): about a
 //! third of its statement's bytes, decompressed in microseconds on a read;
 //! it does not repeat the event's identifiers, which the `i` listings and
@@ -64,7 +65,10 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// (`quality::exposure`): root cause reads them instead of walking.
 /// 12: a lineage origin names its event's `readPoint` (root cause ranks
 /// process steps by where they ran).
-pub const FORMAT: u32 = 12;
+/// 13: listings (`i`, `o`, `v`, `s`, `t`, `w`) hold one key per name and
+/// block, the block's indexes packed in the value (`store::listing`),
+/// instead of one key per name and event.
+pub const FORMAT: u32 = 13;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
@@ -76,7 +80,7 @@ pub const PREFIX_EVIDENCE: u8 = b'e';
 // index (`quality::exposure`) uses `l` (a lot's units) and `d` (a
 // container's or destination's units).
 
-/// The value of a listing entry: everything is in its key.
+/// The value of a key that says everything in its key.
 pub const EMPTY: &[u8] = &[];
 
 /// Where an attestation sits in the chain: block height and leaf index.

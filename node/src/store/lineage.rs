@@ -642,18 +642,9 @@ impl StoreReader {
 
     /// The positions `node`'s identifier listing names, in chain order.
     fn listed_positions(&self, node: &str) -> Result<Vec<Position>, StoreError> {
-        let listing = index::listing_prefix(index::PREFIX_IDENTIFIER, node);
-        let mut out = Vec::new();
-        for entry in self.db.scan_prefix(&listing) {
-            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
-            // A longer identifier that starts with this one has another
-            // byte before its position.
-            if key.len() != listing.len() + 12 {
-                continue;
-            }
-            out.extend(key_position(&key));
-        }
-        Ok(out)
+        super::listing::positions(&self.db, index::PREFIX_IDENTIFIER, node, None)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sled_err(e))
     }
 
     /// The `j` record of the event at `at`, read once per request.

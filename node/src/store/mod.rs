@@ -22,6 +22,7 @@ pub mod evidence;
 pub mod governance;
 pub mod index;
 pub mod lineage;
+pub mod listing;
 pub mod record_file;
 pub mod stats;
 pub mod vote_journal;
@@ -428,12 +429,27 @@ pub(crate) struct Writes {
     /// Container and destination contents written earlier in the block
     /// (`quality::exposure`).
     pub(crate) exposure: crate::quality::exposure::Pending,
+    /// Listing entries, packed one key per name and block when the batch
+    /// is written (`store::listing`).
+    listings: listing::Pending,
 }
 
 impl Writes {
     pub(crate) fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
         self.keys += 1;
         self.batch.insert(key, value);
+    }
+
+    /// Lists the event at `at` under `name` in the listing `prefix`.
+    pub(crate) fn list(&mut self, prefix: u8, name: &str, at: index::Position) {
+        self.listings.add(prefix, name, at);
+    }
+
+    /// Adds the gathered listings to the batch.
+    fn pack_listings(&mut self) {
+        for (key, value) in std::mem::take(&mut self.listings).into_writes() {
+            self.insert(key, value);
+        }
     }
 }
 
@@ -466,15 +482,9 @@ fn write_block(
             .as_deref()
             .map_or_else(AttestationMeta::unparsed, AttestationMeta::of);
         for identifier in &meta.identifiers {
-            batch.insert(
-                index::listing_key(index::PREFIX_IDENTIFIER, identifier, height, index),
-                index::EMPTY,
-            );
+            batch.list(index::PREFIX_IDENTIFIER, identifier, at);
         }
-        batch.insert(
-            index::listing_key(index::PREFIX_ORG, &meta.org, height, index),
-            index::EMPTY,
-        );
+        batch.list(index::PREFIX_ORG, &meta.org, at);
         let stored = index::Record {
             id,
             meta: meta.record_meta(),
@@ -646,6 +656,7 @@ impl StoreReader {
     /// Applies `batch` with the applied height and the layout version.
     fn write(&self, mut batch: Writes, height: u64) -> Result<(), StoreError> {
         crate::quality::series::flush(self, &mut batch)?;
+        batch.pack_listings();
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         batch.insert(index::KEY_FORMAT, &index::FORMAT.to_be_bytes()[..]);
         batch.insert(index::KEY_OPENER, self.opener_fingerprint());
@@ -957,32 +968,18 @@ impl StoreReader {
         limit: usize,
         visible: &dyn Fn(&StoredAttestation) -> bool,
     ) -> Result<Listing, StoreError> {
-        let start = match after {
-            Some((height, index)) => {
-                let mut key = index::listing_key(prefix, name, height, index);
-                key.push(0); // strictly after
-                key
-            }
-            None => index::listing_prefix(prefix, name),
-        };
-        let full_prefix = index::listing_prefix(prefix, name);
+        let after = after.map(|(height, index)| index::Position { height, index });
         let mut items = Vec::new();
         let mut next = None;
-        let mut last_examined = None;
-        for (scanned, entry) in self.db.range(start..).enumerate() {
-            let (key, _) = entry.map_err(|e| self.sled_err(e))?;
-            if !key.starts_with(&full_prefix) {
-                break;
-            }
+        let mut last_examined: Option<index::Position> = None;
+        for (scanned, entry) in listing::positions(&self.db, prefix, name, after).enumerate() {
+            let at = entry.map_err(|e| self.sled_err(e))?;
             if scanned == LIST_SCAN_MAX {
-                next = last_examined.map(|(h, i)| format!("{h}.{i}"));
+                next = last_examined.map(|at| format!("{}.{}", at.height, at.index));
                 break;
             }
-            last_examined = index::listing_position(&key);
-            let Some((height, index)) = last_examined else {
-                continue;
-            };
-            let Some((id, stored)) = self.attestation_at(index::Position { height, index })? else {
+            last_examined = Some(at);
+            let Some((id, stored)) = self.attestation_at(at)? else {
                 continue;
             };
             if !visible(&stored) {
