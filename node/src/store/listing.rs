@@ -33,6 +33,17 @@ pub fn block_key(prefix: u8, name: &str, height: u64) -> Vec<u8> {
     key
 }
 
+/// The first key past every block key of `listing` (which ends in the 0
+/// after its name): a bounded range stops at the listing's last key
+/// instead of reading the leaf that follows it.
+fn end_of(listing: &[u8]) -> Vec<u8> {
+    let mut end = listing.to_vec();
+    if let Some(separator) = end.last_mut() {
+        *separator = 1;
+    }
+    end
+}
+
 /// The height a block key of the listing `listing` (its
 /// [`index::listing_prefix`]) ends with; `None` for a key of another
 /// listing whose name merely starts with this one (it has more bytes
@@ -108,7 +119,7 @@ pub fn positions(db: &sled::Tree, prefix: u8, name: &str, after: Option<Position
         start.extend_from_slice(&at.height.to_be_bytes());
     }
     Positions {
-        iter: db.range(start..),
+        iter: db.range(start..end_of(&listing)),
         listing,
         after,
         block: None,
