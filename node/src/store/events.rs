@@ -217,7 +217,16 @@ impl StoreReader {
     pub fn event_last(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
         let newest = match listing.packed() {
             Some((prefix, name)) => listing::last(&self.db, prefix, name),
-            None => self.event_cursor(listing, None).last().transpose(),
+            // The newest record: the last `a | height | idx` key.
+            None => self
+                .db
+                .scan_prefix(listing.prefix())
+                .keys()
+                .rev()
+                .find(|key| key.as_ref().map_or(true, |key| key.len() == 13))
+                .transpose()
+                .map(|key| key.and_then(|key| index::listing_position(&key)))
+                .map(|at| at.map(|(height, index)| Position { height, index })),
         };
         newest.map_err(|e| self.sled_err(e))
     }
@@ -308,6 +317,45 @@ mod tests {
         let (store, report) = Store::open(dir.path(), chain.set.clone()).unwrap();
         assert_eq!(report.reapplied_blocks, 2);
         check(&store.reader());
+    }
+
+    /// Goal: the first and newest entries of the record walk and of a
+    /// packed listing, and a cursor resumed strictly after a position, on a
+    /// real store of two blocks.
+    #[test]
+    fn first_last_and_resumed_walks_agree_with_chain_order() {
+        use crate::store::Store;
+        use crate::store::testing::Chain;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = Chain::new();
+        let (mut store, _) = Store::open(dir.path(), chain.set.clone()).unwrap();
+        let one = chain.block(vec![Chain::envelope(1), Chain::envelope(2)]);
+        store.commit(&one, |_| Vec::new()).unwrap();
+        let two = chain.block(vec![Chain::envelope(3)]);
+        store.commit(&two, |_| Vec::new()).unwrap();
+        let reader = store.reader();
+        let p = |height, index| Position { height, index };
+        assert_eq!(reader.event_first(&Listing::All).unwrap(), Some(p(1, 0)));
+        assert_eq!(reader.event_last(&Listing::All).unwrap(), Some(p(2, 0)));
+        let after = |at| {
+            reader
+                .event_cursor(&Listing::All, at)
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(after(None), vec![p(1, 0), p(1, 1), p(2, 0)]);
+        assert_eq!(after(Some(p(1, 0))), vec![p(1, 1), p(2, 0)]);
+        assert_eq!(after(Some(p(2, 0))), vec![]);
+        // Payloads that are not statements are listed under the empty org.
+        let org = reader.list(index::PREFIX_ORG, "", Some((1, 0)), 10, &|_| true);
+        let listed: Vec<_> = org
+            .unwrap()
+            .items
+            .iter()
+            .map(|s| (s.height, s.index))
+            .collect();
+        assert_eq!(listed, vec![(1, 1), (2, 0)]);
     }
 
     #[test]
