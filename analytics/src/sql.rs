@@ -168,6 +168,11 @@ pub struct Tuning {
     /// Read each file's page index (min/max per page) and prune pages by
     /// it. The footer cache keeps it with the footer.
     pub page_index: bool,
+    /// Push each hash join's build side into its probe side's scan as a
+    /// filter (DataFusion's `enable_join_dynamic_filter_pushdown`: the
+    /// keys' min/max and a lookup in the join's hash table, evaluated
+    /// per row while decoding with [`Tuning::pushdown_filters`]).
+    pub join_dynamic_filter: bool,
 }
 
 impl Default for Tuning {
@@ -179,6 +184,7 @@ impl Default for Tuning {
             view_types: true,
             repartition_joins: true,
             page_index: true,
+            join_dynamic_filter: true,
         }
     }
 }
@@ -447,7 +453,9 @@ fn session(limits: Limits, tuning: Tuning, caches: &Caches) -> Result<SessionCon
     parquet.enable_page_index = tuning.page_index;
     parquet.schema_force_view_types = tuning.view_types;
     parquet.pruning = true;
-    config.options_mut().optimizer.repartition_joins = tuning.repartition_joins;
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.repartition_joins = tuning.repartition_joins;
+    optimizer.enable_join_dynamic_filter_pushdown = tuning.join_dynamic_filter;
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 

@@ -17,8 +17,12 @@
 //! the runs of a query (DataFusion: the node's footer cache, `sql::Caches`;
 //! DuckDB: `SET parquet_metadata_cache = true`). DataFusion runs with the
 //! node's settings (`sql::Tuning::default`) unless `--pushdown`,
-//! `--statistics`, `--view-types`, `--repartition-joins` or `--page-index`
-//! (true or false) say otherwise.
+//! `--statistics`, `--view-types`, `--repartition-joins`, `--page-index`
+//! or `--join-dynamic-filter` (true or false) say otherwise;
+//! `--partitions P` sets DataFusion's `target_partitions` apart from the
+//! threads. DuckDB's time of the full scan swings ~2x between processes at
+//! the same load, so `--rounds N` alternates the two engines N times (a
+//! fresh DuckDB process each round) and reports the median over rounds.
 //!
 //! A large store does not fit one sitting: `--phase build` makes the
 //! store and the projection in `--dir` and records what it measured in
@@ -105,8 +109,13 @@ struct Args {
     events: u64,
     dir: PathBuf,
     runs: usize,
+    /// Times DataFusion's and DuckDB's runs alternate.
+    rounds: usize,
     phase: Phase,
     tuning: Tuning,
+    /// DataFusion's `target_partitions` when not `--threads` (the tokio
+    /// workers and DuckDB's threads stay `--threads`).
+    partitions: Option<usize>,
     explain: bool,
 }
 
@@ -133,8 +142,10 @@ fn args() -> Result<Args> {
         events: 100_000,
         dir: std::env::temp_dir().join("lotline-analytics-bench"),
         runs: 5,
+        rounds: 1,
         phase: Phase::All,
         tuning: Tuning::default(),
+        partitions: None,
         explain: false,
     };
     let mut it = std::env::args().skip(1);
@@ -144,12 +155,15 @@ fn args() -> Result<Args> {
             "--events" => out.events = value.parse()?,
             "--dir" => out.dir = PathBuf::from(value),
             "--runs" => out.runs = value.parse()?,
+            "--rounds" => out.rounds = value.parse()?,
             "--threads" => out.tuning.threads = value.parse()?,
             "--pushdown" => out.tuning.pushdown_filters = flag_bool(&value)?,
             "--statistics" => out.tuning.collect_statistics = flag_bool(&value)?,
             "--view-types" => out.tuning.view_types = flag_bool(&value)?,
             "--repartition-joins" => out.tuning.repartition_joins = flag_bool(&value)?,
             "--page-index" => out.tuning.page_index = flag_bool(&value)?,
+            "--join-dynamic-filter" => out.tuning.join_dynamic_filter = flag_bool(&value)?,
+            "--partitions" => out.partitions = Some(value.parse()?),
             "--explain" => out.explain = flag_bool(&value)?,
             "--phase" => {
                 out.phase = match value.as_str() {
@@ -161,12 +175,12 @@ fn args() -> Result<Args> {
                 }
             }
             other => bail!(
-                "unknown flag {other} (use --events N --dir D --runs R --phase build|project|query|all --threads T --pushdown B --statistics B --view-types B --repartition-joins B --page-index B --explain B)"
+                "unknown flag {other} (use --events N --dir D --runs R --rounds N --phase build|project|query|all --threads T --pushdown B --statistics B --view-types B --repartition-joins B --page-index B --join-dynamic-filter B --partitions P --explain B)"
             ),
         }
     }
-    if out.runs == 0 || out.tuning.threads == 0 {
-        bail!("--runs and --threads must be at least 1");
+    if out.runs == 0 || out.rounds == 0 || out.tuning.threads == 0 || out.partitions == Some(0) {
+        bail!("--runs, --rounds, --threads and --partitions must be at least 1");
     }
     Ok(out)
 }
@@ -235,37 +249,69 @@ fn main() -> Result<()> {
         ("full-scan", FULL_SCAN.to_owned()),
         ("selective", selective),
     ];
-    let t = args.tuning;
+    let workers = args.tuning.threads;
+    let t = Tuning {
+        threads: args.partitions.unwrap_or(workers),
+        ..args.tuning
+    };
     println!(
-        "\nboth engines: {} threads, footers cached across runs; DataFusion pushdown_filters={} collect_statistics={} view_types={} repartition_joins={} page_index={}; median of {} runs after one warm-up; load {}",
+        "\nboth engines: {workers} threads, footers cached across runs; DataFusion target_partitions={} pushdown_filters={} collect_statistics={} view_types={} repartition_joins={} page_index={} join_dynamic_filter={}; median of {} runs after one warm-up, {} rounds (DataFusion, then DuckDB in a fresh process); load {}",
         t.threads,
         t.pushdown_filters,
         t.collect_statistics,
         t.view_types,
         t.repartition_joins,
         t.page_index,
+        t.join_dynamic_filter,
         args.runs,
+        args.rounds,
         load()
     );
-    let datafusion = datafusion_times(&dir, &manifest, &queries, args.runs, t)?;
-    let duckdb = duckdb_times(&venv, &dir, &queries, args.runs, t.threads)?;
-    println!("\n| query | rows | DataFusion median ms | DuckDB median ms | DataFusion / DuckDB |");
-    println!("|---|---|---|---|---|");
-    for ((name, _), (df_rows, df_ms)) in queries.iter().zip(&datafusion) {
-        let duck = &duckdb[*name];
-        let duck_ms = duck["median_ms"].as_f64().context("duckdb time")?;
-        let duck_rows = duck["rows"].as_u64().context("duckdb rows")?;
-        if duck_rows != *df_rows as u64 {
-            bail!("{name}: DataFusion answered {df_rows} rows, DuckDB {duck_rows}");
+    // Per query: each round's (DataFusion, DuckDB) median.
+    let mut rounds: Vec<Vec<(f64, f64)>> = vec![Vec::new(); queries.len()];
+    let mut answered = vec![0usize; queries.len()];
+    for round in 1..=args.rounds {
+        let datafusion = datafusion_times(&dir, &manifest, &queries, args.runs, t, workers)?;
+        let duckdb = duckdb_times(&venv, &dir, &queries, args.runs, workers)?;
+        for (q, ((name, _), (df_rows, df_ms))) in queries.iter().zip(&datafusion).enumerate() {
+            let duck = &duckdb[*name];
+            let duck_ms = duck["median_ms"].as_f64().context("duckdb time")?;
+            let duck_rows = duck["rows"].as_u64().context("duckdb rows")?;
+            if duck_rows != *df_rows as u64 {
+                bail!("{name}: DataFusion answered {df_rows} rows, DuckDB {duck_rows}");
+            }
+            println!(
+                "round {round} {name}: DataFusion {df_ms:.1} ms, DuckDB {duck_ms:.1} ms, {:.2}; load {}",
+                df_ms / duck_ms,
+                load()
+            );
+            rounds[q].push((*df_ms, duck_ms));
+            answered[q] = *df_rows;
         }
+    }
+    println!(
+        "\n| query | rows | DataFusion median ms (range) | DuckDB median ms (range) | ratio of medians | median of the rounds' ratios |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (((name, _), times), rows) in queries.iter().zip(&rounds).zip(&answered) {
+        let df = spread(times.iter().map(|x| x.0));
+        let duck = spread(times.iter().map(|x| x.1));
+        let ratio = spread(times.iter().map(|x| x.0 / x.1));
         println!(
-            "| {name} | {df_rows} | {df_ms:.1} | {duck_ms:.1} | {:.2} |",
-            df_ms / duck_ms
+            "| {name} | {rows} | {:.1} ({:.1}-{:.1}) | {:.1} ({:.1}-{:.1}) | {:.2} | {:.2} |",
+            df.1,
+            df.0,
+            df.2,
+            duck.1,
+            duck.0,
+            duck.2,
+            df.1 / duck.1,
+            ratio.1
         );
     }
     println!("load after: {}", load());
     if args.explain {
-        explain(&dir, &manifest, &queries, t)?;
+        explain(&dir, &manifest, &queries, t, workers)?;
     }
     Ok(())
 }
@@ -315,9 +361,10 @@ fn explain(
     manifest: &Manifest,
     queries: &[(&str, String)],
     tuning: Tuning,
+    workers: usize,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(tuning.threads)
+        .worker_threads(workers)
         .enable_all()
         .build()?;
     let catalog = Catalog::new(dir.to_owned(), manifest.clone());
@@ -381,6 +428,16 @@ fn load() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// (min, median, max) of `values`.
+fn spread(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match (values.first(), values.get(values.len() / 2), values.last()) {
+        (Some(&min), Some(&median), Some(&max)) => (min, median, max),
+        _ => (f64::NAN, f64::NAN, f64::NAN),
+    }
+}
+
 fn median(values: impl Iterator<Item = u64>) -> u64 {
     let mut values: Vec<u64> = values.collect();
     values.sort_unstable();
@@ -434,9 +491,10 @@ fn datafusion_times(
     queries: &[(&str, String)],
     runs: usize,
     tuning: Tuning,
+    workers: usize,
 ) -> Result<Vec<(usize, f64)>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(tuning.threads)
+        .worker_threads(workers)
         .enable_all()
         .build()?;
     let catalog = Catalog::new(dir.to_owned(), manifest.clone());
