@@ -21,7 +21,7 @@ use crate::consensus::solo::SoloEngine;
 use crate::consensus::solo_actor::SoloActor;
 use crate::governance::Governance;
 use crate::mempool::Mempool;
-use crate::net::{NetConfig, Network, NetworkHandle};
+use crate::net::{Network, NetworkHandle};
 use crate::state::{HeadView, Shared};
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{Store, StoreOpenReport};
@@ -39,10 +39,8 @@ pub enum StartError {
     NotValidator,
     #[error("[private]: {0}")]
     Private(String),
-    #[error(
-        "this validator has no p2p address: set [p2p] listen in the node config or p2p in genesis"
-    )]
-    NoP2pAddress,
+    #[error(transparent)]
+    Join(#[from] crate::consensus::epoch::JoinError),
     #[error("{0}")]
     Restored(#[from] crate::ops::restored::MarkerError),
     #[error(
@@ -260,33 +258,15 @@ impl Node {
             // The engine starts in the epoch of the next height, as the
             // committed history has it (epoch 0 until a validator change).
             let history = shared.governance.history();
-            let current = history.at(store.height() + 1);
-            let mut epochs = crate::consensus::epoch::Epochs::new(
+            let (epochs, current, net_config) = crate::consensus::epoch::join(
                 &genesis,
-                key.clone(),
+                &key,
                 restored.is_none(),
                 config.p2p_peers.iter().cloned().collect(),
-                &current,
-            );
-            let me = epochs.me();
-            let peers = epochs
-                .peers(
-                    &genesis,
-                    &history,
-                    current.epoch().0,
-                    shared.governance.next_height(),
-                )
-                .unwrap_or_default();
-            let listen = match &config.p2p_listen {
-                Some(addr) => addr
-                    .parse()
-                    .map_err(|e| StartError::Network(format!("p2p listen {addr:?}: {e}")))?,
-                None => peers
-                    .get(usize::from(me))
-                    .and_then(|p| p.addr.clone())
-                    .ok_or(StartError::NoP2pAddress)?,
-            };
-            let net_config = NetConfig::new(listen, peers, me, genesis.chain_id());
+                config.p2p_listen.as_deref(),
+                &history,
+                store.height(),
+            )?;
             let (net, net_events) =
                 Network::start(net_config, &key).map_err(|e| StartError::Network(e.to_string()))?;
             shared.metrics.register(|r| net.metrics().register(r));

@@ -64,6 +64,9 @@ async fn doctor_passes_a_healthy_node_and_names_what_is_broken() {
         "sled untouched while running"
     );
     assert_eq!(finding(&report, "clock").level, Level::Ok);
+    // The chain's validator sets come from the running node's verified
+    // membership history (from the stopped node's index below).
+    assert_eq!(finding(&report, "validator sets").level, Level::Ok);
     node.shutdown().await;
 
     // Healthy and stopped: sled is opened and its layout read.
@@ -77,6 +80,7 @@ async fn doctor_passes_a_healthy_node_and_names_what_is_broken() {
         "capture key",
         "data folder",
         "peers",
+        "validator sets",
     ] {
         assert_eq!(finding(&report, area).level, Level::Ok, "{area}");
     }

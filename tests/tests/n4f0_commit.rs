@@ -1742,7 +1742,8 @@ async fn a_fifth_org_and_validator_added_by_vote_commit_with_five() {
 /// q = 3 of 4). Restarted with the new key file it catches up and votes
 /// under its old index: with another validator stopped, every commit
 /// carries the new key's signature. Receipts verify offline with the
-/// genesis and the membership-history file.
+/// genesis and the membership-history file. Stopped, it repairs a block of
+/// the new epoch damaged in its log, with its new key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_validator_restarted_with_its_rotated_key_keeps_signing() {
     use lotline_genesis::governance::{self, Change};
@@ -1810,7 +1811,31 @@ async fn a_validator_restarted_with_its_rotated_key_keeps_signing() {
     );
     assert_eq!(history.validator_set_at(from - 1).validators[2], old_key);
     lots.verify_all(&history, [&before, &after].into_iter().chain(&with_new_key));
+
+    // Stopped, the re-keyed validator mends a block of epoch 1 damaged in
+    // the middle of its log, with its new key: `lotline repair` reads the
+    // chain's sets from the node's index and joins with the peers it runs
+    // with (with the genesis set alone the key is no validator, and the
+    // block's certificate does not verify).
+    let damaged = with_new_key[0].header.height;
+    eventually("the rotated validator has the block", 30, || {
+        rotated.shared.head().height > damaged
+    })
+    .await;
     rotated.shutdown().await;
+    let scanned = lotline_node::ops::repair::scan(&config.data_dir).expect("scan");
+    let entry = scanned.entries[usize::try_from(damaged - 1).expect("height")].clone();
+    let log = config.data_dir.join("blocks.log");
+    let mut bytes = std::fs::read(&log).expect("read");
+    bytes[usize::try_from(entry.offset).expect("offset") + 8 + 5] ^= 0x55;
+    std::fs::write(&log, bytes).expect("write");
+    let report = lotline_node::ops::repair::repair(&config, std::time::Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("repair with the rotated key: {e}"));
+    assert_eq!(
+        report.repaired.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![damaged]
+    );
     for node in nodes {
         node.shutdown().await;
     }

@@ -46,7 +46,53 @@ use lotline_core::crypto::{PublicKey, SigningKey};
 use lotline_genesis::governance::Change;
 use lotline_genesis::{Genesis, History, Membership};
 
-use crate::net::Peer;
+use crate::net::{NetConfig, Peer};
+
+/// Why a node cannot join the validators' network ([`join`]).
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("p2p listen {addr:?}: {message}")]
+    Listen { addr: String, message: String },
+    #[error(
+        "this validator has no p2p address: set [p2p] listen in the node config or p2p in genesis"
+    )]
+    NoAddress,
+}
+
+/// How a node whose store holds `height` blocks joins the validators'
+/// network: the epochs' bookkeeping in the epoch of the next height, that
+/// epoch's membership, and the transport's config (the peer table of every
+/// key the chain admits; `listen`, else our own address in it). One way for
+/// `Node::start` and `lotline repair`, so a validator added or re-keyed by
+/// vote repairs with the peers it runs with.
+pub fn join(
+    genesis: &Genesis,
+    key: &SigningKey,
+    may_vote: bool,
+    addrs: BTreeMap<PublicKey, Multiaddr>,
+    listen: Option<&str>,
+    history: &History,
+    height: u64,
+) -> Result<(Epochs, std::sync::Arc<Membership>, NetConfig), JoinError> {
+    let current = history.at(height + 1);
+    let mut epochs = Epochs::new(genesis, key.clone(), may_vote, addrs, &current);
+    let me = epochs.me();
+    let peers = epochs
+        .peers(genesis, history, current.epoch().0, height + 1)
+        .unwrap_or_default();
+    let listen = match listen {
+        Some(addr) => addr.parse().map_err(|e| JoinError::Listen {
+            addr: addr.to_owned(),
+            message: format!("{e}"),
+        })?,
+        None => peers
+            .get(usize::from(me))
+            .and_then(|p| p.addr.clone())
+            .ok_or(JoinError::NoAddress)?,
+    };
+    let config = NetConfig::new(listen, peers, me, genesis.chain_id());
+    Ok((epochs, current, config))
+}
 
 /// Peer (genesis index) <-> engine index in one epoch (module doc).
 #[derive(Clone, Debug, PartialEq, Eq)]

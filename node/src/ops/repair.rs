@@ -20,8 +20,11 @@
 //!    by block sync, for each damaged height; an answer is taken only if
 //!    the block is at that height, its body matches its header, its ids are
 //!    the ones the index recorded, it links to the intact blocks on either
-//!    side, and its finality certificate verifies against the genesis
-//!    validators; otherwise the next peer is asked;
+//!    side, and its finality certificate verifies against the validators
+//!    of its epoch (the chain's own sets, read from the stopped node's
+//!    index: a validator voted in or re-keyed repairs too, with the peers
+//!    it runs with, `consensus::epoch::join`); otherwise the next peer is
+//!    asked;
 //! 3. writes a new log beside the old one (intact records copied byte for
 //!    byte, mended ones re-encoded) and verifies it in full through
 //!    [`BlockLog::open`], which also writes its index; it must end at the
@@ -48,7 +51,7 @@ use tokio::sync::mpsc;
 
 use crate::config::NodeConfig;
 use crate::consensus::bft::{SYNC_ANSWER_BYTES_MAX, SyncRequest, SyncResponse};
-use crate::net::{NetConfig, NetEvent, Network};
+use crate::net::{NetEvent, Network};
 use crate::store::block_index::{self, IndexEntry};
 use crate::store::block_log::{self, BlockLog, BlockRecord};
 use crate::store::record_file::{self, RecordFile, RecordFileError};
@@ -67,7 +70,7 @@ pub enum RepairError {
     Genesis { path: PathBuf, message: String },
     #[error("node key {path}: {message}")]
     NodeKey { path: PathBuf, message: String },
-    #[error("the node key is not a validator of this genesis")]
+    #[error("the node key is not a validator of this chain (the genesis or a vote)")]
     NotValidator,
     #[error("a single validator has no peers to repair from; restore from a backup")]
     Solo,
@@ -232,11 +235,19 @@ pub async fn repair(config: &NodeConfig, connect: Duration) -> Result<Report, Re
             message: e.to_string(),
         }
     })?;
-    let set = genesis.validator_set();
-    let me = set
-        .index_of(&key.public_key())
-        .ok_or(RepairError::NotValidator)?;
+    let genesis = std::sync::Arc::new(genesis);
     let data_dir = &config.data_dir;
+    // The chain's own validator sets (a validator voted in or re-keyed, a
+    // later epoch's set) from the stopped node's index; the genesis alone
+    // without one.
+    let history = crate::store::stopped_history(data_dir, genesis.clone())?
+        .unwrap_or_else(|| std::sync::Arc::new(lotline_genesis::History::new(genesis.clone())));
+    let validator = crate::consensus::epoch::validator_keys(&genesis, &history)
+        .iter()
+        .any(|(k, _)| *k == key.public_key());
+    if !validator {
+        return Err(RepairError::NotValidator);
+    }
     let scan = scan(data_dir)?;
     let height = scan.entries.len() as u64;
     if scan.damaged.is_empty() {
@@ -249,32 +260,43 @@ pub async fn repair(config: &NodeConfig, connect: Duration) -> Result<Report, Re
     for d in &scan.damaged {
         tracing::warn!(height = d.height, offset = d.offset, reason = %d.reason, "damaged block");
     }
-    if set.len() == 1 {
+    if history.validator_set_at(height + 1).len() == 1 {
         return Err(RepairError::Solo);
     }
 
-    let listen = match &config.p2p_listen {
-        Some(addr) => addr.clone(),
-        None => genesis.validators()[usize::from(me)]
-            .p2p
-            .clone()
-            .unwrap_or_else(|| "/ip4/0.0.0.0/tcp/0".into()),
+    // As the node joins (its peers dial it back at its address), or on
+    // any port: repairing only dials out.
+    let join = |listen: Option<&str>| {
+        crate::consensus::epoch::join(
+            &genesis,
+            &key,
+            false,
+            config.p2p_peers.iter().cloned().collect(),
+            listen,
+            &history,
+            height,
+        )
     };
-    let net_err = |message: String| RepairError::Network {
-        listen: listen.clone(),
-        message,
+    let joined = match join(config.p2p_listen.as_deref()) {
+        Err(crate::consensus::epoch::JoinError::NoAddress) => join(Some("/ip4/0.0.0.0/tcp/0")),
+        joined => joined,
     };
-    let addr = listen.parse().map_err(|e| net_err(format!("{e}")))?;
-    let net_config =
-        NetConfig::from_genesis(&genesis, me, addr).map_err(|e| net_err(e.to_string()))?;
+    let net_config = joined
+        .map_err(|e| RepairError::Network {
+            listen: config.p2p_listen.clone().unwrap_or_default(),
+            message: e.to_string(),
+        })?
+        .2;
+    let listen = net_config.listen.to_string();
+    let net_err = |message: String| RepairError::Network { listen, message };
     let (net, events) = Network::start(net_config, &key).map_err(|e| net_err(e.to_string()))?;
     let drain = tokio::spawn(ignore_events(events));
-    let fetched = fetch(&net, &set, &scan, data_dir, connect).await;
+    let fetched = fetch(&net, &*history, &scan, data_dir, connect).await;
     net.shutdown().await;
     drain.abort();
     let fetched = fetched?;
 
-    let report = rewrite(data_dir, &set, &scan, fetched)?;
+    let report = rewrite(data_dir, &*history, &scan, fetched)?;
     Ok(report)
 }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use lotline_core::block::Block;
 use lotline_core::{Digest, ValidatorSet};
+use lotline_genesis::History;
 
 use super::{StoreError, StoreReader};
 use crate::governance::Governance;
@@ -57,9 +58,21 @@ impl ValidatorSets for ValidatorSet {
     }
 }
 
+/// A history read once (a stopped node's store, a membership-history
+/// file): the sets of the heights it covers, learning nothing more.
+impl ValidatorSets for History {
+    fn chain_id(&self) -> Digest {
+        self.genesis().chain_id()
+    }
+
+    fn set_at(&self, height: u64) -> Cow<'_, ValidatorSet> {
+        Cow::Owned(self.validator_set_at(height))
+    }
+}
+
 impl ValidatorSets for Governance {
     fn chain_id(&self) -> Digest {
-        self.history().genesis().chain_id()
+        self.history().chain_id()
     }
 
     fn set_at(&self, height: u64) -> Cow<'_, ValidatorSet> {

@@ -565,6 +565,36 @@ fn collect_replaced_nodes(keys: usize) {
 /// `lotline doctor` on a stopped node (sled locks its folder: this fails
 /// while a node has it open). `None` if there is no sled index there.
 pub fn sled_marks(path: &Path) -> Result<Option<(u32, u64)>, StoreError> {
+    let Some(reader) = index_reader(path)? else {
+        return Ok(None);
+    };
+    Ok(Some((reader.format()?, reader.applied_height()?)))
+}
+
+/// The membership history a stopped node's index holds (its governance
+/// keyspace, through its applied height), for the tools that check or mend
+/// its block log (`lotline doctor`, `lotline repair`): the validators of
+/// every epoch, not only the genesis ones. `None` without an index, or with
+/// one of another layout (the next start rebuilds it). sled allows one
+/// process: this fails while the node runs.
+pub fn stopped_history(
+    data_dir: &Path,
+    genesis: Arc<lotline_genesis::Genesis>,
+) -> Result<Option<Arc<lotline_genesis::History>>, StoreError> {
+    let Some(reader) = index_reader(&data_dir.join("index.sled"))? else {
+        return Ok(None);
+    };
+    if reader.format()? != index::FORMAT {
+        return Ok(None);
+    }
+    let applied = reader.applied_height()?;
+    let governance = crate::governance::Governance::open(genesis, &reader, applied)?;
+    Ok(Some(governance.history()))
+}
+
+/// The index at `path` opened as it is, without keys and without
+/// rebuilding anything; `None` if there is none.
+fn index_reader(path: &Path) -> Result<Option<StoreReader>, StoreError> {
     if !path.exists() {
         return Ok(None);
     }
@@ -574,15 +604,14 @@ pub fn sled_marks(path: &Path) -> Result<Option<(u32, u64)>, StoreError> {
     };
     let db = open_sled(path).map_err(err)?;
     let tree = db.open_tree(TREE).map_err(err)?;
-    let reader = StoreReader {
+    Ok(Some(StoreReader {
         db: tree,
         sled: db,
         trees: Arc::new(Mutex::new(VecDeque::new())),
         opener: None,
         opened: Default::default(),
         forgotten: Default::default(),
-    };
-    Ok(Some((reader.format()?, reader.applied_height()?)))
+    }))
 }
 
 /// sled without its page compression: zstd (the "compression" feature)

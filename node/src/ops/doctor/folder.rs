@@ -1,24 +1,25 @@
 //! The data folder: permissions, free disk, the block log's tail against
-//! its index and the genesis, sled's layout, the restore marker.
+//! its index and the chain's validator sets, sled's layout, the restore
+//! marker.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use lotline_core::ValidatorSet;
 use lotline_core::block::Header;
-use lotline_genesis::Genesis;
 
 use super::{FREE_BYTES_MIN, FREE_PERCENT_MIN, Report};
 use crate::config::NodeConfig;
 use crate::ops::restored::Marker;
 use crate::store::block_index::{self, IndexEntry};
 use crate::store::block_log::{self, BlockRecord};
+use crate::store::epochs::ValidatorSets;
 use crate::store::record_file::{self, Record};
 
 const AREA_LOG: &str = "block log";
 
-/// `running`: the node's API answered, so sled is not opened.
-pub fn check(config: &NodeConfig, genesis: &Genesis, running: bool, report: &mut Report) {
+/// `running`: the node's API answered, so sled is not opened. `sets`: the
+/// chain's validators by height (`history` in the module `doctor`).
+pub fn check(config: &NodeConfig, sets: &dyn ValidatorSets, running: bool, report: &mut Report) {
     let dir = &config.data_dir;
     if !dir.exists() {
         report.note(
@@ -33,7 +34,7 @@ pub fn check(config: &NodeConfig, genesis: &Genesis, running: bool, report: &mut
     }
     check_permissions(dir, report);
     check_disk(dir, report);
-    check_log(dir, &genesis.validator_set(), report);
+    check_log(dir, sets, report);
     if running {
         report.note(
             "sled",
@@ -130,8 +131,9 @@ fn check_disk(dir: &Path, report: &mut Report) {
 
 /// The index reads, and the log from the last indexed block on: that block
 /// is the one the index describes, every later record is intact, and each
-/// of those blocks checks (body, parent link, finality against the genesis).
-fn check_log(dir: &Path, set: &ValidatorSet, report: &mut Report) {
+/// of those blocks checks (body, parent link, finality against the validators
+/// of the block's epoch).
+fn check_log(dir: &Path, sets: &dyn ValidatorSets, report: &mut Report) {
     let log_path = dir.join("blocks.log");
     let index_path = dir.join("blocks.index");
     if !log_path.exists() {
@@ -172,13 +174,13 @@ fn check_log(dir: &Path, set: &ValidatorSet, report: &mut Report) {
             );
         }
     };
-    match check_tail(&entries, &records, set) {
+    match check_tail(&entries, &records, sets) {
         Ok((height, head, tail)) => {
             let head = head.map_or("none".into(), |h| h.hash().to_string());
             report.ok(
                 AREA_LOG,
                 format!(
-                    "height {height}, head {head}; the last indexed block and {tail} block(s) after it verify against the genesis"
+                    "height {height}, head {head}; the last indexed block and {tail} block(s) after it verify against the validators of their epoch"
                 ),
             );
         }
@@ -218,7 +220,7 @@ fn read_index(path: &Path) -> Result<Vec<IndexEntry>, String> {
 fn check_tail(
     entries: &[IndexEntry],
     records: &[Record],
-    set: &ValidatorSet,
+    sets: &dyn ValidatorSets,
 ) -> Result<(u64, Option<Header>, u64), String> {
     let mut records = records.iter();
     let mut head: Option<Header> = None;
@@ -243,7 +245,7 @@ fn check_tail(
         }
         block
             .finality
-            .verify(set, &block.block.header)
+            .verify(&sets.set_at(height), &block.block.header)
             .map_err(|e| format!("height {height}: finality does not verify: {e}"))?;
         head = Some(block.block.header);
     }
@@ -253,7 +255,7 @@ fn check_tail(
         let block = decode(height, record)?;
         block
             .block
-            .check_body(&set.chain_id)
+            .check_body(&sets.chain_id())
             .map_err(|e| format!("height {height}: {e}"))?;
         block
             .block
@@ -261,7 +263,7 @@ fn check_tail(
             .map_err(|e| format!("height {height}: {e}"))?;
         block
             .finality
-            .verify(set, &block.block.header)
+            .verify(&sets.set_at(height), &block.block.header)
             .map_err(|e| format!("height {height}: finality does not verify: {e}"))?;
         head = Some(block.block.header);
         tail += 1;

@@ -14,7 +14,10 @@ mod peers;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use lotline_genesis::{Genesis, History};
 
 use crate::config::NodeConfig;
 
@@ -94,6 +97,49 @@ impl Report {
     }
 }
 
+/// The chain's validators by height, to check the block log against: the
+/// running node's membership history (verified from the genesis), or a
+/// stopped node's own index; the genesis alone if neither is there (a
+/// chain whose validators changed by vote then fails the finality check,
+/// and the note says why).
+async fn history(
+    config: &NodeConfig,
+    genesis: &Genesis,
+    running: bool,
+    report: &mut Report,
+) -> Arc<History> {
+    let genesis = Arc::new(genesis.clone());
+    let area = "validator sets";
+    let found = if running {
+        peers::membership_history(config, genesis.clone()).await
+    } else {
+        crate::store::stopped_history(&config.data_dir, genesis.clone()).map_err(|e| e.to_string())
+    };
+    match found {
+        Ok(Some(history)) => {
+            report.ok(
+                area,
+                format!(
+                    "{} governance transaction(s) on the chain; the log is checked against each epoch's validators",
+                    history.entries().len()
+                ),
+            );
+            history
+        }
+        Ok(None) | Err(_) => {
+            let why = match found {
+                Err(error) => error,
+                _ => "no index to read them from".to_owned(),
+            };
+            report.note(
+                area,
+                format!("checked against the genesis validators only ({why}); a chain whose validators changed by vote fails that check"),
+            );
+            Arc::new(History::new(genesis))
+        }
+    }
+}
+
 /// Runs every check for the node configured at `config_path`. `peer_urls`
 /// are other nodes' API URLs for the clock check (the genesis names only
 /// their libp2p addresses).
@@ -114,11 +160,11 @@ pub async fn run(config_path: &Path, peer_urls: &[String]) -> Report {
     };
     let me = files::check_keys(&config, &genesis, &mut report);
     let running = peers::check_running(&config, &mut report).await;
+    let history = history(&config, &genesis, running, &mut report).await;
     let folder_config = config.clone();
-    let folder_genesis = genesis.clone();
     let folder = tokio::task::spawn_blocking(move || {
         let mut report = Report::default();
-        folder::check(&folder_config, &folder_genesis, running, &mut report);
+        folder::check(&folder_config, &*history, running, &mut report);
         report
     })
     .await;

@@ -2,10 +2,11 @@
 //! near theirs.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use libp2p::multiaddr::{Multiaddr, Protocol};
-use lotline_genesis::Genesis;
+use lotline_genesis::{Genesis, History};
 
 use super::{CLOCK_SKEW_MAX, PEER_TIMEOUT, Report};
 use crate::config::NodeConfig;
@@ -17,11 +18,7 @@ pub async fn check_running(config: &NodeConfig, report: &mut Report) -> bool {
         report.note(area, "the API is HTTPS; not asked whether the node runs");
         return false;
     }
-    let mut addr = config.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(IpAddr::from([127, 0, 0, 1]));
-    }
-    let url = format!("http://{addr}/health");
+    let url = format!("{}/health", api_url(config));
     let Ok(client) = reqwest::Client::builder().timeout(PEER_TIMEOUT).build() else {
         report.note(area, "no HTTP client; not asked whether the node runs");
         return false;
@@ -45,6 +42,33 @@ pub async fn check_running(config: &NodeConfig, report: &mut Report) -> bool {
             false
         }
     }
+}
+
+/// The node's own API over plain HTTP (doctor asks only a node without
+/// TLS whether it runs).
+fn api_url(config: &NodeConfig) -> String {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(IpAddr::from([127, 0, 0, 1]));
+    }
+    format!("http://{addr}")
+}
+
+/// The running node's membership history, verified from `genesis`
+/// (`GET /v1/governance/history`, as `lotline governance history`).
+pub async fn membership_history(
+    config: &NodeConfig,
+    genesis: Arc<Genesis>,
+) -> Result<Option<Arc<History>>, String> {
+    let client = lotline_sdk::Client::new(&api_url(config)).map_err(|e| e.to_string())?;
+    let file = tokio::time::timeout(PEER_TIMEOUT * 5, client.membership_history())
+        .await
+        .map_err(|_| "the node did not answer GET /v1/governance/history in time".to_owned())?
+        .map_err(|e| format!("GET /v1/governance/history: {e}"))?;
+    let history = file
+        .follow(genesis)
+        .map_err(|e| format!("the node's membership history does not verify: {e}"))?;
+    Ok(Some(Arc::new(history)))
 }
 
 /// A TCP connection to every other validator's libp2p address.
