@@ -163,15 +163,26 @@ pub struct Tuning {
     pub view_types: bool,
     /// Hash-partition both inputs of a join over the threads (DataFusion's
     /// `repartition_joins`). Off: every join collects its build side once
-    /// and streams the probe side without repartitioning it.
+    /// and streams the probe side without repartitioning it, which saves
+    /// hashing and copying the 15M-row `identifiers` probe side of the
+    /// documented defect-rate query. The node keeps it off: at 1M events
+    /// that query took 1,872 ms with both this and
+    /// [`Tuning::join_dynamic_filter`] off against 2,174 ms with only the
+    /// dynamic filter off (medians of three rounds in one lock hold;
+    /// docs/performance.md, "Analytics", session 13).
     pub repartition_joins: bool,
     /// Read each file's page index (min/max per page) and prune pages by
     /// it. The footer cache keeps it with the footer.
     pub page_index: bool,
     /// Push each hash join's build side into its probe side's scan as a
     /// filter (DataFusion's `enable_join_dynamic_filter_pushdown`: the
-    /// keys' min/max and a lookup in the join's hash table, evaluated
-    /// per row while decoding with [`Tuning::pushdown_filters`]).
+    /// keys' min/max and a lookup in the join's hash table, evaluated per
+    /// row while decoding with [`Tuning::pushdown_filters`]). The node
+    /// keeps it off: the projection's join key, `attestation_id`, is a
+    /// hash, so the keys' min/max prune no file or page, and the per-row
+    /// lookup costs more than the rows it drops save. The defect-rate
+    /// query at 1M events took 3,252-3,430 ms with it and 2,174 ms
+    /// without (joins repartitioned); 2,655 and 1,872 ms (joins collected).
     pub join_dynamic_filter: bool,
 }
 
@@ -182,9 +193,9 @@ impl Default for Tuning {
             pushdown_filters: true,
             collect_statistics: false,
             view_types: true,
-            repartition_joins: true,
+            repartition_joins: false,
             page_index: true,
-            join_dynamic_filter: true,
+            join_dynamic_filter: false,
         }
     }
 }
