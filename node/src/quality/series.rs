@@ -52,8 +52,8 @@ use crate::trace::Reader;
 /// The keyspace of the measurement series.
 pub(crate) const PREFIX_SERIES: u8 = b'u';
 /// The keyspace of opened points of period-keyed records, sealed (module
-/// doc).
-const PREFIX_SEALED: u8 = b'v';
+/// doc). Its own letter: shredding deletes by `z | period` prefix.
+const PREFIX_SEALED: u8 = b'z';
 /// Error declarations read up front by a series read.
 const DECLARATIONS_PRELOAD_MAX: usize = 10_000;
 
@@ -117,7 +117,7 @@ fn series_prefix(gtin: &str, characteristic: &str) -> Option<Vec<u8>> {
     Some(key)
 }
 
-/// `v | period`: every sealed point of one key period.
+/// `z | period`: every sealed point of one key period.
 pub(crate) fn sealed_period_prefix(period: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(9 + 16 + 12);
     key.push(PREFIX_SEALED);
@@ -125,7 +125,7 @@ pub(crate) fn sealed_period_prefix(period: u64) -> Vec<u8> {
     key
 }
 
-/// `v | period | tag`: the sealed points of one series (its `u` prefix)
+/// `z | period | tag`: the sealed points of one series (its `u` prefix)
 /// in `key`'s period.
 fn sealed_series_prefix(key: &PeriodAtRestKey, series: &[u8]) -> Vec<u8> {
     let mut out = sealed_period_prefix(key.period());

@@ -68,7 +68,9 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// 13: listings (`i`, `o`, `v`, `s`, `t`, `w`) hold one key per name and
 /// block, the block's indexes packed in the value (`store::listing`),
 /// instead of one key per name and event.
-pub const FORMAT: u32 = 13;
+/// 14: the sealed points of period-keyed records move from `v` (shared
+/// with the eventID listing) to a keyspace of their own, `z`.
+pub const FORMAT: u32 = 14;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

@@ -55,6 +55,7 @@ fn name(prefix: u8) -> &'static str {
         b'w' => "event hash and org (repeated captures)",
         b'x' => "error declarations",
         b'y' => "event origin",
+        b'z' => "sealed measurement points (quality, retention)",
         _ => "unknown",
     }
 }
