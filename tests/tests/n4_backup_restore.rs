@@ -301,16 +301,11 @@ async fn a_block_log_damaged_in_the_middle_is_repaired_from_peers() {
     let node3 = nodes.pop().expect("validator 3");
     node3.shutdown().await;
     let data3 = four.configs[3].data_dir.clone();
-    let log3 = data3.join("blocks.log");
 
     let clean = repair::scan(&data3).expect("scan");
     assert!(clean.damaged.is_empty(), "{:?}", clean.damaged);
     let height = clean.entries.len() as u64;
-    let middle = clean.entries[clean.entries.len() / 2].clone();
-    let mut bytes = std::fs::read(&log3).expect("read");
-    let at = usize::try_from(middle.offset).expect("offset") + 8 + 5;
-    bytes[at] ^= 0x55;
-    std::fs::write(&log3, bytes).expect("write");
+    let middle = crate::support::n4::damage_block(&data3, height / 2 + 1);
 
     let scanned = repair::scan(&data3).expect("scan");
     let damaged: Vec<u64> = scanned.damaged.iter().map(|d| d.height).collect();

@@ -1823,12 +1823,7 @@ async fn a_validator_restarted_with_its_rotated_key_keeps_signing() {
     })
     .await;
     rotated.shutdown().await;
-    let scanned = lotline_node::ops::repair::scan(&config.data_dir).expect("scan");
-    let entry = scanned.entries[usize::try_from(damaged - 1).expect("height")].clone();
-    let log = config.data_dir.join("blocks.log");
-    let mut bytes = std::fs::read(&log).expect("read");
-    bytes[usize::try_from(entry.offset).expect("offset") + 8 + 5] ^= 0x55;
-    std::fs::write(&log, bytes).expect("write");
+    crate::support::n4::damage_block(&config.data_dir, damaged);
     let report = lotline_node::ops::repair::repair(&config, std::time::Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("repair with the rotated key: {e}"));

@@ -201,6 +201,23 @@ impl Four {
 }
 
 /// Waits until `cond` holds, polling; panics with `what` after `secs`.
+/// Flips one byte inside the stored record of block `height` in the
+/// stopped node's `data_dir/blocks.log` (past the record's header), as a
+/// disk fault would, and returns the record's index entry.
+#[allow(dead_code)]
+pub fn damage_block(
+    data_dir: &std::path::Path,
+    height: u64,
+) -> lotline_node::store::block_index::IndexEntry {
+    let scanned = lotline_node::ops::repair::scan(data_dir).expect("scan");
+    let entry = scanned.entries[usize::try_from(height - 1).expect("height")].clone();
+    let log = data_dir.join("blocks.log");
+    let mut bytes = std::fs::read(&log).expect("read");
+    bytes[usize::try_from(entry.offset).expect("offset") + 8 + 5] ^= 0x55;
+    std::fs::write(&log, bytes).expect("write");
+    entry
+}
+
 pub async fn eventually(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !cond() {
