@@ -59,7 +59,7 @@ fn api_url(config: &NodeConfig) -> String {
 pub async fn membership_history(
     config: &NodeConfig,
     genesis: Arc<Genesis>,
-) -> Result<Option<Arc<History>>, String> {
+) -> Result<Arc<History>, String> {
     let client = lotline_sdk::Client::new(&api_url(config)).map_err(|e| e.to_string())?;
     let file = tokio::time::timeout(PEER_TIMEOUT * 5, client.membership_history())
         .await
@@ -68,7 +68,7 @@ pub async fn membership_history(
     let history = file
         .follow(genesis)
         .map_err(|e| format!("the node's membership history does not verify: {e}"))?;
-    Ok(Some(Arc::new(history)))
+    Ok(Arc::new(history))
 }
 
 /// A TCP connection to every other validator's libp2p address.
