@@ -146,6 +146,23 @@ pub enum Change {
         old_key: PublicKey,
         new_key: PublicKey,
     },
+    /// A follower node run by a member org: the transport of every node
+    /// admits `nodeKey` from the effect height on (the next height, as for
+    /// org changes: followers never vote, so the validator set and the
+    /// epochs stay as they are). It is served blocks and follows the chain.
+    /// `p2p` is its listen address (a hint, as for a validator).
+    #[serde(rename_all = "camelCase")]
+    AddNode {
+        org: String,
+        node_key: PublicKey,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p2p: Option<String>,
+    },
+    /// A follower node leaves: from the effect height on every node
+    /// disconnects and refuses `nodeKey`. (A validator leaves by
+    /// `removeValidator`; `removeOrg` and `revokeKey` retire followers too.)
+    #[serde(rename_all = "camelCase")]
+    RemoveNode { node_key: PublicKey },
     /// New consensus parameters from the effect height on; an absent one
     /// stays as it is. Only parameters that no block's validity depends on
     /// (how leaders cut blocks, how long validators wait): validators that
@@ -177,6 +194,8 @@ impl Change {
             Change::RemoveValidator { .. } => "removeValidator",
             Change::RotateNodeKey { .. } => "rotateNodeKey",
             Change::SetConsensus { .. } => "setConsensus",
+            Change::AddNode { .. } => "addNode",
+            Change::RemoveNode { .. } => "removeNode",
         }
     }
 
@@ -230,7 +249,7 @@ pub enum ChangeError {
     RunsValidator(String),
     #[error("key {key} is not a client key of org {org:?}")]
     NotOrgKey { org: String, key: PublicKey },
-    #[error("key {0} is not a client key of a member org")]
+    #[error("key {0} is neither a client key of a member org nor a follower node's key")]
     NotClientKey(PublicKey),
     #[error("key {0} was revoked")]
     Revoked(PublicKey),
@@ -238,6 +257,10 @@ pub enum ChangeError {
     ValidatorExists(PublicKey),
     #[error("node key {0} is not a validator's")]
     NotValidator(PublicKey),
+    #[error("node key {0} is already a follower node's: removeNode it first")]
+    FollowerExists(PublicKey),
+    #[error("node key {0} is not a follower node's")]
+    NotFollower(PublicKey),
     #[error("the last validator can not be removed")]
     LastValidator,
     #[error("setConsensus names no parameter")]
@@ -422,6 +445,13 @@ impl Membership {
         self.rules.clone()
     }
 
+    /// The follower nodes in force (the genesis's `[[followers]]` with the
+    /// `addNode`, `removeNode`, `removeOrg` and `revokeKey` changes that
+    /// took effect): node keys the transport admits that never vote.
+    pub fn followers(&self) -> &[crate::Validator] {
+        self.rules.followers()
+    }
+
     /// The height from which `key` is revoked, if it is.
     pub fn revoked_from(&self, key: &PublicKey) -> Option<u64> {
         self.revoked.get(key).copied()
@@ -437,6 +467,20 @@ impl Membership {
         let validator = |file: &GenesisFile, key: &PublicKey| {
             let hex = key.to_hex();
             file.validators.iter().position(|v| v.node_key == hex)
+        };
+        let follower = |file: &GenesisFile, key: &PublicKey| {
+            let hex = key.to_hex();
+            file.followers.iter().position(|f| f.node_key == hex)
+        };
+        // A key new to a node entry: no validator's and no follower's.
+        let unused_node_key = |file: &GenesisFile, key: &PublicKey| {
+            if validator(file, key).is_some() {
+                Err(ChangeError::ValidatorExists(*key))
+            } else if follower(file, key).is_some() {
+                Err(ChangeError::FollowerExists(*key))
+            } else {
+                Ok(())
+            }
         };
         let not_revoked = |revoked: &BTreeMap<PublicKey, u64>, key: &PublicKey| {
             if revoked.contains_key(key) {
@@ -465,6 +509,8 @@ impl Membership {
                     return Err(ChangeError::RunsValidator(org.clone()));
                 }
                 file.orgs.retain(|o| &o.id != org);
+                // Its followers leave with it.
+                file.followers.retain(|f| &f.org != org);
             }
             Change::RotateKey {
                 org,
@@ -487,10 +533,13 @@ impl Membership {
             Change::RevokeKey { key } => {
                 let hex = key.to_hex();
                 let owner = file.orgs.iter_mut().find(|o| o.client_keys.contains(&hex));
-                let Some(owner) = owner else {
+                if let Some(owner) = owner {
+                    owner.client_keys.retain(|k| *k != hex);
+                } else if let Some(at) = follower(&file, key) {
+                    file.followers.remove(at);
+                } else {
                     return Err(ChangeError::NotClientKey(*key));
-                };
-                owner.client_keys.retain(|k| *k != hex);
+                }
                 revoked.insert(*key, from);
             }
             Change::SetPolicy {
@@ -507,9 +556,7 @@ impl Membership {
                 if !has_org(&file, org) {
                     return Err(ChangeError::NoSuchOrg(org.clone()));
                 }
-                if validator(&file, node_key).is_some() {
-                    return Err(ChangeError::ValidatorExists(*node_key));
-                }
+                unused_node_key(&file, node_key)?;
                 file.validators.push(crate::validate::ValidatorFile {
                     org: org.clone(),
                     node_key: node_key.to_hex(),
@@ -550,10 +597,26 @@ impl Membership {
                 let Some(at) = validator(&file, old_key) else {
                     return Err(ChangeError::NotValidator(*old_key));
                 };
-                if validator(&file, new_key).is_some() {
-                    return Err(ChangeError::ValidatorExists(*new_key));
-                }
+                unused_node_key(&file, new_key)?;
                 file.validators[at].node_key = new_key.to_hex();
+            }
+            Change::AddNode { org, node_key, p2p } => {
+                not_revoked(&revoked, node_key)?;
+                if !has_org(&file, org) {
+                    return Err(ChangeError::NoSuchOrg(org.clone()));
+                }
+                unused_node_key(&file, node_key)?;
+                file.followers.push(crate::validate::ValidatorFile {
+                    org: org.clone(),
+                    node_key: node_key.to_hex(),
+                    p2p: p2p.clone(),
+                });
+            }
+            Change::RemoveNode { node_key } => {
+                let Some(at) = follower(&file, node_key) else {
+                    return Err(ChangeError::NotFollower(*node_key));
+                };
+                file.followers.remove(at);
             }
         }
         let parts = file
@@ -1407,6 +1470,139 @@ mod tests {
             json,
             serde_json::json!({"setConsensus": {"blockMaxAttestations": 7, "timeoutBaseMs": before.timeout_max_ms}})
         );
+    }
+
+    /// Goal: `addNode` admits a follower node of a member org from the
+    /// next height on (no epoch boundary: the validator set and the epoch
+    /// stay), `removeNode` retires it, and so do `revokeKey` of its key and
+    /// `removeOrg` of its org. A key that is any node's key already, a
+    /// client key, a revoked key or an org that is not a member is refused
+    /// with its typed reason.
+    #[test]
+    fn follower_nodes_join_and_leave_by_vote() {
+        let g = Arc::new(example());
+        let node = SigningKey::from_seed(&[95; 32]).public_key();
+        let add = Change::AddNode {
+            org: "food-agency".into(),
+            node_key: node,
+            p2p: Some("/ip4/127.0.0.1/tcp/7109".into()),
+        };
+        assert!(!add.is_validator_change());
+        assert_eq!(add.effect_height(0, 7, 10), 8);
+        assert_eq!(
+            serde_json::to_value(&add).unwrap(),
+            serde_json::json!({"addNode": {"org": "food-agency", "nodeKey": node.to_hex(), "p2p": "/ip4/127.0.0.1/tcp/7109"}})
+        );
+
+        let mut history = History::new(g.clone());
+        history
+            .record(7, 0, &signed_by_both(&proposal(&g, add.clone(), 0)))
+            .unwrap();
+        assert_eq!(history.entries()[0].effective, 8);
+        assert!(history.at(7).followers().is_empty());
+        let with = history.at(8);
+        assert_eq!(with.followers()[0].node_key, node);
+        assert_eq!(with.followers()[0].org, "food-agency");
+        assert_eq!(with.epoch(), (0, 1), "no new epoch");
+        assert_eq!(with.validator_set(), history.at(7).validator_set());
+
+        // Typed refusals.
+        let validator = crate::test_support::node_keys()[0].public_key();
+        let client = crate::test_support::supplier_client().public_key();
+        let add_key = |key: PublicKey, org: &str| Change::AddNode {
+            org: org.into(),
+            node_key: key,
+            p2p: None,
+        };
+        assert_eq!(
+            with.apply(&add_key(node, "acme-supplier"), 9),
+            Err(ChangeError::FollowerExists(node))
+        );
+        assert_eq!(
+            with.apply(&add_key(validator, "acme-supplier"), 9),
+            Err(ChangeError::ValidatorExists(validator))
+        );
+        assert!(matches!(
+            with.apply(&add_key(client, "acme-supplier"), 9),
+            Err(ChangeError::Invalid(reason)) if reason.contains("client key")
+        ));
+        let fresh = SigningKey::from_seed(&[96; 32]).public_key();
+        assert_eq!(
+            with.apply(&add_key(fresh, "nobody"), 9),
+            Err(ChangeError::NoSuchOrg("nobody".into()))
+        );
+        assert_eq!(
+            with.apply(
+                &Change::AddValidator {
+                    org: "food-agency".into(),
+                    node_key: node,
+                    p2p: None
+                },
+                10
+            ),
+            Err(ChangeError::FollowerExists(node))
+        );
+        assert_eq!(
+            with.apply(&Change::RemoveNode { node_key: fresh }, 9),
+            Err(ChangeError::NotFollower(fresh))
+        );
+        assert_eq!(
+            with.apply(
+                &Change::RemoveNode {
+                    node_key: validator
+                },
+                9
+            ),
+            Err(ChangeError::NotFollower(validator))
+        );
+
+        // removeNode, from the next height on.
+        let remove = Proposal {
+            nonce: "n2".into(),
+            ..proposal(&g, Change::RemoveNode { node_key: node }, 12)
+        };
+        history.check_new(&signed_by_both(&remove), 12).unwrap();
+        history.record(12, 0, &signed_by_both(&remove)).unwrap();
+        assert_eq!(history.at(12).followers().len(), 1);
+        assert!(history.at(13).followers().is_empty());
+
+        // revokeKey retires a follower for good.
+        let revoked = with.apply(&Change::RevokeKey { key: node }, 9).unwrap();
+        assert!(revoked.followers().is_empty());
+        assert_eq!(revoked.revoked_from(&node), Some(9));
+        assert_eq!(
+            revoked.apply(&add_key(node, "food-agency"), 10),
+            Err(ChangeError::Revoked(node))
+        );
+
+        // removeOrg takes the org's followers with it.
+        let newcomer = with
+            .apply(
+                &Change::AddOrg {
+                    org: OrgFile {
+                        id: "newcomer".into(),
+                        name: "Newcomer".into(),
+                        role: crate::Role::Distributor,
+                        client_keys: Vec::new(),
+                        encryption_key: None,
+                    },
+                },
+                9,
+            )
+            .unwrap()
+            .apply(&add_key(fresh, "newcomer"), 9)
+            .unwrap();
+        assert_eq!(newcomer.followers().len(), 2);
+        let gone = newcomer
+            .apply(
+                &Change::RemoveOrg {
+                    org: "newcomer".into(),
+                },
+                10,
+            )
+            .unwrap();
+        assert_eq!(gone.followers().len(), 1);
+        assert_eq!(gone.followers()[0].node_key, node);
     }
 
     #[test]

@@ -94,9 +94,11 @@ pub struct Org {
     pub encryption_key: Option<EncryptionPublicKey>,
 }
 
-/// A validator: a node key run by a member org. Its index in
-/// [`crate::Genesis::validators`] is its index in certificates and the leader
-/// rotation.
+/// A node a member org runs: a validator (its index in
+/// [`crate::Genesis::validators`] is its index in certificates and the
+/// leader rotation) or a follower ([`crate::Genesis::followers`]: admitted
+/// by the transport, served blocks, never votes). The same three facts
+/// name both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Validator {
     /// The id of the org that runs it.
@@ -173,6 +175,7 @@ pub struct Genesis {
     consensus: ConsensusParams,
     orgs: Vec<Org>,
     validators: Vec<Validator>,
+    followers: Vec<Validator>,
     policy: Vec<PolicyRule>,
     read_policy: ReadPolicy,
     retention: Option<Retention>,
@@ -209,8 +212,14 @@ struct Canonical<'a> {
     /// Only when `epoch_blocks` is not the default: every postcard field
     /// before it delimits itself, so its presence can not be mistaken for
     /// another field, and a genesis with the default keeps its chain id.
+    /// Always present in format v5 (followers follow it).
     #[serde(skip_serializing_if = "Option::is_none")]
     epoch_blocks: Option<u64>,
+    /// Only in format v5 (a genesis with `[[followers]]`): each follower's
+    /// org and node key, in file order (`p2p` hints excluded, as for
+    /// validators).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    followers: Option<Vec<(&'a str, PublicKey)>>,
 }
 
 /// The retention rule in the chain id: classes in file order (bizSteps
@@ -256,6 +265,8 @@ const CANONICAL_FORMAT: &str = "lotline/genesis/v2";
 const CANONICAL_FORMAT_ENCRYPTION: &str = "lotline/genesis/v3";
 /// The tag when the genesis has a retention rule (`[retention]`).
 const CANONICAL_FORMAT_RETENTION: &str = "lotline/genesis/v4";
+/// The tag when the genesis lists followers (`[[followers]]`).
+const CANONICAL_FORMAT_FOLLOWERS: &str = "lotline/genesis/v5";
 
 impl Genesis {
     /// Parses and validates a genesis TOML document.
@@ -285,7 +296,11 @@ impl Genesis {
         policy: Vec<PolicyRule>,
         read_policy: ReadPolicy,
     ) -> Result<Genesis, GenesisError> {
-        let parts = validate::check(chain_name, consensus, orgs, validators, policy, read_policy)?;
+        let nodes = validate::Nodes {
+            validators,
+            followers: Vec::new(),
+        };
+        let parts = validate::check(chain_name, consensus, orgs, nodes, policy, read_policy)?;
         Ok(Genesis::finish(parts))
     }
 
@@ -295,6 +310,7 @@ impl Genesis {
             consensus: parts.consensus,
             orgs: parts.orgs,
             validators: parts.validators,
+            followers: parts.followers,
             policy: parts.policy,
             read_policy: parts.read_policy,
             retention: parts.retention,
@@ -328,8 +344,16 @@ impl Genesis {
             .iter()
             .any(|o| o.encryption_key.is_some())
             .then(|| self.orgs.iter().map(|o| o.encryption_key).collect());
+        let followers = (!self.followers.is_empty()).then(|| {
+            self.followers
+                .iter()
+                .map(|f| (f.org.as_str(), f.node_key))
+                .collect()
+        });
         let canonical = Canonical {
-            format: if self.retention.is_some() {
+            format: if followers.is_some() {
+                CANONICAL_FORMAT_FOLLOWERS
+            } else if self.retention.is_some() {
                 CANONICAL_FORMAT_RETENTION
             } else if encryption_keys.is_some() {
                 CANONICAL_FORMAT_ENCRYPTION
@@ -405,8 +429,10 @@ impl Genesis {
                     .map(|((org, period), key)| (org.as_str(), *period, *key))
                     .collect(),
             }),
-            epoch_blocks: (self.consensus.epoch_blocks != EPOCH_BLOCKS_DEFAULT)
+            epoch_blocks: (followers.is_some()
+                || self.consensus.epoch_blocks != EPOCH_BLOCKS_DEFAULT)
                 .then_some(self.consensus.epoch_blocks),
+            followers,
         };
         lotline_core::codec::to_bytes(&canonical)
     }
@@ -433,6 +459,12 @@ impl Genesis {
     /// Validators in genesis order (the certificate index order).
     pub fn validators(&self) -> &[Validator] {
         &self.validators
+    }
+
+    /// Follower nodes in file order: node keys the transport admits
+    /// that never vote.
+    pub fn followers(&self) -> &[Validator] {
+        &self.followers
     }
 
     pub fn policy(&self) -> &[PolicyRule] {

@@ -30,6 +30,8 @@ pub enum KeyUse {
     Client { org: String },
     /// `node_key` of validator `index` (0-based, file order), run by `org`.
     Node { index: usize, org: String },
+    /// `node_key` of follower `index` (0-based, file order), run by `org`.
+    Follower { index: usize, org: String },
 }
 
 impl fmt::Display for KeyUse {
@@ -38,6 +40,9 @@ impl fmt::Display for KeyUse {
             KeyUse::Client { org } => write!(f, "a client key of org {org:?}"),
             KeyUse::Node { index, org } => {
                 write!(f, "the node key of validator {index} (org {org:?})")
+            }
+            KeyUse::Follower { index, org } => {
+                write!(f, "the node key of follower {index} (org {org:?})")
             }
         }
     }
@@ -105,6 +110,20 @@ pub enum GenesisError {
     DuplicateEncryptionKey { first: String, second: String },
     #[error("validator {index} names org {org:?}, which is not in [[orgs]]")]
     UnknownValidatorOrg { index: usize, org: String },
+    #[error("follower {index} names org {org:?}, which is not in [[orgs]]")]
+    UnknownFollowerOrg { index: usize, org: String },
+    #[error(
+        "follower {index} (org {org:?}) has p2p address {value:?}, which is not a multiaddr (it must start with '/')"
+    )]
+    FollowerP2pAddress {
+        index: usize,
+        org: String,
+        value: String,
+    },
+    #[error(
+        "a chain admits at most {max} nodes (validators and followers), this one names {count}"
+    )]
+    TooManyNodes { count: usize, max: usize },
     #[error("a genesis needs at least one validator")]
     NoValidators,
     #[error("a genesis has at most {max} validators, this one has {count}")]
@@ -156,6 +175,11 @@ pub(crate) struct GenesisFile {
     pub orgs: Vec<OrgFile>,
     #[serde(default)]
     pub validators: Vec<ValidatorFile>,
+    /// Non-voting nodes the transport admits (`[[followers]]`, the same
+    /// form as a validator). Optional: a genesis without any keeps its
+    /// canonical format and chain id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followers: Vec<ValidatorFile>,
     #[serde(default)]
     pub policy: Vec<PolicyFile>,
     #[serde(default)]
@@ -207,6 +231,7 @@ pub(crate) struct Parts {
     pub consensus: ConsensusParams,
     pub orgs: Vec<Org>,
     pub validators: Vec<Validator>,
+    pub followers: Vec<Validator>,
     pub policy: Vec<PolicyRule>,
     pub read_policy: ReadPolicy,
     pub retention: Option<crate::retention::Retention>,
@@ -259,23 +284,8 @@ impl GenesisFile {
                 encryption_key,
             });
         }
-        let mut validators = Vec::with_capacity(self.validators.len());
-        for (index, v) in self.validators.into_iter().enumerate() {
-            let node_key =
-                PublicKey::from_hex(&v.node_key).map_err(|source| GenesisError::KeyHex {
-                    used_as: KeyUse::Node {
-                        index,
-                        org: v.org.clone(),
-                    },
-                    value: v.node_key.clone(),
-                    source,
-                })?;
-            validators.push(Validator {
-                org: v.org,
-                node_key,
-                p2p: v.p2p,
-            });
-        }
+        let validators = nodes(self.validators, |index, org| KeyUse::Node { index, org })?;
+        let followers = nodes(self.followers, |index, org| KeyUse::Follower { index, org })?;
         let mut policy = Vec::with_capacity(self.policy.len());
         for (rule, p) in self.policy.into_iter().enumerate() {
             let role = p.role;
@@ -315,7 +325,10 @@ impl GenesisFile {
             self.chain_name,
             self.consensus,
             orgs,
-            validators,
+            Nodes {
+                validators,
+                followers,
+            },
             policy,
             self.read_policy.into_typed()?,
         )?;
@@ -343,11 +356,12 @@ impl GenesisFile {
             validators: g
                 .validators()
                 .iter()
-                .map(|v| ValidatorFile {
-                    org: v.org.clone(),
-                    node_key: v.node_key.to_hex(),
-                    p2p: v.p2p.clone(),
-                })
+                .map(ValidatorFile::from_typed)
+                .collect(),
+            followers: g
+                .followers()
+                .iter()
+                .map(ValidatorFile::from_typed)
                 .collect(),
             policy: g
                 .policy()
@@ -375,6 +389,48 @@ impl GenesisFile {
     }
 }
 
+impl ValidatorFile {
+    fn from_typed(v: &Validator) -> ValidatorFile {
+        ValidatorFile {
+            org: v.org.clone(),
+            node_key: v.node_key.to_hex(),
+            p2p: v.p2p.clone(),
+        }
+    }
+}
+
+/// Node entries (validators or followers) with their keys parsed; a bad
+/// key names where it is (`used_as`).
+fn nodes(
+    files: Vec<ValidatorFile>,
+    used_as: impl Fn(usize, String) -> KeyUse,
+) -> Result<Vec<Validator>, GenesisError> {
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| {
+            let node_key =
+                PublicKey::from_hex(&v.node_key).map_err(|source| GenesisError::KeyHex {
+                    used_as: used_as(index, v.org.clone()),
+                    value: v.node_key.clone(),
+                    source,
+                })?;
+            Ok(Validator {
+                org: v.org,
+                node_key,
+                p2p: v.p2p,
+            })
+        })
+        .collect()
+}
+
+/// The nodes a genesis (or a membership) names: the validators, in
+/// certificate order, and the followers the transport also admits.
+pub(crate) struct Nodes {
+    pub validators: Vec<Validator>,
+    pub followers: Vec<Validator>,
+}
+
 fn valid_org_id(id: &str) -> bool {
     (1..=ORG_ID_BYTES_MAX).contains(&id.len())
         && id
@@ -388,10 +444,14 @@ pub(crate) fn check(
     chain_name: String,
     consensus: ConsensusParams,
     orgs: Vec<Org>,
-    validators: Vec<Validator>,
+    nodes: Nodes,
     mut policy: Vec<PolicyRule>,
     mut read_policy: ReadPolicy,
 ) -> Result<Parts, GenesisError> {
+    let Nodes {
+        validators,
+        followers,
+    } = nodes;
     if chain_name.trim().is_empty() {
         return Err(GenesisError::EmptyChainName);
     }
@@ -490,6 +550,38 @@ pub(crate) fn check(
         }
     }
 
+    let count = validators.len() + followers.len();
+    if count > limits::VALIDATORS_MAX {
+        return Err(GenesisError::TooManyNodes {
+            count,
+            max: limits::VALIDATORS_MAX,
+        });
+    }
+    for (index, f) in followers.iter().enumerate() {
+        if !org_ids.contains(f.org.as_str()) {
+            return Err(GenesisError::UnknownFollowerOrg {
+                index,
+                org: f.org.clone(),
+            });
+        }
+        note_key(
+            f.node_key,
+            KeyUse::Follower {
+                index,
+                org: f.org.clone(),
+            },
+        )?;
+        if let Some(addr) = &f.p2p
+            && !addr.starts_with('/')
+        {
+            return Err(GenesisError::FollowerP2pAddress {
+                index,
+                org: f.org.clone(),
+                value: addr.clone(),
+            });
+        }
+    }
+
     for (index, rule) in policy.iter_mut().enumerate() {
         let role = rule.role;
         if rule.event_types.is_empty() {
@@ -523,6 +615,7 @@ pub(crate) fn check(
         consensus,
         orgs,
         validators,
+        followers,
         policy,
         read_policy,
         retention: None,
@@ -630,6 +723,62 @@ mod tests {
         let other = EncryptionSecretKey::derive(&[6; 32]).public_key();
         let g2 = with_supplier_encryption_key(&other.to_hex()).unwrap();
         assert_ne!(g2.chain_id(), g.chain_id());
+    }
+
+    /// The example with one `[[followers]]` entry appended.
+    fn with_follower(org: &str, key: &str, p2p: &str) -> Result<Genesis, GenesisError> {
+        let text = format!(
+            "{}\n[[followers]]\norg = \"{org}\"\nnode_key = \"{key}\"\np2p = \"{p2p}\"\n",
+            example_toml()
+        );
+        Genesis::from_toml(&text)
+    }
+
+    /// Goal: a genesis may list follower nodes (admitted, never voting):
+    /// they are read, written back by to_toml and hashed into the chain id
+    /// (not their `p2p` hint); a genesis without any keeps its chain id; a
+    /// follower of an unknown org, a key used twice and a bad address are
+    /// refused naming the follower.
+    #[test]
+    fn followers_parse_round_trip_and_enter_the_chain_id() {
+        use lotline_core::SigningKey;
+        let key = SigningKey::from_seed(&[77; 32]).public_key();
+        let g = with_follower("food-agency", &key.to_hex(), "/ip4/127.0.0.1/tcp/7109").unwrap();
+        assert_eq!(g.followers().len(), 1);
+        assert_eq!(g.followers()[0].node_key, key);
+        assert_eq!(g.validators().len(), 2);
+        assert_eq!(Genesis::from_toml(&g.to_toml()).unwrap(), g);
+        let plain = Genesis::from_toml(&example_toml()).unwrap();
+        assert!(plain.followers().is_empty());
+        assert_ne!(g.chain_id(), plain.chain_id());
+        let moved = with_follower("food-agency", &key.to_hex(), "/ip4/10.0.0.9/tcp/7109").unwrap();
+        assert_eq!(moved.chain_id(), g.chain_id(), "p2p is a hint");
+        let other = with_follower("acme-supplier", &key.to_hex(), "/ip4/127.0.0.1/tcp/7109");
+        assert_ne!(other.unwrap().chain_id(), g.chain_id());
+
+        assert!(matches!(
+            with_follower("nobody", &key.to_hex(), "/ip4/127.0.0.1/tcp/1"),
+            Err(GenesisError::UnknownFollowerOrg { index: 0, org }) if org == "nobody"
+        ));
+        assert!(matches!(
+            with_follower("food-agency", SUPPLIER_KEY, "/ip4/127.0.0.1/tcp/1"),
+            Err(GenesisError::DuplicateKey {
+                second: KeyUse::Follower { index: 0, .. },
+                ..
+            })
+        ));
+        let validator = crate::test_support::node_keys()[0].public_key().to_hex();
+        assert!(matches!(
+            with_follower("food-agency", &validator, "/ip4/127.0.0.1/tcp/1"),
+            Err(GenesisError::DuplicateKey {
+                first: KeyUse::Node { index: 0, .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            with_follower("food-agency", &key.to_hex(), "127.0.0.1:7109"),
+            Err(GenesisError::FollowerP2pAddress { index: 0, .. })
+        ));
     }
 
     #[test]

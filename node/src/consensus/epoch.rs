@@ -8,8 +8,9 @@
 //! The transport names peers by their index in this node's *peer table*:
 //! the genesis validators' node keys in genesis order, then our own key if
 //! it is not one of them (a node that joins by vote starts as a
-//! follower), then each key the committed governance names (`addValidator`,
-//! `rotateNodeKey`'s new key) once it is first admitted, in chain order. A
+//! follower), then each other key the genesis (`[[followers]]`) or the
+//! committed governance names (`addValidator`, `rotateNodeKey`'s new key,
+//! `addNode`) once it is first admitted, in chain order. A
 //! node's libp2p identity is its node key. The table only grows while the
 //! node runs (an index keeps its meaning); it is built again at each start
 //! from the keys admitted then, so keys the chain retired do not pile up.
@@ -21,10 +22,14 @@
 //! epoch `e`: the validators of epoch `e`, those of epoch `e + 1` once a
 //! change makes one (around a boundary the union of both, so a joining
 //! validator syncs before it must vote and a leaving one still helps
-//! finish its last epoch), and *followers*: validators of an earlier epoch
-//! removed by `removeValidator` whose org is still a member and whose key
-//! is not revoked (they follow the chain and are served blocks; the engine
-//! drops their votes, module `roster`). A key a `rotateNodeKey` replaced
+//! finish its last epoch), and *followers*: the follower nodes of the
+//! membership in force at the next height (the genesis `[[followers]]`
+//! and `addNode`, until a `removeNode`, `revokeKey` or `removeOrg` takes
+//! effect: an org change, so every node drops them at the same height), and
+//! validators of an earlier epoch removed by `removeValidator` whose org
+//! is still a member and whose key is not revoked (they follow the chain
+//! and are served blocks; the engine drops their votes, module `roster`).
+//! A key a `rotateNodeKey` replaced
 //! is admitted no longer once the engine has left the epoch it signed in
 //! (a rotation is often a key that leaked). Whoever is not admitted is
 //! disconnected and refused by the transport's allow list.
@@ -152,41 +157,62 @@ impl Roster {
 }
 
 /// What the chain says about a node key: its org and its `p2p` hint (the
-/// genesis entry or the `addValidator` that brought it; a rotated key's
-/// successor inherits both), and whether a `rotateNodeKey` replaced it.
+/// genesis entry, the `addValidator` or `addNode` that brought it; a
+/// rotated key's successor inherits both), whether a `rotateNodeKey`
+/// replaced it, and whether it was named as a follower (`[[followers]]`,
+/// `addNode`: admitted while the membership lists it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyFacts {
     pub org: String,
     pub p2p: Option<String>,
     pub rotated_away: bool,
+    pub follower: bool,
 }
 
-/// Every validator key the genesis and the committed history name, in
-/// table order (genesis first, then chain order), with what is known of it.
-pub fn validator_keys(genesis: &Genesis, history: &History) -> Vec<(PublicKey, KeyFacts)> {
+impl KeyFacts {
+    fn of(node: &lotline_genesis::Validator, follower: bool) -> KeyFacts {
+        KeyFacts {
+            org: node.org.clone(),
+            p2p: node.p2p.clone(),
+            rotated_away: false,
+            follower,
+        }
+    }
+}
+
+/// Every node key the genesis and the committed history name, validators'
+/// and followers', in table order (genesis validators, genesis followers,
+/// then chain order), with what is known of it.
+pub fn node_keys(genesis: &Genesis, history: &History) -> Vec<(PublicKey, KeyFacts)> {
+    let validators = genesis.validators().iter().map(|v| KeyFacts::of(v, false));
+    let followers = genesis.followers().iter().map(|f| KeyFacts::of(f, true));
     let mut keys: Vec<(PublicKey, KeyFacts)> = genesis
         .validators()
         .iter()
-        .map(|v| {
-            let facts = KeyFacts {
-                org: v.org.clone(),
-                p2p: v.p2p.clone(),
-                rotated_away: false,
-            };
-            (v.node_key, facts)
-        })
+        .chain(genesis.followers())
+        .map(|v| v.node_key)
+        .zip(validators.chain(followers))
         .collect();
     for entry in history.entries().iter().filter(|e| e.void.is_none()) {
         match &entry.proposal.change {
             Change::AddValidator { org, node_key, p2p }
+            | Change::AddNode { org, node_key, p2p }
                 if !keys.iter().any(|(k, _)| k == node_key) =>
             {
                 let facts = KeyFacts {
                     org: org.clone(),
                     p2p: p2p.clone(),
                     rotated_away: false,
+                    follower: matches!(entry.proposal.change, Change::AddNode { .. }),
                 };
                 keys.push((*node_key, facts));
+            }
+            // A follower's key voted in as a validator (after its
+            // `removeNode`): a validator's key from then on.
+            Change::AddValidator { node_key, .. } => {
+                if let Some((_, facts)) = keys.iter_mut().find(|(k, _)| k == node_key) {
+                    facts.follower = false;
+                }
             }
             Change::RotateNodeKey { old_key, new_key } => {
                 let Some(at) = keys.iter().position(|(k, _)| k == old_key) else {
@@ -207,9 +233,9 @@ pub fn validator_keys(genesis: &Genesis, history: &History) -> Vec<(PublicKey, K
     keys
 }
 
-/// The org whose validator key `key` is, if the chain names it.
+/// The org whose node key `key` is, if the chain names it.
 pub fn org_of(genesis: &Genesis, history: &History, key: &PublicKey) -> Option<String> {
-    validator_keys(genesis, history)
+    node_keys(genesis, history)
         .into_iter()
         .find(|(k, _)| k == key)
         .map(|(_, facts)| facts.org)
@@ -233,9 +259,10 @@ pub fn admitted(
         }
     }
     let now = history.at(height);
-    for (key, facts) in validator_keys(genesis, history) {
+    admitted.extend(now.followers().iter().map(|f| f.node_key));
+    for (key, facts) in node_keys(genesis, history) {
         let member = now.rules().org(&facts.org).is_some();
-        if member && !facts.rotated_away && now.revoked_from(&key).is_none() {
+        if member && !facts.follower && !facts.rotated_away && now.revoked_from(&key).is_none() {
             admitted.insert(key);
         }
     }
@@ -361,7 +388,7 @@ impl Epochs {
     /// the transport's bound however many keys the chain retired.
     fn learn(&mut self, genesis: &Genesis, history: &History, admitted: &BTreeSet<PublicKey>) {
         let before = self.peers.len();
-        for (key, _) in validator_keys(genesis, history) {
+        for (key, _) in node_keys(genesis, history) {
             if admitted.contains(&key) && !self.peers.contains(&key) {
                 self.peers.push(key);
             }
@@ -391,7 +418,7 @@ impl Epochs {
             .filter_map(|number| history.epoch(number))
             .flat_map(|membership| keys(&membership))
             .collect();
-        let hints: BTreeMap<PublicKey, Option<String>> = validator_keys(genesis, history)
+        let hints: BTreeMap<PublicKey, Option<String>> = node_keys(genesis, history)
             .into_iter()
             .map(|(key, facts)| (key, facts.p2p))
             .collect();
@@ -606,6 +633,56 @@ mod tests {
         );
         assert_eq!(epochs.peers(&genesis, &history, 1, 10), None, "unchanged");
         assert_eq!(epochs.roster().index_of(4), Some(1));
+    }
+
+    /// Goal (module doc, "Who is admitted"): a follower node voted in by
+    /// `addNode` is admitted from the change's effect height (the next
+    /// height, no epoch boundary), enters the peer table with its `p2p`
+    /// hint as a non-validator, and is dropped from the effect height of
+    /// its `removeNode` on, by every node alike.
+    #[test]
+    fn followers_are_admitted_from_their_height_until_removed() {
+        let genesis = std::sync::Arc::new(four_orgs());
+        let mut history = History::new(genesis.clone());
+        let follower = key(7);
+        record(
+            &mut history,
+            2,
+            "add-node",
+            Change::AddNode {
+                org: "o4".into(),
+                node_key: follower,
+                p2p: Some("/ip4/127.0.0.1/tcp/7107".into()),
+            },
+        );
+        assert!(history.epoch(1).is_none(), "no new epoch");
+        assert!(!admitted(&genesis, &history, 0, 2).contains(&follower));
+        assert!(admitted(&genesis, &history, 0, 3).contains(&follower));
+        assert_eq!(org_of(&genesis, &history, &follower).as_deref(), Some("o4"));
+
+        let signing = SigningKey::from_seed(&[1; 32]);
+        let mut epochs = Epochs::new(&genesis, signing, true, BTreeMap::new(), &history.at(3));
+        let table = epochs.peers(&genesis, &history, 0, 3).unwrap();
+        let entry = table.iter().find(|p| p.key == follower).unwrap();
+        assert_eq!((entry.admitted, entry.validator), (true, false));
+        assert_eq!(entry.addr, Some("/ip4/127.0.0.1/tcp/7107".parse().unwrap()));
+        assert_eq!(
+            epochs.roster().index_of(entry.index),
+            Some(4),
+            "above the set"
+        );
+
+        record(
+            &mut history,
+            5,
+            "remove-node",
+            Change::RemoveNode { node_key: follower },
+        );
+        assert!(admitted(&genesis, &history, 0, 5).contains(&follower));
+        assert!(!admitted(&genesis, &history, 0, 6).contains(&follower));
+        let table = epochs.peers(&genesis, &history, 0, 6).unwrap();
+        let entry = table.iter().find(|p| p.key == follower).unwrap();
+        assert!(!entry.admitted, "disconnected and refused");
     }
 
     /// Goal: every peer has one engine index per epoch and back; removed

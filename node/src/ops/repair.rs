@@ -70,7 +70,9 @@ pub enum RepairError {
     Genesis { path: PathBuf, message: String },
     #[error("node key {path}: {message}")]
     NodeKey { path: PathBuf, message: String },
-    #[error("the node key is not a validator of this chain (the genesis or a vote)")]
+    #[error(
+        "the node key is no node of this chain (a validator or follower of the genesis or of a vote)"
+    )]
     NotValidator,
     #[error("a single validator has no peers to repair from; restore from a backup")]
     Solo,
@@ -242,10 +244,10 @@ pub async fn repair(config: &NodeConfig, connect: Duration) -> Result<Report, Re
     // without one.
     let history = crate::store::stopped_history(data_dir, genesis.clone())?
         .unwrap_or_else(|| std::sync::Arc::new(lotline_genesis::History::new(genesis.clone())));
-    let validator = crate::consensus::epoch::validator_keys(&genesis, &history)
+    let named = crate::consensus::epoch::node_keys(&genesis, &history)
         .iter()
         .any(|(k, _)| *k == key.public_key());
-    if !validator {
+    if !named {
         return Err(RepairError::NotValidator);
     }
     let scan = scan(data_dir)?;
