@@ -551,13 +551,19 @@ impl Membership {
                     file.read_policy = read_policy.clone();
                 }
             }
-            Change::AddValidator { org, node_key, p2p } => {
+            Change::AddValidator { org, node_key, p2p }
+            | Change::AddNode { org, node_key, p2p } => {
                 not_revoked(&revoked, node_key)?;
                 if !has_org(&file, org) {
                     return Err(ChangeError::NoSuchOrg(org.clone()));
                 }
                 unused_node_key(&file, node_key)?;
-                file.validators.push(crate::validate::ValidatorFile {
+                let list = if change.is_validator_change() {
+                    &mut file.validators
+                } else {
+                    &mut file.followers
+                };
+                list.push(crate::validate::ValidatorFile {
                     org: org.clone(),
                     node_key: node_key.to_hex(),
                     p2p: p2p.clone(),
@@ -599,18 +605,6 @@ impl Membership {
                 };
                 unused_node_key(&file, new_key)?;
                 file.validators[at].node_key = new_key.to_hex();
-            }
-            Change::AddNode { org, node_key, p2p } => {
-                not_revoked(&revoked, node_key)?;
-                if !has_org(&file, org) {
-                    return Err(ChangeError::NoSuchOrg(org.clone()));
-                }
-                unused_node_key(&file, node_key)?;
-                file.followers.push(crate::validate::ValidatorFile {
-                    org: org.clone(),
-                    node_key: node_key.to_hex(),
-                    p2p: p2p.clone(),
-                });
             }
             Change::RemoveNode { node_key } => {
                 let Some(at) = follower(&file, node_key) else {
@@ -1054,6 +1048,19 @@ mod tests {
     use crate::test_support::example;
     use lotline_core::SigningKey;
 
+    /// `addOrg` of the distributor "newcomer" with `client_keys`.
+    fn add_newcomer(client_keys: Vec<String>) -> Change {
+        Change::AddOrg {
+            org: OrgFile {
+                id: "newcomer".into(),
+                name: "Newcomer".into(),
+                role: crate::Role::Distributor,
+                client_keys,
+                encryption_key: None,
+            },
+        }
+    }
+
     fn proposal(g: &Genesis, change: Change, effective_height: u64) -> Proposal {
         Proposal {
             version: VERSION,
@@ -1122,18 +1129,7 @@ mod tests {
         // Adding an org whose key another org holds fails genesis validation.
         let taken = g.orgs()[0].client_keys[0].to_hex();
         let err = m
-            .apply(
-                &Change::AddOrg {
-                    org: OrgFile {
-                        id: "newcomer".into(),
-                        name: "Newcomer".into(),
-                        role: crate::Role::Distributor,
-                        client_keys: vec![taken],
-                        encryption_key: None,
-                    },
-                },
-                2,
-            )
+            .apply(&add_newcomer(vec![taken]), 2)
             .unwrap_err()
             .to_string();
         assert!(
@@ -1577,18 +1573,7 @@ mod tests {
 
         // removeOrg takes the org's followers with it.
         let newcomer = with
-            .apply(
-                &Change::AddOrg {
-                    org: OrgFile {
-                        id: "newcomer".into(),
-                        name: "Newcomer".into(),
-                        role: crate::Role::Distributor,
-                        client_keys: Vec::new(),
-                        encryption_key: None,
-                    },
-                },
-                9,
-            )
+            .apply(&add_newcomer(Vec::new()), 9)
             .unwrap()
             .apply(&add_key(fresh, "newcomer"), 9)
             .unwrap();
@@ -1751,15 +1736,7 @@ mod tests {
         let mut history = History::new(g.clone());
         let join = proposal(
             &g,
-            Change::AddOrg {
-                org: OrgFile {
-                    id: "newcomer".into(),
-                    name: "Newcomer".into(),
-                    role: crate::Role::Distributor,
-                    client_keys: vec![SigningKey::from_seed(&[93; 32]).public_key().to_hex()],
-                    encryption_key: None,
-                },
-            },
+            add_newcomer(vec![SigningKey::from_seed(&[93; 32]).public_key().to_hex()]),
             0,
         );
         history.record(2, 0, &signed_by_both(&join)).unwrap();

@@ -48,6 +48,13 @@
 //! org = "food-agency"
 //! node_key = "ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe7c"
 //!
+//! # Optional: nodes of member orgs that follow the chain without voting
+//! # (admitted by every node; governance addNode/removeNode change them).
+//! # [[followers]]
+//! # org = "acme-supplier"
+//! # node_key = "<64 hex>"
+//! # p2p = "/ip4/127.0.0.1/tcp/7103"
+//!
 //! # An event is allowed when one rule for the org's role allows its event
 //! # type, its bizStep and the kind of its lotline:quality fact (if any).
 //! [[policy]]

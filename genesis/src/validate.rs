@@ -525,31 +525,6 @@ pub(crate) fn check(
             max: limits::VALIDATORS_MAX,
         });
     }
-    for (index, v) in validators.iter().enumerate() {
-        if !org_ids.contains(v.org.as_str()) {
-            return Err(GenesisError::UnknownValidatorOrg {
-                index,
-                org: v.org.clone(),
-            });
-        }
-        note_key(
-            v.node_key,
-            KeyUse::Node {
-                index,
-                org: v.org.clone(),
-            },
-        )?;
-        if let Some(addr) = &v.p2p
-            && !addr.starts_with('/')
-        {
-            return Err(GenesisError::P2pAddress {
-                index,
-                org: v.org.clone(),
-                value: addr.clone(),
-            });
-        }
-    }
-
     let count = validators.len() + followers.len();
     if count > limits::VALIDATORS_MAX {
         return Err(GenesisError::TooManyNodes {
@@ -557,27 +532,38 @@ pub(crate) fn check(
             max: limits::VALIDATORS_MAX,
         });
     }
-    for (index, f) in followers.iter().enumerate() {
-        if !org_ids.contains(f.org.as_str()) {
-            return Err(GenesisError::UnknownFollowerOrg {
-                index,
-                org: f.org.clone(),
+    // Validators, then followers: one set of rules, errors naming which.
+    let nodes = (validators.iter().enumerate().map(|(i, v)| (true, i, v)))
+        .chain(followers.iter().enumerate().map(|(i, f)| (false, i, f)));
+    for (validator, index, v) in nodes {
+        let org = v.org.clone();
+        if !org_ids.contains(org.as_str()) {
+            return Err(if validator {
+                GenesisError::UnknownValidatorOrg { index, org }
+            } else {
+                GenesisError::UnknownFollowerOrg { index, org }
             });
         }
-        note_key(
-            f.node_key,
+        let used_as = if validator {
+            KeyUse::Node {
+                index,
+                org: org.clone(),
+            }
+        } else {
             KeyUse::Follower {
                 index,
-                org: f.org.clone(),
-            },
-        )?;
-        if let Some(addr) = &f.p2p
+                org: org.clone(),
+            }
+        };
+        note_key(v.node_key, used_as)?;
+        if let Some(addr) = &v.p2p
             && !addr.starts_with('/')
         {
-            return Err(GenesisError::FollowerP2pAddress {
-                index,
-                org: f.org.clone(),
-                value: addr.clone(),
+            let value = addr.clone();
+            return Err(if validator {
+                GenesisError::P2pAddress { index, org, value }
+            } else {
+                GenesisError::FollowerP2pAddress { index, org, value }
             });
         }
     }

@@ -1507,6 +1507,26 @@ impl<'a> Lots<'a> {
         envelope
     }
 
+    /// The fifth org "newco" (a distributor with a fresh client key) joins
+    /// by the vote of `orgs`, effective from `node`'s next height.
+    async fn join_newco(&self, node: &lotline_node::Node, orgs: [&str; 3]) -> Receipt {
+        let join = self.vote(
+            "add-org-newco",
+            node.shared.governance.next_height(),
+            lotline_genesis::governance::Change::AddOrg {
+                org: lotline_genesis::OrgFile {
+                    id: "newco".into(),
+                    name: "New Co".into(),
+                    role: lotline_genesis::Role::Distributor,
+                    client_keys: vec![lotline_core::SigningKey::generate().public_key().to_hex()],
+                    encryption_key: None,
+                },
+            },
+            orgs,
+        );
+        self.commit_envelope(&join).await
+    }
+
     /// Offline: the membership history this node serves, followed from
     /// the genesis alone.
     async fn history(&self) -> lotline_genesis::History {
@@ -1657,22 +1677,7 @@ async fn a_fifth_org_and_validator_added_by_vote_commit_with_five() {
     // The vote: the org joins, then its validator (each signed by three
     // member orgs, the threshold under q = 3 of 4).
     let voters = ["supplier", "manufacturer", "regulator"];
-    let newco_client = lotline_core::SigningKey::generate();
-    let join = lots.vote(
-        "add-org-newco",
-        nodes[0].shared.governance.next_height(),
-        Change::AddOrg {
-            org: lotline_genesis::OrgFile {
-                id: "newco".into(),
-                name: "New Co".into(),
-                role: lotline_genesis::Role::Distributor,
-                client_keys: vec![newco_client.public_key().to_hex()],
-                encryption_key: None,
-            },
-        },
-        voters,
-    );
-    lots.commit_envelope(&join).await;
+    lots.join_newco(&nodes[0], voters).await;
     let effective = nodes[0].shared.governance.next_height();
     let add = lots.vote(
         "add-validator-newco",
@@ -1730,6 +1735,112 @@ async fn a_fifth_org_and_validator_added_by_vote_commit_with_five() {
         "the genesis set alone does not certify epoch 1"
     );
     fifth.shutdown().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+/// Goal (issue 15, follower nodes): an org without a validator runs a
+/// node. A fifth org's node, its key in no genesis, is refused by the four
+/// while no vote names it. Once the consortium adds the org and then its
+/// follower node (`addNode`, effective the next height: no epoch boundary,
+/// the set stays four), the four admit the key and dial its `p2p` hint: it
+/// block-syncs from genesis to the head, follows new commits to the same
+/// head hash as the validators without voting, and serves a receipt that
+/// verifies offline with the genesis. After a `removeNode` vote takes
+/// effect the four disconnect and refuse it: it stops advancing while the
+/// chain goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_node_of_a_new_org_is_admitted_and_retired_by_vote() {
+    use lotline_genesis::governance::Change;
+
+    let _serial = one_at_a_time().await;
+    let four = Four::new();
+    let nodes = four.start_all().await;
+    let (config, node_key, p2p) = four.joining_node("newco");
+    let follower = lotline_node::Node::start(&config)
+        .await
+        .expect("a node the genesis does not name starts");
+    let mut lots = Lots::new(&four, &nodes[0], "FOLLOW");
+    lots.commit().await;
+    lots.commit().await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        follower.shared.head().height,
+        0,
+        "no validator admits a key no vote names"
+    );
+
+    // The vote: the org joins, then its follower node (each signed by
+    // three member orgs, the threshold under q = 3 of 4).
+    let voters = ["supplier", "manufacturer", "regulator"];
+    lots.join_newco(&nodes[0], voters).await;
+    let add = lots.vote(
+        "add-node-newco",
+        nodes[0].shared.governance.next_height(),
+        Change::AddNode {
+            org: "newco".into(),
+            node_key: node_key.public_key(),
+            p2p: Some(p2p),
+        },
+        voters,
+    );
+    let voted = lots.commit_envelope(&add).await;
+
+    // Admitted from the next height: it syncs up to the vote, then follows.
+    eventually("the follower block-syncs to the vote", 30, || {
+        follower.shared.head().height >= voted.header.height
+    })
+    .await;
+    let after = lots.commit().await;
+    assert_eq!(
+        signers(&after).iter().max(),
+        Some(&3),
+        "still four validators"
+    );
+    eventually("the follower reaches the validators' head", 30, || {
+        let (theirs, ours) = (nodes[1].shared.head(), follower.shared.head());
+        ours.height >= after.header.height
+            && (ours.height, ours.hash) == (theirs.height, theirs.hash)
+    })
+    .await;
+    let served = lotline_sdk::Client::new(&follower.url())
+        .expect("client")
+        .receipt(&after.attestation.id())
+        .await
+        .expect("the follower serves the receipt");
+    assert_eq!(served.header, after.header);
+    four.genesis
+        .verify_receipt(&served)
+        .expect("the follower's receipt verifies with the genesis");
+
+    // removeNode: from its effect height on, the four refuse the key.
+    let remove = lots.vote(
+        "remove-node-newco",
+        nodes[0].shared.governance.next_height(),
+        Change::RemoveNode {
+            node_key: node_key.public_key(),
+        },
+        voters,
+    );
+    let retired = lots.commit_envelope(&remove).await;
+    let effect = retired.header.height + 1;
+    lots.commit_until(effect + 2).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let stopped = follower.shared.head().height;
+    let last = lots.commit_until(effect + 5).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        follower.shared.head().height,
+        stopped,
+        "a retired follower advances no further"
+    );
+    assert!(
+        stopped < last.header.height && stopped <= effect,
+        "it stopped at the removal ({stopped}, removal effective at {effect}, head {})",
+        last.header.height
+    );
+    follower.shutdown().await;
     for node in nodes {
         node.shutdown().await;
     }

@@ -20,7 +20,7 @@ pub enum GovernanceCommand {
         genesis: PathBuf,
         /// The change as JSON, e.g. {"rotateKey":{"org":"acme","oldKey":"..","newKey":".."}}
         /// (forms: addOrg, removeOrg, rotateKey, revokeKey, setPolicy, addValidator,
-        /// removeValidator, rotateNodeKey, setConsensus).
+        /// removeValidator, rotateNodeKey, setConsensus, addNode, removeNode).
         #[arg(long)]
         change: PathBuf,
         /// The first height at which the change holds.
