@@ -1793,11 +1793,14 @@ async fn a_follower_node_of_a_new_org_is_admitted_and_retired_by_vote() {
     })
     .await;
     let after = lots.commit().await;
-    assert_eq!(
-        signers(&after).iter().max(),
-        Some(&3),
-        "still four validators"
-    );
+    let set = nodes[0]
+        .shared
+        .governance
+        .history()
+        .validator_set_at(after.header.height);
+    assert_eq!(set.len(), 4, "still four validators");
+    assert!(!set.validators.contains(&node_key.public_key()));
+    assert!(signers(&after).iter().all(|&i| i < 4), "signed by the four");
     eventually("the follower reaches the validators' head", 30, || {
         let (theirs, ours) = (nodes[1].shared.head(), follower.shared.head());
         ours.height >= after.header.height
@@ -1813,6 +1816,33 @@ async fn a_follower_node_of_a_new_org_is_admitted_and_retired_by_vote() {
     four.genesis
         .verify_receipt(&served)
         .expect("the follower's receipt verifies with the genesis");
+    // `lotline doctor` on a validator checks the peers the chain admits
+    // now: the follower too, at its `p2p` hint.
+    let doctor_peers = || async {
+        let path = four.live_config_file(0, &nodes[0]);
+        let report = lotline_node::ops::doctor::run(&path, &[]).await;
+        let peers: Vec<(String, lotline_node::ops::doctor::Level)> = report
+            .findings
+            .into_iter()
+            .filter(|f| f.area.starts_with("peer "))
+            .map(|f| (f.area, f.level))
+            .collect();
+        peers
+    };
+    let follower_area = format!(
+        "peer newco follower {}",
+        &node_key.public_key().to_hex()[..8]
+    );
+    let peers = doctor_peers().await;
+    assert_eq!(
+        peers.len(),
+        4,
+        "three validators and the follower: {peers:?}"
+    );
+    assert!(
+        peers.contains(&(follower_area.clone(), lotline_node::ops::doctor::Level::Ok)),
+        "{peers:?}"
+    );
 
     // removeNode: from its effect height on, the four refuse the key.
     let remove = lots.vote(
@@ -1839,6 +1869,11 @@ async fn a_follower_node_of_a_new_org_is_admitted_and_retired_by_vote() {
         stopped < last.header.height && stopped <= effect,
         "it stopped at the removal ({stopped}, removal effective at {effect}, head {})",
         last.header.height
+    );
+    let peers = doctor_peers().await;
+    assert!(
+        peers.iter().all(|(area, _)| !area.contains("newco")),
+        "a retired follower is no peer to check: {peers:?}"
     );
     follower.shutdown().await;
     for node in nodes {

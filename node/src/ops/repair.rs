@@ -243,6 +243,7 @@ pub async fn repair(config: &NodeConfig, connect: Duration) -> Result<Report, Re
     // later epoch's set) from the stopped node's index; the genesis alone
     // without one.
     let history = crate::store::stopped_history(data_dir, genesis.clone())?
+        .map(|(history, _)| history)
         .unwrap_or_else(|| std::sync::Arc::new(lotline_genesis::History::new(genesis.clone())));
     let named = crate::consensus::epoch::node_keys(&genesis, &history)
         .iter()

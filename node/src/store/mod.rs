@@ -576,11 +576,12 @@ pub fn sled_marks(path: &Path) -> Result<Option<(u32, u64)>, StoreError> {
 /// its block log (`lotline doctor`, `lotline repair`): the validators of
 /// every epoch, not only the genesis ones. `None` without an index, or with
 /// one of another layout (the next start rebuilds it). sled allows one
-/// process: this fails while the node runs.
+/// process: this fails while the node runs. With it, the height the index
+/// applied (the history holds every change committed up to it).
 pub fn stopped_history(
     data_dir: &Path,
     genesis: Arc<lotline_genesis::Genesis>,
-) -> Result<Option<Arc<lotline_genesis::History>>, StoreError> {
+) -> Result<Option<(Arc<lotline_genesis::History>, u64)>, StoreError> {
     let Some(reader) = index_reader(&data_dir.join("index.sled"))? else {
         return Ok(None);
     };
@@ -589,7 +590,7 @@ pub fn stopped_history(
     }
     let applied = reader.applied_height()?;
     let governance = crate::governance::Governance::open(genesis, &reader, applied)?;
-    Ok(Some(governance.history()))
+    Ok(Some((governance.history(), applied)))
 }
 
 /// The index at `path` opened as it is, without keys and without

@@ -187,6 +187,29 @@ impl Four {
         (config, key, p2p)
     }
 
+    /// The config file of validator `i` (as the consortium layout wrote
+    /// it) with its API address made `node`'s, running: for the tools that
+    /// read a config file and ask the node (`lotline doctor`).
+    #[allow(dead_code)]
+    pub fn live_config_file(&self, i: usize, node: &Node) -> std::path::PathBuf {
+        let org = &self.genesis.validators()[i].org;
+        let nodes = self.dir.path().join("nodes");
+        let text = std::fs::read_to_string(nodes.join(format!("{org}.toml"))).expect("config");
+        let live: Vec<String> = text
+            .lines()
+            .map(|line| {
+                if line.starts_with("listen = ") && !line.contains("/ip4/") {
+                    format!("listen = \"{}\"", node.api_addr)
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        let path = nodes.join(format!("{org}-live.toml"));
+        std::fs::write(&path, live.join("\n")).expect("live config");
+        path
+    }
+
     pub async fn start(&self, i: usize) -> Node {
         Node::start(&self.configs[i]).await.expect("node starts")
     }

@@ -30,8 +30,12 @@ pub fn check_genesis(config: &NodeConfig, report: &mut Report) -> Option<Genesis
 
 /// The node key (and the capture key): readable only by the owner, a
 /// valid key file, and the key the genesis expects. Returns this node's
-/// validator index.
-pub fn check_keys(config: &NodeConfig, genesis: &Genesis, report: &mut Report) -> Option<u16> {
+/// key, if it could be read.
+pub fn check_keys(
+    config: &NodeConfig,
+    genesis: &Genesis,
+    report: &mut Report,
+) -> Option<lotline_core::PublicKey> {
     let me = match lotline_genesis::keys::read_signing_key(&config.node_key) {
         Ok(key) => match genesis.validator_set().index_of(&key.public_key()) {
             Some(index) => {
@@ -42,7 +46,7 @@ pub fn check_keys(config: &NodeConfig, genesis: &Genesis, report: &mut Report) -
                     "node key",
                     format!("mode 0600, validator {index} ({org}) of the genesis"),
                 );
-                Some(index)
+                Some(key.public_key())
             }
             // With several validators a key the genesis does not name
             // may be one the consortium voted in (`addValidator`,
@@ -57,7 +61,7 @@ pub fn check_keys(config: &NodeConfig, genesis: &Genesis, report: &mut Report) -
                         key.public_key()
                     ),
                 );
-                None
+                Some(key.public_key())
             }
             None => {
                 report.problem(
@@ -68,7 +72,7 @@ pub fn check_keys(config: &NodeConfig, genesis: &Genesis, report: &mut Report) -
                         key.public_key()
                     ),
                 );
-                None
+                Some(key.public_key())
             }
         },
         Err(error) => {

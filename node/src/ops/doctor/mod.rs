@@ -97,17 +97,18 @@ impl Report {
     }
 }
 
-/// The chain's validators by height, to check the block log against: the
-/// running node's membership history (verified from the genesis), or a
-/// stopped node's own index; the genesis alone if neither is there (a
-/// chain whose validators changed by vote then fails the finality check,
-/// and the note says why).
+/// The chain's validators by height, to check the block log against and
+/// to know which peers the chain admits: the running node's membership
+/// history (verified from the genesis), or a stopped node's own index; the
+/// genesis alone if neither is there (a chain whose validators changed by
+/// vote then fails the finality check, and the note says why). With it,
+/// the height it holds the changes through (0 for the genesis alone).
 async fn history(
     config: &NodeConfig,
     genesis: &Genesis,
     running: bool,
     report: &mut Report,
-) -> Arc<History> {
+) -> (Arc<History>, u64) {
     let genesis = Arc::new(genesis.clone());
     let area = "validator sets";
     let found = if running {
@@ -118,7 +119,7 @@ async fn history(
         crate::store::stopped_history(&config.data_dir, genesis.clone()).map_err(|e| e.to_string())
     };
     let why = match found {
-        Ok(Some(history)) => {
+        Ok(Some((history, height))) => {
             report.ok(
                 area,
                 format!(
@@ -126,7 +127,7 @@ async fn history(
                     history.entries().len()
                 ),
             );
-            return history;
+            return (history, height);
         }
         Ok(None) => "no index to read them from".to_owned(),
         Err(error) => error,
@@ -135,7 +136,7 @@ async fn history(
         area,
         format!("checked against the genesis validators only ({why}); a chain whose validators changed by vote fails that check"),
     );
-    Arc::new(History::new(genesis))
+    (Arc::new(History::new(genesis)), 0)
 }
 
 /// Runs every check for the node configured at `config_path`. `peer_urls`
@@ -158,11 +159,12 @@ pub async fn run(config_path: &Path, peer_urls: &[String]) -> Report {
     };
     let me = files::check_keys(&config, &genesis, &mut report);
     let running = peers::check_running(&config, &mut report).await;
-    let history = history(&config, &genesis, running, &mut report).await;
+    let (history, height) = history(&config, &genesis, running, &mut report).await;
     let folder_config = config.clone();
+    let folder_history = history.clone();
     let folder = tokio::task::spawn_blocking(move || {
         let mut report = Report::default();
-        folder::check(&folder_config, &*history, running, &mut report);
+        folder::check(&folder_config, &*folder_history, running, &mut report);
         report
     })
     .await;
@@ -170,7 +172,12 @@ pub async fn run(config_path: &Path, peer_urls: &[String]) -> Report {
         Ok(folder) => report.findings.extend(folder.findings),
         Err(error) => report.problem("data folder", format!("the check stopped: {error}")),
     }
-    peers::check_peers(&genesis, me, &mut report).await;
+    let admitted = peers::Admitted {
+        genesis: &genesis,
+        history: &history,
+        height,
+    };
+    peers::check_peers(&config, &admitted, me, &mut report).await;
     peers::check_clock(peer_urls, &mut report).await;
     report
 }

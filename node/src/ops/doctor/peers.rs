@@ -1,15 +1,17 @@
-//! Is the node running, can it reach the other validators, is its clock
-//! near theirs.
+//! Is the node running, can it reach the other nodes the chain admits
+//! (validators and followers), is its clock near theirs.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use libp2p::multiaddr::{Multiaddr, Protocol};
+use lotline_core::PublicKey;
 use lotline_genesis::{Genesis, History};
 
 use super::{CLOCK_SKEW_MAX, PEER_TIMEOUT, Report};
 use crate::config::NodeConfig;
+use crate::consensus::epoch::{self, KeyFacts};
 
 /// Asks the node's own API for `/health`; true if it answers.
 pub async fn check_running(config: &NodeConfig, report: &mut Report) -> bool {
@@ -55,11 +57,12 @@ fn api_url(config: &NodeConfig) -> String {
 }
 
 /// The running node's membership history, verified from `genesis`
-/// (`GET /v1/governance/history`, as `lotline governance history`).
+/// (`GET /v1/governance/history`, as `lotline governance history`), and
+/// the height it runs through.
 pub async fn membership_history(
     config: &NodeConfig,
     genesis: Arc<Genesis>,
-) -> Result<Arc<History>, String> {
+) -> Result<(Arc<History>, u64), String> {
     let client = lotline_sdk::Client::new(&api_url(config)).map_err(|e| e.to_string())?;
     let file = tokio::time::timeout(PEER_TIMEOUT * 5, client.membership_history())
         .await
@@ -68,26 +71,78 @@ pub async fn membership_history(
     let history = file
         .follow(genesis)
         .map_err(|e| format!("the node's membership history does not verify: {e}"))?;
-    Ok(Arc::new(history))
+    Ok((Arc::new(history), file.through_height))
 }
 
-/// A TCP connection to every other validator's libp2p address.
-pub async fn check_peers(genesis: &Genesis, me: Option<u16>, report: &mut Report) {
-    let validators = genesis.validators();
-    if validators.len() == 1 {
-        report.ok("peers", "a single validator: no peers to reach");
+/// What the chain admits now: the genesis, the membership history and the
+/// height it runs through (`history` in the module above).
+pub struct Admitted<'a> {
+    pub genesis: &'a Genesis,
+    pub history: &'a History,
+    pub height: u64,
+}
+
+impl Admitted<'_> {
+    /// The other node keys the transport admits at the next height
+    /// (`consensus::epoch::admitted`: the validators of the epoch in force
+    /// and of the next one once voted, and the followers), in peer-table
+    /// order, each with its org, whether it is a validator, and the chain's
+    /// `p2p` hint.
+    fn peers(&self, me: Option<PublicKey>) -> Vec<(PublicKey, KeyFacts, bool)> {
+        let next = self.height + 1;
+        let current = self.history.at(next);
+        let epoch = current.epoch().0;
+        let admitted = epoch::admitted(self.genesis, self.history, epoch, next);
+        let validators: Vec<PublicKey> = [Some(current), self.history.epoch(epoch + 1)]
+            .into_iter()
+            .flatten()
+            .flat_map(|m| epoch::keys(&m))
+            .collect();
+        epoch::node_keys(self.genesis, self.history)
+            .into_iter()
+            .filter(|(key, _)| admitted.contains(key) && Some(*key) != me)
+            .map(|(key, facts)| {
+                let validator = validators.contains(&key);
+                (key, facts, validator)
+            })
+            .collect()
+    }
+}
+
+/// A TCP connection to every other node the chain admits now (validators
+/// of the epoch in force and followers, not only the genesis ones), at the
+/// operator's `[p2p] peers` address for its key, else the chain's hint.
+pub async fn check_peers(
+    config: &NodeConfig,
+    chain: &Admitted<'_>,
+    me: Option<PublicKey>,
+    report: &mut Report,
+) {
+    let peers = chain.peers(me);
+    if peers.is_empty() {
+        report.ok("peers", "no other node is admitted: no peers to reach");
         return;
     }
-    for (i, validator) in validators.iter().enumerate() {
-        if me.is_some_and(|me| usize::from(me) == i) {
-            continue;
-        }
-        let area = format!("peer {}", validator.org);
-        let Some(addr) = &validator.p2p else {
-            report.note(area, "the genesis gives no p2p address; not checked");
+    for (key, facts, validator) in peers {
+        let area = if validator {
+            format!("peer {}", facts.org)
+        } else {
+            let hex = key.to_hex();
+            format!("peer {} follower {}", facts.org, &hex[..8])
+        };
+        let configured = config
+            .p2p_peers
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, addr)| addr.to_string());
+        let Some(addr) = configured.or(facts.p2p) else {
+            report.note(
+                area,
+                "neither the chain nor [p2p] peers gives a p2p address; not checked",
+            );
             continue;
         };
-        let target = match tcp_target(addr) {
+        let target = match tcp_target(&addr) {
             Ok(target) => target,
             Err(text) => {
                 report.problem(area, format!("p2p address {addr:?}: {text}"));
