@@ -1970,6 +1970,31 @@ async fn a_validator_restarted_with_its_rotated_key_keeps_signing() {
     .await;
     rotated.shutdown().await;
     crate::support::n4::damage_block(&config.data_dir, damaged);
+    // With the key file the rotation replaced, repair says so plainly
+    // (which change, from which height, which key) instead of waiting for
+    // peers that refuse it.
+    let stale = lotline_node::NodeConfig {
+        node_key: four.configs[2].node_key.clone(),
+        ..config.clone()
+    };
+    match lotline_node::ops::repair::repair(&stale, std::time::Duration::from_secs(60)).await {
+        Err(lotline_node::ops::repair::RepairError::Retired {
+            key,
+            from: retired_from,
+            change,
+            advice,
+        }) => {
+            assert_eq!(
+                (key, retired_from, change),
+                (old_key, from, "rotateNodeKey")
+            );
+            assert!(
+                advice.contains(&new_key.public_key().to_hex()),
+                "names the key to use: {advice}"
+            );
+        }
+        other => panic!("repair with the replaced key: {other:?}"),
+    }
     let report = lotline_node::ops::repair::repair(&config, std::time::Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("repair with the rotated key: {e}"));

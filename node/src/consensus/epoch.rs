@@ -241,6 +241,55 @@ pub fn org_of(genesis: &Genesis, history: &History, key: &PublicKey) -> Option<S
         .map(|(_, facts)| facts.org)
 }
 
+/// Why the chain stopped admitting a node key: the change, the height it
+/// took effect, and for a rotated validator key the key that signs for it
+/// now (the last of a chain of rotations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retired {
+    pub from: u64,
+    pub change: &'static str,
+    pub successor: Option<PublicKey>,
+}
+
+/// The first committed change that retired `key` (`rotateNodeKey` of it,
+/// `removeNode`, `revokeKey`, or `removeOrg` of a follower's org), in
+/// effect order; `None` if none did.
+pub fn retirement(genesis: &Genesis, history: &History, key: &PublicKey) -> Option<Retired> {
+    let org = org_of(genesis, history, key);
+    let mut entries: Vec<_> = history
+        .entries()
+        .iter()
+        .filter(|e| e.void.is_none())
+        .collect();
+    entries.sort_by_key(|e| (e.effective, e.height, e.index));
+    let successor = |from: &PublicKey| {
+        let mut current = *from;
+        for entry in &entries {
+            if let Change::RotateNodeKey { old_key, new_key } = &entry.proposal.change
+                && *old_key == current
+            {
+                current = *new_key;
+            }
+        }
+        current
+    };
+    entries.iter().find_map(|entry| {
+        let change = &entry.proposal.change;
+        let retires = match change {
+            Change::RotateNodeKey { old_key, .. } => old_key == key,
+            Change::RemoveNode { node_key } => node_key == key,
+            Change::RevokeKey { key: revoked } => revoked == key,
+            Change::RemoveOrg { org: removed } => org.as_ref() == Some(removed),
+            _ => false,
+        };
+        retires.then(|| Retired {
+            from: entry.effective,
+            change: change.kind(),
+            successor: matches!(change, Change::RotateNodeKey { .. }).then(|| successor(key)),
+        })
+    })
+}
+
 /// The node keys the transport admits while the engine is in `epoch`
 /// (module doc, "Who is admitted"): the validators of `epoch` and of the
 /// next epoch if there is one, and the followers among the other keys the
@@ -583,6 +632,20 @@ mod tests {
         // the replaced key is out.
         let after = admitted(&genesis, &history, 1, 9);
         assert_eq!(after, set(&[key(1), key(2), key(4), rotated, added]));
+        assert_eq!(
+            retirement(&genesis, &history, &key(3)),
+            Some(Retired {
+                from: 8,
+                change: "rotateNodeKey",
+                successor: Some(rotated)
+            }),
+            "retired at the boundary; the new key signs for it"
+        );
+        assert_eq!(
+            retirement(&genesis, &history, &key(2)),
+            None,
+            "a follower now"
+        );
         // o2 leaves: its removed validator no longer follows.
         record(
             &mut history,
@@ -683,6 +746,15 @@ mod tests {
         let table = epochs.peers(&genesis, &history, 0, 6).unwrap();
         let entry = table.iter().find(|p| p.key == follower).unwrap();
         assert!(!entry.admitted, "disconnected and refused");
+        assert_eq!(
+            retirement(&genesis, &history, &follower),
+            Some(Retired {
+                from: 6,
+                change: "removeNode",
+                successor: None
+            })
+        );
+        assert_eq!(retirement(&genesis, &history, &key(1)), None);
     }
 
     /// Goal: every peer has one engine index per epoch and back; removed

@@ -74,6 +74,13 @@ pub enum RepairError {
         "the node key is no node of this chain (a validator or follower of the genesis or of a vote)"
     )]
     NotValidator,
+    #[error("node key {key} is no longer admitted from height {from} ({change}): {advice}")]
+    Retired {
+        key: lotline_core::PublicKey,
+        from: u64,
+        change: &'static str,
+        advice: String,
+    },
     #[error("a single validator has no peers to repair from; restore from a backup")]
     Solo,
     #[error(
@@ -224,6 +231,42 @@ fn read_block(file: &File, path: &Path, entry: &IndexEntry) -> Result<(BlockReco
     Ok((record, end))
 }
 
+/// Refuses, in plain words, a key the chain no longer admits at the height
+/// after `applied` (the peers, at least as far along, refuse it too):
+/// which change retired it from which height, and for a rotated validator
+/// key the key to repair with instead.
+fn still_admitted(
+    genesis: &Genesis,
+    history: &lotline_genesis::History,
+    applied: u64,
+    key: &lotline_core::PublicKey,
+) -> Result<(), RepairError> {
+    use crate::consensus::epoch;
+    let next = applied + 1;
+    let admitted = epoch::admitted(genesis, history, history.at(next).epoch().0, next);
+    if admitted.contains(key) {
+        return Ok(());
+    }
+    let Some(retired) = epoch::retirement(genesis, history, key) else {
+        return Ok(());
+    };
+    let advice = match retired.successor {
+        Some(successor) => format!(
+            "repair with the node key that replaced it, {successor} (the node_key file the node runs with now)"
+        ),
+        None => {
+            "the consortium retired this node, so no peer serves it; restore from a backup instead"
+                .to_owned()
+        }
+    };
+    Err(RepairError::Retired {
+        key: *key,
+        from: retired.from,
+        change: retired.change,
+        advice,
+    })
+}
+
 /// Repairs the log of the node `config` describes (the node stopped),
 /// waiting up to `connect` for a peer. A log without damage is left alone.
 pub async fn repair(config: &NodeConfig, connect: Duration) -> Result<Report, RepairError> {
@@ -242,15 +285,18 @@ pub async fn repair(config: &NodeConfig, connect: Duration) -> Result<Report, Re
     // The chain's own validator sets (a validator voted in or re-keyed, a
     // later epoch's set) from the stopped node's index; the genesis alone
     // without one.
-    let history = crate::store::stopped_history(data_dir, genesis.clone())?
-        .map(|(history, _)| history)
-        .unwrap_or_else(|| std::sync::Arc::new(lotline_genesis::History::new(genesis.clone())));
+    let (history, applied) = crate::store::stopped_history(data_dir, genesis.clone())?
+        .unwrap_or_else(|| {
+            let genesis_only = lotline_genesis::History::new(genesis.clone());
+            (std::sync::Arc::new(genesis_only), 0)
+        });
     let named = crate::consensus::epoch::node_keys(&genesis, &history)
         .iter()
         .any(|(k, _)| *k == key.public_key());
     if !named {
         return Err(RepairError::NotValidator);
     }
+    still_admitted(&genesis, &history, applied, &key.public_key())?;
     let scan = scan(data_dir)?;
     let height = scan.entries.len() as u64;
     if scan.damaged.is_empty() {
