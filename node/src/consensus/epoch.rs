@@ -755,6 +755,35 @@ mod tests {
             })
         );
         assert_eq!(retirement(&genesis, &history, &key(1)), None);
+
+        // A follower the genesis lists is admitted from the first height,
+        // with its hint, until a vote removes it.
+        let listed = format!(
+            "{}[[followers]]\norg = \"o2\"\nnode_key = \"{}\"\np2p = \"/ip4/127.0.0.1/tcp/7108\"\n",
+            four_orgs().to_toml(),
+            key(8).to_hex()
+        );
+        let genesis = std::sync::Arc::new(Genesis::from_toml(&listed).unwrap());
+        let mut history = History::new(genesis.clone());
+        assert!(admitted(&genesis, &history, 0, 1).contains(&key(8)));
+        let mut epochs = Epochs::new(
+            &genesis,
+            SigningKey::from_seed(&[1; 32]),
+            true,
+            BTreeMap::new(),
+            &history.at(1),
+        );
+        let table = epochs.peers(&genesis, &history, 0, 1).unwrap();
+        let entry = table.iter().find(|p| p.key == key(8)).unwrap();
+        assert_eq!((entry.admitted, entry.validator), (true, false));
+        assert_eq!(entry.addr, Some("/ip4/127.0.0.1/tcp/7108".parse().unwrap()));
+        record(
+            &mut history,
+            3,
+            "remove-listed",
+            Change::RemoveNode { node_key: key(8) },
+        );
+        assert!(!admitted(&genesis, &history, 0, 4).contains(&key(8)));
     }
 
     /// Goal: every peer has one engine index per epoch and back; removed
