@@ -384,6 +384,21 @@ fn destination_party(event: &Event) -> Option<String> {
     destination_of(event, "owning_party").or_else(|| destination_of(event, "possessing_party"))
 }
 
+/// The carrier of a shipment in transit: the `possessing_party` of its
+/// destination list when the list names another party as the goods'
+/// `owning_party` (the haulier or logistics provider that holds the goods
+/// on their way to their next owner). `None` for events that are not
+/// shipments (they derive no [`EdgeKind::ShippedTo`] edge) and for goods
+/// their next owner also possesses on arrival. The goods it carried are
+/// the subjects of the event's `ShippedTo` edges.
+pub fn carrier(event: &Event) -> Option<String> {
+    if !in_transit(event) {
+        return None;
+    }
+    let owner = destination_of(event, "owning_party")?;
+    destination_of(event, "possessing_party").filter(|party| *party != owner)
+}
+
 /// The destination of a shipment: its party, else its location.
 fn destination(event: &Event) -> Option<String> {
     destination_party(event).or_else(|| destination_of(event, "location"))

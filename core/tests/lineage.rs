@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use lotline_core::epcis::Event;
-use lotline_core::lineage::{CustodyState, EdgeKind, canonical, derive};
+use lotline_core::lineage::{CustodyState, EdgeKind, canonical, carrier, derive};
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/epcis");
@@ -145,6 +145,39 @@ fn shipping_puts_goods_in_transit_to_the_owning_party() {
         other => panic!("expected in transit, got {other:?}"),
     }
     assert_eq!(derived.edges[0].kind, EdgeKind::ShippedTo);
+}
+
+#[test]
+fn a_shipment_is_carried_by_the_party_that_possesses_goods_another_will_own() {
+    // Goal: the carrier of a shipment is the possessing party of its
+    // destination list beside a different owning party; a receiver that
+    // both owns and possesses is no carrier, and neither is a party named
+    // on an event that ships nothing.
+    let shipment = |step: &str, possessing: &str| {
+        event(json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": step,
+            "eventTime": "2026-03-02T08:00:00Z", "eventTimeZoneOffset": "+08:00",
+            "epcList": ["https://id.gs1.org/00/095060000000000014"],
+            "destinationList": [
+                {"type": "owning_party", "destination": "urn:epc:id:pgln:9506000.00003"},
+                {"type": "possessing_party", "destination": possessing},
+            ],
+        }))
+    };
+    let haulier = "urn:epc:id:pgln:9506006.00001";
+    assert_eq!(
+        carrier(&shipment("shipping", haulier)).as_deref(),
+        Some(haulier)
+    );
+    // The goods are still shipped to their next owner.
+    let derived = derive(&shipment("shipping", haulier));
+    assert_eq!(derived.edges[0].kind, EdgeKind::ShippedTo);
+    assert_eq!(derived.edges[0].to, "urn:epc:id:pgln:9506000.00003");
+    assert_eq!(
+        carrier(&shipment("shipping", "urn:epc:id:pgln:9506000.00003")),
+        None
+    );
+    assert_eq!(carrier(&shipment("receiving", haulier)), None);
 }
 
 #[test]

@@ -72,6 +72,29 @@ async fn charts_and_root_causes_over_http_follow_the_read_policy() {
     assert!(named.contains(&truth.cause.as_str()), "{top_lot:#}");
     assert!(top_lot["evidence"][0]["path"][0]["attestation"].is_string());
 
+    // The units stores reported damaged on receipt: the planted rough
+    // carrier is the most significant finding, and its evidence ends with
+    // the unit's case carried by it.
+    let response = http
+        .post(format!("{url}/v1/root-cause"))
+        .json(&json!({"bad": truth.carrier_bad}))
+        .send()
+        .await
+        .expect("root cause");
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.expect("json");
+    let top = &answer["findings"][0];
+    assert_eq!(top["kind"], "carrier", "{top:#}");
+    assert_eq!(
+        top["factor"],
+        format!("carrier:{}", truth.carrier),
+        "{top:#}"
+    );
+    let path = top["evidence"][0]["path"].as_array().expect("a path");
+    let last = path.last().expect("a step");
+    assert_eq!(last["kind"], "carriedBy", "{top:#}");
+    assert_eq!(last["to"], truth.carrier.as_str(), "{top:#}");
+
     // The read policy scopes both routes. Inspections are public in the
     // default policy, so an anonymous caller charts the same measurements;
     // but the serialisations (they carry production orders) are not, so it
@@ -1038,6 +1061,21 @@ async fn dashboard_sessions_are_csrf_safe_and_scoped_by_the_read_policy() {
     assert!(found.contains("class=\"finding\""));
     assert!(found.contains(&truth.cause), "the planted cause is found");
     assert!(found.contains("class=\"evidence\" href=\"/v1/attestations/"));
+    // The units stores reported damaged on receipt: the carrier that
+    // delivered them is a finding, named in the page's language, its
+    // evidence ending with the shipment that carried them.
+    let damaged = truth.carrier_bad.join("\n");
+    for (lang, kind, link) in [("en", "Carrier", "carried by"), ("zh", "承运商", "承运")] {
+        let (status, page) = root_cause(
+            session.clone(),
+            form(&[("csrf", &csrf), ("bad", &damaged), ("lang", lang)]),
+        )
+        .await;
+        assert_eq!(status, 200, "{lang}");
+        assert!(page.contains(&truth.carrier), "{lang}: {page}");
+        assert!(page.contains(&format!("<td>{kind}</td>")), "{lang}: {page}");
+        assert!(page.contains(&format!(">{link}</a>")), "{lang}: {page}");
+    }
     // The cookie is no credential for the JSON API's posts.
     let api = http
         .post(format!("{url}/v1/root-cause"))

@@ -83,12 +83,13 @@ fn args() -> Result<Args> {
 }
 
 /// The planted story's scale with at least `events` events in all (the
-/// plain story plus one functional test per unit and the logger event).
+/// plain story plus its planted causes' events, which the stream counts
+/// before it is told).
 fn scale_for(events: u64) -> Scale {
     let shape = Scale::for_events(1);
     let per_campaign = |campaigns: u32| {
         let scale = Scale { campaigns, ..shape };
-        scale.event_count() + scale.units_per_campaign() * u64::from(campaigns) + 1
+        SupplyChainWorkload::planted(SEED, scale, &Roles::demo()).len() as u64
     };
     let mut campaigns = 1u32;
     while per_campaign(campaigns) < events {

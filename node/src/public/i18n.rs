@@ -5,6 +5,7 @@
 use lotline_core::epcis::{InspectionResult, RecallClass, Severity};
 
 use super::view::StepKind;
+use crate::quality::root_cause::{FactorKind, LinkKind};
 
 /// A language the pages are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +300,48 @@ pub struct Dash {
     pub bad: &'static str,
     pub no_findings: &'static str,
     pub forbidden_form: &'static str,
+}
+
+impl Dash {
+    /// A root-cause factor's kind, as the findings table names it.
+    pub fn factor_kind(&self, kind: &FactorKind) -> &'static str {
+        let zh = self.lang == "zh";
+        match (kind, zh) {
+            (FactorKind::Lot, false) => "Lot",
+            (FactorKind::Lot, true) => "批次",
+            (FactorKind::Material, false) => "Material",
+            (FactorKind::Material, true) => "物料",
+            (FactorKind::ProcessStep, false) => "Process step",
+            (FactorKind::ProcessStep, true) => "工序",
+            (FactorKind::ProductionDay, false) => "Production day",
+            (FactorKind::ProductionDay, true) => "生产日期",
+            (FactorKind::Container, false) => "Container",
+            (FactorKind::Container, true) => "包装容器",
+            (FactorKind::Destination, false) => "Destination",
+            (FactorKind::Destination, true) => "收货方",
+            (FactorKind::Carrier, false) => "Carrier",
+            (FactorKind::Carrier, true) => "承运商",
+        }
+    }
+
+    /// One link of a finding's evidence path.
+    pub fn link_kind(&self, kind: &LinkKind) -> &'static str {
+        let zh = self.lang == "zh";
+        match (kind, zh) {
+            (LinkKind::TransformedInto, false) => "made into",
+            (LinkKind::TransformedInto, true) => "加工为",
+            (LinkKind::Serialised, false) => "serialised",
+            (LinkKind::Serialised, true) => "赋码",
+            (LinkKind::PackedIn, false) => "packed in",
+            (LinkKind::PackedIn, true) => "装入",
+            (LinkKind::AssociatedWith, false) => "associated with",
+            (LinkKind::AssociatedWith, true) => "关联",
+            (LinkKind::ShippedTo, false) => "shipped to",
+            (LinkKind::ShippedTo, true) => "发往",
+            (LinkKind::CarriedBy, false) => "carried by",
+            (LinkKind::CarriedBy, true) => "承运",
+        }
+    }
 }
 
 pub static DASH_EN: Dash = Dash {

@@ -1,14 +1,18 @@
 //! What a root cause (and a chart's lot subgroups) reads instead of walking
-//! the lineage per unit: each lot's serialised units, and the units each
-//! container was packed with and each party or place was shipped, written
-//! at commit (store format 11) with the events that put them there.
+//! the lineage per unit: each lot's serialised units, the units each
+//! container was packed with and each party or place was shipped (store
+//! format 11), and the units each carrier carried (format 15), written at
+//! commit with the events that put them there.
 //!
 //! ```text
-//! l | lot  | 0 | kind | height | idx -> postcard(Vec<u64>)  the units (fingerprints) one event
-//!                                      serialised from the lot (kind: serialised, transformedInto)
-//! d | node | 0 | height | idx        -> postcard(Content)   the units one event packed into the
-//!                                      container `node` or shipped to `node`, each group with
-//!                                      the packing events below it that must stand for it
+//! l | lot     | 0 | kind | height | idx -> postcard(Vec<u64>)  the units (fingerprints) one event
+//!                                         serialised from the lot (kind: serialised, transformedInto)
+//! d | node    | 0 | height | idx        -> postcard(Content)   the units one event packed into the
+//!                                         container `node` or shipped to `node`, each group with
+//!                                         the packing events below it that must stand for it
+//! f | carrier | 0 | height | idx        -> postcard(Content)   the units one shipment carried by
+//!                                         `carrier` (`lineage::carrier`: the possessing party of
+//!                                         its destination list), as `d` holds them
 //! ```
 //!
 //! A unit is named by a fingerprint (the first 8 bytes of its serial's
@@ -42,6 +46,7 @@ use crate::trace::Reader;
 
 const PREFIX_LOT_UNITS: u8 = b'l';
 const PREFIX_CONTENT: u8 = b'd';
+const PREFIX_CARRIED: u8 = b'f';
 /// How many container levels above the first a content holds (and a root
 /// cause climbs from a unit): a unit in a case in a pallet is one.
 pub(crate) const CONTAINER_LEVELS_MAX: usize = 4;
@@ -80,6 +85,23 @@ struct Content {
     /// The record's own event id fingerprint (0: none).
     event: u64,
     groups: Vec<Group>,
+}
+
+/// Which units of a node the index keeps: what was packed into it or
+/// shipped to it (`d`), or what it carried (`f`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Held {
+    Contents,
+    Carried,
+}
+
+impl Held {
+    fn prefix(self) -> u8 {
+        match self {
+            Held::Contents => PREFIX_CONTENT,
+            Held::Carried => PREFIX_CARRIED,
+        }
+    }
 }
 
 /// `d` contents written earlier in the block being applied, which a later
@@ -121,7 +143,7 @@ fn kind_of_tag(tag: u8) -> EdgeKind {
     }
 }
 
-/// Adds one committed event's `l` and `d` records to the block's batch
+/// Adds one committed event's `l`, `d` and `f` records to the block's batch
 /// (called after `store::lineage::index` with the edges it derived). A pure
 /// function of the chain: contents read only committed records and the
 /// ones this block wrote before.
@@ -133,7 +155,8 @@ pub(crate) fn index(
     edges: &[Edge],
 ) -> Result<(), StoreError> {
     let mut serialised: BTreeMap<(&str, u8), Vec<u64>> = BTreeMap::new();
-    let mut inside: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut inside: BTreeMap<(Held, &str), Vec<&str>> = BTreeMap::new();
+    let carrier = lotline_core::lineage::carrier(&statement.event);
     for edge in edges {
         match edge.kind {
             // A commissioning's edge ends at an item by construction.
@@ -147,9 +170,16 @@ pub(crate) fn index(
                 .push(fingerprint(&edge.to)),
             EdgeKind::PackedIn | EdgeKind::ShippedTo => {
                 inside
-                    .entry(edge.to.as_str())
+                    .entry((Held::Contents, edge.to.as_str()))
                     .or_default()
                     .push(edge.from.as_str());
+                // What a shipment ships, its carrier carries.
+                if let (EdgeKind::ShippedTo, Some(carrier)) = (edge.kind, &carrier) {
+                    inside
+                        .entry((Held::Carried, carrier.as_str()))
+                        .or_default()
+                        .push(edge.from.as_str());
+                }
             }
             _ => {}
         }
@@ -161,7 +191,7 @@ pub(crate) fn index(
         );
     }
     let event = fingerprint_of_event(statement.event.event_id.as_deref());
-    for (node, children) in inside {
+    for ((held, node), children) in inside {
         let mut content = Content {
             orgs: vec![statement.org.clone()],
             event,
@@ -190,15 +220,18 @@ pub(crate) fn index(
             continue;
         }
         batch.insert(
-            index::listing_key(PREFIX_CONTENT, node, at.height, at.index),
+            index::listing_key(held.prefix(), node, at.height, at.index),
             index::encode(&content),
         );
-        batch
-            .exposure
-            .contents
-            .entry(node.to_owned())
-            .or_default()
-            .push((at, Arc::new(content)));
+        // Only containers are nested into later contents.
+        if held == Held::Contents {
+            batch
+                .exposure
+                .contents
+                .entry(node.to_owned())
+                .or_default()
+                .push((at, Arc::new(content)));
+        }
     }
     Ok(())
 }
@@ -248,7 +281,7 @@ fn contents(
     pending: &Pending,
     node: &str,
 ) -> Result<Vec<(Position, Arc<Content>)>, StoreError> {
-    let mut out = stored_contents(reader, node)?;
+    let mut out = stored_contents(reader, Held::Contents, node)?;
     if let Some(written) = pending.contents.get(node) {
         out.extend(written.iter().cloned());
     }
@@ -257,9 +290,10 @@ fn contents(
 
 fn stored_contents(
     reader: &StoreReader,
+    held: Held,
     node: &str,
 ) -> Result<Vec<(Position, Arc<Content>)>, StoreError> {
-    let prefix = index::listing_prefix(PREFIX_CONTENT, node);
+    let prefix = index::listing_prefix(held.prefix(), node);
     let mut out = Vec::new();
     for entry in reader.scan_from(&prefix, &prefix) {
         let (key, value) = entry?;
@@ -479,13 +513,14 @@ impl Serials {
             .map(|s| (s.lot.as_str(), s.at, s.kind, s.origin.as_ref()))
     }
 
-    /// The population units `node` was packed with or shipped (standing
-    /// records whose packing events inside stand too), as places, each once,
-    /// in no order.
+    /// The population units `node` holds as `held` says (packed with or
+    /// shipped, or carried; standing records whose packing events inside
+    /// stand too), as places, each once, in no order.
     pub(crate) fn inside(
         &self,
         reader: &mut Reader<'_>,
         judge: &mut Judge,
+        held: Held,
         node: &str,
     ) -> Result<Vec<u32>, StoreError> {
         let mut met = self.met.borrow_mut();
@@ -497,7 +532,7 @@ impl Serials {
         }
         let read = *read;
         let mut out = Vec::new();
-        for (at, content) in stored_contents(reader.store, node)? {
+        for (at, content) in stored_contents(reader.store, held, node)? {
             let org = |i: u32| content.orgs.get(i as usize).map_or("", String::as_str);
             if !judge.stands(reader, at, org(0), content.event)? {
                 continue;
@@ -597,10 +632,48 @@ mod tests {
         destination: &str,
         serials: &Serials,
     ) -> BTreeSet<u32> {
+        shipped(reader, destination, None, serials)
+    }
+
+    /// What walking finds carried by `carrier`: the units shipped, and the
+    /// units inside the containers shipped, by the standing shipments (to
+    /// any destination) whose signed statements name it as their carrier.
+    fn walked_carried(
+        reader: &mut Reader<'_>,
+        destinations: &BTreeSet<String>,
+        carrier: &str,
+        serials: &Serials,
+    ) -> BTreeSet<u32> {
+        let mut out = BTreeSet::new();
+        for destination in destinations {
+            out.extend(shipped(reader, destination, Some(carrier), serials));
+        }
+        out
+    }
+
+    /// The units shipped to `destination` (by `carrier` only, if given).
+    fn shipped(
+        reader: &mut Reader<'_>,
+        destination: &str,
+        carrier: Option<&str>,
+        serials: &Serials,
+    ) -> BTreeSet<u32> {
         let mut out = BTreeSet::new();
         for (_, edge) in reader.edges(destination, End::To).expect("edges") {
             if edge.kind != EdgeKind::ShippedTo {
                 continue;
+            }
+            if let Some(carrier) = carrier {
+                let stored = reader
+                    .store
+                    .attestation(&edge.origin.attestation)
+                    .expect("read")
+                    .expect("the shipment");
+                let statement =
+                    Statement::from_payload(&stored.envelope.payload).expect("statement");
+                if lotline_core::lineage::carrier(&statement.event).as_deref() != Some(carrier) {
+                    continue;
+                }
             }
             match serials.place(&edge.other) {
                 Some(place) => {
@@ -613,12 +686,19 @@ mod tests {
     }
 
     /// The small story loaded in blocks of 7 (contents are built across
-    /// blocks and within one), and every edge it states, in chain order.
-    fn story() -> (tempfile::TempDir, crate::bulk_load::Loaded, Vec<Edge>) {
+    /// blocks and within one), every edge it states, in chain order, and
+    /// the carriers its shipments name.
+    fn story() -> (
+        tempfile::TempDir,
+        crate::bulk_load::Loaded,
+        Vec<Edge>,
+        BTreeSet<String>,
+    ) {
         let dir = tempfile::tempdir().expect("tempdir");
         let loaded =
             crate::bulk_load::load(dir.path(), Scale::small(), 7, |_, _| {}).expect("load");
         let mut edges = Vec::new();
+        let mut carriers = BTreeSet::new();
         for height in 1..=loaded.store.height() {
             let record = loaded
                 .store
@@ -628,21 +708,23 @@ mod tests {
             for envelope in &record.block.attestations {
                 let statement = Statement::from_payload(&envelope.payload).expect("statement");
                 edges.extend(lotline_core::lineage::derive(&statement.event).edges);
+                carriers.extend(lotline_core::lineage::carrier(&statement.event));
             }
         }
-        (dir, loaded, edges)
+        (dir, loaded, edges, carriers)
     }
 
     /// Goal: the contents kept at commit answer what walking the lineage at
-    /// read time answers, for every container and destination of the
-    /// story, whoever asks: a caller who sees all, one whose every record
-    /// is judged one by one, and callers who may not read one org (its
-    /// packing or shipping events then take their units out). Method: the
-    /// small story ([`story`]); each node's units both ways, as sets of
-    /// places.
+    /// read time answers, for every container, destination and carrier of
+    /// the story, whoever asks: a caller who sees all, one whose every
+    /// record is judged one by one, and callers who may not read one org
+    /// (its packing or shipping events then take their units out). Method:
+    /// the small story ([`story`]); each node's units both ways, as sets of
+    /// places; a carrier's by walking its shipments' edges and reading
+    /// each shipment's carrier from its signed statement.
     #[test]
     fn contents_kept_at_commit_answer_what_walking_the_lineage_answers() {
-        let (_dir, loaded, edges) = story();
+        let (_dir, loaded, edges, carriers) = story();
         let store = loaded.store.reader();
         // Every product's lots, containers and destinations of the story.
         let mut stems = BTreeSet::new();
@@ -666,8 +748,8 @@ mod tests {
         }
         let stems: Vec<String> = stems.into_iter().collect();
         assert!(
-            containers.len() > 20 && destinations.len() > 2,
-            "a story with packing and shipping"
+            containers.len() > 20 && destinations.len() > 2 && carriers.len() > 2,
+            "a story with packing, shipping and carriers"
         );
         let views: [(&str, &dyn Visibility); 5] = [
             ("sees all", &SeeAll),
@@ -677,6 +759,7 @@ mod tests {
             ("not the supplier", &AllBut("supplier")),
         ];
         let mut nonempty = 0usize;
+        let mut carried = 0usize;
         for (name, view) in views {
             let mut reader = Reader::new(&store, view);
             reader.know_declarations(1_000).expect("declarations");
@@ -691,7 +774,7 @@ mod tests {
             ] {
                 for node in nodes {
                     let kept: BTreeSet<u32> = serials
-                        .inside(&mut reader, &mut judge, node)
+                        .inside(&mut reader, &mut judge, Held::Contents, node)
                         .expect("inside")
                         .into_iter()
                         .collect();
@@ -700,8 +783,21 @@ mod tests {
                     nonempty += usize::from(!kept.is_empty());
                 }
             }
+            for carrier in &carriers {
+                let kept: BTreeSet<u32> = serials
+                    .inside(&mut reader, &mut judge, Held::Carried, carrier)
+                    .expect("carried")
+                    .into_iter()
+                    .collect();
+                let walked = walked_carried(&mut reader, &destinations, carrier, &serials);
+                assert_eq!(kept, walked, "carrier {carrier} as a caller who {name}");
+                carried += usize::from(!kept.is_empty());
+            }
         }
         assert!(nonempty > 50, "most nodes hold units: {nonempty}");
+        // Every carrier carried units, except for callers who may not read
+        // the shipper that named it.
+        assert!(carried >= 3 * carriers.len(), "{carried}");
     }
 
     /// Goal: a lot's units as kept at commit are its standing
@@ -709,7 +805,7 @@ mod tests {
     /// every serialised item's lot from the index and from its edges.
     #[test]
     fn a_units_lot_is_its_first_standing_serialisation() {
-        let (_dir, loaded, edges) = story();
+        let (_dir, loaded, edges, _) = story();
         let store = loaded.store.reader();
         let mut reader = Reader::new(&store, &SeeAll);
         let mut units = BTreeMap::new();

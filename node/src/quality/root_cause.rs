@@ -10,9 +10,9 @@
 //!      (the lots' unit records kept at commit, `exposure::Serials`)
 //!   -> factors of each finished lot, shared by all its units: every lot
 //!      and material its backward trace reaches, and its production day
-//!   -> factors of each bad unit: the containers it was packed in and the
-//!      parties those were shipped to (their units from the contents kept
-//!      at commit, `exposure`)
+//!   -> factors of each bad unit: the containers it was packed in, the
+//!      parties those were shipped to and the carriers that carried them
+//!      (their units from the contents kept at commit, `exposure`)
 //!   -> factors with identical exposure are one finding (confounded: the
 //!      data cannot tell them apart, and the answer says so)
 //!   -> one-sided Fisher exact test per finding, Benjamini-Hochberg over all
@@ -40,7 +40,7 @@ use lotline_core::lineage::EdgeKind;
 use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
-use super::exposure::{CONTAINER_LEVELS_MAX, Judge, Serials};
+use super::exposure::{CONTAINER_LEVELS_MAX, Held, Judge, Serials};
 use super::series::SeriesError;
 use super::stats::{self, LogFactorials, Table};
 use crate::store::lineage::{EdgeRecord, End, Origin};
@@ -116,13 +116,41 @@ pub enum RootCauseError {
     Store(#[from] StoreError),
 }
 
+/// How the two ends of an evidence step are linked: a lineage edge, or a
+/// shipment's carrier (which is no edge of the lineage: the goods went to
+/// their next owner, the carrier only held them on the way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LinkKind {
+    TransformedInto,
+    Serialised,
+    PackedIn,
+    AssociatedWith,
+    ShippedTo,
+    /// `from` was carried by the carrier `to` (the party a shipment names
+    /// as the goods' possessing party on their way, `lineage::carrier`).
+    CarriedBy,
+}
+
+impl From<EdgeKind> for LinkKind {
+    fn from(kind: EdgeKind) -> LinkKind {
+        match kind {
+            EdgeKind::TransformedInto => LinkKind::TransformedInto,
+            EdgeKind::Serialised => LinkKind::Serialised,
+            EdgeKind::PackedIn => LinkKind::PackedIn,
+            EdgeKind::AssociatedWith => LinkKind::AssociatedWith,
+            EdgeKind::ShippedTo => LinkKind::ShippedTo,
+        }
+    }
+}
+
 /// One link of a trace path, in material flow.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub from: String,
     pub to: String,
-    pub kind: EdgeKind,
+    pub kind: LinkKind,
     pub attestation: AttestationId,
     pub height: u64,
     pub event_time: String,
@@ -153,7 +181,13 @@ pub enum FactorKind {
     Container,
     /// A party or place units were shipped to.
     Destination,
+    /// A haulier that carried units (`carrier:<party>`: the possessing
+    /// party a shipment names beside the goods' next owner).
+    Carrier,
 }
+
+/// How a carrier is named as a factor (its party id after the prefix).
+const CARRIER_FACTOR: &str = "carrier:";
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -349,8 +383,9 @@ pub fn root_cause(
         .collect();
     let mut unit_paths: HashMap<(String, String), Vec<Step>> = HashMap::new();
     let mut unit_factors: BTreeMap<(String, FactorKind), BTreeSet<String>> = BTreeMap::new();
+    let mut carriers = Carriers::default();
     for unit in &bad {
-        for (factor, kind, path) in packing(&mut reader, unit)? {
+        for (factor, kind, path) in packing(&mut reader, &mut carriers, unit)? {
             unit_paths
                 .entry((factor.clone(), unit.clone()))
                 .or_insert(path);
@@ -360,7 +395,11 @@ pub fn root_cause(
     reader.forget_edges();
     let mut judge = Judge::new(&reader);
     for (factor, kind) in unit_factors.keys() {
-        let members = population.inside(&mut reader, &mut judge, factor)?;
+        let (held, node) = match factor.strip_prefix(CARRIER_FACTOR) {
+            Some(party) if *kind == FactorKind::Carrier => (Held::Carried, party),
+            _ => (Held::Contents, factor.as_str()),
+        };
+        let members = population.inside(&mut reader, &mut judge, held, node)?;
         let mut digest = 0u64;
         let mut bad_members: Vec<&str> = Vec::new();
         for place in &members {
@@ -491,14 +530,14 @@ impl Exposure {
 fn step(
     from: &str,
     to: &str,
-    kind: EdgeKind,
+    kind: impl Into<LinkKind>,
     at: crate::store::index::Position,
     origin: &Origin,
 ) -> Step {
     Step {
         from: from.to_owned(),
         to: to.to_owned(),
-        kind,
+        kind: kind.into(),
         attestation: origin.attestation,
         height: at.height,
         event_time: origin.event_time.clone(),
@@ -682,11 +721,36 @@ fn process_step(edge: &EdgeRecord) -> Option<String> {
     Some(format!("step:{step}@{read_point}"))
 }
 
-/// The containers a unit was packed in (and theirs, a few levels up) and
-/// the parties those, or the unit, were shipped to; each with the path
-/// from the factor's side to the unit.
+/// The carrier each shipment names, by the shipment's attestation: the
+/// bad units of one delivery share its shipment, read once.
+#[derive(Default)]
+struct Carriers(HashMap<AttestationId, Option<String>>);
+
+impl Carriers {
+    /// The carrier of the shipment `origin` states (`lineage::carrier`),
+    /// if it names one. The caller saw the shipment's edge, so it may read
+    /// the event.
+    fn of(&mut self, reader: &Reader<'_>, origin: &Origin) -> Result<Option<String>, StoreError> {
+        if let Some(known) = self.0.get(&origin.attestation) {
+            return Ok(known.clone());
+        }
+        let carrier = reader
+            .store
+            .attestation(&origin.attestation)?
+            .and_then(|stored| Statement::from_payload(&stored.envelope.payload).ok())
+            .and_then(|statement| lotline_core::lineage::carrier(&statement.event));
+        self.0.insert(origin.attestation, carrier.clone());
+        Ok(carrier)
+    }
+}
+
+/// The containers a unit was packed in (and theirs, a few levels up), the
+/// parties those, or the unit, were shipped to and the carriers that
+/// carried them there; each with the path from the factor's side to the
+/// unit.
 fn packing(
     reader: &mut Reader<'_>,
+    carriers: &mut Carriers,
     unit: &str,
 ) -> Result<Vec<(String, FactorKind, Vec<Step>)>, RootCauseError> {
     let mut out = Vec::new();
@@ -705,6 +769,15 @@ fn packing(
                         next.push((edge.other, reaching));
                     }
                     EdgeKind::ShippedTo => {
+                        if let Some(carrier) = carriers.of(reader, &edge.origin)? {
+                            let by = step(&node, &carrier, LinkKind::CarriedBy, at, &edge.origin);
+                            let carried = std::iter::once(by).chain(path.iter().cloned()).collect();
+                            out.push((
+                                format!("{CARRIER_FACTOR}{carrier}"),
+                                FactorKind::Carrier,
+                                carried,
+                            ));
+                        }
                         out.push((edge.other, FactorKind::Destination, reaching));
                     }
                     _ => {}

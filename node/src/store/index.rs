@@ -70,7 +70,9 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// instead of one key per name and event.
 /// 14: the sealed points of period-keyed records move from `v` (shared
 /// with the eventID listing) to a keyspace of their own, `z`.
-pub const FORMAT: u32 = 14;
+/// 15: `f`, the units each carrier carried (`quality::exposure`): root
+/// cause ranks carriers.
+pub const FORMAT: u32 = 15;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
@@ -79,8 +81,8 @@ pub const PREFIX_EVIDENCE: u8 = b'e';
 // (who stated an event), `j` (an event's edges), `g` (edges of unlisted nodes), `h` (custody), `k` (an event's custody
 // reached through edges), `q` (quality facts),
 // `r` (recall orders), `x` (error declarations); root cause's exposure
-// index (`quality::exposure`) uses `l` (a lot's units) and `d` (a
-// container's or destination's units).
+// index (`quality::exposure`) uses `l` (a lot's units), `d` (a
+// container's or destination's units) and `f` (a carrier's units).
 
 /// The value of a key that says everything in its key.
 pub const EMPTY: &[u8] = &[];

@@ -36,6 +36,7 @@ fn name(prefix: u8) -> &'static str {
         b'c' => "governance transactions",
         b'd' => "container and destination units (quality)",
         b'e' => "evidence",
+        b'f' => "carrier units (quality)",
         b'g' => "lineage edges of unlisted nodes",
         b'j' => "event edges",
         b'h' => "custody",

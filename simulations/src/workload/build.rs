@@ -117,6 +117,37 @@ pub(super) fn transfer(from: &Party, to: &Party) -> (Vec<Source>, Vec<Destinatio
     (sources, destinations)
 }
 
+/// Which end of a carried transfer an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Leg {
+    Despatch,
+    Receipt,
+}
+
+/// [`transfer`] by a haulier: the carrier takes possession when the goods
+/// leave (the despatch's destination list names it `possessing_party`
+/// beside the next owner) and hands them over on arrival (the receipt's
+/// source list names it).
+pub(super) fn carried(
+    from: &Party,
+    to: &Party,
+    carrier: &Party,
+    leg: Leg,
+) -> (Vec<Source>, Vec<Destination>) {
+    let (mut sources, mut destinations) = transfer(from, to);
+    match leg {
+        Leg::Despatch => destinations.push(Destination {
+            kind: "possessing_party".to_owned(),
+            destination: carrier.party.clone(),
+        }),
+        Leg::Receipt => sources.push(Source {
+            kind: "possessing_party".to_owned(),
+            source: carrier.party.clone(),
+        }),
+    }
+    (sources, destinations)
+}
+
 /// A measurement with spec limits.
 pub(super) fn measurement(
     name: &str,

@@ -3,6 +3,10 @@
 //! temperature readings; one excursion in the first campaign), breaks the
 //! pallets into cases and delivers cases to retail stores.
 //!
+//! Hauliers carry every shipment (parties, not member orgs): the despatch
+//! names the carrier as the goods' `possessing_party` beside their next
+//! owner, the receipt as the party that hands them over.
+//!
 //! Retail stores are trading parties, not member orgs, so the distributor
 //! records both the despatch and the store's receipt (the store's receiving
 //! advice, `recadv`, relayed as proof of delivery). The recall and the
@@ -16,12 +20,25 @@ use lotline_core::epcis::{
 };
 use serde_json::Value;
 
-use super::build::{self, HOUR_MS, MINUTE_MS, round1, round2};
-use super::ids::{self, Party, RETAILERS};
+use super::build::{self, HOUR_MS, Leg, MINUTE_MS, round1, round2};
+use super::ids::{self, CARRIERS, Party, RETAILERS};
 use super::production::Pallet;
 use super::signal::{EXCURSION_INTERVAL_MINUTES, EXCURSION_READINGS};
 use super::story::Story;
 use crate::workload::COLD_CHAIN_MAX_CEL;
+
+/// The haulier of every shipment from the manufacturer to a centre.
+const LINE_HAUL_CARRIER: u32 = 0;
+
+/// The haulier of retail delivery `order` of `campaign`: the delivery
+/// carriers (every carrier but the line-haul one) take a campaign's
+/// deliveries in turn, from a turn that is a pure function of the seed and
+/// the campaign (so choosing draws nothing from the story's generator).
+pub(super) fn delivery_carrier(seed: u64, campaign: u32, order: u64) -> u32 {
+    let delivery = u64::from(CARRIERS - 1);
+    let turn = ids::pick(seed, u64::from(campaign), delivery);
+    1 + ((turn + order) % delivery) as u32
+}
 
 impl Story {
     /// Ships, stores, unpacks and delivers campaign `campaign`'s pallets.
@@ -36,6 +53,7 @@ impl Story {
             vec![],
             (2 * 60, 6 * 60),
             false,
+            &ids::carrier(LINE_HAUL_CARRIER),
         );
         self.cold_storage(campaign, &centre, &ssccs);
         for pallet in pallets {
@@ -63,7 +81,21 @@ impl Story {
             let reference = format!("PO{}", self.document_number());
             let po = self.transaction("po", &store, &reference);
             let excursion = warm && index == 0;
-            self.transport(&centre, &store, &ssccs, vec![po], (10, 30), excursion);
+            let carrier = ids::carrier(delivery_carrier(self.seed, campaign, index as u64));
+            self.transport(
+                &centre,
+                &store,
+                &ssccs,
+                vec![po],
+                (10, 30),
+                excursion,
+                &carrier,
+            );
+            let delivered: Vec<String> = order
+                .iter()
+                .flat_map(|(_, units)| units.iter().cloned())
+                .collect();
+            self.damage_on_receipt(campaign, index as u64, &centre, &store, &delivered);
             let units = order
                 .first()
                 .map(|(_, units)| units.clone())
@@ -73,8 +105,10 @@ impl Story {
     }
 
     /// A shipment from `from` and its receipt at `to`, `transit` minutes
-    /// apart. The sender attests the despatch; the receiver attests the
-    /// receipt, or the sender when the receiver is not a member (a store).
+    /// apart, by `carrier`. The sender attests the despatch; the receiver
+    /// attests the receipt, or the sender when the receiver is not a
+    /// member (a store).
+    #[allow(clippy::too_many_arguments)]
     fn transport(
         &mut self,
         from: &Party,
@@ -83,6 +117,7 @@ impl Story {
         mut transactions: Vec<lotline_core::epcis::BizTransaction>,
         transit: (u64, u64),
         excursion: bool,
+        carrier: &Party,
     ) {
         let reference = format!("DA{}", self.document_number());
         transactions.push(self.transaction("desadv", from, &reference));
@@ -93,7 +128,8 @@ impl Story {
         event.disposition = Some("in_transit".to_owned());
         event.read_point = from.site();
         event.biz_transaction_list = transactions.clone();
-        (event.source_list, event.destination_list) = build::transfer(from, to);
+        (event.source_list, event.destination_list) =
+            build::carried(from, to, carrier, Leg::Despatch);
         self.push(&from.org, event);
         if excursion {
             self.slow_excursion(from, ssccs);
@@ -123,8 +159,50 @@ impl Story {
         event.read_point = to.site();
         event.biz_location = to.site();
         event.biz_transaction_list = transactions;
-        (event.source_list, event.destination_list) = build::transfer(from, to);
+        (event.source_list, event.destination_list) =
+            build::carried(from, to, carrier, Leg::Receipt);
         self.push(receiver, event);
+    }
+
+    /// A planted story's damage report: when retail delivery `order` of
+    /// `campaign` arrives damaged (`signal::arrives_damaged`), the store
+    /// finds the damaged units on receipt and the distributor, which
+    /// records the store's receipts, states a non-conformance about them.
+    /// Draws only from the signal's generator.
+    fn damage_on_receipt(
+        &mut self,
+        campaign: u32,
+        order: u64,
+        centre: &Party,
+        store: &Party,
+        delivered: &[String],
+    ) {
+        let carrier = delivery_carrier(self.seed, campaign, order);
+        if !super::signal::arrives_damaged(self.seed, campaign, order, carrier) {
+            return;
+        }
+        let Some(signal) = self.signal.as_mut() else {
+            return;
+        };
+        let damaged = signal.damaged(carrier, delivered);
+        let code = format!("DMG-{:06}", signal.truth.carrier_bad.len());
+        self.now_ms += MINUTE_MS + 1;
+        let mut event = self.event(EventType::ObjectEvent, Some(Action::Observe));
+        event.epc_list = damaged;
+        event.biz_step = Some("inspecting".to_owned());
+        event.disposition = Some("damaged".to_owned());
+        event.read_point = store.site();
+        event.biz_location = store.site();
+        event.quality = Some(QualityFact::NonConformance {
+            code,
+            description: "found damaged on receipt at the store: cracked barrel or bent \
+                          plunger rod"
+                .to_owned(),
+            severity: Severity::Major,
+            handling: Some(NonConformanceHandling::ReturnToSupplier),
+        });
+        self.push(&centre.org, event);
+        self.summary.non_conformances += 1;
     }
 
     /// Temperature readings of the pallets in the cold room; in the

@@ -16,11 +16,16 @@ pub(super) const MANUFACTURER_PREFIX: &str = "9506002";
 pub(super) const DISTRIBUTOR_PREFIX: &str = "9506003";
 pub(super) const REGULATOR_PREFIX: &str = "9506004";
 pub(super) const RETAILER_PREFIX: &str = "9506005";
+pub(super) const CARRIER_PREFIX: &str = "9506006";
 
 /// How many retail stores the distributor serves (parties, not member orgs).
 pub(super) const RETAILERS: u32 = 40;
 /// The distributor's distribution centres.
 pub(super) const DISTRIBUTION_CENTRES: u32 = 3;
+/// Hauliers (parties, not member orgs): the first carries the
+/// manufacturer's pallets to the distribution centres, the others the
+/// distributor's retail deliveries.
+pub(super) const CARRIERS: u32 = 4;
 /// The supplier's plants; each material comes from one of them.
 pub(super) const SUPPLIER_PLANTS: u32 = 3;
 
@@ -150,6 +155,22 @@ pub(super) fn retailer(index: u32) -> Party {
     }
 }
 
+/// Haulier `index` (`0..CARRIERS`): its party GLN under the carrier prefix.
+pub(super) fn carrier(index: u32) -> Party {
+    let index = index % CARRIERS;
+    Party {
+        org: String::new(),
+        party: gln(CARRIER_PREFIX, 100 + 2 * index),
+        site: gln(CARRIER_PREFIX, 101 + 2 * index),
+    }
+}
+
+/// A draw in `0..n` that is a pure function of `seed` and `counter` (not of
+/// the story's generator, so choosing with it changes no other value).
+pub(super) fn pick(seed: u64, counter: u64, n: u64) -> u64 {
+    mix(seed ^ mix(counter)) % n.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,12 +218,14 @@ mod tests {
     }
 
     #[test]
-    fn retailers_have_distinct_parties_and_sites() {
+    fn retailers_and_carriers_have_distinct_parties_and_sites() {
         let mut glns = std::collections::BTreeSet::new();
-        for index in 0..RETAILERS {
-            let store = retailer(index);
-            assert!(glns.insert(store.party));
-            assert!(glns.insert(store.site));
+        let parties = (0..RETAILERS)
+            .map(retailer)
+            .chain((0..CARRIERS).map(carrier));
+        for party in parties {
+            assert!(glns.insert(party.party));
+            assert!(glns.insert(party.site));
         }
     }
 }

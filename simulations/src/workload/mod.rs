@@ -57,7 +57,9 @@
 //! ([`crate::sim::rng::Rng`]), event ids from the seed and a counter
 //! (`ids::event_id`), never from a clock or the OS. Counts depend on the
 //! scale only ([`Scale::event_count`]); the seed changes values (quantities,
-//! measurements, times, stores, GTINs). Event times increase, except that a
+//! measurements, times, stores, GTINs, carriers); a planted story's count
+//! depends on the seed too (its damaged deliveries), and is known before it
+//! is told. Event times increase, except that a
 //! re-sent event keeps the time of the event it retracts (its
 //! `declarationTime` is new).
 
@@ -148,8 +150,9 @@ impl SupplyChainWorkload {
 
     /// The story with planted quality causes (`signal.rs`): the plain
     /// story's events and values plus a drifting supplier, a bad lot whose
-    /// units fail their functional test more often, and a slow cold-chain
-    /// excursion. [`Workload::truth`] names them once the stream ends.
+    /// units fail their functional test more often, a slow cold-chain
+    /// excursion and a carrier that damages what it delivers.
+    /// [`Workload::truth`] names them once the stream ends.
     pub fn planted(seed: u64, scale: Scale, roles: &Roles) -> Workload {
         let scale = scale.at_least_one();
         Self::stream_with(seed, scale, roles, Some(Signal::new(seed, scale)))
@@ -157,8 +160,10 @@ impl SupplyChainWorkload {
 
     fn stream_with(seed: u64, scale: Scale, roles: &Roles, signal: Option<Signal>) -> Workload {
         let scale = scale.at_least_one();
-        let events =
-            scale.event_count() + signal.as_ref().map_or(0, |_| signal::extra_events(scale));
+        let events = scale.event_count()
+            + signal
+                .as_ref()
+                .map_or(0, |_| signal::extra_events(seed, scale));
         Workload {
             story: Story::new(seed, scale, roles, signal),
             next_campaign: 0,

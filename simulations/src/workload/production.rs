@@ -27,15 +27,12 @@ use super::materials::Material;
 use super::signal::{BACKGROUND_FAILURE, BAD_LOT_FAILURE, FUNCTIONAL_TEST};
 use super::story::{Level, LotRef, Output, Story};
 
-/// Units of each case remembered after packing (for the spot check); the
-/// rest live only in the events.
-const SAMPLE_UNITS: usize = 2;
-
 /// Bulk solution per unit, litres (fill volume plus line losses).
 const LITRES_PER_UNIT: f64 = 0.001_1;
 
-/// A packed pallet: its SSCC and its cases (SSCC and the first
-/// [`SAMPLE_UNITS`] units).
+/// A packed pallet: its SSCC and its cases (SSCC and units; one campaign's
+/// pallets are held at a time, for the retail deliveries and the spot
+/// check).
 #[derive(Clone, Debug)]
 pub(super) struct Pallet {
     pub sscc: String,
@@ -431,9 +428,8 @@ impl Story {
             let mut cases = Vec::with_capacity(per_case_units.len());
             for children in per_case_units {
                 let sscc = self.next_sscc();
-                let sample = children.iter().take(SAMPLE_UNITS).cloned().collect();
-                self.aggregate(&sscc, children);
-                cases.push((sscc, sample));
+                self.aggregate(&sscc, children.clone());
+                cases.push((sscc, children));
             }
             let sscc = self.next_sscc();
             self.aggregate(&sscc, cases.iter().map(|(case, _)| case.clone()).collect());

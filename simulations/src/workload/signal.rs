@@ -2,7 +2,7 @@
 //! data alone, and the truth about them, written aside for tests.
 //!
 //! A planted story ([`crate::SupplyChainWorkload::planted`]) is the plain
-//! story of the same seed and scale plus three causes:
+//! story of the same seed and scale plus four causes:
 //!
 //! - **a drifting supplier**: from a start campaign on, the elastomer
 //!   plant's incoming-inspection Mooney viscosity climbs lot by lot while
@@ -15,7 +15,11 @@
 //!   warming slowly above the cold-chain limit for over an hour and cooling
 //!   again (time above the limit, not one spike). The products' storage
 //!   limits are stated in their finished lots' master data
-//!   ([`STORAGE_CEL`]), and the truck carries the cold-kept one.
+//!   ([`STORAGE_CEL`]), and the truck carries the cold-kept one;
+//! - **a rough carrier**: one of the delivery hauliers damages units on
+//!   its retail deliveries (each unit [`BAD_CARRIER_DAMAGE`] of the time),
+//!   the others now and then one unit; the store reports the damaged units
+//!   on receipt (a non-conformance, recorded by the distributor).
 //!
 //! The causes draw from their own generator (seeded from the story's seed),
 //! so the plain story's draws, and so its values, are unchanged; only the
@@ -30,10 +34,24 @@
 use serde_json::{Value, json};
 
 use super::Scale;
+use super::distribution::delivery_carrier;
+use super::ids::{self, CARRIERS};
 use crate::sim::rng::Rng;
 
 /// Mixed into the seed for the signal's own generator.
 const SIGNAL_SEED_SALT: u64 = 0x5157_414c_4954_5900;
+/// Mixed into the seed to choose the rough carrier, the deliveries that
+/// arrive damaged and the damaged units (a generator of their own, so the
+/// other causes draw what they drew before the carrier was planted).
+const CARRIER_SEED_SALT: u64 = 0x4341_5252_4945_5200;
+const DAMAGE_SEED_SALT: u64 = 0x4441_4d41_4745_4400;
+
+/// Each unit of the rough carrier's deliveries arrives damaged with this
+/// probability (at least one unit per delivery).
+pub(super) const BAD_CARRIER_DAMAGE: f64 = 0.4;
+/// Percent of the other carriers' deliveries that arrive with one damaged
+/// unit (background, so the signal is statistical).
+const BACKGROUND_DAMAGE_PERCENT: u64 = 5;
 
 /// Functional-test failure probability of units from the bad lot.
 pub(super) const BAD_LOT_FAILURE: f64 = 0.35;
@@ -64,9 +82,35 @@ pub(super) const ILMD_MIN_CEL: &str = "lotline:storageTemperatureMinCel";
 pub(super) const ILMD_MAX_CEL: &str = "lotline:storageTemperatureMaxCel";
 
 /// Events a planted story adds to the plain one: one functional test per
-/// unit and one logger event.
-pub(super) fn extra_events(scale: Scale) -> u64 {
-    u64::from(scale.campaigns) * scale.units_per_campaign() + 1
+/// unit, one logger event and one damage report per delivery that arrives
+/// damaged.
+pub(super) fn extra_events(seed: u64, scale: Scale) -> u64 {
+    let mut damaged = 0;
+    for campaign in 0..scale.campaigns {
+        for order in 0..scale.orders_per_campaign() {
+            let carrier = delivery_carrier(seed, campaign, order);
+            damaged += u64::from(arrives_damaged(seed, campaign, order, carrier));
+        }
+    }
+    u64::from(scale.campaigns) * scale.units_per_campaign() + 1 + damaged
+}
+
+/// The rough carrier of the story of `seed`: one of the delivery carriers.
+pub(super) fn bad_carrier(seed: u64) -> u32 {
+    1 + ids::pick(seed ^ CARRIER_SEED_SALT, 0, u64::from(CARRIERS - 1)) as u32
+}
+
+/// True when retail delivery `order` of `campaign`, by `carrier`, arrives
+/// with damaged units: every delivery of the rough carrier, and
+/// [`BACKGROUND_DAMAGE_PERCENT`] of the others. A pure function, so the
+/// story's length is known before it is told.
+pub(super) fn arrives_damaged(seed: u64, campaign: u32, order: u64, carrier: u32) -> bool {
+    carrier == bad_carrier(seed)
+        || ids::pick(
+            seed ^ DAMAGE_SEED_SALT,
+            (u64::from(campaign) << 32) | order,
+            100,
+        ) < BACKGROUND_DAMAGE_PERCENT
 }
 
 /// The planted causes of one story and what they produced so far.
@@ -79,6 +123,8 @@ pub(super) struct Signal {
     pub drift_campaign: u32,
     /// The campaign whose first retail shipment warms up.
     pub excursion_campaign: u32,
+    /// Draws which units of a damaged delivery are damaged.
+    damage: Rng,
     pub truth: Truth,
 }
 
@@ -105,6 +151,11 @@ pub struct Truth {
     pub excursion_limit_cel: f64,
     pub excursion_minutes_above: u64,
     pub excursion_peak_cel: f64,
+    /// The rough carrier (its party, canonical) and the units reported
+    /// damaged on receipt (canonical, in story order; the other carriers'
+    /// odd damaged unit among them).
+    pub carrier: String,
+    pub carrier_bad: Vec<String>,
 }
 
 impl Truth {
@@ -128,6 +179,10 @@ impl Truth {
                 "limitCel": self.excursion_limit_cel,
                 "minutesAbove": self.excursion_minutes_above,
                 "peakCel": self.excursion_peak_cel,
+            },
+            "carrier": {
+                "party": self.carrier,
+                "bad": self.carrier_bad,
             },
         })
     }
@@ -156,11 +211,36 @@ impl Signal {
             bad_campaign,
             drift_campaign,
             excursion_campaign,
+            damage: Rng::new(seed ^ DAMAGE_SEED_SALT),
             truth: Truth {
                 seed,
+                carrier: ids::canonical(&ids::carrier(bad_carrier(seed)).party),
                 ..Truth::default()
             },
         }
+    }
+
+    /// The units of a delivery by `carrier` that arrives damaged: each
+    /// with [`BAD_CARRIER_DAMAGE`] for the rough carrier (at least one),
+    /// one for any other. Recorded in the truth.
+    pub fn damaged(&mut self, carrier: u32, delivered: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = if carrier == bad_carrier(self.truth.seed) {
+            delivered
+                .iter()
+                .filter(|_| self.damage.chance(BAD_CARRIER_DAMAGE))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if out.is_empty() && !delivered.is_empty() {
+            let one = self.damage.below(delivered.len() as u64) as usize;
+            out.extend(delivered.get(one).cloned());
+        }
+        self.truth
+            .carrier_bad
+            .extend(out.iter().map(|unit| ids::canonical(unit)));
+        out
     }
 
     /// Standard normal, from twelve uniforms (Irwin-Hall): no libm needed,
@@ -227,7 +307,7 @@ mod tests {
         let (items, _) = planted(7, scale);
         assert_eq!(
             items.len() as u64,
-            scale.event_count() + super::extra_events(scale)
+            scale.event_count() + super::extra_events(7, scale)
         );
         let shape = |w: &WorkItem| {
             let e = &w.event;
@@ -243,6 +323,7 @@ mod tests {
         };
         let added = |w: &WorkItem| {
             matches!(w.event.biz_step.as_deref(), Some("transporting"))
+                || w.event.disposition.as_deref() == Some("damaged")
                 || matches!(&w.event.quality, Some(QualityFact::Inspection { method: Some(m), .. }) if m == "end-of-line functional test")
         };
         let planted_shapes: Vec<_> = items.iter().filter(|w| !added(w)).map(shape).collect();
@@ -282,7 +363,58 @@ mod tests {
                 .find(|w| w.event.event_id.as_deref() == Some(&truth.excursion_event_id))
                 .map(|w| w.event.event_type);
             assert_eq!(logger, Some(EventType::ObjectEvent));
+            // The rough carrier carries deliveries, and the units reported
+            // damaged are units it carried, but for a few.
+            let carried = carried_by(&items, &truth.carrier);
+            assert!(!carried.is_empty(), "seed {seed}: {}", truth.carrier);
+            assert!(truth.carrier_bad.iter().all(|u| ids.contains(u)));
+            let by_it = truth
+                .carrier_bad
+                .iter()
+                .filter(|u| carried.contains(*u))
+                .count();
+            assert!(
+                4 * by_it > 3 * truth.carrier_bad.len() && by_it < carried.len(),
+                "seed {seed}: {by_it} of {} damaged units by {}, which carried {}",
+                truth.carrier_bad.len(),
+                truth.carrier,
+                carried.len()
+            );
         }
+    }
+
+    /// The units inside the cases a despatch names `carrier` on (as the
+    /// possessing party of its destination list), from the events alone.
+    fn carried_by(items: &[WorkItem], carrier: &str) -> BTreeSet<String> {
+        let mut inside: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut out = BTreeSet::new();
+        for w in items {
+            let e = &w.event;
+            if e.event_type == EventType::AggregationEvent
+                && let Some(parent) = &e.parent_id
+            {
+                inside
+                    .entry(lotline_core::lineage::canonical(parent))
+                    .or_default()
+                    .extend(
+                        e.child_epcs
+                            .iter()
+                            .map(|c| lotline_core::lineage::canonical(c)),
+                    );
+            }
+            if lotline_core::lineage::carrier(e).as_deref() == Some(carrier) {
+                for case in &e.epc_list {
+                    for unit in inside
+                        .get(&lotline_core::lineage::canonical(case))
+                        .into_iter()
+                        .flatten()
+                    {
+                        out.insert(unit.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 
     #[test]
