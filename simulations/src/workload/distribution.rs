@@ -27,6 +27,13 @@ use super::signal::{EXCURSION_INTERVAL_MINUTES, EXCURSION_READINGS};
 use super::story::Story;
 use crate::workload::COLD_CHAIN_MAX_CEL;
 
+/// Where a shipment goes from and to, and who carries it.
+struct Haul<'a> {
+    from: &'a Party,
+    to: &'a Party,
+    carrier: &'a Party,
+}
+
 /// The haulier of every shipment from the manufacturer to a centre.
 const LINE_HAUL_CARRIER: u32 = 0;
 
@@ -46,15 +53,12 @@ impl Story {
         let centre = self.centres[campaign as usize % self.centres.len()].clone();
         let manufacturer = self.manufacturer.clone();
         let ssccs: Vec<String> = pallets.iter().map(|p| p.sscc.clone()).collect();
-        self.transport(
-            &manufacturer,
-            &centre,
-            &ssccs,
-            vec![],
-            (2 * 60, 6 * 60),
-            false,
-            &ids::carrier(LINE_HAUL_CARRIER),
-        );
+        let haul = Haul {
+            from: &manufacturer,
+            to: &centre,
+            carrier: &ids::carrier(LINE_HAUL_CARRIER),
+        };
+        self.transport(haul, &ssccs, vec![], (2 * 60, 6 * 60), false);
         self.cold_storage(campaign, &centre, &ssccs);
         for pallet in pallets {
             self.advance(5, 20);
@@ -82,15 +86,12 @@ impl Story {
             let po = self.transaction("po", &store, &reference);
             let excursion = warm && index == 0;
             let carrier = ids::carrier(delivery_carrier(self.seed, campaign, index as u64));
-            self.transport(
-                &centre,
-                &store,
-                &ssccs,
-                vec![po],
-                (10, 30),
-                excursion,
-                &carrier,
-            );
+            let haul = Haul {
+                from: &centre,
+                to: &store,
+                carrier: &carrier,
+            };
+            self.transport(haul, &ssccs, vec![po], (10, 30), excursion);
             let delivered: Vec<String> = order
                 .iter()
                 .flat_map(|(_, units)| units.iter().cloned())
@@ -108,17 +109,15 @@ impl Story {
     /// apart, by `carrier`. The sender attests the despatch; the receiver
     /// attests the receipt, or the sender when the receiver is not a
     /// member (a store).
-    #[allow(clippy::too_many_arguments)]
     fn transport(
         &mut self,
-        from: &Party,
-        to: &Party,
+        haul: Haul<'_>,
         ssccs: &[String],
         mut transactions: Vec<lotline_core::epcis::BizTransaction>,
         transit: (u64, u64),
         excursion: bool,
-        carrier: &Party,
     ) {
+        let Haul { from, to, carrier } = haul;
         let reference = format!("DA{}", self.document_number());
         transactions.push(self.transaction("desadv", from, &reference));
         self.advance(10, 40);
