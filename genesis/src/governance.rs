@@ -32,6 +32,10 @@
 //! - Every resulting membership passes the genesis validation (key once in
 //!   the file, weak keys, org ids, policy names): one rule set for both.
 //! - A revoked key stays revoked: it can not come back by a later change.
+//! - Follower nodes (`addNode`, `removeNode`) are org-like changes (the
+//!   next height, no epoch): followers never vote. A node key that left
+//!   (removed, rotated away) is retired: `addNode` refuses it,
+//!   `revokeKey` accepts it.
 //! - Validator-set changes (`addValidator`, `removeValidator`,
 //!   `rotateNodeKey`) take effect only at an epoch boundary ([`boundary`]):
 //!   the first multiple of the genesis `epoch_blocks` more than half of it
@@ -113,7 +117,10 @@ pub enum Change {
         new_key: PublicKey,
     },
     /// A compromised key: refused from the effect height on, never again
-    /// accepted in any change.
+    /// accepted in any change. A client key, a follower's node key (the
+    /// follower leaves) or a node key that left (a removed validator, which
+    /// otherwise keeps following; a rotated-away key); not the key of a
+    /// validator in the set (`rotateNodeKey` first).
     RevokeKey { key: PublicKey },
     /// Replaces the write policy and, when `readPolicy` is given, the read
     /// policy (absent: the read policy stays as it is). Every read path of
@@ -249,7 +256,7 @@ pub enum ChangeError {
     RunsValidator(String),
     #[error("key {key} is not a client key of org {org:?}")]
     NotOrgKey { org: String, key: PublicKey },
-    #[error("key {0} is neither a client key of a member org nor a follower node's key")]
+    #[error("key {0} is neither a client key of a member org nor a follower's or retired node key")]
     NotClientKey(PublicKey),
     #[error("key {0} was revoked")]
     Revoked(PublicKey),
@@ -261,6 +268,10 @@ pub enum ChangeError {
     FollowerExists(PublicKey),
     #[error("node key {0} is not a follower node's")]
     NotFollower(PublicKey),
+    #[error(
+        "node key {0} was a node's key before (removed or rotated away): a node joins with a fresh key"
+    )]
+    RetiredNodeKey(PublicKey),
     #[error("the last validator can not be removed")]
     LastValidator,
     #[error("setConsensus names no parameter")]
@@ -397,6 +408,11 @@ pub struct Membership {
     rules: Arc<Genesis>,
     /// Revoked keys and the height their revocation took effect.
     revoked: BTreeMap<PublicKey, u64>,
+    /// Node keys that left: removed or rotated-away validator keys, removed
+    /// followers' keys. `addNode` refuses them (a key that leaked stays
+    /// out), `revokeKey` accepts them (a removed validator still follows
+    /// until its key is revoked or its org leaves).
+    retired: BTreeSet<PublicKey>,
     /// The epoch of `rules().validators()` (0: the genesis set) and its
     /// first height.
     epoch: u64,
@@ -410,6 +426,7 @@ impl Membership {
             chain_id: genesis.chain_id(),
             rules: genesis,
             revoked: BTreeMap::new(),
+            retired: BTreeSet::new(),
             epoch: 0,
             epoch_from: 1,
         }
@@ -463,6 +480,7 @@ impl Membership {
     pub fn apply(&self, change: &Change, from: u64) -> Result<Membership, ChangeError> {
         let mut file = GenesisFile::from_parts(&self.rules);
         let mut revoked = self.revoked.clone();
+        let mut retired = self.retired.clone();
         let has_org = |file: &GenesisFile, id: &str| file.orgs.iter().any(|o| o.id == id);
         let validator = |file: &GenesisFile, key: &PublicKey| {
             let hex = key.to_hex();
@@ -510,6 +528,8 @@ impl Membership {
                 }
                 file.orgs.retain(|o| &o.id != org);
                 // Its followers leave with it.
+                let leaving = file.followers.iter().filter(|f| &f.org == org);
+                retired.extend(leaving.filter_map(|f| PublicKey::from_hex(&f.node_key).ok()));
                 file.followers.retain(|f| &f.org != org);
             }
             Change::RotateKey {
@@ -537,7 +557,8 @@ impl Membership {
                     owner.client_keys.retain(|k| *k != hex);
                 } else if let Some(at) = follower(&file, key) {
                     file.followers.remove(at);
-                } else {
+                    retired.insert(*key);
+                } else if !retired.contains(key) || validator(&file, key).is_some() {
                     return Err(ChangeError::NotClientKey(*key));
                 }
                 revoked.insert(*key, from);
@@ -559,7 +580,10 @@ impl Membership {
                 }
                 unused_node_key(&file, node_key)?;
                 let list = if change.is_validator_change() {
+                    retired.remove(node_key);
                     &mut file.validators
+                } else if retired.contains(node_key) {
+                    return Err(ChangeError::RetiredNodeKey(*node_key));
                 } else {
                     &mut file.followers
                 };
@@ -577,6 +601,7 @@ impl Membership {
                     return Err(ChangeError::LastValidator);
                 }
                 file.validators.remove(at);
+                retired.insert(*node_key);
             }
             Change::SetConsensus {
                 block_max_attestations,
@@ -605,12 +630,14 @@ impl Membership {
                 };
                 unused_node_key(&file, new_key)?;
                 file.validators[at].node_key = new_key.to_hex();
+                retired.insert(*old_key);
             }
             Change::RemoveNode { node_key } => {
                 let Some(at) = follower(&file, node_key) else {
                     return Err(ChangeError::NotFollower(*node_key));
                 };
                 file.followers.remove(at);
+                retired.insert(*node_key);
             }
         }
         let parts = file
@@ -625,6 +652,7 @@ impl Membership {
             chain_id: self.chain_id,
             rules: Arc::new(Genesis::finish(parts)),
             revoked,
+            retired,
             epoch,
             epoch_from,
         })
@@ -1569,6 +1597,46 @@ mod tests {
         assert_eq!(
             revoked.apply(&add_key(node, "food-agency"), 10),
             Err(ChangeError::Revoked(node))
+        );
+
+        // A node key that left does not come back as a follower; a removed
+        // validator's key (it still follows) can be revoked, not a
+        // validator's in the set.
+        let second = crate::test_support::node_keys()[1].public_key();
+        let removed = with
+            .apply(&Change::RemoveValidator { node_key: second }, 10)
+            .unwrap();
+        assert_eq!(
+            removed.apply(&add_key(second, "food-agency"), 11),
+            Err(ChangeError::RetiredNodeKey(second))
+        );
+        let cut_off = removed
+            .apply(&Change::RevokeKey { key: second }, 11)
+            .unwrap();
+        assert_eq!(cut_off.revoked_from(&second), Some(11));
+        assert_eq!(
+            with.apply(&Change::RevokeKey { key: validator }, 9),
+            Err(ChangeError::NotClientKey(validator))
+        );
+        let gone_node = history.at(13);
+        assert_eq!(
+            gone_node.apply(&add_key(node, "food-agency"), 14),
+            Err(ChangeError::RetiredNodeKey(node))
+        );
+        let back = removed
+            .apply(
+                &Change::AddValidator {
+                    org: "food-agency".into(),
+                    node_key: second,
+                    p2p: None,
+                },
+                20,
+            )
+            .unwrap();
+        assert_eq!(
+            back.apply(&Change::RevokeKey { key: second }, 21),
+            Err(ChangeError::NotClientKey(second)),
+            "a validator again"
         );
 
         // removeOrg takes the org's followers with it.

@@ -646,6 +646,15 @@ mod tests {
             None,
             "a follower now"
         );
+        // Its node key revoked, the removed validator no longer follows.
+        let mut revoking = history.clone();
+        record(
+            &mut revoking,
+            9,
+            "revoke",
+            Change::RevokeKey { key: key(2) },
+        );
+        assert!(!admitted(&genesis, &revoking, 1, 10).contains(&key(2)));
         // o2 leaves: its removed validator no longer follows.
         record(
             &mut history,
