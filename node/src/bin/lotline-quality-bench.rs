@@ -1,7 +1,9 @@
 //! Quality benchmark: builds a store from the planted story (real
 //! signatures, blocks and the real commit path with every index), then
 //! measures, as server time on the store:
-//! - root cause (`POST /v1/root-cause`) for N bad units (default 1,000),
+//! - root cause (`POST /v1/root-cause`) for N bad units (default 1,000):
+//!   failures of the planted lot's units, and units the planted rough
+//!   carrier damaged (spread over the story),
 //! - the control chart (`GET /v1/spc/...`) of the end-of-line test of one
 //!   product (one measurement per unit: 100k or more at the default size),
 //! - the alert follower's work on a committed block (`alerts::detect` on
@@ -115,6 +117,7 @@ fn main() -> Result<()> {
         scale.campaigns
     );
     root_cause(&reader, &truth, args.bad, args.iterations)?;
+    carrier_root_cause(&reader, &truth, args.bad, args.iterations)?;
     chart(&reader, &truth, args.iterations)?;
     alert_judging(&reader)?;
     Ok(())
@@ -270,13 +273,8 @@ fn root_cause(reader: &StoreReader, truth: &Truth, bad: usize, iterations: usize
         bad: units,
         failing: None,
     };
-    let (median, best, answer) = time(iterations, || {
-        Ok(quality::root_cause(reader, &request, &SeeAll)?)
-    })?;
-    let rank = answer
-        .findings
-        .iter()
-        .position(|f| f.factor == truth.cause || f.confounded.contains(&truth.cause));
+    let (median, best, answer, rank) =
+        timed_root_cause(reader, &request, &truth.cause, iterations)?;
     // The bound: the serialisation scans of the same products, alone.
     let products: std::collections::BTreeSet<String> = request
         .bad
@@ -303,6 +301,57 @@ fn root_cause(reader: &StoreReader, truth: &Truth, bad: usize, iterations: usize
         answer.tested,
         rank.map_or("none".to_owned(), |r| format!("#{}", r + 1)),
         median / scan_median.max(1e-9),
+    );
+    Ok(())
+}
+
+/// Root cause of `request`, timed; its answer and the rank of the finding
+/// that names `cause` (or is confounded with it).
+fn timed_root_cause(
+    reader: &StoreReader,
+    request: &RootCauseRequest,
+    cause: &str,
+    iterations: usize,
+) -> Result<(f64, f64, quality::RootCause, Option<usize>)> {
+    let (median, best, answer) = time(iterations, || {
+        Ok(quality::root_cause(reader, request, &SeeAll)?)
+    })?;
+    let rank = answer
+        .findings
+        .iter()
+        .position(|f| f.factor == cause || f.confounded.iter().any(|c| c == cause));
+    Ok((median, best, answer, rank))
+}
+
+/// Root cause for `bad` of the units the rough carrier damaged (every
+/// k-th in story order, so they span the story's campaigns): its cost
+/// with the carriers read, and where the carrier ranks.
+fn carrier_root_cause(
+    reader: &StoreReader,
+    truth: &Truth,
+    bad: usize,
+    iterations: usize,
+) -> Result<()> {
+    let stride = (truth.carrier_bad.len() / bad.max(1)).max(1);
+    let request = RootCauseRequest {
+        bad: truth
+            .carrier_bad
+            .iter()
+            .step_by(stride)
+            .take(bad)
+            .cloned()
+            .collect(),
+        failing: None,
+    };
+    let cause = format!("carrier:{}", truth.carrier);
+    let (median, best, answer, rank) = timed_root_cause(reader, &request, &cause, iterations)?;
+    println!(
+        "root cause, {} damaged units of {} ({} findings tested): median {median:.1} ms, best {best:.1} ms; \
+         planted carrier in finding {}",
+        answer.population.bad_units,
+        answer.population.units,
+        answer.tested,
+        rank.map_or("none".to_owned(), |r| format!("#{}", r + 1)),
     );
     Ok(())
 }
