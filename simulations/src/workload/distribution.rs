@@ -411,3 +411,66 @@ fn temperature(value: f64, at_ms: u64) -> SensorReport {
         extensions: BTreeMap::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use lotline_core::lineage;
+
+    use super::ids::{self, CARRIERS};
+    use crate::workload::{Roles, Scale, SupplyChainWorkload};
+
+    /// Goal: every despatch to a centre or a store names its haulier as
+    /// the goods' possessing party beside their next owner, and the
+    /// receipt of the same goods names the same haulier handing them over;
+    /// the manufacturer's pallets go by the line-haul carrier, the retail
+    /// deliveries by the delivery carriers, each of which carries some.
+    /// Method: the plain small story of a few seeds, read event by event.
+    #[test]
+    fn every_shipment_names_the_haulier_that_carries_it() {
+        let roles = Roles::demo();
+        let line_haul = ids::carrier(super::LINE_HAUL_CARRIER).party;
+        for seed in [1, 7, 42] {
+            let items = SupplyChainWorkload::generate(seed, Scale::small());
+            let mut carried_by: BTreeMap<Vec<String>, String> = BTreeMap::new();
+            let mut deliveries: BTreeMap<String, usize> = BTreeMap::new();
+            let mut receipts = 0;
+            for item in &items {
+                let event = &item.event;
+                match event.biz_step.as_deref() {
+                    Some("shipping") if item.org != roles.supplier => {
+                        let carrier = lineage::carrier(event).expect("a carrier");
+                        if item.org == roles.manufacturer {
+                            assert_eq!(carrier, line_haul, "seed {seed}");
+                        } else {
+                            assert_ne!(carrier, line_haul, "seed {seed}");
+                            *deliveries.entry(carrier.clone()).or_default() += 1;
+                        }
+                        carried_by.insert(event.epc_list.clone(), carrier);
+                    }
+                    Some("receiving") if carried_by.contains_key(&event.epc_list) => {
+                        let handed_over = event
+                            .source_list
+                            .iter()
+                            .find(|s| s.kind == "possessing_party")
+                            .map(|s| s.source.clone());
+                        assert_eq!(
+                            handed_over.as_ref(),
+                            carried_by.get(&event.epc_list),
+                            "seed {seed}"
+                        );
+                        receipts += 1;
+                    }
+                    _ => {}
+                }
+            }
+            assert_eq!(
+                deliveries.len() as u32,
+                CARRIERS - 1,
+                "seed {seed}: {deliveries:?}"
+            );
+            assert_eq!(receipts, carried_by.len(), "seed {seed}: each received");
+        }
+    }
+}
