@@ -142,13 +142,20 @@ fn root_cause_accepts_lots_and_attestations_and_reports_what_it_cannot_use() {
     // name nothing are reported, not fatal; nothing at all is an error.
     let (_dir, loaded, truth) = load(2, Scale::small());
     let reader = loaded.store.reader();
+    // A carrier is a factor, not a bad id: its party and its factor name
+    // are reported as naming no unit, like an id that names nothing.
     let by_lot = RootCauseRequest {
-        bad: vec![truth.cause.clone(), "urn:example:nothing".to_owned()],
+        bad: vec![
+            truth.cause.clone(),
+            "urn:example:nothing".to_owned(),
+            truth.carrier.clone(),
+            format!("carrier:{}", truth.carrier),
+        ],
         failing: None,
     };
     let answer = quality::root_cause(&reader, &by_lot, &SeeAll).expect("root cause");
     assert_eq!(answer.population.bad_units, truth.exposed.len() as u64);
-    assert_eq!(answer.unresolved.len(), 1);
+    assert_eq!(answer.unresolved.len(), 3, "{:?}", answer.unresolved);
     // An attestation id stands for the units its event names: the failed
     // functional test of one bad unit.
     let origins = lotline_node::store::lineage::Origins::default();
