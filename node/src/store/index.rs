@@ -72,14 +72,16 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// with the eventID listing) to a keyspace of their own, `z`.
 /// 15: `f`, the units each carrier carried (`quality::exposure`): root
 /// cause ranks carriers.
-pub const FORMAT: u32 = 15;
+/// 16: an event's lineage origin, custody statement and edges are one `y`
+/// record (`store::lineage`) instead of three keys (`y`, `k`, `j`).
+pub const FORMAT: u32 = 16;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
 // `w` (repeated captures, by CBV 2.0 event hash and org; format 5),
 // (`p`, the chain-position listing of format 2, is unused); the lineage graph (`store::lineage`) uses `y`
-// (who stated an event), `j` (an event's edges), `g` (edges of unlisted nodes), `h` (custody), `k` (an event's custody
-// reached through edges), `q` (quality facts),
+// (an event's origin, custody and edges; `j` and `k` are unused since
+// format 16), `g` (edges of unlisted nodes), `h` (custody), `q` (quality facts),
 // `r` (recall orders), `x` (error declarations); root cause's exposure
 // index (`quality::exposure`) uses `l` (a lot's units), `d` (a
 // container's or destination's units) and `f` (a carrier's units).

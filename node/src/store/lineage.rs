@@ -5,41 +5,43 @@
 //! the chain, so every node holds the same graph.
 //!
 //! ```text
-//! y | height | idx                          -> postcard(Origin)       one per event
-//! j | height | idx                          -> postcard(EventEdges)   every edge of the event, once
+//! y | height | idx                          -> postcard(EventRecord)  one per event: its origin,
+//!                                              custody and every edge it makes, once
 //! g | node | 0 | f|b | kind | height | idx  -> postcard(Vec<EdgeEnd>) (f: node is `from`, b: node is `to`)
 //! h | node | 0 | height | idx               -> postcard(StoredCustody)
-//! k | height | idx                          -> postcard(StoredCustody)  (the event's, for the nodes it covers)
 //! q | node | 0 | height | idx               -> JSON(FactBody)
 //! r | node | 0 | height | idx               -> JSON(RecallBody)  (node is a suspect)
 //! x | eventID | 0 | height | idx            -> JSON(DeclarationBody)  (an errorDeclaration)
 //! ```
 //! These choices keep a store of millions of events small and fast to write
 //! (sled pays per key, and copies a leaf on every insert):
-//! - an event's edges are one record `j` under its chain position. A
-//!   serial or logistic unit the event names is already listed under
-//!   `i | node` at that position (the EPCIS query's identifier listing), so
-//!   its edges are found through that listing and `j`, with no key of its
-//!   own ([`listed_through_events`]). Only the other ends — lots,
+//! - what an event states once — who stated it (its [`Origin`]), its
+//!   custody statement and every edge it makes — is one record `y` under
+//!   its chain position (index format 16; three keys, `y`, `j` and `k`,
+//!   before). A serial or logistic unit the event names is already listed
+//!   under `i | node` at that position (the EPCIS query's identifier
+//!   listing), so its edges are found through that listing and `y`, with
+//!   no key of its own ([`listed_through_events`]). Only the other ends — lots,
 //!   locations, parties, product classes, identifiers the listing does not hold —
 //!   keep per-node `g` groups: a distributor's GLN is named by every event
 //!   at its site, and reading all of them to find its shipments would make
 //!   a hub of every location;
-//! - who stated a record (its [`Origin`]) is written once per event under its
-//!   chain position, not repeated in every record the event makes; readers
-//!   resolve it through an [`Origins`] cache, once per event per request;
+//! - who stated a record (its [`Origin`]) is not repeated in every record
+//!   the event makes; readers resolve it through an [`Origins`] cache, once
+//!   per event per request, and decode the event's custody and edges (kept
+//!   as encoded bytes inside the record) only when they walk them;
 //! - the edges one event makes at one end of one node are one record: a lot
 //!   serialised into 240 items writes one forward record, not 240;
 //! - custody an event states for a node its own edges already name is not
 //!   written per node: an item serialised from a lot (the `to` of a
 //!   `serialised` edge) and a child packed into a container (the `from` of
-//!   a `packedIn` edge) get the event's custody record `k`, written once,
+//!   a `packedIn` edge) get the event's custody statement in `y`, written once,
 //!   and [`StoreReader::latest_custody`] finds it through the node's edges.
 //!   Its edges cover them only if every such node is one of its custody
-//!   subjects (`k` says whether they do), so the records read back are
+//!   subjects (the statement says whether they do), so the records read back are
 //!   exactly the ones stated;
 //! - the other custody subjects the event's listing names (serials and
-//!   logistic units, by the same rule as edges) are named in `k` and found
+//!   logistic units, by the same rule as edges) are named in it and found
 //!   through their listing; only the rest get an `h` record of their own.
 //!
 //! Nothing is deleted: a retracted event's records stay, and readers skip
@@ -60,11 +62,11 @@ use serde::{Deserialize, Serialize};
 use super::index::{self, Position};
 use super::{StoreError, StoreReader};
 
-const PREFIX_ORIGIN: u8 = b'y';
-const PREFIX_EVENT_EDGES: u8 = b'j';
+/// An event's [`EventRecord`]. (`j` and `k`, its edges and custody before
+/// index format 16, are unused.)
+const PREFIX_EVENT: u8 = b'y';
 const PREFIX_EDGE: u8 = b'g';
 const PREFIX_CUSTODY: u8 = b'h';
-const PREFIX_EVENT_CUSTODY: u8 = b'k';
 const PREFIX_FACT: u8 = b'q';
 const PREFIX_RECALL: u8 = b'r';
 const PREFIX_DECLARATION: u8 = b'x';
@@ -152,7 +154,7 @@ struct EdgeEnd {
 /// An amount as stored: `(value, uom)`, a plain tuple postcard can encode.
 type StoredQuantity = Option<(f64, Option<String>)>;
 
-/// Every edge one event makes, each node named once: `j | height | idx`.
+/// Every edge one event makes, each node named once (in its [`EventRecord`]).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct EventEdges {
     nodes: Vec<String>,
@@ -160,7 +162,7 @@ struct EventEdges {
     edges: Vec<(u32, u32, u8, StoredQuantity)>,
 }
 
-/// One edge read back from `j` or `g`, as the node that was looked up sees it.
+/// One edge read back from `y` or `g`, as the node that was looked up sees it.
 struct RawEdge {
     at: Position,
     kind: EdgeKind,
@@ -169,7 +171,7 @@ struct RawEdge {
 }
 
 /// Whether the edges and custody of `node` are found through its
-/// identifier listing and the events' `j` and `k` records instead of
+/// identifier listing and the events' `y` records instead of
 /// records of its own: serials and logistic units (when the event's listing
 /// names them; `listed` is the event's sorted canonical identifiers, as
 /// [`super::Store`] lists them). Lots keep their own `g` groups: a lot is
@@ -183,7 +185,7 @@ fn listed_through_events(node: &str) -> bool {
     )
 }
 
-/// An event's custody statement, once: `k | height | idx`.
+/// An event's custody statement, once, in its [`EventRecord`].
 #[derive(Serialize, Deserialize)]
 struct EventCustody {
     state: StoredCustody,
@@ -277,19 +279,24 @@ fn position_key(prefix: u8, node: &str, at: Position) -> Vec<u8> {
     index::listing_key(prefix, node, at.height, at.index)
 }
 
+/// What the lineage graph keeps once per event, `y | height | idx`: one
+/// sled key where there were three (sled pays per key). The custody
+/// statement and the edges stay encoded inside it, so a reader that wants
+/// only the origin (most do, once per event met) does not decode them.
+#[derive(Serialize, Deserialize)]
+struct EventRecord<'a> {
+    origin: Origin,
+    /// `postcard(EventCustody)`, empty if the event's custody needs none.
+    #[serde(borrow)]
+    custody: &'a [u8],
+    /// `postcard(EventEdges)`, empty if the event makes no edge.
+    #[serde(borrow)]
+    edges: &'a [u8],
+}
+
 /// `y | height | idx`.
-fn origin_key(at: Position) -> [u8; 13] {
-    index::position_key(PREFIX_ORIGIN, at)
-}
-
-/// `j | height | idx`.
-fn event_edges_key(at: Position) -> [u8; 13] {
-    index::position_key(PREFIX_EVENT_EDGES, at)
-}
-
-/// `k | height | idx`.
-fn event_custody_key(at: Position) -> [u8; 13] {
-    index::position_key(PREFIX_EVENT_CUSTODY, at)
+fn event_key(at: Position) -> [u8; 13] {
+    index::position_key(PREFIX_EVENT, at)
 }
 
 /// Whether the event's custody reaches a node through this edge (the node
@@ -389,7 +396,6 @@ pub(super) fn index(
         biz_step: event.biz_step_short(),
         read_point: event.read_point.as_ref().map(|l| l.id.clone()),
     };
-    batch.insert(&origin_key(at)[..], index::encode(&origin));
     if let Some(event_id) = &derived.retracts {
         let reason = event
             .error_declaration
@@ -440,9 +446,12 @@ pub(super) fn index(
                 });
         }
     }
-    if !record.edges.is_empty() {
-        batch.insert(&event_edges_key(at)[..], index::encode(&record));
-    }
+    let edges = if record.edges.is_empty() {
+        Vec::new()
+    } else {
+        index::encode(&record)
+    };
+    let mut custody_record = Vec::new();
     for ((node, end, kind), ends) in groups {
         batch.insert(edge_key(node, end, kind, at), index::encode(&ends));
     }
@@ -460,20 +469,27 @@ pub(super) fn index(
                 covers_edges: !covered.is_empty(),
                 listed: listed.into_iter().cloned().collect(),
             };
-            batch.insert(&event_custody_key(at)[..], index::encode(&record));
+            custody_record = index::encode(&record);
         }
         let value = index::encode(&StoredCustody::from(&custody.state));
         for subject in own {
             batch.insert(position_key(PREFIX_CUSTODY, subject, at), value.clone());
         }
     }
-    crate::quality::series::index(batch, at, &origin, &derived.facts);
+    let record = EventRecord {
+        origin,
+        custody: &custody_record,
+        edges: &edges,
+    };
+    batch.insert(&event_key(at)[..], index::encode(&record));
+    let origin = &record.origin;
+    crate::quality::series::index(batch, at, origin, &derived.facts);
     if let Some(opened) = opened {
         let facts = lineage::derive(&opened.event);
         crate::quality::series::index_opened(
             batch,
             at,
-            &origin,
+            origin,
             &derived.facts,
             &facts.facts,
             opened.at_rest.as_ref(),
@@ -513,7 +529,7 @@ fn key_position(key: &[u8]) -> Option<Position> {
 #[derive(Debug, Default)]
 pub struct Origins {
     known: RefCell<HashMap<Position, Arc<Origin>>>,
-    /// The `j` records read so far (a serialisation's 240 items share one).
+    /// The edges of the events read so far (a serialisation's 240 items share one).
     event_edges: RefCell<HashMap<Position, Option<Arc<EventEdges>>>>,
 }
 
@@ -524,14 +540,32 @@ impl StoreReader {
             return Ok(origin.clone());
         }
         let what = "lineage origin";
-        let bytes = self
-            .db
-            .get(origin_key(at))
-            .map_err(|e| self.sled_err(e))?
+        let (origin, ()) = self
+            .event_record(at, origins, |_| Ok(()))?
             .ok_or(StoreError::Missing { what, at })?;
-        let origin: Arc<Origin> = Arc::new(postcard(what, &bytes)?);
-        origins.known.borrow_mut().insert(at, origin.clone());
         Ok(origin)
+    }
+
+    /// Reads the [`EventRecord`] at `at` (`None` if there is none), hands
+    /// it to `read`, and keeps its origin in `origins`.
+    fn event_record<T>(
+        &self,
+        at: Position,
+        origins: &Origins,
+        read: impl FnOnce(&EventRecord<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<(Arc<Origin>, T)>, StoreError> {
+        let Some(bytes) = self.db.get(event_key(at)).map_err(|e| self.sled_err(e))? else {
+            return Ok(None);
+        };
+        let record: EventRecord<'_> = postcard("lineage event", &bytes)?;
+        let out = read(&record)?;
+        let origin = origins
+            .known
+            .borrow_mut()
+            .entry(at)
+            .or_insert_with(|| Arc::new(record.origin))
+            .clone();
+        Ok(Some((origin, out)))
     }
 
     /// The records under `prefix` whose key ends in a position, in chain
@@ -579,7 +613,7 @@ impl StoreReader {
     }
 
     /// The edges at one end of `node`, in chain order: its own `g` groups
-    /// and, for a node found through its listing, the `j` records of the
+    /// and, for a node found through its listing, the edges in the `y` records of the
     /// events that list it (see [`listed_through_events`]).
     fn raw_edges(
         &self,
@@ -647,7 +681,7 @@ impl StoreReader {
             .map_err(|e| self.sled_err(e))
     }
 
-    /// The `j` record of the event at `at`, read once per request.
+    /// The edges of the event at `at`, read once per request.
     fn event_edges(
         &self,
         at: Position,
@@ -656,14 +690,15 @@ impl StoreReader {
         if let Some(known) = origins.event_edges.borrow().get(&at) {
             return Ok(known.clone());
         }
-        let record = match self
-            .db
-            .get(event_edges_key(at))
-            .map_err(|e| self.sled_err(e))?
-        {
-            Some(bytes) => Some(Arc::new(postcard::<EventEdges>("event edges", &bytes)?)),
-            None => None,
-        };
+        let record = self
+            .event_record(at, origins, |record| {
+                if record.edges.is_empty() {
+                    return Ok(None);
+                }
+                let edges: EventEdges = postcard("event edges", record.edges)?;
+                Ok(Some(Arc::new(edges)))
+            })?
+            .and_then(|(_, edges)| edges);
         origins.event_edges.borrow_mut().insert(at, record.clone());
         Ok(record)
     }
@@ -701,14 +736,15 @@ impl StoreReader {
                 let Some(at) = events.next() else {
                     return Ok(None);
                 };
-                let Some(bytes) = self
-                    .db
-                    .get(event_custody_key(at))
-                    .map_err(|e| self.sled_err(e))?
-                else {
+                let record = self.event_record(at, origins, |record| {
+                    if record.custody.is_empty() {
+                        return Ok(None);
+                    }
+                    postcard::<EventCustody>("event custody", record.custody).map(Some)
+                })?;
+                let Some((_, Some(record))) = record else {
                     continue;
                 };
-                let record: EventCustody = postcard("event custody", &bytes)?;
                 let applies = (record.covers_edges && by_edges.contains(&at))
                     || (by_listing.contains(&at)
                         && record
