@@ -406,8 +406,14 @@ pub(super) fn index(
             to_json(&DeclarationBody { reason }),
         );
     }
-    let through_events = |node: &str| {
-        listed.binary_search_by(|l| l.as_str().cmp(node)).is_ok() && listed_through_events(node)
+    // The rule parses the identifier; decide it once per listed node and
+    // event (a serialisation names its lot in every one of its edges).
+    let mut decided: Vec<Option<bool>> = vec![None; listed.len()];
+    let mut through_events = |node: &str| match listed.binary_search_by(|l| l.as_str().cmp(node)) {
+        Ok(i) => decided
+            .get_mut(i)
+            .is_some_and(|rule| *rule.get_or_insert_with(|| listed_through_events(node))),
+        Err(_) => false,
     };
     // Every edge once in the event's record; a `g` group, one per (node,
     // end, kind), only for the ends that are not found through the listing.
