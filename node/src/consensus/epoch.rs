@@ -251,6 +251,20 @@ pub struct Retired {
     pub successor: Option<PublicKey>,
 }
 
+impl Retired {
+    /// What the operator holding the retired key does instead, in plain
+    /// words (`lotline repair` and `lotline doctor` say the same).
+    pub fn advice(&self) -> String {
+        match self.successor {
+            Some(successor) => format!(
+                "use the node key that replaced it, {successor} (the node_key file the node runs with now)"
+            ),
+            None => "the consortium retired this node, so no peer serves it; restore from a backup instead"
+                .to_owned(),
+        }
+    }
+}
+
 /// The first committed change that retired `key` (`rotateNodeKey` of it,
 /// `removeNode`, `revokeKey`, or `removeOrg` of a follower's org), in
 /// effect order; `None` if none did.
@@ -537,16 +551,16 @@ impl Epochs {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn key(seed: u8) -> PublicKey {
+    pub(crate) fn key(seed: u8) -> PublicKey {
         SigningKey::from_seed(&[seed; 32]).public_key()
     }
 
     /// Four orgs, each running one validator (node keys seeds 1..=4,
     /// client keys seeds 11..=14), epochs of 4.
-    fn four_orgs() -> Genesis {
+    pub(crate) fn four_orgs() -> Genesis {
         let mut toml = String::from(
             "chain_name = \"t\"\n[consensus]\nblock_max_attestations = 100\nblock_interval_ms = 10\ntimeout_base_ms = 100\ntimeout_max_ms = 1000\nepoch_blocks = 4\n",
         );
@@ -567,7 +581,7 @@ mod tests {
     }
 
     /// Records `change` at `height`, signed by orgs o1..o3 (q = 3 of 4).
-    fn record(history: &mut History, height: u64, nonce: &str, change: Change) {
+    pub(crate) fn record(history: &mut History, height: u64, nonce: &str, change: Change) {
         use lotline_genesis::governance::{self, Proposal};
         let mut envelope = governance::unsigned(&Proposal {
             version: governance::VERSION,

@@ -250,20 +250,11 @@ fn still_admitted(
     let Some(retired) = epoch::retirement(genesis, history, key) else {
         return Ok(());
     };
-    let advice = match retired.successor {
-        Some(successor) => format!(
-            "repair with the node key that replaced it, {successor} (the node_key file the node runs with now)"
-        ),
-        None => {
-            "the consortium retired this node, so no peer serves it; restore from a backup instead"
-                .to_owned()
-        }
-    };
     Err(RepairError::Retired {
         key: *key,
         from: retired.from,
         change: retired.change,
-        advice,
+        advice: retired.advice(),
     })
 }
 

@@ -102,13 +102,13 @@ impl Report {
 /// history (verified from the genesis), or a stopped node's own index; the
 /// genesis alone if neither is there (a chain whose validators changed by
 /// vote then fails the finality check, and the note says why). With it,
-/// the height it holds the changes through (0 for the genesis alone).
+/// the height it holds the changes through (`None` for the genesis alone).
 async fn history(
     config: &NodeConfig,
     genesis: &Genesis,
     running: bool,
     report: &mut Report,
-) -> (Arc<History>, u64) {
+) -> (Arc<History>, Option<u64>) {
     let genesis = Arc::new(genesis.clone());
     let area = "validator sets";
     let found = if running {
@@ -127,7 +127,7 @@ async fn history(
                     history.entries().len()
                 ),
             );
-            return (history, height);
+            return (history, Some(height));
         }
         Ok(None) => "no index to read them from".to_owned(),
         Err(error) => error,
@@ -136,7 +136,7 @@ async fn history(
         area,
         format!("checked against the genesis validators only ({why}); a chain whose validators changed by vote fails that check"),
     );
-    (Arc::new(History::new(genesis)), 0)
+    (Arc::new(History::new(genesis)), None)
 }
 
 /// Runs every check for the node configured at `config_path`. `peer_urls`
@@ -175,8 +175,11 @@ pub async fn run(config_path: &Path, peer_urls: &[String]) -> Report {
     let admitted = peers::Admitted {
         genesis: &genesis,
         history: &history,
-        height,
+        height: height.unwrap_or(0),
     };
+    if let Some(me) = &me {
+        files::check_node_role(me, &admitted, height.is_some(), &mut report);
+    }
     peers::check_peers(&config, &admitted, me, &mut report).await;
     peers::check_clock(peer_urls, &mut report).await;
     report

@@ -109,6 +109,63 @@ impl Admitted<'_> {
     }
 }
 
+/// What the chain makes of a node key at the next height
+/// ([`Admitted::role`]).
+#[derive(Debug)]
+pub enum Role {
+    /// A validator of the epoch in force, at `index` of its set.
+    Validator {
+        epoch: u64,
+        index: usize,
+        org: String,
+    },
+    /// Voted into the next epoch's set; admitted (and following) until it
+    /// begins.
+    Joining { epoch: u64, org: String },
+    /// Admitted without a vote: a follower node (`addNode`, genesis
+    /// `[[followers]]`) or a removed validator whose org is a member.
+    Follower { org: String },
+    /// A change retired it.
+    Retired(epoch::Retired),
+    /// The chain names no such node key.
+    Unknown,
+}
+
+impl Admitted<'_> {
+    /// What `key` is at the next height, judged as the transport admits.
+    pub fn role(&self, key: &PublicKey) -> Role {
+        let next = self.height + 1;
+        let current = self.history.at(next);
+        let epoch = current.epoch().0;
+        let org = || epoch::org_of(self.genesis, self.history, key).unwrap_or_default();
+        if let Some(index) = epoch::keys(&current).iter().position(|k| k == key) {
+            return Role::Validator {
+                epoch,
+                index,
+                org: org(),
+            };
+        }
+        if epoch::admitted(self.genesis, self.history, epoch, next).contains(key) {
+            let joining = self
+                .history
+                .epoch(epoch + 1)
+                .is_some_and(|m| epoch::keys(&m).contains(key));
+            return if joining {
+                Role::Joining {
+                    epoch: epoch + 1,
+                    org: org(),
+                }
+            } else {
+                Role::Follower { org: org() }
+            };
+        }
+        match epoch::retirement(self.genesis, self.history, key) {
+            Some(retired) => Role::Retired(retired),
+            None => Role::Unknown,
+        }
+    }
+}
+
 /// A TCP connection to every other node the chain admits now (validators
 /// of the epoch in force and followers, not only the genesis ones), at the
 /// operator's `[p2p] peers` address for its key, else the chain's hint.
@@ -256,6 +313,8 @@ pub async fn check_clock(peer_urls: &[String], report: &mut Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consensus::epoch::tests::{four_orgs, key, record};
+    use lotline_genesis::governance::Change;
 
     #[test]
     fn tcp_targets_from_multiaddrs() {
@@ -270,5 +329,88 @@ mod tests {
         );
         assert!(tcp_target("/ip4/10.0.0.2/udp/7101").is_err());
         assert!(tcp_target("10.0.0.2:7101").is_err());
+    }
+
+    /// Goal: doctor names a node key's place as the transport admits it.
+    /// Four orgs' validators (keys 1..=4, epochs of 4 blocks); at height 2
+    /// validator 2 is re-keyed to key 8 (from epoch 1, at height 8) and o4
+    /// gets a follower node, key 7, which a later vote removes.
+    #[test]
+    fn a_node_key_is_judged_by_the_chain_as_the_transport_admits_it() {
+        let genesis = four_orgs();
+        let mut history = History::new(Arc::new(genesis.clone()));
+        let (rekeyed, follower) = (key(8), key(7));
+        record(
+            &mut history,
+            2,
+            "rotate",
+            Change::RotateNodeKey {
+                old_key: key(2),
+                new_key: rekeyed,
+            },
+        );
+        record(
+            &mut history,
+            2,
+            "add-node",
+            Change::AddNode {
+                org: "o4".into(),
+                node_key: follower,
+                p2p: None,
+            },
+        );
+        let at = |height| Admitted {
+            genesis: &genesis,
+            history: &history,
+            height,
+        };
+
+        // Before the boundary: the old key votes, the new one waits.
+        assert!(matches!(
+            at(4).role(&key(2)),
+            Role::Validator { epoch: 0, index: 1, ref org } if org == "o2"
+        ));
+        assert!(matches!(
+            at(4).role(&rekeyed),
+            Role::Joining { epoch: 1, ref org } if org == "o2"
+        ));
+        assert!(matches!(at(4).role(&follower), Role::Follower { ref org } if org == "o4"));
+        // After it: the new key holds the old one's place; the old one is
+        // retired, and doctor says which key replaced it.
+        assert!(matches!(
+            at(10).role(&rekeyed),
+            Role::Validator {
+                epoch: 1,
+                index: 1,
+                ..
+            }
+        ));
+        match at(10).role(&key(2)) {
+            Role::Retired(retired) => {
+                assert_eq!(retired.successor, Some(rekeyed));
+                assert!(retired.advice().contains(&rekeyed.to_hex()));
+            }
+            other => panic!("the replaced key is retired, not {other:?}"),
+        }
+        assert!(matches!(at(10).role(&key(9)), Role::Unknown));
+
+        record(
+            &mut history,
+            11,
+            "remove-node",
+            Change::RemoveNode { node_key: follower },
+        );
+        let after = Admitted {
+            genesis: &genesis,
+            history: &history,
+            height: 12,
+        };
+        match after.role(&follower) {
+            Role::Retired(retired) => {
+                assert_eq!((retired.from, retired.successor), (12, None));
+                assert!(retired.advice().contains("restore from a backup"));
+            }
+            other => panic!("the removed follower is retired, not {other:?}"),
+        }
     }
 }
