@@ -5,8 +5,9 @@
 //! commit with the events that put them there.
 //!
 //! ```text
-//! l | lot     | 0 | kind | height | idx -> postcard(Vec<u64>)  the units (fingerprints) one event
-//!                                         serialised from the lot (kind: serialised, transformedInto)
+//! l | lot     | 0 | kind | height | idx -> postcard(LotUnits)  the units (fingerprints) one event
+//!                                         serialised from the lot (kind: serialised, transformedInto),
+//!                                         with the event's origin (format 17)
 //! d | node    | 0 | height | idx        -> postcard(Content)   the units one event packed into the
 //!                                         container `node` or shipped to `node`, each group with
 //!                                         the packing events below it that must stand for it
@@ -74,6 +75,17 @@ struct Gate {
 struct Group {
     /// The packing events inside the record's own, outermost first.
     path: Vec<Gate>,
+    units: Vec<u64>,
+}
+
+/// The value of an `l` record. It carries the serialising event's origin,
+/// which every read of a population judges the record by: the event's own
+/// lineage record holds every edge of the serialisation too (tens of KB
+/// for a lot of a few hundred units), and reading it per lot was a third
+/// of a root cause at 1M events.
+#[derive(Serialize, Deserialize)]
+struct LotUnits<O> {
+    origin: O,
     units: Vec<u64>,
 }
 
@@ -152,6 +164,7 @@ pub(crate) fn index(
     batch: &mut Writes,
     at: Position,
     statement: &Statement,
+    origin: &Origin,
     edges: &[Edge],
 ) -> Result<(), StoreError> {
     let mut serialised: BTreeMap<(&str, u8), Vec<u64>> = BTreeMap::new();
@@ -187,7 +200,7 @@ pub(crate) fn index(
     for ((lot, tag), units) in serialised {
         batch.insert(
             lot_units_key(lot, kind_of_tag(tag), at),
-            index::encode(&units),
+            index::encode(&LotUnits { origin, units }),
         );
     }
     let event = fingerprint_of_event(statement.event.event_id.as_deref());
@@ -425,7 +438,7 @@ impl Serials {
     /// The population of the lots under each stem (`.../01/{gtin}/10/`):
     /// one prefix scan of `l` per stem.
     pub(crate) fn read(reader: &mut Reader<'_>, stems: &[String]) -> Result<Serials, StoreError> {
-        let mut records: Vec<(Position, String, EdgeKind, Vec<u64>)> = Vec::new();
+        let mut records: Vec<(Position, String, EdgeKind, Origin, Vec<u64>)> = Vec::new();
         for stem in stems {
             let mut prefix = vec![PREFIX_LOT_UNITS];
             prefix.extend_from_slice(stem.as_bytes());
@@ -442,20 +455,21 @@ impl Serials {
                 ) else {
                     continue;
                 };
-                let units: Vec<u64> = decode("lot units", &value)?;
+                let LotUnits { origin, units }: LotUnits<Origin> = decode("lot units", &value)?;
                 records.push((
                     Position { height, index },
                     lot.to_owned(),
                     kind_of_tag(key[n - 13]),
+                    origin,
                     units,
                 ));
             }
         }
         records.sort_by_key(|(at, ..)| *at);
         let mut out = Serials::default();
-        let origins = reader.origins.clone();
-        for (at, lot, kind, units) in records {
-            let origin = reader.store.origin(at, &origins)?;
+        for (at, lot, kind, origin, units) in records {
+            let origin = Arc::new(origin);
+            reader.origins.know(at, origin.clone());
             if !reader.stands(at, &origin)? {
                 continue;
             }

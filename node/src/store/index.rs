@@ -74,7 +74,10 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// cause ranks carriers.
 /// 16: an event's lineage origin, custody statement and edges are one `y`
 /// record (`store::lineage`) instead of three keys (`y`, `k`, `j`).
-pub const FORMAT: u32 = 16;
+/// 17: a lot's `l` units record carries its serialising event's origin
+/// (`quality::exposure`): a population is read without the events' `y`
+/// records.
+pub const FORMAT: u32 = 17;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

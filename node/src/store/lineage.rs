@@ -373,7 +373,8 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
 /// only its measurements are indexed (marked private, and sealed under the
 /// period's at-rest key for a period-keyed record); everything else is
 /// derived from the public event, the same on every node. Returns the
-/// event's edges (for `quality::exposure::index`).
+/// event's origin and edges (for `quality::exposure::index`), `None` for
+/// an event that says nothing of lineage.
 pub(super) fn index(
     batch: &mut super::Writes,
     at: Position,
@@ -381,11 +382,11 @@ pub(super) fn index(
     statement: &Statement,
     listed: &[String],
     opened: Option<&super::OpenedAtCommit>,
-) -> Vec<lineage::Edge> {
+) -> Option<(Origin, Vec<lineage::Edge>)> {
     let event = &statement.event;
     let derived = lineage::derive(event);
     if derived.is_empty() {
-        return Vec::new();
+        return None;
     }
     let origin = Origin {
         attestation: *id,
@@ -521,7 +522,7 @@ pub(super) fn index(
             batch.insert(position_key(PREFIX_RECALL, suspect, at), value.clone());
         }
     }
-    derived.edges
+    Some((record.origin, derived.edges))
 }
 
 /// The position a `... | height | idx` key ends with.
@@ -537,6 +538,15 @@ pub struct Origins {
     known: RefCell<HashMap<Position, Arc<Origin>>>,
     /// The edges of the events read so far (a serialisation's 240 items share one).
     event_edges: RefCell<HashMap<Position, Option<Arc<EventEdges>>>>,
+}
+
+impl Origins {
+    /// Keeps `origin` as the one of the event at `at`, read from another
+    /// record that carries it (`quality::exposure`'s lot units), so the
+    /// event's own record is not read for it.
+    pub(crate) fn know(&self, at: Position, origin: Arc<Origin>) {
+        self.known.borrow_mut().entry(at).or_insert(origin);
+    }
 }
 
 impl StoreReader {

@@ -499,15 +499,23 @@ fn write_block(
             events::index(batch, at, statement, &duplicate, repeat);
             if !repeat {
                 let opened = seen.reader.open_at_commit(&id, statement);
-                let edges = lineage::index(
+                if let Some((origin, edges)) = lineage::index(
                     batch,
                     at,
                     &id,
                     statement,
                     &meta.identifiers,
                     opened.as_ref(),
-                );
-                crate::quality::exposure::index(seen.reader, batch, at, statement, &edges)?;
+                ) {
+                    crate::quality::exposure::index(
+                        seen.reader,
+                        batch,
+                        at,
+                        statement,
+                        &origin,
+                        &edges,
+                    )?;
+                }
             }
         }
     }
