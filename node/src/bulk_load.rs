@@ -37,7 +37,7 @@ pub struct Loaded {
     pub events: u64,
     /// Wall time of generating, signing and committing.
     pub seconds: f64,
-    /// Of which signing.
+    /// Time the signing thread spent signing, beside the committing one.
     pub sign_seconds: f64,
 }
 
@@ -194,21 +194,71 @@ struct Story {
 }
 
 /// Generates and signs the story `workload` streams, handing `commit` one block's
-/// envelopes and metadata at a time.
+/// envelopes and metadata at a time. Generating and signing run on a thread
+/// of their own, a few blocks ahead, as a consortium's members sign on their
+/// own machines: what the caller's thread spends is the node's commit path.
 fn sign_story(
     consortium: &Consortium,
-    mut workload: Workload,
+    workload: Workload,
     block_size: usize,
     mut progress: impl FnMut(u64, f64),
     mut commit: impl FnMut(Vec<Envelope>, &[Parsed]) -> Result<()>,
 ) -> Result<Story> {
-    let genesis = &consortium.genesis;
+    /// Signed blocks waiting for the committing thread: enough to keep it
+    /// busy, bounded so memory does not grow with the story.
+    const AHEAD: usize = 2;
     let started = Instant::now();
-    let mut sign_time = Duration::ZERO;
     let block_size = block_size.max(1);
+    let (blocks, signed) = std::sync::mpsc::sync_channel::<(Vec<Envelope>, Vec<Parsed>)>(AHEAD);
+    std::thread::scope(|scope| {
+        let signer = scope.spawn(move || sign_blocks(consortium, workload, block_size, blocks));
+        let mut committed = 0u64;
+        let mut failed = None;
+        for (block, metas) in signed.iter() {
+            committed += block.len() as u64;
+            if let Err(e) = commit(block, &metas) {
+                failed = Some(e);
+                break;
+            }
+            progress(committed, started.elapsed().as_secs_f64());
+        }
+        // Dropping the receiver stops the signer at its next block.
+        drop(signed);
+        let signed = match signer.join() {
+            Ok(signed) => signed,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let (workload, sign_seconds) = signed?;
+        let summary = workload
+            .summary()
+            .cloned()
+            .context("the workload ended without a summary")?;
+        Ok(Story {
+            summary,
+            truth: workload.truth().cloned(),
+            events: committed,
+            seconds: started.elapsed().as_secs_f64(),
+            sign_seconds,
+        })
+    })
+}
+
+/// The signing side of [`sign_story`]: each item of `workload` as a statement
+/// signed by its org's key, sent in blocks of `block_size`. Returns the
+/// drained workload (for its summary) and the seconds spent signing.
+fn sign_blocks(
+    consortium: &Consortium,
+    mut workload: Workload,
+    block_size: usize,
+    blocks: std::sync::mpsc::SyncSender<(Vec<Envelope>, Vec<Parsed>)>,
+) -> Result<(Workload, f64)> {
+    let genesis = &consortium.genesis;
+    let mut sign_time = Duration::ZERO;
     let mut block = Vec::with_capacity(block_size);
     let mut metas = Vec::with_capacity(block_size);
-    let mut committed = 0u64;
     for (nonce, item) in workload.by_ref().enumerate() {
         let key = consortium
             .keys
@@ -229,27 +279,19 @@ fn sign_story(
         sign_time += t.elapsed();
         metas.push(Some(Arc::new(statement)));
         if block.len() == block_size {
-            committed += block.len() as u64;
-            commit(std::mem::take(&mut block), &metas)?;
-            metas.clear();
-            progress(committed, started.elapsed().as_secs_f64());
+            let full = (std::mem::take(&mut block), std::mem::take(&mut metas));
+            if blocks.send(full).is_err() {
+                // The committing side stopped (it failed): its error is
+                // the one to report.
+                return Ok((workload, sign_time.as_secs_f64()));
+            }
         }
     }
     if !block.is_empty() {
-        committed += block.len() as u64;
-        commit(block, &metas)?;
+        // A send fails only when the committing side stopped (see above).
+        let _ = blocks.send((block, metas));
     }
-    let summary = workload
-        .summary()
-        .cloned()
-        .context("the workload ended without a summary")?;
-    Ok(Story {
-        summary,
-        truth: workload.truth().cloned(),
-        events: committed,
-        seconds: started.elapsed().as_secs_f64(),
-        sign_seconds: sign_time.as_secs_f64(),
-    })
+    Ok((workload, sign_time.as_secs_f64()))
 }
 
 /// Opens a store [`load`] built in `dir` earlier; the story of `scale` is

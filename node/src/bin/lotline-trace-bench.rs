@@ -152,7 +152,7 @@ fn build(dir: &Path, events: u64, block: usize) -> Result<(StoreReader, Workload
     let flushing = Instant::now();
     let flushed = loaded.store.reader().flush()?;
     println!(
-        "\n## store of {} events ({} blocks of up to {block}): loaded in {:.1} s ({:.0} events/s; signing {:.1} s of it); sled flushed {:.0} MB more in {:.1} s; peak memory {}",
+        "\n## store of {} events ({} blocks of up to {block}): loaded in {:.1} s ({:.0} events/s; signing {:.1} s, on a thread of its own); sled flushed {:.0} MB more in {:.1} s; peak memory {}",
         loaded.events,
         loaded.store.height(),
         load.seconds,

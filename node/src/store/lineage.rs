@@ -7,6 +7,7 @@
 //! ```text
 //! y | height | idx                          -> postcard(EventRecord)  one per event: its origin,
 //!                                              custody and every edge it makes, once
+//!                                              (the last two zstd-packed when large)
 //! g | node | 0 | f|b | kind | height | idx  -> postcard(Vec<EdgeEnd>) (f: node is `from`, b: node is `to`)
 //! h | node | 0 | height | idx               -> postcard(StoredCustody)
 //! q | node | 0 | height | idx               -> JSON(FactBody)
@@ -155,7 +156,7 @@ struct EdgeEnd {
 type StoredQuantity = Option<(f64, Option<String>)>;
 
 /// Every edge one event makes, each node named once (in its [`EventRecord`]).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 struct EventEdges {
     nodes: Vec<String>,
     /// `(from, to, kind tag, quantity)`, nodes as indexes into `nodes`.
@@ -288,10 +289,68 @@ struct EventRecord<'a> {
     origin: Origin,
     /// `postcard(EventCustody)`, empty if the event's custody needs none.
     #[serde(borrow)]
-    custody: &'a [u8],
+    custody: Packed<'a>,
     /// `postcard(EventEdges)`, empty if the event makes no edge.
     #[serde(borrow)]
-    edges: &'a [u8],
+    edges: Packed<'a>,
+}
+
+/// Encoded bytes inside an [`EventRecord`], as they are or as one zstd frame
+/// (index format 18). An event's edges and custody name its serials whole,
+/// and a serialisation's or a pack's hundreds of names share their stems:
+/// they were most of the `y` keyspace and of sled's logical bytes
+/// (docs/performance.md, "Lineage records compressed").
+#[derive(Serialize, Deserialize)]
+struct Packed<'a> {
+    zstd: bool,
+    #[serde(borrow)]
+    bytes: &'a [u8],
+}
+
+/// Below this many bytes a record is kept as it is: a frame's header and
+/// the work of compressing outweigh what a short list of names saves.
+const PACK_MIN: usize = 128;
+
+/// zstd level of packed lineage bytes: the fastest, as they are packed
+/// inside the commit (as `a` records are).
+const PACK_LEVEL: i32 = 1;
+
+/// A packed record unpacks to at most this many bytes. An event makes at
+/// most [`lineage::EDGES_PER_EVENT_MAX`] edges between names taken from an
+/// attestation of at most 72 KiB; this bound is far above any of them and
+/// only stops a damaged frame from allocating without bound.
+const PACKED_BYTES_MAX: usize = 64 << 20;
+
+/// `bytes`, compressed if that is worth it: `(zstd, stored bytes)`.
+fn pack(bytes: Vec<u8>) -> (bool, Vec<u8>) {
+    if bytes.len() < PACK_MIN {
+        return (false, bytes);
+    }
+    let packed = super::compression::compress(&bytes, PACK_LEVEL);
+    if packed.len() < bytes.len() {
+        (true, packed)
+    } else {
+        (false, bytes)
+    }
+}
+
+impl Packed<'_> {
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Decodes the record packed here.
+    fn decode<T: serde::de::DeserializeOwned + Serialize>(
+        &self,
+        what: &'static str,
+    ) -> Result<T, StoreError> {
+        if !self.zstd {
+            return postcard(what, self.bytes);
+        }
+        let bytes = super::compression::decompress(what, self.bytes, PACKED_BYTES_MAX)
+            .map_err(|source| StoreError::Decode { what, source })?;
+        postcard(what, &bytes)
+    }
 }
 
 /// `y | height | idx`.
@@ -366,28 +425,34 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
     key
 }
 
-/// Adds one committed event's lineage records to the block's batch.
-/// `listed` is the event's sorted canonical identifiers: the nodes the
-/// block's `i` listings name at `at`. `opened` is the event with its
-/// private fields restored, when this node opens them (`super::Opener`):
-/// only its measurements are indexed (marked private, and sealed under the
-/// period's at-rest key for a period-keyed record); everything else is
-/// derived from the public event, the same on every node. Returns the
-/// event's origin and edges (for `quality::exposure::index`), `None` for
-/// an event that says nothing of lineage.
-pub(super) fn index(
-    batch: &mut super::Writes,
+/// One event's lineage records, derived without reading the store
+/// ([`records`], `super::prepare`, on any thread), written by [`index`]
+/// when the event is indexed (not a repeated capture).
+#[derive(Debug, PartialEq)]
+pub(super) struct Records {
+    /// Keys and values for the block's batch, in the order written.
+    writes: Vec<(Vec<u8>, Vec<u8>)>,
+    origin: Origin,
+    derived: lineage::Derived,
+}
+
+/// The lineage records of the event at `at`, a pure function of the
+/// statement: `derived` is what it says of lineage ([`lineage::derive`]),
+/// `listed` its sorted canonical identifiers (the nodes the block's `i`
+/// listings name at `at`). `None` for an event that says nothing of
+/// lineage.
+pub(super) fn records(
     at: Position,
     id: &AttestationId,
     statement: &Statement,
+    derived: lineage::Derived,
     listed: &[String],
-    opened: Option<&super::OpenedAtCommit>,
-) -> Option<(Origin, Vec<lineage::Edge>)> {
+) -> Option<Records> {
     let event = &statement.event;
-    let derived = lineage::derive(event);
     if derived.is_empty() {
         return None;
     }
+    let mut writes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let origin = Origin {
         attestation: *id,
         org: statement.org.clone(),
@@ -402,10 +467,10 @@ pub(super) fn index(
             .error_declaration
             .as_ref()
             .and_then(|d| d.reason.clone());
-        batch.insert(
+        writes.push((
             position_key(PREFIX_DECLARATION, event_id, at),
             to_json(&DeclarationBody { reason }),
-        );
+        ));
     }
     // The rule parses the identifier; decide it once per listed node and
     // event (a serialisation names its lot in every one of its edges).
@@ -460,7 +525,7 @@ pub(super) fn index(
     };
     let mut custody_record = Vec::new();
     for ((node, end, kind), ends) in groups {
-        batch.insert(edge_key(node, end, kind, at), index::encode(&ends));
+        writes.push((edge_key(node, end, kind, at), index::encode(&ends)));
     }
     if let Some(custody) = &derived.custody {
         let mut subjects = custody.subjects.clone();
@@ -480,28 +545,23 @@ pub(super) fn index(
         }
         let value = index::encode(&StoredCustody::from(&custody.state));
         for subject in own {
-            batch.insert(position_key(PREFIX_CUSTODY, subject, at), value.clone());
+            writes.push((position_key(PREFIX_CUSTODY, subject, at), value.clone()));
         }
     }
+    let (custody_zstd, custody_record) = pack(custody_record);
+    let (edges_zstd, edges) = pack(edges);
     let record = EventRecord {
         origin,
-        custody: &custody_record,
-        edges: &edges,
+        custody: Packed {
+            zstd: custody_zstd,
+            bytes: &custody_record,
+        },
+        edges: Packed {
+            zstd: edges_zstd,
+            bytes: &edges,
+        },
     };
-    batch.insert(&event_key(at)[..], index::encode(&record));
-    let origin = &record.origin;
-    crate::quality::series::index(batch, at, origin, &derived.facts);
-    if let Some(opened) = opened {
-        let facts = lineage::derive(&opened.event);
-        crate::quality::series::index_opened(
-            batch,
-            at,
-            origin,
-            &derived.facts,
-            &facts.facts,
-            opened.at_rest.as_ref(),
-        );
-    }
+    writes.push((event_key(at).to_vec(), index::encode(&record)));
     for fact in &derived.facts {
         let value = to_json(&FactBody {
             quality: fact.quality.clone(),
@@ -509,7 +569,7 @@ pub(super) fn index(
             disposition: fact.disposition.clone(),
         });
         for subject in &fact.subjects {
-            batch.insert(position_key(PREFIX_FACT, subject, at), value.clone());
+            writes.push((position_key(PREFIX_FACT, subject, at), value.clone()));
         }
     }
     if let Some(recall) = &derived.recall {
@@ -519,10 +579,52 @@ pub(super) fn index(
             class: recall.class,
         });
         for suspect in &recall.scope {
-            batch.insert(position_key(PREFIX_RECALL, suspect, at), value.clone());
+            writes.push((position_key(PREFIX_RECALL, suspect, at), value.clone()));
         }
     }
-    Some((record.origin, derived.edges))
+    let EventRecord { origin, .. } = record;
+    Some(Records {
+        writes,
+        origin,
+        derived,
+    })
+}
+
+/// Adds one committed event's lineage [`Records`] to the block's batch,
+/// and its measurements to the quality series. `opened` is the event with
+/// its private fields restored, when this node opens them
+/// (`super::Opener`): only its measurements are indexed (marked private,
+/// and sealed under the period's at-rest key for a period-keyed record);
+/// everything else is derived from the public event, the same on every
+/// node. Returns the event's origin and edges (for
+/// `quality::exposure::index`).
+pub(super) fn index(
+    batch: &mut super::Writes,
+    at: Position,
+    records: Records,
+    opened: Option<&super::OpenedAtCommit>,
+) -> (Origin, Vec<lineage::Edge>) {
+    let Records {
+        writes,
+        origin,
+        derived,
+    } = records;
+    for (key, value) in writes {
+        batch.insert(key, value);
+    }
+    crate::quality::series::index(batch, at, &origin, &derived.facts);
+    if let Some(opened) = opened {
+        let facts = lineage::derive(&opened.event);
+        crate::quality::series::index_opened(
+            batch,
+            at,
+            &origin,
+            &derived.facts,
+            &facts.facts,
+            opened.at_rest.as_ref(),
+        );
+    }
+    (origin, derived.edges)
 }
 
 /// The position a `... | height | idx` key ends with.
@@ -711,7 +813,7 @@ impl StoreReader {
                 if record.edges.is_empty() {
                     return Ok(None);
                 }
-                let edges: EventEdges = postcard("event edges", record.edges)?;
+                let edges: EventEdges = record.edges.decode("event edges")?;
                 Ok(Some(Arc::new(edges)))
             })?
             .and_then(|(_, edges)| edges);
@@ -756,7 +858,10 @@ impl StoreReader {
                     if record.custody.is_empty() {
                         return Ok(None);
                     }
-                    postcard::<EventCustody>("event custody", record.custody).map(Some)
+                    record
+                        .custody
+                        .decode::<EventCustody>("event custody")
+                        .map(Some)
                 })?;
                 let Some((_, Some(record))) = record else {
                     continue;
@@ -1004,4 +1109,86 @@ fn postcard<'a, T: Deserialize<'a> + Serialize>(
 
 fn json<T: serde::de::DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Json { what, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a lot serialised into `n` items writes: the lot and each item
+    /// once, an edge from the lot to each.
+    fn serialisation(n: u32) -> EventEdges {
+        let mut nodes = vec!["urn:epc:class:lgtin:4012345.012345.LOT-2026-117".to_owned()];
+        nodes.extend((0..n).map(|i| format!("urn:epc:id:sgtin:4012345.012345.{:08}", 1_000 + i)));
+        EventEdges {
+            nodes,
+            edges: (1..=n).map(|to| (0, to, 2, None)).collect(),
+        }
+    }
+
+    fn read(stored: (bool, Vec<u8>)) -> Result<EventEdges, StoreError> {
+        let (zstd, bytes) = stored;
+        Packed {
+            zstd,
+            bytes: &bytes,
+        }
+        .decode("event edges")
+    }
+
+    #[test]
+    fn a_serialisations_edges_are_stored_as_one_smaller_frame_and_read_back_whole() {
+        let edges = serialisation(240);
+        let encoded = index::encode(&edges);
+        let (zstd, bytes) = pack(encoded.clone());
+        assert!(zstd, "240 names sharing their stems are packed");
+        assert!(
+            bytes.len() * 3 < encoded.len(),
+            "{} bytes packed from {}",
+            bytes.len(),
+            encoded.len()
+        );
+        assert_eq!(read((zstd, bytes)).expect("read"), edges);
+    }
+
+    #[test]
+    fn a_short_record_is_kept_as_it_is() {
+        let edges = serialisation(1);
+        let encoded = index::encode(&edges);
+        assert!(encoded.len() < PACK_MIN);
+        let stored = pack(encoded.clone());
+        assert_eq!(stored, (false, encoded));
+        assert_eq!(read(stored).expect("read"), edges);
+    }
+
+    #[test]
+    fn a_damaged_frame_is_a_decode_error_not_a_panic() {
+        let (zstd, mut bytes) = pack(index::encode(&serialisation(240)));
+        assert!(zstd);
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x5a;
+        bytes.truncate(bytes.len() - 3);
+        assert!(matches!(
+            read((true, bytes)),
+            Err(StoreError::Decode { .. })
+        ));
+        // Raw bytes marked as a frame are refused the same way.
+        let raw = index::encode(&serialisation(240));
+        assert!(matches!(read((true, raw)), Err(StoreError::Decode { .. })));
+    }
+
+    proptest! {
+        #[test]
+        fn any_edges_read_back_as_written(
+            nodes in proptest::collection::vec("[a-z:.0-9]{0,60}", 0..300),
+            edges in proptest::collection::vec(
+                (any::<u32>(), any::<u32>(), 1u8..=5, proptest::option::of((any::<f64>().prop_filter("not NaN", |v| !v.is_nan()), proptest::option::of("[A-Z0-9]{1,3}")))),
+                0..300,
+            ),
+        ) {
+            let written = EventEdges { nodes, edges };
+            let read_back = read(pack(index::encode(&written))).expect("read");
+            prop_assert_eq!(read_back, written);
+        }
+    }
 }

@@ -23,6 +23,7 @@ pub mod governance;
 pub mod index;
 pub mod lineage;
 pub mod listing;
+mod prepare;
 pub mod record_file;
 pub mod stats;
 pub mod vote_journal;
@@ -41,7 +42,7 @@ use lotline_core::statement::Statement;
 
 use crate::progress::{Progress, Unit};
 pub use block_log::{BlockLog, BlockLogError, BlockRecord, LogOpenReport};
-use index::{AttestationMeta, BlockMeta, StoredAttestation};
+use index::{BlockMeta, StoredAttestation};
 pub use record_file::{OpenReport, Opened, Record, RecordFile, RecordFileError};
 
 #[derive(Debug, thiserror::Error)]
@@ -455,7 +456,9 @@ impl Writes {
 
 /// One block's records and indexes, added to `batch`. `parsed` are the
 /// statements already parsed, in block order (missing or `None` entries
-/// are parsed here): every index entry is derived here, from them.
+/// are parsed here): every index entry is derived here, from them, what
+/// needs no store read first and on every core (`prepare`), then the batch
+/// in block order.
 fn write_block(
     batch: &mut Writes,
     record: &BlockRecord,
@@ -465,58 +468,36 @@ fn write_block(
 ) -> Result<(), StoreError> {
     let header = &record.block.header;
     let height = header.height;
-    let mut parsed = parsed.into_iter();
-    let attestations = record.block.attestations.iter().zip(ids);
-    for (i, (envelope, &id)) in attestations.enumerate() {
+    let envelopes = &record.block.attestations;
+    let prepared = prepare::block(height, envelopes, ids, parsed);
+    for (i, ((envelope, &id), prepared)) in envelopes.iter().zip(ids).zip(prepared).enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
         let at = index::Position { height, index };
-        // A committed payload always parsed at admission; one that does
-        // not parse now (an incompatible code change) is kept but not
-        // indexed.
-        let statement = parsed.next().flatten().or_else(|| {
-            Statement::from_payload(&envelope.payload)
-                .ok()
-                .map(Arc::new)
-        });
-        let meta = statement
-            .as_deref()
-            .map_or_else(AttestationMeta::unparsed, AttestationMeta::of);
+        let prepare::Prepared {
+            statement,
+            meta,
+            stored,
+            event,
+        } = prepared;
         for identifier in &meta.identifiers {
             batch.list(index::PREFIX_IDENTIFIER, identifier, at);
         }
         batch.list(index::PREFIX_ORG, &meta.org, at);
-        let stored = index::Record {
-            id,
-            meta: meta.record_meta(),
-            envelope: envelope.clone(),
-        };
-        batch.insert(&index::attestation_key(at)[..], stored.to_stored());
+        batch.insert(&index::attestation_key(at)[..], stored);
         batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
         governance::index(batch, at, envelope);
-        if let Some(statement) = &statement {
-            let duplicate = events::duplicate_listing(&statement.event, &statement.org);
-            let repeat = seen.repeats(&duplicate)?;
-            events::index(batch, at, statement, &duplicate, repeat);
-            if !repeat {
-                let opened = seen.reader.open_at_commit(&id, statement);
-                if let Some((origin, edges)) = lineage::index(
-                    batch,
-                    at,
-                    &id,
-                    statement,
-                    &meta.identifiers,
-                    opened.as_ref(),
-                ) {
-                    crate::quality::exposure::index(
-                        seen.reader,
-                        batch,
-                        at,
-                        statement,
-                        &origin,
-                        &edges,
-                    )?;
-                }
-            }
+        let (Some(statement), Some(event)) = (&statement, event) else {
+            continue;
+        };
+        let repeat = seen.repeats(&event.duplicate)?;
+        events::index(batch, at, statement, &event.duplicate, repeat);
+        if repeat {
+            continue;
+        }
+        let opened = seen.reader.open_at_commit(&id, statement);
+        if let Some(records) = event.lineage {
+            let (origin, edges) = lineage::index(batch, at, records, opened.as_ref());
+            crate::quality::exposure::index(seen.reader, batch, at, statement, &origin, &edges)?;
         }
     }
     let meta = BlockMeta {

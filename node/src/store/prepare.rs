@@ -1,0 +1,251 @@
+//! The part of indexing an attestation that reads nothing from the store:
+//! its statement, its summary and canonical identifiers, its `a` record's
+//! compressed bytes, its CBV 2.0 event hash and its lineage records. These
+//! are pure functions of the envelope and its chain position, about half
+//! of the commit path's CPU per event (identifier parsing, the event hash,
+//! zstd, the lineage derivation and its records; docs/performance.md,
+//! "Issue 11 targets"), so a
+//! block's attestations are prepared on all the machine's cores before the
+//! batch is assembled, in block order, on the indexing thread: the batch
+//! and everything decided from the store (repeats, exposure, series) stay
+//! a sequential pure function of the chain, as every node must derive the
+//! same index.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, OnceLock};
+
+use lotline_core::Envelope;
+use lotline_core::attestation::AttestationId;
+use lotline_core::lineage;
+use lotline_core::statement::Statement;
+
+use super::index::{self, AttestationMeta, Position};
+use super::{Parsed, events, lineage as graph};
+
+/// Below this many attestations a block is prepared on the calling thread:
+/// starting a thread (and its zstd context) costs more than a few events.
+const PARALLEL_MIN: usize = 64;
+
+/// One attestation, ready to be written.
+pub(super) struct Prepared {
+    /// `None` for a committed payload that no longer parses (an
+    /// incompatible code change): it is kept but not indexed.
+    pub statement: Option<Arc<Statement>>,
+    pub meta: AttestationMeta,
+    /// The `a` record, as stored.
+    pub stored: Vec<u8>,
+    /// The event's repeated-capture listing and lineage, when it parsed.
+    pub event: Option<PreparedEvent>,
+}
+
+pub(super) struct PreparedEvent {
+    /// `events::duplicate_listing`: whether the event repeats a capture is
+    /// decided from it, in block order.
+    pub duplicate: String,
+    /// Written unless the event repeats a capture; `None` if it says
+    /// nothing of lineage.
+    pub lineage: Option<graph::Records>,
+}
+
+/// Prepares the attestation at `at`; `parsed` is its statement if
+/// admission parsed it already.
+fn prepare(at: Position, envelope: &Envelope, id: AttestationId, parsed: Parsed) -> Prepared {
+    let statement = parsed.or_else(|| {
+        Statement::from_payload(&envelope.payload)
+            .ok()
+            .map(Arc::new)
+    });
+    let meta = statement
+        .as_deref()
+        .map_or_else(AttestationMeta::unparsed, AttestationMeta::of);
+    let stored = index::Record {
+        id,
+        meta: meta.record_meta(),
+        envelope: envelope.clone(),
+    }
+    .to_stored();
+    let event = statement.as_deref().map(|statement| PreparedEvent {
+        duplicate: events::duplicate_listing(&statement.event, &statement.org),
+        lineage: graph::records(
+            at,
+            &id,
+            statement,
+            lineage::derive(&statement.event),
+            &meta.identifiers,
+        ),
+    });
+    Prepared {
+        statement,
+        meta,
+        stored,
+        event,
+    }
+}
+
+/// Prepares the attestations of the block at `height`, in block order,
+/// splitting them across the machine's cores when there are enough of
+/// them. `parsed` may be shorter than the block (what admission did not
+/// parse is parsed here).
+pub(super) fn block(
+    height: u64,
+    envelopes: &[Envelope],
+    ids: &[AttestationId],
+    parsed: Vec<Parsed>,
+) -> Vec<Prepared> {
+    on_threads(cores(), height, envelopes, ids, parsed)
+}
+
+/// One attestation to prepare.
+type Work<'a> = (Position, &'a Envelope, AttestationId, Parsed);
+
+/// [`block`] on at most `threads` threads.
+fn on_threads(
+    threads: usize,
+    height: u64,
+    envelopes: &[Envelope],
+    ids: &[AttestationId],
+    parsed: Vec<Parsed>,
+) -> Vec<Prepared> {
+    let mut parsed = parsed.into_iter();
+    let work: Vec<Work<'_>> = envelopes
+        .iter()
+        .zip(ids)
+        .enumerate()
+        .map(|(i, (envelope, &id))| {
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            (
+                Position { height, index },
+                envelope,
+                id,
+                parsed.next().flatten(),
+            )
+        })
+        .collect();
+    let threads = threads.min(work.len() / PARALLEL_MIN).max(1);
+    if threads == 1 {
+        return work.into_iter().map(run_one).collect();
+    }
+    let chunk = work.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rest = work;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    let run = |chunk: Vec<Work<'_>>| -> Vec<Prepared> { chunk.into_iter().map(run_one).collect() };
+    std::thread::scope(|scope| {
+        let mut chunks = chunks.into_iter();
+        let first = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks
+            .map(|chunk| scope.spawn(move || run(chunk)))
+            .collect();
+        let mut out = run(first);
+        for handle in others {
+            match handle.join() {
+                Ok(prepared) => out.extend(prepared),
+                // A panic in preparing is a bug; carry it to the caller as
+                // the same panic would have been on this thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+fn run_one((at, envelope, id, parsed): Work<'_>) -> Prepared {
+    prepare(at, envelope, id, parsed)
+}
+
+/// The cores this process may use, read once.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(NonZeroUsize::get)
+            .unwrap_or(1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bulk_load;
+    use lotline_sim::workload::Scale;
+
+    /// A few hundred real signed attestations of the generator's story.
+    fn story() -> (Vec<Envelope>, Vec<AttestationId>, Vec<Parsed>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let loaded = bulk_load::load(dir.path(), Scale::small(), 1_000, |_, _| {}).expect("load");
+        let mut envelopes = Vec::new();
+        for height in 1..=loaded.store.height() {
+            let record = loaded
+                .store
+                .read_block(height)
+                .expect("read")
+                .expect("block");
+            envelopes.extend(record.block.attestations);
+        }
+        envelopes.truncate(700);
+        let ids = envelopes.iter().map(Envelope::id).collect();
+        // Every other statement as admission would hand it over, the rest
+        // parsed in preparing.
+        let parsed = envelopes
+            .iter()
+            .enumerate()
+            .map(|(i, envelope)| {
+                (i % 2 == 0).then(|| {
+                    Arc::new(Statement::from_payload(&envelope.payload).expect("statement"))
+                })
+            })
+            .collect();
+        (envelopes, ids, parsed)
+    }
+
+    fn same(a: &Prepared, b: &Prepared) -> bool {
+        a.statement == b.statement
+            && a.meta == b.meta
+            && a.stored == b.stored
+            && match (&a.event, &b.event) {
+                (Some(a), Some(b)) => a.duplicate == b.duplicate && a.lineage == b.lineage,
+                (None, None) => true,
+                _ => false,
+            }
+    }
+
+    #[test]
+    fn a_block_prepared_on_several_threads_is_the_block_prepared_on_one_in_block_order() {
+        let (envelopes, ids, parsed) = story();
+        assert!(
+            envelopes.len() >= 4 * PARALLEL_MIN,
+            "enough attestations for four threads"
+        );
+        let one = on_threads(1, 9, &envelopes, &ids, parsed.clone());
+        for threads in [2, 3, 4] {
+            let many = on_threads(threads, 9, &envelopes, &ids, parsed.clone());
+            assert_eq!(many.len(), one.len());
+            for (i, (a, b)) in one.iter().zip(&many).enumerate() {
+                assert!(same(a, b), "attestation {i} differs on {threads} threads");
+            }
+        }
+        assert!(
+            one.iter().all(|p| p.event.is_some()),
+            "every statement parsed"
+        );
+    }
+
+    #[test]
+    fn a_payload_that_does_not_parse_is_kept_unindexed() {
+        let (mut envelopes, mut ids, _) = story();
+        envelopes.truncate(3);
+        envelopes[1].payload = b"not a statement".to_vec();
+        ids.truncate(3);
+        let prepared = on_threads(2, 9, &envelopes, &ids, Vec::new());
+        assert!(prepared[1].statement.is_none() && prepared[1].event.is_none());
+        assert_eq!(prepared[1].meta, AttestationMeta::unparsed());
+        let record = index::Record::from_stored(&prepared[1].stored).expect("record");
+        assert_eq!(record.envelope, envelopes[1]);
+        assert!(prepared[0].event.is_some() && prepared[2].event.is_some());
+    }
+}
