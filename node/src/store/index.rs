@@ -77,8 +77,9 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// 17: a lot's `l` units record carries its serialising event's origin
 /// (`quality::exposure`): a population is read without the events' `y`
 /// records.
-/// 18: the custody statement and edges inside a `y` record are one zstd
-/// frame each when that is smaller (`store::lineage`, `Packed`).
+/// 18: the custody statement and edges inside a `y` record, and each `g`
+/// group, are one zstd frame when that is smaller (`store::lineage`,
+/// `Packed`).
 pub const FORMAT: u32 = 18;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index

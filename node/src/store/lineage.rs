@@ -8,7 +8,7 @@
 //! y | height | idx                          -> postcard(EventRecord)  one per event: its origin,
 //!                                              custody and every edge it makes, once
 //!                                              (the last two zstd-packed when large)
-//! g | node | 0 | f|b | kind | height | idx  -> postcard(Vec<EdgeEnd>) (f: node is `from`, b: node is `to`)
+//! g | node | 0 | f|b | kind | height | idx  -> postcard(Packed(Vec<EdgeEnd>)) (f: node is `from`, b: node is `to`)
 //! h | node | 0 | height | idx               -> postcard(StoredCustody)
 //! q | node | 0 | height | idx               -> JSON(FactBody)
 //! r | node | 0 | height | idx               -> JSON(RecallBody)  (node is a suspect)
@@ -295,11 +295,12 @@ struct EventRecord<'a> {
     edges: Packed<'a>,
 }
 
-/// Encoded bytes inside an [`EventRecord`], as they are or as one zstd frame
-/// (index format 18). An event's edges and custody name its serials whole,
-/// and a serialisation's or a pack's hundreds of names share their stems:
-/// they were most of the `y` keyspace and of sled's logical bytes
-/// (docs/performance.md, "Lineage records compressed").
+/// Encoded bytes inside an [`EventRecord`] or as a `g` group's value, as
+/// they are or as one zstd frame (index format 18). An event's edges and
+/// custody, and a lot's forward group, name serials whole, and a
+/// serialisation's or a pack's hundreds of names share their stems: they
+/// were the largest part of sled's logical bytes (docs/performance.md,
+/// "Prepared on every core, lineage records compressed").
 #[derive(Serialize, Deserialize)]
 struct Packed<'a> {
     zstd: bool,
@@ -332,6 +333,24 @@ fn pack(bytes: Vec<u8>) -> (bool, Vec<u8>) {
     } else {
         (false, bytes)
     }
+}
+
+/// A record stored on its own (a `g` group) as a [`Packed`]: a lot's
+/// forward group names each unit it was serialised into.
+fn pack_value(bytes: Vec<u8>) -> Vec<u8> {
+    let (zstd, bytes) = pack(bytes);
+    index::encode(&Packed {
+        zstd,
+        bytes: &bytes,
+    })
+}
+
+/// Decodes what [`pack_value`] stored.
+fn unpack_value<T: serde::de::DeserializeOwned + Serialize>(
+    what: &'static str,
+    value: &[u8],
+) -> Result<T, StoreError> {
+    postcard::<Packed<'_>>(what, value)?.decode(what)
 }
 
 impl Packed<'_> {
@@ -525,7 +544,10 @@ pub(super) fn records(
     };
     let mut custody_record = Vec::new();
     for ((node, end, kind), ends) in groups {
-        writes.push((edge_key(node, end, kind, at), index::encode(&ends)));
+        writes.push((
+            edge_key(node, end, kind, at),
+            pack_value(index::encode(&ends)),
+        ));
     }
     if let Some(custody) = &derived.custody {
         let mut subjects = custody.subjects.clone();
@@ -747,7 +769,7 @@ impl StoreReader {
             let Some(kind) = key.get(tag_at).copied().and_then(kind_of_tag) else {
                 return Ok(None);
             };
-            let ends: Vec<EdgeEnd> = postcard("lineage edge", value)?;
+            let ends: Vec<EdgeEnd> = unpack_value("lineage edge", value)?;
             Ok(Some((at, kind, ends)))
         })?;
         let mut out = Vec::new();
@@ -1000,7 +1022,7 @@ impl StoreReader {
             let Ok(node) = std::str::from_utf8(&key[1..n - 15]) else {
                 return Ok(None);
             };
-            let ends: Vec<EdgeEnd> = postcard("lineage edge", value)?;
+            let ends: Vec<EdgeEnd> = unpack_value("lineage edge", value)?;
             Ok(Some((node.to_owned(), at, ends)))
         })?;
         let mut out = Vec::new();
