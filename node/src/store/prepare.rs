@@ -22,8 +22,9 @@ use lotline_core::statement::Statement;
 use super::index::{self, AttestationMeta, Position};
 use super::{Parsed, events, lineage as graph};
 
-/// Below this many attestations a block is prepared on the calling thread:
-/// starting a thread (and its zstd context) costs more than a few events.
+/// The fewest attestations a thread is given: starting one (and its zstd
+/// context) costs more than preparing a few events, so a block of fewer
+/// than twice this many is prepared on the calling thread.
 const PARALLEL_MIN: usize = 64;
 
 /// One attestation, ready to be written.
@@ -126,19 +127,15 @@ fn on_threads(
         return work.into_iter().map(run_one).collect();
     }
     let chunk = work.len().div_ceil(threads);
-    let mut chunks = Vec::with_capacity(threads);
-    let mut rest = work;
-    while rest.len() > chunk {
-        let tail = rest.split_off(chunk);
-        chunks.push(rest);
-        rest = tail;
-    }
-    chunks.push(rest);
+    let mut work = work.into_iter();
+    let mut chunks: Vec<Vec<Work<'_>>> = (0..threads)
+        .map(|_| work.by_ref().take(chunk).collect())
+        .collect();
+    let first = chunks.remove(0);
     let run = |chunk: Vec<Work<'_>>| -> Vec<Prepared> { chunk.into_iter().map(run_one).collect() };
     std::thread::scope(|scope| {
-        let mut chunks = chunks.into_iter();
-        let first = chunks.next().unwrap_or_default();
         let others: Vec<_> = chunks
+            .into_iter()
             .map(|chunk| scope.spawn(move || run(chunk)))
             .collect();
         let mut out = run(first);
