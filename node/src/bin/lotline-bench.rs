@@ -504,20 +504,21 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     )?);
     let presign_secs = t.elapsed().as_secs_f64();
     let sample = lotline_core::Statement::from_payload(&envelopes[0].payload)?;
-    // What one attestation weighs at rest: sled's `a` record (zstd).
+    // What one attestation weighs at rest: sled's `a` record (zstd, before
+    // the store trains its record dictionary).
     let record = lotline_node::store::index::Record {
         id: envelopes[0].id(),
         meta: lotline_node::store::index::AttestationMeta::of(&sample).record_meta(),
         envelope: envelopes[0].clone(),
     };
     println!(
-        "pre-signed in {presign_secs:.1} s ({:.0}/s); statement version {}, private recipients per attestation: {}; statement {} bytes, envelope JSON {} bytes, stored record {} bytes",
+        "pre-signed in {presign_secs:.1} s ({:.0}/s); statement version {}, private recipients per attestation: {}; statement {} bytes, envelope JSON {} bytes, stored record {} bytes without a dictionary",
         needed as f64 / presign_secs,
         sample.version,
         sample.private.as_ref().map_or(0, |p| p.recipients.len()),
         envelopes[0].payload.len(),
         serde_json::to_vec(&envelopes[0])?.len(),
-        record.to_stored().len(),
+        lotline_node::store::index::Record::stored(&record.encode(), None).len(),
     );
     let next = Arc::new(AtomicU64::new(0));
     let (rate, batch_latency) =

@@ -16,6 +16,7 @@ pub mod block_index;
 pub mod block_log;
 pub mod committed_ids;
 mod compression;
+pub mod dictionary;
 pub mod epochs;
 pub mod events;
 pub mod evidence;
@@ -122,6 +123,8 @@ pub struct StoreReader {
     /// readers that keep values derived from opened points (the alert
     /// follower's chart states) drop them when it moves.
     forgotten: Arc<std::sync::atomic::AtomicU64>,
+    /// The `a` records' zstd dictionary (`store::dictionary`).
+    dictionaries: Arc<dictionary::Dictionaries>,
 }
 
 /// The events this node opened at commit ([`Opener`]), by attestation id:
@@ -259,6 +262,7 @@ impl Store {
             opener,
             opened: Default::default(),
             forgotten: Default::default(),
+            dictionaries: Default::default(),
         };
         let found = reader.format()?;
         let opened_by = reader
@@ -469,7 +473,11 @@ fn write_block(
     let header = &record.block.header;
     let height = header.height;
     let envelopes = &record.block.attestations;
-    let prepared = prepare::block(height, envelopes, ids, parsed);
+    let compression = prepare::Compression {
+        dictionary: seen.dictionary.dictionary(),
+        keep_samples: seen.dictionary.gathering(),
+    };
+    let prepared = prepare::block(height, envelopes, ids, parsed, compression);
     for (i, ((envelope, &id), prepared)) in envelopes.iter().zip(ids).zip(prepared).enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
         let at = index::Position { height, index };
@@ -477,8 +485,12 @@ fn write_block(
             statement,
             meta,
             stored,
+            sample,
             event,
         } = prepared;
+        if let Some(sample) = sample {
+            seen.dictionary.gather(sample);
+        }
         for identifier in &meta.identifiers {
             batch.list(index::PREFIX_IDENTIFIER, identifier, at);
         }
@@ -507,16 +519,21 @@ fn write_block(
     };
     batch.insert(&index::block_key(height)[..], index::encode(&meta));
     evidence::index_block(batch, &record.block);
+    if let Some(trained) = seen.dictionary.end_block() {
+        batch.insert(&dictionary::key(trained.id())[..], trained.bytes());
+    }
     Ok(())
 }
 
-/// Which events a batch has seen, to tell a repeated capture
-/// (`store::events`, "Repeats at application"): the `w` listings written
-/// earlier in this batch, then the committed ones. A pure function of the
+/// What a batch has seen, in chain order. Which events, to tell a repeated
+/// capture (`store::events`, "Repeats at application"): the `w` listings
+/// written earlier in this batch, then the committed ones. And where the
+/// record dictionary stands (`store::dictionary`). A pure function of the
 /// chain: every node decides the same.
 struct Seen<'a> {
     reader: &'a StoreReader,
     in_batch: std::collections::BTreeSet<String>,
+    dictionary: dictionary::Stage,
 }
 
 impl Seen<'_> {
@@ -601,6 +618,7 @@ fn index_reader(path: &Path) -> Result<Option<StoreReader>, StoreError> {
         opener: None,
         opened: Default::default(),
         forgotten: Default::default(),
+        dictionaries: Default::default(),
     }))
 }
 
@@ -637,9 +655,12 @@ impl StoreReader {
         let mut seen = Seen {
             reader: self,
             in_batch: Default::default(),
+            dictionary: self.dictionaries.begin(self)?,
         };
         write_block(&mut batch, record, ids, parsed, &mut seen)?;
-        self.write(batch, record.block.header.height)
+        self.write(batch, record.block.header.height)?;
+        self.dictionaries.end(seen.dictionary);
+        Ok(())
     }
 
     /// Writes consecutive appended blocks' records and indexes in one
@@ -659,6 +680,7 @@ impl StoreReader {
         let mut seen = Seen {
             reader: self,
             in_batch: Default::default(),
+            dictionary: self.dictionaries.begin(self)?,
         };
         for (record, ids) in blocks {
             write_block(
@@ -669,7 +691,9 @@ impl StoreReader {
                 &mut seen,
             )?;
         }
-        self.write(batch, last.0.block.header.height)
+        self.write(batch, last.0.block.header.height)?;
+        self.dictionaries.end(seen.dictionary);
+        Ok(())
     }
 
     /// Applies `batch` with the applied height and the layout version.
@@ -897,7 +921,10 @@ impl StoreReader {
         else {
             return Ok(None);
         };
-        let record = index::Record::from_stored(&bytes)
+        let dictionary = dictionary::of_frame(&bytes)
+            .map(|id| self.dictionaries.get(self, id))
+            .transpose()?;
+        let record = index::Record::from_stored(&bytes, dictionary.as_deref())
             .map_err(|source| StoreError::Decode { what, source })?;
         Ok(Some(record.at(at)))
     }
@@ -926,6 +953,11 @@ impl StoreReader {
             },
         })?;
         Ok(Some(header))
+    }
+
+    /// One sled value as it is stored.
+    fn raw_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.db.get(key).map_err(|e| self.sled_err(e))
     }
 
     /// Reads and decodes one sled record.

@@ -19,6 +19,7 @@ use lotline_core::attestation::AttestationId;
 use lotline_core::lineage;
 use lotline_core::statement::Statement;
 
+use super::compression::Dictionary;
 use super::index::{self, AttestationMeta, Position};
 use super::{Parsed, events, lineage as graph};
 
@@ -35,6 +36,9 @@ pub(super) struct Prepared {
     pub meta: AttestationMeta,
     /// The `a` record, as stored.
     pub stored: Vec<u8>,
+    /// The `a` record's encoding, while the store gathers samples for its
+    /// record dictionary (`store::dictionary`).
+    pub sample: Option<Vec<u8>>,
     /// The event's repeated-capture listing and lineage, when it parsed.
     pub event: Option<PreparedEvent>,
 }
@@ -48,9 +52,24 @@ pub(super) struct PreparedEvent {
     pub lineage: Option<graph::Records>,
 }
 
+/// How a block's `a` records are compressed: with the store's record
+/// dictionary once it has one, and with their encodings kept while it
+/// gathers samples (`store::dictionary::Stage`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Compression<'a> {
+    pub dictionary: Option<&'a Dictionary>,
+    pub keep_samples: bool,
+}
+
 /// Prepares the attestation at `at`; `parsed` is its statement if
 /// admission parsed it already.
-fn prepare(at: Position, envelope: &Envelope, id: AttestationId, parsed: Parsed) -> Prepared {
+fn prepare(
+    at: Position,
+    envelope: &Envelope,
+    id: AttestationId,
+    parsed: Parsed,
+    compression: Compression<'_>,
+) -> Prepared {
     let statement = parsed.or_else(|| {
         Statement::from_payload(&envelope.payload)
             .ok()
@@ -59,12 +78,14 @@ fn prepare(at: Position, envelope: &Envelope, id: AttestationId, parsed: Parsed)
     let meta = statement
         .as_deref()
         .map_or_else(AttestationMeta::unparsed, AttestationMeta::of);
-    let stored = index::Record {
+    let encoding = index::Record {
         id,
         meta: meta.record_meta(),
         envelope: envelope.clone(),
     }
-    .to_stored();
+    .encode();
+    let stored = index::Record::stored(&encoding, compression.dictionary);
+    let sample = compression.keep_samples.then_some(encoding);
     let event = statement.as_deref().map(|statement| PreparedEvent {
         duplicate: events::duplicate_listing(&statement.event, &statement.org),
         lineage: graph::records(
@@ -79,6 +100,7 @@ fn prepare(at: Position, envelope: &Envelope, id: AttestationId, parsed: Parsed)
         statement,
         meta,
         stored,
+        sample,
         event,
     }
 }
@@ -92,8 +114,9 @@ pub(super) fn block(
     envelopes: &[Envelope],
     ids: &[AttestationId],
     parsed: Vec<Parsed>,
+    compression: Compression<'_>,
 ) -> Vec<Prepared> {
-    on_threads(cores(), height, envelopes, ids, parsed)
+    on_threads(cores(), height, envelopes, ids, parsed, compression)
 }
 
 /// One attestation to prepare.
@@ -106,6 +129,7 @@ fn on_threads(
     envelopes: &[Envelope],
     ids: &[AttestationId],
     parsed: Vec<Parsed>,
+    compression: Compression<'_>,
 ) -> Vec<Prepared> {
     let mut parsed = parsed.into_iter();
     let work: Vec<Work<'_>> = envelopes
@@ -124,7 +148,10 @@ fn on_threads(
         .collect();
     let threads = threads.min(work.len() / PARALLEL_MIN).max(1);
     if threads == 1 {
-        return work.into_iter().map(run_one).collect();
+        return work
+            .into_iter()
+            .map(|work| run_one(work, compression))
+            .collect();
     }
     let chunk = work.len().div_ceil(threads);
     let mut work = work.into_iter();
@@ -132,7 +159,12 @@ fn on_threads(
         .map(|_| work.by_ref().take(chunk).collect())
         .collect();
     let first = chunks.remove(0);
-    let run = |chunk: Vec<Work<'_>>| -> Vec<Prepared> { chunk.into_iter().map(run_one).collect() };
+    let run = |chunk: Vec<Work<'_>>| -> Vec<Prepared> {
+        chunk
+            .into_iter()
+            .map(|work| run_one(work, compression))
+            .collect()
+    };
     std::thread::scope(|scope| {
         let others: Vec<_> = chunks
             .into_iter()
@@ -151,8 +183,8 @@ fn on_threads(
     })
 }
 
-fn run_one((at, envelope, id, parsed): Work<'_>) -> Prepared {
-    prepare(at, envelope, id, parsed)
+fn run_one((at, envelope, id, parsed): Work<'_>, compression: Compression<'_>) -> Prepared {
+    prepare(at, envelope, id, parsed, compression)
 }
 
 /// The cores this process may use, read once.
@@ -218,9 +250,10 @@ mod tests {
             envelopes.len() >= 4 * PARALLEL_MIN,
             "enough attestations for four threads"
         );
-        let one = on_threads(1, 9, &envelopes, &ids, parsed.clone());
+        let plain = Compression::default();
+        let one = on_threads(1, 9, &envelopes, &ids, parsed.clone(), plain);
         for threads in [2, 3, 4] {
-            let many = on_threads(threads, 9, &envelopes, &ids, parsed.clone());
+            let many = on_threads(threads, 9, &envelopes, &ids, parsed.clone(), plain);
             assert_eq!(many.len(), one.len());
             for (i, (a, b)) in one.iter().zip(&many).enumerate() {
                 assert!(same(a, b), "attestation {i} differs on {threads} threads");
@@ -238,10 +271,10 @@ mod tests {
         envelopes.truncate(3);
         envelopes[1].payload = b"not a statement".to_vec();
         ids.truncate(3);
-        let prepared = on_threads(2, 9, &envelopes, &ids, Vec::new());
+        let prepared = on_threads(2, 9, &envelopes, &ids, Vec::new(), Compression::default());
         assert!(prepared[1].statement.is_none() && prepared[1].event.is_none());
         assert_eq!(prepared[1].meta, AttestationMeta::unparsed());
-        let record = index::Record::from_stored(&prepared[1].stored).expect("record");
+        let record = index::Record::from_stored(&prepared[1].stored, None).expect("record");
         assert_eq!(record.envelope, envelopes[1]);
         assert!(prepared[0].event.is_some() && prepared[2].event.is_some());
     }
