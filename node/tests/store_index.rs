@@ -243,7 +243,7 @@ fn height_of(key: &[u8]) -> u64 {
 #[test]
 fn a_store_trains_one_record_dictionary_from_its_first_attestations_and_a_rebuild_writes_the_same_bytes()
  {
-    const BLOCK: usize = 500;
+    const BLOCK: usize = 250;
     let dir = tempfile::tempdir().expect("tempdir");
     let events = dictionary::SAMPLES as u64 + 4 * BLOCK as u64;
     let loaded =

@@ -83,7 +83,7 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// 18: the custody statement and edges inside a `y` record, and each `g`
 /// group, are one zstd frame when that is smaller (`store::lineage`,
 /// `Packed`).
-/// 19: `a` records after a store's first 4,096 attestations are compressed
+/// 19: `a` records after a store's first 1,024 attestations are compressed
 /// with a zstd dictionary trained from those (`store::dictionary`), kept
 /// under `m | "dictionary" | id`.
 pub const FORMAT: u32 = 19;
