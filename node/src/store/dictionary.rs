@@ -26,6 +26,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use lotline_core::codec::DecodeError;
+
 use super::compression::{self, Dictionary};
 use super::index;
 use super::{StoreError, StoreReader};
@@ -153,27 +155,17 @@ impl Dictionaries {
         if let Some(dictionary) = self.by_id.read().ok().and_then(|d| d.get(&id).cloned()) {
             return Ok(dictionary);
         }
-        let what = "record dictionary";
-        let bytes = reader
-            .raw_get(&key(id))?
-            .ok_or_else(|| StoreError::Decode {
-                what,
-                source: lotline_core::codec::DecodeError::Malformed {
-                    what,
-                    reason: format!(
-                        "a record names dictionary {id}, which the store does not hold"
-                    ),
-                },
-            })?;
+        let bytes = reader.raw_get(&key(id))?.ok_or_else(|| {
+            malformed(format!(
+                "a record names dictionary {id}, which the store does not hold"
+            ))
+        })?;
         let dictionary = Arc::new(decode(&bytes)?);
         if dictionary.id() != id {
-            return Err(StoreError::Decode {
-                what,
-                source: lotline_core::codec::DecodeError::Malformed {
-                    what,
-                    reason: format!("the dictionary kept as {id} is {}", dictionary.id()),
-                },
-            });
+            return Err(malformed(format!(
+                "the dictionary kept as {id} is {}",
+                dictionary.id()
+            )));
         }
         if let Ok(mut by_id) = self.by_id.write() {
             by_id.insert(id, Arc::clone(&dictionary));
@@ -182,20 +174,29 @@ impl Dictionaries {
     }
 }
 
+const WHAT: &str = "record dictionary";
+
+/// A stored dictionary that cannot be used, and why.
+fn malformed(reason: String) -> StoreError {
+    StoreError::Decode {
+        what: WHAT,
+        source: DecodeError::Malformed { what: WHAT, reason },
+    }
+}
+
 fn decode(bytes: &[u8]) -> Result<Dictionary, StoreError> {
-    let what = "record dictionary";
     if bytes.len() > STORED_BYTES_MAX {
         return Err(StoreError::Decode {
-            what,
-            source: lotline_core::codec::DecodeError::TooLarge {
-                what,
+            what: WHAT,
+            source: DecodeError::TooLarge {
+                what: WHAT,
                 len: bytes.len(),
                 max: STORED_BYTES_MAX,
             },
         });
     }
     Dictionary::from_bytes(bytes.to_vec(), index::RECORD_COMPRESSION_LEVEL)
-        .map_err(|source| StoreError::Decode { what, source })
+        .map_err(|source| StoreError::Decode { what: WHAT, source })
 }
 
 /// The stage of the store as written: its dictionary if it has one, else
