@@ -303,7 +303,10 @@ mod tests {
     /// committed" (`unwrap_or(false)`), so a committed attestation could be
     /// admitted again. The read error is made real by removing sled's tree.
     /// Goal: the submission is refused as retryable (503), and even a block
-    /// that repeats the attestation is refused by the block log.
+    /// that repeats the attestation is refused by the block log. An id no
+    /// committed id shares a prefix with needs no store read since format
+    /// 20 (the block log's filter answers it), so a broken sled does not
+    /// refuse it.
     #[test]
     fn a_store_read_error_refuses_as_retryable_and_nothing_commits_twice() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -322,18 +325,17 @@ mod tests {
         assert!(check_unknown(&pool, &reader, &[admitted(2)]).is_ok());
 
         reader.drop_index_for_test();
-        for n in [1, 2] {
-            let rejection = check_unknown(&pool, &reader, &[admitted(n)]).expect_err("refused");
-            assert!(
-                matches!(rejection.as_slice(), [AdmissionError::StoreUnavailable(_)]),
-                "{rejection:?}"
-            );
-            let (status, slug, _) = crate::api::classify(&rejection[0]);
-            assert_eq!(
-                (status, slug),
-                (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable")
-            );
-        }
+        let rejection = check_unknown(&pool, &reader, &[admitted(1)]).expect_err("refused");
+        assert!(
+            matches!(rejection.as_slice(), [AdmissionError::StoreUnavailable(_)]),
+            "{rejection:?}"
+        );
+        let (status, slug, _) = crate::api::classify(&rejection[0]);
+        assert_eq!(
+            (status, slug),
+            (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable")
+        );
+        assert!(check_unknown(&pool, &reader, &[admitted(2)]).is_ok());
         let repeat = chain.block(vec![Chain::envelope(1)]);
         assert!(matches!(
             store.commit(&repeat, |_| Vec::new()),

@@ -267,6 +267,8 @@ struct Row {
     query_events: usize,
     serial_p99_ms: f64,
     serial_events: usize,
+    by_id_p50_ms: f64,
+    by_id_p99_ms: f64,
     scan_us: f64,
     load_per_s: f64,
 }
@@ -296,6 +298,10 @@ impl Row {
         println!(
             "MATCH_anyEPC on one serial: p99 {:.2} ms ({} events)",
             self.serial_p99_ms, self.serial_events
+        );
+        println!(
+            "attestation by id (GET /v1/attestations/{{id}}): p50 {:.3} ms, p99 {:.3} ms",
+            self.by_id_p50_ms, self.by_id_p99_ms
         );
         println!(
             "machine: one sled prefix scan (seek + first key) {:.2} µs on this store; load {:.0} events/s",
@@ -382,6 +388,27 @@ fn measure(
         query_any_epc(reader, "MATCH_anyEPC", &summary.deep_serial)
     })?;
 
+    // Ids spread over the whole chain, read back one at a time.
+    let applied = reader.applied_height()?;
+    let mut ids = Vec::with_capacity(iterations);
+    for i in 0..iterations.max(1) as u64 {
+        let height = 1 + i.wrapping_mul(7919) % applied.max(1);
+        let Some(block) = reader.block(height)? else {
+            continue;
+        };
+        if !block.ids.is_empty() {
+            let at = (i as usize).wrapping_mul(104_729) % block.ids.len();
+            ids.push(block.ids[at]);
+        }
+    }
+    let mut next = ids.iter().cycle();
+    let (by_id_samples, _) = timed(ids.len(), || {
+        let id = next.next().context("no committed id to read")?;
+        reader
+            .attestation(id)?
+            .with_context(|| format!("committed attestation {id} not found by id"))
+    })?;
+
     Ok(Row {
         events,
         trace_p50_ms: percentile(&trace_samples, 0.5),
@@ -396,6 +423,8 @@ fn measure(
         query_events,
         serial_p99_ms: percentile(&serial_samples, 0.99),
         serial_events,
+        by_id_p50_ms: percentile(&by_id_samples, 0.5),
+        by_id_p99_ms: percentile(&by_id_samples, 0.99),
         scan_us,
         load_per_s: events as f64 / load.seconds,
     })

@@ -14,7 +14,7 @@
 //! Every block is checked before it is appended: it decodes, its body
 //! matches its header, it links to its parent, it repeats no attestation
 //! committed in an earlier block (judged from the log's own committed-id
-//! filter, [`CommittedIds`], never from sled), and its finality (a
+//! filter, [`super::committed_ids::CommittedIds`], never from sled), and its finality (a
 //! certificate for it or for a descendant, with the linking headers)
 //! verifies against the validator set. A block is appended and fdatasync'ed
 //! before anything else (sled, clients) learns that it is committed.
@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::progress::{Progress, Unit};
 
 use super::block_index::{BlockIndex, IndexEntry, IndexError};
-use super::committed_ids::{CommittedIds, HeightOutOfRange};
+use super::committed_ids::{HeightOutOfRange, SharedIds};
 use super::compression;
 use super::epochs::ValidatorSets;
 use super::record_file::{Opened, Record, RecordFile, RecordFileError};
@@ -138,7 +138,7 @@ pub struct BlockLog {
     file: RecordFile,
     index: BlockIndex,
     offsets: Vec<u64>,
-    committed: CommittedIds,
+    committed: SharedIds,
     head: Option<Header>,
 }
 
@@ -199,7 +199,7 @@ impl BlockLog {
             file,
             index,
             offsets: Vec::with_capacity(entries.len()),
-            committed: CommittedIds::default(),
+            committed: SharedIds::default(),
             head: Some(confirmed.block.header),
         };
         for entry in entries {
@@ -247,7 +247,7 @@ impl BlockLog {
             file,
             index,
             offsets: Vec::with_capacity(records.len()),
-            committed: CommittedIds::default(),
+            committed: SharedIds::default(),
             head: None,
         };
         let mut report = LogOpenReport {
@@ -369,6 +369,14 @@ impl BlockLog {
         self.file.sync()?;
         self.index_block(record, offset, ids)?;
         Ok(self.index.sync_if_due()?)
+    }
+
+    /// Makes `with` this log's committed-id filter, moving what the log
+    /// read at open into it: the store's readers hold `with` and find
+    /// committed ids through it ([`SharedIds`]).
+    pub fn share_committed_ids(&mut self, with: &SharedIds) {
+        with.replace_with(&self.committed);
+        self.committed = with.clone();
     }
 
     /// Attestations in the log.

@@ -15,6 +15,8 @@
 //! block index (`index_file.rs`), 8 bytes per id read sequentially, not from
 //! the blocks.
 
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 use lotline_core::attestation::AttestationId;
 
 /// Number of buckets (a power of two). At 10 million ids a bucket holds about
@@ -134,5 +136,68 @@ mod tests {
             ids.insert(u64::from(u32::MAX) + 1, [1]),
             Err(HeightOutOfRange(u64::from(u32::MAX) + 1))
         );
+    }
+}
+
+/// One filter shared by the block log, which fills it as blocks become
+/// durable, and the store's readers, which find a committed id's block
+/// through it ([`crate::store::StoreReader::position`]): the same 12 bytes
+/// per id serve the log's repeat check and the readers' lookups, in place
+/// of a sled key per attestation (index format 20 dropped the `n` keyspace,
+/// whose random keys cost about 700 bytes of sled's disk per event).
+#[derive(Debug, Clone, Default)]
+pub struct SharedIds(Arc<RwLock<CommittedIds>>);
+
+impl SharedIds {
+    /// A panic while the lock was held leaves at worst one block's prefixes
+    /// half recorded, which only makes a lookup miss or confirm a candidate
+    /// it reads anyway: the filter stays usable.
+    fn read(&self) -> RwLockReadGuard<'_, CommittedIds> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, CommittedIds> {
+        self.0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// [`CommittedIds::insert`].
+    pub fn insert(
+        &self,
+        height: u64,
+        prefixes: impl IntoIterator<Item = u64>,
+    ) -> Result<(), HeightOutOfRange> {
+        self.write().insert(height, prefixes)
+    }
+
+    /// [`CommittedIds::candidates`], ascending, collected so that no lock is
+    /// held while the caller reads the blocks.
+    pub fn candidates(&self, id: &AttestationId) -> Vec<u64> {
+        let mut heights: Vec<u64> = self.read().candidates(id).collect();
+        heights.sort_unstable();
+        heights.dedup();
+        heights
+    }
+
+    pub fn len(&self) -> u64 {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves `other`'s ids into this cell, dropping what it held: a log
+    /// opened again hands its filter to the readers that already share
+    /// this one.
+    pub fn replace_with(&self, other: &SharedIds) {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return;
+        }
+        let ids = std::mem::take(&mut *other.write());
+        *self.write() = ids;
     }
 }

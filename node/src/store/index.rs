@@ -5,7 +5,6 @@
 //! chain order):
 //! ```text
 //! a | height | idx                            -> zstd(postcard(Record))  (id, meta, envelope)
-//! n | id(32)                                  -> height | idx
 //! i | canonical identifier | 0 | height       -> idx (u32 BE) ...  (`store::listing`)
 //! o | org id               | 0 | height       -> idx (u32 BE) ...
 //! b | height                                  -> postcard(BlockMeta)
@@ -19,8 +18,10 @@
 //! and rewrites a leaf for every insert into it, and its log keeps the old
 //! copies until it cleans the segment). A listing holds one key per name
 //! and block whose value packs the indexes of the block's events that name
-//! it (`store::listing`); a position is the record's key, and the id is
-//! found through `n`. The chain-order listing of everything is the `a` keyspace
+//! it (`store::listing`); a position is the record's key. An id is found
+//! through the block log's committed-id filter and the `b` record of the
+//! block it names (`StoreReader::position`), not a key of its own: ids are
+//! hashes, and a key per id landed in a random leaf. The chain-order listing of everything is the `a` keyspace
 //! itself. An `a` record is compressed on its own (a zstd frame),
 //! decompressed in microseconds on a read; after the store's first
 //! attestations, with a dictionary trained from them (`store::dictionary`),
@@ -37,9 +38,9 @@ use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
 use super::compression::{self, Dictionary};
+use super::events::{PREFIX_DUPLICATE, PREFIX_EVENT_ID};
 
 pub const PREFIX_ATTESTATION: u8 = b'a';
-pub const PREFIX_ID: u8 = b'n';
 pub const PREFIX_IDENTIFIER: u8 = b'i';
 pub const PREFIX_ORG: u8 = b'o';
 pub const PREFIX_BLOCK: u8 = b'b';
@@ -86,7 +87,10 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// 19: `a` records after a store's first 1,024 attestations are compressed
 /// with a zstd dictionary trained from those (`store::dictionary`), kept
 /// under `m | "dictionary" | id`.
-pub const FORMAT: u32 = 19;
+/// 20: the eventID (`v`) and repeated-capture (`w`) listings are keyed by
+/// 16 bytes of their name's hash ([`digest_name`]), not the name; no `n`
+/// key per attestation (`StoreReader::position`).
+pub const FORMAT: u32 = 20;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
@@ -250,35 +254,41 @@ pub struct BlockMeta {
     pub ids: Vec<AttestationId>,
 }
 
+impl BlockMeta {
+    /// Where `id` sits in the block whose `b` record is `bytes`, found
+    /// without decoding the ids ([`crate::store::StoreReader::position`]):
+    /// postcard writes the header, the finality, then the ids as a length
+    /// and 32 bytes each, so the ids are compared where they lie. Decoding
+    /// them one by one was most of an id lookup (about 50 µs for a block of
+    /// 1,000).
+    pub fn index_of(bytes: &[u8], id: &AttestationId) -> Result<Option<u32>, DecodeError> {
+        let malformed = |reason: String| DecodeError::Malformed {
+            what: "block",
+            reason,
+        };
+        let postcard = |e: postcard::Error| malformed(e.to_string());
+        let (_, rest) = postcard::take_from_bytes::<Header>(bytes).map_err(postcard)?;
+        let (_, rest) = postcard::take_from_bytes::<Finality>(rest).map_err(postcard)?;
+        let (count, ids) = postcard::take_from_bytes::<u64>(rest).map_err(postcard)?;
+        if count.checked_mul(ID_BYTES as u64) != Some(ids.len() as u64) {
+            return Err(malformed(format!(
+                "{count} ids in {} bytes of a block record",
+                ids.len()
+            )));
+        }
+        Ok(ids
+            .chunks_exact(ID_BYTES)
+            .position(|committed| committed == id.0.0)
+            .map(|index| u32::try_from(index).unwrap_or(u32::MAX)))
+    }
+}
+
+/// Bytes of an attestation id as postcard writes it (a 32-byte tuple).
+const ID_BYTES: usize = 32;
+
 /// `a | height | idx`: the record of the attestation at `at`.
 pub fn attestation_key(at: Position) -> [u8; 13] {
     position_key(PREFIX_ATTESTATION, at)
-}
-
-/// `n | id`: where the attestation `id` sits.
-pub fn id_key(id: &AttestationId) -> [u8; 33] {
-    let mut key = [0u8; 33];
-    key[0] = PREFIX_ID;
-    key[1..].copy_from_slice(id.0.as_bytes());
-    key
-}
-
-/// The value of an `n` record.
-pub fn position_value(at: Position) -> [u8; 12] {
-    let mut value = [0u8; 12];
-    value[..8].copy_from_slice(&at.height.to_be_bytes());
-    value[8..].copy_from_slice(&at.index.to_be_bytes());
-    value
-}
-
-/// Decodes [`position_value`]; `None` if the value is not 12 bytes.
-pub fn position_from_value(value: &[u8]) -> Option<Position> {
-    let value: [u8; 12] = value.try_into().ok()?;
-    let (height, index) = value.split_at(8);
-    Some(Position {
-        height: u64::from_be_bytes(height.try_into().ok()?),
-        index: u32::from_be_bytes(index.try_into().ok()?),
-    })
 }
 
 pub fn block_key(height: u64) -> [u8; 9] {
@@ -297,13 +307,44 @@ pub fn position_key(prefix: u8, at: Position) -> [u8; 13] {
     key
 }
 
-/// `prefix | name | 0` — the start of a listing.
+/// `prefix | name | 0` — the start of a listing. The eventID (`v`) and
+/// repeated-capture (`w`) listings are keyed by [`digest_name`] of their
+/// name instead of the name itself: see there why.
 pub fn listing_prefix(prefix: u8, name: &str) -> Vec<u8> {
+    let digest;
+    let name = match prefix {
+        PREFIX_EVENT_ID | PREFIX_DUPLICATE => {
+            digest = digest_name(name);
+            &digest[..]
+        }
+        _ => name.as_bytes(),
+    };
     let mut key = Vec::with_capacity(name.len() + 2);
     key.push(prefix);
-    key.extend_from_slice(name.as_bytes());
+    key.extend_from_slice(name);
     key.push(0);
     key
+}
+
+/// The bytes of a digested listing name (format 20): the first 16 bytes of
+/// its BLAKE3 hash.
+///
+/// Why: an eventID (a UUID URN) and a repeated-capture name (a CBV event
+/// hash in hex and the org) are unlike every name before them, so each
+/// event inserts its keys at a random place in sled's tree, which rewrites
+/// a leaf per insert and keeps the old copy until it cleans the segment.
+/// Those listings are only ever looked up whole, by a name the reader
+/// holds (an `EQ_eventID` query, the capture being checked), never by a
+/// prefix or in name order, so 16 bytes of a hash key them as well as the
+/// name, in a key a third of the length. Two names sharing a digest take
+/// about 2^64 names chosen together (a birthday collision, among one's own
+/// events); matching a name someone else committed takes about 2^128. An
+/// EPCIS query also checks each event it lists against its parameters.
+pub fn digest_name(name: &str) -> [u8; 16] {
+    let hash = blake3::hash(name.as_bytes());
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&hash.as_bytes()[..16]);
+    digest
 }
 
 /// `prefix | name | 0 | height | index`.

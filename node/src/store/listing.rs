@@ -5,6 +5,8 @@
 //! ```text
 //! prefix | name | 0 | height -> index (u32 BE) index (u32 BE) ...   ascending, each once
 //! ```
+//! (`v` and `w`, looked up only by whole names, are keyed by 16 bytes of
+//! the name's hash instead: [`index::digest_name`].)
 //! Why packed: sled pays per key (a tree descent, a leaf copy and its log
 //! record; about 4.8 µs each in the commit path, docs/performance.md), and
 //! one key per (name, event) made the listings 16 of sled's 27 keys per

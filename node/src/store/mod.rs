@@ -43,6 +43,7 @@ use lotline_core::statement::Statement;
 
 use crate::progress::{Progress, Unit};
 pub use block_log::{BlockLog, BlockLogError, BlockRecord, LogOpenReport};
+use committed_ids::SharedIds;
 use index::{BlockMeta, StoredAttestation};
 pub use record_file::{OpenReport, Opened, Record, RecordFile, RecordFileError};
 
@@ -125,6 +126,9 @@ pub struct StoreReader {
     forgotten: Arc<std::sync::atomic::AtomicU64>,
     /// The `a` records' zstd dictionary (`store::dictionary`).
     dictionaries: Arc<dictionary::Dictionaries>,
+    /// The block log's committed-id filter, through which a committed id's
+    /// position is found ([`StoreReader::position`]).
+    committed: SharedIds,
 }
 
 /// The events this node opened at commit ([`Opener`]), by attestation id:
@@ -263,6 +267,7 @@ impl Store {
             opened: Default::default(),
             forgotten: Default::default(),
             dictionaries: Default::default(),
+            committed: Default::default(),
         };
         let found = reader.format()?;
         let opened_by = reader
@@ -289,7 +294,8 @@ impl Store {
         }
         let applied = reader.applied_height()?;
         sets.load(&reader, applied)?;
-        let (log, log_report) = BlockLog::open(&dir.join("blocks.log"), sets.sets())?;
+        let (mut log, log_report) = BlockLog::open(&dir.join("blocks.log"), sets.sets())?;
+        log.share_committed_ids(&reader.committed);
         report.log_truncated_bytes = log_report.truncated_bytes;
         report.verified_blocks = log_report.verified_blocks;
         report.log_index_rebuilt = log_report.index_rebuilt;
@@ -362,13 +368,14 @@ impl Store {
     /// blocks, so it must reach the head this store had; sled, built from
     /// those blocks, is left as it is.
     pub fn reopen_log(&mut self) -> Result<(), StoreError> {
-        let (log, _) = BlockLog::open(&self.dir.join("blocks.log"), self.sets.sets())?;
+        let (mut log, _) = BlockLog::open(&self.dir.join("blocks.log"), self.sets.sets())?;
         if log.height() < self.log.height() {
             return Err(StoreError::LogBehind {
                 expected: self.log.height(),
                 found: log.height(),
             });
         }
+        log.share_committed_ids(&self.reader.committed);
         self.log = log;
         Ok(())
     }
@@ -496,7 +503,6 @@ fn write_block(
         }
         batch.list(index::PREFIX_ORG, &meta.org, at);
         batch.insert(&index::attestation_key(at)[..], stored);
-        batch.insert(&index::id_key(&id)[..], &index::position_value(at)[..]);
         governance::index(batch, at, envelope);
         let (Some(statement), Some(event)) = (&statement, event) else {
             continue;
@@ -619,6 +625,7 @@ fn index_reader(path: &Path) -> Result<Option<StoreReader>, StoreError> {
         opened: Default::default(),
         forgotten: Default::default(),
         dictionaries: Default::default(),
+        committed: Default::default(),
     }))
 }
 
@@ -840,30 +847,40 @@ impl StoreReader {
     }
 
     pub fn contains(&self, id: &AttestationId) -> Result<bool, StoreError> {
-        self.db
-            .contains_key(index::id_key(id))
-            .map_err(|e| self.sled_err(e))
+        Ok(self.position(id)?.is_some())
     }
 
-    /// Where the attestation `id` sits in the chain, if it is committed.
+    /// Where the attestation `id` sits in the chain, if it is committed and
+    /// this index has applied its block.
+    ///
+    /// Found through the block log's committed-id filter ([`SharedIds`]),
+    /// which names the blocks whose ids share the id's first 8 bytes, and
+    /// each such block's `b` record, which lists its ids: no sled key per
+    /// attestation (format 20). A fresh id, the common case of the
+    /// duplicate check, costs one bucket scan in memory and no sled read. An
+    /// index opened without its log (`sled_marks`, `stopped_history`) finds
+    /// no id.
     pub fn position(&self, id: &AttestationId) -> Result<Option<index::Position>, StoreError> {
-        let what = "attestation position";
-        let Some(value) = self
-            .db
-            .get(index::id_key(id))
-            .map_err(|e| self.sled_err(e))?
-        else {
+        let candidates = self.committed.candidates(id);
+        if candidates.is_empty() {
             return Ok(None);
-        };
-        index::position_from_value(&value)
-            .map(Some)
-            .ok_or(StoreError::Decode {
-                what,
-                source: lotline_core::codec::DecodeError::Malformed {
-                    what,
-                    reason: format!("{} bytes, not 12", value.len()),
-                },
-            })
+        }
+        // The log is ahead of sled by the blocks not yet applied: a reader
+        // sees only what sled holds.
+        let applied = self.applied_height()?;
+        for height in candidates.into_iter().filter(|h| *h <= applied) {
+            let Some(bytes) = self.raw_get(&index::block_key(height))? else {
+                continue;
+            };
+            let found = BlockMeta::index_of(&bytes, id).map_err(|source| StoreError::Decode {
+                what: "block",
+                source,
+            })?;
+            if let Some(index) = found {
+                return Ok(Some(index::Position { height, index }));
+            }
+        }
+        Ok(None)
     }
 
     /// The duplicate check before anything is written or voted for
@@ -1197,6 +1214,81 @@ mod tests {
             lotline_core::hash::Domain::Attestation,
             &n.to_le_bytes(),
         ))
+    }
+
+    #[test]
+    fn a_committed_id_is_found_at_its_position_once_sled_applied_its_block_and_after_a_reopen() {
+        // Goal (format 20): ids are found through the log's filter and the
+        // block's record, never ahead of sled, and not by a prefix alone.
+        use testing::Chain;
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = Chain::new();
+        let (mut store, _) = Store::open(dir.path(), chain.set.clone()).unwrap();
+        let first = chain.block((0..3).map(Chain::envelope).collect());
+        let first_ids = store.commit(&first, |_| Vec::new()).unwrap();
+        let reader = store.reader();
+        let at = |height, index| Some(index::Position { height, index });
+        assert_eq!(reader.position(&first_ids[2]).unwrap(), at(1, 2));
+
+        // In the log, not yet in sled: not found, and not counted committed.
+        let second = chain.block((3..5).map(Chain::envelope).collect());
+        let second_ids = store.append(&second).unwrap();
+        assert_eq!(reader.position(&second_ids[0]).unwrap(), None);
+        assert!(!reader.contains(&second_ids[0]).unwrap());
+        reader.apply(&second, &second_ids, Vec::new()).unwrap();
+        assert_eq!(reader.position(&second_ids[0]).unwrap(), at(2, 0));
+        assert!(reader.contains(&second_ids[1]).unwrap());
+
+        // An id sharing a committed id's first 8 bytes names its block as a
+        // candidate, which does not list it.
+        let mut near = first_ids[1].0.0;
+        near[31] ^= 1;
+        let near = AttestationId(lotline_core::hash::Digest(near));
+        assert_eq!(reader.position(&near).unwrap(), None);
+        assert_eq!(reader.position(&id(7)).unwrap(), None);
+        assert_eq!(reader.attestation(&near).unwrap(), None);
+
+        // A reopened store rebuilds the filter from the block index.
+        drop((reader, store));
+        let (store, report) = Store::open(dir.path(), chain.set.clone()).unwrap();
+        assert!(!report.sled_rebuilt);
+        let reader = store.reader();
+        for (height, ids) in [(1, &first_ids), (2, &second_ids)] {
+            for (index, id) in ids.iter().enumerate() {
+                assert_eq!(reader.position(id).unwrap(), at(height, index as u32));
+                let stored = reader.attestation(id).unwrap().unwrap();
+                assert_eq!(stored.envelope.id(), *id);
+            }
+        }
+    }
+
+    #[test]
+    fn an_id_is_found_in_a_block_record_where_the_decoded_record_lists_it() {
+        // Goal: `BlockMeta::index_of` reads postcard's layout as the full
+        // decode does, and a cut or inconsistent record is an error.
+        use testing::Chain;
+        let mut chain = Chain::new();
+        let record = chain.block((0..40).map(Chain::envelope).collect());
+        let meta = BlockMeta {
+            header: record.block.header.clone(),
+            finality: record.finality.clone(),
+            ids: record.block.ids(),
+        };
+        let bytes = index::encode(&meta);
+        let decoded: BlockMeta = index::decode("block", &bytes).unwrap();
+        for (i, id) in decoded.ids.iter().enumerate() {
+            assert_eq!(BlockMeta::index_of(&bytes, id).unwrap(), Some(i as u32));
+        }
+        assert_eq!(BlockMeta::index_of(&bytes, &id(1)).unwrap(), None);
+        for cut in [bytes.len() - 1, bytes.len() - 32, 10] {
+            assert!(
+                BlockMeta::index_of(&bytes[..cut], &id(1)).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(BlockMeta::index_of(&longer, &id(1)).is_err());
     }
 
     #[test]
