@@ -16,7 +16,7 @@ use lotline_core::statement::Statement;
 use lotline_core::trace::{Direction, RecallScopeRequest};
 use lotline_node::bulk_load;
 use lotline_node::store::lineage::{End, Origins};
-use lotline_node::store::{Store, dictionary, index};
+use lotline_node::store::{self, Store, dictionary, index};
 use lotline_node::trace::{self, SeeAll, TraceRequest};
 use lotline_sim::workload::Scale;
 
@@ -164,7 +164,7 @@ fn an_index_of_another_layout_is_rebuilt_from_the_block_log_and_answers_the_same
     // What an index of layout 1 looks like to this release: no layout mark,
     // and lineage records in a form it cannot decode.
     {
-        let db = sled::open(bulk_load::index_path(dir.path()).expect("path")).expect("sled");
+        let db = store::open_sled(&bulk_load::index_path(dir.path()).expect("path")).expect("sled");
         let tree = db.open_tree("lotline").expect("tree");
         assert!(tree.remove(index::KEY_FORMAT).expect("remove").is_some());
         let mut stale = Vec::new();
@@ -220,7 +220,7 @@ fn a_block_header_read_alone_is_the_header_of_the_full_record() {
 type Raw = (Vec<(Vec<u8>, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>);
 
 fn raw_records(dir: &std::path::Path) -> Raw {
-    let db = sled::open(bulk_load::index_path(dir).expect("path")).expect("sled");
+    let db = store::open_sled(&bulk_load::index_path(dir).expect("path")).expect("sled");
     let tree = db.open_tree("lotline").expect("tree");
     let read = |prefix: &[u8]| -> Vec<(Vec<u8>, Vec<u8>)> {
         tree.scan_prefix(prefix)
@@ -303,7 +303,7 @@ fn a_store_trains_one_record_dictionary_from_its_first_attestations_and_a_rebuil
     // train the same dictionary and write the same records.
     let cut = trained_in - 1;
     {
-        let db = sled::open(bulk_load::index_path(dir.path()).expect("path")).expect("sled");
+        let db = store::open_sled(&bulk_load::index_path(dir.path()).expect("path")).expect("sled");
         let tree = db.open_tree("lotline").expect("tree");
         tree.insert(index::KEY_APPLIED, &cut.to_be_bytes()[..])
             .expect("applied");

@@ -76,6 +76,12 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// sled's folder stayed locked for [`SLED_LOCK_WAIT`]: another process
+    /// has it open (is a node already running on this data folder?).
+    #[error(
+        "{path} is in use by another process (is a node already running on this data folder?): {source}"
+    )]
+    InUse { path: PathBuf, source: sled::Error },
     /// A replaced block log ([`Store::reopen_log`]) ends below the head the
     /// node had committed.
     #[error("the reopened block log ends at height {found}, the node had committed {expected}")]
@@ -241,6 +247,15 @@ impl Store {
         let mut report = StoreOpenReport::default();
         let db = match open_sled(&sled_path) {
             Ok(db) => db,
+            // Held by another process (a second node on this folder): the
+            // index is not damaged, and moving it aside under its owner
+            // would be.
+            Err(error) if is_locked(&error) => {
+                return Err(StoreError::InUse {
+                    path: sled_path,
+                    source: error,
+                });
+            }
             Err(error) => {
                 tracing::warn!(%error, "sled index does not open; moving it aside and rebuilding from the block log");
                 let aside = dir.join(format!("index.sled.damaged-{}", std::process::id()));
@@ -633,11 +648,38 @@ fn index_reader(path: &Path) -> Result<Option<StoreReader>, StoreError> {
 /// cut sled's disk per event from 14.1 KB to 4.7 KB on the 100k generator
 /// store but cut the load rate 3.2x (1,774 -> 554 events/s), in the commit
 /// path; docs/performance.md, "Storage per event".
-fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(256 * 1024 * 1024)
-        .open()
+///
+/// A folder another `sled::Db` holds is refused with a lock error. One
+/// dropped a moment ago in this process lets go of it a little later
+/// (sled's own threads close its file), so the open is retried for up to
+/// [`SLED_LOCK_WAIT`] before the lock counts as another process's. Public
+/// for tests that edit a closed store's sled directly.
+pub fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
+    let open = || {
+        sled::Config::new()
+            .path(path)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()
+    };
+    let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+    loop {
+        match open() {
+            Err(error) if is_locked(&error) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// How long [`open_sled`] waits for a locked folder.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether sled refused to open because another `Db` holds its folder's
+/// lock. sled 0.34.7 says so only in the message of an I/O error
+/// (`Config::try_lock`).
+fn is_locked(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
 }
 
 impl StoreReader {
@@ -1259,6 +1301,36 @@ mod tests {
                 let stored = reader.attestation(id).unwrap().unwrap();
                 assert_eq!(stored.envelope.id(), *id);
             }
+        }
+    }
+
+    #[test]
+    fn an_index_another_store_holds_is_reported_in_use_and_left_where_it_is() {
+        // Defect: every sled open error counted as damage, so a second
+        // store on a folder (a second node started on it) moved the live
+        // index aside and rebuilt it. Goal: refused as in use, nothing
+        // moved; and a store dropped a moment ago does not count as a
+        // holder (sled lets go of its lock on its own threads).
+        use testing::Chain;
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Chain::new();
+        let (first, _) = Store::open(dir.path(), chain.set.clone()).unwrap();
+        let error = Store::open(dir.path(), chain.set.clone()).unwrap_err();
+        assert!(matches!(error, StoreError::InUse { .. }), "{error}");
+        assert!(error.to_string().contains("in use by another process"));
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().all(|name| !name.contains("damaged")),
+            "{names:?}"
+        );
+        drop(first);
+        for _ in 0..5 {
+            let (store, report) = Store::open(dir.path(), chain.set.clone()).unwrap();
+            assert!(!report.sled_rebuilt);
+            drop(store);
         }
     }
 
