@@ -14,9 +14,9 @@
 //! Every block is checked before it is appended: it decodes, its body
 //! matches its header, it links to its parent, it repeats no attestation
 //! committed in an earlier block (judged from the log's own committed-id
-//! filter, [`super::committed_ids::CommittedIds`], never from sled), and its finality (a
-//! certificate for it or for a descendant, with the linking headers)
-//! verifies against the validator set. A block is appended and fdatasync'ed
+//! filter, [`super::committed_ids::CommittedIds`], never from sled), and its
+//! finality (a certificate for it or for a descendant, with the linking
+//! headers) verifies against the validator set. A block is appended and fdatasync'ed
 //! before anything else (sled, clients) learns that it is committed.
 //!
 //! Opening costs the tail, not the chain: the block index

@@ -21,8 +21,8 @@
 //! it (`store::listing`); a position is the record's key. An id is found
 //! through the block log's committed-id filter and the `b` record of the
 //! block it names (`StoreReader::position`), not a key of its own: ids are
-//! hashes, and a key per id landed in a random leaf. The chain-order listing of everything is the `a` keyspace
-//! itself. An `a` record is compressed on its own (a zstd frame),
+//! hashes, and a key per id landed in a random leaf. The chain-order
+//! listing of everything is the `a` keyspace itself. An `a` record is compressed on its own (a zstd frame),
 //! decompressed in microseconds on a read; after the store's first
 //! attestations, with a dictionary trained from them (`store::dictionary`),
 //! which takes a record from about a third of its statement's bytes to a
