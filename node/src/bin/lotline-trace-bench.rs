@@ -18,6 +18,9 @@
 //! target/release/lotline-trace-bench --events 1000000 --dir /tmp/lotline-trace-bench --reuse true
 //! # also print the bytes per event of every sled keyspace and of each file:
 //! target/release/lotline-trace-bench --events 100000 --dir /tmp/lotline-trace-bench --stats true
+//! # 1M then 10M in one run, deleting each store once measured (a 10M store
+//! # takes tens of GB; two at once may not fit):
+//! target/release/lotline-trace-bench --events 1000000,10000000 --dir /tmp/ltb --stats true --keep false
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -48,7 +51,11 @@ struct Args {
     reuse: bool,
     block: usize,
     stats: bool,
+    /// Whether each store stays on disk after it is measured.
+    keep: bool,
 }
+
+const USAGE: &str = "usage: lotline-trace-bench [--events N[,N..]] [--dir D] [--iterations I] [--reuse true|false] [--block ATTESTATIONS] [--stats true|false] [--keep true|false]";
 
 fn args() -> Result<Args> {
     let mut out = Args {
@@ -58,9 +65,14 @@ fn args() -> Result<Args> {
         reuse: false,
         block: BLOCK_ATTESTATIONS,
         stats: false,
+        keep: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--events" => {
@@ -74,9 +86,8 @@ fn args() -> Result<Args> {
             "--reuse" => out.reuse = value.parse()?,
             "--block" => out.block = value.parse()?,
             "--stats" => out.stats = value.parse()?,
-            other => bail!(
-                "unknown flag {other} (use --events N[,N..] --dir D --iterations I --reuse true|false --block ATTESTATIONS --stats true|false)"
-            ),
+            "--keep" => out.keep = value.parse()?,
+            other => bail!("unknown flag {other}\n{USAGE}"),
         }
     }
     Ok(out)
@@ -99,6 +110,10 @@ fn main() -> Result<()> {
         if args.stats {
             print_storage(&reader, &dir, committed)?;
         }
+        if !args.keep {
+            drop(reader);
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
         rows.push(row);
     }
     if let (Some(first), Some(last)) = (rows.first(), rows.last())
@@ -110,7 +125,7 @@ fn main() -> Result<()> {
         );
         let growth = |a: f64, b: f64| if a > 0.0 { b / a } else { f64::NAN };
         println!(
-            "store x{:.1}; backward trace p99 x{:.2} (answer x{:.2}); recall scope x{:.2} (answer x{:.2}); MATCH_anyEPCClass p99 x{:.2} (answer x{:.2})",
+            "store x{:.1}; backward trace p99 x{:.2} (answer x{:.2}); recall scope x{:.2} (answer x{:.2}); MATCH_anyEPCClass p99 x{:.2} (answer x{:.2}); attestation by id p99 x{:.2}; load rate x{:.2}",
             growth(first.events as f64, last.events as f64),
             growth(first.trace_p99_ms, last.trace_p99_ms),
             growth(first.trace_nodes as f64, last.trace_nodes as f64),
@@ -118,6 +133,8 @@ fn main() -> Result<()> {
             growth(first.scope_units as f64, last.scope_units as f64),
             growth(first.query_p99_ms, last.query_p99_ms),
             growth(first.query_events as f64, last.query_events as f64),
+            growth(first.by_id_p99_ms, last.by_id_p99_ms),
+            growth(first.load_per_s, last.load_per_s),
         );
     }
     Ok(())

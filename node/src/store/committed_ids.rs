@@ -82,7 +82,12 @@ impl CommittedIds {
     /// Heights of the blocks that may hold `id` (each must be confirmed by
     /// reading the block); empty if no committed id shares its prefix.
     pub fn candidates(&self, id: &AttestationId) -> impl Iterator<Item = u64> + '_ {
-        let prefix = prefix(id);
+        self.candidates_of(prefix(id))
+    }
+
+    /// Heights recorded under a filter key: the same filter serves keys
+    /// other than ids (`store::hashed`'s listings).
+    pub fn candidates_of(&self, prefix: u64) -> impl Iterator<Item = u64> + '_ {
         let bucket = &self.buckets[bucket_of(prefix)];
         bucket
             .prefixes
@@ -176,7 +181,13 @@ impl SharedIds {
     /// [`CommittedIds::candidates`], ascending, collected so that no lock is
     /// held while the caller reads the blocks.
     pub fn candidates(&self, id: &AttestationId) -> Vec<u64> {
-        let mut heights: Vec<u64> = self.read().candidates(id).collect();
+        self.candidates_of(prefix(id))
+    }
+
+    /// [`CommittedIds::candidates_of`], ascending, each once, collected as
+    /// [`SharedIds::candidates`].
+    pub fn candidates_of(&self, prefix: u64) -> Vec<u64> {
+        let mut heights: Vec<u64> = self.read().candidates_of(prefix).collect();
         heights.sort_unstable();
         heights.dedup();
         heights

@@ -5,13 +5,15 @@
 //! batch (so the index is never ahead of or behind the records), next to the
 //! identifier index `i` that `store::index` already keeps:
 //! ```text
-//! v | eventID        | 0 | height -> idx ...  (EQ_eventID, /epcis/events/{eventID})
 //! s | bizStep short  | 0 | height -> idx ...  (EQ_bizStep, /epcis/bizSteps/{s}/events)
 //! t | event type     | 0 | height -> idx ...  (eventType)
-//! w | duplicate name | 0 | height -> idx ...  (a repeated capture)
+//! v | height -> (digest of eventID, idx) ...  (EQ_eventID, /epcis/events/{eventID})
+//! w | height -> (digest of duplicate name, idx) ...  (a repeated capture)
 //! ```
-//! Each is a listing packed one key per name and block, the block's
-//! indexes in the value (`store::listing`).
+//! `s` and `t` are listings packed one key per name and block, the block's
+//! indexes in the value (`store::listing`); `v` and `w`, only ever looked
+//! up by a whole name, are one sorted run per block found through an
+//! in-memory filter (`store::hashed`).
 //! The duplicate name is the CBV 2.0 event hash of the event (hex, with
 //! `+errorDeclaration` for a correction; `event_hash::duplicate_name`),
 //! `|`, and the org that stated it. Its first entry is the event a later
@@ -39,7 +41,7 @@
 use lotline_core::statement::Statement;
 
 use super::index::{self, Position};
-use super::{StoreError, StoreReader, listing};
+use super::{StoreError, StoreReader, hashed, listing};
 
 pub const PREFIX_EVENT_ID: u8 = b'v';
 pub const PREFIX_BIZ_STEP: u8 = b's';
@@ -98,8 +100,9 @@ pub enum Listing {
 }
 
 impl Listing {
-    /// The keyspace and name of a packed listing; `None` for
-    /// [`Listing::All`], which walks the records themselves.
+    /// The keyspace and name of a listing, packed (`store::listing`) or
+    /// hashed (`v`, `w`: `store::hashed`); `None` for [`Listing::All`],
+    /// which walks the records themselves.
     fn packed(&self) -> Option<(u8, &str)> {
         match self {
             Listing::Identifier(name) => Some((index::PREFIX_IDENTIFIER, name)),
@@ -111,9 +114,11 @@ impl Listing {
         }
     }
 
-    /// The key prefix every key of the listing starts with.
+    /// The key prefix every key of the listing starts with (a hashed
+    /// listing's runs are keyed by keyspace and block alone).
     fn prefix(&self) -> Vec<u8> {
         match self.packed() {
+            Some((prefix, _)) if hashed::is_hashed(prefix) => vec![prefix],
             Some((prefix, name)) => index::listing_prefix(prefix, name),
             None => vec![index::PREFIX_ATTESTATION],
         }
@@ -125,6 +130,9 @@ impl Listing {
 pub enum Cursor {
     /// A packed listing (`store::listing`).
     Listed(listing::Positions),
+    /// A hashed listing (`store::hashed`): the few positions of one
+    /// eventID or repeated capture, found whole.
+    Hashed(std::vec::IntoIter<Result<Position, sled::Error>>),
     /// Every record: `a | height | idx` keys.
     All(Records),
 }
@@ -146,6 +154,7 @@ impl Iterator for Cursor {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Cursor::Listed(positions) => positions.next(),
+            Cursor::Hashed(positions) => positions.next(),
             Cursor::All(records) => records.next(),
         }
     }
@@ -188,6 +197,14 @@ impl StoreReader {
                 iter: self.db.range(start..),
             });
         };
+        if hashed::is_hashed(prefix) {
+            let found = hashed::positions(&self.db, &self.hashed, prefix, name, after);
+            let found: Vec<_> = match found {
+                Ok(positions) => positions.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            return Cursor::Hashed(found.into_iter());
+        }
         Cursor::Listed(listing::positions(&self.db, prefix, name, after))
     }
 
@@ -216,6 +233,9 @@ impl StoreReader {
     /// The most recent entry of a listing (the latest capture of an eventID).
     pub fn event_last(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
         let newest = match listing.packed() {
+            Some((prefix, name)) if hashed::is_hashed(prefix) => {
+                hashed::last(&self.db, &self.hashed, prefix, name)
+            }
             Some((prefix, name)) => listing::last(&self.db, prefix, name),
             // The newest record: the last `a | height | idx` key.
             None => self

@@ -38,7 +38,6 @@ use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
 use super::compression::{self, Dictionary};
-use super::events::{PREFIX_DUPLICATE, PREFIX_EVENT_ID};
 
 pub const PREFIX_ATTESTATION: u8 = b'a';
 pub const PREFIX_IDENTIFIER: u8 = b'i';
@@ -90,7 +89,10 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// 20: the eventID (`v`) and repeated-capture (`w`) listings are keyed by
 /// 16 bytes of their name's hash ([`digest_name`]), not the name; no `n`
 /// key per attestation (`StoreReader::position`).
-pub const FORMAT: u32 = 20;
+/// 21: `v` and `w` hold one sorted run of (name digest, index) per block,
+/// found through an in-memory filter (`store::hashed`), instead of a key
+/// per name and block.
+pub const FORMAT: u32 = 21;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
@@ -307,37 +309,24 @@ pub fn position_key(prefix: u8, at: Position) -> [u8; 13] {
     key
 }
 
-/// `prefix | name | 0` — the start of a listing. The eventID (`v`) and
-/// repeated-capture (`w`) listings are keyed by [`digest_name`] of their
-/// name instead of the name itself: see there why.
+/// `prefix | name | 0` — the start of a listing.
 pub fn listing_prefix(prefix: u8, name: &str) -> Vec<u8> {
-    let digest;
-    let name = match prefix {
-        PREFIX_EVENT_ID | PREFIX_DUPLICATE => {
-            digest = digest_name(name);
-            &digest[..]
-        }
-        _ => name.as_bytes(),
-    };
     let mut key = Vec::with_capacity(name.len() + 2);
     key.push(prefix);
-    key.extend_from_slice(name);
+    key.extend_from_slice(name.as_bytes());
     key.push(0);
     key
 }
 
-/// The bytes of a digested listing name (format 20): the first 16 bytes of
-/// its BLAKE3 hash.
+/// The digest an eventID (`v`) or repeated-capture (`w`) listing entry is
+/// kept under (formats 20 and later; `store::hashed`): the first 16 bytes
+/// of the name's BLAKE3 hash.
 ///
-/// Why: an eventID (a UUID URN) and a repeated-capture name (a CBV event
-/// hash in hex and the org) are unlike every name before them, so each
-/// event inserts its keys at a random place in sled's tree, which rewrites
-/// a leaf per insert and keeps the old copy until it cleans the segment.
-/// Those listings are only ever looked up whole, by a name the reader
+/// Why: those listings are only ever looked up whole, by a name the reader
 /// holds (an `EQ_eventID` query, the capture being checked), never by a
-/// prefix or in name order, so 16 bytes of a hash key them as well as the
-/// name, in a key a third of the length. Two names sharing a digest take
-/// about 2^64 names chosen together (a birthday collision, among one's own
+/// prefix or in name order, so 16 bytes of a hash find them as well as the
+/// name, in a third of the length. Two names sharing a digest take about
+/// 2^64 names chosen together (a birthday collision, among one's own
 /// events); matching a name someone else committed takes about 2^128. An
 /// EPCIS query also checks each event it lists against its parameters.
 pub fn digest_name(name: &str) -> [u8; 16] {

@@ -1,12 +1,11 @@
 //! Listings: the chain positions of the events that name one key (a
-//! canonical identifier `i`, an org `o`, an eventID `v`, a bizStep `s`, an
-//! event type `t`, a repeated capture `w`), packed one sled key per
-//! listing and block:
+//! canonical identifier `i`, an org `o`, a bizStep `s`, an event type `t`),
+//! packed one sled key per listing and block:
 //! ```text
 //! prefix | name | 0 | height -> index (u32 BE) index (u32 BE) ...   ascending, each once
 //! ```
-//! (`v` and `w`, looked up only by whole names, are keyed by 16 bytes of
-//! the name's hash instead: [`index::digest_name`].)
+//! (The eventID `v` and repeated-capture `w` listings, looked up only by
+//! whole names, are one run per block instead: `store::hashed`.)
 //! Why packed: sled pays per key (a tree descent, a leaf copy and its log
 //! record; about 4.8 µs each in the commit path, docs/performance.md), and
 //! one key per (name, event) made the listings 16 of sled's 27 keys per

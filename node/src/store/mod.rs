@@ -21,6 +21,7 @@ pub mod epochs;
 pub mod events;
 pub mod evidence;
 pub mod governance;
+pub mod hashed;
 pub mod index;
 pub mod lineage;
 pub mod listing;
@@ -135,6 +136,9 @@ pub struct StoreReader {
     /// The block log's committed-id filter, through which a committed id's
     /// position is found ([`StoreReader::position`]).
     committed: SharedIds,
+    /// Which blocks hold an eventID's or a repeated capture's entries
+    /// (`store::hashed`).
+    hashed: hashed::Filters,
 }
 
 /// The events this node opened at commit ([`Opener`]), by attestation id:
@@ -283,6 +287,7 @@ impl Store {
             forgotten: Default::default(),
             dictionaries: Default::default(),
             committed: Default::default(),
+            hashed: Default::default(),
         };
         let found = reader.format()?;
         let opened_by = reader
@@ -307,6 +312,10 @@ impl Store {
             })?;
             report.sled_rebuilt = true;
         }
+        reader
+            .hashed
+            .load(&reader.db)
+            .map_err(|e| reader.sled_err(e))?;
         let applied = reader.applied_height()?;
         sets.load(&reader, applied)?;
         let (mut log, log_report) = BlockLog::open(&dir.join("blocks.log"), sets.sets())?;
@@ -340,6 +349,10 @@ impl Store {
                 source,
             })?;
             report.sled_rebuilt = true;
+            reader
+                .hashed
+                .load(&reader.db)
+                .map_err(|e| reader.sled_err(e))?;
             sets.load(&reader, 0)?;
             for height in 1..=log.height() {
                 if let Some(record) = log.read(height)? {
@@ -459,6 +472,9 @@ pub(crate) struct Writes {
     /// Listing entries, packed one key per name and block when the batch
     /// is written (`store::listing`).
     listings: listing::Pending,
+    /// The eventID and repeated-capture entries, one run per keyspace and
+    /// block (`store::hashed`).
+    hashed: hashed::Pending,
 }
 
 impl Writes {
@@ -467,15 +483,25 @@ impl Writes {
         self.batch.insert(key, value);
     }
 
-    /// Lists the event at `at` under `name` in the listing `prefix`.
+    /// Lists the event at `at` under `name` in the listing `prefix`
+    /// (packed, `store::listing`, or hashed, `store::hashed`).
     pub(crate) fn list(&mut self, prefix: u8, name: &str, at: index::Position) {
-        self.listings.add(prefix, name, at);
+        if hashed::is_hashed(prefix) {
+            self.hashed.add(prefix, name, at);
+        } else {
+            self.listings.add(prefix, name, at);
+        }
     }
 
-    /// Adds the gathered listings to the batch.
-    fn pack_listings(&mut self) {
+    /// Adds the gathered listings to the batch, and notes the hashed runs in
+    /// `filters` now, before the batch is applied (`store::hashed`).
+    fn pack_listings(&mut self, filters: &hashed::Filters) {
         for (key, value) in std::mem::take(&mut self.listings).into_writes() {
             self.insert(key, value);
+        }
+        for run in std::mem::take(&mut self.hashed).into_runs() {
+            filters.record(&run);
+            self.insert(&run.key[..], run.value);
         }
     }
 }
@@ -621,7 +647,9 @@ pub fn stopped_history(
 }
 
 /// The index at `path` opened as it is, without keys and without
-/// rebuilding anything; `None` if there is none.
+/// rebuilding anything; `None` if there is none. Its eventID and
+/// repeated-capture filters stay empty (`store::hashed`): the tools it
+/// serves read marks and governance, never those listings.
 fn index_reader(path: &Path) -> Result<Option<StoreReader>, StoreError> {
     if !path.exists() {
         return Ok(None);
@@ -641,6 +669,7 @@ fn index_reader(path: &Path) -> Result<Option<StoreReader>, StoreError> {
         forgotten: Default::default(),
         dictionaries: Default::default(),
         committed: Default::default(),
+        hashed: Default::default(),
     }))
 }
 
@@ -748,7 +777,7 @@ impl StoreReader {
     /// Applies `batch` with the applied height and the layout version.
     fn write(&self, mut batch: Writes, height: u64) -> Result<(), StoreError> {
         crate::quality::series::flush(self, &mut batch)?;
-        batch.pack_listings();
+        batch.pack_listings(&self.hashed);
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         batch.insert(index::KEY_FORMAT, &index::FORMAT.to_be_bytes()[..]);
         batch.insert(index::KEY_OPENER, self.opener_fingerprint());
