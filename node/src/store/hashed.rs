@@ -80,22 +80,26 @@ fn filter_prefix(digest: &[u8; DIGEST_BYTES]) -> u64 {
 
 /// The entries of a run, in stored order (a trailing partial entry, which
 /// the writer never makes, is ignored).
-fn entries(run: &[u8]) -> impl DoubleEndedIterator<Item = Entry> + '_ {
-    run.chunks_exact(ENTRY_BYTES).filter_map(|entry| {
-        let digest = entry[..DIGEST_BYTES].try_into().ok()?;
-        let index = u32::from_be_bytes(entry[DIGEST_BYTES..].try_into().ok()?);
-        Some((digest, index))
-    })
+fn entries(run: &[u8]) -> impl Iterator<Item = Entry> + '_ {
+    run.chunks_exact(ENTRY_BYTES).filter_map(entry)
 }
 
-/// The indexes of `digest` in a sorted run, ascending.
+/// One entry's digest and index, from its [`ENTRY_BYTES`].
+fn entry(bytes: &[u8]) -> Option<Entry> {
+    let digest = bytes.get(..DIGEST_BYTES)?.try_into().ok()?;
+    let index = u32::from_be_bytes(bytes.get(DIGEST_BYTES..ENTRY_BYTES)?.try_into().ok()?);
+    Some((digest, index))
+}
+
+/// The indexes of `digest` in a sorted run, ascending: a binary search
+/// over the run's bytes, then the entries equal to it.
 fn indexes_of(run: &[u8], digest: &[u8; DIGEST_BYTES]) -> Vec<u32> {
-    let all: Vec<_> = entries(run).collect();
-    let start = all.partition_point(|(d, _)| d < digest);
-    all[start..]
+    let run: Vec<&[u8]> = run.chunks_exact(ENTRY_BYTES).collect();
+    let start = run.partition_point(|entry| entry[..DIGEST_BYTES] < digest[..]);
+    run[start..]
         .iter()
-        .take_while(|(d, _)| d == digest)
-        .map(|(_, index)| *index)
+        .map_while(|bytes| entry(bytes).filter(|(d, _)| d == digest))
+        .map(|(_, index)| index)
         .collect()
 }
 
