@@ -91,6 +91,13 @@ fn entry(bytes: &[u8]) -> Option<Entry> {
     Some((digest, index))
 }
 
+/// The filter keys of a sorted run's entries, each once.
+fn filter_prefixes(entries: impl Iterator<Item = Entry>) -> Vec<u64> {
+    let mut prefixes: Vec<u64> = entries.map(|(d, _)| filter_prefix(&d)).collect();
+    prefixes.dedup();
+    prefixes
+}
+
 /// The indexes of `digest` in a sorted run, ascending: a binary search
 /// over the run's bytes, then the entries equal to it.
 fn indexes_of(run: &[u8], digest: &[u8; DIGEST_BYTES]) -> Vec<u32> {
@@ -136,9 +143,7 @@ impl Pending {
             .map(|((prefix, height), mut entries)| {
                 entries.sort_unstable();
                 entries.dedup();
-                let mut filter_prefixes: Vec<u64> =
-                    entries.iter().map(|(d, _)| filter_prefix(d)).collect();
-                filter_prefixes.dedup();
+                let filter_prefixes = filter_prefixes(entries.iter().copied());
                 let value = entries
                     .iter()
                     .flat_map(|(digest, index)| digest.iter().copied().chain(index.to_be_bytes()))
@@ -252,10 +257,7 @@ impl Filters {
                 let Some(height) = height_of(prefix, &key) else {
                     continue;
                 };
-                let mut prefixes: Vec<u64> =
-                    entries(&run).map(|(d, _)| filter_prefix(&d)).collect();
-                prefixes.dedup();
-                if let Err(error) = filter.insert(height, prefixes) {
+                if let Err(error) = filter.insert(height, filter_prefixes(entries(&run))) {
                     tracing::error!(%error, "hashed listing run left out of its filter");
                 }
             }
