@@ -15,6 +15,7 @@ use lotline_core::lineage;
 use lotline_core::statement::Statement;
 use lotline_core::trace::{Direction, RecallScopeRequest};
 use lotline_node::bulk_load;
+use lotline_node::store::index::Position;
 use lotline_node::store::lineage::{End, Origins};
 use lotline_node::store::{self, Store, dictionary, index};
 use lotline_node::trace::{self, SeeAll, TraceRequest};
@@ -215,9 +216,10 @@ fn a_block_header_read_alone_is_the_header_of_the_full_record() {
     assert!(reader.block_header(beyond).expect("header").is_none());
 }
 
-/// Every `a` record (key, stored bytes) and every record dictionary of the
-/// store under `dir`, read from sled directly (the store must be closed).
-type Raw = (Vec<(Vec<u8>, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>);
+/// Every `a` record (position, stored bytes) and every record dictionary
+/// (key, bytes) of the store under `dir`, read from sled directly (the
+/// store must be closed).
+type Raw = (Vec<(Position, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>);
 
 fn raw_records(dir: &std::path::Path) -> Raw {
     let db = store::open_sled(&bulk_load::index_path(dir).expect("path")).expect("sled");
@@ -230,14 +232,13 @@ fn raw_records(dir: &std::path::Path) -> Raw {
             })
             .collect()
     };
-    (
-        read(&[index::PREFIX_ATTESTATION]),
-        read(dictionary::KEY_PREFIX),
-    )
-}
-
-fn height_of(key: &[u8]) -> u64 {
-    u64::from_be_bytes(key[1..9].try_into().expect("a key: a | height | index"))
+    let records = store::grouped::scan(&tree, index::PREFIX_ATTESTATION, None)
+        .map(|entry| {
+            let (at, value) = entry.expect("record");
+            (at, value.to_vec())
+        })
+        .collect();
+    (records, read(dictionary::KEY_PREFIX))
 }
 
 #[test]
@@ -266,11 +267,11 @@ fn a_store_trains_one_record_dictionary_from_its_first_attestations_and_a_rebuil
             .try_into()
             .expect("id"),
     );
-    let trained_in = height_of(&records[dictionary::SAMPLES - 1].0);
+    let trained_in = records[dictionary::SAMPLES - 1].0.height;
     let (mut plain, mut with) = ((0usize, 0usize), (0usize, 0usize));
-    for (key, value) in &records {
+    for (at, value) in &records {
         let named = dictionary::of_frame(value);
-        if height_of(key) > trained_in {
+        if at.height > trained_in {
             assert_eq!(named, Some(id), "a record after the dictionary's block");
             with = (with.0 + 1, with.1 + value.len());
         } else {
@@ -307,10 +308,12 @@ fn a_store_trains_one_record_dictionary_from_its_first_attestations_and_a_rebuil
         let tree = db.open_tree("lotline").expect("tree");
         tree.insert(index::KEY_APPLIED, &cut.to_be_bytes()[..])
             .expect("applied");
-        for (key, _) in records.iter().chain(&dictionaries) {
-            if key.starts_with(dictionary::KEY_PREFIX) || height_of(key) > cut {
-                tree.remove(key).expect("remove");
-            }
+        for (at, _) in records.iter().filter(|(at, _)| at.height > cut) {
+            let key = store::grouped::key(index::PREFIX_ATTESTATION, *at);
+            tree.remove(key).expect("remove");
+        }
+        for (key, _) in &dictionaries {
+            tree.remove(key).expect("remove");
         }
         db.flush().expect("flush");
     }

@@ -252,10 +252,7 @@ fn positions(reader: &StoreReader, subject: &Subject) -> Result<Vec<Position>, F
         Subject::Lots(lots) => {
             for lot in lots {
                 for entry in reader.event_cursor(&Listing::Identifier(lot.clone()), None) {
-                    let at = entry.map_err(|source| StoreError::Sled {
-                        path: "index.sled".into(),
-                        source,
-                    })?;
+                    let at = entry?;
                     positions.insert(at);
                     if positions.len() > EXAMINED_MAX {
                         return Err(FsmaError::TooLarge);

@@ -139,10 +139,7 @@ pub fn lookup(reader: &StoreReader, identifier: &str) -> Result<Option<Entry>, S
         .event_cursor(&listing, None)
         .take(HISTORY_EXAMINED_MAX)
     {
-        let at = entry.map_err(|source| StoreError::Sled {
-            path: "index.sled".into(),
-            source,
-        })?;
+        let at = entry?;
         let Some((id, stored)) = reader.attestation_at(at)? else {
             continue;
         };

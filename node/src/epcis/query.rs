@@ -1042,10 +1042,7 @@ impl Iterator for Merge {
                         let Some(Err(e)) = cursor.next() else {
                             continue;
                         };
-                        return Some(Err(StoreError::Sled {
-                            path: "index.sled".into(),
-                            source: e,
-                        }));
+                        return Some(Err(e));
                     }
                     Some(Ok(at)) if best.is_none_or(|(_, b)| *at < b) => {
                         best = Some((i, *at));

@@ -30,7 +30,7 @@ use lotline_core::codec::DecodeError;
 
 use super::compression::{self, Dictionary};
 use super::index;
-use super::{StoreError, StoreReader};
+use super::{StoreError, StoreReader, group_error, grouped};
 
 /// Attestations a dictionary is trained on: about 1.6 MB of generator
 /// records, a hundred times the dictionary (zstd's rule of thumb), trained
@@ -206,11 +206,10 @@ fn load(reader: &StoreReader) -> Result<Stage, StoreError> {
         let (_, bytes) = entry?;
         return Ok(Stage::Trained(Arc::new(decode(&bytes)?)));
     }
-    let prefix = [index::PREFIX_ATTESTATION];
     let mut samples = Vec::new();
-    for entry in reader.scan_from(&prefix, &prefix).take(SAMPLES) {
-        let (_, bytes) = entry?;
-        let what = "attestation";
+    let what = "attestation";
+    for entry in grouped::scan(&reader.db, index::PREFIX_ATTESTATION, None).take(SAMPLES) {
+        let (_, bytes) = entry.map_err(|e| group_error(what, e))?;
         let record = index::Record::from_stored(&bytes, None)
             .map_err(|source| StoreError::Decode { what, source })?;
         samples.push(record.encode());

@@ -34,14 +34,14 @@
 //! (`epcis::dedup::committed_repeat`). The attestation itself stays on the
 //! chain with its receipt, as every committed attestation does.
 //! Everything else is a bounded scan of the attestation records themselves
-//! (`a | height | idx`, in chain order).
+//! (the `a` keyspace, in chain order: `store::grouped`).
 //! Every listing reads in chain order, and one position is a cursor valid
 //! for all of them (the query's `nextPageToken`).
 
 use lotline_core::statement::Statement;
 
 use super::index::{self, Position};
-use super::{StoreError, StoreReader, hashed, listing};
+use super::{StoreError, StoreReader, group_error, grouped, hashed, listing, sled_error};
 
 pub const PREFIX_EVENT_ID: u8 = b'v';
 pub const PREFIX_BIZ_STEP: u8 = b's';
@@ -113,16 +113,6 @@ impl Listing {
             Listing::All => None,
         }
     }
-
-    /// The key prefix every key of the listing starts with (a hashed
-    /// listing's runs are keyed by keyspace and block alone).
-    fn prefix(&self) -> Vec<u8> {
-        match self.packed() {
-            Some((prefix, _)) if hashed::is_hashed(prefix) => vec![prefix],
-            Some((prefix, name)) => index::listing_prefix(prefix, name),
-            None => vec![index::PREFIX_ATTESTATION],
-        }
-    }
 }
 
 /// A lazy walk over one listing, in chain order, strictly after a position.
@@ -133,53 +123,21 @@ pub enum Cursor {
     /// A hashed listing (`store::hashed`): the few positions of one
     /// eventID or repeated capture, found whole.
     Hashed(std::vec::IntoIter<Result<Position, sled::Error>>),
-    /// Every record: `a | height | idx` keys.
-    All(Records),
-}
-
-/// The positions of the `a` records, in chain order.
-pub struct Records {
-    iter: sled::Iter,
-}
-
-impl std::fmt::Debug for Records {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Records").finish()
-    }
+    /// Every record: the `a` keyspace (`store::grouped`).
+    All(grouped::Scan),
 }
 
 impl Iterator for Cursor {
-    type Item = Result<Position, sled::Error>;
+    type Item = Result<Position, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            Cursor::Listed(positions) => positions.next(),
-            Cursor::Hashed(positions) => positions.next(),
-            Cursor::All(records) => records.next(),
-        }
-    }
-}
-
-impl Iterator for Records {
-    type Item = Result<Position, sled::Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let key = match self.iter.next()? {
-                Ok((key, _)) => key,
-                Err(e) => return Some(Err(e)),
-            };
-            if key.first() != Some(&index::PREFIX_ATTESTATION) {
-                return None;
-            }
-            // `a | height | idx`.
-            if key.len() != 13 {
-                continue;
-            }
-            let Some((height, index)) = index::listing_position(&key) else {
-                continue;
-            };
-            return Some(Ok(Position { height, index }));
+            Cursor::Listed(positions) => positions.next().map(|p| p.map_err(sled_error)),
+            Cursor::Hashed(positions) => positions.next().map(|p| p.map_err(sled_error)),
+            Cursor::All(records) => records.next().map(|r| {
+                r.map(|(at, _)| at)
+                    .map_err(|e| group_error("attestation", e))
+            }),
         }
     }
 }
@@ -188,14 +146,7 @@ impl StoreReader {
     /// Walks `listing` in chain order, starting strictly after `after`.
     pub fn event_cursor(&self, listing: &Listing, after: Option<Position>) -> Cursor {
         let Some((prefix, name)) = listing.packed() else {
-            let mut start = listing.prefix();
-            if let Some(at) = after {
-                start = index::attestation_key(at).to_vec();
-                start.push(0); // strictly after
-            }
-            return Cursor::All(Records {
-                iter: self.db.range(start..),
-            });
+            return Cursor::All(grouped::scan(&self.db, index::PREFIX_ATTESTATION, after));
         };
         if hashed::is_hashed(prefix) {
             let found = hashed::positions(&self.db, &self.hashed, prefix, name, after);
@@ -210,10 +161,7 @@ impl StoreReader {
 
     /// The oldest entry of a listing (the first capture of an event).
     pub fn event_first(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
-        self.event_cursor(listing, None)
-            .next()
-            .transpose()
-            .map_err(|e| self.sled_err(e))
+        self.event_cursor(listing, None).next().transpose()
     }
 
     /// The positions of every `i` listing whose identifier starts with
@@ -237,16 +185,12 @@ impl StoreReader {
                 hashed::last(&self.db, &self.hashed, prefix, name)
             }
             Some((prefix, name)) => listing::last(&self.db, prefix, name),
-            // The newest record: the last `a | height | idx` key.
-            None => self
-                .db
-                .scan_prefix(listing.prefix())
-                .keys()
-                .rev()
-                .find(|key| key.as_ref().map_or(true, |key| key.len() == 13))
-                .transpose()
-                .map(|key| key.and_then(|key| index::listing_position(&key)))
-                .map(|at| at.map(|(height, index)| Position { height, index })),
+            // The newest record.
+            None => {
+                return grouped::last(&self.db, index::PREFIX_ATTESTATION)
+                    .map(|last| last.map(|(at, _)| at))
+                    .map_err(|e| group_error("attestation", e));
+            }
         };
         newest.map_err(|e| self.sled_err(e))
     }
@@ -380,19 +324,18 @@ mod tests {
 
     #[test]
     fn record_keys_sort_in_chain_order() {
-        let key = |height, index| index::attestation_key(Position { height, index });
-        let (a, b, c) = (key(1, 7), key(2, 0), key(2, 1));
+        let key =
+            |height, index| grouped::key(index::PREFIX_ATTESTATION, Position { height, index });
+        let (a, b, c) = (key(1, 7), key(2, 0), key(2, 16));
         assert!(a < b && b < c);
-        // `Listing::All` walks exactly these keys.
-        assert_eq!(Listing::All.prefix(), vec![a[0]]);
-        assert_eq!(a.len(), Listing::All.prefix().len() + 12);
+        assert_eq!(key(2, 0), key(2, 15), "16 positions share a key");
     }
 
     #[test]
     fn listing_prefixes_keep_names_apart() {
         // "shipping" must not list "shipping_extra" entries: the name is
         // followed by a 0 byte in the prefix.
-        let a = Listing::BizStep("shipping".into()).prefix();
+        let a = index::listing_prefix(PREFIX_BIZ_STEP, "shipping");
         let b = index::listing_key(PREFIX_BIZ_STEP, "shipping_extra", 1, 0);
         assert!(!b.starts_with(&a));
     }

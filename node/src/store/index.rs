@@ -4,7 +4,7 @@
 //! One sled tree, keys prefixed by kind (big-endian integers so keys sort in
 //! chain order):
 //! ```text
-//! a | height | idx                            -> zstd(postcard(Record))  (id, meta, envelope)
+//! a | height | idx / 16                       -> 16 × zstd(postcard(Record))  (id, meta, envelope; `store::grouped`)
 //! i | canonical identifier | 0 | height       -> idx (u32 BE) ...  (`store::listing`)
 //! o | org id               | 0 | height       -> idx (u32 BE) ...
 //! b | height                                  -> postcard(BlockMeta)
@@ -16,7 +16,8 @@
 //! Records are keyed by chain position, so a block's records are appended
 //! at the end of the tree instead of landing in random leaves (sled copies
 //! and rewrites a leaf for every insert into it, and its log keeps the old
-//! copies until it cleans the segment). A listing holds one key per name
+//! copies until it cleans the segment), and 16 positions share a key
+//! (`store::grouped`: sled keeps metadata in memory for every page). A listing holds one key per name
 //! and block whose value packs the indexes of the block's events that name
 //! it (`store::listing`); a position is the record's key. An id is found
 //! through the block log's committed-id filter and the `b` record of the
@@ -92,7 +93,9 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// 21: `v` and `w` hold one sorted run of (name digest, index) per block,
 /// found through an in-memory filter (`store::hashed`), instead of a key
 /// per name and block.
-pub const FORMAT: u32 = 21;
+/// 22: the `a` records and the lineage event records `y` are packed 16
+/// positions to a key (`store::grouped`).
+pub const FORMAT: u32 = 22;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),
@@ -287,11 +290,6 @@ impl BlockMeta {
 
 /// Bytes of an attestation id as postcard writes it (a 32-byte tuple).
 const ID_BYTES: usize = 32;
-
-/// `a | height | idx`: the record of the attestation at `at`.
-pub fn attestation_key(at: Position) -> [u8; 13] {
-    position_key(PREFIX_ATTESTATION, at)
-}
 
 pub fn block_key(height: u64) -> [u8; 9] {
     let mut key = [0u8; 9];

@@ -5,7 +5,7 @@
 //! the chain, so every node holds the same graph.
 //!
 //! ```text
-//! y | height | idx                          -> postcard(EventRecord)  one per event: its origin,
+//! y | height | idx / 16                     -> postcard(EventRecord)  one per event (`store::grouped`): its origin,
 //!                                              custody and every edge it makes, once
 //!                                              (the last two zstd-packed when large)
 //! g | node | 0 | f|b | kind | height | idx  -> postcard(Packed(Vec<EdgeEnd>)) (f: node is `from`, b: node is `to`)
@@ -61,7 +61,7 @@ use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
 use super::index::{self, Position};
-use super::{StoreError, StoreReader};
+use super::{StoreError, StoreReader, grouped};
 
 /// An event's [`EventRecord`]. (`j` and `k`, its edges and custody before
 /// index format 16, are unused.)
@@ -372,11 +372,6 @@ impl Packed<'_> {
     }
 }
 
-/// `y | height | idx`.
-fn event_key(at: Position) -> [u8; 13] {
-    index::position_key(PREFIX_EVENT, at)
-}
-
 /// Whether the event's custody reaches a node through this edge (the node
 /// at `end` of an edge of `kind`) instead of a record of the node's own.
 fn custody_through_edge(end: End, kind: EdgeKind) -> bool {
@@ -449,7 +444,9 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
 /// when the event is indexed (not a repeated capture).
 #[derive(Debug, PartialEq)]
 pub(super) struct Records {
-    /// Keys and values for the block's batch, in the order written.
+    /// The event's [`EventRecord`], encoded.
+    event: Vec<u8>,
+    /// The other keys and values for the block's batch, in the order written.
     writes: Vec<(Vec<u8>, Vec<u8>)>,
     origin: Origin,
     derived: lineage::Derived,
@@ -583,7 +580,7 @@ pub(super) fn records(
             bytes: &edges,
         },
     };
-    writes.push((event_key(at).to_vec(), index::encode(&record)));
+    let event = index::encode(&record);
     for fact in &derived.facts {
         let value = to_json(&FactBody {
             quality: fact.quality.clone(),
@@ -606,6 +603,7 @@ pub(super) fn records(
     }
     let EventRecord { origin, .. } = record;
     Some(Records {
+        event,
         writes,
         origin,
         derived,
@@ -627,10 +625,12 @@ pub(super) fn index(
     opened: Option<&super::OpenedAtCommit>,
 ) -> (Origin, Vec<lineage::Edge>) {
     let Records {
+        event,
         writes,
         origin,
         derived,
     } = records;
+    batch.record(PREFIX_EVENT, at, event);
     for (key, value) in writes {
         batch.insert(key, value);
     }
@@ -694,7 +694,9 @@ impl StoreReader {
         origins: &Origins,
         read: impl FnOnce(&EventRecord<'_>) -> Result<T, StoreError>,
     ) -> Result<Option<(Arc<Origin>, T)>, StoreError> {
-        let Some(bytes) = self.db.get(event_key(at)).map_err(|e| self.sled_err(e))? else {
+        let Some(bytes) = grouped::get(&self.db, PREFIX_EVENT, at)
+            .map_err(|e| super::group_error("lineage event", e))?
+        else {
             return Ok(None);
         };
         let record: EventRecord<'_> = postcard("lineage event", &bytes)?;

@@ -21,6 +21,7 @@ pub mod epochs;
 pub mod events;
 pub mod evidence;
 pub mod governance;
+pub mod grouped;
 pub mod hashed;
 pub mod index;
 pub mod lineage;
@@ -470,6 +471,8 @@ pub(crate) struct Writes {
     /// The eventID and repeated-capture entries, one run per keyspace and
     /// block (`store::hashed`).
     hashed: hashed::Pending,
+    /// The per-position records, packed 16 to a key (`store::grouped`).
+    records: grouped::Pending,
 }
 
 impl Writes {
@@ -488,9 +491,19 @@ impl Writes {
         }
     }
 
-    /// Adds the gathered listings to the batch, and notes the hashed runs in
-    /// `filters` now, before the batch is applied (`store::hashed`).
-    fn pack_listings(&mut self, filters: &hashed::Filters) {
+    /// Keeps `record` as the one at `at` in the per-position keyspace
+    /// `prefix` (`store::grouped`).
+    pub(crate) fn record(&mut self, prefix: u8, at: index::Position, record: Vec<u8>) {
+        self.records.add(prefix, at, record);
+    }
+
+    /// Adds the gathered records and listings to the batch, and notes the
+    /// hashed runs in `filters` now, before the batch is applied
+    /// (`store::hashed`).
+    fn pack(&mut self, filters: &hashed::Filters) {
+        for (key, value) in std::mem::take(&mut self.records).into_writes() {
+            self.insert(&key[..], value);
+        }
         for (key, value) in std::mem::take(&mut self.listings).into_writes() {
             self.insert(key, value);
         }
@@ -538,7 +551,7 @@ fn write_block(
             batch.list(index::PREFIX_IDENTIFIER, identifier, at);
         }
         batch.list(index::PREFIX_ORG, &meta.org, at);
-        batch.insert(&index::attestation_key(at)[..], stored);
+        batch.record(index::PREFIX_ATTESTATION, at, stored);
         governance::index(batch, at, envelope);
         let (Some(statement), Some(event)) = (&statement, event) else {
             continue;
@@ -706,12 +719,25 @@ fn is_locked(error: &sled::Error) -> bool {
     matches!(error, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
 }
 
+/// A failed sled call of the index.
+pub(crate) fn sled_error(source: sled::Error) -> StoreError {
+    StoreError::Sled {
+        path: PathBuf::from("index.sled"),
+        source,
+    }
+}
+
+/// A failed read of a `store::grouped` record named `what`.
+pub(crate) fn group_error(what: &'static str, error: grouped::GroupError) -> StoreError {
+    match error {
+        grouped::GroupError::Sled(source) => sled_error(source),
+        grouped::GroupError::Decode(source) => StoreError::Decode { what, source },
+    }
+}
+
 impl StoreReader {
     fn sled_err(&self, source: sled::Error) -> StoreError {
-        StoreError::Sled {
-            path: PathBuf::from("index.sled"),
-            source,
-        }
+        sled_error(source)
     }
 
     /// Writes one block's records and indexes in one atomic batch. `ids`
@@ -772,7 +798,7 @@ impl StoreReader {
     /// Applies `batch` with the applied height and the layout version.
     fn write(&self, mut batch: Writes, height: u64) -> Result<(), StoreError> {
         crate::quality::series::flush(self, &mut batch)?;
-        batch.pack_listings(&self.hashed);
+        batch.pack(&self.hashed);
         batch.insert(index::KEY_APPLIED, &height.to_be_bytes()[..]);
         batch.insert(index::KEY_FORMAT, &index::FORMAT.to_be_bytes()[..]);
         batch.insert(index::KEY_OPENER, self.opener_fingerprint());
@@ -997,10 +1023,8 @@ impl StoreReader {
         at: index::Position,
     ) -> Result<Option<(AttestationId, StoredAttestation)>, StoreError> {
         let what = "attestation";
-        let Some(bytes) = self
-            .db
-            .get(index::attestation_key(at))
-            .map_err(|e| self.sled_err(e))?
+        let Some(bytes) = grouped::get(&self.db, index::PREFIX_ATTESTATION, at)
+            .map_err(|e| group_error(what, e))?
         else {
             return Ok(None);
         };
