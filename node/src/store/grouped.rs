@@ -104,25 +104,7 @@ fn records(
         if at >= value.len() {
             return None;
         }
-        let parsed = (|| {
-            let header = value
-                .get(at..at + HEADER)
-                .ok_or_else(|| malformed(format!("a record header is cut at byte {at}")))?;
-            let slot = header[0];
-            if u32::from(slot) >= GROUP || previous.is_some_and(|p| slot <= p) {
-                return Err(malformed(format!("slot {slot} out of range or order")));
-            }
-            let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-            let start = at + HEADER;
-            let end = usize::try_from(length)
-                .ok()
-                .and_then(|n| start.checked_add(n))
-                .filter(|&end| end <= value.len())
-                .ok_or_else(|| {
-                    malformed(format!("slot {slot}'s {length} bytes run past the value"))
-                })?;
-            Ok((slot, start..end))
-        })();
+        let parsed = record_at(value, at, previous);
         match &parsed {
             Ok((slot, range)) => {
                 previous = Some(*slot);
@@ -133,6 +115,30 @@ fn records(
         }
         Some(parsed)
     })
+}
+
+/// The record whose header starts at byte `at` of `value`, after the one
+/// in slot `previous`.
+fn record_at(
+    value: &[u8],
+    at: usize,
+    previous: Option<u8>,
+) -> Result<(u8, std::ops::Range<usize>), DecodeError> {
+    let header = value
+        .get(at..at + HEADER)
+        .ok_or_else(|| malformed(format!("a record header is cut at byte {at}")))?;
+    let slot = header[0];
+    if u32::from(slot) >= GROUP || previous.is_some_and(|p| slot <= p) {
+        return Err(malformed(format!("slot {slot} out of range or order")));
+    }
+    let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    let start = at + HEADER;
+    let end = usize::try_from(length)
+        .ok()
+        .and_then(|n| start.checked_add(n))
+        .filter(|&end| end <= value.len())
+        .ok_or_else(|| malformed(format!("slot {slot}'s {length} bytes run past the value")))?;
+    Ok((slot, start..end))
 }
 
 /// The record at `at` in keyspace `prefix`, `Ok(None)` if there is none.
@@ -181,8 +187,7 @@ pub struct Scan {
     iter: sled::Iter,
     prefix: u8,
     after: Option<Position>,
-    /// The group being read: its first position, its value and the
-    /// records left in it.
+    /// The records left in the group being read.
     group: std::vec::IntoIter<Result<(Position, sled::IVec), GroupError>>,
 }
 
