@@ -305,9 +305,20 @@ impl Admission {
 
     /// Admits a batch from peers' gossip: each item on its own, signatures
     /// in one batch check (same ZIP-215 verdicts as single verification).
+    ///
+    /// Judged by the block rules at the next height, not a new
+    /// submission's: the node that took it from its client made those
+    /// checks at its own next height. A peer one block ahead would
+    /// otherwise refuse a governance change effective at the height it has
+    /// just passed, which a block still admits (it takes effect at the
+    /// next height), and the change would wait in the one pool that holds
+    /// it until that node leads a view: on an idle chain, the heartbeat.
     pub fn admit_batch(&self, envelopes: Vec<Envelope>) -> Vec<Result<Admitted, Rejection>> {
         let history = self.governance.history();
-        let at = self.next(&history, false);
+        let at = At {
+            submission: false,
+            ..self.next(&history, false)
+        };
         self.batch(envelopes, &NoGuard, at)
     }
 
@@ -568,4 +579,81 @@ fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, R
         envelope,
         size,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use lotline_core::SigningKey;
+    use lotline_core::block::{Block, Header};
+    use lotline_genesis::governance::{self, Change, GovernanceError, Proposal};
+
+    use super::*;
+    use crate::consensus::epoch::tests::{four_orgs, key};
+
+    /// A node key rotation effective at `effective`, signed by orgs o1..o3
+    /// (q = 3 of 4).
+    fn rotation(genesis: &Genesis, effective: u64) -> Envelope {
+        let mut envelope = governance::unsigned(&Proposal {
+            version: governance::VERSION,
+            chain_id: genesis.chain_id(),
+            effective_height: effective,
+            nonce: "rotate-2".into(),
+            reason: String::new(),
+            change: Change::RotateNodeKey {
+                old_key: key(2),
+                new_key: key(9),
+            },
+        });
+        for i in 1..=3u8 {
+            governance::add_signature(&mut envelope, &SigningKey::from_seed(&[10 + i; 32]));
+        }
+        envelope
+    }
+
+    /// Goal: a governance change one node admitted from its client at
+    /// height h is relayed by a peer that has already committed h (CI saw
+    /// such a change wait 40 s in the one pool that held it). Method: a
+    /// node at height 2 judges a change effective at 2: refused from a
+    /// client (its effect height has passed), admitted from gossip (a
+    /// block at 3 takes it, effective at its next boundary).
+    #[test]
+    fn a_peer_relays_a_change_whose_effect_height_it_has_passed() {
+        let genesis = Arc::new(four_orgs());
+        let governance = Arc::new(Governance::new(genesis.clone()));
+        let admission = Admission::with_governance(governance.clone());
+        let mut parent = Header::genesis_parent(&genesis.chain_id());
+        for height in 1..=2 {
+            let block = Block::new(genesis.chain_id(), height, height, parent, 0, 0, vec![]);
+            parent = block.hash();
+            governance.commit(&block);
+        }
+        let change = rotation(&genesis, 2);
+
+        let refused = admission.admit(change.clone()).unwrap_err();
+        assert!(
+            matches!(
+                refused.as_slice(),
+                [AdmissionError::Governance(GovernanceError::PastHeight {
+                    effective: 2,
+                    next: 3
+                })]
+            ),
+            "{refused:?}"
+        );
+        let relayed = admission.admit_batch(vec![change.clone()]);
+        assert!(matches!(relayed.as_slice(), [Ok(_)]), "{relayed:?}");
+
+        // Gossip is still judged: one signature short of the threshold.
+        let mut short =
+            governance::unsigned(&governance::decode(&change, &genesis.chain_id()).unwrap());
+        governance::add_signature(&mut short, &SigningKey::from_seed(&[11; 32]));
+        let relayed = admission.admit_batch(vec![short]);
+        assert!(
+            matches!(
+                relayed.as_slice(),
+                [Err(e)] if matches!(e.as_slice(), [AdmissionError::Governance(GovernanceError::UnderThreshold { .. })])
+            ),
+            "{relayed:?}"
+        );
+    }
 }
