@@ -30,7 +30,7 @@ use lotline_core::codec::DecodeError;
 
 use super::compression::{self, Dictionary};
 use super::index;
-use super::{StoreError, StoreReader, group_error, grouped};
+use super::{StoreError, StoreReader, grouped, packed_error};
 
 /// Attestations a dictionary is trained on: about 1.6 MB of generator
 /// records, a hundred times the dictionary (zstd's rule of thumb), trained
@@ -209,7 +209,7 @@ fn load(reader: &StoreReader) -> Result<Stage, StoreError> {
     let mut samples = Vec::new();
     let what = "attestation";
     for entry in grouped::scan(&reader.db, index::PREFIX_ATTESTATION, None).take(SAMPLES) {
-        let (_, bytes) = entry.map_err(|e| group_error(what, e))?;
+        let (_, bytes) = entry.map_err(|e| packed_error(what, e))?;
         let record = index::Record::from_stored(&bytes, None)
             .map_err(|source| StoreError::Decode { what, source })?;
         samples.push(record.encode());

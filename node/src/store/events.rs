@@ -41,7 +41,7 @@
 use lotline_core::statement::Statement;
 
 use super::index::{self, Position};
-use super::{StoreError, StoreReader, group_error, grouped, hashed, listing, sled_error};
+use super::{StoreError, StoreReader, grouped, hashed, listing, packed_error, sled_error};
 
 pub const PREFIX_EVENT_ID: u8 = b'v';
 pub const PREFIX_BIZ_STEP: u8 = b's';
@@ -132,11 +132,13 @@ impl Iterator for Cursor {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            Cursor::Listed(positions) => positions.next().map(|p| p.map_err(sled_error)),
+            Cursor::Listed(positions) => positions
+                .next()
+                .map(|p| p.map_err(|e| packed_error("listing", e))),
             Cursor::Hashed(positions) => positions.next().map(|p| p.map_err(sled_error)),
             Cursor::All(records) => records.next().map(|r| {
                 r.map(|(at, _)| at)
-                    .map_err(|e| group_error("attestation", e))
+                    .map_err(|e| packed_error("attestation", e))
             }),
         }
     }
@@ -167,32 +169,31 @@ impl StoreReader {
     /// The positions of every `i` listing whose identifier starts with
     /// `name_prefix` (a product's Digital Link and `/`: its lots and
     /// serials; the index is sorted by name, so this is one range scan),
-    /// in key order (identifier, then chain position), or `None` past
-    /// `max` entries.
+    /// in no promised order, or `None` past `max` entries.
+    /// (`listing::under`)
     pub fn identifier_prefix_positions(
         &self,
         name_prefix: &str,
         max: usize,
     ) -> Result<Option<Vec<Position>>, StoreError> {
         listing::under(&self.db, index::PREFIX_IDENTIFIER, name_prefix, max)
-            .map_err(|e| self.sled_err(e))
+            .map_err(|e| packed_error("identifier listing", e))
     }
 
     /// The most recent entry of a listing (the latest capture of an eventID).
     pub fn event_last(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
-        let newest = match listing.packed() {
+        match listing.packed() {
             Some((prefix, name)) if hashed::is_hashed(prefix) => {
-                hashed::last(&self.db, &self.hashed, prefix, name)
+                hashed::last(&self.db, &self.hashed, prefix, name).map_err(|e| self.sled_err(e))
             }
-            Some((prefix, name)) => listing::last(&self.db, prefix, name),
+            Some((prefix, name)) => {
+                listing::last(&self.db, prefix, name).map_err(|e| packed_error("listing", e))
+            }
             // The newest record.
-            None => {
-                return grouped::last(&self.db, index::PREFIX_ATTESTATION)
-                    .map(|last| last.map(|(at, _)| at))
-                    .map_err(|e| group_error("attestation", e));
-            }
-        };
-        newest.map_err(|e| self.sled_err(e))
+            None => grouped::last(&self.db, index::PREFIX_ATTESTATION)
+                .map(|last| last.map(|(at, _)| at))
+                .map_err(|e| packed_error("attestation", e)),
+        }
     }
 }
 

@@ -142,7 +142,7 @@ fn record_at(
 }
 
 /// The record at `at` in keyspace `prefix`, `Ok(None)` if there is none.
-pub fn get(db: &sled::Tree, prefix: u8, at: Position) -> Result<Option<sled::IVec>, GroupError> {
+pub fn get(db: &sled::Tree, prefix: u8, at: Position) -> Result<Option<sled::IVec>, PackedError> {
     let Some(value) = db.get(key(prefix, at))? else {
         return Ok(None);
     };
@@ -159,9 +159,10 @@ pub fn get(db: &sled::Tree, prefix: u8, at: Position) -> Result<Option<sled::IVe
     Ok(None)
 }
 
-/// Reading a group failed: sled did, or the value is damaged.
+/// Reading a packed value (a record group here, a listing's block in
+/// `store::listing`) failed: sled did, or the value is damaged.
 #[derive(Debug, thiserror::Error)]
-pub enum GroupError {
+pub enum PackedError {
     #[error(transparent)]
     Sled(#[from] sled::Error),
     #[error(transparent)]
@@ -188,7 +189,7 @@ pub struct Scan {
     prefix: u8,
     after: Option<Position>,
     /// The records left in the group being read.
-    group: std::vec::IntoIter<Result<(Position, sled::IVec), GroupError>>,
+    group: std::vec::IntoIter<Result<(Position, sled::IVec), PackedError>>,
 }
 
 impl std::fmt::Debug for Scan {
@@ -215,7 +216,7 @@ pub fn scan(db: &sled::Tree, prefix: u8, after: Option<Position>) -> Scan {
 }
 
 /// A group's records as positions and values.
-fn unpack(first: Position, value: &sled::IVec) -> Vec<Result<(Position, sled::IVec), GroupError>> {
+fn unpack(first: Position, value: &sled::IVec) -> Vec<Result<(Position, sled::IVec), PackedError>> {
     records(value)
         .map(|record| {
             let (slot, range) = record?;
@@ -229,7 +230,7 @@ fn unpack(first: Position, value: &sled::IVec) -> Vec<Result<(Position, sled::IV
 }
 
 impl Iterator for Scan {
-    type Item = Result<(Position, sled::IVec), GroupError>;
+    type Item = Result<(Position, sled::IVec), PackedError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -255,7 +256,7 @@ impl Iterator for Scan {
 }
 
 /// The last record of keyspace `prefix`, `Ok(None)` if it has none.
-pub fn last(db: &sled::Tree, prefix: u8) -> Result<Option<(Position, sled::IVec)>, GroupError> {
+pub fn last(db: &sled::Tree, prefix: u8) -> Result<Option<(Position, sled::IVec)>, PackedError> {
     for entry in db.scan_prefix([prefix]).rev() {
         let (key, value) = entry?;
         let Some(first) = group_of(prefix, &key) else {

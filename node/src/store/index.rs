@@ -95,7 +95,10 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// per name and block.
 /// 22: the `a` records and the lineage event records `y` are packed 16
 /// positions to a key (`store::grouped`).
-pub const FORMAT: u32 = 22;
+/// 23: the listings `i`, `o`, `s`, `t` are packed one key per bucket and
+/// block, a bucket being a name less the last 3 bytes of its last segment
+/// (`store::listing`), instead of one key per name and block.
+pub const FORMAT: u32 = 23;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

@@ -61,7 +61,7 @@ use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
 use super::index::{self, Position};
-use super::{StoreError, StoreReader, group_error, grouped};
+use super::{StoreError, StoreReader, grouped, packed_error};
 
 /// An event's [`EventRecord`]. (`j` and `k`, its edges and custody before
 /// index format 16, are unused.)
@@ -695,7 +695,7 @@ impl StoreReader {
         read: impl FnOnce(&EventRecord<'_>) -> Result<T, StoreError>,
     ) -> Result<Option<(Arc<Origin>, T)>, StoreError> {
         let Some(bytes) = grouped::get(&self.db, PREFIX_EVENT, at)
-            .map_err(|e| group_error("lineage event", e))?
+            .map_err(|e| packed_error("lineage event", e))?
         else {
             return Ok(None);
         };
@@ -820,7 +820,7 @@ impl StoreReader {
     fn listed_positions(&self, node: &str) -> Result<Vec<Position>, StoreError> {
         super::listing::positions(&self.db, index::PREFIX_IDENTIFIER, node, None)
             .collect::<Result<_, _>>()
-            .map_err(|e| self.sled_err(e))
+            .map_err(|e| packed_error("identifier listing", e))
     }
 
     /// The edges of the event at `at`, read once per request.

@@ -1,91 +1,258 @@
 //! Listings: the chain positions of the events that name one key (a
 //! canonical identifier `i`, an org `o`, a bizStep `s`, an event type `t`),
-//! packed one sled key per listing and block:
+//! packed one sled key per *bucket* and block. A name is its bucket
+//! followed by its tail (at most [`TAIL`] bytes, see [`split`]); the key
+//! holds the bucket, the value one run per tail:
 //! ```text
-//! prefix | name | 0 | height -> index (u32 BE) index (u32 BE) ...   ascending, each once
+//! prefix | bucket | 0 | height
+//!     -> ( tail length (u8) | tail | count (u32 BE) | count × index (u32 BE) )*
+//!        tails ascending, each once; a run's indexes ascending, each once
 //! ```
 //! (The eventID `v` and repeated-capture `w` listings, looked up only by
 //! whole names, are one run per block instead: `store::hashed`.)
-//! Why packed: sled pays per key (a tree descent, a leaf copy and its log
-//! record; about 4.8 µs each in the commit path, docs/performance.md), and
-//! one key per (name, event) made the listings 16 of sled's 27 keys per
-//! event. A block names a site's GLN, its org, its bizStep and its event
-//! type hundreds of times, and a lot's serials once when they are
-//! serialised and again when they are packed; packed, each costs one key
-//! per block.
 //!
-//! Every listing still reads in chain order: keys sort by name, then height,
-//! and a value's indexes ascend. A position is a cursor valid for all of
-//! them (the EPCIS query's `nextPageToken`). A block's entries are written
-//! whole, in the block's atomic batch, so applying a block again writes the
-//! same values.
+//! Why packed by block: sled pays per key (a tree descent, a leaf copy and
+//! its log record; about 4.8 µs each in the commit path,
+//! docs/performance.md). A block names a site's GLN, its org, its bizStep
+//! and its event type hundreds of times; packed, each costs one key per
+//! block.
+//!
+//! Why by bucket: serial numbers and SSCCs are issued in sequence and a
+//! lot's units move together (serialised, packed, shipped in the same
+//! events), so one key per serial and block made the identifier listing
+//! 6.88 of sled's 8.51 keys per event, at random places in the tree. sled
+//! 0.34 keeps about 240 bytes of metadata in memory for every page of its
+//! tree, resident or not, and splits a leaf past 16 keys: those keys were
+//! nearly all the memory that grows with the store, and a third of the
+//! load's CPU (docs/performance.md, "Where a large store's memory goes").
+//! With the last 3 bytes of a name's last segment in the value, up to a
+//! thousand consecutive serials of a block share one key. Names issued at
+//! random share little and cost what they did before, plus a run header.
+//!
+//! Every listing still reads in chain order: keys sort by bucket, then
+//! height, and a run's indexes ascend. A position is a cursor valid for
+//! all of them (the EPCIS query's `nextPageToken`). A block's entries are
+//! written whole, in the block's atomic batch, so applying a block again
+//! writes the same values.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::index::{self, Position};
+use lotline_core::codec::DecodeError;
+
+use super::grouped::PackedError;
+use super::index::Position;
+
+/// Bytes at the end of a name kept in the value, beside the tails of the
+/// other names of its bucket, rather than in the key. Three decimal digits:
+/// a thousand consecutive serials share a key, and a read by one name
+/// reads at most a thousand names' runs of a block (about 12 KB).
+pub const TAIL: usize = 3;
 
 /// Bytes of one index in a value.
 const INDEX_BYTES: usize = 4;
 
-/// `prefix | name | 0 | height`: where one block's entries of a listing go.
-pub fn block_key(prefix: u8, name: &str, height: u64) -> Vec<u8> {
-    let mut key = index::listing_prefix(prefix, name);
+/// Bytes that end a name's segment: a tail never holds one, so a stem
+/// ending in one (a product's Digital Link and `/`) scans its own names
+/// only, not its neighbours'.
+const SEPARATORS: [u8; 3] = [b'/', b':', b'.'];
+
+/// A name split into its bucket and its tail: the tail is the last
+/// [`TAIL`] bytes of the name's last segment, fewer if the segment is
+/// shorter. For a name `n` that starts with `s`, the bucket of `s` is a
+/// prefix of the bucket of `n` (both keep at least the stem up to its last
+/// separator and all but `TAIL` of its bytes), which is what [`under`]
+/// relies on.
+fn split(name: &[u8]) -> (&[u8], &[u8]) {
+    let tail = name
+        .iter()
+        .rev()
+        .take(TAIL)
+        .take_while(|b| !SEPARATORS.contains(b))
+        .count();
+    name.split_at(name.len() - tail)
+}
+
+/// `prefix | bucket | 0`: the start of every block key of a bucket.
+fn bucket_prefix(prefix: u8, bucket: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(bucket.len() + 2 + 8);
+    key.push(prefix);
+    key.extend_from_slice(bucket);
+    key.push(0);
+    key
+}
+
+/// `prefix | bucket | 0 | height`: where one block's entries of the names
+/// of a bucket go.
+fn block_key(prefix: u8, bucket: &[u8], height: u64) -> Vec<u8> {
+    let mut key = bucket_prefix(prefix, bucket);
     key.extend_from_slice(&height.to_be_bytes());
     key
 }
 
-/// The first key past every block key of `listing` (which ends in the 0
-/// after its name): a bounded range stops at the listing's last key
+/// The first key past every block key of `bucket` (a [`bucket_prefix`],
+/// which ends in 0): a bounded range stops at the bucket's last key
 /// instead of reading the leaf that follows it.
-fn end_of(listing: &[u8]) -> Vec<u8> {
-    let mut end = listing.to_vec();
+fn end_of(bucket: &[u8]) -> Vec<u8> {
+    let mut end = bucket.to_vec();
     if let Some(separator) = end.last_mut() {
         *separator = 1;
     }
     end
 }
 
-/// The height a block key of the listing `listing` (its
-/// [`index::listing_prefix`]) ends with; `None` for a key of another
-/// listing whose name merely starts with this one (it has more bytes
-/// before its height).
-fn height_of(listing: &[u8], key: &[u8]) -> Option<u64> {
-    if key.len() != listing.len() + 8 || !key.starts_with(listing) {
+/// The height a block key of the bucket `bucket` (its [`bucket_prefix`])
+/// ends with; `None` for a key of another bucket that merely starts with
+/// this one (it has more bytes before its height).
+fn height_of(bucket: &[u8], key: &[u8]) -> Option<u64> {
+    if key.len() != bucket.len() + 8 || !key.starts_with(bucket) {
         return None;
     }
-    Some(u64::from_be_bytes(key[listing.len()..].try_into().ok()?))
+    Some(u64::from_be_bytes(key[bucket.len()..].try_into().ok()?))
 }
 
-/// The indexes a value holds, ascending (a trailing partial index, which
-/// the writer never makes, is ignored).
-fn indexes(value: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    value
-        .chunks_exact(INDEX_BYTES)
-        .filter_map(|b| b.try_into().ok().map(u32::from_be_bytes))
+/// The bucket and height of any block key of keyspace `prefix`.
+fn parse_key(prefix: u8, key: &[u8]) -> Option<(&[u8], u64)> {
+    let (rest, height) = key.strip_prefix(&[prefix])?.split_last_chunk::<8>()?;
+    let (&separator, bucket) = rest.split_last()?;
+    (separator == 0).then(|| (bucket, u64::from_be_bytes(*height)))
 }
 
-/// One batch's listing entries, gathered by block key until the batch is
-/// written ([`Pending::into_writes`]).
+/// Whether `bucket ++ tail` starts with `stem`, without joining them.
+fn joined_starts_with(bucket: &[u8], tail: &[u8], stem: &[u8]) -> bool {
+    match stem.split_at_checked(bucket.len()) {
+        Some((head, rest)) => head == bucket && tail.starts_with(rest),
+        None => bucket.starts_with(stem),
+    }
+}
+
+/// Why a block value does not decode.
+fn malformed(reason: String) -> DecodeError {
+    DecodeError::Malformed {
+        what: "listing block",
+        reason,
+    }
+}
+
+/// One name's entries in a block value.
+#[derive(Debug, Clone, Copy)]
+struct Run<'a> {
+    tail: &'a [u8],
+    /// `count` indexes, 4 bytes each.
+    indexes: &'a [u8],
+}
+
+impl Run<'_> {
+    fn indexes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.indexes
+            .chunks_exact(INDEX_BYTES)
+            .filter_map(|b| b.try_into().ok().map(u32::from_be_bytes))
+    }
+}
+
+/// The runs of a block value, in tail order; a damaged value ends with an
+/// error.
+struct Runs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Runs<'a> {
+    fn of(value: &'a [u8]) -> Self {
+        Runs { rest: value }
+    }
+
+    /// The run of `tail`, if the value has one.
+    fn find(self, tail: &[u8]) -> Result<Option<Run<'a>>, DecodeError> {
+        for run in self {
+            let run = run?;
+            match run.tail.cmp(tail) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => return Ok(Some(run)),
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The first run of `bytes` and what follows it.
+fn parse_run(bytes: &[u8]) -> Result<(Run<'_>, &[u8]), DecodeError> {
+    let (&length, rest) = bytes
+        .split_first()
+        .ok_or_else(|| malformed("empty run".into()))?;
+    let length = usize::from(length);
+    let (tail, rest) = rest
+        .split_at_checked(length)
+        .ok_or_else(|| malformed(format!("tail of {length} bytes cut short")))?;
+    let (count, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| malformed("count cut short".into()))?;
+    let count = u32::from_be_bytes(*count);
+    let (indexes, rest) = usize::try_from(count)
+        .ok()
+        .and_then(|count| count.checked_mul(INDEX_BYTES))
+        .and_then(|bytes| rest.split_at_checked(bytes))
+        .ok_or_else(|| malformed(format!("{count} indexes cut short")))?;
+    Ok((Run { tail, indexes }, rest))
+}
+
+impl<'a> Iterator for Runs<'a> {
+    type Item = Result<Run<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match parse_run(self.rest) {
+            Ok((run, rest)) => {
+                self.rest = rest;
+                Some(Ok(run))
+            }
+            Err(e) => {
+                self.rest = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// One batch's listing entries, gathered by block key and tail until the
+/// batch is written ([`Pending::into_writes`]).
 #[derive(Default)]
 pub(crate) struct Pending {
-    entries: HashMap<Vec<u8>, Vec<u32>>,
+    entries: HashMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<u32>>>,
 }
 
 impl Pending {
     /// Lists the event at `at` under `name` in the listing `prefix`.
     pub(crate) fn add(&mut self, prefix: u8, name: &str, at: Position) {
-        self.entries
-            .entry(block_key(prefix, name, at.height))
-            .or_default()
-            .push(at.index);
+        let (bucket, tail) = split(name.as_bytes());
+        let runs = self
+            .entries
+            .entry(block_key(prefix, bucket, at.height))
+            .or_default();
+        match runs.get_mut(tail) {
+            Some(indexes) => indexes.push(at.index),
+            None => {
+                runs.insert(tail.to_vec(), vec![at.index]);
+            }
+        }
     }
 
-    /// The keys and values to write: indexes ascending, each once.
+    /// The keys and values to write: tails ascending, each run's indexes
+    /// ascending, each once.
     pub(crate) fn into_writes(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
-        self.entries.into_iter().map(|(key, mut at)| {
-            at.sort_unstable();
-            at.dedup();
-            let value = at.iter().flat_map(|i| i.to_be_bytes()).collect();
+        self.entries.into_iter().map(|(key, runs)| {
+            let mut value = Vec::new();
+            for (tail, mut at) in runs {
+                at.sort_unstable();
+                at.dedup();
+                // A tail has at most TAIL bytes and a block fewer than
+                // 2^32 events.
+                value.push(tail.len() as u8);
+                value.extend_from_slice(&tail);
+                value.extend_from_slice(&(at.len() as u32).to_be_bytes());
+                value.extend(at.iter().flat_map(|i| i.to_be_bytes()));
+            }
             (key, value)
         })
     }
@@ -94,7 +261,8 @@ impl Pending {
 /// The positions of one listing, in chain order, strictly after a position.
 pub struct Positions {
     iter: sled::Iter,
-    listing: Vec<u8>,
+    bucket: Vec<u8>,
+    tail: Vec<u8>,
     after: Option<Position>,
     /// The block key being read: its height and the indexes left in it.
     block: Option<(u64, std::vec::IntoIter<u32>)>,
@@ -103,7 +271,8 @@ pub struct Positions {
 impl std::fmt::Debug for Positions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Positions")
-            .field("listing", &self.listing)
+            .field("bucket", &self.bucket)
+            .field("tail", &self.tail)
             .field("after", &self.after)
             .finish()
     }
@@ -112,23 +281,25 @@ impl std::fmt::Debug for Positions {
 /// Walks the listing `prefix | name` of `db` in chain order, strictly after
 /// `after`.
 pub fn positions(db: &sled::Tree, prefix: u8, name: &str, after: Option<Position>) -> Positions {
-    let listing = index::listing_prefix(prefix, name);
-    let mut start = listing.clone();
+    let (bucket, tail) = split(name.as_bytes());
+    let bucket = bucket_prefix(prefix, bucket);
+    let mut start = bucket.clone();
     if let Some(at) = after {
         // The block holding `after` is read from its first index on; the
         // ones up to `after` are skipped.
         start.extend_from_slice(&at.height.to_be_bytes());
     }
     Positions {
-        iter: db.range(start..end_of(&listing)),
-        listing,
+        iter: db.range(start..end_of(&bucket)),
+        bucket,
+        tail: tail.to_vec(),
         after,
         block: None,
     }
 }
 
 impl Iterator for Positions {
-    type Item = Result<Position, sled::Error>;
+    type Item = Result<Position, PackedError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -146,29 +317,36 @@ impl Iterator for Positions {
             }
             let (key, value) = match self.iter.next()? {
                 Ok(entry) => entry,
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Some(Err(e.into())),
             };
-            if !key.starts_with(&self.listing) {
-                return None;
-            }
-            let Some(height) = height_of(&self.listing, &key) else {
+            let Some(height) = height_of(&self.bucket, &key) else {
                 continue;
             };
-            let at: Vec<u32> = indexes(&value).collect();
-            self.block = Some((height, at.into_iter()));
+            match Runs::of(&value).find(&self.tail) {
+                Ok(Some(run)) => {
+                    let at: Vec<u32> = run.indexes().collect();
+                    self.block = Some((height, at.into_iter()));
+                }
+                Ok(None) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
         }
     }
 }
 
 /// The newest position of the listing `prefix | name`.
-pub fn last(db: &sled::Tree, prefix: u8, name: &str) -> Result<Option<Position>, sled::Error> {
-    let listing = index::listing_prefix(prefix, name);
-    for entry in db.scan_prefix(&listing).rev() {
+pub fn last(db: &sled::Tree, prefix: u8, name: &str) -> Result<Option<Position>, PackedError> {
+    let (bucket, tail) = split(name.as_bytes());
+    let bucket = bucket_prefix(prefix, bucket);
+    for entry in db.range(bucket.clone()..end_of(&bucket)).rev() {
         let (key, value) = entry?;
-        let Some(height) = height_of(&listing, &key) else {
+        let Some(height) = height_of(&bucket, &key) else {
             continue;
         };
-        if let Some(index) = indexes(&value).last() {
+        if let Some(index) = Runs::of(&value)
+            .find(tail)?
+            .and_then(|run| run.indexes().last())
+        {
             return Ok(Some(Position { height, index }));
         }
     }
@@ -176,37 +354,39 @@ pub fn last(db: &sled::Tree, prefix: u8, name: &str) -> Result<Option<Position>,
 }
 
 /// The positions of every listing of `prefix` whose name starts with
-/// `stem`, in key order (name, then chain position), or `None` past `max`
-/// of them. One range scan: the keys are sorted by name.
+/// `stem`, in key order (bucket, chain position, tail), or `None` past
+/// `max` of them. One range scan: the keys are sorted by bucket, and every
+/// bucket of a name under `stem` starts with the stem's own bucket
+/// ([`split`]).
 pub fn under(
     db: &sled::Tree,
     prefix: u8,
     stem: &str,
     max: usize,
-) -> Result<Option<Vec<Position>>, sled::Error> {
+) -> Result<Option<Vec<Position>>, PackedError> {
+    let stem = stem.as_bytes();
     let mut scan = vec![prefix];
-    scan.extend_from_slice(stem.as_bytes());
-    let mut out = Vec::new();
+    scan.extend_from_slice(split(stem).0);
+    let mut found = Vec::new();
     for entry in db.scan_prefix(&scan) {
         let (key, value) = entry?;
-        // `prefix | name | 0 | height`: the name ends at the 0 byte 9
-        // bytes from the end.
-        let n = key.len();
-        if n < scan.len() + 9 || key[n - 9] != 0 {
-            continue;
-        }
-        let Ok(height) = <[u8; 8]>::try_from(&key[n - 8..]) else {
+        let Some((bucket, height)) = parse_key(prefix, &key) else {
             continue;
         };
-        let height = u64::from_be_bytes(height);
-        for index in indexes(&value) {
-            if out.len() >= max {
-                return Ok(None);
+        for run in Runs::of(&value) {
+            let run = run?;
+            if !joined_starts_with(bucket, run.tail, stem) {
+                continue;
             }
-            out.push(Position { height, index });
+            for index in run.indexes() {
+                if found.len() >= max {
+                    return Ok(None);
+                }
+                found.push(Position { height, index });
+            }
         }
     }
-    Ok(Some(out))
+    Ok(Some(found))
 }
 
 #[cfg(test)]
@@ -216,18 +396,43 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::store::index;
 
     const PREFIX: u8 = b'i';
 
-    /// Names that start with one another and that hold a 0 byte, so the
-    /// checks that keep listings apart are exercised.
-    const NAMES: [&str; 6] = [
+    /// Names that start with one another, that share buckets, that end in
+    /// or hold a separator or a 0 byte, and that are shorter than a tail,
+    /// so the checks that keep listings apart are exercised.
+    const NAMES: [&str; 14] = [
         "a",
         "ab",
         "a\u{0}",
         "b",
-        "https://id.gs1.org/01/1",
         "a\u{0}b",
+        "abcd",
+        "abce",
+        "abc",
+        "https://id.gs1.org/01/1",
+        "https://id.gs1.org/01/1/21/100",
+        "https://id.gs1.org/01/1/21/101",
+        "https://id.gs1.org/01/1/21/1101",
+        "https://id.gs1.org/01/1/21/",
+        "urn:x.9",
+    ];
+
+    /// Stems for [`under`]: whole names, bucket boundaries, separators.
+    const STEMS: [&str; 11] = [
+        "",
+        "a",
+        "a\u{0}",
+        "ab",
+        "abc",
+        "b",
+        "https://",
+        "https://id.gs1.org/01/1/",
+        "https://id.gs1.org/01/1/21/1",
+        "https://id.gs1.org/01/1/21/10",
+        "urn:x.",
     ];
 
     /// The layout this module replaced, one key per (name, event), read as
@@ -258,18 +463,18 @@ mod tests {
             out
         }
 
-        fn under(&self, stem: &str) -> Vec<Position> {
-            let mut scan = vec![PREFIX];
-            scan.extend_from_slice(stem.as_bytes());
+        /// Every (name, position) whose name starts with `stem`, sorted.
+        fn under(&self, stem: &str) -> Vec<(Vec<u8>, Position)> {
             let mut out = Vec::new();
-            for entry in self.0.scan_prefix(&scan) {
+            for entry in self.0.iter() {
                 let (key, _) = entry.unwrap();
-                if key.len() < scan.len() + 13 || key[key.len() - 13] != 0 {
-                    continue;
+                let name = key[1..key.len() - 13].to_vec();
+                if name.starts_with(stem.as_bytes()) {
+                    let (height, index) = index::listing_position(&key).unwrap();
+                    out.push((name, Position { height, index }));
                 }
-                let (height, index) = index::listing_position(&key).unwrap();
-                out.push(Position { height, index });
             }
+            out.sort();
             out
         }
     }
@@ -284,7 +489,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
-        /// Goal: packing a block's entries into one key per name changes
+        /// Goal: packing a block's entries into one key per bucket changes
         /// no answer. Method: the same random blocks written both ways
         /// into real sled trees (packed through [`Pending`], the blocks
         /// split over batches as the indexer may), then every listing read
@@ -341,26 +546,101 @@ mod tests {
                     reference.positions(name, None).last().copied()
                 );
             }
-            for stem in ["", "a", "a\u{0}", "b", "https://"] {
-                let all = reference.under(stem);
-                prop_assert_eq!(under(&packed, PREFIX, stem, usize::MAX).unwrap(), Some(all.clone()));
+            for stem in STEMS {
+                let mut all: Vec<Position> = reference.under(stem).into_iter().map(|(_, at)| at).collect();
+                let mut read = under(&packed, PREFIX, stem, usize::MAX).unwrap().unwrap();
+                all.sort();
+                read.sort();
+                prop_assert_eq!(&read, &all, "under {:?}", stem);
                 if !all.is_empty() {
                     prop_assert_eq!(under(&packed, PREFIX, stem, all.len() - 1).unwrap(), None);
                 }
             }
         }
+
+        /// Goal: a damaged block value is an error, never a panic, and
+        /// never read as another name's entries. Method: random bytes
+        /// written as the value of a bucket's block key, then read by
+        /// every name of the bucket, by newest entry and by stem.
+        #[test]
+        fn damaged_values_are_errors_not_panics(value in prop::collection::vec(any::<u8>(), 0..64)) {
+            let dir = tempfile::tempdir().unwrap();
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let tree = db.open_tree("packed").unwrap();
+            let (bucket, _) = super::split(b"https://id.gs1.org/01/1/21/100");
+            tree.insert(block_key(PREFIX, bucket, 1), value).unwrap();
+            for name in ["https://id.gs1.org/01/1/21/100", "https://id.gs1.org/01/1/21/1"] {
+                for at in positions(&tree, PREFIX, name, None).flatten() {
+                    prop_assert_eq!(at.height, 1);
+                }
+                let _ = last(&tree, PREFIX, name);
+            }
+            let _ = under(&tree, PREFIX, "https://", usize::MAX);
+        }
     }
 
     #[test]
-    fn a_longer_name_is_another_listing() {
-        let listing = index::listing_prefix(PREFIX, "shipping");
-        let other = block_key(PREFIX, "shipping_extra", 1);
-        assert!(!other.starts_with(&listing));
-        let zero = block_key(PREFIX, "shipping\u{0}12345678", 1);
-        assert_eq!(height_of(&listing, &zero), None);
+    fn a_name_splits_at_most_three_bytes_of_its_last_segment() {
+        let split = |name: &'static str| {
+            let (bucket, tail) = super::split(name.as_bytes());
+            (
+                std::str::from_utf8(bucket).unwrap(),
+                std::str::from_utf8(tail).unwrap(),
+            )
+        };
         assert_eq!(
-            height_of(&listing, &block_key(PREFIX, "shipping", 7)),
+            split("https://id.gs1.org/01/09506000134352/21/100000123"),
+            ("https://id.gs1.org/01/09506000134352/21/100000", "123")
+        );
+        assert_eq!(
+            split("https://id.gs1.org/01/1/21/7"),
+            ("https://id.gs1.org/01/1/21/", "7")
+        );
+        assert_eq!(
+            split("https://id.gs1.org/01/1/"),
+            ("https://id.gs1.org/01/1/", "")
+        );
+        assert_eq!(split("ab"), ("", "ab"));
+        assert_eq!(
+            split("urn:epc:id:sgtin:0614141.107346.2017"),
+            ("urn:epc:id:sgtin:0614141.107346.2", "017")
+        );
+    }
+
+    #[test]
+    fn consecutive_serials_of_a_block_share_one_key() {
+        let mut pending = Pending::default();
+        for serial in 100_000_000..100_001_000u32 {
+            let at = Position {
+                height: 7,
+                index: serial % 17,
+            };
+            pending.add(PREFIX, &format!("https://id.gs1.org/01/1/21/{serial}"), at);
+        }
+        let writes: Vec<_> = pending.into_writes().collect();
+        assert_eq!(writes.len(), 1);
+        let (key, value) = &writes[0];
+        assert_eq!(
+            key,
+            &block_key(PREFIX, b"https://id.gs1.org/01/1/21/100000", 7)
+        );
+        assert_eq!(Runs::of(value).count(), 1000);
+    }
+
+    #[test]
+    fn a_longer_bucket_is_another_listing() {
+        let bucket = bucket_prefix(PREFIX, b"shipping");
+        let other = block_key(PREFIX, b"shipping_extra", 1);
+        assert!(!other.starts_with(&bucket));
+        let zero = block_key(PREFIX, b"shipping\x0012345678", 1);
+        assert_eq!(height_of(&bucket, &zero), None);
+        assert_eq!(
+            height_of(&bucket, &block_key(PREFIX, b"shipping", 7)),
             Some(7)
+        );
+        assert_eq!(
+            parse_key(PREFIX, &zero),
+            Some((&b"shipping\x0012345678"[..], 1))
         );
     }
 }

@@ -728,10 +728,10 @@ pub(crate) fn sled_error(source: sled::Error) -> StoreError {
 }
 
 /// A failed read of a `store::grouped` record named `what`.
-pub(crate) fn group_error(what: &'static str, error: grouped::GroupError) -> StoreError {
+pub(crate) fn packed_error(what: &'static str, error: grouped::PackedError) -> StoreError {
     match error {
-        grouped::GroupError::Sled(source) => sled_error(source),
-        grouped::GroupError::Decode(source) => StoreError::Decode { what, source },
+        grouped::PackedError::Sled(source) => sled_error(source),
+        grouped::PackedError::Decode(source) => StoreError::Decode { what, source },
     }
 }
 
@@ -1024,7 +1024,7 @@ impl StoreReader {
     ) -> Result<Option<(AttestationId, StoredAttestation)>, StoreError> {
         let what = "attestation";
         let Some(bytes) = grouped::get(&self.db, index::PREFIX_ATTESTATION, at)
-            .map_err(|e| group_error(what, e))?
+            .map_err(|e| packed_error(what, e))?
         else {
             return Ok(None);
         };
@@ -1131,7 +1131,7 @@ impl StoreReader {
         let mut next = None;
         let mut last_examined: Option<index::Position> = None;
         for (scanned, entry) in listing::positions(&self.db, prefix, name, after).enumerate() {
-            let at = entry.map_err(|e| self.sled_err(e))?;
+            let at = entry.map_err(|e| packed_error("listing", e))?;
             if scanned == LIST_SCAN_MAX {
                 next = last_examined.map(|at| format!("{}.{}", at.height, at.index));
                 break;
