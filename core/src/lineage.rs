@@ -185,13 +185,15 @@ pub fn derive(event: &Event) -> Derived {
             ..Derived::default()
         };
     }
+    // Canonical once: parsing is a sixth of the write path's CPU
+    // (docs/performance.md), and edges, custody and facts each name them.
+    let subjects = subjects(event);
     let mut derived = Derived {
-        edges: edges(event),
-        custody: custody(event),
+        edges: edges(event, &subjects),
+        custody: custody(event, &subjects),
         ..Derived::default()
     };
     derived.edges.truncate(EDGES_PER_EVENT_MAX);
-    let subjects = subjects(event);
     let sensors = sensors(event);
     if let Some(QualityFact::RecallOrder {
         recall_id,
@@ -245,7 +247,8 @@ fn adds(event: &Event) -> bool {
     matches!(event.action, Some(Action::Add | Action::Observe))
 }
 
-fn edges(event: &Event) -> Vec<Edge> {
+/// `subjects`: the event's [`subjects`].
+fn edges(event: &Event, subjects: &[String]) -> Vec<Edge> {
     let mut out = Vec::new();
     match event.event_type {
         EventType::TransformationEvent => {
@@ -315,9 +318,9 @@ fn edges(event: &Event) -> Vec<Edge> {
         _ => {}
     }
     if let Some(destination) = destination(event).filter(|_| in_transit(event)) {
-        for subject in subjects(event) {
+        for subject in subjects {
             out.push(Edge {
-                from: subject,
+                from: subject.clone(),
                 to: destination.clone(),
                 kind: EdgeKind::ShippedTo,
                 quantity: None,
@@ -404,7 +407,8 @@ fn destination(event: &Event) -> Option<String> {
     destination_party(event).or_else(|| destination_of(event, "location"))
 }
 
-fn custody(event: &Event) -> Option<Custody> {
+/// `event_subjects`: the event's [`subjects`].
+fn custody(event: &Event, event_subjects: &[String]) -> Option<Custody> {
     let step = step(event);
     let step = step.as_deref();
     let subjects: Vec<String> = if event.event_type == EventType::TransformationEvent {
@@ -422,7 +426,7 @@ fn custody(event: &Event) -> Option<Custody> {
                 .collect(),
         )
     } else {
-        subjects(event)
+        event_subjects.to_vec()
     };
     if subjects.is_empty() {
         return None;
