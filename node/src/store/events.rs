@@ -168,9 +168,9 @@ impl StoreReader {
 
     /// The positions of every `i` listing whose identifier starts with
     /// `name_prefix` (a product's Digital Link and `/`: its lots and
-    /// serials; the index is sorted by name, so this is one range scan),
-    /// in no promised order, or `None` past `max` entries.
-    /// (`listing::under`)
+    /// serials; the index is sorted by name, so this is one range scan:
+    /// `listing::under`), in no promised order, or `None` past `max`
+    /// entries.
     pub fn identifier_prefix_positions(
         &self,
         name_prefix: &str,

@@ -727,7 +727,8 @@ pub(crate) fn sled_error(source: sled::Error) -> StoreError {
     }
 }
 
-/// A failed read of a `store::grouped` record named `what`.
+/// A failed read of a packed value named `what`: a `store::grouped`
+/// record or a `store::listing` block.
 pub(crate) fn packed_error(what: &'static str, error: grouped::PackedError) -> StoreError {
     match error {
         grouped::PackedError::Sled(source) => sled_error(source),
