@@ -310,11 +310,14 @@ pub fn position_key(prefix: u8, at: Position) -> [u8; 13] {
     key
 }
 
-/// `prefix | name | 0` — the start of a listing.
-pub fn listing_prefix(prefix: u8, name: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(name.len() + 2);
+/// `prefix | name | 0` — the start of a listing (of a name, or of a
+/// `store::listing` bucket, which may end inside a character).
+pub fn listing_prefix(prefix: u8, name: impl AsRef<[u8]>) -> Vec<u8> {
+    let name = name.as_ref();
+    // Room for the height a block key appends.
+    let mut key = Vec::with_capacity(name.len() + 2 + 8);
     key.push(prefix);
-    key.extend_from_slice(name.as_bytes());
+    key.extend_from_slice(name);
     key.push(0);
     key
 }

@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, HashMap};
 use lotline_core::codec::DecodeError;
 
 use super::grouped::PackedError;
-use super::index::Position;
+use super::index::{self, Position};
 
 /// Bytes at the end of a name kept in the value, beside the tails of the
 /// other names of its bucket, rather than in the key. Three decimal digits:
@@ -74,11 +74,7 @@ fn split(name: &[u8]) -> (&[u8], &[u8]) {
 
 /// `prefix | bucket | 0`: the start of every block key of a bucket.
 fn bucket_prefix(prefix: u8, bucket: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(bucket.len() + 2 + 8);
-    key.push(prefix);
-    key.extend_from_slice(bucket);
-    key.push(0);
-    key
+    index::listing_prefix(prefix, bucket)
 }
 
 /// `prefix | bucket | 0 | height`: where one block's entries of the names
@@ -396,7 +392,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::store::index;
 
     const PREFIX: u8 = b'i';
 
