@@ -46,7 +46,7 @@ use super::index::{self, Position};
 /// other names of its bucket, rather than in the key. Three decimal digits:
 /// a thousand consecutive serials share a key, and a read by one name
 /// reads at most a thousand names' runs of a block (about 12 KB).
-pub const TAIL: usize = 3;
+const TAIL: usize = 3;
 
 /// Bytes of one index in a value.
 const INDEX_BYTES: usize = 4;
