@@ -10,10 +10,14 @@
 //! (input, child, goods) to what it became part of (output, container,
 //! receiver). A backward trace follows edges against that direction.
 
+mod names;
+
 use serde::{Deserialize, Serialize};
 
 use crate::epcis::{Action, Event, EventType, QualityFact, QuantityElement, normalize_vocabulary};
 use crate::gs1::Identifier;
+
+pub use names::{Listed, Names};
 
 /// How two identifiers are related.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -175,6 +179,13 @@ pub fn canonical(id: &str) -> String {
 
 /// What `event` says about lineage, custody and quality.
 pub fn derive(event: &Event) -> Derived {
+    derive_named(event, &Names::of(event))
+}
+
+/// [`derive`], with the event's identifiers parsed already (`names`, of
+/// this event): the node's indexer parses them once for the listing and
+/// the derivation.
+pub fn derive_named(event: &Event, names: &Names<'_>) -> Derived {
     if let Some(event_id) = event
         .error_declaration
         .as_ref()
@@ -187,10 +198,10 @@ pub fn derive(event: &Event) -> Derived {
     }
     // Canonical once: parsing is a sixth of the write path's CPU
     // (docs/performance.md), and edges, custody and facts each name them.
-    let subjects = subjects(event);
+    let subjects = subjects(event, names);
     let mut derived = Derived {
-        edges: edges(event, &subjects),
-        custody: custody(event, &subjects),
+        edges: edges(event, &subjects, names),
+        custody: custody(event, &subjects, names),
         ..Derived::default()
     };
     derived.edges.truncate(EDGES_PER_EVENT_MAX);
@@ -226,8 +237,8 @@ pub fn derive(event: &Event) -> Derived {
 }
 
 /// The identifiers an event is about, canonical, without locations.
-fn subjects(event: &Event) -> Vec<String> {
-    dedup(event.identifiers().map(canonical).collect())
+fn subjects(event: &Event, names: &Names<'_>) -> Vec<String> {
+    dedup(event.identifiers().map(|id| names.canonical(id)).collect())
 }
 
 fn dedup(mut ids: Vec<String>) -> Vec<String> {
@@ -248,30 +259,30 @@ fn adds(event: &Event) -> bool {
 }
 
 /// `subjects`: the event's [`subjects`].
-fn edges(event: &Event, subjects: &[String]) -> Vec<Edge> {
+fn edges(event: &Event, subjects: &[String], names: &Names<'_>) -> Vec<Edge> {
     let mut out = Vec::new();
     match event.event_type {
         EventType::TransformationEvent => {
             let inputs: Vec<String> = event
                 .input_epc_list
                 .iter()
-                .map(|s| canonical(s))
+                .map(|s| names.canonical(s))
                 .chain(
                     event
                         .input_quantity_list
                         .iter()
-                        .map(|q| canonical(&q.epc_class)),
+                        .map(|q| names.canonical(&q.epc_class)),
                 )
                 .collect();
             let outputs: Vec<(String, Option<Quantity>)> = event
                 .output_epc_list
                 .iter()
-                .map(|s| (canonical(s), None))
+                .map(|s| (names.canonical(s), None))
                 .chain(
                     event
                         .output_quantity_list
                         .iter()
-                        .map(|q| (canonical(&q.epc_class), quantity(q))),
+                        .map(|q| (names.canonical(&q.epc_class), quantity(q))),
                 )
                 .collect();
             for input in &inputs {
@@ -293,13 +304,17 @@ fn edges(event: &Event, subjects: &[String]) -> Vec<Edge> {
             } else {
                 EdgeKind::AssociatedWith
             };
-            if let Some(parent) = event.parent_id.as_deref().map(canonical) {
-                let children = event.child_epcs.iter().map(|c| (canonical(c), None)).chain(
-                    event
-                        .child_quantity_list
-                        .iter()
-                        .map(|q| (canonical(&q.epc_class), quantity(q))),
-                );
+            if let Some(parent) = event.parent_id.as_deref().map(|p| names.canonical(p)) {
+                let children = event
+                    .child_epcs
+                    .iter()
+                    .map(|c| (names.canonical(c), None))
+                    .chain(
+                        event
+                            .child_quantity_list
+                            .iter()
+                            .map(|q| (names.canonical(&q.epc_class), quantity(q))),
+                    );
                 for (child, amount) in children {
                     if child != parent {
                         out.push(Edge {
@@ -313,7 +328,7 @@ fn edges(event: &Event, subjects: &[String]) -> Vec<Edge> {
             }
         }
         EventType::ObjectEvent if event.action == Some(Action::Add) => {
-            out.extend(serialisations(event));
+            out.extend(serialisations(event, names));
         }
         _ => {}
     }
@@ -332,7 +347,7 @@ fn edges(event: &Event, subjects: &[String]) -> Vec<Edge> {
 
 /// Commissioning serials with a `lotNumber` in ilmd ties each item to its
 /// lot: `/01/{gtin}/10/{lot}` → `/01/{gtin}/21/{serial}`.
-fn serialisations(event: &Event) -> Vec<Edge> {
+fn serialisations(event: &Event, names: &Names<'_>) -> Vec<Edge> {
     let Some(lot) = event.ilmd.as_ref().and_then(|ilmd| {
         ilmd.iter()
             .find(|(k, _)| k.as_str() == "lotNumber" || k.ends_with(":lotNumber"))
@@ -341,19 +356,30 @@ fn serialisations(event: &Event) -> Vec<Edge> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    // An event commissions serials of one GTIN or a few: each lot's
+    // identifier is made once per run of serials of its GTIN.
+    let mut last_lot: Option<(crate::gs1::Gtin, String)> = None;
     for epc in &event.epc_list {
-        let Ok(item @ Identifier::Item { .. }) = Identifier::parse(epc) else {
+        let Some(item) = names.identifier(epc) else {
             continue;
         };
-        let Some(gtin) = item.gtin().cloned() else {
+        let (Identifier::Item { .. }, Some(gtin)) = (item.as_ref(), item.gtin()) else {
             continue;
         };
-        let Ok(lot_id) = Identifier::lot(gtin, lot) else {
-            continue;
+        let from = match &last_lot {
+            Some((last, lot_id)) if last == gtin => lot_id.clone(),
+            _ => {
+                let Ok(lot_id) = Identifier::lot(gtin.clone(), lot) else {
+                    continue;
+                };
+                let lot_id = lot_id.canonical();
+                last_lot = Some((gtin.clone(), lot_id.clone()));
+                lot_id
+            }
         };
         out.push(Edge {
-            from: lot_id.canonical(),
-            to: item.canonical(),
+            from,
+            to: names.canonical(epc),
             kind: EdgeKind::Serialised,
             quantity: None,
         });
@@ -408,7 +434,7 @@ fn destination(event: &Event) -> Option<String> {
 }
 
 /// `event_subjects`: the event's [`subjects`].
-fn custody(event: &Event, event_subjects: &[String]) -> Option<Custody> {
+fn custody(event: &Event, event_subjects: &[String], names: &Names<'_>) -> Option<Custody> {
     let step = step(event);
     let step = step.as_deref();
     let subjects: Vec<String> = if event.event_type == EventType::TransformationEvent {
@@ -416,12 +442,12 @@ fn custody(event: &Event, event_subjects: &[String]) -> Option<Custody> {
             event
                 .output_epc_list
                 .iter()
-                .map(|s| canonical(s))
+                .map(|s| names.canonical(s))
                 .chain(
                     event
                         .output_quantity_list
                         .iter()
-                        .map(|q| canonical(&q.epc_class)),
+                        .map(|q| names.canonical(&q.epc_class)),
                 )
                 .collect(),
         )
@@ -434,8 +460,8 @@ fn custody(event: &Event, event_subjects: &[String]) -> Option<Custody> {
     let location = event
         .biz_location
         .as_ref()
-        .map(|l| canonical(&l.id))
-        .or_else(|| event.read_point.as_ref().map(|l| canonical(&l.id)));
+        .map(|l| names.canonical(&l.id))
+        .or_else(|| event.read_point.as_ref().map(|l| names.canonical(&l.id)));
     let state = if in_transit(event) {
         CustodyState::InTransit {
             to_party: destination_party(event),

@@ -40,13 +40,18 @@ pub enum NodeKind {
 impl NodeKind {
     /// The kind of a canonical identifier.
     pub fn of(id: &str) -> NodeKind {
-        match Identifier::parse(id) {
-            Ok(Identifier::Item { .. }) => NodeKind::Item,
-            Ok(Identifier::Lot { .. }) => NodeKind::Lot,
-            Ok(Identifier::Product { .. }) => NodeKind::Product,
-            Ok(Identifier::Sscc(_)) => NodeKind::Container,
-            Ok(Identifier::Location { .. }) => NodeKind::Location,
-            Ok(Identifier::Other(_)) | Err(_) => NodeKind::Other,
+        Identifier::parse(id).map_or(NodeKind::Other, |id| NodeKind::of_identifier(&id))
+    }
+
+    /// The kind of a parsed identifier.
+    pub fn of_identifier(id: &Identifier) -> NodeKind {
+        match id {
+            Identifier::Item { .. } => NodeKind::Item,
+            Identifier::Lot { .. } => NodeKind::Lot,
+            Identifier::Product { .. } => NodeKind::Product,
+            Identifier::Sscc(_) => NodeKind::Container,
+            Identifier::Location { .. } => NodeKind::Location,
+            Identifier::Other(_) => NodeKind::Other,
         }
     }
 

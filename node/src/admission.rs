@@ -572,13 +572,7 @@ fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, R
         }
         Kind::Governance => None,
     };
-    let size = envelope.payload.len() + 200 + 100 * envelope.signatures.len();
-    Ok(Admitted {
-        id: envelope.id(),
-        statement,
-        envelope,
-        size,
-    })
+    Ok(Admitted::new(envelope, statement))
 }
 
 #[cfg(test)]

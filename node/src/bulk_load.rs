@@ -1,9 +1,12 @@
 //! Loads a generated supply chain into a one-validator store through the
-//! real commit path: every event signed by its org's key, blocks certified by
-//! the solo engine and committed with [`Store::commit`] (block log +
-//! fdatasync, sled records and every index). For benchmarks and store tests,
-//! which need large stores of known content far faster than HTTP submission
-//! would build them.
+//! real commit path: every event signed by its org's key, held in the
+//! mempool with its parsed statement as admission leaves it, blocks taken
+//! from the pool and certified by the solo engine, and committed by the
+//! node's commit step ([`commit::commit`]: block log + fdatasync on the
+//! committing thread, sled records and every index on the indexer thread).
+//! For benchmarks and store tests, which need large stores of known content
+//! far faster than HTTP submission would build them. What it leaves out of
+//! the node's path is admission's checks and signature verification.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,11 @@ use lotline_genesis::Genesis;
 use lotline_sim::workload::{Roles, Scale, SupplyChainWorkload, Truth, Workload, WorkloadSummary};
 
 use crate::NodeConfig;
+use crate::consensus::commit::{self, Indexer};
 use crate::consensus::solo::SoloEngine;
+use crate::governance::Governance;
+use crate::mempool::{Admitted, Mempool};
+use crate::state::{HeadView, Shared};
 use crate::store::{BlockLog, BlockRecord, Parsed, Store, StoreOpenReport};
 
 /// The workload's seed: one story per scale, the same in every run.
@@ -93,27 +100,66 @@ fn load_story(
         store.head(),
         &[],
     );
+    let governance = Governance::open(
+        Arc::new(consortium.genesis.clone()),
+        &store.reader(),
+        store.height(),
+    )?;
+    let shared = Shared::new(
+        Mempool::new(consortium.mempool.0, consortium.mempool.1),
+        HeadView::default(),
+        Arc::new(governance),
+    );
+    let indexer = Indexer::start(store.reader(), shared.clone(), store.height())?;
     let story = sign_story(
         &consortium,
         workload,
         block_size,
         progress,
-        |block, metas| {
-            for record in certify(&mut engine, block) {
-                store.commit(&record, |_| metas.to_vec())?;
+        |block, statements| {
+            let taken = pool_and_take(&shared, block, statements)?;
+            for record in certify(&mut engine, taken) {
+                commit::commit(&mut store, &indexer, &shared, record)?;
             }
             Ok(())
         },
     )?;
+    // The indexer indexes what is queued before it stops: part of the load.
+    let draining = Instant::now();
+    drop(indexer);
+    if let Some(failure) = shared.failure() {
+        anyhow::bail!("the indexer stopped: {failure}");
+    }
     let loaded = Loaded {
         store,
         genesis: consortium.genesis,
         summary: story.summary,
         events: story.events,
-        seconds: story.seconds,
+        seconds: story.seconds + draining.elapsed().as_secs_f64(),
         sign_seconds: story.sign_seconds,
     };
     Ok((loaded, story.truth))
+}
+
+/// Puts one block's signed statements into the pool as admission would
+/// (each with the statement it parsed, which the indexer reads back instead
+/// of parsing the payload again), then takes them as the solo actor does:
+/// in flight until the commit step indexes them.
+fn pool_and_take(
+    shared: &Shared,
+    block: Vec<Envelope>,
+    statements: &[Parsed],
+) -> Result<Vec<Envelope>> {
+    let mut pool = shared.pool();
+    let count = block.len();
+    for (envelope, statement) in block.into_iter().zip(statements) {
+        pool.insert(Admitted::new(envelope, statement.clone()))?;
+    }
+    Ok(pool
+        .take(count, usize::MAX)
+        .into_iter()
+        .map(|admitted| admitted.envelope)
+        .collect())
 }
 
 /// Like [`load`], but writes the block log only (every block checked and
@@ -154,6 +200,8 @@ struct Consortium {
     data_dir: PathBuf,
     node_key: SigningKey,
     keys: BTreeMap<String, SigningKey>,
+    /// The node config's mempool limits (attestations, bytes).
+    mempool: (usize, usize),
 }
 
 impl Consortium {
@@ -180,6 +228,7 @@ impl Consortium {
             data_dir: config.data_dir,
             node_key,
             keys,
+            mempool: (config.mempool_attestations_max, config.mempool_bytes_max),
         })
     }
 }

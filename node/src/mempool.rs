@@ -30,6 +30,21 @@ pub struct Admitted {
     pub size: usize,
 }
 
+impl Admitted {
+    /// An attestation whose checks passed, with the statement they parsed
+    /// (`None` for a governance transaction). Its size counts the payload
+    /// and an allowance for the envelope's framing and each signature.
+    pub fn new(envelope: Envelope, statement: Option<Arc<Statement>>) -> Admitted {
+        let size = envelope.payload.len() + 200 + 100 * envelope.signatures.len();
+        Admitted {
+            id: envelope.id(),
+            statement,
+            envelope,
+            size,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MempoolError {
     #[error("attestation {0} is already pending")]

@@ -1085,18 +1085,7 @@ impl Event {
     /// deduplicated, sorted, skipping any that fail to parse. These are the
     /// keys the event is indexed under.
     pub fn canonical_identifiers(&self) -> Vec<String> {
-        let locations = self
-            .read_point
-            .iter()
-            .chain(&self.biz_location)
-            .map(|l| l.id.as_str());
-        let set: BTreeSet<String> = self
-            .identifiers()
-            .chain(locations)
-            .filter_map(|s| Identifier::parse(s).ok())
-            .map(|id| id.canonical())
-            .collect();
-        set.into_iter().collect()
+        crate::lineage::Names::of(self).into_listed().names
     }
 
     /// `eventTime` as unix milliseconds, `None` if it does not parse.

@@ -35,9 +35,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use lotline_core::gs1::Identifier;
-use lotline_core::lineage::{Edge, EdgeKind};
+use lotline_core::lineage::{Edge, EdgeKind, Listed};
 use lotline_core::statement::Statement;
+use lotline_core::trace::NodeKind;
 use serde::{Deserialize, Serialize};
 
 use crate::store::index::{self, Position};
@@ -128,10 +128,6 @@ fn fingerprint_of_event(event_id: Option<&str>) -> u64 {
     event_id.map_or(0, fingerprint)
 }
 
-fn is_item(node: &str) -> bool {
-    matches!(Identifier::parse(node), Ok(Identifier::Item { .. }))
-}
-
 fn lot_units_key(lot: &str, kind: EdgeKind, at: Position) -> Vec<u8> {
     let mut key = index::listing_prefix(PREFIX_LOT_UNITS, lot);
     key.push(kind_tag(kind));
@@ -156,7 +152,9 @@ fn kind_of_tag(tag: u8) -> EdgeKind {
 }
 
 /// Adds one committed event's `l`, `d` and `f` records to the block's batch
-/// (called after `store::lineage::index` with the edges it derived). A pure
+/// (called after `store::lineage::index` with the edges it derived;
+/// `listed` is the event's listing, which knows which of its nodes are
+/// serials without parsing them again). A pure
 /// function of the chain: contents read only committed records and the
 /// ones this block wrote before.
 pub(crate) fn index(
@@ -165,8 +163,10 @@ pub(crate) fn index(
     at: Position,
     statement: &Statement,
     origin: &Origin,
+    listed: &Listed,
     edges: &[Edge],
 ) -> Result<(), StoreError> {
+    let is_item = |node: &str| listed.kind_or_parse(node) == NodeKind::Item;
     let mut serialised: BTreeMap<(&str, u8), Vec<u64>> = BTreeMap::new();
     let mut inside: BTreeMap<(Held, &str), Vec<&str>> = BTreeMap::new();
     let carrier = lotline_core::lineage::carrier(&statement.event);
@@ -576,7 +576,7 @@ impl Serials {
 mod tests {
     use std::collections::BTreeSet;
 
-    use lotline_core::gs1::CANONICAL_HOST;
+    use lotline_core::gs1::{CANONICAL_HOST, Identifier};
     use lotline_sim::workload::Scale;
 
     use super::*;

@@ -35,6 +35,7 @@ use lotline_core::block::Header;
 use lotline_core::certificate::Finality;
 use lotline_core::codec::{self, DecodeError};
 use lotline_core::limits;
+use lotline_core::lineage::{Listed, Names};
 use lotline_core::statement::Statement;
 use serde::{Deserialize, Serialize};
 
@@ -138,19 +139,26 @@ pub struct AttestationMeta {
     pub event_type: String,
     pub event_time: String,
     pub biz_step: Option<String>,
-    /// Canonical identifiers the event is about.
-    pub identifiers: Vec<String>,
+    /// The canonical identifiers the event is listed under, each with its
+    /// kind (which the lineage and exposure writers ask of its nodes).
+    pub listed: Listed,
 }
 
 impl AttestationMeta {
     pub fn of(statement: &Statement) -> AttestationMeta {
+        let names = Names::of(&statement.event);
+        AttestationMeta::of_named(statement, names)
+    }
+
+    /// [`AttestationMeta::of`] with the event's identifiers parsed already.
+    pub fn of_named(statement: &Statement, names: Names<'_>) -> AttestationMeta {
         let event = &statement.event;
         AttestationMeta {
             org: statement.org.clone(),
             event_type: event.event_type.as_str().to_owned(),
             event_time: event.event_time.clone(),
             biz_step: event.biz_step_short(),
-            identifiers: event.canonical_identifiers(),
+            listed: names.into_listed(),
         }
     }
 
@@ -163,7 +171,7 @@ impl AttestationMeta {
             event_type: String::new(),
             event_time: String::new(),
             biz_step: None,
-            identifiers: Vec::new(),
+            listed: Listed::default(),
         }
     }
 }

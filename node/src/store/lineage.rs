@@ -55,9 +55,9 @@ use std::sync::Arc;
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::epcis::{QualityFact, RecallClass};
-use lotline_core::gs1::Identifier;
-use lotline_core::lineage::{self, CustodyState, EdgeKind, Quantity, SensorSummary};
+use lotline_core::lineage::{self, CustodyState, EdgeKind, Listed, Quantity, SensorSummary};
 use lotline_core::statement::Statement;
+use lotline_core::trace::NodeKind;
 use serde::{Deserialize, Serialize};
 
 use super::index::{self, Position};
@@ -174,16 +174,18 @@ struct RawEdge {
 /// Whether the edges and custody of `node` are found through its
 /// identifier listing and the events' `y` records instead of
 /// records of its own: serials and logistic units (when the event's listing
-/// names them; `listed` is the event's sorted canonical identifiers, as
-/// [`super::Store`] lists them). Lots keep their own `g` groups: a lot is
+/// names them: [`records`] decides for the nodes of its [`Listed`]). Lots
+/// keep their own `g` groups: a lot is
 /// the one end of its serialisation (one group per event either way), and
 /// [`StoreReader::edges_under`] reads every lot of a GTIN in one prefix
 /// scan. The writer and every reader decide with this one rule.
 fn listed_through_events(node: &str) -> bool {
-    matches!(
-        Identifier::parse(node),
-        Ok(Identifier::Item { .. } | Identifier::Sscc(_))
-    )
+    found_through_listing(NodeKind::of(node))
+}
+
+/// [`listed_through_events`] for a node of a known kind.
+fn found_through_listing(kind: NodeKind) -> bool {
+    matches!(kind, NodeKind::Item | NodeKind::Container)
 }
 
 /// An event's custody statement, once, in its [`EventRecord`].
@@ -454,15 +456,15 @@ pub(super) struct Records {
 
 /// The lineage records of the event at `at`, a pure function of the
 /// statement: `derived` is what it says of lineage ([`lineage::derive`]),
-/// `listed` its sorted canonical identifiers (the nodes the block's `i`
-/// listings name at `at`). `None` for an event that says nothing of
-/// lineage.
+/// `listed` the canonical identifiers it is listed under, with their kinds
+/// (the nodes the block's `i` listings name at `at`). `None` for an event
+/// that says nothing of lineage.
 pub(super) fn records(
     at: Position,
     id: &AttestationId,
     statement: &Statement,
     derived: lineage::Derived,
-    listed: &[String],
+    listed: &Listed,
 ) -> Option<Records> {
     let event = &statement.event;
     if derived.is_empty() {
@@ -488,15 +490,7 @@ pub(super) fn records(
             to_json(&DeclarationBody { reason }),
         ));
     }
-    // The rule parses the identifier; decide it once per listed node and
-    // event (a serialisation names its lot in every one of its edges).
-    let mut decided: Vec<Option<bool>> = vec![None; listed.len()];
-    let mut through_events = |node: &str| match listed.binary_search_by(|l| l.as_str().cmp(node)) {
-        Ok(i) => decided
-            .get_mut(i)
-            .is_some_and(|rule| *rule.get_or_insert_with(|| listed_through_events(node))),
-        Err(_) => false,
-    };
+    let through_events = |node: &str| listed.kind(node).is_some_and(found_through_listing);
     // Every edge once in the event's record; a `g` group, one per (node,
     // end, kind), only for the ends that are not found through the listing.
     let mut record = EventEdges::default();

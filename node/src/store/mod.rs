@@ -547,7 +547,7 @@ fn write_block(
         if let Some(sample) = sample {
             seen.dictionary.gather(sample);
         }
-        for identifier in &meta.identifiers {
+        for identifier in &meta.listed.names {
             batch.list(index::PREFIX_IDENTIFIER, identifier, at);
         }
         batch.list(index::PREFIX_ORG, &meta.org, at);
@@ -564,7 +564,15 @@ fn write_block(
         let opened = seen.reader.open_at_commit(&id, statement);
         if let Some(records) = event.lineage {
             let (origin, edges) = lineage::index(batch, at, records, opened.as_ref());
-            crate::quality::exposure::index(seen.reader, batch, at, statement, &origin, &edges)?;
+            crate::quality::exposure::index(
+                seen.reader,
+                batch,
+                at,
+                statement,
+                &origin,
+                &meta.listed,
+                &edges,
+            )?;
         }
     }
     let meta = BlockMeta {

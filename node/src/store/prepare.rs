@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use lotline_core::Envelope;
 use lotline_core::attestation::AttestationId;
-use lotline_core::lineage;
+use lotline_core::lineage::{self, Names};
 use lotline_core::statement::Statement;
 
 use super::compression::Dictionary;
@@ -75,9 +75,15 @@ fn prepare(
             .ok()
             .map(Arc::new)
     });
-    let meta = statement
-        .as_deref()
-        .map_or_else(AttestationMeta::unparsed, AttestationMeta::of);
+    // Each identifier parsed once, for the listing and the derivation.
+    let (meta, derived) = match statement.as_deref() {
+        Some(statement) => {
+            let names = Names::of(&statement.event);
+            let derived = lineage::derive_named(&statement.event, &names);
+            (AttestationMeta::of_named(statement, names), Some(derived))
+        }
+        None => (AttestationMeta::unparsed(), None),
+    };
     let encoding = index::Record {
         id,
         meta: meta.record_meta(),
@@ -86,16 +92,13 @@ fn prepare(
     .encode();
     let stored = index::Record::stored(&encoding, compression.dictionary);
     let sample = compression.keep_samples.then_some(encoding);
-    let event = statement.as_deref().map(|statement| PreparedEvent {
-        duplicate: events::duplicate_listing(&statement.event, &statement.org),
-        lineage: graph::records(
-            at,
-            &id,
-            statement,
-            lineage::derive(&statement.event),
-            &meta.identifiers,
-        ),
-    });
+    let event = statement
+        .as_deref()
+        .zip(derived)
+        .map(|(statement, derived)| PreparedEvent {
+            duplicate: events::duplicate_listing(&statement.event, &statement.org),
+            lineage: graph::records(at, &id, statement, derived, &meta.listed),
+        });
     Prepared {
         statement,
         meta,
