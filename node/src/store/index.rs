@@ -324,10 +324,16 @@ pub fn listing_prefix(prefix: u8, name: impl AsRef<[u8]>) -> Vec<u8> {
     let name = name.as_ref();
     // Room for the height a block key appends.
     let mut key = Vec::with_capacity(name.len() + 2 + 8);
+    listing_prefix_into(&mut key, prefix, name);
+    key
+}
+
+/// [`listing_prefix`] written over `key`, whose allocation is reused.
+pub fn listing_prefix_into(key: &mut Vec<u8>, prefix: u8, name: &[u8]) {
+    key.clear();
     key.push(prefix);
     key.extend_from_slice(name);
     key.push(0);
-    key
 }
 
 /// The digest an eventID (`v`) or repeated-capture (`w`) listing entry is

@@ -78,11 +78,10 @@ fn bucket_prefix(prefix: u8, bucket: &[u8]) -> Vec<u8> {
 }
 
 /// `prefix | bucket | 0 | height`: where one block's entries of the names
-/// of a bucket go.
-fn block_key(prefix: u8, bucket: &[u8], height: u64) -> Vec<u8> {
-    let mut key = bucket_prefix(prefix, bucket);
+/// of a bucket go, written over `key` (whose allocation is reused).
+fn block_key_into(key: &mut Vec<u8>, prefix: u8, bucket: &[u8], height: u64) {
+    index::listing_prefix_into(key, prefix, bucket);
     key.extend_from_slice(&height.to_be_bytes());
-    key
 }
 
 /// The first key past every block key of `bucket` (a [`bucket_prefix`],
@@ -216,16 +215,23 @@ impl<'a> Iterator for Runs<'a> {
 #[derive(Default)]
 pub(crate) struct Pending {
     entries: HashMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<u32>>>,
+    /// The block key being looked up, reused: most names of a block share
+    /// their bucket with a name listed before, and are listed without an
+    /// allocation.
+    key: Vec<u8>,
 }
 
 impl Pending {
     /// Lists the event at `at` under `name` in the listing `prefix`.
     pub(crate) fn add(&mut self, prefix: u8, name: &str, at: Position) {
         let (bucket, tail) = split(name.as_bytes());
-        let runs = self
-            .entries
-            .entry(block_key(prefix, bucket, at.height))
-            .or_default();
+        block_key_into(&mut self.key, prefix, bucket, at.height);
+        if !self.entries.contains_key(self.key.as_slice()) {
+            self.entries.insert(self.key.clone(), BTreeMap::new());
+        }
+        let Some(runs) = self.entries.get_mut(self.key.as_slice()) else {
+            return;
+        };
         match runs.get_mut(tail) {
             Some(indexes) => indexes.push(at.index),
             None => {
@@ -392,6 +398,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// The block key of `bucket` at `height`.
+    fn block_key(prefix: u8, bucket: &[u8], height: u64) -> Vec<u8> {
+        let mut key = Vec::new();
+        block_key_into(&mut key, prefix, bucket, height);
+        key
+    }
 
     const PREFIX: u8 = b'i';
 

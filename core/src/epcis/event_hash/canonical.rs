@@ -6,6 +6,8 @@
 //! it was (after trimming), exactly as GS1's reference generator keeps it,
 //! so a hash is defined for every event the model holds.
 
+use std::borrow::Cow;
+
 use crate::gs1::check_digit;
 
 /// The GS1 Digital Link host every GS1 key is rewritten onto.
@@ -35,10 +37,12 @@ pub const STANDARD_PREFIXES: [(&str, &str); 3] = [
 /// URIs, numbers without trailing zeros, GS1 keys as constrained canonical
 /// Digital Links (in that order, as the reference generator applies them).
 pub fn value(text: &str) -> String {
-    let text = text.trim();
-    let text = web_vocabulary(text);
-    let text = number(&text).unwrap_or(text);
-    digital_link(&text).unwrap_or(text)
+    let text = web_vocabulary(text.trim());
+    let text = match number(&text) {
+        Some(number) => Cow::Owned(number),
+        None => text,
+    };
+    digital_link(&text).unwrap_or_else(|| text.into_owned())
 }
 
 /// A timestamp field: UTC with exactly three fraction digits
@@ -53,13 +57,13 @@ pub fn time(text: &str) -> String {
     }
 }
 
-fn web_vocabulary(text: &str) -> String {
+fn web_vocabulary(text: &str) -> Cow<'_, str> {
     for (urn, web) in URN_VOCABULARIES {
         if let Some(term) = text.strip_prefix(urn) {
-            return format!("{web}{term}");
+            return Cow::Owned(format!("{web}{term}"));
         }
     }
-    text.to_owned()
+    Cow::Borrowed(text)
 }
 
 /// Rule 6: a decimal number without trailing zeros, written as Python's
@@ -333,34 +337,48 @@ fn web_uri(text: &str) -> Option<String> {
     if value.len() < 5 || !value.bytes().take(4).all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let mut qualifiers: Vec<(&str, &str)> = Vec::new();
-    for pair in segments[start + 2..].chunks(2) {
-        let [ai, v] = pair else { return None };
-        qualifiers.push((qualifier(ai), v));
+    let qualifiers = &segments[start + 2..];
+    if !qualifiers.len().is_multiple_of(2) {
+        return None;
     }
-    let find = |ai: &str| qualifiers.iter().find(|(q, _)| *q == ai).map(|(_, v)| *v);
-    let value = match key {
-        "01" => match value.len() {
-            14 => value.to_owned(),
-            13 | 12 | 8 => format!("{value:0>14}"),
-            _ => return None,
-        },
-        _ => value.to_owned(),
+    let find = |ai: &str| {
+        qualifiers
+            .chunks_exact(2)
+            .find(|pair| qualifier(pair[0]) == ai)
+            .map(|pair| pair[1])
     };
+    let mut out = String::with_capacity(DL_HOST.len() + key.len() + text.len() + 8);
+    out.push_str(DL_HOST);
+    out.push('/');
+    out.push_str(key);
+    out.push('/');
+    match (key, value.len()) {
+        ("01", 14) => out.push_str(value),
+        ("01", 13 | 12 | 8) => {
+            out.extend(std::iter::repeat_n('0', 14 - value.len()));
+            out.push_str(value);
+        }
+        ("01", _) => return None,
+        _ => out.push_str(value),
+    }
     let tail = match key {
         "01" | "8006" => match (find("21"), find("10"), find("235")) {
-            (Some(serial), _, _) => format!("/21/{serial}"),
-            (None, Some(lot), _) => format!("/10/{lot}"),
-            (None, None, Some(tpx)) if key == "01" => format!("/235/{tpx}"),
-            _ => String::new(),
+            (Some(serial), _, _) => Some(("21", serial)),
+            (None, Some(lot), _) => Some(("10", lot)),
+            (None, None, Some(tpx)) if key == "01" => Some(("235", tpx)),
+            _ => None,
         },
-        "414" => find("254").map(|e| format!("/254/{e}")).unwrap_or_default(),
-        "8010" => find("8011")
-            .map(|s| format!("/8011/{s}"))
-            .unwrap_or_default(),
-        _ => String::new(),
+        "414" => find("254").map(|e| ("254", e)),
+        "8010" => find("8011").map(|s| ("8011", s)),
+        _ => None,
     };
-    Some(format!("{DL_HOST}/{key}/{value}{tail}"))
+    if let Some((ai, value)) = tail {
+        out.push('/');
+        out.push_str(ai);
+        out.push('/');
+        out.push_str(value);
+    }
+    Some(out)
 }
 
 #[cfg(test)]

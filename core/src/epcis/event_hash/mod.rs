@@ -296,42 +296,37 @@ fn ordered(children: &mut Vec<Node>, order: &[Prop]) -> String {
     let mut out = String::new();
     for prop in order {
         let mut values = Vec::new();
-        let mut i = 0;
-        while i < children.len() {
-            if children[i].name() != prop.name {
-                i += 1;
-                continue;
-            }
+        // One pass per property: a list of hundreds of EPCs is not
+        // shifted once per entry taken.
+        children.retain_mut(|child| {
             let Node::Field {
                 name,
                 text,
                 children: grand,
-            } = &mut children[i]
+            } = child
             else {
-                i += 1;
-                continue;
+                return true;
             };
+            if name != prop.name {
+                return true;
+            }
             let below = if prop.children.is_empty() {
                 String::new()
             } else {
                 ordered(grand, prop.children)
             };
-            let text = if text.trim().is_empty() {
-                String::new()
-            } else if is_time(name) {
-                format!("={}", canonical::time(text))
-            } else {
-                format!("={}", canonical::value(text))
-            };
-            if !text.is_empty() || !below.is_empty() {
-                values.push(format!("{name}{text}{below}"));
+            let value = (!text.trim().is_empty()).then(|| {
+                if is_time(name) {
+                    canonical::time(text)
+                } else {
+                    canonical::value(text)
+                }
+            });
+            if value.is_some() || !below.is_empty() {
+                values.push(entry(name, value.as_deref(), &below));
             }
-            if grand.is_empty() {
-                children.remove(i);
-            } else {
-                i += 1;
-            }
-        }
+            !grand.is_empty()
+        });
         values.sort();
         for value in values {
             out.push_str(&value);
@@ -343,10 +338,30 @@ fn ordered(children: &mut Vec<Node>, order: &[Prop]) -> String {
     out
 }
 
+/// One node's string: `name`, `=value` if it has one, then what is below.
+fn entry(name: &str, value: Option<&str>, below: &str) -> String {
+    let mut out =
+        String::with_capacity(name.len() + value.map_or(0, |v| v.len() + 1) + below.len());
+    out.push_str(name);
+    if let Some(value) = value {
+        out.push('=');
+        out.push_str(value);
+    }
+    out.push_str(below);
+    out
+}
+
 /// A field whose value is a timestamp (`eventTime`, `startTime`, ...).
 fn is_time(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.contains("time") && !lower.contains("offset")
+    contains_ignoring_case(name, "time") && !contains_ignoring_case(name, "offset")
+}
+
+/// Whether `haystack` contains `needle` (ASCII lower case), in any ASCII case.
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Inside an extension point (not at event level, not in a one-member
@@ -380,12 +395,8 @@ fn generic(children: &[Node]) -> String {
                 text,
                 children,
             } => {
-                let text = if text.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!("={}", canonical::value(text))
-                };
-                format!("{name}{text}{}", generic(children))
+                let value = (!text.trim().is_empty()).then(|| canonical::value(text));
+                entry(name, value.as_deref(), &generic(children))
             }
         })
         .collect();
