@@ -254,6 +254,20 @@ fn quantity(element: &QuantityElement) -> Option<Quantity> {
     })
 }
 
+/// A list's EPCs (no amount), then its quantity elements' classes with
+/// their amounts, canonical.
+fn with_amounts<'a>(
+    names: &'a Names<'_>,
+    epcs: &'a [String],
+    quantities: &'a [QuantityElement],
+) -> impl Iterator<Item = (String, Option<Quantity>)> + 'a {
+    epcs.iter().map(|epc| (names.canonical(epc), None)).chain(
+        quantities
+            .iter()
+            .map(|q| (names.canonical(&q.epc_class), quantity(q))),
+    )
+}
+
 fn adds(event: &Event) -> bool {
     matches!(event.action, Some(Action::Add | Action::Observe))
 }
@@ -263,28 +277,12 @@ fn edges(event: &Event, subjects: &[String], names: &Names<'_>) -> Vec<Edge> {
     let mut out = Vec::new();
     match event.event_type {
         EventType::TransformationEvent => {
-            let inputs: Vec<String> = event
-                .input_epc_list
-                .iter()
-                .map(|s| names.canonical(s))
-                .chain(
-                    event
-                        .input_quantity_list
-                        .iter()
-                        .map(|q| names.canonical(&q.epc_class)),
-                )
-                .collect();
-            let outputs: Vec<(String, Option<Quantity>)> = event
-                .output_epc_list
-                .iter()
-                .map(|s| (names.canonical(s), None))
-                .chain(
-                    event
-                        .output_quantity_list
-                        .iter()
-                        .map(|q| (names.canonical(&q.epc_class), quantity(q))),
-                )
-                .collect();
+            let inputs: Vec<String> =
+                with_amounts(names, &event.input_epc_list, &event.input_quantity_list)
+                    .map(|(input, _)| input)
+                    .collect();
+            let outputs: Vec<(String, Option<Quantity>)> =
+                with_amounts(names, &event.output_epc_list, &event.output_quantity_list).collect();
             for input in &inputs {
                 for (output, amount) in &outputs {
                     if input != output {
@@ -305,16 +303,7 @@ fn edges(event: &Event, subjects: &[String], names: &Names<'_>) -> Vec<Edge> {
                 EdgeKind::AssociatedWith
             };
             if let Some(parent) = event.parent_id.as_deref().map(|p| names.canonical(p)) {
-                let children = event
-                    .child_epcs
-                    .iter()
-                    .map(|c| (names.canonical(c), None))
-                    .chain(
-                        event
-                            .child_quantity_list
-                            .iter()
-                            .map(|q| (names.canonical(&q.epc_class), quantity(q))),
-                    );
+                let children = with_amounts(names, &event.child_epcs, &event.child_quantity_list);
                 for (child, amount) in children {
                     if child != parent {
                         out.push(Edge {
