@@ -1085,7 +1085,7 @@ impl Event {
     /// deduplicated, sorted, skipping any that fail to parse. These are the
     /// keys the event is indexed under.
     pub fn canonical_identifiers(&self) -> Vec<String> {
-        crate::lineage::Names::of(self).into_listed().names
+        crate::lineage::Names::of(self).into_listed().into_names()
     }
 
     /// `eventTime` as unix milliseconds, `None` if it does not parse.

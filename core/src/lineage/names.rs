@@ -95,11 +95,22 @@ impl<'e> Names<'e> {
 /// index asks of a node the event names without parsing it again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Listed {
-    pub names: Vec<String>,
-    pub kinds: Vec<NodeKind>,
+    /// Ascending, each once.
+    names: Vec<String>,
+    /// The kind of each of `names`, in the same order.
+    kinds: Vec<NodeKind>,
 }
 
 impl Listed {
+    /// The canonical identifiers, ascending, each once.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn into_names(self) -> Vec<String> {
+        self.names
+    }
+
     /// The kind of the listed `canonical` identifier; `None` if the event
     /// is not listed under it.
     pub fn kind(&self, canonical: &str) -> Option<NodeKind> {

@@ -547,7 +547,7 @@ fn write_block(
         if let Some(sample) = sample {
             seen.dictionary.gather(sample);
         }
-        for identifier in &meta.listed.names {
+        for identifier in meta.listed.names() {
             batch.list(index::PREFIX_IDENTIFIER, identifier, at);
         }
         batch.list(index::PREFIX_ORG, &meta.org, at);
