@@ -21,6 +21,9 @@
 //! # 1M then 10M in one run, deleting each store once measured (a 10M store
 //! # takes tens of GB; two at once may not fit):
 //! target/release/lotline-trace-bench --events 1000000,10000000 --dir /tmp/ltb --stats true --keep false
+//! # the story's item serials scattered over twelve digits (as many pharma
+//! # serials are) instead of issued in sequence:
+//! target/release/lotline-trace-bench --events 1000000 --serials randomised --keep false
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -32,7 +35,7 @@ use lotline_node::bulk_load;
 use lotline_node::epcis::query::Query;
 use lotline_node::store::StoreReader;
 use lotline_node::trace::{self, SeeAll, TraceRequest};
-use lotline_sim::workload::{Scale, WorkloadSummary};
+use lotline_sim::workload::{Scale, Serials, WorkloadSummary};
 
 /// The same allocator as the `lotline` binary, so figures match the node.
 #[global_allocator]
@@ -53,9 +56,10 @@ struct Args {
     stats: bool,
     /// Whether each store stays on disk after it is measured.
     keep: bool,
+    serials: Serials,
 }
 
-const USAGE: &str = "usage: lotline-trace-bench [--events N[,N..]] [--dir D] [--iterations I] [--reuse true|false] [--block ATTESTATIONS] [--stats true|false] [--keep true|false]";
+const USAGE: &str = "usage: lotline-trace-bench [--events N[,N..]] [--dir D] [--iterations I] [--reuse true|false] [--block ATTESTATIONS] [--stats true|false] [--keep true|false] [--serials sequential|randomised]";
 
 fn args() -> Result<Args> {
     let mut out = Args {
@@ -66,6 +70,7 @@ fn args() -> Result<Args> {
         block: BLOCK_ATTESTATIONS,
         stats: false,
         keep: true,
+        serials: Serials::Sequential,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -87,6 +92,13 @@ fn args() -> Result<Args> {
             "--block" => out.block = value.parse()?,
             "--stats" => out.stats = value.parse()?,
             "--keep" => out.keep = value.parse()?,
+            "--serials" => {
+                out.serials = match value.as_str() {
+                    "sequential" => Serials::Sequential,
+                    "randomised" => Serials::Randomised,
+                    other => bail!("--serials takes sequential or randomised, not {other:?}"),
+                }
+            }
             other => bail!("unknown flag {other}\n{USAGE}"),
         }
     }
@@ -100,9 +112,9 @@ fn main() -> Result<()> {
     for &events in &args.events {
         let dir = args.dir.join(format!("store-{events}"));
         let (reader, summary, load) = if args.reuse && dir.exists() {
-            reopen(&dir, events)?
+            reopen(&dir, scale(events, args.serials))?
         } else {
-            build(&dir, events, args.block)?
+            build(&dir, scale(events, args.serials), args.block)?
         };
         let committed = load.events;
         let row = measure(&reader, &summary, args.iterations, events, load)?;
@@ -147,15 +159,25 @@ struct Load {
     sign_seconds: f64,
 }
 
-/// Builds a fresh store of `events` events in `dir` with the real commit
-/// path ([`bulk_load`]), then flushes sled so queries meet a settled store.
-fn build(dir: &Path, events: u64, block: usize) -> Result<(StoreReader, WorkloadSummary, Load)> {
+/// The benchmark story of at least `events` events, its serials issued as
+/// `serials` says.
+fn scale(events: u64, serials: Serials) -> Scale {
+    Scale {
+        serials,
+        ..Scale::for_events(events)
+    }
+}
+
+/// Builds a fresh store of the story of `scale` in `dir` with the real
+/// commit path ([`bulk_load`]), then flushes sled so queries meet a settled
+/// store.
+fn build(dir: &Path, scale: Scale, block: usize) -> Result<(StoreReader, WorkloadSummary, Load)> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
     let mut next_report = 100_000;
-    let loaded = bulk_load::load(dir, Scale::for_events(events), block, |done, seconds| {
+    let loaded = bulk_load::load(dir, scale, block, |done, seconds| {
         if done >= next_report {
             eprintln!("  {done} events committed ({:.0}/s)", done as f64 / seconds);
             next_report += 100_000;
@@ -196,13 +218,13 @@ fn peak_memory() -> String {
 }
 
 /// Opens a store an earlier run built in `dir`.
-fn reopen(dir: &Path, events: u64) -> Result<(StoreReader, WorkloadSummary, Load)> {
+fn reopen(dir: &Path, scale: Scale) -> Result<(StoreReader, WorkloadSummary, Load)> {
     // The open alone, timed (the workload summary below is generated again).
     let opening = Instant::now();
     let (store, report, _) = bulk_load::reopen_store(dir)?;
     let opened = opening.elapsed().as_secs_f64();
     drop(store);
-    let (store, _, summary) = bulk_load::reopen(dir, Scale::for_events(events))?;
+    let (store, _, summary) = bulk_load::reopen(dir, scale)?;
     println!(
         "\n## store of {} blocks, reopened: Store::open {opened:.2} s (sled rebuilt: {}; {} blocks reapplied)",
         report.height, report.sled_rebuilt, report.reapplied_blocks

@@ -76,7 +76,7 @@ mod supply;
 
 use lotline_core::epcis::Event;
 
-pub use scale::Scale;
+pub use scale::{Scale, Serials};
 pub use signal::Truth;
 pub use summary::WorkloadSummary;
 

@@ -408,7 +408,7 @@ impl Story {
             let units: Vec<String> = (0..per_pallet)
                 .map(|_| {
                     self.next_serial += 1;
-                    ids::sgtin(&gtin, self.next_serial)
+                    ids::sgtin(&gtin, self.scale.serials.issue(self.next_serial))
                 })
                 .collect();
             if self.summary.deep_serial.is_empty() {

@@ -28,6 +28,38 @@ pub struct Scale {
     pub storage_readings: u32,
     /// Campaigns one cure-agent lot lasts: the width of the graph.
     pub campaigns_per_cure_lot: u32,
+    /// How item serials are issued (the counts above do not depend on it).
+    pub serials: Serials,
+}
+
+/// How a manufacturer issues item serials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Serials {
+    /// In sequence, as a line's printer numbers them: a lot's units share
+    /// all but their last digits.
+    #[default]
+    Sequential,
+    /// Scattered over twelve digits, as many pharmaceutical serials are
+    /// (so that a serial cannot be guessed from its neighbour's): no two
+    /// units of a lot share a prefix beyond the GTIN.
+    Randomised,
+}
+
+impl Serials {
+    /// The serial the `n`th unit gets: `n` itself, or `n` scattered by an
+    /// affine map modulo 10^12 (a permutation: the multiplier is prime to
+    /// 10, so no two units share a serial).
+    pub fn issue(self, n: u64) -> u64 {
+        const MODULUS: u128 = 1_000_000_000_000;
+        const MULTIPLIER: u128 = 614_889_782_588_491;
+        match self {
+            Serials::Sequential => n,
+            Serials::Randomised => {
+                let scattered = (u128::from(n) * MULTIPLIER + 7_919) % MODULUS;
+                u64::try_from(scattered).unwrap_or(n)
+            }
+        }
+    }
 }
 
 /// Events per campaign that do not depend on the scale: ten transformations
@@ -54,6 +86,7 @@ impl Scale {
             cases_per_order: 2,
             storage_readings: 2,
             campaigns_per_cure_lot: 3,
+            serials: Serials::Sequential,
         }
     }
 
@@ -67,6 +100,7 @@ impl Scale {
             cases_per_order: 2,
             storage_readings: 2,
             campaigns_per_cure_lot: 4,
+            serials: Serials::Sequential,
         }
     }
 
@@ -83,6 +117,7 @@ impl Scale {
             cases_per_order: 4,
             storage_readings: 6,
             campaigns_per_cure_lot: 8,
+            serials: Serials::Sequential,
         };
         // event_count grows strictly with campaigns: binary search.
         let (mut low, mut high) = (1u32, u32::try_from(events.max(1)).unwrap_or(u32::MAX));
@@ -113,6 +148,7 @@ impl Scale {
             cases_per_order: self.cases_per_order.max(1),
             storage_readings: self.storage_readings.max(1),
             campaigns_per_cure_lot: self.campaigns_per_cure_lot.max(1),
+            serials: self.serials,
         }
     }
 
@@ -242,6 +278,32 @@ mod tests {
         }
     }
 
+    /// Goal: randomised serials are a permutation that scatters a lot's
+    /// consecutive units: no two share a serial, and (unlike sequential
+    /// ones) they do not share all but their last three digits.
+    #[test]
+    fn randomised_serials_are_distinct_and_scattered() {
+        let start = 100_000_000;
+        let issued: Vec<u64> = (start..start + 10_000)
+            .map(|n| Serials::Randomised.issue(n))
+            .collect();
+        let distinct: std::collections::BTreeSet<u64> = issued.iter().copied().collect();
+        assert_eq!(distinct.len(), issued.len());
+        assert!(issued.iter().all(|serial| *serial < 1_000_000_000_000));
+        let prefixes = |serials: &[u64]| {
+            serials
+                .iter()
+                .map(|serial| serial / 1_000)
+                .collect::<std::collections::BTreeSet<u64>>()
+                .len()
+        };
+        assert!(prefixes(&issued) > 9_900, "{}", prefixes(&issued));
+        let sequential: Vec<u64> = (start..start + 10_000)
+            .map(|n| Serials::Sequential.issue(n))
+            .collect();
+        assert_eq!(prefixes(&sequential), 10);
+    }
+
     #[test]
     fn zero_counts_mean_one() {
         let zero = Scale {
@@ -252,6 +314,7 @@ mod tests {
             cases_per_order: 0,
             storage_readings: 0,
             campaigns_per_cure_lot: 0,
+            serials: Serials::Sequential,
         };
         let one = Scale {
             campaigns: 1,
@@ -261,6 +324,7 @@ mod tests {
             cases_per_order: 1,
             storage_readings: 1,
             campaigns_per_cure_lot: 1,
+            serials: Serials::Sequential,
         };
         assert_eq!(zero.event_count(), one.event_count());
     }
