@@ -428,16 +428,8 @@ fn custody(event: &Event, event_subjects: &[String], names: &Names<'_>) -> Optio
     let step = step.as_deref();
     let subjects: Vec<String> = if event.event_type == EventType::TransformationEvent {
         dedup(
-            event
-                .output_epc_list
-                .iter()
-                .map(|s| names.canonical(s))
-                .chain(
-                    event
-                        .output_quantity_list
-                        .iter()
-                        .map(|q| names.canonical(&q.epc_class)),
-                )
+            with_amounts(names, &event.output_epc_list, &event.output_quantity_list)
+                .map(|(output, _)| output)
                 .collect(),
         )
     } else {
