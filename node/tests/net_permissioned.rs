@@ -182,15 +182,49 @@ async fn four_validators_exchange_frames_sync_and_gossip() {
         tokio::time::sleep(Duration::from_millis(150)).await;
         for (i, node) in nodes[..3].iter_mut().enumerate() {
             while let Ok(event) = node.events.try_recv() {
-                if let NetEvent::Gossip { from, id, bytes } = event {
+                if let NetEvent::Gossip { from, id, items } = event {
                     assert_eq!(from, 3);
-                    assert!(bytes.starts_with(b"attestation "));
+                    assert!(items.iter().all(|item| item.starts_with(b"attestation ")));
                     node.handle.report_gossip(id, true).unwrap();
                     got[i] = true;
                 }
             }
         }
     }
+
+    // Many items queued at once: the swarm task packs them into messages,
+    // and every item reaches the other validators once, however packed.
+    let sent: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("packed {i:03} {}", "x".repeat(900)).into_bytes())
+        .collect();
+    for item in &sent {
+        nodes[3].handle.gossip(item.clone()).unwrap();
+    }
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        let (id, items) = expect(&mut nodes[0], WAIT, "packed gossip", |event| match event {
+            NetEvent::Gossip { from: 3, id, items } if items[0].starts_with(b"packed ") => {
+                Some((id, items))
+            }
+            _ => None,
+        })
+        .await;
+        nodes[0].handle.report_gossip(id, true).unwrap();
+        received.extend(items);
+    }
+    received.sort();
+    assert_eq!(received, sent);
+    let metrics = nodes[3].handle.metrics();
+    assert_eq!(
+        metrics.gossip_items_out.get(),
+        u64::from(round) + sent.len() as u64
+    );
+    eprintln!(
+        "{} gossip items in {} messages",
+        metrics.gossip_items_out.get(),
+        metrics.gossip_out.get() + metrics.gossip_failed.get()
+    );
+
     for node in &nodes {
         assert_eq!(node.handle.metrics().unknown_peer_messages.get(), 0);
         assert_eq!(node.handle.metrics().rejected_peers.get(), 0);

@@ -173,8 +173,10 @@ pub struct ActorState {
     next_sync_peer: usize,
     journal_syncs: u64,
     last_sync: Option<Instant>,
-    /// Gossiped attestations waiting for one batch verification.
-    gossip: Vec<(u16, crate::net::GossipId, Vec<u8>)>,
+    /// Gossip messages whose attestations wait for one batch verification.
+    gossip: Vec<(u16, crate::net::GossipId, Vec<Vec<u8>>)>,
+    /// The attestations in `gossip`.
+    gossip_items: usize,
     /// Verified evidence no committed block records yet.
     evidence: evidence::Pool,
     /// Proposals that arrived by id, waiting for bodies.
@@ -421,9 +423,10 @@ impl BftActor {
                     }
                 }
             }
-            Event::Net(NetEvent::Gossip { from, id, bytes }) => {
-                self.state.gossip.push((from, id, bytes));
-                if self.state.gossip.len() >= GOSSIP_BATCH_MAX {
+            Event::Net(NetEvent::Gossip { from, id, items }) => {
+                self.state.gossip_items += items.len();
+                self.state.gossip.push((from, id, items));
+                if self.state.gossip_items >= GOSSIP_BATCH_MAX {
                     self.admit_gossip();
                 }
             }
@@ -554,16 +557,20 @@ impl BftActor {
 
     /// Admits the gossiped attestations collected so far into the mempool,
     /// signatures checked in one batch (the same ZIP-215 verdicts as one by
-    /// one), once: a block holding them later needs no second check.
+    /// one), once: a block holding them later needs no second check. A
+    /// message is forwarded when every attestation in it was admitted or
+    /// already known, and dropped otherwise: an honest author gossips only
+    /// what it admitted.
     fn admit_gossip(&mut self) {
         let batch = std::mem::take(&mut self.state.gossip);
+        self.state.gossip_items = 0;
         if batch.is_empty() {
             return;
         }
         let reader = self.store.reader();
-        let mut verdicts: Vec<Option<bool>> = Vec::with_capacity(batch.len());
+        let mut verdicts: Vec<Option<bool>> = Vec::new();
         let mut fresh = Vec::new();
-        for (_, _, bytes) in &batch {
+        for bytes in batch.iter().flat_map(|(_, _, items)| items) {
             let verdict = match Envelope::from_bytes(bytes) {
                 Err(_) => Some(false),
                 Ok(envelope) => {
@@ -581,18 +588,28 @@ impl BftActor {
             verdicts.push(verdict);
         }
         let mut admitted = self.admission.admit_batch(fresh).into_iter();
-        for ((from, id, _), verdict) in batch.into_iter().zip(verdicts) {
-            let accepted = verdict.unwrap_or_else(|| match admitted.next() {
-                Some(Ok(item)) => {
-                    let _ = self.shared.pool().insert(item);
-                    true
-                }
-                _ => false,
-            });
-            if !accepted {
-                tracing::debug!(from, "gossiped attestation rejected");
+        let mut verdicts = verdicts.into_iter();
+        for (from, id, items) in batch {
+            let mut rejected = 0;
+            for verdict in verdicts.by_ref().take(items.len()) {
+                let accepted = verdict.unwrap_or_else(|| match admitted.next() {
+                    Some(Ok(item)) => {
+                        let _ = self.shared.pool().insert(item);
+                        true
+                    }
+                    _ => false,
+                });
+                rejected += usize::from(!accepted);
             }
-            let _ = self.net.report_gossip(id, accepted);
+            if rejected > 0 {
+                tracing::debug!(
+                    from,
+                    rejected,
+                    of = items.len(),
+                    "gossiped attestations rejected"
+                );
+            }
+            let _ = self.net.report_gossip(id, rejected == 0);
         }
         if !self.state.reassembly.is_empty() {
             let complete = {

@@ -23,8 +23,10 @@ pub const FRAME_BYTES_MAX: u32 = BLOCK_BYTES_MAX as u32 + FRAME_OVERHEAD_BYTES;
 pub const SYNC_REQUEST_BYTES_MAX: u32 = 64 * 1024;
 /// Default cap on a block-sync response: a finalized block with its finality.
 pub const SYNC_RESPONSE_BYTES_MAX: u32 = BLOCK_BYTES_MAX as u32 + 4 * 1024 * 1024;
-/// Default cap on a gossiped message: an attestation in a small envelope.
-pub const GOSSIP_BYTES_MAX: u32 = ATTESTATION_BYTES_MAX as u32 + 1024;
+/// Default cap on a gossiped message (gossipsub's whole RPC): room for
+/// hundreds of typical attestations of about a kilobyte, packed
+/// ([`super::gossip`]), and for the largest one alone.
+pub const GOSSIP_BYTES_MAX: u32 = 512 * 1024;
 /// The connected-peer set is a `u64` bit mask.
 pub const PEERS_MAX: usize = 64;
 
@@ -33,7 +35,9 @@ const _: () = assert!((BLOCK_BYTES_MAX as u64) + (FRAME_OVERHEAD_BYTES as u64) <
 const _: () = assert!(SYNC_REQUEST_BYTES_MAX < FRAME_BYTES_MAX);
 const _: () = assert!(FRAME_BYTES_MAX <= SYNC_RESPONSE_BYTES_MAX);
 // gossipsub refuses a max_transmit_size below 100 bytes.
-const _: () = assert!(GOSSIP_BYTES_MAX >= 100);
+const _: () = assert!(GOSSIP_BYTES_MAX as usize >= GOSSIP_BYTES_MIN);
+/// The least `gossip_bytes_max`: a message must hold the largest attestation.
+const GOSSIP_BYTES_MIN: usize = super::gossip::message_bytes_for(ATTESTATION_BYTES_MAX);
 
 /// One node key as the transport sees it. `index` is its position in the
 /// node's peer table (the genesis validators first, then keys the chain's
@@ -78,7 +82,8 @@ pub struct NetConfig {
     pub sync_request_bytes_max: u32,
     /// Largest response on `/lotline/sync/1`.
     pub sync_response_bytes_max: u32,
-    /// gossipsub `max_transmit_size`, the same on every node.
+    /// gossipsub `max_transmit_size`, the same on every node: the largest
+    /// gossip message, with its items packed ([`super::gossip`]).
     pub gossip_bytes_max: u32,
     /// A consensus frame not acknowledged in this time counts as failed.
     pub request_timeout: Duration,
@@ -237,11 +242,11 @@ impl NetConfig {
             1,
             u32::MAX.into(),
         )?;
-        // gossipsub's own lower bound.
+        // A message holds the largest attestation.
         range(
             "gossip_bytes_max",
             self.gossip_bytes_max.into(),
-            100,
+            GOSSIP_BYTES_MIN as u64,
             u32::MAX.into(),
         )?;
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -277,7 +282,8 @@ impl NetConfig {
 
     /// The gossipsub topic: `lotline/<chain id hex>/mempool/1`.
     pub fn gossip_topic(&self) -> String {
-        format!("lotline/{}/mempool/1", self.chain_id.to_hex())
+        // 2: packed messages (`super::gossip`); 1 carried one attestation each.
+        format!("lotline/{}/mempool/2", self.chain_id.to_hex())
     }
 
     /// The identify protocol version; a peer announcing another one is on

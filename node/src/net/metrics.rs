@@ -39,6 +39,12 @@ pub struct NetMetrics {
     pub gossip_in: Counter,
     /// Gossip messages published.
     pub gossip_out: Counter,
+    /// Items packed into gossip messages: over `gossip_out` (and
+    /// `gossip_failed`), how many items the swarm task packs to a message.
+    pub gossip_items_out: Counter,
+    /// Gossip messages refused because they do not decode as a list of
+    /// items (a peer on another version, or a faulty one).
+    pub malformed_gossip: Counter,
     /// Gossip publishes that failed (no subscribed peer yet, duplicate, ...).
     pub gossip_failed: Counter,
     /// Gossip messages dropped because a peer's send queue was full (a slow
@@ -63,7 +69,7 @@ pub struct NetMetrics {
 impl NetMetrics {
     /// Registers every counter and gauge in the node's registry.
     pub fn register(&self, registry: &mut Registry) {
-        let counters: [(&str, &str, &Counter); 17] = [
+        let counters: [(&str, &str, &Counter); 19] = [
             (
                 "lotline_net_frames_in",
                 "Consensus frames received from validators",
@@ -118,6 +124,16 @@ impl NetMetrics {
                 "lotline_net_gossip_out",
                 "Gossip messages published",
                 &self.gossip_out,
+            ),
+            (
+                "lotline_net_gossip_items_out",
+                "Items (attestations) packed into gossip messages",
+                &self.gossip_items_out,
+            ),
+            (
+                "lotline_net_malformed_gossip",
+                "Gossip messages refused because they do not decode",
+                &self.malformed_gossip,
             ),
             (
                 "lotline_net_gossip_failed",
@@ -189,7 +205,7 @@ mod tests {
         assert!(text.contains("\nlotline_net_frames_in_total 3\n"));
         assert!(text.contains("\nlotline_net_rejected_peers_total 1\n"));
         assert!(text.contains("# TYPE lotline_net_connected_peers gauge"));
-        assert_eq!(text.matches("# TYPE ").count(), 19);
+        assert_eq!(text.matches("# TYPE ").count(), 21);
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("lotline_net_"), "{line}");
         }

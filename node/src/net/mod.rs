@@ -14,7 +14,7 @@
 //! |---|---|---|---|
 //! | votes, certificates, proposals | [`NetworkHandle::send`] / [`NetworkHandle::broadcast`]: request-response, the response is an empty ack | `/lotline/consensus/1` | [`NetConfig::frame_bytes_max`] |
 //! | block sync | [`NetworkHandle::request_sync`] / [`NetEvent::SyncRequest`] | `/lotline/sync/1` | [`NetConfig::sync_request_bytes_max`], [`NetConfig::sync_response_bytes_max`] |
-//! | mempool attestations | [`NetworkHandle::gossip`] / [`NetEvent::Gossip`]: gossipsub | topic `lotline/<chain id hex>/mempool/1` | [`NetConfig::gossip_bytes_max`] |
+//! | mempool attestations | [`NetworkHandle::gossip`] / [`NetEvent::Gossip`]: gossipsub, the items queued at once packed into one message ([`gossip`]) | topic `lotline/<chain id hex>/mempool/2` | [`NetConfig::gossip_bytes_max`] |
 //!
 //! `broadcast` is point-to-point to every other validator, not gossipsub:
 //! with n <= 7 a full mesh of direct streams is faster and simpler
@@ -96,6 +96,7 @@
 mod behaviour;
 pub mod codec;
 pub mod config;
+pub mod gossip;
 pub mod metrics;
 mod task;
 
@@ -116,12 +117,14 @@ pub use metrics::NetMetrics;
 pub enum NetEvent {
     /// A consensus frame from validator `from` (already acknowledged).
     Frame { from: u16, bytes: Vec<u8> },
-    /// A gossiped message authored by validator `from`. Pass `id` to
-    /// [`NetworkHandle::report_gossip`] once it is checked.
+    /// A gossiped message authored by validator `from`: the items its
+    /// author gossiped, in order ([`gossip`]). Pass `id` to
+    /// [`NetworkHandle::report_gossip`] once they are checked: the verdict
+    /// is the message's, all its items together.
     Gossip {
         from: u16,
         id: GossipId,
-        bytes: Vec<u8>,
+        items: Vec<Vec<u8>>,
     },
     /// A block-sync request; send the response through `reply`.
     SyncRequest {
@@ -334,14 +337,16 @@ impl NetworkHandle {
         })
     }
 
-    /// Publishes `bytes` on the mempool gossip topic.
+    /// Publishes `bytes` on the mempool gossip topic, as an item of the
+    /// next message the swarm task packs ([`gossip::pack`]). An item that
+    /// would not fit in a message by itself is refused.
     pub fn gossip(&self, bytes: Vec<u8>) -> Result<(), NetError> {
         let max = self.shared.gossip_bytes_max;
-        if bytes.len() > max as usize {
+        if !gossip::fits_alone(bytes.len(), max) {
             self.shared.metrics.oversized_frames.inc();
             return Err(NetError::TooLarge {
                 len: bytes.len(),
-                max,
+                max: u32::try_from(gossip::item_bytes_max(max)).unwrap_or(max),
             });
         }
         self.push(Command::Gossip { bytes })

@@ -23,7 +23,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec;
 use super::config::NetConfig;
-use super::{Command, GossipId, NetError, NetEvent, Shared};
+use super::{Command, GossipId, NetError, NetEvent, Shared, gossip};
 
 type SyncReply = (
     Result<Result<Vec<u8>, oneshot::error::RecvError>, tokio::time::error::Elapsed>,
@@ -32,6 +32,9 @@ type SyncReply = (
 );
 /// Distinct refused peers remembered so each is reported once.
 const REJECTED_REMEMBERED_MAX: usize = 256;
+/// Commands taken from the queue in one turn of the loop: the gossip among
+/// them is packed together.
+const COMMANDS_PER_TURN: usize = 256;
 /// Gossip kept while no peer has subscribed to the topic yet, in bytes.
 const UNSENT_GOSSIP_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Where the answer to one of our sync requests goes.
@@ -141,16 +144,20 @@ impl Task {
             .clamp(Duration::from_millis(10), Duration::from_millis(500));
         let mut redial = tokio::time::interval(tick);
         redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut commands = Vec::with_capacity(COMMANDS_PER_TURN);
         let done = loop {
             // Unbiased: a node that keeps the command queue full must not
             // starve the swarm (which does the actual sending), nor the
             // reverse.
             tokio::select! {
-                command = self.commands.recv() => match command {
-                    None => break None,
-                    Some(Command::Shutdown { done }) => break Some(done),
-                    Some(command) => self.on_command(command),
-                },
+                received = self.commands.recv_many(&mut commands, COMMANDS_PER_TURN) => {
+                    if received == 0 {
+                        break None;
+                    }
+                    if let Some(done) = self.on_commands(&mut commands) {
+                        break Some(done);
+                    }
+                }
                 Some(reply) = self.sync_in.next(), if !self.sync_in.is_empty() => {
                     self.on_sync_reply(reply);
                 }
@@ -170,6 +177,43 @@ impl Task {
 
     // ---- commands -------------------------------------------------------
 
+    /// Runs the commands received in one turn, in order, and packs the
+    /// gossip among them: consecutive gossip items go out as few messages
+    /// ([`gossip::pack`]), published before the next other command runs.
+    /// `Some` when one of them was a shutdown (the rest are dropped).
+    fn on_commands(&mut self, commands: &mut Vec<Command>) -> Option<oneshot::Sender<()>> {
+        let mut items = Vec::new();
+        for command in commands.drain(..) {
+            match command {
+                Command::Gossip { bytes } => items.push(bytes),
+                Command::Shutdown { done } => {
+                    self.publish_items(std::mem::take(&mut items));
+                    return Some(done);
+                }
+                command => {
+                    self.publish_items(std::mem::take(&mut items));
+                    self.on_command(command);
+                }
+            }
+        }
+        self.publish_items(items);
+        None
+    }
+
+    /// Publishes gossip items, packed.
+    fn publish_items(&mut self, items: Vec<Vec<u8>>) {
+        if items.is_empty() {
+            return;
+        }
+        self.shared
+            .metrics
+            .gossip_items_out
+            .inc_by(items.len() as u64);
+        for message in gossip::pack(items, self.config.gossip_bytes_max) {
+            self.publish(message);
+        }
+    }
+
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Send { to, frame } => self.send_frame(to, frame),
@@ -180,7 +224,6 @@ impl Task {
                     }
                 }
             }
-            Command::Gossip { bytes } => self.publish(bytes),
             Command::ReportGossip { id, accept } => {
                 let acceptance = if accept {
                     MessageAcceptance::Accept
@@ -191,7 +234,9 @@ impl Task {
             }
             Command::Sync { to, request, reply } => self.send_sync(to, request, reply),
             Command::SetPeers { peers } => self.set_peers(peers),
-            Command::Shutdown { .. } => unreachable!("handled by run"),
+            Command::Gossip { .. } | Command::Shutdown { .. } => {
+                unreachable!("handled by on_commands")
+            }
         }
     }
 
@@ -735,11 +780,20 @@ impl Task {
             self.report(&id, MessageAcceptance::Reject);
             return;
         };
+        let items = match gossip::unpack(&message.data, self.config.gossip_bytes_max) {
+            Ok(items) => items,
+            Err(error) => {
+                self.shared.metrics.malformed_gossip.inc();
+                tracing::debug!(from, %error, "refusing a malformed gossip message");
+                self.report(&id, MessageAcceptance::Reject);
+                return;
+            }
+        };
         self.shared.metrics.gossip_in.inc();
         let delivered = self.emit(NetEvent::Gossip {
             from,
             id: id.clone(),
-            bytes: message.data,
+            items,
         });
         if !delivered {
             self.report(&id, MessageAcceptance::Ignore);

@@ -1,0 +1,211 @@
+//! Gossip messages: the items a node gossips (attestation envelopes, opaque
+//! here), several to one gossipsub message.
+//!
+//! Why packed: gossipsub's cost is per message, not per byte. Each message
+//! is an RPC, a Yamux frame and a Noise record per peer, a message-id hash,
+//! a cache entry, a timer and a validation round trip through the node.
+//! With one attestation per message, four validators at saturation spent a
+//! quarter of their CPU in gossipsub (docs/performance.md, "Where the four
+//! validators' time goes now"). The swarm task packs the items that are
+//! queued when it turns to them (`task.rs`), so a busy node sends few large
+//! messages and an idle one sends each item at once: no timer, no latency
+//! added.
+//!
+//! The wire form is postcard's encoding of a list of byte strings:
+//! ```text
+//! count (varint) | ( length (varint) | bytes )*      count >= 1
+//! ```
+//! A message is judged whole (forwarded or not), and its id is its content's
+//! hash, so a message forwarded by two peers is still taken once.
+
+use lotline_core::codec::{self, DecodeError};
+use serde::{Deserialize, Serialize};
+
+/// Room kept in a message's `gossip_bytes_max` (gossipsub's
+/// `max_transmit_size`, which counts its whole RPC) for gossipsub's own
+/// fields around the payload: the topic, the author, the sequence number
+/// and their protobuf tags.
+pub const RPC_OVERHEAD_BYTES: usize = 1024;
+
+/// One gossiped item, raw bytes in postcard.
+#[derive(Serialize, Deserialize)]
+struct Item(#[serde(with = "codec::base64_bytes")] Vec<u8>);
+
+/// The payload bytes a message of `gossip_bytes_max` may carry.
+fn payload_max(gossip_bytes_max: u32) -> usize {
+    usize::try_from(gossip_bytes_max)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(RPC_OVERHEAD_BYTES)
+}
+
+/// Bytes of postcard's varint for `n`.
+fn varint_len(n: usize) -> usize {
+    let bits = usize::BITS - (n | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+/// Bytes an item of `len` bytes adds to a message: its length and itself.
+fn framed_len(len: usize) -> usize {
+    varint_len(len) + len
+}
+
+/// The smallest `gossip_bytes_max` whose messages hold an item of `len`
+/// bytes alone.
+pub const fn message_bytes_for(len: usize) -> usize {
+    // A count of 1 and a length of at most 5 varint bytes.
+    RPC_OVERHEAD_BYTES + 1 + 5 + len
+}
+
+/// Whether an item of `len` bytes fits in a message by itself, the
+/// condition for gossiping it at all.
+pub fn fits_alone(len: usize, gossip_bytes_max: u32) -> bool {
+    varint_len(1) + framed_len(len) <= payload_max(gossip_bytes_max)
+}
+
+/// The largest item [`fits_alone`] in a message of `gossip_bytes_max`.
+pub fn item_bytes_max(gossip_bytes_max: u32) -> usize {
+    let room = payload_max(gossip_bytes_max).saturating_sub(varint_len(1));
+    // The item's length prefix is no longer than `room`'s.
+    let mut len = room.saturating_sub(varint_len(room));
+    while fits_alone(len + 1, gossip_bytes_max) {
+        len += 1;
+    }
+    len
+}
+
+/// Packs `items`, in order, into as few messages as the size allows: each
+/// message holds consecutive items and is at most `gossip_bytes_max` less
+/// [`RPC_OVERHEAD_BYTES`]. An item that does not fit alone
+/// ([`fits_alone`]; [`super::NetworkHandle::gossip`] refuses those) goes
+/// in a message of its own.
+pub fn pack(items: Vec<Vec<u8>>, gossip_bytes_max: u32) -> Vec<Vec<u8>> {
+    let budget = payload_max(gossip_bytes_max);
+    let mut messages = Vec::new();
+    let mut message: Vec<Item> = Vec::new();
+    let mut framed = 0;
+    for item in items {
+        let len = framed_len(item.len());
+        if !message.is_empty() && varint_len(message.len() + 1) + framed + len > budget {
+            messages.push(codec::to_bytes(&message));
+            message.clear();
+            framed = 0;
+        }
+        framed += len;
+        message.push(Item(item));
+    }
+    if !message.is_empty() {
+        messages.push(codec::to_bytes(&message));
+    }
+    messages
+}
+
+/// The items of a received message, in order. Refuses a message over
+/// `gossip_bytes_max`, one that is not a canonical list of byte strings
+/// (nothing after it), and an empty one, which no node packs.
+pub fn unpack(bytes: &[u8], gossip_bytes_max: u32) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let max = usize::try_from(gossip_bytes_max).unwrap_or(usize::MAX);
+    let items: Vec<Item> = codec::from_bytes("gossip message", bytes, max)?;
+    if items.is_empty() {
+        return Err(DecodeError::Malformed {
+            what: "gossip message",
+            reason: "it holds no items".into(),
+        });
+    }
+    Ok(items.into_iter().map(|item| item.0).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The size every test packs to: room for a few small items.
+    const SMALL: u32 = (RPC_OVERHEAD_BYTES + 100) as u32;
+
+    #[test]
+    fn varint_len_is_postcards() {
+        for n in [0usize, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152] {
+            let encoded = codec::to_bytes(&(n as u64));
+            assert_eq!(varint_len(n), encoded.len(), "{n}");
+        }
+    }
+
+    #[test]
+    fn the_largest_item_is_the_last_that_fits_alone() {
+        for max in [0, 1_000, SMALL, 1_151, 1_152, 17_410, 530_000] {
+            let largest = item_bytes_max(max);
+            assert!(largest == 0 || fits_alone(largest, max), "{max}");
+            assert!(!fits_alone(largest + 1, max), "{max}");
+        }
+    }
+
+    #[test]
+    fn an_item_that_fits_alone_is_sent_alone_and_a_larger_one_is_not_allowed() {
+        let max = message_bytes_for(500) as u32;
+        assert!(fits_alone(500, max));
+        assert!(!fits_alone(600, max));
+        let messages = pack(vec![vec![7; 500]], max);
+        assert_eq!(messages.len(), 1);
+        assert!(messages[0].len() + RPC_OVERHEAD_BYTES <= max as usize);
+        assert_eq!(unpack(&messages[0], max).unwrap(), vec![vec![7; 500]]);
+    }
+
+    #[test]
+    fn malformed_messages_are_refused_with_a_reason() {
+        let empty = codec::to_bytes(&Vec::<Item>::new());
+        let reason = unpack(&empty, SMALL).unwrap_err().to_string();
+        assert!(reason.contains("holds no items"), "{reason}");
+
+        let one = pack(vec![b"attestation".to_vec()], SMALL).remove(0);
+        let truncated = &one[..one.len() - 1];
+        assert!(matches!(
+            unpack(truncated, SMALL),
+            Err(DecodeError::Malformed { .. })
+        ));
+        let mut trailing = one.clone();
+        trailing.push(0);
+        assert!(matches!(
+            unpack(&trailing, SMALL),
+            Err(DecodeError::Trailing { .. })
+        ));
+        // A count of one written in two bytes: one value, one encoding.
+        let mut overlong = vec![0x81, 0x00];
+        overlong.extend_from_slice(&one[1..]);
+        assert!(unpack(&overlong, SMALL).is_err());
+        let large = vec![0; 2 * SMALL as usize];
+        assert!(matches!(
+            unpack(&large, SMALL),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        // A count far beyond the bytes present allocates nothing large.
+        assert!(unpack(&[0xff, 0xff, 0xff, 0xff, 0x0f], SMALL).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn packing_keeps_every_item_in_order_within_the_size(
+            items in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..60),
+            max in (RPC_OVERHEAD_BYTES as u32 + 210)..(RPC_OVERHEAD_BYTES as u32 + 3_000),
+        ) {
+            let messages = pack(items.clone(), max);
+            let mut unpacked = Vec::new();
+            for (i, message) in messages.iter().enumerate() {
+                prop_assert!(message.len() <= payload_max(max));
+                let these = unpack(message, max).unwrap();
+                // Greedy: the next message's first item did not fit here.
+                if let Some(next) = messages.get(i + 1) {
+                    let first = unpack(next, max).unwrap().remove(0);
+                    prop_assert!(message.len() + framed_len(first.len()) + 1 > payload_max(max));
+                }
+                unpacked.extend(these);
+            }
+            prop_assert_eq!(unpacked, items);
+        }
+
+        #[test]
+        fn unpack_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = unpack(&bytes, SMALL);
+        }
+    }
+}
