@@ -27,6 +27,17 @@ pub fn to_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     }
 }
 
+/// Appends `value`'s postcard encoding ([`to_bytes`]) to `out`. A caller
+/// that encodes large values again and again (a block at every commit)
+/// keeps one buffer, and its pages, instead of a fresh allocation each
+/// time.
+pub fn encode_onto<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    match postcard::to_extend(value, std::mem::take(out)) {
+        Ok(bytes) => *out = bytes,
+        Err(e) => panic!("postcard encoding of an in-memory value failed: {e}"),
+    }
+}
+
 /// Decodes a postcard value of at most `max` bytes, rejecting trailing bytes
 /// and non-canonical encodings.
 ///

@@ -43,7 +43,7 @@ use super::block_index::{BlockIndex, IndexEntry, IndexError};
 use super::committed_ids::{HeightOutOfRange, SharedIds};
 use super::compression;
 use super::epochs::ValidatorSets;
-use super::record_file::{Opened, Record, RecordFile, RecordFileError};
+use super::record_file::{KEPT_BUFFER_BYTES_MAX, Opened, Record, RecordFile, RecordFileError};
 
 pub const MAGIC: &[u8; 8] = b"LLBLKLOG";
 /// 2: records are zstd-compressed (1: plain postcard).
@@ -73,7 +73,18 @@ impl BlockRecord {
     /// The record as the block log keeps it: [`to_bytes`](Self::to_bytes),
     /// compressed.
     pub fn to_stored(&self) -> Vec<u8> {
-        compress(&self.to_bytes())
+        let mut stored = Vec::new();
+        self.write_stored(&mut Vec::new(), &mut stored);
+        stored
+    }
+
+    /// [`to_stored`](Self::to_stored), appended to `out`, with `encoded`
+    /// (emptied first) holding the uncompressed bytes: the log appends a
+    /// block of a megabyte at every commit, into buffers it keeps.
+    fn write_stored(&self, encoded: &mut Vec<u8>, out: &mut Vec<u8>) {
+        encoded.clear();
+        codec::encode_onto(self, encoded);
+        compression::compress_onto(encoded, COMPRESSION_LEVEL, out);
     }
 
     /// Decodes what [`to_stored`](Self::to_stored) wrote. The decompressed
@@ -81,10 +92,6 @@ impl BlockRecord {
     pub fn from_stored(bytes: &[u8]) -> Result<BlockRecord, DecodeError> {
         BlockRecord::from_bytes(&decompress(bytes)?)
     }
-}
-
-fn compress(bytes: &[u8]) -> Vec<u8> {
-    compression::compress(bytes, COMPRESSION_LEVEL)
 }
 
 fn decompress(bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
@@ -140,6 +147,10 @@ pub struct BlockLog {
     offsets: Vec<u64>,
     committed: SharedIds,
     head: Option<Header>,
+    /// The last appended block's uncompressed encoding: its buffer, kept
+    /// for the next as the record file keeps its own
+    /// ([`KEPT_BUFFER_BYTES_MAX`]).
+    encoded: Vec<u8>,
 }
 
 impl BlockLog {
@@ -201,6 +212,7 @@ impl BlockLog {
             offsets: Vec::with_capacity(entries.len()),
             committed: SharedIds::default(),
             head: Some(confirmed.block.header),
+            encoded: Vec::new(),
         };
         for entry in entries {
             log.committed
@@ -249,6 +261,7 @@ impl BlockLog {
             offsets: Vec::with_capacity(records.len()),
             committed: SharedIds::default(),
             head: None,
+            encoded: Vec::new(),
         };
         let mut report = LogOpenReport {
             truncated_bytes: report.truncated_bytes,
@@ -365,7 +378,13 @@ impl BlockLog {
         record: &BlockRecord,
         ids: &[AttestationId],
     ) -> Result<(), BlockLogError> {
-        let offset = self.file.append(&record.to_stored())?;
+        let encoded = &mut self.encoded;
+        let offset = self
+            .file
+            .append_with(|out| record.write_stored(encoded, out))?;
+        if encoded.capacity() > KEPT_BUFFER_BYTES_MAX {
+            *encoded = Vec::new();
+        }
         self.file.sync()?;
         self.index_block(record, offset, ids)?;
         Ok(self.index.sync_if_due()?)
@@ -502,7 +521,7 @@ mod tests {
     /// not decoded. Method: a small frame of RECORD_MAX + 1 zero bytes.
     #[test]
     fn decompression_is_bounded_by_the_record_limit() {
-        let bomb = compress(&vec![0u8; RECORD_MAX + 1]);
+        let bomb = compression::compress(&vec![0u8; RECORD_MAX + 1], COMPRESSION_LEVEL);
         assert!(bomb.len() < 64 * 1024);
         assert!(matches!(
             BlockRecord::from_stored(&bomb),

@@ -8,7 +8,7 @@
 //! damaged or hostile frame cannot blow up memory.
 
 use std::cell::RefCell;
-use std::io::Read;
+use std::io::{Cursor, Read};
 
 use lotline_core::codec::DecodeError;
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
@@ -101,34 +101,49 @@ pub fn frame_dictionary(bytes: &[u8]) -> Option<u32> {
 /// zstd of `bytes` at `level`, as one frame that records its content size
 /// (what [`decompress`] bounds its output by).
 pub fn compress(bytes: &[u8], level: i32) -> Vec<u8> {
-    with_compressor(bytes, |cctx, out| cctx.compress(out, bytes, level))
+    let mut out = Vec::new();
+    compress_onto(bytes, level, &mut out);
+    out
+}
+
+/// [`compress`], appended to `out`: a caller that compresses large
+/// records again and again writes them into one kept buffer.
+pub fn compress_onto(bytes: &[u8], level: i32, out: &mut Vec<u8>) {
+    with_compressor(bytes, out, |cctx, out| cctx.compress(out, bytes, level))
 }
 
 /// zstd of `bytes` with `dictionary`, at the dictionary's level, as one
 /// frame that records its content size and the dictionary's id.
 pub fn compress_with(bytes: &[u8], dictionary: &Dictionary) -> Vec<u8> {
-    with_compressor(bytes, |cctx, out| {
+    let mut out = Vec::new();
+    with_compressor(bytes, &mut out, |cctx, out| {
         cctx.compress_using_cdict(out, bytes, &dictionary.compress)
-    })
+    });
+    out
 }
 
-/// Runs `compress` with this thread's context and an output buffer large
-/// enough for any frame of `bytes`. Compressing an in-memory buffer into
-/// such a buffer fails only on an allocation failure inside zstd, which,
-/// like a failed encoding ([`lotline_core::codec::to_bytes`]), is a bug and
-/// not a condition to carry on from.
+/// Runs `compress` with this thread's context, appending its frame to
+/// `out`, with room made for any frame of `bytes`. Compressing an
+/// in-memory buffer into such a buffer fails only on an allocation failure
+/// inside zstd, which, like a failed encoding
+/// ([`lotline_core::codec::to_bytes`]), is a bug and not a condition to
+/// carry on from.
 fn with_compressor(
     bytes: &[u8],
-    compress: impl FnOnce(&mut CCtx<'static>, &mut Vec<u8>) -> zstd_safe::SafeResult,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(zstd_safe::compress_bound(bytes.len()));
+    out: &mut Vec<u8>,
+    compress: impl FnOnce(&mut CCtx<'static>, &mut Cursor<&mut Vec<u8>>) -> zstd_safe::SafeResult,
+) {
+    out.reserve(zstd_safe::compress_bound(bytes.len()));
+    let end = out.len() as u64;
+    let mut after = Cursor::new(out);
+    after.set_position(end);
     let result = COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let cctx = slot.get_or_insert_with(CCtx::create);
-        compress(cctx, &mut out)
+        compress(cctx, &mut after)
     });
     match result {
-        Ok(_) => out,
+        Ok(_) => {}
         Err(code) => panic!(
             "zstd compression of an in-memory buffer failed: {}",
             zstd_safe::get_error_name(code)
@@ -261,6 +276,17 @@ mod tests {
             if let Ok(out) = decompress_with("record", &bytes, 1024, Some(dictionary)) {
                 prop_assert!(out.len() <= 1024);
             }
+        }
+
+        #[test]
+        fn a_frame_compressed_onto_a_buffer_follows_what_it_held(
+            held in proptest::collection::vec(any::<u8>(), 0..64),
+            bytes in proptest::collection::vec(any::<u8>(), 0..4096),
+        ) {
+            let mut out = held.clone();
+            compress_onto(&bytes, 3, &mut out);
+            prop_assert_eq!(&out[..held.len()], &held[..]);
+            prop_assert_eq!(&out[held.len()..], &compress(&bytes, 3)[..]);
         }
 
         #[test]

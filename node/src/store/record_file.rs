@@ -95,7 +95,16 @@ pub struct RecordFile {
     path: PathBuf,
     len: u64,
     record_max: usize,
+    /// The buffer a record is put together in, kept between appends up to
+    /// [`KEPT_BUFFER_BYTES_MAX`]: a block is about a megabyte, and a fresh
+    /// buffer for each cost the consensus thread the kernel's zeroing of
+    /// fresh pages (docs/performance.md, "Gossip packed per message").
+    buf: Vec<u8>,
 }
+
+/// The largest append buffer a record file (or its writer) keeps for the
+/// next append; a rare larger record's buffer is freed after it.
+pub const KEPT_BUFFER_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 impl RecordFile {
     /// Opens (or creates) the file and returns it with every intact record's
@@ -156,6 +165,7 @@ impl RecordFile {
                 path: path.to_owned(),
                 len: HEADER_LEN,
                 record_max,
+                buf: Vec::new(),
             };
             return Ok(Opened {
                 file,
@@ -195,6 +205,7 @@ impl RecordFile {
             path: path.to_owned(),
             len: good_len,
             record_max,
+            buf: Vec::new(),
         };
         Ok(Opened {
             file,
@@ -205,6 +216,38 @@ impl RecordFile {
 
     /// Appends one record; returns its offset. Not durable until [`sync`](Self::sync).
     pub fn append(&mut self, body: &[u8]) -> Result<u64, RecordFileError> {
+        self.append_with(|out| out.extend_from_slice(body))
+    }
+
+    /// Appends one record whose body `write` puts at the end of the buffer
+    /// it is given, so that an encoder writes straight into the file's
+    /// kept buffer; returns the record's offset. Not durable until
+    /// [`sync`](Self::sync). A body over the record limit is refused and
+    /// nothing is written.
+    pub fn append_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, RecordFileError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.resize(RECORD_PREFIX_LEN as usize, 0);
+        write(&mut buf);
+        let written = self.write_record(&mut buf);
+        if buf.capacity() <= KEPT_BUFFER_BYTES_MAX {
+            self.buf = buf;
+        }
+        written
+    }
+
+    /// Takes over `old`'s append buffer, for a file that replaces it (the
+    /// vote journal's rewrite), so appends go on in the pages already held.
+    pub fn keep_buffer_of(&mut self, old: &mut RecordFile) {
+        self.buf = std::mem::take(&mut old.buf);
+    }
+
+    /// Writes `record`: a prefix's room, then the body, which it fills in.
+    fn write_record(&mut self, record: &mut [u8]) -> Result<u64, RecordFileError> {
+        let (prefix, body) = record.split_at_mut(RECORD_PREFIX_LEN as usize);
         if body.len() > self.record_max {
             return Err(RecordFileError::TooLarge {
                 path: self.path.clone(),
@@ -212,19 +255,17 @@ impl RecordFile {
                 max: self.record_max,
             });
         }
-        let offset = self.len;
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-        let mut buf = Vec::with_capacity(body.len() + RECORD_PREFIX_LEN as usize);
-        buf.extend_from_slice(&len.to_be_bytes());
-        buf.extend_from_slice(&crc32fast::hash(body).to_be_bytes());
-        buf.extend_from_slice(body);
+        prefix[..4].copy_from_slice(&len.to_be_bytes());
+        prefix[4..].copy_from_slice(&crc32fast::hash(body).to_be_bytes());
+        let offset = self.len;
         self.file
-            .write_all(&buf)
+            .write_all(record)
             .map_err(|source| RecordFileError::Io {
                 path: self.path.clone(),
                 source,
             })?;
-        self.len += buf.len() as u64;
+        self.len += record.len() as u64;
         Ok(offset)
     }
 
