@@ -99,6 +99,11 @@ fn number(text: &str) -> Option<String> {
 /// the point.
 fn is_decimal(text: &str) -> bool {
     let s = text.strip_prefix(['+', '-']).unwrap_or(text);
+    // Most values are identifiers and words: refused at their first byte,
+    // before the scans below.
+    if !s.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return false;
+    }
     let (mantissa, exponent) = match s.find(['e', 'E']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
@@ -125,8 +130,11 @@ pub fn digital_link(text: &str) -> Option<String> {
     if let Some(rest) = text.strip_prefix("urn:epc:") {
         return epc_urn(rest);
     }
-    if text.starts_with("https://") || text.starts_with("http://") {
-        return web_uri(text);
+    if let Some(rest) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    {
+        return web_uri(rest);
     }
     None
 }
@@ -274,38 +282,28 @@ fn epc_urn(rest: &str) -> Option<String> {
     Some(format!("{DL_HOST}{path}"))
 }
 
-/// Primary keys of a Digital Link path, with the aliases of the older
-/// syntax.
-const PRIMARY_KEYS: [(&str, &str); 28] = [
-    ("01", "01"),
-    ("gtin", "01"),
-    ("8006", "8006"),
-    ("itip", "8006"),
-    ("8010", "8010"),
-    ("cpid", "8010"),
-    ("414", "414"),
-    ("gln", "414"),
-    ("417", "417"),
-    ("party", "417"),
-    ("8017", "8017"),
-    ("gsrnp", "8017"),
-    ("8018", "8018"),
-    ("gsrn", "8018"),
-    ("255", "255"),
-    ("gcn", "255"),
-    ("00", "00"),
-    ("sscc", "00"),
-    ("253", "253"),
-    ("gdti", "253"),
-    ("401", "401"),
-    ("ginc", "401"),
-    ("402", "402"),
-    ("gsin", "402"),
-    ("8003", "8003"),
-    ("grai", "8003"),
-    ("8004", "8004"),
-    ("giai", "8004"),
-];
+/// The primary key a Digital Link path segment names, with the aliases of
+/// the older syntax; `None` for any other segment. (A `match`: every
+/// segment of every identifier in an event is looked up here.)
+fn primary_key(segment: &str) -> Option<&'static str> {
+    Some(match segment {
+        "01" | "gtin" => "01",
+        "8006" | "itip" => "8006",
+        "8010" | "cpid" => "8010",
+        "414" | "gln" => "414",
+        "417" | "party" => "417",
+        "8017" | "gsrnp" => "8017",
+        "8018" | "gsrn" => "8018",
+        "255" | "gcn" => "255",
+        "00" | "sscc" => "00",
+        "253" | "gdti" => "253",
+        "401" | "ginc" => "401",
+        "402" | "gsin" => "402",
+        "8003" | "grai" => "8003",
+        "8004" | "giai" => "8004",
+        _ => return None,
+    })
+}
 
 /// Qualifier aliases of the older syntax.
 fn qualifier(ai: &str) -> &str {
@@ -317,37 +315,38 @@ fn qualifier(ai: &str) -> &str {
     }
 }
 
-/// A Digital Link on any host: the key and its finest qualifier on
-/// `https://id.gs1.org`, without query string or fragment. The key value
-/// must start with four digits (every GS1 key starts with a company
-/// prefix), which keeps ordinary web paths such as `/01/intro` out.
-fn web_uri(text: &str) -> Option<String> {
-    let rest = text.split_once("://")?.1;
-    let rest = rest.split(['?', '#']).next()?;
-    let (_authority, path) = rest.split_once('/')?;
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let start = segments
-        .iter()
-        .position(|s| PRIMARY_KEYS.iter().any(|(alias, _)| alias == s))?;
-    let key = PRIMARY_KEYS
-        .iter()
-        .find(|(alias, _)| *alias == segments[start])
-        .map(|(_, ai)| *ai)?;
-    let value = *segments.get(start + 1)?;
+/// A Digital Link on any host, `rest` being what follows its `https://`
+/// or `http://`: the key and its finest qualifier on `https://id.gs1.org`,
+/// without query string or fragment. The key value must start with four
+/// digits (every GS1 key starts with a company prefix), which keeps
+/// ordinary web paths such as `/01/intro` out.
+///
+/// One pass over the path's segments, nothing collected: every identifier
+/// of every event goes through here.
+fn web_uri(rest: &str) -> Option<String> {
+    // The URI without its query and fragment, found byte by byte (`?` and
+    // `#` are ASCII, so the cut is on a character boundary).
+    let end = rest
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(rest.len());
+    let (_authority, path) = rest[..end].split_once('/')?;
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    let key = segments.by_ref().find_map(primary_key)?;
+    let value = segments.next()?;
     if value.len() < 5 || !value.bytes().take(4).all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let qualifiers = &segments[start + 2..];
-    if !qualifiers.len().is_multiple_of(2) {
-        return None;
+    // The first value of each qualifier a key may keep; the rest must pair.
+    let mut first = Qualifiers::default();
+    loop {
+        match (segments.next(), segments.next()) {
+            (None, _) => break,
+            (Some(_), None) => return None,
+            (Some(ai), Some(value)) => first.note(qualifier(ai), value),
+        }
     }
-    let find = |ai: &str| {
-        qualifiers
-            .chunks_exact(2)
-            .find(|pair| qualifier(pair[0]) == ai)
-            .map(|pair| pair[1])
-    };
-    let mut out = String::with_capacity(DL_HOST.len() + key.len() + text.len() + 8);
+    let mut out = String::with_capacity(DL_HOST.len() + key.len() + rest.len() + 8);
     out.push_str(DL_HOST);
     out.push('/');
     out.push_str(key);
@@ -362,14 +361,14 @@ fn web_uri(text: &str) -> Option<String> {
         _ => out.push_str(value),
     }
     let tail = match key {
-        "01" | "8006" => match (find("21"), find("10"), find("235")) {
+        "01" | "8006" => match (first.serial, first.lot, first.tpx) {
             (Some(serial), _, _) => Some(("21", serial)),
             (None, Some(lot), _) => Some(("10", lot)),
             (None, None, Some(tpx)) if key == "01" => Some(("235", tpx)),
             _ => None,
         },
-        "414" => find("254").map(|e| ("254", e)),
-        "8010" => find("8011").map(|s| ("8011", s)),
+        "414" => first.extension.map(|e| ("254", e)),
+        "8010" => first.cpid_serial.map(|s| ("8011", s)),
         _ => None,
     };
     if let Some((ai, value)) = tail {
@@ -381,9 +380,177 @@ fn web_uri(text: &str) -> Option<String> {
     Some(out)
 }
 
+/// The first value of each Digital Link qualifier the canonical form may
+/// keep, as a path's pairs are read.
+#[derive(Default)]
+struct Qualifiers<'a> {
+    serial: Option<&'a str>,
+    lot: Option<&'a str>,
+    tpx: Option<&'a str>,
+    extension: Option<&'a str>,
+    cpid_serial: Option<&'a str>,
+}
+
+impl<'a> Qualifiers<'a> {
+    fn note(&mut self, ai: &str, value: &'a str) {
+        let slot = match ai {
+            "21" => &mut self.serial,
+            "10" => &mut self.lot,
+            "235" => &mut self.tpx,
+            "254" => &mut self.extension,
+            "8011" => &mut self.cpid_serial,
+            _ => return,
+        };
+        slot.get_or_insert(value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The plain statement of [`is_decimal`] (no early exit), the rule the
+    /// fast one must keep.
+    fn decimal_reference(text: &str) -> bool {
+        let s = text.strip_prefix(['+', '-']).unwrap_or(text);
+        let (mantissa, exponent) = match s.find(['e', 'E']) {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
+            return false;
+        }
+        exponent.is_none_or(|e| {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !e.is_empty() && digits(e)
+        })
+    }
+
+    /// The plain statement of [`web_uri`]: the path's segments collected,
+    /// the key found among them, each qualifier looked up among the pairs.
+    fn web_uri_reference(text: &str) -> Option<String> {
+        let rest = text.split_once("://")?.1;
+        let rest = rest.split(['?', '#']).next()?;
+        let (_authority, path) = rest.split_once('/')?;
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let start = segments.iter().position(|s| primary_key(s).is_some())?;
+        let key = primary_key(segments[start])?;
+        let value = *segments.get(start + 1)?;
+        if value.len() < 5 || !value.bytes().take(4).all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let qualifiers = &segments[start + 2..];
+        if !qualifiers.len().is_multiple_of(2) {
+            return None;
+        }
+        let find = |ai: &str| {
+            qualifiers
+                .chunks_exact(2)
+                .find(|pair| qualifier(pair[0]) == ai)
+                .map(|pair| pair[1])
+        };
+        let value = match (key, value.len()) {
+            ("01", 14) => value.to_owned(),
+            ("01", 13 | 12 | 8) => format!("{}{value}", "0".repeat(14 - value.len())),
+            ("01", _) => return None,
+            _ => value.to_owned(),
+        };
+        let tail = match key {
+            "01" | "8006" => match (find("21"), find("10"), find("235")) {
+                (Some(serial), _, _) => format!("/21/{serial}"),
+                (None, Some(lot), _) => format!("/10/{lot}"),
+                (None, None, Some(tpx)) if key == "01" => format!("/235/{tpx}"),
+                _ => String::new(),
+            },
+            "414" => find("254").map_or(String::new(), |e| format!("/254/{e}")),
+            "8010" => find("8011").map_or(String::new(), |s| format!("/8011/{s}")),
+            _ => String::new(),
+        };
+        Some(format!("{DL_HOST}/{key}/{value}{tail}"))
+    }
+
+    /// Text made of the pieces numbers are written with, and a few others.
+    fn numberish() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec!["0", "7", "42", ".", "+", "-", "e", "E", " ", "x", "é"]),
+            0..8,
+        )
+        .prop_map(|pieces| pieces.concat())
+    }
+
+    /// Digital-Link-like URIs: a scheme, a host, a few stray segments, a
+    /// key (or an alias, or not a key) and its value, qualifier pairs
+    /// (repeats included), maybe an unpaired segment, a query or a fragment.
+    fn link() -> impl Strategy<Value = String> {
+        let value = || {
+            prop::sample::select(vec![
+                "09506000134352",
+                "9506000134352",
+                "950600013435",
+                "95060001",
+                "0012345111112",
+                "401234599999",
+                "1234",
+                "12345",
+                "S1",
+                "L1",
+                "",
+                "é",
+            ])
+        };
+        let key = prop::sample::select(vec![
+            "01", "gtin", "8006", "itip", "8010", "cpid", "414", "gln", "417", "00", "sscc",
+            "8004", "253", "po", "intro",
+        ]);
+        let qualifier = prop::sample::select(vec![
+            "21", "ser", "10", "lot", "22", "cpv", "235", "254", "8011", "17", "01",
+        ]);
+        (
+            prop::sample::select(vec!["https://", "http://", "https:/", "ftp://"]),
+            prop::sample::select(vec!["id.gs1.org", "brand.example", "a:8080", ""]),
+            prop::collection::vec(value(), 0..2),
+            (key, value()),
+            prop::collection::vec((qualifier, value()), 0..5),
+            prop::option::of(value()),
+            prop::sample::select(vec!["", "?17=2025", "#top", "?a=1#b", "/"]),
+        )
+            .prop_map(
+                |(scheme, host, stray, (key, value), pairs, unpaired, suffix)| {
+                    let mut segments: Vec<&str> = stray;
+                    segments.extend([key, value]);
+                    for (ai, v) in pairs {
+                        segments.extend([ai, v]);
+                    }
+                    segments.extend(unpaired);
+                    format!("{scheme}{host}/{}{suffix}", segments.join("/"))
+                },
+            )
+    }
+
+    proptest! {
+        // Pure functions over short text: many cases cost milliseconds, and
+        // the rarer shapes (a qualifier given twice) need them.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn is_decimal_is_its_plain_statement(text in numberish()) {
+            prop_assert_eq!(is_decimal(&text), decimal_reference(&text));
+        }
+
+        #[test]
+        fn a_web_uri_canonicalises_as_its_plain_statement(text in link()) {
+            let expected = if text.starts_with("https://") || text.starts_with("http://") {
+                web_uri_reference(&text)
+            } else {
+                None
+            };
+            prop_assert_eq!(digital_link(&text), expected);
+        }
+    }
 
     #[test]
     fn numbers_are_written_as_the_reference_writes_them() {

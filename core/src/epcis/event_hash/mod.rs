@@ -44,6 +44,7 @@
 
 mod canonical;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -138,20 +139,22 @@ const IGNORED: [&str; 5] = [
     "@context",
 ];
 
-/// A node of the event tree.
+/// A node of the event tree. Names and values borrow from the event's JSON
+/// form where they are kept as written (most are), so building the tree
+/// copies only what canonicalisation changes.
 #[derive(Clone, Debug)]
-enum Node {
+enum Node<'a> {
     Field {
-        name: String,
-        text: String,
-        children: Vec<Node>,
+        name: Cow<'a, str>,
+        text: Cow<'a, str>,
+        children: Vec<Node<'a>>,
     },
     /// A bizTransaction, source or destination: `type=...` then the id,
     /// already canonical.
     Pair(String),
 }
 
-impl Node {
+impl Node<'_> {
     fn name(&self) -> &str {
         match self {
             Node::Field { name, .. } => name,
@@ -291,25 +294,40 @@ const ORDER: &[Prop] = &[
 /// Takes the children `order` names out of `children` (those left without
 /// children of their own), and returns their strings in order, siblings of
 /// one name sorted; then the extensions of an extension point.
+///
+/// One pass over the children finds each one's place in `order` (whose
+/// names are distinct: `order_names_are_distinct`), instead of one pass
+/// per property: a sensor report's two dozen properties are not each
+/// compared with every field of every report.
 fn ordered(children: &mut Vec<Node>, order: &[Prop]) -> String {
     let extensions = take_extensions(children);
+    // (place in `order`, place in `children`), by property then position.
+    let mut named: Vec<(usize, usize)> = children
+        .iter()
+        .enumerate()
+        .filter_map(|(at, child)| match child {
+            Node::Field { name, .. } => order
+                .iter()
+                .position(|prop| prop.name == *name)
+                .map(|place| (place, at)),
+            Node::Pair(_) => None,
+        })
+        .collect();
+    named.sort_unstable();
+    let mut taken = vec![false; children.len()];
     let mut out = String::new();
-    for prop in order {
-        let mut values = Vec::new();
-        // One pass per property: a list of hundreds of EPCs is not
-        // shifted once per entry taken.
-        children.retain_mut(|child| {
+    let mut values = Vec::new();
+    for run in named.chunk_by(|a, b| a.0 == b.0) {
+        let prop = &order[run[0].0];
+        for &(_, at) in run {
             let Node::Field {
                 name,
                 text,
                 children: grand,
-            } = child
+            } = &mut children[at]
             else {
-                return true;
+                continue;
             };
-            if name != prop.name {
-                return true;
-            }
             let below = if prop.children.is_empty() {
                 String::new()
             } else {
@@ -325,13 +343,15 @@ fn ordered(children: &mut Vec<Node>, order: &[Prop]) -> String {
             if value.is_some() || !below.is_empty() {
                 values.push(entry(name, value.as_deref(), &below));
             }
-            !grand.is_empty()
-        });
+            taken[at] = grand.is_empty();
+        }
         values.sort();
-        for value in values {
+        for value in values.drain(..) {
             out.push_str(&value);
         }
     }
+    let mut taken = taken.into_iter();
+    children.retain(|_| !taken.next().unwrap_or(false));
     if !extensions.is_empty() {
         out.push_str(&generic(&extensions));
     }
@@ -367,7 +387,7 @@ fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
 /// Inside an extension point (not at event level, not in a one-member
 /// object), the extensions whose namespace ends in `/`, taken out to be
 /// appended after the standard fields.
-fn take_extensions(children: &mut Vec<Node>) -> Vec<Node> {
+fn take_extensions<'a>(children: &mut Vec<Node<'a>>) -> Vec<Node<'a>> {
     if children.len() <= 1
         || children
             .iter()
@@ -436,29 +456,29 @@ impl Namespaces {
 
     /// A member name: `prefix:local` as `{namespace}local` when the prefix
     /// is bound.
-    fn name(&self, key: &str) -> String {
+    fn name<'a>(&self, key: &'a str) -> Cow<'a, str> {
         if let Some((prefix, local)) = key.split_once(':')
             && let Some(iri) = self.0.get(prefix)
         {
-            return format!("{{{iri}}}{local}");
+            return Cow::Owned(format!("{{{iri}}}{local}"));
         }
-        key.to_owned()
+        Cow::Borrowed(key)
     }
 
     /// A value: a CURIE with a bound or standard prefix expanded.
-    fn value(&self, text: &str) -> String {
+    fn value<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if let Some((prefix, rest)) = text.split_once(':') {
             if let Some(iri) = self.0.get(prefix) {
-                return format!("{iri}{rest}");
+                return Cow::Owned(format!("{iri}{rest}"));
             }
             if let Some((_, iri)) = canonical::STANDARD_PREFIXES
                 .iter()
                 .find(|(p, _)| *p == prefix)
             {
-                return format!("{iri}{rest}");
+                return Cow::Owned(format!("{iri}{rest}"));
             }
         }
-        text.to_owned()
+        Cow::Borrowed(text)
     }
 }
 
@@ -476,18 +496,18 @@ fn vocabulary_of(field: &str) -> Option<&'static str> {
 }
 
 /// A scalar as text, bare words of `vocabulary` and CURIEs expanded.
-fn scalar(value: &Value, vocabulary: Option<&str>, namespaces: &Namespaces) -> String {
+fn scalar<'a>(value: &'a Value, vocabulary: Option<&str>, namespaces: &Namespaces) -> Cow<'a, str> {
     match value {
         Value::String(s) => match vocabulary {
             Some(prefix) if !s.contains(':') && !s.trim().is_empty() => {
-                format!("{prefix}{}", s.trim())
+                Cow::Owned(format!("{prefix}{}", s.trim()))
             }
             _ => namespaces.value(s),
         },
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null => String::new(),
-        Value::Array(_) | Value::Object(_) => String::new(),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+        Value::Bool(true) => Cow::Borrowed("true"),
+        Value::Bool(false) => Cow::Borrowed("false"),
+        Value::Null | Value::Array(_) | Value::Object(_) => Cow::Borrowed(""),
     }
 }
 
@@ -504,18 +524,23 @@ fn element_name(list: &str) -> Option<&'static str> {
 }
 
 /// Adds the node(s) of one event member to `children`.
-fn push_member(children: &mut Vec<Node>, key: &str, value: &Value, namespaces: &Namespaces) {
+fn push_member<'a>(
+    children: &mut Vec<Node<'a>>,
+    key: &'a str,
+    value: &'a Value,
+    namespaces: &Namespaces,
+) {
     push_member_in(children, "", key, value, namespaces)
 }
 
 /// Adds the node(s) of member `key` of object `parent` to `children` (a
 /// list becomes repeated nodes or one node holding its entries); `parent`
 /// decides which bare words are vocabulary terms.
-fn push_member_in(
-    children: &mut Vec<Node>,
+fn push_member_in<'a>(
+    children: &mut Vec<Node<'a>>,
     parent: &str,
-    key: &str,
-    value: &Value,
+    key: &'a str,
+    value: &'a Value,
     namespaces: &Namespaces,
 ) {
     let name = namespaces.name(key);
@@ -531,19 +556,19 @@ fn push_member_in(
                     .iter()
                     .map(|item| Node::Pair(pair(item, key, id_field, namespaces)))
                     .collect();
-                children.push(field(name, String::new(), pairs));
+                children.push(field(name, Cow::Borrowed(""), pairs));
             } else if let Some(element) = element_name(key) {
                 let mut list = Vec::with_capacity(items.len());
                 for item in items {
                     push_member_in(&mut list, key, element, item, namespaces);
                 }
-                children.push(field(name, String::new(), list));
-            } else if let Some(element) = name.strip_suffix("List") {
+                children.push(field(name, Cow::Borrowed(""), list));
+            } else if let Some(element) = element_of(&name) {
                 let mut list = Vec::with_capacity(items.len());
                 for item in items {
-                    list.push(node(element.to_owned(), item, None, namespaces));
+                    list.push(node(element.clone(), item, None, namespaces));
                 }
-                children.push(field(name, String::new(), list));
+                children.push(field(name, Cow::Borrowed(""), list));
             } else {
                 for item in items {
                     children.push(node(
@@ -569,7 +594,16 @@ fn vocabulary_for(parent: &str, key: &str) -> Option<&'static str> {
     }
 }
 
-fn field(name: String, text: String, children: Vec<Node>) -> Node {
+/// The name of each entry of a list named `name` (`…List`): a borrow of the
+/// list's own name where that is one.
+fn element_of<'a>(name: &Cow<'a, str>) -> Option<Cow<'a, str>> {
+    match name {
+        Cow::Borrowed(name) => name.strip_suffix("List").map(Cow::Borrowed),
+        Cow::Owned(name) => name.strip_suffix("List").map(|e| Cow::Owned(e.to_owned())),
+    }
+}
+
+fn field<'a>(name: Cow<'a, str>, text: Cow<'a, str>, children: Vec<Node<'a>>) -> Node<'a> {
     Node::Field {
         name,
         text,
@@ -578,17 +612,21 @@ fn field(name: String, text: String, children: Vec<Node>) -> Node {
 }
 
 /// A node for a scalar or object value.
-fn node(name: String, value: &Value, vocabulary: Option<&str>, namespaces: &Namespaces) -> Node {
+fn node<'a>(
+    name: Cow<'a, str>,
+    value: &'a Value,
+    vocabulary: Option<&str>,
+    namespaces: &Namespaces,
+) -> Node<'a> {
     match value {
         Value::Object(object) => {
             let mut children = Vec::with_capacity(object.len());
             // The parent of an object's members is its own (unexpanded)
             // member name: `sensorReport`, `persistentDisposition`, ...
-            let parent = name.clone();
             for (key, value) in object {
-                push_member_in(&mut children, &parent, key, value, namespaces);
+                push_member_in(&mut children, &name, key, value, namespaces);
             }
-            field(name, String::new(), children)
+            field(name, Cow::Borrowed(""), children)
         }
         scalar_value => field(
             name,

@@ -140,3 +140,20 @@ fn sensor_reports() {
         event_hash(&with("Temperature"))
     );
 }
+
+/// Goal: every table of the canonical order names each property once, which
+/// is what lets `ordered` place each field with one lookup.
+#[test]
+fn order_names_are_distinct() {
+    fn check(table: &[Prop], path: &str) {
+        let mut names: Vec<&str> = table.iter().map(|prop| prop.name).collect();
+        names.sort_unstable();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "a name repeats in the order of {path}");
+        for prop in table {
+            check(prop.children, prop.name);
+        }
+    }
+    check(ORDER, "the event");
+}
