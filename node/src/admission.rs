@@ -51,6 +51,7 @@ use lotline_genesis::{Genesis, PolicyError, RecipientError};
 
 use crate::governance::Governance;
 use crate::mempool::Admitted;
+use crate::parsed::ParsedStatement;
 
 /// Longest accepted nonce.
 pub const NONCE_CHARS_MAX: usize = 128;
@@ -170,7 +171,7 @@ impl LineageProblem {
 /// clients only: peers' proposals and gossip are judged by consensus rules
 /// alone, which must not depend on how far this node's store has got.
 pub trait StatementGuard {
-    fn check(&self, statement: &Statement) -> Vec<AdmissionError>;
+    fn check(&self, statement: &ParsedStatement) -> Vec<AdmissionError>;
 }
 
 /// No local checks (peer traffic, tests).
@@ -178,7 +179,7 @@ pub trait StatementGuard {
 pub struct NoGuard;
 
 impl StatementGuard for NoGuard {
-    fn check(&self, _statement: &Statement) -> Vec<AdmissionError> {
+    fn check(&self, _statement: &ParsedStatement) -> Vec<AdmissionError> {
         Vec::new()
     }
 }
@@ -564,6 +565,7 @@ fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, R
     let Prechecked { envelope, kind } = checked;
     let statement = match kind {
         Kind::Statement { statement, .. } => {
+            let statement = ParsedStatement::new(statement);
             let problems = guard.check(&statement);
             if !problems.is_empty() {
                 return Err(problems);

@@ -326,7 +326,7 @@ fn sign_blocks(
         let t = Instant::now();
         block.push(statement.sign(key));
         sign_time += t.elapsed();
-        metas.push(Some(Arc::new(statement)));
+        metas.push(Some(Arc::new(statement.into())));
         if block.len() == block_size {
             let full = (std::mem::take(&mut block), std::mem::take(&mut metas));
             if blocks.send(full).is_err() {

@@ -293,7 +293,7 @@ mod tests {
         let envelope = Chain::envelope(n);
         Admitted {
             id: envelope.id(),
-            statement: Some(Arc::new(crate::store::testing::Chain::statement())),
+            statement: Some(Arc::new(crate::store::testing::Chain::statement().into())),
             envelope,
             size: 100,
         }

@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod ops;
+pub mod parsed;
 pub mod progress;
 pub mod public;
 pub mod push;

@@ -13,10 +13,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use lotline_core::attestation::{AttestationId, Envelope};
-use lotline_core::statement::Statement;
-
+use crate::parsed::ParsedStatement;
 use crate::store::Parsed;
+use lotline_core::attestation::{AttestationId, Envelope};
 
 /// An attestation that passed admission: signature verified once, here;
 /// statement parsed once, here.
@@ -25,7 +24,7 @@ pub struct Admitted {
     pub id: AttestationId,
     pub envelope: Envelope,
     /// `None` for a governance transaction (not a statement).
-    pub statement: Option<Arc<Statement>>,
+    pub statement: Option<Arc<ParsedStatement>>,
     /// Encoded size, for the block byte limit.
     pub size: usize,
 }
@@ -34,7 +33,7 @@ impl Admitted {
     /// An attestation whose checks passed, with the statement they parsed
     /// (`None` for a governance transaction). Its size counts the payload
     /// and an allowance for the envelope's framing and each signature.
-    pub fn new(envelope: Envelope, statement: Option<Arc<Statement>>) -> Admitted {
+    pub fn new(envelope: Envelope, statement: Option<Arc<ParsedStatement>>) -> Admitted {
         let size = envelope.payload.len() + 200 + 100 * envelope.signatures.len();
         Admitted {
             id: envelope.id(),
@@ -59,7 +58,7 @@ pub struct Mempool {
     queue: VecDeque<AttestationId>,
     pending: HashMap<AttestationId, Admitted>,
     /// Taken for a block not yet applied, with the parsed statement.
-    in_flight: HashMap<AttestationId, Option<Arc<Statement>>>,
+    in_flight: HashMap<AttestationId, Parsed>,
     bytes: usize,
     items_max: usize,
     bytes_max: usize,
@@ -245,7 +244,7 @@ mod tests {
         Admitted {
             id: envelope.id(),
             envelope,
-            statement: Some(Arc::new(crate::store::testing::Chain::statement())),
+            statement: Some(Arc::new(crate::store::testing::Chain::statement().into())),
             size: 100,
         }
     }

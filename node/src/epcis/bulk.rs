@@ -4,8 +4,10 @@
 //! ```text
 //! body frames --(channel, 4 frames)--> parser thread (stream.rs)
 //!   --(channel, 1 chunk of CAPTURE_CHUNK_EVENTS raw events)--> driver:
-//!       prepare (blocking pool): schema, event model, custodial signature,
-//!                                admission (one batch verification)
+//!       prepare (blocking pool, one chunk a core at once, taken in
+//!                document order): schema, event model, custodial
+//!                signature, admission (one batch verification; the
+//!                repeat check's event hash is kept for the indexer)
 //!       proceed:  Ingest::submit_when_room  (waits for mempool room)
 //!       rollback: spool to disk; once the whole document is known good,
 //!                 replay the spool chunk by chunk through submit_when_room
@@ -13,8 +15,8 @@
 //! ```
 //!
 //! Memory: at most a few chunks of events are held at once (one being parsed,
-//! one in the channel, one being prepared), and at most one chunk of
-//! *admitted* events waits to enter the mempool or the spool; the
+//! one in the channel, one a core being prepared, up to four), and their
+//! *admitted* events wait to enter the mempool or the spool; the
 //! `lotline_epcis_capture_held_events_max` metric reports the highest count
 //! of those. The mempool's own bound then applies, and a loader that outruns
 //! consensus is slowed to its pace, never dropped.
@@ -40,6 +42,7 @@
 //!   anywhere. Document-level members (`type`, `schemaVersion`, ...) are
 //!   checked against the schema when the document ends.
 
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -48,7 +51,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use lotline_core::api::FieldProblem;
-use lotline_core::attestation::Envelope;
+use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::epcis::event_hash;
 use lotline_core::hash::Digest;
 use lotline_core::limits::CAPTURE_CHUNK_EVENTS;
@@ -59,7 +62,7 @@ use prometheus_client::registry::Registry;
 use rand_core::RngCore;
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::capture::{self, BodyKind, ReadError};
@@ -70,7 +73,10 @@ use super::stream::{self, Halt, Piece, StreamError};
 use crate::admission::{Admission, AdmissionError, Rejection};
 use crate::ingest::{Ingest, Outcome};
 use crate::mempool::Admitted;
+use crate::parsed::ParsedStatement;
 use crate::store::StoreReader;
+use crate::store::events::duplicate_listing_of;
+use crate::store::index::Position;
 
 /// How long the events of one enqueued chunk may take to commit, counted
 /// from when the chunk before it committed whole (`commit_deadline`), before
@@ -385,17 +391,34 @@ pub async fn run(
         spool: None,
     };
     let mut end: Option<Result<usize, Broken>> = None;
-    while let Some(input) = rx.recv().await {
-        match input {
-            Input::Chunk { events, context } => {
-                if let Err(refusal) = driver.chunk(behaviour, events, context).await {
+    // Chunks being prepared, oldest first: up to `ahead` at once, each on
+    // its own blocking thread, taken in document order.
+    let ahead = prepare_ahead();
+    let mut preparing: VecDeque<JoinHandle<Prepared>> = VecDeque::with_capacity(ahead);
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            // The oldest chunk first: it is what the mempool or the spool
+            // waits for, and what frees memory.
+            biased;
+            Some(prepared) = oldest(&mut preparing) => {
+                preparing.pop_front();
+                if let Err(refusal) = driver.chunk(behaviour, prepared).await {
+                    driver.abandon(preparing).await;
                     return Finish::Refused(refusal);
                 }
             }
-            Input::End(result) => {
-                end = Some(result);
-                break;
-            }
+            input = rx.recv(), if reading && preparing.len() < ahead => match input {
+                Some(Input::Chunk { events, context }) => {
+                    preparing.push_back(driver.start(events, context));
+                }
+                Some(Input::End(result)) => {
+                    end = Some(result);
+                    reading = false;
+                }
+                None => reading = false,
+            },
+            else => break,
         }
     }
     drop(rx);
@@ -433,20 +456,31 @@ struct Driver {
 }
 
 impl Driver {
+    /// Starts checking, signing and admitting one chunk on a blocking
+    /// thread.
+    fn start(&self, events: Vec<RawEvent>, context: Option<Arc<Value>>) -> JoinHandle<Prepared> {
+        let parts = self.parts.clone();
+        tokio::task::spawn_blocking(move || prepare(&parts, events, context.as_deref()))
+    }
+
+    /// Takes one prepared chunk, in document order: spooled under
+    /// `rollback` while the document is clean, enqueued under `proceed`.
     async fn chunk(
         &mut self,
         behaviour: Behaviour,
-        events: Vec<RawEvent>,
-        context: Option<Arc<Value>>,
+        prepared: Result<Prepared, JoinError>,
     ) -> Result<(), Refusal> {
+        let prepared = prepared
+            .map_err(|e| Refusal::Node(overloaded(format!("capture worker failed: {e}"))))?;
         let reported = self.problems.rejected as u64;
         let parts = self.parts.clone();
-        let rollback_clean = behaviour == Behaviour::Rollback && self.problems.rejected == 0;
+        let rollback_clean = behaviour == Behaviour::Rollback
+            && self.problems.rejected == 0
+            && prepared.problems.rejected == 0;
         let mut spool = self.spool.take();
         let (prepared, spool, spooled) = tokio::task::spawn_blocking(move || {
-            let prepared = prepare(&parts, events, context.as_deref());
             let mut spooled = Ok(());
-            if rollback_clean && prepared.problems.rejected == 0 {
+            if rollback_clean {
                 spooled = spool_chunk(&parts, &mut spool, &prepared.admitted, &prepared.captured);
             }
             parts.epcis.counters.release(prepared.admitted.len());
@@ -501,6 +535,12 @@ impl Driver {
         captured: Vec<CapturedEvent>,
     ) -> Result<(), Rejection> {
         let count = admitted.len();
+        // Each event's repeated-capture listing, from the name admission
+        // kept: a commit is a repeat if the listing starts elsewhere.
+        let listings: HashMap<AttestationId, String> = admitted
+            .iter()
+            .filter_map(|a| Some((a.id, duplicate_listing_of(a.statement.as_deref()?))))
+            .collect();
         let counters = &self.parts.epcis.counters;
         counters.hold(count);
         let submitted = self
@@ -538,12 +578,21 @@ impl Driver {
             let _ = committed_whole.send(whole);
             room.notify_one();
             let repeats = tokio::task::spawn_blocking({
+                let mut listings = listings;
                 let committed: Vec<_> = outcomes
                     .iter()
-                    .filter(|(_, o)| matches!(o, Outcome::Committed(_)))
-                    .map(|(id, _)| *id)
+                    .filter_map(|(id, o)| match o {
+                        Outcome::Committed(notice) => {
+                            let at = Position {
+                                height: notice.height,
+                                index: notice.receipt.leaf_index,
+                            };
+                            Some((*id, listings.remove(id)?, at))
+                        }
+                        _ => None,
+                    })
                     .collect();
-                move || repeats_among(&reader, &committed)
+                move || repeats_among(&reader, committed)
             })
             .await
             .unwrap_or_default();
@@ -552,6 +601,16 @@ impl Driver {
         // Reap waiters that are done, so finished ones are not kept.
         while self.waiters.try_join_next().is_some() {}
         Ok(())
+    }
+
+    /// Waits out the chunks still being prepared when the capture is
+    /// refused, releasing what they hold: nothing of them is captured.
+    async fn abandon(&self, preparing: VecDeque<JoinHandle<Prepared>>) {
+        for handle in preparing {
+            if let Ok(prepared) = handle.await {
+                self.parts.epcis.counters.release(prepared.admitted.len());
+            }
+        }
     }
 
     fn record_failure(&self, rejection: &Rejection) {
@@ -652,27 +711,27 @@ impl Driver {
     }
 }
 
-type Repeats = Vec<(
-    lotline_core::attestation::AttestationId,
-    lotline_core::attestation::AttestationId,
-)>;
+type Repeats = Vec<(AttestationId, AttestationId)>;
 
-/// Which of `committed` were committed as repeats of an earlier capture
+/// Which of `committed` (each with its repeated-capture listing and where
+/// it was committed) were committed as repeats of an earlier capture
 /// (`super::dedup::committed_repeat`), with the first capture's id. A store
 /// read that fails reports nothing (the job then counts them committed).
 fn repeats_among(
     reader: &StoreReader,
-    committed: &[lotline_core::attestation::AttestationId],
+    committed: Vec<(AttestationId, String, Position)>,
 ) -> Repeats {
     committed
-        .iter()
-        .filter_map(|id| match super::dedup::committed_repeat(reader, id) {
-            Ok(first) => first.map(|first| (*id, first)),
-            Err(error) => {
-                tracing::warn!(%error, "repeat check after commit skipped");
-                None
-            }
-        })
+        .into_iter()
+        .filter_map(
+            |(id, listing, at)| match super::dedup::committed_repeat(reader, listing, at) {
+                Ok(first) => first.map(|first| (id, first)),
+                Err(error) => {
+                    tracing::warn!(%error, "repeat check after commit skipped");
+                    None
+                }
+            },
+        )
         .collect()
 }
 
@@ -700,7 +759,7 @@ async fn commit_deadline(enqueued: Instant, previous: Option<oneshot::Receiver<b
 fn record_commits(
     epcis: &super::Epcis,
     capture_id: &str,
-    outcomes: Vec<(lotline_core::attestation::AttestationId, Outcome)>,
+    outcomes: Vec<(AttestationId, Outcome)>,
     repeats: &Repeats,
 ) {
     let mut committed = 0u64;
@@ -764,6 +823,25 @@ fn record_commits(
     });
 }
 
+/// How many chunks are prepared at once: one a core, up to four. A chunk's
+/// preparation (schema, signing, one batch verification) is one thread's
+/// work; the parser and, under `proceed`, the commit path run beside it.
+/// A capture holds at most this many chunks of admitted events at once.
+pub fn prepare_ahead() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// The oldest chunk's preparation, when it is done; `None` when no chunk
+/// is being prepared.
+async fn oldest(
+    preparing: &mut VecDeque<JoinHandle<Prepared>>,
+) -> Option<Result<Prepared, JoinError>> {
+    match preparing.front_mut() {
+        Some(handle) => Some(handle.await),
+        None => None,
+    }
+}
+
 fn overloaded(detail: String) -> Rejection {
     vec![AdmissionError::Overloaded(detail)]
 }
@@ -791,7 +869,6 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
     let mut paths = Vec::with_capacity(events.len());
     let mut envelopes = Vec::with_capacity(events.len());
     let mut ids: Vec<String> = Vec::with_capacity(events.len());
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for RawEvent { path, raw } in events {
         let mut raw = with_context(raw, context);
         let violations = schema::check(&raw);
@@ -853,35 +930,43 @@ fn prepare(parts: &Parts, events: Vec<RawEvent>, context: Option<&Value>) -> Pre
             }
         };
         let event_id = capture::name_event(&mut statement.event);
-        // The same event twice in one chunk: the later one repeats the
-        // earlier (neither is committed yet, so the committed index cannot
-        // tell; see `dedup`). Judged on the public event, as every node
-        // judges committed ones.
-        let name = event_hash::duplicate_name(&statement.event);
-        if let Some(&first) = seen.get(&name) {
-            let envelope: &Envelope = &envelopes[first];
-            let rejection: Rejection = vec![AdmissionError::DuplicateEvent {
-                hash: event_hash::event_hash(&statement.event).uri(),
-                first: envelope.id(),
-                event_id: Some(ids[first].clone()),
-            }];
-            problems.rejected += 1;
-            problems.push(event_problems(&path, &rejection));
-            problems.first_rejection.get_or_insert(rejection);
-            continue;
-        }
-        seen.insert(name, envelopes.len());
         envelopes.push(statement.sign(&custodian.key));
         ids.push(event_id);
         paths.push(path);
     }
     let guard = super::dedup::ClientGuard::new(parts.reader.clone());
     let verdicts = parts.admission.admit_batch_guarded(envelopes, &guard);
-    let mut admitted = Vec::with_capacity(verdicts.len());
-    let mut captured = Vec::with_capacity(verdicts.len());
+    let mut admitted: Vec<Admitted> = Vec::with_capacity(verdicts.len());
+    let mut captured: Vec<CapturedEvent> = Vec::with_capacity(verdicts.len());
+    // Where each event's repeated-capture name was first admitted in this
+    // chunk, by the name admission's repeat check computed.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for ((path, event_id), verdict) in paths.iter().zip(ids).zip(verdicts) {
         match verdict {
             Ok(a) => {
+                // The same event twice in one chunk: the later one repeats
+                // the earlier (neither is committed yet, so the committed
+                // index cannot tell; see `dedup`). Judged on the public
+                // event, as every node judges committed ones.
+                let name = a.statement.as_ref().map(|s| s.duplicate_name());
+                if let Some(&first) = name.and_then(|name| seen.get(name)) {
+                    let rejection: Rejection = vec![AdmissionError::DuplicateEvent {
+                        hash: a
+                            .statement
+                            .as_ref()
+                            .map(|s| event_hash::event_hash(&s.event).uri())
+                            .unwrap_or_default(),
+                        first: admitted[first].id,
+                        event_id: Some(captured[first].event_id.clone()),
+                    }];
+                    problems.rejected += 1;
+                    problems.push(event_problems(path, &rejection));
+                    problems.first_rejection.get_or_insert(rejection);
+                    continue;
+                }
+                if let Some(name) = name {
+                    seen.insert(name.to_owned(), admitted.len());
+                }
                 captured.push(CapturedEvent {
                     event_id,
                     attestation: a.id,
@@ -1080,15 +1165,19 @@ fn decode_record(record: &[u8]) -> io::Result<(Admitted, CapturedEvent)> {
     let envelope = Envelope::from_bytes(envelope).map_err(|_| bad("bad envelope"))?;
     // The spool keeps envelopes only (a statement does not round-trip
     // through postcard): parsing again is what bounded memory costs a
-    // spilled capture.
-    let statement = lotline_core::statement::Statement::from_payload(&envelope.payload)
-        .map_err(|_| bad("bad statement"))?;
+    // spilled capture. Its event hash is computed here, off the async
+    // driver, and kept for the commit's repeat check and the indexer.
+    let statement: ParsedStatement =
+        lotline_core::statement::Statement::from_payload(&envelope.payload)
+            .map_err(|_| bad("bad statement"))?
+            .into();
+    statement.duplicate_name();
     let id = envelope.id();
     Ok((
         Admitted {
             id,
             envelope,
-            statement: Some(std::sync::Arc::new(statement)),
+            statement: Some(Arc::new(statement)),
             size: usize::try_from(size).map_err(|_| bad("bad size"))?,
         },
         CapturedEvent {

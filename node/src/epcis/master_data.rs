@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 
 use super::bulk::RawEvent;
 use crate::admission::{AdmissionError, StatementGuard};
+use crate::parsed::ParsedStatement;
 use crate::store::events::Listing;
 use crate::store::index::Position;
 use crate::store::{StoreError, StoreReader};
@@ -387,7 +388,7 @@ impl OwnerGuard {
 }
 
 impl StatementGuard for OwnerGuard {
-    fn check(&self, statement: &Statement) -> Vec<AdmissionError> {
+    fn check(&self, statement: &ParsedStatement) -> Vec<AdmissionError> {
         let Some(Ok(element)) = master_data::element_of(&statement.event) else {
             return Vec::new();
         };

@@ -50,10 +50,17 @@ pub const PREFIX_DUPLICATE: u8 = b'w';
 
 /// The `w` listing name of an event stated by `org`.
 pub fn duplicate_listing(event: &lotline_core::epcis::Event, org: &str) -> String {
-    format!(
-        "{}|{org}",
-        lotline_core::epcis::event_hash::duplicate_name(event)
-    )
+    duplicate_listing_named(&lotline_core::epcis::event_hash::duplicate_name(event), org)
+}
+
+/// [`duplicate_listing`] of a parsed statement, from the event hash it
+/// keeps (computed once per statement: `crate::parsed`).
+pub fn duplicate_listing_of(parsed: &crate::parsed::ParsedStatement) -> String {
+    duplicate_listing_named(parsed.duplicate_name(), &parsed.org)
+}
+
+fn duplicate_listing_named(name: &str, org: &str) -> String {
+    format!("{name}|{org}")
 }
 
 /// Adds one committed event's query keys to the block's batch; a `repeat`

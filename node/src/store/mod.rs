@@ -452,7 +452,7 @@ impl Store {
 
 /// A statement admission already parsed, or `None` (a block from sync or
 /// from the log: the store parses it).
-pub type Parsed = Option<Arc<Statement>>;
+pub type Parsed = Option<Arc<crate::parsed::ParsedStatement>>;
 
 /// One block's sled writes: the atomic batch, and how many keys it holds.
 #[derive(Default)]

@@ -32,7 +32,7 @@ const PARALLEL_MIN: usize = 64;
 pub(super) struct Prepared {
     /// `None` for a committed payload that no longer parses (an
     /// incompatible code change): it is kept but not indexed.
-    pub statement: Option<Arc<Statement>>,
+    pub statement: Parsed,
     pub meta: AttestationMeta,
     /// The `a` record, as stored.
     pub stored: Vec<u8>,
@@ -73,7 +73,7 @@ fn prepare(
     let statement = parsed.or_else(|| {
         Statement::from_payload(&envelope.payload)
             .ok()
-            .map(Arc::new)
+            .map(|statement| Arc::new(statement.into()))
     });
     // Each identifier parsed once, for the listing and the derivation.
     let (meta, derived) = match statement.as_deref() {
@@ -96,7 +96,7 @@ fn prepare(
         .as_deref()
         .zip(derived)
         .map(|(statement, derived)| PreparedEvent {
-            duplicate: events::duplicate_listing(&statement.event, &statement.org),
+            duplicate: events::duplicate_listing_of(statement),
             lineage: graph::records(at, &id, statement, derived, &meta.listed),
         });
     Prepared {
@@ -228,7 +228,11 @@ mod tests {
             .enumerate()
             .map(|(i, envelope)| {
                 (i % 2 == 0).then(|| {
-                    Arc::new(Statement::from_payload(&envelope.payload).expect("statement"))
+                    Arc::new(
+                        Statement::from_payload(&envelope.payload)
+                            .expect("statement")
+                            .into(),
+                    )
                 })
             })
             .collect();

@@ -15,6 +15,7 @@ use lotline_core::statement::Statement;
 use super::graph::{WalkLimits, walk};
 use super::{Reader, SeeAll};
 use crate::admission::{AdmissionError, LineageProblem, StatementGuard};
+use crate::parsed::ParsedStatement;
 use crate::store::StoreReader;
 use crate::store::lineage::End;
 
@@ -35,7 +36,7 @@ impl LineageGuard {
 }
 
 impl StatementGuard for LineageGuard {
-    fn check(&self, statement: &Statement) -> Vec<AdmissionError> {
+    fn check(&self, statement: &ParsedStatement) -> Vec<AdmissionError> {
         match check(&self.store, statement) {
             Ok(problems) => problems.into_iter().map(AdmissionError::Lineage).collect(),
             Err(error) => {
