@@ -99,7 +99,9 @@ pub const KEY_OPENER: &[u8] = b"mopener";
 /// 23: the listings `i`, `o`, `s`, `t` are packed one key per bucket and
 /// block, a bucket being a name less the last 3 bytes of its last segment
 /// (`store::listing`), instead of one key per name and block.
-pub const FORMAT: u32 = 23;
+/// 24: a node's own custody records `h` are one key per node and block
+/// (`store::lineage`, `CustodyPending`), instead of one per event.
+pub const FORMAT: u32 = 24;
 pub const PREFIX_EVIDENCE: u8 = b'e';
 // Prefixes reserved for the derived indexes: the EPCIS query index
 // (`store::events`) uses `v` (eventID), `s` (bizStep), `t` (event type),

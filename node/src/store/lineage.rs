@@ -9,7 +9,8 @@
 //!                                              custody and every edge it makes, once
 //!                                              (the last two zstd-packed when large)
 //! g | node | 0 | f|b | kind | height | idx  -> postcard(Packed(Vec<EdgeEnd>)) (f: node is `from`, b: node is `to`)
-//! h | node | 0 | height | idx               -> postcard(StoredCustody)
+//! h | node | 0 | height                     -> postcard(Vec<(idx, postcard(StoredCustody))>)
+//!                                              the node's own custody records of one block
 //! q | node | 0 | height | idx               -> JSON(FactBody)
 //! r | node | 0 | height | idx               -> JSON(RecallBody)  (node is a suspect)
 //! x | eventID | 0 | height | idx            -> JSON(DeclarationBody)  (an errorDeclaration)
@@ -43,7 +44,10 @@
 //!   exactly the ones stated;
 //! - the other custody subjects the event's listing names (serials and
 //!   logistic units, by the same rule as edges) are named in it and found
-//!   through their listing; only the rest get an `h` record of their own.
+//!   through their listing; only the rest get an `h` record of their own,
+//!   and a node's records of one block share one key (index format 24): a
+//!   lot received, moved and consumed by a block's events is one insert,
+//!   not one per event ([`CustodyPending`]).
 //!
 //! Nothing is deleted: a retracted event's records stay, and readers skip
 //! them by checking `x` ([`StoreReader::declaration`]), so the corrected
@@ -441,6 +445,106 @@ fn edge_key(node: &str, end: End, kind: EdgeKind, at: Position) -> Vec<u8> {
     key
 }
 
+/// `h | node | 0 | height`: the key of one node's own custody records in
+/// one block.
+fn custody_key(node: &str, height: u64) -> Vec<u8> {
+    let mut key = node_key(PREFIX_CUSTODY, node);
+    key.extend_from_slice(&height.to_be_bytes());
+    key
+}
+
+/// The own custody records of one node in one block, as stored: each
+/// event's index in the block and its `postcard(StoredCustody)`, in block
+/// order.
+type BlockCustody<'a> = Vec<(u32, &'a [u8])>;
+
+/// The block's own custody records, gathered per node and written as one
+/// key each when the batch is packed (`super::Writes::pack`).
+///
+/// Why: sled pays per key, and a node named by many events of a block (a
+/// lot received in 8-lot deliveries, a pallet moved and checked) wrote a
+/// key for each, all at the end of the node's range, where every insert
+/// rewrites, and often splits, the same leaf. Measured on the capture
+/// bench (docs/performance.md): 8 keys per event, 98 % of the block's keys.
+#[derive(Debug, Default)]
+pub(crate) struct CustodyPending {
+    /// By node and height: each event's index and record.
+    blocks: BTreeMap<(String, u64), Vec<IndexedCustody>>,
+}
+
+/// An event's index in its block and its `postcard(StoredCustody)`.
+type IndexedCustody = (u32, Arc<[u8]>);
+
+impl CustodyPending {
+    /// Keeps `record` as `node`'s custody stated by the event at `at`.
+    pub(crate) fn add(&mut self, node: &str, at: Position, record: Arc<[u8]>) {
+        match self.blocks.get_mut(&(node.to_owned(), at.height)) {
+            Some(records) => records.push((at.index, record)),
+            None => {
+                self.blocks
+                    .insert((node.to_owned(), at.height), vec![(at.index, record)]);
+            }
+        }
+    }
+
+    /// The keys and values to write, each node's records of a block in
+    /// block order (events are indexed in block order).
+    pub(crate) fn into_writes(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
+        self.blocks.into_iter().map(|((node, height), records)| {
+            let block: BlockCustody<'_> = records.iter().map(|(i, r)| (*i, &r[..])).collect();
+            (custody_key(&node, height), index::encode(&block))
+        })
+    }
+}
+
+/// A node's own custody records, newest first, block key by block key.
+struct OwnCustody {
+    scan: std::iter::Rev<sled::Iter>,
+    /// The records of the block key read last, oldest first (taken from
+    /// the back).
+    block: Vec<(Position, StoredCustody)>,
+}
+
+impl OwnCustody {
+    fn new(reader: &StoreReader, node: &str) -> OwnCustody {
+        OwnCustody {
+            scan: reader.db.scan_prefix(node_key(PREFIX_CUSTODY, node)).rev(),
+            block: Vec::new(),
+        }
+    }
+
+    fn next(
+        &mut self,
+        reader: &StoreReader,
+    ) -> Result<Option<(Position, StoredCustody)>, StoreError> {
+        loop {
+            if let Some(record) = self.block.pop() {
+                return Ok(Some(record));
+            }
+            let Some(entry) = self.scan.next() else {
+                return Ok(None);
+            };
+            let (key, value) = entry.map_err(|e| reader.sled_err(e))?;
+            let Some(height) = key
+                .len()
+                .checked_sub(8)
+                .and_then(|start| key.get(start..))
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                .map(u64::from_be_bytes)
+            else {
+                continue;
+            };
+            let block: BlockCustody<'_> = postcard("custody block", &value)?;
+            self.block = block
+                .into_iter()
+                .map(|(index, record)| {
+                    Ok((Position { height, index }, postcard("custody", record)?))
+                })
+                .collect::<Result<_, StoreError>>()?;
+        }
+    }
+}
+
 /// One event's lineage records, derived without reading the store
 /// ([`records`], `super::prepare`, on any thread), written by [`index`]
 /// when the event is indexed (not a repeated capture).
@@ -450,6 +554,10 @@ pub(super) struct Records {
     event: Vec<u8>,
     /// The other keys and values for the block's batch, in the order written.
     writes: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The custody subjects with a record of their own, and the record
+    /// (`postcard(StoredCustody)`), packed per node and block by
+    /// [`CustodyPending`].
+    custody: Vec<(String, Arc<[u8]>)>,
     origin: Origin,
     derived: lineage::Derived,
 }
@@ -534,6 +642,7 @@ pub(super) fn records(
         index::encode(&record)
     };
     let mut custody_record = Vec::new();
+    let mut own_custody = Vec::new();
     for ((node, end, kind), ends) in groups {
         writes.push((
             edge_key(node, end, kind, at),
@@ -556,10 +665,11 @@ pub(super) fn records(
             };
             custody_record = index::encode(&record);
         }
-        let value = index::encode(&StoredCustody::from(&custody.state));
-        for subject in own {
-            writes.push((position_key(PREFIX_CUSTODY, subject, at), value.clone()));
-        }
+        let value: Arc<[u8]> = index::encode(&StoredCustody::from(&custody.state)).into();
+        own_custody = own
+            .into_iter()
+            .map(|subject| (subject.clone(), value.clone()))
+            .collect();
     }
     let (custody_zstd, custody_record) = pack(custody_record);
     let (edges_zstd, edges) = pack(edges);
@@ -599,6 +709,7 @@ pub(super) fn records(
     Some(Records {
         event,
         writes,
+        custody: own_custody,
         origin,
         derived,
     })
@@ -621,12 +732,16 @@ pub(super) fn index(
     let Records {
         event,
         writes,
+        custody,
         origin,
         derived,
     } = records;
     batch.record(PREFIX_EVENT, at, event);
     for (key, value) in writes {
         batch.insert(key, value);
+    }
+    for (node, record) in custody {
+        batch.custody.add(&node, at, record);
     }
     crate::quality::series::index(batch, at, &origin, &derived.facts);
     if let Some(opened) = opened {
@@ -859,8 +974,8 @@ impl StoreReader {
         };
         let candidates: BTreeSet<Position> = by_edges.union(&by_listing).copied().collect();
         let mut events = candidates.into_iter().rev().peekable();
-        let mut own = self.db.scan_prefix(node_key(PREFIX_CUSTODY, node)).rev();
-        let mut next_own = self.next_custody(&mut own)?;
+        let mut own = OwnCustody::new(self, node);
+        let mut next_own = own.next(self)?;
         loop {
             let from_event = match (events.peek(), &next_own) {
                 (Some(event), Some((mine, _))) => event > mine,
@@ -898,7 +1013,7 @@ impl StoreReader {
                 let Some(mine) = next_own.take() else {
                     return Ok(None);
                 };
-                next_own = self.next_custody(&mut own)?;
+                next_own = own.next(self)?;
                 // One record per event: never the same event twice.
                 events.next_if_eq(&mine.0);
                 mine
@@ -911,20 +1026,6 @@ impl StoreReader {
                 return Ok(Some((at, record)));
             }
         }
-    }
-
-    /// The next of a node's own custody records in a (reversed) scan.
-    fn next_custody(
-        &self,
-        scan: &mut impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-    ) -> Result<Option<(Position, StoredCustody)>, StoreError> {
-        for entry in scan {
-            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
-            if let Some(at) = key_position(&key) {
-                return Ok(Some((at, postcard("custody", &value)?)));
-            }
-        }
-        Ok(None)
     }
 
     /// The positions of the edges through which an event's custody may

@@ -473,6 +473,9 @@ pub(crate) struct Writes {
     hashed: hashed::Pending,
     /// The per-position records, packed 16 to a key (`store::grouped`).
     records: grouped::Pending,
+    /// The nodes' own custody records, one key per node and block
+    /// (`store::lineage`).
+    pub(crate) custody: lineage::CustodyPending,
 }
 
 impl Writes {
@@ -505,6 +508,9 @@ impl Writes {
             self.insert(&key[..], value);
         }
         for (key, value) in std::mem::take(&mut self.listings).into_writes() {
+            self.insert(key, value);
+        }
+        for (key, value) in std::mem::take(&mut self.custody).into_writes() {
             self.insert(key, value);
         }
         for run in std::mem::take(&mut self.hashed).into_runs() {
