@@ -33,6 +33,17 @@ impl ParsedStatement {
         }
     }
 
+    /// A statement whose repeated-capture name this node computed from it
+    /// before, and kept where the statement could not be (the capture
+    /// spool, whose records carry a CRC): the name is trusted as the
+    /// statement's own.
+    pub fn with_duplicate_name(statement: Statement, name: String) -> ParsedStatement {
+        ParsedStatement {
+            statement,
+            duplicate_name: OnceLock::from(name),
+        }
+    }
+
     /// `event_hash::duplicate_name` of the statement's event, computed on
     /// the first call.
     pub fn duplicate_name(&self) -> &str {

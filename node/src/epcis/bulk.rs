@@ -1065,10 +1065,13 @@ fn spool_chunk(
 }
 
 /// Admitted attestations of a `rollback` capture, on disk until the whole
-/// document is known good. Record: u32 LE length, then postcard of
-/// (size, meta, event id) and the envelope's postcard bytes. The file is
-/// removed when the spool (or its replay) is dropped; a node start removes
-/// any left by a crash ([`clear_spool_dir`]).
+/// document is known good. Record: u32 LE length of the rest, u32 LE
+/// CRC-32 of the body, and the body: u32 LE length of the head, the head
+/// (postcard of the size, the event id and the event's repeated-capture
+/// name, which admission computed) and the envelope's postcard bytes. A
+/// record whose CRC does not match ends the replay with an error. The file
+/// is removed when the spool (or its replay) is dropped; a node start
+/// removes any left by a crash ([`clear_spool_dir`]).
 struct Spool {
     path: PathBuf,
     file: Option<BufWriter<File>>,
@@ -1091,19 +1094,23 @@ impl Spool {
         let Some(file) = self.file.as_mut() else {
             return Err(io::Error::other("spool already replayed"));
         };
+        let mut body = Vec::new();
         for (a, c) in admitted.iter().zip(captured) {
-            let head =
-                postcard::to_stdvec(&(a.size as u64, &c.event_id)).map_err(io::Error::other)?;
-            let envelope = a.envelope.to_bytes();
-            let len = u32::try_from(4 + head.len() + envelope.len()).map_err(io::Error::other)?;
-            file.write_all(&len.to_le_bytes())?;
-            file.write_all(
+            let name = a.statement.as_ref().map_or("", |s| s.duplicate_name());
+            let head = postcard::to_stdvec(&(a.size as u64, &c.event_id, name))
+                .map_err(io::Error::other)?;
+            body.clear();
+            body.extend_from_slice(
                 &u32::try_from(head.len())
                     .map_err(io::Error::other)?
                     .to_le_bytes(),
-            )?;
-            file.write_all(&head)?;
-            file.write_all(&envelope)?;
+            );
+            body.extend_from_slice(&head);
+            body.extend_from_slice(&a.envelope.to_bytes());
+            let len = u32::try_from(4 + body.len()).map_err(io::Error::other)?;
+            file.write_all(&len.to_le_bytes())?;
+            file.write_all(&crc32fast::hash(&body).to_le_bytes())?;
+            file.write_all(&body)?;
         }
         Ok(())
     }
@@ -1153,25 +1160,34 @@ impl Replay {
 
 fn decode_record(record: &[u8]) -> io::Result<(Admitted, CapturedEvent)> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    let (head_len, rest) = record
+    let (crc, body) = record
+        .split_at_checked(4)
+        .ok_or_else(|| bad("short record"))?;
+    if crc32fast::hash(body).to_le_bytes() != crc {
+        return Err(bad("damaged record (CRC mismatch)"));
+    }
+    let (head_len, rest) = body
         .split_at_checked(4)
         .ok_or_else(|| bad("short record"))?;
     let head_len = u32::from_le_bytes(head_len.try_into().map_err(|_| bad("short record"))?);
     let (head, envelope) = rest
         .split_at_checked(head_len as usize)
         .ok_or_else(|| bad("short record"))?;
-    let (size, event_id): (u64, String) =
+    let (size, event_id, name): (u64, String, String) =
         postcard::from_bytes(head).map_err(|_| bad("bad record head"))?;
     let envelope = Envelope::from_bytes(envelope).map_err(|_| bad("bad envelope"))?;
     // The spool keeps envelopes only (a statement does not round-trip
     // through postcard): parsing again is what bounded memory costs a
-    // spilled capture. Its event hash is computed here, off the async
-    // driver, and kept for the commit's repeat check and the indexer.
-    let statement: ParsedStatement =
-        lotline_core::statement::Statement::from_payload(&envelope.payload)
-            .map_err(|_| bad("bad statement"))?
-            .into();
-    statement.duplicate_name();
+    // spilled capture. The event hash admission computed comes with it
+    // (the CRC above stands for it), for the commit's repeat check and the
+    // indexer.
+    let statement = lotline_core::statement::Statement::from_payload(&envelope.payload)
+        .map_err(|_| bad("bad statement"))?;
+    let statement = if name.is_empty() {
+        ParsedStatement::new(statement)
+    } else {
+        ParsedStatement::with_duplicate_name(statement, name)
+    };
     let id = envelope.id();
     Ok((
         Admitted {
@@ -1220,5 +1236,60 @@ mod tests {
         let with = with_context(raw, Some(&ctx));
         assert_eq!(with["@context"], ctx);
         assert_eq!(with.as_object().unwrap().keys().next().unwrap(), "@context");
+    }
+
+    fn admitted(n: u8) -> (Admitted, CapturedEvent) {
+        let mut statement = crate::store::testing::Chain::statement();
+        statement.nonce = format!("nonce-{n}");
+        let envelope = Envelope::sign(
+            statement.to_payload(),
+            &lotline_core::SigningKey::from_seed(&[n; 32]),
+        );
+        let parsed = Arc::new(ParsedStatement::new(statement));
+        let admitted = Admitted::new(envelope, Some(parsed));
+        let captured = CapturedEvent {
+            event_id: format!("urn:uuid:{n}"),
+            attestation: admitted.id,
+            height: None,
+        };
+        (admitted, captured)
+    }
+
+    /// Goal: a spool gives back what was spooled, in order, with the
+    /// event hash admission computed; a damaged record ends the replay
+    /// with an error instead of handing on a wrong attestation or name.
+    #[test]
+    fn a_spool_replays_its_records_and_refuses_a_damaged_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (admitted, captured): (Vec<_>, Vec<_>) = (1..=3).map(admitted).unzip();
+        let mut spool = Spool::create(dir.path()).expect("create");
+        spool.write(&admitted, &captured).expect("write");
+        let path = spool.path.clone();
+        let mut replay = spool.replay().expect("replay");
+        let back = replay.next_chunk(10).expect("read");
+        assert_eq!(back.len(), 3);
+        for ((a, c), (b, d)) in admitted.iter().zip(&captured).zip(&back) {
+            assert_eq!(a.id, b.id);
+            assert_eq!(a.size, b.size);
+            assert_eq!(c.event_id, d.event_id);
+            let (a, b) = (a.statement.as_ref().unwrap(), b.statement.as_ref().unwrap());
+            assert_eq!(a.statement(), b.statement());
+            assert_eq!(a.duplicate_name(), b.duplicate_name());
+        }
+        assert!(replay.next_chunk(10).expect("end").is_empty());
+        drop(replay);
+        assert!(!path.exists(), "a replayed spool is removed");
+
+        let mut spool = Spool::create(dir.path()).expect("create");
+        spool.write(&admitted, &captured).expect("write");
+        let path = spool.path.clone();
+        let mut replay = spool.replay().expect("replay");
+        // One bit of the last record's envelope flipped on disk.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).expect("write");
+        let error = replay.next_chunk(10).expect_err("damaged");
+        assert!(error.to_string().contains("CRC"), "{error}");
     }
 }
