@@ -1064,6 +1064,13 @@ fn spool_chunk(
     }
 }
 
+/// The longest spool record: an envelope, a head whose event id is part of
+/// the statement (so no longer than one), a repeated-capture name and the
+/// framing. A longer length is damage, and is refused before anything is
+/// allocated for it.
+const SPOOL_RECORD_BYTES_MAX: usize =
+    lotline_core::limits::ATTESTATION_BYTES_MAX + lotline_core::limits::STATEMENT_BYTES_MAX + 1024;
+
 /// Admitted attestations of a `rollback` capture, on disk until the whole
 /// document is known good. Record: u32 LE length of the rest, u32 LE
 /// CRC-32 of the body, and the body: u32 LE length of the head, the head
@@ -1150,7 +1157,14 @@ impl Replay {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
                 Err(e) => return Err(e),
             }
-            let mut record = vec![0u8; u32::from_le_bytes(len) as usize];
+            let len = u32::from_le_bytes(len) as usize;
+            if len > SPOOL_RECORD_BYTES_MAX {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("damaged record (length {len})"),
+                ));
+            }
+            let mut record = vec![0u8; len];
             self.reader.read_exact(&mut record)?;
             out.push(decode_record(&record)?);
         }
