@@ -332,10 +332,17 @@ impl<'de> Visitor<'de> for List<'_, '_> {
 /// A [`Read`] over body chunks that arrive on a channel: the parser thread
 /// blocks on it while the HTTP side forwards the body. A closed channel is
 /// the end of the body; an `Err` item is a failed read.
+///
+/// The JSON parser reads a byte at a time (`serde_json`'s reader takes
+/// bytes one by one), so a read only copies from the current chunk and
+/// moves a position: splitting the chunk's `Bytes` instead cost two atomic
+/// reference count updates per byte, about 5 % of a capture's CPU.
 #[derive(Debug)]
 pub struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, String>>,
     current: axum::body::Bytes,
+    /// How much of `current` has been read.
+    at: usize,
 }
 
 impl ChannelReader {
@@ -345,22 +352,27 @@ impl ChannelReader {
         ChannelReader {
             rx,
             current: axum::body::Bytes::new(),
+            at: 0,
         }
     }
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
+        while self.at >= self.current.len() {
             match self.rx.blocking_recv() {
                 None => return Ok(0),
-                Some(Ok(chunk)) => self.current = chunk,
+                Some(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
                 Some(Err(e)) => return Err(io::Error::other(e)),
             }
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        let _ = self.current.split_to(n);
+        let rest = self.current.get(self.at..).unwrap_or_default();
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.at += n;
         Ok(n)
     }
 }
@@ -369,6 +381,42 @@ impl Read for ChannelReader {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Goal: the body reader gives the chunks' bytes in order, whatever
+    /// the chunk and read sizes (empty chunks included), then the end; a
+    /// failed body read is an error after the bytes before it.
+    #[test]
+    fn the_channel_reader_gives_every_byte_in_order_then_the_end_or_the_error() {
+        let chunks: [&[u8]; 5] = [b"ab", b"", b"cdefg", b"h", b"ijklmnop"];
+        for read_size in [1, 2, 3, 64] {
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            for chunk in chunks {
+                tx.try_send(Ok(axum::body::Bytes::from_static(chunk)))
+                    .expect("room");
+            }
+            drop(tx);
+            let mut reader = ChannelReader::new(rx);
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; read_size];
+            loop {
+                let n = reader.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(out, b"abcdefghijklmnop", "reads of {read_size}");
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tx.try_send(Ok(axum::body::Bytes::from_static(b"xy")))
+            .expect("room");
+        tx.try_send(Err("connection reset".into())).expect("room");
+        let mut reader = ChannelReader::new(rx);
+        let mut out = Vec::new();
+        let error = reader.read_to_end(&mut out).expect_err("failed body");
+        assert_eq!(out, b"xy");
+        assert!(error.to_string().contains("connection reset"), "{error}");
+    }
 
     fn collect(body: &[u8], max: u64) -> (Result<Outline, StreamError>, Vec<Value>, Vec<Value>) {
         let mut events = Vec::new();
