@@ -121,7 +121,7 @@ fn check_disk(dir: &Path, report: &mut Report) {
         report.note(
             area,
             format!(
-                "{text}: below {FREE_PERCENT_MIN}%; plan for more (about 34 GB per million events, docs/operations.md, \"Sizing\")"
+                "{text}: below {FREE_PERCENT_MIN}%; plan for more (about 3.5 GB per million events, docs/operations.md, \"Sizing\")"
             ),
         );
     } else {
