@@ -1066,12 +1066,13 @@ impl Engine {
         }
         if let Some(hash) = round.proposal
             && !round.verifying
-            && let Some(block) = self.blocks.get(&hash)
+            && let Some((block, ids)) = self.blocks.get_with_ids(&hash)
         {
             round.verifying = true;
             self.out.push(Output::Verify {
                 view,
                 block: block.clone(),
+                ids: ids.to_vec(),
             });
         }
     }

@@ -60,6 +60,11 @@ impl HeldBlocks {
         self.bodies.remove(hash).map(|held| held.block)
     }
 
+    /// Takes out a body with the ids it carries.
+    pub fn remove_with_ids(&mut self, hash: &BlockHash) -> Option<(Block, Vec<AttestationId>)> {
+        self.bodies.remove(hash).map(|held| (held.block, held.ids))
+    }
+
     /// Keeps the bodies `keep` accepts.
     pub fn retain(&mut self, mut keep: impl FnMut(&Block) -> bool) {
         self.bodies.retain(|_, held| keep(&held.block));

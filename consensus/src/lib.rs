@@ -165,7 +165,7 @@ mod sync;
 mod view;
 mod votes;
 
-use lotline_core::attestation::Envelope;
+use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::{Block, BlockError, BlockHash, Header};
 use lotline_core::certificate::{CertificateError, Finality, FinalityError};
 use lotline_core::vote::Vote;
@@ -304,10 +304,23 @@ pub enum Output {
     /// Check the payload of `block` (attestation admission: signatures,
     /// schema, policy, no duplicates of committed attestations) and answer
     /// with `Input::Verified`. The header and body shape are already checked.
-    Verify { view: u64, block: Block },
+    /// `ids` are the block's attestation ids as the engine hashed them
+    /// (`Block::check_body`, `Block::new_hashed`), so the actor needs not
+    /// hash every body again.
+    Verify {
+        view: u64,
+        block: Block,
+        ids: Vec<AttestationId>,
+    },
     /// `block` is final: append it with its finality to the block log, then
     /// tell clients. Commits come in height order, each extending the last.
-    Commit { block: Block, finality: Finality },
+    /// `ids` as in `Verify`: the block log checks the body against them
+    /// (`Block::check_hashed`) instead of hashing it a third time.
+    Commit {
+        block: Block,
+        ids: Vec<AttestationId>,
+        finality: Finality,
+    },
     /// The engine holds a finalization it can not connect to its committed
     /// head (blocks pruned by peers, or a gap too long for one `Finality`):
     /// block-sync finalized blocks with their finalities from `height`

@@ -139,7 +139,7 @@ impl Engine {
                 .attestations
                 .retain(|envelope| !in_chain.contains(&envelope.id()));
         }
-        let block = Block::new(
+        let (block, ids) = Block::new_hashed(
             chain_id,
             height,
             view,
@@ -147,14 +147,14 @@ impl Engine {
             payload.now_ms,
             leader,
             payload.attestations,
-        )
-        .with_evidence(payload.evidence);
+        );
+        let block = block.with_evidence(payload.evidence);
         let hash = block.hash();
         self.out.push(Output::Persist(Record::Block(block.clone())));
         let notarize = self.sign(VoteKind::Notarize, view, hash.0);
         self.round_mut(view).proposal = Some(hash);
         self.headers.insert(hash, block.header.clone());
-        self.blocks.insert(hash, block.clone());
+        self.blocks.insert_with_ids(hash, block.clone(), ids);
         let proposal = Proposal {
             block,
             notarize,
@@ -489,6 +489,7 @@ impl Engine {
             self.out.push(Output::Verify {
                 view,
                 block: block.clone(),
+                ids: ids.clone(),
             });
         }
         self.blocks.insert_with_ids(hash, block, ids);

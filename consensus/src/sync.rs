@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use lotline_core::attestation::Envelope;
+use lotline_core::attestation::{AttestationId, Envelope};
 use lotline_core::block::{Block, BlockError, BlockHash, Header};
 use lotline_core::certificate::Finality;
 use lotline_core::evidence::Evidence;
@@ -264,12 +264,12 @@ impl Engine {
             cursor = block.header.parent;
         }
         path.reverse();
-        let chain: Vec<Block> = path
+        let chain: Vec<(Block, Vec<AttestationId>)> = path
             .iter()
-            .filter_map(|hash| self.blocks.remove(hash))
+            .filter_map(|hash| self.blocks.remove_with_ids(hash))
             .collect();
         assert!(chain.len() == path.len(), "a walked block vanished");
-        let Some(tip) = chain.last() else { return };
+        let Some((tip, _)) = chain.last() else { return };
         // Only the boundary block is finalized in a later view than its
         // own (re-proposed), and nothing above it is of its epoch.
         let boundary = self.boundary();
@@ -286,14 +286,15 @@ impl Engine {
                 DropReason::Malformed("a finalized block above the epoch's boundary"),
             );
         }
-        let headers: Vec<Header> = chain.iter().map(|b| b.header.clone()).collect();
-        for (index, block) in chain.into_iter().enumerate() {
+        let headers: Vec<Header> = chain.iter().map(|(b, _)| b.header.clone()).collect();
+        for (index, (block, ids)) in chain.into_iter().enumerate() {
             let finality = Finality {
                 certificate: certificate.clone(),
                 descendants: headers[index + 1..].to_vec(),
             };
             self.out.push(Output::Commit {
                 block: block.clone(),
+                ids,
                 finality,
             });
             self.remember_committed(block);
@@ -368,7 +369,7 @@ impl Engine {
         block
             .check_link(self.committed.as_ref())
             .map_err(DropReason::Block)?;
-        block
+        let ids = block
             .check_body(&self.config.chain_id)
             .map_err(DropReason::Block)?;
         // A certificate of another epoch must not pass because the two
@@ -386,6 +387,7 @@ impl Engine {
         let hash = block.hash();
         self.out.push(Output::Commit {
             block: block.clone(),
+            ids,
             finality: finality.clone(),
         });
         self.blocks.remove(&hash);

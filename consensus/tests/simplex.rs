@@ -252,7 +252,14 @@ impl Fixture {
         self.log
             .iter()
             .filter_map(|o| match o {
-                Output::Commit { block, finality } => Some((block.clone(), finality.clone())),
+                Output::Commit {
+                    block,
+                    ids,
+                    finality,
+                } => {
+                    assert_eq!(*ids, block.ids(), "the engine's ids are the bodies' hashes");
+                    Some((block.clone(), finality.clone()))
+                }
                 _ => None,
             })
             .collect()

@@ -131,9 +131,34 @@ impl Block {
         proposer: u16,
         attestations: Vec<Envelope>,
     ) -> Block {
+        Block::new_hashed(
+            chain_id,
+            height,
+            view,
+            parent,
+            timestamp_ms,
+            proposer,
+            attestations,
+        )
+        .0
+    }
+
+    /// [`Block::new`], with the attestation ids the root was built from:
+    /// an id is a hash of the whole envelope, so whoever holds the block
+    /// next ([`Block::check_hashed`], the block log) takes them instead of
+    /// hashing every body again.
+    pub fn new_hashed(
+        chain_id: Digest,
+        height: u64,
+        view: u64,
+        parent: BlockHash,
+        timestamp_ms: u64,
+        proposer: u16,
+        attestations: Vec<Envelope>,
+    ) -> (Block, Vec<AttestationId>) {
         let ids: Vec<AttestationId> = attestations.iter().map(Envelope::id).collect();
         let count = u32::try_from(attestations.len()).unwrap_or(u32::MAX);
-        Block {
+        let block = Block {
             header: Header {
                 version: HEADER_VERSION,
                 chain_id,
@@ -148,7 +173,8 @@ impl Block {
             },
             attestations,
             evidence: Vec::new(),
-        }
+        };
+        (block, ids)
     }
 
     /// The same block recording `evidence` (the header's commitment follows).
@@ -170,6 +196,26 @@ impl Block {
     /// no duplicate ids; evidence count, shape, no repeated offence, root).
     /// Returns the ids so callers need not hash again.
     pub fn check_body(&self, chain_id: &Digest) -> Result<Vec<AttestationId>, BlockError> {
+        // The header's claims first: hashing the bodies is the costly part.
+        self.check_shape(chain_id)?;
+        let ids = self.ids();
+        self.check_ids(&ids)?;
+        Ok(ids)
+    }
+
+    /// [`Block::check_body`] with the ids this process already derived from
+    /// these very bodies ([`Block::new_hashed`], or an earlier
+    /// `check_body` of the same block, as the consensus engine keeps them):
+    /// every check but hashing each envelope again. Ids from anywhere else
+    /// (a peer, a compact proposal) are claims, not hashes: check those
+    /// blocks with `check_body`.
+    pub fn check_hashed(&self, chain_id: &Digest, ids: &[AttestationId]) -> Result<(), BlockError> {
+        self.check_shape(chain_id)?;
+        self.check_ids(ids)
+    }
+
+    /// Version, chain, and a count within the limit and equal to the body's.
+    fn check_shape(&self, chain_id: &Digest) -> Result<(), BlockError> {
         if self.header.version != HEADER_VERSION {
             return Err(BlockError::Version(self.header.version));
         }
@@ -188,22 +234,32 @@ impl Block {
                 actual: self.attestations.len(),
             });
         }
-        let ids = self.ids();
+        Ok(())
+    }
+
+    /// The ids of the body: one per attestation, none twice, under the
+    /// header's root; then the evidence.
+    fn check_ids(&self, ids: &[AttestationId]) -> Result<(), BlockError> {
+        if ids.len() != self.attestations.len() {
+            return Err(BlockError::Count {
+                header: self.header.count,
+                actual: ids.len(),
+            });
+        }
         let mut seen = std::collections::BTreeSet::new();
-        for id in &ids {
+        for id in ids {
             if !seen.insert(*id) {
                 return Err(BlockError::Duplicate(*id));
             }
         }
-        let actual = merkle::root(&ids);
+        let actual = merkle::root(ids);
         if actual != self.header.root {
             return Err(BlockError::Root {
                 header: self.header.root,
                 actual,
             });
         }
-        self.check_evidence()?;
-        Ok(ids)
+        self.check_evidence()
     }
 
     /// The evidence part of [`Block::check_body`].
@@ -261,5 +317,72 @@ impl Block {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Block, DecodeError> {
         codec::from_bytes("block", bytes, limits::BLOCK_BYTES_MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SigningKey;
+
+    fn block(chain: Digest, payloads: &[&[u8]]) -> (Block, Vec<AttestationId>) {
+        let key = SigningKey::from_seed(&[9; 32]);
+        let attestations = payloads
+            .iter()
+            .map(|p| Envelope::sign(p.to_vec(), &key))
+            .collect();
+        Block::new_hashed(
+            chain,
+            1,
+            1,
+            Header::genesis_parent(&chain),
+            0,
+            0,
+            attestations,
+        )
+    }
+
+    #[test]
+    fn a_block_checks_the_same_with_its_own_ids_as_by_hashing_its_bodies() {
+        let chain = Digest([5; 32]);
+        let (block, ids) = block(chain, &[b"a", b"b", b"c"]);
+        assert_eq!(ids, block.ids(), "new_hashed hands over the bodies' ids");
+        assert_eq!(block.check_body(&chain), Ok(ids.clone()));
+        assert_eq!(block.check_hashed(&chain, &ids), Ok(()));
+        // The header's claims are checked before any id.
+        assert!(matches!(
+            block.check_hashed(&Digest([6; 32]), &ids),
+            Err(BlockError::ChainId { .. })
+        ));
+    }
+
+    #[test]
+    fn ids_of_other_bodies_are_refused() {
+        let chain = Digest([5; 32]);
+        let (block, ids) = block(chain, &[b"a", b"b", b"c"]);
+        let (_, others) = block_of_others(chain);
+        assert!(matches!(
+            block.check_hashed(&chain, &others),
+            Err(BlockError::Root { .. })
+        ));
+        assert!(matches!(
+            block.check_hashed(&chain, &ids[..2]),
+            Err(BlockError::Count { .. })
+        ));
+        let repeated = vec![ids[0], ids[0], ids[2]];
+        assert!(matches!(
+            block.check_hashed(&chain, &repeated),
+            Err(BlockError::Duplicate(_))
+        ));
+        let mut swapped = ids.clone();
+        swapped.swap(0, 1);
+        assert!(matches!(
+            block.check_hashed(&chain, &swapped),
+            Err(BlockError::Root { .. })
+        ));
+    }
+
+    fn block_of_others(chain: Digest) -> (Block, Vec<AttestationId>) {
+        block(chain, &[b"x", b"y", b"z"])
     }
 }

@@ -288,7 +288,7 @@ fn commit_in_cluster(envelopes: &[Envelope]) -> Run {
                         },
                     ));
                 }
-                Output::Verify { view, block } => inbox.push_back((
+                Output::Verify { view, block, .. } => inbox.push_back((
                     i,
                     Input::Verified {
                         view,
@@ -296,7 +296,9 @@ fn commit_in_cluster(envelopes: &[Envelope]) -> Run {
                         valid: true,
                     },
                 )),
-                Output::Commit { block, finality } if i == 0 => {
+                Output::Commit {
+                    block, finality, ..
+                } if i == 0 => {
                     run.commits.push((block, finality));
                 }
                 Output::Dropped { from, reason } if !reason.is_benign() => {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use lotline_consensus::{Input, Output};
+use lotline_core::attestation::AttestationId;
 use lotline_core::statement::{STATEMENT_VERSION, Statement};
 use lotline_core::{Envelope, SigningKey};
 use lotline_genesis::Genesis;
@@ -118,8 +119,8 @@ fn load_story(
         progress,
         |block, statements| {
             let taken = pool_and_take(&shared, block, statements)?;
-            for record in certify(&mut engine, taken) {
-                commit::commit(&mut store, &indexer, &shared, record)?;
+            for (record, ids) in certify(&mut engine, taken) {
+                commit::commit(&mut store, &indexer, &shared, record, ids)?;
             }
             Ok(())
         },
@@ -185,8 +186,8 @@ pub fn load_log(
     );
     let workload = SupplyChainWorkload::stream(SEED, scale, &Roles::demo());
     let story = sign_story(&consortium, workload, block_size, progress, |block, _| {
-        for record in certify(&mut engine, block) {
-            let ids = log.check(&set, &record)?;
+        for (record, ids) in certify(&mut engine, block) {
+            log.check_hashed(&set, &record, &ids)?;
             log.append_durable(&record, &ids)?;
         }
         Ok(())
@@ -372,8 +373,12 @@ pub fn index_path(dir: &Path) -> Result<PathBuf> {
     Ok(NodeConfig::load(&config_path)?.data_dir.join("index.sled"))
 }
 
-/// Proposes `block` to the solo engine; returns the block it certifies.
-fn certify(engine: &mut SoloEngine, block: Vec<Envelope>) -> Vec<BlockRecord> {
+/// Proposes `block` to the solo engine; returns the block it certifies,
+/// with the ids it hashed in building it.
+fn certify(
+    engine: &mut SoloEngine,
+    block: Vec<Envelope>,
+) -> Vec<(BlockRecord, Vec<AttestationId>)> {
     engine
         .handle(Input::Propose {
             attestations: block,
@@ -382,7 +387,11 @@ fn certify(engine: &mut SoloEngine, block: Vec<Envelope>) -> Vec<BlockRecord> {
         })
         .into_iter()
         .filter_map(|output| match output {
-            Output::Commit { block, finality } => Some(BlockRecord { block, finality }),
+            Output::Commit {
+                block,
+                ids,
+                finality,
+            } => Some((BlockRecord { block, finality }, ids)),
             _ => None,
         })
         .collect()

@@ -802,9 +802,8 @@ impl BftActor {
                     .insert((at, self.state.timer_seq), (view, timer));
             }
             Output::Build { view } => self.state.build = Some((view, Instant::now())),
-            Output::Verify { view, block } => {
+            Output::Verify { view, block, ids } => {
                 let hash = block.hash();
-                let ids = block.ids();
                 let valid = self.verify_payload(&block, &ids);
                 if valid {
                     self.state.blocks.insert_with_ids(hash, block, ids);
@@ -815,7 +814,11 @@ impl BftActor {
                     valid,
                 }));
             }
-            Output::Commit { block, finality } => {
+            Output::Commit {
+                block,
+                ids,
+                finality,
+            } => {
                 self.flush_journal()?;
                 let keep = KeepAbove::committed(&block.header, &finality);
                 self.state.evidence.remove_recorded(&block);
@@ -825,13 +828,16 @@ impl BftActor {
                 // evidence (`verify_payload`); a synced block was not there.
                 let hash = block.hash();
                 if !self.state.blocks.contains_key(&hash) {
-                    self.state.blocks.insert(hash, block.clone());
+                    self.state
+                        .blocks
+                        .insert_with_ids(hash, block.clone(), ids.clone());
                 }
                 commit::commit(
                     &mut self.store,
                     &self.indexer,
                     &self.shared,
                     BlockRecord { block, finality },
+                    ids,
                 )?;
                 let indexed = self.indexer.indexed();
                 self.state.blocks.retain(|b| b.header.height > indexed);

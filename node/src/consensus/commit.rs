@@ -94,9 +94,12 @@ pub fn commit(
     indexer: &Indexer,
     shared: &Shared,
     record: BlockRecord,
+    ids: Vec<AttestationId>,
 ) -> Result<(), StoreError> {
     let started = Instant::now();
-    let ids = crate::metrics::timed(&shared.metrics.log_append_seconds, || store.append(&record))?;
+    let ids = crate::metrics::timed(&shared.metrics.log_append_seconds, || {
+        store.append_hashed(&record, ids)
+    })?;
     shared.governance.commit(&record.block);
     shared.pool().committing(&ids);
     let tx = indexer.tx.as_ref().ok_or(StoreError::IndexerStopped)?;
@@ -264,7 +267,8 @@ mod tests {
         let last_id = records[2].block.attestations[1].id();
         let mut notice = shared.wait_for(last_id);
         for record in records {
-            commit(&mut store, &indexer, &shared, record).expect("commit");
+            let ids = record.block.ids();
+            commit(&mut store, &indexer, &shared, record, ids).expect("commit");
         }
         let reader = store.reader();
         let notice = loop {

@@ -61,7 +61,7 @@ impl SoloEngine {
                     return Vec::new();
                 }
                 let view = self.view;
-                let block = Block::new(
+                let (block, ids) = Block::new_hashed(
                     self.chain_id,
                     self.height + 1,
                     view,
@@ -104,6 +104,7 @@ impl SoloEngine {
                     Output::Journal(finalize),
                     Output::Commit {
                         block,
+                        ids,
                         finality: Finality::direct(certificate),
                     },
                 ]
@@ -163,10 +164,15 @@ mod tests {
             matches!(outputs.as_slice(), [Output::Journal(n), Output::Journal(f), Output::Commit { .. }]
             if n.kind == VoteKind::Notarize && f.kind == VoteKind::Finalize)
         );
-        let Output::Commit { block, finality } = &outputs[2] else {
+        let Output::Commit {
+            block,
+            ids,
+            finality,
+        } = &outputs[2]
+        else {
             unreachable!()
         };
-        block.check_body(&set.chain_id).unwrap();
+        assert_eq!(block.check_body(&set.chain_id).unwrap(), *ids);
         block.check_link(None).unwrap();
         finality.verify(&set, &block.header).unwrap();
         let second = propose(&mut engine, 1);

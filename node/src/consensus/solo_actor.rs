@@ -109,7 +109,11 @@ impl SoloActor {
                     self.journal.append(&vote)?;
                     journaled = true;
                 }
-                Output::Commit { block, finality } => {
+                Output::Commit {
+                    block,
+                    ids,
+                    finality,
+                } => {
                     if journaled {
                         let journal = &mut self.journal;
                         crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || {
@@ -120,7 +124,7 @@ impl SoloActor {
                     let keep = KeepAbove::committed(&block.header, &finality);
                     let record = BlockRecord { block, finality };
                     if let Err(e) =
-                        commit::commit(&mut self.store, &self.indexer, &self.shared, record)
+                        commit::commit(&mut self.store, &self.indexer, &self.shared, record, ids)
                     {
                         self.engine.rollback_to(self.store.head());
                         return Err(e.into());

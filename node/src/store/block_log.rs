@@ -35,6 +35,7 @@ use lotline_core::block::{Block, BlockError, Header};
 use lotline_core::certificate::{Finality, FinalityError};
 use lotline_core::codec::{self, DecodeError};
 use lotline_core::limits;
+use lotline_core::validators::ValidatorSet;
 use serde::{Deserialize, Serialize};
 
 use crate::progress::{Progress, Unit};
@@ -313,16 +314,46 @@ impl BlockLog {
             .block
             .check_body(&set.chain_id)
             .map_err(|source| BlockLogError::Block { height, source })?;
+        self.check_place(&set, record, &ids)?;
+        Ok(ids)
+    }
+
+    /// [`BlockLog::check`] of a block whose ids this process derived from
+    /// its bodies already (the consensus engine's, `Output::Commit`):
+    /// `Block::check_hashed` instead of hashing every envelope again.
+    pub fn check_hashed(
+        &self,
+        sets: &dyn ValidatorSets,
+        record: &BlockRecord,
+        ids: &[AttestationId],
+    ) -> Result<(), BlockLogError> {
+        let height = record.block.header.height;
+        let set = sets.set_at(height);
+        record
+            .block
+            .check_hashed(&set.chain_id, ids)
+            .map_err(|source| BlockLogError::Block { height, source })?;
+        self.check_place(&set, record, ids)
+    }
+
+    /// What a checked body must also be to come next: linked to the head,
+    /// repeating no committed id, finalized by `set`.
+    fn check_place(
+        &self,
+        set: &ValidatorSet,
+        record: &BlockRecord,
+        ids: &[AttestationId],
+    ) -> Result<(), BlockLogError> {
+        let height = record.block.header.height;
         record
             .block
             .check_link(self.head.as_ref())
             .map_err(|source| BlockLogError::Block { height, source })?;
-        self.check_not_committed(height, &ids)?;
+        self.check_not_committed(height, ids)?;
         record
             .finality
-            .verify(&set, &record.block.header)
-            .map_err(|source| BlockLogError::Finality { height, source })?;
-        Ok(ids)
+            .verify(set, &record.block.header)
+            .map_err(|source| BlockLogError::Finality { height, source })
     }
 
     /// Refuses ids already in an earlier block: the filter names candidate

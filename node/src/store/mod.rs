@@ -439,6 +439,26 @@ impl Store {
     /// crash. Returns the attestation ids, in block order.
     pub fn append(&mut self, record: &BlockRecord) -> Result<Vec<AttestationId>, StoreError> {
         let ids = self.log.check(self.sets.sets(), record)?;
+        self.append_checked(record, ids)
+    }
+
+    /// [`Store::append`] of a block whose ids the consensus engine derived
+    /// from its bodies (`Output::Commit`): each envelope is hashed once per
+    /// node, when the engine first checked or built the block.
+    pub fn append_hashed(
+        &mut self,
+        record: &BlockRecord,
+        ids: Vec<AttestationId>,
+    ) -> Result<Vec<AttestationId>, StoreError> {
+        self.log.check_hashed(self.sets.sets(), record, &ids)?;
+        self.append_checked(record, ids)
+    }
+
+    fn append_checked(
+        &mut self,
+        record: &BlockRecord,
+        ids: Vec<AttestationId>,
+    ) -> Result<Vec<AttestationId>, StoreError> {
         self.log.append_durable(record, &ids)?;
         self.sets.observe(&record.block);
         Ok(ids)
@@ -1291,7 +1311,9 @@ pub(crate) mod testing {
             outputs
                 .into_iter()
                 .find_map(|o| match o {
-                    Output::Commit { block, finality } => Some(BlockRecord { block, finality }),
+                    Output::Commit {
+                        block, finality, ..
+                    } => Some(BlockRecord { block, finality }),
                     _ => None,
                 })
                 .expect("the solo engine commits a non-empty proposal")

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use lotline_consensus::{Evidence, QuorumCertificate, Verifier};
+use lotline_core::attestation::AttestationId;
 use lotline_core::block::{Block, BlockHash, Header};
 use lotline_core::certificate::{Finality, Signed};
 use lotline_core::crypto::PublicKey;
@@ -199,7 +200,30 @@ impl Checker {
             .is_none_or(|node| self.is_honest(node))
     }
 
-    pub fn on_commit(&mut self, at_ms: u64, node: u16, block: &Block, finality: &Finality) {
+    /// The ids the engine handed over with `block` (`Output::Verify`,
+    /// `Output::Commit`) must be its bodies' own: the node's block log
+    /// checks the body against them instead of hashing it again.
+    pub fn on_ids(&mut self, at_ms: u64, node: u16, block: &Block, ids: &[AttestationId]) {
+        if block.ids() != ids {
+            self.violation(
+                at_ms,
+                format!(
+                    "node {node}: the engine's ids for height {} are not its bodies' hashes",
+                    block.header.height
+                ),
+            );
+        }
+    }
+
+    pub fn on_commit(
+        &mut self,
+        at_ms: u64,
+        node: u16,
+        block: &Block,
+        ids: &[AttestationId],
+        finality: &Finality,
+    ) {
+        self.on_ids(at_ms, node, block, ids);
         let header = &block.header;
         self.proposed_ms
             .entry(header.height)
@@ -481,7 +505,34 @@ mod tests {
             block: hash,
             signatures,
         };
-        checker.on_commit(0, node, &block, &Finality::direct(certificate));
+        let ids = block.ids();
+        checker.on_commit(0, node, &block, &ids, &Finality::direct(certificate));
+    }
+
+    #[test]
+    fn catches_engine_ids_that_are_not_the_bodies_hashes() {
+        let (mut checker, keys) = setup();
+        let envelope = |n: u8| lotline_core::Envelope::sign(vec![n], &keys[0]);
+        let block = Block::new(
+            Digest([1; 32]),
+            1,
+            1,
+            BlockHash(Digest([1; 32])),
+            0,
+            1,
+            vec![envelope(1), envelope(2)],
+        );
+        checker.on_ids(0, 0, &block, &block.ids());
+        assert!(checker.violations.is_empty(), "{:?}", checker.violations);
+        let mut swapped = block.ids();
+        swapped.reverse();
+        checker.on_ids(0, 0, &block, &swapped);
+        assert!(
+            checker
+                .violations
+                .iter()
+                .any(|v| v.contains("not its bodies' hashes"))
+        );
     }
 
     #[test]

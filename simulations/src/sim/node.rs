@@ -610,12 +610,16 @@ impl Node {
                         ctx.send(self.index, to, Packet::carrying(message));
                     }
                 }
-                Output::Commit { block, finality } => {
+                Output::Commit {
+                    block,
+                    ids,
+                    finality,
+                } => {
                     // The block log is written after the journal is durable,
                     // as in the node's actor.
                     self.journal.sync();
                     ctx.checker
-                        .on_commit(ctx.now_ms, self.index, &block, &finality);
+                        .on_commit(ctx.now_ms, self.index, &block, &ids, &finality);
                     ctx.trace
                         .record(&[b"commit", &self.index.to_be_bytes(), &block.hash().0.0]);
                     ctx.stats.commits += 1;
@@ -695,7 +699,8 @@ impl Node {
                 let at = ctx.now_ms + ctx.rng.range(1, ctx.options.build_delay_max_ms);
                 ctx.queue.schedule(at, Event::Build { node, incarnation });
             }
-            Output::Verify { view, block } => {
+            Output::Verify { view, block, ids } => {
+                ctx.checker.on_ids(ctx.now_ms, node, &block, &ids);
                 let valid = self.payload_is_fresh(&block);
                 if valid {
                     self.bodies.insert(block.hash(), block.clone());
@@ -927,8 +932,10 @@ fn describe_output(output: &Output) -> String {
             after_ms,
         } => format!("timer {timer:?} v{view} +{after_ms}"),
         Output::Build { view } => format!("build v{view}"),
-        Output::Verify { view, block } => format!("verify v{view} {}", short(&block.hash().0)),
-        Output::Commit { block, finality } => format!(
+        Output::Verify { view, block, .. } => format!("verify v{view} {}", short(&block.hash().0)),
+        Output::Commit {
+            block, finality, ..
+        } => format!(
             "COMMIT h{} v{} {} (cert v{}, {} descendants)",
             block.header.height,
             block.header.view,

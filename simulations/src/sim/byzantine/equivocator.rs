@@ -104,7 +104,9 @@ pub fn execute(node: &mut Node, outputs: Vec<Output>, ctx: &mut Ctx) {
             | Output::Persist(_)
             | Output::Evidence(_)
             | Output::Dropped { .. } => {}
-            Output::Commit { block, finality } => {
+            Output::Commit {
+                block, finality, ..
+            } => {
                 node.on_committed(&block);
                 node.chain.push((block, finality));
             }
