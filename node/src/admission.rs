@@ -301,7 +301,7 @@ impl Admission {
                 .verify(&checked.envelope.pae(), &signature)
                 .map_err(|_| vec![AdmissionError::BadSignature(*signer)])?;
         }
-        finish(checked, guard)
+        finish(checked, None, guard)
     }
 
     /// Admits a batch from peers' gossip: each item on its own, signatures
@@ -314,13 +314,21 @@ impl Admission {
     /// just passed, which a block still admits (it takes effect at the
     /// next height), and the change would wait in the one pool that holds
     /// it until that node leads a view: on an idle chain, the heartbeat.
-    pub fn admit_batch(&self, envelopes: Vec<Envelope>) -> Vec<Result<Admitted, Rejection>> {
+    ///
+    /// Each envelope comes with the id this node hashed it to (gossip looks
+    /// every item up in the pool before admitting it), so it is not hashed
+    /// again.
+    pub fn admit_batch(
+        &self,
+        hashed: Vec<(AttestationId, Envelope)>,
+    ) -> Vec<Result<Admitted, Rejection>> {
         let history = self.governance.history();
         let at = At {
             submission: false,
             ..self.next(&history, false)
         };
-        self.batch(envelopes, &NoGuard, at)
+        let items = hashed.into_iter().map(|(id, e)| (Some(id), e)).collect();
+        self.batch(items, &NoGuard, at)
     }
 
     /// [`Admission::admit_batch`] for a client's batch: each item also
@@ -332,15 +340,17 @@ impl Admission {
     ) -> Vec<Result<Admitted, Rejection>> {
         let history = self.governance.history();
         let at = self.next(&history, true);
-        self.batch(envelopes, guard, at)
+        let items = envelopes.into_iter().map(|e| (None, e)).collect();
+        self.batch(items, guard, at)
     }
 
     /// Admits a proposal's attestations for a block at `height`, under
     /// `history` (the committed one extended with the proposal's
-    /// uncommitted ancestors): consensus rules only, no local guard.
+    /// uncommitted ancestors): consensus rules only, no local guard. Each
+    /// comes with its id as the engine hashed it (`Output::Verify`).
     pub fn admit_batch_at(
         &self,
-        envelopes: Vec<Envelope>,
+        hashed: Vec<(AttestationId, Envelope)>,
         history: &History,
         height: u64,
     ) -> Vec<Result<Admitted, Rejection>> {
@@ -350,7 +360,8 @@ impl Admission {
             submission: false,
             client: false,
         };
-        self.batch(envelopes, &NoGuard, at)
+        let items = hashed.into_iter().map(|(id, e)| (Some(id), e)).collect();
+        self.batch(items, &NoGuard, at)
     }
 
     fn next<'a>(&self, history: &'a History, client: bool) -> At<'a> {
@@ -373,16 +384,20 @@ impl Admission {
         })
     }
 
+    /// Admits `items`, each with its id if the caller hashed it already.
     fn batch(
         &self,
-        envelopes: Vec<Envelope>,
+        items: Vec<(Option<AttestationId>, Envelope)>,
         guard: &dyn StatementGuard,
         at: At<'_>,
     ) -> Vec<Result<Admitted, Rejection>> {
-        let prechecked: Vec<Result<Prechecked, Rejection>> = envelopes
+        let (ids, prechecked): (
+            Vec<Option<AttestationId>>,
+            Vec<Result<Prechecked, Rejection>>,
+        ) = items
             .into_iter()
-            .map(|e| self.precheck(e, at))
-            .collect();
+            .map(|(id, e)| (id, self.precheck(e, at)))
+            .unzip();
         let paes: Vec<Option<(PublicKey, Vec<u8>)>> = prechecked
             .iter()
             .map(|c| match c {
@@ -402,13 +417,14 @@ impl Admission {
         let mut verdicts = batch.verify().into_iter();
         prechecked
             .into_iter()
-            .map(|checked| {
+            .zip(ids)
+            .map(|(checked, id)| {
                 let checked = checked?;
                 let Kind::Statement { signer, .. } = &checked.kind else {
-                    return finish(checked, guard);
+                    return finish(checked, id, guard);
                 };
                 match verdicts.next() {
-                    Some(Ok(())) => finish(checked, guard),
+                    Some(Ok(())) => finish(checked, id, guard),
                     _ => Err(vec![AdmissionError::BadSignature(*signer)]),
                 }
             })
@@ -561,7 +577,13 @@ fn member_problems(
 
 /// The last step, for an attestation whose signature verified: the guard's
 /// checks against local state (statements only: the guard judges events).
-fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, Rejection> {
+/// The last step of admission: the local guard, then the pooled form.
+/// `id` is the envelope's if the caller hashed it already.
+fn finish(
+    checked: Prechecked,
+    id: Option<AttestationId>,
+    guard: &dyn StatementGuard,
+) -> Result<Admitted, Rejection> {
     let Prechecked { envelope, kind } = checked;
     let statement = match kind {
         Kind::Statement { statement, .. } => {
@@ -574,7 +596,10 @@ fn finish(checked: Prechecked, guard: &dyn StatementGuard) -> Result<Admitted, R
         }
         Kind::Governance => None,
     };
-    Ok(Admitted::new(envelope, statement))
+    Ok(match id {
+        Some(id) => Admitted::hashed(id, envelope, statement),
+        None => Admitted::new(envelope, statement),
+    })
 }
 
 #[cfg(test)]
@@ -636,14 +661,14 @@ mod tests {
             ),
             "{refused:?}"
         );
-        let relayed = admission.admit_batch(vec![change.clone()]);
+        let relayed = admission.admit_batch(vec![(change.id(), change.clone())]);
         assert!(matches!(relayed.as_slice(), [Ok(_)]), "{relayed:?}");
 
         // Gossip is still judged: one signature short of the threshold.
         let mut short =
             governance::unsigned(&governance::decode(&change, &genesis.chain_id()).unwrap());
         governance::add_signature(&mut short, &SigningKey::from_seed(&[11; 32]));
-        let relayed = admission.admit_batch(vec![short]);
+        let relayed = admission.admit_batch(vec![(short.id(), short)]);
         assert!(
             matches!(
                 relayed.as_slice(),

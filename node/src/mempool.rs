@@ -34,9 +34,19 @@ impl Admitted {
     /// (`None` for a governance transaction). Its size counts the payload
     /// and an allowance for the envelope's framing and each signature.
     pub fn new(envelope: Envelope, statement: Option<Arc<ParsedStatement>>) -> Admitted {
+        Admitted::hashed(envelope.id(), envelope, statement)
+    }
+
+    /// [`Admitted::new`] with the id this node hashed `envelope` to already
+    /// (gossip and proposal checks look each envelope up by id first).
+    pub fn hashed(
+        id: AttestationId,
+        envelope: Envelope,
+        statement: Option<Arc<ParsedStatement>>,
+    ) -> Admitted {
         let size = envelope.payload.len() + 200 + 100 * envelope.signatures.len();
         Admitted {
-            id: envelope.id(),
+            id,
             statement,
             envelope,
             size,

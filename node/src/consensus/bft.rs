@@ -580,7 +580,7 @@ impl BftActor {
                     } else if reader.check_uncommitted(&id).is_err() {
                         Some(false)
                     } else {
-                        fresh.push(envelope);
+                        fresh.push((id, envelope));
                         None
                     }
                 }
@@ -972,7 +972,7 @@ impl BftActor {
                     return false;
                 }
                 match pool.pending(&id) {
-                    None => unverified.push(envelope.clone()),
+                    None => unverified.push((id, envelope.clone())),
                     Some(admitted) if !history.entries().is_empty() => {
                         if let Err(rejection) = admission::check_at(admitted, &history, height) {
                             tracing::warn!(
