@@ -305,7 +305,7 @@ pub enum Output {
     /// schema, policy, no duplicates of committed attestations) and answer
     /// with `Input::Verified`. The header and body shape are already checked.
     /// `ids` are the block's attestation ids as the engine hashed them
-    /// (`Block::check_body`, `Block::new_hashed`), so the actor needs not
+    /// (`Block::check_body`, `Block::new_hashed`), so the actor need not
     /// hash every body again.
     Verify {
         view: u64,

@@ -12,5 +12,8 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_canonical(data, &envelope, Envelope::to_bytes);
     check_json_round_trip(&envelope);
-    let _ = admission().admit_batch(vec![envelope]);
+    // The actor hashes each gossiped envelope to look it up in its pool,
+    // then admits it with that id.
+    let id = envelope.id();
+    let _ = admission().admit_batch(vec![(id, envelope)]);
 });
