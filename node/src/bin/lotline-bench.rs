@@ -23,6 +23,9 @@
 //! node 0; the bound is the all-core verify rate divided by 4 (each
 //! node verifies each attestation once).
 //!
+//! `--rate R` paces that phase at R/s instead of half the saturated rate,
+//! the same load for two builds compared side by side.
+//!
 //! `--heartbeat-ms N` sets every node's `[consensus] heartbeat_ms`: with
 //! N = 1 the idle phase finalizes empty blocks back to back, the rate of the
 //! consensus round alone.
@@ -91,6 +94,9 @@ struct Args {
     /// measures the consensus round alone (the figure a published Simplex
     /// engine's own benchmark reports; docs/performance.md).
     heartbeat_ms: Option<std::num::NonZeroU64>,
+    /// The paced phase's rate (`--rate`), instead of half the saturated
+    /// rate: the same load for builds compared side by side.
+    rate: Option<f64>,
 }
 
 fn args() -> Args {
@@ -104,6 +110,7 @@ fn args() -> Args {
         private_quality: false,
         suite: lotline_core::private::Suite::Compact,
         heartbeat_ms: None,
+        rate: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     out.stop_one = argv.iter().any(|a| a == "--stop-one");
@@ -119,6 +126,7 @@ fn args() -> Args {
             "--validators" => out.validators = pair[1].parse().unwrap_or(out.validators),
             "--capture" => out.capture = pair[1].parse().ok(),
             "--heartbeat-ms" => out.heartbeat_ms = pair[1].parse().ok(),
+            "--rate" => out.rate = pair[1].parse().ok(),
             _ => {}
         }
     }
@@ -532,13 +540,12 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
 
     // 3. Half of that load, single submits at a fixed rate.
     let stages_before = nodes[0].shared.metrics.text();
+    let asked = args.rate.unwrap_or(rate / 2.0);
     let (half_rate, half_latency) =
-        drive_many(&urls, args, envelopes, next, 1, Some(rate / 2.0)).await?;
+        drive_many(&urls, args, envelopes, next, 1, Some(asked)).await?;
     println!(
-        "half load: {half_rate:.0} committed/s of {:.0}/s asked (single submits), commit latency p50 {:.1} ms p99 {:.1} ms",
-        rate / 2.0,
-        half_latency.0,
-        half_latency.1
+        "half load: {half_rate:.0} committed/s of {asked:.0}/s asked (single submits), commit latency p50 {:.1} ms p99 {:.1} ms",
+        half_latency.0, half_latency.1
     );
     print_stages(&stages_before, &nodes[0].shared.metrics.text());
 
@@ -597,6 +604,35 @@ fn print_stages(before: &str, after: &str) {
         };
         println!("| {what} | {} | {} |", ms(0.5), ms(0.99));
     }
+    // What the mempool gossip costs in messages: each one is a libp2p
+    // publish to every peer, so items per message is the packing won.
+    let delta = |name| counter(after, name) - counter(before, name);
+    let (out, items, into) = (
+        delta("lotline_net_gossip_out_total"),
+        delta("lotline_net_gossip_items_out_total"),
+        delta("lotline_net_gossip_in_total"),
+    );
+    println!(
+        "| gossip messages published / received, items per published message | {out:.0} / {into:.0} | {:.1} |",
+        items / out.max(1.0)
+    );
+    println!(
+        "| gossip publishes failed | {:.0} | |",
+        delta("lotline_net_gossip_failed_total")
+    );
+}
+
+/// A counter's value in OpenMetrics `text` (0 when absent).
+fn counter(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
 }
 
 /// Closed-loop clients on all validators but the last, with every
@@ -686,10 +722,14 @@ async fn drive_many(
         (1, None) => args.clients,
         _ => (args.clients / 4).max(urls.len()),
     };
+    // Built before the clock starts: each loads the TLS roots, which for
+    // hundreds of paced clients took the first second of the phase.
+    let built = (0..clients)
+        .map(|c| Ok(Client::new(&urls[c % urls.len()])?.with_timeout(Duration::from_secs(60))))
+        .collect::<Result<Vec<Client>>>()?;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..clients {
-        let client = Client::new(&urls[c % urls.len()])?.with_timeout(Duration::from_secs(60));
+    for (c, client) in built.into_iter().enumerate() {
         let (envelopes, next, stop, committed) = (
             envelopes.clone(),
             next.clone(),

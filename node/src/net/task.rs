@@ -81,6 +81,9 @@ pub(super) struct Task {
     /// (n4f0_commit saw waits of over 24 s, about one run in twenty).
     unsent: VecDeque<Vec<u8>>,
     unsent_bytes: usize,
+    /// Gossip items held back by the pace ([`gossip::Pace`]).
+    held: Vec<Vec<u8>>,
+    pace: gossip::Pace,
 }
 
 impl Task {
@@ -136,6 +139,8 @@ impl Task {
             rejected: HashSet::new(),
             unsent: VecDeque::new(),
             unsent_bytes: 0,
+            held: Vec::new(),
+            pace: gossip::Pace::default(),
         }
     }
 
@@ -162,6 +167,9 @@ impl Task {
                     self.on_sync_reply(reply);
                 }
                 _ = redial.tick() => self.redial_due(Instant::now()),
+                _ = tokio::time::sleep_until(self.pace.due()), if !self.held.is_empty() => {
+                    self.publish_held();
+                }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
             }
         };
@@ -182,29 +190,35 @@ impl Task {
     /// ([`gossip::pack`]), published before the next other command runs.
     /// `Some` when one of them was a shutdown (the rest are dropped).
     fn on_commands(&mut self, commands: &mut Vec<Command>) -> Option<oneshot::Sender<()>> {
-        let mut items = Vec::new();
         for command in commands.drain(..) {
             match command {
-                Command::Gossip { bytes } => items.push(bytes),
+                Command::Gossip { bytes } => self.held.push(bytes),
                 Command::Shutdown { done } => {
-                    self.publish_items(std::mem::take(&mut items));
+                    self.publish_held();
                     return Some(done);
                 }
-                command => {
-                    self.publish_items(std::mem::take(&mut items));
+                command @ (Command::Send { .. } | Command::Broadcast { .. }) => {
+                    // A proposal names attestations by id: their bodies
+                    // leave first, so peers seldom have to fetch them.
+                    self.publish_held();
                     self.on_command(command);
                 }
+                command => self.on_command(command),
             }
         }
-        self.publish_items(items);
+        if !self.held.is_empty() && self.pace.due() <= Instant::now() {
+            self.publish_held();
+        }
         None
     }
 
-    /// Publishes gossip items, packed.
-    fn publish_items(&mut self, items: Vec<Vec<u8>>) {
+    /// Publishes the held gossip items, packed.
+    fn publish_held(&mut self) {
+        let items = std::mem::take(&mut self.held);
         if items.is_empty() {
             return;
         }
+        self.pace.published(Instant::now());
         self.shared
             .metrics
             .gossip_items_out
