@@ -92,6 +92,9 @@ pub struct Metrics {
     pub consensus_evidence: Counter,
     /// Proposals refused because they repeat an attestation seen before.
     pub consensus_repeat_proposals: Counter,
+    /// Attestations a voter asked a proposer for: named by id in a
+    /// proposal and in neither its mempool nor its gossip queue.
+    pub consensus_bodies_wanted: Counter,
     /// Damaged block-log records replaced by verified copies from peers
     /// (`consensus::mend`).
     pub blocks_mended: Counter,
@@ -141,6 +144,7 @@ impl Metrics {
             rejected: Counter::default(),
             http_requests: Counter::default(),
             consensus_dropped: Counter::default(),
+            consensus_bodies_wanted: Counter::default(),
             consensus_evidence: Counter::default(),
             consensus_repeat_proposals: Counter::default(),
             blocks_mended: Counter::default(),
@@ -192,7 +196,7 @@ impl Metrics {
             "Unix time of the last block committed by this process (its start time before the first)",
             self.last_commit.clone(),
         );
-        let counters: [(&str, &str, &Counter); 11] = [
+        let counters: [(&str, &str, &Counter); 12] = [
             (
                 "lotline_consensus_blocks",
                 "Blocks committed by this process",
@@ -227,6 +231,11 @@ impl Metrics {
                 "lotline_consensus_repeat_proposals",
                 "Proposals refused because they repeat an attestation committed or in an ancestor",
                 &self.consensus_repeat_proposals,
+            ),
+            (
+                "lotline_consensus_bodies_wanted",
+                "Attestations asked of a proposer because a proposal named them and gossip had not brought them",
+                &self.consensus_bodies_wanted,
             ),
             (
                 "lotline_block_log_mended_blocks",

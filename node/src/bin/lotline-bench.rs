@@ -617,8 +617,9 @@ fn print_stages(before: &str, after: &str) {
         items / out.max(1.0)
     );
     println!(
-        "| gossip publishes failed | {:.0} | |",
-        delta("lotline_net_gossip_failed_total")
+        "| gossip publishes failed; attestations asked of proposers | {:.0}; {:.0} | |",
+        delta("lotline_net_gossip_failed_total"),
+        delta("lotline_consensus_bodies_wanted_total")
     );
 }
 

@@ -477,6 +477,10 @@ impl BftActor {
     /// proposer is asked for the missing bodies.
     fn on_compact(&mut self, from: u16, compact: CompactProposal) -> Result<(), Halt> {
         self.state.reassembly.prune_below(self.engine.view());
+        // Bodies that came by gossip and wait for their batch verification
+        // go into the mempool first: asking the proposer for them would
+        // cost a round trip and a second verification.
+        self.admit_gossip();
         let offer = {
             let pool = self.shared.pool();
             self.state.reassembly.offer(from, compact, |id| {
@@ -486,6 +490,10 @@ impl BftActor {
         match offer {
             Offer::Whole(proposal) => self.propose_to_engine(vec![(from, *proposal)]),
             Offer::Want { from, view, ids } => {
+                self.shared
+                    .metrics
+                    .consensus_bodies_wanted
+                    .inc_by(ids.len() as u64);
                 tracing::debug!(
                     from,
                     view,
