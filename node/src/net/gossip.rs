@@ -123,8 +123,9 @@ pub fn unpack(bytes: &[u8], gossip_bytes_max: u32) -> Result<Vec<Vec<u8>>, Decod
 /// Least time between two gossip publishes of a node. Short against a
 /// consensus round (the most an item waits, and only while the node is
 /// busy), long against the gap between a busy node's single submits: at
-/// half load on four validators it packs about three items a message and
-/// cuts the commit latency's p99 by a quarter (docs/performance.md).
+/// 1,200 single submits/s on four validators it packs three to four items
+/// a message (one before) and the commit latency's p99 fell by a fifth to
+/// a third (docs/performance.md, session 25).
 pub const PACE: Duration = Duration::from_millis(5);
 
 /// When the swarm task may next publish gossip: at once if it has not
