@@ -185,9 +185,9 @@ impl Task {
 
     // ---- commands -------------------------------------------------------
 
-    /// Runs the commands received in one turn, in order, and packs the
-    /// gossip among them: consecutive gossip items go out as few messages
-    /// ([`gossip::pack`]), published before the next other command runs.
+    /// Runs the commands received in one turn, in order. Gossip items are
+    /// held and leave packed ([`gossip::pack`]) when the pace allows
+    /// ([`gossip::Pace`]), or before the next consensus frame or shutdown.
     /// `Some` when one of them was a shutdown (the rest are dropped).
     fn on_commands(&mut self, commands: &mut Vec<Command>) -> Option<oneshot::Sender<()>> {
         for command in commands.drain(..) {
