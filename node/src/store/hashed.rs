@@ -99,9 +99,10 @@ fn filter_prefixes(entries: impl Iterator<Item = Entry>) -> Vec<u64> {
 }
 
 /// The indexes of `digest` in a sorted run, ascending: a binary search
-/// over the run's bytes, then the entries equal to it.
+/// over the run's bytes in place (a run is a whole block's entries; the
+/// lookup allocates only its answer), then the entries equal to it.
 fn indexes_of(run: &[u8], digest: &[u8; DIGEST_BYTES]) -> Vec<u32> {
-    let run: Vec<&[u8]> = run.chunks_exact(ENTRY_BYTES).collect();
+    let (run, _partial) = run.as_chunks::<ENTRY_BYTES>();
     let start = run.partition_point(|entry| entry[..DIGEST_BYTES] < digest[..]);
     run[start..]
         .iter()
