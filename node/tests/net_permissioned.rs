@@ -336,8 +336,9 @@ async fn oversized_frames_are_refused_without_harm() {
     })
     .await;
 
-    // Over node 0's cap: node 0 refuses it on the length prefix, node 1's
-    // request fails.
+    // Over node 0's cap: node 0 refuses it on the length prefix and resets
+    // the stream; node 1 sees the reset (one failed frame) and opens a
+    // fresh stream for its next frame.
     node1.handle.send(0, vec![7; 200 * 1024]).unwrap();
     until(WAIT, "sender sees the failure", || {
         node1.handle.metrics().frames_failed.get() == 1

@@ -48,6 +48,10 @@ pub type FrameBehaviour = request_response::Behaviour<FrameCodec>;
 pub struct Behaviour {
     pub allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     pub limits: connection_limits::Behaviour,
+    /// Consensus frames on long-lived streams (`link.rs`).
+    pub streams: libp2p_stream::Behaviour,
+    /// Consensus frames by request-response, for peers of an earlier
+    /// version that do not speak the streams' protocol.
     pub consensus: FrameBehaviour,
     pub sync: FrameBehaviour,
     pub gossipsub: Gossipsub,
@@ -132,6 +136,7 @@ fn make_behaviour(
     Ok(Behaviour {
         allow,
         limits,
+        streams: libp2p_stream::Behaviour::new(),
         consensus,
         sync,
         gossipsub,

@@ -58,9 +58,23 @@ pub async fn read_frame<T>(io: &mut T, max: u32, metrics: &NetMetrics) -> io::Re
 where
     T: AsyncRead + Unpin + Send,
 {
+    let len = read_len(io).await?;
+    check_len(len, max, metrics)?;
+    read_body(io, len).await
+}
+
+/// Reads a frame's `u32` big-endian length prefix.
+pub async fn read_len<T>(io: &mut T) -> io::Result<u32>
+where
+    T: AsyncRead + Unpin + Send,
+{
     let mut prefix = [0u8; 4];
     io.read_exact(&mut prefix).await?;
-    let len = u32::from_be_bytes(prefix);
+    Ok(u32::from_be_bytes(prefix))
+}
+
+/// Refuses (and counts) a length over `max`, before anything is read.
+pub fn check_len(len: u32, max: u32, metrics: &NetMetrics) -> io::Result<()> {
     if len > max {
         metrics.oversized_frames.inc();
         return Err(io::Error::new(
@@ -71,6 +85,14 @@ where
             },
         ));
     }
+    Ok(())
+}
+
+/// Reads `len` bytes, a frame's body whose length was checked.
+pub async fn read_body<T>(io: &mut T, len: u32) -> io::Result<Vec<u8>>
+where
+    T: AsyncRead + Unpin + Send,
+{
     // No `vec![0; len]`: the buffer grows with the bytes that arrive.
     let mut buf = Vec::with_capacity((len as usize).min(64 * 1024));
     io.take(u64::from(len)).read_to_end(&mut buf).await?;

@@ -21,6 +21,8 @@
 //! A message is judged whole (forwarded or not), and its id is its content's
 //! hash, so a message forwarded by two peers is still taken once.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lotline_core::codec::{self, DecodeError};
@@ -150,6 +152,79 @@ impl Pace {
     }
 }
 
+/// How long gossip is kept for admitted peers that were not connected
+/// when it left: long enough for a node that has just started to meet its
+/// peers, or for a dropped connection to come back, and short against the
+/// time an attestation waits to be ordered (later, the proposer's answer
+/// covers what a voter missed).
+pub const BACKLOG_KEPT_FOR: Duration = Duration::from_secs(5);
+/// The most gossip bytes kept in the [`Backlog`].
+pub const BACKLOG_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Gossip messages some admitted peers missed (they were not connected),
+/// each with the peers still owed it, for at most [`BACKLOG_KEPT_FOR`] and
+/// [`BACKLOG_BYTES_MAX`] bytes. Without it an attestation submitted right
+/// after a start reached no other validator: the others stayed idle, so
+/// the view could not change to a leader holding it until the heartbeat
+/// (n4f0_commit saw waits of over 24 s, about one run in twenty).
+#[derive(Debug, Default)]
+pub struct Backlog {
+    kept: VecDeque<Owed>,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct Owed {
+    at: Instant,
+    message: Arc<Vec<u8>>,
+    /// Bit `i`: peer `i` has not had it.
+    peers: u64,
+}
+
+impl Backlog {
+    /// Keeps `message` for `peers` (a mask of peer indices); drops the
+    /// oldest past the byte cap and returns how many messages it dropped.
+    pub fn keep(&mut self, at: Instant, message: Arc<Vec<u8>>, peers: u64) -> usize {
+        if peers == 0 {
+            return 0;
+        }
+        self.bytes += message.len();
+        self.kept.push_back(Owed { at, message, peers });
+        let mut dropped = 0;
+        while self.bytes > BACKLOG_BYTES_MAX {
+            let Some(oldest) = self.kept.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest.message.len();
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// The messages peer `index` is owed, oldest first, now that it
+    /// connected; forgets those older than [`BACKLOG_KEPT_FOR`] and those
+    /// every peer has had.
+    pub fn take_for(&mut self, now: Instant, index: u16) -> Vec<Arc<Vec<u8>>> {
+        let bit = 1u64 << index;
+        let mut owed = Vec::new();
+        for entry in &mut self.kept {
+            if entry.peers & bit != 0 && now.duration_since(entry.at) <= BACKLOG_KEPT_FOR {
+                owed.push(Arc::clone(&entry.message));
+            }
+            entry.peers &= !bit;
+        }
+        let bytes = &mut self.bytes;
+        self.kept.retain(|entry| {
+            let keep = entry.peers != 0 && now.duration_since(entry.at) <= BACKLOG_KEPT_FOR;
+            if !keep {
+                *bytes -= entry.message.len();
+            }
+            keep
+        });
+        owed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -243,6 +318,44 @@ mod tests {
         fn unpack_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = unpack(&bytes, SMALL);
         }
+    }
+
+    #[test]
+    fn a_peer_that_connects_gets_what_it_missed_once_and_in_order() {
+        let mut backlog = Backlog::default();
+        let at = Instant::now();
+        let (a, b) = (Arc::new(b"a".to_vec()), Arc::new(b"b".to_vec()));
+        assert_eq!(backlog.keep(at, Arc::clone(&a), 0b0110), 0);
+        assert_eq!(backlog.keep(at, Arc::clone(&b), 0b0100), 0);
+        assert_eq!(backlog.keep(at, Arc::new(b"none".to_vec()), 0), 0);
+        assert_eq!(backlog.take_for(at, 2), [Arc::clone(&a), b]);
+        assert!(backlog.take_for(at, 2).is_empty());
+        assert_eq!(backlog.take_for(at, 1), [a]);
+        assert!(backlog.kept.is_empty());
+        assert_eq!(backlog.bytes, 0);
+    }
+
+    #[test]
+    fn gossip_older_than_the_window_is_forgotten() {
+        let mut backlog = Backlog::default();
+        let at = Instant::now();
+        backlog.keep(at, Arc::new(b"old".to_vec()), 0b10);
+        let later = at + BACKLOG_KEPT_FOR + Duration::from_millis(1);
+        assert!(backlog.take_for(later, 1).is_empty());
+        assert!(backlog.kept.is_empty());
+        assert_eq!(backlog.bytes, 0);
+    }
+
+    #[test]
+    fn the_backlog_drops_the_oldest_past_its_byte_cap() {
+        let mut backlog = Backlog::default();
+        let at = Instant::now();
+        let big = Arc::new(vec![0; BACKLOG_BYTES_MAX / 2]);
+        assert_eq!(backlog.keep(at, Arc::new(b"first".to_vec()), 0b10), 0);
+        assert_eq!(backlog.keep(at, Arc::clone(&big), 0b10), 0);
+        assert_eq!(backlog.keep(at, Arc::clone(&big), 0b10), 1);
+        assert!(backlog.bytes <= BACKLOG_BYTES_MAX);
+        assert_eq!(backlog.take_for(at, 1).len(), 2);
     }
 
     #[test]

@@ -97,9 +97,11 @@ mod behaviour;
 pub mod codec;
 pub mod config;
 pub mod gossip;
+mod link;
 pub mod metrics;
 mod task;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -142,9 +144,26 @@ pub enum NetEvent {
 
 /// Identifies a received gossip message for [`NetworkHandle::report_gossip`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GossipId {
-    message: MessageId,
-    propagation_source: PeerId,
+pub struct GossipId(Via);
+
+/// How a gossip message came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Via {
+    /// From its author over the consensus stream ([`link`]): nothing to
+    /// forward, so the verdict is not needed.
+    Direct,
+    /// By gossipsub, from a peer of an earlier version, which forwards it
+    /// to the mesh once accepted.
+    Gossipsub {
+        message: MessageId,
+        propagation_source: PeerId,
+    },
+}
+
+impl GossipId {
+    fn direct() -> Self {
+        GossipId(Via::Direct)
+    }
 }
 
 /// Why a network call failed.
@@ -223,6 +242,10 @@ impl Network {
             .set(i64::try_from(validators).unwrap_or(i64::MAX));
         let mut swarm = behaviour::build_swarm(keypair, &config, &allowed, &metrics)
             .map_err(|e| NetError::Transport(e.to_string()))?;
+        let mut control = swarm.behaviour().streams.new_control();
+        let incoming = control
+            .accept(link::STREAM_PROTOCOL)
+            .map_err(|e| NetError::Transport(e.to_string()))?;
         swarm
             .listen_on(config.listen.clone())
             .map_err(|e| NetError::Transport(format!("listen on {}: {e}", config.listen)))?;
@@ -238,13 +261,25 @@ impl Network {
             gossip_bytes_max: config.gossip_bytes_max,
             local_peer_id,
             connected: AtomicU64::new(0),
+            legacy: AtomicU64::new(0),
+            admitted: Mutex::new(HashMap::new()),
             metrics,
             listen_addrs: listen_rx,
         });
+        link::Acceptor {
+            incoming,
+            shared: Arc::clone(&shared),
+            events: event_tx.clone(),
+            frame_bytes_max: config.frame_bytes_max,
+            gossip_bytes_max: config.gossip_bytes_max,
+        }
+        .spawn();
         let task = task::Task::new(
             swarm,
+            control,
             config,
             ids,
+            command_tx.downgrade(),
             command_rx,
             event_tx,
             listen_tx,
@@ -273,8 +308,50 @@ struct Shared {
     local_peer_id: PeerId,
     /// Bit `i` is set while validator `i` has at least one connection.
     connected: AtomicU64,
+    /// Bit `i` is set while validator `i` speaks only request-response for
+    /// consensus frames (an earlier version, [`link`]); cleared when it
+    /// connects again.
+    legacy: AtomicU64,
+    /// The admitted peers' indices, for inbound streams (kept by the task).
+    admitted: Mutex<HashMap<PeerId, u16>>,
     metrics: Arc<NetMetrics>,
     listen_addrs: watch::Receiver<Vec<Multiaddr>>,
+}
+
+impl Shared {
+    fn is_connected(&self, index: u16) -> bool {
+        self.connected.load(Relaxed) & (1u64 << index) != 0
+    }
+
+    /// The index of `peer` while it is admitted.
+    fn admitted_index(&self, peer: &PeerId) -> Option<u16> {
+        self.admitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(peer)
+            .copied()
+    }
+
+    /// Hands an event to the node without waiting; counts it if the queue
+    /// is full or gone.
+    fn emit(&self, events: &mpsc::Sender<NetEvent>, event: NetEvent) -> bool {
+        match events.try_send(event) {
+            Ok(()) => true,
+            Err(e) => {
+                self.metrics.events_dropped_queue_full.inc();
+                let kind = match e.into_inner() {
+                    NetEvent::Frame { .. } => "frame",
+                    NetEvent::Gossip { .. } => "gossip",
+                    NetEvent::SyncRequest { .. } => "sync request",
+                    NetEvent::PeerConnected(_) => "peer connected",
+                    NetEvent::PeerDisconnected(_) => "peer disconnected",
+                    NetEvent::Rejected { .. } => "rejected",
+                };
+                tracing::debug!(kind, "event queue full or closed, event dropped");
+                false
+            }
+        }
+    }
 }
 
 /// Commands from handles to the task.
@@ -291,8 +368,15 @@ enum Command {
         bytes: Vec<u8>,
     },
     ReportGossip {
-        id: GossipId,
+        message: MessageId,
+        propagation_source: PeerId,
         accept: bool,
+    },
+    /// A record a writer could not send: the peer speaks only
+    /// request-response and gossipsub ([`link`]).
+    Unlinked {
+        to: u16,
+        record: link::Record,
     },
     Sync {
         to: u16,
@@ -356,7 +440,17 @@ impl NetworkHandle {
     /// the mesh, `false` drops it (gossipsub remembers the id and will not
     /// take it again).
     pub fn report_gossip(&self, id: GossipId, accept: bool) -> Result<(), NetError> {
-        self.push(Command::ReportGossip { id, accept })
+        match id.0 {
+            Via::Direct => Ok(()),
+            Via::Gossipsub {
+                message,
+                propagation_source,
+            } => self.push(Command::ReportGossip {
+                message,
+                propagation_source,
+                accept,
+            }),
+        }
     }
 
     /// Asks validator `to` for sync data. The receiver yields the response,

@@ -1,9 +1,9 @@
 //! The swarm task: the only code that touches the `Swarm`. One loop over
 //! local commands, finished sync replies, the re-dial timer and swarm events.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -23,7 +23,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec;
 use super::config::NetConfig;
-use super::{Command, GossipId, NetError, NetEvent, Shared, gossip};
+use super::link::{Kind, Link, Record, Writer};
+use super::{Command, GossipId, NetError, NetEvent, Shared, Via, gossip};
 
 type SyncReply = (
     Result<Result<Vec<u8>, oneshot::error::RecvError>, tokio::time::error::Elapsed>,
@@ -35,8 +36,6 @@ const REJECTED_REMEMBERED_MAX: usize = 256;
 /// Commands taken from the queue in one turn of the loop: the gossip among
 /// them is packed together.
 const COMMANDS_PER_TURN: usize = 256;
-/// Gossip kept while no peer has subscribed to the topic yet, in bytes.
-const UNSENT_GOSSIP_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Where the answer to one of our sync requests goes.
 type SyncWaiter = oneshot::Sender<Result<Vec<u8>, NetError>>;
 
@@ -48,7 +47,10 @@ struct Slot {
     admitted: bool,
     /// Counted by the peer gauges ([`super::Peer::validator`]).
     validator: bool,
-    /// Consensus frames sent and not yet acknowledged or failed.
+    /// Frames for this peer's consensus stream (`link.rs`), once one was sent.
+    link: Option<Link>,
+    /// Consensus frames sent by request-response (to a peer of an earlier
+    /// version) and not yet acknowledged or failed.
     in_flight: u32,
     /// The next re-dial delay.
     backoff: Duration,
@@ -57,6 +59,10 @@ struct Slot {
 
 pub(super) struct Task {
     swarm: Swarm<Behaviour>,
+    /// Opens the peers' consensus streams.
+    control: libp2p_stream::Control,
+    /// Our own command queue, for writers that hand frames back.
+    commands_tx: mpsc::WeakSender<Command>,
     config: NetConfig,
     slots: Vec<Slot>,
     by_id: HashMap<PeerId, u16>,
@@ -73,24 +79,21 @@ pub(super) struct Task {
     sync_in: FuturesUnordered<BoxFuture<'static, SyncReply>>,
     /// Refused peers already reported, at most [`REJECTED_REMEMBERED_MAX`].
     rejected: HashSet<String>,
-    /// Gossip that found no subscribed peer (a node that has just started,
-    /// before its peers' subscriptions arrived), published again when a
-    /// peer subscribes. Without it an attestation submitted right after a
-    /// start reached no other validator: the others stayed idle, so the
-    /// view could not change to a leader holding it until the heartbeat
-    /// (n4f0_commit saw waits of over 24 s, about one run in twenty).
-    unsent: VecDeque<Vec<u8>>,
-    unsent_bytes: usize,
+    /// Gossip that admitted peers missed, sent when they connect.
+    backlog: gossip::Backlog,
     /// Gossip items held back by the pace ([`gossip::Pace`]).
     held: Vec<Vec<u8>>,
     pace: gossip::Pace,
 }
 
 impl Task {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         swarm: Swarm<Behaviour>,
+        control: libp2p_stream::Control,
         config: NetConfig,
         ids: Vec<PeerId>,
+        commands_tx: mpsc::WeakSender<Command>,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetEvent>,
         listen_tx: watch::Sender<Vec<Multiaddr>>,
@@ -109,6 +112,7 @@ impl Task {
                     addr: peer.addr.clone(),
                     admitted: peer.admitted && peer.index != config.me,
                     validator: peer.validator,
+                    link: None,
                     in_flight: 0,
                     backoff: config.redial_backoff_min,
                     redial_at: dial.then_some(now),
@@ -122,9 +126,20 @@ impl Task {
             .filter(|(peer, _)| peer.index != config.me)
             .map(|(peer, id)| (*id, peer.index))
             .collect();
+        *shared
+            .admitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = slots
+            .iter()
+            .zip(0u16..)
+            .filter(|(slot, _)| slot.admitted)
+            .map(|(slot, index)| (slot.id, index))
+            .collect();
         let topic = gossipsub::IdentTopic::new(config.gossip_topic()).hash();
         Task {
             swarm,
+            control,
+            commands_tx,
             config,
             slots,
             by_id,
@@ -137,8 +152,7 @@ impl Task {
             sync_out: HashMap::new(),
             sync_in: FuturesUnordered::new(),
             rejected: HashSet::new(),
-            unsent: VecDeque::new(),
-            unsent_bytes: 0,
+            backlog: gossip::Backlog::default(),
             held: Vec::new(),
             pace: gossip::Pace::default(),
         }
@@ -238,14 +252,26 @@ impl Task {
                     }
                 }
             }
-            Command::ReportGossip { id, accept } => {
+            Command::ReportGossip {
+                message,
+                propagation_source,
+                accept,
+            } => {
                 let acceptance = if accept {
                     MessageAcceptance::Accept
                 } else {
                     MessageAcceptance::Reject
                 };
-                self.report(&id, acceptance);
+                self.report(&message, &propagation_source, acceptance);
             }
+            Command::Unlinked { to, record } => match record.kind {
+                // The peer is marked as speaking request-response now.
+                Kind::Frame => self.send_frame(to, record.bytes),
+                Kind::Gossip => {
+                    let bytes = Arc::try_unwrap(record.bytes).unwrap_or_else(|b| (*b).clone());
+                    self.publish_gossipsub(bytes);
+                }
+            },
             Command::Sync { to, request, reply } => self.send_sync(to, request, reply),
             Command::SetPeers { peers } => self.set_peers(peers),
             Command::Gossip { .. } | Command::Shutdown { .. } => {
@@ -254,19 +280,57 @@ impl Task {
         }
     }
 
+    /// Sends a packed gossip message to every connected peer, on its
+    /// stream ([`link`](super::link)), and by gossipsub as well while a
+    /// connected peer speaks only that (its copy reaches the others too;
+    /// they drop the duplicates). Admitted peers that are not connected get
+    /// it when they connect, if that is soon ([`gossip::Backlog`]).
     fn publish(&mut self, bytes: Vec<u8>) {
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        let topic = &self.topic;
-        if !gossipsub
-            .all_peers()
-            .any(|(_, topics)| topics.contains(&topic))
-        {
-            return self.keep_unsent(bytes);
-        }
-        match gossipsub.publish(self.topic.clone(), bytes) {
-            Ok(_) => {
-                self.shared.metrics.gossip_out.inc();
+        let message = Arc::new(bytes);
+        let (mut missed, mut legacy) = (0u64, false);
+        for to in 0..self.slots.len() as u16 {
+            if to == self.config.me || !self.slots[usize::from(to)].admitted {
+                continue;
             }
+            if !self.ready(to) {
+                missed |= 1u64 << to;
+            } else if self.is_legacy(to) {
+                legacy = true;
+            } else {
+                self.gossip_to(to, Arc::clone(&message));
+            }
+        }
+        self.shared.metrics.gossip_out.inc();
+        let dropped = self
+            .backlog
+            .keep(Instant::now(), Arc::clone(&message), missed);
+        self.shared.metrics.gossip_failed.inc_by(dropped as u64);
+        if legacy {
+            let bytes = Arc::try_unwrap(message).unwrap_or_else(|b| (*b).clone());
+            self.publish_gossipsub(bytes);
+        }
+    }
+
+    /// Queues a gossip message on `to`'s stream.
+    fn gossip_to(&mut self, to: u16, message: codec::Request) {
+        let record = Record {
+            kind: Kind::Gossip,
+            bytes: message,
+        };
+        if self.link(to).try_send(record).is_err() {
+            self.shared.metrics.gossip_dropped_slow_peer.inc();
+        }
+    }
+
+    /// Publishes on the gossipsub topic, for peers of an earlier version.
+    fn publish_gossipsub(&mut self, bytes: Vec<u8>) {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), bytes)
+        {
+            Ok(_) => {}
             Err(e) => {
                 self.shared.metrics.gossip_failed.inc();
                 match e {
@@ -277,49 +341,83 @@ impl Task {
         }
     }
 
-    /// Keeps gossip no peer could take yet, dropping the oldest past
-    /// [`UNSENT_GOSSIP_BYTES_MAX`] (counted as failed).
-    fn keep_unsent(&mut self, bytes: Vec<u8>) {
-        self.unsent_bytes += bytes.len();
-        self.unsent.push_back(bytes);
-        while self.unsent_bytes > UNSENT_GOSSIP_BYTES_MAX {
-            let Some(dropped) = self.unsent.pop_front() else {
-                break;
-            };
-            self.unsent_bytes -= dropped.len();
-            self.shared.metrics.gossip_failed.inc();
+    /// Peer `index` connected: send it the gossip it missed.
+    fn send_backlog(&mut self, index: u16) {
+        let owed = self.backlog.take_for(Instant::now(), index);
+        if !owed.is_empty() {
+            tracing::debug!(
+                peer = index,
+                messages = owed.len(),
+                "sending gossip it missed while not connected"
+            );
         }
-    }
-
-    /// A peer subscribed: publish what found nobody before.
-    fn publish_unsent(&mut self) {
-        if self.unsent.is_empty() {
-            return;
-        }
-        let unsent = std::mem::take(&mut self.unsent);
-        self.unsent_bytes = 0;
-        tracing::debug!(
-            messages = unsent.len(),
-            "publishing gossip kept until a peer subscribed"
-        );
-        for bytes in unsent {
-            self.publish(bytes);
+        for message in owed {
+            self.gossip_to(index, message);
         }
     }
 
     fn send_frame(&mut self, to: u16, frame: codec::Request) {
+        assert!(usize::from(to) < self.slots.len() && to != self.config.me);
+        if !self.ready(to) {
+            self.shared.metrics.frames_dropped_peer.inc();
+            tracing::debug!(to, "frame dropped: peer not connected");
+            return;
+        }
+        if self.is_legacy(to) {
+            return self.request_frame(to, frame);
+        }
+        let record = Record {
+            kind: Kind::Frame,
+            bytes: frame,
+        };
+        match self.link(to).try_send(record) {
+            Ok(()) => {
+                self.shared.metrics.frames_out.inc();
+            }
+            Err(_) => {
+                self.shared.metrics.frames_dropped_peer.inc();
+                tracing::debug!(to, "frame dropped: the peer's stream is behind");
+            }
+        }
+    }
+
+    /// Whether `to` is another admitted peer with a connection.
+    fn ready(&self, to: u16) -> bool {
+        let slot = &self.slots[usize::from(to)];
+        to != self.config.me && slot.admitted && self.swarm.is_connected(&slot.id)
+    }
+
+    /// Whether `to` speaks only request-response and gossipsub.
+    fn is_legacy(&self, to: u16) -> bool {
+        self.shared.legacy.load(Relaxed) & (1u64 << to) != 0
+    }
+
+    /// The link to `to`, its writer started on first use.
+    fn link(&mut self, to: u16) -> &Link {
         let index = usize::from(to);
-        assert!(index < self.slots.len() && to != self.config.me);
-        let slot = &mut self.slots[index];
-        if !slot.admitted
-            || !self.swarm.is_connected(&slot.id)
-            || slot.in_flight >= self.config.frames_in_flight_max
-        {
+        let peer = self.slots[index].id;
+        self.slots[index].link.get_or_insert_with(|| {
+            Writer {
+                to,
+                peer,
+                control: self.control.clone(),
+                timeout: self.config.request_timeout,
+                shared: Arc::clone(&self.shared),
+                commands: self.commands_tx.clone(),
+            }
+            .spawn(self.config.frames_in_flight_max as usize)
+        })
+    }
+
+    /// Sends a frame by request-response, to a peer of an earlier version.
+    fn request_frame(&mut self, to: u16, frame: codec::Request) {
+        let slot = &mut self.slots[usize::from(to)];
+        if slot.in_flight >= self.config.frames_in_flight_max {
             self.shared.metrics.frames_dropped_peer.inc();
             tracing::debug!(
                 to,
                 in_flight = slot.in_flight,
-                "frame dropped: peer not ready"
+                "frame dropped: too many in flight"
             );
             return;
         }
@@ -407,6 +505,7 @@ impl Task {
                     addr: None,
                     admitted: false,
                     validator: false,
+                    link: None,
                     in_flight: 0,
                     backoff: self.config.redial_backoff_min,
                     redial_at: None,
@@ -421,14 +520,22 @@ impl Task {
                 continue;
             }
             slot.admitted = peer.admitted;
+            let mut admitted = self
+                .shared
+                .admitted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let allow = &mut self.swarm.behaviour_mut().allow;
             if peer.admitted {
+                admitted.insert(slot.id, peer.index);
                 allow.allow_peer(slot.id);
                 tracing::info!(peer = peer.index, key = %peer.key, "peer admitted");
                 slot.backoff = self.config.redial_backoff_min;
                 slot.redial_at = slot.addr.is_some().then_some(now);
             } else {
                 // Closes its connections; `ConnectionClosed` clears its bit.
+                admitted.remove(&slot.id);
+                slot.link = None;
                 allow.disallow_peer(slot.id);
                 tracing::info!(peer = peer.index, key = %peer.key, "peer no longer admitted: disconnected");
                 slot.redial_at = None;
@@ -538,8 +645,11 @@ impl Task {
                 self.slots[usize::from(index)].redial_at = None;
                 if num_established.get() == 1 {
                     tracing::info!(peer = index, addr = %endpoint.get_remote_address(), "validator connected");
+                    // It may have been upgraded: try its stream again.
+                    self.shared.legacy.fetch_and(!(1u64 << index), Relaxed);
                     self.set_connected(index, true);
                     self.emit(NetEvent::PeerConnected(index));
+                    self.send_backlog(index);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -626,6 +736,7 @@ impl Task {
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::Allow(never) | BehaviourEvent::Limits(never) => match never {},
+            BehaviourEvent::Streams(()) => {}
             BehaviourEvent::Consensus(event) => self.on_consensus_event(event),
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
             BehaviourEvent::Gossipsub(event) => self.on_gossip_event(event),
@@ -773,17 +884,7 @@ impl Task {
                 );
                 return;
             }
-            gossipsub::Event::Subscribed { topic, .. } => {
-                if topic == self.topic {
-                    self.publish_unsent();
-                }
-                return;
-            }
             _ => return,
-        };
-        let id = GossipId {
-            message: message_id,
-            propagation_source,
         };
         let forwarder = self.validator(&propagation_source, "gossip forwarder");
         let author = match message.source {
@@ -791,7 +892,7 @@ impl Task {
             None => None,
         };
         let (Some(_), Some(from)) = (forwarder, author) else {
-            self.report(&id, MessageAcceptance::Reject);
+            self.report(&message_id, &propagation_source, MessageAcceptance::Reject);
             return;
         };
         let items = match gossip::unpack(&message.data, self.config.gossip_bytes_max) {
@@ -799,18 +900,18 @@ impl Task {
             Err(error) => {
                 self.shared.metrics.malformed_gossip.inc();
                 tracing::debug!(from, %error, "refusing a malformed gossip message");
-                self.report(&id, MessageAcceptance::Reject);
+                self.report(&message_id, &propagation_source, MessageAcceptance::Reject);
                 return;
             }
         };
         self.shared.metrics.gossip_in.inc();
-        let delivered = self.emit(NetEvent::Gossip {
-            from,
-            id: id.clone(),
-            items,
+        let id = GossipId(Via::Gossipsub {
+            message: message_id.clone(),
+            propagation_source,
         });
+        let delivered = self.emit(NetEvent::Gossip { from, id, items });
         if !delivered {
-            self.report(&id, MessageAcceptance::Ignore);
+            self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
         }
     }
 
@@ -827,11 +928,16 @@ impl Task {
         self.swarm.close_connection(event.connection);
     }
 
-    fn report(&mut self, id: &GossipId, acceptance: MessageAcceptance) {
+    fn report(
+        &mut self,
+        message: &gossipsub::MessageId,
+        propagation_source: &PeerId,
+        acceptance: MessageAcceptance,
+    ) {
         self.swarm
             .behaviour_mut()
             .gossipsub
-            .report_message_validation_result(&id.message, &id.propagation_source, acceptance);
+            .report_message_validation_result(message, propagation_source, acceptance);
     }
 
     fn on_identify_event(&mut self, event: identify::Event) {
@@ -875,21 +981,6 @@ impl Task {
     /// Hands an event to the node without waiting; counts it if the queue
     /// is full or gone.
     fn emit(&self, event: NetEvent) -> bool {
-        match self.events.try_send(event) {
-            Ok(()) => true,
-            Err(e) => {
-                self.shared.metrics.events_dropped_queue_full.inc();
-                let kind = match e.into_inner() {
-                    NetEvent::Frame { .. } => "frame",
-                    NetEvent::Gossip { .. } => "gossip",
-                    NetEvent::SyncRequest { .. } => "sync request",
-                    NetEvent::PeerConnected(_) => "peer connected",
-                    NetEvent::PeerDisconnected(_) => "peer disconnected",
-                    NetEvent::Rejected { .. } => "rejected",
-                };
-                tracing::debug!(kind, "event queue full or closed, event dropped");
-                false
-            }
-        }
+        self.shared.emit(&self.events, event)
     }
 }

@@ -1,0 +1,373 @@
+//! Consensus frames and mempool gossip over one long-lived stream per peer
+//! and direction (`/lotline/consensus/2`).
+//!
+//! Request-response (`/lotline/consensus/1`) opened a stream, negotiated it,
+//! waited for an empty ack and armed a timer for every frame, and every
+//! frame crossed both swarm tasks: at four validators, twelve frames a
+//! block per validator, that was most of the transport's CPU and, on a busy
+//! runtime, about 5 ms a hop (docs/performance.md, session 26). gossipsub
+//! delivered each gossip message about three times to every validator (its
+//! author's copy and the mesh's forwards) and added its own control
+//! messages. Here a [`Writer`] task per peer opens one stream and writes
+//! [`Record`]s into it as they come, several at once when they queue up;
+//! on the other side a reader task per inbound stream hands each record to
+//! the node directly. A validator's gossip reaches each peer once, from its
+//! author, on the stream its consensus frames take: the bodies gossiped
+//! before a proposal arrive before it.
+//!
+//! A record on the stream is a `u32` big-endian length, then a kind byte
+//! ([`Kind`]), then the frame or the packed gossip message ([`super::gossip`]).
+//!
+//! Delivery stays fire-and-forget, with the same bounds:
+//! - at most [`super::NetConfig::frames_in_flight_max`] records wait for a
+//!   peer's writer; more are dropped (and counted), as consensus
+//!   retransmits and a voter fetches the bodies it misses from the
+//!   proposer. A peer that stops reading stalls its writer on yamux's
+//!   window, and then its queue fills;
+//! - a write or a stream opening that takes longer than
+//!   [`super::NetConfig::request_timeout`] fails the records (counted),
+//!   and the stream is opened again for the next ones; so does a stream the
+//!   peer closed or reset (it refused a record);
+//! - a peer that does not speak `/lotline/consensus/2` (a node of an
+//!   earlier version, during a rolling upgrade) is marked, and frames to it
+//!   go by request-response and gossip by gossipsub until it reconnects;
+//! - inbound records are capped by [`super::NetConfig::frame_bytes_max`]
+//!   or [`super::NetConfig::gossip_bytes_max`] by kind, refused on the
+//!   length prefix and kind byte, and a peer may hold at most
+//!   [`INBOUND_STREAMS_PER_PEER_MAX`] streams open at once.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::identity::PeerId;
+use libp2p::{Stream, StreamProtocol};
+use libp2p_stream::{Control, IncomingStreams, OpenStreamError};
+use tokio::sync::mpsc;
+
+use super::{Command, GossipId, NetEvent, Shared, codec, gossip};
+
+/// Consensus frames and gossip, one stream per peer and direction: records
+/// of a `u32` big-endian length, a [`Kind`] byte and the bytes, no
+/// acknowledgement.
+pub const STREAM_PROTOCOL: StreamProtocol = StreamProtocol::new("/lotline/consensus/2");
+
+/// Inbound consensus streams one peer may hold open at once: one per
+/// connection (two at most) and the streams a writer re-opened while the
+/// reader of its last one has not seen it close yet.
+pub const INBOUND_STREAMS_PER_PEER_MAX: u32 = 4;
+
+/// Frames written to a stream in one write when they queued up, in bytes
+/// (one frame is always written whole, however large).
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+
+/// What a record carries: its first byte after the length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Kind {
+    /// A consensus frame, at most `frame_bytes_max` bytes.
+    Frame = 0,
+    /// A packed gossip message ([`super::gossip::pack`]), at most
+    /// `gossip_bytes_max` bytes.
+    Gossip = 1,
+}
+
+impl Kind {
+    fn of(byte: u8) -> Option<Kind> {
+        match byte {
+            0 => Some(Kind::Frame),
+            1 => Some(Kind::Gossip),
+            _ => None,
+        }
+    }
+}
+
+/// One record for a peer's stream; a broadcast shares the bytes.
+#[derive(Clone, Debug)]
+pub(super) struct Record {
+    pub kind: Kind,
+    pub bytes: codec::Request,
+}
+
+/// The sending half of a peer's link: records for its [`Writer`].
+pub(super) type Link = mpsc::Sender<Record>;
+
+/// Writes one peer's records into its stream.
+pub(super) struct Writer {
+    pub to: u16,
+    pub peer: PeerId,
+    pub control: Control,
+    pub timeout: Duration,
+    pub shared: Arc<Shared>,
+    /// Where records go back when the peer only speaks request-response
+    /// and gossipsub (weak: the swarm task stops once every handle is gone).
+    pub commands: mpsc::WeakSender<Command>,
+}
+
+impl Writer {
+    /// Spawns the writer; it ends when the returned link is dropped.
+    pub(super) fn spawn(self, capacity: usize) -> Link {
+        let (link, records) = mpsc::channel(capacity.max(1));
+        tokio::spawn(self.run(records));
+        link
+    }
+
+    async fn run(mut self, mut records: mpsc::Receiver<Record>) {
+        let mut stream: Option<Stream> = None;
+        let mut batch: Vec<Record> = Vec::new();
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            // The peer never writes to our stream: anything it reads means
+            // the stream closed or was reset (the peer refused a frame, or
+            // its reader stopped). Noticed now, the next frame goes on a
+            // fresh stream instead of into a dead one.
+            let received = match stream.as_mut() {
+                None => records.recv_many(&mut batch, 1).await,
+                Some(open) => {
+                    let mut probe = [0u8; 1];
+                    tokio::select! {
+                        received = records.recv_many(&mut batch, 1) => received,
+                        closed = open.read(&mut probe) => {
+                            tracing::debug!(to = self.to, ?closed, "consensus stream closed by the peer");
+                            // Counted as one frame: the one it refused, if any.
+                            self.shared.metrics.frames_failed.inc();
+                            stream = None;
+                            continue;
+                        }
+                    }
+                }
+            };
+            if received == 0 {
+                return;
+            }
+            let mut len = batch[0].bytes.len();
+            while len < WRITE_BATCH_BYTES {
+                match records.try_recv() {
+                    Ok(record) => {
+                        len += record.bytes.len();
+                        batch.push(record);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let count = batch.len() as u64;
+            let metrics = Arc::clone(&self.shared.metrics);
+            if !self.shared.is_connected(self.to) {
+                stream = None;
+                metrics.frames_dropped_peer.inc_by(count);
+                batch.clear();
+                continue;
+            }
+            if stream.is_none() {
+                match self.open().await {
+                    Ok(opened) => stream = Some(opened),
+                    Err(Opened::Legacy) => {
+                        let Some(commands) = self.commands.upgrade() else {
+                            return;
+                        };
+                        for record in batch.drain(..) {
+                            let to = self.to;
+                            if commands.try_send(Command::Unlinked { to, record }).is_err() {
+                                metrics.frames_dropped_queue_full.inc();
+                            }
+                        }
+                        continue;
+                    }
+                    Err(Opened::Failed) => {
+                        metrics.frames_failed.inc_by(count);
+                        batch.clear();
+                        continue;
+                    }
+                }
+            }
+            bytes.clear();
+            for record in batch.drain(..) {
+                // The handle refused records over the caps, so this fits.
+                let Ok(prefix) = u32::try_from(record.bytes.len() + 1) else {
+                    continue;
+                };
+                bytes.extend_from_slice(&prefix.to_be_bytes());
+                bytes.push(record.kind as u8);
+                bytes.extend_from_slice(&record.bytes);
+            }
+            let Some(open) = stream.as_mut() else {
+                continue;
+            };
+            let written = tokio::time::timeout(self.timeout, async {
+                open.write_all(&bytes).await?;
+                open.flush().await
+            })
+            .await;
+            if !matches!(written, Ok(Ok(()))) {
+                tracing::debug!(to = self.to, ?written, "consensus stream broke; reopening");
+                metrics.frames_failed.inc_by(count);
+                stream = None;
+            }
+            // Frames are only small; a batch that grew large is not kept.
+            if bytes.capacity() > 4 * WRITE_BATCH_BYTES {
+                bytes = Vec::new();
+            }
+        }
+    }
+
+    async fn open(&mut self) -> Result<Stream, Opened> {
+        let opened = tokio::time::timeout(
+            self.timeout,
+            self.control.open_stream(self.peer, STREAM_PROTOCOL),
+        )
+        .await;
+        match opened {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(OpenStreamError::UnsupportedProtocol(_))) => {
+                tracing::info!(
+                    to = self.to,
+                    "peer does not speak {STREAM_PROTOCOL}: frames go by request-response"
+                );
+                self.shared.legacy.fetch_or(1u64 << self.to, Relaxed);
+                Err(Opened::Legacy)
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(to = self.to, %error, "consensus stream not opened");
+                Err(Opened::Failed)
+            }
+            Err(_) => {
+                tracing::debug!(to = self.to, "consensus stream not opened in time");
+                Err(Opened::Failed)
+            }
+        }
+    }
+}
+
+/// Why [`Writer::open`] has no stream.
+enum Opened {
+    /// The peer speaks only request-response.
+    Legacy,
+    Failed,
+}
+
+/// Takes the inbound consensus streams and reads each in its own task.
+pub(super) struct Acceptor {
+    pub incoming: IncomingStreams,
+    pub shared: Arc<Shared>,
+    pub events: mpsc::Sender<NetEvent>,
+    pub frame_bytes_max: u32,
+    pub gossip_bytes_max: u32,
+}
+
+impl Acceptor {
+    pub(super) fn spawn(self) {
+        tokio::spawn(self.run());
+    }
+
+    async fn run(mut self) {
+        let open: Arc<Mutex<HashMap<u16, u32>>> = Arc::default();
+        while let Some((peer, stream)) = self.incoming.next().await {
+            let Some(from) = self.shared.admitted_index(&peer) else {
+                self.shared.metrics.unknown_peer_messages.inc();
+                tracing::warn!(%peer, "consensus stream from a non-validator dropped");
+                continue;
+            };
+            {
+                let mut open = open.lock().unwrap_or_else(PoisonError::into_inner);
+                let streams = open.entry(from).or_default();
+                if *streams >= INBOUND_STREAMS_PER_PEER_MAX {
+                    tracing::debug!(from, "consensus stream refused: too many open");
+                    continue; // dropping it resets the stream
+                }
+                *streams += 1;
+            }
+            let reader = Reader {
+                from,
+                stream,
+                shared: Arc::clone(&self.shared),
+                events: self.events.clone(),
+                frame_bytes_max: self.frame_bytes_max,
+                gossip_bytes_max: self.gossip_bytes_max,
+                open: Arc::clone(&open),
+            };
+            tokio::spawn(reader.run());
+        }
+    }
+}
+
+/// Reads one inbound stream's records and hands them to the node.
+struct Reader {
+    from: u16,
+    stream: Stream,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<NetEvent>,
+    frame_bytes_max: u32,
+    gossip_bytes_max: u32,
+    open: Arc<Mutex<HashMap<u16, u32>>>,
+}
+
+impl Reader {
+    /// Reads until the stream ends or a record is refused; returning drops
+    /// the stream, which resets it, and the writer opens a fresh one.
+    async fn run(mut self) {
+        let from = self.from;
+        loop {
+            let event = match self.read_record().await {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::debug!(from, %error, "consensus stream ended");
+                    return;
+                }
+            };
+            self.shared.emit(&self.events, event);
+        }
+    }
+
+    async fn read_record(&mut self) -> io::Result<NetEvent> {
+        let metrics = &self.shared.metrics;
+        let from = self.from;
+        let len = codec::read_len(&mut self.stream).await?;
+        let mut kind = [0u8; 1];
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "empty record"));
+        }
+        self.stream.read_exact(&mut kind).await?;
+        let kind = Kind::of(kind[0]).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown record kind {}", kind[0]),
+            )
+        })?;
+        let max = match kind {
+            Kind::Frame => self.frame_bytes_max,
+            Kind::Gossip => self.gossip_bytes_max,
+        };
+        codec::check_len(len - 1, max, metrics)?;
+        let bytes = codec::read_body(&mut self.stream, len - 1).await?;
+        match kind {
+            Kind::Frame => {
+                metrics.frames_in.inc();
+                Ok(NetEvent::Frame { from, bytes })
+            }
+            Kind::Gossip => {
+                let items = gossip::unpack(&bytes, self.gossip_bytes_max).map_err(|error| {
+                    metrics.malformed_gossip.inc();
+                    io::Error::new(io::ErrorKind::InvalidData, error.to_string())
+                })?;
+                metrics.gossip_in.inc();
+                Ok(NetEvent::Gossip {
+                    from,
+                    id: GossipId::direct(),
+                    items,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(streams) = open.get_mut(&self.from) {
+            *streams = streams.saturating_sub(1);
+        }
+    }
+}
