@@ -32,6 +32,8 @@ use lotline_fuzz::{client_key, engine, genesis, node_key, org_index};
 use lotline_node::NodeConfig;
 use lotline_node::consensus::bft::{Frame, SyncRequest, SyncResponse};
 use lotline_node::epcis::query::page_token;
+use lotline_node::net::gossip;
+use lotline_node::net::link::{Caps, Kind, encode_record};
 use lotline_node::store::BlockRecord;
 use lotline_node::store::index::Position;
 use serde_json::{Value, json};
@@ -385,10 +387,31 @@ fn messages(out: &mut Out, run: &Run) {
                 .to_vec();
             frame.extend_from_slice(&bytes);
             out.write("net_frame", &format!("{name}.bin"), &frame);
+            let mut record = Vec::new();
+            if encode_record(Kind::Frame, &bytes, LINK_CAPS, &mut record).is_some() {
+                out.write("net_record", &format!("{name}.bin"), &record);
+            }
         }
     }
     out.write("net_frame", "empty-ack.bin", &[0, 0, 0, 0]);
+    // Gossip travels on the same stream: a packed message of two items.
+    let packed = gossip::pack(
+        vec![b"attestation one".to_vec(), b"attestation two".to_vec()],
+        LINK_CAPS.gossip,
+    );
+    for (i, message) in packed.iter().enumerate() {
+        let mut record = Vec::new();
+        if encode_record(Kind::Gossip, message, LINK_CAPS, &mut record).is_some() {
+            out.write("net_record", &format!("gossip{i}.bin"), &record);
+        }
+    }
 }
+
+/// The caps of the `net_record` target.
+const LINK_CAPS: Caps = Caps {
+    frame: 4096,
+    gossip: 16 * 1024,
+};
 
 /// Blocks, block records, sync answers, receipts and a proof bundle.
 fn blocks_and_receipts(out: &mut Out, run: &Run) {

@@ -267,8 +267,13 @@ impl Node {
                 &history,
                 store.height(),
             )?;
-            let (net, net_events) =
-                Network::start(net_config, &key).map_err(|e| StartError::Network(e.to_string()))?;
+            let (events_tx, events) = std::sync::mpsc::sync_channel(bft::EVENTS_MAX);
+            let sink = bft::ActorSink {
+                tx: events_tx.clone(),
+                shared: shared.clone(),
+            };
+            let net = Network::start_with(net_config, &key, Arc::new(sink))
+                .map_err(|e| StartError::Network(e.to_string()))?;
             shared.metrics.register(|r| net.metrics().register(r));
             let start = epochs.start(&current);
             let mut engine_config =
@@ -293,8 +298,6 @@ impl Node {
                 last_finalized,
             )
             .map_err(|e| StartError::Restore(e.to_string()))?;
-            let (events_tx, events) = std::sync::mpsc::sync_channel(bft::EVENTS_MAX);
-            bft::bridge(net_events, events_tx.clone(), shared.clone());
             let indexer = Indexer::start(store.reader(), shared.clone(), store.height())
                 .map_err(StartError::Thread)?;
             let actor = BftActor {

@@ -237,6 +237,70 @@ async fn four_validators_exchange_frames_sync_and_gossip() {
     );
 }
 
+/// Gossip from `from` until every node in `to` has had one, each message
+/// reported accepted (as the node does).
+async fn gossip_reaches(nodes: &mut [Node], from: usize, to: &[usize]) {
+    let mut got = vec![false; to.len()];
+    let deadline = Instant::now() + WAIT;
+    let mut round = 0u32;
+    while got.contains(&false) {
+        assert!(
+            Instant::now() < deadline,
+            "gossip from {from} reached {got:?}"
+        );
+        round += 1;
+        nodes[from]
+            .handle
+            .gossip(format!("from {from}, round {round}").into_bytes())
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        for (slot, &i) in to.iter().enumerate() {
+            while let Ok(event) = nodes[i].events.try_recv() {
+                if let NetEvent::Gossip { from: f, id, items } = event {
+                    assert_eq!(usize::from(f), from);
+                    nodes[i].handle.report_gossip(id, true).unwrap();
+                    got[slot] |= items[0].starts_with(format!("from {from},").as_bytes());
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_an_earlier_version_is_reached_by_request_response_and_gossipsub() {
+    init_tracing();
+    let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate()).collect();
+    let ports = free_ports(3);
+    // Nodes 0 and 1 speak the consensus stream; node 2 speaks as an
+    // earlier version did: request-response frames, gossipsub gossip.
+    let mut nodes: Vec<Node> = (0..3)
+        .map(|me| {
+            let mut config = config(&keys, &ports, me, &[true; 3]);
+            config.streams = me != 2;
+            start(config, &keys[me])
+        })
+        .collect();
+    fully_connected(&nodes).await;
+
+    for from in 0..3u16 {
+        let frame = format!("notarize, from {from}").into_bytes();
+        nodes[usize::from(from)]
+            .handle
+            .broadcast(frame.clone())
+            .unwrap();
+        for to in (0..3).filter(|to| *to != usize::from(from)) {
+            expect(&mut nodes[to], WAIT, "broadcast", frame_from(from, &frame)).await;
+        }
+    }
+    gossip_reaches(&mut nodes, 0, &[1, 2]).await;
+    gossip_reaches(&mut nodes, 2, &[0, 1]).await;
+    for node in &nodes {
+        let metrics = node.handle.metrics();
+        assert_eq!(metrics.frames_failed.get(), 0);
+        assert_eq!(metrics.unknown_peer_messages.get(), 0);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_validator_is_disconnected_and_unheard() {
     init_tracing();

@@ -28,7 +28,7 @@ use super::evidence;
 use super::mend::{self, Mend};
 use super::{BlockPolicy, Halt};
 use crate::admission::{self, Admission};
-use crate::net::{NetError, NetEvent, NetworkHandle};
+use crate::net::{EventSink, NetError, NetEvent, NetworkHandle};
 use crate::state::Shared;
 use crate::store::vote_journal::{KeepAbove, VoteJournal};
 use crate::store::{BlockRecord, NotFresh, Store, StoreReader};
@@ -115,24 +115,27 @@ pub enum Event {
     Mend(mend::Round),
 }
 
-/// Forwards network events to the actor's channel; drops (and counts) when
-/// the actor is behind, which consensus tolerates by retransmitting.
-pub fn bridge(
-    mut net: tokio::sync::mpsc::Receiver<NetEvent>,
-    tx: SyncSender<Event>,
-    shared: Arc<Shared>,
-) {
-    tokio::spawn(async move {
-        while let Some(event) = net.recv().await {
-            match tx.try_send(Event::Net(event)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    shared.metrics.consensus_dropped.inc();
-                }
-                Err(TrySendError::Disconnected(_)) => return,
+/// The actor's queue as the network's [`EventSink`]: frames, gossip and
+/// sync requests go from the stream readers and the swarm task straight to
+/// the actor, with no task in between. Full, it drops (and counts), which
+/// consensus tolerates by retransmitting.
+#[derive(Debug)]
+pub struct ActorSink {
+    pub tx: SyncSender<Event>,
+    pub shared: Arc<Shared>,
+}
+
+impl EventSink for ActorSink {
+    fn deliver(&self, event: NetEvent) -> bool {
+        match self.tx.try_send(Event::Net(event)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.shared.metrics.consensus_dropped.inc();
+                false
             }
+            Err(TrySendError::Disconnected(_)) => false,
         }
-    });
+    }
 }
 
 #[derive(Debug)]

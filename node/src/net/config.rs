@@ -76,16 +76,19 @@ pub struct NetConfig {
     /// Names the gossip topic and the identify protocol version, so nodes of
     /// two chains that share a key never mix traffic.
     pub chain_id: Digest,
-    /// Largest frame on `/lotline/consensus/1`, both directions.
+    /// Largest consensus frame, both directions (`/lotline/consensus/2`
+    /// and `/1`).
     pub frame_bytes_max: u32,
     /// Largest request on `/lotline/sync/1`.
     pub sync_request_bytes_max: u32,
     /// Largest response on `/lotline/sync/1`.
     pub sync_response_bytes_max: u32,
-    /// gossipsub `max_transmit_size`, the same on every node: the largest
-    /// gossip message, with its items packed ([`super::gossip`]).
+    /// The largest gossip message, with its items packed
+    /// ([`super::gossip`]), on the consensus stream and as gossipsub's
+    /// `max_transmit_size`; the same on every node.
     pub gossip_bytes_max: u32,
-    /// A consensus frame not acknowledged in this time counts as failed.
+    /// A consensus stream not opened, or records not written, in this time
+    /// fail (and a frame sent by request-response not acknowledged).
     pub request_timeout: Duration,
     /// A sync request not answered in this time fails; also how long the
     /// node's actor has to answer an inbound one.
@@ -107,10 +110,16 @@ pub struct NetConfig {
     /// Capacity of the command queue (handle → task) and of the event queue
     /// (task → node).
     pub queue_len: usize,
-    /// Unacknowledged consensus frames per peer; more are dropped.
+    /// Records (frames and gossip) waiting for a peer's stream, or frames
+    /// unacknowledged by a peer of an earlier version; more are dropped.
     pub frames_in_flight_max: u32,
     /// Sync requests in flight, each direction, over all peers.
     pub sync_in_flight_max: u32,
+    /// Speak `/lotline/consensus/2` ([`super::link`]). `false` makes the
+    /// node speak as one of an earlier version: consensus frames by
+    /// request-response and gossip by gossipsub only. For rehearsing a
+    /// rolling upgrade (node/tests/net_permissioned.rs); not a setting.
+    pub streams: bool,
 }
 
 /// A broken constraint in a [`NetConfig`], naming the field.
@@ -168,6 +177,7 @@ impl NetConfig {
             queue_len: 1024,
             frames_in_flight_max: 64,
             sync_in_flight_max: 16,
+            streams: true,
         }
     }
 
@@ -288,6 +298,14 @@ impl NetConfig {
 
     /// The identify protocol version; a peer announcing another one is on
     /// another chain and is disconnected.
+    /// The caps of the records on a consensus stream, by kind.
+    pub fn link_caps(&self) -> super::link::Caps {
+        super::link::Caps {
+            frame: self.frame_bytes_max,
+            gossip: self.gossip_bytes_max,
+        }
+    }
+
     pub fn protocol_version(&self) -> String {
         format!("/lotline/{}/1", self.chain_id.to_hex())
     }

@@ -42,13 +42,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::identity::PeerId;
 use libp2p::{Stream, StreamProtocol};
 use libp2p_stream::{Control, IncomingStreams, OpenStreamError};
 use tokio::sync::mpsc;
 
-use super::{Command, GossipId, NetEvent, Shared, codec, gossip};
+use super::{Command, GossipId, NetEvent, NetMetrics, Shared, codec, gossip};
 
 /// Consensus frames and gossip, one stream per peer and direction: records
 /// of a `u32` big-endian length, a [`Kind`] byte and the bytes, no
@@ -67,7 +67,7 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// What a record carries: its first byte after the length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub(super) enum Kind {
+pub enum Kind {
     /// A consensus frame, at most `frame_bytes_max` bytes.
     Frame = 0,
     /// A packed gossip message ([`super::gossip::pack`]), at most
@@ -83,6 +83,63 @@ impl Kind {
             _ => None,
         }
     }
+}
+
+/// The largest body of each [`Kind`] a reader takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    pub frame: u32,
+    pub gossip: u32,
+}
+
+impl Caps {
+    fn of(self, kind: Kind) -> u32 {
+        match kind {
+            Kind::Frame => self.frame,
+            Kind::Gossip => self.gossip,
+        }
+    }
+}
+
+/// Appends one record to `out`: the length of what follows, the kind, the
+/// body. `None` (and nothing appended) for a body over `caps`.
+pub fn encode_record(kind: Kind, body: &[u8], caps: Caps, out: &mut Vec<u8>) -> Option<()> {
+    if body.len() > caps.of(kind) as usize {
+        return None;
+    }
+    let len = u32::try_from(body.len() + 1).ok()?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(kind as u8);
+    out.extend_from_slice(body);
+    Some(())
+}
+
+/// Reads one record. The length and kind are checked against `caps` before
+/// the body is read, and the body grows only as its bytes arrive
+/// ([`codec::read_body`]): a peer makes us hold at most what it sent, and
+/// never more than the cap of the kind it names.
+pub async fn read_record<T>(
+    io: &mut T,
+    caps: Caps,
+    metrics: &NetMetrics,
+) -> io::Result<(Kind, Vec<u8>)>
+where
+    T: AsyncRead + Unpin + Send,
+{
+    let len = codec::read_len(io).await?;
+    let Some(body_len) = len.checked_sub(1) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "empty record"));
+    };
+    let mut kind = [0u8; 1];
+    io.read_exact(&mut kind).await?;
+    let kind = Kind::of(kind[0]).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown record kind {}", kind[0]),
+        )
+    })?;
+    codec::check_len(body_len, caps.of(kind), metrics)?;
+    Ok((kind, codec::read_body(io, body_len).await?))
 }
 
 /// One record for a peer's stream; a broadcast shares the bytes.
@@ -101,6 +158,7 @@ pub(super) struct Writer {
     pub peer: PeerId,
     pub control: Control,
     pub timeout: Duration,
+    pub caps: Caps,
     pub shared: Arc<Shared>,
     /// Where records go back when the peer only speaks request-response
     /// and gossipsub (weak: the swarm task stops once every handle is gone).
@@ -185,13 +243,8 @@ impl Writer {
             }
             bytes.clear();
             for record in batch.drain(..) {
-                // The handle refused records over the caps, so this fits.
-                let Ok(prefix) = u32::try_from(record.bytes.len() + 1) else {
-                    continue;
-                };
-                bytes.extend_from_slice(&prefix.to_be_bytes());
-                bytes.push(record.kind as u8);
-                bytes.extend_from_slice(&record.bytes);
+                // The handle refused records over the caps: none is skipped.
+                let _ = encode_record(record.kind, &record.bytes, self.caps, &mut bytes);
             }
             let Some(open) = stream.as_mut() else {
                 continue;
@@ -252,9 +305,7 @@ enum Opened {
 pub(super) struct Acceptor {
     pub incoming: IncomingStreams,
     pub shared: Arc<Shared>,
-    pub events: mpsc::Sender<NetEvent>,
-    pub frame_bytes_max: u32,
-    pub gossip_bytes_max: u32,
+    pub caps: Caps,
 }
 
 impl Acceptor {
@@ -283,9 +334,7 @@ impl Acceptor {
                 from,
                 stream,
                 shared: Arc::clone(&self.shared),
-                events: self.events.clone(),
-                frame_bytes_max: self.frame_bytes_max,
-                gossip_bytes_max: self.gossip_bytes_max,
+                caps: self.caps,
                 open: Arc::clone(&open),
             };
             tokio::spawn(reader.run());
@@ -298,9 +347,7 @@ struct Reader {
     from: u16,
     stream: Stream,
     shared: Arc<Shared>,
-    events: mpsc::Sender<NetEvent>,
-    frame_bytes_max: u32,
-    gossip_bytes_max: u32,
+    caps: Caps,
     open: Arc<Mutex<HashMap<u16, u32>>>,
 }
 
@@ -310,45 +357,27 @@ impl Reader {
     async fn run(mut self) {
         let from = self.from;
         loop {
-            let event = match self.read_record().await {
+            let event = match self.next_event().await {
                 Ok(event) => event,
                 Err(error) => {
                     tracing::debug!(from, %error, "consensus stream ended");
                     return;
                 }
             };
-            self.shared.emit(&self.events, event);
+            self.shared.emit(event);
         }
     }
 
-    async fn read_record(&mut self) -> io::Result<NetEvent> {
+    async fn next_event(&mut self) -> io::Result<NetEvent> {
         let metrics = &self.shared.metrics;
         let from = self.from;
-        let len = codec::read_len(&mut self.stream).await?;
-        let mut kind = [0u8; 1];
-        if len == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "empty record"));
-        }
-        self.stream.read_exact(&mut kind).await?;
-        let kind = Kind::of(kind[0]).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unknown record kind {}", kind[0]),
-            )
-        })?;
-        let max = match kind {
-            Kind::Frame => self.frame_bytes_max,
-            Kind::Gossip => self.gossip_bytes_max,
-        };
-        codec::check_len(len - 1, max, metrics)?;
-        let bytes = codec::read_body(&mut self.stream, len - 1).await?;
-        match kind {
-            Kind::Frame => {
+        match read_record(&mut self.stream, self.caps, metrics).await? {
+            (Kind::Frame, bytes) => {
                 metrics.frames_in.inc();
                 Ok(NetEvent::Frame { from, bytes })
             }
-            Kind::Gossip => {
-                let items = gossip::unpack(&bytes, self.gossip_bytes_max).map_err(|error| {
+            (Kind::Gossip, bytes) => {
+                let items = gossip::unpack(&bytes, self.caps.gossip).map_err(|error| {
                     metrics.malformed_gossip.inc();
                     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
                 })?;
@@ -368,6 +397,87 @@ impl Drop for Reader {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(streams) = open.get_mut(&self.from) {
             *streams = streams.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use futures::io::Cursor;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CAPS: Caps = Caps {
+        frame: 100,
+        gossip: 1_000,
+    };
+
+    fn read(wire: &[u8], metrics: &NetMetrics) -> io::Result<(Kind, Vec<u8>)> {
+        block_on(read_record(&mut Cursor::new(wire), CAPS, metrics))
+    }
+
+    #[test]
+    fn each_kind_is_capped_by_its_own_limit_before_its_body_is_read() {
+        let metrics = NetMetrics::default();
+        let mut wire = Vec::new();
+        encode_record(Kind::Gossip, &[1; 1_000], CAPS, &mut wire).unwrap();
+        assert_eq!(
+            read(&wire, &metrics).unwrap(),
+            (Kind::Gossip, vec![1; 1_000])
+        );
+        // A frame the size of a gossip message is over the frame cap: the
+        // prefix and kind alone refuse it.
+        let mut prefix = 1_001u32.to_be_bytes().to_vec();
+        prefix.push(Kind::Frame as u8);
+        let error = read(&prefix, &metrics).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(metrics.oversized_frames.get(), 1);
+        // And the writer does not encode one.
+        let mut out = Vec::new();
+        assert!(encode_record(Kind::Frame, &[0; 101], CAPS, &mut out).is_none());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn empty_unknown_and_truncated_records_are_errors() {
+        let metrics = NetMetrics::default();
+        let empty = read(&[0, 0, 0, 0], &metrics).unwrap_err();
+        assert!(empty.to_string().contains("empty record"), "{empty}");
+        let unknown = read(&[0, 0, 0, 1, 7], &metrics).unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown record kind 7"),
+            "{unknown}"
+        );
+        let truncated = read(&[0, 0, 0, 5, 0, 1, 2], &metrics).unwrap_err();
+        assert_eq!(truncated.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(metrics.oversized_frames.get(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn records_read_back_as_written_in_order(
+            records in prop::collection::vec((any::<bool>(), prop::collection::vec(any::<u8>(), 0..100)), 0..20),
+        ) {
+            let metrics = NetMetrics::default();
+            let mut wire = Vec::new();
+            for (gossip, body) in &records {
+                let kind = if *gossip { Kind::Gossip } else { Kind::Frame };
+                prop_assert!(encode_record(kind, body, CAPS, &mut wire).is_some());
+            }
+            let mut io = Cursor::new(wire);
+            for (gossip, body) in records {
+                let (kind, read) = block_on(read_record(&mut io, CAPS, &metrics)).unwrap();
+                prop_assert_eq!(kind == Kind::Gossip, gossip);
+                prop_assert_eq!(read, body);
+            }
+            prop_assert!(block_on(read_record(&mut io, CAPS, &metrics)).is_err());
+        }
+
+        #[test]
+        fn reading_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = read(&bytes, &NetMetrics::default());
         }
     }
 }

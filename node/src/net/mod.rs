@@ -12,14 +12,17 @@
 //!
 //! | what | how | protocol | cap |
 //! |---|---|---|---|
-//! | votes, certificates, proposals | [`NetworkHandle::send`] / [`NetworkHandle::broadcast`]: request-response, the response is an empty ack | `/lotline/consensus/1` | [`NetConfig::frame_bytes_max`] |
+//! | votes, certificates, proposals | [`NetworkHandle::send`] / [`NetworkHandle::broadcast`]: records on one long-lived stream per peer and direction, no acknowledgement ([`link`]) | `/lotline/consensus/2` | [`NetConfig::frame_bytes_max`] |
+//! | mempool attestations | [`NetworkHandle::gossip`] / [`NetEvent::Gossip`]: the items queued at once packed into one message ([`gossip`]), sent to each connected peer on the same stream | `/lotline/consensus/2` | [`NetConfig::gossip_bytes_max`] |
 //! | block sync | [`NetworkHandle::request_sync`] / [`NetEvent::SyncRequest`] | `/lotline/sync/1` | [`NetConfig::sync_request_bytes_max`], [`NetConfig::sync_response_bytes_max`] |
-//! | mempool attestations | [`NetworkHandle::gossip`] / [`NetEvent::Gossip`]: gossipsub, the items queued at once packed into one message ([`gossip`]) | topic `lotline/<chain id hex>/mempool/2` | [`NetConfig::gossip_bytes_max`] |
+//! | the same, with a peer of an earlier version | frames by request-response (the response is an empty ack), gossip by gossipsub | `/lotline/consensus/1`, topic `lotline/<chain id hex>/mempool/2` | the same |
 //!
-//! `broadcast` is point-to-point to every other validator, not gossipsub:
-//! with n <= 7 a full mesh of direct streams is faster and simpler
-//! (protocol.md, "Networking over libp2p").
-//!
+//! Everything is point-to-point to every other admitted peer: with n <= 7
+//! a full mesh of direct streams is faster and simpler than forwarding
+//! (protocol.md, "Networking over libp2p"). A validator's gossip and its
+//! proposals leave on one stream, in order, so the bodies a proposal names
+//! by id arrive before it.
+
 //! # Permissioning
 //!
 //! A peer's libp2p peer id is derived from its node key; the node's own
@@ -42,19 +45,27 @@
 //!
 //! # Delivery semantics
 //!
-//! - `send`/`broadcast` are fire-and-forget. A frame is dropped (and counted)
-//!   when the command queue is full, when the peer is not connected, or when
-//!   it already has [`NetConfig::frames_in_flight_max`] unacknowledged
-//!   frames. Consensus retransmits; the actor is never blocked.
+//! - `send`/`broadcast`/`gossip` are fire-and-forget. A frame is dropped
+//!   (and counted) when the command queue is full, when the peer is not
+//!   connected, or when [`NetConfig::frames_in_flight_max`] records already
+//!   wait for its stream. Consensus retransmits; the actor is never blocked.
+//! - A stream that breaks (the peer reset it after refusing a record, the
+//!   connection closed, a write took [`NetConfig::request_timeout`]) fails
+//!   what was being written, and the next record opens a fresh one.
+//! - Gossip that admitted peers missed because they were not connected is
+//!   sent to each when it connects, if that is within a few seconds
+//!   ([`gossip::Backlog`]); a voter fetches what it still misses from the
+//!   proposer.
 //! - Inbound frames, gossip and sync requests are dropped (and counted) when
 //!   the event queue is full. [`NetEvent::PeerConnected`] and
 //!   [`NetEvent::PeerDisconnected`] can be dropped the same way:
 //!   [`NetworkHandle::connected`] is the truth.
 //! - Gossip is validated by the node: every [`NetEvent::Gossip`] carries a
 //!   [`GossipId`] that the node passes back through
-//!   [`NetworkHandle::report_gossip`] (accept = forward to the mesh, reject =
-//!   drop). Unreported messages are not forwarded and age out of
-//!   gossipsub's cache within a few heartbeats.
+//!   [`NetworkHandle::report_gossip`]. For gossip from a peer of an earlier
+//!   version (gossipsub) accept forwards it to the mesh and reject drops it;
+//!   unreported messages are not forwarded and age out of gossipsub's cache
+//!   within a few heartbeats. Gossip on the stream is never forwarded.
 //! - A [`NetEvent::SyncRequest`] is answered through its oneshot within
 //!   [`NetConfig::sync_timeout`]; a dropped sender, a late answer or one over
 //!   the response cap makes the requester's request fail.
@@ -79,25 +90,30 @@
 //! # Bounds
 //!
 //! Every queue is bounded: commands and events ([`NetConfig::queue_len`]),
-//! frames in flight per peer, sync requests in flight each way, streams per
-//! connection, connections, pending handshakes, frame sizes (the codec reads
-//! the length prefix and refuses an oversized frame before reading it; see
-//! [`codec`]), and gossip messages (`max_transmit_size`; subscriptions are
-//! limited to our one topic).
+//! records waiting per peer, sync requests in flight each way, streams per
+//! connection, consensus streams per peer
+//! ([`link::INBOUND_STREAMS_PER_PEER_MAX`]), connections, pending
+//! handshakes, frame and gossip sizes (the length prefix and the record's
+//! kind are checked before anything else is read; see [`codec`] and
+//! [`link`]), the gossip kept for peers that were away
+//! ([`gossip::BACKLOG_BYTES_MAX`]), and gossipsub's messages
+//! (`max_transmit_size`; subscriptions are limited to our one topic).
 //!
 //! # Files
 //! - [`config`]: [`NetConfig`] (the peer table at start, from the genesis
 //!   validators or the node's `consensus::epoch`) and its limits;
 //! - `behaviour.rs`: the composed libp2p behaviour and swarm;
+//! - [`link`]: the consensus stream's writers and readers, and its records;
 //! - [`codec`]: length-prefixed frames with caps;
 //! - [`metrics`]: counters rendered for `/metrics`;
-//! - `task.rs`: the swarm task (the only place that touches the `Swarm`).
+//! - `task.rs`: the swarm task (the only place that touches the `Swarm`;
+//!   the stream tasks of [`link`] hold streams, never the swarm).
 
 mod behaviour;
 pub mod codec;
 pub mod config;
 pub mod gossip;
-mod link;
+pub mod link;
 pub mod metrics;
 mod task;
 
@@ -140,6 +156,35 @@ pub enum NetEvent {
     PeerDisconnected(u16),
     /// A remote that is not a validator of this chain was refused.
     Rejected { peer: String, reason: String },
+}
+
+/// Where the transport hands what it receives. Called from the swarm task
+/// and from the stream readers ([`link`]); must not block.
+pub trait EventSink: std::fmt::Debug + Send + Sync + 'static {
+    /// Hands `event` over; `false` when there is no room (the transport
+    /// then counts it dropped).
+    fn deliver(&self, event: NetEvent) -> bool;
+}
+
+/// The queue [`Network::start`] returns.
+impl EventSink for mpsc::Sender<NetEvent> {
+    fn deliver(&self, event: NetEvent) -> bool {
+        self.try_send(event).is_ok()
+    }
+}
+
+impl NetEvent {
+    /// What it is, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NetEvent::Frame { .. } => "frame",
+            NetEvent::Gossip { .. } => "gossip",
+            NetEvent::SyncRequest { .. } => "sync request",
+            NetEvent::PeerConnected(_) => "peer connected",
+            NetEvent::PeerDisconnected(_) => "peer disconnected",
+            NetEvent::Rejected { .. } => "rejected",
+        }
+    }
 }
 
 /// Identifies a received gossip message for [`NetworkHandle::report_gossip`].
@@ -195,12 +240,26 @@ pub struct Network;
 
 impl Network {
     /// Validates `config`, binds the listen address, spawns the swarm task
-    /// and starts dialling. `key` is our node signing key; it must be the key
-    /// of `config.peers[config.me]`. Must be called inside a tokio runtime.
+    /// and starts dialling; what it receives goes to a queue of
+    /// [`NetConfig::queue_len`] events. `key` is our node signing key; it
+    /// must be the key of `config.peers[config.me]`. Must be called inside
+    /// a tokio runtime.
     pub fn start(
         config: NetConfig,
         key: &SigningKey,
     ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), NetError> {
+        let (events, received) = mpsc::channel(config.queue_len);
+        let handle = Network::start_with(config, key, Arc::new(events))?;
+        Ok((handle, received))
+    }
+
+    /// [`Network::start`], handing what it receives to `sink`: the node's
+    /// actor takes frames from its own queue, with no task in between.
+    pub fn start_with(
+        config: NetConfig,
+        key: &SigningKey,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<NetworkHandle, NetError> {
         config.validate()?;
         let me = usize::from(config.me);
         if config.peers[me].key != key.public_key() {
@@ -243,15 +302,19 @@ impl Network {
         let mut swarm = behaviour::build_swarm(keypair, &config, &allowed, &metrics)
             .map_err(|e| NetError::Transport(e.to_string()))?;
         let mut control = swarm.behaviour().streams.new_control();
-        let incoming = control
-            .accept(link::STREAM_PROTOCOL)
-            .map_err(|e| NetError::Transport(e.to_string()))?;
+        let incoming = match config.streams {
+            true => Some(
+                control
+                    .accept(link::STREAM_PROTOCOL)
+                    .map_err(|e| NetError::Transport(e.to_string()))?,
+            ),
+            false => None,
+        };
         swarm
             .listen_on(config.listen.clone())
             .map_err(|e| NetError::Transport(format!("listen on {}: {e}", config.listen)))?;
 
         let (command_tx, command_rx) = mpsc::channel(config.queue_len);
-        let (event_tx, event_rx) = mpsc::channel(config.queue_len);
         let (listen_tx, listen_rx) = watch::channel(Vec::new());
         let shared = Arc::new(Shared {
             me: config.me,
@@ -261,19 +324,20 @@ impl Network {
             gossip_bytes_max: config.gossip_bytes_max,
             local_peer_id,
             connected: AtomicU64::new(0),
-            legacy: AtomicU64::new(0),
+            legacy: AtomicU64::new(if config.streams { 0 } else { u64::MAX }),
             admitted: Mutex::new(HashMap::new()),
+            sink,
             metrics,
             listen_addrs: listen_rx,
         });
-        link::Acceptor {
-            incoming,
-            shared: Arc::clone(&shared),
-            events: event_tx.clone(),
-            frame_bytes_max: config.frame_bytes_max,
-            gossip_bytes_max: config.gossip_bytes_max,
+        if let Some(incoming) = incoming {
+            link::Acceptor {
+                incoming,
+                shared: Arc::clone(&shared),
+                caps: config.link_caps(),
+            }
+            .spawn();
         }
-        .spawn();
         let task = task::Task::new(
             swarm,
             control,
@@ -281,18 +345,14 @@ impl Network {
             ids,
             command_tx.downgrade(),
             command_rx,
-            event_tx,
             listen_tx,
             Arc::clone(&shared),
         );
         tokio::spawn(task.run());
-        Ok((
-            NetworkHandle {
-                commands: command_tx,
-                shared,
-            },
-            event_rx,
-        ))
+        Ok(NetworkHandle {
+            commands: command_tx,
+            shared,
+        })
     }
 }
 
@@ -314,6 +374,8 @@ struct Shared {
     legacy: AtomicU64,
     /// The admitted peers' indices, for inbound streams (kept by the task).
     admitted: Mutex<HashMap<PeerId, u16>>,
+    /// Where received events go.
+    sink: Arc<dyn EventSink>,
     metrics: Arc<NetMetrics>,
     listen_addrs: watch::Receiver<Vec<Multiaddr>>,
 }
@@ -332,25 +394,16 @@ impl Shared {
             .copied()
     }
 
-    /// Hands an event to the node without waiting; counts it if the queue
-    /// is full or gone.
-    fn emit(&self, events: &mpsc::Sender<NetEvent>, event: NetEvent) -> bool {
-        match events.try_send(event) {
-            Ok(()) => true,
-            Err(e) => {
-                self.metrics.events_dropped_queue_full.inc();
-                let kind = match e.into_inner() {
-                    NetEvent::Frame { .. } => "frame",
-                    NetEvent::Gossip { .. } => "gossip",
-                    NetEvent::SyncRequest { .. } => "sync request",
-                    NetEvent::PeerConnected(_) => "peer connected",
-                    NetEvent::PeerDisconnected(_) => "peer disconnected",
-                    NetEvent::Rejected { .. } => "rejected",
-                };
-                tracing::debug!(kind, "event queue full or closed, event dropped");
-                false
-            }
+    /// Hands an event to the node without waiting; counts it if the node
+    /// has no room for it.
+    fn emit(&self, event: NetEvent) -> bool {
+        let kind = event.kind();
+        if self.sink.deliver(event) {
+            return true;
         }
+        self.metrics.events_dropped_queue_full.inc();
+        tracing::debug!(kind, "event queue full or closed, event dropped");
+        false
     }
 }
 

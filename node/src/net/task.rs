@@ -68,7 +68,6 @@ pub(super) struct Task {
     by_id: HashMap<PeerId, u16>,
     topic: gossipsub::TopicHash,
     commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<NetEvent>,
     listen_tx: watch::Sender<Vec<Multiaddr>>,
     shared: Arc<Shared>,
     /// Our consensus frames in flight -> the peer they went to.
@@ -95,7 +94,6 @@ impl Task {
         ids: Vec<PeerId>,
         commands_tx: mpsc::WeakSender<Command>,
         commands: mpsc::Receiver<Command>,
-        events: mpsc::Sender<NetEvent>,
         listen_tx: watch::Sender<Vec<Multiaddr>>,
         shared: Arc<Shared>,
     ) -> Self {
@@ -145,7 +143,6 @@ impl Task {
             by_id,
             topic,
             commands,
-            events,
             listen_tx,
             shared,
             frames_out: HashMap::new(),
@@ -352,7 +349,12 @@ impl Task {
             );
         }
         for message in owed {
-            self.gossip_to(index, message);
+            if self.is_legacy(index) {
+                let bytes = Arc::try_unwrap(message).unwrap_or_else(|b| (*b).clone());
+                self.publish_gossipsub(bytes);
+            } else {
+                self.gossip_to(index, message);
+            }
         }
     }
 
@@ -402,6 +404,7 @@ impl Task {
                 peer,
                 control: self.control.clone(),
                 timeout: self.config.request_timeout,
+                caps: self.config.link_caps(),
                 shared: Arc::clone(&self.shared),
                 commands: self.commands_tx.clone(),
             }
@@ -646,7 +649,9 @@ impl Task {
                 if num_established.get() == 1 {
                     tracing::info!(peer = index, addr = %endpoint.get_remote_address(), "validator connected");
                     // It may have been upgraded: try its stream again.
-                    self.shared.legacy.fetch_and(!(1u64 << index), Relaxed);
+                    if self.config.streams {
+                        self.shared.legacy.fetch_and(!(1u64 << index), Relaxed);
+                    }
                     self.set_connected(index, true);
                     self.emit(NetEvent::PeerConnected(index));
                     self.send_backlog(index);
@@ -981,6 +986,6 @@ impl Task {
     /// Hands an event to the node without waiting; counts it if the queue
     /// is full or gone.
     fn emit(&self, event: NetEvent) -> bool {
-        self.shared.emit(&self.events, event)
+        self.shared.emit(event)
     }
 }
