@@ -27,6 +27,11 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/lotline/sync/1")
 pub type Request = Arc<Vec<u8>>;
 pub type Response = Vec<u8>;
 
+/// The bytes of a shared request, copied only if another holder remains.
+pub fn into_owned(request: Request) -> Vec<u8> {
+    Arc::try_unwrap(request).unwrap_or_else(|shared| (*shared).clone())
+}
+
 /// A length-prefixed codec with a cap per direction.
 #[derive(Clone, Debug)]
 pub struct FrameCodec {

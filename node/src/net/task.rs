@@ -265,7 +265,7 @@ impl Task {
                 // The peer is marked as speaking request-response now.
                 Kind::Frame => self.send_frame(to, record.bytes),
                 Kind::Gossip => {
-                    let bytes = Arc::try_unwrap(record.bytes).unwrap_or_else(|b| (*b).clone());
+                    let bytes = codec::into_owned(record.bytes);
                     self.publish_gossipsub(bytes);
                 }
             },
@@ -303,7 +303,7 @@ impl Task {
             .keep(Instant::now(), Arc::clone(&message), missed);
         self.shared.metrics.gossip_failed.inc_by(dropped as u64);
         if legacy {
-            let bytes = Arc::try_unwrap(message).unwrap_or_else(|b| (*b).clone());
+            let bytes = codec::into_owned(message);
             self.publish_gossipsub(bytes);
         }
     }
@@ -350,7 +350,7 @@ impl Task {
         }
         for message in owed {
             if self.is_legacy(index) {
-                let bytes = Arc::try_unwrap(message).unwrap_or_else(|b| (*b).clone());
+                let bytes = codec::into_owned(message);
                 self.publish_gossipsub(bytes);
             } else {
                 self.gossip_to(index, message);
@@ -774,7 +774,7 @@ impl Task {
                     .consensus
                     .send_response(channel, Vec::new());
                 self.shared.metrics.frames_in.inc();
-                let bytes = Arc::try_unwrap(request).unwrap_or_else(|shared| (*shared).clone());
+                let bytes = codec::into_owned(request);
                 self.emit(NetEvent::Frame { from, bytes });
             }
             Event::Message {
@@ -826,7 +826,7 @@ impl Task {
                     return;
                 }
                 let (reply, answer) = oneshot::channel();
-                let bytes = Arc::try_unwrap(request).unwrap_or_else(|shared| (*shared).clone());
+                let bytes = codec::into_owned(request);
                 if !self.emit(NetEvent::SyncRequest { from, bytes, reply }) {
                     return;
                 }
