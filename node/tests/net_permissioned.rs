@@ -731,3 +731,107 @@ async fn a_key_admitted_later_joins_and_one_no_longer_admitted_is_dropped() {
         node.handle.shutdown().await;
     }
 }
+
+/// A TCP relay that can pause: while `paused` it reads nothing, so what is
+/// sent waits in the sockets (a frozen peer, SIGSTOP), and it forwards
+/// everything once resumed.
+async fn pausable_relay(
+    listener: tokio::net::TcpListener,
+    to: u16,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            while paused.load(Relaxed) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+    while let Ok((inbound, _)) = listener.accept().await {
+        let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
+            continue;
+        };
+        let (in_read, in_write) = inbound.into_split();
+        let (out_read, out_write) = outbound.into_split();
+        tokio::spawn(pipe(in_read, out_write, paused.clone()));
+        tokio::spawn(pipe(out_read, in_write, paused.clone()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_sent_at_most_the_in_flight_cap() {
+    use std::sync::atomic::Ordering::Relaxed;
+    init_tracing();
+    let keys: Vec<SigningKey> = (0..2).map(|_| SigningKey::generate()).collect();
+    let ports = free_ports(2);
+    let relay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_port = relay_listener.local_addr().unwrap().port();
+    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(pausable_relay(relay_listener, ports[1], paused.clone()));
+
+    // 0 reaches 1 only through the relay; 1 does not dial 0.
+    let zero = config(&keys, &[ports[0], relay_port], 0, &[false, true]);
+    let cap = u64::from(zero.frames_in_flight_max);
+    let one = config(&keys, &ports, 1, &[false, false]);
+    let mut nodes = [start(zero, &keys[0]), start(one, &keys[1])];
+    fully_connected(&nodes).await;
+    nodes[0].handle.send(1, b"before".to_vec()).unwrap();
+    expect(&mut nodes[1], WAIT, "before", frame_from(0, b"before")).await;
+
+    // Node 1 stops reading; node 0 keeps sending. At most `cap` records go
+    // out unacknowledged and `cap` more wait; the rest are dropped at once.
+    paused.store(true, Relaxed);
+    let sent = 20 * cap;
+    for i in 0..sent {
+        nodes[0]
+            .handle
+            .send(1, format!("stale {i}").into_bytes())
+            .unwrap();
+        if i % 16 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let metrics = std::sync::Arc::clone(nodes[0].handle.metrics());
+    until(WAIT, "frames beyond the cap dropped", || {
+        metrics.frames_dropped_peer.get() >= sent - 2 * cap
+    })
+    .await;
+
+    // Resumed, node 1 gets what was in flight and what waited, no more.
+    paused.store(false, Relaxed);
+    let mut stale = 0u64;
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(1_000), nodes[1].events.recv()).await
+    {
+        if let NetEvent::Frame { bytes, .. } = event {
+            assert!(bytes.starts_with(b"stale "));
+            stale += 1;
+        }
+    }
+    assert!(
+        stale <= 2 * cap,
+        "{stale} stale frames delivered, cap {cap}"
+    );
+    assert_eq!(
+        metrics.frames_dropped_peer.get() + stale,
+        sent,
+        "every frame is delivered or counted dropped"
+    );
+    // And the stream carries new frames.
+    nodes[0].handle.send(1, b"after".to_vec()).unwrap();
+    expect(&mut nodes[1], WAIT, "after", frame_from(0, b"after")).await;
+}

@@ -278,7 +278,7 @@ impl NetConfig {
         range(
             "frames_in_flight_max",
             self.frames_in_flight_max.into(),
-            1,
+            2 * super::link::ACK_EVERY,
             4096,
         )?;
         range(

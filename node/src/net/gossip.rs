@@ -182,9 +182,18 @@ struct Owed {
 }
 
 impl Backlog {
-    /// Keeps `message` for `peers` (a mask of peer indices); drops the
-    /// oldest past the byte cap and returns how many messages it dropped.
+    /// Keeps `message` for `peers` (a mask of peer indices), forgetting
+    /// what is older than [`BACKLOG_KEPT_FOR`] (a peer away for long is not
+    /// owed it); drops the oldest past the byte cap and returns how many
+    /// messages that dropped.
     pub fn keep(&mut self, at: Instant, message: Arc<Vec<u8>>, peers: u64) -> usize {
+        while let Some(oldest) = self.kept.front() {
+            if at.duration_since(oldest.at) <= BACKLOG_KEPT_FOR {
+                break;
+            }
+            self.bytes -= oldest.message.len();
+            self.kept.pop_front();
+        }
         if peers == 0 {
             return 0;
         }
@@ -344,6 +353,19 @@ mod tests {
         assert!(backlog.take_for(later, 1).is_empty());
         assert!(backlog.kept.is_empty());
         assert_eq!(backlog.bytes, 0);
+    }
+
+    #[test]
+    fn a_peer_away_for_long_is_not_owed_old_gossip() {
+        let mut backlog = Backlog::default();
+        let at = Instant::now();
+        backlog.keep(at, Arc::new(b"old".to_vec()), 0b10);
+        let later = at + BACKLOG_KEPT_FOR + Duration::from_millis(1);
+        // Keeping anything later forgets it: no count, it was not refused.
+        assert_eq!(backlog.keep(later, Arc::new(b"new".to_vec()), 0b100), 0);
+        assert_eq!(backlog.kept.len(), 1);
+        assert_eq!(backlog.bytes, 3);
+        assert!(backlog.take_for(later, 1).is_empty());
     }
 
     #[test]

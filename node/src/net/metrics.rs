@@ -18,10 +18,14 @@ pub struct NetMetrics {
     pub frames_out: Counter,
     /// Frames dropped because the command queue was full.
     pub frames_dropped_queue_full: Counter,
-    /// Frames dropped because the peer was not connected or had too many
-    /// unacknowledged frames.
+    /// Frames dropped because the peer was not connected or too many
+    /// records already waited for its stream (unacknowledged frames, for a
+    /// peer of an earlier version); also gossip its writer held when the
+    /// connection went. Gossip refused by a full stream queue is counted in
+    /// `gossip_dropped_slow_peer`.
     pub frames_dropped_peer: Counter,
-    /// Outgoing frames that failed (timeout, reset, refused by the peer).
+    /// Outgoing records (frames, and gossip on the stream) that failed:
+    /// timeout, a stream that broke or that the peer reset, refused by it.
     pub frames_failed: Counter,
     /// Inbound events (frames, gossip, sync requests) dropped because the
     /// node's event queue was full.

@@ -405,6 +405,7 @@ impl Task {
                 control: self.control.clone(),
                 timeout: self.config.request_timeout,
                 caps: self.config.link_caps(),
+                in_flight_max: self.config.frames_in_flight_max.into(),
                 shared: Arc::clone(&self.shared),
                 commands: self.commands_tx.clone(),
             }
