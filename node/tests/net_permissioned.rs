@@ -514,32 +514,51 @@ async fn restarted_validator_is_redialled() {
     eprintln!("reconnected {reconnect:?} after restart");
 }
 
-/// A TCP relay that can go silent: while `silent`, it neither forwards nor
-/// closes anything (as a partition drops packets), and it always accepts.
+/// What a [`relay`] does while its path is down.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Neither forwards nor closes anything (a partition drops packets),
+    /// and what it read is lost: the path stays dead after the heal.
+    Silence,
+    /// Reads nothing, so what is sent waits in the sockets (a frozen peer,
+    /// SIGSTOP), and forwards everything once the path is up again.
+    Pause,
+}
+
+/// A TCP relay to `to` whose path goes down while `down` is set, as `fault`
+/// says.
 async fn relay(
     listener: tokio::net::TcpListener,
     to: u16,
-    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    fault: Fault,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn until_up(down: &std::sync::atomic::AtomicBool) {
+        while down.load(Relaxed) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     async fn pipe(
         mut from: tokio::net::tcp::OwnedReadHalf,
         mut to: tokio::net::tcp::OwnedWriteHalf,
-        silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        fault: Fault,
     ) {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
+            if fault == Fault::Pause {
+                until_up(&down).await;
+            }
             let n = match from.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if silent.load(Relaxed) {
+            if fault == Fault::Silence && down.load(Relaxed) {
                 // Dropped on the floor, and this path stays dead: a healed
                 // network does not deliver what it lost.
-                while silent.load(Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                until_up(&down).await;
                 return;
             }
             if to.write_all(&buf[..n]).await.is_err() {
@@ -551,16 +570,14 @@ async fn relay(
         let Ok((inbound, _)) = listener.accept().await else {
             return;
         };
-        if silent.load(Relaxed) {
+        if fault == Fault::Silence && down.load(Relaxed) {
             // Say nothing while the path is down (a dial into a partition
             // hangs); refuse it once the path is back, as a SYN lost in the
             // partition is never answered.
-            let silent = silent.clone();
+            let down = down.clone();
             tokio::spawn(async move {
                 let _held = inbound;
-                while silent.load(Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                until_up(&down).await;
             });
             continue;
         }
@@ -569,8 +586,8 @@ async fn relay(
         };
         let (in_read, in_write) = inbound.into_split();
         let (out_read, out_write) = outbound.into_split();
-        tokio::spawn(pipe(in_read, out_write, silent.clone()));
-        tokio::spawn(pipe(out_read, in_write, silent.clone()));
+        tokio::spawn(pipe(in_read, out_write, down.clone(), fault));
+        tokio::spawn(pipe(out_read, in_write, down.clone(), fault));
     }
 }
 
@@ -588,7 +605,12 @@ async fn a_silent_path_is_detected_by_ping_and_redialled_after_it_heals() {
     let relay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let relay_port = relay_listener.local_addr().unwrap().port();
     let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    tokio::spawn(relay(relay_listener, ports[1], silent.clone()));
+    tokio::spawn(relay(
+        relay_listener,
+        ports[1],
+        silent.clone(),
+        Fault::Silence,
+    ));
 
     // 0 knows 1 only at the relay's address; 1 does not dial 0.
     let mut zero = config(&keys, &[ports[0], relay_port], 0, &[false, true]);
@@ -732,46 +754,6 @@ async fn a_key_admitted_later_joins_and_one_no_longer_admitted_is_dropped() {
     }
 }
 
-/// A TCP relay that can pause: while `paused` it reads nothing, so what is
-/// sent waits in the sockets (a frozen peer, SIGSTOP), and it forwards
-/// everything once resumed.
-async fn pausable_relay(
-    listener: tokio::net::TcpListener,
-    to: u16,
-    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    use std::sync::atomic::Ordering::Relaxed;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    async fn pipe(
-        mut from: tokio::net::tcp::OwnedReadHalf,
-        mut to: tokio::net::tcp::OwnedWriteHalf,
-        paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            while paused.load(Relaxed) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            let n = match from.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            if to.write_all(&buf[..n]).await.is_err() {
-                return;
-            }
-        }
-    }
-    while let Ok((inbound, _)) = listener.accept().await {
-        let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
-            continue;
-        };
-        let (in_read, in_write) = inbound.into_split();
-        let (out_read, out_write) = outbound.into_split();
-        tokio::spawn(pipe(in_read, out_write, paused.clone()));
-        tokio::spawn(pipe(out_read, in_write, paused.clone()));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_reading_is_sent_at_most_the_in_flight_cap() {
     use std::sync::atomic::Ordering::Relaxed;
@@ -781,7 +763,12 @@ async fn a_peer_that_stops_reading_is_sent_at_most_the_in_flight_cap() {
     let relay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let relay_port = relay_listener.local_addr().unwrap().port();
     let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    tokio::spawn(pausable_relay(relay_listener, ports[1], paused.clone()));
+    tokio::spawn(relay(
+        relay_listener,
+        ports[1],
+        paused.clone(),
+        Fault::Pause,
+    ));
 
     // 0 reaches 1 only through the relay; 1 does not dial 0.
     let zero = config(&keys, &[ports[0], relay_port], 0, &[false, true]);
