@@ -117,6 +117,36 @@ pub fn create_consortium(
     create_consortium_with(dir, chain_name, orgs, validators, api_port, p2p_port, None)
 }
 
+/// The first of `n` consecutive loopback ports that are free now, for a
+/// consortium started in this process or by children it spawns (the
+/// benchmarks, the tests).
+///
+/// The ports lie below Linux's ephemeral range (32768 and up), so no
+/// outgoing connection is handed one between this probe and the node's
+/// bind. Every call in a process starts past the ranges it handed out
+/// before — a range is bound later, and probing alone would give two
+/// callers the same ports — and the first starts at an offset derived from
+/// the process id, so processes running side by side rarely meet either.
+pub fn free_port_range(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % SPAN;
+    loop {
+        let offset = HANDED_OUT.fetch_add(u32::from(n) + 1, Ordering::Relaxed);
+        let first = LOW + (start + offset) % SPAN;
+        let Ok(base) = u16::try_from(first) else {
+            continue;
+        };
+        if first + u32::from(n) <= LOW + SPAN
+            && (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
+}
+
 /// [`create_consortium`] with a retention rule (`lotline genesis init
 /// --retention-*`): period key files per org, and each node's `[private]`
 /// names its org's folder of them.

@@ -3,7 +3,6 @@
 //! validator; a validator sends more than the cap; a validator restarts; the
 //! path to a validator goes silent (a partition) and comes back.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use libp2p::Multiaddr;
@@ -25,15 +24,10 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Ports that were free a moment ago (bound together, so distinct).
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+/// Ports that were free a moment ago ([`lotline_node::demo::free_port_range`]).
+fn free_ports(n: u16) -> Vec<u16> {
+    let first = lotline_node::demo::free_port_range(n);
+    (first..first + n).collect()
 }
 
 fn addr(port: u16) -> Multiaddr {

@@ -343,7 +343,7 @@ fn presign_sealed(
     (0..n)
         .map(|i| {
             let builder = AttestationBuilder::new(genesis.chain_id(), signer)
-                .event(template.event.clone())
+                .event(nth_event(&template.event, i)?)
                 .nonce(format!("bench-{i}"));
             let builder = match private {
                 Some(paths) => builder
@@ -354,6 +354,42 @@ fn presign_sealed(
             builder.build().map_err(Into::into)
         })
         .collect()
+}
+
+/// Attestation `i`'s event: the template commissioning a lot of its own,
+/// `{lot}-{i}`, under an eventID of its own, as a supplier's ERP sends
+/// them. The same event again and again would make every attestation after
+/// the first a repeated capture (`store::events`), which the index treats
+/// differently from a new event.
+fn nth_event(
+    template: &lotline_core::epcis::Event,
+    i: usize,
+) -> Result<lotline_core::epcis::Event> {
+    let mut event = template.clone();
+    let lot = event
+        .ilmd
+        .as_mut()
+        .and_then(|ilmd| ilmd.get_mut("cbvmda:lotNumber"))
+        .context("the template names its lot in its ILMD")?;
+    let old = lot
+        .as_str()
+        .context("the lot number is a string")?
+        .to_owned();
+    let new = format!("{old}-{i}");
+    *lot = serde_json::Value::from(new.clone());
+    for quantity in &mut event.quantity_list {
+        let renamed = quantity
+            .epc_class
+            .replace(&format!("/10/{old}"), &format!("/10/{new}"));
+        anyhow::ensure!(
+            renamed != quantity.epc_class,
+            "the template's class {} is not a Digital Link of lot {old}",
+            quantity.epc_class
+        );
+        quantity.epc_class = renamed;
+    }
+    event.event_id = Some(format!("urn:uuid:00000000-0000-4000-8000-{i:012}"));
+    Ok(event)
 }
 
 /// Runs `args.clients` clients for `args.seconds`, each submitting `per`
@@ -448,7 +484,7 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("lotline-bench-n{n}-{}", std::process::id()));
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
     let validators: Vec<String> = orgs.iter().take(n).map(|o| o.id.clone()).collect();
-    let p2p = 30_000 + (std::process::id() % 20_000) as u16;
+    let p2p = lotline_node::demo::free_port_range(u16::try_from(validators.len())?);
     let layout = lotline_node::demo::create_consortium(&dir, "bench", &orgs, &validators, 0, p2p)?;
     let mut genesis = Genesis::load(&layout.genesis_path)?;
     if args.private {
@@ -804,7 +840,7 @@ async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result
     } else {
         orgs.iter().take(n).map(|o| o.id.clone()).collect()
     };
-    let p2p = 30_000 + (std::process::id() % 20_000) as u16;
+    let p2p = lotline_node::demo::free_port_range(u16::try_from(validators.len())?);
     let layout = lotline_node::demo::create_consortium(&dir, "bench", &orgs, &validators, 0, p2p)?;
     let mut nodes = Vec::new();
     for path in &layout.node_configs {

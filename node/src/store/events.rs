@@ -170,7 +170,15 @@ impl StoreReader {
 
     /// The oldest entry of a listing (the first capture of an event).
     pub fn event_first(&self, listing: &Listing) -> Result<Option<Position>, StoreError> {
-        self.event_cursor(listing, None).next().transpose()
+        match listing.packed() {
+            // Not through `event_cursor`: that collects every position of
+            // a hashed listing, and a block's application asks this once
+            // per event (the repeat rule in the module doc).
+            Some((prefix, name)) if hashed::is_hashed(prefix) => {
+                hashed::first(&self.db, &self.hashed, prefix, name).map_err(|e| self.sled_err(e))
+            }
+            _ => self.event_cursor(listing, None).next().transpose(),
+        }
     }
 
     /// The positions of every `i` listing whose identifier starts with

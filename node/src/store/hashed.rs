@@ -336,6 +336,19 @@ pub fn positions(
     Ok(out)
 }
 
+/// The oldest position listed under `name`: the first candidate block
+/// holding it. It reads runs only until it finds one, so a name listed in
+/// many blocks (an event captured again and again) costs one run read, not
+/// one per block as [`positions`] would.
+pub fn first(
+    db: &sled::Tree,
+    filters: &Filters,
+    prefix: u8,
+    name: &str,
+) -> Result<Option<Position>, sled::Error> {
+    end(db, filters, prefix, name, End::Oldest)
+}
+
 /// The newest position listed under `name`: the last candidate block
 /// holding it.
 pub fn last(
@@ -344,24 +357,45 @@ pub fn last(
     prefix: u8,
     name: &str,
 ) -> Result<Option<Position>, sled::Error> {
+    end(db, filters, prefix, name, End::Newest)
+}
+
+/// Which end of a listing [`end`] finds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Oldest,
+    Newest,
+}
+
+/// The position at one end of `name`'s listing: candidate blocks in chain
+/// order from that end, until a run holds the whole digest.
+fn end(
+    db: &sled::Tree,
+    filters: &Filters,
+    prefix: u8,
+    name: &str,
+    end: End,
+) -> Result<Option<Position>, sled::Error> {
     let Some(filter) = filters.of(prefix) else {
         return Ok(None);
     };
     filters.wait_loaded()?;
     let digest = index::digest_name(name);
-    for height in filter
-        .candidates_of(filter_prefix(&digest))
-        .into_iter()
-        .rev()
-    {
+    let mut heights = filter.candidates_of(filter_prefix(&digest));
+    if end == End::Newest {
+        heights.reverse();
+    }
+    for height in heights {
         let Some(run) = db.get(run_key(prefix, height))? else {
             continue;
         };
-        if let Some(index) = indexes_of(&run, &digest).last() {
-            return Ok(Some(Position {
-                height,
-                index: *index,
-            }));
+        let indexes = indexes_of(&run, &digest);
+        let index = match end {
+            End::Oldest => indexes.first(),
+            End::Newest => indexes.last(),
+        };
+        if let Some(&index) = index {
+            return Ok(Some(Position { height, index }));
         }
     }
     Ok(None)
@@ -422,6 +456,14 @@ mod tests {
         );
         assert_eq!(
             last(&db, &filters, PREFIX_EVENT_ID, "urn:uuid:c").unwrap(),
+            None
+        );
+        assert_eq!(
+            first(&db, &filters, PREFIX_EVENT_ID, "urn:uuid:a").unwrap(),
+            Some(at(1, 2))
+        );
+        assert_eq!(
+            first(&db, &filters, PREFIX_EVENT_ID, "urn:uuid:c").unwrap(),
             None
         );
     }
@@ -575,6 +617,7 @@ mod tests {
                 let later: Vec<Position> = expected.iter().copied().filter(|p| *p > after).collect();
                 prop_assert_eq!(positions(&db, &filters, PREFIX_EVENT_ID, &name, Some(after)).unwrap(), later);
                 prop_assert_eq!(last(&db, &filters, PREFIX_EVENT_ID, &name).unwrap(), expected.last().copied());
+                prop_assert_eq!(first(&db, &filters, PREFIX_EVENT_ID, &name).unwrap(), expected.first().copied());
             }
             db.insert(run_key(PREFIX_EVENT_ID, 1), junk).unwrap();
             let _ = positions(&db, &filters, PREFIX_EVENT_ID, "n0", None).unwrap();

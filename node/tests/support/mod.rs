@@ -44,28 +44,8 @@ impl Drop for ChildGuard {
     }
 }
 
-/// `n` consecutive ports that are free on 127.0.0.1 now. Every call in this
-/// process starts past the ranges it handed out before: the tests of one
-/// binary run at once, and a range is only bound later, by the child each
-/// test spawns, so probing alone would give two tests the same ports. The
-/// first range starts at an offset derived from the process id, so test
-/// binaries running side by side rarely meet either.
+/// `n` consecutive ports that are free on 127.0.0.1 now (one rule for the
+/// tests and the benchmarks: [`lotline_node::demo::free_port_range`]).
 pub fn free_ports(n: u16) -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const LOW: u32 = 40_000;
-    const SPAN: u32 = 20_000;
-    static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id() % SPAN;
-    loop {
-        let offset = HANDED_OUT.fetch_add(u32::from(n) + 1, Ordering::Relaxed);
-        let first = LOW + (start + offset) % SPAN;
-        let Ok(base) = u16::try_from(first) else {
-            continue;
-        };
-        if first + u32::from(n) <= LOW + SPAN
-            && (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
-            return base;
-        }
-    }
+    lotline_node::demo::free_port_range(n)
 }

@@ -26,18 +26,6 @@ pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().await
 }
 
-/// A run of `n` consecutive free TCP ports on loopback (checked by binding).
-fn free_ports(n: u16) -> u16 {
-    let mut base = 20_000 + (std::process::id() % 20_000) as u16;
-    loop {
-        let ok = (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if ok {
-            return base;
-        }
-        base = if base > 60_000 { 20_000 } else { base + n + 7 };
-    }
-}
-
 impl Four {
     pub fn new() -> Four {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -49,7 +37,7 @@ impl Four {
             &orgs,
             &validators,
             0,
-            free_ports(4),
+            lotline_node::demo::free_port_range(4),
         )
         .expect("consortium");
         let configs = layout
