@@ -316,6 +316,9 @@ pub enum Output {
     /// tell clients. Commits come in height order, each extending the last.
     /// `ids` as in `Verify`: the block log checks the body against them
     /// (`Block::check_hashed`) instead of hashing it a third time.
+    /// `finality`'s signatures are verified, each once: as votes the engine
+    /// counted, or on the certificate's receipt (a peer's finalization, a
+    /// synced block); the block log checks its shape only.
     Commit {
         block: Block,
         ids: Vec<AttestationId>,

@@ -286,6 +286,23 @@ impl Finality {
         Ok(())
     }
 
+    /// [`Finality::verify`] but the signatures: the links, and a
+    /// certificate of the right block, view and epoch with a quorum of
+    /// distinct known signers. For a finality whose signatures the caller
+    /// has verified already, each once: the consensus engine's own commits
+    /// (`lotline_consensus::Output::Commit`), which the block log checks
+    /// again only for shape.
+    pub fn check_structure(
+        &self,
+        set: &ValidatorSet,
+        header: &crate::block::Header,
+    ) -> Result<(), FinalityError> {
+        let tip = self.certified_header(header)?;
+        self.certificate
+            .check_structure(set, self.certified_view(tip), &tip.hash())?;
+        Ok(())
+    }
+
     /// The view the certificate must be for: the certified block's own
     /// view, or a later one. The last block of an epoch may be re-proposed
     /// in a later view of its epoch and finalized there (docs/protocol.md,

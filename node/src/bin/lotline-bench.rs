@@ -667,6 +667,13 @@ fn print_stages(before: &str, after: &str) {
         "| consensus frames sent / blocks committed, frames per block | {frames:.0} / {blocks:.0} | {:.1} |",
         frames / blocks.max(1.0)
     );
+    // What each block costs the disk besides its own append: the vote
+    // journal's fdatasyncs (own votes, notarized blocks, certificates).
+    let syncs = delta("lotline_consensus_vote_sync_seconds_count");
+    println!(
+        "| vote journal fdatasyncs / blocks committed, per block | {syncs:.0} / {blocks:.0} | {:.1} |",
+        syncs / blocks.max(1.0)
+    );
 }
 
 /// A counter's value in OpenMetrics `text` (0 when absent).

@@ -160,6 +160,24 @@ pub struct BftActor {
     pub epochs: Epochs,
 }
 
+/// What the vote journal holds beyond its last fdatasync, by what must be
+/// durable when (docs/protocol.md, "durability").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+enum Unsynced {
+    #[default]
+    Nothing,
+    /// Certificates only: other validators' votes, kept so that a restart
+    /// re-enters the view after them and can hand them on. No message
+    /// depends on their being durable, so their fdatasync waits for the
+    /// next binding record's or the commit's: a crash before it loses
+    /// certificates no own vote has built on, which peers hold or their
+    /// durable votes form again.
+    Certificates,
+    /// An own vote, or a block this validator notarizes: durable before any
+    /// message leaves, so that no restart can sign against it.
+    Binding,
+}
+
 /// The actor's own bookkeeping (not consensus state).
 #[derive(Debug, Default)]
 pub struct ActorState {
@@ -171,7 +189,8 @@ pub struct ActorState {
     work: Option<bool>,
     /// Uncommitted blocks we proposed, verified or persisted, by hash.
     blocks: HeldBlocks,
-    journal_dirty: bool,
+    /// What the vote journal holds beyond its last fdatasync.
+    unsynced: Unsynced,
     syncing: bool,
     next_sync_peer: usize,
     journal_syncs: u64,
@@ -760,7 +779,7 @@ impl BftActor {
             }
         }
         self.follow_epoch();
-        self.flush_journal()
+        self.flush_journal(Unsynced::Binding)
     }
 
     /// Carries out one output; may produce an input for the engine.
@@ -769,17 +788,21 @@ impl BftActor {
         match output {
             Output::Journal(vote) => {
                 self.journal.append(&vote)?;
-                self.state.journal_dirty = true;
+                self.state.unsynced = Unsynced::Binding;
             }
             Output::Persist(record) => {
-                if let Record::Block(block) = &record {
-                    self.state.blocks.insert(block.hash(), block.clone());
-                }
+                let unsynced = match &record {
+                    Record::Block(block) => {
+                        self.state.blocks.insert(block.hash(), block.clone());
+                        Unsynced::Binding
+                    }
+                    Record::Certificate(_) => Unsynced::Certificates,
+                };
                 self.journal.append_record(&record)?;
-                self.state.journal_dirty = true;
+                self.state.unsynced = self.state.unsynced.max(unsynced);
             }
             Output::Broadcast(message) => {
-                self.flush_journal()?;
+                self.flush_journal(Unsynced::Binding)?;
                 if self
                     .net
                     .broadcast(codec::to_bytes(&Frame::carrying(message)))
@@ -789,7 +812,7 @@ impl BftActor {
                 }
             }
             Output::Send { to, message } => {
-                self.flush_journal()?;
+                self.flush_journal(Unsynced::Binding)?;
                 let Some(to) = self.epochs.roster().peer_of(to) else {
                     return Ok(None);
                 };
@@ -830,7 +853,10 @@ impl BftActor {
                 ids,
                 finality,
             } => {
-                self.flush_journal()?;
+                // The block log is the durable form of finality: only what
+                // binds must precede it (a restart reads the committed
+                // finality from the log, not the journal's certificate).
+                self.flush_journal(Unsynced::Binding)?;
                 let keep = KeepAbove::committed(&block.header, &finality);
                 self.state.evidence.remove_recorded(&block);
                 // Until the indexer has it, a committed block stays among the
@@ -925,11 +951,14 @@ impl BftActor {
     }
 
     /// One fdatasync for everything journaled since the last one.
-    fn flush_journal(&mut self) -> Result<(), Halt> {
-        if self.state.journal_dirty {
+    /// fdatasyncs the journal if it holds `at_least` that much unsynced
+    /// ([`Unsynced::Binding`] before anything leaves or commits); the sync
+    /// makes everything appended durable, certificates too.
+    fn flush_journal(&mut self, at_least: Unsynced) -> Result<(), Halt> {
+        if self.state.unsynced != Unsynced::Nothing && self.state.unsynced >= at_least {
             let journal = &mut self.journal;
             crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())?;
-            self.state.journal_dirty = false;
+            self.state.unsynced = Unsynced::Nothing;
             self.state.journal_syncs += 1;
             crash_point(self.state.journal_syncs);
         }

@@ -140,6 +140,16 @@ pub struct LogOpenReport {
     pub index_rebuilt: bool,
 }
 
+/// Whether the log verifies a finality's signatures or only its shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signatures {
+    /// A block from outside the engine (block sync, repair, import, a
+    /// log read at open): verify them.
+    Verify,
+    /// The consensus engine's own commit ([`BlockLog::check_hashed`]).
+    VerifiedByEngine,
+}
+
 /// The block log, with its height -> offset table and committed-id filter.
 #[derive(Debug)]
 pub struct BlockLog {
@@ -314,13 +324,16 @@ impl BlockLog {
             .block
             .check_body(&set.chain_id)
             .map_err(|source| BlockLogError::Block { height, source })?;
-        self.check_place(&set, record, &ids)?;
+        self.check_place(&set, record, &ids, Signatures::Verify)?;
         Ok(ids)
     }
 
-    /// [`BlockLog::check`] of a block whose ids this process derived from
-    /// its bodies already (the consensus engine's, `Output::Commit`):
-    /// `Block::check_hashed` instead of hashing every envelope again.
+    /// [`BlockLog::check`] of a block the consensus engine finalized in
+    /// this process (`Output::Commit`): it derived the ids from the bodies
+    /// and verified every signature of the finality, each once — as a vote
+    /// it counted or on the certificate's receipt — so the log checks the
+    /// body against the ids (`Block::check_hashed`) and the finality for
+    /// shape only, instead of hashing and verifying a second time.
     pub fn check_hashed(
         &self,
         sets: &dyn ValidatorSets,
@@ -333,7 +346,7 @@ impl BlockLog {
             .block
             .check_hashed(&set.chain_id, ids)
             .map_err(|source| BlockLogError::Block { height, source })?;
-        self.check_place(&set, record, ids)
+        self.check_place(&set, record, ids, Signatures::VerifiedByEngine)
     }
 
     /// What a checked body must also be to come next: linked to the head,
@@ -343,6 +356,7 @@ impl BlockLog {
         set: &ValidatorSet,
         record: &BlockRecord,
         ids: &[AttestationId],
+        signatures: Signatures,
     ) -> Result<(), BlockLogError> {
         let height = record.block.header.height;
         record
@@ -350,10 +364,12 @@ impl BlockLog {
             .check_link(self.head.as_ref())
             .map_err(|source| BlockLogError::Block { height, source })?;
         self.check_not_committed(height, ids)?;
-        record
-            .finality
-            .verify(set, &record.block.header)
-            .map_err(|source| BlockLogError::Finality { height, source })
+        let header = &record.block.header;
+        match signatures {
+            Signatures::Verify => record.finality.verify(set, header),
+            Signatures::VerifiedByEngine => record.finality.check_structure(set, header),
+        }
+        .map_err(|source| BlockLogError::Finality { height, source })
     }
 
     /// Refuses ids already in an earlier block: the filter names candidate
@@ -589,6 +605,44 @@ mod tests {
             let fresh = chain.block(vec![Chain::envelope(100), Chain::envelope(101)]);
             assert!(log.check(&chain.set, &fresh).is_ok());
             chain.rollback_to(log.head());
+        }
+    }
+
+    /// Goal: every finality signature is verified once per node. A block
+    /// from outside the engine has its signatures verified here: a forged
+    /// one is refused. The engine's own commit (`check_hashed`), whose
+    /// signatures the engine verified as votes, is checked for shape only,
+    /// and a shape that is wrong (a certificate of another block, no
+    /// signers) is still refused.
+    #[test]
+    fn a_finality_is_verified_once_and_its_shape_always() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blocks.log");
+        let mut chain = Chain::new();
+        let log = build(&path, &mut chain, 2);
+        let good = chain.block(vec![Chain::envelope(50)]);
+        let ids = good.block.ids();
+        assert!(log.check(&chain.set, &good).is_ok());
+        assert!(log.check_hashed(&chain.set, &good, &ids).is_ok());
+
+        let mut forged = good.clone();
+        forged.finality.certificate.signatures[0].signature.0[7] ^= 1;
+        assert!(matches!(
+            log.check(&chain.set, &forged),
+            Err(BlockLogError::Finality { height: 3, .. })
+        ));
+        assert!(log.check_hashed(&chain.set, &forged, &ids).is_ok());
+
+        let mut elsewhere = good.clone();
+        elsewhere.finality.certificate.block =
+            lotline_core::block::BlockHash(lotline_core::hash::Digest([9; 32]));
+        let mut unsigned = good.clone();
+        unsigned.finality.certificate.signatures.clear();
+        for wrong in [elsewhere, unsigned] {
+            assert!(matches!(
+                log.check_hashed(&chain.set, &wrong, &ids),
+                Err(BlockLogError::Finality { height: 3, .. })
+            ));
         }
     }
 

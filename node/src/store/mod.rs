@@ -442,9 +442,10 @@ impl Store {
         self.append_checked(record, ids)
     }
 
-    /// [`Store::append`] of a block whose ids the consensus engine derived
-    /// from its bodies (`Output::Commit`): each envelope is hashed once per
-    /// node, when the engine first checked or built the block.
+    /// [`Store::append`] of a block the consensus engine finalized
+    /// (`Output::Commit`): each envelope is hashed and each finality
+    /// signature verified once per node, by the engine
+    /// ([`BlockLog::check_hashed`]).
     pub fn append_hashed(
         &mut self,
         record: &BlockRecord,

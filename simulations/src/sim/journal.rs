@@ -27,8 +27,16 @@ impl Journal {
         self.pending_records.push(record);
     }
 
-    pub fn is_dirty(&self) -> bool {
-        !self.pending.is_empty() || !self.pending_records.is_empty()
+    /// Whether something that binds this validator is pending: an own vote
+    /// or a block it persisted. It must be durable before any message
+    /// leaves or the block log grows; pending certificates alone wait for
+    /// the next sync (docs/protocol.md, "durability").
+    pub fn owes_sync(&self) -> bool {
+        !self.pending.is_empty()
+            || self
+                .pending_records
+                .iter()
+                .any(|record| matches!(record, Record::Block(_)))
     }
 
     pub fn sync(&mut self) {
@@ -99,7 +107,7 @@ mod tests {
         journal.append(vote(1));
         journal.sync();
         journal.append(vote(2));
-        assert!(journal.is_dirty());
+        assert!(journal.owes_sync());
         journal.crash();
         assert_eq!(journal.synced(), &[vote(1)]);
         assert!(journal.is_durable(&vote(1)) && !journal.is_durable(&vote(2)));

@@ -615,9 +615,11 @@ impl Node {
                     ids,
                     finality,
                 } => {
-                    // The block log is written after the journal is durable,
+                    // The block log is written after what binds is durable,
                     // as in the node's actor.
-                    self.journal.sync();
+                    if self.journal.owes_sync() {
+                        self.journal.sync();
+                    }
                     ctx.checker
                         .on_commit(ctx.now_ms, self.index, &block, &ids, &finality);
                     ctx.trace
@@ -655,7 +657,7 @@ impl Node {
 
     /// The journal sync barrier, and the checker's view of what leaves.
     fn before_send(&mut self, message: &Message, ctx: &mut Ctx) {
-        if self.journal.is_dirty() {
+        if self.journal.owes_sync() {
             self.journal.sync();
         }
         let own = match message {
