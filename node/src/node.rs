@@ -268,6 +268,11 @@ impl Node {
                 store.height(),
             )?;
             let (events_tx, events) = std::sync::mpsc::sync_channel(bft::EVENTS_MAX);
+            let wake = events_tx.clone();
+            shared.idle.install(move || {
+                // Full, the actor is busy and will look at the pool anyway.
+                let _ = wake.try_send(bft::Event::Work);
+            });
             let sink = bft::ActorSink {
                 tx: events_tx.clone(),
                 shared: shared.clone(),

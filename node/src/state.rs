@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use lotline_core::attestation::AttestationId;
 use lotline_core::block::BlockHash;
@@ -29,6 +29,57 @@ pub struct HeadView {
     pub attestations: u64,
 }
 
+/// How a local admission wakes a consensus actor that sleeps with nothing
+/// to order. The BFT actor waits on its event queue, not on the pool's
+/// condition variable, and without this it would look at the pool on a
+/// timer: a client's attestation on an idle chain waited up to that poll,
+/// and every idle node woke 200 times a second to look.
+///
+/// The actor marks itself idle *before* it looks at the pool a last time,
+/// and an admission calls [`IdleWake::notify`] *after* its attestation is
+/// in the pool, so one of the two sees the other: either the look finds
+/// the attestation or the admission finds the mark and wakes the actor.
+#[derive(Default)]
+pub struct IdleWake {
+    idle: AtomicBool,
+    wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for IdleWake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdleWake")
+            .field("idle", &self.idle.load(Ordering::Relaxed))
+            .field("installed", &self.wake.get().is_some())
+            .finish()
+    }
+}
+
+impl IdleWake {
+    /// How to wake the actor (installed once, when it starts).
+    pub fn install(&self, wake: impl Fn() + Send + Sync + 'static) {
+        let _ = self.wake.set(Box::new(wake));
+    }
+
+    /// The actor is about to look at the pool a last time, then sleep.
+    pub fn sleeping(&self) {
+        self.idle.store(true, Ordering::SeqCst);
+    }
+
+    /// The actor woke (for whatever reason): no admission need wake it.
+    pub fn awake(&self) {
+        self.idle.store(false, Ordering::SeqCst);
+    }
+
+    /// Wakes the actor if it sleeps idle; at most one wake per sleep.
+    pub fn notify(&self) {
+        if self.idle.swap(false, Ordering::SeqCst)
+            && let Some(wake) = self.wake.get()
+        {
+            wake();
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Shared {
     pool: Mutex<Mempool>,
@@ -42,6 +93,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The membership history; fed at commit ([`crate::consensus::commit`]).
     pub governance: Arc<crate::governance::Governance>,
+    /// Wakes an idle consensus actor when the pool gains items.
+    pub idle: IdleWake,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section here
@@ -65,6 +118,7 @@ impl Shared {
             failed: Mutex::new(None),
             metrics: Metrics::default(),
             governance,
+            idle: IdleWake::default(),
         })
     }
 
@@ -86,6 +140,7 @@ impl Shared {
 
     pub fn notify_pool(&self) {
         self.ready.notify_all();
+        self.idle.notify();
     }
 
     /// Registers interest in an id's commit.
@@ -150,5 +205,40 @@ impl Shared {
 
     pub fn failure(&self) -> Option<String> {
         lock(&self.failed).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn counted() -> (IdleWake, Arc<AtomicUsize>) {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let idle = IdleWake::default();
+        let counter = wakes.clone();
+        idle.install(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        (idle, wakes)
+    }
+
+    /// Goal: an admission wakes an actor that sleeps idle, once per sleep,
+    /// and never one that is awake (it looks at the pool itself).
+    #[test]
+    fn an_admission_wakes_an_idle_actor_once_per_sleep() {
+        let (idle, wakes) = counted();
+        idle.notify();
+        assert_eq!(wakes.load(Ordering::SeqCst), 0, "awake: no wake");
+        idle.sleeping();
+        idle.notify();
+        idle.notify();
+        assert_eq!(wakes.load(Ordering::SeqCst), 1, "one wake per sleep");
+        idle.awake();
+        idle.notify();
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+        idle.sleeping();
+        idle.notify();
+        assert_eq!(wakes.load(Ordering::SeqCst), 2);
     }
 }

@@ -113,6 +113,9 @@ pub enum Event {
     },
     /// A round of mending the block log ended its fetch (`mend`).
     Mend(mend::Round),
+    /// The pool gained attestations while the actor slept idle
+    /// ([`crate::state::IdleWake`]): the tick after it reports the work.
+    Work,
 }
 
 /// The actor's queue as the network's [`EventSink`]: frames, gossip and
@@ -211,11 +214,11 @@ pub const GOSSIP_BATCH_MAX: usize = 64;
 /// Least time between two block-sync requests.
 pub const SYNC_INTERVAL_MIN: Duration = Duration::from_millis(200);
 
-/// How often an actor with nothing to order looks at its mempool: the
-/// longest a locally admitted attestation waits before the engine hears of
-/// work (gossiped ones wake the actor at once). Checking is one lock and a
-/// length, so an idle node pays nothing measurable for it.
-pub const IDLE_POLL: Duration = Duration::from_millis(5);
+/// The longest the actor sleeps without an event or a due timer. Nothing
+/// waits for it: frames, gossip and local admissions
+/// ([`crate::state::IdleWake`]) wake the actor; it bounds how long a
+/// change the actor is told of by no event (none is known) would wait.
+pub const SLEEP_MAX: Duration = Duration::from_millis(100);
 
 /// The environment variable of the crash test: abort the process right
 /// after the N-th journal fdatasync, before the votes it made durable are
@@ -293,9 +296,12 @@ impl BftActor {
         if self.mend.start_due(Instant::now()) {
             self.start_mend();
         }
-        let mut wait = Duration::from_millis(100);
+        let mut wait = SLEEP_MAX;
         if self.state.work == Some(false) {
-            wait = IDLE_POLL;
+            // Marked idle before the last look, so an admission after the
+            // look wakes us (`IdleWake`).
+            self.shared.idle.sleeping();
+            self.report_work()?;
         }
         if let Some((&(at, _), _)) = self.state.timers.iter().next() {
             wait = wait.min(at.saturating_duration_since(Instant::now()));
@@ -306,7 +312,9 @@ impl BftActor {
         if !self.state.gossip.is_empty() {
             wait = Duration::ZERO;
         }
-        match self.events.recv_timeout(wait) {
+        let event = self.events.recv_timeout(wait);
+        self.shared.idle.awake();
+        match event {
             Ok(event) => self.on_event(event),
             Err(RecvTimeoutError::Timeout) => {
                 self.admit_gossip();
@@ -469,6 +477,7 @@ impl BftActor {
                 tracing::warn!(%peer, %reason, "non-member peer refused")
             }
             Event::Mend(round) => self.finish_mend(round)?,
+            Event::Work => {}
             Event::Synced { from, answer } => {
                 self.state.syncing = false;
                 match answer.map_err(|e| e.to_string()).and_then(|bytes| {
