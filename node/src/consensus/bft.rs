@@ -788,7 +788,7 @@ impl BftActor {
             }
         }
         self.follow_epoch();
-        self.flush_journal(Unsynced::Binding)
+        self.flush_journal()
     }
 
     /// Carries out one output; may produce an input for the engine.
@@ -811,7 +811,7 @@ impl BftActor {
                 self.state.unsynced = self.state.unsynced.max(unsynced);
             }
             Output::Broadcast(message) => {
-                self.flush_journal(Unsynced::Binding)?;
+                self.flush_journal()?;
                 if self
                     .net
                     .broadcast(codec::to_bytes(&Frame::carrying(message)))
@@ -821,7 +821,7 @@ impl BftActor {
                 }
             }
             Output::Send { to, message } => {
-                self.flush_journal(Unsynced::Binding)?;
+                self.flush_journal()?;
                 let Some(to) = self.epochs.roster().peer_of(to) else {
                     return Ok(None);
                 };
@@ -865,7 +865,7 @@ impl BftActor {
                 // The block log is the durable form of finality: only what
                 // binds must precede it (a restart reads the committed
                 // finality from the log, not the journal's certificate).
-                self.flush_journal(Unsynced::Binding)?;
+                self.flush_journal()?;
                 let keep = KeepAbove::committed(&block.header, &finality);
                 self.state.evidence.remove_recorded(&block);
                 // Until the indexer has it, a committed block stays among the
@@ -959,12 +959,11 @@ impl BftActor {
         Ok(())
     }
 
-    /// One fdatasync for everything journaled since the last one.
-    /// fdatasyncs the journal if it holds `at_least` that much unsynced
-    /// ([`Unsynced::Binding`] before anything leaves or commits); the sync
-    /// makes everything appended durable, certificates too.
-    fn flush_journal(&mut self, at_least: Unsynced) -> Result<(), Halt> {
-        if self.state.unsynced != Unsynced::Nothing && self.state.unsynced >= at_least {
+    /// fdatasyncs the journal if it holds something binding unsynced:
+    /// before anything leaves, and before a commit. The sync makes
+    /// everything appended durable, certificates too.
+    fn flush_journal(&mut self) -> Result<(), Halt> {
+        if self.state.unsynced == Unsynced::Binding {
             let journal = &mut self.journal;
             crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())?;
             self.state.unsynced = Unsynced::Nothing;
