@@ -163,24 +163,6 @@ pub struct BftActor {
     pub epochs: Epochs,
 }
 
-/// What the vote journal holds beyond its last fdatasync, by what must be
-/// durable when (docs/protocol.md, "durability").
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-enum Unsynced {
-    #[default]
-    Nothing,
-    /// Certificates only: other validators' votes, kept so that a restart
-    /// re-enters the view after them and can hand them on. No message
-    /// depends on their being durable, so their fdatasync waits for the
-    /// next binding record's or the commit's: a crash before it loses
-    /// certificates no own vote has built on, which peers hold or their
-    /// durable votes form again.
-    Certificates,
-    /// An own vote, or a block this validator notarizes: durable before any
-    /// message leaves, so that no restart can sign against it.
-    Binding,
-}
-
 /// The actor's own bookkeeping (not consensus state).
 #[derive(Debug, Default)]
 pub struct ActorState {
@@ -192,8 +174,16 @@ pub struct ActorState {
     work: Option<bool>,
     /// Uncommitted blocks we proposed, verified or persisted, by hash.
     blocks: HeldBlocks,
-    /// What the vote journal holds beyond its last fdatasync.
-    unsynced: Unsynced,
+    /// The vote journal holds a binding record not yet fdatasync'ed: an
+    /// own vote, or a block this validator notarizes. It must be durable
+    /// before any message leaves (docs/protocol.md, "durability"), so that
+    /// no restart can sign against it. Certificates (other validators'
+    /// votes, kept so a restart re-enters the view after them) do not set
+    /// it: no message depends on their being durable, so they ride with the
+    /// next binding record's fdatasync, and a crash before it loses only
+    /// certificates no own vote has built on, which peers hold or their
+    /// durable votes form again.
+    binding_unsynced: bool,
     syncing: bool,
     next_sync_peer: usize,
     journal_syncs: u64,
@@ -797,18 +787,14 @@ impl BftActor {
         match output {
             Output::Journal(vote) => {
                 self.journal.append(&vote)?;
-                self.state.unsynced = Unsynced::Binding;
+                self.state.binding_unsynced = true;
             }
             Output::Persist(record) => {
-                let unsynced = match &record {
-                    Record::Block(block) => {
-                        self.state.blocks.insert(block.hash(), block.clone());
-                        Unsynced::Binding
-                    }
-                    Record::Certificate(_) => Unsynced::Certificates,
-                };
+                if let Record::Block(block) = &record {
+                    self.state.blocks.insert(block.hash(), block.clone());
+                    self.state.binding_unsynced = true;
+                }
                 self.journal.append_record(&record)?;
-                self.state.unsynced = self.state.unsynced.max(unsynced);
             }
             Output::Broadcast(message) => {
                 self.flush_journal()?;
@@ -963,10 +949,10 @@ impl BftActor {
     /// before anything leaves, and before a commit. The sync makes
     /// everything appended durable, certificates too.
     fn flush_journal(&mut self) -> Result<(), Halt> {
-        if self.state.unsynced == Unsynced::Binding {
+        if self.state.binding_unsynced {
             let journal = &mut self.journal;
             crate::metrics::timed(&self.shared.metrics.vote_sync_seconds, || journal.sync())?;
-            self.state.unsynced = Unsynced::Nothing;
+            self.state.binding_unsynced = false;
             self.state.journal_syncs += 1;
             crash_point(self.state.journal_syncs);
         }
