@@ -170,6 +170,9 @@ pub struct ActorState {
     timer_seq: u64,
     /// We lead this view and owe the engine a payload since this instant.
     build: Option<(u64, Instant)>,
+    /// When we last proposed a block or were asked to verify one: the
+    /// start of the gap a leader keeps between blocks under load.
+    last_block: Option<Instant>,
     /// What we last told the engine about pending work (`Input::Work`).
     work: Option<bool>,
     /// Uncommitted blocks we proposed, verified or persisted, by hash.
@@ -317,13 +320,16 @@ impl BftActor {
         }
     }
 
-    /// A leader proposes when its block is full or after `linger`. The
-    /// engine asks only in an active view (work, a due heartbeat, or peers
-    /// leaving the view), so with nothing to propose the answer is an empty
-    /// block at once.
+    /// A leader proposes when its block is full, or after `linger` and
+    /// at least `gap` after the last block it saw
+    /// ([`super::BlockPolicy::leader_may_cut`]). The engine asks only in an
+    /// active view (work, a due heartbeat, or peers leaving the view), so
+    /// with nothing to propose the answer is an empty block then.
     fn ready_to_build(&self, since: Instant) -> bool {
-        self.shared.pool().len() >= self.policy.attestations_max
-            || since.elapsed() >= self.policy.linger
+        let pending = self.shared.pool().len();
+        let last_block = self.state.last_block.map(|at| at.elapsed());
+        self.policy
+            .leader_may_cut(pending, since.elapsed(), last_block)
             || self.shared.shutting_down()
     }
 
@@ -413,6 +419,7 @@ impl BftActor {
             self.shared.pool().remove_committed(&ids);
         }
         tracing::debug!(view, attestations = items.len(), "proposing");
+        self.state.last_block = Some(Instant::now());
         let attestations = items.into_iter().map(|a| a.envelope).collect();
         self.step(Input::Propose {
             attestations,
@@ -832,6 +839,7 @@ impl BftActor {
             }
             Output::Build { view } => self.state.build = Some((view, Instant::now())),
             Output::Verify { view, block, ids } => {
+                self.state.last_block = Some(Instant::now());
                 let hash = block.hash();
                 let valid = self.verify_payload(&block, &ids);
                 if valid {
