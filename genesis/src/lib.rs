@@ -19,7 +19,8 @@
 //!
 //! [consensus]
 //! block_max_attestations = 1000   # cut a block at this many attestations
-//! block_interval_ms = 50          # or after this long
+//! block_interval_ms = 50          # or after this long; also caps the 20 ms
+//!                                 # a BFT leader keeps between blocks under load
 //! timeout_base_ms = 1000          # Simplex view timeout before nullifications
 //! timeout_max_ms = 30000          # cap of the growing timeout
 //!

@@ -117,7 +117,10 @@ pub struct ConsensusParams {
     /// Cut a block at this many attestations (at most
     /// [`lotline_core::limits::BLOCK_ATTESTATIONS_MAX`]).
     pub block_max_attestations: u32,
-    /// Or after this long since the first pending attestation.
+    /// Or after this long since the first pending attestation. It also
+    /// caps the wait a BFT leader keeps between blocks while attestations
+    /// keep coming (20 ms by default): a lower value trades CPU for commit
+    /// latency at low load (docs/performance.md, "What a block costs").
     pub block_interval_ms: u64,
     /// The Simplex view timeout before any nullification.
     pub timeout_base_ms: u64,
