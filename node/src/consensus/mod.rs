@@ -110,8 +110,8 @@ pub fn timeouts(
 pub const BLOCK_LINGER: Duration = Duration::from_millis(1);
 
 /// The default least gap between blocks under load (capped by
-/// `block_interval_ms`): at most 50 blocks a second while attestations
-/// keep coming, at the price of at most this long waiting for a block
+/// `block_interval_ms`): about 50 blocks a second at most while blocks
+/// are not full, at the price of up to this long waiting for a block
 /// (docs/performance.md, "What a block costs").
 pub const BLOCK_GAP: Duration = Duration::from_millis(20);
 
