@@ -209,7 +209,7 @@ impl Buffer {
             Cell::Time(record_time),
             Cell::Str(Some(&statement.org)),
             Cell::Str(Some(event.event_type.as_str())),
-            Cell::Str(event.action.map(action)),
+            Cell::Str(event.action.map(Action::as_str)),
             Cell::Str(biz_step.as_deref()),
             Cell::Str(disposition.as_deref()),
             Cell::Str(event.read_point.as_ref().map(|l| l.id.as_str())),
@@ -361,14 +361,6 @@ pub fn month_of(ms: i64) -> String {
     date.rsplit_once('-')
         .map_or(date, |(month, _)| month)
         .to_owned()
-}
-
-fn action(action: Action) -> &'static str {
-    match action {
-        Action::Add => "ADD",
-        Action::Observe => "OBSERVE",
-        Action::Delete => "DELETE",
-    }
 }
 
 /// The serde name of a unit enum (`pass`, `nonConformance`, `transformedInto`).

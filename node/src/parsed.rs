@@ -6,10 +6,10 @@
 //! the capture path: by the repeat check at admission (`epcis::dedup`), by
 //! the indexer for the repeated-capture listing (`store::events`), and by
 //! the capture job when it reports which commits were repeats. It
-//! serialises and sorts the whole event (about 10 µs an event), so it is
-//! computed on first use and kept here, beside the statement it belongs
-//! to. The statement is immutable once parsed, so the kept name can not go
-//! stale.
+//! canonicalises and sorts the whole event (about 10 µs for a generator
+//! event, docs/performance.md), so it is computed on first use and kept
+//! here, beside the statement it belongs to. The statement is immutable
+//! once parsed, so the kept name can not go stale.
 
 use std::ops::Deref;
 use std::sync::OnceLock;

@@ -56,6 +56,17 @@ pub enum Action {
     Delete,
 }
 
+impl Action {
+    /// The action as EPCIS writes it (its JSON form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Add => "ADD",
+            Action::Observe => "OBSERVE",
+            Action::Delete => "DELETE",
+        }
+    }
+}
+
 /// A class-level quantity: `quantity` of `epcClass` in unit `uom`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -37,23 +37,33 @@ pub const STANDARD_PREFIXES: [(&str, &str); 3] = [
 /// URIs, numbers without trailing zeros, GS1 keys as constrained canonical
 /// Digital Links (in that order, as the reference generator applies them).
 pub fn value(text: &str) -> String {
+    let mut out = String::new();
+    push_value(text, &mut out);
+    out
+}
+
+/// [`value`], appended to `out`: the pre-hash string is written in place,
+/// one buffer for a list's entries.
+pub fn push_value(text: &str, out: &mut String) {
     let text = web_vocabulary(text.trim());
-    let text = match number(&text) {
-        Some(number) => Cow::Owned(number),
-        None => text,
-    };
-    digital_link(&text).unwrap_or_else(|| text.into_owned())
+    // A number is never a Digital Link.
+    if let Some(number) = number(&text) {
+        out.push_str(&number);
+    } else if !push_digital_link(&text, out) {
+        out.push_str(&text);
+    }
 }
 
 /// A timestamp field: UTC with exactly three fraction digits
 /// (`2005-04-05T02:33:31.116Z`). A value that is not RFC 3339 is kept as a
 /// plain value would be. Sub-millisecond digits are truncated (the reference
-/// rounds them; events carry milliseconds at most in practice).
-pub fn time(text: &str) -> String {
+/// rounds them; events carry milliseconds at most in practice). Appended
+/// to `out`.
+pub fn push_time(text: &str, out: &mut String) {
     let text = text.trim();
     match crate::time::parse_rfc3339_ms(text) {
-        Ok(ms) => crate::time::format_rfc3339_ms(ms),
-        Err(_) => value(text),
+        Ok(ms) => out.push_str(&crate::time::format_rfc3339_ms(ms)),
+        Err(_) => push_value(text, out),
     }
 }
 
@@ -127,16 +137,26 @@ fn is_decimal(text: &str) -> bool {
 /// `https://id.gs1.org` (most fine-grained key only, no query string).
 /// `None` when the value names no GS1 key this recognises.
 pub fn digital_link(text: &str) -> Option<String> {
+    let mut out = String::new();
+    push_digital_link(text, &mut out).then_some(out)
+}
+
+/// [`digital_link`], appended to `out`; `false` (and `out` unchanged) when
+/// the value names no GS1 key.
+fn push_digital_link(text: &str, out: &mut String) -> bool {
     if let Some(rest) = text.strip_prefix("urn:epc:") {
-        return epc_urn(rest);
+        return epc_urn(rest).is_some_and(|link| {
+            out.push_str(&link);
+            true
+        });
     }
     if let Some(rest) = text
         .strip_prefix("https://")
         .or_else(|| text.strip_prefix("http://"))
     {
-        return web_uri(rest);
+        return web_uri(rest, out);
     }
-    None
+    false
 }
 
 /// Characters the Digital Link syntax requires percent-encoded when an EPC
@@ -323,7 +343,36 @@ fn qualifier(ai: &str) -> &str {
 ///
 /// One pass over the path's segments, nothing collected: every identifier
 /// of every event goes through here.
-fn web_uri(rest: &str) -> Option<String> {
+fn web_uri(rest: &str, out: &mut String) -> bool {
+    web_uri_parts(rest).is_some_and(|(key, padding, value, tail)| {
+        out.reserve(DL_HOST.len() + key.len() + padding + rest.len() + 8);
+        out.push_str(DL_HOST);
+        out.push('/');
+        out.push_str(key);
+        out.push('/');
+        out.extend(std::iter::repeat_n('0', padding));
+        out.push_str(value);
+        if let Some((ai, value)) = tail {
+            out.push('/');
+            out.push_str(ai);
+            out.push('/');
+            out.push_str(value);
+        }
+        true
+    })
+}
+
+/// What [`web_uri`] writes: the key, the zeros that pad a GTIN to 14
+/// digits, the key's value, and the finest qualifier kept.
+type LinkParts<'a> = (
+    &'static str,
+    usize,
+    &'a str,
+    Option<(&'static str, &'a str)>,
+);
+
+/// Reads a Digital Link's path in one pass (see [`web_uri`]).
+fn web_uri_parts(rest: &str) -> Option<LinkParts<'_>> {
     // The URI without its query and fragment, found byte by byte (`?` and
     // `#` are ASCII, so the cut is on a character boundary).
     let end = rest
@@ -346,20 +395,12 @@ fn web_uri(rest: &str) -> Option<String> {
             (Some(ai), Some(value)) => first.note(qualifier(ai), value),
         }
     }
-    let mut out = String::with_capacity(DL_HOST.len() + key.len() + rest.len() + 8);
-    out.push_str(DL_HOST);
-    out.push('/');
-    out.push_str(key);
-    out.push('/');
-    match (key, value.len()) {
-        ("01", 14) => out.push_str(value),
-        ("01", 13 | 12 | 8) => {
-            out.extend(std::iter::repeat_n('0', 14 - value.len()));
-            out.push_str(value);
-        }
+    let padding = match (key, value.len()) {
+        ("01", 14) => 0,
+        ("01", 13 | 12 | 8) => 14 - value.len(),
         ("01", _) => return None,
-        _ => out.push_str(value),
-    }
+        _ => 0,
+    };
     let tail = match key {
         "01" | "8006" => match (first.serial, first.lot, first.tpx) {
             (Some(serial), _, _) => Some(("21", serial)),
@@ -371,13 +412,7 @@ fn web_uri(rest: &str) -> Option<String> {
         "8010" => first.cpid_serial.map(|s| ("8011", s)),
         _ => None,
     };
-    if let Some((ai, value)) = tail {
-        out.push('/');
-        out.push_str(ai);
-        out.push('/');
-        out.push_str(value);
-    }
-    Some(out)
+    Some((key, padding, value, tail))
 }
 
 /// The first value of each Digital Link qualifier the canonical form may
@@ -410,6 +445,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A timestamp field's canonical text ([`push_time`]).
+    fn time(text: &str) -> String {
+        let mut out = String::new();
+        push_time(text, &mut out);
+        out
+    }
 
     /// The plain statement of [`is_decimal`] (no early exit), the rule the
     /// fast one must keep.

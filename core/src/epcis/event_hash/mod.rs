@@ -51,7 +51,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::Event;
+use super::{Destination, Event, QuantityElement, Source};
 
 pub use canonical::digital_link;
 
@@ -108,23 +108,253 @@ pub fn duplicate_name(event: &Event) -> String {
 }
 
 /// The pre-hash string of `event` (see the module doc).
+///
+/// The tree is read from the typed event, borrowing its strings, as its
+/// JSON form would give it member by member
+/// (`the_typed_walk_is_the_json_forms_walk`). Only the members the model
+/// keeps as structs with many optional fields (sensor elements, the
+/// quality fact) are turned into JSON values first: serialising the whole
+/// event into a value tree was a third of the hash's cost.
 pub fn prehash(event: &Event) -> String {
-    let value = serde_json::to_value(event).unwrap_or(Value::Null);
-    let Value::Object(object) = value else {
-        return String::new();
+    let namespaces = Namespaces::of(event.extensions.get("@context"));
+    let sensors = (!event.sensor_element_list.is_empty())
+        .then(|| serde_json::to_value(&event.sensor_element_list).unwrap_or(Value::Null));
+    let quality = event
+        .quality
+        .as_ref()
+        .map(|quality| serde_json::to_value(quality).unwrap_or(Value::Null));
+    let mut children = Vec::with_capacity(24);
+    let json = JsonMembers {
+        sensors: sensors.as_ref(),
+        quality: quality.as_ref(),
     };
-    let namespaces = Namespaces::of(object.get("@context"));
-    let mut children = Vec::with_capacity(object.len());
-    for (key, value) in &object {
-        if IGNORED.contains(&key.as_str()) {
-            continue;
-        }
-        push_member(&mut children, key, value, &namespaces);
-    }
+    typed_members(&mut children, event, json, &namespaces);
+    string_of(event, children)
+}
+
+/// `eventType=` and the type, then the event's nodes in canonical order.
+fn string_of(event: &Event, mut children: Vec<Node>) -> String {
     let mut out = format!("eventType={}", event.event_type.as_str());
     out.push_str(&ordered(&mut children, ORDER));
     out.push_str(&generic(&children));
     out
+}
+
+/// The members [`prehash`] reads in their JSON form.
+#[derive(Clone, Copy)]
+struct JsonMembers<'a> {
+    sensors: Option<&'a Value>,
+    quality: Option<&'a Value>,
+}
+
+/// The nodes of every member of `event` that is part of the hash (not
+/// [`IGNORED`]), each as [`push_member`] makes them from that member's
+/// JSON form: a member the JSON form omits (`None`, an empty list) makes
+/// none.
+fn typed_members<'a>(
+    children: &mut Vec<Node<'a>>,
+    event: &'a Event,
+    json: JsonMembers<'a>,
+    namespaces: &Namespaces,
+) {
+    let mut text = |key: &'static str, value: &'a str| {
+        children.push(field(
+            Cow::Borrowed(key),
+            scalar_text(value, vocabulary_for("", key), namespaces),
+            Vec::new(),
+        ));
+    };
+    text("eventTime", &event.event_time);
+    text("eventTimeZoneOffset", &event.event_time_zone_offset);
+    if let Some(action) = event.action {
+        text("action", action.as_str());
+    }
+    for (key, value) in [
+        ("parentID", &event.parent_id),
+        ("transformationID", &event.transformation_id),
+        ("bizStep", &event.biz_step),
+        ("disposition", &event.disposition),
+    ] {
+        if let Some(value) = value {
+            text(key, value);
+        }
+    }
+    for (key, list) in [
+        ("epcList", &event.epc_list),
+        ("childEPCs", &event.child_epcs),
+        ("inputEPCList", &event.input_epc_list),
+        ("outputEPCList", &event.output_epc_list),
+    ] {
+        children.extend(list_node(key, list, |epc| {
+            field(Cow::Borrowed("epc"), namespaces.value(epc), Vec::new())
+        }));
+    }
+    for (key, list) in [
+        ("quantityList", &event.quantity_list),
+        ("childQuantityList", &event.child_quantity_list),
+        ("inputQuantityList", &event.input_quantity_list),
+        ("outputQuantityList", &event.output_quantity_list),
+    ] {
+        children.extend(list_node(key, list, |element| {
+            quantity_element(element, namespaces)
+        }));
+    }
+    if let Some(disposition) = &event.persistent_disposition {
+        const KEY: &str = "persistentDisposition";
+        let mut members = Vec::new();
+        for (key, list) in [("set", &disposition.set), ("unset", &disposition.unset)] {
+            for item in list {
+                members.push(field(
+                    Cow::Borrowed(key),
+                    scalar_text(item, vocabulary_for(KEY, key), namespaces),
+                    Vec::new(),
+                ));
+            }
+        }
+        children.push(field(Cow::Borrowed(KEY), Cow::Borrowed(""), members));
+    }
+    if !event.biz_transaction_list.is_empty() {
+        const KEY: &str = "bizTransactionList";
+        let pairs = event.biz_transaction_list.iter().map(|item| {
+            let kind = item.kind.as_deref();
+            let kind = kind.map(|kind| scalar_text(kind, vocabulary_of(KEY), namespaces));
+            pair(
+                kind,
+                "bizTransaction",
+                Some(namespaces.value(&item.biz_transaction)),
+            )
+        });
+        children.push(pairs_node(KEY, pairs));
+    }
+    for (key, id_field, list) in [
+        ("sourceList", "source", source_pairs(&event.source_list)),
+        (
+            "destinationList",
+            "destination",
+            destination_pairs(&event.destination_list),
+        ),
+    ] {
+        if !list.is_empty() {
+            let pairs = list.into_iter().map(|(kind, id)| {
+                pair(
+                    Some(scalar_text(kind, vocabulary_of(key), namespaces)),
+                    id_field,
+                    Some(namespaces.value(id)),
+                )
+            });
+            children.push(pairs_node(key, pairs));
+        }
+    }
+    for (key, location) in [
+        ("readPoint", &event.read_point),
+        ("bizLocation", &event.biz_location),
+    ] {
+        if let Some(location) = location {
+            let mut members = vec![field(
+                Cow::Borrowed("id"),
+                namespaces.value(&location.id),
+                Vec::new(),
+            )];
+            push_members_in(&mut members, key, &location.extensions, namespaces);
+            children.push(field(Cow::Borrowed(key), Cow::Borrowed(""), members));
+        }
+    }
+    if let Some(ilmd) = &event.ilmd {
+        let mut members = Vec::with_capacity(ilmd.len());
+        push_members_in(&mut members, "ilmd", ilmd, namespaces);
+        children.push(field(Cow::Borrowed("ilmd"), Cow::Borrowed(""), members));
+    }
+    if let Some(info) = &event.certification_info {
+        push_member(children, "certificationInfo", info, namespaces);
+    }
+    if let Some(sensors) = json.sensors {
+        push_member(children, "sensorElementList", sensors, namespaces);
+    }
+    if let Some(quality) = json.quality {
+        push_member(children, "lotline:quality", quality, namespaces);
+    }
+    for (key, value) in &event.extensions {
+        if !IGNORED.contains(&key.as_str()) {
+            push_member(children, key, value, namespaces);
+        }
+    }
+}
+
+/// The node of a standard list member holding one node per entry; none
+/// for an empty list, which the JSON form omits.
+fn list_node<'a, T>(
+    key: &'static str,
+    list: &'a [T],
+    entry: impl Fn(&'a T) -> Node<'a>,
+) -> Option<Node<'a>> {
+    (!list.is_empty()).then(|| {
+        field(
+            Cow::Borrowed(key),
+            Cow::Borrowed(""),
+            list.iter().map(entry).collect(),
+        )
+    })
+}
+
+/// One quantity element's node, as its JSON object gives it.
+fn quantity_element<'a>(element: &'a QuantityElement, namespaces: &Namespaces) -> Node<'a> {
+    const KEY: &str = "quantityElement";
+    let mut members = Vec::with_capacity(3 + element.extensions.len());
+    members.push(field(
+        Cow::Borrowed("epcClass"),
+        namespaces.value(&element.epc_class),
+        Vec::new(),
+    ));
+    if let Some(quantity) = element.quantity {
+        // The text of the JSON number serde_json writes for the double (a
+        // non-finite one is `null`, no text).
+        let text = serde_json::Number::from_f64(quantity)
+            .map_or(Cow::Borrowed(""), |n| Cow::Owned(n.to_string()));
+        members.push(field(Cow::Borrowed("quantity"), text, Vec::new()));
+    }
+    if let Some(uom) = &element.uom {
+        members.push(field(
+            Cow::Borrowed("uom"),
+            namespaces.value(uom),
+            Vec::new(),
+        ));
+    }
+    push_members_in(&mut members, KEY, &element.extensions, namespaces);
+    field(Cow::Borrowed(KEY), Cow::Borrowed(""), members)
+}
+
+fn source_pairs(list: &[Source]) -> Vec<(&str, &str)> {
+    list.iter()
+        .map(|s| (s.kind.as_str(), s.source.as_str()))
+        .collect()
+}
+
+fn destination_pairs(list: &[Destination]) -> Vec<(&str, &str)> {
+    list.iter()
+        .map(|d| (d.kind.as_str(), d.destination.as_str()))
+        .collect()
+}
+
+/// A bizTransaction, source or destination list's node.
+fn pairs_node<'a>(key: &'static str, pairs: impl Iterator<Item = String>) -> Node<'a> {
+    field(
+        Cow::Borrowed(key),
+        Cow::Borrowed(""),
+        pairs.map(Node::Pair).collect(),
+    )
+}
+
+/// Adds the nodes of every member of a JSON object (an extension map of
+/// the typed event) whose own name is `parent`.
+fn push_members_in<'a>(
+    children: &mut Vec<Node<'a>>,
+    parent: &str,
+    members: &'a BTreeMap<String, Value>,
+    namespaces: &Namespaces,
+) {
+    for (key, value) in members {
+        push_member_in(children, parent, key, value, namespaces);
+    }
 }
 
 /// Members that are not part of the hash: the type is written first,
@@ -139,9 +369,9 @@ const IGNORED: [&str; 5] = [
     "@context",
 ];
 
-/// A node of the event tree. Names and values borrow from the event's JSON
-/// form where they are kept as written (most are), so building the tree
-/// copies only what canonicalisation changes.
+/// A node of the event tree. Names and values borrow from the typed event
+/// (or a member's JSON form) where they are kept as written (most are), so
+/// building the tree copies only what canonicalisation changes.
 #[derive(Clone, Debug)]
 enum Node<'a> {
     Field {
@@ -316,7 +546,7 @@ fn ordered(children: &mut Vec<Node>, order: &[Prop]) -> String {
     named.sort_unstable();
     let mut taken = vec![false; children.len()];
     let mut out = String::new();
-    let mut values = Vec::new();
+    let mut values = Siblings::default();
     for run in named.chunk_by(|a, b| a.0 == b.0) {
         let prop = &order[run[0].0];
         for &(_, at) in run {
@@ -333,22 +563,18 @@ fn ordered(children: &mut Vec<Node>, order: &[Prop]) -> String {
             } else {
                 ordered(grand, prop.children)
             };
-            let value = (!text.trim().is_empty()).then(|| {
-                if is_time(name) {
-                    canonical::time(text)
-                } else {
-                    canonical::value(text)
-                }
-            });
-            if value.is_some() || !below.is_empty() {
-                values.push(entry(name, value.as_deref(), &below));
+            let canonical = if is_time(name) {
+                canonical::push_time
+            } else {
+                canonical::push_value
+            };
+            // Here (not in `generic`) a node with neither is left out.
+            if !text.trim().is_empty() || !below.is_empty() {
+                values.push_node(name, text, canonical, &below);
             }
             taken[at] = grand.is_empty();
         }
-        values.sort();
-        for value in values.drain(..) {
-            out.push_str(&value);
-        }
+        values.drain_sorted_into(&mut out);
     }
     let mut taken = taken.into_iter();
     children.retain(|_| !taken.next().unwrap_or(false));
@@ -358,17 +584,47 @@ fn ordered(children: &mut Vec<Node>, order: &[Prop]) -> String {
     out
 }
 
-/// One node's string: `name`, `=value` if it has one, then what is below.
-fn entry(name: &str, value: Option<&str>, below: &str) -> String {
-    let mut out =
-        String::with_capacity(name.len() + value.map_or(0, |v| v.len() + 1) + below.len());
-    out.push_str(name);
-    if let Some(value) = value {
-        out.push('=');
-        out.push_str(value);
+/// The strings of sibling nodes, written into one buffer and sorted as
+/// slices of it: a list of hundreds of EPCs makes no string per entry.
+#[derive(Default)]
+struct Siblings {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Siblings {
+    /// One node's string: `name`, `=` and its value made canonical by
+    /// `canonical` if it has one (not blank), then what is below.
+    fn push_node(&mut self, name: &str, text: &str, canonical: fn(&str, &mut String), below: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        if !text.trim().is_empty() {
+            self.text.push('=');
+            canonical(text, &mut self.text);
+        }
+        self.text.push_str(below);
+        self.spans.push((start, self.text.len()));
     }
-    out.push_str(below);
-    out
+
+    /// A string made elsewhere (a bizTransaction, source or destination).
+    fn push_str(&mut self, text: &str) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.spans.push((start, self.text.len()));
+    }
+
+    /// Appends the strings to `out` in byte order, and empties the set.
+    fn drain_sorted_into(&mut self, out: &mut String) {
+        let text = &self.text;
+        self.spans
+            .sort_unstable_by(|a, b| text[a.0..a.1].cmp(&text[b.0..b.1]));
+        out.reserve(text.len());
+        for &(start, end) in &self.spans {
+            out.push_str(&text[start..end]);
+        }
+        self.text.clear();
+        self.spans.clear();
+    }
 }
 
 /// A field whose value is a timestamp (`eventTime`, `startTime`, ...).
@@ -388,16 +644,17 @@ fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
 /// object), the extensions whose namespace ends in `/`, taken out to be
 /// appended after the standard fields.
 fn take_extensions<'a>(children: &mut Vec<Node<'a>>) -> Vec<Node<'a>> {
+    let appended = |c: &Node| c.name().starts_with('{') && c.name().contains("/}");
     if children.len() <= 1
+        || !children.iter().any(appended)
         || children
             .iter()
             .any(|c| c.name().contains("eventTime") || c.name().contains("action"))
     {
         return Vec::new();
     }
-    let (extensions, rest): (Vec<Node>, Vec<Node>) = std::mem::take(children)
-        .into_iter()
-        .partition(|c| c.name().starts_with('{') && c.name().contains("/}"));
+    let (extensions, rest): (Vec<Node>, Vec<Node>) =
+        std::mem::take(children).into_iter().partition(appended);
     *children = rest;
     extensions
 }
@@ -406,22 +663,20 @@ fn take_extensions<'a>(children: &mut Vec<Node<'a>>) -> Vec<Node<'a>> {
 /// two halves of a bizTransaction, source or destination, which are kept
 /// type first).
 fn generic(children: &[Node]) -> String {
-    let mut values: Vec<String> = children
-        .iter()
-        .map(|child| match child {
-            Node::Pair(s) => s.clone(),
+    let mut values = Siblings::default();
+    for child in children {
+        match child {
+            Node::Pair(s) => values.push_str(s),
             Node::Field {
                 name,
                 text,
                 children,
-            } => {
-                let value = (!text.trim().is_empty()).then(|| canonical::value(text));
-                entry(name, value.as_deref(), &generic(children))
-            }
-        })
-        .collect();
-    values.sort();
-    values.concat()
+            } => values.push_node(name, text, canonical::push_value, &generic(children)),
+        }
+    }
+    let mut out = String::new();
+    values.drain_sorted_into(&mut out);
+    out
 }
 
 /// Namespace prefixes bound by the event's `@context`.
@@ -498,16 +753,26 @@ fn vocabulary_of(field: &str) -> Option<&'static str> {
 /// A scalar as text, bare words of `vocabulary` and CURIEs expanded.
 fn scalar<'a>(value: &'a Value, vocabulary: Option<&str>, namespaces: &Namespaces) -> Cow<'a, str> {
     match value {
-        Value::String(s) => match vocabulary {
-            Some(prefix) if !s.contains(':') && !s.trim().is_empty() => {
-                Cow::Owned(format!("{prefix}{}", s.trim()))
-            }
-            _ => namespaces.value(s),
-        },
+        Value::String(s) => scalar_text(s, vocabulary, namespaces),
         Value::Number(n) => Cow::Owned(n.to_string()),
         Value::Bool(true) => Cow::Borrowed("true"),
         Value::Bool(false) => Cow::Borrowed("false"),
         Value::Null | Value::Array(_) | Value::Object(_) => Cow::Borrowed(""),
+    }
+}
+
+/// A string scalar: a bare word of `vocabulary` as its term URI, a CURIE
+/// expanded.
+fn scalar_text<'a>(
+    text: &'a str,
+    vocabulary: Option<&str>,
+    namespaces: &Namespaces,
+) -> Cow<'a, str> {
+    match vocabulary {
+        Some(prefix) if !text.contains(':') && !text.trim().is_empty() => {
+            Cow::Owned(format!("{prefix}{}", text.trim()))
+        }
+        _ => namespaces.value(text),
     }
 }
 
@@ -554,7 +819,7 @@ fn push_member_in<'a>(
                 };
                 let pairs = items
                     .iter()
-                    .map(|item| Node::Pair(pair(item, key, id_field, namespaces)))
+                    .map(|item| Node::Pair(json_pair(item, key, id_field, namespaces)))
                     .collect();
                 children.push(field(name, Cow::Borrowed(""), pairs));
             } else if let Some(element) = element_name(key) {
@@ -636,24 +901,28 @@ fn node<'a>(
     }
 }
 
+/// A bizTransaction, source or destination entry of a JSON list.
+fn json_pair(item: &Value, list: &str, id_field: &str, namespaces: &Namespaces) -> String {
+    let kind = item
+        .get("type")
+        .filter(|v| !v.is_null())
+        .map(|kind| scalar(kind, vocabulary_of(list), namespaces));
+    let id = item.get(id_field).map(|id| scalar(id, None, namespaces));
+    pair(kind, id_field, id)
+}
+
 /// `type=...` then the identifier of one bizTransaction, source or
-/// destination, canonical.
-fn pair(item: &Value, list: &str, id_field: &str, namespaces: &Namespaces) -> String {
+/// destination (both already scalar text), canonical.
+fn pair(kind: Option<Cow<str>>, id_field: &str, id: Option<Cow<str>>) -> String {
     let mut out = String::new();
-    if let Some(kind) = item.get("type").filter(|v| !v.is_null()) {
-        let kind = scalar(kind, vocabulary_of(list), namespaces);
-        if !kind.trim().is_empty() {
-            out.push_str("type=");
-            out.push_str(&canonical::value(&kind));
-        }
+    if let Some(kind) = kind.filter(|kind| !kind.trim().is_empty()) {
+        out.push_str("type=");
+        out.push_str(&canonical::value(&kind));
     }
-    if let Some(id) = item.get(id_field) {
-        let id = scalar(id, None, namespaces);
-        if !id.trim().is_empty() {
-            out.push_str(id_field);
-            out.push('=');
-            out.push_str(&canonical::value(&id));
-        }
+    if let Some(id) = id.filter(|id| !id.trim().is_empty()) {
+        out.push_str(id_field);
+        out.push('=');
+        out.push_str(&canonical::value(&id));
     }
     out
 }
