@@ -36,14 +36,8 @@ pub const STANDARD_PREFIXES: [(&str, &str); 3] = [
 /// A plain value as it enters the pre-hash string: trimmed, CBV URNs as web
 /// URIs, numbers without trailing zeros, GS1 keys as constrained canonical
 /// Digital Links (in that order, as the reference generator applies them).
-pub fn value(text: &str) -> String {
-    let mut out = String::new();
-    push_value(text, &mut out);
-    out
-}
-
-/// [`value`], appended to `out`: the pre-hash string is written in place,
-/// one buffer for a list's entries.
+/// Appended to `out`: the pre-hash string is written in place, one buffer
+/// for a list's entries.
 pub fn push_value(text: &str, out: &mut String) {
     let text = web_vocabulary(text.trim());
     // A number is never a Digital Link.
@@ -445,6 +439,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A plain value's canonical text ([`push_value`]).
+    fn value(text: &str) -> String {
+        let mut out = String::new();
+        push_value(text, &mut out);
+        out
+    }
 
     /// A timestamp field's canonical text ([`push_time`]).
     fn time(text: &str) -> String {

@@ -51,7 +51,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::{Destination, Event, QuantityElement, Source};
+use super::{Event, QuantityElement};
 
 pub use canonical::digital_link;
 
@@ -226,25 +226,16 @@ fn typed_members<'a>(
         });
         children.push(pairs_node(KEY, pairs));
     }
-    for (key, id_field, list) in [
-        ("sourceList", "source", source_pairs(&event.source_list)),
-        (
-            "destinationList",
-            "destination",
-            destination_pairs(&event.destination_list),
-        ),
-    ] {
-        if !list.is_empty() {
-            let pairs = list.into_iter().map(|(kind, id)| {
-                pair(
-                    Some(scalar_text(kind, vocabulary_of(key), namespaces)),
-                    id_field,
-                    Some(namespaces.value(id)),
-                )
-            });
-            children.push(pairs_node(key, pairs));
-        }
-    }
+    let sources = event.source_list.iter().map(|s| (&*s.kind, &*s.source));
+    push_party_pairs(children, "sourceList", "source", sources, namespaces);
+    let destinations = (event.destination_list.iter()).map(|d| (&*d.kind, &*d.destination));
+    push_party_pairs(
+        children,
+        "destinationList",
+        "destination",
+        destinations,
+        namespaces,
+    );
     for (key, location) in [
         ("readPoint", &event.read_point),
         ("bizLocation", &event.biz_location),
@@ -323,16 +314,26 @@ fn quantity_element<'a>(element: &'a QuantityElement, namespaces: &Namespaces) -
     field(Cow::Borrowed(KEY), Cow::Borrowed(""), members)
 }
 
-fn source_pairs(list: &[Source]) -> Vec<(&str, &str)> {
-    list.iter()
-        .map(|s| (s.kind.as_str(), s.source.as_str()))
-        .collect()
-}
-
-fn destination_pairs(list: &[Destination]) -> Vec<(&str, &str)> {
-    list.iter()
-        .map(|d| (d.kind.as_str(), d.destination.as_str()))
-        .collect()
+/// Adds a source or destination list's node, none for an empty list:
+/// each entry a `(type, identifier)` pair.
+fn push_party_pairs<'a>(
+    children: &mut Vec<Node<'a>>,
+    key: &'static str,
+    id_field: &str,
+    entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    namespaces: &Namespaces,
+) {
+    if entries.len() == 0 {
+        return;
+    }
+    let pairs = entries.map(|(kind, id)| {
+        pair(
+            Some(scalar_text(kind, vocabulary_of(key), namespaces)),
+            id_field,
+            Some(namespaces.value(id)),
+        )
+    });
+    children.push(pairs_node(key, pairs));
 }
 
 /// A bizTransaction, source or destination list's node.
@@ -917,12 +918,12 @@ fn pair(kind: Option<Cow<str>>, id_field: &str, id: Option<Cow<str>>) -> String 
     let mut out = String::new();
     if let Some(kind) = kind.filter(|kind| !kind.trim().is_empty()) {
         out.push_str("type=");
-        out.push_str(&canonical::value(&kind));
+        canonical::push_value(&kind, &mut out);
     }
     if let Some(id) = id.filter(|id| !id.trim().is_empty()) {
         out.push_str(id_field);
         out.push('=');
-        out.push_str(&canonical::value(&id));
+        canonical::push_value(&id, &mut out);
     }
     out
 }
