@@ -21,7 +21,11 @@
 //! half that load, paced single submits from as many clients as the pace
 //! needs (each waits for its commit), and what that latency is made of on
 //! node 0; the bound is the all-core verify rate divided by 4 (each
-//! node verifies each attestation once).
+//! node verifies each attestation once). Each phase also prints what it
+//! cost this process (every node and client): CPU per committed
+//! attestation and the share of the cores; and the paced phase's demand,
+//! its rate times its CPU per single submit, says whether its latency
+//! was measured on a machine with room or in a queue.
 //!
 //! `--rate R` paces that phase at R/s instead of half the saturated rate,
 //! the same load for two builds compared side by side.
@@ -481,6 +485,7 @@ fn receipt_verify_rate(
 /// saturated throughput, and commit latency at half of it.
 async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     let n = args.validators;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = std::env::temp_dir().join(format!("lotline-bench-n{n}-{}", std::process::id()));
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
     let validators: Vec<String> = orgs.iter().take(n).map(|o| o.id.clone()).collect();
@@ -567,21 +572,25 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
         lotline_node::store::index::Record::stored(&record.encode(), None).len(),
     );
     let next = Arc::new(AtomicU64::new(0));
-    let (rate, batch_latency) =
-        drive_many(&urls, args, envelopes.clone(), next.clone(), 100, None).await?;
+    let saturated = drive_many(&urls, args, envelopes.clone(), next.clone(), 100, None).await?;
+    let rate = saturated.rate;
     println!(
-        "saturated (batches of 100): {rate:.0} committed/s, round trip p50 {:.1} ms p99 {:.1} ms",
-        batch_latency.0, batch_latency.1
+        "saturated (batches of 100): {rate:.0} committed/s, round trip p50 {:.1} ms p99 {:.1} ms; {}",
+        saturated.latency.0,
+        saturated.latency.1,
+        saturated.cost(cores)
     );
 
     // 3. Half of that load, single submits at a fixed rate.
     let stages_before = nodes[0].shared.metrics.text();
     let asked = args.rate.unwrap_or(rate / 2.0);
-    let (half_rate, half_latency) =
-        drive_many(&urls, args, envelopes, next, 1, Some(asked)).await?;
+    let half = drive_many(&urls, args, envelopes, next, 1, Some(asked)).await?;
+    let (half_rate, half_latency) = (half.rate, half.latency);
     println!(
-        "half load: {half_rate:.0} committed/s of {asked:.0}/s asked (single submits), commit latency p50 {:.1} ms p99 {:.1} ms",
-        half_latency.0, half_latency.1
+        "half load: {half_rate:.0} committed/s of {asked:.0}/s asked (single submits), commit latency p50 {:.1} ms p99 {:.1} ms; {}",
+        half_latency.0,
+        half_latency.1,
+        half.cost(cores)
     );
     print_stages(&stages_before, &nodes[0].shared.metrics.text());
 
@@ -597,6 +606,21 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
         "| commit latency at half load ({half_rate:.0}/s), p50 / p99 | {:.1} ms / {:.1} ms | |",
         half_latency.0, half_latency.1
     );
+    // What the two phases cost per attestation, and so what the paced phase
+    // asked of the machine: a latency measured on cores the load asks all
+    // of is a queue's, not the commit path's.
+    if let (Some(batched), Some(single)) = (saturated.cpu_ms_per_commit(), half.cpu_ms_per_commit())
+    {
+        println!(
+            "| CPU per committed attestation (this process: nodes and clients), batch / single submits | {batched:.3} ms / {single:.3} ms | x{:.2} |",
+            single / batched
+        );
+        let demand = asked * single / 1000.0;
+        println!(
+            "| the paced phase's demand at the single-submit cost ({asked:.0}/s x {single:.3} ms) | {demand:.2} cores of {cores} | {:.2} |",
+            demand / cores as f64
+        );
+    }
     println!("| blocks finalized while idle (heartbeat only) | {blocks_rate:.2}/s | |");
     println!("| proposal -> finality of those, p50 / p99 | {finality_text} | |");
     for node in nodes {
@@ -705,8 +729,8 @@ async fn one_down_phases(
     println!("pre-signing {needed} attestations ...");
     let envelopes = Arc::new(presign(genesis, signer, needed)?);
     let next = Arc::new(AtomicU64::new(0));
-    let (all_rate, all_latency) =
-        drive_many(up, args, envelopes.clone(), next.clone(), 1, None).await?;
+    let all = drive_many(up, args, envelopes.clone(), next.clone(), 1, None).await?;
+    let (all_rate, all_latency) = (all.rate, all.latency);
     println!(
         "all {n} up: {all_rate:.1} committed/s, commit latency p50 {:.1} ms p99 {:.1} ms",
         all_latency.0, all_latency.1
@@ -716,7 +740,8 @@ async fn one_down_phases(
     }
     println!("validator {} shut down", n - 1);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (down_rate, down_latency) = drive_many(up, args, envelopes, next, 1, None).await?;
+    let down = drive_many(up, args, envelopes, next, 1, None).await?;
+    let (down_rate, down_latency) = (down.rate, down.latency);
     println!(
         "one down: {down_rate:.1} committed/s, commit latency p50 {:.1} ms p99 {:.1} ms",
         down_latency.0, down_latency.1
@@ -765,7 +790,7 @@ async fn drive_many(
     next: Arc<AtomicU64>,
     per: usize,
     rate: Option<f64>,
-) -> Result<(f64, Latency)> {
+) -> Result<Phase> {
     let stop = Arc::new(AtomicBool::new(false));
     let committed = Arc::new(AtomicU64::new(0));
     // Paced single submits each wait for their commit: enough clients that
@@ -782,6 +807,7 @@ async fn drive_many(
         .map(|c| Ok(Client::new(&urls[c % urls.len()])?.with_timeout(Duration::from_secs(60))))
         .collect::<Result<Vec<Client>>>()?;
     let started = Instant::now();
+    let cpu_before = process_cpu();
     let mut tasks = Vec::new();
     for (c, client) in built.into_iter().enumerate() {
         let (envelopes, next, stop, committed) = (
@@ -829,10 +855,66 @@ async fn drive_many(
     for t in tasks {
         latencies.extend(t.await.unwrap_or_default());
     }
-    Ok((
-        committed.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
-        percentiles(&latencies),
-    ))
+    let wall = started.elapsed();
+    let committed = committed.load(Ordering::Relaxed);
+    Ok(Phase {
+        rate: committed as f64 / wall.as_secs_f64(),
+        latency: percentiles(&latencies),
+        committed,
+        wall,
+        cpu: cpu_since(cpu_before),
+    })
+}
+
+/// What a driven phase reached, and what it cost this process.
+struct Phase {
+    /// Committed attestations per second.
+    rate: f64,
+    latency: Latency,
+    committed: u64,
+    wall: Duration,
+    /// This process's CPU time over the phase: every node and every client,
+    /// which share the machine's cores.
+    cpu: Option<Duration>,
+}
+
+impl Phase {
+    fn cpu_ms_per_commit(&self) -> Option<f64> {
+        let cpu = self.cpu?;
+        (self.committed > 0).then(|| cpu.as_secs_f64() * 1e3 / self.committed as f64)
+    }
+
+    /// CPU per committed attestation, and the share of the machine used.
+    fn cost(&self, cores: usize) -> String {
+        match (self.cpu, self.cpu_ms_per_commit()) {
+            (Some(cpu), Some(per)) => format!(
+                "CPU {per:.3} ms per committed attestation, {:.0} % of {cores} cores",
+                100.0 * busy(cpu, self.wall, cores)
+            ),
+            _ => "CPU not measured".to_owned(),
+        }
+    }
+}
+
+/// This process's CPU time so far, user and system, every thread
+/// (`/proc/self/stat` fields 14 and 15, in clock ticks: Linux reports
+/// them in `USER_HZ`, 1/100 s). `None` off Linux.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, field 2, is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
+    Some(Duration::from_millis((ticks(14)? + ticks(15)?) * 10))
+}
+
+/// The CPU time this process used since `before` (from [`process_cpu`]).
+fn cpu_since(before: Option<Duration>) -> Option<Duration> {
+    Some(process_cpu()?.saturating_sub(before?))
+}
+
+/// The share of `cores` that `cpu` over `wall` is.
+fn busy(cpu: Duration, wall: Duration, cores: usize) -> f64 {
+    cpu.as_secs_f64() / (wall.as_secs_f64() * cores as f64)
 }
 
 /// Streams one document of `events` events to the first validator's
@@ -840,6 +922,7 @@ async fn drive_many(
 /// committed.
 async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result<()> {
     let n = args.validators;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = std::env::temp_dir().join(format!("lotline-bench-capture-{}", std::process::id()));
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
     let validators: Vec<String> = if n == 1 {
@@ -901,6 +984,7 @@ async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result
     let http = reqwest::Client::new();
     println!("streaming a document of {events} events to {capturing}'s node ...");
     let started = Instant::now();
+    let cpu_before = process_cpu();
     let response = http
         .post(format!("{url}/epcis/capture"))
         .bearer_auth(token.trim())
@@ -931,6 +1015,7 @@ async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let cpu = cpu_since(cpu_before);
     let elapsed = started.elapsed().as_secs_f64();
     let captured = job["lotline:eventsCaptured"].as_u64().unwrap_or(0);
     anyhow::ensure!(
@@ -954,6 +1039,15 @@ async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result
         "| document read and checked (202 Accepted) after | {:.1} s | |",
         accepted_after.as_secs_f64()
     );
+    if let Some(cpu) = cpu {
+        // Every validator indexes every event: with four on this machine's
+        // cores, the CPU per event is what bounds the rate.
+        println!(
+            "| CPU per committed event (this process: every node and the client) | {:.3} ms, {:.0} % of {cores} cores | |",
+            cpu.as_secs_f64() * 1e3 / events as f64,
+            100.0 * busy(cpu, Duration::from_secs_f64(elapsed), cores)
+        );
+    }
     println!("| events held in memory by the node, peak | {held} | |");
     println!("| resident memory of the process, peak | {rss} MiB | |");
     for node in nodes {
