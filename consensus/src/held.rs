@@ -99,7 +99,7 @@ mod tests {
             .iter()
             .map(|p| Envelope {
                 payload_type: "application/vnd.lotline.statement+json".into(),
-                payload: p.to_vec(),
+                payload: p.to_vec().into(),
                 signatures: Vec::new(),
             })
             .collect();

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, DecodeError};
@@ -62,8 +63,11 @@ pub struct EnvelopeSignature {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Envelope {
     pub payload_type: String,
+    /// The exact signed statement bytes, shared: the mempool, a proposal,
+    /// the engine's held blocks and the commit step each hold the same
+    /// envelope, and a clone of it copies a reference, not the statement.
     #[serde(with = "codec::base64_bytes")]
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     pub signatures: Vec<EnvelopeSignature>,
 }
 
@@ -93,7 +97,7 @@ impl Envelope {
         let sig = key.sign(&pae(PAYLOAD_TYPE, &payload));
         Envelope {
             payload_type: PAYLOAD_TYPE.to_owned(),
-            payload,
+            payload: payload.into(),
             signatures: vec![EnvelopeSignature {
                 keyid: key.public_key().to_hex(),
                 sig,
@@ -206,7 +210,7 @@ mod sig_b64 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Signature, D::Error> {
         if d.is_human_readable() {
-            let bytes = crate::codec::base64_bytes::deserialize(d)?;
+            let bytes: Vec<u8> = crate::codec::base64_bytes::deserialize(d)?;
             let arr: [u8; 64] = bytes.as_slice().try_into().map_err(|_| {
                 serde::de::Error::custom(format!("a signature is 64 bytes, got {}", bytes.len()))
             })?;

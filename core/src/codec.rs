@@ -109,15 +109,18 @@ pub mod base64_bytes {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    /// Into any owner of a `Vec<u8>`'s bytes (a `Vec` itself, or a shared
+    /// `bytes::Bytes`, which takes the vector without copying it).
+    pub fn deserialize<'de, D: Deserializer<'de>, T: From<Vec<u8>>>(d: D) -> Result<T, D::Error> {
         if d.is_human_readable() {
             let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
             STANDARD
                 .decode(s.as_bytes())
+                .map(T::from)
                 .map_err(serde::de::Error::custom)
         } else {
             let bytes = <serde_bytes_owned::ByteBuf>::deserialize(d)?;
-            Ok(bytes.0)
+            Ok(T::from(bytes.0))
         }
     }
 

@@ -51,7 +51,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
     )
         .prop_map(|(payload_type, payload, signatures)| Envelope {
             payload_type,
-            payload,
+            payload: payload.into(),
             signatures,
         })
 }

@@ -382,7 +382,7 @@ pub fn decode(envelope: &Envelope, chain_id: &Digest) -> Result<Proposal, Govern
 pub fn unsigned(proposal: &Proposal) -> Envelope {
     Envelope {
         payload_type: PAYLOAD_TYPE.to_owned(),
-        payload: serde_json::to_vec(proposal).unwrap_or_default(),
+        payload: serde_json::to_vec(proposal).unwrap_or_default().into(),
         signatures: Vec::new(),
     }
 }
@@ -1110,7 +1110,7 @@ mod tests {
             decode(&env, &Digest::ZERO),
             Err(GovernanceError::WrongChain { .. })
         ));
-        env.payload = b"{\"version\":1}".to_vec();
+        env.payload = b"{\"version\":1}".to_vec().into();
         assert!(matches!(
             decode(&env, &g.chain_id()),
             Err(GovernanceError::Decode(_))

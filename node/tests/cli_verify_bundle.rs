@@ -85,12 +85,13 @@ async fn report_bundle_verifies_and_a_tampered_event_is_named() {
 
     // Edit the second event's signed payload: that event, and only it, fails.
     let mut bundle = ProofBundle::from_json(&json).expect("bundle");
-    let payload = &mut bundle.receipts[1].attestation.payload;
+    let mut payload = bundle.receipts[1].attestation.payload.to_vec();
     let at = payload
         .windows(4)
         .position(|w| w == b"SN-2")
         .expect("serial in payload");
     payload[at + 3] = b'9';
+    bundle.receipts[1].attestation.payload = payload.into();
     std::fs::write(&path, serde_json::to_vec_pretty(&bundle).unwrap()).expect("write");
     let (code, out) = verify(&layout.genesis_path, &path);
     assert_eq!(code, 1, "{out}");

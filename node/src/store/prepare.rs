@@ -276,7 +276,7 @@ mod tests {
     fn a_payload_that_does_not_parse_is_kept_unindexed() {
         let (mut envelopes, mut ids, _) = story();
         envelopes.truncate(3);
-        envelopes[1].payload = b"not a statement".to_vec();
+        envelopes[1].payload = b"not a statement".to_vec().into();
         ids.truncate(3);
         let prepared = on_threads(2, 9, &envelopes, &ids, Vec::new(), Compression::default());
         assert!(prepared[1].statement.is_none() && prepared[1].event.is_none());
