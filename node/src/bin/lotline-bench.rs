@@ -155,10 +155,10 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     if let Some(events) = args.capture {
-        return rt.block_on(capture_phase(&args, events, single));
+        return rt.block_on(capture_phase(&args, events, single, cores));
     }
     if args.validators > 1 {
-        return rt.block_on(consortium_phases(&args, single));
+        return rt.block_on(consortium_phases(&args, single, cores));
     }
     let NodeFigures {
         single_rate,
@@ -483,9 +483,8 @@ fn receipt_verify_rate(
 
 /// Four validators in this process: empty-block rate and finality latency,
 /// saturated throughput, and commit latency at half of it.
-async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
+async fn consortium_phases(args: &Args, verify_single: f64, cores: usize) -> Result<()> {
     let n = args.validators;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = std::env::temp_dir().join(format!("lotline-bench-n{n}-{}", std::process::id()));
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
     let validators: Vec<String> = orgs.iter().take(n).map(|o| o.id.clone()).collect();
@@ -595,7 +594,7 @@ async fn consortium_phases(args: &Args, verify_single: f64) -> Result<()> {
     print_stages(&stages_before, &nodes[0].shared.metrics.text());
 
     let bound = verify_single / n as f64;
-    println!("\n| measure ({n} validators, one process, 2 cores) | value | ratio |");
+    println!("\n| measure ({n} validators, one process, {cores} cores) | value | ratio |");
     println!("|---|---|---|");
     println!("| Ed25519 verify bound: all-core single verify / {n} nodes | {bound:.0}/s | 1.00 |");
     println!(
@@ -920,9 +919,8 @@ fn busy(cpu: Duration, wall: Duration, cores: usize) -> f64 {
 /// Streams one document of `events` events to the first validator's
 /// `POST /epcis/capture` and waits for its job to report every event
 /// committed.
-async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result<()> {
+async fn capture_phase(args: &Args, events: usize, verify_single: f64, cores: usize) -> Result<()> {
     let n = args.validators;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = std::env::temp_dir().join(format!("lotline-bench-capture-{}", std::process::id()));
     let orgs = lotline_node::demo::parse_orgs(lotline_node::demo::DEMO_ORGS)?;
     let validators: Vec<String> = if n == 1 {
@@ -1026,7 +1024,9 @@ async fn capture_phase(args: &Args, events: usize, verify_single: f64) -> Result
     let held = held_events_max(&nodes[0], &layout, capturing).await;
     let rss = peak_rss_mib();
     let bound = verify_single / n as f64;
-    println!("\n| measure (capture, {n} validator(s), one process, 2 cores) | value | ratio |");
+    println!(
+        "\n| measure (capture, {n} validator(s), one process, {cores} cores) | value | ratio |"
+    );
     println!("|---|---|---|");
     println!(
         "| Ed25519 verify bound: all-core single verify / {n} node(s) | {bound:.0}/s | 1.00 |"
