@@ -549,11 +549,21 @@ async fn relay(
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if fault == Fault::Silence && down.load(Relaxed) {
-                // Dropped on the floor, and this path stays dead: a healed
-                // network does not deliver what it lost.
-                until_up(&down).await;
-                return;
+            match fault {
+                Fault::Silence if down.load(Relaxed) => {
+                    // Dropped on the floor, and this path stays dead: a
+                    // healed network does not deliver what it lost.
+                    until_up(&down).await;
+                    return;
+                }
+                Fault::Silence => {}
+                // A read that was already waiting when the path went down
+                // returns with the first bytes sent after it: they wait here
+                // until the path is back, as they would in the socket.
+                // Forwarded at once, they reached the peer through a
+                // paused path, and its acknowledgement came back through
+                // the other direction's waiting read (session 31's CI).
+                Fault::Pause => until_up(&down).await,
             }
             if to.write_all(&buf[..n]).await.is_err() {
                 return;
